@@ -1,0 +1,32 @@
+use gregor_protocol::batch::BatchError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LogError {
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The produced batches were refused; the error carries the Kafka code.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// OFFSET_OUT_OF_RANGE (1).
+    #[error("offset {requested} is outside [{log_start}, {log_end}]")]
+    OffsetOutOfRange { requested: i64, log_start: i64, log_end: i64 },
+    /// RECORD_LIST_TOO_LARGE (18): a produce payload larger than a segment can hold.
+    #[error("record set of {size} bytes is larger than segment.bytes ({max})")]
+    RecordListTooLarge { size: usize, max: u64 },
+    /// Data on disk that cannot be recovered (not a torn tail).
+    #[error("corrupt log: {0}")]
+    Corrupt(String),
+}
+
+impl LogError {
+    /// The Kafka error code to answer a client with.
+    pub fn error_code(&self) -> i16 {
+        match self {
+            LogError::Io(_) | LogError::Corrupt(_) => 56, // KAFKA_STORAGE_ERROR
+            LogError::Batch(e) => e.error_code(),
+            LogError::OffsetOutOfRange { .. } => 1,
+            LogError::RecordListTooLarge { .. } => 18,
+        }
+    }
+}

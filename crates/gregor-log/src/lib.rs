@@ -1,0 +1,21 @@
+//! Gregor's storage engine.
+//!
+//! A partition log is a directory of segments, each a `.log` file of record
+//! batches named by its base offset (20 digits, as Kafka names them) with a
+//! sparse `.index` (relative offset -> file position) and `.timeindex`
+//! (timestamp -> relative offset). Appends go to the active segment; reads
+//! return byte ranges of the files. After an unclean shutdown the tail is
+//! re-validated by CRC and torn writes are truncated.
+//!
+//! This crate knows nothing about the network or other brokers. Its calls are
+//! synchronous file I/O; the broker decides which thread they run on.
+
+mod config;
+mod dir;
+mod error;
+mod partition;
+
+pub use config::{CompressionPolicy, LogConfig, TimestampType};
+pub use dir::{clear_clean_shutdown, is_clean_shutdown, mark_clean_shutdown, partition_dir_name, parse_partition_dir_name};
+pub use error::LogError;
+pub use partition::{AppendInfo, PartitionLog, ReadInfo};

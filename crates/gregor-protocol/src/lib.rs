@@ -1,0 +1,16 @@
+//! Kafka wire protocol for Gregor.
+//!
+//! Message types come from the `kafka-protocol` crate; this crate adds what it
+//! lacks for a broker: frame handling, request decoding with Kafka's error
+//! semantics, a zero-copy view of RecordBatch headers with in-place patching,
+//! compression codecs and a record codec that keeps headers as an ordered list.
+//!
+//! It knows nothing about sockets or files.
+
+pub mod batch;
+pub mod compression;
+pub mod frame;
+pub mod records;
+pub mod request;
+
+pub use kafka_protocol;

@@ -1,0 +1,15 @@
+//! The command-line tools. Each talks to any Kafka-protocol cluster.
+
+pub mod consume;
+pub mod produce;
+pub mod topic;
+
+use std::future::Future;
+
+/// Runs one CLI command on a small runtime.
+pub fn run(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(fut)
+}

@@ -1,0 +1,45 @@
+//! `gregor`: the broker and the command-line tool in one binary.
+
+mod cli;
+mod server;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "gregor", version, about = "A Kafka-compatible event-streaming platform")]
+struct Gregor {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a broker (single-node cluster with embedded defaults).
+    Server(server::ServerArgs),
+    /// Create, list, describe, delete topics and add partitions.
+    #[command(subcommand)]
+    Topic(cli::topic::TopicCommand),
+    /// Produce lines from stdin as records.
+    Produce(cli::produce::ProduceArgs),
+    /// Consume records and print them.
+    Consume(cli::consume::ConsumeArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Gregor::parse();
+    let result = match args.command {
+        Command::Server(args) => server::run(args),
+        Command::Topic(cmd) => cli::run(cli::topic::run(cmd)),
+        Command::Produce(args) => cli::run(cli::produce::run(args)),
+        Command::Consume(args) => cli::run(cli::consume::run(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line, as operators expect from a CLI.
+            eprintln!("gregor: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
