@@ -1,1 +1,18 @@
 //! The Gregor broker.
+//!
+//! Reads top to bottom like this: [`server`] starts everything and accepts
+//! connections; [`connection`] turns bytes into requests and responses;
+//! [`handlers`] answer each Kafka API against the [`controller`] (metadata)
+//! and the [`replica_manager`] (partition logs).
+
+pub mod config;
+pub mod connection;
+pub mod controller;
+pub mod handlers;
+pub mod log_config;
+pub mod meta_properties;
+pub mod replica_manager;
+pub mod server;
+
+pub use config::{BrokerConfig, ConfigError};
+pub use server::{Broker, RunningBroker};

@@ -1,0 +1,113 @@
+//! The in-process controller: decides metadata changes (pure functions in
+//! `gregor-metadata`), commits them to the metadata quorum, publishes the
+//! new image and brings the local partitions in line with it.
+
+use crate::replica_manager::ReplicaManager;
+use gregor_metadata::controller::{self, ControllerError, NewTopic, TopicDefaults};
+use gregor_metadata::{MetadataImage, MetadataRecord};
+use gregor_raft::MetadataLog;
+use std::sync::{Arc, Mutex, RwLock};
+use uuid::Uuid;
+
+/// KAFKA_STORAGE_ERROR: the metadata log could not be written.
+const STORAGE_ERROR: i16 = 56;
+
+pub struct Controller {
+    log: Mutex<Option<MetadataLog>>,
+    image: RwLock<Arc<MetadataImage>>,
+    defaults: TopicDefaults,
+    replicas: Arc<ReplicaManager>,
+}
+
+impl Controller {
+    pub fn new(log: MetadataLog, image: MetadataImage, defaults: TopicDefaults, replicas: Arc<ReplicaManager>) -> Controller {
+        Controller {
+            log: Mutex::new(Some(log)),
+            image: RwLock::new(Arc::new(image)),
+            defaults,
+            replicas,
+        }
+    }
+
+    /// The current metadata image (a consistent snapshot).
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Decides with `decide` against the current image and, unless
+    /// `validate_only`, commits the records and applies them. Holding the
+    /// log lock for the whole step serialises metadata changes.
+    fn change(
+        &self,
+        validate_only: bool,
+        decide: impl FnOnce(&MetadataImage) -> Result<Vec<MetadataRecord>, ControllerError>,
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.image();
+        let records = decide(&current)?;
+        if validate_only || records.is_empty() {
+            return Ok(records);
+        }
+        let log = log.as_mut().ok_or_else(|| storage_error("controller is shut down"))?;
+        log.commit(&records).map_err(|e| storage_error(&e.to_string()))?;
+        let mut next = (*current).clone();
+        for record in &records {
+            next.apply(record);
+        }
+        let next = Arc::new(next);
+        *self.image.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
+        if let Err(err) = self.replicas.reconcile(&next) {
+            tracing::error!(%err, "could not apply metadata change to local logs");
+            return Err(storage_error(&err.to_string()));
+        }
+        Ok(records)
+    }
+
+    /// Registers this broker's advertised address if the image does not
+    /// already have it.
+    pub fn register_broker(&self, id: i32, host: &str, port: i32) -> Result<(), ControllerError> {
+        self.change(false, |image| {
+            let current = image.brokers.get(&id);
+            if current.is_some_and(|b| b.host == host && b.port == port) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![MetadataRecord::RegisterBroker { id, host: host.to_string(), port, rack: None }])
+        })
+        .map(|_| ())
+    }
+
+    /// Creates a topic; returns its id.
+    pub fn create_topic(&self, topic: &NewTopic, validate_only: bool) -> Result<Uuid, ControllerError> {
+        let id = Uuid::new_v4();
+        self.change(validate_only, |image| controller::create_topic(image, topic, self.defaults, id))?;
+        Ok(id)
+    }
+
+    pub fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
+        self.change(false, |image| controller::delete_topic(image, name)).map(|_| ())
+    }
+
+    pub fn create_partitions(&self, name: &str, count: i32, assignments: &[Vec<i32>], validate_only: bool) -> Result<(), ControllerError> {
+        self.change(validate_only, |image| controller::create_partitions(image, name, count, assignments)).map(|_| ())
+    }
+
+    pub fn alter_topic_configs(&self, name: &str, changes: &[(String, Option<String>)], validate_only: bool) -> Result<(), ControllerError> {
+        self.change(validate_only, |image| controller::alter_topic_configs(image, name, changes)).map(|_| ())
+    }
+
+    pub fn defaults(&self) -> TopicDefaults {
+        self.defaults
+    }
+
+    pub fn shutdown(&self) {
+        if let Some(log) = self.log.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Err(err) = log.close() {
+                tracing::error!(%err, "closing the metadata log failed");
+            }
+        }
+    }
+}
+
+fn storage_error(message: &str) -> ControllerError {
+    ControllerError { code: STORAGE_ERROR, message: message.to_string() }
+}

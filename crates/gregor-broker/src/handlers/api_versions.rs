@@ -1,0 +1,59 @@
+//! ApiVersions: exactly the APIs and versions Gregor implements. The ranges
+//! follow Apache Kafka 4.0 (whose floors come from KIP-896).
+
+use super::code;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
+use kafka_protocol::protocol::VersionRange;
+
+const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 9),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The versions of `key` this broker serves, if any.
+pub fn supported(key: ApiKey) -> Option<VersionRange> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| VersionRange { min, max })
+}
+
+fn api_keys() -> Vec<ApiVersion> {
+    SUPPORTED
+        .iter()
+        .map(|&(key, min, max)| ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max))
+        .collect()
+}
+
+pub fn handle() -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_error_code(code::NONE).with_api_keys(api_keys())
+}
+
+/// The v0 answer to an ApiVersions request at a version we do not know.
+pub fn unsupported_version_response() -> kafka_protocol::messages::ResponseKind {
+    kafka_protocol::messages::ResponseKind::ApiVersions(
+        ApiVersionsResponse::default().with_error_code(code::UNSUPPORTED_VERSION).with_api_keys(api_keys()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_range_is_encodable_by_kafka_protocol() {
+        for &(key, min, max) in SUPPORTED {
+            let known = key.valid_versions();
+            assert!(known.min <= min && max <= known.max, "{key:?} {min}-{max} outside {known}");
+        }
+    }
+}

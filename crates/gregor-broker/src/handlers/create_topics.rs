@@ -1,0 +1,111 @@
+//! CreateTopics, including validate_only and per-topic configs. From v5 the
+//! answer carries the new topic's partition count, replication factor and
+//! effective configs, which AdminClient exposes to users.
+
+use super::{code, str_bytes};
+use crate::log_config::effective;
+use crate::server::Broker;
+use gregor_metadata::controller::NewTopic;
+use gregor_metadata::topic_config::topic_configs;
+use gregor_metadata::TopicImage;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use std::collections::HashMap;
+
+pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for topic in &request.topics {
+        *seen.entry(topic.name.to_string()).or_default() += 1;
+    }
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let result = CreatableTopicResult::default().with_name(topic.name.clone());
+            if seen.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
+                // Kafka refuses every copy of a name given twice in one request.
+                return result
+                    .with_error_code(code::INVALID_REQUEST)
+                    .with_error_message(Some(str_bytes("Duplicate topic name.")));
+            }
+            create_one(broker, topic, request.validate_only, version, result)
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+fn create_one(
+    broker: &Broker,
+    topic: CreatableTopic,
+    validate_only: bool,
+    version: i16,
+    result: CreatableTopicResult,
+) -> CreatableTopicResult {
+    let mut configs = Vec::with_capacity(topic.configs.len());
+    for config in &topic.configs {
+        match &config.value {
+            Some(value) => configs.push((config.name.to_string(), value.to_string())),
+            None => {
+                return result
+                    .with_error_code(40) // INVALID_CONFIG
+                    .with_error_message(Some(str_bytes(&format!("Null value not supported for topic config '{}'", config.name.as_str()))));
+            }
+        }
+    }
+    let new_topic = NewTopic {
+        name: topic.name.to_string(),
+        num_partitions: topic.num_partitions,
+        replication_factor: topic.replication_factor,
+        assignments: topic
+            .assignments
+            .into_iter()
+            .map(|a| (a.partition_index, a.broker_ids.into_iter().map(|b| b.0).collect()))
+            .collect(),
+        configs,
+    };
+    match broker.controller.create_topic(&new_topic, validate_only) {
+        Ok(id) => {
+            if validate_only {
+                let defaults = broker.controller.defaults();
+                let partitions = if new_topic.num_partitions == -1 && new_topic.assignments.is_empty() {
+                    defaults.num_partitions
+                } else if new_topic.assignments.is_empty() {
+                    new_topic.num_partitions
+                } else {
+                    new_topic.assignments.len() as i32
+                };
+                let replication = if new_topic.replication_factor == -1 {
+                    new_topic.assignments.first().map_or(defaults.replication_factor, |a| a.1.len() as i16)
+                } else {
+                    new_topic.replication_factor
+                };
+                return result.with_num_partitions(partitions).with_replication_factor(replication);
+            }
+            tracing::info!(topic = %new_topic.name, "created topic");
+            match broker.controller.image().topic(&new_topic.name) {
+                Some(created) if version >= 5 => describe_created(broker, created, result.with_topic_id(id)),
+                _ => result.with_topic_id(id),
+            }
+        }
+        Err(e) => result.with_error_code(e.code).with_error_message(Some(str_bytes(&e.message))),
+    }
+}
+
+fn describe_created(broker: &Broker, topic: &TopicImage, result: CreatableTopicResult) -> CreatableTopicResult {
+    let replication = topic.partitions.values().next().map_or(0, |p| p.replicas.len() as i16);
+    let configs = topic_configs()
+        .iter()
+        .map(|def| {
+            let (value, source) = effective(topic, &broker.config, def);
+            CreatableTopicConfigs::default()
+                .with_name(str_bytes(def.name))
+                .with_value(Some(str_bytes(&value)))
+                .with_config_source(source.code())
+        })
+        .collect();
+    result
+        .with_num_partitions(topic.partitions.len() as i32)
+        .with_replication_factor(replication)
+        .with_configs(Some(configs))
+}

@@ -1,0 +1,128 @@
+//! DescribeConfigs for topics and for this broker: effective values, their
+//! sources and, on request, synonyms and documentation.
+
+use super::{code, str_bytes};
+use crate::log_config::{effective, ConfigSource};
+use crate::server::Broker;
+use gregor_metadata::topic_config::topic_configs;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+pub fn handle(broker: &Broker, request: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .iter()
+        .map(|resource| describe(broker, resource, request.include_synonyms, request.include_documentation))
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn describe(broker: &Broker, resource: &DescribeConfigsResource, synonyms: bool, docs: bool) -> DescribeConfigsResult {
+    let result = DescribeConfigsResult::default()
+        .with_resource_type(resource.resource_type)
+        .with_resource_name(resource.resource_name.clone());
+    let wanted = |name: &str| {
+        resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+    };
+    let entry = |name: &str, value: String, source: i8, kind: i8, doc: &str| {
+        DescribeConfigsResourceResult::default()
+            .with_name(str_bytes(name))
+            .with_value(Some(str_bytes(&value)))
+            .with_config_source(source)
+            .with_config_type(kind)
+            .with_documentation(docs.then(|| str_bytes(doc)))
+    };
+    match resource.resource_type {
+        TOPIC => {
+            let image = broker.controller.image();
+            let Some(topic) = image.topic(&resource.resource_name) else {
+                return result
+                    .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                    .with_error_message(Some(str_bytes(&format!("Topic '{}' does not exist.", resource.resource_name.as_str()))));
+            };
+            let configs = topic_configs()
+                .iter()
+                .filter(|def| wanted(def.name))
+                .map(|def| {
+                    let (value, source) = effective(topic, &broker.config, def);
+                    let mut item = entry(def.name, value.clone(), source.code(), def.kind.code(), def.doc);
+                    if synonyms {
+                        item = item.with_synonyms(topic_synonyms(broker, def, source, value));
+                    }
+                    item
+                })
+                .collect();
+            result.with_configs(configs)
+        }
+        BROKER => {
+            let name = resource.resource_name.as_str();
+            if !name.is_empty() && name != broker.config.node_id.to_string() {
+                return result
+                    .with_error_code(code::INVALID_REQUEST)
+                    .with_error_message(Some(str_bytes(&format!("Unexpected broker id, expected {}", broker.config.node_id))));
+            }
+            let configs = broker
+                .config
+                .describe()
+                .into_iter()
+                .filter(|(def, _, _)| wanted(def.name))
+                .map(|(def, value, explicit)| {
+                    let source = if explicit { ConfigSource::StaticBroker } else { ConfigSource::Default };
+                    let mut item = entry(def.name, value.clone(), source.code(), def.kind.code(), def.doc)
+                        .with_read_only(true);
+                    if synonyms {
+                        item = item.with_synonyms(vec![DescribeConfigsSynonym::default()
+                            .with_name(str_bytes(def.name))
+                            .with_value(Some(str_bytes(&value)))
+                            .with_source(source.code())]);
+                    }
+                    item
+                })
+                .collect();
+            result.with_configs(configs)
+        }
+        other => result
+            .with_error_code(code::INVALID_REQUEST)
+            .with_error_message(Some(str_bytes(&format!("Unsupported resource type {other}")))),
+    }
+}
+
+/// The chain Kafka reports: the topic override, then the broker synonym,
+/// then the default, as far as each exists.
+fn topic_synonyms(
+    broker: &Broker,
+    def: &gregor_metadata::topic_config::TopicConfigDef,
+    source: ConfigSource,
+    value: String,
+) -> Vec<DescribeConfigsSynonym> {
+    let mut chain = Vec::new();
+    if source == ConfigSource::DynamicTopic {
+        chain.push(
+            DescribeConfigsSynonym::default()
+                .with_name(str_bytes(def.name))
+                .with_value(Some(str_bytes(&value)))
+                .with_source(ConfigSource::DynamicTopic.code()),
+        );
+    }
+    if let (Some(synonym), Some(broker_value)) = (def.broker_synonym, broker.config.topic_default(def.name)) {
+        chain.push(
+            DescribeConfigsSynonym::default()
+                .with_name(str_bytes(synonym))
+                .with_value(Some(str_bytes(&broker_value)))
+                .with_source(ConfigSource::StaticBroker.code()),
+        );
+    }
+    chain.push(
+        DescribeConfigsSynonym::default()
+            .with_name(str_bytes(def.broker_synonym.unwrap_or(def.name)))
+            .with_value(Some(str_bytes(def.default)))
+            .with_source(ConfigSource::Default.code()),
+    );
+    chain
+}

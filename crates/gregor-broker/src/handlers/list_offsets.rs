@@ -1,0 +1,55 @@
+//! ListOffsets: earliest, latest, max timestamp, and the first offset at or
+//! after a timestamp.
+
+use super::code;
+use crate::server::Broker;
+use crate::replica_manager::Partition;
+use gregor_log::LogError;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+
+pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let base = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                    let Some(partition) = broker.replicas.partition(&topic.name, p.partition_index) else {
+                        return base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION).with_offset(-1).with_timestamp(-1);
+                    };
+                    match lookup(&partition, p.timestamp) {
+                        Ok((offset, timestamp)) => base
+                            .with_offset(offset)
+                            .with_timestamp(timestamp)
+                            .with_leader_epoch(partition.leader_epoch),
+                        Err(err) => base.with_error_code(err.error_code()).with_offset(-1).with_timestamp(-1),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// (offset, timestamp) for one query; -1/-1 when nothing matches, as Kafka answers.
+fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), LogError> {
+    let (log_start, high_watermark) = partition.offsets()?;
+    Ok(match timestamp {
+        LATEST => (high_watermark, -1),
+        EARLIEST | EARLIEST_LOCAL => (log_start, -1),
+        MAX_TIMESTAMP => partition.max_timestamp()?.unwrap_or((-1, -1)),
+        ts if ts >= 0 => partition.offset_for_timestamp(ts)?.unwrap_or((-1, -1)),
+        // Tiered-storage queries: nothing is tiered here.
+        _ => (-1, -1),
+    })
+}

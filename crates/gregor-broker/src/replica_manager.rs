@@ -1,0 +1,199 @@
+//! The partitions this broker hosts, each a log plus the waiters to wake
+//! when it grows. On a single node every partition is led here and the high
+//! watermark is the log end offset.
+
+use crate::config::BrokerConfig;
+use crate::log_config::log_config_for;
+use gregor_log::{AppendInfo, LogError, PartitionLog, ReadInfo};
+use gregor_metadata::MetadataImage;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+pub struct Partition {
+    pub topic: String,
+    pub topic_id: Uuid,
+    pub index: i32,
+    pub leader_epoch: i32,
+    log: Mutex<Option<PartitionLog>>,
+    /// Fetches parked until this partition grows (the fetch purgatory).
+    waiters: Mutex<Vec<Weak<Notify>>>,
+}
+
+/// A partition whose log has been closed (topic deleted, shutdown).
+fn closed() -> LogError {
+    LogError::Io(std::io::Error::other("partition is closed"))
+}
+
+impl Partition {
+    fn with_log<T>(&self, f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>) -> Result<T, LogError> {
+        let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            Some(log) => f(log),
+            None => Err(closed()),
+        }
+    }
+
+    pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let info = self.with_log(|log| log.append(records, self.leader_epoch, now_ms))?;
+        self.wake_waiters();
+        Ok(info)
+    }
+
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, LogError> {
+        self.with_log(|log| {
+            let high_watermark = log.log_end_offset();
+            log.read(offset, max_bytes, high_watermark, min_one)
+        })
+    }
+
+    /// (log start offset, high watermark).
+    pub fn offsets(&self) -> Result<(i64, i64), LogError> {
+        self.with_log(|log| Ok((log.log_start_offset(), log.log_end_offset())))
+    }
+
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        self.with_log(|log| log.offset_for_timestamp(timestamp))
+    }
+
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        self.with_log(|log| log.max_timestamp())
+    }
+
+    /// Registers a parked fetch; it is notified on the next append.
+    pub fn add_waiter(&self, waiter: &Arc<Notify>) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        // Fetches that timed out leave dead entries behind on idle partitions.
+        waiters.retain(|w| w.strong_count() > 0);
+        waiters.push(Arc::downgrade(waiter));
+    }
+
+    fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for waiter in waiters.iter().filter_map(Weak::upgrade) {
+            waiter.notify_one();
+        }
+    }
+
+    fn maintain(&self, now_ms: i64, retention_due: bool) {
+        let result = self.with_log(|log| {
+            log.roll_if_due(now_ms)?;
+            log.flush_if_due(now_ms)?;
+            if retention_due {
+                let deleted = log.enforce_retention(now_ms)?;
+                if deleted > 0 {
+                    tracing::info!(topic = %self.topic, partition = self.index, deleted, "retention deleted segments");
+                }
+            }
+            Ok(())
+        });
+        if let Err(err) = result {
+            tracing::warn!(topic = %self.topic, partition = self.index, %err, "log maintenance failed");
+        }
+    }
+
+    fn take_log(&self) -> Option<PartitionLog> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.wake_waiters();
+        log
+    }
+}
+
+pub struct ReplicaManager {
+    config: BrokerConfig,
+    log_dir: PathBuf,
+    /// True when the previous run did not shut down cleanly.
+    recover: bool,
+    partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+}
+
+impl ReplicaManager {
+    pub fn new(config: BrokerConfig, recover: bool) -> ReplicaManager {
+        ReplicaManager {
+            log_dir: config.log_dir.clone(),
+            config,
+            recover,
+            partitions: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        let partitions = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        partitions.get(&(topic.to_string(), index)).cloned()
+    }
+
+    /// Makes the hosted partitions match the image: opens logs of new
+    /// partitions, applies config changes, deletes logs of removed topics.
+    pub fn reconcile(&self, image: &MetadataImage) -> Result<(), LogError> {
+        let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        let removed: Vec<(String, i32)> = partitions
+            .iter()
+            .filter(|((topic, _), p)| image.topic(topic).is_none_or(|t| t.id != p.topic_id))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in removed {
+            if let Some(partition) = partitions.remove(&key) {
+                if let Some(log) = partition.take_log() {
+                    log.delete()?;
+                }
+                tracing::info!(topic = %key.0, partition = key.1, "deleted partition");
+            }
+        }
+        for topic in image.topics.values() {
+            let config = log_config_for(topic, &self.config);
+            for (&index, state) in &topic.partitions {
+                let key = (topic.name.clone(), index);
+                if let Some(existing) = partitions.get(&key) {
+                    let _ = existing.with_log(|log| {
+                        if log.config() != &config {
+                            log.set_config(config.clone());
+                        }
+                        Ok(())
+                    });
+                    continue;
+                }
+                let dir = self.log_dir.join(gregor_log::partition_dir_name(&topic.name, index));
+                let log = PartitionLog::open(&dir, config.clone(), self.recover)?;
+                partitions.insert(
+                    key,
+                    Arc::new(Partition {
+                        topic: topic.name.clone(),
+                        topic_id: topic.id,
+                        index,
+                        leader_epoch: state.leader_epoch,
+                        log: Mutex::new(Some(log)),
+                        waiters: Mutex::new(Vec::new()),
+                    }),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Time-based roll, flush.ms and (when due) retention, for every partition.
+    pub fn maintain(&self, now_ms: i64, retention_due: bool) {
+        let partitions: Vec<Arc<Partition>> =
+            self.partitions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for partition in partitions {
+            partition.maintain(now_ms, retention_due);
+        }
+    }
+
+    /// Flushes and closes every log.
+    pub fn shutdown(&self) -> Result<(), LogError> {
+        let partitions: Vec<Arc<Partition>> =
+            self.partitions.write().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, p)| p).collect();
+        let mut first_error = None;
+        for partition in partitions {
+            if let Some(log) = partition.take_log() {
+                if let Err(err) = log.close() {
+                    tracing::error!(topic = %partition.topic, partition = partition.index, %err, "close failed");
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,141 @@
+//! Broker start-up, the accept loop, background maintenance and clean shutdown.
+
+use crate::config::BrokerConfig;
+use crate::connection;
+use crate::controller::Controller;
+use crate::meta_properties;
+use crate::replica_manager::ReplicaManager;
+use anyhow::Context;
+use gregor_metadata::controller::TopicDefaults;
+use gregor_raft::MetadataLog;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Everything a request handler can reach.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    pub controller: Controller,
+    pub replicas: Arc<ReplicaManager>,
+}
+
+/// A started broker; dropping it without [`RunningBroker::shutdown`] is an
+/// unclean stop.
+pub struct RunningBroker {
+    broker: Arc<Broker>,
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    accept_task: JoinHandle<()>,
+    maintenance_task: JoinHandle<()>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Broker {
+    /// Opens the logs (recovering them after an unclean stop), replays the
+    /// metadata, registers this broker and starts listening.
+    pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+        let log_dir = config.log_dir.clone();
+        std::fs::create_dir_all(&log_dir).with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
+        let cluster_id = meta_properties::load_or_create(&log_dir, config.node_id)?;
+        let recover = !gregor_log::is_clean_shutdown(&log_dir);
+        gregor_log::clear_clean_shutdown(&log_dir)?;
+        if recover {
+            tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
+        }
+
+        let (metadata_log, image) = MetadataLog::open(&log_dir, recover).context("cannot open the metadata log")?;
+        let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
+        replicas.reconcile(&image).context("cannot open partition logs")?;
+        let defaults = TopicDefaults {
+            num_partitions: config.num_partitions,
+            replication_factor: config.default_replication_factor,
+        };
+        let controller = Controller::new(metadata_log, image, defaults, replicas.clone());
+        controller
+            .register_broker(config.node_id, &config.advertised.host, config.advertised.port as i32)
+            .map_err(|e| anyhow::anyhow!("cannot register broker: {}", e.message))?;
+
+        let bind = config.listener.bind_address();
+        let listener = TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+        let local_addr = listener.local_addr()?;
+        let broker = Arc::new(Broker { config, cluster_id, controller, replicas });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let accept_task = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone()));
+        let maintenance_task = tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx));
+        tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
+        Ok(RunningBroker { broker, local_addr, shutdown, accept_task, maintenance_task })
+    }
+}
+
+impl RunningBroker {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, closes connections, flushes and closes every log and
+    /// marks the log dir clean so the next start skips recovery.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!("shutting down");
+        let _ = self.shutdown.send(true);
+        let _ = self.accept_task.await;
+        let _ = self.maintenance_task.await;
+        self.broker.replicas.shutdown()?;
+        self.broker.controller.shutdown();
+        gregor_log::mark_clean_shutdown(&self.broker.config.log_dir)?;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(connection::serve(stream, peer, broker.clone(), shutdown.clone()));
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: back off briefly.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+/// Segment rolls by time, flush.ms and retention, on the configured intervals.
+async fn maintenance_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let tick = Duration::from_millis(broker.config.retention_check_interval_ms.clamp(100, 1000));
+    let retention_every = broker.config.retention_check_interval_ms as i64;
+    let mut last_retention = now_ms();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let now = now_ms();
+        let retention_due = now - last_retention >= retention_every;
+        if retention_due {
+            last_retention = now;
+        }
+        let replicas = broker.replicas.clone();
+        let _ = tokio::task::spawn_blocking(move || replicas.maintain(now, retention_due)).await;
+    }
+}
