@@ -1,0 +1,182 @@
+//! A real `gregor server` process for integration tests, on a free port in a
+//! temporary directory, killed when the test ends (even on panic).
+
+#![allow(dead_code)]
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct TestBroker {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    settings: Vec<String>,
+    child: Option<Child>,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn gregor_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gregor"))
+}
+
+impl TestBroker {
+    pub fn start(extra: &[&str]) -> TestBroker {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut settings = vec![
+            format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
+            format!("log.dirs={}", dir.path().join("data").display()),
+        ];
+        settings.extend(extra.iter().map(|s| s.to_string()));
+        let mut broker = TestBroker {
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            dir,
+            settings,
+            child: None,
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("broker.log")).unwrap();
+        let mut command = Command::new(gregor_bin());
+        command.arg("server");
+        for setting in &self.settings {
+            command.arg("--set").arg(setting);
+        }
+        let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(self.addr).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("gregor exited with {status}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "gregor did not start: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe_sigterm(child.id());
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("gregor did not stop on SIGTERM: {}", self.log());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// kill -9: an unclean stop.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn connect(&self) -> Connection {
+        Connection::new(TcpStream::connect(self.addr).unwrap())
+    }
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
+
+/// A blocking Kafka connection for tests, speaking raw frames.
+pub struct Connection {
+    pub stream: TcpStream,
+    next_correlation: i32,
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream) -> Connection {
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Connection { stream, next_correlation: 1 }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Reads one response frame; `None` if the broker closed the connection.
+    pub fn read_frame(&mut self) -> Option<Bytes> {
+        let mut prefix = [0u8; 4];
+        self.stream.read_exact(&mut prefix).ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(prefix) as usize];
+        self.stream.read_exact(&mut body).ok()?;
+        Some(Bytes::from(body))
+    }
+
+    /// True when the broker has closed this connection.
+    pub fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0)) || matches!(self.stream.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    }
+
+    pub fn encode(&mut self, key: ApiKey, version: i16, body: &RequestKind) -> Bytes {
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.next_correlation)
+            .with_client_id(Some(StrBytes::from_static_str("gregor-test")))
+            .encode(&mut buf, key.request_header_version(version))
+            .unwrap();
+        self.next_correlation += 1;
+        body.encode(&mut buf, version).unwrap();
+        let size = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&size.to_be_bytes());
+        buf.freeze()
+    }
+
+    /// Sends a request and decodes its response.
+    pub fn request(&mut self, key: ApiKey, version: i16, body: RequestKind) -> ResponseKind {
+        let frame = self.encode(key, version, &body);
+        self.send_raw(&frame);
+        let mut response = self.read_frame().expect("broker closed the connection");
+        let header = ResponseHeader::decode(&mut response, key.response_header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, self.next_correlation - 1);
+        let decoded = ResponseKind::decode(key, &mut response, version).unwrap();
+        assert_eq!(response.remaining(), 0, "trailing bytes in {key:?} response");
+        decoded
+    }
+}
