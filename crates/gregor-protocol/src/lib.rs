@@ -10,7 +10,9 @@
 pub mod batch;
 pub mod compression;
 pub mod frame;
+mod record_wire;
 pub mod records;
 pub mod request;
+mod varint;
 
 pub use kafka_protocol;

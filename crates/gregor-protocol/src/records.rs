@@ -3,9 +3,13 @@
 //! and never loses a field. Used by the client, the CLI, recompression and,
 //! later, compaction; never on the broker's produce or fetch hot path.
 
-use crate::batch::{BatchError, BatchHeader};
+use crate::batch::{
+    split_first, verify_crc, write_crc, BatchError, BatchHeader, Split, ATTR_CODEC_MASK,
+    ATTR_CONTROL, ATTR_TRANSACTIONAL, BATCH_HEADER_LEN, LOG_OVERHEAD,
+};
 use crate::compression::Compression;
-use bytes::{Bytes, BytesMut};
+use crate::record_wire::{for_each_record, write_record, RecordParts, RecordView};
+use bytes::{BufMut, Bytes, BytesMut};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -30,6 +34,9 @@ pub struct DecodedBatch {
     pub records: Vec<Record>,
 }
 
+/// A pushed record: timestamp, key, value, headers.
+type PendingRecord = (i64, Option<Bytes>, Option<Bytes>, Vec<Header>);
+
 /// Builds one magic-v2 batch with base offset 0, as a producer sends it.
 #[derive(Debug)]
 pub struct BatchBuilder {
@@ -38,7 +45,8 @@ pub struct BatchBuilder {
     producer_epoch: i16,
     base_sequence: i32,
     transactional: bool,
-    records: Vec<(i64, Option<Bytes>, Option<Bytes>, Vec<Header>)>,
+    control: bool,
+    records: Vec<PendingRecord>,
 }
 
 impl BatchBuilder {
@@ -49,6 +57,7 @@ impl BatchBuilder {
             producer_epoch: -1,
             base_sequence: -1,
             transactional: false,
+            control: false,
             records: Vec::new(),
         }
     }
@@ -66,7 +75,20 @@ impl BatchBuilder {
         self
     }
 
-    pub fn push(&mut self, timestamp: i64, key: Option<Bytes>, value: Option<Bytes>, headers: Vec<Header>) {
+    /// Marks the batch as a control batch (transaction markers). Its records
+    /// must then hold control keys/values; the builder does not check them.
+    pub fn control(mut self, control: bool) -> Self {
+        self.control = control;
+        self
+    }
+
+    pub fn push(
+        &mut self,
+        timestamp: i64,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+        headers: Vec<Header>,
+    ) {
         self.records.push((timestamp, key, value, headers));
     }
 
@@ -79,23 +101,356 @@ impl BatchBuilder {
     }
 
     /// Encodes the batch (CRC included). Fails only if compression fails.
+    ///
+    /// Like Java's producer, the base timestamp is the first record's and
+    /// deltas may be negative; an empty batch gets timestamps -1.
     pub fn build(self) -> anyhow::Result<BytesMut> {
-        let _ = (self.compression, self.producer_id, self.producer_epoch, self.base_sequence, self.transactional);
-        todo!("gregor-protocol records: build batch")
+        let base_timestamp = self.records.first().map_or(-1, |r| r.0);
+        let max_timestamp = self.records.iter().map(|r| r.0).max().unwrap_or(-1);
+        let mut section = Vec::new();
+        let mut scratch = Vec::new();
+        for (i, (timestamp, key, value, headers)) in self.records.iter().enumerate() {
+            let parts = RecordParts {
+                timestamp_delta: timestamp.wrapping_sub(base_timestamp),
+                offset_delta: i as i32,
+                key: key.as_deref(),
+                value: value.as_deref(),
+                headers,
+            };
+            write_record(&mut section, &mut scratch, &parts);
+        }
+        let mut attributes = self.compression.id();
+        if self.transactional {
+            attributes |= ATTR_TRANSACTIONAL;
+        }
+        if self.control {
+            attributes |= ATTR_CONTROL;
+        }
+        let count = self.records.len() as i32;
+        let header = BatchHeader {
+            base_offset: 0,
+            batch_length: 0, // filled in by `assemble`
+            partition_leader_epoch: -1,
+            magic: 2,
+            crc: 0,
+            attributes,
+            last_offset_delta: (count - 1).max(0),
+            base_timestamp,
+            max_timestamp,
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            base_sequence: self.base_sequence,
+            records_count: count,
+        };
+        let body = self.compression.compress(&section)?;
+        Ok(assemble(&header, &body))
     }
+}
+
+/// Writes a batch from its header fields and its (compressed) records
+/// section, setting `batchLength` and the CRC.
+fn assemble(header: &BatchHeader, section: &[u8]) -> BytesMut {
+    let total = BATCH_HEADER_LEN + section.len();
+    let mut out = BytesMut::with_capacity(total);
+    out.put_i64(header.base_offset);
+    out.put_i32((total - LOG_OVERHEAD) as i32);
+    out.put_i32(header.partition_leader_epoch);
+    out.put_i8(2);
+    out.put_u32(0); // CRC, written last
+    out.put_i16(header.attributes);
+    out.put_i32(header.last_offset_delta);
+    out.put_i64(header.base_timestamp);
+    out.put_i64(header.max_timestamp);
+    out.put_i64(header.producer_id);
+    out.put_i16(header.producer_epoch);
+    out.put_i32(header.base_sequence);
+    out.put_i32(header.records_count);
+    out.put_slice(section);
+    write_crc(&mut out);
+    out
+}
+
+/// Checks a whole batch (magic, CRC, codec) and returns its records
+/// section, decompressed, as one buffer the records can slice.
+fn records_section(header: &BatchHeader, batch: &[u8]) -> Result<Bytes, BatchError> {
+    if header.magic != 2 {
+        return Err(BatchError::UnsupportedMagic(header.magic));
+    }
+    if !verify_crc(batch) {
+        return Err(BatchError::Corrupt(format!(
+            "record batch at offset {} fails its CRC check",
+            header.base_offset
+        )));
+    }
+    let raw = &batch[BATCH_HEADER_LEN..];
+    match header.compression()? {
+        Compression::None => Ok(Bytes::copy_from_slice(raw)),
+        codec => codec
+            .decompress(raw)
+            .map_err(|e| BatchError::Corrupt(format!("{e:#}"))),
+    }
+}
+
+fn to_record(header: &BatchHeader, section: &Bytes, view: &RecordView<'_>) -> Record {
+    // Zero-copy: keys, values and header values share the section buffer.
+    let slice = |part: &[u8]| section.slice_ref(part);
+    let timestamp = if header.is_log_append_time() {
+        header.max_timestamp
+    } else {
+        header.base_timestamp.wrapping_add(view.timestamp_delta)
+    };
+    Record {
+        offset: header
+            .base_offset
+            .wrapping_add(i64::from(view.offset_delta)),
+        timestamp,
+        key: view.key.map(slice),
+        value: view.value.map(slice),
+        headers: view
+            .headers()
+            .map(|h| Header {
+                // Java decodes header keys leniently (bad UTF-8 becomes U+FFFD).
+                key: String::from_utf8_lossy(h.key).into_owned(),
+                value: h.value.map(slice),
+            })
+            .collect(),
+    }
+}
+
+fn decode_one(header: &BatchHeader, batch: &[u8]) -> Result<DecodedBatch, BatchError> {
+    let section = records_section(header, batch)?;
+    let mut records = Vec::new();
+    for_each_record(&section, header.records_count, |view| {
+        records.push(to_record(header, &section, &view));
+    })
+    .map_err(BatchError::InvalidRecord)?;
+    Ok(DecodedBatch {
+        header: *header,
+        records,
+    })
 }
 
 /// Decodes every complete batch in `buf` (e.g. a fetch response's records).
 /// A trailing partial batch, which fetch responses may carry, is ignored.
+/// Every batch's CRC is checked (as Java consumers do with `check.crcs`).
 pub fn decode_batches(buf: &[u8]) -> Result<Vec<DecodedBatch>, BatchError> {
-    let _ = buf;
-    todo!("gregor-protocol records: decode batches")
+    let mut out = Vec::new();
+    let mut rest = buf;
+    while let Split::Complete(header, batch, tail) = split_first(rest)? {
+        out.push(decode_one(&header, batch)?);
+        rest = tail;
+    }
+    Ok(out)
 }
 
 /// Re-encodes one batch with another codec, keeping offsets, timestamps,
 /// producer fields and attributes other than the codec bits. Used when a
 /// topic's `compression.type` names a codec.
+///
+/// `batch` must be exactly one whole batch. The records are re-wrapped
+/// byte for byte (after checking they parse), so record attributes, deltas
+/// and headers survive untouched.
 pub fn recompress(batch: &[u8], target: Compression) -> Result<BytesMut, BatchError> {
-    let _ = (batch, target);
-    todo!("gregor-protocol records: recompress")
+    let header = BatchHeader::parse(batch)?;
+    if header.total_size() != batch.len() {
+        return Err(BatchError::Corrupt(format!(
+            "batch length says {} bytes but {} were given",
+            header.total_size(),
+            batch.len()
+        )));
+    }
+    let section = records_section(&header, batch)?;
+    for_each_record(&section, header.records_count, |_| ()).map_err(BatchError::InvalidRecord)?;
+    let body = target
+        .compress(&section)
+        .map_err(|e| BatchError::Corrupt(format!("{} compression failed: {e:#}", target.name())))?;
+    let attributes = (header.attributes & !ATTR_CODEC_MASK) | target.id();
+    Ok(assemble(
+        &BatchHeader {
+            attributes,
+            ..header
+        },
+        &body,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{set_base_offset, set_log_append_time, validate_produce, verify_crc};
+
+    const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    fn h(key: &str, value: Option<&'static [u8]>) -> Header {
+        Header {
+            key: key.into(),
+            value: value.map(Bytes::from_static),
+        }
+    }
+
+    /// Records covering the awkward cases: null key, null value, empty
+    /// value, duplicate header keys, null header value, out-of-order times.
+    fn sample() -> Vec<PendingRecord> {
+        vec![
+            (5_000, None, Some(Bytes::from_static(b"v0")), vec![]),
+            (
+                4_990,
+                Some(Bytes::from_static(b"k1")),
+                None,
+                vec![h("dup", Some(b"1")), h("dup", Some(b"2")), h("nul", None)],
+            ),
+            (
+                5_010,
+                Some(Bytes::from_static(b"")),
+                Some(Bytes::new()),
+                vec![h("", Some(b""))],
+            ),
+        ]
+    }
+
+    fn build(codec: Compression) -> BytesMut {
+        let mut b = BatchBuilder::new(codec)
+            .producer(9, 1, 100)
+            .transactional(true);
+        for (ts, k, v, hs) in sample() {
+            b.push(ts, k, v, hs);
+        }
+        assert_eq!(b.len(), 3);
+        b.build().unwrap()
+    }
+
+    fn check_records(records: &[Record], base_offset: i64) {
+        for (i, (rec, (ts, k, v, hs))) in records.iter().zip(sample()).enumerate() {
+            assert_eq!(rec.offset, base_offset + i as i64);
+            assert_eq!(rec.timestamp, ts);
+            assert_eq!(rec.key, k);
+            assert_eq!(rec.value, v);
+            assert_eq!(rec.headers, hs);
+        }
+        assert_eq!(records.len(), 3);
+    }
+
+    #[test]
+    fn round_trips_every_codec() {
+        for codec in ALL {
+            let mut bytes = build(codec);
+            set_base_offset(&mut bytes, 1_000);
+            let decoded = decode_batches(&bytes).unwrap();
+            assert_eq!(decoded.len(), 1, "{}", codec.name());
+            let header = decoded[0].header;
+            assert_eq!(header.compression(), Ok(codec));
+            assert!(header.is_transactional());
+            assert_eq!(
+                (header.base_timestamp, header.max_timestamp),
+                (5_000, 5_010)
+            );
+            assert_eq!(
+                (
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence
+                ),
+                (9, 1, 100)
+            );
+            check_records(&decoded[0].records, 1_000);
+            assert!(validate_produce(&build(codec), 1 << 20).is_ok());
+        }
+    }
+
+    #[test]
+    fn empty_builder_builds_a_header_only_batch() {
+        let b = BatchBuilder::new(Compression::None);
+        assert!(b.is_empty());
+        let bytes = b.build().unwrap();
+        let decoded = decode_batches(&bytes).unwrap();
+        assert_eq!(decoded[0].header.records_count, 0);
+        assert!(decoded[0].records.is_empty());
+    }
+
+    #[test]
+    fn control_flag_is_written() {
+        let mut b = BatchBuilder::new(Compression::None).control(true);
+        b.push(
+            1,
+            Some(Bytes::from_static(&[0, 0, 0, 1])),
+            Some(Bytes::new()),
+            vec![],
+        );
+        let decoded = decode_batches(&b.build().unwrap()).unwrap();
+        assert!(decoded[0].header.is_control());
+        assert_eq!(decoded[0].records.len(), 1);
+    }
+
+    #[test]
+    fn log_append_time_overrides_record_timestamps() {
+        let mut bytes = build(Compression::Lz4);
+        set_log_append_time(&mut bytes, 123);
+        let decoded = decode_batches(&bytes).unwrap();
+        assert!(decoded[0].records.iter().all(|r| r.timestamp == 123));
+    }
+
+    #[test]
+    fn ignores_a_trailing_partial_batch_but_not_corruption() {
+        let mut buf = build(Compression::None).to_vec();
+        let mut second = build(Compression::Gzip);
+        set_base_offset(&mut second, 3);
+        buf.extend_from_slice(&second);
+        let full = decode_batches(&buf).unwrap();
+        assert_eq!(full.len(), 2);
+        assert_eq!(full[1].records[0].offset, 3);
+        for cut in buf.len() - second.len()..buf.len() {
+            assert_eq!(decode_batches(&buf[..cut]).unwrap().len(), 1, "cut {cut}");
+        }
+        let mut corrupt = buf.clone();
+        corrupt[70] ^= 1;
+        assert!(matches!(
+            decode_batches(&corrupt),
+            Err(BatchError::Corrupt(_))
+        ));
+        assert!(decode_batches(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn recompress_keeps_everything_but_the_codec() {
+        for from in ALL {
+            for to in ALL {
+                let mut src = build(from);
+                set_base_offset(&mut src, 77);
+                crate::batch::set_partition_leader_epoch(&mut src, 4);
+                set_log_append_time(&mut src, 9_999);
+                let out = recompress(&src, to).unwrap();
+                assert!(verify_crc(&out));
+                let a = decode_batches(&src).unwrap().remove(0);
+                let b = decode_batches(&out).unwrap().remove(0);
+                assert_eq!(b.header.compression(), Ok(to));
+                let strip = |h: BatchHeader| BatchHeader {
+                    attributes: h.attributes & !ATTR_CODEC_MASK,
+                    batch_length: 0,
+                    crc: 0,
+                    ..h
+                };
+                assert_eq!(strip(a.header), strip(b.header));
+                assert_eq!(b.header.partition_leader_epoch, 4);
+                assert!(b.header.is_log_append_time() && b.header.is_transactional());
+                assert_eq!(a.records, b.records);
+            }
+        }
+    }
+
+    #[test]
+    fn recompress_refuses_bad_input() {
+        let good = build(Compression::None);
+        assert!(recompress(&good[..good.len() - 1], Compression::Gzip).is_err());
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(recompress(&bad, Compression::Gzip).is_err());
+        assert!(recompress(&[1, 2, 3], Compression::Gzip).is_err());
+    }
 }
