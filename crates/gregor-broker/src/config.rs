@@ -18,8 +18,18 @@ pub struct BrokerConfigDef {
     pub doc: &'static str,
 }
 
-const fn def(name: &'static str, kind: ConfigType, default: &'static str, doc: &'static str) -> BrokerConfigDef {
-    BrokerConfigDef { name, kind, default, doc }
+const fn def(
+    name: &'static str,
+    kind: ConfigType,
+    default: &'static str,
+    doc: &'static str,
+) -> BrokerConfigDef {
+    BrokerConfigDef {
+        name,
+        kind,
+        default,
+        doc,
+    }
 }
 
 use ConfigType::{Boolean, Int, List, Long, String as Str};
@@ -28,33 +38,163 @@ use ConfigType::{Boolean, Int, List, Long, String as Str};
 /// Gregor's single-binary defaults differ: listeners and log.dirs).
 pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     def("node.id", Int, "1", "The id of this node."),
-    def("process.roles", List, "broker,controller", "Roles of this node; Gregor always runs both (KRaft combined mode)."),
-    def("listeners", List, "PLAINTEXT://127.0.0.1:9092", "Addresses to listen on."),
-    def("advertised.listeners", List, "", "Addresses given to clients; defaults to listeners."),
-    def("log.dirs", List, "./gregor-data", "Where partition logs and metadata live."),
-    def("num.partitions", Int, "1", "Default partition count of new topics."),
-    def("default.replication.factor", Int, "1", "Default replication factor of new topics."),
-    def("auto.create.topics.enable", Boolean, "true", "Create topics on first metadata request."),
-    def("log.segment.bytes", Int, "1073741824", "Maximum size of a segment file."),
-    def("log.roll.ms", Long, "", "Maximum age of a segment before it rolls; overrides log.roll.hours."),
-    def("log.roll.hours", Int, "168", "Maximum age of a segment before it rolls."),
-    def("log.retention.ms", Long, "", "How long to keep data; overrides minutes and hours. -1: forever."),
-    def("log.retention.minutes", Int, "", "How long to keep data; overrides hours."),
+    def(
+        "process.roles",
+        List,
+        "broker,controller",
+        "Roles of this node; Gregor always runs both (KRaft combined mode).",
+    ),
+    def(
+        "listeners",
+        List,
+        "PLAINTEXT://127.0.0.1:9092",
+        "Addresses to listen on.",
+    ),
+    def(
+        "advertised.listeners",
+        List,
+        "",
+        "Addresses given to clients; defaults to listeners.",
+    ),
+    def(
+        "log.dirs",
+        List,
+        "./gregor-data",
+        "Where partition logs and metadata live.",
+    ),
+    def(
+        "num.partitions",
+        Int,
+        "1",
+        "Default partition count of new topics.",
+    ),
+    def(
+        "default.replication.factor",
+        Int,
+        "1",
+        "Default replication factor of new topics.",
+    ),
+    def(
+        "auto.create.topics.enable",
+        Boolean,
+        "true",
+        "Create topics on first metadata request.",
+    ),
+    def(
+        "log.segment.bytes",
+        Int,
+        "1073741824",
+        "Maximum size of a segment file.",
+    ),
+    def(
+        "log.roll.ms",
+        Long,
+        "",
+        "Maximum age of a segment before it rolls; overrides log.roll.hours.",
+    ),
+    def(
+        "log.roll.hours",
+        Int,
+        "168",
+        "Maximum age of a segment before it rolls.",
+    ),
+    def(
+        "log.retention.ms",
+        Long,
+        "",
+        "How long to keep data; overrides minutes and hours. -1: forever.",
+    ),
+    def(
+        "log.retention.minutes",
+        Int,
+        "",
+        "How long to keep data; overrides hours.",
+    ),
     def("log.retention.hours", Int, "168", "How long to keep data."),
-    def("log.retention.bytes", Long, "-1", "Maximum size of a partition before old segments are deleted."),
-    def("log.retention.check.interval.ms", Long, "300000", "How often retention runs."),
-    def("log.index.interval.bytes", Int, "4096", "Bytes between offset index entries."),
-    def("log.index.size.max.bytes", Int, "10485760", "Maximum size of an offset index file."),
-    def("message.max.bytes", Int, "1048588", "Largest record batch accepted."),
-    def("socket.request.max.bytes", Int, "104857600", "Largest request accepted; larger ones close the connection."),
-    def("log.flush.interval.messages", Long, "9223372036854775807", "fsync after this many messages."),
-    def("log.flush.interval.ms", Long, "", "fsync when data is this old; defaults to log.flush.scheduler.interval.ms."),
-    def("log.flush.scheduler.interval.ms", Long, "9223372036854775807", "How often to check for logs to flush."),
-    def("compression.type", Str, "producer", "Codec of stored batches: producer, uncompressed, gzip, snappy, lz4, zstd."),
-    def("log.message.timestamp.type", Str, "CreateTime", "CreateTime or LogAppendTime."),
-    def("log.cleanup.policy", List, "delete", "Default cleanup policy of topics."),
-    def("min.insync.replicas", Int, "1", "Default min.insync.replicas of topics."),
-    def("unclean.leader.election.enable", Boolean, "false", "Default unclean.leader.election.enable of topics."),
+    def(
+        "log.retention.bytes",
+        Long,
+        "-1",
+        "Maximum size of a partition before old segments are deleted.",
+    ),
+    def(
+        "log.retention.check.interval.ms",
+        Long,
+        "300000",
+        "How often retention runs.",
+    ),
+    def(
+        "log.index.interval.bytes",
+        Int,
+        "4096",
+        "Bytes between offset index entries.",
+    ),
+    def(
+        "log.index.size.max.bytes",
+        Int,
+        "10485760",
+        "Maximum size of an offset index file.",
+    ),
+    def(
+        "message.max.bytes",
+        Int,
+        "1048588",
+        "Largest record batch accepted.",
+    ),
+    def(
+        "socket.request.max.bytes",
+        Int,
+        "104857600",
+        "Largest request accepted; larger ones close the connection.",
+    ),
+    def(
+        "log.flush.interval.messages",
+        Long,
+        "9223372036854775807",
+        "fsync after this many messages.",
+    ),
+    def(
+        "log.flush.interval.ms",
+        Long,
+        "",
+        "fsync when data is this old; defaults to log.flush.scheduler.interval.ms.",
+    ),
+    def(
+        "log.flush.scheduler.interval.ms",
+        Long,
+        "9223372036854775807",
+        "How often to check for logs to flush.",
+    ),
+    def(
+        "compression.type",
+        Str,
+        "producer",
+        "Codec of stored batches: producer, uncompressed, gzip, snappy, lz4, zstd.",
+    ),
+    def(
+        "log.message.timestamp.type",
+        Str,
+        "CreateTime",
+        "CreateTime or LogAppendTime.",
+    ),
+    def(
+        "log.cleanup.policy",
+        List,
+        "delete",
+        "Default cleanup policy of topics.",
+    ),
+    def(
+        "min.insync.replicas",
+        Int,
+        "1",
+        "Default min.insync.replicas of topics.",
+    ),
+    def(
+        "unclean.leader.election.enable",
+        Boolean,
+        "false",
+        "Default unclean.leader.election.enable of topics.",
+    ),
 ];
 
 /// Settings Kafka operators commonly carry in server.properties that have no
@@ -84,13 +224,21 @@ pub enum ConfigError {
     #[error("unknown configuration '{0}'")]
     Unknown(String),
     #[error("invalid value '{value}' for configuration '{key}': {reason}")]
-    Invalid { key: String, value: String, reason: String },
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("malformed configuration line {line}: '{text}' (expected key=value)")]
     Malformed { line: usize, text: String },
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), value: value.to_string(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// A `SECURITY_PROTOCOL://host:port` listener.
@@ -109,16 +257,33 @@ impl Listener {
         let (host, port) = address
             .rsplit_once(':')
             .ok_or_else(|| invalid(key, text, "expected NAME://host:port"))?;
-        let port: u16 = port.parse().map_err(|_| invalid(key, text, "port is not a number 0-65535"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let port: u16 = port
+            .parse()
+            .map_err(|_| invalid(key, text, "port is not a number 0-65535"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         if name != "PLAINTEXT" {
-            return Err(invalid(key, text, "only PLAINTEXT listeners are supported so far"));
+            return Err(invalid(
+                key,
+                text,
+                "only PLAINTEXT listeners are supported so far",
+            ));
         }
-        Ok(Listener { name: name.to_string(), host, port })
+        Ok(Listener {
+            name: name.to_string(),
+            host,
+            port,
+        })
     }
 
     pub fn bind_address(&self) -> String {
-        let host = if self.host.is_empty() { "0.0.0.0" } else { self.host.as_str() };
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            self.host.as_str()
+        };
         if host.contains(':') {
             format!("[{host}]:{}", self.port)
         } else {
@@ -159,8 +324,16 @@ impl BrokerConfig {
         let mut config = BrokerConfig {
             explicit: settings,
             node_id: 0,
-            listener: Listener { name: String::new(), host: String::new(), port: 0 },
-            advertised: Listener { name: String::new(), host: String::new(), port: 0 },
+            listener: Listener {
+                name: String::new(),
+                host: String::new(),
+                port: 0,
+            },
+            advertised: Listener {
+                name: String::new(),
+                host: String::new(),
+                port: 0,
+            },
             log_dir: PathBuf::new(),
             num_partitions: 0,
             default_replication_factor: 0,
@@ -178,22 +351,29 @@ impl BrokerConfig {
         };
         let log_dirs = config.value("log.dirs").to_string();
         let first = log_dirs.split(',').map(str::trim).find(|d| !d.is_empty());
-        config.log_dir = PathBuf::from(first.ok_or_else(|| invalid("log.dirs", &log_dirs, "no directory given"))?);
+        config.log_dir = PathBuf::from(
+            first.ok_or_else(|| invalid("log.dirs", &log_dirs, "no directory given"))?,
+        );
         config.num_partitions = config.positive("num.partitions")? as i32;
         config.default_replication_factor = config.positive("default.replication.factor")? as i16;
         config.auto_create_topics = config.value("auto.create.topics.enable") == "true";
-        config.retention_check_interval_ms = config.positive("log.retention.check.interval.ms")? as u64;
-        config.flush_scheduler_interval_ms = config.positive("log.flush.scheduler.interval.ms")? as u64;
+        config.retention_check_interval_ms =
+            config.positive("log.retention.check.interval.ms")? as u64;
+        config.flush_scheduler_interval_ms =
+            config.positive("log.flush.scheduler.interval.ms")? as u64;
         config.message_max_bytes = config.positive("message.max.bytes")? as usize;
         config.socket_request_max_bytes = config.positive("socket.request.max.bytes")? as usize;
         config.positive("log.segment.bytes")?;
-        for key in ["compression.type"] {
-            let value = config.value(key).to_string();
-            gregor_metadata::topic_config::validate(key, &value).map_err(|reason| invalid(key, &value, reason))?;
-        }
+        let compression = config.value("compression.type").to_string();
+        gregor_metadata::topic_config::validate("compression.type", &compression)
+            .map_err(|reason| invalid("compression.type", &compression, reason))?;
         let ts = config.value("log.message.timestamp.type").to_string();
         if ts != "CreateTime" && ts != "LogAppendTime" {
-            return Err(invalid("log.message.timestamp.type", &ts, "expected CreateTime or LogAppendTime"));
+            return Err(invalid(
+                "log.message.timestamp.type",
+                &ts,
+                "expected CreateTime or LogAppendTime",
+            ));
         }
         Ok(config)
     }
@@ -222,17 +402,26 @@ impl BrokerConfig {
                     return Some(v.clone());
                 }
                 if let Some(v) = self.explicit.get("log.retention.minutes") {
-                    return v.parse::<i64>().ok().and_then(|m| from_ms(m.saturating_mul(60_000)));
+                    return v
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|m| from_ms(m.saturating_mul(60_000)));
                 }
                 let hours = self.explicit.get("log.retention.hours")?;
-                hours.parse::<i64>().ok().and_then(|h| from_ms(h.saturating_mul(3_600_000)))
+                hours
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|h| from_ms(h.saturating_mul(3_600_000)))
             }
             "segment.ms" => {
                 if let Some(v) = self.explicit.get("log.roll.ms") {
                     return Some(v.clone());
                 }
                 let hours = self.explicit.get("log.roll.hours")?;
-                hours.parse::<i64>().ok().and_then(|h| from_ms(h.saturating_mul(3_600_000)))
+                hours
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|h| from_ms(h.saturating_mul(3_600_000)))
             }
             "flush.ms" => self.explicit.get("log.flush.interval.ms").cloned(),
             other => {
@@ -253,7 +442,9 @@ impl BrokerConfig {
 
     fn int(&self, key: &str) -> Result<i64, ConfigError> {
         let value = self.value(key);
-        value.parse::<i64>().map_err(|_| invalid(key, value, "not a number"))
+        value
+            .parse::<i64>()
+            .map_err(|_| invalid(key, value, "not a number"))
     }
 
     fn positive(&self, key: &str) -> Result<i64, ConfigError> {
@@ -267,7 +458,9 @@ impl BrokerConfig {
     fn single_listener(&self, key: &str) -> Result<Listener, ConfigError> {
         let value = self.value(key);
         let mut listeners = value.split(',').map(str::trim).filter(|l| !l.is_empty());
-        let first = listeners.next().ok_or_else(|| invalid(key, value, "no listener given"))?;
+        let first = listeners
+            .next()
+            .ok_or_else(|| invalid(key, value, "no listener given"))?;
         if listeners.next().is_some() {
             return Err(invalid(key, value, "only one listener is supported so far"));
         }
@@ -308,7 +501,10 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigEr
         if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
             continue;
         }
-        let malformed = || ConfigError::Malformed { line: index + 1, text: raw.to_string() };
+        let malformed = || ConfigError::Malformed {
+            line: index + 1,
+            text: raw.to_string(),
+        };
         if line.ends_with('\\') {
             return Err(malformed());
         }
@@ -325,9 +521,10 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigEr
 
 /// Parses one `--set key=value` flag.
 pub fn parse_assignment(text: &str) -> Result<(String, String), ConfigError> {
-    let (key, value) = text
-        .split_once('=')
-        .ok_or_else(|| ConfigError::Malformed { line: 0, text: text.to_string() })?;
+    let (key, value) = text.split_once('=').ok_or_else(|| ConfigError::Malformed {
+        line: 0,
+        text: text.to_string(),
+    })?;
     Ok((key.trim().to_string(), value.trim().to_string()))
 }
 
@@ -336,7 +533,10 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -351,26 +551,42 @@ mod tests {
 
     #[test]
     fn unknown_and_malformed_settings_name_the_key() {
-        let err = BrokerConfig::from_settings(settings(&[("log.retention.hourz", "1")])).unwrap_err();
-        assert_eq!(err.to_string(), "unknown configuration 'log.retention.hourz'");
+        let err =
+            BrokerConfig::from_settings(settings(&[("log.retention.hourz", "1")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown configuration 'log.retention.hourz'"
+        );
         let err = BrokerConfig::from_settings(settings(&[("num.partitions", "many")])).unwrap_err();
         assert!(err.to_string().contains("'num.partitions'"), "{err}");
-        let err = BrokerConfig::from_settings(settings(&[("listeners", "127.0.0.1:9092")])).unwrap_err();
+        let err =
+            BrokerConfig::from_settings(settings(&[("listeners", "127.0.0.1:9092")])).unwrap_err();
         assert!(err.to_string().contains("'listeners'"), "{err}");
-        let err = BrokerConfig::from_settings(settings(&[("auto.create.topics.enable", "yes")])).unwrap_err();
-        assert!(err.to_string().contains("auto.create.topics.enable"), "{err}");
+        let err = BrokerConfig::from_settings(settings(&[("auto.create.topics.enable", "yes")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("auto.create.topics.enable"),
+            "{err}"
+        );
     }
 
     #[test]
     fn retention_synonyms_follow_kafka_precedence() {
-        let config = BrokerConfig::from_settings(settings(&[("log.retention.hours", "2")])).unwrap();
-        assert_eq!(config.topic_default("retention.ms").as_deref(), Some("7200000"));
+        let config =
+            BrokerConfig::from_settings(settings(&[("log.retention.hours", "2")])).unwrap();
+        assert_eq!(
+            config.topic_default("retention.ms").as_deref(),
+            Some("7200000")
+        );
         let config = BrokerConfig::from_settings(settings(&[
             ("log.retention.hours", "2"),
             ("log.retention.ms", "5000"),
         ]))
         .unwrap();
-        assert_eq!(config.topic_default("retention.ms").as_deref(), Some("5000"));
+        assert_eq!(
+            config.topic_default("retention.ms").as_deref(),
+            Some("5000")
+        );
         assert_eq!(config.topic_default("segment.bytes"), None);
     }
 
@@ -381,6 +597,9 @@ mod tests {
         assert_eq!(parsed["node.id"], "3");
         assert_eq!(parsed["log.dirs"], "/tmp/x");
         assert_eq!(parsed["listeners"], "PLAINTEXT://127.0.0.1:19092");
-        assert!(matches!(parse_properties("just words\n"), Err(ConfigError::Malformed { line: 1, .. })));
+        assert!(matches!(
+            parse_properties("just words\n"),
+            Err(ConfigError::Malformed { line: 1, .. })
+        ));
     }
 }

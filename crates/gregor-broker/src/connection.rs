@@ -14,7 +14,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-pub async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let max = broker.config.socket_request_max_bytes;
     loop {
         let mut prefix = [0u8; LENGTH_PREFIX_LEN];
@@ -39,12 +44,16 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>,
         }
         let request = match decode_request(frame.freeze(), handlers::api_versions::supported) {
             Ok(request) => request,
-            Err(RequestError::UnsupportedVersion { api_key, version, correlation_id })
-                if api_key == kafka_protocol::messages::ApiKey::ApiVersions =>
-            {
+            Err(RequestError::UnsupportedVersion {
+                api_key,
+                version,
+                correlation_id,
+            }) if api_key == kafka_protocol::messages::ApiKey::ApiVersions => {
                 // KIP-511: answer in v0 with the versions we do serve.
                 let response = handlers::api_versions::unsupported_version_response();
-                let Ok(bytes) = encode_response(api_key, 0, correlation_id, &response) else { return };
+                let Ok(bytes) = encode_response(api_key, 0, correlation_id, &response) else {
+                    return;
+                };
                 tracing::debug!(%peer, version, "ApiVersions at unsupported version");
                 if stream.write_all(&bytes).await.is_err() {
                     return;

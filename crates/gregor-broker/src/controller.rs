@@ -20,7 +20,12 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(log: MetadataLog, image: MetadataImage, defaults: TopicDefaults, replicas: Arc<ReplicaManager>) -> Controller {
+    pub fn new(
+        log: MetadataLog,
+        image: MetadataImage,
+        defaults: TopicDefaults,
+        replicas: Arc<ReplicaManager>,
+    ) -> Controller {
         Controller {
             log: Mutex::new(Some(log)),
             image: RwLock::new(Arc::new(image)),
@@ -48,8 +53,11 @@ impl Controller {
         if validate_only || records.is_empty() {
             return Ok(records);
         }
-        let log = log.as_mut().ok_or_else(|| storage_error("controller is shut down"))?;
-        log.commit(&records).map_err(|e| storage_error(&e.to_string()))?;
+        let log = log
+            .as_mut()
+            .ok_or_else(|| storage_error("controller is shut down"))?;
+        log.commit(&records)
+            .map_err(|e| storage_error(&e.to_string()))?;
         let mut next = (*current).clone();
         for record in &records {
             next.apply(record);
@@ -71,28 +79,57 @@ impl Controller {
             if current.is_some_and(|b| b.host == host && b.port == port) {
                 return Ok(Vec::new());
             }
-            Ok(vec![MetadataRecord::RegisterBroker { id, host: host.to_string(), port, rack: None }])
+            Ok(vec![MetadataRecord::RegisterBroker {
+                id,
+                host: host.to_string(),
+                port,
+                rack: None,
+            }])
         })
         .map(|_| ())
     }
 
     /// Creates a topic; returns its id.
-    pub fn create_topic(&self, topic: &NewTopic, validate_only: bool) -> Result<Uuid, ControllerError> {
+    pub fn create_topic(
+        &self,
+        topic: &NewTopic,
+        validate_only: bool,
+    ) -> Result<Uuid, ControllerError> {
         let id = Uuid::new_v4();
-        self.change(validate_only, |image| controller::create_topic(image, topic, self.defaults, id))?;
+        self.change(validate_only, |image| {
+            controller::create_topic(image, topic, self.defaults, id)
+        })?;
         Ok(id)
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
-        self.change(false, |image| controller::delete_topic(image, name)).map(|_| ())
+        self.change(false, |image| controller::delete_topic(image, name))
+            .map(|_| ())
     }
 
-    pub fn create_partitions(&self, name: &str, count: i32, assignments: &[Vec<i32>], validate_only: bool) -> Result<(), ControllerError> {
-        self.change(validate_only, |image| controller::create_partitions(image, name, count, assignments)).map(|_| ())
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: &[Vec<i32>],
+        validate_only: bool,
+    ) -> Result<(), ControllerError> {
+        self.change(validate_only, |image| {
+            controller::create_partitions(image, name, count, assignments)
+        })
+        .map(|_| ())
     }
 
-    pub fn alter_topic_configs(&self, name: &str, changes: &[(String, Option<String>)], validate_only: bool) -> Result<(), ControllerError> {
-        self.change(validate_only, |image| controller::alter_topic_configs(image, name, changes)).map(|_| ())
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: &[(String, Option<String>)],
+        validate_only: bool,
+    ) -> Result<(), ControllerError> {
+        self.change(validate_only, |image| {
+            controller::alter_topic_configs(image, name, changes)
+        })
+        .map(|_| ())
     }
 
     pub fn defaults(&self) -> TopicDefaults {
@@ -109,5 +146,8 @@ impl Controller {
 }
 
 fn storage_error(message: &str) -> ControllerError {
-    ControllerError { code: STORAGE_ERROR, message: message.to_string() }
+    ControllerError {
+        code: STORAGE_ERROR,
+        message: message.to_string(),
+    }
 }

@@ -27,7 +27,11 @@ impl ConfigSource {
 }
 
 /// The effective value of one topic config and where it comes from.
-pub fn effective(topic: &TopicImage, broker: &BrokerConfig, def: &TopicConfigDef) -> (String, ConfigSource) {
+pub fn effective(
+    topic: &TopicImage,
+    broker: &BrokerConfig,
+    def: &TopicConfigDef,
+) -> (String, ConfigSource) {
     if let Some(value) = topic.configs.get(def.name) {
         return (value.clone(), ConfigSource::DynamicTopic);
     }
@@ -53,13 +57,16 @@ pub fn log_config_for(topic: &TopicImage, broker: &BrokerConfig) -> LogConfig {
         retention_ms: long("retention.ms", defaults.retention_ms),
         retention_bytes: long("retention.bytes", defaults.retention_bytes),
         index_interval_bytes: long("index.interval.bytes", 4096).max(1) as u64,
-        segment_index_bytes: long("segment.index.bytes", defaults.segment_index_bytes as i64).max(8) as u64,
-        max_message_bytes: long("max.message.bytes", defaults.max_message_bytes as i64).max(0) as usize,
+        segment_index_bytes: long("segment.index.bytes", defaults.segment_index_bytes as i64).max(8)
+            as u64,
+        max_message_bytes: long("max.message.bytes", defaults.max_message_bytes as i64).max(0)
+            as usize,
         flush_messages: long("flush.messages", i64::MAX),
         flush_ms: long("flush.ms", i64::MAX),
         compression: match value("compression.type").as_str() {
             "producer" | "" => CompressionPolicy::Producer,
-            name => Compression::from_name(name).map_or(CompressionPolicy::Producer, CompressionPolicy::Codec),
+            name => Compression::from_name(name)
+                .map_or(CompressionPolicy::Producer, CompressionPolicy::Codec),
         },
         timestamp_type: match value("message.timestamp.type").as_str() {
             "LogAppendTime" => TimestampType::LogAppendTime,

@@ -27,7 +27,8 @@ pub fn load_or_create(log_dir: &Path, node_id: i32) -> io::Result<String> {
                     )));
                 }
             }
-            value("cluster.id").ok_or_else(|| io::Error::other(format!("{} has no cluster.id", path.display())))
+            value("cluster.id")
+                .ok_or_else(|| io::Error::other(format!("{} has no cluster.id", path.display())))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let cluster_id = kafka_uuid_string(Uuid::new_v4());
@@ -52,7 +53,10 @@ pub fn kafka_uuid_string(id: Uuid) -> String {
     let bytes = id.as_bytes();
     let mut out = String::with_capacity(22);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize] as char);
@@ -70,7 +74,10 @@ mod tests {
         // Kafka's Uuid.toString of 0x00..01 is "AAAAAAAAAAAAAAAAAAAAAQ".
         let id = Uuid::from_u128(1);
         assert_eq!(kafka_uuid_string(id), "AAAAAAAAAAAAAAAAAAAAAQ");
-        assert_eq!(kafka_uuid_string(Uuid::from_u128(u128::MAX)), "_____________________w");
+        assert_eq!(
+            kafka_uuid_string(Uuid::from_u128(u128::MAX)),
+            "_____________________w"
+        );
     }
 
     #[test]

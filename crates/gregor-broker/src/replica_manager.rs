@@ -28,7 +28,10 @@ fn closed() -> LogError {
 }
 
 impl Partition {
-    fn with_log<T>(&self, f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>) -> Result<T, LogError> {
+    fn with_log<T>(
+        &self,
+        f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
+    ) -> Result<T, LogError> {
         let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
         match guard.as_mut() {
             Some(log) => f(log),
@@ -154,7 +157,9 @@ impl ReplicaManager {
                     });
                     continue;
                 }
-                let dir = self.log_dir.join(gregor_log::partition_dir_name(&topic.name, index));
+                let dir = self
+                    .log_dir
+                    .join(gregor_log::partition_dir_name(&topic.name, index));
                 let log = PartitionLog::open(&dir, config.clone(), self.recover)?;
                 partitions.insert(
                     key,
@@ -174,8 +179,13 @@ impl ReplicaManager {
 
     /// Time-based roll, flush.ms and (when due) retention, for every partition.
     pub fn maintain(&self, now_ms: i64, retention_due: bool) {
-        let partitions: Vec<Arc<Partition>> =
-            self.partitions.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let partitions: Vec<Arc<Partition>> = self
+            .partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
         for partition in partitions {
             partition.maintain(now_ms, retention_due);
         }
@@ -183,8 +193,13 @@ impl ReplicaManager {
 
     /// Flushes and closes every log.
     pub fn shutdown(&self) -> Result<(), LogError> {
-        let partitions: Vec<Arc<Partition>> =
-            self.partitions.write().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, p)| p).collect();
+        let partitions: Vec<Arc<Partition>> = self
+            .partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
         let mut first_error = None;
         for partition in partitions {
             if let Some(log) = partition.take_log() {

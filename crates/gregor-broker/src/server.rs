@@ -34,7 +34,9 @@ pub struct RunningBroker {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Broker {
@@ -42,7 +44,8 @@ impl Broker {
     /// metadata, registers this broker and starts listening.
     pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         let log_dir = config.log_dir.clone();
-        std::fs::create_dir_all(&log_dir).with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
+        std::fs::create_dir_all(&log_dir)
+            .with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
         let cluster_id = meta_properties::load_or_create(&log_dir, config.node_id)?;
         let recover = !gregor_log::is_clean_shutdown(&log_dir);
         gregor_log::clear_clean_shutdown(&log_dir)?;
@@ -50,27 +53,47 @@ impl Broker {
             tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
         }
 
-        let (metadata_log, image) = MetadataLog::open(&log_dir, recover).context("cannot open the metadata log")?;
+        let (metadata_log, image) =
+            MetadataLog::open(&log_dir, recover).context("cannot open the metadata log")?;
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
-        replicas.reconcile(&image).context("cannot open partition logs")?;
+        replicas
+            .reconcile(&image)
+            .context("cannot open partition logs")?;
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,
             replication_factor: config.default_replication_factor,
         };
         let controller = Controller::new(metadata_log, image, defaults, replicas.clone());
         controller
-            .register_broker(config.node_id, &config.advertised.host, config.advertised.port as i32)
+            .register_broker(
+                config.node_id,
+                &config.advertised.host,
+                config.advertised.port as i32,
+            )
             .map_err(|e| anyhow::anyhow!("cannot register broker: {}", e.message))?;
 
         let bind = config.listener.bind_address();
-        let listener = TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+        let listener = TcpListener::bind(&bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
         let local_addr = listener.local_addr()?;
-        let broker = Arc::new(Broker { config, cluster_id, controller, replicas });
+        let broker = Arc::new(Broker {
+            config,
+            cluster_id,
+            controller,
+            replicas,
+        });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let accept_task = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone()));
         let maintenance_task = tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx));
         tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
-        Ok(RunningBroker { broker, local_addr, shutdown, accept_task, maintenance_task })
+        Ok(RunningBroker {
+            broker,
+            local_addr,
+            shutdown,
+            accept_task,
+            maintenance_task,
+        })
     }
 }
 
@@ -98,7 +121,11 @@ impl RunningBroker {
     }
 }
 
-async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {

@@ -42,7 +42,10 @@ mod tests {
     fn refuses_oversized_and_negative_lengths() {
         assert_eq!(
             frame_length(101i32.to_be_bytes(), 100),
-            Err(FrameError::TooLarge { size: 101, max: 100 })
+            Err(FrameError::TooLarge {
+                size: 101,
+                max: 100
+            })
         );
         assert_eq!(
             frame_length((-1i32).to_be_bytes(), 100),

@@ -160,7 +160,11 @@ mod tests {
         let only_v1 = |_| Some(VersionRange { min: 1, max: 1 });
         assert!(matches!(
             decode_request(frame, only_v1),
-            Err(RequestError::UnsupportedVersion { version: 12, correlation_id: 7, .. })
+            Err(RequestError::UnsupportedVersion {
+                version: 12,
+                correlation_id: 7,
+                ..
+            })
         ));
 
         assert!(matches!(

@@ -30,18 +30,27 @@ pub fn supported(key: ApiKey) -> Option<VersionRange> {
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED
         .iter()
-        .map(|&(key, min, max)| ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max))
+        .map(|&(key, min, max)| {
+            ApiVersion::default()
+                .with_api_key(key as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
         .collect()
 }
 
 pub fn handle() -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_error_code(code::NONE).with_api_keys(api_keys())
+    ApiVersionsResponse::default()
+        .with_error_code(code::NONE)
+        .with_api_keys(api_keys())
 }
 
 /// The v0 answer to an ApiVersions request at a version we do not know.
 pub fn unsupported_version_response() -> kafka_protocol::messages::ResponseKind {
     kafka_protocol::messages::ResponseKind::ApiVersions(
-        ApiVersionsResponse::default().with_error_code(code::UNSUPPORTED_VERSION).with_api_keys(api_keys()),
+        ApiVersionsResponse::default()
+            .with_error_code(code::UNSUPPORTED_VERSION)
+            .with_api_keys(api_keys()),
     )
 }
 
@@ -53,7 +62,10 @@ mod tests {
     fn every_advertised_range_is_encodable_by_kafka_protocol() {
         for &(key, min, max) in SUPPORTED {
             let known = key.valid_versions();
-            assert!(known.min <= min && max <= known.max, "{key:?} {min}-{max} outside {known}");
+            assert!(
+                known.min <= min && max <= known.max,
+                "{key:?} {min}-{max} outside {known}"
+            );
         }
     }
 }

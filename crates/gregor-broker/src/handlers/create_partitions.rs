@@ -17,9 +17,16 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
                 .map(|a| a.broker_ids.into_iter().map(|b| b.0).collect())
                 .collect();
             let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-            match broker.controller.create_partitions(&topic.name, topic.count, &assignments, request.validate_only) {
+            match broker.controller.create_partitions(
+                &topic.name,
+                topic.count,
+                &assignments,
+                request.validate_only,
+            ) {
                 Ok(()) => result,
-                Err(e) => result.with_error_code(e.code).with_error_message(Some(str_bytes(&e.message))),
+                Err(e) => result
+                    .with_error_code(e.code)
+                    .with_error_message(Some(str_bytes(&e.message))),
             }
         })
         .collect();

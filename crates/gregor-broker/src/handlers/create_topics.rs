@@ -9,7 +9,9 @@ use gregor_metadata::controller::NewTopic;
 use gregor_metadata::topic_config::topic_configs;
 use gregor_metadata::TopicImage;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use std::collections::HashMap;
 
@@ -49,7 +51,10 @@ fn create_one(
             None => {
                 return result
                     .with_error_code(40) // INVALID_CONFIG
-                    .with_error_message(Some(str_bytes(&format!("Null value not supported for topic config '{}'", config.name.as_str()))));
+                    .with_error_message(Some(str_bytes(&format!(
+                        "Null value not supported for topic config '{}'",
+                        config.name.as_str()
+                    ))));
             }
         }
     }
@@ -60,7 +65,12 @@ fn create_one(
         assignments: topic
             .assignments
             .into_iter()
-            .map(|a| (a.partition_index, a.broker_ids.into_iter().map(|b| b.0).collect()))
+            .map(|a| {
+                (
+                    a.partition_index,
+                    a.broker_ids.into_iter().map(|b| b.0).collect(),
+                )
+            })
             .collect(),
         configs,
     };
@@ -68,32 +78,50 @@ fn create_one(
         Ok(id) => {
             if validate_only {
                 let defaults = broker.controller.defaults();
-                let partitions = if new_topic.num_partitions == -1 && new_topic.assignments.is_empty() {
-                    defaults.num_partitions
-                } else if new_topic.assignments.is_empty() {
-                    new_topic.num_partitions
-                } else {
-                    new_topic.assignments.len() as i32
-                };
+                let partitions =
+                    if new_topic.num_partitions == -1 && new_topic.assignments.is_empty() {
+                        defaults.num_partitions
+                    } else if new_topic.assignments.is_empty() {
+                        new_topic.num_partitions
+                    } else {
+                        new_topic.assignments.len() as i32
+                    };
                 let replication = if new_topic.replication_factor == -1 {
-                    new_topic.assignments.first().map_or(defaults.replication_factor, |a| a.1.len() as i16)
+                    new_topic
+                        .assignments
+                        .first()
+                        .map_or(defaults.replication_factor, |a| a.1.len() as i16)
                 } else {
                     new_topic.replication_factor
                 };
-                return result.with_num_partitions(partitions).with_replication_factor(replication);
+                return result
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(replication);
             }
             tracing::info!(topic = %new_topic.name, "created topic");
             match broker.controller.image().topic(&new_topic.name) {
-                Some(created) if version >= 5 => describe_created(broker, created, result.with_topic_id(id)),
+                Some(created) if version >= 5 => {
+                    describe_created(broker, created, result.with_topic_id(id))
+                }
                 _ => result.with_topic_id(id),
             }
         }
-        Err(e) => result.with_error_code(e.code).with_error_message(Some(str_bytes(&e.message))),
+        Err(e) => result
+            .with_error_code(e.code)
+            .with_error_message(Some(str_bytes(&e.message))),
     }
 }
 
-fn describe_created(broker: &Broker, topic: &TopicImage, result: CreatableTopicResult) -> CreatableTopicResult {
-    let replication = topic.partitions.values().next().map_or(0, |p| p.replicas.len() as i16);
+fn describe_created(
+    broker: &Broker,
+    topic: &TopicImage,
+    result: CreatableTopicResult,
+) -> CreatableTopicResult {
+    let replication = topic
+        .partitions
+        .values()
+        .next()
+        .map_or(0, |p| p.replicas.len() as i16);
     let configs = topic_configs()
         .iter()
         .map(|def| {

@@ -8,9 +8,17 @@ use uuid::Uuid;
 
 pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
     let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
-        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        request.topic_names.into_iter().map(|n| (Some(n), Uuid::nil())).collect()
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::nil()))
+            .collect()
     };
     let responses = targets
         .into_iter()
@@ -20,18 +28,28 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
                 Some(name) => image.topic(name).cloned(),
                 None => image.topic_by_id(&id).cloned(),
             };
-            let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(id);
+            let result = DeletableTopicResult::default()
+                .with_name(name.clone())
+                .with_topic_id(id);
             let Some(topic) = topic else {
-                let missing = if name.is_some() { code::UNKNOWN_TOPIC_OR_PARTITION } else { code::UNKNOWN_TOPIC_ID };
+                let missing = if name.is_some() {
+                    code::UNKNOWN_TOPIC_OR_PARTITION
+                } else {
+                    code::UNKNOWN_TOPIC_ID
+                };
                 return result.with_error_code(missing);
             };
-            let result = result.with_name(Some(TopicName(str_bytes(&topic.name)))).with_topic_id(topic.id);
+            let result = result
+                .with_name(Some(TopicName(str_bytes(&topic.name))))
+                .with_topic_id(topic.id);
             match broker.controller.delete_topic(&topic.name) {
                 Ok(()) => {
                     tracing::info!(topic = %topic.name, "deleted topic");
                     result
                 }
-                Err(e) => result.with_error_code(e.code).with_error_message(Some(str_bytes(&e.message))),
+                Err(e) => result
+                    .with_error_code(e.code)
+                    .with_error_message(Some(str_bytes(&e.message))),
             }
         })
         .collect();

@@ -14,21 +14,40 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 
-pub fn handle(broker: &Broker, request: DescribeConfigsRequest, _version: i16) -> DescribeConfigsResponse {
+pub fn handle(
+    broker: &Broker,
+    request: DescribeConfigsRequest,
+    _version: i16,
+) -> DescribeConfigsResponse {
     let results = request
         .resources
         .iter()
-        .map(|resource| describe(broker, resource, request.include_synonyms, request.include_documentation))
+        .map(|resource| {
+            describe(
+                broker,
+                resource,
+                request.include_synonyms,
+                request.include_documentation,
+            )
+        })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn describe(broker: &Broker, resource: &DescribeConfigsResource, synonyms: bool, docs: bool) -> DescribeConfigsResult {
+fn describe(
+    broker: &Broker,
+    resource: &DescribeConfigsResource,
+    synonyms: bool,
+    docs: bool,
+) -> DescribeConfigsResult {
     let result = DescribeConfigsResult::default()
         .with_resource_type(resource.resource_type)
         .with_resource_name(resource.resource_name.clone());
     let wanted = |name: &str| {
-        resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+        resource
+            .configuration_keys
+            .as_ref()
+            .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
     };
     let entry = |name: &str, value: String, source: i8, kind: i8, doc: &str| {
         DescribeConfigsResourceResult::default()
@@ -44,14 +63,23 @@ fn describe(broker: &Broker, resource: &DescribeConfigsResource, synonyms: bool,
             let Some(topic) = image.topic(&resource.resource_name) else {
                 return result
                     .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
-                    .with_error_message(Some(str_bytes(&format!("Topic '{}' does not exist.", resource.resource_name.as_str()))));
+                    .with_error_message(Some(str_bytes(&format!(
+                        "Topic '{}' does not exist.",
+                        resource.resource_name.as_str()
+                    ))));
             };
             let configs = topic_configs()
                 .iter()
                 .filter(|def| wanted(def.name))
                 .map(|def| {
                     let (value, source) = effective(topic, &broker.config, def);
-                    let mut item = entry(def.name, value.clone(), source.code(), def.kind.code(), def.doc);
+                    let mut item = entry(
+                        def.name,
+                        value.clone(),
+                        source.code(),
+                        def.kind.code(),
+                        def.doc,
+                    );
                     if synonyms {
                         item = item.with_synonyms(topic_synonyms(broker, def, source, value));
                     }
@@ -65,7 +93,10 @@ fn describe(broker: &Broker, resource: &DescribeConfigsResource, synonyms: bool,
             if !name.is_empty() && name != broker.config.node_id.to_string() {
                 return result
                     .with_error_code(code::INVALID_REQUEST)
-                    .with_error_message(Some(str_bytes(&format!("Unexpected broker id, expected {}", broker.config.node_id))));
+                    .with_error_message(Some(str_bytes(&format!(
+                        "Unexpected broker id, expected {}",
+                        broker.config.node_id
+                    ))));
             }
             let configs = broker
                 .config
@@ -73,9 +104,19 @@ fn describe(broker: &Broker, resource: &DescribeConfigsResource, synonyms: bool,
                 .into_iter()
                 .filter(|(def, _, _)| wanted(def.name))
                 .map(|(def, value, explicit)| {
-                    let source = if explicit { ConfigSource::StaticBroker } else { ConfigSource::Default };
-                    let mut item = entry(def.name, value.clone(), source.code(), def.kind.code(), def.doc)
-                        .with_read_only(true);
+                    let source = if explicit {
+                        ConfigSource::StaticBroker
+                    } else {
+                        ConfigSource::Default
+                    };
+                    let mut item = entry(
+                        def.name,
+                        value.clone(),
+                        source.code(),
+                        def.kind.code(),
+                        def.doc,
+                    )
+                    .with_read_only(true);
                     if synonyms {
                         item = item.with_synonyms(vec![DescribeConfigsSynonym::default()
                             .with_name(str_bytes(def.name))
@@ -89,7 +130,9 @@ fn describe(broker: &Broker, resource: &DescribeConfigsResource, synonyms: bool,
         }
         other => result
             .with_error_code(code::INVALID_REQUEST)
-            .with_error_message(Some(str_bytes(&format!("Unsupported resource type {other}")))),
+            .with_error_message(Some(str_bytes(&format!(
+                "Unsupported resource type {other}"
+            )))),
     }
 }
 
@@ -110,7 +153,9 @@ fn topic_synonyms(
                 .with_source(ConfigSource::DynamicTopic.code()),
         );
     }
-    if let (Some(synonym), Some(broker_value)) = (def.broker_synonym, broker.config.topic_default(def.name)) {
+    if let (Some(synonym), Some(broker_value)) =
+        (def.broker_synonym, broker.config.topic_default(def.name))
+    {
         chain.push(
             DescribeConfigsSynonym::default()
                 .with_name(str_bytes(synonym))

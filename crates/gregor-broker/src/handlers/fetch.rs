@@ -29,13 +29,18 @@ pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> Fet
         // Register before reading so an append between the read and the
         // wait still wakes us (Notify keeps the permit).
         let woken = Arc::new(Notify::new());
-        let (responses, total, any_error) = read_all(broker, &request.topics, request.max_bytes, version, &woken);
+        let (responses, total, any_error) =
+            read_all(broker, &request.topics, request.max_bytes, version, &woken);
         if total >= min_bytes || any_error || Instant::now() >= deadline {
             return FetchResponse::default().with_responses(responses);
         }
-        if tokio::time::timeout_at(deadline, woken.notified()).await.is_err() {
+        if tokio::time::timeout_at(deadline, woken.notified())
+            .await
+            .is_err()
+        {
             // Timed out: answer with what is there now.
-            let (responses, _, _) = read_all(broker, &request.topics, request.max_bytes, version, &woken);
+            let (responses, _, _) =
+                read_all(broker, &request.topics, request.max_bytes, version, &woken);
             return FetchResponse::default().with_responses(responses);
         }
     }
@@ -64,12 +69,18 @@ fn read_all(
             let base = PartitionData::default().with_partition_index(request.partition);
             let Some(name) = name.as_deref() else {
                 any_error = true;
-                partitions.push(base.with_error_code(code::UNKNOWN_TOPIC_ID).with_high_watermark(-1));
+                partitions.push(
+                    base.with_error_code(code::UNKNOWN_TOPIC_ID)
+                        .with_high_watermark(-1),
+                );
                 continue;
             };
             let Some(partition) = broker.replicas.partition(name, request.partition) else {
                 any_error = true;
-                partitions.push(base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION).with_high_watermark(-1));
+                partitions.push(
+                    base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                        .with_high_watermark(-1),
+                );
                 continue;
             };
             partition.add_waiter(woken);

@@ -2,10 +2,12 @@
 //! after a timestamp.
 
 use super::code;
-use crate::server::Broker;
 use crate::replica_manager::Partition;
+use crate::server::Broker;
 use gregor_log::LogError;
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 const LATEST: i64 = -1;
@@ -22,20 +24,30 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
                 .partitions
                 .iter()
                 .map(|p| {
-                    let base = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-                    let Some(partition) = broker.replicas.partition(&topic.name, p.partition_index) else {
-                        return base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION).with_offset(-1).with_timestamp(-1);
+                    let base = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    let Some(partition) = broker.replicas.partition(&topic.name, p.partition_index)
+                    else {
+                        return base
+                            .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_offset(-1)
+                            .with_timestamp(-1);
                     };
                     match lookup(&partition, p.timestamp) {
                         Ok((offset, timestamp)) => base
                             .with_offset(offset)
                             .with_timestamp(timestamp)
                             .with_leader_epoch(partition.leader_epoch),
-                        Err(err) => base.with_error_code(err.error_code()).with_offset(-1).with_timestamp(-1),
+                        Err(err) => base
+                            .with_error_code(err.error_code())
+                            .with_offset(-1)
+                            .with_timestamp(-1),
                     }
                 })
                 .collect();
-            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)

@@ -19,12 +19,13 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
         other => other,
     };
     // Before v4 clients cannot say; Kafka treats them as allowing it.
-    let may_create = broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let may_create =
+        broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
 
     let topics = match wanted {
         None => {
             let image = broker.controller.image();
-            image.topics.values().map(|t| topic_response(t)).collect()
+            image.topics.values().map(topic_response).collect()
         }
         Some(requested) => requested
             .into_iter()
@@ -62,7 +63,9 @@ fn by_name(broker: &Broker, name: &TopicName, may_create: bool) -> MetadataRespo
         return topic_response(topic);
     }
     let error = |code: i16| {
-        MetadataResponseTopic::default().with_name(Some(name.clone())).with_error_code(code)
+        MetadataResponseTopic::default()
+            .with_name(Some(name.clone()))
+            .with_error_code(code)
     };
     if !may_create {
         return error(code::UNKNOWN_TOPIC_OR_PARTITION);
@@ -87,7 +90,7 @@ fn by_name(broker: &Broker, name: &TopicName, may_create: bool) -> MetadataRespo
             .controller
             .image()
             .topic(name)
-            .map_or_else(|| error(code::UNKNOWN_TOPIC_OR_PARTITION), |t| topic_response(t)),
+            .map_or_else(|| error(code::UNKNOWN_TOPIC_OR_PARTITION), topic_response),
         Err(e) => error(e.code),
     }
 }

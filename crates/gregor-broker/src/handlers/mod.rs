@@ -39,15 +39,31 @@ pub async fn handle(broker: &Broker, request: Request) -> Option<ResponseKind> {
     let version = request.version();
     let response = match request.body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
-        RequestKind::Metadata(req) => ResponseKind::Metadata(metadata::handle(broker, req, version)),
-        RequestKind::Produce(req) => return produce::handle(broker, req, version).map(ResponseKind::Produce),
+        RequestKind::Metadata(req) => {
+            ResponseKind::Metadata(metadata::handle(broker, req, version))
+        }
+        RequestKind::Produce(req) => {
+            return produce::handle(broker, req, version).map(ResponseKind::Produce)
+        }
         RequestKind::Fetch(req) => ResponseKind::Fetch(fetch::handle(broker, req, version).await),
-        RequestKind::ListOffsets(req) => ResponseKind::ListOffsets(list_offsets::handle(broker, req)),
-        RequestKind::CreateTopics(req) => ResponseKind::CreateTopics(create_topics::handle(broker, req, version)),
-        RequestKind::DeleteTopics(req) => ResponseKind::DeleteTopics(delete_topics::handle(broker, req, version)),
-        RequestKind::CreatePartitions(req) => ResponseKind::CreatePartitions(create_partitions::handle(broker, req)),
-        RequestKind::DescribeCluster(req) => ResponseKind::DescribeCluster(describe_cluster::handle(broker, req)),
-        RequestKind::DescribeConfigs(req) => ResponseKind::DescribeConfigs(describe_configs::handle(broker, req, version)),
+        RequestKind::ListOffsets(req) => {
+            ResponseKind::ListOffsets(list_offsets::handle(broker, req))
+        }
+        RequestKind::CreateTopics(req) => {
+            ResponseKind::CreateTopics(create_topics::handle(broker, req, version))
+        }
+        RequestKind::DeleteTopics(req) => {
+            ResponseKind::DeleteTopics(delete_topics::handle(broker, req, version))
+        }
+        RequestKind::CreatePartitions(req) => {
+            ResponseKind::CreatePartitions(create_partitions::handle(broker, req))
+        }
+        RequestKind::DescribeCluster(req) => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(broker, req))
+        }
+        RequestKind::DescribeConfigs(req) => {
+            ResponseKind::DescribeConfigs(describe_configs::handle(broker, req, version))
+        }
         // decode_request only lets through the APIs listed in api_versions.
         other => {
             tracing::error!(request = ?std::mem::discriminant(&other), "request without handler");

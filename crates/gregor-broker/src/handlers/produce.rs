@@ -15,11 +15,20 @@ pub fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option
     for topic in request.topic_data {
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
-            let base = PartitionProduceResponse::default().with_index(data.index).with_base_offset(-1);
+            let base = PartitionProduceResponse::default()
+                .with_index(data.index)
+                .with_base_offset(-1);
             let response = if !valid_acks {
                 base.with_error_code(code::INVALID_REQUIRED_ACKS)
             } else {
-                append(broker, &topic.name, data.index, data.records.as_deref(), now, base)
+                append(
+                    broker,
+                    &topic.name,
+                    data.index,
+                    data.records.as_deref(),
+                    now,
+                    base,
+                )
             };
             partition_responses.push(response);
         }
@@ -47,7 +56,9 @@ fn append(
         return base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
     };
     let Some(records) = records else {
-        return base.with_error_code(code::CORRUPT_MESSAGE).with_error_message(Some(str_bytes("null records")));
+        return base
+            .with_error_code(code::CORRUPT_MESSAGE)
+            .with_error_message(Some(str_bytes("null records")));
     };
     match partition.append(records, now) {
         Ok(info) => base
@@ -56,7 +67,8 @@ fn append(
             .with_log_start_offset(info.log_start_offset),
         Err(err) => {
             tracing::debug!(topic, partition = index, %err, "produce refused");
-            base.with_error_code(err.error_code()).with_error_message(Some(str_bytes(&err.to_string())))
+            base.with_error_code(err.error_code())
+                .with_error_message(Some(str_bytes(&err.to_string())))
         }
     }
 }
