@@ -47,8 +47,15 @@ mod tests {
     #[test]
     fn partition_dir_names_round_trip_even_with_dashes_in_topics() {
         assert_eq!(partition_dir_name("my-topic", 3), "my-topic-3");
-        assert_eq!(parse_partition_dir_name("my-topic-3"), Some(("my-topic", 3)));
+        assert_eq!(
+            parse_partition_dir_name("my-topic-3"),
+            Some(("my-topic", 3))
+        );
         assert_eq!(parse_partition_dir_name("nodash"), None);
-        assert_eq!(parse_partition_dir_name("t--1"), None);
+        // Kafka splits at the last '-': topic "t-", partition 1.
+        assert_eq!(parse_partition_dir_name("t--1"), Some(("t-", 1)));
+        assert_eq!(parse_partition_dir_name("-1"), None);
+        assert_eq!(parse_partition_dir_name("t-"), None);
+        assert_eq!(parse_partition_dir_name("t-x"), None);
     }
 }

@@ -10,7 +10,11 @@ pub enum LogError {
     Batch(#[from] BatchError),
     /// OFFSET_OUT_OF_RANGE (1).
     #[error("offset {requested} is outside [{log_start}, {log_end}]")]
-    OffsetOutOfRange { requested: i64, log_start: i64, log_end: i64 },
+    OffsetOutOfRange {
+        requested: i64,
+        log_start: i64,
+        log_end: i64,
+    },
     /// RECORD_LIST_TOO_LARGE (18): a produce payload larger than a segment can hold.
     #[error("record set of {size} bytes is larger than segment.bytes ({max})")]
     RecordListTooLarge { size: usize, max: u64 },

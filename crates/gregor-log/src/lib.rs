@@ -10,12 +10,28 @@
 //! This crate knows nothing about the network or other brokers. Its calls are
 //! synchronous file I/O; the broker decides which thread they run on.
 
+mod checkpoint;
 mod config;
 mod dir;
 mod error;
+mod index_file;
+mod leader_epoch;
+mod offset_index;
 mod partition;
+mod prepare;
+mod recovery;
+mod retention;
+mod scan;
+mod segment;
+mod time_index;
+mod timestamps;
+mod validate;
 
 pub use config::{CompressionPolicy, LogConfig, TimestampType};
-pub use dir::{clear_clean_shutdown, is_clean_shutdown, mark_clean_shutdown, partition_dir_name, parse_partition_dir_name};
+pub use dir::{
+    clear_clean_shutdown, is_clean_shutdown, mark_clean_shutdown, parse_partition_dir_name,
+    partition_dir_name,
+};
 pub use error::LogError;
+pub use leader_epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use partition::{AppendInfo, PartitionLog, ReadInfo};

@@ -1,8 +1,21 @@
 //! One partition's log: segments, append, read, retention, recovery.
+//!
+//! Thread-safety: mutations take `&mut self`, reads (`read`, timestamp
+//! lookups, `batch_headers`) take `&self` and use positional file reads, so
+//! the broker can keep the log behind a `Mutex` or a `RwLock`.
 
-use crate::{LogConfig, LogError};
+use crate::checkpoint::{self, LOG_START_OFFSET_FILE};
+use crate::leader_epoch::{EpochEntry, LeaderEpochCache};
+use crate::prepare::{prepare, Stamp};
+use crate::retention::{segments_to_delete, Policy, SegmentFacts};
+use crate::scan::{HeaderScanner, Step};
+use crate::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::validate::{validate_batches, Source};
+use crate::{LogConfig, LogError, TimestampType};
 use bytes::Bytes;
-use gregor_protocol::batch::BatchHeader;
+use gregor_protocol::batch::{validate_produce, BatchHeader};
+use std::fs::{self, File};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// What an append did.
@@ -20,8 +33,8 @@ pub struct AppendInfo {
     pub record_count: i64,
 }
 
-/// A byte range of the log, made of whole batches (the last may be cut short
-/// by `max_bytes`, as Kafka does, unless it is the first).
+/// A byte range of the log, made of whole batches: at most `max_bytes`,
+/// except that with `min_one` a first batch larger than that is returned whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadInfo {
     pub records: Bytes,
@@ -32,16 +45,60 @@ pub struct ReadInfo {
 pub struct PartitionLog {
     dir: PathBuf,
     config: LogConfig,
+    /// Ordered by base offset; the last one is active. Never empty, except
+    /// after an I/O error while replacing segments (writes then fail).
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    /// Records appended since the last fsync.
+    unflushed_messages: i64,
+    /// When the oldest unflushed append happened.
+    first_unflushed_ms: Option<i64>,
+    /// First offset of each leader epoch, for OffsetsForLeaderEpoch.
+    epochs: LeaderEpochCache,
 }
 
 impl PartitionLog {
     /// Opens (or creates) the log in `dir`. With `recover` (the log dir was
     /// not shut down cleanly) every batch after the last flushed point is
     /// re-validated, a torn tail is truncated and indexes are rebuilt.
+    ///
+    /// Segments before the active one were fsynced when they were rolled, so
+    /// the flushed point is the start of the active segment; older segments
+    /// are only rebuilt when their index files are missing or inconsistent.
     pub fn open(dir: &Path, config: LogConfig, recover: bool) -> Result<PartitionLog, LogError> {
-        let _ = recover;
-        let _ = (dir.to_path_buf(), config);
-        todo!("gregor-log: open")
+        fs::create_dir_all(dir)?;
+        let bases = list_segments(dir)?;
+        let checkpointed_start = checkpoint::read_offset(dir, LOG_START_OFFSET_FILE)?;
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        for (i, base) in bases.iter().enumerate() {
+            let is_last = i + 1 == bases.len();
+            let (segment, truncated) =
+                Segment::open(dir, *base, config.index_interval_bytes, recover && is_last)?;
+            if truncated > 0 && !is_last {
+                tracing::warn!(dir = %dir.display(), base_offset = base, truncated, "truncated a corrupt non-active segment");
+            }
+            segments.push(segment);
+        }
+        if segments.is_empty() {
+            segments.push(Segment::create(dir, checkpointed_start.unwrap_or(0))?);
+            sync_dir(dir)?;
+        }
+        let first_base = segments.first().map_or(0, |s| s.base_offset);
+        let log_end = segments.last().map_or(0, |s| s.next_offset);
+        let log_start_offset = checkpointed_start
+            .unwrap_or(first_base)
+            .max(first_base)
+            .min(log_end);
+        let epochs = load_epochs(dir, &segments, recover, log_start_offset, log_end)?;
+        Ok(PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            unflushed_messages: 0,
+            first_unflushed_ms: None,
+            epochs,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -60,84 +117,676 @@ impl PartitionLog {
     /// Validates a produce payload, assigns offsets, applies the topic's
     /// compression and timestamp policy and appends it to the active segment
     /// (rolling first if needed). `leader_epoch` is stamped into each batch.
-    pub fn append(&mut self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
-        let _ = (records, leader_epoch, now_ms);
-        todo!("gregor-log: append")
+    pub fn append(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let headers = validate_produce(records, self.config.max_message_bytes)?;
+        self.append_as_leader(records, &headers, leader_epoch, now_ms)
+    }
+
+    /// Like [`append`](Self::append) for batches the broker writes itself
+    /// (transaction markers, group coordinator records): control batches and
+    /// several batches per call are accepted; offsets are still assigned.
+    pub fn append_as_coordinator(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let source = Source::Coordinator {
+            max_message_bytes: self.config.max_message_bytes,
+        };
+        let headers = validate_batches(records, source)?;
+        self.append_as_leader(records, &headers, leader_epoch, now_ms)
+    }
+
+    /// Assigns offsets from the log end and appends validated batches.
+    fn append_as_leader(
+        &mut self,
+        records: &[u8],
+        headers: &[BatchHeader],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let log_append_time = match self.config.timestamp_type {
+            TimestampType::LogAppendTime => now_ms,
+            TimestampType::CreateTime => -1,
+        };
+        let base_offset = self.log_end_offset();
+        if headers.is_empty() {
+            // Kafka treats an empty record set as a no-op.
+            return Ok(AppendInfo {
+                base_offset,
+                last_offset: base_offset - 1,
+                log_append_time,
+                log_start_offset: self.log_start_offset,
+                record_count: 0,
+            });
+        }
+        self.check_fits_segment(records.len())?;
+        let stamp = Stamp {
+            first_offset: base_offset,
+            leader_epoch,
+            compression: self.config.compression,
+            timestamp_type: self.config.timestamp_type,
+            now_ms,
+            max_message_bytes: self.config.max_message_bytes,
+        };
+        let prepared = prepare(records, headers, stamp)?;
+        // Recompression can grow a payload past the segment size.
+        self.check_fits_segment(prepared.bytes.len())?;
+        let last_offset = prepared
+            .headers
+            .last()
+            .map_or(base_offset - 1, |h| h.last_offset());
+        let record_count = prepared
+            .headers
+            .iter()
+            .map(|h| i64::from(h.records_count))
+            .sum();
+        self.append_prepared(&prepared.bytes, &prepared.headers, now_ms)?;
+        if self.epochs.observe(leader_epoch, base_offset) {
+            self.epochs.persist()?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time,
+            log_start_offset: self.log_start_offset,
+            record_count,
+        })
+    }
+
+    /// Appends batches replicated from the leader as they are: offsets,
+    /// epochs and timestamps kept. They are checked (CRC, sizes) and must
+    /// start at or after the log end offset.
+    pub fn append_replicated(
+        &mut self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let headers = validate_batches(records, Source::Replica)?;
+        let log_end = self.log_end_offset();
+        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+            return Ok(AppendInfo {
+                base_offset: log_end,
+                last_offset: log_end - 1,
+                log_append_time: -1,
+                log_start_offset: self.log_start_offset,
+                record_count: 0,
+            });
+        };
+        let ordered = headers
+            .windows(2)
+            .all(|w| w[1].base_offset > w[0].last_offset());
+        if first.base_offset < log_end || !ordered {
+            return Err(LogError::Corrupt(format!(
+                "replicated batches at offset {} do not follow the log end offset {log_end}",
+                first.base_offset
+            )));
+        }
+        let (base_offset, last_offset) = (first.base_offset, last.last_offset());
+        let record_count = headers.iter().map(|h| i64::from(h.records_count)).sum();
+        // A fetch may carry more than a segment holds: append in runs that fit.
+        let mut start = 0;
+        let mut run_start = 0;
+        let mut run_bytes = 0;
+        for (i, header) in headers.iter().enumerate() {
+            let size = header.total_size();
+            self.check_fits_segment(size)?;
+            if run_bytes + size > self.max_segment_bytes() as usize {
+                self.append_prepared(
+                    &records[start..start + run_bytes],
+                    &headers[run_start..i],
+                    now_ms,
+                )?;
+                start += run_bytes;
+                run_start = i;
+                run_bytes = 0;
+            }
+            run_bytes += size;
+        }
+        self.append_prepared(
+            &records[start..start + run_bytes],
+            &headers[run_start..],
+            now_ms,
+        )?;
+        let mut learned = false;
+        for header in &headers {
+            learned |= self
+                .epochs
+                .observe(header.partition_leader_epoch, header.base_offset);
+        }
+        if learned {
+            self.epochs.persist()?;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset,
+            record_count,
+        })
+    }
+
+    fn check_fits_segment(&self, size: usize) -> Result<(), LogError> {
+        if size as u64 > self.max_segment_bytes() {
+            return Err(LogError::RecordListTooLarge {
+                size,
+                max: self.config.segment_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Rolls if needed, writes, and fsyncs when `flush.messages` is reached.
+    fn append_prepared(
+        &mut self,
+        bytes: &[u8],
+        headers: &[BatchHeader],
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+            return Ok(());
+        };
+        if self.should_roll(
+            bytes.len() as u64,
+            first.base_offset,
+            last.last_offset(),
+            now_ms,
+        ) {
+            self.roll_at(first.base_offset)?;
+        }
+        let interval = self.config.index_interval_bytes;
+        self.active_mut()?
+            .append(bytes, headers, interval, now_ms)?;
+        self.unflushed_messages += headers
+            .iter()
+            .map(|h| i64::from(h.records_count))
+            .sum::<i64>();
+        self.first_unflushed_ms.get_or_insert(now_ms);
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Kafka's roll rules: the batches would overflow `segment.bytes`, the
+    /// segment is older than `segment.ms`, an index is full, or an offset
+    /// would not fit relative to the segment's base offset.
+    fn should_roll(&self, incoming: u64, first_offset: i64, last_offset: i64, now_ms: i64) -> bool {
+        let Some(active) = self.active() else {
+            return true;
+        };
+        if active.size == 0 {
+            // An empty segment only needs replacing if offsets jump past it.
+            return first_offset != active.base_offset
+                && !active.fits_offsets(first_offset, last_offset);
+        }
+        active.size + incoming > self.max_segment_bytes()
+            || self.roll_time_due(now_ms)
+            || active.is_index_full(self.config.segment_index_bytes)
+            || !active.fits_offsets(first_offset, last_offset)
+    }
+
+    fn roll_time_due(&self, now_ms: i64) -> bool {
+        self.active().is_some_and(|active| {
+            active.size > 0
+                && active
+                    .roll_base_ms
+                    .is_some_and(|t| now_ms.saturating_sub(t) > self.config.segment_ms)
+        })
+    }
+
+    /// Positions are stored as u32 and Kafka caps `segment.bytes` at i32::MAX.
+    fn max_segment_bytes(&self) -> u64 {
+        self.config.segment_bytes.min(i32::MAX as u64)
+    }
+
+    /// Seals and fsyncs the active segment and starts a new one at `base_offset`.
+    fn roll_at(&mut self, base_offset: i64) -> Result<(), LogError> {
+        match self.segments.last_mut() {
+            Some(active) if active.size > 0 => {
+                active.seal()?;
+                active.flush()?;
+                self.unflushed_messages = 0;
+                self.first_unflushed_ms = None;
+            }
+            _ => {
+                // Nothing to keep: replace the empty segment.
+                if let Some(empty) = self.segments.pop() {
+                    empty.delete()?;
+                }
+            }
+        }
+        self.segments.push(Segment::create(&self.dir, base_offset)?);
+        sync_dir(&self.dir)?;
+        tracing::debug!(dir = %self.dir.display(), base_offset, "rolled segment");
+        Ok(())
     }
 
     /// Reads whole batches starting at the batch containing `offset`, at most
-    /// `max_bytes` (but at least one batch if `min_one` is set), never past
-    /// `max_offset` (exclusive; the high watermark for consumers).
-    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64, min_one: bool) -> Result<ReadInfo, LogError> {
-        let _ = (offset, max_bytes, max_offset, min_one);
-        todo!("gregor-log: read")
+    /// `max_bytes` (but at least one batch if `min_one` is set), never
+    /// including a batch whose last offset reaches `max_offset` (exclusive;
+    /// the high watermark for consumers). Returns data of one segment only,
+    /// as Kafka does; the caller fetches again from the next offset.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<ReadInfo, LogError> {
+        let log_end = self.log_end_offset();
+        if offset < self.log_start_offset || offset > log_end {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start: self.log_start_offset,
+                log_end,
+            });
+        }
+        let info = |records: Bytes| ReadInfo {
+            records,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: log_end,
+        };
+        if offset == log_end || offset >= max_offset {
+            return Ok(info(Bytes::new()));
+        }
+        for segment in &self.segments[self.segment_index_for(offset)..] {
+            let Some((position, _)) = segment.find_batch(offset)? else {
+                continue;
+            };
+            let len = whole_batches_len(segment, position, max_bytes, max_offset, min_one)?;
+            return Ok(info(Bytes::from(segment.read_bytes(position, len)?)));
+        }
+        Ok(info(Bytes::new()))
+    }
+
+    /// Index of the segment whose offsets include `offset`.
+    fn segment_index_for(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1)
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        todo!("gregor-log: log start offset")
+        self.log_start_offset
     }
 
     /// The offset the next appended record will get.
     pub fn log_end_offset(&self) -> i64 {
-        todo!("gregor-log: log end offset")
+        self.active()
+            .map_or(self.log_start_offset, |s| s.next_offset)
     }
 
     /// Total bytes of all segments.
     pub fn size_bytes(&self) -> u64 {
-        todo!("gregor-log: size")
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// Number of segments (tests and metrics).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, oldest first (tests and tools).
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.iter().map(|s| s.base_offset).collect()
     }
 
     /// The first offset whose timestamp is >= `timestamp`, with that record's
     /// timestamp (ListOffsets by time). `None` if every record is older.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
-        let _ = timestamp;
-        todo!("gregor-log: offset for timestamp")
+        for segment in &self.segments {
+            if segment.next_offset <= self.log_start_offset || segment.max_timestamp < timestamp {
+                continue;
+            }
+            if let Some(found) = segment.offset_for_timestamp(timestamp, self.log_start_offset)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 
     /// The offset and timestamp of the record with the largest timestamp
-    /// (ListOffsets MAX_TIMESTAMP). `None` for an empty log.
+    /// (ListOffsets MAX_TIMESTAMP); the first such record when several share
+    /// it. `None` for an empty log or one without timestamps.
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
-        todo!("gregor-log: max timestamp")
+        let mut best: Option<&Segment> = None;
+        for segment in &self.segments {
+            let better = match best {
+                Some(b) => segment.max_timestamp > b.max_timestamp,
+                None => segment.max_timestamp >= 0,
+            };
+            if better {
+                best = Some(segment);
+            }
+        }
+        match best {
+            Some(segment) => segment.record_with_max_timestamp(),
+            None => Ok(None),
+        }
     }
 
     /// Deletes whole segments past `retention.ms` / `retention.bytes`
-    /// (never the active one) and advances the log start offset. Returns how
-    /// many segments were deleted.
+    /// (never the active one), and those wholly below the log start offset,
+    /// and advances the log start offset. Returns how many segments were deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
-        let _ = now_ms;
-        todo!("gregor-log: retention")
+        let policy = Policy {
+            now_ms,
+            retention_ms: self.config.retention_ms,
+            retention_bytes: self.config.retention_bytes,
+            log_start_offset: self.log_start_offset,
+        };
+        let candidates: Vec<SegmentFacts> = self
+            .segments
+            .windows(2)
+            .map(|w| SegmentFacts {
+                size: w[0].size,
+                largest_timestamp: w[0].largest_timestamp(),
+                next_base_offset: w[1].base_offset,
+            })
+            .collect();
+        let count = segments_to_delete(&candidates, self.size_bytes(), policy);
+        self.delete_oldest(count)?;
+        if count > 0 {
+            tracing::info!(dir = %self.dir.display(), segments = count, log_start_offset = self.log_start_offset, "retention deleted segments");
+        }
+        Ok(count)
+    }
+
+    /// Moves the log start offset forward (DeleteRecords); segments wholly
+    /// below it are deleted. The caller checks `offset` against the high
+    /// watermark; it is capped at the log end offset here.
+    pub fn advance_log_start_offset(&mut self, offset: i64) -> Result<(), LogError> {
+        let offset = offset.min(self.log_end_offset());
+        if offset <= self.log_start_offset {
+            return Ok(());
+        }
+        self.set_log_start_offset(offset)?;
+        let below = self
+            .segments
+            .windows(2)
+            .take_while(|w| w[1].base_offset <= offset)
+            .count();
+        self.delete_oldest(below)
+    }
+
+    /// Removes every record at or after `offset` (follower truncation). A
+    /// batch containing `offset` is removed whole.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let below_first = match self.segments.first() {
+            Some(first) => offset <= first.base_offset,
+            None => true,
+        };
+        if below_first {
+            return self.truncate_fully_and_start_at(offset.max(0));
+        }
+        while self.segments.len() > 1 && self.active().is_some_and(|s| s.base_offset >= offset) {
+            if let Some(segment) = self.segments.pop() {
+                segment.delete()?;
+            }
+        }
+        let interval = self.config.index_interval_bytes;
+        let active = self.active_mut()?;
+        active.truncate_to(offset, interval)?;
+        active.flush()?;
+        if self.log_start_offset > self.log_end_offset() {
+            let end = self.log_end_offset();
+            self.set_log_start_offset(end)?;
+        }
+        if self.epochs.truncate_from_end(self.log_end_offset()) {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every segment and restarts the log empty at `offset`.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        // Every old segment is removed from the list even if deleting its
+        // files fails, so the new empty one is always the only segment.
+        let mut deleted: Result<(), io::Error> = Ok(());
+        for segment in std::mem::take(&mut self.segments) {
+            if let Err(e) = segment.delete() {
+                deleted = deleted.and(Err(e));
+            }
+        }
+        self.segments.push(Segment::create(&self.dir, offset)?);
+        deleted?;
+        sync_dir(&self.dir)?;
+        if self.epochs.clear() {
+            self.epochs.persist()?;
+        }
+        self.set_log_start_offset(offset)?;
+        self.unflushed_messages = 0;
+        self.first_unflushed_ms = None;
+        Ok(())
+    }
+
+    fn set_log_start_offset(&mut self, offset: i64) -> Result<(), LogError> {
+        // Persisted first: a crash then never resurrects deleted records.
+        checkpoint::write_offset(&self.dir, LOG_START_OFFSET_FILE, offset)?;
+        self.log_start_offset = offset;
+        if self.epochs.truncate_from_start(offset) {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the `count` oldest segments (never the active one).
+    fn delete_oldest(&mut self, count: usize) -> Result<(), LogError> {
+        let count = count.min(self.segments.len().saturating_sub(1));
+        let Some(new_start) = self.segments.get(count).map(|s| s.base_offset) else {
+            return Ok(());
+        };
+        if count == 0 {
+            return Ok(());
+        }
+        if new_start > self.log_start_offset {
+            self.set_log_start_offset(new_start)?;
+        }
+        for segment in self.segments.drain(..count) {
+            segment.delete()?;
+        }
+        Ok(())
     }
 
     /// Rolls the active segment if it is older than `segment.ms`.
     pub fn roll_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
-        let _ = now_ms;
-        todo!("gregor-log: time-based roll")
+        if self.roll_time_due(now_ms) {
+            let next = self.log_end_offset();
+            self.roll_at(next)?;
+        }
+        Ok(())
     }
 
     /// fsyncs if `flush.ms` has passed since the oldest unflushed append.
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
-        let _ = now_ms;
-        todo!("gregor-log: flush if due")
+        match self.first_unflushed_ms {
+            Some(t) if now_ms.saturating_sub(t) >= self.config.flush_ms => self.flush(),
+            _ => Ok(()),
+        }
     }
 
     /// fsyncs the active segment and its indexes.
     pub fn flush(&mut self) -> Result<(), LogError> {
-        todo!("gregor-log: flush")
+        self.active_mut()?.flush()?;
+        self.unflushed_messages = 0;
+        self.first_unflushed_ms = None;
+        Ok(())
     }
 
     /// Flushes and closes, leaving indexes trimmed and consistent so a clean
     /// restart does not re-read data.
-    pub fn close(self) -> Result<(), LogError> {
-        todo!("gregor-log: close")
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.active_mut()?.seal()?;
+        self.flush()
     }
 
     /// Closes the log and removes its directory (topic deletion).
     pub fn delete(self) -> Result<(), LogError> {
-        todo!("gregor-log: delete")
+        let dir = self.dir.clone();
+        drop(self);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The latest leader epoch that wrote to this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// OffsetsForLeaderEpoch: the largest epoch at or below `epoch` and the
+    /// offset where the epoch after it starts (the log end offset for the
+    /// latest epoch); `(-1, -1)` when unknown, as Kafka answers.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// The leader epoch in force at `offset` (ListOffsets answers carry it).
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.epochs.epoch_for_offset(offset)
+    }
+
+    /// The leader epoch cache, oldest epoch first.
+    pub fn leader_epochs(&self) -> Vec<EpochEntry> {
+        self.epochs.entries().to_vec()
     }
 
     /// The headers of the batches in the log, in order (tests and tools).
     pub fn batch_headers(&self) -> Result<Vec<BatchHeader>, LogError> {
-        todo!("gregor-log: batch headers")
+        let mut out = Vec::new();
+        for segment in &self.segments {
+            out.extend(segment.headers_from(0)?.into_iter().map(|(_, h)| h));
+        }
+        Ok(out)
     }
+
+    /// The segment appends go to. Only an I/O failure while replacing
+    /// segments can leave the log without one; it then refuses writes.
+    fn active(&self) -> Option<&Segment> {
+        self.segments.last()
+    }
+
+    fn active_mut(&mut self) -> Result<&mut Segment, LogError> {
+        self.segments.last_mut().ok_or_else(|| {
+            LogError::Corrupt("log has no active segment after an earlier I/O failure".into())
+        })
+    }
+}
+
+/// Length of the run of whole batches at `position` that a read returns.
+fn whole_batches_len(
+    segment: &Segment,
+    position: u64,
+    max_bytes: usize,
+    max_offset: i64,
+    min_one: bool,
+) -> Result<usize, LogError> {
+    let mut scanner = HeaderScanner::new(&segment.log, position, segment.size);
+    let mut len = 0usize;
+    loop {
+        let header = match scanner.next_step()? {
+            Step::Batch { header, .. } => header,
+            Step::End => return Ok(len),
+            Step::Invalid { position, reason } => {
+                return Err(LogError::Corrupt(format!(
+                    "{} at {position}: {reason}",
+                    segment.log_path.display()
+                )))
+            }
+        };
+        if header.last_offset() >= max_offset {
+            return Ok(len);
+        }
+        let size = header.total_size();
+        if len + size > max_bytes {
+            let first_too_big = len == 0 && min_one;
+            return Ok(if first_too_big { size } else { len });
+        }
+        len += size;
+    }
+}
+
+/// Base offsets of the segments in `dir`, sorted. Leftover temporary files
+/// and index files without their log are removed.
+fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    let mut index_files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") || name.ends_with(".deleted") {
+            fs::remove_file(entry.path())?;
+            continue;
+        }
+        let Some((stem, suffix)) = name.split_once('.') else {
+            continue;
+        };
+        let Some(base) = parse_base_offset(stem) else {
+            continue;
+        };
+        match suffix {
+            LOG_SUFFIX => bases.push(base),
+            INDEX_SUFFIX | TIME_INDEX_SUFFIX => index_files.push((base, entry.path())),
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in index_files {
+        if bases.binary_search(&base).is_err() {
+            fs::remove_file(path)?;
+        }
+    }
+    Ok(bases)
+}
+
+fn parse_base_offset(stem: &str) -> Option<i64> {
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Makes created, renamed or removed directory entries durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Loads the leader epoch cache and makes it agree with the log: after an
+/// unclean shutdown the active segment's epochs are re-learned from its
+/// batches (the checkpoint may predate them), then entries outside
+/// `[log_start, log_end)` are dropped.
+fn load_epochs(
+    dir: &Path,
+    segments: &[Segment],
+    recovered: bool,
+    log_start: i64,
+    log_end: i64,
+) -> Result<LeaderEpochCache, LogError> {
+    let mut epochs = LeaderEpochCache::load(dir)?;
+    let mut changed = false;
+    if recovered {
+        if let Some(active) = segments.last() {
+            for (_, header) in active.headers_from(0)? {
+                changed |= epochs.observe(header.partition_leader_epoch, header.base_offset);
+            }
+        }
+    }
+    changed |= epochs.truncate_from_end(log_end);
+    changed |= epochs.truncate_from_start(log_start);
+    if changed {
+        epochs.persist()?;
+    }
+    Ok(epochs)
 }

@@ -1,0 +1,79 @@
+//! The leader epoch cache behind OffsetsForLeaderEpoch.
+
+mod common;
+
+use common::*;
+use gregor_log::{EpochEntry, LogConfig, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
+
+fn entries(pairs: &[(i32, i64)]) -> Vec<EpochEntry> {
+    pairs
+        .iter()
+        .map(|(epoch, start_offset)| EpochEntry {
+            epoch: *epoch,
+            start_offset: *start_offset,
+        })
+        .collect()
+}
+
+#[test]
+fn epochs_are_recorded_truncated_and_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    for epoch in [0, 0, 2, 2, 5] {
+        log.append(&batch("e", 2, 0), epoch, 0).unwrap();
+    }
+    assert_eq!(log.leader_epochs(), entries(&[(0, 0), (2, 4), (5, 8)]));
+    assert_eq!(log.latest_epoch(), Some(5));
+    assert_eq!(log.end_offset_for_epoch(5), (5, 10));
+    assert_eq!(log.end_offset_for_epoch(2), (2, 8));
+    assert_eq!(log.end_offset_for_epoch(1), (0, 4));
+    assert_eq!(
+        log.end_offset_for_epoch(9),
+        (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)
+    );
+    assert_eq!(log.epoch_for_offset(5), Some(2));
+
+    // A follower truncating to the divergence point forgets later epochs.
+    log.truncate_to(8).unwrap();
+    assert_eq!(log.leader_epochs(), entries(&[(0, 0), (2, 4)]));
+    log.close().unwrap();
+    let log = open(dir.path(), LogConfig::default(), false);
+    assert_eq!(log.leader_epochs(), entries(&[(0, 0), (2, 4)]));
+    assert_eq!(log.end_offset_for_epoch(2), (2, 8));
+}
+
+#[test]
+fn recovery_relearns_epochs_missing_from_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        flush_messages: 1,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config.clone(), false);
+    log.append(&batch("e", 2, 0), 1, 0).unwrap();
+    log.append(&batch("e", 2, 0), 4, 0).unwrap();
+    drop(log);
+    // As if the crash came before the checkpoint was written.
+    std::fs::remove_file(dir.path().join("leader-epoch-checkpoint")).unwrap();
+    let log = open(dir.path(), config, true);
+    assert_eq!(log.leader_epochs(), entries(&[(1, 0), (4, 2)]));
+}
+
+#[test]
+fn replicated_batches_carry_their_epochs_and_log_start_trims_the_cache() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let follower_dir = tempfile::tempdir().unwrap();
+    let mut leader = open(leader_dir.path(), LogConfig::default(), false);
+    for epoch in [3, 3, 6] {
+        leader.append(&batch("r", 3, 0), epoch, 0).unwrap();
+    }
+    let fetched = leader.read(0, 1 << 20, i64::MAX, true).unwrap().records;
+    let mut follower = open(follower_dir.path(), LogConfig::default(), false);
+    follower.append_replicated(&fetched, 0).unwrap();
+    assert_eq!(follower.leader_epochs(), entries(&[(3, 0), (6, 6)]));
+
+    follower.advance_log_start_offset(7).unwrap();
+    assert_eq!(follower.leader_epochs(), entries(&[(6, 7)]));
+    follower.truncate_fully_and_start_at(20).unwrap();
+    assert!(follower.leader_epochs().is_empty());
+}
