@@ -3,11 +3,12 @@
 //! watermark is the log end offset.
 
 use crate::config::BrokerConfig;
-use crate::log_config::log_config_for;
+use crate::log_config::{effective, log_config_for};
 use gregor_log::{AppendInfo, LogError, PartitionLog, ReadInfo};
 use gregor_metadata::MetadataImage;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -17,6 +18,10 @@ pub struct Partition {
     pub topic_id: Uuid,
     pub index: i32,
     pub leader_epoch: i32,
+    /// The in-sync replica set's size (the whole replica set on one node).
+    pub isr_size: usize,
+    /// The topic's `min.insync.replicas`, checked by acks=all produces.
+    min_insync_replicas: AtomicUsize,
     log: Mutex<Option<PartitionLog>>,
     /// Fetches parked until this partition grows (the fetch purgatory).
     waiters: Mutex<Vec<Weak<Notify>>>,
@@ -37,6 +42,10 @@ impl Partition {
             Some(log) => f(log),
             None => Err(closed()),
         }
+    }
+
+    pub fn min_insync_replicas(&self) -> usize {
+        self.min_insync_replicas.load(Ordering::Relaxed)
     }
 
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
@@ -146,9 +155,13 @@ impl ReplicaManager {
         }
         for topic in image.topics.values() {
             let config = log_config_for(topic, &self.config);
+            let min_isr = min_insync_replicas(topic, &self.config);
             for (&index, state) in &topic.partitions {
                 let key = (topic.name.clone(), index);
                 if let Some(existing) = partitions.get(&key) {
+                    existing
+                        .min_insync_replicas
+                        .store(min_isr, Ordering::Relaxed);
                     let _ = existing.with_log(|log| {
                         if log.config() != &config {
                             log.set_config(config.clone());
@@ -168,6 +181,8 @@ impl ReplicaManager {
                         topic_id: topic.id,
                         index,
                         leader_epoch: state.leader_epoch,
+                        isr_size: state.isr.len(),
+                        min_insync_replicas: AtomicUsize::new(min_isr),
                         log: Mutex::new(Some(log)),
                         waiters: Mutex::new(Vec::new()),
                     }),
@@ -211,4 +226,10 @@ impl ReplicaManager {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+fn min_insync_replicas(topic: &gregor_metadata::TopicImage, config: &BrokerConfig) -> usize {
+    gregor_metadata::topic_config::find("min.insync.replicas")
+        .and_then(|def| effective(topic, config, def).0.parse().ok())
+        .unwrap_or(1)
 }

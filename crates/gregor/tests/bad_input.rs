@@ -234,3 +234,22 @@ fn bad_configuration_fails_start_up_with_one_line_naming_the_key() {
         .unwrap();
     assert!(!output.status.success());
 }
+
+#[test]
+fn acks_all_below_min_insync_replicas_is_refused() {
+    let broker = TestBroker::start(&["min.insync.replicas=2"]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "strict", 1);
+    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("strict")))
+            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch(&[b"x"]).freeze()))]),
+    ]);
+    let ResponseKind::Produce(response) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request)) else {
+        panic!("wrong response type")
+    };
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 19, "NOT_ENOUGH_REPLICAS");
+    // acks=1 does not need the ISR.
+    assert_eq!(produce(&mut conn, "strict", 0, batch(&[b"y"]).freeze()), 0);
+    assert_eq!(latest_offset(&mut conn, "strict"), 1);
+}

@@ -26,6 +26,7 @@ pub fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option
                     &topic.name,
                     data.index,
                     data.records.as_deref(),
+                    acks,
                     now,
                     base,
                 )
@@ -49,12 +50,20 @@ fn append(
     topic: &str,
     index: i32,
     records: Option<&[u8]>,
+    acks: i16,
     now: i64,
     base: PartitionProduceResponse,
 ) -> PartitionProduceResponse {
     let Some(partition) = broker.replicas.partition(topic, index) else {
         return base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
     };
+    if acks == -1 && partition.isr_size < partition.min_insync_replicas() {
+        return base.with_error_code(code::NOT_ENOUGH_REPLICAS).with_error_message(Some(str_bytes(&format!(
+            "The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {}",
+            partition.isr_size,
+            partition.min_insync_replicas()
+        ))));
+    }
     let Some(records) = records else {
         return base
             .with_error_code(code::CORRUPT_MESSAGE)
