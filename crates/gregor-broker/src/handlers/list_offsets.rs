@@ -15,7 +15,10 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
-pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+/// ListOffsets v4 added the leader epoch; older versions must leave it unset.
+const LEADER_EPOCH_VERSION: i16 = 4;
+
+pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -37,7 +40,11 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
                         Ok((offset, timestamp)) => base
                             .with_offset(offset)
                             .with_timestamp(timestamp)
-                            .with_leader_epoch(partition.leader_epoch),
+                            .with_leader_epoch(if version >= LEADER_EPOCH_VERSION {
+                                partition.leader_epoch
+                            } else {
+                                -1
+                            }),
                         Err(err) => base
                             .with_error_code(err.error_code())
                             .with_offset(-1)

@@ -48,7 +48,7 @@ pub async fn handle(broker: &Broker, request: Request) -> Option<ResponseKind> {
         }
         RequestKind::Fetch(req) => ResponseKind::Fetch(fetch::handle(broker, req, version).await),
         RequestKind::ListOffsets(req) => {
-            ResponseKind::ListOffsets(list_offsets::handle(broker, req))
+            ResponseKind::ListOffsets(list_offsets::handle(broker, req, version))
         }
         RequestKind::CreateTopics(req) => {
             ResponseKind::CreateTopics(create_topics::handle(broker, req, version))
