@@ -7,6 +7,8 @@
 //!
 //! It knows nothing about sockets or files.
 
+#[cfg(target_os = "linux")]
+pub mod alloc_guard;
 pub mod batch;
 pub mod compression;
 pub mod frame;

@@ -12,6 +12,9 @@ use gregor_protocol::records::{decode_batches, recompress, BatchBuilder, Header}
 use gregor_protocol::request::decode_request;
 use proptest::prelude::*;
 
+#[global_allocator]
+static GUARD: gregor_protocol::alloc_guard::Guard = gregor_protocol::alloc_guard::Guard;
+
 const CODECS: [Compression; 5] = [
     Compression::None,
     Compression::Gzip,
@@ -164,16 +167,15 @@ proptest! {
 // Request frames: a real API key and version and a null client id in front
 // of random bytes, so the bodies reach kafka-protocol's decoders.
 //
-// IGNORED until kafka-protocol is patched: 0.18 passes array counts read off
-// the wire straight to `Vec::with_capacity`, so a 22-byte Metadata request
-// declaring 2^31-1 topics makes the process abort (allocation failure is not
-// a panic and cannot be caught). Upstream fixes are open PRs
-// (kafka-protocol-rs#152, #161, #200). Run with `cargo test -- --ignored`.
+// kafka-protocol 0.18 passes array counts read off the wire straight to
+// `Vec::with_capacity` (upstream fixes are open PRs kafka-protocol-rs#152,
+// #161, #200), so a 22-byte request declaring 2^31-1 topics would abort the
+// process. This test binary installs the same allocator guard as the broker,
+// which turns such reservations into free address-space mappings.
 proptest! {
     #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
 
     #[test]
-    #[ignore = "kafka-protocol 0.18 aborts on huge array counts"]
     fn request_frames_never_panic(
         key in 0i16..90,
         version in 0i16..20,
@@ -190,7 +192,6 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "kafka-protocol 0.18 aborts on huge array counts"]
     fn arbitrary_frames_never_panic(frame in prop::collection::vec(any::<u8>(), 0..300)) {
         let _ = decode_request(Bytes::from(frame), |k| Some(k.valid_versions()));
     }
@@ -237,7 +238,6 @@ fn truncated_produce_request_never_panics() {
 /// Reproduces the abort directly: a few bytes declaring a two-billion-entry
 /// array must be an error, not an allocation the process cannot survive.
 #[test]
-#[ignore = "kafka-protocol 0.18 aborts on huge array counts"]
 fn huge_array_count_in_a_tiny_request() {
     let count = 0x7fff_ffffu32.to_be_bytes();
     // (api key, version, body): Metadata v1 starts with its topics array;

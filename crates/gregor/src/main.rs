@@ -26,6 +26,12 @@ enum Command {
     Consume(cli::consume::ConsumeArgs),
 }
 
+/// Huge allocations become address-space reservations, so a request with a
+/// lying array count cannot abort the process (see alloc_guard).
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static GLOBAL: gregor_protocol::alloc_guard::Guard = gregor_protocol::alloc_guard::Guard;
+
 fn main() -> ExitCode {
     let args = Gregor::parse();
     let result = match args.command {
