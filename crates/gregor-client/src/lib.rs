@@ -1,2 +1,12 @@
-//! An async Kafka-protocol client: connections, metadata, admin, producer and
-//! consumer basics. Used by the CLI; talks to Gregor or Apache Kafka alike.
+//! An async Kafka-protocol client: connections, metadata, admin, produce and
+//! fetch. Used by the CLI; talks to Gregor or Apache Kafka alike.
+
+mod connection;
+mod error;
+pub mod partitioner;
+
+mod client;
+
+pub use client::{Client, PartitionInfo, TopicInfo};
+pub use connection::Connection;
+pub use error::{error_name, KafkaError};
