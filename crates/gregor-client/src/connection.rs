@@ -3,7 +3,9 @@
 
 use anyhow::{anyhow, bail, Context};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,15 +33,33 @@ impl Connection {
             .map_err(|_| anyhow!("cannot connect to {address}: timed out"))?
             .with_context(|| format!("cannot connect to {address}"))?;
         stream.set_nodelay(true)?;
-        let mut connection = Connection { address: address.to_string(), stream, next_correlation_id: 0, versions: HashMap::new() };
+        let mut connection = Connection {
+            address: address.to_string(),
+            stream,
+            next_correlation_id: 0,
+            versions: HashMap::new(),
+        };
         let response = connection
-            .exchange(ApiKey::ApiVersions, 3, RequestKind::ApiVersions(api_versions_request()))
+            .exchange(
+                ApiKey::ApiVersions,
+                3,
+                RequestKind::ApiVersions(api_versions_request()),
+            )
             .await?;
-        let ResponseKind::ApiVersions(response) = response else { bail!("unexpected answer to ApiVersions") };
+        let ResponseKind::ApiVersions(response) = response else {
+            bail!("unexpected answer to ApiVersions")
+        };
         if response.error_code != 0 {
-            bail!("{address} refused ApiVersions (error {})", response.error_code);
+            bail!(
+                "{address} refused ApiVersions (error {})",
+                response.error_code
+            );
         }
-        connection.versions = response.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect();
+        connection.versions = response
+            .api_keys
+            .iter()
+            .map(|k| (k.api_key, (k.min_version, k.max_version)))
+            .collect();
         Ok(connection)
     }
 
@@ -56,23 +76,39 @@ impl Connection {
             .ok_or_else(|| anyhow!("{} does not support {key:?}", self.address))?;
         let version = preferred.min(max);
         if version < min {
-            bail!("{} needs {key:?} v{min} or newer; this client speaks up to v{preferred}", self.address);
+            bail!(
+                "{} needs {key:?} v{min} or newer; this client speaks up to v{preferred}",
+                self.address
+            );
         }
         Ok(version)
     }
 
     /// Sends a request at the best common version (at most `preferred`) and
     /// returns the decoded response and the version used.
-    pub async fn send(&mut self, key: ApiKey, preferred: i16, body: RequestKind) -> anyhow::Result<(ResponseKind, i16)> {
+    pub async fn send(
+        &mut self,
+        key: ApiKey,
+        preferred: i16,
+        body: RequestKind,
+    ) -> anyhow::Result<(ResponseKind, i16)> {
         let version = self.version_for(key, preferred)?;
         Ok((self.exchange(key, version, body).await?, version))
     }
 
     /// Sends a request that gets no response (produce with acks=0).
-    pub async fn send_no_response(&mut self, key: ApiKey, preferred: i16, body: RequestKind) -> anyhow::Result<()> {
+    pub async fn send_no_response(
+        &mut self,
+        key: ApiKey,
+        preferred: i16,
+        body: RequestKind,
+    ) -> anyhow::Result<()> {
         let version = self.version_for(key, preferred)?;
         let frame = self.frame(key, version, &body)?;
-        self.stream.write_all(&frame).await.with_context(|| format!("lost connection to {}", self.address))
+        self.stream
+            .write_all(&frame)
+            .await
+            .with_context(|| format!("lost connection to {}", self.address))
     }
 
     fn frame(&mut self, key: ApiKey, version: i16, body: &RequestKind) -> anyhow::Result<Bytes> {
@@ -91,7 +127,12 @@ impl Connection {
         Ok(buf.freeze())
     }
 
-    async fn exchange(&mut self, key: ApiKey, version: i16, body: RequestKind) -> anyhow::Result<ResponseKind> {
+    async fn exchange(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> anyhow::Result<ResponseKind> {
         let frame = self.frame(key, version, &body)?;
         let expected = self.next_correlation_id;
         let address = self.address.clone();
@@ -107,15 +148,27 @@ impl Connection {
         };
         let mut response = tokio::time::timeout(REQUEST_TIMEOUT, io)
             .await
-            .map_err(|_| anyhow!("{address} did not answer {key:?} within {}s", REQUEST_TIMEOUT.as_secs()))?
+            .map_err(|_| {
+                anyhow!(
+                    "{address} did not answer {key:?} within {}s",
+                    REQUEST_TIMEOUT.as_secs()
+                )
+            })?
             .with_context(|| format!("lost connection to {address} during {key:?}"))?;
         let header = ResponseHeader::decode(&mut response, key.response_header_version(version))?;
         if header.correlation_id != expected {
-            bail!("{address} answered correlation id {} instead of {expected}", header.correlation_id);
+            bail!(
+                "{address} answered correlation id {} instead of {expected}",
+                header.correlation_id
+            );
         }
         let decoded = ResponseKind::decode(key, &mut response, version)?;
         if response.has_remaining() {
-            tracing::debug!(remaining = response.remaining(), ?key, "trailing bytes in response");
+            tracing::debug!(
+                remaining = response.remaining(),
+                ?key,
+                "trailing bytes in response"
+            );
         }
         Ok(decoded)
     }

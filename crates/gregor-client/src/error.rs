@@ -42,7 +42,10 @@ pub fn check(code: i16, message: impl FnOnce() -> String) -> Result<(), KafkaErr
     if code == 0 {
         Ok(())
     } else {
-        Err(KafkaError { code, message: message() })
+        Err(KafkaError {
+            code,
+            message: message(),
+        })
     }
 }
 

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "gregor", version, about = "A Kafka-compatible event-streaming platform")]
+#[command(
+    name = "gregor",
+    version,
+    about = "A Kafka-compatible event-streaming platform"
+)]
 struct Gregor {
     #[command(subcommand)]
     command: Command,

@@ -24,25 +24,30 @@ pub struct ServerArgs {
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut settings = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             parse_properties(&text).with_context(|| format!("in {}", path.display()))?
         }
         None => Default::default(),
     };
     for assignment in &args.settings {
-        let (key, value) = parse_assignment(assignment).map_err(|_| anyhow::anyhow!("--set expects KEY=VALUE, got '{assignment}'"))?;
+        let (key, value) = parse_assignment(assignment)
+            .map_err(|_| anyhow::anyhow!("--set expects KEY=VALUE, got '{assignment}'"))?;
         settings.insert(key, value);
     }
     let config = BrokerConfig::from_settings(settings)?;
 
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GREGOR_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("GREGOR_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let broker = Broker::start(config).await?;
         wait_for_signal().await?;

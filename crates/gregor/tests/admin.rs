@@ -17,9 +17,17 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
-fn create(conn: &mut Connection, topic: CreatableTopic, validate_only: bool) -> create_topics_response::CreatableTopicResult {
-    let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_validate_only(validate_only).with_timeout_ms(5000);
-    let ResponseKind::CreateTopics(mut response) = conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+fn create(
+    conn: &mut Connection,
+    topic: CreatableTopic,
+    validate_only: bool,
+) -> create_topics_response::CreatableTopicResult {
+    let request = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_validate_only(validate_only)
+        .with_timeout_ms(5000);
+    let ResponseKind::CreateTopics(mut response) =
+        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
     else {
         panic!()
     };
@@ -27,34 +35,57 @@ fn create(conn: &mut Connection, topic: CreatableTopic, validate_only: bool) -> 
 }
 
 fn topic(name_: &str, partitions: i32) -> CreatableTopic {
-    CreatableTopic::default().with_name(name(name_)).with_num_partitions(partitions).with_replication_factor(-1)
+    CreatableTopic::default()
+        .with_name(name(name_))
+        .with_num_partitions(partitions)
+        .with_replication_factor(-1)
 }
 
 fn metadata(conn: &mut Connection, topics: Option<&[&str]>, auto_create: bool) -> MetadataResponse {
     let request = MetadataRequest::default()
-        .with_topics(topics.map(|t| t.iter().map(|n| MetadataRequestTopic::default().with_name(Some(name(n)))).collect()))
+        .with_topics(topics.map(|t| {
+            t.iter()
+                .map(|n| MetadataRequestTopic::default().with_name(Some(name(n))))
+                .collect()
+        }))
         .with_allow_auto_topic_creation(auto_create);
-    let ResponseKind::Metadata(response) = conn.request(ApiKey::Metadata, 12, RequestKind::Metadata(request)) else {
+    let ResponseKind::Metadata(response) =
+        conn.request(ApiKey::Metadata, 12, RequestKind::Metadata(request))
+    else {
         panic!()
     };
     response
 }
 
-fn describe_topic_configs(conn: &mut Connection, topic: &str) -> describe_configs_response::DescribeConfigsResult {
-    let request = DescribeConfigsRequest::default().with_include_synonyms(true).with_resources(vec![DescribeConfigsResource::default()
-        .with_resource_type(2)
-        .with_resource_name(StrBytes::from_string(topic.to_string()))
-        .with_configuration_keys(None)]);
-    let ResponseKind::DescribeConfigs(mut response) =
-        conn.request(ApiKey::DescribeConfigs, 4, RequestKind::DescribeConfigs(request))
-    else {
+fn describe_topic_configs(
+    conn: &mut Connection,
+    topic: &str,
+) -> describe_configs_response::DescribeConfigsResult {
+    let request = DescribeConfigsRequest::default()
+        .with_include_synonyms(true)
+        .with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_string(topic.to_string()))
+            .with_configuration_keys(None)]);
+    let ResponseKind::DescribeConfigs(mut response) = conn.request(
+        ApiKey::DescribeConfigs,
+        4,
+        RequestKind::DescribeConfigs(request),
+    ) else {
         panic!()
     };
     response.results.remove(0)
 }
 
-fn config<'a>(result: &'a describe_configs_response::DescribeConfigsResult, key: &str) -> &'a describe_configs_response::DescribeConfigsResourceResult {
-    result.configs.iter().find(|c| c.name.as_str() == key).unwrap_or_else(|| panic!("no config {key}"))
+fn config<'a>(
+    result: &'a describe_configs_response::DescribeConfigsResult,
+    key: &str,
+) -> &'a describe_configs_response::DescribeConfigsResourceResult {
+    result
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == key)
+        .unwrap_or_else(|| panic!("no config {key}"))
 }
 
 #[test]
@@ -79,7 +110,11 @@ fn create_topics_with_configs_and_describe_them() {
     assert_eq!(segment.value.as_deref(), Some("1048576"));
     assert_eq!(segment.config_source, 1, "DYNAMIC_TOPIC_CONFIG");
     let retention = config(&described, "retention.ms");
-    assert_eq!(retention.value.as_deref(), Some("172800000"), "inherited from log.retention.hours");
+    assert_eq!(
+        retention.value.as_deref(),
+        Some("172800000"),
+        "inherited from log.retention.hours"
+    );
     assert_eq!(retention.config_source, 4, "STATIC_BROKER_CONFIG");
     let cleanup = config(&described, "cleanup.policy");
     assert_eq!(cleanup.value.as_deref(), Some("delete"));
@@ -95,41 +130,74 @@ fn create_topics_with_configs_and_describe_them() {
 fn create_topics_errors_match_kafka() {
     let broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
-    assert_eq!(create(&mut conn, topic("bad name!", 1), false).error_code, 17, "INVALID_TOPIC_EXCEPTION");
-    assert_eq!(create(&mut conn, topic("zero", 0), false).error_code, 37, "INVALID_PARTITIONS");
+    assert_eq!(
+        create(&mut conn, topic("bad name!", 1), false).error_code,
+        17,
+        "INVALID_TOPIC_EXCEPTION"
+    );
+    assert_eq!(
+        create(&mut conn, topic("zero", 0), false).error_code,
+        37,
+        "INVALID_PARTITIONS"
+    );
     let rf3 = topic("rf3", 1).with_replication_factor(3);
-    assert_eq!(create(&mut conn, rf3, false).error_code, 38, "INVALID_REPLICATION_FACTOR");
+    assert_eq!(
+        create(&mut conn, rf3, false).error_code,
+        38,
+        "INVALID_REPLICATION_FACTOR"
+    );
     let bad_config = topic("badcfg", 1).with_configs(vec![CreatableTopicConfig::default()
         .with_name(StrBytes::from_static_str("retention.ms"))
         .with_value(Some(StrBytes::from_static_str("soon")))]);
-    assert_eq!(create(&mut conn, bad_config, false).error_code, 40, "INVALID_CONFIG");
+    assert_eq!(
+        create(&mut conn, bad_config, false).error_code,
+        40,
+        "INVALID_CONFIG"
+    );
     assert_eq!(create(&mut conn, topic("twice", 1), false).error_code, 0);
-    assert_eq!(create(&mut conn, topic("twice", 1), false).error_code, 36, "TOPIC_ALREADY_EXISTS");
+    assert_eq!(
+        create(&mut conn, topic("twice", 1), false).error_code,
+        36,
+        "TOPIC_ALREADY_EXISTS"
+    );
 
     // validate_only checks everything but creates nothing.
     let checked = create(&mut conn, topic("dry", 4), true);
     assert_eq!(checked.error_code, 0);
     assert_eq!(checked.num_partitions, 4);
-    assert_eq!(metadata(&mut conn, Some(&["dry"]), false).topics[0].error_code, 3);
+    assert_eq!(
+        metadata(&mut conn, Some(&["dry"]), false).topics[0].error_code,
+        3
+    );
 }
 
 #[test]
 fn metadata_auto_creates_when_allowed() {
     let broker = TestBroker::start(&["num.partitions=4"]);
     let mut conn = broker.connect();
-    assert_eq!(metadata(&mut conn, Some(&["not-asked"]), false).topics[0].error_code, 3);
+    assert_eq!(
+        metadata(&mut conn, Some(&["not-asked"]), false).topics[0].error_code,
+        3
+    );
     let meta = metadata(&mut conn, Some(&["auto"]), true);
     assert_eq!(meta.topics[0].error_code, 0);
     assert_eq!(meta.topics[0].partitions.len(), 4);
     let all = metadata(&mut conn, None, false);
-    let names: Vec<&str> = all.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.as_str())).collect();
+    let names: Vec<&str> = all
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.as_str()))
+        .collect();
     assert_eq!(names, vec!["auto"]);
     assert_eq!(all.brokers.len(), 1);
     assert_eq!(all.brokers[0].port, broker.addr.port() as i32);
 
     let disabled = TestBroker::start(&["auto.create.topics.enable=false"]);
     let mut conn = disabled.connect();
-    assert_eq!(metadata(&mut conn, Some(&["auto"]), true).topics[0].error_code, 3);
+    assert_eq!(
+        metadata(&mut conn, Some(&["auto"]), true).topics[0].error_code,
+        3
+    );
 }
 
 #[test]
@@ -139,29 +207,40 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     assert_eq!(create(&mut conn, topic("grow", 2), false).error_code, 0);
     assert_eq!(create(&mut conn, topic("doomed", 1), false).error_code, 0);
 
-    let request = CreatePartitionsRequest::default().with_timeout_ms(5000).with_topics(vec![
-        CreatePartitionsTopic::default().with_name(name("grow")).with_count(5),
-    ]);
-    let ResponseKind::CreatePartitions(response) =
-        conn.request(ApiKey::CreatePartitions, 3, RequestKind::CreatePartitions(request))
-    else {
+    let request = CreatePartitionsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(name("grow"))
+            .with_count(5)]);
+    let ResponseKind::CreatePartitions(response) = conn.request(
+        ApiKey::CreatePartitions,
+        3,
+        RequestKind::CreatePartitions(request),
+    ) else {
         panic!()
     };
     assert_eq!(response.results[0].error_code, 0);
-    let shrink = CreatePartitionsRequest::default().with_timeout_ms(5000).with_topics(vec![
-        CreatePartitionsTopic::default().with_name(name("grow")).with_count(3),
-    ]);
-    let ResponseKind::CreatePartitions(response) =
-        conn.request(ApiKey::CreatePartitions, 3, RequestKind::CreatePartitions(shrink))
-    else {
+    let shrink = CreatePartitionsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(name("grow"))
+            .with_count(3)]);
+    let ResponseKind::CreatePartitions(response) = conn.request(
+        ApiKey::CreatePartitions,
+        3,
+        RequestKind::CreatePartitions(shrink),
+    ) else {
         panic!()
     };
     assert_eq!(response.results[0].error_code, 37, "INVALID_PARTITIONS");
 
     let request = DeleteTopicsRequest::default()
         .with_timeout_ms(5000)
-        .with_topics(vec![DeleteTopicState::default().with_name(Some(name("doomed")))]);
-    let ResponseKind::DeleteTopics(response) = conn.request(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(request))
+        .with_topics(vec![
+            DeleteTopicState::default().with_name(Some(name("doomed")))
+        ]);
+    let ResponseKind::DeleteTopics(response) =
+        conn.request(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(request))
     else {
         panic!()
     };
@@ -173,7 +252,10 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     let mut conn = broker.connect();
     let all = metadata(&mut conn, None, false);
     assert_eq!(all.topics.len(), 1);
-    assert_eq!(all.topics[0].name.as_ref().map(|n| n.as_str()), Some("grow"));
+    assert_eq!(
+        all.topics[0].name.as_ref().map(|n| n.as_str()),
+        Some("grow")
+    );
     assert_eq!(all.topics[0].partitions.len(), 5);
     assert!(broker.data_dir().join("grow-4").exists());
 }
@@ -182,28 +264,40 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
 fn describe_cluster_and_broker_configs() {
     let broker = TestBroker::start(&["num.partitions=7"]);
     let mut conn = broker.connect();
-    let ResponseKind::DescribeCluster(cluster) =
-        conn.request(ApiKey::DescribeCluster, 1, RequestKind::DescribeCluster(DescribeClusterRequest::default()))
-    else {
+    let ResponseKind::DescribeCluster(cluster) = conn.request(
+        ApiKey::DescribeCluster,
+        1,
+        RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+    ) else {
         panic!()
     };
     assert_eq!(cluster.error_code, 0);
     assert_eq!(cluster.brokers.len(), 1);
     assert_eq!(cluster.controller_id.0, 1);
 
-    let request = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-        .with_resource_type(4)
-        .with_resource_name(StrBytes::from_static_str("1"))
-        .with_configuration_keys(Some(vec![StrBytes::from_static_str("num.partitions"), StrBytes::from_static_str("message.max.bytes")]))]);
-    let ResponseKind::DescribeConfigs(response) = conn.request(ApiKey::DescribeConfigs, 4, RequestKind::DescribeConfigs(request))
-    else {
+    let request =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_static_str("1"))
+            .with_configuration_keys(Some(vec![
+                StrBytes::from_static_str("num.partitions"),
+                StrBytes::from_static_str("message.max.bytes"),
+            ]))]);
+    let ResponseKind::DescribeConfigs(response) = conn.request(
+        ApiKey::DescribeConfigs,
+        4,
+        RequestKind::DescribeConfigs(request),
+    ) else {
         panic!()
     };
     let result = &response.results[0];
     assert_eq!(result.error_code, 0);
     assert_eq!(config(result, "num.partitions").value.as_deref(), Some("7"));
     assert_eq!(config(result, "num.partitions").config_source, 4);
-    assert_eq!(config(result, "message.max.bytes").value.as_deref(), Some("1048588"));
+    assert_eq!(
+        config(result, "message.max.bytes").value.as_deref(),
+        Some("1048588")
+    );
     assert_eq!(config(result, "message.max.bytes").config_source, 5);
     assert_eq!(result.configs.len(), 2);
 }

@@ -14,13 +14,18 @@ use kafka_protocol::protocol::StrBytes;
 use support::{Connection, TestBroker};
 
 fn api_versions_ok(conn: &mut Connection) {
-    let ResponseKind::ApiVersions(response) =
-        conn.request(ApiKey::ApiVersions, 3, RequestKind::ApiVersions(ApiVersionsRequest::default()))
-    else {
+    let ResponseKind::ApiVersions(response) = conn.request(
+        ApiKey::ApiVersions,
+        3,
+        RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    ) else {
         panic!("wrong response type")
     };
     assert_eq!(response.error_code, 0);
-    assert!(response.api_keys.iter().any(|k| k.api_key == ApiKey::Produce as i16));
+    assert!(response
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::Produce as i16));
 }
 
 /// The broker still answers a fresh client.
@@ -33,39 +38,59 @@ fn create_topic(conn: &mut Connection, name: &str, partitions: i32) {
         .with_name(TopicName(StrBytes::from_string(name.to_string())))
         .with_num_partitions(partitions)
         .with_replication_factor(1)]);
-    let ResponseKind::CreateTopics(response) = conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    let ResponseKind::CreateTopics(response) =
+        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
     else {
         panic!("wrong response type")
     };
-    assert_eq!(response.topics[0].error_code, 0, "{:?}", response.topics[0].error_message);
+    assert_eq!(
+        response.topics[0].error_code, 0,
+        "{:?}",
+        response.topics[0].error_message
+    );
 }
 
 fn batch(values: &[&[u8]]) -> BytesMut {
     let mut builder = BatchBuilder::new(Compression::None);
     for value in values {
-        builder.push(1_700_000_000_000, None, Some(Bytes::copy_from_slice(value)), Vec::new());
+        builder.push(
+            1_700_000_000_000,
+            None,
+            Some(Bytes::copy_from_slice(value)),
+            Vec::new(),
+        );
     }
     builder.build().unwrap()
 }
 
 /// Produces `records` to `topic`/`partition` and returns the partition's error code.
 fn produce(conn: &mut Connection, topic: &str, partition: i32, records: Bytes) -> i16 {
-    let request = ProduceRequest::default().with_acks(1).with_timeout_ms(5000).with_topic_data(vec![
-        TopicProduceData::default()
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(records))]),
-    ]);
-    let ResponseKind::Produce(response) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request)) else {
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])]);
+    let ResponseKind::Produce(response) =
+        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
         panic!("wrong response type")
     };
     response.responses[0].partition_responses[0].error_code
 }
 
 fn latest_offset(conn: &mut Connection, topic: &str) -> i64 {
-    let request = ListOffsetsRequest::default().with_replica_id((-1).into()).with_topics(vec![ListOffsetsTopic::default()
-        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-        .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)])]);
-    let ResponseKind::ListOffsets(response) = conn.request(ApiKey::ListOffsets, 7, RequestKind::ListOffsets(request))
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-1)])]);
+    let ResponseKind::ListOffsets(response) =
+        conn.request(ApiKey::ListOffsets, 7, RequestKind::ListOffsets(request))
     else {
         panic!("wrong response type")
     };
@@ -130,7 +155,10 @@ fn unsupported_versions_get_kafkas_answers() {
     assert_eq!(header.correlation_id, 42);
     let body = ApiVersionsResponse::decode(&mut response, 0).unwrap();
     assert_eq!(body.error_code, 35);
-    assert!(body.api_keys.iter().any(|k| k.api_key == ApiKey::Fetch as i16 && k.min_version == 4));
+    assert!(body
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::Fetch as i16 && k.min_version == 4));
     api_versions_ok(&mut conn);
 
     // Produce v2 was removed in Kafka 4.0: the connection is closed.
@@ -170,7 +198,11 @@ fn corrupt_crc_is_refused_and_nothing_is_stored() {
     let mut bytes = batch(&[b"hello", b"world"]);
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff; // flip a byte covered by the CRC
-    assert_eq!(produce(&mut conn, "crc", 0, bytes.freeze()), 2, "CORRUPT_MESSAGE");
+    assert_eq!(
+        produce(&mut conn, "crc", 0, bytes.freeze()),
+        2,
+        "CORRUPT_MESSAGE"
+    );
     assert_eq!(latest_offset(&mut conn, "crc"), 0);
     // A good batch on the same connection still works.
     assert_eq!(produce(&mut conn, "crc", 0, batch(&[b"ok"]).freeze()), 0);
@@ -182,7 +214,12 @@ fn garbage_records_are_refused() {
     let broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
     create_topic(&mut conn, "garbage", 1);
-    let code = produce(&mut conn, "garbage", 0, Bytes::from_static(b"definitely not a record batch at all, no sir"));
+    let code = produce(
+        &mut conn,
+        "garbage",
+        0,
+        Bytes::from_static(b"definitely not a record batch at all, no sir"),
+    );
     assert_eq!(code, 2, "CORRUPT_MESSAGE");
     // A batch with magic 1 (removed in Kafka 4.0).
     let mut old = batch(&[b"x"]);
@@ -198,7 +235,11 @@ fn oversized_batch_gets_message_too_large() {
     let mut conn = broker.connect();
     create_topic(&mut conn, "big", 1);
     let value = vec![7u8; 2000];
-    assert_eq!(produce(&mut conn, "big", 0, batch(&[&value]).freeze()), 10, "MESSAGE_TOO_LARGE");
+    assert_eq!(
+        produce(&mut conn, "big", 0, batch(&[&value]).freeze()),
+        10,
+        "MESSAGE_TOO_LARGE"
+    );
     assert_eq!(latest_offset(&mut conn, "big"), 0);
 }
 
@@ -207,8 +248,16 @@ fn produce_to_missing_partition_or_topic() {
     let broker = TestBroker::start(&["auto.create.topics.enable=false"]);
     let mut conn = broker.connect();
     create_topic(&mut conn, "one", 1);
-    assert_eq!(produce(&mut conn, "one", 5, batch(&[b"x"]).freeze()), 3, "UNKNOWN_TOPIC_OR_PARTITION");
-    assert_eq!(produce(&mut conn, "nope", 0, batch(&[b"x"]).freeze()), 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    assert_eq!(
+        produce(&mut conn, "one", 5, batch(&[b"x"]).freeze()),
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    assert_eq!(
+        produce(&mut conn, "nope", 0, batch(&[b"x"]).freeze()),
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
     still_serving(&broker);
 }
 
@@ -220,7 +269,13 @@ fn bad_configuration_fails_start_up_with_one_line_naming_the_key() {
         ("listeners=nonsense", "listeners"),
     ] {
         let output = std::process::Command::new(support::gregor_bin())
-            .args(["server", "--set", setting, "--set", "log.dirs=/nonexistent/never-created"])
+            .args([
+                "server",
+                "--set",
+                setting,
+                "--set",
+                "log.dirs=/nonexistent/never-created",
+            ])
             .output()
             .unwrap();
         assert!(!output.status.success());
@@ -240,15 +295,23 @@ fn acks_all_below_min_insync_replicas_is_refused() {
     let broker = TestBroker::start(&["min.insync.replicas=2"]);
     let mut conn = broker.connect();
     create_topic(&mut conn, "strict", 1);
-    let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![
-        TopicProduceData::default()
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_static_str("strict")))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch(&[b"x"]).freeze()))]),
-    ]);
-    let ResponseKind::Produce(response) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request)) else {
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch(&[b"x"]).freeze()))])]);
+    let ResponseKind::Produce(response) =
+        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
         panic!("wrong response type")
     };
-    assert_eq!(response.responses[0].partition_responses[0].error_code, 19, "NOT_ENOUGH_REPLICAS");
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code, 19,
+        "NOT_ENOUGH_REPLICAS"
+    );
     // acks=1 does not need the ISR.
     assert_eq!(produce(&mut conn, "strict", 0, batch(&[b"y"]).freeze()), 0);
     assert_eq!(latest_offset(&mut conn, "strict"), 1);

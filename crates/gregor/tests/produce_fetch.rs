@@ -18,9 +18,12 @@ fn name(s: &str) -> TopicName {
 }
 
 fn create_topic(conn: &mut Connection, topic: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default()
-        .with_topics(vec![CreatableTopic::default().with_name(name(topic)).with_num_partitions(partitions).with_replication_factor(1)]);
-    let ResponseKind::CreateTopics(response) = conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(name(topic))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1)]);
+    let ResponseKind::CreateTopics(response) =
+        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
     else {
         panic!()
     };
@@ -34,41 +37,69 @@ fn record_batch(prefix: &str, count: usize, codec: Compression) -> Bytes {
             1_700_000_000_000 + i as i64,
             Some(Bytes::from(format!("{prefix}-key-{i}"))),
             Some(Bytes::from(format!("{prefix}-value-{i}"))),
-            vec![Header { key: "h".into(), value: Some(Bytes::from_static(b"v")) }],
+            vec![Header {
+                key: "h".into(),
+                value: Some(Bytes::from_static(b"v")),
+            }],
         );
     }
     builder.build().unwrap().freeze()
 }
 
 /// Returns (error code, base offset).
-fn produce(conn: &mut Connection, topic: &str, partition: i32, records: Bytes, acks: i16) -> Option<(i16, i64)> {
-    let request = ProduceRequest::default().with_acks(acks).with_timeout_ms(5000).with_topic_data(vec![TopicProduceData::default()
-        .with_name(name(topic))
-        .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(records))])]);
+fn produce(
+    conn: &mut Connection,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    acks: i16,
+) -> Option<(i16, i64)> {
+    let request = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])]);
     if acks == 0 {
         let frame = conn.encode(ApiKey::Produce, 9, &RequestKind::Produce(request));
         conn.send_raw(&frame);
         return None;
     }
-    let ResponseKind::Produce(response) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request)) else {
+    let ResponseKind::Produce(response) =
+        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
         panic!()
     };
     let p = &response.responses[0].partition_responses[0];
     Some((p.error_code, p.base_offset))
 }
 
-fn fetch(conn: &mut Connection, topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> fetch_response::PartitionData {
+fn fetch(
+    conn: &mut Connection,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+) -> fetch_response::PartitionData {
     let request = FetchRequest::default()
         .with_replica_id((-1).into())
         .with_max_wait_ms(max_wait_ms)
         .with_min_bytes(1)
         .with_max_bytes(50 * 1024 * 1024)
         .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default().with_topic(name(topic)).with_partitions(vec![FetchPartition::default()
-            .with_partition(partition)
-            .with_fetch_offset(offset)
-            .with_partition_max_bytes(1024 * 1024)])]);
-    let ResponseKind::Fetch(response) = conn.request(ApiKey::Fetch, 12, RequestKind::Fetch(request)) else { panic!() };
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1024 * 1024)])]);
+    let ResponseKind::Fetch(response) =
+        conn.request(ApiKey::Fetch, 12, RequestKind::Fetch(request))
+    else {
+        panic!()
+    };
     assert_eq!(response.error_code, 0);
     response.responses[0].partitions[0].clone()
 }
@@ -100,10 +131,23 @@ fn produced_records_come_back_byte_for_byte_with_offsets() {
     let broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
     create_topic(&mut conn, "roundtrip", 2);
-    let codecs = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
+    let codecs = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
     let mut expected_base = 0;
     for (i, codec) in codecs.iter().enumerate() {
-        let (code, base) = produce(&mut conn, "roundtrip", 1, record_batch(&format!("b{i}"), 10, *codec), 1).unwrap();
+        let (code, base) = produce(
+            &mut conn,
+            "roundtrip",
+            1,
+            record_batch(&format!("b{i}"), 10, *codec),
+            1,
+        )
+        .unwrap();
         assert_eq!(code, 0);
         assert_eq!(base, expected_base);
         expected_base += 10;
@@ -112,8 +156,14 @@ fn produced_records_come_back_byte_for_byte_with_offsets() {
     assert_eq!(records.len(), 50);
     for (index, (offset, key, value)) in records.iter().enumerate() {
         assert_eq!(*offset, index as i64);
-        assert_eq!(key, &Bytes::from(format!("b{}-key-{}", index / 10, index % 10)));
-        assert_eq!(value, &Bytes::from(format!("b{}-value-{}", index / 10, index % 10)));
+        assert_eq!(
+            key,
+            &Bytes::from(format!("b{}-key-{}", index / 10, index % 10))
+        );
+        assert_eq!(
+            value,
+            &Bytes::from(format!("b{}-value-{}", index / 10, index % 10))
+        );
     }
     assert!(read_all(&mut conn, "roundtrip", 0).is_empty());
     // Fetching past the end is OFFSET_OUT_OF_RANGE.
@@ -125,9 +175,23 @@ fn acks_zero_gets_no_response_but_is_stored() {
     let broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
     create_topic(&mut conn, "fire", 1);
-    assert!(produce(&mut conn, "fire", 0, record_batch("a", 3, Compression::None), 0).is_none());
+    assert!(produce(
+        &mut conn,
+        "fire",
+        0,
+        record_batch("a", 3, Compression::None),
+        0
+    )
+    .is_none());
     // The next request's answer is the next frame: no stray produce response in between.
-    let (code, base) = produce(&mut conn, "fire", 0, record_batch("b", 2, Compression::None), 1).unwrap();
+    let (code, base) = produce(
+        &mut conn,
+        "fire",
+        0,
+        record_batch("b", 2, Compression::None),
+        1,
+    )
+    .unwrap();
     assert_eq!((code, base), (0, 3));
 }
 
@@ -143,10 +207,20 @@ fn parked_fetch_is_woken_by_an_append() {
         decode_batches(&data.records.unwrap_or_default()).unwrap()
     });
     std::thread::sleep(std::time::Duration::from_millis(300));
-    produce(&mut setup, "wake", 0, record_batch("w", 1, Compression::None), 1).unwrap();
+    produce(
+        &mut setup,
+        "wake",
+        0,
+        record_batch("w", 1, Compression::None),
+        1,
+    )
+    .unwrap();
     let batches = waiting.join().unwrap();
     assert_eq!(batches.len(), 1);
-    assert_eq!(batches[0].records[0].value.as_deref(), Some(&b"w-value-0"[..]));
+    assert_eq!(
+        batches[0].records[0].value.as_deref(),
+        Some(&b"w-value-0"[..])
+    );
 }
 
 #[test]
@@ -155,7 +229,14 @@ fn data_survives_a_clean_restart() {
     let mut conn = broker.connect();
     create_topic(&mut conn, "durable", 1);
     for i in 0..20 {
-        produce(&mut conn, "durable", 0, record_batch(&format!("r{i}"), 5, Compression::None), -1).unwrap();
+        produce(
+            &mut conn,
+            "durable",
+            0,
+            record_batch(&format!("r{i}"), 5, Compression::None),
+            -1,
+        )
+        .unwrap();
     }
     let before = read_all(&mut conn, "durable", 0);
     assert_eq!(before.len(), 100);
@@ -164,18 +245,33 @@ fn data_survives_a_clean_restart() {
     assert!(broker.log().contains("gregor broker started"));
     let mut conn = broker.connect();
     assert_eq!(read_all(&mut conn, "durable", 0), before);
-    let (_, base) = produce(&mut conn, "durable", 0, record_batch("after", 1, Compression::None), 1).unwrap();
+    let (_, base) = produce(
+        &mut conn,
+        "durable",
+        0,
+        record_batch("after", 1, Compression::None),
+        1,
+    )
+    .unwrap();
     assert_eq!(base, 100);
 }
 
 #[test]
 fn kill_9_loses_no_acknowledged_record_with_flush_every_message() {
-    let mut broker = TestBroker::start(&["log.flush.interval.messages=1", "log.segment.bytes=4096"]);
+    let mut broker =
+        TestBroker::start(&["log.flush.interval.messages=1", "log.segment.bytes=4096"]);
     let mut conn = broker.connect();
     create_topic(&mut conn, "crash", 1);
     let mut acknowledged = 0;
     for i in 0..50 {
-        let (code, base) = produce(&mut conn, "crash", 0, record_batch(&format!("c{i}"), 3, Compression::Lz4), -1).unwrap();
+        let (code, base) = produce(
+            &mut conn,
+            "crash",
+            0,
+            record_batch(&format!("c{i}"), 3, Compression::Lz4),
+            -1,
+        )
+        .unwrap();
         assert_eq!((code, base), (0, acknowledged));
         acknowledged += 3;
     }
@@ -188,6 +284,9 @@ fn kill_9_loses_no_acknowledged_record_with_flush_every_message() {
     assert_eq!(records.len() as i64, acknowledged);
     for (index, (offset, _, value)) in records.iter().enumerate() {
         assert_eq!(*offset, index as i64);
-        assert_eq!(value, &Bytes::from(format!("c{}-value-{}", index / 3, index % 3)));
+        assert_eq!(
+            value,
+            &Bytes::from(format!("c{}-value-{}", index / 3, index % 3))
+        );
     }
 }

@@ -25,12 +25,18 @@ fn name(s: &str) -> TopicName {
 }
 
 fn advertised(conn: &mut Connection) -> HashMap<i16, (i16, i16)> {
-    let ResponseKind::ApiVersions(response) =
-        conn.request(ApiKey::ApiVersions, 3, RequestKind::ApiVersions(ApiVersionsRequest::default()))
-    else {
+    let ResponseKind::ApiVersions(response) = conn.request(
+        ApiKey::ApiVersions,
+        3,
+        RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    ) else {
         panic!()
     };
-    response.api_keys.iter().map(|k| (k.api_key, (k.min_version, k.max_version))).collect()
+    response
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, (k.min_version, k.max_version)))
+        .collect()
 }
 
 fn versions(map: &HashMap<i16, (i16, i16)>, key: ApiKey) -> std::ops::RangeInclusive<i16> {
@@ -44,8 +50,11 @@ fn every_advertised_version_answers() {
     let mut conn = broker.connect();
     let map = advertised(&mut conn);
     for v in versions(&map, ApiKey::ApiVersions) {
-        let ResponseKind::ApiVersions(r) = conn.request(ApiKey::ApiVersions, v, RequestKind::ApiVersions(ApiVersionsRequest::default()))
-        else {
+        let ResponseKind::ApiVersions(r) = conn.request(
+            ApiKey::ApiVersions,
+            v,
+            RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        ) else {
             panic!()
         };
         assert_eq!(r.error_code, 0, "ApiVersions v{v}");
@@ -53,11 +62,15 @@ fn every_advertised_version_answers() {
 
     // CreateTopics at each version creates its own topic.
     for v in versions(&map, ApiKey::CreateTopics) {
-        let request = CreateTopicsRequest::default().with_timeout_ms(5000).with_topics(vec![CreatableTopic::default()
-            .with_name(name(&format!("sweep-{v}")))
-            .with_num_partitions(2)
-            .with_replication_factor(1)]);
-        let ResponseKind::CreateTopics(r) = conn.request(ApiKey::CreateTopics, v, RequestKind::CreateTopics(request)) else {
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(name(&format!("sweep-{v}")))
+                .with_num_partitions(2)
+                .with_replication_factor(1)]);
+        let ResponseKind::CreateTopics(r) =
+            conn.request(ApiKey::CreateTopics, v, RequestKind::CreateTopics(request))
+        else {
             panic!()
         };
         assert_eq!(r.topics[0].error_code, 0, "CreateTopics v{v}");
@@ -65,37 +78,76 @@ fn every_advertised_version_answers() {
 
     for v in versions(&map, ApiKey::Metadata) {
         let topics = if v == 0 { Some(vec![]) } else { None };
-        let ResponseKind::Metadata(r) = conn.request(ApiKey::Metadata, v, RequestKind::Metadata(MetadataRequest::default().with_topics(topics)))
-        else {
+        let ResponseKind::Metadata(r) = conn.request(
+            ApiKey::Metadata,
+            v,
+            RequestKind::Metadata(MetadataRequest::default().with_topics(topics)),
+        ) else {
             panic!()
         };
         assert!(r.topics.len() >= 5, "Metadata v{v} lists all topics");
-        let one = MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("sweep-2")))]));
-        let ResponseKind::Metadata(r) = conn.request(ApiKey::Metadata, v, RequestKind::Metadata(one)) else { panic!() };
+        let one = MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name("sweep-2"))),
+        ]));
+        let ResponseKind::Metadata(r) =
+            conn.request(ApiKey::Metadata, v, RequestKind::Metadata(one))
+        else {
+            panic!()
+        };
         assert_eq!(r.topics[0].partitions.len(), 2, "Metadata v{v}");
     }
-    let ResponseKind::Metadata(meta) = conn.request(ApiKey::Metadata, 12, RequestKind::Metadata(MetadataRequest::default().with_topics(None)))
-    else {
+    let ResponseKind::Metadata(meta) = conn.request(
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    ) else {
         panic!()
     };
-    let topic_id = meta.topics.iter().find(|t| t.name.as_deref().map(|n| n.as_str()) == Some("sweep-2")).unwrap().topic_id;
+    let topic_id = meta
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref().map(|n| n.as_str()) == Some("sweep-2"))
+        .unwrap()
+        .topic_id;
 
     // Produce one batch per version; offsets follow on.
     let mut expected_offset = 0;
     for v in versions(&map, ApiKey::Produce) {
         let mut batch = BatchBuilder::new(Compression::None);
-        batch.push(1_000 + v as i64, None, Some(Bytes::from(format!("v{v}"))), Vec::new());
-        let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(5000).with_topic_data(vec![TopicProduceData::default()
-            .with_name(name("sweep-2"))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(1).with_records(Some(batch.build().unwrap().freeze()))])]);
-        let ResponseKind::Produce(r) = conn.request(ApiKey::Produce, v, RequestKind::Produce(request)) else { panic!() };
+        batch.push(
+            1_000 + v as i64,
+            None,
+            Some(Bytes::from(format!("v{v}"))),
+            Vec::new(),
+        );
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name("sweep-2"))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(1)
+                    .with_records(Some(batch.build().unwrap().freeze()))])]);
+        let ResponseKind::Produce(r) =
+            conn.request(ApiKey::Produce, v, RequestKind::Produce(request))
+        else {
+            panic!()
+        };
         let p = &r.responses[0].partition_responses[0];
-        assert_eq!((p.error_code, p.base_offset), (0, expected_offset), "Produce v{v}");
+        assert_eq!(
+            (p.error_code, p.base_offset),
+            (0, expected_offset),
+            "Produce v{v}"
+        );
         expected_offset += 1;
     }
 
     for v in versions(&map, ApiKey::Fetch) {
-        let topic = if v >= 13 { FetchTopic::default().with_topic_id(topic_id) } else { FetchTopic::default().with_topic(name("sweep-2")) };
+        let topic = if v >= 13 {
+            FetchTopic::default().with_topic_id(topic_id)
+        } else {
+            FetchTopic::default().with_topic(name("sweep-2"))
+        };
         let request = FetchRequest::default()
             .with_replica_id((-1).into())
             .with_max_wait_ms(0)
@@ -105,44 +157,87 @@ fn every_advertised_version_answers() {
                 .with_partition(1)
                 .with_fetch_offset(0)
                 .with_partition_max_bytes(1 << 20)])]);
-        let ResponseKind::Fetch(r) = conn.request(ApiKey::Fetch, v, RequestKind::Fetch(request)) else { panic!() };
+        let ResponseKind::Fetch(r) = conn.request(ApiKey::Fetch, v, RequestKind::Fetch(request))
+        else {
+            panic!()
+        };
         let p = &r.responses[0].partitions[0];
         assert_eq!(p.error_code, 0, "Fetch v{v}");
         assert_eq!(p.high_watermark, expected_offset, "Fetch v{v}");
-        let records: usize = decode_batches(p.records.as_deref().unwrap_or_default()).unwrap().iter().map(|b| b.records.len()).sum();
+        let records: usize = decode_batches(p.records.as_deref().unwrap_or_default())
+            .unwrap()
+            .iter()
+            .map(|b| b.records.len())
+            .sum();
         assert_eq!(records as i64, expected_offset, "Fetch v{v}");
     }
 
     for v in versions(&map, ApiKey::ListOffsets) {
-        for (query, want) in [(-1i64, expected_offset), (-2, 0), (1_005, 5 - *versions(&map, ApiKey::Produce).start() as i64)] {
-            let request = ListOffsetsRequest::default().with_replica_id((-1).into()).with_topics(vec![ListOffsetsTopic::default()
-                .with_name(name("sweep-2"))
-                .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(1).with_timestamp(query)])]);
-            let ResponseKind::ListOffsets(r) = conn.request(ApiKey::ListOffsets, v, RequestKind::ListOffsets(request)) else {
+        for (query, want) in [
+            (-1i64, expected_offset),
+            (-2, 0),
+            (1_005, 5 - *versions(&map, ApiKey::Produce).start() as i64),
+        ] {
+            let request = ListOffsetsRequest::default()
+                .with_replica_id((-1).into())
+                .with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(name("sweep-2"))
+                    .with_partitions(vec![ListOffsetsPartition::default()
+                        .with_partition_index(1)
+                        .with_timestamp(query)])]);
+            let ResponseKind::ListOffsets(r) =
+                conn.request(ApiKey::ListOffsets, v, RequestKind::ListOffsets(request))
+            else {
                 panic!()
             };
             let p = &r.topics[0].partitions[0];
-            assert_eq!((p.error_code, p.offset), (0, want), "ListOffsets v{v} query {query}");
+            assert_eq!(
+                (p.error_code, p.offset),
+                (0, want),
+                "ListOffsets v{v} query {query}"
+            );
         }
     }
 
     for v in versions(&map, ApiKey::DescribeConfigs) {
         let request = DescribeConfigsRequest::default().with_resources(vec![
-            DescribeConfigsResource::default().with_resource_type(2).with_resource_name(StrBytes::from_static_str("sweep-2")).with_configuration_keys(None),
-            DescribeConfigsResource::default().with_resource_type(4).with_resource_name(StrBytes::from_static_str("1")).with_configuration_keys(None),
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("sweep-2"))
+                .with_configuration_keys(None),
+            DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str("1"))
+                .with_configuration_keys(None),
         ]);
-        let ResponseKind::DescribeConfigs(r) = conn.request(ApiKey::DescribeConfigs, v, RequestKind::DescribeConfigs(request)) else {
+        let ResponseKind::DescribeConfigs(r) = conn.request(
+            ApiKey::DescribeConfigs,
+            v,
+            RequestKind::DescribeConfigs(request),
+        ) else {
             panic!()
         };
-        assert!(r.results.iter().all(|x| x.error_code == 0 && !x.configs.is_empty()), "DescribeConfigs v{v}");
+        assert!(
+            r.results
+                .iter()
+                .all(|x| x.error_code == 0 && !x.configs.is_empty()),
+            "DescribeConfigs v{v}"
+        );
     }
 
     for v in versions(&map, ApiKey::DescribeCluster) {
-        let ResponseKind::DescribeCluster(r) = conn.request(ApiKey::DescribeCluster, v, RequestKind::DescribeCluster(DescribeClusterRequest::default()))
-        else {
+        let ResponseKind::DescribeCluster(r) = conn.request(
+            ApiKey::DescribeCluster,
+            v,
+            RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        ) else {
             panic!()
         };
-        assert_eq!((r.error_code, r.brokers.len()), (0, 1), "DescribeCluster v{v}");
+        assert_eq!(
+            (r.error_code, r.brokers.len()),
+            (0, 1),
+            "DescribeCluster v{v}"
+        );
     }
 
     let mut count = 2;
@@ -150,8 +245,14 @@ fn every_advertised_version_answers() {
         count += 1;
         let request = CreatePartitionsRequest::default()
             .with_timeout_ms(5000)
-            .with_topics(vec![CreatePartitionsTopic::default().with_name(name("sweep-3")).with_count(count)]);
-        let ResponseKind::CreatePartitions(r) = conn.request(ApiKey::CreatePartitions, v, RequestKind::CreatePartitions(request)) else {
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(name("sweep-3"))
+                .with_count(count)]);
+        let ResponseKind::CreatePartitions(r) = conn.request(
+            ApiKey::CreatePartitions,
+            v,
+            RequestKind::CreatePartitions(request),
+        ) else {
             panic!()
         };
         assert_eq!(r.results[0].error_code, 0, "CreatePartitions v{v}");
@@ -162,12 +263,17 @@ fn every_advertised_version_answers() {
         let Some(created) = doomed.next() else { break };
         let target = format!("sweep-{created}");
         let request = if v >= 6 {
-            DeleteTopicsRequest::default().with_topics(vec![DeleteTopicState::default().with_name(Some(name(&target)))])
+            DeleteTopicsRequest::default().with_topics(vec![
+                DeleteTopicState::default().with_name(Some(name(&target)))
+            ])
         } else {
             DeleteTopicsRequest::default().with_topic_names(vec![name(&target)])
         };
-        let ResponseKind::DeleteTopics(r) = conn.request(ApiKey::DeleteTopics, v, RequestKind::DeleteTopics(request.with_timeout_ms(5000)))
-        else {
+        let ResponseKind::DeleteTopics(r) = conn.request(
+            ApiKey::DeleteTopics,
+            v,
+            RequestKind::DeleteTopics(request.with_timeout_ms(5000)),
+        ) else {
             panic!()
         };
         assert_eq!(r.responses[0].error_code, 0, "DeleteTopics v{v}");

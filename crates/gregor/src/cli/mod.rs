@@ -6,6 +6,9 @@ pub mod topic;
 
 use std::future::Future;
 
+/// Where the tools connect unless told otherwise.
+pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
+
 /// Runs one CLI command on a small runtime.
 pub fn run(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_current_thread()

@@ -20,7 +20,11 @@ pub struct TestBroker {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn gregor_bin() -> PathBuf {
@@ -60,7 +64,11 @@ impl TestBroker {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("gregor exited with {status}: {}", self.log());
             }
-            assert!(Instant::now() < deadline, "gregor did not start: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "gregor did not start: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -107,7 +115,10 @@ impl TestBroker {
 }
 
 fn unsafe_sigterm(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
 }
 
 impl Drop for TestBroker {
@@ -128,8 +139,13 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(stream: TcpStream) -> Connection {
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Connection { stream, next_correlation: 1 }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Connection {
+            stream,
+            next_correlation: 1,
+        }
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
@@ -148,7 +164,8 @@ impl Connection {
     /// True when the broker has closed this connection.
     pub fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0)) || matches!(self.stream.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+        matches!(self.stream.read(&mut byte), Ok(0))
+            || matches!(self.stream.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
     }
 
     pub fn encode(&mut self, key: ApiKey, version: i16, body: &RequestKind) -> Bytes {
@@ -173,10 +190,15 @@ impl Connection {
         let frame = self.encode(key, version, &body);
         self.send_raw(&frame);
         let mut response = self.read_frame().expect("broker closed the connection");
-        let header = ResponseHeader::decode(&mut response, key.response_header_version(version)).unwrap();
+        let header =
+            ResponseHeader::decode(&mut response, key.response_header_version(version)).unwrap();
         assert_eq!(header.correlation_id, self.next_correlation - 1);
         let decoded = ResponseKind::decode(key, &mut response, version).unwrap();
-        assert_eq!(response.remaining(), 0, "trailing bytes in {key:?} response");
+        assert_eq!(
+            response.remaining(),
+            0,
+            "trailing bytes in {key:?} response"
+        );
         decoded
     }
 }

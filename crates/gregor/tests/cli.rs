@@ -1,0 +1,209 @@
+//! The CLI against a real broker: topic admin, produce from stdin, consume
+//! with formats, and one-line errors.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use support::{gregor_bin, TestBroker};
+
+fn gregor(broker: &TestBroker, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(gregor_bin())
+        .args(args)
+        .arg("--bootstrap-server")
+        .arg(broker.addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn topics_produce_and_consume_through_the_cli() {
+    let broker = TestBroker::start(&[]);
+    ok(gregor(
+        &broker,
+        &[
+            "topic",
+            "create",
+            "events",
+            "--partitions",
+            "4",
+            "--config",
+            "retention.ms=3600000",
+        ],
+        "",
+    ));
+    assert_eq!(ok(gregor(&broker, &["topic", "list"], "")), "events\n");
+    let described = ok(gregor(&broker, &["topic", "describe", "events"], ""));
+    assert!(described.contains("PartitionCount: 4"), "{described}");
+    assert!(described.contains("retention.ms=3600000"), "{described}");
+    assert_eq!(described.lines().count(), 5);
+
+    let input: String = (0..100)
+        .map(|i| format!("key{}|value-{i}\n", i % 10))
+        .collect();
+    let produced = gregor(
+        &broker,
+        &[
+            "produce",
+            "events",
+            "--key-separator",
+            "|",
+            "--compression",
+            "zstd",
+            "--header",
+            "origin=test",
+        ],
+        &input,
+    );
+    assert!(produced.status.success());
+    assert!(String::from_utf8_lossy(&produced.stderr).contains("Produced 100 records"));
+
+    let out = ok(gregor(
+        &broker,
+        &[
+            "consume",
+            "events",
+            "--from-beginning",
+            "--max-messages",
+            "100",
+            "--format",
+            "%p %k %v %h",
+        ],
+        "",
+    ));
+    let mut lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 100);
+    // Same key, same partition; every value exactly once.
+    let mut partition_of_key = std::collections::HashMap::new();
+    for line in &lines {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields[3], "origin=test");
+        let previous = partition_of_key.insert(fields[1].to_string(), fields[0].to_string());
+        assert!(
+            previous.is_none_or(|p| p == fields[0]),
+            "key {} in two partitions",
+            fields[1]
+        );
+    }
+    lines.sort_by_key(|l| {
+        l.split(' ')
+            .nth(2)
+            .unwrap()
+            .trim_start_matches("value-")
+            .parse::<u32>()
+            .unwrap()
+    });
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            line.ends_with(&format!("key{} value-{i} origin=test", i % 10)),
+            "{line}"
+        );
+    }
+
+    // One partition from an offset.
+    let out = ok(gregor(
+        &broker,
+        &[
+            "consume",
+            "events",
+            "--partition",
+            "0",
+            "--offset",
+            "1",
+            "--timeout-ms",
+            "500",
+            "--format",
+            "%o",
+        ],
+        "",
+    ));
+    assert!(out.lines().all(|o| o.parse::<i64>().unwrap() >= 1));
+
+    ok(gregor(
+        &broker,
+        &["topic", "alter-partitions", "events", "--partitions", "6"],
+        "",
+    ));
+    assert!(ok(gregor(&broker, &["topic", "describe", "events"], "")).contains("PartitionCount: 6"));
+    ok(gregor(&broker, &["topic", "delete", "events"], ""));
+    assert_eq!(ok(gregor(&broker, &["topic", "list"], "")), "");
+    ok(gregor(
+        &broker,
+        &["topic", "delete", "events", "--if-exists"],
+        "",
+    ));
+}
+
+#[test]
+fn cli_errors_are_one_line_with_kafka_names() {
+    let broker = TestBroker::start(&["auto.create.topics.enable=false"]);
+    for (args, expected) in [
+        (
+            vec!["consume", "missing", "--from-beginning"],
+            "UNKNOWN_TOPIC_OR_PARTITION",
+        ),
+        (
+            vec!["topic", "describe", "missing"],
+            "UNKNOWN_TOPIC_OR_PARTITION",
+        ),
+        (vec!["produce", "missing"], "UNKNOWN_TOPIC_OR_PARTITION"),
+        (
+            vec!["topic", "create", "bad/name"],
+            "INVALID_TOPIC_EXCEPTION",
+        ),
+        (vec!["produce", "missing", "--acks", "7"], "--acks"),
+        (
+            vec!["produce", "missing", "--compression", "brotli"],
+            "--compression",
+        ),
+    ] {
+        let output = gregor(&broker, &args, "");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    ok(gregor(
+        &broker,
+        &["topic", "create", "t", "--partitions", "1"],
+        "",
+    ));
+    let output = gregor(&broker, &["topic", "create", "t"], "");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("TOPIC_ALREADY_EXISTS"));
+    ok(gregor(
+        &broker,
+        &["topic", "create", "t", "--if-not-exists"],
+        "",
+    ));
+    // Oversized line: the broker's MESSAGE_TOO_LARGE, as one line.
+    let huge = format!("{}\n", "x".repeat(2_000_000));
+    let output = gregor(&broker, &["produce", "t"], &huge);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MESSAGE_TOO_LARGE"));
+
+    let unreachable = Command::new(gregor_bin())
+        .args(["topic", "list", "--bootstrap-server", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!unreachable.status.success());
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("127.0.0.1:1"));
+}
