@@ -1,0 +1,263 @@
+// franz-compat: a franz-go (github.com/twmb/franz-go) client driven by the
+// compat suite's pytest tests.
+//
+//	franz-compat -b HOST:PORT produce -topic T [-compression none|gzip|snappy|lz4|zstd] [-acks all|1|0]
+//	    reads JSON lines from stdin, one record each:
+//	    {"key": base64|null, "value": base64|null, "headers": [[name, base64|null], ...],
+//	     "timestamp": ms|null, "partition": int|null}
+//	    prints one JSON line per record, in input order: {"partition":P,"offset":O} or {"error":"..."}
+//	franz-compat -b HOST:PORT consume -topic T -count N [-timeout-ms MS]
+//	    consumes every partition from the beginning without a consumer group and prints
+//	    {"partition","offset","timestamp","key","value","headers"} per record, then
+//	    {"done":true,"count":N}
+//
+// No RecordDeliveryTimeout: franz-go measures it from Record.Timestamp, which the tests
+// set to old CreateTimes; the 60s context bounds production instead.
+// Idempotent production is disabled: the broker under test may not implement it.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+type inRecord struct {
+	Key       *string      `json:"key"`
+	Value     *string      `json:"value"`
+	Headers   [][2]*string `json:"headers"`
+	Timestamp *int64       `json:"timestamp"`
+	Partition *int32       `json:"partition"`
+}
+
+type outRecord struct {
+	Partition int32        `json:"partition"`
+	Offset    int64        `json:"offset"`
+	Timestamp int64        `json:"timestamp"`
+	Key       *string      `json:"key"`
+	Value     *string      `json:"value"`
+	Headers   [][2]*string `json:"headers"`
+}
+
+func die(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "franz-compat: "+format+"\n", args...)
+	os.Exit(2)
+}
+
+func b64dec(s *string) []byte {
+	if s == nil {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(*s)
+	if err != nil {
+		die("bad base64: %v", err)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b
+}
+
+func b64enc(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return &s
+}
+
+func codec(name string) kgo.CompressionCodec {
+	switch name {
+	case "none", "":
+		return kgo.NoCompression()
+	case "gzip":
+		return kgo.GzipCompression()
+	case "snappy":
+		return kgo.SnappyCompression()
+	case "lz4":
+		return kgo.Lz4Compression()
+	case "zstd":
+		return kgo.ZstdCompression()
+	}
+	die("unknown compression %q", name)
+	return kgo.NoCompression()
+}
+
+func main() {
+	bootstrap := flag.String("b", "127.0.0.1:9092", "bootstrap server")
+	flag.Parse()
+	if flag.NArg() < 1 {
+		die("usage: franz-compat -b HOST:PORT produce|consume ...")
+	}
+	cmd := flag.Arg(0)
+	sub := flag.NewFlagSet(cmd, flag.ExitOnError)
+	topic := sub.String("topic", "", "topic")
+	compression := sub.String("compression", "none", "compression codec")
+	acks := sub.String("acks", "all", "acks: all, 1 or 0")
+	count := sub.Int("count", 0, "records to consume")
+	timeoutMs := sub.Int("timeout-ms", 20000, "consume timeout")
+	_ = sub.Parse(flag.Args()[1:])
+	if *topic == "" {
+		die("-topic is required")
+	}
+	switch cmd {
+	case "produce":
+		produce(*bootstrap, *topic, *compression, *acks)
+	case "consume":
+		consume(*bootstrap, *topic, *count, *timeoutMs)
+	default:
+		die("unknown command %q", cmd)
+	}
+}
+
+func produce(bootstrap, topic, compression, acks string) {
+	var records []*kgo.Record
+	manual := false
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(make([]byte, 64<<20), 64<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		var in inRecord
+		if err := json.Unmarshal(line, &in); err != nil {
+			die("bad input line: %v", err)
+		}
+		r := &kgo.Record{Topic: topic, Key: b64dec(in.Key), Value: b64dec(in.Value)}
+		for _, h := range in.Headers {
+			if h[0] == nil {
+				die("header name must not be null")
+			}
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: *h[0], Value: b64dec(h[1])})
+		}
+		if in.Timestamp != nil {
+			r.Timestamp = time.UnixMilli(*in.Timestamp)
+		}
+		if in.Partition != nil {
+			r.Partition = *in.Partition
+			manual = true
+		}
+		records = append(records, r)
+	}
+	if err := sc.Err(); err != nil {
+		die("reading stdin: %v", err)
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(bootstrap),
+		kgo.DisableIdempotentWrite(),
+		kgo.AllowAutoTopicCreation(),
+		kgo.ProducerBatchCompression(codec(compression)),
+		kgo.ProducerBatchMaxBytes(16 << 20),
+		kgo.MaxBufferedRecords(1 << 20),
+	}
+	switch acks {
+	case "all", "-1":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	default:
+		die("bad acks %q", acks)
+	}
+	if manual {
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	if os.Getenv("FRANZ_DEBUG") != "" {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		die("client: %v", err)
+	}
+	// No cl.Close(): every record's promise has run before we print, and Close can
+	// linger for seconds after producing to a new topic; exiting closes the sockets.
+	type result struct {
+		Partition *int32  `json:"partition,omitempty"`
+		Offset    *int64  `json:"offset,omitempty"`
+		Error     *string `json:"error,omitempty"`
+	}
+	results := make([]result, len(records))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan struct{}, len(records))
+	for i, r := range records {
+		i := i
+		if i == 1 {
+			// Wait for the first record before sending the rest: with a topic that does
+			// not exist yet, franz-go otherwise idles ~5s before producing the backlog.
+			<-done
+			done <- struct{}{}
+		}
+		cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+			if err != nil {
+				s := err.Error()
+				results[i] = result{Error: &s}
+			} else {
+				p, o := r.Partition, r.Offset
+				results[i] = result{Partition: &p, Offset: &o}
+			}
+			done <- struct{}{}
+		})
+	}
+	for range records {
+		<-done
+	}
+	enc := json.NewEncoder(os.Stdout)
+	for _, r := range results {
+		_ = enc.Encode(r)
+	}
+}
+
+func consume(bootstrap, topic string, count, timeoutMs int) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(bootstrap),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(16<<20),
+	)
+	if err != nil {
+		die("client: %v", err)
+	}
+	defer cl.Close()
+	enc := json.NewEncoder(os.Stdout)
+	deadline := time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
+	n := 0
+	for n < count && time.Now().Before(deadline) {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		fetches := cl.PollFetches(ctx)
+		cancel()
+		for _, fe := range fetches.Errors() {
+			if fe.Err == context.DeadlineExceeded || fe.Err == context.Canceled {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "fetch error %s/%d: %v\n", fe.Topic, fe.Partition, fe.Err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			out := outRecord{
+				Partition: r.Partition,
+				Offset:    r.Offset,
+				Timestamp: r.Timestamp.UnixMilli(),
+				Key:       b64enc(r.Key),
+				Value:     b64enc(r.Value),
+				Headers:   [][2]*string{},
+			}
+			for _, h := range r.Headers {
+				name := h.Key
+				out.Headers = append(out.Headers, [2]*string{&name, b64enc(h.Value)})
+			}
+			_ = enc.Encode(out)
+			n++
+		})
+	}
+	_ = enc.Encode(map[string]any{"done": true, "count": n})
+}

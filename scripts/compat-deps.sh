@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Installs everything the real-client compatibility suite (compat/) needs, from
+# the ordinary package registries only, cached under target/compat-deps/:
+#   venv/            Python venv: pytest, pytest-xdist, confluent-kafka, kafka-python
+#   kcat             Debian package (apt-get), when `kcat` is not on PATH
+#   java/libs        kafka-clients 4.x + slf4j-nop (Maven Central, compat/java/pom.xml)
+#   java/classes     compat/java/*.java compiled
+#   bin/franz-compat franz-go client (Go module proxy, compat/go)
+#   compat/node/node_modules  kafkajs (npm, compat/node/package-lock.json)
+# Idempotent: each step is skipped when a stamp keyed by the hash of its inputs
+# is already there. Prints one line per step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+DEPS="$ROOT/target/compat-deps"
+STAMPS="$DEPS/stamps"
+mkdir -p "$STAMPS" "$DEPS/bin"
+
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+fresh() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
+stamp() { echo "$2" > "$STAMPS/$1"; }
+log() { echo "compat-deps: $*"; }
+run_quiet() { # run a command, show its output only when it fails
+  local out
+  if ! out=$("$@" 2>&1); then
+    echo "$out" | tail -40 >&2
+    return 1
+  fi
+}
+
+# ---- Python venv -------------------------------------------------------------
+PY_REQS="pytest==8.4.2 pytest-xdist==3.8.0 confluent-kafka==2.12.1 kafka-python[lz4,snappy,zstd]==2.2.15"
+h=$(echo "$PY_REQS" | sha256sum | cut -c1-16)
+if fresh venv "$h" && [ -x "$DEPS/venv/bin/python" ]; then
+  log "python venv: up to date"
+else
+  [ -x "$DEPS/venv/bin/python" ] || python3 -m venv "$DEPS/venv"
+  # shellcheck disable=SC2086
+  run_quiet "$DEPS/venv/bin/pip" install -q --disable-pip-version-check $PY_REQS
+  stamp venv "$h"
+  log "python venv: installed ($PY_REQS)"
+fi
+
+# ---- kcat ----------------------------------------------------------------------
+if command -v kcat >/dev/null 2>&1; then
+  log "kcat: present ($(command -v kcat))"
+else
+  if ! apt-get install -y -q kcat >/dev/null 2>&1; then
+    run_quiet apt-get update -q
+    run_quiet apt-get install -y -q kcat
+  fi
+  log "kcat: installed with apt-get"
+fi
+
+# ---- Java kafka-clients ------------------------------------------------------------
+h=$(hash_of compat/java/pom.xml)
+if fresh java-libs "$h" && [ -d "$DEPS/java/libs" ]; then
+  log "java libs: up to date"
+else
+  rm -rf "$DEPS/java/libs"
+  (cd compat/java && run_quiet mvn -q -B dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$DEPS/java/libs")
+  stamp java-libs "$h"
+  log "java libs: downloaded ($(ls "$DEPS/java/libs" | wc -l) jars)"
+fi
+h=$(hash_of compat/java/pom.xml compat/java/*.java)
+if fresh java-classes "$h" && [ -d "$DEPS/java/classes" ]; then
+  log "java classes: up to date"
+else
+  rm -rf "$DEPS/java/classes"
+  mkdir -p "$DEPS/java/classes"
+  run_quiet javac -nowarn -d "$DEPS/java/classes" -cp "$DEPS/java/libs/*" compat/java/*.java
+  stamp java-classes "$h"
+  log "java classes: compiled"
+fi
+
+# ---- franz-go ----------------------------------------------------------------------
+h=$(hash_of compat/go/go.mod compat/go/go.sum compat/go/*.go)
+if fresh franz "$h" && [ -x "$DEPS/bin/franz-compat" ]; then
+  log "franz-go client: up to date"
+else
+  (cd compat/go && GOFLAGS=-mod=mod run_quiet go build -o "$DEPS/bin/franz-compat" .)
+  stamp franz "$h"
+  log "franz-go client: built"
+fi
+
+# ---- kafkajs -------------------------------------------------------------------------
+h=$(hash_of compat/node/package.json compat/node/package-lock.json)
+if fresh node "$h" && [ -d compat/node/node_modules/kafkajs ]; then
+  log "kafkajs: up to date"
+else
+  (cd compat/node && run_quiet npm ci --no-audit --no-fund --loglevel=error)
+  stamp node "$h"
+  log "kafkajs: installed"
+fi
