@@ -111,7 +111,7 @@ impl Controller {
         &self,
         name: &str,
         count: i32,
-        assignments: &[Vec<i32>],
+        assignments: Option<&[Vec<i32>]>,
         validate_only: bool,
     ) -> Result<(), ControllerError> {
         self.change(validate_only, |image| {

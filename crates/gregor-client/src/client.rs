@@ -76,13 +76,27 @@ impl Client {
 
     /// Metadata for `topics` (all topics when `None`), without auto-creation.
     pub async fn metadata(&mut self, topics: Option<&[&str]>) -> anyhow::Result<Vec<TopicInfo>> {
+        self.fetch_metadata(topics, false).await
+    }
+
+    /// Metadata for one topic, letting the broker create it if its
+    /// `auto.create.topics.enable` allows (as console producers do).
+    pub async fn topic_or_create(&mut self, topic: &str) -> anyhow::Result<TopicInfo> {
+        self.one_topic(topic, true).await
+    }
+
+    async fn fetch_metadata(
+        &mut self,
+        topics: Option<&[&str]>,
+        auto_create: bool,
+    ) -> anyhow::Result<Vec<TopicInfo>> {
         let request = MetadataRequest::default()
             .with_topics(topics.map(|t| {
                 t.iter()
                     .map(|n| MetadataRequestTopic::default().with_name(Some(name(n))))
                     .collect()
             }))
-            .with_allow_auto_topic_creation(false);
+            .with_allow_auto_topic_creation(auto_create);
         let (response, _) = self
             .bootstrap
             .send(ApiKey::Metadata, 12, RequestKind::Metadata(request))
@@ -131,7 +145,11 @@ impl Client {
 
     /// Metadata for one topic, with a readable error if it does not exist.
     pub async fn topic(&mut self, topic: &str) -> anyhow::Result<TopicInfo> {
-        match self.metadata(Some(&[topic])).await {
+        self.one_topic(topic, false).await
+    }
+
+    async fn one_topic(&mut self, topic: &str, auto_create: bool) -> anyhow::Result<TopicInfo> {
+        match self.fetch_metadata(Some(&[topic]), auto_create).await {
             Ok(mut topics) if !topics.is_empty() => Ok(topics.remove(0)),
             Ok(_) => Err(KafkaError {
                 code: 3,
@@ -226,7 +244,8 @@ impl Client {
             .with_timeout_ms(30_000)
             .with_topics(vec![CreatePartitionsTopic::default()
                 .with_name(name(topic))
-                .with_count(count)]);
+                .with_count(count)
+                .with_assignments(None)]);
         let (response, _) = self
             .bootstrap
             .send(

@@ -266,7 +266,7 @@ pub fn create_partitions(
     image: &MetadataImage,
     name: &str,
     count: i32,
-    assignments: &[Vec<i32>],
+    assignments: Option<&[Vec<i32>]>,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     let topic = image.topic(name).ok_or_else(|| unknown_topic(name))?;
     let current = topic.partitions.len() as i32;
@@ -285,15 +285,7 @@ pub fn create_partitions(
         .next()
         .map_or(1, |p| p.replicas.len()) as i16;
     let added = count - current;
-    let new_assignments = if assignments.is_empty() {
-        if replication as usize > image.brokers.len() {
-            return Err(refuse(
-                code::INVALID_REPLICATION_FACTOR,
-                "Not enough registered brokers for the topic's replication factor.",
-            ));
-        }
-        place(image, current, added, replication)
-    } else {
+    let new_assignments = if let Some(assignments) = assignments {
         if assignments.len() != added as usize {
             return Err(refuse(
                 code::INVALID_REPLICA_ASSIGNMENT,
@@ -304,6 +296,14 @@ pub fn create_partitions(
             check_assignment(image, replicas, Some(replication as usize))?;
         }
         (current..count).zip(assignments.iter().cloned()).collect()
+    } else {
+        if replication as usize > image.brokers.len() {
+            return Err(refuse(
+                code::INVALID_REPLICATION_FACTOR,
+                "Not enough registered brokers for the topic's replication factor.",
+            ));
+        }
+        place(image, current, added, replication)
     };
     Ok(partition_records(topic.id, new_assignments).collect())
 }
@@ -455,19 +455,25 @@ mod tests {
         let records =
             create_topic(&image, &new_topic("t", 2, 1), DEFAULTS, Uuid::from_u128(4)).unwrap();
         apply(&mut image, &records);
-        assert_eq!(create_partitions(&image, "t", 2, &[]).unwrap_err().code, 37);
-        assert_eq!(create_partitions(&image, "t", 1, &[]).unwrap_err().code, 37);
         assert_eq!(
-            create_partitions(&image, "nope", 5, &[]).unwrap_err().code,
+            create_partitions(&image, "t", 2, None).unwrap_err().code,
+            37
+        );
+        assert_eq!(
+            create_partitions(&image, "t", 1, None).unwrap_err().code,
+            37
+        );
+        assert_eq!(
+            create_partitions(&image, "nope", 5, None).unwrap_err().code,
             3
         );
         assert_eq!(
-            create_partitions(&image, "t", 4, &[vec![1]])
+            create_partitions(&image, "t", 4, Some(&[vec![1]]))
                 .unwrap_err()
                 .code,
             39
         );
-        let records = create_partitions(&image, "t", 4, &[]).unwrap();
+        let records = create_partitions(&image, "t", 4, None).unwrap();
         apply(&mut image, &records);
         assert_eq!(image.topic("t").unwrap().partitions.len(), 4);
 

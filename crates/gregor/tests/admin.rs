@@ -211,7 +211,8 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
         .with_timeout_ms(5000)
         .with_topics(vec![CreatePartitionsTopic::default()
             .with_name(name("grow"))
-            .with_count(5)]);
+            .with_count(5)
+            .with_assignments(None)]);
     let ResponseKind::CreatePartitions(response) = conn.request(
         ApiKey::CreatePartitions,
         3,
@@ -224,7 +225,8 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
         .with_timeout_ms(5000)
         .with_topics(vec![CreatePartitionsTopic::default()
             .with_name(name("grow"))
-            .with_count(3)]);
+            .with_count(3)
+            .with_assignments(None)]);
     let ResponseKind::CreatePartitions(response) = conn.request(
         ApiKey::CreatePartitions,
         3,
@@ -233,6 +235,24 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
         panic!()
     };
     assert_eq!(response.results[0].error_code, 37, "INVALID_PARTITIONS");
+    // A non-null but empty assignment list must name every new partition.
+    let empty = CreatePartitionsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(name("grow"))
+            .with_count(9)
+            .with_assignments(Some(vec![]))]);
+    let ResponseKind::CreatePartitions(response) = conn.request(
+        ApiKey::CreatePartitions,
+        3,
+        RequestKind::CreatePartitions(empty),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        response.results[0].error_code, 39,
+        "INVALID_REPLICA_ASSIGNMENT"
+    );
 
     let request = DeleteTopicsRequest::default()
         .with_timeout_ms(5000)
@@ -300,4 +320,116 @@ fn describe_cluster_and_broker_configs() {
     );
     assert_eq!(config(result, "message.max.bytes").config_source, 5);
     assert_eq!(result.configs.len(), 2);
+}
+
+fn incremental_alter(conn: &mut Connection, topic: &str, ops: &[(&str, i8, Option<&str>)]) -> i16 {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_string(topic.to_string()))
+            .with_configs(
+                ops.iter()
+                    .map(|(k, op, v)| {
+                        AlterableConfig::default()
+                            .with_name(StrBytes::from_string(k.to_string()))
+                            .with_config_operation(*op)
+                            .with_value(v.map(|v| StrBytes::from_string(v.to_string())))
+                    })
+                    .collect(),
+            ),
+    ]);
+    let ResponseKind::IncrementalAlterConfigs(response) = conn.request(
+        ApiKey::IncrementalAlterConfigs,
+        1,
+        RequestKind::IncrementalAlterConfigs(request),
+    ) else {
+        panic!()
+    };
+    response.responses[0].error_code
+}
+
+#[test]
+fn alter_configs_set_append_delete_and_replace() {
+    let mut broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    assert_eq!(create(&mut conn, topic("tuned", 1), false).error_code, 0);
+    assert_eq!(
+        incremental_alter(
+            &mut conn,
+            "tuned",
+            &[
+                ("retention.ms", 0, Some("5000")),
+                ("cleanup.policy", 2, Some("compact"))
+            ]
+        ),
+        0
+    );
+    let described = describe_topic_configs(&mut conn, "tuned");
+    assert_eq!(
+        config(&described, "retention.ms").value.as_deref(),
+        Some("5000")
+    );
+    assert_eq!(config(&described, "retention.ms").config_source, 1);
+    assert_eq!(
+        config(&described, "cleanup.policy").value.as_deref(),
+        Some("delete,compact")
+    );
+
+    assert_eq!(
+        incremental_alter(&mut conn, "tuned", &[("retention.ms", 1, None)]),
+        0
+    );
+    let described = describe_topic_configs(&mut conn, "tuned");
+    assert_eq!(
+        config(&described, "retention.ms").value.as_deref(),
+        Some("604800000")
+    );
+    assert_eq!(config(&described, "retention.ms").config_source, 5);
+
+    assert_eq!(
+        incremental_alter(&mut conn, "tuned", &[("retention.ms", 0, Some("soon"))]),
+        40,
+        "INVALID_CONFIG"
+    );
+    assert_eq!(
+        incremental_alter(&mut conn, "tuned", &[("no.such.key", 0, Some("1"))]),
+        40,
+        "INVALID_CONFIG"
+    );
+    assert_eq!(
+        incremental_alter(&mut conn, "missing", &[("retention.ms", 0, Some("1"))]),
+        3
+    );
+
+    // Legacy AlterConfigs replaces the whole dynamic set.
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let request =
+        AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("tuned"))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(StrBytes::from_static_str("max.message.bytes"))
+                .with_value(Some(StrBytes::from_static_str("2000000")))])]);
+    let ResponseKind::AlterConfigs(response) =
+        conn.request(ApiKey::AlterConfigs, 2, RequestKind::AlterConfigs(request))
+    else {
+        panic!()
+    };
+    assert_eq!(response.responses[0].error_code, 0);
+    drop(conn);
+    broker.restart();
+    let mut conn = broker.connect();
+    let described = describe_topic_configs(&mut conn, "tuned");
+    assert_eq!(
+        config(&described, "max.message.bytes").value.as_deref(),
+        Some("2000000")
+    );
+    assert_eq!(
+        config(&described, "cleanup.policy").value.as_deref(),
+        Some("delete"),
+        "replaced away"
+    );
 }

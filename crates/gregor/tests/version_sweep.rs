@@ -247,7 +247,8 @@ fn every_advertised_version_answers() {
             .with_timeout_ms(5000)
             .with_topics(vec![CreatePartitionsTopic::default()
                 .with_name(name("sweep-3"))
-                .with_count(count)]);
+                .with_count(count)
+                .with_assignments(None)]);
         let ResponseKind::CreatePartitions(r) = conn.request(
             ApiKey::CreatePartitions,
             v,

@@ -10,6 +10,9 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
         .topics
         .into_iter()
         .map(|topic| {
+            // Null means "place them for me"; a list, even an empty one, must
+            // name the replicas of every new partition (Kafka refuses `[]`).
+            let explicit = topic.assignments.is_some();
             let assignments: Vec<Vec<i32>> = topic
                 .assignments
                 .unwrap_or_default()
@@ -20,7 +23,7 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
             match broker.controller.create_partitions(
                 &topic.name,
                 topic.count,
-                &assignments,
+                explicit.then_some(assignments.as_slice()),
                 request.validate_only,
             ) {
                 Ok(()) => result,

@@ -1,6 +1,7 @@
 //! One module per Kafka API. Each takes the decoded request and returns the
 //! response body; none of them can fail the connection.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -64,6 +65,12 @@ pub async fn handle(broker: &Broker, request: Request) -> Option<ResponseKind> {
         }
         RequestKind::DescribeConfigs(req) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(broker, req, version))
+        }
+        RequestKind::IncrementalAlterConfigs(req) => {
+            ResponseKind::IncrementalAlterConfigs(alter_configs::incremental(broker, req))
+        }
+        RequestKind::AlterConfigs(req) => {
+            ResponseKind::AlterConfigs(alter_configs::legacy(broker, req))
         }
         // decode_request only lets through the APIs listed in api_versions.
         other => {

@@ -71,7 +71,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     let mut client = Client::connect(&args.bootstrap_server).await?;
-    let partitions = client.topic(&args.topic).await?.partitions.len() as i32;
+    let partitions = client.topic_or_create(&args.topic).await?.partitions.len() as i32;
     if let Some(p) = args.partition {
         if p < 0 || p >= partitions {
             bail!(

@@ -1,0 +1,198 @@
+//! IncrementalAlterConfigs (SET, DELETE, APPEND, SUBTRACT per key) and the
+//! legacy AlterConfigs (replace every dynamic config of a resource), for
+//! topics. Dynamic broker configs are not supported yet.
+
+use super::{code, str_bytes};
+use crate::server::Broker;
+use gregor_metadata::topic_config::{self, ConfigType};
+use kafka_protocol::messages::{
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
+    AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+const TOPIC: i8 = 2;
+const INVALID_CONFIG: i16 = 40;
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+/// A refusal for one resource: (error code, message).
+type Refusal = (i16, String);
+
+pub fn incremental(
+    broker: &Broker,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let responses = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let ops: Vec<(String, i8, Option<String>)> = resource
+                .configs
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.to_string(),
+                        c.config_operation,
+                        c.value.as_ref().map(|v| v.to_string()),
+                    )
+                })
+                .collect();
+            let outcome = apply(
+                broker,
+                resource.resource_type,
+                &resource.resource_name,
+                request.validate_only,
+                |current| incremental_changes(current, &ops),
+            );
+            let (code, message) = outcome.err().unwrap_or((code::NONE, String::new()));
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_error_code(code)
+                .with_error_message((code != code::NONE).then(|| str_bytes(&message)))
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone())
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+pub fn legacy(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let responses = request
+        .resources
+        .iter()
+        .map(|resource| {
+            let wanted: Vec<(String, Option<String>)> = resource
+                .configs
+                .iter()
+                .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+                .collect();
+            let outcome = apply(
+                broker,
+                resource.resource_type,
+                &resource.resource_name,
+                request.validate_only,
+                |current| {
+                    // Replace: every key given is set, every other dynamic key is removed.
+                    let mut changes = Vec::new();
+                    for (key, value) in &wanted {
+                        let value = value.clone().ok_or_else(|| {
+                            (
+                                INVALID_CONFIG,
+                                format!("Null value not supported for {key}"),
+                            )
+                        })?;
+                        changes.push((key.clone(), Some(value)));
+                    }
+                    for key in current.keys() {
+                        if !wanted.iter().any(|(k, _)| k == key) {
+                            changes.push((key.clone(), None));
+                        }
+                    }
+                    Ok(changes)
+                },
+            );
+            let (code, message) = outcome.err().unwrap_or((code::NONE, String::new()));
+            alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_error_code(code)
+                .with_error_message((code != code::NONE).then(|| str_bytes(&message)))
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone())
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Looks up the resource, turns the request into (key, new value) changes
+/// against its current dynamic configs and hands them to the controller.
+fn apply(
+    broker: &Broker,
+    resource_type: i8,
+    name: &StrBytes,
+    validate_only: bool,
+    changes: impl FnOnce(
+        &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<(String, Option<String>)>, Refusal>,
+) -> Result<(), Refusal> {
+    if resource_type != TOPIC {
+        return Err((
+            code::INVALID_REQUEST,
+            format!("Altering configs of resource type {resource_type} is not supported"),
+        ));
+    }
+    let image = broker.controller.image();
+    let topic = image.topic(name).ok_or_else(|| {
+        (
+            code::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("Topic '{}' does not exist.", name.as_str()),
+        )
+    })?;
+    let changes = changes(&topic.configs)?;
+    broker
+        .controller
+        .alter_topic_configs(name, &changes, validate_only)
+        .map_err(|e| (e.code, e.message))
+}
+
+fn incremental_changes(
+    current: &std::collections::BTreeMap<String, String>,
+    ops: &[(String, i8, Option<String>)],
+) -> Result<Vec<(String, Option<String>)>, Refusal> {
+    let mut changes = Vec::with_capacity(ops.len());
+    for (key, op, value) in ops {
+        let def = topic_config::find(key)
+            .ok_or_else(|| (INVALID_CONFIG, format!("Unknown topic config name: {key}")))?;
+        let change = match *op {
+            SET => Some(value.clone().ok_or_else(|| {
+                (
+                    INVALID_CONFIG,
+                    format!("Null value not supported for {key}"),
+                )
+            })?),
+            DELETE => None,
+            APPEND | SUBTRACT => {
+                if def.kind != ConfigType::List {
+                    return Err((
+                        INVALID_CONFIG,
+                        format!("Config {key} is not a list; APPEND and SUBTRACT need a list"),
+                    ));
+                }
+                let base = current.get(key).map(String::as_str).unwrap_or(def.default);
+                let mut items: Vec<String> = base
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                let given: Vec<String> = value
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                if *op == APPEND {
+                    for item in given {
+                        if !items.contains(&item) {
+                            items.push(item);
+                        }
+                    }
+                } else {
+                    items.retain(|i| !given.contains(i));
+                }
+                Some(items.join(","))
+            }
+            other => {
+                return Err((
+                    code::INVALID_REQUEST,
+                    format!("Unknown config operation {other}"),
+                ))
+            }
+        };
+        changes.push((key.clone(), change));
+    }
+    Ok(changes)
+}
