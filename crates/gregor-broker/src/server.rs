@@ -46,8 +46,10 @@ impl Broker {
         let log_dir = config.log_dir.clone();
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
+        // A dir formatted just now has nothing to recover.
+        let fresh = !log_dir.join("meta.properties").exists();
         let cluster_id = meta_properties::load_or_create(&log_dir, config.node_id)?;
-        let recover = !gregor_log::is_clean_shutdown(&log_dir);
+        let recover = !fresh && !gregor_log::is_clean_shutdown(&log_dir);
         gregor_log::clear_clean_shutdown(&log_dir)?;
         if recover {
             tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
