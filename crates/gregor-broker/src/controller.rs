@@ -14,6 +14,8 @@ const STORAGE_ERROR: i16 = 56;
 
 pub struct Controller {
     log: Mutex<Option<MetadataLog>>,
+    /// The unused rest of this broker's current producer-id block: [next, end).
+    producer_ids: Mutex<(i64, i64)>,
     image: RwLock<Arc<MetadataImage>>,
     defaults: TopicDefaults,
     replicas: Arc<ReplicaManager>,
@@ -28,6 +30,7 @@ impl Controller {
     ) -> Controller {
         Controller {
             log: Mutex::new(Some(log)),
+            producer_ids: Mutex::new((0, 0)),
             image: RwLock::new(Arc::new(image)),
             defaults,
             replicas,
@@ -130,6 +133,25 @@ impl Controller {
             controller::alter_topic_configs(image, name, changes)
         })
         .map(|_| ())
+    }
+
+    /// A producer id never handed out before, on this broker or any other,
+    /// before or after a restart: ids come from blocks recorded in the
+    /// metadata log.
+    pub fn next_producer_id(&self, broker: i32) -> Result<i64, ControllerError> {
+        let mut block = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        if block.0 >= block.1 {
+            let mut start = 0;
+            self.change(false, |image| {
+                let (first, records) = controller::allocate_producer_ids(image, broker);
+                start = first;
+                Ok(records)
+            })?;
+            *block = (start, start + controller::PRODUCER_ID_BLOCK_SIZE);
+        }
+        let id = block.0;
+        block.0 += 1;
+        Ok(id)
     }
 
     pub fn defaults(&self) -> TopicDefaults {

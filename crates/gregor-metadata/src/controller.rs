@@ -495,3 +495,35 @@ mod tests {
         assert_eq!(delete_topic(&image, "t").unwrap_err().code, 3);
     }
 }
+
+/// Producer ids are handed to brokers in blocks this large, as Kafka does,
+/// so the metadata log grows by one record per thousand producers.
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// Decides the next block of producer ids for `broker`: ids
+/// `[image.next_producer_id, image.next_producer_id + PRODUCER_ID_BLOCK_SIZE)`.
+pub fn allocate_producer_ids(image: &MetadataImage, broker: i32) -> (i64, Vec<MetadataRecord>) {
+    let start = image.next_producer_id;
+    let record = MetadataRecord::ProducerIds {
+        broker,
+        next_producer_id: start + PRODUCER_ID_BLOCK_SIZE,
+    };
+    (start, vec![record])
+}
+
+#[cfg(test)]
+mod producer_id_tests {
+    use super::*;
+
+    #[test]
+    fn blocks_never_overlap() {
+        let mut image = MetadataImage::default();
+        let (first, records) = allocate_producer_ids(&image, 1);
+        for r in &records {
+            image.apply(r);
+        }
+        let (second, _) = allocate_producer_ids(&image, 1);
+        assert_eq!(first, 0);
+        assert_eq!(second, PRODUCER_ID_BLOCK_SIZE);
+    }
+}

@@ -40,6 +40,8 @@ pub struct MetadataImage {
     pub topic_names_by_id: BTreeMap<Uuid, String>,
     /// Dynamic broker configs, by broker id.
     pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// The first producer id no block has handed out yet.
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -120,6 +122,11 @@ impl MetadataImage {
                     Some(v) => configs.insert(key.clone(), v.clone()),
                     None => configs.remove(key),
                 };
+            }
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => {
+                self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
             MetadataRecord::RemoveTopic { id } => {
                 if let Some(name) = self.topic_names_by_id.remove(id) {

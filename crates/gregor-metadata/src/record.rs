@@ -41,6 +41,9 @@ pub enum MetadataRecord {
     },
     /// The topic and all its partitions and configs are gone.
     RemoveTopic { id: Uuid },
+    /// A block of producer ids was handed to `broker`: every id below
+    /// `next_producer_id` is taken, across restarts.
+    ProducerIds { broker: i32, next_producer_id: i64 },
 }
 
 const VERSION: u8 = 0;
@@ -51,6 +54,7 @@ mod tag {
     pub const PARTITION: u8 = 3;
     pub const CONFIG: u8 = 4;
     pub const REMOVE_TOPIC: u8 = 5;
+    pub const PRODUCER_IDS: u8 = 6;
     pub const BROKER_RESOURCE: u8 = 0;
     pub const TOPIC_RESOURCE: u8 = 1;
 }
@@ -117,6 +121,14 @@ impl MetadataRecord {
                 out.header(tag::REMOVE_TOPIC);
                 out.0.put_slice(id.as_bytes());
             }
+            MetadataRecord::ProducerIds {
+                broker,
+                next_producer_id,
+            } => {
+                out.header(tag::PRODUCER_IDS);
+                out.0.put_i32(*broker);
+                out.0.put_i64(*next_producer_id);
+            }
         }
         out.0.freeze()
     }
@@ -161,6 +173,10 @@ impl MetadataRecord {
                 }
             }
             tag::REMOVE_TOPIC => MetadataRecord::RemoveTopic { id: r.uuid()? },
+            tag::PRODUCER_IDS => MetadataRecord::ProducerIds {
+                broker: r.i32()?,
+                next_producer_id: r.i64()?,
+            },
             other => return Err(format!("unknown metadata record type {other}")),
         };
         if r.pos != buf.len() {
@@ -230,6 +246,13 @@ impl Reader<'_> {
     fn i32(&mut self) -> Result<i32, String> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn i64(&mut self) -> Result<i64, String> {
+        let b = self.take(8)?;
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(b);
+        Ok(i64::from_be_bytes(bytes))
     }
 
     fn uuid(&mut self) -> Result<Uuid, String> {
@@ -306,6 +329,10 @@ mod tests {
                 value: None,
             },
             MetadataRecord::RemoveTopic { id },
+            MetadataRecord::ProducerIds {
+                broker: 1,
+                next_producer_id: 5000,
+            },
         ]
     }
 
