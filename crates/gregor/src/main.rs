@@ -28,6 +28,9 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Consume records and print them.
     Consume(cli::consume::ConsumeArgs),
+    /// Load generators: produce or consume at full speed and report rates and latencies.
+    #[command(subcommand)]
+    Perf(cli::perf::PerfCommand),
 }
 
 /// Huge allocations become address-space reservations, so a request with a
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Topic(cmd) => cli::run(cli::topic::run(cmd)),
         Command::Produce(args) => cli::run(cli::produce::run(args)),
         Command::Consume(args) => cli::run(cli::consume::run(args)),
+        Command::Perf(cmd) => cli::run_parallel(cli::perf::run(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -207,3 +207,42 @@ fn cli_errors_are_one_line_with_kafka_names() {
     assert!(!unreachable.status.success());
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("127.0.0.1:1"));
 }
+
+#[test]
+fn perf_produce_then_consume_moves_exactly_the_records_asked_for() {
+    let broker = TestBroker::start(&[]);
+    ok(gregor(
+        &broker,
+        &["topic", "create", "load", "--partitions", "3"],
+        "",
+    ));
+    let out = ok(gregor(
+        &broker,
+        &[
+            "perf",
+            "produce",
+            "load",
+            "--num-records",
+            "5003",
+            "--record-size",
+            "64",
+            "--batch-records",
+            "100",
+            "--compression",
+            "lz4",
+            "--acks",
+            "all",
+        ],
+        "",
+    ));
+    assert!(out.starts_with("5003 records sent"), "{out}");
+    assert!(out.contains("p99.9"), "{out}");
+    let out = ok(gregor(&broker, &["perf", "consume", "load"], ""));
+    assert!(out.starts_with("5003 records consumed"), "{out}");
+    let bad = gregor(
+        &broker,
+        &["perf", "produce", "load", "--batch-records", "0"],
+        "",
+    );
+    assert!(!bad.status.success());
+}

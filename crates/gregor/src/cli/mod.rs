@@ -1,6 +1,7 @@
 //! The command-line tools. Each talks to any Kafka-protocol cluster.
 
 pub mod consume;
+pub mod perf;
 pub mod produce;
 pub mod topic;
 
@@ -12,6 +13,14 @@ pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
 /// Runs one CLI command on a small runtime.
 pub fn run(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(fut)
+}
+
+/// Runs a load generator on all cores, so the client is not the bottleneck.
+pub fn run_parallel(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(fut)
