@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection;
 pub mod controller;
 pub mod handlers;
+pub mod internal_topics;
 pub mod log_config;
 pub mod meta_properties;
 pub mod replica_manager;

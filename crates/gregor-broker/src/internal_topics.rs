@@ -1,0 +1,124 @@
+//! Internal topics that coordinators keep their state in (`__consumer_offsets`,
+//! later `__transaction_state`): created on first use, written as ordinary
+//! keyed record batches, read back in full when the broker starts.
+
+use crate::controller::Controller;
+use crate::replica_manager::ReplicaManager;
+use crate::server::now_ms;
+use bytes::Bytes;
+use gregor_metadata::controller::{ControllerError, NewTopic};
+use gregor_protocol::compression::Compression;
+use gregor_protocol::records::{decode_batches, BatchBuilder};
+
+/// TOPIC_ALREADY_EXISTS: someone else created it first, which is fine.
+const ALREADY_EXISTS: i16 = 36;
+/// Bytes asked for per read while replaying.
+const REPLAY_CHUNK: usize = 4 * 1024 * 1024;
+
+/// Kafka's partition for a coordinator key: `abs(key.hashCode()) % partitions`
+/// with Java's `String.hashCode` (over UTF-16 code units).
+pub fn partition_for(key: &str, partitions: i32) -> i32 {
+    let hash = key
+        .encode_utf16()
+        .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(unit as i32));
+    (hash & 0x7fff_ffff) % partitions.max(1)
+}
+
+/// Creates an internal topic (compacted, as Kafka's are) unless it exists.
+pub fn ensure_topic(
+    controller: &Controller,
+    name: &str,
+    partitions: i32,
+) -> Result<(), ControllerError> {
+    let topic = NewTopic {
+        name: name.to_string(),
+        num_partitions: partitions,
+        replication_factor: 1,
+        assignments: Vec::new(),
+        configs: vec![
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("compression.type".to_string(), "producer".to_string()),
+            ("segment.bytes".to_string(), (100 * 1024 * 1024).to_string()),
+        ],
+    };
+    match controller.create_topic(&topic, false) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == ALREADY_EXISTS => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Appends keyed records (a `None` value is a tombstone) as one batch.
+pub fn append(
+    replicas: &ReplicaManager,
+    topic: &str,
+    partition: i32,
+    records: &[(Bytes, Option<Bytes>)],
+) -> anyhow::Result<i64> {
+    let target = replicas
+        .partition(topic, partition)
+        .ok_or_else(|| anyhow::anyhow!("{topic}-{partition} is not hosted here"))?;
+    let now = now_ms();
+    let mut batch = BatchBuilder::new(Compression::None);
+    for (key, value) in records {
+        batch.push(now, Some(key.clone()), value.clone(), Vec::new());
+    }
+    let info = target.append(&batch.build()?, now)?;
+    Ok(info.last_offset)
+}
+
+/// Every record of one partition, oldest first, as (key, value).
+pub fn replay(
+    replicas: &ReplicaManager,
+    topic: &str,
+    partition: i32,
+) -> anyhow::Result<Vec<(Bytes, Option<Bytes>)>> {
+    let Some(source) = replicas.partition(topic, partition) else {
+        return Ok(Vec::new());
+    };
+    let (start, end) = source.offsets()?;
+    let mut next = start;
+    let mut out = Vec::new();
+    while next < end {
+        let read = source.read(next, REPLAY_CHUNK, true)?;
+        let before = next;
+        for batch in decode_batches(&read.records)? {
+            for record in batch.records {
+                if record.offset >= next {
+                    next = record.offset + 1;
+                    if let Some(key) = record.key {
+                        out.push((key, record.value));
+                    }
+                }
+            }
+            next = next.max(batch.header.last_offset() + 1);
+        }
+        if next == before {
+            anyhow::bail!("{topic}-{partition}: replay stuck at offset {next}");
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_match_kafkas_string_hash() {
+        // Java: "group-a".hashCode() = 293427347.
+        assert_eq!(partition_for("group-a", 50), 293427347 % 50);
+        assert_eq!(partition_for("", 50), 0);
+        // Java: "my-consumer-group".hashCode() = 1513705513 -> partition 13 of 50.
+        assert_eq!(partition_for("my-consumer-group", 50), 13);
+        for key in [
+            "x",
+            "my-consumer-group",
+            "ünïcode",
+            "a-very-long-group-name-that-overflows-the-hash",
+        ] {
+            let p = partition_for(key, 50);
+            assert!((0..50).contains(&p));
+        }
+    }
+}
