@@ -197,15 +197,8 @@ impl Client {
         let ResponseKind::CreateTopics(response) = response else {
             bail!("unexpected answer to CreateTopics")
         };
-        let result = response
-            .topics
-            .first()
-            .ok_or_else(|| anyhow!("empty CreateTopics answer"))?;
-        let detail = result
-            .error_message
-            .as_ref()
-            .map(|m| format!(": {}", m.as_str()))
-            .unwrap_or_default();
+        let result = first(&response.topics, "CreateTopics")?;
+        let detail = detail(&result.error_message);
         check(result.error_code, || {
             format!("cannot create topic '{topic}'{detail}")
         })?;
@@ -229,10 +222,7 @@ impl Client {
         let ResponseKind::DeleteTopics(response) = response else {
             bail!("unexpected answer to DeleteTopics")
         };
-        let result = response
-            .responses
-            .first()
-            .ok_or_else(|| anyhow!("empty DeleteTopics answer"))?;
+        let result = first(&response.responses, "DeleteTopics")?;
         check(result.error_code, || {
             format!("cannot delete topic '{topic}'")
         })?;
@@ -257,15 +247,8 @@ impl Client {
         let ResponseKind::CreatePartitions(response) = response else {
             bail!("unexpected answer to CreatePartitions")
         };
-        let result = response
-            .results
-            .first()
-            .ok_or_else(|| anyhow!("empty CreatePartitions answer"))?;
-        let detail = result
-            .error_message
-            .as_ref()
-            .map(|m| format!(": {}", m.as_str()))
-            .unwrap_or_default();
+        let result = first(&response.results, "CreatePartitions")?;
+        let detail = detail(&result.error_message);
         check(result.error_code, || {
             format!("cannot change partitions of '{topic}'{detail}")
         })?;
@@ -294,10 +277,7 @@ impl Client {
         let ResponseKind::DescribeConfigs(response) = response else {
             bail!("unexpected answer to DescribeConfigs")
         };
-        let result = response
-            .results
-            .first()
-            .ok_or_else(|| anyhow!("empty DescribeConfigs answer"))?;
+        let result = first(&response.results, "DescribeConfigs")?;
         check(result.error_code, || {
             format!("cannot describe configs of '{topic}'")
         })?;
@@ -407,11 +387,7 @@ impl Client {
             .first()
             .and_then(|t| t.partition_responses.first())
             .ok_or_else(|| anyhow!("empty Produce answer"))?;
-        let detail = p
-            .error_message
-            .as_ref()
-            .map(|m| format!(": {}", m.as_str()))
-            .unwrap_or_default();
+        let detail = detail(&p.error_message);
         check(p.error_code, || {
             format!("cannot produce to {topic}-{partition}{detail}")
         })?;
@@ -460,4 +436,17 @@ impl Client {
         })?;
         Ok((p.records.clone().unwrap_or_default(), p.high_watermark))
     }
+}
+
+/// The broker's error message, as ": message" ready to append, or "".
+fn detail(message: &Option<StrBytes>) -> String {
+    message
+        .as_ref()
+        .map(|m| format!(": {}", m.as_str()))
+        .unwrap_or_default()
+}
+
+/// The single result a one-item request gets back.
+fn first<'a, T>(items: &'a [T], api: &str) -> anyhow::Result<&'a T> {
+    items.first().ok_or_else(|| anyhow!("empty {api} answer"))
 }
