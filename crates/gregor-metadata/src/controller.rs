@@ -1,7 +1,11 @@
 //! The controller's decisions: pure functions from the current image and a
 //! request to the records that carry it out, or the Kafka error to answer.
+//! Checks run in the order Kafka's `ReplicationControlManager` runs them, so
+//! a request with several faults gets the same error code as from Kafka.
 
-use crate::{ConfigResource, MetadataImage, MetadataRecord};
+use crate::placement::{check_manual, place};
+use crate::{topic_config, ConfigResource, MetadataImage, MetadataRecord};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// A refusal, with the Kafka error code the Java controller returns.
@@ -32,7 +36,9 @@ pub struct NewTopic {
     pub configs: Vec<(String, String)>,
 }
 
-mod code {
+/// Kafka's error codes for the refusals decided here.
+pub mod code {
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
@@ -41,7 +47,18 @@ mod code {
     pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
     pub const INVALID_CONFIG: i16 = 40;
     pub const INVALID_REQUEST: i16 = 42;
+    pub const POLICY_VIOLATION: i16 = 44;
 }
+
+/// Kafka's cap on the records one user operation may produce
+/// (`QuorumController.MAX_RECORDS_PER_USER_OP`). It also keeps a request for
+/// two billion partitions from exhausting memory.
+pub const MAX_RECORDS_PER_USER_OP: usize = 10_000;
+
+/// The metadata log's own topic, which users may never create.
+pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
+
+const MAX_TOPIC_NAME_LENGTH: usize = 249;
 
 fn refuse(code: i16, message: impl Into<String>) -> ControllerError {
     ControllerError {
@@ -50,76 +67,164 @@ fn refuse(code: i16, message: impl Into<String>) -> ControllerError {
     }
 }
 
+fn too_large() -> ControllerError {
+    refuse(
+        code::POLICY_VIOLATION,
+        "Unable to perform excessively large batch operation.",
+    )
+}
+
 /// Kafka's topic name rules: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
-    let invalid = |why: String| Err(refuse(code::INVALID_TOPIC_EXCEPTION, why));
-    if name.is_empty() {
-        return invalid("Topic name is illegal, it can't be empty".into());
-    }
-    if name == "." || name == ".." {
-        return invalid("Topic name cannot be \".\" or \"..\"".into());
-    }
-    if name.len() > 249 {
-        return invalid(format!(
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
-        ));
-    }
-    if !name
+    let why = if name.is_empty() {
+        "the empty string is not allowed".to_string()
+    } else if name == "." {
+        "'.' is not allowed".to_string()
+    } else if name == ".." {
+        "'..' is not allowed".to_string()
+    } else if name.encode_utf16().count() > MAX_TOPIC_NAME_LENGTH {
+        // Java counts UTF-16 units; the character check below rejects
+        // anything non-ASCII anyway, this only picks the same message.
+        format!(
+            "the length of '{name}' is longer than the max allowed length {MAX_TOPIC_NAME_LENGTH}"
+        )
+    } else if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
-        return invalid(format!(
-            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        format!("'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'")
+    } else {
+        return Ok(());
+    };
+    Err(refuse(
+        code::INVALID_TOPIC_EXCEPTION,
+        format!("Topic name is invalid: {why}"),
+    ))
+}
+
+/// Kafka's metric names fold '.' into '_', so two names equal after folding
+/// would collide.
+fn colliding_topic<'a>(image: &'a MetadataImage, name: &str) -> Option<&'a str> {
+    if !name.contains(['.', '_']) {
+        return None;
+    }
+    let folded = name.replace('.', "_");
+    image
+        .topics
+        .keys()
+        .find(|other| other.contains(['.', '_']) && other.replace('.', "_") == folded)
+        .map(String::as_str)
+}
+
+/// Validates configs and returns them in canonical form (INVALID_CONFIG).
+fn canonical_configs(
+    configs: impl IntoIterator<Item = (String, Option<String>)>,
+    mut merged: BTreeMap<String, String>,
+) -> Result<Vec<(String, Option<String>)>, ControllerError> {
+    let invalid = |m: String| refuse(code::INVALID_CONFIG, m);
+    let mut changes = Vec::new();
+    for (key, value) in configs {
+        let value = match value {
+            Some(v) => Some(topic_config::canonical(&key, &v).map_err(invalid)?),
+            None if topic_config::find(&key).is_none() => {
+                return Err(invalid(format!("Unknown topic config name: {key}")))
+            }
+            None => None,
+        };
+        match &value {
+            Some(v) => merged.insert(key.clone(), v.clone()),
+            None => merged.remove(&key),
+        };
+        changes.push((key, value));
+    }
+    topic_config::validate_combination(&merged).map_err(invalid)?;
+    Ok(changes)
+}
+
+/// Placement for a topic without explicit assignments.
+fn automatic_assignment(
+    image: &MetadataImage,
+    topic: &NewTopic,
+    defaults: TopicDefaults,
+    extra_records: usize,
+) -> Result<Vec<(i32, Vec<i32>)>, ControllerError> {
+    if topic.replication_factor == 0 || topic.replication_factor < -1 {
+        return Err(refuse(
+            code::INVALID_REPLICATION_FACTOR,
+            "Replication factor must be larger than 0, or -1 to use the default value.",
         ));
     }
-    Ok(())
-}
-
-/// Round-robin placement over the registered brokers, each partition starting
-/// one broker further along, as Kafka spreads leaders.
-fn place(
-    image: &MetadataImage,
-    first_partition: i32,
-    count: i32,
-    replication_factor: i16,
-) -> Vec<(i32, Vec<i32>)> {
-    let brokers: Vec<i32> = image.brokers.keys().copied().collect();
-    (first_partition..first_partition + count)
-        .map(|p| {
-            let replicas = (0..replication_factor as usize)
-                .map(|r| brokers[(p as usize + r) % brokers.len()])
-                .collect();
-            (p, replicas)
-        })
-        .collect()
-}
-
-fn check_assignment(
-    image: &MetadataImage,
-    replicas: &[i32],
-    expected_len: Option<usize>,
-) -> Result<(), ControllerError> {
-    let invalid = |why: String| Err(refuse(code::INVALID_REPLICA_ASSIGNMENT, why));
-    if replicas.is_empty() {
-        return invalid("The manual partition assignment includes an empty replica list.".into());
+    if topic.num_partitions == 0 || topic.num_partitions < -1 {
+        return Err(refuse(
+            code::INVALID_PARTITIONS,
+            "Number of partitions was set to an invalid non-positive value.",
+        ));
     }
-    if let Some(len) = expected_len {
-        if replicas.len() != len {
-            return invalid("The manual partition assignment includes a partition with a different replication factor.".into());
+    let partitions = match topic.num_partitions {
+        -1 => defaults.num_partitions,
+        n => n,
+    };
+    let replication = match topic.replication_factor {
+        -1 => defaults.replication_factor,
+        n => n,
+    };
+    // Only a misconfigured default can get here with a non-positive count.
+    if partitions <= 0 {
+        return Err(refuse(
+            code::INVALID_PARTITIONS,
+            "Number of partitions was set to an invalid non-positive value.",
+        ));
+    }
+    if partitions as usize > MAX_RECORDS_PER_USER_OP.saturating_sub(extra_records) {
+        return Err(too_large());
+    }
+    place(image, 0, partitions, replication).map_err(|why| {
+        refuse(
+            code::INVALID_REPLICATION_FACTOR,
+            format!("Unable to replicate the partition {replication} time(s): {why}"),
+        )
+    })
+}
+
+/// Checks an explicit assignment of a new topic.
+fn manual_assignment(
+    image: &MetadataImage,
+    topic: &NewTopic,
+) -> Result<Vec<(i32, Vec<i32>)>, ControllerError> {
+    if topic.replication_factor != -1 {
+        return Err(refuse(
+            code::INVALID_REQUEST,
+            "A manual partition assignment was specified, but replication factor was not set to -1.",
+        ));
+    }
+    if topic.num_partitions != -1 {
+        return Err(refuse(
+            code::INVALID_REQUEST,
+            "A manual partition assignment was specified, but numPartitions was not set to -1.",
+        ));
+    }
+    let invalid = |m: String| refuse(code::INVALID_REPLICA_ASSIGNMENT, m);
+    let mut by_partition = BTreeMap::new();
+    let mut replication = None;
+    for (partition, replicas) in &topic.assignments {
+        if by_partition.contains_key(partition) {
+            return Err(invalid(format!(
+                "Found multiple manual partition assignments for partition {partition}"
+            )));
         }
+        check_manual(image, replicas, replication).map_err(invalid)?;
+        replication = Some(replicas.len());
+        by_partition.insert(*partition, replicas.clone());
     }
-    let mut seen = replicas.to_vec();
-    seen.sort_unstable();
-    seen.dedup();
-    if seen.len() != replicas.len() {
-        return invalid(format!(
-            "The manual partition assignment includes the broker twice: {replicas:?}"
+    // Distinct keys that are exactly 0..n-1 iff the largest is n-1 and the smallest 0.
+    let consecutive = by_partition.keys().next() == Some(&0)
+        && by_partition.keys().next_back().copied() == Some(by_partition.len() as i32 - 1);
+    if !consecutive {
+        return Err(invalid(
+            "partitions should be a consecutive 0-based integer sequence".into(),
         ));
     }
-    if let Some(missing) = replicas.iter().find(|b| !image.brokers.contains_key(b)) {
-        return invalid(format!("The manual partition assignment includes broker {missing}, but no such broker is registered."));
-    }
-    Ok(())
+    Ok(by_partition.into_iter().collect())
 }
 
 fn partition_records(
@@ -131,7 +236,8 @@ fn partition_records(
         .map(move |(partition, replicas)| MetadataRecord::Partition {
             topic_id,
             partition,
-            leader: replicas[0],
+            // Placement never yields an empty list; -1 is Kafka's "no leader".
+            leader: replicas.first().copied().unwrap_or(-1),
             isr: replicas.clone(),
             replicas,
             leader_epoch: 0,
@@ -144,6 +250,10 @@ fn partition_records(
 /// replication factor vs live brokers (INVALID_REPLICATION_FACTOR), explicit
 /// assignments (INVALID_REPLICA_ASSIGNMENT) and configs (INVALID_CONFIG).
 /// `new_id` is the topic id to use (callers pass a random UUID).
+///
+/// The records are a TopicRecord, then its configs (canonical values, see
+/// [`topic_config::canonical`]), then one PartitionRecord per partition, as
+/// Kafka orders them.
 pub fn create_topic(
     image: &MetadataImage,
     topic: &NewTopic,
@@ -157,9 +267,7 @@ pub fn create_topic(
             format!("Topic '{}' already exists.", topic.name),
         ));
     }
-    // Kafka's metric names fold '.' into '_', so such names would collide.
-    let folded = topic.name.replace('.', "_");
-    if let Some(other) = image.topics.keys().find(|n| n.replace('.', "_") == folded) {
+    if let Some(other) = colliding_topic(image, &topic.name) {
         return Err(refuse(
             code::INVALID_TOPIC_EXCEPTION,
             format!(
@@ -168,75 +276,41 @@ pub fn create_topic(
             ),
         ));
     }
-    for (key, value) in &topic.configs {
-        crate::topic_config::validate(key, value).map_err(|m| refuse(code::INVALID_CONFIG, m))?;
+    if topic.name == CLUSTER_METADATA_TOPIC {
+        return Err(refuse(
+            code::INVALID_REQUEST,
+            format!("Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited."),
+        ));
     }
-
-    let assignments = if topic.assignments.is_empty() {
-        let partitions = match topic.num_partitions {
-            -1 => defaults.num_partitions,
-            n if n <= 0 => {
-                return Err(refuse(
-                    code::INVALID_PARTITIONS,
-                    "Number of partitions was set to an invalid non-positive value.",
-                ))
-            }
-            n => n,
-        };
-        let replication = match topic.replication_factor {
-            -1 => defaults.replication_factor,
-            n if n <= 0 => {
-                return Err(refuse(
-                    code::INVALID_REPLICATION_FACTOR,
-                    "Replication factor must be larger than 0, or -1 to use the default value.",
-                ))
-            }
-            n => n,
-        };
-        let brokers = image.brokers.len();
-        if replication as usize > brokers {
-            return Err(refuse(
-                code::INVALID_REPLICATION_FACTOR,
-                format!(
-                    "Unable to replicate the partition {replication} time(s): The target replication factor of {replication} cannot be reached because only {brokers} broker(s) are registered."
-                ),
-            ));
-        }
-        place(image, 0, partitions, replication)
-    } else {
-        if topic.num_partitions != -1 || topic.replication_factor != -1 {
-            return Err(refuse(
-                code::INVALID_REQUEST,
-                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
-            ));
-        }
-        let mut assignments = topic.assignments.clone();
-        assignments.sort_by_key(|(p, _)| *p);
-        let expected_len = assignments[0].1.len();
-        for (index, (partition, replicas)) in assignments.iter().enumerate() {
-            if *partition != index as i32 {
-                return Err(refuse(
-                    code::INVALID_REPLICA_ASSIGNMENT,
-                    "Partitions should be a consecutive 0-based integer sequence",
-                ));
-            }
-            check_assignment(image, replicas, Some(expected_len))?;
-        }
-        assignments
-    };
-
-    let mut records = vec![MetadataRecord::Topic {
-        name: topic.name.clone(),
-        id: new_id,
-    }];
-    records.extend(
+    let configs = canonical_configs(
         topic
             .configs
             .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone()))),
+        BTreeMap::new(),
+    )?;
+    let extra_records = 1 + configs.len();
+    let assignments = if topic.assignments.is_empty() {
+        automatic_assignment(image, topic, defaults, extra_records)?
+    } else {
+        manual_assignment(image, topic)?
+    };
+    if assignments.len() + extra_records > MAX_RECORDS_PER_USER_OP {
+        return Err(too_large());
+    }
+
+    let mut records = Vec::with_capacity(assignments.len() + extra_records);
+    records.push(MetadataRecord::Topic {
+        name: topic.name.clone(),
+        id: new_id,
+    });
+    records.extend(
+        configs
+            .into_iter()
             .map(|(name, value)| MetadataRecord::Config {
                 resource: ConfigResource::Topic(topic.name.clone()),
-                name: name.clone(),
-                value: Some(value.clone()),
+                name,
+                value,
             }),
     );
     records.extend(partition_records(new_id, assignments));
@@ -270,71 +344,109 @@ pub fn create_partitions(
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     let topic = image.topic(name).ok_or_else(|| unknown_topic(name))?;
     let current = topic.partitions.len() as i32;
-    if count < current {
-        return Err(refuse(code::INVALID_PARTITIONS, format!("Topic currently has {current} partitions, which is higher than the requested {count}.")));
-    }
     if count == current {
         return Err(refuse(
             code::INVALID_PARTITIONS,
-            format!("Topic already has {current} partitions."),
+            format!("Topic already has {current} partition(s)."),
         ));
     }
-    let replication = topic
-        .partitions
-        .values()
-        .next()
-        .map_or(1, |p| p.replicas.len()) as i16;
+    if count < current {
+        return Err(refuse(
+            code::INVALID_PARTITIONS,
+            format!(
+                "The topic {name} currently has {current} partition(s); {count} would not be an increase."
+            ),
+        ));
+    }
     let added = count - current;
-    let new_assignments = if let Some(assignments) = assignments {
+    if let Some(assignments) = assignments {
         if assignments.len() != added as usize {
             return Err(refuse(
                 code::INVALID_REPLICA_ASSIGNMENT,
-                format!("Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.", assignments.len()),
+                format!(
+                    "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
+                    assignments.len()
+                ),
             ));
         }
-        for replicas in assignments {
-            check_assignment(image, replicas, Some(replication as usize))?;
+    }
+    if added as usize > MAX_RECORDS_PER_USER_OP {
+        return Err(too_large());
+    }
+    let Some(first) = topic.partitions.values().next() else {
+        return Err(refuse(
+            code::UNKNOWN_SERVER_ERROR,
+            format!("Invalid state: topic {name} appears to have no partitions."),
+        ));
+    };
+    let replication = first.replicas.len();
+    let new_assignments = match assignments {
+        Some(assignments) => {
+            for replicas in assignments {
+                check_manual(image, replicas, Some(replication))
+                    .map_err(|m| refuse(code::INVALID_REPLICA_ASSIGNMENT, m))?;
+            }
+            (current..count).zip(assignments.iter().cloned()).collect()
         }
-        (current..count).zip(assignments.iter().cloned()).collect()
-    } else {
-        if replication as usize > image.brokers.len() {
-            return Err(refuse(
-                code::INVALID_REPLICATION_FACTOR,
-                "Not enough registered brokers for the topic's replication factor.",
-            ));
+        None => {
+            let replication = i16::try_from(replication).unwrap_or(i16::MAX);
+            place(image, current, added, replication)
+                .map_err(|m| refuse(code::INVALID_REPLICATION_FACTOR, m))?
         }
-        place(image, current, added, replication)
     };
     Ok(partition_records(topic.id, new_assignments).collect())
 }
 
 /// Decides replacing/setting/deleting topic configs (`None` deletes).
+/// Values are validated and stored in canonical form; the topic's resulting
+/// configs must also pass the cross-config checks (INVALID_CONFIG).
 pub fn alter_topic_configs(
     image: &MetadataImage,
     name: &str,
     changes: &[(String, Option<String>)],
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
-    image.topic(name).ok_or_else(|| unknown_topic(name))?;
-    let mut records = Vec::with_capacity(changes.len());
-    for (key, value) in changes {
-        match value {
-            Some(v) => crate::topic_config::validate(key, v)
-                .map_err(|m| refuse(code::INVALID_CONFIG, m))?,
-            None if crate::topic_config::find(key).is_none() => {
-                return Err(refuse(
-                    code::INVALID_CONFIG,
-                    format!("Unknown topic config name: {key}"),
-                ))
-            }
-            None => {}
-        }
-        records.push(MetadataRecord::Config {
+    let topic = image.topic(name).ok_or_else(|| unknown_topic(name))?;
+    let changes = canonical_configs(changes.iter().cloned(), topic.configs.clone())?;
+    Ok(changes
+        .into_iter()
+        .map(|(key, value)| MetadataRecord::Config {
             resource: ConfigResource::Topic(name.to_string()),
-            name: key.clone(),
-            value: value.clone(),
-        });
+            name: key,
+            value,
+        })
+        .collect())
+}
+
+/// Producer ids are handed to brokers in blocks this large, as Kafka does,
+/// so the metadata log grows by one record per thousand producers.
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// Decides the next block of producer ids for `broker`: ids
+/// `[image.next_producer_id, image.next_producer_id + PRODUCER_ID_BLOCK_SIZE)`.
+pub fn allocate_producer_ids(image: &MetadataImage, broker: i32) -> (i64, Vec<MetadataRecord>) {
+    let start = image.next_producer_id;
+    let record = MetadataRecord::ProducerIds {
+        broker,
+        next_producer_id: start + PRODUCER_ID_BLOCK_SIZE,
+    };
+    (start, vec![record])
+}
+
+#[cfg(test)]
+mod producer_id_tests {
+    use super::*;
+
+    #[test]
+    fn blocks_never_overlap() {
+        let mut image = MetadataImage::default();
+        let (first, records) = allocate_producer_ids(&image, 1);
+        for r in &records {
+            image.apply(r);
+        }
+        let (second, _) = allocate_producer_ids(&image, 1);
+        assert_eq!(first, 0);
+        assert_eq!(second, PRODUCER_ID_BLOCK_SIZE);
     }
-    Ok(records)
 }
 
 #[cfg(test)]
@@ -369,10 +481,28 @@ mod tests {
         }
     }
 
+    fn manual(name: &str, assignments: Vec<(i32, Vec<i32>)>) -> NewTopic {
+        NewTopic {
+            assignments,
+            ..new_topic(name, -1, -1)
+        }
+    }
+
     fn apply(image: &mut MetadataImage, records: &[MetadataRecord]) {
         for r in records {
             image.apply(r);
         }
+    }
+
+    fn create(
+        image: &MetadataImage,
+        topic: NewTopic,
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        create_topic(image, &topic, DEFAULTS, Uuid::from_u128(9))
+    }
+
+    fn code_of(image: &MetadataImage, topic: NewTopic) -> i16 {
+        create(image, topic).unwrap_err().code
     }
 
     #[test]
@@ -388,142 +518,298 @@ mod tests {
         apply(&mut image, &records);
         let topic = image.topic("t").unwrap();
         assert_eq!(topic.partitions.len(), 2);
+        assert_eq!(topic.id, Uuid::from_u128(1));
         let records =
             create_topic(&image, &new_topic("u", 3, 3), DEFAULTS, Uuid::from_u128(2)).unwrap();
         apply(&mut image, &records);
-        let leaders: Vec<i32> = image
-            .topic("u")
-            .unwrap()
-            .partitions
-            .values()
-            .map(|p| p.leader)
-            .collect();
+        let u = image.topic("u").unwrap();
+        let leaders: Vec<i32> = u.partitions.values().map(|p| p.leader).collect();
         assert_eq!(leaders, vec![1, 2, 3]);
-        assert!(image
-            .topic("u")
-            .unwrap()
+        assert_eq!(u.partitions[&1].replicas, vec![2, 3, 1]);
+        assert!(u
             .partitions
             .values()
-            .all(|p| p.isr.len() == 3));
+            .all(|p| p.isr == p.replicas && p.leader_epoch == 0 && p.partition_epoch == 0));
     }
 
     #[test]
-    fn refusals_carry_kafkas_codes() {
-        let mut image = cluster(1);
-        let code_of = |image: &MetadataImage, t: NewTopic| {
-            create_topic(image, &t, DEFAULTS, Uuid::from_u128(9))
-                .unwrap_err()
-                .code
-        };
-        assert_eq!(code_of(&image, new_topic("", 1, 1)), 17);
-        assert_eq!(code_of(&image, new_topic("..", 1, 1)), 17);
-        assert_eq!(code_of(&image, new_topic("a/b", 1, 1)), 17);
+    fn records_come_in_kafkas_order_with_canonical_configs() {
+        let image = cluster(1);
+        let mut topic = new_topic("t", 1, 1);
+        topic.configs = vec![("retention.ms".into(), " 1000 ".into())];
+        let records = create(&image, topic).unwrap();
+        assert!(matches!(records[0], MetadataRecord::Topic { .. }));
+        assert_eq!(
+            records[1],
+            MetadataRecord::Config {
+                resource: ConfigResource::Topic("t".into()),
+                name: "retention.ms".into(),
+                value: Some("1000".into()),
+            }
+        );
+        assert!(matches!(records[2], MetadataRecord::Partition { .. }));
+        assert_eq!(records.len(), 3);
+    }
+
+    #[test]
+    fn topic_names_follow_kafkas_rules() {
+        let image = cluster(1);
+        for bad in ["", ".", "..", "a/b", "a b", "é"] {
+            let err = create(&image, new_topic(bad, 1, 1)).unwrap_err();
+            assert_eq!(err.code, 17, "{bad:?}");
+            assert!(
+                err.message.starts_with("Topic name is invalid: "),
+                "{err:?}"
+            );
+        }
         assert_eq!(code_of(&image, new_topic(&"x".repeat(250), 1, 1)), 17);
+        assert!(create(&image, new_topic(&"x".repeat(249), 1, 1)).is_ok());
+        assert!(create(&image, new_topic("a-Z_0.9", 1, 1)).is_ok());
+        assert_eq!(code_of(&image, new_topic(CLUSTER_METADATA_TOPIC, 1, 1)), 42);
+    }
+
+    #[test]
+    fn existing_and_colliding_names_are_refused() {
+        let mut image = cluster(1);
+        let records = create(&image, new_topic("a.b", 1, 1)).unwrap();
+        apply(&mut image, &records);
+        let err = create(&image, new_topic("a.b", 1, 1)).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (36, "Topic 'a.b' already exists.")
+        );
+        let err = create(&image, new_topic("a_b", 1, 1)).unwrap_err();
+        assert_eq!(err.code, 17);
+        assert_eq!(err.message, "Topic 'a_b' collides with existing topic: a.b");
+        assert!(create(&image, new_topic("ab", 1, 1)).is_ok());
+    }
+
+    #[test]
+    fn counts_and_replication_factors_are_checked() {
+        let image = cluster(1);
         assert_eq!(code_of(&image, new_topic("t", 0, 1)), 37);
         assert_eq!(code_of(&image, new_topic("t", -5, 1)), 37);
         assert_eq!(code_of(&image, new_topic("t", 1, 0)), 38);
-        assert_eq!(code_of(&image, new_topic("t", 1, 2)), 38);
-        let mut with_config = new_topic("t", 1, 1);
-        with_config.configs = vec![("retention.ms".into(), "x".into())];
-        assert_eq!(code_of(&image, with_config), 40);
-        let mut both = new_topic("t", 1, -1);
-        both.assignments = vec![(0, vec![1])];
-        assert_eq!(code_of(&image, both), 42);
-        let mut bad = new_topic("t", -1, -1);
-        bad.assignments = vec![(0, vec![7])];
-        assert_eq!(code_of(&image, bad), 39);
-
-        let records = create_topic(
-            &image,
-            &new_topic("a.b", 1, 1),
-            DEFAULTS,
-            Uuid::from_u128(3),
-        )
-        .unwrap();
-        apply(&mut image, &records);
-        assert_eq!(code_of(&image, new_topic("a.b", 1, 1)), 36);
+        assert_eq!(code_of(&image, new_topic("t", 1, -3)), 38);
+        // Kafka checks the replication factor first.
+        assert_eq!(code_of(&image, new_topic("t", 0, 0)), 38);
+        let err = create(&image, new_topic("t", 1, 3)).unwrap_err();
+        assert_eq!(err.code, 38);
         assert_eq!(
-            code_of(&image, new_topic("a_b", 1, 1)),
-            17,
-            "collides after folding '.'"
+            err.message,
+            "Unable to replicate the partition 3 time(s): The target replication factor of 3 cannot be reached because only 1 broker(s) are registered."
         );
+        let err = create(&cluster(0), new_topic("t", 1, 1)).unwrap_err();
+        assert_eq!(err.code, 38);
+        // A default that exceeds the brokers is refused the same way.
+        let wide = TopicDefaults {
+            num_partitions: 1,
+            replication_factor: 3,
+        };
+        let err = create_topic(&image, &new_topic("t", -1, -1), wide, Uuid::nil()).unwrap_err();
+        assert_eq!(err.code, 38);
+        // A broken default partition count is refused, not turned into an empty topic.
+        let none = TopicDefaults {
+            num_partitions: 0,
+            replication_factor: 1,
+        };
+        let err = create_topic(&image, &new_topic("t", -1, -1), none, Uuid::nil()).unwrap_err();
+        assert_eq!(err.code, 37);
     }
 
     #[test]
-    fn grows_deletes_and_alters() {
-        let mut image = cluster(1);
-        let records =
-            create_topic(&image, &new_topic("t", 2, 1), DEFAULTS, Uuid::from_u128(4)).unwrap();
+    fn huge_requests_are_refused_before_allocating() {
+        let image = cluster(1);
+        let err = create(&image, new_topic("t", i32::MAX, 1)).unwrap_err();
+        assert_eq!(err.code, 44);
+        assert!(create(&image, new_topic("t", 9_999, 1)).is_ok());
+        assert_eq!(code_of(&image, new_topic("t", 10_000, 1)), 44);
+    }
+
+    #[test]
+    fn configs_are_validated() {
+        let image = cluster(1);
+        for (key, value) in [
+            ("retention.ms", "x"),
+            ("bogus", "1"),
+            ("segment.bytes", "1000"),
+        ] {
+            let mut topic = new_topic("t", 1, 1);
+            topic.configs = vec![(key.into(), value.into())];
+            let err = create(&image, topic).unwrap_err();
+            assert_eq!(err.code, 40);
+            assert!(err.message.contains(key), "{err:?}");
+        }
+        let mut crossed = new_topic("t", 1, 1);
+        crossed.configs = vec![
+            ("min.compaction.lag.ms".into(), "10".into()),
+            ("max.compaction.lag.ms".into(), "5".into()),
+        ];
+        assert_eq!(code_of(&image, crossed), 40);
+        // Kafka validates configs before the partition count.
+        let mut both = new_topic("t", 0, 1);
+        both.configs = vec![("retention.ms".into(), "x".into())];
+        assert_eq!(code_of(&image, both), 40);
+    }
+
+    #[test]
+    fn manual_assignments_are_checked() {
+        let image = cluster(3);
+        let mut with_count = manual("t", vec![(0, vec![1])]);
+        with_count.num_partitions = 1;
+        assert_eq!(code_of(&image, with_count), 42);
+        let mut with_rf = manual("t", vec![(0, vec![1])]);
+        with_rf.replication_factor = 1;
+        assert_eq!(code_of(&image, with_rf), 42);
+        for bad in [
+            vec![(0, vec![7])],
+            vec![(0, vec![])],
+            vec![(0, vec![1, 1])],
+            vec![(0, vec![1]), (0, vec![2])],
+            vec![(0, vec![1]), (2, vec![2])],
+            vec![(1, vec![1])],
+            vec![(-1, vec![1])],
+            vec![(0, vec![1, 2]), (1, vec![3])],
+        ] {
+            let err = create(&image, manual("t", bad.clone())).unwrap_err();
+            assert_eq!(err.code, 39, "{bad:?}: {err:?}");
+        }
+        let mut image = image;
+        let records = create(&image, manual("t", vec![(1, vec![3, 1]), (0, vec![2, 3])])).unwrap();
         apply(&mut image, &records);
+        let t = image.topic("t").unwrap();
+        assert_eq!(t.partitions[&0].replicas, vec![2, 3]);
+        assert_eq!(t.partitions[&0].leader, 2);
+        assert_eq!(t.partitions[&1].leader, 3);
+    }
+
+    #[test]
+    fn grows_topics() {
+        let mut image = cluster(2);
+        let records = create(&image, new_topic("t", 2, 2)).unwrap();
+        apply(&mut image, &records);
+        let err = create_partitions(&image, "t", 2, None).unwrap_err();
         assert_eq!(
-            create_partitions(&image, "t", 2, None).unwrap_err().code,
-            37
+            (err.code, err.message.as_str()),
+            (37, "Topic already has 2 partition(s).")
         );
         assert_eq!(
             create_partitions(&image, "t", 1, None).unwrap_err().code,
             37
         );
         assert_eq!(
+            create_partitions(&image, "t", -1, None).unwrap_err().code,
+            37
+        );
+        assert_eq!(
             create_partitions(&image, "nope", 5, None).unwrap_err().code,
             3
         );
+        for bad in [
+            vec![vec![1, 2]],
+            vec![vec![1, 2], vec![1]],
+            vec![vec![1, 2], vec![1, 9]],
+            vec![vec![1, 2], vec![]],
+        ] {
+            assert_eq!(
+                create_partitions(&image, "t", 4, Some(&bad))
+                    .unwrap_err()
+                    .code,
+                39,
+                "{bad:?}"
+            );
+        }
         assert_eq!(
-            create_partitions(&image, "t", 4, Some(&[vec![1]]))
+            create_partitions(&image, "t", i32::MAX, None)
                 .unwrap_err()
                 .code,
-            39
+            44
         );
-        let records = create_partitions(&image, "t", 4, None).unwrap();
+        let records = create_partitions(&image, "t", 3, Some(&[vec![2, 1]])).unwrap();
         apply(&mut image, &records);
-        assert_eq!(image.topic("t").unwrap().partitions.len(), 4);
+        assert_eq!(image.topic("t").unwrap().partitions[&2].leader, 2);
+        let records = create_partitions(&image, "t", 5, None).unwrap();
+        apply(&mut image, &records);
+        let t = image.topic("t").unwrap();
+        assert_eq!(t.partitions.len(), 5);
+        // Placement continues the rotation: partition 3 starts at broker 2.
+        assert_eq!(t.partitions[&3].replicas, vec![2, 1]);
+        assert_eq!(t.partitions[&4].replicas, vec![1, 2]);
+    }
 
-        let records =
-            alter_topic_configs(&image, "t", &[("retention.ms".into(), Some("10".into()))])
-                .unwrap();
+    #[test]
+    fn growing_needs_enough_brokers() {
+        let mut image = cluster(2);
+        let records = create(&image, new_topic("t", 1, 2)).unwrap();
         apply(&mut image, &records);
-        assert_eq!(image.topic("t").unwrap().configs["retention.ms"], "10");
+        let mut shrunk = image.clone();
+        shrunk.brokers.remove(&2);
+        let err = create_partitions(&shrunk, "t", 2, None).unwrap_err();
+        assert_eq!(err.code, 38);
+        assert!(err.message.contains("only 1 broker(s)"), "{err:?}");
+    }
+
+    #[test]
+    fn alters_and_deletes() {
+        let mut image = cluster(1);
+        let records = create(&image, new_topic("t", 1, 1)).unwrap();
+        apply(&mut image, &records);
+        let records = alter_topic_configs(
+            &image,
+            "t",
+            &[
+                ("retention.ms".into(), Some("10".into())),
+                ("preallocate".into(), Some("TRUE".into())),
+            ],
+        )
+        .unwrap();
+        apply(&mut image, &records);
+        let t = image.topic("t").unwrap();
+        assert_eq!(t.configs["retention.ms"], "10");
+        assert_eq!(t.configs["preallocate"], "true");
+        let records = alter_topic_configs(&image, "t", &[("retention.ms".into(), None)]).unwrap();
+        apply(&mut image, &records);
+        assert!(!image
+            .topic("t")
+            .unwrap()
+            .configs
+            .contains_key("retention.ms"));
+        for bad in [
+            ("bogus".to_string(), Some("1".to_string())),
+            ("bogus".to_string(), None),
+            ("retention.ms".to_string(), Some("-7".to_string())),
+        ] {
+            assert_eq!(
+                alter_topic_configs(&image, "t", &[bad]).unwrap_err().code,
+                40
+            );
+        }
+        // Cross-config rules look at the topic's existing configs too.
+        let records = alter_topic_configs(
+            &image,
+            "t",
+            &[("max.compaction.lag.ms".into(), Some("100".into()))],
+        )
+        .unwrap();
+        apply(&mut image, &records);
         assert_eq!(
-            alter_topic_configs(&image, "t", &[("bogus".into(), Some("1".into()))])
-                .unwrap_err()
-                .code,
+            alter_topic_configs(
+                &image,
+                "t",
+                &[("min.compaction.lag.ms".into(), Some("101".into()))]
+            )
+            .unwrap_err()
+            .code,
             40
+        );
+        assert_eq!(
+            alter_topic_configs(&image, "nope", &[]).unwrap_err().code,
+            3
         );
 
         let records = delete_topic(&image, "t").unwrap();
         apply(&mut image, &records);
         assert!(image.topic("t").is_none());
         assert_eq!(delete_topic(&image, "t").unwrap_err().code, 3);
-    }
-}
-
-/// Producer ids are handed to brokers in blocks this large, as Kafka does,
-/// so the metadata log grows by one record per thousand producers.
-pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
-
-/// Decides the next block of producer ids for `broker`: ids
-/// `[image.next_producer_id, image.next_producer_id + PRODUCER_ID_BLOCK_SIZE)`.
-pub fn allocate_producer_ids(image: &MetadataImage, broker: i32) -> (i64, Vec<MetadataRecord>) {
-    let start = image.next_producer_id;
-    let record = MetadataRecord::ProducerIds {
-        broker,
-        next_producer_id: start + PRODUCER_ID_BLOCK_SIZE,
-    };
-    (start, vec![record])
-}
-
-#[cfg(test)]
-mod producer_id_tests {
-    use super::*;
-
-    #[test]
-    fn blocks_never_overlap() {
-        let mut image = MetadataImage::default();
-        let (first, records) = allocate_producer_ids(&image, 1);
-        for r in &records {
-            image.apply(r);
-        }
-        let (second, _) = allocate_producer_ids(&image, 1);
-        assert_eq!(first, 0);
-        assert_eq!(second, PRODUCER_ID_BLOCK_SIZE);
     }
 }

@@ -66,6 +66,11 @@ impl MetadataImage {
                 );
             }
             MetadataRecord::Topic { name, id } => {
+                // A name re-used under a new id replaces the old topic whole;
+                // its old id must no longer resolve (or remove) anything.
+                if let Some(old) = self.topics.get(name) {
+                    self.topic_names_by_id.remove(&old.id);
+                }
                 self.topic_names_by_id.insert(*id, name.clone());
                 self.topics.insert(
                     name.clone(),
@@ -192,5 +197,98 @@ mod tests {
         image.apply(&MetadataRecord::RemoveTopic { id });
         assert!(image.topic("t").is_none());
         assert!(image.topic_by_id(&id).is_none());
+    }
+
+    #[test]
+    fn brokers_configs_partitions_and_producer_ids() {
+        let mut image = MetadataImage::default();
+        let broker = |port| MetadataRecord::RegisterBroker {
+            id: 1,
+            host: "h".into(),
+            port,
+            rack: None,
+        };
+        image.apply(&broker(1));
+        image.apply(&broker(2));
+        assert_eq!(image.brokers.len(), 1);
+        assert_eq!(image.brokers[&1].port, 2);
+
+        let set = |value: Option<&str>| MetadataRecord::Config {
+            resource: ConfigResource::Broker(1),
+            name: "log.retention.ms".into(),
+            value: value.map(String::from),
+        };
+        image.apply(&set(Some("5")));
+        assert_eq!(image.broker_configs[&1]["log.retention.ms"], "5");
+        image.apply(&set(None));
+        assert!(image.broker_configs[&1].is_empty());
+
+        let id = Uuid::from_u128(1);
+        image.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        });
+        let partition = |leader| MetadataRecord::Partition {
+            topic_id: id,
+            partition: 0,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            leader,
+            leader_epoch: leader,
+            partition_epoch: 0,
+        };
+        image.apply(&partition(1));
+        image.apply(&partition(2));
+        let t = image.topic("t").unwrap();
+        assert_eq!(t.partitions.len(), 1);
+        assert_eq!(t.partitions[&0].leader, 2);
+
+        // Records about unknown topics change nothing.
+        let before = image.clone();
+        image.apply(&MetadataRecord::Partition {
+            topic_id: Uuid::from_u128(99),
+            partition: 0,
+            replicas: vec![],
+            isr: vec![],
+            leader: -1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        });
+        image.apply(&MetadataRecord::Config {
+            resource: ConfigResource::Topic("nope".into()),
+            name: "retention.ms".into(),
+            value: Some("1".into()),
+        });
+        image.apply(&MetadataRecord::RemoveTopic {
+            id: Uuid::from_u128(99),
+        });
+        assert_eq!(image, before);
+
+        image.apply(&MetadataRecord::ProducerIds {
+            broker: 1,
+            next_producer_id: 2000,
+        });
+        image.apply(&MetadataRecord::ProducerIds {
+            broker: 1,
+            next_producer_id: 1000,
+        });
+        assert_eq!(image.next_producer_id, 2000, "never moves backwards");
+    }
+
+    #[test]
+    fn a_recreated_name_forgets_the_old_id() {
+        let mut image = MetadataImage::default();
+        let (old, new) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        image.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            id: old,
+        });
+        image.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            id: new,
+        });
+        assert!(image.topic_by_id(&old).is_none());
+        image.apply(&MetadataRecord::RemoveTopic { id: old });
+        assert_eq!(image.topic("t").unwrap().id, new);
     }
 }

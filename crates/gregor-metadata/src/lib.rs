@@ -8,6 +8,7 @@
 
 pub mod controller;
 pub mod image;
+mod placement;
 pub mod record;
 pub mod topic_config;
 

@@ -48,6 +48,10 @@ pub enum MetadataRecord {
 
 const VERSION: u8 = 0;
 
+/// The longest string a record can hold (its length is a u16); encoding
+/// truncates longer ones, so callers must refuse them first.
+pub const MAX_STRING_BYTES: usize = u16::MAX as usize;
+
 mod tag {
     pub const REGISTER_BROKER: u8 = 1;
     pub const TOPIC: u8 = 2;
@@ -198,10 +202,16 @@ impl Writer {
     }
 
     fn string(&mut self, s: &str) {
-        // Names are bounded far below 64 KiB (topic names: 249 bytes).
-        let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-        self.0.put_u16(bytes.len() as u16);
-        self.0.put_slice(bytes);
+        // Names and validated config values are far below 64 KiB. Should a
+        // longer one ever arrive, cut it at a character boundary: a cut
+        // inside a character would write a record that can never be
+        // replayed, and the metadata log would no longer open.
+        let mut end = s.len().min(MAX_STRING_BYTES);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.0.put_u16(end as u16);
+        self.0.put_slice(&s.as_bytes()[..end]);
     }
 
     fn optional_string(&mut self, s: Option<&str>) {
@@ -289,6 +299,7 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn samples() -> Vec<MetadataRecord> {
         let id = Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
@@ -362,5 +373,113 @@ mod tests {
         huge.extend_from_slice(&[0, 0, 0, 0]);
         huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
         assert!(MetadataRecord::decode(&huge).is_err());
+    }
+
+    #[test]
+    fn overlong_strings_are_cut_at_a_character_boundary() {
+        let record = MetadataRecord::Config {
+            resource: ConfigResource::Broker(1),
+            name: "x".into(),
+            value: Some("é".repeat(40_000)),
+        };
+        match MetadataRecord::decode(&record.encode()) {
+            Ok(MetadataRecord::Config {
+                value: Some(value), ..
+            }) => assert_eq!(value.len(), MAX_STRING_BYTES - 1),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn any_string() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[a-zA-Z0-9._é-]{0,40}").unwrap()
+    }
+
+    fn any_uuid() -> impl Strategy<Value = Uuid> {
+        any::<u128>().prop_map(Uuid::from_u128)
+    }
+
+    fn any_record() -> impl Strategy<Value = MetadataRecord> {
+        let ints = || proptest::collection::vec(any::<i32>(), 0..8);
+        prop_oneof![
+            (
+                any::<i32>(),
+                any_string(),
+                any::<i32>(),
+                proptest::option::of(any_string())
+            )
+                .prop_map(|(id, host, port, rack)| MetadataRecord::RegisterBroker {
+                    id,
+                    host,
+                    port,
+                    rack
+                }),
+            (any_string(), any_uuid()).prop_map(|(name, id)| MetadataRecord::Topic { name, id }),
+            (
+                any_uuid(),
+                any::<i32>(),
+                ints(),
+                ints(),
+                any::<(i32, i32, i32)>()
+            )
+                .prop_map(
+                    |(
+                        topic_id,
+                        partition,
+                        replicas,
+                        isr,
+                        (leader, leader_epoch, partition_epoch),
+                    )| {
+                        MetadataRecord::Partition {
+                            topic_id,
+                            partition,
+                            replicas,
+                            isr,
+                            leader,
+                            leader_epoch,
+                            partition_epoch,
+                        }
+                    }
+                ),
+            (
+                prop_oneof![
+                    any::<i32>().prop_map(ConfigResource::Broker),
+                    any_string().prop_map(ConfigResource::Topic)
+                ],
+                any_string(),
+                proptest::option::of(any_string())
+            )
+                .prop_map(|(resource, name, value)| MetadataRecord::Config {
+                    resource,
+                    name,
+                    value
+                }),
+            any_uuid().prop_map(|id| MetadataRecord::RemoveTopic { id }),
+            (any::<i32>(), any::<i64>()).prop_map(|(broker, next_producer_id)| {
+                MetadataRecord::ProducerIds {
+                    broker,
+                    next_producer_id,
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_record_round_trips(record in any_record()) {
+            prop_assert_eq!(MetadataRecord::decode(&record.encode()), Ok(record));
+        }
+
+        #[test]
+        fn any_bytes_decode_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = MetadataRecord::decode(&bytes);
+        }
+
+        #[test]
+        fn corrupted_records_never_panic(record in any_record(), at in any::<usize>(), byte in any::<u8>()) {
+            let mut bytes = record.encode().to_vec();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            let _ = MetadataRecord::decode(&bytes);
+        }
     }
 }

@@ -44,6 +44,7 @@ pub struct TopicConfigDef {
     pub doc: &'static str,
 }
 
+use std::collections::BTreeMap;
 use ConfigType::{Boolean, Double, Int, List, Long, String as Str};
 
 const fn def(
@@ -77,6 +78,27 @@ const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "producer",
         Some("compression.type"),
         "Codec of stored batches.",
+    ),
+    def(
+        "compression.gzip.level",
+        Int,
+        "-1",
+        Some("compression.gzip.level"),
+        "gzip level when the broker compresses (-1: codec default).",
+    ),
+    def(
+        "compression.lz4.level",
+        Int,
+        "9",
+        Some("compression.lz4.level"),
+        "lz4 level when the broker compresses.",
+    ),
+    def(
+        "compression.zstd.level",
+        Int,
+        "3",
+        Some("compression.zstd.level"),
+        "zstd level when the broker compresses.",
     ),
     def(
         "delete.retention.ms",
@@ -239,64 +261,131 @@ pub fn find(name: &str) -> Option<&'static TopicConfigDef> {
 /// Checks a value for a topic config: known name, parseable, in range.
 /// Errors are one-line messages naming the key (INVALID_CONFIG on the wire).
 pub fn validate(name: &str, value: &str) -> Result<(), String> {
+    canonical(name, value).map(|_| ())
+}
+
+/// Validates like [`validate`] and returns the form to store: trimmed,
+/// booleans in lower case, numbers without a sign or leading zeros, list
+/// items joined by bare commas. Kafka's parser is this lenient too, so
+/// whatever Java tools send is accepted, while the stored value stays
+/// trivially parseable by the broker.
+pub fn canonical(name: &str, value: &str) -> Result<String, String> {
     let def = find(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
-    let invalid = |why: &str| {
-        Err(format!(
-            "Invalid value {value} for configuration {name}: {why}"
-        ))
-    };
-    let number = |min: i64| -> Result<(), String> {
-        match value.trim().parse::<i64>() {
-            Ok(n) if n >= min => Ok(()),
-            Ok(_) => invalid(&format!("Value must be at least {min}")),
-            Err(_) => invalid("Not a number"),
-        }
-    };
-    match name {
-        "cleanup.policy" => {
-            let ok = !value.trim().is_empty()
-                && value
-                    .split(',')
-                    .all(|p| matches!(p.trim(), "delete" | "compact"));
-            if ok {
-                Ok(())
+    let invalid = |why: &str| format!("Invalid value {value} for configuration {name}: {why}");
+    let trimmed = value.trim();
+    match def.kind {
+        Boolean => {
+            if trimmed.eq_ignore_ascii_case("true") {
+                Ok("true".into())
+            } else if trimmed.eq_ignore_ascii_case("false") {
+                Ok("false".into())
             } else {
-                invalid("String must be one of: compact, delete")
+                Err(invalid("Expected value to be either true or false"))
             }
         }
-        "compression.type" => match value {
-            "uncompressed" | "zstd" | "lz4" | "snappy" | "gzip" | "producer" => Ok(()),
-            _ => invalid("String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"),
+        Int | Long => {
+            let n = if def.kind == Int {
+                trimmed.parse::<i32>().map(i64::from)
+            } else {
+                trimmed.parse::<i64>()
+            };
+            let n = n.map_err(|_| {
+                invalid(if def.kind == Int {
+                    "Expected value to be a 32-bit integer"
+                } else {
+                    "Expected value to be a 64-bit integer"
+                })
+            })?;
+            check_range(name, n).map_err(|why| invalid(&why))?;
+            Ok(n.to_string())
+        }
+        Double => match trimmed.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => Ok(trimmed.to_string()),
+            Ok(_) => Err(invalid("Value must be between 0 and 1")),
+            Err(_) => Err(invalid("Expected value to be a double")),
         },
-        "message.timestamp.type" => match value {
-            "CreateTime" | "LogAppendTime" => Ok(()),
-            _ => invalid("String must be one of: CreateTime, LogAppendTime"),
-        },
-        // Kafka 4.0 raised the floor of segment.bytes to 1 MiB.
-        "segment.bytes" => number(1024 * 1024).and_then(|_| fits_int(value, name)),
-        "segment.index.bytes" => number(4).and_then(|_| fits_int(value, name)),
-        "retention.ms" | "retention.bytes" => number(-1),
-        "min.insync.replicas" | "segment.ms" | "flush.messages" | "flush.ms" => number(1),
-        "min.cleanable.dirty.ratio" => match value.trim().parse::<f64>() {
-            Ok(r) if (0.0..=1.0).contains(&r) => Ok(()),
-            _ => invalid("Value must be between 0 and 1"),
-        },
-        _ => match def.kind {
-            Boolean => match value {
-                "true" | "false" => Ok(()),
-                _ => invalid("Expected value to be either true or false"),
-            },
-            Int => number(0).and_then(|_| fits_int(value, name)),
-            Long => number(0),
-            _ => Ok(()),
-        },
+        List => {
+            let allowed = allowed_values(name);
+            let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+            // An empty policy would leave the log with neither deletion nor
+            // compaction; refuse it rather than guess.
+            if items.iter().any(|i| !allowed.contains(i)) {
+                return Err(invalid(&format!(
+                    "String must be one of: {}",
+                    allowed.join(", ")
+                )));
+            }
+            Ok(items.join(","))
+        }
+        _ => {
+            let allowed = allowed_values(name);
+            if allowed.is_empty() || allowed.contains(&trimmed) {
+                Ok(trimmed.to_string())
+            } else {
+                Err(invalid(&format!(
+                    "String must be one of: {}",
+                    allowed.join(", ")
+                )))
+            }
+        }
     }
 }
 
-fn fits_int(value: &str, name: &str) -> Result<(), String> {
-    value.trim().parse::<i32>().map(|_| ()).map_err(|_| {
-        format!("Invalid value {value} for configuration {name}: Not a 32-bit integer")
-    })
+/// The values an enumerated (string or list) config accepts; empty: any.
+fn allowed_values(name: &str) -> &'static [&'static str] {
+    match name {
+        "cleanup.policy" => &["compact", "delete"],
+        "compression.type" => &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"],
+        "message.timestamp.type" => &["CreateTime", "LogAppendTime"],
+        _ => &[],
+    }
+}
+
+/// Kafka 4.0's range for each numeric topic config.
+fn check_range(name: &str, n: i64) -> Result<(), String> {
+    let (min, max) = match name {
+        // KIP-1030 raised the floor from 14 bytes to 1 MiB in Kafka 4.0.
+        "segment.bytes" => (1024 * 1024, i64::MAX),
+        "segment.index.bytes" => (4, i64::MAX),
+        "segment.ms" | "flush.messages" | "max.compaction.lag.ms" | "min.insync.replicas" => {
+            (1, i64::MAX)
+        }
+        "retention.ms" => (-1, i64::MAX),
+        // Negative means unlimited; Kafka accepts any value.
+        "retention.bytes" => (i64::MIN, i64::MAX),
+        // gzip's "use the codec default" sentinel sits outside its range.
+        "compression.gzip.level" if n == -1 => return Ok(()),
+        "compression.gzip.level" => (1, 9),
+        "compression.lz4.level" => (1, 17),
+        "compression.zstd.level" => (-131072, 22),
+        _ => (0, i64::MAX),
+    };
+    if n < min {
+        Err(format!("Value must be at least {min}"))
+    } else if n > max {
+        Err(format!("Value must be no more than {max}"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks the rules that span several configs of one topic (the merged
+/// result of a change), as Kafka's `LogConfig.validateValues` does.
+pub fn validate_combination(configs: &BTreeMap<String, String>) -> Result<(), String> {
+    let long = |name: &str, default: i64| {
+        configs
+            .get(name)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(default)
+    };
+    let min_lag = long("min.compaction.lag.ms", 0);
+    let max_lag = long("max.compaction.lag.ms", i64::MAX);
+    if min_lag > max_lag {
+        return Err(format!(
+            "conflict topic config setting min.compaction.lag.ms ({min_lag}) > max.compaction.lag.ms ({max_lag})"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -311,30 +400,81 @@ mod tests {
             Some("log.retention.ms")
         );
         assert_eq!(find("max.message.bytes").unwrap().default, "1048588");
+        assert_eq!(
+            find("message.timestamp.after.max.ms").unwrap().default,
+            "3600000",
+            "KIP-1030 default in 4.0"
+        );
         assert!(
             find("message.downconversion.enable").is_none(),
             "removed in Kafka 4.0"
         );
+        for def in topic_configs() {
+            assert!(
+                validate(def.name, def.default).is_ok(),
+                "default of {} must be valid",
+                def.name
+            );
+        }
     }
 
     #[test]
     fn validation_names_the_key() {
         assert!(validate("retention.ms", "86400000").is_ok());
         assert!(validate("retention.ms", "-1").is_ok());
+        assert!(validate("retention.bytes", "-5").is_ok());
+        assert!(validate("flush.ms", "0").is_ok());
         assert!(validate("cleanup.policy", "compact,delete").is_ok());
         assert!(validate("compression.type", "zstd").is_ok());
+        assert!(validate("segment.bytes", "1048576").is_ok());
+        assert!(validate("compression.gzip.level", "-1").is_ok());
+        assert!(validate("compression.zstd.level", "-5").is_ok());
         for (key, bad) in [
             ("retention.ms", "soon"),
             ("retention.ms", "-2"),
             ("cleanup.policy", "shred"),
+            ("cleanup.policy", ""),
             ("compression.type", "brotli"),
-            ("segment.bytes", "100"),
+            ("compression.type", "ZSTD"),
+            ("message.timestamp.type", "Whenever"),
+            ("segment.bytes", "1048575"),
+            ("segment.bytes", "4294967296"),
+            ("segment.ms", "0"),
+            ("flush.messages", "0"),
+            ("max.compaction.lag.ms", "0"),
+            ("min.insync.replicas", "0"),
+            ("max.message.bytes", "-1"),
             ("preallocate", "yes"),
             ("min.cleanable.dirty.ratio", "2"),
+            ("min.cleanable.dirty.ratio", "half"),
+            ("compression.gzip.level", "0"),
+            ("compression.lz4.level", "18"),
+            ("compression.zstd.level", "23"),
             ("no.such.config", "1"),
         ] {
             let err = validate(key, bad).unwrap_err();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn canonical_forms_are_what_the_broker_parses() {
+        assert_eq!(canonical("retention.ms", " +100 ").unwrap(), "100");
+        assert_eq!(canonical("preallocate", "TRUE").unwrap(), "true");
+        assert_eq!(
+            canonical("cleanup.policy", " compact , delete").unwrap(),
+            "compact,delete"
+        );
+        assert_eq!(canonical("compression.type", " lz4").unwrap(), "lz4");
+    }
+
+    #[test]
+    fn compaction_lags_must_not_cross() {
+        let mut configs = BTreeMap::new();
+        configs.insert("max.compaction.lag.ms".to_string(), "10".to_string());
+        assert!(validate_combination(&configs).is_ok());
+        configs.insert("min.compaction.lag.ms".to_string(), "11".to_string());
+        let err = validate_combination(&configs).unwrap_err();
+        assert!(err.contains("min.compaction.lag.ms"), "{err}");
     }
 }

@@ -21,6 +21,9 @@ pub enum QuorumError {
     Log(#[from] gregor_log::LogError),
     #[error("corrupt metadata record at offset {offset}: {message}")]
     Corrupt { offset: i64, message: String },
+    /// The records could not be framed as a batch (nothing was written).
+    #[error("cannot encode metadata batch: {0}")]
+    Encode(String),
 }
 
 /// The metadata log's partition directory, as KRaft names it.
@@ -92,7 +95,13 @@ impl MetadataLog {
 
     /// Appends records as one atomic batch, fsyncs, and returns the offset of
     /// the last one. Either all records are durable or none are.
+    ///
+    /// An empty commit writes nothing and returns the last offset already in
+    /// the log (-1 when it is empty), since Kafka batches are never empty.
     pub fn commit(&mut self, records: &[MetadataRecord]) -> Result<i64, QuorumError> {
+        if records.is_empty() {
+            return Ok(self.log.log_end_offset() - 1);
+        }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -100,12 +109,16 @@ impl MetadataLog {
         for record in records {
             batch.push(now, None, Some(record.encode()), Vec::new());
         }
-        let bytes = batch.build().map_err(|e| QuorumError::Corrupt {
-            offset: self.log.log_end_offset(),
-            message: e.to_string(),
-        })?;
+        let bytes = batch
+            .build()
+            .map_err(|e| QuorumError::Encode(e.to_string()))?;
         let info = self.log.append(&bytes, 0, now)?;
         Ok(info.last_offset)
+    }
+
+    /// The offset the next committed record will get.
+    pub fn end_offset(&self) -> i64 {
+        self.log.log_end_offset()
     }
 
     /// Flushes and closes cleanly.
@@ -180,5 +193,74 @@ mod tests {
                 other.map(|(_, image)| image)
             ),
         }
+    }
+
+    #[test]
+    fn an_empty_commit_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = MetadataLog::open(dir.path(), false).unwrap();
+        assert_eq!(log.commit(&[]).unwrap(), -1);
+        assert_eq!(log.commit(&records(1)).unwrap(), 1);
+        assert_eq!(log.commit(&[]).unwrap(), 1);
+        assert_eq!(log.end_offset(), 2);
+    }
+
+    #[test]
+    fn a_torn_last_commit_is_dropped_whole_on_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = MetadataLog::open(dir.path(), false).unwrap();
+        log.commit(&records(1)).unwrap();
+        log.commit(&records(2)).unwrap();
+        drop(log);
+        // A crash in the middle of writing the second batch.
+        let segment = dir.path().join(METADATA_DIR).join(format!("{:020}.log", 0));
+        let len = std::fs::metadata(&segment).unwrap().len();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap();
+        file.set_len(len - 5).unwrap();
+        drop(file);
+
+        let (mut log, image) = MetadataLog::open(dir.path(), true).unwrap();
+        assert_eq!(image.topics.keys().collect::<Vec<_>>(), vec!["t1"]);
+        assert_eq!(log.end_offset(), 2);
+        // The log goes on from the last whole commit.
+        assert_eq!(log.commit(&records(3)).unwrap(), 3);
+        log.close().unwrap();
+        let (_, image) = MetadataLog::open(dir.path(), false).unwrap();
+        assert_eq!(image.topics.keys().collect::<Vec<_>>(), vec!["t1", "t3"]);
+    }
+
+    #[test]
+    fn replay_reads_a_log_larger_than_one_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = MetadataLog::open(dir.path(), false).unwrap();
+        let id = Uuid::from_u128(7);
+        log.commit(&[MetadataRecord::Topic {
+            name: "big".into(),
+            id,
+        }])
+        .unwrap();
+        let mut expected = 0;
+        // About 2.5 MiB of partition records in 5 commits.
+        for commit in 0..5 {
+            let batch: Vec<MetadataRecord> = (0..8_000)
+                .map(|i| MetadataRecord::Partition {
+                    topic_id: id,
+                    partition: commit * 8_000 + i,
+                    replicas: vec![1, 2, 3],
+                    isr: vec![1, 2, 3],
+                    leader: 1,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                })
+                .collect();
+            expected += batch.len();
+            log.commit(&batch).unwrap();
+        }
+        log.close().unwrap();
+        let (_, image) = MetadataLog::open(dir.path(), false).unwrap();
+        assert_eq!(image.topic("big").unwrap().partitions.len(), expected);
     }
 }
