@@ -195,6 +195,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "false",
         "Default unclean.leader.election.enable of topics.",
     ),
+    def(
+        "offsets.topic.num.partitions",
+        Int,
+        "50",
+        "Partitions of __consumer_offsets, created on first use.",
+    ),
 ];
 
 /// Settings Kafka operators commonly carry in server.properties that have no
@@ -308,6 +314,7 @@ pub struct BrokerConfig {
     pub flush_scheduler_interval_ms: u64,
     pub message_max_bytes: usize,
     pub socket_request_max_bytes: usize,
+    pub offsets_topic_partitions: i32,
 }
 
 impl BrokerConfig {
@@ -342,6 +349,7 @@ impl BrokerConfig {
             flush_scheduler_interval_ms: 0,
             message_max_bytes: 0,
             socket_request_max_bytes: 0,
+            offsets_topic_partitions: 0,
         };
         config.node_id = config.int("node.id")? as i32;
         config.listener = config.single_listener("listeners")?;
@@ -364,6 +372,7 @@ impl BrokerConfig {
         config.message_max_bytes = config.positive("message.max.bytes")? as usize;
         config.socket_request_max_bytes = config.positive("socket.request.max.bytes")? as usize;
         config.positive("log.segment.bytes")?;
+        config.offsets_topic_partitions = config.positive("offsets.topic.num.partitions")? as i32;
         let compression = config.value("compression.type").to_string();
         gregor_metadata::topic_config::validate("compression.type", &compression)
             .map_err(|reason| invalid("compression.type", &compression, reason))?;

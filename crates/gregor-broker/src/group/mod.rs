@@ -1,0 +1,145 @@
+//! The classic group coordinator (consumer groups as Kafka ran them before
+//! KIP-848) as a pure state machine.
+//!
+//! Inputs are decoded requests plus the time (`now_ms`), or the passage of
+//! time itself ([`GroupCoordinator::tick`]); outputs are values. There are no
+//! sockets, clocks or tasks in here, so every rule is testable without sleeps.
+//!
+//! JoinGroup and SyncGroup answers can be delayed (a join waits for the rest
+//! of the group, a follower's sync waits for the leader's assignment). The
+//! caller gives each such request an id; every input returns an [`Outcome`]
+//! listing the responses that became ready, by id — its own or earlier,
+//! parked ones — plus the [`Record`]s to persist to `__consumer_offsets`.
+//!
+//! The edge's duties (not done here): map request ids to the connections
+//! waiting on them; call `tick` when [`GroupCoordinator::next_deadline`] is
+//! due; append `Outcome::records` to the group's `__consumer_offsets`
+//! partition before sending the responses; feed those records back through
+//! [`GroupCoordinator::replay`] on load; route groups to this broker only if
+//! it coordinates their partition (else NOT_COORDINATOR /
+//! COORDINATOR_NOT_AVAILABLE / COORDINATOR_LOAD_IN_PROGRESS); authorise;
+//! check topics exist for offset commits; resolve topic ids (OffsetCommit
+//! v10) to names.
+
+mod admin;
+mod codes;
+mod join;
+mod liveness;
+mod member;
+mod offsets;
+mod rebalance;
+pub mod records;
+mod replay;
+mod responses;
+mod state;
+mod subscription;
+mod sync;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+pub use offsets::{FetchedPartition, FetchedTopic};
+pub use records::{GroupValue, MemberValue, OffsetValue, Record, RecordError};
+pub use state::GroupState;
+
+use kafka_protocol::messages::{
+    HeartbeatResponse, JoinGroupResponse, LeaveGroupResponse, SyncGroupResponse,
+};
+use state::Group;
+use std::collections::BTreeMap;
+
+/// Kafka's `group.*` settings that the coordinator decides with.
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    /// `group.min.session.timeout.ms`
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`
+    pub max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms`
+    pub initial_rebalance_delay_ms: i32,
+    /// `group.max.size`
+    pub max_size: usize,
+    /// How long a new member's first JoinGroup may stay parked (Kafka's
+    /// fixed 5 minutes): it has no member id to heartbeat with yet.
+    pub new_member_join_timeout_ms: i32,
+    /// `offset.metadata.max.bytes`
+    pub offset_metadata_max_bytes: usize,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 3_000,
+            max_size: i32::MAX as usize,
+            new_member_join_timeout_ms: 300_000,
+            offset_metadata_max_bytes: 4_096,
+        }
+    }
+}
+
+/// A response that is ready to send, for the request id it answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Response {
+    Join(JoinGroupResponse),
+    Sync(SyncGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    Leave(LeaveGroupResponse),
+}
+
+/// What one input produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub responses: Vec<(u64, Response)>,
+    /// To append to `__consumer_offsets` (partition of the group id) before
+    /// the responses go out.
+    pub records: Vec<Record>,
+}
+
+/// Who sent a JoinGroup: the request header and connection facts Kafka
+/// keeps per member, and the version (MEMBER_ID_REQUIRED needs v4+).
+#[derive(Clone, Debug)]
+pub struct JoinContext {
+    pub client_id: String,
+    pub client_host: String,
+    pub api_version: i16,
+}
+
+/// All classic groups this broker coordinates.
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    groups: BTreeMap<String, Group>,
+    /// The random part of new member ids; replaceable for deterministic runs.
+    new_uuid: Box<dyn FnMut() -> String + Send>,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: GroupConfig) -> Self {
+        GroupCoordinator {
+            config,
+            groups: BTreeMap::new(),
+            new_uuid: Box::new(|| uuid::Uuid::new_v4().to_string()),
+        }
+    }
+
+    /// Replaces the uuid source of member ids (simulation, tests).
+    pub fn with_member_id_source(mut self, source: impl FnMut() -> String + Send + 'static) -> Self {
+        self.new_uuid = Box::new(source);
+        self
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    pub fn group_state(&self, group_id: &str) -> Option<GroupState> {
+        self.groups.get(group_id).map(|g| g.state)
+    }
+
+    /// Kafka's member id: `<group.instance.id or client.id>-<uuid>`.
+    fn new_member_id(&mut self, prefix: &str) -> String {
+        format!("{prefix}-{}", (self.new_uuid)())
+    }
+}

@@ -1,0 +1,72 @@
+//! FindCoordinator: on a single node this broker coordinates every group.
+//! The first lookup creates `__consumer_offsets`, where group state lives.
+//! Transaction coordinators are not there yet: those keys get
+//! COORDINATOR_NOT_AVAILABLE.
+
+use super::str_bytes;
+use crate::internal_topics;
+use crate::server::Broker;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+/// Where consumer groups keep offsets and membership.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+const GROUP_KEY: i8 = 0;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// From this version keys come batched in `coordinator_keys`.
+const BATCHED_VERSION: i16 = 4;
+
+pub fn handle(
+    broker: &Broker,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let keys: Vec<StrBytes> = if version >= BATCHED_VERSION {
+        request.coordinator_keys.clone()
+    } else {
+        vec![request.key.clone()]
+    };
+    let answers: Vec<Coordinator> = keys
+        .into_iter()
+        .map(|key| coordinator_for(broker, request.key_type, key))
+        .collect();
+    if version >= BATCHED_VERSION {
+        return FindCoordinatorResponse::default().with_coordinators(answers);
+    }
+    let Some(only) = answers.into_iter().next() else {
+        return FindCoordinatorResponse::default().with_error_code(COORDINATOR_NOT_AVAILABLE);
+    };
+    FindCoordinatorResponse::default()
+        .with_error_code(only.error_code)
+        .with_error_message(only.error_message)
+        .with_node_id(only.node_id)
+        .with_host(only.host)
+        .with_port(only.port)
+}
+
+fn coordinator_for(broker: &Broker, key_type: i8, key: StrBytes) -> Coordinator {
+    let unavailable = |message: String| {
+        Coordinator::default()
+            .with_key(key.clone())
+            .with_node_id((-1).into())
+            .with_port(-1)
+            .with_error_code(COORDINATOR_NOT_AVAILABLE)
+            .with_error_message(Some(str_bytes(&message)))
+    };
+    if key_type != GROUP_KEY {
+        return unavailable(format!("no coordinator for key type {key_type} yet"));
+    }
+    if let Err(e) = internal_topics::ensure_topic(
+        &broker.controller,
+        OFFSETS_TOPIC,
+        broker.config.offsets_topic_partitions,
+    ) {
+        return unavailable(format!("cannot create {OFFSETS_TOPIC}: {}", e.message));
+    }
+    Coordinator::default()
+        .with_key(key.clone())
+        .with_node_id(broker.config.node_id.into())
+        .with_host(str_bytes(&broker.config.advertised.host))
+        .with_port(broker.config.advertised.port as i32)
+}
