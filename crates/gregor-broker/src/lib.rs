@@ -8,6 +8,7 @@
 pub mod config;
 pub mod connection;
 pub mod controller;
+pub mod group;
 pub mod handlers;
 pub mod internal_topics;
 pub mod log_config;

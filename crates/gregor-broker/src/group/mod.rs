@@ -125,7 +125,10 @@ impl GroupCoordinator {
     }
 
     /// Replaces the uuid source of member ids (simulation, tests).
-    pub fn with_member_id_source(mut self, source: impl FnMut() -> String + Send + 'static) -> Self {
+    pub fn with_member_id_source(
+        mut self,
+        source: impl FnMut() -> String + Send + 'static,
+    ) -> Self {
         self.new_uuid = Box::new(source);
         self
     }

@@ -198,8 +198,9 @@ impl Group {
         let mut best: Option<(&str, usize)> = None;
         for name in &candidates {
             let count = votes.get(name).copied().unwrap_or(0);
-            if best.map_or(true, |(_, top)| count > top) {
-                best = Some((name, count));
+            match best {
+                Some((_, top)) if top >= count => {}
+                _ => best = Some((name, count)),
             }
         }
         best.map(|(name, _)| name.to_string())

@@ -64,7 +64,10 @@ mod tests {
     #[test]
     fn garbage_is_none() {
         assert_eq!(subscribed_topics(&Bytes::from_static(b"\x00")), None);
-        assert_eq!(subscribed_topics(&Bytes::from_static(b"\xff\xff\x00")), None);
+        assert_eq!(
+            subscribed_topics(&Bytes::from_static(b"\xff\xff\x00")),
+            None
+        );
         assert_eq!(
             subscribed_topics(&Bytes::from_static(b"\x00\x00\x00\x00\x00\x09")),
             None

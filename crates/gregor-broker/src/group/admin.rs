@@ -1,0 +1,149 @@
+//! Group administration: DescribeGroups, ListGroups, DeleteGroups.
+
+use super::codes::{GROUP_ID_NOT_FOUND, NONE, NON_EMPTY_GROUP};
+use super::records::Record;
+use super::responses::s;
+use super::state::GroupState;
+use super::GroupCoordinator;
+use bytes::Bytes;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    GroupId, ListGroupsRequest, ListGroupsResponse,
+};
+
+/// DescribeGroups v6 reports unknown groups as GROUP_ID_NOT_FOUND; older
+/// versions describe them as Dead without an error.
+const GROUP_ID_NOT_FOUND_DESCRIBE_VERSION: i16 = 6;
+/// What ListGroups v5 calls every group here (KIP-848 adds "consumer").
+const CLASSIC_GROUP_TYPE: &str = "classic";
+
+impl GroupCoordinator {
+    /// Handles a DescribeGroups. Member metadata and assignments are only
+    /// shown for Stable groups, as Kafka does; authorised operations are
+    /// the edge's to fill in.
+    pub fn describe_groups(
+        &self,
+        req: &DescribeGroupsRequest,
+        api_version: i16,
+    ) -> DescribeGroupsResponse {
+        let groups = req
+            .groups
+            .iter()
+            .map(|id| match self.groups.get(id.as_str()) {
+                None if api_version >= GROUP_ID_NOT_FOUND_DESCRIBE_VERSION => {
+                    DescribedGroup::default()
+                        .with_group_id(id.clone())
+                        .with_group_state(s(GroupState::Dead.name()))
+                        .with_error_code(GROUP_ID_NOT_FOUND)
+                        .with_error_message(Some(s(&format!("Group {} not found.", id.as_str()))))
+                }
+                None => DescribedGroup::default()
+                    .with_group_id(id.clone())
+                    .with_group_state(s(GroupState::Dead.name())),
+                Some(group) => {
+                    let stable = group.state == GroupState::Stable;
+                    let protocol = group.protocol_name.as_deref();
+                    let members = group
+                        .members_in_order()
+                        .into_iter()
+                        .map(|m| {
+                            let (metadata, assignment) = if stable {
+                                (m.metadata(protocol), m.assignment.clone())
+                            } else {
+                                (Bytes::new(), Bytes::new())
+                            };
+                            DescribedGroupMember::default()
+                                .with_member_id(s(&m.id))
+                                .with_group_instance_id(m.instance_id.as_deref().map(s))
+                                .with_client_id(s(&m.client_id))
+                                .with_client_host(s(&m.client_host))
+                                .with_member_metadata(metadata)
+                                .with_member_assignment(assignment)
+                        })
+                        .collect();
+                    DescribedGroup::default()
+                        .with_group_id(id.clone())
+                        .with_group_state(s(group.state.name()))
+                        .with_protocol_type(s(group.protocol_type.as_deref().unwrap_or_default()))
+                        .with_protocol_data(s(if stable {
+                            protocol.unwrap_or_default()
+                        } else {
+                            ""
+                        }))
+                        .with_members(members)
+                }
+            })
+            .collect();
+        DescribeGroupsResponse::default().with_groups(groups)
+    }
+
+    /// Handles a ListGroups; state and type filters match case-insensitively
+    /// and an empty filter matches everything.
+    pub fn list_groups(&self, req: &ListGroupsRequest) -> ListGroupsResponse {
+        let wanted = |filter: &[kafka_protocol::protocol::StrBytes], value: &str| {
+            filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
+        };
+        let groups = self
+            .groups
+            .values()
+            .filter(|g| {
+                wanted(&req.states_filter, g.state.name())
+                    && wanted(&req.types_filter, CLASSIC_GROUP_TYPE)
+            })
+            .map(|g| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(s(&g.id)))
+                    .with_protocol_type(s(g.protocol_type.as_deref().unwrap_or_default()))
+                    .with_group_state(s(g.state.name()))
+                    .with_group_type(s(CLASSIC_GROUP_TYPE))
+            })
+            .collect();
+        ListGroupsResponse::default().with_groups(groups)
+    }
+
+    /// Handles a DeleteGroups: only groups without members go, with all
+    /// their offsets (tombstones for each, then for the group).
+    pub fn delete_groups(
+        &mut self,
+        req: &DeleteGroupsRequest,
+    ) -> (DeleteGroupsResponse, Vec<Record>) {
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(req.groups_names.len());
+        for id in &req.groups_names {
+            let code = match self.groups.get(id.as_str()) {
+                None => GROUP_ID_NOT_FOUND,
+                Some(g) if g.state == GroupState::Dead => GROUP_ID_NOT_FOUND,
+                Some(g) if g.state != GroupState::Empty => NON_EMPTY_GROUP,
+                Some(_) => {
+                    if let Some(group) = self.groups.remove(id.as_str()) {
+                        for (topic, partition) in group.offsets.into_keys() {
+                            records.push(Record::Offset {
+                                group: group.id.clone(),
+                                topic,
+                                partition,
+                                value: None,
+                            });
+                        }
+                        records.push(Record::Group {
+                            group: group.id,
+                            value: None,
+                        });
+                    }
+                    NONE
+                }
+            };
+            results.push(
+                DeletableGroupResult::default()
+                    .with_group_id(id.clone())
+                    .with_error_code(code),
+            );
+        }
+        (
+            DeleteGroupsResponse::default().with_results(results),
+            records,
+        )
+    }
+}

@@ -1,0 +1,310 @@
+//! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete.
+
+use super::codes::{
+    COORDINATOR_NOT_AVAILABLE, GROUP_ID_NOT_FOUND, GROUP_SUBSCRIBED_TO_TOPIC, ILLEGAL_GENERATION,
+    INVALID_GROUP_ID, NONE, NON_EMPTY_GROUP, OFFSET_METADATA_TOO_LARGE, REBALANCE_IN_PROGRESS,
+    UNKNOWN_MEMBER_ID,
+};
+use super::records::{OffsetValue, Record};
+use super::state::{Group, GroupState};
+use super::GroupCoordinator;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+};
+
+/// OffsetCommit v9+ says GROUP_ID_NOT_FOUND where older versions said
+/// ILLEGAL_GENERATION.
+const GROUP_ID_NOT_FOUND_COMMIT_VERSION: i16 = 9;
+/// `retention_time_ms` meaning "the broker's default".
+const DEFAULT_RETENTION: i64 = -1;
+
+/// One topic of an OffsetFetch answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedTopic {
+    pub name: String,
+    pub partitions: Vec<FetchedPartition>,
+}
+
+/// A committed offset, or offset -1 / epoch -1 / "" when there is none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedPartition {
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+}
+
+impl GroupCoordinator {
+    /// Handles an OffsetCommit (topics by name; the edge resolves v10 topic
+    /// ids and checks the topics exist). Returns the response and the
+    /// records to persist before sending it.
+    pub fn commit_offsets(
+        &mut self,
+        req: &OffsetCommitRequest,
+        api_version: i16,
+        now_ms: i64,
+    ) -> (OffsetCommitResponse, Vec<Record>) {
+        let group_id = req.group_id.as_str();
+        let mut records = Vec::new();
+        let verdict = self.validate_commit(req, api_version, now_ms);
+        let max_metadata = self.config.offset_metadata_max_bytes;
+        let group = self.groups.get_mut(group_id);
+        let mut topics = Vec::with_capacity(req.topics.len());
+        match (verdict, group) {
+            (Ok(()), Some(group)) => {
+                // A commit shows the member is alive, as a heartbeat would.
+                if matches!(
+                    group.state,
+                    GroupState::Stable | GroupState::PreparingRebalance
+                ) {
+                    if let Some(member) = group.members.get_mut(req.member_id.as_str()) {
+                        member.reschedule_heartbeat(now_ms);
+                    }
+                }
+                let expire_timestamp = (req.retention_time_ms != DEFAULT_RETENTION)
+                    .then(|| now_ms.saturating_add(req.retention_time_ms));
+                for topic in &req.topics {
+                    let mut partitions = Vec::with_capacity(topic.partitions.len());
+                    for p in &topic.partitions {
+                        let metadata = p.committed_metadata.as_deref().unwrap_or_default();
+                        let code = if metadata.len() > max_metadata {
+                            OFFSET_METADATA_TOO_LARGE
+                        } else {
+                            let value = OffsetValue {
+                                offset: p.committed_offset,
+                                leader_epoch: p.committed_leader_epoch,
+                                metadata: metadata.to_string(),
+                                commit_timestamp: now_ms,
+                                expire_timestamp,
+                            };
+                            group
+                                .offsets
+                                .insert((topic.name.to_string(), p.partition_index), value.clone());
+                            records.push(Record::Offset {
+                                group: group_id.to_string(),
+                                topic: topic.name.to_string(),
+                                partition: p.partition_index,
+                                value: Some(value),
+                            });
+                            NONE
+                        };
+                        partitions.push(commit_partition(p.partition_index, code));
+                    }
+                    topics.push(commit_topic(topic, partitions));
+                }
+            }
+            (verdict, _) => {
+                let code = verdict.err().unwrap_or(COORDINATOR_NOT_AVAILABLE);
+                for topic in &req.topics {
+                    let partitions = topic
+                        .partitions
+                        .iter()
+                        .map(|p| commit_partition(p.partition_index, code))
+                        .collect();
+                    topics.push(commit_topic(topic, partitions));
+                }
+            }
+        }
+        (OffsetCommitResponse::default().with_topics(topics), records)
+    }
+
+    /// Who may commit: members of the current generation (not mid-sync),
+    /// or anyone with generation -1 while the group is Empty — simple
+    /// consumers using assign(), and admin tools. A commit of that kind to
+    /// an unknown group creates it.
+    fn validate_commit(
+        &mut self,
+        req: &OffsetCommitRequest,
+        api_version: i16,
+        now_ms: i64,
+    ) -> Result<(), i16> {
+        let group_id = req.group_id.as_str();
+        if group_id.is_empty() {
+            return Err(INVALID_GROUP_ID);
+        }
+        let generation = req.generation_id_or_member_epoch;
+        if !self.groups.contains_key(group_id) {
+            if generation >= 0 {
+                return Err(if api_version >= GROUP_ID_NOT_FOUND_COMMIT_VERSION {
+                    GROUP_ID_NOT_FOUND
+                } else {
+                    ILLEGAL_GENERATION
+                });
+            }
+            self.groups
+                .insert(group_id.to_string(), Group::new(group_id, now_ms));
+        }
+        let Some(group) = self.groups.get(group_id) else {
+            return Err(COORDINATOR_NOT_AVAILABLE);
+        };
+        if group.state == GroupState::Dead {
+            return Err(COORDINATOR_NOT_AVAILABLE);
+        }
+        let member_id = req.member_id.as_str();
+        let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
+        if generation < 0 && group.state == GroupState::Empty {
+            return Ok(());
+        }
+        if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            group.validate_member(member_id, instance_id)?;
+            if generation != group.generation {
+                return Err(ILLEGAL_GENERATION);
+            }
+        } else {
+            // No member id and no generation: only for groups nobody is in.
+            return Err(UNKNOWN_MEMBER_ID);
+        }
+        if group.state == GroupState::CompletingRebalance {
+            // The member has its new generation but not its assignment yet.
+            return Err(REBALANCE_IN_PROGRESS);
+        }
+        Ok(())
+    }
+
+    /// The group's committed offsets: for the listed topics and partitions
+    /// (unknown ones as offset -1), or all of them when `topics` is `None`.
+    /// An unknown group has no offsets.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: Option<&[(String, Vec<i32>)]>,
+    ) -> Vec<FetchedTopic> {
+        let offsets = self.groups.get(group_id).map(|g| &g.offsets);
+        match topics {
+            Some(topics) => topics
+                .iter()
+                .map(|(name, partitions)| FetchedTopic {
+                    name: name.clone(),
+                    partitions: partitions
+                        .iter()
+                        .map(|&partition| {
+                            let committed = offsets.and_then(|o| o.get(&(name.clone(), partition)));
+                            fetched(partition, committed)
+                        })
+                        .collect(),
+                })
+                .collect(),
+            None => {
+                let mut out: Vec<FetchedTopic> = Vec::new();
+                for ((topic, partition), value) in offsets.into_iter().flatten() {
+                    if out.last().map(|t| &t.name) != Some(topic) {
+                        out.push(FetchedTopic {
+                            name: topic.clone(),
+                            partitions: Vec::new(),
+                        });
+                    }
+                    if let Some(last) = out.last_mut() {
+                        last.partitions.push(fetched(*partition, Some(value)));
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Handles an OffsetDelete (KIP-496). A group with members may only lose
+    /// offsets of topics none of its consumers subscribe to.
+    pub fn delete_offsets(
+        &mut self,
+        req: &OffsetDeleteRequest,
+    ) -> (OffsetDeleteResponse, Vec<Record>) {
+        let group_id = req.group_id.as_str();
+        let mut records = Vec::new();
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return (
+                OffsetDeleteResponse::default().with_error_code(GROUP_ID_NOT_FOUND),
+                records,
+            );
+        };
+        let top_level = match group.state {
+            GroupState::Dead => GROUP_ID_NOT_FOUND,
+            GroupState::Empty => NONE,
+            _ if group.uses_consumer_protocol() => NONE,
+            // Without the consumer protocol there is no way to tell what a
+            // member uses.
+            _ => NON_EMPTY_GROUP,
+        };
+        if top_level != NONE {
+            return (
+                OffsetDeleteResponse::default().with_error_code(top_level),
+                records,
+            );
+        }
+        let mut topics = Vec::with_capacity(req.topics.len());
+        for topic in &req.topics {
+            let name = topic.name.to_string();
+            let subscribed = group.is_subscribed_to(&name);
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let code = if subscribed {
+                        GROUP_SUBSCRIBED_TO_TOPIC
+                    } else {
+                        if group
+                            .offsets
+                            .remove(&(name.clone(), p.partition_index))
+                            .is_some()
+                        {
+                            records.push(Record::Offset {
+                                group: group_id.to_string(),
+                                topic: name.clone(),
+                                partition: p.partition_index,
+                                value: None,
+                            });
+                        }
+                        NONE
+                    };
+                    OffsetDeleteResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            topics.push(
+                OffsetDeleteResponseTopic::default()
+                    .with_name(topic.name.clone())
+                    .with_partitions(partitions),
+            );
+        }
+        (OffsetDeleteResponse::default().with_topics(topics), records)
+    }
+}
+
+fn fetched(partition: i32, committed: Option<&OffsetValue>) -> FetchedPartition {
+    match committed {
+        Some(v) => FetchedPartition {
+            partition,
+            offset: v.offset,
+            leader_epoch: v.leader_epoch,
+            metadata: v.metadata.clone(),
+        },
+        None => FetchedPartition {
+            partition,
+            offset: -1,
+            leader_epoch: -1,
+            metadata: String::new(),
+        },
+    }
+}
+
+fn commit_partition(partition: i32, code: i16) -> OffsetCommitResponsePartition {
+    OffsetCommitResponsePartition::default()
+        .with_partition_index(partition)
+        .with_error_code(code)
+}
+
+fn commit_topic(
+    topic: &kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic,
+    partitions: Vec<OffsetCommitResponsePartition>,
+) -> OffsetCommitResponseTopic {
+    OffsetCommitResponseTopic::default()
+        .with_name(topic.name.clone())
+        .with_topic_id(topic.topic_id)
+        .with_partitions(partitions)
+}
