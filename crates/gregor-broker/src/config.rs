@@ -196,6 +196,24 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Default unclean.leader.election.enable of topics.",
     ),
     def(
+        "group.initial.rebalance.delay.ms",
+        Int,
+        "3000",
+        "How long a new group waits for more members before its first rebalance.",
+    ),
+    def(
+        "group.min.session.timeout.ms",
+        Int,
+        "6000",
+        "Smallest session timeout a consumer may ask for.",
+    ),
+    def(
+        "group.max.session.timeout.ms",
+        Int,
+        "1800000",
+        "Largest session timeout a consumer may ask for.",
+    ),
+    def(
         "offsets.topic.num.partitions",
         Int,
         "50",
@@ -222,7 +240,6 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "transaction.state.log.min.isr",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
-    "group.initial.rebalance.delay.ms",
 ];
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -315,6 +332,9 @@ pub struct BrokerConfig {
     pub message_max_bytes: usize,
     pub socket_request_max_bytes: usize,
     pub offsets_topic_partitions: i32,
+    pub group_initial_rebalance_delay_ms: i32,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
 }
 
 impl BrokerConfig {
@@ -350,6 +370,9 @@ impl BrokerConfig {
             message_max_bytes: 0,
             socket_request_max_bytes: 0,
             offsets_topic_partitions: 0,
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 0,
+            group_max_session_timeout_ms: 0,
         };
         config.node_id = config.int("node.id")? as i32;
         config.listener = config.single_listener("listeners")?;
@@ -373,6 +396,12 @@ impl BrokerConfig {
         config.socket_request_max_bytes = config.positive("socket.request.max.bytes")? as usize;
         config.positive("log.segment.bytes")?;
         config.offsets_topic_partitions = config.positive("offsets.topic.num.partitions")? as i32;
+        config.group_initial_rebalance_delay_ms =
+            config.int("group.initial.rebalance.delay.ms")?.max(0) as i32;
+        config.group_min_session_timeout_ms =
+            config.positive("group.min.session.timeout.ms")? as i32;
+        config.group_max_session_timeout_ms =
+            config.positive("group.max.session.timeout.ms")? as i32;
         let compression = config.value("compression.type").to_string();
         gregor_metadata::topic_config::validate("compression.type", &compression)
             .map_err(|reason| invalid("compression.type", &compression, reason))?;

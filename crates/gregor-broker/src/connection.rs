@@ -68,7 +68,7 @@ pub async fn serve(
         let api_key = request.api_key;
         let version = request.version();
         let correlation_id = request.correlation_id();
-        let Some(response) = handlers::handle(&broker, request).await else {
+        let Some(response) = handlers::handle(&broker, request, peer).await else {
             continue; // acks=0 produce: no response
         };
         let bytes = match encode_response(api_key, version, correlation_id, &response) {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection;
 pub mod controller;
 pub mod group;
+pub mod group_service;
 pub mod handlers;
 pub mod internal_topics;
 pub mod log_config;

@@ -93,6 +93,8 @@ impl Partition {
         let result = self.with_log(|log| {
             log.roll_if_due(now_ms)?;
             log.flush_if_due(now_ms)?;
+            // producer.id.expiration.ms, Kafka's default of one day.
+            log.expire_producers(now_ms, 86_400_000);
             if retention_due {
                 let deleted = log.enforce_retention(now_ms)?;
                 if deleted > 0 {

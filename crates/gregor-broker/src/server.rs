@@ -3,6 +3,8 @@
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::controller::Controller;
+use crate::group::GroupConfig;
+use crate::group_service::GroupService;
 use crate::meta_properties;
 use crate::replica_manager::ReplicaManager;
 use anyhow::Context;
@@ -19,7 +21,8 @@ use tokio::task::JoinHandle;
 pub struct Broker {
     pub config: BrokerConfig,
     pub cluster_id: String,
-    pub controller: Controller,
+    pub controller: Arc<Controller>,
+    pub groups: GroupService,
     pub replicas: Arc<ReplicaManager>,
 }
 
@@ -31,6 +34,7 @@ pub struct RunningBroker {
     shutdown: watch::Sender<bool>,
     accept_task: JoinHandle<()>,
     maintenance_task: JoinHandle<()>,
+    group_timer_task: JoinHandle<()>,
 }
 
 pub fn now_ms() -> i64 {
@@ -65,7 +69,12 @@ impl Broker {
             num_partitions: config.num_partitions,
             replication_factor: config.default_replication_factor,
         };
-        let controller = Controller::new(metadata_log, image, defaults, replicas.clone());
+        let controller = Arc::new(Controller::new(
+            metadata_log,
+            image,
+            defaults,
+            replicas.clone(),
+        ));
         controller
             .register_broker(
                 config.node_id,
@@ -79,15 +88,30 @@ impl Broker {
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
         let local_addr = listener.local_addr()?;
+        let group_config = GroupConfig {
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            ..GroupConfig::default()
+        };
+        let groups = GroupService::load(
+            group_config,
+            controller.clone(),
+            replicas.clone(),
+            config.offsets_topic_partitions,
+        )
+        .context("cannot load consumer group state")?;
         let broker = Arc::new(Broker {
             config,
             cluster_id,
             controller,
             replicas,
+            groups,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let accept_task = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone()));
-        let maintenance_task = tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx));
+        let maintenance_task = tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone()));
+        let group_timer_task = tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx));
         tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
         Ok(RunningBroker {
             broker,
@@ -95,6 +119,7 @@ impl Broker {
             shutdown,
             accept_task,
             maintenance_task,
+            group_timer_task,
         })
     }
 }
@@ -115,6 +140,7 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         let _ = self.accept_task.await;
         let _ = self.maintenance_task.await;
+        let _ = self.group_timer_task.await;
         self.broker.replicas.shutdown()?;
         self.broker.controller.shutdown();
         gregor_log::mark_clean_shutdown(&self.broker.config.log_dir)?;
@@ -166,5 +192,16 @@ async fn maintenance_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         }
         let replicas = broker.replicas.clone();
         let _ = tokio::task::spawn_blocking(move || replicas.maintain(now, retention_due)).await;
+    }
+}
+
+/// Session expiry and rebalance deadlines of consumer groups. A fixed short
+/// period keeps it simple; firing late is safe (overdue timers fire in order).
+async fn group_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => broker.groups.tick(),
+        }
     }
 }

@@ -18,6 +18,25 @@ pub enum LogError {
     /// RECORD_LIST_TOO_LARGE (18): a produce payload larger than a segment can hold.
     #[error("record set of {size} bytes is larger than segment.bytes ({max})")]
     RecordListTooLarge { size: usize, max: u64 },
+    /// INVALID_PRODUCER_EPOCH (47): an idempotent batch from an older
+    /// producer epoch than the partition knows. Kafka 4 answers produce
+    /// requests with this code (not PRODUCER_FENCED) since 2.7.
+    #[error("producer {producer_id} epoch {epoch} is older than the current epoch {current}")]
+    InvalidProducerEpoch {
+        producer_id: i64,
+        epoch: i16,
+        current: i16,
+    },
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER (45): an idempotent batch that neither
+    /// follows the producer's last sequence nor repeats a cached batch.
+    /// `last_sequence` is -1 when a new epoch did not start at 0.
+    #[error("out of order sequence {sequence} for producer {producer_id} epoch {epoch} (last sequence {last_sequence})")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        epoch: i16,
+        sequence: i32,
+        last_sequence: i32,
+    },
     /// Data on disk that cannot be recovered (not a torn tail).
     #[error("corrupt log: {0}")]
     Corrupt(String),
@@ -31,6 +50,8 @@ impl LogError {
             LogError::Batch(e) => e.error_code(),
             LogError::OffsetOutOfRange { .. } => 1,
             LogError::RecordListTooLarge { .. } => 18,
+            LogError::InvalidProducerEpoch { .. } => 47,
+            LogError::OutOfOrderSequence { .. } => 45,
         }
     }
 }

@@ -7,6 +7,12 @@
 //! return byte ranges of the files. After an unclean shutdown the tail is
 //! re-validated by CRC and torn writes are truncated.
 //!
+//! Each partition also keeps its idempotent producers' state (epoch and last
+//! five batches per producer id) to refuse out-of-order batches and answer
+//! retries without writing them again; it is snapshotted to
+//! `<offset>.snapshot` at every roll and at close, and rebuilt at open from
+//! the newest snapshot plus the batch headers after it.
+//!
 //! This crate knows nothing about the network or other brokers. Its calls are
 //! synchronous file I/O; the broker decides which thread they run on.
 
@@ -19,6 +25,9 @@ mod leader_epoch;
 mod offset_index;
 mod partition;
 mod prepare;
+mod producer_recovery;
+mod producer_snapshot;
+mod producer_state;
 mod recovery;
 mod retention;
 mod scan;
@@ -35,3 +44,4 @@ pub use dir::{
 pub use error::LogError;
 pub use leader_epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use partition::{AppendInfo, PartitionLog, ReadInfo};
+pub use producer_state::ProducerStateInfo;

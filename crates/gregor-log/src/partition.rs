@@ -7,6 +7,9 @@
 use crate::checkpoint::{self, LOG_START_OFFSET_FILE};
 use crate::leader_epoch::{EpochEntry, LeaderEpochCache};
 use crate::prepare::{prepare, Stamp};
+use crate::producer_recovery;
+use crate::producer_snapshot as snapshot;
+use crate::producer_state::{ProducerStateInfo, ProducerStateMap, Verdict};
 use crate::retention::{segments_to_delete, Policy, SegmentFacts};
 use crate::scan::{HeaderScanner, Step};
 use crate::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
@@ -29,8 +32,35 @@ pub struct AppendInfo {
     pub log_append_time: i64,
     /// Log start offset after the append.
     pub log_start_offset: i64,
-    /// Number of records appended.
+    /// Number of records appended (0 for a duplicate).
     pub record_count: i64,
+    /// The batch repeated one of its producer's last five batches and was
+    /// not appended. Kafka answers it as a success (error NONE) with the
+    /// original batch's offsets: `base_offset`/`last_offset` are the
+    /// original's and `log_append_time` is the original batch's max
+    /// timestamp (whatever the topic's timestamp type, as Kafka 4 does).
+    pub duplicate: bool,
+}
+
+impl AppendInfo {
+    /// Nothing appended at `log_end`.
+    fn empty(log_end: i64, log_append_time: i64, log_start_offset: i64) -> AppendInfo {
+        AppendInfo {
+            base_offset: log_end,
+            last_offset: log_end - 1,
+            log_append_time,
+            log_start_offset,
+            record_count: 0,
+            duplicate: false,
+        }
+    }
+}
+
+/// Who is appending: only client batches are checked against producer state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Client,
+    Coordinator,
 }
 
 /// A byte range of the log, made of whole batches: at most `max_bytes`,
@@ -55,6 +85,10 @@ pub struct PartitionLog {
     first_unflushed_ms: Option<i64>,
     /// First offset of each leader epoch, for OffsetsForLeaderEpoch.
     epochs: LeaderEpochCache,
+    /// Idempotent producers' epochs and last batches; always reflects
+    /// exactly the batches in the log (plus producers whose batches
+    /// retention deleted, until they expire).
+    producers: ProducerStateMap,
 }
 
 impl PartitionLog {
@@ -90,6 +124,7 @@ impl PartitionLog {
             .max(first_base)
             .min(log_end);
         let epochs = load_epochs(dir, &segments, recover, log_start_offset, log_end)?;
+        let producers = producer_recovery::load(dir, &segments)?;
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -98,6 +133,7 @@ impl PartitionLog {
             unflushed_messages: 0,
             first_unflushed_ms: None,
             epochs,
+            producers,
         })
     }
 
@@ -124,7 +160,7 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let headers = validate_produce(records, self.config.max_message_bytes)?;
-        self.append_as_leader(records, &headers, leader_epoch, now_ms)
+        self.append_as_leader(records, &headers, leader_epoch, now_ms, Origin::Client)
     }
 
     /// Like [`append`](Self::append) for batches the broker writes itself
@@ -140,16 +176,19 @@ impl PartitionLog {
             max_message_bytes: self.config.max_message_bytes,
         };
         let headers = validate_batches(records, source)?;
-        self.append_as_leader(records, &headers, leader_epoch, now_ms)
+        self.append_as_leader(records, &headers, leader_epoch, now_ms, Origin::Coordinator)
     }
 
     /// Assigns offsets from the log end and appends validated batches.
+    /// Client batches are checked against producer state first; a
+    /// duplicate is answered with the original's offsets and not written.
     fn append_as_leader(
         &mut self,
         records: &[u8],
         headers: &[BatchHeader],
         leader_epoch: i32,
         now_ms: i64,
+        origin: Origin,
     ) -> Result<AppendInfo, LogError> {
         let log_append_time = match self.config.timestamp_type {
             TimestampType::LogAppendTime => now_ms,
@@ -158,13 +197,11 @@ impl PartitionLog {
         let base_offset = self.log_end_offset();
         if headers.is_empty() {
             // Kafka treats an empty record set as a no-op.
-            return Ok(AppendInfo {
+            return Ok(AppendInfo::empty(
                 base_offset,
-                last_offset: base_offset - 1,
                 log_append_time,
-                log_start_offset: self.log_start_offset,
-                record_count: 0,
-            });
+                self.log_start_offset,
+            ));
         }
         self.check_fits_segment(records.len())?;
         let stamp = Stamp {
@@ -178,6 +215,20 @@ impl PartitionLog {
         let prepared = prepare(records, headers, stamp)?;
         // Recompression can grow a payload past the segment size.
         self.check_fits_segment(prepared.bytes.len())?;
+        // Kafka's order: producer state is checked after offsets are
+        // assigned and sizes checked, and before anything is written.
+        if origin == Origin::Client {
+            if let Verdict::Duplicate(original) = self.producers.validate(&prepared.headers)? {
+                return Ok(AppendInfo {
+                    base_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    log_append_time: original.timestamp,
+                    log_start_offset: self.log_start_offset,
+                    record_count: 0,
+                    duplicate: true,
+                });
+            }
+        }
         let last_offset = prepared
             .headers
             .last()
@@ -197,6 +248,7 @@ impl PartitionLog {
             log_append_time,
             log_start_offset: self.log_start_offset,
             record_count,
+            duplicate: false,
         })
     }
 
@@ -211,13 +263,7 @@ impl PartitionLog {
         let headers = validate_batches(records, Source::Replica)?;
         let log_end = self.log_end_offset();
         let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
-            return Ok(AppendInfo {
-                base_offset: log_end,
-                last_offset: log_end - 1,
-                log_append_time: -1,
-                log_start_offset: self.log_start_offset,
-                record_count: 0,
-            });
+            return Ok(AppendInfo::empty(log_end, -1, self.log_start_offset));
         };
         let ordered = headers
             .windows(2)
@@ -269,6 +315,7 @@ impl PartitionLog {
             log_append_time: -1,
             log_start_offset: self.log_start_offset,
             record_count,
+            duplicate: false,
         })
     }
 
@@ -282,7 +329,9 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Rolls if needed, writes, and fsyncs when `flush.messages` is reached.
+    /// Rolls if needed, writes, records the batches' producer state, and
+    /// fsyncs when `flush.messages` is reached. Every write of batches to
+    /// the log goes through here, so producer state follows the log.
     fn append_prepared(
         &mut self,
         bytes: &[u8],
@@ -303,6 +352,9 @@ impl PartitionLog {
         let interval = self.config.index_interval_bytes;
         self.active_mut()?
             .append(bytes, headers, interval, now_ms)?;
+        for header in headers {
+            self.producers.record(header);
+        }
         self.unflushed_messages += headers
             .iter()
             .map(|h| i64::from(h.records_count))
@@ -364,6 +416,10 @@ impl PartitionLog {
         }
         self.segments.push(Segment::create(&self.dir, base_offset)?);
         sync_dir(&self.dir)?;
+        // Kafka snapshots producer state at every roll, so a restart only
+        // replays the active segment and retention can delete old segments
+        // without losing the state of their producers.
+        snapshot::write(&self.dir, base_offset, &self.producers)?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled segment");
         Ok(())
     }
@@ -545,6 +601,9 @@ impl PartitionLog {
         if self.epochs.truncate_from_end(self.log_end_offset()) {
             self.epochs.persist()?;
         }
+        // Rebuilt rather than undone: the newest snapshot still within the
+        // log plus a replay of the batches after it.
+        self.producers = producer_recovery::load(&self.dir, &self.segments)?;
         Ok(())
     }
 
@@ -564,6 +623,8 @@ impl PartitionLog {
         if self.epochs.clear() {
             self.epochs.persist()?;
         }
+        snapshot::delete_where(&self.dir, |_| true)?;
+        self.producers.clear();
         self.set_log_start_offset(offset)?;
         self.unflushed_messages = 0;
         self.first_unflushed_ms = None;
@@ -595,6 +656,10 @@ impl PartitionLog {
         for segment in self.segments.drain(..count) {
             segment.delete()?;
         }
+        // Their producers stay in memory (Kafka keeps producer state until
+        // it expires, KIP-360); the snapshot taken when the new first
+        // segment was rolled carries them across restarts.
+        snapshot::delete_where(&self.dir, |o| o < new_start)?;
         Ok(())
     }
 
@@ -627,7 +692,33 @@ impl PartitionLog {
     /// restart does not re-read data.
     pub fn close(mut self) -> Result<(), LogError> {
         self.active_mut()?.seal()?;
-        self.flush()
+        self.flush()?;
+        self.snapshot_producers()
+    }
+
+    /// Writes a producer-state snapshot at the log end so the next open
+    /// replays nothing, and drops the older snapshots inside the active
+    /// segment that it makes redundant.
+    fn snapshot_producers(&self) -> Result<(), LogError> {
+        let log_end = self.log_end_offset();
+        let active_base = self.active().map_or(log_end, |s| s.base_offset);
+        snapshot::write(&self.dir, log_end, &self.producers)?;
+        snapshot::delete_where(&self.dir, |o| o > active_base && o < log_end)?;
+        Ok(())
+    }
+
+    /// Forgets producers whose last batch is `producer_id_expiration_ms`
+    /// (`producer.id.expiration.ms`, default 86400000) or more older than
+    /// `now_ms`, as Kafka's periodic producer expiration does. Returns how
+    /// many were dropped. The broker calls this from its maintenance loop.
+    pub fn expire_producers(&mut self, now_ms: i64, producer_id_expiration_ms: i64) -> usize {
+        self.producers.expire(now_ms, producer_id_expiration_ms)
+    }
+
+    /// The idempotent producers this partition knows, by producer id
+    /// (DescribeProducers).
+    pub fn producer_states(&self) -> Vec<ProducerStateInfo> {
+        self.producers.describe()
     }
 
     /// Closes the log and removes its directory (topic deletion).

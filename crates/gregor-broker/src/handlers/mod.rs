@@ -10,6 +10,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -19,6 +20,7 @@ use crate::server::Broker;
 use gregor_protocol::request::Request;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
+use std::net::SocketAddr;
 
 /// Kafka error codes used by the handlers.
 pub mod code {
@@ -39,9 +41,36 @@ pub mod code {
 
 /// Routes a request to its handler. `None` means "send no response"
 /// (produce with acks=0).
-pub async fn handle(broker: &Broker, request: Request) -> Option<ResponseKind> {
+pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Option<ResponseKind> {
     let version = request.version();
+    let client_id = request.client_id().to_string();
     let response = match request.body {
+        RequestKind::JoinGroup(req) => {
+            ResponseKind::JoinGroup(groups::join(broker, req, version, &client_id, peer).await)
+        }
+        RequestKind::SyncGroup(req) => {
+            ResponseKind::SyncGroup(groups::sync(broker, req, version).await)
+        }
+        RequestKind::Heartbeat(req) => {
+            ResponseKind::Heartbeat(groups::heartbeat(broker, req).await)
+        }
+        RequestKind::LeaveGroup(req) => {
+            ResponseKind::LeaveGroup(groups::leave(broker, req, version).await)
+        }
+        RequestKind::OffsetCommit(req) => {
+            ResponseKind::OffsetCommit(groups::commit(broker, req, version))
+        }
+        RequestKind::OffsetFetch(req) => {
+            ResponseKind::OffsetFetch(groups::fetch_offsets(broker, req, version))
+        }
+        RequestKind::DescribeGroups(req) => {
+            ResponseKind::DescribeGroups(groups::describe(broker, req, version))
+        }
+        RequestKind::ListGroups(req) => ResponseKind::ListGroups(groups::list(broker, req)),
+        RequestKind::DeleteGroups(req) => ResponseKind::DeleteGroups(groups::delete(broker, req)),
+        RequestKind::OffsetDelete(req) => {
+            ResponseKind::OffsetDelete(groups::delete_offsets(broker, req))
+        }
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::Metadata(req) => {
             ResponseKind::Metadata(metadata::handle(broker, req, version))

@@ -1,0 +1,161 @@
+//! The edge around the pure group coordinator (`group`): maps parked
+//! requests to the connections waiting for them, persists the records each
+//! step produces to `__consumer_offsets` before answering, drives the
+//! coordinator's timers, and replays its state at start-up.
+
+use crate::controller::Controller;
+use crate::group::{GroupConfig, GroupCoordinator, Outcome, Record, Response};
+use crate::handlers::find_coordinator::OFFSETS_TOPIC;
+use crate::internal_topics;
+use crate::replica_manager::ReplicaManager;
+use crate::server::now_ms;
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// COORDINATOR_NOT_AVAILABLE: the state could not be made durable.
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+
+struct Inner {
+    coordinator: GroupCoordinator,
+    waiting: HashMap<u64, oneshot::Sender<Response>>,
+    next_request_id: u64,
+}
+
+pub struct GroupService {
+    inner: Mutex<Inner>,
+    controller: Arc<Controller>,
+    replicas: Arc<ReplicaManager>,
+    partitions: i32,
+}
+
+impl GroupService {
+    /// Builds the coordinator and replays `__consumer_offsets` if it exists.
+    pub fn load(
+        config: GroupConfig,
+        controller: Arc<Controller>,
+        replicas: Arc<ReplicaManager>,
+        partitions: i32,
+    ) -> anyhow::Result<GroupService> {
+        let mut coordinator = GroupCoordinator::new(config);
+        let now = now_ms();
+        let existing = controller
+            .image()
+            .topic(OFFSETS_TOPIC)
+            .map(|t| t.partitions.len() as i32)
+            .unwrap_or(0);
+        let mut replayed = 0usize;
+        for partition in 0..existing {
+            for (key, value) in internal_topics::replay(&replicas, OFFSETS_TOPIC, partition)? {
+                match Record::decode(&key, value.as_deref()) {
+                    Ok(record) => {
+                        coordinator.replay(record, now);
+                        replayed += 1;
+                    }
+                    // Records of kinds we do not model (e.g. KIP-848 ones) are skipped.
+                    Err(err) => {
+                        tracing::debug!(partition, %err, "skipping __consumer_offsets record")
+                    }
+                }
+            }
+        }
+        if replayed > 0 {
+            tracing::info!(records = replayed, "loaded consumer group state");
+        }
+        let partitions = if existing > 0 { existing } else { partitions };
+        Ok(GroupService {
+            inner: Mutex::new(Inner {
+                coordinator,
+                waiting: HashMap::new(),
+                next_request_id: 1,
+            }),
+            controller,
+            replicas,
+            partitions,
+        })
+    }
+
+    /// Runs a step that may park the caller; waits for its answer.
+    pub async fn parked(
+        &self,
+        step: impl FnOnce(&mut GroupCoordinator, u64, i64) -> Outcome,
+    ) -> Option<Response> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut inner = self.lock();
+            let id = inner.next_request_id;
+            inner.next_request_id += 1;
+            inner.waiting.insert(id, tx);
+            let outcome = step(&mut inner.coordinator, id, now_ms());
+            self.finish(&mut inner, outcome);
+        }
+        rx.await.ok()
+    }
+
+    /// Runs a step answered at once; `Err` when its records could not be persisted.
+    pub fn immediate<T>(
+        &self,
+        step: impl FnOnce(&mut GroupCoordinator, i64) -> (T, Vec<Record>),
+    ) -> Result<T, i16> {
+        let mut inner = self.lock();
+        let (answer, records) = step(&mut inner.coordinator, now_ms());
+        match self.persist(&records) {
+            Ok(()) => Ok(answer),
+            Err(err) => {
+                tracing::error!(%err, "cannot persist group records");
+                Err(COORDINATOR_NOT_AVAILABLE)
+            }
+        }
+    }
+
+    /// Read-only access (describe, list, fetch offsets).
+    pub fn read<T>(&self, f: impl FnOnce(&GroupCoordinator) -> T) -> T {
+        f(&self.lock().coordinator)
+    }
+
+    /// Fires due timers (session expiry, rebalance and join delays).
+    pub fn tick(&self) {
+        let mut inner = self.lock();
+        let outcome = inner.coordinator.tick(now_ms());
+        self.finish(&mut inner, outcome);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Persists, then answers. If persisting fails the coordinator's memory
+    /// is ahead of the log; the answers still go out (clients act on them)
+    /// and the error is logged, as a restart replays only what was written.
+    fn finish(&self, inner: &mut Inner, outcome: Outcome) {
+        if let Err(err) = self.persist(&outcome.records) {
+            tracing::error!(%err, "cannot persist group records");
+        }
+        for (id, response) in outcome.responses {
+            if let Some(tx) = inner.waiting.remove(&id) {
+                let _ = tx.send(response);
+            }
+        }
+    }
+
+    fn persist(&self, records: &[Record]) -> anyhow::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        internal_topics::ensure_topic(&self.controller, OFFSETS_TOPIC, self.partitions)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let mut by_partition: BTreeMap<i32, Vec<(Bytes, Option<Bytes>)>> = BTreeMap::new();
+        for record in records {
+            let partition = internal_topics::partition_for(record.group_id(), self.partitions);
+            by_partition
+                .entry(partition)
+                .or_default()
+                .push(record.encode()?);
+        }
+        for (partition, batch) in by_partition {
+            internal_topics::append(&self.replicas, OFFSETS_TOPIC, partition, &batch)?;
+        }
+        Ok(())
+    }
+}
