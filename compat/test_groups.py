@@ -1,0 +1,218 @@
+"""Consumer groups with real clients: partitions split between members, a
+killed member's partitions move after its session times out with nothing
+skipped, fan-out to several groups, and committed offsets that survive both
+consumer and broker restarts."""
+
+import subprocess
+import sys
+import time
+import uuid
+
+from clients import Rec, assert_all_sent, cf_create_topic, cf_produce
+
+FAST = {"group.initial.rebalance.delay.ms": "0"}
+
+
+def group_consumer(bootstrap, group, **conf):
+    from confluent_kafka import Consumer
+
+    base = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+            "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+            "fetch.wait.max.ms": 100}
+    base.update(conf)
+    return Consumer(base)
+
+
+def values(n, prefix="v"):
+    return [Rec(f"k{i}".encode(), f"{prefix}{i}".encode()) for i in range(n)]
+
+
+def drain(consumers, want, timeout_s=40, already=frozenset()):
+    """Polls every consumer in turn until `want` distinct values (counting
+    `already`) were seen; returns what each consumer saw."""
+    seen = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and len(set(already).union(*seen.values())) < want:
+        for i, c in enumerate(consumers):
+            m = c.poll(0.2)
+            if m is not None and m.error() is None:
+                seen.setdefault(i, set()).add(m.value())
+    return seen
+
+
+def test_members_split_partitions_and_cover_everything(broker_factory):
+    srv = broker_factory(FAST)
+    b = srv.bootstrap
+    topic = f"split-{uuid.uuid4().hex[:6]}"
+    cf_create_topic(b, topic, 4)
+    assert_all_sent(cf_produce(b, topic, values(400)))
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    c1, c2 = group_consumer(b, group), group_consumer(b, group)
+    try:
+        c1.subscribe([topic])
+        c2.subscribe([topic])
+        early = set()
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            for c in (c1, c2):
+                m = c.poll(0.2)
+                if m is not None and m.error() is None:
+                    early.add(m.value())
+            a1 = {tp.partition for tp in c1.assignment()}
+            a2 = {tp.partition for tp in c2.assignment()}
+            if a1 and a2 and a1 | a2 == {0, 1, 2, 3}:
+                break
+        assert a1 and a2, f"both members need partitions: {a1} {a2}"
+        assert not (a1 & a2), f"a partition assigned twice: {a1} {a2}"
+        assert a1 | a2 == {0, 1, 2, 3}
+        seen = drain([c1, c2], 400, already=early)
+        union = early.union(*seen.values())
+        assert union == {f"v{i}".encode() for i in range(400)}
+    finally:
+        c1.close()
+        c2.close()
+
+
+def test_two_groups_each_see_everything(broker):
+    b = broker.bootstrap
+    topic = f"fanout-{uuid.uuid4().hex[:6]}"
+    cf_create_topic(b, topic, 3)
+    assert_all_sent(cf_produce(b, topic, values(150)))
+    for group in ("fan-a", "fan-b"):
+        c = group_consumer(b, f"{group}-{topic}")
+        try:
+            c.subscribe([topic])
+            seen = drain([c], 150)
+            assert set().union(*seen.values()) == {f"v{i}".encode() for i in range(150)}
+        finally:
+            c.close()
+
+
+def test_committed_offsets_survive_consumer_and_broker_restarts(broker_factory):
+    srv = broker_factory(FAST)
+    b = srv.bootstrap
+    topic = "resume"
+    cf_create_topic(b, topic, 1)
+    assert_all_sent(cf_produce(b, topic, values(100)))
+    group = "resumers"
+
+    c = group_consumer(b, group)
+    c.subscribe([topic])
+    got = []
+    deadline = time.monotonic() + 30
+    while len(got) < 60 and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append(m)
+    assert len(got) == 60
+    c.commit(message=got[-1], asynchronous=False)
+    c.close()
+
+    assert srv.stop() in (0, 143)
+    srv.start()
+
+    from confluent_kafka import TopicPartition
+    c = group_consumer(b, group)
+    try:
+        committed = c.committed([TopicPartition(topic, 0)], timeout=20)
+        assert committed[0].offset == got[-1].offset() + 1
+        c.subscribe([topic])
+        rest = []
+        deadline = time.monotonic() + 30
+        while len(rest) < 40 and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                rest.append(m)
+        assert [m.offset() for m in rest] == list(range(60, 100)), "resumed exactly after the commit"
+        assert rest[0].value() == b"v60"
+    finally:
+        c.close()
+
+
+KILLED_MEMBER = r"""
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "auto.offset.reset": "earliest",
+              "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+c.subscribe([sys.argv[3]])
+while True:
+    c.poll(0.2)
+    if c.assignment():
+        print("assigned", flush=True)
+"""
+
+
+def test_killed_member_partitions_move_and_nothing_is_skipped(broker_factory):
+    srv = broker_factory(FAST)
+    b = srv.bootstrap
+    topic, group = "handover", "survivors"
+    cf_create_topic(b, topic, 4)
+    assert_all_sent(cf_produce(b, topic, values(200)))
+    victim = subprocess.Popen([sys.executable, "-c", KILLED_MEMBER, b, group, topic],
+                              stdout=subprocess.PIPE, text=True)
+    survivor = group_consumer(b, group)
+    try:
+        assert victim.stdout.readline().strip() == "assigned"
+        survivor.subscribe([topic])
+        # wait until the two share the partitions, then kill one without a LeaveGroup
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(survivor.assignment()) not in (1, 2, 3):
+            survivor.poll(0.2)
+        assert 0 < len(survivor.assignment()) < 4, "the survivor should start with a share"
+        victim.kill()
+        victim.wait()
+        # after the session timeout the survivor gets everything, and reads all of it
+        seen = drain([survivor], 200, timeout_s=60)
+        assert set().union(*seen.values()) == {f"v{i}".encode() for i in range(200)}
+        assert {tp.partition for tp in survivor.assignment()} == {0, 1, 2, 3}
+    finally:
+        victim.kill()
+        survivor.close()
+
+
+def test_kafka_python_group_consumer_commits(broker):
+    from kafka import KafkaConsumer, TopicPartition
+    b = broker.bootstrap
+    topic = f"kp-group-{uuid.uuid4().hex[:6]}"
+    cf_create_topic(b, topic, 2)
+    assert_all_sent(cf_produce(b, topic, values(50)))
+    consumer = KafkaConsumer(topic, bootstrap_servers=b, group_id="kp-group", auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=15000)
+    try:
+        seen = set()
+        for m in consumer:
+            seen.add(m.value)
+            if len(seen) == 50:
+                break
+        assert seen == {f"v{i}".encode() for i in range(50)}
+        consumer.commit()
+        ends = consumer.end_offsets([TopicPartition(topic, 0), TopicPartition(topic, 1)])
+        for tp, end in ends.items():
+            assert consumer.committed(tp) == end
+    finally:
+        consumer.close()
+
+
+def test_admin_lists_describes_and_deletes_groups(broker):
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    b = broker.bootstrap
+    topic = f"adm-{uuid.uuid4().hex[:6]}"
+    cf_create_topic(b, topic, 1)
+    assert_all_sent(cf_produce(b, topic, values(10)))
+    c = group_consumer(b, "admin-group")
+    c.subscribe([topic])
+    drain([c], 10)
+    c.commit(offsets=[TopicPartition(topic, 0, 7)], asynchronous=False)
+    admin = AdminClient({"bootstrap.servers": b})
+    listed = {g.group_id for g in admin.list_consumer_groups().result().valid}
+    assert "admin-group" in listed
+    described = admin.describe_consumer_groups(["admin-group"])["admin-group"].result()
+    assert len(described.members) == 1
+    offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions("admin-group")])["admin-group"].result()
+    assert [(tp.partition, tp.offset) for tp in offsets.topic_partitions] == [(0, 7)]
+    c.close()
+    # an empty group can be deleted; afterwards it is gone
+    deleted = admin.delete_consumer_groups(["admin-group"])
+    deleted["admin-group"].result()
+    assert "admin-group" not in {g.group_id for g in admin.list_consumer_groups().result().valid}

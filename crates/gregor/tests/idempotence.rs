@@ -1,0 +1,108 @@
+//! Idempotent produce over the wire: InitProducerId hands out fresh ids, a
+//! retried batch is answered with its original offset and stored once, and
+//! sequence gaps and stale epochs get Kafka's errors. Survives a restart.
+
+mod support;
+
+use bytes::Bytes;
+use gregor_protocol::compression::Compression;
+use gregor_protocol::records::BatchBuilder;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use support::{Connection, TestBroker};
+
+fn init_producer_id(conn: &mut Connection) -> i64 {
+    let ResponseKind::InitProducerId(r) = conn.request(
+        ApiKey::InitProducerId,
+        4,
+        RequestKind::InitProducerId(
+            InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1),
+        ),
+    ) else {
+        panic!()
+    };
+    assert_eq!((r.error_code, r.producer_epoch), (0, 0));
+    r.producer_id.0
+}
+
+fn produce(conn: &mut Connection, pid: i64, epoch: i16, seq: i32, count: usize) -> (i16, i64) {
+    let mut batch = BatchBuilder::new(Compression::None).producer(pid, epoch, seq);
+    for i in 0..count {
+        batch.push(
+            0,
+            None,
+            Some(Bytes::from(format!("s{seq}-{i}"))),
+            Vec::new(),
+        );
+    }
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("idem")))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.build().unwrap().freeze()))])]);
+    let ResponseKind::Produce(r) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!()
+    };
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+#[test]
+fn retries_are_deduplicated_and_gaps_refused_across_restarts() {
+    let mut broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("idem")))
+        .with_num_partitions(1)
+        .with_replication_factor(1)]);
+    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+
+    let pid = init_producer_id(&mut conn);
+    assert_ne!(
+        init_producer_id(&mut conn),
+        pid,
+        "every InitProducerId gets a new id"
+    );
+    assert_eq!(produce(&mut conn, pid, 0, 0, 3), (0, 0));
+    assert_eq!(produce(&mut conn, pid, 0, 3, 2), (0, 3));
+    // The same batch again (a retry): original offset, nothing appended.
+    assert_eq!(produce(&mut conn, pid, 0, 0, 3), (0, 0));
+    assert_eq!(produce(&mut conn, pid, 0, 3, 2), (0, 3));
+    // A gap in the sequence.
+    assert_eq!(
+        produce(&mut conn, pid, 0, 9, 1).0,
+        45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
+    assert_eq!(produce(&mut conn, pid, 0, 5, 1), (0, 5));
+
+    drop(conn);
+    broker.restart();
+    let mut conn = broker.connect();
+    assert_eq!(
+        produce(&mut conn, pid, 0, 5, 1),
+        (0, 5),
+        "a retry after restart is still a duplicate"
+    );
+    assert_eq!(
+        produce(&mut conn, pid, 1, 0, 1),
+        (0, 6),
+        "a new epoch starts at sequence 0"
+    );
+    assert_eq!(
+        produce(&mut conn, pid, 0, 6, 1).0,
+        47,
+        "INVALID_PRODUCER_EPOCH"
+    );
+    let fresh = init_producer_id(&mut conn);
+    assert!(fresh > pid, "producer ids are never reused after a restart");
+}
