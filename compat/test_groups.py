@@ -216,3 +216,25 @@ def test_admin_lists_describes_and_deletes_groups(broker):
     deleted = admin.delete_consumer_groups(["admin-group"])
     deleted["admin-group"].result()
     assert "admin-group" not in {g.group_id for g in admin.list_consumer_groups().result().valid}
+
+
+def test_gregor_group_describe_shows_lag_of_a_group_that_is_behind(broker):
+    from confluent_kafka import TopicPartition
+    from conftest import GREGOR_BIN
+    b = broker.bootstrap
+    topic = f"lag-{uuid.uuid4().hex[:6]}"
+    cf_create_topic(b, topic, 2)
+    assert_all_sent(cf_produce(b, topic, [Rec(None, f"v{i}".encode(), partition=i % 2) for i in range(100)]))
+    c = group_consumer(b, "laggards")
+    c.subscribe([topic])
+    drain([c], 10)
+    c.commit(offsets=[TopicPartition(topic, 0, 30), TopicPartition(topic, 1, 45)], asynchronous=False)
+    c.close()
+    listed = subprocess.run([GREGOR_BIN, "group", "list", "--bootstrap-server", b], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "laggards\tEmpty" in listed.stdout.splitlines()
+    out = subprocess.run([GREGOR_BIN, "group", "describe", "laggards", "--bootstrap-server", b],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.splitlines()[2:]]
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [(topic, "0", "30", "50", "20"), (topic, "1", "45", "50", "5")]

@@ -74,6 +74,10 @@ impl Client {
         Err(last_error.unwrap_or_else(|| anyhow!("no bootstrap server given")))
     }
 
+    pub(crate) fn bootstrap_mut(&mut self) -> &mut Connection {
+        &mut self.bootstrap
+    }
+
     /// Metadata for `topics` (all topics when `None`), without auto-creation.
     pub async fn metadata(&mut self, topics: Option<&[&str]>) -> anyhow::Result<Vec<TopicInfo>> {
         self.fetch_metadata(topics, false).await

@@ -6,6 +6,9 @@ mod error;
 pub mod partitioner;
 
 mod client;
+mod groups;
+
+pub use groups::{GroupDescription, GroupListing, GroupMember};
 
 pub use client::{Client, PartitionInfo, TopicInfo};
 pub use connection::Connection;

@@ -24,6 +24,9 @@ enum Command {
     /// Create, list, describe, delete topics and add partitions.
     #[command(subcommand)]
     Topic(cli::topic::TopicCommand),
+    /// List and describe consumer groups (members, offsets, lag).
+    #[command(subcommand)]
+    Group(cli::group::GroupCommand),
     /// Produce lines from stdin as records.
     Produce(cli::produce::ProduceArgs),
     /// Consume records and print them.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Topic(cmd) => cli::run(cli::topic::run(cmd)),
         Command::Produce(args) => cli::run(cli::produce::run(args)),
         Command::Consume(args) => cli::run(cli::consume::run(args)),
+        Command::Group(cmd) => cli::run(cli::group::run(cmd)),
         Command::Perf(cmd) => cli::run_parallel(cli::perf::run(cmd)),
     };
     match result {

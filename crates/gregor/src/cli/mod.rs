@@ -1,6 +1,7 @@
 //! The command-line tools. Each talks to any Kafka-protocol cluster.
 
 pub mod consume;
+pub mod group;
 pub mod perf;
 pub mod produce;
 pub mod topic;

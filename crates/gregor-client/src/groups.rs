@@ -1,0 +1,173 @@
+//! Consumer group administration: list, describe (members and their
+//! assignments) and committed offsets, asked of the group's coordinator.
+
+use crate::client::Client;
+use crate::connection::Connection;
+use crate::error::check;
+use anyhow::bail;
+use bytes::Bytes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, StrBytes};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group_id: String,
+    pub state: String,
+    pub protocol_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    pub member_id: String,
+    pub client_id: String,
+    pub host: String,
+    /// (topic, partition) pairs assigned to this member.
+    pub assignment: Vec<(String, i32)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: String,
+    pub members: Vec<GroupMember>,
+}
+
+impl Client {
+    /// Every group the cluster knows (ListGroups on the bootstrap broker).
+    pub async fn list_groups(&mut self) -> anyhow::Result<Vec<GroupListing>> {
+        let (response, _) = self
+            .bootstrap_mut()
+            .send(
+                ApiKey::ListGroups,
+                4,
+                RequestKind::ListGroups(ListGroupsRequest::default()),
+            )
+            .await?;
+        let ResponseKind::ListGroups(response) = response else {
+            bail!("unexpected answer to ListGroups")
+        };
+        check(response.error_code, || "cannot list groups".to_string())?;
+        let mut groups: Vec<GroupListing> = response
+            .groups
+            .into_iter()
+            .map(|g| GroupListing {
+                group_id: g.group_id.to_string(),
+                state: g.group_state.to_string(),
+                protocol_type: g.protocol_type.to_string(),
+            })
+            .collect();
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        Ok(groups)
+    }
+
+    async fn coordinator(&mut self, group: &str) -> anyhow::Result<Connection> {
+        let request = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(group.to_string()))
+            .with_key_type(0);
+        let (response, _) = self
+            .bootstrap_mut()
+            .send(
+                ApiKey::FindCoordinator,
+                3,
+                RequestKind::FindCoordinator(request),
+            )
+            .await?;
+        let ResponseKind::FindCoordinator(response) = response else {
+            bail!("unexpected answer to FindCoordinator")
+        };
+        check(response.error_code, || {
+            format!("no coordinator for group '{group}'")
+        })?;
+        Connection::connect(&format!("{}:{}", response.host.as_str(), response.port)).await
+    }
+
+    pub async fn describe_group(&mut self, group: &str) -> anyhow::Result<GroupDescription> {
+        let mut coordinator = self.coordinator(group).await?;
+        let request = DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+        let (response, _) = coordinator
+            .send(
+                ApiKey::DescribeGroups,
+                5,
+                RequestKind::DescribeGroups(request),
+            )
+            .await?;
+        let ResponseKind::DescribeGroups(response) = response else {
+            bail!("unexpected answer to DescribeGroups")
+        };
+        let Some(described) = response.groups.into_iter().next() else {
+            bail!("empty DescribeGroups answer")
+        };
+        check(described.error_code, || {
+            format!("cannot describe group '{group}'")
+        })?;
+        let members = described
+            .members
+            .into_iter()
+            .map(|m| GroupMember {
+                member_id: m.member_id.to_string(),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                assignment: decode_assignment(m.member_assignment),
+            })
+            .collect();
+        Ok(GroupDescription {
+            group_id: group.to_string(),
+            state: described.group_state.to_string(),
+            members,
+        })
+    }
+
+    /// The group's committed offsets: (topic, partition, offset).
+    pub async fn committed_offsets(
+        &mut self,
+        group: &str,
+    ) -> anyhow::Result<Vec<(String, i32, i64)>> {
+        let mut coordinator = self.coordinator(group).await?;
+        let request = OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(None);
+        let (response, _) = coordinator
+            .send(ApiKey::OffsetFetch, 7, RequestKind::OffsetFetch(request))
+            .await?;
+        let ResponseKind::OffsetFetch(response) = response else {
+            bail!("unexpected answer to OffsetFetch")
+        };
+        check(response.error_code, || {
+            format!("cannot fetch offsets of group '{group}'")
+        })?;
+        let mut offsets: Vec<(String, i32, i64)> = response
+            .topics
+            .into_iter()
+            .flat_map(|t| {
+                let name = t.name.to_string();
+                t.partitions
+                    .into_iter()
+                    .map(move |p| (name.clone(), p.partition_index, p.committed_offset))
+            })
+            .collect();
+        offsets.sort();
+        Ok(offsets)
+    }
+}
+
+/// A consumer-protocol assignment: i16 version, then the assignment struct.
+/// Anything else (another protocol type, garbage) yields no partitions.
+fn decode_assignment(mut bytes: Bytes) -> Vec<(String, i32)> {
+    if bytes.len() < 2 {
+        return Vec::new();
+    }
+    let version = i16::from_be_bytes([bytes[0], bytes[1]]);
+    let _ = bytes.split_to(2);
+    match ConsumerProtocolAssignment::decode(&mut bytes, version.clamp(0, 3)) {
+        Ok(assignment) => assignment
+            .assigned_partitions
+            .into_iter()
+            .flat_map(|tp| {
+                let topic = tp.topic.to_string();
+                tp.partitions.into_iter().map(move |p| (topic.clone(), p))
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
