@@ -8,6 +8,8 @@ import sys
 import time
 import uuid
 
+import pytest
+
 from clients import Rec, assert_all_sent, cf_create_topic, cf_produce
 
 FAST = {"group.initial.rebalance.delay.ms": "0"}
@@ -238,3 +240,35 @@ def test_gregor_group_describe_shows_lag_of_a_group_that_is_behind(broker):
     assert out.returncode == 0, out.stderr
     rows = [line.split("\t") for line in out.stdout.splitlines()[2:]]
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [(topic, "0", "30", "50", "20"), (topic, "1", "45", "50", "5")]
+
+
+def java_group_member(bootstrap, topic, group, run_ms, **props):
+    from clients import JAVA_CP
+    args = [f"{k.replace('_', '.')}={v}" for k, v in props.items()]
+    return subprocess.Popen(["java", "-cp", JAVA_CP, "CompatClient", bootstrap, "group-consume", topic, group, str(run_ms), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("assignor", ["range", "cooperative-sticky"])
+def test_java_members_share_partitions_with_each_assignor(broker_factory, assignor):
+    import json
+    srv = broker_factory(FAST)
+    b = srv.bootstrap
+    topic, group = f"java-{assignor}", f"java-{assignor}"
+    cf_create_topic(b, topic, 6)
+    assert_all_sent(cf_produce(b, topic, values(600)))
+    strategy = {"range": "org.apache.kafka.clients.consumer.RangeAssignor",
+                "cooperative-sticky": "org.apache.kafka.clients.consumer.CooperativeStickyAssignor"}[assignor]
+    members = [java_group_member(b, topic, group, 15000, partition_assignment_strategy=strategy) for _ in range(2)]
+    outputs = [m.communicate(timeout=90) for m in members]
+    seen, histories = set(), []
+    for stdout, stderr in outputs:
+        lines = [json.loads(l) for l in stdout.splitlines() if l.strip()]
+        assert not [l for l in lines if "error" in l], stdout + stderr
+        seen |= {l["value"] for l in lines if "value" in l}
+        histories.append([set(l["assigned"]) for l in lines if "assigned" in l])
+    from clients import b64
+    assert seen == {b64(f"v{i}".encode()) for i in range(600)}
+    # While both were members they held disjoint, complementary shares.
+    shared = [(a, b) for a in histories[0] for b in histories[1] if a and b and not (a & b) and a | b == set(range(6))]
+    assert shared, histories

@@ -12,6 +12,10 @@
 //       assign() to every partition, seekToBeginning, poll until COUNT records or timeout.
 //       Prints {"partition","offset","timestamp","timestampType","key","value","headers"}
 //       (key/value base64 or null; headers [[name, base64|null]]), then {"done":true,"count":N}.
+//   CompatClient BOOTSTRAP group-consume TOPIC GROUP RUN_MS [consumer.prop=value ...]
+//       subscribe() as a member of GROUP for RUN_MS, committing after every poll.
+//       Prints {"partition","offset","value"} per record, {"assigned":[P...]} whenever
+//       the assignment changes, then {"done":true,"count":N}.
 //   CompatClient BOOTSTRAP offsets-for-times TOPIC TIMESTAMP_MS
 //       {"partition":P,"offset":O|null,"timestamp":T|null} per partition.
 //   CompatClient BOOTSTRAP admin list-topics
@@ -98,6 +102,7 @@ public class CompatClient {
         switch (cmd) {
             case "produce": produce(bootstrap, rest); break;
             case "consume": consume(bootstrap, rest); break;
+            case "group-consume": groupConsume(bootstrap, rest); break;
             case "offsets-for-times": offsetsForTimes(bootstrap, rest); break;
             case "admin": admin(bootstrap, rest); break;
             default:
@@ -211,6 +216,41 @@ public class CompatClient {
                             + ",\"key\":" + b64(r.key()) + ",\"value\":" + b64(r.value())
                             + ",\"headers\":" + h + "}");
                     n++;
+                }
+            }
+        } catch (Exception e) {
+            out(err(e));
+        }
+        out("{\"done\":true,\"count\":" + n + "}");
+    }
+
+    static void groupConsume(String bootstrap, String[] a) {
+        String topic = a[0];
+        long deadline = System.currentTimeMillis() + Long.parseLong(a[2]);
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, a[1]);
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000");
+        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+        p.putAll(kvs(a, 3));
+        int n = 0;
+        Set<Integer> last = new TreeSet<>();
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            c.subscribe(Collections.singletonList(topic));
+            while (System.currentTimeMillis() < deadline) {
+                ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(200));
+                for (ConsumerRecord<byte[], byte[]> r : recs) {
+                    out("{\"partition\":" + r.partition() + ",\"offset\":" + r.offset() + ",\"value\":" + b64(r.value()) + "}");
+                    n++;
+                }
+                if (!recs.isEmpty()) c.commitSync();
+                Set<Integer> now = new TreeSet<>();
+                for (TopicPartition tp : c.assignment()) now.add(tp.partition());
+                if (!now.equals(last)) {
+                    last = now;
+                    out("{\"assigned\":" + now + "}");
                 }
             }
         } catch (Exception e) {
