@@ -272,3 +272,38 @@ def test_java_members_share_partitions_with_each_assignor(broker_factory, assign
     # While both were members they held disjoint, complementary shares.
     shared = [(a, b) for a in histories[0] for b in histories[1] if a and b and not (a & b) and a | b == set(range(6))]
     assert shared, histories
+
+
+def test_java_static_member_rejoins_without_a_rebalance(broker_factory):
+    import json
+    srv = broker_factory(FAST)
+    b = srv.bootstrap
+    topic, group = "static", "static-group"
+    cf_create_topic(b, topic, 6)
+    assert_all_sent(cf_produce(b, topic, values(60)))
+
+    def member(instance, run_ms):
+        return java_group_member(b, topic, group, run_ms, group_instance_id=instance, session_timeout_ms=30000)
+
+    def assignments(proc):
+        stdout, stderr = proc.communicate(timeout=120)
+        lines = [json.loads(l) for l in stdout.splitlines() if l.strip()]
+        assert not [l for l in lines if "error" in l], stdout + stderr
+        return [set(l["assigned"]) for l in lines if "assigned" in l]
+
+    stayer = member("stayer", 40000)
+    time.sleep(3)
+    first = assignments(member("bouncer", 10000))
+    # The bouncer closed without leaving (static members do not send LeaveGroup);
+    # it comes back with the same instance id well within its session timeout.
+    second = assignments(member("bouncer", 10000))
+    history = assignments(stayer)
+
+    assert first and second
+    share = first[-1]
+    assert share and share != set(range(6)), first
+    assert second[-1] == share, "the returning static member gets its old partitions back"
+    # The stayer gave up the bouncer's share once and never got it back while
+    # the bouncer was away: its assignment changed only when the bouncer first joined.
+    after_split = history[history.index(set(range(6)) - share):]
+    assert all(a == set(range(6)) - share for a in after_split), history
