@@ -307,3 +307,56 @@ def test_java_static_member_rejoins_without_a_rebalance(broker_factory):
     # the bouncer was away: its assignment changed only when the bouncer first joined.
     after_split = history[history.index(set(range(6)) - share):]
     assert all(a == set(range(6)) - share for a in after_split), history
+
+
+def test_gregor_reset_offsets_then_consume_reads_from_the_new_position(broker_factory):
+    from confluent_kafka import TopicPartition
+    from conftest import GREGOR_BIN
+    srv = broker_factory(FAST)
+    b = srv.bootstrap
+    topic, group = "rewind", "rewinders"
+    cf_create_topic(b, topic, 1)
+    assert_all_sent(cf_produce(b, topic, [Rec(None, f"v{i}".encode(), timestamp=1_700_000_000_000 + i * 1000) for i in range(100)]))
+
+    def gregor(*args):
+        return subprocess.run([GREGOR_BIN, "group", *args, "--bootstrap-server", b], capture_output=True, text=True, timeout=60)
+
+    def current():
+        out = gregor("describe", group)
+        assert out.returncode == 0, out.stderr
+        return int(out.stdout.splitlines()[2].split("\t")[2])
+
+    c = group_consumer(b, group)
+    c.subscribe([topic])
+    drain([c], 100)
+    c.commit(offsets=[TopicPartition(topic, 0, 100)], asynchronous=False)
+    refused = gregor("reset-offsets", group, "--topic", topic, "--to-earliest", "--execute")
+    assert refused.returncode != 0 and "active member" in refused.stderr
+    c.close()
+
+    plan = gregor("reset-offsets", group, "--topic", topic, "--to-offset", "40")
+    assert plan.returncode == 0 and f"{group}\t{topic}\t0\t40" in plan.stdout
+    assert current() == 100, "a dry run changes nothing"
+    assert gregor("reset-offsets", group, "--topic", topic, "--to-offset", "40", "--execute").returncode == 0
+    assert current() == 40
+    assert gregor("reset-offsets", group, "--all-topics", "--shift-by", "-15", "--execute").returncode == 0
+    assert current() == 25
+    assert gregor("reset-offsets", group, "--topic", topic, "--to-datetime", "2023-11-14T22:13:30.000Z", "--execute").returncode == 0
+    assert current() == 10, "the first record at or after 1_700_000_010_000"
+
+    c = group_consumer(b, group)
+    c.subscribe([topic])
+    try:
+        got = []
+        deadline = time.monotonic() + 30
+        while len(got) < 90 and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m)
+        assert [m.offset() for m in got] == list(range(10, 100))
+    finally:
+        c.close()
+
+    assert gregor("delete-offsets", group, "--topic", topic).returncode == 0
+    assert gregor("delete", group).returncode == 0
+    assert group not in gregor("list").stdout

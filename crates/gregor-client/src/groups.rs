@@ -151,6 +151,125 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Commits offsets for a group with no active members (generation -1),
+    /// as `kafka-consumer-groups.sh --reset-offsets --execute` does.
+    pub async fn commit_group_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(String, i32, i64)],
+    ) -> anyhow::Result<()> {
+        use kafka_protocol::messages::offset_commit_request::{
+            OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+        };
+        let mut by_topic: std::collections::BTreeMap<&str, Vec<OffsetCommitRequestPartition>> =
+            Default::default();
+        for (topic, partition, offset) in offsets {
+            by_topic.entry(topic.as_str()).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(*partition)
+                    .with_committed_offset(*offset),
+            );
+        }
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(StrBytes::from_static_str(""))
+            .with_topics(
+                by_topic
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetCommitRequestTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                            .with_partitions(ps)
+                    })
+                    .collect(),
+            );
+        let mut coordinator = self.coordinator(group).await?;
+        let (response, _) = coordinator
+            .send(ApiKey::OffsetCommit, 9, RequestKind::OffsetCommit(request))
+            .await?;
+        let ResponseKind::OffsetCommit(response) = response else {
+            bail!("unexpected answer to OffsetCommit")
+        };
+        for topic in &response.topics {
+            for p in &topic.partitions {
+                check(p.error_code, || {
+                    format!(
+                        "cannot commit {}-{} for group '{group}'",
+                        topic.name.as_str(),
+                        p.partition_index
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn delete_group(&mut self, group: &str) -> anyhow::Result<()> {
+        let request = DeleteGroupsRequest::default()
+            .with_groups_names(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+        let mut coordinator = self.coordinator(group).await?;
+        let (response, _) = coordinator
+            .send(ApiKey::DeleteGroups, 2, RequestKind::DeleteGroups(request))
+            .await?;
+        let ResponseKind::DeleteGroups(response) = response else {
+            bail!("unexpected answer to DeleteGroups")
+        };
+        let result = response
+            .results
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("empty DeleteGroups answer"))?;
+        check(result.error_code, || {
+            format!("cannot delete group '{group}'")
+        })?;
+        Ok(())
+    }
+
+    /// Deletes a group's committed offsets for some partitions of a topic.
+    pub async fn delete_group_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partitions: &[i32],
+    ) -> anyhow::Result<()> {
+        use kafka_protocol::messages::offset_delete_request::{
+            OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+        };
+        let request = OffsetDeleteRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(vec![OffsetDeleteRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(
+                    partitions
+                        .iter()
+                        .map(|p| OffsetDeleteRequestPartition::default().with_partition_index(*p))
+                        .collect(),
+                )]);
+        let mut coordinator = self.coordinator(group).await?;
+        let (response, _) = coordinator
+            .send(ApiKey::OffsetDelete, 0, RequestKind::OffsetDelete(request))
+            .await?;
+        let ResponseKind::OffsetDelete(response) = response else {
+            bail!("unexpected answer to OffsetDelete")
+        };
+        check(response.error_code, || {
+            format!("cannot delete offsets of group '{group}'")
+        })?;
+        for t in &response.topics {
+            for p in &t.partitions {
+                check(p.error_code, || {
+                    format!(
+                        "cannot delete offset of {topic}-{} for group '{group}'",
+                        p.partition_index
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A consumer-protocol assignment: i16 version, then the assignment struct.
 /// Anything else (another protocol type, garbage) yields no partitions.
 fn decode_assignment(mut bytes: Bytes) -> Vec<(String, i32)> {

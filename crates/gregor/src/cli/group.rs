@@ -18,6 +18,63 @@ pub enum GroupCommand {
         #[command(flatten)]
         connect: Connect,
     },
+    /// Delete a group with no active members, and its offsets.
+    Delete {
+        group: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Delete a group's committed offsets for a topic (all its partitions).
+    DeleteOffsets {
+        group: String,
+        #[arg(long)]
+        topic: String,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Move a group's committed offsets; prints the plan, changes nothing without --execute.
+    ResetOffsets(ResetArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ResetArgs {
+    pub group: String,
+    /// Reset only this topic.
+    #[arg(
+        long,
+        required_unless_present = "all_topics",
+        conflicts_with = "all_topics"
+    )]
+    pub topic: Option<String>,
+    /// Reset every topic the group has offsets for.
+    #[arg(long)]
+    pub all_topics: bool,
+    #[command(flatten)]
+    pub target: ResetTarget,
+    /// Apply the plan (otherwise it is only printed).
+    #[arg(long)]
+    pub execute: bool,
+    #[command(flatten)]
+    pub connect: Connect,
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct ResetTarget {
+    #[arg(long)]
+    pub to_earliest: bool,
+    #[arg(long)]
+    pub to_latest: bool,
+    #[arg(long, value_name = "OFFSET")]
+    pub to_offset: Option<i64>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub shift_by: Option<i64>,
+    /// e.g. 2024-05-01T12:00:00.000 (UTC unless an offset is given).
+    #[arg(long, value_name = "DATETIME")]
+    pub to_datetime: Option<String>,
+    /// e.g. PT15M: the offsets of that long ago.
+    #[arg(long, value_name = "DURATION")]
+    pub by_duration: Option<String>,
 }
 
 pub async fn run(cmd: GroupCommand) -> anyhow::Result<()> {
@@ -79,6 +136,103 @@ pub async fn run(cmd: GroupCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        GroupCommand::Delete { group, connect } => {
+            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            client.delete_group(&group).await?;
+            println!("Deleted group {group}.");
+        }
+        GroupCommand::DeleteOffsets {
+            group,
+            topic,
+            connect,
+        } => {
+            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let partitions: Vec<i32> = client
+                .topic(&topic)
+                .await?
+                .partitions
+                .iter()
+                .map(|p| p.partition)
+                .collect();
+            client
+                .delete_group_offsets(&group, &topic, &partitions)
+                .await?;
+            println!("Deleted offsets of group {group} for topic {topic}.");
+        }
+        GroupCommand::ResetOffsets(args) => reset(args).await?,
     }
     Ok(())
+}
+
+async fn reset(args: ResetArgs) -> anyhow::Result<()> {
+    let mut client = Client::connect(&args.connect.bootstrap_server).await?;
+    let description = client.describe_group(&args.group).await?;
+    if !description.members.is_empty() {
+        anyhow::bail!(
+            "group '{}' has {} active member(s) (state {}): stop its consumers before resetting offsets",
+            args.group,
+            description.members.len(),
+            description.state
+        );
+    }
+    let committed = client.committed_offsets(&args.group).await?;
+    let topics: Vec<String> = match &args.topic {
+        Some(topic) => vec![topic.clone()],
+        None => {
+            let mut names: Vec<String> = committed.iter().map(|(t, _, _)| t.clone()).collect();
+            names.dedup();
+            names
+        }
+    };
+    let target = &args.target;
+    let timestamp = match (&target.to_datetime, &target.by_duration) {
+        (Some(text), _) => Some(super::when::parse_datetime(text)?),
+        (_, Some(text)) => Some(now_ms() - super::when::parse_duration(text)?),
+        _ => None,
+    };
+    let mut plan = Vec::new();
+    for topic in topics {
+        for p in client.topic(&topic).await?.partitions {
+            let earliest = client.list_offset(&topic, p.partition, -2).await?;
+            let latest = client.list_offset(&topic, p.partition, -1).await?;
+            let current = committed
+                .iter()
+                .find(|(t, q, _)| *t == topic && *q == p.partition)
+                .map(|(_, _, o)| *o);
+            let wanted = if target.to_earliest {
+                earliest
+            } else if target.to_latest {
+                latest
+            } else if let Some(offset) = target.to_offset {
+                offset
+            } else if let Some(shift) = target.shift_by {
+                current.unwrap_or(earliest) + shift
+            } else if let Some(ts) = timestamp {
+                match client.list_offset(&topic, p.partition, ts).await? {
+                    -1 => latest,
+                    offset => offset,
+                }
+            } else {
+                anyhow::bail!("choose one of --to-earliest, --to-latest, --to-offset, --shift-by, --to-datetime, --by-duration");
+            };
+            // Like Kafka's tool: targets outside the log are clamped into it.
+            plan.push((topic.clone(), p.partition, wanted.clamp(earliest, latest)));
+        }
+    }
+    println!("GROUP\tTOPIC\tPARTITION\tNEW-OFFSET");
+    for (topic, partition, offset) in &plan {
+        println!("{}\t{topic}\t{partition}\t{offset}", args.group);
+    }
+    if args.execute {
+        client.commit_group_offsets(&args.group, &plan).await?;
+    } else {
+        eprintln!("Dry run: nothing changed. Add --execute to apply.");
+    }
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
