@@ -42,6 +42,17 @@ def drain(consumers, want, timeout_s=40, already=frozenset()):
     return seen
 
 
+def take(consumer, n, timeout_s=30):
+    """Polls one consumer until it returned `n` records (or time runs out)."""
+    got = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        m = consumer.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append(m)
+    return got
+
+
 def test_members_split_partitions_and_cover_everything(broker_factory):
     srv = broker_factory(FAST)
     b = srv.bootstrap
@@ -100,12 +111,7 @@ def test_committed_offsets_survive_consumer_and_broker_restarts(broker_factory):
 
     c = group_consumer(b, group)
     c.subscribe([topic])
-    got = []
-    deadline = time.monotonic() + 30
-    while len(got) < 60 and time.monotonic() < deadline:
-        m = c.poll(0.5)
-        if m is not None and m.error() is None:
-            got.append(m)
+    got = take(c, 60)
     assert len(got) == 60
     c.commit(message=got[-1], asynchronous=False)
     c.close()
@@ -119,12 +125,7 @@ def test_committed_offsets_survive_consumer_and_broker_restarts(broker_factory):
         committed = c.committed([TopicPartition(topic, 0)], timeout=20)
         assert committed[0].offset == got[-1].offset() + 1
         c.subscribe([topic])
-        rest = []
-        deadline = time.monotonic() + 30
-        while len(rest) < 40 and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is not None and m.error() is None:
-                rest.append(m)
+        rest = take(c, 40)
         assert [m.offset() for m in rest] == list(range(60, 100)), "resumed exactly after the commit"
         assert rest[0].value() == b"v60"
     finally:
@@ -347,12 +348,7 @@ def test_gregor_reset_offsets_then_consume_reads_from_the_new_position(broker_fa
     c = group_consumer(b, group)
     c.subscribe([topic])
     try:
-        got = []
-        deadline = time.monotonic() + 30
-        while len(got) < 90 and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is not None and m.error() is None:
-                got.append(m)
+        got = take(c, 90)
         assert [m.offset() for m in got] == list(range(10, 100))
     finally:
         c.close()
