@@ -290,3 +290,77 @@ fn kill_9_loses_no_acknowledged_record_with_flush_every_message() {
         );
     }
 }
+
+fn earliest_offset(conn: &mut Connection, topic: &str) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-2)])]);
+    let ResponseKind::ListOffsets(response) =
+        conn.request(ApiKey::ListOffsets, 7, RequestKind::ListOffsets(request))
+    else {
+        panic!()
+    };
+    response.topics[0].partitions[0].offset
+}
+
+#[test]
+fn size_retention_deletes_old_segments_and_moves_the_log_start() {
+    let broker = TestBroker::start(&[
+        "log.segment.bytes=4096",
+        "log.retention.bytes=8192",
+        "log.retention.check.interval.ms=100",
+        // The test records carry 2023 timestamps: keep time retention out of it.
+        "log.retention.ms=-1",
+    ]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "retained", 1);
+    for i in 0..60 {
+        produce(
+            &mut conn,
+            "retained",
+            0,
+            record_batch(&format!("r{i}"), 5, Compression::None),
+            1,
+        )
+        .unwrap();
+    }
+    // Retention runs in the background; wait (bounded) for it to act.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut start = 0;
+    while start == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        start = earliest_offset(&mut conn, "retained");
+    }
+    assert!(start > 0, "retention never advanced the log start offset");
+    assert_eq!(
+        fetch(&mut conn, "retained", 0, 0, 0).error_code,
+        1,
+        "OFFSET_OUT_OF_RANGE below the log start"
+    );
+    let data = fetch(&mut conn, "retained", 0, start, 0);
+    assert_eq!(data.error_code, 0);
+    assert_eq!(data.log_start_offset, start);
+    let segments = std::fs::read_dir(broker.data_dir().join("retained-0"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count();
+    let listing: Vec<_> = std::fs::read_dir(broker.data_dir().join("retained-0"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        segments >= 2 && segments <= 4,
+        "{segments} segments left, start {start}: {listing:?}"
+    );
+}
