@@ -360,7 +360,7 @@ fn size_retention_deletes_old_segments_and_moves_the_log_start() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(
-        segments >= 2 && segments <= 4,
+        (2..=4).contains(&segments),
         "{segments} segments left, start {start}: {listing:?}"
     );
 }
