@@ -356,3 +356,20 @@ def test_gregor_reset_offsets_then_consume_reads_from_the_new_position(broker_fa
     assert gregor("delete-offsets", group, "--topic", topic).returncode == 0
     assert gregor("delete", group).returncode == 0
     assert group not in gregor("list").stdout
+
+
+def test_kafkajs_group_consumer_reads_and_commits(broker):
+    from clients import NODE_DIR, b64, json_lines, run
+    from conftest import GREGOR_BIN
+    b = broker.bootstrap
+    topic = f"kjs-group-{uuid.uuid4().hex[:6]}"
+    cf_create_topic(b, topic, 3)
+    assert_all_sent(cf_produce(b, topic, values(90)))
+    p = run(["node", str(NODE_DIR / "compat.js"), b, "group-consume", topic, "kjs-group", "90", "30000"], timeout=90)
+    lines = json_lines(p.stdout)
+    assert {l["value"] for l in lines if "value" in l} == {b64(f"v{i}".encode()) for i in range(90)}
+    described = subprocess.run([GREGOR_BIN, "group", "describe", "kjs-group", "--bootstrap-server", b],
+                               capture_output=True, text=True, timeout=60)
+    assert described.returncode == 0, described.stderr
+    lags = [row.split("\t")[4] for row in described.stdout.splitlines()[2:]]
+    assert lags == ["0", "0", "0"], described.stdout

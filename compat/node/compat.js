@@ -13,6 +13,11 @@
 //       records or timeout. Prints {"partition","offset","timestamp","key","value","headers"}
 //       (headers [[name, b64], ...], duplicate names kept in order), then {"done":true,"count":N}.
 //
+//   node compat.js BOOTSTRAP group-consume TOPIC GROUP COUNT TIMEOUT_MS
+//       kafkajs's ordinary consumer: joins GROUP, subscribes fromBeginning, reads until COUNT
+//       records or timeout with auto-commit, then disconnects (committing). Prints the same
+//       record objects as consume, then {"done":true,"count":N}.
+//
 // The producer is created with allowAutoTopicCreation: true and idempotent: false.
 'use strict'
 
@@ -213,12 +218,46 @@ async function consume(bootstrap, topic, count, timeoutMs) {
   out({ done: true, count: n })
 }
 
+async function groupConsume(bootstrap, topic, group, count, timeoutMs) {
+  const consumer = kafkaFor(bootstrap).consumer({ groupId: group, sessionTimeout: 10000, heartbeatInterval: 500 })
+  let n = 0
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true })
+    let finish
+    const finished = new Promise(resolve => (finish = resolve))
+    const timer = setTimeout(finish, timeoutMs)
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        if (n >= count) return
+        out({
+          partition,
+          offset: Number(message.offset),
+          timestamp: Number(message.timestamp),
+          key: b64(message.key),
+          value: b64(message.value),
+          headers: headerList(message.headers),
+        })
+        n++
+        if (n >= count) finish()
+      },
+    })
+    await finished
+    clearTimeout(timer)
+  } finally {
+    await consumer.disconnect()
+  }
+  out({ done: true, count: n })
+}
+
 async function main() {
   const [bootstrap, cmd, topic, ...rest] = process.argv.slice(2)
   if (cmd === 'produce') {
     const opts = {}
     for (let i = 0; i < rest.length; i += 2) opts[rest[i].replace(/^--/, '')] = rest[i + 1]
     await produce(bootstrap, topic, opts)
+  } else if (cmd === 'group-consume') {
+    await groupConsume(bootstrap, topic, rest[0], Number(rest[1]), Number(rest[2] || 20000))
   } else if (cmd === 'consume') {
     await consume(bootstrap, topic, Number(rest[0]), Number(rest[1] || 20000))
   } else {
