@@ -373,3 +373,21 @@ def test_kafkajs_group_consumer_reads_and_commits(broker):
     assert described.returncode == 0, described.stderr
     lags = [row.split("\t")[4] for row in described.stdout.splitlines()[2:]]
     assert lags == ["0", "0", "0"], described.stdout
+
+
+def test_franz_go_cooperative_group_consumer(broker):
+    from clients import FRANZ, b64, json_lines, run
+    b = broker.bootstrap
+    topic = f"franz-group-{uuid.uuid4().hex[:6]}"
+    cf_create_topic(b, topic, 4)
+    assert_all_sent(cf_produce(b, topic, values(120)))
+    p = run([str(FRANZ), "-b", b, "consume", "-topic", topic, "-group", "franz-group", "-count", "120", "-timeout-ms", "30000"],
+            timeout=90)
+    lines = json_lines(p.stdout)
+    assert not [l for l in lines if "error" in l], lines[-3:]
+    assert {l["value"] for l in lines if "value" in l} == {b64(f"v{i}".encode()) for i in range(120)}
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    admin = AdminClient({"bootstrap.servers": b})
+    committed = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions("franz-group")])["franz-group"].result()
+    assert sum(tp.offset for tp in committed.topic_partitions) == 120, "every polled record was committed"

@@ -103,6 +103,7 @@ func main() {
 	acks := sub.String("acks", "all", "acks: all, 1 or 0")
 	count := sub.Int("count", 0, "records to consume")
 	timeoutMs := sub.Int("timeout-ms", 20000, "consume timeout")
+	group := sub.String("group", "", "consume as a member of this group (cooperative-sticky), committing")
 	_ = sub.Parse(flag.Args()[1:])
 	if *topic == "" {
 		die("-topic is required")
@@ -111,7 +112,7 @@ func main() {
 	case "produce":
 		produce(*bootstrap, *topic, *compression, *acks)
 	case "consume":
-		consume(*bootstrap, *topic, *count, *timeoutMs)
+		consume(*bootstrap, *topic, *group, *count, *timeoutMs)
 	default:
 		die("unknown command %q", cmd)
 	}
@@ -217,14 +218,20 @@ func produce(bootstrap, topic, compression, acks string) {
 	}
 }
 
-func consume(bootstrap, topic string, count, timeoutMs int) {
-	cl, err := kgo.NewClient(
+func consume(bootstrap, topic, group string, count, timeoutMs int) {
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(bootstrap),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(16<<20),
-	)
+		kgo.FetchMaxBytes(64 << 20),
+		kgo.FetchMaxPartitionBytes(16 << 20),
+	}
+	if group != "" {
+		// franz-go's default balancer is cooperative-sticky; autocommit is on,
+		// and Close commits what was polled.
+		opts = append(opts, kgo.ConsumerGroup(group))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		die("client: %v", err)
 	}
@@ -258,6 +265,14 @@ func consume(bootstrap, topic string, count, timeoutMs int) {
 			_ = enc.Encode(out)
 			n++
 		})
+	}
+	if group != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "commit: %v\n", err)
+			_ = enc.Encode(map[string]any{"error": err.Error()})
+		}
+		cancel()
 	}
 	_ = enc.Encode(map[string]any{"done": true, "count": n})
 }
