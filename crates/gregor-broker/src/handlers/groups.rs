@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 
 /// OffsetFetch batches groups from this version on.
 const BATCHED_OFFSET_FETCH: i16 = 8;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 pub async fn join(
     broker: &Broker,
@@ -75,37 +76,57 @@ pub async fn leave(
     }
 }
 
-pub fn commit(broker: &Broker, request: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
-    match broker
+pub fn commit(
+    broker: &Broker,
+    mut request: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
+    use kafka_protocol::messages::offset_commit_response::{
+        OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+    };
+    let refuse =
+        |topic: &kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic,
+         code: i16| {
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name.clone())
+                .with_partitions(
+                    topic
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+        };
+    // Like Kafka, offsets for partitions that do not exist are refused.
+    let image = broker.controller.image();
+    let (known, unknown): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| {
+            image.topic(&t.name).is_some_and(|topic| {
+                t.partitions
+                    .iter()
+                    .all(|p| topic.partitions.contains_key(&p.partition_index))
+            })
+        });
+    let mut refused: Vec<OffsetCommitResponseTopic> = unknown
+        .iter()
+        .map(|t| refuse(t, UNKNOWN_TOPIC_OR_PARTITION))
+        .collect();
+    request.topics = known;
+    let mut response = match broker
         .groups
         .immediate(|c, now| c.commit_offsets(&request, version, now))
     {
         Ok(response) => response,
-        Err(code) => {
-            use kafka_protocol::messages::offset_commit_response::{
-                OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-            };
-            let topics = request
-                .topics
-                .iter()
-                .map(|t| {
-                    OffsetCommitResponseTopic::default()
-                        .with_name(t.name.clone())
-                        .with_partitions(
-                            t.partitions
-                                .iter()
-                                .map(|p| {
-                                    OffsetCommitResponsePartition::default()
-                                        .with_partition_index(p.partition_index)
-                                        .with_error_code(code)
-                                })
-                                .collect(),
-                        )
-                })
-                .collect();
-            OffsetCommitResponse::default().with_topics(topics)
-        }
-    }
+        Err(code) => OffsetCommitResponse::default()
+            .with_topics(request.topics.iter().map(|t| refuse(t, code)).collect()),
+    };
+    response.topics.append(&mut refused);
+    response
 }
 
 pub fn fetch_offsets(
