@@ -122,7 +122,17 @@ def test_committed_offsets_survive_consumer_and_broker_restarts(broker_factory):
     from confluent_kafka import TopicPartition
     c = group_consumer(b, group)
     try:
-        committed = c.committed([TopicPartition(topic, 0)], timeout=20)
+        # Kafka loads coordinators asynchronously after a restart and answers
+        # NOT_COORDINATOR meanwhile; clients retry, so does this test.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                committed = c.committed([TopicPartition(topic, 0)], timeout=20)
+                break
+            except Exception as e:
+                if time.monotonic() > deadline or "COORDINATOR" not in str(e).upper():
+                    raise
+                time.sleep(0.5)
         assert committed[0].offset == got[-1].offset() + 1
         c.subscribe([topic])
         rest = take(c, 40)
