@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""Parsing and reporting for bench/run.sh.
+
+  report.py parse-producer-perf LINE RECORD_SIZE
+      turns ProducerPerformance's summary line into one JSON line
+  report.py report --results R.jsonl --meta META.json --commands CMDS.txt --out-dir DIR [--argv ...]
+      medians per (test, broker) -> DIR/<date>.md, DIR/<date>.png, DIR/<date>.jsonl, DIR/latest.md
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+
+PP_RE = re.compile(
+    r"(?P<records>\d+) records sent, (?P<rps>[\d.]+) records/sec \((?P<mbps>[\d.]+) MB/sec\), "
+    r"(?P<avg>[\d.]+) ms avg latency, (?P<max>[\d.]+) ms max latency, (?P<p50>\d+) ms 50th, "
+    r"(?P<p95>\d+) ms 95th, (?P<p99>\d+) ms 99th, (?P<p999>\d+) ms 99.9th"
+)
+
+
+def parse_producer_perf(line, size):
+    m = PP_RE.search(line)
+    if not m:
+        print(json.dumps({"error": "unparsed: " + line[-300:]}))
+        return 1
+    g = m.groupdict()
+    print(json.dumps({
+        "records": int(g["records"]), "size": int(size), "rec_per_s": float(g["rps"]), "mb_per_s": float(g["mbps"]),
+        "avg_ms": float(g["avg"]), "max_ms": float(g["max"]), "p50_ms": int(g["p50"]), "p95_ms": int(g["p95"]),
+        "p99_ms": int(g["p99"]), "p999_ms": int(g["p999"]),
+    }))
+    return 0
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "—"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+def ratio(g, k):
+    if g is None or k in (None, 0):
+        return "—"
+    return f"{g / k:.2f}×"
+
+
+class Results:
+    def __init__(self, path):
+        self.rows = [json.loads(l) for l in open(path) if l.strip()]
+        self.keys = []  # keep first-seen order
+        for r in self.rows:
+            if (r["test"], r["key"]) not in self.keys:
+                self.keys.append((r["test"], r["key"]))
+
+    def keys_of(self, test):
+        return [k for t, k in self.keys if t == test]
+
+    def vals(self, test, key, broker, field):
+        out = []
+        for r in self.rows:
+            if r["test"] == test and r["key"] == key and r["broker"] == broker:
+                v = r["result"].get(field)
+                if isinstance(v, (int, float)) and "error" not in r["result"]:
+                    out.append(float(v))
+        return out
+
+    def m(self, test, key, broker, field):
+        return med(self.vals(test, key, broker, field))
+
+    def errors(self):
+        return [r for r in self.rows if "error" in r["result"]]
+
+    def first_cmd(self, test, broker):
+        for r in self.rows:
+            if r["test"] == test and r["broker"] == broker and r.get("cmd"):
+                return r["cmd"]
+        return None
+
+
+def table(res, test, cols, note=""):
+    """cols: list of (label, field, digits, kind) ; kind 'higher' or 'lower' is better."""
+    keys = res.keys_of(test)
+    if not keys:
+        return ""
+    head = ["test"]
+    for label, _, _, kind in cols:
+        head += [f"{label} Gregor", f"{label} Kafka", "G/K"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in keys:
+        cells = [key]
+        for label, field, digits, kind in cols:
+            g = res.m(test, key, "gregor", field)
+            k = res.m(test, key, "kafka", field)
+            cells += [fmt(g, digits), fmt(k, digits), ratio(g, k)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return (note + "\n\n" if note else "") + "\n".join(lines) + "\n"
+
+
+def chart(res, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("produce", "mb_per_s", "ProducerPerformance MB/s (higher is better)"),
+        ("consume", "mb_per_s", "assign() consumer MB/s (higher is better)"),
+        ("rdkafka", "mb_per_s", "librdkafka MB/s (higher is better)"),
+        ("produce", "p99_ms", "ProducerPerformance p99 ms (lower is better)"),
+        ("e2e", "p99_ms", "end-to-end p99 ms (lower is better)"),
+    ]
+    panels = [p for p in panels if res.keys_of(p[0])]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 3.3 * len(panels)))
+    if len(panels) == 1:
+        axes = [axes]
+    for ax, (test, field, title) in zip(axes, panels):
+        keys = res.keys_of(test)
+        xs = range(len(keys))
+        g = [res.m(test, k, "gregor", field) or 0 for k in keys]
+        kf = [res.m(test, k, "kafka", field) or 0 for k in keys]
+        w = 0.4
+        ax.bar([x - w / 2 for x in xs], g, w, label="Gregor", color="#2a7fbf")
+        ax.bar([x + w / 2 for x in xs], kf, w, label="Apache Kafka", color="#999999")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([k.replace(test + " ", "").replace("rdkafka ", "") for k in keys],
+                           rotation=30, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def report(args):
+    res = Results(args.results)
+    meta = json.load(open(args.meta))
+    date = meta["date"].replace(":", "").replace("-", "")[:15]  # 20250101T120000
+    os.makedirs(args.out_dir, exist_ok=True)
+    base = os.path.join(args.out_dir, date)
+    md = []
+    md.append(f"# Gregor vs Apache Kafka — {meta['date']}\n")
+    md.append(f"Produced by `{args.argv}` ({meta['runs']} round(s), medians; "
+              f"{meta['mb_per_producer_run']} MiB payload per producer run"
+              f"{', QUICK MODE: numbers are indicative only' if meta.get('quick') else ''}). "
+              "Ratios are Gregor ÷ Kafka: above 1 means Gregor is higher (better for throughput, "
+              "worse for latency, memory and CPU). Raw per-run results: "
+              f"[{os.path.basename(base)}.jsonl]({os.path.basename(base)}.jsonl).\n")
+    loads = [r["loadavg1"] for r in res.rows if "loadavg1" in r]
+    if loads:
+        md.append(f"1-minute load average when loads finished: min {min(loads):.1f}, median "
+                  f"{statistics.median(loads):.1f}, max {max(loads):.1f} on {meta.get('nproc')} cores "
+                  "(well above the benchmark's own ~2 means other work shared the machine).\n")
+    md.append(f"![chart]({os.path.basename(base)}.png)\n")
+    md.append("## Machine and versions\n")
+    md.append("| | |\n|---|---|")
+    for k, label in [("cpu", "CPU"), ("nproc", "cores (nproc)"), ("memory", "memory"), ("disk", "disk (df -hT of the data dir)"),
+                     ("disk_dev", "block devices"), ("kernel", "kernel"), ("gregor", "Gregor"), ("kafka", "Kafka"),
+                     ("java", "Java (Kafka broker and Java clients)"), ("librdkafka", "librdkafka")]:
+        md.append(f"| {label} | {meta.get(k, '')} |")
+    md.append("")
+    md.append("## Setup (same for both brokers)\n")
+    md.append(
+        "* One broker at a time on 127.0.0.1, fresh data dir per round, single node (KRaft combined mode for Kafka), "
+        "RF 1, no fsync on produce (both defaults: `log.flush.interval.messages` = Long.MAX), "
+        "topics created up front with the listed partition count.\n"
+        "* Rounds alternate the order (Kafka first in odd rounds, Gregor first in even rounds). "
+        "Each broker session starts with an unrecorded warm-up (produce + consume of a quarter of the payload).\n"
+        "* Producer settings for every Java load: `acks` as listed, `linger.ms=5 batch.size=65536`, "
+        "**`enable.idempotence=false` on both brokers** (Gregor has no idempotent producer yet; Kafka 4.x would "
+        "default to idempotence).\n"
+        "* Consumers use `assign()` (no consumer groups: Gregor has none yet, and Kafka's ConsumerPerformance "
+        "always `subscribe()`s, EndToEndLatency `commitSync()`s), so the Kafka tools are replaced by "
+        "`bench/java/AssignConsumerPerf` and `bench/java/FixedRateLatency` for both brokers.\n"
+        "* Client and broker share the same cores; on a small machine the client's CPU competes with the broker's.\n"
+        "* CPU s/GB = broker utime+stime over the throughput loads (produce, consume, librdkafka; not warm-up or "
+        "latency runs) ÷ payload bytes moved in + out. Peak RSS = VmHWM at the end of the session. Startup = "
+        "process spawn → first acknowledged produce (acks=all, librdkafka, retried), Kafka's storage format step "
+        "not included.\n")
+
+    md.append("## Produce (Kafka ProducerPerformance, `--throughput -1`)\n")
+    md.append(table(res, "produce", [("MB/s", "mb_per_s", 1, "higher"), ("p99 ms", "p99_ms", 0, "lower")]))
+    md.append("\nRecords/s and more latency percentiles per run are in the jsonl file.\n")
+    md.append("## Consume (assign() Java consumer, over the acks=1 topics just written)\n")
+    md.append(table(res, "consume", [("MB/s", "mb_per_s", 1, "higher")]))
+    md.append("## librdkafka (confluent-kafka, acks=1, linger.ms=5, 8 partitions, no compression)\n")
+    md.append(table(res, "rdkafka", [("MB/s", "mb_per_s", 1, "higher"), ("rec/s", "rec_per_s", 0, "higher")]))
+    md.append("## End-to-end latency (fixed-rate producer, linger.ms=0, assign() consumer with default long-poll)\n")
+    md.append(table(res, "e2e", [("p50 ms", "p50_ms", 2, "lower"), ("p99 ms", "p99_ms", 2, "lower"),
+                                 ("p99.9 ms", "p999_ms", 2, "lower")]))
+    md.append("## Broker resources\n")
+    md.append(table(res, "resources", [("startup s", "startup_s", 2, "lower"), ("peak RSS MiB", "peak_rss_mb", 0, "lower"),
+                                       ("CPU s/GB", "cpu_s_per_gb", 2, "lower")]))
+
+    errs = res.errors()
+    md.append("## Failures\n")
+    if errs:
+        for e in errs:
+            md.append(f"* round {e['round']} {e['broker']} `{e['key']}`: {str(e['result'].get('error'))[:400]}")
+    else:
+        md.append("None: every load completed on both brokers.")
+    if args.errors_glob:
+        for f in sorted(glob.glob(args.errors_glob)):
+            md.append(f"\nError lines in the log of {os.path.basename(f).replace('-errors.txt', '')}:\n")
+            md.append("```\n" + open(f).read()[:3000] + "```")
+    md.append("")
+
+    md.append("## Exact commands (round 1; ports and temp dirs vary per round)\n")
+    md.append("```")
+    seen = set()
+    for line in open(args.commands):
+        kind = line.split(":", 1)[0]
+        if kind not in seen:
+            seen.add(kind)
+            md.append(line.rstrip())
+    for test in ["produce", "consume", "rdkafka", "e2e"]:
+        for b in ["gregor", "kafka"]:
+            c = res.first_cmd(test, b)
+            if c:
+                md.append(f"{test} ({b}): {c}")
+    md.append("```")
+    md.append("Every command of every run is in the `cmd` field of the jsonl file. The Kafka broker's "
+              "server.properties is the single-node combined-mode file of kafka-reference.md "
+              "(plus `num.partitions=1`, `auto.create.topics.enable=true`), logging INFO to a file.\n")
+
+    text = "\n".join(md) + "\n"
+    with open(base + ".md", "w") as f:
+        f.write(text)
+    shutil.copy(args.results, base + ".jsonl")
+    try:
+        chart(res, base + ".png")
+    except Exception as e:  # the table matters more than the picture
+        print(f"chart failed: {e}", file=sys.stderr)
+    with open(os.path.join(args.out_dir, "latest.md"), "w") as f:
+        f.write(text)
+    print(base + ".md")
+    return 0
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "parse-producer-perf":
+        return parse_producer_perf(sys.argv[2], sys.argv[3])
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cmd", choices=["report"])
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--meta", required=True)
+    ap.add_argument("--commands", required=True)
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--errors-glob", default="")
+    ap.add_argument("--argv", default="bash bench/run.sh")
+    return report(ap.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

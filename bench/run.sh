@@ -1,0 +1,391 @@
+#!/usr/bin/env bash
+# Gregor vs Apache Kafka, side by side, on this machine. See bench/README.md.
+#
+#   bash bench/run.sh                 # full: 3 rounds, medians
+#   bash bench/run.sh --quick         # 1 short round (development)
+#   bash bench/run.sh --runs 5 --mb 512 --e2e-seconds 20
+#
+# Not part of ./scripts/test. Everything it downloads goes to target/bench-deps/
+# (Maven Central, PyPI); brokers listen on 127.0.0.1 only, live in a temp dir
+# under target/ and are always stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+ORIG_ARGS="$*"
+
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.2}"
+RUNS=3
+MB=256            # payload MiB per producer run
+E2E_SECONDS=15    # measured seconds per latency run (plus warm-up)
+E2E_WARMUP=3
+E2E_RATES="1000 10000"
+QUICK=0
+BUILD=1
+OUT_DIR="$ROOT/bench/results"
+ONLY=""           # restrict to one broker (kafka|gregor), for debugging
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1; RUNS=1; MB=16; E2E_SECONDS=3; E2E_WARMUP=1; E2E_RATES="1000" ;;
+    --runs) RUNS="$2"; shift ;;
+    --mb) MB="$2"; shift ;;
+    --e2e-seconds) E2E_SECONDS="$2"; shift ;;
+    --e2e-rates) E2E_RATES="$2"; shift ;;
+    --kafka-version) KAFKA_VERSION="$2"; shift ;;
+    --no-build) BUILD=0 ;;
+    --out) OUT_DIR="$2"; shift ;;
+    --only) ONLY="$2"; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; echo; sed -n '/^## Options/,/^## /p' bench/README.md 2>/dev/null | head -30; exit 0 ;;
+    *) echo "unknown argument: $1 (see bench/README.md)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+DEPS="$ROOT/target/bench-deps"
+KDIR="$DEPS/kafka-$KAFKA_VERSION"
+VENV="$DEPS/venv"
+PY="$VENV/bin/python"
+GREGOR="$ROOT/target/release/gregor"
+CLASSES="$KDIR/classes"
+mkdir -p "$DEPS/tmp"
+TMP="$(mktemp -d "$DEPS/tmp/run.XXXXXX")"
+RES="$TMP/results.jsonl"
+CMDS="$TMP/commands.txt"
+: > "$RES"; : > "$CMDS"
+BROKER_PID=""
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+stop_broker() {
+  local pid="$BROKER_PID"
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "broker $pid did not stop in 30 s, SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+  BROKER_PID=""
+}
+
+cleanup() {
+  local rc=$?
+  stop_broker
+  if [ -n "${KEEP_TMP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- 1. deps
+fetch_deps() {
+  if [ "$BUILD" = 1 ]; then
+    log "cargo build --release -p gregor"
+    cargo build --release -p gregor >&2
+  fi
+  [ -x "$GREGOR" ] || { echo "missing $GREGOR (run without --no-build)" >&2; exit 1; }
+
+  local part
+  for part in broker tools; do
+    local pomdir=kafka; [ "$part" = tools ] && pomdir=tools
+    if [ ! -f "$KDIR/$part/.stamp" ]; then
+      log "fetching Kafka $KAFKA_VERSION $part jars from Maven Central -> $KDIR/$part"
+      rm -rf "$KDIR/$part"; mkdir -p "$KDIR/$part"
+      (cd "bench/deps/$pomdir" && mvn -q -B dependency:copy-dependencies -Dkafka.version="$KAFKA_VERSION" \
+        -DincludeScope=runtime -DoutputDirectory="$KDIR/$part") >&2
+      touch "$KDIR/$part/.stamp"
+    fi
+  done
+
+  local reqhash
+  reqhash=$(sha256sum bench/requirements.txt | cut -c1-16)
+  if [ ! -f "$VENV/.stamp-$reqhash" ]; then
+    log "creating $VENV (PyPI: $(grep -v '^#' bench/requirements.txt | tr '\n' ' '))"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r bench/requirements.txt >&2
+    touch "$VENV/.stamp-$reqhash"
+  fi
+
+  local jhash
+  jhash=$(cat bench/java/*.java | sha256sum | cut -c1-16)
+  if [ ! -f "$CLASSES/.stamp-$jhash" ]; then
+    log "compiling bench/java against kafka-clients $KAFKA_VERSION"
+    rm -rf "$CLASSES"; mkdir -p "$CLASSES"
+    javac -d "$CLASSES" -cp "$KDIR/tools/*" bench/java/*.java
+    touch "$CLASSES/.stamp-$jhash"
+  fi
+}
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# ---------------------------------------------------------------- 2. brokers
+KAFKA_JVM_FLAGS="-Xms1G -Xmx1G -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true"
+TOOL_JVM_FLAGS="-Xmx512M -server -XX:+UseG1GC -Djava.awt.headless=true"
+
+write_kafka_config() { # dir port cport
+  local d="$1" port="$2" cport="$3"
+  cat > "$d/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$d/data
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+EOF
+  # like Kafka's shipped log4j2.yaml: INFO to a file, request logger at WARN
+  cat > "$d/log4j2.properties" <<EOF
+rootLogger.level=INFO
+rootLogger.appenderRef.f.ref=F
+appender.f.type=File
+appender.f.name=F
+appender.f.fileName=$d/server.log
+appender.f.layout.type=PatternLayout
+appender.f.layout.pattern=[%d] %p %m (%c)%n
+logger.req.name=kafka.request.logger
+logger.req.level=WARN
+logger.state.name=state.change.logger
+logger.state.level=WARN
+EOF
+}
+
+# start_broker kind round -> sets BROKER_PID, BOOTSTRAP, BROKER_DIR, STARTUP_S
+start_broker() {
+  local kind="$1" round="$2"
+  BROKER_DIR="$TMP/$kind-r$round"
+  mkdir -p "$BROKER_DIR/data"
+  local port; port=$(free_port)
+  BOOTSTRAP="127.0.0.1:$port"
+  local cmd=()
+  if [ "$kind" = kafka ]; then
+    local cport; cport=$(free_port)
+    write_kafka_config "$BROKER_DIR" "$port" "$cport"
+    local uuid
+    uuid=$("$PY" -c 'import uuid,base64; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())')
+    local fmt=(java -Dlog4j2.configurationFile="$BROKER_DIR/log4j2.properties" -cp "$KDIR/broker/*"
+      kafka.tools.StorageTool format -t "$uuid" -c "$BROKER_DIR/server.properties")
+    echo "kafka format: ${fmt[*]}" >> "$CMDS"
+    "${fmt[@]}" > "$BROKER_DIR/format.log" 2>&1 || { cat "$BROKER_DIR/format.log" >&2; return 1; }
+    cmd=(java $KAFKA_JVM_FLAGS -Dlog4j2.configurationFile="$BROKER_DIR/log4j2.properties" -cp "$KDIR/broker/*"
+      kafka.Kafka "$BROKER_DIR/server.properties")
+  else
+    cmd=("$GREGOR" server --set "listeners=PLAINTEXT://$BOOTSTRAP" --set "log.dirs=$BROKER_DIR/data" --set num.partitions=1)
+  fi
+  echo "$kind start: ${cmd[*]}" >> "$CMDS"
+  # the probe waits for the port, then retries a produce until it is acked
+  "$PY" bench/rdkafka_load.py startup "$BOOTSTRAP" startup-probe 120 > "$BROKER_DIR/probe.json" 2> "$BROKER_DIR/probe.err" &
+  local probe=$!
+  sleep 0.3 # let the probe's interpreter load before the clock starts
+  local t0; t0=$(date +%s.%N)
+  "${cmd[@]}" > "$BROKER_DIR/stdout.log" 2>&1 < /dev/null &
+  BROKER_PID=$!
+  if ! wait "$probe"; then
+    log "$kind did not accept a produce: $(cat "$BROKER_DIR/probe.json" "$BROKER_DIR/probe.err")"
+    tail -20 "$BROKER_DIR/stdout.log" >&2 || true
+    return 1
+  fi
+  STARTUP_S=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["acked_at"]-float(sys.argv[2]),3))' "$BROKER_DIR/probe.json" "$t0")
+  log "$kind up at $BOOTSTRAP (pid $BROKER_PID), first produce acked after ${STARTUP_S}s"
+}
+
+cpu_ticks() { # utime+stime of $BROKER_PID, in clock ticks
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$BROKER_PID/stat"
+}
+vm_hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$BROKER_PID/status"; }
+
+# ---------------------------------------------------------------- 3. loads
+# emit round broker test key json-result cmd
+emit() {
+  "$PY" - "$@" >> "$RES" <<'EOF'
+import json, sys
+r, broker, test, key, result, cmd = sys.argv[1:7]
+try:
+    res = json.loads(result)
+except Exception:
+    res = {"error": result[-500:]}
+load1 = float(open("/proc/loadavg").read().split()[0])  # other work on the machine skews results
+print(json.dumps({"round": int(r), "broker": broker, "test": test, "key": key, "result": res, "cmd": cmd, "loadavg1": load1}))
+EOF
+}
+
+MOVED_BYTES=0
+run_tool() { # round broker test key cmd...   (cmd prints JSON on its last stdout line)
+  local r="$1" b="$2" test="$3" key="$4"; shift 4
+  local outf="$BROKER_DIR/tool.out" errf="$BROKER_DIR/tool.err"
+  local rc=0
+  timeout 600 "$@" > "$outf" 2> "$errf" || rc=$?
+  local json
+  json=$(grep '^{' "$outf" | tail -1 || true)
+  if [ "$rc" != 0 ] || [ -z "$json" ]; then
+    local why; why="exit $rc: $(tail -c 400 "$errf" | tr '\n"' ' \047') $(tail -c 300 "$outf" | tr '\n"' ' \047')"
+    log "  FAILED $b $key: $why"
+    [ -n "$json" ] || json="{\"error\": \"$why\"}"
+  fi
+  emit "$r" "$b" "$test" "$key" "$json" "$*"
+  LAST_JSON="$json"
+}
+
+producer_perf() { # r b topic records size acks compression
+  local r="$1" b="$2" topic="$3" n="$4" size="$5" acks="$6" comp="$7"
+  local outf="$BROKER_DIR/pp.out"
+  local cmd=(java $TOOL_JVM_FLAGS -Dlog4j2.configurationFile="$TMP/tools-log4j2.properties" -cp "$KDIR/tools/*"
+    org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$n" --record-size "$size" --throughput -1
+    --producer-props bootstrap.servers="$BOOTSTRAP" acks="$acks" compression.type="$comp" linger.ms=5 batch.size=65536
+    enable.idempotence=false)
+  local rc=0
+  timeout 600 "${cmd[@]}" > "$outf" 2> "$BROKER_DIR/pp.err" || rc=$?
+  local line; line=$(grep '99.9th' "$outf" | tail -1 || true)
+  local json
+  json=$("$PY" bench/report.py parse-producer-perf "$line" "$size" || true)
+  if [ "$rc" != 0 ] || [ -z "$line" ]; then
+    json="{\"error\": \"exit $rc: $(tail -c 400 "$BROKER_DIR/pp.err" | tr '\n"' ' \047')\"}"
+    log "  FAILED $b produce $topic: $json"
+  fi
+  echo "$json"
+  LAST_CMD="${cmd[*]}"
+}
+
+SIZES="100 1024"
+ACKS="1 all"
+PARTS="1 8"
+COMPS="none lz4"
+
+run_broker_round() { # kind round
+  local b="$1" r="$2"
+  start_broker "$b" "$r" || { emit "$r" "$b" startup startup '{"error": "broker did not start"}' ""; stop_broker; return 0; }
+
+  # topics: one per producer configuration, plus warm-up, latency and librdkafka topics
+  local specs=(warmup:8 rdk-100:8 rdk-1024:8)
+  local s a p c
+  for s in $SIZES; do for a in $ACKS; do for p in $PARTS; do for c in $COMPS; do
+    specs+=("pp-$s-$a-p$p-$c:$p")
+  done; done; done; done
+  for rate in $E2E_RATES; do specs+=("e2e-$rate:1"); done
+  "$PY" bench/rdkafka_load.py create-topics "$BOOTSTRAP" "${specs[@]}" > "$BROKER_DIR/topics.json" \
+    || log "topic creation reported errors: $(cat "$BROKER_DIR/topics.json")"
+
+  # warm-up (not recorded): JIT for Kafka, page cache and allocator for both
+  local wn=$(( MB * 1048576 / 4 / 1024 ))
+  log "$b: warm-up ($wn x 1 KiB)"
+  producer_perf "$r" "$b" warmup "$wn" 1024 1 none > /dev/null
+  timeout 300 java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" AssignConsumerPerf "$BOOTSTRAP" warmup "$wn" > /dev/null 2>&1 || true
+
+  local cpu0; cpu0=$(cpu_ticks)
+  MOVED_BYTES=0
+  for s in $SIZES; do for a in $ACKS; do for p in $PARTS; do for c in $COMPS; do
+    local topic="pp-$s-$a-p$p-$c" n=$(( MB * 1048576 / s ))
+    local json; json=$(producer_perf "$r" "$b" "$topic" "$n" "$s" "$a" "$c")
+    emit "$r" "$b" produce "produce ${s}B acks=$a p=$p $c" "$json" "$LAST_CMD"
+    MOVED_BYTES=$(( MOVED_BYTES + n * s ))
+    log "$b r$r produce ${s}B acks=$a p=$p $c: $json"
+  done; done; done; done
+
+  # consume what was just written (acks=1 topics), assign()-based Java consumer
+  for s in $SIZES; do for p in $PARTS; do for c in $COMPS; do
+    local topic="pp-$s-1-p$p-$c" n=$(( MB * 1048576 / s ))
+    run_tool "$r" "$b" consume "consume ${s}B p=$p $c" \
+      java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" AssignConsumerPerf "$BOOTSTRAP" "$topic" "$n" 120000
+    MOVED_BYTES=$(( MOVED_BYTES + n * s ))
+    log "$b r$r consume ${s}B p=$p $c: $LAST_JSON"
+  done; done; done
+
+  # librdkafka (confluent-kafka): produce then consume, 8 partitions, acks=1, no compression
+  for s in $SIZES; do
+    local n=$(( MB * 1048576 / s / 4 ))
+    run_tool "$r" "$b" rdkafka "rdkafka produce ${s}B acks=1 p=8" "$PY" bench/rdkafka_load.py produce "$BOOTSTRAP" "rdk-$s" "$n" "$s" 1 none
+    log "$b r$r rdkafka produce ${s}B: $LAST_JSON"
+    run_tool "$r" "$b" rdkafka "rdkafka consume ${s}B p=8" "$PY" bench/rdkafka_load.py consume "$BOOTSTRAP" "rdk-$s" "$n"
+    log "$b r$r rdkafka consume ${s}B: $LAST_JSON"
+    MOVED_BYTES=$(( MOVED_BYTES + 2 * n * s ))
+  done
+
+  local cpu1; cpu1=$(cpu_ticks)
+
+  # end-to-end latency at fixed rates (excluded from CPU per GB)
+  for rate in $E2E_RATES; do
+    run_tool "$r" "$b" e2e "e2e ${rate}/s 100B acks=1" \
+      java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" FixedRateLatency "$BOOTSTRAP" "e2e-$rate" 1 "$rate" "$E2E_SECONDS" 100 "$E2E_WARMUP"
+    log "$b r$r e2e ${rate}/s: $LAST_JSON"
+  done
+
+  local hwm; hwm=$(vm_hwm_kb)
+  local tck; tck=$(getconf CLK_TCK)
+  local res
+  res=$("$PY" -c 'import json,sys; c0,c1,tck,moved,hwm,st=map(float,sys.argv[1:7]); cpu=(c1-c0)/tck; print(json.dumps({"startup_s":st,"peak_rss_mb":round(hwm/1024,1),"cpu_s":round(cpu,2),"moved_gb":round(moved/1e9,3),"cpu_s_per_gb":round(cpu/(moved/1e9),2)}))' \
+    "$cpu0" "$cpu1" "$tck" "$MOVED_BYTES" "$hwm" "$STARTUP_S")
+  emit "$r" "$b" resources resources "$res" ""
+  log "$b r$r resources: $res"
+  if grep -qiE 'panic|ERROR' "$BROKER_DIR/stdout.log" "$BROKER_DIR/server.log" 2>/dev/null; then
+    log "$b log has errors (first lines):"
+    grep -ihE 'panic|ERROR' "$BROKER_DIR/stdout.log" "$BROKER_DIR/server.log" 2>/dev/null | head -5 >&2 || true
+    grep -ihE 'panic|ERROR' "$BROKER_DIR/stdout.log" "$BROKER_DIR/server.log" 2>/dev/null | head -50 > "$TMP/$b-r$r-errors.txt" || true
+  fi
+  stop_broker
+  rm -rf "$BROKER_DIR/data"
+}
+
+# ---------------------------------------------------------------- main
+fetch_deps
+cat > "$TMP/tools-log4j2.properties" <<'EOF'
+rootLogger.level=WARN
+rootLogger.appenderRef.e.ref=E
+appender.e.type=Console
+appender.e.name=E
+appender.e.target=SYSTEM_ERR
+appender.e.layout.type=PatternLayout
+appender.e.layout.pattern=%p %m (%c)%n
+EOF
+
+# machine and versions
+"$PY" - "$TMP/meta.json" "$GREGOR" "$KAFKA_VERSION" "$TMP" <<EOF
+import json, os, platform, subprocess, sys
+import confluent_kafka
+path, gregor, kv, tmp = sys.argv[1:5]
+def sh(c):
+    try: return subprocess.run(c, shell=True, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception as e: return str(e)
+v = lambda x: x if isinstance(x, str) else str(x[0])
+mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", \$2/1048576}' /proc/meminfo")
+meta = {
+  "date": sh("date -u +%Y-%m-%dT%H:%M:%SZ"),
+  "nproc": sh("nproc"), "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
+  "memory": mem, "kernel": sh("uname -srm"),
+  "disk": sh("df -hT " + tmp + " | tail -1"),
+  "disk_dev": sh("lsblk -d -o NAME,MODEL,ROTA,SIZE 2>/dev/null | tr -s ' ' | paste -sd ';'"),
+  "gregor": sh(gregor + " --version") + " (git " + sh("git rev-parse --short HEAD") + ", release build)",
+  "kafka": "Apache Kafka " + kv + " (kafka_2.13 from Maven Central)",
+  "java": sh("java -version 2>&1 | head -2 | paste -sd ' '"),
+  "librdkafka": "confluent-kafka " + v(confluent_kafka.version()) + " / librdkafka " + v(confluent_kafka.libversion()),
+  "runs": int("$RUNS"), "mb_per_producer_run": int("$MB"), "e2e_seconds": int("$E2E_SECONDS"),
+  "e2e_warmup": int("$E2E_WARMUP"), "e2e_rates": "$E2E_RATES", "quick": "$QUICK" == "1",
+}
+json.dump(meta, open(path, "w"), indent=1)
+EOF
+
+log "results in $TMP; $RUNS round(s), $MB MiB per producer run"
+BENCH_START=$(date +%s)
+for r in $(seq 1 "$RUNS"); do
+  if [ $(( r % 2 )) = 1 ]; then order="kafka gregor"; else order="gregor kafka"; fi
+  for b in $order; do
+    [ -z "$ONLY" ] || [ "$ONLY" = "$b" ] || continue
+    log "=== round $r/$RUNS: $b"
+    run_broker_round "$b" "$r"
+  done
+done
+log "loads took $(( $(date +%s) - BENCH_START )) s"
+
+"$PY" bench/report.py report --results "$RES" --meta "$TMP/meta.json" --commands "$CMDS" \
+  --errors-glob "$TMP/*-errors.txt" --out-dir "$OUT_DIR" --argv "bash bench/run.sh${ORIG_ARGS:+ $ORIG_ARGS}"
