@@ -248,13 +248,11 @@ producer_perf() { # r b topic records size acks compression
   local rc=0
   timeout 600 "${cmd[@]}" > "$outf" 2> "$BROKER_DIR/pp.err" || rc=$?
   local line; line=$(grep '99.9th' "$outf" | tail -1 || true)
-  local json
-  json=$("$PY" bench/report.py parse-producer-perf "$line" "$size" || true)
+  PP_JSON=$("$PY" bench/report.py parse-producer-perf "$line" "$size" || true)
   if [ "$rc" != 0 ] || [ -z "$line" ]; then
-    json="{\"error\": \"exit $rc: $(tail -c 400 "$BROKER_DIR/pp.err" | tr '\n"' ' \047')\"}"
-    log "  FAILED $b produce $topic: $json"
+    PP_JSON="{\"error\": \"exit $rc: $(tail -c 400 "$BROKER_DIR/pp.err" | tr '\n"' ' \047')\"}"
+    log "  FAILED $b produce $topic: $PP_JSON"
   fi
-  echo "$json"
   LAST_CMD="${cmd[*]}"
 }
 
@@ -280,17 +278,17 @@ run_broker_round() { # kind round
   # warm-up (not recorded): JIT for Kafka, page cache and allocator for both
   local wn=$(( MB * 1048576 / 4 / 1024 ))
   log "$b: warm-up ($wn x 1 KiB)"
-  producer_perf "$r" "$b" warmup "$wn" 1024 1 none > /dev/null
+  producer_perf "$r" "$b" warmup "$wn" 1024 1 none
   timeout 300 java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" AssignConsumerPerf "$BOOTSTRAP" warmup "$wn" > /dev/null 2>&1 || true
 
   local cpu0; cpu0=$(cpu_ticks)
   MOVED_BYTES=0
   for s in $SIZES; do for a in $ACKS; do for p in $PARTS; do for c in $COMPS; do
     local topic="pp-$s-$a-p$p-$c" n=$(( MB * 1048576 / s ))
-    local json; json=$(producer_perf "$r" "$b" "$topic" "$n" "$s" "$a" "$c")
-    emit "$r" "$b" produce "produce ${s}B acks=$a p=$p $c" "$json" "$LAST_CMD"
+    producer_perf "$r" "$b" "$topic" "$n" "$s" "$a" "$c"
+    emit "$r" "$b" produce "produce ${s}B acks=$a p=$p $c" "$PP_JSON" "$LAST_CMD"
     MOVED_BYTES=$(( MOVED_BYTES + n * s ))
-    log "$b r$r produce ${s}B acks=$a p=$p $c: $json"
+    log "$b r$r produce ${s}B acks=$a p=$p $c: $PP_JSON"
   done; done; done; done
 
   # consume what was just written (acks=1 topics), assign()-based Java consumer
