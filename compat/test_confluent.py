@@ -167,3 +167,15 @@ def test_long_poll_fetch_wakes_on_append(bootstrap, topic):
         assert latency < 3.0, f"record arrived {latency:.2f}s after produce (fetch not woken by the append?)"
     finally:
         c.close()
+
+
+def test_list_all_topics_metadata(broker):
+    # librdkafka's all-topics Metadata request carries trailing bytes that the
+    # Java broker ignores; a broker that refused them would drop the connection.
+    from confluent_kafka.admin import AdminClient
+    b = broker.bootstrap
+    cf_create_topic(b, "listed-a", 1)
+    cf_create_topic(b, "listed-b", 2)
+    md = AdminClient({"bootstrap.servers": b}).list_topics(timeout=20)
+    assert {"listed-a", "listed-b"} <= set(md.topics)
+    assert len(md.topics["listed-b"].partitions) == 2

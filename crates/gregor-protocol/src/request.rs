@@ -1,7 +1,7 @@
 //! Request decoding and response encoding, with the Java broker's rules for
 //! what is an error answer and what closes the connection.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, VersionRange};
 use thiserror::Error;
@@ -77,16 +77,8 @@ pub fn decode_request(
         .map_err(|e| RequestError::Malformed(format!("{api_key:?} header: {e:#}")))?;
     let body = RequestKind::decode(api_key, &mut frame, version)
         .map_err(|e| RequestError::Malformed(format!("{e:#}")))?;
-    if frame.has_remaining() {
-        // The Java broker ignores trailing bytes only for ApiVersions, where
-        // newer clients may send fields an older broker does not know.
-        if api_key != ApiKey::ApiVersions {
-            return Err(RequestError::Malformed(format!(
-                "{} unread bytes after {api_key:?} v{version} body",
-                frame.remaining()
-            )));
-        }
-    }
+    // Like the Java broker, bytes after a complete body are ignored: some
+    // clients (librdkafka's all-topics Metadata, for one) send a few extra.
     Ok(Request {
         api_key,
         header,
@@ -171,6 +163,24 @@ mod tests {
             decode_request(Bytes::from_static(&[0, 3, 0]), all_versions),
             Err(RequestError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn trailing_bytes_after_a_body_are_ignored_as_kafka_does() {
+        // librdkafka's all-topics Metadata v12 carries three bytes more than the schema.
+        let mut frame = BytesMut::from(
+            &encode_request(
+                ApiKey::Metadata,
+                12,
+                &RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+            )[..],
+        );
+        frame.extend_from_slice(&[1, 0, 0]);
+        let request = decode_request(frame.freeze(), all_versions).unwrap();
+        let RequestKind::Metadata(body) = request.body else {
+            panic!()
+        };
+        assert_eq!(body.topics, None);
     }
 
     #[test]
