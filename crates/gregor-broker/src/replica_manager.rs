@@ -70,6 +70,11 @@ impl Partition {
         self.with_log(|log| log.offset_for_timestamp(timestamp))
     }
 
+    /// Active idempotent producers (DescribeProducers).
+    pub fn producer_states(&self) -> Result<Vec<gregor_log::ProducerStateInfo>, LogError> {
+        self.with_log(|log| Ok(log.producer_states()))
+    }
+
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
         self.with_log(|log| log.max_timestamp())
     }

@@ -105,4 +105,26 @@ fn retries_are_deduplicated_and_gaps_refused_across_restarts() {
     );
     let fresh = init_producer_id(&mut conn);
     assert!(fresh > pid, "producer ids are never reused after a restart");
+
+    // DescribeProducers reports the producer at its new epoch and last sequence.
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    let request = DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+        .with_name(TopicName(StrBytes::from_static_str("idem")))
+        .with_partition_indexes(vec![0, 9])]);
+    let ResponseKind::DescribeProducers(r) = conn.request(
+        ApiKey::DescribeProducers,
+        0,
+        RequestKind::DescribeProducers(request),
+    ) else {
+        panic!()
+    };
+    let partitions = &r.topics[0].partitions;
+    assert_eq!(partitions[0].error_code, 0);
+    let producers: Vec<(i64, i32, i32)> = partitions[0]
+        .active_producers
+        .iter()
+        .map(|p| (p.producer_id.0, p.producer_epoch, p.last_sequence))
+        .collect();
+    assert_eq!(producers, vec![(pid, 1, 0)]);
+    assert_eq!(partitions[1].error_code, 3, "no partition 9");
 }
