@@ -1,10 +1,12 @@
 //! One TCP connection to a broker: framing, correlation ids, and the
 //! ApiVersions handshake that decides which version of each API to use.
 
+use crate::error::error_name;
 use anyhow::{anyhow, bail, Context};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader,
+    ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::collections::HashMap;
@@ -13,9 +15,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// How long any single request may take before the client gives up.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long establishing the TCP connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Responses larger than this are refused rather than allocated.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+/// The newest ApiVersions this client speaks (v3 adds the client name).
+const API_VERSIONS_MAX: i16 = 3;
+/// UNSUPPORTED_VERSION: a broker answers an ApiVersions it cannot parse with
+/// this code and a v0 body listing what it does serve.
+const UNSUPPORTED_VERSION: i16 = 35;
 
 pub struct Connection {
     address: String,
@@ -23,12 +32,25 @@ pub struct Connection {
     next_correlation_id: i32,
     /// api key -> (min, max) the broker serves.
     versions: HashMap<i16, (i16, i16)>,
+    request_timeout: Duration,
+    /// Set when a request failed half-way (timeout, short read): the stream
+    /// may hold a stale response, so it must not be used again.
+    broken: bool,
 }
 
 impl Connection {
     /// Connects and asks the broker which API versions it serves.
     pub async fn connect(address: &str) -> anyhow::Result<Connection> {
-        let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(address))
+        Self::connect_with_timeout(address, DEFAULT_REQUEST_TIMEOUT).await
+    }
+
+    /// As `connect`, with `request_timeout` for every request (the handshake
+    /// included).
+    pub async fn connect_with_timeout(
+        address: &str,
+        request_timeout: Duration,
+    ) -> anyhow::Result<Connection> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
             .await
             .map_err(|_| anyhow!("cannot connect to {address}: timed out"))?
             .with_context(|| format!("cannot connect to {address}"))?;
@@ -38,33 +60,73 @@ impl Connection {
             stream,
             next_correlation_id: 0,
             versions: HashMap::new(),
+            request_timeout,
+            broken: false,
         };
-        let response = connection
-            .exchange(
-                ApiKey::ApiVersions,
-                3,
-                RequestKind::ApiVersions(api_versions_request()),
-            )
-            .await?;
-        let ResponseKind::ApiVersions(response) = response else {
-            bail!("unexpected answer to ApiVersions")
-        };
+        connection.handshake().await?;
+        Ok(connection)
+    }
+
+    /// ApiVersions at our newest version; a broker that only knows older ones
+    /// says so (UNSUPPORTED_VERSION, v0 body) and we ask again at its newest.
+    async fn handshake(&mut self) -> anyhow::Result<()> {
+        let mut response = self.api_versions(API_VERSIONS_MAX).await?;
+        if response.error_code == UNSUPPORTED_VERSION {
+            let theirs = response
+                .api_keys
+                .iter()
+                .find(|k| k.api_key == ApiKey::ApiVersions as i16)
+                .map_or(0, |k| k.max_version);
+            response = self.api_versions(theirs.clamp(0, API_VERSIONS_MAX)).await?;
+        }
         if response.error_code != 0 {
             bail!(
-                "{address} refused ApiVersions (error {})",
-                response.error_code
+                "{} refused ApiVersions ({})",
+                self.address,
+                error_name(response.error_code)
             );
         }
-        connection.versions = response
+        self.versions = response
             .api_keys
             .iter()
             .map(|k| (k.api_key, (k.min_version, k.max_version)))
             .collect();
-        Ok(connection)
+        Ok(())
+    }
+
+    async fn api_versions(&mut self, version: i16) -> anyhow::Result<ApiVersionsResponse> {
+        let key = ApiKey::ApiVersions;
+        let body = RequestKind::ApiVersions(api_versions_request());
+        let mut payload = self.roundtrip(key, version, &body).await?;
+        // The error answer is always v0, whatever version was asked, so look
+        // at the error code before choosing how to decode the rest.
+        let error_code = payload
+            .get(..2)
+            .map_or(0, |b| i16::from_be_bytes([b[0], b[1]]));
+        let decode_version = if error_code == UNSUPPORTED_VERSION {
+            0
+        } else {
+            version
+        };
+        ApiVersionsResponse::decode(&mut payload, decode_version)
+            .with_context(|| format!("{} sent a malformed ApiVersions answer", self.address))
     }
 
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// False once a request failed mid-way; such a connection must be dropped.
+    pub fn is_usable(&self) -> bool {
+        !self.broken
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    pub fn set_request_timeout(&mut self, timeout: Duration) {
+        self.request_timeout = timeout;
     }
 
     /// The highest version of `key` both sides speak, capped at `preferred`.
@@ -93,7 +155,17 @@ impl Connection {
         body: RequestKind,
     ) -> anyhow::Result<(ResponseKind, i16)> {
         let version = self.version_for(key, preferred)?;
-        Ok((self.exchange(key, version, body).await?, version))
+        let mut payload = self.roundtrip(key, version, &body).await?;
+        let decoded = ResponseKind::decode(key, &mut payload, version)
+            .with_context(|| format!("{} sent a malformed {key:?} answer", self.address))?;
+        if payload.has_remaining() {
+            tracing::debug!(
+                remaining = payload.remaining(),
+                ?key,
+                "trailing bytes in response"
+            );
+        }
+        Ok((decoded, version))
     }
 
     /// Sends a request that gets no response (produce with acks=0).
@@ -103,18 +175,36 @@ impl Connection {
         preferred: i16,
         body: RequestKind,
     ) -> anyhow::Result<()> {
+        self.ensure_usable()?;
         let version = self.version_for(key, preferred)?;
         let frame = self.frame(key, version, &body)?;
-        self.stream
-            .write_all(&frame)
-            .await
-            .with_context(|| format!("lost connection to {}", self.address))
+        let result =
+            tokio::time::timeout(self.request_timeout, self.stream.write_all(&frame)).await;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => {
+                self.broken = true;
+                Err(err).with_context(|| format!("lost connection to {}", self.address))
+            }
+            Err(_) => {
+                self.broken = true;
+                bail!("{} did not accept {key:?} in time", self.address)
+            }
+        }
     }
 
+    fn ensure_usable(&self) -> anyhow::Result<()> {
+        if self.broken {
+            bail!("connection to {} was lost", self.address);
+        }
+        Ok(())
+    }
+
+    /// Length prefix, request header (of the version `key` needs), body.
     fn frame(&mut self, key: ApiKey, version: i16, body: &RequestKind) -> anyhow::Result<Bytes> {
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let mut buf = BytesMut::with_capacity(128);
-        buf.put_i32(0);
+        buf.put_i32(0); // patched below once the size is known
         RequestHeader::default()
             .with_request_api_key(key as i16)
             .with_request_api_version(version)
@@ -122,55 +212,67 @@ impl Connection {
             .with_client_id(Some(StrBytes::from_static_str("gregor-cli")))
             .encode(&mut buf, key.request_header_version(version))?;
         body.encode(&mut buf, version)?;
-        let size = (buf.len() - 4) as i32;
+        let size = i32::try_from(buf.len() - 4)
+            .map_err(|_| anyhow!("{key:?} request of {} bytes is too large", buf.len()))?;
         buf[..4].copy_from_slice(&size.to_be_bytes());
         Ok(buf.freeze())
     }
 
-    async fn exchange(
+    /// Writes one request and reads its response; returns the response body
+    /// after the header, checked against the correlation id.
+    async fn roundtrip(
         &mut self,
         key: ApiKey,
         version: i16,
-        body: RequestKind,
-    ) -> anyhow::Result<ResponseKind> {
-        let frame = self.frame(key, version, &body)?;
+        body: &RequestKind,
+    ) -> anyhow::Result<Bytes> {
+        self.ensure_usable()?;
+        let frame = self.frame(key, version, body)?;
         let expected = self.next_correlation_id;
-        let address = self.address.clone();
+        let timeout = self.request_timeout;
+        let stream = &mut self.stream;
         let io = async {
-            self.stream.write_all(&frame).await?;
-            let size = self.stream.read_i32().await?;
+            stream.write_all(&frame).await?;
+            let size = stream.read_i32().await?;
             if size < 0 || size as usize > MAX_RESPONSE_BYTES {
-                return Err(std::io::Error::other(format!("response of {size} bytes")));
+                return Err(std::io::Error::other(format!(
+                    "announced a response of {size} bytes"
+                )));
             }
             let mut body = vec![0u8; size as usize];
-            self.stream.read_exact(&mut body).await?;
+            stream.read_exact(&mut body).await?;
             Ok::<_, std::io::Error>(Bytes::from(body))
         };
-        let mut response = tokio::time::timeout(REQUEST_TIMEOUT, io)
-            .await
-            .map_err(|_| {
-                anyhow!(
-                    "{address} did not answer {key:?} within {}s",
-                    REQUEST_TIMEOUT.as_secs()
-                )
-            })?
-            .with_context(|| format!("lost connection to {address} during {key:?}"))?;
-        let header = ResponseHeader::decode(&mut response, key.response_header_version(version))?;
+        let outcome = tokio::time::timeout(timeout, io).await;
+        let mut response = match outcome {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => {
+                self.broken = true;
+                return Err(err).with_context(|| {
+                    format!("lost connection to {} during {key:?}", self.address)
+                });
+            }
+            Err(_) => {
+                self.broken = true;
+                bail!(
+                    "{} did not answer {key:?} within {} ms",
+                    self.address,
+                    timeout.as_millis()
+                );
+            }
+        };
+        let header = ResponseHeader::decode(&mut response, key.response_header_version(version))
+            .with_context(|| format!("{} sent a malformed response header", self.address))?;
         if header.correlation_id != expected {
+            // Responses arrive in order; a mismatch means the stream is out of step.
+            self.broken = true;
             bail!(
-                "{address} answered correlation id {} instead of {expected}",
+                "{} answered correlation id {} instead of {expected}",
+                self.address,
                 header.correlation_id
             );
         }
-        let decoded = ResponseKind::decode(key, &mut response, version)?;
-        if response.has_remaining() {
-            tracing::debug!(
-                remaining = response.remaining(),
-                ?key,
-                "trailing bytes in response"
-            );
-        }
-        Ok(decoded)
+        Ok(response)
     }
 }
 
@@ -179,3 +281,6 @@ fn api_versions_request() -> ApiVersionsRequest {
         .with_client_software_name(StrBytes::from_static_str("gregor"))
         .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")))
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,30 @@
 
 use kafka_protocol::error::ResponseError;
 
+pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+pub const LEADER_NOT_AVAILABLE: i16 = 5;
+pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+pub const MESSAGE_TOO_LARGE: i16 = 10;
+pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+pub const FENCED_LEADER_EPOCH: i16 = 74;
+pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
+
+/// Codes that say the client's idea of who leads a partition is out of date
+/// (or the leader is mid-election). The request was not applied, so asking
+/// metadata again and retrying is safe.
+pub fn is_stale_metadata_code(code: i16) -> bool {
+    matches!(
+        code,
+        UNKNOWN_TOPIC_OR_PARTITION
+            | LEADER_NOT_AVAILABLE
+            | NOT_LEADER_OR_FOLLOWER
+            | FENCED_LEADER_EPOCH
+            | UNKNOWN_LEADER_EPOCH
+    )
+}
+
 /// A non-zero error code from a broker, with the context it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaError {

@@ -36,7 +36,8 @@ impl Client {
     /// Every group the cluster knows (ListGroups on the bootstrap broker).
     pub async fn list_groups(&mut self) -> anyhow::Result<Vec<GroupListing>> {
         let (response, _) = self
-            .bootstrap_mut()
+            .bootstrap()
+            .await?
             .send(
                 ApiKey::ListGroups,
                 4,
@@ -65,7 +66,8 @@ impl Client {
             .with_key(StrBytes::from_string(group.to_string()))
             .with_key_type(0);
         let (response, _) = self
-            .bootstrap_mut()
+            .bootstrap()
+            .await?
             .send(
                 ApiKey::FindCoordinator,
                 3,
@@ -78,7 +80,8 @@ impl Client {
         check(response.error_code, || {
             format!("no coordinator for group '{group}'")
         })?;
-        Connection::connect(&format!("{}:{}", response.host.as_str(), response.port)).await
+        let address = format!("{}:{}", response.host.as_str(), response.port);
+        Connection::connect_with_timeout(&address, self.request_timeout()).await
     }
 
     pub async fn describe_group(&mut self, group: &str) -> anyhow::Result<GroupDescription> {

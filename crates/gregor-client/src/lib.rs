@@ -1,15 +1,28 @@
 //! An async Kafka-protocol client: connections, metadata, admin, produce and
 //! fetch. Used by the CLI; talks to Gregor or Apache Kafka alike.
 
+mod admin;
+mod client;
 mod connection;
+mod data;
 mod error;
+mod groups;
 pub mod partitioner;
 
-mod client;
-mod groups;
+#[cfg(test)]
+mod fake_broker;
 
+pub use admin::{NewTopic, TopicConfigs};
+pub use client::{Client, PartitionInfo, TopicInfo};
+pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
+pub use data::{FetchedPartition, EARLIEST, LATEST};
+pub use error::{error_name, is_stale_metadata_code, KafkaError};
 pub use groups::{GroupDescription, GroupListing, GroupMember};
 
-pub use client::{Client, PartitionInfo, TopicInfo};
-pub use connection::Connection;
-pub use error::{error_name, KafkaError};
+/// Kafka error codes the tools test for by name.
+pub mod codes {
+    pub use crate::error::{
+        LEADER_NOT_AVAILABLE, MESSAGE_TOO_LARGE, NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER,
+        OFFSET_OUT_OF_RANGE, TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION,
+    };
+}

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 use support::{gregor_bin, TestBroker};
 
@@ -245,4 +245,120 @@ fn perf_produce_then_consume_moves_exactly_the_records_asked_for() {
         "",
     );
     assert!(!bad.status.success());
+}
+
+#[test]
+fn produce_and_consume_edge_cases() {
+    let broker = TestBroker::start(&[]);
+    let bootstrap = broker.addr.to_string();
+
+    // --validate-only checks and creates nothing.
+    let out = ok(gregor(
+        &broker,
+        &[
+            "topic",
+            "create",
+            "v",
+            "--partitions",
+            "2",
+            "--validate-only",
+        ],
+        "",
+    ));
+    assert_eq!(out, "Topic v can be created.\n");
+    assert_eq!(ok(gregor(&broker, &["topic", "list"], "")), "");
+
+    // Input need not be UTF-8; "\r\n" ends a line like "\n"; a last line
+    // without newline still counts.
+    ok(gregor(
+        &broker,
+        &["topic", "create", "raw", "--partitions", "1"],
+        "",
+    ));
+    let mut child = Command::new(gregor_bin())
+        .args(["produce", "raw", "--bootstrap-server", &bootstrap])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a\xffb\r\n\nlast")
+        .unwrap();
+    let produced = child.wait_with_output().unwrap();
+    assert!(produced.status.success());
+    assert!(String::from_utf8_lossy(&produced.stderr).contains("Produced 3 records"));
+    let out = ok(gregor(
+        &broker,
+        &[
+            "consume",
+            "raw",
+            "--partition",
+            "0",
+            "--offset",
+            "earliest",
+            "--max-messages",
+            "3",
+            "--format",
+            "%o[%v]",
+        ],
+        "",
+    ));
+    assert_eq!(out, "0[a\u{fffd}b]\n1[]\n2[last]\n");
+
+    // A reader that goes away (`| head -1`) ends the consumer quietly.
+    let lines: String = (0..50_000).map(|i| format!("record-{i}\n")).collect();
+    ok(gregor(&broker, &["produce", "raw"], &lines));
+    let mut child = Command::new(gregor_bin())
+        .args([
+            "consume",
+            "raw",
+            "--from-beginning",
+            "--timeout-ms",
+            "3000",
+            "--bootstrap-server",
+            &bootstrap,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 4];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stderr.is_empty(), "{output:?}");
+
+    // Ctrl-C ends a producer reading an open stdin, after sending what it read.
+    let mut child = Command::new(gregor_bin())
+        .args(["produce", "raw", "--bootstrap-server", &bootstrap])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"x\ny\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Produced 2 records"));
+
+    // An offset past the end names the range.
+    let output = gregor(
+        &broker,
+        &["consume", "raw", "--partition", "0", "--offset", "999999"],
+        "",
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("OFFSET_OUT_OF_RANGE"), "{stderr}");
+    assert!(stderr.contains("offsets 0..50005"), "{stderr}");
 }

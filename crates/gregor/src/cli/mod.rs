@@ -14,10 +14,14 @@ pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
 
 /// Runs one CLI command on a small runtime.
 pub fn run(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?
-        .block_on(fut)
+        .build()?;
+    let result = runtime.block_on(fut);
+    // tokio reads stdin on a blocking thread that a normal runtime drop
+    // would wait for: a producer stopped by Ctrl-C would hang until EOF.
+    runtime.shutdown_background();
+    result
 }
 
 /// Runs a load generator on all cores, so the client is not the bottleneck.
@@ -26,4 +30,12 @@ pub fn run_parallel(fut: impl Future<Output = anyhow::Result<()>>) -> anyhow::Re
         .enable_all()
         .build()?
         .block_on(fut)
+}
+
+/// Completes on Ctrl-C; never, if the handler cannot be installed. Tools
+/// that buffer output or records wait on this to flush before exiting.
+pub async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }

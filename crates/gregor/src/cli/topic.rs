@@ -2,7 +2,8 @@
 
 use super::DEFAULT_BOOTSTRAP;
 use clap::{Args, Subcommand};
-use gregor_client::{Client, KafkaError};
+use gregor_client::codes::{TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION};
+use gregor_client::{Client, KafkaError, NewTopic};
 
 #[derive(Args)]
 pub struct Connect {
@@ -28,6 +29,9 @@ pub enum TopicCommand {
         /// Succeed without change if the topic exists.
         #[arg(long)]
         if_not_exists: bool,
+        /// Only ask the broker to check the request; create nothing.
+        #[arg(long)]
+        validate_only: bool,
         #[command(flatten)]
         connect: Connect,
     },
@@ -74,6 +78,7 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             replication_factor,
             configs,
             if_not_exists,
+            validate_only,
             connect,
         } => {
             let configs = configs
@@ -84,13 +89,17 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
                         .ok_or_else(|| anyhow::anyhow!("--config expects KEY=VALUE, got '{c}'"))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let spec = NewTopic {
+                name: name.clone(),
+                partitions,
+                replication_factor,
+                configs,
+            };
             let mut client = Client::connect(&connect.bootstrap_server).await?;
-            match client
-                .create_topic(&name, partitions, replication_factor, &configs)
-                .await
-            {
+            match client.create_topic_with(&spec, validate_only).await {
+                Ok(()) if validate_only => println!("Topic {name} can be created."),
                 Ok(()) => println!("Created topic {name}."),
-                Err(err) if if_not_exists && is_code(&err, 36) => {}
+                Err(err) if if_not_exists && is_code(&err, TOPIC_ALREADY_EXISTS) => {}
                 Err(err) => return Err(err),
             }
         }
@@ -106,8 +115,15 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
                 Some(name) => vec![client.topic(name).await?],
                 None => client.metadata(None).await?,
             };
-            for topic in topics {
-                let configs = client.topic_configs(&topic.name).await.unwrap_or_default();
+            let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+            // Configs are extra detail: a broker that refuses DescribeConfigs
+            // (e.g. no ACL for it) still gets the partition table printed.
+            let mut configs = client.topics_configs(&names).await.unwrap_or_default();
+            for topic in &topics {
+                let configs = configs
+                    .remove(&topic.name)
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
                 let set: Vec<String> = configs
                     .iter()
                     .filter(|(_, (_, default))| !default)
@@ -142,7 +158,7 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             let mut client = Client::connect(&connect.bootstrap_server).await?;
             match client.delete_topic(&name).await {
                 Ok(()) => println!("Deleted topic {name}."),
-                Err(err) if if_exists && is_code(&err, 3) => {}
+                Err(err) if if_exists && is_code(&err, UNKNOWN_TOPIC_OR_PARTITION) => {}
                 Err(err) => return Err(err),
             }
         }
