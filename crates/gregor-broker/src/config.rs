@@ -219,6 +219,42 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "50",
         "Partitions of __consumer_offsets, created on first use.",
     ),
+    def(
+        "transaction.state.log.num.partitions",
+        Int,
+        "50",
+        "Partitions of __transaction_state, created on first use.",
+    ),
+    def(
+        "transaction.max.timeout.ms",
+        Int,
+        "900000",
+        "Largest transaction.timeout.ms a transactional producer may ask for.",
+    ),
+    def(
+        "transactional.id.expiration.ms",
+        Int,
+        "604800000",
+        "How long an idle transactional id is kept before it expires.",
+    ),
+    def(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        Int,
+        "10000",
+        "How often open transactions are checked against their timeout.",
+    ),
+    def(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        Int,
+        "3600000",
+        "How often expired transactional ids are removed.",
+    ),
+    def(
+        "producer.id.expiration.ms",
+        Int,
+        "86400000",
+        "How long a partition keeps the state of an idle idempotent producer.",
+    ),
 ];
 
 /// Settings Kafka operators commonly carry in server.properties that have no
@@ -335,6 +371,18 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i32,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
+    pub txn: TxnSettings,
+}
+
+/// The `transaction.*` and producer-expiry settings.
+#[derive(Debug, Clone, Default)]
+pub struct TxnSettings {
+    pub state_log_partitions: i32,
+    pub max_timeout_ms: i32,
+    pub id_expiration_ms: i64,
+    pub abort_check_interval_ms: u64,
+    pub remove_expired_interval_ms: u64,
+    pub producer_id_expiration_ms: i64,
 }
 
 impl BrokerConfig {
@@ -373,6 +421,7 @@ impl BrokerConfig {
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 0,
             group_max_session_timeout_ms: 0,
+            txn: TxnSettings::default(),
         };
         config.node_id = config.int("node.id")? as i32;
         config.listener = config.single_listener("listeners")?;
@@ -402,6 +451,18 @@ impl BrokerConfig {
             config.positive("group.min.session.timeout.ms")? as i32;
         config.group_max_session_timeout_ms =
             config.positive("group.max.session.timeout.ms")? as i32;
+        config.txn = TxnSettings {
+            state_log_partitions: config.positive("transaction.state.log.num.partitions")? as i32,
+            max_timeout_ms: config.positive("transaction.max.timeout.ms")? as i32,
+            id_expiration_ms: config.positive("transactional.id.expiration.ms")?,
+            abort_check_interval_ms: config
+                .positive("transaction.abort.timed.out.transaction.cleanup.interval.ms")?
+                as u64,
+            remove_expired_interval_ms: config
+                .positive("transaction.remove.expired.transaction.cleanup.interval.ms")?
+                as u64,
+            producer_id_expiration_ms: config.positive("producer.id.expiration.ms")?,
+        };
         let compression = config.value("compression.type").to_string();
         gregor_metadata::topic_config::validate("compression.type", &compression)
             .map_err(|reason| invalid("compression.type", &compression, reason))?;

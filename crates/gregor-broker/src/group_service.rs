@@ -6,10 +6,11 @@
 use crate::controller::Controller;
 use crate::group::{GroupConfig, GroupCoordinator, Outcome, Record, Response};
 use crate::handlers::find_coordinator::OFFSETS_TOPIC;
-use crate::internal_topics;
+use crate::internal_topics::{self, Replayed};
 use crate::replica_manager::ReplicaManager;
 use crate::server::now_ms;
 use bytes::Bytes;
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -47,10 +48,29 @@ impl GroupService {
             .unwrap_or(0);
         let mut replayed = 0usize;
         for partition in 0..existing {
-            for (key, value) in internal_topics::replay(&replicas, OFFSETS_TOPIC, partition)? {
+            let in_partition =
+                |group: &str| internal_topics::partition_for(group, existing) == partition;
+            for item in internal_topics::replay(&replicas, OFFSETS_TOPIC, partition)? {
+                let (key, value, producer) = match item {
+                    Replayed::Record {
+                        key,
+                        value,
+                        producer,
+                    } => (key, value, producer),
+                    Replayed::Marker {
+                        producer_id,
+                        commit,
+                    } => {
+                        coordinator.complete_txn_offsets(producer_id, commit, in_partition);
+                        continue;
+                    }
+                };
                 match Record::decode(&key, value.as_deref()) {
                     Ok(record) => {
-                        coordinator.replay(record, now);
+                        match producer {
+                            Some(pid) => coordinator.replay_pending_offset(pid, record, now),
+                            None => coordinator.replay(record, now),
+                        }
                         replayed += 1;
                     }
                     // Records of kinds we do not model (e.g. KIP-848 ones) are skipped.
@@ -109,6 +129,39 @@ impl GroupService {
         }
     }
 
+    /// TxnOffsetCommit: the offsets are written as a transactional batch of
+    /// the producer and stay pending until its transaction ends.
+    pub fn txn_commit(&self, req: &TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+        let mut inner = self.lock();
+        let (response, records) = inner.coordinator.txn_commit_offsets(req, now_ms());
+        let producer = (req.producer_id.0, req.producer_epoch);
+        if let Err(err) = self.persist_transactional(&records, producer) {
+            tracing::error!(%err, "cannot persist transactional offsets");
+            inner.coordinator.abort_pending_append(producer.0, &records);
+            return fail_txn_commit(response, COORDINATOR_NOT_AVAILABLE);
+        }
+        response
+    }
+
+    /// A transaction marker of `producer_id` was written to
+    /// `__consumer_offsets-<partition>`: settle the offsets it covers.
+    pub fn complete_txn(&self, partition: i32, producer_id: i64, commit: bool) {
+        let partitions = self.partitions;
+        self.lock()
+            .coordinator
+            .complete_txn_offsets(producer_id, commit, |group| {
+                internal_topics::partition_for(group, partitions) == partition
+            });
+    }
+
+    /// The `__consumer_offsets` partition that holds a group (created on
+    /// first use), for AddOffsetsToTxn.
+    pub fn offsets_partition(&self, group_id: &str) -> anyhow::Result<i32> {
+        internal_topics::ensure_topic(&self.controller, OFFSETS_TOPIC, self.partitions)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        Ok(internal_topics::partition_for(group_id, self.partitions))
+    }
+
     /// Read-only access (describe, list, fetch offsets).
     pub fn read<T>(&self, f: impl FnOnce(&GroupCoordinator) -> T) -> T {
         f(&self.lock().coordinator)
@@ -140,6 +193,18 @@ impl GroupService {
     }
 
     fn persist(&self, records: &[Record]) -> anyhow::Result<()> {
+        self.persist_as(records, None)
+    }
+
+    fn persist_transactional(
+        &self,
+        records: &[Record],
+        producer: (i64, i16),
+    ) -> anyhow::Result<()> {
+        self.persist_as(records, Some(producer))
+    }
+
+    fn persist_as(&self, records: &[Record], producer: Option<(i64, i16)>) -> anyhow::Result<()> {
         if records.is_empty() {
             return Ok(());
         }
@@ -154,8 +219,28 @@ impl GroupService {
                 .push(record.encode()?);
         }
         for (partition, batch) in by_partition {
-            internal_topics::append(&self.replicas, OFFSETS_TOPIC, partition, &batch)?;
+            match producer {
+                None => internal_topics::append(&self.replicas, OFFSETS_TOPIC, partition, &batch)?,
+                Some((id, epoch)) => internal_topics::append_transactional(
+                    &self.replicas,
+                    OFFSETS_TOPIC,
+                    partition,
+                    &batch,
+                    id,
+                    epoch,
+                )?,
+            };
         }
         Ok(())
     }
+}
+
+/// Every partition of a TxnOffsetCommit answer set to `code`.
+fn fail_txn_commit(mut response: TxnOffsetCommitResponse, code: i16) -> TxnOffsetCommitResponse {
+    for topic in &mut response.topics {
+        for partition in &mut topic.partitions {
+            partition.error_code = code;
+        }
+    }
+    response
 }

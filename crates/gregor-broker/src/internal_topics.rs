@@ -1,6 +1,7 @@
 //! Internal topics that coordinators keep their state in (`__consumer_offsets`,
-//! later `__transaction_state`): created on first use, written as ordinary
-//! keyed record batches, read back in full when the broker starts.
+//! `__transaction_state`): created on first use, written as keyed record
+//! batches (transactional ones for TxnOffsetCommit), read back in full,
+//! markers included, when the broker starts.
 
 use crate::controller::Controller;
 use crate::replica_manager::ReplicaManager;
@@ -55,24 +56,80 @@ pub fn append(
     partition: i32,
     records: &[(Bytes, Option<Bytes>)],
 ) -> anyhow::Result<i64> {
+    append_batch(replicas, topic, partition, records, None)
+}
+
+/// Appends keyed records as one transactional batch of a producer (a
+/// TxnOffsetCommit): they count once the transaction's marker follows.
+pub fn append_transactional(
+    replicas: &ReplicaManager,
+    topic: &str,
+    partition: i32,
+    records: &[(Bytes, Option<Bytes>)],
+    producer_id: i64,
+    producer_epoch: i16,
+) -> anyhow::Result<i64> {
+    append_batch(
+        replicas,
+        topic,
+        partition,
+        records,
+        Some((producer_id, producer_epoch)),
+    )
+}
+
+fn append_batch(
+    replicas: &ReplicaManager,
+    topic: &str,
+    partition: i32,
+    records: &[(Bytes, Option<Bytes>)],
+    producer: Option<(i64, i16)>,
+) -> anyhow::Result<i64> {
     let target = replicas
         .partition(topic, partition)
         .ok_or_else(|| anyhow::anyhow!("{topic}-{partition} is not hosted here"))?;
     let now = now_ms();
     let mut batch = BatchBuilder::new(Compression::None);
+    if let Some((producer_id, epoch)) = producer {
+        // Coordinator writes carry no sequence, as Kafka's do.
+        batch = batch.producer(producer_id, epoch, -1).transactional(true);
+    }
     for (key, value) in records {
         batch.push(now, Some(key.clone()), value.clone(), Vec::new());
     }
-    let info = target.append(&batch.build()?, now)?;
+    let info = target.append_as_coordinator(&batch.build()?, now)?;
     Ok(info.last_offset)
 }
 
-/// Every record of one partition, oldest first, as (key, value).
+/// One item read back from an internal topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Replayed {
+    /// A keyed record; `producer` is set for a transactional batch's record,
+    /// which only counts once a commit marker of that producer follows.
+    Record {
+        key: Bytes,
+        value: Option<Bytes>,
+        producer: Option<i64>,
+    },
+    /// A transaction marker.
+    Marker { producer_id: i64, commit: bool },
+}
+
+/// Control record key: int16 version, int16 type (0 abort, 1 commit).
+fn marker_kind(key: &[u8]) -> Option<bool> {
+    match key {
+        [_, _, 0, 0] => Some(false),
+        [_, _, 0, 1] => Some(true),
+        _ => None,
+    }
+}
+
+/// Every record and marker of one partition, oldest first.
 pub fn replay(
     replicas: &ReplicaManager,
     topic: &str,
     partition: i32,
-) -> anyhow::Result<Vec<(Bytes, Option<Bytes>)>> {
+) -> anyhow::Result<Vec<Replayed>> {
     let Some(source) = replicas.partition(topic, partition) else {
         return Ok(Vec::new());
     };
@@ -83,15 +140,30 @@ pub fn replay(
         let read = source.read(next, REPLAY_CHUNK, true)?;
         let before = next;
         for batch in decode_batches(&read.records)? {
+            let header = &batch.header;
+            let producer = header.is_transactional().then_some(header.producer_id);
             for record in batch.records {
-                if record.offset >= next {
-                    next = record.offset + 1;
-                    if let Some(key) = record.key {
-                        out.push((key, record.value));
-                    }
+                if record.offset < next {
+                    continue;
                 }
+                next = record.offset + 1;
+                let Some(key) = record.key else { continue };
+                if header.is_control() {
+                    if let Some(commit) = marker_kind(&key) {
+                        out.push(Replayed::Marker {
+                            producer_id: header.producer_id,
+                            commit,
+                        });
+                    }
+                    continue;
+                }
+                out.push(Replayed::Record {
+                    key,
+                    value: record.value,
+                    producer,
+                });
             }
-            next = next.max(batch.header.last_offset() + 1);
+            next = next.max(header.last_offset() + 1);
         }
         if next == before {
             anyhow::bail!("{topic}-{partition}: replay stuck at offset {next}");

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod connection;
 pub mod controller;
+pub mod coordinator_codec;
 pub mod group;
 pub mod group_service;
 pub mod handlers;
@@ -16,6 +17,8 @@ pub mod log_config;
 pub mod meta_properties;
 pub mod replica_manager;
 pub mod server;
+pub mod txn;
+pub mod txn_service;
 
 pub use config::{BrokerConfig, ConfigError};
 pub use server::{Broker, RunningBroker};

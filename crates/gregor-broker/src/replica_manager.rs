@@ -54,6 +54,39 @@ impl Partition {
         Ok(info)
     }
 
+    /// Batches the broker writes itself (coordinator records): several
+    /// batches and control batches allowed, no producer-state checks.
+    pub fn append_as_coordinator(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let info =
+            self.with_log(|log| log.append_as_coordinator(records, self.leader_epoch, now_ms))?;
+        self.wake_waiters();
+        Ok(info)
+    }
+
+    /// Writes a transaction marker (a control batch) for a producer: its
+    /// open transaction here ends, committed or aborted.
+    pub fn append_txn_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let batch = marker_batch(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+            now_ms,
+        );
+        self.append_as_coordinator(&batch, now_ms)
+    }
+
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, LogError> {
         self.with_log(|log| {
             let high_watermark = log.log_end_offset();
@@ -94,12 +127,11 @@ impl Partition {
         }
     }
 
-    fn maintain(&self, now_ms: i64, retention_due: bool) {
+    fn maintain(&self, now_ms: i64, retention_due: bool, producer_id_expiration_ms: i64) {
         let result = self.with_log(|log| {
             log.roll_if_due(now_ms)?;
             log.flush_if_due(now_ms)?;
-            // producer.id.expiration.ms, Kafka's default of one day.
-            log.expire_producers(now_ms, 86_400_000);
+            log.expire_producers(now_ms, producer_id_expiration_ms);
             if retention_due {
                 let deleted = log.enforce_retention(now_ms)?;
                 if deleted > 0 {
@@ -209,7 +241,11 @@ impl ReplicaManager {
             .cloned()
             .collect();
         for partition in partitions {
-            partition.maintain(now_ms, retention_due);
+            partition.maintain(
+                now_ms,
+                retention_due,
+                self.config.txn.producer_id_expiration_ms,
+            );
         }
     }
 
@@ -239,4 +275,31 @@ fn min_insync_replicas(topic: &gregor_metadata::TopicImage, config: &BrokerConfi
     gregor_metadata::topic_config::find("min.insync.replicas")
         .and_then(|def| effective(topic, config, def).0.parse().ok())
         .unwrap_or(1)
+}
+
+/// One control batch holding an end-transaction marker: key = int16
+/// version 0 + int16 type (0 abort, 1 commit), value = int16 version 0 +
+/// int32 coordinator epoch (Kafka's EndTransactionMarker).
+fn marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    coordinator_epoch: i32,
+    commit: bool,
+    now_ms: i64,
+) -> Vec<u8> {
+    use gregor_protocol::compression::Compression;
+    use gregor_protocol::records::BatchBuilder;
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&0i16.to_be_bytes());
+    key.extend_from_slice(&i16::from(commit).to_be_bytes());
+    let mut value = Vec::with_capacity(6);
+    value.extend_from_slice(&0i16.to_be_bytes());
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let mut batch = BatchBuilder::new(Compression::None)
+        .producer(producer_id, producer_epoch, -1)
+        .transactional(true)
+        .control(true);
+    batch.push(now_ms, Some(key.into()), Some(value.into()), Vec::new());
+    // Building an uncompressed batch cannot fail.
+    batch.build().map(|b| b.to_vec()).unwrap_or_default()
 }

@@ -7,6 +7,8 @@ use crate::group::GroupConfig;
 use crate::group_service::GroupService;
 use crate::meta_properties;
 use crate::replica_manager::ReplicaManager;
+use crate::txn::TxnConfig;
+use crate::txn_service::TxnService;
 use anyhow::Context;
 use gregor_metadata::controller::TopicDefaults;
 use gregor_raft::MetadataLog;
@@ -24,6 +26,7 @@ pub struct Broker {
     pub controller: Arc<Controller>,
     pub groups: GroupService,
     pub replicas: Arc<ReplicaManager>,
+    pub txns: TxnService,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -35,6 +38,7 @@ pub struct RunningBroker {
     accept_task: JoinHandle<()>,
     maintenance_task: JoinHandle<()>,
     group_timer_task: JoinHandle<()>,
+    txn_timer_task: JoinHandle<()>,
 }
 
 pub fn now_ms() -> i64 {
@@ -101,17 +105,33 @@ impl Broker {
             config.offsets_topic_partitions,
         )
         .context("cannot load consumer group state")?;
+        let txn_config = TxnConfig {
+            max_timeout_ms: config.txn.max_timeout_ms,
+            ..TxnConfig::default()
+        };
+        let txns = TxnService::load(
+            txn_config,
+            controller.clone(),
+            replicas.clone(),
+            config.txn.state_log_partitions,
+            config.node_id,
+        )
+        .context("cannot load transaction state")?;
+        // Transactions a crash left prepared get their markers now.
+        txns.maintain(&groups, None);
         let broker = Arc::new(Broker {
             config,
             cluster_id,
             controller,
             replicas,
             groups,
+            txns,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let accept_task = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone()));
         let maintenance_task = tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone()));
-        let group_timer_task = tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx));
+        let group_timer_task = tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx.clone()));
+        let txn_timer_task = tokio::spawn(txn_timer_loop(broker.clone(), shutdown_rx));
         tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
         Ok(RunningBroker {
             broker,
@@ -120,6 +140,7 @@ impl Broker {
             accept_task,
             maintenance_task,
             group_timer_task,
+            txn_timer_task,
         })
     }
 }
@@ -141,6 +162,7 @@ impl RunningBroker {
         let _ = self.accept_task.await;
         let _ = self.maintenance_task.await;
         let _ = self.group_timer_task.await;
+        let _ = self.txn_timer_task.await;
         self.broker.replicas.shutdown()?;
         self.broker.controller.shutdown();
         gregor_log::mark_clean_shutdown(&self.broker.config.log_dir)?;
@@ -203,5 +225,30 @@ async fn group_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(Duration::from_millis(50)) => broker.groups.tick(),
         }
+    }
+}
+
+/// Transaction timeouts (`transaction.abort.timed.out.transaction.cleanup.interval.ms`),
+/// retries of unfinished markers, and transactional id expiry
+/// (`transaction.remove.expired.transaction.cleanup.interval.ms`).
+async fn txn_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let settings = broker.config.txn.clone();
+    let tick = Duration::from_millis(settings.abort_check_interval_ms);
+    let expire_every = settings.remove_expired_interval_ms as i64;
+    let mut last_expiry = now_ms();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let now = now_ms();
+        let expiration = (now - last_expiry >= expire_every).then(|| {
+            last_expiry = now;
+            settings.id_expiration_ms
+        });
+        let broker = broker.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || broker.txns.maintain(&broker.groups, expiration))
+                .await;
     }
 }

@@ -35,6 +35,7 @@ mod state;
 mod subscription;
 mod sync;
 mod timers;
+mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
@@ -111,6 +112,8 @@ pub struct JoinContext {
 pub struct GroupCoordinator {
     config: GroupConfig,
     groups: BTreeMap<String, Group>,
+    /// Offsets committed inside open transactions, by producer id.
+    pending_txn_offsets: BTreeMap<i64, txn_offsets::PendingOffsets>,
     /// The random part of new member ids; replaceable for deterministic runs.
     new_uuid: Box<dyn FnMut() -> String + Send>,
 }
@@ -120,6 +123,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             config,
             groups: BTreeMap::new(),
+            pending_txn_offsets: BTreeMap::new(),
             new_uuid: Box::new(|| uuid::Uuid::new_v4().to_string()),
         }
     }

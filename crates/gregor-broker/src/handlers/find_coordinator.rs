@@ -1,7 +1,7 @@
-//! FindCoordinator: on a single node this broker coordinates every group.
-//! The first lookup creates `__consumer_offsets`, where group state lives.
-//! Transaction coordinators are not there yet: those keys get
-//! COORDINATOR_NOT_AVAILABLE.
+//! FindCoordinator: on a single node this broker coordinates every group
+//! and every transactional id. The first lookup creates the internal topic
+//! where that state lives (`__consumer_offsets`, `__transaction_state`).
+//! Other key types (share groups) get COORDINATOR_NOT_AVAILABLE.
 
 use super::str_bytes;
 use crate::internal_topics;
@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 /// Where consumer groups keep offsets and membership.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 /// From this version keys come batched in `coordinator_keys`.
 const BATCHED_VERSION: i16 = 4;
@@ -54,15 +55,22 @@ fn coordinator_for(broker: &Broker, key_type: i8, key: StrBytes) -> Coordinator 
             .with_error_code(COORDINATOR_NOT_AVAILABLE)
             .with_error_message(Some(str_bytes(&message)))
     };
-    if key_type != GROUP_KEY {
-        return unavailable(format!("no coordinator for key type {key_type} yet"));
-    }
-    if let Err(e) = internal_topics::ensure_topic(
-        &broker.controller,
-        OFFSETS_TOPIC,
-        broker.config.offsets_topic_partitions,
-    ) {
-        return unavailable(format!("cannot create {OFFSETS_TOPIC}: {}", e.message));
+    match key_type {
+        GROUP_KEY => {
+            if let Err(e) = internal_topics::ensure_topic(
+                &broker.controller,
+                OFFSETS_TOPIC,
+                broker.config.offsets_topic_partitions,
+            ) {
+                return unavailable(format!("cannot create {OFFSETS_TOPIC}: {}", e.message));
+            }
+        }
+        TRANSACTION_KEY => {
+            if broker.txns.ensure_topic().is_err() {
+                return unavailable("cannot create __transaction_state".to_string());
+            }
+        }
+        other => return unavailable(format!("no coordinator for key type {other}")),
     }
     Coordinator::default()
         .with_key(key.clone())

@@ -76,6 +76,9 @@ pub async fn leave(
     }
 }
 
+/// A transactional offset commit is pending for the partition.
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
 pub fn commit(
     broker: &Broker,
     mut request: OffsetCommitRequest,
@@ -147,9 +150,19 @@ pub fn fetch_offsets(
                 let fetched = broker
                     .groups
                     .read(|c| c.fetch_offsets(&g.group_id, wanted.as_deref()));
+                let unstable = unstable(broker, request.require_stable, &g.group_id, &fetched);
+                let mut topics = batched_topics(fetched);
+                for topic in &mut topics {
+                    for p in &mut topic.partitions {
+                        if unstable.contains(&(topic.name.to_string(), p.partition_index)) {
+                            p.error_code = UNSTABLE_OFFSET_COMMIT;
+                            p.committed_offset = -1;
+                        }
+                    }
+                }
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id.clone())
-                    .with_topics(batched_topics(fetched))
+                    .with_topics(topics)
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
@@ -162,7 +175,8 @@ pub fn fetch_offsets(
     let fetched = broker
         .groups
         .read(|c| c.fetch_offsets(&request.group_id, wanted.as_deref()));
-    let topics = fetched
+    let unstable = unstable(broker, request.require_stable, &request.group_id, &fetched);
+    let mut topics: Vec<OffsetFetchResponseTopic> = fetched
         .into_iter()
         .map(|t| {
             OffsetFetchResponseTopic::default()
@@ -181,7 +195,41 @@ pub fn fetch_offsets(
                 )
         })
         .collect();
+    for topic in &mut topics {
+        for p in &mut topic.partitions {
+            if unstable.contains(&(topic.name.to_string(), p.partition_index)) {
+                p.error_code = UNSTABLE_OFFSET_COMMIT;
+                p.committed_offset = -1;
+            }
+        }
+    }
     OffsetFetchResponse::default().with_topics(topics)
+}
+
+/// OffsetFetch with `require_stable` (read_committed consumers, KIP-447):
+/// partitions with a transactional offset commit still pending answer
+/// UNSTABLE_OFFSET_COMMIT, so the consumer waits for the transaction
+/// instead of starting from an offset about to change.
+fn unstable(
+    broker: &Broker,
+    require_stable: bool,
+    group_id: &str,
+    fetched: &[FetchedTopic],
+) -> Vec<(String, i32)> {
+    if !require_stable {
+        return Vec::new();
+    }
+    broker.groups.read(|c| {
+        fetched
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.name.clone(), p.partition))
+            })
+            .filter(|(topic, p)| c.has_pending_offset(group_id, topic, *p))
+            .collect()
+    })
 }
 
 fn batched_topics(fetched: Vec<FetchedTopic>) -> Vec<OffsetFetchResponseTopics> {

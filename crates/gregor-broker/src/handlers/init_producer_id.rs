@@ -1,20 +1,42 @@
-//! InitProducerId for idempotent producers: a fresh producer id at epoch 0,
-//! as Kafka answers every request without a transactional id.
-//! Transactional ids need the transaction coordinator, which is not there yet.
+//! InitProducerId. Without a transactional id: a fresh producer id at epoch
+//! 0, as Kafka answers idempotent producers. With one: the transaction
+//! coordinator's answer (a new epoch for the id, fencing older instances
+//! and aborting their open transaction first).
 
 use super::code;
 use crate::server::Broker;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
+/// KIP-360: from v3 a producer recovering from an error sends the producer
+/// id and epoch it had; -1 means none.
+const NO_PRODUCER_ID: i64 = -1;
+
 pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default()
         .with_producer_id((-1).into())
         .with_producer_epoch(-1);
-    if request.transactional_id.is_some() {
-        return response.with_error_code(code::INVALID_REQUEST);
-    }
-    match broker.controller.next_producer_id(broker.config.node_id) {
-        Ok(id) => response.with_producer_id(id.into()).with_producer_epoch(0),
-        Err(e) => response.with_error_code(e.code),
+    let result = match request.transactional_id.as_deref() {
+        None => broker
+            .controller
+            .next_producer_id(broker.config.node_id)
+            .map(|id| (id, 0))
+            .map_err(|e| e.code),
+        Some(transactional_id) => {
+            let expected = (request.producer_id.0 != NO_PRODUCER_ID)
+                .then_some((request.producer_id.0, request.producer_epoch));
+            broker.txns.init_producer_id(
+                &broker.groups,
+                transactional_id,
+                request.transaction_timeout_ms,
+                expected,
+            )
+        }
+    };
+    match result {
+        Ok((id, epoch)) => response
+            .with_error_code(code::NONE)
+            .with_producer_id(id.into())
+            .with_producer_epoch(epoch),
+        Err(error) => response.with_error_code(error),
     }
 }

@@ -16,6 +16,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod transactions;
 
 use crate::server::Broker;
 use gregor_protocol::request::Request;
@@ -109,6 +110,25 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
         }
         RequestKind::InitProducerId(req) => {
             ResponseKind::InitProducerId(init_producer_id::handle(broker, req))
+        }
+        RequestKind::AddPartitionsToTxn(req) => {
+            ResponseKind::AddPartitionsToTxn(transactions::add_partitions(broker, req, version))
+        }
+        RequestKind::AddOffsetsToTxn(req) => {
+            ResponseKind::AddOffsetsToTxn(transactions::add_offsets(broker, req))
+        }
+        RequestKind::EndTxn(req) => ResponseKind::EndTxn(transactions::end(broker, req, version)),
+        RequestKind::TxnOffsetCommit(req) => {
+            ResponseKind::TxnOffsetCommit(transactions::txn_offset_commit(broker, req, version))
+        }
+        RequestKind::WriteTxnMarkers(req) => {
+            ResponseKind::WriteTxnMarkers(transactions::write_markers(broker, req))
+        }
+        RequestKind::DescribeTransactions(req) => {
+            ResponseKind::DescribeTransactions(transactions::describe(broker, req))
+        }
+        RequestKind::ListTransactions(req) => {
+            ResponseKind::ListTransactions(transactions::list(broker, req))
         }
         RequestKind::AlterConfigs(req) => {
             ResponseKind::AlterConfigs(alter_configs::legacy(broker, req))

@@ -4,11 +4,59 @@
 
 use super::{code, str_bytes};
 use crate::server::{now_ms, Broker};
+use gregor_protocol::batch::BatchHeader;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-pub fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option<ProduceResponse> {
+/// Produce v12+ comes from transaction version 2 clients, whose partitions
+/// join the transaction with their first write (KIP-890 part 2).
+const IMPLICIT_ADD_VERSION: i16 = 12;
+/// Produce v11+ understands TRANSACTION_ABORTABLE.
+const TRANSACTION_ABORTABLE_VERSION: i16 = 11;
+
+/// The producer of a transactional batch sent with a transactional id:
+/// such writes are checked against the transaction coordinator first
+/// (KIP-890 part 1). Without an id Kafka appends unverified, and so do we.
+fn transactional_batch<'a>(
+    records: &[u8],
+    transactional_id: Option<&'a str>,
+) -> Option<(&'a str, i64, i16)> {
+    let transactional_id = transactional_id?;
+    let header = BatchHeader::parse(records).ok()?;
+    header.is_transactional().then_some((
+        transactional_id,
+        header.producer_id,
+        header.producer_epoch,
+    ))
+}
+
+/// Kafka's translation of coordinator answers for producers: a fenced
+/// producer hears INVALID_PRODUCER_EPOCH, retriable coordinator trouble
+/// becomes NOT_ENOUGH_REPLICAS (retried without a metadata refresh), and
+/// clients before v11 get INVALID_TXN_STATE for TRANSACTION_ABORTABLE.
+fn verification_error(error: i16, version: i16) -> i16 {
+    use crate::txn::code as txn;
+    const INVALID_PRODUCER_EPOCH: i16 = 47;
+    const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    const NOT_COORDINATOR: i16 = 16;
+    match error {
+        txn::PRODUCER_FENCED => INVALID_PRODUCER_EPOCH,
+        txn::CONCURRENT_TRANSACTIONS
+        | COORDINATOR_LOAD_IN_PROGRESS
+        | COORDINATOR_NOT_AVAILABLE
+        | NOT_COORDINATOR => code::NOT_ENOUGH_REPLICAS,
+        txn::TRANSACTION_ABORTABLE if version < TRANSACTION_ABORTABLE_VERSION => {
+            txn::INVALID_TXN_STATE
+        }
+        other => other,
+    }
+}
+
+pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Option<ProduceResponse> {
     let acks = request.acks;
+    let transactional_id: Option<String> =
+        request.transactional_id.as_ref().map(|id| id.to_string());
     let valid_acks = matches!(acks, -1..=1);
     let now = now_ms();
     let mut responses = Vec::with_capacity(request.topic_data.len());
@@ -21,15 +69,13 @@ pub fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option
             let response = if !valid_acks {
                 base.with_error_code(code::INVALID_REQUIRED_ACKS)
             } else {
-                append(
-                    broker,
-                    &topic.name,
-                    data.index,
-                    data.records.as_deref(),
-                    acks,
-                    now,
-                    base,
-                )
+                let target = Target {
+                    topic: &topic.name,
+                    index: data.index,
+                    transactional_id: transactional_id.as_deref(),
+                    version,
+                };
+                append(broker, target, data.records.as_deref(), acks, now, base)
             };
             partition_responses.push(response);
         }
@@ -45,15 +91,23 @@ pub fn handle(broker: &Broker, request: ProduceRequest, _version: i16) -> Option
     Some(ProduceResponse::default().with_responses(responses))
 }
 
+/// Where a partition's records go, and for whom.
+struct Target<'a> {
+    topic: &'a str,
+    index: i32,
+    transactional_id: Option<&'a str>,
+    version: i16,
+}
+
 fn append(
     broker: &Broker,
-    topic: &str,
-    index: i32,
+    target: Target,
     records: Option<&[u8]>,
     acks: i16,
     now: i64,
     base: PartitionProduceResponse,
 ) -> PartitionProduceResponse {
+    let Target { topic, index, .. } = target;
     let Some(partition) = broker.replicas.partition(topic, index) else {
         return base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
     };
@@ -69,7 +123,31 @@ fn append(
             .with_error_code(code::CORRUPT_MESSAGE)
             .with_error_message(Some(str_bytes("null records")));
     };
-    match partition.append(records, now) {
+    let appended = match transactional_batch(records, target.transactional_id) {
+        Some((transactional_id, producer_id, epoch)) => broker
+            .txns
+            .with_verified(
+                transactional_id,
+                producer_id,
+                epoch,
+                (topic.to_string(), index),
+                target.version >= IMPLICIT_ADD_VERSION,
+                || partition.append(records, now),
+            )
+            .map_err(|error| verification_error(error, target.version)),
+        None => Ok(partition.append(records, now)),
+    };
+    let result = match appended {
+        Ok(result) => result,
+        Err(error) => {
+            return base
+                .with_error_code(error)
+                .with_error_message(Some(str_bytes(
+                    "the partition is not part of the producer's open transaction",
+                )))
+        }
+    };
+    match result {
         Ok(info) => base
             .with_base_offset(info.base_offset)
             .with_log_append_time_ms(info.log_append_time)

@@ -1,0 +1,203 @@
+//! Transactional offset commits (TxnOffsetCommit, KIP-98): offsets a
+//! transactional producer commits for a group stay pending, invisible to
+//! OffsetFetch, until the transaction's marker reaches the group's
+//! `__consumer_offsets` partition; a commit marker makes them the group's
+//! committed offsets, an abort marker drops them.
+//!
+//! Kafka also orders a pending offset against a plain OffsetCommit of the
+//! same partition written after it (by log position); Gregor lets the
+//! transaction's offsets win, which only differs when one group mixes
+//! transactional and plain commits for the same partition.
+
+use super::codes::{
+    COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, INVALID_GROUP_ID, NONE,
+    OFFSET_METADATA_TOO_LARGE,
+};
+use super::records::{OffsetValue, Record};
+use super::state::{Group, GroupState};
+use super::GroupCoordinator;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use std::collections::BTreeMap;
+
+/// Pending offsets of one producer: group -> (topic, partition) -> offset.
+pub(crate) type PendingOffsets = BTreeMap<String, BTreeMap<(String, i32), OffsetValue>>;
+
+impl GroupCoordinator {
+    /// TxnOffsetCommit: validates like Kafka's `validateOffsetCommit` for
+    /// transactional commits and keeps the offsets pending for the
+    /// producer. The records must be written as a transactional batch of
+    /// that producer; the caller calls [`Self::abort_pending_append`] if
+    /// writing them fails.
+    pub fn txn_commit_offsets(
+        &mut self,
+        req: &TxnOffsetCommitRequest,
+        now_ms: i64,
+    ) -> (TxnOffsetCommitResponse, Vec<Record>) {
+        let group_id = req.group_id.as_str();
+        let verdict = self.validate_txn_commit(req, now_ms);
+        let max_metadata = self.config.offset_metadata_max_bytes;
+        let mut records = Vec::new();
+        let mut topics = Vec::with_capacity(req.topics.len());
+        for topic in &req.topics {
+            let mut partitions = Vec::with_capacity(topic.partitions.len());
+            for p in &topic.partitions {
+                let metadata = p.committed_metadata.as_deref().unwrap_or_default();
+                let code = match verdict {
+                    Err(code) => code,
+                    Ok(()) if metadata.len() > max_metadata => OFFSET_METADATA_TOO_LARGE,
+                    Ok(()) => {
+                        let value = OffsetValue {
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            metadata: metadata.to_string(),
+                            commit_timestamp: now_ms,
+                            expire_timestamp: None,
+                        };
+                        self.pending_txn_offsets
+                            .entry(req.producer_id.0)
+                            .or_default()
+                            .entry(group_id.to_string())
+                            .or_default()
+                            .insert((topic.name.to_string(), p.partition_index), value.clone());
+                        records.push(Record::Offset {
+                            group: group_id.to_string(),
+                            topic: topic.name.to_string(),
+                            partition: p.partition_index,
+                            value: Some(value),
+                        });
+                        NONE
+                    }
+                };
+                partitions.push(
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code),
+                );
+            }
+            topics.push(
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(topic.name.clone())
+                    .with_partitions(partitions),
+            );
+        }
+        (
+            TxnOffsetCommitResponse::default().with_topics(topics),
+            records,
+        )
+    }
+
+    fn validate_txn_commit(
+        &mut self,
+        req: &TxnOffsetCommitRequest,
+        now_ms: i64,
+    ) -> Result<(), i16> {
+        let group_id = req.group_id.as_str();
+        if group_id.is_empty() {
+            return Err(INVALID_GROUP_ID);
+        }
+        // A transactional producer may commit for a group nobody joined.
+        let group = self
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id, now_ms));
+        if group.state == GroupState::Dead {
+            return Err(COORDINATOR_NOT_AVAILABLE);
+        }
+        let member_id = req.member_id.as_str();
+        let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
+        if req.generation_id >= 0 || !member_id.is_empty() || instance_id.is_some() {
+            group.validate_member(member_id, instance_id)?;
+            if req.generation_id >= 0 && req.generation_id != group.generation {
+                return Err(ILLEGAL_GENERATION);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writing a TxnOffsetCommit's records failed: forget its offsets.
+    pub fn abort_pending_append(&mut self, producer_id: i64, records: &[Record]) {
+        let Some(groups) = self.pending_txn_offsets.get_mut(&producer_id) else {
+            return;
+        };
+        for record in records {
+            if let Record::Offset {
+                group,
+                topic,
+                partition,
+                ..
+            } = record
+            {
+                if let Some(offsets) = groups.get_mut(group) {
+                    offsets.remove(&(topic.clone(), *partition));
+                }
+            }
+        }
+        groups.retain(|_, offsets| !offsets.is_empty());
+        if groups.is_empty() {
+            self.pending_txn_offsets.remove(&producer_id);
+        }
+    }
+
+    /// A transaction marker of `producer_id` reached the `__consumer_offsets`
+    /// partition whose groups `in_partition` selects: its pending offsets
+    /// there become committed (commit) or are dropped (abort).
+    pub fn complete_txn_offsets(
+        &mut self,
+        producer_id: i64,
+        commit: bool,
+        in_partition: impl Fn(&str) -> bool,
+    ) {
+        let Some(groups) = self.pending_txn_offsets.get_mut(&producer_id) else {
+            return;
+        };
+        let done: Vec<String> = groups.keys().filter(|g| in_partition(g)).cloned().collect();
+        for group_id in done {
+            let Some(offsets) = groups.remove(&group_id) else {
+                continue;
+            };
+            if !commit {
+                continue;
+            }
+            if let Some(group) = self.groups.get_mut(&group_id) {
+                group.offsets.extend(offsets);
+            }
+        }
+        if groups.is_empty() {
+            self.pending_txn_offsets.remove(&producer_id);
+        }
+    }
+
+    /// Replay: a transactional offset commit record of `producer_id`.
+    pub fn replay_pending_offset(&mut self, producer_id: i64, record: Record, now_ms: i64) {
+        if let Record::Offset {
+            group,
+            topic,
+            partition,
+            value: Some(value),
+        } = record
+        {
+            self.groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(&group, now_ms));
+            self.pending_txn_offsets
+                .entry(producer_id)
+                .or_default()
+                .entry(group)
+                .or_default()
+                .insert((topic, partition), value);
+        }
+    }
+
+    /// OffsetFetch with `require_stable`: a partition with a pending
+    /// transactional offset answers UNSTABLE_OFFSET_COMMIT until the
+    /// transaction ends.
+    pub fn has_pending_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        let key = (topic.to_string(), partition);
+        self.pending_txn_offsets
+            .values()
+            .any(|groups| groups.get(group_id).is_some_and(|o| o.contains_key(&key)))
+    }
+}

@@ -1,0 +1,361 @@
+//! The transaction APIs: AddPartitionsToTxn, AddOffsetsToTxn, EndTxn,
+//! TxnOffsetCommit, WriteTxnMarkers, DescribeTransactions and
+//! ListTransactions, answered by the transaction coordinator
+//! (`txn_service`) and, for offsets, the group coordinator.
+
+use super::code;
+use crate::handlers::find_coordinator::OFFSETS_TOPIC;
+use crate::server::{now_ms, Broker};
+use crate::txn::{EndRequest, TxnMetadata, TxnState};
+use crate::txn_service::Marker;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::describe_transactions_response::{self, TopicData};
+use kafka_protocol::messages::list_transactions_response;
+use kafka_protocol::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, DescribeTransactionsRequest, DescribeTransactionsResponse,
+    EndTxnRequest, EndTxnResponse, ListTransactionsRequest, ListTransactionsResponse, TopicName,
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse, WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
+};
+
+use super::str_bytes;
+
+/// From this version AddPartitionsToTxn batches transactions (broker to
+/// broker, with `verify_only`).
+const BATCHED_ADD_PARTITIONS: i16 = 4;
+/// EndTxn v5+ and TxnOffsetCommit v5+ come from clients running
+/// transaction version 2 (KIP-890 part 2).
+const TRANSACTION_V2_VERSION: i16 = 5;
+const CLIENT_TRANSACTION_V2: i16 = 2;
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
+
+pub fn add_partitions(
+    broker: &Broker,
+    request: AddPartitionsToTxnRequest,
+    version: i16,
+) -> AddPartitionsToTxnResponse {
+    if version < BATCHED_ADD_PARTITIONS {
+        let results = add_one(
+            broker,
+            &request.v3_and_below_transactional_id,
+            request.v3_and_below_producer_id.0,
+            request.v3_and_below_producer_epoch,
+            false,
+            &request.v3_and_below_topics,
+        );
+        return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
+    }
+    let results = request
+        .transactions
+        .iter()
+        .map(|txn| {
+            let topics = add_one(
+                broker,
+                &txn.transactional_id,
+                txn.producer_id.0,
+                txn.producer_epoch,
+                txn.verify_only,
+                &txn.topics,
+            );
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(txn.transactional_id.clone())
+                .with_topic_results(topics)
+        })
+        .collect();
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
+}
+
+/// One transaction's partitions: unknown ones get UNKNOWN_TOPIC_OR_PARTITION
+/// and the rest OPERATION_NOT_ATTEMPTED, as Kafka answers; otherwise one
+/// code for all (or one per partition when only verifying).
+fn add_one(
+    broker: &Broker,
+    transactional_id: &str,
+    producer_id: i64,
+    epoch: i16,
+    verify_only: bool,
+    topics: &[AddPartitionsToTxnTopic],
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let partitions: Vec<(String, i32)> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
+        .collect();
+    let exists = |(topic, p): &(String, i32)| broker.replicas.partition(topic, *p).is_some();
+    let codes: Vec<i16> = if !partitions.iter().all(exists) {
+        partitions
+            .iter()
+            .map(|p| {
+                if exists(p) {
+                    OPERATION_NOT_ATTEMPTED
+                } else {
+                    code::UNKNOWN_TOPIC_OR_PARTITION
+                }
+            })
+            .collect()
+    } else if verify_only {
+        broker
+            .txns
+            .verify(transactional_id, producer_id, epoch, &partitions)
+            .unwrap_or_else(|error| vec![error; partitions.len()])
+    } else {
+        let result = broker
+            .txns
+            .add_partitions(transactional_id, producer_id, epoch, &partitions);
+        vec![result.err().unwrap_or(code::NONE); partitions.len()]
+    };
+    let mut codes = codes.into_iter();
+    topics
+        .iter()
+        .map(|t| {
+            let results = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(*p)
+                        .with_partition_error_code(codes.next().unwrap_or(code::NONE))
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(t.name.clone())
+                .with_results_by_partition(results)
+        })
+        .collect()
+}
+
+pub fn add_offsets(broker: &Broker, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
+    let result = offsets_partition(broker, &request.group_id).and_then(|partition| {
+        broker.txns.add_partitions(
+            &request.transactional_id,
+            request.producer_id.0,
+            request.producer_epoch,
+            &[(OFFSETS_TOPIC.to_string(), partition)],
+        )
+    });
+    AddOffsetsToTxnResponse::default().with_error_code(result.err().unwrap_or(code::NONE))
+}
+
+fn offsets_partition(broker: &Broker, group_id: &str) -> Result<i32, i16> {
+    broker.groups.offsets_partition(group_id).map_err(|err| {
+        tracing::error!(%err, "cannot create the offsets topic");
+        crate::group_service::COORDINATOR_NOT_AVAILABLE
+    })
+}
+
+pub fn end(broker: &Broker, request: EndTxnRequest, version: i16) -> EndTxnResponse {
+    let client_version = if version >= TRANSACTION_V2_VERSION {
+        CLIENT_TRANSACTION_V2
+    } else {
+        0
+    };
+    let end = EndRequest {
+        transactional_id: &request.transactional_id,
+        producer_id: request.producer_id.0,
+        epoch: request.producer_epoch,
+        commit: request.committed,
+        client_version,
+    };
+    let result = broker.txns.end_txn(&broker.groups, &end);
+    match result {
+        Ok((producer_id, epoch)) => EndTxnResponse::default()
+            .with_producer_id(producer_id.into())
+            .with_producer_epoch(epoch),
+        Err(error) => EndTxnResponse::default()
+            .with_error_code(error)
+            .with_producer_id((-1).into())
+            .with_producer_epoch(-1),
+    }
+}
+
+pub fn txn_offset_commit(
+    broker: &Broker,
+    request: TxnOffsetCommitRequest,
+    version: i16,
+) -> TxnOffsetCommitResponse {
+    // Transaction version 2 clients skip AddOffsetsToTxn: the offsets
+    // partition joins the transaction with the commit.
+    if version >= TRANSACTION_V2_VERSION {
+        let added = offsets_partition(broker, &request.group_id).and_then(|partition| {
+            broker.txns.add_partitions(
+                &request.transactional_id,
+                request.producer_id.0,
+                request.producer_epoch,
+                &[(OFFSETS_TOPIC.to_string(), partition)],
+            )
+        });
+        if let Err(error) = added {
+            return txn_commit_failed(&request, error);
+        }
+    }
+    let image = broker.controller.image();
+    let unknown = request.topics.iter().any(|t| {
+        image.topic(&t.name).is_none_or(|topic| {
+            t.partitions
+                .iter()
+                .any(|p| !topic.partitions.contains_key(&p.partition_index))
+        })
+    });
+    if unknown {
+        return txn_commit_failed(&request, code::UNKNOWN_TOPIC_OR_PARTITION);
+    }
+    broker.groups.txn_commit(&request)
+}
+
+fn txn_commit_failed(request: &TxnOffsetCommitRequest, error: i16) -> TxnOffsetCommitResponse {
+    use kafka_protocol::messages::txn_offset_commit_response::{
+        TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+    };
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            TxnOffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(error)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// WriteTxnMarkers: sent by a transaction coordinator to partition leaders.
+/// Gregor's own coordinator writes markers directly; this serves tools and
+/// other coordinators.
+pub fn write_markers(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+    let markers = request
+        .markers
+        .iter()
+        .map(|m| {
+            let marker = Marker {
+                producer_id: m.producer_id.0,
+                producer_epoch: m.producer_epoch,
+                coordinator_epoch: m.coordinator_epoch,
+                commit: m.transaction_result,
+            };
+            let topics = m
+                .topics
+                .iter()
+                .map(|t| {
+                    let partitions = t
+                        .partition_indexes
+                        .iter()
+                        .map(|p| {
+                            let code = if broker.replicas.partition(&t.name, *p).is_none() {
+                                code::UNKNOWN_TOPIC_OR_PARTITION
+                            } else {
+                                broker
+                                    .txns
+                                    .write_marker(&broker.groups, &t.name, *p, marker)
+                                    .err()
+                                    .unwrap_or(code::NONE)
+                            };
+                            WritableTxnMarkerPartitionResult::default()
+                                .with_partition_index(*p)
+                                .with_error_code(code)
+                        })
+                        .collect();
+                    WritableTxnMarkerTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(partitions)
+                })
+                .collect();
+            WritableTxnMarkerResult::default()
+                .with_producer_id(m.producer_id)
+                .with_topics(topics)
+        })
+        .collect();
+    WriteTxnMarkersResponse::default().with_markers(markers)
+}
+
+pub fn describe(
+    broker: &Broker,
+    request: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
+    let states = broker.txns.read(|c| {
+        request
+            .transactional_ids
+            .iter()
+            .map(|id| {
+                let base = describe_transactions_response::TransactionState::default()
+                    .with_transactional_id(id.clone())
+                    .with_producer_id((-1).into())
+                    .with_producer_epoch(-1)
+                    .with_transaction_start_time_ms(-1)
+                    .with_transaction_state(str_bytes(""));
+                match c.describe(id) {
+                    Ok(txn) => described(base, txn),
+                    Err(error) => base.with_error_code(error),
+                }
+            })
+            .collect()
+    });
+    DescribeTransactionsResponse::default().with_transaction_states(states)
+}
+
+fn described(
+    base: describe_transactions_response::TransactionState,
+    txn: &TxnMetadata,
+) -> describe_transactions_response::TransactionState {
+    let topics = txn
+        .partitions_by_topic()
+        .into_iter()
+        .map(|(topic, partitions)| {
+            TopicData::default()
+                .with_topic(TopicName(str_bytes(&topic)))
+                .with_partitions(partitions)
+        })
+        .collect();
+    base.with_producer_id(txn.producer_id.into())
+        .with_producer_epoch(txn.producer_epoch)
+        .with_transaction_state(str_bytes(txn.state.name()))
+        .with_transaction_timeout_ms(txn.timeout_ms)
+        .with_transaction_start_time_ms(txn.start_ms)
+        .with_topics(topics)
+}
+
+pub fn list(broker: &Broker, request: ListTransactionsRequest) -> ListTransactionsResponse {
+    let mut states = Vec::new();
+    let mut unknown = Vec::new();
+    for name in &request.state_filters {
+        match TxnState::from_name(name) {
+            Some(state) => states.push(state),
+            None => unknown.push(name.clone()),
+        }
+    }
+    // A filter that names only unknown states matches nothing.
+    let matches_nothing = states.is_empty() && !unknown.is_empty();
+    let producer_ids: Vec<i64> = request.producer_id_filters.iter().map(|p| p.0).collect();
+    let listed = if matches_nothing {
+        Vec::new()
+    } else {
+        broker.txns.read(|c| {
+            c.list(&states, &producer_ids, request.duration_filter, now_ms())
+                .into_iter()
+                .map(|txn| {
+                    list_transactions_response::TransactionState::default()
+                        .with_transactional_id(str_bytes(&txn.transactional_id).into())
+                        .with_producer_id(txn.producer_id.into())
+                        .with_transaction_state(str_bytes(txn.state.name()))
+                })
+                .collect()
+        })
+    };
+    ListTransactionsResponse::default()
+        .with_unknown_state_filters(unknown)
+        .with_transaction_states(listed)
+}
