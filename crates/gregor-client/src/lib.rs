@@ -8,6 +8,7 @@ mod data;
 mod error;
 mod groups;
 pub mod partitioner;
+mod transactions;
 
 #[cfg(test)]
 mod fake_broker;
@@ -18,6 +19,7 @@ pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
 pub use data::{FetchedPartition, EARLIEST, LATEST};
 pub use error::{error_name, is_stale_metadata_code, KafkaError};
 pub use groups::{GroupDescription, GroupListing, GroupMember};
+pub use transactions::{TransactionDescription, TransactionListing};
 
 /// Kafka error codes the tools test for by name.
 pub mod codes {

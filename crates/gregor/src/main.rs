@@ -27,6 +27,9 @@ enum Command {
     /// List and describe consumer groups (members, offsets, lag).
     #[command(subcommand)]
     Group(cli::group::GroupCommand),
+    /// List and describe transactions.
+    #[command(subcommand)]
+    Txn(cli::txn::TxnCommand),
     /// Produce lines from stdin as records.
     Produce(cli::produce::ProduceArgs),
     /// Consume records and print them.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => cli::run(cli::produce::run(args)),
         Command::Consume(args) => cli::run(cli::consume::run(args)),
         Command::Group(cmd) => cli::run(cli::group::run(cmd)),
+        Command::Txn(cmd) => cli::run(cli::txn::run(cmd)),
         Command::Perf(cmd) => cli::run_parallel(cli::perf::run(cmd)),
     };
     match result {

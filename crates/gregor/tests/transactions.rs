@@ -830,3 +830,78 @@ fn every_advertised_version_of_the_transaction_apis_answers() {
         assert_eq!(r.error_code, NONE, "EndTxn v{v}");
     }
 }
+
+fn gregor_txn(broker: &TestBroker, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(support::gregor_bin())
+        .arg("txn")
+        .args(args)
+        .arg("--bootstrap-server")
+        .arg(broker.addr.to_string())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_lists_and_describes_transactions() {
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, TOPIC, 2);
+    let (pid, epoch) = init_ok(&mut conn, "cli-open", 60_000);
+    assert_eq!(
+        add_partitions(&mut conn, "cli-open", pid, epoch, TOPIC, &[1]),
+        vec![NONE]
+    );
+    let (idle_pid, _) = init_ok(&mut conn, "cli-idle", 60_000);
+
+    let out = gregor_txn(&broker, &["list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("cli-open\t{pid}\tOngoing")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("cli-idle\t{idle_pid}\tEmpty")),
+        "{text}"
+    );
+
+    let out = gregor_txn(&broker, &["list", "--state", "Ongoing"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cli-open") && !text.contains("cli-idle"),
+        "{text}"
+    );
+
+    let out = gregor_txn(&broker, &["describe", "--transactional-id", "cli-open"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(
+        row[1..6],
+        [
+            "cli-open",
+            &pid.to_string(),
+            &epoch.to_string(),
+            "Ongoing",
+            "60000"
+        ]
+    );
+    assert_eq!(row[8], format!("{TOPIC}-1"));
+
+    // Bad input: one line on stderr, failure status.
+    let out = gregor_txn(&broker, &["describe", "--transactional-id", "nope"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let out = gregor_txn(&broker, &["list", "--state", "Sideways"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Sideways"));
+}

@@ -5,6 +5,7 @@ pub mod group;
 pub mod perf;
 pub mod produce;
 pub mod topic;
+pub mod txn;
 pub mod when;
 
 use std::future::Future;
