@@ -16,6 +16,8 @@
 //       subscribe() as a member of GROUP for RUN_MS, committing after every poll.
 //       Prints {"partition","offset","value"} per record, {"assigned":[P...]} whenever
 //       the assignment changes, then {"done":true,"count":N}.
+//       With group.protocol=consumer (KIP-848; group.remote.assignor=uniform|range) the
+//       session/heartbeat defaults are dropped: the broker sets those.
 //   CompatClient BOOTSTRAP offsets-for-times TOPIC TIMESTAMP_MS
 //       {"partition":P,"offset":O|null,"timestamp":T|null} per partition.
 //   CompatClient BOOTSTRAP admin list-topics
@@ -235,6 +237,11 @@ public class CompatClient {
         p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000");
         p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
         p.putAll(kvs(a, 3));
+        if ("consumer".equalsIgnoreCase(p.getProperty(ConsumerConfig.GROUP_PROTOCOL_CONFIG))) {
+            // KIP-848: the broker owns timeouts and assignment; the client refuses these.
+            p.remove(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG);
+            p.remove(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG);
+        }
         int n = 0;
         Set<Integer> last = new TreeSet<>();
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {

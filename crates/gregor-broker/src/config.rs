@@ -5,6 +5,8 @@
 //! are checked here, so a typo fails start-up with a one-line error naming
 //! the key instead of being silently ignored.
 
+mod consumer_groups;
+
 use gregor_metadata::topic_config::ConfigType;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -220,6 +222,60 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Partitions of __consumer_offsets, created on first use.",
     ),
     def(
+        "group.consumer.session.timeout.ms",
+        Int,
+        "45000",
+        "How long a consumer-protocol (KIP-848) member may go without heartbeating before it is fenced.",
+    ),
+    def(
+        "group.consumer.min.session.timeout.ms",
+        Int,
+        "45000",
+        "Lower bound of group.consumer.session.timeout.ms.",
+    ),
+    def(
+        "group.consumer.max.session.timeout.ms",
+        Int,
+        "60000",
+        "Upper bound of group.consumer.session.timeout.ms.",
+    ),
+    def(
+        "group.consumer.heartbeat.interval.ms",
+        Int,
+        "5000",
+        "The heartbeat interval given to consumer-protocol members.",
+    ),
+    def(
+        "group.consumer.min.heartbeat.interval.ms",
+        Int,
+        "5000",
+        "Lower bound of group.consumer.heartbeat.interval.ms.",
+    ),
+    def(
+        "group.consumer.max.heartbeat.interval.ms",
+        Int,
+        "15000",
+        "Upper bound of group.consumer.heartbeat.interval.ms.",
+    ),
+    def(
+        "group.consumer.max.size",
+        Int,
+        "2147483647",
+        "Most members a consumer-protocol group may have.",
+    ),
+    def(
+        "group.consumer.assignors",
+        List,
+        "uniform,range",
+        "Server-side assignors members may ask for; the first is the default.",
+    ),
+    def(
+        "group.consumer.migration.policy",
+        Str,
+        "bidirectional",
+        "disabled, upgrade, downgrade or bidirectional; Gregor converts only empty groups between protocols.",
+    ),
+    def(
         "transaction.state.log.num.partitions",
         Int,
         "50",
@@ -371,6 +427,8 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i32,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
+    /// `group.consumer.*` (KIP-848 consumer groups).
+    pub group_consumer: crate::group::consumer::ConsumerGroupConfig,
     pub txn: TxnSettings,
 }
 
@@ -421,6 +479,7 @@ impl BrokerConfig {
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 0,
             group_max_session_timeout_ms: 0,
+            group_consumer: Default::default(),
             txn: TxnSettings::default(),
         };
         config.node_id = config.int("node.id")? as i32;
@@ -451,6 +510,7 @@ impl BrokerConfig {
             config.positive("group.min.session.timeout.ms")? as i32;
         config.group_max_session_timeout_ms =
             config.positive("group.max.session.timeout.ms")? as i32;
+        config.group_consumer = consumer_groups::settings(&config)?;
         config.txn = TxnSettings {
             state_log_partitions: config.positive("transaction.state.log.num.partitions")? as i32,
             max_timeout_ms: config.positive("transaction.max.timeout.ms")? as i32,

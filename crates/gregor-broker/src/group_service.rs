@@ -73,7 +73,7 @@ impl GroupService {
                         }
                         replayed += 1;
                     }
-                    // Records of kinds we do not model (e.g. KIP-848 ones) are skipped.
+                    // Records of kinds we do not model (share or streams groups') are skipped.
                     Err(err) => {
                         tracing::debug!(partition, %err, "skipping __consumer_offsets record")
                     }

@@ -4,7 +4,7 @@
 
 use crate::config::BrokerConfig;
 use crate::log_config::{effective, log_config_for};
-use gregor_log::{AppendInfo, LogError, PartitionLog, ReadInfo};
+use gregor_log::{AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, TxnMarker};
 use gregor_metadata::MetadataImage;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,6 +12,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::sync::Notify;
 use uuid::Uuid;
+
+/// What a consumer's fetch of one partition returns.
+pub struct ConsumerRead {
+    pub read: ReadInfo,
+    pub last_stable_offset: i64,
+    /// Set for read_committed fetches.
+    pub aborted: Option<Vec<AbortedTxn>>,
+}
+
+/// Kafka's LSO: the first offset of the oldest open transaction, or the
+/// high watermark when none is open below it.
+fn last_stable_offset(log: &PartitionLog, high_watermark: i64) -> i64 {
+    log.first_unstable_offset()
+        .map_or(high_watermark, |first| first.min(high_watermark))
+}
+
+/// The offset after the last whole batch in `records`, if any.
+fn last_offset_after(records: &[u8]) -> Option<i64> {
+    let mut rest = records;
+    let mut next = None;
+    while let Ok(header) = gregor_protocol::batch::BatchHeader::parse(rest) {
+        next = Some(header.last_offset() + 1);
+        let size = header.total_size();
+        if size == 0 || size > rest.len() {
+            break;
+        }
+        rest = &rest[size..];
+    }
+    next
+}
 
 pub struct Partition {
     pub topic: String,
@@ -71,20 +101,12 @@ impl Partition {
     /// open transaction here ends, committed or aborted.
     pub fn append_txn_marker(
         &self,
-        producer_id: i64,
-        producer_epoch: i16,
-        coordinator_epoch: i32,
-        commit: bool,
+        marker: TxnMarker,
         now_ms: i64,
-    ) -> Result<AppendInfo, LogError> {
-        let batch = marker_batch(
-            producer_id,
-            producer_epoch,
-            coordinator_epoch,
-            commit,
-            now_ms,
-        );
-        self.append_as_coordinator(&batch, now_ms)
+    ) -> Result<MarkerInfo, LogError> {
+        let info = self.with_log(|log| log.append_txn_marker(marker, self.leader_epoch, now_ms))?;
+        self.wake_waiters();
+        Ok(info)
     }
 
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, LogError> {
@@ -92,6 +114,43 @@ impl Partition {
             let high_watermark = log.log_end_offset();
             log.read(offset, max_bytes, high_watermark, min_one)
         })
+    }
+
+    /// A consumer's read: up to the high watermark, or for read_committed
+    /// up to the last stable offset with the aborted transactions that
+    /// overlap the data (the consumer drops their records).
+    pub fn read_for_consumer(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+    ) -> Result<ConsumerRead, LogError> {
+        self.with_log(|log| {
+            let high_watermark = log.log_end_offset();
+            let last_stable = last_stable_offset(log, high_watermark);
+            if !read_committed {
+                let read = log.read(offset, max_bytes, high_watermark, min_one)?;
+                return Ok(ConsumerRead {
+                    read,
+                    last_stable_offset: last_stable,
+                    aborted: None,
+                });
+            }
+            let read = log.read(offset, max_bytes, last_stable, min_one)?;
+            let upper_bound = last_offset_after(&read.records).unwrap_or(last_stable);
+            let aborted = log.aborted_transactions(offset, upper_bound);
+            Ok(ConsumerRead {
+                read,
+                last_stable_offset: last_stable,
+                aborted: Some(aborted),
+            })
+        })
+    }
+
+    /// The last stable offset: no open transaction below it.
+    pub fn last_stable_offset(&self) -> Result<i64, LogError> {
+        self.with_log(|log| Ok(last_stable_offset(log, log.log_end_offset())))
     }
 
     /// (log start offset, high watermark).
@@ -275,31 +334,4 @@ fn min_insync_replicas(topic: &gregor_metadata::TopicImage, config: &BrokerConfi
     gregor_metadata::topic_config::find("min.insync.replicas")
         .and_then(|def| effective(topic, config, def).0.parse().ok())
         .unwrap_or(1)
-}
-
-/// One control batch holding an end-transaction marker: key = int16
-/// version 0 + int16 type (0 abort, 1 commit), value = int16 version 0 +
-/// int32 coordinator epoch (Kafka's EndTransactionMarker).
-fn marker_batch(
-    producer_id: i64,
-    producer_epoch: i16,
-    coordinator_epoch: i32,
-    commit: bool,
-    now_ms: i64,
-) -> Vec<u8> {
-    use gregor_protocol::compression::Compression;
-    use gregor_protocol::records::BatchBuilder;
-    let mut key = Vec::with_capacity(4);
-    key.extend_from_slice(&0i16.to_be_bytes());
-    key.extend_from_slice(&i16::from(commit).to_be_bytes());
-    let mut value = Vec::with_capacity(6);
-    value.extend_from_slice(&0i16.to_be_bytes());
-    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
-    let mut batch = BatchBuilder::new(Compression::None)
-        .producer(producer_id, producer_epoch, -1)
-        .transactional(true)
-        .control(true);
-    batch.push(now_ms, Some(key.into()), Some(value.into()), Vec::new());
-    // Building an uncompressed batch cannot fail.
-    batch.build().map(|b| b.to_vec()).unwrap_or_default()
 }

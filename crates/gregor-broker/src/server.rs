@@ -96,6 +96,7 @@ impl Broker {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            consumer: config.group_consumer.clone(),
             ..GroupConfig::default()
         };
         let groups = GroupService::load(

@@ -22,6 +22,7 @@ use crate::server::now_ms;
 use crate::txn::{
     code, Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata,
 };
+use gregor_log::TxnMarker;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -292,14 +293,14 @@ impl TxnService {
         let Some(target) = self.replicas.partition(topic, partition) else {
             return Ok(());
         };
+        let marker = TxnMarker {
+            producer_id: marker.producer_id,
+            producer_epoch: marker.producer_epoch,
+            coordinator_epoch: marker.coordinator_epoch,
+            commit: marker.commit,
+        };
         target
-            .append_txn_marker(
-                marker.producer_id,
-                marker.producer_epoch,
-                marker.coordinator_epoch,
-                marker.commit,
-                now_ms(),
-            )
+            .append_txn_marker(marker, now_ms())
             .map_err(|e| e.error_code())?;
         if topic == OFFSETS_TOPIC {
             groups.complete_txn(partition, marker.producer_id, marker.commit);

@@ -84,8 +84,19 @@ impl Client {
         Connection::connect_with_timeout(&address, self.request_timeout()).await
     }
 
+    /// A group's state and members. Like Kafka's admin client, asks
+    /// ConsumerGroupDescribe first (KIP-848 groups) and falls back to
+    /// DescribeGroups for classic groups and brokers without it.
     pub async fn describe_group(&mut self, group: &str) -> anyhow::Result<GroupDescription> {
         let mut coordinator = self.coordinator(group).await?;
+        if coordinator
+            .version_for(ApiKey::ConsumerGroupDescribe, 1)
+            .is_ok()
+        {
+            if let Some(described) = describe_consumer_group(&mut coordinator, group).await? {
+                return Ok(described);
+            }
+        }
         let request = DescribeGroupsRequest::default()
             .with_groups(vec![GroupId(StrBytes::from_string(group.to_string()))]);
         let (response, _) = coordinator
@@ -271,6 +282,60 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// GROUP_ID_NOT_FOUND: not a consumer-protocol group (or no group at all).
+const GROUP_ID_NOT_FOUND: i16 = 69;
+
+/// A KIP-848 group's description; `None` when the id is not one.
+async fn describe_consumer_group(
+    coordinator: &mut Connection,
+    group: &str,
+) -> anyhow::Result<Option<GroupDescription>> {
+    let request = ConsumerGroupDescribeRequest::default()
+        .with_group_ids(vec![GroupId(StrBytes::from_string(group.to_string()))]);
+    let (response, _) = coordinator
+        .send(
+            ApiKey::ConsumerGroupDescribe,
+            1,
+            RequestKind::ConsumerGroupDescribe(request),
+        )
+        .await?;
+    let ResponseKind::ConsumerGroupDescribe(response) = response else {
+        bail!("unexpected answer to ConsumerGroupDescribe")
+    };
+    let Some(described) = response.groups.into_iter().next() else {
+        bail!("empty ConsumerGroupDescribe answer")
+    };
+    if described.error_code == GROUP_ID_NOT_FOUND {
+        return Ok(None);
+    }
+    check(described.error_code, || {
+        format!("cannot describe group '{group}'")
+    })?;
+    let members = described
+        .members
+        .into_iter()
+        .map(|m| GroupMember {
+            member_id: m.member_id.to_string(),
+            client_id: m.client_id.to_string(),
+            host: m.client_host.to_string(),
+            assignment: m
+                .assignment
+                .topic_partitions
+                .iter()
+                .flat_map(|tp| {
+                    let topic = tp.topic_name.to_string();
+                    tp.partitions.iter().map(move |p| (topic.clone(), *p))
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Some(GroupDescription {
+        group_id: group.to_string(),
+        state: described.group_state.to_string(),
+        members,
+    }))
 }
 
 /// A consumer-protocol assignment: i16 version, then the assignment struct.

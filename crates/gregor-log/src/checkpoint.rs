@@ -30,6 +30,22 @@ pub(crate) fn write_offset(dir: &Path, name: &str, offset: i64) -> io::Result<()
 /// The lines after the version line; `None` if the file is absent or has
 /// another version.
 pub(crate) fn read_lines(dir: &Path, name: &str) -> io::Result<Option<Vec<String>>> {
+    Ok(read_versioned_lines(dir, name)?.and_then(|(version, lines)| {
+        if version == VERSION {
+            Some(lines)
+        } else {
+            tracing::warn!(dir = %dir.display(), name, "ignoring checkpoint with unknown version");
+            None
+        }
+    }))
+}
+
+/// The version line and the lines after it, for files whose format has
+/// several versions; `None` if the file is absent or not text.
+pub(crate) fn read_versioned_lines(
+    dir: &Path,
+    name: &str,
+) -> io::Result<Option<(String, Vec<String>)>> {
     let text = match fs::read_to_string(dir.join(name)) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -37,15 +53,22 @@ pub(crate) fn read_lines(dir: &Path, name: &str) -> io::Result<Option<Vec<String
         Err(e) => return Err(e),
     };
     let mut lines = text.lines();
-    if lines.next() != Some(VERSION) {
-        tracing::warn!(dir = %dir.display(), name, "ignoring checkpoint with unknown version");
-        return Ok(None);
-    }
-    Ok(Some(lines.map(str::to_string).collect()))
+    let version = lines.next().unwrap_or_default().to_string();
+    Ok(Some((version, lines.map(str::to_string).collect())))
 }
 
 /// Atomically replaces the file with the version line and `lines`.
 pub(crate) fn write_lines(dir: &Path, name: &str, lines: &[String]) -> io::Result<()> {
+    write_versioned_lines(dir, name, VERSION, lines)
+}
+
+/// Like [`write_lines`] with another version line.
+pub(crate) fn write_versioned_lines(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    lines: &[String],
+) -> io::Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     {
         let mut file = OpenOptions::new()
@@ -53,7 +76,7 @@ pub(crate) fn write_lines(dir: &Path, name: &str, lines: &[String]) -> io::Resul
             .create(true)
             .truncate(true)
             .open(&tmp)?;
-        let mut text = format!("{VERSION}\n");
+        let mut text = format!("{version}\n");
         for line in lines {
             text.push_str(line);
             text.push('\n');

@@ -37,6 +37,22 @@ pub enum LogError {
         sequence: i32,
         last_sequence: i32,
     },
+    /// INVALID_TXN_STATE (48): a non-transactional batch from a producer
+    /// whose transaction in this partition is still open.
+    #[error("producer {producer_id} sent a non-transactional batch while its transaction starting at offset {txn_first_offset} is open")]
+    InvalidTxnState {
+        producer_id: i64,
+        txn_first_offset: i64,
+    },
+    /// TRANSACTION_COORDINATOR_FENCED (52): a transaction marker written
+    /// by an older coordinator epoch than the last marker of its producer
+    /// (a zombie coordinator).
+    #[error("marker for producer {producer_id} has coordinator epoch {coordinator_epoch}, older than {current}")]
+    TransactionCoordinatorFenced {
+        producer_id: i64,
+        coordinator_epoch: i32,
+        current: i32,
+    },
     /// Data on disk that cannot be recovered (not a torn tail).
     #[error("corrupt log: {0}")]
     Corrupt(String),
@@ -52,6 +68,8 @@ impl LogError {
             LogError::RecordListTooLarge { .. } => 18,
             LogError::InvalidProducerEpoch { .. } => 47,
             LogError::OutOfOrderSequence { .. } => 45,
+            LogError::InvalidTxnState { .. } => 48,
+            LogError::TransactionCoordinatorFenced { .. } => 52,
         }
     }
 }

@@ -9,9 +9,12 @@
 //!
 //! Each partition also keeps its idempotent producers' state (epoch and last
 //! five batches per producer id) to refuse out-of-order batches and answer
-//! retries without writing them again; it is snapshotted to
-//! `<offset>.snapshot` at every roll and at close, and rebuilt at open from
-//! the newest snapshot plus the batch headers after it.
+//! retries without writing them again, and its transactional producers'
+//! open transactions (which hold back the last stable offset); it is
+//! snapshotted to `<offset>.snapshot` at every roll and at close, and
+//! rebuilt at open from the newest snapshot plus the batches after it.
+//! Transactions aborted by a marker are listed in the `.txnindex` of the
+//! marker's segment, in Kafka's format, for read_committed fetches.
 //!
 //! This crate knows nothing about the network or other brokers. Its calls are
 //! synchronous file I/O; the broker decides which thread they run on.
@@ -34,6 +37,8 @@ mod scan;
 mod segment;
 mod time_index;
 mod timestamps;
+mod txn_index;
+mod txn_marker;
 mod validate;
 
 pub use config::{CompressionPolicy, LogConfig, TimestampType};
@@ -43,5 +48,7 @@ pub use dir::{
 };
 pub use error::LogError;
 pub use leader_epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
-pub use partition::{AppendInfo, PartitionLog, ReadInfo};
+pub use partition::{AppendInfo, MarkerInfo, PartitionLog, ReadInfo};
 pub use producer_state::ProducerStateInfo;
+pub use txn_index::AbortedTxn;
+pub use txn_marker::TxnMarker;

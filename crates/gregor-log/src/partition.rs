@@ -9,10 +9,12 @@ use crate::leader_epoch::{EpochEntry, LeaderEpochCache};
 use crate::prepare::{prepare, Stamp};
 use crate::producer_recovery;
 use crate::producer_snapshot as snapshot;
-use crate::producer_state::{ProducerStateInfo, ProducerStateMap, Verdict};
+use crate::producer_state::{CompletedTxn, Origin, ProducerStateInfo, ProducerStateMap, Verdict};
 use crate::retention::{segments_to_delete, Policy, SegmentFacts};
 use crate::scan::{HeaderScanner, Step};
 use crate::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
+use crate::txn_marker::{marker_batch, Markers, TxnMarker};
 use crate::validate::{validate_batches, Source};
 use crate::{LogConfig, LogError, TimestampType};
 use bytes::Bytes;
@@ -56,11 +58,17 @@ impl AppendInfo {
     }
 }
 
-/// Who is appending: only client batches are checked against producer state.
+/// What writing a transaction marker did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    Client,
-    Coordinator,
+pub struct MarkerInfo {
+    /// Offset of the marker.
+    pub offset: i64,
+    /// First offset of the transaction the marker closed; `None` when its
+    /// producer had no open transaction here (the marker is still written,
+    /// as Kafka writes it, and closes nothing).
+    pub completed_txn_first_offset: Option<i64>,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
 }
 
 /// A byte range of the log, made of whole batches: at most `max_bytes`,
@@ -124,7 +132,9 @@ impl PartitionLog {
             .max(first_base)
             .min(log_end);
         let epochs = load_epochs(dir, &segments, recover, log_start_offset, log_end)?;
-        let producers = producer_recovery::load(dir, &segments)?;
+        // After an unclean shutdown the active segment's aborted-transaction
+        // index is rebuilt from its markers along with producer state.
+        let producers = producer_recovery::load(dir, &mut segments, recover)?;
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -161,17 +171,61 @@ impl PartitionLog {
     ) -> Result<AppendInfo, LogError> {
         let headers = validate_produce(records, self.config.max_message_bytes)?;
         self.append_as_leader(records, &headers, leader_epoch, now_ms, Origin::Client)
+            .map(|(info, _)| info)
     }
 
     /// Like [`append`](Self::append) for batches the broker writes itself
     /// (transaction markers, group coordinator records): control batches and
     /// several batches per call are accepted; offsets are still assigned.
+    /// Batches with a producer id get Kafka's COORDINATOR checks (epoch,
+    /// transaction state, and for markers the coordinator epoch), so a
+    /// marker written this way is the same as one from
+    /// [`append_txn_marker`](Self::append_txn_marker).
     pub fn append_as_coordinator(
         &mut self,
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
+        self.append_coordinator_batches(records, leader_epoch, now_ms)
+            .map(|(info, _)| info)
+    }
+
+    /// Writes an end-transaction marker for `marker.producer_id` at the log
+    /// end (Kafka's `appendEndTxnMarker` through `appendAsLeader` with the
+    /// COORDINATOR origin): one uncompressed control batch stamped with
+    /// `leader_epoch` and `now_ms`. It closes the producer's open
+    /// transaction, and an ABORT records it in the aborted-transaction index.
+    ///
+    /// Refused, with nothing written, when the marker's producer epoch is
+    /// older than the producer's (INVALID_PRODUCER_EPOCH) or its coordinator
+    /// epoch older than the producer's last marker's
+    /// (TRANSACTION_COORDINATOR_FENCED). A newer producer epoch is accepted
+    /// (KIP-890: the coordinator bumps the epoch at every EndTxn) and
+    /// becomes the producer's, whose next batch must then start at
+    /// sequence 0.
+    pub fn append_txn_marker(
+        &mut self,
+        marker: TxnMarker,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<MarkerInfo, LogError> {
+        let batch = marker_batch(&marker, now_ms)?;
+        let (info, completed) = self.append_coordinator_batches(&batch, leader_epoch, now_ms)?;
+        Ok(MarkerInfo {
+            offset: info.base_offset,
+            completed_txn_first_offset: completed.first().map(|c| c.first_offset),
+            log_start_offset: info.log_start_offset,
+        })
+    }
+
+    /// The one path of the broker's own batches, markers included.
+    fn append_coordinator_batches(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<(AppendInfo, Vec<CompletedTxn>), LogError> {
         let source = Source::Coordinator {
             max_message_bytes: self.config.max_message_bytes,
         };
@@ -180,8 +234,9 @@ impl PartitionLog {
     }
 
     /// Assigns offsets from the log end and appends validated batches.
-    /// Client batches are checked against producer state first; a
+    /// They are checked against producer state first; a client's
     /// duplicate is answered with the original's offsets and not written.
+    /// Also returns the transactions the batches' markers closed.
     fn append_as_leader(
         &mut self,
         records: &[u8],
@@ -189,7 +244,7 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
         origin: Origin,
-    ) -> Result<AppendInfo, LogError> {
+    ) -> Result<(AppendInfo, Vec<CompletedTxn>), LogError> {
         let log_append_time = match self.config.timestamp_type {
             TimestampType::LogAppendTime => now_ms,
             TimestampType::CreateTime => -1,
@@ -197,11 +252,8 @@ impl PartitionLog {
         let base_offset = self.log_end_offset();
         if headers.is_empty() {
             // Kafka treats an empty record set as a no-op.
-            return Ok(AppendInfo::empty(
-                base_offset,
-                log_append_time,
-                self.log_start_offset,
-            ));
+            let info = AppendInfo::empty(base_offset, log_append_time, self.log_start_offset);
+            return Ok((info, Vec::new()));
         }
         self.check_fits_segment(records.len())?;
         let stamp = Stamp {
@@ -217,17 +269,20 @@ impl PartitionLog {
         self.check_fits_segment(prepared.bytes.len())?;
         // Kafka's order: producer state is checked after offsets are
         // assigned and sizes checked, and before anything is written.
-        if origin == Origin::Client {
-            if let Verdict::Duplicate(original) = self.producers.validate(&prepared.headers)? {
-                return Ok(AppendInfo {
-                    base_offset: original.first_offset,
-                    last_offset: original.last_offset,
-                    log_append_time: original.timestamp,
-                    log_start_offset: self.log_start_offset,
-                    record_count: 0,
-                    duplicate: true,
-                });
-            }
+        let markers = Markers::strict(&prepared.bytes, &prepared.headers)?;
+        let verdict = self
+            .producers
+            .validate(&prepared.headers, &markers, origin)?;
+        if let Verdict::Duplicate(original) = verdict {
+            let info = AppendInfo {
+                base_offset: original.first_offset,
+                last_offset: original.last_offset,
+                log_append_time: original.timestamp,
+                log_start_offset: self.log_start_offset,
+                record_count: 0,
+                duplicate: true,
+            };
+            return Ok((info, Vec::new()));
         }
         let last_offset = prepared
             .headers
@@ -238,18 +293,19 @@ impl PartitionLog {
             .iter()
             .map(|h| i64::from(h.records_count))
             .sum();
-        self.append_prepared(&prepared.bytes, &prepared.headers, now_ms)?;
+        let completed = self.append_prepared(&prepared.bytes, &prepared.headers, now_ms)?;
         if self.epochs.observe(leader_epoch, base_offset) {
             self.epochs.persist()?;
         }
-        Ok(AppendInfo {
+        let info = AppendInfo {
             base_offset,
             last_offset,
             log_append_time,
             log_start_offset: self.log_start_offset,
             record_count,
             duplicate: false,
-        })
+        };
+        Ok((info, completed))
     }
 
     /// Appends batches replicated from the leader as they are: offsets,
@@ -329,17 +385,19 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Rolls if needed, writes, records the batches' producer state, and
-    /// fsyncs when `flush.messages` is reached. Every write of batches to
-    /// the log goes through here, so producer state follows the log.
+    /// Rolls if needed, writes, records the batches' producer state and
+    /// the transactions their markers abort, and fsyncs when
+    /// `flush.messages` is reached. Every write of batches to the log goes
+    /// through here, so producer state and the aborted-transaction index
+    /// follow the log. Returns the transactions the markers closed.
     fn append_prepared(
         &mut self,
         bytes: &[u8],
         headers: &[BatchHeader],
         now_ms: i64,
-    ) -> Result<(), LogError> {
+    ) -> Result<Vec<CompletedTxn>, LogError> {
         let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         if self.should_roll(
             bytes.len() as u64,
@@ -352,8 +410,18 @@ impl PartitionLog {
         let interval = self.config.index_interval_bytes;
         self.active_mut()?
             .append(bytes, headers, interval, now_ms)?;
-        for header in headers {
-            self.producers.record(header);
+        // In log order, one batch at a time, exactly as recovery replays
+        // them, so a reopened log rebuilds the same state and index.
+        let markers = Markers::lenient(bytes, headers);
+        let mut completed = Vec::new();
+        for (i, header) in headers.iter().enumerate() {
+            match markers.get(i) {
+                Some(marker) => completed.extend(self.producers.record_marker(header, marker)),
+                None => self.producers.record(header),
+            }
+        }
+        for entry in completed.iter().filter_map(CompletedTxn::aborted_entry) {
+            self.active_mut()?.txn_index.append(entry)?;
         }
         self.unflushed_messages += headers
             .iter()
@@ -363,7 +431,7 @@ impl PartitionLog {
         if self.unflushed_messages >= self.config.flush_messages {
             self.flush()?;
         }
-        Ok(())
+        Ok(completed)
     }
 
     /// Kafka's roll rules: the batches would overflow `segment.bytes`, the
@@ -603,7 +671,8 @@ impl PartitionLog {
         }
         // Rebuilt rather than undone: the newest snapshot still within the
         // log plus a replay of the batches after it.
-        self.producers = producer_recovery::load(&self.dir, &self.segments)?;
+        // The active segment's aborted-transaction index was cut with it.
+        self.producers = producer_recovery::load(&self.dir, &mut self.segments, false)?;
         Ok(())
     }
 
@@ -721,6 +790,59 @@ impl PartitionLog {
         self.producers.describe()
     }
 
+    /// The first offset of the oldest open transaction, at least the log
+    /// start offset (Kafka keeps an open transaction whose first batches
+    /// retention deleted, and clamps it the same way). `None` when no
+    /// transaction is open.
+    ///
+    /// The broker's last stable offset (LSO) is
+    /// `min(first_unstable_offset, high_watermark)`, or the high watermark
+    /// when this is `None`. read_committed fetches read with
+    /// [`read`](Self::read)`(offset, max_bytes, lso, min_one)` and answer
+    /// [`aborted_transactions`](Self::aborted_transactions) alongside; the
+    /// LSO is also what ListOffsets LATEST answers them.
+    ///
+    /// Kafka also keeps the LSO at a completed transaction's first offset
+    /// until the high watermark passes its marker. With the high watermark
+    /// at the log end (one node) that never matters; with followers the
+    /// broker holds the LSO at [`MarkerInfo::completed_txn_first_offset`]
+    /// until then.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers
+            .first_unstable_offset()
+            .map(|offset| offset.max(self.log_start_offset))
+    }
+
+    /// The aborted transactions whose range `[first offset, marker offset]`
+    /// overlaps `[from_offset, upper_bound_offset)`: what a Fetch response
+    /// must list for read_committed consumers, for records read from
+    /// `from_offset` up to (excluding) `upper_bound_offset` (the offset
+    /// after the last returned batch, or the LSO). As Kafka's
+    /// `collectAbortedTransactions`: the aborted-transaction indexes are
+    /// scanned from the segment holding `from_offset` on, until an entry
+    /// shows that no transaction overlapping the range was still open.
+    pub fn aborted_transactions(
+        &self,
+        from_offset: i64,
+        upper_bound_offset: i64,
+    ) -> Vec<AbortedTxn> {
+        let mut out = Vec::new();
+        // Like Kafka, nothing is found below the first segment.
+        match self.segments.first() {
+            Some(first) if from_offset >= first.base_offset => {}
+            _ => return out,
+        }
+        for segment in &self.segments[self.segment_index_for(from_offset)..] {
+            if segment
+                .txn_index
+                .collect(from_offset, upper_bound_offset, &mut out)
+            {
+                break;
+            }
+        }
+        out
+    }
+
     /// Closes the log and removes its directory (topic deletion).
     pub fn delete(self) -> Result<(), LogError> {
         let dir = self.dir.clone();
@@ -829,7 +951,9 @@ fn list_segments(dir: &Path) -> io::Result<Vec<i64>> {
         };
         match suffix {
             LOG_SUFFIX => bases.push(base),
-            INDEX_SUFFIX | TIME_INDEX_SUFFIX => index_files.push((base, entry.path())),
+            INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX => {
+                index_files.push((base, entry.path()))
+            }
             _ => {}
         }
     }

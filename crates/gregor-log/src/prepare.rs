@@ -7,6 +7,7 @@ use crate::{CompressionPolicy, LogError, TimestampType};
 use gregor_protocol::batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, BatchError, BatchHeader,
 };
+use gregor_protocol::compression::Compression;
 use gregor_protocol::records::recompress;
 
 /// The topic policy applied to every batch.
@@ -45,6 +46,12 @@ pub(crate) fn prepare(
 
         let start = bytes.len();
         match stamp.compression {
+            // Kafka never compresses a control batch written uncompressed.
+            CompressionPolicy::Codec(_)
+                if header.is_control() && header.compression()? == Compression::None =>
+            {
+                bytes.extend_from_slice(batch)
+            }
             CompressionPolicy::Codec(target) if header.compression()? != target => {
                 let recompressed = recompress(batch, target)?;
                 if recompressed.len() > stamp.max_message_bytes {

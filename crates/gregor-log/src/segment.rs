@@ -7,6 +7,7 @@
 use crate::offset_index::OffsetIndex;
 use crate::scan::{HeaderScanner, Step};
 use crate::time_index::TimeIndex;
+use crate::txn_index::{TxnIndex, TXN_INDEX_SUFFIX};
 use gregor_protocol::batch::{BatchHeader, BATCH_HEADER_LEN};
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -33,6 +34,8 @@ pub(crate) struct Segment {
     pub(crate) next_offset: i64,
     pub(crate) offset_index: OffsetIndex,
     pub(crate) time_index: TimeIndex,
+    /// Transactions aborted by markers in this segment.
+    pub(crate) txn_index: TxnIndex,
     /// Bytes appended since the last offset index entry.
     pub(crate) bytes_since_index: u64,
     /// Largest batch max timestamp, -1 when none.
@@ -53,6 +56,8 @@ impl Segment {
             .create(true)
             .truncate(true)
             .open(&log_path)?;
+        let txn_path = segment_path(dir, base_offset, TXN_INDEX_SUFFIX);
+        remove_if_exists(&txn_path)?;
         Ok(Segment {
             base_offset,
             log_path,
@@ -61,6 +66,7 @@ impl Segment {
             next_offset: base_offset,
             offset_index: OffsetIndex::create(&segment_path(dir, base_offset, INDEX_SUFFIX))?,
             time_index: TimeIndex::create(&segment_path(dir, base_offset, TIME_INDEX_SUFFIX))?,
+            txn_index: TxnIndex::new(&txn_path),
             bytes_since_index: 0,
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
@@ -111,20 +117,24 @@ impl Segment {
             next_offset: base_offset,
             offset_index,
             time_index,
+            txn_index: TxnIndex::load(&segment_path(dir, base_offset, TXN_INDEX_SUFFIX))?,
             bytes_since_index: 0,
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
             roll_base_ms: None,
         };
-        if trusted && segment.load_tail(index_interval)? {
-            segment.roll_base_ms = segment.first_batch_timestamp()?;
-            return Ok((segment, 0));
-        }
-        if trusted {
-            tracing::warn!(segment = %segment.log_path.display(), "segment index inconsistent with its log; rebuilding");
-        }
-        let truncated = segment.recover(index_interval)?;
+        let truncated = if trusted && segment.load_tail(index_interval)? {
+            0
+        } else {
+            if trusted {
+                tracing::warn!(segment = %segment.log_path.display(), "segment index inconsistent with its log; rebuilding");
+            }
+            segment.recover(index_interval)?
+        };
         segment.roll_base_ms = segment.first_batch_timestamp()?;
+        // Aborts whose marker is not in the log (cut by recovery, or never
+        // written before a crash) did not happen.
+        segment.txn_index.truncate_from(segment.next_offset)?;
         Ok((segment, truncated))
     }
 
@@ -345,7 +355,8 @@ impl Segment {
     pub fn flush(&mut self) -> io::Result<()> {
         self.log.sync_data()?;
         self.offset_index.sync()?;
-        self.time_index.sync()
+        self.time_index.sync()?;
+        self.txn_index.sync()
     }
 
     /// Cuts the segment so it ends just before the first batch whose last
@@ -370,21 +381,26 @@ impl Segment {
         if self.size == 0 {
             self.roll_base_ms = None;
         }
-        Ok(())
+        self.txn_index.truncate_from(self.next_offset)
     }
 
     /// Removes the segment's files.
     pub fn delete(self) -> io::Result<()> {
         for path in [
-            self.log_path.clone(),
-            self.offset_index.path().to_path_buf(),
-            self.time_index.path().to_path_buf(),
+            self.log_path.as_path(),
+            self.offset_index.path(),
+            self.time_index.path(),
+            self.txn_index.path(),
         ] {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
+            remove_if_exists(path)?;
         }
         Ok(())
+    }
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }

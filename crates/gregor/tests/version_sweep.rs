@@ -280,3 +280,111 @@ fn every_advertised_version_answers() {
         assert_eq!(r.responses[0].error_code, 0, "DeleteTopics v{v}");
     }
 }
+
+#[test]
+fn consumer_group_apis_answer_at_every_version() {
+    use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
+    let broker = TestBroker::start(&["offsets.topic.num.partitions=2"]);
+    let mut conn = broker.connect();
+    let map = advertised(&mut conn);
+    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(name("cg-sweep"))
+        .with_num_partitions(2)
+        .with_replication_factor(1)]);
+    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+    let group = |v: i16| GroupId(StrBytes::from_string(format!("cg-sweep-{v}")));
+    for v in versions(&map, ApiKey::ConsumerGroupHeartbeat) {
+        // v0: the coordinator names the member; v1: the client does.
+        let member = if v == 0 { "" } else { "sweep-member" };
+        let join = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(group(v))
+            .with_member_id(StrBytes::from_static_str(member))
+            .with_rebalance_timeout_ms(10_000)
+            .with_subscribed_topic_names(Some(vec![name("cg-sweep")]))
+            .with_topic_partitions(Some(vec![]));
+        let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
+            ApiKey::ConsumerGroupHeartbeat,
+            v,
+            RequestKind::ConsumerGroupHeartbeat(join),
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.error_code, r.member_epoch),
+            (0, 1),
+            "ConsumerGroupHeartbeat v{v}"
+        );
+        let member_id = r.member_id.clone().unwrap();
+        assert!(!member_id.is_empty(), "ConsumerGroupHeartbeat v{v}");
+        let owned: Vec<TopicPartitions> = r
+            .assignment
+            .unwrap()
+            .topic_partitions
+            .iter()
+            .map(|tp| {
+                TopicPartitions::default()
+                    .with_topic_id(tp.topic_id)
+                    .with_partitions(tp.partitions.clone())
+            })
+            .collect();
+        assert_eq!(
+            owned[0].partitions,
+            vec![0, 1],
+            "ConsumerGroupHeartbeat v{v}"
+        );
+        let again = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(group(v))
+            .with_member_id(member_id)
+            .with_member_epoch(1)
+            .with_topic_partitions(Some(owned));
+        let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
+            ApiKey::ConsumerGroupHeartbeat,
+            v,
+            RequestKind::ConsumerGroupHeartbeat(again),
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.error_code, r.member_epoch),
+            (0, 1),
+            "ConsumerGroupHeartbeat v{v}"
+        );
+    }
+    let heartbeat_versions = versions(&map, ApiKey::ConsumerGroupHeartbeat);
+    for v in versions(&map, ApiKey::ConsumerGroupDescribe) {
+        let request = ConsumerGroupDescribeRequest::default().with_group_ids(
+            heartbeat_versions
+                .clone()
+                .map(group)
+                .chain([group(99)])
+                .collect(),
+        );
+        let ResponseKind::ConsumerGroupDescribe(r) = conn.request(
+            ApiKey::ConsumerGroupDescribe,
+            v,
+            RequestKind::ConsumerGroupDescribe(request),
+        ) else {
+            panic!()
+        };
+        let (found, missing) = r.groups.split_at(r.groups.len() - 1);
+        for g in found {
+            assert_eq!(
+                (g.error_code, g.group_state.as_str()),
+                (0, "Stable"),
+                "ConsumerGroupDescribe v{v}"
+            );
+            assert_eq!(
+                g.members[0].assignment.topic_partitions[0]
+                    .topic_name
+                    .as_str(),
+                "cg-sweep"
+            );
+            let member_type = if v >= 1 { 1 } else { -1 };
+            assert_eq!(
+                g.members[0].member_type, member_type,
+                "ConsumerGroupDescribe v{v}"
+            );
+        }
+        assert_eq!(missing[0].error_code, 69, "ConsumerGroupDescribe v{v}");
+    }
+}

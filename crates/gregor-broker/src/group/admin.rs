@@ -33,6 +33,9 @@ impl GroupCoordinator {
             .groups
             .iter()
             .map(|id| match self.groups.get(id.as_str()) {
+                _ if self.is_consumer_group(id) => self
+                    .describe_consumer_group_as_classic(id, api_version)
+                    .unwrap_or_default(),
                 None if api_version >= GROUP_ID_NOT_FOUND_DESCRIBE_VERSION => {
                     DescribedGroup::default()
                         .with_group_id(id.clone())
@@ -86,11 +89,13 @@ impl GroupCoordinator {
         let wanted = |filter: &[kafka_protocol::protocol::StrBytes], value: &str| {
             filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
         };
-        let groups = self
+        let mut groups: Vec<ListedGroup> = self
             .groups
             .values()
             .filter(|g| {
-                wanted(&req.states_filter, g.state.name())
+                // A consumer group's classic entry only holds its offsets.
+                !self.is_consumer_group(&g.id)
+                    && wanted(&req.states_filter, g.state.name())
                     && wanted(&req.types_filter, CLASSIC_GROUP_TYPE)
             })
             .map(|g| {
@@ -101,6 +106,8 @@ impl GroupCoordinator {
                     .with_group_type(s(CLASSIC_GROUP_TYPE))
             })
             .collect();
+        groups.extend(self.listed_consumer_groups(&req.states_filter, &req.types_filter));
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         ListGroupsResponse::default().with_groups(groups)
     }
 
@@ -113,6 +120,15 @@ impl GroupCoordinator {
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(req.groups_names.len());
         for id in &req.groups_names {
+            if let Some((code, mut deleted)) = self.delete_consumer_group(id) {
+                records.append(&mut deleted);
+                results.push(
+                    DeletableGroupResult::default()
+                        .with_group_id(id.clone())
+                        .with_error_code(code),
+                );
+                continue;
+            }
             let code = match self.groups.get(id.as_str()) {
                 None => GROUP_ID_NOT_FOUND,
                 Some(g) if g.state == GroupState::Dead => GROUP_ID_NOT_FOUND,

@@ -49,6 +49,14 @@ impl GroupCoordinator {
             out.join(parked, join_error(member_id, INVALID_GROUP_ID));
             return out;
         }
+        // One id, one group: an empty consumer group gives way.
+        match self.make_way_for_classic_join(group_id) {
+            Ok(records) => out.records.extend(records),
+            Err(code) => {
+                out.join(parked, join_error("", code));
+                return out;
+            }
+        }
         let cfg = &self.config;
         if req.session_timeout_ms < cfg.min_session_timeout_ms
             || req.session_timeout_ms > cfg.max_session_timeout_ms

@@ -1,5 +1,7 @@
 //! The classic group coordinator (consumer groups as Kafka ran them before
-//! KIP-848) as a pure state machine.
+//! KIP-848) as a pure state machine. Groups of the KIP-848 consumer protocol
+//! are in [`consumer`]; both share one group-id namespace and the offsets
+//! store here.
 //!
 //! Inputs are decoded requests plus the time (`now_ms`), or the passage of
 //! time itself ([`GroupCoordinator::tick`]); outputs are values. There are no
@@ -23,6 +25,7 @@
 
 mod admin;
 mod codes;
+pub mod consumer;
 mod join;
 mod liveness;
 mod member;
@@ -66,6 +69,8 @@ pub struct GroupConfig {
     pub new_member_join_timeout_ms: i32,
     /// `offset.metadata.max.bytes`
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.*`: groups of the KIP-848 consumer protocol.
+    pub consumer: consumer::ConsumerGroupConfig,
 }
 
 impl Default for GroupConfig {
@@ -77,6 +82,7 @@ impl Default for GroupConfig {
             max_size: i32::MAX as usize,
             new_member_join_timeout_ms: 300_000,
             offset_metadata_max_bytes: 4_096,
+            consumer: consumer::ConsumerGroupConfig::default(),
         }
     }
 }
@@ -112,6 +118,11 @@ pub struct JoinContext {
 pub struct GroupCoordinator {
     config: GroupConfig,
     groups: BTreeMap<String, Group>,
+    /// Groups of the consumer protocol (KIP-848). A group id is in at most
+    /// one of the two maps, except that a consumer group's committed
+    /// offsets stay in `groups`, in a bare Empty entry (see
+    /// `consumer::offsets`), so every offset path has one store.
+    consumer_groups: BTreeMap<String, consumer::ConsumerGroup>,
     /// Offsets committed inside open transactions, by producer id.
     pending_txn_offsets: BTreeMap<i64, txn_offsets::PendingOffsets>,
     /// The random part of new member ids; replaceable for deterministic runs.
@@ -123,6 +134,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             config,
             groups: BTreeMap::new(),
+            consumer_groups: BTreeMap::new(),
             pending_txn_offsets: BTreeMap::new(),
             new_uuid: Box::new(|| uuid::Uuid::new_v4().to_string()),
         }

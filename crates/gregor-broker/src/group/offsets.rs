@@ -52,7 +52,10 @@ impl GroupCoordinator {
     ) -> (OffsetCommitResponse, Vec<Record>) {
         let group_id = req.group_id.as_str();
         let mut records = Vec::new();
-        let verdict = self.validate_commit(req, api_version, now_ms);
+        let verdict = match self.consumer_commit_verdict(req, api_version, now_ms) {
+            Some(verdict) => verdict,
+            None => self.validate_commit(req, api_version, now_ms),
+        };
         let max_metadata = self.config.offset_metadata_max_bytes;
         let group = self.groups.get_mut(group_id);
         let mut topics = Vec::with_capacity(req.topics.len());
@@ -216,6 +219,14 @@ impl GroupCoordinator {
     ) -> (OffsetDeleteResponse, Vec<Record>) {
         let group_id = req.group_id.as_str();
         let mut records = Vec::new();
+        // A consumer group's members say what they subscribe to.
+        let consumer_subscribed = self.consumer_subscribed_topics(group_id);
+        if consumer_subscribed.is_some() {
+            // It exists even without offsets (dropped again once unused).
+            self.groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Group::new(group_id, 0));
+        }
         let Some(group) = self.groups.get_mut(group_id) else {
             return (
                 OffsetDeleteResponse::default().with_error_code(GROUP_ID_NOT_FOUND),
@@ -239,7 +250,10 @@ impl GroupCoordinator {
         let mut topics = Vec::with_capacity(req.topics.len());
         for topic in &req.topics {
             let name = topic.name.to_string();
-            let subscribed = group.is_subscribed_to(&name);
+            let subscribed = match &consumer_subscribed {
+                Some(topics) => topics.contains(&name),
+                None => group.is_subscribed_to(&name),
+            };
             let partitions = topic
                 .partitions
                 .iter()

@@ -11,7 +11,11 @@
 //! Written versions follow Kafka 4.x: offset commit value v1 when the commit
 //! carries an expire timestamp (OffsetCommit v2-v4 retention), v3 otherwise;
 //! group metadata value v3. Every version up to the flexible v4 is read.
+//! Types 3 to 8 are the consumer protocol's (KIP-848), in
+//! [`super::consumer::records`].
 
+use super::consumer::ConsumerRecord;
+use crate::coordinator_codec::CodecError;
 use bytes::{BufMut, Bytes, BytesMut};
 
 const OFFSET_COMMIT_LEGACY_KEY: i16 = 0;
@@ -34,6 +38,8 @@ pub enum Record {
         group: String,
         value: Option<GroupValue>,
     },
+    /// A consumer-protocol (KIP-848) group's record.
+    Consumer(ConsumerRecord),
 }
 
 /// A committed offset as stored (OffsetCommitValue).
@@ -94,6 +100,7 @@ impl Record {
     pub fn group_id(&self) -> &str {
         match self {
             Record::Offset { group, .. } | Record::Group { group, .. } => group,
+            Record::Consumer(record) => record.group_id(),
         }
     }
 
@@ -118,6 +125,7 @@ impl Record {
                 put_string(&mut key, group)?;
                 value.as_ref().map(encode_group_value).transpose()?
             }
+            Record::Consumer(record) => return record.encode().map_err(from_codec),
         };
         Ok((key.freeze(), value))
     }
@@ -135,8 +143,25 @@ impl Record {
                 group: k.string()?,
                 value: value.map(decode_group_value).transpose()?,
             }),
+            other if ConsumerRecord::is_consumer_key(other) => ConsumerRecord::decode(key, value)
+                .map(Record::Consumer)
+                .map_err(from_codec),
             other => Err(RecordError::UnknownKey(other)),
         }
+    }
+}
+
+/// The shared codec's errors as this module's.
+fn from_codec(err: CodecError) -> RecordError {
+    match err {
+        CodecError::UnknownKey(key) => RecordError::UnknownKey(key),
+        CodecError::UnknownValueVersion { kind, version } => {
+            RecordError::UnknownValueVersion { kind, version }
+        }
+        CodecError::InvalidUtf8 => RecordError::InvalidUtf8,
+        CodecError::UnexpectedNull => RecordError::UnexpectedNull,
+        CodecError::TooLong(len) => RecordError::TooLong(len),
+        _ => RecordError::Truncated,
     }
 }
 

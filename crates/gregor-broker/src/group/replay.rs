@@ -39,12 +39,17 @@ impl GroupCoordinator {
                 group,
                 value: Some(value),
             } => {
+                // One group id, one group: a classic group replaces a
+                // consumer group only after its tombstones, but a log that
+                // says otherwise must not leave both behind.
+                self.consumer_groups.remove(&group);
                 let g = self
                     .groups
                     .entry(group.clone())
                     .or_insert_with(|| Group::new(&group, now_ms));
                 load_group(g, value, now_ms);
             }
+            Record::Consumer(record) => self.replay_consumer(record, now_ms),
             Record::Group { group, value: None } => {
                 // Offsets are separate records with their own tombstones; a
                 // group deleted with offsets left over lives on without

@@ -29,6 +29,8 @@ impl GroupCoordinator {
             }
         }
         self.groups.retain(|_, g| !g.is_unused());
+        let fenced = self.tick_consumer_groups(now_ms);
+        out.records.extend(fenced);
         out
     }
 
@@ -37,6 +39,7 @@ impl GroupCoordinator {
         self.groups
             .values()
             .filter_map(|g| deadlines(g).map(|(at, _)| at).min())
+            .chain(self.next_consumer_deadline())
             .min()
     }
 }

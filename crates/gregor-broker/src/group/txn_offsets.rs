@@ -98,6 +98,17 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(INVALID_GROUP_ID);
         }
+        let member_id = req.member_id.as_str();
+        let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
+        if let Some(verdict) = self.consumer_txn_commit_verdict(
+            group_id,
+            member_id,
+            instance_id,
+            req.generation_id,
+            now_ms,
+        ) {
+            return verdict;
+        }
         // A transactional producer may commit for a group nobody joined.
         let group = self
             .groups
@@ -106,8 +117,6 @@ impl GroupCoordinator {
         if group.state == GroupState::Dead {
             return Err(COORDINATOR_NOT_AVAILABLE);
         }
-        let member_id = req.member_id.as_str();
-        let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
         if req.generation_id >= 0 || !member_id.is_empty() || instance_id.is_some() {
             group.validate_member(member_id, instance_id)?;
             if req.generation_id >= 0 && req.generation_id != group.generation {

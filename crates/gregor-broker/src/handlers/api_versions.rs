@@ -2,9 +2,11 @@
 //! follow Apache Kafka 4.0 (whose floors come from KIP-896).
 
 use super::code;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
-use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::protocol::{StrBytes, VersionRange};
 
 const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 12),
@@ -38,6 +40,8 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
@@ -61,10 +65,45 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
+/// Feature flags the cluster runs at, as KRaft finalizes them: clients read
+/// `transaction.version` to pick the transaction protocol (2 = KIP-890
+/// part 2: an epoch bump per transaction, partitions added by the first
+/// write). A fresh Kafka 4 cluster runs at 2 as well.
+const FEATURES: &[(&str, i16, i16)] = &[
+    ("transaction.version", 0, crate::txn::TRANSACTION_VERSION),
+    // 1: the consumer group protocol (KIP-848) is enabled.
+    ("group.version", 0, 1),
+];
+
+/// The feature levels never change, so their epoch does not either; it
+/// must be at least 0 for clients to take them into account.
+const FINALIZED_FEATURES_EPOCH: i64 = 0;
+
 pub fn handle() -> ApiVersionsResponse {
+    let supported = FEATURES
+        .iter()
+        .map(|&(name, min, max)| {
+            SupportedFeatureKey::default()
+                .with_name(StrBytes::from_static_str(name))
+                .with_min_version(min)
+                .with_max_version(max)
+        })
+        .collect();
+    let finalized = FEATURES
+        .iter()
+        .map(|&(name, _, level)| {
+            FinalizedFeatureKey::default()
+                .with_name(StrBytes::from_static_str(name))
+                .with_min_version_level(level)
+                .with_max_version_level(level)
+        })
+        .collect();
     ApiVersionsResponse::default()
         .with_error_code(code::NONE)
         .with_api_keys(api_keys())
+        .with_supported_features(supported)
+        .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
+        .with_finalized_features(finalized)
 }
 
 /// The v0 answer to an ApiVersions request at a version we do not know.

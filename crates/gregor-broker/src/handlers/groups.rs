@@ -142,6 +142,16 @@ pub fn fetch_offsets(
             .groups
             .iter()
             .map(|g| {
+                // v9: a consumer-protocol member fetches at its member epoch.
+                let member = g.member_id.as_deref();
+                if let Err(code) = broker
+                    .groups
+                    .read(|c| c.validate_offset_fetch(&g.group_id, member, g.member_epoch))
+                {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(code);
+                }
                 let wanted: Option<Vec<(String, Vec<i32>)>> = g.topics.as_ref().map(|ts| {
                     ts.iter()
                         .map(|t| (t.name.to_string(), t.partition_indexes.clone()))

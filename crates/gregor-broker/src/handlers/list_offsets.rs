@@ -14,11 +14,14 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
+/// `isolation_level` of a read_committed consumer.
+const READ_COMMITTED: i8 = 1;
 
 /// ListOffsets v4 added the leader epoch; older versions must leave it unset.
 const LEADER_EPOCH_VERSION: i16 = 4;
 
 pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let read_committed = request.isolation_level == READ_COMMITTED;
     let topics = request
         .topics
         .into_iter()
@@ -36,7 +39,7 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                             .with_offset(-1)
                             .with_timestamp(-1);
                     };
-                    match lookup(&partition, p.timestamp) {
+                    match lookup(&partition, p.timestamp, read_committed) {
                         Ok((offset, timestamp)) => base
                             .with_offset(offset)
                             .with_timestamp(timestamp)
@@ -60,14 +63,34 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
     ListOffsetsResponse::default().with_topics(topics)
 }
 
-/// (offset, timestamp) for one query; -1/-1 when nothing matches, as Kafka answers.
-fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), LogError> {
+/// (offset, timestamp) for one query; -1/-1 when nothing matches, as Kafka
+/// answers. A read_committed consumer sees the log up to the last stable
+/// offset only: "latest" is the LSO and lookups past it find nothing.
+fn lookup(
+    partition: &Partition,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64), LogError> {
     let (log_start, high_watermark) = partition.offsets()?;
+    let last_fetchable = if read_committed {
+        partition.last_stable_offset()?
+    } else {
+        high_watermark
+    };
+    let visible = |found: (i64, i64)| {
+        if found.0 < last_fetchable {
+            found
+        } else {
+            (-1, -1)
+        }
+    };
     Ok(match timestamp {
-        LATEST => (high_watermark, -1),
+        LATEST => (last_fetchable, -1),
         EARLIEST | EARLIEST_LOCAL => (log_start, -1),
-        MAX_TIMESTAMP => partition.max_timestamp()?.unwrap_or((-1, -1)),
-        ts if ts >= 0 => partition.offset_for_timestamp(ts)?.unwrap_or((-1, -1)),
+        MAX_TIMESTAMP => partition.max_timestamp()?.map_or((-1, -1), visible),
+        ts if ts >= 0 => partition
+            .offset_for_timestamp(ts)?
+            .map_or((-1, -1), visible),
         // Tiered-storage queries: nothing is tiered here.
         _ => (-1, -1),
     })

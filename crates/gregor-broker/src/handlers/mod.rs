@@ -3,6 +3,7 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod consumer_groups;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_topics;
@@ -67,6 +68,12 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
         }
         RequestKind::DescribeGroups(req) => {
             ResponseKind::DescribeGroups(groups::describe(broker, req, version))
+        }
+        RequestKind::ConsumerGroupHeartbeat(req) => ResponseKind::ConsumerGroupHeartbeat(
+            consumer_groups::heartbeat(broker, req, version, &client_id, peer),
+        ),
+        RequestKind::ConsumerGroupDescribe(req) => {
+            ResponseKind::ConsumerGroupDescribe(consumer_groups::describe(broker, req, version))
         }
         RequestKind::ListGroups(req) => ResponseKind::ListGroups(groups::list(broker, req)),
         RequestKind::DeleteGroups(req) => ResponseKind::DeleteGroups(groups::delete(broker, req)),

@@ -36,6 +36,11 @@ pub mod code {
     pub const TRANSACTION_ABORTABLE: i16 = 120;
 }
 
+/// The transaction version (the `transaction.version` feature level) this
+/// broker runs at and advertises: 2 makes clients bump the epoch with every
+/// transaction (KIP-890 part 2) and the coordinator fence with two bumps.
+pub const TRANSACTION_VERSION: i16 = 2;
+
 /// A Kafka error code.
 pub type Code = i16;
 
@@ -53,7 +58,7 @@ impl Default for TxnConfig {
     fn default() -> Self {
         TxnConfig {
             max_timeout_ms: 900_000,
-            server_version: 0,
+            server_version: TRANSACTION_VERSION,
         }
     }
 }

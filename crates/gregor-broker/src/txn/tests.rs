@@ -8,6 +8,14 @@ fn tp(topic: &str, partition: i32) -> (String, i32) {
     (topic.to_string(), partition)
 }
 
+/// A coordinator at transaction version 1, which fences with one bump.
+fn classic() -> TxnCoordinator {
+    TxnCoordinator::new(TxnConfig {
+        server_version: 0,
+        ..TxnConfig::default()
+    })
+}
+
 struct Ids(i64);
 
 impl Ids {
@@ -195,7 +203,7 @@ fn end_without_a_transaction_and_wrong_producers_are_refused() {
 
 #[test]
 fn a_new_instance_fences_the_old_one_and_aborts_its_transaction() {
-    let mut c = TxnCoordinator::default();
+    let mut c = classic();
     let mut ids = Ids(0);
     let (pid, old_epoch) = init(&mut c, &mut ids, "tx").unwrap();
     add(&mut c, "tx", pid, old_epoch, &[tp("a", 0)], T0).unwrap();
@@ -263,7 +271,7 @@ fn verification_only_passes_partitions_of_the_open_transaction() {
 
 #[test]
 fn timed_out_transactions_are_fenced_and_aborted() {
-    let mut c = TxnCoordinator::default();
+    let mut c = classic();
     let mut ids = Ids(0);
     let (pid, epoch) = init(&mut c, &mut ids, "tx").unwrap();
     add(&mut c, "tx", pid, epoch, &[tp("a", 0)], T0).unwrap();
@@ -409,4 +417,32 @@ fn describe_list_and_expiry() {
 
     // Only idle ids expire.
     assert_eq!(c.expired(T0 + 1_000, 1_000), vec!["idle".to_string()]);
+}
+
+#[test]
+fn at_version_two_a_fence_bumps_twice_so_no_retry_can_match() {
+    let mut c = TxnCoordinator::default();
+    assert_eq!(c.config().server_version, 2);
+    let mut ids = Ids(0);
+    let (pid, epoch) = init(&mut c, &mut ids, "tx").unwrap();
+    add(&mut c, "tx", pid, epoch, &[tp("a", 0)], T0).unwrap();
+    let abort = c.abort_timed_out("tx", T0 + 60_001).unwrap();
+    assert_eq!(
+        abort.producer_epoch,
+        epoch + 2,
+        "markers carry the twice-bumped epoch"
+    );
+    c.apply(abort);
+    let done = c.complete("tx", T0 + 60_001).unwrap();
+    c.apply(done);
+    // The fenced producer's EndTxn is neither the current epoch nor a
+    // retry of a bump (epoch + 1): fenced.
+    assert_eq!(
+        end(&mut c, "tx", pid, epoch, true, 2),
+        Err(code::PRODUCER_FENCED)
+    );
+    assert_eq!(
+        end(&mut c, "tx", pid, epoch, false, 2),
+        Err(code::PRODUCER_FENCED)
+    );
 }

@@ -1,0 +1,167 @@
+//! Where consumer groups meet the APIs they share with classic groups:
+//! offsets (OffsetCommit/OffsetFetch with the member epoch as generation,
+//! OffsetDelete), DeleteGroups, and a classic JoinGroup for the same id.
+//!
+//! A consumer group's committed offsets live with everyone else's, in the
+//! classic group table, under an entry that never has members or a
+//! generation (what Kafka calls a simple group). So commit, fetch,
+//! delete, transactional commits and their replay have one store; the
+//! consumer group only decides who may commit.
+
+use super::refusal::{STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID, UNSUPPORTED_VERSION};
+use super::removal;
+use super::ConsumerGroupState;
+use crate::group::records::Record;
+use crate::group::state::Group;
+use crate::group::GroupCoordinator;
+use kafka_protocol::messages::OffsetCommitRequest;
+use std::collections::BTreeSet;
+
+/// Members of the consumer protocol must commit with OffsetCommit v9+.
+const MEMBER_EPOCH_COMMIT_VERSION: i16 = 9;
+const NON_EMPTY_GROUP: i16 = 68;
+const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
+const ILLEGAL_GENERATION: i16 = 22;
+
+impl GroupCoordinator {
+    /// Who may commit to a consumer group (Kafka's
+    /// `ConsumerGroup.validateOffsetCommit`): anyone with epoch -1 while it
+    /// has no members (admin tools, `assign()` consumers), otherwise a member
+    /// at its current epoch. `None` when no consumer group has the id. On
+    /// success the group's offsets entry exists.
+    pub(crate) fn consumer_commit_verdict(
+        &mut self,
+        req: &OffsetCommitRequest,
+        api_version: i16,
+        now_ms: i64,
+    ) -> Option<Result<(), i16>> {
+        let group = self.consumer_groups.get(req.group_id.as_str())?;
+        let verdict = if req.generation_id_or_member_epoch < 0 && group.members.is_empty() {
+            Ok(())
+        } else {
+            match group.members.get(req.member_id.as_str()) {
+                None => Err(UNKNOWN_MEMBER_ID),
+                Some(_) if api_version < MEMBER_EPOCH_COMMIT_VERSION => Err(UNSUPPORTED_VERSION),
+                Some(m) if m.epoch() != req.generation_id_or_member_epoch => {
+                    Err(STALE_MEMBER_EPOCH)
+                }
+                Some(_) => Ok(()),
+            }
+        };
+        if verdict.is_ok() {
+            self.offsets_entry(req.group_id.as_str(), now_ms);
+        }
+        Some(verdict)
+    }
+
+    /// Who may commit transactionally to a consumer group (TxnOffsetCommit,
+    /// the producer's `sendOffsetsToTransaction`): the same rules, except
+    /// that a commit naming no member at all is allowed and a wrong epoch
+    /// is ILLEGAL_GENERATION, the error that API has always had. `None`
+    /// when no consumer group has the id.
+    pub(crate) fn consumer_txn_commit_verdict(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now_ms: i64,
+    ) -> Option<Result<(), i16>> {
+        let group = self.consumer_groups.get(group_id)?;
+        let anonymous = generation < 0 && member_id.is_empty() && instance_id.is_none();
+        let verdict = if anonymous || (generation < 0 && group.members.is_empty()) {
+            Ok(())
+        } else {
+            match group.members.get(member_id) {
+                None => Err(UNKNOWN_MEMBER_ID),
+                Some(m) if m.epoch() != generation => Err(ILLEGAL_GENERATION),
+                Some(_) => Ok(()),
+            }
+        };
+        if verdict.is_ok() {
+            self.offsets_entry(group_id, now_ms);
+        }
+        Some(verdict)
+    }
+
+    /// OffsetFetch v9 from a consumer-protocol member (Kafka's
+    /// `validateOffsetFetch`): with a member id or an epoch, they must be
+    /// current. Classic groups take any.
+    pub fn validate_offset_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), i16> {
+        let Some(group) = self.consumer_groups.get(group_id) else {
+            return Ok(());
+        };
+        if member_id.is_none() && member_epoch < 0 {
+            return Ok(());
+        }
+        match member_id.and_then(|id| group.members.get(id)) {
+            None => Err(UNKNOWN_MEMBER_ID),
+            Some(m) if m.epoch() != member_epoch => Err(STALE_MEMBER_EPOCH),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The topics a consumer group's members subscribe to (OffsetDelete
+    /// keeps their offsets); `None` when no consumer group has the id.
+    pub(crate) fn consumer_subscribed_topics(&self, group_id: &str) -> Option<BTreeSet<String>> {
+        self.consumer_groups
+            .get(group_id)
+            .map(|g| g.subscribed_topic_names())
+    }
+
+    /// DeleteGroups of a consumer group: only an empty one, with all its
+    /// records and offsets. `None` when no consumer group has the id.
+    pub(crate) fn delete_consumer_group(&mut self, group_id: &str) -> Option<(i16, Vec<Record>)> {
+        let group = self.consumer_groups.get(group_id)?;
+        if group.state() != ConsumerGroupState::Empty {
+            return Some((NON_EMPTY_GROUP, Vec::new()));
+        }
+        let mut records: Vec<Record> = removal::group_tombstones(group)
+            .into_iter()
+            .map(Record::Consumer)
+            .collect();
+        if let Some(holder) = self.groups.remove(group_id) {
+            for (topic, partition) in holder.offsets.into_keys() {
+                records.push(Record::Offset {
+                    group: group_id.to_string(),
+                    topic,
+                    partition,
+                    value: None,
+                });
+            }
+        }
+        self.consumer_groups.remove(group_id);
+        Some((0, records))
+    }
+
+    /// A classic JoinGroup for a consumer group's id. An empty consumer
+    /// group gives way (tombstoned, offsets kept), as Kafka does; a live
+    /// one answers INCONSISTENT_GROUP_PROTOCOL (Kafka would let the classic
+    /// member into the consumer group, which Gregor does not support).
+    pub(crate) fn make_way_for_classic_join(&mut self, group_id: &str) -> Result<Vec<Record>, i16> {
+        let Some(group) = self.consumer_groups.get(group_id) else {
+            return Ok(Vec::new());
+        };
+        if group.state() != ConsumerGroupState::Empty {
+            return Err(INCONSISTENT_GROUP_PROTOCOL);
+        }
+        let records: Vec<Record> = removal::group_tombstones(group)
+            .into_iter()
+            .map(Record::Consumer)
+            .collect();
+        self.consumer_groups.remove(group_id);
+        Ok(records)
+    }
+
+    /// The classic-table entry holding a consumer group's offsets.
+    fn offsets_entry(&mut self, group_id: &str, now_ms: i64) {
+        self.groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id, now_ms));
+    }
+}
