@@ -32,6 +32,29 @@ pub fn put_string(buf: &mut BytesMut, s: &str) -> Result<(), CodecError> {
     Ok(())
 }
 
+/// Writes an int16-length string, or -1 for none.
+pub fn put_nullable_string(buf: &mut BytesMut, s: Option<&str>) -> Result<(), CodecError> {
+    match s {
+        Some(s) => put_string(buf, s),
+        None => {
+            buf.put_i16(-1);
+            Ok(())
+        }
+    }
+}
+
+/// An array or bytes length as Kafka's int32.
+pub fn len_i32(len: usize) -> Result<i32, CodecError> {
+    i32::try_from(len).map_err(|_| CodecError::TooLong(len))
+}
+
+/// Writes int32-length bytes (non-flexible versions).
+pub fn put_bytes(buf: &mut BytesMut, b: &[u8]) -> Result<(), CodecError> {
+    buf.put_i32(len_i32(b.len())?);
+    buf.put_slice(b);
+    Ok(())
+}
+
 /// Writes an unsigned varint (compact lengths, tags).
 pub fn put_uvarint(buf: &mut BytesMut, mut value: u64) {
     while value >= 0x80 {
@@ -135,6 +158,12 @@ impl<'a> Reader<'a> {
 
     pub fn string(&mut self) -> Result<String, CodecError> {
         self.nullable_string()?.ok_or(CodecError::UnexpectedNull)
+    }
+
+    /// Non-null bytes (int32 length, or compact in flexible versions).
+    pub fn bytes(&mut self) -> Result<bytes::Bytes, CodecError> {
+        let len = self.length(true)?.ok_or(CodecError::UnexpectedNull)?;
+        Ok(bytes::Bytes::copy_from_slice(self.take(len)?))
     }
 
     /// An array count; `None` for a null array.

@@ -84,6 +84,38 @@ impl Client {
         Ok(&mut self.bootstrap)
     }
 
+    /// The coordinator of a group (`key_type` 0) or transactional id (1):
+    /// its node id and a fresh connection to it. `what` names the key in
+    /// errors.
+    pub(crate) async fn find_coordinator(
+        &mut self,
+        key: &str,
+        key_type: i8,
+        what: &str,
+    ) -> anyhow::Result<(i32, Connection)> {
+        let request = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(key.to_string()))
+            .with_key_type(key_type);
+        let (response, _) = self
+            .bootstrap()
+            .await?
+            .send(
+                ApiKey::FindCoordinator,
+                3,
+                RequestKind::FindCoordinator(request),
+            )
+            .await?;
+        let ResponseKind::FindCoordinator(response) = response else {
+            bail!("unexpected answer to FindCoordinator")
+        };
+        check(response.error_code, || {
+            format!("no coordinator for {what} '{key}'")
+        })?;
+        let address = format!("{}:{}", response.host.as_str(), response.port);
+        let connection = Connection::connect_with_timeout(&address, self.request_timeout()).await?;
+        Ok((response.node_id.0, connection))
+    }
+
     pub(crate) fn request_timeout(&self) -> Duration {
         self.request_timeout
     }

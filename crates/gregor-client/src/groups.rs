@@ -62,26 +62,8 @@ impl Client {
     }
 
     async fn coordinator(&mut self, group: &str) -> anyhow::Result<Connection> {
-        let request = FindCoordinatorRequest::default()
-            .with_key(StrBytes::from_string(group.to_string()))
-            .with_key_type(0);
-        let (response, _) = self
-            .bootstrap()
-            .await?
-            .send(
-                ApiKey::FindCoordinator,
-                3,
-                RequestKind::FindCoordinator(request),
-            )
-            .await?;
-        let ResponseKind::FindCoordinator(response) = response else {
-            bail!("unexpected answer to FindCoordinator")
-        };
-        check(response.error_code, || {
-            format!("no coordinator for group '{group}'")
-        })?;
-        let address = format!("{}:{}", response.host.as_str(), response.port);
-        Connection::connect_with_timeout(&address, self.request_timeout()).await
+        let (_, connection) = self.find_coordinator(group, GROUP_KEY, "group").await?;
+        Ok(connection)
     }
 
     /// A group's state and members. Like Kafka's admin client, asks
@@ -283,6 +265,9 @@ impl Client {
         Ok(())
     }
 }
+
+/// FindCoordinator's key type for groups.
+const GROUP_KEY: i8 = 0;
 
 /// GROUP_ID_NOT_FOUND: not a consumer-protocol group (or no group at all).
 const GROUP_ID_NOT_FOUND: i16 = 69;

@@ -3,7 +3,6 @@
 //! coordinator), as Kafka's `kafka-transactions.sh` does.
 
 use crate::client::Client;
-use crate::connection::Connection;
 use crate::error::check;
 use anyhow::bail;
 use kafka_protocol::messages::*;
@@ -83,39 +82,13 @@ impl Client {
         Ok(listed)
     }
 
-    async fn transaction_coordinator(
-        &mut self,
-        transactional_id: &str,
-    ) -> anyhow::Result<(i32, Connection)> {
-        let request = FindCoordinatorRequest::default()
-            .with_key(StrBytes::from_string(transactional_id.to_string()))
-            .with_key_type(TRANSACTION_KEY);
-        let (response, _) = self
-            .bootstrap()
-            .await?
-            .send(
-                ApiKey::FindCoordinator,
-                3,
-                RequestKind::FindCoordinator(request),
-            )
-            .await?;
-        let ResponseKind::FindCoordinator(response) = response else {
-            bail!("unexpected answer to FindCoordinator")
-        };
-        check(response.error_code, || {
-            format!("no coordinator for transactional id '{transactional_id}'")
-        })?;
-        let address = format!("{}:{}", response.host.as_str(), response.port);
-        let connection = Connection::connect_with_timeout(&address, self.request_timeout()).await?;
-        Ok((response.node_id.0, connection))
-    }
-
     pub async fn describe_transaction(
         &mut self,
         transactional_id: &str,
     ) -> anyhow::Result<TransactionDescription> {
-        let (coordinator_id, mut coordinator) =
-            self.transaction_coordinator(transactional_id).await?;
+        let (coordinator_id, mut coordinator) = self
+            .find_coordinator(transactional_id, TRANSACTION_KEY, "transactional id")
+            .await?;
         let request =
             DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(
                 StrBytes::from_string(transactional_id.to_string()),

@@ -15,7 +15,7 @@
 //! [`super::consumer::records`].
 
 use super::consumer::ConsumerRecord;
-use crate::coordinator_codec::CodecError;
+use crate::coordinator_codec::{len_i32, put_bytes, put_nullable_string, put_string, Reader};
 use bytes::{BufMut, Bytes, BytesMut};
 
 const OFFSET_COMMIT_LEGACY_KEY: i16 = 0;
@@ -78,21 +78,8 @@ pub struct MemberValue {
     pub assignment: Bytes,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum RecordError {
-    #[error("record ends early")]
-    Truncated,
-    #[error("unknown record key type {0}")]
-    UnknownKey(i16),
-    #[error("unknown {kind} value version {version}")]
-    UnknownValueVersion { kind: &'static str, version: i16 },
-    #[error("string is not UTF-8")]
-    InvalidUtf8,
-    #[error("a non-nullable field is null")]
-    UnexpectedNull,
-    #[error("a string of {0} bytes does not fit the record format")]
-    TooLong(usize),
-}
+/// Decoding and encoding errors of coordinator records.
+pub use crate::coordinator_codec::CodecError as RecordError;
 
 impl Record {
     /// The group this record belongs to; it also picks the partition of
@@ -125,7 +112,7 @@ impl Record {
                 put_string(&mut key, group)?;
                 value.as_ref().map(encode_group_value).transpose()?
             }
-            Record::Consumer(record) => return record.encode().map_err(from_codec),
+            Record::Consumer(record) => return record.encode(),
         };
         Ok((key.freeze(), value))
     }
@@ -144,24 +131,9 @@ impl Record {
                 value: value.map(decode_group_value).transpose()?,
             }),
             other if ConsumerRecord::is_consumer_key(other) => ConsumerRecord::decode(key, value)
-                .map(Record::Consumer)
-                .map_err(from_codec),
+                .map(Record::Consumer),
             other => Err(RecordError::UnknownKey(other)),
         }
-    }
-}
-
-/// The shared codec's errors as this module's.
-fn from_codec(err: CodecError) -> RecordError {
-    match err {
-        CodecError::UnknownKey(key) => RecordError::UnknownKey(key),
-        CodecError::UnknownValueVersion { kind, version } => {
-            RecordError::UnknownValueVersion { kind, version }
-        }
-        CodecError::InvalidUtf8 => RecordError::InvalidUtf8,
-        CodecError::UnexpectedNull => RecordError::UnexpectedNull,
-        CodecError::TooLong(len) => RecordError::TooLong(len),
-        _ => RecordError::Truncated,
     }
 }
 
@@ -287,144 +259,6 @@ fn decode_group_value(bytes: &[u8]) -> Result<GroupValue, RecordError> {
         current_state_timestamp,
         members,
     })
-}
-
-fn len_i32(len: usize) -> Result<i32, RecordError> {
-    i32::try_from(len).map_err(|_| RecordError::TooLong(len))
-}
-
-fn put_string(buf: &mut BytesMut, s: &str) -> Result<(), RecordError> {
-    let len = i16::try_from(s.len()).map_err(|_| RecordError::TooLong(s.len()))?;
-    buf.put_i16(len);
-    buf.put_slice(s.as_bytes());
-    Ok(())
-}
-
-fn put_nullable_string(buf: &mut BytesMut, s: Option<&str>) -> Result<(), RecordError> {
-    match s {
-        Some(s) => put_string(buf, s),
-        None => {
-            buf.put_i16(-1);
-            Ok(())
-        }
-    }
-}
-
-fn put_bytes(buf: &mut BytesMut, b: &[u8]) -> Result<(), RecordError> {
-    buf.put_i32(len_i32(b.len())?);
-    buf.put_slice(b);
-    Ok(())
-}
-
-/// Reads Kafka's primitive types; `flexible` switches to the compact forms
-/// and tagged fields of flexible versions.
-struct Reader<'a> {
-    buf: &'a [u8],
-    flexible: bool,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], flexible: bool) -> Self {
-        Reader { buf, flexible }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        if self.buf.len() < n {
-            return Err(RecordError::Truncated);
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn i16(&mut self) -> Result<i16, RecordError> {
-        Ok(i16::from_be_bytes(self.array()?))
-    }
-
-    fn i32(&mut self) -> Result<i32, RecordError> {
-        Ok(i32::from_be_bytes(self.array()?))
-    }
-
-    fn i64(&mut self) -> Result<i64, RecordError> {
-        Ok(i64::from_be_bytes(self.array()?))
-    }
-
-    fn uvarint(&mut self) -> Result<u64, RecordError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.take(1)?[0];
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(RecordError::Truncated)
-    }
-
-    /// A length that may be null (`None`): int16/int32 -1 or compact 0.
-    fn length(&mut self, wide: bool) -> Result<Option<usize>, RecordError> {
-        let len = if self.flexible {
-            self.uvarint()? as i64 - 1
-        } else if wide {
-            i64::from(self.i32()?)
-        } else {
-            i64::from(self.i16()?)
-        };
-        if len < 0 {
-            return Ok(None);
-        }
-        let len = usize::try_from(len).map_err(|_| RecordError::Truncated)?;
-        // Never trust a length beyond what is there: it sizes nothing below.
-        if len > self.buf.len() {
-            return Err(RecordError::Truncated);
-        }
-        Ok(Some(len))
-    }
-
-    fn nullable_string(&mut self) -> Result<Option<String>, RecordError> {
-        match self.length(false)? {
-            None => Ok(None),
-            Some(len) => {
-                let raw = self.take(len)?;
-                let s = std::str::from_utf8(raw).map_err(|_| RecordError::InvalidUtf8)?;
-                Ok(Some(s.to_string()))
-            }
-        }
-    }
-
-    fn string(&mut self) -> Result<String, RecordError> {
-        self.nullable_string()?.ok_or(RecordError::UnexpectedNull)
-    }
-
-    fn bytes(&mut self) -> Result<Bytes, RecordError> {
-        let len = self.length(true)?.ok_or(RecordError::UnexpectedNull)?;
-        Ok(Bytes::copy_from_slice(self.take(len)?))
-    }
-
-    fn array_len(&mut self) -> Result<usize, RecordError> {
-        // Each element takes at least one byte, so a count beyond the
-        // remaining bytes is corrupt; `length` already refuses those.
-        self.length(true)?.ok_or(RecordError::UnexpectedNull)
-    }
-
-    fn skip_tags(&mut self) -> Result<(), RecordError> {
-        if !self.flexible {
-            return Ok(());
-        }
-        let count = self.uvarint()?;
-        for _ in 0..count {
-            self.uvarint()?;
-            let size = usize::try_from(self.uvarint()?).map_err(|_| RecordError::Truncated)?;
-            self.take(size)?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
