@@ -130,8 +130,9 @@ impl Record {
                 group: k.string()?,
                 value: value.map(decode_group_value).transpose()?,
             }),
-            other if ConsumerRecord::is_consumer_key(other) => ConsumerRecord::decode(key, value)
-                .map(Record::Consumer),
+            other if ConsumerRecord::is_consumer_key(other) => {
+                ConsumerRecord::decode(key, value).map(Record::Consumer)
+            }
             other => Err(RecordError::UnknownKey(other)),
         }
     }
