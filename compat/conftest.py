@@ -267,6 +267,10 @@ def topic(request):
     return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "txn: transactions (coordinator, markers, read_committed)")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -10,6 +10,13 @@
 //	    consumes every partition from the beginning without a consumer group and prints
 //	    {"partition","offset","timestamp","key","value","headers"} per record, then
 //	    {"done":true,"count":N}
+//	franz-compat -b HOST:PORT txn-produce -topic T -txn-id ID -prefix P -pattern CA.. -per-txn M [-partitions N]
+//	    a transactional producer (kgo.TransactionalID): transaction i writes M records with
+//	    values P-t<i>-r<j> (key = value; record j to partition j % N when N > 0) and commits
+//	    (C) or aborts (A) per the pattern letter; prints the same lines as the Java driver's
+//	    txn-produce: {"init":true}, {"txn","begin":true,"values"}, {"txn","value","partition",
+//	    "offset"} per ack, {"txn","committing":true}, {"txn","outcome":"committed"|"aborted"|
+//	    "unknown"[,"error"]}, then {"done":true,...}. Stops at the first error.
 //
 // No RecordDeliveryTimeout: franz-go measures it from Record.Timestamp, which the tests
 // set to old CreateTimes; the 60s context bounds production instead.
@@ -104,6 +111,11 @@ func main() {
 	count := sub.Int("count", 0, "records to consume")
 	timeoutMs := sub.Int("timeout-ms", 20000, "consume timeout")
 	group := sub.String("group", "", "consume as a member of this group (cooperative-sticky), committing")
+	txnID := sub.String("txn-id", "", "txn-produce: transactional.id")
+	prefix := sub.String("prefix", "franz", "txn-produce: value prefix")
+	pattern := sub.String("pattern", "C", "txn-produce: C (commit) / A (abort) per transaction")
+	perTxn := sub.Int("per-txn", 1, "txn-produce: records per transaction")
+	partitions := sub.Int("partitions", 0, "txn-produce: spread records over this many partitions")
 	_ = sub.Parse(flag.Args()[1:])
 	if *topic == "" {
 		die("-topic is required")
@@ -113,6 +125,8 @@ func main() {
 		produce(*bootstrap, *topic, *compression, *acks)
 	case "consume":
 		consume(*bootstrap, *topic, *group, *count, *timeoutMs)
+	case "txn-produce":
+		txnProduce(*bootstrap, *topic, *txnID, *prefix, *pattern, *perTxn, *partitions)
 	default:
 		die("unknown command %q", cmd)
 	}
@@ -275,4 +289,88 @@ func consume(bootstrap, topic, group string, count, timeoutMs int) {
 		cancel()
 	}
 	_ = enc.Encode(map[string]any{"done": true, "count": n})
+}
+
+func txnProduce(bootstrap, topic, txnID, prefix, pattern string, perTxn, partitions int) {
+	if txnID == "" {
+		die("-txn-id is required")
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(bootstrap),
+		kgo.TransactionalID(txnID),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5 * time.Millisecond),
+	}
+	if partitions > 0 {
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	if os.Getenv("FRANZ_DEBUG") != "" {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		die("client: %v", err)
+	}
+	defer cl.Close()
+	enc := json.NewEncoder(os.Stdout)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// franz-go initialises the producer ID (InitProducerId) lazily; do it up front
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		_ = enc.Encode(map[string]any{"init": false, "error": err.Error()})
+		os.Exit(1)
+	}
+	_ = enc.Encode(map[string]any{"init": true})
+	counts := map[string]int{"committed": 0, "aborted": 0, "unknown": 0}
+	end := func(txn, outcome string, err error) {
+		counts[outcome]++
+		o := map[string]any{"txn": txn, "outcome": outcome}
+		if err != nil {
+			o["error"] = err.Error()
+		}
+		_ = enc.Encode(o)
+	}
+	for i, kind := range pattern {
+		txn := fmt.Sprintf("%s-t%d", prefix, i)
+		values := make([]string, perTxn)
+		records := make([]*kgo.Record, perTxn)
+		for j := range values {
+			values[j] = fmt.Sprintf("%s-r%d", txn, j)
+			records[j] = &kgo.Record{Topic: topic, Key: []byte(values[j]), Value: []byte(values[j])}
+			if partitions > 0 {
+				records[j].Partition = int32(j % partitions)
+			}
+		}
+		if err := cl.BeginTransaction(); err != nil {
+			end(txn, "aborted", err)
+			break
+		}
+		_ = enc.Encode(map[string]any{"txn": txn, "begin": true, "values": values})
+		results := cl.ProduceSync(ctx, records...)
+		if err := results.FirstErr(); err != nil {
+			_ = cl.EndTransaction(ctx, kgo.TryAbort)
+			end(txn, "aborted", err)
+			break
+		}
+		for _, r := range results {
+			_ = enc.Encode(map[string]any{"txn": txn, "value": string(r.Record.Value),
+				"partition": r.Record.Partition, "offset": r.Record.Offset})
+		}
+		if kind == 'C' {
+			_ = enc.Encode(map[string]any{"txn": txn, "committing": true})
+			if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+				end(txn, "unknown", err)
+				break
+			}
+			end(txn, "committed", nil)
+		} else {
+			if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+				end(txn, "aborted", err)
+				break
+			}
+			end(txn, "aborted", nil)
+		}
+	}
+	_ = enc.Encode(map[string]any{"done": true, "committed": counts["committed"],
+		"aborted": counts["aborted"], "unknown": counts["unknown"]})
 }

@@ -29,6 +29,8 @@
 //   CompatClient BOOTSTRAP admin delete-topic NAME
 //   CompatClient BOOTSTRAP admin describe-cluster
 //   Admin errors print {"error":"ExceptionClass","message":"..."} and exit 0.
+//   CompatClient BOOTSTRAP txn-produce|txn-copy|txn-fence|txn-admin|read-all ...
+//       transactions and isolation levels: see TxnModes.java.
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -107,6 +109,12 @@ public class CompatClient {
             case "group-consume": groupConsume(bootstrap, rest); break;
             case "offsets-for-times": offsetsForTimes(bootstrap, rest); break;
             case "admin": admin(bootstrap, rest); break;
+            // transactional modes, documented in TxnModes.java
+            case "txn-produce": TxnModes.txnProduce(bootstrap, rest); break;
+            case "txn-copy": TxnModes.txnCopy(bootstrap, rest); break;
+            case "txn-fence": TxnModes.txnFence(bootstrap, rest); break;
+            case "txn-admin": TxnModes.txnAdmin(bootstrap, rest); break;
+            case "read-all": TxnModes.readAll(bootstrap, rest); break;
             default:
                 System.err.println("unknown command " + cmd);
                 System.exit(2);
