@@ -99,3 +99,54 @@ def test_broker_kill9_during_transactions(broker_factory, procs):
     assert inits[1] >= 2, f"producer 1 never re-initialised: {inits}"
     errors = [o for w in workers for o in w.snapshot() if "error" in o]
     print(f"outcomes: {counts}; inits {inits}; errors seen by the producers: {len(errors)} {errors[:6]}")
+
+
+def test_copy_is_exactly_once_across_broker_kills(broker_factory, procs):
+    """Consume-transform-produce (Java, one transaction per batch with its offsets) while the
+    broker is killed with SIGKILL twice mid-copy; a copier that dies of the outage is
+    restarted, as a supervisor would. Every input is in the output exactly once for
+    read_committed consumers, and the group ends at the input's end."""
+    from test_transactions import committed_offsets, copy_history, input_topic
+
+    srv = broker_factory(BROKER_SETTINGS)
+    b, suffix = srv.bootstrap, uuid.uuid4().hex[:6]
+    src, dst, group, txn_id = f"ectp-in-{suffix}", f"ectp-out-{suffix}", f"ectp-{suffix}", f"ecopier-{suffix}"
+    k = 4000
+    vals = input_topic(b, src, k)
+    cf_create_topic(b, dst, 3)
+    conf = ["request.timeout.ms=5000", "delivery.timeout.ms=20000", "max.block.ms=20000",
+            "transaction.timeout.ms=10000"]
+    kills, runs = 0, 0
+    while True:
+        runs += 1
+        assert runs <= 10, "the copier never finished"
+        pr = procs(java_cmd(b, "txn-copy", src, dst, group, txn_id, "--batch=20", *conf), f"copier #{runs}")
+        mark = 0
+        while kills < 2:
+            # a few more batches flushed since the last kill: transactions are in flight
+            lines = pr.wait_for(
+                lambda ls: sum("sent" in o for o in ls) >= mark + 3 or any(o.get("done") or o.get("error") for o in ls),
+                90, "copying under way")
+            if any(o.get("done") or o.get("error") for o in lines):
+                break
+            srv.kill9()
+            kills += 1
+            time.sleep(1)
+            srv.start()
+            mark = sum("sent" in o for o in pr.snapshot())
+        # the copier either rides out the outages or exits with an error; either way it is
+        # done with this run once it has said so
+        finished = pr.wait_for(lambda ls: any(o.get("done") or o.get("error") for o in ls), 150,
+                               "the copier to finish or fail")
+        code = pr.wait(30)
+        if any(o.get("done") for o in finished) and code == 0:
+            break
+    assert kills == 2, "the copier finished before the broker could be killed twice"
+
+    h = copy_history(vals)
+    rc_java, rc_cf = java_read_all(b, dst, READ_COMMITTED), cf_read_all(b, dst, READ_COMMITTED)
+    assert rc_java.complete and rc_cf.complete
+    rep = assert_history_ok(h, [rc_java, rc_cf])  # no loss, no duplicates, nothing foreign
+    assert rep.ok and len(rc_java.records) == k
+    ends = java_read_all(b, src, READ_UNCOMMITTED).end
+    assert committed_offsets(b, group, src) == ends
