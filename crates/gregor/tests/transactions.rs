@@ -1017,3 +1017,31 @@ fn read_committed_stops_at_the_last_stable_offset_and_learns_aborted_transaction
     let (lso, aborted, _) = fetch_isolated(&mut conn, COMMITTED);
     assert_eq!((lso, aborted), (5, Some(vec![(pid, 2)])));
 }
+
+#[test]
+fn idle_transactional_ids_expire_but_open_transactions_do_not() {
+    let broker = TestBroker::start(&[
+        "transactional.id.expiration.ms=500",
+        "transaction.remove.expired.transaction.cleanup.interval.ms=100",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms=100",
+    ]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, TOPIC, 1);
+    init_ok(&mut conn, "tx-idle", 60_000);
+    let (pid, epoch) = init_ok(&mut conn, "tx-busy", 60_000);
+    assert_eq!(
+        add_partitions(&mut conn, "tx-busy", pid, epoch, TOPIC, &[0]),
+        vec![NONE]
+    );
+    wait_for("the idle transactional id to expire", || {
+        describe(&mut conn, "tx-idle").error_code == TRANSACTIONAL_ID_NOT_FOUND
+    });
+    let busy = describe(&mut conn, "tx-busy");
+    assert_eq!(
+        (busy.error_code, busy.transaction_state.as_str()),
+        (NONE, "Ongoing")
+    );
+    // An expired id starts over: a fresh producer id at epoch 0.
+    let (_, epoch) = init_ok(&mut conn, "tx-idle", 60_000);
+    assert_eq!(epoch, 0);
+}
