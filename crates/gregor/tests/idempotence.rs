@@ -31,10 +31,22 @@ fn init_producer_id(conn: &mut Connection) -> i64 {
 }
 
 fn produce(conn: &mut Connection, pid: i64, epoch: i16, seq: i32, count: usize) -> (i16, i64) {
+    produce_at(conn, pid, epoch, seq, count, 0)
+}
+
+/// Like `produce`, with records stamped `timestamp` (CreateTime).
+fn produce_at(
+    conn: &mut Connection,
+    pid: i64,
+    epoch: i16,
+    seq: i32,
+    count: usize,
+    timestamp: i64,
+) -> (i16, i64) {
     let mut batch = BatchBuilder::new(Compression::None).producer(pid, epoch, seq);
     for i in 0..count {
         batch.push(
-            0,
+            timestamp,
             None,
             Some(Bytes::from(format!("s{seq}-{i}"))),
             Vec::new(),
@@ -127,4 +139,58 @@ fn retries_are_deduplicated_and_gaps_refused_across_restarts() {
         .collect();
     assert_eq!(producers, vec![(pid, 1, 0)]);
     assert_eq!(partitions[1].error_code, 3, "no partition 9");
+}
+
+/// Producer ids DescribeProducers reports for partition 0 of `idem`.
+fn active_producers(conn: &mut Connection) -> Vec<i64> {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    let request = DescribeProducersRequest::default().with_topics(vec![TopicRequest::default()
+        .with_name(TopicName(StrBytes::from_static_str("idem")))
+        .with_partition_indexes(vec![0])]);
+    let ResponseKind::DescribeProducers(r) = conn.request(
+        ApiKey::DescribeProducers,
+        0,
+        RequestKind::DescribeProducers(request),
+    ) else {
+        panic!()
+    };
+    r.topics[0].partitions[0]
+        .active_producers
+        .iter()
+        .map(|p| p.producer_id.0)
+        .collect()
+}
+
+#[test]
+fn idle_producers_expire_after_producer_id_expiration_ms() {
+    let broker = TestBroker::start(&[
+        "producer.id.expiration.ms=1000",
+        "log.retention.check.interval.ms=100",
+    ]);
+    let mut conn = broker.connect();
+    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("idem")))
+        .with_num_partitions(1)
+        .with_replication_factor(1)]);
+    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+    let pid = init_producer_id(&mut conn);
+    // Expiry counts from the last batch's timestamp: stamp it now, so only
+    // the configured 1 s (not the default day) can expire it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(produce_at(&mut conn, pid, 0, 0, 2, now), (0, 0));
+    assert_eq!(active_producers(&mut conn), vec![pid]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !active_producers(&mut conn).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle producer never expired"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Its state is gone: the broker accepts it again from any sequence
+    // (KIP-360), as Kafka does for an unknown producer.
+    assert_eq!(produce(&mut conn, pid, 0, 7, 1).0, 0);
 }
