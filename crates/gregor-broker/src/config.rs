@@ -276,6 +276,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "disabled, upgrade, downgrade or bidirectional; Gregor converts only empty groups between protocols.",
     ),
     def(
+        "offsets.retention.minutes",
+        Int,
+        "10080",
+        "How long committed offsets outlive an empty group (or, for a group that never joined, their commit).",
+    ),
+    def(
+        "offsets.retention.check.interval.ms",
+        Int,
+        "600000",
+        "How often expired committed offsets are removed.",
+    ),
+    def(
         "transaction.state.log.num.partitions",
         Int,
         "50",
@@ -425,6 +437,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub offsets_topic_partitions: i32,
     pub group_initial_rebalance_delay_ms: i32,
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_interval_ms: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     /// `group.consumer.*` (KIP-848 consumer groups).
@@ -477,6 +491,8 @@ impl BrokerConfig {
             socket_request_max_bytes: 0,
             offsets_topic_partitions: 0,
             group_initial_rebalance_delay_ms: 0,
+            offsets_retention_ms: 0,
+            offsets_retention_check_interval_ms: 0,
             group_min_session_timeout_ms: 0,
             group_max_session_timeout_ms: 0,
             group_consumer: Default::default(),
@@ -506,6 +522,11 @@ impl BrokerConfig {
         config.offsets_topic_partitions = config.positive("offsets.topic.num.partitions")? as i32;
         config.group_initial_rebalance_delay_ms =
             config.int("group.initial.rebalance.delay.ms")?.max(0) as i32;
+        config.offsets_retention_ms = config
+            .positive("offsets.retention.minutes")?
+            .saturating_mul(60_000);
+        config.offsets_retention_check_interval_ms =
+            config.positive("offsets.retention.check.interval.ms")? as u64;
         config.group_min_session_timeout_ms =
             config.positive("group.min.session.timeout.ms")? as i32;
         config.group_max_session_timeout_ms =

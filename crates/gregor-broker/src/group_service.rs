@@ -167,6 +167,19 @@ impl GroupService {
         f(&self.lock().coordinator)
     }
 
+    /// Removes expired committed offsets (and groups left with none).
+    pub fn expire_offsets(&self) {
+        let mut inner = self.lock();
+        let retention_ms = inner.coordinator.config().offsets_retention_ms;
+        let records = inner.coordinator.expire_offsets(now_ms(), retention_ms);
+        if !records.is_empty() {
+            tracing::info!(records = records.len(), "expired committed offsets");
+        }
+        if let Err(err) = self.persist(&records) {
+            tracing::error!(%err, "cannot persist expired offsets");
+        }
+    }
+
     /// Fires due timers (session expiry, rebalance and join delays).
     pub fn tick(&self) {
         let mut inner = self.lock();

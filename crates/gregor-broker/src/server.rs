@@ -96,6 +96,7 @@ impl Broker {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            offsets_retention_ms: config.offsets_retention_ms,
             consumer: config.group_consumer.clone(),
             ..GroupConfig::default()
         };
@@ -220,11 +221,18 @@ async fn maintenance_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
 
 /// Session expiry and rebalance deadlines of consumer groups. A fixed short
 /// period keeps it simple; firing late is safe (overdue timers fire in order).
+/// Also expires committed offsets every `offsets.retention.check.interval.ms`.
 async fn group_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let expiry_every = broker.config.offsets_retention_check_interval_ms as i64;
+    let mut last_expiry = now_ms();
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tokio::time::sleep(Duration::from_millis(50)) => broker.groups.tick(),
+        }
+        if now_ms() - last_expiry >= expiry_every {
+            last_expiry = now_ms();
+            broker.groups.expire_offsets();
         }
     }
 }

@@ -110,3 +110,51 @@ fn simple_consumer_offsets_are_checked_stored_and_reloaded() {
         .collect();
     assert_eq!(offsets, vec![(0, -1), (1, 42)]);
 }
+
+#[test]
+fn offsets_committed_with_a_retention_expire_and_stay_gone_after_restart() {
+    let mut broker = TestBroker::start(&["offsets.retention.check.interval.ms=100"]);
+    let mut conn = broker.connect();
+    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(name("expiring"))
+        .with_num_partitions(2)
+        .with_replication_factor(1)]);
+    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+    // OffsetCommit v2-v4 carry a retention time: partition 0 expires soon,
+    // partition 1 (plain v8 commit) follows the broker's week.
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_retention_time_ms(300)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(name("expiring"))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(11)])]);
+    let ResponseKind::OffsetCommit(r) =
+        conn.request(ApiKey::OffsetCommit, 2, RequestKind::OffsetCommit(request))
+    else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    assert_eq!(commit(&mut conn, "expiring", 1, 22), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let offsets = fetch_batched(&mut conn);
+        if offsets == vec![("expiring".to_string(), 1, 22)] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never expired: {offsets:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    broker.restart();
+    let mut conn = broker.connect();
+    assert_eq!(
+        fetch_batched(&mut conn),
+        vec![("expiring".to_string(), 1, 22)],
+        "the expiry was persisted"
+    );
+}

@@ -26,6 +26,7 @@
 mod admin;
 mod codes;
 pub mod consumer;
+mod expiry;
 mod join;
 mod liveness;
 mod member;
@@ -69,6 +70,8 @@ pub struct GroupConfig {
     pub new_member_join_timeout_ms: i32,
     /// `offset.metadata.max.bytes`
     pub offset_metadata_max_bytes: usize,
+    /// `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: i64,
     /// `group.consumer.*`: groups of the KIP-848 consumer protocol.
     pub consumer: consumer::ConsumerGroupConfig,
 }
@@ -82,6 +85,7 @@ impl Default for GroupConfig {
             max_size: i32::MAX as usize,
             new_member_join_timeout_ms: 300_000,
             offset_metadata_max_bytes: 4_096,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             consumer: consumer::ConsumerGroupConfig::default(),
         }
     }
