@@ -61,7 +61,7 @@ impl GroupService {
                         producer_id,
                         commit,
                     } => {
-                        coordinator.complete_txn_offsets(producer_id, commit, in_partition);
+                        coordinator.complete_txn_offsets(producer_id, commit, in_partition, now);
                         continue;
                     }
                 };
@@ -147,11 +147,12 @@ impl GroupService {
     /// `__consumer_offsets-<partition>`: settle the offsets it covers.
     pub fn complete_txn(&self, partition: i32, producer_id: i64, commit: bool) {
         let partitions = self.partitions;
-        self.lock()
-            .coordinator
-            .complete_txn_offsets(producer_id, commit, |group| {
-                internal_topics::partition_for(group, partitions) == partition
-            });
+        self.lock().coordinator.complete_txn_offsets(
+            producer_id,
+            commit,
+            |group| internal_topics::partition_for(group, partitions) == partition,
+            now_ms(),
+        );
     }
 
     /// The `__consumer_offsets` partition that holds a group (created on

@@ -158,6 +158,7 @@ impl GroupCoordinator {
         producer_id: i64,
         commit: bool,
         in_partition: impl Fn(&str) -> bool,
+        now_ms: i64,
     ) {
         let Some(groups) = self.pending_txn_offsets.get_mut(&producer_id) else {
             return;
@@ -170,9 +171,13 @@ impl GroupCoordinator {
             if !commit {
                 continue;
             }
-            if let Some(group) = self.groups.get_mut(&group_id) {
-                group.offsets.extend(offsets);
-            }
+            // The group may have been dropped as unused while only pending
+            // offsets kept it meaningful (nobody joined it): bring it back.
+            self.groups
+                .entry(group_id.clone())
+                .or_insert_with(|| Group::new(&group_id, now_ms))
+                .offsets
+                .extend(offsets);
         }
         if groups.is_empty() {
             self.pending_txn_offsets.remove(&producer_id);
@@ -208,5 +213,73 @@ impl GroupCoordinator {
         self.pending_txn_offsets
             .values()
             .any(|groups| groups.get(group_id).is_some_and(|o| o.contains_key(&key)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::GroupConfig;
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{GroupId, TopicName, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+
+    fn commit_request(group: &str, producer_id: i64, offset: i64) -> TxnOffsetCommitRequest {
+        TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_static_str("tx")))
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_producer_id(producer_id.into())
+            .with_generation_id(-1)
+            .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(offset)])])
+    }
+
+    fn committed(c: &GroupCoordinator, group: &str) -> Option<i64> {
+        c.groups
+            .get(group)
+            .and_then(|g| g.offsets.get(&("t".to_string(), 0)))
+            .map(|v| v.offset)
+    }
+
+    #[test]
+    fn offsets_wait_for_the_commit_marker_even_if_the_group_was_dropped_meanwhile() {
+        let mut c = GroupCoordinator::new(GroupConfig::default());
+        let (response, records) = c.txn_commit_offsets(&commit_request("fresh", 7, 42), 1_000);
+        assert_eq!(response.topics[0].partitions[0].error_code, NONE);
+        assert_eq!(records.len(), 1);
+        assert!(c.has_pending_offset("fresh", "t", 0));
+        assert_eq!(
+            committed(&c, "fresh"),
+            None,
+            "pending offsets are not committed"
+        );
+        // Nobody joined the group: the timer drops it as unused.
+        c.tick(2_000);
+        c.complete_txn_offsets(7, true, |_| true, 3_000);
+        assert!(!c.has_pending_offset("fresh", "t", 0));
+        assert_eq!(committed(&c, "fresh"), Some(42));
+    }
+
+    #[test]
+    fn aborted_and_failed_appends_leave_nothing_behind() {
+        let mut c = GroupCoordinator::new(GroupConfig::default());
+        c.txn_commit_offsets(&commit_request("g", 7, 42), 1_000);
+        c.complete_txn_offsets(7, false, |_| true, 2_000);
+        assert_eq!(committed(&c, "g"), None);
+        assert!(!c.has_pending_offset("g", "t", 0));
+
+        let (_, records) = c.txn_commit_offsets(&commit_request("g", 8, 50), 3_000);
+        c.abort_pending_append(8, &records);
+        assert!(!c.has_pending_offset("g", "t", 0));
+        // A marker of another partition's groups settles nothing here.
+        c.txn_commit_offsets(&commit_request("g", 9, 60), 4_000);
+        c.complete_txn_offsets(9, true, |group| group != "g", 5_000);
+        assert!(c.has_pending_offset("g", "t", 0));
+        assert_eq!(committed(&c, "g"), None);
     }
 }
