@@ -150,6 +150,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Largest request accepted; larger ones close the connection.",
     ),
     def(
+        "max.incremental.fetch.session.cache.slots",
+        Int,
+        "1000",
+        "Most incremental fetch sessions (KIP-227) kept at once; 0 turns them off.",
+    ),
+    def(
         "log.flush.interval.messages",
         Long,
         "9223372036854775807",
@@ -435,6 +441,7 @@ pub struct BrokerConfig {
     pub flush_scheduler_interval_ms: u64,
     pub message_max_bytes: usize,
     pub socket_request_max_bytes: usize,
+    pub fetch_session_cache_slots: usize,
     pub offsets_topic_partitions: i32,
     pub group_initial_rebalance_delay_ms: i32,
     pub offsets_retention_ms: i64,
@@ -489,6 +496,7 @@ impl BrokerConfig {
             flush_scheduler_interval_ms: 0,
             message_max_bytes: 0,
             socket_request_max_bytes: 0,
+            fetch_session_cache_slots: 0,
             offsets_topic_partitions: 0,
             group_initial_rebalance_delay_ms: 0,
             offsets_retention_ms: 0,
@@ -518,6 +526,9 @@ impl BrokerConfig {
             config.positive("log.flush.scheduler.interval.ms")? as u64;
         config.message_max_bytes = config.positive("message.max.bytes")? as usize;
         config.socket_request_max_bytes = config.positive("socket.request.max.bytes")? as usize;
+        let slots = "max.incremental.fetch.session.cache.slots";
+        config.fetch_session_cache_slots = usize::try_from(config.int(slots)?)
+            .map_err(|_| invalid(slots, config.value(slots), "must be at least 0"))?;
         config.positive("log.segment.bytes")?;
         config.offsets_topic_partitions = config.positive("offsets.topic.num.partitions")? as i32;
         config.group_initial_rebalance_delay_ms =

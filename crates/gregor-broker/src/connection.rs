@@ -3,14 +3,15 @@
 //! Like the Java broker, a connection handles one request at a time, so
 //! responses leave in the order requests arrived even for pipelining clients.
 
-use crate::handlers;
+use crate::frame_reader::{FrameRead, FrameReader};
+use crate::handlers::{self, Reply};
+use crate::send_file;
 use crate::server::Broker;
-use bytes::BytesMut;
-use gregor_protocol::frame::{frame_length, LENGTH_PREFIX_LEN};
+use gregor_protocol::fetch_response::encode_fetch_response;
 use gregor_protocol::request::{decode_request, encode_response, RequestError};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -20,29 +21,21 @@ pub async fn serve(
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let max = broker.config.socket_request_max_bytes;
+    let mut frames = FrameReader::new(broker.config.socket_request_max_bytes);
     loop {
-        let mut prefix = [0u8; LENGTH_PREFIX_LEN];
-        tokio::select! {
+        let read = tokio::select! {
             _ = shutdown.changed() => return,
-            read = stream.read_exact(&mut prefix) => {
-                if read.is_err() {
-                    return; // peer closed
-                }
-            }
-        }
-        let size = match frame_length(prefix, max) {
-            Ok(size) => size,
-            Err(err) => {
+            read = frames.next(&mut stream) => read,
+        };
+        let frame = match read {
+            FrameRead::Frame(frame) => frame,
+            FrameRead::Closed => return,
+            FrameRead::Refused(err) => {
                 tracing::warn!(%peer, %err, "closing connection");
                 return;
             }
         };
-        let mut frame = BytesMut::zeroed(size);
-        if stream.read_exact(&mut frame).await.is_err() {
-            return;
-        }
-        let request = match decode_request(frame.freeze(), handlers::api_versions::supported) {
+        let request = match decode_request(frame, handlers::api_versions::supported) {
             Ok(request) => request,
             Err(RequestError::UnsupportedVersion {
                 api_key,
@@ -68,17 +61,37 @@ pub async fn serve(
         let api_key = request.api_key;
         let version = request.version();
         let correlation_id = request.correlation_id();
-        let Some(response) = handlers::handle(&broker, request, peer).await else {
+        let Some(reply) = handlers::handle(&broker, request, peer).await else {
             continue; // acks=0 produce: no response
         };
-        let bytes = match encode_response(api_key, version, correlation_id, &response) {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                tracing::error!(%peer, ?api_key, version, %err, "cannot encode response; closing connection");
-                return;
+        let written = match reply {
+            Reply::Message(response) => {
+                match encode_response(api_key, version, correlation_id, &response) {
+                    Ok(bytes) => stream.write_all(&bytes).await,
+                    Err(err) => {
+                        tracing::error!(%peer, ?api_key, version, %err, "cannot encode response; closing connection");
+                        return;
+                    }
+                }
+            }
+            Reply::Fetch(response) => {
+                match encode_fetch_response(version, correlation_id, response) {
+                    Ok(encoded) => send_file::write_fetch(&mut stream, encoded).await,
+                    Err(err) => {
+                        tracing::error!(%peer, version, %err, "cannot encode fetch response; closing connection");
+                        return;
+                    }
+                }
             }
         };
-        if stream.write_all(&bytes).await.is_err() {
+        if let Err(err) = written {
+            // A peer that went away is routine; anything else is worth a line.
+            if !matches!(
+                err.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) {
+                tracing::warn!(%peer, ?api_key, %err, "cannot write response; closing connection");
+            }
             return;
         }
     }

@@ -4,7 +4,9 @@
 
 use crate::config::BrokerConfig;
 use crate::log_config::{effective, log_config_for};
-use gregor_log::{AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, TxnMarker};
+use gregor_log::{
+    AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
+};
 use gregor_metadata::MetadataImage;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,9 +15,10 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-/// What a consumer's fetch of one partition returns.
+/// What a consumer's fetch of one partition returns: the batches as a
+/// range of their segment file, sent from there without copying.
 pub struct ConsumerRead {
-    pub read: ReadInfo,
+    pub read: SliceInfo,
     pub last_stable_offset: i64,
     /// Set for read_committed fetches.
     pub aborted: Option<Vec<AbortedTxn>>,
@@ -26,21 +29,6 @@ pub struct ConsumerRead {
 fn last_stable_offset(log: &PartitionLog, high_watermark: i64) -> i64 {
     log.first_unstable_offset()
         .map_or(high_watermark, |first| first.min(high_watermark))
-}
-
-/// The offset after the last whole batch in `records`, if any.
-fn last_offset_after(records: &[u8]) -> Option<i64> {
-    let mut rest = records;
-    let mut next = None;
-    while let Ok(header) = gregor_protocol::batch::BatchHeader::parse(rest) {
-        next = Some(header.last_offset() + 1);
-        let size = header.total_size();
-        if size == 0 || size > rest.len() {
-            break;
-        }
-        rest = &rest[size..];
-    }
-    next
 }
 
 pub struct Partition {
@@ -130,15 +118,15 @@ impl Partition {
             let high_watermark = log.log_end_offset();
             let last_stable = last_stable_offset(log, high_watermark);
             if !read_committed {
-                let read = log.read(offset, max_bytes, high_watermark, min_one)?;
+                let read = log.read_slice(offset, max_bytes, high_watermark, min_one)?;
                 return Ok(ConsumerRead {
                     read,
                     last_stable_offset: last_stable,
                     aborted: None,
                 });
             }
-            let read = log.read(offset, max_bytes, last_stable, min_one)?;
-            let upper_bound = last_offset_after(&read.records).unwrap_or(last_stable);
+            let read = log.read_slice(offset, max_bytes, last_stable, min_one)?;
+            let upper_bound = read.records.next_offset().unwrap_or(last_stable);
             let aborted = log.aborted_transactions(offset, upper_bound);
             Ok(ConsumerRead {
                 read,

@@ -3,6 +3,7 @@
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::controller::Controller;
+use crate::fetch::session_cache::SessionCache;
 use crate::group::GroupConfig;
 use crate::group_service::GroupService;
 use crate::meta_properties;
@@ -13,7 +14,7 @@ use anyhow::Context;
 use gregor_metadata::controller::TopicDefaults;
 use gregor_raft::MetadataLog;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -27,6 +28,8 @@ pub struct Broker {
     pub groups: GroupService,
     pub replicas: Arc<ReplicaManager>,
     pub txns: TxnService,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: Mutex<SessionCache>,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -121,6 +124,7 @@ impl Broker {
         .context("cannot load transaction state")?;
         // Transactions a crash left prepared get their markers now.
         txns.maintain(&groups, None);
+        let fetch_session_slots = config.fetch_session_cache_slots;
         let broker = Arc::new(Broker {
             config,
             cluster_id,
@@ -128,6 +132,7 @@ impl Broker {
             replicas,
             groups,
             txns,
+            fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let accept_task = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone()));

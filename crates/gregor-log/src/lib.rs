@@ -23,6 +23,7 @@ mod checkpoint;
 mod config;
 mod dir;
 mod error;
+mod file_slice;
 mod index_file;
 mod leader_epoch;
 mod offset_index;
@@ -47,8 +48,9 @@ pub use dir::{
     partition_dir_name,
 };
 pub use error::LogError;
+pub use file_slice::FileSlice;
 pub use leader_epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
-pub use partition::{AppendInfo, MarkerInfo, PartitionLog, ReadInfo};
+pub use partition::{AppendInfo, MarkerInfo, PartitionLog, ReadInfo, SliceInfo};
 pub use producer_state::ProducerStateInfo;
 pub use txn_index::AbortedTxn;
 pub use txn_marker::TxnMarker;

@@ -16,7 +16,7 @@ use crate::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 use crate::txn_marker::{marker_batch, Markers, TxnMarker};
 use crate::validate::{validate_batches, Source};
-use crate::{LogConfig, LogError, TimestampType};
+use crate::{FileSlice, LogConfig, LogError, TimestampType};
 use bytes::Bytes;
 use gregor_protocol::batch::{validate_produce, BatchHeader};
 use std::fs::{self, File};
@@ -76,6 +76,15 @@ pub struct MarkerInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadInfo {
     pub records: Bytes,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// Like [`ReadInfo`], but the batches stay in the segment file: the caller
+/// sends them from there (zero-copy fetch) or copies them out.
+#[derive(Debug, Clone)]
+pub struct SliceInfo {
+    pub records: FileSlice,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
 }
@@ -504,6 +513,23 @@ impl PartitionLog {
         max_offset: i64,
         min_one: bool,
     ) -> Result<ReadInfo, LogError> {
+        let slice = self.read_slice(offset, max_bytes, max_offset, min_one)?;
+        Ok(ReadInfo {
+            records: Bytes::from(slice.records.to_vec()?),
+            log_start_offset: slice.log_start_offset,
+            log_end_offset: slice.log_end_offset,
+        })
+    }
+
+    /// [`read`](Self::read) without copying: the range of the segment file
+    /// that holds the batches, with a handle that keeps it readable.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<SliceInfo, LogError> {
         let log_end = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end {
             return Err(LogError::OffsetOutOfRange {
@@ -512,22 +538,24 @@ impl PartitionLog {
                 log_end,
             });
         }
-        let info = |records: Bytes| ReadInfo {
+        let info = |records: FileSlice| SliceInfo {
             records,
             log_start_offset: self.log_start_offset,
             log_end_offset: log_end,
         };
         if offset == log_end || offset >= max_offset {
-            return Ok(info(Bytes::new()));
+            return Ok(info(FileSlice::empty()));
         }
         for segment in &self.segments[self.segment_index_for(offset)..] {
             let Some((position, _)) = segment.find_batch(offset)? else {
                 continue;
             };
-            let len = whole_batches_len(segment, position, max_bytes, max_offset, min_one)?;
-            return Ok(info(Bytes::from(segment.read_bytes(position, len)?)));
+            let (len, next_offset) =
+                whole_batches_len(segment, position, max_bytes, max_offset, min_one)?;
+            let slice = FileSlice::new(segment.log.clone(), position, len, next_offset);
+            return Ok(info(slice));
         }
-        Ok(info(Bytes::new()))
+        Ok(info(FileSlice::empty()))
     }
 
     /// Index of the segment whose offsets include `offset`.
@@ -897,20 +925,22 @@ impl PartitionLog {
     }
 }
 
-/// Length of the run of whole batches at `position` that a read returns.
+/// Length of the run of whole batches at `position` that a read returns,
+/// and the offset after its last batch.
 fn whole_batches_len(
     segment: &Segment,
     position: u64,
     max_bytes: usize,
     max_offset: i64,
     min_one: bool,
-) -> Result<usize, LogError> {
+) -> Result<(usize, i64), LogError> {
     let mut scanner = HeaderScanner::new(&segment.log, position, segment.size);
     let mut len = 0usize;
+    let mut next_offset = -1;
     loop {
         let header = match scanner.next_step()? {
             Step::Batch { header, .. } => header,
-            Step::End => return Ok(len),
+            Step::End => return Ok((len, next_offset)),
             Step::Invalid { position, reason } => {
                 return Err(LogError::Corrupt(format!(
                     "{} at {position}: {reason}",
@@ -919,14 +949,19 @@ fn whole_batches_len(
             }
         };
         if header.last_offset() >= max_offset {
-            return Ok(len);
+            return Ok((len, next_offset));
         }
         let size = header.total_size();
         if len + size > max_bytes {
             let first_too_big = len == 0 && min_one;
-            return Ok(if first_too_big { size } else { len });
+            return Ok(if first_too_big {
+                (size, header.last_offset() + 1)
+            } else {
+                (len, next_offset)
+            });
         }
         len += size;
+        next_offset = header.last_offset() + 1;
     }
 }
 

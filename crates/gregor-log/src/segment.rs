@@ -13,6 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
@@ -27,7 +28,9 @@ pub(crate) fn segment_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBu
 pub(crate) struct Segment {
     pub(crate) base_offset: i64,
     pub(crate) log_path: PathBuf,
-    pub(crate) log: File,
+    /// Shared with in-flight fetches (`FileSlice`), which keep reading it
+    /// even if the segment is deleted meanwhile.
+    pub(crate) log: Arc<File>,
     /// Bytes of valid batches in the `.log` file.
     pub(crate) size: u64,
     /// Offset after the last batch (the base offset while empty).
@@ -55,7 +58,8 @@ impl Segment {
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&log_path)?;
+            .open(&log_path)
+            .map(Arc::new)?;
         let txn_path = segment_path(dir, base_offset, TXN_INDEX_SUFFIX);
         remove_if_exists(&txn_path)?;
         Ok(Segment {
@@ -85,7 +89,7 @@ impl Segment {
         force_recovery: bool,
     ) -> io::Result<(Segment, u64)> {
         let log_path = segment_path(dir, base_offset, LOG_SUFFIX);
-        let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let log = Arc::new(OpenOptions::new().read(true).write(true).open(&log_path)?);
         let size = log.metadata()?.len();
         let index_path = segment_path(dir, base_offset, INDEX_SUFFIX);
         let time_path = segment_path(dir, base_offset, TIME_INDEX_SUFFIX);

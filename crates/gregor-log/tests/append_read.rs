@@ -328,3 +328,38 @@ fn replicated_fetch_larger_than_a_segment_is_split_across_segments() {
         (0..30).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_slice_names_the_bytes_a_read_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    let one = batch("a", 4, 0).len();
+    for _ in 0..3 {
+        log.append(&batch("a", 4, 0), 0, 0).unwrap();
+    }
+    for (offset, max_bytes, max_offset, min_one) in [
+        (0, 1 << 20, i64::MAX, false),
+        (5, one * 2, i64::MAX, false),
+        (0, 10, i64::MAX, true),
+        (0, 10, i64::MAX, false),
+        (0, 1 << 20, 8, false),
+        (12, 1 << 20, i64::MAX, true),
+    ] {
+        let slice = log
+            .read_slice(offset, max_bytes, max_offset, min_one)
+            .unwrap();
+        let read = log.read(offset, max_bytes, max_offset, min_one).unwrap();
+        assert_eq!(slice.records.to_vec().unwrap(), read.records.to_vec());
+        assert_eq!(slice.log_end_offset, read.log_end_offset);
+        // The next offset is the one after the slice's last batch.
+        let last = decode_batches(&read.records)
+            .unwrap()
+            .last()
+            .map(|b| b.header.last_offset() + 1);
+        assert_eq!(slice.records.next_offset(), last);
+    }
+    assert!(matches!(
+        log.read_slice(13, 100, i64::MAX, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+}

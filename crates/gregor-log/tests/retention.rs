@@ -150,3 +150,18 @@ fn truncate_to_removes_the_tail_across_segments() {
         100
     );
 }
+
+#[test]
+fn a_slice_taken_before_retention_still_reads_its_deleted_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = three_batch_segments(dir.path(), 10, LogConfig::default());
+    let expected = log.read(0, 1 << 20, i64::MAX, true).unwrap().records;
+    let slice = log.read_slice(0, 1 << 20, i64::MAX, true).unwrap().records;
+    let mut config = log.config().clone();
+    config.retention_bytes = 1;
+    log.set_config(config);
+    assert!(log.enforce_retention(0).unwrap() > 0);
+    assert!(!dir.path().join(format!("{:020}.log", 0)).exists());
+    // A fetch in flight keeps the unlinked file open: same bytes.
+    assert_eq!(slice.to_vec().unwrap(), expected.to_vec());
+}

@@ -2,22 +2,28 @@
 //! limits. A fetch with less than `min_bytes` parks until an append to one of
 //! its partitions wakes it, or `max_wait_ms` passes (the fetch purgatory).
 //!
-//! Fetch sessions (KIP-227) are not kept: every response has session id 0,
-//! which tells clients to keep sending full fetch requests.
+//! The answer is not a `kafka-protocol` message: its records are ranges of
+//! segment files, which the connection sends with `sendfile`.
+//!
+//! Fetch sessions (KIP-227, `fetch::session_cache`): a full fetch at epoch 0
+//! opens a session; later fetches of the session name only the partitions
+//! whose offsets moved and get only the partitions that changed.
 
 use super::code;
-use crate::replica_manager::ConsumerRead;
-use crate::server::Broker;
-use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::FetchTopic;
-use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
-};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use crate::fetch::read::{read_targets, ReadResult};
+use crate::fetch::session::PartitionKey;
+use crate::fetch::session_cache::{Begin, SessionCache, SessionRequest};
+use crate::fetch::FetchTarget;
+use crate::server::{now_ms, Broker};
+use gregor_log::FileSlice;
+use gregor_protocol::fetch_response::{FetchResponseOut, PartitionOut, TopicOut};
+use kafka_protocol::messages::FetchRequest;
+use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 /// `isolation_level` of a read_committed consumer: data up to the last
 /// stable offset, plus the aborted transactions to drop.
@@ -26,121 +32,198 @@ const READ_COMMITTED: i8 = 1;
 /// Topic ids replace names in Fetch from this version on.
 const TOPIC_ID_VERSION: i16 = 13;
 
-pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchResponse {
-    if request.session_id != 0 {
-        return FetchResponse::default().with_error_code(code::FETCH_SESSION_ID_NOT_FOUND);
+pub type FetchReply = FetchResponseOut<FileSlice>;
+
+pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchReply {
+    let image = broker.controller.image();
+    let resolve = |id: &Uuid| {
+        image
+            .topic_by_id(id)
+            .map(|t| StrBytes::from_string(t.name.clone()))
+    };
+    let uses_topic_ids = version >= TOPIC_ID_VERSION;
+    let privileged = request.replica_id.0 >= 0 || request.replica_state.replica_id.0 >= 0;
+    let session_request = SessionRequest {
+        session_id: request.session_id,
+        epoch: request.session_epoch,
+        uses_topic_ids,
+        privileged,
+        targets: request_targets(&request, uses_topic_ids, resolve),
+        forgotten: forgotten(&request, uses_topic_ids),
+    };
+    let begin = sessions(broker).begin(session_request, now_ms(), resolve);
+    match begin {
+        Begin::Error(error_code) => error_reply(error_code, 0),
+        Begin::Sessionless(targets) => {
+            let result = long_poll(broker, &request, &targets).await;
+            reply(0, &targets, result.partitions)
+        }
+        Begin::Full(targets) => {
+            let result = long_poll(broker, &request, &targets).await;
+            let session_id = sessions(broker).finish_full(
+                &targets,
+                &result.partitions,
+                uses_topic_ids,
+                privileged,
+                now_ms(),
+                random_session_id,
+            );
+            if session_id != 0 {
+                tracing::debug!(
+                    session_id,
+                    partitions = targets.len(),
+                    "fetch session created"
+                );
+            }
+            reply(session_id, &targets, result.partitions)
+        }
+        Begin::Incremental {
+            session_id,
+            request_epoch,
+            targets,
+        } => {
+            let result = long_poll(broker, &request, &targets).await;
+            let finished = sessions(broker).finish_incremental(
+                session_id,
+                request_epoch,
+                targets,
+                result.partitions,
+            );
+            match finished {
+                Ok((targets, partitions)) => reply(session_id, &targets, partitions),
+                // Kafka names the session in an epoch error only.
+                Err(code::INVALID_FETCH_SESSION_EPOCH) => {
+                    error_reply(code::INVALID_FETCH_SESSION_EPOCH, session_id)
+                }
+                Err(error_code) => error_reply(error_code, 0),
+            }
+        }
     }
+}
+
+fn sessions(broker: &Broker) -> std::sync::MutexGuard<'_, SessionCache> {
+    broker
+        .fetch_sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// A random positive session id, as Kafka picks them, so ids from before a
+/// restart are unlikely to name a new session.
+fn random_session_id() -> i32 {
+    (Uuid::new_v4().as_u128() as u32 & 0x7fff_ffff) as i32
+}
+
+/// A response with a top-level error and no partitions.
+pub fn error_reply(error_code: i16, session_id: i32) -> FetchReply {
+    FetchResponseOut {
+        throttle_time_ms: 0,
+        error_code,
+        session_id,
+        topics: Vec::new(),
+    }
+}
+
+/// The request's partitions, topic names resolved from ids from v13 on.
+fn request_targets(
+    request: &FetchRequest,
+    uses_topic_ids: bool,
+    resolve: impl Fn(&Uuid) -> Option<StrBytes>,
+) -> Vec<FetchTarget> {
+    let mut targets = Vec::new();
+    for topic in &request.topics {
+        let name = if uses_topic_ids {
+            resolve(&topic.topic_id)
+        } else {
+            Some(topic.topic.0.clone())
+        };
+        for partition in &topic.partitions {
+            targets.push(FetchTarget {
+                topic_id: topic.topic_id,
+                topic_name: name.clone(),
+                partition: partition.partition,
+                fetch_offset: partition.fetch_offset,
+                partition_max_bytes: partition.partition_max_bytes,
+            });
+        }
+    }
+    targets
+}
+
+/// The partitions an incremental request drops from its session.
+fn forgotten(request: &FetchRequest, uses_topic_ids: bool) -> Vec<PartitionKey> {
+    let mut keys = Vec::new();
+    for topic in &request.forgotten_topics_data {
+        for &partition in &topic.partitions {
+            let key = PartitionKey::new(uses_topic_ids, topic.topic_id, &topic.topic.0, partition);
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// Reads until there are `min_bytes`, an error, or `max_wait_ms` passed.
+async fn long_poll(broker: &Broker, request: &FetchRequest, targets: &[FetchTarget]) -> ReadResult {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
+    let read_committed = request.isolation_level == READ_COMMITTED;
     loop {
-        // Register before reading so an append between the read and the
+        // Registered before reading so an append between the read and the
         // wait still wakes us (Notify keeps the permit).
         let woken = Arc::new(Notify::new());
-        let (responses, total, any_error) = read_all(broker, &request, version, &woken);
-        if total >= min_bytes || any_error || Instant::now() >= deadline {
-            return FetchResponse::default().with_responses(responses);
+        let result = read_targets(
+            &broker.replicas,
+            targets,
+            request.max_bytes,
+            read_committed,
+            &woken,
+        );
+        let nothing_to_wait_for = result.read_error || result.found == 0;
+        if result.bytes >= min_bytes || nothing_to_wait_for || Instant::now() >= deadline {
+            return result;
         }
         if tokio::time::timeout_at(deadline, woken.notified())
             .await
             .is_err()
         {
             // Timed out: answer with what is there now.
-            let (responses, _, _) = read_all(broker, &request, version, &woken);
-            return FetchResponse::default().with_responses(responses);
+            return read_targets(
+                &broker.replicas,
+                targets,
+                request.max_bytes,
+                read_committed,
+                &woken,
+            );
         }
     }
 }
 
-fn read_all(
-    broker: &Broker,
-    request: &FetchRequest,
-    version: i16,
-    woken: &Arc<Notify>,
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
-    let topics: &[FetchTopic] = &request.topics;
-    let read_committed = request.isolation_level == READ_COMMITTED;
-    let image = broker.controller.image();
-    let mut budget = request.max_bytes.max(0) as usize;
-    let mut total = 0usize;
-    let mut any_error = false;
-    let mut responses = Vec::with_capacity(topics.len());
-    for topic in topics {
-        let name: Option<String> = if version >= TOPIC_ID_VERSION {
-            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
-        } else {
-            Some(topic.topic.to_string())
-        };
-        let mut partitions = Vec::with_capacity(topic.partitions.len());
-        for request in &topic.partitions {
-            let base = PartitionData::default().with_partition_index(request.partition);
-            let Some(name) = name.as_deref() else {
-                any_error = true;
-                partitions.push(
-                    base.with_error_code(code::UNKNOWN_TOPIC_ID)
-                        .with_high_watermark(-1),
-                );
-                continue;
-            };
-            let Some(partition) = broker.replicas.partition(name, request.partition) else {
-                any_error = true;
-                partitions.push(
-                    base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
-                        .with_high_watermark(-1),
-                );
-                continue;
-            };
-            partition.add_waiter(woken);
-            let limit = (request.partition_max_bytes.max(0) as usize).min(budget);
-            // KIP-74: the first batch of the response is returned whole even
-            // if it is over the limits, so consumers always make progress.
-            let min_one = total == 0;
-            match partition.read_for_consumer(request.fetch_offset, limit, min_one, read_committed)
-            {
-                Ok(ConsumerRead {
-                    read,
-                    last_stable_offset,
-                    aborted,
-                }) => {
-                    let size = read.records.len();
-                    total += size;
-                    budget = budget.saturating_sub(size);
-                    let aborted = aborted.map(|list| {
-                        list.into_iter()
-                            .map(|a| {
-                                AbortedTransaction::default()
-                                    .with_producer_id(a.producer_id.into())
-                                    .with_first_offset(a.first_offset)
-                            })
-                            .collect()
-                    });
-                    partitions.push(
-                        base.with_high_watermark(read.log_end_offset)
-                            .with_last_stable_offset(last_stable_offset)
-                            .with_log_start_offset(read.log_start_offset)
-                            .with_aborted_transactions(aborted)
-                            .with_records(Some(read.records)),
-                    );
-                }
-                Err(err) => {
-                    any_error = true;
-                    let (start, end) = partition.offsets().unwrap_or((-1, -1));
-                    let stable = partition.last_stable_offset().unwrap_or(end);
-                    partitions.push(
-                        base.with_error_code(err.error_code())
-                            .with_high_watermark(end)
-                            .with_last_stable_offset(stable)
-                            .with_log_start_offset(start)
-                            .with_records(Some(Bytes::new())),
-                    );
-                }
-            }
+/// Groups the partition answers into topics, consecutive targets of the
+/// same topic sharing one entry as Kafka's response builder does.
+pub fn reply(
+    session_id: i32,
+    targets: &[FetchTarget],
+    partitions: Vec<PartitionOut<FileSlice>>,
+) -> FetchReply {
+    let mut topics: Vec<TopicOut<FileSlice>> = Vec::new();
+    let mut last: Option<&FetchTarget> = None;
+    for (target, partition) in targets.iter().zip(partitions) {
+        let same_topic = last
+            .is_some_and(|l| l.topic_id == target.topic_id && l.topic_name == target.topic_name);
+        match topics.last_mut() {
+            Some(topic) if same_topic => topic.partitions.push(partition),
+            _ => topics.push(TopicOut {
+                name: target.topic_name.clone().unwrap_or_default(),
+                topic_id: target.topic_id,
+                partitions: vec![partition],
+            }),
         }
-        responses.push(
-            FetchableTopicResponse::default()
-                .with_topic(TopicName(topic.topic.0.clone()))
-                .with_topic_id(topic.topic_id)
-                .with_partitions(partitions),
-        );
+        last = Some(target);
     }
-    (responses, total, any_error)
+    FetchResponseOut {
+        throttle_time_ms: 0,
+        error_code: code::NONE,
+        session_id,
+        topics,
+    }
 }

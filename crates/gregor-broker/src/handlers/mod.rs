@@ -39,12 +39,23 @@ pub mod code {
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
     pub const UNKNOWN_SERVER_ERROR: i16 = -1;
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+    pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
+    pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
+}
+
+/// A handler's answer: a `kafka-protocol` message, or a fetch response whose
+/// records stay in segment files until the connection sends them.
+// Moved once per request; boxing the large variant would add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum Reply {
+    Message(ResponseKind),
+    Fetch(fetch::FetchReply),
 }
 
 /// Routes a request to its handler. `None` means "send no response"
 /// (produce with acks=0).
-pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Option<ResponseKind> {
+pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Option<Reply> {
     let version = request.version();
     let client_id = request.client_id().to_string();
     let response = match request.body {
@@ -85,9 +96,12 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
             ResponseKind::Metadata(metadata::handle(broker, req, version))
         }
         RequestKind::Produce(req) => {
-            return produce::handle(broker, req, version).map(ResponseKind::Produce)
+            return produce::handle(broker, req, version)
+                .map(|r| Reply::Message(ResponseKind::Produce(r)))
         }
-        RequestKind::Fetch(req) => ResponseKind::Fetch(fetch::handle(broker, req, version).await),
+        RequestKind::Fetch(req) => {
+            return Some(Reply::Fetch(fetch::handle(broker, req, version).await))
+        }
         RequestKind::ListOffsets(req) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, req, version))
         }
@@ -146,7 +160,7 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
             return None;
         }
     };
-    Some(response)
+    Some(Reply::Message(response))
 }
 
 pub fn str_bytes(s: &str) -> StrBytes {
