@@ -9,7 +9,7 @@
       prints the wall-clock time (time.time()) of the acknowledgement, so the
       caller can subtract the time it started the broker process.
 
-No consumer groups are used (Gregor has none yet): consume assign()s every
+No consumer groups are used (the harness predates Gregor's): consume assign()s every
 partition from the beginning; librdkafka wants a group.id even for assign(),
 nothing is committed. enable.idempotence stays false (librdkafka's default),
 as for the Java tools.
