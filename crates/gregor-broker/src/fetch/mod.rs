@@ -19,3 +19,37 @@ pub struct FetchTarget {
     pub fetch_offset: i64,
     pub partition_max_bytes: i32,
 }
+
+/// Shared test fixtures for the session modules.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::FetchTarget;
+    use bytes::Bytes;
+    use gregor_protocol::fetch_response::PartitionOut;
+    use kafka_protocol::protocol::StrBytes;
+    use uuid::Uuid;
+
+    pub fn target(topic: &'static str, partition: i32, offset: i64) -> FetchTarget {
+        FetchTarget {
+            topic_id: Uuid::nil(),
+            topic_name: Some(StrBytes::from_static_str(topic)),
+            partition,
+            fetch_offset: offset,
+            partition_max_bytes: 1000,
+        }
+    }
+
+    /// A partition's answer with `records` bytes of data.
+    pub fn answer(partition: i32, hw: i64, records: usize) -> PartitionOut<Bytes> {
+        PartitionOut {
+            partition_index: partition,
+            error_code: 0,
+            high_watermark: hw,
+            last_stable_offset: hw,
+            log_start_offset: 0,
+            aborted_transactions: None,
+            preferred_read_replica: -1,
+            records: Some(Bytes::from(vec![0u8; records])),
+        }
+    }
+}

@@ -239,30 +239,7 @@ impl FetchSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-
-    fn target(topic: &'static str, partition: i32, offset: i64) -> FetchTarget {
-        FetchTarget {
-            topic_id: Uuid::nil(),
-            topic_name: Some(StrBytes::from_static_str(topic)),
-            partition,
-            fetch_offset: offset,
-            partition_max_bytes: 1000,
-        }
-    }
-
-    fn answer(partition: i32, hw: i64, records: usize) -> PartitionOut<Bytes> {
-        PartitionOut {
-            partition_index: partition,
-            error_code: 0,
-            high_watermark: hw,
-            last_stable_offset: hw,
-            log_start_offset: 0,
-            aborted_transactions: None,
-            preferred_read_replica: -1,
-            records: Some(Bytes::from(vec![0u8; records])),
-        }
-    }
+    use crate::fetch::fixtures::{answer, target};
 
     fn order(session: &FetchSession) -> Vec<i32> {
         session.partitions.keys().map(|k| k.partition).collect()

@@ -214,30 +214,7 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
-
-    fn target(partition: i32, offset: i64) -> FetchTarget {
-        FetchTarget {
-            topic_id: Uuid::nil(),
-            topic_name: Some(StrBytes::from_static_str("t")),
-            partition,
-            fetch_offset: offset,
-            partition_max_bytes: 1000,
-        }
-    }
-
-    fn answer(partition: i32, hw: i64, records: usize) -> PartitionOut<Bytes> {
-        PartitionOut {
-            partition_index: partition,
-            error_code: 0,
-            high_watermark: hw,
-            last_stable_offset: hw,
-            log_start_offset: 0,
-            aborted_transactions: None,
-            preferred_read_replica: -1,
-            records: Some(Bytes::from(vec![0u8; records])),
-        }
-    }
+    use crate::fetch::fixtures::{answer, target};
 
     fn request(session_id: i32, epoch: i32, targets: Vec<FetchTarget>) -> SessionRequest {
         SessionRequest {
@@ -256,7 +233,7 @@ mod tests {
 
     /// Opens a session over partitions `0..n` at `now`, with id `id`.
     fn open(cache: &mut SessionCache, id: i32, n: i32, now: i64) -> i32 {
-        let targets: Vec<_> = (0..n).map(|p| target(p, 0)).collect();
+        let targets: Vec<_> = (0..n).map(|p| target("t", p, 0)).collect();
         let Begin::Full(targets) = cache.begin(request(0, 0, targets), now, no_names) else {
             panic!("not a full fetch")
         };
@@ -287,11 +264,11 @@ mod tests {
             Begin::Error(code::INVALID_FETCH_SESSION_EPOCH)
         );
         assert!(matches!(
-            cache.begin(request(42, 2, vec![target(1, 4)]), 7, no_names),
+            cache.begin(request(42, 2, vec![target("t", 1, 4)]), 7, no_names),
             Begin::Incremental { .. }
         ));
         assert_eq!(cache.get(42).unwrap().epoch, 3);
-        let key = PartitionKey::of(&target(1, 0), false);
+        let key = PartitionKey::of(&target("t", 1, 0), false);
         let session = cache.get(42).unwrap();
         assert_eq!(session.partitions.get(&key).unwrap().fetch_offset, 4);
     }
@@ -323,14 +300,18 @@ mod tests {
         open(&mut cache, 5, 1, 0);
         // Epoch 0 with the old id: closed, and a new full fetch begins.
         assert!(matches!(
-            cache.begin(request(5, 0, vec![target(0, 0)]), 1, no_names),
+            cache.begin(request(5, 0, vec![target("t", 0, 0)]), 1, no_names),
             Begin::Full(_)
         ));
         assert!(cache.get(5).is_none());
         open(&mut cache, 6, 1, 0);
         // Epoch -1: closed and no new session.
         assert!(matches!(
-            cache.begin(request(6, FINAL_EPOCH, vec![target(0, 0)]), 1, no_names),
+            cache.begin(
+                request(6, FINAL_EPOCH, vec![target("t", 0, 0)]),
+                1,
+                no_names
+            ),
             Begin::Sessionless(_)
         ));
         assert!(cache.is_empty());
@@ -341,7 +322,7 @@ mod tests {
         let mut cache = SessionCache::new(10);
         open(&mut cache, 5, 1, 0);
         let mut forget_all = request(5, 1, vec![]);
-        forget_all.forgotten = vec![PartitionKey::of(&target(0, 0), false)];
+        forget_all.forgotten = vec![PartitionKey::of(&target("t", 0, 0), false)];
         assert_eq!(
             cache.begin(forget_all, 1, no_names),
             Begin::Sessionless(vec![])
