@@ -190,6 +190,17 @@ def kcat_consume(bootstrap, topic, count, timeout_s=20):
 
 # ---- confluent-kafka (librdkafka) -----------------------------------------------------------
 
+def take(consumer, n, timeout_s=30):
+    """Polls one consumer until it returned `n` records (or time runs out)."""
+    got = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        m = consumer.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append(m)
+    return got
+
+
 def cf_produce(bootstrap, topic, records, flush_timeout=60, **conf):
     from confluent_kafka import Producer
 

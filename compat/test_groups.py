@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from clients import Rec, assert_all_sent, cf_create_topic, cf_produce
+from clients import Rec, assert_all_sent, cf_create_topic, cf_produce, take
 
 FAST = {"group.initial.rebalance.delay.ms": "0"}
 
@@ -40,17 +40,6 @@ def drain(consumers, want, timeout_s=40, already=frozenset()):
             if m is not None and m.error() is None:
                 seen.setdefault(i, set()).add(m.value())
     return seen
-
-
-def take(consumer, n, timeout_s=30):
-    """Polls one consumer until it returned `n` records (or time runs out)."""
-    got = []
-    deadline = time.monotonic() + timeout_s
-    while len(got) < n and time.monotonic() < deadline:
-        m = consumer.poll(0.5)
-        if m is not None and m.error() is None:
-            got.append(m)
-    return got
 
 
 def test_members_split_partitions_and_cover_everything(broker_factory):

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from clients import JAVA_CP, Rec, assert_all_sent, b64, cf_create_topic, cf_produce
+from clients import JAVA_CP, Rec, assert_all_sent, b64, cf_create_topic, cf_produce, take
 
 # Short timeouts so a killed member is noticed quickly; Kafka's minimums
 # must come down with them (Kafka refuses the same settings otherwise).
@@ -161,16 +161,6 @@ def committed(consumer, tps, timeout_s=30):
             if time.monotonic() > deadline or "COORDINATOR" not in str(e).upper():
                 raise
             time.sleep(0.5)
-
-
-def take(consumer, n, timeout_s=30):
-    got = []
-    deadline = time.monotonic() + timeout_s
-    while len(got) < n and time.monotonic() < deadline:
-        m = consumer.poll(0.5)
-        if m is not None and m.error() is None:
-            got.append(m)
-    return got
 
 
 def test_committed_offsets_survive_consumer_and_broker_restarts(broker_factory):
