@@ -9,10 +9,10 @@
       prints the wall-clock time (time.time()) of the acknowledgement, so the
       caller can subtract the time it started the broker process.
 
-No consumer groups are used (the harness predates Gregor's): consume assign()s every
-partition from the beginning; librdkafka wants a group.id even for assign(),
-nothing is committed. enable.idempotence stays false (librdkafka's default),
-as for the Java tools.
+consume assign()s every partition from the beginning (the fetch path alone; the
+Java consume rows go through a consumer group); librdkafka wants a group.id even
+for assign(), nothing is committed. The producer keeps librdkafka's defaults
+apart from the listed settings (so no idempotence: that is librdkafka's default).
 """
 import json
 import socket
@@ -78,7 +78,6 @@ def produce(bootstrap, topic, n, size, acks, compression):
         "compression.type": compression,
         "linger.ms": 5,
         "batch.size": 65536,
-        "enable.idempotence": False,
         "queue.buffering.max.messages": 1000000,
         "queue.buffering.max.kbytes": 1048576,
         "on_delivery": on_delivery,

@@ -3,6 +3,10 @@
 
   report.py parse-producer-perf LINE RECORD_SIZE
       turns ProducerPerformance's summary line into one JSON line
+  report.py parse-consumer-perf OUTPUT_FILE EXPECTED_RECORDS
+      turns ConsumerPerformance's CSV line (--hide-header) into one JSON line
+  report.py parse-end-to-end OUTPUT_FILE
+      turns EndToEndLatency's "Avg latency" and "Percentiles" lines into one JSON line
   report.py report --results R.jsonl --meta META.json --commands CMDS.txt --out-dir DIR [--argv ...]
       medians per (test, broker) -> DIR/<date>.md, DIR/<date>.png, DIR/<date>.jsonl, DIR/latest.md
 """
@@ -33,6 +37,44 @@ def parse_producer_perf(line, size):
         "avg_ms": float(g["avg"]), "max_ms": float(g["max"]), "p50_ms": int(g["p50"]), "p95_ms": int(g["p95"]),
         "p99_ms": int(g["p99"]), "p999_ms": int(g["p999"]),
     }))
+    return 0
+
+
+def parse_consumer_perf(path, expected):
+    """ConsumerPerformance prints, without its header: start.time, end.time,
+    data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec,
+    rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec.
+    MB.sec counts the group join (which waits group.initial.rebalance.delay.ms,
+    3 s on both brokers); fetch.MB.sec does not, so it is the fetch path's rate."""
+    rows = [l.split(",") for l in open(path) if l.count(",") == 9]
+    if not rows:
+        print(json.dumps({"error": "no ConsumerPerformance line in output"}))
+        return 1
+    f = [c.strip() for c in rows[-1]]
+    records = int(f[4])
+    if records < int(expected):
+        print(json.dumps({"error": f"consumed {records} of {expected} records"}))
+        return 1
+    print(json.dumps({
+        "records": records, "mb": float(f[2]), "mb_per_s": float(f[8]), "rec_per_s": float(f[9]),
+        "mb_per_s_incl_join": float(f[3]), "rebalance_ms": int(f[6]), "fetch_ms": int(f[7]),
+    }))
+    return 0
+
+
+E2E_AVG_RE = re.compile(r"Avg latency: (?P<avg>[\d.]+) ms")
+E2E_PCT_RE = re.compile(r"Percentiles: 50th = (?P<p50>\d+), 99th = (?P<p99>\d+), 99\.9th = (?P<p999>\d+)")
+
+
+def parse_end_to_end(path):
+    """EndToEndLatency prints its percentiles as whole milliseconds (truncated)."""
+    text = open(path).read()
+    avg, pct = E2E_AVG_RE.search(text), E2E_PCT_RE.search(text)
+    if not avg or not pct:
+        print(json.dumps({"error": "no EndToEndLatency summary in output: " + text[-300:]}))
+        return 1
+    print(json.dumps({"avg_ms": float(avg["avg"]), "p50_ms": int(pct["p50"]), "p99_ms": int(pct["p99"]),
+                      "p999_ms": int(pct["p999"])}))
     return 0
 
 
@@ -114,10 +156,10 @@ def chart(res, path):
 
     panels = [
         ("produce", "mb_per_s", "ProducerPerformance MB/s (higher is better)"),
-        ("consume", "mb_per_s", "assign() consumer MB/s (higher is better)"),
+        ("consume", "mb_per_s", "ConsumerPerformance fetch MB/s (higher is better)"),
         ("rdkafka", "mb_per_s", "librdkafka MB/s (higher is better)"),
         ("produce", "p99_ms", "ProducerPerformance p99 ms (lower is better)"),
-        ("e2e", "p99_ms", "end-to-end p99 ms (lower is better)"),
+        ("e2e", "p99_ms", "fixed-rate end-to-end p99 ms (lower is better)"),
     ]
     panels = [p for p in panels if res.keys_of(p[0])]
     fig, axes = plt.subplots(len(panels), 1, figsize=(12, 3.3 * len(panels)))
@@ -175,14 +217,14 @@ def report(args):
         "topics created up front with the listed partition count.\n"
         "* Rounds alternate the order (Kafka first in odd rounds, Gregor first in even rounds). "
         "Each broker session starts with an unrecorded warm-up (produce + consume of a quarter of the payload).\n"
-        "* Producer settings for every Java load: `acks` as listed, `linger.ms=5 batch.size=65536`, "
-        "**`enable.idempotence=false` on both brokers** (kept from the first report so the figures compare; "
-        "Gregor has idempotent producers now, and Kafka 4.x defaults to them: the next run should use the defaults).\n"
-        "* Consumers use `assign()` (the harness predates Gregor's consumer groups, and Kafka's ConsumerPerformance "
-        "always `subscribe()`s, EndToEndLatency `commitSync()`s; with groups in place the next run can use Kafka's "
-        "own tools), so the Kafka tools are replaced by "
-        "`bench/java/AssignConsumerPerf` and `bench/java/FixedRateLatency` for both brokers.\n"
-        "* Client and broker share the same cores; on a small machine the client's CPU competes with the broker's.\n"
+        "* Producer settings for every Java load: `acks` as listed, `linger.ms=5 batch.size=65536`, otherwise the "
+        "client's defaults: Kafka 4.x producers are idempotent by default, which holds for `acks=all`; with "
+        "`acks=1` the client turns idempotence off by itself.\n"
+        "* Consume and end-to-end rows use Kafka's own tools, `ConsumerPerformance` (a consumer group, "
+        "`subscribe()`) and `EndToEndLatency` (one record at a time, `commitSync()` after each), plus "
+        "`bench/java/FixedRateLatency`, an open-loop fixed-rate run Kafka's tools do not offer.\n"
+        + ("* **Pinned**: " + meta["pin"] + ".\n" if meta.get("pin") else
+           "* Client and broker share the same cores; on a small machine the client's CPU competes with the broker's.\n") +
         "* CPU s/GB = broker utime+stime over the throughput loads (produce, consume, librdkafka; not warm-up or "
         "latency runs) ÷ payload bytes moved in + out. Peak RSS = VmHWM at the end of the session. Startup = "
         "process spawn → first acknowledged produce (acks=all, librdkafka, retried), Kafka's storage format step "
@@ -191,16 +233,37 @@ def report(args):
     md.append("## Produce (Kafka ProducerPerformance, `--throughput -1`)\n")
     md.append(table(res, "produce", [("MB/s", "mb_per_s", 1, "higher"), ("p99 ms", "p99_ms", 0, "lower")]))
     md.append("\nRecords/s and more latency percentiles per run are in the jsonl file.\n")
-    md.append("## Consume (assign() Java consumer, over the acks=1 topics just written)\n")
-    md.append(table(res, "consume", [("MB/s", "mb_per_s", 1, "higher")]))
+    md.append("## Consume (Kafka ConsumerPerformance, over the acks=1 topics just written)\n")
+    md.append(table(res, "consume", [("MB/s", "mb_per_s", 1, "higher"), ("join ms", "rebalance_ms", 0, "lower")],
+                    note="MB/s is ConsumerPerformance's `fetch.MB.sec`: from the end of the group join to the last "
+                         "record. The join itself (`rebalance.time.ms`, listed) waits "
+                         "`group.initial.rebalance.delay.ms` (3 s) on both brokers; `MB.sec` including it is in the "
+                         "jsonl file as `mb_per_s_incl_join`."))
     md.append("## librdkafka (confluent-kafka, acks=1, linger.ms=5, 8 partitions, no compression)\n")
     md.append(table(res, "rdkafka", [("MB/s", "mb_per_s", 1, "higher"), ("rec/s", "rec_per_s", 0, "higher")]))
-    md.append("## End-to-end latency (fixed-rate producer, linger.ms=0, assign() consumer with default long-poll)\n")
+    md.append("## End-to-end latency at a fixed rate (bench/java/FixedRateLatency: open loop, linger.ms=0, "
+              "consumer with the default long-poll)\n")
     md.append(table(res, "e2e", [("p50 ms", "p50_ms", 2, "lower"), ("p99 ms", "p99_ms", 2, "lower"),
                                  ("p99.9 ms", "p999_ms", 2, "lower")]))
+    md.append("## End-to-end latency, Kafka's EndToEndLatency (closed loop: send, wait for it, commitSync)\n")
+    md.append(table(res, "e2e-tool", [("avg ms", "avg_ms", 2, "lower"), ("p50 ms", "p50_ms", 0, "lower"),
+                                      ("p99 ms", "p99_ms", 0, "lower"), ("p99.9 ms", "p999_ms", 0, "lower")],
+                    note="The tool prints its percentiles as whole milliseconds (truncated), so 0 means under 1 ms."))
     md.append("## Broker resources\n")
     md.append(table(res, "resources", [("startup s", "startup_s", 2, "lower"), ("peak RSS MiB", "peak_rss_mb", 0, "lower"),
                                        ("CPU s/GB", "cpu_s_per_gb", 2, "lower")]))
+
+    flames = sorted(glob.glob(args.flamegraphs_glob)) if args.flamegraphs_glob else []
+    if flames:
+        md.append("## Flame graphs (Gregor, round 1, `perf record --call-graph dwarf -F 199`)\n")
+        md.append("Profiled run: perf's sampling costs the broker some CPU, so Gregor's figures above are "
+                  "slightly pessimistic.\n")
+        for f in flames:
+            phase = os.path.basename(f)[len("flame-"):-len(".svg")]
+            name = f"{os.path.basename(base)}-flame-{phase}.svg"
+            shutil.copy(f, os.path.join(args.out_dir, name))
+            md.append(f"* {phase} loads: [{name}]({name})")
+        md.append("")
 
     errs = res.errors()
     md.append("## Failures\n")
@@ -223,7 +286,7 @@ def report(args):
         if kind not in seen:
             seen.add(kind)
             md.append(line.rstrip())
-    for test in ["produce", "consume", "rdkafka", "e2e"]:
+    for test in ["produce", "consume", "rdkafka", "e2e", "e2e-tool"]:
         for b in ["gregor", "kafka"]:
             c = res.first_cmd(test, b)
             if c:
@@ -250,6 +313,10 @@ def report(args):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "parse-producer-perf":
         return parse_producer_perf(sys.argv[2], sys.argv[3])
+    if len(sys.argv) > 1 and sys.argv[1] == "parse-consumer-perf":
+        return parse_consumer_perf(sys.argv[2], sys.argv[3])
+    if len(sys.argv) > 1 and sys.argv[1] == "parse-end-to-end":
+        return parse_end_to_end(sys.argv[2])
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", choices=["report"])
     ap.add_argument("--results", required=True)
@@ -257,6 +324,7 @@ def main():
     ap.add_argument("--commands", required=True)
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--errors-glob", default="")
+    ap.add_argument("--flamegraphs-glob", default="")
     ap.add_argument("--argv", default="bash bench/run.sh")
     return report(ap.parse_args())
 

@@ -4,6 +4,8 @@
 #   bash bench/run.sh                 # full: 3 rounds, medians
 #   bash bench/run.sh --quick         # 1 short round (development)
 #   bash bench/run.sh --runs 5 --mb 512 --e2e-seconds 20
+#   bash bench/run.sh --pin           # broker on CPU 0, clients on the other CPUs
+#   bash bench/run.sh --quick --only gregor --profile   # + perf flame graphs of Gregor
 #
 # Not part of ./scripts/test. Everything it downloads goes to target/bench-deps/
 # (Maven Central, PyPI); brokers listen on 127.0.0.1 only, live in a temp dir
@@ -19,14 +21,17 @@ MB=256            # payload MiB per producer run
 E2E_SECONDS=15    # measured seconds per latency run (plus warm-up)
 E2E_WARMUP=3
 E2E_RATES="1000 10000"
+E2E_TOOL_RECORDS=10000   # records through Kafka's EndToEndLatency (closed loop, ~1-2 ms each)
 QUICK=0
 BUILD=1
 OUT_DIR="$ROOT/bench/results"
 ONLY=""           # restrict to one broker (kafka|gregor), for debugging
+PIN=0             # --pin: broker on CPU 0, every client on the rest (taskset)
+PROFILE=0         # --profile: perf record Gregor during round 1's produce and consume loads
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) QUICK=1; RUNS=1; MB=16; E2E_SECONDS=3; E2E_WARMUP=1; E2E_RATES="1000" ;;
+    --quick) QUICK=1; RUNS=1; MB=16; E2E_SECONDS=3; E2E_WARMUP=1; E2E_RATES="1000"; E2E_TOOL_RECORDS=2000 ;;
     --runs) RUNS="$2"; shift ;;
     --mb) MB="$2"; shift ;;
     --e2e-seconds) E2E_SECONDS="$2"; shift ;;
@@ -35,11 +40,25 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0 ;;
     --out) OUT_DIR="$2"; shift ;;
     --only) ONLY="$2"; shift ;;
+    --pin) PIN=1 ;;
+    --profile) PROFILE=1 ;;
     -h|--help) sed -n '2,11p' "$0"; echo; sed -n '/^## Options/,/^## /p' bench/README.md 2>/dev/null | head -30; exit 0 ;;
     *) echo "unknown argument: $1 (see bench/README.md)" >&2; exit 2 ;;
   esac
   shift
 done
+
+# With --pin the broker process (and every thread it starts) runs on CPU 0 and
+# the load generators on the others, so the client's CPU no longer competes
+# with the broker's; both brokers get the same single core.
+BROKER_CPUS=()
+CLIENT_CPUS=()
+if [ "$PIN" = 1 ]; then
+  ncpu=$(nproc)
+  [ "$ncpu" -ge 2 ] || { echo "--pin needs at least 2 CPUs" >&2; exit 2; }
+  BROKER_CPUS=(taskset -c 0)
+  CLIENT_CPUS=(taskset -c "1-$(( ncpu - 1 ))")
+fi
 
 DEPS="$ROOT/target/bench-deps"
 KDIR="$DEPS/kafka-$KAFKA_VERSION"
@@ -73,6 +92,7 @@ stop_broker() {
 
 cleanup() {
   local rc=$?
+  profile_stop
   stop_broker
   if [ -n "${KEEP_TMP:-}" ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
   exit $rc
@@ -108,6 +128,14 @@ fetch_deps() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r bench/requirements.txt >&2
     touch "$VENV/.stamp-$reqhash"
+  fi
+
+  if [ "$PROFILE" = 1 ]; then
+    command -v perf > /dev/null || { echo "--profile needs perf (apt: linux-perf)" >&2; exit 1; }
+    if [ ! -x "$DEPS/inferno/bin/inferno-flamegraph" ]; then
+      log "cargo install inferno (flame graphs from perf output) -> $DEPS/inferno"
+      cargo install --quiet --locked inferno --root "$DEPS/inferno" >&2
+    fi
   fi
 
   local jhash
@@ -179,14 +207,14 @@ start_broker() {
       kafka.tools.StorageTool format -t "$uuid" -c "$BROKER_DIR/server.properties")
     echo "kafka format: ${fmt[*]}" >> "$CMDS"
     "${fmt[@]}" > "$BROKER_DIR/format.log" 2>&1 || { cat "$BROKER_DIR/format.log" >&2; return 1; }
-    cmd=(java $KAFKA_JVM_FLAGS -Dlog4j2.configurationFile="$BROKER_DIR/log4j2.properties" -cp "$KDIR/broker/*"
+    cmd=("${BROKER_CPUS[@]}" java $KAFKA_JVM_FLAGS -Dlog4j2.configurationFile="$BROKER_DIR/log4j2.properties" -cp "$KDIR/broker/*"
       kafka.Kafka "$BROKER_DIR/server.properties")
   else
-    cmd=("$GREGOR" server --set "listeners=PLAINTEXT://$BOOTSTRAP" --set "log.dirs=$BROKER_DIR/data" --set num.partitions=1)
+    cmd=("${BROKER_CPUS[@]}" "$GREGOR" server --set "listeners=PLAINTEXT://$BOOTSTRAP" --set "log.dirs=$BROKER_DIR/data" --set num.partitions=1)
   fi
   echo "$kind start: ${cmd[*]}" >> "$CMDS"
   # the probe waits for the port, then retries a produce until it is acked
-  "$PY" bench/rdkafka_load.py startup "$BOOTSTRAP" startup-probe 120 > "$BROKER_DIR/probe.json" 2> "$BROKER_DIR/probe.err" &
+  "${CLIENT_CPUS[@]}" "$PY" bench/rdkafka_load.py startup "$BOOTSTRAP" startup-probe 120 > "$BROKER_DIR/probe.json" 2> "$BROKER_DIR/probe.err" &
   local probe=$!
   sleep 0.3 # let the probe's interpreter load before the clock starts
   local t0; t0=$(date +%s.%N)
@@ -226,7 +254,7 @@ run_tool() { # round broker test key cmd...   (cmd prints JSON on its last stdou
   local r="$1" b="$2" test="$3" key="$4"; shift 4
   local outf="$BROKER_DIR/tool.out" errf="$BROKER_DIR/tool.err"
   local rc=0
-  timeout 600 "$@" > "$outf" 2> "$errf" || rc=$?
+  timeout 600 "${CLIENT_CPUS[@]}" "$@" > "$outf" 2> "$errf" || rc=$?
   local json
   json=$(grep '^{' "$outf" | tail -1 || true)
   if [ "$rc" != 0 ] || [ -z "$json" ]; then
@@ -241,10 +269,9 @@ run_tool() { # round broker test key cmd...   (cmd prints JSON on its last stdou
 producer_perf() { # r b topic records size acks compression
   local r="$1" b="$2" topic="$3" n="$4" size="$5" acks="$6" comp="$7"
   local outf="$BROKER_DIR/pp.out"
-  local cmd=(java $TOOL_JVM_FLAGS -Dlog4j2.configurationFile="$TMP/tools-log4j2.properties" -cp "$KDIR/tools/*"
+  local cmd=("${CLIENT_CPUS[@]}" java $TOOL_JVM_FLAGS -Dlog4j2.configurationFile="$TMP/tools-log4j2.properties" -cp "$KDIR/tools/*"
     org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$n" --record-size "$size" --throughput -1
-    --producer-props bootstrap.servers="$BOOTSTRAP" acks="$acks" compression.type="$comp" linger.ms=5 batch.size=65536
-    enable.idempotence=false)
+    --producer-props bootstrap.servers="$BOOTSTRAP" acks="$acks" compression.type="$comp" linger.ms=5 batch.size=65536)
   local rc=0
   timeout 600 "${cmd[@]}" > "$outf" 2> "$BROKER_DIR/pp.err" || rc=$?
   local line; line=$(grep '99.9th' "$outf" | tail -1 || true)
@@ -254,6 +281,71 @@ producer_perf() { # r b topic records size acks compression
     log "  FAILED $b produce $topic: $PP_JSON"
   fi
   LAST_CMD="${cmd[*]}"
+}
+
+# Kafka's ConsumerPerformance in its own consumer group; the JSON it reports
+# is parsed from its CSV line by report.py.
+consumer_perf() { # r b key topic records
+  local r="$1" b="$2" key="$3" topic="$4" n="$5"
+  local outf="$BROKER_DIR/cp.out"
+  local cmd=("${CLIENT_CPUS[@]}" java $TOOL_JVM_FLAGS -Dlog4j2.configurationFile="$TMP/tools-log4j2.properties" -cp "$KDIR/tools/*"
+    org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$BOOTSTRAP" --topic "$topic" --messages "$n"
+    --group "bench-$topic-r$r" --timeout 60000 --hide-header)
+  local rc=0
+  timeout 600 "${cmd[@]}" > "$outf" 2> "$BROKER_DIR/cp.err" || rc=$?
+  LAST_JSON=$("$PY" bench/report.py parse-consumer-perf "$outf" "$n" || true)
+  if [ "$rc" != 0 ]; then
+    LAST_JSON="{\"error\": \"exit $rc: $(tail -c 400 "$BROKER_DIR/cp.err" | tr '\n"' ' \047')\"}"
+  fi
+  case "$LAST_JSON" in *'"error"'*) log "  FAILED $b $key: $LAST_JSON" ;; esac
+  [ -z "$key" ] || emit "$r" "$b" consume "$key" "$LAST_JSON" "${cmd[*]}"
+}
+
+# Kafka's EndToEndLatency: closed loop, one record in flight, commitSync()
+# after each; it prints whole-millisecond percentiles.
+end_to_end_tool() { # r b topic records
+  local r="$1" b="$2" topic="$3" n="$4"
+  local outf="$BROKER_DIR/e2e.out"
+  local cmd=("${CLIENT_CPUS[@]}" java $TOOL_JVM_FLAGS -Dlog4j2.configurationFile="$TMP/tools-log4j2.properties" -cp "$KDIR/tools/*"
+    org.apache.kafka.tools.EndToEndLatency "$BOOTSTRAP" "$topic" "$n" 1 100)
+  local rc=0
+  timeout 600 "${cmd[@]}" > "$outf" 2> "$BROKER_DIR/e2e.err" || rc=$?
+  LAST_JSON=$("$PY" bench/report.py parse-end-to-end "$outf" || true)
+  if [ "$rc" != 0 ]; then
+    LAST_JSON="{\"error\": \"exit $rc: $(tail -c 400 "$BROKER_DIR/e2e.err" | tr '\n"' ' \047')\"}"
+  fi
+  case "$LAST_JSON" in *'"error"'*) log "  FAILED $b EndToEndLatency: $LAST_JSON" ;; esac
+  emit "$r" "$b" e2e-tool "EndToEndLatency ${n} x 100B acks=1" "$LAST_JSON" "${cmd[*]}"
+}
+
+# --profile: sample Gregor's stacks (DWARF unwinding: the release build keeps
+# debug info but no frame pointers) while one phase of round 1 runs.
+PERF_PID=""
+profile_start() { # broker round phase
+  [ "$PROFILE" = 1 ] && [ "$1" = gregor ] && [ "$2" = 1 ] || return 0
+  perf record -F 199 --call-graph dwarf -p "$BROKER_PID" -o "$TMP/perf-$3.data" > "$TMP/perf-$3.log" 2>&1 &
+  PERF_PID=$!
+  sleep 1 # perf attaches asynchronously
+}
+profile_stop() {
+  [ -n "$PERF_PID" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  PERF_PID=""
+}
+render_flamegraphs() {
+  local data phase
+  for data in "$TMP"/perf-*.data; do
+    [ -f "$data" ] || continue
+    phase=$(basename "$data" .data); phase=${phase#perf-}
+    log "flame graph of Gregor during the $phase loads"
+    # perf ends every truncated DWARF stack with an all-ones [unknown] frame;
+    # dropping it keeps the flame graph rooted at the thread.
+    perf script -i "$data" 2> /dev/null | grep -v '^[[:space:]]*ffffffffffffffff \[unknown\]' \
+      | "$DEPS/inferno/bin/inferno-collapse-perf" \
+      | "$DEPS/inferno/bin/inferno-flamegraph" --title "Gregor broker: $phase loads (perf, round 1)" \
+      > "$TMP/flame-$phase.svg" || log "flame graph for $phase failed"
+  done
 }
 
 SIZES="100 1024"
@@ -272,17 +364,19 @@ run_broker_round() { # kind round
     specs+=("pp-$s-$a-p$p-$c:$p")
   done; done; done; done
   for rate in $E2E_RATES; do specs+=("e2e-$rate:1"); done
-  "$PY" bench/rdkafka_load.py create-topics "$BOOTSTRAP" "${specs[@]}" > "$BROKER_DIR/topics.json" \
+  specs+=(e2e-tool:1)
+  "${CLIENT_CPUS[@]}" "$PY" bench/rdkafka_load.py create-topics "$BOOTSTRAP" "${specs[@]}" > "$BROKER_DIR/topics.json" \
     || log "topic creation reported errors: $(cat "$BROKER_DIR/topics.json")"
 
   # warm-up (not recorded): JIT for Kafka, page cache and allocator for both
   local wn=$(( MB * 1048576 / 4 / 1024 ))
   log "$b: warm-up ($wn x 1 KiB)"
   producer_perf "$r" "$b" warmup "$wn" 1024 1 none
-  timeout 300 java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" AssignConsumerPerf "$BOOTSTRAP" warmup "$wn" > /dev/null 2>&1 || true
+  consumer_perf "$r" "$b" "" warmup "$wn"
 
   local cpu0; cpu0=$(cpu_ticks)
   MOVED_BYTES=0
+  profile_start "$b" "$r" produce
   for s in $SIZES; do for a in $ACKS; do for p in $PARTS; do for c in $COMPS; do
     local topic="pp-$s-$a-p$p-$c" n=$(( MB * 1048576 / s ))
     producer_perf "$r" "$b" "$topic" "$n" "$s" "$a" "$c"
@@ -291,15 +385,17 @@ run_broker_round() { # kind round
     log "$b r$r produce ${s}B acks=$a p=$p $c: $PP_JSON"
   done; done; done; done
 
-  # consume what was just written (acks=1 topics), assign()-based Java consumer
+  profile_stop
+  # consume what was just written (acks=1 topics) with Kafka's ConsumerPerformance
+  profile_start "$b" "$r" consume
   for s in $SIZES; do for p in $PARTS; do for c in $COMPS; do
     local topic="pp-$s-1-p$p-$c" n=$(( MB * 1048576 / s ))
-    run_tool "$r" "$b" consume "consume ${s}B p=$p $c" \
-      java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" AssignConsumerPerf "$BOOTSTRAP" "$topic" "$n" 120000
+    consumer_perf "$r" "$b" "consume ${s}B p=$p $c" "$topic" "$n"
     MOVED_BYTES=$(( MOVED_BYTES + n * s ))
     log "$b r$r consume ${s}B p=$p $c: $LAST_JSON"
   done; done; done
 
+  profile_stop
   # librdkafka (confluent-kafka): produce then consume, 8 partitions, acks=1, no compression
   for s in $SIZES; do
     local n=$(( MB * 1048576 / s / 4 ))
@@ -318,6 +414,8 @@ run_broker_round() { # kind round
       java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" FixedRateLatency "$BOOTSTRAP" "e2e-$rate" 1 "$rate" "$E2E_SECONDS" 100 "$E2E_WARMUP"
     log "$b r$r e2e ${rate}/s: $LAST_JSON"
   done
+  end_to_end_tool "$r" "$b" e2e-tool "$E2E_TOOL_RECORDS"
+  log "$b r$r EndToEndLatency: $LAST_JSON"
 
   local hwm; hwm=$(vm_hwm_kb)
   local tck; tck=$(getconf CLK_TCK)
@@ -369,6 +467,8 @@ meta = {
   "librdkafka": "confluent-kafka " + v(confluent_kafka.version()) + " / librdkafka " + v(confluent_kafka.libversion()),
   "runs": int("$RUNS"), "mb_per_producer_run": int("$MB"), "e2e_seconds": int("$E2E_SECONDS"),
   "e2e_warmup": int("$E2E_WARMUP"), "e2e_rates": "$E2E_RATES", "quick": "$QUICK" == "1",
+  "e2e_tool_records": int("$E2E_TOOL_RECORDS"), "profiled": "$PROFILE" == "1",
+  "pin": "broker on CPU 0, clients on CPUs 1-%d (taskset)" % (os.cpu_count() - 1) if "$PIN" == "1" else "",
 }
 json.dump(meta, open(path, "w"), indent=1)
 EOF
@@ -384,6 +484,7 @@ for r in $(seq 1 "$RUNS"); do
   done
 done
 log "loads took $(( $(date +%s) - BENCH_START )) s"
+[ "$PROFILE" = 0 ] || render_flamegraphs
 
 "$PY" bench/report.py report --results "$RES" --meta "$TMP/meta.json" --commands "$CMDS" \
-  --errors-glob "$TMP/*-errors.txt" --out-dir "$OUT_DIR" --argv "bash bench/run.sh${ORIG_ARGS:+ $ORIG_ARGS}"
+  --errors-glob "$TMP/*-errors.txt" --flamegraphs-glob "$TMP/flame-*.svg" --out-dir "$OUT_DIR" --argv "bash bench/run.sh${ORIG_ARGS:+ $ORIG_ARGS}"

@@ -19,11 +19,12 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
- * End-to-end latency at a fixed rate, without consumer groups (bench/run.sh).
+ * End-to-end latency at a fixed rate (bench/run.sh).
  *
- * Kafka's EndToEndLatency assign()s but commitSync()s after every record, so it
- * needs the group coordinator, which Gregor does not have yet; it also sends
- * one record at a time (closed loop). This tool is open loop: a producer thread
+ * Kafka's EndToEndLatency (also run by the harness) is closed loop: one record
+ * in flight, commitSync() after each, whole-millisecond percentiles. It cannot
+ * measure a broker under a steady load well below saturation, which is what
+ * this tool does. It is open loop: a producer thread
  * sends `rate` records/s to partition 0 (linger.ms=0), each value starting with
  * System.nanoTime() at send; a consumer in the same JVM, assign()ed to
  * partition 0 from the end with default fetch settings (fetch.min.bytes=1,
@@ -55,7 +56,6 @@ public final class FixedRateLatency {
         pp.put("value.serializer", ByteArraySerializer.class.getName());
         pp.put("acks", acks);
         pp.put("linger.ms", "0");
-        pp.put("enable.idempotence", "false");
         pp.put("client.id", "bench-latency-producer");
         Properties cp = new Properties();
         cp.put("bootstrap.servers", bootstrap);
