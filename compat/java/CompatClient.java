@@ -44,6 +44,7 @@ import org.apache.kafka.clients.producer.*;
 import org.apache.kafka.common.*;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.ApiException;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -260,7 +261,18 @@ public class CompatClient {
                     out("{\"partition\":" + r.partition() + ",\"offset\":" + r.offset() + ",\"value\":" + b64(r.value()) + "}");
                     n++;
                 }
-                if (!recs.isEmpty()) c.commitSync();
+                if (!recs.isEmpty()) {
+                    try {
+                        c.commitSync();
+                    } catch (RebalanceInProgressException e) {
+                        // With a cooperative assignor poll() hands out records
+                        // while a rebalance is still under way, and the client
+                        // refuses to commit until a later poll() finishes it
+                        // (the exception's own advice). The next commit covers
+                        // these offsets; a partition revoked before then is
+                        // re-read by its next owner, which the callers allow.
+                    }
+                }
                 Set<Integer> now = new TreeSet<>();
                 for (TopicPartition tp : c.assignment()) now.add(tp.partition());
                 if (!now.equals(last)) {
