@@ -468,7 +468,7 @@ meta = {
   "runs": int("$RUNS"), "mb_per_producer_run": int("$MB"), "e2e_seconds": int("$E2E_SECONDS"),
   "e2e_warmup": int("$E2E_WARMUP"), "e2e_rates": "$E2E_RATES", "quick": "$QUICK" == "1",
   "e2e_tool_records": int("$E2E_TOOL_RECORDS"), "profiled": "$PROFILE" == "1",
-  "pin": "broker on CPU 0, clients on CPUs 1-%d (taskset)" % (os.cpu_count() - 1) if "$PIN" == "1" else "",
+  "pin": "broker on CPU 0, clients on CPU(s) 1-%d (taskset)" % (os.cpu_count() - 1) if "$PIN" == "1" else "",
 }
 json.dump(meta, open(path, "w"), indent=1)
 EOF
