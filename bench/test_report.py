@@ -1,0 +1,65 @@
+"""Tests of bench/report.py's parsers: they turn the Kafka tools' text output
+into the JSON the report is built from, so a format slip would silently drop
+rows. Inputs are lines the Kafka 4.1 tools printed in real runs."""
+import json
+import os
+import subprocess
+import sys
+
+REPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "report.py")
+
+PRODUCER_LINE = ("200000 records sent, 69108.5 records/sec (67.49 MB/sec), 237.37 ms avg latency, "
+                 "477.00 ms max latency, 223 ms 50th, 409 ms 95th, 433 ms 99th, 436 ms 99.9th.")
+CONSUMER_CSV = ("2026-11-23 12:10:26:405, 2026-11-23 12:10:30:946, 195.3125, 43.0109, 200000, 44043.1623, "
+                "3581, 960, 203.4505, 208333.3333\n")
+END_TO_END = "2000\t0.5869\n3000\t0.5248\nAvg latency: 0.8735 ms\nPercentiles: 50th = 0, 99th = 5, 99.9th = 11\n"
+
+
+def run(*args):
+    proc = subprocess.run([sys.executable, REPORT, *args], capture_output=True, text=True)
+    return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def write(tmp_path, text):
+    path = tmp_path / "out.txt"
+    path.write_text(text)
+    return str(path)
+
+
+def test_producer_summary_line():
+    rc, res = run("parse-producer-perf", PRODUCER_LINE, "1024")
+    assert rc == 0
+    assert res["records"] == 200000 and res["mb_per_s"] == 67.49 and res["p99_ms"] == 433 and res["p999_ms"] == 436
+
+
+def test_producer_line_that_is_not_a_summary_is_an_error():
+    rc, res = run("parse-producer-perf", "WARN something else", "1024")
+    assert rc == 1 and "unparsed" in res["error"]
+
+
+def test_consumer_csv_reports_the_fetch_rate_not_the_rate_with_the_join(tmp_path):
+    rc, res = run("parse-consumer-perf", write(tmp_path, "WARN noise, from the client\n" + CONSUMER_CSV), "200000")
+    assert rc == 0
+    assert res["mb_per_s"] == 203.4505 and res["mb_per_s_incl_join"] == 43.0109
+    assert res["rebalance_ms"] == 3581 and res["records"] == 200000
+
+
+def test_consumer_that_stopped_short_is_an_error(tmp_path):
+    rc, res = run("parse-consumer-perf", write(tmp_path, CONSUMER_CSV), "250000")
+    assert rc == 1 and "200000 of 250000" in res["error"]
+
+
+def test_consumer_output_without_a_csv_line_is_an_error(tmp_path):
+    rc, res = run("parse-consumer-perf", write(tmp_path, "Exception in thread main\n"), "1")
+    assert rc == 1 and "error" in res
+
+
+def test_end_to_end_summary(tmp_path):
+    rc, res = run("parse-end-to-end", write(tmp_path, END_TO_END))
+    assert rc == 0
+    assert res == {"avg_ms": 0.8735, "p50_ms": 0, "p99_ms": 5, "p999_ms": 11}
+
+
+def test_end_to_end_without_percentiles_is_an_error(tmp_path):
+    rc, res = run("parse-end-to-end", write(tmp_path, "Avg latency: 0.8735 ms\n"))
+    assert rc == 1 and "error" in res
