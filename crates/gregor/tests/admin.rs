@@ -11,11 +11,7 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::{Connection, TestBroker};
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
+use support::{topic_name, Connection, TestBroker};
 
 fn create(
     conn: &mut Connection,
@@ -36,7 +32,7 @@ fn create(
 
 fn topic(name_: &str, partitions: i32) -> CreatableTopic {
     CreatableTopic::default()
-        .with_name(name(name_))
+        .with_name(topic_name(name_))
         .with_num_partitions(partitions)
         .with_replication_factor(-1)
 }
@@ -45,7 +41,7 @@ fn metadata(conn: &mut Connection, topics: Option<&[&str]>, auto_create: bool) -
     let request = MetadataRequest::default()
         .with_topics(topics.map(|t| {
             t.iter()
-                .map(|n| MetadataRequestTopic::default().with_name(Some(name(n))))
+                .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
                 .collect()
         }))
         .with_allow_auto_topic_creation(auto_create);
@@ -210,7 +206,7 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     let request = CreatePartitionsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![CreatePartitionsTopic::default()
-            .with_name(name("grow"))
+            .with_name(topic_name("grow"))
             .with_count(5)
             .with_assignments(None)]);
     let ResponseKind::CreatePartitions(response) = conn.request(
@@ -224,7 +220,7 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     let shrink = CreatePartitionsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![CreatePartitionsTopic::default()
-            .with_name(name("grow"))
+            .with_name(topic_name("grow"))
             .with_count(3)
             .with_assignments(None)]);
     let ResponseKind::CreatePartitions(response) = conn.request(
@@ -239,7 +235,7 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     let empty = CreatePartitionsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![CreatePartitionsTopic::default()
-            .with_name(name("grow"))
+            .with_name(topic_name("grow"))
             .with_count(9)
             .with_assignments(Some(vec![]))]);
     let ResponseKind::CreatePartitions(response) = conn.request(
@@ -257,7 +253,7 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     let request = DeleteTopicsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![
-            DeleteTopicState::default().with_name(Some(name("doomed")))
+            DeleteTopicState::default().with_name(Some(topic_name("doomed")))
         ]);
     let ResponseKind::DeleteTopics(response) =
         conn.request(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(request))

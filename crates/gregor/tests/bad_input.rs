@@ -6,12 +6,11 @@ mod support;
 use bytes::{BufMut, Bytes, BytesMut};
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::BatchBuilder;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::{Connection, TestBroker};
+use support::{create_topic, Connection, TestBroker};
 
 fn api_versions_ok(conn: &mut Connection) {
     let ResponseKind::ApiVersions(response) = conn.request(
@@ -31,23 +30,6 @@ fn api_versions_ok(conn: &mut Connection) {
 /// The broker still answers a fresh client.
 fn still_serving(broker: &TestBroker) {
     api_versions_ok(&mut broker.connect());
-}
-
-fn create_topic(conn: &mut Connection, name: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(name.to_string())))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1)]);
-    let ResponseKind::CreateTopics(response) =
-        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
-    else {
-        panic!("wrong response type")
-    };
-    assert_eq!(
-        response.topics[0].error_code, 0,
-        "{:?}",
-        response.topics[0].error_message
-    );
 }
 
 fn batch(values: &[&[u8]]) -> BytesMut {

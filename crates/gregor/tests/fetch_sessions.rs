@@ -8,37 +8,16 @@ mod support;
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::{decode_batches, BatchBuilder};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-use support::{Connection, TestBroker};
+use support::{create_topic, topic_name, Connection, TestBroker};
 use uuid::Uuid;
 
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-/// Creates the topic and returns its id.
-fn create_topic(conn: &mut Connection, topic: &str, partitions: i32) -> Uuid {
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(name(topic))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1)]);
-    let ResponseKind::CreateTopics(response) =
-        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
-    else {
-        panic!()
-    };
-    assert_eq!(response.topics[0].error_code, 0);
-    response.topics[0].topic_id
-}
 
 fn produce(conn: &mut Connection, topic: &str, partition: i32, values: &[&str]) {
     let mut builder = BatchBuilder::new(Compression::None);
@@ -49,7 +28,7 @@ fn produce(conn: &mut Connection, topic: &str, partition: i32, values: &[&str]) 
         .with_acks(1)
         .with_timeout_ms(5000)
         .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
+            .with_name(topic_name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(builder.build().unwrap().freeze()))])]);
@@ -72,7 +51,7 @@ fn fetch_topics(wanted: Wanted, ids: &[(&str, Uuid)], version: i16) -> Vec<Fetch
                 let id = ids.iter().find(|(n, _)| n == topic).map(|(_, id)| *id);
                 FetchTopic::default().with_topic_id(id.unwrap_or_default())
             } else {
-                FetchTopic::default().with_topic(name(topic))
+                FetchTopic::default().with_topic(topic_name(topic))
             };
             base.with_partitions(
                 partitions
@@ -238,7 +217,7 @@ fn incremental_fetches_send_only_changes_and_only_changed_partitions_come_back()
         forget.forgotten = vec![if version >= 13 {
             ForgottenTopic::default().with_topic_id(tid)
         } else {
-            ForgottenTopic::default().with_topic(name(&topic))
+            ForgottenTopic::default().with_topic(topic_name(&topic))
         }
         .with_partitions(vec![0])];
         assert!(answered(&forget.send(&mut conn, &[], &ids)).is_empty());

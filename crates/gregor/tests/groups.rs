@@ -11,18 +11,14 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::{Connection, TestBroker};
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
+use support::{topic_name, Connection, TestBroker};
 
 fn commit(conn: &mut Connection, topic: &str, partition: i32, offset: i64) -> i16 {
     let request = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_static_str("simple")))
         .with_generation_id_or_member_epoch(-1)
         .with_topics(vec![OffsetCommitRequestTopic::default()
-            .with_name(name(topic))
+            .with_name(topic_name(topic))
             .with_partitions(vec![OffsetCommitRequestPartition::default()
                 .with_partition_index(partition)
                 .with_committed_offset(offset)])]);
@@ -61,7 +57,7 @@ fn simple_consumer_offsets_are_checked_stored_and_reloaded() {
     let mut broker = TestBroker::start(&["offsets.topic.num.partitions=3"]);
     let mut conn = broker.connect();
     let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(name("orders"))
+        .with_name(topic_name("orders"))
         .with_num_partitions(2)
         .with_replication_factor(1)]);
     conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
@@ -95,7 +91,7 @@ fn simple_consumer_offsets_are_checked_stored_and_reloaded() {
         .with_group_id(GroupId(StrBytes::from_static_str("simple")))
         .with_topics(Some(vec![
             kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic::default()
-                .with_name(name("orders"))
+                .with_name(topic_name("orders"))
                 .with_partition_indexes(vec![0, 1]),
         ]));
     let ResponseKind::OffsetFetch(r) =
@@ -116,7 +112,7 @@ fn offsets_committed_with_a_retention_expire_and_stay_gone_after_restart() {
     let mut broker = TestBroker::start(&["offsets.retention.check.interval.ms=100"]);
     let mut conn = broker.connect();
     let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(name("expiring"))
+        .with_name(topic_name("expiring"))
         .with_num_partitions(2)
         .with_replication_factor(1)]);
     conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
@@ -127,7 +123,7 @@ fn offsets_committed_with_a_retention_expire_and_stay_gone_after_restart() {
         .with_generation_id_or_member_epoch(-1)
         .with_retention_time_ms(300)
         .with_topics(vec![OffsetCommitRequestTopic::default()
-            .with_name(name("expiring"))
+            .with_name(topic_name("expiring"))
             .with_partitions(vec![OffsetCommitRequestPartition::default()
                 .with_partition_index(0)
                 .with_committed_offset(11)])]);

@@ -6,29 +6,10 @@ mod support;
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::{decode_batches, BatchBuilder, Header};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-use support::{Connection, TestBroker};
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-fn create_topic(conn: &mut Connection, topic: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(name(topic))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1)]);
-    let ResponseKind::CreateTopics(response) =
-        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
-    else {
-        panic!()
-    };
-    assert_eq!(response.topics[0].error_code, 0);
-}
+use support::{create_topic, topic_name, Connection, TestBroker};
 
 fn record_batch(prefix: &str, count: usize, codec: Compression) -> Bytes {
     let mut builder = BatchBuilder::new(codec);
@@ -58,7 +39,7 @@ fn produce(
         .with_acks(acks)
         .with_timeout_ms(5000)
         .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
+            .with_name(topic_name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(records))])]);
@@ -90,7 +71,7 @@ fn fetch(
         .with_max_bytes(50 * 1024 * 1024)
         .with_session_epoch(-1)
         .with_topics(vec![FetchTopic::default()
-            .with_topic(name(topic))
+            .with_topic(topic_name(topic))
             .with_partitions(vec![FetchPartition::default()
                 .with_partition(partition)
                 .with_fetch_offset(offset)
@@ -296,7 +277,7 @@ fn earliest_offset(conn: &mut Connection, topic: &str) -> i64 {
     let request = ListOffsetsRequest::default()
         .with_replica_id((-1).into())
         .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(name(topic))
+            .with_name(topic_name(topic))
             .with_partitions(vec![ListOffsetsPartition::default()
                 .with_partition_index(0)
                 .with_timestamp(-2)])]);

@@ -12,7 +12,6 @@ use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -25,7 +24,7 @@ use kafka_protocol::messages::write_txn_markers_request::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::time::{Duration, Instant};
-use support::{Connection, TestBroker};
+use support::{create_topic, Connection, TestBroker};
 
 const TOPIC: &str = "txn-data";
 const NONE: i16 = 0;
@@ -43,21 +42,6 @@ const TRANSACTION_ABORTABLE: i16 = 120;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
-}
-
-fn create_topic(conn: &mut Connection, name: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(TopicName(s(name)))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)]);
-    let ResponseKind::CreateTopics(r) =
-        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
-    else {
-        panic!()
-    };
-    assert_eq!(r.topics[0].error_code, 0);
 }
 
 fn init(conn: &mut Connection, id: &str, timeout_ms: i32) -> (i16, i64, i16) {

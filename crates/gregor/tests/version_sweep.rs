@@ -18,11 +18,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
-use support::{Connection, TestBroker};
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
+use support::{topic_name, Connection, TestBroker};
 
 fn advertised(conn: &mut Connection) -> HashMap<i16, (i16, i16)> {
     let ResponseKind::ApiVersions(response) = conn.request(
@@ -65,7 +61,7 @@ fn every_advertised_version_answers() {
         let request = CreateTopicsRequest::default()
             .with_timeout_ms(5000)
             .with_topics(vec![CreatableTopic::default()
-                .with_name(name(&format!("sweep-{v}")))
+                .with_name(topic_name(&format!("sweep-{v}")))
                 .with_num_partitions(2)
                 .with_replication_factor(1)]);
         let ResponseKind::CreateTopics(r) =
@@ -87,7 +83,7 @@ fn every_advertised_version_answers() {
         };
         assert!(r.topics.len() >= 5, "Metadata v{v} lists all topics");
         let one = MetadataRequest::default().with_topics(Some(vec![
-            MetadataRequestTopic::default().with_name(Some(name("sweep-2"))),
+            MetadataRequestTopic::default().with_name(Some(topic_name("sweep-2"))),
         ]));
         let ResponseKind::Metadata(r) =
             conn.request(ApiKey::Metadata, v, RequestKind::Metadata(one))
@@ -124,7 +120,7 @@ fn every_advertised_version_answers() {
             .with_acks(-1)
             .with_timeout_ms(5000)
             .with_topic_data(vec![TopicProduceData::default()
-                .with_name(name("sweep-2"))
+                .with_name(topic_name("sweep-2"))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(1)
                     .with_records(Some(batch.build().unwrap().freeze()))])]);
@@ -146,7 +142,7 @@ fn every_advertised_version_answers() {
         let topic = if v >= 13 {
             FetchTopic::default().with_topic_id(topic_id)
         } else {
-            FetchTopic::default().with_topic(name("sweep-2"))
+            FetchTopic::default().with_topic(topic_name("sweep-2"))
         };
         let request = FetchRequest::default()
             .with_replica_id((-1).into())
@@ -181,7 +177,7 @@ fn every_advertised_version_answers() {
             let request = ListOffsetsRequest::default()
                 .with_replica_id((-1).into())
                 .with_topics(vec![ListOffsetsTopic::default()
-                    .with_name(name("sweep-2"))
+                    .with_name(topic_name("sweep-2"))
                     .with_partitions(vec![ListOffsetsPartition::default()
                         .with_partition_index(1)
                         .with_timestamp(query)])]);
@@ -246,7 +242,7 @@ fn every_advertised_version_answers() {
         let request = CreatePartitionsRequest::default()
             .with_timeout_ms(5000)
             .with_topics(vec![CreatePartitionsTopic::default()
-                .with_name(name("sweep-3"))
+                .with_name(topic_name("sweep-3"))
                 .with_count(count)
                 .with_assignments(None)]);
         let ResponseKind::CreatePartitions(r) = conn.request(
@@ -265,10 +261,10 @@ fn every_advertised_version_answers() {
         let target = format!("sweep-{created}");
         let request = if v >= 6 {
             DeleteTopicsRequest::default().with_topics(vec![
-                DeleteTopicState::default().with_name(Some(name(&target)))
+                DeleteTopicState::default().with_name(Some(topic_name(&target)))
             ])
         } else {
-            DeleteTopicsRequest::default().with_topic_names(vec![name(&target)])
+            DeleteTopicsRequest::default().with_topic_names(vec![topic_name(&target)])
         };
         let ResponseKind::DeleteTopics(r) = conn.request(
             ApiKey::DeleteTopics,
@@ -288,7 +284,7 @@ fn consumer_group_apis_answer_at_every_version() {
     let mut conn = broker.connect();
     let map = advertised(&mut conn);
     let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(name("cg-sweep"))
+        .with_name(topic_name("cg-sweep"))
         .with_num_partitions(2)
         .with_replication_factor(1)]);
     conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
@@ -300,7 +296,7 @@ fn consumer_group_apis_answer_at_every_version() {
             .with_group_id(group(v))
             .with_member_id(StrBytes::from_static_str(member))
             .with_rebalance_timeout_ms(10_000)
-            .with_subscribed_topic_names(Some(vec![name("cg-sweep")]))
+            .with_subscribed_topic_names(Some(vec![topic_name("cg-sweep")]))
             .with_topic_partitions(Some(vec![]));
         let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
             ApiKey::ConsumerGroupHeartbeat,

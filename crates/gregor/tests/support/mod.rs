@@ -4,7 +4,11 @@
 #![allow(dead_code)]
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+    TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -201,4 +205,28 @@ impl Connection {
         );
         decoded
     }
+}
+
+/// A topic name as request bodies carry it.
+pub fn topic_name(topic: &str) -> TopicName {
+    TopicName(StrBytes::from_string(topic.to_string()))
+}
+
+/// Creates a topic with replication factor 1 and returns its id; a refusal
+/// fails the test with the broker's message.
+pub fn create_topic(conn: &mut Connection, topic: &str, partitions: i32) -> uuid::Uuid {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)]);
+    let ResponseKind::CreateTopics(response) =
+        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    else {
+        panic!("wrong response type to CreateTopics")
+    };
+    let created = &response.topics[0];
+    assert_eq!(created.error_code, 0, "{:?}", created.error_message);
+    created.topic_id
 }
