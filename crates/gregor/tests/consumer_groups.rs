@@ -5,14 +5,13 @@
 mod support;
 
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::{Connection, TestBroker};
+use support::{create_topic, Connection, TestBroker};
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -109,11 +108,7 @@ fn fetch(conn: &mut Connection, member: &str, epoch: i32) -> (i16, Vec<i64>) {
 fn members_keep_epochs_and_partitions_across_restarts() {
     let mut broker = TestBroker::start(&["offsets.topic.num.partitions=3"]);
     let mut conn = broker.connect();
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(TopicName(s("events")))
-        .with_num_partitions(4)
-        .with_replication_factor(1)]);
-    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+    create_topic(&mut conn, "events", 4);
 
     let a = heartbeat(&mut conn, join("member-a"));
     assert_eq!((a.error_code, a.member_epoch), (0, 1));

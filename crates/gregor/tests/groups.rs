@@ -4,14 +4,13 @@
 
 mod support;
 
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::{topic_name, Connection, TestBroker};
+use support::{create_topic, topic_name, Connection, TestBroker};
 
 fn commit(conn: &mut Connection, topic: &str, partition: i32, offset: i64) -> i16 {
     let request = OffsetCommitRequest::default()
@@ -56,11 +55,7 @@ fn fetch_batched(conn: &mut Connection) -> Vec<(String, i32, i64)> {
 fn simple_consumer_offsets_are_checked_stored_and_reloaded() {
     let mut broker = TestBroker::start(&["offsets.topic.num.partitions=3"]);
     let mut conn = broker.connect();
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(topic_name("orders"))
-        .with_num_partitions(2)
-        .with_replication_factor(1)]);
-    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+    create_topic(&mut conn, "orders", 2);
 
     assert_eq!(commit(&mut conn, "orders", 1, 42), 0);
     assert_eq!(
@@ -111,11 +106,7 @@ fn simple_consumer_offsets_are_checked_stored_and_reloaded() {
 fn offsets_committed_with_a_retention_expire_and_stay_gone_after_restart() {
     let mut broker = TestBroker::start(&["offsets.retention.check.interval.ms=100"]);
     let mut conn = broker.connect();
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(topic_name("expiring"))
-        .with_num_partitions(2)
-        .with_replication_factor(1)]);
-    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+    create_topic(&mut conn, "expiring", 2);
     // OffsetCommit v2-v4 carry a retention time: partition 0 expires soon,
     // partition 1 (plain v8 commit) follows the broker's week.
     let request = OffsetCommitRequest::default()

@@ -7,11 +7,10 @@ mod support;
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::BatchBuilder;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::{Connection, TestBroker};
+use support::{create_topic, Connection, TestBroker};
 
 fn init_producer_id(conn: &mut Connection) -> i64 {
     let ResponseKind::InitProducerId(r) = conn.request(
@@ -72,11 +71,7 @@ fn produce_at(
 fn retries_are_deduplicated_and_gaps_refused_across_restarts() {
     let mut broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_static_str("idem")))
-        .with_num_partitions(1)
-        .with_replication_factor(1)]);
-    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+    create_topic(&mut conn, "idem", 1);
 
     let pid = init_producer_id(&mut conn);
     assert_ne!(
@@ -168,11 +163,7 @@ fn idle_producers_expire_after_producer_id_expiration_ms() {
         "log.retention.check.interval.ms=100",
     ]);
     let mut conn = broker.connect();
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_static_str("idem")))
-        .with_num_partitions(1)
-        .with_replication_factor(1)]);
-    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+    create_topic(&mut conn, "idem", 1);
     let pid = init_producer_id(&mut conn);
     // Expiry counts from the last batch's timestamp: stamp it now, so only
     // the configured 1 s (not the default day) can expire it.

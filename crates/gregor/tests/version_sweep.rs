@@ -18,7 +18,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
-use support::{topic_name, Connection, TestBroker};
+use support::{create_topic, topic_name, Connection, TestBroker};
 
 fn advertised(conn: &mut Connection) -> HashMap<i16, (i16, i16)> {
     let ResponseKind::ApiVersions(response) = conn.request(
@@ -283,11 +283,7 @@ fn consumer_group_apis_answer_at_every_version() {
     let broker = TestBroker::start(&["offsets.topic.num.partitions=2"]);
     let mut conn = broker.connect();
     let map = advertised(&mut conn);
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(topic_name("cg-sweep"))
-        .with_num_partitions(2)
-        .with_replication_factor(1)]);
-    conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request));
+    create_topic(&mut conn, "cg-sweep", 2);
     let group = |v: i16| GroupId(StrBytes::from_string(format!("cg-sweep-{v}")));
     for v in versions(&map, ApiKey::ConsumerGroupHeartbeat) {
         // v0: the coordinator names the member; v1: the client does.
