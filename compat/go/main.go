@@ -53,6 +53,19 @@ type outRecord struct {
 	Headers   [][2]*string `json:"headers"`
 }
 
+// newClient builds a franz-go client or exits; FRANZ_DEBUG=1 logs its
+// protocol exchanges to stderr.
+func newClient(opts []kgo.Opt) *kgo.Client {
+	if os.Getenv("FRANZ_DEBUG") != "" {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		die("client: %v", err)
+	}
+	return cl
+}
+
 func die(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "franz-compat: "+format+"\n", args...)
 	os.Exit(2)
@@ -186,13 +199,7 @@ func produce(bootstrap, topic, compression, acks string) {
 	if manual {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
-	if os.Getenv("FRANZ_DEBUG") != "" {
-		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		die("client: %v", err)
-	}
+	cl := newClient(opts)
 	// No cl.Close(): every record's promise has run before we print, and Close can
 	// linger for seconds after producing to a new topic; exiting closes the sockets.
 	type result struct {
@@ -245,10 +252,7 @@ func consume(bootstrap, topic, group string, count, timeoutMs int) {
 		// and Close commits what was polled.
 		opts = append(opts, kgo.ConsumerGroup(group))
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		die("client: %v", err)
-	}
+	cl := newClient(opts)
 	defer cl.Close()
 	enc := json.NewEncoder(os.Stdout)
 	deadline := time.Now().Add(time.Duration(timeoutMs) * time.Millisecond)
@@ -304,13 +308,7 @@ func txnProduce(bootstrap, topic, txnID, prefix, pattern string, perTxn, partiti
 	if partitions > 0 {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
-	if os.Getenv("FRANZ_DEBUG") != "" {
-		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		die("client: %v", err)
-	}
+	cl := newClient(opts)
 	defer cl.Close()
 	enc := json.NewEncoder(os.Stdout)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
