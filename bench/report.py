@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Parsing and reporting for bench/run.sh.
 
-  report.py parse-producer-perf LINE RECORD_SIZE
+  report.py last-json OUTPUT_FILE
+      the last JSON line of a load that prints its own result (librdkafka, FixedRateLatency)
+  report.py parse-producer-perf OUTPUT_FILE RECORD_SIZE
       turns ProducerPerformance's summary line into one JSON line
   report.py parse-consumer-perf OUTPUT_FILE EXPECTED_RECORDS
       turns ConsumerPerformance's CSV line (--hide-header) into one JSON line
@@ -26,10 +28,22 @@ PP_RE = re.compile(
 )
 
 
-def parse_producer_perf(line, size):
-    m = PP_RE.search(line)
+def last_json(path):
+    lines = [l for l in open(path) if l.startswith("{")]
+    if not lines:
+        print(json.dumps({"error": "no JSON result in output: " + open(path).read()[-300:]}))
+        return 1
+    print(lines[-1].strip())
+    return 0
+
+
+def parse_producer_perf(path, size):
+    """The summary is the last line with the 99.9th percentile (the progress
+    lines every 5 s have none)."""
+    lines = [l for l in open(path) if "99.9th" in l]
+    m = PP_RE.search(lines[-1]) if lines else None
     if not m:
-        print(json.dumps({"error": "unparsed: " + line[-300:]}))
+        print(json.dumps({"error": "no ProducerPerformance summary in output: " + open(path).read()[-300:]}))
         return 1
     g = m.groupdict()
     print(json.dumps({
@@ -311,6 +325,8 @@ def report(args):
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "last-json":
+        return last_json(sys.argv[2])
     if len(sys.argv) > 1 and sys.argv[1] == "parse-producer-perf":
         return parse_producer_perf(sys.argv[2], sys.argv[3])
     if len(sys.argv) > 1 and sys.argv[1] == "parse-consumer-perf":

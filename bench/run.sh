@@ -250,72 +250,55 @@ EOF
 }
 
 MOVED_BYTES=0
-run_tool() { # round broker test key cmd...   (cmd prints JSON on its last stdout line)
-  local r="$1" b="$2" test="$3" key="$4"; shift 4
-  local outf="$BROKER_DIR/tool.out" errf="$BROKER_DIR/tool.err"
-  local rc=0
+# run_load round broker test key parser [parser-args...] -- cmd...
+# Runs one load on the client CPUs, turns its stdout into one JSON result with
+# `report.py PARSER OUT [ARGS]`, logs it and records it (an empty key is the
+# unrecorded warm-up). A load that exits non-zero is recorded as an error with
+# the tail of its stderr. Sets LAST_JSON.
+run_load() {
+  local r="$1" b="$2" test="$3" key="$4" parser="$5"; shift 5
+  local parse_args=()
+  while [ "$1" != -- ]; do parse_args+=("$1"); shift; done
+  shift
+  local outf="$BROKER_DIR/load.out" errf="$BROKER_DIR/load.err" rc=0
   timeout 600 "${CLIENT_CPUS[@]}" "$@" > "$outf" 2> "$errf" || rc=$?
-  local json
-  json=$(grep '^{' "$outf" | tail -1 || true)
-  if [ "$rc" != 0 ] || [ -z "$json" ]; then
-    local why; why="exit $rc: $(tail -c 400 "$errf" | tr '\n"' ' \047') $(tail -c 300 "$outf" | tr '\n"' ' \047')"
-    log "  FAILED $b $key: $why"
-    [ -n "$json" ] || json="{\"error\": \"$why\"}"
+  LAST_JSON=$("$PY" bench/report.py "$parser" "$outf" "${parse_args[@]}" || true)
+  if [ "$rc" != 0 ]; then
+    LAST_JSON="{\"error\": \"exit $rc: $(tail -c 400 "$errf" | tr '\n"' ' \047')\"}"
   fi
-  emit "$r" "$b" "$test" "$key" "$json" "$*"
-  LAST_JSON="$json"
+  case "$LAST_JSON" in
+    *'"error"'*) log "  FAILED $b ${key:-warm-up}: $LAST_JSON" ;;
+    *) [ -z "$key" ] || log "$b r$r $key: $LAST_JSON" ;;
+  esac
+  local shown="$*"
+  [ "${#CLIENT_CPUS[@]}" = 0 ] || shown="${CLIENT_CPUS[*]} $shown"
+  [ -z "$key" ] || emit "$r" "$b" "$test" "$key" "$LAST_JSON" "$shown"
 }
 
-producer_perf() { # r b topic records size acks compression
-  local r="$1" b="$2" topic="$3" n="$4" size="$5" acks="$6" comp="$7"
-  local outf="$BROKER_DIR/pp.out"
-  local cmd=("${CLIENT_CPUS[@]}" java $TOOL_JVM_FLAGS -Dlog4j2.configurationFile="$TMP/tools-log4j2.properties" -cp "$KDIR/tools/*"
-    org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$n" --record-size "$size" --throughput -1
-    --producer-props bootstrap.servers="$BOOTSTRAP" acks="$acks" compression.type="$comp" linger.ms=5 batch.size=65536)
-  local rc=0
-  timeout 600 "${cmd[@]}" > "$outf" 2> "$BROKER_DIR/pp.err" || rc=$?
-  local line; line=$(grep '99.9th' "$outf" | tail -1 || true)
-  PP_JSON=$("$PY" bench/report.py parse-producer-perf "$line" "$size" || true)
-  if [ "$rc" != 0 ] || [ -z "$line" ]; then
-    PP_JSON="{\"error\": \"exit $rc: $(tail -c 400 "$BROKER_DIR/pp.err" | tr '\n"' ' \047')\"}"
-    log "  FAILED $b produce $topic: $PP_JSON"
-  fi
-  LAST_CMD="${cmd[*]}"
+KAFKA_TOOL=(java $TOOL_JVM_FLAGS -Dlog4j2.configurationFile="$TMP/tools-log4j2.properties" -cp "$KDIR/tools/*")
+
+producer_perf() { # r b key topic records size acks compression
+  local r="$1" b="$2" key="$3" topic="$4" n="$5" size="$6" acks="$7" comp="$8"
+  run_load "$r" "$b" produce "$key" parse-producer-perf "$size" -- "${KAFKA_TOOL[@]}" \
+    org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$n" --record-size "$size" --throughput -1 \
+    --producer-props bootstrap.servers="$BOOTSTRAP" acks="$acks" compression.type="$comp" linger.ms=5 batch.size=65536
 }
 
-# Kafka's ConsumerPerformance in its own consumer group; the JSON it reports
-# is parsed from its CSV line by report.py.
+# Kafka's ConsumerPerformance in its own consumer group; report.py reads its
+# CSV line.
 consumer_perf() { # r b key topic records
   local r="$1" b="$2" key="$3" topic="$4" n="$5"
-  local outf="$BROKER_DIR/cp.out"
-  local cmd=("${CLIENT_CPUS[@]}" java $TOOL_JVM_FLAGS -Dlog4j2.configurationFile="$TMP/tools-log4j2.properties" -cp "$KDIR/tools/*"
-    org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$BOOTSTRAP" --topic "$topic" --messages "$n"
-    --group "bench-$topic-r$r" --timeout 60000 --hide-header)
-  local rc=0
-  timeout 600 "${cmd[@]}" > "$outf" 2> "$BROKER_DIR/cp.err" || rc=$?
-  LAST_JSON=$("$PY" bench/report.py parse-consumer-perf "$outf" "$n" || true)
-  if [ "$rc" != 0 ]; then
-    LAST_JSON="{\"error\": \"exit $rc: $(tail -c 400 "$BROKER_DIR/cp.err" | tr '\n"' ' \047')\"}"
-  fi
-  case "$LAST_JSON" in *'"error"'*) log "  FAILED $b $key: $LAST_JSON" ;; esac
-  [ -z "$key" ] || emit "$r" "$b" consume "$key" "$LAST_JSON" "${cmd[*]}"
+  run_load "$r" "$b" consume "$key" parse-consumer-perf "$n" -- "${KAFKA_TOOL[@]}" \
+    org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$BOOTSTRAP" --topic "$topic" --messages "$n" \
+    --group "bench-$topic-r$r" --timeout 60000 --hide-header
 }
 
 # Kafka's EndToEndLatency: closed loop, one record in flight, commitSync()
 # after each; it prints whole-millisecond percentiles.
 end_to_end_tool() { # r b topic records
   local r="$1" b="$2" topic="$3" n="$4"
-  local outf="$BROKER_DIR/e2e.out"
-  local cmd=("${CLIENT_CPUS[@]}" java $TOOL_JVM_FLAGS -Dlog4j2.configurationFile="$TMP/tools-log4j2.properties" -cp "$KDIR/tools/*"
-    org.apache.kafka.tools.EndToEndLatency "$BOOTSTRAP" "$topic" "$n" 1 100)
-  local rc=0
-  timeout 600 "${cmd[@]}" > "$outf" 2> "$BROKER_DIR/e2e.err" || rc=$?
-  LAST_JSON=$("$PY" bench/report.py parse-end-to-end "$outf" || true)
-  if [ "$rc" != 0 ]; then
-    LAST_JSON="{\"error\": \"exit $rc: $(tail -c 400 "$BROKER_DIR/e2e.err" | tr '\n"' ' \047')\"}"
-  fi
-  case "$LAST_JSON" in *'"error"'*) log "  FAILED $b EndToEndLatency: $LAST_JSON" ;; esac
-  emit "$r" "$b" e2e-tool "EndToEndLatency ${n} x 100B acks=1" "$LAST_JSON" "${cmd[*]}"
+  run_load "$r" "$b" e2e-tool "EndToEndLatency ${n} x 100B acks=1" parse-end-to-end -- "${KAFKA_TOOL[@]}" \
+    org.apache.kafka.tools.EndToEndLatency "$BOOTSTRAP" "$topic" "$n" 1 100
 }
 
 # --profile: sample Gregor's stacks (DWARF unwinding: the release build keeps
@@ -371,7 +354,7 @@ run_broker_round() { # kind round
   # warm-up (not recorded): JIT for Kafka, page cache and allocator for both
   local wn=$(( MB * 1048576 / 4 / 1024 ))
   log "$b: warm-up ($wn x 1 KiB)"
-  producer_perf "$r" "$b" warmup "$wn" 1024 1 none
+  producer_perf "$r" "$b" "" warmup "$wn" 1024 1 none
   consumer_perf "$r" "$b" "" warmup "$wn"
 
   local cpu0; cpu0=$(cpu_ticks)
@@ -379,10 +362,8 @@ run_broker_round() { # kind round
   profile_start "$b" "$r" produce
   for s in $SIZES; do for a in $ACKS; do for p in $PARTS; do for c in $COMPS; do
     local topic="pp-$s-$a-p$p-$c" n=$(( MB * 1048576 / s ))
-    producer_perf "$r" "$b" "$topic" "$n" "$s" "$a" "$c"
-    emit "$r" "$b" produce "produce ${s}B acks=$a p=$p $c" "$PP_JSON" "$LAST_CMD"
+    producer_perf "$r" "$b" "produce ${s}B acks=$a p=$p $c" "$topic" "$n" "$s" "$a" "$c"
     MOVED_BYTES=$(( MOVED_BYTES + n * s ))
-    log "$b r$r produce ${s}B acks=$a p=$p $c: $PP_JSON"
   done; done; done; done
 
   profile_stop
@@ -392,17 +373,16 @@ run_broker_round() { # kind round
     local topic="pp-$s-1-p$p-$c" n=$(( MB * 1048576 / s ))
     consumer_perf "$r" "$b" "consume ${s}B p=$p $c" "$topic" "$n"
     MOVED_BYTES=$(( MOVED_BYTES + n * s ))
-    log "$b r$r consume ${s}B p=$p $c: $LAST_JSON"
   done; done; done
 
   profile_stop
   # librdkafka (confluent-kafka): produce then consume, 8 partitions, acks=1, no compression
   for s in $SIZES; do
     local n=$(( MB * 1048576 / s / 4 ))
-    run_tool "$r" "$b" rdkafka "rdkafka produce ${s}B acks=1 p=8" "$PY" bench/rdkafka_load.py produce "$BOOTSTRAP" "rdk-$s" "$n" "$s" 1 none
-    log "$b r$r rdkafka produce ${s}B: $LAST_JSON"
-    run_tool "$r" "$b" rdkafka "rdkafka consume ${s}B p=8" "$PY" bench/rdkafka_load.py consume "$BOOTSTRAP" "rdk-$s" "$n"
-    log "$b r$r rdkafka consume ${s}B: $LAST_JSON"
+    run_load "$r" "$b" rdkafka "rdkafka produce ${s}B acks=1 p=8" last-json -- \
+      "$PY" bench/rdkafka_load.py produce "$BOOTSTRAP" "rdk-$s" "$n" "$s" 1 none
+    run_load "$r" "$b" rdkafka "rdkafka consume ${s}B p=8" last-json -- \
+      "$PY" bench/rdkafka_load.py consume "$BOOTSTRAP" "rdk-$s" "$n"
     MOVED_BYTES=$(( MOVED_BYTES + 2 * n * s ))
   done
 
@@ -410,12 +390,10 @@ run_broker_round() { # kind round
 
   # end-to-end latency at fixed rates (excluded from CPU per GB)
   for rate in $E2E_RATES; do
-    run_tool "$r" "$b" e2e "e2e ${rate}/s 100B acks=1" \
+    run_load "$r" "$b" e2e "e2e ${rate}/s 100B acks=1" last-json -- \
       java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" FixedRateLatency "$BOOTSTRAP" "e2e-$rate" 1 "$rate" "$E2E_SECONDS" 100 "$E2E_WARMUP"
-    log "$b r$r e2e ${rate}/s: $LAST_JSON"
   done
   end_to_end_tool "$r" "$b" e2e-tool "$E2E_TOOL_RECORDS"
-  log "$b r$r EndToEndLatency: $LAST_JSON"
 
   local hwm; hwm=$(vm_hwm_kb)
   local tck; tck=$(getconf CLK_TCK)

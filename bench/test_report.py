@@ -26,15 +26,16 @@ def write(tmp_path, text):
     return str(path)
 
 
-def test_producer_summary_line():
-    rc, res = run("parse-producer-perf", PRODUCER_LINE, "1024")
+def test_producer_summary_line(tmp_path):
+    progress = "95000 records sent, 19000.0 records/sec (18.55 MB/sec), 900.1 ms avg latency, 1200.0 ms max latency.\n"
+    rc, res = run("parse-producer-perf", write(tmp_path, progress + PRODUCER_LINE + "\n"), "1024")
     assert rc == 0
     assert res["records"] == 200000 and res["mb_per_s"] == 67.49 and res["p99_ms"] == 433 and res["p999_ms"] == 436
 
 
-def test_producer_line_that_is_not_a_summary_is_an_error():
-    rc, res = run("parse-producer-perf", "WARN something else", "1024")
-    assert rc == 1 and "unparsed" in res["error"]
+def test_producer_output_without_a_summary_is_an_error(tmp_path):
+    rc, res = run("parse-producer-perf", write(tmp_path, "WARN something else\n"), "1024")
+    assert rc == 1 and "no ProducerPerformance summary" in res["error"]
 
 
 def test_consumer_csv_reports_the_fetch_rate_not_the_rate_with_the_join(tmp_path):
@@ -63,3 +64,13 @@ def test_end_to_end_summary(tmp_path):
 def test_end_to_end_without_percentiles_is_an_error(tmp_path):
     rc, res = run("parse-end-to-end", write(tmp_path, "Avg latency: 0.8735 ms\n"))
     assert rc == 1 and "error" in res
+
+
+def test_last_json_line_of_a_load_that_prints_its_own_result(tmp_path):
+    rc, res = run("last-json", write(tmp_path, '{"progress": 1}\nsome log line\n{"records": 42, "mb_per_s": 9.5}\n'))
+    assert rc == 0 and res == {"records": 42, "mb_per_s": 9.5}
+
+
+def test_a_load_that_printed_no_json_is_an_error(tmp_path):
+    rc, res = run("last-json", write(tmp_path, "Traceback: broker went away\n"))
+    assert rc == 1 and "broker went away" in res["error"]
