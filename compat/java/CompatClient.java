@@ -271,6 +271,16 @@ public class CompatClient {
                         // (the exception's own advice). The next commit covers
                         // these offsets; a partition revoked before then is
                         // re-read by its next owner, which the callers allow.
+                    } catch (CommitFailedException e) {
+                        // KIP-848 races the same way: a commit sent with the
+                        // member epoch of the moment arrives after the
+                        // heartbeat that bumped it (Kafka's coordinator then
+                        // answers STALE_MEMBER_EPOCH and the client turns it
+                        // into this exception). The member is still in the
+                        // group; the next commit carries the new epoch. Any
+                        // other commit failure stays fatal.
+                        if (!String.valueOf(e.getMessage()).contains("stale member epoch")) throw e;
+                        out("{\"commitRetriedLater\":" + q(e.getMessage()) + "}");
                     }
                 }
                 Set<Integer> now = new TreeSet<>();
