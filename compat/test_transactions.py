@@ -123,6 +123,25 @@ def test_franz_commit_and_abort(broker):
     check_commit_abort(b, topic, lines)
 
 
+def test_franz_ends_a_transaction_whose_produce_never_landed(broker):
+    """Transaction version 2 (KIP-890 part 2): a Produce registers its partition in the
+    transaction itself, so a client whose produce failed cannot know whether the broker has
+    the partition and ends with an abort that may find no transaction open. Kafka accepts
+    that abort in every idle state (Empty, CompleteCommit, CompleteAbort) and bumps the
+    epoch; the producer must carry on with its next transactions."""
+    b, topic, refused = broker.bootstrap, f"txn-ok-{uid()}", f"txn-refused-{uid()}"
+    cf_create_topic(b, topic, 1)
+    cf_create_topic(b, refused, 1, {"min.insync.replicas": "2"})  # acks=all refused: NOT_ENOUGH_REPLICAS
+    lines = franz_txn_produce(b, topic, f"franz-empty-{uid()}", f"fe{uid()}", "FCFFAC", 2, fail_topic=refused)
+    assert lines[-1] == {"done": True, "committed": 2, "aborted": 4, "unknown": 0}, lines[-4:]
+    assert sum(1 for o in lines if o.get("produce_failed")) == 3
+    h = History().add(lines)
+    rc = cf_read_all(b, topic, READ_COMMITTED)
+    assert rc.complete
+    assert_history_ok(h, [rc])
+    assert sorted(values(rc)) == sorted(h.values(COMMITTED))
+
+
 # ---- last stable offset -------------------------------------------------------------------------
 
 def test_open_transaction_holds_back_read_committed_until_commit(broker, procs):

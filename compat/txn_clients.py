@@ -187,9 +187,10 @@ def java_txn_admin(bootstrap, *args):
     return out
 
 
-def franz_txn_produce(bootstrap, topic, txn_id, prefix, pattern, per_txn, partitions=0):
+def franz_txn_produce(bootstrap, topic, txn_id, prefix, pattern, per_txn, partitions=0, fail_topic=None):
+    extra = ["-fail-topic", fail_topic] if fail_topic else []
     p = run([str(FRANZ), "-b", bootstrap, "txn-produce", "-topic", topic, "-txn-id", txn_id, "-prefix", prefix,
-             "-pattern", pattern, "-per-txn", str(per_txn), "-partitions", str(partitions)])
+             "-pattern", pattern, "-per-txn", str(per_txn), "-partitions", str(partitions), *extra])
     return json_lines(p.stdout)
 
 

@@ -17,6 +17,22 @@
 //	    txn-produce: {"init":true}, {"txn","begin":true,"values"}, {"txn","value","partition",
 //	    "offset"} per ack, {"txn","committing":true}, {"txn","outcome":"committed"|"aborted"|
 //	    "unknown"[,"error"]}, then {"done":true,...}. Stops at the first error.
+//	    Pattern letter F (needs -fail-topic, a topic whose produce is refused with a
+//	    retriable error, e.g. min.insync.replicas above its replication factor): the
+//	    transaction's records go there and fail after a few retries; then the transaction is
+//	    ended with TryCommit, which franz-go turns into an abort because no produce landed
+//	    (KIP-890: the broker may still have registered the partition). Prints
+//	    {"txn","produce_failed":true} and outcome "aborted"; the run goes on.
+//	franz-compat -b HOST:PORT txn-pipeline -topic IN -out OUT -group G -txn-id ID
+//	        [-balancer range|cooperative-sticky|sticky] [-instance-id I] [-protocol classic|consumer]
+//	        [-batch N]
+//	    consume -> transform -> produce with a kgo.GroupTransactSession: a read_committed group
+//	    member of G reads IN; each poll (at most N records) becomes one transaction that writes
+//	    "copy:"+value (same key, same partition) to OUT and commits the consumed offsets with
+//	    it. Prints {"assigned":[partitions]} when the assignment changes, {"txn":i,"records":n,
+//	    "committed":bool} per transaction (false: the session aborted it, e.g. after a
+//	    rebalance), and {"done":true,"txns":n} after a graceful leave once stdin is closed.
+//	    Any client error is fatal: {"error":...} and exit 1.
 //
 // No RecordDeliveryTimeout: franz-go measures it from Record.Timestamp, which the tests
 // set to old CreateTimes; the 60s context bounds production instead.
@@ -129,6 +145,12 @@ func main() {
 	pattern := sub.String("pattern", "C", "txn-produce: C (commit) / A (abort) per transaction")
 	perTxn := sub.Int("per-txn", 1, "txn-produce: records per transaction")
 	partitions := sub.Int("partitions", 0, "txn-produce: spread records over this many partitions")
+	failTopic := sub.String("fail-topic", "", "txn-produce: topic for pattern letter F")
+	out := sub.String("out", "", "txn-pipeline: output topic")
+	balancer := sub.String("balancer", "cooperative-sticky", "txn-pipeline: group balancer")
+	instanceID := sub.String("instance-id", "", "txn-pipeline: static member instance id")
+	protocol := sub.String("protocol", "classic", "txn-pipeline: group protocol, classic or consumer (KIP-848)")
+	batch := sub.Int("batch", 50, "txn-pipeline: max records per transaction")
 	_ = sub.Parse(flag.Args()[1:])
 	if *topic == "" {
 		die("-topic is required")
@@ -139,7 +161,10 @@ func main() {
 	case "consume":
 		consume(*bootstrap, *topic, *group, *count, *timeoutMs)
 	case "txn-produce":
-		txnProduce(*bootstrap, *topic, *txnID, *prefix, *pattern, *perTxn, *partitions)
+		txnProduce(*bootstrap, *topic, *txnID, *prefix, *pattern, *perTxn, *partitions, *failTopic)
+	case "txn-pipeline":
+		txnPipeline(pipelineArgs{bootstrap: *bootstrap, in: *topic, out: *out, group: *group, txnID: *txnID,
+			balancer: *balancer, instanceID: *instanceID, protocol: *protocol, batch: *batch})
 	default:
 		die("unknown command %q", cmd)
 	}
@@ -295,7 +320,7 @@ func consume(bootstrap, topic, group string, count, timeoutMs int) {
 	_ = enc.Encode(map[string]any{"done": true, "count": n})
 }
 
-func txnProduce(bootstrap, topic, txnID, prefix, pattern string, perTxn, partitions int) {
+func txnProduce(bootstrap, topic, txnID, prefix, pattern string, perTxn, partitions int, failTopic string) {
 	if txnID == "" {
 		die("-txn-id is required")
 	}
@@ -307,6 +332,11 @@ func txnProduce(bootstrap, topic, txnID, prefix, pattern string, perTxn, partiti
 	}
 	if partitions > 0 {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	}
+	if failTopic != "" {
+		opts = append(opts, kgo.RecordRetries(2),
+			kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+			kgo.MetadataMinAge(100*time.Millisecond))
 	}
 	cl := newClient(opts)
 	defer cl.Close()
@@ -335,6 +365,9 @@ func txnProduce(bootstrap, topic, txnID, prefix, pattern string, perTxn, partiti
 		for j := range values {
 			values[j] = fmt.Sprintf("%s-r%d", txn, j)
 			records[j] = &kgo.Record{Topic: topic, Key: []byte(values[j]), Value: []byte(values[j])}
+			if kind == 'F' {
+				records[j].Topic = failTopic
+			}
 			if partitions > 0 {
 				records[j].Partition = int32(j % partitions)
 			}
@@ -345,6 +378,18 @@ func txnProduce(bootstrap, topic, txnID, prefix, pattern string, perTxn, partiti
 		}
 		_ = enc.Encode(map[string]any{"txn": txn, "begin": true, "values": values})
 		results := cl.ProduceSync(ctx, records...)
+		if kind == 'F' {
+			if err := results.FirstErr(); err == nil {
+				die("records to %s were not refused", failTopic)
+			}
+			_ = enc.Encode(map[string]any{"txn": txn, "produce_failed": true})
+			if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+				end(txn, "aborted", err)
+				break
+			}
+			end(txn, "aborted", nil)
+			continue
+		}
 		if err := results.FirstErr(); err != nil {
 			_ = cl.EndTransaction(ctx, kgo.TryAbort)
 			end(txn, "aborted", err)

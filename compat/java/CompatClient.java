@@ -29,7 +29,7 @@
 //   CompatClient BOOTSTRAP admin delete-topic NAME
 //   CompatClient BOOTSTRAP admin describe-cluster
 //   Admin errors print {"error":"ExceptionClass","message":"..."} and exit 0.
-//   CompatClient BOOTSTRAP txn-produce|txn-copy|txn-fence|txn-admin|read-all ...
+//   CompatClient BOOTSTRAP txn-produce|txn-copy|txn-pipeline|txn-fence|txn-admin|read-all ...
 //       transactions and isolation levels: see TxnModes.java.
 
 import java.nio.charset.StandardCharsets;
@@ -113,6 +113,7 @@ public class CompatClient {
             // transactional modes, documented in TxnModes.java
             case "txn-produce": TxnModes.txnProduce(bootstrap, rest); break;
             case "txn-copy": TxnModes.txnCopy(bootstrap, rest); break;
+            case "txn-pipeline": TxnModes.txnPipeline(bootstrap, rest); break;
             case "txn-fence": TxnModes.txnFence(bootstrap, rest); break;
             case "txn-admin": TxnModes.txnAdmin(bootstrap, rest); break;
             case "read-all": TxnModes.readAll(bootstrap, rest); break;

@@ -27,6 +27,18 @@
 //       Prints {"batch":B,"sent":N} once the batch is flushed (records in the log, not
 //       committed), {"batch":B,"committed":true} after the commit, and {"done":true,"copied":N}
 //       when its position has reached the end of every IN partition. Errors: exit 1.
+//   CompatClient BOOTSTRAP txn-pipeline IN OUT GROUP TXN_ID [--batch=N] [consumer.prop=value ...]
+//       The consume-transform-produce loop of KafkaProducer's javadoc, for one member of a
+//       group that rebalances: a read_committed consumer in GROUP (props such as
+//       group.protocol, partition.assignment.strategy, group.remote.assignor,
+//       group.instance.id go to the consumer) reads IN; each poll becomes one transaction
+//       writing "copy:"+value (same key, same partition) to OUT, then
+//       sendOffsetsToTransaction(offsets, consumer.groupMetadata()) and commitTransaction.
+//       An abortable error (e.g. CommitFailedException after a rebalance fenced this
+//       generation) aborts and rewinds to the committed offsets. Prints {"assigned":[...]}
+//       on every assignment change, {"txn":i,"records":n,"committed":bool[,"reason"]} per
+//       transaction and {"done":true,"txns":n} after closing once stdin closes. Fatal
+//       errors (fenced producer, ...): {"error":...} and exit 1.
 //   CompatClient BOOTSTRAP read-all TOPIC read_committed|read_uncommitted TIMEOUT_MS
 //       assign() every partition from the beginning, take endOffsets (the LSO for
 //       read_committed) and poll until every position reaches them. Prints
@@ -266,6 +278,78 @@ public class TxnModes {
             System.exit(1);
         }
         out("{\"done\":true,\"copied\":" + copied + "}");
+    }
+
+    // ---- txn-pipeline ------------------------------------------------------------------------
+    static void txnPipeline(String bootstrap, String[] a) throws Exception {
+        String in = a[0], outTopic = a[1], group = a[2], txnId = a[3];
+        Map<String, String> opts = new HashMap<>();
+        Properties consumerProps = new Properties();
+        parse(a, 4, opts, consumerProps);
+        Properties cp = new Properties();
+        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        cp.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, opts.getOrDefault("batch", "50"));
+        cp.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        cp.putAll(consumerProps);
+        if (!"consumer".equals(cp.getProperty(ConsumerConfig.GROUP_PROTOCOL_CONFIG))) {
+            // the consumer protocol takes these from the broker and refuses them here
+            cp.putIfAbsent(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
+            cp.putIfAbsent(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+        }
+        LinkedBlockingQueue<String> stdin = stdinLines();
+        int txns = 0;
+        try (KafkaProducer<byte[], byte[]> producer = txnProducer(bootstrap, txnId, new Properties());
+             KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(cp, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+            producer.initTransactions();
+            consumer.subscribe(List.of(in));
+            Set<TopicPartition> last = new HashSet<>();
+            while (!stdin.contains(EOF)) {
+                ConsumerRecords<byte[], byte[]> recs = consumer.poll(Duration.ofMillis(200));
+                if (!consumer.assignment().equals(last)) {
+                    last = new HashSet<>(consumer.assignment());
+                    StringJoiner j = new StringJoiner(",", "[", "]");
+                    for (TopicPartition tp : last) j.add(String.valueOf(tp.partition()));
+                    out("{\"assigned\":" + j + "}");
+                }
+                if (recs.isEmpty()) continue;
+                producer.beginTransaction();
+                Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+                try {
+                    for (ConsumerRecord<byte[], byte[]> r : recs) {
+                        byte[] v = utf8("copy:" + new String(r.value(), StandardCharsets.UTF_8));
+                        producer.send(new ProducerRecord<>(outTopic, r.partition(), r.key(), v));
+                        offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                    }
+                    producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
+                    producer.commitTransaction();
+                    out("{\"txn\":" + txns + ",\"records\":" + recs.count() + ",\"committed\":true}");
+                } catch (org.apache.kafka.common.errors.ProducerFencedException
+                         | org.apache.kafka.common.errors.OutOfOrderSequenceException
+                         | org.apache.kafka.common.errors.AuthorizationException
+                         | org.apache.kafka.common.errors.UnsupportedVersionException e) {
+                    throw e; // fatal for this producer, per KafkaProducer's javadoc
+                } catch (org.apache.kafka.common.KafkaException e) {
+                    // abortable: redo this batch from the last committed offsets
+                    producer.abortTransaction();
+                    Map<TopicPartition, OffsetAndMetadata> committed = consumer.committed(consumer.assignment());
+                    for (TopicPartition tp : consumer.assignment()) {
+                        OffsetAndMetadata om = committed.get(tp);
+                        if (om == null) consumer.seekToBeginning(List.of(tp)); else consumer.seek(tp, om.offset());
+                    }
+                    out("{\"txn\":" + txns + ",\"records\":" + recs.count() + ",\"committed\":false,\"reason\":"
+                            + q(e.getClass().getSimpleName() + ": " + e.getMessage()) + "}");
+                }
+                txns++;
+            }
+        } catch (Exception e) {
+            out(CompatClient.err(e));
+            System.exit(1);
+        }
+        out("{\"done\":true,\"txns\":" + txns + "}");
     }
 
     static boolean atEnd(KafkaConsumer<?, ?> c, List<TopicPartition> tps) {

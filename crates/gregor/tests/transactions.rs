@@ -1029,3 +1029,35 @@ fn idle_transactional_ids_expire_but_open_transactions_do_not() {
     let (_, epoch) = init_ok(&mut conn, "tx-idle", 60_000);
     assert_eq!(epoch, 0);
 }
+
+/// EndTxn v5 (transaction version 2) on idle transactions, as Kafka's
+/// coordinator answers it: an abort at the current epoch is an empty abort
+/// that bumps the epoch, a commit of nothing is INVALID_TXN_STATE.
+#[test]
+fn end_txn_v5_accepts_an_empty_abort_and_bumps_the_epoch() {
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, TOPIC, 1);
+    let (pid, epoch) = init_ok(&mut conn, "tx-empty", 60_000);
+    let mut end_v5 = |epoch: i16, commit: bool| {
+        let request = EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(s("tx-empty")))
+            .with_producer_id(pid.into())
+            .with_producer_epoch(epoch)
+            .with_committed(commit);
+        let ResponseKind::EndTxn(r) = conn.request(ApiKey::EndTxn, 5, RequestKind::EndTxn(request))
+        else {
+            panic!()
+        };
+        (r.error_code, r.producer_epoch)
+    };
+    assert_eq!(end_v5(epoch, true).0, INVALID_TXN_STATE);
+    assert_eq!(end_v5(epoch, false), (NONE, epoch + 1));
+    // its retry is answered with the same epoch; a second empty abort bumps again
+    assert_eq!(end_v5(epoch, false), (NONE, epoch + 1));
+    assert_eq!(end_v5(epoch + 1, false), (NONE, epoch + 2));
+    assert_eq!(end_v5(epoch + 5, false).0, PRODUCER_FENCED);
+    let state = describe(&mut conn, "tx-empty");
+    assert_eq!(state.transaction_state.as_str(), "CompleteAbort");
+    assert_eq!(state.producer_epoch, epoch + 2);
+}

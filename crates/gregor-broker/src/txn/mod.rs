@@ -304,7 +304,9 @@ impl TxnCoordinator {
             .txns
             .get(transactional_id)
             .ok_or(code::INVALID_PRODUCER_ID_MAPPING)?;
-        let bumping = txn.bumps_epoch_per_transaction();
+        // Transaction version 2 is the client's: EndTxn v5+ (Kafka decides by
+        // the request, not by what the previous transaction used).
+        let bumping = client_version >= metadata::EPOCH_BUMP_VERSION;
         // A retried EndTxn whose first attempt bumped the epoch (and maybe
         // rotated the producer id because the epoch ran out).
         let retry_on_bump = bumping && i32::from(txn.producer_epoch) == i32::from(epoch) + 1;
@@ -312,16 +314,18 @@ impl TxnCoordinator {
             && txn.previous_producer_id == producer_id
             && epoch == i16::MAX - 1
             && txn.producer_epoch == 0;
+        let is_retry = retry_on_bump || retry_on_overflow;
+        let current = epoch == txn.producer_epoch;
         let valid_epoch = if bumping {
             match txn.state {
                 TxnState::PrepareCommit | TxnState::PrepareAbort => retry_on_bump,
-                TxnState::CompleteCommit | TxnState::CompleteAbort => {
-                    retry_on_bump || retry_on_overflow
-                }
-                _ => epoch == txn.producer_epoch,
+                // A completed transaction hears either the retry of its own
+                // EndTxn or the next transaction's (at the bumped epoch).
+                TxnState::CompleteCommit | TxnState::CompleteAbort => is_retry || current,
+                _ => current,
             }
         } else {
-            epoch == txn.producer_epoch
+            current
         };
         if txn.producer_id != producer_id && !retry_on_overflow {
             return Err(code::INVALID_PRODUCER_ID_MAPPING);
@@ -333,22 +337,37 @@ impl TxnCoordinator {
             producer_id: txn.producer_id,
             producer_epoch: txn.producer_epoch,
         };
+        let mut prepare = |commit: bool| -> Result<EndStep, Code> {
+            let next_producer_id = if bumping && txn.epoch_exhausted() {
+                allocate()?
+            } else {
+                NO_PRODUCER_ID
+            };
+            Ok(EndStep::Prepare(txn.prepared(
+                commit,
+                client_version,
+                next_producer_id,
+                now_ms,
+            )))
+        };
+        // Kafka's table for Empty / CompleteCommit / CompleteAbort (its
+        // TransactionCoordinator): with transaction version 1 only the
+        // retry of the same outcome is accepted. With version 2 a client
+        // that cannot know whether a Produce registered a partition (KIP-890
+        // part 2: the Produce itself adds it) aborts a transaction that may
+        // be empty; that abort is legal in every idle state and bumps the
+        // epoch, so nothing late can join the next transaction.
         match (txn.state, commit) {
-            (TxnState::Ongoing, _) => {
-                let next_producer_id =
-                    if client_version >= metadata::EPOCH_BUMP_VERSION && txn.epoch_exhausted() {
-                        allocate()?
-                    } else {
-                        NO_PRODUCER_ID
-                    };
-                Ok(EndStep::Prepare(txn.prepared(
-                    commit,
-                    client_version,
-                    next_producer_id,
-                    now_ms,
-                )))
+            (TxnState::Ongoing, _) => prepare(commit),
+            (TxnState::Empty, false) if bumping => prepare(false),
+            (TxnState::CompleteCommit | TxnState::CompleteAbort, false) if bumping && !is_retry => {
+                prepare(false)
             }
-            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(done),
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false)
+                if !bumping || is_retry =>
+            {
+                Ok(done)
+            }
             (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
                 Err(code::CONCURRENT_TRANSACTIONS)
             }

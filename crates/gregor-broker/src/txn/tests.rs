@@ -446,3 +446,91 @@ fn at_version_two_a_fence_bumps_twice_so_no_retry_can_match() {
         Err(code::PRODUCER_FENCED)
     );
 }
+
+/// Kafka's EndTxn table for the idle states at transaction version 2
+/// (TransactionCoordinator): an abort at the current epoch is an "empty
+/// abort" that bumps the epoch (the client may have registered partitions
+/// through a Produce it never heard back from), a retry of the same outcome
+/// is answered, everything else is INVALID_TXN_STATE or PRODUCER_FENCED.
+#[test]
+fn at_version_two_idle_transactions_accept_an_empty_abort_that_bumps_the_epoch() {
+    let mut c = TxnCoordinator::default();
+    let mut ids = Ids(0);
+    let (pid, e0) = init(&mut c, &mut ids, "tx").unwrap();
+
+    // Empty: commit is invalid, abort bumps.
+    assert_eq!(
+        end(&mut c, "tx", pid, e0, true, 2),
+        Err(code::INVALID_TXN_STATE)
+    );
+    assert_eq!(end(&mut c, "tx", pid, e0, false, 2), Ok((pid, e0 + 1)));
+    let e1 = e0 + 1;
+    assert_eq!(c.get("tx").unwrap().state, TxnState::CompleteAbort);
+
+    // CompleteAbort: the retry (previous epoch) is answered without a bump,
+    // a new abort bumps again, a commit is invalid.
+    assert_eq!(end(&mut c, "tx", pid, e0, false, 2), Ok((pid, e1)));
+    assert_eq!(
+        end(&mut c, "tx", pid, e1, true, 2),
+        Err(code::INVALID_TXN_STATE)
+    );
+    assert_eq!(end(&mut c, "tx", pid, e1, false, 2), Ok((pid, e1 + 1)));
+    let e2 = e1 + 1;
+
+    // A committed transaction, then CompleteCommit: retried commit answered,
+    // commit at the current epoch invalid, abort of the retry invalid, abort
+    // at the current epoch bumps.
+    add(&mut c, "tx", pid, e2, &[tp("a", 0)], T0).unwrap();
+    assert_eq!(end(&mut c, "tx", pid, e2, true, 2), Ok((pid, e2 + 1)));
+    let e3 = e2 + 1;
+    assert_eq!(c.get("tx").unwrap().state, TxnState::CompleteCommit);
+    assert_eq!(end(&mut c, "tx", pid, e2, true, 2), Ok((pid, e3)));
+    assert_eq!(
+        end(&mut c, "tx", pid, e3, true, 2),
+        Err(code::INVALID_TXN_STATE)
+    );
+    assert_eq!(
+        end(&mut c, "tx", pid, e2, false, 2),
+        Err(code::INVALID_TXN_STATE)
+    );
+    assert_eq!(end(&mut c, "tx", pid, e3, false, 2), Ok((pid, e3 + 1)));
+    let e4 = e3 + 1;
+
+    // Epochs that are neither current nor the retry's are fenced.
+    assert_eq!(
+        end(&mut c, "tx", pid, e4 + 1, false, 2),
+        Err(code::PRODUCER_FENCED)
+    );
+    assert_eq!(
+        end(&mut c, "tx", pid, e4 - 2, false, 2),
+        Err(code::PRODUCER_FENCED)
+    );
+
+    // The next transaction runs at the bumped epoch; the old one is fenced.
+    assert_eq!(
+        c.add_partitions("tx", pid, e3, &[tp("a", 0)], T0),
+        Err(code::PRODUCER_FENCED)
+    );
+    add(&mut c, "tx", pid, e4, &[tp("a", 0)], T0).unwrap();
+    assert_eq!(end(&mut c, "tx", pid, e4, true, 2), Ok((pid, e4 + 1)));
+}
+
+/// At transaction version 1 the idle states keep Kafka's older rules: no
+/// empty abort, only the same outcome is answered again.
+#[test]
+fn at_version_one_idle_transactions_refuse_an_empty_abort() {
+    let mut c = TxnCoordinator::default();
+    let mut ids = Ids(0);
+    let (pid, e0) = init(&mut c, &mut ids, "tx").unwrap();
+    assert_eq!(
+        end(&mut c, "tx", pid, e0, false, 0),
+        Err(code::INVALID_TXN_STATE)
+    );
+    add(&mut c, "tx", pid, e0, &[tp("a", 0)], T0).unwrap();
+    assert_eq!(end(&mut c, "tx", pid, e0, true, 0), Ok((pid, e0)));
+    assert_eq!(end(&mut c, "tx", pid, e0, true, 0), Ok((pid, e0)));
+    assert_eq!(
+        end(&mut c, "tx", pid, e0, false, 0),
+        Err(code::INVALID_TXN_STATE)
+    );
+}
