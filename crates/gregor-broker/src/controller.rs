@@ -5,12 +5,10 @@
 use crate::replica_manager::ReplicaManager;
 use gregor_metadata::controller::{self, ControllerError, NewTopic, TopicDefaults};
 use gregor_metadata::{MetadataImage, MetadataRecord};
+use gregor_protocol::error_codes::KAFKA_STORAGE_ERROR;
 use gregor_raft::MetadataLog;
 use std::sync::{Arc, Mutex, RwLock};
 use uuid::Uuid;
-
-/// KAFKA_STORAGE_ERROR: the metadata log could not be written.
-const STORAGE_ERROR: i16 = 56;
 
 pub struct Controller {
     log: Mutex<Option<MetadataLog>>,
@@ -169,7 +167,7 @@ impl Controller {
 
 fn storage_error(message: &str) -> ControllerError {
     ControllerError {
-        code: STORAGE_ERROR,
+        code: KAFKA_STORAGE_ERROR,
         message: message.to_string(),
     }
 }

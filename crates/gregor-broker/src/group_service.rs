@@ -10,13 +10,11 @@ use crate::internal_topics::{self, Replayed};
 use crate::replica_manager::ReplicaManager;
 use crate::server::now_ms;
 use bytes::Bytes;
+use gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE;
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
-
-/// COORDINATOR_NOT_AVAILABLE: the state could not be made durable.
-pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 
 struct Inner {
     coordinator: GroupCoordinator,

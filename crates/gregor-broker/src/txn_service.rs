@@ -20,9 +20,10 @@ use crate::internal_topics::{self, Replayed};
 use crate::replica_manager::ReplicaManager;
 use crate::server::now_ms;
 use crate::txn::{
-    code, Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata,
+    Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata,
 };
 use gregor_log::TxnMarker;
+use gregor_protocol::error_codes;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -137,7 +138,7 @@ impl TxnService {
             }
             InitStep::AbortFirst(fenced) => {
                 self.end(&mut coordinator, groups, fenced)?;
-                Err(code::CONCURRENT_TRANSACTIONS)
+                Err(error_codes::CONCURRENT_TRANSACTIONS)
             }
         }
     }
@@ -208,9 +209,9 @@ impl TxnService {
         let codes =
             coordinator.verify_partitions(transactional_id, producer_id, epoch, &partitions)?;
         match codes.first() {
-            Some(&code::NONE) => Ok(append()),
+            Some(&error_codes::NONE) => Ok(append()),
             Some(&other) => Err(other),
-            None => Err(code::INVALID_TXN_STATE),
+            None => Err(error_codes::INVALID_TXN_STATE),
         }
     }
 
@@ -226,7 +227,7 @@ impl TxnService {
             EndStep::Prepare(prepared) => {
                 let id = prepared.transactional_id.clone();
                 self.end(&mut coordinator, groups, prepared)?;
-                let txn = coordinator.get(&id).ok_or(code::INVALID_TXN_STATE)?;
+                let txn = coordinator.get(&id).ok_or(error_codes::INVALID_TXN_STATE)?;
                 Ok((txn.producer_id, txn.producer_epoch))
             }
         }

@@ -5,6 +5,7 @@
 
 use crate::placement::{check_manual, place};
 use crate::{topic_config, ConfigResource, MetadataImage, MetadataRecord};
+use gregor_protocol::error_codes;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -36,20 +37,6 @@ pub struct NewTopic {
     pub configs: Vec<(String, String)>,
 }
 
-/// Kafka's error codes for the refusals decided here.
-pub mod code {
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_PARTITIONS: i16 = 37;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
-    pub const INVALID_CONFIG: i16 = 40;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const POLICY_VIOLATION: i16 = 44;
-}
-
 /// Kafka's cap on the records one user operation may produce
 /// (`QuorumController.MAX_RECORDS_PER_USER_OP`). It also keeps a request for
 /// two billion partitions from exhausting memory.
@@ -69,7 +56,7 @@ fn refuse(code: i16, message: impl Into<String>) -> ControllerError {
 
 fn too_large() -> ControllerError {
     refuse(
-        code::POLICY_VIOLATION,
+        error_codes::POLICY_VIOLATION,
         "Unable to perform excessively large batch operation.",
     )
 }
@@ -97,7 +84,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
         return Ok(());
     };
     Err(refuse(
-        code::INVALID_TOPIC_EXCEPTION,
+        error_codes::INVALID_TOPIC_EXCEPTION,
         format!("Topic name is invalid: {why}"),
     ))
 }
@@ -121,7 +108,7 @@ fn canonical_configs(
     configs: impl IntoIterator<Item = (String, Option<String>)>,
     mut merged: BTreeMap<String, String>,
 ) -> Result<Vec<(String, Option<String>)>, ControllerError> {
-    let invalid = |m: String| refuse(code::INVALID_CONFIG, m);
+    let invalid = |m: String| refuse(error_codes::INVALID_CONFIG, m);
     let mut changes = Vec::new();
     for (key, value) in configs {
         let value = match value {
@@ -150,13 +137,13 @@ fn automatic_assignment(
 ) -> Result<Vec<(i32, Vec<i32>)>, ControllerError> {
     if topic.replication_factor == 0 || topic.replication_factor < -1 {
         return Err(refuse(
-            code::INVALID_REPLICATION_FACTOR,
+            error_codes::INVALID_REPLICATION_FACTOR,
             "Replication factor must be larger than 0, or -1 to use the default value.",
         ));
     }
     if topic.num_partitions == 0 || topic.num_partitions < -1 {
         return Err(refuse(
-            code::INVALID_PARTITIONS,
+            error_codes::INVALID_PARTITIONS,
             "Number of partitions was set to an invalid non-positive value.",
         ));
     }
@@ -171,7 +158,7 @@ fn automatic_assignment(
     // Only a misconfigured default can get here with a non-positive count.
     if partitions <= 0 {
         return Err(refuse(
-            code::INVALID_PARTITIONS,
+            error_codes::INVALID_PARTITIONS,
             "Number of partitions was set to an invalid non-positive value.",
         ));
     }
@@ -180,7 +167,7 @@ fn automatic_assignment(
     }
     place(image, 0, partitions, replication).map_err(|why| {
         refuse(
-            code::INVALID_REPLICATION_FACTOR,
+            error_codes::INVALID_REPLICATION_FACTOR,
             format!("Unable to replicate the partition {replication} time(s): {why}"),
         )
     })
@@ -193,17 +180,17 @@ fn manual_assignment(
 ) -> Result<Vec<(i32, Vec<i32>)>, ControllerError> {
     if topic.replication_factor != -1 {
         return Err(refuse(
-            code::INVALID_REQUEST,
+            error_codes::INVALID_REQUEST,
             "A manual partition assignment was specified, but replication factor was not set to -1.",
         ));
     }
     if topic.num_partitions != -1 {
         return Err(refuse(
-            code::INVALID_REQUEST,
+            error_codes::INVALID_REQUEST,
             "A manual partition assignment was specified, but numPartitions was not set to -1.",
         ));
     }
-    let invalid = |m: String| refuse(code::INVALID_REPLICA_ASSIGNMENT, m);
+    let invalid = |m: String| refuse(error_codes::INVALID_REPLICA_ASSIGNMENT, m);
     let mut by_partition = BTreeMap::new();
     let mut replication = None;
     for (partition, replicas) in &topic.assignments {
@@ -263,13 +250,13 @@ pub fn create_topic(
     validate_topic_name(&topic.name)?;
     if image.topic(&topic.name).is_some() {
         return Err(refuse(
-            code::TOPIC_ALREADY_EXISTS,
+            error_codes::TOPIC_ALREADY_EXISTS,
             format!("Topic '{}' already exists.", topic.name),
         ));
     }
     if let Some(other) = colliding_topic(image, &topic.name) {
         return Err(refuse(
-            code::INVALID_TOPIC_EXCEPTION,
+            error_codes::INVALID_TOPIC_EXCEPTION,
             format!(
                 "Topic '{}' collides with existing topic: {other}",
                 topic.name
@@ -278,7 +265,7 @@ pub fn create_topic(
     }
     if topic.name == CLUSTER_METADATA_TOPIC {
         return Err(refuse(
-            code::INVALID_REQUEST,
+            error_codes::INVALID_REQUEST,
             format!("Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited."),
         ));
     }
@@ -319,7 +306,7 @@ pub fn create_topic(
 
 fn unknown_topic(name: &str) -> ControllerError {
     refuse(
-        code::UNKNOWN_TOPIC_OR_PARTITION,
+        error_codes::UNKNOWN_TOPIC_OR_PARTITION,
         format!("This server does not host this topic-partition: {name}"),
     )
 }
@@ -346,13 +333,13 @@ pub fn create_partitions(
     let current = topic.partitions.len() as i32;
     if count == current {
         return Err(refuse(
-            code::INVALID_PARTITIONS,
+            error_codes::INVALID_PARTITIONS,
             format!("Topic already has {current} partition(s)."),
         ));
     }
     if count < current {
         return Err(refuse(
-            code::INVALID_PARTITIONS,
+            error_codes::INVALID_PARTITIONS,
             format!(
                 "The topic {name} currently has {current} partition(s); {count} would not be an increase."
             ),
@@ -362,7 +349,7 @@ pub fn create_partitions(
     if let Some(assignments) = assignments {
         if assignments.len() != added as usize {
             return Err(refuse(
-                code::INVALID_REPLICA_ASSIGNMENT,
+                error_codes::INVALID_REPLICA_ASSIGNMENT,
                 format!(
                     "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
                     assignments.len()
@@ -375,7 +362,7 @@ pub fn create_partitions(
     }
     let Some(first) = topic.partitions.values().next() else {
         return Err(refuse(
-            code::UNKNOWN_SERVER_ERROR,
+            error_codes::UNKNOWN_SERVER_ERROR,
             format!("Invalid state: topic {name} appears to have no partitions."),
         ));
     };
@@ -384,14 +371,14 @@ pub fn create_partitions(
         Some(assignments) => {
             for replicas in assignments {
                 check_manual(image, replicas, Some(replication))
-                    .map_err(|m| refuse(code::INVALID_REPLICA_ASSIGNMENT, m))?;
+                    .map_err(|m| refuse(error_codes::INVALID_REPLICA_ASSIGNMENT, m))?;
             }
             (current..count).zip(assignments.iter().cloned()).collect()
         }
         None => {
             let replication = i16::try_from(replication).unwrap_or(i16::MAX);
             place(image, current, added, replication)
-                .map_err(|m| refuse(code::INVALID_REPLICATION_FACTOR, m))?
+                .map_err(|m| refuse(error_codes::INVALID_REPLICATION_FACTOR, m))?
         }
     };
     Ok(partition_records(topic.id, new_assignments).collect())

@@ -10,6 +10,7 @@
 //! The CRC32C covers bytes 21.. (attributes to the end of the batch).
 
 use crate::compression::Compression;
+use crate::error_codes;
 use crate::record_wire::for_each_record;
 use thiserror::Error;
 
@@ -78,9 +79,11 @@ impl BatchError {
     /// The Kafka error code for this failure.
     pub fn error_code(&self) -> i16 {
         match self {
-            BatchError::Corrupt(_) => 2,
-            BatchError::TooLarge { .. } => 10,
-            BatchError::UnsupportedMagic(_) | BatchError::InvalidRecord(_) => 87,
+            BatchError::Corrupt(_) => error_codes::CORRUPT_MESSAGE,
+            BatchError::TooLarge { .. } => error_codes::MESSAGE_TOO_LARGE,
+            BatchError::UnsupportedMagic(_) | BatchError::InvalidRecord(_) => {
+                error_codes::INVALID_RECORD
+            }
         }
     }
 }

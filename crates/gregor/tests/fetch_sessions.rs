@@ -7,6 +7,9 @@ mod support;
 
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{
+    FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, UNKNOWN_TOPIC_OR_PARTITION,
+};
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
@@ -14,10 +17,6 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use support::{create_topic, topic_name, Connection, TestBroker};
 use uuid::Uuid;
-
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
-const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 fn produce(conn: &mut Connection, topic: &str, partition: i32, values: &[&str]) {
     let mut builder = BatchBuilder::new(Compression::None);

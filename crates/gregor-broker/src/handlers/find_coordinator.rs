@@ -6,6 +6,7 @@
 use super::str_bytes;
 use crate::internal_topics;
 use crate::server::Broker;
+use gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -14,7 +15,6 @@ use kafka_protocol::protocol::StrBytes;
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 /// From this version keys come batched in `coordinator_keys`.
 const BATCHED_VERSION: i16 = 4;
 

@@ -8,7 +8,8 @@
 
 use super::assignment::{self, Assignment};
 use super::records::{MemberAssignment, MemberState};
-use super::refusal::{Refusal, FENCED_MEMBER_EPOCH};
+use super::refusal::Refusal;
+use gregor_protocol::error_codes::FENCED_MEMBER_EPOCH;
 use uuid::Uuid;
 
 /// What the member is reconciled against.
