@@ -5,6 +5,7 @@
 //! [`handlers`] answer each Kafka API against the [`controller`] (metadata)
 //! and the [`replica_manager`] (partition logs).
 
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod controller;

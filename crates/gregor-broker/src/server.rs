@@ -1,5 +1,6 @@
 //! Broker start-up, the accept loop, background maintenance and clean shutdown.
 
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::controller::Controller;
@@ -15,7 +16,7 @@ use gregor_metadata::controller::TopicDefaults;
 use gregor_raft::MetadataLog;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -42,12 +43,6 @@ pub struct RunningBroker {
     maintenance_task: JoinHandle<()>,
     group_timer_task: JoinHandle<()>,
     txn_timer_task: JoinHandle<()>,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Broker {

@@ -13,23 +13,17 @@
 //! no record can slip in after its transaction's marker (a "hanging
 //! transaction", KIP-890).
 
+use crate::clock::now_ms;
 use crate::controller::Controller;
 use crate::group_service::GroupService;
-use crate::handlers::find_coordinator::OFFSETS_TOPIC;
-use crate::internal_topics::{self, Replayed};
+use crate::internal_topics::{self, Replayed, OFFSETS_TOPIC, TXN_TOPIC};
 use crate::replica_manager::ReplicaManager;
-use crate::server::now_ms;
 use crate::txn::{
     Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata,
 };
 use gregor_log::TxnMarker;
 use gregor_protocol::error_codes;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-pub const TXN_TOPIC: &str = "__transaction_state";
-
-/// COORDINATOR_NOT_AVAILABLE: the state could not be made durable.
-const COORDINATOR_NOT_AVAILABLE: Code = 15;
 
 /// Gregor is the only coordinator of its transaction state partitions and
 /// never changes; markers carry this coordinator epoch.
@@ -101,7 +95,7 @@ impl TxnService {
     pub fn ensure_topic(&self) -> Result<(), Code> {
         internal_topics::ensure_topic(&self.controller, TXN_TOPIC, self.partitions).map_err(|e| {
             tracing::error!(error = %e.message, "cannot create {TXN_TOPIC}");
-            COORDINATOR_NOT_AVAILABLE
+            error_codes::COORDINATOR_NOT_AVAILABLE
         })
     }
 
@@ -327,13 +321,13 @@ impl TxnService {
         self.ensure_topic()?;
         let encoded = record.encode().map_err(|err| {
             tracing::error!(%err, "cannot encode transaction record");
-            COORDINATOR_NOT_AVAILABLE
+            error_codes::COORDINATOR_NOT_AVAILABLE
         })?;
         let partition = self.partition_for(&record.transactional_id);
         internal_topics::append(&self.replicas, TXN_TOPIC, partition, &[encoded]).map_err(
             |err| {
                 tracing::error!(%err, "cannot persist transaction record");
-                COORDINATOR_NOT_AVAILABLE
+                error_codes::COORDINATOR_NOT_AVAILABLE
             },
         )?;
         Ok(())

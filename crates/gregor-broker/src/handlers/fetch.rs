@@ -9,11 +9,12 @@
 //! opens a session; later fetches of the session name only the partitions
 //! whose offsets moved and get only the partitions that changed.
 
+use crate::clock::now_ms;
 use crate::fetch::read::{read_targets, ReadResult};
 use crate::fetch::session::PartitionKey;
 use crate::fetch::session_cache::{Begin, SessionCache, SessionRequest};
 use crate::fetch::FetchTarget;
-use crate::server::{now_ms, Broker};
+use crate::server::Broker;
 use gregor_log::FileSlice;
 use gregor_protocol::error_codes;
 use gregor_protocol::fetch_response::{FetchResponseOut, PartitionOut, TopicOut};

@@ -3,7 +3,8 @@
 //! single node the leader is the whole ISR).
 
 use super::str_bytes;
-use crate::server::{now_ms, Broker};
+use crate::clock::now_ms;
+use crate::server::Broker;
 use gregor_protocol::batch::BatchHeader;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};

@@ -3,8 +3,9 @@
 //! ListTransactions, answered by the transaction coordinator
 //! (`txn_service`) and, for offsets, the group coordinator.
 
-use crate::handlers::find_coordinator::OFFSETS_TOPIC;
-use crate::server::{now_ms, Broker};
+use crate::clock::now_ms;
+use crate::internal_topics::OFFSETS_TOPIC;
+use crate::server::Broker;
 use crate::txn::{EndRequest, TxnMetadata, TxnState};
 use crate::txn_service::Marker;
 use gregor_protocol::error_codes;
