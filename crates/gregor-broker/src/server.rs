@@ -3,7 +3,7 @@
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::connection;
-use crate::controller::Controller;
+use crate::controller::{self, Controller};
 use crate::fetch::session_cache::SessionCache;
 use crate::group::GroupConfig;
 use crate::group_service::GroupService;
@@ -13,7 +13,6 @@ use crate::txn::TxnConfig;
 use crate::txn_service::TxnService;
 use anyhow::Context;
 use gregor_metadata::controller::TopicDefaults;
-use gregor_raft::MetadataLog;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,8 +60,8 @@ impl Broker {
             tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
         }
 
-        let (metadata_log, image) =
-            MetadataLog::open(&log_dir, recover).context("cannot open the metadata log")?;
+        let (metadata_log, image) = controller::open_metadata_log(&log_dir, recover)
+            .context("cannot open the metadata log")?;
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
         replicas
             .reconcile(&image)
