@@ -5,10 +5,10 @@
 
 use crate::clock::now_ms;
 use crate::controller::Controller;
-use crate::group::{GroupConfig, GroupCoordinator, Outcome, Record, Response};
 use crate::internal_topics::{self, Replayed, OFFSETS_TOPIC};
 use crate::replica_manager::ReplicaManager;
 use bytes::Bytes;
+use gregor_coordinator::group::{GroupConfig, GroupCoordinator, Outcome, Record, Response};
 use gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE;
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use std::collections::{BTreeMap, HashMap};

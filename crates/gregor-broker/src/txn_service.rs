@@ -18,7 +18,7 @@ use crate::controller::Controller;
 use crate::group_service::GroupService;
 use crate::internal_topics::{self, Replayed, OFFSETS_TOPIC, TXN_TOPIC};
 use crate::replica_manager::ReplicaManager;
-use crate::txn::{
+use gregor_coordinator::txn::{
     Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata,
 };
 use gregor_log::TxnMarker;
@@ -248,7 +248,7 @@ impl TxnService {
         groups: &GroupService,
         prepared: &TxnMetadata,
     ) {
-        let commit = prepared.state == crate::txn::TxnState::PrepareCommit;
+        let commit = prepared.state == gregor_coordinator::txn::TxnState::PrepareCommit;
         let mut all_written = true;
         for (topic, partition) in &prepared.partitions {
             let marker = Marker {

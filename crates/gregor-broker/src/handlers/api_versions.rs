@@ -70,7 +70,11 @@ fn api_keys() -> Vec<ApiVersion> {
 /// part 2: an epoch bump per transaction, partitions added by the first
 /// write). A fresh Kafka 4 cluster runs at 2 as well.
 const FEATURES: &[(&str, i16, i16)] = &[
-    ("transaction.version", 0, crate::txn::TRANSACTION_VERSION),
+    (
+        "transaction.version",
+        0,
+        gregor_coordinator::txn::TRANSACTION_VERSION,
+    ),
     // 1: the consumer group protocol (KIP-848) is enabled.
     ("group.version", 0, 1),
 ];

@@ -2,9 +2,9 @@
 //! coordinator state machine plus persistence) and shapes the answer.
 
 use super::str_bytes;
-use crate::group::JoinContext;
-use crate::group::{FetchedTopic, Response};
 use crate::server::Broker;
+use gregor_coordinator::group::JoinContext;
+use gregor_coordinator::group::{FetchedTopic, Response};
 use gregor_protocol::error_codes::{
     COORDINATOR_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION, UNSTABLE_OFFSET_COMMIT,
 };

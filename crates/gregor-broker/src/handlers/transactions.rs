@@ -6,8 +6,8 @@
 use crate::clock::now_ms;
 use crate::internal_topics::OFFSETS_TOPIC;
 use crate::server::Broker;
-use crate::txn::{EndRequest, TxnMetadata, TxnState};
 use crate::txn_service::Marker;
+use gregor_coordinator::txn::{EndRequest, TxnMetadata, TxnState};
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
