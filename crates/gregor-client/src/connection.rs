@@ -23,8 +23,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// The newest ApiVersions this client speaks (v3 adds the client name).
 const API_VERSIONS_MAX: i16 = 3;
-/// UNSUPPORTED_VERSION: a broker answers an ApiVersions it cannot parse with
-/// this code and a v0 body listing what it does serve.
 
 pub struct Connection {
     address: String,

@@ -2,6 +2,9 @@
 //! Kafka 4's broker makes them, and the state's survival across restarts,
 //! truncation, retention and replication.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;

@@ -3,6 +3,9 @@
 //! the `.txnindex` of the marker's segment, and all of it survives restarts,
 //! crashes, truncation and retention.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;

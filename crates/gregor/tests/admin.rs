@@ -2,6 +2,9 @@
 //! validate-only, errors), Metadata auto-creation, CreatePartitions,
 //! DeleteTopics, DescribeConfigs sources, and metadata surviving restarts.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;

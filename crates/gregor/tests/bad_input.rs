@@ -1,6 +1,9 @@
 //! Bad input from the network gets Kafka's answer (an error code, or a closed
 //! connection where Kafka closes it) and never takes the broker down.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::{BufMut, Bytes, BytesMut};

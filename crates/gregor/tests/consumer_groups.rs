@@ -2,6 +2,9 @@
 //! member epoch, and carries on at the same epoch with the same partitions
 //! after the broker restarts (clean and kill -9).
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;

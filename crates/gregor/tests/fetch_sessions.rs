@@ -3,6 +3,9 @@
 //! (KIP-227): ids and epochs, partitions left out when nothing changed,
 //! forgotten partitions, session errors, long polls inside a session.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;

@@ -2,6 +2,9 @@
 //! consumer, refusals for partitions that do not exist, and OffsetFetch in
 //! both its single-group and batched shapes, across a restart.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use kafka_protocol::messages::offset_commit_request::{

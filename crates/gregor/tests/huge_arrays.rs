@@ -4,6 +4,9 @@
 //! that allocation fails and the process aborts. Each request must only close
 //! its own connection, and the broker must keep serving.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestKind, ResponseKind};

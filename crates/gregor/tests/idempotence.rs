@@ -2,6 +2,9 @@
 //! retried batch is answered with its original offset and stored once, and
 //! sequence gaps and stale epochs get Kafka's errors. Survives a restart.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;

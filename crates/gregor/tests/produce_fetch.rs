@@ -1,6 +1,9 @@
 //! Produce and fetch through a real broker over TCP: offsets, byte-exact
 //! round trips, long-poll wake-ups, restarts and crash recovery.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;

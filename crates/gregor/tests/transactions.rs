@@ -4,6 +4,9 @@
 //! commits, state across restarts and kill -9, Kafka's error codes for bad
 //! requests, and every advertised version of the transaction APIs.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;

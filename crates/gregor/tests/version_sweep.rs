@@ -2,6 +2,9 @@
 //! answer: catches fields that a version cannot carry and version-specific
 //! request shapes (names vs topic ids, null vs empty lists).
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;

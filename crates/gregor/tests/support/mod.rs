@@ -2,6 +2,9 @@
 //! temporary directory, killed when the test ends (even on panic).
 
 #![allow(dead_code)]
+// Test support: a failed setup step should fail the test loudly, so helpers
+// unwrap like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
