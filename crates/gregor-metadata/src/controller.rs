@@ -439,6 +439,10 @@ mod producer_id_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gregor_protocol::error_codes::{
+        INVALID_CONFIG, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT,
+        INVALID_REQUEST, INVALID_TOPIC_EXCEPTION, POLICY_VIOLATION, UNKNOWN_TOPIC_OR_PARTITION,
+    };
 
     const DEFAULTS: TopicDefaults = TopicDefaults {
         num_partitions: 2,
@@ -543,16 +547,22 @@ mod tests {
         let image = cluster(1);
         for bad in ["", ".", "..", "a/b", "a b", "é"] {
             let err = create(&image, new_topic(bad, 1, 1)).unwrap_err();
-            assert_eq!(err.code, 17, "{bad:?}");
+            assert_eq!(err.code, INVALID_TOPIC_EXCEPTION, "{bad:?}");
             assert!(
                 err.message.starts_with("Topic name is invalid: "),
                 "{err:?}"
             );
         }
-        assert_eq!(code_of(&image, new_topic(&"x".repeat(250), 1, 1)), 17);
+        assert_eq!(
+            code_of(&image, new_topic(&"x".repeat(250), 1, 1)),
+            INVALID_TOPIC_EXCEPTION
+        );
         assert!(create(&image, new_topic(&"x".repeat(249), 1, 1)).is_ok());
         assert!(create(&image, new_topic("a-Z_0.9", 1, 1)).is_ok());
-        assert_eq!(code_of(&image, new_topic(CLUSTER_METADATA_TOPIC, 1, 1)), 42);
+        assert_eq!(
+            code_of(&image, new_topic(CLUSTER_METADATA_TOPIC, 1, 1)),
+            INVALID_REQUEST
+        );
     }
 
     #[test]
@@ -566,7 +576,7 @@ mod tests {
             (36, "Topic 'a.b' already exists.")
         );
         let err = create(&image, new_topic("a_b", 1, 1)).unwrap_err();
-        assert_eq!(err.code, 17);
+        assert_eq!(err.code, INVALID_TOPIC_EXCEPTION);
         assert_eq!(err.message, "Topic 'a_b' collides with existing topic: a.b");
         assert!(create(&image, new_topic("ab", 1, 1)).is_ok());
     }
@@ -574,43 +584,52 @@ mod tests {
     #[test]
     fn counts_and_replication_factors_are_checked() {
         let image = cluster(1);
-        assert_eq!(code_of(&image, new_topic("t", 0, 1)), 37);
-        assert_eq!(code_of(&image, new_topic("t", -5, 1)), 37);
-        assert_eq!(code_of(&image, new_topic("t", 1, 0)), 38);
-        assert_eq!(code_of(&image, new_topic("t", 1, -3)), 38);
+        assert_eq!(code_of(&image, new_topic("t", 0, 1)), INVALID_PARTITIONS);
+        assert_eq!(code_of(&image, new_topic("t", -5, 1)), INVALID_PARTITIONS);
+        assert_eq!(
+            code_of(&image, new_topic("t", 1, 0)),
+            INVALID_REPLICATION_FACTOR
+        );
+        assert_eq!(
+            code_of(&image, new_topic("t", 1, -3)),
+            INVALID_REPLICATION_FACTOR
+        );
         // Kafka checks the replication factor first.
-        assert_eq!(code_of(&image, new_topic("t", 0, 0)), 38);
+        assert_eq!(
+            code_of(&image, new_topic("t", 0, 0)),
+            INVALID_REPLICATION_FACTOR
+        );
         let err = create(&image, new_topic("t", 1, 3)).unwrap_err();
-        assert_eq!(err.code, 38);
+        assert_eq!(err.code, INVALID_REPLICATION_FACTOR);
         assert_eq!(
             err.message,
             "Unable to replicate the partition 3 time(s): The target replication factor of 3 cannot be reached because only 1 broker(s) are registered."
         );
         let err = create(&cluster(0), new_topic("t", 1, 1)).unwrap_err();
-        assert_eq!(err.code, 38);
+        assert_eq!(err.code, INVALID_REPLICATION_FACTOR);
         // A default that exceeds the brokers is refused the same way.
         let wide = TopicDefaults {
             num_partitions: 1,
             replication_factor: 3,
         };
         let err = create_topic(&image, &new_topic("t", -1, -1), wide, Uuid::nil()).unwrap_err();
-        assert_eq!(err.code, 38);
+        assert_eq!(err.code, INVALID_REPLICATION_FACTOR);
         // A broken default partition count is refused, not turned into an empty topic.
         let none = TopicDefaults {
             num_partitions: 0,
             replication_factor: 1,
         };
         let err = create_topic(&image, &new_topic("t", -1, -1), none, Uuid::nil()).unwrap_err();
-        assert_eq!(err.code, 37);
+        assert_eq!(err.code, INVALID_PARTITIONS);
     }
 
     #[test]
     fn huge_requests_are_refused_before_allocating() {
         let image = cluster(1);
         let err = create(&image, new_topic("t", i32::MAX, 1)).unwrap_err();
-        assert_eq!(err.code, 44);
+        assert_eq!(err.code, POLICY_VIOLATION);
         assert!(create(&image, new_topic("t", 9_999, 1)).is_ok());
-        assert_eq!(code_of(&image, new_topic("t", 10_000, 1)), 44);
+        assert_eq!(code_of(&image, new_topic("t", 10_000, 1)), POLICY_VIOLATION);
     }
 
     #[test]
@@ -624,7 +643,7 @@ mod tests {
             let mut topic = new_topic("t", 1, 1);
             topic.configs = vec![(key.into(), value.into())];
             let err = create(&image, topic).unwrap_err();
-            assert_eq!(err.code, 40);
+            assert_eq!(err.code, INVALID_CONFIG);
             assert!(err.message.contains(key), "{err:?}");
         }
         let mut crossed = new_topic("t", 1, 1);
@@ -632,11 +651,11 @@ mod tests {
             ("min.compaction.lag.ms".into(), "10".into()),
             ("max.compaction.lag.ms".into(), "5".into()),
         ];
-        assert_eq!(code_of(&image, crossed), 40);
+        assert_eq!(code_of(&image, crossed), INVALID_CONFIG);
         // Kafka validates configs before the partition count.
         let mut both = new_topic("t", 0, 1);
         both.configs = vec![("retention.ms".into(), "x".into())];
-        assert_eq!(code_of(&image, both), 40);
+        assert_eq!(code_of(&image, both), INVALID_CONFIG);
     }
 
     #[test]
@@ -644,10 +663,10 @@ mod tests {
         let image = cluster(3);
         let mut with_count = manual("t", vec![(0, vec![1])]);
         with_count.num_partitions = 1;
-        assert_eq!(code_of(&image, with_count), 42);
+        assert_eq!(code_of(&image, with_count), INVALID_REQUEST);
         let mut with_rf = manual("t", vec![(0, vec![1])]);
         with_rf.replication_factor = 1;
-        assert_eq!(code_of(&image, with_rf), 42);
+        assert_eq!(code_of(&image, with_rf), INVALID_REQUEST);
         for bad in [
             vec![(0, vec![7])],
             vec![(0, vec![])],
@@ -659,7 +678,7 @@ mod tests {
             vec![(0, vec![1, 2]), (1, vec![3])],
         ] {
             let err = create(&image, manual("t", bad.clone())).unwrap_err();
-            assert_eq!(err.code, 39, "{bad:?}: {err:?}");
+            assert_eq!(err.code, INVALID_REPLICA_ASSIGNMENT, "{bad:?}: {err:?}");
         }
         let mut image = image;
         let records = create(&image, manual("t", vec![(1, vec![3, 1]), (0, vec![2, 3])])).unwrap();
@@ -682,15 +701,15 @@ mod tests {
         );
         assert_eq!(
             create_partitions(&image, "t", 1, None).unwrap_err().code,
-            37
+            INVALID_PARTITIONS
         );
         assert_eq!(
             create_partitions(&image, "t", -1, None).unwrap_err().code,
-            37
+            INVALID_PARTITIONS
         );
         assert_eq!(
             create_partitions(&image, "nope", 5, None).unwrap_err().code,
-            3
+            UNKNOWN_TOPIC_OR_PARTITION
         );
         for bad in [
             vec![vec![1, 2]],
@@ -702,7 +721,7 @@ mod tests {
                 create_partitions(&image, "t", 4, Some(&bad))
                     .unwrap_err()
                     .code,
-                39,
+                INVALID_REPLICA_ASSIGNMENT,
                 "{bad:?}"
             );
         }
@@ -710,7 +729,7 @@ mod tests {
             create_partitions(&image, "t", i32::MAX, None)
                 .unwrap_err()
                 .code,
-            44
+            POLICY_VIOLATION
         );
         let records = create_partitions(&image, "t", 3, Some(&[vec![2, 1]])).unwrap();
         apply(&mut image, &records);
@@ -732,7 +751,7 @@ mod tests {
         let mut shrunk = image.clone();
         shrunk.brokers.remove(&2);
         let err = create_partitions(&shrunk, "t", 2, None).unwrap_err();
-        assert_eq!(err.code, 38);
+        assert_eq!(err.code, INVALID_REPLICATION_FACTOR);
         assert!(err.message.contains("only 1 broker(s)"), "{err:?}");
     }
 
@@ -768,7 +787,7 @@ mod tests {
         ] {
             assert_eq!(
                 alter_topic_configs(&image, "t", &[bad]).unwrap_err().code,
-                40
+                INVALID_CONFIG
             );
         }
         // Cross-config rules look at the topic's existing configs too.
@@ -787,16 +806,19 @@ mod tests {
             )
             .unwrap_err()
             .code,
-            40
+            INVALID_CONFIG
         );
         assert_eq!(
             alter_topic_configs(&image, "nope", &[]).unwrap_err().code,
-            3
+            UNKNOWN_TOPIC_OR_PARTITION
         );
 
         let records = delete_topic(&image, "t").unwrap();
         apply(&mut image, &records);
         assert!(image.topic("t").is_none());
-        assert_eq!(delete_topic(&image, "t").unwrap_err().code, 3);
+        assert_eq!(
+            delete_topic(&image, "t").unwrap_err().code,
+            UNKNOWN_TOPIC_OR_PARTITION
+        );
     }
 }

@@ -11,7 +11,7 @@ mod support;
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::error_codes::{
-    FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, UNKNOWN_TOPIC_OR_PARTITION,
+    FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, NONE, UNKNOWN_TOPIC_OR_PARTITION,
 };
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
@@ -39,7 +39,10 @@ fn produce(conn: &mut Connection, topic: &str, partition: i32, values: &[&str]) 
     else {
         panic!()
     };
-    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code,
+        NONE
+    );
 }
 
 /// A topic of a fetch request: `(topic, partitions with their fetch offsets)`.
@@ -150,7 +153,7 @@ fn one_response_carries_many_partitions_of_several_topics() {
             ("many-b", &[(0, 0)]),
         ];
         let response = Fetch::new(version, 0, -1).send(&mut conn, wanted, &ids);
-        assert_eq!(response.error_code, 0, "v{version}");
+        assert_eq!(response.error_code, NONE, "v{version}");
         assert_eq!(response.session_id, 0, "v{version}");
         let got = answered(&response);
         let expected = vec![
@@ -178,7 +181,7 @@ fn incremental_fetches_send_only_changes_and_only_changed_partitions_come_back()
         let ids = [(topic.as_str(), tid)];
         let all: &[(i32, i64)] = &[(0, 0), (1, 0), (2, 0)];
         let full = Fetch::new(version, 0, 0).send(&mut conn, &[(&topic, all)], &ids);
-        assert_eq!(full.error_code, 0);
+        assert_eq!(full.error_code, NONE);
         let session = full.session_id;
         assert!(
             session > 0,

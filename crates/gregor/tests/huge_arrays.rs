@@ -9,6 +9,7 @@
 
 mod support;
 
+use gregor_protocol::error_codes::NONE;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestKind, ResponseKind};
 use support::{Connection, TestBroker};
 
@@ -21,7 +22,7 @@ fn api_versions_ok(conn: &mut Connection) {
     ) else {
         panic!("wrong response type")
     };
-    assert_eq!(response.error_code, 0);
+    assert_eq!(response.error_code, NONE);
     assert!(!response.api_keys.is_empty());
 }
 
