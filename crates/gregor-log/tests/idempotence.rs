@@ -427,5 +427,8 @@ fn error_codes_match_kafka() {
         sequence: 5,
         last_sequence: 2,
     };
-    assert_eq!((epoch.error_code(), order.error_code()), (47, 45));
+    assert_eq!(
+        (epoch.error_code(), order.error_code()),
+        (INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER)
+    );
 }

@@ -191,7 +191,7 @@ fn incremental_fetches_send_only_changes_and_only_changed_partitions_come_back()
 
         // Nothing changed: an empty answer.
         let quiet = Fetch::new(version, session, 1).send(&mut conn, &[], &ids);
-        assert_eq!((quiet.error_code, quiet.session_id), (0, session));
+        assert_eq!((quiet.error_code, quiet.session_id), (NONE, session));
         assert!(answered(&quiet).is_empty(), "v{version}: {quiet:?}");
 
         // Partition 1 grows: only it comes back, read from the cached offset.
@@ -233,7 +233,7 @@ fn incremental_fetches_send_only_changes_and_only_changed_partitions_come_back()
 
         // Epoch -1 closes the session: it is gone afterwards.
         let close = Fetch::new(version, session, -1).send(&mut conn, &[], &ids);
-        assert_eq!((close.error_code, close.session_id), (0, 0));
+        assert_eq!((close.error_code, close.session_id), (NONE, 0));
         let after_close = Fetch::new(version, session, 6).send(&mut conn, &[], &ids);
         assert_eq!(after_close.error_code, FETCH_SESSION_ID_NOT_FOUND);
     }
@@ -275,6 +275,6 @@ fn zero_session_slots_turn_sessions_off() {
     let mut conn = broker.connect();
     create_topic(&mut conn, "nosess", 1);
     let full = Fetch::new(12, 0, 0).send(&mut conn, &[("nosess", &[(0, 0)])], &[]);
-    assert_eq!((full.error_code, full.session_id), (0, 0));
+    assert_eq!((full.error_code, full.session_id), (NONE, 0));
     assert_eq!(answered(&full).len(), 1);
 }

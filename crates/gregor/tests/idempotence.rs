@@ -29,7 +29,7 @@ fn init_producer_id(conn: &mut Connection) -> i64 {
     ) else {
         panic!()
     };
-    assert_eq!((r.error_code, r.producer_epoch), (0, 0));
+    assert_eq!((r.error_code, r.producer_epoch), (NONE, 0));
     r.producer_id.0
 }
 

@@ -180,7 +180,7 @@ fn acks_zero_gets_no_response_but_is_stored() {
         1,
     )
     .unwrap();
-    assert_eq!((code, base), (0, 3));
+    assert_eq!((code, base), (NONE, 3));
 }
 
 #[test]
@@ -260,7 +260,7 @@ fn kill_9_loses_no_acknowledged_record_with_flush_every_message() {
             -1,
         )
         .unwrap();
-        assert_eq!((code, base), (0, acknowledged));
+        assert_eq!((code, base), (NONE, acknowledged));
         acknowledged += 3;
     }
     drop(conn);

@@ -248,7 +248,7 @@ fn a_leaving_member_hands_its_partitions_over() {
     // a leaves: the group epoch moves and b gets everything at once (nobody
     // holds a's partitions any more).
     let r = h.send(beat("g", "a", -1, &[]));
-    assert_eq!((r.error_code, r.member_epoch), (0, -1));
+    assert_eq!((r.error_code, r.member_epoch), (NONE, -1));
     assert_eq!(h.c.consumer_groups["g"].epoch, 3);
     assert_eq!(h.state(), ConsumerGroupState::Assigning);
     let r = h.beat("b", 2, &assigned(&r).unwrap_or_default());
@@ -341,7 +341,7 @@ fn a_static_member_comes_back_to_its_partitions() {
     assert_eq!(r.error_code, UNRELEASED_INSTANCE_ID);
     // s1 leaves for a restart (-2): it keeps its partitions...
     let r = h.send(beat("g", "s1", -2, &[]).with_instance_id(Some(s("i-1"))));
-    assert_eq!((r.error_code, r.member_epoch), (0, -2));
+    assert_eq!((r.error_code, r.member_epoch), (NONE, -2));
     assert_eq!(h.c.consumer_groups["g"].epoch, 2, "no rebalance");
     // ...and its next incarnation gets them back at once.
     let r = h.send(static_join("s2"));
@@ -386,7 +386,7 @@ fn regex_subscriptions_follow_the_topics_they_match() {
         .with_subscribed_topic_names(None)
         .with_subscribed_topic_regex(Some(s("t|l.*")));
     let r = h.send(req);
-    assert_eq!((r.error_code, assigned(&r)), (0, Some(all(6))));
+    assert_eq!((r.error_code, assigned(&r)), (NONE, Some(all(6))));
     h.topics = h.topics.clone().with("late", topic_id(7), 1);
     let r = h.beat("a", 1, &all(6));
     assert_eq!(r.member_epoch, 2);
@@ -461,7 +461,7 @@ fn a_restart_brings_back_members_epochs_and_assignments() {
     h.c = replayed;
     h.now = 100_000;
     let r = h.beat("a", 1, &kept);
-    assert_eq!((r.error_code, r.member_epoch), (0, 2));
+    assert_eq!((r.error_code, r.member_epoch), (NONE, 2));
     let r = h.beat("b", 2, &[]);
     assert_eq!(assigned(&r).unwrap().len(), 3);
 }
