@@ -449,7 +449,7 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     /// `group.consumer.*` (KIP-848 consumer groups).
-    pub group_consumer: crate::group::consumer::ConsumerGroupConfig,
+    pub group_consumer: gregor_coordinator::group::consumer::ConsumerGroupConfig,
     pub txn: TxnSettings,
 }
 

@@ -3,20 +3,17 @@
 //! step produces to `__consumer_offsets` before answering, drives the
 //! coordinator's timers, and replays its state at start-up.
 
+use crate::clock::now_ms;
 use crate::controller::Controller;
-use crate::group::{GroupConfig, GroupCoordinator, Outcome, Record, Response};
-use crate::handlers::find_coordinator::OFFSETS_TOPIC;
-use crate::internal_topics::{self, Replayed};
+use crate::internal_topics::{self, Replayed, OFFSETS_TOPIC};
 use crate::replica_manager::ReplicaManager;
-use crate::server::now_ms;
 use bytes::Bytes;
+use gregor_coordinator::group::{GroupConfig, GroupCoordinator, Outcome, Record, Response};
+use gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE;
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
-
-/// COORDINATOR_NOT_AVAILABLE: the state could not be made durable.
-pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 
 struct Inner {
     coordinator: GroupCoordinator,

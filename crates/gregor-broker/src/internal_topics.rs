@@ -3,16 +3,20 @@
 //! batches (transactional ones for TxnOffsetCommit), read back in full,
 //! markers included, when the broker starts.
 
+use crate::clock::now_ms;
 use crate::controller::Controller;
 use crate::replica_manager::ReplicaManager;
-use crate::server::now_ms;
 use bytes::Bytes;
 use gregor_metadata::controller::{ControllerError, NewTopic};
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::TOPIC_ALREADY_EXISTS;
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 
-/// TOPIC_ALREADY_EXISTS: someone else created it first, which is fine.
-const ALREADY_EXISTS: i16 = 36;
+/// Where consumer groups keep offsets and membership.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Where the transaction coordinator keeps transactional ids' state.
+pub const TXN_TOPIC: &str = "__transaction_state";
+
 /// Bytes asked for per read while replaying.
 const REPLAY_CHUNK: usize = 4 * 1024 * 1024;
 
@@ -44,7 +48,7 @@ pub fn ensure_topic(
     };
     match controller.create_topic(&topic, false) {
         Ok(_) => Ok(()),
-        Err(e) if e.code == ALREADY_EXISTS => Ok(()),
+        Err(e) if e.code == TOPIC_ALREADY_EXISTS => Ok(()),
         Err(e) => Err(e),
     }
 }

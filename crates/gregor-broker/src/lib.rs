@@ -3,15 +3,17 @@
 //! Reads top to bottom like this: [`server`] starts everything and accepts
 //! connections; [`connection`] turns bytes into requests and responses;
 //! [`handlers`] answer each Kafka API against the [`controller`] (metadata)
-//! and the [`replica_manager`] (partition logs).
+//! and the [`replica_manager`] (partition logs). The group and transaction
+//! coordinators' state machines live in `gregor-coordinator`;
+//! [`group_service`] and [`txn_service`] are their edges here (persistence,
+//! timers, markers).
 
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod controller;
-pub mod coordinator_codec;
 pub mod fetch;
 pub mod frame_reader;
-pub mod group;
 pub mod group_service;
 pub mod handlers;
 pub mod internal_topics;
@@ -20,7 +22,6 @@ pub mod meta_properties;
 pub mod replica_manager;
 pub mod send_file;
 pub mod server;
-pub mod txn;
 pub mod txn_service;
 
 pub use config::{BrokerConfig, ConfigError};

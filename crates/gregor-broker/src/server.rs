@@ -1,21 +1,21 @@
 //! Broker start-up, the accept loop, background maintenance and clean shutdown.
 
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::connection;
-use crate::controller::Controller;
+use crate::controller::{self, Controller};
 use crate::fetch::session_cache::SessionCache;
-use crate::group::GroupConfig;
 use crate::group_service::GroupService;
 use crate::meta_properties;
 use crate::replica_manager::ReplicaManager;
-use crate::txn::TxnConfig;
 use crate::txn_service::TxnService;
 use anyhow::Context;
+use gregor_coordinator::group::GroupConfig;
+use gregor_coordinator::txn::TxnConfig;
 use gregor_metadata::controller::TopicDefaults;
-use gregor_raft::MetadataLog;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -44,12 +44,6 @@ pub struct RunningBroker {
     txn_timer_task: JoinHandle<()>,
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl Broker {
     /// Opens the logs (recovering them after an unclean stop), replays the
     /// metadata, registers this broker and starts listening.
@@ -66,8 +60,8 @@ impl Broker {
             tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
         }
 
-        let (metadata_log, image) =
-            MetadataLog::open(&log_dir, recover).context("cannot open the metadata log")?;
+        let (metadata_log, image) = controller::open_metadata_log(&log_dir, recover)
+            .context("cannot open the metadata log")?;
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
         replicas
             .reconcile(&image)

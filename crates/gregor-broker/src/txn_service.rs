@@ -13,22 +13,17 @@
 //! no record can slip in after its transaction's marker (a "hanging
 //! transaction", KIP-890).
 
+use crate::clock::now_ms;
 use crate::controller::Controller;
 use crate::group_service::GroupService;
-use crate::handlers::find_coordinator::OFFSETS_TOPIC;
-use crate::internal_topics::{self, Replayed};
+use crate::internal_topics::{self, Replayed, OFFSETS_TOPIC, TXN_TOPIC};
 use crate::replica_manager::ReplicaManager;
-use crate::server::now_ms;
-use crate::txn::{
-    code, Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata,
+use gregor_coordinator::txn::{
+    Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata,
 };
 use gregor_log::TxnMarker;
+use gregor_protocol::error_codes;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-pub const TXN_TOPIC: &str = "__transaction_state";
-
-/// COORDINATOR_NOT_AVAILABLE: the state could not be made durable.
-const COORDINATOR_NOT_AVAILABLE: Code = 15;
 
 /// Gregor is the only coordinator of its transaction state partitions and
 /// never changes; markers carry this coordinator epoch.
@@ -100,7 +95,7 @@ impl TxnService {
     pub fn ensure_topic(&self) -> Result<(), Code> {
         internal_topics::ensure_topic(&self.controller, TXN_TOPIC, self.partitions).map_err(|e| {
             tracing::error!(error = %e.message, "cannot create {TXN_TOPIC}");
-            COORDINATOR_NOT_AVAILABLE
+            error_codes::COORDINATOR_NOT_AVAILABLE
         })
     }
 
@@ -137,7 +132,7 @@ impl TxnService {
             }
             InitStep::AbortFirst(fenced) => {
                 self.end(&mut coordinator, groups, fenced)?;
-                Err(code::CONCURRENT_TRANSACTIONS)
+                Err(error_codes::CONCURRENT_TRANSACTIONS)
             }
         }
     }
@@ -208,9 +203,9 @@ impl TxnService {
         let codes =
             coordinator.verify_partitions(transactional_id, producer_id, epoch, &partitions)?;
         match codes.first() {
-            Some(&code::NONE) => Ok(append()),
+            Some(&error_codes::NONE) => Ok(append()),
             Some(&other) => Err(other),
-            None => Err(code::INVALID_TXN_STATE),
+            None => Err(error_codes::INVALID_TXN_STATE),
         }
     }
 
@@ -226,7 +221,7 @@ impl TxnService {
             EndStep::Prepare(prepared) => {
                 let id = prepared.transactional_id.clone();
                 self.end(&mut coordinator, groups, prepared)?;
-                let txn = coordinator.get(&id).ok_or(code::INVALID_TXN_STATE)?;
+                let txn = coordinator.get(&id).ok_or(error_codes::INVALID_TXN_STATE)?;
                 Ok((txn.producer_id, txn.producer_epoch))
             }
         }
@@ -253,7 +248,7 @@ impl TxnService {
         groups: &GroupService,
         prepared: &TxnMetadata,
     ) {
-        let commit = prepared.state == crate::txn::TxnState::PrepareCommit;
+        let commit = prepared.state == gregor_coordinator::txn::TxnState::PrepareCommit;
         let mut all_written = true;
         for (topic, partition) in &prepared.partitions {
             let marker = Marker {
@@ -326,13 +321,13 @@ impl TxnService {
         self.ensure_topic()?;
         let encoded = record.encode().map_err(|err| {
             tracing::error!(%err, "cannot encode transaction record");
-            COORDINATOR_NOT_AVAILABLE
+            error_codes::COORDINATOR_NOT_AVAILABLE
         })?;
         let partition = self.partition_for(&record.transactional_id);
         internal_topics::append(&self.replicas, TXN_TOPIC, partition, &[encoded]).map_err(
             |err| {
                 tracing::error!(%err, "cannot persist transaction record");
-                COORDINATOR_NOT_AVAILABLE
+                error_codes::COORDINATOR_NOT_AVAILABLE
             },
         )?;
         Ok(())

@@ -2,8 +2,9 @@
 //! All go to the bootstrap broker (KRaft brokers forward to the controller).
 
 use crate::client::{name, text, Client};
-use crate::error::{check, UNKNOWN_TOPIC_OR_PARTITION};
+use crate::error::check;
 use anyhow::{anyhow, bail};
+use gregor_protocol::error_codes::UNKNOWN_TOPIC_OR_PARTITION;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;

@@ -3,8 +3,9 @@
 //! The operations live in `admin`, `data` and `groups`.
 
 use crate::connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
-use crate::error::{check, KafkaError, LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION};
+use crate::error::{check, KafkaError};
 use anyhow::{anyhow, bail};
+use gregor_protocol::error_codes::{LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;

@@ -4,6 +4,7 @@
 use crate::error::error_name;
 use anyhow::{anyhow, bail, Context};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gregor_protocol::error_codes::{NONE, UNSUPPORTED_VERSION};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader,
     ResponseKind,
@@ -22,9 +23,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// The newest ApiVersions this client speaks (v3 adds the client name).
 const API_VERSIONS_MAX: i16 = 3;
-/// UNSUPPORTED_VERSION: a broker answers an ApiVersions it cannot parse with
-/// this code and a v0 body listing what it does serve.
-const UNSUPPORTED_VERSION: i16 = 35;
 
 pub struct Connection {
     address: String,
@@ -79,7 +77,7 @@ impl Connection {
                 .map_or(0, |k| k.max_version);
             response = self.api_versions(theirs.clamp(0, API_VERSIONS_MAX)).await?;
         }
-        if response.error_code != 0 {
+        if response.error_code != NONE {
             bail!(
                 "{} refused ApiVersions ({})",
                 self.address,

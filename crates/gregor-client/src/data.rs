@@ -3,11 +3,10 @@
 
 use crate::admin::detail;
 use crate::client::{is_stale_metadata, name, Client};
-use crate::error::{
-    check, is_stale_metadata_code, KafkaError, MESSAGE_TOO_LARGE, NOT_ENOUGH_REPLICAS,
-};
+use crate::error::{check, is_stale_metadata_code, KafkaError};
 use anyhow::{anyhow, bail};
 use bytes::Bytes;
+use gregor_protocol::error_codes::{MESSAGE_TOO_LARGE, NOT_ENOUGH_REPLICAS};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};

@@ -1,16 +1,10 @@
 //! Kafka error codes as the names operators know (UNKNOWN_TOPIC_OR_PARTITION).
 
+use gregor_protocol::error_codes::{
+    FENCED_LEADER_EPOCH, LEADER_NOT_AVAILABLE, NONE, NOT_LEADER_OR_FOLLOWER, UNKNOWN_LEADER_EPOCH,
+    UNKNOWN_TOPIC_OR_PARTITION,
+};
 use kafka_protocol::error::ResponseError;
-
-pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-pub const LEADER_NOT_AVAILABLE: i16 = 5;
-pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-pub const MESSAGE_TOO_LARGE: i16 = 10;
-pub const NOT_ENOUGH_REPLICAS: i16 = 19;
-pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-pub const FENCED_LEADER_EPOCH: i16 = 74;
-pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 
 /// Codes that say the client's idea of who leads a partition is out of date
 /// (or the leader is mid-election). The request was not applied, so asking
@@ -63,7 +57,7 @@ pub fn error_name(code: i16) -> String {
 
 /// `Ok(())` for code 0, else the error with `message` as context.
 pub fn check(code: i16, message: impl FnOnce() -> String) -> Result<(), KafkaError> {
-    if code == 0 {
+    if code == NONE {
         Ok(())
     } else {
         Err(KafkaError {

@@ -6,6 +6,7 @@ use crate::connection::Connection;
 use crate::error::check;
 use anyhow::bail;
 use bytes::Bytes;
+use gregor_protocol::error_codes::GROUP_ID_NOT_FOUND;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
@@ -268,9 +269,6 @@ impl Client {
 
 /// FindCoordinator's key type for groups.
 const GROUP_KEY: i8 = 0;
-
-/// GROUP_ID_NOT_FOUND: not a consumer-protocol group (or no group at all).
-const GROUP_ID_NOT_FOUND: i16 = 69;
 
 /// A KIP-848 group's description; `None` when the id is not one.
 async fn describe_consumer_group(

@@ -20,11 +20,3 @@ pub use data::{FetchedPartition, EARLIEST, LATEST};
 pub use error::{error_name, is_stale_metadata_code, KafkaError};
 pub use groups::{GroupDescription, GroupListing, GroupMember};
 pub use transactions::{TransactionDescription, TransactionListing};
-
-/// Kafka error codes the tools test for by name.
-pub mod codes {
-    pub use crate::error::{
-        LEADER_NOT_AVAILABLE, MESSAGE_TOO_LARGE, NOT_ENOUGH_REPLICAS, NOT_LEADER_OR_FOLLOWER,
-        OFFSET_OUT_OF_RANGE, TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION,
-    };
-}

@@ -1,4 +1,5 @@
 use gregor_protocol::batch::BatchError;
+use gregor_protocol::error_codes;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -62,14 +63,16 @@ impl LogError {
     /// The Kafka error code to answer a client with.
     pub fn error_code(&self) -> i16 {
         match self {
-            LogError::Io(_) | LogError::Corrupt(_) => 56, // KAFKA_STORAGE_ERROR
+            LogError::Io(_) | LogError::Corrupt(_) => error_codes::KAFKA_STORAGE_ERROR,
             LogError::Batch(e) => e.error_code(),
-            LogError::OffsetOutOfRange { .. } => 1,
-            LogError::RecordListTooLarge { .. } => 18,
-            LogError::InvalidProducerEpoch { .. } => 47,
-            LogError::OutOfOrderSequence { .. } => 45,
-            LogError::InvalidTxnState { .. } => 48,
-            LogError::TransactionCoordinatorFenced { .. } => 52,
+            LogError::OffsetOutOfRange { .. } => error_codes::OFFSET_OUT_OF_RANGE,
+            LogError::RecordListTooLarge { .. } => error_codes::RECORD_LIST_TOO_LARGE,
+            LogError::InvalidProducerEpoch { .. } => error_codes::INVALID_PRODUCER_EPOCH,
+            LogError::OutOfOrderSequence { .. } => error_codes::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            LogError::InvalidTxnState { .. } => error_codes::INVALID_TXN_STATE,
+            LogError::TransactionCoordinatorFenced { .. } => {
+                error_codes::TRANSACTION_COORDINATOR_FENCED
+            }
         }
     }
 }

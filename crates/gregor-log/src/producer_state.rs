@@ -476,6 +476,10 @@ fn increment_sequence(sequence: i32, increment: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gregor_protocol::error_codes::{
+        INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE, OUT_OF_ORDER_SEQUENCE_NUMBER,
+        TRANSACTION_COORDINATOR_FENCED,
+    };
 
     fn header(pid: i64, epoch: i16, seq: i32, count: i32, offset: i64, ts: i64) -> BatchHeader {
         BatchHeader {
@@ -531,22 +535,31 @@ mod tests {
             Verdict::Append
         );
         // Gap and replay of an older, non-cached range.
-        assert_eq!(code(&s, header(7, 2, 43, 1, 2, 6)), 45);
-        assert_eq!(code(&s, header(7, 2, 41, 1, 2, 6)), 45);
+        assert_eq!(
+            code(&s, header(7, 2, 43, 1, 2, 6)),
+            OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
+        assert_eq!(
+            code(&s, header(7, 2, 41, 1, 2, 6)),
+            OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
         // Exact retry.
         match check(&s, &[header(7, 2, 40, 2, 99, 6)]).unwrap() {
             Verdict::Duplicate(b) => assert_eq!((b.first_offset, b.last_offset), (0, 1)),
             v => panic!("{v:?}"),
         }
         // Older epoch, newer epoch not at 0, newer epoch at 0.
-        assert_eq!(code(&s, header(7, 1, 42, 1, 2, 6)), 47);
-        assert_eq!(code(&s, header(7, 3, 5, 1, 2, 6)), 45);
+        assert_eq!(code(&s, header(7, 1, 42, 1, 2, 6)), INVALID_PRODUCER_EPOCH);
+        assert_eq!(
+            code(&s, header(7, 3, 5, 1, 2, 6)),
+            OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
         assert_eq!(
             check(&s, &[header(7, 3, 0, 1, 2, 6)]).unwrap(),
             Verdict::Append
         );
         // A retry with another epoch is not a duplicate.
-        assert_eq!(code(&s, header(7, 1, 40, 2, 2, 6)), 47);
+        assert_eq!(code(&s, header(7, 1, 40, 2, 2, 6)), INVALID_PRODUCER_EPOCH);
     }
 
     #[test]
@@ -556,7 +569,10 @@ mod tests {
         let ok = [header(1, 0, 1, 2, 1, 0), header(1, 0, 3, 1, 3, 0)];
         assert_eq!(check(&s, &ok).unwrap(), Verdict::Append);
         let gap = [header(1, 0, 1, 2, 1, 0), header(1, 0, 4, 1, 3, 0)];
-        assert_eq!(check(&s, &gap).unwrap_err().error_code(), 45);
+        assert_eq!(
+            check(&s, &gap).unwrap_err().error_code(),
+            OUT_OF_ORDER_SEQUENCE_NUMBER
+        );
         // Kafka checks sequences only against a known epoch: a producer the
         // partition has no state for is taken as it comes, even with a gap.
         let unknown = [header(2, 0, 5, 2, 0, 0), header(2, 0, 9, 1, 2, 0)];
@@ -650,7 +666,7 @@ mod tests {
         assert_eq!(s.first_unstable_offset(), Some(10));
         assert_eq!(s.describe()[0].current_txn_start_offset, 10);
         // Inside the transaction: transactional batches only.
-        assert_eq!(code(&s, header(1, 0, 3, 1, 13, 0)), 48);
+        assert_eq!(code(&s, header(1, 0, 3, 1, 13, 0)), INVALID_TXN_STATE);
         assert_eq!(check(&s, &[txn(1, 0, 3, 1, 13)]).unwrap(), Verdict::Append);
         let done = s
             .record_marker(&marker_at(1, 0, 13), end(false, 4))
@@ -704,8 +720,14 @@ mod tests {
         let mut s = ProducerStateMap::new();
         s.record(&txn(1, 3, 0, 3, 0));
         s.record_marker(&marker_at(1, 3, 3), end(true, 5));
-        assert_eq!(check_marker(&s, marker_at(1, 2, 4), end(false, 5)), Err(47));
-        assert_eq!(check_marker(&s, marker_at(1, 3, 4), end(false, 4)), Err(52));
+        assert_eq!(
+            check_marker(&s, marker_at(1, 2, 4), end(false, 5)),
+            Err(INVALID_PRODUCER_EPOCH)
+        );
+        assert_eq!(
+            check_marker(&s, marker_at(1, 3, 4), end(false, 4)),
+            Err(TRANSACTION_COORDINATOR_FENCED)
+        );
         assert_eq!(check_marker(&s, marker_at(1, 3, 4), end(false, 5)), Ok(()));
         // KIP-890: the coordinator ends a transaction with a bumped epoch.
         assert_eq!(check_marker(&s, marker_at(1, 4, 4), end(true, 6)), Ok(()));
@@ -713,8 +735,8 @@ mod tests {
         s.record_marker(&marker_at(1, 4, 5), end(true, 6));
         assert_eq!(s.describe()[0].producer_epoch, 4);
         assert_eq!(s.describe()[0].last_sequence, -1);
-        assert_eq!(code(&s, txn(1, 4, 4, 1, 6)), 45);
-        assert_eq!(code(&s, txn(1, 3, 4, 1, 6)), 47);
+        assert_eq!(code(&s, txn(1, 4, 4, 1, 6)), OUT_OF_ORDER_SEQUENCE_NUMBER);
+        assert_eq!(code(&s, txn(1, 3, 4, 1, 6)), INVALID_PRODUCER_EPOCH);
         assert_eq!(check(&s, &[txn(1, 4, 0, 1, 6)]).unwrap(), Verdict::Append);
         // An unknown producer's marker is accepted and creates its state.
         assert_eq!(check_marker(&s, marker_at(9, 0, 6), end(true, 0)), Ok(()));
@@ -734,7 +756,7 @@ mod tests {
             s.validate(&headers[1..], &Markers::default(), Origin::Coordinator)
                 .unwrap_err()
                 .error_code(),
-            48
+            INVALID_TXN_STATE
         );
         // A fenced coordinator's second marker is caught within the call.
         let two = [marker_at(1, 0, 1), marker_at(1, 0, 2)];
@@ -743,7 +765,7 @@ mod tests {
             s.validate(&two, &markers, Origin::Coordinator)
                 .unwrap_err()
                 .error_code(),
-            52
+            TRANSACTION_COORDINATOR_FENCED
         );
     }
 

@@ -1,11 +1,17 @@
 //! Append and read: offsets, batch boundaries, limits, policies, errors.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
 use gregor_log::{CompressionPolicy, LogConfig, LogError, TimestampType};
 use gregor_protocol::batch::BatchError;
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{
+    CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE, OFFSET_OUT_OF_RANGE, RECORD_LIST_TOO_LARGE,
+};
 use gregor_protocol::records::decode_batches;
 
 #[test]
@@ -95,10 +101,10 @@ fn out_of_range_offsets_are_refused() {
             log_end: 2
         }
     ));
-    assert_eq!(err.error_code(), 1);
+    assert_eq!(err.error_code(), OFFSET_OUT_OF_RANGE);
     assert_eq!(
         log.read(-1, 100, i64::MAX, true).unwrap_err().error_code(),
-        1
+        OFFSET_OUT_OF_RANGE
     );
 }
 
@@ -197,10 +203,16 @@ fn invalid_payloads_are_refused_with_kafka_codes() {
     let mut corrupt = batch("a", 2, 0);
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff;
-    assert_eq!(log.append(&corrupt, 0, 0).unwrap_err().error_code(), 2); // CORRUPT_MESSAGE
+    assert_eq!(
+        log.append(&corrupt, 0, 0).unwrap_err().error_code(),
+        CORRUPT_MESSAGE
+    ); // CORRUPT_MESSAGE
 
     let big = batch("x".repeat(100).as_str(), 3, 0);
-    assert_eq!(log.append(&big, 0, 0).unwrap_err().error_code(), 10); // MESSAGE_TOO_LARGE
+    assert_eq!(
+        log.append(&big, 0, 0).unwrap_err().error_code(),
+        MESSAGE_TOO_LARGE
+    ); // MESSAGE_TOO_LARGE
 
     let mut v1 = batch("a", 1, 0);
     v1[16] = 1;
@@ -209,9 +221,12 @@ fn invalid_payloads_are_refused_with_kafka_codes() {
         err,
         LogError::Batch(BatchError::UnsupportedMagic(1))
     ));
-    assert_eq!(err.error_code(), 87); // Kafka 4 answers INVALID_RECORD for v0/v1
+    assert_eq!(err.error_code(), INVALID_RECORD); // Kafka 4 answers INVALID_RECORD for v0/v1
 
-    assert_eq!(log.append(&[], 0, 0).unwrap_err().error_code(), 87); // INVALID_RECORD
+    assert_eq!(
+        log.append(&[], 0, 0).unwrap_err().error_code(),
+        INVALID_RECORD
+    ); // INVALID_RECORD
 
     // Nothing was written by the refused appends.
     assert_eq!(log.log_end_offset(), 0);
@@ -230,7 +245,7 @@ fn payload_larger_than_a_segment_is_record_list_too_large() {
     let mut log = open(dir.path(), config, false);
     let err = log.append(&batch("abcdefghij", 5, 0), 0, 0).unwrap_err();
     assert!(matches!(err, LogError::RecordListTooLarge { max: 100, .. }));
-    assert_eq!(err.error_code(), 18);
+    assert_eq!(err.error_code(), RECORD_LIST_TOO_LARGE);
 }
 
 #[test]
@@ -277,10 +292,16 @@ fn replicated_batches_with_impossible_offsets_are_refused() {
     let mut log = open(dir.path(), LogConfig::default(), false);
     let mut b = batch("a", 3, 0);
     gregor_protocol::batch::set_base_offset(&mut b, i64::MAX - 1);
-    assert_eq!(log.append_replicated(&b, 0).unwrap_err().error_code(), 2);
+    assert_eq!(
+        log.append_replicated(&b, 0).unwrap_err().error_code(),
+        CORRUPT_MESSAGE
+    );
     let mut torn = batch("a", 3, 0);
     torn.truncate(torn.len() - 1);
-    assert_eq!(log.append_replicated(&torn, 0).unwrap_err().error_code(), 2);
+    assert_eq!(
+        log.append_replicated(&torn, 0).unwrap_err().error_code(),
+        CORRUPT_MESSAGE
+    );
     assert_eq!(log.log_end_offset(), 0);
 }
 

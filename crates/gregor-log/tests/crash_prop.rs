@@ -2,6 +2,9 @@
 //! unclean reopen keeps exactly the whole batches in it, serves them intact
 //! and appends after them.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

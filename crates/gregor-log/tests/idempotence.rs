@@ -2,12 +2,18 @@
 //! Kafka 4's broker makes them, and the state's survival across restarts,
 //! truncation, retention and replication.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;
 use common::*;
 use gregor_log::{AppendInfo, LogConfig, LogError, PartitionLog, ProducerStateInfo, TimestampType};
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{
+    INVALID_PRODUCER_EPOCH, INVALID_RECORD, OUT_OF_ORDER_SEQUENCE_NUMBER,
+};
 use gregor_protocol::records::BatchBuilder;
 
 const EXPIRATION_MS: i64 = 86_400_000;
@@ -96,11 +102,14 @@ fn retries_of_the_last_five_batches_return_the_original_offsets() {
     }
     assert_eq!((log.log_end_offset(), log.size_bytes()), (end, size));
     // The sixth-oldest batch has left the cache: Kafka calls it out of order.
-    assert_eq!(code(&mut log, &batches[4]), 45);
-    assert_eq!(code(&mut log, &batches[0]), 45);
+    assert_eq!(code(&mut log, &batches[4]), OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_eq!(code(&mut log, &batches[0]), OUT_OF_ORDER_SEQUENCE_NUMBER);
     // A retry that overlaps a cached batch without matching it exactly is
     // not a duplicate either.
-    assert_eq!(code(&mut log, &idem(7, 0, 18, 1, 0)), 45);
+    assert_eq!(
+        code(&mut log, &idem(7, 0, 18, 1, 0)),
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
     // The producer carries on.
     assert_eq!(append(&mut log, &idem(7, 0, 20, 1, 0)).base_offset, end);
 }
@@ -110,8 +119,14 @@ fn gaps_are_out_of_order_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), LogConfig::default(), false);
     append(&mut log, &idem(7, 0, 0, 2, 0));
-    assert_eq!(code(&mut log, &idem(7, 0, 3, 1, 0)), 45);
-    assert_eq!(code(&mut log, &idem(7, 0, 1, 1, 0)), 45);
+    assert_eq!(
+        code(&mut log, &idem(7, 0, 3, 1, 0)),
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
+    assert_eq!(
+        code(&mut log, &idem(7, 0, 1, 1, 0)),
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
     assert_eq!(state_of(&log, 7).last_sequence, 1);
     assert_eq!(append(&mut log, &idem(7, 0, 2, 1, 0)).base_offset, 2);
 }
@@ -122,17 +137,20 @@ fn epochs_fence_and_restart_sequences() {
     let mut log = open(dir.path(), LogConfig::default(), false);
     append(&mut log, &idem(7, 3, 0, 2, 0));
     append(&mut log, &idem(7, 3, 2, 2, 0));
-    assert_eq!(code(&mut log, &idem(7, 2, 4, 1, 0)), 47);
-    assert_eq!(code(&mut log, &idem(7, 2, 0, 1, 0)), 47);
+    assert_eq!(code(&mut log, &idem(7, 2, 4, 1, 0)), INVALID_PRODUCER_EPOCH);
+    assert_eq!(code(&mut log, &idem(7, 2, 0, 1, 0)), INVALID_PRODUCER_EPOCH);
     // A new epoch must start at sequence 0.
-    assert_eq!(code(&mut log, &idem(7, 4, 4, 1, 0)), 45);
+    assert_eq!(
+        code(&mut log, &idem(7, 4, 4, 1, 0)),
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
     let bumped = append(&mut log, &idem(7, 4, 0, 1, 0));
     assert!(!bumped.duplicate);
     assert_eq!(bumped.base_offset, 4);
     let state = state_of(&log, 7);
     assert_eq!((state.producer_epoch, state.last_sequence), (4, 0));
     // Retries from the fenced epoch are refused, not deduplicated.
-    assert_eq!(code(&mut log, &idem(7, 3, 2, 2, 0)), 47);
+    assert_eq!(code(&mut log, &idem(7, 3, 2, 2, 0)), INVALID_PRODUCER_EPOCH);
 }
 
 #[test]
@@ -143,7 +161,10 @@ fn unknown_producers_may_start_at_any_sequence() {
     let mut log = open(dir.path(), LogConfig::default(), false);
     append(&mut log, &idem(9, 1, 500, 2, 0));
     assert_eq!(state_of(&log, 9).last_sequence, 501);
-    assert_eq!(code(&mut log, &idem(9, 1, 503, 1, 0)), 45);
+    assert_eq!(
+        code(&mut log, &idem(9, 1, 503, 1, 0)),
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
 }
 
 #[test]
@@ -182,7 +203,7 @@ fn sequences_wrap_at_i32_max() {
     let dir2 = tempfile::tempdir().unwrap();
     let mut log2 = open(dir2.path(), LogConfig::default(), false);
     append(&mut log2, &idem(7, 0, i32::MAX, 1, 0));
-    assert_eq!(code(&mut log2, &idem(7, 0, i32::MIN, 1, 0)), 87);
+    assert_eq!(code(&mut log2, &idem(7, 0, i32::MIN, 1, 0)), INVALID_RECORD);
     assert_eq!(append(&mut log2, &idem(7, 0, 0, 1, 0)).base_offset, 1);
 }
 
@@ -280,7 +301,7 @@ fn truncation_forgets_the_removed_batches() {
     log.truncate_to(originals[7].base_offset).unwrap();
     assert_eq!(state_of(&log, 7).last_sequence, 13);
     assert!(append(&mut log, &batches[6]).duplicate);
-    assert_eq!(code(&mut log, &batches[8]), 45);
+    assert_eq!(code(&mut log, &batches[8]), OUT_OF_ORDER_SEQUENCE_NUMBER);
     let again = append(&mut log, &batches[7]);
     assert!(!again.duplicate);
     assert_eq!(again.base_offset, originals[7].base_offset);
@@ -322,7 +343,10 @@ fn retention_keeps_producer_state_until_expiry() {
     assert_eq!(state_of(&log, 8).last_sequence, 2);
     assert_eq!(state_of(&log, 7).last_sequence, 19);
     assert!(append(&mut log, &batches[9]).duplicate);
-    assert_eq!(code(&mut log, &idem(8, 0, 5, 1, 0)), 45);
+    assert_eq!(
+        code(&mut log, &idem(8, 0, 5, 1, 0)),
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
     assert!(!append(&mut log, &idem(8, 0, 3, 1, 0)).duplicate);
 }
 
@@ -403,5 +427,8 @@ fn error_codes_match_kafka() {
         sequence: 5,
         last_sequence: 2,
     };
-    assert_eq!((epoch.error_code(), order.error_code()), (47, 45));
+    assert_eq!(
+        (epoch.error_code(), order.error_code()),
+        (INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER)
+    );
 }

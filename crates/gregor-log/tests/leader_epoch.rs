@@ -1,5 +1,8 @@
 //! The leader epoch cache behind OffsetsForLeaderEpoch.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

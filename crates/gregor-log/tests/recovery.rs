@@ -1,6 +1,9 @@
 //! Reopening: clean restarts trust the indexes, unclean ones validate the
 //! active segment and cut torn or corrupt tails.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

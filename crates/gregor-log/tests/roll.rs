@@ -1,5 +1,8 @@
 //! When the active segment rolls: size, time, full index.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -3,6 +3,9 @@
 //! the `.txnindex` of the marker's segment, and all of it survives restarts,
 //! crashes, truncation and retention.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;
@@ -13,6 +16,7 @@ use gregor_log::{
 };
 use gregor_protocol::batch::BatchHeader;
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::TRANSACTION_COORDINATOR_FENCED;
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use proptest::prelude::*;
 use std::fs::OpenOptions;
@@ -365,7 +369,10 @@ fn markers_through_append_as_coordinator_follow_the_same_rules() {
     let (stale, good) = (raw(&scratch, 0), raw(&scratch, 1));
     let end = log.log_end_offset();
     let err = log.append_as_coordinator(&stale, 0, 0).unwrap_err();
-    assert_eq!((err.error_code(), log.log_end_offset()), (52, end));
+    assert_eq!(
+        (err.error_code(), log.log_end_offset()),
+        (TRANSACTION_COORDINATOR_FENCED, end)
+    );
     let info = log.append_as_coordinator(&good, 0, 0).unwrap();
     assert_eq!(info.base_offset, 3);
     assert_eq!(log.first_unstable_offset(), None);

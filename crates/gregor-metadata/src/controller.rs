@@ -5,6 +5,7 @@
 
 use crate::placement::{check_manual, place};
 use crate::{topic_config, ConfigResource, MetadataImage, MetadataRecord};
+use gregor_protocol::error_codes;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -36,20 +37,6 @@ pub struct NewTopic {
     pub configs: Vec<(String, String)>,
 }
 
-/// Kafka's error codes for the refusals decided here.
-pub mod code {
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_PARTITIONS: i16 = 37;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
-    pub const INVALID_CONFIG: i16 = 40;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const POLICY_VIOLATION: i16 = 44;
-}
-
 /// Kafka's cap on the records one user operation may produce
 /// (`QuorumController.MAX_RECORDS_PER_USER_OP`). It also keeps a request for
 /// two billion partitions from exhausting memory.
@@ -69,7 +56,7 @@ fn refuse(code: i16, message: impl Into<String>) -> ControllerError {
 
 fn too_large() -> ControllerError {
     refuse(
-        code::POLICY_VIOLATION,
+        error_codes::POLICY_VIOLATION,
         "Unable to perform excessively large batch operation.",
     )
 }
@@ -97,7 +84,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
         return Ok(());
     };
     Err(refuse(
-        code::INVALID_TOPIC_EXCEPTION,
+        error_codes::INVALID_TOPIC_EXCEPTION,
         format!("Topic name is invalid: {why}"),
     ))
 }
@@ -121,7 +108,7 @@ fn canonical_configs(
     configs: impl IntoIterator<Item = (String, Option<String>)>,
     mut merged: BTreeMap<String, String>,
 ) -> Result<Vec<(String, Option<String>)>, ControllerError> {
-    let invalid = |m: String| refuse(code::INVALID_CONFIG, m);
+    let invalid = |m: String| refuse(error_codes::INVALID_CONFIG, m);
     let mut changes = Vec::new();
     for (key, value) in configs {
         let value = match value {
@@ -150,13 +137,13 @@ fn automatic_assignment(
 ) -> Result<Vec<(i32, Vec<i32>)>, ControllerError> {
     if topic.replication_factor == 0 || topic.replication_factor < -1 {
         return Err(refuse(
-            code::INVALID_REPLICATION_FACTOR,
+            error_codes::INVALID_REPLICATION_FACTOR,
             "Replication factor must be larger than 0, or -1 to use the default value.",
         ));
     }
     if topic.num_partitions == 0 || topic.num_partitions < -1 {
         return Err(refuse(
-            code::INVALID_PARTITIONS,
+            error_codes::INVALID_PARTITIONS,
             "Number of partitions was set to an invalid non-positive value.",
         ));
     }
@@ -171,7 +158,7 @@ fn automatic_assignment(
     // Only a misconfigured default can get here with a non-positive count.
     if partitions <= 0 {
         return Err(refuse(
-            code::INVALID_PARTITIONS,
+            error_codes::INVALID_PARTITIONS,
             "Number of partitions was set to an invalid non-positive value.",
         ));
     }
@@ -180,7 +167,7 @@ fn automatic_assignment(
     }
     place(image, 0, partitions, replication).map_err(|why| {
         refuse(
-            code::INVALID_REPLICATION_FACTOR,
+            error_codes::INVALID_REPLICATION_FACTOR,
             format!("Unable to replicate the partition {replication} time(s): {why}"),
         )
     })
@@ -193,17 +180,17 @@ fn manual_assignment(
 ) -> Result<Vec<(i32, Vec<i32>)>, ControllerError> {
     if topic.replication_factor != -1 {
         return Err(refuse(
-            code::INVALID_REQUEST,
+            error_codes::INVALID_REQUEST,
             "A manual partition assignment was specified, but replication factor was not set to -1.",
         ));
     }
     if topic.num_partitions != -1 {
         return Err(refuse(
-            code::INVALID_REQUEST,
+            error_codes::INVALID_REQUEST,
             "A manual partition assignment was specified, but numPartitions was not set to -1.",
         ));
     }
-    let invalid = |m: String| refuse(code::INVALID_REPLICA_ASSIGNMENT, m);
+    let invalid = |m: String| refuse(error_codes::INVALID_REPLICA_ASSIGNMENT, m);
     let mut by_partition = BTreeMap::new();
     let mut replication = None;
     for (partition, replicas) in &topic.assignments {
@@ -263,13 +250,13 @@ pub fn create_topic(
     validate_topic_name(&topic.name)?;
     if image.topic(&topic.name).is_some() {
         return Err(refuse(
-            code::TOPIC_ALREADY_EXISTS,
+            error_codes::TOPIC_ALREADY_EXISTS,
             format!("Topic '{}' already exists.", topic.name),
         ));
     }
     if let Some(other) = colliding_topic(image, &topic.name) {
         return Err(refuse(
-            code::INVALID_TOPIC_EXCEPTION,
+            error_codes::INVALID_TOPIC_EXCEPTION,
             format!(
                 "Topic '{}' collides with existing topic: {other}",
                 topic.name
@@ -278,7 +265,7 @@ pub fn create_topic(
     }
     if topic.name == CLUSTER_METADATA_TOPIC {
         return Err(refuse(
-            code::INVALID_REQUEST,
+            error_codes::INVALID_REQUEST,
             format!("Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited."),
         ));
     }
@@ -319,7 +306,7 @@ pub fn create_topic(
 
 fn unknown_topic(name: &str) -> ControllerError {
     refuse(
-        code::UNKNOWN_TOPIC_OR_PARTITION,
+        error_codes::UNKNOWN_TOPIC_OR_PARTITION,
         format!("This server does not host this topic-partition: {name}"),
     )
 }
@@ -346,13 +333,13 @@ pub fn create_partitions(
     let current = topic.partitions.len() as i32;
     if count == current {
         return Err(refuse(
-            code::INVALID_PARTITIONS,
+            error_codes::INVALID_PARTITIONS,
             format!("Topic already has {current} partition(s)."),
         ));
     }
     if count < current {
         return Err(refuse(
-            code::INVALID_PARTITIONS,
+            error_codes::INVALID_PARTITIONS,
             format!(
                 "The topic {name} currently has {current} partition(s); {count} would not be an increase."
             ),
@@ -362,7 +349,7 @@ pub fn create_partitions(
     if let Some(assignments) = assignments {
         if assignments.len() != added as usize {
             return Err(refuse(
-                code::INVALID_REPLICA_ASSIGNMENT,
+                error_codes::INVALID_REPLICA_ASSIGNMENT,
                 format!(
                     "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
                     assignments.len()
@@ -375,7 +362,7 @@ pub fn create_partitions(
     }
     let Some(first) = topic.partitions.values().next() else {
         return Err(refuse(
-            code::UNKNOWN_SERVER_ERROR,
+            error_codes::UNKNOWN_SERVER_ERROR,
             format!("Invalid state: topic {name} appears to have no partitions."),
         ));
     };
@@ -384,14 +371,14 @@ pub fn create_partitions(
         Some(assignments) => {
             for replicas in assignments {
                 check_manual(image, replicas, Some(replication))
-                    .map_err(|m| refuse(code::INVALID_REPLICA_ASSIGNMENT, m))?;
+                    .map_err(|m| refuse(error_codes::INVALID_REPLICA_ASSIGNMENT, m))?;
             }
             (current..count).zip(assignments.iter().cloned()).collect()
         }
         None => {
             let replication = i16::try_from(replication).unwrap_or(i16::MAX);
             place(image, current, added, replication)
-                .map_err(|m| refuse(code::INVALID_REPLICATION_FACTOR, m))?
+                .map_err(|m| refuse(error_codes::INVALID_REPLICATION_FACTOR, m))?
         }
     };
     Ok(partition_records(topic.id, new_assignments).collect())
@@ -452,6 +439,10 @@ mod producer_id_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gregor_protocol::error_codes::{
+        INVALID_CONFIG, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT,
+        INVALID_REQUEST, INVALID_TOPIC_EXCEPTION, POLICY_VIOLATION, UNKNOWN_TOPIC_OR_PARTITION,
+    };
 
     const DEFAULTS: TopicDefaults = TopicDefaults {
         num_partitions: 2,
@@ -556,16 +547,22 @@ mod tests {
         let image = cluster(1);
         for bad in ["", ".", "..", "a/b", "a b", "é"] {
             let err = create(&image, new_topic(bad, 1, 1)).unwrap_err();
-            assert_eq!(err.code, 17, "{bad:?}");
+            assert_eq!(err.code, INVALID_TOPIC_EXCEPTION, "{bad:?}");
             assert!(
                 err.message.starts_with("Topic name is invalid: "),
                 "{err:?}"
             );
         }
-        assert_eq!(code_of(&image, new_topic(&"x".repeat(250), 1, 1)), 17);
+        assert_eq!(
+            code_of(&image, new_topic(&"x".repeat(250), 1, 1)),
+            INVALID_TOPIC_EXCEPTION
+        );
         assert!(create(&image, new_topic(&"x".repeat(249), 1, 1)).is_ok());
         assert!(create(&image, new_topic("a-Z_0.9", 1, 1)).is_ok());
-        assert_eq!(code_of(&image, new_topic(CLUSTER_METADATA_TOPIC, 1, 1)), 42);
+        assert_eq!(
+            code_of(&image, new_topic(CLUSTER_METADATA_TOPIC, 1, 1)),
+            INVALID_REQUEST
+        );
     }
 
     #[test]
@@ -579,7 +576,7 @@ mod tests {
             (36, "Topic 'a.b' already exists.")
         );
         let err = create(&image, new_topic("a_b", 1, 1)).unwrap_err();
-        assert_eq!(err.code, 17);
+        assert_eq!(err.code, INVALID_TOPIC_EXCEPTION);
         assert_eq!(err.message, "Topic 'a_b' collides with existing topic: a.b");
         assert!(create(&image, new_topic("ab", 1, 1)).is_ok());
     }
@@ -587,43 +584,52 @@ mod tests {
     #[test]
     fn counts_and_replication_factors_are_checked() {
         let image = cluster(1);
-        assert_eq!(code_of(&image, new_topic("t", 0, 1)), 37);
-        assert_eq!(code_of(&image, new_topic("t", -5, 1)), 37);
-        assert_eq!(code_of(&image, new_topic("t", 1, 0)), 38);
-        assert_eq!(code_of(&image, new_topic("t", 1, -3)), 38);
+        assert_eq!(code_of(&image, new_topic("t", 0, 1)), INVALID_PARTITIONS);
+        assert_eq!(code_of(&image, new_topic("t", -5, 1)), INVALID_PARTITIONS);
+        assert_eq!(
+            code_of(&image, new_topic("t", 1, 0)),
+            INVALID_REPLICATION_FACTOR
+        );
+        assert_eq!(
+            code_of(&image, new_topic("t", 1, -3)),
+            INVALID_REPLICATION_FACTOR
+        );
         // Kafka checks the replication factor first.
-        assert_eq!(code_of(&image, new_topic("t", 0, 0)), 38);
+        assert_eq!(
+            code_of(&image, new_topic("t", 0, 0)),
+            INVALID_REPLICATION_FACTOR
+        );
         let err = create(&image, new_topic("t", 1, 3)).unwrap_err();
-        assert_eq!(err.code, 38);
+        assert_eq!(err.code, INVALID_REPLICATION_FACTOR);
         assert_eq!(
             err.message,
             "Unable to replicate the partition 3 time(s): The target replication factor of 3 cannot be reached because only 1 broker(s) are registered."
         );
         let err = create(&cluster(0), new_topic("t", 1, 1)).unwrap_err();
-        assert_eq!(err.code, 38);
+        assert_eq!(err.code, INVALID_REPLICATION_FACTOR);
         // A default that exceeds the brokers is refused the same way.
         let wide = TopicDefaults {
             num_partitions: 1,
             replication_factor: 3,
         };
         let err = create_topic(&image, &new_topic("t", -1, -1), wide, Uuid::nil()).unwrap_err();
-        assert_eq!(err.code, 38);
+        assert_eq!(err.code, INVALID_REPLICATION_FACTOR);
         // A broken default partition count is refused, not turned into an empty topic.
         let none = TopicDefaults {
             num_partitions: 0,
             replication_factor: 1,
         };
         let err = create_topic(&image, &new_topic("t", -1, -1), none, Uuid::nil()).unwrap_err();
-        assert_eq!(err.code, 37);
+        assert_eq!(err.code, INVALID_PARTITIONS);
     }
 
     #[test]
     fn huge_requests_are_refused_before_allocating() {
         let image = cluster(1);
         let err = create(&image, new_topic("t", i32::MAX, 1)).unwrap_err();
-        assert_eq!(err.code, 44);
+        assert_eq!(err.code, POLICY_VIOLATION);
         assert!(create(&image, new_topic("t", 9_999, 1)).is_ok());
-        assert_eq!(code_of(&image, new_topic("t", 10_000, 1)), 44);
+        assert_eq!(code_of(&image, new_topic("t", 10_000, 1)), POLICY_VIOLATION);
     }
 
     #[test]
@@ -637,7 +643,7 @@ mod tests {
             let mut topic = new_topic("t", 1, 1);
             topic.configs = vec![(key.into(), value.into())];
             let err = create(&image, topic).unwrap_err();
-            assert_eq!(err.code, 40);
+            assert_eq!(err.code, INVALID_CONFIG);
             assert!(err.message.contains(key), "{err:?}");
         }
         let mut crossed = new_topic("t", 1, 1);
@@ -645,11 +651,11 @@ mod tests {
             ("min.compaction.lag.ms".into(), "10".into()),
             ("max.compaction.lag.ms".into(), "5".into()),
         ];
-        assert_eq!(code_of(&image, crossed), 40);
+        assert_eq!(code_of(&image, crossed), INVALID_CONFIG);
         // Kafka validates configs before the partition count.
         let mut both = new_topic("t", 0, 1);
         both.configs = vec![("retention.ms".into(), "x".into())];
-        assert_eq!(code_of(&image, both), 40);
+        assert_eq!(code_of(&image, both), INVALID_CONFIG);
     }
 
     #[test]
@@ -657,10 +663,10 @@ mod tests {
         let image = cluster(3);
         let mut with_count = manual("t", vec![(0, vec![1])]);
         with_count.num_partitions = 1;
-        assert_eq!(code_of(&image, with_count), 42);
+        assert_eq!(code_of(&image, with_count), INVALID_REQUEST);
         let mut with_rf = manual("t", vec![(0, vec![1])]);
         with_rf.replication_factor = 1;
-        assert_eq!(code_of(&image, with_rf), 42);
+        assert_eq!(code_of(&image, with_rf), INVALID_REQUEST);
         for bad in [
             vec![(0, vec![7])],
             vec![(0, vec![])],
@@ -672,7 +678,7 @@ mod tests {
             vec![(0, vec![1, 2]), (1, vec![3])],
         ] {
             let err = create(&image, manual("t", bad.clone())).unwrap_err();
-            assert_eq!(err.code, 39, "{bad:?}: {err:?}");
+            assert_eq!(err.code, INVALID_REPLICA_ASSIGNMENT, "{bad:?}: {err:?}");
         }
         let mut image = image;
         let records = create(&image, manual("t", vec![(1, vec![3, 1]), (0, vec![2, 3])])).unwrap();
@@ -695,15 +701,15 @@ mod tests {
         );
         assert_eq!(
             create_partitions(&image, "t", 1, None).unwrap_err().code,
-            37
+            INVALID_PARTITIONS
         );
         assert_eq!(
             create_partitions(&image, "t", -1, None).unwrap_err().code,
-            37
+            INVALID_PARTITIONS
         );
         assert_eq!(
             create_partitions(&image, "nope", 5, None).unwrap_err().code,
-            3
+            UNKNOWN_TOPIC_OR_PARTITION
         );
         for bad in [
             vec![vec![1, 2]],
@@ -715,7 +721,7 @@ mod tests {
                 create_partitions(&image, "t", 4, Some(&bad))
                     .unwrap_err()
                     .code,
-                39,
+                INVALID_REPLICA_ASSIGNMENT,
                 "{bad:?}"
             );
         }
@@ -723,7 +729,7 @@ mod tests {
             create_partitions(&image, "t", i32::MAX, None)
                 .unwrap_err()
                 .code,
-            44
+            POLICY_VIOLATION
         );
         let records = create_partitions(&image, "t", 3, Some(&[vec![2, 1]])).unwrap();
         apply(&mut image, &records);
@@ -745,7 +751,7 @@ mod tests {
         let mut shrunk = image.clone();
         shrunk.brokers.remove(&2);
         let err = create_partitions(&shrunk, "t", 2, None).unwrap_err();
-        assert_eq!(err.code, 38);
+        assert_eq!(err.code, INVALID_REPLICATION_FACTOR);
         assert!(err.message.contains("only 1 broker(s)"), "{err:?}");
     }
 
@@ -781,7 +787,7 @@ mod tests {
         ] {
             assert_eq!(
                 alter_topic_configs(&image, "t", &[bad]).unwrap_err().code,
-                40
+                INVALID_CONFIG
             );
         }
         // Cross-config rules look at the topic's existing configs too.
@@ -800,16 +806,19 @@ mod tests {
             )
             .unwrap_err()
             .code,
-            40
+            INVALID_CONFIG
         );
         assert_eq!(
             alter_topic_configs(&image, "nope", &[]).unwrap_err().code,
-            3
+            UNKNOWN_TOPIC_OR_PARTITION
         );
 
         let records = delete_topic(&image, "t").unwrap();
         apply(&mut image, &records);
         assert!(image.topic("t").is_none());
-        assert_eq!(delete_topic(&image, "t").unwrap_err().code, 3);
+        assert_eq!(
+            delete_topic(&image, "t").unwrap_err().code,
+            UNKNOWN_TOPIC_OR_PARTITION
+        );
     }
 }

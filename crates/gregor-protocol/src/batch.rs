@@ -10,6 +10,7 @@
 //! The CRC32C covers bytes 21.. (attributes to the end of the batch).
 
 use crate::compression::Compression;
+use crate::error_codes;
 use crate::record_wire::for_each_record;
 use thiserror::Error;
 
@@ -78,9 +79,11 @@ impl BatchError {
     /// The Kafka error code for this failure.
     pub fn error_code(&self) -> i16 {
         match self {
-            BatchError::Corrupt(_) => 2,
-            BatchError::TooLarge { .. } => 10,
-            BatchError::UnsupportedMagic(_) | BatchError::InvalidRecord(_) => 87,
+            BatchError::Corrupt(_) => error_codes::CORRUPT_MESSAGE,
+            BatchError::TooLarge { .. } => error_codes::MESSAGE_TOO_LARGE,
+            BatchError::UnsupportedMagic(_) | BatchError::InvalidRecord(_) => {
+                error_codes::INVALID_RECORD
+            }
         }
     }
 }
@@ -401,6 +404,7 @@ pub fn write_crc(batch: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error_codes::{CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE};
     use crate::records::BatchBuilder;
     use bytes::Bytes;
 
@@ -522,7 +526,7 @@ mod tests {
         let mut bad_crc = good.clone();
         let last = bad_crc.len() - 1;
         bad_crc[last] ^= 0xff;
-        assert_eq!(code(&bad_crc), 2);
+        assert_eq!(code(&bad_crc), CORRUPT_MESSAGE);
 
         for magic in [0u8, 1] {
             let mut old = good.clone();
@@ -534,48 +538,60 @@ mod tests {
         }
         let mut future = good.clone();
         future[MAGIC_OFFSET] = 3;
-        assert_eq!(code(&future), 2);
+        assert_eq!(code(&future), CORRUPT_MESSAGE);
 
-        assert_eq!(code(&[]), 87);
-        assert_eq!(code(&good[..good.len() - 1]), 87);
-        assert_eq!(code(&good[..10]), 87);
+        assert_eq!(code(&[]), INVALID_RECORD);
+        assert_eq!(code(&good[..good.len() - 1]), INVALID_RECORD);
+        assert_eq!(code(&good[..10]), INVALID_RECORD);
 
         let mut two = good.clone();
         two.extend_from_slice(&good);
-        assert_eq!(code(&two), 87);
+        assert_eq!(code(&two), INVALID_RECORD);
         let mut tail = good.clone();
         tail.push(0);
-        assert_eq!(code(&tail), 87);
+        assert_eq!(code(&tail), INVALID_RECORD);
 
         // Count vs last offset delta, count zero, negative delta.
-        assert_eq!(code(&patch(good.clone(), 57, &4i32.to_be_bytes())), 87);
-        assert_eq!(code(&patch(good.clone(), 23, &3i32.to_be_bytes())), 87);
+        assert_eq!(
+            code(&patch(good.clone(), 57, &4i32.to_be_bytes())),
+            INVALID_RECORD
+        );
+        assert_eq!(
+            code(&patch(good.clone(), 23, &3i32.to_be_bytes())),
+            INVALID_RECORD
+        );
         let empty = patch(
             patch(good.clone(), 57, &0i32.to_be_bytes()),
             23,
             &(-1i32).to_be_bytes(),
         );
-        assert_eq!(code(&empty), 87);
+        assert_eq!(code(&empty), INVALID_RECORD);
         // Count and delta agree but the records do not: 2 declared, 3 present.
         let short = patch(
             patch(good.clone(), 57, &2i32.to_be_bytes()),
             23,
             &1i32.to_be_bytes(),
         );
-        assert_eq!(code(&short), 87);
+        assert_eq!(code(&short), INVALID_RECORD);
         // A record whose length runs past the batch.
         let mut rec = good.clone();
         rec[BATCH_HEADER_LEN] = 0x7e;
         write_crc(&mut rec);
-        assert_eq!(code(&rec), 87);
+        assert_eq!(code(&rec), INVALID_RECORD);
 
         // Control batches from clients, producer id without sequence, codec 7.
         assert_eq!(
             code(&patch(good.clone(), 21, &ATTR_CONTROL.to_be_bytes())),
-            87
+            INVALID_RECORD
         );
-        assert_eq!(code(&patch(good.clone(), 53, &(-1i32).to_be_bytes())), 87);
-        assert_eq!(code(&patch(good.clone(), 21, &7i16.to_be_bytes())), 2);
+        assert_eq!(
+            code(&patch(good.clone(), 53, &(-1i32).to_be_bytes())),
+            INVALID_RECORD
+        );
+        assert_eq!(
+            code(&patch(good.clone(), 21, &7i16.to_be_bytes())),
+            CORRUPT_MESSAGE
+        );
 
         assert_eq!(
             validate_produce(&good, good.len() - 1),
@@ -587,7 +603,7 @@ mod tests {
         assert!(validate_produce(&good, good.len()).is_ok());
 
         assert_eq!(code(&[0xff; 100]), 2);
-        assert_eq!(code(&patch(good, 8, &12i32.to_be_bytes())), 2);
+        assert_eq!(code(&patch(good, 8, &12i32.to_be_bytes())), CORRUPT_MESSAGE);
     }
 
     #[test]
@@ -618,9 +634,18 @@ mod tests {
 
     #[test]
     fn error_codes_match_kafka() {
-        assert_eq!(BatchError::Corrupt(String::new()).error_code(), 2);
-        assert_eq!(BatchError::TooLarge { size: 2, max: 1 }.error_code(), 10);
-        assert_eq!(BatchError::UnsupportedMagic(1).error_code(), 87);
-        assert_eq!(BatchError::InvalidRecord(String::new()).error_code(), 87);
+        assert_eq!(
+            BatchError::Corrupt(String::new()).error_code(),
+            CORRUPT_MESSAGE
+        );
+        assert_eq!(
+            BatchError::TooLarge { size: 2, max: 1 }.error_code(),
+            MESSAGE_TOO_LARGE
+        );
+        assert_eq!(BatchError::UnsupportedMagic(1).error_code(), INVALID_RECORD);
+        assert_eq!(
+            BatchError::InvalidRecord(String::new()).error_code(),
+            INVALID_RECORD
+        );
     }
 }

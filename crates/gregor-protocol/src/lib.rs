@@ -11,6 +11,7 @@
 pub mod alloc_guard;
 pub mod batch;
 pub mod compression;
+pub mod error_codes;
 pub mod fetch_response;
 pub mod frame;
 mod record_wire;

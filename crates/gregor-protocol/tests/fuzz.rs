@@ -3,6 +3,9 @@
 //! that reads untrusted bytes; only the absence of a panic is asserted
 //! (plus the invariants that must hold whatever the input).
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::{Bytes, BytesMut};
 use gregor_protocol::batch::{
     compute_crc, validate_produce, verify_crc, BatchHeader, BatchIter, BATCH_HEADER_LEN,

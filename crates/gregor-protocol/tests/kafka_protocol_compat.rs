@@ -2,6 +2,9 @@
 //! tested against Java-written batches: what it encodes we must decode and
 //! accept, and what we encode it must decode, for every codec.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::{Bytes, BytesMut};
 use gregor_protocol::batch::validate_produce;
 use gregor_protocol::compression::Compression;

@@ -2,13 +2,17 @@
 //!
 //! For now the quorum has a single voter (the local node), so "committed"
 //! means "durably appended to the local metadata log". The log is an ordinary
-//! Gregor partition log (`__cluster_metadata-0`), each metadata record stored
-//! as the value of a Kafka record, so it inherits the storage engine's CRC
-//! checks and crash recovery. Multi-voter replication (openraft) replaces the
-//! internals of [`MetadataLog`] later without changing its callers.
+//! Gregor partition log (`__cluster_metadata-0`), each record stored as the
+//! value of a Kafka record, so it inherits the storage engine's CRC checks and
+//! crash recovery. Multi-voter replication (openraft) replaces the internals
+//! of [`MetadataLog`] later without changing its callers.
+//!
+//! Consensus is generic over the bytes it replicates: records go in and come
+//! back out as opaque values. What they mean (`gregor-metadata`) is the
+//! caller's business, so this crate never imports it.
 
+use bytes::Bytes;
 use gregor_log::{LogConfig, PartitionLog};
-use gregor_metadata::{MetadataImage, MetadataRecord};
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use std::path::Path;
@@ -51,14 +55,15 @@ fn log_config() -> LogConfig {
 }
 
 impl MetadataLog {
-    /// Opens the metadata log under `log_dir` (creating it), replays it and
-    /// returns the log with the resulting image.
+    /// Opens the metadata log under `log_dir` (creating it) and replays it:
+    /// `apply` gets every committed record's value, in log order. A record
+    /// `apply` refuses stops the replay as corruption at its offset.
     pub fn open(
         log_dir: &Path,
         recover: bool,
-    ) -> Result<(MetadataLog, MetadataImage), QuorumError> {
+        mut apply: impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<MetadataLog, QuorumError> {
         let log = PartitionLog::open(&log_dir.join(METADATA_DIR), log_config(), recover)?;
-        let mut image = MetadataImage::default();
         let end = log.log_end_offset();
         let mut next = log.log_start_offset();
         while next < end {
@@ -74,12 +79,10 @@ impl MetadataLog {
                         continue;
                     }
                     let value = record.value.unwrap_or_default();
-                    let decoded =
-                        MetadataRecord::decode(&value).map_err(|message| QuorumError::Corrupt {
-                            offset: record.offset,
-                            message,
-                        })?;
-                    image.apply(&decoded);
+                    apply(&value).map_err(|message| QuorumError::Corrupt {
+                        offset: record.offset,
+                        message,
+                    })?;
                     next = record.offset + 1;
                 }
             }
@@ -90,7 +93,7 @@ impl MetadataLog {
                 });
             }
         }
-        Ok((MetadataLog { log }, image))
+        Ok(MetadataLog { log })
     }
 
     /// Appends records as one atomic batch, fsyncs, and returns the offset of
@@ -98,7 +101,7 @@ impl MetadataLog {
     ///
     /// An empty commit writes nothing and returns the last offset already in
     /// the log (-1 when it is empty), since Kafka batches are never empty.
-    pub fn commit(&mut self, records: &[MetadataRecord]) -> Result<i64, QuorumError> {
+    pub fn commit(&mut self, records: &[Bytes]) -> Result<i64, QuorumError> {
         if records.is_empty() {
             return Ok(self.log.log_end_offset() - 1);
         }
@@ -107,7 +110,7 @@ impl MetadataLog {
             .map_or(0, |d| d.as_millis() as i64);
         let mut batch = BatchBuilder::new(Compression::None);
         for record in records {
-            batch.push(now, None, Some(record.encode()), Vec::new());
+            batch.push(now, None, Some(record.clone()), Vec::new());
         }
         let bytes = batch
             .build()
@@ -130,75 +133,73 @@ impl MetadataLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
 
-    fn records(n: u128) -> Vec<MetadataRecord> {
+    /// Two records whose values name the commit they came from.
+    fn records(n: u32) -> Vec<Bytes> {
         vec![
-            MetadataRecord::Topic {
-                name: format!("t{n}"),
-                id: Uuid::from_u128(n),
-            },
-            MetadataRecord::Partition {
-                topic_id: Uuid::from_u128(n),
-                partition: 0,
-                replicas: vec![1],
-                isr: vec![1],
-                leader: 1,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            },
+            Bytes::from(format!("topic {n}")),
+            Bytes::from(format!("partition {n}")),
         ]
+    }
+
+    /// Opens the log and returns it with every replayed value.
+    fn open(dir: &Path, recover: bool) -> Result<(MetadataLog, Vec<Bytes>), QuorumError> {
+        let mut seen = Vec::new();
+        let log = MetadataLog::open(dir, recover, |value| {
+            seen.push(Bytes::copy_from_slice(value));
+            Ok(())
+        })?;
+        Ok((log, seen))
     }
 
     #[test]
     fn committed_records_replay_after_clean_and_unclean_stops() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, image) = MetadataLog::open(dir.path(), false).unwrap();
-        assert!(image.topics.is_empty());
+        let (mut log, seen) = open(dir.path(), false).unwrap();
+        assert!(seen.is_empty());
         assert_eq!(log.commit(&records(1)).unwrap(), 1);
         assert_eq!(log.commit(&records(2)).unwrap(), 3);
         log.close().unwrap();
 
-        let (mut log, image) = MetadataLog::open(dir.path(), false).unwrap();
-        assert_eq!(image.topics.len(), 2);
-        log.commit(&[MetadataRecord::RemoveTopic {
-            id: Uuid::from_u128(1),
-        }])
-        .unwrap();
+        let (mut log, seen) = open(dir.path(), false).unwrap();
+        assert_eq!(seen, [records(1), records(2)].concat());
+        log.commit(&[Bytes::from_static(b"remove 1")]).unwrap();
         drop(log); // a crash: no close
 
-        let (_, image) = MetadataLog::open(dir.path(), true).unwrap();
-        assert_eq!(image.topics.keys().collect::<Vec<_>>(), vec!["t2"]);
-        assert_eq!(image.topic("t2").unwrap().partitions.len(), 1);
+        let (_, seen) = open(dir.path(), true).unwrap();
+        let mut expected = [records(1), records(2)].concat();
+        expected.push(Bytes::from_static(b"remove 1"));
+        assert_eq!(seen, expected);
     }
 
     #[test]
-    fn an_undecodable_record_is_reported_not_applied() {
+    fn a_refused_record_is_reported_as_corruption_at_its_offset() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = MetadataLog::open(dir.path(), false).unwrap();
+        let (mut log, _) = open(dir.path(), false).unwrap();
         log.commit(&records(1)).unwrap();
-        let mut batch = BatchBuilder::new(Compression::None);
-        batch.push(
-            0,
-            None,
-            Some(bytes::Bytes::from_static(&[99, 0, 1])),
-            Vec::new(),
-        );
-        log.log.append(&batch.build().unwrap(), 0, 0).unwrap();
+        log.commit(&[Bytes::from_static(&[99, 0, 1])]).unwrap();
         log.close().unwrap();
-        match MetadataLog::open(dir.path(), false) {
-            Err(QuorumError::Corrupt { offset, .. }) => assert_eq!(offset, 2),
-            other => panic!(
-                "expected corruption, got {:?}",
-                other.map(|(_, image)| image)
-            ),
+        let mut applied = 0;
+        let result = MetadataLog::open(dir.path(), false, |value| {
+            if value.first() == Some(&99) {
+                return Err("unknown record type 99".into());
+            }
+            applied += 1;
+            Ok(())
+        });
+        match result {
+            Err(QuorumError::Corrupt { offset, message }) => {
+                assert_eq!((offset, message.as_str()), (2, "unknown record type 99"))
+            }
+            other => panic!("expected corruption, got {:?}", other.map(|_| ())),
         }
+        assert_eq!(applied, 2);
     }
 
     #[test]
     fn an_empty_commit_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = MetadataLog::open(dir.path(), false).unwrap();
+        let (mut log, _) = open(dir.path(), false).unwrap();
         assert_eq!(log.commit(&[]).unwrap(), -1);
         assert_eq!(log.commit(&records(1)).unwrap(), 1);
         assert_eq!(log.commit(&[]).unwrap(), 1);
@@ -208,7 +209,7 @@ mod tests {
     #[test]
     fn a_torn_last_commit_is_dropped_whole_on_recovery() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = MetadataLog::open(dir.path(), false).unwrap();
+        let (mut log, _) = open(dir.path(), false).unwrap();
         log.commit(&records(1)).unwrap();
         log.commit(&records(2)).unwrap();
         drop(log);
@@ -222,45 +223,32 @@ mod tests {
         file.set_len(len - 5).unwrap();
         drop(file);
 
-        let (mut log, image) = MetadataLog::open(dir.path(), true).unwrap();
-        assert_eq!(image.topics.keys().collect::<Vec<_>>(), vec!["t1"]);
+        let (mut log, seen) = open(dir.path(), true).unwrap();
+        assert_eq!(seen, records(1));
         assert_eq!(log.end_offset(), 2);
         // The log goes on from the last whole commit.
         assert_eq!(log.commit(&records(3)).unwrap(), 3);
         log.close().unwrap();
-        let (_, image) = MetadataLog::open(dir.path(), false).unwrap();
-        assert_eq!(image.topics.keys().collect::<Vec<_>>(), vec!["t1", "t3"]);
+        let (_, seen) = open(dir.path(), false).unwrap();
+        assert_eq!(seen, [records(1), records(3)].concat());
     }
 
     #[test]
     fn replay_reads_a_log_larger_than_one_chunk() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = MetadataLog::open(dir.path(), false).unwrap();
-        let id = Uuid::from_u128(7);
-        log.commit(&[MetadataRecord::Topic {
-            name: "big".into(),
-            id,
-        }])
-        .unwrap();
-        let mut expected = 0;
-        // About 2.5 MiB of partition records in 5 commits.
+        let (mut log, _) = open(dir.path(), false).unwrap();
+        let mut expected = Vec::new();
+        // About 2.5 MiB of records in 5 commits.
         for commit in 0..5 {
-            let batch: Vec<MetadataRecord> = (0..8_000)
-                .map(|i| MetadataRecord::Partition {
-                    topic_id: id,
-                    partition: commit * 8_000 + i,
-                    replicas: vec![1, 2, 3],
-                    isr: vec![1, 2, 3],
-                    leader: 1,
-                    leader_epoch: 0,
-                    partition_epoch: 0,
-                })
+            let batch: Vec<Bytes> = (0..8_000)
+                .map(|i| Bytes::from(format!("{:064}", commit * 8_000 + i)))
                 .collect();
-            expected += batch.len();
+            expected.extend(batch.iter().cloned());
             log.commit(&batch).unwrap();
         }
         log.close().unwrap();
-        let (_, image) = MetadataLog::open(dir.path(), false).unwrap();
-        assert_eq!(image.topic("big").unwrap().partitions.len(), expected);
+        let (_, seen) = open(dir.path(), false).unwrap();
+        assert_eq!(seen.len(), expected.len());
+        assert_eq!(seen, expected);
     }
 }

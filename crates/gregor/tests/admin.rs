@@ -2,8 +2,15 @@
 //! validate-only, errors), Metadata auto-creation, CreatePartitions,
 //! DeleteTopics, DescribeConfigs sources, and metadata surviving restarts.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
+use gregor_protocol::error_codes::{
+    INVALID_CONFIG, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT,
+    INVALID_TOPIC_EXCEPTION, NONE, TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION,
+};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
@@ -95,13 +102,13 @@ fn create_topics_with_configs_and_describe_them() {
             .with_value(Some(StrBytes::from_static_str("1048576")))]),
         false,
     );
-    assert_eq!(result.error_code, 0, "{:?}", result.error_message);
+    assert_eq!(result.error_code, NONE, "{:?}", result.error_message);
     assert_eq!(result.num_partitions, 3);
     assert_eq!(result.replication_factor, 1);
     assert!(!result.topic_id.is_nil());
 
     let described = describe_topic_configs(&mut conn, "configured");
-    assert_eq!(described.error_code, 0);
+    assert_eq!(described.error_code, NONE);
     let segment = config(&described, "segment.bytes");
     assert_eq!(segment.value.as_deref(), Some("1048576"));
     assert_eq!(segment.config_source, 1, "DYNAMIC_TOPIC_CONFIG");
@@ -128,18 +135,18 @@ fn create_topics_errors_match_kafka() {
     let mut conn = broker.connect();
     assert_eq!(
         create(&mut conn, topic("bad name!", 1), false).error_code,
-        17,
+        INVALID_TOPIC_EXCEPTION,
         "INVALID_TOPIC_EXCEPTION"
     );
     assert_eq!(
         create(&mut conn, topic("zero", 0), false).error_code,
-        37,
+        INVALID_PARTITIONS,
         "INVALID_PARTITIONS"
     );
     let rf3 = topic("rf3", 1).with_replication_factor(3);
     assert_eq!(
         create(&mut conn, rf3, false).error_code,
-        38,
+        INVALID_REPLICATION_FACTOR,
         "INVALID_REPLICATION_FACTOR"
     );
     let bad_config = topic("badcfg", 1).with_configs(vec![CreatableTopicConfig::default()
@@ -147,23 +154,23 @@ fn create_topics_errors_match_kafka() {
         .with_value(Some(StrBytes::from_static_str("soon")))]);
     assert_eq!(
         create(&mut conn, bad_config, false).error_code,
-        40,
+        INVALID_CONFIG,
         "INVALID_CONFIG"
     );
-    assert_eq!(create(&mut conn, topic("twice", 1), false).error_code, 0);
+    assert_eq!(create(&mut conn, topic("twice", 1), false).error_code, NONE);
     assert_eq!(
         create(&mut conn, topic("twice", 1), false).error_code,
-        36,
+        TOPIC_ALREADY_EXISTS,
         "TOPIC_ALREADY_EXISTS"
     );
 
     // validate_only checks everything but creates nothing.
     let checked = create(&mut conn, topic("dry", 4), true);
-    assert_eq!(checked.error_code, 0);
+    assert_eq!(checked.error_code, NONE);
     assert_eq!(checked.num_partitions, 4);
     assert_eq!(
         metadata(&mut conn, Some(&["dry"]), false).topics[0].error_code,
-        3
+        UNKNOWN_TOPIC_OR_PARTITION
     );
 }
 
@@ -173,10 +180,10 @@ fn metadata_auto_creates_when_allowed() {
     let mut conn = broker.connect();
     assert_eq!(
         metadata(&mut conn, Some(&["not-asked"]), false).topics[0].error_code,
-        3
+        UNKNOWN_TOPIC_OR_PARTITION
     );
     let meta = metadata(&mut conn, Some(&["auto"]), true);
-    assert_eq!(meta.topics[0].error_code, 0);
+    assert_eq!(meta.topics[0].error_code, NONE);
     assert_eq!(meta.topics[0].partitions.len(), 4);
     let all = metadata(&mut conn, None, false);
     let names: Vec<&str> = all
@@ -192,7 +199,7 @@ fn metadata_auto_creates_when_allowed() {
     let mut conn = disabled.connect();
     assert_eq!(
         metadata(&mut conn, Some(&["auto"]), true).topics[0].error_code,
-        3
+        UNKNOWN_TOPIC_OR_PARTITION
     );
 }
 
@@ -200,8 +207,11 @@ fn metadata_auto_creates_when_allowed() {
 fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     let mut broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
-    assert_eq!(create(&mut conn, topic("grow", 2), false).error_code, 0);
-    assert_eq!(create(&mut conn, topic("doomed", 1), false).error_code, 0);
+    assert_eq!(create(&mut conn, topic("grow", 2), false).error_code, NONE);
+    assert_eq!(
+        create(&mut conn, topic("doomed", 1), false).error_code,
+        NONE
+    );
 
     let request = CreatePartitionsRequest::default()
         .with_timeout_ms(5000)
@@ -216,7 +226,7 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     ) else {
         panic!()
     };
-    assert_eq!(response.results[0].error_code, 0);
+    assert_eq!(response.results[0].error_code, NONE);
     let shrink = CreatePartitionsRequest::default()
         .with_timeout_ms(5000)
         .with_topics(vec![CreatePartitionsTopic::default()
@@ -230,7 +240,10 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     ) else {
         panic!()
     };
-    assert_eq!(response.results[0].error_code, 37, "INVALID_PARTITIONS");
+    assert_eq!(
+        response.results[0].error_code, INVALID_PARTITIONS,
+        "INVALID_PARTITIONS"
+    );
     // A non-null but empty assignment list must name every new partition.
     let empty = CreatePartitionsRequest::default()
         .with_timeout_ms(5000)
@@ -246,7 +259,7 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
         panic!()
     };
     assert_eq!(
-        response.results[0].error_code, 39,
+        response.results[0].error_code, INVALID_REPLICA_ASSIGNMENT,
         "INVALID_REPLICA_ASSIGNMENT"
     );
 
@@ -260,7 +273,7 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
     else {
         panic!()
     };
-    assert_eq!(response.responses[0].error_code, 0);
+    assert_eq!(response.responses[0].error_code, NONE);
     assert!(!broker.data_dir().join("doomed-0").exists());
 
     drop(conn);
@@ -287,7 +300,7 @@ fn describe_cluster_and_broker_configs() {
     ) else {
         panic!()
     };
-    assert_eq!(cluster.error_code, 0);
+    assert_eq!(cluster.error_code, NONE);
     assert_eq!(cluster.brokers.len(), 1);
     assert_eq!(cluster.controller_id.0, 1);
 
@@ -307,7 +320,7 @@ fn describe_cluster_and_broker_configs() {
         panic!()
     };
     let result = &response.results[0];
-    assert_eq!(result.error_code, 0);
+    assert_eq!(result.error_code, NONE);
     assert_eq!(config(result, "num.partitions").value.as_deref(), Some("7"));
     assert_eq!(config(result, "num.partitions").config_source, 4);
     assert_eq!(
@@ -351,7 +364,7 @@ fn incremental_alter(conn: &mut Connection, topic: &str, ops: &[(&str, i8, Optio
 fn alter_configs_set_append_delete_and_replace() {
     let mut broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
-    assert_eq!(create(&mut conn, topic("tuned", 1), false).error_code, 0);
+    assert_eq!(create(&mut conn, topic("tuned", 1), false).error_code, NONE);
     assert_eq!(
         incremental_alter(
             &mut conn,
@@ -414,7 +427,7 @@ fn alter_configs_set_append_delete_and_replace() {
     else {
         panic!()
     };
-    assert_eq!(response.responses[0].error_code, 0);
+    assert_eq!(response.responses[0].error_code, NONE);
     drop(conn);
     broker.restart();
     let mut conn = broker.connect();

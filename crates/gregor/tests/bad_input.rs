@@ -1,10 +1,16 @@
 //! Bad input from the network gets Kafka's answer (an error code, or a closed
 //! connection where Kafka closes it) and never takes the broker down.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{
+    CORRUPT_MESSAGE, NONE, NOT_ENOUGH_REPLICAS, UNSUPPORTED_VERSION,
+};
 use gregor_protocol::records::BatchBuilder;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -20,7 +26,7 @@ fn api_versions_ok(conn: &mut Connection) {
     ) else {
         panic!("wrong response type")
     };
-    assert_eq!(response.error_code, 0);
+    assert_eq!(response.error_code, NONE);
     assert!(response
         .api_keys
         .iter()
@@ -77,7 +83,7 @@ fn latest_offset(conn: &mut Connection, topic: &str) -> i64 {
         panic!("wrong response type")
     };
     let partition = &response.topics[0].partitions[0];
-    assert_eq!(partition.error_code, 0);
+    assert_eq!(partition.error_code, NONE);
     partition.offset
 }
 
@@ -136,7 +142,7 @@ fn unsupported_versions_get_kafkas_answers() {
     let header = ResponseHeader::decode(&mut response, 0).unwrap();
     assert_eq!(header.correlation_id, 42);
     let body = ApiVersionsResponse::decode(&mut response, 0).unwrap();
-    assert_eq!(body.error_code, 35);
+    assert_eq!(body.error_code, UNSUPPORTED_VERSION);
     assert!(body
         .api_keys
         .iter()
@@ -202,7 +208,7 @@ fn garbage_records_are_refused() {
         0,
         Bytes::from_static(b"definitely not a record batch at all, no sir"),
     );
-    assert_eq!(code, 2, "CORRUPT_MESSAGE");
+    assert_eq!(code, CORRUPT_MESSAGE, "CORRUPT_MESSAGE");
     // A batch with magic 1 (removed in Kafka 4.0).
     let mut old = batch(&[b"x"]);
     old[16] = 1;
@@ -291,7 +297,7 @@ fn acks_all_below_min_insync_replicas_is_refused() {
         panic!("wrong response type")
     };
     assert_eq!(
-        response.responses[0].partition_responses[0].error_code, 19,
+        response.responses[0].partition_responses[0].error_code, NOT_ENOUGH_REPLICAS,
         "NOT_ENOUGH_REPLICAS"
     );
     // acks=1 does not need the ISR.

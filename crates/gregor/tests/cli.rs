@@ -1,6 +1,9 @@
 //! The CLI against a real broker: topic admin, produce from stdin, consume
 //! with formats, and one-line errors.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::io::{Read, Write};

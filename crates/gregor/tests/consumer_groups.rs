@@ -2,8 +2,12 @@
 //! member epoch, and carries on at the same epoch with the same partitions
 //! after the broker restarts (clean and kill -9).
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
+use gregor_protocol::error_codes::NONE;
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -111,10 +115,10 @@ fn members_keep_epochs_and_partitions_across_restarts() {
     create_topic(&mut conn, "events", 4);
 
     let a = heartbeat(&mut conn, join("member-a"));
-    assert_eq!((a.error_code, a.member_epoch), (0, 1));
+    assert_eq!((a.error_code, a.member_epoch), (NONE, 1));
     assert_eq!(owned(&a)[0].partitions, vec![0, 1, 2, 3]);
     let b = heartbeat(&mut conn, join("member-b"));
-    assert_eq!((b.error_code, b.member_epoch), (0, 2));
+    assert_eq!((b.error_code, b.member_epoch), (NONE, 2));
     // a is told to give two up (it stays at epoch 1 until it has).
     let a = heartbeat(&mut conn, beat("member-a", 1, owned(&a)));
     assert_eq!(a.member_epoch, 1);
@@ -154,7 +158,7 @@ fn members_keep_epochs_and_partitions_across_restarts() {
             again.error_message
         );
         let b = heartbeat(&mut conn, beat("member-b", 2, b_owns.clone()));
-        assert_eq!((b.error_code, b.member_epoch), (0, 2));
+        assert_eq!((b.error_code, b.member_epoch), (NONE, 2));
         if b.assignment.is_some() {
             b_owns = owned(&b);
         }

@@ -3,10 +3,16 @@
 //! (KIP-227): ids and epochs, partitions left out when nothing changed,
 //! forgotten partitions, session errors, long polls inside a session.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{
+    FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, NONE, UNKNOWN_TOPIC_OR_PARTITION,
+};
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
@@ -14,10 +20,6 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use support::{create_topic, topic_name, Connection, TestBroker};
 use uuid::Uuid;
-
-const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
-const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 fn produce(conn: &mut Connection, topic: &str, partition: i32, values: &[&str]) {
     let mut builder = BatchBuilder::new(Compression::None);
@@ -37,7 +39,10 @@ fn produce(conn: &mut Connection, topic: &str, partition: i32, values: &[&str]) 
     else {
         panic!()
     };
-    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code,
+        NONE
+    );
 }
 
 /// A topic of a fetch request: `(topic, partitions with their fetch offsets)`.
@@ -148,7 +153,7 @@ fn one_response_carries_many_partitions_of_several_topics() {
             ("many-b", &[(0, 0)]),
         ];
         let response = Fetch::new(version, 0, -1).send(&mut conn, wanted, &ids);
-        assert_eq!(response.error_code, 0, "v{version}");
+        assert_eq!(response.error_code, NONE, "v{version}");
         assert_eq!(response.session_id, 0, "v{version}");
         let got = answered(&response);
         let expected = vec![
@@ -176,7 +181,7 @@ fn incremental_fetches_send_only_changes_and_only_changed_partitions_come_back()
         let ids = [(topic.as_str(), tid)];
         let all: &[(i32, i64)] = &[(0, 0), (1, 0), (2, 0)];
         let full = Fetch::new(version, 0, 0).send(&mut conn, &[(&topic, all)], &ids);
-        assert_eq!(full.error_code, 0);
+        assert_eq!(full.error_code, NONE);
         let session = full.session_id;
         assert!(
             session > 0,
@@ -186,7 +191,7 @@ fn incremental_fetches_send_only_changes_and_only_changed_partitions_come_back()
 
         // Nothing changed: an empty answer.
         let quiet = Fetch::new(version, session, 1).send(&mut conn, &[], &ids);
-        assert_eq!((quiet.error_code, quiet.session_id), (0, session));
+        assert_eq!((quiet.error_code, quiet.session_id), (NONE, session));
         assert!(answered(&quiet).is_empty(), "v{version}: {quiet:?}");
 
         // Partition 1 grows: only it comes back, read from the cached offset.
@@ -228,7 +233,7 @@ fn incremental_fetches_send_only_changes_and_only_changed_partitions_come_back()
 
         // Epoch -1 closes the session: it is gone afterwards.
         let close = Fetch::new(version, session, -1).send(&mut conn, &[], &ids);
-        assert_eq!((close.error_code, close.session_id), (0, 0));
+        assert_eq!((close.error_code, close.session_id), (NONE, 0));
         let after_close = Fetch::new(version, session, 6).send(&mut conn, &[], &ids);
         assert_eq!(after_close.error_code, FETCH_SESSION_ID_NOT_FOUND);
     }
@@ -270,6 +275,6 @@ fn zero_session_slots_turn_sessions_off() {
     let mut conn = broker.connect();
     create_topic(&mut conn, "nosess", 1);
     let full = Fetch::new(12, 0, 0).send(&mut conn, &[("nosess", &[(0, 0)])], &[]);
-    assert_eq!((full.error_code, full.session_id), (0, 0));
+    assert_eq!((full.error_code, full.session_id), (NONE, 0));
     assert_eq!(answered(&full).len(), 1);
 }

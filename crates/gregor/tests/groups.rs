@@ -2,8 +2,12 @@
 //! consumer, refusals for partitions that do not exist, and OffsetFetch in
 //! both its single-group and batched shapes, across a restart.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
+use gregor_protocol::error_codes::NONE;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -39,7 +43,7 @@ fn fetch_batched(conn: &mut Connection) -> Vec<(String, i32, i64)> {
     else {
         panic!()
     };
-    assert_eq!(r.groups[0].error_code, 0);
+    assert_eq!(r.groups[0].error_code, NONE);
     r.groups[0]
         .topics
         .iter()
@@ -123,7 +127,7 @@ fn offsets_committed_with_a_retention_expire_and_stay_gone_after_restart() {
     else {
         panic!()
     };
-    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    assert_eq!(r.topics[0].partitions[0].error_code, NONE);
     assert_eq!(commit(&mut conn, "expiring", 1, 22), 0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {

@@ -2,10 +2,14 @@
 //! retried batch is answered with its original offset and stored once, and
 //! sequence gaps and stale epochs get Kafka's errors. Survives a restart.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{NONE, UNKNOWN_TOPIC_OR_PARTITION};
 use gregor_protocol::records::BatchBuilder;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
@@ -25,7 +29,7 @@ fn init_producer_id(conn: &mut Connection) -> i64 {
     ) else {
         panic!()
     };
-    assert_eq!((r.error_code, r.producer_epoch), (0, 0));
+    assert_eq!((r.error_code, r.producer_epoch), (NONE, 0));
     r.producer_id.0
 }
 
@@ -126,14 +130,17 @@ fn retries_are_deduplicated_and_gaps_refused_across_restarts() {
         panic!()
     };
     let partitions = &r.topics[0].partitions;
-    assert_eq!(partitions[0].error_code, 0);
+    assert_eq!(partitions[0].error_code, NONE);
     let producers: Vec<(i64, i32, i32)> = partitions[0]
         .active_producers
         .iter()
         .map(|p| (p.producer_id.0, p.producer_epoch, p.last_sequence))
         .collect();
     assert_eq!(producers, vec![(pid, 1, 0)]);
-    assert_eq!(partitions[1].error_code, 3, "no partition 9");
+    assert_eq!(
+        partitions[1].error_code, UNKNOWN_TOPIC_OR_PARTITION,
+        "no partition 9"
+    );
 }
 
 /// Producer ids DescribeProducers reports for partition 0 of `idem`.

@@ -1,10 +1,14 @@
 //! Produce and fetch through a real broker over TCP: offsets, byte-exact
 //! round trips, long-poll wake-ups, restarts and crash recovery.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{NONE, OFFSET_OUT_OF_RANGE};
 use gregor_protocol::records::{decode_batches, BatchBuilder, Header};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -81,7 +85,7 @@ fn fetch(
     else {
         panic!()
     };
-    assert_eq!(response.error_code, 0);
+    assert_eq!(response.error_code, NONE);
     response.responses[0].partitions[0].clone()
 }
 
@@ -91,7 +95,7 @@ fn read_all(conn: &mut Connection, topic: &str, partition: i32) -> Vec<(i64, Byt
     let mut next = 0;
     loop {
         let data = fetch(conn, topic, partition, next, 0);
-        assert_eq!(data.error_code, 0);
+        assert_eq!(data.error_code, NONE);
         let records = data.records.unwrap_or_default();
         if records.is_empty() {
             return out;
@@ -129,7 +133,7 @@ fn produced_records_come_back_byte_for_byte_with_offsets() {
             1,
         )
         .unwrap();
-        assert_eq!(code, 0);
+        assert_eq!(code, NONE);
         assert_eq!(base, expected_base);
         expected_base += 10;
     }
@@ -148,7 +152,10 @@ fn produced_records_come_back_byte_for_byte_with_offsets() {
     }
     assert!(read_all(&mut conn, "roundtrip", 0).is_empty());
     // Fetching past the end is OFFSET_OUT_OF_RANGE.
-    assert_eq!(fetch(&mut conn, "roundtrip", 1, 51, 0).error_code, 1);
+    assert_eq!(
+        fetch(&mut conn, "roundtrip", 1, 51, 0).error_code,
+        OFFSET_OUT_OF_RANGE
+    );
 }
 
 #[test]
@@ -173,7 +180,7 @@ fn acks_zero_gets_no_response_but_is_stored() {
         1,
     )
     .unwrap();
-    assert_eq!((code, base), (0, 3));
+    assert_eq!((code, base), (NONE, 3));
 }
 
 #[test]
@@ -253,7 +260,7 @@ fn kill_9_loses_no_acknowledged_record_with_flush_every_message() {
             -1,
         )
         .unwrap();
-        assert_eq!((code, base), (0, acknowledged));
+        assert_eq!((code, base), (NONE, acknowledged));
         acknowledged += 3;
     }
     drop(conn);
@@ -320,11 +327,11 @@ fn size_retention_deletes_old_segments_and_moves_the_log_start() {
     assert!(start > 0, "retention never advanced the log start offset");
     assert_eq!(
         fetch(&mut conn, "retained", 0, 0, 0).error_code,
-        1,
+        OFFSET_OUT_OF_RANGE,
         "OFFSET_OUT_OF_RANGE below the log start"
     );
     let data = fetch(&mut conn, "retained", 0, start, 0);
-    assert_eq!(data.error_code, 0);
+    assert_eq!(data.error_code, NONE);
     assert_eq!(data.log_start_offset, start);
     let segments = std::fs::read_dir(broker.data_dir().join("retained-0"))
         .unwrap()

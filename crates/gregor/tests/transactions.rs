@@ -4,10 +4,19 @@
 //! commits, state across restarts and kill -9, Kafka's error codes for bad
 //! requests, and every advertised version of the transaction APIs.
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{
+    CONCURRENT_TRANSACTIONS, INVALID_PRODUCER_EPOCH, INVALID_PRODUCER_ID_MAPPING, INVALID_REQUEST,
+    INVALID_TRANSACTION_TIMEOUT, INVALID_TXN_STATE, NONE, PRODUCER_FENCED,
+    TRANSACTIONAL_ID_NOT_FOUND, TRANSACTION_ABORTABLE, UNKNOWN_TOPIC_OR_PARTITION,
+    UNSTABLE_OFFSET_COMMIT,
+};
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
@@ -27,18 +36,6 @@ use std::time::{Duration, Instant};
 use support::{create_topic, Connection, TestBroker};
 
 const TOPIC: &str = "txn-data";
-const NONE: i16 = 0;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const INVALID_REQUEST: i16 = 42;
-const INVALID_PRODUCER_EPOCH: i16 = 47;
-const INVALID_TXN_STATE: i16 = 48;
-const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
-const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
-const CONCURRENT_TRANSACTIONS: i16 = 51;
-const UNSTABLE_OFFSET_COMMIT: i16 = 88;
-const PRODUCER_FENCED: i16 = 90;
-const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
-const TRANSACTION_ABORTABLE: i16 = 120;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())

@@ -2,10 +2,14 @@
 //! answer: catches fields that a version cannot carry and version-specific
 //! request shapes (names vs topic ids, null vs empty lists).
 
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{GROUP_ID_NOT_FOUND, NONE};
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -53,7 +57,7 @@ fn every_advertised_version_answers() {
         ) else {
             panic!()
         };
-        assert_eq!(r.error_code, 0, "ApiVersions v{v}");
+        assert_eq!(r.error_code, NONE, "ApiVersions v{v}");
     }
 
     // CreateTopics at each version creates its own topic.
@@ -69,7 +73,7 @@ fn every_advertised_version_answers() {
         else {
             panic!()
         };
-        assert_eq!(r.topics[0].error_code, 0, "CreateTopics v{v}");
+        assert_eq!(r.topics[0].error_code, NONE, "CreateTopics v{v}");
     }
 
     for v in versions(&map, ApiKey::Metadata) {
@@ -158,7 +162,7 @@ fn every_advertised_version_answers() {
             panic!()
         };
         let p = &r.responses[0].partitions[0];
-        assert_eq!(p.error_code, 0, "Fetch v{v}");
+        assert_eq!(p.error_code, NONE, "Fetch v{v}");
         assert_eq!(p.high_watermark, expected_offset, "Fetch v{v}");
         let records: usize = decode_batches(p.records.as_deref().unwrap_or_default())
             .unwrap()
@@ -216,7 +220,7 @@ fn every_advertised_version_answers() {
         assert!(
             r.results
                 .iter()
-                .all(|x| x.error_code == 0 && !x.configs.is_empty()),
+                .all(|x| x.error_code == NONE && !x.configs.is_empty()),
             "DescribeConfigs v{v}"
         );
     }
@@ -252,7 +256,7 @@ fn every_advertised_version_answers() {
         ) else {
             panic!()
         };
-        assert_eq!(r.results[0].error_code, 0, "CreatePartitions v{v}");
+        assert_eq!(r.results[0].error_code, NONE, "CreatePartitions v{v}");
     }
 
     let mut doomed = versions(&map, ApiKey::CreateTopics);
@@ -273,7 +277,7 @@ fn every_advertised_version_answers() {
         ) else {
             panic!()
         };
-        assert_eq!(r.responses[0].error_code, 0, "DeleteTopics v{v}");
+        assert_eq!(r.responses[0].error_code, NONE, "DeleteTopics v{v}");
     }
 }
 
@@ -377,6 +381,9 @@ fn consumer_group_apis_answer_at_every_version() {
                 "ConsumerGroupDescribe v{v}"
             );
         }
-        assert_eq!(missing[0].error_code, 69, "ConsumerGroupDescribe v{v}");
+        assert_eq!(
+            missing[0].error_code, GROUP_ID_NOT_FOUND,
+            "ConsumerGroupDescribe v{v}"
+        );
     }
 }

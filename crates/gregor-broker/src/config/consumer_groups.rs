@@ -3,7 +3,7 @@
 //! Kafka would refuse to start does not start here either.
 
 use super::{invalid, BrokerConfig, ConfigError};
-use crate::group::consumer::{Assignor, ConsumerGroupConfig};
+use gregor_coordinator::group::consumer::{Assignor, ConsumerGroupConfig};
 
 const MIGRATION_POLICIES: &[&str] = &["disabled", "upgrade", "downgrade", "bidirectional"];
 

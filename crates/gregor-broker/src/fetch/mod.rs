@@ -25,6 +25,7 @@ pub struct FetchTarget {
 pub(crate) mod fixtures {
     use super::FetchTarget;
     use bytes::Bytes;
+    use gregor_protocol::error_codes;
     use gregor_protocol::fetch_response::PartitionOut;
     use kafka_protocol::protocol::StrBytes;
     use uuid::Uuid;
@@ -43,7 +44,7 @@ pub(crate) mod fixtures {
     pub fn answer(partition: i32, hw: i64, records: usize) -> PartitionOut<Bytes> {
         PartitionOut {
             partition_index: partition,
-            error_code: 0,
+            error_code: error_codes::NONE,
             high_watermark: hw,
             last_stable_offset: hw,
             log_start_offset: 0,

@@ -2,9 +2,9 @@
 //! each partition are a range of a segment file; nothing is copied here.
 
 use super::FetchTarget;
-use crate::handlers::code;
 use crate::replica_manager::{ConsumerRead, ReplicaManager};
 use gregor_log::FileSlice;
+use gregor_protocol::error_codes;
 use gregor_protocol::fetch_response::PartitionOut;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -56,12 +56,12 @@ pub fn read_targets(
     };
     for target in targets {
         let Some(name) = target.topic_name.as_deref() else {
-            let answer = error_partition(target.partition, code::UNKNOWN_TOPIC_ID);
+            let answer = error_partition(target.partition, error_codes::UNKNOWN_TOPIC_ID);
             result.partitions.push(answer);
             continue;
         };
         let Some(partition) = replicas.partition(name, target.partition) else {
-            let answer = error_partition(target.partition, code::UNKNOWN_TOPIC_OR_PARTITION);
+            let answer = error_partition(target.partition, error_codes::UNKNOWN_TOPIC_OR_PARTITION);
             result.partitions.push(answer);
             continue;
         };
@@ -81,7 +81,7 @@ pub fn read_targets(
                 budget = budget.saturating_sub(size);
                 PartitionOut {
                     partition_index: target.partition,
-                    error_code: code::NONE,
+                    error_code: error_codes::NONE,
                     high_watermark: read.log_end_offset,
                     last_stable_offset,
                     log_start_offset: read.log_start_offset,

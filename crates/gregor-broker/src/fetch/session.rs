@@ -4,6 +4,7 @@
 //! carry partitions that changed.
 
 use super::FetchTarget;
+use gregor_protocol::error_codes;
 use gregor_protocol::fetch_response::{PartitionOut, RecordsLen};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::protocol::StrBytes;
@@ -99,7 +100,7 @@ impl CachedPartition {
             must = true;
             self.log_start_offset = answer.log_start_offset;
         }
-        if answer.error_code != 0 {
+        if answer.error_code != error_codes::NONE {
             self.high_watermark = -1;
             must = true;
         }

@@ -10,7 +10,7 @@
 
 use super::session::{next_epoch, FetchSession, PartitionKey, FINAL_EPOCH, INITIAL_EPOCH};
 use super::FetchTarget;
-use crate::handlers::code;
+use gregor_protocol::error_codes;
 use gregor_protocol::fetch_response::{PartitionOut, RecordsLen};
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
@@ -101,13 +101,13 @@ impl SessionCache {
             };
         }
         let Some(session) = self.sessions.get_mut(&request.session_id) else {
-            return Begin::Error(code::FETCH_SESSION_ID_NOT_FOUND);
+            return Begin::Error(error_codes::FETCH_SESSION_ID_NOT_FOUND);
         };
         if session.epoch != request.epoch {
-            return Begin::Error(code::INVALID_FETCH_SESSION_EPOCH);
+            return Begin::Error(error_codes::INVALID_FETCH_SESSION_EPOCH);
         }
         if session.uses_topic_ids != request.uses_topic_ids {
-            return Begin::Error(code::FETCH_SESSION_TOPIC_ID_ERROR);
+            return Begin::Error(error_codes::FETCH_SESSION_TOPIC_ID_ERROR);
         }
         session.update(&request.targets, &request.forgotten);
         if session.partitions.is_empty() {
@@ -167,10 +167,10 @@ impl SessionCache {
         answers: Vec<PartitionOut<R>>,
     ) -> Incremental<R> {
         let Some(session) = self.sessions.get_mut(&session_id) else {
-            return Err(code::FETCH_SESSION_ID_NOT_FOUND);
+            return Err(error_codes::FETCH_SESSION_ID_NOT_FOUND);
         };
         if session.epoch != next_epoch(request_epoch) {
-            return Err(code::INVALID_FETCH_SESSION_EPOCH);
+            return Err(error_codes::INVALID_FETCH_SESSION_EPOCH);
         }
         Ok(session.select_changed(targets, answers))
     }
@@ -261,7 +261,7 @@ mod tests {
         // The same epoch again is a stale request; the next one is 2.
         assert_eq!(
             cache.begin(request(42, 1, vec![]), 6, no_names),
-            Begin::Error(code::INVALID_FETCH_SESSION_EPOCH)
+            Begin::Error(error_codes::INVALID_FETCH_SESSION_EPOCH)
         );
         assert!(matches!(
             cache.begin(request(42, 2, vec![target("t", 1, 4)]), 7, no_names),
@@ -278,19 +278,19 @@ mod tests {
         let mut cache = SessionCache::new(10);
         assert_eq!(
             cache.begin(request(99, 1, vec![]), 0, no_names),
-            Begin::Error(code::FETCH_SESSION_ID_NOT_FOUND)
+            Begin::Error(error_codes::FETCH_SESSION_ID_NOT_FOUND)
         );
         // Session 0 with a non-initial epoch is no session either.
         assert_eq!(
             cache.begin(request(0, 3, vec![]), 0, no_names),
-            Begin::Error(code::FETCH_SESSION_ID_NOT_FOUND)
+            Begin::Error(error_codes::FETCH_SESSION_ID_NOT_FOUND)
         );
         open(&mut cache, 5, 1, 0);
         let mut by_id = request(5, 1, vec![]);
         by_id.uses_topic_ids = true;
         assert_eq!(
             cache.begin(by_id, 0, no_names),
-            Begin::Error(code::FETCH_SESSION_TOPIC_ID_ERROR)
+            Begin::Error(error_codes::FETCH_SESSION_TOPIC_ID_ERROR)
         );
     }
 
@@ -345,7 +345,7 @@ mod tests {
         ));
         assert_eq!(
             cache.finish_incremental(5, 1, targets, vec![answer(0, 1, 0)]),
-            Err(code::INVALID_FETCH_SESSION_EPOCH)
+            Err(error_codes::INVALID_FETCH_SESSION_EPOCH)
         );
     }
 

@@ -2,9 +2,10 @@
 //! legacy AlterConfigs (replace every dynamic config of a resource), for
 //! topics. Dynamic broker configs are not supported yet.
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::server::Broker;
 use gregor_metadata::topic_config::{self, ConfigType};
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
     AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
@@ -12,7 +13,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 const TOPIC: i8 = 2;
-const INVALID_CONFIG: i16 = 40;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -48,10 +48,10 @@ pub fn incremental(
                 request.validate_only,
                 |current| incremental_changes(current, &ops),
             );
-            let (code, message) = outcome.err().unwrap_or((code::NONE, String::new()));
+            let (code, message) = outcome.err().unwrap_or((error_codes::NONE, String::new()));
             incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_error_code(code)
-                .with_error_message((code != code::NONE).then(|| str_bytes(&message)))
+                .with_error_message((code != error_codes::NONE).then(|| str_bytes(&message)))
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone())
         })
@@ -80,7 +80,7 @@ pub fn legacy(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
                     for (key, value) in &wanted {
                         let value = value.clone().ok_or_else(|| {
                             (
-                                INVALID_CONFIG,
+                                error_codes::INVALID_CONFIG,
                                 format!("Null value not supported for {key}"),
                             )
                         })?;
@@ -94,10 +94,10 @@ pub fn legacy(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
                     Ok(changes)
                 },
             );
-            let (code, message) = outcome.err().unwrap_or((code::NONE, String::new()));
+            let (code, message) = outcome.err().unwrap_or((error_codes::NONE, String::new()));
             alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_error_code(code)
-                .with_error_message((code != code::NONE).then(|| str_bytes(&message)))
+                .with_error_message((code != error_codes::NONE).then(|| str_bytes(&message)))
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone())
         })
@@ -118,14 +118,14 @@ fn apply(
 ) -> Result<(), Refusal> {
     if resource_type != TOPIC {
         return Err((
-            code::INVALID_REQUEST,
+            error_codes::INVALID_REQUEST,
             format!("Altering configs of resource type {resource_type} is not supported"),
         ));
     }
     let image = broker.controller.image();
     let topic = image.topic(name).ok_or_else(|| {
         (
-            code::UNKNOWN_TOPIC_OR_PARTITION,
+            error_codes::UNKNOWN_TOPIC_OR_PARTITION,
             format!("Topic '{}' does not exist.", name.as_str()),
         )
     })?;
@@ -142,12 +142,16 @@ fn incremental_changes(
 ) -> Result<Vec<(String, Option<String>)>, Refusal> {
     let mut changes = Vec::with_capacity(ops.len());
     for (key, op, value) in ops {
-        let def = topic_config::find(key)
-            .ok_or_else(|| (INVALID_CONFIG, format!("Unknown topic config name: {key}")))?;
+        let def = topic_config::find(key).ok_or_else(|| {
+            (
+                error_codes::INVALID_CONFIG,
+                format!("Unknown topic config name: {key}"),
+            )
+        })?;
         let change = match *op {
             SET => Some(value.clone().ok_or_else(|| {
                 (
-                    INVALID_CONFIG,
+                    error_codes::INVALID_CONFIG,
                     format!("Null value not supported for {key}"),
                 )
             })?),
@@ -155,7 +159,7 @@ fn incremental_changes(
             APPEND | SUBTRACT => {
                 if def.kind != ConfigType::List {
                     return Err((
-                        INVALID_CONFIG,
+                        error_codes::INVALID_CONFIG,
                         format!("Config {key} is not a list; APPEND and SUBTRACT need a list"),
                     ));
                 }
@@ -187,7 +191,7 @@ fn incremental_changes(
             }
             other => {
                 return Err((
-                    code::INVALID_REQUEST,
+                    error_codes::INVALID_REQUEST,
                     format!("Unknown config operation {other}"),
                 ))
             }

@@ -1,7 +1,7 @@
 //! ApiVersions: exactly the APIs and versions Gregor implements. The ranges
 //! follow Apache Kafka 4.0 (whose floors come from KIP-896).
 
-use super::code;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::api_versions_response::{
     ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
 };
@@ -70,7 +70,11 @@ fn api_keys() -> Vec<ApiVersion> {
 /// part 2: an epoch bump per transaction, partitions added by the first
 /// write). A fresh Kafka 4 cluster runs at 2 as well.
 const FEATURES: &[(&str, i16, i16)] = &[
-    ("transaction.version", 0, crate::txn::TRANSACTION_VERSION),
+    (
+        "transaction.version",
+        0,
+        gregor_coordinator::txn::TRANSACTION_VERSION,
+    ),
     // 1: the consumer group protocol (KIP-848) is enabled.
     ("group.version", 0, 1),
 ];
@@ -99,7 +103,7 @@ pub fn handle() -> ApiVersionsResponse {
         })
         .collect();
     ApiVersionsResponse::default()
-        .with_error_code(code::NONE)
+        .with_error_code(error_codes::NONE)
         .with_api_keys(api_keys())
         .with_supported_features(supported)
         .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
@@ -110,7 +114,7 @@ pub fn handle() -> ApiVersionsResponse {
 pub fn unsupported_version_response() -> kafka_protocol::messages::ResponseKind {
     kafka_protocol::messages::ResponseKind::ApiVersions(
         ApiVersionsResponse::default()
-            .with_error_code(code::UNSUPPORTED_VERSION)
+            .with_error_code(error_codes::UNSUPPORTED_VERSION)
             .with_api_keys(api_keys()),
     )
 }

@@ -2,8 +2,8 @@
 //! ConsumerGroupDescribe, answered by the group coordinator against the
 //! current topic metadata.
 
-use crate::group::consumer::HeartbeatContext;
 use crate::server::Broker;
+use gregor_coordinator::group::consumer::HeartbeatContext;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResponse,

@@ -2,12 +2,13 @@
 //! answer carries the new topic's partition count, replication factor and
 //! effective configs, which AdminClient exposes to users.
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::log_config::effective;
 use crate::server::Broker;
 use gregor_metadata::controller::NewTopic;
 use gregor_metadata::topic_config::topic_configs;
 use gregor_metadata::TopicImage;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
@@ -28,7 +29,7 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
             if seen.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
                 // Kafka refuses every copy of a name given twice in one request.
                 return result
-                    .with_error_code(code::INVALID_REQUEST)
+                    .with_error_code(error_codes::INVALID_REQUEST)
                     .with_error_message(Some(str_bytes("Duplicate topic name.")));
             }
             create_one(broker, topic, request.validate_only, version, result)
@@ -50,7 +51,7 @@ fn create_one(
             Some(value) => configs.push((config.name.to_string(), value.to_string())),
             None => {
                 return result
-                    .with_error_code(40) // INVALID_CONFIG
+                    .with_error_code(error_codes::INVALID_CONFIG)
                     .with_error_message(Some(str_bytes(&format!(
                         "Null value not supported for topic config '{}'",
                         config.name.as_str()

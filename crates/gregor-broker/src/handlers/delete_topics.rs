@@ -1,7 +1,8 @@
 //! DeleteTopics: by name, or by topic id from v6.
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::server::Broker;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
@@ -33,9 +34,9 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
                 .with_topic_id(id);
             let Some(topic) = topic else {
                 let missing = if name.is_some() {
-                    code::UNKNOWN_TOPIC_OR_PARTITION
+                    error_codes::UNKNOWN_TOPIC_OR_PARTITION
                 } else {
-                    code::UNKNOWN_TOPIC_ID
+                    error_codes::UNKNOWN_TOPIC_ID
                 };
                 return result.with_error_code(missing);
             };

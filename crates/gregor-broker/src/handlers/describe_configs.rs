@@ -1,10 +1,11 @@
 //! DescribeConfigs for topics and for this broker: effective values, their
 //! sources and, on request, synonyms and documentation.
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::log_config::{effective, ConfigSource};
 use crate::server::Broker;
 use gregor_metadata::topic_config::topic_configs;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -62,7 +63,7 @@ fn describe(
             let image = broker.controller.image();
             let Some(topic) = image.topic(&resource.resource_name) else {
                 return result
-                    .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                    .with_error_code(error_codes::UNKNOWN_TOPIC_OR_PARTITION)
                     .with_error_message(Some(str_bytes(&format!(
                         "Topic '{}' does not exist.",
                         resource.resource_name.as_str()
@@ -92,7 +93,7 @@ fn describe(
             let name = resource.resource_name.as_str();
             if !name.is_empty() && name != broker.config.node_id.to_string() {
                 return result
-                    .with_error_code(code::INVALID_REQUEST)
+                    .with_error_code(error_codes::INVALID_REQUEST)
                     .with_error_message(Some(str_bytes(&format!(
                         "Unexpected broker id, expected {}",
                         broker.config.node_id
@@ -129,7 +130,7 @@ fn describe(
             result.with_configs(configs)
         }
         other => result
-            .with_error_code(code::INVALID_REQUEST)
+            .with_error_code(error_codes::INVALID_REQUEST)
             .with_error_message(Some(str_bytes(&format!(
                 "Unsupported resource type {other}"
             )))),

@@ -2,8 +2,8 @@
 //! their epoch, last sequence and last timestamp (no transactions yet, so
 //! coordinator epoch and transaction start offset are always -1).
 
-use super::code;
 use crate::server::Broker;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
 };
@@ -20,7 +20,7 @@ pub fn handle(broker: &Broker, request: DescribeProducersRequest) -> DescribePro
                 .map(|&index| {
                     let base = PartitionResponse::default().with_partition_index(index);
                     let Some(partition) = broker.replicas.partition(&topic.name, index) else {
-                        return base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
+                        return base.with_error_code(error_codes::UNKNOWN_TOPIC_OR_PARTITION);
                     };
                     match partition.producer_states() {
                         Ok(states) => base.with_active_producers(

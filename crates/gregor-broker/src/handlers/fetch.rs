@@ -9,13 +9,14 @@
 //! opens a session; later fetches of the session name only the partitions
 //! whose offsets moved and get only the partitions that changed.
 
-use super::code;
+use crate::clock::now_ms;
 use crate::fetch::read::{read_targets, ReadResult};
 use crate::fetch::session::PartitionKey;
 use crate::fetch::session_cache::{Begin, SessionCache, SessionRequest};
 use crate::fetch::FetchTarget;
-use crate::server::{now_ms, Broker};
+use crate::server::Broker;
 use gregor_log::FileSlice;
+use gregor_protocol::error_codes;
 use gregor_protocol::fetch_response::{FetchResponseOut, PartitionOut, TopicOut};
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::protocol::StrBytes;
@@ -92,8 +93,8 @@ pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> Fet
             match finished {
                 Ok((targets, partitions)) => reply(session_id, &targets, partitions),
                 // Kafka names the session in an epoch error only.
-                Err(code::INVALID_FETCH_SESSION_EPOCH) => {
-                    error_reply(code::INVALID_FETCH_SESSION_EPOCH, session_id)
+                Err(error_codes::INVALID_FETCH_SESSION_EPOCH) => {
+                    error_reply(error_codes::INVALID_FETCH_SESSION_EPOCH, session_id)
                 }
                 Err(error_code) => error_reply(error_code, 0),
             }
@@ -222,7 +223,7 @@ pub fn reply(
     }
     FetchResponseOut {
         throttle_time_ms: 0,
-        error_code: code::NONE,
+        error_code: error_codes::NONE,
         session_id,
         topics,
     }

@@ -4,17 +4,15 @@
 //! Other key types (share groups) get COORDINATOR_NOT_AVAILABLE.
 
 use super::str_bytes;
-use crate::internal_topics;
+use crate::internal_topics::{self, OFFSETS_TOPIC, TXN_TOPIC};
 use crate::server::Broker;
+use gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-/// Where consumer groups keep offsets and membership.
-pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 /// From this version keys come batched in `coordinator_keys`.
 const BATCHED_VERSION: i16 = 4;
 
@@ -67,7 +65,7 @@ fn coordinator_for(broker: &Broker, key_type: i8, key: StrBytes) -> Coordinator 
         }
         TRANSACTION_KEY => {
             if broker.txns.ensure_topic().is_err() {
-                return unavailable("cannot create __transaction_state".to_string());
+                return unavailable(format!("cannot create {TXN_TOPIC}"));
             }
         }
         other => return unavailable(format!("no coordinator for key type {other}")),

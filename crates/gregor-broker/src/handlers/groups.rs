@@ -2,10 +2,12 @@
 //! coordinator state machine plus persistence) and shapes the answer.
 
 use super::str_bytes;
-use crate::group::JoinContext;
-use crate::group::{FetchedTopic, Response};
-use crate::group_service::COORDINATOR_NOT_AVAILABLE;
 use crate::server::Broker;
+use gregor_coordinator::group::JoinContext;
+use gregor_coordinator::group::{FetchedTopic, Response};
+use gregor_protocol::error_codes::{
+    COORDINATOR_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION, UNSTABLE_OFFSET_COMMIT,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -15,7 +17,6 @@ use std::net::SocketAddr;
 
 /// OffsetFetch batches groups from this version on.
 const BATCHED_OFFSET_FETCH: i16 = 8;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 pub async fn join(
     broker: &Broker,
@@ -75,9 +76,6 @@ pub async fn leave(
         _ => LeaveGroupResponse::default().with_error_code(COORDINATOR_NOT_AVAILABLE),
     }
 }
-
-/// A transactional offset commit is pending for the partition.
-const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 pub fn commit(
     broker: &Broker,

@@ -3,8 +3,8 @@
 //! coordinator's answer (a new epoch for the id, fencing older instances
 //! and aborting their open transaction first).
 
-use super::code;
 use crate::server::Broker;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
 /// KIP-360: from v3 a producer recovering from an error sends the producer
@@ -34,7 +34,7 @@ pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerId
     };
     match result {
         Ok((id, epoch)) => response
-            .with_error_code(code::NONE)
+            .with_error_code(error_codes::NONE)
             .with_producer_id(id.into())
             .with_producer_epoch(epoch),
         Err(error) => response.with_error_code(error),

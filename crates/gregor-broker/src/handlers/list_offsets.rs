@@ -1,10 +1,10 @@
 //! ListOffsets: earliest, latest, max timestamp, and the first offset at or
 //! after a timestamp.
 
-use super::code;
 use crate::replica_manager::Partition;
 use crate::server::Broker;
 use gregor_log::LogError;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -35,7 +35,7 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                     let Some(partition) = broker.replicas.partition(&topic.name, p.partition_index)
                     else {
                         return base
-                            .with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION)
+                            .with_error_code(error_codes::UNKNOWN_TOPIC_OR_PARTITION)
                             .with_offset(-1)
                             .with_timestamp(-1);
                     };

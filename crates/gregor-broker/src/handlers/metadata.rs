@@ -1,10 +1,11 @@
 //! Metadata: brokers, controller, topics and partition leadership, with
 //! topic auto-creation when the broker and the request allow it.
 
-use super::{code, str_bytes};
+use super::str_bytes;
 use crate::server::Broker;
 use gregor_metadata::controller::NewTopic;
 use gregor_metadata::{MetadataImage, TopicImage};
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -68,7 +69,7 @@ fn by_name(broker: &Broker, name: &TopicName, may_create: bool) -> MetadataRespo
             .with_error_code(code)
     };
     if !may_create {
-        return error(code::UNKNOWN_TOPIC_OR_PARTITION);
+        return error(error_codes::UNKNOWN_TOPIC_OR_PARTITION);
     }
     let new_topic = NewTopic {
         name: name.to_string(),
@@ -83,14 +84,15 @@ fn by_name(broker: &Broker, name: &TopicName, may_create: bool) -> MetadataRespo
                 tracing::info!(topic = %name.as_str(), "auto-created topic");
                 topic_response(topic)
             }
-            None => error(code::UNKNOWN_TOPIC_OR_PARTITION),
+            None => error(error_codes::UNKNOWN_TOPIC_OR_PARTITION),
         },
         // Another request created it in the meantime.
-        Err(e) if e.code == 36 => broker
-            .controller
-            .image()
-            .topic(name)
-            .map_or_else(|| error(code::UNKNOWN_TOPIC_OR_PARTITION), topic_response),
+        Err(e) if e.code == error_codes::TOPIC_ALREADY_EXISTS => {
+            broker.controller.image().topic(name).map_or_else(
+                || error(error_codes::UNKNOWN_TOPIC_OR_PARTITION),
+                topic_response,
+            )
+        }
         Err(e) => error(e.code),
     }
 }
@@ -101,7 +103,7 @@ fn by_id(image: &MetadataImage, id: Uuid) -> MetadataResponseTopic {
         None => MetadataResponseTopic::default()
             .with_name(None)
             .with_topic_id(id)
-            .with_error_code(code::UNKNOWN_TOPIC_ID),
+            .with_error_code(error_codes::UNKNOWN_TOPIC_ID),
     }
 }
 

@@ -25,25 +25,6 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use std::net::SocketAddr;
 
-/// Kafka error codes used by the handlers.
-pub mod code {
-    pub const NONE: i16 = 0;
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    pub const CORRUPT_MESSAGE: i16 = 2;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    pub const NOT_ENOUGH_REPLICAS: i16 = 19;
-    pub const INVALID_REQUIRED_ACKS: i16 = 21;
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
-    pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
-    pub const UNKNOWN_TOPIC_ID: i16 = 100;
-    pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
-}
-
 /// A handler's answer: a `kafka-protocol` message, or a fetch response whose
 /// records stay in segment files until the connection sends them.
 // Moved once per request; boxing the large variant would add an allocation.

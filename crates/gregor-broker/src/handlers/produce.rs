@@ -2,9 +2,11 @@
 //! answer, acks=1 and acks=-1 are answered once the append is done (on a
 //! single node the leader is the whole ISR).
 
-use super::{code, str_bytes};
-use crate::server::{now_ms, Broker};
+use super::str_bytes;
+use crate::clock::now_ms;
+use crate::server::Broker;
 use gregor_protocol::batch::BatchHeader;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
@@ -35,20 +37,14 @@ fn transactional_batch<'a>(
 /// becomes NOT_ENOUGH_REPLICAS (retried without a metadata refresh), and
 /// clients before v11 get INVALID_TXN_STATE for TRANSACTION_ABORTABLE.
 fn verification_error(error: i16, version: i16) -> i16 {
-    use crate::txn::code as txn;
-    const INVALID_PRODUCER_EPOCH: i16 = 47;
-    const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-    const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    const NOT_COORDINATOR: i16 = 16;
+    use error_codes::*;
     match error {
-        txn::PRODUCER_FENCED => INVALID_PRODUCER_EPOCH,
-        txn::CONCURRENT_TRANSACTIONS
+        PRODUCER_FENCED => INVALID_PRODUCER_EPOCH,
+        CONCURRENT_TRANSACTIONS
         | COORDINATOR_LOAD_IN_PROGRESS
         | COORDINATOR_NOT_AVAILABLE
-        | NOT_COORDINATOR => code::NOT_ENOUGH_REPLICAS,
-        txn::TRANSACTION_ABORTABLE if version < TRANSACTION_ABORTABLE_VERSION => {
-            txn::INVALID_TXN_STATE
-        }
+        | NOT_COORDINATOR => NOT_ENOUGH_REPLICAS,
+        TRANSACTION_ABORTABLE if version < TRANSACTION_ABORTABLE_VERSION => INVALID_TXN_STATE,
         other => other,
     }
 }
@@ -67,7 +63,7 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Option<
                 .with_index(data.index)
                 .with_base_offset(-1);
             let response = if !valid_acks {
-                base.with_error_code(code::INVALID_REQUIRED_ACKS)
+                base.with_error_code(error_codes::INVALID_REQUIRED_ACKS)
             } else {
                 let target = Target {
                     topic: &topic.name,
@@ -109,10 +105,10 @@ fn append(
 ) -> PartitionProduceResponse {
     let Target { topic, index, .. } = target;
     let Some(partition) = broker.replicas.partition(topic, index) else {
-        return base.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
+        return base.with_error_code(error_codes::UNKNOWN_TOPIC_OR_PARTITION);
     };
     if acks == -1 && partition.isr_size < partition.min_insync_replicas() {
-        return base.with_error_code(code::NOT_ENOUGH_REPLICAS).with_error_message(Some(str_bytes(&format!(
+        return base.with_error_code(error_codes::NOT_ENOUGH_REPLICAS).with_error_message(Some(str_bytes(&format!(
             "The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {}",
             partition.isr_size,
             partition.min_insync_replicas()
@@ -120,7 +116,7 @@ fn append(
     }
     let Some(records) = records else {
         return base
-            .with_error_code(code::CORRUPT_MESSAGE)
+            .with_error_code(error_codes::CORRUPT_MESSAGE)
             .with_error_message(Some(str_bytes("null records")));
     };
     let appended = match transactional_batch(records, target.transactional_id) {

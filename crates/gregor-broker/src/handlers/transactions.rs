@@ -3,11 +3,12 @@
 //! ListTransactions, answered by the transaction coordinator
 //! (`txn_service`) and, for offsets, the group coordinator.
 
-use super::code;
-use crate::handlers::find_coordinator::OFFSETS_TOPIC;
-use crate::server::{now_ms, Broker};
-use crate::txn::{EndRequest, TxnMetadata, TxnState};
+use crate::clock::now_ms;
+use crate::internal_topics::OFFSETS_TOPIC;
+use crate::server::Broker;
 use crate::txn_service::Marker;
+use gregor_coordinator::txn::{EndRequest, TxnMetadata, TxnState};
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
@@ -34,7 +35,6 @@ const BATCHED_ADD_PARTITIONS: i16 = 4;
 /// transaction version 2 (KIP-890 part 2).
 const TRANSACTION_V2_VERSION: i16 = 5;
 const CLIENT_TRANSACTION_V2: i16 = 2;
-const OPERATION_NOT_ATTEMPTED: i16 = 55;
 
 pub fn add_partitions(
     broker: &Broker,
@@ -73,7 +73,7 @@ pub fn add_partitions(
 }
 
 /// One transaction's partitions: unknown ones get UNKNOWN_TOPIC_OR_PARTITION
-/// and the rest OPERATION_NOT_ATTEMPTED, as Kafka answers; otherwise one
+/// and the rest error_codes::OPERATION_NOT_ATTEMPTED, as Kafka answers; otherwise one
 /// code for all (or one per partition when only verifying).
 fn add_one(
     broker: &Broker,
@@ -93,9 +93,9 @@ fn add_one(
             .iter()
             .map(|p| {
                 if exists(p) {
-                    OPERATION_NOT_ATTEMPTED
+                    error_codes::OPERATION_NOT_ATTEMPTED
                 } else {
-                    code::UNKNOWN_TOPIC_OR_PARTITION
+                    error_codes::UNKNOWN_TOPIC_OR_PARTITION
                 }
             })
             .collect()
@@ -108,7 +108,7 @@ fn add_one(
         let result = broker
             .txns
             .add_partitions(transactional_id, producer_id, epoch, &partitions);
-        vec![result.err().unwrap_or(code::NONE); partitions.len()]
+        vec![result.err().unwrap_or(error_codes::NONE); partitions.len()]
     };
     let mut codes = codes.into_iter();
     topics
@@ -120,7 +120,7 @@ fn add_one(
                 .map(|p| {
                     AddPartitionsToTxnPartitionResult::default()
                         .with_partition_index(*p)
-                        .with_partition_error_code(codes.next().unwrap_or(code::NONE))
+                        .with_partition_error_code(codes.next().unwrap_or(error_codes::NONE))
                 })
                 .collect();
             AddPartitionsToTxnTopicResult::default()
@@ -139,13 +139,13 @@ pub fn add_offsets(broker: &Broker, request: AddOffsetsToTxnRequest) -> AddOffse
             &[(OFFSETS_TOPIC.to_string(), partition)],
         )
     });
-    AddOffsetsToTxnResponse::default().with_error_code(result.err().unwrap_or(code::NONE))
+    AddOffsetsToTxnResponse::default().with_error_code(result.err().unwrap_or(error_codes::NONE))
 }
 
 fn offsets_partition(broker: &Broker, group_id: &str) -> Result<i32, i16> {
     broker.groups.offsets_partition(group_id).map_err(|err| {
         tracing::error!(%err, "cannot create the offsets topic");
-        crate::group_service::COORDINATOR_NOT_AVAILABLE
+        error_codes::COORDINATOR_NOT_AVAILABLE
     })
 }
 
@@ -203,7 +203,7 @@ pub fn txn_offset_commit(
         })
     });
     if unknown {
-        return txn_commit_failed(&request, code::UNKNOWN_TOPIC_OR_PARTITION);
+        return txn_commit_failed(&request, error_codes::UNKNOWN_TOPIC_OR_PARTITION);
     }
     broker.groups.txn_commit(&request)
 }
@@ -256,13 +256,13 @@ pub fn write_markers(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteT
                         .iter()
                         .map(|p| {
                             let code = if broker.replicas.partition(&t.name, *p).is_none() {
-                                code::UNKNOWN_TOPIC_OR_PARTITION
+                                error_codes::UNKNOWN_TOPIC_OR_PARTITION
                             } else {
                                 broker
                                     .txns
                                     .write_marker(&broker.groups, &t.name, *p, marker)
                                     .err()
-                                    .unwrap_or(code::NONE)
+                                    .unwrap_or(error_codes::NONE)
                             };
                             WritableTxnMarkerPartitionResult::default()
                                 .with_partition_index(*p)

@@ -4,6 +4,9 @@
 use crate::fake_broker::{self, api_versions, every_version, Reply};
 use crate::Client;
 use bytes::Bytes;
+use gregor_protocol::error_codes::{
+    MESSAGE_TOO_LARGE, NONE, NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION,
+};
 use gregor_protocol::request::Request;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::metadata_response::{
@@ -53,7 +56,11 @@ impl Cluster {
                 let known = ["moving", "big"].contains(&name.as_str());
                 MetadataResponseTopic::default()
                     .with_name(Some(name))
-                    .with_error_code(if known { 0 } else { 3 })
+                    .with_error_code(if known {
+                        NONE
+                    } else {
+                        UNKNOWN_TOPIC_OR_PARTITION
+                    })
                     .with_partitions(if known {
                         vec![MetadataResponsePartition::default()
                             .with_partition_index(0)
@@ -80,9 +87,11 @@ impl Cluster {
         let first = self.produces.fetch_add(1, Ordering::SeqCst) == 0;
         let partition = match topic.as_str() {
             "big" => PartitionProduceResponse::default()
-                .with_error_code(10)
+                .with_error_code(MESSAGE_TOO_LARGE)
                 .with_error_message(Some(StrBytes::from_static_str("batch too big"))),
-            _ if first => PartitionProduceResponse::default().with_error_code(6),
+            _ if first => {
+                PartitionProduceResponse::default().with_error_code(NOT_LEADER_OR_FOLLOWER)
+            }
             _ => PartitionProduceResponse::default().with_base_offset(42),
         };
         ResponseKind::Produce(ProduceResponse::default().with_responses(vec![
@@ -95,7 +104,7 @@ impl Cluster {
     fn fetch(&self) -> ResponseKind {
         let first = self.fetches.fetch_add(1, Ordering::SeqCst) == 0;
         let partition = PartitionData::default()
-            .with_error_code(if first { 6 } else { 0 })
+            .with_error_code(if first { NOT_LEADER_OR_FOLLOWER } else { NONE })
             .with_high_watermark(if first { -1 } else { 5 })
             .with_records(Some(Bytes::new()));
         ResponseKind::Fetch(FetchResponse::default().with_responses(vec![

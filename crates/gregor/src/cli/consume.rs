@@ -4,8 +4,8 @@
 use super::DEFAULT_BOOTSTRAP;
 use anyhow::bail;
 use clap::Args;
-use gregor_client::codes::OFFSET_OUT_OF_RANGE;
 use gregor_client::{Client, KafkaError, EARLIEST, LATEST};
+use gregor_protocol::error_codes::OFFSET_OUT_OF_RANGE;
 use gregor_protocol::records::{decode_batches, Record};
 use std::collections::BTreeMap;
 use std::io::{BufWriter, ErrorKind, Write};

@@ -2,8 +2,8 @@
 
 use super::DEFAULT_BOOTSTRAP;
 use clap::{Args, Subcommand};
-use gregor_client::codes::{TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION};
 use gregor_client::{Client, KafkaError, NewTopic};
+use gregor_protocol::error_codes::{TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION};
 
 #[derive(Args)]
 pub struct Connect {

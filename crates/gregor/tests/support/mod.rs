@@ -2,8 +2,12 @@
 //! temporary directory, killed when the test ends (even on panic).
 
 #![allow(dead_code)]
+// Test support: a failed setup step should fail the test loudly, so helpers
+// unwrap like the tests that call them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gregor_protocol::error_codes::NONE;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
@@ -227,6 +231,6 @@ pub fn create_topic(conn: &mut Connection, topic: &str, partitions: i32) -> uuid
         panic!("wrong response type to CreateTopics")
     };
     let created = &response.topics[0];
-    assert_eq!(created.error_code, 0, "{:?}", created.error_message);
+    assert_eq!(created.error_code, NONE, "{:?}", created.error_message);
     created.topic_id
 }

@@ -8,7 +8,8 @@
 
 use super::assignment::{self, Assignment};
 use super::records::{MemberAssignment, MemberState};
-use super::refusal::{Refusal, FENCED_MEMBER_EPOCH};
+use super::refusal::Refusal;
+use gregor_protocol::error_codes::FENCED_MEMBER_EPOCH;
 use uuid::Uuid;
 
 /// What the member is reconciled against.
@@ -119,6 +120,7 @@ fn next(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gregor_protocol::error_codes::FENCED_MEMBER_EPOCH;
 
     fn t() -> Uuid {
         Uuid::from_bytes([1; 16])
@@ -229,7 +231,10 @@ mod tests {
             owner_epoch: &owner,
             topic_exists: &exists,
         };
-        assert_eq!(reconcile(&m, &tgt, None).unwrap_err().code, 110);
+        assert_eq!(
+            reconcile(&m, &tgt, None).unwrap_err().code,
+            FENCED_MEMBER_EPOCH
+        );
         let empty = Assignment::new();
         assert_eq!(reconcile(&m, &tgt, Some(&empty)).unwrap().epoch, 5);
     }

@@ -24,7 +24,6 @@
 //! v10) to names.
 
 mod admin;
-mod codes;
 pub mod consumer;
 mod expiry;
 mod join;

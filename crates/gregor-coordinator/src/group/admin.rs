@@ -1,11 +1,11 @@
 //! Group administration: DescribeGroups, ListGroups, DeleteGroups.
 
-use super::codes::{GROUP_ID_NOT_FOUND, NONE, NON_EMPTY_GROUP};
 use super::records::Record;
 use super::responses::s;
 use super::state::GroupState;
 use super::GroupCoordinator;
 use bytes::Bytes;
+use gregor_protocol::error_codes::{GROUP_ID_NOT_FOUND, NONE, NON_EMPTY_GROUP};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::list_groups_response::ListedGroup;

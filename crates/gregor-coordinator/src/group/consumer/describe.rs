@@ -7,6 +7,7 @@ use super::group::ConsumerGroup;
 use super::member::ConsumerMember;
 use super::topics::Topics;
 use crate::group::GroupCoordinator;
+use gregor_protocol::error_codes::GROUP_ID_NOT_FOUND;
 use kafka_protocol::messages::consumer_group_describe_response::{
     Assignment as DescribedAssignment, DescribedGroup, Member, TopicPartitions,
 };
@@ -23,7 +24,6 @@ const MEMBER_TYPE_VERSION: i16 = 1;
 const CONSUMER_MEMBER: i8 = 1;
 /// DescribeGroups v6 reports a missing classic group as an error.
 const DESCRIBE_GROUPS_ERROR_VERSION: i16 = 6;
-const GROUP_ID_NOT_FOUND: i16 = 69;
 /// The group type and protocol type Kafka lists consumer groups with.
 pub(crate) const CONSUMER_TYPE: &str = "consumer";
 

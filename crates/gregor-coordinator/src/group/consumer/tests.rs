@@ -3,6 +3,11 @@
 
 use super::*;
 use crate::group::{GroupConfig, GroupCoordinator, JoinContext, Record};
+use gregor_protocol::error_codes::{
+    FENCED_INSTANCE_ID, FENCED_MEMBER_EPOCH, GROUP_ID_NOT_FOUND, GROUP_MAX_SIZE_REACHED,
+    INCONSISTENT_GROUP_PROTOCOL, INVALID_REGULAR_EXPRESSION, INVALID_REQUEST, NONE,
+    NON_EMPTY_GROUP, UNKNOWN_MEMBER_ID, UNRELEASED_INSTANCE_ID, UNSUPPORTED_ASSIGNOR,
+};
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions as Owned;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{
@@ -77,7 +82,7 @@ impl Harness {
     /// Joins `member` subscribed to `topics`; the answer must be a success.
     fn join(&mut self, member: &str, topics: &[&str]) -> ConsumerGroupHeartbeatResponse {
         let r = self.send(join("g", member, topics));
-        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        assert_eq!(r.error_code, NONE, "{:?}", r.error_message);
         r
     }
 
@@ -158,7 +163,7 @@ fn version_0_members_get_their_id_from_the_coordinator() {
     assert_eq!(r.member_id.as_deref(), Some("generated-1"));
     // From v1 the client must bring its own.
     let r = h.send_version(join("g", "", &["t"]), 1);
-    assert_eq!(r.error_code, 42);
+    assert_eq!(r.error_code, INVALID_REQUEST);
     assert_eq!(r.error_message.as_deref(), Some("MemberId can't be empty."));
 }
 
@@ -198,7 +203,7 @@ fn the_range_assignor_is_used_when_members_ask_for_it() {
     let ask_range =
         |member: &str| join("g", member, &["t", "u"]).with_server_assignor(Some(s("range")));
     let r = h.send(ask_range("a"));
-    assert_eq!(r.error_code, 0);
+    assert_eq!(r.error_code, NONE);
     let r = h.send(ask_range("b"));
     assert_eq!(r.member_epoch, 2);
     let target = &h.c.consumer_groups["g"].target;
@@ -224,7 +229,7 @@ fn the_range_assignor_is_used_when_members_ask_for_it() {
     assert_eq!(described.groups[0].assignor_name.as_str(), "range");
     // An assignor the broker does not offer is refused.
     let r = h.send(join("g", "c", &["t"]).with_server_assignor(Some(s("sticky"))));
-    assert_eq!(r.error_code, 112);
+    assert_eq!(r.error_code, UNSUPPORTED_ASSIGNOR);
     assert_eq!(
         r.error_message.as_deref(),
         Some("ServerAssignor sticky is not supported. Supported assignors: uniform, range.")
@@ -243,14 +248,14 @@ fn a_leaving_member_hands_its_partitions_over() {
     // a leaves: the group epoch moves and b gets everything at once (nobody
     // holds a's partitions any more).
     let r = h.send(beat("g", "a", -1, &[]));
-    assert_eq!((r.error_code, r.member_epoch), (0, -1));
+    assert_eq!((r.error_code, r.member_epoch), (NONE, -1));
     assert_eq!(h.c.consumer_groups["g"].epoch, 3);
     assert_eq!(h.state(), ConsumerGroupState::Assigning);
     let r = h.beat("b", 2, &assigned(&r).unwrap_or_default());
     assert_eq!((r.member_epoch, assigned(&r)), (3, Some(all(6))));
     // a is gone.
     let r = h.beat("a", 2, &[]);
-    assert_eq!(r.error_code, 25);
+    assert_eq!(r.error_code, UNKNOWN_MEMBER_ID);
 }
 
 #[test]
@@ -297,22 +302,25 @@ fn epochs_other_than_the_members_are_fenced() {
     let kept = assigned(&h.beat("a", 1, &all(6))).unwrap();
     h.beat("a", 1, &kept); // a now at 2, previous 1
     let r = h.beat("a", 3, &kept);
-    assert_eq!(r.error_code, 110);
+    assert_eq!(r.error_code, FENCED_MEMBER_EPOCH);
     assert!(r
         .error_message
         .unwrap()
         .contains("greater member epoch (3)"));
     // The previous epoch is fine while a owns nothing beyond its assignment
     // (the answer that moved it on may have been lost)...
-    assert_eq!(h.beat("a", 1, &kept).error_code, 0);
+    assert_eq!(h.beat("a", 1, &kept).error_code, NONE);
     // ...but not with partitions it no longer has.
-    assert_eq!(h.beat("a", 1, &all(6)).error_code, 110);
+    assert_eq!(h.beat("a", 1, &all(6)).error_code, FENCED_MEMBER_EPOCH);
     // Rejoining at epoch 0 under a known id is fenced too (until the
     // session of the old incarnation runs out), as in Kafka.
-    assert_eq!(h.send(join("g", "a", &["t"])).error_code, 110);
-    assert_eq!(h.beat("nobody", 2, &[]).error_code, 25);
+    assert_eq!(
+        h.send(join("g", "a", &["t"])).error_code,
+        FENCED_MEMBER_EPOCH
+    );
+    assert_eq!(h.beat("nobody", 2, &[]).error_code, UNKNOWN_MEMBER_ID);
     let r = h.send(beat("missing", "a", 1, &[]));
-    assert_eq!(r.error_code, 69);
+    assert_eq!(r.error_code, GROUP_ID_NOT_FOUND);
     assert_eq!(
         r.error_message.as_deref(),
         Some("Consumer group missing not found.")
@@ -330,20 +338,20 @@ fn a_static_member_comes_back_to_its_partitions() {
     h.beat("b", 2, &[]);
     // Another process with the same instance id while s1 is alive.
     let r = h.send(static_join("s2"));
-    assert_eq!(r.error_code, 111);
+    assert_eq!(r.error_code, UNRELEASED_INSTANCE_ID);
     // s1 leaves for a restart (-2): it keeps its partitions...
     let r = h.send(beat("g", "s1", -2, &[]).with_instance_id(Some(s("i-1"))));
-    assert_eq!((r.error_code, r.member_epoch), (0, -2));
+    assert_eq!((r.error_code, r.member_epoch), (NONE, -2));
     assert_eq!(h.c.consumer_groups["g"].epoch, 2, "no rebalance");
     // ...and its next incarnation gets them back at once.
     let r = h.send(static_join("s2"));
-    assert_eq!(r.error_code, 0);
+    assert_eq!(r.error_code, NONE);
     assert_eq!(assigned(&r), Some(kept.clone()));
     assert_eq!(r.member_epoch, 2);
     assert!(!h.c.consumer_groups["g"].members.contains_key("s1"));
     // The old id is fenced for good.
     let r = h.send(beat("g", "s1", 2, &kept).with_instance_id(Some(s("i-1"))));
-    assert_eq!(r.error_code, 82);
+    assert_eq!(r.error_code, FENCED_INSTANCE_ID);
 }
 
 #[test]
@@ -378,7 +386,7 @@ fn regex_subscriptions_follow_the_topics_they_match() {
         .with_subscribed_topic_names(None)
         .with_subscribed_topic_regex(Some(s("t|l.*")));
     let r = h.send(req);
-    assert_eq!((r.error_code, assigned(&r)), (0, Some(all(6))));
+    assert_eq!((r.error_code, assigned(&r)), (NONE, Some(all(6))));
     h.topics = h.topics.clone().with("late", topic_id(7), 1);
     let r = h.beat("a", 1, &all(6));
     assert_eq!(r.member_epoch, 2);
@@ -392,7 +400,7 @@ fn regex_subscriptions_follow_the_topics_they_match() {
     assert_eq!(topics, [topic_id(1), topic_id(7)].into());
     let bad = join("g", "b", &[]).with_subscribed_topic_regex(Some(s("(")));
     let r = h.send(bad);
-    assert_eq!(r.error_code, 128);
+    assert_eq!(r.error_code, INVALID_REGULAR_EXPRESSION);
     assert!(r
         .error_message
         .unwrap()
@@ -453,7 +461,7 @@ fn a_restart_brings_back_members_epochs_and_assignments() {
     h.c = replayed;
     h.now = 100_000;
     let r = h.beat("a", 1, &kept);
-    assert_eq!((r.error_code, r.member_epoch), (0, 2));
+    assert_eq!((r.error_code, r.member_epoch), (NONE, 2));
     let r = h.beat("b", 2, &[]);
     assert_eq!(assigned(&r).unwrap().len(), 3);
 }
@@ -477,7 +485,7 @@ fn consumer_and_classic_groups_share_one_namespace() {
     };
     h.c.join(&classic_join, &ctx, 1, 0);
     let r = h.send(join("classic", "a", &["t"]));
-    assert_eq!(r.error_code, 69);
+    assert_eq!(r.error_code, GROUP_ID_NOT_FOUND);
     assert_eq!(
         r.error_message.as_deref(),
         Some("Group classic is not a consumer group.")
@@ -488,7 +496,7 @@ fn consumer_and_classic_groups_share_one_namespace() {
     classic_for_g.group_id = GroupId(s("g"));
     let out = h.c.join(&classic_for_g, &ctx, 2, 0);
     assert!(
-        matches!(&out.responses[..], [(2, crate::group::Response::Join(j))] if j.error_code == 23)
+        matches!(&out.responses[..], [(2, crate::group::Response::Join(j))] if j.error_code == INCONSISTENT_GROUP_PROTOCOL)
     );
     // ...and DescribeGroups says it is not a classic group.
     let described = h.c.describe_groups(
@@ -523,7 +531,7 @@ fn consumer_and_classic_groups_share_one_namespace() {
     // Once empty, the consumer group gives way to a classic join, offsets kept.
     commit(&mut h.c, "g", "a", 1, 9).unwrap();
     let r = h.send(beat("g", "a", -1, &[]));
-    assert_eq!(r.error_code, 0);
+    assert_eq!(r.error_code, NONE);
     let out = h.c.join(&classic_for_g, &ctx, 3, 0);
     assert!(out.records.iter().any(|r| matches!(
         r,
@@ -581,7 +589,7 @@ fn members_commit_and_fetch_at_their_member_epoch() {
     // A non-empty group cannot be deleted; an empty one goes with its offsets.
     let delete = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))]);
     let (r, _) = h.c.delete_groups(&delete);
-    assert_eq!(r.results[0].error_code, 68);
+    assert_eq!(r.results[0].error_code, NON_EMPTY_GROUP);
     h.send(beat("g", "a", -1, &[]));
     assert_eq!(
         commit(&mut h.c, "g", "", -1, 9),
@@ -589,7 +597,7 @@ fn members_commit_and_fetch_at_their_member_epoch() {
         "admin tools commit to empty groups"
     );
     let (r, records) = h.c.delete_groups(&delete);
-    assert_eq!(r.results[0].error_code, 0);
+    assert_eq!(r.results[0].error_code, NONE);
     assert!(records
         .iter()
         .any(|r| matches!(r, Record::Offset { value: None, .. })));
@@ -640,6 +648,6 @@ fn a_full_group_refuses_new_members() {
     let mut h = Harness::with_config(config);
     h.join("a", &["t"]);
     let r = h.send(join("g", "b", &["t"]));
-    assert_eq!(r.error_code, 81);
-    assert_eq!(h.beat("a", 1, &all(6)).error_code, 0);
+    assert_eq!(r.error_code, GROUP_MAX_SIZE_REACHED);
+    assert_eq!(h.beat("a", 1, &all(6)).error_code, NONE);
 }

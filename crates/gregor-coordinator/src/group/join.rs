@@ -1,15 +1,15 @@
 //! JoinGroup: new members (dynamic, with MEMBER_ID_REQUIRED from v4, or
 //! static by group.instance.id) and rejoins of known ones.
 
-use super::codes::{
-    COORDINATOR_NOT_AVAILABLE, GROUP_MAX_SIZE_REACHED, INCONSISTENT_GROUP_PROTOCOL,
-    INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT, MEMBER_ID_REQUIRED, UNKNOWN_MEMBER_ID,
-};
 use super::member::{Member, Parked, Protocol};
 use super::responses::{join_error, join_success};
 use super::state::{Group, GroupState};
 use super::{GroupConfig, GroupCoordinator, JoinContext, Outcome};
 use bytes::Bytes;
+use gregor_protocol::error_codes::{
+    COORDINATOR_NOT_AVAILABLE, GROUP_MAX_SIZE_REACHED, INCONSISTENT_GROUP_PROTOCOL,
+    INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT, MEMBER_ID_REQUIRED, UNKNOWN_MEMBER_ID,
+};
 use kafka_protocol::messages::JoinGroupRequest;
 
 /// JoinGroup v4+ makes new dynamic members come back with an assigned id.

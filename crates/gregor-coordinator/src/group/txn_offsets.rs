@@ -9,13 +9,13 @@
 //! transaction's offsets win, which only differs when one group mixes
 //! transactional and plain commits for the same partition.
 
-use super::codes::{
-    COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, INVALID_GROUP_ID, NONE,
-    OFFSET_METADATA_TOO_LARGE,
-};
 use super::records::{OffsetValue, Record};
 use super::state::{Group, GroupState};
 use super::GroupCoordinator;
+use gregor_protocol::error_codes::{
+    COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, INVALID_GROUP_ID, NONE,
+    OFFSET_METADATA_TOO_LARGE,
+};
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };

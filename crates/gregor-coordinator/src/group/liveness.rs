@@ -1,11 +1,11 @@
 //! Heartbeat and LeaveGroup: a member says it is alive, or that it is gone.
 
-use super::codes::{
-    COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, NONE, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
-};
 use super::responses::s;
 use super::state::GroupState;
 use super::{GroupCoordinator, Outcome, Response};
+use gregor_protocol::error_codes::{
+    COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, NONE, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
+};
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{
     HeartbeatRequest, HeartbeatResponse, LeaveGroupRequest, LeaveGroupResponse,

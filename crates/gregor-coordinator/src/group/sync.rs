@@ -1,13 +1,13 @@
 //! SyncGroup: the leader hands in the assignment; followers wait for it.
 
-use super::codes::{
-    COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL,
-    REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
-};
 use super::member::Parked;
 use super::responses::{sync_error, sync_response};
 use super::state::{Group, GroupState};
 use super::{GroupCoordinator, Outcome};
+use gregor_protocol::error_codes::{
+    COORDINATOR_NOT_AVAILABLE, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL,
+    REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
+};
 use kafka_protocol::messages::SyncGroupRequest;
 
 impl GroupCoordinator {

@@ -8,20 +8,20 @@
 //! delete, transactional commits and their replay have one store; the
 //! consumer group only decides who may commit.
 
-use super::refusal::{STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID, UNSUPPORTED_VERSION};
 use super::removal;
 use super::ConsumerGroupState;
 use crate::group::records::Record;
 use crate::group::state::Group;
 use crate::group::GroupCoordinator;
+use gregor_protocol::error_codes::{
+    ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL, NON_EMPTY_GROUP, STALE_MEMBER_EPOCH,
+    UNKNOWN_MEMBER_ID, UNSUPPORTED_VERSION,
+};
 use kafka_protocol::messages::OffsetCommitRequest;
 use std::collections::BTreeSet;
 
 /// Members of the consumer protocol must commit with OffsetCommit v9+.
 const MEMBER_EPOCH_COMMIT_VERSION: i16 = 9;
-const NON_EMPTY_GROUP: i16 = 68;
-const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-const ILLEGAL_GENERATION: i16 = 22;
 
 impl GroupCoordinator {
     /// Who may commit to a consumer group (Kafka's

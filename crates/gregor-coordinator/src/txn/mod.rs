@@ -20,21 +20,9 @@ pub use metadata::TxnMetadata;
 pub use records::Record;
 pub use state::TxnState;
 
+use gregor_protocol::error_codes;
 use metadata::{is_epoch_exhausted, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
 use std::collections::BTreeMap;
-
-/// Kafka error codes the coordinator answers with.
-pub mod code {
-    pub const NONE: i16 = 0;
-    pub const INVALID_REQUEST: i16 = 42;
-    pub const INVALID_TXN_STATE: i16 = 48;
-    pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
-    pub const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
-    pub const CONCURRENT_TRANSACTIONS: i16 = 51;
-    pub const PRODUCER_FENCED: i16 = 90;
-    pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
-    pub const TRANSACTION_ABORTABLE: i16 = 120;
-}
 
 /// The transaction version (the `transaction.version` feature level) this
 /// broker runs at and advertises: 2 makes clients bump the epoch with every
@@ -150,10 +138,10 @@ impl TxnCoordinator {
         allocate: AllocateProducerId,
     ) -> Result<InitStep, Code> {
         if transactional_id.is_empty() {
-            return Err(code::INVALID_REQUEST);
+            return Err(error_codes::INVALID_REQUEST);
         }
         if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
-            return Err(code::INVALID_TRANSACTION_TIMEOUT);
+            return Err(error_codes::INVALID_TRANSACTION_TIMEOUT);
         }
         let txn = match self.txns.get(transactional_id) {
             Some(txn) => txn.clone(),
@@ -167,11 +155,13 @@ impl TxnCoordinator {
                 || producer_id == txn.producer_id
                 || (producer_id == txn.previous_producer_id && is_epoch_exhausted(epoch));
             if !valid {
-                return Err(code::PRODUCER_FENCED);
+                return Err(error_codes::PRODUCER_FENCED);
             }
         }
         match txn.state {
-            TxnState::PrepareCommit | TxnState::PrepareAbort => Err(code::CONCURRENT_TRANSACTIONS),
+            TxnState::PrepareCommit | TxnState::PrepareAbort => {
+                Err(error_codes::CONCURRENT_TRANSACTIONS)
+            }
             TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
                 let rotate = txn.epoch_exhausted()
                     && expected.is_none_or(|(_, epoch)| epoch == txn.producer_epoch);
@@ -196,7 +186,7 @@ impl TxnCoordinator {
                     Some((_, e)) if e == txn.last_producer_epoch => {
                         (txn.producer_epoch, txn.last_producer_epoch)
                     }
-                    Some(_) => return Err(code::PRODUCER_FENCED),
+                    Some(_) => return Err(error_codes::PRODUCER_FENCED),
                 };
                 Ok(InitStep::Ready(
                     txn.with_epoch(epoch, last, timeout_ms, now_ms),
@@ -205,8 +195,10 @@ impl TxnCoordinator {
             TxnState::Ongoing => txn
                 .fenced(self.config.server_version, now_ms)
                 .map(InitStep::AbortFirst)
-                .ok_or(code::CONCURRENT_TRANSACTIONS),
-            TxnState::Dead | TxnState::PrepareEpochFence => Err(code::CONCURRENT_TRANSACTIONS),
+                .ok_or(error_codes::CONCURRENT_TRANSACTIONS),
+            TxnState::Dead | TxnState::PrepareEpochFence => {
+                Err(error_codes::CONCURRENT_TRANSACTIONS)
+            }
         }
     }
 
@@ -219,20 +211,20 @@ impl TxnCoordinator {
         epoch: i16,
     ) -> Result<&TxnMetadata, Code> {
         if transactional_id.is_empty() {
-            return Err(code::INVALID_REQUEST);
+            return Err(error_codes::INVALID_REQUEST);
         }
         let txn = self
             .txns
             .get(transactional_id)
-            .ok_or(code::INVALID_PRODUCER_ID_MAPPING)?;
+            .ok_or(error_codes::INVALID_PRODUCER_ID_MAPPING)?;
         if txn.producer_id != producer_id {
-            return Err(code::INVALID_PRODUCER_ID_MAPPING);
+            return Err(error_codes::INVALID_PRODUCER_ID_MAPPING);
         }
         if txn.producer_epoch != epoch {
-            return Err(code::PRODUCER_FENCED);
+            return Err(error_codes::PRODUCER_FENCED);
         }
         if txn.state.is_prepare() {
-            return Err(code::CONCURRENT_TRANSACTIONS);
+            return Err(error_codes::CONCURRENT_TRANSACTIONS);
         }
         Ok(txn)
     }
@@ -255,7 +247,7 @@ impl TxnCoordinator {
             | TxnState::Ongoing
             | TxnState::CompleteCommit
             | TxnState::CompleteAbort => Ok(Some(txn.with_partitions(partitions, now_ms))),
-            _ => Err(code::INVALID_TXN_STATE),
+            _ => Err(error_codes::INVALID_TXN_STATE),
         }
     }
 
@@ -275,9 +267,9 @@ impl TxnCoordinator {
             .iter()
             .map(|p| {
                 if txn.state == TxnState::Ongoing && txn.partitions.contains(p) {
-                    code::NONE
+                    error_codes::NONE
                 } else {
-                    code::TRANSACTION_ABORTABLE
+                    error_codes::TRANSACTION_ABORTABLE
                 }
             })
             .collect())
@@ -298,12 +290,12 @@ impl TxnCoordinator {
             client_version,
         } = *request;
         if transactional_id.is_empty() {
-            return Err(code::INVALID_REQUEST);
+            return Err(error_codes::INVALID_REQUEST);
         }
         let txn = self
             .txns
             .get(transactional_id)
-            .ok_or(code::INVALID_PRODUCER_ID_MAPPING)?;
+            .ok_or(error_codes::INVALID_PRODUCER_ID_MAPPING)?;
         // Transaction version 2 is the client's: EndTxn v5+ (Kafka decides by
         // the request, not by what the previous transaction used).
         let bumping = client_version >= metadata::EPOCH_BUMP_VERSION;
@@ -328,10 +320,10 @@ impl TxnCoordinator {
             current
         };
         if txn.producer_id != producer_id && !retry_on_overflow {
-            return Err(code::INVALID_PRODUCER_ID_MAPPING);
+            return Err(error_codes::INVALID_PRODUCER_ID_MAPPING);
         }
         if !valid_epoch {
-            return Err(code::PRODUCER_FENCED);
+            return Err(error_codes::PRODUCER_FENCED);
         }
         let done = EndStep::AlreadyDone {
             producer_id: txn.producer_id,
@@ -369,9 +361,9 @@ impl TxnCoordinator {
                 Ok(done)
             }
             (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                Err(code::CONCURRENT_TRANSACTIONS)
+                Err(error_codes::CONCURRENT_TRANSACTIONS)
             }
-            _ => Err(code::INVALID_TXN_STATE),
+            _ => Err(error_codes::INVALID_TXN_STATE),
         }
     }
 
@@ -427,11 +419,11 @@ impl TxnCoordinator {
     /// DescribeTransactions for one id.
     pub fn describe(&self, transactional_id: &str) -> Result<&TxnMetadata, Code> {
         if transactional_id.is_empty() {
-            return Err(code::INVALID_REQUEST);
+            return Err(error_codes::INVALID_REQUEST);
         }
         match self.txns.get(transactional_id) {
             Some(txn) if txn.state != TxnState::Dead => Ok(txn),
-            _ => Err(code::TRANSACTIONAL_ID_NOT_FOUND),
+            _ => Err(error_codes::TRANSACTIONAL_ID_NOT_FOUND),
         }
     }
 

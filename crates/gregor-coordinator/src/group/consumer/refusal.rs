@@ -1,17 +1,7 @@
 //! A request the consumer group coordinator turns down: the Kafka error code
 //! and the message Kafka sends with it.
 
-pub const UNSUPPORTED_VERSION: i16 = 35;
-pub const INVALID_REQUEST: i16 = 42;
-pub const GROUP_ID_NOT_FOUND: i16 = 69;
-pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
-pub const FENCED_INSTANCE_ID: i16 = 82;
-pub const FENCED_MEMBER_EPOCH: i16 = 110;
-pub const UNRELEASED_INSTANCE_ID: i16 = 111;
-pub const UNSUPPORTED_ASSIGNOR: i16 = 112;
-pub const STALE_MEMBER_EPOCH: i16 = 113;
-pub const UNKNOWN_MEMBER_ID: i16 = 25;
-pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
+use gregor_protocol::error_codes::{FENCED_MEMBER_EPOCH, INVALID_REQUEST, UNKNOWN_MEMBER_ID};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Refusal {

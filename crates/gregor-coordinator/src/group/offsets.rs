@@ -1,13 +1,13 @@
 //! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete.
 
-use super::codes::{
+use super::records::{OffsetValue, Record};
+use super::state::{Group, GroupState};
+use super::GroupCoordinator;
+use gregor_protocol::error_codes::{
     COORDINATOR_NOT_AVAILABLE, GROUP_ID_NOT_FOUND, GROUP_SUBSCRIBED_TO_TOPIC, ILLEGAL_GENERATION,
     INVALID_GROUP_ID, NONE, NON_EMPTY_GROUP, OFFSET_METADATA_TOO_LARGE, REBALANCE_IN_PROGRESS,
     UNKNOWN_MEMBER_ID,
 };
-use super::records::{OffsetValue, Record};
-use super::state::{Group, GroupState};
-use super::GroupCoordinator;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };

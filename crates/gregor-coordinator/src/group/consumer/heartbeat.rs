@@ -10,7 +10,7 @@ use super::group::ConsumerGroup;
 use super::member::ConsumerMember;
 use super::reconcile::{reconcile, Target};
 use super::records::ConsumerRecord;
-use super::refusal::*;
+use super::refusal::Refusal;
 use super::regex::TopicRegex;
 use super::removal;
 use super::roster::Roster;
@@ -20,6 +20,10 @@ use super::ConsumerGroupConfig;
 use crate::group::records::Record;
 use crate::group::state::GroupState;
 use crate::group::GroupCoordinator;
+use gregor_protocol::error_codes::{
+    FENCED_INSTANCE_ID, GROUP_ID_NOT_FOUND, GROUP_MAX_SIZE_REACHED, INVALID_REGULAR_EXPRESSION,
+    UNKNOWN_MEMBER_ID, UNRELEASED_INSTANCE_ID, UNSUPPORTED_ASSIGNOR,
+};
 use kafka_protocol::messages::consumer_group_heartbeat_response::Assignment as WireAssignment;
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use kafka_protocol::protocol::StrBytes;

@@ -3,12 +3,14 @@
 //! out the leader's assignment. Every request handler and timer funnels
 //! into these, as Kafka's GroupMetadataManager does.
 
-use super::codes::{FENCED_INSTANCE_ID, NONE, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID};
 use super::member::{Member, Parked, Protocol};
 use super::responses::{join_error, join_success, sync_error, sync_response};
 use super::state::{Group, GroupState, JoinTimer};
 use super::{GroupConfig, Outcome};
 use bytes::Bytes;
+use gregor_protocol::error_codes::{
+    FENCED_INSTANCE_ID, NONE, REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID,
+};
 
 impl Group {
     /// Adds a member; the first member fixes the protocol type and becomes

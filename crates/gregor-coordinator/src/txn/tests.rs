@@ -38,7 +38,7 @@ fn init(c: &mut TxnCoordinator, ids: &mut Ids, id: &str) -> Result<(i64, i16), C
             c.apply(txn);
             let done = c.complete(id, T0).unwrap();
             c.apply(done);
-            Err(code::CONCURRENT_TRANSACTIONS)
+            Err(error_codes::CONCURRENT_TRANSACTIONS)
         }
     }
 }
@@ -104,15 +104,15 @@ fn bad_init_requests_get_kafkas_codes() {
     let mut alloc = || ids.next();
     assert_eq!(
         c.init_producer_id("", 1000, None, T0, &mut alloc),
-        Err(code::INVALID_REQUEST)
+        Err(error_codes::INVALID_REQUEST)
     );
     assert_eq!(
         c.init_producer_id("tx", 900_001, None, T0, &mut alloc),
-        Err(code::INVALID_TRANSACTION_TIMEOUT)
+        Err(error_codes::INVALID_TRANSACTION_TIMEOUT)
     );
     assert_eq!(
         c.init_producer_id("tx", 0, None, T0, &mut alloc),
-        Err(code::INVALID_TRANSACTION_TIMEOUT)
+        Err(error_codes::INVALID_TRANSACTION_TIMEOUT)
     );
 }
 
@@ -160,7 +160,7 @@ fn a_transaction_opens_on_add_and_commits_on_end() {
     // While markers are written, nothing else may happen.
     assert_eq!(
         c.add_partitions("tx", pid, epoch, &[tp("a", 0)], T0),
-        Err(code::CONCURRENT_TRANSACTIONS)
+        Err(error_codes::CONCURRENT_TRANSACTIONS)
     );
     let done = c.complete("tx", T0).unwrap();
     assert_eq!(done.state, TxnState::CompleteCommit);
@@ -170,7 +170,7 @@ fn a_transaction_opens_on_add_and_commits_on_end() {
     assert_eq!(end(&mut c, "tx", pid, epoch, true, 0), Ok((pid, epoch)));
     assert_eq!(
         end(&mut c, "tx", pid, epoch, false, 0),
-        Err(code::INVALID_TXN_STATE)
+        Err(error_codes::INVALID_TXN_STATE)
     );
 }
 
@@ -181,23 +181,23 @@ fn end_without_a_transaction_and_wrong_producers_are_refused() {
     let (pid, epoch) = init(&mut c, &mut ids, "tx").unwrap();
     assert_eq!(
         end(&mut c, "tx", pid, epoch, true, 0),
-        Err(code::INVALID_TXN_STATE)
+        Err(error_codes::INVALID_TXN_STATE)
     );
     assert_eq!(
         end(&mut c, "nope", pid, epoch, true, 0),
-        Err(code::INVALID_PRODUCER_ID_MAPPING)
+        Err(error_codes::INVALID_PRODUCER_ID_MAPPING)
     );
     assert_eq!(
         end(&mut c, "tx", pid + 1, epoch, true, 0),
-        Err(code::INVALID_PRODUCER_ID_MAPPING)
+        Err(error_codes::INVALID_PRODUCER_ID_MAPPING)
     );
     assert_eq!(
         c.add_partitions("tx", pid, epoch + 1, &[tp("a", 0)], T0),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
     assert_eq!(
         c.add_partitions("nope", pid, epoch, &[tp("a", 0)], T0),
-        Err(code::INVALID_PRODUCER_ID_MAPPING)
+        Err(error_codes::INVALID_PRODUCER_ID_MAPPING)
     );
 }
 
@@ -234,15 +234,15 @@ fn a_new_instance_fences_the_old_one_and_aborts_its_transaction() {
     // The zombie is fenced everywhere.
     assert_eq!(
         c.add_partitions("tx", pid, old_epoch, &[tp("a", 0)], T0),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
     assert_eq!(
         end(&mut c, "tx", pid, old_epoch, true, 0),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
     assert_eq!(
         c.verify_partitions("tx", pid, old_epoch, &[tp("a", 0)]),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
 }
 
@@ -253,19 +253,19 @@ fn verification_only_passes_partitions_of_the_open_transaction() {
     let (pid, epoch) = init(&mut c, &mut ids, "tx").unwrap();
     assert_eq!(
         c.verify_partitions("tx", pid, epoch, &[tp("a", 0)]),
-        Ok(vec![code::TRANSACTION_ABORTABLE])
+        Ok(vec![error_codes::TRANSACTION_ABORTABLE])
     );
     add(&mut c, "tx", pid, epoch, &[tp("a", 0)], T0).unwrap();
     assert_eq!(
         c.verify_partitions("tx", pid, epoch, &[tp("a", 0), tp("a", 1)]),
-        Ok(vec![code::NONE, code::TRANSACTION_ABORTABLE])
+        Ok(vec![error_codes::NONE, error_codes::TRANSACTION_ABORTABLE])
     );
     end(&mut c, "tx", pid, epoch, true, 0).unwrap();
     // After the commit the partition is no longer part of a transaction:
     // a late write of the old transaction must not start a hanging one.
     assert_eq!(
         c.verify_partitions("tx", pid, epoch, &[tp("a", 0)]),
-        Ok(vec![code::TRANSACTION_ABORTABLE])
+        Ok(vec![error_codes::TRANSACTION_ABORTABLE])
     );
 }
 
@@ -292,7 +292,7 @@ fn timed_out_transactions_are_fenced_and_aborted() {
     // The producer learns it was fenced when it tries to commit.
     assert_eq!(
         end(&mut c, "tx", pid, epoch, true, 0),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
 }
 
@@ -309,7 +309,7 @@ fn epoch_bumping_clients_get_a_new_epoch_at_every_end() {
     // The old epoch cannot open anything.
     assert_eq!(
         c.add_partitions("tx", pid, epoch, &[tp("a", 0)], T0),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
     // The next transaction runs at the new epoch.
     add(&mut c, "tx", pid, epoch1, &[tp("a", 0)], T0).unwrap();
@@ -357,7 +357,7 @@ fn recovering_producers_are_matched_by_their_expected_epoch() {
     // An unrelated producer id is fenced.
     assert_eq!(
         c.init_producer_id("tx", 60_000, Some((pid + 7, 0)), T0, &mut || Ok(0)),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
 }
 
@@ -397,8 +397,11 @@ fn describe_list_and_expiry() {
     add(&mut c, "busy", pid, epoch, &[tp("a", 0)], T0 + 10).unwrap();
 
     assert_eq!(c.describe("busy").unwrap().state, TxnState::Ongoing);
-    assert_eq!(c.describe("nope"), Err(code::TRANSACTIONAL_ID_NOT_FOUND));
-    assert_eq!(c.describe(""), Err(code::INVALID_REQUEST));
+    assert_eq!(
+        c.describe("nope"),
+        Err(error_codes::TRANSACTIONAL_ID_NOT_FOUND)
+    );
+    assert_eq!(c.describe(""), Err(error_codes::INVALID_REQUEST));
 
     let names = |list: Vec<&TxnMetadata>| -> Vec<String> {
         list.iter().map(|t| t.transactional_id.clone()).collect()
@@ -439,11 +442,11 @@ fn at_version_two_a_fence_bumps_twice_so_no_retry_can_match() {
     // retry of a bump (epoch + 1): fenced.
     assert_eq!(
         end(&mut c, "tx", pid, epoch, true, 2),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
     assert_eq!(
         end(&mut c, "tx", pid, epoch, false, 2),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
 }
 
@@ -461,7 +464,7 @@ fn at_version_two_idle_transactions_accept_an_empty_abort_that_bumps_the_epoch()
     // Empty: commit is invalid, abort bumps.
     assert_eq!(
         end(&mut c, "tx", pid, e0, true, 2),
-        Err(code::INVALID_TXN_STATE)
+        Err(error_codes::INVALID_TXN_STATE)
     );
     assert_eq!(end(&mut c, "tx", pid, e0, false, 2), Ok((pid, e0 + 1)));
     let e1 = e0 + 1;
@@ -472,7 +475,7 @@ fn at_version_two_idle_transactions_accept_an_empty_abort_that_bumps_the_epoch()
     assert_eq!(end(&mut c, "tx", pid, e0, false, 2), Ok((pid, e1)));
     assert_eq!(
         end(&mut c, "tx", pid, e1, true, 2),
-        Err(code::INVALID_TXN_STATE)
+        Err(error_codes::INVALID_TXN_STATE)
     );
     assert_eq!(end(&mut c, "tx", pid, e1, false, 2), Ok((pid, e1 + 1)));
     let e2 = e1 + 1;
@@ -487,11 +490,11 @@ fn at_version_two_idle_transactions_accept_an_empty_abort_that_bumps_the_epoch()
     assert_eq!(end(&mut c, "tx", pid, e2, true, 2), Ok((pid, e3)));
     assert_eq!(
         end(&mut c, "tx", pid, e3, true, 2),
-        Err(code::INVALID_TXN_STATE)
+        Err(error_codes::INVALID_TXN_STATE)
     );
     assert_eq!(
         end(&mut c, "tx", pid, e2, false, 2),
-        Err(code::INVALID_TXN_STATE)
+        Err(error_codes::INVALID_TXN_STATE)
     );
     assert_eq!(end(&mut c, "tx", pid, e3, false, 2), Ok((pid, e3 + 1)));
     let e4 = e3 + 1;
@@ -499,17 +502,17 @@ fn at_version_two_idle_transactions_accept_an_empty_abort_that_bumps_the_epoch()
     // Epochs that are neither current nor the retry's are fenced.
     assert_eq!(
         end(&mut c, "tx", pid, e4 + 1, false, 2),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
     assert_eq!(
         end(&mut c, "tx", pid, e4 - 2, false, 2),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
 
     // The next transaction runs at the bumped epoch; the old one is fenced.
     assert_eq!(
         c.add_partitions("tx", pid, e3, &[tp("a", 0)], T0),
-        Err(code::PRODUCER_FENCED)
+        Err(error_codes::PRODUCER_FENCED)
     );
     add(&mut c, "tx", pid, e4, &[tp("a", 0)], T0).unwrap();
     assert_eq!(end(&mut c, "tx", pid, e4, true, 2), Ok((pid, e4 + 1)));
@@ -524,13 +527,13 @@ fn at_version_one_idle_transactions_refuse_an_empty_abort() {
     let (pid, e0) = init(&mut c, &mut ids, "tx").unwrap();
     assert_eq!(
         end(&mut c, "tx", pid, e0, false, 0),
-        Err(code::INVALID_TXN_STATE)
+        Err(error_codes::INVALID_TXN_STATE)
     );
     add(&mut c, "tx", pid, e0, &[tp("a", 0)], T0).unwrap();
     assert_eq!(end(&mut c, "tx", pid, e0, true, 0), Ok((pid, e0)));
     assert_eq!(end(&mut c, "tx", pid, e0, true, 0), Ok((pid, e0)));
     assert_eq!(
         end(&mut c, "tx", pid, e0, false, 0),
-        Err(code::INVALID_TXN_STATE)
+        Err(error_codes::INVALID_TXN_STATE)
     );
 }

@@ -210,7 +210,7 @@ impl Group {
     /// member-scoped request. A static member is known by its instance id;
     /// another member id for it is an older incarnation that was replaced.
     pub fn validate_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
-        use super::codes::{FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID};
+        use gregor_protocol::error_codes::{FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID};
         match instance_id {
             Some(instance) => match self.static_members.get(instance) {
                 None => Err(UNKNOWN_MEMBER_ID),

@@ -2,6 +2,11 @@
 
 use super::*;
 use bytes::{BufMut, Bytes, BytesMut};
+use gregor_protocol::error_codes::{
+    FENCED_INSTANCE_ID, GROUP_ID_NOT_FOUND, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL,
+    INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT, MEMBER_ID_REQUIRED, NONE, NON_EMPTY_GROUP,
+    UNKNOWN_MEMBER_ID,
+};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
@@ -208,7 +213,7 @@ fn member_id_required_then_rejoin_with_it() {
     let mut c = coordinator();
     let out = Join::new("g", "").send(&mut c, 1, 0);
     let first = join_of(&out, 1);
-    assert_eq!(first.error_code, 79);
+    assert_eq!(first.error_code, MEMBER_ID_REQUIRED);
     assert_eq!(first.member_id.as_str(), "client-uuid1");
     assert_eq!(first.generation_id, -1);
     // Rejoining with the id parks the request in the initial delay.
@@ -217,7 +222,7 @@ fn member_id_required_then_rejoin_with_it() {
     assert_eq!(c.group_state("g"), Some(GroupState::PreparingRebalance));
     let out = c.tick(10 + DELAY);
     let joined = join_of(&out, 2);
-    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.error_code, NONE);
     assert_eq!(joined.generation_id, 1);
     assert_eq!(joined.leader.as_str(), "client-uuid1");
     assert_eq!(joined.protocol_name.as_deref(), Some("range"));
@@ -232,7 +237,7 @@ fn unused_member_id_expires_and_old_clients_join_directly() {
     c.tick(i64::from(SESSION));
     assert_eq!(c.group_state("g"), None);
     let out = Join::new("g", "client-uuid1").send(&mut c, 2, SESSION.into());
-    assert_eq!(join_of(&out, 2).error_code, 25);
+    assert_eq!(join_of(&out, 2).error_code, UNKNOWN_MEMBER_ID);
     // Before v4 a new member is admitted at once.
     let mut old = Join::new("g", "");
     old.version = 3;
@@ -286,9 +291,9 @@ fn sync_parks_followers_until_the_leader_assigns() {
     assert_eq!(c.group_state("g"), Some(GroupState::Stable));
     // Wrong generation and unknown members are refused.
     let out = sync(&mut c, "g", &a, 7, &[], 7, now);
-    assert_eq!(sync_of(&out, 7).error_code, 22);
+    assert_eq!(sync_of(&out, 7).error_code, ILLEGAL_GENERATION);
     let out = sync(&mut c, "g", "nobody", 1, &[], 8, now);
-    assert_eq!(sync_of(&out, 8).error_code, 25);
+    assert_eq!(sync_of(&out, 8).error_code, UNKNOWN_MEMBER_ID);
 }
 
 #[test]
@@ -386,7 +391,9 @@ fn leave_triggers_a_rebalance() {
         .with_group_id(GroupId(s("g")))
         .with_member_id(s("ghost"));
     match &c.leave(&old, 1, 31, 7_000).responses[..] {
-        [(31, Response::Leave(r))] => assert_eq!((r.error_code, r.members.len()), (25, 0)),
+        [(31, Response::Leave(r))] => {
+            assert_eq!((r.error_code, r.members.len()), (UNKNOWN_MEMBER_ID, 0))
+        }
         other => panic!("{other:?}"),
     }
     // The last member leaving empties the group.
@@ -406,13 +413,22 @@ fn protocol_type_and_protocols_must_be_compatible() {
     let (_a, _b) = stable_pair(&mut c, "g");
     let mut other = Join::new("g", "");
     other.protocol_type = "connect";
-    assert_eq!(join_of(&other.send(&mut c, 1, 7_000), 1).error_code, 23);
+    assert_eq!(
+        join_of(&other.send(&mut c, 1, 7_000), 1).error_code,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
     let mut other = Join::new("g", "");
     other.protocols = vec![("roundrobin", subscription(&["t1"]))];
-    assert_eq!(join_of(&other.send(&mut c, 2, 7_000), 2).error_code, 23);
+    assert_eq!(
+        join_of(&other.send(&mut c, 2, 7_000), 2).error_code,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
     let mut empty = Join::new("fresh", "");
     empty.protocols.clear();
-    assert_eq!(join_of(&empty.send(&mut c, 3, 7_000), 3).error_code, 23);
+    assert_eq!(
+        join_of(&empty.send(&mut c, 3, 7_000), 3).error_code,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
     assert_eq!(c.group_state("fresh"), None);
 }
 
@@ -464,7 +480,7 @@ fn static_member_rejoins_without_rebalance_and_fences_the_old_id() {
     let rejoined = join_of(&out, 5);
     let new_b = rejoined.member_id.to_string();
     assert_ne!(new_b, b_id);
-    assert_eq!(rejoined.error_code, 0);
+    assert_eq!(rejoined.error_code, NONE);
     assert_eq!(rejoined.generation_id, 1);
     assert_eq!(rejoined.leader.as_str(), a_id);
     assert!(!rejoined.skip_assignment);
@@ -519,7 +535,7 @@ fn static_member_in_a_completing_rebalance_restarts_it() {
         .responses
         .is_empty());
     let out = b.send(&mut c, 4, now + 1);
-    assert_eq!(sync_of(&out, 3).error_code, 82);
+    assert_eq!(sync_of(&out, 3).error_code, FENCED_INSTANCE_ID);
     assert!(!answered(&out, 4));
     // The leader may already be assigning to the old id: a new rebalance.
     assert_eq!(c.group_state("g"), Some(GroupState::PreparingRebalance));
@@ -667,7 +683,7 @@ fn offset_delete_refuses_subscribed_topics_of_live_groups() {
     );
     let req = offset_delete("g", &[("t1", 0), ("old", 0), ("never", 3)]);
     let (resp, records) = c.delete_offsets(&req);
-    assert_eq!(resp.error_code, 0);
+    assert_eq!(resp.error_code, NONE);
     let codes: Vec<i16> = resp
         .topics
         .iter()
@@ -682,7 +698,7 @@ fn offset_delete_refuses_subscribed_topics_of_live_groups() {
         c.delete_offsets(&offset_delete("missing", &[("t", 0)]))
             .0
             .error_code,
-        69
+        GROUP_ID_NOT_FOUND
     );
 
     // A non-consumer group with members cannot tell what it uses.
@@ -695,7 +711,7 @@ fn offset_delete_refuses_subscribed_topics_of_live_groups() {
         c.delete_offsets(&offset_delete("c", &[("t", 0)]))
             .0
             .error_code,
-        68
+        NON_EMPTY_GROUP
     );
 }
 
@@ -776,7 +792,10 @@ fn describe_and_list() {
         ),
         (0, "Dead")
     );
-    assert_eq!(c.describe_groups(&req, 6).groups[1].error_code, 69);
+    assert_eq!(
+        c.describe_groups(&req, 6).groups[1].error_code,
+        GROUP_ID_NOT_FOUND
+    );
 
     let all = c.list_groups(&ListGroupsRequest::default());
     let names: Vec<&str> = all.groups.iter().map(|g| g.group_id.as_str()).collect();
@@ -799,10 +818,16 @@ fn session_timeout_bounds_and_group_id() {
         client_host: "h".into(),
         api_version: 9,
     };
-    assert_eq!(join_of(&c.join(&req, &ctx, 1, 0), 1).error_code, 26);
+    assert_eq!(
+        join_of(&c.join(&req, &ctx, 1, 0), 1).error_code,
+        INVALID_SESSION_TIMEOUT
+    );
     let mut req = Join::new("", "").request();
     req.session_timeout_ms = SESSION;
-    assert_eq!(join_of(&c.join(&req, &ctx, 2, 0), 2).error_code, 24);
+    assert_eq!(
+        join_of(&c.join(&req, &ctx, 2, 0), 2).error_code,
+        INVALID_GROUP_ID
+    );
     // Protocol name is never null on the wire before v7.
     let ctx6 = JoinContext {
         api_version: 6,

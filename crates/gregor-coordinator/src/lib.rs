@@ -1,0 +1,14 @@
+//! Gregor's coordinators as pure state machines: decoded requests and the
+//! time in; state changes, records to persist and responses out. No sockets,
+//! clocks, logs or tasks here: the broker's `group_service` and `txn_service`
+//! persist the records to `__consumer_offsets` / `__transaction_state`, run
+//! the timers and send the answers.
+//!
+//! - [`group`]: the group coordinator (classic and KIP-848 consumer groups,
+//!   committed offsets, transactional offset commits).
+//! - [`txn`]: the transaction coordinator (KIP-98 with KIP-890's fixes).
+//! - [`coordinator_codec`]: the wire primitives of the records both keep.
+
+pub mod coordinator_codec;
+pub mod group;
+pub mod txn;
