@@ -31,6 +31,9 @@ fn last_stable_offset(log: &PartitionLog, high_watermark: i64) -> i64 {
         .map_or(high_watermark, |first| first.min(high_watermark))
 }
 
+/// DeleteRecords' "up to the high watermark" offset.
+pub const DELETE_TO_HIGH_WATERMARK: i64 = -1;
+
 pub struct Partition {
     pub topic: String,
     pub topic_id: Uuid,
@@ -159,6 +162,35 @@ impl Partition {
         self.with_log(|log| log.max_timestamp())
     }
 
+    /// DeleteRecords: moves the log start offset up to `offset` (-1 means
+    /// the high watermark) and deletes the segments wholly below it.
+    /// Returns the new log start offset (the "low watermark"). Offsets past
+    /// the high watermark, or negative ones, are out of range as in Kafka.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
+        self.with_log(|log| {
+            let high_watermark = log.log_end_offset();
+            let target = if offset == DELETE_TO_HIGH_WATERMARK {
+                high_watermark
+            } else {
+                offset
+            };
+            if target < 0 || target > high_watermark {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start: log.log_start_offset(),
+                    log_end: high_watermark,
+                });
+            }
+            log.advance_log_start_offset(target)?;
+            Ok(log.log_start_offset())
+        })
+    }
+
+    /// Bytes on disk of this partition's segments (DescribeLogDirs).
+    pub fn size_bytes(&self) -> Result<u64, LogError> {
+        self.with_log(|log| Ok(log.size_bytes()))
+    }
+
     /// Registers a parked fetch; it is notified on the next append.
     pub fn add_waiter(&self, waiter: &Arc<Notify>) {
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
@@ -220,6 +252,17 @@ impl ReplicaManager {
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         let partitions = self.partitions.read().unwrap_or_else(|p| p.into_inner());
         partitions.get(&(topic.to_string(), index)).cloned()
+    }
+
+    /// The directory holding every partition log (Gregor has one log dir).
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.log_dir
+    }
+
+    /// Every hosted partition, in no particular order.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        let partitions = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        partitions.values().cloned().collect()
     }
 
     /// Makes the hosted partitions match the image: opens logs of new
