@@ -4,8 +4,9 @@
 
 use crate::replica_manager::ReplicaManager;
 use gregor_metadata::controller::{self, ControllerError, NewTopic, TopicDefaults};
-use gregor_metadata::{MetadataImage, MetadataRecord};
+use gregor_metadata::{ConfigResource, MetadataImage, MetadataRecord};
 use gregor_raft::MetadataLog;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use uuid::Uuid;
 
@@ -133,6 +134,31 @@ impl Controller {
             controller::alter_topic_configs(image, name, changes)
         })
         .map(|_| ())
+    }
+
+    /// Dynamic broker config changes for `resource` (this broker or the
+    /// cluster default): `decide` turns its current dynamic configs into
+    /// (key, new value) changes or a refusal (code, message).
+    pub fn alter_broker_configs(
+        &self,
+        resource: &ConfigResource,
+        validate_only: bool,
+        decide: impl FnOnce(
+            &BTreeMap<String, String>,
+        ) -> Result<Vec<(String, Option<String>)>, (i16, String)>,
+    ) -> Result<(), (i16, String)> {
+        self.change(validate_only, |image| {
+            let empty = BTreeMap::new();
+            let current = match resource {
+                ConfigResource::Broker(id) => image.broker_configs.get(id).unwrap_or(&empty),
+                _ => &image.broker_default_configs,
+            };
+            let changes =
+                decide(current).map_err(|(code, message)| ControllerError { code, message })?;
+            controller::alter_broker_configs(resource, &changes)
+        })
+        .map(|_| ())
+        .map_err(|e| (e.code, e.message))
     }
 
     /// A producer id never handed out before, on this broker or any other,

@@ -3,7 +3,7 @@
 //! watermark is the log end offset.
 
 use crate::config::BrokerConfig;
-use crate::log_config::{effective, log_config_for};
+use crate::log_config::{effective, log_config_for, BrokerLayers};
 use gregor_log::{
     AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
 };
@@ -282,9 +282,10 @@ impl ReplicaManager {
                 tracing::info!(topic = %key.0, partition = key.1, "deleted partition");
             }
         }
+        let layers = BrokerLayers::new(image, &self.config);
         for topic in image.topics.values() {
-            let config = log_config_for(topic, &self.config);
-            let min_isr = min_insync_replicas(topic, &self.config);
+            let config = log_config_for(topic, &layers);
+            let min_isr = min_insync_replicas(topic, &layers);
             for (&index, state) in &topic.partitions {
                 let key = (topic.name.clone(), index);
                 if let Some(existing) = partitions.get(&key) {
@@ -361,7 +362,7 @@ impl ReplicaManager {
     }
 }
 
-fn min_insync_replicas(topic: &gregor_metadata::TopicImage, config: &BrokerConfig) -> usize {
+fn min_insync_replicas(topic: &gregor_metadata::TopicImage, config: &BrokerLayers) -> usize {
     gregor_metadata::topic_config::find("min.insync.replicas")
         .and_then(|def| effective(topic, config, def).0.parse().ok())
         .unwrap_or(1)

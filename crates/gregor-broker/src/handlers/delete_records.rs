@@ -5,7 +5,7 @@
 //! survives a restart.
 
 use super::code;
-use crate::log_config::effective;
+use crate::log_config::{effective, BrokerLayers};
 use crate::server::Broker;
 use gregor_metadata::topic_config;
 use kafka_protocol::messages::delete_records_response::{
@@ -24,7 +24,7 @@ pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsRe
         .map(|topic| {
             let compacted_only = image
                 .topic(&topic.name)
-                .is_some_and(|t| !deletes_records(broker, t));
+                .is_some_and(|t| !deletes_records(&BrokerLayers::new(&image, &broker.config), t));
             let partitions = topic
                 .partitions
                 .iter()
@@ -57,9 +57,9 @@ pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsRe
 }
 
 /// Whether the topic's `cleanup.policy` includes `delete`.
-fn deletes_records(broker: &Broker, topic: &gregor_metadata::TopicImage) -> bool {
+fn deletes_records(layers: &BrokerLayers, topic: &gregor_metadata::TopicImage) -> bool {
     topic_config::find("cleanup.policy").is_none_or(|def| {
-        effective(topic, &broker.config, def)
+        effective(topic, layers, def)
             .0
             .split(',')
             .any(|policy| policy.trim() == "delete")

@@ -3,6 +3,7 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod broker_configs;
 pub mod consumer_groups;
 pub mod create_partitions;
 pub mod create_topics;
