@@ -184,6 +184,13 @@ impl Controller {
         self.defaults
     }
 
+    /// The metadata log's end offset (every commit is fsynced, so it is
+    /// also the high watermark); `None` once shut down.
+    pub fn metadata_end_offset(&self) -> Option<i64> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.as_ref().map(|l| l.end_offset())
+    }
+
     pub fn shutdown(&self) {
         if let Some(log) = self.log.lock().unwrap_or_else(|p| p.into_inner()).take() {
             if let Err(err) = log.close() {

@@ -409,3 +409,49 @@ fn describe_log_dirs_lists_partition_sizes() {
         "{names:?}"
     );
 }
+
+fn describe_quorum(conn: &mut Connection, topic: &str, partition: i32) -> DescribeQuorumResponse {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(topic_name(topic))
+        .with_partitions(vec![
+            PartitionData::default().with_partition_index(partition)
+        ])]);
+    let ResponseKind::DescribeQuorum(response) = conn.request(
+        ApiKey::DescribeQuorum,
+        2,
+        RequestKind::DescribeQuorum(request),
+    ) else {
+        panic!()
+    };
+    response
+}
+
+#[test]
+fn describe_quorum_reports_the_single_voter() {
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    let before = describe_quorum(&mut conn, "__cluster_metadata", 0);
+    let p = &before.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.leader_id), (0, BrokerId(1)));
+    assert_eq!(p.current_voters.len(), 1);
+    assert_eq!(p.current_voters[0].replica_id, BrokerId(1));
+    assert_eq!(p.current_voters[0].log_end_offset, p.high_watermark);
+    assert!(p.observers.is_empty());
+    assert_eq!(before.nodes[0].listeners[0].port, broker.addr.port());
+    // Every metadata change moves the high watermark.
+    create_topic(&mut conn, "quorum-moves", 1);
+    let after = describe_quorum(&mut conn, "__cluster_metadata", 0);
+    assert!(after.topics[0].partitions[0].high_watermark > p.high_watermark);
+
+    let wrong_topic = describe_quorum(&mut conn, "quorum-moves", 0);
+    assert_eq!(
+        wrong_topic.topics[0].partitions[0].error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+    let wrong_partition = describe_quorum(&mut conn, "__cluster_metadata", 1);
+    assert_eq!(
+        wrong_partition.topics[0].partitions[0].error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+}

@@ -436,6 +436,26 @@ fn operator_tool_apis_answer_at_every_version() {
         );
     }
 
+    for v in versions(&map, ApiKey::DescribeQuorum) {
+        use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(topic_name("__cluster_metadata"))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let ResponseKind::DescribeQuorum(r) = conn.request(
+            ApiKey::DescribeQuorum,
+            v,
+            RequestKind::DescribeQuorum(request),
+        ) else {
+            panic!()
+        };
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.current_voters.len()),
+            (0, 1),
+            "DescribeQuorum v{v}"
+        );
+    }
+
     for v in versions(&map, ApiKey::DescribeLogDirs) {
         let ResponseKind::DescribeLogDirs(r) = conn.request(
             ApiKey::DescribeLogDirs,

@@ -13,6 +13,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
@@ -42,6 +43,7 @@ pub mod code {
     pub const INVALID_CONFIG: i16 = 40;
     pub const INVALID_REQUEST: i16 = 42;
     pub const POLICY_VIOLATION: i16 = 44;
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
     pub const KAFKA_STORAGE_ERROR: i16 = 56;
     pub const UNKNOWN_SERVER_ERROR: i16 = -1;
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
@@ -159,6 +161,9 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
         }
         RequestKind::DescribeTopicPartitions(req) => {
             ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(broker, req))
+        }
+        RequestKind::DescribeQuorum(req) => {
+            ResponseKind::DescribeQuorum(describe_quorum::handle(broker, req, version))
         }
         RequestKind::DeleteRecords(req) => {
             ResponseKind::DeleteRecords(delete_records::handle(broker, req))
