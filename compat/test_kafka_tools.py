@@ -222,6 +222,23 @@ def test_features_describe(bootstrap):
     assert features["kraft.version"] == ("0", "1", "0"), out
 
 
+def test_features_upgrade_and_downgrade_refusals(bootstrap):
+    # Only requests that change nothing: the suite may share a real cluster.
+    _, out, _ = tool("FeatureCommand", "upgrade", "--feature", "group.version=1", bootstrap=bootstrap)
+    assert "group.version was upgraded to 1." in out, out
+    prefix = "The update failed for all features since the following feature had an error: "
+    _, out, _ = tool("FeatureCommand", "upgrade", "--feature", "transaction.version=3", bootstrap=bootstrap,
+                     check=False)
+    assert (f"Could not upgrade transaction.version to 3. {prefix}Invalid update version 3 for feature "
+            "transaction.version. Local controller") in out and "only supports versions 0-2" in out, out
+    _, out, _ = tool("FeatureCommand", "downgrade", "--metadata", "4.3-IV0", bootstrap=bootstrap, check=False)
+    assert (f"{prefix}Unsupported metadata.version downgrade from 33 to 30. Refusing to perform the requested "
+            "downgrade because it might delete metadata information.") in out, out
+    _, out, _ = tool("FeatureCommand", "upgrade", "--feature", "transaction.version=1", "--dry-run",
+                     bootstrap=bootstrap, check=False)
+    assert "Can't downgrade the version of this feature without setting the upgrade type" in out, out
+
+
 def test_cluster_id_and_api_versions(bootstrap):
     _, out, _ = tool("ClusterTool", "cluster-id", bootstrap=bootstrap)
     m = re.fullmatch(r"Cluster ID: (\S+)\n?", out)
@@ -232,7 +249,7 @@ def test_cluster_id_and_api_versions(bootstrap):
     _, out, _ = tool("BrokerApiVersionsCommand", bootstrap=bootstrap)
     for api in ("DeleteRecords(21): 0 to 2 [usable: 2]", "DescribeTopicPartitions(75): 0 [usable: 0]",
                 "DescribeLogDirs(35): 1 to ", "IncrementalAlterConfigs(44): 0 to 1 [usable: 1]",
-                "DescribeQuorum(55): 0 to 2 [usable: 2]"):
+                "DescribeQuorum(55): 0 to 2 [usable: 2]", "UpdateFeatures(57): 0 to 2 [usable: 2]"):
         assert api in out, out
 
 

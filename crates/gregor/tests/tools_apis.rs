@@ -455,3 +455,101 @@ fn describe_quorum_reports_the_single_voter() {
         UNKNOWN_TOPIC_OR_PARTITION
     );
 }
+
+/// (top-level error code, message, per-feature result codes) of one UpdateFeatures.
+fn update_features(
+    conn: &mut Connection,
+    version: i16,
+    updates: &[(&str, i16, i8)],
+) -> (i16, Option<String>, Vec<i16>) {
+    use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+    let request = UpdateFeaturesRequest::default()
+        .with_timeout_ms(5000)
+        .with_feature_updates(
+            updates
+                .iter()
+                .map(|&(name, level, upgrade_type)| {
+                    let key = FeatureUpdateKey::default()
+                        .with_feature(kafka_protocol::protocol::StrBytes::from_string(
+                            name.to_string(),
+                        ))
+                        .with_max_version_level(level);
+                    if version == 0 {
+                        key.with_allow_downgrade(upgrade_type != 1)
+                    } else {
+                        key.with_upgrade_type(upgrade_type)
+                    }
+                })
+                .collect(),
+        );
+    let ResponseKind::UpdateFeatures(r) = conn.request(
+        ApiKey::UpdateFeatures,
+        version,
+        RequestKind::UpdateFeatures(request),
+    ) else {
+        panic!()
+    };
+    (
+        r.error_code,
+        r.error_message.map(|m| m.to_string()),
+        r.results.iter().map(|x| x.error_code).collect(),
+    )
+}
+
+#[test]
+fn update_features_accepts_the_current_levels_and_refuses_changes() {
+    const INVALID_UPDATE_VERSION: i16 = 95;
+    const UPGRADE: i8 = 1;
+    const SAFE_DOWNGRADE: i8 = 2;
+    let prefix = "The update failed for all features since the following feature had an error: ";
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    // The finalized levels: a no-op success, with per-feature results before v2.
+    assert_eq!(
+        update_features(
+            &mut conn,
+            1,
+            &[
+                ("metadata.version", 33, UPGRADE),
+                ("group.version", 1, UPGRADE)
+            ]
+        ),
+        (0, None, vec![0, 0])
+    );
+    assert_eq!(
+        update_features(&mut conn, 2, &[("transaction.version", 2, UPGRADE)]),
+        (0, None, vec![])
+    );
+    let refused = |message: &str| {
+        (
+            INVALID_UPDATE_VERSION,
+            Some(format!("{prefix}{message}")),
+            vec![],
+        )
+    };
+    assert_eq!(
+        update_features(&mut conn, 2, &[("transaction.version", 3, UPGRADE)]),
+        refused("Invalid update version 3 for feature transaction.version. Local controller 1 only supports versions 0-2")
+    );
+    assert_eq!(
+        update_features(&mut conn, 1, &[("group.version", 1, UPGRADE), ("foo.version", 1, UPGRADE)]),
+        refused("Invalid update version 1 for feature foo.version. Local controller 1 does not support this feature.")
+    );
+    assert_eq!(
+        update_features(&mut conn, 0, &[("transaction.version", 1, UPGRADE)]),
+        refused("Invalid update version 1 for feature transaction.version. Can't downgrade the version of this feature without setting the upgrade type to either safe or unsafe downgrade.")
+    );
+    assert_eq!(
+        update_features(&mut conn, 2, &[("metadata.version", 30, SAFE_DOWNGRADE)]),
+        refused("Unsupported metadata.version downgrade from 33 to 30. Refusing to perform the requested downgrade because it might delete metadata information.")
+    );
+    // Gregor's levels are fixed: a real change is refused, and nothing moved.
+    assert_eq!(
+        update_features(&mut conn, 2, &[("group.version", 0, SAFE_DOWNGRADE)]).0,
+        INVALID_UPDATE_VERSION
+    );
+    assert_eq!(
+        update_features(&mut conn, 2, &[("group.version", 1, UPGRADE)]).0,
+        0
+    );
+}

@@ -456,6 +456,29 @@ fn operator_tool_apis_answer_at_every_version() {
         );
     }
 
+    for v in versions(&map, ApiKey::UpdateFeatures) {
+        use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+        let key = FeatureUpdateKey::default()
+            .with_feature(StrBytes::from_static_str("transaction.version"))
+            .with_max_version_level(2);
+        let key = if v == 0 {
+            key
+        } else {
+            key.with_upgrade_type(1)
+        };
+        let request = UpdateFeaturesRequest::default()
+            .with_timeout_ms(5000)
+            .with_feature_updates(vec![key]);
+        let ResponseKind::UpdateFeatures(r) = conn.request(
+            ApiKey::UpdateFeatures,
+            v,
+            RequestKind::UpdateFeatures(request),
+        ) else {
+            panic!()
+        };
+        assert_eq!(r.error_code, 0, "UpdateFeatures v{v} {:?}", r.error_message);
+    }
+
     for v in versions(&map, ApiKey::DescribeLogDirs) {
         let ResponseKind::DescribeLogDirs(r) = conn.request(
             ApiKey::DescribeLogDirs,

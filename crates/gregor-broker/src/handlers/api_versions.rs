@@ -21,6 +21,7 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::UpdateFeatures, 0, 2),
     (ApiKey::DeleteRecords, 0, 2),
     // Kafka 4.4 serves up to 5; kafka-protocol 0.18 knows up to 4.
     (ApiKey::DescribeLogDirs, 1, 4),

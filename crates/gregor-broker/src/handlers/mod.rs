@@ -23,6 +23,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 pub mod transactions;
+pub mod update_features;
 
 use crate::server::Broker;
 use gregor_protocol::request::Request;
@@ -48,6 +49,7 @@ pub mod code {
     pub const UNKNOWN_SERVER_ERROR: i16 = -1;
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+    pub const INVALID_UPDATE_VERSION: i16 = 95;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
     pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
 }
@@ -161,6 +163,9 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
         }
         RequestKind::DescribeTopicPartitions(req) => {
             ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(broker, req))
+        }
+        RequestKind::UpdateFeatures(req) => {
+            ResponseKind::UpdateFeatures(update_features::handle(broker, req, version))
         }
         RequestKind::DescribeQuorum(req) => {
             ResponseKind::DescribeQuorum(describe_quorum::handle(broker, req, version))
