@@ -5,8 +5,10 @@
 //! survives a restart.
 
 use super::code;
+use super::find_coordinator::OFFSETS_TOPIC;
 use crate::log_config::{effective, BrokerLayers};
 use crate::server::Broker;
+use crate::txn_service::TXN_TOPIC;
 use gregor_metadata::topic_config;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -22,6 +24,8 @@ pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsRe
         .topics
         .into_iter()
         .map(|topic| {
+            // Kafka never lets clients cut its internal topics.
+            let internal = [OFFSETS_TOPIC, TXN_TOPIC].contains(&topic.name.as_str());
             let compacted_only = image
                 .topic(&topic.name)
                 .is_some_and(|t| !deletes_records(&BrokerLayers::new(&image, &broker.config), t));
@@ -36,6 +40,9 @@ pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsRe
                     else {
                         return result.with_error_code(code::UNKNOWN_TOPIC_OR_PARTITION);
                     };
+                    if internal {
+                        return result.with_error_code(code::INVALID_TOPIC_EXCEPTION);
+                    }
                     // Kafka refuses to cut a log that is only compacted.
                     if compacted_only {
                         return result.with_error_code(code::POLICY_VIOLATION);
