@@ -5,6 +5,8 @@
 #   kcat             Debian package (apt-get), when `kcat` is not on PATH
 #   java/libs        kafka-clients 4.x + slf4j-nop (Maven Central, compat/java/pom.xml)
 #   java/classes     compat/java/*.java compiled
+#   kafka-tools/libs Apache Kafka's own CLI tools 4.4.0 (kafka-tools + deps, Maven
+#                    Central, compat/tools/pom.xml) for compat/test_kafka_tools.py
 #   bin/franz-compat franz-go client (Go module proxy, compat/go)
 #   compat/node/node_modules  kafkajs (npm, compat/node/package-lock.json)
 # Idempotent: each step is skipped when a stamp keyed by the hash of its inputs
@@ -72,6 +74,18 @@ else
   run_quiet javac -nowarn -d "$DEPS/java/classes" -cp "$DEPS/java/libs/*" compat/java/*.java
   stamp java-classes "$h"
   log "java classes: compiled"
+fi
+
+# ---- Kafka's own tools (kafka-topics, kafka-configs, ...) ---------------------------
+h=$(hash_of compat/tools/pom.xml)
+if fresh kafka-tools "$h" && [ -d "$DEPS/kafka-tools/libs" ]; then
+  log "kafka tools: up to date"
+else
+  rm -rf "$DEPS/kafka-tools/libs"
+  (cd compat/tools && run_quiet mvn -q -B dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$DEPS/kafka-tools/libs")
+  stamp kafka-tools "$h"
+  log "kafka tools: downloaded ($(ls "$DEPS/kafka-tools/libs" | wc -l) jars)"
 fi
 
 # ---- franz-go ----------------------------------------------------------------------

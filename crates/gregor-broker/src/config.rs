@@ -6,6 +6,7 @@
 //! the key instead of being silently ignored.
 
 mod consumer_groups;
+pub mod dynamic;
 
 use gregor_metadata::topic_config::ConfigType;
 use std::collections::BTreeMap;
@@ -586,40 +587,7 @@ impl BrokerConfig {
     /// synonym when the operator set one (e.g. `retention.ms` from
     /// `log.retention.hours`). `None` when the topic default applies.
     pub fn topic_default(&self, topic_config: &str) -> Option<String> {
-        let from_ms = |ms: i64| Some(ms.to_string());
-        match topic_config {
-            "retention.ms" => {
-                if let Some(v) = self.explicit.get("log.retention.ms") {
-                    return Some(v.clone());
-                }
-                if let Some(v) = self.explicit.get("log.retention.minutes") {
-                    return v
-                        .parse::<i64>()
-                        .ok()
-                        .and_then(|m| from_ms(m.saturating_mul(60_000)));
-                }
-                let hours = self.explicit.get("log.retention.hours")?;
-                hours
-                    .parse::<i64>()
-                    .ok()
-                    .and_then(|h| from_ms(h.saturating_mul(3_600_000)))
-            }
-            "segment.ms" => {
-                if let Some(v) = self.explicit.get("log.roll.ms") {
-                    return Some(v.clone());
-                }
-                let hours = self.explicit.get("log.roll.hours")?;
-                hours
-                    .parse::<i64>()
-                    .ok()
-                    .and_then(|h| from_ms(h.saturating_mul(3_600_000)))
-            }
-            "flush.ms" => self.explicit.get("log.flush.interval.ms").cloned(),
-            other => {
-                let synonym = gregor_metadata::topic_config::find(other)?.broker_synonym?;
-                self.explicit.get(synonym).cloned()
-            }
-        }
+        topic_default_in(&self.explicit, topic_config)
     }
 
     /// Every known broker config with its effective value and whether it
@@ -656,6 +624,45 @@ impl BrokerConfig {
             return Err(invalid(key, value, "only one listener is supported so far"));
         }
         Listener::parse(key, first)
+    }
+}
+
+/// The default for a topic config that a set of broker settings (static,
+/// or dynamic from the metadata log) implies through its broker synonym.
+pub fn topic_default_in(settings: &BTreeMap<String, String>, topic_config: &str) -> Option<String> {
+    let from_ms = |ms: i64| Some(ms.to_string());
+    match topic_config {
+        "retention.ms" => {
+            if let Some(v) = settings.get("log.retention.ms") {
+                return Some(v.clone());
+            }
+            if let Some(v) = settings.get("log.retention.minutes") {
+                return v
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|m| from_ms(m.saturating_mul(60_000)));
+            }
+            let hours = settings.get("log.retention.hours")?;
+            hours
+                .parse::<i64>()
+                .ok()
+                .and_then(|h| from_ms(h.saturating_mul(3_600_000)))
+        }
+        "segment.ms" => {
+            if let Some(v) = settings.get("log.roll.ms") {
+                return Some(v.clone());
+            }
+            let hours = settings.get("log.roll.hours")?;
+            hours
+                .parse::<i64>()
+                .ok()
+                .and_then(|h| from_ms(h.saturating_mul(3_600_000)))
+        }
+        "flush.ms" => settings.get("log.flush.interval.ms").cloned(),
+        other => {
+            let synonym = gregor_metadata::topic_config::find(other)?.broker_synonym?;
+            settings.get(synonym).cloned()
+        }
     }
 }
 

@@ -4,9 +4,10 @@
 
 use crate::replica_manager::ReplicaManager;
 use gregor_metadata::controller::{self, ControllerError, NewTopic, TopicDefaults};
-use gregor_metadata::{MetadataImage, MetadataRecord};
+use gregor_metadata::{ConfigResource, MetadataImage, MetadataRecord};
 use gregor_protocol::error_codes::KAFKA_STORAGE_ERROR;
 use gregor_raft::{MetadataLog, QuorumError};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use uuid::Uuid;
@@ -149,6 +150,31 @@ impl Controller {
         .map(|_| ())
     }
 
+    /// Dynamic broker config changes for `resource` (this broker or the
+    /// cluster default): `decide` turns its current dynamic configs into
+    /// (key, new value) changes or a refusal (code, message).
+    pub fn alter_broker_configs(
+        &self,
+        resource: &ConfigResource,
+        validate_only: bool,
+        decide: impl FnOnce(
+            &BTreeMap<String, String>,
+        ) -> Result<Vec<(String, Option<String>)>, (i16, String)>,
+    ) -> Result<(), (i16, String)> {
+        self.change(validate_only, |image| {
+            let empty = BTreeMap::new();
+            let current = match resource {
+                ConfigResource::Broker(id) => image.broker_configs.get(id).unwrap_or(&empty),
+                _ => &image.broker_default_configs,
+            };
+            let changes =
+                decide(current).map_err(|(code, message)| ControllerError { code, message })?;
+            controller::alter_broker_configs(resource, &changes)
+        })
+        .map(|_| ())
+        .map_err(|e| (e.code, e.message))
+    }
+
     /// A producer id never handed out before, on this broker or any other,
     /// before or after a restart: ids come from blocks recorded in the
     /// metadata log.
@@ -170,6 +196,13 @@ impl Controller {
 
     pub fn defaults(&self) -> TopicDefaults {
         self.defaults
+    }
+
+    /// The metadata log's end offset (every commit is fsynced, so it is
+    /// also the high watermark); `None` once shut down.
+    pub fn metadata_end_offset(&self) -> Option<i64> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.as_ref().map(|l| l.end_offset())
     }
 
     pub fn shutdown(&self) {

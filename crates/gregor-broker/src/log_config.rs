@@ -2,16 +2,20 @@
 //! synonym, else Kafka's default. Used for the partition logs and for
 //! DescribeConfigs, so both always agree.
 
-use crate::config::BrokerConfig;
+use crate::config::{topic_default_in, BrokerConfig};
 use gregor_log::{CompressionPolicy, LogConfig, TimestampType};
 use gregor_metadata::topic_config::{self, TopicConfigDef};
+use gregor_metadata::MetadataImage;
 use gregor_metadata::TopicImage;
 use gregor_protocol::compression::Compression;
+use std::collections::BTreeMap;
 
 /// Where a config value comes from, as DescribeConfigs v1+ reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
     DynamicTopic,
+    DynamicBroker,
+    DynamicDefaultBroker,
     StaticBroker,
     Default,
 }
@@ -20,29 +24,72 @@ impl ConfigSource {
     pub fn code(self) -> i8 {
         match self {
             ConfigSource::DynamicTopic => 1,
+            ConfigSource::DynamicBroker => 2,
+            ConfigSource::DynamicDefaultBroker => 3,
             ConfigSource::StaticBroker => 4,
             ConfigSource::Default => 5,
         }
     }
 }
 
+/// The broker-level layers under a topic's own configs, highest first:
+/// this broker's dynamic configs, the cluster-wide dynamic defaults (both
+/// from the metadata log), then the static configuration.
+pub struct BrokerLayers<'a> {
+    pub dynamic: Option<&'a BTreeMap<String, String>>,
+    pub dynamic_default: &'a BTreeMap<String, String>,
+    pub config: &'a BrokerConfig,
+}
+
+impl<'a> BrokerLayers<'a> {
+    pub fn new(image: &'a MetadataImage, config: &'a BrokerConfig) -> BrokerLayers<'a> {
+        BrokerLayers {
+            dynamic: image.broker_configs.get(&config.node_id),
+            dynamic_default: &image.broker_default_configs,
+            config,
+        }
+    }
+
+    /// The broker-level default of a topic config and its source, if any
+    /// layer sets its synonym.
+    pub fn topic_default(&self, topic_config: &str) -> Option<(String, ConfigSource)> {
+        self.topic_default_chain(topic_config).into_iter().next()
+    }
+
+    /// Every layer that sets the topic config's synonym, highest first
+    /// (DescribeConfigs synonyms).
+    pub fn topic_default_chain(&self, topic_config: &str) -> Vec<(String, ConfigSource)> {
+        let mut chain = Vec::new();
+        if let Some(value) = self.dynamic.and_then(|d| topic_default_in(d, topic_config)) {
+            chain.push((value, ConfigSource::DynamicBroker));
+        }
+        if let Some(value) = topic_default_in(self.dynamic_default, topic_config) {
+            chain.push((value, ConfigSource::DynamicDefaultBroker));
+        }
+        if let Some(value) = self.config.topic_default(topic_config) {
+            chain.push((value, ConfigSource::StaticBroker));
+        }
+        chain
+    }
+}
+
 /// The effective value of one topic config and where it comes from.
 pub fn effective(
     topic: &TopicImage,
-    broker: &BrokerConfig,
+    broker: &BrokerLayers,
     def: &TopicConfigDef,
 ) -> (String, ConfigSource) {
     if let Some(value) = topic.configs.get(def.name) {
         return (value.clone(), ConfigSource::DynamicTopic);
     }
-    if let Some(value) = broker.topic_default(def.name) {
-        return (value, ConfigSource::StaticBroker);
+    if let Some(found) = broker.topic_default(def.name) {
+        return found;
     }
     (def.default.to_string(), ConfigSource::Default)
 }
 
 /// The storage settings of a topic's partitions.
-pub fn log_config_for(topic: &TopicImage, broker: &BrokerConfig) -> LogConfig {
+pub fn log_config_for(topic: &TopicImage, broker: &BrokerLayers) -> LogConfig {
     let value = |name: &str| -> String {
         match topic_config::find(name) {
             Some(def) => effective(topic, broker, def).0,

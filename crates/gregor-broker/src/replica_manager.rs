@@ -3,7 +3,7 @@
 //! watermark is the log end offset.
 
 use crate::config::BrokerConfig;
-use crate::log_config::{effective, log_config_for};
+use crate::log_config::{effective, log_config_for, BrokerLayers};
 use gregor_log::{
     AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
 };
@@ -30,6 +30,9 @@ fn last_stable_offset(log: &PartitionLog, high_watermark: i64) -> i64 {
     log.first_unstable_offset()
         .map_or(high_watermark, |first| first.min(high_watermark))
 }
+
+/// DeleteRecords' "up to the high watermark" offset.
+pub const DELETE_TO_HIGH_WATERMARK: i64 = -1;
 
 pub struct Partition {
     pub topic: String,
@@ -159,6 +162,35 @@ impl Partition {
         self.with_log(|log| log.max_timestamp())
     }
 
+    /// DeleteRecords: moves the log start offset up to `offset` (-1 means
+    /// the high watermark) and deletes the segments wholly below it.
+    /// Returns the new log start offset (the "low watermark"). Offsets past
+    /// the high watermark, or negative ones, are out of range as in Kafka.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
+        self.with_log(|log| {
+            let high_watermark = log.log_end_offset();
+            let target = if offset == DELETE_TO_HIGH_WATERMARK {
+                high_watermark
+            } else {
+                offset
+            };
+            if target < 0 || target > high_watermark {
+                return Err(LogError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start: log.log_start_offset(),
+                    log_end: high_watermark,
+                });
+            }
+            log.advance_log_start_offset(target)?;
+            Ok(log.log_start_offset())
+        })
+    }
+
+    /// Bytes on disk of this partition's segments (DescribeLogDirs).
+    pub fn size_bytes(&self) -> Result<u64, LogError> {
+        self.with_log(|log| Ok(log.size_bytes()))
+    }
+
     /// Registers a parked fetch; it is notified on the next append.
     pub fn add_waiter(&self, waiter: &Arc<Notify>) {
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
@@ -222,6 +254,17 @@ impl ReplicaManager {
         partitions.get(&(topic.to_string(), index)).cloned()
     }
 
+    /// The directory holding every partition log (Gregor has one log dir).
+    pub fn log_dir(&self) -> &std::path::Path {
+        &self.log_dir
+    }
+
+    /// Every hosted partition, in no particular order.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        let partitions = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        partitions.values().cloned().collect()
+    }
+
     /// Makes the hosted partitions match the image: opens logs of new
     /// partitions, applies config changes, deletes logs of removed topics.
     pub fn reconcile(&self, image: &MetadataImage) -> Result<(), LogError> {
@@ -239,9 +282,10 @@ impl ReplicaManager {
                 tracing::info!(topic = %key.0, partition = key.1, "deleted partition");
             }
         }
+        let layers = BrokerLayers::new(image, &self.config);
         for topic in image.topics.values() {
-            let config = log_config_for(topic, &self.config);
-            let min_isr = min_insync_replicas(topic, &self.config);
+            let config = log_config_for(topic, &layers);
+            let min_isr = min_insync_replicas(topic, &layers);
             for (&index, state) in &topic.partitions {
                 let key = (topic.name.clone(), index);
                 if let Some(existing) = partitions.get(&key) {
@@ -318,7 +362,7 @@ impl ReplicaManager {
     }
 }
 
-fn min_insync_replicas(topic: &gregor_metadata::TopicImage, config: &BrokerConfig) -> usize {
+fn min_insync_replicas(topic: &gregor_metadata::TopicImage, config: &BrokerLayers) -> usize {
     gregor_metadata::topic_config::find("min.insync.replicas")
         .and_then(|def| effective(topic, config, def).0.parse().ok())
         .unwrap_or(1)

@@ -404,6 +404,29 @@ pub fn alter_topic_configs(
         .collect())
 }
 
+/// Records for dynamic broker config changes (`None` removes a key); the
+/// broker validates names and values against Kafka's rules first.
+pub fn alter_broker_configs(
+    resource: &ConfigResource,
+    changes: &[(String, Option<String>)],
+) -> Result<Vec<MetadataRecord>, ControllerError> {
+    let too_long = |s: &str| s.len() > crate::record::MAX_STRING_BYTES;
+    if changes
+        .iter()
+        .any(|(k, v)| too_long(k) || v.as_deref().is_some_and(too_long))
+    {
+        return Err(too_large());
+    }
+    Ok(changes
+        .iter()
+        .map(|(key, value)| MetadataRecord::Config {
+            resource: resource.clone(),
+            name: key.clone(),
+            value: value.clone(),
+        })
+        .collect())
+}
+
 /// Producer ids are handed to brokers in blocks this large, as Kafka does,
 /// so the metadata log grows by one record per thousand producers.
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;

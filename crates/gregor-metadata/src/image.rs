@@ -40,6 +40,8 @@ pub struct MetadataImage {
     pub topic_names_by_id: BTreeMap<Uuid, String>,
     /// Dynamic broker configs, by broker id.
     pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// Dynamic cluster-wide broker defaults (below a broker's own).
+    pub broker_default_configs: BTreeMap<String, String>,
     /// The first producer id no block has handed out yet.
     pub next_producer_id: i64,
 }
@@ -123,6 +125,17 @@ impl MetadataImage {
                 value,
             } => {
                 let configs = self.broker_configs.entry(*id).or_default();
+                match value {
+                    Some(v) => configs.insert(key.clone(), v.clone()),
+                    None => configs.remove(key),
+                };
+            }
+            MetadataRecord::Config {
+                resource: ConfigResource::BrokerDefault,
+                name: key,
+                value,
+            } => {
+                let configs = &mut self.broker_default_configs;
                 match value {
                     Some(v) => configs.insert(key.clone(), v.clone()),
                     None => configs.remove(key),

@@ -10,6 +10,9 @@ use uuid::Uuid;
 pub enum ConfigResource {
     Broker(i32),
     Topic(String),
+    /// The cluster-wide broker defaults (Kafka's BROKER resource with an
+    /// empty name).
+    BrokerDefault,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +64,7 @@ mod tag {
     pub const PRODUCER_IDS: u8 = 6;
     pub const BROKER_RESOURCE: u8 = 0;
     pub const TOPIC_RESOURCE: u8 = 1;
+    pub const BROKER_DEFAULT_RESOURCE: u8 = 2;
 }
 
 impl MetadataRecord {
@@ -117,6 +121,9 @@ impl MetadataRecord {
                         out.0.put_u8(tag::TOPIC_RESOURCE);
                         out.string(topic);
                     }
+                    ConfigResource::BrokerDefault => {
+                        out.0.put_u8(tag::BROKER_DEFAULT_RESOURCE);
+                    }
                 }
                 out.string(name);
                 out.optional_string(value.as_deref());
@@ -168,6 +175,7 @@ impl MetadataRecord {
                 let resource = match r.u8()? {
                     tag::BROKER_RESOURCE => ConfigResource::Broker(r.i32()?),
                     tag::TOPIC_RESOURCE => ConfigResource::Topic(r.string()?),
+                    tag::BROKER_DEFAULT_RESOURCE => ConfigResource::BrokerDefault,
                     other => return Err(format!("unknown config resource type {other}")),
                 };
                 MetadataRecord::Config {
@@ -339,6 +347,11 @@ mod tests {
                 name: "x".into(),
                 value: None,
             },
+            MetadataRecord::Config {
+                resource: ConfigResource::BrokerDefault,
+                name: "log.retention.ms".into(),
+                value: Some("7".into()),
+            },
             MetadataRecord::RemoveTopic { id },
             MetadataRecord::ProducerIds {
                 broker: 1,
@@ -443,7 +456,8 @@ mod tests {
             (
                 prop_oneof![
                     any::<i32>().prop_map(ConfigResource::Broker),
-                    any_string().prop_map(ConfigResource::Topic)
+                    any_string().prop_map(ConfigResource::Topic),
+                    proptest::strategy::Just(ConfigResource::BrokerDefault)
                 ],
                 any_string(),
                 proptest::option::of(any_string())

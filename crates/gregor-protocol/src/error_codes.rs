@@ -108,6 +108,8 @@ pub const INVALID_RECORD: i16 = 87;
 pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 /// A newer producer with the same transactional id fenced this one.
 pub const PRODUCER_FENCED: i16 = 90;
+/// A feature update is not valid (UpdateFeatures).
+pub const INVALID_UPDATE_VERSION: i16 = 95;
 /// The topic id is not known.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 /// The transactional id is not known.
@@ -247,6 +249,10 @@ mod tests {
             ),
             (super::KAFKA_STORAGE_ERROR, ResponseError::KafkaStorageError),
             (super::NON_EMPTY_GROUP, ResponseError::NonEmptyGroup),
+            (
+                super::INVALID_UPDATE_VERSION,
+                ResponseError::InvalidUpdateVersion,
+            ),
             (super::GROUP_ID_NOT_FOUND, ResponseError::GroupIdNotFound),
             (
                 super::FETCH_SESSION_ID_NOT_FOUND,

@@ -387,3 +387,120 @@ fn consumer_group_apis_answer_at_every_version() {
         );
     }
 }
+
+#[test]
+fn operator_tool_apis_answer_at_every_version() {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    use kafka_protocol::messages::describe_topic_partitions_request::TopicRequest;
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    let map = advertised(&mut conn);
+    create_topic(&mut conn, "tools-sweep", 2);
+
+    for v in versions(&map, ApiKey::DescribeTopicPartitions) {
+        let request = DescribeTopicPartitionsRequest::default()
+            .with_topics(vec![
+                TopicRequest::default().with_name(topic_name("tools-sweep"))
+            ])
+            .with_response_partition_limit(10);
+        let ResponseKind::DescribeTopicPartitions(r) = conn.request(
+            ApiKey::DescribeTopicPartitions,
+            v,
+            RequestKind::DescribeTopicPartitions(request),
+        ) else {
+            panic!()
+        };
+        assert_eq!(r.topics[0].error_code, 0, "DescribeTopicPartitions v{v}");
+        assert_eq!(
+            r.topics[0].partitions.len(),
+            2,
+            "DescribeTopicPartitions v{v}"
+        );
+    }
+
+    for v in versions(&map, ApiKey::DeleteRecords) {
+        let request = DeleteRecordsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(topic_name("tools-sweep"))
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(-1)])]);
+        let ResponseKind::DeleteRecords(r) = conn.request(
+            ApiKey::DeleteRecords,
+            v,
+            RequestKind::DeleteRecords(request),
+        ) else {
+            panic!()
+        };
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.low_watermark),
+            (0, 0),
+            "DeleteRecords v{v}"
+        );
+    }
+
+    for v in versions(&map, ApiKey::DescribeQuorum) {
+        use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(topic_name("__cluster_metadata"))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let ResponseKind::DescribeQuorum(r) = conn.request(
+            ApiKey::DescribeQuorum,
+            v,
+            RequestKind::DescribeQuorum(request),
+        ) else {
+            panic!()
+        };
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.current_voters.len()),
+            (0, 1),
+            "DescribeQuorum v{v}"
+        );
+    }
+
+    for v in versions(&map, ApiKey::UpdateFeatures) {
+        use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+        let key = FeatureUpdateKey::default()
+            .with_feature(StrBytes::from_static_str("transaction.version"))
+            .with_max_version_level(2);
+        let key = if v == 0 {
+            key
+        } else {
+            key.with_upgrade_type(1)
+        };
+        let request = UpdateFeaturesRequest::default()
+            .with_timeout_ms(5000)
+            .with_feature_updates(vec![key]);
+        let ResponseKind::UpdateFeatures(r) = conn.request(
+            ApiKey::UpdateFeatures,
+            v,
+            RequestKind::UpdateFeatures(request),
+        ) else {
+            panic!()
+        };
+        assert_eq!(r.error_code, 0, "UpdateFeatures v{v} {:?}", r.error_message);
+    }
+
+    for v in versions(&map, ApiKey::DescribeLogDirs) {
+        let ResponseKind::DescribeLogDirs(r) = conn.request(
+            ApiKey::DescribeLogDirs,
+            v,
+            RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(None)),
+        ) else {
+            panic!()
+        };
+        assert_eq!(r.results.len(), 1, "DescribeLogDirs v{v}");
+        assert!(
+            r.results[0]
+                .topics
+                .iter()
+                .any(|t| t.name.as_str() == "tools-sweep"),
+            "DescribeLogDirs v{v}"
+        );
+    }
+}

@@ -1,10 +1,15 @@
 //! IncrementalAlterConfigs (SET, DELETE, APPEND, SUBTRACT per key) and the
 //! legacy AlterConfigs (replace every dynamic config of a resource), for
-//! topics. Dynamic broker configs are not supported yet.
+//! topics and for the BROKER resource (this node's id, or the empty name for
+//! the cluster-wide defaults). Broker changes are records in the metadata
+//! log, validated as Kafka does; the `log.*` topic defaults among them take
+//! effect on every partition at once.
 
 use super::str_bytes;
+use crate::config::dynamic;
 use crate::server::Broker;
 use gregor_metadata::topic_config::{self, ConfigType};
+use gregor_metadata::ConfigResource;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
@@ -13,6 +18,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+const INVALID_CONFIG: i16 = error_codes::INVALID_CONFIG;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -46,7 +53,7 @@ pub fn incremental(
                 resource.resource_type,
                 &resource.resource_name,
                 request.validate_only,
-                |current| incremental_changes(current, &ops),
+                |current, kind| incremental_changes(current, &ops, kind),
             );
             let (code, message) = outcome.err().unwrap_or((error_codes::NONE, String::new()));
             incremental_alter_configs_response::AlterConfigsResourceResponse::default()
@@ -74,7 +81,7 @@ pub fn legacy(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
                 resource.resource_type,
                 &resource.resource_name,
                 request.validate_only,
-                |current| {
+                |current, _| {
                     // Replace: every key given is set, every other dynamic key is removed.
                     let mut changes = Vec::new();
                     for (key, value) in &wanted {
@@ -105,6 +112,23 @@ pub fn legacy(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
     AlterConfigsResponse::default().with_responses(responses)
 }
 
+/// Which kind of resource the changes are for: decides how names are
+/// typed (for APPEND and SUBTRACT) and whether unknown names are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Topic,
+    Broker,
+}
+
+impl Kind {
+    fn type_of(self, name: &str) -> Option<ConfigType> {
+        match self {
+            Kind::Topic => topic_config::find(name).map(|def| def.kind),
+            Kind::Broker => dynamic::synonym_type(name),
+        }
+    }
+}
+
 /// Looks up the resource, turns the request into (key, new value) changes
 /// against its current dynamic configs and hands them to the controller.
 fn apply(
@@ -114,13 +138,18 @@ fn apply(
     validate_only: bool,
     changes: impl FnOnce(
         &std::collections::BTreeMap<String, String>,
+        Kind,
     ) -> Result<Vec<(String, Option<String>)>, Refusal>,
 ) -> Result<(), Refusal> {
-    if resource_type != TOPIC {
-        return Err((
-            error_codes::INVALID_REQUEST,
-            format!("Altering configs of resource type {resource_type} is not supported"),
-        ));
+    match resource_type {
+        TOPIC => {}
+        BROKER => return apply_broker(broker, name, validate_only, changes),
+        _ => {
+            return Err((
+                error_codes::INVALID_REQUEST,
+                format!("Altering configs of resource type {resource_type} is not supported"),
+            ))
+        }
     }
     let image = broker.controller.image();
     let topic = image.topic(name).ok_or_else(|| {
@@ -129,25 +158,59 @@ fn apply(
             format!("Topic '{}' does not exist.", name.as_str()),
         )
     })?;
-    let changes = changes(&topic.configs)?;
+    let changes = changes(&topic.configs, Kind::Topic)?;
     broker
         .controller
         .alter_topic_configs(name, &changes, validate_only)
         .map_err(|e| (e.code, e.message))
 }
 
+fn apply_broker(
+    broker: &Broker,
+    name: &StrBytes,
+    validate_only: bool,
+    changes: impl FnOnce(
+        &std::collections::BTreeMap<String, String>,
+        Kind,
+    ) -> Result<Vec<(String, Option<String>)>, Refusal>,
+) -> Result<(), Refusal> {
+    let node_id = broker.config.node_id;
+    let resource = match name.as_str() {
+        "" => ConfigResource::BrokerDefault,
+        id if id == node_id.to_string() => ConfigResource::Broker(node_id),
+        other => {
+            return Err((
+                error_codes::INVALID_REQUEST,
+                format!("Unexpected broker id, expected {node_id}, but received {other}"),
+            ))
+        }
+    };
+    broker
+        .controller
+        .alter_broker_configs(&resource, validate_only, |current| {
+            let changes = changes(current, Kind::Broker)?;
+            let set: Vec<(&str, &str)> = changes
+                .iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| (k.as_str(), v)))
+                .collect();
+            dynamic::validate(&set, matches!(resource, ConfigResource::Broker(_)))?;
+            Ok(changes)
+        })
+}
+
 fn incremental_changes(
     current: &std::collections::BTreeMap<String, String>,
     ops: &[(String, i8, Option<String>)],
+    resource: Kind,
 ) -> Result<Vec<(String, Option<String>)>, Refusal> {
     let mut changes = Vec::with_capacity(ops.len());
     for (key, op, value) in ops {
-        let def = topic_config::find(key).ok_or_else(|| {
-            (
-                error_codes::INVALID_CONFIG,
-                format!("Unknown topic config name: {key}"),
-            )
-        })?;
+        let kind = resource.type_of(key);
+        // Unknown topic configs are refused; unknown broker names pass
+        // (Kafka stores them), caught below only for APPEND and SUBTRACT.
+        if kind.is_none() && resource == Kind::Topic {
+            return Err((INVALID_CONFIG, format!("Unknown topic config name: {key}")));
+        }
         let change = match *op {
             SET => Some(value.clone().ok_or_else(|| {
                 (
@@ -157,13 +220,14 @@ fn incremental_changes(
             })?),
             DELETE => None,
             APPEND | SUBTRACT => {
-                if def.kind != ConfigType::List {
+                if kind != Some(ConfigType::List) {
                     return Err((
                         error_codes::INVALID_CONFIG,
                         format!("Config {key} is not a list; APPEND and SUBTRACT need a list"),
                     ));
                 }
-                let base = current.get(key).map(String::as_str).unwrap_or(def.default);
+                let default = topic_config::find(key).map_or("", |def| def.default);
+                let base = current.get(key).map(String::as_str).unwrap_or(default);
                 let mut items: Vec<String> = base
                     .split(',')
                     .map(str::trim)

@@ -19,6 +19,12 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::UpdateFeatures, 0, 2),
+    (ApiKey::DeleteRecords, 0, 2),
+    // Kafka 4.4 serves up to 5; kafka-protocol 0.18 knows up to 4.
+    (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::InitProducerId, 0, 5),
@@ -65,19 +71,39 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-/// Feature flags the cluster runs at, as KRaft finalizes them: clients read
+/// Feature flags as Kafka 4.4 reports them for a fresh single-node cluster:
+/// (name, supported min, supported max, finalized level). Clients read
 /// `transaction.version` to pick the transaction protocol (2 = KIP-890
 /// part 2: an epoch bump per transaction, partitions added by the first
-/// write). A fresh Kafka 4 cluster runs at 2 as well.
-const FEATURES: &[(&str, i16, i16)] = &[
+/// write) and `kafka-features describe` lists them all. `share.version` and
+/// `streams.version` are left out: Gregor does not serve share or streams
+/// groups, and advertising them would make clients try.
+pub const FEATURES: &[(&str, i16, i16, i16)] = &[
+    // 7 = 3.3-IV3 (the oldest KRaft level Kafka 4 accepts), 33 = 4.4-IV2.
+    (
+        METADATA_VERSION,
+        MIN_METADATA_VERSION_LEVEL,
+        METADATA_VERSION_LEVEL,
+        METADATA_VERSION_LEVEL,
+    ),
+    // The static single-voter quorum runs at 0, as a fresh Kafka does.
+    ("kraft.version", 0, 1, 0),
     (
         "transaction.version",
         0,
+        2,
         gregor_coordinator::txn::TRANSACTION_VERSION,
     ),
     // 1: the consumer group protocol (KIP-848) is enabled.
-    ("group.version", 0, 1),
+    ("group.version", 0, 1, 1),
+    // With one replica there is never a leader to elect from the ELR.
+    ("eligible.leader.replicas.version", 0, 1, 1),
 ];
+
+pub const METADATA_VERSION: &str = "metadata.version";
+pub const MIN_METADATA_VERSION_LEVEL: i16 = 7;
+/// Kafka 4.4's latest production metadata version, 4.4-IV2.
+pub const METADATA_VERSION_LEVEL: i16 = 33;
 
 /// The feature levels never change, so their epoch does not either; it
 /// must be at least 0 for clients to take them into account.
@@ -86,16 +112,18 @@ const FINALIZED_FEATURES_EPOCH: i64 = 0;
 pub fn handle() -> ApiVersionsResponse {
     let supported = FEATURES
         .iter()
-        .map(|&(name, min, max)| {
+        .map(|&(name, min, max, _)| {
             SupportedFeatureKey::default()
                 .with_name(StrBytes::from_static_str(name))
                 .with_min_version(min)
                 .with_max_version(max)
         })
         .collect();
+    // Kafka lists only the features finalized above level 0.
     let finalized = FEATURES
         .iter()
-        .map(|&(name, _, level)| {
+        .filter(|&&(_, _, _, level)| level > 0)
+        .map(|&(name, _, _, level)| {
             FinalizedFeatureKey::default()
                 .with_name(StrBytes::from_static_str(name))
                 .with_min_version_level(level)

@@ -3,7 +3,7 @@
 //! effective configs, which AdminClient exposes to users.
 
 use super::str_bytes;
-use crate::log_config::effective;
+use crate::log_config::{effective, BrokerLayers};
 use crate::server::Broker;
 use gregor_metadata::controller::NewTopic;
 use gregor_metadata::topic_config::topic_configs;
@@ -123,10 +123,12 @@ fn describe_created(
         .values()
         .next()
         .map_or(0, |p| p.replicas.len() as i16);
+    let image = broker.controller.image();
+    let layers = BrokerLayers::new(&image, &broker.config);
     let configs = topic_configs()
         .iter()
         .map(|def| {
-            let (value, source) = effective(topic, &broker.config, def);
+            let (value, source) = effective(topic, &layers, def);
             CreatableTopicConfigs::default()
                 .with_name(str_bytes(def.name))
                 .with_value(Some(str_bytes(&value)))

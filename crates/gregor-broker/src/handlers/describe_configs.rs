@@ -1,8 +1,8 @@
 //! DescribeConfigs for topics and for this broker: effective values, their
 //! sources and, on request, synonyms and documentation.
 
-use super::str_bytes;
-use crate::log_config::{effective, ConfigSource};
+use super::{broker_configs, str_bytes};
+use crate::log_config::{effective, BrokerLayers, ConfigSource};
 use crate::server::Broker;
 use gregor_metadata::topic_config::topic_configs;
 use gregor_protocol::error_codes;
@@ -69,11 +69,12 @@ fn describe(
                         resource.resource_name.as_str()
                     ))));
             };
+            let layers = BrokerLayers::new(&image, &broker.config);
             let configs = topic_configs()
                 .iter()
                 .filter(|def| wanted(def.name))
                 .map(|def| {
-                    let (value, source) = effective(topic, &broker.config, def);
+                    let (value, source) = effective(topic, &layers, def);
                     let mut item = entry(
                         def.name,
                         value.clone(),
@@ -82,7 +83,7 @@ fn describe(
                         def.doc,
                     );
                     if synonyms {
-                        item = item.with_synonyms(topic_synonyms(broker, def, source, value));
+                        item = item.with_synonyms(topic_synonyms(&layers, def, source, value));
                     }
                     item
                 })
@@ -99,30 +100,37 @@ fn describe(
                         broker.config.node_id
                     ))));
             }
-            let configs = broker
-                .config
-                .describe()
+            let image = broker.controller.image();
+            let entries = if name.is_empty() {
+                broker_configs::cluster_default(&image)
+            } else {
+                broker_configs::this_broker(&image, &broker.config)
+            };
+            let configs = entries
                 .into_iter()
-                .filter(|(def, _, _)| wanted(def.name))
-                .map(|(def, value, explicit)| {
-                    let source = if explicit {
-                        ConfigSource::StaticBroker
-                    } else {
-                        ConfigSource::Default
-                    };
-                    let mut item = entry(
-                        def.name,
-                        value.clone(),
-                        source.code(),
-                        def.kind.code(),
-                        def.doc,
-                    )
-                    .with_read_only(true);
+                .filter(|e| wanted(&e.name))
+                .map(|e| {
+                    let value = (!e.sensitive).then(|| str_bytes(&e.value));
+                    let mut item = DescribeConfigsResourceResult::default()
+                        .with_name(str_bytes(&e.name))
+                        .with_value(value)
+                        .with_config_source(e.source.code())
+                        .with_config_type(e.kind)
+                        .with_is_sensitive(e.sensitive)
+                        .with_read_only(e.read_only)
+                        .with_documentation(docs.then(|| str_bytes(e.doc)));
                     if synonyms {
-                        item = item.with_synonyms(vec![DescribeConfigsSynonym::default()
-                            .with_name(str_bytes(def.name))
-                            .with_value(Some(str_bytes(&value)))
-                            .with_source(source.code())]);
+                        item = item.with_synonyms(
+                            e.chain
+                                .iter()
+                                .map(|(value, source)| {
+                                    DescribeConfigsSynonym::default()
+                                        .with_name(str_bytes(&e.name))
+                                        .with_value((!e.sensitive).then(|| str_bytes(value)))
+                                        .with_source(source.code())
+                                })
+                                .collect(),
+                        );
                     }
                     item
                 })
@@ -140,7 +148,7 @@ fn describe(
 /// The chain Kafka reports: the topic override, then the broker synonym,
 /// then the default, as far as each exists.
 fn topic_synonyms(
-    broker: &Broker,
+    layers: &BrokerLayers,
     def: &gregor_metadata::topic_config::TopicConfigDef,
     source: ConfigSource,
     value: String,
@@ -154,15 +162,15 @@ fn topic_synonyms(
                 .with_source(ConfigSource::DynamicTopic.code()),
         );
     }
-    if let (Some(synonym), Some(broker_value)) =
-        (def.broker_synonym, broker.config.topic_default(def.name))
-    {
-        chain.push(
-            DescribeConfigsSynonym::default()
-                .with_name(str_bytes(synonym))
-                .with_value(Some(str_bytes(&broker_value)))
-                .with_source(ConfigSource::StaticBroker.code()),
-        );
+    if let Some(synonym) = def.broker_synonym {
+        for (broker_value, source) in layers.topic_default_chain(def.name) {
+            chain.push(
+                DescribeConfigsSynonym::default()
+                    .with_name(str_bytes(synonym))
+                    .with_value(Some(str_bytes(&broker_value)))
+                    .with_source(source.code()),
+            );
+        }
     }
     chain.push(
         DescribeConfigsSynonym::default()

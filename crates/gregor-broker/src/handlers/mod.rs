@@ -3,13 +3,18 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod broker_configs;
 pub mod consumer_groups;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
+pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
@@ -18,6 +23,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 pub mod transactions;
+pub mod update_features;
 
 use crate::server::Broker;
 use gregor_protocol::request::Request;
@@ -131,6 +137,21 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
         }
         RequestKind::ListTransactions(req) => {
             ResponseKind::ListTransactions(transactions::list(broker, req))
+        }
+        RequestKind::DescribeTopicPartitions(req) => {
+            ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(broker, req))
+        }
+        RequestKind::UpdateFeatures(req) => {
+            ResponseKind::UpdateFeatures(update_features::handle(broker, req, version))
+        }
+        RequestKind::DescribeQuorum(req) => {
+            ResponseKind::DescribeQuorum(describe_quorum::handle(broker, req, version))
+        }
+        RequestKind::DeleteRecords(req) => {
+            ResponseKind::DeleteRecords(delete_records::handle(broker, req))
+        }
+        RequestKind::DescribeLogDirs(req) => {
+            ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, req))
         }
         RequestKind::AlterConfigs(req) => {
             ResponseKind::AlterConfigs(alter_configs::legacy(broker, req))

@@ -1,0 +1,330 @@
+//! Dynamic broker configs over TCP (what `kafka-configs --entity-type
+//! brokers --alter` sends): stored in the metadata log, applied to the
+//! partitions without a restart, reported with Kafka's sources, and
+//! refused with Kafka's codes and messages.
+
+// Tests fail by panicking: unwrap and expect are how they say so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use bytes::Bytes;
+use gregor_protocol::compression::Compression;
+use gregor_protocol::records::BatchBuilder;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::time::{Duration, Instant};
+use support::{create_topic, topic_name, Connection, TestBroker};
+
+const BROKER: i8 = 4;
+const TOPIC: i8 = 2;
+const INVALID_REQUEST: i16 = 42;
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const DYNAMIC_BROKER_CONFIG: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// (error code, message) of altering one BROKER resource.
+fn alter(
+    conn: &mut Connection,
+    name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, String) {
+    let request = IncrementalAlterConfigsRequest::default()
+        .with_validate_only(validate_only)
+        .with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(BROKER)
+            .with_resource_name(s(name))
+            .with_configs(
+                ops.iter()
+                    .map(|(k, op, v)| {
+                        AlterableConfig::default()
+                            .with_name(s(k))
+                            .with_config_operation(*op)
+                            .with_value(v.map(s))
+                    })
+                    .collect(),
+            )]);
+    let ResponseKind::IncrementalAlterConfigs(r) = conn.request(
+        ApiKey::IncrementalAlterConfigs,
+        1,
+        RequestKind::IncrementalAlterConfigs(request),
+    ) else {
+        panic!()
+    };
+    let r = &r.responses[0];
+    (
+        r.error_code,
+        r.error_message
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+/// (value, source, sensitive) of one config of a resource, if listed.
+fn describe(
+    conn: &mut Connection,
+    resource_type: i8,
+    name: &str,
+    key: &str,
+) -> Option<(Option<String>, i8, bool)> {
+    let request = DescribeConfigsRequest::default()
+        .with_include_synonyms(true)
+        .with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(s(name))
+            .with_configuration_keys(None)]);
+    let ResponseKind::DescribeConfigs(r) = conn.request(
+        ApiKey::DescribeConfigs,
+        4,
+        RequestKind::DescribeConfigs(request),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        r.results[0].error_code, 0,
+        "{:?}",
+        r.results[0].error_message
+    );
+    r.results[0]
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == key)
+        .map(|c| {
+            (
+                c.value.as_ref().map(|v| v.to_string()),
+                c.config_source,
+                c.is_sensitive,
+            )
+        })
+}
+
+fn produce(conn: &mut Connection, topic: &str) {
+    // Current timestamps: time-based retention must not delete them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut builder = BatchBuilder::new(Compression::None);
+    builder.push(now, None, Some(Bytes::from(vec![b'x'; 100])), vec![]);
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(builder.build().unwrap().freeze()))])]);
+    let ResponseKind::Produce(r) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+}
+
+fn earliest(conn: &mut Connection, topic: &str) -> i64 {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-2)])]);
+    let ResponseKind::ListOffsets(r) =
+        conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
+    else {
+        panic!()
+    };
+    r.topics[0].partitions[0].offset
+}
+
+#[test]
+fn dynamic_log_defaults_apply_to_partitions_without_restart() {
+    let broker = TestBroker::start(&["log.retention.check.interval.ms=100"]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "dyn-retention", 1);
+    // Cluster default: small segments; this broker: small retention.
+    assert_eq!(
+        alter(
+            &mut conn,
+            "",
+            &[("log.segment.bytes", SET, Some("300"))],
+            false
+        ),
+        (0, String::new())
+    );
+    for _ in 0..12 {
+        produce(&mut conn, "dyn-retention");
+    }
+    assert_eq!(earliest(&mut conn, "dyn-retention"), 0);
+    assert_eq!(
+        alter(
+            &mut conn,
+            "1",
+            &[("log.retention.bytes", SET, Some("400"))],
+            false
+        ),
+        (0, String::new())
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while earliest(&mut conn, "dyn-retention") == 0 {
+        assert!(Instant::now() < deadline, "retention did not apply");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The topic reports where its values come from.
+    assert_eq!(
+        describe(&mut conn, TOPIC, "dyn-retention", "segment.bytes"),
+        Some((Some("300".into()), DYNAMIC_DEFAULT_BROKER_CONFIG, false))
+    );
+    assert_eq!(
+        describe(&mut conn, TOPIC, "dyn-retention", "retention.bytes"),
+        Some((Some("400".into()), DYNAMIC_BROKER_CONFIG, false))
+    );
+}
+
+#[test]
+fn dynamic_broker_configs_are_described_and_survive_restart() {
+    let mut broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    assert_eq!(
+        alter(
+            &mut conn,
+            "1",
+            &[("log.retention.ms", SET, Some("123456"))],
+            false
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        alter(
+            &mut conn,
+            "",
+            &[("log.retention.ms", SET, Some("7777"))],
+            false
+        )
+        .0,
+        0
+    );
+    // validate_only changes nothing.
+    assert_eq!(
+        alter(
+            &mut conn,
+            "1",
+            &[("message.max.bytes", SET, Some("5000"))],
+            true
+        )
+        .0,
+        0
+    );
+    drop(conn);
+    broker.restart();
+    let mut conn = broker.connect();
+    assert_eq!(
+        describe(&mut conn, BROKER, "1", "log.retention.ms"),
+        Some((Some("123456".into()), DYNAMIC_BROKER_CONFIG, false))
+    );
+    assert_eq!(
+        describe(&mut conn, BROKER, "", "log.retention.ms"),
+        Some((Some("7777".into()), DYNAMIC_DEFAULT_BROKER_CONFIG, false))
+    );
+    assert_ne!(
+        describe(&mut conn, BROKER, "1", "message.max.bytes").map(|d| d.1),
+        Some(DYNAMIC_BROKER_CONFIG)
+    );
+    // DELETE removes the broker's own value: the cluster default shows.
+    assert_eq!(
+        alter(&mut conn, "1", &[("log.retention.ms", DELETE, None)], false).0,
+        0
+    );
+    assert_eq!(
+        describe(&mut conn, BROKER, "1", "log.retention.ms"),
+        Some((Some("7777".into()), DYNAMIC_DEFAULT_BROKER_CONFIG, false))
+    );
+}
+
+#[test]
+fn broker_config_bad_input_gets_kafkas_errors() {
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    // Fixed at start-up (Kafka: InvalidRequestException).
+    assert_eq!(
+        alter(&mut conn, "1", &[("node.id", SET, Some("2"))], false),
+        (
+            INVALID_REQUEST,
+            "Cannot update these configs dynamically: [node.id]".into()
+        )
+    );
+    assert_eq!(
+        alter(&mut conn, "", &[("log.dirs", SET, Some("/x"))], false),
+        (
+            INVALID_REQUEST,
+            "Cannot update these configs dynamically: [log.dirs]".into()
+        )
+    );
+    // A value of the wrong type.
+    assert_eq!(
+        alter(
+            &mut conn,
+            "1",
+            &[("log.retention.ms", SET, Some("abc"))],
+            false
+        ),
+        (
+            INVALID_REQUEST,
+            "Invalid value abc for configuration log.retention.ms: Not a number of type LONG"
+                .into()
+        )
+    );
+    // Per-broker only settings cannot be cluster defaults.
+    assert_eq!(
+        alter(
+            &mut conn,
+            "",
+            &[("listeners", SET, Some("PLAINTEXT://:1"))],
+            false
+        )
+        .0,
+        INVALID_REQUEST
+    );
+    // Another broker's id.
+    assert_eq!(
+        alter(
+            &mut conn,
+            "7",
+            &[("log.retention.ms", SET, Some("1"))],
+            false
+        ),
+        (
+            INVALID_REQUEST,
+            "Unexpected broker id, expected 1, but received 7".into()
+        )
+    );
+    // Names Kafka does not know are stored and reported as sensitive, as
+    // Kafka does; nothing was stored by the refusals above.
+    assert_eq!(
+        alter(&mut conn, "1", &[("custom.setting", SET, Some("x"))], false).0,
+        0
+    );
+    assert_eq!(
+        describe(&mut conn, BROKER, "1", "custom.setting"),
+        Some((None, DYNAMIC_BROKER_CONFIG, true))
+    );
+    assert_ne!(
+        describe(&mut conn, BROKER, "1", "log.retention.ms").map(|d| d.1),
+        Some(DYNAMIC_BROKER_CONFIG)
+    );
+    assert_eq!(describe(&mut conn, BROKER, "", "log.dirs"), None);
+}
