@@ -100,11 +100,27 @@ impl GroupCoordinator {
         }
         let member_id = req.member_id.as_str();
         let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
+        // The partitions that would be written (oversized metadata is
+        // refused on its own, unchecked, as in Kafka).
+        let max_metadata = self.config.offset_metadata_max_bytes;
+        let partitions: Vec<(&str, i32)> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|p| {
+                        p.committed_metadata.as_deref().unwrap_or_default().len() <= max_metadata
+                    })
+                    .map(|p| (t.name.as_str(), p.partition_index))
+            })
+            .collect();
         if let Some(verdict) = self.consumer_txn_commit_verdict(
             group_id,
             member_id,
             instance_id,
             req.generation_id,
+            partitions,
             now_ms,
         ) {
             return verdict;
