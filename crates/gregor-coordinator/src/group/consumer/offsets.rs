@@ -8,9 +8,9 @@
 //! delete, transactional commits and their replay have one store; the
 //! consumer group only decides who may commit.
 
-use super::group::ConsumerGroup;
 use super::member::ConsumerMember;
 use super::removal;
+use super::topics::Topics;
 use super::ConsumerGroupState;
 use crate::group::records::Record;
 use crate::group::state::Group;
@@ -19,7 +19,7 @@ use gregor_protocol::error_codes::{
     ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL, NON_EMPTY_GROUP, STALE_MEMBER_EPOCH,
     UNKNOWN_MEMBER_ID, UNSUPPORTED_VERSION,
 };
-use kafka_protocol::messages::OffsetCommitRequest;
+use kafka_protocol::messages::{OffsetCommitRequest, TxnOffsetCommitRequest};
 use std::collections::BTreeSet;
 
 /// Members of the consumer protocol must commit with OffsetCommit v9+.
@@ -37,6 +37,7 @@ impl GroupCoordinator {
         &mut self,
         req: &OffsetCommitRequest,
         api_version: i16,
+        topics: &dyn Topics,
         now_ms: i64,
     ) -> Option<Result<(), i16>> {
         let group = self.consumer_groups.get(req.group_id.as_str())?;
@@ -61,7 +62,7 @@ impl GroupCoordinator {
                             })
                             .map(move |p| (t.name.as_str(), p.partition_index))
                     });
-                    if older_epoch_may_commit(group, m, epoch, validated) {
+                    if older_epoch_may_commit(m, epoch, validated, topics) {
                         Ok(())
                     } else {
                         Err(STALE_MEMBER_EPOCH)
@@ -80,26 +81,36 @@ impl GroupCoordinator {
     /// that a commit naming no member at all is allowed and a refused
     /// epoch is ILLEGAL_GENERATION, the error that API has always had
     /// (Kafka's `OffsetMetadataManager` turns the STALE_MEMBER_EPOCH of
-    /// the shared validation into it). `partitions` are the (topic,
-    /// partition) pairs to be written. `None` when no consumer group has
-    /// the id.
-    pub(crate) fn consumer_txn_commit_verdict<'a>(
+    /// the shared validation into it; v6, where Kafka 4.4 keeps it, is not
+    /// served). Only partitions whose metadata fits are checked, as only
+    /// they would be written. `None` when no consumer group has the id.
+    pub(crate) fn consumer_txn_commit_verdict(
         &mut self,
-        group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        partitions: impl IntoIterator<Item = (&'a str, i32)>,
+        req: &TxnOffsetCommitRequest,
+        topics: &dyn Topics,
         now_ms: i64,
     ) -> Option<Result<(), i16>> {
+        let group_id = req.group_id.as_str();
+        let member_id = req.member_id.as_str();
+        let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
+        let generation = req.generation_id;
         let group = self.consumer_groups.get(group_id)?;
+        let max_metadata = self.config.offset_metadata_max_bytes;
+        let partitions = req.topics.iter().flat_map(|t| {
+            t.partitions
+                .iter()
+                .filter(move |p| {
+                    p.committed_metadata.as_deref().unwrap_or_default().len() <= max_metadata
+                })
+                .map(move |p| (t.name.as_str(), p.partition_index))
+        });
         let anonymous = generation < 0 && member_id.is_empty() && instance_id.is_none();
         let verdict = if anonymous || (generation < 0 && group.members.is_empty()) {
             Ok(())
         } else {
             match group.members.get(member_id) {
                 None => Err(UNKNOWN_MEMBER_ID),
-                Some(m) if older_epoch_may_commit(group, m, generation, partitions) => Ok(()),
+                Some(m) if older_epoch_may_commit(m, generation, partitions, topics) => Ok(()),
                 Some(_) => Err(ILLEGAL_GENERATION),
             }
         };
@@ -201,13 +212,14 @@ impl GroupCoordinator {
 /// does not. A commit with no partitions to check passes, as in Kafka,
 /// where the check runs per partition.
 ///
-/// Topic names are resolved to ids through the group's subscription
-/// metadata: a member is only ever assigned partitions of topics in it.
+/// Topic names are resolved to ids through the current metadata, as
+/// Kafka's `KafkaApis` fills in the topic id of a request by name: a name
+/// now naming a recreated topic does not match partitions of the old one.
 pub(crate) fn older_epoch_may_commit<'a>(
-    group: &ConsumerGroup,
     member: &ConsumerMember,
     epoch: i32,
     partitions: impl IntoIterator<Item = (&'a str, i32)>,
+    topics: &dyn Topics,
 ) -> bool {
     if epoch == member.epoch() {
         return true;
@@ -216,10 +228,9 @@ pub(crate) fn older_epoch_may_commit<'a>(
         return false;
     }
     partitions.into_iter().all(|(topic, partition)| {
-        group
-            .subscription
-            .get(topic)
-            .and_then(|t| member.current.assignment_epoch(t.id, partition))
+        topics
+            .by_name(topic)
+            .and_then(|(id, _)| member.current.assignment_epoch(id, partition))
             .is_some_and(|assigned_at| epoch >= assigned_at)
     })
 }

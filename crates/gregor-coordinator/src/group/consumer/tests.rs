@@ -559,7 +559,7 @@ fn commit(
             .with_partitions(vec![OffsetCommitRequestPartition::default()
                 .with_partition_index(0)
                 .with_committed_offset(42)])]);
-    let (r, _) = c.commit_offsets(&req, version, 0);
+    let (r, _) = c.commit_offsets(&req, version, &TopicTable::default(), 0);
     match r.topics[0].partitions[0].error_code {
         0 => Ok(()),
         code => Err(code),
@@ -672,7 +672,7 @@ fn commit_parts(h: &mut Harness, member: &str, epoch: i32, parts: &[i32]) -> (Ve
                     })
                     .collect(),
             )]);
-    let (r, records) = h.c.commit_offsets(&req, 9, h.now);
+    let (r, records) = h.c.commit_offsets(&req, 9, &h.topics, h.now);
     let codes = r.topics[0]
         .partitions
         .iter()
@@ -704,7 +704,7 @@ fn txn_commit_parts(h: &mut Harness, member: &str, epoch: i32, parts: &[i32]) ->
                     })
                     .collect(),
             )]);
-    let (r, _) = h.c.txn_commit_offsets(&req, h.now);
+    let (r, _) = h.c.txn_commit_offsets(&req, &h.topics, h.now);
     r.topics[0]
         .partitions
         .iter()
@@ -861,4 +861,19 @@ fn kip_1251_assignment_epochs_survive_a_restart() {
     }
     h.c = replayed;
     assert_eq!(commit_parts(&mut h, "a", 1, &kept).0, vec![NONE; 3]);
+}
+
+#[test]
+fn kip_1251_topic_names_resolve_through_the_current_metadata() {
+    let mut h = Harness::new();
+    let (kept, _) = split_between_a_and_b(&mut h);
+    assert_eq!(commit_parts(&mut h, "a", 1, &kept).0, vec![NONE; 3]);
+    // "t" recreated under a new id: a's partitions are of the old topic.
+    h.topics = TopicTable::default().with("t", topic_id(9), 6);
+    assert_eq!(
+        commit_parts(&mut h, "a", 1, &kept).0,
+        vec![STALE_MEMBER_EPOCH; 3]
+    );
+    // The current epoch is not checked per partition.
+    assert_eq!(commit_parts(&mut h, "a", 2, &kept).0, vec![NONE; 3]);
 }
