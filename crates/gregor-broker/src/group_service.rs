@@ -129,8 +129,13 @@ impl GroupService {
     /// TxnOffsetCommit: the offsets are written as a transactional batch of
     /// the producer and stay pending until its transaction ends.
     pub fn txn_commit(&self, req: &TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+        // The metadata names the topic ids consumer-group members hold.
+        let image = self.controller.image();
         let mut inner = self.lock();
-        let (response, records) = inner.coordinator.txn_commit_offsets(req, now_ms());
+        let (response, records) =
+            inner
+                .coordinator
+                .txn_commit_offsets(req, image.as_ref(), now_ms());
         let producer = (req.producer_id.0, req.producer_epoch);
         if let Err(err) = self.persist_transactional(&records, producer) {
             tracing::error!(%err, "cannot persist transactional offsets");

@@ -1,6 +1,7 @@
 //! KIP-848 consumer groups over the wire: a member joins, commits at its
 //! member epoch, and carries on at the same epoch with the same partitions
-//! after the broker restarts (clean and kill -9).
+//! after the broker restarts (clean and kill -9); a commit at an older
+//! epoch lands only for partitions held since then (KIP-1251).
 
 // An integration test: unwrapping is how a failed step fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -70,6 +71,16 @@ fn owned(r: &ConsumerGroupHeartbeatResponse) -> Vec<TopicPartitions> {
 }
 
 fn commit(conn: &mut Connection, member: &str, epoch: i32, offset: i64) -> i16 {
+    commit_partition(conn, member, epoch, 0, offset)
+}
+
+fn commit_partition(
+    conn: &mut Connection,
+    member: &str,
+    epoch: i32,
+    partition: i32,
+    offset: i64,
+) -> i16 {
     let request = OffsetCommitRequest::default()
         .with_group_id(GroupId(s("cg")))
         .with_member_id(s(member))
@@ -77,7 +88,7 @@ fn commit(conn: &mut Connection, member: &str, epoch: i32, offset: i64) -> i16 {
         .with_topics(vec![OffsetCommitRequestTopic::default()
             .with_name(TopicName(s("events")))
             .with_partitions(vec![OffsetCommitRequestPartition::default()
-                .with_partition_index(0)
+                .with_partition_index(partition)
                 .with_committed_offset(offset)])]);
     let ResponseKind::OffsetCommit(r) =
         conn.request(ApiKey::OffsetCommit, 9, RequestKind::OffsetCommit(request))
@@ -179,4 +190,78 @@ fn members_keep_epochs_and_partitions_across_restarts() {
         (0, "Stable", 2)
     );
     assert_eq!(g.members.len(), 2);
+}
+
+/// The partitions of "events" a member holds after heartbeating until it
+/// reaches `epoch`, acknowledging every revocation.
+fn settle_at(
+    conn: &mut Connection,
+    member: &str,
+    mut epoch: i32,
+    mut holds: Vec<TopicPartitions>,
+    target: i32,
+) -> Vec<i32> {
+    for _ in 0..5 {
+        let r = heartbeat(conn, beat(member, epoch, holds.clone()));
+        assert_eq!(r.error_code, NONE, "{:?}", r.error_message);
+        if r.assignment.is_some() {
+            holds = owned(&r);
+        }
+        epoch = r.member_epoch;
+        if epoch == target {
+            return holds.iter().flat_map(|t| t.partitions.clone()).collect();
+        }
+    }
+    panic!("{member} never reached epoch {target}");
+}
+
+/// KIP-1251 (Kafka 4.3+): an OffsetCommit that raced an epoch bump, sent
+/// at the member's previous epoch, lands for a partition the member has
+/// held since that epoch, and is STALE_MEMBER_EPOCH for one it never held.
+#[test]
+fn an_older_epoch_commits_only_partitions_held_since_then() {
+    let broker = TestBroker::start(&["offsets.topic.num.partitions=1"]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "events", 4);
+
+    let a = heartbeat(&mut conn, join("member-a"));
+    assert_eq!((a.error_code, a.member_epoch), (NONE, 1));
+    let b = heartbeat(&mut conn, join("member-b"));
+    assert_eq!((b.error_code, b.member_epoch), (NONE, 2));
+    let a_holds = settle_at(&mut conn, "member-a", 1, owned(&a), 2);
+    // b gets the two a gave up, at epoch 2.
+    let b_holds = settle_at(&mut conn, "member-b", 2, Vec::new(), 2);
+    assert_eq!(b_holds.len(), 2);
+    // c joins (group epoch 3); b moves on to epoch 3, keeping some.
+    let c = heartbeat(&mut conn, join("member-c"));
+    assert_eq!((c.error_code, c.member_epoch), (NONE, 3));
+    let b_tp = vec![TopicPartitions::default()
+        .with_topic_id(owned(&a)[0].topic_id)
+        .with_partitions(b_holds.clone())];
+    let b_keeps = settle_at(&mut conn, "member-b", 2, b_tp, 3);
+    assert!(!b_keeps.is_empty());
+    let never_b = a_holds
+        .iter()
+        .copied()
+        .find(|p| !b_holds.contains(p) && !b_keeps.contains(p))
+        .unwrap();
+
+    // b is at epoch 3. A commit sent at epoch 2 (before it heard of the
+    // bump) lands for a partition it has held since epoch 2...
+    assert_eq!(
+        commit_partition(&mut conn, "member-b", 2, b_keeps[0], 5),
+        NONE
+    );
+    // ...and is refused for one it never held, and below epoch 2.
+    assert_eq!(
+        commit_partition(&mut conn, "member-b", 2, never_b, 5),
+        113,
+        "STALE_MEMBER_EPOCH"
+    );
+    assert_eq!(
+        commit_partition(&mut conn, "member-b", 1, b_keeps[0], 5),
+        113,
+        "STALE_MEMBER_EPOCH"
+    );
+    assert_eq!(commit_partition(&mut conn, "member-b", 3, never_b, 5), NONE);
 }

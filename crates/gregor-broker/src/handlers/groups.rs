@@ -120,7 +120,7 @@ pub fn commit(
     request.topics = known;
     let mut response = match broker
         .groups
-        .immediate(|c, now| c.commit_offsets(&request, version, now))
+        .immediate(|c, now| c.commit_offsets(&request, version, image.as_ref(), now))
     {
         Ok(response) => response,
         Err(code) => OffsetCommitResponse::default()

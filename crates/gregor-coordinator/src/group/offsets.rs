@@ -1,5 +1,6 @@
 //! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete.
 
+use super::consumer::Topics;
 use super::records::{OffsetValue, Record};
 use super::state::{Group, GroupState};
 use super::GroupCoordinator;
@@ -42,17 +43,19 @@ pub struct FetchedPartition {
 
 impl GroupCoordinator {
     /// Handles an OffsetCommit (topics by name; the edge resolves v10 topic
-    /// ids and checks the topics exist). Returns the response and the
+    /// ids and checks the topics exist). `topics` gives the ids a consumer
+    /// group's members hold partitions by. Returns the response and the
     /// records to persist before sending it.
     pub fn commit_offsets(
         &mut self,
         req: &OffsetCommitRequest,
         api_version: i16,
+        topics: &dyn Topics,
         now_ms: i64,
     ) -> (OffsetCommitResponse, Vec<Record>) {
         let group_id = req.group_id.as_str();
         let mut records = Vec::new();
-        let verdict = match self.consumer_commit_verdict(req, api_version, now_ms) {
+        let verdict = match self.consumer_commit_verdict(req, api_version, topics, now_ms) {
             Some(verdict) => verdict,
             None => self.validate_commit(req, api_version, now_ms),
         };

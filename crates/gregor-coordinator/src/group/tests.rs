@@ -1,6 +1,7 @@
 //! The coordinator's rules, driven with explicit time: no sockets, no sleeps.
 
 use super::*;
+use crate::group::consumer::TopicTable;
 use bytes::{BufMut, Bytes, BytesMut};
 use gregor_protocol::error_codes::{
     FENCED_INSTANCE_ID, GROUP_ID_NOT_FOUND, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL,
@@ -559,6 +560,7 @@ fn offsets_commit_and_fetch() {
     let (resp, records) = c.commit_offsets(
         &commit("simple", -1, "", &[("t", 0, 42), ("t", 1, 7)]),
         9,
+        &TopicTable::default(),
         100,
     );
     assert!(all_codes(&resp).iter().all(|&code| code == 0));
@@ -585,39 +587,68 @@ fn offsets_commit_and_fetch() {
 
     // Unknown group with a generation: v8 ILLEGAL_GENERATION, v9 GROUP_ID_NOT_FOUND.
     let req = commit("nope", 3, "m-1", &[("t", 0, 1)]);
-    assert_eq!(all_codes(&c.commit_offsets(&req, 8, 0).0), vec![22]);
-    assert_eq!(all_codes(&c.commit_offsets(&req, 9, 0).0), vec![69]);
+    assert_eq!(
+        all_codes(&c.commit_offsets(&req, 8, &TopicTable::default(), 0).0),
+        vec![22]
+    );
+    assert_eq!(
+        all_codes(&c.commit_offsets(&req, 9, &TopicTable::default(), 0).0),
+        vec![69]
+    );
     assert_eq!(c.group_state("nope"), None);
 
     // Members of a group commit with their generation.
     let (a, _b) = stable_pair(&mut c, "g");
-    let ok = c.commit_offsets(&commit("g", 1, &a, &[("t1", 0, 5)]), 9, 7_000);
+    let ok = c.commit_offsets(
+        &commit("g", 1, &a, &[("t1", 0, 5)]),
+        9,
+        &TopicTable::default(),
+        7_000,
+    );
     assert_eq!(all_codes(&ok.0), vec![0]);
     assert_eq!(
         all_codes(
-            &c.commit_offsets(&commit("g", 0, &a, &[("t1", 0, 5)]), 9, 7_000)
-                .0
+            &c.commit_offsets(
+                &commit("g", 0, &a, &[("t1", 0, 5)]),
+                9,
+                &TopicTable::default(),
+                7_000
+            )
+            .0
         ),
         vec![22]
     );
     assert_eq!(
         all_codes(
-            &c.commit_offsets(&commit("g", 1, "ghost", &[("t1", 0, 5)]), 9, 7_000)
-                .0
+            &c.commit_offsets(
+                &commit("g", 1, "ghost", &[("t1", 0, 5)]),
+                9,
+                &TopicTable::default(),
+                7_000
+            )
+            .0
         ),
         vec![25]
     );
     // generation -1 without member id only while the group is Empty.
     assert_eq!(
         all_codes(
-            &c.commit_offsets(&commit("g", -1, "", &[("t1", 0, 5)]), 9, 7_000)
-                .0
+            &c.commit_offsets(
+                &commit("g", -1, "", &[("t1", 0, 5)]),
+                9,
+                &TopicTable::default(),
+                7_000
+            )
+            .0
         ),
         vec![25]
     );
     let mut big = commit("simple", -1, "", &[("t", 0, 1)]);
     big.topics[0].partitions[0].committed_metadata = Some(s(&"x".repeat(5_000)));
-    assert_eq!(all_codes(&c.commit_offsets(&big, 9, 0).0), vec![12]);
+    assert_eq!(
+        all_codes(&c.commit_offsets(&big, 9, &TopicTable::default(), 0).0),
+        vec![12]
+    );
 }
 
 #[test]
@@ -630,25 +661,40 @@ fn commits_mid_rebalance() {
     c.tick(DELAY);
     // Joined but not synced: REBALANCE_IN_PROGRESS.
     let req = commit("g", 1, &a, &[("t1", 0, 1)]);
-    assert_eq!(all_codes(&c.commit_offsets(&req, 9, DELAY).0), vec![27]);
+    assert_eq!(
+        all_codes(&c.commit_offsets(&req, 9, &TopicTable::default(), DELAY).0),
+        vec![27]
+    );
     sync(&mut c, "g", &a, 1, &[(&a, b"x")], 3, DELAY);
-    assert_eq!(all_codes(&c.commit_offsets(&req, 9, DELAY).0), vec![0]);
+    assert_eq!(
+        all_codes(&c.commit_offsets(&req, 9, &TopicTable::default(), DELAY).0),
+        vec![0]
+    );
     // During PreparingRebalance the current generation may still commit.
     let (x, y) = stable_pair(&mut c, "h");
     Join::new("h", &x).send(&mut c, 4, 7_000);
     assert_eq!(c.group_state("h"), Some(GroupState::PreparingRebalance));
     let req = commit("h", 1, &y, &[("t1", 0, 1)]);
-    assert_eq!(all_codes(&c.commit_offsets(&req, 9, 7_000).0), vec![0]);
+    assert_eq!(
+        all_codes(&c.commit_offsets(&req, 9, &TopicTable::default(), 7_000).0),
+        vec![0]
+    );
 }
 
 #[test]
 fn delete_groups_only_when_empty() {
     let mut c = coordinator();
     let (a, _b) = stable_pair(&mut c, "g");
-    c.commit_offsets(&commit("g", 1, &a, &[("t1", 0, 5)]), 9, 7_000);
+    c.commit_offsets(
+        &commit("g", 1, &a, &[("t1", 0, 5)]),
+        9,
+        &TopicTable::default(),
+        7_000,
+    );
     c.commit_offsets(
         &commit("simple", -1, "", &[("t", 0, 1), ("t", 1, 2)]),
         9,
+        &TopicTable::default(),
         7_000,
     );
     let req = DeleteGroupsRequest::default().with_groups_names(vec![
@@ -679,6 +725,7 @@ fn offset_delete_refuses_subscribed_topics_of_live_groups() {
     c.commit_offsets(
         &commit("g", 1, &a, &[("t1", 0, 5), ("old", 0, 9)]),
         9,
+        &TopicTable::default(),
         7_000,
     );
     let req = offset_delete("g", &[("t1", 0), ("old", 0), ("never", 3)]);
@@ -726,16 +773,31 @@ fn replay_rebuilds_offsets_and_groups() {
         }
     };
     persist(
-        c.commit_offsets(&commit("g", 1, &a, &[("t1", 0, 5), ("t1", 1, 6)]), 9, 7_000)
-            .1,
+        c.commit_offsets(
+            &commit("g", 1, &a, &[("t1", 0, 5), ("t1", 1, 6)]),
+            9,
+            &TopicTable::default(),
+            7_000,
+        )
+        .1,
     );
     persist(
-        c.commit_offsets(&commit("g", 1, &a, &[("t1", 0, 8)]), 9, 7_001)
-            .1,
+        c.commit_offsets(
+            &commit("g", 1, &a, &[("t1", 0, 8)]),
+            9,
+            &TopicTable::default(),
+            7_001,
+        )
+        .1,
     );
     persist(
-        c.commit_offsets(&commit("s", -1, "", &[("x", 0, 1)]), 9, 7_002)
-            .1,
+        c.commit_offsets(
+            &commit("s", -1, "", &[("x", 0, 1)]),
+            9,
+            &TopicTable::default(),
+            7_002,
+        )
+        .1,
     );
     persist(c.delete_offsets(&offset_delete("s", &[("x", 0)])).1);
     // The group record of the last sync.
@@ -774,7 +836,12 @@ fn replay_rebuilds_offsets_and_groups() {
 fn describe_and_list() {
     let mut c = coordinator();
     let (a, _b) = stable_pair(&mut c, "g");
-    c.commit_offsets(&commit("simple", -1, "", &[("t", 0, 1)]), 9, 0);
+    c.commit_offsets(
+        &commit("simple", -1, "", &[("t", 0, 1)]),
+        9,
+        &TopicTable::default(),
+        0,
+    );
     let req =
         DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g")), GroupId(s("missing"))]);
     let resp = c.describe_groups(&req, 5);

@@ -9,6 +9,7 @@
 //! transaction's offsets win, which only differs when one group mixes
 //! transactional and plain commits for the same partition.
 
+use super::consumer::Topics;
 use super::records::{OffsetValue, Record};
 use super::state::{Group, GroupState};
 use super::GroupCoordinator;
@@ -34,10 +35,11 @@ impl GroupCoordinator {
     pub fn txn_commit_offsets(
         &mut self,
         req: &TxnOffsetCommitRequest,
+        topics: &dyn Topics,
         now_ms: i64,
     ) -> (TxnOffsetCommitResponse, Vec<Record>) {
         let group_id = req.group_id.as_str();
-        let verdict = self.validate_txn_commit(req, now_ms);
+        let verdict = self.validate_txn_commit(req, topics, now_ms);
         let max_metadata = self.config.offset_metadata_max_bytes;
         let mut records = Vec::new();
         let mut topics = Vec::with_capacity(req.topics.len());
@@ -92,23 +94,18 @@ impl GroupCoordinator {
     fn validate_txn_commit(
         &mut self,
         req: &TxnOffsetCommitRequest,
+        topics: &dyn Topics,
         now_ms: i64,
     ) -> Result<(), i16> {
         let group_id = req.group_id.as_str();
         if group_id.is_empty() {
             return Err(INVALID_GROUP_ID);
         }
-        let member_id = req.member_id.as_str();
-        let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
-        if let Some(verdict) = self.consumer_txn_commit_verdict(
-            group_id,
-            member_id,
-            instance_id,
-            req.generation_id,
-            now_ms,
-        ) {
+        if let Some(verdict) = self.consumer_txn_commit_verdict(req, topics, now_ms) {
             return verdict;
         }
+        let member_id = req.member_id.as_str();
+        let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
         // A transactional producer may commit for a group nobody joined.
         let group = self
             .groups
@@ -219,6 +216,7 @@ impl GroupCoordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::group::consumer::TopicTable;
     use crate::group::GroupConfig;
     use kafka_protocol::messages::txn_offset_commit_request::{
         TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
@@ -249,7 +247,11 @@ mod tests {
     #[test]
     fn offsets_wait_for_the_commit_marker_even_if_the_group_was_dropped_meanwhile() {
         let mut c = GroupCoordinator::new(GroupConfig::default());
-        let (response, records) = c.txn_commit_offsets(&commit_request("fresh", 7, 42), 1_000);
+        let (response, records) = c.txn_commit_offsets(
+            &commit_request("fresh", 7, 42),
+            &TopicTable::default(),
+            1_000,
+        );
         assert_eq!(response.topics[0].partitions[0].error_code, NONE);
         assert_eq!(records.len(), 1);
         assert!(c.has_pending_offset("fresh", "t", 0));
@@ -268,16 +270,17 @@ mod tests {
     #[test]
     fn aborted_and_failed_appends_leave_nothing_behind() {
         let mut c = GroupCoordinator::new(GroupConfig::default());
-        c.txn_commit_offsets(&commit_request("g", 7, 42), 1_000);
+        c.txn_commit_offsets(&commit_request("g", 7, 42), &TopicTable::default(), 1_000);
         c.complete_txn_offsets(7, false, |_| true, 2_000);
         assert_eq!(committed(&c, "g"), None);
         assert!(!c.has_pending_offset("g", "t", 0));
 
-        let (_, records) = c.txn_commit_offsets(&commit_request("g", 8, 50), 3_000);
+        let (_, records) =
+            c.txn_commit_offsets(&commit_request("g", 8, 50), &TopicTable::default(), 3_000);
         c.abort_pending_append(8, &records);
         assert!(!c.has_pending_offset("g", "t", 0));
         // A marker of another partition's groups settles nothing here.
-        c.txn_commit_offsets(&commit_request("g", 9, 60), 4_000);
+        c.txn_commit_offsets(&commit_request("g", 9, 60), &TopicTable::default(), 4_000);
         c.complete_txn_offsets(9, true, |group| group != "g", 5_000);
         assert!(c.has_pending_offset("g", "t", 0));
         assert_eq!(committed(&c, "g"), None);

@@ -292,6 +292,7 @@ impl GroupCoordinator {
                     let mut current = member.current.clone();
                     current.epoch = STATIC_LEAVE_EPOCH;
                     current.pending_revocation.clear();
+                    current.retain_held_epochs();
                     response =
                         response.with_member_id(Some(StrBytes::from_string(member.id.clone())));
                     vec![ConsumerRecord::CurrentAssignment {

@@ -8,7 +8,9 @@
 //! delete, transactional commits and their replay have one store; the
 //! consumer group only decides who may commit.
 
+use super::member::ConsumerMember;
 use super::removal;
+use super::topics::Topics;
 use super::ConsumerGroupState;
 use crate::group::records::Record;
 use crate::group::state::Group;
@@ -17,7 +19,7 @@ use gregor_protocol::error_codes::{
     ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL, NON_EMPTY_GROUP, STALE_MEMBER_EPOCH,
     UNKNOWN_MEMBER_ID, UNSUPPORTED_VERSION,
 };
-use kafka_protocol::messages::OffsetCommitRequest;
+use kafka_protocol::messages::{OffsetCommitRequest, TxnOffsetCommitRequest};
 use std::collections::BTreeSet;
 
 /// Members of the consumer protocol must commit with OffsetCommit v9+.
@@ -26,26 +28,46 @@ const MEMBER_EPOCH_COMMIT_VERSION: i16 = 9;
 impl GroupCoordinator {
     /// Who may commit to a consumer group (Kafka's
     /// `ConsumerGroup.validateOffsetCommit`): anyone with epoch -1 while it
-    /// has no members (admin tools, `assign()` consumers), otherwise a member
-    /// at its current epoch. `None` when no consumer group has the id. On
-    /// success the group's offsets entry exists.
+    /// has no members (admin tools, `assign()` consumers), otherwise a
+    /// member at its current epoch, or at an older one for partitions it
+    /// has held since (KIP-1251, see [`older_epoch_may_commit`]); refused
+    /// as a whole with STALE_MEMBER_EPOCH. `None` when no consumer group
+    /// has the id. On success the group's offsets entry exists.
     pub(crate) fn consumer_commit_verdict(
         &mut self,
         req: &OffsetCommitRequest,
         api_version: i16,
+        topics: &dyn Topics,
         now_ms: i64,
     ) -> Option<Result<(), i16>> {
         let group = self.consumer_groups.get(req.group_id.as_str())?;
-        let verdict = if req.generation_id_or_member_epoch < 0 && group.members.is_empty() {
+        let epoch = req.generation_id_or_member_epoch;
+        let verdict = if epoch < 0 && group.members.is_empty() {
             Ok(())
         } else {
             match group.members.get(req.member_id.as_str()) {
                 None => Err(UNKNOWN_MEMBER_ID),
                 Some(_) if api_version < MEMBER_EPOCH_COMMIT_VERSION => Err(UNSUPPORTED_VERSION),
-                Some(m) if m.epoch() != req.generation_id_or_member_epoch => {
-                    Err(STALE_MEMBER_EPOCH)
+                Some(m) => {
+                    let max_metadata = self.config.offset_metadata_max_bytes;
+                    let validated = req.topics.iter().flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            // Kafka validates only the partitions it would
+                            // write: one with oversized metadata is refused
+                            // on its own.
+                            .filter(move |p| {
+                                p.committed_metadata.as_deref().unwrap_or_default().len()
+                                    <= max_metadata
+                            })
+                            .map(move |p| (t.name.as_str(), p.partition_index))
+                    });
+                    if older_epoch_may_commit(m, epoch, validated, topics) {
+                        Ok(())
+                    } else {
+                        Err(STALE_MEMBER_EPOCH)
+                    }
                 }
-                Some(_) => Ok(()),
             }
         };
         if verdict.is_ok() {
@@ -56,26 +78,40 @@ impl GroupCoordinator {
 
     /// Who may commit transactionally to a consumer group (TxnOffsetCommit,
     /// the producer's `sendOffsetsToTransaction`): the same rules, except
-    /// that a commit naming no member at all is allowed and a wrong epoch
-    /// is ILLEGAL_GENERATION, the error that API has always had. `None`
-    /// when no consumer group has the id.
+    /// that a commit naming no member at all is allowed and a refused
+    /// epoch is ILLEGAL_GENERATION, the error that API has always had
+    /// (Kafka's `OffsetMetadataManager` turns the STALE_MEMBER_EPOCH of
+    /// the shared validation into it; v6, where Kafka 4.4 keeps it, is not
+    /// served). Only partitions whose metadata fits are checked, as only
+    /// they would be written. `None` when no consumer group has the id.
     pub(crate) fn consumer_txn_commit_verdict(
         &mut self,
-        group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
+        req: &TxnOffsetCommitRequest,
+        topics: &dyn Topics,
         now_ms: i64,
     ) -> Option<Result<(), i16>> {
+        let group_id = req.group_id.as_str();
+        let member_id = req.member_id.as_str();
+        let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
+        let generation = req.generation_id;
         let group = self.consumer_groups.get(group_id)?;
+        let max_metadata = self.config.offset_metadata_max_bytes;
+        let partitions = req.topics.iter().flat_map(|t| {
+            t.partitions
+                .iter()
+                .filter(move |p| {
+                    p.committed_metadata.as_deref().unwrap_or_default().len() <= max_metadata
+                })
+                .map(move |p| (t.name.as_str(), p.partition_index))
+        });
         let anonymous = generation < 0 && member_id.is_empty() && instance_id.is_none();
         let verdict = if anonymous || (generation < 0 && group.members.is_empty()) {
             Ok(())
         } else {
             match group.members.get(member_id) {
                 None => Err(UNKNOWN_MEMBER_ID),
-                Some(m) if m.epoch() != generation => Err(ILLEGAL_GENERATION),
-                Some(_) => Ok(()),
+                Some(m) if older_epoch_may_commit(m, generation, partitions, topics) => Ok(()),
+                Some(_) => Err(ILLEGAL_GENERATION),
             }
         };
         if verdict.is_ok() {
@@ -164,4 +200,37 @@ impl GroupCoordinator {
             .entry(group_id.to_string())
             .or_insert_with(|| Group::new(group_id, now_ms));
     }
+}
+
+/// KIP-1251 (Kafka 4.3+, `ConsumerGroup.validateOffsetCommit` and its
+/// `createAssignmentEpochValidator`): the member's current epoch commits
+/// every partition and a newer one none. An older epoch commits a
+/// partition only while the member holds it (assigned or pending
+/// revocation) and only if the epoch is no older than the one the
+/// partition was assigned at: a commit racing an epoch bump still lands,
+/// one for a partition the member got after that epoch, or has given up,
+/// does not. A commit with no partitions to check passes, as in Kafka,
+/// where the check runs per partition.
+///
+/// Topic names are resolved to ids through the current metadata, as
+/// Kafka's `KafkaApis` fills in the topic id of a request by name: a name
+/// now naming a recreated topic does not match partitions of the old one.
+pub(crate) fn older_epoch_may_commit<'a>(
+    member: &ConsumerMember,
+    epoch: i32,
+    partitions: impl IntoIterator<Item = (&'a str, i32)>,
+    topics: &dyn Topics,
+) -> bool {
+    if epoch == member.epoch() {
+        return true;
+    }
+    if epoch > member.epoch() {
+        return false;
+    }
+    partitions.into_iter().all(|(topic, partition)| {
+        topics
+            .by_name(topic)
+            .and_then(|(id, _)| member.current.assignment_epoch(id, partition))
+            .is_some_and(|assigned_at| epoch >= assigned_at)
+    })
 }

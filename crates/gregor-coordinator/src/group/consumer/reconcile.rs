@@ -89,18 +89,32 @@ fn next(
             assignment::insert(&mut incoming, topic, partition);
         }
     }
-    let with = |state, epoch, assigned, pending_revocation| MemberAssignment {
-        epoch,
-        // The epoch moved: the old one stays acceptable for one heartbeat
-        // whose answer may have been lost.
-        previous_epoch: if epoch != current.epoch {
-            current.epoch
-        } else {
-            current.previous_epoch
-        },
-        state,
-        assigned,
-        pending_revocation,
+    // KIP-1251: what the member keeps or revokes keeps the epoch it was
+    // assigned at; what it gets now is assigned at the target epoch.
+    let held_since = |topic, partition| {
+        current
+            .assignment_epoch(topic, partition)
+            .unwrap_or(target.epoch)
+    };
+    let with = |state, epoch, assigned: Assignment, pending_revocation: Assignment| {
+        let assignment_epochs = assignment::pairs(&assigned)
+            .chain(assignment::pairs(&pending_revocation))
+            .map(|(topic, partition)| ((topic, partition), held_since(topic, partition)))
+            .collect();
+        MemberAssignment {
+            epoch,
+            // The epoch moved: the old one stays acceptable for one heartbeat
+            // whose answer may have been lost.
+            previous_epoch: if epoch != current.epoch {
+                current.epoch
+            } else {
+                current.previous_epoch
+            },
+            state,
+            assigned,
+            pending_revocation,
+            assignment_epochs,
+        }
     };
     if !revoking.is_empty() && assignment::still_owns_any(owned, &revoking) {
         with(MemberState::UnrevokedPartitions, epoch, kept, revoking)
@@ -140,12 +154,19 @@ mod tests {
         assigned: &[i32],
         revoking: &[i32],
     ) -> MemberAssignment {
+        // Every partition held since this epoch.
+        let assignment_epochs = assigned
+            .iter()
+            .chain(revoking)
+            .map(|p| ((t(), *p), epoch))
+            .collect();
         MemberAssignment {
             epoch,
             previous_epoch: epoch - 1,
             state,
             assigned: parts(assigned),
             pending_revocation: parts(revoking),
+            assignment_epochs,
         }
     }
 

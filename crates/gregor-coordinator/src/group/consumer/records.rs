@@ -13,10 +13,10 @@
 //! it: it records which partition counts the target assignment was
 //! computed for.
 
-use super::assignment::Assignment;
+use super::assignment::{self, Assignment};
 use crate::coordinator_codec::{put_compact_string, put_string, put_uvarint, CodecError, Reader};
 use bytes::{BufMut, Bytes, BytesMut};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 const GROUP_EPOCH_KEY: i16 = 3;
@@ -26,6 +26,8 @@ const TARGET_EPOCH_KEY: i16 = 6;
 const TARGET_MEMBER_KEY: i16 = 7;
 const CURRENT_ASSIGNMENT_KEY: i16 = 8;
 const VALUE_VERSION: i16 = 0;
+/// `TopicPartitions.AssignmentEpochs` of ConsumerGroupCurrentMemberAssignmentValue.
+const ASSIGNMENT_EPOCHS_TAG: u64 = 0;
 
 /// A topic a group subscribes to, as the target assignment saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,7 +110,14 @@ pub struct MemberAssignment {
     pub state: MemberState,
     pub assigned: Assignment,
     pub pending_revocation: Assignment,
+    /// KIP-1251: the member epoch at which each held partition (assigned or
+    /// pending revocation) was given to the member. A commit at an older
+    /// epoch is accepted for a partition held since then.
+    pub assignment_epochs: AssignmentEpochs,
 }
+
+/// Assignment epochs by (topic id, partition).
+pub type AssignmentEpochs = BTreeMap<(Uuid, i32), i32>;
 
 impl Default for MemberAssignment {
     fn default() -> Self {
@@ -118,7 +127,35 @@ impl Default for MemberAssignment {
             state: MemberState::Stable,
             assigned: Assignment::new(),
             pending_revocation: Assignment::new(),
+            assignment_epochs: AssignmentEpochs::new(),
         }
+    }
+}
+
+impl MemberAssignment {
+    /// The epoch a partition the member holds was assigned at; `None` when
+    /// it holds neither it assigned nor pending revocation. A held
+    /// partition with no recorded epoch counts as assigned at the member
+    /// epoch (never below 0: a static member that left is at -2), as Kafka
+    /// reads records written before KIP-1251.
+    pub fn assignment_epoch(&self, topic: Uuid, partition: i32) -> Option<i32> {
+        let held = assignment::contains(&self.assigned, topic, partition)
+            || assignment::contains(&self.pending_revocation, topic, partition);
+        held.then(|| {
+            self.assignment_epochs
+                .get(&(topic, partition))
+                .copied()
+                .unwrap_or(self.epoch.max(0))
+        })
+    }
+
+    /// Drops the epochs of partitions no longer held.
+    pub fn retain_held_epochs(&mut self) {
+        let (assigned, pending) = (&self.assigned, &self.pending_revocation);
+        self.assignment_epochs.retain(|&(topic, partition), _| {
+            assignment::contains(assigned, topic, partition)
+                || assignment::contains(pending, topic, partition)
+        });
     }
 }
 
@@ -202,7 +239,7 @@ impl ConsumerRecord {
                 member_key(&mut key, TARGET_MEMBER_KEY, group, member)?;
                 partitions
                     .as_ref()
-                    .map(|p| value(|v| put_topic_partitions(v, p)))
+                    .map(|p| value(|v| put_topic_partitions(v, p, None)))
             }
             ConsumerRecord::CurrentAssignment {
                 group,
@@ -336,7 +373,15 @@ fn put_member(buf: &mut BytesMut, m: &MemberMetadata) {
     put_nullable_string(buf, m.server_assignor.as_deref());
 }
 
-fn put_topic_partitions(buf: &mut BytesMut, assignment: &Assignment) {
+/// A `TopicPartitions` array. A member's current assignment also carries
+/// each partition's assignment epoch, aligned with the partitions, in the
+/// struct's tagged field 0 (`AssignmentEpochs`, KIP-1251); the target
+/// assignment's struct has no such field (`epochs` is `None`).
+fn put_topic_partitions(
+    buf: &mut BytesMut,
+    assignment: &Assignment,
+    epochs: Option<(&AssignmentEpochs, i32)>,
+) {
     put_len(buf, assignment.len());
     for (topic, parts) in assignment {
         buf.put_slice(topic.as_bytes());
@@ -344,7 +389,20 @@ fn put_topic_partitions(buf: &mut BytesMut, assignment: &Assignment) {
         for p in parts {
             buf.put_i32(*p);
         }
-        put_uvarint(buf, 0);
+        match epochs {
+            None => put_uvarint(buf, 0),
+            Some((epochs, default)) => {
+                let mut field = BytesMut::new();
+                put_len(&mut field, parts.len());
+                for p in parts {
+                    field.put_i32(epochs.get(&(*topic, *p)).copied().unwrap_or(default));
+                }
+                put_uvarint(buf, 1);
+                put_uvarint(buf, ASSIGNMENT_EPOCHS_TAG);
+                put_uvarint(buf, field.len() as u64);
+                buf.put_slice(&field);
+            }
+        }
     }
 }
 
@@ -352,8 +410,9 @@ fn put_member_assignment(buf: &mut BytesMut, a: &MemberAssignment) {
     buf.put_i32(a.epoch);
     buf.put_i32(a.previous_epoch);
     buf.put_i8(a.state.value());
-    put_topic_partitions(buf, &a.assigned);
-    put_topic_partitions(buf, &a.pending_revocation);
+    let epochs = Some((&a.assignment_epochs, a.epoch.max(0)));
+    put_topic_partitions(buf, &a.assigned, epochs);
+    put_topic_partitions(buf, &a.pending_revocation, epochs);
 }
 
 fn read_uuid(r: &mut Reader<'_>) -> Result<Uuid, CodecError> {
@@ -419,16 +478,43 @@ fn read_member(mut r: Reader<'_>) -> Result<MemberMetadata, CodecError> {
 }
 
 fn read_topic_partitions(r: &mut Reader<'_>) -> Result<Assignment, CodecError> {
+    read_topic_partitions_with_epochs(r, &mut AssignmentEpochs::new(), 0)
+}
+
+/// A `TopicPartitions` array, collecting assignment epochs (tag 0) into
+/// `epochs`. A topic without them (written before KIP-1251), or with a
+/// count not matching its partitions, gets `default` for each partition,
+/// as Kafka's `Utils.assignmentFromTopicPartitions` does.
+fn read_topic_partitions_with_epochs(
+    r: &mut Reader<'_>,
+    epochs: &mut AssignmentEpochs,
+    default: i32,
+) -> Result<Assignment, CodecError> {
     let mut out = Assignment::new();
     for _ in 0..r.array_len()? {
         let topic = read_uuid(r)?;
-        let mut parts = BTreeSet::new();
+        let mut parts = Vec::new();
         for _ in 0..r.array_len()? {
-            parts.insert(r.i32()?);
+            parts.push(r.i32()?);
         }
-        r.skip_tags()?;
-        if !parts.is_empty() {
-            out.entry(topic).or_default().extend(parts);
+        let mut topic_epochs = None;
+        for (tag, bytes) in r.tagged_fields()? {
+            if tag == ASSIGNMENT_EPOCHS_TAG {
+                let mut field = Reader::new(bytes, true);
+                topic_epochs = match field.nullable_array_len()? {
+                    None => None,
+                    Some(n) => Some((0..n).map(|_| field.i32()).collect::<Result<Vec<_>, _>>()?),
+                };
+            }
+        }
+        let topic_epochs = topic_epochs.filter(|e| e.len() == parts.len());
+        for (i, &p) in parts.iter().enumerate() {
+            let epoch = topic_epochs
+                .as_ref()
+                .and_then(|e| e.get(i).copied())
+                .unwrap_or(default);
+            epochs.insert((topic, p), epoch);
+            out.entry(topic).or_default().insert(p);
         }
     }
     Ok(out)
@@ -438,8 +524,11 @@ fn read_member_assignment(mut r: Reader<'_>) -> Result<MemberAssignment, CodecEr
     let epoch = r.i32()?;
     let previous_epoch = r.i32()?;
     let state = MemberState::from_value(r.i8()?);
-    let assigned = read_topic_partitions(&mut r)?;
-    let pending_revocation = read_topic_partitions(&mut r)?;
+    let mut assignment_epochs = AssignmentEpochs::new();
+    let default = epoch.max(0);
+    let assigned = read_topic_partitions_with_epochs(&mut r, &mut assignment_epochs, default)?;
+    let pending_revocation =
+        read_topic_partitions_with_epochs(&mut r, &mut assignment_epochs, default)?;
     r.skip_tags()?;
     Ok(MemberAssignment {
         epoch,
@@ -447,6 +536,7 @@ fn read_member_assignment(mut r: Reader<'_>) -> Result<MemberAssignment, CodecEr
         state,
         assigned,
         pending_revocation,
+        assignment_epochs,
     })
 }
 
@@ -514,6 +604,7 @@ mod tests {
                     state: MemberState::UnrevokedPartitions,
                     assigned: assignment(&[(1, 0)]),
                     pending_revocation: assignment(&[(2, 4)]),
+                    assignment_epochs: [((t(1), 0), 5), ((t(2), 4), 3)].into(),
                 }),
             },
         ]
@@ -553,6 +644,56 @@ mod tests {
         assert_eq!(value[19], 3);
         assert_eq!(&value[20..28], b"\x00\x00\x00\x00\x00\x00\x00\x03");
         assert_eq!(value[28], 0);
+    }
+
+    /// KIP-1251: each `TopicPartitions` of a current assignment carries its
+    /// partitions' assignment epochs in tagged field 0.
+    #[test]
+    fn current_assignments_carry_assignment_epochs_in_tag_0() {
+        let (_, value) = samples()[5].encode().unwrap();
+        let value = value.unwrap();
+        // version, epoch 7, previous 6, state 1, one assigned topic
+        assert_eq!(
+            &value[..12],
+            b"\x00\x00\x00\x00\x00\x07\x00\x00\x00\x06\x01\x02"
+        );
+        assert_eq!(&value[12..28], t(1).as_bytes());
+        // one partition (0), then one tagged field: tag 0, 5 bytes, [5]
+        assert_eq!(&value[28..33], b"\x02\x00\x00\x00\x00");
+        assert_eq!(&value[33..41], b"\x01\x00\x05\x02\x00\x00\x00\x05");
+    }
+
+    /// Records written before KIP-1251 (or by Gregor before it) have no
+    /// epochs: every partition counts as assigned at the member epoch, and
+    /// a static member that left (-2) at 0, as Kafka reads them.
+    #[test]
+    fn assignments_without_epochs_default_to_the_member_epoch() {
+        for (epoch, expected) in [(7, 7), (-2, 0)] {
+            let mut buf = BytesMut::new();
+            buf.put_i16(0);
+            buf.put_i32(epoch);
+            buf.put_i32(6);
+            buf.put_i8(0);
+            for topic in [1u8, 2] {
+                put_len(&mut buf, 1);
+                buf.put_slice(t(topic).as_bytes());
+                put_len(&mut buf, 2);
+                buf.put_i32(0);
+                buf.put_i32(1);
+                put_uvarint(&mut buf, 0);
+            }
+            put_uvarint(&mut buf, 0);
+            let a = read_member_assignment({
+                let mut r = Reader::new(&buf, true);
+                r.i16().unwrap();
+                r
+            })
+            .unwrap();
+            assert_eq!(a.assignment_epoch(t(1), 1), Some(expected));
+            assert_eq!(a.assignment_epoch(t(2), 0), Some(expected));
+            assert_eq!(a.assignment_epoch(t(3), 0), None);
+            assert_eq!(a.assignment_epochs.len(), 4);
+        }
     }
 
     #[test]

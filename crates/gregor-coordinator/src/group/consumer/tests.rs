@@ -5,8 +5,9 @@ use super::*;
 use crate::group::{GroupConfig, GroupCoordinator, JoinContext, Record};
 use gregor_protocol::error_codes::{
     FENCED_INSTANCE_ID, FENCED_MEMBER_EPOCH, GROUP_ID_NOT_FOUND, GROUP_MAX_SIZE_REACHED,
-    INCONSISTENT_GROUP_PROTOCOL, INVALID_REGULAR_EXPRESSION, INVALID_REQUEST, NONE,
-    NON_EMPTY_GROUP, UNKNOWN_MEMBER_ID, UNRELEASED_INSTANCE_ID, UNSUPPORTED_ASSIGNOR,
+    ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL, INVALID_REGULAR_EXPRESSION, INVALID_REQUEST,
+    NONE, NON_EMPTY_GROUP, STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID, UNRELEASED_INSTANCE_ID,
+    UNSUPPORTED_ASSIGNOR,
 };
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions as Owned;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
@@ -558,7 +559,7 @@ fn commit(
             .with_partitions(vec![OffsetCommitRequestPartition::default()
                 .with_partition_index(0)
                 .with_committed_offset(42)])]);
-    let (r, _) = c.commit_offsets(&req, version, 0);
+    let (r, _) = c.commit_offsets(&req, version, &TopicTable::default(), 0);
     match r.topics[0].partitions[0].error_code {
         0 => Ok(()),
         code => Err(code),
@@ -650,4 +651,229 @@ fn a_full_group_refuses_new_members() {
     let r = h.send(join("g", "b", &["t"]));
     assert_eq!(r.error_code, GROUP_MAX_SIZE_REACHED);
     assert_eq!(h.beat("a", 1, &all(6)).error_code, NONE);
+}
+
+/// Commits offset 7 of each of `parts` of "t" at `epoch`: the codes per
+/// partition and how many offset records the commit wrote.
+fn commit_parts(h: &mut Harness, member: &str, epoch: i32, parts: &[i32]) -> (Vec<i16>, usize) {
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_member_id(s(member))
+        .with_generation_id_or_member_epoch(epoch)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_partitions(
+                parts
+                    .iter()
+                    .map(|p| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(*p)
+                            .with_committed_offset(7)
+                    })
+                    .collect(),
+            )]);
+    let (r, records) = h.c.commit_offsets(&req, 9, &h.topics, h.now);
+    let codes = r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect();
+    (codes, records.len())
+}
+
+/// The same as a TxnOffsetCommit of producer 1.
+fn txn_commit_parts(h: &mut Harness, member: &str, epoch: i32, parts: &[i32]) -> Vec<i16> {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let req = TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(s("tx")))
+        .with_group_id(GroupId(s("g")))
+        .with_producer_id(ProducerId(1))
+        .with_member_id(s(member))
+        .with_generation_id(epoch)
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_partitions(
+                parts
+                    .iter()
+                    .map(|p| {
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(*p)
+                            .with_committed_offset(7)
+                    })
+                    .collect(),
+            )]);
+    let (r, _) = h.c.txn_commit_offsets(&req, &h.topics, h.now);
+    r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect()
+}
+
+/// a (epoch 1, all six) shares with b: a keeps three, assigned at epoch 1,
+/// and moves to epoch 2; b gets the other three at epoch 2. Returns
+/// (a's partitions, b's partitions).
+fn split_between_a_and_b(h: &mut Harness) -> (Vec<i32>, Vec<i32>) {
+    h.join("a", &["t"]);
+    h.join("b", &["t"]);
+    let kept = assigned(&h.beat("a", 1, &all(6))).unwrap();
+    assert_eq!(h.beat("a", 1, &kept).member_epoch, 2);
+    let theirs = assigned(&h.beat("b", 2, &[])).unwrap();
+    assert_eq!(theirs.len(), 3);
+    (kept, theirs)
+}
+
+#[test]
+fn kip_1251_an_older_epoch_commits_partitions_held_since_then() {
+    let mut h = Harness::new();
+    let (kept, theirs) = split_between_a_and_b(&mut h);
+    // a is at epoch 2; its partitions were assigned at epoch 1, so a commit
+    // that raced the bump (sent at epoch 1) still lands.
+    assert_eq!(commit_parts(&mut h, "a", 1, &kept), (vec![NONE; 3], 3));
+    assert_eq!(commit_parts(&mut h, "a", 2, &kept), (vec![NONE; 3], 3));
+    // ...but not for partitions a gave up at that bump.
+    assert_eq!(
+        commit_parts(&mut h, "a", 1, &theirs[..1]),
+        (vec![STALE_MEMBER_EPOCH], 0)
+    );
+    // One refused partition refuses the whole request, as Kafka's
+    // per-partition validator throws out of the whole commit.
+    assert_eq!(
+        commit_parts(&mut h, "a", 1, &[kept[0], theirs[0]]),
+        (vec![STALE_MEMBER_EPOCH; 2], 0)
+    );
+    // A newer epoch than the member's is refused.
+    assert_eq!(
+        commit_parts(&mut h, "a", 3, &kept),
+        (vec![STALE_MEMBER_EPOCH; 3], 0)
+    );
+    // The current epoch commits any partition, held or not.
+    assert_eq!(commit_parts(&mut h, "b", 2, &kept), (vec![NONE; 3], 3));
+}
+
+#[test]
+fn kip_1251_an_epoch_older_than_the_partitions_assignment_is_refused() {
+    let mut h = Harness::new();
+    let (_, theirs) = split_between_a_and_b(&mut h);
+    // c joins (group epoch 3); b settles at epoch 3 keeping some of what
+    // it got at epoch 2.
+    h.join("c", &["t"]);
+    let r = h.beat("b", 2, &theirs);
+    let b_kept = assigned(&r).unwrap_or(theirs.clone());
+    let r = h.beat("b", 2, &b_kept);
+    assert_eq!(r.member_epoch, 3);
+    let b_kept = assigned(&r).unwrap_or(b_kept);
+    assert!(!b_kept.is_empty());
+    let m = &h.c.consumer_groups["g"].members["b"];
+    for p in &b_kept {
+        assert_eq!(m.current.assignment_epoch(topic_id(1), *p), Some(2));
+    }
+    // Epoch 2 is when b got them; epoch 1 is before.
+    assert_eq!(
+        commit_parts(&mut h, "b", 2, &b_kept).0,
+        vec![NONE; b_kept.len()]
+    );
+    assert_eq!(
+        commit_parts(&mut h, "b", 1, &b_kept).0,
+        vec![STALE_MEMBER_EPOCH; b_kept.len()]
+    );
+    assert_eq!(
+        commit_parts(&mut h, "b", -1, &b_kept).0,
+        vec![STALE_MEMBER_EPOCH; b_kept.len()]
+    );
+}
+
+#[test]
+fn kip_1251_partitions_pending_revocation_keep_their_epoch() {
+    let mut h = Harness::new();
+    let (kept, _) = split_between_a_and_b(&mut h);
+    // c joins: a (epoch 2) must give one of its partitions up and stays at
+    // epoch 2 until it does, holding it pending revocation.
+    h.join("c", &["t"]);
+    let r = h.beat("a", 2, &kept);
+    assert_eq!(r.member_epoch, 2);
+    let still = assigned(&r).unwrap();
+    let revoking: Vec<i32> = kept
+        .iter()
+        .filter(|p| !still.contains(p))
+        .copied()
+        .collect();
+    assert_eq!(revoking.len(), 1);
+    let m = &h.c.consumer_groups["g"].members["a"];
+    assert_eq!(m.current.state, records::MemberState::UnrevokedPartitions);
+    assert_eq!(
+        m.current.assignment_epoch(topic_id(1), revoking[0]),
+        Some(1)
+    );
+    // Still held (pending revocation) since epoch 1: an epoch-1 commit lands.
+    assert_eq!(commit_parts(&mut h, "a", 1, &revoking), (vec![NONE], 1));
+    // Once revoked, it is gone, epochs and all.
+    let r = h.beat("a", 2, &still);
+    assert_eq!(r.member_epoch, 3);
+    assert_eq!(
+        h.c.consumer_groups["g"].members["a"]
+            .current
+            .assignment_epoch(topic_id(1), revoking[0]),
+        None
+    );
+    assert_eq!(
+        commit_parts(&mut h, "a", 2, &revoking),
+        (vec![STALE_MEMBER_EPOCH], 0)
+    );
+    assert_eq!(commit_parts(&mut h, "a", 2, &still).0, vec![NONE; 2]);
+}
+
+#[test]
+fn kip_1251_transactional_commits_follow_the_same_rule_with_illegal_generation() {
+    let mut h = Harness::new();
+    let (kept, theirs) = split_between_a_and_b(&mut h);
+    assert_eq!(txn_commit_parts(&mut h, "a", 1, &kept), vec![NONE; 3]);
+    assert_eq!(
+        txn_commit_parts(&mut h, "a", 1, &theirs[..1]),
+        vec![ILLEGAL_GENERATION]
+    );
+    assert_eq!(
+        txn_commit_parts(&mut h, "a", 3, &kept),
+        vec![ILLEGAL_GENERATION; 3]
+    );
+    assert_eq!(txn_commit_parts(&mut h, "b", 2, &kept), vec![NONE; 3]);
+}
+
+#[test]
+fn kip_1251_assignment_epochs_survive_a_restart() {
+    let mut h = Harness::new();
+    let (kept, theirs) = split_between_a_and_b(&mut h);
+    let mut replayed = GroupCoordinator::new(GroupConfig::default());
+    for record in &h.log {
+        let (key, value) = record.encode().unwrap();
+        replayed.replay(Record::decode(&key, value.as_deref()).unwrap(), 0);
+    }
+    let a = &replayed.consumer_groups["g"].members["a"].current;
+    assert_eq!(a.epoch, 2);
+    for p in &kept {
+        assert_eq!(a.assignment_epoch(topic_id(1), *p), Some(1));
+    }
+    let b = &replayed.consumer_groups["g"].members["b"].current;
+    for p in &theirs {
+        assert_eq!(b.assignment_epoch(topic_id(1), *p), Some(2));
+    }
+    h.c = replayed;
+    assert_eq!(commit_parts(&mut h, "a", 1, &kept).0, vec![NONE; 3]);
+}
+
+#[test]
+fn kip_1251_topic_names_resolve_through_the_current_metadata() {
+    let mut h = Harness::new();
+    let (kept, _) = split_between_a_and_b(&mut h);
+    assert_eq!(commit_parts(&mut h, "a", 1, &kept).0, vec![NONE; 3]);
+    // "t" recreated under a new id: a's partitions are of the old topic.
+    h.topics = TopicTable::default().with("t", topic_id(9), 6);
+    assert_eq!(
+        commit_parts(&mut h, "a", 1, &kept).0,
+        vec![STALE_MEMBER_EPOCH; 3]
+    );
+    // The current epoch is not checked per partition.
+    assert_eq!(commit_parts(&mut h, "a", 2, &kept).0, vec![NONE; 3]);
 }
