@@ -21,11 +21,16 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# The stamp holds the pom's hash, so bumping the Kafka version there replaces the
+# jars instead of mixing two versions on one classpath.
 fetch_jars() {
-  if [ ! -f "$LIBS/.stamp" ]; then
+  local h
+  h=$(sha256sum compat/kafka_ref/pom.xml | cut -c1-16)
+  if [ ! -f "$LIBS/.stamp" ] || [ "$(cat "$LIBS/.stamp")" != "$h" ]; then
+    rm -rf "$LIBS"
     mkdir -p "$REF"
     (cd compat/kafka_ref && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS")
-    touch "$LIBS/.stamp"
+    echo "$h" > "$LIBS/.stamp"
   fi
 }
 
