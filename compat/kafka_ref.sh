@@ -7,6 +7,7 @@
 #   compat/kafka_ref.sh start     # prints "bootstrap=127.0.0.1:PORT"
 #   COMPAT_BOOTSTRAP=127.0.0.1:PORT bash compat/run.sh
 #   compat/kafka_ref.sh stop
+#   compat/kafka_ref.sh fetch     # only the jars (COMPAT_SERVER=kafka uses them)
 #
 # Extra broker settings: KAFKA_REF_EXTRA="key=value key2=value2" compat/kafka_ref.sh start
 # State lives in target/kafka-ref/run (log dir, server.properties, server.log, pid).
@@ -118,5 +119,6 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  fetch) fetch_jars; echo "jars in $LIBS" ;;
+  *) echo "usage: $0 start|stop|fetch" >&2; exit 2 ;;
 esac

@@ -5,7 +5,7 @@ an open transaction holds read_committed consumers back at the last stable offse
 zombie producer is fenced, the broker aborts a transaction whose producer died once the
 transaction times out, and consume-transform-produce is exactly-once across SIGKILLs.
 
-Proven against Apache Kafka 4.1 (COMPAT_SERVER=kafka) and run against gregor. Marked `txn`.
+Proven against Apache Kafka 4.4.0 (COMPAT_SERVER=kafka) and run against gregor. Marked `txn`.
 
 The module broker runs with
   transaction.abort.timed.out.transaction.cleanup.interval.ms=1000  (timeout test)
