@@ -206,6 +206,13 @@ class KafkaServer(GregorServer):
                 "-cp", f"{KAFKA_LIBS}/*", "kafka.Kafka", str(self.props_path)]
 
 
+def kafka_ref_version():
+    """Version of the reference broker's jars in KAFKA_LIBS ("" when absent)."""
+    for jar in KAFKA_LIBS.glob("kafka_2.13-*.jar"):
+        return jar.name[len("kafka_2.13-"):-len(".jar")]
+    return ""
+
+
 def new_server(workdir, settings=None):
     return (KafkaServer if SERVER_KIND == "kafka" else GregorServer)(workdir, settings)
 
