@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 ORIG_ARGS="$*"
 
-KAFKA_VERSION="${KAFKA_VERSION:-4.1.2}"
+KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 RUNS=3
 MB=256            # payload MiB per producer run
 E2E_SECONDS=15    # measured seconds per latency run (plus warm-up)

@@ -188,14 +188,29 @@ class KafkaServer(GregorServer):
         props.update({k: str(v) for k, v in self.settings.items()})
         self.props_path = self.workdir / "server.properties"
         self.props_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        # Kafka logs nothing without a log4j2 config; INFO (as kafka_ref.sh) so a failing
+        # test's report shows what the reference broker did.
+        self.log4j_path = self.workdir / "log4j2.properties"
+        self.log4j_path.write_text(
+            "rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=OUT\nappender.out.type=Console\n"
+            "appender.out.name=OUT\nappender.out.layout.type=PatternLayout\n"
+            "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
+            "logger.state.name=state.change.logger\nlogger.state.level=WARN\n")
         if not (self.data_dir / "meta.properties").exists():
             subprocess.run(["java", "-cp", f"{KAFKA_LIBS}/*", "kafka.tools.StorageTool", "format", "-t",
                             "q1Sh-9_ISia_zwGINzRvyQ", "-c", str(self.props_path)],
                            check=True, capture_output=True, timeout=60)
 
     def command(self):
-        return ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-cp", f"{KAFKA_LIBS}/*", "kafka.Kafka",
-                str(self.props_path)]
+        return ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={self.log4j_path}",
+                "-cp", f"{KAFKA_LIBS}/*", "kafka.Kafka", str(self.props_path)]
+
+
+def kafka_ref_version():
+    """Version of the reference broker's jars in KAFKA_LIBS ("" when absent)."""
+    for jar in KAFKA_LIBS.glob("kafka_2.13-*.jar"):
+        return jar.name[len("kafka_2.13-"):-len(".jar")]
+    return ""
 
 
 def new_server(workdir, settings=None):

@@ -7,6 +7,7 @@
 #   compat/kafka_ref.sh start     # prints "bootstrap=127.0.0.1:PORT"
 #   COMPAT_BOOTSTRAP=127.0.0.1:PORT bash compat/run.sh
 #   compat/kafka_ref.sh stop
+#   compat/kafka_ref.sh fetch     # only the jars (COMPAT_SERVER=kafka uses them)
 #
 # Extra broker settings: KAFKA_REF_EXTRA="key=value key2=value2" compat/kafka_ref.sh start
 # State lives in target/kafka-ref/run (log dir, server.properties, server.log, pid).
@@ -21,11 +22,16 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# The stamp holds the pom's hash, so bumping the Kafka version there replaces the
+# jars instead of mixing two versions on one classpath.
 fetch_jars() {
-  if [ ! -f "$LIBS/.stamp" ]; then
+  local h
+  h=$(sha256sum compat/kafka_ref/pom.xml | cut -c1-16)
+  if [ ! -f "$LIBS/.stamp" ] || [ "$(cat "$LIBS/.stamp")" != "$h" ]; then
+    rm -rf "$LIBS"
     mkdir -p "$REF"
     (cd compat/kafka_ref && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$LIBS")
-    touch "$LIBS/.stamp"
+    echo "$h" > "$LIBS/.stamp"
   fi
 }
 
@@ -113,5 +119,6 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  fetch) fetch_jars; echo "jars in $LIBS" ;;
+  *) echo "usage: $0 start|stop|fetch" >&2; exit 2 ;;
 esac

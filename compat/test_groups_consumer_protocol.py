@@ -1,10 +1,10 @@
 """Consumer groups of the KIP-848 protocol (`group.protocol=consumer`) with
-real clients: librdkafka (confluent-kafka 2.12) and the Java kafka-clients
-4.1 KafkaConsumer. The broker assigns (server-side `uniform` and `range`
+real clients: librdkafka (confluent-kafka 2.16) and the Java kafka-clients
+4.4 KafkaConsumer. The broker assigns (server-side `uniform` and `range`
 assignors) and revokes partitions before handing them over; members
 heartbeat with ConsumerGroupHeartbeat and commit at their member epoch.
 
-Also checked against Apache Kafka 4.1 (COMPAT_SERVER=kafka)."""
+Also checked against Apache Kafka 4.4.0 (COMPAT_SERVER=kafka)."""
 
 import json
 import subprocess

@@ -72,10 +72,11 @@ def test_admin_client(bootstrap, topic):
             admin.create_topics([NewTopic(topic, 4, 1)])
         (desc,) = admin.describe_topics([topic])
         assert desc["error_code"] == 0
-        assert sorted(p["partition"] for p in desc["partitions"]) == [0, 1, 2, 3]
+        assert sorted(p["partition_index"] for p in desc["partitions"]) == [0, 1, 2, 3]  # kafka-python 3 uses the schema names
         res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-        entries = {e[0]: e[1] for e in res[0].resources[0][4]}
-        assert entries["retention.ms"] == "7200000"
+        # kafka-python 3 answers {resource type: {name: {config: {"value", "config_source", ...}}}}
+        entry = res["topic"][topic]["retention.ms"]
+        assert entry["value"] == "7200000" and entry["config_source"] == "DYNAMIC_TOPIC_CONFIG"
         admin.delete_topics([topic])
         assert topic not in admin.list_topics()
     finally:

@@ -5,7 +5,7 @@ an open transaction holds read_committed consumers back at the last stable offse
 zombie producer is fenced, the broker aborts a transaction whose producer died once the
 transaction times out, and consume-transform-produce is exactly-once across SIGKILLs.
 
-Proven against Apache Kafka 4.1 (COMPAT_SERVER=kafka) and run against gregor. Marked `txn`.
+Proven against Apache Kafka 4.4.0 (COMPAT_SERVER=kafka) and run against gregor. Marked `txn`.
 
 The module broker runs with
   transaction.abort.timed.out.transaction.cleanup.interval.ms=1000  (timeout test)
@@ -229,7 +229,11 @@ def test_confluent_zombie_producer_is_fenced(broker):
     fenced = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
     errors = []
     try:
-        zombie.produce(topic, value=b"zombie-2", partition=0, on_delivery=on_delivery)
+        # No delivery callback here: with confluent-kafka 2.16 (not 2.12) the fenced
+        # produce's fatal error is raised inside flush() before the delivery
+        # callback runs, so any callback dies of a SystemError. That zombie-2 was
+        # never written is checked on the log below (read_uncommitted).
+        zombie.produce(topic, value=b"zombie-2", partition=0)
         zombie.flush(30)
         zombie.commit_transaction(30)
     except KafkaException as e:
@@ -239,7 +243,7 @@ def test_confluent_zombie_producer_is_fenced(broker):
     with pytest.raises(KafkaException) as exc:
         zombie.abort_transaction(30)
     assert exc.value.args[0].fatal()
-    assert all(v != "zombie-2" or err is not None for v, err, _ in acks), acks
+    assert len(acks) == 1, acks
 
     successor.begin_transaction()
     successor.produce(topic, value=b"successor-1", partition=0)

@@ -13,9 +13,24 @@ import pytest
 
 from checker import ABORTED, COMMITTED, READ_COMMITTED, READ_UNCOMMITTED, UNKNOWN
 from clients import Rec, assert_all_sent, cf_create_topic, cf_produce
+from conftest import SERVER_KIND, kafka_ref_version
 from txn_clients import History, assert_history_ok, cf_read_all, java_cmd, java_read_all, lines_with, procs  # noqa: F401
 
 pytestmark = pytest.mark.txn
+
+# Apache Kafka 4.4.0 (not 4.1.0, 2 of 2 runs clean) loses transaction markers across a
+# SIGKILL restart: the restarted transaction coordinator aborts the timed-out
+# transaction before the data topic is in the broker's metadata cache, logs "Couldn't
+# find leader endpoint for partitions [...] likely deleted already and hence can be
+# skipped" and drops those partitions' abort markers. The aborted records stay in the
+# log unmarked: read_committed hangs behind them (the kill9 test, 4 of 6 runs), or the
+# producer's next transaction's commit marker commits them (transaction.version 2; the
+# copy test, 20-40 duplicates in 5 of 5 runs, seen with DumpLogSegments). The checks
+# are right; the reference broker fails them. Gregor must still pass.
+kafka_4_4_drops_markers = pytest.mark.xfail(
+    SERVER_KIND == "kafka" and kafka_ref_version().startswith("4.4."),
+    reason="Kafka 4.4.0 drops abort markers for partitions not yet in its metadata cache after a restart",
+    strict=False)
 
 BROKER_SETTINGS = {
     "transaction.abort.timed.out.transaction.cleanup.interval.ms": 1000,
@@ -29,6 +44,7 @@ def committed_since(start):
     return lambda ls: sum(o.get("outcome") == COMMITTED for o in ls[start:]) >= 3
 
 
+@kafka_4_4_drops_markers
 def test_broker_kill9_during_transactions(broker_factory, procs):
     srv = broker_factory(BROKER_SETTINGS)
     b, suffix = srv.bootstrap, uuid.uuid4().hex[:6]
@@ -101,6 +117,7 @@ def test_broker_kill9_during_transactions(broker_factory, procs):
     print(f"outcomes: {counts}; inits {inits}; errors seen by the producers: {len(errors)} {errors[:6]}")
 
 
+@kafka_4_4_drops_markers
 def test_copy_is_exactly_once_across_broker_kills(broker_factory, procs):
     """Consume-transform-produce (Java, one transaction per batch with its offsets) while the
     broker is killed with SIGKILL twice mid-copy; a copier that dies of the outage is

@@ -31,7 +31,7 @@ run_quiet() { # run a command, show its output only when it fails
 }
 
 # ---- Python venv -------------------------------------------------------------
-PY_REQS="pytest==8.4.2 pytest-xdist==3.8.0 confluent-kafka==2.12.1 kafka-python[lz4,snappy,zstd]==2.2.15"
+PY_REQS="pytest==8.4.2 pytest-xdist==3.8.0 confluent-kafka==2.16.2 kafka-python[lz4,snappy,zstd]==3.0.12"
 h=$(echo "$PY_REQS" | sha256sum | cut -c1-16)
 if fresh venv "$h" && [ -x "$DEPS/venv/bin/python" ]; then
   log "python venv: up to date"
