@@ -123,15 +123,16 @@ def test_franz_commit_and_abort(broker):
     check_commit_abort(b, topic, lines)
 
 
-def test_franz_ends_a_transaction_whose_produce_never_landed(broker):
-    """Transaction version 2 (KIP-890 part 2): a Produce registers its partition in the
-    transaction itself, so a client whose produce failed cannot know whether the broker has
-    the partition and ends with an abort that may find no transaction open. Kafka accepts
-    that abort in every idle state (Empty, CompleteCommit, CompleteAbort) and bumps the
-    epoch; the producer must carry on with its next transactions."""
+def test_franz_ends_a_transaction_whose_produce_was_refused(broker):
+    """A franz-go transaction whose only produce is refused (MESSAGE_TOO_LARGE) ends with
+    TryCommit, which franz-go turns into an abort because nothing landed; at transaction
+    version 2 that abort may find the partition registered or not (the Produce itself
+    registers it), so the broker must accept it in either case and bump the epoch, and the
+    producer's next transactions must commit. (The idle-state "empty abort" itself is
+    covered over the wire in crates/gregor/tests/transactions.rs.)"""
     b, topic, refused = broker.bootstrap, f"txn-ok-{uid()}", f"txn-refused-{uid()}"
     cf_create_topic(b, topic, 1)
-    cf_create_topic(b, refused, 1, {"min.insync.replicas": "2"})  # acks=all refused: NOT_ENOUGH_REPLICAS
+    cf_create_topic(b, refused, 1, {"max.message.bytes": "200"})
     lines = franz_txn_produce(b, topic, f"franz-empty-{uid()}", f"fe{uid()}", "FCFFAC", 2, fail_topic=refused)
     assert lines[-1] == {"done": True, "committed": 2, "aborted": 4, "unknown": 0}, lines[-4:]
     assert sum(1 for o in lines if o.get("produce_failed")) == 3

@@ -17,12 +17,12 @@
 //	    txn-produce: {"init":true}, {"txn","begin":true,"values"}, {"txn","value","partition",
 //	    "offset"} per ack, {"txn","committing":true}, {"txn","outcome":"committed"|"aborted"|
 //	    "unknown"[,"error"]}, then {"done":true,...}. Stops at the first error.
-//	    Pattern letter F (needs -fail-topic, a topic whose produce is refused with a
-//	    retriable error, e.g. min.insync.replicas above its replication factor): the
-//	    transaction's records go there and fail after a few retries; then the transaction is
-//	    ended with TryCommit, which franz-go turns into an abort because no produce landed
-//	    (KIP-890: the broker may still have registered the partition). Prints
-//	    {"txn","produce_failed":true} and outcome "aborted"; the run goes on.
+//	    Pattern letter F (needs -fail-topic, a topic with a small max.message.bytes): the
+//	    transaction's records (1 KiB values) go there and are refused (MESSAGE_TOO_LARGE);
+//	    then the transaction is ended with TryCommit, which franz-go turns into an abort
+//	    because no produce landed (KIP-890: the broker may still have registered the
+//	    partition). Prints {"txn","produce_failed":true} and outcome "aborted"; the run
+//	    goes on.
 //	franz-compat -b HOST:PORT txn-pipeline -topic IN -out OUT -group G -txn-id ID
 //	        [-balancer range|cooperative-sticky|sticky] [-instance-id I] [-protocol classic|consumer]
 //	        [-batch N]
@@ -333,11 +333,6 @@ func txnProduce(bootstrap, topic, txnID, prefix, pattern string, perTxn, partiti
 	if partitions > 0 {
 		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	}
-	if failTopic != "" {
-		opts = append(opts, kgo.RecordRetries(2),
-			kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
-			kgo.MetadataMinAge(100*time.Millisecond))
-	}
 	cl := newClient(opts)
 	defer cl.Close()
 	enc := json.NewEncoder(os.Stdout)
@@ -367,6 +362,7 @@ func txnProduce(bootstrap, topic, txnID, prefix, pattern string, perTxn, partiti
 			records[j] = &kgo.Record{Topic: topic, Key: []byte(values[j]), Value: []byte(values[j])}
 			if kind == 'F' {
 				records[j].Topic = failTopic
+				records[j].Value = append([]byte(values[j]+":"), make([]byte, 1024)...)
 			}
 			if partitions > 0 {
 				records[j].Partition = int32(j % partitions)

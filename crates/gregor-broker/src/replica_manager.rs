@@ -41,6 +41,8 @@ pub struct Partition {
     pub leader_epoch: i32,
     /// The in-sync replica set's size (the whole replica set on one node).
     pub isr_size: usize,
+    /// How many replicas the partition has (its replication factor).
+    pub replica_count: usize,
     /// The topic's `min.insync.replicas`, checked by acks=all produces.
     min_insync_replicas: AtomicUsize,
     log: Mutex<Option<PartitionLog>>,
@@ -67,6 +69,13 @@ impl Partition {
 
     pub fn min_insync_replicas(&self) -> usize {
         self.min_insync_replicas.load(Ordering::Relaxed)
+    }
+
+    /// The ISR size acks=all needs: `min.insync.replicas`, bounded by the
+    /// replica count. Kafka's `Partition.effectiveMinIsr` does the same, so
+    /// a setting above the replication factor does not refuse every write.
+    pub fn effective_min_insync_replicas(&self) -> usize {
+        self.min_insync_replicas().min(self.replica_count.max(1))
     }
 
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
@@ -312,6 +321,7 @@ impl ReplicaManager {
                         index,
                         leader_epoch: state.leader_epoch,
                         isr_size: state.isr.len(),
+                        replica_count: state.replicas.len(),
                         min_insync_replicas: AtomicUsize::new(min_isr),
                         log: Mutex::new(Some(log)),
                         waiters: Mutex::new(Vec::new()),

@@ -107,11 +107,11 @@ fn append(
     let Some(partition) = broker.replicas.partition(topic, index) else {
         return base.with_error_code(error_codes::UNKNOWN_TOPIC_OR_PARTITION);
     };
-    if acks == -1 && partition.isr_size < partition.min_insync_replicas() {
+    if acks == -1 && partition.isr_size < partition.effective_min_insync_replicas() {
         return base.with_error_code(error_codes::NOT_ENOUGH_REPLICAS).with_error_message(Some(str_bytes(&format!(
             "The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {}",
             partition.isr_size,
-            partition.min_insync_replicas()
+            partition.effective_min_insync_replicas()
         ))));
     }
     let Some(records) = records else {
