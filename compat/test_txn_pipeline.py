@@ -14,37 +14,17 @@ and the Java client's ``sendOffsetsToTransaction(offsets, consumer.groupMetadata
 
 import threading
 import time
-import uuid
 
 import pytest
 
 from checker import COMMITTED, READ_COMMITTED, READ_UNCOMMITTED, Write
 from clients import FRANZ, Rec, assert_all_sent, cf_create_topic, cf_produce
-from conftest import EXTERNAL, ExternalBroker, new_server
-from test_transactions import committed_offsets
+from test_transactions import broker, committed_offsets, uid  # noqa: F401  (broker is a fixture)
 from txn_clients import History, assert_history_ok, cf_read_all, java_cmd, java_read_all, procs  # noqa: F401
 
 pytestmark = pytest.mark.txn
 
 PARTITIONS = 6
-BROKER_SETTINGS = {"num.partitions": 1, "group.initial.rebalance.delay.ms": 0}
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    if EXTERNAL:
-        yield ExternalBroker(EXTERNAL)
-        return
-    server = new_server(tmp_path_factory.mktemp("gregor"), BROKER_SETTINGS)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-def uid():
-    return uuid.uuid4().hex[:8]
 
 
 class Feeder:

@@ -221,23 +221,35 @@ public class TxnModes {
         }
     }
 
+    /** A read_committed group member that commits only through transactions (txn-copy,
+     *  txn-pipeline); `extra` wins over the defaults. */
+    static Properties copierConsumerProps(String bootstrap, String group, String batch, Properties extra) {
+        Properties cp = new Properties();
+        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        cp.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, batch);
+        cp.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        cp.putAll(extra);
+        if (!"consumer".equals(cp.getProperty(ConsumerConfig.GROUP_PROTOCOL_CONFIG))) {
+            // the consumer protocol takes these from the broker and refuses them here
+            cp.putIfAbsent(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
+            cp.putIfAbsent(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+        }
+        return cp;
+    }
+
     // ---- txn-copy ----------------------------------------------------------------------------
     static void txnCopy(String bootstrap, String[] a) throws Exception {
         String in = a[0], outTopic = a[1], group = a[2], txnId = a[3];
         Map<String, String> opts = new HashMap<>();
         Properties props = new Properties();
         parse(a, 4, opts, props);
-        Properties cp = new Properties();
-        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        cp.put(ConsumerConfig.GROUP_ID_CONFIG, group);
-        cp.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, txnId + "-member");
-        cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        cp.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
-        cp.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
-        cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, opts.getOrDefault("batch", "100"));
-        cp.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
+        Properties extra = new Properties();
+        extra.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, txnId + "-member");
+        Properties cp = copierConsumerProps(bootstrap, group, opts.getOrDefault("batch", "100"), extra);
         int copied = 0;
         try (KafkaProducer<byte[], byte[]> producer = txnProducer(bootstrap, txnId, props);
              KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(cp, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
@@ -286,20 +298,7 @@ public class TxnModes {
         Map<String, String> opts = new HashMap<>();
         Properties consumerProps = new Properties();
         parse(a, 4, opts, consumerProps);
-        Properties cp = new Properties();
-        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        cp.put(ConsumerConfig.GROUP_ID_CONFIG, group);
-        cp.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-        cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-        cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, opts.getOrDefault("batch", "50"));
-        cp.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
-        cp.putAll(consumerProps);
-        if (!"consumer".equals(cp.getProperty(ConsumerConfig.GROUP_PROTOCOL_CONFIG))) {
-            // the consumer protocol takes these from the broker and refuses them here
-            cp.putIfAbsent(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
-            cp.putIfAbsent(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
-        }
+        Properties cp = copierConsumerProps(bootstrap, group, opts.getOrDefault("batch", "50"), consumerProps);
         LinkedBlockingQueue<String> stdin = stdinLines();
         int txns = 0;
         try (KafkaProducer<byte[], byte[]> producer = txnProducer(bootstrap, txnId, new Properties());
