@@ -15,12 +15,11 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::time::{Duration, Instant};
-use support::{create_topic, topic_name, Connection, TestBroker};
+use support::{create_topic, earliest_offset, topic_name, Connection, TestBroker};
 
 const BROKER: i8 = 4;
 const TOPIC: i8 = 2;
@@ -134,22 +133,6 @@ fn produce(conn: &mut Connection, topic: &str) {
     assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
 }
 
-fn earliest(conn: &mut Connection, topic: &str) -> i64 {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(0)
-                .with_timestamp(-2)])]);
-    let ResponseKind::ListOffsets(r) =
-        conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
-    else {
-        panic!()
-    };
-    r.topics[0].partitions[0].offset
-}
-
 #[test]
 fn dynamic_log_defaults_apply_to_partitions_without_restart() {
     let broker = TestBroker::start(&["log.retention.check.interval.ms=100"]);
@@ -168,7 +151,7 @@ fn dynamic_log_defaults_apply_to_partitions_without_restart() {
     for _ in 0..12 {
         produce(&mut conn, "dyn-retention");
     }
-    assert_eq!(earliest(&mut conn, "dyn-retention"), 0);
+    assert_eq!(earliest_offset(&mut conn, "dyn-retention", 0), 0);
     assert_eq!(
         alter(
             &mut conn,
@@ -179,7 +162,7 @@ fn dynamic_log_defaults_apply_to_partitions_without_restart() {
         (0, String::new())
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while earliest(&mut conn, "dyn-retention") == 0 {
+    while earliest_offset(&mut conn, "dyn-retention", 0) == 0 {
         assert!(Instant::now() < deadline, "retention did not apply");
         std::thread::sleep(Duration::from_millis(100));
     }

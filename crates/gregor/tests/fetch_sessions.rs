@@ -8,42 +8,15 @@
 
 mod support;
 
-use bytes::Bytes;
-use gregor_protocol::compression::Compression;
 use gregor_protocol::error_codes::{
     FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, NONE, UNKNOWN_TOPIC_OR_PARTITION,
 };
-use gregor_protocol::records::{decode_batches, BatchBuilder};
+use gregor_protocol::records::decode_batches;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use support::{create_topic, topic_name, Connection, TestBroker};
+use support::{create_topic, produce_values, topic_name, Connection, TestBroker};
 use uuid::Uuid;
-
-fn produce(conn: &mut Connection, topic: &str, partition: i32, values: &[&str]) {
-    let mut builder = BatchBuilder::new(Compression::None);
-    for v in values {
-        builder.push(0, None, Some(Bytes::from(v.to_string())), vec![]);
-    }
-    let request = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(builder.build().unwrap().freeze()))])]);
-    let ResponseKind::Produce(response) =
-        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
-    else {
-        panic!()
-    };
-    assert_eq!(
-        response.responses[0].partition_responses[0].error_code,
-        NONE
-    );
-}
 
 /// A topic of a fetch request: `(topic, partitions with their fetch offsets)`.
 type Wanted<'a> = &'a [(&'a str, &'a [(i32, i64)])];
@@ -142,9 +115,9 @@ fn one_response_carries_many_partitions_of_several_topics() {
     let b = create_topic(&mut conn, "many-b", 1);
     for p in 0..3 {
         let v = format!("a{p}");
-        produce(&mut conn, "many-a", p, &[&v, &v]);
+        produce_values(&mut conn, "many-a", p, 0, [v.clone(), v.clone()]);
     }
-    produce(&mut conn, "many-b", 0, &["b0"]);
+    produce_values(&mut conn, "many-b", 0, 0, ["b0"]);
     let ids = [("many-a", a), ("many-b", b)];
     for version in [4, 11, 12, 13, 17] {
         // A partition that does not exist sits between ones that do.
@@ -195,7 +168,7 @@ fn incremental_fetches_send_only_changes_and_only_changed_partitions_come_back()
         assert!(answered(&quiet).is_empty(), "v{version}: {quiet:?}");
 
         // Partition 1 grows: only it comes back, read from the cached offset.
-        produce(&mut conn, &topic, 1, &["x", "y"]);
+        produce_values(&mut conn, &topic, 1, 0, ["x", "y"]);
         let grown = Fetch::new(version, session, 2).send(&mut conn, &[], &ids);
         assert_eq!(
             answered(&grown),
@@ -226,8 +199,8 @@ fn incremental_fetches_send_only_changes_and_only_changed_partitions_come_back()
         }
         .with_partitions(vec![0])];
         assert!(answered(&forget.send(&mut conn, &[], &ids)).is_empty());
-        produce(&mut conn, &topic, 0, &["gone"]);
-        produce(&mut conn, &topic, 2, &["kept"]);
+        produce_values(&mut conn, &topic, 0, 0, ["gone"]);
+        produce_values(&mut conn, &topic, 2, 0, ["kept"]);
         let later = Fetch::new(version, session, 5).send(&mut conn, &[], &ids);
         assert_eq!(answered(&later), vec![(2, vec!["kept".to_string()])]);
 
@@ -262,7 +235,7 @@ fn a_long_poll_in_a_session_is_woken_by_an_append() {
     // Give the fetch time to park (not an assertion: if it has not, the
     // test only proves less).
     std::thread::sleep(std::time::Duration::from_millis(300));
-    produce(&mut setup, "inc-wake", 1, &["woken"]);
+    produce_values(&mut setup, "inc-wake", 1, 0, ["woken"]);
     assert_eq!(
         waiting.join().unwrap(),
         vec![(1, vec!["woken".to_string()])]

@@ -13,7 +13,7 @@ use gregor_protocol::records::{decode_batches, BatchBuilder, Header};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use support::{create_topic, topic_name, Connection, TestBroker};
+use support::{create_topic, earliest_offset, topic_name, Connection, TestBroker};
 
 fn record_batch(prefix: &str, count: usize, codec: Compression) -> Bytes {
     let mut builder = BatchBuilder::new(codec);
@@ -279,23 +279,6 @@ fn kill_9_loses_no_acknowledged_record_with_flush_every_message() {
     }
 }
 
-fn earliest_offset(conn: &mut Connection, topic: &str) -> i64 {
-    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-    let request = ListOffsetsRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(0)
-                .with_timestamp(-2)])]);
-    let ResponseKind::ListOffsets(response) =
-        conn.request(ApiKey::ListOffsets, 7, RequestKind::ListOffsets(request))
-    else {
-        panic!()
-    };
-    response.topics[0].partitions[0].offset
-}
-
 #[test]
 fn size_retention_deletes_old_segments_and_moves_the_log_start() {
     let broker = TestBroker::start(&[
@@ -322,7 +305,7 @@ fn size_retention_deletes_old_segments_and_moves_the_log_start() {
     let mut start = 0;
     while start == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        start = earliest_offset(&mut conn, "retained");
+        start = earliest_offset(&mut conn, "retained", 0);
     }
     assert!(start > 0, "retention never advanced the log start offset");
     assert_eq!(

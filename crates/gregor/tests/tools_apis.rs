@@ -8,46 +8,20 @@
 
 mod support;
 
-use bytes::Bytes;
-use gregor_protocol::compression::Compression;
-use gregor_protocol::records::BatchBuilder;
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use support::{create_topic, topic_name, Connection, TestBroker};
+use support::{create_topic, earliest_offset, produce_values, topic_name, Connection, TestBroker};
 
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_TOPIC_EXCEPTION: i16 = 17;
 const INVALID_REQUEST: i16 = 42;
 const POLICY_VIOLATION: i16 = 44;
-
-fn produce(conn: &mut Connection, topic: &str, partition: i32, count: usize) {
-    let mut builder = BatchBuilder::new(Compression::None);
-    for i in 0..count {
-        builder.push(0, None, Some(Bytes::from(format!("value-{i}"))), vec![]);
-    }
-    let request = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(builder.build().unwrap().freeze()))])]);
-    let ResponseKind::Produce(response) =
-        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
-    else {
-        panic!()
-    };
-    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
-}
 
 /// (error code, low watermark) of one DeleteRecords partition.
 fn delete_records(conn: &mut Connection, topic: &str, partition: i32, offset: i64) -> (i16, i64) {
@@ -67,24 +41,6 @@ fn delete_records(conn: &mut Connection, topic: &str, partition: i32, offset: i6
     };
     let p = &response.topics[0].partitions[0];
     (p.error_code, p.low_watermark)
-}
-
-fn earliest(conn: &mut Connection, topic: &str, partition: i32) -> i64 {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(partition)
-                .with_timestamp(-2)])]);
-    let ResponseKind::ListOffsets(response) =
-        conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
-    else {
-        panic!()
-    };
-    let p = &response.topics[0].partitions[0];
-    assert_eq!(p.error_code, 0);
-    p.offset
 }
 
 fn fetch_error(conn: &mut Connection, topic: &str, partition: i32, offset: i64) -> i16 {
@@ -270,10 +226,10 @@ fn delete_records_moves_the_log_start_and_survives_restart() {
     let mut conn = broker.connect();
     create_topic(&mut conn, "dr", 1);
     for _ in 0..10 {
-        produce(&mut conn, "dr", 0, 3);
+        produce_values(&mut conn, "dr", 0, 0, (0..3).map(|i| format!("value-{i}")));
     }
     assert_eq!(delete_records(&mut conn, "dr", 0, 7), (0, 7));
-    assert_eq!(earliest(&mut conn, "dr", 0), 7);
+    assert_eq!(earliest_offset(&mut conn, "dr", 0), 7);
     // A consumer below the new start is out of range; at it, it reads.
     assert_eq!(fetch_error(&mut conn, "dr", 0, 3), OFFSET_OUT_OF_RANGE);
     assert_eq!(fetch_error(&mut conn, "dr", 0, 7), 0);
@@ -293,9 +249,9 @@ fn delete_records_moves_the_log_start_and_survives_restart() {
 
     broker.restart();
     let mut conn = broker.connect();
-    assert_eq!(earliest(&mut conn, "dr", 0), 12);
+    assert_eq!(earliest_offset(&mut conn, "dr", 0), 12);
     assert_eq!(delete_records(&mut conn, "dr", 0, -1), (0, 30));
-    assert_eq!(earliest(&mut conn, "dr", 0), 30);
+    assert_eq!(earliest_offset(&mut conn, "dr", 0), 30);
 }
 
 #[test]
@@ -352,7 +308,7 @@ fn describe_log_dirs_lists_partition_sizes() {
     let mut conn = broker.connect();
     create_topic(&mut conn, "ld", 2);
     create_topic(&mut conn, "ld-other", 1);
-    produce(&mut conn, "ld", 1, 5);
+    produce_values(&mut conn, "ld", 1, 0, (0..5).map(|i| format!("value-{i}")));
     let request = DescribeLogDirsRequest::default().with_topics(Some(vec![
         DescribableLogDirTopic::default()
             .with_topic(topic_name("ld"))

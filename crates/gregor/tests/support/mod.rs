@@ -7,11 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gregor_protocol::compression::Compression;
 use gregor_protocol::error_codes::NONE;
+use gregor_protocol::records::BatchBuilder;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
-    TopicName,
+    ApiKey, CreateTopicsRequest, ListOffsetsRequest, ProduceRequest, RequestHeader, RequestKind,
+    ResponseHeader, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::io::{Read, Write};
@@ -233,4 +237,58 @@ pub fn create_topic(conn: &mut Connection, topic: &str, partitions: i32) -> uuid
     let created = &response.topics[0];
     assert_eq!(created.error_code, NONE, "{:?}", created.error_message);
     created.topic_id
+}
+
+/// Produces one uncompressed batch of `values`, all stamped `timestamp_ms`,
+/// with acks=1; anything but success fails the test.
+pub fn produce_values<V: Into<Bytes>>(
+    conn: &mut Connection,
+    topic: &str,
+    partition: i32,
+    timestamp_ms: i64,
+    values: impl IntoIterator<Item = V>,
+) {
+    let mut builder = BatchBuilder::new(Compression::None);
+    for value in values {
+        builder.push(timestamp_ms, None, Some(value.into()), vec![]);
+    }
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(builder.build().unwrap().freeze()))])]);
+    let ResponseKind::Produce(response) =
+        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!("wrong response type to Produce")
+    };
+    assert_eq!(
+        response.responses[0].partition_responses[0].error_code, NONE,
+        "produce to {topic}-{partition}"
+    );
+}
+
+/// ListOffsets earliest (the log start offset) of one partition.
+pub fn earliest_offset(conn: &mut Connection, topic: &str, partition: i32) -> i64 {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(-2)])]);
+    let ResponseKind::ListOffsets(response) =
+        conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
+    else {
+        panic!("wrong response type to ListOffsets")
+    };
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(
+        p.error_code, NONE,
+        "ListOffsets earliest of {topic}-{partition}"
+    );
+    p.offset
 }
