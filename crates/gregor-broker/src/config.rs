@@ -7,6 +7,9 @@
 
 mod consumer_groups;
 pub mod dynamic;
+mod quorum;
+
+pub use quorum::{QuorumSettings, Voter};
 
 use gregor_metadata::topic_config::ConfigType;
 use std::collections::BTreeMap;
@@ -46,6 +49,66 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         List,
         "broker,controller",
         "Roles of this node; Gregor always runs both (KRaft combined mode).",
+    ),
+    def(
+        "controller.quorum.voters",
+        List,
+        "",
+        "Static quorum: id@host:port of every controller. Only this node may be listed so far.",
+    ),
+    def(
+        "controller.quorum.bootstrap.servers",
+        List,
+        "",
+        "Dynamic quorum: host:port of controllers to bootstrap from. At most one so far.",
+    ),
+    def(
+        "controller.listener.names",
+        List,
+        "",
+        "Listener names used by the controller; required for a controller when a quorum is configured.",
+    ),
+    def(
+        "controller.quorum.election.timeout.ms",
+        Int,
+        "1000",
+        "Maximum time without a leader before an election starts.",
+    ),
+    def(
+        "controller.quorum.fetch.timeout.ms",
+        Int,
+        "2000",
+        "Maximum time without a successful fetch from the leader before a voter becomes a candidate.",
+    ),
+    def(
+        "broker.heartbeat.interval.ms",
+        Int,
+        "2000",
+        "Time between broker heartbeats to the controller.",
+    ),
+    def(
+        "broker.session.timeout.ms",
+        Int,
+        "9000",
+        "Time a broker may go without heartbeating before it is fenced.",
+    ),
+    def(
+        "inter.broker.listener.name",
+        Str,
+        "",
+        "Listener brokers use to talk to each other; defaults to the first non-controller listener.",
+    ),
+    def(
+        "listener.security.protocol.map",
+        Str,
+        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        "Security protocol of each listener name.",
+    ),
+    def(
+        "metadata.log.dir",
+        Str,
+        "",
+        "Where the metadata log lives; defaults to the first log.dirs entry.",
     ),
     def(
         "listeners",
@@ -336,11 +399,6 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
 /// effect in Gregor (thread pools, buffers, ZooKeeper-era or single-node
 /// no-ops). Accepted so existing files work; listed in docs/configuration.md.
 pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
-    "controller.listener.names",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "inter.broker.listener.name",
-    "listener.security.protocol.map",
     "num.network.threads",
     "num.io.threads",
     "num.recovery.threads.per.data.dir",
@@ -384,7 +442,13 @@ pub struct Listener {
 }
 
 impl Listener {
-    fn parse(key: &str, text: &str) -> Result<Listener, ConfigError> {
+    /// Parses `NAME://host:port`; the name's security protocol comes from
+    /// `listener.security.protocol.map`.
+    fn parse(
+        key: &str,
+        text: &str,
+        protocols: &BTreeMap<String, String>,
+    ) -> Result<Listener, ConfigError> {
         let (name, address) = text
             .split_once("://")
             .ok_or_else(|| invalid(key, text, "expected NAME://host:port"))?;
@@ -398,18 +462,22 @@ impl Listener {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        if name != "PLAINTEXT" {
+        let name = name.to_ascii_uppercase();
+        let protocol = protocols.get(&name).ok_or_else(|| {
+            invalid(
+                key,
+                text,
+                format!("no security protocol defined for listener {name} in listener.security.protocol.map"),
+            )
+        })?;
+        if protocol != "PLAINTEXT" {
             return Err(invalid(
                 key,
                 text,
                 "only PLAINTEXT listeners are supported so far",
             ));
         }
-        Ok(Listener {
-            name: name.to_string(),
-            host,
-            port,
-        })
+        Ok(Listener { name, host, port })
     }
 
     pub fn bind_address(&self) -> String {
@@ -435,6 +503,10 @@ pub struct BrokerConfig {
     pub listener: Listener,
     pub advertised: Listener,
     pub log_dir: PathBuf,
+    /// Every `log.dirs` entry (Gregor stores data in the first) plus
+    /// `metadata.log.dir`: all must carry one cluster's meta.properties.
+    pub formatted_dirs: Vec<PathBuf>,
+    pub quorum: QuorumSettings,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics: bool,
@@ -490,6 +562,8 @@ impl BrokerConfig {
                 port: 0,
             },
             log_dir: PathBuf::new(),
+            formatted_dirs: Vec::new(),
+            quorum: QuorumSettings::default(),
             num_partitions: 0,
             default_replication_factor: 0,
             auto_create_topics: false,
@@ -508,16 +582,32 @@ impl BrokerConfig {
             txn: TxnSettings::default(),
         };
         config.node_id = config.int("node.id")? as i32;
-        config.listener = config.single_listener("listeners")?;
+        config.quorum = quorum::settings(&config)?;
+        let protocols = quorum::protocol_map(&config)?;
+        config.listener = config.client_listener("listeners", &protocols)?;
         config.advertised = match config.value("advertised.listeners") {
             "" => config.listener.clone(),
-            _ => config.single_listener("advertised.listeners")?,
+            _ => config.client_listener("advertised.listeners", &protocols)?,
         };
         let log_dirs = config.value("log.dirs").to_string();
-        let first = log_dirs.split(',').map(str::trim).find(|d| !d.is_empty());
-        config.log_dir = PathBuf::from(
-            first.ok_or_else(|| invalid("log.dirs", &log_dirs, "no directory given"))?,
-        );
+        config.formatted_dirs = log_dirs
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        config.log_dir = config
+            .formatted_dirs
+            .first()
+            .cloned()
+            .ok_or_else(|| invalid("log.dirs", &log_dirs, "no directory given"))?;
+        let metadata_dir = config.value("metadata.log.dir").trim().to_string();
+        if !metadata_dir.is_empty() {
+            let metadata_dir = PathBuf::from(metadata_dir);
+            if !config.formatted_dirs.contains(&metadata_dir) {
+                config.formatted_dirs.push(metadata_dir);
+            }
+        }
         config.num_partitions = config.positive("num.partitions")? as i32;
         config.default_replication_factor = config.positive("default.replication.factor")? as i16;
         config.auto_create_topics = config.value("auto.create.topics.enable") == "true";
@@ -614,16 +704,47 @@ impl BrokerConfig {
         Ok(n)
     }
 
-    fn single_listener(&self, key: &str) -> Result<Listener, ConfigError> {
+    /// The one client listener of `key`: controller listeners
+    /// (`controller.listener.names`) are accepted but not served, since this
+    /// node is its own sole controller.
+    fn client_listener(
+        &self,
+        key: &str,
+        protocols: &BTreeMap<String, String>,
+    ) -> Result<Listener, ConfigError> {
         let value = self.value(key);
-        let mut listeners = value.split(',').map(str::trim).filter(|l| !l.is_empty());
-        let first = listeners
+        let mut clients = Vec::new();
+        let mut names = Vec::new();
+        for text in value.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+            let listener = Listener::parse(key, text, protocols)?;
+            if names.contains(&listener.name) {
+                return Err(invalid(
+                    key,
+                    value,
+                    format!("listener name {} is used more than once", listener.name),
+                ));
+            }
+            names.push(listener.name.clone());
+            if !self
+                .quorum
+                .controller_listener_names
+                .contains(&listener.name)
+            {
+                clients.push(listener);
+            }
+        }
+        let mut clients = clients.into_iter();
+        let first = clients
             .next()
             .ok_or_else(|| invalid(key, value, "no listener given"))?;
-        if listeners.next().is_some() {
-            return Err(invalid(key, value, "only one listener is supported so far"));
+        if clients.next().is_some() {
+            return Err(invalid(
+                key,
+                value,
+                "only one non-controller listener is supported so far",
+            ));
         }
-        Listener::parse(key, first)
+        Ok(first)
     }
 }
 

@@ -51,8 +51,16 @@ impl Broker {
         let log_dir = config.log_dir.clone();
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
+        // Every formatted dir must belong to this cluster and node, as Kafka
+        // checks before it opens anything.
+        let formatted = meta_properties::verify(&config.formatted_dirs, config.node_id)
+            .map_err(anyhow::Error::msg)?;
         // A dir formatted just now has nothing to recover.
         let fresh = !log_dir.join("meta.properties").exists();
+        if let (true, Some(cluster_id)) = (fresh, &formatted) {
+            // Another dir was formatted (e.g. metadata.log.dir): join its cluster.
+            meta_properties::write(&log_dir, cluster_id, config.node_id)?;
+        }
         let cluster_id = meta_properties::load_or_create(&log_dir, config.node_id)?;
         let recover = !fresh && !gregor_log::is_clean_shutdown(&log_dir);
         gregor_log::clear_clean_shutdown(&log_dir)?;

@@ -1,0 +1,440 @@
+//! KRaft quorum settings (`process.roles`, `controller.quorum.*`,
+//! `controller.listener.names`, ...), checked as Kafka's `KafkaConfig`
+//! checks them, so a Kafka server.properties that Kafka would refuse is
+//! refused here too, with a one-line error naming the setting.
+//!
+//! Gregor runs one combined broker+controller node so far: a configuration
+//! that describes a real cluster (several voters, a broker-only or
+//! controller-only node) passes Kafka's checks and is then refused with a
+//! message saying so, rather than starting a lone node that never joins.
+
+use super::{invalid, BrokerConfig, ConfigError};
+use std::collections::BTreeMap;
+
+const ROLES: &str = "process.roles";
+const VOTERS: &str = "controller.quorum.voters";
+const BOOTSTRAP: &str = "controller.quorum.bootstrap.servers";
+const CONTROLLER_NAMES: &str = "controller.listener.names";
+const INTER_BROKER: &str = "inter.broker.listener.name";
+const PROTOCOL_MAP: &str = "listener.security.protocol.map";
+
+/// One `controller.quorum.voters` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuorumSettings {
+    pub broker: bool,
+    pub controller: bool,
+    pub voters: Vec<Voter>,
+    pub bootstrap_servers: Vec<(String, u16)>,
+    pub controller_listener_names: Vec<String>,
+    pub election_timeout_ms: i32,
+    pub fetch_timeout_ms: i32,
+    pub broker_heartbeat_interval_ms: i32,
+    pub broker_session_timeout_ms: i32,
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `listener.security.protocol.map`: listener name to security protocol.
+pub fn protocol_map(config: &BrokerConfig) -> Result<BTreeMap<String, String>, ConfigError> {
+    let value = config.value(PROTOCOL_MAP);
+    let mut map = BTreeMap::new();
+    for entry in list(value) {
+        let (name, protocol) = entry
+            .split_once(':')
+            .ok_or_else(|| invalid(PROTOCOL_MAP, value, "expected NAME:PROTOCOL,..."))?;
+        let protocol = protocol.trim().to_ascii_uppercase();
+        if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&protocol.as_str()) {
+            return Err(invalid(
+                PROTOCOL_MAP,
+                value,
+                format!("unknown security protocol '{protocol}'"),
+            ));
+        }
+        let name = name.trim().to_ascii_uppercase();
+        if map.insert(name.clone(), protocol).is_some() {
+            return Err(invalid(
+                PROTOCOL_MAP,
+                value,
+                format!("listener name '{name}' is mapped twice"),
+            ));
+        }
+    }
+    // Kafka maps controller listeners to PLAINTEXT implicitly when the
+    // operator left the map at its default.
+    if !config.is_explicit(PROTOCOL_MAP) {
+        for name in list(config.value(CONTROLLER_NAMES)) {
+            map.entry(name.to_ascii_uppercase())
+                .or_insert_with(|| "PLAINTEXT".to_string());
+        }
+    }
+    Ok(map)
+}
+
+/// The names of the listeners in `listeners`.
+fn listener_names(config: &BrokerConfig) -> Vec<String> {
+    list(config.value("listeners"))
+        .iter()
+        .filter_map(|l| l.split_once("://").map(|(n, _)| n.to_ascii_uppercase()))
+        .collect()
+}
+
+fn parse_host_port(key: &str, value: &str, text: &str) -> Result<(String, u16), ConfigError> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, value, format!("'{text}' is not of the form host:port")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid(key, value, format!("'{text}' has no valid port")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(invalid(key, value, format!("'{text}' has no host")));
+    }
+    Ok((host.to_string(), port))
+}
+
+fn voters(config: &BrokerConfig) -> Result<Vec<Voter>, ConfigError> {
+    let value = config.value(VOTERS);
+    let mut voters: Vec<Voter> = Vec::new();
+    for entry in list(value) {
+        let (id, address) = entry.split_once('@').ok_or_else(|| {
+            invalid(
+                VOTERS,
+                value,
+                format!("'{entry}' is not of the form id@host:port"),
+            )
+        })?;
+        let id: i32 = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| invalid(VOTERS, value, format!("'{id}' is not a valid node id")))?;
+        let (host, port) = parse_host_port(VOTERS, value, address.trim())?;
+        if voters.iter().any(|v| v.id == id) {
+            return Err(invalid(
+                VOTERS,
+                value,
+                format!("voter id {id} is listed more than once"),
+            ));
+        }
+        voters.push(Voter { id, host, port });
+    }
+    Ok(voters)
+}
+
+pub fn settings(config: &BrokerConfig) -> Result<QuorumSettings, ConfigError> {
+    let roles_value = config.value(ROLES);
+    let roles = list(roles_value);
+    if roles.is_empty() {
+        return Err(invalid(
+            ROLES,
+            roles_value,
+            "must contain broker, controller or both",
+        ));
+    }
+    let mut settings = QuorumSettings::default();
+    for role in &roles {
+        let seen = match role.as_str() {
+            "broker" => std::mem::replace(&mut settings.broker, true),
+            "controller" => std::mem::replace(&mut settings.controller, true),
+            other => {
+                return Err(invalid(
+                    ROLES,
+                    roles_value,
+                    format!(
+                        "unknown process role '{other}' (only 'broker' and 'controller' are allowed roles)"
+                    ),
+                ))
+            }
+        };
+        if seen {
+            return Err(invalid(ROLES, roles_value, "duplicate role names found"));
+        }
+    }
+    let node_id = config.int("node.id")?;
+    if node_id < 0 {
+        return Err(invalid(
+            "node.id",
+            config.value("node.id"),
+            "must be at least 0",
+        ));
+    }
+    settings.voters = voters(config)?;
+    let bootstrap_value = config.value(BOOTSTRAP);
+    settings.bootstrap_servers = list(bootstrap_value)
+        .iter()
+        .map(|s| parse_host_port(BOOTSTRAP, bootstrap_value, s))
+        .collect::<Result<_, _>>()?;
+    settings.controller_listener_names = list(config.value(CONTROLLER_NAMES))
+        .into_iter()
+        .map(|n| n.to_ascii_uppercase())
+        .collect();
+    settings.election_timeout_ms = config.positive("controller.quorum.election.timeout.ms")? as i32;
+    settings.fetch_timeout_ms = config.positive("controller.quorum.fetch.timeout.ms")? as i32;
+    settings.broker_heartbeat_interval_ms = config.positive("broker.heartbeat.interval.ms")? as i32;
+    settings.broker_session_timeout_ms = config.positive("broker.session.timeout.ms")? as i32;
+
+    let protocols = protocol_map(config)?;
+    let names_value = config.value(CONTROLLER_NAMES);
+    for name in &settings.controller_listener_names {
+        if !protocols.contains_key(name) {
+            return Err(invalid(
+                CONTROLLER_NAMES,
+                names_value,
+                format!(
+                    "controller listener with name {name} not found in {PROTOCOL_MAP} (an explicit \
+                     security mapping for each controller listener is required if {PROTOCOL_MAP} is set)"
+                ),
+            ));
+        }
+    }
+    let listeners = listener_names(config);
+    let inter_broker = config.value(INTER_BROKER).to_ascii_uppercase();
+    if !inter_broker.is_empty() {
+        if settings.controller_listener_names.contains(&inter_broker) {
+            return Err(invalid(
+                INTER_BROKER,
+                &inter_broker,
+                format!("must not be one of {CONTROLLER_NAMES}"),
+            ));
+        }
+        if !listeners.contains(&inter_broker) {
+            return Err(invalid(
+                INTER_BROKER,
+                &inter_broker,
+                format!(
+                    "must be a listener name defined in listeners ({})",
+                    listeners.join(", ")
+                ),
+            ));
+        }
+    }
+
+    // With neither voters nor bootstrap servers this is Gregor's embedded
+    // single-node mode (its own sole voter); Kafka would require one of them.
+    let quorum_configured = !settings.voters.is_empty() || !settings.bootstrap_servers.is_empty();
+    if quorum_configured {
+        check_kraft(config, &settings, node_id as i32, &listeners)?;
+    }
+    check_single_node(config, &settings)?;
+    Ok(settings)
+}
+
+/// `KafkaConfig`'s KRaft role checks.
+fn check_kraft(
+    config: &BrokerConfig,
+    settings: &QuorumSettings,
+    node_id: i32,
+    listeners: &[String],
+) -> Result<(), ConfigError> {
+    let names = &settings.controller_listener_names;
+    let names_value = config.value(CONTROLLER_NAMES);
+    let voter_ids: Vec<String> = settings.voters.iter().map(|v| v.id.to_string()).collect();
+    let in_voters = settings.voters.iter().any(|v| v.id == node_id);
+    if settings.controller {
+        if !settings.voters.is_empty() && !in_voters {
+            return Err(invalid(
+                VOTERS,
+                config.value(VOTERS),
+                format!(
+                    "if {ROLES} contains the 'controller' role, the node id {node_id} must be \
+                     included in the set of voters {{{}}}",
+                    voter_ids.join(", ")
+                ),
+            ));
+        }
+        if !names.iter().any(|n| listeners.contains(n)) {
+            return Err(invalid(
+                CONTROLLER_NAMES,
+                names_value,
+                "must contain at least one value appearing in the 'listeners' configuration \
+                 when running the KRaft controller role",
+            ));
+        }
+        if let Some(missing) = names.iter().find(|n| !listeners.contains(n)) {
+            return Err(invalid(
+                CONTROLLER_NAMES,
+                names_value,
+                format!(
+                    "must only contain values appearing in the 'listeners' configuration when \
+                     running the KRaft controller role ({missing} is not)"
+                ),
+            ));
+        }
+        if !settings.broker {
+            if let Some(other) = listeners.iter().find(|l| !names.contains(l)) {
+                return Err(invalid(
+                    "listeners",
+                    config.value("listeners"),
+                    format!(
+                        "must only contain KRaft controller listeners from {CONTROLLER_NAMES} \
+                         when {ROLES}=controller ({other} is not)"
+                    ),
+                ));
+            }
+        }
+    } else {
+        if in_voters {
+            return Err(invalid(
+                VOTERS,
+                config.value(VOTERS),
+                format!(
+                    "if {ROLES} contains just the 'broker' role, the node id {node_id} must not \
+                     be included in the set of voters"
+                ),
+            ));
+        }
+        if names.is_empty() {
+            return Err(invalid(
+                CONTROLLER_NAMES,
+                names_value,
+                "must contain at least one value when running KRaft with just the broker role",
+            ));
+        }
+        if let Some(name) = names.iter().find(|n| listeners.contains(n)) {
+            return Err(invalid(
+                CONTROLLER_NAMES,
+                names_value,
+                format!(
+                    "must not contain a value appearing in the 'listeners' configuration when \
+                     running KRaft with just the broker role ({name} does)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What Gregor cannot run yet: anything but one combined node.
+fn check_single_node(config: &BrokerConfig, settings: &QuorumSettings) -> Result<(), ConfigError> {
+    const NOT_YET: &str = "multi-node clusters are not supported yet; Gregor runs one combined \
+                           broker,controller node";
+    if !(settings.broker && settings.controller) {
+        return Err(invalid(ROLES, config.value(ROLES), NOT_YET));
+    }
+    if settings.voters.len() > 1 {
+        return Err(invalid(VOTERS, config.value(VOTERS), NOT_YET));
+    }
+    if settings.bootstrap_servers.len() > 1 {
+        return Err(invalid(BOOTSTRAP, config.value(BOOTSTRAP), NOT_YET));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse_properties, BrokerConfig};
+
+    /// Kafka 4's config/server.properties (combined, dynamic quorum).
+    const KAFKA_SERVER_PROPERTIES: &str = "process.roles=broker,controller\nnode.id=1\n\
+        controller.quorum.bootstrap.servers=localhost:9093\n\
+        listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ninter.broker.listener.name=PLAINTEXT\n\
+        advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093\n\
+        controller.listener.names=CONTROLLER\n\
+        listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL\n\
+        log.dirs=/tmp/kraft-combined-logs\n";
+
+    fn config(extra: &[(&str, &str)]) -> Result<BrokerConfig, String> {
+        let mut settings = parse_properties(KAFKA_SERVER_PROPERTIES).unwrap();
+        for (k, v) in extra {
+            settings.insert(k.to_string(), v.to_string());
+        }
+        BrokerConfig::from_settings(settings).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn kafkas_stock_combined_config_is_accepted() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.listener.port, 9092);
+        assert_eq!(config.advertised.host, "localhost");
+        assert_eq!(config.quorum.controller_listener_names, ["CONTROLLER"]);
+        assert_eq!(config.quorum.election_timeout_ms, 1000);
+        assert_eq!(config.quorum.broker_session_timeout_ms, 9000);
+    }
+
+    #[test]
+    fn kafkas_checks_name_the_setting() {
+        for (extra, key) in [
+            (vec![("process.roles", "broker,zookeeper")], "process.roles"),
+            (vec![("process.roles", "broker,broker")], "process.roles"),
+            (
+                vec![("controller.quorum.voters", "2@localhost:9093")],
+                "controller.quorum.voters",
+            ),
+            (
+                vec![("controller.quorum.voters", "1@localhost:9093,1@other:9093")],
+                "controller.quorum.voters",
+            ),
+            (
+                vec![("controller.quorum.voters", "1@localhost")],
+                "controller.quorum.voters",
+            ),
+            (
+                vec![("controller.listener.names", "")],
+                "controller.listener.names",
+            ),
+            (
+                vec![("controller.listener.names", "CONTROLLER,OTHER")],
+                "controller.listener.names",
+            ),
+            (
+                vec![("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT")],
+                "controller.listener.names",
+            ),
+            (
+                vec![("inter.broker.listener.name", "CONTROLLER")],
+                "inter.broker.listener.name",
+            ),
+            (
+                vec![("broker.session.timeout.ms", "0")],
+                "broker.session.timeout.ms",
+            ),
+            (
+                vec![(
+                    "controller.quorum.voters",
+                    "1@localhost:9093,2@localhost:9094",
+                )],
+                "controller.quorum.voters",
+            ),
+            (
+                vec![("process.roles", "broker")],
+                "controller.listener.names",
+            ),
+            (
+                vec![
+                    ("process.roles", "broker"),
+                    ("listeners", "PLAINTEXT://:9092"),
+                    ("advertised.listeners", "PLAINTEXT://localhost:9092"),
+                ],
+                "process.roles",
+            ),
+            (vec![("node.id", "-1")], "node.id"),
+        ] {
+            let err = config(&extra).unwrap_err();
+            assert!(err.contains(&format!("'{key}'")), "{extra:?}: {err}");
+        }
+        let err = config(&[(
+            "controller.quorum.voters",
+            "1@localhost:9093,2@localhost:9094",
+        )])
+        .unwrap_err();
+        assert!(
+            err.contains("multi-node clusters are not supported yet"),
+            "{err}"
+        );
+    }
+}
