@@ -2,6 +2,7 @@
 
 mod cli;
 mod server;
+mod storage;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ struct Gregor {
 enum Command {
     /// Start a broker (single-node cluster with embedded defaults).
     Server(server::ServerArgs),
+    /// Format log dirs (meta.properties) and make cluster ids, as kafka-storage.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
     /// Create, list, describe, delete topics and add partitions.
     #[command(subcommand)]
     Topic(cli::topic::TopicCommand),
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
     let args = Gregor::parse();
     let result = match args.command {
         Command::Server(args) => server::run(args),
+        Command::Storage(cmd) => storage::run(cmd),
         Command::Topic(cmd) => cli::run(cli::topic::run(cmd)),
         Command::Produce(args) => cli::run(cli::produce::run(args)),
         Command::Consume(args) => cli::run(cli::consume::run(args)),

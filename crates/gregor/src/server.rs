@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::Args;
 use gregor_broker::config::{parse_assignment, parse_properties};
 use gregor_broker::{Broker, BrokerConfig};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct ServerArgs {
@@ -21,8 +22,13 @@ pub struct ServerArgs {
     settings: Vec<String>,
 }
 
-pub fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let mut settings = match &args.config {
+/// Reads settings from a Kafka-style properties file, then `--set` flags
+/// (which win). `gregor storage format` uses the same loader.
+pub fn load_settings(
+    config: Option<&Path>,
+    flags: &[String],
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut settings = match config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -30,11 +36,16 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
         None => Default::default(),
     };
-    for assignment in &args.settings {
+    for assignment in flags {
         let (key, value) = parse_assignment(assignment)
             .map_err(|_| anyhow::anyhow!("--set expects KEY=VALUE, got '{assignment}'"))?;
         settings.insert(key, value);
     }
+    Ok(settings)
+}
+
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let settings = load_settings(args.config.as_deref(), &args.settings)?;
     let config = BrokerConfig::from_settings(settings)?;
 
     tracing_subscriber::fmt()
