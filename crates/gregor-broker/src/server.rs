@@ -56,7 +56,11 @@ impl Broker {
         let formatted = meta_properties::verify(&config.formatted_dirs, config.node_id)
             .map_err(anyhow::Error::msg)?;
         // A dir formatted just now has nothing to recover.
-        let fresh = !log_dir.join("meta.properties").exists();
+        // A dir holding nothing but meta.properties (`gregor storage format`)
+        // is as fresh as an empty one.
+        let fresh = std::fs::read_dir(&log_dir)?
+            .filter_map(Result::ok)
+            .all(|e| e.file_name() == "meta.properties");
         if let (true, Some(cluster_id)) = (fresh, &formatted) {
             // Another dir was formatted (e.g. metadata.log.dir): join its cluster.
             meta_properties::write(&log_dir, cluster_id, config.node_id)?;

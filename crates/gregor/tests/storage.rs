@@ -300,7 +300,7 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
             "controller.quorum.bootstrap.servers",
         ),
         (
-            &["controller.quorum.election.timeout.ms=0"],
+            &["controller.quorum.election.timeout.ms=-1"],
             "controller.quorum.election.timeout.ms",
         ),
         (
@@ -335,6 +335,10 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
         (&["node.id=2"], "controller.quorum.voters"),
         // A controller needs a controller listener that it listens on.
         (&["controller.listener.names="], "controller.listener.names"),
+        (
+            &["controller.listener.names=CONTROLLER,controller"],
+            "controller.listener.names",
+        ),
         (
             &["controller.listener.names=CONTROLLER,OTHER"],
             "controller.listener.names",

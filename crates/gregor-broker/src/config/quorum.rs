@@ -183,11 +183,26 @@ pub fn settings(config: &BrokerConfig) -> Result<QuorumSettings, ConfigError> {
         .into_iter()
         .map(|n| n.to_ascii_uppercase())
         .collect();
-    settings.election_timeout_ms = config.positive("controller.quorum.election.timeout.ms")? as i32;
-    settings.fetch_timeout_ms = config.positive("controller.quorum.fetch.timeout.ms")? as i32;
+    // Kafka's QuorumConfig takes these at least 0; the broker.* pair it
+    // leaves unchecked, but Gregor will act on them, so they must be positive.
+    settings.election_timeout_ms = at_least_zero(config, "controller.quorum.election.timeout.ms")?;
+    settings.fetch_timeout_ms = at_least_zero(config, "controller.quorum.fetch.timeout.ms")?;
     settings.broker_heartbeat_interval_ms = config.positive("broker.heartbeat.interval.ms")? as i32;
     settings.broker_session_timeout_ms = config.positive("broker.session.timeout.ms")? as i32;
 
+    if let Some(dup) = settings
+        .controller_listener_names
+        .iter()
+        .enumerate()
+        .find(|(i, n)| settings.controller_listener_names[..*i].contains(n))
+        .map(|(_, n)| n)
+    {
+        return Err(invalid(
+            CONTROLLER_NAMES,
+            config.value(CONTROLLER_NAMES),
+            format!("duplicate listener name {dup}"),
+        ));
+    }
     let protocols = protocol_map(config)?;
     let names_value = config.value(CONTROLLER_NAMES);
     for name in &settings.controller_listener_names {
@@ -232,6 +247,14 @@ pub fn settings(config: &BrokerConfig) -> Result<QuorumSettings, ConfigError> {
     }
     check_single_node(config, &settings)?;
     Ok(settings)
+}
+
+fn at_least_zero(config: &BrokerConfig, key: &str) -> Result<i32, ConfigError> {
+    let n = config.int(key)?;
+    if n < 0 {
+        return Err(invalid(key, config.value(key), "must be at least 0"));
+    }
+    Ok(n as i32)
 }
 
 /// `KafkaConfig`'s KRaft role checks.
