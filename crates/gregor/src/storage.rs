@@ -84,10 +84,11 @@ fn format(args: FormatArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         meta_properties::write(&dir, cluster_id, config.node_id)
             .map_err(|e| anyhow::anyhow!("cannot format {}: {e}", dir.display()))?;
-        let kind = if dir == metadata_dir {
-            "metadata"
-        } else {
-            "data"
+        // Kafka's wording, less the metadata.version Gregor does not have.
+        let kind = match (dir == metadata_dir, args.standalone) {
+            (true, true) => "dynamic metadata voter",
+            (true, false) => "metadata",
+            (false, _) => "data",
         };
         println!("Formatting {kind} directory {}.", dir.display());
     }

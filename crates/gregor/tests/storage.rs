@@ -135,7 +135,10 @@ fn formatted_dir_starts_in_that_cluster() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout(&output).contains(&format!("Formatting metadata directory {}", data.display())),
+        stdout(&output).contains(&format!(
+            "Formatting dynamic metadata voter directory {}.",
+            data.display()
+        )),
         "{}",
         stdout(&output)
     );
@@ -227,9 +230,12 @@ fn format_flags_follow_kafka_storage() {
         "storage", "format", "-t", &id, "-c", config, "-s",
     ]));
     assert!(err.contains("controller.quorum.voters"), "{err}");
-    assert!(gregor(&["storage", "format", "-t", &id, "-c", config])
-        .status
-        .success());
+    let output = gregor(&["storage", "format", "-t", &id, "-c", config]);
+    assert!(output.status.success());
+    assert_eq!(
+        stdout(&output),
+        format!("Formatting metadata directory {}.\n", data.display())
+    );
 }
 
 #[test]
