@@ -11,6 +11,8 @@
 //! back out as opaque values. What they mean (`gregor-metadata`) is the
 //! caller's business, so this crate never imports it.
 
+pub mod kraft;
+
 use bytes::Bytes;
 use gregor_log::{LogConfig, PartitionLog};
 use gregor_protocol::compression::Compression;

@@ -1,0 +1,85 @@
+//! The KRaft RPCs as Rust values, modelled on Kafka's Vote, BeginQuorumEpoch,
+//! EndQuorumEpoch and Fetch (the wire encoding comes later). Every message
+//! carries the sender's epoch so the receiver can notice a newer one.
+
+use super::log::{EpochEndOffset, LogEntry};
+use super::NodeId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchError {
+    /// The fetcher's epoch is older than the leader's (FENCED_LEADER_EPOCH).
+    FencedLeaderEpoch,
+    /// The receiver is not the leader of that epoch (NOT_LEADER_OR_FOLLOWER);
+    /// `leader` in the response says who is, if known.
+    NotLeader,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    VoteRequest {
+        /// For a real vote, the epoch the candidate runs in; for a pre-vote,
+        /// the candidate's current epoch (a pre-vote never bumps epochs).
+        epoch: u32,
+        candidate: NodeId,
+        last_epoch: u32,
+        end_offset: u64,
+        pre_vote: bool,
+    },
+    VoteResponse {
+        epoch: u32,
+        granted: bool,
+        pre_vote: bool,
+        /// The leader the voter follows in `epoch`, so a stale candidate can
+        /// find it.
+        leader: Option<NodeId>,
+    },
+    BeginQuorumEpoch {
+        epoch: u32,
+        leader: NodeId,
+    },
+    BeginQuorumEpochResponse {
+        epoch: u32,
+    },
+    EndQuorumEpoch {
+        epoch: u32,
+        leader: NodeId,
+        /// Voters ordered by how far their logs are; earlier ones back off
+        /// less before their election.
+        preferred_successors: Vec<NodeId>,
+    },
+    Fetch {
+        epoch: u32,
+        replica: NodeId,
+        fetch_offset: u64,
+        last_fetched_epoch: u32,
+        /// Echoed in the response (the request header's correlation id in
+        /// Kafka) so a late answer to an abandoned fetch is ignored.
+        correlation_id: u64,
+    },
+    FetchResponse {
+        epoch: u32,
+        correlation_id: u64,
+        leader: Option<NodeId>,
+        error: Option<FetchError>,
+        /// Set when the fetcher's log diverged: truncate to this epoch's end.
+        diverging: Option<EpochEndOffset>,
+        base_offset: u64,
+        entries: Vec<LogEntry>,
+        /// None until the leader of this epoch has committed an entry of it.
+        high_watermark: Option<u64>,
+    },
+}
+
+impl Message {
+    pub fn epoch(&self) -> u32 {
+        match self {
+            Message::VoteRequest { epoch, .. }
+            | Message::VoteResponse { epoch, .. }
+            | Message::BeginQuorumEpoch { epoch, .. }
+            | Message::BeginQuorumEpochResponse { epoch }
+            | Message::EndQuorumEpoch { epoch, .. }
+            | Message::Fetch { epoch, .. }
+            | Message::FetchResponse { epoch, .. } => *epoch,
+        }
+    }
+}
