@@ -74,10 +74,26 @@ struct Sim {
     leaders: BTreeMap<u32, NodeId>,
     max_epoch: Vec<u32>,
     last_hw: Vec<u64>,
+    /// How much of each node's log was already compared with `committed`
+    /// (lowered when the node truncates), so a check costs only what changed.
+    verified: Vec<u64>,
     committed: Vec<LogEntry>,
+    stats: Stats,
 }
 
-fn sim_config(voters: usize) -> QuorumConfig {
+/// What a run went through, so the many-seeds test can show its faults
+/// really happened.
+#[derive(Default, Debug, Clone, Copy)]
+struct Stats {
+    crashes: u64,
+    partitions: u64,
+    resigns: u64,
+    elections: u64,
+    committed: u64,
+    truncations: u64,
+}
+
+fn sim_config(voters: usize, fetch_max_entries: usize) -> QuorumConfig {
     let mut config = QuorumConfig::new((1..=voters as NodeId).collect());
     // Kafka's defaults scaled down 10x so a few hundred steps see elections.
     config.election_timeout_ms = 100;
@@ -85,13 +101,15 @@ fn sim_config(voters: usize) -> QuorumConfig {
     config.election_backoff_max_ms = 100;
     config.request_timeout_ms = 50;
     config.fetch_max_wait_ms = 20;
-    config.fetch_max_entries = 8;
+    // Small fetches so a follower can hold an older epoch's entries without
+    // the new leader's LEADER_CHANGE (what the own-epoch HW rule is for).
+    config.fetch_max_entries = fetch_max_entries;
     config
 }
 
 impl Sim {
     fn new(seed: u64, voters: usize, observer: bool, faults: Faults) -> Sim {
-        let config = sim_config(voters);
+        let config = sim_config(voters, 1 + (seed % 4) as usize);
         let mut ids = config.voters.clone();
         if observer {
             ids.push(OBSERVER);
@@ -132,7 +150,9 @@ impl Sim {
             leaders: BTreeMap::new(),
             max_epoch: vec![0; n],
             last_hw: vec![0; n],
+            verified: vec![0; n],
             committed: Vec::new(),
+            stats: Stats::default(),
         }
     }
 
@@ -154,7 +174,11 @@ impl Sim {
                     );
                     self.disks[i].log.append(entry);
                 }
-                Output::Truncate { end_offset } => self.disks[i].log.truncate_to(end_offset),
+                Output::Truncate { end_offset } => {
+                    self.stats.truncations += 1;
+                    self.verified[i] = self.verified[i].min(end_offset);
+                    self.disks[i].log.truncate_to(end_offset)
+                }
                 Output::Send { to, message } => {
                     if self.rng.chance(self.faults.drop_pct) {
                         continue;
@@ -217,17 +241,20 @@ impl Sim {
                 .collect();
             let heal_at = self.now + 50 + self.rng.below(500);
             self.partition = Some((side, heal_at));
+            self.stats.partitions += 1;
         }
         if self.rng.below(1000) < self.faults.crash_permille {
             let i = self.rng.below(n as u64) as usize;
             if self.nodes[i].is_some() {
                 self.nodes[i] = None;
+                self.stats.crashes += 1;
                 self.down_until[i] = self.now + 10 + self.rng.below(300);
             }
         }
         if self.rng.below(1000) < self.faults.resign_permille {
             if let Some(i) = self.leader() {
                 let now = self.now;
+                self.stats.resigns += 1;
                 if let Some(outputs) = self.nodes[i].as_mut().map(|n| n.resign(now)) {
                     self.apply(i, outputs);
                 }
@@ -333,7 +360,7 @@ impl Sim {
                 hw <= node.log().end_offset(),
                 "seed {seed}: node {id} truncated below its high watermark"
             );
-            for off in 0..hw {
+            for off in self.verified[i]..hw {
                 let entry = node.log().get(off).unwrap();
                 match self.committed.get(off as usize) {
                     Some(c) => assert_eq!(
@@ -343,6 +370,7 @@ impl Sim {
                     None => self.committed.push(entry.clone()),
                 }
             }
+            self.verified[i] = self.verified[i].max(hw);
         }
         // Leader completeness: the leader of the newest epoch holds every
         // committed entry.
@@ -362,11 +390,16 @@ impl Sim {
     }
 }
 
-fn run_seed(seed: u64, steps: usize) {
+fn run_seed(seed: u64, steps: usize) -> Stats {
     let voters = if seed.is_multiple_of(2) { 3 } else { 5 };
     let mut sim = Sim::new(seed, voters, seed.is_multiple_of(3), FAULTY);
     for _ in 0..steps {
         sim.step();
+    }
+    Stats {
+        elections: sim.leaders.len() as u64,
+        committed: sim.committed.len() as u64,
+        ..sim.stats
     }
 }
 
@@ -376,9 +409,27 @@ fn many_seeds_keep_the_invariants() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
+    let mut total = Stats::default();
     for seed in 0..seeds {
-        run_seed(seed, 400);
+        let s = run_seed(seed, 800);
+        total.crashes += s.crashes;
+        total.partitions += s.partitions;
+        total.resigns += s.resigns;
+        total.elections += s.elections;
+        total.committed += s.committed;
+        total.truncations += s.truncations;
     }
+    println!("{seeds} seeds: {total:?}");
+    // The faults happened and the cluster still made progress.
+    assert!(
+        total.crashes > seeds && total.partitions > seeds / 2 && total.resigns > 0,
+        "{total:?}"
+    );
+    assert!(total.truncations > 0, "{total:?}");
+    assert!(
+        total.elections > seeds * 2 && total.committed > seeds * 10,
+        "{total:?}"
+    );
 }
 
 #[test]
