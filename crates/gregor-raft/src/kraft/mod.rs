@@ -28,3 +28,6 @@ pub use state::{QuorumState, Role};
 
 /// A node (replica) id, as `node.id` in Kafka.
 pub type NodeId = i32;
+
+#[cfg(test)]
+mod tests;
