@@ -479,6 +479,77 @@ fn without_faults_a_leader_is_elected_and_appends_commit_everywhere() {
     }
 }
 
+impl Sim {
+    /// Stops every fault: the partition heals, crashed nodes come back, no
+    /// more drops, duplicates, crashes, resignations or client appends.
+    fn heal(&mut self) {
+        self.faults = NO_FAULTS;
+        self.partition = None;
+        let now = self.now;
+        self.down_until.iter_mut().for_each(|d| *d = now);
+    }
+
+    fn describe(&self) -> String {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .flatten()
+            .map(|n| {
+                format!(
+                    "{}:{:?} e{} leader {:?} end {} last_epoch {} hw {}",
+                    n.id(),
+                    n.role(),
+                    n.epoch(),
+                    n.leader(),
+                    n.log().end_offset(),
+                    n.log().last_epoch(),
+                    n.high_watermark()
+                )
+            })
+            .collect();
+        nodes.join("; ")
+    }
+
+    /// After healing, a leader exists and every node holds its whole log as
+    /// committed.
+    fn converged(&self) -> bool {
+        let Some(l) = self.leader() else { return false };
+        let leader = self.nodes[l].as_ref().unwrap();
+        self.nodes.iter().all(|n| {
+            n.as_ref().is_some_and(|n| {
+                n.high_watermark() == leader.log().end_offset() && n.log() == leader.log()
+            })
+        })
+    }
+}
+
+#[test]
+fn after_faults_heal_every_node_converges() {
+    for seed in 0..200 {
+        let voters = if seed % 2 == 0 { 3 } else { 5 };
+        let mut sim = Sim::new(seed, voters, true, FAULTY);
+        for _ in 0..600 {
+            sim.step();
+        }
+        sim.heal();
+        let deadline = sim.now + 5_000;
+        while !sim.converged() {
+            assert!(
+                sim.now < deadline,
+                "seed {seed}: no convergence 5 s after the faults healed: {}",
+                sim.describe()
+            );
+            sim.step();
+        }
+        // The committed log of the run survived the faults.
+        let leader = sim.nodes[sim.leader().unwrap()].as_ref().unwrap();
+        assert!(
+            leader.log().entries().starts_with(&sim.committed),
+            "seed {seed}"
+        );
+    }
+}
+
 #[test]
 fn pinned_faulty_seeds() {
     // Seeds that once exercised crash-restart and partitions heavily.

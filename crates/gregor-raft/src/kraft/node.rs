@@ -37,6 +37,9 @@ enum RoleState {
         granted: BTreeSet<NodeId>,
         rejected: BTreeSet<NodeId>,
         deadline_ms: u64,
+        /// The leader we followed until its fetches timed out: a voter that
+        /// still names it must not send us back to it (KIP-996).
+        lost_leader: Option<NodeId>,
     },
     Candidate {
         granted: BTreeSet<NodeId>,
@@ -259,6 +262,7 @@ impl Node {
     }
 
     fn become_prospective(&mut self, now_ms: u64) {
+        let lost_leader = self.leader();
         let deadline_ms = self.election_deadline(now_ms);
         let mut granted = BTreeSet::new();
         granted.insert(self.id);
@@ -266,6 +270,7 @@ impl Node {
             granted,
             rejected: BTreeSet::new(),
             deadline_ms,
+            lost_leader,
         };
         for to in self.other_voters() {
             let message = Message::VoteRequest {
@@ -653,8 +658,8 @@ impl Node {
             return;
         }
         // A voter that knows the leader of our epoch points us at it.
-        if let (Some(l), RoleState::Prospective { .. }) = (leader, &self.role) {
-            if l != self.id {
+        if let (Some(l), RoleState::Prospective { lost_leader, .. }) = (leader, &self.role) {
+            if l != self.id && Some(l) != *lost_leader {
                 self.become_follower(epoch, l, now_ms);
                 return;
             }
