@@ -22,6 +22,9 @@ struct Faults {
     partition_permille: u64,
     resign_permille: u64,
     client_append_pct: u64,
+    /// Per mille, per delivered message: the receiver crashes part-way
+    /// through carrying out its outputs (only a prefix reaches disk/network).
+    torn_crash_permille: u64,
 }
 
 const NO_FAULTS: Faults = Faults {
@@ -32,6 +35,7 @@ const NO_FAULTS: Faults = Faults {
     partition_permille: 0,
     resign_permille: 0,
     client_append_pct: 0,
+    torn_crash_permille: 0,
 };
 
 const FAULTY: Faults = Faults {
@@ -42,6 +46,7 @@ const FAULTY: Faults = Faults {
     partition_permille: 8,
     resign_permille: 3,
     client_append_pct: 20,
+    torn_crash_permille: 5,
 };
 
 struct Disk {
@@ -72,6 +77,8 @@ struct Sim {
     next_data: u64,
     // Checker state.
     leaders: BTreeMap<u32, NodeId>,
+    /// Who each voter granted its vote to in each epoch, across restarts.
+    votes: BTreeMap<(NodeId, u32), NodeId>,
     max_epoch: Vec<u32>,
     last_hw: Vec<u64>,
     /// How much of each node's log was already compared with `committed`
@@ -148,6 +155,7 @@ impl Sim {
             partition: None,
             next_data: 0,
             leaders: BTreeMap::new(),
+            votes: BTreeMap::new(),
             max_epoch: vec![0; n],
             last_hw: vec![0; n],
             verified: vec![0; n],
@@ -180,6 +188,20 @@ impl Sim {
                     self.disks[i].log.truncate_to(end_offset)
                 }
                 Output::Send { to, message } => {
+                    if let Message::VoteResponse {
+                        epoch,
+                        granted: true,
+                        pre_vote: false,
+                        ..
+                    } = message
+                    {
+                        let prior = *self.votes.entry((from, epoch)).or_insert(to);
+                        assert_eq!(
+                            prior, to,
+                            "seed {}: node {from} voted twice in epoch {epoch}",
+                            self.seed
+                        );
+                    }
                     if self.rng.chance(self.faults.drop_pct) {
                         continue;
                     }
@@ -226,6 +248,21 @@ impl Sim {
         }
     }
 
+    fn crash(&mut self, i: usize) {
+        if self.nodes[i].is_some() {
+            self.nodes[i] = None;
+            self.stats.crashes += 1;
+            // Quick restarts too, so a node can come back within one
+            // election and be asked again.
+            let down = if self.rng.chance(50) {
+                1 + self.rng.below(20)
+            } else {
+                10 + self.rng.below(300)
+            };
+            self.down_until[i] = self.now + down;
+        }
+    }
+
     fn faults_step(&mut self) {
         let n = self.ids.len();
         if let Some((_, heal_at)) = &self.partition {
@@ -245,11 +282,7 @@ impl Sim {
         }
         if self.rng.below(1000) < self.faults.crash_permille {
             let i = self.rng.below(n as u64) as usize;
-            if self.nodes[i].is_some() {
-                self.nodes[i] = None;
-                self.stats.crashes += 1;
-                self.down_until[i] = self.now + 10 + self.rng.below(300);
-            }
+            self.crash(i);
         }
         if self.rng.below(1000) < self.faults.resign_permille {
             if let Some(i) = self.leader() {
@@ -302,11 +335,23 @@ impl Sim {
                 continue;
             }
             let i = self.index(m.to);
-            if let Some(outputs) = self.nodes[i]
+            if let Some(mut outputs) = self.nodes[i]
                 .as_mut()
                 .map(|n| n.handle(m.from, m.message, now))
             {
-                self.apply(i, outputs);
+                // Crashes around fsync points (a Persist) are the ones that
+                // matter most, so they are thirty times as likely there.
+                let persists = outputs.iter().any(|o| matches!(o, Output::Persist(_)));
+                let odds = self.faults.torn_crash_permille * if persists { 30 } else { 1 };
+                if self.rng.below(1000) < odds {
+                    // The outputs are ordered so that any prefix is safe.
+                    let keep = self.rng.below(outputs.len() as u64 + 1) as usize;
+                    outputs.truncate(keep);
+                    self.apply(i, outputs);
+                    self.crash(i);
+                } else {
+                    self.apply(i, outputs);
+                }
             }
             self.check();
         }
