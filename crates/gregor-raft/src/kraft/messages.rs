@@ -4,14 +4,30 @@
 
 use super::log::{EpochEndOffset, LogEntry};
 use super::NodeId;
+use gregor_protocol::error_codes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchError {
     /// The fetcher's epoch is older than the leader's (FENCED_LEADER_EPOCH).
     FencedLeaderEpoch,
+    /// The fetcher's epoch is newer than the receiver's
+    /// (UNKNOWN_LEADER_EPOCH): as in Kafka, a Fetch never moves the receiver
+    /// to a new epoch.
+    UnknownLeaderEpoch,
     /// The receiver is not the leader of that epoch (NOT_LEADER_OR_FOLLOWER);
     /// `leader` in the response says who is, if known.
     NotLeader,
+}
+
+impl FetchError {
+    /// The Kafka error code this stands for on the wire.
+    pub fn code(self) -> i16 {
+        match self {
+            FetchError::FencedLeaderEpoch => error_codes::FENCED_LEADER_EPOCH,
+            FetchError::UnknownLeaderEpoch => error_codes::UNKNOWN_LEADER_EPOCH,
+            FetchError::NotLeader => error_codes::NOT_LEADER_OR_FOLLOWER,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -483,11 +483,15 @@ impl Node {
     }
 
     pub fn handle(&mut self, from: NodeId, message: Message, now_ms: u64) -> Vec<Output> {
-        // A real vote request from a higher epoch moves us to it before it is
-        // judged; a pre-vote never changes anyone's epoch.
+        // A higher epoch moves us to it before the message is judged, except
+        // that a pre-vote never changes anyone's epoch and a Fetch is only
+        // answered (UNKNOWN_LEADER_EPOCH), as in Kafka.
         let epoch = message.epoch();
-        let is_pre_vote_request = matches!(message, Message::VoteRequest { pre_vote: true, .. });
-        if epoch > self.quorum.epoch && !is_pre_vote_request {
+        let adopts_epoch = !matches!(
+            message,
+            Message::VoteRequest { pre_vote: true, .. } | Message::Fetch { .. }
+        );
+        if epoch > self.quorum.epoch && adopts_epoch {
             match &message {
                 Message::BeginQuorumEpoch { leader, .. } => {
                     self.become_follower(epoch, *leader, now_ms)
@@ -731,10 +735,13 @@ impl Node {
     ) {
         let my_epoch = self.quorum.epoch;
         let is_leader = matches!(self.role, RoleState::Leader { .. });
-        let error = if !is_leader {
-            Some(FetchError::NotLeader)
-        } else if epoch < my_epoch {
+        // Kafka's validateLeaderOnlyRequest order.
+        let error = if epoch < my_epoch {
             Some(FetchError::FencedLeaderEpoch)
+        } else if epoch > my_epoch {
+            Some(FetchError::UnknownLeaderEpoch)
+        } else if !is_leader {
+            Some(FetchError::NotLeader)
         } else {
             None
         };

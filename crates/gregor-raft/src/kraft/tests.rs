@@ -332,3 +332,57 @@ fn followers_learn_the_high_watermark_but_never_past_their_log() {
     assert_eq!(n.high_watermark(), 2);
     assert!(matches!(out[0], Output::Append { offset: 0, .. }));
 }
+
+#[test]
+fn fetch_errors_follow_kafkas_order_and_codes() {
+    let mut n = node(1, &[1], 2, &[]);
+    n.tick(5_000);
+    assert_eq!(n.epoch(), 3);
+    let error = |out: Vec<Output>| match &out[..] {
+        [Output::Send {
+            message:
+                Message::FetchResponse {
+                    error,
+                    epoch,
+                    leader,
+                    ..
+                },
+            ..
+        }] => {
+            assert_eq!((*epoch, *leader), (3, Some(1)));
+            error.map(FetchError::code)
+        }
+        other => panic!("{other:?}"),
+    };
+    let fetch = |epoch| Message::Fetch {
+        epoch,
+        replica: 9,
+        fetch_offset: 0,
+        last_fetched_epoch: 0,
+        correlation_id: 1,
+    };
+    assert_eq!(error(n.handle(9, fetch(2), 5_001)), Some(74));
+    // A newer epoch in a Fetch is refused, and does not depose the leader.
+    assert_eq!(error(n.handle(9, fetch(4), 5_002)), Some(75));
+    assert_eq!((n.role(), n.epoch()), (Role::Leader, 3));
+    assert_eq!(error(n.handle(9, fetch(3), 5_003)), None);
+    // A voter that does not lead answers NOT_LEADER_OR_FOLLOWER.
+    let mut f = node(2, &[1, 2, 3], 3, &[]);
+    f.handle(
+        1,
+        Message::BeginQuorumEpoch {
+            epoch: 3,
+            leader: 1,
+        },
+        1,
+    );
+    match &f.handle(9, fetch(3), 2)[..] {
+        [Output::Send {
+            message: Message::FetchResponse { error, leader, .. },
+            ..
+        }] => {
+            assert_eq!((error.map(FetchError::code), *leader), (Some(6), Some(1)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
