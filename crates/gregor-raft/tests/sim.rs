@@ -570,7 +570,11 @@ impl Sim {
 
 #[test]
 fn after_faults_heal_every_node_converges() {
-    for seed in 0..200 {
+    let seeds: u64 = std::env::var("KRAFT_SIM_HEAL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    for seed in 0..seeds {
         let voters = if seed % 2 == 0 { 3 } else { 5 };
         let mut sim = Sim::new(seed, voters, true, FAULTY);
         for _ in 0..600 {
