@@ -386,3 +386,79 @@ fn fetch_errors_follow_kafkas_order_and_codes() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Delivers messages among `nodes` until none are left, skipping those
+/// `blocked` refuses.
+fn pump(
+    nodes: &mut [Node],
+    mut queue: Vec<(NodeId, Vec<Output>)>,
+    now: u64,
+    blocked: &dyn Fn(NodeId, NodeId, &Message) -> bool,
+) {
+    while let Some((from, outputs)) = queue.pop() {
+        for output in outputs {
+            if let Output::Send { to, message } = output {
+                if blocked(from, to, &message) {
+                    continue;
+                }
+                if let Some(n) = nodes.iter_mut().find(|n| n.id() == to) {
+                    let out = n.handle(from, message, now);
+                    queue.push((to, out));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn an_old_epoch_entry_on_a_majority_is_not_committed_before_the_leaders_own() {
+    // Raft's "figure 8" in KRaft's terms. Node 3 once led epoch 3 and wrote
+    // one entry nobody else has; node 1 holds an uncommitted epoch-1 entry
+    // at the same offset.
+    let mut config = QuorumConfig::new(vec![1, 2, 3]);
+    config.fetch_max_entries = 1;
+    let start = |id, log: &[u32]| {
+        let log = MemLog::from_entries(log.iter().map(|e| entry(*e)).collect());
+        Node::new(
+            id,
+            config.clone(),
+            QuorumState {
+                epoch: 3,
+                voted_for: None,
+            },
+            log,
+            1,
+            0,
+        )
+    };
+    let mut nodes = vec![start(1, &[1, 1]), start(2, &[1]), start(3, &[1, 3])];
+    // Node 1 wins epoch 4 with node 2 while node 3 is cut off; node 2
+    // fetches the epoch-1 entry but not the LEADER_CHANGE after it.
+    let out = nodes[0].tick(5_000);
+    pump(&mut nodes, vec![(1, out)], 5_000, &|from, to, m| {
+        from == 3 || to == 3 || matches!(m, Message::FetchResponse { base_offset: 2, .. })
+    });
+    assert_eq!((nodes[0].role(), nodes[0].epoch()), (Role::Leader, 4));
+    assert_eq!(nodes[1].log().end_offset(), 2);
+    // A majority holds offset 1, but it is not of epoch 4: not committed.
+    assert_eq!(nodes[0].high_watermark(), 0);
+    let committed: Vec<LogEntry> =
+        nodes[0].log().entries()[..nodes[0].high_watermark() as usize].to_vec();
+    // Node 1 crashes; node 3's newer last epoch wins epoch 5 with node 2,
+    // which truncates the epoch-1 entry.
+    nodes.remove(0);
+    let now = 10_000;
+    let out2 = nodes[0].tick(now);
+    let out3 = nodes[1].tick(now);
+    pump(&mut nodes, vec![(2, out2), (3, out3)], now, &|_, _, _| {
+        false
+    });
+    // Node 3 only learnt epoch 4 from node 2's refusal; it runs again.
+    let out3 = nodes[1].tick(now * 2);
+    pump(&mut nodes, vec![(3, out3)], now * 2, &|_, _, _| false);
+    assert_eq!((nodes[1].role(), nodes[1].epoch()), (Role::Leader, 5));
+    assert_eq!(nodes[0].log(), nodes[1].log());
+    assert_eq!(nodes[0].log().get(1).map(|e| e.epoch), Some(3));
+    // Whatever node 1 had called committed survived.
+    assert!(nodes[1].log().entries().starts_with(&committed));
+}
