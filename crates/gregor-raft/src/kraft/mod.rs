@@ -13,6 +13,8 @@
 //! wire encoding come later.
 
 mod config;
+mod election;
+mod fetch;
 mod log;
 mod messages;
 mod node;

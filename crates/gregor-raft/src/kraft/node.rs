@@ -1,8 +1,8 @@
 //! One KRaft replica as a sans-IO state machine.
 
 use super::config::QuorumConfig;
-use super::log::{EpochEndOffset, LogEntry, MemLog, Payload};
-use super::messages::{FetchError, Message};
+use super::log::{LogEntry, MemLog, Payload};
+use super::messages::Message;
 use super::rng::Rng;
 use super::state::{QuorumState, Role};
 use super::NodeId;
@@ -22,14 +22,14 @@ pub enum Output {
 
 /// Per-voter progress the leader tracks from fetches.
 #[derive(Debug, Clone, Copy, Default)]
-struct Progress {
+pub(super) struct Progress {
     /// The follower's log end, as confirmed by its last valid fetch offset.
-    end_offset: u64,
-    last_fetch_ms: Option<u64>,
+    pub(super) end_offset: u64,
+    pub(super) last_fetch_ms: Option<u64>,
 }
 
 #[derive(Debug)]
-enum RoleState {
+pub(super) enum RoleState {
     Unattached {
         deadline_ms: u64,
     },
@@ -72,14 +72,14 @@ enum RoleState {
 
 /// When the next Fetch may go out and whether one is in flight.
 #[derive(Debug, Clone, Copy)]
-struct FetchTimer {
+pub(super) struct FetchTimer {
     /// When the outstanding fetch was sent, and its correlation id.
-    in_flight: Option<(u64, u64)>,
-    next_at_ms: u64,
+    pub(super) in_flight: Option<(u64, u64)>,
+    pub(super) next_at_ms: u64,
 }
 
 impl FetchTimer {
-    fn now(now_ms: u64) -> Self {
+    pub(super) fn now(now_ms: u64) -> Self {
         FetchTimer {
             in_flight: None,
             next_at_ms: now_ms,
@@ -88,15 +88,15 @@ impl FetchTimer {
 }
 
 pub struct Node {
-    id: NodeId,
-    config: QuorumConfig,
-    quorum: QuorumState,
-    log: MemLog,
-    high_watermark: u64,
-    role: RoleState,
-    rng: Rng,
-    next_correlation_id: u64,
-    out: Vec<Output>,
+    pub(super) id: NodeId,
+    pub(super) config: QuorumConfig,
+    pub(super) quorum: QuorumState,
+    pub(super) log: MemLog,
+    pub(super) high_watermark: u64,
+    pub(super) role: RoleState,
+    pub(super) rng: Rng,
+    pub(super) next_correlation_id: u64,
+    pub(super) out: Vec<Output>,
 }
 
 impl Node {
@@ -171,30 +171,30 @@ impl Node {
         }
     }
 
-    fn is_voter(&self) -> bool {
+    pub(super) fn is_voter(&self) -> bool {
         self.config.is_voter(self.id)
     }
 
-    fn take(&mut self) -> Vec<Output> {
+    pub(super) fn take(&mut self) -> Vec<Output> {
         std::mem::take(&mut self.out)
     }
 
-    fn send(&mut self, to: NodeId, message: Message) {
+    pub(super) fn send(&mut self, to: NodeId, message: Message) {
         self.out.push(Output::Send { to, message });
     }
 
-    fn persist(&mut self, quorum: QuorumState) {
+    pub(super) fn persist(&mut self, quorum: QuorumState) {
         self.quorum = quorum;
         self.out.push(Output::Persist(quorum));
     }
 
-    fn append(&mut self, entry: LogEntry) -> u64 {
+    pub(super) fn append(&mut self, entry: LogEntry) -> u64 {
         let offset = self.log.append(entry.clone());
         self.out.push(Output::Append { offset, entry });
         offset
     }
 
-    fn other_voters(&self) -> Vec<NodeId> {
+    pub(super) fn other_voters(&self) -> Vec<NodeId> {
         self.config
             .voters
             .iter()
@@ -204,16 +204,16 @@ impl Node {
     }
 
     /// Kafka randomises the election timeout between 1x and 2x.
-    fn election_deadline(&mut self, now_ms: u64) -> u64 {
+    pub(super) fn election_deadline(&mut self, now_ms: u64) -> u64 {
         let t = self.config.election_timeout_ms;
         now_ms + t + self.rng.below(t)
     }
 
-    fn backoff_deadline(&mut self, now_ms: u64) -> u64 {
+    pub(super) fn backoff_deadline(&mut self, now_ms: u64) -> u64 {
         now_ms + 1 + self.rng.below(self.config.election_backoff_max_ms)
     }
 
-    fn observer_state(&mut self, leader: Option<NodeId>, now_ms: u64) -> RoleState {
+    pub(super) fn observer_state(&mut self, leader: Option<NodeId>, now_ms: u64) -> RoleState {
         RoleState::Observer {
             leader,
             fetch_deadline_ms: now_ms + self.config.fetch_timeout_ms,
@@ -224,7 +224,7 @@ impl Node {
     // ---- transitions -------------------------------------------------
 
     /// Moves to a higher epoch with no vote cast and no leader known.
-    fn become_unattached(&mut self, epoch: u32, now_ms: u64) {
+    pub(super) fn become_unattached(&mut self, epoch: u32, now_ms: u64) {
         if epoch > self.quorum.epoch {
             self.persist(QuorumState {
                 epoch,
@@ -242,7 +242,7 @@ impl Node {
 
     /// Follows `leader` in `epoch` (>= the current one). The vote cast in the
     /// same epoch stays persisted.
-    fn become_follower(&mut self, epoch: u32, leader: NodeId, now_ms: u64) {
+    pub(super) fn become_follower(&mut self, epoch: u32, leader: NodeId, now_ms: u64) {
         if epoch > self.quorum.epoch {
             self.persist(QuorumState {
                 epoch,
@@ -261,7 +261,7 @@ impl Node {
         self.maybe_fetch(now_ms);
     }
 
-    fn become_prospective(&mut self, now_ms: u64) {
+    pub(super) fn become_prospective(&mut self, now_ms: u64) {
         let lost_leader = self.leader();
         let deadline_ms = self.election_deadline(now_ms);
         let mut granted = BTreeSet::new();
@@ -285,7 +285,7 @@ impl Node {
         self.check_votes(now_ms);
     }
 
-    fn become_candidate(&mut self, now_ms: u64) {
+    pub(super) fn become_candidate(&mut self, now_ms: u64) {
         let epoch = self.quorum.epoch + 1;
         // The vote for ourselves is durable before anyone is asked.
         self.persist(QuorumState {
@@ -313,7 +313,7 @@ impl Node {
         self.check_votes(now_ms);
     }
 
-    fn become_leader(&mut self, now_ms: u64) {
+    pub(super) fn become_leader(&mut self, now_ms: u64) {
         let epoch = self.quorum.epoch;
         let epoch_start_offset = self.append(LogEntry {
             epoch,
@@ -438,7 +438,7 @@ impl Node {
         self.take()
     }
 
-    fn leader_tick(&mut self, now_ms: u64) {
+    pub(super) fn leader_tick(&mut self, now_ms: u64) {
         let epoch = self.quorum.epoch;
         let id = self.id;
         let timeout = self.config.request_timeout_ms;
@@ -591,358 +591,5 @@ impl Node {
             ),
         }
         self.take()
-    }
-
-    fn log_is_up_to_date(&self, last_epoch: u32, end_offset: u64) -> bool {
-        (last_epoch, end_offset) >= (self.log.last_epoch(), self.log.end_offset())
-    }
-
-    fn on_vote_request(
-        &mut self,
-        candidate: NodeId,
-        epoch: u32,
-        last_epoch: u32,
-        end_offset: u64,
-        pre_vote: bool,
-        now_ms: u64,
-    ) {
-        let my_epoch = self.quorum.epoch;
-        let granted = if !self.is_voter() || epoch < my_epoch {
-            false
-        } else if pre_vote {
-            // KIP-996: refuse while we still hear from a leader, so a node
-            // that was merely cut off cannot disturb a working quorum.
-            let has_live_leader = match &self.role {
-                RoleState::Leader { .. } => true,
-                RoleState::Follower {
-                    fetch_deadline_ms, ..
-                } => now_ms < *fetch_deadline_ms,
-                _ => false,
-            };
-            !has_live_leader && self.log_is_up_to_date(last_epoch, end_offset)
-        } else {
-            // epoch == my_epoch here (a higher one was adopted in `handle`).
-            let free = match self.quorum.voted_for {
-                None => matches!(
-                    self.role,
-                    RoleState::Unattached { .. } | RoleState::Prospective { .. }
-                ),
-                Some(v) => v == candidate,
-            };
-            free && self.log_is_up_to_date(last_epoch, end_offset)
-        };
-        if granted && !pre_vote && self.quorum.voted_for.is_none() {
-            // Durable before the grant leaves this node.
-            self.persist(QuorumState {
-                epoch: my_epoch,
-                voted_for: Some(candidate),
-            });
-            let deadline_ms = self.election_deadline(now_ms);
-            self.role = RoleState::Unattached { deadline_ms };
-        }
-        let reply = Message::VoteResponse {
-            epoch: self.quorum.epoch,
-            granted,
-            pre_vote,
-            leader: self.leader(),
-        };
-        self.send(candidate, reply);
-    }
-
-    fn on_vote_response(
-        &mut self,
-        from: NodeId,
-        epoch: u32,
-        granted: bool,
-        pre_vote: bool,
-        leader: Option<NodeId>,
-        now_ms: u64,
-    ) {
-        if epoch != self.quorum.epoch {
-            return;
-        }
-        // A voter that knows the leader of our epoch points us at it.
-        if let (Some(l), RoleState::Prospective { lost_leader, .. }) = (leader, &self.role) {
-            if l != self.id && Some(l) != *lost_leader {
-                self.become_follower(epoch, l, now_ms);
-                return;
-            }
-        }
-        match &mut self.role {
-            RoleState::Prospective {
-                granted: g,
-                rejected: r,
-                ..
-            } if pre_vote => {
-                if granted {
-                    g.insert(from)
-                } else {
-                    r.insert(from)
-                };
-            }
-            RoleState::Candidate {
-                granted: g,
-                rejected: r,
-                ..
-            } if !pre_vote => {
-                if granted {
-                    g.insert(from)
-                } else {
-                    r.insert(from)
-                };
-            }
-            _ => return,
-        }
-        self.check_votes(now_ms);
-    }
-
-    fn check_votes(&mut self, now_ms: u64) {
-        let majority = self.config.majority();
-        let voters = self.config.voters.len();
-        match &self.role {
-            RoleState::Prospective {
-                granted, rejected, ..
-            } => {
-                if granted.len() >= majority {
-                    self.become_candidate(now_ms);
-                } else if rejected.len() > voters - majority {
-                    let deadline_ms = self.backoff_deadline(now_ms);
-                    self.role = RoleState::Unattached { deadline_ms };
-                }
-            }
-            RoleState::Candidate {
-                granted, rejected, ..
-            } => {
-                if granted.len() >= majority {
-                    self.become_leader(now_ms);
-                } else if rejected.len() > voters - majority {
-                    let deadline_ms = self.backoff_deadline(now_ms);
-                    self.role = RoleState::Unattached { deadline_ms };
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn on_fetch(
-        &mut self,
-        from: NodeId,
-        epoch: u32,
-        replica: NodeId,
-        (fetch_offset, last_fetched_epoch): (u64, u32),
-        correlation_id: u64,
-        now_ms: u64,
-    ) {
-        let my_epoch = self.quorum.epoch;
-        let is_leader = matches!(self.role, RoleState::Leader { .. });
-        // Kafka's validateLeaderOnlyRequest order.
-        let error = if epoch < my_epoch {
-            Some(FetchError::FencedLeaderEpoch)
-        } else if epoch > my_epoch {
-            Some(FetchError::UnknownLeaderEpoch)
-        } else if !is_leader {
-            Some(FetchError::NotLeader)
-        } else {
-            None
-        };
-        let mut reply = Message::FetchResponse {
-            epoch: my_epoch,
-            correlation_id,
-            leader: self.leader(),
-            error,
-            diverging: None,
-            base_offset: fetch_offset,
-            entries: Vec::new(),
-            high_watermark: None,
-        };
-        if error.is_none() {
-            let end = self.log.epoch_end(last_fetched_epoch);
-            let diverged = end.epoch != last_fetched_epoch || end.end_offset < fetch_offset;
-            if diverged || fetch_offset > self.log.end_offset() {
-                if let Message::FetchResponse { diverging, .. } = &mut reply {
-                    *diverging = Some(end);
-                }
-            } else {
-                if let RoleState::Leader {
-                    progress,
-                    begin_sent_ms,
-                    ..
-                } = &mut self.role
-                {
-                    if let Some(p) = progress.get_mut(&replica) {
-                        // Offsets only grow within an epoch; a reordered old
-                        // fetch must not lower what we know.
-                        p.end_offset = p.end_offset.max(fetch_offset);
-                        p.last_fetch_ms = Some(now_ms);
-                    }
-                    begin_sent_ms.remove(&replica);
-                }
-                self.update_leader_high_watermark();
-                let entries = self.log.read(fetch_offset, self.config.fetch_max_entries);
-                let hw = self.leader_high_watermark();
-                if let Message::FetchResponse {
-                    entries: e,
-                    high_watermark,
-                    ..
-                } = &mut reply
-                {
-                    *e = entries;
-                    *high_watermark = hw;
-                }
-            }
-        }
-        self.send(from, reply);
-    }
-
-    /// None until an entry of this leader's epoch is committed.
-    fn leader_high_watermark(&self) -> Option<u64> {
-        match &self.role {
-            RoleState::Leader {
-                epoch_start_offset, ..
-            } if self.high_watermark > *epoch_start_offset => Some(self.high_watermark),
-            _ => None,
-        }
-    }
-
-    /// Kafka's LeaderState.maybeUpdateHighWatermark: the offset a majority
-    /// of voters has reached, once it covers the leader's own epoch start.
-    fn update_leader_high_watermark(&mut self) {
-        let majority = self.config.majority();
-        if let RoleState::Leader {
-            epoch_start_offset,
-            progress,
-            ..
-        } = &self.role
-        {
-            let mut ends: Vec<u64> = progress.values().map(|p| p.end_offset).collect();
-            ends.sort_unstable_by(|a, b| b.cmp(a));
-            if let Some(&candidate) = ends.get(majority - 1) {
-                if candidate > *epoch_start_offset && candidate > self.high_watermark {
-                    self.high_watermark = candidate;
-                }
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn on_fetch_response(
-        &mut self,
-        from: NodeId,
-        epoch: u32,
-        correlation_id: u64,
-        leader: Option<NodeId>,
-        error: Option<FetchError>,
-        diverging: Option<EpochEndOffset>,
-        base_offset: u64,
-        entries: Vec<LogEntry>,
-        high_watermark: Option<u64>,
-        now_ms: u64,
-    ) {
-        let my_epoch = self.quorum.epoch;
-        // An observer still looking for the leader takes the hint.
-        if let RoleState::Observer { leader: None, .. } = self.role {
-            if let (Some(l), true) = (leader, epoch == my_epoch) {
-                self.become_follower(epoch, l, now_ms);
-                return;
-            }
-        }
-        let (current_leader, fetch) = match &mut self.role {
-            RoleState::Follower { leader, fetch, .. } => (Some(*leader), fetch),
-            RoleState::Observer { leader, fetch, .. } => (*leader, fetch),
-            _ => return,
-        };
-        if fetch.in_flight.map(|(_, id)| id) != Some(correlation_id) {
-            // A late or duplicated answer to a fetch we no longer wait for:
-            // acting on it could truncate entries fetched since.
-            return;
-        }
-        fetch.in_flight = None;
-        if epoch != my_epoch || current_leader != Some(from) || error.is_some() {
-            fetch.next_at_ms = now_ms
-                + self
-                    .config
-                    .fetch_max_wait_ms
-                    .min(self.config.request_timeout_ms);
-            return;
-        }
-        let fetch_timeout = self.config.fetch_timeout_ms;
-        match &mut self.role {
-            RoleState::Follower {
-                fetch_deadline_ms, ..
-            }
-            | RoleState::Observer {
-                fetch_deadline_ms, ..
-            } => {
-                *fetch_deadline_ms = now_ms + fetch_timeout;
-            }
-            _ => {}
-        }
-        let mut progressed = false;
-        if let Some(div) = diverging {
-            let local = self.log.epoch_end(div.epoch);
-            let to = div.end_offset.min(local.end_offset);
-            if to < self.log.end_offset() {
-                self.log.truncate_to(to);
-                self.out.push(Output::Truncate { end_offset: to });
-            }
-            progressed = true;
-        } else if base_offset == self.log.end_offset() {
-            progressed = !entries.is_empty();
-            for entry in entries {
-                self.append(entry);
-            }
-        }
-        if let Some(hw) = high_watermark {
-            let hw = hw.min(self.log.end_offset());
-            if hw > self.high_watermark {
-                self.high_watermark = hw;
-            }
-        }
-        let wait = if progressed {
-            0
-        } else {
-            self.config.fetch_max_wait_ms
-        };
-        if let RoleState::Follower { fetch, .. } | RoleState::Observer { fetch, .. } =
-            &mut self.role
-        {
-            fetch.next_at_ms = now_ms + wait;
-        }
-        self.maybe_fetch(now_ms);
-    }
-
-    /// Sends a Fetch when none is in flight (or the last one timed out) and
-    /// the wait after an empty answer is over.
-    fn maybe_fetch(&mut self, now_ms: u64) {
-        let timeout = self.config.request_timeout_ms;
-        let voters = self.config.voters.clone();
-        let pick = self.rng.below(voters.len() as u64) as usize;
-        let (target, fetch) = match &mut self.role {
-            RoleState::Follower { leader, fetch, .. } => (Some(*leader), fetch),
-            // Without a leader, ask a random voter who it is.
-            RoleState::Observer { leader, fetch, .. } => {
-                (leader.or(voters.get(pick).copied()), fetch)
-            }
-            _ => return,
-        };
-        let Some(to) = target else { return };
-        let due = match fetch.in_flight {
-            Some((since, _)) => now_ms >= since + timeout,
-            None => now_ms >= fetch.next_at_ms,
-        };
-        if !due {
-            return;
-        }
-        self.next_correlation_id += 1;
-        let correlation_id = self.next_correlation_id;
-        fetch.in_flight = Some((now_ms, correlation_id));
-        let message = Message::Fetch {
-            epoch: self.quorum.epoch,
-            replica: self.id,
-            fetch_offset: self.log.end_offset(),
-            last_fetched_epoch: self.log.last_epoch(),
-            correlation_id,
-        };
-        self.send(to, message);
     }
 }
