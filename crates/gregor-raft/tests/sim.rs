@@ -90,7 +90,7 @@ struct Sim {
 
 /// What a run went through, so the many-seeds test can show its faults
 /// really happened.
-#[derive(Default, Debug, Clone, Copy)]
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
 struct Stats {
     crashes: u64,
     partitions: u64,
@@ -604,5 +604,13 @@ fn pinned_faulty_seeds() {
     // Seeds that once exercised crash-restart and partitions heavily.
     for seed in [7, 1234, 99_999] {
         run_seed(seed, 1000);
+    }
+}
+
+#[test]
+fn a_seed_replays_the_same_run() {
+    // A failing seed is only useful if rerunning it reproduces the failure.
+    for seed in [3, 10] {
+        assert_eq!(run_seed(seed, 800), run_seed(seed, 800), "seed {seed}");
     }
 }
