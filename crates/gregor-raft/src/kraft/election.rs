@@ -23,13 +23,13 @@ impl Node {
         let granted = if !self.is_voter() || epoch < my_epoch {
             false
         } else if pre_vote {
-            // KIP-996: refuse while we still hear from a leader, so a node
-            // that was merely cut off cannot disturb a working quorum.
+            // KIP-996: refuse once we have heard from a leader in this epoch
+            // (until its fetch timeout ends our following), so a node that
+            // was merely cut off cannot disturb a working quorum; a leader
+            // we never reached does not count.
             let has_live_leader = match &self.role {
                 RoleState::Leader { .. } => true,
-                RoleState::Follower {
-                    fetch_deadline_ms, ..
-                } => now_ms < *fetch_deadline_ms,
+                RoleState::Follower { has_fetched, .. } => *has_fetched,
                 _ => false,
             };
             !has_live_leader && self.log_is_up_to_date(last_epoch, end_offset)

@@ -151,9 +151,14 @@ impl Node {
         let fetch_timeout = self.config.fetch_timeout_ms;
         match &mut self.role {
             RoleState::Follower {
-                fetch_deadline_ms, ..
+                fetch_deadline_ms,
+                has_fetched,
+                ..
+            } => {
+                *fetch_deadline_ms = now_ms + fetch_timeout;
+                *has_fetched = true;
             }
-            | RoleState::Observer {
+            RoleState::Observer {
                 fetch_deadline_ms, ..
             } => {
                 *fetch_deadline_ms = now_ms + fetch_timeout;

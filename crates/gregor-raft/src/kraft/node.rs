@@ -58,6 +58,9 @@ pub(super) enum RoleState {
         leader: NodeId,
         fetch_deadline_ms: u64,
         fetch: FetchTimer,
+        /// A fetch from the leader succeeded in this epoch (Kafka's
+        /// `hasFetchedFromLeader`): from then on pre-votes are refused.
+        has_fetched: bool,
     },
     Resigned {
         deadline_ms: u64,
@@ -254,6 +257,7 @@ impl Node {
                 leader,
                 fetch_deadline_ms: now_ms + self.config.fetch_timeout_ms,
                 fetch: FetchTimer::now(now_ms),
+                has_fetched: false,
             }
         } else {
             self.observer_state(Some(leader), now_ms)

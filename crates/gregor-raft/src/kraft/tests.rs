@@ -148,8 +148,9 @@ fn pre_vote_does_not_bump_the_epoch_nor_bind_a_vote() {
     // Another pre-vote candidate may get one too; a stale log may not.
     assert!(granted(&n.handle(3, vote(1, 3, 1, 1, true), 2)));
     assert!(!granted(&n.handle(3, vote(1, 3, 0, 0, true), 3)));
-    // A follower that still hears from its leader refuses pre-votes.
-    n.handle(
+    // A follower grants pre-votes until a fetch from its leader succeeds
+    // (the leader may be unreachable from here), then refuses them.
+    let out = n.handle(
         3,
         Message::BeginQuorumEpoch {
             epoch: 2,
@@ -158,7 +159,20 @@ fn pre_vote_does_not_bump_the_epoch_nor_bind_a_vote() {
         4,
     );
     assert_eq!(n.role(), Role::Follower);
-    assert!(!granted(&n.handle(2, vote(2, 2, 9, 9, true), 5)));
+    assert!(granted(&n.handle(2, vote(2, 2, 9, 9, true), 5)));
+    let (_, _, correlation_id) = sent_fetch(&out);
+    let answer = Message::FetchResponse {
+        epoch: 2,
+        correlation_id,
+        leader: Some(3),
+        error: None,
+        diverging: None,
+        base_offset: 1,
+        entries: Vec::new(),
+        high_watermark: None,
+    };
+    n.handle(3, answer, 6);
+    assert!(!granted(&n.handle(2, vote(2, 2, 9, 9, true), 7)));
 }
 
 #[test]
