@@ -1,0 +1,236 @@
+//! Replication: the leader answering fetches (divergence, high watermark)
+//! and followers and observers fetching.
+
+use super::log::{EpochEndOffset, LogEntry};
+use super::messages::{FetchError, Message};
+use super::node::{Node, Output, RoleState};
+use super::NodeId;
+
+impl Node {
+    pub(super) fn on_fetch(
+        &mut self,
+        from: NodeId,
+        epoch: u32,
+        replica: NodeId,
+        (fetch_offset, last_fetched_epoch): (u64, u32),
+        correlation_id: u64,
+        now_ms: u64,
+    ) {
+        let my_epoch = self.quorum.epoch;
+        let is_leader = matches!(self.role, RoleState::Leader { .. });
+        // Kafka's validateLeaderOnlyRequest order.
+        let error = if epoch < my_epoch {
+            Some(FetchError::FencedLeaderEpoch)
+        } else if epoch > my_epoch {
+            Some(FetchError::UnknownLeaderEpoch)
+        } else if !is_leader {
+            Some(FetchError::NotLeader)
+        } else {
+            None
+        };
+        let mut reply = Message::FetchResponse {
+            epoch: my_epoch,
+            correlation_id,
+            leader: self.leader(),
+            error,
+            diverging: None,
+            base_offset: fetch_offset,
+            entries: Vec::new(),
+            high_watermark: None,
+        };
+        if error.is_none() {
+            let end = self.log.epoch_end(last_fetched_epoch);
+            let diverged = end.epoch != last_fetched_epoch || end.end_offset < fetch_offset;
+            if diverged || fetch_offset > self.log.end_offset() {
+                if let Message::FetchResponse { diverging, .. } = &mut reply {
+                    *diverging = Some(end);
+                }
+            } else {
+                if let RoleState::Leader {
+                    progress,
+                    begin_sent_ms,
+                    ..
+                } = &mut self.role
+                {
+                    if let Some(p) = progress.get_mut(&replica) {
+                        // Offsets only grow within an epoch; a reordered old
+                        // fetch must not lower what we know.
+                        p.end_offset = p.end_offset.max(fetch_offset);
+                        p.last_fetch_ms = Some(now_ms);
+                    }
+                    begin_sent_ms.remove(&replica);
+                }
+                self.update_leader_high_watermark();
+                let entries = self.log.read(fetch_offset, self.config.fetch_max_entries);
+                let hw = self.leader_high_watermark();
+                if let Message::FetchResponse {
+                    entries: e,
+                    high_watermark,
+                    ..
+                } = &mut reply
+                {
+                    *e = entries;
+                    *high_watermark = hw;
+                }
+            }
+        }
+        self.send(from, reply);
+    }
+
+    /// None until an entry of this leader's epoch is committed.
+    pub(super) fn leader_high_watermark(&self) -> Option<u64> {
+        match &self.role {
+            RoleState::Leader {
+                epoch_start_offset, ..
+            } if self.high_watermark > *epoch_start_offset => Some(self.high_watermark),
+            _ => None,
+        }
+    }
+
+    /// Kafka's LeaderState.maybeUpdateHighWatermark: the offset a majority
+    /// of voters has reached, once it covers the leader's own epoch start.
+    pub(super) fn update_leader_high_watermark(&mut self) {
+        let majority = self.config.majority();
+        if let RoleState::Leader {
+            epoch_start_offset,
+            progress,
+            ..
+        } = &self.role
+        {
+            let mut ends: Vec<u64> = progress.values().map(|p| p.end_offset).collect();
+            ends.sort_unstable_by(|a, b| b.cmp(a));
+            if let Some(&candidate) = ends.get(majority - 1) {
+                if candidate > *epoch_start_offset && candidate > self.high_watermark {
+                    self.high_watermark = candidate;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_fetch_response(
+        &mut self,
+        from: NodeId,
+        epoch: u32,
+        correlation_id: u64,
+        leader: Option<NodeId>,
+        error: Option<FetchError>,
+        diverging: Option<EpochEndOffset>,
+        base_offset: u64,
+        entries: Vec<LogEntry>,
+        high_watermark: Option<u64>,
+        now_ms: u64,
+    ) {
+        let my_epoch = self.quorum.epoch;
+        // An observer still looking for the leader takes the hint.
+        if let RoleState::Observer { leader: None, .. } = self.role {
+            if let (Some(l), true) = (leader, epoch == my_epoch) {
+                self.become_follower(epoch, l, now_ms);
+                return;
+            }
+        }
+        let (current_leader, fetch) = match &mut self.role {
+            RoleState::Follower { leader, fetch, .. } => (Some(*leader), fetch),
+            RoleState::Observer { leader, fetch, .. } => (*leader, fetch),
+            _ => return,
+        };
+        if fetch.in_flight.map(|(_, id)| id) != Some(correlation_id) {
+            // A late or duplicated answer to a fetch we no longer wait for:
+            // acting on it could truncate entries fetched since.
+            return;
+        }
+        fetch.in_flight = None;
+        if epoch != my_epoch || current_leader != Some(from) || error.is_some() {
+            fetch.next_at_ms = now_ms
+                + self
+                    .config
+                    .fetch_max_wait_ms
+                    .min(self.config.request_timeout_ms);
+            return;
+        }
+        let fetch_timeout = self.config.fetch_timeout_ms;
+        match &mut self.role {
+            RoleState::Follower {
+                fetch_deadline_ms,
+                has_fetched,
+                ..
+            } => {
+                *fetch_deadline_ms = now_ms + fetch_timeout;
+                *has_fetched = true;
+            }
+            RoleState::Observer {
+                fetch_deadline_ms, ..
+            } => {
+                *fetch_deadline_ms = now_ms + fetch_timeout;
+            }
+            _ => {}
+        }
+        let mut progressed = false;
+        if let Some(div) = diverging {
+            let local = self.log.epoch_end(div.epoch);
+            let to = div.end_offset.min(local.end_offset);
+            if to < self.log.end_offset() {
+                self.log.truncate_to(to);
+                self.out.push(Output::Truncate { end_offset: to });
+            }
+            progressed = true;
+        } else if base_offset == self.log.end_offset() {
+            progressed = !entries.is_empty();
+            for entry in entries {
+                self.append(entry);
+            }
+        }
+        if let Some(hw) = high_watermark {
+            let hw = hw.min(self.log.end_offset());
+            if hw > self.high_watermark {
+                self.high_watermark = hw;
+            }
+        }
+        let wait = if progressed {
+            0
+        } else {
+            self.config.fetch_max_wait_ms
+        };
+        if let RoleState::Follower { fetch, .. } | RoleState::Observer { fetch, .. } =
+            &mut self.role
+        {
+            fetch.next_at_ms = now_ms + wait;
+        }
+        self.maybe_fetch(now_ms);
+    }
+
+    /// Sends a Fetch when none is in flight (or the last one timed out) and
+    /// the wait after an empty answer is over.
+    pub(super) fn maybe_fetch(&mut self, now_ms: u64) {
+        let timeout = self.config.request_timeout_ms;
+        let voters = self.config.voters.clone();
+        let pick = self.rng.below(voters.len() as u64) as usize;
+        let (target, fetch) = match &mut self.role {
+            RoleState::Follower { leader, fetch, .. } => (Some(*leader), fetch),
+            // Without a leader, ask a random voter who it is.
+            RoleState::Observer { leader, fetch, .. } => {
+                (leader.or(voters.get(pick).copied()), fetch)
+            }
+            _ => return,
+        };
+        let Some(to) = target else { return };
+        let due = match fetch.in_flight {
+            Some((since, _)) => now_ms >= since + timeout,
+            None => now_ms >= fetch.next_at_ms,
+        };
+        if !due {
+            return;
+        }
+        self.next_correlation_id += 1;
+        let correlation_id = self.next_correlation_id;
+        fetch.in_flight = Some((now_ms, correlation_id));
+        let message = Message::Fetch {
+            epoch: self.quorum.epoch,
+            replica: self.id,
+            fetch_offset: self.log.end_offset(),
+            last_fetched_epoch: self.log.last_epoch(),
+            correlation_id,
+        };
+        self.send(to, message);
+    }
+}

@@ -1,0 +1,35 @@
+//! KRaft, Kafka's pull-based Raft (KIP-595 with KIP-996 pre-vote), as a
+//! sans-IO state machine.
+//!
+//! [`Node`] takes received messages, ticks with an explicit `now_ms` and
+//! client appends, and answers with [`Output`]s: quorum state to persist,
+//! log appends/truncations to apply and messages to send, in the order the
+//! driver must carry them out (a `Persist` comes before the sends that rely
+//! on it). It owns no clock, no randomness but a seeded [`Rng`], no sockets
+//! and no files, so a simulator can drive several nodes deterministically.
+//!
+//! Not wired into the broker yet: the broker still uses the single-voter
+//! [`crate::MetadataLog`]. Snapshots, FetchSnapshot, DescribeQuorum and the
+//! wire encoding come later.
+
+mod config;
+mod election;
+mod fetch;
+mod log;
+mod messages;
+mod node;
+mod rng;
+mod state;
+
+pub use config::QuorumConfig;
+pub use log::{EpochEndOffset, LogEntry, MemLog, Payload};
+pub use messages::{FetchError, Message};
+pub use node::{Node, Output};
+pub use rng::Rng;
+pub use state::{QuorumState, Role};
+
+/// A node (replica) id, as `node.id` in Kafka.
+pub type NodeId = i32;
+
+#[cfg(test)]
+mod tests;
