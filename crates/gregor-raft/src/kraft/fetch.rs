@@ -1,8 +1,7 @@
 //! Replication: the leader answering fetches (divergence, high watermark)
 //! and followers and observers fetching.
 
-use super::log::{EpochEndOffset, LogEntry};
-use super::messages::{FetchError, Message};
+use super::messages::{FetchError, FetchResponse, Message};
 use super::node::{Node, Output, RoleState};
 use super::NodeId;
 
@@ -28,7 +27,7 @@ impl Node {
         } else {
             None
         };
-        let mut reply = Message::FetchResponse {
+        let mut reply = FetchResponse {
             epoch: my_epoch,
             correlation_id,
             leader: self.leader(),
@@ -42,9 +41,7 @@ impl Node {
             let end = self.log.epoch_end(last_fetched_epoch);
             let diverged = end.epoch != last_fetched_epoch || end.end_offset < fetch_offset;
             if diverged || fetch_offset > self.log.end_offset() {
-                if let Message::FetchResponse { diverging, .. } = &mut reply {
-                    *diverging = Some(end);
-                }
+                reply.diverging = Some(end);
             } else {
                 if let RoleState::Leader {
                     progress,
@@ -63,18 +60,11 @@ impl Node {
                 self.update_leader_high_watermark();
                 let entries = self.log.read(fetch_offset, self.config.fetch_max_entries);
                 let hw = self.leader_high_watermark();
-                if let Message::FetchResponse {
-                    entries: e,
-                    high_watermark,
-                    ..
-                } = &mut reply
-                {
-                    *e = entries;
-                    *high_watermark = hw;
-                }
+                reply.entries = entries;
+                reply.high_watermark = hw;
             }
         }
-        self.send(from, reply);
+        self.send(from, Message::FetchResponse(reply));
     }
 
     /// None until an entry of this leader's epoch is committed.
@@ -107,20 +97,17 @@ impl Node {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_fetch_response(
-        &mut self,
-        from: NodeId,
-        epoch: u32,
-        correlation_id: u64,
-        leader: Option<NodeId>,
-        error: Option<FetchError>,
-        diverging: Option<EpochEndOffset>,
-        base_offset: u64,
-        entries: Vec<LogEntry>,
-        high_watermark: Option<u64>,
-        now_ms: u64,
-    ) {
+    pub(super) fn on_fetch_response(&mut self, from: NodeId, response: FetchResponse, now_ms: u64) {
+        let FetchResponse {
+            epoch,
+            correlation_id,
+            leader,
+            error,
+            diverging,
+            base_offset,
+            entries,
+            high_watermark,
+        } = response;
         let my_epoch = self.quorum.epoch;
         // An observer still looking for the leader takes the hint.
         if let RoleState::Observer { leader: None, .. } = self.role {

@@ -72,18 +72,7 @@ pub enum Message {
         /// Kafka) so a late answer to an abandoned fetch is ignored.
         correlation_id: u64,
     },
-    FetchResponse {
-        epoch: u32,
-        correlation_id: u64,
-        leader: Option<NodeId>,
-        error: Option<FetchError>,
-        /// Set when the fetcher's log diverged: truncate to this epoch's end.
-        diverging: Option<EpochEndOffset>,
-        base_offset: u64,
-        entries: Vec<LogEntry>,
-        /// None until the leader of this epoch has committed an entry of it.
-        high_watermark: Option<u64>,
-    },
+    FetchResponse(FetchResponse),
 }
 
 impl Message {
@@ -95,7 +84,22 @@ impl Message {
             | Message::BeginQuorumEpochResponse { epoch }
             | Message::EndQuorumEpoch { epoch, .. }
             | Message::Fetch { epoch, .. }
-            | Message::FetchResponse { epoch, .. } => *epoch,
+            | Message::FetchResponse(FetchResponse { epoch, .. }) => *epoch,
         }
     }
+}
+
+/// The leader's answer to a Fetch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchResponse {
+    pub epoch: u32,
+    pub correlation_id: u64,
+    pub leader: Option<NodeId>,
+    pub error: Option<FetchError>,
+    /// Set when the fetcher's log diverged: truncate to this epoch's end.
+    pub diverging: Option<EpochEndOffset>,
+    pub base_offset: u64,
+    pub entries: Vec<LogEntry>,
+    /// None until the leader of this epoch has committed an entry of it.
+    pub high_watermark: Option<u64>,
 }

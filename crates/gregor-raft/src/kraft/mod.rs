@@ -23,7 +23,7 @@ mod state;
 
 pub use config::QuorumConfig;
 pub use log::{EpochEndOffset, LogEntry, MemLog, Payload};
-pub use messages::{FetchError, Message};
+pub use messages::{FetchError, FetchResponse, Message};
 pub use node::{Node, Output};
 pub use rng::Rng;
 pub use state::{QuorumState, Role};

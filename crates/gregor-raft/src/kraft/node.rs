@@ -2,7 +2,7 @@
 
 use super::config::QuorumConfig;
 use super::log::{LogEntry, MemLog, Payload};
-use super::messages::Message;
+use super::messages::{FetchResponse, Message};
 use super::rng::Rng;
 use super::state::{QuorumState, Role};
 use super::NodeId;
@@ -226,14 +226,20 @@ impl Node {
 
     // ---- transitions -------------------------------------------------
 
-    /// Moves to a higher epoch with no vote cast and no leader known.
-    pub(super) fn become_unattached(&mut self, epoch: u32, now_ms: u64) {
+    /// Persists a newer epoch, with no vote cast in it, before anything acts
+    /// on it; the current or an older epoch changes nothing.
+    fn enter_epoch(&mut self, epoch: u32) {
         if epoch > self.quorum.epoch {
             self.persist(QuorumState {
                 epoch,
                 voted_for: None,
             });
         }
+    }
+
+    /// Moves to a higher epoch with no vote cast and no leader known.
+    pub(super) fn become_unattached(&mut self, epoch: u32, now_ms: u64) {
+        self.enter_epoch(epoch);
         self.role = if self.is_voter() {
             RoleState::Unattached {
                 deadline_ms: self.election_deadline(now_ms),
@@ -246,12 +252,7 @@ impl Node {
     /// Follows `leader` in `epoch` (>= the current one). The vote cast in the
     /// same epoch stays persisted.
     pub(super) fn become_follower(&mut self, epoch: u32, leader: NodeId, now_ms: u64) {
-        if epoch > self.quorum.epoch {
-            self.persist(QuorumState {
-                epoch,
-                voted_for: None,
-            });
-        }
+        self.enter_epoch(epoch);
         self.role = if self.is_voter() {
             RoleState::Follower {
                 leader,
@@ -500,10 +501,10 @@ impl Node {
                 Message::BeginQuorumEpoch { leader, .. } => {
                     self.become_follower(epoch, *leader, now_ms)
                 }
-                Message::FetchResponse {
+                Message::FetchResponse(FetchResponse {
                     leader: Some(leader),
                     ..
-                } => self.become_follower(epoch, *leader, now_ms),
+                }) => self.become_follower(epoch, *leader, now_ms),
                 Message::VoteResponse {
                     leader: Some(leader),
                     ..
@@ -572,27 +573,7 @@ impl Node {
                 correlation_id,
                 now_ms,
             ),
-            Message::FetchResponse {
-                epoch,
-                correlation_id,
-                leader,
-                error,
-                diverging,
-                base_offset,
-                entries,
-                high_watermark,
-            } => self.on_fetch_response(
-                from,
-                epoch,
-                correlation_id,
-                leader,
-                error,
-                diverging,
-                base_offset,
-                entries,
-                high_watermark,
-                now_ms,
-            ),
+            Message::FetchResponse(response) => self.on_fetch_response(from, response, now_ms),
         }
         self.take()
     }

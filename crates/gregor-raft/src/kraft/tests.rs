@@ -161,7 +161,7 @@ fn pre_vote_does_not_bump_the_epoch_nor_bind_a_vote() {
     assert_eq!(n.role(), Role::Follower);
     assert!(granted(&n.handle(2, vote(2, 2, 9, 9, true), 5)));
     let (_, _, correlation_id) = sent_fetch(&out);
-    let answer = Message::FetchResponse {
+    let answer = Message::FetchResponse(FetchResponse {
         epoch: 2,
         correlation_id,
         leader: Some(3),
@@ -170,7 +170,7 @@ fn pre_vote_does_not_bump_the_epoch_nor_bind_a_vote() {
         base_offset: 1,
         entries: Vec::new(),
         high_watermark: None,
-    };
+    });
     n.handle(3, answer, 6);
     assert!(!granted(&n.handle(2, vote(2, 2, 9, 9, true), 7)));
 }
@@ -188,18 +188,20 @@ fn a_follower_truncates_to_the_diverging_epoch() {
     );
     let (offset, last_epoch, correlation_id) = sent_fetch(&out);
     assert_eq!((offset, last_epoch), (4, 2));
-    let response = |correlation_id| Message::FetchResponse {
-        epoch: 3,
-        correlation_id,
-        leader: Some(3),
-        error: None,
-        diverging: Some(EpochEndOffset {
-            epoch: 1,
-            end_offset: 2,
-        }),
-        base_offset: 4,
-        entries: Vec::new(),
-        high_watermark: None,
+    let response = |correlation_id| {
+        Message::FetchResponse(FetchResponse {
+            epoch: 3,
+            correlation_id,
+            leader: Some(3),
+            error: None,
+            diverging: Some(EpochEndOffset {
+                epoch: 1,
+                end_offset: 2,
+            }),
+            base_offset: 4,
+            entries: Vec::new(),
+            high_watermark: None,
+        })
     };
     // An answer to a fetch we are not waiting for changes nothing.
     assert!(n.handle(3, response(correlation_id + 100), 2).is_empty());
@@ -227,7 +229,7 @@ fn the_leader_reports_the_diverging_epoch() {
     };
     let diverging = |out: Vec<Output>| match &out[..] {
         [Output::Send {
-            message: Message::FetchResponse { diverging, .. },
+            message: Message::FetchResponse(FetchResponse { diverging, .. }),
             ..
         }] => *diverging,
         other => panic!("{other:?}"),
@@ -300,7 +302,7 @@ fn high_watermark_waits_for_an_entry_of_the_leaders_epoch() {
     };
     let hw = |out: Vec<Output>| match &out[..] {
         [Output::Send {
-            message: Message::FetchResponse { high_watermark, .. },
+            message: Message::FetchResponse(FetchResponse { high_watermark, .. }),
             ..
         }] => *high_watermark,
         other => panic!("{other:?}"),
@@ -330,7 +332,7 @@ fn followers_learn_the_high_watermark_but_never_past_their_log() {
     let (_, _, correlation_id) = sent_fetch(&out);
     let out = n.handle(
         2,
-        Message::FetchResponse {
+        Message::FetchResponse(FetchResponse {
             epoch: 1,
             correlation_id,
             leader: Some(2),
@@ -339,7 +341,7 @@ fn followers_learn_the_high_watermark_but_never_past_their_log() {
             base_offset: 0,
             entries: vec![entry(1), entry(1)],
             high_watermark: Some(5),
-        },
+        }),
         2,
     );
     assert_eq!(n.log().end_offset(), 2);
@@ -355,12 +357,12 @@ fn fetch_errors_follow_kafkas_order_and_codes() {
     let error = |out: Vec<Output>| match &out[..] {
         [Output::Send {
             message:
-                Message::FetchResponse {
+                Message::FetchResponse(FetchResponse {
                     error,
                     epoch,
                     leader,
                     ..
-                },
+                }),
             ..
         }] => {
             assert_eq!((*epoch, *leader), (3, Some(1)));
@@ -392,7 +394,7 @@ fn fetch_errors_follow_kafkas_order_and_codes() {
     );
     match &f.handle(9, fetch(3), 2)[..] {
         [Output::Send {
-            message: Message::FetchResponse { error, leader, .. },
+            message: Message::FetchResponse(FetchResponse { error, leader, .. }),
             ..
         }] => {
             assert_eq!((error.map(FetchError::code), *leader), (Some(6), Some(1)));
@@ -450,7 +452,12 @@ fn an_old_epoch_entry_on_a_majority_is_not_committed_before_the_leaders_own() {
     // fetches the epoch-1 entry but not the LEADER_CHANGE after it.
     let out = nodes[0].tick(5_000);
     pump(&mut nodes, vec![(1, out)], 5_000, &|from, to, m| {
-        from == 3 || to == 3 || matches!(m, Message::FetchResponse { base_offset: 2, .. })
+        from == 3
+            || to == 3
+            || matches!(
+                m,
+                Message::FetchResponse(FetchResponse { base_offset: 2, .. })
+            )
     });
     assert_eq!((nodes[0].role(), nodes[0].epoch()), (Role::Leader, 4));
     assert_eq!(nodes[1].log().end_offset(), 2);
