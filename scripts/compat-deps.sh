@@ -30,6 +30,22 @@ run_quiet() { # run a command, show its output only when it fails
   fi
 }
 
+# maven_libs STAMP LABEL POM_DIR OUT_DIR: the runtime jars of POM_DIR/pom.xml from
+# Maven Central into OUT_DIR, fetched again only when the pom changes.
+maven_libs() {
+  local stamp_name=$1 label=$2 pom_dir=$3 out=$4 h
+  h=$(hash_of "$pom_dir/pom.xml")
+  if fresh "$stamp_name" "$h" && [ -d "$out" ]; then
+    log "$label: up to date"
+  else
+    rm -rf "$out"
+    (cd "$pom_dir" && run_quiet mvn -q -B dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$out")
+    stamp "$stamp_name" "$h"
+    log "$label: downloaded ($(ls "$out" | wc -l) jars)"
+  fi
+}
+
 # ---- Python venv -------------------------------------------------------------
 PY_REQS="pytest==8.4.2 pytest-xdist==3.8.0 confluent-kafka==2.16.2 kafka-python[lz4,snappy,zstd]==3.0.12"
 h=$(echo "$PY_REQS" | sha256sum | cut -c1-16)
@@ -55,16 +71,7 @@ else
 fi
 
 # ---- Java kafka-clients ------------------------------------------------------------
-h=$(hash_of compat/java/pom.xml)
-if fresh java-libs "$h" && [ -d "$DEPS/java/libs" ]; then
-  log "java libs: up to date"
-else
-  rm -rf "$DEPS/java/libs"
-  (cd compat/java && run_quiet mvn -q -B dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$DEPS/java/libs")
-  stamp java-libs "$h"
-  log "java libs: downloaded ($(ls "$DEPS/java/libs" | wc -l) jars)"
-fi
+maven_libs java-libs "java libs" compat/java "$DEPS/java/libs"
 h=$(hash_of compat/java/pom.xml compat/java/*.java)
 if fresh java-classes "$h" && [ -d "$DEPS/java/classes" ]; then
   log "java classes: up to date"
@@ -77,16 +84,7 @@ else
 fi
 
 # ---- Kafka's own tools (kafka-topics, kafka-configs, ...) ---------------------------
-h=$(hash_of compat/tools/pom.xml)
-if fresh kafka-tools "$h" && [ -d "$DEPS/kafka-tools/libs" ]; then
-  log "kafka tools: up to date"
-else
-  rm -rf "$DEPS/kafka-tools/libs"
-  (cd compat/tools && run_quiet mvn -q -B dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$DEPS/kafka-tools/libs")
-  stamp kafka-tools "$h"
-  log "kafka tools: downloaded ($(ls "$DEPS/kafka-tools/libs" | wc -l) jars)"
-fi
+maven_libs kafka-tools "kafka tools" compat/tools "$DEPS/kafka-tools/libs"
 
 # ---- franz-go ----------------------------------------------------------------------
 h=$(hash_of compat/go/go.mod compat/go/go.sum compat/go/*.go)

@@ -284,7 +284,8 @@ pub const READ_ONLY: &[&str] = &[
     "unstable.feature.versions.enable",
 ];
 
-/// Updatable at runtime (per broker or as a cluster-wide default).
+/// Updatable at runtime, per broker or as a cluster-wide default. Kafka's
+/// list of dynamic names is this one plus [`PER_BROKER`].
 pub const DYNAMIC: &[&str] = &[
     "background.threads",
     "compression.gzip.level",
@@ -292,7 +293,6 @@ pub const DYNAMIC: &[&str] = &[
     "compression.type",
     "compression.zstd.level",
     "config.providers",
-    "cordoned.log.dirs",
     "errors.deadletterqueue.auto.create.topics.enable",
     "errors.deadletterqueue.topic.name.prefix",
     "follower.fetch.last.tiered.offset.enable",
@@ -305,8 +305,6 @@ pub const DYNAMIC: &[&str] = &[
     "group.streams.assignment.interval.ms",
     "group.streams.assignor.offload.enable",
     "leader.replication.throttled.rate",
-    "listener.security.protocol.map",
-    "listeners",
     "log.cleaner.backoff.ms",
     "log.cleaner.dedupe.buffer.size",
     "log.cleaner.delete.retention.ms",
@@ -348,7 +346,6 @@ pub const DYNAMIC: &[&str] = &[
     "num.network.threads",
     "num.recovery.threads.per.data.dir",
     "num.replica.fetchers",
-    "principal.builder.class",
     "producer.id.expiration.ms",
     "remote.fetch.max.wait.ms",
     "remote.list.offsets.request.timeout.ms",
@@ -360,40 +357,7 @@ pub const DYNAMIC: &[&str] = &[
     "remote.log.manager.follower.thread.pool.size",
     "remote.log.reader.threads",
     "replica.alter.log.dirs.io.max.bytes.per.second",
-    "sasl.enabled.mechanisms",
-    "sasl.jaas.config",
-    "sasl.kerberos.kinit.cmd",
-    "sasl.kerberos.min.time.before.relogin",
-    "sasl.kerberos.principal.to.local.rules",
-    "sasl.kerberos.service.name",
-    "sasl.kerberos.ticket.renew.jitter",
-    "sasl.kerberos.ticket.renew.window.factor",
-    "sasl.login.refresh.buffer.seconds",
-    "sasl.login.refresh.min.period.seconds",
-    "sasl.login.refresh.window.factor",
-    "sasl.login.refresh.window.jitter",
-    "sasl.mechanism.inter.broker.protocol",
     "share.coordinator.cached.buffer.max.bytes",
-    "ssl.cipher.suites",
-    "ssl.client.auth",
-    "ssl.enabled.protocols",
-    "ssl.endpoint.identification.algorithm",
-    "ssl.engine.factory.class",
-    "ssl.key.password",
-    "ssl.keymanager.algorithm",
-    "ssl.keystore.certificate.chain",
-    "ssl.keystore.key",
-    "ssl.keystore.location",
-    "ssl.keystore.password",
-    "ssl.keystore.type",
-    "ssl.protocol",
-    "ssl.provider",
-    "ssl.secure.random.implementation",
-    "ssl.trustmanager.algorithm",
-    "ssl.truststore.certificates",
-    "ssl.truststore.location",
-    "ssl.truststore.password",
-    "ssl.truststore.type",
     "transaction.partition.verification.enable",
     "unclean.leader.election.enable",
 ];
@@ -444,13 +408,13 @@ pub type Refusal = (i16, String);
 
 /// Whether Kafka can change `name` without a restart.
 pub fn is_dynamic(name: &str) -> bool {
-    DYNAMIC.contains(&name)
+    DYNAMIC.contains(&name) || PER_BROKER.contains(&name)
 }
 
 /// Kafka hides values it cannot type (unknown names: they may be secrets)
 /// and passwords.
 pub fn is_sensitive(name: &str) -> bool {
-    let known = DYNAMIC.contains(&name) || READ_ONLY.contains(&name);
+    let known = is_dynamic(name) || READ_ONLY.contains(&name);
     !known
         || name.ends_with(".password")
         || name == "sasl.jaas.config"

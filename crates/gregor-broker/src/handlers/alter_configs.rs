@@ -28,6 +28,10 @@ const SUBTRACT: i8 = 3;
 
 /// A refusal for one resource: (error code, message).
 type Refusal = (i16, String);
+/// A resource's current dynamic configs, by name.
+type CurrentConfigs = std::collections::BTreeMap<String, String>;
+/// What a request does to them: a new value, or `None` to delete.
+type Changes = Vec<(String, Option<String>)>;
 
 pub fn incremental(
     broker: &Broker,
@@ -136,10 +140,7 @@ fn apply(
     resource_type: i8,
     name: &StrBytes,
     validate_only: bool,
-    changes: impl FnOnce(
-        &std::collections::BTreeMap<String, String>,
-        Kind,
-    ) -> Result<Vec<(String, Option<String>)>, Refusal>,
+    changes: impl FnOnce(&CurrentConfigs, Kind) -> Result<Changes, Refusal>,
 ) -> Result<(), Refusal> {
     match resource_type {
         TOPIC => {}
@@ -169,10 +170,7 @@ fn apply_broker(
     broker: &Broker,
     name: &StrBytes,
     validate_only: bool,
-    changes: impl FnOnce(
-        &std::collections::BTreeMap<String, String>,
-        Kind,
-    ) -> Result<Vec<(String, Option<String>)>, Refusal>,
+    changes: impl FnOnce(&CurrentConfigs, Kind) -> Result<Changes, Refusal>,
 ) -> Result<(), Refusal> {
     let node_id = broker.config.node_id;
     let resource = match name.as_str() {
