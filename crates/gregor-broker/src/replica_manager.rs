@@ -1,6 +1,7 @@
-//! The partitions this broker hosts, each a log plus the waiters to wake
-//! when it grows. On a single node every partition is led here and the high
-//! watermark is the log end offset.
+//! The partitions this broker hosts (those it is a replica of), each a log
+//! plus the waiters to wake when it grows and its leadership as the metadata
+//! image last said. Data replication is not there yet, so the high watermark
+//! is the log end offset.
 
 use crate::config::BrokerConfig;
 use crate::log_config::{effective, log_config_for, BrokerLayers};
@@ -34,15 +35,20 @@ fn last_stable_offset(log: &PartitionLog, high_watermark: i64) -> i64 {
 /// DeleteRecords' "up to the high watermark" offset.
 pub const DELETE_TO_HIGH_WATERMARK: i64 = -1;
 
+/// A partition's leadership as the metadata image last said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub replicas: Vec<i32>,
+}
+
 pub struct Partition {
     pub topic: String,
     pub topic_id: Uuid,
     pub index: i32,
-    pub leader_epoch: i32,
-    /// The in-sync replica set's size (the whole replica set on one node).
-    pub isr_size: usize,
-    /// How many replicas the partition has (its replication factor).
-    pub replica_count: usize,
+    leadership: RwLock<Leadership>,
     /// The topic's `min.insync.replicas`, checked by acks=all produces.
     min_insync_replicas: AtomicUsize,
     log: Mutex<Option<PartitionLog>>,
@@ -56,6 +62,33 @@ fn closed() -> LogError {
 }
 
 impl Partition {
+    pub fn leadership(&self) -> Leadership {
+        self.leadership
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leadership
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .leader_epoch
+    }
+
+    /// The in-sync replica set's size.
+    pub fn isr_size(&self) -> usize {
+        self.leadership
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .isr
+            .len()
+    }
+
+    fn set_leadership(&self, leadership: Leadership) {
+        *self.leadership.write().unwrap_or_else(|p| p.into_inner()) = leadership;
+    }
+
     fn with_log<T>(
         &self,
         f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
@@ -75,11 +108,18 @@ impl Partition {
     /// replica count. Kafka's `Partition.effectiveMinIsr` does the same, so
     /// a setting above the replication factor does not refuse every write.
     pub fn effective_min_insync_replicas(&self) -> usize {
-        self.min_insync_replicas().min(self.replica_count.max(1))
+        let replica_count = self
+            .leadership
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .replicas
+            .len();
+        self.min_insync_replicas().min(replica_count.max(1))
     }
 
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
-        let info = self.with_log(|log| log.append(records, self.leader_epoch, now_ms))?;
+        let epoch = self.leader_epoch();
+        let info = self.with_log(|log| log.append(records, epoch, now_ms))?;
         self.wake_waiters();
         Ok(info)
     }
@@ -91,8 +131,8 @@ impl Partition {
         records: &[u8],
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        let info =
-            self.with_log(|log| log.append_as_coordinator(records, self.leader_epoch, now_ms))?;
+        let epoch = self.leader_epoch();
+        let info = self.with_log(|log| log.append_as_coordinator(records, epoch, now_ms))?;
         self.wake_waiters();
         Ok(info)
     }
@@ -104,7 +144,8 @@ impl Partition {
         marker: TxnMarker,
         now_ms: i64,
     ) -> Result<MarkerInfo, LogError> {
-        let info = self.with_log(|log| log.append_txn_marker(marker, self.leader_epoch, now_ms))?;
+        let epoch = self.leader_epoch();
+        let info = self.with_log(|log| log.append_txn_marker(marker, epoch, now_ms))?;
         self.wake_waiters();
         Ok(info)
     }
@@ -240,6 +281,18 @@ impl Partition {
     }
 }
 
+/// Where requests for a partition that only its leader serves must go.
+pub enum LeaderLookup {
+    /// This broker leads it.
+    Leader(Arc<Partition>),
+    /// The partition exists but another broker leads it (or none does):
+    /// NOT_LEADER_OR_FOLLOWER, with the leader and its epoch when there is
+    /// one so the client can move at once (KIP-951).
+    NotLeader { leader: Option<(i32, i32)> },
+    /// No such topic or partition.
+    Unknown,
+}
+
 pub struct ReplicaManager {
     config: BrokerConfig,
     log_dir: PathBuf,
@@ -274,13 +327,49 @@ impl ReplicaManager {
         partitions.values().cloned().collect()
     }
 
+    /// The partition if this broker leads it, else who does.
+    pub fn lookup_leader(&self, image: &MetadataImage, topic: &str, index: i32) -> LeaderLookup {
+        let node_id = self.config.node_id;
+        if let Some(partition) = self.partition(topic, index) {
+            let leadership = partition.leadership();
+            if leadership.leader == node_id {
+                return LeaderLookup::Leader(partition);
+            }
+            return LeaderLookup::NotLeader {
+                leader: (leadership.leader >= 0)
+                    .then_some((leadership.leader, leadership.leader_epoch)),
+            };
+        }
+        match image.topic(topic).and_then(|t| t.partitions.get(&index)) {
+            Some(state) => LeaderLookup::NotLeader {
+                leader: (state.leader >= 0).then_some((state.leader, state.leader_epoch)),
+            },
+            None => LeaderLookup::Unknown,
+        }
+    }
+
+    /// This broker's node id.
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
     /// Makes the hosted partitions match the image: opens logs of new
-    /// partitions, applies config changes, deletes logs of removed topics.
+    /// partitions this broker is a replica of, applies config and
+    /// leadership changes, deletes logs of removed topics and of partitions
+    /// reassigned away.
     pub fn reconcile(&self, image: &MetadataImage) -> Result<(), LogError> {
+        let node_id = self.config.node_id;
         let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
         let removed: Vec<(String, i32)> = partitions
             .iter()
-            .filter(|((topic, _), p)| image.topic(topic).is_none_or(|t| t.id != p.topic_id))
+            .filter(|((topic, index), p)| {
+                image.topic(topic).is_none_or(|t| {
+                    t.id != p.topic_id
+                        || t.partitions
+                            .get(index)
+                            .is_none_or(|state| !state.replicas.contains(&node_id))
+                })
+            })
             .map(|(key, _)| key.clone())
             .collect();
         for key in removed {
@@ -296,8 +385,22 @@ impl ReplicaManager {
             let config = log_config_for(topic, &layers);
             let min_isr = min_insync_replicas(topic, &layers);
             for (&index, state) in &topic.partitions {
+                if !state.replicas.contains(&node_id) {
+                    continue;
+                }
                 let key = (topic.name.clone(), index);
+                let leadership = Leadership {
+                    leader: state.leader,
+                    leader_epoch: state.leader_epoch,
+                    isr: state.isr.clone(),
+                    replicas: state.replicas.clone(),
+                };
                 if let Some(existing) = partitions.get(&key) {
+                    if existing.leadership() != leadership {
+                        existing.set_leadership(leadership);
+                        // Parked fetches re-check who leads.
+                        existing.wake_waiters();
+                    }
                     existing
                         .min_insync_replicas
                         .store(min_isr, Ordering::Relaxed);
@@ -319,9 +422,7 @@ impl ReplicaManager {
                         topic: topic.name.clone(),
                         topic_id: topic.id,
                         index,
-                        leader_epoch: state.leader_epoch,
-                        isr_size: state.isr.len(),
-                        replica_count: state.replicas.len(),
+                        leadership: RwLock::new(leadership),
                         min_insync_replicas: AtomicUsize::new(min_isr),
                         log: Mutex::new(Some(log)),
                         waiters: Mutex::new(Vec::new()),

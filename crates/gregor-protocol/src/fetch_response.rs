@@ -8,8 +8,8 @@
 //! `kafka-protocol` would write for the same response (a property test
 //! checks it), length prefix and response header included.
 //!
-//! Only what Gregor answers is modelled: no diverging epoch, current leader,
-//! snapshot id or node endpoints (tagged fields a single node never sets).
+//! Only what Gregor answers is modelled: no snapshot id (a tagged field
+//! only the metadata quorum's own Fetch sets).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use thiserror::Error;
@@ -36,6 +36,18 @@ pub struct FetchResponseOut<R> {
     pub error_code: i16,
     pub session_id: i32,
     pub topics: Vec<TopicOut<R>>,
+    /// The endpoints of the leaders named in `current_leader` fields
+    /// (KIP-951, tagged field 0 from v16; must be empty below it).
+    pub node_endpoints: Vec<NodeEndpointOut>,
+}
+
+/// A broker's client endpoint, as in a Fetch or Produce response (KIP-951).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEndpointOut {
+    pub node_id: i32,
+    pub host: kafka_protocol::protocol::StrBytes,
+    pub port: i32,
+    pub rack: Option<kafka_protocol::protocol::StrBytes>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +72,12 @@ pub struct PartitionOut<R> {
     pub preferred_read_replica: i32,
     /// `None` is null records.
     pub records: Option<R>,
+    /// Where the fetcher's log diverged: (epoch, end offset), tagged field
+    /// 0 from v12.
+    pub diverging_epoch: Option<(i32, i64)>,
+    /// The partition's leader as this broker knows it: (id, epoch),
+    /// tagged field 1 from v12 (KIP-951 from v16).
+    pub current_leader: Option<(i32, i32)>,
 }
 
 /// A piece of an encoded response, in sending order.
@@ -151,16 +169,57 @@ pub fn encode_fetch_response<R: RecordsLen>(
                     records_at.push((buf.len(), records));
                 }
             }
-            if flexible {
-                buf.put_u8(0); // partition tagged fields
+            match (flexible, p.diverging_epoch, p.current_leader) {
+                (true, diverging, leader) => {
+                    let count = diverging.is_some() as u64 + leader.is_some() as u64;
+                    put_unsigned_varint(&mut buf, count);
+                    if let Some((epoch, end_offset)) = diverging {
+                        put_unsigned_varint(&mut buf, 0);
+                        put_unsigned_varint(&mut buf, 13);
+                        buf.put_i32(epoch);
+                        buf.put_i64(end_offset);
+                        buf.put_u8(0);
+                    }
+                    if let Some((leader_id, leader_epoch)) = leader {
+                        put_unsigned_varint(&mut buf, 1);
+                        put_unsigned_varint(&mut buf, 9);
+                        buf.put_i32(leader_id);
+                        buf.put_i32(leader_epoch);
+                        buf.put_u8(0);
+                    }
+                }
+                (false, None, None) => {}
+                (false, _, _) => return Err(FetchEncodeError::FieldNotInVersion(version)),
             }
         }
         if flexible {
             buf.put_u8(0); // topic tagged fields
         }
     }
-    if flexible {
+    if flexible && !response.node_endpoints.is_empty() {
+        if version < 16 {
+            return Err(FetchEncodeError::FieldNotInVersion(version));
+        }
+        let mut field = BytesMut::new();
+        w.array_len(&mut field, Some(response.node_endpoints.len()));
+        for node in &response.node_endpoints {
+            field.put_i32(node.node_id);
+            w.string(&mut field, &node.host);
+            field.put_i32(node.port);
+            match &node.rack {
+                Some(rack) => w.string(&mut field, rack),
+                None => put_unsigned_varint(&mut field, 0),
+            }
+            field.put_u8(0);
+        }
+        put_unsigned_varint(&mut buf, 1); // one tagged field
+        put_unsigned_varint(&mut buf, 0); // tag 0: NodeEndpoints
+        put_unsigned_varint(&mut buf, field.len() as u64);
+        buf.put_slice(&field);
+    } else if flexible {
         buf.put_u8(0); // response tagged fields
+    } else if !response.node_endpoints.is_empty() {
+        return Err(FetchEncodeError::FieldNotInVersion(version));
     }
 
     let total_len = buf.len() + records_total;
@@ -237,7 +296,8 @@ mod tests {
     use super::*;
     use crate::request::encode_response;
     use kafka_protocol::messages::fetch_response::{
-        AbortedTransaction, FetchableTopicResponse, PartitionData,
+        AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+        PartitionData,
     };
     use kafka_protocol::messages::{ApiKey, FetchResponse, ProducerId, ResponseKind, TopicName};
     use kafka_protocol::protocol::StrBytes;
@@ -271,6 +331,24 @@ mod tests {
                             .with_aborted_transactions(aborted)
                             .with_preferred_read_replica(p.preferred_read_replica.into())
                             .with_records(p.records.clone())
+                            .with_diverging_epoch(
+                                p.diverging_epoch
+                                    .map(|(epoch, end_offset)| {
+                                        EpochEndOffset::default()
+                                            .with_epoch(epoch)
+                                            .with_end_offset(end_offset)
+                                    })
+                                    .unwrap_or_default(),
+                            )
+                            .with_current_leader(
+                                p.current_leader
+                                    .map(|(id, epoch)| {
+                                        LeaderIdAndEpoch::default()
+                                            .with_leader_id(id.into())
+                                            .with_leader_epoch(epoch)
+                                    })
+                                    .unwrap_or_default(),
+                            )
                     })
                     .collect();
                 FetchableTopicResponse::default()
@@ -283,7 +361,19 @@ mod tests {
             .with_throttle_time_ms(r.throttle_time_ms)
             .with_error_code(r.error_code)
             .with_session_id(r.session_id)
-            .with_responses(topics);
+            .with_responses(topics)
+            .with_node_endpoints(
+                r.node_endpoints
+                    .iter()
+                    .map(|n| {
+                        NodeEndpoint::default()
+                            .with_node_id(n.node_id.into())
+                            .with_host(n.host.clone())
+                            .with_port(n.port)
+                            .with_rack(n.rack.clone())
+                    })
+                    .collect(),
+            );
         encode_response(
             ApiKey::Fetch,
             version,
@@ -318,9 +408,18 @@ mod tests {
             )),
             any::<i32>(),
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+            proptest::option::of((any::<i32>(), any::<i64>())),
+            proptest::option::of((any::<i32>(), any::<i32>())),
         )
             .prop_map(
-                move |((index, error, hw, lso, start), aborted, replica, records)| PartitionOut {
+                move |(
+                    (index, error, hw, lso, start),
+                    aborted,
+                    replica,
+                    records,
+                    diverging,
+                    leader,
+                )| PartitionOut {
                     partition_index: index,
                     error_code: error,
                     high_watermark: hw,
@@ -329,6 +428,10 @@ mod tests {
                     aborted_transactions: aborted,
                     preferred_read_replica: if version >= 11 { replica } else { -1 },
                     records: records.map(Bytes::from),
+                    // kafka-protocol writes a tagged struct only when it is
+                    // not its default, so defaults stand for "absent".
+                    diverging_epoch: diverging.filter(|d| version >= 12 && *d != (-1, -1)),
+                    current_leader: leader.filter(|l| version >= 12 && *l != (-1, -1)),
                 },
             )
     }
@@ -349,13 +452,37 @@ mod tests {
             any::<i16>(),
             any::<i32>(),
             proptest::collection::vec(topic, 0..4),
+            proptest::collection::vec(
+                (
+                    any::<i32>(),
+                    "[a-z0-9.]{0,20}",
+                    any::<i32>(),
+                    proptest::option::of("[a-z0-9]{0,8}"),
+                ),
+                0..3,
+            ),
         )
-            .prop_map(move |(throttle, error, session, topics)| FetchResponseOut {
-                throttle_time_ms: throttle,
-                error_code: if version >= 7 { error } else { 0 },
-                session_id: if version >= 7 { session } else { 0 },
-                topics,
-            })
+            .prop_map(
+                move |(throttle, error, session, topics, nodes)| FetchResponseOut {
+                    throttle_time_ms: throttle,
+                    error_code: if version >= 7 { error } else { 0 },
+                    session_id: if version >= 7 { session } else { 0 },
+                    topics,
+                    node_endpoints: if version >= 16 {
+                        nodes
+                            .into_iter()
+                            .map(|(node_id, host, port, rack)| NodeEndpointOut {
+                                node_id,
+                                host: StrBytes::from_string(host),
+                                port,
+                                rack: rack.map(StrBytes::from_string),
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                },
+            )
     }
 
     fn version_and_response() -> impl Strategy<Value = (i16, i32, FetchResponseOut<Bytes>)> {
@@ -400,9 +527,12 @@ mod tests {
                         aborted_transactions: None,
                         preferred_read_replica: -1,
                         records: Some(Bytes::from(vec![i as u8; 10])),
+                        diverging_epoch: None,
+                        current_leader: None,
                     })
                     .collect(),
             }],
+            node_endpoints: Vec::new(),
         };
         let encoded = encode_fetch_response(12, 1, response).unwrap();
         let kinds: Vec<bool> = encoded
@@ -420,6 +550,7 @@ mod tests {
             error_code: 0,
             session_id: 0,
             topics: vec![],
+            node_endpoints: Vec::new(),
         };
         assert_eq!(
             encode_fetch_response(3, 0, empty()).unwrap_err(),
@@ -437,5 +568,43 @@ mod tests {
             encode_fetch_response(6, 0, with_session).unwrap_err(),
             FetchEncodeError::FieldNotInVersion(6)
         );
+        let with_endpoints = || FetchResponseOut {
+            node_endpoints: vec![NodeEndpointOut {
+                node_id: 2,
+                host: StrBytes::from_static_str("h"),
+                port: 9092,
+                rack: None,
+            }],
+            ..empty()
+        };
+        assert_eq!(
+            encode_fetch_response(15, 0, with_endpoints()).unwrap_err(),
+            FetchEncodeError::FieldNotInVersion(15)
+        );
+        assert!(encode_fetch_response(16, 0, with_endpoints()).is_ok());
+        let with_leader = || FetchResponseOut {
+            topics: vec![TopicOut {
+                name: StrBytes::from_static_str("t"),
+                topic_id: Uuid::nil(),
+                partitions: vec![PartitionOut {
+                    partition_index: 0,
+                    error_code: 6,
+                    high_watermark: -1,
+                    last_stable_offset: -1,
+                    log_start_offset: -1,
+                    aborted_transactions: None,
+                    preferred_read_replica: -1,
+                    records: None,
+                    diverging_epoch: None,
+                    current_leader: Some((2, 7)),
+                }],
+            }],
+            ..empty()
+        };
+        assert_eq!(
+            encode_fetch_response(11, 0, with_leader()).unwrap_err(),
+            FetchEncodeError::FieldNotInVersion(11)
+        );
+        assert!(encode_fetch_response(12, 0, with_leader()).is_ok());
     }
 }

@@ -50,6 +50,8 @@ pub(crate) mod fixtures {
             log_start_offset: 0,
             aborted_transactions: None,
             preferred_read_replica: -1,
+            diverging_epoch: None,
+            current_leader: None,
             records: Some(Bytes::from(vec![0u8; records])),
         }
     }

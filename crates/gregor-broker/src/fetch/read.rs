@@ -2,8 +2,9 @@
 //! each partition are a range of a segment file; nothing is copied here.
 
 use super::FetchTarget;
-use crate::replica_manager::{ConsumerRead, ReplicaManager};
+use crate::replica_manager::{ConsumerRead, LeaderLookup, ReplicaManager};
 use gregor_log::FileSlice;
+use gregor_metadata::MetadataImage;
 use gregor_protocol::error_codes;
 use gregor_protocol::fetch_response::PartitionOut;
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub fn error_partition(partition: i32, error_code: i16) -> PartitionOut<FileSlic
         aborted_transactions: None,
         preferred_read_replica: -1,
         records: Some(FileSlice::empty()),
+        diverging_epoch: None,
+        current_leader: None,
     }
 }
 
@@ -42,6 +45,7 @@ pub fn error_partition(partition: i32, error_code: i16) -> PartitionOut<FileSlic
 /// the limits, so consumers always make progress.
 pub fn read_targets(
     replicas: &ReplicaManager,
+    image: &MetadataImage,
     targets: &[FetchTarget],
     max_bytes: i32,
     read_committed: bool,
@@ -60,10 +64,25 @@ pub fn read_targets(
             result.partitions.push(answer);
             continue;
         };
-        let Some(partition) = replicas.partition(name, target.partition) else {
-            let answer = error_partition(target.partition, error_codes::UNKNOWN_TOPIC_OR_PARTITION);
-            result.partitions.push(answer);
-            continue;
+        let partition = match replicas.lookup_leader(image, name, target.partition) {
+            LeaderLookup::Leader(partition) => partition,
+            LeaderLookup::NotLeader { leader } => {
+                // The client must go elsewhere: answer at once.
+                result.read_error = true;
+                let answer = PartitionOut {
+                    current_leader: leader,
+                    ..error_partition(target.partition, error_codes::NOT_LEADER_OR_FOLLOWER)
+                };
+                result.partitions.push(answer);
+                continue;
+            }
+            LeaderLookup::Unknown => {
+                let code = error_codes::UNKNOWN_TOPIC_OR_PARTITION;
+                result
+                    .partitions
+                    .push(error_partition(target.partition, code));
+                continue;
+            }
         };
         result.found += 1;
         partition.add_waiter(woken);
@@ -92,6 +111,8 @@ pub fn read_targets(
                     }),
                     preferred_read_replica: -1,
                     records: Some(read.records),
+                    diverging_epoch: None,
+                    current_leader: None,
                 }
             }
             Err(err) => {

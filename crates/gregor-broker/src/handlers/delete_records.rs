@@ -4,6 +4,7 @@
 //! follows. The new start offset is checkpointed before it is used, so it
 //! survives a restart.
 
+use crate::handlers::leader_hint::led_partition;
 use crate::internal_topics::{OFFSETS_TOPIC, TXN_TOPIC};
 use crate::log_config::{effective, BrokerLayers};
 use crate::server::Broker;
@@ -35,9 +36,9 @@ pub fn handle(broker: &Broker, request: DeleteRecordsRequest) -> DeleteRecordsRe
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(INVALID_LOW_WATERMARK);
-                    let Some(partition) = broker.replicas.partition(&topic.name, p.partition_index)
-                    else {
-                        return result.with_error_code(error_codes::UNKNOWN_TOPIC_OR_PARTITION);
+                    let partition = match led_partition(broker, &topic.name, p.partition_index) {
+                        Ok(partition) => partition,
+                        Err(not_led) => return result.with_error_code(not_led.code),
                     };
                     if internal {
                         return result.with_error_code(error_codes::INVALID_TOPIC_EXCEPTION);

@@ -2,8 +2,8 @@
 //! their epoch, last sequence and last timestamp (no transactions yet, so
 //! coordinator epoch and transaction start offset are always -1).
 
+use crate::handlers::leader_hint::led_partition;
 use crate::server::Broker;
-use gregor_protocol::error_codes;
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
 };
@@ -19,8 +19,9 @@ pub fn handle(broker: &Broker, request: DescribeProducersRequest) -> DescribePro
                 .iter()
                 .map(|&index| {
                     let base = PartitionResponse::default().with_partition_index(index);
-                    let Some(partition) = broker.replicas.partition(&topic.name, index) else {
-                        return base.with_error_code(error_codes::UNKNOWN_TOPIC_OR_PARTITION);
+                    let partition = match led_partition(broker, &topic.name, index) {
+                        Ok(partition) => partition,
+                        Err(not_led) => return base.with_error_code(not_led.code),
                     };
                     match partition.producer_states() {
                         Ok(states) => base.with_active_producers(

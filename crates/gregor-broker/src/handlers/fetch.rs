@@ -14,12 +14,16 @@ use crate::fetch::read::{read_targets, ReadResult};
 use crate::fetch::session::PartitionKey;
 use crate::fetch::session_cache::{Begin, SessionCache, SessionRequest};
 use crate::fetch::FetchTarget;
+use crate::handlers::leader_hint::leader_endpoint;
+use crate::handlers::str_bytes;
 use crate::server::Broker;
 use gregor_log::FileSlice;
+use gregor_metadata::MetadataImage;
 use gregor_protocol::error_codes;
-use gregor_protocol::fetch_response::{FetchResponseOut, PartitionOut, TopicOut};
+use gregor_protocol::fetch_response::{FetchResponseOut, NodeEndpointOut, PartitionOut, TopicOut};
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -33,10 +37,55 @@ const READ_COMMITTED: i8 = 1;
 /// Topic ids replace names in Fetch from this version on.
 const TOPIC_ID_VERSION: i16 = 13;
 
+/// Partitions can name their current leader from this version on.
+const CURRENT_LEADER_VERSION: i16 = 12;
+
+/// Responses carry the endpoints of those leaders from this version on.
+const NODE_ENDPOINTS_VERSION: i16 = 16;
+
 pub type FetchReply = FetchResponseOut<FileSlice>;
 
 pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchReply {
     let image = broker.controller.image();
+    let mut reply = fetch(broker, &image, request, version).await;
+    point_at_leaders(&mut reply, &image, version);
+    reply
+}
+
+/// KIP-951: partitions answered NOT_LEADER_OR_FOLLOWER name the current
+/// leader (v12+), and the response carries those leaders' endpoints (v16+).
+fn point_at_leaders(reply: &mut FetchReply, image: &MetadataImage, version: i16) {
+    let partitions = reply
+        .topics
+        .iter_mut()
+        .flat_map(|t| t.partitions.iter_mut());
+    if version < CURRENT_LEADER_VERSION {
+        partitions.for_each(|p| p.current_leader = None);
+        return;
+    }
+    let leaders: BTreeSet<i32> = partitions
+        .filter_map(|p| p.current_leader.map(|(id, _)| id))
+        .collect();
+    if version >= NODE_ENDPOINTS_VERSION {
+        reply.node_endpoints = leaders
+            .into_iter()
+            .filter_map(|id| leader_endpoint(image, id))
+            .map(|e| NodeEndpointOut {
+                node_id: e.node_id,
+                host: str_bytes(&e.host),
+                port: e.port,
+                rack: e.rack.as_deref().map(str_bytes),
+            })
+            .collect();
+    }
+}
+
+async fn fetch(
+    broker: &Broker,
+    image: &MetadataImage,
+    request: FetchRequest,
+    version: i16,
+) -> FetchReply {
     let resolve = |id: &Uuid| {
         image
             .topic_by_id(id)
@@ -122,6 +171,7 @@ pub fn error_reply(error_code: i16, session_id: i32) -> FetchReply {
         error_code,
         session_id,
         topics: Vec::new(),
+        node_endpoints: Vec::new(),
     }
 }
 
@@ -172,8 +222,10 @@ async fn long_poll(broker: &Broker, request: &FetchRequest, targets: &[FetchTarg
         // Registered before reading so an append between the read and the
         // wait still wakes us (Notify keeps the permit).
         let woken = Arc::new(Notify::new());
+        let image = broker.controller.image();
         let result = read_targets(
             &broker.replicas,
+            &image,
             targets,
             request.max_bytes,
             read_committed,
@@ -190,6 +242,7 @@ async fn long_poll(broker: &Broker, request: &FetchRequest, targets: &[FetchTarg
             // Timed out: answer with what is there now.
             return read_targets(
                 &broker.replicas,
+                &broker.controller.image(),
                 targets,
                 request.max_bytes,
                 read_committed,
@@ -226,5 +279,6 @@ pub fn reply(
         error_code: error_codes::NONE,
         session_id,
         topics,
+        node_endpoints: Vec::new(),
     }
 }

@@ -1,10 +1,10 @@
 //! ListOffsets: earliest, latest, max timestamp, and the first offset at or
 //! after a timestamp.
 
+use crate::handlers::leader_hint::led_partition;
 use crate::replica_manager::Partition;
 use crate::server::Broker;
 use gregor_log::LogError;
-use gregor_protocol::error_codes;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -32,19 +32,21 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                 .map(|p| {
                     let base = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    let Some(partition) = broker.replicas.partition(&topic.name, p.partition_index)
-                    else {
-                        return base
-                            .with_error_code(error_codes::UNKNOWN_TOPIC_OR_PARTITION)
-                            .with_offset(-1)
-                            .with_timestamp(-1);
+                    let partition = match led_partition(broker, &topic.name, p.partition_index) {
+                        Ok(partition) => partition,
+                        Err(not_led) => {
+                            return base
+                                .with_error_code(not_led.code)
+                                .with_offset(-1)
+                                .with_timestamp(-1)
+                        }
                     };
                     match lookup(&partition, p.timestamp, read_committed) {
                         Ok((offset, timestamp)) => base
                             .with_offset(offset)
                             .with_timestamp(timestamp)
                             .with_leader_epoch(if version >= LEADER_EPOCH_VERSION {
-                                partition.leader_epoch
+                                partition.leader_epoch()
                             } else {
                                 -1
                             }),

@@ -19,6 +19,7 @@ pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
 pub mod init_producer_id;
+pub mod leader_hint;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;

@@ -2,13 +2,17 @@
 //! answer, acks=1 and acks=-1 are answered once the append is done (on a
 //! single node the leader is the whole ISR).
 
+use super::leader_hint::{leader_endpoint, led_partition};
 use super::str_bytes;
 use crate::clock::now_ms;
 use crate::server::Broker;
 use gregor_protocol::batch::BatchHeader;
 use gregor_protocol::error_codes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use std::collections::BTreeSet;
 
 /// Produce v12+ comes from transaction version 2 clients, whose partitions
 /// join the transaction with their first write (KIP-890 part 2).
@@ -84,7 +88,30 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Option<
     if acks == 0 {
         return None;
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    // KIP-951: the endpoints of the leaders named in the answers.
+    let leaders: BTreeSet<i32> = responses
+        .iter()
+        .flat_map(|t| t.partition_responses.iter())
+        .map(|p| p.current_leader.leader_id.0)
+        .filter(|id| *id >= 0)
+        .collect();
+    let image = broker.controller.image();
+    let node_endpoints = leaders
+        .into_iter()
+        .filter_map(|id| leader_endpoint(&image, id))
+        .map(|e| {
+            NodeEndpoint::default()
+                .with_node_id(e.node_id.into())
+                .with_host(str_bytes(&e.host))
+                .with_port(e.port)
+                .with_rack(e.rack.as_deref().map(str_bytes))
+        })
+        .collect();
+    Some(
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(node_endpoints),
+    )
 }
 
 /// Where a partition's records go, and for whom.
@@ -104,13 +131,21 @@ fn append(
     base: PartitionProduceResponse,
 ) -> PartitionProduceResponse {
     let Target { topic, index, .. } = target;
-    let Some(partition) = broker.replicas.partition(topic, index) else {
-        return base.with_error_code(error_codes::UNKNOWN_TOPIC_OR_PARTITION);
+    let partition = match led_partition(broker, topic, index) {
+        Ok(partition) => partition,
+        Err(not_led) => {
+            let (leader_id, leader_epoch) = not_led.leader.unwrap_or((-1, -1));
+            return base.with_error_code(not_led.code).with_current_leader(
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(leader_id.into())
+                    .with_leader_epoch(leader_epoch),
+            );
+        }
     };
-    if acks == -1 && partition.isr_size < partition.effective_min_insync_replicas() {
+    if acks == -1 && partition.isr_size() < partition.effective_min_insync_replicas() {
         return base.with_error_code(error_codes::NOT_ENOUGH_REPLICAS).with_error_message(Some(str_bytes(&format!(
             "The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {}",
-            partition.isr_size,
+            partition.isr_size(),
             partition.effective_min_insync_replicas()
         ))));
     }

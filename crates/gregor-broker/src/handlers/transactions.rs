@@ -4,6 +4,7 @@
 //! (`txn_service`) and, for offsets, the group coordinator.
 
 use crate::clock::now_ms;
+use crate::handlers::leader_hint::led_partition;
 use crate::internal_topics::OFFSETS_TOPIC;
 use crate::server::Broker;
 use crate::txn_service::Marker;
@@ -87,7 +88,12 @@ fn add_one(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
-    let exists = |(topic, p): &(String, i32)| broker.replicas.partition(topic, *p).is_some();
+    let image = broker.controller.image();
+    let exists = |(topic, p): &(String, i32)| {
+        image
+            .topic(topic)
+            .is_some_and(|t| t.partitions.contains_key(p))
+    };
     let codes: Vec<i16> = if !partitions.iter().all(exists) {
         partitions
             .iter()
@@ -255,8 +261,8 @@ pub fn write_markers(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteT
                         .partition_indexes
                         .iter()
                         .map(|p| {
-                            let code = if broker.replicas.partition(&t.name, *p).is_none() {
-                                error_codes::UNKNOWN_TOPIC_OR_PARTITION
+                            let code = if let Err(not_led) = led_partition(broker, &t.name, *p) {
+                                not_led.code
                             } else {
                                 broker
                                     .txns
