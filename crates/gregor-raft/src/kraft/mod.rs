@@ -20,6 +20,7 @@ mod node;
 pub mod records;
 mod rng;
 mod state;
+pub mod store;
 pub mod wire;
 
 pub use config::QuorumConfig;
