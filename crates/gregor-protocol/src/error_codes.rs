@@ -18,6 +18,8 @@ pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 pub const LEADER_NOT_AVAILABLE: i16 = 5;
 /// This broker is not the leader (or a replica) of the partition.
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+/// The node is shutting down (KRaft requests during shutdown).
+pub const BROKER_NOT_AVAILABLE: i16 = 8;
 /// A record batch is larger than the topic allows.
 pub const MESSAGE_TOO_LARGE: i16 = 10;
 /// A committed offset's metadata string is too long.
@@ -149,6 +151,10 @@ mod tests {
                 ResponseError::UnknownServerError,
             ),
             (super::OFFSET_OUT_OF_RANGE, ResponseError::OffsetOutOfRange),
+            (
+                super::BROKER_NOT_AVAILABLE,
+                ResponseError::BrokerNotAvailable,
+            ),
             (
                 super::INCONSISTENT_VOTER_SET,
                 ResponseError::InconsistentVoterSet,

@@ -61,6 +61,19 @@ pub fn preferred_version(key: ApiKey) -> i16 {
     }
 }
 
+/// The api key of a node's outgoing request; None for responses.
+pub fn request_key(message: &Message) -> Option<ApiKey> {
+    match message {
+        Message::VoteRequest { .. } => Some(ApiKey::Vote),
+        Message::BeginQuorumEpoch { .. } => Some(ApiKey::BeginQuorumEpoch),
+        Message::EndQuorumEpoch { .. } => Some(ApiKey::EndQuorumEpoch),
+        Message::Fetch { .. } => Some(ApiKey::Fetch),
+        Message::VoteResponse { .. }
+        | Message::BeginQuorumEpochResponse { .. }
+        | Message::FetchResponse(_) => None,
+    }
+}
+
 /// A checked inbound request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
