@@ -163,29 +163,55 @@ fn record(i: usize) -> Bytes {
     Bytes::from(format!("record-{i}"))
 }
 
+/// Three voters on 127.0.0.1, each behind a frame server.
+struct Cluster {
+    dirs: Vec<tempfile::TempDir>,
+    voters: Vec<(NodeId, SocketAddr)>,
+    slots: Vec<Slot>,
+    handles: Vec<QuorumHandle>,
+}
+
+impl Cluster {
+    async fn start(extra_dirs: usize) -> Cluster {
+        let dirs: Vec<tempfile::TempDir> = (0..3 + extra_dirs)
+            .map(|_| tempfile::tempdir().unwrap())
+            .collect();
+        let mut voters = Vec::new();
+        let mut listeners = Vec::new();
+        for id in 1..=3 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            voters.push((id, listener.local_addr().unwrap()));
+            listeners.push(listener);
+        }
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut handles = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let id = i as NodeId + 1;
+            let handle = runtime::start(config(id, &voters, dirs[i].path()))
+                .await
+                .unwrap();
+            let slot: Slot = Arc::new(Mutex::new(Some(handle.clone())));
+            tokio::spawn(serve(listener, slot.clone()));
+            slots.push(slot);
+            handles.push(handle);
+        }
+        Cluster {
+            dirs,
+            voters,
+            slots,
+            handles,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_voters_elect_replicate_fail_over_and_recover() {
-    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut voters = Vec::new();
-    let mut listeners = Vec::new();
-    for id in 1..=3 {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        voters.push((id, listener.local_addr().unwrap()));
-        listeners.push(listener);
-    }
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut handles = Vec::new();
-    for (i, listener) in listeners.into_iter().enumerate() {
-        let id = i as NodeId + 1;
-        let handle = runtime::start(config(id, &voters, dirs[i].path()))
-            .await
-            .unwrap();
-        let slot: Slot = Arc::new(Mutex::new(Some(handle.clone())));
-        tokio::spawn(serve(listener, slot.clone()));
-        slots.push(slot);
-        handles.push(handle);
-    }
-
+    let Cluster {
+        dirs,
+        voters,
+        slots,
+        handles,
+    } = Cluster::start(1).await;
     let all: Vec<&QuorumHandle> = handles.iter().collect();
     let (leader, epoch) = agreed_leader(&all, 0).await;
     let leader_at = (leader - 1) as usize;
@@ -320,4 +346,46 @@ async fn a_single_voter_leads_at_once_and_keeps_its_log_across_restarts() {
         (0..3).map(record).collect::<Vec<_>>()
     );
     handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_leader_resigns_loses_its_uncommitted_entry_and_rejoins() {
+    let cluster = Cluster::start(0).await;
+    let handles = &cluster.handles;
+    let all: Vec<&QuorumHandle> = handles.iter().collect();
+    let (leader, epoch) = agreed_leader(&all, 0).await;
+    let leader_at = (leader - 1) as usize;
+    handles[leader_at].append(record(0)).await.unwrap();
+
+    // Nobody can reach the leader any more (its followers cannot fetch);
+    // it can still reach them.
+    *cluster.slots[leader_at].lock().unwrap() = None;
+    let stranded = handles[leader_at].append(Bytes::from_static(b"never committed"));
+    let stranded = tokio::time::timeout(WAIT, stranded).await.unwrap();
+    // Check quorum: it resigned rather than commit without a majority.
+    assert!(
+        matches!(stranded, Err(AppendError::NotLeader { .. })),
+        "{stranded:?}"
+    );
+    let rest: Vec<&QuorumHandle> = (0..3)
+        .filter(|i| *i != leader_at)
+        .map(|i| &handles[i])
+        .collect();
+    let (new_leader, new_epoch) = agreed_leader(&rest, epoch).await;
+    let new_leader_at = (new_leader - 1) as usize;
+    handles[new_leader_at].append(record(1)).await.unwrap();
+
+    // The old leader learns the new epoch from the voters it asks, follows,
+    // truncates the entry only it had and gets the committed ones.
+    wait_for(&[&handles[leader_at]], "the old leader to follow", |s| {
+        s[0].epoch >= new_epoch && s[0].leader == Some(new_leader)
+    })
+    .await;
+    let expected: Vec<Bytes> = (0..2).map(record).collect();
+    for handle in handles {
+        assert_eq!(values(&committed(handle, 2).await), expected);
+    }
+    for handle in handles {
+        handle.shutdown().await;
+    }
 }
