@@ -30,6 +30,10 @@ pub const METADATA_PARTITION: i32 = 0;
 /// Kafka's Topic.METADATA_TOPIC_ID ("AAAAAAAAAAAAAAAAAAAAAQ").
 pub const METADATA_TOPIC_ID: Uuid = Uuid::from_u128(1);
 
+/// Kafka's Errors messages, which DescribeQuorum v2 carries.
+const NOT_LEADER_MESSAGE: &str = "For requests intended only for the leader, this error indicates that the broker is not the current leader. For requests intended for any replica, this error indicates that the broker is not a replica of the topic partition.";
+const UNKNOWN_PARTITION_MESSAGE: &str = "This server does not host this topic-partition.";
+
 /// How much a Fetch asks for (Kafka's raft fetch max bytes, 8 MiB).
 const FETCH_MAX_BYTES: i32 = 8 * 1024 * 1024;
 
@@ -284,11 +288,6 @@ fn decode_vote(
         |t| &t.partitions,
         |p| p.partition_index,
     )?;
-    if version >= 1 && r.voter_id.0 >= 0 && r.voter_id.0 != local_id {
-        return Ok(Inbound::Refused {
-            error: ec::INVALID_VOTER_KEY,
-        });
-    }
     let (Some(epoch), Some(last_epoch), Ok(end_offset)) = (
         epoch_from(p.replica_epoch),
         epoch_from(p.last_offset_epoch),
@@ -298,9 +297,20 @@ fn decode_vote(
             error: ec::INVALID_REQUEST,
         });
     };
-    if last_epoch > epoch || p.replica_id.0 < 0 {
+    // A candidate has bumped its epoch past its log's; a pre-vote has not.
+    let illegal_epoch = if p.pre_vote {
+        last_epoch > epoch
+    } else {
+        last_epoch >= epoch
+    };
+    if illegal_epoch || p.replica_id.0 < 0 {
         return Ok(Inbound::Refused {
             error: ec::INVALID_REQUEST,
+        });
+    }
+    if version >= 1 && r.voter_id.0 >= 0 && r.voter_id.0 != local_id {
+        return Ok(Inbound::Refused {
+            error: ec::INVALID_VOTER_KEY,
         });
     }
     Ok(Inbound::Raft {
@@ -465,6 +475,10 @@ fn decode_describe(version: i16, r: DescribeQuorumRequest) -> Result<Inbound, By
                     let mut partition = describe_quorum_response::PartitionData::default();
                     partition.partition_index = p.partition_index;
                     partition.error_code = ec::UNKNOWN_TOPIC_OR_PARTITION;
+                    if version >= 2 {
+                        partition.error_message =
+                            Some(StrBytes::from_static_str(UNKNOWN_PARTITION_MESSAGE));
+                    }
                     partition
                 })
                 .collect();
@@ -603,8 +617,16 @@ pub fn encode_describe_quorum(version: i16, description: Option<&QuorumDescripti
     p.partition_index = METADATA_PARTITION;
     let mut nodes = Vec::new();
     match description {
-        None => p.error_code = ec::NOT_LEADER_OR_FOLLOWER,
+        None => {
+            p.error_code = ec::NOT_LEADER_OR_FOLLOWER;
+            if version >= 2 {
+                p.error_message = Some(StrBytes::from_static_str(NOT_LEADER_MESSAGE));
+            }
+        }
         Some(d) => {
+            if version >= 2 {
+                p.error_message = None;
+            }
             p.leader_id = d.leader.into();
             p.leader_epoch = wire_epoch(d.epoch);
             p.high_watermark = d.high_watermark.map_or(-1, wire_offset);

@@ -289,6 +289,23 @@ fn a_request_for_another_voter_or_with_bad_epochs_is_refused_per_partition() {
             error: ec::INVALID_VOTER_KEY
         }
     );
+    // A real vote's candidate must have moved past its log's last epoch;
+    // a pre-vote's need not.
+    for (pre_vote, expected) in [(false, Some(ec::INVALID_REQUEST)), (true, None)] {
+        let vote = Message::VoteRequest {
+            epoch: 4,
+            candidate: 2,
+            last_epoch: 4,
+            end_offset: 9,
+            pre_vote,
+        };
+        let (key, body) = over_the_wire(1, 2, &vote);
+        let inbound = decode_request(CLUSTER, 1, key, 2, body).unwrap();
+        match expected {
+            Some(error) => assert_eq!(inbound, Inbound::Refused { error }),
+            None => assert!(matches!(inbound, Inbound::Raft { .. })),
+        }
+    }
     let fetch = Message::Fetch {
         epoch: 3,
         replica: 2,

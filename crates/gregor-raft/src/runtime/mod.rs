@@ -329,7 +329,7 @@ impl QuorumHandle {
     }
 
     fn describe(&self, status: &QuorumStatus) -> Option<QuorumDescription> {
-        if status.role != Role::Leader {
+        if status.role != Role::Leader || !status.running {
             return None;
         }
         // The leader is always caught up with itself.
