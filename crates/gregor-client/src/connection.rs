@@ -11,9 +11,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// How long any single request may take before the client gives up.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -23,6 +24,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// The newest ApiVersions this client speaks (v3 adds the client name).
 const API_VERSIONS_MAX: i16 = 3;
+
+/// How to open a [`Connection`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// For every request, the handshake included.
+    pub request_timeout: Duration,
+    /// For establishing the TCP connection.
+    pub connect_timeout: Duration,
+    /// Bind the outgoing socket to this local address (any port) so the
+    /// peer, and firewall rules, see the connection come from it.
+    pub local_ip: Option<IpAddr>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            connect_timeout: CONNECT_TIMEOUT,
+            local_ip: None,
+        }
+    }
+}
 
 pub struct Connection {
     address: String,
@@ -48,10 +71,27 @@ impl Connection {
         address: &str,
         request_timeout: Duration,
     ) -> anyhow::Result<Connection> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
-            .await
-            .map_err(|_| anyhow!("cannot connect to {address}: timed out"))?
-            .with_context(|| format!("cannot connect to {address}"))?;
+        let options = ConnectOptions {
+            request_timeout,
+            ..ConnectOptions::default()
+        };
+        Self::connect_with(address, &options).await
+    }
+
+    /// Connects as `options` say and asks the broker which API versions it
+    /// serves.
+    pub async fn connect_with(
+        address: &str,
+        options: &ConnectOptions,
+    ) -> anyhow::Result<Connection> {
+        let request_timeout = options.request_timeout;
+        let stream = tokio::time::timeout(
+            options.connect_timeout,
+            open_stream(address, options.local_ip),
+        )
+        .await
+        .map_err(|_| anyhow!("cannot connect to {address}: timed out"))?
+        .with_context(|| format!("cannot connect to {address}"))?;
         stream.set_nodelay(true)?;
         let mut connection = Connection {
             address: address.to_string(),
@@ -272,6 +312,36 @@ impl Connection {
         }
         Ok(response)
     }
+}
+
+/// A TCP connection to `address`, from `local_ip` when given.
+async fn open_stream(address: &str, local_ip: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(local_ip) = local_ip else {
+        return TcpStream::connect(address).await;
+    };
+    let mut last_error = None;
+    for target in tokio::net::lookup_host(address).await? {
+        // Only a target of the local address's family can be reached from it.
+        if target.is_ipv4() != local_ip.is_ipv4() {
+            continue;
+        }
+        let socket = if local_ip.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(local_ip, 0))?;
+        match socket.connect(target).await {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("{address} has no address reachable from {local_ip}"),
+        )
+    }))
 }
 
 fn api_versions_request() -> ApiVersionsRequest {

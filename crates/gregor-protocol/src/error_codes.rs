@@ -18,6 +18,8 @@ pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 pub const LEADER_NOT_AVAILABLE: i16 = 5;
 /// This broker is not the leader (or a replica) of the partition.
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+/// The node is shutting down (KRaft requests during shutdown).
+pub const BROKER_NOT_AVAILABLE: i16 = 8;
 /// A record batch is larger than the topic allows.
 pub const MESSAGE_TOO_LARGE: i16 = 10;
 /// A committed offset's metadata string is too long.
@@ -108,10 +110,14 @@ pub const INVALID_RECORD: i16 = 87;
 pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 /// A newer producer with the same transactional id fenced this one.
 pub const PRODUCER_FENCED: i16 = 90;
+/// A voter-only KRaft request came from or went to a non-voter.
+pub const INCONSISTENT_VOTER_SET: i16 = 94;
 /// A feature update is not valid (UpdateFeatures).
 pub const INVALID_UPDATE_VERSION: i16 = 95;
 /// The topic id is not known.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
+/// A KRaft request carries a cluster id that is not this node's.
+pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
 /// The transactional id is not known.
 pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 /// The fetch session's topic ids are inconsistent with the request.
@@ -126,6 +132,8 @@ pub const UNSUPPORTED_ASSIGNOR: i16 = 112;
 pub const STALE_MEMBER_EPOCH: i16 = 113;
 /// The transaction must be aborted, then can be retried.
 pub const TRANSACTION_ABORTABLE: i16 = 120;
+/// The voter key in a KRaft request does not match the receiving replica.
+pub const INVALID_VOTER_KEY: i16 = 125;
 /// The subscription regular expression is not valid.
 pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
 
@@ -143,6 +151,19 @@ mod tests {
                 ResponseError::UnknownServerError,
             ),
             (super::OFFSET_OUT_OF_RANGE, ResponseError::OffsetOutOfRange),
+            (
+                super::BROKER_NOT_AVAILABLE,
+                ResponseError::BrokerNotAvailable,
+            ),
+            (
+                super::INCONSISTENT_VOTER_SET,
+                ResponseError::InconsistentVoterSet,
+            ),
+            (
+                super::INCONSISTENT_CLUSTER_ID,
+                ResponseError::InconsistentClusterId,
+            ),
+            (super::INVALID_VOTER_KEY, ResponseError::InvalidVoterKey),
             (super::CORRUPT_MESSAGE, ResponseError::CorruptMessage),
             (
                 super::UNKNOWN_TOPIC_OR_PARTITION,

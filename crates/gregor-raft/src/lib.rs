@@ -13,6 +13,7 @@
 //! caller's business, so this crate never imports it.
 
 pub mod kraft;
+pub mod runtime;
 
 use bytes::Bytes;
 use gregor_log::{LogConfig, PartitionLog};

@@ -142,3 +142,22 @@ async fn an_unreachable_broker_is_named_in_the_error() {
     let err = Connection::connect(&address).await.err().unwrap();
     assert!(format!("{err:#}").contains(&address), "{err:#}");
 }
+
+#[tokio::test]
+async fn the_outgoing_socket_binds_to_the_given_local_ip() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let accept = tokio::spawn(async move {
+        let (_, peer) = listener.accept().await.unwrap();
+        peer
+    });
+    let options = ConnectOptions {
+        request_timeout: Duration::from_millis(200),
+        local_ip: Some("127.0.0.2".parse().unwrap()),
+        ..ConnectOptions::default()
+    };
+    // No handshake answer comes: only where the connection came from matters.
+    let _ = Connection::connect_with(&address, &options).await;
+    let peer = accept.await.unwrap();
+    assert_eq!(peer.ip().to_string(), "127.0.0.2");
+}

@@ -20,7 +20,8 @@ impl Node {
         now_ms: u64,
     ) {
         let my_epoch = self.quorum.epoch;
-        let granted = if !self.is_voter() || epoch < my_epoch {
+        // A non-voter neither votes nor is voted for.
+        let granted = if !self.is_voter() || !self.config.is_voter(candidate) || epoch < my_epoch {
             false
         } else if pre_vote {
             // KIP-996: refuse once we have heard from a leader in this epoch

@@ -2,8 +2,31 @@
 //! and followers and observers fetching.
 
 use super::messages::{FetchError, FetchResponse, Message};
+use super::node::Progress;
 use super::node::{Node, Output, RoleState};
 use super::NodeId;
+
+/// An observer that has not fetched for this long is no longer listed
+/// (Kafka's LeaderState drops observers after 5 minutes).
+const OBSERVER_TIMEOUT_MS: u64 = 5 * 60 * 1000;
+
+impl Progress {
+    /// Kafka's ReplicaState.updateFetchState: caught up now if the fetch
+    /// reaches the leader's end, or caught up as of the previous fetch if it
+    /// reaches what the leader had then.
+    fn record_fetch(&mut self, fetch_offset: u64, leader_end: u64, now_ms: u64) {
+        // Offsets only grow within an epoch; a reordered old fetch must not
+        // lower what we know.
+        self.end_offset = self.end_offset.max(fetch_offset);
+        if fetch_offset >= leader_end {
+            self.last_caught_up_ms = Some(now_ms);
+        } else if self.last_fetch_leader_end > 0 && fetch_offset >= self.last_fetch_leader_end {
+            self.last_caught_up_ms = self.last_caught_up_ms.max(self.last_fetch_ms);
+        }
+        self.last_fetch_leader_end = leader_end;
+        self.last_fetch_ms = Some(now_ms);
+    }
+}
 
 impl Node {
     pub(super) fn on_fetch(
@@ -43,23 +66,33 @@ impl Node {
             if diverged || fetch_offset > self.log.end_offset() {
                 reply.diverging = Some(end);
             } else {
+                let leader_end = self.log.end_offset();
                 if let RoleState::Leader {
                     progress,
+                    observers,
                     begin_sent_ms,
                     ..
                 } = &mut self.role
                 {
-                    if let Some(p) = progress.get_mut(&replica) {
-                        // Offsets only grow within an epoch; a reordered old
-                        // fetch must not lower what we know.
-                        p.end_offset = p.end_offset.max(fetch_offset);
-                        p.last_fetch_ms = Some(now_ms);
+                    let p = match progress.get_mut(&replica) {
+                        Some(p) => Some(p),
+                        None if replica >= 0 => {
+                            observers.retain(|_, o| {
+                                o.last_fetch_ms
+                                    .is_some_and(|t| t + OBSERVER_TIMEOUT_MS > now_ms)
+                            });
+                            Some(observers.entry(replica).or_default())
+                        }
+                        None => None,
+                    };
+                    if let Some(p) = p {
+                        p.record_fetch(fetch_offset, leader_end, now_ms);
                     }
                     begin_sent_ms.remove(&replica);
                 }
                 self.update_leader_high_watermark();
                 let entries = self.log.read(fetch_offset, self.config.fetch_max_entries);
-                let hw = self.leader_high_watermark();
+                let hw = self.leader_hw();
                 reply.entries = entries;
                 reply.high_watermark = hw;
             }
@@ -68,7 +101,7 @@ impl Node {
     }
 
     /// None until an entry of this leader's epoch is committed.
-    pub(super) fn leader_high_watermark(&self) -> Option<u64> {
+    pub(super) fn leader_hw(&self) -> Option<u64> {
         match &self.role {
             RoleState::Leader {
                 epoch_start_offset, ..

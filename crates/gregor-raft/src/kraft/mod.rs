@@ -8,9 +8,8 @@
 //! on it). It owns no clock, no randomness but a seeded [`Rng`], no sockets
 //! and no files, so a simulator can drive several nodes deterministically.
 //!
-//! Not wired into the broker yet: the broker still uses the single-voter
-//! [`crate::MetadataLog`]. Snapshots, FetchSnapshot, DescribeQuorum and the
-//! wire encoding come later.
+//! [`wire`] maps the messages to Kafka's RPCs and [`records`] the entries
+//! to record batches. Snapshots and FetchSnapshot are not done.
 
 mod config;
 mod election;
@@ -18,13 +17,16 @@ mod fetch;
 mod log;
 mod messages;
 mod node;
+pub mod records;
 mod rng;
 mod state;
+pub mod store;
+pub mod wire;
 
 pub use config::QuorumConfig;
 pub use log::{EpochEndOffset, LogEntry, MemLog, Payload};
 pub use messages::{FetchError, FetchResponse, Message};
-pub use node::{Node, Output};
+pub use node::{LeaderProgress, Node, Output, ReplicaProgress};
 pub use rng::Rng;
 pub use state::{QuorumState, Role};
 

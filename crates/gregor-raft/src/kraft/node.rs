@@ -26,6 +26,29 @@ pub(super) struct Progress {
     /// The follower's log end, as confirmed by its last valid fetch offset.
     pub(super) end_offset: u64,
     pub(super) last_fetch_ms: Option<u64>,
+    /// When the replica last had everything the leader had (Kafka's
+    /// lastCaughtUpTimestamp), for DescribeQuorum.
+    pub(super) last_caught_up_ms: Option<u64>,
+    /// The leader's log end at the replica's previous fetch.
+    pub(super) last_fetch_leader_end: u64,
+}
+
+/// How far a replica is, as the leader sees it (DescribeQuorum's
+/// ReplicaState). Times are the node's `now_ms` clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaProgress {
+    pub id: NodeId,
+    pub end_offset: u64,
+    pub last_fetch_ms: Option<u64>,
+    pub last_caught_up_ms: Option<u64>,
+}
+
+/// The leader's view of replication: voters (itself included) and the
+/// observers that fetched recently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderProgress {
+    pub voters: Vec<ReplicaProgress>,
+    pub observers: Vec<ReplicaProgress>,
 }
 
 #[derive(Debug)]
@@ -49,6 +72,8 @@ pub(super) enum RoleState {
     Leader {
         epoch_start_offset: u64,
         progress: BTreeMap<NodeId, Progress>,
+        /// Non-voters that fetch (brokers), dropped after a quiet spell.
+        observers: BTreeMap<NodeId, Progress>,
         /// When BeginQuorumEpoch was last sent to each voter that has not
         /// fetched yet in this epoch.
         begin_sent_ms: BTreeMap<NodeId, u64>,
@@ -126,7 +151,14 @@ impl Node {
             next_correlation_id: 0,
             out: Vec::new(),
         };
-        node.role = if node.is_voter() {
+        node.role = if node.config.voters == [id] {
+            // The only voter elects itself at its first tick, as Kafka's
+            // KafkaRaftClient does at start-up, instead of waiting out an
+            // election timeout nobody else can cut short.
+            RoleState::Unattached {
+                deadline_ms: now_ms,
+            }
+        } else if node.is_voter() {
             RoleState::Unattached {
                 deadline_ms: node.election_deadline(now_ms),
             }
@@ -150,6 +182,47 @@ impl Node {
     }
     pub fn high_watermark(&self) -> u64 {
         self.high_watermark
+    }
+
+    /// The voters, as configured.
+    pub fn voters(&self) -> &[NodeId] {
+        &self.config.voters
+    }
+
+    /// The high watermark a leader reports: None until an entry of its own
+    /// epoch is committed (and always None on a non-leader).
+    pub fn leader_high_watermark(&self) -> Option<u64> {
+        self.leader_hw()
+    }
+
+    /// Replication progress, on the leader only. The leader's own entry has
+    /// its log end and no fetch times (the caller knows the time).
+    pub fn leader_progress(&self) -> Option<LeaderProgress> {
+        let RoleState::Leader {
+            progress,
+            observers,
+            ..
+        } = &self.role
+        else {
+            return None;
+        };
+        let view = |(id, p): (&NodeId, &Progress)| {
+            let own = *id == self.id;
+            ReplicaProgress {
+                id: *id,
+                end_offset: if own {
+                    self.log.end_offset()
+                } else {
+                    p.end_offset
+                },
+                last_fetch_ms: if own { None } else { p.last_fetch_ms },
+                last_caught_up_ms: if own { None } else { p.last_caught_up_ms },
+            }
+        };
+        Some(LeaderProgress {
+            voters: progress.iter().map(view).collect(),
+            observers: observers.iter().map(view).collect(),
+        })
     }
 
     pub fn role(&self) -> Role {
@@ -344,11 +417,14 @@ impl Node {
             Progress {
                 end_offset: self.log.end_offset(),
                 last_fetch_ms: Some(now_ms),
+                last_caught_up_ms: Some(now_ms),
+                last_fetch_leader_end: self.log.end_offset(),
             },
         );
         self.role = RoleState::Leader {
             epoch_start_offset,
             progress,
+            observers: BTreeMap::new(),
             begin_sent_ms,
             started_ms: now_ms,
         };

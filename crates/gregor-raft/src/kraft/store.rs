@@ -1,0 +1,466 @@
+//! A node's durable state, laid out as Kafka's KRaft does it in the metadata
+//! partition directory `__cluster_metadata-0`: the `quorum-state` JSON file
+//! (epoch and vote) and the replicated log as an ordinary partition log of
+//! record batches (see [`super::records`]).
+//!
+//! The driver carries out a step's [`Output`]s with [`Store::apply`]: a
+//! `Persist` is on disk (written to a temporary file, fsynced, renamed over
+//! the old one, directory fsynced) before the next output is looked at, and
+//! the step's appends are fsynced before `apply` returns, so before any of
+//! the step's messages leave or any commit is reported.
+
+use super::log::{LogEntry, MemLog};
+use super::node::Output;
+use super::records;
+use super::state::QuorumState;
+use super::NodeId;
+use crate::METADATA_DIR;
+use gregor_log::{LogConfig, PartitionLog};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+
+/// The quorum-state file's name, as Kafka's FileQuorumStateStore.
+pub const QUORUM_STATE_FILE: &str = "quorum-state";
+const QUORUM_STATE_TMP: &str = "quorum-state.tmp";
+
+/// How much of the log one read at open asks for.
+const READ_CHUNK: usize = 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("metadata log: {0}")]
+    Log(#[from] gregor_log::LogError),
+    #[error("quorum state {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("quorum state {path} is not valid: {message}")]
+    BadQuorumState { path: PathBuf, message: String },
+    #[error("corrupt metadata log at offset {offset}: {message}")]
+    Corrupt { offset: u64, message: String },
+}
+
+/// Kafka's QuorumStateData at data_version 0, field names as Kafka writes
+/// them. Only the epoch and the vote are read back; the node relearns the
+/// leader.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct QuorumStateFile {
+    #[serde(rename = "clusterId", default)]
+    cluster_id: String,
+    #[serde(rename = "leaderId")]
+    leader_id: i32,
+    #[serde(rename = "leaderEpoch")]
+    leader_epoch: i32,
+    #[serde(rename = "votedId")]
+    voted_id: i32,
+    #[serde(rename = "appliedOffset", default)]
+    applied_offset: i64,
+    #[serde(rename = "currentVoters", default)]
+    current_voters: Option<Vec<Voter>>,
+    data_version: i16,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Voter {
+    #[serde(rename = "voterId")]
+    voter_id: i32,
+}
+
+/// What a node restarts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub quorum: QuorumState,
+    pub log: MemLog,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    log: PartitionLog,
+    voters: Vec<NodeId>,
+    unflushed: bool,
+}
+
+fn log_config() -> LogConfig {
+    LogConfig {
+        // Flushed explicitly once per step (Store::apply), not per append.
+        flush_messages: i64::MAX,
+        flush_ms: i64::MAX,
+        segment_bytes: 64 * 1024 * 1024,
+        segment_ms: i64::MAX,
+        // Nothing is deleted by retention: there are no snapshots yet.
+        retention_ms: -1,
+        retention_bytes: -1,
+        max_message_bytes: 64 * 1024 * 1024,
+        ..LogConfig::default()
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Store {
+    /// Opens (creating) `<metadata_dir>/__cluster_metadata-0`, recovering the
+    /// log (a torn tail is cut) and reading it and the quorum state back.
+    pub fn open(metadata_dir: &Path, voters: &[NodeId]) -> Result<(Store, Restored), StoreError> {
+        let dir = metadata_dir.join(METADATA_DIR);
+        // Always recover: the log is small, and a crash leaves no marker.
+        let log = PartitionLog::open(&dir, log_config(), true)?;
+        let quorum = read_quorum_state(&dir)?;
+        let entries = read_log(&log)?;
+        let store = Store {
+            dir,
+            log,
+            voters: voters.to_vec(),
+            unflushed: false,
+        };
+        Ok((
+            store,
+            Restored {
+                quorum,
+                log: MemLog::from_entries(entries),
+            },
+        ))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Carries out a step's disk outputs in order (sends are skipped) and
+    /// fsyncs the appends before returning.
+    pub fn apply(&mut self, outputs: &[Output]) -> Result<(), StoreError> {
+        for output in outputs {
+            match output {
+                Output::Persist(state) => self.persist(*state)?,
+                Output::Append { offset, entry } => self.append(*offset, entry)?,
+                Output::Truncate { end_offset } => self.truncate(*end_offset)?,
+                Output::Send { .. } => {}
+            }
+        }
+        self.flush()
+    }
+
+    /// Writes the quorum state atomically and durably.
+    pub fn persist(&mut self, state: QuorumState) -> Result<(), StoreError> {
+        let file = QuorumStateFile {
+            cluster_id: String::new(),
+            leader_id: -1,
+            leader_epoch: i32::try_from(state.epoch).unwrap_or(i32::MAX),
+            voted_id: state.voted_for.unwrap_or(-1),
+            applied_offset: 0,
+            current_voters: Some(self.voters.iter().map(|v| Voter { voter_id: *v }).collect()),
+            data_version: 0,
+        };
+        let json = serde_json::to_vec(&file).map_err(|e| StoreError::BadQuorumState {
+            path: self.dir.join(QUORUM_STATE_FILE),
+            message: e.to_string(),
+        })?;
+        let tmp = self.dir.join(QUORUM_STATE_TMP);
+        let target = self.dir.join(QUORUM_STATE_FILE);
+        let mut f = File::create(&tmp).map_err(io_error(&tmp))?;
+        f.write_all(&json).map_err(io_error(&tmp))?;
+        f.sync_all().map_err(io_error(&tmp))?;
+        drop(f);
+        fs::rename(&tmp, &target).map_err(io_error(&target))?;
+        // The rename itself is durable only once the directory is.
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(&self.dir))
+    }
+
+    /// Appends one entry at `offset` (must be the log end); durable after
+    /// the next [`flush`](Self::flush).
+    pub fn append(&mut self, offset: u64, entry: &LogEntry) -> Result<(), StoreError> {
+        let end = self.end_offset();
+        if offset != end {
+            return Err(StoreError::Corrupt {
+                offset,
+                message: format!("append is not at the log end {end}"),
+            });
+        }
+        let now = now_ms();
+        let batch = records::encode_entry(offset, entry, &self.voters, now)
+            .map_err(|message| StoreError::Corrupt { offset, message })?;
+        self.log.append_replicated(&batch, now)?;
+        self.unflushed = true;
+        Ok(())
+    }
+
+    /// Drops every entry at or after `end_offset` (durably).
+    pub fn truncate(&mut self, end_offset: u64) -> Result<(), StoreError> {
+        let offset = i64::try_from(end_offset).unwrap_or(i64::MAX);
+        self.log.truncate_to(offset)?;
+        Ok(())
+    }
+
+    /// fsyncs the appends made since the last flush.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        if self.unflushed {
+            self.log.flush()?;
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+
+    pub fn end_offset(&self) -> u64 {
+        u64::try_from(self.log.log_end_offset()).unwrap_or(0)
+    }
+
+    /// Flushes and closes cleanly.
+    pub fn close(self) -> Result<(), StoreError> {
+        Ok(self.log.close()?)
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn read_quorum_state(dir: &Path) -> Result<QuorumState, StoreError> {
+    let path = dir.join(QUORUM_STATE_FILE);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(QuorumState::default()),
+        Err(source) => return Err(StoreError::Io { path, source }),
+    };
+    let bad = |message: String| StoreError::BadQuorumState {
+        path: path.clone(),
+        message,
+    };
+    let file: QuorumStateFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let epoch = u32::try_from(file.leader_epoch)
+        .map_err(|_| bad(format!("negative leaderEpoch {}", file.leader_epoch)))?;
+    Ok(QuorumState {
+        epoch,
+        voted_for: (file.voted_id >= 0).then_some(file.voted_id),
+    })
+}
+
+/// Every entry of the log, which must start at offset 0 (no snapshots).
+fn read_log(log: &PartitionLog) -> Result<Vec<LogEntry>, StoreError> {
+    let start = log.log_start_offset();
+    let end = log.log_end_offset();
+    if start != 0 {
+        return Err(StoreError::Corrupt {
+            offset: u64::try_from(start).unwrap_or(0),
+            message: "the log does not start at 0 and snapshots are not supported".into(),
+        });
+    }
+    let mut entries = Vec::new();
+    let mut next = 0i64;
+    while next < end {
+        let read = log.read(next, READ_CHUNK, end, true)?;
+        let offset = u64::try_from(next).unwrap_or(0);
+        let decoded = records::decode_entries(&read.records)
+            .map_err(|message| StoreError::Corrupt { offset, message })?;
+        let before = next;
+        for (offset, entry) in decoded {
+            if offset < entries.len() as u64 {
+                continue;
+            }
+            if offset != entries.len() as u64 {
+                return Err(StoreError::Corrupt {
+                    offset,
+                    message: format!("expected offset {}", entries.len()),
+                });
+            }
+            entries.push(entry);
+            next = offset as i64 + 1;
+        }
+        if next == before {
+            return Err(StoreError::Corrupt {
+                offset,
+                message: "reading the log made no progress".into(),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kraft::log::Payload;
+    use bytes::Bytes;
+
+    fn data(epoch: u32, text: &'static str) -> LogEntry {
+        LogEntry {
+            epoch,
+            payload: Payload::Data(Bytes::from_static(text.as_bytes())),
+        }
+    }
+
+    fn leader_change(epoch: u32, leader: NodeId) -> LogEntry {
+        LogEntry {
+            epoch,
+            payload: Payload::LeaderChange { leader },
+        }
+    }
+
+    fn append_all(store: &mut Store, entries: &[LogEntry]) {
+        let base = store.end_offset();
+        let outputs: Vec<Output> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| Output::Append {
+                offset: base + i as u64,
+                entry: entry.clone(),
+            })
+            .collect();
+        store.apply(&outputs).unwrap();
+    }
+
+    #[test]
+    fn a_fresh_store_is_empty_in_epoch_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, restored) = Store::open(dir.path(), &[1, 2, 3]).unwrap();
+        assert_eq!(restored.quorum, QuorumState::default());
+        assert!(restored.log.entries().is_empty());
+    }
+
+    #[test]
+    fn state_and_entries_survive_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path(), &[1, 2, 3]).unwrap();
+        let entries = vec![leader_change(2, 1), data(2, "a"), data(2, "b")];
+        store
+            .apply(&[Output::Persist(QuorumState {
+                epoch: 2,
+                voted_for: Some(1),
+            })])
+            .unwrap();
+        append_all(&mut store, &entries);
+        drop(store); // no close: a crash
+
+        let (mut store, restored) = Store::open(dir.path(), &[1, 2, 3]).unwrap();
+        assert_eq!(
+            restored.quorum,
+            QuorumState {
+                epoch: 2,
+                voted_for: Some(1)
+            }
+        );
+        assert_eq!(restored.log.entries(), &entries[..]);
+
+        // A follower truncates a diverged suffix and appends the leader's.
+        store
+            .apply(&[
+                Output::Persist(QuorumState {
+                    epoch: 3,
+                    voted_for: None,
+                }),
+                Output::Truncate { end_offset: 2 },
+                Output::Append {
+                    offset: 2,
+                    entry: leader_change(3, 2),
+                },
+            ])
+            .unwrap();
+        drop(store);
+        let (store, restored) = Store::open(dir.path(), &[1, 2, 3]).unwrap();
+        assert_eq!(restored.quorum.epoch, 3);
+        assert_eq!(restored.quorum.voted_for, None);
+        assert_eq!(
+            restored.log.entries(),
+            &[leader_change(2, 1), data(2, "a"), leader_change(3, 2)]
+        );
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn the_quorum_state_file_is_kafkas_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path(), &[1, 2]).unwrap();
+        store
+            .persist(QuorumState {
+                epoch: 7,
+                voted_for: Some(2),
+            })
+            .unwrap();
+        let path = dir.path().join(METADATA_DIR).join(QUORUM_STATE_FILE);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["leaderEpoch"], 7);
+        assert_eq!(json["votedId"], 2);
+        assert_eq!(json["leaderId"], -1);
+        assert_eq!(json["data_version"], 0);
+        assert_eq!(json["currentVoters"][1]["voterId"], 2);
+        assert!(!dir
+            .path()
+            .join(METADATA_DIR)
+            .join(QUORUM_STATE_TMP)
+            .exists());
+
+        // A file written by Kafka reads back too.
+        std::fs::write(
+            &path,
+            br#"{"clusterId":"","leaderId":3,"leaderEpoch":9,"votedId":-1,"appliedOffset":0,"currentVoters":[{"voterId":3}],"data_version":0}"#,
+        )
+        .unwrap();
+        drop(store);
+        let (_, restored) = Store::open(dir.path(), &[1, 2]).unwrap();
+        assert_eq!(
+            restored.quorum,
+            QuorumState {
+                epoch: 9,
+                voted_for: None
+            }
+        );
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(matches!(
+            Store::open(dir.path(), &[1, 2]),
+            Err(StoreError::BadQuorumState { .. })
+        ));
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path(), &[1]).unwrap();
+        append_all(
+            &mut store,
+            &[leader_change(1, 1), data(1, "a"), data(1, "b")],
+        );
+        drop(store);
+        let segment = dir.path().join(METADATA_DIR).join(format!("{:020}.log", 0));
+        let len = std::fs::metadata(&segment).unwrap().len();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap();
+        file.set_len(len - 3).unwrap();
+        drop(file);
+
+        let (mut store, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(restored.log.entries(), &[leader_change(1, 1), data(1, "a")]);
+        assert_eq!(store.end_offset(), 2);
+        append_all(&mut store, &[data(1, "c")]);
+        drop(store);
+        let (_, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(
+            restored.log.entries(),
+            &[leader_change(1, 1), data(1, "a"), data(1, "c")]
+        );
+    }
+
+    #[test]
+    fn an_append_off_the_log_end_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path(), &[1]).unwrap();
+        assert!(matches!(
+            store.append(3, &data(1, "x")),
+            Err(StoreError::Corrupt { offset: 3, .. })
+        ));
+    }
+}

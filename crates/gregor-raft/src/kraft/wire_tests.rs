@@ -1,0 +1,395 @@
+use super::*;
+use crate::kraft::log::{LogEntry, Payload};
+
+const CLUSTER: &str = "cluster-a";
+
+// As in the gregor binary: kafka-protocol sizes arrays from the wire before
+// reading them, so a lying count must not abort the test process.
+#[global_allocator]
+static GUARD: gregor_protocol::alloc_guard::Guard = gregor_protocol::alloc_guard::Guard;
+
+/// What the peer's decoder sees for a node's outgoing message at `version`.
+fn over_the_wire(to: NodeId, version: i16, message: &Message) -> (i16, Bytes) {
+    let (key, body) = encode_request(CLUSTER, to, version, message).unwrap();
+    let mut buf = BytesMut::new();
+    body.encode(&mut buf, version).unwrap();
+    (key as i16, buf.freeze())
+}
+
+fn view() -> NodeView {
+    NodeView {
+        epoch: 5,
+        leader: Some(1),
+        voters: vec![1, 2, 3],
+        now_ms: 1_700_000_000_000,
+    }
+}
+
+fn response(key: i16, version: i16, mut body: Bytes) -> ResponseKind {
+    let key = ApiKey::try_from(key).unwrap();
+    ResponseKind::decode(key, &mut body, version).unwrap()
+}
+
+fn requests() -> Vec<Message> {
+    vec![
+        Message::VoteRequest {
+            epoch: 5,
+            candidate: 2,
+            last_epoch: 4,
+            end_offset: 17,
+            pre_vote: false,
+        },
+        Message::BeginQuorumEpoch {
+            epoch: 5,
+            leader: 2,
+        },
+        Message::EndQuorumEpoch {
+            epoch: 5,
+            leader: 2,
+            preferred_successors: vec![3, 1],
+        },
+        Message::Fetch {
+            epoch: 5,
+            replica: 2,
+            fetch_offset: 17,
+            last_fetched_epoch: 4,
+            correlation_id: 0,
+        },
+    ]
+}
+
+#[test]
+fn requests_round_trip_at_every_version_kafka_4_uses() {
+    for message in requests() {
+        let key = encode_request(CLUSTER, 1, 0, &message).map(|(k, _)| k);
+        let key = key.unwrap();
+        let (min, max) = match key {
+            ApiKey::Vote => (0, 2),
+            ApiKey::Fetch => (12, 18),
+            _ => (0, 1),
+        };
+        for version in min..=max {
+            let (api_key, body) = over_the_wire(1, version, &message);
+            let inbound = decode_request(CLUSTER, 1, api_key, version, body).unwrap();
+            assert_eq!(
+                inbound,
+                Inbound::Raft {
+                    from: 2,
+                    message: message.clone()
+                },
+                "{key:?} v{version}"
+            );
+        }
+    }
+    let pre_vote = Message::VoteRequest {
+        epoch: 5,
+        candidate: 2,
+        last_epoch: 5,
+        end_offset: 17,
+        pre_vote: true,
+    };
+    let (api_key, body) = over_the_wire(1, 2, &pre_vote);
+    assert_eq!(
+        decode_request(CLUSTER, 1, api_key, 2, body).unwrap(),
+        Inbound::Raft {
+            from: 2,
+            message: pre_vote.clone()
+        }
+    );
+    // Pre-vote does not exist before Vote v2: refusing to encode beats
+    // sending a real vote.
+    let (_, body) = encode_request(CLUSTER, 1, 1, &pre_vote).unwrap();
+    assert!(body.encode(&mut BytesMut::new(), 1).is_err());
+}
+
+#[test]
+fn replies_round_trip_into_the_nodes_messages() {
+    let vote = Message::VoteRequest {
+        epoch: 5,
+        candidate: 2,
+        last_epoch: 4,
+        end_offset: 17,
+        pre_vote: true,
+    };
+    let reply = Message::VoteResponse {
+        epoch: 5,
+        granted: true,
+        pre_vote: true,
+        leader: None,
+    };
+    let body = encode_reply(52, 2, &view(), Some(&reply), ec::NONE);
+    assert_eq!(
+        decode_response(&vote, response(52, 2, body)).unwrap(),
+        Some(reply)
+    );
+
+    let begin = Message::BeginQuorumEpoch {
+        epoch: 5,
+        leader: 1,
+    };
+    let body = encode_reply(53, 1, &view(), None, ec::NONE);
+    assert_eq!(
+        decode_response(&begin, response(53, 1, body)).unwrap(),
+        Some(Message::BeginQuorumEpochResponse { epoch: 5 })
+    );
+
+    let entries = vec![
+        LogEntry {
+            epoch: 5,
+            payload: Payload::LeaderChange { leader: 1 },
+        },
+        LogEntry {
+            epoch: 5,
+            payload: Payload::Data(Bytes::from_static(b"record")),
+        },
+    ];
+    let fetch = Message::Fetch {
+        epoch: 5,
+        replica: 2,
+        fetch_offset: 17,
+        last_fetched_epoch: 4,
+        correlation_id: 99,
+    };
+    let answer = FetchResponse {
+        epoch: 5,
+        correlation_id: 0,
+        leader: Some(1),
+        error: None,
+        diverging: None,
+        base_offset: 17,
+        entries,
+        high_watermark: Some(18),
+    };
+    for version in [12, 13, 17, 18] {
+        let body = encode_reply(
+            1,
+            version,
+            &view(),
+            Some(&Message::FetchResponse(answer.clone())),
+            ec::NONE,
+        );
+        let decoded = decode_response(&fetch, response(1, version, body)).unwrap();
+        // The runtime's correlation id comes back from the request it sent.
+        let expected = FetchResponse {
+            correlation_id: 99,
+            ..answer.clone()
+        };
+        assert_eq!(
+            decoded,
+            Some(Message::FetchResponse(expected)),
+            "v{version}"
+        );
+    }
+
+    let diverged = FetchResponse {
+        epoch: 6,
+        correlation_id: 0,
+        leader: Some(3),
+        error: Some(FetchError::FencedLeaderEpoch),
+        diverging: Some(EpochEndOffset {
+            epoch: 3,
+            end_offset: 9,
+        }),
+        base_offset: 17,
+        entries: Vec::new(),
+        high_watermark: None,
+    };
+    let body = encode_reply(
+        1,
+        17,
+        &view(),
+        Some(&Message::FetchResponse(diverged.clone())),
+        ec::NONE,
+    );
+    let decoded = decode_response(&fetch, response(1, 17, body)).unwrap();
+    assert_eq!(
+        decoded,
+        Some(Message::FetchResponse(FetchResponse {
+            correlation_id: 99,
+            ..diverged
+        }))
+    );
+}
+
+#[test]
+fn a_wrong_cluster_id_is_inconsistent_cluster_id() {
+    for message in requests() {
+        let version = if matches!(message, Message::Fetch { .. }) {
+            17
+        } else {
+            1
+        };
+        let (api_key, body) = over_the_wire(1, version, &message);
+        let refused = decode_request("other-cluster", 1, api_key, version, body).unwrap_err();
+        let (key, decoded) = (api_key, response(api_key, version, refused));
+        let code = match decoded {
+            ResponseKind::Vote(r) => r.error_code,
+            ResponseKind::BeginQuorumEpoch(r) => r.error_code,
+            ResponseKind::EndQuorumEpoch(r) => r.error_code,
+            ResponseKind::Fetch(r) => r.error_code,
+            other => panic!("{key}: {other:?}"),
+        };
+        assert_eq!(code, ec::INCONSISTENT_CLUSTER_ID, "api key {key}");
+    }
+}
+
+#[test]
+fn bad_bytes_and_versions_get_error_responses() {
+    for (key, _, max) in SUPPORTED_APIS {
+        for body in [Bytes::new(), Bytes::from_static(&[0xff; 7])] {
+            let refused = decode_request(CLUSTER, 1, key, max, body).unwrap_err();
+            // The error response itself decodes.
+            let _ = response(key, max, refused);
+        }
+        let refused = decode_request(CLUSTER, 1, key, max + 1, Bytes::new()).unwrap_err();
+        let _ = response(key, max, refused);
+    }
+}
+
+#[test]
+fn another_topic_is_an_invalid_request_and_unknown_for_describe_quorum() {
+    let mut r = VoteRequest::default();
+    let mut t = vote_request::TopicData::default();
+    t.topic_name = TopicName(StrBytes::from_static_str("orders"));
+    t.partitions = vec![vote_request::PartitionData::default()];
+    r.topics = vec![t];
+    let mut buf = BytesMut::new();
+    r.encode(&mut buf, 2).unwrap();
+    let refused = decode_request(CLUSTER, 1, 52, 2, buf.freeze()).unwrap_err();
+    match response(52, 2, refused) {
+        ResponseKind::Vote(r) => assert_eq!(r.error_code, ec::INVALID_REQUEST),
+        other => panic!("{other:?}"),
+    }
+
+    let mut r = DescribeQuorumRequest::default();
+    let mut t = kafka_protocol::messages::describe_quorum_request::TopicData::default();
+    t.topic_name = TopicName(StrBytes::from_static_str("orders"));
+    t.partitions = vec![Default::default()];
+    r.topics = vec![t];
+    let mut buf = BytesMut::new();
+    r.encode(&mut buf, 2).unwrap();
+    let refused = decode_request(CLUSTER, 1, 55, 2, buf.freeze()).unwrap_err();
+    match response(55, 2, refused) {
+        ResponseKind::DescribeQuorum(r) => {
+            assert_eq!(
+                r.topics[0].partitions[0].error_code,
+                ec::UNKNOWN_TOPIC_OR_PARTITION
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_request_for_another_voter_or_with_bad_epochs_is_refused_per_partition() {
+    let (key, body) = over_the_wire(3, 2, &requests()[0]);
+    assert_eq!(
+        decode_request(CLUSTER, 1, key, 2, body).unwrap(),
+        Inbound::Refused {
+            error: ec::INVALID_VOTER_KEY
+        }
+    );
+    // A real vote's candidate must have moved past its log's last epoch;
+    // a pre-vote's need not.
+    for (pre_vote, expected) in [(false, Some(ec::INVALID_REQUEST)), (true, None)] {
+        let vote = Message::VoteRequest {
+            epoch: 4,
+            candidate: 2,
+            last_epoch: 4,
+            end_offset: 9,
+            pre_vote,
+        };
+        let (key, body) = over_the_wire(1, 2, &vote);
+        let inbound = decode_request(CLUSTER, 1, key, 2, body).unwrap();
+        match expected {
+            Some(error) => assert_eq!(inbound, Inbound::Refused { error }),
+            None => assert!(matches!(inbound, Inbound::Raft { .. })),
+        }
+    }
+    let fetch = Message::Fetch {
+        epoch: 3,
+        replica: 2,
+        fetch_offset: 0,
+        last_fetched_epoch: 4,
+        correlation_id: 0,
+    };
+    let (key, body) = over_the_wire(1, 17, &fetch);
+    assert_eq!(
+        decode_request(CLUSTER, 1, key, 17, body).unwrap(),
+        Inbound::Refused {
+            error: ec::INVALID_REQUEST
+        }
+    );
+    // Its answer still names the leader and epoch.
+    let body = encode_reply(1, 17, &view(), None, ec::INVALID_REQUEST);
+    match response(1, 17, body) {
+        ResponseKind::Fetch(r) => {
+            let p = &r.responses[0].partitions[0];
+            assert_eq!(p.error_code, ec::INVALID_REQUEST);
+            assert_eq!(
+                (p.current_leader.leader_id.0, p.current_leader.leader_epoch),
+                (1, 5)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn describe_quorum_reports_the_leaders_view() {
+    let description = QuorumDescription {
+        leader: 1,
+        epoch: 5,
+        high_watermark: Some(10),
+        voters: vec![
+            ReplicaDescription {
+                id: 1,
+                log_end_offset: Some(12),
+                last_fetch_ms: Some(100),
+                last_caught_up_ms: Some(100),
+            },
+            ReplicaDescription {
+                id: 2,
+                log_end_offset: None,
+                last_fetch_ms: None,
+                last_caught_up_ms: None,
+            },
+        ],
+        observers: vec![ReplicaDescription {
+            id: 7,
+            log_end_offset: Some(3),
+            last_fetch_ms: Some(90),
+            last_caught_up_ms: None,
+        }],
+        nodes: vec![(1, "127.0.0.11:9093".parse().unwrap())],
+        listener: "CONTROLLER".into(),
+    };
+    match response(55, 2, encode_describe_quorum(2, Some(&description))) {
+        ResponseKind::DescribeQuorum(r) => {
+            let p = &r.topics[0].partitions[0];
+            assert_eq!(
+                (
+                    p.error_code,
+                    p.leader_id.0,
+                    p.leader_epoch,
+                    p.high_watermark
+                ),
+                (0, 1, 5, 10)
+            );
+            assert_eq!(p.current_voters[1].log_end_offset, -1);
+            assert_eq!(p.current_voters[0].last_caught_up_timestamp, 100);
+            assert_eq!(p.observers[0].replica_id.0, 7);
+            assert_eq!(r.nodes[0].listeners[0].port, 9093);
+        }
+        other => panic!("{other:?}"),
+    }
+    match response(55, 0, encode_describe_quorum(0, None)) {
+        ResponseKind::DescribeQuorum(r) => {
+            assert_eq!(
+                r.topics[0].partitions[0].error_code,
+                ec::NOT_LEADER_OR_FOLLOWER
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,398 @@
+//! The task that owns the node: every input (tick, peer request, peer
+//! answer, append, read) is one step whose outputs are carried out in the
+//! order the node requires: disk (fsynced) first, then the messages, then
+//! commits are reported and the status published.
+
+use super::committed::Committed;
+use super::peer;
+use super::{is_request, AppendError, Clock, QuorumStatus, ReplicaStatus, RuntimeConfig};
+use crate::kraft::store::{Store, StoreError};
+use crate::kraft::wire::NodeView;
+use crate::kraft::{Message, Node, NodeId, Output, Payload, ReplicaProgress, Role};
+use bytes::Bytes;
+use gregor_protocol::error_codes as ec;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+/// Most entries one read hands a subscriber.
+const READ_MAX: u64 = 1024;
+/// Messages queued for one peer before new ones are dropped (the node
+/// retries on its own timers).
+const PEER_QUEUE: usize = 64;
+
+pub(super) type RequestReply = (Option<Message>, NodeView, i16);
+
+/// Which of a step's messages answers the request being handled: the one to
+/// this node that the predicate accepts.
+type Capture = (NodeId, fn(&Message) -> bool);
+
+pub(super) enum Command {
+    /// A peer's request; the answer is the node's message back to `from`.
+    Request {
+        from: NodeId,
+        message: Message,
+        reply: oneshot::Sender<RequestReply>,
+    },
+    /// A peer's answer to one of our requests.
+    Response {
+        from: NodeId,
+        message: Message,
+    },
+    Append {
+        data: Bytes,
+        reply: oneshot::Sender<Result<u64, AppendError>>,
+    },
+    /// Committed Data entries from `from` on.
+    Read {
+        from: u64,
+        reply: oneshot::Sender<ReadBatch>,
+    },
+    Resign {
+        reply: oneshot::Sender<()>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+pub(super) struct ReadBatch {
+    /// Where the next read starts.
+    pub(super) next: u64,
+    pub(super) items: Vec<Committed>,
+}
+
+struct Pending {
+    offset: u64,
+    epoch: u32,
+    reply: oneshot::Sender<Result<u64, AppendError>>,
+}
+
+pub(super) struct Driver {
+    node: Node,
+    store: Option<Store>,
+    clock: Clock,
+    peers: BTreeMap<NodeId, mpsc::Sender<Message>>,
+    peer_tasks: Vec<JoinHandle<()>>,
+    status: watch::Sender<QuorumStatus>,
+    pending: Vec<Pending>,
+    request_timeout: Duration,
+}
+
+impl Driver {
+    pub(super) fn new(
+        node: Node,
+        store: Store,
+        config: &RuntimeConfig,
+        clock: Clock,
+        commands: mpsc::WeakSender<Command>,
+        status: watch::Sender<QuorumStatus>,
+    ) -> Self {
+        let request_timeout = Duration::from_millis(config.request_timeout_ms.max(1));
+        let mut peers = BTreeMap::new();
+        let mut peer_tasks = Vec::new();
+        for (id, address) in &config.voters {
+            if *id == config.node_id {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            let target = peer::Peer {
+                id: *id,
+                address: *address,
+                cluster_id: config.cluster_id.clone(),
+                local_ip: config.local_ip,
+                request_timeout,
+            };
+            peer_tasks.push(tokio::spawn(peer::run(target, rx, commands.clone())));
+            peers.insert(*id, tx);
+        }
+        Driver {
+            node,
+            store: Some(store),
+            clock,
+            peers,
+            peer_tasks,
+            status,
+            pending: Vec::new(),
+            request_timeout,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>, tick: Duration) {
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let step = tokio::select! {
+                _ = interval.tick() => {
+                    let outputs = self.node.tick(self.clock.now_ms());
+                    self.carry_out(outputs, None).map(|_| ())
+                }
+                command = commands.recv() => match command {
+                    // Every handle is gone.
+                    None => break,
+                    Some(Command::Shutdown { reply }) => {
+                        self.shutdown().await;
+                        let _ = reply.send(());
+                        return;
+                    }
+                    Some(command) => self.command(command),
+                },
+            };
+            if let Err(err) = step {
+                // As in Kafka, a node that cannot write its log stops.
+                tracing::error!(node = self.node.id(), %err, "metadata quorum storage failed; the node stops");
+                break;
+            }
+        }
+        self.stop();
+    }
+
+    fn command(&mut self, command: Command) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        match command {
+            Command::Request {
+                from,
+                message,
+                reply,
+            } => {
+                let voter_only = matches!(
+                    message,
+                    Message::VoteRequest { .. }
+                        | Message::BeginQuorumEpoch { .. }
+                        | Message::EndQuorumEpoch { .. }
+                );
+                // KafkaRaftClient.validateVoterOnlyRequest.
+                if voter_only && message.epoch() < self.node.epoch() {
+                    let _ = reply.send((None, self.view(), ec::FENCED_LEADER_EPOCH));
+                    return Ok(());
+                }
+                let wanted: fn(&Message) -> bool = match message {
+                    Message::VoteRequest { .. } => |m| matches!(m, Message::VoteResponse { .. }),
+                    Message::BeginQuorumEpoch { .. } => {
+                        |m| matches!(m, Message::BeginQuorumEpochResponse { .. })
+                    }
+                    Message::Fetch { .. } => |m| matches!(m, Message::FetchResponse(_)),
+                    _ => |_| false,
+                };
+                let outputs = self.node.handle(from, message, now);
+                let answer = self.carry_out(outputs, Some((from, wanted)))?;
+                let _ = reply.send((answer, self.view(), ec::NONE));
+            }
+            Command::Response { from, message } => {
+                let outputs = self.node.handle(from, message, now);
+                self.carry_out(outputs, None)?;
+            }
+            Command::Append { data, reply } => match self.node.client_append(data) {
+                None => {
+                    let leader = self.node.leader();
+                    let _ = reply.send(Err(AppendError::NotLeader { leader }));
+                }
+                Some((offset, outputs)) => {
+                    self.pending.push(Pending {
+                        offset,
+                        epoch: self.node.epoch(),
+                        reply,
+                    });
+                    self.carry_out(outputs, None)?;
+                }
+            },
+            Command::Read { from, reply } => {
+                let _ = reply.send(self.read(from));
+            }
+            Command::Resign { reply } => {
+                let outputs = self.node.resign(now);
+                self.carry_out(outputs, None)?;
+                let _ = reply.send(());
+            }
+            // Handled by the loop, which owns the shutdown sequence.
+            Command::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Disk first (fsynced), then messages; returns the message to `from`
+    /// that `capture` wants, which the caller sends as the response.
+    fn carry_out(
+        &mut self,
+        outputs: Vec<Output>,
+        capture: Option<Capture>,
+    ) -> Result<Option<Message>, StoreError> {
+        if let Some(store) = self.store.as_mut() {
+            store.apply(&outputs)?;
+        }
+        let mut captured = None;
+        for output in outputs {
+            let Output::Send { to, message } = output else {
+                continue;
+            };
+            if let Some((from, wanted)) = capture {
+                if captured.is_none() && to == from && wanted(&message) {
+                    captured = Some(message);
+                    continue;
+                }
+            }
+            if is_request(&message) {
+                self.dispatch(to, message);
+            } else {
+                tracing::debug!(to, ?message, "dropping an answer nobody asked for");
+            }
+        }
+        self.resolve_pending();
+        self.publish();
+        Ok(captured)
+    }
+
+    fn dispatch(&mut self, to: NodeId, message: Message) {
+        match self.peers.get(&to) {
+            Some(queue) => {
+                if queue.try_send(message).is_err() {
+                    tracing::debug!(to, "peer queue full; message dropped");
+                }
+            }
+            None => tracing::debug!(to, "no address for node; message dropped"),
+        }
+    }
+
+    /// Answers the appends that committed, and fails those this node can no
+    /// longer commit as leader.
+    fn resolve_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let hw = self.node.high_watermark();
+        let epoch = self.node.epoch();
+        let leading = self.node.role() == Role::Leader;
+        let leader = self.node.leader();
+        let mut keep = Vec::new();
+        for p in self.pending.drain(..) {
+            let entry_epoch = self.node.log().get(p.offset).map(|e| e.epoch);
+            if hw > p.offset && entry_epoch == Some(p.epoch) {
+                let _ = p.reply.send(Ok(p.offset));
+            } else if !leading || epoch != p.epoch || entry_epoch != Some(p.epoch) {
+                let _ = p.reply.send(Err(AppendError::NotLeader { leader }));
+            } else {
+                keep.push(p);
+            }
+        }
+        self.pending = keep;
+    }
+
+    fn read(&self, from: u64) -> ReadBatch {
+        let end = self
+            .node
+            .high_watermark()
+            .min(from.saturating_add(READ_MAX));
+        let items = (from..end)
+            .filter_map(|offset| match self.node.log().get(offset) {
+                Some(entry) => match &entry.payload {
+                    Payload::Data(data) => Some(Committed {
+                        offset,
+                        data: data.clone(),
+                    }),
+                    Payload::LeaderChange { .. } => None,
+                },
+                None => None,
+            })
+            .collect();
+        ReadBatch {
+            next: end.max(from),
+            items,
+        }
+    }
+
+    fn view(&self) -> NodeView {
+        NodeView {
+            epoch: self.node.epoch(),
+            leader: self.node.leader(),
+            voters: self.node.voters().to_vec(),
+            now_ms: self.clock.wall_ms(self.clock.now_ms()),
+        }
+    }
+
+    fn publish(&self) {
+        let status = status_of(&self.node, &self.clock);
+        self.status.send_if_modified(|current| {
+            if *current == status {
+                false
+            } else {
+                *current = status;
+                true
+            }
+        });
+    }
+
+    async fn shutdown(&mut self) {
+        if self.node.role() == Role::Leader {
+            let outputs = self.node.resign(self.clock.now_ms());
+            if let Err(err) = self.carry_out(outputs, None) {
+                tracing::warn!(%err, "cannot resign cleanly");
+            }
+        }
+        // Closing the queues lets each peer task send what is queued (the
+        // EndQuorumEpoch above) and end; a peer that does not answer in time
+        // is not waited for.
+        self.peers.clear();
+        let deadline =
+            tokio::time::Instant::now() + self.request_timeout.min(Duration::from_secs(1));
+        for task in std::mem::take(&mut self.peer_tasks) {
+            let abort = task.abort_handle();
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                abort.abort();
+            }
+        }
+        if let Some(store) = self.store.take() {
+            if let Err(err) = store.close() {
+                tracing::warn!(%err, "metadata log did not close cleanly");
+            }
+        }
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        for task in &self.peer_tasks {
+            task.abort();
+        }
+        for p in self.pending.drain(..) {
+            let _ = p.reply.send(Err(AppendError::Stopped));
+        }
+        self.status.send_modify(|s| s.running = false);
+    }
+}
+
+/// The status a node publishes. The leader's own replica carries no fetch
+/// times (they would change at every step); DescribeQuorum fills in now.
+pub(super) fn status_of(node: &Node, clock: &Clock) -> QuorumStatus {
+    let progress = node.leader_progress();
+    let replica = |p: &ReplicaProgress| {
+        let own = p.id == node.id();
+        ReplicaStatus {
+            id: p.id,
+            log_end_offset: (own || p.last_fetch_ms.is_some()).then_some(p.end_offset),
+            last_fetch_ms: p.last_fetch_ms.map(|t| clock.wall_ms(t)),
+            last_caught_up_ms: p.last_caught_up_ms.map(|t| clock.wall_ms(t)),
+        }
+    };
+    let (voters, observers) = match &progress {
+        Some(p) => (
+            p.voters.iter().map(replica).collect(),
+            p.observers.iter().map(replica).collect(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    QuorumStatus {
+        node_id: node.id(),
+        role: node.role(),
+        epoch: node.epoch(),
+        leader: node.leader(),
+        high_watermark: node.high_watermark(),
+        log_end_offset: node.log().end_offset(),
+        leader_high_watermark: node.leader_high_watermark(),
+        voters,
+        observers,
+        running: true,
+    }
+}

@@ -1,0 +1,98 @@
+//! Sending the node's requests to one peer voter over one connection, in
+//! order, and handing the answers back to the node.
+
+use super::driver::Command;
+use crate::kraft::wire;
+use crate::kraft::{Message, NodeId};
+use gregor_client::{ConnectOptions, Connection};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// After a failed connect, messages are dropped for this long rather than
+/// each waiting on a connect of its own (the node resends on its timers).
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
+pub(super) struct Peer {
+    pub(super) id: NodeId,
+    pub(super) address: SocketAddr,
+    pub(super) cluster_id: String,
+    pub(super) local_ip: Option<IpAddr>,
+    pub(super) request_timeout: Duration,
+}
+
+pub(super) async fn run(
+    peer: Peer,
+    mut queue: mpsc::Receiver<Message>,
+    node: mpsc::WeakSender<Command>,
+) {
+    let options = ConnectOptions {
+        request_timeout: peer.request_timeout,
+        connect_timeout: peer.request_timeout,
+        local_ip: peer.local_ip,
+    };
+    let address = peer.address.to_string();
+    let mut connection: Option<Connection> = None;
+    let mut retry_at: Option<Instant> = None;
+    while let Some(message) = queue.recv().await {
+        if retry_at.is_some_and(|t| Instant::now() < t) {
+            continue;
+        }
+        let usable = connection.as_ref().is_some_and(Connection::is_usable);
+        if !usable {
+            connection = None;
+            match Connection::connect_with(&address, &options).await {
+                Ok(c) => connection = Some(c),
+                Err(err) => {
+                    tracing::debug!(peer = peer.id, %err, "cannot reach quorum peer");
+                    retry_at = Some(Instant::now() + RECONNECT_BACKOFF);
+                    continue;
+                }
+            }
+        }
+        let Some(conn) = connection.as_mut() else {
+            continue;
+        };
+        let Some(answer) = exchange(&peer, conn, &message).await else {
+            continue;
+        };
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        let command = Command::Response {
+            from: peer.id,
+            message: answer,
+        };
+        if node.send(command).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends one request at the best version both sides speak; the node's
+/// message for the answer, if there is one for it.
+async fn exchange(peer: &Peer, conn: &mut Connection, message: &Message) -> Option<Message> {
+    let key = wire::request_key(message)?;
+    let version = match conn.version_for(key, wire::preferred_version(key)) {
+        Ok(v) => v,
+        Err(err) => {
+            tracing::warn!(peer = peer.id, %err, "peer does not speak the raft RPC");
+            return None;
+        }
+    };
+    let (key, body) = wire::encode_request(&peer.cluster_id, peer.id, version, message)?;
+    match conn.send(key, version, body).await {
+        Ok((response, _)) => match wire::decode_response(message, response) {
+            Ok(answer) => answer,
+            Err(err) => {
+                tracing::debug!(peer = peer.id, %err, "raft answer ignored");
+                None
+            }
+        },
+        Err(err) => {
+            tracing::debug!(peer = peer.id, %err, "raft request failed");
+            None
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Real KRaft nodes over TCP on 127.0.0.1: election, replication, failover,
+//! restart from disk and an observer, through the runtime's public API. A
+//! small frame server stands in for the controller listener: it answers
+//! ApiVersions and hands raft request bodies to `handle_request`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::{BufMut, Bytes, BytesMut};
+use gregor_raft::kraft::wire::SUPPORTED_APIS;
+use gregor_raft::kraft::{NodeId, Role};
+use gregor_raft::runtime::{self, AppendError, QuorumHandle, QuorumStatus, RuntimeConfig};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsResponse, DescribeQuorumRequest, DescribeQuorumResponse, RequestHeader,
+    ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const CLUSTER: &str = "test-cluster";
+const WAIT: Duration = Duration::from_secs(5);
+
+/// The handle a listener routes to; swapped when a node restarts.
+type Slot = Arc<Mutex<Option<QuorumHandle>>>;
+
+async fn serve(listener: TcpListener, slot: Slot) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        tokio::spawn(connection(stream, slot.clone()));
+    }
+}
+
+async fn connection(mut stream: TcpStream, slot: Slot) {
+    loop {
+        let Ok(size) = stream.read_i32().await else {
+            return;
+        };
+        let mut frame = vec![0u8; size as usize];
+        if stream.read_exact(&mut frame).await.is_err() {
+            return;
+        }
+        let mut frame = Bytes::from(frame);
+        let key = i16::from_be_bytes([frame[0], frame[1]]);
+        let version = i16::from_be_bytes([frame[2], frame[3]]);
+        let api = ApiKey::try_from(key).unwrap();
+        let header =
+            RequestHeader::decode(&mut frame, api.request_header_version(version)).unwrap();
+        let body = if api == ApiKey::ApiVersions {
+            api_versions(version)
+        } else {
+            let handle = slot.lock().unwrap().clone();
+            // A node that is down drops its connections.
+            let Some(handle) = handle else { return };
+            handle.handle_request(key, version, frame).await
+        };
+        let mut out = BytesMut::new();
+        out.put_i32(0);
+        ResponseHeader::default()
+            .with_correlation_id(header.correlation_id)
+            .encode(&mut out, api.response_header_version(version))
+            .unwrap();
+        out.extend_from_slice(&body);
+        let len = (out.len() - 4) as i32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
+        if stream.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn api_versions(version: i16) -> Bytes {
+    let mut keys = vec![ApiVersion::default()
+        .with_api_key(ApiKey::ApiVersions as i16)
+        .with_min_version(0)
+        .with_max_version(3)];
+    for (key, min, max) in SUPPORTED_APIS {
+        keys.push(
+            ApiVersion::default()
+                .with_api_key(key)
+                .with_min_version(min)
+                .with_max_version(max),
+        );
+    }
+    let mut out = BytesMut::new();
+    ApiVersionsResponse::default()
+        .with_api_keys(keys)
+        .encode(&mut out, version.min(3))
+        .unwrap();
+    out.freeze()
+}
+
+fn config(id: NodeId, voters: &[(NodeId, SocketAddr)], dir: &Path) -> RuntimeConfig {
+    let mut config = RuntimeConfig::new(id, CLUSTER, voters.to_vec(), dir);
+    config.local_ip = Some("127.0.0.1".parse().unwrap());
+    // Short timeouts keep the test quick; the protocol is the same.
+    config.election_timeout_ms = 300;
+    config.fetch_timeout_ms = 600;
+    config.election_backoff_max_ms = 300;
+    config.request_timeout_ms = 500;
+    config.tick_ms = 20;
+    config
+}
+
+async fn wait_for(
+    handles: &[&QuorumHandle],
+    what: &str,
+    check: impl Fn(&[QuorumStatus]) -> bool,
+) -> Vec<QuorumStatus> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let statuses: Vec<QuorumStatus> = handles
+            .iter()
+            .map(|h| h.status().borrow().clone())
+            .collect();
+        if check(&statuses) {
+            return statuses;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}: {statuses:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The single leader all `handles` agree on, in an epoch above `above`.
+async fn agreed_leader(handles: &[&QuorumHandle], above: u32) -> (NodeId, u32) {
+    let statuses = wait_for(handles, "an agreed leader", |s| {
+        let first = &s[0];
+        first.epoch > above
+            && first.leader.is_some()
+            && s.iter()
+                .all(|x| x.epoch == first.epoch && x.leader == first.leader)
+            && s.iter().any(|x| x.role == Role::Leader)
+    })
+    .await;
+    (statuses[0].leader.unwrap(), statuses[0].epoch)
+}
+
+async fn committed(handle: &QuorumHandle, count: usize) -> Vec<(u64, Bytes)> {
+    let mut stream = handle.subscribe_committed(0);
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        let next = tokio::time::timeout(WAIT, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("node {} saw only {seen:?}", handle.node_id()))
+            .expect("node stopped");
+        seen.push((next.offset, next.data));
+    }
+    seen
+}
+
+fn values(entries: &[(u64, Bytes)]) -> Vec<Bytes> {
+    entries.iter().map(|(_, v)| v.clone()).collect()
+}
+
+fn record(i: usize) -> Bytes {
+    Bytes::from(format!("record-{i}"))
+}
+
+/// Three voters on 127.0.0.1, each behind a frame server.
+struct Cluster {
+    dirs: Vec<tempfile::TempDir>,
+    voters: Vec<(NodeId, SocketAddr)>,
+    slots: Vec<Slot>,
+    handles: Vec<QuorumHandle>,
+}
+
+impl Cluster {
+    async fn start(extra_dirs: usize) -> Cluster {
+        let dirs: Vec<tempfile::TempDir> = (0..3 + extra_dirs)
+            .map(|_| tempfile::tempdir().unwrap())
+            .collect();
+        let mut voters = Vec::new();
+        let mut listeners = Vec::new();
+        for id in 1..=3 {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            voters.push((id, listener.local_addr().unwrap()));
+            listeners.push(listener);
+        }
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut handles = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let id = i as NodeId + 1;
+            let handle = runtime::start(config(id, &voters, dirs[i].path()))
+                .await
+                .unwrap();
+            let slot: Slot = Arc::new(Mutex::new(Some(handle.clone())));
+            tokio::spawn(serve(listener, slot.clone()));
+            slots.push(slot);
+            handles.push(handle);
+        }
+        Cluster {
+            dirs,
+            voters,
+            slots,
+            handles,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_voters_elect_replicate_fail_over_and_recover() {
+    let Cluster {
+        dirs,
+        voters,
+        slots,
+        handles,
+    } = Cluster::start(1).await;
+    let all: Vec<&QuorumHandle> = handles.iter().collect();
+    let (leader, epoch) = agreed_leader(&all, 0).await;
+    let leader_at = (leader - 1) as usize;
+
+    // Appends resolve once committed, with consecutive data offsets.
+    let mut offsets = Vec::new();
+    for i in 0..5 {
+        offsets.push(handles[leader_at].append(record(i)).await.unwrap());
+    }
+    assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
+    // Anywhere else: refused, naming the leader.
+    let follower_at = (leader_at + 1) % 3;
+    assert_eq!(
+        handles[follower_at].append(record(99)).await,
+        Err(AppendError::NotLeader {
+            leader: Some(leader)
+        })
+    );
+    let expected: Vec<Bytes> = (0..5).map(record).collect();
+    for handle in &handles {
+        let seen = committed(handle, 5).await;
+        assert_eq!(values(&seen), expected);
+        assert_eq!(seen.iter().map(|(o, _)| *o).collect::<Vec<_>>(), offsets);
+    }
+
+    // An observer (a broker) catches up from the voters.
+    let observer = runtime::start(config(100, &voters, dirs[3].path()))
+        .await
+        .unwrap();
+    assert_eq!(values(&committed(&observer, 5).await), expected);
+    assert_eq!(observer.status().borrow().role, Role::Observer);
+
+    // DescribeQuorum on the leader: every voter's progress, the observer.
+    wait_for(&[&handles[leader_at]], "the observer to be listed", |s| {
+        s[0].observers.iter().any(|o| o.id == 100)
+    })
+    .await;
+    let describe = describe_quorum(&handles[leader_at]).await;
+    let p = &describe.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.leader_id.0), (0, leader));
+    assert_eq!(p.leader_epoch, epoch as i32);
+    assert!(p.high_watermark >= 6, "{p:?}");
+    let mut ids: Vec<i32> = p.current_voters.iter().map(|v| v.replica_id.0).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2, 3]);
+    assert!(p.current_voters.iter().all(|v| v.log_end_offset >= 6));
+    assert!(p.observers.iter().any(|o| o.replica_id.0 == 100));
+    assert_eq!(describe.nodes.len(), 3);
+    // A follower refuses it, as Kafka's does.
+    let describe = describe_quorum(&handles[follower_at]).await;
+    assert_eq!(describe.topics[0].partitions[0].error_code, 6);
+
+    // The leader stops: the others elect a new one in a higher epoch and
+    // keep every committed entry.
+    handles[leader_at].shutdown().await;
+    *slots[leader_at].lock().unwrap() = None;
+    let rest: Vec<&QuorumHandle> = (0..3)
+        .filter(|i| *i != leader_at)
+        .map(|i| &handles[i])
+        .collect();
+    let (new_leader, new_epoch) = agreed_leader(&rest, epoch).await;
+    assert_ne!(new_leader, leader);
+    let new_leader_at = (new_leader - 1) as usize;
+    handles[new_leader_at].append(record(5)).await.unwrap();
+    let expected: Vec<Bytes> = (0..6).map(record).collect();
+    for handle in rest.iter().copied().chain([&observer]) {
+        assert_eq!(values(&committed(handle, 6).await), expected);
+    }
+
+    // The old leader restarts from its directory and catches up.
+    let restarted = runtime::start(config(leader, &voters, dirs[leader_at].path()))
+        .await
+        .unwrap();
+    *slots[leader_at].lock().unwrap() = Some(restarted.clone());
+    assert_eq!(values(&committed(&restarted, 6).await), expected);
+    wait_for(&[&restarted], "the restarted node to follow", |s| {
+        s[0].epoch >= new_epoch && s[0].leader == Some(new_leader) && s[0].role == Role::Follower
+    })
+    .await;
+
+    for handle in rest.iter().copied().chain([&observer, &restarted]) {
+        handle.shutdown().await;
+    }
+}
+
+async fn describe_quorum(handle: &QuorumHandle) -> DescribeQuorumResponse {
+    let mut partition = kafka_protocol::messages::describe_quorum_request::PartitionData::default();
+    partition.partition_index = 0;
+    let mut topic = kafka_protocol::messages::describe_quorum_request::TopicData::default();
+    topic.topic_name = TopicName(StrBytes::from_static_str("__cluster_metadata"));
+    topic.partitions = vec![partition];
+    let request = DescribeQuorumRequest::default().with_topics(vec![topic]);
+    let mut body = BytesMut::new();
+    request.encode(&mut body, 2).unwrap();
+    let mut answer = handle.handle_request(55, 2, body.freeze()).await;
+    DescribeQuorumResponse::decode(&mut answer, 2).unwrap()
+}
+
+#[tokio::test]
+async fn a_single_voter_leads_at_once_and_keeps_its_log_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nobody else is asked anything, so the address is never dialled.
+    let voters = [(1, "127.0.0.1:9".parse().unwrap())];
+    let started = tokio::time::Instant::now();
+    let handle = runtime::start(config(1, &voters, dir.path()))
+        .await
+        .unwrap();
+    wait_for(&[&handle], "leadership", |s| s[0].role == Role::Leader).await;
+    // Well under one election timeout (300 ms here, 1 s by default).
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    let a = handle.append(record(0)).await.unwrap();
+    let b = handle.append(record(1)).await.unwrap();
+    assert_eq!(b, a + 1);
+    let epoch = handle.status().borrow().epoch;
+    handle.shutdown().await;
+    assert_eq!(handle.append(record(2)).await, Err(AppendError::Stopped));
+
+    let handle = runtime::start(config(1, &voters, dir.path()))
+        .await
+        .unwrap();
+    wait_for(&[&handle], "leadership again", |s| {
+        s[0].role == Role::Leader && s[0].epoch > epoch
+    })
+    .await;
+    handle.append(record(2)).await.unwrap();
+    assert_eq!(
+        values(&committed(&handle, 3).await),
+        (0..3).map(record).collect::<Vec<_>>()
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_leader_resigns_loses_its_uncommitted_entry_and_rejoins() {
+    let cluster = Cluster::start(0).await;
+    let handles = &cluster.handles;
+    let all: Vec<&QuorumHandle> = handles.iter().collect();
+    let (leader, epoch) = agreed_leader(&all, 0).await;
+    let leader_at = (leader - 1) as usize;
+    handles[leader_at].append(record(0)).await.unwrap();
+
+    // Nobody can reach the leader any more (its followers cannot fetch);
+    // it can still reach them.
+    *cluster.slots[leader_at].lock().unwrap() = None;
+    let stranded = handles[leader_at].append(Bytes::from_static(b"never committed"));
+    let stranded = tokio::time::timeout(WAIT, stranded).await.unwrap();
+    // Check quorum: it resigned rather than commit without a majority.
+    assert!(
+        matches!(stranded, Err(AppendError::NotLeader { .. })),
+        "{stranded:?}"
+    );
+    let rest: Vec<&QuorumHandle> = (0..3)
+        .filter(|i| *i != leader_at)
+        .map(|i| &handles[i])
+        .collect();
+    let (new_leader, new_epoch) = agreed_leader(&rest, epoch).await;
+    let new_leader_at = (new_leader - 1) as usize;
+    handles[new_leader_at].append(record(1)).await.unwrap();
+
+    // The old leader learns the new epoch from the voters it asks, follows,
+    // truncates the entry only it had and gets the committed ones.
+    wait_for(&[&handles[leader_at]], "the old leader to follow", |s| {
+        s[0].epoch >= new_epoch && s[0].leader == Some(new_leader)
+    })
+    .await;
+    let expected: Vec<Bytes> = (0..2).map(record).collect();
+    for handle in handles {
+        assert_eq!(values(&committed(handle, 2).await), expected);
+    }
+    for handle in handles {
+        handle.shutdown().await;
+    }
+}
