@@ -94,6 +94,8 @@ pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 pub const FENCED_LEADER_EPOCH: i16 = 74;
 /// The request's leader epoch is newer than the broker's.
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
+/// The broker's epoch is not its current registration's (BrokerHeartbeat).
+pub const STALE_BROKER_EPOCH: i16 = 77;
 /// The joining member must rejoin with the member id it was given.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 /// The group has reached `group.max.size` members.
@@ -112,6 +114,10 @@ pub const PRODUCER_FENCED: i16 = 90;
 pub const INVALID_UPDATE_VERSION: i16 = 95;
 /// The topic id is not known.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
+/// Another incarnation of this broker id still holds a live session.
+pub const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
+/// The broker id is not registered (UnregisterBroker).
+pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
 /// The transactional id is not known.
 pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 /// The fetch session's topic ids are inconsistent with the request.
@@ -291,6 +297,15 @@ mod tests {
             (
                 super::FETCH_SESSION_TOPIC_ID_ERROR,
                 ResponseError::FetchSessionTopicIdError,
+            ),
+            (super::STALE_BROKER_EPOCH, ResponseError::StaleBrokerEpoch),
+            (
+                super::DUPLICATE_BROKER_REGISTRATION,
+                ResponseError::DuplicateBrokerRegistration,
+            ),
+            (
+                super::BROKER_ID_NOT_REGISTERED,
+                ResponseError::BrokerIdNotRegistered,
             ),
             (super::FENCED_MEMBER_EPOCH, ResponseError::FencedMemberEpoch),
             (
