@@ -378,3 +378,274 @@ pub fn register_controller(
         listeners,
     }]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::{create_topic, NewTopic, TopicDefaults};
+    use gregor_protocol::error_codes::{
+        BROKER_ID_NOT_REGISTERED, DUPLICATE_BROKER_REGISTRATION, STALE_BROKER_EPOCH,
+    };
+
+    /// An image and a tracker, committing each change as the next entry.
+    struct Cluster {
+        image: MetadataImage,
+        tracker: HeartbeatTracker,
+        now: i64,
+    }
+
+    impl Cluster {
+        fn new() -> Cluster {
+            Cluster {
+                image: MetadataImage::default(),
+                tracker: HeartbeatTracker::new(DEFAULT_SESSION_TIMEOUT_MS, false),
+                now: 1_000,
+            }
+        }
+
+        fn commit(&mut self, records: &[MetadataRecord]) -> i64 {
+            let offset = self.image.next_offset;
+            self.image.apply_entry(offset, records);
+            offset
+        }
+
+        fn register(&mut self, id: i32, incarnation: u128) -> Result<i64, ControllerError> {
+            let request = BrokerRegistration {
+                id,
+                incarnation_id: Uuid::from_u128(incarnation),
+                listeners: vec![],
+                rack: None,
+            };
+            let records = self
+                .tracker
+                .register_broker(&self.image, &request, self.now)?;
+            Ok(self.commit(&records))
+        }
+
+        fn beat(&mut self, id: i32, fence: bool, shutdown: bool) -> HeartbeatReply {
+            let epoch = self.image.brokers[&id].epoch;
+            let request = Heartbeat {
+                id,
+                epoch,
+                current_metadata_offset: self.image.next_offset - 1,
+                want_fence: fence,
+                want_shutdown: shutdown,
+            };
+            let (records, reply) = self
+                .tracker
+                .heartbeat(&self.image, &request, self.now)
+                .unwrap();
+            if !records.is_empty() {
+                self.commit(&records);
+            }
+            reply
+        }
+
+        fn up(&mut self, id: i32) -> i64 {
+            let epoch = self.register(id, id as u128).unwrap();
+            assert!(!self.beat(id, false, false).is_fenced);
+            epoch
+        }
+
+        fn topic(&mut self, name: &str, partitions: i32, rf: i16) {
+            let topic = NewTopic {
+                name: name.into(),
+                num_partitions: partitions,
+                replication_factor: rf,
+                assignments: vec![],
+                configs: vec![],
+            };
+            let defaults = TopicDefaults {
+                num_partitions: 1,
+                replication_factor: 1,
+            };
+            let id = Uuid::from_u128(self.image.next_offset as u128 + 100);
+            let records = create_topic(&self.image, &topic, defaults, id).unwrap();
+            self.commit(&records);
+        }
+
+        fn leaders(&self, name: &str) -> Vec<i32> {
+            self.image.topics[name]
+                .partitions
+                .values()
+                .map(|p| p.leader)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn brokers_register_fenced_and_are_unfenced_once_caught_up() {
+        let mut c = Cluster::new();
+        let epoch = c.register(1, 1).unwrap();
+        assert_eq!(c.image.brokers[&1].epoch, epoch);
+        assert!(c.image.brokers[&1].fenced);
+        let behind = Heartbeat {
+            id: 1,
+            epoch,
+            current_metadata_offset: epoch - 1,
+            want_fence: false,
+            want_shutdown: false,
+        };
+        let (records, reply) = c.tracker.heartbeat(&c.image, &behind, c.now).unwrap();
+        assert!(records.is_empty());
+        assert!(reply.is_fenced && !reply.is_caught_up);
+        let reply = c.beat(1, false, false);
+        assert!(!reply.is_fenced && reply.is_caught_up && !reply.should_shutdown);
+        assert!(!c.image.brokers[&1].fenced);
+        assert_eq!(c.image.unfenced_brokers().count(), 1);
+    }
+
+    #[test]
+    fn heartbeats_need_the_current_epoch() {
+        let mut c = Cluster::new();
+        let epoch = c.up(1);
+        let stale = Heartbeat {
+            id: 1,
+            epoch: epoch + 5,
+            current_metadata_offset: 0,
+            want_fence: false,
+            want_shutdown: false,
+        };
+        let err = c.tracker.heartbeat(&c.image, &stale, c.now).unwrap_err();
+        assert_eq!(err.code, STALE_BROKER_EPOCH);
+        assert_eq!(
+            err.message,
+            format!(
+                "Expected broker epoch {epoch}, but got broker epoch {}",
+                epoch + 5
+            )
+        );
+        let unknown = Heartbeat { id: 9, ..stale };
+        let err = c.tracker.heartbeat(&c.image, &unknown, c.now).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                STALE_BROKER_EPOCH,
+                "No broker registration found for broker id 9"
+            )
+        );
+    }
+
+    #[test]
+    fn another_incarnation_waits_for_the_old_session_to_expire() {
+        let mut c = Cluster::new();
+        let first = c.up(1);
+        let err = c.register(1, 99).unwrap_err();
+        assert_eq!(err.code, DUPLICATE_BROKER_REGISTRATION);
+        assert_eq!(
+            err.message,
+            "Another broker is registered with that broker id."
+        );
+        // The same incarnation may register again (a lost response), with a new epoch.
+        let again = c.register(1, 1).unwrap();
+        assert!(again > first);
+        c.now += DEFAULT_SESSION_TIMEOUT_MS + 1;
+        let third = c.register(1, 99).unwrap();
+        assert!(third > again);
+        assert_eq!(c.image.brokers[&1].incarnation_id, Uuid::from_u128(99));
+        // A fresh controller has heard from nobody: no session blocks a restart.
+        c.tracker = HeartbeatTracker::new(DEFAULT_SESSION_TIMEOUT_MS, false);
+        assert!(c.register(1, 100).is_ok());
+    }
+
+    #[test]
+    fn silent_brokers_are_fenced_and_lose_leadership_until_back() {
+        let mut c = Cluster::new();
+        for id in 1..=3 {
+            c.up(id);
+        }
+        c.topic("t", 3, 3);
+        assert_eq!(c.leaders("t"), vec![1, 2, 3]);
+        c.now += 5_000;
+        c.beat(1, false, false);
+        c.beat(3, false, false);
+        assert!(c.tracker.expire(&c.image, c.now).is_empty());
+        c.now += 5_000;
+        c.beat(1, false, false);
+        c.beat(3, false, false);
+        let records = c.tracker.expire(&c.image, c.now);
+        c.commit(&records);
+        assert!(c.image.brokers[&2].fenced);
+        let t = &c.image.topics["t"];
+        let p1 = &t.partitions[&1];
+        assert_eq!((p1.leader, p1.leader_epoch, p1.partition_epoch), (3, 1, 1));
+        assert!(t.partitions.values().all(|p| !p.isr.contains(&2)));
+        assert_eq!(
+            t.partitions[&0].leader_epoch, 0,
+            "followers leaving the ISR keep the leader epoch"
+        );
+        assert!(c.tracker.expire(&c.image, c.now).is_empty(), "fenced once");
+        // Back: caught up, unfenced, but not in any ISR (the leaders re-add it).
+        assert!(!c.beat(2, false, false).is_fenced);
+        assert_eq!(c.leaders("t"), vec![1, 3, 3]);
+    }
+
+    #[test]
+    fn the_last_isr_member_comes_back_as_leader() {
+        let mut c = Cluster::new();
+        c.up(1);
+        c.up(2);
+        c.topic("t", 2, 1);
+        assert_eq!(c.leaders("t"), vec![1, 2]);
+        c.beat(1, true, false);
+        assert!(c.image.brokers[&1].fenced);
+        assert_eq!(c.leaders("t"), vec![-1, 2]);
+        assert_eq!(c.image.topics["t"].partitions[&0].isr, vec![1]);
+        assert!(!c.beat(1, false, false).is_fenced);
+        assert_eq!(c.leaders("t"), vec![1, 2]);
+        assert_eq!(c.image.topics["t"].partitions[&0].leader_epoch, 2);
+    }
+
+    #[test]
+    fn controlled_shutdown_moves_leadership_first() {
+        let mut c = Cluster::new();
+        for id in 1..=3 {
+            c.up(id);
+        }
+        c.topic("t", 3, 2);
+        let reply = c.beat(1, false, true);
+        assert!(reply.in_controlled_shutdown && !reply.should_shutdown && !reply.is_fenced);
+        assert!(c.image.brokers[&1].in_controlled_shutdown);
+        assert!(!c.leaders("t").contains(&1));
+        assert!(!c.image.unfenced_brokers().all(|b| b.is_active()));
+        // The others have not yet seen the move: wait.
+        assert!(!c.beat(1, false, true).should_shutdown);
+        c.beat(2, false, false);
+        c.beat(3, false, false);
+        let reply = c.beat(1, false, true);
+        assert!(reply.should_shutdown && reply.is_fenced);
+        assert!(c.image.brokers[&1].fenced);
+        // Nothing new goes to a broker shutting down; a restart registers anew.
+        let epoch = c.register(1, 7).unwrap();
+        assert_eq!(c.image.brokers[&1].epoch, epoch);
+        assert!(!c.image.brokers[&1].in_controlled_shutdown);
+        // A broker leading nothing may go at once.
+        c.up(4);
+        assert!(c.beat(4, false, true).should_shutdown);
+    }
+
+    #[test]
+    fn unregistering_and_controllers() {
+        let mut c = Cluster::new();
+        c.up(1);
+        c.up(2);
+        c.topic("t", 1, 2);
+        let records = c.tracker.unregister_broker(&c.image, 1).unwrap();
+        c.commit(&records);
+        assert!(!c.image.brokers.contains_key(&1));
+        let p = &c.image.topics["t"].partitions[&0];
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2]));
+        let err = c.tracker.unregister_broker(&c.image, 1).unwrap_err();
+        assert_eq!(err.code, BROKER_ID_NOT_REGISTERED);
+
+        let endpoint = Endpoint {
+            name: "CONTROLLER".into(),
+            host: "127.0.0.11".into(),
+            port: 9093,
+            security_protocol: 0,
+        };
+        let records = register_controller(3000, Uuid::from_u128(1), vec![endpoint.clone()]);
+        c.commit(&records);
+        assert_eq!(c.image.controllers[&3000].listeners, vec![endpoint]);
+    }
+}
