@@ -6,6 +6,7 @@
 //! image and a request to the records to append, so they can be tested
 //! without sockets, files or clocks.
 
+pub mod alter_partition;
 pub mod controller;
 pub mod election;
 pub mod image;

@@ -8,13 +8,17 @@
 //!
 //! `GREGOR_SIM_SEEDS=n` runs more (or fewer) seeds than the default.
 
+use gregor_metadata::alter_partition::{alter_isr, check_sender, IsrChange};
 use gregor_metadata::controller::{
     create_partitions, create_topic, delete_topic, NewTopic, TopicDefaults,
 };
 use gregor_metadata::membership::{
     BrokerRegistration, Heartbeat, HeartbeatTracker, DEFAULT_SESSION_TIMEOUT_MS,
 };
-use gregor_metadata::{decode_batch, encode_batch, Endpoint, MetadataImage, MetadataRecord};
+use gregor_metadata::{
+    decode_batch, encode_batch, Endpoint, MetadataImage, MetadataRecord, PartitionImage,
+};
+use gregor_protocol::error_codes::FENCED_LEADER_EPOCH;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
@@ -119,7 +123,8 @@ impl Sim {
     fn step(&mut self) -> Result<(), String> {
         match self.rng.below(100) {
             0..=14 => self.start(),
-            15..=54 => self.heartbeat(),
+            15..=46 => self.heartbeat(),
+            47..=54 => self.alter_isr(),
             55..=64 => {
                 let jump = self.rng.below(6_000) as i64;
                 self.now += jump;
@@ -301,6 +306,70 @@ impl Sim {
                     return Err(format!("current broker {id} refused: {}", e.message));
                 }
                 self.processes.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    /// A partition leader grows its ISR by an active replica, or shrinks it.
+    fn alter_isr(&mut self) -> Result<(), String> {
+        let partitions: Vec<(Uuid, i32, PartitionImage)> = self
+            .image
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter().map(move |(&i, p)| (t.id, i, p.clone())))
+            .filter(|(_, _, p)| p.leader != -1)
+            .collect();
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let (topic_id, partition, p) =
+            partitions[self.rng.below(partitions.len() as u64) as usize].clone();
+        let mut isr = p.isr.clone();
+        let outside: Vec<i32> = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !isr.contains(r) && self.image.is_active(*r))
+            .collect();
+        if !outside.is_empty() && self.rng.chance(70) {
+            isr.push(outside[self.rng.below(outside.len() as u64) as usize]);
+        } else if isr.len() > 1 {
+            let follower = *isr.iter().find(|&&r| r != p.leader).ok_or("no follower")?;
+            isr.retain(|&r| r != follower);
+        }
+        let stale = self.rng.chance(10);
+        let change = IsrChange {
+            topic_id,
+            partition,
+            leader_epoch: p.leader_epoch - i32::from(stale),
+            partition_epoch: p.partition_epoch,
+            new_isr: isr
+                .iter()
+                .map(|&r| (r, self.image.brokers[&r].epoch))
+                .collect(),
+        };
+        let leader_epoch = self.image.brokers[&p.leader].epoch;
+        check_sender(&self.image, p.leader, leader_epoch)
+            .map_err(|c| format!("sender refused: {c}"))?;
+        match alter_isr(&self.image, p.leader, &change, 3) {
+            Ok((record, state)) => {
+                if stale {
+                    return Err("a stale leader epoch was accepted".into());
+                }
+                if state.isr != isr {
+                    return Err(format!("ISR {:?} asked, {:?} answered", isr, state.isr));
+                }
+                self.trace
+                    .push(format!("alter ISR of {topic_id}-{partition} to {isr:?}"));
+                self.commit(record.into_iter().collect())?;
+            }
+            Err(code) if stale && code == FENCED_LEADER_EPOCH => {}
+            Err(code) => {
+                // Only fenced or shutting-down members make it ineligible.
+                if isr.iter().all(|&r| self.image.is_active(r)) {
+                    return Err(format!("ISR change {isr:?} of {p:?} refused with {code}"));
+                }
             }
         }
         Ok(())

@@ -60,6 +60,8 @@ pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// A configuration is not valid.
 pub const INVALID_CONFIG: i16 = 40;
+/// This node is not the active controller.
+pub const NOT_CONTROLLER: i16 = 41;
 /// The request is malformed or contradicts itself.
 pub const INVALID_REQUEST: i16 = 42;
 /// The request breaks a broker policy.
@@ -122,6 +124,8 @@ pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
 pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 /// The fetch session's topic ids are inconsistent with the request.
 pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
+/// The new ISR holds a fenced, shutting-down or unknown broker (AlterPartition).
+pub const INELIGIBLE_REPLICA: i16 = 107;
 /// The member epoch is fenced; the member must rejoin with epoch 0.
 pub const FENCED_MEMBER_EPOCH: i16 = 110;
 /// The static instance id is still held by another member.
@@ -299,6 +303,8 @@ mod tests {
                 ResponseError::FetchSessionTopicIdError,
             ),
             (super::STALE_BROKER_EPOCH, ResponseError::StaleBrokerEpoch),
+            (super::NOT_CONTROLLER, ResponseError::NotController),
+            (super::INELIGIBLE_REPLICA, ResponseError::IneligibleReplica),
             (
                 super::DUPLICATE_BROKER_REGISTRATION,
                 ResponseError::DuplicateBrokerRegistration,
