@@ -117,6 +117,11 @@ impl MetadataImage {
                 if let Some(broker) = self.brokers.get_mut(id).filter(|b| b.epoch == *epoch) {
                     if let Some(fenced) = fenced {
                         broker.fenced = *fenced;
+                        // Unfenced again, a broker is no longer on its way
+                        // out (Kafka keeps the flag, leaving it unable to lead).
+                        if !fenced {
+                            broker.in_controlled_shutdown = false;
+                        }
                     }
                     if *in_controlled_shutdown {
                         broker.in_controlled_shutdown = true;

@@ -625,6 +625,23 @@ mod tests {
     }
 
     #[test]
+    fn a_broker_fenced_during_controlled_shutdown_can_come_back() {
+        let mut c = Cluster::new();
+        c.up(1);
+        c.up(2);
+        c.topic("t", 2, 2);
+        assert!(c.beat(1, false, true).in_controlled_shutdown);
+        c.now += DEFAULT_SESSION_TIMEOUT_MS + 1;
+        c.beat(2, false, false);
+        let records = c.tracker.expire(&c.image, c.now);
+        c.commit(&records);
+        assert!(c.image.brokers[&1].fenced);
+        let reply = c.beat(1, false, false);
+        assert!(!reply.is_fenced && !reply.in_controlled_shutdown);
+        assert!(c.image.is_active(1));
+    }
+
+    #[test]
     fn unregistering_and_controllers() {
         let mut c = Cluster::new();
         c.up(1);
