@@ -28,6 +28,24 @@ const DEFAULT_SEEDS: u64 = 2000;
 const STEPS: usize = 150;
 const BROKERS: i32 = 5;
 
+/// Notes a step for the failure report; formats only when tracing.
+macro_rules! note {
+    ($sim:expr, $($arg:tt)*) => {
+        if $sim.tracing {
+            $sim.trace.push(format!($($arg)*));
+        }
+    };
+}
+
+/// Names a partition in a failure message (formatted only on failure).
+struct Where<'a>(&'a str, i32, &'a PartitionImage);
+
+impl std::fmt::Display for Where<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{} {:?}", self.0, self.1, self.2)
+    }
+}
+
 /// SplitMix64: small, seedable and good enough to pick actions.
 struct Rng(u64);
 
@@ -73,11 +91,12 @@ struct Sim {
     epochs: BTreeMap<(Uuid, i32), (i32, i32, i32)>,
     broker_epochs: BTreeMap<i32, i64>,
     topics_created: u64,
+    tracing: bool,
     trace: Vec<String>,
 }
 
 impl Sim {
-    fn new(seed: u64) -> Sim {
+    fn new(seed: u64, tracing: bool) -> Sim {
         let mut rng = Rng(seed);
         let unclean = rng.chance(20);
         Sim {
@@ -92,6 +111,7 @@ impl Sim {
             epochs: BTreeMap::new(),
             broker_epochs: BTreeMap::new(),
             topics_created: 0,
+            tracing,
             trace: Vec::new(),
         }
     }
@@ -128,7 +148,7 @@ impl Sim {
             55..=64 => {
                 let jump = self.rng.below(6_000) as i64;
                 self.now += jump;
-                self.trace.push(format!("time +{jump} -> {}", self.now));
+                note!(self, "time +{jump} -> {}", self.now);
                 Ok(())
             }
             65..=72 => {
@@ -143,20 +163,20 @@ impl Sim {
                 let id = self.broker();
                 if let Some(p) = self.processes.get_mut(&id) {
                     p.shutting_down = true;
-                    self.trace.push(format!("broker {id} starts shutting down"));
+                    note!(self, "broker {id} starts shutting down");
                 }
                 Ok(())
             }
             90..=93 => {
                 let id = self.broker();
                 self.processes.remove(&id);
-                self.trace.push(format!("broker {id} crashes"));
+                note!(self, "broker {id} crashes");
                 Ok(())
             }
             94..=95 => {
                 self.tracker =
                     HeartbeatTracker::new(DEFAULT_SESSION_TIMEOUT_MS, self.rng.chance(20));
-                self.trace.push("controller failover".into());
+                note!(self, "controller failover");
                 Ok(())
             }
             96..=97 => {
@@ -164,7 +184,7 @@ impl Sim {
                     return Ok(());
                 };
                 let records = delete_topic(&self.image, &name).map_err(|e| e.message)?;
-                self.trace.push(format!("delete topic {name}"));
+                note!(self, "delete topic {name}");
                 self.commit(records).map(|_| ())
             }
             _ => {
@@ -179,7 +199,7 @@ impl Sim {
                     return Ok(());
                 }
                 if let Ok(records) = self.tracker.unregister_broker(&self.image, id) {
-                    self.trace.push(format!("unregister {id}"));
+                    note!(self, "unregister {id}");
                     self.processes.remove(&id);
                     self.commit(records)?;
                 }
@@ -225,9 +245,7 @@ impl Sim {
                         shutting_down: false,
                     },
                 );
-                self.trace.push(format!(
-                    "broker {id} registers as {incarnation} at {offset}"
-                ));
+                note!(self, "broker {id} registers as {incarnation} at {offset}");
             }
             Err(e) => {
                 self.trace
@@ -271,12 +289,13 @@ impl Sim {
         let incarnation = process.incarnation;
         match self.tracker.heartbeat(&self.image, &request, self.now) {
             Ok((records, reply)) => {
-                self.trace.push(format!(
+                note!(
+                    self,
                     "broker {id} heartbeat at {} (fence {want_fence}, shutdown {}) -> {reply:?}, {} records",
                     request.current_metadata_offset,
                     request.want_shutdown,
                     records.len()
-                ));
+                );
                 self.commit(records)?;
                 let broker = &self.image.brokers[&id];
                 if broker.fenced != reply.is_fenced {
@@ -398,10 +417,13 @@ impl Sim {
         let id = Uuid::from_u128(u128::from(self.topics_created) << 64 | 7);
         match create_topic(&self.image, &topic, defaults, id) {
             Ok(records) => {
-                self.trace.push(format!(
+                note!(
+                    self,
                     "create {} x{} rf{}",
-                    topic.name, topic.num_partitions, topic.replication_factor
-                ));
+                    topic.name,
+                    topic.num_partitions,
+                    topic.replication_factor
+                );
                 self.commit(records)?;
             }
             Err(e) => {
@@ -442,7 +464,7 @@ impl Sim {
         };
         let target = count + 1 + self.rng.below(2) as i32;
         if let Ok(records) = create_partitions(&self.image, &name, target, None) {
-            self.trace.push(format!("grow {name} to {target}"));
+            note!(self, "grow {name} to {target}");
             self.commit(records)?;
         }
         Ok(())
@@ -464,7 +486,7 @@ impl Sim {
         }
         for topic in self.image.topics.values() {
             for (&index, p) in &topic.partitions {
-                let at = format!("{}-{index} {p:?}", topic.name);
+                let at = Where(&topic.name, index, p);
                 let distinct: BTreeSet<i32> = p.replicas.iter().copied().collect();
                 if distinct.len() != p.replicas.len() || p.replicas.is_empty() {
                     return Err(format!("{at}: replicas not distinct"));
@@ -527,8 +549,13 @@ impl Sim {
     }
 }
 
+/// Runs a seed; a failure is run again with tracing, to report its steps.
 fn run(seed: u64) -> Result<(), String> {
-    let mut sim = Sim::new(seed);
+    run_traced(seed, false).map_err(|_| run_traced(seed, true).err().unwrap_or_default())
+}
+
+fn run_traced(seed: u64, tracing: bool) -> Result<(), String> {
+    let mut sim = Sim::new(seed, tracing);
     let result = (|| {
         for _ in 0..STEPS {
             sim.step()?;
@@ -577,7 +604,7 @@ fn membership_decisions_keep_the_cluster_consistent() {
 fn the_simulation_reaches_the_interesting_states() {
     let (mut fenced_leaderless, mut shutdowns, mut leader_changes) = (0, 0, 0);
     for seed in 0..200 {
-        let mut sim = Sim::new(seed);
+        let mut sim = Sim::new(seed, true);
         for _ in 0..STEPS {
             sim.step().unwrap();
             sim.check().unwrap();
