@@ -4,12 +4,18 @@
 
 use crate::replica_manager::ReplicaManager;
 use gregor_metadata::controller::{self, ControllerError, NewTopic, TopicDefaults};
-use gregor_metadata::{ConfigResource, MetadataImage, MetadataRecord};
+use gregor_metadata::membership::{
+    BrokerRegistration, Heartbeat, HeartbeatTracker, DEFAULT_SESSION_TIMEOUT_MS,
+};
+use gregor_metadata::{
+    decode_batch, encode_batch, ConfigResource, Endpoint, MetadataImage, MetadataRecord,
+};
 use gregor_protocol::error_codes::KAFKA_STORAGE_ERROR;
 use gregor_raft::{MetadataLog, QuorumError};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 pub struct Controller {
@@ -17,19 +23,22 @@ pub struct Controller {
     /// The unused rest of this broker's current producer-id block: [next, end).
     producer_ids: Mutex<(i64, i64)>,
     image: RwLock<Arc<MetadataImage>>,
+    /// Broker sessions, as the active controller tracks them.
+    membership: Mutex<HeartbeatTracker>,
     defaults: TopicDefaults,
     replicas: Arc<ReplicaManager>,
 }
 
 /// Opens the metadata log under `log_dir` and replays it into the image it
-/// describes. The quorum only hands back bytes; decoding them is ours.
+/// describes. The quorum only hands back bytes; decoding them is ours. Each
+/// log entry is one metadata change (a batch of records).
 pub fn open_metadata_log(
     log_dir: &Path,
     recover: bool,
 ) -> Result<(MetadataLog, MetadataImage), QuorumError> {
     let mut image = MetadataImage::default();
-    let log = MetadataLog::open(log_dir, recover, |value| {
-        image.apply(&MetadataRecord::decode(value)?);
+    let log = MetadataLog::open(log_dir, recover, |offset, value| {
+        image.apply_entry(offset, &decode_batch(value)?);
         Ok(())
     })?;
     Ok((log, image))
@@ -46,6 +55,7 @@ impl Controller {
             log: Mutex::new(Some(log)),
             producer_ids: Mutex::new((0, 0)),
             image: RwLock::new(Arc::new(image)),
+            membership: Mutex::new(HeartbeatTracker::new(DEFAULT_SESSION_TIMEOUT_MS, false)),
             defaults,
             replicas,
         }
@@ -57,54 +67,74 @@ impl Controller {
     }
 
     /// Decides with `decide` against the current image and, unless
-    /// `validate_only`, commits the records and applies them. Holding the
-    /// log lock for the whole step serialises metadata changes.
+    /// `validate_only`, commits the records as one log entry and applies
+    /// them; returns the entry's offset (`None` when nothing was written).
+    /// Holding the log lock for the whole step serialises metadata changes.
     fn change(
         &self,
         validate_only: bool,
         decide: impl FnOnce(&MetadataImage) -> Result<Vec<MetadataRecord>, ControllerError>,
-    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+    ) -> Result<Option<i64>, ControllerError> {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.image();
         let records = decide(&current)?;
         if validate_only || records.is_empty() {
-            return Ok(records);
+            return Ok(None);
         }
         let log = log
             .as_mut()
             .ok_or_else(|| storage_error("controller is shut down"))?;
-        let encoded: Vec<_> = records.iter().map(MetadataRecord::encode).collect();
-        log.commit(&encoded)
+        let offset = log
+            .commit(&[encode_batch(&records)])
             .map_err(|e| storage_error(&e.to_string()))?;
         let mut next = (*current).clone();
-        for record in &records {
-            next.apply(record);
-        }
+        next.apply_entry(offset, &records);
         let next = Arc::new(next);
         *self.image.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
         if let Err(err) = self.replicas.reconcile(&next) {
             tracing::error!(%err, "could not apply metadata change to local logs");
             return Err(storage_error(&err.to_string()));
         }
-        Ok(records)
+        Ok(Some(offset))
     }
 
-    /// Registers this broker's advertised address if the image does not
-    /// already have it.
-    pub fn register_broker(&self, id: i32, host: &str, port: i32) -> Result<(), ControllerError> {
+    fn membership(&self) -> std::sync::MutexGuard<'_, HeartbeatTracker> {
+        self.membership.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers this broker process (a new incarnation, so a new epoch)
+    /// and, since its own controller has just applied the registration and
+    /// so is caught up with it, unfences it at once; returns the epoch.
+    pub fn register_broker(
+        &self,
+        id: i32,
+        listeners: Vec<Endpoint>,
+        rack: Option<String>,
+    ) -> Result<i64, ControllerError> {
+        let request = BrokerRegistration {
+            id,
+            incarnation_id: Uuid::new_v4(),
+            listeners,
+            rack,
+        };
+        let now = now_ms();
+        let epoch = self
+            .change(false, |image| {
+                self.membership().register_broker(image, &request, now)
+            })?
+            .ok_or_else(|| storage_error("the broker registration was not written"))?;
+        let heartbeat = Heartbeat {
+            id,
+            epoch,
+            current_metadata_offset: epoch,
+            want_fence: false,
+            want_shutdown: false,
+        };
         self.change(false, |image| {
-            let current = image.brokers.get(&id);
-            if current.is_some_and(|b| b.host == host && b.port == port) {
-                return Ok(Vec::new());
-            }
-            Ok(vec![MetadataRecord::RegisterBroker {
-                id,
-                host: host.to_string(),
-                port,
-                rack: None,
-            }])
-        })
-        .map(|_| ())
+            let (records, _) = self.membership().heartbeat(image, &heartbeat, now)?;
+            Ok(records)
+        })?;
+        Ok(epoch)
     }
 
     /// Creates a topic; returns its id.
@@ -214,6 +244,12 @@ impl Controller {
     }
 }
 
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn storage_error(message: &str) -> ControllerError {
     ControllerError {
         code: KAFKA_STORAGE_ERROR,
@@ -246,18 +282,30 @@ mod tests {
                 partition_epoch: 0,
             },
         ];
-        log.commit(
-            &records
-                .iter()
-                .map(MetadataRecord::encode)
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+        log.commit(&[encode_batch(&records)]).unwrap();
         drop(log); // a crash: no close
 
         let (_, image) = open_metadata_log(dir.path(), true).unwrap();
         assert_eq!(image.topics.keys().collect::<Vec<_>>(), vec!["t"]);
         assert_eq!(image.topic("t").unwrap().partitions.len(), 1);
+    }
+
+    #[test]
+    fn logs_written_one_record_per_entry_still_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = open_metadata_log(dir.path(), false).unwrap();
+        let id = Uuid::from_u128(1);
+        let topic = MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        };
+        let remove = MetadataRecord::RemoveTopic { id };
+        log.commit(&[topic.encode()]).unwrap();
+        log.commit(&[encode_batch(&[remove, topic])]).unwrap();
+        log.close().unwrap();
+        let (_, image) = open_metadata_log(dir.path(), false).unwrap();
+        assert_eq!(image.topic("t").unwrap().id, id);
+        assert_eq!(image.next_offset, 2);
     }
 
     #[test]

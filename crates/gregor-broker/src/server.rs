@@ -13,6 +13,7 @@ use anyhow::Context;
 use gregor_coordinator::group::GroupConfig;
 use gregor_coordinator::txn::TxnConfig;
 use gregor_metadata::controller::TopicDefaults;
+use gregor_metadata::Endpoint;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -91,8 +92,14 @@ impl Broker {
         controller
             .register_broker(
                 config.node_id,
-                &config.advertised.host,
-                config.advertised.port as i32,
+                vec![Endpoint {
+                    name: config.advertised.name.clone(),
+                    host: config.advertised.host.clone(),
+                    port: i32::from(config.advertised.port),
+                    // Only PLAINTEXT listeners are served so far.
+                    security_protocol: 0,
+                }],
+                None,
             )
             .map_err(|e| anyhow::anyhow!("cannot register broker: {}", e.message))?;
 

@@ -3,7 +3,8 @@
 //! Checks run in the order Kafka's `ReplicationControlManager` runs them, so
 //! a request with several faults gets the same error code as from Kafka.
 
-use crate::placement::{check_manual, place};
+use crate::election::NO_LEADER;
+use crate::placement::{active_isr, check_manual, place};
 use crate::{topic_config, ConfigResource, MetadataImage, MetadataRecord};
 use gregor_protocol::error_codes;
 use std::collections::BTreeMap;
@@ -200,6 +201,7 @@ fn manual_assignment(
             )));
         }
         check_manual(image, replicas, replication).map_err(invalid)?;
+        check_active(image, *partition, replicas)?;
         replication = Some(replicas.len());
         by_partition.insert(*partition, replicas.clone());
     }
@@ -214,22 +216,46 @@ fn manual_assignment(
     Ok(by_partition.into_iter().collect())
 }
 
+/// Partition records for new partitions: the ISR is the active replicas
+/// (fenced and shutting-down ones join later, via AlterPartition), the
+/// first of which leads, at leader and partition epoch 0.
 fn partition_records(
+    image: &MetadataImage,
     topic_id: Uuid,
     assignments: Vec<(i32, Vec<i32>)>,
-) -> impl Iterator<Item = MetadataRecord> {
+) -> Vec<MetadataRecord> {
     assignments
         .into_iter()
-        .map(move |(partition, replicas)| MetadataRecord::Partition {
-            topic_id,
-            partition,
-            // Placement never yields an empty list; -1 is Kafka's "no leader".
-            leader: replicas.first().copied().unwrap_or(-1),
-            isr: replicas.clone(),
-            replicas,
-            leader_epoch: 0,
-            partition_epoch: 0,
+        .map(|(partition, replicas)| {
+            let isr = active_isr(image, &replicas);
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                // Placement always leads with an active broker and manual
+                // assignments are checked to have one; -1 is Kafka's "no leader".
+                leader: isr.first().copied().unwrap_or(NO_LEADER),
+                isr,
+                replicas,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            }
         })
+        .collect()
+}
+
+/// Kafka refuses a manual assignment without an active replica to lead.
+fn check_active(
+    image: &MetadataImage,
+    partition: i32,
+    replicas: &[i32],
+) -> Result<(), ControllerError> {
+    if active_isr(image, replicas).is_empty() {
+        return Err(refuse(
+            error_codes::INVALID_REPLICA_ASSIGNMENT,
+            format!("All brokers specified in the manual partition assignment for partition {partition} are fenced or in controlled shutdown."),
+        ));
+    }
+    Ok(())
 }
 
 /// Decides a topic creation: validates the name (INVALID_TOPIC_EXCEPTION),
@@ -300,7 +326,7 @@ pub fn create_topic(
                 value,
             }),
     );
-    records.extend(partition_records(new_id, assignments));
+    records.extend(partition_records(image, new_id, assignments));
     Ok(records)
 }
 
@@ -369,9 +395,10 @@ pub fn create_partitions(
     let replication = first.replicas.len();
     let new_assignments = match assignments {
         Some(assignments) => {
-            for replicas in assignments {
+            for (partition, replicas) in (current..count).zip(assignments) {
                 check_manual(image, replicas, Some(replication))
                     .map_err(|m| refuse(error_codes::INVALID_REPLICA_ASSIGNMENT, m))?;
+                check_active(image, partition, replicas)?;
             }
             (current..count).zip(assignments.iter().cloned()).collect()
         }
@@ -381,7 +408,7 @@ pub fn create_partitions(
                 .map_err(|m| refuse(error_codes::INVALID_REPLICATION_FACTOR, m))?
         }
     };
-    Ok(partition_records(topic.id, new_assignments).collect())
+    Ok(partition_records(image, topic.id, new_assignments))
 }
 
 /// Decides replacing/setting/deleting topic configs (`None` deletes).
@@ -451,7 +478,7 @@ mod producer_id_tests {
         let mut image = MetadataImage::default();
         let (first, records) = allocate_producer_ids(&image, 1);
         for r in &records {
-            image.apply(r);
+            image.apply(0, r);
         }
         let (second, _) = allocate_producer_ids(&image, 1);
         assert_eq!(first, 0);
@@ -473,16 +500,7 @@ mod tests {
     };
 
     fn cluster(brokers: i32) -> MetadataImage {
-        let mut image = MetadataImage::default();
-        for id in 1..=brokers {
-            image.apply(&MetadataRecord::RegisterBroker {
-                id,
-                host: "h".into(),
-                port: 9092,
-                rack: None,
-            });
-        }
-        image
+        crate::testing::cluster(&(1..=brokers).collect::<Vec<_>>())
     }
 
     fn new_topic(name: &str, partitions: i32, rf: i16) -> NewTopic {
@@ -503,9 +521,8 @@ mod tests {
     }
 
     fn apply(image: &mut MetadataImage, records: &[MetadataRecord]) {
-        for r in records {
-            image.apply(r);
-        }
+        let offset = image.next_offset;
+        image.apply_entry(offset, records);
     }
 
     fn create(

@@ -1,5 +1,6 @@
 //! The metadata image: the state that results from applying records in order.
 
+use crate::record::Endpoint;
 use crate::{ConfigResource, MetadataRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,9 +9,34 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerImage {
     pub id: i32,
-    pub host: String,
-    pub port: i32,
+    /// Which process registered: a restarted broker has a new one.
+    pub incarnation_id: Uuid,
+    /// The offset of the entry holding the registration.
+    pub epoch: i64,
+    pub listeners: Vec<Endpoint>,
     pub rack: Option<String>,
+    /// Fenced brokers lead nothing and are not listed to clients.
+    pub fenced: bool,
+    pub in_controlled_shutdown: bool,
+}
+
+impl BrokerImage {
+    /// The endpoint of the listener called `name`.
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.listeners.iter().find(|e| e.name == name)
+    }
+
+    /// Unfenced and not shutting down: may lead and get new replicas.
+    pub fn is_active(&self) -> bool {
+        !self.fenced && !self.in_controlled_shutdown
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerImage {
+    pub id: i32,
+    pub incarnation_id: Uuid,
+    pub listeners: Vec<Endpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +61,10 @@ pub struct TopicImage {
 /// consistent snapshot while the controller builds the next image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetadataImage {
+    /// The offset after the last applied entry.
+    pub next_offset: i64,
     pub brokers: BTreeMap<i32, BrokerImage>,
+    pub controllers: BTreeMap<i32, ControllerImage>,
     pub topics: BTreeMap<String, Arc<TopicImage>>,
     pub topic_names_by_id: BTreeMap<Uuid, String>,
     /// Dynamic broker configs, by broker id.
@@ -47,23 +76,74 @@ pub struct MetadataImage {
 }
 
 impl MetadataImage {
-    /// Applies one record. Records that refer to unknown topics are ignored
-    /// (they can only come from a log written by a buggy controller).
-    pub fn apply(&mut self, record: &MetadataRecord) {
+    /// Applies one entry (one metadata change) committed at `offset`.
+    pub fn apply_entry(&mut self, offset: i64, records: &[MetadataRecord]) {
+        for record in records {
+            self.apply(offset, record);
+        }
+    }
+
+    /// Applies one record of the entry at `offset`. Records that refer to
+    /// unknown topics or to another broker epoch are ignored (they can only
+    /// come from a log written by a buggy controller).
+    pub fn apply(&mut self, offset: i64, record: &MetadataRecord) {
+        self.next_offset = self.next_offset.max(offset.saturating_add(1));
         match record {
             MetadataRecord::RegisterBroker {
                 id,
-                host,
-                port,
+                incarnation_id,
+                listeners,
                 rack,
             } => {
                 self.brokers.insert(
                     *id,
                     BrokerImage {
                         id: *id,
-                        host: host.clone(),
-                        port: *port,
+                        incarnation_id: *incarnation_id,
+                        epoch: offset,
+                        listeners: listeners.clone(),
                         rack: rack.clone(),
+                        fenced: true,
+                        in_controlled_shutdown: false,
+                    },
+                );
+            }
+            MetadataRecord::BrokerRegistrationChange {
+                id,
+                epoch,
+                fenced,
+                in_controlled_shutdown,
+            } => {
+                if let Some(broker) = self.brokers.get_mut(id).filter(|b| b.epoch == *epoch) {
+                    if let Some(fenced) = fenced {
+                        broker.fenced = *fenced;
+                        // Unfenced again, a broker is no longer on its way
+                        // out (Kafka keeps the flag, leaving it unable to lead).
+                        if !fenced {
+                            broker.in_controlled_shutdown = false;
+                        }
+                    }
+                    if *in_controlled_shutdown {
+                        broker.in_controlled_shutdown = true;
+                    }
+                }
+            }
+            MetadataRecord::UnregisterBroker { id, epoch } => {
+                if self.brokers.get(id).is_some_and(|b| b.epoch == *epoch) {
+                    self.brokers.remove(id);
+                }
+            }
+            MetadataRecord::RegisterController {
+                id,
+                incarnation_id,
+                listeners,
+            } => {
+                self.controllers.insert(
+                    *id,
+                    ControllerImage {
+                        id: *id,
+                        incarnation_id: *incarnation_id,
+                        listeners: listeners.clone(),
                     },
                 );
             }
@@ -159,6 +239,18 @@ impl MetadataImage {
         self.topics.get_mut(name).map(Arc::make_mut)
     }
 
+    /// Registered, unfenced brokers: the ones clients are told about.
+    pub fn unfenced_brokers(&self) -> impl Iterator<Item = &BrokerImage> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    /// Registered, unfenced and not shutting down.
+    pub fn is_active(&self, broker: i32) -> bool {
+        self.brokers
+            .get(&broker)
+            .is_some_and(BrokerImage::is_active)
+    }
+
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
         self.topics.get(name)
     }
@@ -178,36 +270,48 @@ mod tests {
     fn records_build_and_tear_down_topics() {
         let id = Uuid::from_u128(7);
         let mut image = MetadataImage::default();
-        image.apply(&MetadataRecord::Topic {
-            name: "t".into(),
-            id,
-        });
-        image.apply(&MetadataRecord::Partition {
-            topic_id: id,
-            partition: 0,
-            replicas: vec![1],
-            isr: vec![1],
-            leader: 1,
-            leader_epoch: 0,
-            partition_epoch: 0,
-        });
-        image.apply(&MetadataRecord::Config {
-            resource: ConfigResource::Topic("t".into()),
-            name: "retention.ms".into(),
-            value: Some("5".into()),
-        });
+        image.apply(
+            0,
+            &MetadataRecord::Topic {
+                name: "t".into(),
+                id,
+            },
+        );
+        image.apply(
+            0,
+            &MetadataRecord::Partition {
+                topic_id: id,
+                partition: 0,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        );
+        image.apply(
+            0,
+            &MetadataRecord::Config {
+                resource: ConfigResource::Topic("t".into()),
+                name: "retention.ms".into(),
+                value: Some("5".into()),
+            },
+        );
         let snapshot = image.clone();
         assert_eq!(image.topic("t").unwrap().partitions.len(), 1);
         assert_eq!(image.topic_by_id(&id).unwrap().configs["retention.ms"], "5");
-        image.apply(&MetadataRecord::Config {
-            resource: ConfigResource::Topic("t".into()),
-            name: "retention.ms".into(),
-            value: None,
-        });
+        image.apply(
+            0,
+            &MetadataRecord::Config {
+                resource: ConfigResource::Topic("t".into()),
+                name: "retention.ms".into(),
+                value: None,
+            },
+        );
         assert!(image.topic("t").unwrap().configs.is_empty());
         // Copy-on-write: the earlier snapshot still sees its own state.
         assert_eq!(snapshot.topic("t").unwrap().configs.len(), 1);
-        image.apply(&MetadataRecord::RemoveTopic { id });
+        image.apply(0, &MetadataRecord::RemoveTopic { id });
         assert!(image.topic("t").is_none());
         assert!(image.topic_by_id(&id).is_none());
     }
@@ -217,30 +321,40 @@ mod tests {
         let mut image = MetadataImage::default();
         let broker = |port| MetadataRecord::RegisterBroker {
             id: 1,
-            host: "h".into(),
-            port,
+            incarnation_id: Uuid::from_u128(port as u128),
+            listeners: vec![Endpoint {
+                name: "PLAINTEXT".into(),
+                host: "h".into(),
+                port,
+                security_protocol: 0,
+            }],
             rack: None,
         };
-        image.apply(&broker(1));
-        image.apply(&broker(2));
+        image.apply(0, &broker(1));
+        image.apply(1, &broker(2));
         assert_eq!(image.brokers.len(), 1);
-        assert_eq!(image.brokers[&1].port, 2);
+        assert_eq!(image.brokers[&1].endpoint("PLAINTEXT").unwrap().port, 2);
+        assert_eq!(image.brokers[&1].epoch, 1);
+        assert!(image.brokers[&1].fenced, "brokers register fenced");
 
         let set = |value: Option<&str>| MetadataRecord::Config {
             resource: ConfigResource::Broker(1),
             name: "log.retention.ms".into(),
             value: value.map(String::from),
         };
-        image.apply(&set(Some("5")));
+        image.apply(0, &set(Some("5")));
         assert_eq!(image.broker_configs[&1]["log.retention.ms"], "5");
-        image.apply(&set(None));
+        image.apply(0, &set(None));
         assert!(image.broker_configs[&1].is_empty());
 
         let id = Uuid::from_u128(1);
-        image.apply(&MetadataRecord::Topic {
-            name: "t".into(),
-            id,
-        });
+        image.apply(
+            0,
+            &MetadataRecord::Topic {
+                name: "t".into(),
+                id,
+            },
+        );
         let partition = |leader| MetadataRecord::Partition {
             topic_id: id,
             partition: 0,
@@ -250,41 +364,56 @@ mod tests {
             leader_epoch: leader,
             partition_epoch: 0,
         };
-        image.apply(&partition(1));
-        image.apply(&partition(2));
+        image.apply(0, &partition(1));
+        image.apply(0, &partition(2));
         let t = image.topic("t").unwrap();
         assert_eq!(t.partitions.len(), 1);
         assert_eq!(t.partitions[&0].leader, 2);
 
         // Records about unknown topics change nothing.
         let before = image.clone();
-        image.apply(&MetadataRecord::Partition {
-            topic_id: Uuid::from_u128(99),
-            partition: 0,
-            replicas: vec![],
-            isr: vec![],
-            leader: -1,
-            leader_epoch: 0,
-            partition_epoch: 0,
-        });
-        image.apply(&MetadataRecord::Config {
-            resource: ConfigResource::Topic("nope".into()),
-            name: "retention.ms".into(),
-            value: Some("1".into()),
-        });
-        image.apply(&MetadataRecord::RemoveTopic {
-            id: Uuid::from_u128(99),
-        });
+        image.apply(
+            0,
+            &MetadataRecord::Partition {
+                topic_id: Uuid::from_u128(99),
+                partition: 0,
+                replicas: vec![],
+                isr: vec![],
+                leader: -1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        );
+        image.apply(
+            0,
+            &MetadataRecord::Config {
+                resource: ConfigResource::Topic("nope".into()),
+                name: "retention.ms".into(),
+                value: Some("1".into()),
+            },
+        );
+        image.apply(
+            0,
+            &MetadataRecord::RemoveTopic {
+                id: Uuid::from_u128(99),
+            },
+        );
         assert_eq!(image, before);
 
-        image.apply(&MetadataRecord::ProducerIds {
-            broker: 1,
-            next_producer_id: 2000,
-        });
-        image.apply(&MetadataRecord::ProducerIds {
-            broker: 1,
-            next_producer_id: 1000,
-        });
+        image.apply(
+            0,
+            &MetadataRecord::ProducerIds {
+                broker: 1,
+                next_producer_id: 2000,
+            },
+        );
+        image.apply(
+            0,
+            &MetadataRecord::ProducerIds {
+                broker: 1,
+                next_producer_id: 1000,
+            },
+        );
         assert_eq!(image.next_producer_id, 2000, "never moves backwards");
     }
 
@@ -292,16 +421,22 @@ mod tests {
     fn a_recreated_name_forgets_the_old_id() {
         let mut image = MetadataImage::default();
         let (old, new) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        image.apply(&MetadataRecord::Topic {
-            name: "t".into(),
-            id: old,
-        });
-        image.apply(&MetadataRecord::Topic {
-            name: "t".into(),
-            id: new,
-        });
+        image.apply(
+            0,
+            &MetadataRecord::Topic {
+                name: "t".into(),
+                id: old,
+            },
+        );
+        image.apply(
+            0,
+            &MetadataRecord::Topic {
+                name: "t".into(),
+                id: new,
+            },
+        );
         assert!(image.topic_by_id(&old).is_none());
-        image.apply(&MetadataRecord::RemoveTopic { id: old });
+        image.apply(0, &MetadataRecord::RemoveTopic { id: old });
         assert_eq!(image.topic("t").unwrap().id, new);
     }
 }

@@ -6,11 +6,16 @@
 //! image and a request to the records to append, so they can be tested
 //! without sockets, files or clocks.
 
+pub mod alter_partition;
 pub mod controller;
+pub mod election;
 pub mod image;
+pub mod membership;
 mod placement;
 pub mod record;
+#[cfg(test)]
+mod testing;
 pub mod topic_config;
 
-pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
-pub use record::{ConfigResource, MetadataRecord};
+pub use image::{BrokerImage, ControllerImage, MetadataImage, PartitionImage, TopicImage};
+pub use record::{decode_batch, encode_batch, ConfigResource, Endpoint, MetadataRecord};

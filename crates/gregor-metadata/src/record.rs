@@ -2,6 +2,10 @@
 //! then the fields big-endian (strings as u16 length + UTF-8, optional
 //! strings behind a presence byte, UUIDs as 16 bytes, lists as u32 count +
 //! items). Stable across releases, since the metadata log outlives the binary.
+//!
+//! One metadata change is one raft entry ([`encode_batch`]): its records
+//! commit together or not at all, and the entry's offset is what a broker
+//! registration's epoch is (as in Kafka).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
@@ -15,18 +19,49 @@ pub enum ConfigResource {
     BrokerDefault,
 }
 
+/// One listener of a broker or controller, as Kafka's `BrokerEndpoint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub name: String,
+    pub host: String,
+    pub port: i32,
+    /// Kafka's `SecurityProtocol` id (0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT,
+    /// 3 SASL_SSL).
+    pub security_protocol: i16,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataRecord {
-    /// A broker announced itself (id, listener host and port, rack).
+    /// A broker (incarnation) registered; it starts fenced, and its epoch is
+    /// the offset of the entry holding this record.
     RegisterBroker {
         id: i32,
-        host: String,
-        port: i32,
+        incarnation_id: Uuid,
+        listeners: Vec<Endpoint>,
         rack: Option<String>,
+    },
+    /// Kafka's BrokerRegistrationChangeRecord: fence (`Some(true)`), unfence
+    /// (`Some(false)`) and/or enter controlled shutdown. Applies only to the
+    /// registration with this epoch.
+    BrokerRegistrationChange {
+        id: i32,
+        epoch: i64,
+        fenced: Option<bool>,
+        in_controlled_shutdown: bool,
+    },
+    /// The registration with this epoch is gone.
+    UnregisterBroker { id: i32, epoch: i64 },
+    /// A controller announced its listeners (DescribeCluster lists them).
+    RegisterController {
+        id: i32,
+        incarnation_id: Uuid,
+        listeners: Vec<Endpoint>,
     },
     /// A topic was created with this id.
     Topic { name: String, id: Uuid },
-    /// A partition's assignment and leadership.
+    /// A partition's assignment and leadership: written whole on creation and
+    /// on every leader/ISR change (leader epoch bumps on a leader change,
+    /// partition epoch on every change).
     Partition {
         topic_id: Uuid,
         partition: i32,
@@ -50,6 +85,12 @@ pub enum MetadataRecord {
 }
 
 const VERSION: u8 = 0;
+/// RegisterBroker v1 carries an incarnation id and listeners; v0 (one
+/// host/port) is still read so older metadata logs replay.
+const REGISTER_BROKER_VERSION: u8 = 1;
+/// First byte of a batch; record type tags stay below it, so a log entry
+/// holding one bare record (the format before batches) is told apart.
+const BATCH_MAGIC: u8 = 0x80;
 
 /// The longest string a record can hold (its length is a u16); encoding
 /// truncates longer ones, so callers must refuse them first.
@@ -62,6 +103,9 @@ mod tag {
     pub const CONFIG: u8 = 4;
     pub const REMOVE_TOPIC: u8 = 5;
     pub const PRODUCER_IDS: u8 = 6;
+    pub const BROKER_REGISTRATION_CHANGE: u8 = 7;
+    pub const UNREGISTER_BROKER: u8 = 8;
+    pub const REGISTER_CONTROLLER: u8 = 9;
     pub const BROKER_RESOURCE: u8 = 0;
     pub const TOPIC_RESOURCE: u8 = 1;
     pub const BROKER_DEFAULT_RESOURCE: u8 = 2;
@@ -73,15 +117,47 @@ impl MetadataRecord {
         match self {
             MetadataRecord::RegisterBroker {
                 id,
-                host,
-                port,
+                incarnation_id,
+                listeners,
                 rack,
             } => {
-                out.header(tag::REGISTER_BROKER);
+                out.0.put_u8(tag::REGISTER_BROKER);
+                out.0.put_u8(REGISTER_BROKER_VERSION);
                 out.0.put_i32(*id);
-                out.string(host);
-                out.0.put_i32(*port);
+                out.0.put_slice(incarnation_id.as_bytes());
+                out.endpoints(listeners);
                 out.optional_string(rack.as_deref());
+            }
+            MetadataRecord::BrokerRegistrationChange {
+                id,
+                epoch,
+                fenced,
+                in_controlled_shutdown,
+            } => {
+                out.header(tag::BROKER_REGISTRATION_CHANGE);
+                out.0.put_i32(*id);
+                out.0.put_i64(*epoch);
+                out.0.put_u8(match fenced {
+                    None => 0,
+                    Some(true) => 1,
+                    Some(false) => 2,
+                });
+                out.0.put_u8(u8::from(*in_controlled_shutdown));
+            }
+            MetadataRecord::UnregisterBroker { id, epoch } => {
+                out.header(tag::UNREGISTER_BROKER);
+                out.0.put_i32(*id);
+                out.0.put_i64(*epoch);
+            }
+            MetadataRecord::RegisterController {
+                id,
+                incarnation_id,
+                listeners,
+            } => {
+                out.header(tag::REGISTER_CONTROLLER);
+                out.0.put_i32(*id);
+                out.0.put_slice(incarnation_id.as_bytes());
+                out.endpoints(listeners);
             }
             MetadataRecord::Topic { name, id } => {
                 out.header(tag::TOPIC);
@@ -148,15 +224,59 @@ impl MetadataRecord {
         let mut r = Reader { buf, pos: 0 };
         let kind = r.u8()?;
         let version = r.u8()?;
-        if version != VERSION {
+        let known = match kind {
+            tag::REGISTER_BROKER => version <= REGISTER_BROKER_VERSION,
+            _ => version == VERSION,
+        };
+        if !known {
             return Err(format!("unknown metadata record version {version}"));
         }
         let record = match kind {
+            tag::REGISTER_BROKER if version == 0 => {
+                let id = r.i32()?;
+                let host = r.string()?;
+                let port = r.i32()?;
+                MetadataRecord::RegisterBroker {
+                    id,
+                    incarnation_id: Uuid::nil(),
+                    listeners: vec![Endpoint {
+                        name: "PLAINTEXT".into(),
+                        host,
+                        port,
+                        security_protocol: 0,
+                    }],
+                    rack: r.optional_string()?,
+                }
+            }
             tag::REGISTER_BROKER => MetadataRecord::RegisterBroker {
                 id: r.i32()?,
-                host: r.string()?,
-                port: r.i32()?,
+                incarnation_id: r.uuid()?,
+                listeners: r.endpoints()?,
                 rack: r.optional_string()?,
+            },
+            tag::BROKER_REGISTRATION_CHANGE => MetadataRecord::BrokerRegistrationChange {
+                id: r.i32()?,
+                epoch: r.i64()?,
+                fenced: match r.u8()? {
+                    0 => None,
+                    1 => Some(true),
+                    2 => Some(false),
+                    other => return Err(format!("bad fencing change {other}")),
+                },
+                in_controlled_shutdown: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    other => return Err(format!("bad controlled shutdown change {other}")),
+                },
+            },
+            tag::UNREGISTER_BROKER => MetadataRecord::UnregisterBroker {
+                id: r.i32()?,
+                epoch: r.i64()?,
+            },
+            tag::REGISTER_CONTROLLER => MetadataRecord::RegisterController {
+                id: r.i32()?,
+                incarnation_id: r.uuid()?,
+                listeners: r.endpoints()?,
             },
             tag::TOPIC => MetadataRecord::Topic {
                 name: r.string()?,
@@ -201,6 +321,52 @@ impl MetadataRecord {
     }
 }
 
+/// Encodes one metadata change as one raft entry: a magic byte, a version
+/// byte, a u32 record count, then each record as u32 length + bytes.
+pub fn encode_batch(records: &[MetadataRecord]) -> Bytes {
+    let mut out = BytesMut::with_capacity(6 + 64 * records.len());
+    out.put_u8(BATCH_MAGIC);
+    out.put_u8(VERSION);
+    out.put_u32(records.len() as u32);
+    for record in records {
+        let bytes = record.encode();
+        out.put_u32(bytes.len() as u32);
+        out.put_slice(&bytes);
+    }
+    out.freeze()
+}
+
+/// Decodes a raft entry written by [`encode_batch`]. An entry holding one
+/// bare record (how logs were written before batches) decodes as a batch
+/// of one. Bad bytes are an error, never a panic.
+pub fn decode_batch(buf: &[u8]) -> Result<Vec<MetadataRecord>, String> {
+    if buf.first() != Some(&BATCH_MAGIC) {
+        return Ok(vec![MetadataRecord::decode(buf)?]);
+    }
+    let mut r = Reader { buf, pos: 1 };
+    let version = r.u8()?;
+    if version != VERSION {
+        return Err(format!("unknown metadata batch version {version}"));
+    }
+    let count = r.u32()? as usize;
+    // Every record takes at least its 4-byte length: check before allocating.
+    if count > (buf.len() - r.pos) / 4 {
+        return Err("truncated metadata batch".to_string());
+    }
+    let mut records = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = r.u32()? as usize;
+        records.push(MetadataRecord::decode(r.take(len)?)?);
+    }
+    if r.pos != buf.len() {
+        return Err(format!(
+            "{} trailing bytes after metadata batch",
+            buf.len() - r.pos
+        ));
+    }
+    Ok(records)
+}
+
 struct Writer(BytesMut);
 
 impl Writer {
@@ -238,6 +404,16 @@ impl Writer {
             self.0.put_i32(*v);
         }
     }
+
+    fn endpoints(&mut self, endpoints: &[Endpoint]) {
+        self.0.put_u32(endpoints.len() as u32);
+        for e in endpoints {
+            self.string(&e.name);
+            self.string(&e.host);
+            self.0.put_i32(e.port);
+            self.0.put_i16(e.security_protocol);
+        }
+    }
 }
 
 struct Reader<'a> {
@@ -264,6 +440,16 @@ impl Reader<'_> {
     fn i32(&mut self) -> Result<i32, String> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn i16(&mut self) -> Result<i16, String> {
+        let b = self.take(2)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
     fn i64(&mut self) -> Result<i64, String> {
@@ -302,6 +488,24 @@ impl Reader<'_> {
         }
         (0..count).map(|_| self.i32()).collect()
     }
+
+    fn endpoints(&mut self) -> Result<Vec<Endpoint>, String> {
+        let count = self.u32()? as usize;
+        // An endpoint takes at least 10 bytes (two empty strings, port, protocol).
+        if count > (self.buf.len() - self.pos) / 10 {
+            return Err("truncated metadata record".to_string());
+        }
+        (0..count)
+            .map(|_| {
+                Ok(Endpoint {
+                    name: self.string()?,
+                    host: self.string()?,
+                    port: self.i32()?,
+                    security_protocol: self.i16()?,
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -311,18 +515,48 @@ mod tests {
 
     fn samples() -> Vec<MetadataRecord> {
         let id = Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+        let endpoint = |name: &str, port| Endpoint {
+            name: name.into(),
+            host: "127.0.0.1".into(),
+            port,
+            security_protocol: 0,
+        };
         vec![
             MetadataRecord::RegisterBroker {
                 id: 1,
-                host: "127.0.0.1".into(),
-                port: 9092,
+                incarnation_id: id,
+                listeners: vec![endpoint("PLAINTEXT", 9092), endpoint("INTERNAL", 9093)],
                 rack: None,
             },
             MetadataRecord::RegisterBroker {
                 id: 2,
-                host: "h".into(),
-                port: 1,
+                incarnation_id: Uuid::nil(),
+                listeners: vec![],
                 rack: Some("r1".into()),
+            },
+            MetadataRecord::BrokerRegistrationChange {
+                id: 2,
+                epoch: 77,
+                fenced: Some(false),
+                in_controlled_shutdown: false,
+            },
+            MetadataRecord::BrokerRegistrationChange {
+                id: 2,
+                epoch: 78,
+                fenced: None,
+                in_controlled_shutdown: true,
+            },
+            MetadataRecord::BrokerRegistrationChange {
+                id: 2,
+                epoch: i64::MAX,
+                fenced: Some(true),
+                in_controlled_shutdown: false,
+            },
+            MetadataRecord::UnregisterBroker { id: 3, epoch: 5 },
+            MetadataRecord::RegisterController {
+                id: 3000,
+                incarnation_id: id,
+                listeners: vec![endpoint("CONTROLLER", 9094)],
             },
             MetadataRecord::Topic {
                 name: "orders".into(),
@@ -389,6 +623,50 @@ mod tests {
     }
 
     #[test]
+    fn batches_round_trip_and_refuse_bad_bytes() {
+        let records = samples();
+        let bytes = encode_batch(&records);
+        assert_eq!(decode_batch(&bytes), Ok(records));
+        assert_eq!(decode_batch(&encode_batch(&[])), Ok(vec![]));
+        for cut in 0..bytes.len() {
+            assert!(decode_batch(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(decode_batch(&longer).is_err());
+        // A batch claiming four billion records is refused without allocating.
+        assert!(decode_batch(&[0x80, 0, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(decode_batch(&[0x80, 9, 0, 0, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn older_logs_still_replay() {
+        // An entry holding one bare record decodes as a batch of one.
+        let record = MetadataRecord::RemoveTopic {
+            id: Uuid::from_u128(5),
+        };
+        assert_eq!(decode_batch(&record.encode()), Ok(vec![record]));
+        // RegisterBroker v0: id, host, port, rack.
+        let mut v0 = vec![1, 0, 0, 0, 0, 7, 0, 1, b'h', 0, 0, 0x23, 0x84, 0];
+        assert_eq!(
+            MetadataRecord::decode(&v0),
+            Ok(MetadataRecord::RegisterBroker {
+                id: 7,
+                incarnation_id: Uuid::nil(),
+                listeners: vec![Endpoint {
+                    name: "PLAINTEXT".into(),
+                    host: "h".into(),
+                    port: 9092,
+                    security_protocol: 0,
+                }],
+                rack: None,
+            })
+        );
+        v0[1] = 2;
+        assert!(MetadataRecord::decode(&v0).is_err());
+    }
+
+    #[test]
     fn overlong_strings_are_cut_at_a_character_boundary() {
         let record = MetadataRecord::Config {
             resource: ConfigResource::Broker(1),
@@ -411,21 +689,60 @@ mod tests {
         any::<u128>().prop_map(Uuid::from_u128)
     }
 
+    fn any_endpoints() -> impl Strategy<Value = Vec<Endpoint>> {
+        proptest::collection::vec(
+            (any_string(), any_string(), any::<i32>(), any::<i16>()).prop_map(
+                |(name, host, port, security_protocol)| Endpoint {
+                    name,
+                    host,
+                    port,
+                    security_protocol,
+                },
+            ),
+            0..3,
+        )
+    }
+
     fn any_record() -> impl Strategy<Value = MetadataRecord> {
         let ints = || proptest::collection::vec(any::<i32>(), 0..8);
         prop_oneof![
             (
                 any::<i32>(),
-                any_string(),
-                any::<i32>(),
+                any_uuid(),
+                any_endpoints(),
                 proptest::option::of(any_string())
             )
-                .prop_map(|(id, host, port, rack)| MetadataRecord::RegisterBroker {
-                    id,
-                    host,
-                    port,
-                    rack
+                .prop_map(|(id, incarnation_id, listeners, rack)| {
+                    MetadataRecord::RegisterBroker {
+                        id,
+                        incarnation_id,
+                        listeners,
+                        rack,
+                    }
                 }),
+            (
+                any::<i32>(),
+                any::<i64>(),
+                proptest::option::of(any::<bool>()),
+                any::<bool>()
+            )
+                .prop_map(|(id, epoch, fenced, in_controlled_shutdown)| {
+                    MetadataRecord::BrokerRegistrationChange {
+                        id,
+                        epoch,
+                        fenced,
+                        in_controlled_shutdown,
+                    }
+                }),
+            (any::<i32>(), any::<i64>())
+                .prop_map(|(id, epoch)| MetadataRecord::UnregisterBroker { id, epoch }),
+            (any::<i32>(), any_uuid(), any_endpoints()).prop_map(
+                |(id, incarnation_id, listeners)| MetadataRecord::RegisterController {
+                    id,
+                    incarnation_id,
+                    listeners,
+                }
+            ),
             (any_string(), any_uuid()).prop_map(|(name, id)| MetadataRecord::Topic { name, id }),
             (
                 any_uuid(),
@@ -486,6 +803,20 @@ mod tests {
         #[test]
         fn any_bytes_decode_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = MetadataRecord::decode(&bytes);
+            let _ = decode_batch(&bytes);
+        }
+
+        #[test]
+        fn any_batch_round_trips(records in proptest::collection::vec(any_record(), 0..5)) {
+            prop_assert_eq!(decode_batch(&encode_batch(&records)), Ok(records));
+        }
+
+        #[test]
+        fn corrupted_batches_never_panic(records in proptest::collection::vec(any_record(), 1..4), at in any::<usize>(), byte in any::<u8>()) {
+            let mut bytes = encode_batch(&records).to_vec();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            let _ = decode_batch(&bytes);
         }
 
         #[test]

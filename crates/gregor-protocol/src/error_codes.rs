@@ -62,6 +62,8 @@ pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// A configuration is not valid.
 pub const INVALID_CONFIG: i16 = 40;
+/// This node is not the active controller.
+pub const NOT_CONTROLLER: i16 = 41;
 /// The request is malformed or contradicts itself.
 pub const INVALID_REQUEST: i16 = 42;
 /// The request breaks a broker policy.
@@ -96,6 +98,8 @@ pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 pub const FENCED_LEADER_EPOCH: i16 = 74;
 /// The request's leader epoch is newer than the broker's.
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
+/// The broker's epoch is not its current registration's (BrokerHeartbeat).
+pub const STALE_BROKER_EPOCH: i16 = 77;
 /// The joining member must rejoin with the member id it was given.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 /// The group has reached `group.max.size` members.
@@ -116,12 +120,18 @@ pub const INCONSISTENT_VOTER_SET: i16 = 94;
 pub const INVALID_UPDATE_VERSION: i16 = 95;
 /// The topic id is not known.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
+/// Another incarnation of this broker id still holds a live session.
+pub const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
+/// The broker id is not registered (UnregisterBroker).
+pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
 /// A KRaft request carries a cluster id that is not this node's.
 pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
 /// The transactional id is not known.
 pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 /// The fetch session's topic ids are inconsistent with the request.
 pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
+/// The new ISR holds a fenced, shutting-down or unknown broker (AlterPartition).
+pub const INELIGIBLE_REPLICA: i16 = 107;
 /// The member epoch is fenced; the member must rejoin with epoch 0.
 pub const FENCED_MEMBER_EPOCH: i16 = 110;
 /// The static instance id is still held by another member.
@@ -312,6 +322,17 @@ mod tests {
             (
                 super::FETCH_SESSION_TOPIC_ID_ERROR,
                 ResponseError::FetchSessionTopicIdError,
+            ),
+            (super::STALE_BROKER_EPOCH, ResponseError::StaleBrokerEpoch),
+            (super::NOT_CONTROLLER, ResponseError::NotController),
+            (super::INELIGIBLE_REPLICA, ResponseError::IneligibleReplica),
+            (
+                super::DUPLICATE_BROKER_REGISTRATION,
+                ResponseError::DuplicateBrokerRegistration,
+            ),
+            (
+                super::BROKER_ID_NOT_REGISTERED,
+                ResponseError::BrokerIdNotRegistered,
             ),
             (super::FENCED_MEMBER_EPOCH, ResponseError::FencedMemberEpoch),
             (

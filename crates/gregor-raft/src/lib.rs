@@ -60,12 +60,12 @@ fn log_config() -> LogConfig {
 
 impl MetadataLog {
     /// Opens the metadata log under `log_dir` (creating it) and replays it:
-    /// `apply` gets every committed record's value, in log order. A record
+    /// `apply` gets every committed record's offset and value, in log order. A record
     /// `apply` refuses stops the replay as corruption at its offset.
     pub fn open(
         log_dir: &Path,
         recover: bool,
-        mut apply: impl FnMut(&[u8]) -> Result<(), String>,
+        mut apply: impl FnMut(i64, &[u8]) -> Result<(), String>,
     ) -> Result<MetadataLog, QuorumError> {
         let log = PartitionLog::open(&log_dir.join(METADATA_DIR), log_config(), recover)?;
         let end = log.log_end_offset();
@@ -83,7 +83,7 @@ impl MetadataLog {
                         continue;
                     }
                     let value = record.value.unwrap_or_default();
-                    apply(&value).map_err(|message| QuorumError::Corrupt {
+                    apply(record.offset, &value).map_err(|message| QuorumError::Corrupt {
                         offset: record.offset,
                         message,
                     })?;
@@ -149,7 +149,7 @@ mod tests {
     /// Opens the log and returns it with every replayed value.
     fn open(dir: &Path, recover: bool) -> Result<(MetadataLog, Vec<Bytes>), QuorumError> {
         let mut seen = Vec::new();
-        let log = MetadataLog::open(dir, recover, |value| {
+        let log = MetadataLog::open(dir, recover, |_, value| {
             seen.push(Bytes::copy_from_slice(value));
             Ok(())
         })?;
@@ -184,7 +184,7 @@ mod tests {
         log.commit(&[Bytes::from_static(&[99, 0, 1])]).unwrap();
         log.close().unwrap();
         let mut applied = 0;
-        let result = MetadataLog::open(dir.path(), false, |value| {
+        let result = MetadataLog::open(dir.path(), false, |_, value| {
             if value.first() == Some(&99) {
                 return Err("unknown record type 99".into());
             }

@@ -7,15 +7,22 @@ use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 
 pub fn handle(broker: &Broker, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let image = broker.controller.image();
+    let listener = &broker.config.advertised.name;
+    // Kafka lists fenced brokers only when asked (v2, KIP-1073), flagged.
     let brokers = image
         .brokers
         .values()
-        .map(|b| {
-            DescribeClusterBroker::default()
-                .with_broker_id(b.id.into())
-                .with_host(str_bytes(&b.host))
-                .with_port(b.port)
-                .with_rack(b.rack.as_deref().map(str_bytes))
+        .filter(|b| request.include_fenced_brokers || !b.fenced)
+        .filter_map(|b| {
+            let endpoint = b.endpoint(listener)?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(b.id.into())
+                    .with_host(str_bytes(&endpoint.host))
+                    .with_port(endpoint.port)
+                    .with_rack(b.rack.as_deref().map(str_bytes))
+                    .with_is_fenced(b.fenced),
+            )
         })
         .collect();
     DescribeClusterResponse::default()

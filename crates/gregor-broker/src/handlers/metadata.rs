@@ -39,22 +39,27 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
 
     let image = broker.controller.image();
     MetadataResponse::default()
-        .with_brokers(brokers(&image))
+        .with_brokers(brokers(&image, &broker.config.advertised.name))
         .with_cluster_id(Some(str_bytes(&broker.cluster_id)))
         .with_controller_id(broker.config.node_id.into())
         .with_topics(topics)
 }
 
-pub fn brokers(image: &MetadataImage) -> Vec<MetadataResponseBroker> {
+/// The unfenced brokers' endpoints on `listener` (the one the client came
+/// in on), as Kafka lists them: fenced brokers and brokers without that
+/// listener are left out.
+pub fn brokers(image: &MetadataImage, listener: &str) -> Vec<MetadataResponseBroker> {
     image
-        .brokers
-        .values()
-        .map(|b| {
-            MetadataResponseBroker::default()
-                .with_node_id(b.id.into())
-                .with_host(str_bytes(&b.host))
-                .with_port(b.port)
-                .with_rack(b.rack.as_deref().map(str_bytes))
+        .unfenced_brokers()
+        .filter_map(|b| {
+            let endpoint = b.endpoint(listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(b.id.into())
+                    .with_host(str_bytes(&endpoint.host))
+                    .with_port(endpoint.port)
+                    .with_rack(b.rack.as_deref().map(str_bytes)),
+            )
         })
         .collect()
 }

@@ -1,0 +1,203 @@
+//! Leader and ISR changes, as Kafka's `PartitionChangeBuilder` decides them,
+//! and the scratch image a multi-record change is built against.
+
+use crate::{MetadataImage, MetadataRecord, PartitionImage};
+use uuid::Uuid;
+
+/// Kafka's "no leader" id.
+pub const NO_LEADER: i32 = -1;
+
+/// A metadata change being built: every record pushed is applied to a
+/// scratch copy of the image at once, so later decisions in the same change
+/// see the earlier ones (the whole change is one raft entry).
+pub(crate) struct Change {
+    pub image: MetadataImage,
+    pub records: Vec<MetadataRecord>,
+    offset: i64,
+}
+
+impl Change {
+    pub fn new(image: &MetadataImage) -> Change {
+        Change {
+            image: image.clone(),
+            records: Vec::new(),
+            // Where the entry will land if nothing else commits first; only
+            // a registration's epoch depends on it.
+            offset: image.next_offset,
+        }
+    }
+
+    pub fn push(&mut self, record: MetadataRecord) {
+        self.image.apply(self.offset, &record);
+        self.records.push(record);
+    }
+}
+
+/// The partition after an election: `remove` leaves the ISR if others
+/// remain (Kafka never shrinks an ISR to empty, so the last member can
+/// still recover the partition); the current leader stays if it is still an
+/// active ISR member, else the first replica (in replica order) that is an
+/// active ISR member leads; with none, the leader is [`NO_LEADER`], unless
+/// `unclean` lets any active replica lead with an ISR of itself alone.
+///
+/// The leader epoch bumps when the leader changes, the partition epoch on
+/// every change; `None` when nothing changes.
+pub(crate) fn elect(
+    image: &MetadataImage,
+    current: &PartitionImage,
+    remove: Option<i32>,
+    unclean: bool,
+) -> Option<PartitionImage> {
+    let mut isr = current.isr.clone();
+    if let Some(broker) = remove {
+        if isr.len() > 1 {
+            isr.retain(|&r| r != broker);
+        }
+    }
+    let eligible = |r: i32, isr: &[i32]| isr.contains(&r) && image.is_active(r);
+    let leader = if current.leader != NO_LEADER && eligible(current.leader, &isr) {
+        current.leader
+    } else if let Some(&r) = current.replicas.iter().find(|&&r| eligible(r, &isr)) {
+        r
+    } else if let Some(&r) = current
+        .replicas
+        .iter()
+        .find(|&&r| unclean && image.is_active(r))
+    {
+        // Data written only to the old ISR may be lost: only when asked.
+        isr = vec![r];
+        r
+    } else {
+        NO_LEADER
+    };
+    if leader == current.leader && isr == current.isr {
+        return None;
+    }
+    Some(PartitionImage {
+        replicas: current.replicas.clone(),
+        isr,
+        leader,
+        leader_epoch: current.leader_epoch + i32::from(leader != current.leader),
+        partition_epoch: current.partition_epoch + 1,
+    })
+}
+
+/// Re-elects every partition `broker` is a replica of, against the change's
+/// image (where the broker's new state already is): with `remove_from_isr`
+/// it also leaves their ISRs (fencing, controlled shutdown, unregistering);
+/// without, leaderless partitions it is in the ISR of get it back
+/// (unfencing).
+pub(crate) fn reelect_for(
+    change: &mut Change,
+    broker: i32,
+    remove_from_isr: bool,
+    unclean_default: bool,
+) {
+    let mut updates = Vec::new();
+    for topic in change.image.topics.values() {
+        let unclean = topic
+            .configs
+            .get("unclean.leader.election.enable")
+            .map_or(unclean_default, |v| v == "true");
+        for (&partition, current) in &topic.partitions {
+            if !current.replicas.contains(&broker) {
+                continue;
+            }
+            let remove = remove_from_isr.then_some(broker);
+            if let Some(next) = elect(&change.image, current, remove, unclean) {
+                updates.push(partition_record(topic.id, partition, next));
+            }
+        }
+    }
+    for record in updates {
+        change.push(record);
+    }
+}
+
+pub(crate) fn partition_record(
+    topic_id: Uuid,
+    partition: i32,
+    p: PartitionImage,
+) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id,
+        partition,
+        replicas: p.replicas,
+        isr: p.isr,
+        leader: p.leader,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+    }
+}
+
+/// Whether `broker` leads any partition.
+pub(crate) fn leads_any(image: &MetadataImage, broker: i32) -> bool {
+    image
+        .topics
+        .values()
+        .any(|t| t.partitions.values().any(|p| p.leader == broker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::cluster;
+
+    fn partition(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionImage {
+        PartitionImage {
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            leader,
+            leader_epoch: 4,
+            partition_epoch: 7,
+        }
+    }
+
+    fn fence(image: &mut MetadataImage, id: i32) {
+        let epoch = image.brokers[&id].epoch;
+        let offset = image.next_offset;
+        image.apply(
+            offset,
+            &MetadataRecord::BrokerRegistrationChange {
+                id,
+                epoch,
+                fenced: Some(true),
+                in_controlled_shutdown: false,
+            },
+        );
+    }
+
+    #[test]
+    fn a_fenced_leader_hands_over_to_the_next_active_isr_member() {
+        let mut image = cluster(&[1, 2, 3]);
+        fence(&mut image, 1);
+        let next = elect(&image, &partition(&[1, 2, 3], &[1, 3], 1), Some(1), false).unwrap();
+        assert_eq!((next.leader, next.isr.clone()), (3, vec![3]));
+        assert_eq!((next.leader_epoch, next.partition_epoch), (5, 8));
+        // A follower leaving the ISR bumps only the partition epoch.
+        let next = elect(&image, &partition(&[2, 1], &[2, 1], 2), Some(1), false).unwrap();
+        assert_eq!((next.leader, next.isr), (2, vec![2]));
+        assert_eq!((next.leader_epoch, next.partition_epoch), (4, 8));
+        // Nothing to do: no record.
+        assert_eq!(
+            elect(&image, &partition(&[2, 3], &[2, 3], 2), Some(1), false),
+            None
+        );
+    }
+
+    #[test]
+    fn the_last_isr_member_stays_and_only_unclean_elections_pick_others() {
+        let mut image = cluster(&[1, 2]);
+        fence(&mut image, 1);
+        let offline = elect(&image, &partition(&[1, 2], &[1], 1), Some(1), false).unwrap();
+        assert_eq!((offline.leader, offline.isr.clone()), (NO_LEADER, vec![1]));
+        assert_eq!(offline.leader_epoch, 5);
+        let unclean = elect(&image, &partition(&[1, 2], &[1], 1), Some(1), true).unwrap();
+        assert_eq!((unclean.leader, unclean.isr), (2, vec![2]));
+        // Once 1 is back, the leaderless partition is its again.
+        let mut back = cluster(&[1, 2]);
+        fence(&mut back, 2);
+        let led = elect(&back, &offline, None, false).unwrap();
+        assert_eq!((led.leader, led.isr, led.leader_epoch), (1, vec![1], 6));
+    }
+}
