@@ -2,7 +2,7 @@
 
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
-use crate::connection;
+use crate::connection::{self, ConnectionListener};
 use crate::controller::{self, Controller};
 use crate::fetch::session_cache::SessionCache;
 use crate::group_service::GroupService;
@@ -37,8 +37,10 @@ pub struct Broker {
 pub struct RunningBroker {
     broker: Arc<Broker>,
     local_addr: SocketAddr,
+    /// Every bound listener: its name and the address it got.
+    bound: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
-    accept_task: JoinHandle<()>,
+    accept_tasks: Vec<JoinHandle<()>>,
     maintenance_task: JoinHandle<()>,
     group_timer_task: JoinHandle<()>,
     txn_timer_task: JoinHandle<()>,
@@ -96,11 +98,29 @@ impl Broker {
             )
             .map_err(|e| anyhow::anyhow!("cannot register broker: {}", e.message))?;
 
-        let bind = config.listener.bind_address();
-        let listener = TcpListener::bind(&bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
-        let local_addr = listener.local_addr()?;
+        // Every listener is bound before anything is served, so a port in
+        // use stops start-up instead of leaving a half-reachable node.
+        let mut sockets = Vec::new();
+        for listener in &config.listeners.bound {
+            let bind = listener.bind_address();
+            let socket = TcpListener::bind(&bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind} (listener {})", listener.name))?;
+            let context = Arc::new(ConnectionListener {
+                name: listener.name.clone(),
+                is_controller: listener.is_controller,
+            });
+            sockets.push((context, socket));
+        }
+        let bound: Vec<(String, SocketAddr)> = sockets
+            .iter()
+            .map(|(l, s)| Ok((l.name.clone(), s.local_addr()?)))
+            .collect::<std::io::Result<_>>()?;
+        let local_addr = bound
+            .iter()
+            .find(|(name, _)| *name == config.listener.name)
+            .map(|(_, addr)| *addr)
+            .context("the inter-broker listener is not bound")?;
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -141,16 +161,30 @@ impl Broker {
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let accept_task = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone()));
+        let accept_tasks = sockets
+            .into_iter()
+            .map(|(context, socket)| {
+                tokio::spawn(accept_loop(
+                    socket,
+                    context,
+                    broker.clone(),
+                    shutdown_rx.clone(),
+                ))
+            })
+            .collect();
         let maintenance_task = tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone()));
         let group_timer_task = tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx.clone()));
         let txn_timer_task = tokio::spawn(txn_timer_loop(broker.clone(), shutdown_rx));
+        for (name, address) in &bound {
+            tracing::info!(listener = %name, %address, "listening");
+        }
         tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
         Ok(RunningBroker {
             broker,
             local_addr,
+            bound,
             shutdown,
-            accept_task,
+            accept_tasks,
             maintenance_task,
             group_timer_task,
             txn_timer_task,
@@ -159,8 +193,14 @@ impl Broker {
 }
 
 impl RunningBroker {
+    /// The address of the inter-broker (client) listener.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Every bound listener by name, in `listeners` order.
+    pub fn listener_addrs(&self) -> &[(String, SocketAddr)] {
+        &self.bound
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -172,7 +212,9 @@ impl RunningBroker {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = self.shutdown.send(true);
-        let _ = self.accept_task.await;
+        for task in self.accept_tasks {
+            let _ = task.await;
+        }
         let _ = self.maintenance_task.await;
         let _ = self.group_timer_task.await;
         let _ = self.txn_timer_task.await;
@@ -186,6 +228,7 @@ impl RunningBroker {
 
 async fn accept_loop(
     listener: TcpListener,
+    context: Arc<ConnectionListener>,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -196,7 +239,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, peer, broker.clone(), shutdown.clone()));
+                    connections.spawn(connection::serve(stream, peer, broker.clone(), context.clone(), shutdown.clone()));
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: back off briefly.

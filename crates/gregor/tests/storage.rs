@@ -340,7 +340,15 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
         // The node's id must be a voter.
         (&["node.id=2"], "controller.quorum.voters"),
         // A controller needs a controller listener that it listens on.
-        (&["controller.listener.names="], "controller.listener.names"),
+        (
+            &[
+                "controller.listener.names=",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ],
+            "controller.listener.names",
+        ),
+        // Without the name, CONTROLLER gets no implicit PLAINTEXT mapping.
+        (&["controller.listener.names="], "listeners"),
         (
             &["controller.listener.names=CONTROLLER,controller"],
             "controller.listener.names",

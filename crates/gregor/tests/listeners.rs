@@ -1,0 +1,198 @@
+//! Several named listeners on one real `gregor server`: every listener is
+//! bound and serves, and a controller listener answers only Kafka's
+//! controller-scope APIs (ApiVersions lists just those; anything else closes
+//! the connection, as Kafka's SocketServer does), with KIP-919
+//! DescribeCluster listing controllers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use gregor_protocol::error_codes;
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::*;
+use std::net::TcpStream;
+use support::{free_port, topic_name, Connection, TestBroker};
+
+struct Node {
+    broker: TestBroker,
+    controller: u16,
+    internal: u16,
+}
+
+/// A combined node with Kafka's quorum settings and three listeners:
+/// PLAINTEXT (clients), INTERNAL (inter-broker) and CONTROLLER.
+fn start_node() -> Node {
+    let (client, internal, controller) = (free_port(), free_port(), free_port());
+    let settings = [
+        format!(
+            "listeners=PLAINTEXT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},\
+             CONTROLLER://127.0.0.1:{controller}"
+        ),
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+            .to_string(),
+        "inter.broker.listener.name=INTERNAL".to_string(),
+        "controller.listener.names=CONTROLLER".to_string(),
+        format!("controller.quorum.voters=1@127.0.0.1:{controller}"),
+    ];
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    let broker = TestBroker::start_on(client, &settings);
+    Node {
+        broker,
+        controller,
+        internal,
+    }
+}
+
+fn connect(port: u16) -> Connection {
+    Connection::new(TcpStream::connect(("127.0.0.1", port)).unwrap())
+}
+
+fn api_keys(conn: &mut Connection) -> Vec<i16> {
+    let ResponseKind::ApiVersions(response) = conn.request(
+        ApiKey::ApiVersions,
+        3,
+        RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    ) else {
+        panic!("not an ApiVersions response")
+    };
+    assert_eq!(response.error_code, 0);
+    // Feature levels are the same on both kinds of listener.
+    assert!(!response.finalized_features.is_empty());
+    response.api_keys.iter().map(|k| k.api_key).collect()
+}
+
+fn describe_cluster(conn: &mut Connection, endpoint_type: i8) -> DescribeClusterResponse {
+    let ResponseKind::DescribeCluster(response) = conn.request(
+        ApiKey::DescribeCluster,
+        1,
+        RequestKind::DescribeCluster(
+            DescribeClusterRequest::default().with_endpoint_type(endpoint_type),
+        ),
+    ) else {
+        panic!("not a DescribeCluster response")
+    };
+    response
+}
+
+#[test]
+fn controller_listener_serves_only_controller_apis() {
+    let node = start_node();
+    let mut controller = connect(node.controller);
+    let keys = api_keys(&mut controller);
+    let mut expected: Vec<i16> = [
+        ApiKey::ApiVersions,
+        ApiKey::CreateTopics,
+        ApiKey::DeleteTopics,
+        ApiKey::DescribeConfigs,
+        ApiKey::AlterConfigs,
+        ApiKey::CreatePartitions,
+        ApiKey::IncrementalAlterConfigs,
+        ApiKey::DescribeQuorum,
+        ApiKey::UpdateFeatures,
+        ApiKey::DescribeCluster,
+    ]
+    .iter()
+    .map(|k| *k as i16)
+    .collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+
+    // The quorum and the cluster's controllers are served there.
+    let ResponseKind::DescribeQuorum(quorum) = controller.request(
+        ApiKey::DescribeQuorum,
+        2,
+        RequestKind::DescribeQuorum(DescribeQuorumRequest::default().with_topics(vec![
+            TopicData::default()
+                .with_topic_name(topic_name("__cluster_metadata"))
+                .with_partitions(vec![PartitionData::default()]),
+        ])),
+    ) else {
+        panic!("not a DescribeQuorum response")
+    };
+    assert_eq!(quorum.topics[0].partitions[0].error_code, 0);
+    assert_eq!(quorum.topics[0].partitions[0].leader_id.0, 1);
+    let cluster = describe_cluster(&mut controller, 2);
+    assert_eq!(cluster.error_code, 0);
+    assert_eq!(cluster.endpoint_type, 2);
+    assert_eq!(cluster.controller_id.0, 1);
+    let nodes: Vec<(i32, String, i32)> = cluster
+        .brokers
+        .iter()
+        .map(|b| (b.broker_id.0, b.host.to_string(), b.port))
+        .collect();
+    assert_eq!(
+        nodes,
+        [(1, "127.0.0.1".to_string(), node.controller as i32)]
+    );
+    // Brokers are asked of a broker listener (KIP-919).
+    let mismatched = describe_cluster(&mut controller, 1);
+    assert_eq!(mismatched.error_code, error_codes::MISMATCHED_ENDPOINT_TYPE);
+    let unknown = describe_cluster(&mut controller, 7);
+    assert_eq!(unknown.error_code, error_codes::UNSUPPORTED_ENDPOINT_TYPE);
+
+    // An API outside the controller scope closes the connection, as Kafka's
+    // SocketServer does.
+    let frame = controller.encode(
+        ApiKey::Metadata,
+        12,
+        &RequestKind::Metadata(MetadataRequest::default()),
+    );
+    controller.send_raw(&frame);
+    assert!(controller.read_frame().is_none());
+    assert!(controller.is_closed());
+    // So does the broker's Fetch: on a controller listener Fetch is raft's.
+    let mut controller = connect(node.controller);
+    let frame = controller.encode(
+        ApiKey::Fetch,
+        12,
+        &RequestKind::Fetch(FetchRequest::default()),
+    );
+    controller.send_raw(&frame);
+    assert!(controller.read_frame().is_none());
+}
+
+#[test]
+fn every_client_listener_serves_clients() {
+    let node = start_node();
+    for port in [node.broker.addr.port(), node.internal] {
+        let mut conn = connect(port);
+        let keys = api_keys(&mut conn);
+        for key in [ApiKey::Produce, ApiKey::Fetch, ApiKey::Metadata] {
+            assert!(keys.contains(&(key as i16)), "{key:?} on {port}");
+        }
+        let cluster = describe_cluster(&mut conn, 1);
+        assert_eq!(cluster.error_code, 0);
+        // This broker registers its inter-broker listener.
+        assert_eq!(cluster.brokers[0].port, node.internal as i32);
+        let controllers = describe_cluster(&mut conn, 2);
+        assert_eq!(
+            controllers.error_code,
+            error_codes::MISMATCHED_ENDPOINT_TYPE
+        );
+        let ResponseKind::Metadata(metadata) = conn.request(
+            ApiKey::Metadata,
+            12,
+            RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![]))),
+        ) else {
+            panic!("not a Metadata response")
+        };
+        assert_eq!(metadata.brokers.len(), 1);
+    }
+    // A client creating a topic through the controller listener, as
+    // kafka-topics --bootstrap-controller does.
+    let mut controller = connect(node.controller);
+    let ResponseKind::CreateTopics(created) = controller.request(
+        ApiKey::CreateTopics,
+        7,
+        RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
+            create_topics_request::CreatableTopic::default()
+                .with_name(topic_name("via-controller"))
+                .with_num_partitions(2)
+                .with_replication_factor(1),
+        ])),
+    ) else {
+        panic!("not a CreateTopics response")
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+}
