@@ -112,6 +112,13 @@ fn controller_listener_serves_only_controller_apis() {
     };
     assert_eq!(quorum.topics[0].partitions[0].error_code, 0);
     assert_eq!(quorum.topics[0].partitions[0].leader_id.0, 1);
+    // A voter is reached on its controller listener (KIP-853).
+    let endpoints: Vec<(String, u16)> = quorum.nodes[0]
+        .listeners
+        .iter()
+        .map(|l| (l.name.to_string(), l.port))
+        .collect();
+    assert_eq!(endpoints, [("CONTROLLER".to_string(), node.controller)]);
     let cluster = describe_cluster(&mut controller, 2);
     assert_eq!(cluster.error_code, 0);
     assert_eq!(cluster.endpoint_type, 2);
@@ -195,4 +202,91 @@ fn every_client_listener_serves_clients() {
         panic!("not a CreateTopics response")
     };
     assert_eq!(created.topics[0].error_code, 0);
+}
+
+fn gregor_cli(args: &[&str]) -> String {
+    let output = std::process::Command::new(support::gregor_bin())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn cluster_cli_describes_brokers_controllers_and_the_quorum() {
+    let node = start_node();
+    let broker = node.broker.addr.to_string();
+    let controller = format!("127.0.0.1:{}", node.controller);
+    let cluster_id = {
+        let mut conn = connect(node.controller);
+        describe_cluster(&mut conn, 2).cluster_id.to_string()
+    };
+    assert_eq!(cluster_id.len(), 22);
+
+    let brokers = gregor_cli(&["cluster", "describe", "--bootstrap-server", &broker]);
+    assert_eq!(
+        brokers,
+        format!(
+            "ClusterId:\t{cluster_id}\nControllerId:\t1\nBrokers:\nId\tHost:Port\tRack\n\
+             1\t127.0.0.1:{}\t-\n",
+            node.internal
+        )
+    );
+    let controllers = gregor_cli(&["cluster", "describe", "--bootstrap-controller", &controller]);
+    assert_eq!(
+        controllers,
+        format!(
+            "ClusterId:\t{cluster_id}\nControllerId:\t1\nControllers:\nId\tHost:Port\tRack\n\
+             1\t127.0.0.1:{}\t-\n",
+            node.controller
+        )
+    );
+
+    for args in [
+        ["cluster", "quorum", "--bootstrap-controller", &controller],
+        ["cluster", "quorum", "--bootstrap-server", &broker],
+    ] {
+        let quorum = gregor_cli(&args);
+        let lines: Vec<&str> = quorum.lines().collect();
+        assert_eq!(lines[0], format!("ClusterId:\t{cluster_id}"), "{quorum}");
+        assert_eq!(lines[1], "LeaderId:\t1", "{quorum}");
+        assert_eq!(lines[2], "LeaderEpoch:\t0", "{quorum}");
+        let hw: i64 = lines[3]
+            .strip_prefix("HighWatermark:\t")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(hw >= 1, "{quorum}");
+        assert_eq!(lines[4], "MaxFollowerLag:\t0", "{quorum}");
+        assert_eq!(lines[6], "CurrentVoters:\t[1]", "{quorum}");
+        assert_eq!(lines[7], "CurrentObservers:\t[]", "{quorum}");
+        let row: Vec<&str> = lines[10].split('\t').collect();
+        assert_eq!(row[0], "1", "{quorum}");
+        // A static voter has no directory id: Kafka's zero uuid.
+        assert_eq!(row[1], "AAAAAAAAAAAAAAAAAAAAAA", "{quorum}");
+        assert_eq!(row[2], hw.to_string(), "{quorum}");
+        assert_eq!(row[3], "0", "{quorum}");
+        assert_eq!(row[6], "Leader", "{quorum}");
+        assert_eq!(
+            row[7],
+            format!("CONTROLLER://127.0.0.1:{}", node.controller),
+            "{quorum}"
+        );
+        assert_eq!(lines.len(), 11, "{quorum}");
+    }
+
+    // Brokers asked of a controller: Kafka's error, one line, non-zero exit.
+    let output = std::process::Command::new(support::gregor_bin())
+        .args(["cluster", "describe", "--bootstrap-server", &controller])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("MISMATCHED_ENDPOINT_TYPE"), "{stderr}");
 }
