@@ -21,8 +21,10 @@ struct Node {
 }
 
 /// A combined node with Kafka's quorum settings and three listeners:
-/// PLAINTEXT (clients), INTERNAL (inter-broker) and CONTROLLER.
-fn start_node() -> Node {
+/// PLAINTEXT (clients), INTERNAL (inter-broker) and CONTROLLER; a static
+/// quorum (`controller.quorum.voters`) or, with `dynamic`, Kafka 4's stock
+/// `controller.quorum.bootstrap.servers`.
+fn start_node_with(dynamic: bool) -> Node {
     let (client, internal, controller) = (free_port(), free_port(), free_port());
     let settings = [
         format!(
@@ -33,7 +35,11 @@ fn start_node() -> Node {
             .to_string(),
         "inter.broker.listener.name=INTERNAL".to_string(),
         "controller.listener.names=CONTROLLER".to_string(),
-        format!("controller.quorum.voters=1@127.0.0.1:{controller}"),
+        if dynamic {
+            format!("controller.quorum.bootstrap.servers=127.0.0.1:{controller}")
+        } else {
+            format!("controller.quorum.voters=1@127.0.0.1:{controller}")
+        },
     ];
     let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
     let broker = TestBroker::start_on(client, &settings);
@@ -42,6 +48,10 @@ fn start_node() -> Node {
         controller,
         internal,
     }
+}
+
+fn start_node() -> Node {
+    start_node_with(false)
 }
 
 fn connect(port: u16) -> Connection {
@@ -161,7 +171,7 @@ fn controller_listener_serves_only_controller_apis() {
 
 #[test]
 fn every_client_listener_serves_clients() {
-    let node = start_node();
+    let node = start_node_with(true);
     for port in [node.broker.addr.port(), node.internal] {
         let mut conn = connect(port);
         let keys = api_keys(&mut conn);
