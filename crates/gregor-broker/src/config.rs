@@ -638,6 +638,18 @@ impl BrokerConfig {
         Ok(config)
     }
 
+    /// This node's advertised endpoint on the listener named `name`, as a
+    /// client connected there must be told (Kafka answers with the
+    /// connection's listener); the inter-broker one when that listener is
+    /// not advertised.
+    pub fn advertised_on(&self, name: &str) -> &Listener {
+        self.listeners
+            .advertised
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or(&self.advertised)
+    }
+
     /// The effective value of a broker config (explicit or default).
     pub fn value(&self, key: &str) -> &str {
         if let Some(v) = self.explicit.get(key) {

@@ -11,6 +11,7 @@ mod support;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 use std::net::TcpStream;
 use support::{free_port, topic_name, Connection, TestBroker};
 
@@ -180,8 +181,9 @@ fn every_client_listener_serves_clients() {
         }
         let cluster = describe_cluster(&mut conn, 1);
         assert_eq!(cluster.error_code, 0);
-        // This broker registers its inter-broker listener.
-        assert_eq!(cluster.brokers[0].port, node.internal as i32);
+        // A client is told the endpoints of the listener it is using, as
+        // Kafka does.
+        assert_eq!(cluster.brokers[0].port, port as i32);
         let controllers = describe_cluster(&mut conn, 2);
         assert_eq!(
             controllers.error_code,
@@ -195,6 +197,18 @@ fn every_client_listener_serves_clients() {
             panic!("not a Metadata response")
         };
         assert_eq!(metadata.brokers.len(), 1);
+        assert_eq!(metadata.brokers[0].port, port as i32);
+        let ResponseKind::FindCoordinator(coordinator) = conn.request(
+            ApiKey::FindCoordinator,
+            3,
+            RequestKind::FindCoordinator(
+                FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g")),
+            ),
+        ) else {
+            panic!("not a FindCoordinator response")
+        };
+        assert_eq!(coordinator.error_code, 0);
+        assert_eq!(coordinator.port, port as i32);
     }
     // A client creating a topic through the controller listener, as
     // kafka-topics --bootstrap-controller does.
@@ -244,7 +258,7 @@ fn cluster_cli_describes_brokers_controllers_and_the_quorum() {
         format!(
             "ClusterId:\t{cluster_id}\nControllerId:\t1\nBrokers:\nId\tHost:Port\tRack\n\
              1\t127.0.0.1:{}\t-\n",
-            node.internal
+            node.broker.addr.port()
         )
     );
     let controllers = gregor_cli(&["cluster", "describe", "--bootstrap-controller", &controller]);

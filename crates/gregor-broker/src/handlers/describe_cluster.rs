@@ -61,7 +61,7 @@ pub fn handle(
     let nodes = if listener.is_controller {
         controllers(broker, &listener.name)
     } else {
-        brokers(broker)
+        brokers(broker, &listener.name)
     };
     DescribeClusterResponse::default()
         .with_endpoint_type(asked)
@@ -70,16 +70,23 @@ pub fn handle(
         .with_brokers(nodes)
 }
 
-fn brokers(broker: &Broker) -> Vec<DescribeClusterBroker> {
+/// The brokers, this one at its endpoint on the listener asked.
+fn brokers(broker: &Broker, listener: &str) -> Vec<DescribeClusterBroker> {
     let image = broker.controller.image();
+    let local = broker.config.advertised_on(listener);
     image
         .brokers
         .values()
         .map(|b| {
+            let (host, port) = if b.id == broker.config.node_id {
+                (local.host.as_str(), i32::from(local.port))
+            } else {
+                (b.host.as_str(), b.port)
+            };
             DescribeClusterBroker::default()
                 .with_broker_id(b.id.into())
-                .with_host(str_bytes(&b.host))
-                .with_port(b.port)
+                .with_host(str_bytes(host))
+                .with_port(port)
                 .with_rack(b.rack.as_deref().map(str_bytes))
         })
         .collect()

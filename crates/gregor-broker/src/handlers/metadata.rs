@@ -2,6 +2,7 @@
 //! topic auto-creation when the broker and the request allow it.
 
 use super::str_bytes;
+use crate::connection::ConnectionListener;
 use crate::server::Broker;
 use gregor_metadata::controller::NewTopic;
 use gregor_metadata::{MetadataImage, TopicImage};
@@ -13,7 +14,12 @@ use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub fn handle(
+    broker: &Broker,
+    request: MetadataRequest,
+    version: i16,
+    listener: &ConnectionListener,
+) -> MetadataResponse {
     // v0 has no null: an empty list means "all topics" there.
     let wanted = match request.topics {
         Some(topics) if version == 0 && topics.is_empty() => None,
@@ -39,21 +45,32 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
 
     let image = broker.controller.image();
     MetadataResponse::default()
-        .with_brokers(brokers(&image))
+        .with_brokers(brokers(broker, &image, listener))
         .with_cluster_id(Some(str_bytes(&broker.cluster_id)))
         .with_controller_id(broker.config.node_id.into())
         .with_topics(topics)
 }
 
-pub fn brokers(image: &MetadataImage) -> Vec<MetadataResponseBroker> {
+/// The brokers, this one at its endpoint on the client's listener.
+pub fn brokers(
+    broker: &Broker,
+    image: &MetadataImage,
+    listener: &ConnectionListener,
+) -> Vec<MetadataResponseBroker> {
     image
         .brokers
         .values()
         .map(|b| {
+            let (host, port) = if b.id == broker.config.node_id {
+                let local = broker.config.advertised_on(&listener.name);
+                (local.host.as_str(), i32::from(local.port))
+            } else {
+                (b.host.as_str(), b.port)
+            };
             MetadataResponseBroker::default()
                 .with_node_id(b.id.into())
-                .with_host(str_bytes(&b.host))
-                .with_port(b.port)
+                .with_host(str_bytes(host))
+                .with_port(port)
                 .with_rack(b.rack.as_deref().map(str_bytes))
         })
         .collect()

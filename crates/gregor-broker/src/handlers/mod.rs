@@ -89,7 +89,7 @@ pub async fn handle(
             ResponseKind::ApiVersions(api_versions::handle(listener.is_controller))
         }
         RequestKind::Metadata(req) => {
-            ResponseKind::Metadata(metadata::handle(broker, req, version))
+            ResponseKind::Metadata(metadata::handle(broker, req, version, listener))
         }
         RequestKind::Produce(req) => {
             return produce::handle(broker, req, version)
@@ -120,7 +120,7 @@ pub async fn handle(
             ResponseKind::IncrementalAlterConfigs(alter_configs::incremental(broker, req))
         }
         RequestKind::FindCoordinator(req) => {
-            ResponseKind::FindCoordinator(find_coordinator::handle(broker, req, version))
+            ResponseKind::FindCoordinator(find_coordinator::handle(broker, req, version, listener))
         }
         RequestKind::DescribeProducers(req) => {
             ResponseKind::DescribeProducers(describe_producers::handle(broker, req))
