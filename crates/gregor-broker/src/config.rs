@@ -638,6 +638,21 @@ impl BrokerConfig {
         Ok(config)
     }
 
+    /// Completes the advertised endpoints once every listener is bound
+    /// (see [`ListenerSettings::resolve`]).
+    pub fn resolve_listeners(&mut self, bound: &[(String, std::net::SocketAddr)], hostname: &str) {
+        self.listeners.resolve(bound, hostname);
+        let inter_broker = &self.listeners.inter_broker;
+        if let Some(advertised) = self
+            .listeners
+            .advertised
+            .iter()
+            .find(|l| &l.name == inter_broker)
+        {
+            self.advertised = advertised.clone();
+        }
+    }
+
     /// This node's advertised endpoint on the listener named `name`, as a
     /// client connected there must be told (Kafka answers with the
     /// connection's listener); the inter-broker one when that listener is

@@ -49,7 +49,32 @@ pub struct RunningBroker {
 impl Broker {
     /// Opens the logs (recovering them after an unclean stop), replays the
     /// metadata, registers this broker and starts listening.
-    pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+    pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+        // Every listener is bound first, so a port in use stops start-up
+        // before anything is opened, and port 0 listeners are advertised
+        // (and registered) with the port they got.
+        let mut sockets = Vec::new();
+        for listener in &config.listeners.bound {
+            let bind = listener.bind_address();
+            let socket = TcpListener::bind(&bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind} (listener {})", listener.name))?;
+            let context = Arc::new(ConnectionListener {
+                name: listener.name.clone(),
+                is_controller: listener.is_controller,
+            });
+            sockets.push((context, socket));
+        }
+        let bound: Vec<(String, SocketAddr)> = sockets
+            .iter()
+            .map(|(l, s)| Ok((l.name.clone(), s.local_addr()?)))
+            .collect::<std::io::Result<_>>()?;
+        let local_addr = bound
+            .iter()
+            .find(|(name, _)| *name == config.listener.name)
+            .map(|(_, addr)| *addr)
+            .context("the inter-broker listener is not bound")?;
+        config.resolve_listeners(&bound, &local_hostname());
         let log_dir = config.log_dir.clone();
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
@@ -98,29 +123,6 @@ impl Broker {
             )
             .map_err(|e| anyhow::anyhow!("cannot register broker: {}", e.message))?;
 
-        // Every listener is bound before anything is served, so a port in
-        // use stops start-up instead of leaving a half-reachable node.
-        let mut sockets = Vec::new();
-        for listener in &config.listeners.bound {
-            let bind = listener.bind_address();
-            let socket = TcpListener::bind(&bind)
-                .await
-                .with_context(|| format!("cannot listen on {bind} (listener {})", listener.name))?;
-            let context = Arc::new(ConnectionListener {
-                name: listener.name.clone(),
-                is_controller: listener.is_controller,
-            });
-            sockets.push((context, socket));
-        }
-        let bound: Vec<(String, SocketAddr)> = sockets
-            .iter()
-            .map(|(l, s)| Ok((l.name.clone(), s.local_addr()?)))
-            .collect::<std::io::Result<_>>()?;
-        let local_addr = bound
-            .iter()
-            .find(|(name, _)| *name == config.listener.name)
-            .map(|(_, addr)| *addr)
-            .context("the inter-broker listener is not bound")?;
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -313,5 +315,19 @@ async fn txn_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>
         let _ =
             tokio::task::spawn_blocking(move || broker.txns.maintain(&broker.groups, expiration))
                 .await;
+    }
+}
+
+/// This machine's host name, advertised for a listener given without a host
+/// (`PLAINTEXT://:9092`) as Kafka does; "localhost" if it cannot be read.
+fn local_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname writes
+    // at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
     }
 }

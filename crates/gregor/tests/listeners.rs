@@ -314,3 +314,33 @@ fn cluster_cli_describes_brokers_controllers_and_the_quorum() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("MISMATCHED_ENDPOINT_TYPE"), "{stderr}");
 }
+
+#[test]
+fn a_port_zero_controller_listener_is_advertised_with_its_real_port() {
+    let client = free_port();
+    let broker = TestBroker::start_on(
+        client,
+        &[
+            &format!("listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:0"),
+            "controller.listener.names=CONTROLLER",
+        ],
+    );
+    let mut conn = broker.connect();
+    let ResponseKind::DescribeQuorum(quorum) = conn.request(
+        ApiKey::DescribeQuorum,
+        2,
+        RequestKind::DescribeQuorum(DescribeQuorumRequest::default().with_topics(vec![
+            TopicData::default()
+                .with_topic_name(topic_name("__cluster_metadata"))
+                .with_partitions(vec![PartitionData::default()]),
+        ])),
+    ) else {
+        panic!("not a DescribeQuorum response")
+    };
+    let endpoint = &quorum.nodes[0].listeners[0];
+    assert_eq!(endpoint.name.as_str(), "CONTROLLER");
+    assert_ne!(endpoint.port, 0);
+    // ... and that port is the controller listener.
+    let mut controller = connect(endpoint.port);
+    assert!(!api_keys(&mut controller).contains(&(ApiKey::Produce as i16)));
+}

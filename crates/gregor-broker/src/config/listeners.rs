@@ -88,6 +88,26 @@ pub struct ListenerSettings {
     pub inter_broker: String,
 }
 
+impl ListenerSettings {
+    /// What Kafka fills in once the sockets are bound: an advertised endpoint
+    /// without a host gets this machine's `hostname`, and one on port 0 the
+    /// port its listener actually got.
+    pub fn resolve(&mut self, bound: &[(String, std::net::SocketAddr)], hostname: &str) {
+        let fill = |l: &mut Listener| {
+            if l.host.is_empty() {
+                l.host = hostname.to_string();
+            }
+            if l.port == 0 {
+                if let Some((_, addr)) = bound.iter().find(|(name, _)| *name == l.name) {
+                    l.port = addr.port();
+                }
+            }
+        };
+        self.advertised.iter_mut().for_each(fill);
+        self.advertised_controllers.iter_mut().for_each(fill);
+    }
+}
+
 /// `listener.security.protocol.map`: listener name to security protocol,
 /// with Kafka's implicit PLAINTEXT mapping of controller listeners when the
 /// map was left at its default and nothing uses SSL or SASL.
@@ -389,4 +409,43 @@ pub fn check_served(config: &BrokerConfig, settings: &ListenerSettings) -> Resul
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(name: &str, host: &str, port: u16) -> Listener {
+        Listener {
+            name: name.to_string(),
+            host: host.to_string(),
+            port,
+            protocol: SecurityProtocol::Plaintext,
+            is_controller: name == "CONTROLLER",
+        }
+    }
+
+    #[test]
+    fn resolving_fills_in_hostless_and_port_zero_endpoints() {
+        let mut settings = ListenerSettings {
+            bound: vec![
+                listener("PLAINTEXT", "", 9092),
+                listener("CONTROLLER", "", 0),
+            ],
+            advertised: vec![listener("PLAINTEXT", "", 9092)],
+            advertised_controllers: vec![listener("CONTROLLER", "10.0.0.1", 0)],
+            inter_broker: "PLAINTEXT".to_string(),
+        };
+        let bound = [
+            ("PLAINTEXT".to_string(), "0.0.0.0:9092".parse().unwrap()),
+            ("CONTROLLER".to_string(), "0.0.0.0:40001".parse().unwrap()),
+        ];
+        settings.resolve(&bound, "node-a");
+        assert_eq!(settings.advertised[0].host, "node-a");
+        assert_eq!(settings.advertised[0].port, 9092);
+        assert_eq!(settings.advertised_controllers[0].host, "10.0.0.1");
+        assert_eq!(settings.advertised_controllers[0].port, 40001);
+        // What is bound stays as configured.
+        assert_eq!(settings.bound[1].port, 0);
+    }
 }
