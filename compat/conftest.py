@@ -78,8 +78,10 @@ class GregorServer:
             "--set", f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
             "--set", f"log.dirs={self.data_dir}",
         ]
+        # "{port}" in a value stands for this server's client port, so a
+        # test can add listeners next to it before the port is chosen.
         for k, v in self.settings.items():
-            cmd += ["--set", f"{k}={v}"]
+            cmd += ["--set", f"{k}={str(v).replace('{port}', str(self.port))}"]
         return cmd
 
     start_timeout = START_TIMEOUT

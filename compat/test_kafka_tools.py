@@ -279,3 +279,96 @@ def test_transactions_list_and_describe(bootstrap, topic):
     assert rows[0][3] == "CompleteCommit", out
     _, out, _ = tool("TransactionsCommand", "describe", "--transactional-id", txn_id, bootstrap=bootstrap)
     assert txn_id in out and "CompleteCommit" in out, out
+
+
+@pytest.fixture
+def controller_node(broker_factory, tmp_path):
+    """A combined node with Kafka's quorum settings and a CONTROLLER listener:
+    (broker bootstrap, controller bootstrap)."""
+    from conftest import SERVER_KIND, free_port
+
+    if SERVER_KIND == "kafka":
+        server = broker_factory()
+        return server.bootstrap, f"127.0.0.1:{server.cport}"
+    cport = free_port()
+    server = broker_factory({
+        "controller.quorum.voters": f"1@127.0.0.1:{cport}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listeners": f"PLAINTEXT://127.0.0.1:{{port}},CONTROLLER://127.0.0.1:{cport}",
+    })
+    return server.bootstrap, f"127.0.0.1:{cport}"
+
+
+def controller_tool(main_class, controller, *args, check=True):
+    """A Kafka tool talking to the controller listener (KIP-919)."""
+    if main_class == "ClusterTool":
+        return tool(main_class, *args, "--bootstrap-controller", controller, check=check)
+    return tool(main_class, "--bootstrap-controller", controller, *args, check=check)
+
+
+def test_metadata_quorum_via_bootstrap_controller(controller_node):
+    bootstrap, controller = controller_node
+    _, out, _ = controller_tool("MetadataQuorumCommand", controller, "describe", "--status")
+    fields = dict(re.findall(r"^(\w+):\s+(.*)$", out, re.M))
+    assert fields["LeaderId"] == "1", out
+    assert int(fields["HighWatermark"]) >= 1, out
+    port = controller.rsplit(":", 1)[1]
+    # The voter is reached on its controller listener.
+    assert '"id": 1' in fields["CurrentVoters"], out
+    assert f"CONTROLLER://127.0.0.1:{port}" in fields["CurrentVoters"], out
+    assert fields["CurrentObservers"] == "[]", out
+
+    _, out, _ = controller_tool("MetadataQuorumCommand", controller, "describe", "--replication")
+    rows = [l.split() for l in out.splitlines()[1:] if l.strip()]
+    assert len(rows) == 1 and rows[0][0] == "1" and rows[0][-1] == "Leader", out
+
+    # The same quorum through the broker listener.
+    _, out, _ = tool("MetadataQuorumCommand", "describe", "--status", bootstrap=bootstrap)
+    assert dict(re.findall(r"^(\w+):\s+(.*)$", out, re.M))["LeaderId"] == "1", out
+
+
+def test_cluster_tool_via_bootstrap_controller(controller_node):
+    bootstrap, controller = controller_node
+    _, out, _ = controller_tool("ClusterTool", controller, "cluster-id")
+    via_controller = re.fullmatch(r"Cluster ID: (\S+)\n?", out)
+    assert via_controller, out
+    _, out, _ = tool("ClusterTool", "cluster-id", bootstrap=bootstrap)
+    assert out.strip() == f"Cluster ID: {via_controller.group(1)}"
+
+    # KIP-919: the controllers, at their controller endpoint.
+    _, out, _ = controller_tool("ClusterTool", controller, "list-endpoints")
+    host, port = controller.rsplit(":", 1)
+    assert re.search(rf"^1\s+{re.escape(host)}\s+{port}\b", out, re.M), out
+
+    _, out, _ = controller_tool("FeatureCommand", controller, "describe")
+    assert re.search(r"Feature: metadata.version\s+SupportedMinVersion: ", out), out
+
+
+def test_gregor_cluster_cli_agrees_with_kafkas_tools(controller_node):
+    import subprocess
+
+    from conftest import GREGOR_BIN
+
+    bootstrap, controller = controller_node
+
+    def gregor(*args):
+        p = subprocess.run([GREGOR_BIN, *args], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    _, out, _ = controller_tool("ClusterTool", controller, "cluster-id")
+    cluster_id = out.strip().removeprefix("Cluster ID: ")
+    described = gregor("cluster", "describe", "--bootstrap-controller", controller)
+    assert described.splitlines()[:3] == [f"ClusterId:\t{cluster_id}", "ControllerId:\t1", "Controllers:"]
+    assert described.splitlines()[4] == f"1\t{controller}\t-", described
+
+    _, kafka_status, _ = controller_tool("MetadataQuorumCommand", controller, "describe", "--status")
+    kafka_fields = dict(re.findall(r"^(\w+):\s+(.*)$", kafka_status, re.M))
+    ours = dict(l.split("\t", 1) for l in gregor("cluster", "quorum", "--bootstrap-controller", controller)
+                .split("\n\n")[0].splitlines())
+    for field in ("ClusterId", "LeaderId", "LeaderEpoch", "MaxFollowerLag"):
+        assert ours[f"{field}:"] == kafka_fields[field], (field, ours, kafka_status)
+    assert ours["CurrentVoters:"] == "[1]" and ours["CurrentObservers:"] == "[]"
+    assert int(ours["HighWatermark:"]) >= int(kafka_fields["HighWatermark"])

@@ -7,8 +7,10 @@
 
 mod consumer_groups;
 pub mod dynamic;
+pub mod listeners;
 mod quorum;
 
+pub use listeners::{Listener, ListenerSettings, SecurityProtocol};
 pub use quorum::{QuorumSettings, Voter};
 
 use gregor_metadata::topic_config::ConfigType;
@@ -96,7 +98,13 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "inter.broker.listener.name",
         Str,
         "",
-        "Listener brokers use to talk to each other; defaults to the first non-controller listener.",
+        "Listener brokers use to talk to each other; defaults to the one named after security.inter.broker.protocol.",
+    ),
+    def(
+        "security.inter.broker.protocol",
+        Str,
+        "PLAINTEXT",
+        "Security protocol brokers use between themselves when inter.broker.listener.name is not set.",
     ),
     def(
         "listener.security.protocol.map",
@@ -114,13 +122,13 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "listeners",
         List,
         "PLAINTEXT://127.0.0.1:9092",
-        "Addresses to listen on.",
+        "NAME://host:port of every listener; all are bound.",
     ),
     def(
         "advertised.listeners",
         List,
         "",
-        "Addresses given to clients; defaults to listeners.",
+        "Addresses given to clients; defaults to listeners. Controller listeners are never given to clients.",
     ),
     def(
         "log.dirs",
@@ -433,65 +441,14 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A `SECURITY_PROTOCOL://host:port` listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Listener {
-    /// Parses `NAME://host:port`; the name's security protocol comes from
-    /// `listener.security.protocol.map`.
-    fn parse(
-        key: &str,
-        text: &str,
-        protocols: &BTreeMap<String, String>,
-    ) -> Result<Listener, ConfigError> {
-        let (name, address) = text
-            .split_once("://")
-            .ok_or_else(|| invalid(key, text, "expected NAME://host:port"))?;
-        let (host, port) = address
-            .rsplit_once(':')
-            .ok_or_else(|| invalid(key, text, "expected NAME://host:port"))?;
-        let port: u16 = port
-            .parse()
-            .map_err(|_| invalid(key, text, "port is not a number 0-65535"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let name = name.to_ascii_uppercase();
-        let protocol = protocols.get(&name).ok_or_else(|| {
-            invalid(
-                key,
-                text,
-                format!("no security protocol defined for listener {name} in listener.security.protocol.map"),
-            )
-        })?;
-        if protocol != "PLAINTEXT" {
-            return Err(invalid(
-                key,
-                text,
-                "only PLAINTEXT listeners are supported so far",
-            ));
-        }
-        Ok(Listener { name, host, port })
-    }
-
-    pub fn bind_address(&self) -> String {
-        let host = if self.host.is_empty() {
-            "0.0.0.0"
-        } else {
-            self.host.as_str()
-        };
-        if host.contains(':') {
-            format!("[{host}]:{}", self.port)
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
+/// The items of a comma-separated list value, trimmed, empty ones dropped.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The validated broker configuration.
@@ -500,7 +457,12 @@ pub struct BrokerConfig {
     /// Values explicitly set (file or flags), by Kafka name.
     explicit: BTreeMap<String, String>,
     pub node_id: i32,
+    /// Every listener, bound and advertised (controller listeners flagged).
+    pub listeners: ListenerSettings,
+    /// The inter-broker listener as bound; this node's broker endpoint.
     pub listener: Listener,
+    /// The inter-broker listener as advertised: what this broker registers
+    /// and hands to clients.
     pub advertised: Listener,
     pub log_dir: PathBuf,
     /// Every `log.dirs` entry (Gregor stores data in the first) plus
@@ -548,19 +510,19 @@ impl BrokerConfig {
                 None => return Err(ConfigError::Unknown(key.clone())),
             }
         }
+        let placeholder = Listener {
+            name: String::new(),
+            host: String::new(),
+            port: 0,
+            protocol: SecurityProtocol::Plaintext,
+            is_controller: false,
+        };
         let mut config = BrokerConfig {
             explicit: settings,
             node_id: 0,
-            listener: Listener {
-                name: String::new(),
-                host: String::new(),
-                port: 0,
-            },
-            advertised: Listener {
-                name: String::new(),
-                host: String::new(),
-                port: 0,
-            },
+            listeners: ListenerSettings::default(),
+            listener: placeholder.clone(),
+            advertised: placeholder,
             log_dir: PathBuf::new(),
             formatted_dirs: Vec::new(),
             quorum: QuorumSettings::default(),
@@ -582,13 +544,29 @@ impl BrokerConfig {
             txn: TxnSettings::default(),
         };
         config.node_id = config.int("node.id")? as i32;
-        config.quorum = quorum::settings(&config)?;
-        let protocols = quorum::protocol_map(&config)?;
-        config.listener = config.client_listener("listeners", &protocols)?;
-        config.advertised = match config.value("advertised.listeners") {
-            "" => config.listener.clone(),
-            _ => config.client_listener("advertised.listeners", &protocols)?,
+        let (quorum, listeners) = quorum::settings(&config)?;
+        quorum::check_supported(&config, &quorum, &listeners)?;
+        // A combined node (the only kind Gregor runs so far) always has an
+        // advertised inter-broker listener: quorum::settings checked it.
+        let inter_broker = |all: &[Listener]| {
+            all.iter()
+                .find(|l| l.name == listeners.inter_broker)
+                .cloned()
         };
+        let (Some(listener), Some(advertised)) = (
+            inter_broker(&listeners.bound),
+            inter_broker(&listeners.advertised),
+        ) else {
+            return Err(invalid(
+                listeners::INTER_BROKER,
+                &listeners.inter_broker,
+                "is not a listener of this node",
+            ));
+        };
+        config.listener = listener;
+        config.advertised = advertised;
+        config.quorum = quorum;
+        config.listeners = listeners;
         let log_dirs = config.value("log.dirs").to_string();
         config.formatted_dirs = log_dirs
             .split(',')
@@ -660,6 +638,33 @@ impl BrokerConfig {
         Ok(config)
     }
 
+    /// Completes the advertised endpoints once every listener is bound
+    /// (see [`ListenerSettings::resolve`]).
+    pub fn resolve_listeners(&mut self, bound: &[(String, std::net::SocketAddr)], hostname: &str) {
+        self.listeners.resolve(bound, hostname);
+        let inter_broker = &self.listeners.inter_broker;
+        if let Some(advertised) = self
+            .listeners
+            .advertised
+            .iter()
+            .find(|l| &l.name == inter_broker)
+        {
+            self.advertised = advertised.clone();
+        }
+    }
+
+    /// This node's advertised endpoint on the listener named `name`, as a
+    /// client connected there must be told (Kafka answers with the
+    /// connection's listener); the inter-broker one when that listener is
+    /// not advertised.
+    pub fn advertised_on(&self, name: &str) -> &Listener {
+        self.listeners
+            .advertised
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or(&self.advertised)
+    }
+
     /// The effective value of a broker config (explicit or default).
     pub fn value(&self, key: &str) -> &str {
         if let Some(v) = self.explicit.get(key) {
@@ -702,49 +707,6 @@ impl BrokerConfig {
             return Err(invalid(key, self.value(key), "must be positive"));
         }
         Ok(n)
-    }
-
-    /// The one client listener of `key`: controller listeners
-    /// (`controller.listener.names`) are accepted but not served, since this
-    /// node is its own sole controller.
-    fn client_listener(
-        &self,
-        key: &str,
-        protocols: &BTreeMap<String, String>,
-    ) -> Result<Listener, ConfigError> {
-        let value = self.value(key);
-        let mut clients = Vec::new();
-        let mut names = Vec::new();
-        for text in value.split(',').map(str::trim).filter(|l| !l.is_empty()) {
-            let listener = Listener::parse(key, text, protocols)?;
-            if names.contains(&listener.name) {
-                return Err(invalid(
-                    key,
-                    value,
-                    format!("listener name {} is used more than once", listener.name),
-                ));
-            }
-            names.push(listener.name.clone());
-            if !self
-                .quorum
-                .controller_listener_names
-                .contains(&listener.name)
-            {
-                clients.push(listener);
-            }
-        }
-        let mut clients = clients.into_iter();
-        let first = clients
-            .next()
-            .ok_or_else(|| invalid(key, value, "no listener given"))?;
-        if clients.next().is_some() {
-            return Err(invalid(
-                key,
-                value,
-                "only one non-controller listener is supported so far",
-            ));
-        }
-        Ok(first)
     }
 }
 

@@ -15,12 +15,23 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+/// The listener a connection came in on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionListener {
+    /// The listener name, upper-cased (`PLAINTEXT`, `CONTROLLER`, ...).
+    pub name: String,
+    /// Named in `controller.listener.names`: serves only the controller APIs.
+    pub is_controller: bool,
+}
+
 pub async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     broker: Arc<Broker>,
+    listener: Arc<ConnectionListener>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let is_controller = listener.is_controller;
     let mut frames = FrameReader::new(broker.config.socket_request_max_bytes);
     loop {
         let read = tokio::select! {
@@ -35,7 +46,8 @@ pub async fn serve(
                 return;
             }
         };
-        let request = match decode_request(frame, handlers::api_versions::supported) {
+        let supported = |key| handlers::api_versions::supported_on(is_controller, key);
+        let request = match decode_request(frame, supported) {
             Ok(request) => request,
             Err(RequestError::UnsupportedVersion {
                 api_key,
@@ -43,7 +55,7 @@ pub async fn serve(
                 correlation_id,
             }) if api_key == kafka_protocol::messages::ApiKey::ApiVersions => {
                 // KIP-511: answer in v0 with the versions we do serve.
-                let response = handlers::api_versions::unsupported_version_response();
+                let response = handlers::api_versions::unsupported_version_response(is_controller);
                 let Ok(bytes) = encode_response(api_key, 0, correlation_id, &response) else {
                     return;
                 };
@@ -61,7 +73,12 @@ pub async fn serve(
         let api_key = request.api_key;
         let version = request.version();
         let correlation_id = request.correlation_id();
-        let Some(reply) = handlers::handle(&broker, request, peer).await else {
+        let reply = if is_controller {
+            handlers::controller_listener::handle(&broker, request, peer, &listener).await
+        } else {
+            handlers::handle(&broker, request, peer, &listener).await
+        };
+        let Some(reply) = reply else {
             continue; // acks=0 produce: no response
         };
         let written = match reply {

@@ -2,7 +2,7 @@
 
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
-use crate::connection;
+use crate::connection::{self, ConnectionListener};
 use crate::controller::{self, Controller};
 use crate::fetch::session_cache::SessionCache;
 use crate::group_service::GroupService;
@@ -38,8 +38,10 @@ pub struct Broker {
 pub struct RunningBroker {
     broker: Arc<Broker>,
     local_addr: SocketAddr,
+    /// Every bound listener: its name and the address it got.
+    bound: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
-    accept_task: JoinHandle<()>,
+    accept_tasks: Vec<JoinHandle<()>>,
     maintenance_task: JoinHandle<()>,
     group_timer_task: JoinHandle<()>,
     txn_timer_task: JoinHandle<()>,
@@ -48,7 +50,32 @@ pub struct RunningBroker {
 impl Broker {
     /// Opens the logs (recovering them after an unclean stop), replays the
     /// metadata, registers this broker and starts listening.
-    pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+    pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+        // Every listener is bound first, so a port in use stops start-up
+        // before anything is opened, and port 0 listeners are advertised
+        // (and registered) with the port they got.
+        let mut sockets = Vec::new();
+        for listener in &config.listeners.bound {
+            let bind = listener.bind_address();
+            let socket = TcpListener::bind(&bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind} (listener {})", listener.name))?;
+            let context = Arc::new(ConnectionListener {
+                name: listener.name.clone(),
+                is_controller: listener.is_controller,
+            });
+            sockets.push((context, socket));
+        }
+        let bound: Vec<(String, SocketAddr)> = sockets
+            .iter()
+            .map(|(l, s)| Ok((l.name.clone(), s.local_addr()?)))
+            .collect::<std::io::Result<_>>()?;
+        let local_addr = bound
+            .iter()
+            .find(|(name, _)| *name == config.listener.name)
+            .map(|(_, addr)| *addr)
+            .context("the inter-broker listener is not bound")?;
+        config.resolve_listeners(&bound, &local_hostname());
         let log_dir = config.log_dir.clone();
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
@@ -103,11 +130,6 @@ impl Broker {
             )
             .map_err(|e| anyhow::anyhow!("cannot register broker: {}", e.message))?;
 
-        let bind = config.listener.bind_address();
-        let listener = TcpListener::bind(&bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
-        let local_addr = listener.local_addr()?;
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -148,16 +170,30 @@ impl Broker {
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let accept_task = tokio::spawn(accept_loop(listener, broker.clone(), shutdown_rx.clone()));
+        let accept_tasks = sockets
+            .into_iter()
+            .map(|(context, socket)| {
+                tokio::spawn(accept_loop(
+                    socket,
+                    context,
+                    broker.clone(),
+                    shutdown_rx.clone(),
+                ))
+            })
+            .collect();
         let maintenance_task = tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone()));
         let group_timer_task = tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx.clone()));
         let txn_timer_task = tokio::spawn(txn_timer_loop(broker.clone(), shutdown_rx));
+        for (name, address) in &bound {
+            tracing::info!(listener = %name, %address, "listening");
+        }
         tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
         Ok(RunningBroker {
             broker,
             local_addr,
+            bound,
             shutdown,
-            accept_task,
+            accept_tasks,
             maintenance_task,
             group_timer_task,
             txn_timer_task,
@@ -166,8 +202,14 @@ impl Broker {
 }
 
 impl RunningBroker {
+    /// The address of the inter-broker (client) listener.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Every bound listener by name, in `listeners` order.
+    pub fn listener_addrs(&self) -> &[(String, SocketAddr)] {
+        &self.bound
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -179,7 +221,9 @@ impl RunningBroker {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = self.shutdown.send(true);
-        let _ = self.accept_task.await;
+        for task in self.accept_tasks {
+            let _ = task.await;
+        }
         let _ = self.maintenance_task.await;
         let _ = self.group_timer_task.await;
         let _ = self.txn_timer_task.await;
@@ -193,6 +237,7 @@ impl RunningBroker {
 
 async fn accept_loop(
     listener: TcpListener,
+    context: Arc<ConnectionListener>,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -203,7 +248,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, peer, broker.clone(), shutdown.clone()));
+                    connections.spawn(connection::serve(stream, peer, broker.clone(), context.clone(), shutdown.clone()));
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: back off briefly.
@@ -277,5 +322,19 @@ async fn txn_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>
         let _ =
             tokio::task::spawn_blocking(move || broker.txns.maintain(&broker.groups, expiration))
                 .await;
+    }
+}
+
+/// This machine's host name, advertised for a listener given without a host
+/// (`PLAINTEXT://:9092`) as Kafka does; "localhost" if it cannot be read.
+fn local_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname writes
+    // at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
     }
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod cluster;
 mod connection;
 mod data;
 mod error;
@@ -15,6 +16,7 @@ mod fake_broker;
 
 pub use admin::{NewTopic, TopicConfigs};
 pub use client::{Client, PartitionInfo, TopicInfo};
+pub use cluster::{ClusterDescription, ClusterNode, QuorumDescription, QuorumReplica};
 pub use connection::{ConnectOptions, Connection, DEFAULT_REQUEST_TIMEOUT};
 pub use data::{FetchedPartition, EARLIEST, LATEST};
 pub use error::{error_name, is_stale_metadata_code, KafkaError};

@@ -140,6 +140,11 @@ pub const UNRELEASED_INSTANCE_ID: i16 = 111;
 pub const UNSUPPORTED_ASSIGNOR: i16 = 112;
 /// The member epoch is stale (but not fenced).
 pub const STALE_MEMBER_EPOCH: i16 = 113;
+/// DescribeCluster asked a broker for controllers or a controller for
+/// brokers (KIP-919).
+pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+/// DescribeCluster with an endpoint type that does not exist.
+pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 /// The transaction must be aborted, then can be retried.
 pub const TRANSACTION_ABORTABLE: i16 = 120;
 /// The voter key in a KRaft request does not match the receiving replica.
@@ -344,6 +349,14 @@ mod tests {
                 ResponseError::UnsupportedAssignor,
             ),
             (super::STALE_MEMBER_EPOCH, ResponseError::StaleMemberEpoch),
+            (
+                super::MISMATCHED_ENDPOINT_TYPE,
+                ResponseError::MismatchedEndpointType,
+            ),
+            (
+                super::UNSUPPORTED_ENDPOINT_TYPE,
+                ResponseError::UnsupportedEndpointType,
+            ),
             (
                 super::TRANSACTION_ABORTABLE,
                 ResponseError::TransactionAbortable,

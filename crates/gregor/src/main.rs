@@ -31,6 +31,9 @@ enum Command {
     /// List and describe consumer groups (members, offsets, lag).
     #[command(subcommand)]
     Group(cli::group::GroupCommand),
+    /// Describe the cluster (brokers or controllers) and its metadata quorum.
+    #[command(subcommand)]
+    Cluster(cli::cluster::ClusterCommand),
     /// List and describe transactions.
     #[command(subcommand)]
     Txn(cli::txn::TxnCommand),
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Consume(args) => cli::run(cli::consume::run(args)),
         Command::Group(cmd) => cli::run(cli::group::run(cmd)),
         Command::Txn(cmd) => cli::run(cli::txn::run(cmd)),
+        Command::Cluster(cmd) => cli::run(cli::cluster::run(cmd)),
         Command::Perf(cmd) => cli::run_parallel(cli::perf::run(cmd)),
     };
     match result {

@@ -340,7 +340,15 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
         // The node's id must be a voter.
         (&["node.id=2"], "controller.quorum.voters"),
         // A controller needs a controller listener that it listens on.
-        (&["controller.listener.names="], "controller.listener.names"),
+        (
+            &[
+                "controller.listener.names=",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ],
+            "controller.listener.names",
+        ),
+        // Without the name, CONTROLLER gets no implicit PLAINTEXT mapping.
+        (&["controller.listener.names="], "listeners"),
         (
             &["controller.listener.names=CONTROLLER,controller"],
             "controller.listener.names",
@@ -356,6 +364,46 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
         (
             &["inter.broker.listener.name=CONTROLLER"],
             "inter.broker.listener.name",
+        ),
+        // Listener checks, as Kafka's KafkaConfig.
+        (
+            &["listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9092"],
+            "listeners",
+        ),
+        (
+            &["advertised.listeners=PLAINTEXT://0.0.0.0:9092"],
+            "advertised.listeners",
+        ),
+        (
+            &["advertised.listeners=CONTROLLER://127.0.0.1:9093"],
+            "advertised.listeners",
+        ),
+        (
+            &[
+                "inter.broker.listener.name=PLAINTEXT",
+                "security.inter.broker.protocol=PLAINTEXT",
+            ],
+            "inter.broker.listener.name",
+        ),
+        (
+            &["security.inter.broker.protocol=SSL"],
+            "security.inter.broker.protocol",
+        ),
+        // Only PLAINTEXT is served so far (TLS/SASL: issue 14).
+        (
+            &[
+                "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SSL://127.0.0.1:9094",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL",
+            ],
+            "listeners",
+        ),
+        // Kafka's checks come before the multi-node refusal.
+        (
+            &[
+                "controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9094,3@127.0.0.1:9095",
+                "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9092",
+            ],
+            "listeners",
         ),
         // A real cluster: refused until Gregor has one.
         (
@@ -401,6 +449,23 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
     );
     assert!(
         err.contains("multi-node clusters are not supported yet"),
+        "{err}"
+    );
+    // A three-voter quorum this node is not part of: Kafka's reason, not
+    // Gregor's multi-node refusal.
+    let err = run(
+        [
+            &quorum[..],
+            &[
+                "controller.quorum.voters=1@a:9093,2@b:9093,3@c:9093",
+                "node.id=4",
+            ],
+        ]
+        .concat(),
+        "controller.quorum.voters",
+    );
+    assert!(
+        err.contains("the node id 4 must be included in the set of voters"),
         "{err}"
     );
     assert!(!tmp.path().join("never").exists(), "nothing written");

@@ -8,15 +8,13 @@
 //! controller-only node) passes Kafka's checks and is then refused with a
 //! message saying so, rather than starting a lone node that never joins.
 
-use super::{invalid, BrokerConfig, ConfigError};
-use std::collections::BTreeMap;
+use super::listeners::{self, ListenerSettings, PROTOCOL_MAP};
+use super::{invalid, list, BrokerConfig, ConfigError};
 
 const ROLES: &str = "process.roles";
 const VOTERS: &str = "controller.quorum.voters";
 const BOOTSTRAP: &str = "controller.quorum.bootstrap.servers";
 const CONTROLLER_NAMES: &str = "controller.listener.names";
-const INTER_BROKER: &str = "inter.broker.listener.name";
-const PROTOCOL_MAP: &str = "listener.security.protocol.map";
 
 /// One `controller.quorum.voters` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,59 +35,6 @@ pub struct QuorumSettings {
     pub fetch_timeout_ms: i32,
     pub broker_heartbeat_interval_ms: i32,
     pub broker_session_timeout_ms: i32,
-}
-
-fn list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// `listener.security.protocol.map`: listener name to security protocol.
-pub fn protocol_map(config: &BrokerConfig) -> Result<BTreeMap<String, String>, ConfigError> {
-    let value = config.value(PROTOCOL_MAP);
-    let mut map = BTreeMap::new();
-    for entry in list(value) {
-        let (name, protocol) = entry
-            .split_once(':')
-            .ok_or_else(|| invalid(PROTOCOL_MAP, value, "expected NAME:PROTOCOL,..."))?;
-        let protocol = protocol.trim().to_ascii_uppercase();
-        if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&protocol.as_str()) {
-            return Err(invalid(
-                PROTOCOL_MAP,
-                value,
-                format!("unknown security protocol '{protocol}'"),
-            ));
-        }
-        let name = name.trim().to_ascii_uppercase();
-        if map.insert(name.clone(), protocol).is_some() {
-            return Err(invalid(
-                PROTOCOL_MAP,
-                value,
-                format!("listener name '{name}' is mapped twice"),
-            ));
-        }
-    }
-    // Kafka maps controller listeners to PLAINTEXT implicitly when the
-    // operator left the map at its default.
-    if !config.is_explicit(PROTOCOL_MAP) {
-        for name in list(config.value(CONTROLLER_NAMES)) {
-            map.entry(name.to_ascii_uppercase())
-                .or_insert_with(|| "PLAINTEXT".to_string());
-        }
-    }
-    Ok(map)
-}
-
-/// The names of the listeners in `listeners`.
-fn listener_names(config: &BrokerConfig) -> Vec<String> {
-    list(config.value("listeners"))
-        .iter()
-        .filter_map(|l| l.split_once("://").map(|(n, _)| n.to_ascii_uppercase()))
-        .collect()
 }
 
 fn parse_host_port(key: &str, value: &str, text: &str) -> Result<(String, u16), ConfigError> {
@@ -136,7 +81,8 @@ fn voters(config: &BrokerConfig) -> Result<Vec<Voter>, ConfigError> {
     Ok(voters)
 }
 
-pub fn settings(config: &BrokerConfig) -> Result<QuorumSettings, ConfigError> {
+/// The quorum settings and the listeners, with every check Kafka makes.
+pub fn settings(config: &BrokerConfig) -> Result<(QuorumSettings, ListenerSettings), ConfigError> {
     let roles_value = config.value(ROLES);
     let roles = list(roles_value);
     if roles.is_empty() {
@@ -203,7 +149,7 @@ pub fn settings(config: &BrokerConfig) -> Result<QuorumSettings, ConfigError> {
             format!("duplicate listener name {dup}"),
         ));
     }
-    let protocols = protocol_map(config)?;
+    let protocols = listeners::protocol_map(config)?;
     let names_value = config.value(CONTROLLER_NAMES);
     for name in &settings.controller_listener_names {
         if !protocols.contains_key(name) {
@@ -217,36 +163,35 @@ pub fn settings(config: &BrokerConfig) -> Result<QuorumSettings, ConfigError> {
             ));
         }
     }
-    let listeners = listener_names(config);
-    let inter_broker = config.value(INTER_BROKER).to_ascii_uppercase();
-    if !inter_broker.is_empty() {
-        if settings.controller_listener_names.contains(&inter_broker) {
-            return Err(invalid(
-                INTER_BROKER,
-                &inter_broker,
-                format!("must not be one of {CONTROLLER_NAMES}"),
-            ));
-        }
-        if !listeners.contains(&inter_broker) {
-            return Err(invalid(
-                INTER_BROKER,
-                &inter_broker,
-                format!(
-                    "must be a listener name defined in listeners ({})",
-                    listeners.join(", ")
-                ),
-            ));
-        }
-    }
-
+    let listener_settings = listeners::settings(
+        config,
+        &protocols,
+        &settings.controller_listener_names,
+        settings.broker,
+    )?;
+    let names: Vec<String> = listener_settings
+        .bound
+        .iter()
+        .map(|l| l.name.clone())
+        .collect();
     // With neither voters nor bootstrap servers this is Gregor's embedded
     // single-node mode (its own sole voter); Kafka would require one of them.
     let quorum_configured = !settings.voters.is_empty() || !settings.bootstrap_servers.is_empty();
     if quorum_configured {
-        check_kraft(config, &settings, node_id as i32, &listeners)?;
+        check_kraft(config, &settings, node_id as i32, &names)?;
     }
-    check_single_node(config, &settings)?;
-    Ok(settings)
+    Ok((settings, listener_settings))
+}
+
+/// Gregor's own limits, checked only once every Kafka check has passed, so
+/// a configuration Kafka would refuse gets Kafka's reason first.
+pub fn check_supported(
+    config: &BrokerConfig,
+    quorum: &QuorumSettings,
+    listener_settings: &ListenerSettings,
+) -> Result<(), ConfigError> {
+    listeners::check_served(config, listener_settings)?;
+    check_single_node(config, quorum)
 }
 
 fn at_least_zero(config: &BrokerConfig, key: &str) -> Result<i32, ConfigError> {
@@ -381,12 +326,214 @@ mod tests {
 
     #[test]
     fn kafkas_stock_combined_config_is_accepted() {
-        let config = config(&[]).unwrap();
-        assert_eq!(config.listener.port, 9092);
-        assert_eq!(config.advertised.host, "localhost");
-        assert_eq!(config.quorum.controller_listener_names, ["CONTROLLER"]);
-        assert_eq!(config.quorum.election_timeout_ms, 1000);
-        assert_eq!(config.quorum.broker_session_timeout_ms, 9000);
+        let stock = config(&[]).unwrap();
+        assert_eq!(stock.listener.port, 9092);
+        assert_eq!(stock.advertised.host, "localhost");
+        assert_eq!(stock.quorum.controller_listener_names, ["CONTROLLER"]);
+        assert_eq!(stock.quorum.election_timeout_ms, 1000);
+        assert_eq!(stock.quorum.broker_session_timeout_ms, 9000);
+        let l = &stock.listeners;
+        assert_eq!(l.inter_broker, "PLAINTEXT");
+        let bound: Vec<_> = l
+            .bound
+            .iter()
+            .map(|l| (l.name.as_str(), l.bind_address(), l.is_controller))
+            .collect();
+        assert_eq!(
+            bound,
+            [
+                ("PLAINTEXT", "0.0.0.0:9092".to_string(), false),
+                ("CONTROLLER", "0.0.0.0:9093".to_string(), true)
+            ]
+        );
+        // Clients never get the controller listener.
+        assert_eq!(l.advertised.len(), 1);
+        assert_eq!(l.advertised[0].name, "PLAINTEXT");
+        assert_eq!(l.advertised_controllers.len(), 1);
+        assert_eq!(l.advertised_controllers[0].host, "localhost");
+        assert_eq!(l.advertised_controllers[0].port, 9093);
+        // The static-quorum variant of the same file.
+        let static_quorum = config(&[
+            ("controller.quorum.bootstrap.servers", ""),
+            ("controller.quorum.voters", "1@localhost:9093"),
+        ])
+        .unwrap();
+        assert_eq!(static_quorum.quorum.voters.len(), 1);
+    }
+
+    #[test]
+    fn several_named_listeners_are_parsed_and_defaults_follow_kafka() {
+        let several = config(&[
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,INTERNAL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093",
+            ),
+            ("advertised.listeners", ""),
+            ("inter.broker.listener.name", "INTERNAL"),
+            (
+                "listener.security.protocol.map",
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
+            ),
+        ])
+        .unwrap();
+        let l = &several.listeners;
+        assert_eq!(l.bound.len(), 3);
+        // advertised.listeners defaults to listeners, minus the controller.
+        let advertised: Vec<_> = l.advertised.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(advertised, ["PLAINTEXT", "INTERNAL"]);
+        assert_eq!(several.advertised.port, 9094, "the inter-broker listener");
+        assert_eq!(l.advertised_controllers[0].host, "127.0.0.1");
+        // security.inter.broker.protocol picks the listener of that name.
+        let err = config(&[
+            ("inter.broker.listener.name", ""),
+            ("security.inter.broker.protocol", "SSL"),
+        ])
+        .unwrap_err();
+        assert!(err.contains("'security.inter.broker.protocol'"), "{err}");
+    }
+
+    #[test]
+    fn listener_checks_name_the_setting() {
+        for (extra, key, words) in [
+            (
+                vec![("listeners", "PLAINTEXT://:9092,CONTROLLER://:9092")],
+                "listeners",
+                "different port",
+            ),
+            (
+                vec![(
+                    "listeners",
+                    "PLAINTEXT://:9092,plaintext://:9094,CONTROLLER://:9093",
+                )],
+                "listeners",
+                "different name",
+            ),
+            (
+                vec![(
+                    "listeners",
+                    "PLAINTEXT://:9092,CONTROLLER://:9093,EXTRA://:9095",
+                )],
+                "listeners",
+                "no security protocol defined for listener EXTRA",
+            ),
+            (
+                vec![(
+                    "advertised.listeners",
+                    "PLAINTEXT://0.0.0.0:9092,CONTROLLER://localhost:9093",
+                )],
+                "advertised.listeners",
+                "0.0.0.0",
+            ),
+            (
+                vec![(
+                    "advertised.listeners",
+                    "SSL://localhost:9092,PLAINTEXT://localhost:9094",
+                )],
+                "advertised.listeners",
+                "subset",
+            ),
+            (
+                vec![("advertised.listeners", "CONTROLLER://localhost:9093")],
+                "advertised.listeners",
+                "at least one broker advertised listener",
+            ),
+            (
+                vec![("security.inter.broker.protocol", "PLAINTEXT")],
+                "inter.broker.listener.name",
+                "only one of",
+            ),
+            (
+                vec![("inter.broker.listener.name", "SSL")],
+                "inter.broker.listener.name",
+                "must be a listener name defined in advertised.listeners",
+            ),
+            (
+                vec![("inter.broker.listener.name", "NOPE")],
+                "inter.broker.listener.name",
+                "not found in listener.security.protocol.map",
+            ),
+            (
+                vec![(
+                    "listener.security.protocol.map",
+                    "PLAINTEXT:PLAINTEXT,CONTROLLER:TLS",
+                )],
+                "listener.security.protocol.map",
+                "invalid security protocol",
+            ),
+            // Gregor's own limit, after Kafka's checks: PLAINTEXT only.
+            (
+                vec![(
+                    "listeners",
+                    "PLAINTEXT://:9092,CONTROLLER://:9093,SSL://:9094",
+                )],
+                "listeners",
+                "only PLAINTEXT listeners are supported so far",
+            ),
+        ] {
+            let err = config(&extra).unwrap_err();
+            assert!(err.contains(&format!("'{key}'")), "{extra:?}: {err}");
+            assert!(err.contains(words), "{extra:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+
+    #[test]
+    fn kafkas_checks_run_before_the_multi_node_refusal() {
+        let three = "1@localhost:9093,2@localhost:9094,3@localhost:9095";
+        for (extra, key, words) in [
+            (
+                vec![("node.id", "4")],
+                "controller.quorum.voters",
+                "must be included in the set of voters",
+            ),
+            (
+                vec![("controller.listener.names", "CONTROLLER,OTHER")],
+                "controller.listener.names",
+                "",
+            ),
+            (
+                vec![("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT")],
+                "controller.listener.names",
+                "not found in listener.security.protocol.map",
+            ),
+            (
+                vec![("listeners", "PLAINTEXT://:9092,CONTROLLER://:9092")],
+                "listeners",
+                "different port",
+            ),
+            (
+                vec![("process.roles", "broker"), ("node.id", "4")],
+                "controller.listener.names",
+                "must not contain a value appearing in the 'listeners'",
+            ),
+            (
+                vec![
+                    ("process.roles", "controller"),
+                    ("advertised.listeners", ""),
+                ],
+                "listeners",
+                "must only contain KRaft controller listeners",
+            ),
+        ] {
+            let mut all = vec![
+                ("controller.quorum.bootstrap.servers", ""),
+                ("controller.quorum.voters", three),
+            ];
+            all.extend(extra.iter().cloned());
+            let err = config(&all).unwrap_err();
+            assert!(err.contains(&format!("'{key}'")), "{extra:?}: {err}");
+            assert!(err.contains(words), "{extra:?}: {err}");
+            assert!(!err.contains("not supported yet"), "{extra:?}: {err}");
+        }
+        let err = config(&[
+            ("controller.quorum.bootstrap.servers", ""),
+            (
+                "controller.quorum.voters",
+                "1@localhost:9093,1@localhost:9094",
+            ),
+        ])
+        .unwrap_err();
+        assert!(err.contains("listed more than once"), "{err}");
     }
 
     #[test]

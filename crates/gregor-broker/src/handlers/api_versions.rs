@@ -51,7 +51,7 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
 ];
 
-/// The versions of `key` this broker serves, if any.
+/// The versions of `key` a broker listener serves, if any.
 pub fn supported(key: ApiKey) -> Option<VersionRange> {
     SUPPORTED
         .iter()
@@ -59,16 +59,30 @@ pub fn supported(key: ApiKey) -> Option<VersionRange> {
         .map(|&(_, min, max)| VersionRange { min, max })
 }
 
-fn api_keys() -> Vec<ApiVersion> {
-    SUPPORTED
-        .iter()
-        .map(|&(key, min, max)| {
-            ApiVersion::default()
-                .with_api_key(key as i16)
-                .with_min_version(min)
-                .with_max_version(max)
+/// The versions of `key` served on a listener of this kind.
+pub fn supported_on(is_controller: bool, key: ApiKey) -> Option<VersionRange> {
+    if is_controller {
+        super::controller_listener::supported(key)
+    } else {
+        supported(key)
+    }
+}
+
+/// The ApiVersions list of a listener, in api key order.
+fn api_keys(is_controller: bool) -> Vec<ApiVersion> {
+    let mut keys: Vec<ApiVersion> = ApiKey::iter()
+        .filter_map(|key| {
+            let range = supported_on(is_controller, key)?;
+            Some(
+                ApiVersion::default()
+                    .with_api_key(key as i16)
+                    .with_min_version(range.min)
+                    .with_max_version(range.max),
+            )
         })
-        .collect()
+        .collect();
+    keys.sort_by_key(|k| k.api_key);
+    keys
 }
 
 /// Feature flags as Kafka 4.4 reports them for a fresh single-node cluster:
@@ -109,7 +123,9 @@ pub const METADATA_VERSION_LEVEL: i16 = 33;
 /// must be at least 0 for clients to take them into account.
 const FINALIZED_FEATURES_EPOCH: i64 = 0;
 
-pub fn handle() -> ApiVersionsResponse {
+/// The ApiVersions answer of a broker or controller listener: the APIs that
+/// listener serves (Kafka's ApiMessageType scopes) and the feature levels.
+pub fn handle(is_controller: bool) -> ApiVersionsResponse {
     let supported = FEATURES
         .iter()
         .map(|&(name, min, max, _)| {
@@ -132,18 +148,18 @@ pub fn handle() -> ApiVersionsResponse {
         .collect();
     ApiVersionsResponse::default()
         .with_error_code(error_codes::NONE)
-        .with_api_keys(api_keys())
+        .with_api_keys(api_keys(is_controller))
         .with_supported_features(supported)
         .with_finalized_features_epoch(FINALIZED_FEATURES_EPOCH)
         .with_finalized_features(finalized)
 }
 
 /// The v0 answer to an ApiVersions request at a version we do not know.
-pub fn unsupported_version_response() -> kafka_protocol::messages::ResponseKind {
+pub fn unsupported_version_response(is_controller: bool) -> kafka_protocol::messages::ResponseKind {
     kafka_protocol::messages::ResponseKind::ApiVersions(
         ApiVersionsResponse::default()
             .with_error_code(error_codes::UNSUPPORTED_VERSION)
-            .with_api_keys(api_keys()),
+            .with_api_keys(api_keys(is_controller)),
     )
 }
 

@@ -1,18 +1,83 @@
-//! DescribeCluster: the brokers and the active controller.
+//! DescribeCluster: on a broker listener the brokers and a controller id; on
+//! a controller listener (KIP-919, endpoint type 2) the controllers and the
+//! quorum leader, each at its endpoint for the listener asked.
 
 use super::str_bytes;
+use crate::connection::ConnectionListener;
 use crate::server::Broker;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 
-pub fn handle(broker: &Broker, request: DescribeClusterRequest) -> DescribeClusterResponse {
+/// KIP-919 endpoint types.
+const BROKER: i8 = 1;
+const CONTROLLER: i8 = 2;
+
+pub fn handle(
+    broker: &Broker,
+    request: DescribeClusterRequest,
+    version: i16,
+    listener: &ConnectionListener,
+) -> DescribeClusterResponse {
+    let wanted = if listener.is_controller {
+        CONTROLLER
+    } else {
+        BROKER
+    };
+    // v0 has no endpoint type field: it always means brokers.
+    let asked = if version == 0 {
+        BROKER
+    } else {
+        request.endpoint_type
+    };
+    let refuse = |v1_code: i16, message: String| {
+        let code = if version == 0 {
+            error_codes::INVALID_REQUEST
+        } else {
+            v1_code
+        };
+        DescribeClusterResponse::default()
+            .with_error_code(code)
+            .with_error_message(Some(str_bytes(&message)))
+            .with_endpoint_type(asked)
+    };
+    if asked != BROKER && asked != CONTROLLER {
+        return refuse(
+            error_codes::UNSUPPORTED_ENDPOINT_TYPE,
+            format!("Unsupported endpoint type {asked}"),
+        );
+    }
+    if asked != wanted {
+        let name = |t| if t == BROKER { "BROKER" } else { "CONTROLLER" };
+        return refuse(
+            error_codes::MISMATCHED_ENDPOINT_TYPE,
+            format!(
+                "The request was sent to an endpoint of type {}, but we wanted an endpoint of type {}",
+                name(wanted),
+                name(asked)
+            ),
+        );
+    }
+    let nodes = if listener.is_controller {
+        controllers(broker, &listener.name)
+    } else {
+        brokers(broker, &listener.name, request.include_fenced_brokers)
+    };
+    DescribeClusterResponse::default()
+        .with_endpoint_type(asked)
+        .with_cluster_id(str_bytes(&broker.cluster_id))
+        .with_controller_id(broker.config.node_id.into())
+        .with_brokers(nodes)
+}
+
+/// The brokers, this one at its endpoint on the listener asked.
+fn brokers(broker: &Broker, listener: &str, include_fenced: bool) -> Vec<DescribeClusterBroker> {
     let image = broker.controller.image();
-    let listener = &broker.config.advertised.name;
     // Kafka lists fenced brokers only when asked (v2, KIP-1073), flagged.
-    let brokers = image
+    image
         .brokers
         .values()
-        .filter(|b| request.include_fenced_brokers || !b.fenced)
+        .filter(|b| include_fenced || !b.fenced)
         .filter_map(|b| {
             let endpoint = b.endpoint(listener)?;
             Some(
@@ -24,10 +89,23 @@ pub fn handle(broker: &Broker, request: DescribeClusterRequest) -> DescribeClust
                     .with_is_fenced(b.fenced),
             )
         })
-        .collect();
-    DescribeClusterResponse::default()
-        .with_endpoint_type(request.endpoint_type.max(1))
-        .with_cluster_id(str_bytes(&broker.cluster_id))
-        .with_controller_id(broker.config.node_id.into())
-        .with_brokers(brokers)
+        .collect()
+}
+
+/// This node, the sole controller so far, at its advertised endpoint for the
+/// controller listener the request came in on.
+fn controllers(broker: &Broker, listener: &str) -> Vec<DescribeClusterBroker> {
+    broker
+        .config
+        .listeners
+        .advertised_controllers
+        .iter()
+        .filter(|l| l.name == listener)
+        .map(|l| {
+            DescribeClusterBroker::default()
+                .with_broker_id(broker.config.node_id.into())
+                .with_host(str_bytes(&l.host))
+                .with_port(l.port.into())
+        })
+        .collect()
 }

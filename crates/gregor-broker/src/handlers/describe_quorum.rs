@@ -72,13 +72,24 @@ pub fn handle(
     if version < NODES_VERSION {
         return response;
     }
-    // Gregor serves the quorum on its one listener.
-    let listener = &broker.config.advertised;
-    let nodes = vec![Node::default()
-        .with_node_id(node.into())
-        .with_listeners(vec![Listener::default()
-            .with_name(str_bytes(&listener.name))
-            .with_host(str_bytes(&listener.host))
-            .with_port(listener.port)])];
+    // A voter's endpoints are its controller listeners (KIP-853); in the
+    // embedded mode, without one, the quorum is reached on the client one.
+    let config = &broker.config;
+    let listeners = if config.listeners.advertised_controllers.is_empty() {
+        std::slice::from_ref(&config.advertised)
+    } else {
+        config.listeners.advertised_controllers.as_slice()
+    };
+    let nodes = vec![Node::default().with_node_id(node.into()).with_listeners(
+        listeners
+            .iter()
+            .map(|l| {
+                Listener::default()
+                    .with_name(str_bytes(&l.name))
+                    .with_host(str_bytes(&l.host))
+                    .with_port(l.port)
+            })
+            .collect(),
+    )];
     response.with_nodes(nodes)
 }

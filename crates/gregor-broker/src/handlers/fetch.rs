@@ -48,13 +48,13 @@ pub type FetchReply = FetchResponseOut<FileSlice>;
 pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchReply {
     let image = broker.controller.image();
     let mut reply = fetch(broker, &image, request, version).await;
-    point_at_leaders(&mut reply, &image, version);
+    point_at_leaders(&mut reply, &image, version, &broker.config.advertised.name);
     reply
 }
 
 /// KIP-951: partitions answered NOT_LEADER_OR_FOLLOWER name the current
 /// leader (v12+), and the response carries those leaders' endpoints (v16+).
-fn point_at_leaders(reply: &mut FetchReply, image: &MetadataImage, version: i16) {
+fn point_at_leaders(reply: &mut FetchReply, image: &MetadataImage, version: i16, listener: &str) {
     let partitions = reply
         .topics
         .iter_mut()
@@ -69,7 +69,7 @@ fn point_at_leaders(reply: &mut FetchReply, image: &MetadataImage, version: i16)
     if version >= NODE_ENDPOINTS_VERSION {
         reply.node_endpoints = leaders
             .into_iter()
-            .filter_map(|id| leader_endpoint(image, id))
+            .filter_map(|id| leader_endpoint(image, id, listener))
             .map(|e| NodeEndpointOut {
                 node_id: e.node_id,
                 host: str_bytes(&e.host),

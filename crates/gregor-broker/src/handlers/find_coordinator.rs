@@ -4,6 +4,7 @@
 //! Other key types (share groups) get COORDINATOR_NOT_AVAILABLE.
 
 use super::str_bytes;
+use crate::connection::ConnectionListener;
 use crate::internal_topics::{self, OFFSETS_TOPIC, TXN_TOPIC};
 use crate::server::Broker;
 use gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE;
@@ -20,6 +21,7 @@ pub fn handle(
     broker: &Broker,
     request: FindCoordinatorRequest,
     version: i16,
+    listener: &ConnectionListener,
 ) -> FindCoordinatorResponse {
     let keys: Vec<StrBytes> = if version >= BATCHED_VERSION {
         request.coordinator_keys.clone()
@@ -28,7 +30,7 @@ pub fn handle(
     };
     let answers: Vec<Coordinator> = keys
         .into_iter()
-        .map(|key| coordinator_for(broker, request.key_type, key))
+        .map(|key| coordinator_for(broker, request.key_type, key, listener))
         .collect();
     if version >= BATCHED_VERSION {
         return FindCoordinatorResponse::default().with_coordinators(answers);
@@ -44,7 +46,12 @@ pub fn handle(
         .with_port(only.port)
 }
 
-fn coordinator_for(broker: &Broker, key_type: i8, key: StrBytes) -> Coordinator {
+fn coordinator_for(
+    broker: &Broker,
+    key_type: i8,
+    key: StrBytes,
+    listener: &ConnectionListener,
+) -> Coordinator {
     let unavailable = |message: String| {
         Coordinator::default()
             .with_key(key.clone())
@@ -70,9 +77,11 @@ fn coordinator_for(broker: &Broker, key_type: i8, key: StrBytes) -> Coordinator 
         }
         other => return unavailable(format!("no coordinator for key type {other}")),
     }
+    // The coordinator is reached on the listener the client is using.
+    let endpoint = broker.config.advertised_on(&listener.name);
     Coordinator::default()
         .with_key(key.clone())
         .with_node_id(broker.config.node_id.into())
-        .with_host(str_bytes(&broker.config.advertised.host))
-        .with_port(broker.config.advertised.port as i32)
+        .with_host(str_bytes(&endpoint.host))
+        .with_port(endpoint.port.into())
 }

@@ -16,13 +16,15 @@ pub struct Endpoint {
     pub rack: Option<String>,
 }
 
-/// Where clients reach broker `id`, if the image knows it.
-pub fn leader_endpoint(image: &MetadataImage, id: i32) -> Option<Endpoint> {
-    image.brokers.get(&id).map(|b| Endpoint {
-        node_id: b.id,
-        host: b.host.clone(),
-        port: b.port,
-        rack: b.rack.clone(),
+/// Where clients of `listener` reach broker `id`, if the image knows it.
+pub fn leader_endpoint(image: &MetadataImage, id: i32, listener: &str) -> Option<Endpoint> {
+    let broker = image.brokers.get(&id)?;
+    let endpoint = broker.endpoint(listener)?;
+    Some(Endpoint {
+        node_id: broker.id,
+        host: endpoint.host.clone(),
+        port: endpoint.port,
+        rack: broker.rack.clone(),
     })
 }
 

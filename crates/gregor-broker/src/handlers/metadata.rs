@@ -2,6 +2,7 @@
 //! topic auto-creation when the broker and the request allow it.
 
 use super::str_bytes;
+use crate::connection::ConnectionListener;
 use crate::server::Broker;
 use gregor_metadata::controller::NewTopic;
 use gregor_metadata::{MetadataImage, TopicImage};
@@ -13,7 +14,12 @@ use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub fn handle(
+    broker: &Broker,
+    request: MetadataRequest,
+    version: i16,
+    listener: &ConnectionListener,
+) -> MetadataResponse {
     // v0 has no null: an empty list means "all topics" there.
     let wanted = match request.topics {
         Some(topics) if version == 0 && topics.is_empty() => None,
@@ -39,7 +45,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
 
     let image = broker.controller.image();
     MetadataResponse::default()
-        .with_brokers(brokers(&image, &broker.config.advertised.name))
+        .with_brokers(brokers(&image, &listener.name))
         .with_cluster_id(Some(str_bytes(&broker.cluster_id)))
         .with_controller_id(broker.config.node_id.into())
         .with_topics(topics)

@@ -5,6 +5,7 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod broker_configs;
 pub mod consumer_groups;
+pub mod controller_listener;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_records;
@@ -26,6 +27,7 @@ pub mod produce;
 pub mod transactions;
 pub mod update_features;
 
+use crate::connection::ConnectionListener;
 use crate::server::Broker;
 use gregor_protocol::request::Request;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
@@ -42,8 +44,13 @@ pub enum Reply {
 }
 
 /// Routes a request to its handler. `None` means "send no response"
-/// (produce with acks=0).
-pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Option<Reply> {
+/// (produce with acks=0). `listener` is the listener the request came in on.
+pub async fn handle(
+    broker: &Broker,
+    request: Request,
+    peer: SocketAddr,
+    listener: &ConnectionListener,
+) -> Option<Reply> {
     let version = request.version();
     let client_id = request.client_id().to_string();
     let response = match request.body {
@@ -79,9 +86,11 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
         RequestKind::OffsetDelete(req) => {
             ResponseKind::OffsetDelete(groups::delete_offsets(broker, req))
         }
-        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
+        RequestKind::ApiVersions(_) => {
+            ResponseKind::ApiVersions(api_versions::handle(listener.is_controller))
+        }
         RequestKind::Metadata(req) => {
-            ResponseKind::Metadata(metadata::handle(broker, req, version))
+            ResponseKind::Metadata(metadata::handle(broker, req, version, listener))
         }
         RequestKind::Produce(req) => {
             return produce::handle(broker, req, version)
@@ -103,7 +112,7 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
             ResponseKind::CreatePartitions(create_partitions::handle(broker, req))
         }
         RequestKind::DescribeCluster(req) => {
-            ResponseKind::DescribeCluster(describe_cluster::handle(broker, req))
+            ResponseKind::DescribeCluster(describe_cluster::handle(broker, req, version, listener))
         }
         RequestKind::DescribeConfigs(req) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(broker, req, version))
@@ -112,7 +121,7 @@ pub async fn handle(broker: &Broker, request: Request, peer: SocketAddr) -> Opti
             ResponseKind::IncrementalAlterConfigs(alter_configs::incremental(broker, req))
         }
         RequestKind::FindCoordinator(req) => {
-            ResponseKind::FindCoordinator(find_coordinator::handle(broker, req, version))
+            ResponseKind::FindCoordinator(find_coordinator::handle(broker, req, version, listener))
         }
         RequestKind::DescribeProducers(req) => {
             ResponseKind::DescribeProducers(describe_producers::handle(broker, req))

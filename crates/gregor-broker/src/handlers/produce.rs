@@ -98,7 +98,7 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Option<
     let image = broker.controller.image();
     let node_endpoints = leaders
         .into_iter()
-        .filter_map(|id| leader_endpoint(&image, id))
+        .filter_map(|id| leader_endpoint(&image, id, &broker.config.advertised.name))
         .map(|e| {
             NodeEndpoint::default()
                 .with_node_id(e.node_id.into())

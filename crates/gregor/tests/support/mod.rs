@@ -45,8 +45,13 @@ pub fn gregor_bin() -> PathBuf {
 
 impl TestBroker {
     pub fn start(extra: &[&str]) -> TestBroker {
+        TestBroker::start_on(free_port(), extra)
+    }
+
+    /// A broker whose client (PLAINTEXT) listener is on `port`; `extra`
+    /// may add listeners around it.
+    pub fn start_on(port: u16, extra: &[&str]) -> TestBroker {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let mut settings = vec![
             format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
             format!("log.dirs={}", dir.path().join("data").display()),
