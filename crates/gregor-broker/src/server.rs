@@ -119,13 +119,18 @@ impl Broker {
         controller
             .register_broker(
                 config.node_id,
-                vec![Endpoint {
-                    name: config.advertised.name.clone(),
-                    host: config.advertised.host.clone(),
-                    port: i32::from(config.advertised.port),
-                    // Only PLAINTEXT listeners are served so far.
-                    security_protocol: 0,
-                }],
+                config
+                    .listeners
+                    .advertised
+                    .iter()
+                    .map(|l| Endpoint {
+                        name: l.name.clone(),
+                        host: l.host.clone(),
+                        port: i32::from(l.port),
+                        // Only PLAINTEXT listeners are served so far.
+                        security_protocol: 0,
+                    })
+                    .collect(),
                 None,
             )
             .map_err(|e| anyhow::anyhow!("cannot register broker: {}", e.message))?;

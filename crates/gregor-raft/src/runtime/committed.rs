@@ -15,10 +15,21 @@ pub struct Committed {
     pub data: Bytes,
 }
 
+/// What a subscriber learns: a Data entry, or that everything below an
+/// offset has been delivered (control entries such as LeaderChange are
+/// never delivered, so only this says a reader has caught up with them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommittedEvent {
+    Entry(Committed),
+    Reached(u64),
+}
+
 pub struct CommittedStream {
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<QuorumStatus>,
     next: u64,
+    /// The last offset a `Reached` event was given for.
+    reported: u64,
     buffered: VecDeque<Committed>,
 }
 
@@ -32,6 +43,7 @@ impl CommittedStream {
             commands,
             status,
             next: from,
+            reported: from,
             buffered: VecDeque::new(),
         }
     }
@@ -40,8 +52,22 @@ impl CommittedStream {
     /// the node stopped.
     pub async fn next(&mut self) -> Option<Committed> {
         loop {
-            if let Some(item) = self.buffered.pop_front() {
+            if let CommittedEvent::Entry(item) = self.next_event().await? {
                 return Some(item);
+            }
+        }
+    }
+
+    /// The next Data entry or, once every buffered entry was delivered and
+    /// the read position moved, how far it got.
+    pub async fn next_event(&mut self) -> Option<CommittedEvent> {
+        loop {
+            if let Some(item) = self.buffered.pop_front() {
+                return Some(CommittedEvent::Entry(item));
+            }
+            if self.reported < self.next {
+                self.reported = self.next;
+                return Some(CommittedEvent::Reached(self.next));
             }
             let (high_watermark, running) = {
                 let status = self.status.borrow_and_update();

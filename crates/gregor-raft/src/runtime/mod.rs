@@ -13,7 +13,7 @@ mod committed;
 mod driver;
 mod peer;
 
-pub use committed::{Committed, CommittedStream};
+pub use committed::{Committed, CommittedEvent, CommittedStream};
 
 use crate::kraft::store::{Store, StoreError};
 use crate::kraft::wire::{self, Inbound, NodeView, QuorumDescription, ReplicaDescription};
