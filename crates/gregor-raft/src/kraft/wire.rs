@@ -82,9 +82,12 @@ pub fn request_key(message: &Message) -> Option<ApiKey> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
     /// A Vote, BeginQuorumEpoch, EndQuorumEpoch or Fetch for the node.
+    /// `max_wait_ms` is how long a Fetch may be held for new data (0 for
+    /// the other requests).
     Raft {
         from: NodeId,
         message: Message,
+        max_wait_ms: u64,
     },
     /// Refused before reaching the node: answered with this partition-level
     /// error and the node's epoch and leader.
@@ -322,6 +325,7 @@ fn decode_vote(
             end_offset,
             pre_vote: p.pre_vote,
         },
+        max_wait_ms: 0,
     })
 }
 
@@ -361,6 +365,7 @@ fn decode_begin(
             epoch,
             leader: p.leader_id.0,
         },
+        max_wait_ms: 0,
     })
 }
 
@@ -399,6 +404,7 @@ fn decode_end(cluster_id: &str, version: i16, r: EndQuorumEpochRequest) -> Resul
             leader: p.leader_id.0,
             preferred_successors,
         },
+        max_wait_ms: 0,
     })
 }
 
@@ -450,6 +456,7 @@ fn decode_fetch(cluster_id: &str, version: i16, r: FetchRequest) -> Result<Inbou
             // The runtime answers this request directly; no id is needed.
             correlation_id: 0,
         },
+        max_wait_ms: u64::try_from(r.max_wait_ms).unwrap_or(0),
     })
 }
 
@@ -672,12 +679,14 @@ pub fn encode_describe_quorum(version: i16, description: Option<&QuorumDescripti
 // ---- outbound requests -----------------------------------------------------
 
 /// The request a node's outgoing message becomes at `version` (already
-/// negotiated with the peer); None for messages that are responses.
+/// negotiated with the peer); None for messages that are responses. A
+/// Fetch lets the leader hold it up to `fetch_max_wait_ms` for new data.
 pub fn encode_request(
     cluster_id: &str,
     to: NodeId,
     version: i16,
     message: &Message,
+    fetch_max_wait_ms: i32,
 ) -> Option<(ApiKey, RequestKind)> {
     let cluster = Some(StrBytes::from_string(cluster_id.to_string()));
     match message {
@@ -780,8 +789,7 @@ pub fn encode_request(
             } else {
                 r.replica_id = (*replica).into();
             }
-            // The node does not long-poll; the follower paces itself.
-            r.max_wait_ms = 0;
+            r.max_wait_ms = fetch_max_wait_ms;
             r.min_bytes = 0;
             r.max_bytes = FETCH_MAX_BYTES;
             r.topics = vec![t];

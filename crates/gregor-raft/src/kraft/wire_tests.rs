@@ -10,7 +10,7 @@ static GUARD: gregor_protocol::alloc_guard::Guard = gregor_protocol::alloc_guard
 
 /// What the peer's decoder sees for a node's outgoing message at `version`.
 fn over_the_wire(to: NodeId, version: i16, message: &Message) -> (i16, Bytes) {
-    let (key, body) = encode_request(CLUSTER, to, version, message).unwrap();
+    let (key, body) = encode_request(CLUSTER, to, version, message, 500).unwrap();
     let mut buf = BytesMut::new();
     body.encode(&mut buf, version).unwrap();
     (key as i16, buf.freeze())
@@ -61,7 +61,7 @@ fn requests() -> Vec<Message> {
 #[test]
 fn requests_round_trip_at_every_version_kafka_4_uses() {
     for message in requests() {
-        let key = encode_request(CLUSTER, 1, 0, &message).map(|(k, _)| k);
+        let key = encode_request(CLUSTER, 1, 0, &message, 500).map(|(k, _)| k);
         let key = key.unwrap();
         let (min, max) = match key {
             ApiKey::Vote => (0, 2),
@@ -71,11 +71,13 @@ fn requests_round_trip_at_every_version_kafka_4_uses() {
         for version in min..=max {
             let (api_key, body) = over_the_wire(1, version, &message);
             let inbound = decode_request(CLUSTER, 1, api_key, version, body).unwrap();
+            let max_wait_ms = if key == ApiKey::Fetch { 500 } else { 0 };
             assert_eq!(
                 inbound,
                 Inbound::Raft {
                     from: 2,
-                    message: message.clone()
+                    message: message.clone(),
+                    max_wait_ms,
                 },
                 "{key:?} v{version}"
             );
@@ -93,12 +95,13 @@ fn requests_round_trip_at_every_version_kafka_4_uses() {
         decode_request(CLUSTER, 1, api_key, 2, body).unwrap(),
         Inbound::Raft {
             from: 2,
-            message: pre_vote.clone()
+            message: pre_vote.clone(),
+            max_wait_ms: 0,
         }
     );
     // Pre-vote does not exist before Vote v2: refusing to encode beats
     // sending a real vote.
-    let (_, body) = encode_request(CLUSTER, 1, 1, &pre_vote).unwrap();
+    let (_, body) = encode_request(CLUSTER, 1, 1, &pre_vote, 500).unwrap();
     assert!(body.encode(&mut BytesMut::new(), 1).is_err());
 }
 

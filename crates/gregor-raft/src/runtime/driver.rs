@@ -8,7 +8,7 @@ use super::peer;
 use super::{is_request, AppendError, Clock, QuorumStatus, ReplicaStatus, RuntimeConfig};
 use crate::kraft::store::{Store, StoreError};
 use crate::kraft::wire::NodeView;
-use crate::kraft::{Message, Node, NodeId, Output, Payload, ReplicaProgress, Role};
+use crate::kraft::{FetchResponse, Message, Node, NodeId, Output, Payload, ReplicaProgress, Role};
 use bytes::Bytes;
 use gregor_protocol::error_codes as ec;
 use std::collections::BTreeMap;
@@ -31,9 +31,11 @@ type Capture = (NodeId, fn(&Message) -> bool);
 
 pub(super) enum Command {
     /// A peer's request; the answer is the node's message back to `from`.
+    /// A Fetch with nothing new may be held up to `max_wait_ms`.
     Request {
         from: NodeId,
         message: Message,
+        max_wait_ms: u64,
         reply: oneshot::Sender<RequestReply>,
     },
     /// A peer's answer to one of our requests.
@@ -64,6 +66,25 @@ pub(super) struct ReadBatch {
     pub(super) items: Vec<Committed>,
 }
 
+/// A Fetch held by the leader until there is something new for the
+/// fetcher (entries, a new high watermark, a new epoch) or its max wait is
+/// over; it is then run through the node again.
+struct Parked {
+    from: NodeId,
+    message: Message,
+    reply: oneshot::Sender<RequestReply>,
+    deadline_ms: u64,
+    fetch_offset: u64,
+    epoch: u32,
+    high_watermark: Option<u64>,
+}
+
+/// The two queues to one peer (see `peer`).
+struct Lanes {
+    fetch: mpsc::Sender<Message>,
+    control: mpsc::Sender<Message>,
+}
+
 struct Pending {
     offset: u64,
     epoch: u32,
@@ -74,10 +95,14 @@ pub(super) struct Driver {
     node: Node,
     store: Option<Store>,
     clock: Clock,
-    peers: BTreeMap<NodeId, mpsc::Sender<Message>>,
+    peers: BTreeMap<NodeId, Lanes>,
     peer_tasks: Vec<JoinHandle<()>>,
     status: watch::Sender<QuorumStatus>,
     pending: Vec<Pending>,
+    parked: Vec<Parked>,
+    /// The high watermark last sent to each fetcher: a Fetch answer that
+    /// would tell it nothing new is held instead.
+    hw_sent: BTreeMap<NodeId, Option<u64>>,
     request_timeout: Duration,
 }
 
@@ -97,16 +122,24 @@ impl Driver {
             if *id == config.node_id {
                 continue;
             }
-            let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            let target = peer::Peer {
-                id: *id,
-                address: *address,
-                cluster_id: config.cluster_id.clone(),
-                local_ip: config.local_ip,
-                request_timeout,
+            let mut lane = || {
+                let (tx, rx) = mpsc::channel(PEER_QUEUE);
+                let target = peer::Peer {
+                    id: *id,
+                    address: *address,
+                    cluster_id: config.cluster_id.clone(),
+                    local_ip: config.local_ip,
+                    request_timeout,
+                    fetch_max_wait_ms: config.wire_fetch_max_wait_ms(),
+                };
+                peer_tasks.push(tokio::spawn(peer::run(target, rx, commands.clone())));
+                tx
             };
-            peer_tasks.push(tokio::spawn(peer::run(target, rx, commands.clone())));
-            peers.insert(*id, tx);
+            let lanes = Lanes {
+                fetch: lane(),
+                control: lane(),
+            };
+            peers.insert(*id, lanes);
         }
         Driver {
             node,
@@ -116,6 +149,8 @@ impl Driver {
             peer_tasks,
             status,
             pending: Vec::new(),
+            parked: Vec::new(),
+            hw_sent: BTreeMap::new(),
             request_timeout,
         }
     }
@@ -140,6 +175,7 @@ impl Driver {
                     Some(command) => self.command(command),
                 },
             };
+            let step = step.and_then(|()| self.release_parked());
             if let Err(err) = step {
                 // As in Kafka, a node that cannot write its log stops.
                 tracing::error!(node = self.node.id(), %err, "metadata quorum storage failed; the node stops");
@@ -155,6 +191,7 @@ impl Driver {
             Command::Request {
                 from,
                 message,
+                max_wait_ms,
                 reply,
             } => {
                 let voter_only = matches!(
@@ -176,9 +213,30 @@ impl Driver {
                     Message::Fetch { .. } => |m| matches!(m, Message::FetchResponse(_)),
                     _ => |_| false,
                 };
+                let held = match &message {
+                    Message::Fetch { fetch_offset, .. } if max_wait_ms > 0 => {
+                        Some((message.clone(), *fetch_offset))
+                    }
+                    _ => None,
+                };
                 let outputs = self.node.handle(from, message, now);
                 let answer = self.carry_out(outputs, Some((from, wanted)))?;
-                let _ = reply.send((answer, self.view(), ec::NONE));
+                match (held, &answer) {
+                    (Some((fetch, fetch_offset)), Some(Message::FetchResponse(f)))
+                        if self.nothing_new(from, f) =>
+                    {
+                        self.parked.push(Parked {
+                            from,
+                            message: fetch,
+                            reply,
+                            deadline_ms: now + max_wait_ms,
+                            fetch_offset,
+                            epoch: f.epoch,
+                            high_watermark: f.high_watermark,
+                        });
+                    }
+                    _ => self.answer(from, answer, reply),
+                }
             }
             Command::Response { from, message } => {
                 let outputs = self.node.handle(from, message, now);
@@ -210,6 +268,56 @@ impl Driver {
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
             }
+        }
+        Ok(())
+    }
+
+    /// An answer that brings the fetcher no entries, no error, no
+    /// divergence and no high watermark it has not already been sent.
+    fn nothing_new(&self, from: NodeId, f: &FetchResponse) -> bool {
+        f.error.is_none()
+            && f.diverging.is_none()
+            && f.entries.is_empty()
+            && self.hw_sent.get(&from) == Some(&f.high_watermark)
+    }
+
+    fn answer(
+        &mut self,
+        from: NodeId,
+        answer: Option<Message>,
+        reply: oneshot::Sender<RequestReply>,
+    ) {
+        if let Some(Message::FetchResponse(f)) = &answer {
+            self.hw_sent.insert(from, f.high_watermark);
+        }
+        let _ = reply.send((answer, self.view(), ec::NONE));
+    }
+
+    /// Runs the held fetches that now have news (or waited long enough)
+    /// through the node again and answers them.
+    fn release_parked(&mut self) -> Result<(), StoreError> {
+        if self.parked.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let end = self.node.log().end_offset();
+        let epoch = self.node.epoch();
+        let hw = self.node.leader_high_watermark();
+        let leading = self.node.role() == Role::Leader;
+        let (ready, waiting): (Vec<Parked>, Vec<Parked>) =
+            std::mem::take(&mut self.parked).into_iter().partition(|p| {
+                now >= p.deadline_ms
+                    || !leading
+                    || p.epoch != epoch
+                    || end > p.fetch_offset
+                    || p.high_watermark != hw
+            });
+        self.parked = waiting;
+        for p in ready {
+            let outputs = self.node.handle(p.from, p.message, now);
+            let capture: Capture = (p.from, |m| matches!(m, Message::FetchResponse(_)));
+            let answer = self.carry_out(outputs, Some(capture))?;
+            self.answer(p.from, answer, p.reply);
         }
         Ok(())
     }
@@ -248,7 +356,11 @@ impl Driver {
 
     fn dispatch(&mut self, to: NodeId, message: Message) {
         match self.peers.get(&to) {
-            Some(queue) => {
+            Some(lanes) => {
+                let queue = match message {
+                    Message::Fetch { .. } => &lanes.fetch,
+                    _ => &lanes.control,
+                };
                 if queue.try_send(message).is_err() {
                     tracing::debug!(to, "peer queue full; message dropped");
                 }

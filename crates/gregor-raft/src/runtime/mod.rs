@@ -47,6 +47,10 @@ pub struct RuntimeConfig {
     pub fetch_timeout_ms: u64,
     pub election_backoff_max_ms: u64,
     pub request_timeout_ms: u64,
+    /// How long a leader may hold a follower's Fetch waiting for new data
+    /// (long polling, as Kafka's 500 ms raft fetch max wait). Capped at
+    /// half the request timeout so a held fetch never times out.
+    pub fetch_max_wait_ms: u64,
     /// How often the node is ticked.
     pub tick_ms: u64,
     /// The listener named in DescribeQuorum's node endpoints.
@@ -71,6 +75,7 @@ impl RuntimeConfig {
             fetch_timeout_ms: 2000,
             election_backoff_max_ms: 1000,
             request_timeout_ms: 2000,
+            fetch_max_wait_ms: 500,
             tick_ms: 50,
             listener_name: "CONTROLLER".into(),
         }
@@ -82,7 +87,16 @@ impl RuntimeConfig {
         config.fetch_timeout_ms = self.fetch_timeout_ms;
         config.election_backoff_max_ms = self.election_backoff_max_ms;
         config.request_timeout_ms = self.request_timeout_ms;
+        // The leader holds fetches until there is news (long polling), so
+        // a follower fetches again as soon as an answer comes back.
+        config.fetch_max_wait_ms = 0;
         config
+    }
+
+    /// The max wait sent in Fetch requests.
+    fn wire_fetch_max_wait_ms(&self) -> i32 {
+        let ms = self.fetch_max_wait_ms.min(self.request_timeout_ms / 2);
+        i32::try_from(ms).unwrap_or(i32::MAX)
     }
 }
 
@@ -274,11 +288,16 @@ impl QuorumHandle {
                 let view = self.view();
                 wire::encode_reply(api_key, api_version, &view, None, error)
             }
-            Inbound::Raft { from, message } => {
+            Inbound::Raft {
+                from,
+                message,
+                max_wait_ms,
+            } => {
                 let (reply, answer) = oneshot::channel();
                 let command = Command::Request {
                     from,
                     message,
+                    max_wait_ms,
                     reply,
                 };
                 let answered = match self.commands.send(command).await {

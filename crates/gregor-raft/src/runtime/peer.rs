@@ -1,5 +1,10 @@
 //! Sending the node's requests to one peer voter over one connection, in
-//! order, and handing the answers back to the node.
+//! order, and handing the answers back to the node. Each peer gets two such
+//! lanes: Fetches, which the leader may hold for a while, and the rest, so
+//! an election is never stuck behind a held fetch.
+//!
+//! The node's Fetch correlation id never goes on the wire: the lane keeps
+//! the request it sent and puts the id back into the answer.
 
 use super::driver::Command;
 use crate::kraft::wire;
@@ -20,6 +25,7 @@ pub(super) struct Peer {
     pub(super) cluster_id: String,
     pub(super) local_ip: Option<IpAddr>,
     pub(super) request_timeout: Duration,
+    pub(super) fetch_max_wait_ms: i32,
 }
 
 pub(super) async fn run(
@@ -81,7 +87,13 @@ async fn exchange(peer: &Peer, conn: &mut Connection, message: &Message) -> Opti
             return None;
         }
     };
-    let (key, body) = wire::encode_request(&peer.cluster_id, peer.id, version, message)?;
+    let (key, body) = wire::encode_request(
+        &peer.cluster_id,
+        peer.id,
+        version,
+        message,
+        peer.fetch_max_wait_ms,
+    )?;
     match conn.send(key, version, body).await {
         Ok((response, _)) => match wire::decode_response(message, response) {
             Ok(answer) => answer,
