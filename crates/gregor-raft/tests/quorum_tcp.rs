@@ -10,8 +10,8 @@ use gregor_raft::kraft::{NodeId, Role};
 use gregor_raft::runtime::{self, AppendError, QuorumHandle, QuorumStatus, RuntimeConfig};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, DescribeQuorumRequest, DescribeQuorumResponse, RequestHeader,
-    ResponseHeader, TopicName,
+    vote_request, ApiKey, ApiVersionsResponse, BrokerId, DescribeQuorumRequest,
+    DescribeQuorumResponse, RequestHeader, ResponseHeader, TopicName, VoteRequest, VoteResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::net::SocketAddr;
@@ -347,6 +347,22 @@ async fn a_single_voter_leads_at_once_and_keeps_its_log_across_restarts() {
     let b = handle.append(record(1)).await.unwrap();
     assert_eq!(b, a + 1);
     let epoch = handle.status().borrow().epoch;
+
+    // A request from another cluster is refused whole, as Kafka does.
+    let vote = VoteRequest::default()
+        .with_cluster_id(Some(StrBytes::from_static_str("another-cluster")))
+        .with_topics(vec![vote_request::TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![vote_request::PartitionData::default()
+                .with_replica_epoch(epoch as i32 + 1)
+                .with_replica_id(BrokerId(2))])]);
+    let mut body = BytesMut::new();
+    vote.encode(&mut body, 2).unwrap();
+    let mut answer = handle.handle_request(52, 2, body.freeze()).await;
+    let answer = VoteResponse::decode(&mut answer, 2).unwrap();
+    assert_eq!(answer.error_code, 104); // INCONSISTENT_CLUSTER_ID
+    assert_eq!(handle.status().borrow().epoch, epoch);
+
     handle.shutdown().await;
     assert_eq!(handle.append(record(2)).await, Err(AppendError::Stopped));
 

@@ -396,3 +396,42 @@ fn describe_quorum_reports_the_leaders_view() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn random_bodies_never_panic() {
+    let mut rng = crate::kraft::Rng::new(7);
+    for (key, min, max) in SUPPORTED_APIS {
+        for version in min..=max {
+            // Valid requests with bytes flipped, and pure noise.
+            let valid = requests()
+                .into_iter()
+                .filter_map(|m| encode_request(CLUSTER, 1, version, &m, 500))
+                .filter(|(k, _)| *k as i16 == key)
+                .map(|(_, body)| {
+                    let mut buf = BytesMut::new();
+                    body.encode(&mut buf, version)
+                        .map(|()| buf.to_vec())
+                        .unwrap_or_default()
+                })
+                .next()
+                .unwrap_or_default();
+            for _ in 0..300 {
+                let mut body = if valid.is_empty() || rng.chance(30) {
+                    (0..rng.below(64)).map(|_| rng.below(256) as u8).collect()
+                } else {
+                    valid.clone()
+                };
+                for _ in 0..=rng.below(3) {
+                    if !body.is_empty() {
+                        let at = rng.below(body.len() as u64) as usize;
+                        body[at] = rng.below(256) as u8;
+                    }
+                }
+                if let Err(refusal) = decode_request(CLUSTER, 1, key, version, Bytes::from(body)) {
+                    // The refusal itself is a well-formed response.
+                    let _ = response(key, version, refusal);
+                }
+            }
+        }
+    }
+}

@@ -329,8 +329,16 @@ impl Driver {
         outputs: Vec<Output>,
         capture: Option<Capture>,
     ) -> Result<Option<Message>, StoreError> {
-        if let Some(store) = self.store.as_mut() {
-            store.apply(&outputs)?;
+        let touches_disk = outputs.iter().any(|o| !matches!(o, Output::Send { .. }));
+        if let (Some(store), true) = (self.store.as_mut(), touches_disk) {
+            // fsync blocks; on a multi-threaded runtime other tasks move to
+            // another worker meanwhile.
+            let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+            if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::MultiThread)) {
+                tokio::task::block_in_place(|| store.apply(&outputs))?;
+            } else {
+                store.apply(&outputs)?;
+            }
         }
         let mut captured = None;
         for output in outputs {
