@@ -357,6 +357,10 @@ impl Driver {
                 tracing::debug!(to, ?message, "dropping an answer nobody asked for");
             }
         }
+        if self.node.role() != Role::Leader {
+            // What fetchers were told belongs to that leadership.
+            self.hw_sent.clear();
+        }
         self.resolve_pending();
         self.publish();
         Ok(captured)
