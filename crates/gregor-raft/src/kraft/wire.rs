@@ -54,12 +54,13 @@ pub fn is_raft_api(api_key: i16) -> bool {
 }
 
 /// The version a node sends, before negotiation with the peer: what Kafka
-/// 4.x sends (Vote v2 for pre-vote, Fetch v17).
+/// 4.x sends (Vote v2 for pre-vote, Fetch v18 with the fetcher's high
+/// watermark).
 pub fn preferred_version(key: ApiKey) -> i16 {
     match key {
         ApiKey::Vote => 2,
         ApiKey::BeginQuorumEpoch | ApiKey::EndQuorumEpoch => 1,
-        ApiKey::Fetch => 17,
+        ApiKey::Fetch => 18,
         ApiKey::DescribeQuorum => 2,
         _ => 0,
     }
@@ -83,11 +84,14 @@ pub fn request_key(message: &Message) -> Option<ApiKey> {
 pub enum Inbound {
     /// A Vote, BeginQuorumEpoch, EndQuorumEpoch or Fetch for the node.
     /// `max_wait_ms` is how long a Fetch may be held for new data (0 for
-    /// the other requests).
+    /// the other requests); `fetcher_high_watermark` the high watermark a
+    /// Fetch (v18+, KIP-1166) says the fetcher knows: `Some(None)` for none
+    /// yet, `None` when the request does not say.
     Raft {
         from: NodeId,
         message: Message,
         max_wait_ms: u64,
+        fetcher_high_watermark: Option<Option<u64>>,
     },
     /// Refused before reaching the node: answered with this partition-level
     /// error and the node's epoch and leader.
@@ -326,6 +330,7 @@ fn decode_vote(
             pre_vote: p.pre_vote,
         },
         max_wait_ms: 0,
+        fetcher_high_watermark: None,
     })
 }
 
@@ -366,6 +371,7 @@ fn decode_begin(
             leader: p.leader_id.0,
         },
         max_wait_ms: 0,
+        fetcher_high_watermark: None,
     })
 }
 
@@ -405,6 +411,7 @@ fn decode_end(cluster_id: &str, version: i16, r: EndQuorumEpochRequest) -> Resul
             preferred_successors,
         },
         max_wait_ms: 0,
+        fetcher_high_watermark: None,
     })
 }
 
@@ -457,6 +464,9 @@ fn decode_fetch(cluster_id: &str, version: i16, r: FetchRequest) -> Result<Inbou
             correlation_id: 0,
         },
         max_wait_ms: u64::try_from(r.max_wait_ms).unwrap_or(0),
+        // i64::MAX is the field's "absent" default.
+        fetcher_high_watermark: (version >= 18 && p.high_watermark != i64::MAX)
+            .then(|| u64::try_from(p.high_watermark).ok()),
     })
 }
 
@@ -678,15 +688,22 @@ pub fn encode_describe_quorum(version: i16, description: Option<&QuorumDescripti
 
 // ---- outbound requests -----------------------------------------------------
 
+/// What a Fetch says besides the node's message: how long the leader may
+/// hold it, and the high watermark the fetcher knows (v18+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchOptions {
+    pub max_wait_ms: i32,
+    pub high_watermark: Option<u64>,
+}
+
 /// The request a node's outgoing message becomes at `version` (already
-/// negotiated with the peer); None for messages that are responses. A
-/// Fetch lets the leader hold it up to `fetch_max_wait_ms` for new data.
+/// negotiated with the peer); None for messages that are responses.
 pub fn encode_request(
     cluster_id: &str,
     to: NodeId,
     version: i16,
     message: &Message,
-    fetch_max_wait_ms: i32,
+    fetch: FetchOptions,
 ) -> Option<(ApiKey, RequestKind)> {
     let cluster = Some(StrBytes::from_string(cluster_id.to_string()));
     match message {
@@ -773,6 +790,9 @@ pub fn encode_request(
             p.fetch_offset = wire_offset(*fetch_offset);
             p.last_fetched_epoch = wire_epoch(*last_fetched_epoch);
             p.partition_max_bytes = FETCH_MAX_BYTES;
+            if version >= 18 {
+                p.high_watermark = fetch.high_watermark.map_or(-1, wire_offset);
+            }
             let mut t = fetch_request::FetchTopic::default();
             if version >= 13 {
                 t.topic_id = METADATA_TOPIC_ID;
@@ -789,7 +809,7 @@ pub fn encode_request(
             } else {
                 r.replica_id = (*replica).into();
             }
-            r.max_wait_ms = fetch_max_wait_ms;
+            r.max_wait_ms = fetch.max_wait_ms;
             r.min_bytes = 0;
             r.max_bytes = FETCH_MAX_BYTES;
             r.topics = vec![t];

@@ -3,6 +3,11 @@ use crate::kraft::log::{LogEntry, Payload};
 
 const CLUSTER: &str = "cluster-a";
 
+const FETCH: FetchOptions = FetchOptions {
+    max_wait_ms: 500,
+    high_watermark: Some(12),
+};
+
 // As in the gregor binary: kafka-protocol sizes arrays from the wire before
 // reading them, so a lying count must not abort the test process.
 #[global_allocator]
@@ -10,7 +15,7 @@ static GUARD: gregor_protocol::alloc_guard::Guard = gregor_protocol::alloc_guard
 
 /// What the peer's decoder sees for a node's outgoing message at `version`.
 fn over_the_wire(to: NodeId, version: i16, message: &Message) -> (i16, Bytes) {
-    let (key, body) = encode_request(CLUSTER, to, version, message, 500).unwrap();
+    let (key, body) = encode_request(CLUSTER, to, version, message, FETCH).unwrap();
     let mut buf = BytesMut::new();
     body.encode(&mut buf, version).unwrap();
     (key as i16, buf.freeze())
@@ -61,7 +66,7 @@ fn requests() -> Vec<Message> {
 #[test]
 fn requests_round_trip_at_every_version_kafka_4_uses() {
     for message in requests() {
-        let key = encode_request(CLUSTER, 1, 0, &message, 500).map(|(k, _)| k);
+        let key = encode_request(CLUSTER, 1, 0, &message, FETCH).map(|(k, _)| k);
         let key = key.unwrap();
         let (min, max) = match key {
             ApiKey::Vote => (0, 2),
@@ -72,12 +77,15 @@ fn requests_round_trip_at_every_version_kafka_4_uses() {
             let (api_key, body) = over_the_wire(1, version, &message);
             let inbound = decode_request(CLUSTER, 1, api_key, version, body).unwrap();
             let max_wait_ms = if key == ApiKey::Fetch { 500 } else { 0 };
+            let fetcher_high_watermark =
+                (key == ApiKey::Fetch && version >= 18).then_some(Some(12));
             assert_eq!(
                 inbound,
                 Inbound::Raft {
                     from: 2,
                     message: message.clone(),
                     max_wait_ms,
+                    fetcher_high_watermark,
                 },
                 "{key:?} v{version}"
             );
@@ -97,11 +105,12 @@ fn requests_round_trip_at_every_version_kafka_4_uses() {
             from: 2,
             message: pre_vote.clone(),
             max_wait_ms: 0,
+            fetcher_high_watermark: None,
         }
     );
     // Pre-vote does not exist before Vote v2: refusing to encode beats
     // sending a real vote.
-    let (_, body) = encode_request(CLUSTER, 1, 1, &pre_vote, 500).unwrap();
+    let (_, body) = encode_request(CLUSTER, 1, 1, &pre_vote, FETCH).unwrap();
     assert!(body.encode(&mut BytesMut::new(), 1).is_err());
 }
 
@@ -405,7 +414,7 @@ fn random_bodies_never_panic() {
             // Valid requests with bytes flipped, and pure noise.
             let valid = requests()
                 .into_iter()
-                .filter_map(|m| encode_request(CLUSTER, 1, version, &m, 500))
+                .filter_map(|m| encode_request(CLUSTER, 1, version, &m, FETCH))
                 .filter(|(k, _)| *k as i16 == key)
                 .map(|(_, body)| {
                     let mut buf = BytesMut::new();

@@ -36,6 +36,8 @@ pub(super) enum Command {
         from: NodeId,
         message: Message,
         max_wait_ms: u64,
+        /// What a Fetch says its sender knows (see `wire::Inbound`).
+        fetcher_high_watermark: Option<Option<u64>>,
         reply: oneshot::Sender<RequestReply>,
     },
     /// A peer's answer to one of our requests.
@@ -81,8 +83,8 @@ struct Parked {
 
 /// The two queues to one peer (see `peer`).
 struct Lanes {
-    fetch: mpsc::Sender<Message>,
-    control: mpsc::Sender<Message>,
+    fetch: mpsc::Sender<peer::Outgoing>,
+    control: mpsc::Sender<peer::Outgoing>,
 }
 
 struct Pending {
@@ -192,8 +194,14 @@ impl Driver {
                 from,
                 message,
                 max_wait_ms,
+                fetcher_high_watermark,
                 reply,
             } => {
+                if let Some(known) = fetcher_high_watermark {
+                    // The fetcher says what it knows: better than what we
+                    // remember sending (it may have restarted since).
+                    self.hw_sent.insert(from, known);
+                }
                 let voter_only = matches!(
                     message,
                     Message::VoteRequest { .. }
@@ -373,7 +381,13 @@ impl Driver {
                     Message::Fetch { .. } => &lanes.fetch,
                     _ => &lanes.control,
                 };
-                if queue.try_send(message).is_err() {
+                // A follower that has not learnt any yet says so (-1).
+                let hw = self.node.high_watermark();
+                let outgoing = peer::Outgoing {
+                    message,
+                    high_watermark: (hw > 0).then_some(hw),
+                };
+                if queue.try_send(outgoing).is_err() {
                     tracing::debug!(to, "peer queue full; message dropped");
                 }
             }

@@ -292,12 +292,14 @@ impl QuorumHandle {
                 from,
                 message,
                 max_wait_ms,
+                fetcher_high_watermark,
             } => {
                 let (reply, answer) = oneshot::channel();
                 let command = Command::Request {
                     from,
                     message,
                     max_wait_ms,
+                    fetcher_high_watermark,
                     reply,
                 };
                 let answered = match self.commands.send(command).await {

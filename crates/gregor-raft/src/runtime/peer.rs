@@ -19,6 +19,13 @@ use tokio::time::Instant;
 /// each waiting on a connect of its own (the node resends on its timers).
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// A request for the peer, with the high watermark this node knew when it
+/// was sent (a Fetch tells the leader, so it answers when that is stale).
+pub(super) struct Outgoing {
+    pub(super) message: Message,
+    pub(super) high_watermark: Option<u64>,
+}
+
 pub(super) struct Peer {
     pub(super) id: NodeId,
     pub(super) address: SocketAddr,
@@ -30,7 +37,7 @@ pub(super) struct Peer {
 
 pub(super) async fn run(
     peer: Peer,
-    mut queue: mpsc::Receiver<Message>,
+    mut queue: mpsc::Receiver<Outgoing>,
     node: mpsc::WeakSender<Command>,
 ) {
     let options = ConnectOptions {
@@ -41,7 +48,7 @@ pub(super) async fn run(
     let address = peer.address.to_string();
     let mut connection: Option<Connection> = None;
     let mut retry_at: Option<Instant> = None;
-    while let Some(message) = queue.recv().await {
+    while let Some(outgoing) = queue.recv().await {
         if retry_at.is_some_and(|t| Instant::now() < t) {
             continue;
         }
@@ -60,7 +67,7 @@ pub(super) async fn run(
         let Some(conn) = connection.as_mut() else {
             continue;
         };
-        let Some(answer) = exchange(&peer, conn, &message).await else {
+        let Some(answer) = exchange(&peer, conn, &outgoing).await else {
             continue;
         };
         let Some(node) = node.upgrade() else {
@@ -78,7 +85,8 @@ pub(super) async fn run(
 
 /// Sends one request at the best version both sides speak; the node's
 /// message for the answer, if there is one for it.
-async fn exchange(peer: &Peer, conn: &mut Connection, message: &Message) -> Option<Message> {
+async fn exchange(peer: &Peer, conn: &mut Connection, outgoing: &Outgoing) -> Option<Message> {
+    let message = &outgoing.message;
     let key = wire::request_key(message)?;
     let version = match conn.version_for(key, wire::preferred_version(key)) {
         Ok(v) => v,
@@ -92,7 +100,10 @@ async fn exchange(peer: &Peer, conn: &mut Connection, message: &Message) -> Opti
         peer.id,
         version,
         message,
-        peer.fetch_max_wait_ms,
+        wire::FetchOptions {
+            max_wait_ms: peer.fetch_max_wait_ms,
+            high_watermark: outgoing.high_watermark,
+        },
     )?;
     match conn.send(key, version, body).await {
         Ok((response, _)) => match wire::decode_response(message, response) {
