@@ -315,6 +315,17 @@ async fn three_voters_elect_replicate_fail_over_and_recover() {
     })
     .await;
 
+    // A graceful resignation (EndQuorumEpoch) hands leadership on without
+    // waiting for fetch timeouts.
+    let current: Vec<&QuorumHandle> = rest.iter().copied().chain([&restarted]).collect();
+    handles[new_leader_at].resign().await;
+    assert_eq!(
+        handles[new_leader_at].status().borrow().role,
+        Role::Resigned
+    );
+    let (_, resigned_epoch) = agreed_leader(&current, new_epoch).await;
+    assert!(resigned_epoch > new_epoch);
+
     for handle in rest.iter().copied().chain([&observer, &restarted]) {
         handle.shutdown().await;
     }
