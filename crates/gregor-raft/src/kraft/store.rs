@@ -455,6 +455,29 @@ mod tests {
     }
 
     #[test]
+    fn a_single_voter_metadata_log_reads_back_as_epoch_zero_entries() {
+        // What the broker wrote before the quorum runtime: several records
+        // per batch, partitionLeaderEpoch 0, no quorum-state file.
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = crate::MetadataLog::open(dir.path(), false, |_| Ok(())).unwrap();
+        old.commit(&[Bytes::from_static(b"a"), Bytes::from_static(b"b")])
+            .unwrap();
+        old.commit(&[Bytes::from_static(b"c")]).unwrap();
+        old.close().unwrap();
+        let (mut store, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(restored.quorum, QuorumState::default());
+        assert_eq!(
+            restored.log.entries(),
+            &[data(0, "a"), data(0, "b"), data(0, "c")]
+        );
+        // The quorum goes on after them.
+        append_all(&mut store, &[leader_change(1, 1)]);
+        drop(store);
+        let (_, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(restored.log.end_offset(), 4);
+    }
+
+    #[test]
     fn an_append_off_the_log_end_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = Store::open(dir.path(), &[1]).unwrap();

@@ -109,7 +109,9 @@ async fn exchange(peer: &Peer, conn: &mut Connection, outgoing: &Outgoing) -> Op
         Ok((response, _)) => match wire::decode_response(message, response) {
             Ok(answer) => answer,
             Err(err) => {
-                tracing::debug!(peer = peer.id, %err, "raft answer ignored");
+                // A refusal (another cluster id, a malformed answer) is a
+                // misconfiguration worth seeing; the node retries anyway.
+                tracing::warn!(peer = peer.id, %err, "raft answer ignored");
                 None
             }
         },
