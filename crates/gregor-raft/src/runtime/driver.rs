@@ -157,6 +157,13 @@ impl Driver {
         }
     }
 
+    /// The first tick, before `start` returns: a single voter is then
+    /// already leader when its caller first appends.
+    pub(super) fn first_tick(&mut self) -> Result<(), StoreError> {
+        let outputs = self.node.tick(self.clock.now_ms());
+        self.carry_out(outputs, None).map(|_| ())
+    }
+
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>, tick: Duration) {
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);

@@ -196,8 +196,8 @@ pub struct QuorumHandle {
 }
 
 /// Opens the node's store under `config.metadata_dir`, restores its state
-/// and starts its task. A single voter is leader right after its first
-/// tick, with no election timeout to wait out.
+/// and starts its task. A single voter is leader when this returns (Kafka's
+/// only voter elects itself at start-up too).
 pub async fn start(config: RuntimeConfig) -> Result<QuorumHandle, StartError> {
     let quorum_config = config.quorum_config();
     if quorum_config.voters.is_empty() {
@@ -229,7 +229,8 @@ pub async fn start(config: RuntimeConfig) -> Result<QuorumHandle, StartError> {
     });
     let (commands, receiver) = mpsc::channel(1024);
     let (status_tx, status) = watch::channel(driver::status_of(&node, &clock));
-    let driver = Driver::new(node, store, &config, clock, commands.downgrade(), status_tx);
+    let mut driver = Driver::new(node, store, &config, clock, commands.downgrade(), status_tx);
+    driver.first_tick()?;
     tokio::spawn(driver.run(receiver, Duration::from_millis(config.tick_ms.max(1))));
     Ok(QuorumHandle {
         commands,
