@@ -127,6 +127,7 @@ impl Driver {
             let mut lane = || {
                 let (tx, rx) = mpsc::channel(PEER_QUEUE);
                 let target = peer::Peer {
+                    local_id: config.node_id,
                     id: *id,
                     address: *address,
                     cluster_id: config.cluster_id.clone(),

@@ -27,6 +27,7 @@ pub(super) struct Outgoing {
 }
 
 pub(super) struct Peer {
+    pub(super) local_id: NodeId,
     pub(super) id: NodeId,
     pub(super) address: SocketAddr,
     pub(super) cluster_id: String,
@@ -44,6 +45,8 @@ pub(super) async fn run(
         request_timeout: peer.request_timeout,
         connect_timeout: peer.request_timeout,
         local_ip: peer.local_ip,
+        // As Kafka's raft client names itself.
+        client_id: format!("raft-client-{}", peer.local_id),
     };
     let address = peer.address.to_string();
     let mut connection: Option<Connection> = None;
