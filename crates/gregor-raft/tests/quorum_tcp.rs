@@ -221,6 +221,15 @@ async fn three_voters_elect_replicate_fail_over_and_recover() {
     let all: Vec<&QuorumHandle> = handles.iter().collect();
     let (leader, epoch) = agreed_leader(&all, 0).await;
     let leader_at = (leader - 1) as usize;
+    // Every voter's quorum-state file shows the epoch and its leader, as
+    // Kafka's does.
+    for dir in &dirs[..3] {
+        let path = dir.path().join("__cluster_metadata-0/quorum-state");
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(json["leaderEpoch"], epoch);
+        assert_eq!(json["leaderId"], leader);
+    }
 
     // Appends resolve once committed, with consecutive data offsets.
     let mut offsets = Vec::new();

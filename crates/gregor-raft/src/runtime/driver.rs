@@ -356,6 +356,11 @@ impl Driver {
                 store.apply(&outputs)?;
             }
         }
+        // After the step's Persists, so the leader goes with its epoch.
+        let leader = self.node.leader();
+        if let Some(store) = self.store.as_mut() {
+            store.note_leader(leader)?;
+        }
         let mut captured = None;
         for output in outputs {
             let Output::Send { to, message } = output else {
