@@ -106,6 +106,9 @@ pub enum Inbound {
 pub struct NodeView {
     pub epoch: u32,
     pub leader: Option<NodeId>,
+    /// The leader's raft listener address, for the NodeEndpoints responses
+    /// carry from v1 (Fetch: v17) on, as Kafka's do (KIP-853).
+    pub leader_address: Option<SocketAddr>,
     pub voters: Vec<NodeId>,
     /// Wall-clock time stamped on records sent in a Fetch response.
     pub now_ms: i64,
@@ -539,6 +542,13 @@ pub fn encode_reply(
             t.partitions = vec![p];
             let mut r = VoteResponse::default();
             r.topics = vec![t];
+            if version >= 1 {
+                r.node_endpoints = endpoint(leader, view, |id, host, port| {
+                    let mut e = vote_response::NodeEndpoint::default();
+                    (e.node_id, e.host, e.port) = (id.into(), host, port);
+                    e
+                });
+            }
             encode(&r, version)
         }
         Ok(ApiKey::BeginQuorumEpoch) => {
@@ -552,6 +562,13 @@ pub fn encode_reply(
             t.partitions = vec![p];
             let mut r = BeginQuorumEpochResponse::default();
             r.topics = vec![t];
+            if version >= 1 {
+                r.node_endpoints = endpoint(view.leader, view, |id, host, port| {
+                    let mut e = begin_quorum_epoch_response::NodeEndpoint::default();
+                    (e.node_id, e.host, e.port) = (id.into(), host, port);
+                    e
+                });
+            }
             encode(&r, version)
         }
         Ok(ApiKey::EndQuorumEpoch) => {
@@ -565,6 +582,13 @@ pub fn encode_reply(
             t.partitions = vec![p];
             let mut r = EndQuorumEpochResponse::default();
             r.topics = vec![t];
+            if version >= 1 {
+                r.node_endpoints = endpoint(view.leader, view, |id, host, port| {
+                    let mut e = end_quorum_epoch_response::NodeEndpoint::default();
+                    (e.node_id, e.host, e.port) = (id.into(), host, port);
+                    e
+                });
+            }
             encode(&r, version)
         }
         Ok(ApiKey::Fetch) => encode_fetch_reply(version, view, reply, error),
@@ -624,7 +648,32 @@ fn encode_fetch_reply(version: i16, view: &NodeView, reply: Option<&Message>, er
     t.partitions = vec![p];
     let mut r = fetch_response::FetchResponse::default();
     r.responses = vec![t];
+    // Kafka's RaftUtil.singletonFetchResponse: from v17.
+    if version >= 17 {
+        r.node_endpoints = endpoint(leader, view, |id, host, port| {
+            let mut e = fetch_response::NodeEndpoint::default();
+            (e.node_id, e.host, e.port) = (id.into(), host, i32::from(port));
+            e
+        });
+    }
     encode(&r, version)
+}
+
+/// The leader's endpoint, when it is known and is the one `view` has the
+/// address of.
+fn endpoint<E>(
+    leader: Option<NodeId>,
+    view: &NodeView,
+    make: impl Fn(NodeId, StrBytes, u16) -> E,
+) -> Vec<E> {
+    match (leader, view.leader, view.leader_address) {
+        (Some(id), Some(known), Some(address)) if id == known => vec![make(
+            id,
+            StrBytes::from_string(address.ip().to_string()),
+            address.port(),
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// DescribeQuorum's answer: the description on the leader, or
@@ -688,12 +737,15 @@ pub fn encode_describe_quorum(version: i16, description: Option<&QuorumDescripti
 
 // ---- outbound requests -----------------------------------------------------
 
-/// What a Fetch says besides the node's message: how long the leader may
-/// hold it, and the high watermark the fetcher knows (v18+).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FetchOptions {
-    pub max_wait_ms: i32,
+/// What a request says besides the node's message: how long the leader may
+/// hold a Fetch, the high watermark the fetcher knows (Fetch v18+), and the
+/// sender's own raft listener, which BeginQuorumEpoch and EndQuorumEpoch
+/// (v1+) announce as the leader's endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestOptions {
+    pub fetch_max_wait_ms: i32,
     pub high_watermark: Option<u64>,
+    pub endpoint: Option<(String, SocketAddr)>,
 }
 
 /// The request a node's outgoing message becomes at `version` (already
@@ -703,7 +755,7 @@ pub fn encode_request(
     to: NodeId,
     version: i16,
     message: &Message,
-    fetch: FetchOptions,
+    options: &RequestOptions,
 ) -> Option<(ApiKey, RequestKind)> {
     let cluster = Some(StrBytes::from_string(cluster_id.to_string()));
     match message {
@@ -744,6 +796,17 @@ pub fn encode_request(
             r.cluster_id = cluster;
             if version >= 1 {
                 r.voter_id = to.into();
+                r.leader_endpoints = options
+                    .endpoint
+                    .iter()
+                    .map(|(name, address)| {
+                        let mut e = begin_quorum_epoch_request::LeaderEndpoint::default();
+                        e.name = StrBytes::from_string(name.clone());
+                        e.host = StrBytes::from_string(address.ip().to_string());
+                        e.port = address.port();
+                        e
+                    })
+                    .collect();
             }
             r.topics = vec![t];
             Some((ApiKey::BeginQuorumEpoch, RequestKind::BeginQuorumEpoch(r)))
@@ -775,6 +838,19 @@ pub fn encode_request(
             let mut r = EndQuorumEpochRequest::default();
             r.cluster_id = cluster;
             r.topics = vec![t];
+            if version >= 1 {
+                r.leader_endpoints = options
+                    .endpoint
+                    .iter()
+                    .map(|(name, address)| {
+                        let mut e = end_quorum_epoch_request::LeaderEndpoint::default();
+                        e.name = StrBytes::from_string(name.clone());
+                        e.host = StrBytes::from_string(address.ip().to_string());
+                        e.port = address.port();
+                        e
+                    })
+                    .collect();
+            }
             Some((ApiKey::EndQuorumEpoch, RequestKind::EndQuorumEpoch(r)))
         }
         Message::Fetch {
@@ -791,7 +867,7 @@ pub fn encode_request(
             p.last_fetched_epoch = wire_epoch(*last_fetched_epoch);
             p.partition_max_bytes = FETCH_MAX_BYTES;
             if version >= 18 {
-                p.high_watermark = fetch.high_watermark.map_or(-1, wire_offset);
+                p.high_watermark = options.high_watermark.map_or(-1, wire_offset);
             }
             let mut t = fetch_request::FetchTopic::default();
             if version >= 13 {
@@ -809,7 +885,7 @@ pub fn encode_request(
             } else {
                 r.replica_id = (*replica).into();
             }
-            r.max_wait_ms = fetch.max_wait_ms;
+            r.max_wait_ms = options.fetch_max_wait_ms;
             r.min_bytes = 0;
             r.max_bytes = FETCH_MAX_BYTES;
             r.topics = vec![t];

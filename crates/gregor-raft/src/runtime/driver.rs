@@ -12,6 +12,7 @@ use crate::kraft::{FetchResponse, Message, Node, NodeId, Output, Payload, Replic
 use bytes::Bytes;
 use gregor_protocol::error_codes as ec;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -105,6 +106,8 @@ pub(super) struct Driver {
     /// The high watermark last sent to each fetcher: a Fetch answer that
     /// would tell it nothing new is held instead.
     hw_sent: BTreeMap<NodeId, Option<u64>>,
+    /// The voters' raft listener addresses.
+    addresses: BTreeMap<NodeId, SocketAddr>,
     request_timeout: Duration,
 }
 
@@ -128,6 +131,11 @@ impl Driver {
                 let (tx, rx) = mpsc::channel(PEER_QUEUE);
                 let target = peer::Peer {
                     local_id: config.node_id,
+                    endpoint: config
+                        .voters
+                        .iter()
+                        .find(|(v, _)| *v == config.node_id)
+                        .map(|(_, address)| (config.listener_name.clone(), *address)),
                     id: *id,
                     address: *address,
                     cluster_id: config.cluster_id.clone(),
@@ -154,6 +162,7 @@ impl Driver {
             pending: Vec::new(),
             parked: Vec::new(),
             hw_sent: BTreeMap::new(),
+            addresses: config.voters.iter().copied().collect(),
             request_timeout,
         }
     }
@@ -456,9 +465,11 @@ impl Driver {
     }
 
     fn view(&self) -> NodeView {
+        let leader = self.node.leader();
         NodeView {
             epoch: self.node.epoch(),
-            leader: self.node.leader(),
+            leader,
+            leader_address: leader.and_then(|l| self.addresses.get(&l).copied()),
             voters: self.node.voters().to_vec(),
             now_ms: self.clock.wall_ms(self.clock.now_ms()),
         }

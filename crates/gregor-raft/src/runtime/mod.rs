@@ -342,9 +342,17 @@ impl QuorumHandle {
 
     fn view(&self) -> NodeView {
         let status = self.status.borrow();
+        let leader_address = status.leader.and_then(|l| {
+            self.shared
+                .voters
+                .iter()
+                .find(|(id, _)| *id == l)
+                .map(|(_, address)| *address)
+        });
         NodeView {
             epoch: status.epoch,
             leader: status.leader,
+            leader_address,
             voters: self.shared.voters.iter().map(|(id, _)| *id).collect(),
             now_ms: self.shared.clock.wall_ms(self.shared.clock.now_ms()),
         }

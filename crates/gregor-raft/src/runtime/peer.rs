@@ -28,6 +28,8 @@ pub(super) struct Outgoing {
 
 pub(super) struct Peer {
     pub(super) local_id: NodeId,
+    /// This node's own raft listener, if it is a voter.
+    pub(super) endpoint: Option<(String, SocketAddr)>,
     pub(super) id: NodeId,
     pub(super) address: SocketAddr,
     pub(super) cluster_id: String,
@@ -103,9 +105,10 @@ async fn exchange(peer: &Peer, conn: &mut Connection, outgoing: &Outgoing) -> Op
         peer.id,
         version,
         message,
-        wire::FetchOptions {
-            max_wait_ms: peer.fetch_max_wait_ms,
+        &wire::RequestOptions {
+            fetch_max_wait_ms: peer.fetch_max_wait_ms,
             high_watermark: outgoing.high_watermark,
+            endpoint: peer.endpoint.clone(),
         },
     )?;
     match conn.send(key, version, body).await {
