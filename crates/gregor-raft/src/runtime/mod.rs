@@ -53,7 +53,9 @@ pub struct RuntimeConfig {
     pub fetch_max_wait_ms: u64,
     /// How often the node is ticked.
     pub tick_ms: u64,
-    /// The listener named in DescribeQuorum's node endpoints.
+    /// The raft listener's name (`controller.listener.names`' first), as
+    /// announced with this node's address in BeginQuorumEpoch/EndQuorumEpoch
+    /// and DescribeQuorum.
     pub listener_name: String,
 }
 
