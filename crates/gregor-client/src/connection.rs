@@ -22,6 +22,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Responses larger than this are refused rather than allocated.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+/// The client id requests carry unless told otherwise.
+const DEFAULT_CLIENT_ID: &str = "gregor-cli";
 /// The newest ApiVersions this client speaks (v3 adds the client name).
 const API_VERSIONS_MAX: i16 = 3;
 
@@ -35,6 +37,8 @@ pub struct ConnectOptions {
     /// Bind the outgoing socket to this local address (any port) so the
     /// peer, and firewall rules, see the connection come from it.
     pub local_ip: Option<IpAddr>,
+    /// The client id in every request header.
+    pub client_id: String,
 }
 
 impl Default for ConnectOptions {
@@ -43,12 +47,14 @@ impl Default for ConnectOptions {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: CONNECT_TIMEOUT,
             local_ip: None,
+            client_id: DEFAULT_CLIENT_ID.to_string(),
         }
     }
 }
 
 pub struct Connection {
     address: String,
+    client_id: StrBytes,
     stream: TcpStream,
     next_correlation_id: i32,
     /// api key -> (min, max) the broker serves.
@@ -95,6 +101,7 @@ impl Connection {
         stream.set_nodelay(true)?;
         let mut connection = Connection {
             address: address.to_string(),
+            client_id: StrBytes::from_string(options.client_id.clone()),
             stream,
             next_correlation_id: 0,
             versions: HashMap::new(),
@@ -247,7 +254,7 @@ impl Connection {
             .with_request_api_key(key as i16)
             .with_request_api_version(version)
             .with_correlation_id(self.next_correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("gregor-cli")))
+            .with_client_id(Some(self.client_id.clone()))
             .encode(&mut buf, key.request_header_version(version))?;
         body.encode(&mut buf, version)?;
         let size = i32::try_from(buf.len() - 4)

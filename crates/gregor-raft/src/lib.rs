@@ -4,9 +4,12 @@
 //! means "durably appended to the local metadata log". The log is an ordinary
 //! Gregor partition log (`__cluster_metadata-0`), each record stored as the
 //! value of a Kafka record, so it inherits the storage engine's CRC checks and
-//! crash recovery. Multi-voter replication (the KRaft state machine in
-//! [`kraft`], not wired in yet) replaces the internals of [`MetadataLog`]
-//! later without changing its callers.
+//! crash recovery.
+//!
+//! Multi-voter replication is [`runtime`]: the KRaft state machine of
+//! [`kraft`] running over TCP with Kafka's raft RPCs ([`kraft::wire`]) on
+//! the same `__cluster_metadata-0` layout ([`kraft::store`]). The broker
+//! still uses [`MetadataLog`] until it is wired to [`runtime::start`].
 //!
 //! Consensus is generic over the bytes it replicates: records go in and come
 //! back out as opaque values. What they mean (`gregor-metadata`) is the

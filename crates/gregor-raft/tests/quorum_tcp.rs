@@ -10,8 +10,8 @@ use gregor_raft::kraft::{NodeId, Role};
 use gregor_raft::runtime::{self, AppendError, QuorumHandle, QuorumStatus, RuntimeConfig};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, DescribeQuorumRequest, DescribeQuorumResponse, RequestHeader,
-    ResponseHeader, TopicName,
+    vote_request, ApiKey, ApiVersionsResponse, BrokerId, DescribeQuorumRequest,
+    DescribeQuorumResponse, RequestHeader, ResponseHeader, TopicName, VoteRequest, VoteResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::net::SocketAddr;
@@ -57,7 +57,13 @@ async fn connection(mut stream: TcpStream, slot: Slot) {
             let handle = slot.lock().unwrap().clone();
             // A node that is down drops its connections.
             let Some(handle) = handle else { return };
-            handle.handle_request(key, version, frame).await
+            let body = handle.handle_request(key, version, frame).await;
+            // Cut off while the request was held (a long-polled Fetch):
+            // the answer is lost too, as behind a real partition.
+            if slot.lock().unwrap().is_none() {
+                return;
+            }
+            body
         };
         let mut out = BytesMut::new();
         out.put_i32(0);
@@ -215,12 +221,35 @@ async fn three_voters_elect_replicate_fail_over_and_recover() {
     let all: Vec<&QuorumHandle> = handles.iter().collect();
     let (leader, epoch) = agreed_leader(&all, 0).await;
     let leader_at = (leader - 1) as usize;
+    // Every voter's quorum-state file shows the epoch and its leader, as
+    // Kafka's does.
+    for dir in &dirs[..3] {
+        let path = dir.path().join("__cluster_metadata-0/quorum-state");
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        assert_eq!(json["leaderEpoch"], epoch);
+        assert_eq!(json["leaderId"], leader);
+    }
 
     // Appends resolve once committed, with consecutive data offsets.
     let mut offsets = Vec::new();
     for i in 0..5 {
         offsets.push(handles[leader_at].append(record(i)).await.unwrap());
     }
+    // Followers' fetches are held by the leader until there is news (long
+    // polling), so a commit takes a round trip, not a fetch interval.
+    let started = tokio::time::Instant::now();
+    for i in 0..20 {
+        handles[leader_at]
+            .append(Bytes::from(format!("timed-{i}")))
+            .await
+            .unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "20 commits took {elapsed:?}"
+    );
     assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
     // Anywhere else: refused, naming the leader.
     let follower_at = (leader_at + 1) % 3;
@@ -230,18 +259,21 @@ async fn three_voters_elect_replicate_fail_over_and_recover() {
             leader: Some(leader)
         })
     );
-    let expected: Vec<Bytes> = (0..5).map(record).collect();
+    let timed: Vec<Bytes> = (0..20).map(|i| Bytes::from(format!("timed-{i}"))).collect();
+    let mut expected: Vec<Bytes> = (0..5).map(record).collect();
+    expected.extend(timed.iter().cloned());
     for handle in &handles {
-        let seen = committed(handle, 5).await;
+        let seen = committed(handle, 25).await;
         assert_eq!(values(&seen), expected);
-        assert_eq!(seen.iter().map(|(o, _)| *o).collect::<Vec<_>>(), offsets);
+        let first: Vec<u64> = seen.iter().take(5).map(|(o, _)| *o).collect();
+        assert_eq!(first, offsets);
     }
 
     // An observer (a broker) catches up from the voters.
     let observer = runtime::start(config(100, &voters, dirs[3].path()))
         .await
         .unwrap();
-    assert_eq!(values(&committed(&observer, 5).await), expected);
+    assert_eq!(values(&committed(&observer, 25).await), expected);
     assert_eq!(observer.status().borrow().role, Role::Observer);
 
     // DescribeQuorum on the leader: every voter's progress, the observer.
@@ -253,11 +285,11 @@ async fn three_voters_elect_replicate_fail_over_and_recover() {
     let p = &describe.topics[0].partitions[0];
     assert_eq!((p.error_code, p.leader_id.0), (0, leader));
     assert_eq!(p.leader_epoch, epoch as i32);
-    assert!(p.high_watermark >= 6, "{p:?}");
+    assert!(p.high_watermark >= 26, "{p:?}");
     let mut ids: Vec<i32> = p.current_voters.iter().map(|v| v.replica_id.0).collect();
     ids.sort_unstable();
     assert_eq!(ids, [1, 2, 3]);
-    assert!(p.current_voters.iter().all(|v| v.log_end_offset >= 6));
+    assert!(p.current_voters.iter().all(|v| v.log_end_offset >= 26));
     assert!(p.observers.iter().any(|o| o.replica_id.0 == 100));
     assert_eq!(describe.nodes.len(), 3);
     // A follower refuses it, as Kafka's does.
@@ -276,9 +308,9 @@ async fn three_voters_elect_replicate_fail_over_and_recover() {
     assert_ne!(new_leader, leader);
     let new_leader_at = (new_leader - 1) as usize;
     handles[new_leader_at].append(record(5)).await.unwrap();
-    let expected: Vec<Bytes> = (0..6).map(record).collect();
+    expected.push(record(5));
     for handle in rest.iter().copied().chain([&observer]) {
-        assert_eq!(values(&committed(handle, 6).await), expected);
+        assert_eq!(values(&committed(handle, 26).await), expected);
     }
 
     // The old leader restarts from its directory and catches up.
@@ -286,11 +318,22 @@ async fn three_voters_elect_replicate_fail_over_and_recover() {
         .await
         .unwrap();
     *slots[leader_at].lock().unwrap() = Some(restarted.clone());
-    assert_eq!(values(&committed(&restarted, 6).await), expected);
+    assert_eq!(values(&committed(&restarted, 26).await), expected);
     wait_for(&[&restarted], "the restarted node to follow", |s| {
         s[0].epoch >= new_epoch && s[0].leader == Some(new_leader) && s[0].role == Role::Follower
     })
     .await;
+
+    // A graceful resignation (EndQuorumEpoch) hands leadership on without
+    // waiting for fetch timeouts.
+    let current: Vec<&QuorumHandle> = rest.iter().copied().chain([&restarted]).collect();
+    handles[new_leader_at].resign().await;
+    assert_eq!(
+        handles[new_leader_at].status().borrow().role,
+        Role::Resigned
+    );
+    let (_, resigned_epoch) = agreed_leader(&current, new_epoch).await;
+    assert!(resigned_epoch > new_epoch);
 
     for handle in rest.iter().copied().chain([&observer, &restarted]) {
         handle.shutdown().await;
@@ -315,21 +358,31 @@ async fn a_single_voter_leads_at_once_and_keeps_its_log_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     // Nobody else is asked anything, so the address is never dialled.
     let voters = [(1, "127.0.0.1:9".parse().unwrap())];
-    let started = tokio::time::Instant::now();
     let handle = runtime::start(config(1, &voters, dir.path()))
         .await
         .unwrap();
-    wait_for(&[&handle], "leadership", |s| s[0].role == Role::Leader).await;
-    // Well under one election timeout (300 ms here, 1 s by default).
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "{:?}",
-        started.elapsed()
-    );
+    // Leader as soon as it is started: no election timeout to wait out.
+    assert_eq!(handle.status().borrow().role, Role::Leader);
     let a = handle.append(record(0)).await.unwrap();
     let b = handle.append(record(1)).await.unwrap();
     assert_eq!(b, a + 1);
     let epoch = handle.status().borrow().epoch;
+
+    // A request from another cluster is refused whole, as Kafka does.
+    let vote = VoteRequest::default()
+        .with_cluster_id(Some(StrBytes::from_static_str("another-cluster")))
+        .with_topics(vec![vote_request::TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![vote_request::PartitionData::default()
+                .with_replica_epoch(epoch as i32 + 1)
+                .with_replica_id(BrokerId(2))])]);
+    let mut body = BytesMut::new();
+    vote.encode(&mut body, 2).unwrap();
+    let mut answer = handle.handle_request(52, 2, body.freeze()).await;
+    let answer = VoteResponse::decode(&mut answer, 2).unwrap();
+    assert_eq!(answer.error_code, 104); // INCONSISTENT_CLUSTER_ID
+    assert_eq!(handle.status().borrow().epoch, epoch);
+
     handle.shutdown().await;
     assert_eq!(handle.append(record(2)).await, Err(AppendError::Stopped));
 
@@ -388,4 +441,22 @@ async fn a_cut_off_leader_resigns_loses_its_uncommitted_entry_and_rejoins() {
     for handle in handles {
         handle.shutdown().await;
     }
+}
+
+#[tokio::test]
+async fn a_single_voter_takes_over_the_old_metadata_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = gregor_raft::MetadataLog::open(dir.path(), false, |_| Ok(())).unwrap();
+    old.commit(&[record(0), record(1)]).unwrap();
+    old.close().unwrap();
+    let voters = [(1, "127.0.0.1:9".parse().unwrap())];
+    let handle = runtime::start(config(1, &voters, dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(handle.append(record(2)).await.unwrap(), 3);
+    assert_eq!(
+        values(&committed(&handle, 3).await),
+        (0..3).map(record).collect::<Vec<_>>()
+    );
+    handle.shutdown().await;
 }

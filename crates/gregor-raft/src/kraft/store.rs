@@ -46,8 +46,8 @@ pub enum StoreError {
 }
 
 /// Kafka's QuorumStateData at data_version 0, field names as Kafka writes
-/// them. Only the epoch and the vote are read back; the node relearns the
-/// leader.
+/// them. The node restarts from the epoch and the vote; the leader is only
+/// shown (a restarted node relearns it).
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 struct QuorumStateFile {
     #[serde(rename = "clusterId", default)]
@@ -83,6 +83,8 @@ pub struct Store {
     log: PartitionLog,
     voters: Vec<NodeId>,
     unflushed: bool,
+    /// What `quorum-state` holds now.
+    on_disk: (QuorumState, Option<NodeId>),
 }
 
 fn log_config() -> LogConfig {
@@ -114,13 +116,14 @@ impl Store {
         let dir = metadata_dir.join(METADATA_DIR);
         // Always recover: the log is small, and a crash leaves no marker.
         let log = PartitionLog::open(&dir, log_config(), true)?;
-        let quorum = read_quorum_state(&dir)?;
+        let (quorum, leader) = read_quorum_state(&dir)?;
         let entries = read_log(&log)?;
         let store = Store {
             dir,
             log,
             voters: voters.to_vec(),
             unflushed: false,
+            on_disk: (quorum, leader),
         };
         Ok((
             store,
@@ -149,11 +152,36 @@ impl Store {
         self.flush()
     }
 
-    /// Writes the quorum state atomically and durably.
+    /// Records the leader the node knows in its epoch in `quorum-state`
+    /// (as Kafka's file shows it), when that changed without a `Persist`.
+    /// Only informational: a restarted node relearns its leader.
+    pub fn note_leader(&mut self, leader: Option<NodeId>) -> Result<(), StoreError> {
+        let state = self.on_disk.0;
+        if self.on_disk.1 == leader {
+            return Ok(());
+        }
+        self.write_quorum_state(state, leader)
+    }
+
+    /// Writes the quorum state atomically and durably, keeping the leader
+    /// last recorded if the epoch is the same.
     pub fn persist(&mut self, state: QuorumState) -> Result<(), StoreError> {
+        let leader = if state.epoch == self.on_disk.0.epoch {
+            self.on_disk.1
+        } else {
+            None
+        };
+        self.write_quorum_state(state, leader)
+    }
+
+    fn write_quorum_state(
+        &mut self,
+        state: QuorumState,
+        leader: Option<NodeId>,
+    ) -> Result<(), StoreError> {
         let file = QuorumStateFile {
             cluster_id: String::new(),
-            leader_id: -1,
+            leader_id: leader.unwrap_or(-1),
             leader_epoch: i32::try_from(state.epoch).unwrap_or(i32::MAX),
             voted_id: state.voted_for.unwrap_or(-1),
             applied_offset: 0,
@@ -174,7 +202,9 @@ impl Store {
         // The rename itself is durable only once the directory is.
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(io_error(&self.dir))
+            .map_err(io_error(&self.dir))?;
+        self.on_disk = (state, leader);
+        Ok(())
     }
 
     /// Appends one entry at `offset` (must be the log end); durable after
@@ -227,11 +257,13 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn read_quorum_state(dir: &Path) -> Result<QuorumState, StoreError> {
+fn read_quorum_state(dir: &Path) -> Result<(QuorumState, Option<NodeId>), StoreError> {
     let path = dir.join(QUORUM_STATE_FILE);
     let bytes = match fs::read(&path) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(QuorumState::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((QuorumState::default(), None))
+        }
         Err(source) => return Err(StoreError::Io { path, source }),
     };
     let bad = |message: String| StoreError::BadQuorumState {
@@ -241,10 +273,11 @@ fn read_quorum_state(dir: &Path) -> Result<QuorumState, StoreError> {
     let file: QuorumStateFile = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     let epoch = u32::try_from(file.leader_epoch)
         .map_err(|_| bad(format!("negative leaderEpoch {}", file.leader_epoch)))?;
-    Ok(QuorumState {
+    let state = QuorumState {
         epoch,
         voted_for: (file.voted_id >= 0).then_some(file.voted_id),
-    })
+    };
+    Ok((state, (file.leader_id >= 0).then_some(file.leader_id)))
 }
 
 /// Every entry of the log, which must start at offset 0 (no snapshots).
@@ -394,6 +427,15 @@ mod tests {
         assert_eq!(json["leaderEpoch"], 7);
         assert_eq!(json["votedId"], 2);
         assert_eq!(json["leaderId"], -1);
+        // The leader it then follows is shown too, and kept by a Persist of
+        // the same epoch.
+        store.note_leader(Some(2)).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            (json["leaderId"].as_i64(), json["leaderEpoch"].as_i64()),
+            (Some(2), Some(7))
+        );
         assert_eq!(json["data_version"], 0);
         assert_eq!(json["currentVoters"][1]["voterId"], 2);
         assert!(!dir
@@ -452,6 +494,29 @@ mod tests {
             restored.log.entries(),
             &[leader_change(1, 1), data(1, "a"), data(1, "c")]
         );
+    }
+
+    #[test]
+    fn a_single_voter_metadata_log_reads_back_as_epoch_zero_entries() {
+        // What the broker wrote before the quorum runtime: several records
+        // per batch, partitionLeaderEpoch 0, no quorum-state file.
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = crate::MetadataLog::open(dir.path(), false, |_| Ok(())).unwrap();
+        old.commit(&[Bytes::from_static(b"a"), Bytes::from_static(b"b")])
+            .unwrap();
+        old.commit(&[Bytes::from_static(b"c")]).unwrap();
+        old.close().unwrap();
+        let (mut store, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(restored.quorum, QuorumState::default());
+        assert_eq!(
+            restored.log.entries(),
+            &[data(0, "a"), data(0, "b"), data(0, "c")]
+        );
+        // The quorum goes on after them.
+        append_all(&mut store, &[leader_change(1, 1)]);
+        drop(store);
+        let (_, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(restored.log.end_offset(), 4);
     }
 
     #[test]

@@ -483,3 +483,88 @@ fn an_old_epoch_entry_on_a_majority_is_not_committed_before_the_leaders_own() {
     // Whatever node 1 had called committed survived.
     assert!(nodes[1].log().entries().starts_with(&committed));
 }
+
+#[test]
+fn a_single_voter_leads_at_its_first_tick() {
+    let mut n = node(1, &[1], 3, &[1, 3]);
+    let out = n.tick(0);
+    assert_eq!(n.role(), Role::Leader);
+    assert_eq!(n.epoch(), 4);
+    assert_eq!(
+        persists(&out),
+        [QuorumState {
+            epoch: 4,
+            voted_for: Some(1)
+        }]
+    );
+    // Its LEADER_CHANGE commits at once: it is the whole majority.
+    assert_eq!(n.high_watermark(), 3);
+}
+
+#[test]
+fn non_voters_are_never_voted_for() {
+    let mut n = node(1, &[1, 2, 3], 1, &[]);
+    assert!(!granted(&n.handle(9, vote(2, 9, 1, 5, false), 10)));
+    assert!(!granted(&n.handle(9, vote(1, 9, 1, 5, true), 10)));
+    assert_eq!(n.quorum_state().voted_for, None);
+}
+
+#[test]
+fn the_leader_tracks_caught_up_times_and_observers() {
+    // Node 1 leads epoch 2 of voters 1-3 with 2 entries (LEADER_CHANGE at 1).
+    let mut n = node(1, &[1, 2, 3], 1, &[1]);
+    n.tick(5_000);
+    for (epoch, pre_vote) in [(1, true), (2, false)] {
+        n.handle(
+            2,
+            Message::VoteResponse {
+                epoch,
+                granted: true,
+                pre_vote,
+                leader: None,
+            },
+            5_000,
+        );
+    }
+    assert_eq!(n.role(), Role::Leader);
+    let fetch = |replica, fetch_offset, last_fetched_epoch| Message::Fetch {
+        epoch: 2,
+        replica,
+        fetch_offset,
+        last_fetched_epoch,
+        correlation_id: 1,
+    };
+    // Node 2 is behind at 5_100, caught up at 5_200.
+    n.handle(2, fetch(2, 1, 1), 5_100);
+    n.handle(2, fetch(2, 2, 2), 5_200);
+    // Node 3 reaches at 5_300 what the leader had at its previous fetch
+    // (5_150), after a new entry arrived: caught up as of 5_150.
+    n.handle(3, fetch(3, 1, 1), 5_150);
+    n.client_append(Bytes::from_static(b"new"));
+    n.handle(3, fetch(3, 2, 2), 5_300);
+    // An observer shows up among the observers, not the voters.
+    n.handle(100, fetch(100, 0, 0), 5_400);
+    let p = n.leader_progress().expect("leader");
+    let of = |list: &[ReplicaProgress], id| *list.iter().find(|r| r.id == id).expect("listed");
+    assert_eq!(p.voters.len(), 3);
+    let two = of(&p.voters, 2);
+    assert_eq!(
+        (two.end_offset, two.last_fetch_ms, two.last_caught_up_ms),
+        (2, Some(5_200), Some(5_200))
+    );
+    let three = of(&p.voters, 3);
+    assert_eq!(
+        (three.end_offset, three.last_caught_up_ms),
+        (2, Some(5_150))
+    );
+    let own = of(&p.voters, 1);
+    assert_eq!(own.end_offset, 3);
+    let observer = of(&p.observers, 100);
+    assert_eq!(
+        (observer.end_offset, observer.last_fetch_ms),
+        (0, Some(5_400))
+    );
+    // Followers have no such view.
+    let follower = node(2, &[1, 2, 3], 1, &[]);
+    assert!(follower.leader_progress().is_none());
+}

@@ -54,12 +54,13 @@ pub fn is_raft_api(api_key: i16) -> bool {
 }
 
 /// The version a node sends, before negotiation with the peer: what Kafka
-/// 4.x sends (Vote v2 for pre-vote, Fetch v17).
+/// 4.x sends (Vote v2 for pre-vote, Fetch v18 with the fetcher's high
+/// watermark).
 pub fn preferred_version(key: ApiKey) -> i16 {
     match key {
         ApiKey::Vote => 2,
         ApiKey::BeginQuorumEpoch | ApiKey::EndQuorumEpoch => 1,
-        ApiKey::Fetch => 17,
+        ApiKey::Fetch => 18,
         ApiKey::DescribeQuorum => 2,
         _ => 0,
     }
@@ -82,9 +83,15 @@ pub fn request_key(message: &Message) -> Option<ApiKey> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
     /// A Vote, BeginQuorumEpoch, EndQuorumEpoch or Fetch for the node.
+    /// `max_wait_ms` is how long a Fetch may be held for new data (0 for
+    /// the other requests); `fetcher_high_watermark` the high watermark a
+    /// Fetch (v18+, KIP-1166) says the fetcher knows: `Some(None)` for none
+    /// yet, `None` when the request does not say.
     Raft {
         from: NodeId,
         message: Message,
+        max_wait_ms: u64,
+        fetcher_high_watermark: Option<Option<u64>>,
     },
     /// Refused before reaching the node: answered with this partition-level
     /// error and the node's epoch and leader.
@@ -99,6 +106,9 @@ pub enum Inbound {
 pub struct NodeView {
     pub epoch: u32,
     pub leader: Option<NodeId>,
+    /// The leader's raft listener address, for the NodeEndpoints responses
+    /// carry from v1 (Fetch: v17) on, as Kafka's do (KIP-853).
+    pub leader_address: Option<SocketAddr>,
     pub voters: Vec<NodeId>,
     /// Wall-clock time stamped on records sent in a Fetch response.
     pub now_ms: i64,
@@ -322,6 +332,8 @@ fn decode_vote(
             end_offset,
             pre_vote: p.pre_vote,
         },
+        max_wait_ms: 0,
+        fetcher_high_watermark: None,
     })
 }
 
@@ -361,6 +373,8 @@ fn decode_begin(
             epoch,
             leader: p.leader_id.0,
         },
+        max_wait_ms: 0,
+        fetcher_high_watermark: None,
     })
 }
 
@@ -399,6 +413,8 @@ fn decode_end(cluster_id: &str, version: i16, r: EndQuorumEpochRequest) -> Resul
             leader: p.leader_id.0,
             preferred_successors,
         },
+        max_wait_ms: 0,
+        fetcher_high_watermark: None,
     })
 }
 
@@ -450,6 +466,10 @@ fn decode_fetch(cluster_id: &str, version: i16, r: FetchRequest) -> Result<Inbou
             // The runtime answers this request directly; no id is needed.
             correlation_id: 0,
         },
+        max_wait_ms: u64::try_from(r.max_wait_ms).unwrap_or(0),
+        // i64::MAX is the field's "absent" default.
+        fetcher_high_watermark: (version >= 18 && p.high_watermark != i64::MAX)
+            .then(|| u64::try_from(p.high_watermark).ok()),
     })
 }
 
@@ -522,6 +542,13 @@ pub fn encode_reply(
             t.partitions = vec![p];
             let mut r = VoteResponse::default();
             r.topics = vec![t];
+            if version >= 1 {
+                r.node_endpoints = endpoint(leader, view, |id, host, port| {
+                    let mut e = vote_response::NodeEndpoint::default();
+                    (e.node_id, e.host, e.port) = (id.into(), host, port);
+                    e
+                });
+            }
             encode(&r, version)
         }
         Ok(ApiKey::BeginQuorumEpoch) => {
@@ -535,6 +562,13 @@ pub fn encode_reply(
             t.partitions = vec![p];
             let mut r = BeginQuorumEpochResponse::default();
             r.topics = vec![t];
+            if version >= 1 {
+                r.node_endpoints = endpoint(view.leader, view, |id, host, port| {
+                    let mut e = begin_quorum_epoch_response::NodeEndpoint::default();
+                    (e.node_id, e.host, e.port) = (id.into(), host, port);
+                    e
+                });
+            }
             encode(&r, version)
         }
         Ok(ApiKey::EndQuorumEpoch) => {
@@ -548,6 +582,13 @@ pub fn encode_reply(
             t.partitions = vec![p];
             let mut r = EndQuorumEpochResponse::default();
             r.topics = vec![t];
+            if version >= 1 {
+                r.node_endpoints = endpoint(view.leader, view, |id, host, port| {
+                    let mut e = end_quorum_epoch_response::NodeEndpoint::default();
+                    (e.node_id, e.host, e.port) = (id.into(), host, port);
+                    e
+                });
+            }
             encode(&r, version)
         }
         Ok(ApiKey::Fetch) => encode_fetch_reply(version, view, reply, error),
@@ -607,7 +648,32 @@ fn encode_fetch_reply(version: i16, view: &NodeView, reply: Option<&Message>, er
     t.partitions = vec![p];
     let mut r = fetch_response::FetchResponse::default();
     r.responses = vec![t];
+    // Kafka's RaftUtil.singletonFetchResponse: from v17.
+    if version >= 17 {
+        r.node_endpoints = endpoint(leader, view, |id, host, port| {
+            let mut e = fetch_response::NodeEndpoint::default();
+            (e.node_id, e.host, e.port) = (id.into(), host, i32::from(port));
+            e
+        });
+    }
     encode(&r, version)
+}
+
+/// The leader's endpoint, when it is known and is the one `view` has the
+/// address of.
+fn endpoint<E>(
+    leader: Option<NodeId>,
+    view: &NodeView,
+    make: impl Fn(NodeId, StrBytes, u16) -> E,
+) -> Vec<E> {
+    match (leader, view.leader, view.leader_address) {
+        (Some(id), Some(known), Some(address)) if id == known => vec![make(
+            id,
+            StrBytes::from_string(address.ip().to_string()),
+            address.port(),
+        )],
+        _ => Vec::new(),
+    }
 }
 
 /// DescribeQuorum's answer: the description on the leader, or
@@ -671,6 +737,17 @@ pub fn encode_describe_quorum(version: i16, description: Option<&QuorumDescripti
 
 // ---- outbound requests -----------------------------------------------------
 
+/// What a request says besides the node's message: how long the leader may
+/// hold a Fetch, the high watermark the fetcher knows (Fetch v18+), and the
+/// sender's own raft listener, which BeginQuorumEpoch and EndQuorumEpoch
+/// (v1+) announce as the leader's endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestOptions {
+    pub fetch_max_wait_ms: i32,
+    pub high_watermark: Option<u64>,
+    pub endpoint: Option<(String, SocketAddr)>,
+}
+
 /// The request a node's outgoing message becomes at `version` (already
 /// negotiated with the peer); None for messages that are responses.
 pub fn encode_request(
@@ -678,6 +755,7 @@ pub fn encode_request(
     to: NodeId,
     version: i16,
     message: &Message,
+    options: &RequestOptions,
 ) -> Option<(ApiKey, RequestKind)> {
     let cluster = Some(StrBytes::from_string(cluster_id.to_string()));
     match message {
@@ -718,6 +796,17 @@ pub fn encode_request(
             r.cluster_id = cluster;
             if version >= 1 {
                 r.voter_id = to.into();
+                r.leader_endpoints = options
+                    .endpoint
+                    .iter()
+                    .map(|(name, address)| {
+                        let mut e = begin_quorum_epoch_request::LeaderEndpoint::default();
+                        e.name = StrBytes::from_string(name.clone());
+                        e.host = StrBytes::from_string(address.ip().to_string());
+                        e.port = address.port();
+                        e
+                    })
+                    .collect();
             }
             r.topics = vec![t];
             Some((ApiKey::BeginQuorumEpoch, RequestKind::BeginQuorumEpoch(r)))
@@ -749,6 +838,19 @@ pub fn encode_request(
             let mut r = EndQuorumEpochRequest::default();
             r.cluster_id = cluster;
             r.topics = vec![t];
+            if version >= 1 {
+                r.leader_endpoints = options
+                    .endpoint
+                    .iter()
+                    .map(|(name, address)| {
+                        let mut e = end_quorum_epoch_request::LeaderEndpoint::default();
+                        e.name = StrBytes::from_string(name.clone());
+                        e.host = StrBytes::from_string(address.ip().to_string());
+                        e.port = address.port();
+                        e
+                    })
+                    .collect();
+            }
             Some((ApiKey::EndQuorumEpoch, RequestKind::EndQuorumEpoch(r)))
         }
         Message::Fetch {
@@ -764,6 +866,9 @@ pub fn encode_request(
             p.fetch_offset = wire_offset(*fetch_offset);
             p.last_fetched_epoch = wire_epoch(*last_fetched_epoch);
             p.partition_max_bytes = FETCH_MAX_BYTES;
+            if version >= 18 {
+                p.high_watermark = options.high_watermark.map_or(-1, wire_offset);
+            }
             let mut t = fetch_request::FetchTopic::default();
             if version >= 13 {
                 t.topic_id = METADATA_TOPIC_ID;
@@ -780,8 +885,7 @@ pub fn encode_request(
             } else {
                 r.replica_id = (*replica).into();
             }
-            // The node does not long-poll; the follower paces itself.
-            r.max_wait_ms = 0;
+            r.max_wait_ms = options.fetch_max_wait_ms;
             r.min_bytes = 0;
             r.max_bytes = FETCH_MAX_BYTES;
             r.topics = vec![t];

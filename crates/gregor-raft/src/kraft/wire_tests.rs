@@ -3,6 +3,14 @@ use crate::kraft::log::{LogEntry, Payload};
 
 const CLUSTER: &str = "cluster-a";
 
+fn options() -> RequestOptions {
+    RequestOptions {
+        fetch_max_wait_ms: 500,
+        high_watermark: Some(12),
+        endpoint: Some(("CONTROLLER".into(), "127.0.0.12:9093".parse().unwrap())),
+    }
+}
+
 // As in the gregor binary: kafka-protocol sizes arrays from the wire before
 // reading them, so a lying count must not abort the test process.
 #[global_allocator]
@@ -10,7 +18,7 @@ static GUARD: gregor_protocol::alloc_guard::Guard = gregor_protocol::alloc_guard
 
 /// What the peer's decoder sees for a node's outgoing message at `version`.
 fn over_the_wire(to: NodeId, version: i16, message: &Message) -> (i16, Bytes) {
-    let (key, body) = encode_request(CLUSTER, to, version, message).unwrap();
+    let (key, body) = encode_request(CLUSTER, to, version, message, &options()).unwrap();
     let mut buf = BytesMut::new();
     body.encode(&mut buf, version).unwrap();
     (key as i16, buf.freeze())
@@ -20,6 +28,7 @@ fn view() -> NodeView {
     NodeView {
         epoch: 5,
         leader: Some(1),
+        leader_address: Some("127.0.0.11:9093".parse().unwrap()),
         voters: vec![1, 2, 3],
         now_ms: 1_700_000_000_000,
     }
@@ -61,7 +70,7 @@ fn requests() -> Vec<Message> {
 #[test]
 fn requests_round_trip_at_every_version_kafka_4_uses() {
     for message in requests() {
-        let key = encode_request(CLUSTER, 1, 0, &message).map(|(k, _)| k);
+        let key = encode_request(CLUSTER, 1, 0, &message, &options()).map(|(k, _)| k);
         let key = key.unwrap();
         let (min, max) = match key {
             ApiKey::Vote => (0, 2),
@@ -71,11 +80,16 @@ fn requests_round_trip_at_every_version_kafka_4_uses() {
         for version in min..=max {
             let (api_key, body) = over_the_wire(1, version, &message);
             let inbound = decode_request(CLUSTER, 1, api_key, version, body).unwrap();
+            let max_wait_ms = if key == ApiKey::Fetch { 500 } else { 0 };
+            let fetcher_high_watermark =
+                (key == ApiKey::Fetch && version >= 18).then_some(Some(12));
             assert_eq!(
                 inbound,
                 Inbound::Raft {
                     from: 2,
-                    message: message.clone()
+                    message: message.clone(),
+                    max_wait_ms,
+                    fetcher_high_watermark,
                 },
                 "{key:?} v{version}"
             );
@@ -93,12 +107,14 @@ fn requests_round_trip_at_every_version_kafka_4_uses() {
         decode_request(CLUSTER, 1, api_key, 2, body).unwrap(),
         Inbound::Raft {
             from: 2,
-            message: pre_vote.clone()
+            message: pre_vote.clone(),
+            max_wait_ms: 0,
+            fetcher_high_watermark: None,
         }
     );
     // Pre-vote does not exist before Vote v2: refusing to encode beats
     // sending a real vote.
-    let (_, body) = encode_request(CLUSTER, 1, 1, &pre_vote).unwrap();
+    let (_, body) = encode_request(CLUSTER, 1, 1, &pre_vote, &options()).unwrap();
     assert!(body.encode(&mut BytesMut::new(), 1).is_err());
 }
 
@@ -391,5 +407,94 @@ fn describe_quorum_reports_the_leaders_view() {
             )
         }
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn random_bodies_never_panic() {
+    let mut rng = crate::kraft::Rng::new(7);
+    for (key, min, max) in SUPPORTED_APIS {
+        for version in min..=max {
+            // Valid requests with bytes flipped, and pure noise.
+            let valid = requests()
+                .into_iter()
+                .filter_map(|m| encode_request(CLUSTER, 1, version, &m, &options()))
+                .filter(|(k, _)| *k as i16 == key)
+                .map(|(_, body)| {
+                    let mut buf = BytesMut::new();
+                    body.encode(&mut buf, version)
+                        .map(|()| buf.to_vec())
+                        .unwrap_or_default()
+                })
+                .next()
+                .unwrap_or_default();
+            for _ in 0..300 {
+                let mut body = if valid.is_empty() || rng.chance(30) {
+                    (0..rng.below(64)).map(|_| rng.below(256) as u8).collect()
+                } else {
+                    valid.clone()
+                };
+                for _ in 0..=rng.below(3) {
+                    if !body.is_empty() {
+                        let at = rng.below(body.len() as u64) as usize;
+                        body[at] = rng.below(256) as u8;
+                    }
+                }
+                if let Err(refusal) = decode_request(CLUSTER, 1, key, version, Bytes::from(body)) {
+                    // The refusal itself is a well-formed response.
+                    let _ = response(key, version, refusal);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn leader_endpoints_go_out_as_kafka_sends_them() {
+    // BeginQuorumEpoch/EndQuorumEpoch v1 announce the sender's listener.
+    let begin = Message::BeginQuorumEpoch {
+        epoch: 5,
+        leader: 2,
+    };
+    match encode_request(CLUSTER, 1, 1, &begin, &options()) {
+        Some((_, RequestKind::BeginQuorumEpoch(r))) => {
+            let e = &r.leader_endpoints[0];
+            assert_eq!(
+                (e.name.as_str(), e.host.as_str(), e.port),
+                ("CONTROLLER", "127.0.0.12", 9093)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match encode_request(CLUSTER, 1, 0, &begin, &options()) {
+        Some((_, RequestKind::BeginQuorumEpoch(r))) => assert!(r.leader_endpoints.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    // Responses name the leader's endpoint (Fetch from v17).
+    let reply = Message::VoteResponse {
+        epoch: 5,
+        granted: false,
+        pre_vote: false,
+        leader: Some(1),
+    };
+    match response(52, 1, encode_reply(52, 1, &view(), Some(&reply), ec::NONE)) {
+        ResponseKind::Vote(r) => {
+            let e = &r.node_endpoints[0];
+            assert_eq!(
+                (e.node_id.0, e.host.as_str(), e.port),
+                (1, "127.0.0.11", 9093)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    for (version, expected) in [(16, 0), (17, 1)] {
+        match response(
+            1,
+            version,
+            encode_reply(1, version, &view(), None, ec::INVALID_REQUEST),
+        ) {
+            ResponseKind::Fetch(r) => assert_eq!(r.node_endpoints.len(), expected, "v{version}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

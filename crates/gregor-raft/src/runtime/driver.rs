@@ -8,10 +8,11 @@ use super::peer;
 use super::{is_request, AppendError, Clock, QuorumStatus, ReplicaStatus, RuntimeConfig};
 use crate::kraft::store::{Store, StoreError};
 use crate::kraft::wire::NodeView;
-use crate::kraft::{Message, Node, NodeId, Output, Payload, ReplicaProgress, Role};
+use crate::kraft::{FetchResponse, Message, Node, NodeId, Output, Payload, ReplicaProgress, Role};
 use bytes::Bytes;
 use gregor_protocol::error_codes as ec;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -31,9 +32,13 @@ type Capture = (NodeId, fn(&Message) -> bool);
 
 pub(super) enum Command {
     /// A peer's request; the answer is the node's message back to `from`.
+    /// A Fetch with nothing new may be held up to `max_wait_ms`.
     Request {
         from: NodeId,
         message: Message,
+        max_wait_ms: u64,
+        /// What a Fetch says its sender knows (see `wire::Inbound`).
+        fetcher_high_watermark: Option<Option<u64>>,
         reply: oneshot::Sender<RequestReply>,
     },
     /// A peer's answer to one of our requests.
@@ -64,6 +69,25 @@ pub(super) struct ReadBatch {
     pub(super) items: Vec<Committed>,
 }
 
+/// A Fetch held by the leader until there is something new for the
+/// fetcher (entries, a new high watermark, a new epoch) or its max wait is
+/// over; it is then run through the node again.
+struct Parked {
+    from: NodeId,
+    message: Message,
+    reply: oneshot::Sender<RequestReply>,
+    deadline_ms: u64,
+    fetch_offset: u64,
+    epoch: u32,
+    high_watermark: Option<u64>,
+}
+
+/// The two queues to one peer (see `peer`).
+struct Lanes {
+    fetch: mpsc::Sender<peer::Outgoing>,
+    control: mpsc::Sender<peer::Outgoing>,
+}
+
 struct Pending {
     offset: u64,
     epoch: u32,
@@ -74,10 +98,16 @@ pub(super) struct Driver {
     node: Node,
     store: Option<Store>,
     clock: Clock,
-    peers: BTreeMap<NodeId, mpsc::Sender<Message>>,
+    peers: BTreeMap<NodeId, Lanes>,
     peer_tasks: Vec<JoinHandle<()>>,
     status: watch::Sender<QuorumStatus>,
     pending: Vec<Pending>,
+    parked: Vec<Parked>,
+    /// The high watermark last sent to each fetcher: a Fetch answer that
+    /// would tell it nothing new is held instead.
+    hw_sent: BTreeMap<NodeId, Option<u64>>,
+    /// The voters' raft listener addresses.
+    addresses: BTreeMap<NodeId, SocketAddr>,
     request_timeout: Duration,
 }
 
@@ -97,16 +127,30 @@ impl Driver {
             if *id == config.node_id {
                 continue;
             }
-            let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            let target = peer::Peer {
-                id: *id,
-                address: *address,
-                cluster_id: config.cluster_id.clone(),
-                local_ip: config.local_ip,
-                request_timeout,
+            let mut lane = || {
+                let (tx, rx) = mpsc::channel(PEER_QUEUE);
+                let target = peer::Peer {
+                    local_id: config.node_id,
+                    endpoint: config
+                        .voters
+                        .iter()
+                        .find(|(v, _)| *v == config.node_id)
+                        .map(|(_, address)| (config.listener_name.clone(), *address)),
+                    id: *id,
+                    address: *address,
+                    cluster_id: config.cluster_id.clone(),
+                    local_ip: config.local_ip,
+                    request_timeout,
+                    fetch_max_wait_ms: config.wire_fetch_max_wait_ms(),
+                };
+                peer_tasks.push(tokio::spawn(peer::run(target, rx, commands.clone())));
+                tx
             };
-            peer_tasks.push(tokio::spawn(peer::run(target, rx, commands.clone())));
-            peers.insert(*id, tx);
+            let lanes = Lanes {
+                fetch: lane(),
+                control: lane(),
+            };
+            peers.insert(*id, lanes);
         }
         Driver {
             node,
@@ -116,8 +160,18 @@ impl Driver {
             peer_tasks,
             status,
             pending: Vec::new(),
+            parked: Vec::new(),
+            hw_sent: BTreeMap::new(),
+            addresses: config.voters.iter().copied().collect(),
             request_timeout,
         }
+    }
+
+    /// The first tick, before `start` returns: a single voter is then
+    /// already leader when its caller first appends.
+    pub(super) fn first_tick(&mut self) -> Result<(), StoreError> {
+        let outputs = self.node.tick(self.clock.now_ms());
+        self.carry_out(outputs, None).map(|_| ())
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>, tick: Duration) {
@@ -140,6 +194,7 @@ impl Driver {
                     Some(command) => self.command(command),
                 },
             };
+            let step = step.and_then(|()| self.release_parked());
             if let Err(err) = step {
                 // As in Kafka, a node that cannot write its log stops.
                 tracing::error!(node = self.node.id(), %err, "metadata quorum storage failed; the node stops");
@@ -155,8 +210,15 @@ impl Driver {
             Command::Request {
                 from,
                 message,
+                max_wait_ms,
+                fetcher_high_watermark,
                 reply,
             } => {
+                if let Some(known) = fetcher_high_watermark {
+                    // The fetcher says what it knows: better than what we
+                    // remember sending (it may have restarted since).
+                    self.hw_sent.insert(from, known);
+                }
                 let voter_only = matches!(
                     message,
                     Message::VoteRequest { .. }
@@ -176,9 +238,30 @@ impl Driver {
                     Message::Fetch { .. } => |m| matches!(m, Message::FetchResponse(_)),
                     _ => |_| false,
                 };
+                let held = match &message {
+                    Message::Fetch { fetch_offset, .. } if max_wait_ms > 0 => {
+                        Some((message.clone(), *fetch_offset))
+                    }
+                    _ => None,
+                };
                 let outputs = self.node.handle(from, message, now);
                 let answer = self.carry_out(outputs, Some((from, wanted)))?;
-                let _ = reply.send((answer, self.view(), ec::NONE));
+                match (held, &answer) {
+                    (Some((fetch, fetch_offset)), Some(Message::FetchResponse(f)))
+                        if self.nothing_new(from, f) =>
+                    {
+                        self.parked.push(Parked {
+                            from,
+                            message: fetch,
+                            reply,
+                            deadline_ms: now + max_wait_ms,
+                            fetch_offset,
+                            epoch: f.epoch,
+                            high_watermark: f.high_watermark,
+                        });
+                    }
+                    _ => self.answer(from, answer, reply),
+                }
             }
             Command::Response { from, message } => {
                 let outputs = self.node.handle(from, message, now);
@@ -214,6 +297,56 @@ impl Driver {
         Ok(())
     }
 
+    /// An answer that brings the fetcher no entries, no error, no
+    /// divergence and no high watermark it has not already been sent.
+    fn nothing_new(&self, from: NodeId, f: &FetchResponse) -> bool {
+        f.error.is_none()
+            && f.diverging.is_none()
+            && f.entries.is_empty()
+            && self.hw_sent.get(&from) == Some(&f.high_watermark)
+    }
+
+    fn answer(
+        &mut self,
+        from: NodeId,
+        answer: Option<Message>,
+        reply: oneshot::Sender<RequestReply>,
+    ) {
+        if let Some(Message::FetchResponse(f)) = &answer {
+            self.hw_sent.insert(from, f.high_watermark);
+        }
+        let _ = reply.send((answer, self.view(), ec::NONE));
+    }
+
+    /// Runs the held fetches that now have news (or waited long enough)
+    /// through the node again and answers them.
+    fn release_parked(&mut self) -> Result<(), StoreError> {
+        if self.parked.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let end = self.node.log().end_offset();
+        let epoch = self.node.epoch();
+        let hw = self.node.leader_high_watermark();
+        let leading = self.node.role() == Role::Leader;
+        let (ready, waiting): (Vec<Parked>, Vec<Parked>) =
+            std::mem::take(&mut self.parked).into_iter().partition(|p| {
+                now >= p.deadline_ms
+                    || !leading
+                    || p.epoch != epoch
+                    || end > p.fetch_offset
+                    || p.high_watermark != hw
+            });
+        self.parked = waiting;
+        for p in ready {
+            let outputs = self.node.handle(p.from, p.message, now);
+            let capture: Capture = (p.from, |m| matches!(m, Message::FetchResponse(_)));
+            let answer = self.carry_out(outputs, Some(capture))?;
+            self.answer(p.from, answer, p.reply);
+        }
+        Ok(())
+    }
+
     /// Disk first (fsynced), then messages; returns the message to `from`
     /// that `capture` wants, which the caller sends as the response.
     fn carry_out(
@@ -221,8 +354,21 @@ impl Driver {
         outputs: Vec<Output>,
         capture: Option<Capture>,
     ) -> Result<Option<Message>, StoreError> {
+        let touches_disk = outputs.iter().any(|o| !matches!(o, Output::Send { .. }));
+        if let (Some(store), true) = (self.store.as_mut(), touches_disk) {
+            // fsync blocks; on a multi-threaded runtime other tasks move to
+            // another worker meanwhile.
+            let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+            if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::MultiThread)) {
+                tokio::task::block_in_place(|| store.apply(&outputs))?;
+            } else {
+                store.apply(&outputs)?;
+            }
+        }
+        // After the step's Persists, so the leader goes with its epoch.
+        let leader = self.node.leader();
         if let Some(store) = self.store.as_mut() {
-            store.apply(&outputs)?;
+            store.note_leader(leader)?;
         }
         let mut captured = None;
         for output in outputs {
@@ -241,6 +387,10 @@ impl Driver {
                 tracing::debug!(to, ?message, "dropping an answer nobody asked for");
             }
         }
+        if self.node.role() != Role::Leader {
+            // What fetchers were told belongs to that leadership.
+            self.hw_sent.clear();
+        }
         self.resolve_pending();
         self.publish();
         Ok(captured)
@@ -248,8 +398,18 @@ impl Driver {
 
     fn dispatch(&mut self, to: NodeId, message: Message) {
         match self.peers.get(&to) {
-            Some(queue) => {
-                if queue.try_send(message).is_err() {
+            Some(lanes) => {
+                let queue = match message {
+                    Message::Fetch { .. } => &lanes.fetch,
+                    _ => &lanes.control,
+                };
+                // A follower that has not learnt any yet says so (-1).
+                let hw = self.node.high_watermark();
+                let outgoing = peer::Outgoing {
+                    message,
+                    high_watermark: (hw > 0).then_some(hw),
+                };
+                if queue.try_send(outgoing).is_err() {
                     tracing::debug!(to, "peer queue full; message dropped");
                 }
             }
@@ -305,9 +465,11 @@ impl Driver {
     }
 
     fn view(&self) -> NodeView {
+        let leader = self.node.leader();
         NodeView {
             epoch: self.node.epoch(),
-            leader: self.node.leader(),
+            leader,
+            leader_address: leader.and_then(|l| self.addresses.get(&l).copied()),
             voters: self.node.voters().to_vec(),
             now_ms: self.clock.wall_ms(self.clock.now_ms()),
         }

@@ -47,9 +47,15 @@ pub struct RuntimeConfig {
     pub fetch_timeout_ms: u64,
     pub election_backoff_max_ms: u64,
     pub request_timeout_ms: u64,
+    /// How long a leader may hold a follower's Fetch waiting for new data
+    /// (long polling, as Kafka's 500 ms raft fetch max wait). Capped at
+    /// half the request timeout so a held fetch never times out.
+    pub fetch_max_wait_ms: u64,
     /// How often the node is ticked.
     pub tick_ms: u64,
-    /// The listener named in DescribeQuorum's node endpoints.
+    /// The raft listener's name (`controller.listener.names`' first), as
+    /// announced with this node's address in BeginQuorumEpoch/EndQuorumEpoch
+    /// and DescribeQuorum.
     pub listener_name: String,
 }
 
@@ -71,6 +77,7 @@ impl RuntimeConfig {
             fetch_timeout_ms: 2000,
             election_backoff_max_ms: 1000,
             request_timeout_ms: 2000,
+            fetch_max_wait_ms: 500,
             tick_ms: 50,
             listener_name: "CONTROLLER".into(),
         }
@@ -82,7 +89,16 @@ impl RuntimeConfig {
         config.fetch_timeout_ms = self.fetch_timeout_ms;
         config.election_backoff_max_ms = self.election_backoff_max_ms;
         config.request_timeout_ms = self.request_timeout_ms;
+        // The leader holds fetches until there is news (long polling), so
+        // a follower fetches again as soon as an answer comes back.
+        config.fetch_max_wait_ms = 0;
         config
+    }
+
+    /// The max wait sent in Fetch requests.
+    fn wire_fetch_max_wait_ms(&self) -> i32 {
+        let ms = self.fetch_max_wait_ms.min(self.request_timeout_ms / 2);
+        i32::try_from(ms).unwrap_or(i32::MAX)
     }
 }
 
@@ -182,8 +198,8 @@ pub struct QuorumHandle {
 }
 
 /// Opens the node's store under `config.metadata_dir`, restores its state
-/// and starts its task. A single voter is leader right after its first
-/// tick, with no election timeout to wait out.
+/// and starts its task. A single voter is leader when this returns (Kafka's
+/// only voter elects itself at start-up too).
 pub async fn start(config: RuntimeConfig) -> Result<QuorumHandle, StartError> {
     let quorum_config = config.quorum_config();
     if quorum_config.voters.is_empty() {
@@ -215,7 +231,8 @@ pub async fn start(config: RuntimeConfig) -> Result<QuorumHandle, StartError> {
     });
     let (commands, receiver) = mpsc::channel(1024);
     let (status_tx, status) = watch::channel(driver::status_of(&node, &clock));
-    let driver = Driver::new(node, store, &config, clock, commands.downgrade(), status_tx);
+    let mut driver = Driver::new(node, store, &config, clock, commands.downgrade(), status_tx);
+    driver.first_tick()?;
     tokio::spawn(driver.run(receiver, Duration::from_millis(config.tick_ms.max(1))));
     Ok(QuorumHandle {
         commands,
@@ -274,11 +291,18 @@ impl QuorumHandle {
                 let view = self.view();
                 wire::encode_reply(api_key, api_version, &view, None, error)
             }
-            Inbound::Raft { from, message } => {
+            Inbound::Raft {
+                from,
+                message,
+                max_wait_ms,
+                fetcher_high_watermark,
+            } => {
                 let (reply, answer) = oneshot::channel();
                 let command = Command::Request {
                     from,
                     message,
+                    max_wait_ms,
+                    fetcher_high_watermark,
                     reply,
                 };
                 let answered = match self.commands.send(command).await {
@@ -320,9 +344,17 @@ impl QuorumHandle {
 
     fn view(&self) -> NodeView {
         let status = self.status.borrow();
+        let leader_address = status.leader.and_then(|l| {
+            self.shared
+                .voters
+                .iter()
+                .find(|(id, _)| *id == l)
+                .map(|(_, address)| *address)
+        });
         NodeView {
             epoch: status.epoch,
             leader: status.leader,
+            leader_address,
             voters: self.shared.voters.iter().map(|(id, _)| *id).collect(),
             now_ms: self.shared.clock.wall_ms(self.shared.clock.now_ms()),
         }

@@ -1,5 +1,10 @@
 //! Sending the node's requests to one peer voter over one connection, in
-//! order, and handing the answers back to the node.
+//! order, and handing the answers back to the node. Each peer gets two such
+//! lanes: Fetches, which the leader may hold for a while, and the rest, so
+//! an election is never stuck behind a held fetch.
+//!
+//! The node's Fetch correlation id never goes on the wire: the lane keeps
+//! the request it sent and puts the id back into the answer.
 
 use super::driver::Command;
 use crate::kraft::wire;
@@ -14,28 +19,41 @@ use tokio::time::Instant;
 /// each waiting on a connect of its own (the node resends on its timers).
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// A request for the peer, with the high watermark this node knew when it
+/// was sent (a Fetch tells the leader, so it answers when that is stale).
+pub(super) struct Outgoing {
+    pub(super) message: Message,
+    pub(super) high_watermark: Option<u64>,
+}
+
 pub(super) struct Peer {
+    pub(super) local_id: NodeId,
+    /// This node's own raft listener, if it is a voter.
+    pub(super) endpoint: Option<(String, SocketAddr)>,
     pub(super) id: NodeId,
     pub(super) address: SocketAddr,
     pub(super) cluster_id: String,
     pub(super) local_ip: Option<IpAddr>,
     pub(super) request_timeout: Duration,
+    pub(super) fetch_max_wait_ms: i32,
 }
 
 pub(super) async fn run(
     peer: Peer,
-    mut queue: mpsc::Receiver<Message>,
+    mut queue: mpsc::Receiver<Outgoing>,
     node: mpsc::WeakSender<Command>,
 ) {
     let options = ConnectOptions {
         request_timeout: peer.request_timeout,
         connect_timeout: peer.request_timeout,
         local_ip: peer.local_ip,
+        // As Kafka's raft client names itself.
+        client_id: format!("raft-client-{}", peer.local_id),
     };
     let address = peer.address.to_string();
     let mut connection: Option<Connection> = None;
     let mut retry_at: Option<Instant> = None;
-    while let Some(message) = queue.recv().await {
+    while let Some(outgoing) = queue.recv().await {
         if retry_at.is_some_and(|t| Instant::now() < t) {
             continue;
         }
@@ -54,7 +72,7 @@ pub(super) async fn run(
         let Some(conn) = connection.as_mut() else {
             continue;
         };
-        let Some(answer) = exchange(&peer, conn, &message).await else {
+        let Some(answer) = exchange(&peer, conn, &outgoing).await else {
             continue;
         };
         let Some(node) = node.upgrade() else {
@@ -72,7 +90,8 @@ pub(super) async fn run(
 
 /// Sends one request at the best version both sides speak; the node's
 /// message for the answer, if there is one for it.
-async fn exchange(peer: &Peer, conn: &mut Connection, message: &Message) -> Option<Message> {
+async fn exchange(peer: &Peer, conn: &mut Connection, outgoing: &Outgoing) -> Option<Message> {
+    let message = &outgoing.message;
     let key = wire::request_key(message)?;
     let version = match conn.version_for(key, wire::preferred_version(key)) {
         Ok(v) => v,
@@ -81,12 +100,24 @@ async fn exchange(peer: &Peer, conn: &mut Connection, message: &Message) -> Opti
             return None;
         }
     };
-    let (key, body) = wire::encode_request(&peer.cluster_id, peer.id, version, message)?;
+    let (key, body) = wire::encode_request(
+        &peer.cluster_id,
+        peer.id,
+        version,
+        message,
+        &wire::RequestOptions {
+            fetch_max_wait_ms: peer.fetch_max_wait_ms,
+            high_watermark: outgoing.high_watermark,
+            endpoint: peer.endpoint.clone(),
+        },
+    )?;
     match conn.send(key, version, body).await {
         Ok((response, _)) => match wire::decode_response(message, response) {
             Ok(answer) => answer,
             Err(err) => {
-                tracing::debug!(peer = peer.id, %err, "raft answer ignored");
+                // A refusal (another cluster id, a malformed answer) is a
+                // misconfiguration worth seeing; the node retries anyway.
+                tracing::warn!(peer = peer.id, %err, "raft answer ignored");
                 None
             }
         },
