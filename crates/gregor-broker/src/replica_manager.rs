@@ -10,7 +10,7 @@ use gregor_log::{
 use gregor_metadata::MetadataImage;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -38,7 +38,9 @@ pub struct Partition {
     pub topic: String,
     pub topic_id: Uuid,
     pub index: i32,
-    pub leader_epoch: i32,
+    /// The partition's leader epoch in the current metadata image: stamped
+    /// on appended batches and reported by ListOffsets.
+    leader_epoch: AtomicI32,
     /// The in-sync replica set's size (the whole replica set on one node).
     pub isr_size: usize,
     /// How many replicas the partition has (its replication factor).
@@ -74,12 +76,16 @@ impl Partition {
     /// The ISR size acks=all needs: `min.insync.replicas`, bounded by the
     /// replica count. Kafka's `Partition.effectiveMinIsr` does the same, so
     /// a setting above the replication factor does not refuse every write.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Relaxed)
+    }
+
     pub fn effective_min_insync_replicas(&self) -> usize {
         self.min_insync_replicas().min(self.replica_count.max(1))
     }
 
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
-        let info = self.with_log(|log| log.append(records, self.leader_epoch, now_ms))?;
+        let info = self.with_log(|log| log.append(records, self.leader_epoch(), now_ms))?;
         self.wake_waiters();
         Ok(info)
     }
@@ -92,7 +98,7 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let info =
-            self.with_log(|log| log.append_as_coordinator(records, self.leader_epoch, now_ms))?;
+            self.with_log(|log| log.append_as_coordinator(records, self.leader_epoch(), now_ms))?;
         self.wake_waiters();
         Ok(info)
     }
@@ -104,7 +110,8 @@ impl Partition {
         marker: TxnMarker,
         now_ms: i64,
     ) -> Result<MarkerInfo, LogError> {
-        let info = self.with_log(|log| log.append_txn_marker(marker, self.leader_epoch, now_ms))?;
+        let info =
+            self.with_log(|log| log.append_txn_marker(marker, self.leader_epoch(), now_ms))?;
         self.wake_waiters();
         Ok(info)
     }
@@ -301,6 +308,9 @@ impl ReplicaManager {
                     existing
                         .min_insync_replicas
                         .store(min_isr, Ordering::Relaxed);
+                    existing
+                        .leader_epoch
+                        .store(state.leader_epoch, Ordering::Relaxed);
                     let _ = existing.with_log(|log| {
                         if log.config() != &config {
                             log.set_config(config.clone());
@@ -319,7 +329,7 @@ impl ReplicaManager {
                         topic: topic.name.clone(),
                         topic_id: topic.id,
                         index,
-                        leader_epoch: state.leader_epoch,
+                        leader_epoch: AtomicI32::new(state.leader_epoch),
                         isr_size: state.isr.len(),
                         replica_count: state.replicas.len(),
                         min_insync_replicas: AtomicUsize::new(min_isr),

@@ -44,7 +44,7 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                             .with_offset(offset)
                             .with_timestamp(timestamp)
                             .with_leader_epoch(if version >= LEADER_EPOCH_VERSION {
-                                partition.leader_epoch
+                                partition.leader_epoch()
                             } else {
                                 -1
                             }),
