@@ -86,7 +86,6 @@ struct Sim {
     log: Vec<bytes::Bytes>,
     processes: BTreeMap<i32, Process>,
     next_incarnation: u128,
-    ever_registered: BTreeSet<i32>,
     /// Highest (leader epoch, partition epoch, leader) per partition seen so far.
     epochs: BTreeMap<(Uuid, i32), (i32, i32, i32)>,
     broker_epochs: BTreeMap<i32, i64>,
@@ -107,7 +106,6 @@ impl Sim {
             log: Vec::new(),
             processes: BTreeMap::new(),
             next_incarnation: 1,
-            ever_registered: BTreeSet::new(),
             epochs: BTreeMap::new(),
             broker_epochs: BTreeMap::new(),
             topics_created: 0,
@@ -234,7 +232,6 @@ impl Sim {
                 if self.image.brokers[&id].epoch != offset {
                     return Err(format!("broker {id} epoch is not its registration offset"));
                 }
-                self.ever_registered.insert(id);
                 let applied = self.rng.below(offset.max(1) as u64) as i64;
                 self.processes.insert(
                     id,
@@ -491,12 +488,13 @@ impl Sim {
                 if distinct.len() != p.replicas.len() || p.replicas.is_empty() {
                     return Err(format!("{at}: replicas not distinct"));
                 }
+                // Only brokers no partition names are ever unregistered here.
                 if let Some(r) = p
                     .replicas
                     .iter()
-                    .find(|r| !self.ever_registered.contains(r))
+                    .find(|r| !self.image.brokers.contains_key(r))
                 {
-                    return Err(format!("{at}: replica {r} was never registered"));
+                    return Err(format!("{at}: replica {r} is not registered"));
                 }
                 let isr: BTreeSet<i32> = p.isr.iter().copied().collect();
                 if p.isr.is_empty() || isr.len() != p.isr.len() || !isr.is_subset(&distinct) {
