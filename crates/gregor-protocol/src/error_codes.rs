@@ -134,6 +134,10 @@ pub const UNRELEASED_INSTANCE_ID: i16 = 111;
 pub const UNSUPPORTED_ASSIGNOR: i16 = 112;
 /// The member epoch is stale (but not fenced).
 pub const STALE_MEMBER_EPOCH: i16 = 113;
+/// DescribeCluster asked a broker for controllers (or the reverse).
+pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+/// DescribeCluster named an endpoint type that does not exist.
+pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
 /// The transaction must be aborted, then can be retried.
 pub const TRANSACTION_ABORTABLE: i16 = 120;
 /// The subscription regular expression is not valid.
@@ -304,6 +308,14 @@ mod tests {
             ),
             (super::STALE_BROKER_EPOCH, ResponseError::StaleBrokerEpoch),
             (super::NOT_CONTROLLER, ResponseError::NotController),
+            (
+                super::MISMATCHED_ENDPOINT_TYPE,
+                ResponseError::MismatchedEndpointType,
+            ),
+            (
+                super::UNSUPPORTED_ENDPOINT_TYPE,
+                ResponseError::UnsupportedEndpointType,
+            ),
             (super::INELIGIBLE_REPLICA, ResponseError::IneligibleReplica),
             (
                 super::DUPLICATE_BROKER_REGISTRATION,

@@ -9,7 +9,8 @@ mod support;
 
 use gregor_protocol::error_codes::{
     INVALID_CONFIG, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT,
-    INVALID_TOPIC_EXCEPTION, NONE, TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION,
+    INVALID_TOPIC_EXCEPTION, MISMATCHED_ENDPOINT_TYPE, NONE, TOPIC_ALREADY_EXISTS,
+    UNKNOWN_TOPIC_OR_PARTITION, UNSUPPORTED_ENDPOINT_TYPE,
 };
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -505,4 +506,22 @@ fn a_restarted_broker_registers_anew_and_leads_again() {
     };
     assert_eq!(cluster.brokers.len(), 1);
     assert!(!cluster.brokers[0].is_fenced);
+
+    // Controllers are described by a controller listener, as Kafka's
+    // brokers answer (KIP-919).
+    for (endpoint_type, code) in [
+        (2, MISMATCHED_ENDPOINT_TYPE),
+        (7, UNSUPPORTED_ENDPOINT_TYPE),
+    ] {
+        let request = DescribeClusterRequest::default().with_endpoint_type(endpoint_type);
+        let ResponseKind::DescribeCluster(cluster) = conn.request(
+            ApiKey::DescribeCluster,
+            1,
+            RequestKind::DescribeCluster(request),
+        ) else {
+            panic!()
+        };
+        assert_eq!(cluster.error_code, code, "{cluster:?}");
+        assert!(cluster.brokers.is_empty());
+    }
 }
