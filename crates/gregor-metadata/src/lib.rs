@@ -1,10 +1,14 @@
 //! The cluster metadata model.
 //!
 //! Cluster state (brokers, topics, partitions, configs) is an ordered log of
-//! [`MetadataRecord`]s; applying them in order yields a [`MetadataImage`].
-//! The controller's decisions ([`controller`]) are pure functions from an
+//! metadata changes, each one raft entry holding a batch of
+//! [`MetadataRecord`]s ([`encode_batch`]); applying them in order, each at
+//! its entry's offset ([`MetadataImage::apply_entry`]), yields a
+//! [`MetadataImage`]. The controller's decisions are pure functions from an
 //! image and a request to the records to append, so they can be tested
-//! without sockets, files or clocks.
+//! without sockets, files or clocks: topics and configs ([`controller`]),
+//! broker membership with explicit time ([`membership`]), leader/ISR
+//! elections ([`election`]) and ISR changes ([`alter_partition`]).
 
 pub mod alter_partition;
 pub mod controller;

@@ -86,7 +86,6 @@ struct Sim {
     log: Vec<bytes::Bytes>,
     processes: BTreeMap<i32, Process>,
     next_incarnation: u128,
-    ever_registered: BTreeSet<i32>,
     /// Highest (leader epoch, partition epoch, leader) per partition seen so far.
     epochs: BTreeMap<(Uuid, i32), (i32, i32, i32)>,
     broker_epochs: BTreeMap<i32, i64>,
@@ -107,7 +106,6 @@ impl Sim {
             log: Vec::new(),
             processes: BTreeMap::new(),
             next_incarnation: 1,
-            ever_registered: BTreeSet::new(),
             epochs: BTreeMap::new(),
             broker_epochs: BTreeMap::new(),
             topics_created: 0,
@@ -234,7 +232,6 @@ impl Sim {
                 if self.image.brokers[&id].epoch != offset {
                     return Err(format!("broker {id} epoch is not its registration offset"));
                 }
-                self.ever_registered.insert(id);
                 let applied = self.rng.below(offset.max(1) as u64) as i64;
                 self.processes.insert(
                     id,
@@ -403,12 +400,34 @@ impl Sim {
 
     fn create_topic(&mut self) -> Result<(), String> {
         self.topics_created += 1;
+        let manual = self.rng.chance(25);
+        let rf = 1 + self.rng.below(3) as usize;
+        let partitions = 1 + self.rng.below(4) as i32;
+        let registered: Vec<i32> = self.image.brokers.keys().copied().collect();
+        let mut assignments = Vec::new();
+        if manual && registered.len() >= rf {
+            for partition in 0..partitions {
+                let start = self.rng.below(registered.len() as u64) as usize;
+                let replicas = (0..rf)
+                    .map(|r| registered[(start + r) % registered.len()])
+                    .collect();
+                assignments.push((partition, replicas));
+            }
+        }
+        let mut configs = Vec::new();
+        if self.rng.chance(20) {
+            configs.push((
+                "unclean.leader.election.enable".to_string(),
+                "true".to_string(),
+            ));
+        }
+        let automatic = assignments.is_empty();
         let topic = NewTopic {
             name: format!("t{}", self.topics_created),
-            num_partitions: 1 + self.rng.below(4) as i32,
-            replication_factor: 1 + self.rng.below(3) as i16,
-            assignments: vec![],
-            configs: vec![],
+            num_partitions: if automatic { partitions } else { -1 },
+            replication_factor: if automatic { rf as i16 } else { -1 },
+            assignments,
+            configs,
         };
         let defaults = TopicDefaults {
             num_partitions: 1,
@@ -417,35 +436,32 @@ impl Sim {
         let id = Uuid::from_u128(u128::from(self.topics_created) << 64 | 7);
         match create_topic(&self.image, &topic, defaults, id) {
             Ok(records) => {
-                note!(
-                    self,
-                    "create {} x{} rf{}",
-                    topic.name,
-                    topic.num_partitions,
-                    topic.replication_factor
-                );
+                note!(self, "create {topic:?}");
                 self.commit(records)?;
             }
             Err(e) => {
-                self.trace
-                    .push(format!("create {} refused: {}", topic.name, e.message));
-                let usable = self
-                    .image
-                    .brokers
-                    .values()
-                    .filter(|b| !b.in_controlled_shutdown)
-                    .count();
-                let unfenced = self
-                    .image
-                    .brokers
-                    .values()
-                    .filter(|b| b.is_active())
-                    .count();
-                if (topic.replication_factor as usize) <= usable && unfenced > 0 {
-                    return Err(format!(
-                        "creation refused with enough brokers: {}",
-                        e.message
-                    ));
+                note!(self, "create {} refused: {}", topic.name, e.message);
+                let active = |r: &i32| self.image.is_active(*r);
+                let refusable = if automatic {
+                    let usable = self
+                        .image
+                        .brokers
+                        .values()
+                        .filter(|b| !b.in_controlled_shutdown)
+                        .count();
+                    let unfenced = self
+                        .image
+                        .brokers
+                        .values()
+                        .filter(|b| b.is_active())
+                        .count();
+                    rf > usable || unfenced == 0
+                } else {
+                    // Manual: refused only for a partition without an active replica.
+                    topic.assignments.iter().any(|(_, r)| !r.iter().any(active))
+                };
+                if !refusable {
+                    return Err(format!("creation refused wrongly: {}", e.message));
                 }
             }
         }
@@ -491,12 +507,13 @@ impl Sim {
                 if distinct.len() != p.replicas.len() || p.replicas.is_empty() {
                     return Err(format!("{at}: replicas not distinct"));
                 }
+                // Only brokers no partition names are ever unregistered here.
                 if let Some(r) = p
                     .replicas
                     .iter()
-                    .find(|r| !self.ever_registered.contains(r))
+                    .find(|r| !self.image.brokers.contains_key(r))
                 {
-                    return Err(format!("{at}: replica {r} was never registered"));
+                    return Err(format!("{at}: replica {r} is not registered"));
                 }
                 let isr: BTreeSet<i32> = p.isr.iter().copied().collect();
                 if p.isr.is_empty() || isr.len() != p.isr.len() || !isr.is_subset(&distinct) {

@@ -330,6 +330,14 @@ mod tests {
             ),
             (super::STALE_BROKER_EPOCH, ResponseError::StaleBrokerEpoch),
             (super::NOT_CONTROLLER, ResponseError::NotController),
+            (
+                super::MISMATCHED_ENDPOINT_TYPE,
+                ResponseError::MismatchedEndpointType,
+            ),
+            (
+                super::UNSUPPORTED_ENDPOINT_TYPE,
+                ResponseError::UnsupportedEndpointType,
+            ),
             (super::INELIGIBLE_REPLICA, ResponseError::IneligibleReplica),
             (
                 super::DUPLICATE_BROKER_REGISTRATION,

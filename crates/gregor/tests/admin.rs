@@ -9,7 +9,8 @@ mod support;
 
 use gregor_protocol::error_codes::{
     INVALID_CONFIG, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT,
-    INVALID_TOPIC_EXCEPTION, NONE, TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION,
+    INVALID_TOPIC_EXCEPTION, MISMATCHED_ENDPOINT_TYPE, NONE, TOPIC_ALREADY_EXISTS,
+    UNKNOWN_TOPIC_OR_PARTITION, UNSUPPORTED_ENDPOINT_TYPE,
 };
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -441,4 +442,86 @@ fn alter_configs_set_append_delete_and_replace() {
         Some("delete"),
         "replaced away"
     );
+}
+
+/// ListOffsets' leader epoch of one partition (latest offset).
+fn list_offsets_leader_epoch(conn: &mut Connection, topic: &str, partition: i32) -> i32 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(-1)])]);
+    let ResponseKind::ListOffsets(response) =
+        conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
+    else {
+        panic!()
+    };
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, NONE);
+    p.leader_epoch
+}
+
+/// Every start registers a new broker incarnation (fenced), which its own
+/// controller unfences at once: the broker stays listed, unfenced, and
+/// leads its partitions again, under a newer leader epoch that ListOffsets
+/// reports too (as Kafka bumps leader epochs across a broker restart).
+#[test]
+fn a_restarted_broker_registers_anew_and_leads_again() {
+    let mut broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    support::create_topic(&mut conn, "t", 2);
+    let before = metadata(&mut conn, Some(&["t"]), false);
+    assert_eq!(before.brokers.len(), 1);
+    let epochs: Vec<i32> = before.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.leader_epoch)
+        .collect();
+    drop(conn);
+
+    broker.restart();
+    let mut conn = broker.connect();
+    let after = metadata(&mut conn, Some(&["t"]), false);
+    assert_eq!(after.brokers.len(), 1);
+    assert_eq!(after.brokers[0].port, broker.addr.port() as i32);
+    for (p, before) in after.topics[0].partitions.iter().zip(epochs) {
+        assert_eq!(p.leader_id.0, 1);
+        assert_eq!(p.isr_nodes.iter().map(|n| n.0).collect::<Vec<_>>(), vec![1]);
+        assert!(p.leader_epoch > before, "{p:?}");
+        assert_eq!(
+            list_offsets_leader_epoch(&mut conn, "t", p.partition_index),
+            p.leader_epoch
+        );
+    }
+    let request = DescribeClusterRequest::default().with_include_fenced_brokers(true);
+    let ResponseKind::DescribeCluster(cluster) = conn.request(
+        ApiKey::DescribeCluster,
+        2,
+        RequestKind::DescribeCluster(request),
+    ) else {
+        panic!()
+    };
+    assert_eq!(cluster.brokers.len(), 1);
+    assert!(!cluster.brokers[0].is_fenced);
+
+    // Controllers are described by a controller listener, as Kafka's
+    // brokers answer (KIP-919).
+    for (endpoint_type, code) in [
+        (2, MISMATCHED_ENDPOINT_TYPE),
+        (7, UNSUPPORTED_ENDPOINT_TYPE),
+    ] {
+        let request = DescribeClusterRequest::default().with_endpoint_type(endpoint_type);
+        let ResponseKind::DescribeCluster(cluster) = conn.request(
+            ApiKey::DescribeCluster,
+            1,
+            RequestKind::DescribeCluster(request),
+        ) else {
+            panic!()
+        };
+        assert_eq!(cluster.error_code, code, "{cluster:?}");
+        assert!(cluster.brokers.is_empty());
+    }
 }

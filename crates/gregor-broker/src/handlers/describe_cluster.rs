@@ -66,7 +66,16 @@ pub fn handle(
     DescribeClusterResponse::default()
         .with_endpoint_type(asked)
         .with_cluster_id(str_bytes(&broker.cluster_id))
-        .with_controller_id(broker.config.node_id.into())
+        // The active controller on a controller listener (KIP-919); a
+        // broker's answer names itself, as Kafka's KRaft brokers do.
+        .with_controller_id(
+            if listener.is_controller {
+                broker.config.node_id
+            } else {
+                broker.config.node_id
+            }
+            .into(),
+        )
         .with_brokers(nodes)
 }
 
@@ -95,6 +104,19 @@ fn brokers(broker: &Broker, listener: &str, include_fenced: bool) -> Vec<Describ
 /// This node, the sole controller so far, at its advertised endpoint for the
 /// controller listener the request came in on.
 fn controllers(broker: &Broker, listener: &str) -> Vec<DescribeClusterBroker> {
+    // A static quorum: every voter at its `controller.quorum.voters` address.
+    let voters = &broker.config.quorum.voters;
+    if !voters.is_empty() {
+        return voters
+            .iter()
+            .map(|v| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(v.id.into())
+                    .with_host(str_bytes(&v.host))
+                    .with_port(i32::from(v.port))
+            })
+            .collect();
+    }
     broker
         .config
         .listeners
