@@ -83,6 +83,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Maximum time without a successful fetch from the leader before a voter becomes a candidate.",
     ),
     def(
+        "broker.rack",
+        Str,
+        "",
+        "The rack of this broker, for rack-aware replica placement.",
+    ),
+    def(
         "broker.heartbeat.interval.ms",
         Int,
         "2000",
@@ -457,6 +463,8 @@ pub struct BrokerConfig {
     /// Values explicitly set (file or flags), by Kafka name.
     explicit: BTreeMap<String, String>,
     pub node_id: i32,
+    /// `broker.rack`, registered with the controller.
+    pub rack: Option<String>,
     /// Every listener, bound and advertised (controller listeners flagged).
     pub listeners: ListenerSettings,
     /// The inter-broker listener as bound; this node's broker endpoint.
@@ -520,6 +528,7 @@ impl BrokerConfig {
         let mut config = BrokerConfig {
             explicit: settings,
             node_id: 0,
+            rack: None,
             listeners: ListenerSettings::default(),
             listener: placeholder.clone(),
             advertised: placeholder,
@@ -544,6 +553,8 @@ impl BrokerConfig {
             txn: TxnSettings::default(),
         };
         config.node_id = config.int("node.id")? as i32;
+        let rack = config.value("broker.rack").trim().to_string();
+        config.rack = (!rack.is_empty()).then_some(rack);
         let (quorum, listeners) = quorum::settings(&config)?;
         quorum::check_supported(&config, &quorum, &listeners)?;
         // A combined node (the only kind Gregor runs so far) always has an

@@ -6,9 +6,11 @@
 use crate::frame_reader::{FrameRead, FrameReader};
 use crate::handlers::{self, Reply};
 use crate::send_file;
-use crate::server::Broker;
+use crate::server::NodeContext;
 use gregor_protocol::fetch_response::encode_fetch_response;
-use gregor_protocol::request::{decode_request, encode_response, RequestError};
+use gregor_protocol::request::{
+    decode_request, encode_raw_response, encode_response, RequestError,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -27,12 +29,12 @@ pub struct ConnectionListener {
 pub async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
-    broker: Arc<Broker>,
+    node: Arc<NodeContext>,
     listener: Arc<ConnectionListener>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let is_controller = listener.is_controller;
-    let mut frames = FrameReader::new(broker.config.socket_request_max_bytes);
+    let mut frames = FrameReader::new(node.socket_request_max_bytes);
     loop {
         let read = tokio::select! {
             _ = shutdown.changed() => return,
@@ -74,8 +76,12 @@ pub async fn serve(
         let version = request.version();
         let correlation_id = request.correlation_id();
         let reply = if is_controller {
-            handlers::controller_listener::handle(&broker, request, peer, &listener).await
+            handlers::controller_listener::handle(&node, request, peer, &listener).await
         } else {
+            // Client listeners accept only once the broker is up.
+            let Some(broker) = node.broker() else {
+                return;
+            };
             handlers::handle(&broker, request, peer, &listener).await
         };
         let Some(reply) = reply else {
@@ -87,6 +93,15 @@ pub async fn serve(
                     Ok(bytes) => stream.write_all(&bytes).await,
                     Err(err) => {
                         tracing::error!(%peer, ?api_key, version, %err, "cannot encode response; closing connection");
+                        return;
+                    }
+                }
+            }
+            Reply::Raw(body) => {
+                match encode_raw_response(api_key, version, correlation_id, &body) {
+                    Ok(bytes) => stream.write_all(&bytes).await,
+                    Err(err) => {
+                        tracing::error!(%peer, ?api_key, version, %err, "cannot frame response; closing connection");
                         return;
                     }
                 }

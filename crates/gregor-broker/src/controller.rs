@@ -1,157 +1,206 @@
-//! The in-process controller: decides metadata changes (pure functions in
-//! `gregor-metadata`), commits them to the metadata quorum, publishes the
-//! new image and brings the local partitions in line with it.
+//! The controller as handlers see it: the metadata image this node has
+//! applied, and metadata changes. A change is decided by a pure function
+//! in `gregor-metadata` against the latest image and committed through the
+//! quorum when this node is the active controller (it leads the quorum);
+//! otherwise the change is refused with NOT_CONTROLLER and the caller
+//! forwards the request to the active controller (or, for the few changes
+//! a broker makes on its own behalf, this module forwards them).
 
-use crate::replica_manager::ReplicaManager;
+use crate::cluster::controller_channel::ControllerChannel;
+use crate::cluster::metadata_plane::{CommitError, MetadataPlane};
 use gregor_metadata::controller::{self, ControllerError, NewTopic, TopicDefaults};
 use gregor_metadata::membership::{
-    BrokerRegistration, Heartbeat, HeartbeatTracker, DEFAULT_SESSION_TIMEOUT_MS,
+    BrokerRegistration, Heartbeat, HeartbeatReply, HeartbeatTracker,
 };
-use gregor_metadata::{
-    decode_batch, encode_batch, ConfigResource, Endpoint, MetadataImage, MetadataRecord,
+use gregor_metadata::{encode_batch, ConfigResource, MetadataImage, MetadataRecord};
+use gregor_protocol::error_codes::{KAFKA_STORAGE_ERROR, NOT_CONTROLLER, REQUEST_TIMED_OUT};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, ApiKey, BrokerId, RequestKind, ResponseKind,
 };
-use gregor_protocol::error_codes::KAFKA_STORAGE_ERROR;
-use gregor_raft::{MetadataLog, QuorumError};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use uuid::Uuid;
 
+/// How long a change may wait to be committed and applied.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// AllocateProducerIds v0 is all Kafka has.
+const ALLOCATE_PRODUCER_IDS_VERSION: i16 = 0;
+const CREATE_TOPICS_VERSION: i16 = 7;
+
 pub struct Controller {
-    log: Mutex<Option<MetadataLog>>,
+    plane: Arc<MetadataPlane>,
+    /// Whether this node is a quorum voter that can become active.
+    is_controller: bool,
+    /// Serialises changes and holds what only the active controller
+    /// knows; rebuilt whenever this node starts a new term as leader.
+    state: Mutex<ActiveState>,
     /// The unused rest of this broker's current producer-id block: [next, end).
     producer_ids: Mutex<(i64, i64)>,
-    image: RwLock<Arc<MetadataImage>>,
-    /// Broker sessions, as the active controller tracks them.
-    membership: Mutex<HeartbeatTracker>,
     defaults: TopicDefaults,
-    replicas: Arc<ReplicaManager>,
+    session_timeout_ms: i64,
+    channel: Arc<ControllerChannel>,
 }
 
-/// Opens the metadata log under `log_dir` and replays it into the image it
-/// describes. The quorum only hands back bytes; decoding them is ours. Each
-/// log entry is one metadata change (a batch of records).
-pub fn open_metadata_log(
-    log_dir: &Path,
-    recover: bool,
-) -> Result<(MetadataLog, MetadataImage), QuorumError> {
-    let mut image = MetadataImage::default();
-    let log = MetadataLog::open(log_dir, recover, |offset, value| {
-        image.apply_entry(offset, &decode_batch(value)?);
-        Ok(())
-    })?;
-    Ok((log, image))
+struct ActiveState {
+    /// The quorum epoch the tracker belongs to.
+    epoch: Option<u32>,
+    heartbeats: HeartbeatTracker,
 }
 
 impl Controller {
     pub fn new(
-        log: MetadataLog,
-        image: MetadataImage,
+        plane: Arc<MetadataPlane>,
+        is_controller: bool,
         defaults: TopicDefaults,
-        replicas: Arc<ReplicaManager>,
+        session_timeout_ms: i64,
+        channel: Arc<ControllerChannel>,
     ) -> Controller {
         Controller {
-            log: Mutex::new(Some(log)),
+            plane,
+            is_controller,
+            state: Mutex::new(ActiveState {
+                epoch: None,
+                heartbeats: HeartbeatTracker::new(session_timeout_ms, false),
+            }),
             producer_ids: Mutex::new((0, 0)),
-            image: RwLock::new(Arc::new(image)),
-            membership: Mutex::new(HeartbeatTracker::new(DEFAULT_SESSION_TIMEOUT_MS, false)),
             defaults,
-            replicas,
+            session_timeout_ms,
+            channel,
         }
     }
 
     /// The current metadata image (a consistent snapshot).
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.image.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.plane.image()
     }
 
-    /// Decides with `decide` against the current image and, unless
-    /// `validate_only`, commits the records as one log entry and applies
-    /// them; returns the entry's offset (`None` when nothing was written).
-    /// Holding the log lock for the whole step serialises metadata changes.
-    fn change(
+    pub fn plane(&self) -> &Arc<MetadataPlane> {
+        &self.plane
+    }
+
+    pub fn channel(&self) -> &Arc<ControllerChannel> {
+        &self.channel
+    }
+
+    /// The active controller's id, if one is known.
+    pub fn active_controller(&self) -> Option<i32> {
+        self.plane.status().leader
+    }
+
+    /// Whether this node is the active controller.
+    pub fn is_active(&self) -> bool {
+        self.is_controller && self.active_controller() == Some(self.plane.node_id())
+    }
+
+    /// Decides with `decide` against the latest image and, unless
+    /// `validate_only`, commits the records and waits until they are
+    /// applied here. Holding the state lock for the whole step serialises
+    /// changes, so each decision sees every change before it.
+    fn change<T>(
+        &self,
+        validate_only: bool,
+        decide: impl FnOnce(
+            &MetadataImage,
+            &mut HeartbeatTracker,
+        ) -> Result<(Vec<MetadataRecord>, T), ControllerError>,
+    ) -> Result<(Vec<MetadataRecord>, T, Option<u64>), ControllerError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let status = self.plane.status();
+        if !self.is_controller || status.leader != Some(self.plane.node_id()) {
+            return Err(not_controller());
+        }
+        if state.epoch != Some(status.epoch) {
+            // A new term: every broker gets a fresh session, as in Kafka.
+            state.epoch = Some(status.epoch);
+            state.heartbeats = HeartbeatTracker::new(self.session_timeout_ms, false);
+        }
+        // Decide on everything committed before: a new leader first applies
+        // what its predecessors committed.
+        if !self
+            .plane
+            .wait_applied(status.high_watermark, COMMIT_TIMEOUT)
+        {
+            return Err(timed_out());
+        }
+        let current = self.image();
+        let (records, value) = decide(&current, &mut state.heartbeats)?;
+        if validate_only || records.is_empty() {
+            return Ok((records, value, None));
+        }
+        let offset = self
+            .plane
+            .commit(encode_batch(&records), COMMIT_TIMEOUT)
+            .map_err(commit_error)?;
+        Ok((records, value, Some(offset)))
+    }
+
+    fn simple_change(
         &self,
         validate_only: bool,
         decide: impl FnOnce(&MetadataImage) -> Result<Vec<MetadataRecord>, ControllerError>,
-    ) -> Result<Option<i64>, ControllerError> {
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let current = self.image();
-        let records = decide(&current)?;
-        if validate_only || records.is_empty() {
-            return Ok(None);
-        }
-        let log = log
-            .as_mut()
-            .ok_or_else(|| storage_error("controller is shut down"))?;
-        let offset = log
-            .commit(&[encode_batch(&records)])
-            .map_err(|e| storage_error(&e.to_string()))?;
-        let mut next = (*current).clone();
-        next.apply_entry(offset, &records);
-        let next = Arc::new(next);
-        *self.image.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
-        if let Err(err) = self.replicas.reconcile(&next) {
-            tracing::error!(%err, "could not apply metadata change to local logs");
-            return Err(storage_error(&err.to_string()));
-        }
-        Ok(Some(offset))
+    ) -> Result<Vec<MetadataRecord>, ControllerError> {
+        self.change(validate_only, |image, _| Ok((decide(image)?, ())))
+            .map(|(records, (), _)| records)
     }
 
-    fn membership(&self) -> std::sync::MutexGuard<'_, HeartbeatTracker> {
-        self.membership.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Registers this broker process (a new incarnation, so a new epoch)
-    /// and, since its own controller has just applied the registration and
-    /// so is caught up with it, unfences it at once; returns the epoch.
-    pub fn register_broker(
-        &self,
-        id: i32,
-        listeners: Vec<Endpoint>,
-        rack: Option<String>,
-    ) -> Result<i64, ControllerError> {
-        let request = BrokerRegistration {
-            id,
-            incarnation_id: Uuid::new_v4(),
-            listeners,
-            rack,
-        };
-        let now = now_ms();
-        let epoch = self
-            .change(false, |image| {
-                self.membership().register_broker(image, &request, now)
-            })?
-            .ok_or_else(|| storage_error("the broker registration was not written"))?;
-        let heartbeat = Heartbeat {
-            id,
-            epoch,
-            current_metadata_offset: epoch,
-            want_fence: false,
-            want_shutdown: false,
-        };
-        self.change(false, |image| {
-            let (records, _) = self.membership().heartbeat(image, &heartbeat, now)?;
-            Ok(records)
+    /// BrokerRegistration: the new broker epoch (the registration's offset).
+    pub fn register_broker(&self, request: &BrokerRegistration) -> Result<i64, ControllerError> {
+        let now = crate::clock::now_ms();
+        let (_, (), offset) = self.change(false, |image, heartbeats| {
+            Ok((heartbeats.register_broker(image, request, now)?, ()))
         })?;
-        Ok(epoch)
+        offset.map(|o| o as i64).ok_or_else(|| ControllerError {
+            code: error_codes_unknown(),
+            message: "the registration was not written".into(),
+        })
     }
 
-    /// Creates a topic; returns its id.
+    /// BrokerHeartbeat: the reply, once any fencing change it caused is
+    /// committed.
+    pub fn heartbeat(&self, request: &Heartbeat) -> Result<HeartbeatReply, ControllerError> {
+        let now = crate::clock::now_ms();
+        self.change(false, |image, heartbeats| {
+            heartbeats.heartbeat(image, request, now)
+        })
+        .map(|(_, reply, _)| reply)
+    }
+
+    /// Fences brokers whose sessions expired (the active controller's timer).
+    pub fn expire_sessions(&self) {
+        if !self.is_active() {
+            return;
+        }
+        let now = crate::clock::now_ms();
+        let result = self.change(false, |image, heartbeats| {
+            Ok((heartbeats.expire(image, now), ()))
+        });
+        if let Err(err) = result {
+            tracing::debug!(code = err.code, message = %err.message, "session expiry not applied");
+        }
+    }
+
+    /// Creates a topic; returns its id. A broker that is not the active
+    /// controller forwards the creation (auto-created and internal topics).
     pub fn create_topic(
         &self,
         topic: &NewTopic,
         validate_only: bool,
     ) -> Result<Uuid, ControllerError> {
         let id = Uuid::new_v4();
-        self.change(validate_only, |image| {
+        match self.simple_change(validate_only, |image| {
             controller::create_topic(image, topic, self.defaults, id)
-        })?;
-        Ok(id)
+        }) {
+            Err(err) if err.code == NOT_CONTROLLER => {
+                self.forward_create_topic(topic, validate_only)
+            }
+            other => other.map(|_| id),
+        }
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
-        self.change(false, |image| controller::delete_topic(image, name))
+        self.simple_change(false, |image| controller::delete_topic(image, name))
             .map(|_| ())
     }
 
@@ -162,7 +211,7 @@ impl Controller {
         assignments: Option<&[Vec<i32>]>,
         validate_only: bool,
     ) -> Result<(), ControllerError> {
-        self.change(validate_only, |image| {
+        self.simple_change(validate_only, |image| {
             controller::create_partitions(image, name, count, assignments)
         })
         .map(|_| ())
@@ -174,13 +223,13 @@ impl Controller {
         changes: &[(String, Option<String>)],
         validate_only: bool,
     ) -> Result<(), ControllerError> {
-        self.change(validate_only, |image| {
+        self.simple_change(validate_only, |image| {
             controller::alter_topic_configs(image, name, changes)
         })
         .map(|_| ())
     }
 
-    /// Dynamic broker config changes for `resource` (this broker or the
+    /// Dynamic broker config changes for `resource` (a broker or the
     /// cluster default): `decide` turns its current dynamic configs into
     /// (key, new value) changes or a refusal (code, message).
     pub fn alter_broker_configs(
@@ -191,7 +240,7 @@ impl Controller {
             &BTreeMap<String, String>,
         ) -> Result<Vec<(String, Option<String>)>, (i16, String)>,
     ) -> Result<(), (i16, String)> {
-        self.change(validate_only, |image| {
+        self.simple_change(validate_only, |image| {
             let empty = BTreeMap::new();
             let current = match resource {
                 ConfigResource::Broker(id) => image.broker_configs.get(id).unwrap_or(&empty),
@@ -205,18 +254,25 @@ impl Controller {
         .map_err(|e| (e.code, e.message))
     }
 
-    /// A producer id never handed out before, on this broker or any other,
-    /// before or after a restart: ids come from blocks recorded in the
-    /// metadata log.
+    /// A block of producer ids for `broker` (AllocateProducerIds): its
+    /// first id. Blocks are recorded in the metadata log, so no id is ever
+    /// handed out twice, on any broker, across restarts.
+    pub fn allocate_producer_ids(&self, broker: i32) -> Result<i64, ControllerError> {
+        self.change(false, |image, _| {
+            let (first, records) = controller::allocate_producer_ids(image, broker);
+            Ok((records, first))
+        })
+        .map(|(_, first, _)| first)
+    }
+
+    /// A producer id never handed out before.
     pub fn next_producer_id(&self, broker: i32) -> Result<i64, ControllerError> {
         let mut block = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
         if block.0 >= block.1 {
-            let mut start = 0;
-            self.change(false, |image| {
-                let (first, records) = controller::allocate_producer_ids(image, broker);
-                start = first;
-                Ok(records)
-            })?;
+            let start = match self.allocate_producer_ids(broker) {
+                Err(err) if err.code == NOT_CONTROLLER => self.forward_allocate(broker)?,
+                other => other?,
+            };
             *block = (start, start + controller::PRODUCER_ID_BLOCK_SIZE);
         }
         let id = block.0;
@@ -228,96 +284,112 @@ impl Controller {
         self.defaults
     }
 
-    /// The metadata log's end offset (every commit is fsynced, so it is
-    /// also the high watermark); `None` once shut down.
+    /// The offset just past the last metadata entry applied here.
     pub fn metadata_end_offset(&self) -> Option<i64> {
-        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.as_ref().map(|l| l.end_offset())
+        Some(self.plane.applied() as i64)
     }
 
     pub fn shutdown(&self) {
-        if let Some(log) = self.log.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            if let Err(err) = log.close() {
-                tracing::error!(%err, "closing the metadata log failed");
-            }
-        }
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn storage_error(message: &str) -> ControllerError {
-    ControllerError {
-        code: KAFKA_STORAGE_ERROR,
-        message: message.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_image_is_rebuilt_from_the_records_committed_before() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut log, image) = open_metadata_log(dir.path(), false).unwrap();
-        assert!(image.topics.is_empty());
-        let id = Uuid::from_u128(1);
-        let records = [
-            MetadataRecord::Topic {
-                name: "t".into(),
-                id,
-            },
-            MetadataRecord::Partition {
-                topic_id: id,
-                partition: 0,
-                replicas: vec![1],
-                isr: vec![1],
-                leader: 1,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            },
-        ];
-        log.commit(&[encode_batch(&records)]).unwrap();
-        drop(log); // a crash: no close
-
-        let (_, image) = open_metadata_log(dir.path(), true).unwrap();
-        assert_eq!(image.topics.keys().collect::<Vec<_>>(), vec!["t"]);
-        assert_eq!(image.topic("t").unwrap().partitions.len(), 1);
+        self.plane.shutdown();
     }
 
-    #[test]
-    fn logs_written_one_record_per_entry_still_replay() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = open_metadata_log(dir.path(), false).unwrap();
-        let id = Uuid::from_u128(1);
-        let topic = MetadataRecord::Topic {
-            name: "t".into(),
-            id,
+    /// Sends a request to the active controller from a synchronous caller.
+    fn forward(
+        &self,
+        key: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> Result<ResponseKind, ControllerError> {
+        let leader = self.active_controller().ok_or_else(not_controller)?;
+        let channel = self.channel.clone();
+        self.plane
+            .block_on(
+                async move { channel.call(leader, key, version, body).await },
+                COMMIT_TIMEOUT,
+            )
+            .ok_or_else(timed_out)?
+            .map_err(|err| ControllerError {
+                code: NOT_CONTROLLER,
+                message: format!("cannot reach the active controller: {err:#}"),
+            })
+    }
+
+    fn forward_create_topic(
+        &self,
+        topic: &NewTopic,
+        validate_only: bool,
+    ) -> Result<Uuid, ControllerError> {
+        let request = crate::handlers::create_topics::request_for(topic, validate_only);
+        let response = self.forward(
+            ApiKey::CreateTopics,
+            CREATE_TOPICS_VERSION,
+            RequestKind::CreateTopics(request),
+        )?;
+        let ResponseKind::CreateTopics(response) = response else {
+            return Err(not_controller());
         };
-        let remove = MetadataRecord::RemoveTopic { id };
-        log.commit(&[topic.encode()]).unwrap();
-        log.commit(&[encode_batch(&[remove, topic])]).unwrap();
-        log.close().unwrap();
-        let (_, image) = open_metadata_log(dir.path(), false).unwrap();
-        assert_eq!(image.topic("t").unwrap().id, id);
-        assert_eq!(image.next_offset, 2);
+        let result = response.topics.first().ok_or_else(not_controller)?;
+        if result.error_code != 0 {
+            return Err(ControllerError {
+                code: result.error_code,
+                message: result
+                    .error_message
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(result.topic_id)
     }
 
-    #[test]
-    fn an_undecodable_record_stops_the_replay() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut log, _) = open_metadata_log(dir.path(), false).unwrap();
-        log.commit(&[bytes::Bytes::from_static(&[99, 0, 1])])
-            .unwrap();
-        log.close().unwrap();
-        assert!(matches!(
-            open_metadata_log(dir.path(), false),
-            Err(QuorumError::Corrupt { offset: 0, .. })
-        ));
+    fn forward_allocate(&self, broker: i32) -> Result<i64, ControllerError> {
+        let epoch = self.image().brokers.get(&broker).map_or(-1, |b| b.epoch);
+        let request = AllocateProducerIdsRequest::default()
+            .with_broker_id(BrokerId(broker))
+            .with_broker_epoch(epoch);
+        let response = self.forward(
+            ApiKey::AllocateProducerIds,
+            ALLOCATE_PRODUCER_IDS_VERSION,
+            RequestKind::AllocateProducerIds(request),
+        )?;
+        let ResponseKind::AllocateProducerIds(response) = response else {
+            return Err(not_controller());
+        };
+        if response.error_code != 0 {
+            return Err(ControllerError {
+                code: response.error_code,
+                message: "the controller refused a producer id block".into(),
+            });
+        }
+        Ok(response.producer_id_start.0)
+    }
+}
+
+fn not_controller() -> ControllerError {
+    ControllerError {
+        code: NOT_CONTROLLER,
+        message: "This node is not the active controller.".into(),
+    }
+}
+
+fn timed_out() -> ControllerError {
+    ControllerError {
+        code: REQUEST_TIMED_OUT,
+        message: "The metadata change was not committed in time.".into(),
+    }
+}
+
+fn error_codes_unknown() -> i16 {
+    KAFKA_STORAGE_ERROR
+}
+
+fn commit_error(err: CommitError) -> ControllerError {
+    match err {
+        CommitError::NotLeader(_) => not_controller(),
+        CommitError::TimedOut => timed_out(),
+        CommitError::Unavailable(message) => ControllerError {
+            code: KAFKA_STORAGE_ERROR,
+            message,
+        },
     }
 }

@@ -9,6 +9,7 @@
 //! timers, markers).
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod controller;

@@ -1,9 +1,12 @@
 //! Broker start-up, the accept loop, background maintenance and clean shutdown.
 
 use crate::clock::now_ms;
+use crate::cluster::controller_channel::ControllerChannel;
+use crate::cluster::lifecycle::{self, Identity, Membership};
+use crate::cluster::metadata_plane::MetadataPlane;
 use crate::config::BrokerConfig;
 use crate::connection::{self, ConnectionListener};
-use crate::controller::{self, Controller};
+use crate::controller::Controller;
 use crate::fetch::session_cache::SessionCache;
 use crate::group_service::GroupService;
 use crate::meta_properties;
@@ -13,13 +16,15 @@ use anyhow::Context;
 use gregor_coordinator::group::GroupConfig;
 use gregor_coordinator::txn::TxnConfig;
 use gregor_metadata::controller::TopicDefaults;
-use gregor_metadata::Endpoint;
-use std::net::SocketAddr;
+use gregor_raft::runtime::RuntimeConfig;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 /// Everything a request handler can reach.
 pub struct Broker {
@@ -45,20 +50,56 @@ pub struct RunningBroker {
     maintenance_task: JoinHandle<()>,
     group_timer_task: JoinHandle<()>,
     txn_timer_task: JoinHandle<()>,
+    /// Registration, heartbeats and the controlled shutdown (broker role).
+    lifecycle_task: Option<JoinHandle<()>>,
+    /// Session expiry on the active controller (controller role).
+    expiry_task: Option<JoinHandle<()>>,
+}
+
+/// What every connection can reach from the moment the node listens: the
+/// controller side is there at once (the quorum needs its RPCs to elect a
+/// leader), the broker side once the node has caught up with the metadata.
+pub struct NodeContext {
+    pub controller: Arc<Controller>,
+    pub cluster_id: String,
+    pub socket_request_max_bytes: usize,
+    /// The main runtime, where request handlers run.
+    pub main: tokio::runtime::Handle,
+    broker: watch::Sender<Option<Arc<Broker>>>,
+}
+
+/// How long a controller-listener request waits for the broker side.
+const BROKER_WAIT: Duration = Duration::from_secs(30);
+
+impl NodeContext {
+    pub fn broker(&self) -> Option<Arc<Broker>> {
+        self.broker.borrow().clone()
+    }
+
+    pub async fn wait_for_broker(&self) -> Option<Arc<Broker>> {
+        let mut ready = self.broker.subscribe();
+        let waited = tokio::time::timeout(BROKER_WAIT, ready.wait_for(Option::is_some)).await;
+        match waited {
+            Ok(Ok(broker)) => broker.clone(),
+            _ => None,
+        }
+    }
 }
 
 impl Broker {
-    /// Opens the logs (recovering them after an unclean stop), replays the
-    /// metadata, registers this broker and starts listening.
+    /// Opens the logs (recovering them after an unclean stop), joins the
+    /// metadata quorum, catches up with the metadata, registers this broker
+    /// with the active controller and, once unfenced, serves clients.
     pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         // Every listener is bound first, so a port in use stops start-up
         // before anything is opened, and port 0 listeners are advertised
         // (and registered) with the port they got.
+        // Sockets are bound now but listen only once served, so a client
+        // cannot connect to a node that is still catching up.
         let mut sockets = Vec::new();
         for listener in &config.listeners.bound {
             let bind = listener.bind_address();
-            let socket = TcpListener::bind(&bind)
-                .await
+            let socket = bind_socket(&bind)
                 .with_context(|| format!("cannot listen on {bind} (listener {})", listener.name))?;
             let context = Arc::new(ConnectionListener {
                 name: listener.name.clone(),
@@ -76,6 +117,8 @@ impl Broker {
             .map(|(_, addr)| *addr)
             .context("the inter-broker listener is not bound")?;
         config.resolve_listeners(&bound, &local_hostname());
+        // Voters are resolved before anything is written.
+        let quorum = quorum_plan(&config, &bound).await?;
         let log_dir = config.log_dir.clone();
         std::fs::create_dir_all(&log_dir)
             .with_context(|| format!("cannot create log dir {}", log_dir.display()))?;
@@ -83,9 +126,8 @@ impl Broker {
         // checks before it opens anything.
         let formatted = meta_properties::verify(&config.formatted_dirs, config.node_id)
             .map_err(anyhow::Error::msg)?;
-        // A dir formatted just now has nothing to recover.
         // A dir holding nothing but meta.properties (`gregor storage format`)
-        // is as fresh as an empty one.
+        // is as fresh as an empty one, and has nothing to recover.
         let fresh = std::fs::read_dir(&log_dir)?
             .filter_map(Result::ok)
             .all(|e| e.file_name() == "meta.properties");
@@ -100,41 +142,58 @@ impl Broker {
             tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
         }
 
-        let (metadata_log, image) = controller::open_metadata_log(&log_dir, recover)
-            .context("cannot open the metadata log")?;
+        let mut quorum = quorum;
+        quorum.runtime.cluster_id = cluster_id.clone();
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
-        replicas
-            .reconcile(&image)
-            .context("cannot open partition logs")?;
+        let plane = MetadataPlane::start(quorum.runtime, replicas.clone())
+            .context("cannot start the metadata quorum")?;
+        let channel = Arc::new(ControllerChannel::new(
+            quorum.voter_addresses,
+            quorum.local_ip,
+            Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
+        ));
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,
             replication_factor: config.default_replication_factor,
         };
         let controller = Arc::new(Controller::new(
-            metadata_log,
-            image,
+            plane.clone(),
+            quorum.is_voter,
             defaults,
-            replicas.clone(),
+            i64::from(config.quorum.broker_session_timeout_ms),
+            channel,
         ));
-        controller
-            .register_broker(
-                config.node_id,
-                config
-                    .listeners
-                    .advertised
-                    .iter()
-                    .map(|l| Endpoint {
-                        name: l.name.clone(),
-                        host: l.host.clone(),
-                        port: i32::from(l.port),
-                        // Only PLAINTEXT listeners are served so far.
-                        security_protocol: 0,
-                    })
-                    .collect(),
-                None,
-            )
-            .map_err(|e| anyhow::anyhow!("cannot register broker: {}", e.message))?;
+        let (broker_ready, _) = watch::channel(None);
+        let node = Arc::new(NodeContext {
+            controller: controller.clone(),
+            cluster_id: cluster_id.clone(),
+            socket_request_max_bytes: config.socket_request_max_bytes,
+            main: tokio::runtime::Handle::current(),
+            broker: broker_ready,
+        });
 
+        // Controller listeners serve at once: the quorum cannot elect a
+        // leader (and so this node cannot catch up) without them. They run
+        // on the metadata thread, so busy request handlers on the main
+        // runtime never hold up the quorum's own traffic.
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (controller_sockets, client_sockets): (Vec<_>, Vec<_>) =
+            sockets.into_iter().partition(|(l, _)| l.is_controller);
+        let mut accept_tasks: Vec<JoinHandle<()>> = controller_sockets
+            .into_iter()
+            .map(|(context, socket)| {
+                let listening = listen(socket)?;
+                let accept = accept_loop(listening, context, node.clone(), shutdown_rx.clone());
+                Ok(plane.runtime().spawn(accept))
+            })
+            .collect::<std::io::Result<_>>()?;
+        let expiry_task = quorum
+            .is_voter
+            .then(|| tokio::spawn(session_expiry_loop(controller.clone(), shutdown_rx.clone())));
+
+        if config.quorum.broker {
+            wait_caught_up(&plane).await;
+        }
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -162,9 +221,23 @@ impl Broker {
             config.node_id,
         )
         .context("cannot load transaction state")?;
-        // Transactions a crash left prepared get their markers now.
-        txns.maintain(&groups, None);
         let fetch_session_slots = config.fetch_session_cache_slots;
+        let identity = Identity {
+            node_id: config.node_id,
+            cluster_id: cluster_id.clone(),
+            incarnation_id: Uuid::new_v4(),
+            listeners: config
+                .listeners
+                .advertised
+                .iter()
+                .map(|l| (l.name.clone(), l.host.clone(), l.port, PLAINTEXT))
+                .collect(),
+            rack: config.rack.clone(),
+            heartbeat_interval: Duration::from_millis(
+                config.quorum.broker_heartbeat_interval_ms.max(1) as u64,
+            ),
+        };
+        let is_broker = config.quorum.broker;
         let broker = Arc::new(Broker {
             config,
             cluster_id,
@@ -174,18 +247,36 @@ impl Broker {
             txns,
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
         });
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let accept_tasks = sockets
-            .into_iter()
-            .map(|(context, socket)| {
-                tokio::spawn(accept_loop(
-                    socket,
-                    context,
-                    broker.clone(),
-                    shutdown_rx.clone(),
-                ))
-            })
-            .collect();
+        node.broker.send_replace(Some(broker.clone()));
+
+        let mut lifecycle_task = None;
+        if is_broker {
+            let (membership, mut membership_rx) = watch::channel(Membership {
+                epoch: -1,
+                fenced: true,
+                should_shutdown: false,
+            });
+            lifecycle_task = Some(tokio::spawn(lifecycle::run(
+                broker.clone(),
+                identity,
+                membership,
+                shutdown_rx.clone(),
+            )));
+            // Kafka's broker serves clients once the controller unfenced it.
+            tracing::info!("waiting to be unfenced by the active controller");
+            let _ = membership_rx.wait_for(|m| !m.fenced).await;
+            // Transactions a crash left prepared get their markers now.
+            broker.txns.maintain(&broker.groups, None);
+        }
+        for (context, socket) in client_sockets {
+            let listening = listen(socket)?;
+            accept_tasks.push(tokio::spawn(accept_loop(
+                listening,
+                context,
+                node.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
         let maintenance_task = tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone()));
         let group_timer_task = tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx.clone()));
         let txn_timer_task = tokio::spawn(txn_timer_loop(broker.clone(), shutdown_rx));
@@ -202,7 +293,164 @@ impl Broker {
             maintenance_task,
             group_timer_task,
             txn_timer_task,
+            lifecycle_task,
+            expiry_task,
         })
+    }
+}
+
+/// Binds (without listening yet) with SO_REUSEADDR, as a listener would.
+fn bind_socket(address: &str) -> std::io::Result<TcpSocket> {
+    use std::net::ToSocketAddrs;
+    let address = address.to_socket_addrs()?.next().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")
+    })?;
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    Ok(socket)
+}
+
+fn listen(socket: TcpSocket) -> std::io::Result<TcpListener> {
+    socket.listen(1024)
+}
+
+/// How long a request to the active controller may take.
+const CONTROLLER_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Kafka's SecurityProtocol id for PLAINTEXT (the only one served so far).
+const PLAINTEXT: i16 = 0;
+
+/// Where the quorum is and how this node takes part in it.
+struct QuorumPlan {
+    runtime: RuntimeConfig,
+    voter_addresses: BTreeMap<i32, String>,
+    local_ip: Option<IpAddr>,
+    is_voter: bool,
+}
+
+/// The quorum from `controller.quorum.voters`; without voters (the
+/// embedded default, or a lone `controller.quorum.bootstrap.servers`) this
+/// node is the only voter.
+async fn quorum_plan(
+    config: &BrokerConfig,
+    bound: &[(String, SocketAddr)],
+) -> anyhow::Result<QuorumPlan> {
+    let controller_listener = config
+        .listeners
+        .bound
+        .iter()
+        .find(|l| l.is_controller)
+        .and_then(|l| {
+            bound
+                .iter()
+                .find(|(name, _)| *name == l.name)
+                .map(|(_, a)| *a)
+        });
+    let mut voters = Vec::new();
+    let mut voter_addresses = BTreeMap::new();
+    let client_listener = bound
+        .iter()
+        .find(|(name, _)| *name == config.listener.name)
+        .map(|(_, a)| *a);
+    if config.quorum.voters.is_empty() {
+        // A lone voter never connects to itself; without a controller
+        // listener (the embedded default) DescribeQuorum names the client one.
+        let address = controller_listener
+            .or(client_listener)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        voters.push((config.node_id, address));
+        voter_addresses.insert(config.node_id, address.to_string());
+    } else {
+        for voter in &config.quorum.voters {
+            let text = format!("{}:{}", voter.host, voter.port);
+            let address = tokio::net::lookup_host(&text)
+                .await
+                .ok()
+                .and_then(|mut found| found.next())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "invalid value '{}' for configuration 'controller.quorum.voters': \
+                         cannot resolve {text} (voter {})",
+                        config.value("controller.quorum.voters"),
+                        voter.id
+                    )
+                })?;
+            voters.push((voter.id, address));
+            voter_addresses.insert(voter.id, text);
+        }
+    }
+    let is_voter = voters.iter().any(|(id, _)| *id == config.node_id);
+    // Outgoing connections leave from this node's own address, so firewall
+    // rules can tell nodes apart on one machine.
+    let local_ip = controller_listener
+        .map(|a| a.ip())
+        .or_else(|| Some(local_address(config)?.ip()))
+        .filter(|ip| !ip.is_unspecified());
+    // The cluster id is filled in once meta.properties is read.
+    let mut runtime = RuntimeConfig::new(config.node_id, "", voters, &config.log_dir);
+    runtime.local_ip = local_ip;
+    runtime.election_timeout_ms = config.quorum.election_timeout_ms.max(1) as u64;
+    runtime.fetch_timeout_ms = config.quorum.fetch_timeout_ms.max(1) as u64;
+    runtime.listener_name = match (
+        controller_listener,
+        config.quorum.controller_listener_names.first(),
+    ) {
+        (Some(_), Some(name)) => name.to_ascii_uppercase(),
+        _ => config.listener.name.clone(),
+    };
+    Ok(QuorumPlan {
+        runtime,
+        voter_addresses,
+        local_ip,
+        is_voter,
+    })
+}
+
+/// The client listener's bound address, parsed.
+fn local_address(config: &BrokerConfig) -> Option<SocketAddr> {
+    config.listener.bind_address().parse().ok()
+}
+
+/// Waits until a leader is known and everything it committed is applied
+/// here (a broker must not answer from an old image).
+async fn wait_caught_up(plane: &MetadataPlane) {
+    let mut status = plane.watch_status();
+    let mut last_report = std::time::Instant::now();
+    loop {
+        let target = {
+            let current = status.borrow_and_update();
+            current.leader.map(|_| current.high_watermark)
+        };
+        if let Some(target) = target {
+            let applied = plane.applied();
+            if applied >= target {
+                tracing::info!(offset = applied, "caught up with the metadata log");
+                return;
+            }
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            last_report = std::time::Instant::now();
+            tracing::info!("waiting for the metadata quorum");
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(20), status.changed()).await;
+    }
+}
+
+/// The active controller fences brokers whose sessions expired.
+async fn session_expiry_loop(controller: Arc<Controller>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        if controller.is_active() {
+            let controller = controller.clone();
+            let _ = tokio::task::spawn_blocking(move || controller.expire_sessions()).await;
+        }
     }
 }
 
@@ -226,14 +474,24 @@ impl RunningBroker {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = self.shutdown.send(true);
+        // The controlled shutdown moves this broker's leaderships away
+        // while the controller listener still answers.
+        if let Some(task) = self.lifecycle_task {
+            let _ = task.await;
+        }
         for task in self.accept_tasks {
             let _ = task.await;
         }
         let _ = self.maintenance_task.await;
         let _ = self.group_timer_task.await;
         let _ = self.txn_timer_task.await;
-        self.broker.replicas.shutdown()?;
+        if let Some(task) = self.expiry_task {
+            let _ = task.await;
+        }
+        // The metadata thread stops first, so it cannot reopen partitions
+        // the replica manager is closing.
         self.broker.controller.shutdown();
+        self.broker.replicas.shutdown()?;
         gregor_log::mark_clean_shutdown(&self.broker.config.log_dir)?;
         tracing::info!("shutdown complete");
         Ok(())
@@ -243,7 +501,7 @@ impl RunningBroker {
 async fn accept_loop(
     listener: TcpListener,
     context: Arc<ConnectionListener>,
-    broker: Arc<Broker>,
+    node: Arc<NodeContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
@@ -253,7 +511,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, peer, broker.clone(), context.clone(), shutdown.clone()));
+                    connections.spawn(connection::serve(stream, peer, node.clone(), context.clone(), shutdown.clone()));
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: back off briefly.

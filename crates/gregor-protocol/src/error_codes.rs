@@ -18,6 +18,8 @@ pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 pub const LEADER_NOT_AVAILABLE: i16 = 5;
 /// This broker is not the leader (or a replica) of the partition.
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+/// The request did not complete in time (here: a metadata change not committed).
+pub const REQUEST_TIMED_OUT: i16 = 7;
 /// The node is shutting down (KRaft requests during shutdown).
 pub const BROKER_NOT_AVAILABLE: i16 = 8;
 /// A record batch is larger than the topic allows.
@@ -192,6 +194,7 @@ mod tests {
                 super::NOT_LEADER_OR_FOLLOWER,
                 ResponseError::NotLeaderOrFollower,
             ),
+            (super::REQUEST_TIMED_OUT, ResponseError::RequestTimedOut),
             (super::MESSAGE_TOO_LARGE, ResponseError::MessageTooLarge),
             (
                 super::OFFSET_METADATA_TOO_LARGE,

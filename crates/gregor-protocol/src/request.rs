@@ -103,6 +103,24 @@ pub fn encode_response(
     Ok(buf.freeze())
 }
 
+/// Frames a response whose body is already encoded (a KRaft answer from
+/// the quorum runtime): length prefix, header, body.
+pub fn encode_raw_response(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &[u8],
+) -> anyhow::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(16 + body.len());
+    buf.put_i32(0); // patched below once the size is known
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header.encode(&mut buf, api_key.response_header_version(version))?;
+    buf.put_slice(body);
+    let size = i32::try_from(buf.len() - 4)?;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf.freeze())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -446,7 +446,7 @@ async fn a_cut_off_leader_resigns_loses_its_uncommitted_entry_and_rejoins() {
 #[tokio::test]
 async fn a_single_voter_takes_over_the_old_metadata_log() {
     let dir = tempfile::tempdir().unwrap();
-    let mut old = gregor_raft::MetadataLog::open(dir.path(), false, |_| Ok(())).unwrap();
+    let mut old = gregor_raft::MetadataLog::open(dir.path(), false, |_, _| Ok(())).unwrap();
     old.commit(&[record(0), record(1)]).unwrap();
     old.close().unwrap();
     let voters = [(1, "127.0.0.1:9".parse().unwrap())];

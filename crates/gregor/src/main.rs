@@ -1,6 +1,7 @@
 //! `gregor`: the broker and the command-line tool in one binary.
 
 mod cli;
+mod dev_cluster;
 mod server;
 mod storage;
 
@@ -44,6 +45,8 @@ enum Command {
     /// Load generators: produce or consume at full speed and report rates and latencies.
     #[command(subcommand)]
     Perf(cli::perf::PerfCommand),
+    /// Run a local multi-node cluster (one process per node) for development.
+    DevCluster(dev_cluster::DevClusterArgs),
 }
 
 /// Huge allocations become address-space reservations, so a request with a
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Txn(cmd) => cli::run(cli::txn::run(cmd)),
         Command::Cluster(cmd) => cli::run(cli::cluster::run(cmd)),
         Command::Perf(cmd) => cli::run_parallel(cli::perf::run(cmd)),
+        Command::DevCluster(args) => dev_cluster::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -289,16 +289,15 @@ fn check_kraft(
 
 /// What Gregor cannot run yet: anything but one combined node.
 fn check_single_node(config: &BrokerConfig, settings: &QuorumSettings) -> Result<(), ConfigError> {
-    const NOT_YET: &str = "multi-node clusters are not supported yet; Gregor runs one combined \
-                           broker,controller node";
+    const COMBINED_ONLY: &str = "Gregor runs combined broker,controller nodes so far; \
+                                 dedicated broker or controller nodes are not supported yet";
+    const STATIC_ONLY: &str = "a dynamic quorum (KIP-853) is not supported yet; list every \
+                               controller in controller.quorum.voters";
     if !(settings.broker && settings.controller) {
-        return Err(invalid(ROLES, config.value(ROLES), NOT_YET));
-    }
-    if settings.voters.len() > 1 {
-        return Err(invalid(VOTERS, config.value(VOTERS), NOT_YET));
+        return Err(invalid(ROLES, config.value(ROLES), COMBINED_ONLY));
     }
     if settings.bootstrap_servers.len() > 1 {
-        return Err(invalid(BOOTSTRAP, config.value(BOOTSTRAP), NOT_YET));
+        return Err(invalid(BOOTSTRAP, config.value(BOOTSTRAP), STATIC_ONLY));
     }
     Ok(())
 }
@@ -574,13 +573,6 @@ mod tests {
                 "broker.session.timeout.ms",
             ),
             (
-                vec![(
-                    "controller.quorum.voters",
-                    "1@localhost:9093,2@localhost:9094",
-                )],
-                "controller.quorum.voters",
-            ),
-            (
                 vec![("process.roles", "broker")],
                 "controller.listener.names",
             ),
@@ -597,14 +589,11 @@ mod tests {
             let err = config(&extra).unwrap_err();
             assert!(err.contains(&format!("'{key}'")), "{extra:?}: {err}");
         }
-        let err = config(&[(
+        // A static quorum of combined nodes is accepted.
+        assert!(config(&[(
             "controller.quorum.voters",
-            "1@localhost:9093,2@localhost:9094",
+            "1@localhost:9093,2@localhost:9094,3@localhost:9095",
         )])
-        .unwrap_err();
-        assert!(
-            err.contains("multi-node clusters are not supported yet"),
-            "{err}"
-        );
+        .is_ok());
     }
 }

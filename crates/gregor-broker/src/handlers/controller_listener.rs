@@ -5,17 +5,20 @@
 //! SocketServer does for an API outside the listener's scope (clients learn
 //! the set from ApiVersions and never send the others).
 //!
-//! The KRaft RPCs and the broker-membership RPCs have no handler yet: they
-//! are routed to [`quorum_rpc`], the one place the quorum runtime and the
-//! active controller will plug in, and are not advertised until then.
+//! The KRaft RPCs (and DescribeQuorum) go to the quorum runtime, which
+//! answers them from the node's own state; the broker-membership RPCs go to
+//! the active controller. They are served from start-up on, before this
+//! node's broker side is up: the quorum needs them to elect a leader.
 
-use super::Reply;
+use super::{controller_apis, Reply};
 use crate::connection::ConnectionListener;
-use crate::server::Broker;
+use crate::controller::Controller;
+use crate::server::NodeContext;
 use gregor_protocol::request::Request;
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// How a controller listener handles an API of Kafka's controller scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +52,9 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | DescribeConfigs
         | AlterConfigs
         | IncrementalAlterConfigs
-        | UpdateFeatures
-        | DescribeQuorum => Shared,
+        | UpdateFeatures => Shared,
         Vote | BeginQuorumEpoch | EndQuorumEpoch | Fetch | FetchSnapshot | AddRaftVoter
-        | RemoveRaftVoter | UpdateRaftVoter => Raft,
+        | RemoveRaftVoter | UpdateRaftVoter | DescribeQuorum => Raft,
         BrokerRegistration
         | BrokerHeartbeat
         | UnregisterBroker
@@ -78,10 +80,18 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
     })
 }
 
-/// Versions of the Raft and Membership RPCs served so far: none. The lead
-/// adds each one here when [`quorum_rpc`] answers it; ApiVersions on a
-/// controller listener then advertises it.
-const QUORUM_RPC_VERSIONS: &[(ApiKey, i16, i16)] = &[];
+/// Versions of the Raft and Membership RPCs served: the raft ones as far as
+/// both the quorum runtime and the request decoder go.
+const QUORUM_RPC_VERSIONS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::Vote, 0, 2),
+    (ApiKey::BeginQuorumEpoch, 0, 1),
+    (ApiKey::EndQuorumEpoch, 0, 1),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::BrokerRegistration, 0, 4),
+    (ApiKey::BrokerHeartbeat, 0, 1),
+    (ApiKey::AllocateProducerIds, 0, 0),
+];
 
 /// The versions of `key` a controller listener serves.
 pub fn supported(key: ApiKey) -> Option<VersionRange> {
@@ -97,15 +107,38 @@ pub fn supported(key: ApiKey) -> Option<VersionRange> {
 
 /// Handles a request that arrived on a controller listener.
 pub async fn handle(
-    broker: &Broker,
+    node: &NodeContext,
     request: Request,
     peer: SocketAddr,
     listener: &ConnectionListener,
 ) -> Option<Reply> {
     match route(request.api_key) {
-        Some(ControllerApi::Shared) => super::handle(broker, request, peer, listener).await,
-        Some(ControllerApi::Raft | ControllerApi::Membership) => {
-            quorum_rpc(broker, request, peer).await
+        // Peers ask for versions before any raft RPC: answered at once.
+        Some(ControllerApi::Shared) if request.api_key == ApiKey::ApiVersions => Some(
+            Reply::Message(ResponseKind::ApiVersions(super::api_versions::handle(true))),
+        ),
+        Some(ControllerApi::Shared) => {
+            let Some(broker) = node.wait_for_broker().await else {
+                tracing::debug!(%peer, api_key = ?request.api_key, "node not up yet; closing");
+                return None;
+            };
+            // Controller listeners run on the metadata thread, which must
+            // never wait for a commit: the handler runs on the main runtime.
+            let listener = Arc::new(listener.clone());
+            let handled = node
+                .main
+                .spawn(async move { super::handle(&broker, request, peer, &listener).await });
+            handled.await.ok().flatten()
+        }
+        Some(ControllerApi::Raft) => raft_rpc(node, request).await,
+        Some(ControllerApi::Membership) => {
+            // Decided on a blocking thread: the controller waits for the commit.
+            let controller = node.controller.clone();
+            let cluster_id = node.cluster_id.clone();
+            let answered = tokio::task::spawn_blocking(move || {
+                membership_rpc(&controller, &cluster_id, request)
+            });
+            Some(Reply::Message(answered.await.ok().flatten()?))
         }
         // decode_request lets through only what `supported` lists.
         Some(ControllerApi::NotImplemented) | None => {
@@ -115,14 +148,42 @@ pub async fn handle(
     }
 }
 
-/// THE HOOK: Raft and Membership RPCs on a controller listener. Raft RPCs go
-/// to the quorum runtime (re-encode `request.body` at `request.version()`
-/// for `QuorumHandle::handle_request`), membership RPCs to the active
-/// controller. Unreachable until their versions are in
-/// `QUORUM_RPC_VERSIONS`.
-async fn quorum_rpc(_broker: &Broker, request: Request, peer: SocketAddr) -> Option<Reply> {
-    tracing::error!(%peer, api_key = ?request.api_key, "quorum RPC without handler");
-    None
+/// A KRaft RPC: the quorum runtime answers the request body as it came.
+async fn raft_rpc(node: &NodeContext, request: Request) -> Option<Reply> {
+    let version = request.version();
+    let mut body = bytes::BytesMut::new();
+    if let Err(err) = request.body.encode(&mut body, version) {
+        tracing::warn!(api_key = ?request.api_key, %err, "cannot re-encode a raft request");
+        return None;
+    }
+    let quorum = node.controller.plane().quorum().clone();
+    let answer = quorum
+        .handle_request(request.api_key as i16, version, body.freeze())
+        .await;
+    Some(Reply::Raw(answer))
+}
+
+/// A broker asking the active controller.
+fn membership_rpc(
+    controller: &Controller,
+    cluster_id: &str,
+    request: Request,
+) -> Option<ResponseKind> {
+    Some(match request.body {
+        RequestKind::BrokerRegistration(req) => ResponseKind::BrokerRegistration(
+            controller_apis::register_broker(controller, cluster_id, req),
+        ),
+        RequestKind::BrokerHeartbeat(req) => {
+            ResponseKind::BrokerHeartbeat(controller_apis::heartbeat(controller, req))
+        }
+        RequestKind::AllocateProducerIds(req) => ResponseKind::AllocateProducerIds(
+            controller_apis::allocate_producer_ids(controller, req),
+        ),
+        other => {
+            tracing::debug!(request = ?std::mem::discriminant(&other), "membership RPC not served");
+            return None;
+        }
+    })
 }
 
 #[cfg(test)]
@@ -144,10 +205,7 @@ mod tests {
         }
         // Fetch on a controller listener is the raft Fetch, not the broker's.
         assert_eq!(route(ApiKey::Fetch), Some(ControllerApi::Raft));
-        assert_eq!(supported(ApiKey::Fetch), None);
-        assert_eq!(
-            supported(ApiKey::DescribeQuorum),
-            super::super::api_versions::supported(ApiKey::DescribeQuorum)
-        );
+        assert_eq!(route(ApiKey::DescribeQuorum), Some(ControllerApi::Raft));
+        assert!(supported(ApiKey::Vote).is_some());
     }
 }

@@ -9,11 +9,13 @@ use gregor_metadata::controller::NewTopic;
 use gregor_metadata::topic_config::topic_configs;
 use gregor_metadata::TopicImage;
 use gregor_protocol::error_codes;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
-use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, CreateTopicsResponse, TopicName};
 use std::collections::HashMap;
 
 pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
@@ -139,4 +141,36 @@ fn describe_created(
         .with_num_partitions(topic.partitions.len() as i32)
         .with_replication_factor(replication)
         .with_configs(Some(configs))
+}
+
+/// The CreateTopics request that asks the active controller for `topic`
+/// (a broker forwarding an auto-created or internal topic).
+pub fn request_for(topic: &NewTopic, validate_only: bool) -> CreateTopicsRequest {
+    let assignments = topic
+        .assignments
+        .iter()
+        .map(|(index, brokers)| {
+            CreatableReplicaAssignment::default()
+                .with_partition_index(*index)
+                .with_broker_ids(brokers.iter().map(|b| BrokerId(*b)).collect())
+        })
+        .collect();
+    let configs = topic
+        .configs
+        .iter()
+        .map(|(name, value)| {
+            CreatableTopicConfig::default()
+                .with_name(str_bytes(name))
+                .with_value(Some(str_bytes(value)))
+        })
+        .collect();
+    CreateTopicsRequest::default()
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(str_bytes(&topic.name)))
+            .with_num_partitions(topic.num_partitions)
+            .with_replication_factor(topic.replication_factor)
+            .with_assignments(assignments)
+            .with_configs(configs)])
+        .with_timeout_ms(30_000)
+        .with_validate_only(validate_only)
 }

@@ -70,7 +70,10 @@ pub fn handle(
         // broker's answer names itself, as Kafka's KRaft brokers do.
         .with_controller_id(
             if listener.is_controller {
-                broker.config.node_id
+                broker
+                    .controller
+                    .active_controller()
+                    .unwrap_or(broker.config.node_id)
             } else {
                 broker.config.node_id
             }

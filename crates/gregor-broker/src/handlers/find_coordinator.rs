@@ -1,8 +1,9 @@
-//! FindCoordinator: on a single node this broker coordinates every group
-//! and every transactional id. The first lookup creates the internal topic
-//! where that state lives (`__consumer_offsets`, `__transaction_state`).
+//! FindCoordinator: the coordinator of a group (transactional id) is the
+//! leader of the `__consumer_offsets` (`__transaction_state`) partition its
+//! key hashes to, as in Kafka. The first lookup creates that internal topic.
 //! Other key types (share groups) get COORDINATOR_NOT_AVAILABLE.
 
+use super::leader_hint::leader_endpoint;
 use super::str_bytes;
 use crate::connection::ConnectionListener;
 use crate::internal_topics::{self, OFFSETS_TOPIC, TXN_TOPIC};
@@ -60,7 +61,7 @@ fn coordinator_for(
             .with_error_code(COORDINATOR_NOT_AVAILABLE)
             .with_error_message(Some(str_bytes(&message)))
     };
-    match key_type {
+    let topic = match key_type {
         GROUP_KEY => {
             if let Err(e) = internal_topics::ensure_topic(
                 &broker.controller,
@@ -69,19 +70,41 @@ fn coordinator_for(
             ) {
                 return unavailable(format!("cannot create {OFFSETS_TOPIC}: {}", e.message));
             }
+            OFFSETS_TOPIC
         }
         TRANSACTION_KEY => {
             if broker.txns.ensure_topic().is_err() {
                 return unavailable(format!("cannot create {TXN_TOPIC}"));
             }
+            TXN_TOPIC
         }
         other => return unavailable(format!("no coordinator for key type {other}")),
+    };
+    // The coordinator is the leader of the key's internal partition. Just
+    // after the topic was created elsewhere this node may not know it yet:
+    // the client retries.
+    let image = broker.controller.image();
+    let Some(state) = image.topic(topic).and_then(|t| {
+        let partition = internal_topics::partition_for(key.as_str(), t.partitions.len() as i32);
+        t.partitions.get(&partition)
+    }) else {
+        return unavailable(format!("{topic} is not loaded yet"));
+    };
+    if state.leader == broker.config.node_id {
+        // Reached on the listener the client is using.
+        let endpoint = broker.config.advertised_on(&listener.name);
+        return Coordinator::default()
+            .with_key(key.clone())
+            .with_node_id(broker.config.node_id.into())
+            .with_host(str_bytes(&endpoint.host))
+            .with_port(endpoint.port.into());
     }
-    // The coordinator is reached on the listener the client is using.
-    let endpoint = broker.config.advertised_on(&listener.name);
-    Coordinator::default()
-        .with_key(key.clone())
-        .with_node_id(broker.config.node_id.into())
-        .with_host(str_bytes(&endpoint.host))
-        .with_port(endpoint.port.into())
+    match leader_endpoint(&image, state.leader, &listener.name) {
+        Some(endpoint) => Coordinator::default()
+            .with_key(key.clone())
+            .with_node_id(endpoint.node_id.into())
+            .with_host(str_bytes(&endpoint.host))
+            .with_port(endpoint.port),
+        None => unavailable(format!("the coordinator for {topic} has no leader")),
+    }
 }

@@ -5,6 +5,7 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod broker_configs;
 pub mod consumer_groups;
+pub mod controller_apis;
 pub mod controller_listener;
 pub mod create_partitions;
 pub mod create_topics;
@@ -14,10 +15,10 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
-pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod forward;
 pub mod groups;
 pub mod init_producer_id;
 pub mod leader_hint;
@@ -41,6 +42,8 @@ use std::net::SocketAddr;
 pub enum Reply {
     Message(ResponseKind),
     Fetch(fetch::FetchReply),
+    /// A body encoded elsewhere (the quorum runtime's KRaft answers).
+    Raw(bytes::Bytes),
 }
 
 /// Routes a request to its handler. `None` means "send no response"
@@ -51,6 +54,10 @@ pub async fn handle(
     peer: SocketAddr,
     listener: &ConnectionListener,
 ) -> Option<Reply> {
+    let request = match forward::route(broker, request).await {
+        Ok(reply) => return reply,
+        Err(local) => local,
+    };
     let version = request.version();
     let client_id = request.client_id().to_string();
     let response = match request.body {
@@ -153,9 +160,6 @@ pub async fn handle(
         }
         RequestKind::UpdateFeatures(req) => {
             ResponseKind::UpdateFeatures(update_features::handle(broker, req, version))
-        }
-        RequestKind::DescribeQuorum(req) => {
-            ResponseKind::DescribeQuorum(describe_quorum::handle(broker, req, version))
         }
         RequestKind::DeleteRecords(req) => {
             ResponseKind::DeleteRecords(delete_records::handle(broker, req))

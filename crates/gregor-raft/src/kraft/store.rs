@@ -501,7 +501,7 @@ mod tests {
         // What the broker wrote before the quorum runtime: several records
         // per batch, partitionLeaderEpoch 0, no quorum-state file.
         let dir = tempfile::tempdir().unwrap();
-        let mut old = crate::MetadataLog::open(dir.path(), false, |_| Ok(())).unwrap();
+        let mut old = crate::MetadataLog::open(dir.path(), false, |_, _| Ok(())).unwrap();
         old.commit(&[Bytes::from_static(b"a"), Bytes::from_static(b"b")])
             .unwrap();
         old.commit(&[Bytes::from_static(b"c")]).unwrap();

@@ -1,0 +1,242 @@
+//! The node's side of the metadata quorum: the KRaft runtime and the
+//! metadata loader, on a thread of their own.
+//!
+//! The loader applies committed entries (one metadata change each) to the
+//! image in log order, publishes the new image and brings the local
+//! partitions in line with it. Everything here runs on the metadata thread,
+//! so a request handler may block on "committed and applied" without
+//! starving the quorum, even on a single-threaded runtime.
+
+use crate::replica_manager::ReplicaManager;
+use bytes::Bytes;
+use gregor_metadata::{decode_batch, MetadataImage};
+use gregor_raft::runtime::{
+    self, AppendError, CommittedEvent, QuorumHandle, QuorumStatus, RuntimeConfig,
+};
+use std::future::Future;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Why a change could not be committed.
+#[derive(Debug)]
+pub enum CommitError {
+    /// This node does not lead the quorum (the leader, if known).
+    NotLeader(Option<i32>),
+    /// The quorum did not commit it in time (it may still commit later).
+    TimedOut,
+    /// The metadata thread is gone (shutting down) or the log failed.
+    Unavailable(String),
+}
+
+pub struct MetadataPlane {
+    node_id: i32,
+    quorum: QuorumHandle,
+    /// The metadata thread's runtime, where quorum calls run.
+    runtime: tokio::runtime::Handle,
+    image: RwLock<Arc<MetadataImage>>,
+    /// The offset just past the last applied entry.
+    applied: Mutex<u64>,
+    applied_changed: Condvar,
+    /// Kept so the metadata thread stops when the plane is dropped.
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl MetadataPlane {
+    /// Starts the metadata thread, the quorum runtime and the loader.
+    pub fn start(
+        config: RuntimeConfig,
+        replicas: Arc<ReplicaManager>,
+    ) -> anyhow::Result<Arc<MetadataPlane>> {
+        let node_id = config.node_id;
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("gregor-metadata".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(anyhow::anyhow!(err)));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match runtime::start(config).await {
+                        Ok(quorum) => {
+                            let handle = tokio::runtime::Handle::current();
+                            let _ = ready_tx.send(Ok((quorum, handle)));
+                            let _ = stop_rx.await;
+                        }
+                        Err(err) => {
+                            let _ = ready_tx.send(Err(anyhow::anyhow!(err)));
+                        }
+                    }
+                });
+            })?;
+        let (quorum, runtime) = ready_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the metadata thread died at start-up"))??;
+        let plane = Arc::new(MetadataPlane {
+            node_id,
+            quorum,
+            runtime,
+            image: RwLock::new(Arc::new(MetadataImage::default())),
+            applied: Mutex::new(0),
+            applied_changed: Condvar::new(),
+            stop: Mutex::new(Some(stop_tx)),
+            thread: Mutex::new(Some(thread)),
+        });
+        let loader = plane.clone();
+        plane
+            .runtime
+            .spawn(async move { loader.load(replicas).await });
+        Ok(plane)
+    }
+
+    /// Applies committed entries for as long as the quorum runs.
+    async fn load(self: Arc<Self>, replicas: Arc<ReplicaManager>) {
+        let mut committed = self.quorum.subscribe_committed(0);
+        while let Some(event) = committed.next_event().await {
+            let entry = match event {
+                CommittedEvent::Entry(entry) => entry,
+                CommittedEvent::Reached(offset) => {
+                    self.set_applied(offset);
+                    continue;
+                }
+            };
+            let records = match decode_batch(&entry.data) {
+                Ok(records) => records,
+                Err(err) => {
+                    // Every node must apply a committed entry the same way:
+                    // skipping it would fork this node's image, so stop.
+                    tracing::error!(offset = entry.offset, %err, "undecodable metadata entry: the metadata loader stops");
+                    return;
+                }
+            };
+            let mut next = (*self.image()).clone();
+            next.apply_entry(entry.offset as i64, &records);
+            let next = Arc::new(next);
+            *self.image.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
+            if let Err(err) = replicas.reconcile(&next) {
+                tracing::error!(%err, "could not apply a metadata change to the local logs");
+            }
+            self.set_applied(entry.offset + 1);
+        }
+    }
+
+    fn set_applied(&self, offset: u64) {
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if offset > *applied {
+            *applied = offset;
+            self.applied_changed.notify_all();
+        }
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The offset just past the last applied entry.
+    pub fn applied(&self) -> u64 {
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn status(&self) -> QuorumStatus {
+        self.quorum.status().borrow().clone()
+    }
+
+    pub fn watch_status(&self) -> watch::Receiver<QuorumStatus> {
+        self.quorum.status()
+    }
+
+    /// The metadata thread's runtime.
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    pub fn quorum(&self) -> &QuorumHandle {
+        &self.quorum
+    }
+
+    /// Runs `future` on the metadata thread and waits for its result from
+    /// any thread (async contexts included).
+    pub fn block_on<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+        timeout: Duration,
+    ) -> Option<T> {
+        let (tx, rx) = mpsc::channel();
+        self.runtime.spawn(async move {
+            let _ = tx.send(future.await);
+        });
+        rx.recv_timeout(timeout).ok()
+    }
+
+    /// Waits until every entry below `offset` is applied; false on timeout.
+    pub fn wait_applied(&self, offset: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        while *applied < offset {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            applied = self
+                .applied_changed
+                .wait_timeout(applied, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Commits one change (if this node leads the quorum) and waits until
+    /// it is applied here; returns its offset.
+    pub fn commit(&self, change: Bytes, timeout: Duration) -> Result<u64, CommitError> {
+        let quorum = self.quorum.clone();
+        let appended = self
+            .block_on(async move { quorum.append(change).await }, timeout)
+            .ok_or(CommitError::TimedOut)?;
+        let offset = match appended {
+            Ok(offset) => offset,
+            Err(AppendError::NotLeader { leader }) => return Err(CommitError::NotLeader(leader)),
+            Err(AppendError::Stopped) => {
+                return Err(CommitError::Unavailable(
+                    "the metadata quorum stopped".into(),
+                ))
+            }
+        };
+        if !self.wait_applied(offset + 1, timeout) {
+            return Err(CommitError::TimedOut);
+        }
+        Ok(offset)
+    }
+
+    /// Resigns quorum leadership (if held) and stops the metadata thread.
+    pub fn shutdown(&self) {
+        let quorum = self.quorum.clone();
+        let _ = self.block_on(
+            async move {
+                quorum.resign().await;
+                quorum.shutdown().await;
+            },
+            Duration::from_secs(5),
+        );
+        if let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}

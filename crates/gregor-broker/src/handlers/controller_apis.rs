@@ -1,0 +1,95 @@
+//! What brokers ask the active controller (Kafka's broker-to-controller
+//! APIs): BrokerRegistration, BrokerHeartbeat and AllocateProducerIds.
+//! A node that is not the active controller answers NOT_CONTROLLER, and
+//! the broker retries against the one the quorum names.
+
+use crate::controller::Controller;
+use gregor_metadata::membership::{BrokerRegistration, Heartbeat};
+use gregor_metadata::Endpoint;
+use gregor_protocol::error_codes;
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest,
+    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId,
+};
+
+pub fn register_broker(
+    controller: &Controller,
+    cluster_id: &str,
+    request: BrokerRegistrationRequest,
+) -> BrokerRegistrationResponse {
+    let response = BrokerRegistrationResponse::default().with_broker_epoch(-1);
+    if request.cluster_id.as_str() != cluster_id {
+        return response.with_error_code(error_codes::INCONSISTENT_CLUSTER_ID);
+    }
+    let registration = BrokerRegistration {
+        id: request.broker_id.0,
+        incarnation_id: request.incarnation_id,
+        listeners: request
+            .listeners
+            .iter()
+            .map(|l| Endpoint {
+                name: l.name.to_string(),
+                host: l.host.to_string(),
+                port: i32::from(l.port),
+                security_protocol: l.security_protocol,
+            })
+            .collect(),
+        rack: request.rack.as_ref().map(|r| r.to_string()),
+    };
+    match controller.register_broker(&registration) {
+        Ok(epoch) => response.with_broker_epoch(epoch),
+        Err(err) => {
+            tracing::debug!(broker = registration.id, code = err.code, message = %err.message, "registration refused");
+            response.with_error_code(err.code)
+        }
+    }
+}
+
+pub fn heartbeat(
+    controller: &Controller,
+    request: BrokerHeartbeatRequest,
+) -> BrokerHeartbeatResponse {
+    let heartbeat = Heartbeat {
+        id: request.broker_id.0,
+        epoch: request.broker_epoch,
+        current_metadata_offset: request.current_metadata_offset,
+        want_fence: request.want_fence,
+        want_shutdown: request.want_shut_down,
+    };
+    match controller.heartbeat(&heartbeat) {
+        Ok(reply) => BrokerHeartbeatResponse::default()
+            .with_is_caught_up(reply.is_caught_up)
+            .with_is_fenced(reply.is_fenced)
+            .with_should_shut_down(reply.should_shutdown),
+        Err(err) => BrokerHeartbeatResponse::default()
+            .with_error_code(err.code)
+            .with_is_fenced(true),
+    }
+}
+
+pub fn allocate_producer_ids(
+    controller: &Controller,
+    request: AllocateProducerIdsRequest,
+) -> AllocateProducerIdsResponse {
+    let image = controller.image();
+    let registered = image
+        .brokers
+        .get(&request.broker_id.0)
+        .is_some_and(|b| b.epoch == request.broker_epoch);
+    if !registered {
+        return AllocateProducerIdsResponse::default()
+            .with_error_code(error_codes::STALE_BROKER_EPOCH)
+            .with_producer_id_start(ProducerId(-1));
+    }
+    match controller.allocate_producer_ids(request.broker_id.0) {
+        Ok(start) => AllocateProducerIdsResponse::default()
+            .with_producer_id_start(ProducerId(start))
+            .with_producer_id_len(
+                i32::try_from(gregor_metadata::controller::PRODUCER_ID_BLOCK_SIZE)
+                    .unwrap_or(i32::MAX),
+            ),
+        Err(err) => AllocateProducerIdsResponse::default()
+            .with_error_code(err.code)
+            .with_producer_id_start(ProducerId(-1)),
+    }
+}

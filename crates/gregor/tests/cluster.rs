@@ -1,0 +1,386 @@
+//! A real three-node cluster: three `gregor server` processes, each a
+//! combined broker+controller configured as Kafka's would be
+//! (`process.roles`, `controller.quorum.voters`, two listeners), formatted
+//! with one cluster id. Killed when the test ends, even on panic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use gregor_protocol::error_codes::{NONE, NOT_LEADER_OR_FOLLOWER};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, DescribeQuorumRequest, MetadataRequest, MetadataResponse,
+    ProduceRequest, RequestKind, ResponseKind,
+};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{free_port, gregor_bin, topic_name, Connection};
+
+struct Node {
+    client_port: u16,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+struct Cluster {
+    _root: tempfile::TempDir,
+    nodes: Vec<Node>,
+}
+
+impl Cluster {
+    fn start(size: i32, extra: &[&str]) -> Cluster {
+        let root = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let voters = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cluster_id = String::from_utf8(
+            Command::new(gregor_bin())
+                .args(["storage", "random-uuid"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_string();
+        let mut nodes = Vec::new();
+        for (i, (client, controller)) in ports.iter().enumerate() {
+            let id = i as i32 + 1;
+            let dir = root.path().join(format!("node-{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut properties = format!(
+                "process.roles=broker,controller\nnode.id={id}\ncontroller.quorum.voters={voters}\n\
+                 listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
+                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 log.dirs={}\n",
+                dir.join("data").display()
+            );
+            for setting in extra {
+                properties.push_str(setting);
+                properties.push('\n');
+            }
+            std::fs::write(dir.join("server.properties"), properties).unwrap();
+            let status = Command::new(gregor_bin())
+                .args(["storage", "format", "-t", &cluster_id, "-c"])
+                .arg(dir.join("server.properties"))
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "formatting node {id}");
+            nodes.push(Node {
+                client_port: *client,
+                dir,
+                child: None,
+            });
+        }
+        let mut cluster = Cluster { _root: root, nodes };
+        for i in 0..cluster.nodes.len() {
+            cluster.spawn(i);
+        }
+        for i in 0..cluster.nodes.len() {
+            cluster.wait_serving(i);
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("server.log"))
+            .unwrap();
+        let child = Command::new(gregor_bin())
+            .arg("server")
+            .arg("--config")
+            .arg(node.dir.join("server.properties"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        node.child = Some(child);
+    }
+
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Waits until node `i` accepts clients (it registered and was unfenced).
+    fn wait_serving(&mut self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = self.nodes[i].client_port;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = self.nodes[i].child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("node {} exited with {status}: {}", i + 1, self.log(i));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not start serving: {}",
+                i + 1,
+                self.log(i)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn connect(&self, i: usize) -> Connection {
+        Connection::new(TcpStream::connect(("127.0.0.1", self.nodes[i].client_port)).unwrap())
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        let pid = self.nodes[i].child.as_ref().unwrap().id();
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+    }
+
+    /// The active controller, as DescribeQuorum through node `via` says.
+    fn leader(&self, via: usize) -> Option<i32> {
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(topic_name("__cluster_metadata"))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let ResponseKind::DescribeQuorum(response) = self.connect(via).request(
+            ApiKey::DescribeQuorum,
+            1,
+            RequestKind::DescribeQuorum(request),
+        ) else {
+            panic!("wrong response type")
+        };
+        let partition = response.topics.first()?.partitions.first()?;
+        (partition.error_code == NONE && partition.leader_id.0 >= 0)
+            .then_some(partition.leader_id.0)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            if let Some(child) = self.nodes[i].child.as_ref() {
+                // A paused node cannot die until it is resumed.
+                let _ = Command::new("kill")
+                    .arg("-CONT")
+                    .arg(child.id().to_string())
+                    .status();
+            }
+            self.kill(i);
+        }
+    }
+}
+
+fn metadata(conn: &mut Connection, topics: Option<&[&str]>) -> MetadataResponse {
+    let request = MetadataRequest::default().with_topics(topics.map(|names| {
+        names
+            .iter()
+            .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
+            .collect()
+    }));
+    let ResponseKind::Metadata(response) =
+        conn.request(ApiKey::Metadata, 12, RequestKind::Metadata(request))
+    else {
+        panic!("wrong response type")
+    };
+    response
+}
+
+fn create_topic(conn: &mut Connection, name: &str, partitions: i32, rf: i16) -> (i16, uuid::Uuid) {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(15000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(rf)]);
+    let ResponseKind::CreateTopics(response) =
+        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    else {
+        panic!("wrong response type")
+    };
+    (response.topics[0].error_code, response.topics[0].topic_id)
+}
+
+/// Retries `f` until it returns Some, for up to `secs` seconds.
+fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn broker_ids(response: &MetadataResponse) -> Vec<i32> {
+    let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn three_nodes_share_brokers_topics_and_leaders() {
+    let cluster = Cluster::start(3, &[]);
+    for i in 0..3 {
+        let ids = eventually(20, "every broker listed", || {
+            let ids = broker_ids(&metadata(&mut cluster.connect(i), None));
+            (ids == [1, 2, 3]).then_some(ids)
+        });
+        assert_eq!(ids, [1, 2, 3]);
+    }
+    // Created through a node that may not be the active controller: the
+    // request is forwarded.
+    let leader = cluster.leader(0).expect("a quorum leader");
+    let via = (0..3).find(|i| *i as i32 + 1 != leader).unwrap();
+    let (code, id) = create_topic(&mut cluster.connect(via), "spread", 6, 3);
+    assert_eq!(code, NONE);
+    let mut leaders_seen = std::collections::BTreeSet::new();
+    for i in 0..3 {
+        let response = eventually(20, "the topic on every node", || {
+            let response = metadata(&mut cluster.connect(i), Some(&["spread"]));
+            (response.topics[0].error_code == NONE && response.topics[0].partitions.len() == 6)
+                .then_some(response)
+        });
+        let topic = &response.topics[0];
+        assert_eq!(topic.topic_id, id, "same topic id on node {}", i + 1);
+        for p in &topic.partitions {
+            assert_eq!(p.replica_nodes.len(), 3);
+            assert!(p.isr_nodes.contains(&p.leader_id));
+            leaders_seen.insert(p.leader_id.0);
+        }
+    }
+    assert!(
+        leaders_seen.len() > 1,
+        "leaders are spread: {leaders_seen:?}"
+    );
+
+    // A node that does not lead a partition sends the producer to the one
+    // that does (KIP-951).
+    let response = metadata(&mut cluster.connect(0), Some(&["spread"]));
+    let partition = response.topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.leader_id.0 != 1)
+        .unwrap();
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name("spread"))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition.partition_index)
+                .with_records(Some(bytes::Bytes::new()))])]);
+    let ResponseKind::Produce(produced) =
+        cluster
+            .connect(0)
+            .request(ApiKey::Produce, 10, RequestKind::Produce(request))
+    else {
+        panic!("wrong response type")
+    };
+    let answer = &produced.responses[0].partition_responses[0];
+    assert_eq!(answer.error_code, NOT_LEADER_OR_FOLLOWER);
+    assert_eq!(answer.current_leader.leader_id, partition.leader_id);
+    let endpoint = produced
+        .node_endpoints
+        .iter()
+        .find(|e| e.node_id == partition.leader_id)
+        .expect("the leader's endpoint");
+    assert_eq!(
+        endpoint.port,
+        i32::from(cluster.nodes[partition.leader_id.0 as usize - 1].client_port)
+    );
+}
+
+#[test]
+fn a_new_controller_takes_over_and_the_old_one_catches_up() {
+    let mut cluster = Cluster::start(3, &[]);
+    let (code, before) = create_topic(&mut cluster.connect(0), "before", 3, 3);
+    assert_eq!(code, NONE);
+    let old = eventually(10, "a leader", || cluster.leader(0));
+    let old_index = old as usize - 1;
+    cluster.kill(old_index);
+    let survivor = (0..3).find(|i| *i != old_index).unwrap();
+    let new = eventually(20, "a new leader", || {
+        cluster.leader(survivor).filter(|l| *l != old)
+    });
+    assert_ne!(new, old);
+    let after = eventually(20, "a topic created after the failover", || {
+        let (code, id) = create_topic(&mut cluster.connect(survivor), "after", 3, 2);
+        (code == NONE).then_some(id)
+    });
+    // The old controller comes back and catches up with what it missed.
+    cluster.spawn(old_index);
+    cluster.wait_serving(old_index);
+    let response = eventually(20, "the restarted node to catch up", || {
+        let response = metadata(&mut cluster.connect(old_index), Some(&["before", "after"]));
+        response
+            .topics
+            .iter()
+            .all(|t| t.error_code == NONE)
+            .then_some(response)
+    });
+    assert_eq!(response.topics[0].topic_id, before);
+    assert_eq!(response.topics[1].topic_id, after);
+}
+
+#[test]
+fn a_paused_broker_is_fenced_and_loses_its_leaderships() {
+    let cluster = Cluster::start(
+        3,
+        &[
+            "broker.session.timeout.ms=2000",
+            "broker.heartbeat.interval.ms=200",
+        ],
+    );
+    let (code, _) = create_topic(&mut cluster.connect(0), "fenced", 6, 3);
+    assert_eq!(code, NONE);
+    // Pause a node that is not the active controller, so the quorum stays.
+    let leader = eventually(10, "a leader", || cluster.leader(0));
+    let paused = (0..3).find(|i| *i as i32 + 1 != leader).unwrap();
+    let paused_id = paused as i32 + 1;
+    eventually(10, "the paused node to lead a partition", || {
+        let response = metadata(&mut cluster.connect(leader as usize - 1), Some(&["fenced"]));
+        response.topics[0]
+            .partitions
+            .iter()
+            .any(|p| p.leader_id.0 == paused_id)
+            .then_some(())
+    });
+    cluster.signal(paused, "STOP");
+    let observer = leader as usize - 1;
+    eventually(20, "the paused broker to be fenced", || {
+        let response = metadata(&mut cluster.connect(observer), Some(&["fenced"]));
+        let listed = response.brokers.iter().any(|b| b.node_id.0 == paused_id);
+        let leads = response.topics[0]
+            .partitions
+            .iter()
+            .any(|p| p.leader_id.0 == paused_id);
+        (!listed && !leads).then_some(())
+    });
+    cluster.signal(paused, "CONT");
+    eventually(20, "the resumed broker to be listed again", || {
+        let response = metadata(&mut cluster.connect(observer), None);
+        response
+            .brokers
+            .iter()
+            .any(|b| b.node_id.0 == paused_id)
+            .then_some(())
+    });
+}
