@@ -384,3 +384,56 @@ fn a_paused_broker_is_fenced_and_loses_its_leaderships() {
             .then_some(())
     });
 }
+
+#[test]
+fn a_node_formatted_for_another_cluster_stops_with_one_line() {
+    let mut cluster = Cluster::start(3, &[]);
+    // Node 3 is wiped and formatted with a different cluster id.
+    cluster.kill(2);
+    let dir = cluster.nodes[2].dir.clone();
+    std::fs::remove_dir_all(dir.join("data")).unwrap();
+    let other = String::from_utf8(
+        Command::new(gregor_bin())
+            .args(["storage", "random-uuid"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let status = Command::new(gregor_bin())
+        .args(["storage", "format", "-t", other.trim(), "-c"])
+        .arg(dir.join("server.properties"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = dir.join("refused.log");
+    let mut child = Command::new(gregor_bin())
+        .arg("server")
+        .arg("--config")
+        .arg(dir.join("server.properties"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the misformatted node kept running");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("gregor: "), "{stderr}");
+    assert!(last.contains("INCONSISTENT_CLUSTER_ID"), "{stderr}");
+    assert!(last.contains(other.trim()), "{stderr}");
+    // The other two carry on as a cluster.
+    let (code, _) = create_topic(&mut cluster.connect(0), "still-here", 1, 2);
+    assert_eq!(code, NONE);
+}

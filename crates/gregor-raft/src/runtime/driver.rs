@@ -13,6 +13,8 @@ use bytes::Bytes;
 use gregor_protocol::error_codes as ec;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -119,6 +121,7 @@ impl Driver {
         clock: Clock,
         commands: mpsc::WeakSender<Command>,
         status: watch::Sender<QuorumStatus>,
+        cluster_id_refused: Arc<AtomicBool>,
     ) -> Self {
         let request_timeout = Duration::from_millis(config.request_timeout_ms.max(1));
         let mut peers = BTreeMap::new();
@@ -142,6 +145,7 @@ impl Driver {
                     local_ip: config.local_ip,
                     request_timeout,
                     fetch_max_wait_ms: config.wire_fetch_max_wait_ms(),
+                    cluster_id_refused: cluster_id_refused.clone(),
                 };
                 peer_tasks.push(tokio::spawn(peer::run(target, rx, commands.clone())));
                 tx

@@ -10,7 +10,11 @@ use super::driver::Command;
 use crate::kraft::wire;
 use crate::kraft::{Message, NodeId};
 use gregor_client::{ConnectOptions, Connection};
+use gregor_protocol::error_codes;
+use kafka_protocol::messages::ResponseKind;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -36,6 +40,20 @@ pub(super) struct Peer {
     pub(super) local_ip: Option<IpAddr>,
     pub(super) request_timeout: Duration,
     pub(super) fetch_max_wait_ms: i32,
+    /// Set when a peer refused this node's cluster id: the operator
+    /// formatted it for another cluster, and start-up says so.
+    pub(super) cluster_id_refused: Arc<AtomicBool>,
+}
+
+/// The top-level error code of a raft answer.
+fn top_level_error(response: &ResponseKind) -> i16 {
+    match response {
+        ResponseKind::Vote(r) => r.error_code,
+        ResponseKind::BeginQuorumEpoch(r) => r.error_code,
+        ResponseKind::EndQuorumEpoch(r) => r.error_code,
+        ResponseKind::Fetch(r) => r.error_code,
+        _ => error_codes::NONE,
+    }
 }
 
 pub(super) async fn run(
@@ -112,15 +130,20 @@ async fn exchange(peer: &Peer, conn: &mut Connection, outgoing: &Outgoing) -> Op
         },
     )?;
     match conn.send(key, version, body).await {
-        Ok((response, _)) => match wire::decode_response(message, response) {
-            Ok(answer) => answer,
-            Err(err) => {
-                // A refusal (another cluster id, a malformed answer) is a
-                // misconfiguration worth seeing; the node retries anyway.
-                tracing::warn!(peer = peer.id, %err, "raft answer ignored");
-                None
+        Ok((response, _)) => {
+            if top_level_error(&response) == error_codes::INCONSISTENT_CLUSTER_ID {
+                peer.cluster_id_refused.store(true, Ordering::Relaxed);
             }
-        },
+            match wire::decode_response(message, response) {
+                Ok(answer) => answer,
+                Err(err) => {
+                    // A refusal (another cluster id, a malformed answer) is a
+                    // misconfiguration worth seeing; the node retries anyway.
+                    tracing::warn!(peer = peer.id, %err, "raft answer ignored");
+                    None
+                }
+            }
+        }
         Err(err) => {
             tracing::debug!(peer = peer.id, %err, "raft request failed");
             None
