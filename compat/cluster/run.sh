@@ -17,8 +17,8 @@ case "$GREGOR_BIN" in /*) ;; *) GREGOR_BIN="$PWD/$GREGOR_BIN" ;; esac
 export GREGOR_BIN
 PY="$PWD/target/compat-deps/venv/bin/python"
 cd compat/cluster
-# -n 0: nodes use fixed addresses and ports, so one cluster at a time.
-PYTEST=("$PY" -m pytest -p no:cacheprovider -n 0 -q -rfEs "$@")
+# -n 0 (last, so it wins): nodes use fixed addresses and ports, so one cluster at a time.
+PYTEST=("$PY" -m pytest -p no:cacheprovider -q -rfEs "$@" -n 0)
 if [ "$(id -u)" = 0 ] && unshare --net --pid --fork --mount-proc true 2>/dev/null; then
   set +e
   unshare --net --pid --fork --mount-proc --kill-child -- \

@@ -358,9 +358,10 @@ def test_three_controllers_two_brokers(cluster_factory):
     same_id_everywhere(cluster, after, 1, rf=2)
 
 
-def test_minority_side_of_a_partition_cannot_create_topics(cluster):
-    if cluster.kind == "kafka":
+def test_minority_side_of_a_partition_cannot_create_topics(netns, cluster_factory):
+    if harness.SERVER_KIND == "kafka":
         pytest.skip("Gregor-only: Kafka's outbound sockets come from 127.0.0.1, so nft cannot isolate its nodes")
+    cluster = cluster_factory()
     old = cluster.active_controller()
     majority = [i for i in cluster.nodes if i != old]
     cluster.net.partition([old], majority)
@@ -392,3 +393,49 @@ def same_id_everywhere_on(cluster, topic, node_ids, timeout=60):
     nodes = [cluster.nodes[i] for i in node_ids]
     ids = wait_for(f"{topic} on {node_ids}", lambda: topic_everywhere(cluster, topic, 1, nodes=nodes), timeout)
     assert len(set(ids.values())) == 1, ids
+
+
+@pytest.mark.soak
+def test_soak_random_faults(cluster):
+    """GREGOR_CLUSTER_SOAK=1: for GREGOR_CLUSTER_SOAK_SECONDS (default 300) one node
+    at a time is crashed (kill -9, restarted after 0-5 s), paused (SIGSTOP 1-8 s) or,
+    on Gregor, cut off by a partition (2-8 s) while topics keep being created through
+    the others; afterwards every topic created is on every node with one id and
+    every voter has caught up."""
+    import os
+    import random
+
+    seed = int(os.environ.get("GREGOR_CLUSTER_SOAK_SEED", str(int(time.time()))))
+    rng = random.Random(seed)
+    print(f"soak seed {seed}")
+    duration = float(os.environ.get("GREGOR_CLUSTER_SOAK_SECONDS", "300"))
+    faults = ["kill", "pause"] + (["partition"] if cluster.kind != "kafka" else [])
+    created = []
+    end = time.monotonic() + duration
+    while time.monotonic() < end:
+        victim = rng.choice(list(cluster.nodes))
+        fault = rng.choice(faults)
+        others = [i for i in cluster.nodes if i != victim]
+        if fault == "kill":
+            cluster.nodes[victim].kill9()
+        elif fault == "pause":
+            cluster.nodes[victim].pause()
+        else:
+            cluster.net.partition([victim], others)
+        topic = name(f"soak-{fault}")
+        wait_for(f"CreateTopics during {fault} of {victim} (seed {seed})",
+                 lambda: cf_create_ok(cluster.bootstrap(exclude=[victim]), topic, 1, RF_DEGRADED), 90)
+        created.append(topic)
+        time.sleep(rng.uniform(0, 5 if fault == "kill" else 8))
+        if fault == "kill":
+            cluster.nodes[victim].start()
+        elif fault == "pause":
+            cluster.nodes[victim].resume()
+        else:
+            cluster.net.heal()
+        cluster.wait_ready(timeout=90)
+    for t in created:
+        same_id_everywhere(cluster, t, 1)
+    rows = wait_for("voters caught up", lambda: (r := cluster.quorum_replication()) and
+                    all(r[i]["Lag"] == "0" for i in cluster.nodes) and r, 60, 0.5)
+    assert sorted(r["Status"] for i, r in rows.items() if i in cluster.nodes) == ["Follower", "Follower", "Leader"]
