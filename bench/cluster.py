@@ -17,6 +17,7 @@ also writes them there.
 
 import argparse
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -60,8 +61,6 @@ def create(client, topic, rf, timeout):
 def failover_round(cluster, emit):
     old = cluster.active_controller()
     survivors = cluster.bootstrap(exclude=[old])
-    client = admin(survivors)
-    create(client, f"warm-{uuid.uuid4().hex[:8]}", 2, 10)  # connections up before the kill
     topic = f"failover-{uuid.uuid4().hex[:8]}"
     attempts = 0
     t0 = time.monotonic()
@@ -69,7 +68,9 @@ def failover_round(cluster, emit):
     while True:
         attempts += 1
         try:
-            create(client, topic, 2, 5)
+            # A fresh client per attempt: a long-lived librdkafka admin keeps sending
+            # CreateTopics to the dead node while its Metadata still names it.
+            create(admin(survivors), topic, 2, 3)
             break
         except Exception as e:  # any failure: the quorum is still moving; retry
             if "TOPIC_ALREADY_EXISTS" in str(e):
@@ -151,6 +152,8 @@ def main(argv=None):
         sys.exit(f"bench/cluster.py: {harness.GREGOR_SKIP_REASON}")
 
     out = open(args.out, "a") if args.out else None
+    # As PID 1 of its namespace a SIGTERM would be ignored: make it unwind (and stop the nodes).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     def emit(obj):
         line = json.dumps(obj)

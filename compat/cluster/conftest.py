@@ -10,7 +10,10 @@ Node logs are attached to the report of a failing test.
 """
 
 import os
+import shutil
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,24 +32,38 @@ def netns():
         pytest.skip(problem)
 
 
+def cluster_root():
+    """A world-searchable temp dir: Kafka nodes run under their own uids (harness.py)
+    and pytest's own tmp dirs are private to root. Removed afterwards unless
+    GREGOR_CLUSTER_KEEP=1."""
+    root = Path(tempfile.mkdtemp(prefix="gregor-cluster-"))
+    root.chmod(0o755)
+    return root
+
+
 @pytest.fixture
-def cluster_factory(netns, tmp_path, request):
+def cluster_factory(netns, request):
     problem = harness.gregor_problem()
     if problem:
         pytest.skip(problem)
     clusters = []
     request.node._clusters = clusters
+    root = cluster_root()
 
     def make(layout=None, settings=None, start=True):
-        c = harness.Cluster(tmp_path / f"cluster{len(clusters)}", layout=layout, settings=settings)
+        c = harness.Cluster(root / f"cluster{len(clusters)}", layout=layout, settings=settings)
         clusters.append(c)
         return c.start() if start else c
 
     try:
         yield make
     finally:
-        for c in clusters:
-            c.close()
+        try:
+            for c in clusters:
+                c.close()
+        finally:
+            if os.environ.get("GREGOR_CLUSTER_KEEP") != "1":
+                shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -55,6 +72,10 @@ def cluster(cluster_factory):
 
 
 def pytest_configure(config):
+    # run.sh makes pytest PID 1 of its namespace, where an unhandled SIGTERM is
+    # ignored: turn it into KeyboardInterrupt so fixtures still stop every node.
+    if os.environ.get("GREGOR_CLUSTER_NETNS") == "1":
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     config.addinivalue_line("markers", "soak: long randomised fault runs (GREGOR_CLUSTER_SOAK=1)")
 
 

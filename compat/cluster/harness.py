@@ -36,6 +36,10 @@ CLUSTER_ID = "q1Sh-9_ISia_zwGINzRvyQ"
 BROKER_PORT = 9092
 CONTROLLER_PORT = 9093
 NFT_TABLE = "gregor_harness"
+# Kafka nodes run as uid KAFKA_UID_BASE + node id: Kafka cannot bind its outbound
+# sockets to its node address (they leave from 127.0.0.1 like every client's), so
+# partitions match Kafka's packets by their socket's owner (nft `meta skuid`).
+KAFKA_UID_BASE = 10000
 
 
 def node_host(node_id):
@@ -95,6 +99,7 @@ class Node:
         self.proc = None
         self.paused = False
         self.starts = 0
+        self.uid = None  # run as this uid (and gid) when set
 
     @property
     def is_broker(self):
@@ -160,9 +165,20 @@ class Node:
     def command(self):
         raise NotImplementedError
 
+    def _own(self):
+        """Hand the node's files to its uid (the harness writes them as root)."""
+        if self.uid is None:
+            return {}
+        for d, _, files in os.walk(self.workdir):
+            os.chown(d, self.uid, self.uid)
+            for f in files:
+                os.chown(os.path.join(d, f), self.uid, self.uid)
+        return {"user": self.uid, "group": self.uid, "extra_groups": []}
+
     def format(self):
         self.write_config()
-        p = subprocess.run(self.format_command(), capture_output=True, text=True, timeout=120)
+        p = subprocess.run(list(map(str, self.format_command())), capture_output=True, text=True, timeout=120,
+                           cwd=self.workdir, **self._own())
         if p.returncode != 0:
             raise RuntimeError(f"format of node {self.node_id} failed: {p.stdout}\n{p.stderr}")
 
@@ -173,7 +189,7 @@ class Node:
             log.flush()
             self.proc = subprocess.Popen(
                 list(map(str, self.command())), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir)
+                stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir, **self._own())
         self.paused = False
         return self
 
@@ -240,7 +256,13 @@ class Node:
 
 
 class KafkaNode(Node):
-    jvm_opts = ["-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true"]
+    # -XX:-UsePerfData: no hsperfdata file for a uid without a home or passwd entry.
+    jvm_opts = ["-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+                "-XX:-UsePerfData"]
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.uid = KAFKA_UID_BASE + self.node_id
 
     def write_config(self):
         super().write_config()
@@ -277,6 +299,7 @@ class Cluster:
 
     def __init__(self, workdir: Path, layout=None, kind=None, settings=None, cluster_id=CLUSTER_ID):
         self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.kind = kind or SERVER_KIND
         self.settings = dict(settings or {})
         self.cluster_id = cluster_id
@@ -285,7 +308,9 @@ class Cluster:
         self.nodes = {i + 1: node_cls(self, i + 1, roles, self.workdir / f"node{i + 1}")
                       for i, roles in enumerate(layout)}
         self.voters = ",".join(f"{n.node_id}@{n.host}:{CONTROLLER_PORT}" for n in self.controllers())
-        self.net = Net()
+        self.net = Net({i: n.uid for i, n in self.nodes.items() if n.uid is not None})
+        if any(n.uid is not None for n in self.nodes.values()):
+            _check_traversable(self.workdir)
 
     def brokers(self):
         return [n for n in self.nodes.values() if n.is_broker]
@@ -395,13 +420,25 @@ class Cluster:
         return "\n".join(f"--- node {n.node_id} ({n.log_path})\n{n.log_tail(lines)}" for n in self.nodes.values())
 
 
+def _check_traversable(path: Path):
+    """Nodes running under their own uid must reach their dirs: every ancestor o+x."""
+    path.chmod(0o755)
+    for p in [path, *path.parents]:
+        if not p.stat().st_mode & 0o001:
+            raise RuntimeError(f"{p} is not traversable by other users; cluster dirs of uid-separated nodes "
+                               f"must live under world-searchable dirs (see cluster_root() in conftest.py)")
+
+
 class Net:
     """nftables rules in the namespace's own table. A partition drops every packet
-    from one side's addresses to the other's, both ways (the output hook sees
-    loopback traffic once per packet). Only processes that bind their outbound
-    sockets to their node address are told apart from clients (127.0.0.1)."""
+    sent from one side to the other side's addresses, both ways (the output hook
+    sees each loopback packet once). A node's packets are recognised by their
+    source address (Gregor binds outbound sockets to its node address) or by
+    their socket's owner (Kafka nodes run under their own uid, `uids`); clients
+    on 127.0.0.1 running as root are never cut off."""
 
-    def __init__(self):
+    def __init__(self, uids=None):
+        self.uids = dict(uids or {})
         self.active = False
 
     @staticmethod
@@ -414,13 +451,17 @@ class Net:
         """Cut every node id in side_a off from every node id in side_b."""
         a = ", ".join(node_host(i) for i in side_a)
         b = ", ".join(node_host(i) for i in side_b)
+        rules = [f"ip saddr {{ {a} }} ip daddr {{ {b} }} drop", f"ip saddr {{ {b} }} ip daddr {{ {a} }} drop"]
+        for src, dst in ((side_a, b), (side_b, a)):
+            uids = ", ".join(str(self.uids[i]) for i in src if i in self.uids)
+            if uids:
+                rules.append(f"meta skuid {{ {uids} }} ip daddr {{ {dst} }} drop")
         self.heal()
         self.nft(
             f"table inet {NFT_TABLE} {{\n"
             f"  chain out {{ type filter hook output priority 0; policy accept;\n"
-            f"    ip saddr {{ {a} }} ip daddr {{ {b} }} drop\n"
-            f"    ip saddr {{ {b} }} ip daddr {{ {a} }} drop\n"
-            f"  }}\n}}\n")
+            + "".join(f"    {r}\n" for r in rules)
+            + "  }\n}\n")
         self.active = True
 
     def isolate(self, node_ids, others):

@@ -183,3 +183,36 @@ def _recv_exact(s, n):
         chunks.append(b)
         n -= len(b)
     return b"".join(chunks)
+
+
+CREATE_TOPICS_KEY = 19
+CREATE_TOPICS_VERSION = 7  # flexible, returns topic ids; Kafka 4.4 serves 2..7
+
+
+def encode_create_topics(correlation_id, topic, partitions, rf, timeout_ms, client_id="cluster-harness"):
+    cid = client_id.encode()
+    header = struct.pack(">hhih", CREATE_TOPICS_KEY, CREATE_TOPICS_VERSION, correlation_id, len(cid)) + cid + _uvarint(0)
+    body = (_uvarint(2) + _compact_str(topic) + struct.pack(">ih", partitions, rf)
+            + _uvarint(1) + _uvarint(1) + _uvarint(0)  # no assignments, no configs, no tags
+            + struct.pack(">ib", timeout_ms, 0) + _uvarint(0))
+    msg = header + body
+    return struct.pack(">i", len(msg)) + msg
+
+
+def create_topic(host, port, topic, partitions, rf, timeout_ms=5000, socket_timeout=30.0):
+    """CreateTopics for one topic sent to host:port only (no client-side routing to
+    another broker). Returns (error_code, error_message)."""
+    with socket.create_connection((host, port), timeout=socket_timeout) as s:
+        s.settimeout(socket_timeout)
+        s.sendall(encode_create_topics(7, topic, partitions, rf, timeout_ms))
+        size = struct.unpack(">i", _recv_exact(s, 4))[0]
+        r = _Reader(_recv_exact(s, size))
+    if r.i32() != 7:
+        raise ValueError("CreateTopics: wrong correlation id")
+    r.skip_tags()
+    r.i32()  # throttle_time_ms
+    if r.compact_len() != 1:
+        raise ValueError("CreateTopics: expected one topic result")
+    r.compact_str()  # name
+    r.take(16)  # topic id
+    return r.i16(), r.compact_str()
