@@ -457,6 +457,7 @@ def test_soak_random_faults(cluster):
         wait_for(f"CreateTopics during {fault} of {victim} (seed {seed})",
                  lambda: cf_create_ok(cluster.bootstrap(exclude=[victim]), topic, 1, RF_DEGRADED), 90)
         created.append(topic)
+        print(f"soak: {fault} node {victim}: {topic} created")
         time.sleep(rng.uniform(0, 5 if fault == "kill" else 8))
         if fault == "kill":
             cluster.nodes[victim].start()
@@ -465,6 +466,7 @@ def test_soak_random_faults(cluster):
         else:
             cluster.net.heal()
         cluster.wait_ready(timeout=90)
+    print(f"soak: {len(created)} faults, seed {seed}")
     for t in created:
         same_id_everywhere(cluster, t, 1)
     rows = wait_for("voters caught up", lambda: (r := cluster.quorum_replication()) and
