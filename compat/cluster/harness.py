@@ -24,8 +24,11 @@ import kwire
 # broker registration, forwarding to the active controller) is wired. Until then
 # the Gregor runs skip with GREGOR_SKIP_REASON and only the Kafka runs
 # (COMPAT_SERVER=kafka) exercise the tests.
-GREGOR_CLUSTER_READY = False
+GREGOR_CLUSTER_READY = True
 GREGOR_SKIP_REASON = "multi-node Gregor not wired yet (GREGOR_CLUSTER_READY in compat/cluster/harness.py)"
+# Dedicated controller-only and broker-only nodes (process.roles=controller /
+# broker): the 3 controllers + 2 brokers layout skips on Gregor until they run.
+GREGOR_DEDICATED_ROLES = False
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GREGOR_BIN = os.environ.get("GREGOR_BIN", str(ROOT / "target" / "debug" / "gregor"))
