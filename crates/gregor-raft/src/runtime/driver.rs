@@ -48,6 +48,10 @@ pub(super) enum Command {
         from: NodeId,
         message: Message,
     },
+    /// A peer refused our connection: its process is gone.
+    Unreachable {
+        peer: NodeId,
+    },
     Append {
         data: Bytes,
         reply: oneshot::Sender<Result<u64, AppendError>>,
@@ -269,6 +273,10 @@ impl Driver {
             }
             Command::Response { from, message } => {
                 let outputs = self.node.handle(from, message, now);
+                self.carry_out(outputs, None)?;
+            }
+            Command::Unreachable { peer } => {
+                let outputs = self.node.peer_unreachable(peer, now);
                 self.carry_out(outputs, None)?;
             }
             Command::Append { data, reply } => match self.node.client_append(data) {

@@ -83,6 +83,14 @@ pub(super) async fn run(
                 Err(err) => {
                     tracing::debug!(peer = peer.id, %err, "cannot reach quorum peer");
                     retry_at = Some(Instant::now() + RECONNECT_BACKOFF);
+                    // A refused connection means the peer's process is
+                    // gone: the node need not wait out its timeouts.
+                    if is_refused(&err) {
+                        let Some(node) = node.upgrade() else {
+                            return;
+                        };
+                        let _ = node.try_send(Command::Unreachable { peer: peer.id });
+                    }
                     continue;
                 }
             }
@@ -104,6 +112,15 @@ pub(super) async fn run(
             return;
         }
     }
+}
+
+/// Whether connecting failed because nothing listens there any more.
+fn is_refused(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
 }
 
 /// Sends one request at the best version both sides speak; the node's
