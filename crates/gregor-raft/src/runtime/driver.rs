@@ -236,6 +236,9 @@ impl Driver {
                         |m| matches!(m, Message::BeginQuorumEpochResponse { .. })
                     }
                     Message::Fetch { .. } => |m| matches!(m, Message::FetchResponse(_)),
+                    Message::FetchSnapshot { .. } => {
+                        |m| matches!(m, Message::FetchSnapshotResponse(_))
+                    }
                     _ => |_| false,
                 };
                 let held = match &message {
@@ -302,6 +305,7 @@ impl Driver {
     fn nothing_new(&self, from: NodeId, f: &FetchResponse) -> bool {
         f.error.is_none()
             && f.diverging.is_none()
+            && f.snapshot.is_none()
             && f.entries.is_empty()
             && self.hw_sent.get(&from) == Some(&f.high_watermark)
     }
@@ -400,7 +404,7 @@ impl Driver {
         match self.peers.get(&to) {
             Some(lanes) => {
                 let queue = match message {
-                    Message::Fetch { .. } => &lanes.fetch,
+                    Message::Fetch { .. } | Message::FetchSnapshot { .. } => &lanes.fetch,
                     _ => &lanes.control,
                 };
                 // A follower that has not learnt any yet says so (-1).
