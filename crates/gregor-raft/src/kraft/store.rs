@@ -667,6 +667,112 @@ mod tests {
         assert_eq!(restored.log.end_offset(), 4);
     }
 
+    fn snapshot(end_offset: u64, epoch: u32, text: &'static str) -> Snapshot {
+        let data =
+            records::encode_snapshot(epoch, &Bytes::from_static(text.as_bytes()), 0).unwrap();
+        Snapshot {
+            id: EpochEndOffset { epoch, end_offset },
+            data,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_moves_the_log_start_and_survives_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path(), &[1]).unwrap();
+        let entries = vec![
+            leader_change(1, 1),
+            data(1, "a"),
+            data(1, "b"),
+            data(1, "c"),
+        ];
+        append_all(&mut store, &entries);
+        store
+            .apply(&[Output::InstallSnapshot {
+                snapshot: snapshot(3, 1, "ab"),
+                keep_log: true,
+            }])
+            .unwrap();
+        drop(store);
+        let (mut store, restored) = Store::open(dir.path(), &[1]).unwrap();
+        let s = restored.snapshot.clone().unwrap();
+        assert_eq!(
+            s.id,
+            EpochEndOffset {
+                epoch: 1,
+                end_offset: 3
+            }
+        );
+        assert_eq!(records::decode_snapshot(&s.data).unwrap(), "ab");
+        assert_eq!(restored.log.start_offset(), 3);
+        assert_eq!(restored.log.entries(), &[data(1, "c")]);
+        assert_eq!(restored.log.end_offset(), 4);
+
+        // A follower's fetched snapshot past its log end restarts the log
+        // there; the older snapshot file goes.
+        store
+            .apply(&[Output::InstallSnapshot {
+                snapshot: snapshot(10, 2, "abcdefg"),
+                keep_log: false,
+            }])
+            .unwrap();
+        append_all(&mut store, &[data(2, "h")]);
+        drop(store);
+        let (_, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(restored.snapshot.unwrap().id.end_offset, 10);
+        assert_eq!(restored.log.start_offset(), 10);
+        assert_eq!(restored.log.entries(), &[data(2, "h")]);
+        let files: Vec<_> = std::fs::read_dir(dir.path().join(METADATA_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".checkpoint"))
+            .collect();
+        assert_eq!(
+            files,
+            [snapshot_file_name(EpochEndOffset {
+                epoch: 2,
+                end_offset: 10
+            })]
+        );
+    }
+
+    #[test]
+    fn a_torn_or_diverged_snapshot_state_is_repaired_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path(), &[1]).unwrap();
+        append_all(
+            &mut store,
+            &[leader_change(1, 1), data(1, "a"), data(1, "b")],
+        );
+        drop(store);
+        let meta = dir.path().join(METADATA_DIR);
+        // A crash after the snapshot file, before the log was emptied: the
+        // log's entry below the snapshot's end is of another epoch, so the
+        // log restarts at the snapshot.
+        let s = snapshot(2, 3, "x");
+        std::fs::write(meta.join(snapshot_file_name(s.id)), &s.data).unwrap();
+        // A partial newer file is ignored and removed.
+        std::fs::write(
+            meta.join("00000000000000000009-0000000003.checkpoint.part"),
+            b"half",
+        )
+        .unwrap();
+        // A torn newer file (no footer) is ignored.
+        let torn = snapshot(5, 3, "y");
+        std::fs::write(
+            meta.join(snapshot_file_name(torn.id)),
+            &torn.data[..torn.data.len() - 10],
+        )
+        .unwrap();
+        let (_, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(restored.snapshot.unwrap().id, s.id);
+        assert_eq!(restored.log.start_offset(), 2);
+        assert!(restored.log.entries().is_empty());
+        assert!(!meta
+            .join("00000000000000000009-0000000003.checkpoint.part")
+            .exists());
+    }
+
     #[test]
     fn an_append_off_the_log_end_is_refused() {
         let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,10 @@
 
 use super::committed::Committed;
 use super::peer;
-use super::{is_request, AppendError, Clock, QuorumStatus, ReplicaStatus, RuntimeConfig};
+use super::{
+    is_request, AppendError, Clock, QuorumStatus, ReplicaStatus, RuntimeConfig, SnapshotError,
+};
+use crate::kraft::records;
 use crate::kraft::store::{Store, StoreError};
 use crate::kraft::wire::NodeView;
 use crate::kraft::{FetchResponse, Message, Node, NodeId, Output, Payload, ReplicaProgress, Role};
@@ -55,6 +58,12 @@ pub(super) enum Command {
         from: u64,
         reply: oneshot::Sender<ReadBatch>,
     },
+    /// The caller's state as of `end_offset`, to store as a snapshot.
+    Snapshot {
+        end_offset: u64,
+        data: Bytes,
+        reply: oneshot::Sender<Result<(), SnapshotError>>,
+    },
     Resign {
         reply: oneshot::Sender<()>,
     },
@@ -67,6 +76,9 @@ pub(super) struct ReadBatch {
     /// Where the next read starts.
     pub(super) next: u64,
     pub(super) items: Vec<Committed>,
+    /// The read started below the log start: the snapshot's end offset and
+    /// the caller's data in it (`next` is then its end offset).
+    pub(super) snapshot: Option<Result<(u64, Bytes), String>>,
 }
 
 /// A Fetch held by the leader until there is something new for the
@@ -287,6 +299,21 @@ impl Driver {
             Command::Read { from, reply } => {
                 let _ = reply.send(self.read(from));
             }
+            Command::Snapshot {
+                end_offset,
+                data,
+                reply,
+            } => {
+                let answer = self.snapshot(end_offset, data);
+                let outputs = match answer {
+                    Ok(outputs) => {
+                        self.carry_out(outputs, None)?;
+                        Ok(())
+                    }
+                    Err(err) => Err(err),
+                };
+                let _ = reply.send(outputs);
+            }
             Command::Resign { reply } => {
                 let outputs = self.node.resign(now);
                 self.carry_out(outputs, None)?;
@@ -445,7 +472,46 @@ impl Driver {
         self.pending = keep;
     }
 
+    /// The node's outputs for taking the caller's snapshot: the checkpoint
+    /// file's content is built here, the node keeps it opaque.
+    fn snapshot(&mut self, end_offset: u64, data: Bytes) -> Result<Vec<Output>, SnapshotError> {
+        let high_watermark = self.node.high_watermark();
+        let log = self.node.log();
+        let epoch = match end_offset.checked_sub(1).and_then(|o| log.get(o)) {
+            Some(entry) => entry.epoch,
+            None if end_offset <= log.start_offset() => {
+                return Err(crate::kraft::SnapshotRefused::NotNewer {
+                    end_offset,
+                    log_start: log.start_offset(),
+                }
+                .into())
+            }
+            None => {
+                return Err(crate::kraft::SnapshotRefused::NotCommitted {
+                    end_offset,
+                    high_watermark,
+                }
+                .into())
+            }
+        };
+        let file = records::encode_snapshot(epoch, &data, self.clock.wall_ms(self.clock.now_ms()))
+            .map_err(SnapshotError::Encode)?;
+        Ok(self.node.snapshot(end_offset, file)?)
+    }
+
     fn read(&self, from: u64) -> ReadBatch {
+        let log = self.node.log();
+        if from < log.start_offset() {
+            if let Some(s) = self.node.latest_snapshot() {
+                return ReadBatch {
+                    next: s.id.end_offset,
+                    items: Vec::new(),
+                    snapshot: Some(
+                        records::decode_snapshot(&s.data).map(|data| (s.id.end_offset, data)),
+                    ),
+                };
+            }
+        }
         let end = self
             .node
             .high_watermark()
@@ -465,6 +531,7 @@ impl Driver {
         ReadBatch {
             next: end.max(from),
             items,
+            snapshot: None,
         }
     }
 
@@ -556,6 +623,8 @@ pub(super) fn status_of(node: &Node, clock: &Clock) -> QuorumStatus {
         leader: node.leader(),
         high_watermark: node.high_watermark(),
         log_end_offset: node.log().end_offset(),
+        log_start_offset: node.log().start_offset(),
+        snapshot: node.log().snapshot_id(),
         leader_high_watermark: node.leader_high_watermark(),
         voters,
         observers,

@@ -17,7 +17,7 @@ pub use committed::{Committed, CommittedEvent, CommittedStream};
 
 use crate::kraft::store::{Store, StoreError};
 use crate::kraft::wire::{self, Inbound, NodeView, QuorumDescription, ReplicaDescription};
-use crate::kraft::{Message, Node, NodeId, QuorumConfig, Role};
+use crate::kraft::{EpochEndOffset, Message, Node, NodeId, QuorumConfig, Role, SnapshotRefused};
 use bytes::Bytes;
 use driver::{Command, Driver};
 use gregor_protocol::error_codes as ec;
@@ -122,6 +122,17 @@ pub enum AppendError {
     Stopped,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SnapshotError {
+    #[error("{0}")]
+    Refused(#[from] SnapshotRefused),
+    #[error("cannot encode the snapshot: {0}")]
+    Encode(String),
+    /// The node stopped (shut down, or its storage failed).
+    #[error("the quorum node is not running")]
+    Stopped,
+}
+
 /// One replica's progress as the leader sees it. Times are wall-clock ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplicaStatus {
@@ -142,6 +153,10 @@ pub struct QuorumStatus {
     /// Entries below this offset are committed (and durable here).
     pub high_watermark: u64,
     pub log_end_offset: u64,
+    /// The log start offset: entries below it are only in the snapshot
+    /// `snapshot` (None while the log starts at 0).
+    pub log_start_offset: u64,
+    pub snapshot: Option<EpochEndOffset>,
     /// On the leader: None until an entry of its epoch is committed (the
     /// high watermark Kafka reports in DescribeQuorum and Fetch).
     pub leader_high_watermark: Option<u64>,
@@ -214,11 +229,12 @@ pub async fn start(config: RuntimeConfig) -> Result<QuorumHandle, StartError> {
     let (store, restored) = Store::open(&config.metadata_dir, &quorum_config.voters)?;
     let clock = Clock::new();
     let seed = (clock.wall_at_start_ms as u64) ^ (u64::from(config.node_id as u32) << 32);
-    let node = Node::new(
+    let node = Node::restore(
         config.node_id,
         quorum_config,
         restored.quorum,
         restored.log,
+        restored.snapshot,
         seed,
         clock.now_ms(),
     );
@@ -257,8 +273,28 @@ impl QuorumHandle {
         answer.await.unwrap_or(Err(AppendError::Stopped))
     }
 
+    /// Hands the node the caller's state as of `end_offset` (every
+    /// committed entry below it applied), to store as a KIP-630 snapshot
+    /// `<end_offset>-<epoch>.checkpoint`; the log then starts at
+    /// `end_offset`. Resolves once the snapshot is durable. `end_offset`
+    /// must be committed here and past the current log start.
+    pub async fn snapshot(&self, end_offset: u64, data: Bytes) -> Result<(), SnapshotError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Snapshot {
+                end_offset,
+                data,
+                reply,
+            })
+            .await
+            .map_err(|_| SnapshotError::Stopped)?;
+        answer.await.unwrap_or(Err(SnapshotError::Stopped))
+    }
+
     /// The committed Data entries from offset `from` on, in order; the
-    /// stream waits for more at the end.
+    /// stream waits for more at the end. When `from` is below the log start
+    /// the stream first gives the latest snapshot
+    /// ([`CommittedEvent::Snapshot`]) and goes on after it.
     pub fn subscribe_committed(&self, from: u64) -> CommittedStream {
         CommittedStream::new(self.commands.clone(), self.status.clone(), from)
     }
