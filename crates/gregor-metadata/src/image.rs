@@ -209,6 +209,11 @@ impl MetadataImage {
                     Some(v) => configs.insert(key.clone(), v.clone()),
                     None => configs.remove(key),
                 };
+                // No empty maps: an image is the same however it was built
+                // (from the log or from a snapshot).
+                if configs.is_empty() {
+                    self.broker_configs.remove(id);
+                }
             }
             MetadataRecord::Config {
                 resource: ConfigResource::BrokerDefault,
