@@ -280,6 +280,16 @@ impl Driver {
             }
             Command::Response { from, message } => {
                 let outputs = self.node.handle(from, message, now);
+                for output in &outputs {
+                    if let Output::InstallSnapshot { snapshot, .. } = output {
+                        tracing::info!(
+                            leader = from,
+                            end_offset = snapshot.id.end_offset,
+                            epoch = snapshot.id.epoch,
+                            "installed the snapshot fetched from the leader"
+                        );
+                    }
+                }
                 self.carry_out(outputs, None)?;
             }
             Command::Append { data, reply } => match self.node.client_append(data) {
