@@ -124,7 +124,8 @@ fn log_config() -> LogConfig {
         flush_ms: i64::MAX,
         segment_bytes: 64 * 1024 * 1024,
         segment_ms: i64::MAX,
-        // Nothing is deleted by retention: there are no snapshots yet.
+        // Nothing is deleted by retention: only a snapshot moves the log
+        // start (Store::install_snapshot).
         retention_ms: -1,
         retention_bytes: -1,
         max_message_bytes: 64 * 1024 * 1024,
