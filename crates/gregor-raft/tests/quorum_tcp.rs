@@ -606,7 +606,7 @@ async fn a_node_that_missed_the_truncation_catches_up_through_fetch_snapshot() {
         last = handles[leader_at].append(record(i)).await.unwrap();
     }
     // The leader's log no longer holds what the node lacks: only
-    // FetchSnapshot can bring it back (the sim covers chunk positions).
+    // FetchSnapshot can bring it back, here in many small chunks.
     let state = Bytes::from((0..40).map(|i| format!("record-{i};")).collect::<String>());
     for at in [leader_at, other_at] {
         wait_for(&[&handles[at]], "the commit", |s| {
@@ -620,9 +620,9 @@ async fn a_node_that_missed_the_truncation_catches_up_through_fetch_snapshot() {
     }
     let end = handles[leader_at].status().borrow().high_watermark;
 
-    let restarted = runtime::start(config(down_id, &voters, dirs[down_at].path()))
-        .await
-        .unwrap();
+    let mut small_chunks = config(down_id, &voters, dirs[down_at].path());
+    small_chunks.fetch_snapshot_max_bytes = 64;
+    let restarted = runtime::start(small_chunks).await.unwrap();
     *slots[down_at].lock().unwrap() = Some(restarted.clone());
     let events = events_until(&restarted, 0, end).await;
     let (snapshot, tail) = snapshot_and_tail(&events);

@@ -53,6 +53,9 @@ pub struct RuntimeConfig {
     pub fetch_max_wait_ms: u64,
     /// How often the node is ticked.
     pub tick_ms: u64,
+    /// Most snapshot bytes a FetchSnapshot asks for (KafkaRaftClient's
+    /// 8 MiB).
+    pub fetch_snapshot_max_bytes: u32,
     /// The raft listener's name (`controller.listener.names`' first), as
     /// announced with this node's address in BeginQuorumEpoch/EndQuorumEpoch
     /// and DescribeQuorum.
@@ -79,6 +82,7 @@ impl RuntimeConfig {
             request_timeout_ms: 2000,
             fetch_max_wait_ms: 500,
             tick_ms: 50,
+            fetch_snapshot_max_bytes: 8 * 1024 * 1024,
             listener_name: "CONTROLLER".into(),
         }
     }
@@ -89,6 +93,7 @@ impl RuntimeConfig {
         config.fetch_timeout_ms = self.fetch_timeout_ms;
         config.election_backoff_max_ms = self.election_backoff_max_ms;
         config.request_timeout_ms = self.request_timeout_ms;
+        config.fetch_snapshot_max_bytes = self.fetch_snapshot_max_bytes.max(1);
         // The leader holds fetches until there is news (long polling), so
         // a follower fetches again as soon as an answer comes back.
         config.fetch_max_wait_ms = 0;
