@@ -119,6 +119,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Security protocol of each listener name.",
     ),
     def(
+        "metadata.log.max.record.bytes.between.snapshots",
+        Long,
+        "20971520",
+        "Bytes of metadata log applied since the last snapshot before the node snapshots its metadata image.",
+    ),
+    def(
+        "metadata.log.max.snapshot.interval.ms",
+        Long,
+        "3600000",
+        "Longest time between metadata snapshots while there are new metadata records; 0 turns it off.",
+    ),
+    def(
         "metadata.log.dir",
         Str,
         "",

@@ -3,7 +3,7 @@
 use crate::clock::now_ms;
 use crate::cluster::controller_channel::ControllerChannel;
 use crate::cluster::lifecycle::{self, Identity, Membership};
-use crate::cluster::metadata_plane::MetadataPlane;
+use crate::cluster::metadata_plane::{MetadataPlane, SnapshotPolicy};
 use crate::config::BrokerConfig;
 use crate::connection::{self, ConnectionListener};
 use crate::controller::Controller;
@@ -145,7 +145,11 @@ impl Broker {
         let mut quorum = quorum;
         quorum.runtime.cluster_id = cluster_id.clone();
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
-        let plane = MetadataPlane::start(quorum.runtime, replicas.clone())
+        let snapshots = SnapshotPolicy {
+            max_bytes_between: config.quorum.snapshot_max_bytes_between.max(1) as u64,
+            max_interval_ms: config.quorum.snapshot_max_interval_ms.max(0) as u64,
+        };
+        let plane = MetadataPlane::start(quorum.runtime, snapshots, replicas.clone())
             .context("cannot start the metadata quorum")?;
         let channel = Arc::new(ControllerChannel::new(
             quorum.voter_addresses,

@@ -209,6 +209,11 @@ impl MetadataImage {
                     Some(v) => configs.insert(key.clone(), v.clone()),
                     None => configs.remove(key),
                 };
+                // No empty maps: an image is the same however it was built
+                // (from the log or from a snapshot).
+                if configs.is_empty() {
+                    self.broker_configs.remove(id);
+                }
             }
             MetadataRecord::Config {
                 resource: ConfigResource::BrokerDefault,
@@ -345,7 +350,8 @@ mod tests {
         image.apply(0, &set(Some("5")));
         assert_eq!(image.broker_configs[&1]["log.retention.ms"], "5");
         image.apply(0, &set(None));
-        assert!(image.broker_configs[&1].is_empty());
+        // No empty map is left behind (a snapshot would not rebuild it).
+        assert!(!image.broker_configs.contains_key(&1));
 
         let id = Uuid::from_u128(1);
         image.apply(

@@ -17,6 +17,7 @@ pub mod image;
 pub mod membership;
 mod placement;
 pub mod record;
+pub mod snapshot;
 #[cfg(test)]
 mod testing;
 pub mod topic_config;

@@ -120,6 +120,10 @@ pub const PRODUCER_FENCED: i16 = 90;
 pub const INCONSISTENT_VOTER_SET: i16 = 94;
 /// A feature update is not valid (UpdateFeatures).
 pub const INVALID_UPDATE_VERSION: i16 = 95;
+/// FetchSnapshot asked for a snapshot the leader does not have (KIP-630).
+pub const SNAPSHOT_NOT_FOUND: i16 = 98;
+/// FetchSnapshot asked for a position past the snapshot's end (KIP-630).
+pub const POSITION_OUT_OF_RANGE: i16 = 99;
 /// The topic id is not known.
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 /// Another incarnation of this broker id still holds a live session.
@@ -182,6 +186,11 @@ mod tests {
             ),
             (super::INVALID_VOTER_KEY, ResponseError::InvalidVoterKey),
             (super::CORRUPT_MESSAGE, ResponseError::CorruptMessage),
+            (super::SNAPSHOT_NOT_FOUND, ResponseError::SnapshotNotFound),
+            (
+                super::POSITION_OUT_OF_RANGE,
+                ResponseError::PositionOutOfRange,
+            ),
             (
                 super::UNKNOWN_TOPIC_OR_PARTITION,
                 ResponseError::UnknownTopicOrPartition,

@@ -7,7 +7,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use gregor_raft::kraft::wire::SUPPORTED_APIS;
 use gregor_raft::kraft::{NodeId, Role};
-use gregor_raft::runtime::{self, AppendError, QuorumHandle, QuorumStatus, RuntimeConfig};
+use gregor_raft::runtime::{
+    self, AppendError, CommittedEvent, QuorumHandle, QuorumStatus, RuntimeConfig,
+};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     vote_request, ApiKey, ApiVersionsResponse, BrokerId, DescribeQuorumRequest,
@@ -459,4 +461,199 @@ async fn a_single_voter_takes_over_the_old_metadata_log() {
         (0..3).map(record).collect::<Vec<_>>()
     );
     handle.shutdown().await;
+}
+
+/// Every event up to and including the first `Reached` at or past `end`.
+async fn events_until(handle: &QuorumHandle, from: u64, end: u64) -> Vec<CommittedEvent> {
+    let mut stream = handle.subscribe_committed(from);
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(WAIT, stream.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("node {} saw only {seen:?}", handle.node_id()))
+            .expect("node stopped");
+        let done = matches!(event, CommittedEvent::Reached(r) if r >= end);
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// The snapshot event first, then the Data entries after it.
+fn snapshot_and_tail(events: &[CommittedEvent]) -> (Option<(u64, Bytes)>, Vec<Bytes>) {
+    let snapshot = match events.first() {
+        Some(CommittedEvent::Snapshot { end_offset, data }) => Some((*end_offset, data.clone())),
+        _ => None,
+    };
+    let tail = events
+        .iter()
+        .filter_map(|e| match e {
+            CommittedEvent::Entry(c) => Some(c.data.clone()),
+            _ => None,
+        })
+        .collect();
+    (snapshot, tail)
+}
+
+fn checkpoint_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("__cluster_metadata-0"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".checkpoint"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_restarted_node_loads_its_snapshot_and_then_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let voters = [(1, "127.0.0.1:9".parse().unwrap())];
+    let handle = runtime::start(config(1, &voters, dir.path()))
+        .await
+        .unwrap();
+    let mut last = 0;
+    for i in 0..10 {
+        last = handle.append(record(i)).await.unwrap();
+    }
+    // Not committed yet (past the high watermark): refused.
+    assert!(matches!(
+        handle.snapshot(last + 5, Bytes::from_static(b"x")).await,
+        Err(runtime::SnapshotError::Refused(_))
+    ));
+    let epoch = handle.status().borrow().epoch;
+    handle
+        .snapshot(last + 1, Bytes::from_static(b"state through record-9"))
+        .await
+        .unwrap();
+    let status = handle.status().borrow().clone();
+    assert_eq!(status.log_start_offset, last + 1);
+    assert_eq!(
+        checkpoint_files(dir.path()),
+        [format!("{:020}-{:010}.checkpoint", last + 1, epoch)]
+    );
+    // Not past the log start any more: refused.
+    assert!(handle
+        .snapshot(last + 1, Bytes::from_static(b"again"))
+        .await
+        .is_err());
+    for i in 10..15 {
+        handle.append(record(i)).await.unwrap();
+    }
+    let end = handle.status().borrow().high_watermark;
+    handle.shutdown().await;
+
+    let handle = runtime::start(config(1, &voters, dir.path()))
+        .await
+        .unwrap();
+    // The snapshot is readable at once, before any new leadership.
+    let events = events_until(&handle, 0, last + 1).await;
+    assert_eq!(
+        events[0],
+        CommittedEvent::Snapshot {
+            end_offset: last + 1,
+            data: Bytes::from_static(b"state through record-9")
+        }
+    );
+    let events = events_until(&handle, 0, end).await;
+    let (snapshot, tail) = snapshot_and_tail(&events);
+    assert_eq!(snapshot.unwrap().0, last + 1);
+    assert_eq!(tail, (10..15).map(record).collect::<Vec<_>>());
+    // A reader past the snapshot gets only entries.
+    let events = events_until(&handle, last + 1, end).await;
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, CommittedEvent::Snapshot { .. })));
+    // A newer snapshot replaces the old file.
+    wait_for(&[&handle], "leadership again", |s| {
+        s[0].role == Role::Leader
+    })
+    .await;
+    let now_end = handle.append(record(15)).await.unwrap() + 1;
+    handle
+        .snapshot(now_end, Bytes::from_static(b"state through record-15"))
+        .await
+        .unwrap();
+    let files = checkpoint_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with(&format!("{now_end:020}-")));
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_the_truncation_catches_up_through_fetch_snapshot() {
+    let Cluster {
+        dirs,
+        voters,
+        slots,
+        handles,
+    } = Cluster::start(0).await;
+    let all: Vec<&QuorumHandle> = handles.iter().collect();
+    let (leader, _) = agreed_leader(&all, 0).await;
+    let leader_at = (leader - 1) as usize;
+    for i in 0..5 {
+        handles[leader_at].append(record(i)).await.unwrap();
+    }
+    // A follower goes down; the other two go on, snapshot and truncate.
+    let down_at = (leader_at + 1) % 3;
+    let other_at = (leader_at + 2) % 3;
+    handles[down_at].shutdown().await;
+    *slots[down_at].lock().unwrap() = None;
+    let down_id = down_at as NodeId + 1;
+    let mut last = 0;
+    for i in 5..40 {
+        last = handles[leader_at].append(record(i)).await.unwrap();
+    }
+    // The leader's log no longer holds what the node lacks: only
+    // FetchSnapshot can bring it back, here in many small chunks.
+    let state = Bytes::from((0..40).map(|i| format!("record-{i};")).collect::<String>());
+    for at in [leader_at, other_at] {
+        wait_for(&[&handles[at]], "the commit", |s| {
+            s[0].high_watermark > last
+        })
+        .await;
+        handles[at].snapshot(last + 1, state.clone()).await.unwrap();
+    }
+    for i in 40..45 {
+        handles[leader_at].append(record(i)).await.unwrap();
+    }
+    let end = handles[leader_at].status().borrow().high_watermark;
+
+    let mut small_chunks = config(down_id, &voters, dirs[down_at].path());
+    small_chunks.fetch_snapshot_max_bytes = 64;
+    let restarted = runtime::start(small_chunks).await.unwrap();
+    *slots[down_at].lock().unwrap() = Some(restarted.clone());
+    let events = events_until(&restarted, 0, end).await;
+    let (snapshot, tail) = snapshot_and_tail(&events);
+    assert_eq!(snapshot, Some((last + 1, state)));
+    assert_eq!(tail, (40..45).map(record).collect::<Vec<_>>());
+    let status = restarted.status().borrow().clone();
+    assert_eq!(status.log_start_offset, last + 1);
+    assert_eq!(
+        status.snapshot,
+        handles[leader_at].status().borrow().snapshot
+    );
+    // It stored the leader's checkpoint file as its own.
+    let name = checkpoint_files(dirs[down_at].path());
+    assert_eq!(name, checkpoint_files(dirs[leader_at].path()));
+    assert_eq!(
+        std::fs::read(
+            dirs[down_at]
+                .path()
+                .join("__cluster_metadata-0")
+                .join(&name[0])
+        )
+        .unwrap(),
+        std::fs::read(
+            dirs[leader_at]
+                .path()
+                .join("__cluster_metadata-0")
+                .join(&name[0])
+        )
+        .unwrap()
+    );
+    for handle in [&handles[leader_at], &handles[other_at], &restarted] {
+        handle.shutdown().await;
+    }
 }

@@ -2,11 +2,17 @@
 //! lossy network (delay, drop, duplicate, reorder), partitions that heal,
 //! crash-restarts that keep only what was persisted, client appends. After
 //! every step it checks the safety invariants; a failure names its seed.
+//!
+//! Nodes also snapshot their state (the list of committed Data payloads) at
+//! random committed points, so crashed and lagging nodes catch up through
+//! FetchSnapshot; a node's snapshot plus its committed tail must always be
+//! the committed prefix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
 use gregor_raft::kraft::{
-    LogEntry, MemLog, Message, Node, NodeId, Output, QuorumConfig, QuorumState, Rng, Role,
+    EpochEndOffset, LogEntry, MemLog, Message, Node, NodeId, Output, Payload, QuorumConfig,
+    QuorumState, Rng, Role, Snapshot,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,6 +31,8 @@ struct Faults {
     /// Per mille, per delivered message: the receiver crashes part-way
     /// through carrying out its outputs (only a prefix reaches disk/network).
     torn_crash_permille: u64,
+    /// Per mille, per step: a random live node snapshots its state.
+    snapshot_permille: u64,
 }
 
 const NO_FAULTS: Faults = Faults {
@@ -36,6 +44,7 @@ const NO_FAULTS: Faults = Faults {
     resign_permille: 0,
     client_append_pct: 0,
     torn_crash_permille: 0,
+    snapshot_permille: 0,
 };
 
 const FAULTY: Faults = Faults {
@@ -47,11 +56,48 @@ const FAULTY: Faults = Faults {
     resign_permille: 3,
     client_append_pct: 20,
     torn_crash_permille: 5,
+    snapshot_permille: 15,
 };
 
 struct Disk {
     quorum: QuorumState,
     log: MemLog,
+    snapshot: Option<Snapshot>,
+}
+
+/// The state machine's state as a snapshot holds it: the Data payloads in
+/// order, comma-separated (payloads are `v<n>`).
+fn encode_state(payloads: &[Bytes]) -> Bytes {
+    Bytes::from(payloads.join(&b","[..]))
+}
+
+fn decode_state(data: &Bytes) -> Vec<Bytes> {
+    data.split(|b| *b == b',')
+        .filter(|p| !p.is_empty())
+        .map(|p| data.slice_ref(p))
+        .collect()
+}
+
+fn payloads<'a>(entries: impl IntoIterator<Item = &'a LogEntry>) -> Vec<Bytes> {
+    entries
+        .into_iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Data(d) => Some(d.clone()),
+            Payload::LeaderChange { .. } => None,
+        })
+        .collect()
+}
+
+/// A node's state as of `upto`: its snapshot plus its log up to there.
+fn state_of(node: &Node, upto: u64) -> Vec<Bytes> {
+    let mut state = node
+        .latest_snapshot()
+        .map_or_else(Vec::new, |s| decode_state(&s.data));
+    let log = node.log();
+    state.extend(payloads(
+        (log.start_offset()..upto).filter_map(|off| log.get(off)),
+    ));
+    state
 }
 
 struct InFlight {
@@ -85,6 +131,8 @@ struct Sim {
     /// (lowered when the node truncates), so a check costs only what changed.
     verified: Vec<u64>,
     committed: Vec<LogEntry>,
+    /// The snapshot of each node last compared with `committed`.
+    checked_snapshot: Vec<Option<EpochEndOffset>>,
     stats: Stats,
 }
 
@@ -98,6 +146,9 @@ struct Stats {
     elections: u64,
     committed: u64,
     truncations: u64,
+    snapshots_taken: u64,
+    /// Snapshots stored, including those fetched from a leader.
+    snapshots_installed: u64,
 }
 
 fn sim_config(voters: usize, fetch_max_entries: usize) -> QuorumConfig {
@@ -111,6 +162,8 @@ fn sim_config(voters: usize, fetch_max_entries: usize) -> QuorumConfig {
     // Small fetches so a follower can hold an older epoch's entries without
     // the new leader's LEADER_CHANGE (what the own-epoch HW rule is for).
     config.fetch_max_entries = fetch_max_entries;
+    // Snapshots are a few hundred bytes: small chunks exercise positions.
+    config.fetch_snapshot_max_bytes = 8 + fetch_max_entries as u32 * 16;
     config
 }
 
@@ -148,6 +201,7 @@ impl Sim {
                 .map(|_| Disk {
                     quorum: QuorumState::default(),
                     log: MemLog::new(),
+                    snapshot: None,
                 })
                 .collect(),
             down_until: vec![0; n],
@@ -160,6 +214,7 @@ impl Sim {
             last_hw: vec![0; n],
             verified: vec![0; n],
             committed: Vec::new(),
+            checked_snapshot: vec![None; n],
             stats: Stats::default(),
         }
     }
@@ -186,6 +241,11 @@ impl Sim {
                     self.stats.truncations += 1;
                     self.verified[i] = self.verified[i].min(end_offset);
                     self.disks[i].log.truncate_to(end_offset)
+                }
+                Output::InstallSnapshot { snapshot, .. } => {
+                    self.stats.snapshots_installed += 1;
+                    self.disks[i].log.start_after(snapshot.id);
+                    self.disks[i].snapshot = Some(snapshot);
                 }
                 Output::Send { to, message } => {
                     if let Message::VoteResponse {
@@ -248,6 +308,26 @@ impl Sim {
         }
     }
 
+    /// A random live node snapshots its state at a random committed point
+    /// past its log start.
+    fn take_snapshot(&mut self) {
+        let i = self.rng.below(self.ids.len() as u64) as usize;
+        let Some(node) = &self.nodes[i] else { return };
+        let (start, hw) = (node.log().start_offset(), node.high_watermark());
+        if hw <= start {
+            return;
+        }
+        let end = start + 1 + self.rng.below(hw - start);
+        let data = encode_state(&state_of(node, end));
+        let outputs = self.nodes[i]
+            .as_mut()
+            .map(|n| n.snapshot(end, data))
+            .unwrap()
+            .unwrap_or_else(|e| panic!("seed {}: snapshot refused: {e}", self.seed));
+        self.stats.snapshots_taken += 1;
+        self.apply(i, outputs);
+    }
+
     fn crash(&mut self, i: usize) {
         if self.nodes[i].is_some() {
             self.nodes[i] = None;
@@ -293,15 +373,19 @@ impl Sim {
                 }
             }
         }
+        if self.rng.below(1000) < self.faults.snapshot_permille {
+            self.take_snapshot();
+        }
         for i in 0..n {
             if self.nodes[i].is_none() && self.now >= self.down_until[i] {
                 // Only what was persisted survives.
                 let disk = &self.disks[i];
-                let node = Node::new(
+                let node = Node::restore(
                     self.ids[i],
                     self.config.clone(),
                     disk.quorum,
                     disk.log.clone(),
+                    disk.snapshot.clone(),
                     self.rng.next_u64(),
                     self.now,
                 );
@@ -406,6 +490,42 @@ impl Sim {
                 &self.disks[i].log,
                 "seed {seed}: node {id} log differs from its disk"
             );
+            assert_eq!(
+                node.latest_snapshot(),
+                self.disks[i].snapshot.as_ref(),
+                "seed {seed}: node {id} snapshot differs from its disk"
+            );
+            assert_eq!(
+                node.latest_snapshot().map(|s| s.id),
+                node.log().snapshot_id(),
+                "seed {seed}: node {id} log does not start at its snapshot"
+            );
+            if let Some(snapshot) = node.latest_snapshot() {
+                if self.checked_snapshot[i] != Some(snapshot.id) {
+                    // Loading the snapshot gives the committed prefix.
+                    let end = snapshot.id.end_offset as usize;
+                    assert!(
+                        end <= self.committed.len(),
+                        "seed {seed}: node {id} snapshot at {end} covers uncommitted entries"
+                    );
+                    assert_eq!(
+                        decode_state(&snapshot.data),
+                        payloads(&self.committed[..end]),
+                        "seed {seed}: node {id} snapshot at {end} is not the committed prefix"
+                    );
+                    assert_eq!(
+                        snapshot.id.epoch,
+                        if end == 0 {
+                            0
+                        } else {
+                            self.committed[end - 1].epoch
+                        },
+                        "seed {seed}: node {id} snapshot epoch"
+                    );
+                    self.checked_snapshot[i] = Some(snapshot.id);
+                }
+                self.verified[i] = self.verified[i].max(snapshot.id.end_offset);
+            }
             if node.role() == Role::Leader {
                 let prior = *self.leaders.entry(node.epoch()).or_insert(id);
                 assert_eq!(
@@ -444,10 +564,13 @@ impl Sim {
             let i = self.index(leader);
             if let Some(node) = &self.nodes[i] {
                 if node.role() == Role::Leader && node.epoch() == epoch {
-                    let log = node.log().entries();
+                    let log = node.log();
+                    let start = log.start_offset();
+                    let complete = log.end_offset() >= self.committed.len() as u64
+                        && (start..self.committed.len() as u64)
+                            .all(|off| log.get(off) == self.committed.get(off as usize));
                     assert!(
-                        log.len() >= self.committed.len()
-                            && log[..self.committed.len()] == self.committed[..],
+                        complete,
                         "seed {seed}: leader {leader} of epoch {epoch} lacks committed entries"
                     );
                 }
@@ -484,6 +607,8 @@ fn many_seeds_keep_the_invariants() {
         total.elections += s.elections;
         total.committed += s.committed;
         total.truncations += s.truncations;
+        total.snapshots_taken += s.snapshots_taken;
+        total.snapshots_installed += s.snapshots_installed;
     }
     println!("{seeds} seeds: {total:?}");
     // The faults happened and the cluster still made progress.
@@ -492,6 +617,11 @@ fn many_seeds_keep_the_invariants() {
         "{total:?}"
     );
     assert!(total.truncations > 0, "{total:?}");
+    // Some nodes caught up through a snapshot fetched from the leader.
+    assert!(
+        total.snapshots_taken > seeds && total.snapshots_installed > total.snapshots_taken,
+        "{total:?}"
+    );
     assert!(
         total.elections > seeds * 2 && total.committed > seeds * 10,
         "{total:?}"
@@ -562,11 +692,12 @@ impl Sim {
             .flatten()
             .map(|n| {
                 format!(
-                    "{}:{:?} e{} leader {:?} end {} last_epoch {} hw {}",
+                    "{}:{:?} e{} leader {:?} start {:?} end {} last_epoch {} hw {}",
                     n.id(),
                     n.role(),
                     n.epoch(),
                     n.leader(),
+                    n.log().snapshot_id(),
                     n.log().end_offset(),
                     n.log().last_epoch(),
                     n.high_watermark()
@@ -581,9 +712,13 @@ impl Sim {
     fn converged(&self) -> bool {
         let Some(l) = self.leader() else { return false };
         let leader = self.nodes[l].as_ref().unwrap();
+        let end = leader.log().end_offset();
         self.nodes.iter().all(|n| {
             n.as_ref().is_some_and(|n| {
-                n.high_watermark() == leader.log().end_offset() && n.log() == leader.log()
+                n.high_watermark() == end
+                    && n.log().end_offset() == end
+                    && n.log().last_epoch() == leader.log().last_epoch()
+                    && state_of(n, end) == state_of(leader, end)
             })
         })
     }
@@ -613,8 +748,9 @@ fn after_faults_heal_every_node_converges() {
         }
         // The committed log of the run survived the faults.
         let leader = sim.nodes[sim.leader().unwrap()].as_ref().unwrap();
-        assert!(
-            leader.log().entries().starts_with(&sim.committed),
+        assert_eq!(
+            state_of(leader, sim.committed.len() as u64),
+            payloads(&sim.committed),
             "seed {seed}"
         );
     }

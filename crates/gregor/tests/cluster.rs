@@ -508,3 +508,103 @@ impl Drop for KillOnDrop {
             .status();
     }
 }
+
+/// The snapshot files in node `i`'s metadata log dir.
+fn checkpoints(cluster: &Cluster, i: usize) -> Vec<String> {
+    let dir = cluster.nodes[i]
+        .dir
+        .join("data")
+        .join("__cluster_metadata-0");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".checkpoint"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn nodes_snapshot_their_metadata_and_a_restarted_node_comes_back_with_every_topic() {
+    // A snapshot after every applied change.
+    let mut cluster = Cluster::start(3, &["metadata.log.max.record.bytes.between.snapshots=1"]);
+    let leader = eventually(10, "a leader", || cluster.leader(0));
+    // A node other than the active controller goes down...
+    let down = (0..3).find(|i| *i as i32 + 1 != leader).unwrap();
+    let up = (0..3).find(|i| *i != down).unwrap();
+    for i in 0..4 {
+        let (code, _) = create_topic(&mut cluster.connect(up), &format!("early-{i}"), 1, 1);
+        assert_eq!(code, NONE);
+    }
+    cluster.kill(down);
+    // ...and misses changes the others snapshot and drop from their logs.
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let name = format!("late-{i}");
+        let id = eventually(20, "a topic created without the downed node", || {
+            let (code, id) = create_topic(&mut cluster.connect(up), &name, 1, 1);
+            (code == NONE).then_some(id)
+        });
+        ids.push((name, id));
+    }
+    for i in (0..3).filter(|i| *i != down) {
+        let files = eventually(10, "a snapshot file", || {
+            let files = checkpoints(&cluster, i);
+            (!files.is_empty()).then_some(files)
+        });
+        assert_eq!(files.len(), 1, "older snapshots are deleted: {files:?}");
+    }
+    let before = checkpoints(&cluster, down);
+    cluster.spawn(down);
+    cluster.wait_serving(down);
+    let names: Vec<String> = (0..4)
+        .map(|i| format!("early-{i}"))
+        .chain(ids.iter().map(|(n, _)| n.clone()))
+        .collect();
+    let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    let response = eventually(20, "the restarted node to know every topic", || {
+        let response = metadata(&mut cluster.connect(down), Some(&wanted));
+        response
+            .topics
+            .iter()
+            .all(|t| t.error_code == NONE)
+            .then_some(response)
+    });
+    for (name, id) in &ids {
+        let topic = response
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().map(|n| n.as_str()) == Some(name.as_str()))
+            .unwrap();
+        assert_eq!(&topic.topic_id, id, "{name}");
+    }
+    // It caught up through the leader's snapshot (FetchSnapshot), which
+    // replaced its older snapshot file.
+    assert!(
+        cluster
+            .log(down)
+            .contains("installed the snapshot fetched from the leader"),
+        "{}",
+        cluster.log(down)
+    );
+    let after = checkpoints(&cluster, down);
+    assert!(
+        after != before && after.len() == 1,
+        "{before:?} -> {after:?}"
+    );
+
+    // Restarted again, it loads its own snapshot and still knows them all.
+    cluster.kill(down);
+    cluster.spawn(down);
+    cluster.wait_serving(down);
+    let response = metadata(&mut cluster.connect(down), Some(&wanted));
+    assert!(
+        response.topics.iter().all(|t| t.error_code == NONE),
+        "{response:?}"
+    );
+    assert!(cluster.log(down).contains("loaded the metadata snapshot"));
+}

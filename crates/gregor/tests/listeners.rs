@@ -107,6 +107,7 @@ fn controller_listener_serves_only_controller_apis() {
         ApiKey::Vote,
         ApiKey::BeginQuorumEpoch,
         ApiKey::EndQuorumEpoch,
+        ApiKey::FetchSnapshot,
         ApiKey::BrokerRegistration,
         ApiKey::BrokerHeartbeat,
         ApiKey::AllocateProducerIds,

@@ -322,6 +322,14 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
             "broker.session.timeout.ms",
         ),
         (
+            &["metadata.log.max.record.bytes.between.snapshots=0"],
+            "metadata.log.max.record.bytes.between.snapshots",
+        ),
+        (
+            &["metadata.log.max.snapshot.interval.ms=-1"],
+            "metadata.log.max.snapshot.interval.ms",
+        ),
+        (
             &["listener.security.protocol.map=PLAINTEXT"],
             "listener.security.protocol.map",
         ),

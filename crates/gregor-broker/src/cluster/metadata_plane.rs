@@ -3,7 +3,13 @@
 //!
 //! The loader applies committed entries (one metadata change each) to the
 //! image in log order, publishes the new image and brings the local
-//! partitions in line with it. Everything here runs on the metadata thread,
+//! partitions in line with it. A snapshot event (a restart, or a follower
+//! that fetched the leader's snapshot) replaces the image whole. Every
+//! `metadata.log.max.record.bytes.between.snapshots` applied bytes (or
+//! `metadata.log.max.snapshot.interval.ms` after the last one, when there
+//! is anything new) the loader hands the quorum a snapshot of its image,
+//! so restarts and lagging nodes do not replay the whole log.
+//! Everything here runs on the metadata thread,
 //! so a request handler may block on "committed and applied" without
 //! starving the quorum, even on a single-threaded runtime.
 
@@ -18,6 +24,46 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// When the loader snapshots its image, as Kafka's settings of these names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// `metadata.log.max.record.bytes.between.snapshots` (20 MiB).
+    pub max_bytes_between: u64,
+    /// `metadata.log.max.snapshot.interval.ms` (1 hour); 0 turns the
+    /// time-based trigger off.
+    pub max_interval_ms: u64,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        SnapshotPolicy {
+            max_bytes_between: 20 * 1024 * 1024,
+            max_interval_ms: 60 * 60 * 1000,
+        }
+    }
+}
+
+/// Bytes applied since the last snapshot and when that was.
+struct SnapshotTrigger {
+    policy: SnapshotPolicy,
+    bytes: u64,
+    since: Instant,
+}
+
+impl SnapshotTrigger {
+    fn due(&self) -> bool {
+        self.bytes >= self.policy.max_bytes_between
+            || (self.bytes > 0
+                && self.policy.max_interval_ms > 0
+                && self.since.elapsed() >= Duration::from_millis(self.policy.max_interval_ms))
+    }
+
+    fn reset(&mut self) {
+        self.bytes = 0;
+        self.since = Instant::now();
+    }
+}
 
 /// Why a change could not be committed.
 #[derive(Debug)]
@@ -48,6 +94,7 @@ impl MetadataPlane {
     /// Starts the metadata thread, the quorum runtime and the loader.
     pub fn start(
         config: RuntimeConfig,
+        snapshots: SnapshotPolicy,
         replicas: Arc<ReplicaManager>,
     ) -> anyhow::Result<Arc<MetadataPlane>> {
         let node_id = config.node_id;
@@ -95,18 +142,39 @@ impl MetadataPlane {
         let loader = plane.clone();
         plane
             .runtime
-            .spawn(async move { loader.load(replicas).await });
+            .spawn(async move { loader.load(replicas, snapshots).await });
         Ok(plane)
     }
 
     /// Applies committed entries for as long as the quorum runs.
-    async fn load(self: Arc<Self>, replicas: Arc<ReplicaManager>) {
+    async fn load(self: Arc<Self>, replicas: Arc<ReplicaManager>, policy: SnapshotPolicy) {
+        let mut trigger = SnapshotTrigger {
+            policy,
+            bytes: 0,
+            since: Instant::now(),
+        };
         let mut committed = self.quorum.subscribe_committed(0);
         while let Some(event) = committed.next_event().await {
             let entry = match event {
                 CommittedEvent::Entry(entry) => entry,
                 CommittedEvent::Reached(offset) => {
                     self.set_applied(offset);
+                    continue;
+                }
+                CommittedEvent::Snapshot { end_offset, data } => {
+                    let image = match MetadataImage::decode_snapshot(&data) {
+                        Ok(image) => image,
+                        Err(err) => {
+                            // The image it stands for cannot be rebuilt any
+                            // other way: going on would serve a wrong one.
+                            tracing::error!(end_offset, %err, "undecodable metadata snapshot: the metadata loader stops");
+                            return;
+                        }
+                    };
+                    tracing::info!(end_offset, "loaded the metadata snapshot");
+                    self.publish(&replicas, image);
+                    self.set_applied(end_offset);
+                    trigger.reset();
                     continue;
                 }
             };
@@ -121,12 +189,37 @@ impl MetadataPlane {
             };
             let mut next = (*self.image()).clone();
             next.apply_entry(entry.offset as i64, &records);
-            let next = Arc::new(next);
-            *self.image.write().unwrap_or_else(|p| p.into_inner()) = next.clone();
-            if let Err(err) = replicas.reconcile(&next) {
-                tracing::error!(%err, "could not apply a metadata change to the local logs");
-            }
+            let next = self.publish(&replicas, next);
             self.set_applied(entry.offset + 1);
+            trigger.bytes += entry.data.len() as u64;
+            if trigger.due() {
+                self.snapshot(entry.offset + 1, &next).await;
+                trigger.reset();
+            }
+        }
+    }
+
+    /// Makes `image` the current one and brings the local logs in line.
+    fn publish(&self, replicas: &ReplicaManager, image: MetadataImage) -> Arc<MetadataImage> {
+        let image = Arc::new(image);
+        *self.image.write().unwrap_or_else(|p| p.into_inner()) = image.clone();
+        if let Err(err) = replicas.reconcile(&image) {
+            tracing::error!(%err, "could not apply a metadata change to the local logs");
+        }
+        image
+    }
+
+    /// Hands the quorum the image as of `end_offset` (every entry below it
+    /// applied) as a snapshot.
+    async fn snapshot(&self, end_offset: u64, image: &MetadataImage) {
+        match self
+            .quorum
+            .snapshot(end_offset, image.encode_snapshot())
+            .await
+        {
+            Ok(()) => tracing::info!(end_offset, "metadata snapshot taken"),
+            // A newer snapshot fetched from the leader already covers it.
+            Err(err) => tracing::debug!(end_offset, %err, "no metadata snapshot taken"),
         }
     }
 

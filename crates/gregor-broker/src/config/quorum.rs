@@ -35,6 +35,10 @@ pub struct QuorumSettings {
     pub fetch_timeout_ms: i32,
     pub broker_heartbeat_interval_ms: i32,
     pub broker_session_timeout_ms: i32,
+    /// `metadata.log.max.record.bytes.between.snapshots` (at least 1).
+    pub snapshot_max_bytes_between: i64,
+    /// `metadata.log.max.snapshot.interval.ms` (at least 0; 0 = off).
+    pub snapshot_max_interval_ms: i64,
 }
 
 fn parse_host_port(key: &str, value: &str, text: &str) -> Result<(String, u16), ConfigError> {
@@ -135,6 +139,14 @@ pub fn settings(config: &BrokerConfig) -> Result<(QuorumSettings, ListenerSettin
     settings.fetch_timeout_ms = at_least_zero(config, "controller.quorum.fetch.timeout.ms")?;
     settings.broker_heartbeat_interval_ms = config.positive("broker.heartbeat.interval.ms")? as i32;
     settings.broker_session_timeout_ms = config.positive("broker.session.timeout.ms")? as i32;
+    // Kafka's KRaftConfigs: atLeast(1) and atLeast(0).
+    settings.snapshot_max_bytes_between =
+        config.positive("metadata.log.max.record.bytes.between.snapshots")?;
+    settings.snapshot_max_interval_ms = config.int("metadata.log.max.snapshot.interval.ms")?;
+    if settings.snapshot_max_interval_ms < 0 {
+        let key = "metadata.log.max.snapshot.interval.ms";
+        return Err(invalid(key, config.value(key), "must be at least 0"));
+    }
 
     if let Some(dup) = settings
         .controller_listener_names

@@ -88,6 +88,7 @@ const QUORUM_RPC_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::BeginQuorumEpoch, 0, 1),
     (ApiKey::EndQuorumEpoch, 0, 1),
     (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::FetchSnapshot, 0, 1),
     (ApiKey::BrokerRegistration, 0, 4),
     (ApiKey::BrokerHeartbeat, 0, 1),
     (ApiKey::AllocateProducerIds, 0, 0),

@@ -26,6 +26,9 @@ pub struct QuorumConfig {
     pub fetch_max_wait_ms: u64,
     /// Most entries sent in one FetchResponse.
     pub fetch_max_entries: usize,
+    /// Most snapshot bytes asked for (and sent) in one FetchSnapshot
+    /// (KafkaRaftClient's 8 MiB fetch size).
+    pub fetch_snapshot_max_bytes: u32,
 }
 
 impl QuorumConfig {
@@ -39,6 +42,7 @@ impl QuorumConfig {
             request_timeout_ms: 2000,
             fetch_max_wait_ms: 500,
             fetch_max_entries: 64,
+            fetch_snapshot_max_bytes: 8 * 1024 * 1024,
         }
     }
 

@@ -1,9 +1,10 @@
 //! Replication: the leader answering fetches (divergence, high watermark)
 //! and followers and observers fetching.
 
+use super::log::EpochEndOffset;
 use super::messages::{FetchError, FetchResponse, Message};
 use super::node::Progress;
-use super::node::{Node, Output, RoleState};
+use super::node::{Download, Node, Output, RoleState};
 use super::NodeId;
 
 /// An observer that has not fetched for this long is no longer listed
@@ -56,6 +57,7 @@ impl Node {
             leader: self.leader(),
             error,
             diverging: None,
+            snapshot: None,
             base_offset: fetch_offset,
             entries: Vec::new(),
             high_watermark: None,
@@ -63,33 +65,15 @@ impl Node {
         if error.is_none() {
             let end = self.log.epoch_end(last_fetched_epoch);
             let diverged = end.epoch != last_fetched_epoch || end.end_offset < fetch_offset;
-            if diverged || fetch_offset > self.log.end_offset() {
+            if let Some(id) = self.snapshot_for(fetch_offset, last_fetched_epoch) {
+                // The entries it needs are only in the snapshot. The fetch
+                // still shows the replica is alive (check quorum).
+                reply.snapshot = Some(id);
+                self.note_fetch(replica, None, now_ms);
+            } else if diverged || fetch_offset > self.log.end_offset() {
                 reply.diverging = Some(end);
             } else {
-                let leader_end = self.log.end_offset();
-                if let RoleState::Leader {
-                    progress,
-                    observers,
-                    begin_sent_ms,
-                    ..
-                } = &mut self.role
-                {
-                    let p = match progress.get_mut(&replica) {
-                        Some(p) => Some(p),
-                        None if replica >= 0 => {
-                            observers.retain(|_, o| {
-                                o.last_fetch_ms
-                                    .is_some_and(|t| t + OBSERVER_TIMEOUT_MS > now_ms)
-                            });
-                            Some(observers.entry(replica).or_default())
-                        }
-                        None => None,
-                    };
-                    if let Some(p) = p {
-                        p.record_fetch(fetch_offset, leader_end, now_ms);
-                    }
-                    begin_sent_ms.remove(&replica);
-                }
+                self.note_fetch(replica, Some(fetch_offset), now_ms);
                 self.update_leader_high_watermark();
                 let entries = self.log.read(fetch_offset, self.config.fetch_max_entries);
                 let hw = self.leader_hw();
@@ -98,6 +82,49 @@ impl Node {
             }
         }
         self.send(from, Message::FetchResponse(reply));
+    }
+
+    /// Kafka's validateOffsetAndEpoch: the snapshot a fetcher must load
+    /// first, when its fetch offset is below the log start, or at it in
+    /// another epoch, or its last epoch is older than the snapshot's.
+    fn snapshot_for(&self, fetch_offset: u64, last_fetched_epoch: u32) -> Option<EpochEndOffset> {
+        let id = self.log.snapshot_id()?;
+        let needed = fetch_offset < id.end_offset
+            || (fetch_offset == id.end_offset && last_fetched_epoch != id.epoch)
+            || last_fetched_epoch < id.epoch;
+        needed.then_some(id)
+    }
+
+    /// On the leader: a replica fetched (from `fetch_offset`, or a snapshot
+    /// when None) at `now_ms`.
+    pub(super) fn note_fetch(&mut self, replica: NodeId, fetch_offset: Option<u64>, now_ms: u64) {
+        let leader_end = self.log.end_offset();
+        if let RoleState::Leader {
+            progress,
+            observers,
+            begin_sent_ms,
+            ..
+        } = &mut self.role
+        {
+            let p = match progress.get_mut(&replica) {
+                Some(p) => Some(p),
+                None if replica >= 0 => {
+                    observers.retain(|_, o| {
+                        o.last_fetch_ms
+                            .is_some_and(|t| t + OBSERVER_TIMEOUT_MS > now_ms)
+                    });
+                    Some(observers.entry(replica).or_default())
+                }
+                None => None,
+            };
+            if let Some(p) = p {
+                match fetch_offset {
+                    Some(offset) => p.record_fetch(offset, leader_end, now_ms),
+                    None => p.last_fetch_ms = Some(now_ms),
+                }
+            }
+            begin_sent_ms.remove(&replica);
+        }
     }
 
     /// None until an entry of this leader's epoch is committed.
@@ -137,6 +164,7 @@ impl Node {
             leader,
             error,
             diverging,
+            snapshot,
             base_offset,
             entries,
             high_watermark,
@@ -186,9 +214,26 @@ impl Node {
             _ => {}
         }
         let mut progressed = false;
-        if let Some(div) = diverging {
+        if let Some(id) = snapshot {
+            // Our log ends where the leader's starts or before: load its
+            // snapshot first (FetchSnapshot from the next fetch on).
+            if id.end_offset > self.log.start_offset() {
+                self.download = Some(Download {
+                    leader: from,
+                    epoch: my_epoch,
+                    id,
+                    bytes: Vec::new(),
+                });
+            }
+            progressed = true;
+        } else if let Some(div) = diverging {
             let local = self.log.epoch_end(div.epoch);
-            let to = div.end_offset.min(local.end_offset);
+            // Never below our own start: a snapshot covers committed
+            // entries only.
+            let to = div
+                .end_offset
+                .min(local.end_offset)
+                .max(self.log.start_offset());
             if to < self.log.end_offset() {
                 self.log.truncate_to(to);
                 self.out.push(Output::Truncate { end_offset: to });
@@ -244,12 +289,32 @@ impl Node {
         self.next_correlation_id += 1;
         let correlation_id = self.next_correlation_id;
         fetch.in_flight = Some((now_ms, correlation_id));
-        let message = Message::Fetch {
-            epoch: self.quorum.epoch,
-            replica: self.id,
-            fetch_offset: self.log.end_offset(),
-            last_fetched_epoch: self.log.last_epoch(),
-            correlation_id,
+        // A download belongs to one leader and epoch; under another the
+        // node fetches again and is told which snapshot to load.
+        let epoch = self.quorum.epoch;
+        if self
+            .download
+            .as_ref()
+            .is_some_and(|d| d.leader != to || d.epoch != epoch)
+        {
+            self.download = None;
+        }
+        let message = match &self.download {
+            Some(d) => Message::FetchSnapshot {
+                epoch,
+                replica: self.id,
+                snapshot: d.id,
+                position: d.bytes.len() as u64,
+                max_bytes: self.config.fetch_snapshot_max_bytes,
+                correlation_id,
+            },
+            None => Message::Fetch {
+                epoch,
+                replica: self.id,
+                fetch_offset: self.log.end_offset(),
+                last_fetched_epoch: self.log.last_epoch(),
+                correlation_id,
+            },
         };
         self.send(to, message);
     }

@@ -17,6 +17,10 @@ pub enum FetchError {
     /// The receiver is not the leader of that epoch (NOT_LEADER_OR_FOLLOWER);
     /// `leader` in the response says who is, if known.
     NotLeader,
+    /// FetchSnapshot named a snapshot the leader does not have (any more).
+    SnapshotNotFound,
+    /// FetchSnapshot asked for a position past the snapshot's size.
+    PositionOutOfRange,
 }
 
 impl FetchError {
@@ -26,6 +30,8 @@ impl FetchError {
             FetchError::FencedLeaderEpoch => error_codes::FENCED_LEADER_EPOCH,
             FetchError::UnknownLeaderEpoch => error_codes::UNKNOWN_LEADER_EPOCH,
             FetchError::NotLeader => error_codes::NOT_LEADER_OR_FOLLOWER,
+            FetchError::SnapshotNotFound => error_codes::SNAPSHOT_NOT_FOUND,
+            FetchError::PositionOutOfRange => error_codes::POSITION_OUT_OF_RANGE,
         }
     }
 }
@@ -73,6 +79,17 @@ pub enum Message {
         correlation_id: u64,
     },
     FetchResponse(FetchResponse),
+    /// KIP-630: a chunk of the leader's snapshot `snapshot` from byte
+    /// `position` on, at most `max_bytes` of it.
+    FetchSnapshot {
+        epoch: u32,
+        replica: NodeId,
+        snapshot: EpochEndOffset,
+        position: u64,
+        max_bytes: u32,
+        correlation_id: u64,
+    },
+    FetchSnapshotResponse(FetchSnapshotResponse),
 }
 
 impl Message {
@@ -84,7 +101,9 @@ impl Message {
             | Message::BeginQuorumEpochResponse { epoch }
             | Message::EndQuorumEpoch { epoch, .. }
             | Message::Fetch { epoch, .. }
-            | Message::FetchResponse(FetchResponse { epoch, .. }) => *epoch,
+            | Message::FetchResponse(FetchResponse { epoch, .. })
+            | Message::FetchSnapshot { epoch, .. }
+            | Message::FetchSnapshotResponse(FetchSnapshotResponse { epoch, .. }) => *epoch,
         }
     }
 }
@@ -98,8 +117,25 @@ pub struct FetchResponse {
     pub error: Option<FetchError>,
     /// Set when the fetcher's log diverged: truncate to this epoch's end.
     pub diverging: Option<EpochEndOffset>,
+    /// Set when the fetch offset is below the leader's log start (or its
+    /// epoch older than the snapshot's): fetch this snapshot first.
+    pub snapshot: Option<EpochEndOffset>,
     pub base_offset: u64,
     pub entries: Vec<LogEntry>,
     /// None until the leader of this epoch has committed an entry of it.
     pub high_watermark: Option<u64>,
+}
+
+/// The leader's answer to a FetchSnapshot: `bytes` start at `position` of
+/// a snapshot `size` bytes long.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchSnapshotResponse {
+    pub epoch: u32,
+    pub correlation_id: u64,
+    pub leader: Option<NodeId>,
+    pub error: Option<FetchError>,
+    pub snapshot: EpochEndOffset,
+    pub size: u64,
+    pub position: u64,
+    pub bytes: bytes::Bytes,
 }

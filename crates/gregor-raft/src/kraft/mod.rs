@@ -9,11 +9,14 @@
 //! and no files, so a simulator can drive several nodes deterministically.
 //!
 //! [`wire`] maps the messages to Kafka's RPCs and [`records`] the entries
-//! to record batches. Snapshots and FetchSnapshot are not done.
+//! //! to record batches. A log may start after a snapshot (KIP-630): the node
+//! keeps the latest one's bytes, answers a Fetch below its log start with
+//! the snapshot id and serves the bytes in chunks with FetchSnapshot.
 
 mod config;
 mod election;
 mod fetch;
+mod fetch_snapshot;
 mod log;
 mod messages;
 mod node;
@@ -24,9 +27,9 @@ pub mod store;
 pub mod wire;
 
 pub use config::QuorumConfig;
-pub use log::{EpochEndOffset, LogEntry, MemLog, Payload};
-pub use messages::{FetchError, FetchResponse, Message};
-pub use node::{LeaderProgress, Node, Output, ReplicaProgress};
+pub use log::{EpochEndOffset, LogEntry, MemLog, Payload, Snapshot};
+pub use messages::{FetchError, FetchResponse, FetchSnapshotResponse, Message};
+pub use node::{LeaderProgress, Node, Output, ReplicaProgress, SnapshotRefused};
 pub use rng::Rng;
 pub use state::{QuorumState, Role};
 

@@ -1,8 +1,8 @@
 //! One KRaft replica as a sans-IO state machine.
 
 use super::config::QuorumConfig;
-use super::log::{LogEntry, MemLog, Payload};
-use super::messages::{FetchResponse, Message};
+use super::log::{EpochEndOffset, LogEntry, MemLog, Payload, Snapshot};
+use super::messages::{FetchResponse, FetchSnapshotResponse, Message};
 use super::rng::Rng;
 use super::state::{QuorumState, Role};
 use super::NodeId;
@@ -15,9 +15,49 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     Persist(QuorumState),
-    Append { offset: u64, entry: LogEntry },
-    Truncate { end_offset: u64 },
-    Send { to: NodeId, message: Message },
+    Append {
+        offset: u64,
+        entry: LogEntry,
+    },
+    Truncate {
+        end_offset: u64,
+    },
+    /// Store the snapshot durably, then make the log start at its end
+    /// offset: entries below it go, and unless `keep_log` (the log holds
+    /// the snapshot's last entry) the log restarts empty there (a follower
+    /// that fetched the leader's snapshot).
+    InstallSnapshot {
+        snapshot: Snapshot,
+        keep_log: bool,
+    },
+    Send {
+        to: NodeId,
+        message: Message,
+    },
+}
+
+/// Why [`Node::snapshot`] refused a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotRefused {
+    /// Only committed entries may be covered: the end offset is past the
+    /// high watermark (or the log end).
+    #[error("snapshot end offset {end_offset} is past the high watermark {high_watermark}")]
+    NotCommitted {
+        end_offset: u64,
+        high_watermark: u64,
+    },
+    /// The log already starts at or after it.
+    #[error("snapshot end offset {end_offset} is not past the log start {log_start}")]
+    NotNewer { end_offset: u64, log_start: u64 },
+}
+
+/// A snapshot being fetched from `leader` in `epoch`: the bytes so far.
+#[derive(Debug)]
+pub(super) struct Download {
+    pub(super) leader: NodeId,
+    pub(super) epoch: u32,
+    pub(super) id: EpochEndOffset,
+    pub(super) bytes: Vec<u8>,
 }
 
 /// Per-voter progress the leader tracks from fetches.
@@ -120,6 +160,10 @@ pub struct Node {
     pub(super) config: QuorumConfig,
     pub(super) quorum: QuorumState,
     pub(super) log: MemLog,
+    /// The snapshot the log starts after (None while it starts at 0).
+    pub(super) snapshot: Option<Snapshot>,
+    /// A snapshot being fetched from the leader.
+    pub(super) download: Option<Download>,
     pub(super) high_watermark: u64,
     pub(super) role: RoleState,
     pub(super) rng: Rng,
@@ -140,12 +184,31 @@ impl Node {
         seed: u64,
         now_ms: u64,
     ) -> Self {
+        Node::restore(id, config, quorum, log, None, seed, now_ms)
+    }
+
+    /// As [`Node::new`], for a log that starts after `snapshot` (which
+    /// must be the snapshot with the log's [`MemLog::snapshot_id`]). The
+    /// high watermark starts at the snapshot's end: it covers only
+    /// committed entries.
+    pub fn restore(
+        id: NodeId,
+        config: QuorumConfig,
+        quorum: QuorumState,
+        log: MemLog,
+        snapshot: Option<Snapshot>,
+        seed: u64,
+        now_ms: u64,
+    ) -> Self {
+        let snapshot = snapshot.filter(|s| Some(s.id) == log.snapshot_id());
         let mut node = Node {
             id,
             config,
             quorum,
+            high_watermark: log.start_offset(),
             log,
-            high_watermark: 0,
+            snapshot,
+            download: None,
             role: RoleState::Unattached { deadline_ms: 0 },
             rng: Rng::new(seed),
             next_correlation_id: 0,
@@ -182,6 +245,54 @@ impl Node {
     }
     pub fn high_watermark(&self) -> u64 {
         self.high_watermark
+    }
+
+    /// The snapshot the log starts after, if any.
+    pub fn latest_snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// Takes the caller's snapshot of its state as of `end_offset` (every
+    /// entry below it applied): the log then starts there. Only committed
+    /// entries may be covered. The outputs store it (before anything else).
+    pub fn snapshot(
+        &mut self,
+        end_offset: u64,
+        data: Bytes,
+    ) -> Result<Vec<Output>, SnapshotRefused> {
+        let log_start = self.log.start_offset();
+        if end_offset <= log_start {
+            return Err(SnapshotRefused::NotNewer {
+                end_offset,
+                log_start,
+            });
+        }
+        let epoch = match self.log.get(end_offset - 1) {
+            Some(entry) if end_offset <= self.high_watermark => entry.epoch,
+            _ => {
+                return Err(SnapshotRefused::NotCommitted {
+                    end_offset,
+                    high_watermark: self.high_watermark,
+                })
+            }
+        };
+        self.install(Snapshot {
+            id: EpochEndOffset { epoch, end_offset },
+            data,
+        });
+        Ok(self.take())
+    }
+
+    /// Makes `snapshot` the one the log starts after.
+    pub(super) fn install(&mut self, snapshot: Snapshot) {
+        let keep_log = self.log.holds(snapshot.id);
+        self.log.start_after(snapshot.id);
+        self.high_watermark = self.high_watermark.max(snapshot.id.end_offset);
+        self.out.push(Output::InstallSnapshot {
+            snapshot: snapshot.clone(),
+            keep_log,
+        });
+        self.snapshot = Some(snapshot);
     }
 
     /// The voters, as configured.
@@ -593,7 +704,9 @@ impl Node {
         let epoch = message.epoch();
         let adopts_epoch = !matches!(
             message,
-            Message::VoteRequest { pre_vote: true, .. } | Message::Fetch { .. }
+            Message::VoteRequest { pre_vote: true, .. }
+                | Message::Fetch { .. }
+                | Message::FetchSnapshot { .. }
         );
         if epoch > self.quorum.epoch && adopts_epoch {
             match &message {
@@ -601,6 +714,10 @@ impl Node {
                     self.become_follower(epoch, *leader, now_ms)
                 }
                 Message::FetchResponse(FetchResponse {
+                    leader: Some(leader),
+                    ..
+                })
+                | Message::FetchSnapshotResponse(FetchSnapshotResponse {
                     leader: Some(leader),
                     ..
                 }) => self.become_follower(epoch, *leader, now_ms),
@@ -673,6 +790,24 @@ impl Node {
                 now_ms,
             ),
             Message::FetchResponse(response) => self.on_fetch_response(from, response, now_ms),
+            Message::FetchSnapshot {
+                epoch,
+                replica,
+                snapshot,
+                position,
+                max_bytes,
+                correlation_id,
+            } => self.on_fetch_snapshot(
+                from,
+                (epoch, replica),
+                snapshot,
+                (position, max_bytes),
+                correlation_id,
+                now_ms,
+            ),
+            Message::FetchSnapshotResponse(response) => {
+                self.on_fetch_snapshot_response(from, response, now_ms)
+            }
         }
         self.take()
     }

@@ -8,8 +8,15 @@
 //! the old one, directory fsynced) before the next output is looked at, and
 //! the step's appends are fsynced before `apply` returns, so before any of
 //! the step's messages leave or any commit is reported.
+//!
+//! Snapshots are KIP-630 checkpoint files next to the log,
+//! `<end offset, 20 digits>-<epoch, 10 digits>.checkpoint`, written as
+//! `.checkpoint.part`, fsynced and renamed; only the newest is kept. Once
+//! one is durable the log start offset moves to its end offset (segments
+//! wholly below it are deleted). At open the newest valid snapshot is read
+//! and the log from its end offset on.
 
-use super::log::{LogEntry, MemLog};
+use super::log::{EpochEndOffset, LogEntry, MemLog, Snapshot};
 use super::node::Output;
 use super::records;
 use super::state::QuorumState;
@@ -26,6 +33,26 @@ use thiserror::Error;
 /// The quorum-state file's name, as Kafka's FileQuorumStateStore.
 pub const QUORUM_STATE_FILE: &str = "quorum-state";
 const QUORUM_STATE_TMP: &str = "quorum-state.tmp";
+const CHECKPOINT_SUFFIX: &str = ".checkpoint";
+const PARTIAL_SUFFIX: &str = ".checkpoint.part";
+
+/// A snapshot's file name (Kafka's Snapshots.filenameFromSnapshotId).
+pub fn snapshot_file_name(id: EpochEndOffset) -> String {
+    format!("{:020}-{:010}{CHECKPOINT_SUFFIX}", id.end_offset, id.epoch)
+}
+
+/// The snapshot id a file name stands for.
+fn parse_snapshot_file_name(name: &str) -> Option<EpochEndOffset> {
+    let stem = name.strip_suffix(CHECKPOINT_SUFFIX)?;
+    let (offset, epoch) = stem.split_once('-')?;
+    if offset.len() != 20 || epoch.len() != 10 {
+        return None;
+    }
+    Some(EpochEndOffset {
+        end_offset: offset.parse().ok()?,
+        epoch: epoch.parse().ok()?,
+    })
+}
 
 /// How much of the log one read at open asks for.
 const READ_CHUNK: usize = 1024 * 1024;
@@ -76,6 +103,9 @@ struct Voter {
 pub struct Restored {
     pub quorum: QuorumState,
     pub log: MemLog,
+    /// The newest snapshot (the file's whole content); the log starts at
+    /// its end offset.
+    pub snapshot: Option<Snapshot>,
 }
 
 pub struct Store {
@@ -94,7 +124,8 @@ fn log_config() -> LogConfig {
         flush_ms: i64::MAX,
         segment_bytes: 64 * 1024 * 1024,
         segment_ms: i64::MAX,
-        // Nothing is deleted by retention: there are no snapshots yet.
+        // Nothing is deleted by retention: only a snapshot moves the log
+        // start (Store::install_snapshot).
         retention_ms: -1,
         retention_bytes: -1,
         max_message_bytes: 64 * 1024 * 1024,
@@ -116,8 +147,28 @@ impl Store {
         let dir = metadata_dir.join(METADATA_DIR);
         // Always recover: the log is small, and a crash leaves no marker.
         let log = PartitionLog::open(&dir, log_config(), true)?;
+        let mut log = log;
         let (quorum, leader) = read_quorum_state(&dir)?;
-        let entries = read_log(&log)?;
+        let snapshot = read_latest_snapshot(&dir)?;
+        if let Some(s) = &snapshot {
+            // A crash may have come between storing a fetched snapshot and
+            // emptying the log: keep the log only if it agrees with it.
+            let end = s.id.end_offset;
+            let start = u64::try_from(log.log_start_offset()).unwrap_or(0);
+            let log_end = u64::try_from(log.log_end_offset()).unwrap_or(0);
+            let keep = if start >= end {
+                true
+            } else if log_end < end {
+                false
+            } else {
+                read_log(&log, end - 1)?
+                    .first()
+                    .is_some_and(|e| e.epoch == s.id.epoch)
+            };
+            align_log_start(&mut log, end, keep)?;
+        }
+        let from = snapshot.as_ref().map_or(0, |s| s.id.end_offset);
+        let entries = read_log(&log, from)?;
         let store = Store {
             dir,
             log,
@@ -129,7 +180,11 @@ impl Store {
             store,
             Restored {
                 quorum,
-                log: MemLog::from_entries(entries),
+                log: match &snapshot {
+                    Some(s) => MemLog::after_snapshot(s.id, entries),
+                    None => MemLog::from_entries(entries),
+                },
+                snapshot,
             },
         ))
     }
@@ -146,6 +201,12 @@ impl Store {
                 Output::Persist(state) => self.persist(*state)?,
                 Output::Append { offset, entry } => self.append(*offset, entry)?,
                 Output::Truncate { end_offset } => self.truncate(*end_offset)?,
+                Output::InstallSnapshot { snapshot, keep_log } => {
+                    // The appends before it are durable first: the log
+                    // must hold what the snapshot's id says it covers.
+                    self.flush()?;
+                    self.install_snapshot(snapshot, *keep_log)?
+                }
                 Output::Send { .. } => {}
             }
         }
@@ -232,6 +293,38 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the snapshot file durably (temporary file, fsync, rename,
+    /// directory fsync), then moves the log start to its end offset
+    /// (restarting the log empty there unless `keep_log`) and deletes older
+    /// snapshot files.
+    pub fn install_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        keep_log: bool,
+    ) -> Result<(), StoreError> {
+        let name = snapshot_file_name(snapshot.id);
+        let target = self.dir.join(&name);
+        let tmp = self.dir.join(format!(
+            "{}{PARTIAL_SUFFIX}",
+            name.trim_end_matches(CHECKPOINT_SUFFIX)
+        ));
+        let mut f = File::create(&tmp).map_err(io_error(&tmp))?;
+        f.write_all(&snapshot.data).map_err(io_error(&tmp))?;
+        f.sync_all().map_err(io_error(&tmp))?;
+        drop(f);
+        fs::rename(&tmp, &target).map_err(io_error(&target))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error(&self.dir))?;
+        align_log_start(&mut self.log, snapshot.id.end_offset, keep_log)?;
+        for (id, path) in snapshot_files(&self.dir)? {
+            if id != snapshot.id {
+                fs::remove_file(&path).map_err(io_error(&path))?;
+            }
+        }
+        Ok(())
+    }
+
     /// fsyncs the appends made since the last flush.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         if self.unflushed {
@@ -280,18 +373,73 @@ fn read_quorum_state(dir: &Path) -> Result<(QuorumState, Option<NodeId>), StoreE
     Ok((state, (file.leader_id >= 0).then_some(file.leader_id)))
 }
 
-/// Every entry of the log, which must start at offset 0 (no snapshots).
-fn read_log(log: &PartitionLog) -> Result<Vec<LogEntry>, StoreError> {
-    let start = log.log_start_offset();
+/// Moves the log start to a snapshot's end offset: segments wholly below
+/// it go; a log that ends before it (or whose tail is not to be kept)
+/// restarts empty there.
+fn align_log_start(
+    log: &mut PartitionLog,
+    end_offset: u64,
+    keep_log: bool,
+) -> Result<(), StoreError> {
+    let offset = i64::try_from(end_offset).unwrap_or(i64::MAX);
+    if !keep_log || offset > log.log_end_offset() {
+        log.truncate_fully_and_start_at(offset)?;
+    } else {
+        log.advance_log_start_offset(offset)?;
+    }
+    Ok(())
+}
+
+/// The snapshot files in `dir` (leftover partial ones are removed).
+fn snapshot_files(dir: &Path) -> Result<Vec<(EpochEndOffset, PathBuf)>, StoreError> {
+    let mut found = Vec::new();
+    for item in fs::read_dir(dir).map_err(io_error(dir))? {
+        let item = item.map_err(io_error(dir))?;
+        let name = item.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(PARTIAL_SUFFIX) {
+            let path = item.path();
+            fs::remove_file(&path).map_err(io_error(&path))?;
+        } else if let Some(id) = parse_snapshot_file_name(name) {
+            found.push((id, item.path()));
+        }
+    }
+    found.sort_by_key(|(id, _)| (id.end_offset, id.epoch));
+    Ok(found)
+}
+
+/// The newest snapshot whose content is whole (header to footer).
+fn read_latest_snapshot(dir: &Path) -> Result<Option<Snapshot>, StoreError> {
+    for (id, path) in snapshot_files(dir)?.into_iter().rev() {
+        let data = fs::read(&path).map_err(io_error(&path))?;
+        match records::decode_snapshot(&data) {
+            Ok(_) => {
+                return Ok(Some(Snapshot {
+                    id,
+                    data: data.into(),
+                }))
+            }
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "ignoring an invalid snapshot file")
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Every entry of the log from `from` on (0, or the snapshot's end offset,
+/// where the log must then start at or before).
+fn read_log(log: &PartitionLog, from: u64) -> Result<Vec<LogEntry>, StoreError> {
+    let start = u64::try_from(log.log_start_offset()).unwrap_or(0);
     let end = log.log_end_offset();
-    if start != 0 {
+    if start > from {
         return Err(StoreError::Corrupt {
-            offset: u64::try_from(start).unwrap_or(0),
-            message: "the log does not start at 0 and snapshots are not supported".into(),
+            offset: start,
+            message: format!("the log starts after {from} and no snapshot covers the gap"),
         });
     }
     let mut entries = Vec::new();
-    let mut next = 0i64;
+    let mut next = i64::try_from(from).unwrap_or(i64::MAX);
     while next < end {
         let read = log.read(next, READ_CHUNK, end, true)?;
         let offset = u64::try_from(next).unwrap_or(0);
@@ -299,13 +447,14 @@ fn read_log(log: &PartitionLog) -> Result<Vec<LogEntry>, StoreError> {
             .map_err(|message| StoreError::Corrupt { offset, message })?;
         let before = next;
         for (offset, entry) in decoded {
-            if offset < entries.len() as u64 {
+            let expected = from + entries.len() as u64;
+            if offset < expected {
                 continue;
             }
-            if offset != entries.len() as u64 {
+            if offset != expected {
                 return Err(StoreError::Corrupt {
                     offset,
-                    message: format!("expected offset {}", entries.len()),
+                    message: format!("expected offset {expected}"),
                 });
             }
             entries.push(entry);
@@ -517,6 +666,112 @@ mod tests {
         drop(store);
         let (_, restored) = Store::open(dir.path(), &[1]).unwrap();
         assert_eq!(restored.log.end_offset(), 4);
+    }
+
+    fn snapshot(end_offset: u64, epoch: u32, text: &'static str) -> Snapshot {
+        let data =
+            records::encode_snapshot(epoch, &Bytes::from_static(text.as_bytes()), 0).unwrap();
+        Snapshot {
+            id: EpochEndOffset { epoch, end_offset },
+            data,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_moves_the_log_start_and_survives_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path(), &[1]).unwrap();
+        let entries = vec![
+            leader_change(1, 1),
+            data(1, "a"),
+            data(1, "b"),
+            data(1, "c"),
+        ];
+        append_all(&mut store, &entries);
+        store
+            .apply(&[Output::InstallSnapshot {
+                snapshot: snapshot(3, 1, "ab"),
+                keep_log: true,
+            }])
+            .unwrap();
+        drop(store);
+        let (mut store, restored) = Store::open(dir.path(), &[1]).unwrap();
+        let s = restored.snapshot.clone().unwrap();
+        assert_eq!(
+            s.id,
+            EpochEndOffset {
+                epoch: 1,
+                end_offset: 3
+            }
+        );
+        assert_eq!(records::decode_snapshot(&s.data).unwrap(), "ab");
+        assert_eq!(restored.log.start_offset(), 3);
+        assert_eq!(restored.log.entries(), &[data(1, "c")]);
+        assert_eq!(restored.log.end_offset(), 4);
+
+        // A follower's fetched snapshot past its log end restarts the log
+        // there; the older snapshot file goes.
+        store
+            .apply(&[Output::InstallSnapshot {
+                snapshot: snapshot(10, 2, "abcdefg"),
+                keep_log: false,
+            }])
+            .unwrap();
+        append_all(&mut store, &[data(2, "h")]);
+        drop(store);
+        let (_, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(restored.snapshot.unwrap().id.end_offset, 10);
+        assert_eq!(restored.log.start_offset(), 10);
+        assert_eq!(restored.log.entries(), &[data(2, "h")]);
+        let files: Vec<_> = std::fs::read_dir(dir.path().join(METADATA_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".checkpoint"))
+            .collect();
+        assert_eq!(
+            files,
+            [snapshot_file_name(EpochEndOffset {
+                epoch: 2,
+                end_offset: 10
+            })]
+        );
+    }
+
+    #[test]
+    fn a_torn_or_diverged_snapshot_state_is_repaired_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path(), &[1]).unwrap();
+        append_all(
+            &mut store,
+            &[leader_change(1, 1), data(1, "a"), data(1, "b")],
+        );
+        drop(store);
+        let meta = dir.path().join(METADATA_DIR);
+        // A crash after the snapshot file, before the log was emptied: the
+        // log's entry below the snapshot's end is of another epoch, so the
+        // log restarts at the snapshot.
+        let s = snapshot(2, 3, "x");
+        std::fs::write(meta.join(snapshot_file_name(s.id)), &s.data).unwrap();
+        // A partial newer file is ignored and removed.
+        std::fs::write(
+            meta.join("00000000000000000009-0000000003.checkpoint.part"),
+            b"half",
+        )
+        .unwrap();
+        // A torn newer file (no footer) is ignored.
+        let torn = snapshot(5, 3, "y");
+        std::fs::write(
+            meta.join(snapshot_file_name(torn.id)),
+            &torn.data[..torn.data.len() - 10],
+        )
+        .unwrap();
+        let (_, restored) = Store::open(dir.path(), &[1]).unwrap();
+        assert_eq!(restored.snapshot.unwrap().id, s.id);
+        assert_eq!(restored.log.start_offset(), 2);
+        assert!(restored.log.entries().is_empty());
+        assert!(!meta
+            .join("00000000000000000009-0000000003.checkpoint.part")
+            .exists());
     }
 
     #[test]

@@ -167,6 +167,7 @@ fn pre_vote_does_not_bump_the_epoch_nor_bind_a_vote() {
         leader: Some(3),
         error: None,
         diverging: None,
+        snapshot: None,
         base_offset: 1,
         entries: Vec::new(),
         high_watermark: None,
@@ -198,6 +199,7 @@ fn a_follower_truncates_to_the_diverging_epoch() {
                 epoch: 1,
                 end_offset: 2,
             }),
+            snapshot: None,
             base_offset: 4,
             entries: Vec::new(),
             high_watermark: None,
@@ -338,6 +340,7 @@ fn followers_learn_the_high_watermark_but_never_past_their_log() {
             leader: Some(2),
             error: None,
             diverging: None,
+            snapshot: None,
             base_offset: 0,
             entries: vec![entry(1), entry(1)],
             high_watermark: Some(5),
@@ -569,13 +572,121 @@ fn the_leader_tracks_caught_up_times_and_observers() {
     assert!(follower.leader_progress().is_none());
 }
 
+/// The single message `outputs` send.
+fn sent(outputs: &[Output]) -> &Message {
+    let sends: Vec<&Message> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sends.len(), 1, "{outputs:?}");
+    sends[0]
+}
+
 #[test]
-fn a_follower_that_cannot_reach_its_leader_stands_at_once() {
-    let mut n = node(2, &[1, 2, 3], 1, &[1]);
-    n.handle(
+fn a_leader_snapshots_committed_entries_and_serves_them_by_position() {
+    // A single voter leads epoch 3 after entries of epochs 1, 1, 2.
+    let mut n = node(1, &[1], 2, &[1, 1, 2]);
+    n.tick(5_000);
+    assert_eq!(n.role(), Role::Leader);
+    n.client_append(Bytes::from_static(b"y")).unwrap();
+    assert_eq!(n.high_watermark(), 5);
+    // Past the high watermark: refused.
+    assert_eq!(
+        n.snapshot(6, Bytes::new()),
+        Err(SnapshotRefused::NotCommitted {
+            end_offset: 6,
+            high_watermark: 5
+        })
+    );
+    let out = n.snapshot(3, Bytes::from_static(b"abcdefghij")).unwrap();
+    let id = EpochEndOffset {
+        epoch: 2,
+        end_offset: 3,
+    };
+    assert!(matches!(
+        &out[..],
+        [Output::InstallSnapshot { snapshot, keep_log: true }] if snapshot.id == id
+    ));
+    assert_eq!((n.log().start_offset(), n.log().end_offset()), (3, 5));
+    assert_eq!(
+        n.snapshot(3, Bytes::new()),
+        Err(SnapshotRefused::NotNewer {
+            end_offset: 3,
+            log_start: 3
+        })
+    );
+    let fetch = |fetch_offset, last_fetched_epoch| Message::Fetch {
+        epoch: 3,
+        replica: 9,
+        fetch_offset,
+        last_fetched_epoch,
+        correlation_id: 1,
+    };
+    let snapshot_of = |out: Vec<Output>| match sent(&out) {
+        Message::FetchResponse(f) => (f.snapshot, f.entries.len()),
+        other => panic!("{other:?}"),
+    };
+    // Below the log start, at it in another epoch, or an older last epoch:
+    // load the snapshot first.
+    assert_eq!(snapshot_of(n.handle(9, fetch(1, 1), 5_001)), (Some(id), 0));
+    assert_eq!(snapshot_of(n.handle(9, fetch(3, 1), 5_002)), (Some(id), 0));
+    assert_eq!(snapshot_of(n.handle(9, fetch(4, 1), 5_003)), (Some(id), 0));
+    // At it in its epoch: entries.
+    assert_eq!(snapshot_of(n.handle(9, fetch(3, 2), 5_004)), (None, 2));
+
+    let chunk = |n: &mut Node, position, max_bytes| {
+        let out = n.handle(
+            9,
+            Message::FetchSnapshot {
+                epoch: 3,
+                replica: 9,
+                snapshot: id,
+                position,
+                max_bytes,
+                correlation_id: 2,
+            },
+            5_010,
+        );
+        match sent(&out) {
+            Message::FetchSnapshotResponse(r) => (r.error, r.size, r.bytes.clone()),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(chunk(&mut n, 0, 4), (None, 10, Bytes::from_static(b"abcd")));
+    assert_eq!(chunk(&mut n, 8, 4), (None, 10, Bytes::from_static(b"ij")));
+    assert_eq!(chunk(&mut n, 11, 4).0, Some(FetchError::PositionOutOfRange));
+    let other = n.handle(
+        9,
+        Message::FetchSnapshot {
+            epoch: 3,
+            replica: 9,
+            snapshot: EpochEndOffset {
+                epoch: 2,
+                end_offset: 2,
+            },
+            position: 0,
+            max_bytes: 4,
+            correlation_id: 3,
+        },
+        5_011,
+    );
+    assert!(matches!(
+        sent(&other),
+        Message::FetchSnapshotResponse(r) if r.error == Some(FetchError::SnapshotNotFound)
+    ));
+}
+
+#[test]
+fn a_follower_downloads_the_snapshot_and_drops_its_diverged_log() {
+    // Node 2 follows node 1 in epoch 3 with a stale entry of epoch 1 at 3.
+    let mut n = node(2, &[1, 2, 3], 3, &[1, 1, 1, 1]);
+    let out = n.handle(
         1,
         Message::BeginQuorumEpoch {
-            epoch: 1,
+            epoch: 3,
             leader: 1,
         },
         10,
@@ -602,4 +713,84 @@ fn a_follower_that_cannot_reach_its_leader_stands_at_once() {
         })
         .count();
     assert_eq!(pre_votes, 2, "{outputs:?}");
+
+    let c = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Send {
+                message: Message::Fetch { correlation_id, .. },
+                ..
+            } => Some(*correlation_id),
+            _ => None,
+        })
+        .unwrap();
+    let correlation = |m: &Message| match m {
+        Message::FetchSnapshot { correlation_id, .. } => *correlation_id,
+        other => panic!("{other:?}"),
+    };
+    let id = EpochEndOffset {
+        epoch: 2,
+        end_offset: 4,
+    };
+    // The leader answers with its snapshot id.
+    let mut next = n.handle(
+        1,
+        Message::FetchResponse(FetchResponse {
+            epoch: 3,
+            correlation_id: c,
+            leader: Some(1),
+            error: None,
+            diverging: None,
+            snapshot: Some(id),
+            base_offset: 4,
+            entries: Vec::new(),
+            high_watermark: Some(6),
+        }),
+        11,
+    );
+    let data = b"0123456789";
+    let mut position = 0;
+    while position < data.len() {
+        let (c, asked) = match sent(&next) {
+            m @ Message::FetchSnapshot {
+                position, snapshot, ..
+            } => (correlation(m), (*position, *snapshot)),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(asked, (position as u64, id));
+        let end = (position + 3).min(data.len());
+        next = n.handle(
+            1,
+            Message::FetchSnapshotResponse(FetchSnapshotResponse {
+                epoch: 3,
+                correlation_id: c,
+                leader: Some(1),
+                error: None,
+                snapshot: id,
+                size: data.len() as u64,
+                position: position as u64,
+                bytes: Bytes::copy_from_slice(&data[position..end]),
+            }),
+            12,
+        );
+        position = end;
+    }
+    // Stored, the log restarted at the snapshot (its entry 3 was of epoch
+    // 1, not the snapshot's), and fetching goes on from there.
+    assert!(next.iter().any(|o| matches!(
+        o,
+        Output::InstallSnapshot { snapshot, keep_log: false }
+            if snapshot.id == id && snapshot.data == Bytes::from_static(data)
+    )));
+    assert_eq!(n.log().snapshot_id(), Some(id));
+    assert_eq!((n.log().start_offset(), n.log().end_offset()), (4, 4));
+    assert_eq!(n.high_watermark(), 4);
+    assert!(matches!(
+        sent(&next),
+        Message::Fetch {
+            fetch_offset: 4,
+            last_fetched_epoch: 2,
+            ..
+        }
+    ));
 }

@@ -1,6 +1,7 @@
 //! The KRaft RPCs on the wire: [`Message`]s to and from Kafka's Vote (52),
 //! BeginQuorumEpoch (53), EndQuorumEpoch (54) and Fetch (1) on
-//! `__cluster_metadata-0`, plus DescribeQuorum (55), with the checks and
+//! `__cluster_metadata-0`, FetchSnapshot (59, KIP-630), plus DescribeQuorum
+//! (55), with the checks and
 //! error codes of Kafka's KafkaRaftClient.
 //!
 //! Bodies only: framing and request headers belong to the connection. A
@@ -8,7 +9,7 @@
 //! never a panic.
 
 use super::log::EpochEndOffset;
-use super::messages::{FetchError, FetchResponse, Message};
+use super::messages::{FetchError, FetchResponse, FetchSnapshotResponse, Message};
 use super::records;
 use super::NodeId;
 use bytes::{Bytes, BytesMut};
@@ -16,9 +17,11 @@ use gregor_protocol::error_codes as ec;
 use kafka_protocol::messages::{
     begin_quorum_epoch_request, begin_quorum_epoch_response, describe_quorum_response,
     end_quorum_epoch_request, end_quorum_epoch_response, fetch_request, fetch_response,
-    vote_request, vote_response, ApiKey, BeginQuorumEpochRequest, BeginQuorumEpochResponse,
-    DescribeQuorumRequest, DescribeQuorumResponse, EndQuorumEpochRequest, EndQuorumEpochResponse,
-    FetchRequest, RequestKind, ResponseKind, TopicName, VoteRequest, VoteResponse,
+    fetch_snapshot_request, fetch_snapshot_response, vote_request, vote_response, ApiKey,
+    BeginQuorumEpochRequest, BeginQuorumEpochResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, EndQuorumEpochRequest, EndQuorumEpochResponse, FetchRequest,
+    FetchSnapshotRequest, FetchSnapshotResponse as WireFetchSnapshotResponse, RequestKind,
+    ResponseKind, TopicName, VoteRequest, VoteResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::net::SocketAddr;
@@ -40,12 +43,13 @@ const FETCH_MAX_BYTES: i32 = 8 * 1024 * 1024;
 /// The raft APIs served, as (api key, min version, max version): what
 /// kafka-protocol can decode. Fetch below v12 has no LastFetchedEpoch, so
 /// such requests are answered INVALID_REQUEST as Kafka does.
-pub const SUPPORTED_APIS: [(i16, i16, i16); 5] = [
+pub const SUPPORTED_APIS: [(i16, i16, i16); 6] = [
     (ApiKey::Fetch as i16, 4, 18),
     (ApiKey::Vote as i16, 0, 2),
     (ApiKey::BeginQuorumEpoch as i16, 0, 1),
     (ApiKey::EndQuorumEpoch as i16, 0, 1),
     (ApiKey::DescribeQuorum as i16, 0, 2),
+    (ApiKey::FetchSnapshot as i16, 0, 1),
 ];
 
 /// True for the api keys [`decode_request`] handles.
@@ -62,6 +66,7 @@ pub fn preferred_version(key: ApiKey) -> i16 {
         ApiKey::BeginQuorumEpoch | ApiKey::EndQuorumEpoch => 1,
         ApiKey::Fetch => 18,
         ApiKey::DescribeQuorum => 2,
+        ApiKey::FetchSnapshot => 1,
         _ => 0,
     }
 }
@@ -73,9 +78,11 @@ pub fn request_key(message: &Message) -> Option<ApiKey> {
         Message::BeginQuorumEpoch { .. } => Some(ApiKey::BeginQuorumEpoch),
         Message::EndQuorumEpoch { .. } => Some(ApiKey::EndQuorumEpoch),
         Message::Fetch { .. } => Some(ApiKey::Fetch),
+        Message::FetchSnapshot { .. } => Some(ApiKey::FetchSnapshot),
         Message::VoteResponse { .. }
         | Message::BeginQuorumEpochResponse { .. }
-        | Message::FetchResponse(_) => None,
+        | Message::FetchResponse(_)
+        | Message::FetchSnapshotResponse(_) => None,
     }
 }
 
@@ -214,6 +221,11 @@ pub fn error_response(api_key: i16, version: i16, error: i16) -> Bytes {
             r.error_code = error;
             encode(&r, version)
         }
+        Ok(ApiKey::FetchSnapshot) => {
+            let mut r = WireFetchSnapshotResponse::default();
+            r.error_code = error;
+            encode(&r, version)
+        }
         _ => Bytes::new(),
     }
 }
@@ -260,6 +272,10 @@ pub fn decode_request(
         Ok(ApiKey::DescribeQuorum) => {
             let r = DescribeQuorumRequest::decode(&mut body, version).map_err(|_| invalid())?;
             decode_describe(version, r)
+        }
+        Ok(ApiKey::FetchSnapshot) => {
+            let r = FetchSnapshotRequest::decode(&mut body, version).map_err(|_| invalid())?;
+            decode_fetch_snapshot(cluster_id, r).map_err(|e| error_response(api_key, version, e))
         }
         _ => Err(Bytes::new()),
     }
@@ -473,6 +489,39 @@ fn decode_fetch(cluster_id: &str, version: i16, r: FetchRequest) -> Result<Inbou
     })
 }
 
+fn decode_fetch_snapshot(cluster_id: &str, r: FetchSnapshotRequest) -> Result<Inbound, i16> {
+    if !cluster_id_ok(cluster_id, &r.cluster_id) {
+        return Err(ec::INCONSISTENT_CLUSTER_ID);
+    }
+    let p = single(&r.topics, |t| &t.name, |t| &t.partitions, |p| p.partition)?;
+    let (Some(epoch), Some(snapshot_epoch), Ok(end_offset), Ok(position)) = (
+        epoch_from(p.current_leader_epoch),
+        epoch_from(p.snapshot_id.epoch),
+        u64::try_from(p.snapshot_id.end_offset),
+        u64::try_from(p.position),
+    ) else {
+        return Ok(Inbound::Refused {
+            error: ec::INVALID_REQUEST,
+        });
+    };
+    Ok(Inbound::Raft {
+        from: r.replica_id.0,
+        message: Message::FetchSnapshot {
+            epoch,
+            replica: r.replica_id.0,
+            snapshot: EpochEndOffset {
+                epoch: snapshot_epoch,
+                end_offset,
+            },
+            position,
+            max_bytes: u32::try_from(r.max_bytes).unwrap_or(0),
+            correlation_id: 0,
+        },
+        max_wait_ms: 0,
+        fetcher_high_watermark: None,
+    })
+}
+
 fn decode_describe(version: i16, r: DescribeQuorumRequest) -> Result<Inbound, Bytes> {
     let ok = matches!(r.topics.as_slice(),
         [t] if t.topic_name.0.as_str() == METADATA_TOPIC
@@ -592,6 +641,7 @@ pub fn encode_reply(
             encode(&r, version)
         }
         Ok(ApiKey::Fetch) => encode_fetch_reply(version, view, reply, error),
+        Ok(ApiKey::FetchSnapshot) => encode_fetch_snapshot_reply(version, view, reply, error),
         _ => Bytes::new(),
     }
 }
@@ -610,6 +660,10 @@ fn encode_fetch_reply(version: i16, view: &NodeView, reply: Option<&Message>, er
             if let Some(div) = f.diverging {
                 p.diverging_epoch.epoch = wire_epoch(div.epoch);
                 p.diverging_epoch.end_offset = wire_offset(div.end_offset);
+            }
+            if let Some(id) = f.snapshot {
+                p.snapshot_id.epoch = wire_epoch(id.epoch);
+                p.snapshot_id.end_offset = wire_offset(id.end_offset);
             }
             if !f.entries.is_empty() {
                 match records::encode_entries(f.base_offset, &f.entries, &view.voters, view.now_ms)
@@ -638,6 +692,7 @@ fn encode_fetch_reply(version: i16, view: &NodeView, reply: Option<&Message>, er
     }
     if version < 12 {
         p.diverging_epoch = Default::default();
+        p.snapshot_id = Default::default();
     }
     let mut t = fetch_response::FetchableTopicResponse::default();
     if version >= 13 {
@@ -653,6 +708,50 @@ fn encode_fetch_reply(version: i16, view: &NodeView, reply: Option<&Message>, er
         r.node_endpoints = endpoint(leader, view, |id, host, port| {
             let mut e = fetch_response::NodeEndpoint::default();
             (e.node_id, e.host, e.port) = (id.into(), host, i32::from(port));
+            e
+        });
+    }
+    encode(&r, version)
+}
+
+fn encode_fetch_snapshot_reply(
+    version: i16,
+    view: &NodeView,
+    reply: Option<&Message>,
+    error: i16,
+) -> Bytes {
+    let mut p = fetch_snapshot_response::PartitionSnapshot::default();
+    p.index = METADATA_PARTITION;
+    let (epoch, leader) = match reply {
+        Some(Message::FetchSnapshotResponse(f)) => {
+            p.error_code = f.error.map_or(ec::NONE, FetchError::code);
+            p.snapshot_id.epoch = wire_epoch(f.snapshot.epoch);
+            p.snapshot_id.end_offset = wire_offset(f.snapshot.end_offset);
+            p.size = wire_offset(f.size);
+            p.position = wire_offset(f.position);
+            p.unaligned_records = f.bytes.clone();
+            (f.epoch, f.leader)
+        }
+        _ => {
+            p.error_code = if error == ec::NONE {
+                ec::UNKNOWN_SERVER_ERROR
+            } else {
+                error
+            };
+            (view.epoch, view.leader)
+        }
+    };
+    p.current_leader.leader_id = leader_id(leader).into();
+    p.current_leader.leader_epoch = wire_epoch(epoch);
+    let mut t = fetch_snapshot_response::TopicSnapshot::default();
+    t.name = topic_name();
+    t.partitions = vec![p];
+    let mut r = WireFetchSnapshotResponse::default();
+    r.topics = vec![t];
+    if version >= 1 {
+        r.node_endpoints = endpoint(leader, view, |id, host, port| {
+            let mut e = fetch_snapshot_response::NodeEndpoint::default();
+            (e.node_id, e.host, e.port) = (id.into(), host, port);
             e
         });
     }
@@ -891,9 +990,36 @@ pub fn encode_request(
             r.topics = vec![t];
             Some((ApiKey::Fetch, RequestKind::Fetch(r)))
         }
+        Message::FetchSnapshot {
+            epoch,
+            replica,
+            snapshot,
+            position,
+            max_bytes,
+            ..
+        } => {
+            let mut id = fetch_snapshot_request::SnapshotId::default();
+            id.end_offset = wire_offset(snapshot.end_offset);
+            id.epoch = wire_epoch(snapshot.epoch);
+            let mut p = fetch_snapshot_request::PartitionSnapshot::default();
+            p.partition = METADATA_PARTITION;
+            p.current_leader_epoch = wire_epoch(*epoch);
+            p.snapshot_id = id;
+            p.position = wire_offset(*position);
+            let mut t = fetch_snapshot_request::TopicSnapshot::default();
+            t.name = topic_name();
+            t.partitions = vec![p];
+            let mut r = FetchSnapshotRequest::default();
+            r.cluster_id = cluster;
+            r.replica_id = (*replica).into();
+            r.max_bytes = i32::try_from(*max_bytes).unwrap_or(i32::MAX);
+            r.topics = vec![t];
+            Some((ApiKey::FetchSnapshot, RequestKind::FetchSnapshot(r)))
+        }
         Message::VoteResponse { .. }
         | Message::BeginQuorumEpochResponse { .. }
-        | Message::FetchResponse(_) => None,
+        | Message::FetchResponse(_)
+        | Message::FetchSnapshotResponse(_) => None,
     }
 }
 
@@ -946,6 +1072,9 @@ pub fn decode_response(
             },
             ResponseKind::Fetch(r),
         ) => decode_fetch_response(*fetch_offset, *correlation_id, r).map(Some),
+        (Message::FetchSnapshot { correlation_id, .. }, ResponseKind::FetchSnapshot(r)) => {
+            decode_fetch_snapshot_response(*correlation_id, r).map(Some)
+        }
         (request, response) => Err(format!(
             "unexpected response {:?} to {request:?}",
             std::mem::discriminant(&response)
@@ -990,6 +1119,13 @@ fn decode_fetch_response(
         (Some(epoch), Ok(end_offset)) => Some(EpochEndOffset { epoch, end_offset }),
         _ => None,
     };
+    let snapshot = match (
+        epoch_from(p.snapshot_id.epoch),
+        u64::try_from(p.snapshot_id.end_offset),
+    ) {
+        (Some(epoch), Ok(end_offset)) => Some(EpochEndOffset { epoch, end_offset }),
+        _ => None,
+    };
     let decoded = match &p.records {
         Some(bytes) if !bytes.is_empty() => records::decode_entries(bytes)?,
         _ => Vec::new(),
@@ -1013,9 +1149,46 @@ fn decode_fetch_response(
         leader,
         error,
         diverging,
+        snapshot,
         base_offset,
         entries,
         high_watermark: u64::try_from(p.high_watermark).ok(),
+    }))
+}
+
+fn decode_fetch_snapshot_response(
+    correlation_id: u64,
+    r: WireFetchSnapshotResponse,
+) -> Result<Message, String> {
+    top_level(r.error_code)?;
+    let p = single(&r.topics, |t| &t.name, |t| &t.partitions, |p| p.index)
+        .map_err(|_| "FetchSnapshot response without __cluster_metadata-0".to_string())?;
+    let error = match p.error_code {
+        ec::NONE => None,
+        ec::FENCED_LEADER_EPOCH => Some(FetchError::FencedLeaderEpoch),
+        ec::UNKNOWN_LEADER_EPOCH => Some(FetchError::UnknownLeaderEpoch),
+        ec::NOT_LEADER_OR_FOLLOWER => Some(FetchError::NotLeader),
+        ec::SNAPSHOT_NOT_FOUND => Some(FetchError::SnapshotNotFound),
+        ec::POSITION_OUT_OF_RANGE => Some(FetchError::PositionOutOfRange),
+        other => return Err(format!("FetchSnapshot answered error code {other}")),
+    };
+    let epoch =
+        epoch_from(p.current_leader.leader_epoch).ok_or("FetchSnapshot response without epoch")?;
+    let leader = (p.current_leader.leader_id.0 >= 0).then_some(p.current_leader.leader_id.0);
+    // Error answers carry no snapshot id, size or position.
+    let snapshot = EpochEndOffset {
+        epoch: epoch_from(p.snapshot_id.epoch).unwrap_or(0),
+        end_offset: u64::try_from(p.snapshot_id.end_offset).unwrap_or(0),
+    };
+    Ok(Message::FetchSnapshotResponse(FetchSnapshotResponse {
+        epoch,
+        correlation_id,
+        leader,
+        error,
+        snapshot,
+        size: u64::try_from(p.size).unwrap_or(0),
+        position: u64::try_from(p.position).unwrap_or(0),
+        bytes: p.unaligned_records.clone(),
     }))
 }
 

@@ -64,6 +64,17 @@ fn requests() -> Vec<Message> {
             last_fetched_epoch: 4,
             correlation_id: 0,
         },
+        Message::FetchSnapshot {
+            epoch: 5,
+            replica: 2,
+            snapshot: EpochEndOffset {
+                epoch: 4,
+                end_offset: 12,
+            },
+            position: 3,
+            max_bytes: 1024,
+            correlation_id: 0,
+        },
     ]
 }
 
@@ -172,6 +183,7 @@ fn replies_round_trip_into_the_nodes_messages() {
         leader: Some(1),
         error: None,
         diverging: None,
+        snapshot: None,
         base_offset: 17,
         entries,
         high_watermark: Some(18),
@@ -206,6 +218,7 @@ fn replies_round_trip_into_the_nodes_messages() {
             epoch: 3,
             end_offset: 9,
         }),
+        snapshot: None,
         base_offset: 17,
         entries: Vec::new(),
         high_watermark: None,
@@ -228,6 +241,98 @@ fn replies_round_trip_into_the_nodes_messages() {
 }
 
 #[test]
+fn snapshot_ids_and_chunks_round_trip() {
+    let fetch = Message::Fetch {
+        epoch: 5,
+        replica: 2,
+        fetch_offset: 3,
+        last_fetched_epoch: 1,
+        correlation_id: 7,
+    };
+    let id = EpochEndOffset {
+        epoch: 4,
+        end_offset: 12,
+    };
+    let answer = FetchResponse {
+        epoch: 5,
+        correlation_id: 7,
+        leader: Some(1),
+        error: None,
+        diverging: None,
+        snapshot: Some(id),
+        base_offset: 3,
+        entries: Vec::new(),
+        high_watermark: Some(20),
+    };
+    for version in [12, 17, 18] {
+        let body = encode_reply(
+            1,
+            version,
+            &view(),
+            Some(&Message::FetchResponse(answer.clone())),
+            ec::NONE,
+        );
+        assert_eq!(
+            decode_response(&fetch, response(1, version, body)).unwrap(),
+            Some(Message::FetchResponse(answer.clone())),
+            "v{version}"
+        );
+    }
+    let request = Message::FetchSnapshot {
+        epoch: 5,
+        replica: 2,
+        snapshot: id,
+        position: 3,
+        max_bytes: 4,
+        correlation_id: 8,
+    };
+    let chunk = FetchSnapshotResponse {
+        epoch: 5,
+        correlation_id: 8,
+        leader: Some(1),
+        error: None,
+        snapshot: id,
+        size: 10,
+        position: 3,
+        bytes: Bytes::from_static(b"defg"),
+    };
+    for version in [0, 1] {
+        let body = encode_reply(
+            59,
+            version,
+            &view(),
+            Some(&Message::FetchSnapshotResponse(chunk.clone())),
+            ec::NONE,
+        );
+        assert_eq!(
+            decode_response(&request, response(59, version, body)).unwrap(),
+            Some(Message::FetchSnapshotResponse(chunk.clone())),
+            "v{version}"
+        );
+    }
+    let missing = FetchSnapshotResponse {
+        error: Some(FetchError::SnapshotNotFound),
+        size: 0,
+        bytes: Bytes::new(),
+        ..chunk
+    };
+    let body = encode_reply(
+        59,
+        1,
+        &view(),
+        Some(&Message::FetchSnapshotResponse(missing.clone())),
+        ec::NONE,
+    );
+    let mut raw = body.clone();
+    let wire = kafka_protocol::messages::FetchSnapshotResponse::decode(&mut raw, 1).unwrap();
+    assert_eq!(wire.topics[0].partitions[0].error_code, 98);
+    assert_eq!(
+        decode_response(&request, response(59, 1, body)).unwrap(),
+        Some(Message::FetchSnapshotResponse(missing))
+    );
+}
+
+#[test]
 fn a_wrong_cluster_id_is_inconsistent_cluster_id() {
     for message in requests() {
         let version = if matches!(message, Message::Fetch { .. }) {
@@ -243,6 +348,7 @@ fn a_wrong_cluster_id_is_inconsistent_cluster_id() {
             ResponseKind::BeginQuorumEpoch(r) => r.error_code,
             ResponseKind::EndQuorumEpoch(r) => r.error_code,
             ResponseKind::Fetch(r) => r.error_code,
+            ResponseKind::FetchSnapshot(r) => r.error_code,
             other => panic!("{key}: {other:?}"),
         };
         assert_eq!(code, ec::INCONSISTENT_CLUSTER_ID, "api key {key}");

@@ -17,11 +17,22 @@ pub struct Committed {
 
 /// What a subscriber learns: a Data entry, or that everything below an
 /// offset has been delivered (control entries such as LeaderChange are
-/// never delivered, so only this says a reader has caught up with them).
+/// never delivered, so only this says a reader has caught up with them),
+/// or a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommittedEvent {
     Entry(Committed),
     Reached(u64),
+    /// The caller's state as of `end_offset`, as handed to
+    /// `QuorumHandle::snapshot` (here or on the leader it was fetched
+    /// from): it replaces whatever the subscriber built so far, and entries
+    /// from `end_offset` on follow. Given when the read position is below
+    /// the log start (a new subscriber, a restarted node, a follower that
+    /// loaded the leader's snapshot).
+    Snapshot {
+        end_offset: u64,
+        data: Bytes,
+    },
 }
 
 pub struct CommittedStream {
@@ -30,6 +41,7 @@ pub struct CommittedStream {
     next: u64,
     /// The last offset a `Reached` event was given for.
     reported: u64,
+    snapshot: Option<(u64, Bytes)>,
     buffered: VecDeque<Committed>,
 }
 
@@ -44,12 +56,14 @@ impl CommittedStream {
             status,
             next: from,
             reported: from,
+            snapshot: None,
             buffered: VecDeque::new(),
         }
     }
 
     /// The next committed Data entry, waiting for one if needed; None once
-    /// the node stopped.
+    /// the node stopped. Snapshots are skipped: a reader of a log that may
+    /// be compacted uses [`next_event`](Self::next_event).
     pub async fn next(&mut self) -> Option<Committed> {
         loop {
             if let CommittedEvent::Entry(item) = self.next_event().await? {
@@ -62,6 +76,9 @@ impl CommittedStream {
     /// the read position moved, how far it got.
     pub async fn next_event(&mut self) -> Option<CommittedEvent> {
         loop {
+            if let Some((end_offset, data)) = self.snapshot.take() {
+                return Some(CommittedEvent::Snapshot { end_offset, data });
+            }
             if let Some(item) = self.buffered.pop_front() {
                 return Some(CommittedEvent::Entry(item));
             }
@@ -83,7 +100,21 @@ impl CommittedStream {
                     reply,
                 };
                 self.commands.send(command).await.ok()?;
-                let ReadBatch { next, items } = answer.await.ok()?;
+                let ReadBatch {
+                    next,
+                    items,
+                    snapshot,
+                } = answer.await.ok()?;
+                match snapshot {
+                    Some(Ok(snapshot)) => self.snapshot = Some(snapshot),
+                    Some(Err(err)) => {
+                        // Only a corrupt file gets here; the reader cannot
+                        // go on without the state it holds.
+                        tracing::error!(%err, "the metadata snapshot cannot be read");
+                        return None;
+                    }
+                    None => {}
+                }
                 let progressed = next > self.next;
                 self.next = next;
                 self.buffered.extend(items);

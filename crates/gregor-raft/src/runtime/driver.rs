@@ -5,7 +5,10 @@
 
 use super::committed::Committed;
 use super::peer;
-use super::{is_request, AppendError, Clock, QuorumStatus, ReplicaStatus, RuntimeConfig};
+use super::{
+    is_request, AppendError, Clock, QuorumStatus, ReplicaStatus, RuntimeConfig, SnapshotError,
+};
+use crate::kraft::records;
 use crate::kraft::store::{Store, StoreError};
 use crate::kraft::wire::NodeView;
 use crate::kraft::{FetchResponse, Message, Node, NodeId, Output, Payload, ReplicaProgress, Role};
@@ -61,6 +64,12 @@ pub(super) enum Command {
         from: u64,
         reply: oneshot::Sender<ReadBatch>,
     },
+    /// The caller's state as of `end_offset`, to store as a snapshot.
+    Snapshot {
+        end_offset: u64,
+        data: Bytes,
+        reply: oneshot::Sender<Result<(), SnapshotError>>,
+    },
     Resign {
         reply: oneshot::Sender<()>,
     },
@@ -73,6 +82,9 @@ pub(super) struct ReadBatch {
     /// Where the next read starts.
     pub(super) next: u64,
     pub(super) items: Vec<Committed>,
+    /// The read started below the log start: the snapshot's end offset and
+    /// the caller's data in it (`next` is then its end offset).
+    pub(super) snapshot: Option<Result<(u64, Bytes), String>>,
 }
 
 /// A Fetch held by the leader until there is something new for the
@@ -244,6 +256,9 @@ impl Driver {
                         |m| matches!(m, Message::BeginQuorumEpochResponse { .. })
                     }
                     Message::Fetch { .. } => |m| matches!(m, Message::FetchResponse(_)),
+                    Message::FetchSnapshot { .. } => {
+                        |m| matches!(m, Message::FetchSnapshotResponse(_))
+                    }
                     _ => |_| false,
                 };
                 let held = match &message {
@@ -273,6 +288,16 @@ impl Driver {
             }
             Command::Response { from, message } => {
                 let outputs = self.node.handle(from, message, now);
+                for output in &outputs {
+                    if let Output::InstallSnapshot { snapshot, .. } = output {
+                        tracing::info!(
+                            leader = from,
+                            end_offset = snapshot.id.end_offset,
+                            epoch = snapshot.id.epoch,
+                            "installed the snapshot fetched from the leader"
+                        );
+                    }
+                }
                 self.carry_out(outputs, None)?;
             }
             Command::Unreachable { peer } => {
@@ -296,6 +321,21 @@ impl Driver {
             Command::Read { from, reply } => {
                 let _ = reply.send(self.read(from));
             }
+            Command::Snapshot {
+                end_offset,
+                data,
+                reply,
+            } => {
+                let answer = self.snapshot(end_offset, data);
+                let outputs = match answer {
+                    Ok(outputs) => {
+                        self.carry_out(outputs, None)?;
+                        Ok(())
+                    }
+                    Err(err) => Err(err),
+                };
+                let _ = reply.send(outputs);
+            }
             Command::Resign { reply } => {
                 let outputs = self.node.resign(now);
                 self.carry_out(outputs, None)?;
@@ -314,6 +354,7 @@ impl Driver {
     fn nothing_new(&self, from: NodeId, f: &FetchResponse) -> bool {
         f.error.is_none()
             && f.diverging.is_none()
+            && f.snapshot.is_none()
             && f.entries.is_empty()
             && self.hw_sent.get(&from) == Some(&f.high_watermark)
     }
@@ -412,7 +453,7 @@ impl Driver {
         match self.peers.get(&to) {
             Some(lanes) => {
                 let queue = match message {
-                    Message::Fetch { .. } => &lanes.fetch,
+                    Message::Fetch { .. } | Message::FetchSnapshot { .. } => &lanes.fetch,
                     _ => &lanes.control,
                 };
                 // A follower that has not learnt any yet says so (-1).
@@ -453,7 +494,46 @@ impl Driver {
         self.pending = keep;
     }
 
+    /// The node's outputs for taking the caller's snapshot: the checkpoint
+    /// file's content is built here, the node keeps it opaque.
+    fn snapshot(&mut self, end_offset: u64, data: Bytes) -> Result<Vec<Output>, SnapshotError> {
+        let high_watermark = self.node.high_watermark();
+        let log = self.node.log();
+        let epoch = match end_offset.checked_sub(1).and_then(|o| log.get(o)) {
+            Some(entry) => entry.epoch,
+            None if end_offset <= log.start_offset() => {
+                return Err(crate::kraft::SnapshotRefused::NotNewer {
+                    end_offset,
+                    log_start: log.start_offset(),
+                }
+                .into())
+            }
+            None => {
+                return Err(crate::kraft::SnapshotRefused::NotCommitted {
+                    end_offset,
+                    high_watermark,
+                }
+                .into())
+            }
+        };
+        let file = records::encode_snapshot(epoch, &data, self.clock.wall_ms(self.clock.now_ms()))
+            .map_err(SnapshotError::Encode)?;
+        Ok(self.node.snapshot(end_offset, file)?)
+    }
+
     fn read(&self, from: u64) -> ReadBatch {
+        let log = self.node.log();
+        if from < log.start_offset() {
+            if let Some(s) = self.node.latest_snapshot() {
+                return ReadBatch {
+                    next: s.id.end_offset,
+                    items: Vec::new(),
+                    snapshot: Some(
+                        records::decode_snapshot(&s.data).map(|data| (s.id.end_offset, data)),
+                    ),
+                };
+            }
+        }
         let end = self
             .node
             .high_watermark()
@@ -473,6 +553,7 @@ impl Driver {
         ReadBatch {
             next: end.max(from),
             items,
+            snapshot: None,
         }
     }
 
@@ -564,6 +645,8 @@ pub(super) fn status_of(node: &Node, clock: &Clock) -> QuorumStatus {
         leader: node.leader(),
         high_watermark: node.high_watermark(),
         log_end_offset: node.log().end_offset(),
+        log_start_offset: node.log().start_offset(),
+        snapshot: node.log().snapshot_id(),
         leader_high_watermark: node.leader_high_watermark(),
         voters,
         observers,

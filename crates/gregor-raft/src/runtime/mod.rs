@@ -17,7 +17,7 @@ pub use committed::{Committed, CommittedEvent, CommittedStream};
 
 use crate::kraft::store::{Store, StoreError};
 use crate::kraft::wire::{self, Inbound, NodeView, QuorumDescription, ReplicaDescription};
-use crate::kraft::{Message, Node, NodeId, QuorumConfig, Role};
+use crate::kraft::{EpochEndOffset, Message, Node, NodeId, QuorumConfig, Role, SnapshotRefused};
 use bytes::Bytes;
 use driver::{Command, Driver};
 use gregor_protocol::error_codes as ec;
@@ -54,6 +54,9 @@ pub struct RuntimeConfig {
     pub fetch_max_wait_ms: u64,
     /// How often the node is ticked.
     pub tick_ms: u64,
+    /// Most snapshot bytes a FetchSnapshot asks for (KafkaRaftClient's
+    /// 8 MiB).
+    pub fetch_snapshot_max_bytes: u32,
     /// The raft listener's name (`controller.listener.names`' first), as
     /// announced with this node's address in BeginQuorumEpoch/EndQuorumEpoch
     /// and DescribeQuorum.
@@ -80,6 +83,7 @@ impl RuntimeConfig {
             request_timeout_ms: 2000,
             fetch_max_wait_ms: 500,
             tick_ms: 50,
+            fetch_snapshot_max_bytes: 8 * 1024 * 1024,
             listener_name: "CONTROLLER".into(),
         }
     }
@@ -90,6 +94,7 @@ impl RuntimeConfig {
         config.fetch_timeout_ms = self.fetch_timeout_ms;
         config.election_backoff_max_ms = self.election_backoff_max_ms;
         config.request_timeout_ms = self.request_timeout_ms;
+        config.fetch_snapshot_max_bytes = self.fetch_snapshot_max_bytes.max(1);
         // The leader holds fetches until there is news (long polling), so
         // a follower fetches again as soon as an answer comes back.
         config.fetch_max_wait_ms = 0;
@@ -123,6 +128,17 @@ pub enum AppendError {
     Stopped,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SnapshotError {
+    #[error("{0}")]
+    Refused(#[from] SnapshotRefused),
+    #[error("cannot encode the snapshot: {0}")]
+    Encode(String),
+    /// The node stopped (shut down, or its storage failed).
+    #[error("the quorum node is not running")]
+    Stopped,
+}
+
 /// One replica's progress as the leader sees it. Times are wall-clock ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplicaStatus {
@@ -143,6 +159,10 @@ pub struct QuorumStatus {
     /// Entries below this offset are committed (and durable here).
     pub high_watermark: u64,
     pub log_end_offset: u64,
+    /// The log start offset: entries below it are only in the snapshot
+    /// `snapshot` (None while the log starts at 0).
+    pub log_start_offset: u64,
+    pub snapshot: Option<EpochEndOffset>,
     /// On the leader: None until an entry of its epoch is committed (the
     /// high watermark Kafka reports in DescribeQuorum and Fetch).
     pub leader_high_watermark: Option<u64>,
@@ -216,11 +236,12 @@ pub async fn start(config: RuntimeConfig) -> Result<QuorumHandle, StartError> {
     let (store, restored) = Store::open(&config.metadata_dir, &quorum_config.voters)?;
     let clock = Clock::new();
     let seed = (clock.wall_at_start_ms as u64) ^ (u64::from(config.node_id as u32) << 32);
-    let node = Node::new(
+    let node = Node::restore(
         config.node_id,
         quorum_config,
         restored.quorum,
         restored.log,
+        restored.snapshot,
         seed,
         clock.now_ms(),
     );
@@ -268,8 +289,28 @@ impl QuorumHandle {
         answer.await.unwrap_or(Err(AppendError::Stopped))
     }
 
+    /// Hands the node the caller's state as of `end_offset` (every
+    /// committed entry below it applied), to store as a KIP-630 snapshot
+    /// `<end_offset>-<epoch>.checkpoint`; the log then starts at
+    /// `end_offset`. Resolves once the snapshot is durable. `end_offset`
+    /// must be committed here and past the current log start.
+    pub async fn snapshot(&self, end_offset: u64, data: Bytes) -> Result<(), SnapshotError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Snapshot {
+                end_offset,
+                data,
+                reply,
+            })
+            .await
+            .map_err(|_| SnapshotError::Stopped)?;
+        answer.await.unwrap_or(Err(SnapshotError::Stopped))
+    }
+
     /// The committed Data entries from offset `from` on, in order; the
-    /// stream waits for more at the end.
+    /// stream waits for more at the end. When `from` is below the log start
+    /// the stream first gives the latest snapshot
+    /// ([`CommittedEvent::Snapshot`]) and goes on after it.
     pub fn subscribe_committed(&self, from: u64) -> CommittedStream {
         CommittedStream::new(self.commands.clone(), self.status.clone(), from)
     }

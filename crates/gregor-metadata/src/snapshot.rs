@@ -1,0 +1,311 @@
+//! A metadata image as a snapshot: the records that rebuild it when applied
+//! to an empty image, and their encoding as the data of a KRaft snapshot.
+//!
+//! Records are applied at an offset (a broker's epoch is the offset of its
+//! registration), so [`MetadataImage::to_records`] pairs each record with
+//! the offset to apply it at. The encoding is the image's `next_offset`
+//! (8 bytes, big-endian) followed by one frame per offset: the offset
+//! (8 bytes), the length (4 bytes) and an [`encode_batch`] of its records,
+//! the same form a log entry takes.
+
+use crate::record::{decode_batch, encode_batch, ConfigResource, MetadataRecord};
+use crate::MetadataImage;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+impl MetadataImage {
+    /// Records, each with the offset to apply it at, that rebuild this
+    /// image (but for `next_offset`) when applied in order to an empty one.
+    pub fn to_records(&self) -> Vec<(i64, MetadataRecord)> {
+        let mut out = Vec::new();
+        for c in self.controllers.values() {
+            out.push((
+                0,
+                MetadataRecord::RegisterController {
+                    id: c.id,
+                    incarnation_id: c.incarnation_id,
+                    listeners: c.listeners.clone(),
+                },
+            ));
+        }
+        for b in self.brokers.values() {
+            out.push((
+                b.epoch,
+                MetadataRecord::RegisterBroker {
+                    id: b.id,
+                    incarnation_id: b.incarnation_id,
+                    listeners: b.listeners.clone(),
+                    rack: b.rack.clone(),
+                },
+            ));
+            // A registration starts fenced and not shutting down.
+            if !b.fenced || b.in_controlled_shutdown {
+                out.push((
+                    b.epoch,
+                    MetadataRecord::BrokerRegistrationChange {
+                        id: b.id,
+                        epoch: b.epoch,
+                        fenced: Some(b.fenced),
+                        in_controlled_shutdown: b.in_controlled_shutdown,
+                    },
+                ));
+            }
+        }
+        for topic in self.topics.values() {
+            out.push((
+                0,
+                MetadataRecord::Topic {
+                    name: topic.name.clone(),
+                    id: topic.id,
+                },
+            ));
+            for (partition, p) in &topic.partitions {
+                out.push((
+                    0,
+                    MetadataRecord::Partition {
+                        topic_id: topic.id,
+                        partition: *partition,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                        partition_epoch: p.partition_epoch,
+                    },
+                ));
+            }
+            for (name, value) in &topic.configs {
+                out.push((
+                    0,
+                    config(ConfigResource::Topic(topic.name.clone()), name, value),
+                ));
+            }
+        }
+        for (broker, configs) in &self.broker_configs {
+            for (name, value) in configs {
+                out.push((0, config(ConfigResource::Broker(*broker), name, value)));
+            }
+        }
+        for (name, value) in &self.broker_default_configs {
+            out.push((0, config(ConfigResource::BrokerDefault, name, value)));
+        }
+        if self.next_producer_id != 0 {
+            out.push((
+                0,
+                MetadataRecord::ProducerIds {
+                    broker: -1,
+                    next_producer_id: self.next_producer_id,
+                },
+            ));
+        }
+        out
+    }
+
+    /// This image as snapshot data (see the module docs).
+    pub fn encode_snapshot(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        out.put_i64(self.next_offset);
+        let records = self.to_records();
+        let mut i = 0;
+        while i < records.len() {
+            let offset = records[i].0;
+            let run = records[i..]
+                .iter()
+                .take_while(|(o, _)| *o == offset)
+                .count();
+            let batch: Vec<MetadataRecord> =
+                records[i..i + run].iter().map(|(_, r)| r.clone()).collect();
+            let encoded = encode_batch(&batch);
+            out.put_i64(offset);
+            out.put_u32(encoded.len() as u32);
+            out.extend_from_slice(&encoded);
+            i += run;
+        }
+        out.freeze()
+    }
+
+    /// The image snapshot data stands for.
+    pub fn decode_snapshot(data: &[u8]) -> Result<MetadataImage, String> {
+        let mut buf = data;
+        if buf.remaining() < 8 {
+            return Err("metadata snapshot shorter than its header".into());
+        }
+        let next_offset = buf.get_i64();
+        let mut image = MetadataImage::default();
+        while buf.has_remaining() {
+            if buf.remaining() < 12 {
+                return Err("truncated metadata snapshot frame".into());
+            }
+            let offset = buf.get_i64();
+            let len = buf.get_u32() as usize;
+            if buf.remaining() < len {
+                return Err("truncated metadata snapshot frame".into());
+            }
+            let records = decode_batch(&buf[..len])?;
+            buf.advance(len);
+            image.apply_entry(offset, &records);
+        }
+        image.next_offset = next_offset;
+        Ok(image)
+    }
+}
+
+fn config(resource: ConfigResource, name: &str, value: &str) -> MetadataRecord {
+    MetadataRecord::Config {
+        resource,
+        name: name.to_string(),
+        value: Some(value.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Endpoint;
+    use crate::testing;
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    fn topic_id(name_index: u8, n: u128) -> Uuid {
+        Uuid::from_u128(1000 + n * 4 + u128::from(name_index))
+    }
+
+    /// One random change, as a controller could write it: ids from small
+    /// ranges so changes hit the same brokers, topics and configs.
+    fn change() -> impl Strategy<Value = MetadataRecord> {
+        let name = (0..3u8).prop_map(|i| ["a", "b", "c"][i as usize].to_string());
+        let key = prop_oneof![Just("retention.ms"), Just("segment.bytes")].prop_map(String::from);
+        let value = proptest::option::of("[0-9]{1,3}");
+        prop_oneof![
+            (0..4i32, proptest::option::of("r[12]")).prop_map(|(id, rack)| {
+                MetadataRecord::RegisterBroker {
+                    id,
+                    incarnation_id: Uuid::from_u128(id as u128 + 1),
+                    listeners: vec![Endpoint {
+                        name: "PLAINTEXT".into(),
+                        host: format!("h{id}"),
+                        port: 9092,
+                        security_protocol: 0,
+                    }],
+                    rack,
+                }
+            }),
+            (
+                0..4i32,
+                0..40i64,
+                proptest::option::of(any::<bool>()),
+                any::<bool>()
+            )
+                .prop_map(|(id, epoch, fenced, in_controlled_shutdown)| {
+                    MetadataRecord::BrokerRegistrationChange {
+                        id,
+                        epoch,
+                        fenced,
+                        in_controlled_shutdown,
+                    }
+                }),
+            (0..4i32, 0..40i64)
+                .prop_map(|(id, epoch)| MetadataRecord::UnregisterBroker { id, epoch }),
+            (0..3i32).prop_map(|id| MetadataRecord::RegisterController {
+                id,
+                incarnation_id: Uuid::from_u128(100 + id as u128),
+                listeners: Vec::new(),
+            }),
+            // An id belongs to one name, as the controller's random ids do.
+            (0..3u8, 0..8u128).prop_map(|(i, n)| MetadataRecord::Topic {
+                id: topic_id(i, n),
+                name: ["a", "b", "c"][i as usize].to_string(),
+            }),
+            (0..3u8, 0..8u128, 0..3i32, 0..5i32).prop_map(|(i, n, partition, epoch)| {
+                MetadataRecord::Partition {
+                    topic_id: topic_id(i, n),
+                    partition,
+                    replicas: vec![1, 2],
+                    isr: vec![1],
+                    leader: 1,
+                    leader_epoch: epoch,
+                    partition_epoch: epoch,
+                }
+            }),
+            (name, key.clone(), value.clone()).prop_map(|(name, key, value)| {
+                MetadataRecord::Config {
+                    resource: ConfigResource::Topic(name),
+                    name: key,
+                    value,
+                }
+            }),
+            (0..3i32, key.clone(), value.clone()).prop_map(|(id, key, value)| {
+                MetadataRecord::Config {
+                    resource: ConfigResource::Broker(id),
+                    name: key,
+                    value,
+                }
+            }),
+            (key, value).prop_map(|(key, value)| MetadataRecord::Config {
+                resource: ConfigResource::BrokerDefault,
+                name: key,
+                value,
+            }),
+            (0..3u8, 0..8u128)
+                .prop_map(|(i, n)| MetadataRecord::RemoveTopic { id: topic_id(i, n) }),
+            (0..3i32, 0..5000i64).prop_map(|(broker, next_producer_id)| {
+                MetadataRecord::ProducerIds {
+                    broker,
+                    next_producer_id,
+                }
+            }),
+        ]
+    }
+
+    /// Entries of one to three changes at consecutive offsets; topic and
+    /// partition records refer to topics the earlier entries created.
+    fn history() -> impl Strategy<Value = Vec<Vec<MetadataRecord>>> {
+        proptest::collection::vec(proptest::collection::vec(change(), 1..4), 0..60)
+    }
+
+    fn replay(entries: &[Vec<MetadataRecord>]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for (offset, records) in entries.iter().enumerate() {
+            image.apply_entry(offset as i64, records);
+        }
+        image
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn an_image_round_trips_through_its_snapshot(entries in history()) {
+            let image = replay(&entries);
+            let decoded = MetadataImage::decode_snapshot(&image.encode_snapshot()).unwrap();
+            prop_assert_eq!(&decoded, &image);
+            // And the records alone rebuild it, next_offset aside.
+            let mut rebuilt = MetadataImage::default();
+            for (offset, record) in image.to_records() {
+                rebuilt.apply(offset, &record);
+            }
+            rebuilt.next_offset = image.next_offset;
+            prop_assert_eq!(rebuilt, image);
+        }
+    }
+
+    #[test]
+    fn a_cluster_image_round_trips_and_garbage_is_an_error() {
+        let mut image = testing::racked_cluster(&[(1, "r1"), (2, "r2"), (3, "")]);
+        image.apply(
+            9,
+            &MetadataRecord::BrokerRegistrationChange {
+                id: 2,
+                epoch: 2,
+                fenced: None,
+                in_controlled_shutdown: true,
+            },
+        );
+        let data = image.encode_snapshot();
+        assert_eq!(MetadataImage::decode_snapshot(&data).unwrap(), image);
+        assert!(MetadataImage::decode_snapshot(&data[..data.len() - 1]).is_err());
+        assert!(MetadataImage::decode_snapshot(b"short").is_err());
+        let empty = MetadataImage::default();
+        assert_eq!(
+            MetadataImage::decode_snapshot(&empty.encode_snapshot()).unwrap(),
+            empty
+        );
+    }
+}
