@@ -1,15 +1,13 @@
-//! The metadata quorum.
+//! The metadata quorum: Kafka's KRaft. [`kraft`] is the state machine
+//! (sans-IO, driven by a seeded simulator in the tests), [`runtime`] runs it
+//! over TCP with Kafka's raft RPCs ([`kraft::wire`]) on a
+//! `__cluster_metadata-0` partition log ([`kraft::store`]), which inherits
+//! the storage engine's CRC checks and crash recovery. The broker starts one
+//! with [`runtime::start`].
 //!
-//! For now the quorum has a single voter (the local node), so "committed"
-//! means "durably appended to the local metadata log". The log is an ordinary
-//! Gregor partition log (`__cluster_metadata-0`), each record stored as the
-//! value of a Kafka record, so it inherits the storage engine's CRC checks and
-//! crash recovery.
-//!
-//! Multi-voter replication is [`runtime`]: the KRaft state machine of
-//! [`kraft`] running over TCP with Kafka's raft RPCs ([`kraft::wire`]) on
-//! the same `__cluster_metadata-0` layout ([`kraft::store`]). The broker
-//! still uses [`MetadataLog`] until it is wired to [`runtime::start`].
+//! [`MetadataLog`] is the single-voter log of Gregor's first releases: a
+//! node reads such a dir as the start of its KRaft log, and the upgrade
+//! tests write one with it.
 //!
 //! Consensus is generic over the bytes it replicates: records go in and come
 //! back out as opaque values. What they mean (`gregor-metadata`) is the

@@ -591,19 +591,30 @@ impl Node {
 
     /// The transport could not reach `peer` at all (its connection was
     /// refused: the process is gone). If it is the leader this node
-    /// follows, stand for election now instead of waiting out the fetch
-    /// timeout. That is the move the timeout would make, only earlier, so
-    /// it is as safe; and pre-votes keep a live leader in place if the
-    /// report was wrong, since voters that still reach it refuse them.
+    /// follows, stop counting it as live (pre-votes are granted again) and
+    /// stand for election after a short random delay instead of waiting out
+    /// the fetch timeout: the other followers usually notice at the same
+    /// moment, and the delay keeps them from splitting the vote. Standing
+    /// early is the move the timeout would make, so it is as safe; if the
+    /// report was wrong, voters that still reach the leader refuse the
+    /// pre-votes.
     pub fn peer_unreachable(&mut self, peer: NodeId, now_ms: u64) -> Vec<Output> {
-        match self.role {
-            RoleState::Follower { leader, .. } if leader == peer => {
-                self.become_prospective(now_ms);
+        let window = (self.config.election_backoff_max_ms / 5).max(1);
+        let stand_at = now_ms + 1 + self.rng.below(window);
+        match &mut self.role {
+            RoleState::Follower {
+                leader,
+                fetch_deadline_ms,
+                has_fetched,
+                ..
+            } if *leader == peer => {
+                *has_fetched = false;
+                *fetch_deadline_ms = (*fetch_deadline_ms).min(stand_at);
             }
             RoleState::Observer {
                 leader: Some(leader),
                 ..
-            } if leader == peer => {
+            } if *leader == peer => {
                 self.role = self.observer_state(None, now_ms);
                 self.maybe_fetch(now_ms);
             }

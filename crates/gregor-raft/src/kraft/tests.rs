@@ -691,29 +691,6 @@ fn a_follower_downloads_the_snapshot_and_drops_its_diverged_log() {
         },
         10,
     );
-    assert_eq!(n.role(), Role::Follower);
-    // Another voter being unreachable changes nothing.
-    assert!(n.peer_unreachable(3, 20).is_empty());
-    assert_eq!(n.role(), Role::Follower);
-    // The leader's connection refused: a pre-vote goes out now, long
-    // before the 2 s fetch timeout, and the epoch stays as it is.
-    let outputs = n.peer_unreachable(1, 30);
-    assert_eq!(n.role(), Role::Prospective);
-    assert_eq!(n.epoch(), 1);
-    let pre_votes = outputs
-        .iter()
-        .filter(|o| {
-            matches!(
-                o,
-                Output::Send {
-                    message: Message::VoteRequest { pre_vote: true, .. },
-                    ..
-                }
-            )
-        })
-        .count();
-    assert_eq!(pre_votes, 2, "{outputs:?}");
-
     let c = out
         .iter()
         .find_map(|o| match o {
@@ -793,4 +770,48 @@ fn a_follower_downloads_the_snapshot_and_drops_its_diverged_log() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_follower_that_cannot_reach_its_leader_stands_soon() {
+    let mut n = node(2, &[1, 2, 3], 1, &[1]);
+    // Following the leader sends the first Fetch at once.
+    let fetch = n.handle(
+        1,
+        Message::BeginQuorumEpoch {
+            epoch: 1,
+            leader: 1,
+        },
+        10,
+    );
+    // A successful fetch makes the leader live: pre-votes are refused.
+    let (offset, _, correlation_id) = sent_fetch(&fetch);
+    n.handle(
+        1,
+        Message::FetchResponse(FetchResponse {
+            epoch: 1,
+            correlation_id,
+            leader: Some(1),
+            error: None,
+            diverging: None,
+            snapshot: None,
+            base_offset: offset,
+            entries: Vec::new(),
+            high_watermark: Some(1),
+        }),
+        20,
+    );
+    assert!(!granted(&n.handle(3, vote(1, 3, 1, 1, true), 30)));
+    // Another voter being unreachable changes nothing.
+    assert!(n.peer_unreachable(3, 40).is_empty());
+    assert!(!granted(&n.handle(3, vote(1, 3, 1, 1, true), 50)));
+    // The leader refuses connections: pre-votes are granted at once, and
+    // this node stands within a fifth of the backoff window (200 ms), long
+    // before the 2 s fetch timeout, without changing the epoch.
+    n.peer_unreachable(1, 60);
+    assert_eq!(n.role(), Role::Follower);
+    assert!(granted(&n.handle(3, vote(1, 3, 1, 1, true), 70)));
+    n.tick(60 + 201);
+    assert_eq!(n.role(), Role::Prospective);
+    assert_eq!(n.epoch(), 1);
 }

@@ -126,8 +126,16 @@ pub(super) struct Driver {
     hw_sent: BTreeMap<NodeId, Option<u64>>,
     /// The voters' raft listener addresses.
     addresses: BTreeMap<NodeId, SocketAddr>,
+    /// For tasks that report back (leader probes).
+    commands: mpsc::WeakSender<Command>,
+    local_ip: Option<std::net::IpAddr>,
+    /// When the leader was last probed for being gone.
+    last_probe_ms: Option<u64>,
     request_timeout: Duration,
 }
+
+/// At most one leader probe per this many ms.
+const PROBE_INTERVAL_MS: u64 = 200;
 
 impl Driver {
     pub(super) fn new(
@@ -183,6 +191,9 @@ impl Driver {
             parked: Vec::new(),
             hw_sent: BTreeMap::new(),
             addresses: config.voters.iter().copied().collect(),
+            commands: commands.clone(),
+            local_ip: config.local_ip,
+            last_probe_ms: None,
             request_timeout,
         }
     }
@@ -261,6 +272,12 @@ impl Driver {
                     }
                     _ => |_| false,
                 };
+                if let Message::VoteRequest { pre_vote: true, .. } = &message {
+                    // Another voter lost our leader: check whether we did too,
+                    // so that we can grant it (or stand) without waiting out
+                    // our own fetch timeout.
+                    self.probe_leader(now);
+                }
                 let held = match &message {
                     Message::Fetch { fetch_offset, .. } if max_wait_ms > 0 => {
                         Some((message.clone(), *fetch_offset))
@@ -568,15 +585,55 @@ impl Driver {
         }
     }
 
+    /// Checks in the background whether the leader this node follows still
+    /// accepts connections; a refusal comes back as `Unreachable`.
+    fn probe_leader(&mut self, now: u64) {
+        if self.node.role() != Role::Follower {
+            return;
+        }
+        if self
+            .last_probe_ms
+            .is_some_and(|t| now < t + PROBE_INTERVAL_MS)
+        {
+            return;
+        }
+        let Some(leader) = self.node.leader() else {
+            return;
+        };
+        let Some(address) = self.addresses.get(&leader).copied() else {
+            return;
+        };
+        self.last_probe_ms = Some(now);
+        let commands = self.commands.clone();
+        let local_ip = self.local_ip;
+        tokio::spawn(async move {
+            if peer::refuses(address, local_ip).await {
+                if let Some(node) = commands.upgrade() {
+                    let _ = node.send(Command::Unreachable { peer: leader }).await;
+                }
+            }
+        });
+    }
+
     fn publish(&self) {
         let status = status_of(&self.node, &self.clock);
         self.status.send_if_modified(|current| {
             if *current == status {
-                false
-            } else {
-                *current = status;
-                true
+                return false;
             }
+            // Operators follow elections in the log.
+            if (current.role, current.epoch, current.leader)
+                != (status.role, status.epoch, status.leader)
+            {
+                tracing::info!(
+                    role = ?status.role,
+                    epoch = status.epoch,
+                    leader = ?status.leader,
+                    "metadata quorum state"
+                );
+            }
+            *current = status;
+            true
         });
     }
 

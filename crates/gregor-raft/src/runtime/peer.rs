@@ -99,6 +99,24 @@ pub(super) async fn run(
             continue;
         };
         let Some(answer) = exchange(&peer, conn, &outgoing).await else {
+            if !conn.is_usable() {
+                // The connection broke mid-request (a held Fetch cut by a
+                // dying leader): find out at once whether the peer is gone
+                // rather than when the node next has something to send.
+                connection = None;
+                match Connection::connect_with(&address, &options).await {
+                    Ok(c) => connection = Some(c),
+                    Err(err) if is_refused(&err) => {
+                        tracing::info!(peer = peer.id, "quorum peer refuses connections");
+                        retry_at = Some(Instant::now() + RECONNECT_BACKOFF);
+                        let Some(node) = node.upgrade() else {
+                            return;
+                        };
+                        let _ = node.try_send(Command::Unreachable { peer: peer.id });
+                    }
+                    Err(_) => retry_at = Some(Instant::now() + RECONNECT_BACKOFF),
+                }
+            }
             continue;
         };
         let Some(node) = node.upgrade() else {
@@ -112,6 +130,27 @@ pub(super) async fn run(
             return;
         }
     }
+}
+
+/// Whether `address` refuses a connection now (nothing listens there any
+/// more); a connection made, or one that times out, says no.
+pub(super) async fn refuses(address: SocketAddr, local_ip: Option<IpAddr>) -> bool {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    };
+    let Ok(socket) = socket else {
+        return false;
+    };
+    if let Some(ip) = local_ip {
+        if socket.bind(SocketAddr::new(ip, 0)).is_err() {
+            return false;
+        }
+    }
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), socket.connect(address)).await,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
+    )
 }
 
 /// Whether connecting failed because nothing listens there any more.
