@@ -325,9 +325,16 @@ impl Controller {
                 COMMIT_TIMEOUT,
             )
             .ok_or_else(timed_out)?
-            .map_err(|err| ControllerError {
-                code: NOT_CONTROLLER,
-                message: format!("cannot reach the active controller: {err:#}"),
+            .map_err(|err| {
+                tracing::warn!(
+                    ?key,
+                    controller = leader,
+                    "cannot reach the active controller: {err:#}"
+                );
+                ControllerError {
+                    code: NOT_CONTROLLER,
+                    message: format!("cannot reach the active controller: {err:#}"),
+                }
             })
     }
 

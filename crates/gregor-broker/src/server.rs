@@ -152,6 +152,7 @@ impl Broker {
             quorum.voter_addresses,
             quorum.local_ip,
             Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
+            Some(plane.runtime().clone()),
         ));
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,
