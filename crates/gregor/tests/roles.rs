@@ -15,7 +15,8 @@ use kafka_protocol::messages::describe_quorum_response::PartitionData as QuorumP
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, DescribeClusterRequest, DescribeClusterResponse,
-    DescribeQuorumRequest, MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
+    DescribeQuorumRequest, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProducerId,
+    RequestKind, ResponseKind,
 };
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -67,8 +68,11 @@ impl Cluster {
             let dir = root.path().join(format!("node-{id}"));
             std::fs::create_dir_all(&dir).unwrap();
             let role = if is_controller {
+                // Advertised under another name than the voters list it,
+                // so a test can tell a registered endpoint from a voter's.
                 format!(
                     "process.roles=controller\nlisteners=CONTROLLER://127.0.0.1:{port}\n\
+                     advertised.listeners=CONTROLLER://localhost:{port}\n\
                      listener.security.protocol.map=CONTROLLER:PLAINTEXT\n"
                 )
             } else {
@@ -351,33 +355,70 @@ fn dedicated_controllers_and_brokers_form_one_cluster() {
         (response.topics[0].error_code == NONE).then_some(())
     });
 
-    // DescribeCluster on a controller listener lists the controllers as
-    // they registered (ControllerRegistration).
+    // DescribeCluster on a controller listener lists the controllers at
+    // the endpoints they registered (ControllerRegistration), not at the
+    // addresses controller.quorum.voters gives.
+    let expected: Vec<(i32, String, i32)> = cluster.nodes[..CONTROLLERS]
+        .iter()
+        .map(|n| (n.id, "localhost".to_string(), i32::from(n.port)))
+        .collect();
     for c in 0..CONTROLLERS {
-        let response = describe_controllers(&mut cluster.connect(c));
-        assert_eq!(response.error_code, NONE);
-        let mut listed: Vec<(i32, i32)> = response
-            .brokers
-            .iter()
-            .map(|b| (b.broker_id.0, b.port))
-            .collect();
-        listed.sort();
-        let expected: Vec<(i32, i32)> = cluster.nodes[..CONTROLLERS]
-            .iter()
-            .map(|n| (n.id, i32::from(n.port)))
-            .collect();
-        assert_eq!(listed, expected);
-        assert!((1..=3).contains(&response.controller_id.0));
         assert!(cluster.nodes[c].is_controller);
-    }
-    for c in 0..CONTROLLERS {
-        eventually(20, "every controller registered", || {
-            cluster
-                .log(c)
-                .contains("registered as a controller")
-                .then_some(())
+        let response = eventually(20, "every controller registered", || {
+            let response = describe_controllers(&mut cluster.connect(c));
+            assert_eq!(response.error_code, NONE);
+            let mut listed: Vec<(i32, String, i32)> = response
+                .brokers
+                .iter()
+                .map(|b| (b.broker_id.0, b.host.to_string(), b.port))
+                .collect();
+            listed.sort();
+            (listed == expected).then_some(response)
         });
+        assert_eq!(response.controller_id.0, leader);
     }
+
+    // A producer id comes from a block the active controller hands out.
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let ResponseKind::InitProducerId(response) = cluster.connect(b5).request(
+        ApiKey::InitProducerId,
+        4,
+        RequestKind::InitProducerId(request),
+    ) else {
+        panic!("wrong response type")
+    };
+    assert_eq!(response.error_code, NONE, "{}", cluster.log(b5));
+    assert!(response.producer_id.0 >= 0);
+}
+
+#[test]
+fn dedicated_nodes_stop_cleanly() {
+    let mut cluster = Cluster::start(&[]);
+    let b4 = cluster.broker(0);
+    let leader = eventually(10, "a leader", || cluster.leader(b4));
+    let follower = (0..CONTROLLERS).find(|i| *i as i32 + 1 != leader).unwrap();
+    for i in [follower, cluster.broker(1)] {
+        cluster.signal(i, "TERM");
+        let status = eventually(20, "a clean stop", || {
+            cluster.nodes[i].child.as_mut().unwrap().try_wait().unwrap()
+        });
+        assert!(status.success(), "node {}: {}", i + 1, cluster.log(i));
+        assert!(
+            cluster.log(i).contains("shutdown complete"),
+            "{}",
+            cluster.log(i)
+        );
+    }
+    // The rest of the cluster carries on: broker 5 left, 4 still serves.
+    eventually(20, "the stopped broker to leave", || {
+        let response = metadata(&mut cluster.connect(b4), None);
+        (broker_ids(&response) == [4]).then_some(())
+    });
+    let (code, _) = create_topic(&mut cluster.connect(b4), "after-stop", 1, 1);
+    assert_eq!(code, NONE);
 }
 
 #[test]

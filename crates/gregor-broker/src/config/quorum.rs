@@ -652,6 +652,12 @@ mod tests {
         assert_eq!(controller.listener.port, 9093);
         assert!(controller.listeners.advertised.is_empty());
         assert_eq!(controller.listeners.advertised_controllers.len(), 1);
+        // What it registers (ControllerRegistration) is its advertised one.
+        let advertised = controller_only(&[("advertised.listeners", "CONTROLLER://ctl:9093")])
+            .unwrap()
+            .listeners
+            .advertised_controllers;
+        assert_eq!(advertised[0].host, "ctl");
 
         let broker = broker_only(&[]).unwrap();
         assert!(broker.quorum.broker && !broker.quorum.controller);
