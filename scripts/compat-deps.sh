@@ -3,6 +3,8 @@
 # the ordinary package registries only, cached under target/compat-deps/:
 #   venv/            Python venv: pytest, pytest-xdist, confluent-kafka, kafka-python
 #   kcat             Debian package (apt-get), when `kcat` is not on PATH
+#   nft              Debian package nftables (apt-get), when `nft` is not on PATH:
+#                    the cluster tests' network partitions (compat/cluster/)
 #   java/libs        kafka-clients 4.x + slf4j-nop (Maven Central, compat/java/pom.xml)
 #   java/classes     compat/java/*.java compiled
 #   kafka-tools/libs Apache Kafka's own CLI tools 4.4.0 (kafka-tools + deps, Maven
@@ -68,6 +70,17 @@ else
     run_quiet apt-get install -y -q kcat
   fi
   log "kcat: installed with apt-get"
+fi
+
+# ---- nftables (partitions in the cluster tests' private network namespace) ------------
+if command -v nft >/dev/null 2>&1; then
+  log "nftables: present ($(command -v nft))"
+else
+  if ! apt-get install -y -q nftables >/dev/null 2>&1; then
+    run_quiet apt-get update -q
+    run_quiet apt-get install -y -q nftables
+  fi
+  log "nftables: installed with apt-get"
 fi
 
 # ---- Java kafka-clients ------------------------------------------------------------

@@ -195,7 +195,7 @@ impl Broker {
         let is_voter = quorum.is_voter;
 
         if config.quorum.broker {
-            wait_caught_up(&plane).await;
+            wait_caught_up(&plane, &cluster_id).await?;
         }
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
@@ -435,10 +435,13 @@ fn local_address(config: &BrokerConfig) -> Option<SocketAddr> {
 }
 
 /// Waits until a leader is known and everything it committed is applied
-/// here (a broker must not answer from an old image).
-async fn wait_caught_up(plane: &MetadataPlane) {
+/// here (a broker must not answer from an old image). A node whose cluster
+/// id the other voters refuse never finds a leader: it stops with an error
+/// instead of waiting forever.
+async fn wait_caught_up(plane: &MetadataPlane, cluster_id: &str) -> anyhow::Result<()> {
     let mut status = plane.watch_status();
-    let mut last_report = std::time::Instant::now();
+    let started = std::time::Instant::now();
+    let mut last_report = started;
     loop {
         let target = {
             let current = status.borrow_and_update();
@@ -448,8 +451,14 @@ async fn wait_caught_up(plane: &MetadataPlane) {
             let applied = plane.applied();
             if applied >= target {
                 tracing::info!(offset = applied, "caught up with the metadata log");
-                return;
+                return Ok(());
             }
+        } else if plane.quorum().cluster_id_refused() && started.elapsed() > CLUSTER_ID_GRACE {
+            anyhow::bail!(
+                "the other controllers refuse this node's cluster id {cluster_id} \
+                 (INCONSISTENT_CLUSTER_ID): its log dirs were formatted for another cluster; \
+                 format them with the cluster's id (gregor storage format -t ID -c FILE)"
+            );
         }
         if last_report.elapsed() > Duration::from_secs(5) {
             last_report = std::time::Instant::now();
@@ -458,6 +467,10 @@ async fn wait_caught_up(plane: &MetadataPlane) {
         let _ = tokio::time::timeout(Duration::from_millis(20), status.changed()).await;
     }
 }
+
+/// How long a node refused for its cluster id keeps looking for a leader
+/// before it gives up (another node's wrong id must not stop this one).
+const CLUSTER_ID_GRACE: Duration = Duration::from_secs(5);
 
 /// The active controller fences brokers whose sessions expired.
 async fn session_expiry_loop(controller: Arc<Controller>, mut shutdown: watch::Receiver<bool>) {

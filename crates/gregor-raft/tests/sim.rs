@@ -332,9 +332,21 @@ impl Sim {
             let pick = self.rng.below(due.len() as u64) as usize;
             let m = due.swap_remove(pick);
             if self.cut(m.from, m.to) || !self.ids.contains(&m.to) {
+                // A cut link mostly times out; now and then the sender is
+                // told the peer is unreachable anyway (a wrong report).
+                if self.ids.contains(&m.from) && self.rng.chance(2) {
+                    self.report_unreachable(m.from, m.to);
+                }
                 continue;
             }
             let i = self.index(m.to);
+            if self.nodes[i].is_none() {
+                // A crashed peer refuses connections: the sender may notice.
+                if self.rng.chance(50) {
+                    self.report_unreachable(m.from, m.to);
+                }
+                continue;
+            }
             if let Some(mut outputs) = self.nodes[i]
                 .as_mut()
                 .map(|n| n.handle(m.from, m.message, now))
@@ -361,6 +373,15 @@ impl Sim {
             }
         }
         self.check();
+    }
+
+    /// Tells node `from` that `to` could not be reached.
+    fn report_unreachable(&mut self, from: NodeId, to: NodeId) {
+        let now = self.now;
+        let i = self.index(from);
+        if let Some(outputs) = self.nodes[i].as_mut().map(|n| n.peer_unreachable(to, now)) {
+            self.apply(i, outputs);
+        }
     }
 
     fn check(&mut self) {

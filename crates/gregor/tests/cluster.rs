@@ -399,3 +399,127 @@ fn a_paused_broker_is_fenced_and_loses_its_leaderships() {
             .then_some(())
     });
 }
+
+#[test]
+fn a_node_formatted_for_another_cluster_stops_with_one_line() {
+    let mut cluster = Cluster::start(3, &[]);
+    // Node 3 is wiped and formatted with a different cluster id.
+    cluster.kill(2);
+    let dir = cluster.nodes[2].dir.clone();
+    std::fs::remove_dir_all(dir.join("data")).unwrap();
+    let other = String::from_utf8(
+        Command::new(gregor_bin())
+            .args(["storage", "random-uuid"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let status = Command::new(gregor_bin())
+        .args(["storage", "format", "-t", other.trim(), "-c"])
+        .arg(dir.join("server.properties"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = dir.join("refused.log");
+    let mut child = Command::new(gregor_bin())
+        .arg("server")
+        .arg("--config")
+        .arg(dir.join("server.properties"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the misformatted node kept running");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("gregor: "), "{stderr}");
+    assert!(last.contains("INCONSISTENT_CLUSTER_ID"), "{stderr}");
+    assert!(last.contains(other.trim()), "{stderr}");
+    // The other two carry on as a cluster.
+    let (code, _) = create_topic(&mut cluster.connect(0), "still-here", 1, 2);
+    assert_eq!(code, NONE);
+}
+
+#[test]
+fn dev_cluster_runs_three_nodes_until_stopped() {
+    let root = tempfile::tempdir().unwrap();
+    // Six consecutive ports from a free one (the OS hands out ports
+    // sequentially rarely enough for this to hold).
+    let base = free_port().min(u16::MAX - 8);
+    let mut child = Command::new(gregor_bin())
+        .args(["dev-cluster", "--nodes", "3", "--base-port"])
+        .arg(base.to_string())
+        .arg("--dir")
+        .arg(root.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = KillOnDrop(child.id());
+    for port in [base, base + 2, base + 4] {
+        eventually(30, "a dev-cluster node to serve", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+    }
+    let mut first = Connection::new(TcpStream::connect(("127.0.0.1", base)).unwrap());
+    let (code, id) = create_topic(&mut first, "dev", 3, 3);
+    assert_eq!(code, NONE);
+    let mut last = Connection::new(TcpStream::connect(("127.0.0.1", base + 4)).unwrap());
+    let response = eventually(20, "the topic on the last node", || {
+        let response = metadata(&mut last, Some(&["dev"]));
+        (response.topics[0].error_code == NONE).then_some(response)
+    });
+    assert_eq!(response.topics[0].topic_id, id);
+    assert_eq!(broker_ids(&response), [1, 2, 3]);
+    // SIGTERM stops every node.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "dev-cluster did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(guard);
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(
+        out.contains(&format!(
+            "bootstrap.servers=127.0.0.1:{base},127.0.0.1:{},127.0.0.1:{}",
+            base + 2,
+            base + 4
+        )),
+        "{out}"
+    );
+    for port in [base, base + 2, base + 4] {
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "{port}");
+    }
+}
+
+/// Kills a process (and so its nodes, via their own shutdown) if the test
+/// fails before stopping it.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.to_string())
+            .status();
+    }
+}

@@ -481,3 +481,74 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
     );
     assert!(!tmp.path().join("never").exists(), "nothing written");
 }
+
+/// `gregor server --config FILE`, killed if it is still running after 20 s
+/// (a configuration that should have been refused started a server).
+fn refused_start(config: &Path) -> Output {
+    let mut child = Command::new(gregor_bin())
+        .args(["server", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "gregor server started with {}: {}",
+                config.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_misconfigured_properties_file_stops_start_up_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let never = tmp.path().join("never");
+    let stock = kafka_style_properties(tmp.path(), free_port(), never.to_str().unwrap());
+    let stock = std::fs::read_to_string(stock).unwrap();
+    let cases = [
+        // The node is not among the voters.
+        (
+            "controller.quorum.bootstrap.servers=\ncontroller.quorum.voters=1@127.0.0.1:9093\nnode.id=7",
+            "controller.quorum.voters",
+        ),
+        // Duplicate voter ids.
+        (
+            "controller.quorum.bootstrap.servers=\ncontroller.quorum.voters=1@127.0.0.1:1,1@127.0.0.1:2",
+            "controller.quorum.voters",
+        ),
+        // The controller listener has no security protocol.
+        (
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT",
+            "controller.listener.names",
+        ),
+        // A controller listener name that is not a listener.
+        ("controller.listener.names=CONTROLLER,OTHER", "controller.listener.names"),
+        // A broker-only node listening on the controller listener.
+        (
+            "process.roles=broker\nnode.id=2\ncontroller.quorum.bootstrap.servers=\ncontroller.quorum.voters=1@127.0.0.1:9093",
+            "controller.listener.names",
+        ),
+        // TLS is not served yet.
+        (
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SSL://127.0.0.1:9094",
+            "listeners",
+        ),
+    ];
+    for (extra, key) in cases {
+        let path = tmp.path().join("bad.properties");
+        std::fs::write(&path, format!("{stock}{extra}\n")).unwrap();
+        let err = failure(&refused_start(&path));
+        assert!(err.contains(&format!("'{key}'")), "{extra}: {err}");
+        assert!(err.starts_with("gregor: "), "{err}");
+    }
+    assert!(!never.exists(), "nothing written");
+}

@@ -478,6 +478,29 @@ impl Node {
         Some((offset, self.take()))
     }
 
+    /// The transport could not reach `peer` at all (its connection was
+    /// refused: the process is gone). If it is the leader this node
+    /// follows, stand for election now instead of waiting out the fetch
+    /// timeout. That is the move the timeout would make, only earlier, so
+    /// it is as safe; and pre-votes keep a live leader in place if the
+    /// report was wrong, since voters that still reach it refuse them.
+    pub fn peer_unreachable(&mut self, peer: NodeId, now_ms: u64) -> Vec<Output> {
+        match self.role {
+            RoleState::Follower { leader, .. } if leader == peer => {
+                self.become_prospective(now_ms);
+            }
+            RoleState::Observer {
+                leader: Some(leader),
+                ..
+            } if leader == peer => {
+                self.role = self.observer_state(None, now_ms);
+                self.maybe_fetch(now_ms);
+            }
+            _ => {}
+        }
+        self.take()
+    }
+
     pub fn tick(&mut self, now_ms: u64) -> Vec<Output> {
         match &self.role {
             RoleState::Unattached { deadline_ms } | RoleState::Resigned { deadline_ms } => {

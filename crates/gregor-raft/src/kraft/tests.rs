@@ -568,3 +568,38 @@ fn the_leader_tracks_caught_up_times_and_observers() {
     let follower = node(2, &[1, 2, 3], 1, &[]);
     assert!(follower.leader_progress().is_none());
 }
+
+#[test]
+fn a_follower_that_cannot_reach_its_leader_stands_at_once() {
+    let mut n = node(2, &[1, 2, 3], 1, &[1]);
+    n.handle(
+        1,
+        Message::BeginQuorumEpoch {
+            epoch: 1,
+            leader: 1,
+        },
+        10,
+    );
+    assert_eq!(n.role(), Role::Follower);
+    // Another voter being unreachable changes nothing.
+    assert!(n.peer_unreachable(3, 20).is_empty());
+    assert_eq!(n.role(), Role::Follower);
+    // The leader's connection refused: a pre-vote goes out now, long
+    // before the 2 s fetch timeout, and the epoch stays as it is.
+    let outputs = n.peer_unreachable(1, 30);
+    assert_eq!(n.role(), Role::Prospective);
+    assert_eq!(n.epoch(), 1);
+    let pre_votes = outputs
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::Send {
+                    message: Message::VoteRequest { pre_vote: true, .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(pre_votes, 2, "{outputs:?}");
+}

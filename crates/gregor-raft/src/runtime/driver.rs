@@ -13,6 +13,8 @@ use bytes::Bytes;
 use gregor_protocol::error_codes as ec;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -45,6 +47,10 @@ pub(super) enum Command {
     Response {
         from: NodeId,
         message: Message,
+    },
+    /// A peer refused our connection: its process is gone.
+    Unreachable {
+        peer: NodeId,
     },
     Append {
         data: Bytes,
@@ -119,6 +125,7 @@ impl Driver {
         clock: Clock,
         commands: mpsc::WeakSender<Command>,
         status: watch::Sender<QuorumStatus>,
+        cluster_id_refused: Arc<AtomicBool>,
     ) -> Self {
         let request_timeout = Duration::from_millis(config.request_timeout_ms.max(1));
         let mut peers = BTreeMap::new();
@@ -142,6 +149,7 @@ impl Driver {
                     local_ip: config.local_ip,
                     request_timeout,
                     fetch_max_wait_ms: config.wire_fetch_max_wait_ms(),
+                    cluster_id_refused: cluster_id_refused.clone(),
                 };
                 peer_tasks.push(tokio::spawn(peer::run(target, rx, commands.clone())));
                 tx
@@ -265,6 +273,10 @@ impl Driver {
             }
             Command::Response { from, message } => {
                 let outputs = self.node.handle(from, message, now);
+                self.carry_out(outputs, None)?;
+            }
+            Command::Unreachable { peer } => {
+                let outputs = self.node.peer_unreachable(peer, now);
                 self.carry_out(outputs, None)?;
             }
             Command::Append { data, reply } => match self.node.client_append(data) {

@@ -23,6 +23,7 @@ use driver::{Command, Driver};
 use gregor_protocol::error_codes as ec;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use thiserror::Error;
@@ -187,6 +188,7 @@ struct Shared {
     voters: Vec<(NodeId, SocketAddr)>,
     listener_name: String,
     clock: Clock,
+    cluster_id_refused: Arc<AtomicBool>,
 }
 
 /// A running node. Cheap to clone; every clone drives the same node.
@@ -228,10 +230,19 @@ pub async fn start(config: RuntimeConfig) -> Result<QuorumHandle, StartError> {
         voters: config.voters.clone(),
         listener_name: config.listener_name.clone(),
         clock,
+        cluster_id_refused: Arc::new(AtomicBool::new(false)),
     });
     let (commands, receiver) = mpsc::channel(1024);
     let (status_tx, status) = watch::channel(driver::status_of(&node, &clock));
-    let mut driver = Driver::new(node, store, &config, clock, commands.downgrade(), status_tx);
+    let mut driver = Driver::new(
+        node,
+        store,
+        &config,
+        clock,
+        commands.downgrade(),
+        status_tx,
+        shared.cluster_id_refused.clone(),
+    );
     driver.first_tick()?;
     tokio::spawn(driver.run(receiver, Duration::from_millis(config.tick_ms.max(1))));
     Ok(QuorumHandle {
@@ -261,6 +272,12 @@ impl QuorumHandle {
     /// stream waits for more at the end.
     pub fn subscribe_committed(&self, from: u64) -> CommittedStream {
         CommittedStream::new(self.commands.clone(), self.status.clone(), from)
+    }
+
+    /// True once a peer refused this node's cluster id
+    /// (INCONSISTENT_CLUSTER_ID): its storage belongs to another cluster.
+    pub fn cluster_id_refused(&self) -> bool {
+        self.shared.cluster_id_refused.load(Ordering::Relaxed)
     }
 
     pub fn status(&self) -> watch::Receiver<QuorumStatus> {

@@ -10,7 +10,11 @@ use super::driver::Command;
 use crate::kraft::wire;
 use crate::kraft::{Message, NodeId};
 use gregor_client::{ConnectOptions, Connection};
+use gregor_protocol::error_codes;
+use kafka_protocol::messages::ResponseKind;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -36,6 +40,20 @@ pub(super) struct Peer {
     pub(super) local_ip: Option<IpAddr>,
     pub(super) request_timeout: Duration,
     pub(super) fetch_max_wait_ms: i32,
+    /// Set when a peer refused this node's cluster id: the operator
+    /// formatted it for another cluster, and start-up says so.
+    pub(super) cluster_id_refused: Arc<AtomicBool>,
+}
+
+/// The top-level error code of a raft answer.
+fn top_level_error(response: &ResponseKind) -> i16 {
+    match response {
+        ResponseKind::Vote(r) => r.error_code,
+        ResponseKind::BeginQuorumEpoch(r) => r.error_code,
+        ResponseKind::EndQuorumEpoch(r) => r.error_code,
+        ResponseKind::Fetch(r) => r.error_code,
+        _ => error_codes::NONE,
+    }
 }
 
 pub(super) async fn run(
@@ -65,6 +83,14 @@ pub(super) async fn run(
                 Err(err) => {
                     tracing::debug!(peer = peer.id, %err, "cannot reach quorum peer");
                     retry_at = Some(Instant::now() + RECONNECT_BACKOFF);
+                    // A refused connection means the peer's process is
+                    // gone: the node need not wait out its timeouts.
+                    if is_refused(&err) {
+                        let Some(node) = node.upgrade() else {
+                            return;
+                        };
+                        let _ = node.try_send(Command::Unreachable { peer: peer.id });
+                    }
                     continue;
                 }
             }
@@ -86,6 +112,15 @@ pub(super) async fn run(
             return;
         }
     }
+}
+
+/// Whether connecting failed because nothing listens there any more.
+fn is_refused(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
 }
 
 /// Sends one request at the best version both sides speak; the node's
@@ -112,15 +147,20 @@ async fn exchange(peer: &Peer, conn: &mut Connection, outgoing: &Outgoing) -> Op
         },
     )?;
     match conn.send(key, version, body).await {
-        Ok((response, _)) => match wire::decode_response(message, response) {
-            Ok(answer) => answer,
-            Err(err) => {
-                // A refusal (another cluster id, a malformed answer) is a
-                // misconfiguration worth seeing; the node retries anyway.
-                tracing::warn!(peer = peer.id, %err, "raft answer ignored");
-                None
+        Ok((response, _)) => {
+            if top_level_error(&response) == error_codes::INCONSISTENT_CLUSTER_ID {
+                peer.cluster_id_refused.store(true, Ordering::Relaxed);
             }
-        },
+            match wire::decode_response(message, response) {
+                Ok(answer) => answer,
+                Err(err) => {
+                    // A refusal (another cluster id, a malformed answer) is a
+                    // misconfiguration worth seeing; the node retries anyway.
+                    tracing::warn!(peer = peer.id, %err, "raft answer ignored");
+                    None
+                }
+            }
+        }
         Err(err) => {
             tracing::debug!(peer = peer.id, %err, "raft request failed");
             None
