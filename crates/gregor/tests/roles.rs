@@ -486,3 +486,83 @@ fn a_paused_dedicated_broker_is_fenced() {
         (broker_ids(&response) == [4, 5]).then_some(())
     });
 }
+
+/// Stops a `gregor dev-cluster` (SIGTERM stops its nodes too) on panic.
+struct StopOnDrop(u32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.to_string())
+            .status();
+    }
+}
+
+#[test]
+fn dev_cluster_runs_dedicated_controllers_and_brokers() {
+    let root = tempfile::tempdir().unwrap();
+    // Ten consecutive ports from a free one: nodes 1-3 (controllers) use
+    // the controller port of their pair, nodes 4-5 (brokers) the client one.
+    let base = free_port().min(u16::MAX - 12);
+    let mut child = Command::new(gregor_bin())
+        .args(["dev-cluster", "--controllers", "3", "--brokers", "2"])
+        .arg("--base-port")
+        .arg(base.to_string())
+        .arg("--dir")
+        .arg(root.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = StopOnDrop(child.id());
+    let brokers = [base + 6, base + 8];
+    for port in brokers {
+        eventually(30, "a dev-cluster broker to serve", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+    }
+    let mut first = Connection::new(TcpStream::connect(("127.0.0.1", brokers[0])).unwrap());
+    let (code, id) = create_topic(&mut first, "dev", 2, 2);
+    assert_eq!(code, NONE);
+    let mut last = Connection::new(TcpStream::connect(("127.0.0.1", brokers[1])).unwrap());
+    let response = eventually(20, "the topic on the other broker", || {
+        let response = metadata(&mut last, Some(&["dev"]));
+        (response.topics[0].error_code == NONE).then_some(response)
+    });
+    assert_eq!(response.topics[0].topic_id, id);
+    assert_eq!(broker_ids(&response), [4, 5]);
+    // The controllers serve no clients.
+    for port in [base, base + 2, base + 4] {
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "{port}");
+    }
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "dev-cluster did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(guard);
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.contains("3 controllers, 2 brokers"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "bootstrap.servers=127.0.0.1:{},127.0.0.1:{}",
+            brokers[0], brokers[1]
+        )),
+        "{out}"
+    );
+    let controller = std::fs::read_to_string(root.path().join("node-1/server.properties")).unwrap();
+    assert!(
+        controller.contains("process.roles=controller\n"),
+        "{controller}"
+    );
+    for port in brokers {
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "{port}");
+    }
+}
