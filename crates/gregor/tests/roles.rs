@@ -8,13 +8,13 @@
 
 mod support;
 
-use gregor_protocol::error_codes::NONE;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use gregor_protocol::error_codes::{INVALID_REPLICA_ASSIGNMENT, NONE};
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::describe_quorum_response::PartitionData as QuorumPartition;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DescribeClusterRequest, DescribeClusterResponse,
+    ApiKey, BrokerId, CreateTopicsRequest, DescribeClusterRequest, DescribeClusterResponse,
     DescribeQuorumRequest, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProducerId,
     RequestKind, ResponseKind,
 };
@@ -343,6 +343,25 @@ fn dedicated_controllers_and_brokers_form_one_cluster() {
             assert!([4, 5].contains(&p.leader_id.0), "{p:?}");
         }
     }
+
+    // A controller is no broker: a partition cannot be placed on it.
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(15000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name("on-a-controller"))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(vec![CreatableReplicaAssignment::default()
+                .with_partition_index(0)
+                .with_broker_ids(vec![BrokerId(1)])])]);
+    let ResponseKind::CreateTopics(response) =
+        cluster
+            .connect(b4)
+            .request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    else {
+        panic!("wrong response type")
+    };
+    assert_eq!(response.topics[0].error_code, INVALID_REPLICA_ASSIGNMENT);
 
     // A controller's listener serves admin requests too (Kafka's
     // controller scope), also from a controller that is not active.
