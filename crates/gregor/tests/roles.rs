@@ -470,6 +470,41 @@ fn brokers_follow_a_new_active_controller() {
         assert_eq!(response.topics[1].topic_id, after);
         assert_eq!(broker_ids(&response), [4, 5]);
     }
+    // The old controller comes back as a follower; a broker killed and
+    // restarted recovers its metadata log and observes the quorum again.
+    let old_index = old as usize - 1;
+    cluster.spawn(old_index);
+    cluster.wait_listening(old_index);
+    let b5 = cluster.broker(1);
+    cluster.kill(b5);
+    cluster.spawn(b5);
+    cluster.wait_listening(b5);
+    let response = eventually(20, "the restarted broker to know both topics", || {
+        let response = metadata(&mut cluster.connect(b5), Some(&["before", "after"]));
+        response
+            .topics
+            .iter()
+            .all(|t| t.error_code == NONE)
+            .then_some(response)
+    });
+    assert_eq!(response.topics[0].topic_id, before);
+    assert_eq!(response.topics[1].topic_id, after);
+    eventually(20, "every voter and observer back", || {
+        let quorum = cluster.quorum(b4)?;
+        let voters = sorted(
+            quorum
+                .current_voters
+                .iter()
+                .map(|r| r.replica_id.0)
+                .collect(),
+        );
+        let observers = sorted(quorum.observers.iter().map(|r| r.replica_id.0).collect());
+        let old_caught_up = quorum
+            .current_voters
+            .iter()
+            .any(|r| r.replica_id.0 == old && r.log_end_offset == quorum.high_watermark);
+        (voters == [1, 2, 3] && observers == [4, 5] && old_caught_up).then_some(())
+    });
 }
 
 #[test]
