@@ -303,7 +303,11 @@ impl Broker {
         for (name, address) in &bound {
             tracing::info!(listener = %name, %address, "listening");
         }
-        tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
+        if is_broker {
+            tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
+        } else {
+            tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor controller started");
+        }
         Ok(RunningBroker {
             broker,
             local_addr,

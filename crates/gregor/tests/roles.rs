@@ -395,6 +395,10 @@ fn dedicated_controllers_and_brokers_form_one_cluster() {
             (listed == expected).then_some(response)
         });
         assert_eq!(response.controller_id.0, leader);
+        // It started as a controller and never registered as a broker.
+        let log = cluster.log(c);
+        assert!(log.contains("gregor controller started"), "{log}");
+        assert!(!log.contains("registered with the controller"), "{log}");
     }
 
     // A producer id comes from a block the active controller hands out.
