@@ -194,9 +194,10 @@ impl Broker {
             .then(|| tokio::spawn(session_expiry_loop(controller.clone(), shutdown_rx.clone())));
         let is_voter = quorum.is_voter;
 
-        if config.quorum.broker {
-            wait_caught_up(&plane, &cluster_id).await?;
-        }
+        // A dedicated controller waits too: it must not report itself
+        // started (nor register) before it knows the quorum, and one
+        // formatted for another cluster must stop rather than wait forever.
+        wait_caught_up(&plane, &cluster_id).await?;
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,

@@ -624,3 +624,59 @@ fn dev_cluster_runs_dedicated_controllers_and_brokers() {
         assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "{port}");
     }
 }
+
+#[test]
+fn dedicated_nodes_formatted_for_another_cluster_stop_with_one_line() {
+    let mut cluster = Cluster::start(&[]);
+    let other = String::from_utf8(
+        Command::new(gregor_bin())
+            .args(["storage", "random-uuid"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // A controller (node 3) and a broker (node 5), wiped and formatted with
+    // another cluster id.
+    for i in [2, cluster.broker(1)] {
+        cluster.kill(i);
+        let dir = cluster.nodes[i].dir.clone();
+        std::fs::remove_dir_all(dir.join("data")).unwrap();
+        let status = Command::new(gregor_bin())
+            .args(["storage", "format", "-t", other.trim(), "-c"])
+            .arg(dir.join("server.properties"))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let log = dir.join("refused.log");
+        let mut child = Command::new(gregor_bin())
+            .arg("server")
+            .arg("--config")
+            .arg(dir.join("server.properties"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("misformatted node {} kept running", i + 1);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(!status.success());
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("gregor: "), "{stderr}");
+        assert!(last.contains("INCONSISTENT_CLUSTER_ID"), "{stderr}");
+    }
+    // The rest carries on.
+    let (code, _) = create_topic(&mut cluster.connect(cluster.broker(0)), "still-here", 1, 1);
+    assert_eq!(code, NONE);
+}
