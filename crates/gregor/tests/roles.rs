@@ -545,6 +545,21 @@ fn a_paused_dedicated_broker_is_fenced() {
     });
 }
 
+/// The first of `n` consecutive ports free now, below the ephemeral range
+/// other tests' `free_port()` draws from (so a parallel test's cluster
+/// cannot take one of them), from a start that differs per process.
+fn consecutive_free_ports(n: u16) -> u16 {
+    let mut base = 20_000 + (std::process::id() % 10_000) as u16;
+    loop {
+        let free =
+            (base..base + n).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if free {
+            return base;
+        }
+        base = if base > 32_000 { 20_000 } else { base + n };
+    }
+}
+
 /// Stops a `gregor dev-cluster` (SIGTERM stops its nodes too) on panic.
 struct StopOnDrop(u32);
 
@@ -560,9 +575,9 @@ impl Drop for StopOnDrop {
 #[test]
 fn dev_cluster_runs_dedicated_controllers_and_brokers() {
     let root = tempfile::tempdir().unwrap();
-    // Ten consecutive ports from a free one: nodes 1-3 (controllers) use
-    // the controller port of their pair, nodes 4-5 (brokers) the client one.
-    let base = free_port().min(u16::MAX - 12);
+    // Ten consecutive free ports: nodes 1-3 (controllers) use the
+    // controller port of their pair, nodes 4-5 (brokers) the client one.
+    let base = consecutive_free_ports(10);
     let mut child = Command::new(gregor_bin())
         .args(["dev-cluster", "--controllers", "3", "--brokers", "2"])
         .arg("--base-port")
