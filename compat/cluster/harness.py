@@ -27,8 +27,8 @@ import kwire
 GREGOR_CLUSTER_READY = True
 GREGOR_SKIP_REASON = "multi-node Gregor not wired yet (GREGOR_CLUSTER_READY in compat/cluster/harness.py)"
 # Dedicated controller-only and broker-only nodes (process.roles=controller /
-# broker): the 3 controllers + 2 brokers layout skips on Gregor until they run.
-GREGOR_DEDICATED_ROLES = False
+# broker): the 3 controllers + 2 brokers layout runs on Gregor too.
+GREGOR_DEDICATED_ROLES = True
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 GREGOR_BIN = os.environ.get("GREGOR_BIN", str(ROOT / "target" / "debug" / "gregor"))

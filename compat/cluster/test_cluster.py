@@ -367,6 +367,14 @@ def test_three_controllers_two_brokers(cluster_factory):
     for n in cluster.brokers():
         assert sorted(n.metadata().brokers) == [4, 5]  # controllers are not brokers
 
+    # KIP-919: the tool talks to the controllers directly (DescribeCluster with the
+    # controller endpoint type to find the active one, then DescribeQuorum there).
+    controllers = ",".join(cluster.nodes[i].controller_address for i in (1, 2, 3))
+    _, out, _ = harness.kafka_tool("MetadataQuorumCommand", "--bootstrap-controller", controllers,
+                                   "describe", "--status")
+    assert sorted(int(i) for i in re.findall(r'"id": (\d+)', out.split("CurrentObservers")[0])) == [1, 2, 3], out
+    assert int(re.search(r"LeaderId:\s+(\d+)", out).group(1)) in (1, 2, 3), out
+
     old = cluster.active_controller()
     cluster.nodes[old].kill9()
     wait_for("a new leader", lambda: int(cluster.quorum_status()["LeaderId"]) not in (old, -1), 60, 0.5)

@@ -569,17 +569,26 @@ impl BrokerConfig {
         config.rack = (!rack.is_empty()).then_some(rack);
         let (quorum, listeners) = quorum::settings(&config)?;
         quorum::check_supported(&config, &quorum, &listeners)?;
-        // A combined node (the only kind Gregor runs so far) always has an
-        // advertised inter-broker listener: quorum::settings checked it.
+        // A node with the broker role always has an advertised inter-broker
+        // listener (quorum::settings checked it); a controller-only node's
+        // own endpoint is its first controller listener.
         let inter_broker = |all: &[Listener]| {
             all.iter()
                 .find(|l| l.name == listeners.inter_broker)
                 .cloned()
         };
-        let (Some(listener), Some(advertised)) = (
-            inter_broker(&listeners.bound),
-            inter_broker(&listeners.advertised),
-        ) else {
+        let own = if quorum.broker {
+            (
+                inter_broker(&listeners.bound),
+                inter_broker(&listeners.advertised),
+            )
+        } else {
+            (
+                listeners.bound.iter().find(|l| l.is_controller).cloned(),
+                listeners.advertised_controllers.first().cloned(),
+            )
+        };
+        let (Some(listener), Some(advertised)) = own else {
             return Err(invalid(
                 listeners::INTER_BROKER,
                 &listeners.inter_broker,
@@ -665,12 +674,17 @@ impl BrokerConfig {
     /// (see [`ListenerSettings::resolve`]).
     pub fn resolve_listeners(&mut self, bound: &[(String, std::net::SocketAddr)], hostname: &str) {
         self.listeners.resolve(bound, hostname);
-        let inter_broker = &self.listeners.inter_broker;
+        let own = if self.quorum.broker {
+            &self.listeners.inter_broker
+        } else {
+            &self.listener.name
+        };
         if let Some(advertised) = self
             .listeners
             .advertised
             .iter()
-            .find(|l| &l.name == inter_broker)
+            .chain(self.listeners.advertised_controllers.iter())
+            .find(|l| &l.name == own)
         {
             self.advertised = advertised.clone();
         }

@@ -167,6 +167,23 @@ impl Controller {
         .map(|(_, reply, _)| reply)
     }
 
+    /// ControllerRegistration: records where controller `id` listens.
+    pub fn register_controller(
+        &self,
+        id: i32,
+        incarnation_id: Uuid,
+        listeners: Vec<gregor_metadata::Endpoint>,
+    ) -> Result<(), ControllerError> {
+        self.simple_change(false, |_| {
+            Ok(gregor_metadata::membership::register_controller(
+                id,
+                incarnation_id,
+                listeners,
+            ))
+        })
+        .map(|_| ())
+    }
+
     /// Fences brokers whose sessions expired (the active controller's timer).
     pub fn expire_sessions(&self) {
         if !self.is_active() {
@@ -308,9 +325,16 @@ impl Controller {
                 COMMIT_TIMEOUT,
             )
             .ok_or_else(timed_out)?
-            .map_err(|err| ControllerError {
-                code: NOT_CONTROLLER,
-                message: format!("cannot reach the active controller: {err:#}"),
+            .map_err(|err| {
+                tracing::warn!(
+                    ?key,
+                    controller = leader,
+                    "cannot reach the active controller: {err:#}"
+                );
+                ControllerError {
+                    code: NOT_CONTROLLER,
+                    message: format!("cannot reach the active controller: {err:#}"),
+                }
             })
     }
 

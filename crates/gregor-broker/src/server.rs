@@ -47,11 +47,12 @@ pub struct RunningBroker {
     bound: Vec<(String, SocketAddr)>,
     shutdown: watch::Sender<bool>,
     accept_tasks: Vec<JoinHandle<()>>,
-    maintenance_task: JoinHandle<()>,
-    group_timer_task: JoinHandle<()>,
-    txn_timer_task: JoinHandle<()>,
+    /// Log maintenance, group and transaction timers (broker role).
+    timers: Vec<JoinHandle<()>>,
     /// Registration, heartbeats and the controlled shutdown (broker role).
     lifecycle_task: Option<JoinHandle<()>>,
+    /// ControllerRegistration (controller role).
+    registration_task: Option<JoinHandle<()>>,
     /// Session expiry on the active controller (controller role).
     expiry_task: Option<JoinHandle<()>>,
 }
@@ -155,6 +156,7 @@ impl Broker {
             quorum.voter_addresses,
             quorum.local_ip,
             Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
+            Some(plane.runtime().clone()),
         ));
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,
@@ -194,10 +196,12 @@ impl Broker {
         let expiry_task = quorum
             .is_voter
             .then(|| tokio::spawn(session_expiry_loop(controller.clone(), shutdown_rx.clone())));
+        let is_voter = quorum.is_voter;
 
-        if config.quorum.broker {
-            wait_caught_up(&plane, &cluster_id).await?;
-        }
+        // A dedicated controller waits too: it must not report itself
+        // started (nor register) before it knows the quorum, and one
+        // formatted for another cluster must stop rather than wait forever.
+        wait_caught_up(&plane, &cluster_id).await?;
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -242,6 +246,7 @@ impl Broker {
             ),
         };
         let is_broker = config.quorum.broker;
+        let incarnation_id = identity.incarnation_id;
         let broker = Arc::new(Broker {
             config,
             cluster_id,
@@ -281,23 +286,42 @@ impl Broker {
                 shutdown_rx.clone(),
             )));
         }
-        let maintenance_task = tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone()));
-        let group_timer_task = tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx.clone()));
-        let txn_timer_task = tokio::spawn(txn_timer_loop(broker.clone(), shutdown_rx));
+        let mut registration_task = None;
+        if is_voter {
+            // Every controller tells the active controller where it listens
+            // (ControllerRegistration), for DescribeCluster.
+            registration_task = Some(tokio::spawn(lifecycle::register_controller(
+                broker.clone(),
+                incarnation_id,
+                shutdown_rx.clone(),
+            )));
+        }
+        // A dedicated controller hosts no partitions, groups or
+        // transactions: its Broker only serves admin requests.
+        let timers = is_broker.then(|| {
+            [
+                tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone())),
+                tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx.clone())),
+                tokio::spawn(txn_timer_loop(broker.clone(), shutdown_rx.clone())),
+            ]
+        });
         for (name, address) in &bound {
             tracing::info!(listener = %name, %address, "listening");
         }
-        tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
+        if is_broker {
+            tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
+        } else {
+            tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor controller started");
+        }
         Ok(RunningBroker {
             broker,
             local_addr,
             bound,
             shutdown,
             accept_tasks,
-            maintenance_task,
-            group_timer_task,
-            txn_timer_task,
+            timers: timers.map(Vec::from).unwrap_or_default(),
             lifecycle_task,
+            registration_task,
             expiry_task,
         })
     }
@@ -499,9 +523,12 @@ impl RunningBroker {
         for task in self.accept_tasks {
             let _ = task.await;
         }
-        let _ = self.maintenance_task.await;
-        let _ = self.group_timer_task.await;
-        let _ = self.txn_timer_task.await;
+        for task in self.timers {
+            let _ = task.await;
+        }
+        if let Some(task) = self.registration_task {
+            let _ = task.await;
+        }
         if let Some(task) = self.expiry_task {
             let _ = task.await;
         }

@@ -1,7 +1,9 @@
-//! `gregor dev-cluster`: a local cluster of combined broker+controller
-//! nodes for development, each a real `gregor server` process with a
-//! Kafka-style server.properties, formatted for one cluster id. Point
-//! clients at the printed bootstrap servers; Ctrl-C stops every node.
+//! `gregor dev-cluster`: a local cluster for development, of combined
+//! broker+controller nodes (`--nodes N`) or of dedicated controllers and
+//! brokers (`--controllers N --brokers M`), each a real `gregor server`
+//! process with a Kafka-style server.properties, formatted for one cluster
+//! id. Point clients at the printed bootstrap servers; Ctrl-C stops every
+//! node.
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -15,6 +17,14 @@ pub struct DevClusterArgs {
     /// How many combined broker+controller nodes (1 to 9).
     #[arg(long, default_value_t = 3)]
     nodes: u16,
+    /// How many dedicated controllers (process.roles=controller), nodes
+    /// 1..N; with --brokers, instead of --nodes.
+    #[arg(long, requires = "brokers", conflicts_with = "nodes")]
+    controllers: Option<u16>,
+    /// How many dedicated brokers (process.roles=broker), the nodes after
+    /// the controllers.
+    #[arg(long, requires = "controllers", conflicts_with = "nodes")]
+    brokers: Option<u16>,
     /// Where each node keeps its config, data and log (node-N/ inside).
     #[arg(long, value_name = "DIR", default_value = "gregor-dev-cluster")]
     dir: PathBuf,
@@ -27,30 +37,57 @@ pub struct DevClusterArgs {
     host: String,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Combined,
+    Controller,
+    Broker,
+}
+
 struct Node {
     id: u16,
+    role: Role,
     client_port: u16,
     controller_port: u16,
     dir: PathBuf,
 }
 
 fn nodes(args: &DevClusterArgs) -> anyhow::Result<Vec<Node>> {
-    if !(1..=9).contains(&args.nodes) {
-        bail!("--nodes must be between 1 and 9, got {}", args.nodes);
-    }
-    let last = u32::from(args.base_port) + 2 * u32::from(args.nodes);
+    let (count, controllers) = match (args.controllers, args.brokers) {
+        (Some(controllers), Some(brokers)) => {
+            if controllers == 0 || brokers == 0 || controllers + brokers > 9 {
+                bail!(
+                    "--controllers and --brokers must be at least 1 each and 9 together, got {controllers} and {brokers}"
+                );
+            }
+            (controllers + brokers, Some(controllers))
+        }
+        _ => {
+            if !(1..=9).contains(&args.nodes) {
+                bail!("--nodes must be between 1 and 9, got {}", args.nodes);
+            }
+            (args.nodes, None)
+        }
+    };
+    let last = u32::from(args.base_port) + 2 * u32::from(count);
     if last > u32::from(u16::MAX) {
         bail!(
             "--base-port {} leaves no room for {} nodes",
             args.base_port,
-            args.nodes
+            count
         );
     }
-    Ok((1..=args.nodes)
+    Ok((1..=count)
         .map(|id| {
             let client_port = args.base_port + 2 * (id - 1);
+            let role = match controllers {
+                None => Role::Combined,
+                Some(c) if id <= c => Role::Controller,
+                Some(_) => Role::Broker,
+            };
             Node {
                 id,
+                role,
                 client_port,
                 controller_port: client_port + 1,
                 dir: args.dir.join(format!("node-{id}")),
@@ -59,22 +96,37 @@ fn nodes(args: &DevClusterArgs) -> anyhow::Result<Vec<Node>> {
         .collect())
 }
 
-/// The node's server.properties: Kafka's own settings for a combined node.
+/// The node's server.properties: Kafka's own settings for its role.
 fn properties(node: &Node, voters: &str, host: &str) -> String {
+    let client = node.client_port;
+    let controller = node.controller_port;
+    let (roles, listeners) = match node.role {
+        Role::Combined => (
+            "broker,controller",
+            format!("PLAINTEXT://{host}:{client},CONTROLLER://{host}:{controller}"),
+        ),
+        Role::Controller => ("controller", format!("CONTROLLER://{host}:{controller}")),
+        Role::Broker => ("broker", format!("PLAINTEXT://{host}:{client}")),
+    };
+    let broker_settings = if node.role == Role::Controller {
+        String::new()
+    } else {
+        format!(
+            "advertised.listeners=PLAINTEXT://{host}:{client}\n\
+             inter.broker.listener.name=PLAINTEXT\n"
+        )
+    };
     format!(
         "# Written by `gregor dev-cluster`.\n\
-         process.roles=broker,controller\n\
+         process.roles={roles}\n\
          node.id={id}\n\
          controller.quorum.voters={voters}\n\
-         listeners=PLAINTEXT://{host}:{client},CONTROLLER://{host}:{controller}\n\
-         advertised.listeners=PLAINTEXT://{host}:{client}\n\
+         listeners={listeners}\n\
+         {broker_settings}\
          controller.listener.names=CONTROLLER\n\
-         inter.broker.listener.name=PLAINTEXT\n\
          listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
          log.dirs={data}\n",
         id = node.id,
-        client = node.client_port,
-        controller = node.controller_port,
         data = node.dir.join("data").display(),
     )
 }
@@ -95,6 +147,7 @@ pub fn run(args: DevClusterArgs) -> anyhow::Result<()> {
     let nodes = nodes(&args)?;
     let voters = nodes
         .iter()
+        .filter(|n| n.role != Role::Broker)
         .map(|n| format!("{}@{}:{}", n.id, args.host, n.controller_port))
         .collect::<Vec<_>>()
         .join(",");
@@ -139,10 +192,19 @@ pub fn run(args: DevClusterArgs) -> anyhow::Result<()> {
     }
     let bootstrap = nodes
         .iter()
+        .filter(|n| n.role != Role::Controller)
         .map(|n| format!("{}:{}", args.host, n.client_port))
         .collect::<Vec<_>>()
         .join(",");
-    println!("cluster {cluster_id}: {} nodes", nodes.len());
+    let count = |role| nodes.iter().filter(|n| n.role == role).count();
+    match count(Role::Combined) {
+        0 => println!(
+            "cluster {cluster_id}: {} controllers, {} brokers",
+            count(Role::Controller),
+            count(Role::Broker)
+        ),
+        n => println!("cluster {cluster_id}: {n} nodes"),
+    }
     println!("bootstrap.servers={bootstrap}");
     println!(
         "logs: {}/node-N/server.log; Ctrl-C stops the cluster",

@@ -13,8 +13,8 @@ use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DescribeQuorumRequest, MetadataRequest, MetadataResponse,
-    ProduceRequest, RequestKind, ResponseKind,
+    ApiKey, CreateTopicsRequest, DescribeQuorumRequest, InitProducerIdRequest, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProducerId, RequestKind, ResponseKind,
 };
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -270,6 +270,21 @@ fn three_nodes_share_brokers_topics_and_leaders() {
         leaders_seen.len() > 1,
         "leaders are spread: {leaders_seen:?}"
     );
+    // A node that is not the active controller gets its producer-id block
+    // from it, synchronously, over the channel its heartbeats also use.
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let ResponseKind::InitProducerId(response) = cluster.connect(via).request(
+        ApiKey::InitProducerId,
+        4,
+        RequestKind::InitProducerId(request),
+    ) else {
+        panic!("wrong response type")
+    };
+    assert_eq!(response.error_code, NONE);
+    assert!(response.producer_id.0 >= 0);
 
     // A node that does not lead a partition sends the producer to the one
     // that does (KIP-951).

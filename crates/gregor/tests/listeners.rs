@@ -111,6 +111,7 @@ fn controller_listener_serves_only_controller_apis() {
         ApiKey::BrokerRegistration,
         ApiKey::BrokerHeartbeat,
         ApiKey::AllocateProducerIds,
+        ApiKey::ControllerRegistration,
     ]
     .iter()
     .map(|k| *k as i16)

@@ -420,13 +420,23 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
             ],
             "controller.quorum.bootstrap.servers",
         ),
+        // A dedicated broker must not be a voter (Kafka's rule).
         (
             &[
                 "process.roles=broker",
-                "controller.quorum.voters=2@127.0.0.1:9093",
+                "controller.quorum.voters=1@127.0.0.1:9093",
                 "listeners=PLAINTEXT://127.0.0.1:9092",
             ],
-            "process.roles",
+            "controller.quorum.voters",
+        ),
+        // A dedicated controller advertises no broker listener.
+        (
+            &[
+                "process.roles=controller",
+                "listeners=CONTROLLER://127.0.0.1:9093",
+                "advertised.listeners=PLAINTEXT://127.0.0.1:9092",
+            ],
+            "advertised.listeners",
         ),
     ];
     let run = |settings: Vec<&str>, key: &str| {

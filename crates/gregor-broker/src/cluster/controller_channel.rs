@@ -6,6 +6,7 @@ use gregor_client::{ConnectOptions, Connection};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -17,6 +18,13 @@ pub struct ControllerChannel {
     request_timeout: Duration,
     /// One cached connection, to the controller it was opened to.
     connection: Mutex<Option<(i32, Connection)>>,
+    /// The metadata thread's runtime: every call runs there, so the
+    /// connection's I/O is driven by a thread that never blocks. A
+    /// synchronous caller on the main runtime (an auto-created topic, a
+    /// producer-id block) blocks its worker while it waits; had the
+    /// connection been opened on the main runtime, its answer could sit
+    /// unread behind that blocked worker until the request timed out.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl ControllerChannel {
@@ -24,18 +32,37 @@ impl ControllerChannel {
         voters: BTreeMap<i32, String>,
         local_ip: Option<IpAddr>,
         request_timeout: Duration,
+        runtime: Option<tokio::runtime::Handle>,
     ) -> ControllerChannel {
         ControllerChannel {
             voters,
             local_ip,
             request_timeout,
             connection: Mutex::new(None),
+            runtime,
         }
     }
 
     /// Sends `body` to controller `id` at `version` exactly (the caller's
     /// own version when forwarding a client's request).
     pub async fn call(
+        self: &Arc<Self>,
+        id: i32,
+        key: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> anyhow::Result<ResponseKind> {
+        let Some(runtime) = &self.runtime else {
+            return self.call_here(id, key, version, body).await;
+        };
+        let this = self.clone();
+        runtime
+            .spawn(async move { this.call_here(id, key, version, body).await })
+            .await
+            .map_err(|err| anyhow::anyhow!("controller request task failed: {err}"))?
+    }
+
+    async fn call_here(
         &self,
         id: i32,
         key: ApiKey,

@@ -10,9 +10,10 @@ use crate::handlers::controller_apis;
 use crate::server::Broker;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::broker_registration_request::{Feature, Listener};
+use kafka_protocol::messages::controller_registration_request::Listener as ControllerListener;
 use kafka_protocol::messages::{
     ApiKey, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest,
-    BrokerRegistrationResponse, RequestKind, ResponseKind,
+    BrokerRegistrationResponse, ControllerRegistrationRequest, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
@@ -22,6 +23,9 @@ use uuid::Uuid;
 
 const REGISTRATION_VERSION: i16 = 4;
 const HEARTBEAT_VERSION: i16 = 1;
+const CONTROLLER_REGISTRATION_VERSION: i16 = 0;
+/// How often a controller checks that the image holds its registration.
+const CONTROLLER_REGISTRATION_CHECK: Duration = Duration::from_millis(500);
 /// How long to wait before retrying when no controller answered.
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
@@ -65,6 +69,9 @@ async fn call(
             )),
             RequestKind::BrokerHeartbeat(req) => Some(ResponseKind::BrokerHeartbeat(
                 controller_apis::heartbeat(&controller, req),
+            )),
+            RequestKind::ControllerRegistration(req) => Some(ResponseKind::ControllerRegistration(
+                controller_apis::register_controller(&controller, req),
             )),
             _ => None,
         });
@@ -229,4 +236,66 @@ async fn controlled_shutdown(broker: &Broker, identity: &Identity, epoch: i64) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     tracing::warn!("controlled shutdown did not complete; stopping anyway");
+}
+
+/// Kafka's ControllerRegistrationManager: a controller registers its
+/// controller listeners with the active controller once per process (its
+/// incarnation), and again whenever the image does not hold that
+/// registration (e.g. a new leader's log lost it).
+pub async fn register_controller(
+    broker: Arc<Broker>,
+    incarnation_id: Uuid,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let node_id = broker.config.node_id;
+    let listeners: Vec<ControllerListener> = broker
+        .config
+        .listeners
+        .advertised_controllers
+        .iter()
+        .map(|l| {
+            ControllerListener::default()
+                .with_name(StrBytes::from_string(l.name.clone()))
+                .with_host(StrBytes::from_string(l.host.clone()))
+                .with_port(l.port)
+                .with_security_protocol(0)
+        })
+        .collect();
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = CONTROLLER_REGISTRATION_CHECK;
+        let registered = broker
+            .controller
+            .image()
+            .controllers
+            .get(&node_id)
+            .is_some_and(|c| c.incarnation_id == incarnation_id);
+        if registered {
+            continue;
+        }
+        let request = ControllerRegistrationRequest::default()
+            .with_controller_id(node_id)
+            .with_incarnation_id(incarnation_id)
+            .with_listeners(listeners.clone());
+        let answer = call(
+            &broker,
+            ApiKey::ControllerRegistration,
+            CONTROLLER_REGISTRATION_VERSION,
+            RequestKind::ControllerRegistration(request),
+        )
+        .await;
+        match answer {
+            Some(ResponseKind::ControllerRegistration(r)) if r.error_code == error_codes::NONE => {
+                tracing::info!("registered as a controller");
+            }
+            Some(ResponseKind::ControllerRegistration(r)) => {
+                tracing::debug!(error_code = r.error_code, "controller registration refused");
+            }
+            _ => {}
+        }
+    }
 }

@@ -3,10 +3,11 @@
 //! checks them, so a Kafka server.properties that Kafka would refuse is
 //! refused here too, with a one-line error naming the setting.
 //!
-//! Gregor runs one combined broker+controller node so far: a configuration
-//! that describes a real cluster (several voters, a broker-only or
-//! controller-only node) passes Kafka's checks and is then refused with a
-//! message saying so, rather than starting a lone node that never joins.
+//! Every KRaft shape runs: combined broker+controller nodes, dedicated
+//! controllers (`process.roles=controller`) and dedicated brokers
+//! (`process.roles=broker`, an observer of the quorum). Only a dynamic
+//! quorum (KIP-853, several bootstrap servers) is refused, after Kafka's
+//! checks, with a message saying so.
 
 use super::listeners::{self, ListenerSettings, PROTOCOL_MAP};
 use super::{invalid, list, BrokerConfig, ConfigError};
@@ -189,6 +190,19 @@ pub fn settings(config: &BrokerConfig) -> Result<(QuorumSettings, ListenerSettin
     // With neither voters nor bootstrap servers this is Gregor's embedded
     // single-node mode (its own sole voter); Kafka would require one of them.
     let quorum_configured = !settings.voters.is_empty() || !settings.bootstrap_servers.is_empty();
+    // A dedicated broker or controller is one node of many: it must be told
+    // where the quorum is (Kafka requires this of every KRaft node).
+    let combined = settings.broker && settings.controller;
+    if !quorum_configured && !combined {
+        return Err(invalid(
+            VOTERS,
+            config.value(VOTERS),
+            format!(
+                "if using {ROLES}, either {BOOTSTRAP} must contain the set of bootstrap \
+                 controllers or {VOTERS} must contain a parseable set of controllers"
+            ),
+        ));
+    }
     if quorum_configured {
         check_kraft(config, &settings, node_id as i32, &names)?;
     }
@@ -203,7 +217,7 @@ pub fn check_supported(
     listener_settings: &ListenerSettings,
 ) -> Result<(), ConfigError> {
     listeners::check_served(config, listener_settings)?;
-    check_single_node(config, quorum)
+    check_static_quorum(config, quorum)
 }
 
 fn at_least_zero(config: &BrokerConfig, key: &str) -> Result<i32, ConfigError> {
@@ -256,6 +270,21 @@ fn check_kraft(
             ));
         }
         if !settings.broker {
+            // Kafka: a controller-only node advertises no broker endpoint.
+            let advertised = config.value("advertised.listeners");
+            if let Some(other) = listeners::names_of(advertised)
+                .into_iter()
+                .find(|l| !names.contains(l))
+            {
+                return Err(invalid(
+                    "advertised.listeners",
+                    advertised,
+                    format!(
+                        "must only contain KRaft controller listeners from {CONTROLLER_NAMES} \
+                         when {ROLES}=controller ({other} is not)"
+                    ),
+                ));
+            }
             if let Some(other) = listeners.iter().find(|l| !names.contains(l)) {
                 return Err(invalid(
                     "listeners",
@@ -299,15 +328,13 @@ fn check_kraft(
     Ok(())
 }
 
-/// What Gregor cannot run yet: anything but one combined node.
-fn check_single_node(config: &BrokerConfig, settings: &QuorumSettings) -> Result<(), ConfigError> {
-    const COMBINED_ONLY: &str = "Gregor runs combined broker,controller nodes so far; \
-                                 dedicated broker or controller nodes are not supported yet";
+/// What Gregor cannot run yet: a dynamic quorum.
+fn check_static_quorum(
+    config: &BrokerConfig,
+    settings: &QuorumSettings,
+) -> Result<(), ConfigError> {
     const STATIC_ONLY: &str = "a dynamic quorum (KIP-853) is not supported yet; list every \
                                controller in controller.quorum.voters";
-    if !(settings.broker && settings.controller) {
-        return Err(invalid(ROLES, config.value(ROLES), COMBINED_ONLY));
-    }
     if settings.bootstrap_servers.len() > 1 {
         return Err(invalid(BOOTSTRAP, config.value(BOOTSTRAP), STATIC_ONLY));
     }
@@ -588,14 +615,6 @@ mod tests {
                 vec![("process.roles", "broker")],
                 "controller.listener.names",
             ),
-            (
-                vec![
-                    ("process.roles", "broker"),
-                    ("listeners", "PLAINTEXT://:9092"),
-                    ("advertised.listeners", "PLAINTEXT://localhost:9092"),
-                ],
-                "process.roles",
-            ),
             (vec![("node.id", "-1")], "node.id"),
         ] {
             let err = config(&extra).unwrap_err();
@@ -607,5 +626,125 @@ mod tests {
             "1@localhost:9093,2@localhost:9094,3@localhost:9095",
         )])
         .is_ok());
+    }
+
+    const THREE: &str = "1@localhost:9093,2@localhost:9094,3@localhost:9095";
+
+    fn controller_only(extra: &[(&str, &str)]) -> Result<BrokerConfig, String> {
+        let mut all = vec![
+            ("process.roles", "controller"),
+            ("controller.quorum.bootstrap.servers", ""),
+            ("controller.quorum.voters", THREE),
+            ("listeners", "CONTROLLER://127.0.0.1:9093"),
+            ("advertised.listeners", ""),
+        ];
+        all.extend(extra.iter().cloned());
+        config(&all)
+    }
+
+    fn broker_only(extra: &[(&str, &str)]) -> Result<BrokerConfig, String> {
+        let mut all = vec![
+            ("process.roles", "broker"),
+            ("node.id", "4"),
+            ("controller.quorum.bootstrap.servers", ""),
+            ("controller.quorum.voters", THREE),
+            ("listeners", "PLAINTEXT://127.0.0.1:9092"),
+            ("advertised.listeners", "PLAINTEXT://localhost:9092"),
+        ];
+        all.extend(extra.iter().cloned());
+        config(&all)
+    }
+
+    #[test]
+    fn dedicated_controllers_and_brokers_are_accepted() {
+        let controller = controller_only(&[]).unwrap();
+        assert!(controller.quorum.controller && !controller.quorum.broker);
+        // Its own endpoint is its controller listener; it advertises no broker one.
+        assert_eq!(controller.listener.name, "CONTROLLER");
+        assert_eq!(controller.listener.port, 9093);
+        assert!(controller.listeners.advertised.is_empty());
+        assert_eq!(controller.listeners.advertised_controllers.len(), 1);
+        // What it registers (ControllerRegistration) is its advertised one.
+        let advertised = controller_only(&[("advertised.listeners", "CONTROLLER://ctl:9093")])
+            .unwrap()
+            .listeners
+            .advertised_controllers;
+        assert_eq!(advertised[0].host, "ctl");
+
+        let broker = broker_only(&[]).unwrap();
+        assert!(broker.quorum.broker && !broker.quorum.controller);
+        assert_eq!(broker.listener.name, "PLAINTEXT");
+        assert_eq!(broker.advertised.host, "localhost");
+        assert_eq!(broker.quorum.voters.len(), 3);
+        assert!(broker.listeners.bound.iter().all(|l| !l.is_controller));
+        // Kafka's single bootstrap server also names the quorum.
+        assert!(broker_only(&[
+            ("controller.quorum.voters", ""),
+            ("controller.quorum.bootstrap.servers", "localhost:9093"),
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn dedicated_role_checks_name_the_setting_in_one_line() {
+        let cases: Vec<(Result<BrokerConfig, String>, &str, &str)> = vec![
+            (
+                controller_only(&[("advertised.listeners", "PLAINTEXT://localhost:9092")]),
+                "advertised.listeners",
+                "must only contain KRaft controller listeners",
+            ),
+            (
+                controller_only(&[("listeners", "CONTROLLER://:9093,PLAINTEXT://:9092")]),
+                "listeners",
+                "must only contain KRaft controller listeners",
+            ),
+            (
+                controller_only(&[("node.id", "7")]),
+                "controller.quorum.voters",
+                "must be included in the set of voters",
+            ),
+            (
+                controller_only(&[("controller.quorum.voters", "")]),
+                "controller.quorum.voters",
+                "either controller.quorum.bootstrap.servers",
+            ),
+            (
+                broker_only(&[("node.id", "1")]),
+                "controller.quorum.voters",
+                "must not be included in the set of voters",
+            ),
+            (
+                broker_only(&[("controller.listener.names", "")]),
+                "controller.listener.names",
+                "",
+            ),
+            (
+                broker_only(&[
+                    ("listeners", "PLAINTEXT://:9092,CONTROLLER://:9093"),
+                    ("advertised.listeners", "PLAINTEXT://localhost:9092"),
+                ]),
+                "controller.listener.names",
+                "must not contain a value appearing in the 'listeners'",
+            ),
+            (
+                broker_only(&[("controller.quorum.voters", "")]),
+                "controller.quorum.voters",
+                "either controller.quorum.bootstrap.servers",
+            ),
+            (
+                broker_only(&[
+                    ("controller.quorum.voters", ""),
+                    ("controller.quorum.bootstrap.servers", "a:9093,b:9093"),
+                ]),
+                "controller.quorum.bootstrap.servers",
+                "dynamic quorum (KIP-853) is not supported yet",
+            ),
+        ];
+        for (result, key, words) in cases {
+            let err = result.unwrap_err();
+            assert!(err.contains(&format!("'{key}'")), "{key}: {err}");
+            assert!(err.contains(words), "{key}: {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! What brokers ask the active controller (Kafka's broker-to-controller
-//! APIs): BrokerRegistration, BrokerHeartbeat and AllocateProducerIds.
+//! APIs): BrokerRegistration, BrokerHeartbeat and AllocateProducerIds; and
+//! what controllers ask it: ControllerRegistration.
 //! A node that is not the active controller answers NOT_CONTROLLER, and
 //! the broker retries against the one the quorum names.
 
@@ -9,8 +10,10 @@ use gregor_metadata::Endpoint;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest,
-    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse, ProducerId,
+    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
+    ControllerRegistrationRequest, ControllerRegistrationResponse, ProducerId,
 };
+use kafka_protocol::protocol::StrBytes;
 
 pub fn register_broker(
     controller: &Controller,
@@ -91,5 +94,27 @@ pub fn allocate_producer_ids(
         Err(err) => AllocateProducerIdsResponse::default()
             .with_error_code(err.code)
             .with_producer_id_start(ProducerId(-1)),
+    }
+}
+
+pub fn register_controller(
+    controller: &Controller,
+    request: ControllerRegistrationRequest,
+) -> ControllerRegistrationResponse {
+    let listeners = request
+        .listeners
+        .iter()
+        .map(|l| Endpoint {
+            name: l.name.to_string(),
+            host: l.host.to_string(),
+            port: i32::from(l.port),
+            security_protocol: l.security_protocol,
+        })
+        .collect();
+    match controller.register_controller(request.controller_id, request.incarnation_id, listeners) {
+        Ok(()) => ControllerRegistrationResponse::default(),
+        Err(err) => ControllerRegistrationResponse::default()
+            .with_error_code(err.code)
+            .with_error_message(Some(StrBytes::from_string(err.message))),
     }
 }

@@ -92,6 +92,7 @@ const QUORUM_RPC_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::BrokerRegistration, 0, 4),
     (ApiKey::BrokerHeartbeat, 0, 1),
     (ApiKey::AllocateProducerIds, 0, 0),
+    (ApiKey::ControllerRegistration, 0, 0),
 ];
 
 /// The versions of `key` a controller listener serves.
@@ -179,6 +180,9 @@ fn membership_rpc(
         }
         RequestKind::AllocateProducerIds(req) => ResponseKind::AllocateProducerIds(
             controller_apis::allocate_producer_ids(controller, req),
+        ),
+        RequestKind::ControllerRegistration(req) => ResponseKind::ControllerRegistration(
+            controller_apis::register_controller(controller, req),
         ),
         other => {
             tracing::debug!(request = ?std::mem::discriminant(&other), "membership RPC not served");

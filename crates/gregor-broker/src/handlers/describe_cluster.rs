@@ -104,22 +104,39 @@ fn brokers(broker: &Broker, listener: &str, include_fenced: bool) -> Vec<Describ
         .collect()
 }
 
-/// This node, the sole controller so far, at its advertised endpoint for the
-/// controller listener the request came in on.
+/// The controllers at their endpoints for the controller listener the
+/// request came in on: as they registered (ControllerRegistration), else
+/// at their `controller.quorum.voters` address until they have.
 fn controllers(broker: &Broker, listener: &str) -> Vec<DescribeClusterBroker> {
-    // A static quorum: every voter at its `controller.quorum.voters` address.
+    let image = broker.controller.image();
+    let registered = |id: i32| {
+        let endpoint = image
+            .controllers
+            .get(&id)?
+            .listeners
+            .iter()
+            .find(|l| l.name == listener)?;
+        Some((endpoint.host.clone(), endpoint.port))
+    };
+    let node = |id: i32, (host, port): (String, i32)| {
+        DescribeClusterBroker::default()
+            .with_broker_id(id.into())
+            .with_host(str_bytes(&host))
+            .with_port(port)
+    };
     let voters = &broker.config.quorum.voters;
     if !voters.is_empty() {
         return voters
             .iter()
             .map(|v| {
-                DescribeClusterBroker::default()
-                    .with_broker_id(v.id.into())
-                    .with_host(str_bytes(&v.host))
-                    .with_port(i32::from(v.port))
+                let address =
+                    registered(v.id).unwrap_or_else(|| (v.host.clone(), i32::from(v.port)));
+                node(v.id, address)
             })
             .collect();
     }
+    // The embedded single node: itself, at its advertised endpoint.
+    let id = broker.config.node_id;
     broker
         .config
         .listeners
@@ -127,10 +144,8 @@ fn controllers(broker: &Broker, listener: &str) -> Vec<DescribeClusterBroker> {
         .iter()
         .filter(|l| l.name == listener)
         .map(|l| {
-            DescribeClusterBroker::default()
-                .with_broker_id(broker.config.node_id.into())
-                .with_host(str_bytes(&l.host))
-                .with_port(l.port.into())
+            let address = registered(id).unwrap_or_else(|| (l.host.clone(), i32::from(l.port)));
+            node(id, address)
         })
         .collect()
 }

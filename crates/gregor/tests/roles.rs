@@ -1,0 +1,697 @@
+//! Kafka's other deployment shape, with real processes: three dedicated
+//! controllers (`process.roles=controller`, the quorum's voters) and two
+//! dedicated brokers (`process.roles=broker`, observers of the quorum that
+//! register with the active controller and serve clients). Every process is
+//! killed when the test ends, even on panic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use gregor_protocol::error_codes::{INVALID_REPLICA_ASSIGNMENT, NONE};
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::describe_quorum_response::PartitionData as QuorumPartition;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, CreateTopicsRequest, DescribeClusterRequest, DescribeClusterResponse,
+    DescribeQuorumRequest, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProducerId,
+    RequestKind, ResponseKind,
+};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{free_port, gregor_bin, topic_name, Connection};
+
+const CONTROLLERS: usize = 3;
+const BROKERS: usize = 2;
+
+struct Node {
+    id: i32,
+    /// The controller listener of a controller, the client one of a broker.
+    port: u16,
+    is_controller: bool,
+    dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+struct Cluster {
+    _root: tempfile::TempDir,
+    nodes: Vec<Node>,
+}
+
+impl Cluster {
+    /// Nodes 1..=3 are controllers, 4 and 5 brokers.
+    fn start(extra: &[&str]) -> Cluster {
+        let root = tempfile::tempdir().unwrap();
+        let ports: Vec<u16> = (0..CONTROLLERS + BROKERS).map(|_| free_port()).collect();
+        let voters = ports[..CONTROLLERS]
+            .iter()
+            .enumerate()
+            .map(|(i, port)| format!("{}@127.0.0.1:{port}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let cluster_id = String::from_utf8(
+            Command::new(gregor_bin())
+                .args(["storage", "random-uuid"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_string();
+        let mut nodes = Vec::new();
+        for (i, port) in ports.iter().enumerate() {
+            let id = i as i32 + 1;
+            let is_controller = i < CONTROLLERS;
+            let dir = root.path().join(format!("node-{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let role = if is_controller {
+                // Advertised under another name than the voters list it,
+                // so a test can tell a registered endpoint from a voter's.
+                format!(
+                    "process.roles=controller\nlisteners=CONTROLLER://127.0.0.1:{port}\n\
+                     advertised.listeners=CONTROLLER://localhost:{port}\n\
+                     listener.security.protocol.map=CONTROLLER:PLAINTEXT\n"
+                )
+            } else {
+                format!(
+                    "process.roles=broker\nlisteners=PLAINTEXT://127.0.0.1:{port}\n\
+                     advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                     inter.broker.listener.name=PLAINTEXT\n\
+                     listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+                )
+            };
+            let mut properties = format!(
+                "{role}node.id={id}\ncontroller.quorum.voters={voters}\n\
+                 controller.listener.names=CONTROLLER\nlog.dirs={}\n",
+                dir.join("data").display()
+            );
+            for setting in extra {
+                properties.push_str(setting);
+                properties.push('\n');
+            }
+            std::fs::write(dir.join("server.properties"), properties).unwrap();
+            let status = Command::new(gregor_bin())
+                .args(["storage", "format", "-t", &cluster_id, "-c"])
+                .arg(dir.join("server.properties"))
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "formatting node {id}");
+            nodes.push(Node {
+                id,
+                port: *port,
+                is_controller,
+                dir,
+                child: None,
+            });
+        }
+        let mut cluster = Cluster { _root: root, nodes };
+        for i in 0..cluster.nodes.len() {
+            cluster.spawn(i);
+        }
+        for i in 0..cluster.nodes.len() {
+            cluster.wait_listening(i);
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("server.log"))
+            .unwrap();
+        let child = Command::new(gregor_bin())
+            .arg("server")
+            .arg("--config")
+            .arg(node.dir.join("server.properties"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        node.child = Some(child);
+    }
+
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Waits until node `i` accepts connections: a controller at once, a
+    /// broker once it registered and was unfenced.
+    fn wait_listening(&mut self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = self.nodes[i].port;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = self.nodes[i].child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("node {} exited with {status}: {}", i + 1, self.log(i));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not start listening: {}",
+                i + 1,
+                self.log(i)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn connect(&self, i: usize) -> Connection {
+        Connection::new(TcpStream::connect(("127.0.0.1", self.nodes[i].port)).unwrap())
+    }
+
+    fn broker(&self, n: usize) -> usize {
+        CONTROLLERS + n
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        let pid = self.nodes[i].child.as_ref().unwrap().id();
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+    }
+
+    /// DescribeQuorum's partition through node `via` (a broker forwards it
+    /// to the active controller).
+    fn quorum(&self, via: usize) -> Option<QuorumPartition> {
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(topic_name("__cluster_metadata"))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let ResponseKind::DescribeQuorum(response) = self.connect(via).request(
+            ApiKey::DescribeQuorum,
+            1,
+            RequestKind::DescribeQuorum(request),
+        ) else {
+            panic!("wrong response type")
+        };
+        let partition = response
+            .topics
+            .into_iter()
+            .next()?
+            .partitions
+            .into_iter()
+            .next()?;
+        (partition.error_code == NONE && partition.leader_id.0 >= 0).then_some(partition)
+    }
+
+    /// The active controller, as DescribeQuorum through node `via` says.
+    fn leader(&self, via: usize) -> Option<i32> {
+        self.quorum(via).map(|p| p.leader_id.0)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            if let Some(child) = self.nodes[i].child.as_ref() {
+                // A paused node cannot die until it is resumed.
+                let _ = Command::new("kill")
+                    .arg("-CONT")
+                    .arg(child.id().to_string())
+                    .status();
+            }
+            self.kill(i);
+        }
+    }
+}
+
+fn metadata(conn: &mut Connection, topics: Option<&[&str]>) -> MetadataResponse {
+    let request = MetadataRequest::default().with_topics(topics.map(|names| {
+        names
+            .iter()
+            .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
+            .collect()
+    }));
+    let ResponseKind::Metadata(response) =
+        conn.request(ApiKey::Metadata, 12, RequestKind::Metadata(request))
+    else {
+        panic!("wrong response type")
+    };
+    response
+}
+
+fn create_topic(conn: &mut Connection, name: &str, partitions: i32, rf: i16) -> (i16, uuid::Uuid) {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(15000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(rf)]);
+    let ResponseKind::CreateTopics(response) =
+        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    else {
+        panic!("wrong response type")
+    };
+    (response.topics[0].error_code, response.topics[0].topic_id)
+}
+
+fn describe_controllers(conn: &mut Connection) -> DescribeClusterResponse {
+    let request = DescribeClusterRequest::default().with_endpoint_type(2);
+    let ResponseKind::DescribeCluster(response) = conn.request(
+        ApiKey::DescribeCluster,
+        1,
+        RequestKind::DescribeCluster(request),
+    ) else {
+        panic!("wrong response type")
+    };
+    response
+}
+
+/// Retries `f` until it returns Some, for up to `secs` seconds.
+fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn broker_ids(response: &MetadataResponse) -> Vec<i32> {
+    let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<i32>) -> Vec<i32> {
+    ids.sort();
+    ids
+}
+
+#[test]
+fn dedicated_controllers_and_brokers_form_one_cluster() {
+    let cluster = Cluster::start(&[]);
+    let (b4, b5) = (cluster.broker(0), cluster.broker(1));
+    // Only the brokers are brokers: controllers never register as one.
+    for b in [b4, b5] {
+        let ids = eventually(20, "both brokers listed", || {
+            let ids = broker_ids(&metadata(&mut cluster.connect(b), None));
+            (ids == [4, 5]).then_some(ids)
+        });
+        assert_eq!(ids, [4, 5]);
+    }
+    // The quorum: the controllers vote, the brokers observe.
+    let quorum = eventually(20, "both brokers observing", || {
+        let quorum = cluster.quorum(b4)?;
+        let observers = sorted(quorum.observers.iter().map(|r| r.replica_id.0).collect());
+        (observers == [4, 5]).then_some(quorum)
+    });
+    let voters = sorted(
+        quorum
+            .current_voters
+            .iter()
+            .map(|r| r.replica_id.0)
+            .collect(),
+    );
+    assert_eq!(voters, [1, 2, 3]);
+    assert!((1..=3).contains(&quorum.leader_id.0), "{quorum:?}");
+
+    // Created through a broker, which forwards it to the active controller.
+    let (code, id) = create_topic(&mut cluster.connect(b4), "dedicated", 4, 2);
+    assert_eq!(code, NONE);
+    for b in [b4, b5] {
+        let response = eventually(20, "the topic on both brokers", || {
+            let response = metadata(&mut cluster.connect(b), Some(&["dedicated"]));
+            let topic = &response.topics[0];
+            (topic.error_code == NONE
+                && topic.partitions.len() == 4
+                && topic.partitions.iter().all(|p| p.leader_id.0 >= 0))
+            .then_some(response)
+        });
+        let topic = &response.topics[0];
+        assert_eq!(topic.topic_id, id, "same topic id on node {}", b + 1);
+        for p in &topic.partitions {
+            // Partitions live on brokers only.
+            assert_eq!(
+                sorted(p.replica_nodes.iter().map(|r| r.0).collect()),
+                [4, 5]
+            );
+            assert!([4, 5].contains(&p.leader_id.0), "{p:?}");
+        }
+    }
+
+    // A controller is no broker: a partition cannot be placed on it.
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(15000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name("on-a-controller"))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(vec![CreatableReplicaAssignment::default()
+                .with_partition_index(0)
+                .with_broker_ids(vec![BrokerId(1)])])]);
+    let ResponseKind::CreateTopics(response) =
+        cluster
+            .connect(b4)
+            .request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    else {
+        panic!("wrong response type")
+    };
+    assert_eq!(response.topics[0].error_code, INVALID_REPLICA_ASSIGNMENT);
+
+    // A controller's listener serves admin requests too (Kafka's
+    // controller scope), also from a controller that is not active.
+    let leader = quorum.leader_id.0;
+    let follower = (0..CONTROLLERS).find(|i| *i as i32 + 1 != leader).unwrap();
+    let (code, _) = create_topic(&mut cluster.connect(follower), "via-controller", 2, 1);
+    assert_eq!(code, NONE);
+    eventually(20, "the topic created on a controller", || {
+        let response = metadata(&mut cluster.connect(b5), Some(&["via-controller"]));
+        (response.topics[0].error_code == NONE).then_some(())
+    });
+
+    // DescribeCluster on a controller listener lists the controllers at
+    // the endpoints they registered (ControllerRegistration), not at the
+    // addresses controller.quorum.voters gives.
+    let expected: Vec<(i32, String, i32)> = cluster.nodes[..CONTROLLERS]
+        .iter()
+        .map(|n| (n.id, "localhost".to_string(), i32::from(n.port)))
+        .collect();
+    for c in 0..CONTROLLERS {
+        assert!(cluster.nodes[c].is_controller);
+        let response = eventually(20, "every controller registered", || {
+            let response = describe_controllers(&mut cluster.connect(c));
+            assert_eq!(response.error_code, NONE);
+            let mut listed: Vec<(i32, String, i32)> = response
+                .brokers
+                .iter()
+                .map(|b| (b.broker_id.0, b.host.to_string(), b.port))
+                .collect();
+            listed.sort();
+            (listed == expected).then_some(response)
+        });
+        assert_eq!(response.controller_id.0, leader);
+        // It started as a controller and never registered as a broker.
+        let log = cluster.log(c);
+        assert!(log.contains("gregor controller started"), "{log}");
+        assert!(!log.contains("registered with the controller"), "{log}");
+    }
+
+    // A producer id comes from a block the active controller hands out.
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let ResponseKind::InitProducerId(response) = cluster.connect(b5).request(
+        ApiKey::InitProducerId,
+        4,
+        RequestKind::InitProducerId(request),
+    ) else {
+        panic!("wrong response type")
+    };
+    assert_eq!(response.error_code, NONE, "{}", cluster.log(b5));
+    assert!(response.producer_id.0 >= 0);
+}
+
+#[test]
+fn dedicated_nodes_stop_cleanly() {
+    let mut cluster = Cluster::start(&[]);
+    let b4 = cluster.broker(0);
+    let leader = eventually(10, "a leader", || cluster.leader(b4));
+    let follower = (0..CONTROLLERS).find(|i| *i as i32 + 1 != leader).unwrap();
+    for i in [follower, cluster.broker(1)] {
+        cluster.signal(i, "TERM");
+        let status = eventually(20, "a clean stop", || {
+            cluster.nodes[i].child.as_mut().unwrap().try_wait().unwrap()
+        });
+        assert!(status.success(), "node {}: {}", i + 1, cluster.log(i));
+        assert!(
+            cluster.log(i).contains("shutdown complete"),
+            "{}",
+            cluster.log(i)
+        );
+    }
+    // The rest of the cluster carries on: broker 5 left, 4 still serves.
+    eventually(20, "the stopped broker to leave", || {
+        let response = metadata(&mut cluster.connect(b4), None);
+        (broker_ids(&response) == [4]).then_some(())
+    });
+    let (code, _) = create_topic(&mut cluster.connect(b4), "after-stop", 1, 1);
+    assert_eq!(code, NONE);
+}
+
+#[test]
+fn brokers_follow_a_new_active_controller() {
+    let mut cluster = Cluster::start(&[]);
+    let b4 = cluster.broker(0);
+    let (code, before) = create_topic(&mut cluster.connect(b4), "before", 2, 2);
+    assert_eq!(code, NONE);
+    let old = eventually(10, "a leader", || cluster.leader(b4));
+    cluster.kill(old as usize - 1);
+    let new = eventually(30, "a new leader", || {
+        cluster.leader(b4).filter(|l| *l != old)
+    });
+    assert!((1..=3).contains(&new) && new != old);
+    // Forwarded to the new active controller, and seen by both brokers.
+    let after = eventually(30, "a topic created after the failover", || {
+        let (code, id) = create_topic(&mut cluster.connect(b4), "after", 2, 2);
+        (code == NONE).then_some(id)
+    });
+    for b in [cluster.broker(0), cluster.broker(1)] {
+        let response = eventually(20, "both topics on the broker", || {
+            let response = metadata(&mut cluster.connect(b), Some(&["before", "after"]));
+            response
+                .topics
+                .iter()
+                .all(|t| t.error_code == NONE)
+                .then_some(response)
+        });
+        assert_eq!(response.topics[0].topic_id, before);
+        assert_eq!(response.topics[1].topic_id, after);
+        assert_eq!(broker_ids(&response), [4, 5]);
+    }
+    // The old controller comes back as a follower; a broker killed and
+    // restarted recovers its metadata log and observes the quorum again.
+    let old_index = old as usize - 1;
+    cluster.spawn(old_index);
+    cluster.wait_listening(old_index);
+    let b5 = cluster.broker(1);
+    cluster.kill(b5);
+    cluster.spawn(b5);
+    cluster.wait_listening(b5);
+    let response = eventually(20, "the restarted broker to know both topics", || {
+        let response = metadata(&mut cluster.connect(b5), Some(&["before", "after"]));
+        response
+            .topics
+            .iter()
+            .all(|t| t.error_code == NONE)
+            .then_some(response)
+    });
+    assert_eq!(response.topics[0].topic_id, before);
+    assert_eq!(response.topics[1].topic_id, after);
+    eventually(20, "every voter and observer back", || {
+        let quorum = cluster.quorum(b4)?;
+        let voters = sorted(
+            quorum
+                .current_voters
+                .iter()
+                .map(|r| r.replica_id.0)
+                .collect(),
+        );
+        let observers = sorted(quorum.observers.iter().map(|r| r.replica_id.0).collect());
+        let old_caught_up = quorum
+            .current_voters
+            .iter()
+            .any(|r| r.replica_id.0 == old && r.log_end_offset == quorum.high_watermark);
+        (voters == [1, 2, 3] && observers == [4, 5] && old_caught_up).then_some(())
+    });
+}
+
+#[test]
+fn a_paused_dedicated_broker_is_fenced() {
+    let cluster = Cluster::start(&[
+        "broker.session.timeout.ms=2000",
+        "broker.heartbeat.interval.ms=200",
+    ]);
+    let (b4, b5) = (cluster.broker(0), cluster.broker(1));
+    let (code, _) = create_topic(&mut cluster.connect(b4), "fenced", 4, 2);
+    assert_eq!(code, NONE);
+    eventually(20, "broker 5 to lead a partition", || {
+        let response = metadata(&mut cluster.connect(b4), Some(&["fenced"]));
+        response.topics[0]
+            .partitions
+            .iter()
+            .any(|p| p.leader_id.0 == 5)
+            .then_some(())
+    });
+    cluster.signal(b5, "STOP");
+    eventually(20, "the paused broker to be fenced", || {
+        let response = metadata(&mut cluster.connect(b4), Some(&["fenced"]));
+        let listed = response.brokers.iter().any(|b| b.node_id.0 == 5);
+        let leads = response.topics[0]
+            .partitions
+            .iter()
+            .any(|p| p.leader_id.0 == 5);
+        (!listed && !leads).then_some(())
+    });
+    cluster.signal(b5, "CONT");
+    eventually(20, "the resumed broker to be listed again", || {
+        let response = metadata(&mut cluster.connect(b4), None);
+        (broker_ids(&response) == [4, 5]).then_some(())
+    });
+}
+
+/// The first of `n` consecutive ports free now, below the ephemeral range
+/// other tests' `free_port()` draws from (so a parallel test's cluster
+/// cannot take one of them), from a start that differs per process.
+fn consecutive_free_ports(n: u16) -> u16 {
+    let mut base = 20_000 + (std::process::id() % 10_000) as u16;
+    loop {
+        let free =
+            (base..base + n).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if free {
+            return base;
+        }
+        base = if base > 32_000 { 20_000 } else { base + n };
+    }
+}
+
+/// Stops a `gregor dev-cluster` (SIGTERM stops its nodes too) on panic.
+struct StopOnDrop(u32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.to_string())
+            .status();
+    }
+}
+
+#[test]
+fn dev_cluster_runs_dedicated_controllers_and_brokers() {
+    let root = tempfile::tempdir().unwrap();
+    // Ten consecutive free ports: nodes 1-3 (controllers) use the
+    // controller port of their pair, nodes 4-5 (brokers) the client one.
+    let base = consecutive_free_ports(10);
+    let mut child = Command::new(gregor_bin())
+        .args(["dev-cluster", "--controllers", "3", "--brokers", "2"])
+        .arg("--base-port")
+        .arg(base.to_string())
+        .arg("--dir")
+        .arg(root.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = StopOnDrop(child.id());
+    let brokers = [base + 6, base + 8];
+    for port in brokers {
+        eventually(30, "a dev-cluster broker to serve", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+    }
+    let mut first = Connection::new(TcpStream::connect(("127.0.0.1", brokers[0])).unwrap());
+    let (code, id) = create_topic(&mut first, "dev", 2, 2);
+    assert_eq!(code, NONE);
+    let mut last = Connection::new(TcpStream::connect(("127.0.0.1", brokers[1])).unwrap());
+    let response = eventually(20, "the topic on the other broker", || {
+        let response = metadata(&mut last, Some(&["dev"]));
+        (response.topics[0].error_code == NONE).then_some(response)
+    });
+    assert_eq!(response.topics[0].topic_id, id);
+    assert_eq!(broker_ids(&response), [4, 5]);
+    // The controllers serve no clients.
+    for port in [base, base + 2, base + 4] {
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "{port}");
+    }
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "dev-cluster did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(guard);
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.contains("3 controllers, 2 brokers"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "bootstrap.servers=127.0.0.1:{},127.0.0.1:{}",
+            brokers[0], brokers[1]
+        )),
+        "{out}"
+    );
+    let controller = std::fs::read_to_string(root.path().join("node-1/server.properties")).unwrap();
+    assert!(
+        controller.contains("process.roles=controller\n"),
+        "{controller}"
+    );
+    for port in brokers {
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "{port}");
+    }
+}
+
+#[test]
+fn dedicated_nodes_formatted_for_another_cluster_stop_with_one_line() {
+    let mut cluster = Cluster::start(&[]);
+    let other = String::from_utf8(
+        Command::new(gregor_bin())
+            .args(["storage", "random-uuid"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // A controller (node 3) and a broker (node 5), wiped and formatted with
+    // another cluster id.
+    for i in [2, cluster.broker(1)] {
+        cluster.kill(i);
+        let dir = cluster.nodes[i].dir.clone();
+        std::fs::remove_dir_all(dir.join("data")).unwrap();
+        let status = Command::new(gregor_bin())
+            .args(["storage", "format", "-t", other.trim(), "-c"])
+            .arg(dir.join("server.properties"))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let log = dir.join("refused.log");
+        let mut child = Command::new(gregor_bin())
+            .arg("server")
+            .arg("--config")
+            .arg(dir.join("server.properties"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("misformatted node {} kept running", i + 1);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(!status.success());
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("gregor: "), "{stderr}");
+        assert!(last.contains("INCONSISTENT_CLUSTER_ID"), "{stderr}");
+    }
+    // The rest carries on.
+    let (code, _) = create_topic(&mut cluster.connect(cluster.broker(0)), "still-here", 1, 1);
+    assert_eq!(code, NONE);
+}
