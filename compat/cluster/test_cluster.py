@@ -389,15 +389,16 @@ def test_minority_side_of_a_partition_cannot_create_topics(cluster):
     nothing shows up on either side during the partition; the majority elects a
     new leader and creates topics; after heal() every node agrees on everything."""
     old = cluster.active_controller()
+    old_epoch = int(cluster.quorum_status()["LeaderEpoch"])
     majority = [i for i in cluster.nodes if i != old]
     cluster.net.partition([old], majority)
     majority_boot = cluster.bootstrap(exclude=[old])
 
-    status = wait_for("a new leader on the majority side",
-                      lambda: (s := cluster.quorum_status(majority_boot)) and int(s["LeaderId"]) in majority and s,
-                      60, 0.5)
+    # The majority elects a leader of its own: its CreateTopics go through. (Not asked
+    # with kafka-metadata-quorum during the partition: its admin client may pick the
+    # isolated broker, reachable from 127.0.0.1, which cannot forward DescribeQuorum.)
     topic = name("majority")
-    wait_for("CreateTopics on the majority", lambda: cf_create_ok(majority_boot, topic, 1, RF_DEGRADED), 60)
+    wait_for("CreateTopics on the majority", lambda: cf_create_ok(majority_boot, topic, 1, RF_DEGRADED), 90)
     same_id_everywhere_on(cluster, topic, majority)
 
     lost = name("minority")
@@ -414,10 +415,11 @@ def test_minority_side_of_a_partition_cannot_create_topics(cluster):
         for n in cluster.brokers():
             assert lost not in n.metadata().topics, f"{lost} visible on node {n.node_id} during the partition"
         time.sleep(1)
-    assert int(cluster.quorum_status(majority_boot)["LeaderEpoch"]) >= int(status["LeaderEpoch"])
 
     cluster.net.heal()
     cluster.wait_ready(timeout=60)
+    status = cluster.quorum_status()
+    assert int(status["LeaderId"]) in majority and int(status["LeaderEpoch"]) > old_epoch, status
     ids = wait_for(f"{topic} on every node after heal", lambda: topic_everywhere(cluster, topic, 1), 60)
     assert len(set(ids.values())) == 1, ids
     # A timed-out CreateTopics has an unknown outcome: Kafka's isolated broker keeps the
