@@ -8,236 +8,48 @@
 mod support;
 
 use gregor_protocol::error_codes::{NONE, NOT_LEADER_OR_FOLLOWER};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DescribeQuorumRequest, InitProducerIdRequest, MetadataRequest,
-    MetadataResponse, ProduceRequest, ProducerId, RequestKind, ResponseKind,
+    ApiKey, InitProducerIdRequest, ProduceRequest, ProducerId, RequestKind, ResponseKind,
 };
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
 use support::{free_port, gregor_bin, topic_name, Connection};
 
-struct Node {
-    client_port: u16,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-}
+type Cluster = ProcessCluster;
 
-struct Cluster {
-    _root: tempfile::TempDir,
-    nodes: Vec<Node>,
-}
-
-impl Cluster {
-    fn start(size: i32, extra: &[&str]) -> Cluster {
-        let root = tempfile::tempdir().unwrap();
-        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
-        let voters = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let cluster_id = String::from_utf8(
-            Command::new(gregor_bin())
-                .args(["storage", "random-uuid"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap()
-        .trim()
-        .to_string();
-        let mut nodes = Vec::new();
-        for (i, (client, controller)) in ports.iter().enumerate() {
-            let id = i as i32 + 1;
-            let dir = root.path().join(format!("node-{id}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let mut properties = format!(
-                "process.roles=broker,controller\nnode.id={id}\ncontroller.quorum.voters={voters}\n\
+/// `size` combined broker+controller nodes, all voters, each with a client
+/// and a controller listener on free ports of 127.0.0.1.
+fn start_combined(size: usize, extra: &[&str]) -> Cluster {
+    let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let specs = ports
+        .iter()
+        .map(|(client, controller)| NodeSpec {
+            port: *client,
+            properties: format!(
+                "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
                  listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
                  advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
                  controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                 log.dirs={}\n",
-                dir.join("data").display()
-            );
-            for setting in extra {
-                properties.push_str(setting);
-                properties.push('\n');
-            }
-            std::fs::write(dir.join("server.properties"), properties).unwrap();
-            let status = Command::new(gregor_bin())
-                .args(["storage", "format", "-t", &cluster_id, "-c"])
-                .arg(dir.join("server.properties"))
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "formatting node {id}");
-            nodes.push(Node {
-                client_port: *client,
-                dir,
-                child: None,
-            });
-        }
-        let mut cluster = Cluster { _root: root, nodes };
-        for i in 0..cluster.nodes.len() {
-            cluster.spawn(i);
-        }
-        for i in 0..cluster.nodes.len() {
-            cluster.wait_serving(i);
-        }
-        cluster
-    }
-
-    fn spawn(&mut self, i: usize) {
-        let node = &mut self.nodes[i];
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(node.dir.join("server.log"))
-            .unwrap();
-        let child = Command::new(gregor_bin())
-            .arg("server")
-            .arg("--config")
-            .arg(node.dir.join("server.properties"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        node.child = Some(child);
-    }
-
-    fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(self.nodes[i].dir.join("server.log")).unwrap_or_default()
-    }
-
-    /// Waits until node `i` accepts clients (it registered and was unfenced).
-    fn wait_serving(&mut self, i: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = self.nodes[i].client_port;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = self.nodes[i].child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("node {} exited with {status}: {}", i + 1, self.log(i));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {} did not start serving: {}",
-                i + 1,
-                self.log(i)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn connect(&self, i: usize) -> Connection {
-        Connection::new(TcpStream::connect(("127.0.0.1", self.nodes[i].client_port)).unwrap())
-    }
-
-    fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.nodes[i].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn signal(&self, i: usize, signal: &str) {
-        let pid = self.nodes[i].child.as_ref().unwrap().id();
-        Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .unwrap();
-    }
-
-    /// The active controller, as DescribeQuorum through node `via` says.
-    fn leader(&self, via: usize) -> Option<i32> {
-        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-            .with_topic_name(topic_name("__cluster_metadata"))
-            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-        let ResponseKind::DescribeQuorum(response) = self.connect(via).request(
-            ApiKey::DescribeQuorum,
-            1,
-            RequestKind::DescribeQuorum(request),
-        ) else {
-            panic!("wrong response type")
-        };
-        let partition = response.topics.first()?.partitions.first()?;
-        (partition.error_code == NONE && partition.leader_id.0 >= 0)
-            .then_some(partition.leader_id.0)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for i in 0..self.nodes.len() {
-            if let Some(child) = self.nodes[i].child.as_ref() {
-                // A paused node cannot die until it is resumed.
-                let _ = Command::new("kill")
-                    .arg("-CONT")
-                    .arg(child.id().to_string())
-                    .status();
-            }
-            self.kill(i);
-        }
-    }
-}
-
-fn metadata(conn: &mut Connection, topics: Option<&[&str]>) -> MetadataResponse {
-    let request = MetadataRequest::default().with_topics(topics.map(|names| {
-        names
-            .iter()
-            .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
-            .collect()
-    }));
-    let ResponseKind::Metadata(response) =
-        conn.request(ApiKey::Metadata, 12, RequestKind::Metadata(request))
-    else {
-        panic!("wrong response type")
-    };
-    response
-}
-
-fn create_topic(conn: &mut Connection, name: &str, partitions: i32, rf: i16) -> (i16, uuid::Uuid) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(15000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(topic_name(name))
-            .with_num_partitions(partitions)
-            .with_replication_factor(rf)]);
-    let ResponseKind::CreateTopics(response) =
-        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
-    else {
-        panic!("wrong response type")
-    };
-    (response.topics[0].error_code, response.topics[0].topic_id)
-}
-
-/// Retries `f` until it returns Some, for up to `secs` seconds.
-fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = f() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn broker_ids(response: &MetadataResponse) -> Vec<i32> {
-    let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
-    ids.sort();
-    ids
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            ),
+            is_controller_only: false,
+        })
+        .collect();
+    ProcessCluster::start(specs, extra)
 }
 
 #[test]
 fn three_nodes_share_brokers_topics_and_leaders() {
-    let cluster = Cluster::start(3, &[]);
+    let cluster = start_combined(3, &[]);
     for i in 0..3 {
         let ids = eventually(20, "every broker listed", || {
             let ids = broker_ids(&metadata(&mut cluster.connect(i), None));
@@ -319,13 +131,13 @@ fn three_nodes_share_brokers_topics_and_leaders() {
         .expect("the leader's endpoint");
     assert_eq!(
         endpoint.port,
-        i32::from(cluster.nodes[partition.leader_id.0 as usize - 1].client_port)
+        i32::from(cluster.nodes[partition.leader_id.0 as usize - 1].port)
     );
 }
 
 #[test]
 fn a_new_controller_takes_over_and_the_old_one_catches_up() {
-    let mut cluster = Cluster::start(3, &[]);
+    let mut cluster = start_combined(3, &[]);
     let (code, before) = create_topic(&mut cluster.connect(0), "before", 3, 3);
     assert_eq!(code, NONE);
     let old = eventually(10, "a leader", || cluster.leader(0));
@@ -342,7 +154,7 @@ fn a_new_controller_takes_over_and_the_old_one_catches_up() {
     });
     // The old controller comes back and catches up with what it missed.
     cluster.spawn(old_index);
-    cluster.wait_serving(old_index);
+    cluster.wait_listening(old_index);
     let response = eventually(20, "the restarted node to catch up", || {
         let response = metadata(&mut cluster.connect(old_index), Some(&["before", "after"]));
         response
@@ -357,7 +169,7 @@ fn a_new_controller_takes_over_and_the_old_one_catches_up() {
 
 #[test]
 fn a_paused_broker_is_fenced_and_loses_its_leaderships() {
-    let cluster = Cluster::start(
+    let cluster = start_combined(
         3,
         &[
             "broker.session.timeout.ms=2000",
@@ -402,7 +214,7 @@ fn a_paused_broker_is_fenced_and_loses_its_leaderships() {
 
 #[test]
 fn a_node_formatted_for_another_cluster_stops_with_one_line() {
-    let mut cluster = Cluster::start(3, &[]);
+    let mut cluster = start_combined(3, &[]);
     // Node 3 is wiped and formatted with a different cluster id.
     cluster.kill(2);
     let dir = cluster.nodes[2].dir.clone();
@@ -546,7 +358,7 @@ fn checkpoints(cluster: &Cluster, i: usize) -> Vec<String> {
 #[test]
 fn nodes_snapshot_their_metadata_and_a_restarted_node_comes_back_with_every_topic() {
     // A snapshot after every applied change.
-    let mut cluster = Cluster::start(3, &["metadata.log.max.record.bytes.between.snapshots=1"]);
+    let mut cluster = start_combined(3, &["metadata.log.max.record.bytes.between.snapshots=1"]);
     let leader = eventually(10, "a leader", || cluster.leader(0));
     // A node other than the active controller goes down...
     let down = (0..3).find(|i| *i as i32 + 1 != leader).unwrap();
@@ -575,7 +387,7 @@ fn nodes_snapshot_their_metadata_and_a_restarted_node_comes_back_with_every_topi
     }
     let before = checkpoints(&cluster, down);
     cluster.spawn(down);
-    cluster.wait_serving(down);
+    cluster.wait_listening(down);
     let names: Vec<String> = (0..4)
         .map(|i| format!("early-{i}"))
         .chain(ids.iter().map(|(n, _)| n.clone()))
@@ -615,7 +427,7 @@ fn nodes_snapshot_their_metadata_and_a_restarted_node_comes_back_with_every_topi
     // Restarted again, it loads its own snapshot and still knows them all.
     cluster.kill(down);
     cluster.spawn(down);
-    cluster.wait_serving(down);
+    cluster.wait_listening(down);
     let response = metadata(&mut cluster.connect(down), Some(&wanted));
     assert!(
         response.topics.iter().all(|t| t.error_code == NONE),

@@ -10,63 +10,35 @@ mod support;
 
 use gregor_protocol::error_codes::{INVALID_REPLICA_ASSIGNMENT, NONE};
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
-use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
-use kafka_protocol::messages::describe_quorum_response::PartitionData as QuorumPartition;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DescribeClusterRequest, DescribeClusterResponse,
-    DescribeQuorumRequest, InitProducerIdRequest, MetadataRequest, MetadataResponse, ProducerId,
-    RequestKind, ResponseKind,
+    InitProducerIdRequest, ProducerId, RequestKind, ResponseKind,
 };
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
 use support::{free_port, gregor_bin, topic_name, Connection};
 
 const CONTROLLERS: usize = 3;
 const BROKERS: usize = 2;
 
-struct Node {
-    id: i32,
-    /// The controller listener of a controller, the client one of a broker.
-    port: u16,
-    is_controller: bool,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-}
+type Cluster = ProcessCluster;
 
-struct Cluster {
-    _root: tempfile::TempDir,
-    nodes: Vec<Node>,
-}
-
-impl Cluster {
-    /// Nodes 1..=3 are controllers, 4 and 5 brokers.
-    fn start(extra: &[&str]) -> Cluster {
-        let root = tempfile::tempdir().unwrap();
-        let ports: Vec<u16> = (0..CONTROLLERS + BROKERS).map(|_| free_port()).collect();
-        let voters = ports[..CONTROLLERS]
-            .iter()
-            .enumerate()
-            .map(|(i, port)| format!("{}@127.0.0.1:{port}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let cluster_id = String::from_utf8(
-            Command::new(gregor_bin())
-                .args(["storage", "random-uuid"])
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap()
-        .trim()
-        .to_string();
-        let mut nodes = Vec::new();
-        for (i, port) in ports.iter().enumerate() {
-            let id = i as i32 + 1;
+/// Nodes 1..=3 are controllers, 4 and 5 brokers.
+fn start_split(extra: &[&str]) -> Cluster {
+    let ports: Vec<u16> = (0..CONTROLLERS + BROKERS).map(|_| free_port()).collect();
+    let voters = ports[..CONTROLLERS]
+        .iter()
+        .enumerate()
+        .map(|(i, port)| format!("{}@127.0.0.1:{port}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let specs = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
             let is_controller = i < CONTROLLERS;
-            let dir = root.path().join(format!("node-{id}"));
-            std::fs::create_dir_all(&dir).unwrap();
             let role = if is_controller {
                 // Advertised under another name than the voters list it,
                 // so a test can tell a registered endpoint from a voter's.
@@ -83,178 +55,21 @@ impl Cluster {
                      listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
                 )
             };
-            let mut properties = format!(
-                "{role}node.id={id}\ncontroller.quorum.voters={voters}\n\
-                 controller.listener.names=CONTROLLER\nlog.dirs={}\n",
-                dir.join("data").display()
-            );
-            for setting in extra {
-                properties.push_str(setting);
-                properties.push('\n');
-            }
-            std::fs::write(dir.join("server.properties"), properties).unwrap();
-            let status = Command::new(gregor_bin())
-                .args(["storage", "format", "-t", &cluster_id, "-c"])
-                .arg(dir.join("server.properties"))
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "formatting node {id}");
-            nodes.push(Node {
-                id,
+            NodeSpec {
                 port: *port,
-                is_controller,
-                dir,
-                child: None,
-            });
-        }
-        let mut cluster = Cluster { _root: root, nodes };
-        for i in 0..cluster.nodes.len() {
-            cluster.spawn(i);
-        }
-        for i in 0..cluster.nodes.len() {
-            cluster.wait_listening(i);
-        }
-        cluster
-    }
-
-    fn spawn(&mut self, i: usize) {
-        let node = &mut self.nodes[i];
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(node.dir.join("server.log"))
-            .unwrap();
-        let child = Command::new(gregor_bin())
-            .arg("server")
-            .arg("--config")
-            .arg(node.dir.join("server.properties"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        node.child = Some(child);
-    }
-
-    fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(self.nodes[i].dir.join("server.log")).unwrap_or_default()
-    }
-
-    /// Waits until node `i` accepts connections: a controller at once, a
-    /// broker once it registered and was unfenced.
-    fn wait_listening(&mut self, i: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = self.nodes[i].port;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = self.nodes[i].child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("node {} exited with {status}: {}", i + 1, self.log(i));
+                properties: format!(
+                    "{role}controller.quorum.voters={voters}\ncontroller.listener.names=CONTROLLER\n"
+                ),
+                is_controller_only: is_controller,
             }
-            assert!(
-                Instant::now() < deadline,
-                "node {} did not start listening: {}",
-                i + 1,
-                self.log(i)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn connect(&self, i: usize) -> Connection {
-        Connection::new(TcpStream::connect(("127.0.0.1", self.nodes[i].port)).unwrap())
-    }
-
-    fn broker(&self, n: usize) -> usize {
-        CONTROLLERS + n
-    }
-
-    fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.nodes[i].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn signal(&self, i: usize, signal: &str) {
-        let pid = self.nodes[i].child.as_ref().unwrap().id();
-        Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .unwrap();
-    }
-
-    /// DescribeQuorum's partition through node `via` (a broker forwards it
-    /// to the active controller).
-    fn quorum(&self, via: usize) -> Option<QuorumPartition> {
-        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-            .with_topic_name(topic_name("__cluster_metadata"))
-            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-        let ResponseKind::DescribeQuorum(response) = self.connect(via).request(
-            ApiKey::DescribeQuorum,
-            1,
-            RequestKind::DescribeQuorum(request),
-        ) else {
-            panic!("wrong response type")
-        };
-        let partition = response
-            .topics
-            .into_iter()
-            .next()?
-            .partitions
-            .into_iter()
-            .next()?;
-        (partition.error_code == NONE && partition.leader_id.0 >= 0).then_some(partition)
-    }
-
-    /// The active controller, as DescribeQuorum through node `via` says.
-    fn leader(&self, via: usize) -> Option<i32> {
-        self.quorum(via).map(|p| p.leader_id.0)
-    }
+        })
+        .collect();
+    ProcessCluster::start(specs, extra)
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for i in 0..self.nodes.len() {
-            if let Some(child) = self.nodes[i].child.as_ref() {
-                // A paused node cannot die until it is resumed.
-                let _ = Command::new("kill")
-                    .arg("-CONT")
-                    .arg(child.id().to_string())
-                    .status();
-            }
-            self.kill(i);
-        }
-    }
-}
-
-fn metadata(conn: &mut Connection, topics: Option<&[&str]>) -> MetadataResponse {
-    let request = MetadataRequest::default().with_topics(topics.map(|names| {
-        names
-            .iter()
-            .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
-            .collect()
-    }));
-    let ResponseKind::Metadata(response) =
-        conn.request(ApiKey::Metadata, 12, RequestKind::Metadata(request))
-    else {
-        panic!("wrong response type")
-    };
-    response
-}
-
-fn create_topic(conn: &mut Connection, name: &str, partitions: i32, rf: i16) -> (i16, uuid::Uuid) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(15000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(topic_name(name))
-            .with_num_partitions(partitions)
-            .with_replication_factor(rf)]);
-    let ResponseKind::CreateTopics(response) =
-        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
-    else {
-        panic!("wrong response type")
-    };
-    (response.topics[0].error_code, response.topics[0].topic_id)
+/// The index of broker `n` (0 or 1).
+fn broker(n: usize) -> usize {
+    CONTROLLERS + n
 }
 
 fn describe_controllers(conn: &mut Connection) -> DescribeClusterResponse {
@@ -269,24 +84,6 @@ fn describe_controllers(conn: &mut Connection) -> DescribeClusterResponse {
     response
 }
 
-/// Retries `f` until it returns Some, for up to `secs` seconds.
-fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = f() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn broker_ids(response: &MetadataResponse) -> Vec<i32> {
-    let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
-    ids.sort();
-    ids
-}
-
 fn sorted(mut ids: Vec<i32>) -> Vec<i32> {
     ids.sort();
     ids
@@ -294,8 +91,8 @@ fn sorted(mut ids: Vec<i32>) -> Vec<i32> {
 
 #[test]
 fn dedicated_controllers_and_brokers_form_one_cluster() {
-    let cluster = Cluster::start(&[]);
-    let (b4, b5) = (cluster.broker(0), cluster.broker(1));
+    let cluster = start_split(&[]);
+    let (b4, b5) = (broker(0), broker(1));
     // Only the brokers are brokers: controllers never register as one.
     for b in [b4, b5] {
         let ids = eventually(20, "both brokers listed", || {
@@ -382,7 +179,7 @@ fn dedicated_controllers_and_brokers_form_one_cluster() {
         .map(|n| (n.id, "localhost".to_string(), i32::from(n.port)))
         .collect();
     for c in 0..CONTROLLERS {
-        assert!(cluster.nodes[c].is_controller);
+        assert!(cluster.nodes[c].is_controller_only);
         let response = eventually(20, "every controller registered", || {
             let response = describe_controllers(&mut cluster.connect(c));
             assert_eq!(response.error_code, NONE);
@@ -419,11 +216,11 @@ fn dedicated_controllers_and_brokers_form_one_cluster() {
 
 #[test]
 fn dedicated_nodes_stop_cleanly() {
-    let mut cluster = Cluster::start(&[]);
-    let b4 = cluster.broker(0);
+    let mut cluster = start_split(&[]);
+    let b4 = broker(0);
     let leader = eventually(10, "a leader", || cluster.leader(b4));
     let follower = (0..CONTROLLERS).find(|i| *i as i32 + 1 != leader).unwrap();
-    for i in [follower, cluster.broker(1)] {
+    for i in [follower, broker(1)] {
         cluster.signal(i, "TERM");
         let status = eventually(20, "a clean stop", || {
             cluster.nodes[i].child.as_mut().unwrap().try_wait().unwrap()
@@ -446,8 +243,8 @@ fn dedicated_nodes_stop_cleanly() {
 
 #[test]
 fn brokers_follow_a_new_active_controller() {
-    let mut cluster = Cluster::start(&[]);
-    let b4 = cluster.broker(0);
+    let mut cluster = start_split(&[]);
+    let b4 = broker(0);
     let (code, before) = create_topic(&mut cluster.connect(b4), "before", 2, 2);
     assert_eq!(code, NONE);
     let old = eventually(10, "a leader", || cluster.leader(b4));
@@ -461,7 +258,7 @@ fn brokers_follow_a_new_active_controller() {
         let (code, id) = create_topic(&mut cluster.connect(b4), "after", 2, 2);
         (code == NONE).then_some(id)
     });
-    for b in [cluster.broker(0), cluster.broker(1)] {
+    for b in [broker(0), broker(1)] {
         let response = eventually(20, "both topics on the broker", || {
             let response = metadata(&mut cluster.connect(b), Some(&["before", "after"]));
             response
@@ -479,7 +276,7 @@ fn brokers_follow_a_new_active_controller() {
     let old_index = old as usize - 1;
     cluster.spawn(old_index);
     cluster.wait_listening(old_index);
-    let b5 = cluster.broker(1);
+    let b5 = broker(1);
     cluster.kill(b5);
     cluster.spawn(b5);
     cluster.wait_listening(b5);
@@ -513,11 +310,11 @@ fn brokers_follow_a_new_active_controller() {
 
 #[test]
 fn a_paused_dedicated_broker_is_fenced() {
-    let cluster = Cluster::start(&[
+    let cluster = start_split(&[
         "broker.session.timeout.ms=2000",
         "broker.heartbeat.interval.ms=200",
     ]);
-    let (b4, b5) = (cluster.broker(0), cluster.broker(1));
+    let (b4, b5) = (broker(0), broker(1));
     let (code, _) = create_topic(&mut cluster.connect(b4), "fenced", 4, 2);
     assert_eq!(code, NONE);
     eventually(20, "broker 5 to lead a partition", || {
@@ -642,7 +439,7 @@ fn dev_cluster_runs_dedicated_controllers_and_brokers() {
 
 #[test]
 fn dedicated_nodes_formatted_for_another_cluster_stop_with_one_line() {
-    let mut cluster = Cluster::start(&[]);
+    let mut cluster = start_split(&[]);
     let other = String::from_utf8(
         Command::new(gregor_bin())
             .args(["storage", "random-uuid"])
@@ -653,7 +450,7 @@ fn dedicated_nodes_formatted_for_another_cluster_stop_with_one_line() {
     .unwrap();
     // A controller (node 3) and a broker (node 5), wiped and formatted with
     // another cluster id.
-    for i in [2, cluster.broker(1)] {
+    for i in [2, broker(1)] {
         cluster.kill(i);
         let dir = cluster.nodes[i].dir.clone();
         std::fs::remove_dir_all(dir.join("data")).unwrap();
@@ -692,6 +489,6 @@ fn dedicated_nodes_formatted_for_another_cluster_stop_with_one_line() {
         assert!(last.contains("INCONSISTENT_CLUSTER_ID"), "{stderr}");
     }
     // The rest carries on.
-    let (code, _) = create_topic(&mut cluster.connect(cluster.broker(0)), "still-here", 1, 1);
+    let (code, _) = create_topic(&mut cluster.connect(broker(0)), "still-here", 1, 1);
     assert_eq!(code, NONE);
 }

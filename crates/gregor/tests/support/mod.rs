@@ -6,6 +6,8 @@
 // unwrap like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gregor_protocol::compression::Compression;
 use gregor_protocol::error_codes::NONE;

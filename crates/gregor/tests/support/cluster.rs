@@ -1,0 +1,265 @@
+//! A cluster of real `gregor server` processes, each with its own Kafka-style
+//! server.properties and data dir, formatted with one cluster id; killed when
+//! the test ends, even on panic. The tests say what each node is (its
+//! properties); this module starts, stops, pauses and asks them.
+
+use super::{gregor_bin, topic_name, Connection};
+use gregor_protocol::error_codes::NONE;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::describe_quorum_response::PartitionData as QuorumPartition;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, DescribeQuorumRequest, MetadataRequest, MetadataResponse,
+    RequestKind, ResponseKind,
+};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one node is: the port tests reach it on (a broker's client
+/// listener, a dedicated controller's controller listener) and its
+/// server.properties without `node.id` and `log.dirs`, which the cluster adds.
+pub struct NodeSpec {
+    pub port: u16,
+    pub properties: String,
+    pub is_controller_only: bool,
+}
+
+pub struct ClusterNode {
+    /// `node.id`: the node's index + 1.
+    pub id: i32,
+    pub port: u16,
+    pub is_controller_only: bool,
+    pub dir: PathBuf,
+    pub child: Option<Child>,
+}
+
+pub struct ProcessCluster {
+    _root: tempfile::TempDir,
+    pub nodes: Vec<ClusterNode>,
+}
+
+/// A new cluster id, from `gregor storage random-uuid`.
+pub fn random_cluster_id() -> String {
+    let output = Command::new(gregor_bin())
+        .args(["storage", "random-uuid"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// Formats `properties`' log dirs for `cluster_id`.
+pub fn format(properties: &std::path::Path, cluster_id: &str) {
+    let status = Command::new(gregor_bin())
+        .args(["storage", "format", "-t", cluster_id, "-c"])
+        .arg(properties)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "formatting {}", properties.display());
+}
+
+impl ProcessCluster {
+    /// Writes every node's server.properties (plus `extra` settings),
+    /// formats them with one new cluster id, starts them all and waits
+    /// until each listens on its port.
+    pub fn start(specs: Vec<NodeSpec>, extra: &[&str]) -> ProcessCluster {
+        let root = tempfile::tempdir().unwrap();
+        let cluster_id = random_cluster_id();
+        let mut nodes = Vec::new();
+        for (i, spec) in specs.into_iter().enumerate() {
+            let id = i as i32 + 1;
+            let dir = root.path().join(format!("node-{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut properties = format!(
+                "{}node.id={id}\nlog.dirs={}\n",
+                spec.properties,
+                dir.join("data").display()
+            );
+            for setting in extra {
+                properties.push_str(setting);
+                properties.push('\n');
+            }
+            std::fs::write(dir.join("server.properties"), properties).unwrap();
+            format(&dir.join("server.properties"), &cluster_id);
+            nodes.push(ClusterNode {
+                id,
+                port: spec.port,
+                is_controller_only: spec.is_controller_only,
+                dir,
+                child: None,
+            });
+        }
+        let mut cluster = ProcessCluster { _root: root, nodes };
+        for i in 0..cluster.nodes.len() {
+            cluster.spawn(i);
+        }
+        for i in 0..cluster.nodes.len() {
+            cluster.wait_listening(i);
+        }
+        cluster
+    }
+
+    /// Starts node `i` (again), appending to its server.log.
+    pub fn spawn(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("server.log"))
+            .unwrap();
+        let child = Command::new(gregor_bin())
+            .arg("server")
+            .arg("--config")
+            .arg(node.dir.join("server.properties"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        node.child = Some(child);
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Waits until node `i` accepts connections: a broker once it caught up
+    /// and was unfenced, a dedicated controller at once.
+    pub fn wait_listening(&mut self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = self.nodes[i].port;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = self.nodes[i].child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("node {} exited with {status}: {}", i + 1, self.log(i));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not start listening: {}",
+                i + 1,
+                self.log(i)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn connect(&self, i: usize) -> Connection {
+        Connection::new(TcpStream::connect(("127.0.0.1", self.nodes[i].port)).unwrap())
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn signal(&self, i: usize, signal: &str) {
+        let pid = self.nodes[i].child.as_ref().unwrap().id();
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+    }
+
+    /// DescribeQuorum's partition through node `via` (a broker forwards it
+    /// to the active controller).
+    pub fn quorum(&self, via: usize) -> Option<QuorumPartition> {
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(topic_name("__cluster_metadata"))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let ResponseKind::DescribeQuorum(response) = self.connect(via).request(
+            ApiKey::DescribeQuorum,
+            1,
+            RequestKind::DescribeQuorum(request),
+        ) else {
+            panic!("wrong response type")
+        };
+        let partition = response
+            .topics
+            .into_iter()
+            .next()?
+            .partitions
+            .into_iter()
+            .next()?;
+        (partition.error_code == NONE && partition.leader_id.0 >= 0).then_some(partition)
+    }
+
+    /// The active controller, as DescribeQuorum through node `via` says.
+    pub fn leader(&self, via: usize) -> Option<i32> {
+        self.quorum(via).map(|p| p.leader_id.0)
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            if let Some(child) = self.nodes[i].child.as_ref() {
+                // A paused node cannot die until it is resumed.
+                let _ = Command::new("kill")
+                    .arg("-CONT")
+                    .arg(child.id().to_string())
+                    .status();
+            }
+            self.kill(i);
+        }
+    }
+}
+
+pub fn metadata(conn: &mut Connection, topics: Option<&[&str]>) -> MetadataResponse {
+    let request = MetadataRequest::default().with_topics(topics.map(|names| {
+        names
+            .iter()
+            .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
+            .collect()
+    }));
+    let ResponseKind::Metadata(response) =
+        conn.request(ApiKey::Metadata, 12, RequestKind::Metadata(request))
+    else {
+        panic!("wrong response type")
+    };
+    response
+}
+
+/// CreateTopics of one topic: its error code and id.
+pub fn create_topic(
+    conn: &mut Connection,
+    name: &str,
+    partitions: i32,
+    rf: i16,
+) -> (i16, uuid::Uuid) {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(15000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(rf)]);
+    let ResponseKind::CreateTopics(response) =
+        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    else {
+        panic!("wrong response type")
+    };
+    (response.topics[0].error_code, response.topics[0].topic_id)
+}
+
+/// Retries `f` until it returns Some, for up to `secs` seconds.
+pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = f() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The broker ids a Metadata response lists, sorted.
+pub fn broker_ids(response: &MetadataResponse) -> Vec<i32> {
+    let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id.0).collect();
+    ids.sort();
+    ids
+}
