@@ -17,7 +17,9 @@ use kafka_protocol::messages::{
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
+use support::cluster::{
+    broker_ids, create_topic, eventually, metadata, random_cluster_id, NodeSpec, ProcessCluster,
+};
 use support::{free_port, gregor_bin, topic_name, Connection};
 
 const CONTROLLERS: usize = 3;
@@ -440,53 +442,13 @@ fn dev_cluster_runs_dedicated_controllers_and_brokers() {
 #[test]
 fn dedicated_nodes_formatted_for_another_cluster_stop_with_one_line() {
     let mut cluster = start_split(&[]);
-    let other = String::from_utf8(
-        Command::new(gregor_bin())
-            .args(["storage", "random-uuid"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let other = random_cluster_id();
     // A controller (node 3) and a broker (node 5), wiped and formatted with
     // another cluster id.
     for i in [2, broker(1)] {
-        cluster.kill(i);
-        let dir = cluster.nodes[i].dir.clone();
-        std::fs::remove_dir_all(dir.join("data")).unwrap();
-        let status = Command::new(gregor_bin())
-            .args(["storage", "format", "-t", other.trim(), "-c"])
-            .arg(dir.join("server.properties"))
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let log = dir.join("refused.log");
-        let mut child = Command::new(gregor_bin())
-            .arg("server")
-            .arg("--config")
-            .arg(dir.join("server.properties"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("misformatted node {} kept running", i + 1);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        assert!(!status.success());
-        let stderr = std::fs::read_to_string(&log).unwrap();
-        let last = stderr.lines().last().unwrap_or_default();
-        assert!(last.starts_with("gregor: "), "{stderr}");
-        assert!(last.contains("INCONSISTENT_CLUSTER_ID"), "{stderr}");
+        let last = cluster.restart_formatted_for(i, &other);
+        assert!(last.starts_with("gregor: "), "{last}");
+        assert!(last.contains("INCONSISTENT_CLUSTER_ID"), "{last}");
     }
     // The rest carries on.
     let (code, _) = create_topic(&mut cluster.connect(broker(0)), "still-here", 1, 1);

@@ -263,3 +263,39 @@ pub fn broker_ids(response: &MetadataResponse) -> Vec<i32> {
     ids.sort();
     ids
 }
+
+impl ProcessCluster {
+    /// Kills node `i`, wipes its data and formats it for `cluster_id`, then
+    /// starts it and waits (at most 30 s) for it to give up on its own:
+    /// returns the last line of its stderr.
+    pub fn restart_formatted_for(&mut self, i: usize, cluster_id: &str) -> String {
+        self.kill(i);
+        let dir = self.nodes[i].dir.clone();
+        std::fs::remove_dir_all(dir.join("data")).unwrap();
+        format(&dir.join("server.properties"), cluster_id);
+        let log = dir.join("refused.log");
+        let mut child = Command::new(gregor_bin())
+            .arg("server")
+            .arg("--config")
+            .arg(dir.join("server.properties"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {} formatted for {cluster_id} kept running", i + 1);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        assert!(!status.success(), "{stderr}");
+        stderr.lines().last().unwrap_or_default().to_string()
+    }
+}
