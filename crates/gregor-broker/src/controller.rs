@@ -14,6 +14,7 @@ use gregor_metadata::membership::{
 };
 use gregor_metadata::{encode_batch, ConfigResource, MetadataImage, MetadataRecord};
 use gregor_protocol::error_codes::{KAFKA_STORAGE_ERROR, NOT_CONTROLLER, REQUEST_TIMED_OUT};
+use gregor_raft::kraft::Role;
 use kafka_protocol::messages::{
     AllocateProducerIdsRequest, ApiKey, BrokerId, RequestKind, ResponseKind,
 };
@@ -86,7 +87,13 @@ impl Controller {
 
     /// The active controller's id, if one is known.
     pub fn active_controller(&self) -> Option<i32> {
-        self.plane.status().leader
+        let status = self.plane.status();
+        // A leader that resigned still names itself for its epoch, but can
+        // no longer commit: until a successor is known there is none.
+        if status.leader == Some(self.plane.node_id()) && status.role != Role::Leader {
+            return None;
+        }
+        status.leader
     }
 
     /// Whether this node is the active controller.
@@ -318,6 +325,10 @@ impl Controller {
         body: RequestKind,
     ) -> Result<ResponseKind, ControllerError> {
         let leader = self.active_controller().ok_or_else(not_controller)?;
+        if leader == self.plane.node_id() {
+            // Leadership moved while deciding: the client retries.
+            return Err(not_controller());
+        }
         let channel = self.channel.clone();
         self.plane
             .block_on(
@@ -326,7 +337,8 @@ impl Controller {
             )
             .ok_or_else(timed_out)?
             .map_err(|err| {
-                tracing::warn!(
+                // Routine while a new controller is elected; clients retry.
+                tracing::debug!(
                     ?key,
                     controller = leader,
                     "cannot reach the active controller: {err:#}"

@@ -16,7 +16,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::cluster::{
-    broker_ids, create_topic, eventually, metadata, random_cluster_id, NodeSpec, ProcessCluster,
+    broker_ids, consecutive_free_ports, create_topic, eventually, metadata, random_cluster_id,
+    NodeSpec, ProcessCluster,
 };
 use support::{free_port, gregor_bin, topic_name, Connection};
 
@@ -231,9 +232,7 @@ fn a_node_formatted_for_another_cluster_stops_with_one_line() {
 #[test]
 fn dev_cluster_runs_three_nodes_until_stopped() {
     let root = tempfile::tempdir().unwrap();
-    // Six consecutive ports from a free one (the OS hands out ports
-    // sequentially rarely enough for this to hold).
-    let base = free_port().min(u16::MAX - 8);
+    let base = consecutive_free_ports(6);
     let mut child = Command::new(gregor_bin())
         .args(["dev-cluster", "--nodes", "3", "--base-port"])
         .arg(base.to_string())

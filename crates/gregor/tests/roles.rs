@@ -18,7 +18,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::cluster::{
-    broker_ids, create_topic, eventually, metadata, random_cluster_id, NodeSpec, ProcessCluster,
+    broker_ids, consecutive_free_ports, create_topic, eventually, metadata, random_cluster_id,
+    NodeSpec, ProcessCluster,
 };
 use support::{free_port, gregor_bin, topic_name, Connection};
 
@@ -342,21 +343,6 @@ fn a_paused_dedicated_broker_is_fenced() {
         let response = metadata(&mut cluster.connect(b4), None);
         (broker_ids(&response) == [4, 5]).then_some(())
     });
-}
-
-/// The first of `n` consecutive ports free now, below the ephemeral range
-/// other tests' `free_port()` draws from (so a parallel test's cluster
-/// cannot take one of them), from a start that differs per process.
-fn consecutive_free_ports(n: u16) -> u16 {
-    let mut base = 20_000 + (std::process::id() % 10_000) as u16;
-    loop {
-        let free =
-            (base..base + n).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
-        if free {
-            return base;
-        }
-        base = if base > 32_000 { 20_000 } else { base + n };
-    }
 }
 
 /// Stops a `gregor dev-cluster` (SIGTERM stops its nodes too) on panic.

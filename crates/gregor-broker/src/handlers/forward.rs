@@ -42,6 +42,10 @@ pub async fn route(broker: &Broker, request: Request) -> Result<Option<Reply>, R
         // the client retries.
         return Err(request);
     };
+    if leader == broker.config.node_id {
+        // Never to ourselves (a leadership change is under way).
+        return Err(request);
+    }
     let version = request.version();
     match controller
         .channel()

@@ -299,3 +299,18 @@ impl ProcessCluster {
         stderr.lines().last().unwrap_or_default().to_string()
     }
 }
+
+/// The first of `n` consecutive ports free now, below the ephemeral range
+/// other tests' `free_port()` draws from (so a parallel test's cluster
+/// cannot take one of them), from a start that differs per process.
+pub fn consecutive_free_ports(n: u16) -> u16 {
+    let mut base = 20_000 + (std::process::id() % 10_000) as u16;
+    loop {
+        let free =
+            (base..base + n).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if free {
+            return base;
+        }
+        base = if base > 32_000 { 20_000 } else { base + n };
+    }
+}
