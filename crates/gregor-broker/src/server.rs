@@ -95,12 +95,14 @@ impl Broker {
         // Every listener is bound first, so a port in use stops start-up
         // before anything is opened, and port 0 listeners are advertised
         // (and registered) with the port they got.
-        // Sockets are bound now but listen only once served, so a client
-        // cannot connect to a node that is still catching up.
+        // They listen at once (so no other socket can take the port, as in
+        // Kafka), but client connections are accepted only once the broker
+        // is unfenced: until then they wait in the backlog.
         let mut sockets = Vec::new();
         for listener in &config.listeners.bound {
             let bind = listener.bind_address();
             let socket = bind_socket(&bind)
+                .and_then(listen)
                 .with_context(|| format!("cannot listen on {bind} (listener {})", listener.name))?;
             let context = Arc::new(ConnectionListener {
                 name: listener.name.clone(),
@@ -188,8 +190,7 @@ impl Broker {
         let mut accept_tasks: Vec<JoinHandle<()>> = controller_sockets
             .into_iter()
             .map(|(context, socket)| {
-                let listening = listen(socket)?;
-                let accept = accept_loop(listening, context, node.clone(), shutdown_rx.clone());
+                let accept = accept_loop(socket, context, node.clone(), shutdown_rx.clone());
                 Ok(plane.runtime().spawn(accept))
             })
             .collect::<std::io::Result<_>>()?;
@@ -278,9 +279,8 @@ impl Broker {
             broker.txns.maintain(&broker.groups, None);
         }
         for (context, socket) in client_sockets {
-            let listening = listen(socket)?;
             accept_tasks.push(tokio::spawn(accept_loop(
-                listening,
+                socket,
                 context,
                 node.clone(),
                 shutdown_rx.clone(),
@@ -327,7 +327,7 @@ impl Broker {
     }
 }
 
-/// Binds (without listening yet) with SO_REUSEADDR, as a listener would.
+/// Binds with SO_REUSEADDR, as a listener would.
 fn bind_socket(address: &str) -> std::io::Result<TcpSocket> {
     use std::net::ToSocketAddrs;
     let address = address.to_socket_addrs()?.next().ok_or_else(|| {

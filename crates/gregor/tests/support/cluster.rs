@@ -30,6 +30,8 @@ pub struct NodeSpec {
 pub struct ClusterNode {
     /// `node.id`: the node's index + 1.
     pub id: i32,
+    /// How many times its server.log said it started, before the last spawn.
+    starts_before: usize,
     pub port: u16,
     pub is_controller_only: bool,
     pub dir: PathBuf,
@@ -86,6 +88,7 @@ impl ProcessCluster {
             format(&dir.join("server.properties"), &cluster_id);
             nodes.push(ClusterNode {
                 id,
+                starts_before: 0,
                 port: spec.port,
                 is_controller_only: spec.is_controller_only,
                 dir,
@@ -104,7 +107,9 @@ impl ProcessCluster {
 
     /// Starts node `i` (again), appending to its server.log.
     pub fn spawn(&mut self, i: usize) {
+        let starts = self.starts(i);
         let node = &mut self.nodes[i];
+        node.starts_before = starts;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -125,12 +130,21 @@ impl ProcessCluster {
         std::fs::read_to_string(self.nodes[i].dir.join("server.log")).unwrap_or_default()
     }
 
-    /// Waits until node `i` accepts connections: a broker once it caught up
-    /// and was unfenced, a dedicated controller at once.
+    /// How many times node `i`'s server.log says it started serving.
+    fn starts(&self, i: usize) -> usize {
+        let log = self.log(i);
+        log.matches("gregor broker started").count()
+            + log.matches("gregor controller started").count()
+    }
+
+    /// Waits until node `i` serves: a broker once it caught up and was
+    /// unfenced, a dedicated controller once it knows a leader.
     pub fn wait_listening(&mut self, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let port = self.nodes[i].port;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", port)).is_err()
+            || self.starts(i) <= self.nodes[i].starts_before
+        {
             if let Some(status) = self.nodes[i].child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("node {} exited with {status}: {}", i + 1, self.log(i));
             }

@@ -79,7 +79,10 @@ impl TestBroker {
         let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.addr).is_err() {
+        // Listening comes first; serving once the broker is unfenced.
+        while TcpStream::connect(self.addr).is_err()
+            || !self.log().contains("gregor broker started")
+        {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("gregor exited with {status}: {}", self.log());
             }
