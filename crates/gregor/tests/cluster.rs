@@ -249,6 +249,10 @@ fn dev_cluster_runs_three_nodes_until_stopped() {
         });
     }
     let mut first = Connection::new(TcpStream::connect(("127.0.0.1", base)).unwrap());
+    // Listening is not serving: wait until every broker is registered.
+    eventually(30, "every broker registered", || {
+        (broker_ids(&metadata(&mut first, None)) == [1, 2, 3]).then_some(())
+    });
     let (code, id) = create_topic(&mut first, "dev", 3, 3);
     assert_eq!(code, NONE);
     let mut last = Connection::new(TcpStream::connect(("127.0.0.1", base + 4)).unwrap());

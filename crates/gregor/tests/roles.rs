@@ -381,6 +381,10 @@ fn dev_cluster_runs_dedicated_controllers_and_brokers() {
         });
     }
     let mut first = Connection::new(TcpStream::connect(("127.0.0.1", brokers[0])).unwrap());
+    // Listening is not serving: wait until both brokers are registered.
+    eventually(30, "both brokers registered", || {
+        (broker_ids(&metadata(&mut first, None)) == [4, 5]).then_some(())
+    });
     let (code, id) = create_topic(&mut first, "dev", 2, 2);
     assert_eq!(code, NONE);
     let mut last = Connection::new(TcpStream::connect(("127.0.0.1", brokers[1])).unwrap());
