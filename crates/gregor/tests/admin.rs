@@ -446,22 +446,7 @@ fn alter_configs_set_append_delete_and_replace() {
 
 /// ListOffsets' leader epoch of one partition (latest offset).
 fn list_offsets_leader_epoch(conn: &mut Connection, topic: &str, partition: i32) -> i32 {
-    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-    let request = ListOffsetsRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(partition)
-                .with_timestamp(-1)])]);
-    let ResponseKind::ListOffsets(response) =
-        conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
-    else {
-        panic!()
-    };
-    let p = &response.topics[0].partitions[0];
-    assert_eq!(p.error_code, NONE);
-    p.leader_epoch
+    support::list_offsets(conn, topic, partition, -1).leader_epoch
 }
 
 /// Every start registers a new broker incarnation (fenced), which its own

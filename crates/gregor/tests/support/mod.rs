@@ -14,6 +14,7 @@ use gregor_protocol::error_codes::NONE;
 use gregor_protocol::records::BatchBuilder;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, ListOffsetsRequest, ProduceRequest, RequestHeader, RequestKind,
@@ -281,24 +282,35 @@ pub fn produce_values<V: Into<Bytes>>(
     );
 }
 
-/// ListOffsets earliest (the log start offset) of one partition.
-pub fn earliest_offset(conn: &mut Connection, topic: &str, partition: i32) -> i64 {
+/// One partition's ListOffsets answer at `timestamp` (-1 latest, -2
+/// earliest); an error fails the test.
+pub fn list_offsets(
+    conn: &mut Connection,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> ListOffsetsPartitionResponse {
     let request = ListOffsetsRequest::default()
         .with_replica_id((-1).into())
         .with_topics(vec![ListOffsetsTopic::default()
             .with_name(topic_name(topic))
             .with_partitions(vec![ListOffsetsPartition::default()
                 .with_partition_index(partition)
-                .with_timestamp(-2)])]);
-    let ResponseKind::ListOffsets(response) =
+                .with_timestamp(timestamp)])]);
+    let ResponseKind::ListOffsets(mut response) =
         conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
     else {
         panic!("wrong response type to ListOffsets")
     };
-    let p = &response.topics[0].partitions[0];
+    let p = response.topics.remove(0).partitions.remove(0);
     assert_eq!(
         p.error_code, NONE,
-        "ListOffsets earliest of {topic}-{partition}"
+        "ListOffsets {timestamp} of {topic}-{partition}"
     );
-    p.offset
+    p
+}
+
+/// ListOffsets earliest (the log start offset) of one partition.
+pub fn earliest_offset(conn: &mut Connection, topic: &str, partition: i32) -> i64 {
+    list_offsets(conn, topic, partition, -2).offset
 }
