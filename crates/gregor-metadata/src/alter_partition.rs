@@ -3,6 +3,7 @@
 //! (`validateAlterPartitionData`), so each fault gets Kafka's error code.
 
 use crate::election::partition_record;
+use crate::partition_change::{build, Election, Target};
 use crate::{MetadataImage, MetadataRecord, PartitionImage};
 use gregor_protocol::error_codes;
 use uuid::Uuid;
@@ -92,6 +93,47 @@ pub fn alter_isr(
     };
     let record = partition_record(change.topic_id, change.partition, next.clone());
     Ok((Some(record), next))
+}
+
+/// [`alter_isr`], and what the ISR change completes: when it brings the
+/// last target replica of a reassignment into the ISR, the same change
+/// finalizes the replica set (removing replicas leave, a removed leader
+/// hands over). The records (none when nothing changes) and the
+/// partition's resulting state, to answer with.
+pub fn alter_isr_records(
+    image: &MetadataImage,
+    broker: i32,
+    change: &IsrChange,
+    api_version: i16,
+) -> Result<(Vec<MetadataRecord>, PartitionImage), i16> {
+    let (record, next) = alter_isr(image, broker, change, api_version)?;
+    let Some(record) = record else {
+        return Ok((Vec::new(), next));
+    };
+    let topic = image
+        .topic_by_id(&change.topic_id)
+        .ok_or(error_codes::UNKNOWN_TOPIC_ID)?;
+    let Some(ongoing) = topic.reassignments.get(&change.partition) else {
+        return Ok((vec![record], next));
+    };
+    let current = topic
+        .partitions
+        .get(&change.partition)
+        .ok_or(error_codes::UNKNOWN_TOPIC_OR_PARTITION)?;
+    let target = Target {
+        isr: next.isr.clone(),
+        ..Target::of(current, Some(ongoing))
+    };
+    let (state, records) = build(
+        image,
+        change.topic_id,
+        change.partition,
+        current,
+        Some(ongoing),
+        target,
+        Election::Online,
+    );
+    Ok((records, state))
 }
 
 #[cfg(test)]

@@ -55,6 +55,28 @@ pub struct TopicImage {
     pub partitions: BTreeMap<i32, PartitionImage>,
     /// Dynamic topic configs (only the ones set on this topic).
     pub configs: BTreeMap<String, String>,
+    /// Reassignments in progress, by partition.
+    pub reassignments: BTreeMap<i32, Reassignment>,
+}
+
+/// A partition reassignment in progress: the partition's replicas are the
+/// target followed by the `removing` ones; `adding` are target replicas not
+/// in the original set (Kafka's PartitionReassignmentReplicas).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reassignment {
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
+impl Reassignment {
+    /// The replicas the partition will have once it is over.
+    pub fn target(&self, replicas: &[i32]) -> Vec<i32> {
+        replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing.contains(r))
+            .collect()
+    }
 }
 
 /// Cheap to clone: topics are shared behind `Arc`s, so readers hold a
@@ -161,6 +183,7 @@ impl MetadataImage {
                         name: name.clone(),
                         partitions: BTreeMap::new(),
                         configs: BTreeMap::new(),
+                        reassignments: BTreeMap::new(),
                     }),
                 );
             }
@@ -184,6 +207,26 @@ impl MetadataImage {
                             partition_epoch: *partition_epoch,
                         },
                     );
+                }
+            }
+            MetadataRecord::PartitionReassignment {
+                topic_id,
+                partition,
+                adding,
+                removing,
+            } => {
+                if let Some(topic) = self.topic_mut_by_id(topic_id) {
+                    if adding.is_empty() && removing.is_empty() {
+                        topic.reassignments.remove(partition);
+                    } else if topic.partitions.contains_key(partition) {
+                        topic.reassignments.insert(
+                            *partition,
+                            Reassignment {
+                                adding: adding.clone(),
+                                removing: removing.clone(),
+                            },
+                        );
+                    }
                 }
             }
             MetadataRecord::Config {

@@ -14,13 +14,18 @@ pub mod alter_partition;
 pub mod controller;
 pub mod election;
 pub mod image;
+pub mod leadership;
 pub mod membership;
+pub mod partition_change;
 mod placement;
+pub mod reassignment;
 pub mod record;
 pub mod snapshot;
 #[cfg(test)]
 mod testing;
 pub mod topic_config;
 
-pub use image::{BrokerImage, ControllerImage, MetadataImage, PartitionImage, TopicImage};
+pub use image::{
+    BrokerImage, ControllerImage, MetadataImage, PartitionImage, Reassignment, TopicImage,
+};
 pub use record::{decode_batch, encode_batch, ConfigResource, Endpoint, MetadataRecord};

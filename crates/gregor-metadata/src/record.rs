@@ -71,6 +71,16 @@ pub enum MetadataRecord {
         leader_epoch: i32,
         partition_epoch: i32,
     },
+    /// A partition's reassignment in progress (Kafka keeps these in its
+    /// PartitionRecord): replicas being added and being removed; both empty
+    /// once it is over. Written in the same entry as the Partition record
+    /// that changes the replica set, so the two never disagree.
+    PartitionReassignment {
+        topic_id: Uuid,
+        partition: i32,
+        adding: Vec<i32>,
+        removing: Vec<i32>,
+    },
     /// A dynamic config was set (`Some`) or removed (`None`).
     Config {
         resource: ConfigResource,
@@ -106,6 +116,7 @@ mod tag {
     pub const BROKER_REGISTRATION_CHANGE: u8 = 7;
     pub const UNREGISTER_BROKER: u8 = 8;
     pub const REGISTER_CONTROLLER: u8 = 9;
+    pub const PARTITION_REASSIGNMENT: u8 = 10;
     pub const BROKER_RESOURCE: u8 = 0;
     pub const TOPIC_RESOURCE: u8 = 1;
     pub const BROKER_DEFAULT_RESOURCE: u8 = 2;
@@ -181,6 +192,18 @@ impl MetadataRecord {
                 out.0.put_i32(*leader);
                 out.0.put_i32(*leader_epoch);
                 out.0.put_i32(*partition_epoch);
+            }
+            MetadataRecord::PartitionReassignment {
+                topic_id,
+                partition,
+                adding,
+                removing,
+            } => {
+                out.header(tag::PARTITION_REASSIGNMENT);
+                out.0.put_slice(topic_id.as_bytes());
+                out.0.put_i32(*partition);
+                out.ints(adding);
+                out.ints(removing);
             }
             MetadataRecord::Config {
                 resource,
@@ -290,6 +313,12 @@ impl MetadataRecord {
                 leader: r.i32()?,
                 leader_epoch: r.i32()?,
                 partition_epoch: r.i32()?,
+            },
+            tag::PARTITION_REASSIGNMENT => MetadataRecord::PartitionReassignment {
+                topic_id: r.uuid()?,
+                partition: r.i32()?,
+                adding: r.ints()?,
+                removing: r.ints()?,
             },
             tag::CONFIG => {
                 let resource = match r.u8()? {
@@ -571,6 +600,12 @@ mod tests {
                 leader_epoch: 7,
                 partition_epoch: 9,
             },
+            MetadataRecord::PartitionReassignment {
+                topic_id: id,
+                partition: 3,
+                adding: vec![4],
+                removing: vec![2],
+            },
             MetadataRecord::Config {
                 resource: ConfigResource::Topic("orders".into()),
                 name: "retention.ms".into(),
@@ -744,6 +779,14 @@ mod tests {
                 }
             ),
             (any_string(), any_uuid()).prop_map(|(name, id)| MetadataRecord::Topic { name, id }),
+            (any_uuid(), any::<i32>(), ints(), ints()).prop_map(
+                |(topic_id, partition, adding, removing)| MetadataRecord::PartitionReassignment {
+                    topic_id,
+                    partition,
+                    adding,
+                    removing,
+                }
+            ),
             (
                 any_uuid(),
                 any::<i32>(),

@@ -72,6 +72,17 @@ impl MetadataImage {
                     },
                 ));
             }
+            for (partition, r) in &topic.reassignments {
+                out.push((
+                    0,
+                    MetadataRecord::PartitionReassignment {
+                        topic_id: topic.id,
+                        partition: *partition,
+                        adding: r.adding.clone(),
+                        removing: r.removing.clone(),
+                    },
+                ));
+            }
             for (name, value) in &topic.configs {
                 out.push((
                     0,
@@ -223,6 +234,14 @@ mod tests {
                     leader: 1,
                     leader_epoch: epoch,
                     partition_epoch: epoch,
+                }
+            }),
+            (0..3u8, 0..8u128, 0..3i32, any::<bool>()).prop_map(|(i, n, partition, done)| {
+                MetadataRecord::PartitionReassignment {
+                    topic_id: topic_id(i, n),
+                    partition,
+                    adding: if done { vec![] } else { vec![3] },
+                    removing: if done { vec![] } else { vec![1] },
                 }
             }),
             (name, key.clone(), value.clone()).prop_map(|(name, key, value)| {

@@ -104,10 +104,18 @@ pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 pub const STALE_BROKER_EPOCH: i16 = 77;
 /// The joining member must rejoin with the member id it was given.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
+/// ElectLeaders: the preferred replica cannot lead (not in sync or not live).
+pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
 /// The group has reached `group.max.size` members.
 pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 /// Another member took over this static group instance id.
 pub const FENCED_INSTANCE_ID: i16 = 82;
+/// ElectLeaders: no replica can lead.
+pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
+/// ElectLeaders: the partition is already led as asked.
+pub const ELECTION_NOT_NEEDED: i16 = 84;
+/// Cancelling a reassignment of a partition that has none.
+pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
 /// The group still has committed offsets on the topic that are in use.
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 /// A record (or batch) breaks a broker rule.
@@ -351,6 +359,19 @@ mod tests {
                 ResponseError::UnsupportedEndpointType,
             ),
             (super::INELIGIBLE_REPLICA, ResponseError::IneligibleReplica),
+            (
+                super::PREFERRED_LEADER_NOT_AVAILABLE,
+                ResponseError::PreferredLeaderNotAvailable,
+            ),
+            (
+                super::ELIGIBLE_LEADERS_NOT_AVAILABLE,
+                ResponseError::EligibleLeadersNotAvailable,
+            ),
+            (super::ELECTION_NOT_NEEDED, ResponseError::ElectionNotNeeded),
+            (
+                super::NO_REASSIGNMENT_IN_PROGRESS,
+                ResponseError::NoReassignmentInProgress,
+            ),
             (
                 super::DUPLICATE_BROKER_REGISTRATION,
                 ResponseError::DuplicateBrokerRegistration,
