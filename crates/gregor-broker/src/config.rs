@@ -294,6 +294,30 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Default unclean.leader.election.enable of topics.",
     ),
     def(
+        "unclean.leader.election.interval.ms",
+        Long,
+        "300000",
+        "How often the active controller elects unclean leaders for leaderless partitions of topics that allow it.",
+    ),
+    def(
+        "auto.leader.rebalance.enable",
+        Boolean,
+        "true",
+        "Whether the active controller moves leadership back to preferred replicas.",
+    ),
+    def(
+        "leader.imbalance.check.interval.seconds",
+        Long,
+        "300",
+        "How often the active controller checks for partitions not led by their preferred replica.",
+    ),
+    def(
+        "leader.imbalance.per.broker.percentage",
+        Int,
+        "10",
+        "Accepted for compatibility; Kafka's KRaft controller (and Gregor) rebalances every imbalanced partition.",
+    ),
+    def(
         "group.initial.rebalance.delay.ms",
         Int,
         "3000",
@@ -656,6 +680,7 @@ impl BrokerConfig {
                 as u64,
             producer_id_expiration_ms: config.positive("producer.id.expiration.ms")?,
         };
+        config.leadership()?;
         let compression = config.value("compression.type").to_string();
         gregor_metadata::topic_config::validate("compression.type", &compression)
             .map_err(|reason| invalid("compression.type", &compression, reason))?;
@@ -729,6 +754,26 @@ impl BrokerConfig {
             .iter()
             .map(|d| (d, self.value(d.name).to_string(), self.is_explicit(d.name)))
             .collect()
+    }
+
+    /// The controller's leadership timers and defaults.
+    pub fn leadership(&self) -> Result<crate::controller::LeadershipSettings, ConfigError> {
+        let percentage = "leader.imbalance.per.broker.percentage";
+        if self.int(percentage)? < 0 {
+            return Err(invalid(
+                percentage,
+                self.value(percentage),
+                "must be at least 0",
+            ));
+        }
+        let seconds = self.positive("leader.imbalance.check.interval.seconds")?;
+        let unclean_ms = self.positive("unclean.leader.election.interval.ms")?;
+        Ok(crate::controller::LeadershipSettings {
+            auto_rebalance: self.value("auto.leader.rebalance.enable") == "true",
+            rebalance_interval: std::time::Duration::from_secs(seconds as u64),
+            unclean_default: self.value("unclean.leader.election.enable") == "true",
+            unclean_interval: std::time::Duration::from_millis(unclean_ms as u64),
+        })
     }
 
     fn int(&self, key: &str) -> Result<i64, ConfigError> {

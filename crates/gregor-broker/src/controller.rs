@@ -23,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
 
+mod leadership;
+pub use leadership::LeadershipSettings;
+
 /// How long a change may wait to be committed and applied.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -42,6 +45,9 @@ pub struct Controller {
     defaults: TopicDefaults,
     session_timeout_ms: i64,
     channel: Arc<ControllerChannel>,
+    leadership: LeadershipSettings,
+    /// When the leadership timers last ran (rebalance, unclean election).
+    leadership_timers: Mutex<leadership::Timers>,
 }
 
 struct ActiveState {
@@ -69,7 +75,16 @@ impl Controller {
             defaults,
             session_timeout_ms,
             channel,
+            leadership: LeadershipSettings::default(),
+            leadership_timers: Mutex::new(leadership::Timers::default()),
         }
+    }
+
+    /// The leadership timers and the unclean election default
+    /// (`unclean.leader.election.enable`) this controller applies.
+    pub fn with_leadership(mut self, settings: LeadershipSettings) -> Controller {
+        self.leadership = settings;
+        self
     }
 
     /// The current metadata image (a consistent snapshot).
@@ -121,7 +136,8 @@ impl Controller {
         if state.epoch != Some(status.epoch) {
             // A new term: every broker gets a fresh session, as in Kafka.
             state.epoch = Some(status.epoch);
-            state.heartbeats = HeartbeatTracker::new(self.session_timeout_ms, false);
+            state.heartbeats =
+                HeartbeatTracker::new(self.session_timeout_ms, self.leadership.unclean_default);
         }
         // Decide on everything committed before: a new leader first applies
         // what its predecessors committed.
@@ -249,8 +265,11 @@ impl Controller {
     ) -> Result<(), ControllerError> {
         self.simple_change(validate_only, |image| {
             controller::alter_topic_configs(image, name, changes)
-        })
-        .map(|_| ())
+        })?;
+        if !validate_only && changes.iter().any(|(k, _)| k == leadership::UNCLEAN_KEY) {
+            self.elect_unclean_leaders();
+        }
+        Ok(())
     }
 
     /// Dynamic broker config changes for `resource` (a broker or the
@@ -274,8 +293,13 @@ impl Controller {
                 decide(current).map_err(|(code, message)| ControllerError { code, message })?;
             controller::alter_broker_configs(resource, &changes)
         })
-        .map(|_| ())
-        .map_err(|e| (e.code, e.message))
+        .map_err(|e| (e.code, e.message))?;
+        if !validate_only {
+            // A cluster-wide unclean.leader.election.enable may now allow
+            // leaderless partitions a leader.
+            self.elect_unclean_leaders();
+        }
+        Ok(())
     }
 
     /// A block of producer ids for `broker` (AllocateProducerIds): its

@@ -164,13 +164,17 @@ impl Broker {
             num_partitions: config.num_partitions,
             replication_factor: config.default_replication_factor,
         };
-        let controller = Arc::new(Controller::new(
-            plane.clone(),
-            quorum.is_voter,
-            defaults,
-            i64::from(config.quorum.broker_session_timeout_ms),
-            channel,
-        ));
+        let controller = Arc::new(
+            Controller::new(
+                plane.clone(),
+                quorum.is_voter,
+                defaults,
+                i64::from(config.quorum.broker_session_timeout_ms),
+                channel,
+            )
+            // Validated when the configuration was loaded.
+            .with_leadership(config.leadership().unwrap_or_default()),
+        );
         let (broker_ready, _) = watch::channel(None);
         let node = Arc::new(NodeContext {
             controller: controller.clone(),
@@ -481,7 +485,8 @@ async fn wait_caught_up(plane: &MetadataPlane, cluster_id: &str) -> anyhow::Resu
 /// before it gives up (another node's wrong id must not stop this one).
 const CLUSTER_ID_GRACE: Duration = Duration::from_secs(5);
 
-/// The active controller fences brokers whose sessions expired.
+/// The active controller fences brokers whose sessions expired, and runs
+/// its leadership timers (preferred-leader rebalance, unclean elections).
 async fn session_expiry_loop(controller: Arc<Controller>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
@@ -490,7 +495,11 @@ async fn session_expiry_loop(controller: Arc<Controller>, mut shutdown: watch::R
         }
         if controller.is_active() {
             let controller = controller.clone();
-            let _ = tokio::task::spawn_blocking(move || controller.expire_sessions()).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                controller.expire_sessions();
+                controller.leadership_tick();
+            })
+            .await;
         }
     }
 }

@@ -241,6 +241,20 @@ const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Segment age before it rolls.",
     ),
     def(
+        "follower.replication.throttled.replicas",
+        List,
+        "",
+        None,
+        "Replicas whose replication is throttled on the follower side: '*' or partition:broker pairs.",
+    ),
+    def(
+        "leader.replication.throttled.replicas",
+        List,
+        "",
+        None,
+        "Replicas whose replication is throttled on the leader side: '*' or partition:broker pairs.",
+    ),
+    def(
         "unclean.leader.election.enable",
         Boolean,
         "false",
@@ -273,6 +287,11 @@ pub fn canonical(name: &str, value: &str) -> Result<String, String> {
     let def = find(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     let invalid = |why: &str| format!("Invalid value {value} for configuration {name}: {why}");
     let trimmed = value.trim();
+    if name.ends_with(".replication.throttled.replicas") {
+        return throttled_replicas(trimmed).ok_or_else(|| {
+            invalid(&format!("{name} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."))
+        });
+    }
     match def.kind {
         Boolean => {
             if trimmed.eq_ignore_ascii_case("true") {
@@ -331,6 +350,25 @@ pub fn canonical(name: &str, value: &str) -> Result<String, String> {
     }
 }
 
+/// A throttled-replicas list in canonical form: `*`, or `partition:broker`
+/// pairs (Kafka's `ThrottledReplicaListValidator`, which also lets empty
+/// items through).
+fn throttled_replicas(value: &str) -> Option<String> {
+    if value == "*" {
+        return Some(value.into());
+    }
+    let pair = |item: &str| {
+        item.is_empty()
+            || item.split_once(':').is_some_and(|(p, b)| {
+                [p, b]
+                    .iter()
+                    .all(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+            })
+    };
+    let items: Vec<&str> = value.split(',').map(str::trim).collect();
+    items.iter().all(|i| pair(i)).then(|| items.join(","))
+}
+
 /// The values an enumerated (string or list) config accepts; empty: any.
 fn allowed_values(name: &str) -> &'static [&'static str] {
     match name {
@@ -386,6 +424,23 @@ pub fn validate_combination(configs: &BTreeMap<String, String>) -> Result<(), St
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+
+    #[test]
+    fn throttled_replica_lists_are_star_or_partition_broker_pairs() {
+        let name = "leader.replication.throttled.replicas";
+        assert_eq!(canonical(name, "*").unwrap(), "*");
+        assert_eq!(canonical(name, "0:1, 1:2").unwrap(), "0:1,1:2");
+        assert_eq!(canonical(name, "").unwrap(), "");
+        for bad in ["x", "0:", "0:1,*", "a:1"] {
+            assert!(canonical(name, bad).is_err(), "{bad}");
+        }
+        assert!(canonical("follower.replication.throttled.replicas", "3:4").is_ok());
+    }
 }
 
 #[cfg(test)]

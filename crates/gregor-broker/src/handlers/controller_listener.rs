@@ -34,7 +34,7 @@ pub enum ControllerApi {
     /// registration, heartbeats, producer id blocks, partition changes.
     Membership,
     /// In Kafka's controller scope but not implemented by Gregor (ACLs,
-    /// quotas, SCRAM, delegation tokens, reassignments, SASL, Envelope).
+    /// quotas, SCRAM, delegation tokens, SASL, Envelope).
     NotImplemented,
 }
 
@@ -52,7 +52,10 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | DescribeConfigs
         | AlterConfigs
         | IncrementalAlterConfigs
-        | UpdateFeatures => Shared,
+        | UpdateFeatures
+        | ElectLeaders
+        | AlterPartitionReassignments
+        | ListPartitionReassignments => Shared,
         Vote | BeginQuorumEpoch | EndQuorumEpoch | Fetch | FetchSnapshot | AddRaftVoter
         | RemoveRaftVoter | UpdateRaftVoter | DescribeQuorum => Raft,
         BrokerRegistration
@@ -70,9 +73,6 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | CreateDelegationToken
         | RenewDelegationToken
         | ExpireDelegationToken
-        | ElectLeaders
-        | AlterPartitionReassignments
-        | ListPartitionReassignments
         | SaslHandshake
         | SaslAuthenticate
         | Envelope => NotImplemented,

@@ -20,6 +20,9 @@ fn is_controller_api(key: ApiKey) -> bool {
             | ApiKey::IncrementalAlterConfigs
             | ApiKey::UpdateFeatures
             | ApiKey::DescribeQuorum
+            | ApiKey::ElectLeaders
+            | ApiKey::AlterPartitionReassignments
+            | ApiKey::ListPartitionReassignments
     )
 }
 

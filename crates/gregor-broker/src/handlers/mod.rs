@@ -16,6 +16,7 @@ pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_topic_partitions;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod forward;
@@ -25,6 +26,7 @@ pub mod leader_hint;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod reassignments;
 pub mod transactions;
 pub mod update_features;
 
@@ -166,6 +168,15 @@ pub async fn handle(
         }
         RequestKind::DescribeLogDirs(req) => {
             ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, req))
+        }
+        RequestKind::ElectLeaders(req) => {
+            ResponseKind::ElectLeaders(elect_leaders::handle(broker, req))
+        }
+        RequestKind::AlterPartitionReassignments(req) => {
+            ResponseKind::AlterPartitionReassignments(reassignments::alter(broker, req, version))
+        }
+        RequestKind::ListPartitionReassignments(req) => {
+            ResponseKind::ListPartitionReassignments(reassignments::list(broker, req))
         }
         RequestKind::AlterConfigs(req) => {
             ResponseKind::AlterConfigs(alter_configs::legacy(broker, req))
