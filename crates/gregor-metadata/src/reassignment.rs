@@ -88,18 +88,21 @@ pub fn alter_reassignment(
 
 /// The replicas of a new reassignment from the current (possibly already
 /// reassigning) replica set (Kafka's `PartitionReassignmentReplicas`).
+/// Both differences are in ascending id order, as Kafka's sets are.
 fn change(current: &PartitionImage, target: &[i32]) -> Target {
-    let removing: Vec<i32> = current
+    let mut removing: Vec<i32> = current
         .replicas
         .iter()
         .copied()
         .filter(|r| !target.contains(r))
         .collect();
-    let adding: Vec<i32> = target
+    removing.sort_unstable();
+    let mut adding: Vec<i32> = target
         .iter()
         .copied()
         .filter(|r| !current.replicas.contains(r))
         .collect();
+    adding.sort_unstable();
     let mut replicas = target.to_vec();
     replicas.extend(&removing);
     Target {
@@ -110,8 +113,9 @@ fn change(current: &PartitionImage, target: &[i32]) -> Target {
 }
 
 /// Back to the replicas before the reassignment (Kafka's
-/// `PartitionReassignmentRevert`): the adding ones leave. Should that empty
-/// the ISR, only an unclean election can lead it again.
+/// `PartitionReassignmentRevert`): the adding ones leave (the others keep
+/// their current order). Should that empty the ISR, the first remaining
+/// replica becomes the ISR: an unclean election, refused unless allowed.
 fn cancel(
     image: &MetadataImage,
     topic: &str,
@@ -134,7 +138,7 @@ fn cancel(
             .collect()
     };
     let replicas = keep(&current.replicas);
-    let isr = keep(&current.isr);
+    let mut isr = keep(&current.isr);
     let election = if isr.is_empty() {
         if !unclean_enabled(image, configs, unclean_default) {
             return Err(refuse(
@@ -142,6 +146,7 @@ fn cancel(
                 format!("Unable to revert partition assignment for {topic}:{partition} because it would require an unclean leader election."),
             ));
         }
+        isr.extend(replicas.first());
         Election::Unclean
     } else {
         Election::Online
