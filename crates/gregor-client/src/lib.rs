@@ -9,6 +9,7 @@ mod data;
 mod error;
 mod groups;
 pub mod partitioner;
+mod partitions;
 mod transactions;
 
 #[cfg(test)]
@@ -21,4 +22,5 @@ pub use connection::{ConnectOptions, Connection, DEFAULT_REQUEST_TIMEOUT};
 pub use data::{FetchedPartition, EARLIEST, LATEST};
 pub use error::{error_name, is_stale_metadata_code, KafkaError};
 pub use groups::{GroupDescription, GroupListing, GroupMember};
+pub use partitions::{OngoingReassignment, PartitionOutcome, TopicPartitionList};
 pub use transactions::{TransactionDescription, TransactionListing};

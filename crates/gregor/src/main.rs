@@ -29,6 +29,9 @@ enum Command {
     /// Create, list, describe, delete topics and add partitions.
     #[command(subcommand)]
     Topic(cli::topic::TopicCommand),
+    /// Elect partition leaders and reassign partitions to other brokers.
+    #[command(subcommand)]
+    Partition(cli::partition::PartitionCommand),
     /// List and describe consumer groups (members, offsets, lag).
     #[command(subcommand)]
     Group(cli::group::GroupCommand),
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => cli::run(cli::produce::run(args)),
         Command::Consume(args) => cli::run(cli::consume::run(args)),
         Command::Group(cmd) => cli::run(cli::group::run(cmd)),
+        Command::Partition(cmd) => cli::run(cli::partition::run(cmd)),
         Command::Txn(cmd) => cli::run(cli::txn::run(cmd)),
         Command::Cluster(cmd) => cli::run(cli::cluster::run(cmd)),
         Command::Perf(cmd) => cli::run_parallel(cli::perf::run(cmd)),

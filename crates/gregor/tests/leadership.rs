@@ -509,3 +509,119 @@ fn a_reassignment_adding_replicas_completes_once_they_catch_up() {
     );
     wait_state(&cluster, &[1, 2, 3], "grow", 0, &[4, 3], &[3, 4], 4);
 }
+
+fn cli(cluster: &ProcessCluster, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(support::gregor_bin())
+        .args(args)
+        .arg("--bootstrap-server")
+        .arg(format!("127.0.0.1:{}", cluster.nodes[index(3)].port))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_reassigns_lists_and_elects_with_one_line_errors() {
+    let cluster = start(&["auto.leader.rebalance.enable=false"]);
+    create(&mut cluster.connect(index(2)), "clip", &[&[2, 3]]);
+    wait_state(&cluster, &[1, 2, 3], "clip", 0, &[2, 3], &[2, 3], 2);
+    let run = |args: &[&str]| {
+        let out = cli(&cluster, args);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.success(), stdout, stderr)
+    };
+    let (ok, stdout, stderr) = run(&[
+        "partition",
+        "reassign",
+        "--topic",
+        "clip",
+        "--partition",
+        "0",
+        "--replicas",
+        "3,2",
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "Reassignment of clip-0 to [3,2] started.\n");
+    wait_state(&cluster, &[1, 2, 3], "clip", 0, &[3, 2], &[2, 3], 2);
+    let (ok, stdout, _) = run(&["partition", "reassignments"]);
+    assert!(ok && stdout.is_empty(), "{stdout}");
+    let elect = [
+        "partition",
+        "elect-leaders",
+        "--election-type",
+        "preferred",
+        "--topic",
+        "clip",
+    ];
+    let (ok, stdout, stderr) = run(&elect);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout,
+        "Successfully completed leader election (PREFERRED) for partitions clip-0\n"
+    );
+    let (ok, stdout, _) = run(&elect);
+    assert!(ok);
+    assert_eq!(
+        stdout,
+        "Valid replica already elected for partitions clip-0\n"
+    );
+    for (args, expected) in [
+        (
+            vec![
+                "partition",
+                "elect-leaders",
+                "--election-type",
+                "bogus",
+                "--all-topic-partitions",
+            ],
+            "--election-type",
+        ),
+        (
+            vec!["partition", "elect-leaders", "--election-type", "preferred"],
+            "--topic",
+        ),
+        (
+            vec![
+                "partition",
+                "reassign",
+                "--topic",
+                "clip",
+                "--partition",
+                "0",
+                "--replicas",
+                "x",
+            ],
+            "--replicas",
+        ),
+        (
+            vec![
+                "partition",
+                "reassign",
+                "--topic",
+                "clip",
+                "--partition",
+                "0",
+                "--cancel",
+            ],
+            "NO_REASSIGNMENT_IN_PROGRESS",
+        ),
+        (
+            vec![
+                "partition",
+                "reassign",
+                "--topic",
+                "clip",
+                "--partition",
+                "0",
+                "--replicas",
+                "2,9",
+            ],
+            "INVALID_REPLICA_ASSIGNMENT",
+        ),
+    ] {
+        let (ok, _, stderr) = run(&args);
+        assert!(!ok, "{args:?}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
