@@ -95,10 +95,11 @@ pub(crate) fn reelect_for(
 ) {
     let mut updates = Vec::new();
     for topic in change.image.topics.values() {
-        let unclean = topic
-            .configs
-            .get("unclean.leader.election.enable")
-            .map_or(unclean_default, |v| v == "true");
+        let unclean = crate::partition_change::unclean_enabled(
+            &change.image,
+            &topic.configs,
+            unclean_default,
+        );
         for (&partition, current) in &topic.partitions {
             if !current.replicas.contains(&broker) {
                 continue;

@@ -1,6 +1,7 @@
 //! Seeded simulation of the controller's membership decisions: random
 //! registrations, restarts, heartbeats (with lagging metadata), time jumps,
-//! crashes, controlled shutdowns, controller failovers and topic changes,
+//! crashes, controlled shutdowns, controller failovers, topic changes,
+//! reassignments (and their cancellation), ElectLeaders and rebalancing,
 //! all through the pure functions, each change committed as one entry (and
 //! round-tripped through its encoding). After every step the cluster's
 //! invariants are checked; a failing seed is printed and should be added to
@@ -8,13 +9,15 @@
 //!
 //! `GREGOR_SIM_SEEDS=n` runs more (or fewer) seeds than the default.
 
-use gregor_metadata::alter_partition::{alter_isr, check_sender, IsrChange};
+use gregor_metadata::alter_partition::{alter_isr_records, check_sender, IsrChange};
 use gregor_metadata::controller::{
     create_partitions, create_topic, delete_topic, NewTopic, TopicDefaults,
 };
+use gregor_metadata::leadership::{balance_leaders, elect_leaders, ElectionType};
 use gregor_metadata::membership::{
     BrokerRegistration, Heartbeat, HeartbeatTracker, DEFAULT_SESSION_TIMEOUT_MS,
 };
+use gregor_metadata::reassignment::alter_reassignment;
 use gregor_metadata::{
     decode_batch, encode_batch, Endpoint, MetadataImage, MetadataRecord, PartitionImage,
 };
@@ -150,7 +153,23 @@ impl Sim {
     }
 
     fn step(&mut self) -> Result<(), String> {
-        match self.rng.below(100) {
+        match self.rng.below(112) {
+            100..=105 => self.reassign(),
+            106..=108 => {
+                let kind = if self.rng.chance(50) {
+                    ElectionType::Preferred
+                } else {
+                    ElectionType::Unclean
+                };
+                let (records, _) = elect_leaders(&self.image, kind, None);
+                note!(self, "elect leaders {kind:?}: {} records", records.len());
+                self.commit(records).map(|_| ())
+            }
+            109..=111 => {
+                let records = balance_leaders(&self.image);
+                note!(self, "rebalance: {} records", records.len());
+                self.commit(records).map(|_| ())
+            }
             0..=14 => self.start(),
             15..=46 => self.heartbeat(),
             47..=54 => self.alter_isr(),
@@ -196,7 +215,7 @@ impl Sim {
                 note!(self, "delete topic {name}");
                 self.commit(records).map(|_| ())
             }
-            _ => {
+            98..=99 => {
                 let id = self.broker();
                 // Unregister only brokers no partition names (as an operator would).
                 let named = self
@@ -213,6 +232,70 @@ impl Sim {
                     self.commit(records)?;
                 }
                 Ok(())
+            }
+            _ => unreachable!("below(112)"),
+        }
+    }
+
+    /// A reassignment of a random partition to random registered brokers,
+    /// or its cancellation; refusals must be for the documented reasons.
+    fn reassign(&mut self) -> Result<(), String> {
+        let Some((name, partitions)) = self
+            .image
+            .topics
+            .values()
+            .next()
+            .map(|t| (t.name.clone(), t.partitions.len() as u64))
+        else {
+            return Ok(());
+        };
+        if partitions == 0 {
+            return Ok(());
+        }
+        let partition = self.rng.below(partitions) as i32;
+        let registered: Vec<i32> = self.image.brokers.keys().copied().collect();
+        let target = if self.rng.chance(25) || registered.is_empty() {
+            None
+        } else {
+            let mut pool = registered.clone();
+            let size = 1 + self.rng.below(pool.len().min(3) as u64) as usize;
+            let mut target = Vec::new();
+            for _ in 0..size {
+                target.push(pool.remove(self.rng.below(pool.len() as u64) as usize));
+            }
+            Some(target)
+        };
+        let unclean = self.rng.chance(30);
+        match alter_reassignment(
+            &self.image,
+            &name,
+            partition,
+            target.as_deref(),
+            true,
+            unclean,
+        ) {
+            Ok(records) => {
+                note!(self, "reassign {name}-{partition} to {target:?}");
+                self.commit(records).map(|_| ())
+            }
+            Err(e) => {
+                let ongoing = self.image.topics[&name]
+                    .reassignments
+                    .contains_key(&partition);
+                let expected = match &target {
+                    None => {
+                        !ongoing
+                            || e.code == gregor_protocol::error_codes::INVALID_REPLICA_ASSIGNMENT
+                    }
+                    Some(_) => false,
+                };
+                if expected {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "reassigning {name}-{partition} to {target:?} refused: {e:?}"
+                    ))
+                }
             }
         }
     }
@@ -379,17 +462,22 @@ impl Sim {
         let leader_epoch = self.image.brokers[&p.leader].epoch;
         check_sender(&self.image, p.leader, leader_epoch)
             .map_err(|c| format!("sender refused: {c}"))?;
-        match alter_isr(&self.image, p.leader, &change, 3) {
-            Ok((record, state)) => {
+        let reassigning = self
+            .image
+            .topic_by_id(&topic_id)
+            .is_some_and(|t| t.reassignments.contains_key(&partition));
+        match alter_isr_records(&self.image, p.leader, &change, 3) {
+            Ok((records, state)) => {
                 if stale {
                     return Err("a stale leader epoch was accepted".into());
                 }
-                if state.isr != isr {
+                // A completed reassignment drops the removed replicas too.
+                if state.isr != isr && !reassigning {
                     return Err(format!("ISR {:?} asked, {:?} answered", isr, state.isr));
                 }
                 self.trace
                     .push(format!("alter ISR of {topic_id}-{partition} to {isr:?}"));
-                self.commit(record.into_iter().collect())?;
+                self.commit(records)?;
             }
             Err(code) if stale && code == FENCED_LEADER_EPOCH => {}
             Err(code) => {
@@ -512,6 +600,16 @@ impl Sim {
             *seen = broker.epoch;
         }
         for topic in self.image.topics.values() {
+            if let Some(p) = topic
+                .reassignments
+                .keys()
+                .find(|p| !topic.partitions.contains_key(p))
+            {
+                return Err(format!(
+                    "{}: reassignment of missing partition {p}",
+                    topic.name
+                ));
+            }
             for (&index, p) in &topic.partitions {
                 let at = Where(&topic.name, index, p);
                 let distinct: BTreeSet<i32> = p.replicas.iter().copied().collect();
@@ -543,6 +641,17 @@ impl Sim {
                     return Err(format!(
                         "{at}: no leader though an active ISR member exists"
                     ));
+                }
+                if let Some(r) = topic.reassignments.get(&index) {
+                    let adding: BTreeSet<i32> = r.adding.iter().copied().collect();
+                    let removing: BTreeSet<i32> = r.removing.iter().copied().collect();
+                    if (adding.is_empty() && removing.is_empty())
+                        || !adding.is_subset(&distinct)
+                        || !removing.is_subset(&distinct)
+                        || !adding.is_disjoint(&removing)
+                    {
+                        return Err(format!("{at}: bad reassignment {r:?}"));
+                    }
                 }
                 let key = (topic.id, index);
                 if let Some(&(leader_epoch, partition_epoch, leader)) = self.epochs.get(&key) {
@@ -631,6 +740,7 @@ fn membership_decisions_keep_the_cluster_consistent() {
 #[test]
 fn the_simulation_reaches_the_interesting_states() {
     let (mut fenced_leaderless, mut shutdowns, mut leader_changes) = (0, 0, 0);
+    let (mut in_progress, mut reassignments) = (0, 0);
     for seed in 0..200 {
         let mut sim = Sim::new(seed, true);
         for _ in 0..STEPS {
@@ -644,7 +754,18 @@ fn the_simulation_reaches_the_interesting_states() {
                 .filter(|p| p.leader == -1)
                 .count();
             fenced_leaderless += usize::from(leaderless > 0);
+            in_progress += usize::from(
+                sim.image
+                    .topics
+                    .values()
+                    .any(|t| !t.reassignments.is_empty()),
+            );
         }
+        reassignments += sim
+            .trace
+            .iter()
+            .filter(|t| t.starts_with("reassign "))
+            .count();
         shutdowns += sim
             .trace
             .iter()
@@ -657,4 +778,6 @@ fn the_simulation_reaches_the_interesting_states() {
         fenced_leaderless > 0 && shutdowns > 0 && leader_changes > 0,
         "{fenced_leaderless} {shutdowns} {leader_changes}"
     );
+    eprintln!("reassignments {reassignments}, steps with one in progress {in_progress}");
+    assert!(reassignments > 0 && in_progress > 0);
 }
