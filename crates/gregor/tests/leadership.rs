@@ -625,3 +625,43 @@ fn the_cli_reassigns_lists_and_elects_with_one_line_errors() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// Per-broker configs (what `kafka-reassign-partitions --throttle` sets on
+/// every broker) are sent to that broker, which forwards them to the
+/// controller; another broker's id is refused where it arrives.
+#[test]
+fn per_broker_throttles_go_through_their_broker() {
+    let cluster = start(&[]);
+    create(&mut cluster.connect(index(2)), "throttled", &[&[2, 3]]);
+    let alter = |via: usize, resource: &str| {
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_string(resource.into()))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(StrBytes::from_string(
+                        "leader.replication.throttled.rate".into(),
+                    ))
+                    .with_config_operation(0)
+                    .with_value(Some(StrBytes::from_string("1000".into())))]),
+        ]);
+        let ResponseKind::IncrementalAlterConfigs(response) = cluster.connect(via).request(
+            ApiKey::IncrementalAlterConfigs,
+            1,
+            RequestKind::IncrementalAlterConfigs(request),
+        ) else {
+            panic!("wrong response type")
+        };
+        response.responses[0].error_code
+    };
+    for id in [2, 3, 4] {
+        assert_eq!(alter(index(id), &id.to_string()), NONE, "broker {id}");
+    }
+    assert_eq!(alter(index(2), "3"), INVALID_REQUEST);
+    set_topic_config(
+        &mut cluster.connect(index(2)),
+        "throttled",
+        "leader.replication.throttled.replicas",
+        "0:2,0:3",
+    );
+}

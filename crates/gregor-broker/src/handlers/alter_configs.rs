@@ -33,9 +33,13 @@ type CurrentConfigs = std::collections::BTreeMap<String, String>;
 /// What a request does to them: a new value, or `None` to delete.
 type Changes = Vec<(String, Option<String>)>;
 
+/// `any_broker`: the request came in on a controller listener (forwarded
+/// by the broker that checked the id, or an admin client bootstrapped to
+/// the controllers), so a BROKER resource may name any broker.
 pub fn incremental(
     broker: &Broker,
     request: IncrementalAlterConfigsRequest,
+    any_broker: bool,
 ) -> IncrementalAlterConfigsResponse {
     let responses = request
         .resources
@@ -54,6 +58,7 @@ pub fn incremental(
                 .collect();
             let outcome = apply(
                 broker,
+                any_broker,
                 resource.resource_type,
                 &resource.resource_name,
                 request.validate_only,
@@ -70,7 +75,11 @@ pub fn incremental(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-pub fn legacy(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub fn legacy(
+    broker: &Broker,
+    request: AlterConfigsRequest,
+    any_broker: bool,
+) -> AlterConfigsResponse {
     let responses = request
         .resources
         .iter()
@@ -82,6 +91,7 @@ pub fn legacy(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
                 .collect();
             let outcome = apply(
                 broker,
+                any_broker,
                 resource.resource_type,
                 &resource.resource_name,
                 request.validate_only,
@@ -137,6 +147,7 @@ impl Kind {
 /// against its current dynamic configs and hands them to the controller.
 fn apply(
     broker: &Broker,
+    any_broker: bool,
     resource_type: i8,
     name: &StrBytes,
     validate_only: bool,
@@ -144,7 +155,7 @@ fn apply(
 ) -> Result<(), Refusal> {
     match resource_type {
         TOPIC => {}
-        BROKER => return apply_broker(broker, name, validate_only, changes),
+        BROKER => return apply_broker(broker, any_broker, name, validate_only, changes),
         _ => {
             return Err((
                 error_codes::INVALID_REQUEST,
@@ -168,6 +179,7 @@ fn apply(
 
 fn apply_broker(
     broker: &Broker,
+    any_broker: bool,
     name: &StrBytes,
     validate_only: bool,
     changes: impl FnOnce(&CurrentConfigs, Kind) -> Result<Changes, Refusal>,
@@ -176,12 +188,15 @@ fn apply_broker(
     let resource = match name.as_str() {
         "" => ConfigResource::BrokerDefault,
         id if id == node_id.to_string() => ConfigResource::Broker(node_id),
-        other => {
-            return Err((
-                error_codes::INVALID_REQUEST,
-                format!("Unexpected broker id, expected {node_id}, but received {other}"),
-            ))
-        }
+        other => match other.parse::<i32>() {
+            Ok(id) if any_broker && id >= 0 => ConfigResource::Broker(id),
+            _ => {
+                return Err((
+                    error_codes::INVALID_REQUEST,
+                    format!("Unexpected broker id, expected {node_id}, but received {other}"),
+                ))
+            }
+        },
     };
     broker
         .controller

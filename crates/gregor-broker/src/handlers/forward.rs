@@ -7,7 +7,7 @@ use super::Reply;
 use crate::server::Broker;
 use gregor_protocol::error_codes;
 use gregor_protocol::request::Request;
-use kafka_protocol::messages::{ApiKey, DescribeQuorumResponse, ResponseKind};
+use kafka_protocol::messages::{ApiKey, DescribeQuorumResponse, RequestKind, ResponseKind};
 
 /// The APIs the active controller answers.
 fn is_controller_api(key: ApiKey) -> bool {
@@ -31,6 +31,10 @@ fn is_controller_api(key: ApiKey) -> bool {
 pub async fn route(broker: &Broker, request: Request) -> Result<Option<Reply>, Request> {
     let key = request.api_key;
     if !is_controller_api(key) {
+        return Err(request);
+    }
+    if names_another_broker(&request, broker.config.node_id) {
+        // Refused here, as Kafka's broker checks the id before forwarding.
         return Err(request);
     }
     let controller = &broker.controller;
@@ -62,6 +66,28 @@ pub async fn route(broker: &Broker, request: Request) -> Result<Option<Reply>, R
             tracing::debug!(?key, controller = leader, %err, "forwarding failed");
             Err(request)
         }
+    }
+}
+
+/// Kafka's BROKER config resource type.
+const BROKER_RESOURCE: i8 = 4;
+
+/// Whether a config change names a broker other than this one (a broker
+/// resource is changed through that broker, which forwards it).
+fn names_another_broker(request: &Request, node_id: i32) -> bool {
+    let other = |resource_type: i8, name: &str| {
+        resource_type == BROKER_RESOURCE && !name.is_empty() && name != node_id.to_string()
+    };
+    match &request.body {
+        RequestKind::IncrementalAlterConfigs(r) => r
+            .resources
+            .iter()
+            .any(|c| other(c.resource_type, c.resource_name.as_str())),
+        RequestKind::AlterConfigs(r) => r
+            .resources
+            .iter()
+            .any(|c| other(c.resource_type, c.resource_name.as_str())),
+        _ => false,
     }
 }
 

@@ -126,9 +126,9 @@ pub async fn handle(
         RequestKind::DescribeConfigs(req) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(broker, req, version))
         }
-        RequestKind::IncrementalAlterConfigs(req) => {
-            ResponseKind::IncrementalAlterConfigs(alter_configs::incremental(broker, req))
-        }
+        RequestKind::IncrementalAlterConfigs(req) => ResponseKind::IncrementalAlterConfigs(
+            alter_configs::incremental(broker, req, listener.is_controller),
+        ),
         RequestKind::FindCoordinator(req) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(broker, req, version, listener))
         }
@@ -179,7 +179,7 @@ pub async fn handle(
             ResponseKind::ListPartitionReassignments(reassignments::list(broker, req))
         }
         RequestKind::AlterConfigs(req) => {
-            ResponseKind::AlterConfigs(alter_configs::legacy(broker, req))
+            ResponseKind::AlterConfigs(alter_configs::legacy(broker, req, listener.is_controller))
         }
         // decode_request only lets through the APIs listed in api_versions.
         other => {
