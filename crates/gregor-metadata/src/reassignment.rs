@@ -128,7 +128,7 @@ fn cancel(
     let Some(ongoing) = ongoing else {
         return Err(refuse(
             error_codes::NO_REASSIGNMENT_IN_PROGRESS,
-            format!("No ongoing reassignment for partition {topic}-{partition}."),
+            "No partition reassignment is in progress.",
         ));
     };
     let keep = |list: &[i32]| -> Vec<i32> {
@@ -139,14 +139,18 @@ fn cancel(
     };
     let replicas = keep(&current.replicas);
     let mut isr = keep(&current.isr);
-    let election = if isr.is_empty() {
-        if !unclean_enabled(image, configs, unclean_default) {
+    let unclean = unclean_enabled(image, configs, unclean_default);
+    if isr.is_empty() {
+        if !unclean {
             return Err(refuse(
                 error_codes::INVALID_REPLICA_ASSIGNMENT,
                 format!("Unable to revert partition assignment for {topic}:{partition} because it would require an unclean leader election."),
             ));
         }
         isr.extend(replicas.first());
+    }
+    // As Kafka: a topic that allows unclean elections gets one here too.
+    let election = if unclean {
         Election::Unclean
     } else {
         Election::Online
