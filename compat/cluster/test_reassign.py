@@ -158,3 +158,63 @@ def test_reassign_partitions_grows_replication_factor(cluster, tmp_path):
 
     wait_for("the reassignment to complete", done, timeout=60, interval=1)
     wait_partition(cluster, topic, 0, [1, 2, 3], [1, 2, 3], 1)
+
+
+def listed_partitions(out, topic):
+    """The partition numbers of `topic` in a kafka-topics --describe listing."""
+    return sorted(int(m) for m in re.findall(rf"Topic: {re.escape(topic)}\s+Partition: (\d+)", out))
+
+
+def test_topic_health_filters_and_log_dirs(cluster):
+    """kafka-topics --describe --under-replicated-partitions / --under-min-isr-partitions /
+    --unavailable-partitions while a broker is away, and kafka-log-dirs per broker."""
+    boot = cluster.bootstrap()
+    active = cluster.active_controller()
+    away = next(n for n in cluster.brokers() if n.node_id != active)
+    a, b = [i for i in cluster.broker_ids() if i != away.node_id]
+    strict, relaxed, single = name("strict"), name("relaxed"), name("single")
+    topics_tool(boot, "--create", "--topic", strict, "--partitions", 2, "--replication-factor", 3,
+                "--config", "min.insync.replicas=3")
+    topics_tool(boot, "--create", "--topic", relaxed, "--partitions", 2, "--replication-factor", 3)
+    topics_tool(boot, "--create", "--topic", single, "--replica-assignment", str(away.node_id))
+    for t, parts, rf in [(strict, 2, 3), (relaxed, 2, 3), (single, 1, 1)]:
+        same_id_everywhere(cluster, t, parts, rf=rf)
+
+    _, out, _ = topics_tool(boot, "--describe", "--under-replicated-partitions")
+    assert listed_partitions(out, strict) == [] and listed_partitions(out, relaxed) == [], out
+
+    away.pause()
+    try:
+        live = f"{harness.node_host(a)}:{harness.BROKER_PORT},{harness.node_host(b)}:{harness.BROKER_PORT}"
+
+        def away_out_of_isrs():
+            for n in (cluster.nodes[a], cluster.nodes[b]):
+                md = n.metadata([strict, relaxed, single])
+                if away.node_id in md.brokers:
+                    return False
+                for t in (strict, relaxed):
+                    if any(away.node_id in p.isr for p in md.topics[t].partitions.values()):
+                        return False
+                if md.topics[single].partitions[0].leader != -1:
+                    return False
+            return True
+
+        wait_for("the paused broker out of every ISR", away_out_of_isrs, timeout=30)
+        _, out, _ = topics_tool(live, "--describe", "--under-replicated-partitions")
+        assert listed_partitions(out, strict) == [0, 1] and listed_partitions(out, relaxed) == [0, 1], out
+        _, out, _ = topics_tool(live, "--describe", "--under-min-isr-partitions")
+        assert listed_partitions(out, strict) == [0, 1] and listed_partitions(out, relaxed) == [], out
+        _, out, _ = topics_tool(live, "--describe", "--unavailable-partitions")
+        assert listed_partitions(out, single) == [0], out
+        assert listed_partitions(out, strict) == [] and listed_partitions(out, relaxed) == [], out
+
+        _, out, _ = harness.kafka_tool("LogDirsCommand", "--bootstrap-server", live, "--describe",
+                                       "--broker-list", f"{a},{b}", "--topic-list", relaxed)
+        report = json.loads(next(l for l in out.splitlines() if l.startswith("{")))
+        assert sorted(br["broker"] for br in report["brokers"]) == sorted([a, b]), report
+        for br in report["brokers"]:
+            parts = {p["partition"] for d in br["logDirs"] for p in d["partitions"]}
+            assert parts == {f"{relaxed}-0", f"{relaxed}-1"}, br
+    finally:
+        away.resume()
+    cluster.wait_ready(timeout=60)
