@@ -136,6 +136,18 @@ pub fn alter_isr_records(
     Ok((records, state))
 }
 
+/// The AlterPartition answer for a change [`alter_isr_records`] accepted:
+/// NEW_LEADER_ELECTED when it completed a reassignment that moved
+/// leadership away from the sender (the records still commit), else NONE,
+/// as Kafka answers.
+pub fn accepted_code(broker: i32, state: &PartitionImage) -> i16 {
+    if state.leader == broker {
+        error_codes::NONE
+    } else {
+        error_codes::NEW_LEADER_ELECTED
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

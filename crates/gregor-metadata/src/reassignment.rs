@@ -354,6 +354,12 @@ mod tests {
         apply(&mut image, &records);
         let p = &image.topic("t").unwrap().partitions[&0];
         assert_eq!(p, &state);
+        // The sender no longer leads: Kafka answers NEW_LEADER_ELECTED.
+        assert_eq!(
+            crate::alter_partition::accepted_code(1, &state),
+            NEW_LEADER_ELECTED
+        );
+        assert_eq!(crate::alter_partition::accepted_code(3, &state), NONE);
         assert_eq!(
             (p.replicas.clone(), p.isr.clone(), p.leader),
             (vec![3, 4, 2], vec![2, 3, 4], 3)

@@ -146,6 +146,9 @@ pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 pub const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
 /// The new ISR holds a fenced, shutting-down or unknown broker (AlterPartition).
 pub const INELIGIBLE_REPLICA: i16 = 107;
+/// AlterPartition: the change committed, but it moved leadership away from
+/// the sender (it completed a reassignment that removed the leader).
+pub const NEW_LEADER_ELECTED: i16 = 108;
 /// The member epoch is fenced; the member must rejoin with epoch 0.
 pub const FENCED_MEMBER_EPOCH: i16 = 110;
 /// The static instance id is still held by another member.
@@ -359,6 +362,7 @@ mod tests {
                 ResponseError::UnsupportedEndpointType,
             ),
             (super::INELIGIBLE_REPLICA, ResponseError::IneligibleReplica),
+            (super::NEW_LEADER_ELECTED, ResponseError::NewLeaderElected),
             (
                 super::PREFERRED_LEADER_NOT_AVAILABLE,
                 ResponseError::PreferredLeaderNotAvailable,
