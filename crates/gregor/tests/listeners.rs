@@ -102,6 +102,9 @@ fn controller_listener_serves_only_controller_apis() {
         ApiKey::DescribeQuorum,
         ApiKey::UpdateFeatures,
         ApiKey::DescribeCluster,
+        ApiKey::ElectLeaders,
+        ApiKey::AlterPartitionReassignments,
+        ApiKey::ListPartitionReassignments,
         // The KRaft RPCs and what brokers ask the active controller.
         ApiKey::Fetch,
         ApiKey::Vote,
