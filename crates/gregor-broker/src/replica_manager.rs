@@ -302,6 +302,11 @@ impl Partition {
         });
     }
 
+    /// Where the current leader epoch began, while this broker leads.
+    pub fn leader_epoch_start_offset(&self) -> Option<i64> {
+        self.leader_state().as_ref().map(|s| s.epoch_start_offset())
+    }
+
     /// The leader's committed partition state (tests, the ISR sender).
     pub fn committed_state(&self) -> Option<CommittedState> {
         self.leader_state().as_ref().map(|s| s.committed().clone())

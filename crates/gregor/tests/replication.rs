@@ -20,11 +20,12 @@ use kafka_protocol::messages::create_topics_request::{
 };
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::fetch_response::PartitionData as FetchedPartition;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest, BrokerId,
-    BrokerRegistrationRequest, CreateTopicsRequest, FetchRequest, ProduceRequest, ProduceResponse,
-    RequestKind, ResponseKind,
+    BrokerRegistrationRequest, CreateTopicsRequest, FetchRequest, ListOffsetsRequest,
+    ProduceRequest, ProduceResponse, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use std::net::TcpStream;
@@ -468,6 +469,16 @@ fn fetches_with_wrong_epochs_or_from_non_replicas_are_refused() {
         fetch(&mut client, id, 2, b2.epoch, at(0)).error_code,
         FENCED_LEADER_EPOCH
     );
+    // ListOffsets checks the epoch the same way.
+    assert_eq!(
+        list_offsets_at(&mut client, "epochs", 0),
+        FENCED_LEADER_EPOCH
+    );
+    assert_eq!(
+        list_offsets_at(&mut client, "epochs", 2),
+        UNKNOWN_LEADER_EPOCH
+    );
+    assert_eq!(list_offsets_at(&mut client, "epochs", 1), NONE);
     // Broker 3 is no replica: with an epoch the pair is unknown, without
     // one the answer is NOT_LEADER_OR_FOLLOWER (Kafka's followerReplicaOrThrow).
     assert_eq!(
@@ -527,6 +538,24 @@ fn fetches_with_wrong_epochs_or_from_non_replicas_are_refused() {
         },
     );
     assert_eq!(unknown.error_code, OFFSET_OUT_OF_RANGE);
+}
+
+/// The error of ListOffsets "latest" naming `current_leader_epoch`.
+fn list_offsets_at(conn: &mut Connection, name: &str, current_leader_epoch: i32) -> i16 {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(name))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_timestamp(-1)])]);
+    let ResponseKind::ListOffsets(response) =
+        conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
+    else {
+        panic!("wrong response type")
+    };
+    response.topics[0].partitions[0].error_code
 }
 
 fn alter_partition(

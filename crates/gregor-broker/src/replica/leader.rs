@@ -160,6 +160,11 @@ impl LeaderState {
         self.committed.leader_epoch
     }
 
+    /// The log end offset when this leader epoch began.
+    pub fn epoch_start_offset(&self) -> i64 {
+        self.epoch_start_offset
+    }
+
     pub fn committed(&self) -> &CommittedState {
         &self.committed
     }
