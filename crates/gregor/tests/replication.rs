@@ -24,15 +24,15 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest, BrokerId,
-    BrokerRegistrationRequest, CreateTopicsRequest, FetchRequest, ListOffsetsRequest,
-    ProduceRequest, ProduceResponse, RequestKind, ResponseKind,
+    BrokerRegistrationRequest, CreateTopicsRequest, FetchRequest, FetchResponse,
+    ListOffsetsRequest, ProduceRequest, ProduceResponse, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::cluster::{broker_ids, eventually, metadata, NodeSpec, ProcessCluster};
 use support::{free_port, list_offsets, topic_name, Connection};
 use uuid::Uuid;
@@ -278,6 +278,39 @@ fn want(offset: i64) -> Want {
 
 /// A fetch of partition 0 of `topic_id`, from replica `replica` (with
 /// broker epoch `epoch`) or, with `replica` -1, from a consumer.
+fn fetch_request(
+    topic_id: Uuid,
+    replica: i32,
+    epoch: i64,
+    w: Want,
+    max_wait_ms: i32,
+) -> RequestKind {
+    RequestKind::Fetch(
+        FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_replica_state(
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(replica))
+                    .with_replica_epoch(epoch),
+            )
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(if max_wait_ms > 0 { 1 } else { 0 })
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic_id(topic_id)
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(w.offset)
+                    .with_current_leader_epoch(w.current_leader_epoch)
+                    .with_last_fetched_epoch(w.last_fetched_epoch)
+                    .with_partition_max_bytes(1 << 20)])]),
+    )
+}
+
+/// A fetch of partition 0 of `topic_id`, from replica `replica` (with
+/// broker epoch `epoch`) or, with `replica` -1, from a consumer; answered
+/// at once.
 fn fetch(
     conn: &mut Connection,
     topic_id: Uuid,
@@ -285,32 +318,32 @@ fn fetch(
     epoch: i64,
     w: Want,
 ) -> FetchedPartition {
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_replica_state(
-            ReplicaState::default()
-                .with_replica_id(BrokerId(replica))
-                .with_replica_epoch(epoch),
-        )
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic_id(topic_id)
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(w.offset)
-                .with_current_leader_epoch(w.current_leader_epoch)
-                .with_last_fetched_epoch(w.last_fetched_epoch)
-                .with_partition_max_bytes(1 << 20)])]);
-    let ResponseKind::Fetch(mut response) =
-        conn.request(ApiKey::Fetch, 17, RequestKind::Fetch(request))
+    let request = fetch_request(topic_id, replica, epoch, w, 0);
+    let ResponseKind::Fetch(mut response) = conn.request(ApiKey::Fetch, FETCH_VERSION, request)
     else {
         panic!("wrong response type")
     };
     assert_eq!(response.error_code, NONE);
     response.responses.remove(0).partitions.remove(0)
+}
+
+const FETCH_VERSION: i16 = 17;
+
+/// The answer to a fetch sent without waiting, if one comes within `wait`.
+fn fetch_answer(conn: &mut Connection, wait: Duration) -> Option<FetchedPartition> {
+    conn.stream.set_read_timeout(Some(wait)).unwrap();
+    let frame = conn.read_frame();
+    conn.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut frame = frame?;
+    kafka_protocol::messages::ResponseHeader::decode(
+        &mut frame,
+        ApiKey::Fetch.response_header_version(FETCH_VERSION),
+    )
+    .unwrap();
+    let mut response = FetchResponse::decode(&mut frame, FETCH_VERSION).unwrap();
+    Some(response.responses.remove(0).partitions.remove(0))
 }
 
 fn records_len(p: &FetchedPartition) -> usize {
@@ -393,6 +426,43 @@ fn the_high_watermark_follows_the_followers_and_acks_all_waits_for_it() {
     // A follower fetching from further back never moves the HW back.
     let read = fetch(&mut client, id, 2, b2.epoch, want(1));
     assert_eq!(read.high_watermark, 5);
+}
+
+#[test]
+fn parked_fetches_wake_when_the_high_watermark_moves() {
+    let node = start_node(&[]);
+    let (b2, b3) = (FakeBroker::join(&node, 2), FakeBroker::join(&node, 3));
+    let mut client = node.client();
+    let id = create_placed_topic(&mut client, "parked", &[1, 2, 3], 1);
+    eventually(20, "the topic led by node 1", || {
+        (partition_state(&mut client, "parked") == (1, 0, vec![1, 2, 3])).then_some(())
+    });
+    assert_eq!(produce(&mut client, "parked", 1, &["a", "b"]), (NONE, 0));
+    fetch(&mut client, id, 2, b2.epoch, want(2));
+    // A consumer waits for data below the HW; follower 2, at the log end,
+    // waits for more data. Both wait up to 20 s.
+    let mut consumer = node.client();
+    let consumer_fetch = fetch_request(id, -1, -1, want(0), 20_000);
+    let frame = consumer.encode(ApiKey::Fetch, FETCH_VERSION, &consumer_fetch);
+    consumer.send_raw(&frame);
+    let mut follower = node.client();
+    let follower_fetch = fetch_request(id, 2, b2.epoch, want(2), 20_000);
+    let frame = follower.encode(ApiKey::Fetch, FETCH_VERSION, &follower_fetch);
+    follower.send_raw(&frame);
+    assert!(fetch_answer(&mut consumer, Duration::from_millis(500)).is_none());
+    assert!(fetch_answer(&mut follower, Duration::from_millis(100)).is_none());
+    // Follower 3 catches up: the HW moves to 2 and both wake at once.
+    let started = Instant::now();
+    assert_eq!(
+        fetch(&mut client, id, 3, b3.epoch, want(2)).high_watermark,
+        2
+    );
+    let consumed = fetch_answer(&mut consumer, Duration::from_secs(5)).expect("consumer woken");
+    assert_eq!((consumed.error_code, consumed.high_watermark), (NONE, 2));
+    assert!(records_len(&consumed) > 0);
+    let told = fetch_answer(&mut follower, Duration::from_secs(5)).expect("follower woken");
+    assert_eq!((told.high_watermark, records_len(&told)), (2, 0));
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
