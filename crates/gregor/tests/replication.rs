@@ -232,6 +232,15 @@ fn produce(conn: &mut Connection, name: &str, acks: i16, values: &[&'static str]
     (p.error_code, p.base_offset)
 }
 
+/// `produce` once the node has applied its leadership (it does so just
+/// after Metadata shows it).
+fn produce_when_led(conn: &mut Connection, name: &str, values: &[&'static str]) -> (i16, i64) {
+    eventually(20, "the node leading", || {
+        let answer = produce(conn, name, 1, values);
+        (answer.0 != NOT_LEADER_OR_FOLLOWER).then_some(answer)
+    })
+}
+
 const PRODUCE_VERSION: i16 = 9;
 
 /// Sends a produce without waiting for its answer.
@@ -362,7 +371,7 @@ fn the_high_watermark_follows_the_followers_and_acks_all_waits_for_it() {
 
     // acks=1 is answered after the local append; nothing is committed yet.
     assert_eq!(
-        produce(&mut client, "replicated", 1, &["a", "b", "c"]),
+        produce_when_led(&mut client, "replicated", &["a", "b", "c"]),
         (NONE, 0)
     );
     assert_eq!(list_offsets(&mut client, "replicated", 0, -1).offset, 0);
@@ -437,7 +446,10 @@ fn parked_fetches_wake_when_the_high_watermark_moves() {
     eventually(20, "the topic led by node 1", || {
         (partition_state(&mut client, "parked") == (1, 0, vec![1, 2, 3])).then_some(())
     });
-    assert_eq!(produce(&mut client, "parked", 1, &["a", "b"]), (NONE, 0));
+    assert_eq!(
+        produce_when_led(&mut client, "parked", &["a", "b"]),
+        (NONE, 0)
+    );
     fetch(&mut client, id, 2, b2.epoch, want(2));
     // A consumer waits for data below the HW; follower 2, at the log end,
     // waits for more data. Both wait up to 20 s.
@@ -474,7 +486,10 @@ fn lagging_followers_leave_the_isr_and_caught_up_ones_rejoin() {
     eventually(20, "the topic led by node 1", || {
         (partition_state(&mut client, "lagging") == (1, 0, vec![1, 2])).then_some(())
     });
-    assert_eq!(produce(&mut client, "lagging", 1, &["a", "b"]), (NONE, 0));
+    assert_eq!(
+        produce_when_led(&mut client, "lagging", &["a", "b"]),
+        (NONE, 0)
+    );
     // Follower 2 never fetches: after the lag time the leader shrinks the
     // ISR through AlterPartition, and Metadata shows it.
     eventually(20, "the ISR shrunk to the leader", || {
@@ -482,24 +497,41 @@ fn lagging_followers_leave_the_isr_and_caught_up_ones_rejoin() {
         (isr == [1]).then_some(())
     });
     // The ISR is below min.insync.replicas=2: acks=all is refused before
-    // the append, the HW no longer moves, acks=1 still appends.
-    assert_eq!(
-        produce(&mut client, "lagging", -1, &["x"]).0,
-        NOT_ENOUGH_REPLICAS
-    );
-    assert_eq!(produce(&mut client, "lagging", 1, &["c"]), (NONE, 2));
+    // the append, the HW no longer moves, acks=1 still appends. (The
+    // leader applies the image just after Metadata shows it: a first
+    // acks=all may still be appended, and time out.)
+    eventually(20, "acks=all refused below min ISR", || {
+        let ResponseKind::Produce(response) = client.request(
+            ApiKey::Produce,
+            PRODUCE_VERSION,
+            produce_request("lagging", -1, 200, &["x"]),
+        ) else {
+            panic!("wrong response type")
+        };
+        let code = response.responses[0].partition_responses[0].error_code;
+        assert!(
+            code == NOT_ENOUGH_REPLICAS || code == REQUEST_TIMED_OUT,
+            "{code}"
+        );
+        (code == NOT_ENOUGH_REPLICAS).then_some(())
+    });
+    let (code, base) = produce(&mut client, "lagging", 1, &["c"]);
+    assert_eq!(code, NONE);
+    let end = base + 1;
     assert_eq!(list_offsets(&mut client, "lagging", 0, -1).offset, 0);
     // Follower 2 catches up to the log end and joins again; then the HW
     // moves.
-    let read = fetch(&mut client, id, 2, b2.epoch, want(3));
+    let read = fetch(&mut client, id, 2, b2.epoch, want(end));
     assert_eq!(read.error_code, NONE);
     eventually(20, "the ISR grown back", || {
         let (_, _, isr) = partition_state(&mut client, "lagging");
         (isr == [1, 2]).then_some(())
     });
-    let read = fetch(&mut client, id, 2, b2.epoch, want(3));
-    assert_eq!(read.high_watermark, 3);
-    assert_eq!(list_offsets(&mut client, "lagging", 0, -1).offset, 3);
+    eventually(20, "the HW at the log end", || {
+        let read = fetch(&mut client, id, 2, b2.epoch, want(end));
+        (read.high_watermark == end).then_some(())
+    });
+    assert_eq!(list_offsets(&mut client, "lagging", 0, -1).offset, end);
 }
 
 #[test]
@@ -518,7 +550,7 @@ fn fetches_with_wrong_epochs_or_from_non_replicas_are_refused() {
         (leader == 1 && epoch == 1).then_some(())
     });
     assert_eq!(
-        produce(&mut client, "epochs", 1, &["a", "b", "c"]),
+        produce_when_led(&mut client, "epochs", &["a", "b", "c"]),
         (NONE, 0)
     );
     let at = |epoch: i32| Want {
