@@ -307,6 +307,11 @@ impl Broker {
                 tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone())),
                 tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx.clone())),
                 tokio::spawn(txn_timer_loop(broker.clone(), shutdown_rx.clone())),
+                tokio::spawn(isr_check_loop(broker.clone(), shutdown_rx.clone())),
+                tokio::spawn(crate::replica::isr_sender::run(
+                    broker.clone(),
+                    shutdown_rx.clone(),
+                )),
             ]
         });
         for (name, address) in &bound {
@@ -595,6 +600,20 @@ async fn maintenance_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         }
         let replicas = broker.replicas.clone();
         let _ = tokio::task::spawn_blocking(move || replicas.maintain(now, retention_due)).await;
+    }
+}
+
+/// The leaders' ISR check, every half `replica.lag.time.max.ms` as Kafka
+/// schedules its `isr-expiration` task.
+async fn isr_check_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let half_lag = (broker.config.replica_lag_time_max_ms / 2).clamp(10, 30_000) as u64;
+    let tick = Duration::from_millis(half_lag);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        broker.replicas.tick_leaders(now_ms());
     }
 }
 

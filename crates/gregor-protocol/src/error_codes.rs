@@ -38,6 +38,9 @@ pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
 pub const RECORD_LIST_TOO_LARGE: i16 = 18;
 /// Fewer in-sync replicas than `min.insync.replicas`.
 pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+/// Appended, but the ISR fell below `min.insync.replicas` before acks=all
+/// was satisfied.
+pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
 /// The produce request's `acks` is not -1, 0 or 1.
 pub const INVALID_REQUIRED_ACKS: i16 = 21;
 /// The member's generation is not the group's.
@@ -102,6 +105,9 @@ pub const FENCED_LEADER_EPOCH: i16 = 74;
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 /// The broker's epoch is not its current registration's (BrokerHeartbeat).
 pub const STALE_BROKER_EPOCH: i16 = 77;
+/// A new leader's high watermark has not reached the start of its epoch
+/// yet: "latest" offsets are not known (ListOffsets).
+pub const OFFSET_NOT_AVAILABLE: i16 = 78;
 /// The joining member must rejoin with the member id it was given.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 /// ElectLeaders: the preferred replica cannot lead (not in sync or not live).
@@ -239,6 +245,10 @@ mod tests {
             ),
             (super::NOT_ENOUGH_REPLICAS, ResponseError::NotEnoughReplicas),
             (
+                super::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                ResponseError::NotEnoughReplicasAfterAppend,
+            ),
+            (
                 super::INVALID_REQUIRED_ACKS,
                 ResponseError::InvalidRequiredAcks,
             ),
@@ -352,6 +362,10 @@ mod tests {
                 ResponseError::FetchSessionTopicIdError,
             ),
             (super::STALE_BROKER_EPOCH, ResponseError::StaleBrokerEpoch),
+            (
+                super::OFFSET_NOT_AVAILABLE,
+                ResponseError::OffsetNotAvailable,
+            ),
             (super::NOT_CONTROLLER, ResponseError::NotController),
             (
                 super::MISMATCHED_ENDPOINT_TYPE,

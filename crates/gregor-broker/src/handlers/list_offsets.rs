@@ -1,10 +1,12 @@
 //! ListOffsets: earliest, latest, max timestamp, and the first offset at or
 //! after a timestamp.
 
+use crate::fetch::read::leader_epoch_error;
 use crate::handlers::leader_hint::led_partition;
 use crate::replica_manager::Partition;
 use crate::server::Broker;
 use gregor_log::LogError;
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -32,6 +34,20 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                 .map(|p| {
                     let base = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
+                    // Kafka checks the leader epoch first, also where this
+                    // broker follows (KIP-320).
+                    let hosted_epoch = broker
+                        .replicas
+                        .partition(&topic.name, p.partition_index)
+                        .map(|h| h.leader_epoch());
+                    if let Some(code) =
+                        hosted_epoch.and_then(|e| leader_epoch_error(p.current_leader_epoch, e))
+                    {
+                        return base
+                            .with_error_code(code)
+                            .with_offset(-1)
+                            .with_timestamp(-1);
+                    }
                     let partition = match led_partition(broker, &topic.name, p.partition_index) {
                         Ok(partition) => partition,
                         Err(not_led) => {
@@ -50,8 +66,8 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                             } else {
                                 -1
                             }),
-                        Err(err) => base
-                            .with_error_code(err.error_code())
+                        Err(code) => base
+                            .with_error_code(code)
                             .with_offset(-1)
                             .with_timestamp(-1),
                     }
@@ -67,8 +83,24 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
 
 /// (offset, timestamp) for one query; -1/-1 when nothing matches, as Kafka
 /// answers. A read_committed consumer sees the log up to the last stable
-/// offset only: "latest" is the LSO and lookups past it find nothing.
-fn lookup(
+/// offset only: "latest" is the LSO and lookups past it find nothing. A new
+/// leader whose high watermark has not yet reached the start of its epoch
+/// answers "latest", and lookups past what is readable, with
+/// OFFSET_NOT_AVAILABLE (Kafka's `fetchOffsetForTimestamp`): the offsets
+/// it would give could still be cut by the followers' catching up.
+fn lookup(partition: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i64), i16> {
+    let found = lookup_log(partition, timestamp, read_committed).map_err(|e| e.error_code())?;
+    let lagging = partition
+        .leader_epoch_start_offset()
+        .is_some_and(|start| start > partition.high_watermark());
+    let beyond_readable = timestamp == LATEST || (timestamp >= MAX_TIMESTAMP && found.0 == -1);
+    if lagging && timestamp != EARLIEST && timestamp != EARLIEST_LOCAL && beyond_readable {
+        return Err(error_codes::OFFSET_NOT_AVAILABLE);
+    }
+    Ok(found)
+}
+
+fn lookup_log(
     partition: &Partition,
     timestamp: i64,
     read_committed: bool,
