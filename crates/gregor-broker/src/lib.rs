@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod internal_topics;
 pub mod log_config;
 pub mod meta_properties;
+pub mod replica;
 pub mod replica_manager;
 pub mod send_file;
 pub mod server;

@@ -1,19 +1,22 @@
 //! The partitions this broker hosts (those it is a replica of), each a log
 //! plus the waiters to wake when it grows and its leadership as the metadata
-//! image last said. Data replication is not there yet, so the high watermark
-//! is the log end offset.
+//! image last said. Partitions this broker follows are handed to the
+//! fetchers (replica/fetcher.rs) through the fetch plan.
 
 use crate::config::BrokerConfig;
 use crate::log_config::{effective, log_config_for, BrokerLayers};
+use crate::replica::fetcher::{FetchPlan, FetchSource, FollowedPartition};
+use crate::replica::follower::{self, LocalOffsets, OutOfRangeFix};
+use crate::replica::hw_checkpoint::{self, HighWatermarks};
 use gregor_log::{
     AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
 };
 use gregor_metadata::MetadataImage;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 /// What a consumer's fetch of one partition returns: the batches as a
@@ -54,6 +57,11 @@ pub struct Partition {
     log: Mutex<Option<PartitionLog>>,
     /// Fetches parked until this partition grows (the fetch purgatory).
     waiters: Mutex<Vec<Weak<Notify>>>,
+    /// A follower's high watermark, learnt from its leader's fetch answers
+    /// (never past its own log end); at start-up the checkpointed one.
+    high_watermark: AtomicI64,
+    /// This broker's node id (whether it leads is `leadership.leader == local_node`).
+    local_node: i32,
 }
 
 /// A partition whose log has been closed (topic deleted, shutdown).
@@ -299,15 +307,27 @@ pub struct ReplicaManager {
     /// True when the previous run did not shut down cleanly.
     recover: bool,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    /// The high watermarks checkpointed by the previous run.
+    checkpointed: HighWatermarks,
+    /// One checkpoint writer at a time (the timer and shutdown).
+    checkpoint_lock: Mutex<()>,
+    fetch_plan: watch::Sender<Arc<FetchPlan>>,
 }
 
 impl ReplicaManager {
     pub fn new(config: BrokerConfig, recover: bool) -> ReplicaManager {
+        let checkpointed = hw_checkpoint::read(&config.log_dir).unwrap_or_else(|err| {
+            tracing::warn!(%err, "cannot read {}", hw_checkpoint::FILE_NAME);
+            HighWatermarks::new()
+        });
         ReplicaManager {
             log_dir: config.log_dir.clone(),
             config,
             recover,
             partitions: RwLock::new(HashMap::new()),
+            checkpointed,
+            checkpoint_lock: Mutex::new(()),
+            fetch_plan: watch::Sender::new(Arc::new(FetchPlan::default())),
         }
     }
 
@@ -396,8 +416,15 @@ impl ReplicaManager {
                     replicas: state.replicas.clone(),
                 };
                 if let Some(existing) = partitions.get(&key) {
-                    if existing.leadership() != leadership {
+                    let previous = existing.leadership();
+                    if previous != leadership {
+                        let new_leader_epoch = leadership.leader == node_id
+                            && (previous.leader != node_id
+                                || previous.leader_epoch != leadership.leader_epoch);
                         existing.set_leadership(leadership);
+                        if new_leader_epoch {
+                            existing.become_leader();
+                        }
                         // Parked fetches re-check who leads.
                         existing.wake_waiters();
                     }
@@ -416,21 +443,104 @@ impl ReplicaManager {
                     .log_dir
                     .join(gregor_log::partition_dir_name(&topic.name, index));
                 let log = PartitionLog::open(&dir, config.clone(), self.recover)?;
-                partitions.insert(
-                    key,
-                    Arc::new(Partition {
-                        topic: topic.name.clone(),
-                        topic_id: topic.id,
-                        index,
-                        leadership: RwLock::new(leadership),
-                        min_insync_replicas: AtomicUsize::new(min_isr),
-                        log: Mutex::new(Some(log)),
-                        waiters: Mutex::new(Vec::new()),
-                    }),
-                );
+                // A restarted replica starts from its checkpointed high
+                // watermark, never past what its log holds.
+                let high_watermark = self
+                    .checkpointed
+                    .get(&key)
+                    .copied()
+                    .unwrap_or(0)
+                    .min(log.log_end_offset());
+                let leads = leadership.leader == node_id;
+                let partition = Arc::new(Partition {
+                    topic: topic.name.clone(),
+                    topic_id: topic.id,
+                    index,
+                    leadership: RwLock::new(leadership),
+                    min_insync_replicas: AtomicUsize::new(min_isr),
+                    log: Mutex::new(Some(log)),
+                    waiters: Mutex::new(Vec::new()),
+                    high_watermark: AtomicI64::new(high_watermark),
+                    local_node: node_id,
+                });
+                if leads {
+                    partition.become_leader();
+                }
+                partitions.insert(key, partition);
             }
         }
+        self.publish_fetch_plan(image, &partitions);
         Ok(())
+    }
+
+    /// Hands the fetchers the partitions this broker follows, by leader.
+    /// Sent only when it changed, so fetchers take a new plan as news.
+    fn publish_fetch_plan(
+        &self,
+        image: &MetadataImage,
+        partitions: &HashMap<(String, i32), Arc<Partition>>,
+    ) {
+        let node_id = self.config.node_id;
+        let mut sources: BTreeMap<i32, FetchSource> = BTreeMap::new();
+        for partition in partitions.values() {
+            let leadership = partition.leadership();
+            if leadership.leader < 0 || leadership.leader == node_id {
+                continue;
+            }
+            let source = sources
+                .entry(leadership.leader)
+                .or_insert_with(|| FetchSource {
+                    address: image
+                        .brokers
+                        .get(&leadership.leader)
+                        .and_then(|b| b.endpoint(&self.config.listeners.inter_broker))
+                        .map(|e| format!("{}:{}", e.host, e.port)),
+                    partitions: Vec::new(),
+                });
+            source.partitions.push(FollowedPartition {
+                partition: partition.clone(),
+                leader_epoch: leadership.leader_epoch,
+            });
+        }
+        for source in sources.values_mut() {
+            source.partitions.sort_by(|a, b| {
+                (&a.partition.topic, a.partition.index)
+                    .cmp(&(&b.partition.topic, b.partition.index))
+            });
+        }
+        let plan = FetchPlan {
+            broker_epoch: image.brokers.get(&node_id).map_or(-1, |b| b.epoch),
+            sources,
+        };
+        self.fetch_plan.send_if_modified(|current| {
+            if **current == plan {
+                return false;
+            }
+            *current = Arc::new(plan);
+            true
+        });
+    }
+
+    /// The fetchers' view of what to follow; it changes with the image.
+    pub fn fetch_plan(&self) -> watch::Receiver<Arc<FetchPlan>> {
+        self.fetch_plan.subscribe()
+    }
+
+    /// Writes every hosted partition's high watermark to the log dir's
+    /// `replication-offset-checkpoint`.
+    pub fn checkpoint_high_watermarks(&self) -> std::io::Result<()> {
+        let partitions = self.all_partitions();
+        let mut entries = HighWatermarks::with_capacity(partitions.len());
+        for partition in partitions {
+            if let Ok(high_watermark) = partition.high_watermark() {
+                entries.insert((partition.topic.clone(), partition.index), high_watermark);
+            }
+        }
+        let _guard = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        hw_checkpoint::write(&self.log_dir, &entries)
     }
 
     /// Time-based roll, flush.ms and (when due) retention, for every partition.
@@ -451,8 +561,11 @@ impl ReplicaManager {
         }
     }
 
-    /// Flushes and closes every log.
+    /// Checkpoints the high watermarks, then flushes and closes every log.
     pub fn shutdown(&self) -> Result<(), LogError> {
+        if let Err(err) = self.checkpoint_high_watermarks() {
+            tracing::error!(%err, "cannot write {}", hw_checkpoint::FILE_NAME);
+        }
         let partitions: Vec<Arc<Partition>> = self
             .partitions
             .write()
@@ -477,4 +590,188 @@ fn min_insync_replicas(topic: &gregor_metadata::TopicImage, config: &BrokerLayer
     gregor_metadata::topic_config::find("min.insync.replicas")
         .and_then(|def| effective(topic, config, def).0.parse().ok())
         .unwrap_or(1)
+}
+
+/// What a follower's fetch of one partition asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchPosition {
+    pub fetch_offset: i64,
+    pub last_fetched_epoch: i32,
+    pub log_start_offset: i64,
+}
+
+/// What applying a leader's answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Done; the log now ends at this offset.
+    Done { log_end: i64 },
+    /// The partition is no longer followed from that leader at that epoch
+    /// (the image moved on while the fetch was out): nothing was changed.
+    Stale,
+}
+
+/// The follower side of a partition (Kafka's Partition.makeFollower /
+/// ReplicaFetcherThread.processPartitionData). Every change happens under
+/// the log lock after checking that the partition is still followed from
+/// `leader` at `leader_epoch`, so an answer that raced a leadership change
+/// never writes into a log this broker now leads.
+impl Partition {
+    /// The partition's high watermark: a leader's is its log end offset
+    /// (until leader-side tracking replaces it), a follower's is learnt
+    /// from its leader.
+    pub fn high_watermark(&self) -> Result<i64, LogError> {
+        if self.leadership().leader == self.current_node() {
+            return self.with_log(|log| Ok(log.log_end_offset()));
+        }
+        Ok(self.high_watermark.load(Ordering::Acquire))
+    }
+
+    fn current_node(&self) -> i32 {
+        self.local_node
+    }
+
+    /// Kafka's makeLeader: the new leader epoch starts at our log end
+    /// offset, so followers that wrote past it under an older epoch are told
+    /// to truncate there.
+    fn become_leader(&self) {
+        let epoch = self.leader_epoch();
+        let result = self.with_log(|log| {
+            let log_end = log.log_end_offset();
+            log.assign_epoch(epoch, log_end)
+        });
+        if let Err(err) = result {
+            tracing::error!(topic = %self.topic, partition = self.index, %err, "cannot record the new leader epoch");
+        }
+    }
+
+    fn is_following(&self, leader: i32, leader_epoch: i32) -> bool {
+        let leadership = self.leadership();
+        leadership.leader == leader && leadership.leader_epoch == leader_epoch
+    }
+
+    /// Where the next fetch from the leader starts.
+    pub fn fetch_position(&self) -> Result<FetchPosition, LogError> {
+        self.with_log(|log| {
+            Ok(FetchPosition {
+                fetch_offset: log.log_end_offset(),
+                last_fetched_epoch: log.latest_epoch().unwrap_or(-1),
+                log_start_offset: log.log_start_offset(),
+            })
+        })
+    }
+
+    /// Appends the leader's batches as they are (offsets and epochs kept;
+    /// the epoch cache learns theirs), then takes the leader's high
+    /// watermark (bounded by our log end) and log start offset.
+    pub fn append_fetched(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        records: &[u8],
+        leader_high_watermark: i64,
+        leader_log_start: i64,
+        now_ms: i64,
+    ) -> Result<Applied, LogError> {
+        let applied = self.with_log(|log| {
+            if !self.is_following(leader, leader_epoch) {
+                return Ok(Applied::Stale);
+            }
+            let whole = follower::complete_batches_len(records);
+            if whole > 0 {
+                log.append_replicated(&records[..whole], now_ms)?;
+            }
+            let log_end = log.log_end_offset();
+            // Kafka's follower takes the leader's high watermark as it is;
+            // a new leader may not know the old one's yet, and what was
+            // committed stays committed, so ours never goes back here.
+            let previous = self.high_watermark.load(Ordering::Acquire);
+            let high_watermark = follower::follower_high_watermark(leader_high_watermark, log_end)
+                .max(previous.min(log_end));
+            self.high_watermark.store(high_watermark, Ordering::Release);
+            if let Some(start) = follower::follower_log_start(
+                log.log_start_offset(),
+                leader_log_start,
+                high_watermark,
+            ) {
+                log.advance_log_start_offset(start)?;
+            }
+            Ok(Applied::Done { log_end })
+        })?;
+        if matches!(applied, Applied::Done { .. }) && !records.is_empty() {
+            self.wake_waiters();
+        }
+        Ok(applied)
+    }
+
+    /// The leader says our log diverged after its epoch `epoch`, which ends
+    /// at `end_offset` in its log: truncate as Kafka's truncateOnFetch does.
+    pub fn truncate_diverged(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        epoch: i32,
+        end_offset: i64,
+    ) -> Result<Applied, LogError> {
+        self.with_log(|log| {
+            if !self.is_following(leader, leader_epoch) {
+                return Ok(Applied::Stale);
+            }
+            let (local_epoch, local_end) = log.end_offset_for_epoch(epoch);
+            let local = (local_epoch >= 0 && local_end >= 0).then_some((local_epoch, local_end));
+            let log_end = log.log_end_offset();
+            let target = follower::diverging_truncation(epoch, end_offset, local, log_end);
+            if target < log_end {
+                tracing::info!(topic = %self.topic, partition = self.index, from = log_end, to = target, epoch, "truncating a diverged log");
+                log.truncate_to(target)?;
+            }
+            self.cap_high_watermark(log.log_end_offset());
+            Ok(Applied::Done {
+                log_end: log.log_end_offset(),
+            })
+        })
+    }
+
+    /// Resolves an OFFSET_OUT_OF_RANGE answer with the leader's log start
+    /// and end offsets.
+    pub fn resolve_out_of_range(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        leader_start: i64,
+        leader_end: i64,
+    ) -> Result<Applied, LogError> {
+        self.with_log(|log| {
+            if !self.is_following(leader, leader_epoch) {
+                return Ok(Applied::Stale);
+            }
+            let local = LocalOffsets {
+                log_start: log.log_start_offset(),
+                log_end: log.log_end_offset(),
+            };
+            match follower::out_of_range(local, leader_start, leader_end) {
+                OutOfRangeFix::TruncateTo(offset) => {
+                    tracing::warn!(topic = %self.topic, partition = self.index, from = local.log_end, to = offset, "leader's log ends below ours: truncating");
+                    log.truncate_to(offset)?;
+                }
+                OutOfRangeFix::StartAt(offset) => {
+                    tracing::info!(topic = %self.topic, partition = self.index, offset, "leader's log starts after ours ends: starting over there");
+                    log.truncate_fully_and_start_at(offset)?;
+                    self.high_watermark.store(offset, Ordering::Release);
+                }
+                OutOfRangeFix::Retry => {}
+            }
+            self.cap_high_watermark(log.log_end_offset());
+            Ok(Applied::Done {
+                log_end: log.log_end_offset(),
+            })
+        })
+    }
+
+    fn cap_high_watermark(&self, log_end: i64) {
+        let _ = self
+            .high_watermark
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |hw| {
+                (hw > log_end).then_some(log_end)
+            });
+    }
 }
