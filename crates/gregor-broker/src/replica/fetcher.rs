@@ -31,6 +31,10 @@ use tokio::task::JoinHandle;
 /// The newest Fetch version Gregor serves and sends (KIP-903's replica
 /// state and KIP-951's leader hints included).
 const FETCH_VERSION: i16 = 17;
+/// Before v15 the replica id is its own field; from v15 it travels in the
+/// replica state with the broker epoch (KIP-903), and the old field must
+/// stay -1.
+const REPLICA_STATE_VERSION: i16 = 15;
 const LIST_OFFSETS_VERSION: i16 = 9;
 const EARLIEST: i64 = -2;
 const LATEST: i64 = -1;
@@ -185,7 +189,16 @@ async fn fetch_from(
                 Err(_) => continue,
             }
         }
-        let request = fetch_request(&context, current.broker_epoch, &positions);
+        let version = match conn.version_for(ApiKey::Fetch, FETCH_VERSION) {
+            Ok(version) => version,
+            Err(err) => {
+                tracing::warn!(source, %err, "the leader cannot serve follower fetches");
+                connection = None;
+                wait(&mut plan, Some(backoff)).await;
+                continue;
+            }
+        };
+        let request = fetch_request(&context, version, current.broker_epoch, &positions);
         let answer = conn
             .send(ApiKey::Fetch, FETCH_VERSION, RequestKind::Fetch(request))
             .await;
@@ -267,6 +280,7 @@ async fn connect(address: &str, context: &FetcherContext) -> anyhow::Result<Conn
 
 fn fetch_request(
     context: &FetcherContext,
+    version: i16,
     broker_epoch: i64,
     positions: &[(&FollowedPartition, crate::replica_manager::FetchPosition)],
 ) -> FetchRequest {
@@ -293,15 +307,16 @@ fn fetch_request(
             ),
         }
     }
-    FetchRequest::default()
-        // Before v15 the replica id is its own field; from v15 it is in
-        // the replica state with the broker epoch (KIP-903).
-        .with_replica_id(BrokerId(context.node_id))
-        .with_replica_state(
+    let request = if version >= REPLICA_STATE_VERSION {
+        FetchRequest::default().with_replica_state(
             ReplicaState::default()
                 .with_replica_id(BrokerId(context.node_id))
                 .with_replica_epoch(broker_epoch),
         )
+    } else {
+        FetchRequest::default().with_replica_id(BrokerId(context.node_id))
+    };
+    request
         .with_max_wait_ms(settings.wait_max_ms)
         .with_min_bytes(settings.min_bytes)
         .with_max_bytes(settings.response_max_bytes)
@@ -322,6 +337,7 @@ async fn apply(
     context: &FetcherContext,
 ) -> Option<bool> {
     let partition = &p.partition;
+    tracing::trace!(topic = %partition.topic, partition = partition.index, source, error = data.error_code, hw = data.high_watermark, bytes = data.records.as_ref().map_or(0, |r| r.len()), "fetched");
     let answer = LeaderAnswer {
         error_code: data.error_code,
         high_watermark: data.high_watermark,

@@ -1,0 +1,213 @@
+//! Partition replication between real `gregor server` processes: three
+//! combined broker+controller nodes, an RF=3 topic, followers fetching from
+//! the leader. The followers' segment files must end up byte-identical to
+//! the leader's (batches are copied as they are: offsets, epochs, CRCs),
+//! a new leader after kill -9 must serve every record, and a follower that
+//! diverged must truncate and re-sync.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use gregor_protocol::error_codes::NONE;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_response::MetadataResponsePartition;
+use kafka_protocol::messages::{ApiKey, FetchRequest, RequestKind, ResponseKind};
+use std::path::PathBuf;
+use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
+use support::{free_port, list_offsets, produce_values, topic_name};
+
+const TOPIC: &str = "replicated";
+
+/// Fast failure detection and checkpoints, so the tests run in seconds.
+const SETTINGS: &[&str] = &[
+    "broker.session.timeout.ms=3000",
+    "broker.heartbeat.interval.ms=300",
+    "replica.high.watermark.checkpoint.interval.ms=200",
+    "replica.fetch.backoff.ms=200",
+];
+
+fn start_combined(size: usize) -> ProcessCluster {
+    let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let specs = ports
+        .iter()
+        .map(|(client, controller)| NodeSpec {
+            port: *client,
+            properties: format!(
+                "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
+                 listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
+                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            ),
+            is_controller_only: false,
+        })
+        .collect();
+    let cluster = ProcessCluster::start(specs, SETTINGS);
+    for i in 0..size {
+        eventually(20, "every broker registered", || {
+            (broker_ids(&metadata(&mut cluster.connect(i), None)).len() == size).then_some(())
+        });
+    }
+    cluster
+}
+
+/// The partition as node `via` sees it, once it has a leader.
+fn partition(cluster: &ProcessCluster, via: usize) -> MetadataResponsePartition {
+    eventually(20, "the partition to have a leader", || {
+        let response = metadata(&mut cluster.connect(via), Some(&[TOPIC]));
+        let topic = response.topics.first()?;
+        let p = topic.partitions.first()?;
+        (topic.error_code == NONE && p.leader_id.0 > 0).then(|| p.clone())
+    })
+}
+
+/// The partition's batches on node `i`: its segment files concatenated in
+/// offset order (replicas may roll segments at different points).
+fn log_bytes(cluster: &ProcessCluster, i: usize) -> Vec<u8> {
+    let dir = cluster.nodes[i].dir.join("data").join(format!("{TOPIC}-0"));
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    segments.sort();
+    segments
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap_or_default())
+        .collect()
+}
+
+/// The high watermark node `i` checkpointed for the partition.
+fn checkpointed(cluster: &ProcessCluster, i: usize) -> Option<i64> {
+    let path = cluster.nodes[i]
+        .dir
+        .join("data")
+        .join("replication-offset-checkpoint");
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("0"), "checkpoint version");
+    let count: usize = lines.next()?.parse().unwrap();
+    let entries: Vec<&str> = lines.collect();
+    assert_eq!(entries.len(), count, "checkpoint entry count");
+    entries.iter().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        (fields[0] == TOPIC && fields[1] == "0").then(|| fields[2].parse().unwrap())
+    })
+}
+
+/// Every byte of the partition a consumer can read from node `i`, from offset 0.
+fn fetch_all(cluster: &ProcessCluster, i: usize) -> Vec<u8> {
+    let request = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(64 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic_name(TOPIC))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(64 << 20)])]);
+    let ResponseKind::Fetch(response) =
+        cluster
+            .connect(i)
+            .request(ApiKey::Fetch, 11, RequestKind::Fetch(request))
+    else {
+        panic!("wrong response type to Fetch")
+    };
+    let p = &response.responses[0].partitions[0];
+    assert_eq!(p.error_code, NONE, "fetch from node {}", i + 1);
+    p.records.clone().unwrap_or_default().to_vec()
+}
+
+fn produce(cluster: &ProcessCluster, leader: usize, from: usize, count: usize, tag: &str) {
+    let mut conn = cluster.connect(leader);
+    for n in from..from + count {
+        produce_values(
+            &mut conn,
+            TOPIC,
+            0,
+            1_700_000_000_000,
+            [format!("{tag}-{n}").into_bytes()],
+        );
+    }
+}
+
+fn wait_identical(cluster: &ProcessCluster, nodes: &[usize], what: &str) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let first = log_bytes(cluster, nodes[0]);
+        if !first.is_empty() && nodes.iter().all(|&i| log_bytes(cluster, i) == first) {
+            return first;
+        }
+        if std::time::Instant::now() > deadline {
+            for &i in nodes {
+                eprintln!(
+                    "node {}: {} bytes\n{}",
+                    i + 1,
+                    log_bytes(cluster, i).len(),
+                    cluster.log(i)
+                );
+            }
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn followers_copy_the_log_and_a_new_leader_after_kill_serves_every_record() {
+    let mut cluster = start_combined(3);
+    let (code, _) = create_topic(&mut cluster.connect(0), TOPIC, 1, 3);
+    assert_eq!(code, NONE);
+    let before = partition(&cluster, 0);
+    let leader = before.leader_id.0 as usize - 1;
+    produce(&cluster, leader, 0, 50, "a");
+
+    // Every replica holds the leader's batches, byte for byte.
+    let copied = wait_identical(&cluster, &[0, 1, 2], "followers to copy the leader's log");
+    assert_eq!(copied, log_bytes(&cluster, leader));
+    // And checkpointed the high watermark.
+    for i in 0..3 {
+        eventually(10, "the high watermark checkpointed", || {
+            (checkpointed(&cluster, i) == Some(50)).then_some(())
+        });
+    }
+
+    cluster.kill(leader);
+    let survivor = (0..3).find(|&i| i != leader).unwrap();
+    let after = eventually(30, "a new leader", || {
+        let p = partition(&cluster, survivor);
+        (p.leader_id.0 as usize - 1 != leader).then_some(p)
+    });
+    assert!(after.leader_epoch > before.leader_epoch);
+    let new_leader = after.leader_id.0 as usize - 1;
+    // Every record the old leader had is served by the new one.
+    eventually(20, "the new leader's high watermark", || {
+        (list_offsets(&mut cluster.connect(new_leader), TOPIC, 0, -1).offset == 50).then_some(())
+    });
+    assert_eq!(fetch_all(&cluster, new_leader), copied);
+
+    // It takes writes at its epoch, and the remaining follower copies them.
+    produce(&cluster, new_leader, 50, 10, "b");
+    let live: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let grown = wait_identical(&cluster, &live, "the follower to copy the new leader");
+    assert!(grown.starts_with(&copied));
+    assert!(grown.len() > copied.len());
+
+    // The old leader comes back as a follower and catches up.
+    cluster.spawn(leader);
+    cluster.wait_listening(leader);
+    wait_identical(&cluster, &[0, 1, 2], "the restarted node to catch up");
+}
