@@ -649,6 +649,12 @@ impl Partition {
         leadership.leader == leader && leadership.leader_epoch == leader_epoch
     }
 
+    /// OffsetForLeaderEpoch: the largest epoch at or below `epoch` this log
+    /// knows and where it ends; (-1, -1) when it knows none.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<(i32, i64), LogError> {
+        self.with_log(|log| Ok(log.end_offset_for_epoch(epoch)))
+    }
+
     /// Where the next fetch from the leader starts.
     pub fn fetch_position(&self) -> Result<FetchPosition, LogError> {
         self.with_log(|log| {

@@ -9,10 +9,17 @@
 
 mod support;
 
-use gregor_protocol::error_codes::NONE;
+use gregor_protocol::error_codes::{
+    FENCED_LEADER_EPOCH, NONE, NOT_LEADER_OR_FOLLOWER, UNKNOWN_LEADER_EPOCH,
+};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_response::MetadataResponsePartition;
-use kafka_protocol::messages::{ApiKey, FetchRequest, RequestKind, ResponseKind};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, FetchRequest, OffsetForLeaderEpochRequest, RequestKind, ResponseKind,
+};
 use std::path::PathBuf;
 use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
 use support::{free_port, list_offsets, produce_values, topic_name};
@@ -131,6 +138,33 @@ fn fetch_all(cluster: &ProcessCluster, i: usize) -> Vec<u8> {
     p.records.clone().unwrap_or_default().to_vec()
 }
 
+/// OffsetForLeaderEpoch v4 of the partition through node `i`, as a
+/// consumer asks it: (error, epoch, end offset).
+fn end_offset_for_epoch(
+    cluster: &ProcessCluster,
+    i: usize,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
+) -> (i16, i32, i64) {
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(topic_name(TOPIC))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_leader_epoch(leader_epoch)])]);
+    let ResponseKind::OffsetForLeaderEpoch(response) = cluster.connect(i).request(
+        ApiKey::OffsetForLeaderEpoch,
+        4,
+        RequestKind::OffsetForLeaderEpoch(request),
+    ) else {
+        panic!("wrong response type to OffsetForLeaderEpoch")
+    };
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.leader_epoch, p.end_offset)
+}
+
 fn produce(cluster: &ProcessCluster, leader: usize, from: usize, count: usize, tag: &str) {
     let mut conn = cluster.connect(leader);
     for n in from..from + count {
@@ -198,6 +232,31 @@ fn followers_copy_the_log_and_a_new_leader_after_kill_serves_every_record() {
         (list_offsets(&mut cluster.connect(new_leader), TOPIC, 0, -1).offset == 50).then_some(())
     });
     assert_eq!(fetch_all(&cluster, new_leader), copied);
+
+    // KIP-320: the old epoch ends at 50 on the new leader; a stale current
+    // epoch is fenced, a future one unknown, and only the leader answers.
+    let (old, new) = (before.leader_epoch, after.leader_epoch);
+    assert_eq!(
+        end_offset_for_epoch(&cluster, new_leader, new, old),
+        (NONE, old, 50)
+    );
+    assert_eq!(
+        end_offset_for_epoch(&cluster, new_leader, new, new),
+        (NONE, new, 50)
+    );
+    assert_eq!(
+        end_offset_for_epoch(&cluster, new_leader, old, old).0,
+        FENCED_LEADER_EPOCH
+    );
+    assert_eq!(
+        end_offset_for_epoch(&cluster, new_leader, new + 1, old).0,
+        UNKNOWN_LEADER_EPOCH
+    );
+    let follower = (0..3).find(|&i| i != leader && i != new_leader).unwrap();
+    assert_eq!(
+        end_offset_for_epoch(&cluster, follower, new, old).0,
+        NOT_LEADER_OR_FOLLOWER
+    );
 
     // It takes writes at its epoch, and the remaining follower copies them.
     produce(&cluster, new_leader, 50, 10, "b");
