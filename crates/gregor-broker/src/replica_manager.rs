@@ -687,12 +687,9 @@ impl Partition {
                 log.append_replicated(&records[..whole], now_ms)?;
             }
             let log_end = log.log_end_offset();
-            // Kafka's follower takes the leader's high watermark as it is;
-            // a new leader may not know the old one's yet, and what was
-            // committed stays committed, so ours never goes back here.
             let previous = self.high_watermark.load(Ordering::Acquire);
-            let high_watermark = follower::follower_high_watermark(leader_high_watermark, log_end)
-                .max(previous.min(log_end));
+            let high_watermark =
+                follower::next_high_watermark(previous, leader_high_watermark, log_end);
             self.high_watermark.store(high_watermark, Ordering::Release);
             if let Some(start) = follower::follower_log_start(
                 log.log_start_offset(),

@@ -122,6 +122,15 @@ pub fn follower_high_watermark(leader_high_watermark: i64, log_end: i64) -> i64 
     leader_high_watermark.min(log_end).max(0)
 }
 
+/// A follower's high watermark after a fetch answer: the leader's, bounded
+/// by our log end. Kafka's follower takes the leader's as it is; a new
+/// leader may not know its predecessor's yet, and what was committed stays
+/// committed, so ours never goes back here (only a truncation, which never
+/// goes below it, caps it).
+pub fn next_high_watermark(previous: i64, leader_high_watermark: i64, log_end: i64) -> i64 {
+    follower_high_watermark(leader_high_watermark, log_end).max(previous.min(log_end))
+}
+
 /// The log start offset a follower moves to after an append: the leader's
 /// when it is ahead of ours and within what we hold below our high
 /// watermark (Kafka refuses a log start past the high watermark).
@@ -250,6 +259,9 @@ mod tests {
         assert_eq!(follower_high_watermark(10, 7), 7);
         assert_eq!(follower_high_watermark(5, 7), 5);
         assert_eq!(follower_high_watermark(-1, 7), 0);
+        assert_eq!(next_high_watermark(4, 3, 7), 4);
+        assert_eq!(next_high_watermark(4, 9, 7), 7);
+        assert_eq!(next_high_watermark(9, 3, 7), 7);
         assert_eq!(follower_log_start(0, 3, 5), Some(3));
         assert_eq!(follower_log_start(0, 6, 5), None);
         assert_eq!(follower_log_start(4, 3, 5), None);
