@@ -167,6 +167,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Default replication factor of new topics.",
     ),
     def(
+        "replica.lag.time.max.ms",
+        Long,
+        "30000",
+        "A follower that has not caught up with its leader for this long leaves the ISR.",
+    ),
+    def(
         "auto.create.topics.enable",
         Boolean,
         "true",
@@ -534,6 +540,8 @@ pub struct BrokerConfig {
     pub quorum: QuorumSettings,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
+    /// `replica.lag.time.max.ms`: how long a follower may lag in the ISR.
+    pub replica_lag_time_max_ms: i64,
     pub auto_create_topics: bool,
     pub retention_check_interval_ms: u64,
     pub flush_scheduler_interval_ms: u64,
@@ -606,6 +614,7 @@ impl BrokerConfig {
             quorum: QuorumSettings::default(),
             num_partitions: 0,
             default_replication_factor: 0,
+            replica_lag_time_max_ms: 0,
             auto_create_topics: false,
             retention_check_interval_ms: 0,
             flush_scheduler_interval_ms: 0,
@@ -678,6 +687,7 @@ impl BrokerConfig {
         }
         config.num_partitions = config.positive("num.partitions")? as i32;
         config.default_replication_factor = config.positive("default.replication.factor")? as i16;
+        config.replica_lag_time_max_ms = config.positive("replica.lag.time.max.ms")?;
         config.auto_create_topics = config.value("auto.create.topics.enable") == "true";
         config.retention_check_interval_ms =
             config.positive("log.retention.check.interval.ms")? as u64;

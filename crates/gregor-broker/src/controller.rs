@@ -8,11 +8,14 @@
 
 use crate::cluster::controller_channel::ControllerChannel;
 use crate::cluster::metadata_plane::{CommitError, MetadataPlane};
+use gregor_metadata::alter_partition::{alter_isr, check_sender, IsrChange};
 use gregor_metadata::controller::{self, ControllerError, NewTopic, TopicDefaults};
 use gregor_metadata::membership::{
     BrokerRegistration, Heartbeat, HeartbeatReply, HeartbeatTracker,
 };
-use gregor_metadata::{encode_batch, ConfigResource, MetadataImage, MetadataRecord};
+use gregor_metadata::{
+    encode_batch, ConfigResource, MetadataImage, MetadataRecord, PartitionImage,
+};
 use gregor_protocol::error_codes::{KAFKA_STORAGE_ERROR, NOT_CONTROLLER, REQUEST_TIMED_OUT};
 use gregor_raft::kraft::Role;
 use kafka_protocol::messages::{
@@ -276,6 +279,39 @@ impl Controller {
         })
         .map(|_| ())
         .map_err(|e| (e.code, e.message))
+    }
+
+    /// AlterPartition from partition leader `broker`: each change decided
+    /// by Kafka's validation against the latest image, the accepted ones
+    /// committed together. The whole request fails with
+    /// STALE_BROKER_EPOCH when the sender's registration is not current.
+    #[allow(clippy::type_complexity)]
+    pub fn alter_partition(
+        &self,
+        broker: i32,
+        broker_epoch: i64,
+        changes: &[IsrChange],
+        api_version: i16,
+    ) -> Result<Vec<Result<PartitionImage, i16>>, ControllerError> {
+        self.change(false, |image, _| {
+            check_sender(image, broker, broker_epoch).map_err(|code| ControllerError {
+                code,
+                message: format!("broker {broker} epoch {broker_epoch} is not current"),
+            })?;
+            let mut records = Vec::new();
+            let mut results = Vec::with_capacity(changes.len());
+            for change in changes {
+                match alter_isr(image, broker, change, api_version) {
+                    Ok((record, state)) => {
+                        records.extend(record);
+                        results.push(Ok(state));
+                    }
+                    Err(code) => results.push(Err(code)),
+                }
+            }
+            Ok((records, results))
+        })
+        .map(|(_, results, _)| results)
     }
 
     /// A block of producer ids for `broker` (AllocateProducerIds): its

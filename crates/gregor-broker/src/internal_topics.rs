@@ -137,7 +137,7 @@ pub fn replay(
     let Some(source) = replicas.partition(topic, partition) else {
         return Ok(Vec::new());
     };
-    let (start, end) = source.offsets()?;
+    let (start, end) = source.log_bounds()?;
     let mut next = start;
     let mut out = Vec::new();
     while next < end {

@@ -1,20 +1,26 @@
 //! The partitions this broker hosts (those it is a replica of), each a log
-//! plus the waiters to wake when it grows and its leadership as the metadata
-//! image last said. Partitions this broker follows are handed to the
-//! fetchers (replica/fetcher.rs) through the fetch plan.
+//! plus the waiters to wake when it grows, its leadership as the metadata
+//! image last said and, where this broker leads, the leader's replication
+//! state (`replica::leader`): consumers read up to the high watermark,
+//! followers up to the log end. Partitions this broker follows are handed
+//! to the fetchers (replica/fetcher.rs) through the fetch plan.
 
 use crate::config::BrokerConfig;
 use crate::log_config::{effective, log_config_for, BrokerLayers};
 use crate::replica::fetcher::{FetchPlan, FetchSource, FollowedPartition};
 use crate::replica::follower::{self, LocalOffsets, OutOfRangeFix};
 use crate::replica::hw_checkpoint::{self, HighWatermarks};
+use crate::replica::isr_sender::{IsrOutbox, IsrWork};
+use crate::replica::leader::{
+    AckState, CommittedState, Effects, FollowerFetch, LeaderConfig, LeaderState,
+};
 use gregor_log::{
     AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
 };
 use gregor_metadata::MetadataImage;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
@@ -23,6 +29,7 @@ use uuid::Uuid;
 /// range of their segment file, sent from there without copying.
 pub struct ConsumerRead {
     pub read: SliceInfo,
+    pub high_watermark: i64,
     pub last_stable_offset: i64,
     /// Set for read_committed fetches.
     pub aborted: Option<Vec<AbortedTxn>>,
@@ -43,8 +50,50 @@ pub const DELETE_TO_HIGH_WATERMARK: i64 = -1;
 pub struct Leadership {
     pub leader: i32,
     pub leader_epoch: i32,
+    pub partition_epoch: i32,
     pub isr: Vec<i32>,
     pub replicas: Vec<i32>,
+}
+
+/// What acks=all produces wait on, published whenever it changes so they
+/// are woken rather than poll. Everything they decide on is here: the
+/// closure of `watch::Receiver::wait_for` may take no other lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub high_watermark: i64,
+    /// This broker leads the partition.
+    pub leading: bool,
+    /// The maximal ISR is below the effective `min.insync.replicas`.
+    pub under_min_isr: bool,
+}
+
+impl Progress {
+    /// Where an acks=all produce needing `required_offset` stands.
+    pub fn ack_state(&self, required_offset: i64) -> Option<AckState> {
+        if !self.leading {
+            return None;
+        }
+        Some(if self.high_watermark < required_offset {
+            AckState::Waiting
+        } else if self.under_min_isr {
+            AckState::DoneUnderMinIsr
+        } else {
+            AckState::Done
+        })
+    }
+}
+
+/// A follower's fetch of this partition, once the request was checked.
+pub struct FollowerRead {
+    pub read: SliceInfo,
+    pub high_watermark: i64,
+}
+
+/// Kafka's answer to a follower whose last fetched epoch ends before its
+/// fetch offset (or is unknown here): truncate to (epoch, end offset).
+pub enum FollowerFetchCheck {
+    Read,
+    Diverging { epoch: i32, end_offset: i64 },
 }
 
 pub struct Partition {
@@ -55,13 +104,20 @@ pub struct Partition {
     /// The topic's `min.insync.replicas`, checked by acks=all produces.
     min_insync_replicas: AtomicUsize,
     log: Mutex<Option<PartitionLog>>,
-    /// Fetches parked until this partition grows (the fetch purgatory).
+    /// Fetches parked until this partition grows or its high watermark
+    /// moves (the fetch purgatory).
     waiters: Mutex<Vec<Weak<Notify>>>,
-    /// A follower's high watermark, learnt from its leader's fetch answers
-    /// (never past its own log end); at start-up the checkpointed one.
-    high_watermark: AtomicI64,
-    /// This broker's node id (whether it leads is `leadership.leader == local_node`).
-    local_node: i32,
+    /// This broker's id, to tell leading from following.
+    local_id: i32,
+    replica_lag_time_max_ms: i64,
+    /// The leader's replication state while this broker leads. Lock order:
+    /// `log`, then `leader`, then `progress`.
+    leader: Mutex<Option<LeaderState>>,
+    /// The high watermark (also a follower's, as its leader said) and what
+    /// acks=all waits for.
+    progress: watch::Sender<Progress>,
+    /// Where ISR changes go to be sent to the controller.
+    isr_outbox: IsrOutbox,
 }
 
 /// A partition whose log has been closed (topic deleted, shutdown).
@@ -84,8 +140,12 @@ impl Partition {
             .leader_epoch
     }
 
-    /// The in-sync replica set's size.
+    /// The in-sync replica set's size: the leader's latest committed ISR
+    /// (an AlterPartition answer may be ahead of the image).
     pub fn isr_size(&self) -> usize {
+        if let Some(leader) = self.leader_state().as_ref() {
+            return leader.committed().isr.len();
+        }
         self.leadership
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -93,8 +153,223 @@ impl Partition {
             .len()
     }
 
-    fn set_leadership(&self, leadership: Leadership) {
-        *self.leadership.write().unwrap_or_else(|p| p.into_inner()) = leadership;
+    fn leader_state(&self) -> std::sync::MutexGuard<'_, Option<LeaderState>> {
+        self.leader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn leader_config(&self) -> LeaderConfig {
+        LeaderConfig {
+            min_insync_replicas: self.min_insync_replicas(),
+            replica_lag_time_max_ms: self.replica_lag_time_max_ms,
+        }
+    }
+
+    /// Applies the image's leadership: a leader state for a new leader
+    /// epoch led here, the committed ISR for the current one, none when
+    /// another broker leads.
+    fn set_leadership(&self, leadership: Leadership, now_ms: i64) {
+        *self.leadership.write().unwrap_or_else(|p| p.into_inner()) = leadership.clone();
+        let log_end = self.log_end_offset().unwrap_or(0);
+        let mut leader = self.leader_state();
+        let committed = CommittedState {
+            leader_epoch: leadership.leader_epoch,
+            partition_epoch: leadership.partition_epoch,
+            replicas: leadership.replicas,
+            isr: leadership.isr,
+        };
+        let mut effects = Effects::default();
+        if leadership.leader != self.local_id {
+            *leader = None;
+        } else {
+            let same_epoch = match leader.as_mut() {
+                Some(state) => {
+                    let (same, applied) = state.apply_committed(committed.clone(), now_ms);
+                    effects = applied;
+                    same
+                }
+                None => false,
+            };
+            if !same_epoch {
+                let known = self.high_watermark();
+                let state = LeaderState::new(
+                    self.local_id,
+                    committed,
+                    log_end,
+                    known,
+                    self.leader_config(),
+                    now_ms,
+                );
+                *leader = Some(state);
+            }
+        }
+        self.publish(&leader, effects);
+    }
+
+    /// Publishes the leader state's high watermark and ISR health, waking
+    /// acks=all produces and parked fetches when they changed, and queues
+    /// an ISR change for the controller. Called with the leader lock held
+    /// so publications keep the state's order.
+    fn publish(&self, leader: &Option<LeaderState>, effects: Effects) {
+        let changed = self.progress.send_if_modified(|progress| {
+            let next = match leader {
+                Some(state) => Progress {
+                    high_watermark: state.high_watermark().max(progress.high_watermark),
+                    leading: true,
+                    under_min_isr: state.maximal_isr().len() < state.effective_min_isr(),
+                },
+                None => Progress {
+                    leading: false,
+                    ..*progress
+                },
+            };
+            let changed = next != *progress;
+            *progress = next;
+            changed
+        });
+        if changed || effects.high_watermark_moved {
+            self.wake_waiters();
+        }
+        if let (Some(request), Some(state)) = (effects.isr_request, leader.as_ref()) {
+            self.isr_outbox.send(IsrWork {
+                topic: self.topic.clone(),
+                topic_id: self.topic_id,
+                partition: self.index,
+                leader_epoch: state.leader_epoch(),
+                request,
+            });
+        }
+    }
+
+    /// Runs `f` on the leader state (if leading) and publishes its effects.
+    fn with_leader_state(&self, f: impl FnOnce(&mut LeaderState) -> Effects) {
+        let mut leader = self.leader_state();
+        let effects = match leader.as_mut() {
+            Some(state) => f(state),
+            None => return,
+        };
+        self.publish(&leader, effects);
+    }
+
+    /// The high watermark: consumers read below it.
+    pub fn high_watermark(&self) -> i64 {
+        self.progress.borrow().high_watermark
+    }
+
+    /// Waits for acks=all produces: what they decide on, as it changes.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
+    }
+
+    /// A follower's high watermark from its leader's fetch answer, bounded
+    /// by its own log end (for the follower side's fetcher).
+    pub fn set_follower_high_watermark(&self, high_watermark: i64) -> Result<(), LogError> {
+        let log_end = self.log_end_offset()?;
+        let leader = self.leader_state();
+        if leader.is_some() {
+            return Ok(());
+        }
+        let bounded = high_watermark.min(log_end);
+        let changed = self.progress.send_if_modified(|p| {
+            let changed = p.high_watermark != bounded;
+            p.high_watermark = bounded;
+            changed
+        });
+        if changed {
+            self.wake_waiters();
+        }
+        Ok(())
+    }
+
+    /// The leader's periodic ISR check (shrinks after the lag time).
+    pub fn tick(&self, now_ms: i64) {
+        self.with_leader_state(|state| state.tick(now_ms));
+    }
+
+    /// A committed partition state from an AlterPartition answer.
+    pub fn apply_isr_answer(&self, leader_epoch: i32, committed: CommittedState, now_ms: i64) {
+        self.with_leader_state(|state| {
+            if state.leader_epoch() != leader_epoch {
+                return Effects::default();
+            }
+            state.apply_committed(committed, now_ms).1
+        });
+    }
+
+    /// The AlterPartition in flight was refused: the leader proposes again
+    /// later from its committed ISR.
+    pub fn isr_change_failed(&self, leader_epoch: i32, now_ms: i64) {
+        self.with_leader_state(|state| {
+            if state.leader_epoch() != leader_epoch {
+                return Effects::default();
+            }
+            state.isr_change_failed(now_ms)
+        });
+    }
+
+    /// The leader's committed partition state (tests, the ISR sender).
+    pub fn committed_state(&self) -> Option<CommittedState> {
+        self.leader_state().as_ref().map(|s| s.committed().clone())
+    }
+
+    /// Whether a follower fetch may read from `fetch_offset` after last
+    /// fetching `last_fetched_epoch` (Kafka's `Partition.readRecords`): an
+    /// epoch this log cannot place, or an offset below the log start, is
+    /// OFFSET_OUT_OF_RANGE; a fetch past the end of that epoch here (or
+    /// from an epoch this log skipped) must truncate first.
+    pub fn check_follower_fetch(
+        &self,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+    ) -> Result<FollowerFetchCheck, LogError> {
+        if last_fetched_epoch < 0 {
+            return Ok(FollowerFetchCheck::Read);
+        }
+        self.with_log(|log| {
+            let (epoch, end_offset) = log.end_offset_for_epoch(last_fetched_epoch);
+            let out_of_range = || LogError::OffsetOutOfRange {
+                requested: fetch_offset,
+                log_start: log.log_start_offset(),
+                log_end: log.log_end_offset(),
+            };
+            if epoch < 0 || end_offset < 0 || fetch_offset < log.log_start_offset() {
+                return Err(out_of_range());
+            }
+            if epoch < last_fetched_epoch || end_offset < fetch_offset {
+                Ok(FollowerFetchCheck::Diverging { epoch, end_offset })
+            } else {
+                Ok(FollowerFetchCheck::Read)
+            }
+        })
+    }
+
+    /// A follower's read, up to the log end; its fetch offset becomes its
+    /// log end offset in the leader's state.
+    pub fn read_for_follower(
+        &self,
+        fetch: FollowerFetch,
+        max_bytes: usize,
+        min_one: bool,
+        now_ms: i64,
+    ) -> Result<FollowerRead, LogError> {
+        let read = self.with_log(|log| {
+            let log_end = log.log_end_offset();
+            log.read_slice(fetch.fetch_offset, max_bytes, log_end, min_one)
+        })?;
+        self.with_leader_state(|state| state.on_follower_fetch(fetch, now_ms));
+        Ok(FollowerRead {
+            read,
+            high_watermark: self.high_watermark(),
+        })
+    }
+
+    pub fn log_end_offset(&self) -> Result<i64, LogError> {
+        self.with_log(|log| Ok(log.log_end_offset()))
+    }
+
+    /// The leader's log grew: the high watermark may follow.
+    fn after_local_write(&self, log_end_offset: i64, now_ms: i64) {
+        self.with_leader_state(|state| state.on_local_append(log_end_offset, now_ms));
+        self.wake_waiters();
     }
 
     fn with_log<T>(
@@ -127,8 +402,9 @@ impl Partition {
 
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
         let epoch = self.leader_epoch();
-        let info = self.with_log(|log| log.append(records, epoch, now_ms))?;
-        self.wake_waiters();
+        let (info, log_end) =
+            self.with_log(|log| Ok((log.append(records, epoch, now_ms)?, log.log_end_offset())))?;
+        self.after_local_write(log_end, now_ms);
         Ok(info)
     }
 
@@ -140,8 +416,13 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let epoch = self.leader_epoch();
-        let info = self.with_log(|log| log.append_as_coordinator(records, epoch, now_ms))?;
-        self.wake_waiters();
+        let (info, log_end) = self.with_log(|log| {
+            Ok((
+                log.append_as_coordinator(records, epoch, now_ms)?,
+                log.log_end_offset(),
+            ))
+        })?;
+        self.after_local_write(log_end, now_ms);
         Ok(info)
     }
 
@@ -153,15 +434,22 @@ impl Partition {
         now_ms: i64,
     ) -> Result<MarkerInfo, LogError> {
         let epoch = self.leader_epoch();
-        let info = self.with_log(|log| log.append_txn_marker(marker, epoch, now_ms))?;
-        self.wake_waiters();
+        let (info, log_end) = self.with_log(|log| {
+            Ok((
+                log.append_txn_marker(marker, epoch, now_ms)?,
+                log.log_end_offset(),
+            ))
+        })?;
+        self.after_local_write(log_end, now_ms);
         Ok(info)
     }
 
+    /// The broker's own read (coordinator loading): up to the log end, as
+    /// Kafka's coordinator loaders read.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo, LogError> {
         self.with_log(|log| {
-            let high_watermark = log.log_end_offset();
-            log.read(offset, max_bytes, high_watermark, min_one)
+            let log_end = log.log_end_offset();
+            log.read(offset, max_bytes, log_end, min_one)
         })
     }
 
@@ -175,13 +463,15 @@ impl Partition {
         min_one: bool,
         read_committed: bool,
     ) -> Result<ConsumerRead, LogError> {
+        let high_watermark = self.high_watermark();
         self.with_log(|log| {
-            let high_watermark = log.log_end_offset();
+            let high_watermark = high_watermark.min(log.log_end_offset());
             let last_stable = last_stable_offset(log, high_watermark);
             if !read_committed {
                 let read = log.read_slice(offset, max_bytes, high_watermark, min_one)?;
                 return Ok(ConsumerRead {
                     read,
+                    high_watermark,
                     last_stable_offset: last_stable,
                     aborted: None,
                 });
@@ -191,6 +481,7 @@ impl Partition {
             let aborted = log.aborted_transactions(offset, upper_bound);
             Ok(ConsumerRead {
                 read,
+                high_watermark,
                 last_stable_offset: last_stable,
                 aborted: Some(aborted),
             })
@@ -199,11 +490,24 @@ impl Partition {
 
     /// The last stable offset: no open transaction below it.
     pub fn last_stable_offset(&self) -> Result<i64, LogError> {
-        self.with_log(|log| Ok(last_stable_offset(log, log.log_end_offset())))
+        let high_watermark = self.high_watermark();
+        self.with_log(|log| {
+            let high_watermark = high_watermark.min(log.log_end_offset());
+            Ok(last_stable_offset(log, high_watermark))
+        })
     }
 
     /// (log start offset, high watermark).
     pub fn offsets(&self) -> Result<(i64, i64), LogError> {
+        let high_watermark = self.high_watermark();
+        self.with_log(|log| {
+            let high_watermark = high_watermark.min(log.log_end_offset());
+            Ok((log.log_start_offset(), high_watermark))
+        })
+    }
+
+    /// (log start offset, log end offset): the broker's own replays.
+    pub fn log_bounds(&self) -> Result<(i64, i64), LogError> {
         self.with_log(|log| Ok((log.log_start_offset(), log.log_end_offset())))
     }
 
@@ -225,8 +529,9 @@ impl Partition {
     /// Returns the new log start offset (the "low watermark"). Offsets past
     /// the high watermark, or negative ones, are out of range as in Kafka.
     pub fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
+        let high_watermark = self.high_watermark();
         self.with_log(|log| {
-            let high_watermark = log.log_end_offset();
+            let high_watermark = high_watermark.min(log.log_end_offset());
             let target = if offset == DELETE_TO_HIGH_WATERMARK {
                 high_watermark
             } else {
@@ -284,6 +589,11 @@ impl Partition {
 
     fn take_log(&self) -> Option<PartitionLog> {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Waiting acks=all produces learn the partition is gone.
+        let mut leader = self.leader_state();
+        *leader = None;
+        self.publish(&leader, Effects::default());
+        drop(leader);
         self.wake_waiters();
         log
     }
@@ -312,6 +622,8 @@ pub struct ReplicaManager {
     /// One checkpoint writer at a time (the timer and shutdown).
     checkpoint_lock: Mutex<()>,
     fetch_plan: watch::Sender<Arc<FetchPlan>>,
+    /// ISR changes the partitions this broker leads want sent.
+    isr_outbox: IsrOutbox,
 }
 
 impl ReplicaManager {
@@ -328,6 +640,18 @@ impl ReplicaManager {
             checkpointed,
             checkpoint_lock: Mutex::new(()),
             fetch_plan: watch::Sender::new(Arc::new(FetchPlan::default())),
+            isr_outbox: IsrOutbox::default(),
+        }
+    }
+
+    pub fn isr_outbox(&self) -> &IsrOutbox {
+        &self.isr_outbox
+    }
+
+    /// The ISR check of every partition led here.
+    pub fn tick_leaders(&self, now_ms: i64) {
+        for partition in self.all_partitions() {
+            partition.tick(now_ms);
         }
     }
 
@@ -379,6 +703,7 @@ impl ReplicaManager {
     /// reassigned away.
     pub fn reconcile(&self, image: &MetadataImage) -> Result<(), LogError> {
         let node_id = self.config.node_id;
+        let now = crate::clock::now_ms();
         let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
         let removed: Vec<(String, i32)> = partitions
             .iter()
@@ -412,25 +737,31 @@ impl ReplicaManager {
                 let leadership = Leadership {
                     leader: state.leader,
                     leader_epoch: state.leader_epoch,
+                    partition_epoch: state.partition_epoch,
                     isr: state.isr.clone(),
                     replicas: state.replicas.clone(),
                 };
                 if let Some(existing) = partitions.get(&key) {
+                    let old_min_isr = existing
+                        .min_insync_replicas
+                        .swap(min_isr, Ordering::Relaxed);
+                    if old_min_isr != min_isr {
+                        let config = existing.leader_config();
+                        existing.with_leader_state(|s| s.set_config(config, now));
+                    }
                     let previous = existing.leadership();
                     if previous != leadership {
                         let new_leader_epoch = leadership.leader == node_id
                             && (previous.leader != node_id
                                 || previous.leader_epoch != leadership.leader_epoch);
-                        existing.set_leadership(leadership);
+                        let epoch = leadership.leader_epoch;
+                        existing.set_leadership(leadership, now);
                         if new_leader_epoch {
-                            existing.become_leader();
+                            existing.become_leader(epoch);
                         }
                         // Parked fetches re-check who leads.
                         existing.wake_waiters();
                     }
-                    existing
-                        .min_insync_replicas
-                        .store(min_isr, Ordering::Relaxed);
                     let _ = existing.with_log(|log| {
                         if log.config() != &config {
                             log.set_config(config.clone());
@@ -444,27 +775,38 @@ impl ReplicaManager {
                     .join(gregor_log::partition_dir_name(&topic.name, index));
                 let log = PartitionLog::open(&dir, config.clone(), self.recover)?;
                 // A restarted replica starts from its checkpointed high
-                // watermark, never past what its log holds.
+                // watermark, never past what its log holds; without one,
+                // only what is below the log start is known committed.
                 let high_watermark = self
                     .checkpointed
                     .get(&key)
                     .copied()
                     .unwrap_or(0)
-                    .min(log.log_end_offset());
-                let leads = leadership.leader == node_id;
+                    .min(log.log_end_offset())
+                    .max(log.log_start_offset());
+                let progress = Progress {
+                    high_watermark,
+                    leading: false,
+                    under_min_isr: false,
+                };
                 let partition = Arc::new(Partition {
                     topic: topic.name.clone(),
                     topic_id: topic.id,
                     index,
-                    leadership: RwLock::new(leadership),
+                    leadership: RwLock::new(leadership.clone()),
                     min_insync_replicas: AtomicUsize::new(min_isr),
                     log: Mutex::new(Some(log)),
                     waiters: Mutex::new(Vec::new()),
-                    high_watermark: AtomicI64::new(high_watermark),
-                    local_node: node_id,
+                    local_id: node_id,
+                    replica_lag_time_max_ms: self.config.replica_lag_time_max_ms,
+                    leader: Mutex::new(None),
+                    progress: watch::channel(progress).0,
+                    isr_outbox: self.isr_outbox.clone(),
                 });
+                let (leads, epoch) = (leadership.leader == node_id, leadership.leader_epoch);
+                partition.set_leadership(leadership, now);
                 if leads {
-                    partition.become_leader();
+                    partition.become_leader(epoch);
                 }
                 partitions.insert(key, partition);
             }
@@ -532,9 +874,10 @@ impl ReplicaManager {
         let partitions = self.all_partitions();
         let mut entries = HighWatermarks::with_capacity(partitions.len());
         for partition in partitions {
-            if let Ok(high_watermark) = partition.high_watermark() {
-                entries.insert((partition.topic.clone(), partition.index), high_watermark);
-            }
+            entries.insert(
+                (partition.topic.clone(), partition.index),
+                partition.high_watermark(),
+            );
         }
         let _guard = self
             .checkpoint_lock
@@ -616,25 +959,11 @@ pub enum Applied {
 /// `leader` at `leader_epoch`, so an answer that raced a leadership change
 /// never writes into a log this broker now leads.
 impl Partition {
-    /// The partition's high watermark: a leader's is its log end offset
-    /// (until leader-side tracking replaces it), a follower's is learnt
-    /// from its leader.
-    pub fn high_watermark(&self) -> Result<i64, LogError> {
-        if self.leadership().leader == self.current_node() {
-            return self.with_log(|log| Ok(log.log_end_offset()));
-        }
-        Ok(self.high_watermark.load(Ordering::Acquire))
-    }
-
-    fn current_node(&self) -> i32 {
-        self.local_node
-    }
-
     /// Kafka's makeLeader: the new leader epoch starts at our log end
     /// offset, so followers that wrote past it under an older epoch are told
-    /// to truncate there.
-    fn become_leader(&self) {
-        let epoch = self.leader_epoch();
+    /// to truncate there. Called once the leadership says this broker
+    /// leads, so no fetcher answer can be appended after it.
+    fn become_leader(&self, epoch: i32) {
         let result = self.with_log(|log| {
             let log_end = log.log_end_offset();
             log.assign_epoch(epoch, log_end)
@@ -687,10 +1016,12 @@ impl Partition {
                 log.append_replicated(&records[..whole], now_ms)?;
             }
             let log_end = log.log_end_offset();
-            let previous = self.high_watermark.load(Ordering::Acquire);
-            let high_watermark =
-                follower::next_high_watermark(previous, leader_high_watermark, log_end);
-            self.high_watermark.store(high_watermark, Ordering::Release);
+            let high_watermark = follower::next_high_watermark(
+                self.high_watermark(),
+                leader_high_watermark,
+                log_end,
+            );
+            self.set_follower_high_watermark_locked(high_watermark);
             if let Some(start) = follower::follower_log_start(
                 log.log_start_offset(),
                 leader_log_start,
@@ -759,7 +1090,7 @@ impl Partition {
                 OutOfRangeFix::StartAt(offset) => {
                     tracing::info!(topic = %self.topic, partition = self.index, offset, "leader's log starts after ours ends: starting over there");
                     log.truncate_fully_and_start_at(offset)?;
-                    self.high_watermark.store(offset, Ordering::Release);
+                    self.set_follower_high_watermark_locked(offset);
                 }
                 OutOfRangeFix::Retry => {}
             }
@@ -771,10 +1102,25 @@ impl Partition {
     }
 
     fn cap_high_watermark(&self, log_end: i64) {
-        let _ = self
-            .high_watermark
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |hw| {
-                (hw > log_end).then_some(log_end)
-            });
+        let high_watermark = self.high_watermark();
+        if high_watermark > log_end {
+            self.set_follower_high_watermark_locked(log_end);
+        }
+    }
+
+    /// Publishes a follower's high watermark; the caller holds the log lock
+    /// (lock order: log, leader, progress). Ignored if this broker leads.
+    fn set_follower_high_watermark_locked(&self, high_watermark: i64) {
+        if self.leader_state().is_some() {
+            return;
+        }
+        let changed = self.progress.send_if_modified(|p| {
+            let changed = p.high_watermark != high_watermark;
+            p.high_watermark = high_watermark;
+            changed
+        });
+        if changed {
+            self.wake_waiters();
+        }
     }
 }

@@ -318,6 +318,11 @@ impl Broker {
                     broker.replicas.fetch_plan(),
                     shutdown_rx.clone(),
                 )),
+                tokio::spawn(isr_check_loop(broker.clone(), shutdown_rx.clone())),
+                tokio::spawn(crate::replica::isr_sender::run(
+                    broker.clone(),
+                    shutdown_rx.clone(),
+                )),
             ]
         });
         for (name, address) in &bound {
@@ -626,6 +631,20 @@ async fn high_watermark_checkpoint_loop(broker: Arc<Broker>, mut shutdown: watch
         if let Ok(Err(err)) = written {
             tracing::warn!(%err, "cannot write the high-watermark checkpoint");
         }
+    }
+}
+
+/// The leaders' ISR check, every half `replica.lag.time.max.ms` as Kafka
+/// schedules its `isr-expiration` task.
+async fn isr_check_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let half_lag = (broker.config.replica_lag_time_max_ms / 2).clamp(10, 30_000) as u64;
+    let tick = Duration::from_millis(half_lag);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        broker.replicas.tick_leaders(now_ms());
     }
 }
 

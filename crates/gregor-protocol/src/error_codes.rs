@@ -38,6 +38,9 @@ pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
 pub const RECORD_LIST_TOO_LARGE: i16 = 18;
 /// Fewer in-sync replicas than `min.insync.replicas`.
 pub const NOT_ENOUGH_REPLICAS: i16 = 19;
+/// Appended, but the ISR fell below `min.insync.replicas` before acks=all
+/// was satisfied.
+pub const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
 /// The produce request's `acks` is not -1, 0 or 1.
 pub const INVALID_REQUIRED_ACKS: i16 = 21;
 /// The member's generation is not the group's.
@@ -227,6 +230,10 @@ mod tests {
                 ResponseError::RecordListTooLarge,
             ),
             (super::NOT_ENOUGH_REPLICAS, ResponseError::NotEnoughReplicas),
+            (
+                super::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                ResponseError::NotEnoughReplicasAfterAppend,
+            ),
             (
                 super::INVALID_REQUIRED_ACKS,
                 ResponseError::InvalidRequiredAcks,

@@ -112,6 +112,7 @@ fn controller_listener_serves_only_controller_apis() {
         ApiKey::BrokerHeartbeat,
         ApiKey::AllocateProducerIds,
         ApiKey::ControllerRegistration,
+        ApiKey::AlterPartition,
     ]
     .iter()
     .map(|k| *k as i16)

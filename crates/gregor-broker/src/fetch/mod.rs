@@ -18,6 +18,11 @@ pub struct FetchTarget {
     pub partition: i32,
     pub fetch_offset: i64,
     pub partition_max_bytes: i32,
+    /// The leader epoch the fetcher knows (-1: not checked, KIP-320).
+    pub current_leader_epoch: i32,
+    /// A follower's epoch of its last fetched batch (-1: none), for the
+    /// diverging-epoch check.
+    pub last_fetched_epoch: i32,
 }
 
 /// Shared test fixtures for the session modules.
@@ -37,6 +42,8 @@ pub(crate) mod fixtures {
             partition,
             fetch_offset: offset,
             partition_max_bytes: 1000,
+            current_leader_epoch: -1,
+            last_fetched_epoch: -1,
         }
     }
 

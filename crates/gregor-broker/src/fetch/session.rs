@@ -68,6 +68,8 @@ impl PartitionKey {
 pub struct CachedPartition {
     pub fetch_offset: i64,
     pub partition_max_bytes: i32,
+    pub current_leader_epoch: i32,
+    pub last_fetched_epoch: i32,
     pub high_watermark: i64,
     pub log_start_offset: i64,
 }
@@ -79,6 +81,8 @@ impl CachedPartition {
         CachedPartition {
             fetch_offset: target.fetch_offset,
             partition_max_bytes: target.partition_max_bytes,
+            current_leader_epoch: target.current_leader_epoch,
+            last_fetched_epoch: target.last_fetched_epoch,
             high_watermark: -1,
             log_start_offset: -1,
         }
@@ -139,6 +143,8 @@ impl FetchSession {
             let cached = CachedPartition {
                 fetch_offset: target.fetch_offset,
                 partition_max_bytes: target.partition_max_bytes,
+                current_leader_epoch: target.current_leader_epoch,
+                last_fetched_epoch: target.last_fetched_epoch,
                 high_watermark: answer.high_watermark,
                 log_start_offset: answer.log_start_offset,
             };
@@ -164,6 +170,8 @@ impl FetchSession {
                 Some(cached) => {
                     cached.fetch_offset = target.fetch_offset;
                     cached.partition_max_bytes = target.partition_max_bytes;
+                    cached.current_leader_epoch = target.current_leader_epoch;
+                    cached.last_fetched_epoch = target.last_fetched_epoch;
                 }
                 None => {
                     self.partitions
@@ -201,6 +209,8 @@ impl FetchSession {
                 partition: key.partition,
                 fetch_offset: cached.fetch_offset,
                 partition_max_bytes: cached.partition_max_bytes,
+                current_leader_epoch: cached.current_leader_epoch,
+                last_fetched_epoch: cached.last_fetched_epoch,
             });
         }
         out
@@ -320,6 +330,8 @@ mod tests {
             partition: 0,
             fetch_offset: 0,
             partition_max_bytes: 1,
+            current_leader_epoch: -1,
+            last_fetched_epoch: -1,
         };
         let session =
             FetchSession::from_full_fetch(1, false, true, 0, &[by_id], &[answer(0, 0, 0)]);

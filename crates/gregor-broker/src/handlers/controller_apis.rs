@@ -1,17 +1,22 @@
 //! What brokers ask the active controller (Kafka's broker-to-controller
-//! APIs): BrokerRegistration, BrokerHeartbeat and AllocateProducerIds; and
-//! what controllers ask it: ControllerRegistration.
+//! APIs): BrokerRegistration, BrokerHeartbeat, AllocateProducerIds and
+//! AlterPartition; and what controllers ask it: ControllerRegistration.
 //! A node that is not the active controller answers NOT_CONTROLLER, and
 //! the broker retries against the one the quorum names.
 
 use crate::controller::Controller;
+use gregor_metadata::alter_partition::IsrChange;
 use gregor_metadata::membership::{BrokerRegistration, Heartbeat};
 use gregor_metadata::Endpoint;
 use gregor_protocol::error_codes;
+use kafka_protocol::messages::alter_partition_response::{
+    PartitionData as PartitionAnswer, TopicData as TopicAnswer,
+};
 use kafka_protocol::messages::{
-    AllocateProducerIdsRequest, AllocateProducerIdsResponse, BrokerHeartbeatRequest,
-    BrokerHeartbeatResponse, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    ControllerRegistrationRequest, ControllerRegistrationResponse, ProducerId,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, AlterPartitionRequest,
+    AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerId,
+    BrokerRegistrationRequest, BrokerRegistrationResponse, ControllerRegistrationRequest,
+    ControllerRegistrationResponse, ProducerId,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -117,4 +122,75 @@ pub fn register_controller(
             .with_error_code(err.code)
             .with_error_message(Some(StrBytes::from_string(err.message))),
     }
+}
+
+/// NewIsrWithEpochs replaces NewIsr from this version on (KIP-903).
+const ISR_WITH_EPOCHS_VERSION: i16 = 3;
+
+/// AlterPartition: a partition leader's ISR changes. Each partition gets
+/// its own error or the state the controller committed.
+pub fn alter_partition(
+    controller: &Controller,
+    request: AlterPartitionRequest,
+    version: i16,
+) -> AlterPartitionResponse {
+    let mut changes = Vec::new();
+    for topic in &request.topics {
+        for partition in &topic.partitions {
+            let new_isr = if version >= ISR_WITH_EPOCHS_VERSION {
+                partition
+                    .new_isr_with_epochs
+                    .iter()
+                    .map(|b| (b.broker_id.0, b.broker_epoch))
+                    .collect()
+            } else {
+                partition.new_isr.iter().map(|b| (b.0, -1)).collect()
+            };
+            changes.push(IsrChange {
+                topic_id: topic.topic_id,
+                partition: partition.partition_index,
+                leader_epoch: partition.leader_epoch,
+                partition_epoch: partition.partition_epoch,
+                new_isr,
+            });
+        }
+    }
+    let results = match controller.alter_partition(
+        request.broker_id.0,
+        request.broker_epoch,
+        &changes,
+        version,
+    ) {
+        Ok(results) => results,
+        Err(err) => {
+            tracing::debug!(broker = request.broker_id.0, code = err.code, message = %err.message, "AlterPartition refused");
+            return AlterPartitionResponse::default().with_error_code(err.code);
+        }
+    };
+    let mut topics: Vec<TopicAnswer> = Vec::new();
+    for (change, result) in changes.iter().zip(results) {
+        let answer = match result {
+            Ok(state) => PartitionAnswer::default()
+                .with_partition_index(change.partition)
+                .with_leader_id(BrokerId(state.leader))
+                .with_leader_epoch(state.leader_epoch)
+                .with_isr(state.isr.iter().map(|&r| BrokerId(r)).collect())
+                .with_partition_epoch(state.partition_epoch),
+            Err(code) => {
+                tracing::debug!(broker = request.broker_id.0, topic_id = %change.topic_id, partition = change.partition, code, "ISR change refused");
+                PartitionAnswer::default()
+                    .with_partition_index(change.partition)
+                    .with_error_code(code)
+            }
+        };
+        match topics.last_mut() {
+            Some(topic) if topic.topic_id == change.topic_id => topic.partitions.push(answer),
+            _ => topics.push(
+                TopicAnswer::default()
+                    .with_topic_id(change.topic_id)
+                    .with_partitions(vec![answer]),
+            ),
+        }
+    }
+    AlterPartitionResponse::default().with_topics(topics)
 }

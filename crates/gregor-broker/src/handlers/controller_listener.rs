@@ -93,6 +93,8 @@ const QUORUM_RPC_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::BrokerHeartbeat, 0, 1),
     (ApiKey::AllocateProducerIds, 0, 0),
     (ApiKey::ControllerRegistration, 0, 0),
+    // Kafka 4 serves v2+ only (topic ids; KIP-896 removed v0-1).
+    (ApiKey::AlterPartition, 2, 3),
 ];
 
 /// The versions of `key` a controller listener serves.
@@ -171,6 +173,7 @@ fn membership_rpc(
     cluster_id: &str,
     request: Request,
 ) -> Option<ResponseKind> {
+    let version = request.version();
     Some(match request.body {
         RequestKind::BrokerRegistration(req) => ResponseKind::BrokerRegistration(
             controller_apis::register_broker(controller, cluster_id, req),
@@ -184,6 +187,9 @@ fn membership_rpc(
         RequestKind::ControllerRegistration(req) => ResponseKind::ControllerRegistration(
             controller_apis::register_controller(controller, req),
         ),
+        RequestKind::AlterPartition(req) => {
+            ResponseKind::AlterPartition(controller_apis::alter_partition(controller, req, version))
+        }
         other => {
             tracing::debug!(request = ?std::mem::discriminant(&other), "membership RPC not served");
             return None;

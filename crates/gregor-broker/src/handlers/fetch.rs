@@ -10,7 +10,7 @@
 //! whose offsets moved and get only the partitions that changed.
 
 use crate::clock::now_ms;
-use crate::fetch::read::{read_targets, ReadResult};
+use crate::fetch::read::{read_targets, ReadResult, Reader};
 use crate::fetch::session::PartitionKey;
 use crate::fetch::session_cache::{Begin, SessionCache, SessionRequest};
 use crate::fetch::FetchTarget;
@@ -195,6 +195,8 @@ fn request_targets(
                 partition: partition.partition,
                 fetch_offset: partition.fetch_offset,
                 partition_max_bytes: partition.partition_max_bytes,
+                current_leader_epoch: partition.current_leader_epoch,
+                last_fetched_epoch: partition.last_fetched_epoch,
             });
         }
     }
@@ -213,11 +215,42 @@ fn forgotten(request: &FetchRequest, uses_topic_ids: bool) -> Vec<PartitionKey> 
     keys
 }
 
-/// Reads until there are `min_bytes`, an error, or `max_wait_ms` passed.
+/// Who sends the fetch: a follower names its broker id (`replica_id`
+/// up to v14, `ReplicaState` from v15 on), anyone else is a consumer.
+fn reader(request: &FetchRequest) -> Reader {
+    if request.replica_state.replica_id.0 >= 0 {
+        return Reader::Follower {
+            replica_id: request.replica_state.replica_id.0,
+            broker_epoch: request.replica_state.replica_epoch,
+        };
+    }
+    if request.replica_id.0 >= 0 {
+        return Reader::Follower {
+            replica_id: request.replica_id.0,
+            broker_epoch: -1,
+        };
+    }
+    Reader::Consumer {
+        read_committed: request.isolation_level == READ_COMMITTED,
+    }
+}
+
+/// The high watermarks a fetch answered, to tell when a parked follower
+/// fetch has news even without new records.
+fn high_watermarks(result: &ReadResult) -> Vec<i64> {
+    result.partitions.iter().map(|p| p.high_watermark).collect()
+}
+
+/// Reads until there are `min_bytes`, an error, or `max_wait_ms` passed. A
+/// follower's fetch also returns when a high watermark moved, so followers
+/// learn it without waiting out `max_wait_ms` (acks=all latency of
+/// consumers reading from them).
 async fn long_poll(broker: &Broker, request: &FetchRequest, targets: &[FetchTarget]) -> ReadResult {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
-    let read_committed = request.isolation_level == READ_COMMITTED;
+    let reader = reader(request);
+    let is_follower = matches!(reader, Reader::Follower { .. });
+    let mut first_high_watermarks: Option<Vec<i64>> = None;
     loop {
         // Registered before reading so an append between the read and the
         // wait still wakes us (Notify keeps the permit).
@@ -228,12 +261,20 @@ async fn long_poll(broker: &Broker, request: &FetchRequest, targets: &[FetchTarg
             &image,
             targets,
             request.max_bytes,
-            read_committed,
+            reader,
             &woken,
         );
         let nothing_to_wait_for = result.read_error || result.found == 0;
         if result.bytes >= min_bytes || nothing_to_wait_for || Instant::now() >= deadline {
             return result;
+        }
+        if is_follower {
+            let now = high_watermarks(&result);
+            match &first_high_watermarks {
+                Some(first) if *first != now => return result,
+                Some(_) => {}
+                None => first_high_watermarks = Some(now),
+            }
         }
         if tokio::time::timeout_at(deadline, woken.notified())
             .await
@@ -245,7 +286,7 @@ async fn long_poll(broker: &Broker, request: &FetchRequest, targets: &[FetchTarg
                 &broker.controller.image(),
                 targets,
                 request.max_bytes,
-                read_committed,
+                reader,
                 &woken,
             );
         }

@@ -102,6 +102,7 @@ pub async fn handle(
         }
         RequestKind::Produce(req) => {
             return produce::handle(broker, req, version)
+                .await
                 .map(|r| Reply::Message(ResponseKind::Produce(r)))
         }
         RequestKind::Fetch(req) => {

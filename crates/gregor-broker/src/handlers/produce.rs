@@ -1,10 +1,14 @@
 //! Produce: validate and append each partition's batches; acks=0 gets no
-//! answer, acks=1 and acks=-1 are answered once the append is done (on a
-//! single node the leader is the whole ISR).
+//! answer, acks=1 is answered once the local append is done, acks=-1 once
+//! the high watermark passed every appended batch (Kafka's delayed produce:
+//! woken by the partition's progress, never polled) or the request's
+//! `timeout_ms` ran out (REQUEST_TIMED_OUT).
 
 use super::leader_hint::{leader_endpoint, led_partition};
 use super::str_bytes;
 use crate::clock::now_ms;
+use crate::replica::leader::AckState;
+use crate::replica_manager::{Partition, Progress};
 use crate::server::Broker;
 use gregor_protocol::batch::BatchHeader;
 use gregor_protocol::error_codes;
@@ -13,6 +17,10 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Produce v12+ comes from transaction version 2 clients, whose partitions
 /// join the transaction with their first write (KIP-890 part 2).
@@ -53,8 +61,47 @@ fn verification_error(error: i16, version: i16) -> i16 {
     }
 }
 
-pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Option<ProduceResponse> {
+/// An acks=all answer waiting for its batch to be committed.
+struct Pending {
+    topic: usize,
+    partition: usize,
+    required_offset: i64,
+    progress: watch::Receiver<Progress>,
+}
+
+/// Waits until every pending batch is committed, refused or the deadline
+/// passed; each answer then gets its outcome.
+async fn await_acks(
+    responses: &mut [TopicProduceResponse],
+    pending: Vec<Pending>,
+    timeout_ms: i32,
+) {
+    let deadline = Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
+    for mut wait in pending {
+        let required = wait.required_offset;
+        let settled = |p: &Progress| p.ack_state(required) != Some(AckState::Waiting);
+        // An error only means the partition is gone: decided below.
+        let _ = tokio::time::timeout_at(deadline, wait.progress.wait_for(settled)).await;
+        let state = wait.progress.borrow().ack_state(required);
+        let code = match state {
+            Some(AckState::Done) => continue,
+            Some(AckState::DoneUnderMinIsr) => error_codes::NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+            Some(AckState::Waiting) => error_codes::REQUEST_TIMED_OUT,
+            None => error_codes::NOT_LEADER_OR_FOLLOWER,
+        };
+        let answer = &mut responses[wait.topic].partition_responses[wait.partition];
+        answer.error_code = code;
+    }
+}
+
+pub async fn handle(
+    broker: &Broker,
+    request: ProduceRequest,
+    version: i16,
+) -> Option<ProduceResponse> {
     let acks = request.acks;
+    let timeout_ms = request.timeout_ms;
+    let mut pending = Vec::new();
     let transactional_id: Option<String> =
         request.transactional_id.as_ref().map(|id| id.to_string());
     let valid_acks = matches!(acks, -1..=1);
@@ -62,6 +109,7 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Option<
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+        let topic_slot = responses.len();
         for data in topic.partition_data {
             let base = PartitionProduceResponse::default()
                 .with_index(data.index)
@@ -75,7 +123,17 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Option<
                     transactional_id: transactional_id.as_deref(),
                     version,
                 };
-                append(broker, target, data.records.as_deref(), acks, now, base)
+                let (response, committed) =
+                    append(broker, target, data.records.as_deref(), acks, now, base);
+                if let Some((partition, required_offset)) = committed {
+                    pending.push(Pending {
+                        topic: topic_slot,
+                        partition: partition_responses.len(),
+                        required_offset,
+                        progress: partition.progress(),
+                    });
+                }
+                response
             };
             partition_responses.push(response);
         }
@@ -88,6 +146,7 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Option<
     if acks == 0 {
         return None;
     }
+    await_acks(&mut responses, pending, timeout_ms).await;
     // KIP-951: the endpoints of the leaders named in the answers.
     let leaders: BTreeSet<i32> = responses
         .iter()
@@ -122,6 +181,10 @@ struct Target<'a> {
     version: i16,
 }
 
+/// A successful acks=all append: the partition and the offset the high
+/// watermark must reach.
+type Committed = Option<(Arc<Partition>, i64)>;
+
 fn append(
     broker: &Broker,
     target: Target,
@@ -129,30 +192,51 @@ fn append(
     acks: i16,
     now: i64,
     base: PartitionProduceResponse,
-) -> PartitionProduceResponse {
+) -> (PartitionProduceResponse, Committed) {
     let Target { topic, index, .. } = target;
     let partition = match led_partition(broker, topic, index) {
         Ok(partition) => partition,
         Err(not_led) => {
             let (leader_id, leader_epoch) = not_led.leader.unwrap_or((-1, -1));
-            return base.with_error_code(not_led.code).with_current_leader(
+            let answer = base.with_error_code(not_led.code).with_current_leader(
                 LeaderIdAndEpoch::default()
                     .with_leader_id(leader_id.into())
                     .with_leader_epoch(leader_epoch),
             );
+            return (answer, None);
         }
     };
+    match append_to(broker, &target, &partition, records, acks, now, base) {
+        (answer, Some(last_offset)) if acks == -1 => (answer, Some((partition, last_offset + 1))),
+        (answer, _) => (answer, None),
+    }
+}
+
+/// The append itself: the answer, with the batch's last offset when it
+/// was appended.
+fn append_to(
+    broker: &Broker,
+    target: &Target,
+    partition: &Partition,
+    records: Option<&[u8]>,
+    acks: i16,
+    now: i64,
+    base: PartitionProduceResponse,
+) -> (PartitionProduceResponse, Option<i64>) {
+    let Target { topic, index, .. } = *target;
     if acks == -1 && partition.isr_size() < partition.effective_min_insync_replicas() {
-        return base.with_error_code(error_codes::NOT_ENOUGH_REPLICAS).with_error_message(Some(str_bytes(&format!(
+        return (base.with_error_code(error_codes::NOT_ENOUGH_REPLICAS).with_error_message(Some(str_bytes(&format!(
             "The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {}",
             partition.isr_size(),
             partition.effective_min_insync_replicas()
-        ))));
+        )))), None);
     }
     let Some(records) = records else {
-        return base
-            .with_error_code(error_codes::CORRUPT_MESSAGE)
-            .with_error_message(Some(str_bytes("null records")));
+        return (
+            base.with_error_code(error_codes::CORRUPT_MESSAGE)
+                .with_error_message(Some(str_bytes("null records"))),
+            None,
+        );
     };
     let appended = match transactional_batch(records, target.transactional_id) {
         Some((transactional_id, producer_id, epoch)) => broker
@@ -171,22 +255,29 @@ fn append(
     let result = match appended {
         Ok(result) => result,
         Err(error) => {
-            return base
-                .with_error_code(error)
-                .with_error_message(Some(str_bytes(
-                    "the partition is not part of the producer's open transaction",
-                )))
+            return (
+                base.with_error_code(error)
+                    .with_error_message(Some(str_bytes(
+                        "the partition is not part of the producer's open transaction",
+                    ))),
+                None,
+            )
         }
     };
     match result {
-        Ok(info) => base
-            .with_base_offset(info.base_offset)
-            .with_log_append_time_ms(info.log_append_time)
-            .with_log_start_offset(info.log_start_offset),
+        Ok(info) => (
+            base.with_base_offset(info.base_offset)
+                .with_log_append_time_ms(info.log_append_time)
+                .with_log_start_offset(info.log_start_offset),
+            Some(info.last_offset),
+        ),
         Err(err) => {
             tracing::debug!(topic, partition = index, %err, "produce refused");
-            base.with_error_code(err.error_code())
-                .with_error_message(Some(str_bytes(&err.to_string())))
+            (
+                base.with_error_code(err.error_code())
+                    .with_error_message(Some(str_bytes(&err.to_string()))),
+                None,
+            )
         }
     }
 }
