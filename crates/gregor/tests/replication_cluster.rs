@@ -270,3 +270,69 @@ fn followers_copy_the_log_and_a_new_leader_after_kill_serves_every_record() {
     cluster.wait_listening(leader);
     wait_identical(&cluster, &[0, 1, 2], "the restarted node to catch up");
 }
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_diverged_old_leader_truncates_to_the_new_leaders_log() {
+    let mut cluster = start_combined(3);
+    let (code, _) = create_topic(&mut cluster.connect(0), TOPIC, 1, 3);
+    assert_eq!(code, NONE);
+    let before = partition(&cluster, 0);
+    let leader = before.leader_id.0 as usize - 1;
+    let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    produce(&cluster, leader, 0, 20, "kept");
+    wait_identical(&cluster, &[0, 1, 2], "followers to copy the first records");
+
+    // The followers stop; the leader takes acks=1 writes only it holds,
+    // then dies (its page cache keeps them, as after kill -9 of Kafka).
+    for &f in &followers {
+        cluster.signal(f, "STOP");
+    }
+    // Fetches they had parked at the leader answer (empty) within
+    // replica.fetch.wait.max.ms; after that none is outstanding.
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    produce(&cluster, leader, 0, 10, "lost");
+    cluster.kill(leader);
+    for &f in &followers {
+        cluster.signal(f, "CONT");
+    }
+    let diverged = log_bytes(&cluster, leader);
+    assert!(contains(&diverged, "lost-9"));
+
+    // A follower becomes leader at a new epoch and takes other writes at
+    // the same offsets.
+    let after = eventually(40, "a new leader", || {
+        let p = partition(&cluster, followers[0]);
+        (p.leader_id.0 as usize - 1 != leader).then_some(p)
+    });
+    assert!(after.leader_epoch > before.leader_epoch);
+    let new_leader = after.leader_id.0 as usize - 1;
+    produce(&cluster, new_leader, 0, 5, "new");
+
+    // The old leader comes back as a follower: the diverging epoch makes it
+    // cut its own records and take the new leader's, so every offset holds
+    // one value on every replica.
+    cluster.spawn(leader);
+    cluster.wait_listening(leader);
+    let converged = wait_identical(&cluster, &[0, 1, 2], "the old leader to re-sync");
+    assert!(!contains(&converged, "lost-"), "diverged records removed");
+    assert!(
+        cluster.log(leader).contains("truncating a diverged log"),
+        "the fetch's diverging epoch drove the truncation"
+    );
+    for n in 0..20 {
+        assert!(contains(&converged, &format!("kept-{n}")));
+    }
+    for n in 0..5 {
+        assert!(contains(&converged, &format!("new-{n}")));
+    }
+    assert_eq!(
+        list_offsets(&mut cluster.connect(new_leader), TOPIC, 0, -1).offset,
+        25
+    );
+}
