@@ -20,9 +20,18 @@ use kafka_protocol::messages::offset_for_leader_epoch_request::{
 use kafka_protocol::messages::{
     ApiKey, FetchRequest, OffsetForLeaderEpochRequest, RequestKind, ResponseKind,
 };
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
 use support::{free_port, list_offsets, produce_values, topic_name};
+
+use gregor_protocol::compression::Compression;
+use gregor_protocol::records::{decode_batches, BatchBuilder};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::CreateTopicsRequest;
+use kafka_protocol::protocol::StrBytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 const TOPIC: &str = "replicated";
 
@@ -335,4 +344,133 @@ fn a_diverged_old_leader_truncates_to_the_new_leaders_log() {
         list_offsets(&mut cluster.connect(new_leader), TOPIC, 0, -1).offset,
         25
     );
+}
+
+/// An RF=3 topic with `min.insync.replicas=2`.
+fn create_min_isr_topic(cluster: &ProcessCluster) {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(15_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(TOPIC))
+            .with_num_partitions(1)
+            .with_replication_factor(3)
+            .with_configs(vec![CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                .with_value(Some(StrBytes::from_static_str("2")))])]);
+    let ResponseKind::CreateTopics(response) =
+        cluster
+            .connect(0)
+            .request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    else {
+        panic!("wrong response type to CreateTopics")
+    };
+    assert_eq!(response.topics[0].error_code, NONE);
+}
+
+/// Every record of the partition on its current leader: offset -> value.
+fn read_all(bootstrap: &str) -> BTreeMap<i64, Vec<u8>> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = gregor_client::Client::connect(bootstrap).await.unwrap();
+        let mut records = BTreeMap::new();
+        let mut offset = 0;
+        loop {
+            let (bytes, high_watermark) = client.fetch(TOPIC, 0, offset, 100).await.unwrap();
+            for batch in decode_batches(&bytes).unwrap() {
+                for record in batch.records {
+                    offset = record.offset + 1;
+                    records.insert(record.offset, record.value.unwrap().to_vec());
+                }
+            }
+            if offset >= high_watermark {
+                return records;
+            }
+        }
+    })
+}
+
+#[test]
+fn acks_all_records_survive_kill_of_the_leader() {
+    let mut cluster = start_combined(3);
+    create_min_isr_topic(&cluster);
+    let before = partition(&cluster, 0);
+    let leader = before.leader_id.0 as usize - 1;
+    let bootstrap = cluster
+        .nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect::<Vec<_>>()
+        .join(",");
+
+    // A producer with acks=all writes one record per request and notes
+    // the offset of every acknowledged one.
+    let acked: Arc<Mutex<Vec<(i64, String)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (acked, stop, bootstrap) = (acked.clone(), stop.clone(), bootstrap.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                let mut client = None;
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if client.is_none() {
+                        client = gregor_client::Client::connect_with_timeout(
+                            &bootstrap,
+                            std::time::Duration::from_secs(5),
+                        )
+                        .await
+                        .ok();
+                    }
+                    let Some(c) = client.as_mut() else {
+                        continue;
+                    };
+                    let value = format!("ack-{n}");
+                    n += 1;
+                    let mut batch = BatchBuilder::new(Compression::None);
+                    batch.push(1_700_000_000_000, None, Some(value.clone().into()), vec![]);
+                    let batch = batch.build().unwrap().freeze();
+                    match c.produce(TOPIC, 0, batch, -1).await {
+                        Ok(offset) => acked.lock().unwrap().push((offset, value)),
+                        Err(_) => {
+                            client = None;
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            })
+        })
+    };
+    let acked_count = || acked.lock().unwrap().len();
+    eventually(20, "acknowledged writes", || {
+        (acked_count() >= 50).then_some(())
+    });
+    let before_kill = acked_count();
+    cluster.kill(leader);
+    eventually(40, "acknowledged writes after the failover", || {
+        (acked_count() >= before_kill + 50).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+
+    let survivor = (0..3).find(|&i| i != leader).unwrap();
+    let after = partition(&cluster, survivor);
+    assert_ne!(after.leader_id.0 as usize - 1, leader);
+    let stored = read_all(&bootstrap);
+    let acked = acked.lock().unwrap();
+    for (offset, value) in acked.iter() {
+        assert_eq!(
+            stored.get(offset).map(Vec::as_slice),
+            Some(value.as_bytes()),
+            "acknowledged offset {offset} on the new leader"
+        );
+    }
+    // One value per offset: no acknowledged value sits at two offsets.
+    let mut seen = BTreeMap::new();
+    for (offset, value) in acked.iter() {
+        assert!(
+            seen.insert(value.clone(), *offset).is_none(),
+            "{value} twice"
+        );
+    }
 }
