@@ -984,6 +984,27 @@ impl Partition {
         self.with_log(|log| Ok(log.end_offset_for_epoch(epoch)))
     }
 
+    /// The leader epoch in force at `offset`, if the epoch cache knows it.
+    pub fn epoch_for_offset(&self, offset: i64) -> Result<Option<i32>, LogError> {
+        self.with_log(|log| Ok(log.epoch_for_offset(offset)))
+    }
+
+    /// Where the current leader epoch starts in this log, while this broker
+    /// leads (assigned at the log end when it became leader).
+    pub fn leader_epoch_start_offset(&self) -> Result<Option<i64>, LogError> {
+        let leadership = self.leadership();
+        if leadership.leader != self.local_id {
+            return Ok(None);
+        }
+        self.with_log(|log| {
+            Ok(log
+                .leader_epochs()
+                .iter()
+                .find(|e| e.epoch == leadership.leader_epoch)
+                .map(|e| e.start_offset))
+        })
+    }
+
     /// Where the next fetch from the leader starts.
     pub fn fetch_position(&self) -> Result<FetchPosition, LogError> {
         self.with_log(|log| {

@@ -105,6 +105,9 @@ pub const FENCED_LEADER_EPOCH: i16 = 74;
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 /// The broker's epoch is not its current registration's (BrokerHeartbeat).
 pub const STALE_BROKER_EPOCH: i16 = 77;
+/// The leader's high watermark has not reached the start of its epoch yet
+/// (ListOffsets right after a leader change).
+pub const OFFSET_NOT_AVAILABLE: i16 = 78;
 /// The joining member must rejoin with the member id it was given.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
 /// The group has reached `group.max.size` members.
@@ -318,6 +321,10 @@ mod tests {
                 ResponseError::InvalidFetchSessionEpoch,
             ),
             (super::FENCED_LEADER_EPOCH, ResponseError::FencedLeaderEpoch),
+            (
+                super::OFFSET_NOT_AVAILABLE,
+                ResponseError::OffsetNotAvailable,
+            ),
             (
                 super::UNKNOWN_LEADER_EPOCH,
                 ResponseError::UnknownLeaderEpoch,

@@ -28,7 +28,8 @@ use support::{free_port, list_offsets, produce_values, topic_name};
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::CreateTopicsRequest;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{CreateTopicsRequest, ListOffsetsRequest};
 use kafka_protocol::protocol::StrBytes;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -174,6 +175,26 @@ fn end_offset_for_epoch(
     (p.error_code, p.leader_epoch, p.end_offset)
 }
 
+/// The error of ListOffsets "latest" sent with `current_leader_epoch`.
+fn list_offsets_at_epoch(cluster: &ProcessCluster, i: usize, current_leader_epoch: i32) -> i16 {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(TOPIC))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_timestamp(-1)])]);
+    let ResponseKind::ListOffsets(response) =
+        cluster
+            .connect(i)
+            .request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
+    else {
+        panic!("wrong response type to ListOffsets")
+    };
+    response.topics[0].partitions[0].error_code
+}
+
 fn produce(cluster: &ProcessCluster, leader: usize, from: usize, count: usize, tag: &str) {
     let mut conn = cluster.connect(leader);
     for n in from..from + count {
@@ -237,8 +258,11 @@ fn followers_copy_the_log_and_a_new_leader_after_kill_serves_every_record() {
     assert!(after.leader_epoch > before.leader_epoch);
     let new_leader = after.leader_id.0 as usize - 1;
     // Every record the old leader had is served by the new one.
+    // (OFFSET_NOT_AVAILABLE while its high watermark lags its epoch start.)
     eventually(20, "the new leader's high watermark", || {
-        (list_offsets(&mut cluster.connect(new_leader), TOPIC, 0, -1).offset == 50).then_some(())
+        (list_offsets_at_epoch(&cluster, new_leader, -1) == NONE
+            && list_offsets(&mut cluster.connect(new_leader), TOPIC, 0, -1).offset == 50)
+            .then_some(())
     });
     assert_eq!(fetch_all(&cluster, new_leader), copied);
 
@@ -261,6 +285,21 @@ fn followers_copy_the_log_and_a_new_leader_after_kill_serves_every_record() {
         end_offset_for_epoch(&cluster, new_leader, new + 1, old).0,
         UNKNOWN_LEADER_EPOCH
     );
+    // ListOffsets carries the epochs too: "latest" the current one,
+    // "earliest" the one of the first batch; a stale client is fenced.
+    let latest = list_offsets(&mut cluster.connect(new_leader), TOPIC, 0, -1);
+    assert_eq!((latest.offset, latest.leader_epoch), (50, new));
+    let earliest = list_offsets(&mut cluster.connect(new_leader), TOPIC, 0, -2);
+    assert_eq!((earliest.offset, earliest.leader_epoch), (0, old));
+    assert_eq!(
+        list_offsets_at_epoch(&cluster, new_leader, old),
+        FENCED_LEADER_EPOCH
+    );
+    assert_eq!(
+        list_offsets_at_epoch(&cluster, new_leader, new + 1),
+        UNKNOWN_LEADER_EPOCH
+    );
+    assert_eq!(list_offsets_at_epoch(&cluster, new_leader, new), NONE);
     let follower = (0..3).find(|&i| i != leader && i != new_leader).unwrap();
     assert_eq!(
         end_offset_for_epoch(&cluster, follower, new, old).0,

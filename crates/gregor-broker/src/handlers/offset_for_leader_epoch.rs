@@ -51,7 +51,8 @@ pub fn handle(
                         });
                     };
                     let leadership = partition.leadership();
-                    let code = epoch_check(p.current_leader_epoch, leadership.leader_epoch);
+                    let code =
+                        check_current_leader_epoch(p.current_leader_epoch, leadership.leader_epoch);
                     if code != error_codes::NONE {
                         return answer.with_error_code(code);
                     }
@@ -75,8 +76,9 @@ pub fn handle(
     OffsetForLeaderEpochResponse::default().with_topics(topics)
 }
 
-/// Kafka's `checkCurrentLeaderEpoch`.
-fn epoch_check(requested: i32, local: i32) -> i16 {
+/// Kafka's `checkCurrentLeaderEpoch`: -1 skips the check, an older epoch
+/// is fenced, a newer one unknown here yet.
+pub fn check_current_leader_epoch(requested: i32, local: i32) -> i16 {
     if requested == NO_LEADER_EPOCH || requested == local {
         error_codes::NONE
     } else if requested < local {
@@ -92,9 +94,15 @@ mod tests {
 
     #[test]
     fn the_current_leader_epoch_is_checked_as_kafka_does() {
-        assert_eq!(epoch_check(-1, 5), error_codes::NONE);
-        assert_eq!(epoch_check(5, 5), error_codes::NONE);
-        assert_eq!(epoch_check(4, 5), error_codes::FENCED_LEADER_EPOCH);
-        assert_eq!(epoch_check(6, 5), error_codes::UNKNOWN_LEADER_EPOCH);
+        assert_eq!(check_current_leader_epoch(-1, 5), error_codes::NONE);
+        assert_eq!(check_current_leader_epoch(5, 5), error_codes::NONE);
+        assert_eq!(
+            check_current_leader_epoch(4, 5),
+            error_codes::FENCED_LEADER_EPOCH
+        );
+        assert_eq!(
+            check_current_leader_epoch(6, 5),
+            error_codes::UNKNOWN_LEADER_EPOCH
+        );
     }
 }
