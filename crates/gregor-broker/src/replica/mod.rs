@@ -9,3 +9,7 @@ pub mod follower;
 pub mod hw_checkpoint;
 pub mod isr_sender;
 pub mod leader;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod transition_tests;
