@@ -257,6 +257,14 @@ fn followers_copy_the_log_and_a_new_leader_after_kill_serves_every_record() {
     });
     assert!(after.leader_epoch > before.leader_epoch);
     let new_leader = after.leader_id.0 as usize - 1;
+    let old_id = leader as i32 + 1;
+    eventually(30, "the dead node out of the ISR", || {
+        (!partition(&cluster, new_leader)
+            .isr_nodes
+            .iter()
+            .any(|b| b.0 == old_id))
+        .then_some(())
+    });
     // Every record the old leader had is served by the new one.
     // (OFFSET_NOT_AVAILABLE while its high watermark lags its epoch start.)
     eventually(20, "the new leader's high watermark", || {
@@ -317,6 +325,10 @@ fn followers_copy_the_log_and_a_new_leader_after_kill_serves_every_record() {
     cluster.spawn(leader);
     cluster.wait_listening(leader);
     wait_identical(&cluster, &[0, 1, 2], "the restarted node to catch up");
+    // Fetching with its new broker epoch, it rejoins the ISR.
+    eventually(30, "the ISR back to three replicas", || {
+        (partition(&cluster, new_leader).isr_nodes.len() == 3).then_some(())
+    });
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
