@@ -285,7 +285,6 @@ impl Controller {
     /// by Kafka's validation against the latest image, the accepted ones
     /// committed together. The whole request fails with
     /// STALE_BROKER_EPOCH when the sender's registration is not current.
-    #[allow(clippy::type_complexity)]
     pub fn alter_partition(
         &self,
         broker: i32,

@@ -306,6 +306,11 @@ impl Partition {
         });
     }
 
+    /// Where the current leader epoch began, while this broker leads.
+    pub fn leader_epoch_start_offset(&self) -> Option<i64> {
+        self.leader_state().as_ref().map(|s| s.epoch_start_offset())
+    }
+
     /// The leader's committed partition state (tests, the ISR sender).
     pub fn committed_state(&self) -> Option<CommittedState> {
         self.leader_state().as_ref().map(|s| s.committed().clone())
@@ -987,22 +992,6 @@ impl Partition {
     /// The leader epoch in force at `offset`, if the epoch cache knows it.
     pub fn epoch_for_offset(&self, offset: i64) -> Result<Option<i32>, LogError> {
         self.with_log(|log| Ok(log.epoch_for_offset(offset)))
-    }
-
-    /// Where the current leader epoch starts in this log, while this broker
-    /// leads (assigned at the log end when it became leader).
-    pub fn leader_epoch_start_offset(&self) -> Result<Option<i64>, LogError> {
-        let leadership = self.leadership();
-        if leadership.leader != self.local_id {
-            return Ok(None);
-        }
-        self.with_log(|log| {
-            Ok(log
-                .leader_epochs()
-                .iter()
-                .find(|e| e.epoch == leadership.leader_epoch)
-                .map(|e| e.start_offset))
-        })
     }
 
     /// Where the next fetch from the leader starts.

@@ -105,8 +105,8 @@ pub const FENCED_LEADER_EPOCH: i16 = 74;
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
 /// The broker's epoch is not its current registration's (BrokerHeartbeat).
 pub const STALE_BROKER_EPOCH: i16 = 77;
-/// The leader's high watermark has not reached the start of its epoch yet
-/// (ListOffsets right after a leader change).
+/// A new leader's high watermark has not reached the start of its epoch
+/// yet: "latest" offsets are not known (ListOffsets).
 pub const OFFSET_NOT_AVAILABLE: i16 = 78;
 /// The joining member must rejoin with the member id it was given.
 pub const MEMBER_ID_REQUIRED: i16 = 79;
@@ -322,10 +322,6 @@ mod tests {
             ),
             (super::FENCED_LEADER_EPOCH, ResponseError::FencedLeaderEpoch),
             (
-                super::OFFSET_NOT_AVAILABLE,
-                ResponseError::OffsetNotAvailable,
-            ),
-            (
                 super::UNKNOWN_LEADER_EPOCH,
                 ResponseError::UnknownLeaderEpoch,
             ),
@@ -355,6 +351,10 @@ mod tests {
                 ResponseError::FetchSessionTopicIdError,
             ),
             (super::STALE_BROKER_EPOCH, ResponseError::StaleBrokerEpoch),
+            (
+                super::OFFSET_NOT_AVAILABLE,
+                ResponseError::OffsetNotAvailable,
+            ),
             (super::NOT_CONTROLLER, ResponseError::NotController),
             (
                 super::MISMATCHED_ENDPOINT_TYPE,

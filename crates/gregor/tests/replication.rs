@@ -20,18 +20,19 @@ use kafka_protocol::messages::create_topics_request::{
 };
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::fetch_response::PartitionData as FetchedPartition;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest, BrokerId,
-    BrokerRegistrationRequest, CreateTopicsRequest, FetchRequest, ProduceRequest, ProduceResponse,
-    RequestKind, ResponseKind,
+    BrokerRegistrationRequest, CreateTopicsRequest, FetchRequest, FetchResponse,
+    ListOffsetsRequest, ProduceRequest, ProduceResponse, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::cluster::{broker_ids, eventually, metadata, NodeSpec, ProcessCluster};
 use support::{free_port, list_offsets, topic_name, Connection};
 use uuid::Uuid;
@@ -231,6 +232,15 @@ fn produce(conn: &mut Connection, name: &str, acks: i16, values: &[&'static str]
     (p.error_code, p.base_offset)
 }
 
+/// `produce` once the node has applied its leadership (it does so just
+/// after Metadata shows it).
+fn produce_when_led(conn: &mut Connection, name: &str, values: &[&'static str]) -> (i16, i64) {
+    eventually(20, "the node leading", || {
+        let answer = produce(conn, name, 1, values);
+        (answer.0 != NOT_LEADER_OR_FOLLOWER).then_some(answer)
+    })
+}
+
 const PRODUCE_VERSION: i16 = 9;
 
 /// Sends a produce without waiting for its answer.
@@ -277,6 +287,39 @@ fn want(offset: i64) -> Want {
 
 /// A fetch of partition 0 of `topic_id`, from replica `replica` (with
 /// broker epoch `epoch`) or, with `replica` -1, from a consumer.
+fn fetch_request(
+    topic_id: Uuid,
+    replica: i32,
+    epoch: i64,
+    w: Want,
+    max_wait_ms: i32,
+) -> RequestKind {
+    RequestKind::Fetch(
+        FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_replica_state(
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(replica))
+                    .with_replica_epoch(epoch),
+            )
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(if max_wait_ms > 0 { 1 } else { 0 })
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic_id(topic_id)
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(w.offset)
+                    .with_current_leader_epoch(w.current_leader_epoch)
+                    .with_last_fetched_epoch(w.last_fetched_epoch)
+                    .with_partition_max_bytes(1 << 20)])]),
+    )
+}
+
+/// A fetch of partition 0 of `topic_id`, from replica `replica` (with
+/// broker epoch `epoch`) or, with `replica` -1, from a consumer; answered
+/// at once.
 fn fetch(
     conn: &mut Connection,
     topic_id: Uuid,
@@ -284,32 +327,32 @@ fn fetch(
     epoch: i64,
     w: Want,
 ) -> FetchedPartition {
-    let request = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_replica_state(
-            ReplicaState::default()
-                .with_replica_id(BrokerId(replica))
-                .with_replica_epoch(epoch),
-        )
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic_id(topic_id)
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(w.offset)
-                .with_current_leader_epoch(w.current_leader_epoch)
-                .with_last_fetched_epoch(w.last_fetched_epoch)
-                .with_partition_max_bytes(1 << 20)])]);
-    let ResponseKind::Fetch(mut response) =
-        conn.request(ApiKey::Fetch, 17, RequestKind::Fetch(request))
+    let request = fetch_request(topic_id, replica, epoch, w, 0);
+    let ResponseKind::Fetch(mut response) = conn.request(ApiKey::Fetch, FETCH_VERSION, request)
     else {
         panic!("wrong response type")
     };
     assert_eq!(response.error_code, NONE);
     response.responses.remove(0).partitions.remove(0)
+}
+
+const FETCH_VERSION: i16 = 17;
+
+/// The answer to a fetch sent without waiting, if one comes within `wait`.
+fn fetch_answer(conn: &mut Connection, wait: Duration) -> Option<FetchedPartition> {
+    conn.stream.set_read_timeout(Some(wait)).unwrap();
+    let frame = conn.read_frame();
+    conn.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut frame = frame?;
+    kafka_protocol::messages::ResponseHeader::decode(
+        &mut frame,
+        ApiKey::Fetch.response_header_version(FETCH_VERSION),
+    )
+    .unwrap();
+    let mut response = FetchResponse::decode(&mut frame, FETCH_VERSION).unwrap();
+    Some(response.responses.remove(0).partitions.remove(0))
 }
 
 fn records_len(p: &FetchedPartition) -> usize {
@@ -328,7 +371,7 @@ fn the_high_watermark_follows_the_followers_and_acks_all_waits_for_it() {
 
     // acks=1 is answered after the local append; nothing is committed yet.
     assert_eq!(
-        produce(&mut client, "replicated", 1, &["a", "b", "c"]),
+        produce_when_led(&mut client, "replicated", &["a", "b", "c"]),
         (NONE, 0)
     );
     assert_eq!(list_offsets(&mut client, "replicated", 0, -1).offset, 0);
@@ -395,6 +438,46 @@ fn the_high_watermark_follows_the_followers_and_acks_all_waits_for_it() {
 }
 
 #[test]
+fn parked_fetches_wake_when_the_high_watermark_moves() {
+    let node = start_node(&[]);
+    let (b2, b3) = (FakeBroker::join(&node, 2), FakeBroker::join(&node, 3));
+    let mut client = node.client();
+    let id = create_placed_topic(&mut client, "parked", &[1, 2, 3], 1);
+    eventually(20, "the topic led by node 1", || {
+        (partition_state(&mut client, "parked") == (1, 0, vec![1, 2, 3])).then_some(())
+    });
+    assert_eq!(
+        produce_when_led(&mut client, "parked", &["a", "b"]),
+        (NONE, 0)
+    );
+    fetch(&mut client, id, 2, b2.epoch, want(2));
+    // A consumer waits for data below the HW; follower 2, at the log end,
+    // waits for more data. Both wait up to 20 s.
+    let mut consumer = node.client();
+    let consumer_fetch = fetch_request(id, -1, -1, want(0), 20_000);
+    let frame = consumer.encode(ApiKey::Fetch, FETCH_VERSION, &consumer_fetch);
+    consumer.send_raw(&frame);
+    let mut follower = node.client();
+    let follower_fetch = fetch_request(id, 2, b2.epoch, want(2), 20_000);
+    let frame = follower.encode(ApiKey::Fetch, FETCH_VERSION, &follower_fetch);
+    follower.send_raw(&frame);
+    assert!(fetch_answer(&mut consumer, Duration::from_millis(500)).is_none());
+    assert!(fetch_answer(&mut follower, Duration::from_millis(100)).is_none());
+    // Follower 3 catches up: the HW moves to 2 and both wake at once.
+    let started = Instant::now();
+    assert_eq!(
+        fetch(&mut client, id, 3, b3.epoch, want(2)).high_watermark,
+        2
+    );
+    let consumed = fetch_answer(&mut consumer, Duration::from_secs(5)).expect("consumer woken");
+    assert_eq!((consumed.error_code, consumed.high_watermark), (NONE, 2));
+    assert!(records_len(&consumed) > 0);
+    let told = fetch_answer(&mut follower, Duration::from_secs(5)).expect("follower woken");
+    assert_eq!((told.high_watermark, records_len(&told)), (2, 0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
 fn lagging_followers_leave_the_isr_and_caught_up_ones_rejoin() {
     let node = start_node(&["replica.lag.time.max.ms=1000"]);
     let b2 = FakeBroker::join(&node, 2);
@@ -403,7 +486,10 @@ fn lagging_followers_leave_the_isr_and_caught_up_ones_rejoin() {
     eventually(20, "the topic led by node 1", || {
         (partition_state(&mut client, "lagging") == (1, 0, vec![1, 2])).then_some(())
     });
-    assert_eq!(produce(&mut client, "lagging", 1, &["a", "b"]), (NONE, 0));
+    assert_eq!(
+        produce_when_led(&mut client, "lagging", &["a", "b"]),
+        (NONE, 0)
+    );
     // Follower 2 never fetches: after the lag time the leader shrinks the
     // ISR through AlterPartition, and Metadata shows it.
     eventually(20, "the ISR shrunk to the leader", || {
@@ -411,24 +497,41 @@ fn lagging_followers_leave_the_isr_and_caught_up_ones_rejoin() {
         (isr == [1]).then_some(())
     });
     // The ISR is below min.insync.replicas=2: acks=all is refused before
-    // the append, the HW no longer moves, acks=1 still appends.
-    assert_eq!(
-        produce(&mut client, "lagging", -1, &["x"]).0,
-        NOT_ENOUGH_REPLICAS
-    );
-    assert_eq!(produce(&mut client, "lagging", 1, &["c"]), (NONE, 2));
+    // the append, the HW no longer moves, acks=1 still appends. (The
+    // leader applies the image just after Metadata shows it: a first
+    // acks=all may still be appended, and time out.)
+    eventually(20, "acks=all refused below min ISR", || {
+        let ResponseKind::Produce(response) = client.request(
+            ApiKey::Produce,
+            PRODUCE_VERSION,
+            produce_request("lagging", -1, 200, &["x"]),
+        ) else {
+            panic!("wrong response type")
+        };
+        let code = response.responses[0].partition_responses[0].error_code;
+        assert!(
+            code == NOT_ENOUGH_REPLICAS || code == REQUEST_TIMED_OUT,
+            "{code}"
+        );
+        (code == NOT_ENOUGH_REPLICAS).then_some(())
+    });
+    let (code, base) = produce(&mut client, "lagging", 1, &["c"]);
+    assert_eq!(code, NONE);
+    let end = base + 1;
     assert_eq!(list_offsets(&mut client, "lagging", 0, -1).offset, 0);
     // Follower 2 catches up to the log end and joins again; then the HW
     // moves.
-    let read = fetch(&mut client, id, 2, b2.epoch, want(3));
+    let read = fetch(&mut client, id, 2, b2.epoch, want(end));
     assert_eq!(read.error_code, NONE);
     eventually(20, "the ISR grown back", || {
         let (_, _, isr) = partition_state(&mut client, "lagging");
         (isr == [1, 2]).then_some(())
     });
-    let read = fetch(&mut client, id, 2, b2.epoch, want(3));
-    assert_eq!(read.high_watermark, 3);
-    assert_eq!(list_offsets(&mut client, "lagging", 0, -1).offset, 3);
+    eventually(20, "the HW at the log end", || {
+        let read = fetch(&mut client, id, 2, b2.epoch, want(end));
+        (read.high_watermark == end).then_some(())
+    });
+    assert_eq!(list_offsets(&mut client, "lagging", 0, -1).offset, end);
 }
 
 #[test]
@@ -447,7 +550,7 @@ fn fetches_with_wrong_epochs_or_from_non_replicas_are_refused() {
         (leader == 1 && epoch == 1).then_some(())
     });
     assert_eq!(
-        produce(&mut client, "epochs", 1, &["a", "b", "c"]),
+        produce_when_led(&mut client, "epochs", &["a", "b", "c"]),
         (NONE, 0)
     );
     let at = |epoch: i32| Want {
@@ -468,6 +571,16 @@ fn fetches_with_wrong_epochs_or_from_non_replicas_are_refused() {
         fetch(&mut client, id, 2, b2.epoch, at(0)).error_code,
         FENCED_LEADER_EPOCH
     );
+    // ListOffsets checks the epoch the same way.
+    assert_eq!(
+        list_offsets_at(&mut client, "epochs", 0),
+        FENCED_LEADER_EPOCH
+    );
+    assert_eq!(
+        list_offsets_at(&mut client, "epochs", 2),
+        UNKNOWN_LEADER_EPOCH
+    );
+    assert_eq!(list_offsets_at(&mut client, "epochs", 1), NONE);
     // Broker 3 is no replica: with an epoch the pair is unknown, without
     // one the answer is NOT_LEADER_OR_FOLLOWER (Kafka's followerReplicaOrThrow).
     assert_eq!(
@@ -527,6 +640,24 @@ fn fetches_with_wrong_epochs_or_from_non_replicas_are_refused() {
         },
     );
     assert_eq!(unknown.error_code, OFFSET_OUT_OF_RANGE);
+}
+
+/// The error of ListOffsets "latest" naming `current_leader_epoch`.
+fn list_offsets_at(conn: &mut Connection, name: &str, current_leader_epoch: i32) -> i16 {
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(name))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_current_leader_epoch(current_leader_epoch)
+                .with_timestamp(-1)])]);
+    let ResponseKind::ListOffsets(response) =
+        conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
+    else {
+        panic!("wrong response type")
+    };
+    response.topics[0].partitions[0].error_code
 }
 
 fn alter_partition(

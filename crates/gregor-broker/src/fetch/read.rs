@@ -59,7 +59,7 @@ pub enum Reader {
 /// Kafka's `localLogWithEpochOrThrow` epoch check: a fetcher behind the
 /// partition's leader epoch is fenced, one ahead of it is ahead of this
 /// broker's metadata.
-fn leader_epoch_error(requested: i32, current: i32) -> Option<i16> {
+pub fn leader_epoch_error(requested: i32, current: i32) -> Option<i16> {
     if requested < 0 {
         None
     } else if requested < current {

@@ -1,8 +1,8 @@
 //! ListOffsets: earliest, latest, max timestamp, and the first offset at or
 //! after a timestamp.
 
+use crate::fetch::read::leader_epoch_error;
 use crate::handlers::leader_hint::led_partition;
-use crate::handlers::offset_for_leader_epoch::check_current_leader_epoch;
 use crate::replica_manager::Partition;
 use crate::server::Broker;
 use gregor_log::LogError;
@@ -60,19 +60,22 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                             .with_offset(-1)
                             .with_timestamp(-1)
                     };
+                    // KIP-320: a client whose metadata is older or newer
+                    // than ours is told so first, also where this broker
+                    // follows (Kafka checks the epoch, then leadership).
+                    let hosted_epoch = broker
+                        .replicas
+                        .partition(&topic.name, p.partition_index)
+                        .map(|h| h.leader_epoch());
+                    if let Some(code) =
+                        hosted_epoch.and_then(|e| leader_epoch_error(p.current_leader_epoch, e))
+                    {
+                        return failed(code);
+                    }
                     let partition = match led_partition(broker, &topic.name, p.partition_index) {
                         Ok(partition) => partition,
                         Err(not_led) => return failed(not_led.code),
                     };
-                    // KIP-320: a client whose metadata is older or newer
-                    // than ours is told so, before anything is looked up.
-                    let code = check_current_leader_epoch(
-                        p.current_leader_epoch,
-                        partition.leader_epoch(),
-                    );
-                    if code != error_codes::NONE {
-                        return failed(code);
-                    }
                     match lookup(&partition, p.timestamp, isolation) {
                         Ok(Ok((offset, timestamp, epoch))) => base
                             .with_offset(offset)
@@ -121,7 +124,7 @@ fn lookup(
     };
     let lagging = matches!(isolation, Isolation::Consumer { .. })
         && partition
-            .leader_epoch_start_offset()?
+            .leader_epoch_start_offset()
             .is_some_and(|start| start > high_watermark);
     let epoch_at = |offset: i64| -> Result<i32, LogError> {
         Ok(partition.epoch_for_offset(offset)?.unwrap_or(NO_EPOCH))

@@ -6,6 +6,7 @@
 //! epoch is checked first (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH),
 //! then only the leader answers, except for the debugging replica id -2.
 
+use crate::fetch::read::leader_epoch_error;
 use crate::server::Broker;
 use gregor_log::{UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 use gregor_protocol::error_codes;
@@ -16,8 +17,6 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 
 /// Kafka's `ListOffsetsRequest.DEBUGGING_REPLICA_ID`: may read a follower.
 const DEBUGGING_REPLICA_ID: i32 = -2;
-/// "No current leader epoch given": the check is skipped.
-const NO_LEADER_EPOCH: i32 = -1;
 
 pub fn handle(
     broker: &Broker,
@@ -51,9 +50,9 @@ pub fn handle(
                         });
                     };
                     let leadership = partition.leadership();
-                    let code =
-                        check_current_leader_epoch(p.current_leader_epoch, leadership.leader_epoch);
-                    if code != error_codes::NONE {
+                    if let Some(code) =
+                        leader_epoch_error(p.current_leader_epoch, leadership.leader_epoch)
+                    {
                         return answer.with_error_code(code);
                     }
                     if require_leader && leadership.leader != broker.config.node_id {
@@ -74,35 +73,4 @@ pub fn handle(
         })
         .collect();
     OffsetForLeaderEpochResponse::default().with_topics(topics)
-}
-
-/// Kafka's `checkCurrentLeaderEpoch`: -1 skips the check, an older epoch
-/// is fenced, a newer one unknown here yet.
-pub fn check_current_leader_epoch(requested: i32, local: i32) -> i16 {
-    if requested == NO_LEADER_EPOCH || requested == local {
-        error_codes::NONE
-    } else if requested < local {
-        error_codes::FENCED_LEADER_EPOCH
-    } else {
-        error_codes::UNKNOWN_LEADER_EPOCH
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_current_leader_epoch_is_checked_as_kafka_does() {
-        assert_eq!(check_current_leader_epoch(-1, 5), error_codes::NONE);
-        assert_eq!(check_current_leader_epoch(5, 5), error_codes::NONE);
-        assert_eq!(
-            check_current_leader_epoch(4, 5),
-            error_codes::FENCED_LEADER_EPOCH
-        );
-        assert_eq!(
-            check_current_leader_epoch(6, 5),
-            error_codes::UNKNOWN_LEADER_EPOCH
-        );
-    }
 }

@@ -160,6 +160,11 @@ impl LeaderState {
         self.committed.leader_epoch
     }
 
+    /// The log end offset when this leader epoch began.
+    pub fn epoch_start_offset(&self) -> i64 {
+        self.epoch_start_offset
+    }
+
     pub fn committed(&self) -> &CommittedState {
         &self.committed
     }
@@ -660,5 +665,110 @@ mod tests {
         state.isr_change_failed(1);
         state.on_local_append(12, 2);
         assert_eq!(state.high_watermark(), 10);
+    }
+
+    /// A tiny deterministic generator (xorshift), so seeds replay.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    /// Random appends, follower fetches, ticks and AlterPartition outcomes;
+    /// after every step the HW never went back, never passed the leader's
+    /// log end or a maximal-ISR member's log end when it moved, never moved
+    /// below min ISR, and every ISR proposal keeps the leader and adds only
+    /// caught-up followers.
+    #[test]
+    fn random_histories_keep_the_high_watermark_invariants() {
+        for seed in 1..=300u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let min_isr = 1 + rng.below(3) as usize;
+            let mut state = LeaderState::new(
+                1,
+                committed(&[1, 2, 3], &[1, 2, 3]),
+                0,
+                0,
+                config(min_isr),
+                0,
+            );
+            let mut now = 0;
+            let mut leo = 0;
+            let mut pending: Option<IsrRequest> = None;
+            let mut partition_epoch = 10;
+            for step in 0..400 {
+                let before = state.high_watermark();
+                let effects = match rng.below(6) {
+                    0 => {
+                        leo += 1 + rng.below(5) as i64;
+                        state.on_local_append(leo, now)
+                    }
+                    1 | 2 => {
+                        let replica = 2 + rng.below(2) as i32;
+                        let offset = rng.below(leo as u64 + 1) as i64;
+                        let mut fetch = fetch(replica, offset);
+                        fetch.eligible = rng.below(5) != 0;
+                        let effects = state.on_follower_fetch(fetch, now);
+                        if let Some(request) = &effects.isr_request {
+                            let added: Vec<i32> = request
+                                .new_isr
+                                .iter()
+                                .map(|m| m.0)
+                                .filter(|r| !state.committed().isr.contains(r))
+                                .collect();
+                            assert_eq!(added, [replica], "seed {seed} step {step}");
+                            assert!(
+                                fetch.eligible && offset >= before,
+                                "seed {seed} step {step}"
+                            );
+                        }
+                        effects
+                    }
+                    3 => {
+                        now += rng.below(LAG as u64) as i64;
+                        state.tick(now)
+                    }
+                    4 => match pending.take() {
+                        Some(request) => {
+                            partition_epoch += 1;
+                            let isr = request.new_isr.iter().map(|m| m.0).collect();
+                            let next = CommittedState {
+                                partition_epoch,
+                                isr,
+                                ..committed(&[1, 2, 3], &[])
+                            };
+                            state.apply_committed(next, now).1
+                        }
+                        None => Effects::default(),
+                    },
+                    _ => match pending.take() {
+                        Some(_) => state.isr_change_failed(now),
+                        None => Effects::default(),
+                    },
+                };
+                if let Some(request) = effects.isr_request {
+                    assert!(pending.is_none(), "two changes in flight, seed {seed}");
+                    assert!(request.new_isr.iter().any(|m| m.0 == 1), "seed {seed}");
+                    assert_eq!(request.partition_epoch, partition_epoch, "seed {seed}");
+                    pending = Some(request);
+                }
+                let hw = state.high_watermark();
+                assert!(hw >= before, "HW went back, seed {seed} step {step}");
+                assert!(hw <= leo, "HW past the log end, seed {seed} step {step}");
+                if hw > before {
+                    assert!(!state.is_under_min_isr(), "seed {seed} step {step}");
+                    for member in state.maximal_isr() {
+                        if let Some(end) = state.follower_log_end(member) {
+                            assert!(hw <= end, "HW past {member}'s log end, seed {seed}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }
