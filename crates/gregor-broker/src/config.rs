@@ -449,6 +449,49 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "86400000",
         "How long a partition keeps the state of an idle idempotent producer.",
     ),
+    // Follower fetching (replica/fetcher.rs).
+    def(
+        "replica.fetch.wait.max.ms",
+        Int,
+        "500",
+        "How long a follower's fetch may wait at the leader for data.",
+    ),
+    def(
+        "replica.fetch.min.bytes",
+        Int,
+        "1",
+        "Bytes a follower's fetch waits for at the leader.",
+    ),
+    def(
+        "replica.fetch.max.bytes",
+        Int,
+        "1048576",
+        "Bytes a follower fetches per partition (at least one batch).",
+    ),
+    def(
+        "replica.fetch.response.max.bytes",
+        Int,
+        "10485760",
+        "Bytes a follower's fetch answer may carry in all.",
+    ),
+    def(
+        "replica.fetch.backoff.ms",
+        Int,
+        "1000",
+        "How long a follower waits after a fetch error before fetching the partition again.",
+    ),
+    def(
+        "replica.socket.timeout.ms",
+        Int,
+        "30000",
+        "How long a follower waits for its leader's answer beyond the fetch wait.",
+    ),
+    def(
+        "replica.high.watermark.checkpoint.interval.ms",
+        Long,
+        "5000",
+        "How often the high watermarks are written to replication-offset-checkpoint.",
+    ),
 ];
 
 /// Settings Kafka operators commonly carry in server.properties that have no
@@ -538,6 +581,20 @@ pub struct BrokerConfig {
     /// `group.consumer.*` (KIP-848 consumer groups).
     pub group_consumer: gregor_coordinator::group::consumer::ConsumerGroupConfig,
     pub txn: TxnSettings,
+    /// `replica.fetch.*` and the high-watermark checkpoint interval.
+    pub fetcher: FetcherSettings,
+}
+
+/// How followers fetch from their leaders (Kafka's `replica.*` settings).
+#[derive(Debug, Clone, Default)]
+pub struct FetcherSettings {
+    pub wait_max_ms: i32,
+    pub min_bytes: i32,
+    pub max_bytes: i32,
+    pub response_max_bytes: i32,
+    pub backoff_ms: u64,
+    pub socket_timeout_ms: u64,
+    pub high_watermark_checkpoint_interval_ms: u64,
 }
 
 /// The `transaction.*` and producer-expiry settings.
@@ -596,6 +653,7 @@ impl BrokerConfig {
             group_max_session_timeout_ms: 0,
             group_consumer: Default::default(),
             txn: TxnSettings::default(),
+            fetcher: FetcherSettings::default(),
         };
         config.node_id = config.int("node.id")? as i32;
         let rack = config.value("broker.rack").trim().to_string();
@@ -691,6 +749,25 @@ impl BrokerConfig {
             producer_id_expiration_ms: config.positive("producer.id.expiration.ms")?,
         };
         config.leadership()?;
+        config.fetcher = FetcherSettings {
+            wait_max_ms: config
+                .int("replica.fetch.wait.max.ms")?
+                .clamp(0, i64::from(i32::MAX)) as i32,
+            min_bytes: config
+                .int("replica.fetch.min.bytes")?
+                .clamp(0, i64::from(i32::MAX)) as i32,
+            max_bytes: config
+                .positive("replica.fetch.max.bytes")?
+                .min(i64::from(i32::MAX)) as i32,
+            response_max_bytes: config
+                .positive("replica.fetch.response.max.bytes")?
+                .min(i64::from(i32::MAX)) as i32,
+            backoff_ms: config.int("replica.fetch.backoff.ms")?.max(0) as u64,
+            socket_timeout_ms: config.positive("replica.socket.timeout.ms")? as u64,
+            high_watermark_checkpoint_interval_ms: config
+                .positive("replica.high.watermark.checkpoint.interval.ms")?
+                as u64,
+        };
         let compression = config.value("compression.type").to_string();
         gregor_metadata::topic_config::validate("compression.type", &compression)
             .map_err(|reason| invalid("compression.type", &compression, reason))?;

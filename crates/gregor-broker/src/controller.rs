@@ -8,7 +8,7 @@
 
 use crate::cluster::controller_channel::ControllerChannel;
 use crate::cluster::metadata_plane::{CommitError, MetadataPlane};
-use gregor_metadata::alter_partition::{alter_isr, check_sender, IsrChange};
+use gregor_metadata::alter_partition::{alter_isr_records, check_sender, IsrChange};
 use gregor_metadata::controller::{self, ControllerError, NewTopic, TopicDefaults};
 use gregor_metadata::membership::{
     BrokerRegistration, Heartbeat, HeartbeatReply, HeartbeatTracker,
@@ -324,9 +324,11 @@ impl Controller {
             let mut records = Vec::new();
             let mut results = Vec::with_capacity(changes.len());
             for change in changes {
-                match alter_isr(image, broker, change, api_version) {
-                    Ok((record, state)) => {
-                        records.extend(record);
+                // An ISR change that brings in the last target replica of a
+                // reassignment also finishes it, in the same entry.
+                match alter_isr_records(image, broker, change, api_version) {
+                    Ok((changed, state)) => {
+                        records.extend(changed);
                         results.push(Ok(state));
                     }
                     Err(code) => results.push(Err(code)),

@@ -2,10 +2,14 @@
 //! plus the waiters to wake when it grows, its leadership as the metadata
 //! image last said and, where this broker leads, the leader's replication
 //! state (`replica::leader`): consumers read up to the high watermark,
-//! followers up to the log end.
+//! followers up to the log end. Partitions this broker follows are handed
+//! to the fetchers (replica/fetcher.rs) through the fetch plan.
 
 use crate::config::BrokerConfig;
 use crate::log_config::{effective, log_config_for, BrokerLayers};
+use crate::replica::fetcher::{FetchPlan, FetchSource, FollowedPartition};
+use crate::replica::follower::{self, LocalOffsets, OutOfRangeFix};
+use crate::replica::hw_checkpoint::{self, HighWatermarks};
 use crate::replica::isr_sender::{IsrOutbox, IsrWork};
 use crate::replica::leader::{
     AckState, CommittedState, Effects, FollowerFetch, LeaderConfig, LeaderState,
@@ -14,7 +18,7 @@ use gregor_log::{
     AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
 };
 use gregor_metadata::MetadataImage;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -618,17 +622,29 @@ pub struct ReplicaManager {
     /// True when the previous run did not shut down cleanly.
     recover: bool,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    /// The high watermarks checkpointed by the previous run.
+    checkpointed: HighWatermarks,
+    /// One checkpoint writer at a time (the timer and shutdown).
+    checkpoint_lock: Mutex<()>,
+    fetch_plan: watch::Sender<Arc<FetchPlan>>,
     /// ISR changes the partitions this broker leads want sent.
     isr_outbox: IsrOutbox,
 }
 
 impl ReplicaManager {
     pub fn new(config: BrokerConfig, recover: bool) -> ReplicaManager {
+        let checkpointed = hw_checkpoint::read(&config.log_dir).unwrap_or_else(|err| {
+            tracing::warn!(%err, "cannot read {}", hw_checkpoint::FILE_NAME);
+            HighWatermarks::new()
+        });
         ReplicaManager {
             log_dir: config.log_dir.clone(),
             config,
             recover,
             partitions: RwLock::new(HashMap::new()),
+            checkpointed,
+            checkpoint_lock: Mutex::new(()),
+            fetch_plan: watch::Sender::new(Arc::new(FetchPlan::default())),
             isr_outbox: IsrOutbox::default(),
         }
     }
@@ -738,8 +754,16 @@ impl ReplicaManager {
                         let config = existing.leader_config();
                         existing.with_leader_state(|s| s.set_config(config, now));
                     }
-                    if existing.leadership() != leadership {
+                    let previous = existing.leadership();
+                    if previous != leadership {
+                        let new_leader_epoch = leadership.leader == node_id
+                            && (previous.leader != node_id
+                                || previous.leader_epoch != leadership.leader_epoch);
+                        let epoch = leadership.leader_epoch;
                         existing.set_leadership(leadership, now);
+                        if new_leader_epoch {
+                            existing.become_leader(epoch);
+                        }
                         // Parked fetches re-check who leads.
                         existing.wake_waiters();
                     }
@@ -755,10 +779,18 @@ impl ReplicaManager {
                     .log_dir
                     .join(gregor_log::partition_dir_name(&topic.name, index));
                 let log = PartitionLog::open(&dir, config.clone(), self.recover)?;
-                // Until a checkpoint or a leader says more, only what is
-                // below the log start is known to be committed.
+                // A restarted replica starts from its checkpointed high
+                // watermark, never past what its log holds; without one,
+                // only what is below the log start is known committed.
+                let high_watermark = self
+                    .checkpointed
+                    .get(&key)
+                    .copied()
+                    .unwrap_or(0)
+                    .min(log.log_end_offset())
+                    .max(log.log_start_offset());
                 let progress = Progress {
-                    high_watermark: log.log_start_offset(),
+                    high_watermark,
                     leading: false,
                     under_min_isr: false,
                 };
@@ -776,11 +808,87 @@ impl ReplicaManager {
                     progress: watch::channel(progress).0,
                     isr_outbox: self.isr_outbox.clone(),
                 });
+                let (leads, epoch) = (leadership.leader == node_id, leadership.leader_epoch);
                 partition.set_leadership(leadership, now);
+                if leads {
+                    partition.become_leader(epoch);
+                }
                 partitions.insert(key, partition);
             }
         }
+        self.publish_fetch_plan(image, &partitions);
         Ok(())
+    }
+
+    /// Hands the fetchers the partitions this broker follows, by leader.
+    /// Sent only when it changed, so fetchers take a new plan as news.
+    fn publish_fetch_plan(
+        &self,
+        image: &MetadataImage,
+        partitions: &HashMap<(String, i32), Arc<Partition>>,
+    ) {
+        let node_id = self.config.node_id;
+        let mut sources: BTreeMap<i32, FetchSource> = BTreeMap::new();
+        for partition in partitions.values() {
+            let leadership = partition.leadership();
+            if leadership.leader < 0 || leadership.leader == node_id {
+                continue;
+            }
+            let source = sources
+                .entry(leadership.leader)
+                .or_insert_with(|| FetchSource {
+                    address: image
+                        .brokers
+                        .get(&leadership.leader)
+                        .and_then(|b| b.endpoint(&self.config.listeners.inter_broker))
+                        .map(|e| format!("{}:{}", e.host, e.port)),
+                    partitions: Vec::new(),
+                });
+            source.partitions.push(FollowedPartition {
+                partition: partition.clone(),
+                leader_epoch: leadership.leader_epoch,
+            });
+        }
+        for source in sources.values_mut() {
+            source.partitions.sort_by(|a, b| {
+                (&a.partition.topic, a.partition.index)
+                    .cmp(&(&b.partition.topic, b.partition.index))
+            });
+        }
+        let plan = FetchPlan {
+            broker_epoch: image.brokers.get(&node_id).map_or(-1, |b| b.epoch),
+            sources,
+        };
+        self.fetch_plan.send_if_modified(|current| {
+            if **current == plan {
+                return false;
+            }
+            *current = Arc::new(plan);
+            true
+        });
+    }
+
+    /// The fetchers' view of what to follow; it changes with the image.
+    pub fn fetch_plan(&self) -> watch::Receiver<Arc<FetchPlan>> {
+        self.fetch_plan.subscribe()
+    }
+
+    /// Writes every hosted partition's high watermark to the log dir's
+    /// `replication-offset-checkpoint`.
+    pub fn checkpoint_high_watermarks(&self) -> std::io::Result<()> {
+        let partitions = self.all_partitions();
+        let mut entries = HighWatermarks::with_capacity(partitions.len());
+        for partition in partitions {
+            entries.insert(
+                (partition.topic.clone(), partition.index),
+                partition.high_watermark(),
+            );
+        }
+        let _guard = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        hw_checkpoint::write(&self.log_dir, &entries)
     }
 
     /// Time-based roll, flush.ms and (when due) retention, for every partition.
@@ -801,8 +909,11 @@ impl ReplicaManager {
         }
     }
 
-    /// Flushes and closes every log.
+    /// Checkpoints the high watermarks, then flushes and closes every log.
     pub fn shutdown(&self) -> Result<(), LogError> {
+        if let Err(err) = self.checkpoint_high_watermarks() {
+            tracing::error!(%err, "cannot write {}", hw_checkpoint::FILE_NAME);
+        }
         let partitions: Vec<Arc<Partition>> = self
             .partitions
             .write()
@@ -827,4 +938,199 @@ fn min_insync_replicas(topic: &gregor_metadata::TopicImage, config: &BrokerLayer
     gregor_metadata::topic_config::find("min.insync.replicas")
         .and_then(|def| effective(topic, config, def).0.parse().ok())
         .unwrap_or(1)
+}
+
+/// What a follower's fetch of one partition asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchPosition {
+    pub fetch_offset: i64,
+    pub last_fetched_epoch: i32,
+    pub log_start_offset: i64,
+}
+
+/// What applying a leader's answer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Done; the log now ends at this offset.
+    Done { log_end: i64 },
+    /// The partition is no longer followed from that leader at that epoch
+    /// (the image moved on while the fetch was out): nothing was changed.
+    Stale,
+}
+
+/// The follower side of a partition (Kafka's Partition.makeFollower /
+/// ReplicaFetcherThread.processPartitionData). Every change happens under
+/// the log lock after checking that the partition is still followed from
+/// `leader` at `leader_epoch`, so an answer that raced a leadership change
+/// never writes into a log this broker now leads.
+impl Partition {
+    /// Kafka's makeLeader: the new leader epoch starts at our log end
+    /// offset, so followers that wrote past it under an older epoch are told
+    /// to truncate there. Called once the leadership says this broker
+    /// leads, so no fetcher answer can be appended after it.
+    fn become_leader(&self, epoch: i32) {
+        let result = self.with_log(|log| {
+            let log_end = log.log_end_offset();
+            log.assign_epoch(epoch, log_end)
+        });
+        if let Err(err) = result {
+            tracing::error!(topic = %self.topic, partition = self.index, %err, "cannot record the new leader epoch");
+        }
+    }
+
+    fn is_following(&self, leader: i32, leader_epoch: i32) -> bool {
+        let leadership = self.leadership();
+        leadership.leader == leader && leadership.leader_epoch == leader_epoch
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch at or below `epoch` this log
+    /// knows and where it ends; (-1, -1) when it knows none.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Result<(i32, i64), LogError> {
+        self.with_log(|log| Ok(log.end_offset_for_epoch(epoch)))
+    }
+
+    /// The leader epoch in force at `offset`, if the epoch cache knows it.
+    pub fn epoch_for_offset(&self, offset: i64) -> Result<Option<i32>, LogError> {
+        self.with_log(|log| Ok(log.epoch_for_offset(offset)))
+    }
+
+    /// Where the next fetch from the leader starts.
+    pub fn fetch_position(&self) -> Result<FetchPosition, LogError> {
+        self.with_log(|log| {
+            Ok(FetchPosition {
+                fetch_offset: log.log_end_offset(),
+                last_fetched_epoch: log.latest_epoch().unwrap_or(-1),
+                log_start_offset: log.log_start_offset(),
+            })
+        })
+    }
+
+    /// Appends the leader's batches as they are (offsets and epochs kept;
+    /// the epoch cache learns theirs), then takes the leader's high
+    /// watermark (bounded by our log end) and log start offset.
+    pub fn append_fetched(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        records: &[u8],
+        leader_high_watermark: i64,
+        leader_log_start: i64,
+        now_ms: i64,
+    ) -> Result<Applied, LogError> {
+        let applied = self.with_log(|log| {
+            if !self.is_following(leader, leader_epoch) {
+                return Ok(Applied::Stale);
+            }
+            let whole = follower::complete_batches_len(records);
+            if whole > 0 {
+                log.append_replicated(&records[..whole], now_ms)?;
+            }
+            let log_end = log.log_end_offset();
+            let high_watermark = follower::next_high_watermark(
+                self.high_watermark(),
+                leader_high_watermark,
+                log_end,
+            );
+            self.set_follower_high_watermark_locked(high_watermark);
+            if let Some(start) = follower::follower_log_start(
+                log.log_start_offset(),
+                leader_log_start,
+                high_watermark,
+            ) {
+                log.advance_log_start_offset(start)?;
+            }
+            Ok(Applied::Done { log_end })
+        })?;
+        if matches!(applied, Applied::Done { .. }) && !records.is_empty() {
+            self.wake_waiters();
+        }
+        Ok(applied)
+    }
+
+    /// The leader says our log diverged after its epoch `epoch`, which ends
+    /// at `end_offset` in its log: truncate as Kafka's truncateOnFetch does.
+    pub fn truncate_diverged(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        epoch: i32,
+        end_offset: i64,
+    ) -> Result<Applied, LogError> {
+        self.with_log(|log| {
+            if !self.is_following(leader, leader_epoch) {
+                return Ok(Applied::Stale);
+            }
+            let (local_epoch, local_end) = log.end_offset_for_epoch(epoch);
+            let local = (local_epoch >= 0 && local_end >= 0).then_some((local_epoch, local_end));
+            let log_end = log.log_end_offset();
+            let target = follower::diverging_truncation(epoch, end_offset, local, log_end);
+            if target < log_end {
+                tracing::info!(topic = %self.topic, partition = self.index, from = log_end, to = target, epoch, "truncating a diverged log");
+                log.truncate_to(target)?;
+            }
+            self.cap_high_watermark(log.log_end_offset());
+            Ok(Applied::Done {
+                log_end: log.log_end_offset(),
+            })
+        })
+    }
+
+    /// Resolves an OFFSET_OUT_OF_RANGE answer with the leader's log start
+    /// and end offsets.
+    pub fn resolve_out_of_range(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        leader_start: i64,
+        leader_end: i64,
+    ) -> Result<Applied, LogError> {
+        self.with_log(|log| {
+            if !self.is_following(leader, leader_epoch) {
+                return Ok(Applied::Stale);
+            }
+            let local = LocalOffsets {
+                log_start: log.log_start_offset(),
+                log_end: log.log_end_offset(),
+            };
+            match follower::out_of_range(local, leader_start, leader_end) {
+                OutOfRangeFix::TruncateTo(offset) => {
+                    tracing::warn!(topic = %self.topic, partition = self.index, from = local.log_end, to = offset, "leader's log ends below ours: truncating");
+                    log.truncate_to(offset)?;
+                }
+                OutOfRangeFix::StartAt(offset) => {
+                    tracing::info!(topic = %self.topic, partition = self.index, offset, "leader's log starts after ours ends: starting over there");
+                    log.truncate_fully_and_start_at(offset)?;
+                    self.set_follower_high_watermark_locked(offset);
+                }
+                OutOfRangeFix::Retry => {}
+            }
+            self.cap_high_watermark(log.log_end_offset());
+            Ok(Applied::Done {
+                log_end: log.log_end_offset(),
+            })
+        })
+    }
+
+    fn cap_high_watermark(&self, log_end: i64) {
+        let high_watermark = self.high_watermark();
+        if high_watermark > log_end {
+            self.set_follower_high_watermark_locked(log_end);
+        }
+    }
+
+    /// Publishes a follower's high watermark; the caller holds the log lock
+    /// (lock order: log, leader, progress). Ignored if this broker leads.
+    fn set_follower_high_watermark_locked(&self, high_watermark: i64) {
+        if self.leader_state().is_some() {
+            return;
+        }
+        let changed = self.progress.send_if_modified(|p| {
+            let changed = p.high_watermark != high_watermark;
+            p.high_watermark = high_watermark;
+            changed
+        });
+        if changed {
+            self.wake_waiters();
+        }
+    }
 }

@@ -10,6 +10,7 @@ use crate::controller::Controller;
 use crate::fetch::session_cache::SessionCache;
 use crate::group_service::GroupService;
 use crate::meta_properties;
+use crate::replica::fetcher::{self, FetcherContext};
 use crate::replica_manager::ReplicaManager;
 use crate::txn_service::TxnService;
 use anyhow::Context;
@@ -154,6 +155,11 @@ impl Broker {
         };
         let plane = MetadataPlane::start(quorum.runtime, snapshots, replicas.clone())
             .context("cannot start the metadata quorum")?;
+        let fetcher_context = Arc::new(FetcherContext {
+            node_id: config.node_id,
+            local_ip: quorum.local_ip,
+            settings: config.fetcher.clone(),
+        });
         let channel = Arc::new(ControllerChannel::new(
             quorum.voter_addresses,
             quorum.local_ip,
@@ -303,10 +309,19 @@ impl Broker {
         // A dedicated controller hosts no partitions, groups or
         // transactions: its Broker only serves admin requests.
         let timers = is_broker.then(|| {
-            [
+            vec![
                 tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone())),
                 tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx.clone())),
                 tokio::spawn(txn_timer_loop(broker.clone(), shutdown_rx.clone())),
+                tokio::spawn(high_watermark_checkpoint_loop(
+                    broker.clone(),
+                    shutdown_rx.clone(),
+                )),
+                tokio::spawn(fetcher::run(
+                    fetcher_context,
+                    broker.replicas.fetch_plan(),
+                    shutdown_rx.clone(),
+                )),
                 tokio::spawn(isr_check_loop(broker.clone(), shutdown_rx.clone())),
                 tokio::spawn(crate::replica::isr_sender::run(
                     broker.clone(),
@@ -328,7 +343,7 @@ impl Broker {
             bound,
             shutdown,
             accept_tasks,
-            timers: timers.map(Vec::from).unwrap_or_default(),
+            timers: timers.unwrap_or_default(),
             lifecycle_task,
             registration_task,
             expiry_task,
@@ -600,6 +615,31 @@ async fn maintenance_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
         }
         let replicas = broker.replicas.clone();
         let _ = tokio::task::spawn_blocking(move || replicas.maintain(now, retention_due)).await;
+    }
+}
+
+/// Writes `replication-offset-checkpoint` every
+/// `replica.high.watermark.checkpoint.interval.ms` (and at shutdown, from
+/// the replica manager).
+async fn high_watermark_checkpoint_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let every = Duration::from_millis(
+        broker
+            .config
+            .fetcher
+            .high_watermark_checkpoint_interval_ms
+            .max(1),
+    );
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let replicas = broker.replicas.clone();
+        let written =
+            tokio::task::spawn_blocking(move || replicas.checkpoint_high_watermarks()).await;
+        if let Ok(Err(err)) = written {
+            tracing::warn!(%err, "cannot write the high-watermark checkpoint");
+        }
     }
 }
 

@@ -881,6 +881,17 @@ impl PartitionLog {
         }
     }
 
+    /// Records that `epoch` starts at `start_offset` (a broker becoming
+    /// leader assigns its new epoch at its log end offset, as Kafka's
+    /// `makeLeader` does, so diverging followers can be told where the
+    /// epochs they lack end even before the new leader has written).
+    pub fn assign_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<(), LogError> {
+        if self.epochs.assign(epoch, start_offset) {
+            self.epochs.persist()?;
+        }
+        Ok(())
+    }
+
     /// The latest leader epoch that wrote to this log.
     pub fn latest_epoch(&self) -> Option<i32> {
         self.epochs.latest_epoch()

@@ -80,3 +80,23 @@ fn replicated_batches_carry_their_epochs_and_log_start_trims_the_cache() {
     follower.truncate_fully_and_start_at(20).unwrap();
     assert!(follower.leader_epochs().is_empty());
 }
+
+#[test]
+fn a_new_leader_assigns_its_epoch_at_the_log_end_and_it_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    log.append(&batch("e", 3, 0), 0, 0).unwrap();
+    // Becoming leader at epoch 4 before writing anything: the epoch starts
+    // at the log end, and epoch 0 now ends there.
+    log.assign_epoch(4, 3).unwrap();
+    assert_eq!(log.leader_epochs(), entries(&[(0, 0), (4, 3)]));
+    assert_eq!(log.end_offset_for_epoch(0), (0, 3));
+    assert_eq!(log.end_offset_for_epoch(4), (4, 3));
+    // Its first write at that epoch keeps the entry where it is.
+    log.append(&batch("e", 2, 0), 4, 0).unwrap();
+    assert_eq!(log.leader_epochs(), entries(&[(0, 0), (4, 3)]));
+    log.close().unwrap();
+    let log = open(dir.path(), LogConfig::default(), false);
+    assert_eq!(log.leader_epochs(), entries(&[(0, 0), (4, 3)]));
+    assert_eq!(log.end_offset_for_epoch(4), (4, 5));
+}

@@ -5,7 +5,7 @@
 //! the broker retries against the one the quorum names.
 
 use crate::controller::Controller;
-use gregor_metadata::alter_partition::IsrChange;
+use gregor_metadata::alter_partition::{accepted_code, IsrChange};
 use gregor_metadata::membership::{BrokerRegistration, Heartbeat};
 use gregor_metadata::Endpoint;
 use gregor_protocol::error_codes;
@@ -172,6 +172,9 @@ pub fn alter_partition(
         let answer = match result {
             Ok(state) => PartitionAnswer::default()
                 .with_partition_index(change.partition)
+                // NEW_LEADER_ELECTED when the change finished a
+                // reassignment that moved leadership off the sender.
+                .with_error_code(accepted_code(request.broker_id.0, &state))
                 .with_leader_id(BrokerId(state.leader))
                 .with_leader_epoch(state.leader_epoch)
                 .with_isr(state.isr.iter().map(|&r| BrokerId(r)).collect())

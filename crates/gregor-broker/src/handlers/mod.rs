@@ -25,6 +25,7 @@ pub mod init_producer_id;
 pub mod leader_hint;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod reassignments;
 pub mod transactions;
@@ -181,6 +182,9 @@ pub async fn handle(
         }
         RequestKind::AlterConfigs(req) => {
             ResponseKind::AlterConfigs(alter_configs::legacy(broker, req, listener.is_controller))
+        }
+        RequestKind::OffsetForLeaderEpoch(req) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, req))
         }
         // decode_request only lets through the APIs listed in api_versions.
         other => {

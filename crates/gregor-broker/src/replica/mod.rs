@@ -1,6 +1,15 @@
 //! Partition replication. `leader` is the leader's side as a pure state
-//! machine (follower log ends, the high watermark, ISR changes); the
-//! follower's side (fetchers, truncation) lives beside it.
+//! machine (follower log ends, the high watermark, ISR changes);
+//! `follower` the follower's decisions on its leader's answers, run by the
+//! per-leader fetchers in `fetcher`; `hw_checkpoint` keeps the high
+//! watermarks across restarts.
 
+pub mod fetcher;
+pub mod follower;
+pub mod hw_checkpoint;
 pub mod isr_sender;
 pub mod leader;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod transition_tests;
