@@ -57,6 +57,7 @@ fn image(topic_id: Uuid, leader: i32, leader_epoch: i32) -> MetadataImage {
         name: TOPIC.to_string(),
         partitions: BTreeMap::from([(0, partition)]),
         configs: BTreeMap::new(),
+        reassignments: BTreeMap::new(),
     };
     image.topics.insert(TOPIC.to_string(), Arc::new(topic));
     image.topic_names_by_id.insert(topic_id, TOPIC.to_string());
