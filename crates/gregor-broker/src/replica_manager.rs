@@ -280,6 +280,17 @@ impl Partition {
         Ok(())
     }
 
+    /// KIP-392: the leader's log end and its ISR followers; `None` when
+    /// not leading.
+    pub fn read_replica_views(
+        &self,
+        now_ms: i64,
+    ) -> Option<crate::replica::leader::ReadReplicaViews> {
+        self.leader_state()
+            .as_ref()
+            .map(|state| state.read_replica_views(now_ms))
+    }
+
     /// The leader's periodic ISR check (shrinks after the lag time).
     pub fn tick(&self, now_ms: i64) {
         self.with_leader_state(|state| state.tick(now_ms));

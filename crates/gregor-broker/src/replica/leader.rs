@@ -99,6 +99,21 @@ pub enum AckState {
     DoneUnderMinIsr,
 }
 
+/// An ISR follower as a replica selector sees it (KIP-392).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerView {
+    pub id: i32,
+    pub log_end_offset: i64,
+    pub since_caught_up_ms: i64,
+}
+
+/// The leader's log end and its ISR followers (KIP-392).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadReplicaViews {
+    pub leader_log_end: i64,
+    pub followers: Vec<FollowerView>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderState {
     local_id: i32,
@@ -197,6 +212,24 @@ impl LeaderState {
     /// A follower's log end offset as last fetched (tests, DescribeLogDirs).
     pub fn follower_log_end(&self, replica: i32) -> Option<i64> {
         self.followers.get(&replica).map(|f| f.log_end_offset)
+    }
+
+    /// KIP-392's view of the ISR followers a consumer could read from.
+    pub fn read_replica_views(&self, now_ms: i64) -> ReadReplicaViews {
+        let followers = self
+            .followers
+            .iter()
+            .filter(|(id, _)| self.committed.isr.contains(id))
+            .map(|(id, f)| FollowerView {
+                id: *id,
+                log_end_offset: f.log_end_offset,
+                since_caught_up_ms: now_ms - f.last_caught_up_ms,
+            })
+            .collect();
+        ReadReplicaViews {
+            leader_log_end: self.log_end_offset,
+            followers,
+        }
     }
 
     pub fn set_config(&mut self, config: LeaderConfig, now_ms: i64) -> Effects {

@@ -9,3 +9,4 @@ pub mod follower;
 pub mod hw_checkpoint;
 pub mod isr_sender;
 pub mod leader;
+pub mod selector;
