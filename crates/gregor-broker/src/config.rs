@@ -470,6 +470,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "How long a follower waits for its leader's answer beyond the fetch wait.",
     ),
     def(
+        "replication.quota.window.num",
+        Int,
+        "11",
+        "Samples the replication throttles measure their byte rate over.",
+    ),
+    def(
+        "replication.quota.window.size.seconds",
+        Int,
+        "1",
+        "Length of each replication throttle sample.",
+    ),
+    def(
         "replica.high.watermark.checkpoint.interval.ms",
         Long,
         "5000",

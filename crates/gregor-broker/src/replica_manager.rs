@@ -14,6 +14,7 @@ use crate::replica::isr_sender::{IsrOutbox, IsrWork};
 use crate::replica::leader::{
     AckState, CommittedState, Effects, FollowerFetch, LeaderConfig, LeaderState,
 };
+use crate::replica::throttle::{self, ReplicationQuotas};
 use gregor_log::{
     AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
 };
@@ -635,6 +636,8 @@ pub struct ReplicaManager {
     fetch_plan: watch::Sender<Arc<FetchPlan>>,
     /// ISR changes the partitions this broker leads want sent.
     isr_outbox: IsrOutbox,
+    /// Replication throttles, refreshed from every image.
+    quotas: Arc<ReplicationQuotas>,
 }
 
 impl ReplicaManager {
@@ -645,14 +648,19 @@ impl ReplicaManager {
         });
         ReplicaManager {
             log_dir: config.log_dir.clone(),
-            config,
             recover,
             partitions: RwLock::new(HashMap::new()),
             checkpointed,
             checkpoint_lock: Mutex::new(()),
             fetch_plan: watch::Sender::new(Arc::new(FetchPlan::default())),
             isr_outbox: IsrOutbox::default(),
+            quotas: Arc::new(throttle::quotas_for(&config)),
+            config,
         }
+    }
+
+    pub fn quotas(&self) -> &Arc<ReplicationQuotas> {
+        &self.quotas
     }
 
     pub fn isr_outbox(&self) -> &IsrOutbox {
@@ -713,6 +721,7 @@ impl ReplicaManager {
     /// leadership changes, deletes logs of removed topics and of partitions
     /// reassigned away.
     pub fn reconcile(&self, image: &MetadataImage) -> Result<(), LogError> {
+        self.quotas.refresh(image);
         let node_id = self.config.node_id;
         let now = crate::clock::now_ms();
         let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());

@@ -129,11 +129,25 @@ const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "fsync when data is this old.",
     ),
     def(
+        "follower.replication.throttled.replicas",
+        List,
+        "",
+        None,
+        "Replicas (partition:broker,... or *) whose fetching is throttled on the follower.",
+    ),
+    def(
         "index.interval.bytes",
         Int,
         "4096",
         Some("log.index.interval.bytes"),
         "Bytes between offset index entries.",
+    ),
+    def(
+        "leader.replication.throttled.replicas",
+        List,
+        "",
+        None,
+        "Replicas (partition:broker,... or *) throttled on the leader.",
     ),
     def(
         "max.compaction.lag.ms",
@@ -273,6 +287,16 @@ pub fn canonical(name: &str, value: &str) -> Result<String, String> {
     let def = find(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     let invalid = |why: &str| format!("Invalid value {value} for configuration {name}: {why}");
     let trimmed = value.trim();
+    if name.ends_with(".replication.throttled.replicas") {
+        return throttled_replicas(name, value).map(|list| match list {
+            None => "*".to_string(),
+            Some(set) => set
+                .iter()
+                .map(|(p, b)| format!("{p}:{b}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        });
+    }
     match def.kind {
         Boolean => {
             if trimmed.eq_ignore_ascii_case("true") {
@@ -329,6 +353,36 @@ pub fn canonical(name: &str, value: &str) -> Result<String, String> {
             }
         }
     }
+}
+
+/// A `*.replication.throttled.replicas` list: `None` for "*" (every
+/// replica), else the (partition, broker) pairs ("" is none). Errors are
+/// Kafka's `ThrottledReplicaListValidator` message.
+pub fn throttled_replicas(
+    name: &str,
+    value: &str,
+) -> Result<Option<std::collections::BTreeSet<(i32, i32)>>, String> {
+    let trimmed = value.trim();
+    if trimmed == "*" {
+        return Ok(None);
+    }
+    let bad = || {
+        format!(
+            "Invalid value {value} for configuration {name}: {name} must be the literal '*' or a \
+             list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+        )
+    };
+    let mut set = std::collections::BTreeSet::new();
+    for item in trimmed.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (partition, broker) = item.split_once(':').ok_or_else(bad)?;
+        let partition = partition.trim().parse::<i32>().map_err(|_| bad())?;
+        let broker = broker.trim().parse::<i32>().map_err(|_| bad())?;
+        if partition < 0 || broker < 0 {
+            return Err(bad());
+        }
+        set.insert((partition, broker));
+    }
+    Ok(Some(set))
 }
 
 /// The values an enumerated (string or list) config accepts; empty: any.

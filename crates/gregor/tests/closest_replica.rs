@@ -175,6 +175,7 @@ fn a_consumer_is_sent_to_the_follower_in_its_rack_which_serves_up_to_its_high_wa
     // the follower copies 10 more records: it serves none of them.
     let paused = (leader + 2) % 3;
     cluster.signal(paused, "STOP");
+    wait_stopped(&cluster, paused);
     for n in 40..50 {
         produce_values(
             &mut conn,
@@ -201,6 +202,23 @@ fn a_consumer_is_sent_to_the_follower_in_its_rack_which_serves_up_to_its_high_wa
     eventually(20, "the follower to serve the rest once committed", || {
         let p = fetch(&cluster, follower, 12, &follower_rack, 40);
         (next_offset(&p) == 50).then_some(())
+    });
+}
+
+/// Waits until every thread of node `i` is stopped: SIGSTOP takes effect
+/// asynchronously, and a fetch still on its way would move the HW.
+fn wait_stopped(cluster: &ProcessCluster, i: usize) {
+    let pid = cluster.nodes[i].child.as_ref().unwrap().id();
+    eventually(10, "the paused node to stop", || {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        let all_stopped = tasks.filter_map(Result::ok).all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state follows the parenthesised command name.
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('T'))
+        });
+        all_stopped.then_some(())
     });
 }
 

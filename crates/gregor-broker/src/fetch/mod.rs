@@ -5,6 +5,7 @@ pub mod closest;
 pub mod read;
 pub mod session;
 pub mod session_cache;
+pub mod throttled;
 
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;

@@ -2,6 +2,7 @@
 //! each partition are a range of a segment file; nothing is copied here.
 
 use super::closest::{self, FetchClient};
+use super::throttled;
 use super::FetchTarget;
 use crate::replica::leader::FollowerFetch;
 use crate::replica_manager::{
@@ -239,6 +240,7 @@ pub fn read_targets(
                     limit,
                     min_one,
                 );
+                let answer = throttled::limit(replicas.quotas(), &partition, replica_id, answer);
                 if answer.error_code != error_codes::NONE || answer.diverging_epoch.is_some() {
                     result.read_error = true;
                 }

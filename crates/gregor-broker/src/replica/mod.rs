@@ -10,3 +10,5 @@ pub mod hw_checkpoint;
 pub mod isr_sender;
 pub mod leader;
 pub mod selector;
+pub mod throttle;
+pub mod throttled_fetch;
