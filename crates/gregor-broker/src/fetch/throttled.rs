@@ -20,7 +20,8 @@ pub fn limit(
     }
     let now = crate::clock::now_ms();
     let in_sync = partition.leadership().isr.contains(&replica_id);
-    if !in_sync && quotas.should_throttle(Side::Leader, &partition.topic, partition.index, now) {
+    let over = quotas.should_throttle(Side::Leader, &partition.topic, partition.index, now);
+    if !in_sync && over {
         answer.records = Some(FileSlice::empty());
         return answer;
     }

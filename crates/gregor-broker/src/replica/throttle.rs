@@ -208,6 +208,9 @@ impl ReplicationQuotas {
                 })
                 .collect();
             let mut quota = self.quota(side);
+            if quota.limit != limit || quota.topics != topics {
+                tracing::info!(?side, ?limit, ?topics, "replication throttle changed");
+            }
             quota.limit = limit;
             quota.topics = topics;
         }
