@@ -13,6 +13,7 @@ mod quorum;
 pub use listeners::{Listener, ListenerSettings, SecurityProtocol};
 pub use quorum::{QuorumSettings, Voter};
 
+use crate::replica::selector::ReplicaSelector;
 use gregor_metadata::topic_config::ConfigType;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -87,6 +88,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Str,
         "",
         "The rack of this broker, for rack-aware replica placement.",
+    ),
+    def(
+        "replica.selector.class",
+        Str,
+        "",
+        "Which replica a consumer with a client.rack fetches from (KIP-392): org.apache.kafka.common.replica.RackAwareReplicaSelector, LeaderReplicaSelector or MostCaughtUpReplicaSelector; unset, the leader.",
     ),
     def(
         "broker.heartbeat.interval.ms",
@@ -487,6 +494,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "How long a follower waits for its leader's answer beyond the fetch wait.",
     ),
     def(
+        "replication.quota.window.num",
+        Int,
+        "11",
+        "Samples the replication throttles measure their byte rate over.",
+    ),
+    def(
+        "replication.quota.window.size.seconds",
+        Int,
+        "1",
+        "Length of each replication throttle sample.",
+    ),
+    def(
         "replica.high.watermark.checkpoint.interval.ms",
         Long,
         "5000",
@@ -550,6 +569,9 @@ pub struct BrokerConfig {
     pub node_id: i32,
     /// `broker.rack`, registered with the controller.
     pub rack: Option<String>,
+    /// `replica.selector.class` (KIP-392): `None` lets only leaders serve
+    /// consumers their records.
+    pub replica_selector: Option<ReplicaSelector>,
     /// Every listener, bound and advertised (controller listeners flagged).
     pub listeners: ListenerSettings,
     /// The inter-broker listener as bound; this node's broker endpoint.
@@ -630,6 +652,7 @@ impl BrokerConfig {
             explicit: settings,
             node_id: 0,
             rack: None,
+            replica_selector: None,
             listeners: ListenerSettings::default(),
             listener: placeholder.clone(),
             advertised: placeholder,
@@ -658,6 +681,9 @@ impl BrokerConfig {
         config.node_id = config.int("node.id")? as i32;
         let rack = config.value("broker.rack").trim().to_string();
         config.rack = (!rack.is_empty()).then_some(rack);
+        let selector = config.value("replica.selector.class");
+        config.replica_selector = ReplicaSelector::from_class(selector)
+            .map_err(|reason| invalid("replica.selector.class", selector, reason))?;
         let (quorum, listeners) = quorum::settings(&config)?;
         quorum::check_supported(&config, &quorum, &listeners)?;
         // A node with the broker role always has an advertised inter-broker

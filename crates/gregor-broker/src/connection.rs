@@ -35,9 +35,17 @@ pub async fn serve(
 ) {
     let is_controller = listener.is_controller;
     let mut frames = FrameReader::new(node.socket_request_max_bytes);
+    let mut heartbeats = HeartbeatWatch {
+        node: node.clone(),
+        broker: None,
+    };
     loop {
         let read = tokio::select! {
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                // This node is stopping, not the broker.
+                heartbeats.broker = None;
+                return;
+            }
             read = frames.next(&mut stream) => read,
         };
         let frame = match read {
@@ -75,6 +83,9 @@ pub async fn serve(
         let api_key = request.api_key;
         let version = request.version();
         let correlation_id = request.correlation_id();
+        if let kafka_protocol::messages::RequestKind::BrokerHeartbeat(beat) = &request.body {
+            heartbeats.broker = Some((beat.broker_id.0, beat.broker_epoch));
+        }
         let reply = if is_controller {
             handlers::controller_listener::handle(&node, request, peer, &listener).await
         } else {
@@ -126,5 +137,27 @@ pub async fn serve(
             }
             return;
         }
+    }
+}
+
+/// Remembers which broker heartbeats over a controller connection, so that
+/// when the connection goes away the controller can check at once whether
+/// the broker's process is gone ([`crate::controller::Controller::broker_connection_closed`]).
+struct HeartbeatWatch {
+    node: Arc<NodeContext>,
+    broker: Option<(i32, i64)>,
+}
+
+impl Drop for HeartbeatWatch {
+    fn drop(&mut self) {
+        let Some((id, epoch)) = self.broker.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let controller = self.node.controller.clone();
+        // It probes sockets and may commit: blocking work.
+        runtime.spawn_blocking(move || controller.broker_connection_closed(id, epoch));
     }
 }

@@ -32,6 +32,13 @@ pub use leadership::LeadershipSettings;
 /// How long a change may wait to be committed and applied.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long after a broker's connection closed its listeners are probed.
+const DEPARTURE_GRACE: Duration = Duration::from_millis(20);
+
+/// How long a probe of a departed broker's listener may take: a live but
+/// slow or unreachable broker is never taken for a dead one.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// AllocateProducerIds v0 is all Kafka has.
 const ALLOCATE_PRODUCER_IDS_VERSION: i16 = 0;
 const CREATE_TOPICS_VERSION: i16 = 7;
@@ -221,6 +228,51 @@ impl Controller {
         });
         if let Err(err) = result {
             tracing::debug!(code = err.code, message = %err.message, "session expiry not applied");
+        }
+    }
+
+    /// A broker's heartbeat connection to this controller closed. When
+    /// nothing listens any more on any endpoint it registered, its process
+    /// is gone (kill -9 closes its connections and its listening sockets
+    /// together), so it is fenced now rather than after
+    /// `broker.session.timeout.ms`: its partitions fail over in
+    /// milliseconds. A paused or cut-off broker still holds its listening
+    /// sockets (connections are not refused), so it keeps its session and
+    /// is fenced only when the session expires, as in Kafka. Blocking (it
+    /// connects and commits): call it off the async runtime.
+    pub fn broker_connection_closed(&self, id: i32, epoch: i64) {
+        if !self.is_active() {
+            return;
+        }
+        let image = self.image();
+        let Some(broker) = image.brokers.get(&id) else {
+            return;
+        };
+        if broker.fenced || broker.epoch != epoch {
+            return;
+        }
+        // Let a dying process finish closing its sockets.
+        std::thread::sleep(DEPARTURE_GRACE);
+        let gone = !broker.listeners.is_empty()
+            && broker
+                .listeners
+                .iter()
+                .all(|e| u16::try_from(e.port).is_ok_and(|port| nothing_listens(&e.host, port)));
+        if !gone {
+            return;
+        }
+        let now = crate::clock::now_ms();
+        let result = self.change(false, |image, heartbeats| {
+            Ok((heartbeats.fence_departed(image, id, epoch, now), ()))
+        });
+        match result {
+            Ok((records, (), _)) if !records.is_empty() => {
+                tracing::info!(broker = id, epoch, "fenced a broker whose process is gone (connection closed, its listeners refuse connections)");
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::debug!(broker = id, code = err.code, message = %err.message, "departed broker not fenced");
+            }
         }
     }
 
@@ -489,4 +541,22 @@ fn commit_error(err: CommitError) -> ControllerError {
             message,
         },
     }
+}
+
+/// True only when `host:port` resolves and every address actively refuses
+/// a connection: nothing listens there. Timeouts and other errors say
+/// nothing about the process, so they count as "maybe alive".
+fn nothing_listens(host: &str, port: u16) -> bool {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let Ok(addresses) = (host, port).to_socket_addrs() else {
+        return false;
+    };
+    let addresses: Vec<_> = addresses.collect();
+    !addresses.is_empty()
+        && addresses.iter().all(|address| {
+            matches!(
+                TcpStream::connect_timeout(address, PROBE_TIMEOUT),
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused
+            )
+        })
 }

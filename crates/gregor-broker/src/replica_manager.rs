@@ -14,6 +14,7 @@ use crate::replica::isr_sender::{IsrOutbox, IsrWork};
 use crate::replica::leader::{
     AckState, CommittedState, Effects, FollowerFetch, LeaderConfig, LeaderState,
 };
+use crate::replica::throttle::{self, ReplicationQuotas};
 use gregor_log::{
     AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
 };
@@ -278,6 +279,17 @@ impl Partition {
             self.wake_waiters();
         }
         Ok(())
+    }
+
+    /// KIP-392: the leader's log end and its ISR followers; `None` when
+    /// not leading.
+    pub fn read_replica_views(
+        &self,
+        now_ms: i64,
+    ) -> Option<crate::replica::leader::ReadReplicaViews> {
+        self.leader_state()
+            .as_ref()
+            .map(|state| state.read_replica_views(now_ms))
     }
 
     /// The leader's periodic ISR check (shrinks after the lag time).
@@ -629,6 +641,8 @@ pub struct ReplicaManager {
     fetch_plan: watch::Sender<Arc<FetchPlan>>,
     /// ISR changes the partitions this broker leads want sent.
     isr_outbox: IsrOutbox,
+    /// Replication throttles, refreshed from every image.
+    quotas: Arc<ReplicationQuotas>,
 }
 
 impl ReplicaManager {
@@ -639,14 +653,19 @@ impl ReplicaManager {
         });
         ReplicaManager {
             log_dir: config.log_dir.clone(),
-            config,
             recover,
             partitions: RwLock::new(HashMap::new()),
             checkpointed,
             checkpoint_lock: Mutex::new(()),
             fetch_plan: watch::Sender::new(Arc::new(FetchPlan::default())),
             isr_outbox: IsrOutbox::default(),
+            quotas: Arc::new(throttle::quotas_for(&config)),
+            config,
         }
+    }
+
+    pub fn quotas(&self) -> &Arc<ReplicationQuotas> {
+        &self.quotas
     }
 
     pub fn isr_outbox(&self) -> &IsrOutbox {
@@ -707,6 +726,7 @@ impl ReplicaManager {
     /// leadership changes, deletes logs of removed topics and of partitions
     /// reassigned away.
     pub fn reconcile(&self, image: &MetadataImage) -> Result<(), LogError> {
+        self.quotas.refresh(image);
         let node_id = self.config.node_id;
         let now = crate::clock::now_ms();
         let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
@@ -766,6 +786,18 @@ impl ReplicaManager {
                         }
                         // Parked fetches re-check who leads.
                         existing.wake_waiters();
+                    }
+                    if leadership_led_here(existing, node_id) {
+                        existing.with_leader_state(|s| {
+                            s.refresh_eligibility(
+                                |id, epoch| {
+                                    image.brokers.get(&id).is_some_and(|b| {
+                                        b.is_active() && epoch.is_none_or(|e| e < 0 || e == b.epoch)
+                                    })
+                                },
+                                now,
+                            )
+                        });
                     }
                     let _ = existing.with_log(|log| {
                         if log.config() != &config {
@@ -1133,4 +1165,9 @@ impl Partition {
             self.wake_waiters();
         }
     }
+}
+
+/// Whether this broker leads `partition` as its leadership last said.
+fn leadership_led_here(partition: &Partition, node_id: i32) -> bool {
+    partition.leadership().leader == node_id
 }

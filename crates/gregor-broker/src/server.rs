@@ -159,6 +159,7 @@ impl Broker {
             node_id: config.node_id,
             local_ip: quorum.local_ip,
             settings: config.fetcher.clone(),
+            quotas: replicas.quotas().clone(),
         });
         let channel = Arc::new(ControllerChannel::new(
             quorum.voter_addresses,

@@ -328,17 +328,56 @@ impl HeartbeatTracker {
             if now_ms <= session.last_contact_ms.saturating_add(timeout) {
                 continue;
             }
-            session.heard = false;
-            session.controlled_shutdown_offset = None;
-            change.push(MetadataRecord::BrokerRegistrationChange {
-                id,
-                epoch,
-                fenced: Some(true),
-                in_controlled_shutdown: false,
-            });
-            reelect_for(&mut change, id, true, self.unclean_leader_election);
+            self.fence_into(&mut change, image, id, epoch, now_ms);
         }
         change.records
+    }
+
+    /// Fences broker `id` at once if `epoch` is still its registration and
+    /// it is unfenced: the controller has seen its process go (its
+    /// connection closed and nothing listens where it registered), so
+    /// waiting out the session would only delay the failover. Empty when
+    /// the broker is already fenced or registered again since.
+    pub fn fence_departed(
+        &mut self,
+        image: &MetadataImage,
+        id: i32,
+        epoch: i64,
+        now_ms: i64,
+    ) -> Vec<MetadataRecord> {
+        let current = image
+            .brokers
+            .get(&id)
+            .is_some_and(|b| !b.fenced && b.epoch == epoch);
+        if !current {
+            return Vec::new();
+        }
+        let mut change = Change::new(image);
+        self.fence_into(&mut change, image, id, epoch, now_ms);
+        change.records
+    }
+
+    /// Fences `id` in `change` and moves its leaderships (and ISR places)
+    /// to the other active replicas.
+    fn fence_into(
+        &mut self,
+        change: &mut Change,
+        image: &MetadataImage,
+        id: i32,
+        epoch: i64,
+        now_ms: i64,
+    ) {
+        if let Some(session) = self.session(image, id, now_ms) {
+            session.heard = false;
+            session.controlled_shutdown_offset = None;
+        }
+        change.push(MetadataRecord::BrokerRegistrationChange {
+            id,
+            epoch,
+            fenced: Some(true),
+            in_controlled_shutdown: false,
+        });
+        reelect_for(change, id, true, self.unclean_leader_election);
     }
 
     /// Decides an UnregisterBroker (BROKER_ID_NOT_REGISTERED if unknown):
@@ -578,6 +617,36 @@ mod tests {
         // Back: caught up, unfenced, but not in any ISR (the leaders re-add it).
         assert!(!c.beat(2, false, false).is_fenced);
         assert_eq!(c.leaders("t"), vec![1, 3, 3]);
+    }
+
+    #[test]
+    fn a_departed_broker_is_fenced_at_once_but_only_its_current_registration() {
+        let mut c = Cluster::new();
+        for id in 1..=3 {
+            c.up(id);
+        }
+        c.topic("t", 3, 3);
+        let epoch = c.image.brokers[&2].epoch;
+        assert!(
+            c.tracker
+                .fence_departed(&c.image, 2, epoch - 1, c.now)
+                .is_empty(),
+            "an older registration"
+        );
+        let records = c.tracker.fence_departed(&c.image, 2, epoch, c.now);
+        c.commit(&records);
+        assert!(c.image.brokers[&2].fenced);
+        assert_eq!(c.leaders("t"), vec![1, 3, 3]);
+        assert!(c.image.topics["t"]
+            .partitions
+            .values()
+            .all(|p| !p.isr.contains(&2)));
+        assert!(
+            c.tracker
+                .fence_departed(&c.image, 2, epoch, c.now)
+                .is_empty(),
+            "fenced once"
+        );
     }
 
     #[test]

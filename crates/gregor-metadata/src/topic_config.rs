@@ -129,11 +129,25 @@ const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "fsync when data is this old.",
     ),
     def(
+        "follower.replication.throttled.replicas",
+        List,
+        "",
+        None,
+        "Replicas (partition:broker,... or *) whose fetching is throttled on the follower.",
+    ),
+    def(
         "index.interval.bytes",
         Int,
         "4096",
         Some("log.index.interval.bytes"),
         "Bytes between offset index entries.",
+    ),
+    def(
+        "leader.replication.throttled.replicas",
+        List,
+        "",
+        None,
+        "Replicas (partition:broker,... or *) throttled on the leader.",
     ),
     def(
         "max.compaction.lag.ms",
@@ -241,20 +255,6 @@ const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Segment age before it rolls.",
     ),
     def(
-        "follower.replication.throttled.replicas",
-        List,
-        "",
-        None,
-        "Replicas whose replication is throttled on the follower side: '*' or partition:broker pairs.",
-    ),
-    def(
-        "leader.replication.throttled.replicas",
-        List,
-        "",
-        None,
-        "Replicas whose replication is throttled on the leader side: '*' or partition:broker pairs.",
-    ),
-    def(
         "unclean.leader.election.enable",
         Boolean,
         "false",
@@ -288,8 +288,10 @@ pub fn canonical(name: &str, value: &str) -> Result<String, String> {
     let invalid = |why: &str| format!("Invalid value {value} for configuration {name}: {why}");
     let trimmed = value.trim();
     if name.ends_with(".replication.throttled.replicas") {
-        return throttled_replicas(trimmed).ok_or_else(|| {
-            invalid(&format!("{name} must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."))
+        // Stored as given (items trimmed), as Kafka keeps the value it validated.
+        return throttled_replicas(name, value).map(|_| {
+            let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+            items.join(",")
         });
     }
     match def.kind {
@@ -350,23 +352,34 @@ pub fn canonical(name: &str, value: &str) -> Result<String, String> {
     }
 }
 
-/// A throttled-replicas list in canonical form: `*`, or `partition:broker`
-/// pairs (Kafka's `ThrottledReplicaListValidator`, which also lets empty
-/// items through).
-fn throttled_replicas(value: &str) -> Option<String> {
-    if value == "*" {
-        return Some(value.into());
+/// A `*.replication.throttled.replicas` list: `None` for "*" (every
+/// replica), else the (partition, broker) pairs ("" is none). Errors are
+/// Kafka's `ThrottledReplicaListValidator` message.
+pub fn throttled_replicas(
+    name: &str,
+    value: &str,
+) -> Result<Option<std::collections::BTreeSet<(i32, i32)>>, String> {
+    let trimmed = value.trim();
+    if trimmed == "*" {
+        return Ok(None);
     }
-    let pair = |item: &str| {
-        item.is_empty()
-            || item.split_once(':').is_some_and(|(p, b)| {
-                [p, b]
-                    .iter()
-                    .all(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
-            })
+    let bad = || {
+        format!(
+            "Invalid value {value} for configuration {name}: {name} must be the literal '*' or a \
+             list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+        )
     };
-    let items: Vec<&str> = value.split(',').map(str::trim).collect();
-    items.iter().all(|i| pair(i)).then(|| items.join(","))
+    let mut set = std::collections::BTreeSet::new();
+    for item in trimmed.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (partition, broker) = item.split_once(':').ok_or_else(bad)?;
+        let partition = partition.trim().parse::<i32>().map_err(|_| bad())?;
+        let broker = broker.trim().parse::<i32>().map_err(|_| bad())?;
+        if partition < 0 || broker < 0 {
+            return Err(bad());
+        }
+        set.insert((partition, broker));
+    }
+    Ok(Some(set))
 }
 
 /// The values an enumerated (string or list) config accepts; empty: any.

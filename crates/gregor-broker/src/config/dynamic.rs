@@ -5,6 +5,7 @@
 //! `DynamicBrokerConfig` sorts them (read out of its jar); the validation
 //! order and messages are Kafka's.
 
+use crate::replica::throttle;
 use gregor_metadata::topic_config::{self, ConfigType};
 use gregor_protocol::error_codes;
 
@@ -446,6 +447,9 @@ pub fn validate(set: &[(&str, &str)], per_broker: bool) -> Result<(), Refusal> {
     for (name, value) in set {
         if let Some(kind) = synonym_type(name) {
             check_value(name, value, kind)?;
+        }
+        if [throttle::LEADER_RATE, throttle::FOLLOWER_RATE].contains(name) {
+            throttle::check_rate(name, value).map_err(|m| (error_codes::INVALID_REQUEST, m))?;
         }
     }
     if !per_broker {

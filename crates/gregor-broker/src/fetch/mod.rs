@@ -1,9 +1,11 @@
 //! Fetch apart from the wire: which partitions a fetch reads and how they
 //! are read into a response whose records stay in the segment files.
 
+pub mod closest;
 pub mod read;
 pub mod session;
 pub mod session_cache;
+pub mod throttled;
 
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;

@@ -1,6 +1,8 @@
 //! Reads the partitions of one fetch within its byte limits. The records of
 //! each partition are a range of a segment file; nothing is copied here.
 
+use super::closest::{self, FetchClient};
+use super::throttled;
 use super::FetchTarget;
 use crate::replica::leader::FollowerFetch;
 use crate::replica_manager::{
@@ -164,6 +166,7 @@ pub fn read_targets(
     targets: &[FetchTarget],
     max_bytes: i32,
     reader: Reader,
+    client: Option<&FetchClient>,
     woken: &Arc<Notify>,
 ) -> ReadResult {
     let mut budget = max_bytes.max(0) as usize;
@@ -196,14 +199,20 @@ pub fn read_targets(
         let partition = match replicas.lookup_leader(image, name, target.partition) {
             LeaderLookup::Leader(partition) => partition,
             LeaderLookup::NotLeader { leader } => {
-                // The client must go elsewhere: answer at once.
-                result.read_error = true;
-                let answer = PartitionOut {
-                    current_leader: leader,
-                    ..error_partition(target.partition, error_codes::NOT_LEADER_OR_FOLLOWER)
-                };
-                result.partitions.push(answer);
-                continue;
+                if let Some(partition) =
+                    closest::follower_copy(replicas, client, name, target.partition)
+                {
+                    partition
+                } else {
+                    // The client must go elsewhere: answer at once.
+                    result.read_error = true;
+                    let answer = PartitionOut {
+                        current_leader: leader,
+                        ..error_partition(target.partition, error_codes::NOT_LEADER_OR_FOLLOWER)
+                    };
+                    result.partitions.push(answer);
+                    continue;
+                }
             }
             LeaderLookup::Unknown => {
                 let code = error_codes::UNKNOWN_TOPIC_OR_PARTITION;
@@ -231,6 +240,7 @@ pub fn read_targets(
                     limit,
                     min_one,
                 );
+                let answer = throttled::limit(replicas.quotas(), &partition, replica_id, answer);
                 if answer.error_code != error_codes::NONE || answer.diverging_epoch.is_some() {
                     result.read_error = true;
                 }
@@ -241,6 +251,16 @@ pub fn read_targets(
                 continue;
             }
         };
+        let now = crate::clock::now_ms();
+        if let Some(replica) =
+            closest::preferred_read_replica(client, &partition, image, target.fetch_offset, now)
+        {
+            // As Kafka, a redirect is answered at once, not long-polled.
+            result.read_error = true;
+            let answer = closest::redirect(&partition, target.partition, replica);
+            result.partitions.push(answer);
+            continue;
+        }
         let read = partition.read_for_consumer(target.fetch_offset, limit, min_one, read_committed);
         let answer = match read {
             Ok(ConsumerRead {

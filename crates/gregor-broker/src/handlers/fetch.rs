@@ -10,6 +10,7 @@
 //! whose offsets moved and get only the partitions that changed.
 
 use crate::clock::now_ms;
+use crate::fetch::closest::FetchClient;
 use crate::fetch::read::{read_targets, ReadResult, Reader};
 use crate::fetch::session::PartitionKey;
 use crate::fetch::session_cache::{Begin, SessionCache, SessionRequest};
@@ -105,11 +106,11 @@ async fn fetch(
     match begin {
         Begin::Error(error_code) => error_reply(error_code, 0),
         Begin::Sessionless(targets) => {
-            let result = long_poll(broker, &request, &targets).await;
+            let result = long_poll(broker, &request, version, &targets).await;
             reply(0, &targets, result.partitions)
         }
         Begin::Full(targets) => {
-            let result = long_poll(broker, &request, &targets).await;
+            let result = long_poll(broker, &request, version, &targets).await;
             let session_id = sessions(broker).finish_full(
                 &targets,
                 &result.partitions,
@@ -132,7 +133,7 @@ async fn fetch(
             request_epoch,
             targets,
         } => {
-            let result = long_poll(broker, &request, &targets).await;
+            let result = long_poll(broker, &request, version, &targets).await;
             let finished = sessions(broker).finish_incremental(
                 session_id,
                 request_epoch,
@@ -245,11 +246,23 @@ fn high_watermarks(result: &ReadResult) -> Vec<i64> {
 /// follower's fetch also returns when a high watermark moved, so followers
 /// learn it without waiting out `max_wait_ms` (acks=all latency of
 /// consumers reading from them).
-async fn long_poll(broker: &Broker, request: &FetchRequest, targets: &[FetchTarget]) -> ReadResult {
+async fn long_poll(
+    broker: &Broker,
+    request: &FetchRequest,
+    version: i16,
+    targets: &[FetchTarget],
+) -> ReadResult {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let min_bytes = request.min_bytes.max(0) as usize;
     let reader = reader(request);
     let is_follower = matches!(reader, Reader::Follower { .. });
+    let client = FetchClient::of(
+        reader,
+        version,
+        &request.rack_id,
+        &broker.config.advertised.name,
+        broker.config.replica_selector,
+    );
     let mut first_high_watermarks: Option<Vec<i64>> = None;
     loop {
         // Registered before reading so an append between the read and the
@@ -262,6 +275,7 @@ async fn long_poll(broker: &Broker, request: &FetchRequest, targets: &[FetchTarg
             targets,
             request.max_bytes,
             reader,
+            client.as_ref(),
             &woken,
         );
         let nothing_to_wait_for = result.read_error || result.found == 0;
@@ -287,6 +301,7 @@ async fn long_poll(broker: &Broker, request: &FetchRequest, targets: &[FetchTarg
                 targets,
                 request.max_bytes,
                 reader,
+                client.as_ref(),
                 &woken,
             );
         }

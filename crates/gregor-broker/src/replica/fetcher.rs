@@ -12,6 +12,8 @@
 use crate::clock::now_ms;
 use crate::config::FetcherSettings;
 use crate::replica::follower::{self, FollowerAction, LeaderAnswer};
+use crate::replica::throttle::ReplicationQuotas;
+use crate::replica::throttled_fetch::Lagging;
 use crate::replica_manager::{Applied, Partition};
 use gregor_client::{ConnectOptions, Connection};
 use gregor_protocol::error_codes;
@@ -75,6 +77,8 @@ pub struct FetcherContext {
     pub node_id: i32,
     pub local_ip: Option<IpAddr>,
     pub settings: FetcherSettings,
+    /// The follower side's replication throttle.
+    pub quotas: Arc<ReplicationQuotas>,
 }
 
 /// Runs fetchers for the sources in the plan until `shutdown` turns true.
@@ -133,6 +137,7 @@ async fn fetch_from(
     let backoff = Duration::from_millis(context.settings.backoff_ms.max(1));
     let mut connection: Option<Connection> = None;
     let mut delays: HashMap<Key, Delay> = HashMap::new();
+    let mut lagging = Lagging::default();
     loop {
         let current = plan.borrow_and_update().clone();
         let Some(followed) = current.sources.get(&source) else {
@@ -150,11 +155,18 @@ async fn fetch_from(
                     .iter()
                     .any(|p| key(&p.partition) == *k && p.leader_epoch == d.leader_epoch)
         });
+        let unthrottled = |p: &&FollowedPartition| !lagging.throttles(&context.quotas, p);
         let ready: Vec<&FollowedPartition> = followed
             .partitions
             .iter()
             .filter(|p| !delays.contains_key(&key(&p.partition)))
+            .filter(unthrottled)
             .collect();
+        if ready.is_empty() && lagging.throttled_any(&context.quotas, &followed.partitions) {
+            // Kafka's fetcher backs off while every partition is throttled.
+            wait(&mut plan, Some(backoff)).await;
+            continue;
+        }
         if ready.is_empty() {
             let wake = delays.values().map(|d| d.until).min();
             wait(&mut plan, wake.map(|w| w.saturating_duration_since(now))).await;
@@ -231,7 +243,10 @@ async fn fetch_from(
                 }) else {
                     continue;
                 };
+                let bytes = data.records.as_ref().map_or(0, |r| r.len());
+                let high_watermark = data.high_watermark;
                 let outcome = apply(source, p, data, conn, &context).await;
+                lagging.observe(&context.quotas, p, bytes, high_watermark);
                 if outcome.is_some() {
                     delays.insert(
                         key(&p.partition),

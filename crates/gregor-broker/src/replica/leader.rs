@@ -99,6 +99,21 @@ pub enum AckState {
     DoneUnderMinIsr,
 }
 
+/// An ISR follower as a replica selector sees it (KIP-392).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerView {
+    pub id: i32,
+    pub log_end_offset: i64,
+    pub since_caught_up_ms: i64,
+}
+
+/// The leader's log end and its ISR followers (KIP-392).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadReplicaViews {
+    pub leader_log_end: i64,
+    pub followers: Vec<FollowerView>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderState {
     local_id: i32,
@@ -204,6 +219,24 @@ impl LeaderState {
         self.followers.get(&replica).map(|f| f.log_end_offset)
     }
 
+    /// KIP-392's view of the ISR followers a consumer could read from.
+    pub fn read_replica_views(&self, now_ms: i64) -> ReadReplicaViews {
+        let followers = self
+            .followers
+            .iter()
+            .filter(|(id, _)| self.committed.isr.contains(id))
+            .map(|(id, f)| FollowerView {
+                id: *id,
+                log_end_offset: f.log_end_offset,
+                since_caught_up_ms: now_ms - f.last_caught_up_ms,
+            })
+            .collect();
+        ReadReplicaViews {
+            leader_log_end: self.log_end_offset,
+            followers,
+        }
+    }
+
     pub fn set_config(&mut self, config: LeaderConfig, now_ms: i64) -> Effects {
         self.config = config;
         self.effects(now_ms)
@@ -240,6 +273,23 @@ impl LeaderState {
         };
         effects.high_watermark_moved = self.maybe_advance_high_watermark(now_ms);
         effects
+    }
+
+    /// Re-checks from the metadata whether each follower's broker may be
+    /// in the ISR, as Kafka's `isReplicaIsrEligible` asks its metadata
+    /// cache each time: a follower whose broker was fenced or is shutting
+    /// down stops holding the high watermark back at once, instead of for
+    /// `replica.lag.time.max.ms` after its last fetch. `is_eligible` gets
+    /// the broker epoch of the follower's last fetch, if any.
+    pub fn refresh_eligibility(
+        &mut self,
+        is_eligible: impl Fn(i32, Option<i64>) -> bool,
+        now_ms: i64,
+    ) -> Effects {
+        for (&id, follower) in self.followers.iter_mut() {
+            follower.eligible = is_eligible(id, self.broker_epochs.get(&id).copied());
+        }
+        self.effects(now_ms)
     }
 
     /// Periodic check: ISR members that have not caught up within
@@ -576,6 +626,31 @@ mod tests {
         state.on_follower_fetch(fetch(3, 4), 1);
         assert_eq!(state.high_watermark(), 4);
         assert_eq!(state.on_follower_fetch(fetch(2, 6), 1).isr_request, None);
+    }
+
+    #[test]
+    fn a_follower_fenced_after_leaving_the_isr_stops_holding_the_high_watermark() {
+        let mut state = leader(&[1, 2, 3], &[1, 2, 3], 1);
+        state.on_local_append(10, 0);
+        state.on_follower_fetch(fetch(2, 10), 0);
+        state.on_follower_fetch(fetch(3, 4), 0);
+        assert_eq!(state.high_watermark(), 4);
+        // 3 leaves the ISR, but as an eligible follower caught up within
+        // the lag time it still counts as about to join.
+        state.apply_committed(
+            CommittedState {
+                leader_epoch: state.leader_epoch(),
+                partition_epoch: state.committed().partition_epoch + 1,
+                replicas: vec![1, 2, 3],
+                isr: vec![1, 2],
+            },
+            1,
+        );
+        assert_eq!(state.high_watermark(), 4);
+        // Its broker is fenced: the metadata says it cannot join.
+        let effects = state.refresh_eligibility(|id, _| id != 3, 2);
+        assert!(effects.high_watermark_moved);
+        assert_eq!(state.high_watermark(), 10);
     }
 
     #[test]

@@ -9,6 +9,9 @@ pub mod follower;
 pub mod hw_checkpoint;
 pub mod isr_sender;
 pub mod leader;
+pub mod selector;
+pub mod throttle;
+pub mod throttled_fetch;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
