@@ -5,7 +5,9 @@ research/cluster.md §3.5), fed by compat/cluster/workload.py or by synthetic hi
 A history holds:
   * ``sends``: every record a producer tried to write (``Send``): its unique value, the
     producer, the partition it was sent to, its per-producer sequence number, the outcome
-    (``OK`` with the acked offset, ``FAIL`` when it surely did not land, ``INFO`` when
+    (``OK`` with the acked offset, or None when the ack carried none: librdkafka reports
+    a retried batch the broker recognised as a duplicate (DUPLICATE_SEQUENCE_NUMBER) as
+    delivered without an offset; ``FAIL`` when it surely did not land, ``INFO`` when
     nobody knows: a timeout, a closed producer, an error after a possible append) and
     the wall-clock send/ack times in ms.
   * ``polls``: what group consumers returned (``Poll``), in the order each consumer saw
@@ -133,7 +135,7 @@ def check(h: History) -> Report:
         where.setdefault(v, set()).add((p, o))
 
     for s in h.sends:
-        if s.status == OK:
+        if s.status == OK and s.offset is not None:
             observe(s.partition, s.offset, s.value)
     read_values = set()
     for q in h.polls:
@@ -174,7 +176,7 @@ def check(h: History) -> Report:
     # Acked records of one idempotent producer land in the order they were sent.
     per_stream: Dict[Tuple[str, int], List[Send]] = {}
     for s in h.sends:
-        if s.status == OK:
+        if s.status == OK and s.offset is not None:
             per_stream.setdefault((s.producer, s.partition), []).append(s)
     for (prod, p), ss in sorted(per_stream.items()):
         ss.sort(key=lambda s: s.seq)
@@ -229,6 +231,7 @@ def figures(h: History, drained=None) -> dict:
     return {
         "sent": len(h.sends),
         "acknowledged": len(ok),
+        "acknowledged_without_offset": sum(1 for s in ok if s.offset is None),
         "indeterminate": len(info),
         "indeterminate_visible": sum(1 for s in info if s.value in drained),
         "failed": sum(1 for s in h.sends if s.status == FAIL),
@@ -240,6 +243,26 @@ def figures(h: History, drained=None) -> dict:
         "commit_samples": len(h.commits),
         "per_producer": per_producer,
     }
+
+
+def dump(h: History, path):
+    import json
+    from dataclasses import asdict
+
+    with open(path, "w") as f:
+        json.dump({"sends": [asdict(s) for s in h.sends], "polls": [asdict(q) for q in h.polls],
+                   "commits": [asdict(c) for c in h.commits], "drain": {str(p): r for p, r in h.drain.items()},
+                   "idempotent": h.idempotent}, f)
+
+
+def load(path) -> History:
+    import json
+
+    with open(path) as f:
+        d = json.load(f)
+    return History([Send(**s) for s in d["sends"]], [Poll(**q) for q in d["polls"]],
+                   [Commit(**c) for c in d["commits"]],
+                   {int(p): [tuple(x) for x in r] for p, r in d["drain"].items()}, d["idempotent"])
 
 
 def failover_ms(sends: List[Send], t_fault: float, partition: int) -> Optional[float]:

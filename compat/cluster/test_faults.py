@@ -86,7 +86,7 @@ def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
     replicas = segments.read_topic(log_dirs(cluster), topic, PARTITIONS)
     must_cover = {}
     for s in sends:
-        if s.status == history.OK:
+        if s.status == history.OK and s.offset is not None:
             must_cover[s.partition] = max(must_cover.get(s.partition, 0), s.offset + 1)
     for p, recs in drained.items():
         if recs:
@@ -120,6 +120,8 @@ def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     path = FIGURES_DIR / f"{name}-{harness.SERVER_KIND}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(json.dumps(figures, indent=1, default=str))
+    # The raw history too, to re-check offline: history.load(path) -> History.
+    history.dump(hist, path.with_suffix(".history.json"))
     print(f"\nfault-test figures ({path}):")
     print(json.dumps({k: figures[k] for k in ("sent", "acknowledged", "indeterminate", "indeterminate_visible",
                                               "lost", "duplicated", "anomalies", "failover_ms_kill_leader",

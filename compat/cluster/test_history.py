@@ -230,3 +230,14 @@ def test_torn_tail_stops_the_scan(tmp_path):
 def test_a_single_replica_is_flagged(tmp_path, nodes):
     reps = replicas(tmp_path, {1: (GOOD, 9, None)})
     assert h.compare_replicas(reps)[0][1] == "fewer than two replicas found"
+
+
+def test_ack_without_offset_counts_as_acknowledged(tmp_path):
+    hist = clean()
+    hist.sends[0].offset = None  # librdkafka: a duplicate-sequence retry reported as delivered
+    rep = h.check(hist)
+    assert rep.ok and rep.figures["acknowledged_without_offset"] == 1, str(rep)
+    hist.drain[0] = hist.drain[0][1:]  # ... it must still be in the log
+    assert [v for v, _, _ in h.check(hist).lost] == ["j-0"]
+    h.dump(hist, tmp_path / "h.json")
+    assert h.load(tmp_path / "h.json") == hist
