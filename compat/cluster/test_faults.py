@@ -67,23 +67,38 @@ def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
     nem.wait_full_isr(60)
     wl = Workload(tmp_path / "clients", cluster.bootstrap(), topic, PARTITIONS, rate=RATE, clients=CLIENTS).start()
     started = time.monotonic()
+    phases = {}
+    mark = [started]
+
+    def phase(what):
+        t = time.monotonic()
+        phases[what] = round(t - mark[0], 1)
+        mark[0] = t
+
     try:
         time.sleep(6)  # warm-up: every client connected and acked
         schedule(nem)
         time.sleep(3)
+        phase("faults")
     finally:
         sends = wl.stop_producers()
+    phase("stop_producers")
     nem.heal_all()
     isr_s = nem.wait_full_isr(ISR_BOUND_S)
     time.sleep(3)  # consumers read the tail
     polls, commits = wl.stop_consumers()
+    phase("heal_and_stop_consumers")
     drained, ends, complete = drain(cluster.bootstrap(), topic, PARTITIONS)
+    phase("drain")
     hist = build_history(sends, polls, commits, drained)
     rep = history.check(hist)
+    phase("check")
 
     # Every node down cleanly, then the replicas on disk.
     exits = stop_all_cleanly(cluster)
+    phase("stop_nodes")
     replicas = segments.read_topic(log_dirs(cluster), topic, PARTITIONS)
+    phase("read_segments")
     must_cover = {}
     for s in sends:
         if s.status == history.OK and s.offset is not None:
@@ -112,6 +127,7 @@ def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
         "drain_ends": ends, "commit_sample_failures": wl.sampler.failures,
         "consumer_errors": sum(len(c.errors) for c in wl.consumers),
         "clean_stop_exit_codes": exits,
+        "phase_seconds": phases,
         "replicas": {p: {n: {"hw": r.high_watermark, "hw_source": r.hw_source, "batches": len(r.batches),
                              "log_end": r.log_end_offset} for n, r in by.items()} for p, by in replicas.items()},
         "replica_problems": [str(x) for x in replica_problems],
@@ -125,7 +141,7 @@ def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
     print(f"\nfault-test figures ({path}):")
     print(json.dumps({k: figures[k] for k in ("sent", "acknowledged", "indeterminate", "indeterminate_visible",
                                               "lost", "duplicated", "anomalies", "failover_ms_kill_leader",
-                                              "full_isr_after_final_heal_s")}, default=str))
+                                              "full_isr_after_final_heal_s", "phase_seconds")}, default=str))
 
     assert not wl.problems, wl.problems
     assert complete, f"drain did not reach the end offsets {ends}"
