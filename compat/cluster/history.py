@@ -13,9 +13,10 @@ A history holds:
   * ``polls``: what group consumers returned (``Poll``), in the order each consumer saw
     them, each tagged with the consumer's assignment session of that partition (a new
     session starts whenever the partition is (re)assigned or the consumer seeks).
-  * ``commits``: a group's committed offset of a partition as observed over time
-    (``Commit``: sampled with OffsetFetch or reported by a commit callback); ``reset``
-    marks an explicit reset (seek/reset-offsets), the one allowed way back.
+  * ``commits``: a group's committed offset of a partition over time (``Commit``):
+    ``ACK`` when a commit callback reported it acknowledged (t: when the callback ran,
+    after the ack), ``SAMPLE`` when OffsetFetch returned it (t: when it was asked);
+    ``reset`` marks an explicit reset (seek/reset-offsets), the one allowed way back.
   * ``drain``: after healing, every partition read from its start to its end offset:
     {partition: [(offset, value), ...]} in the order read.
 
@@ -31,19 +32,23 @@ A history holds:
   nonmonotonic_send acked records of one producer and partition not in send order
   nonmonotonic_poll a consumer session went back (offset <= the previous one)
   poll_skip         a consumer session jumped over an offset that exists in the drain
-  commit_regression a group's committed offset went below an earlier one (no reset)
+  commit_regression a group's committed offset, acked or sampled, below one acknowledged
+                    before it was asked (no reset in between)
 Indeterminate (INFO) sends may or may not appear; a consumer reading a record twice across
 sessions (auto-commit replays after a rebalance) is not an anomaly.
 
 ``compare_replicas(...)`` checks the replicas' on-disk committed prefixes (segments.py).
 """
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 OK = "ok"
 FAIL = "fail"
 INFO = "info"
+ACK = "ack"  # Commit.source: a commit acknowledged to a consumer (commit callback)
+SAMPLE = "sample"  # Commit.source: an OffsetFetch answer; t is when it was asked
 
 
 @dataclass
@@ -75,7 +80,7 @@ class Commit:
     partition: int
     offset: int
     t: float = 0.0
-    source: str = "sample"
+    source: str = SAMPLE
     reset: bool = False
 
 
@@ -185,6 +190,7 @@ def check(h: History) -> Report:
                 rep.nonmonotonic_send.append((prod, p, (a.seq, a.offset), (b.seq, b.offset)))
 
     # Within one consumer session a partition is read in offset order without skipping.
+    sorted_offsets = {p: sorted(offs) for p, offs in drain_offsets.items()}
     last: Dict[Tuple[str, int, int], int] = {}
     for q in h.polls:
         key = (q.consumer, q.session, q.partition)
@@ -193,13 +199,19 @@ def check(h: History) -> Report:
             if q.offset <= prev:
                 rep.nonmonotonic_poll.append((q.consumer, q.session, q.partition, prev, q.offset))
             else:
-                skipped = [o for o in drain_offsets.get(q.partition, ()) if prev < o < q.offset]
+                offs = sorted_offsets.get(q.partition, [])
+                skipped = bisect.bisect_left(offs, q.offset) - bisect.bisect_right(offs, prev)
                 if skipped:
-                    rep.poll_skip.append((q.consumer, q.session, q.partition, prev, q.offset, len(skipped)))
+                    rep.poll_skip.append((q.consumer, q.session, q.partition, prev, q.offset, skipped))
         last[key] = q.offset if prev is None else max(prev, q.offset)
 
+    # A commit acknowledged to a consumer is durable: nothing observed after the ack
+    # (another ack, or an OffsetFetch sent after it) may be lower, unless reset. Samples
+    # do not raise the bar themselves: Kafka's coordinator answers OffsetFetch from its
+    # latest state, which may hold a commit it never acknowledged (seen on Kafka 4.4
+    # with the coordinator cut off: 5913 sampled, then 5909 again after the failover).
     high: Dict[Tuple[str, int], Commit] = {}
-    for c in sorted(h.commits, key=lambda c: c.t):
+    for c in sorted(h.commits, key=lambda c: (c.t, c.source != ACK)):
         key = (c.group, c.partition)
         if c.reset:
             high[key] = c
@@ -207,7 +219,7 @@ def check(h: History) -> Report:
         best = high.get(key)
         if best is not None and c.offset < best.offset:
             rep.commit_regression.append((c.group, c.partition, best.offset, c.offset, c.source, round(c.t)))
-        elif best is None or c.offset > best.offset:
+        elif c.source == ACK and (best is None or c.offset > best.offset):
             high[key] = c
 
     rep.figures = figures(h, drained)

@@ -9,7 +9,8 @@ committed offsets, all recorded into a history.History (history.py).
   wall-clock send/ack times.
 * consumers: confluent-kafka group members (subscribe, auto-commit every 500 ms:
   replays after a rebalance are expected, never loss) in threads; every (re)assignment
-  of a partition starts a new session of it.
+  of a partition starts a new session of it; every commit the coordinator
+  acknowledges (librdkafka's commit callback) is recorded.
 * a sampler: the group's committed offsets (OffsetFetch) every 500 ms.
 * drain(): after healing, every partition read from its start to its end offset.
 """
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 from clients import FRANZ, JAVA_CP
-from history import FAIL, INFO, OK, Commit, History, Poll, Send
+from history import ACK, INFO, OK, Commit, History, Poll, Send
 
 PRODUCER_CONF = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "message.timeout.ms": 30000,
                  "request.timeout.ms": 5000, "retry.backoff.ms": 50}
@@ -163,7 +164,8 @@ class CfConsumer(threading.Thread):
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
                       "auto.offset.reset": "earliest", "enable.auto.commit": True,
                       "auto.commit.interval.ms": 500, "session.timeout.ms": 10000,
-                      "heartbeat.interval.ms": 1000, "fetch.wait.max.ms": 100, "client.id": self.name_})
+                      "heartbeat.interval.ms": 1000, "fetch.wait.max.ms": 100, "client.id": self.name_,
+                      "on_commit": self.committed})
 
         def assigned(consumer, parts):
             for tp in parts:
@@ -188,6 +190,16 @@ class CfConsumer(threading.Thread):
                     self.polls.append(q)
         finally:
             c.close()
+
+    def committed(self, err, parts):
+        """librdkafka's commit callback: offsets the coordinator acknowledged."""
+        if err is not None:
+            return
+        t = now_ms()
+        with self.lock:
+            for tp in parts:
+                if tp.error is None and tp.offset >= 0:
+                    self.commits.append(Commit(self.group, tp.partition, tp.offset, t, source=ACK))
 
     def stop(self, timeout=30):
         self.stopped.set()
@@ -216,12 +228,12 @@ class CommitSampler(threading.Thread):
         try:
             tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
             while not self.stopped.wait(0.5):
+                t = now_ms()  # asked at t: it must show every commit acked before t
                 try:
                     res = c.committed(tps, timeout=5)
                 except Exception:  # the coordinator may be down mid-fault
                     self.failures += 1
                     continue
-                t = now_ms()
                 with self.lock:
                     for tp in res:
                         if tp.error is None and tp.offset >= 0:
