@@ -207,9 +207,9 @@ def check(h: History) -> Report:
 
     # A commit acknowledged to a consumer is durable: nothing observed after the ack
     # (another ack, or an OffsetFetch sent after it) may be lower, unless reset. Samples
-    # do not raise the bar themselves: Kafka's coordinator answers OffsetFetch from its
-    # latest state, which may hold a commit it never acknowledged (seen on Kafka 4.4
-    # with the coordinator cut off: 5913 sampled, then 5909 again after the failover).
+    # do not raise the bar themselves: on Kafka 4.4 with the coordinator cut off, a
+    # sample showed 5913 and every later one 5909 (an auto-commit run: an OffsetFetch
+    # answered from unreplicated state, or an older overlapping commit applied last).
     high: Dict[Tuple[str, int], Commit] = {}
     for c in sorted(h.commits, key=lambda c: (c.t, c.source != ACK)):
         key = (c.group, c.partition)

@@ -7,10 +7,10 @@ committed offsets, all recorded into a history.History (history.py).
   confluent-kafka (librdkafka) in a thread here. Each sends PREFIX-<seq> to partition
   seq % partitions at a fixed rate until stopped and reports every outcome with
   wall-clock send/ack times.
-* consumers: confluent-kafka group members (subscribe, auto-commit every 500 ms:
-  replays after a rebalance are expected, never loss) in threads; every (re)assignment
-  of a partition starts a new session of it; every commit the coordinator
-  acknowledges (librdkafka's commit callback) is recorded.
+* consumers: confluent-kafka group members (subscribe, a synchronous commit of what was
+  polled every 500 ms: replays after a rebalance are expected, never loss) in threads;
+  every (re)assignment of a partition starts a new session of it; every commit the
+  coordinator acknowledges is recorded.
 * a sampler: the group's committed offsets (OffsetFetch) every 500 ms.
 * drain(): after healing, every partition read from its start to its end offset.
 """
@@ -150,22 +150,29 @@ class CfProducer(threading.Thread):
 class CfConsumer(threading.Thread):
     """One confluent-kafka group member, recording every record it returns."""
 
-    def __init__(self, name, bootstrap, topic, group, polls, lock):
+    def __init__(self, name, bootstrap, topic, group, polls, commits, lock):
         super().__init__(daemon=True)
         self.name_, self.bootstrap, self.topic, self.group = name, bootstrap, topic, group
-        self.polls, self.lock = polls, lock
+        self.polls, self.commits, self.lock = polls, commits, lock
+        self.crashed = None
         self.sessions = {}  # partition -> session number, bumped on every assignment
         self.stopped = threading.Event()
         self.errors = []
 
     def run(self):
+        try:
+            self.consume()
+        except BaseException as e:  # reported by Workload.stop_consumers
+            self.crashed = repr(e)
+            raise
+
+    def consume(self):
         from confluent_kafka import Consumer
 
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
-                      "auto.offset.reset": "earliest", "enable.auto.commit": True,
-                      "auto.commit.interval.ms": 500, "session.timeout.ms": 10000,
-                      "heartbeat.interval.ms": 1000, "fetch.wait.max.ms": 100, "client.id": self.name_,
-                      "on_commit": self.committed})
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                      "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000, "fetch.wait.max.ms": 100,
+                      "client.id": self.name_})
 
         def assigned(consumer, parts):
             for tp in parts:
@@ -175,9 +182,13 @@ class CfConsumer(threading.Thread):
             for tp in parts:
                 self.sessions[tp.partition] = self.sessions.get(tp.partition, 0) + 1
 
+        next_commit = time.monotonic() + 0.5
         try:
             c.subscribe([self.topic], on_assign=assigned, on_revoke=revoked)
             while not self.stopped.is_set():
+                if time.monotonic() >= next_commit:
+                    next_commit = time.monotonic() + 0.5
+                    self.commit(c)
                 m = c.poll(0.2)
                 if m is None:
                     continue
@@ -191,13 +202,21 @@ class CfConsumer(threading.Thread):
         finally:
             c.close()
 
-    def committed(self, err, parts):
-        """librdkafka's commit callback: offsets the coordinator acknowledged."""
-        if err is not None:
+    def commit(self, c):
+        """A synchronous commit of what was polled, every 500 ms: one commit in flight
+        per member, so acknowledged commits of one member come back in order (librdkafka's
+        asynchronous auto-commits overlap under faults and their callbacks arrive out of
+        order: 4814 acked, then 4803, then 4814 again, seen on Kafka 4.4). Replays after
+        a rebalance are expected, never loss."""
+        from confluent_kafka import KafkaException
+
+        try:
+            parts = c.commit(asynchronous=False)
+        except KafkaException:  # nothing to commit, a rebalance, the coordinator moving
             return
         t = now_ms()
         with self.lock:
-            for tp in parts:
+            for tp in parts or []:
                 if tp.error is None and tp.offset >= 0:
                     self.commits.append(Commit(self.group, tp.partition, tp.offset, t, source=ACK))
 
@@ -271,7 +290,8 @@ class Workload:
         if "librdkafka" in self.clients:
             self.cf = CfProducer(self.bootstrap, self.topic, self.partitions, self.rate)
             self.cf.start()
-        self.consumers = [CfConsumer(f"consumer{i}", self.bootstrap, self.topic, self.group, self.polls, self.lock)
+        self.consumers = [CfConsumer(f"consumer{i}", self.bootstrap, self.topic, self.group, self.polls, self.commits,
+                                     self.lock)
                           for i in range(self.n_consumers)]
         self.sampler = CommitSampler(self.bootstrap, self.group, self.commits, self.lock, self.topic, self.partitions)
         for t in (*self.consumers, self.sampler):
@@ -303,6 +323,9 @@ class Workload:
     def stop_consumers(self):
         for t in (*self.consumers, self.sampler):
             t.stop()
+        for c in self.consumers:
+            if c.crashed or c.is_alive():
+                self.problems.append(f"consumer {c.name_}: {c.crashed or 'did not stop'}")
         with self.lock:
             return list(self.polls), list(self.commits)
 
