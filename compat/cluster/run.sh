@@ -3,6 +3,7 @@
 #   bash compat/cluster/run.sh [pytest args...]           # Gregor (skipped until wired)
 #   COMPAT_SERVER=kafka bash compat/cluster/run.sh        # 3-node Apache Kafka 4.4
 #   GREGOR_CLUSTER_SOAK=1 COMPAT_SERVER=kafka bash compat/cluster/run.sh -k soak
+#   GREGOR_FAULT_SECONDS=600 bash compat/cluster/run.sh -k test_faults   # docs/fault-tests.md
 # Needs root (unshare, nft). Dependencies (clients, nftables) are installed before
 # entering the namespace, which has no network but its own loopback. The PID
 # namespace makes every node die with pytest, whatever happens to it, and the

@@ -34,6 +34,8 @@
 //	    rebalance), and {"done":true,"txns":n} after a graceful leave once stdin is closed.
 //	    Any client error is fatal: {"error":...} and exit 1.
 //
+//	franz-compat -b HOST:PORT fault-produce ...   (faults.go: the fault tests' idempotent producer)
+//
 // No RecordDeliveryTimeout: franz-go measures it from Record.Timestamp, which the tests
 // set to old CreateTimes; the 60s context bounds production instead.
 // Idempotent production is disabled: the broker under test may not implement it.
@@ -151,6 +153,8 @@ func main() {
 	instanceID := sub.String("instance-id", "", "txn-pipeline: static member instance id")
 	protocol := sub.String("protocol", "classic", "txn-pipeline: group protocol, classic or consumer (KIP-848)")
 	batch := sub.Int("batch", 50, "txn-pipeline: max records per transaction")
+	rate := sub.Float64("rate", 0, "fault-produce: records per second")
+	maxMs := sub.Int("max-ms", 600000, "fault-produce: stop after this long even if stdin stays open")
 	_ = sub.Parse(flag.Args()[1:])
 	if *topic == "" {
 		die("-topic is required")
@@ -162,6 +166,8 @@ func main() {
 		consume(*bootstrap, *topic, *group, *count, *timeoutMs)
 	case "txn-produce":
 		txnProduce(*bootstrap, *topic, *txnID, *prefix, *pattern, *perTxn, *partitions, *failTopic)
+	case "fault-produce":
+		faultProduce(*bootstrap, *topic, *partitions, *rate, *prefix, *maxMs)
 	case "txn-pipeline":
 		txnPipeline(pipelineArgs{bootstrap: *bootstrap, in: *topic, out: *out, group: *group, txnID: *txnID,
 			balancer: *balancer, instanceID: *instanceID, protocol: *protocol, batch: *batch})

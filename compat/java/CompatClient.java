@@ -31,6 +31,8 @@
 //   Admin errors print {"error":"ExceptionClass","message":"..."} and exit 0.
 //   CompatClient BOOTSTRAP txn-produce|txn-copy|txn-pipeline|txn-fence|txn-admin|read-all ...
 //       transactions and isolation levels: see TxnModes.java.
+//   CompatClient BOOTSTRAP fault-produce ...
+//       the replication fault tests' idempotent producer: see FaultModes.java.
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -117,6 +119,7 @@ public class CompatClient {
             case "txn-fence": TxnModes.txnFence(bootstrap, rest); break;
             case "txn-admin": TxnModes.txnAdmin(bootstrap, rest); break;
             case "read-all": TxnModes.readAll(bootstrap, rest); break;
+            case "fault-produce": FaultModes.faultProduce(bootstrap, rest); break;
             default:
                 System.err.println("unknown command " + cmd);
                 System.exit(2);
