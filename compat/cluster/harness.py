@@ -26,15 +26,17 @@ import kwire
 # (COMPAT_SERVER=kafka) exercise the tests.
 GREGOR_CLUSTER_READY = True
 GREGOR_SKIP_REASON = "multi-node Gregor not wired yet (GREGOR_CLUSTER_READY in compat/cluster/harness.py)"
-# Partition replication (issue 12): the fault tests (test_faults.py) skip on Gregor
-# until it is merged; GREGOR_REPLICATION_READY=1 in the environment runs them anyway.
-GREGOR_REPLICATION_READY = False
-REPLICATION_SKIP_REASON = ("Gregor partition replication not merged yet (GREGOR_REPLICATION_READY in "
-                           "compat/cluster/harness.py, or GREGOR_REPLICATION_READY=1)")
+# Coordinators that follow leadership are issue 13: until then a group's state does
+# not survive its coordinator's broker going away, so on Gregor the fault tests
+# report, but do not assert, the group-side invariants (committed offsets never go
+# back, the group's consumers keep up with the producers). Everything about the data
+# (nothing acknowledged lost, one value per offset, no duplicates, identical replicas,
+# full ISR) is asserted on both servers. Issue 13 turns this on.
+GREGOR_COORDINATOR_FAILOVER = False
 
 
-def replication_ready():
-    return GREGOR_REPLICATION_READY or os.environ.get("GREGOR_REPLICATION_READY") == "1"
+def group_invariants_asserted():
+    return SERVER_KIND == "kafka" or GREGOR_COORDINATOR_FAILOVER
 
 
 # Dedicated controller-only and broker-only nodes (process.roles=controller /

@@ -16,8 +16,9 @@ read or acknowledged.
 Bounded by default (one fault of each kind, ~2 min each on Kafka on 2 cores); long
 randomised runs: GREGOR_FAULT_SECONDS=600 [GREGOR_FAULT_SEED=n]. Each run writes its
 figures to target/fault-tests/<test>-<server>-<time>.json and prints them.
-Gregor runs skip until replication is merged (GREGOR_REPLICATION_READY in harness.py,
-or GREGOR_REPLICATION_READY=1 in the environment).
+On Gregor the group-side invariants (committed offsets never back, consumers keeping
+up) are reported but not asserted until coordinators follow leadership (issue 13,
+harness.GREGOR_COORDINATOR_FAILOVER).
 """
 
 import json
@@ -44,12 +45,12 @@ FAULT_SECONDS = float(os.environ.get("GREGOR_FAULT_SECONDS", "0"))
 SEED = int(os.environ.get("GREGOR_FAULT_SEED", str(int(time.time()))))
 CLIENTS = tuple(os.environ.get("GREGOR_FAULT_CLIENTS", "java,librdkafka,franz").split(","))
 FIGURES_DIR = harness.ROOT / "target" / "fault-tests"
+# Anomalies that need a group coordinator surviving its broker's failure (issue 13).
+GROUP_SIDE = {"commit_regression"}
 
 
 @pytest.fixture
 def fault_cluster(cluster_factory):
-    if harness.SERVER_KIND != "kafka" and not harness.replication_ready():
-        pytest.skip(harness.REPLICATION_SKIP_REASON)
     return cluster_factory()
 
 
@@ -152,7 +153,14 @@ def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
     failures = [*wl.problems, *nem.problems]
     if not complete:
         failures.append(f"drain did not reach the end offsets {ends}")
-    if not rep.ok:
+    anomalies = rep.anomalies()
+    group_side = {k: v for k, v in anomalies.items() if k in GROUP_SIDE}
+    if group_side and not harness.group_invariants_asserted():
+        # Issue 13 (coordinators follow leadership): shown, not asserted, yet.
+        print(f"group-side anomalies, not asserted until issue 13: "
+              f"{ {k: len(v) for k, v in group_side.items()} }")
+        anomalies = {k: v for k, v in anomalies.items() if k not in GROUP_SIDE}
+    if anomalies:
         failures.append(f"history: {rep}")
     failures += [f"replicas: {p}" for p in replica_problems]
     assert not failures, "\n".join(failures)
@@ -160,7 +168,12 @@ def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
     # consumers and the committed-offset sampler saw the data.
     for prod, f in rep.figures["per_producer"].items():
         assert f["acknowledged"] > RATE, (prod, f)
-    assert rep.figures["polled_distinct"] >= rep.figures["acknowledged"] * 0.9, rep.figures
+    if harness.group_invariants_asserted():
+        assert rep.figures["polled_distinct"] >= rep.figures["acknowledged"] * 0.9, rep.figures
+    else:
+        # The group's consumers stall while its coordinator's broker is away
+        # (issue 13); they must still have read something.
+        assert rep.figures["polled_distinct"] > 0, rep.figures
     assert len({c.partition for c in commits if c.source == history.SAMPLE}) == PARTITIONS, "offsets never sampled"
     assert len({c.partition for c in commits if c.source == history.ACK}) == PARTITIONS, "no acknowledged commit"
     if max_indeterminate is not None:
