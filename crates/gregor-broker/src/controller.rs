@@ -152,9 +152,22 @@ impl Controller {
         if validate_only || records.is_empty() {
             return Ok((records, value, None));
         }
+        let batch = if current.next_offset == 0 {
+            // The first change of a newly formatted cluster finalizes the
+            // feature levels it starts at, as `kafka-storage format` does
+            // (Kafka 4.4 turns eligible leader replicas on for new clusters).
+            let mut batch = vec![MetadataRecord::FeatureLevel {
+                name: gregor_metadata::elr::FEATURE.to_string(),
+                level: gregor_metadata::elr::DEFAULT_LEVEL,
+            }];
+            batch.extend(records.iter().cloned());
+            encode_batch(&batch)
+        } else {
+            encode_batch(&records)
+        };
         let offset = self
             .plane
-            .commit(encode_batch(&records), COMMIT_TIMEOUT)
+            .commit(batch, COMMIT_TIMEOUT)
             .map_err(commit_error)?;
         Ok((records, value, Some(offset)))
     }
@@ -291,7 +304,8 @@ impl Controller {
             };
             let changes =
                 decide(current).map_err(|(code, message)| ControllerError { code, message })?;
-            controller::alter_broker_configs(resource, &changes)
+            let records = controller::alter_broker_configs(resource, &changes)?;
+            Ok(gregor_metadata::elr::with_min_isr_effects(image, records))
         })
         .map_err(|e| (e.code, e.message))?;
         if !validate_only {

@@ -1,6 +1,7 @@
 //! Leader and ISR changes, as Kafka's `PartitionChangeBuilder` decides them,
 //! and the scratch image a multi-record change is built against.
 
+use crate::partition_change::{build, Election, Target};
 use crate::{MetadataImage, MetadataRecord, PartitionImage};
 use uuid::Uuid;
 
@@ -33,64 +34,84 @@ impl Change {
     }
 }
 
-/// The partition after an election: `remove` leaves the ISR if others
-/// remain (Kafka never shrinks an ISR to empty, so the last member can
-/// still recover the partition); the current leader stays if it is still an
-/// active ISR member, else the first replica (in replica order) that is an
-/// active ISR member leads; with none, the leader is [`NO_LEADER`], unless
-/// `unclean` lets any active replica lead with an ISR of itself alone.
+/// The partition after an election, as Kafka's `PartitionChangeBuilder`
+/// makes it on fencing, shutdown and unfencing: `remove` leaves the ISR;
+/// without ELR only if others remain (the last member is the only one known
+/// to be complete), with ELR the ISR may empty since the ELR remembers who
+/// was complete (see [`crate::elr`]). `unclean_shutdown` leaves the ELR.
+/// The leader is the current one if still valid, else the first valid
+/// replica: an active ISR member, or an active ELR member once the ISR is
+/// empty; with none, [`NO_LEADER`], unless `unclean` lets any active replica
+/// lead with an ISR of itself alone.
 ///
-/// The leader epoch bumps when the leader changes, the partition epoch on
-/// every change; `None` when nothing changes.
+/// The partition's next state and its records; `None` when nothing changes.
 pub(crate) fn elect(
     image: &MetadataImage,
+    topic_id: Uuid,
+    partition: i32,
     current: &PartitionImage,
     remove: Option<i32>,
+    unclean_shutdown: Option<i32>,
     unclean: bool,
-) -> Option<PartitionImage> {
+) -> Option<(PartitionImage, Vec<MetadataRecord>)> {
     let mut isr = current.isr.clone();
     if let Some(broker) = remove {
-        if isr.len() > 1 {
+        if isr.len() > 1 || crate::elr::enabled(image) {
             isr.retain(|&r| r != broker);
         }
     }
-    let eligible = |r: i32, isr: &[i32]| isr.contains(&r) && image.is_active(r);
-    let leader = if current.leader != NO_LEADER && eligible(current.leader, &isr) {
-        current.leader
-    } else if let Some(&r) = current.replicas.iter().find(|&&r| eligible(r, &isr)) {
-        r
-    } else if let Some(&r) = current
-        .replicas
-        .iter()
-        .find(|&&r| unclean && image.is_active(r))
-    {
-        // Data written only to the old ISR may be lost: only when asked.
-        isr = vec![r];
-        r
-    } else {
-        NO_LEADER
-    };
-    if leader == current.leader && isr == current.isr {
-        return None;
-    }
-    Some(PartitionImage {
-        replicas: current.replicas.clone(),
+    let reassignment = image
+        .topic_by_id(&topic_id)
+        .and_then(|t| t.reassignments.get(&partition));
+    let target = Target {
         isr,
-        leader,
-        leader_epoch: current.leader_epoch + i32::from(leader != current.leader),
-        partition_epoch: current.partition_epoch + 1,
-    })
+        unclean_shutdown,
+        ..Target::of(current, reassignment)
+    };
+    let election = if unclean {
+        Election::Unclean
+    } else {
+        Election::Online
+    };
+    let (next, records) = build(
+        image,
+        topic_id,
+        partition,
+        current,
+        reassignment,
+        target,
+        election,
+    );
+    (!records.is_empty()).then_some((next, records))
 }
 
 /// Re-elects every partition `broker` is a replica of, against the change's
 /// image (where the broker's new state already is): with `remove_from_isr`
 /// it also leaves their ISRs (fencing, controlled shutdown, unregistering);
-/// without, leaderless partitions it is in the ISR of get it back
+/// without, leaderless partitions it is in the ISR or ELR of get it back
 /// (unfencing).
 pub(crate) fn reelect_for(
     change: &mut Change,
     broker: i32,
     remove_from_isr: bool,
+    unclean_default: bool,
+) {
+    reelect(change, broker, remove_from_isr, false, unclean_default);
+}
+
+/// A broker that registers again without having shut down cleanly (its
+/// previous broker epoch is not its last registration's) may have lost
+/// records it had acknowledged: it leaves the ELR of every partition, as
+/// Kafka's `handleBrokerUncleanShutdown`, as well as the ISRs.
+pub(crate) fn remove_unclean_for(change: &mut Change, broker: i32, unclean_default: bool) {
+    reelect(change, broker, true, true, unclean_default);
+}
+
+fn reelect(
+    change: &mut Change,
+    broker: i32,
+    remove_from_isr: bool,
+    unclean_shutdown: bool,
     unclean_default: bool,
 ) {
     let mut updates = Vec::new();
@@ -105,8 +126,17 @@ pub(crate) fn reelect_for(
                 continue;
             }
             let remove = remove_from_isr.then_some(broker);
-            if let Some(next) = elect(&change.image, current, remove, unclean) {
-                updates.push(partition_record(topic.id, partition, next));
+            let unclean_shutdown = unclean_shutdown.then_some(broker);
+            if let Some((_, records)) = elect(
+                &change.image,
+                topic.id,
+                partition,
+                current,
+                remove,
+                unclean_shutdown,
+                unclean,
+            ) {
+                updates.extend(records);
             }
         }
     }
@@ -128,6 +158,8 @@ pub(crate) fn partition_record(
         leader: p.leader,
         leader_epoch: p.leader_epoch,
         partition_epoch: p.partition_epoch,
+        elr: p.elr,
+        last_known_elr: p.last_known_elr,
     }
 }
 
@@ -151,7 +183,18 @@ mod tests {
             leader,
             leader_epoch: 4,
             partition_epoch: 7,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         }
+    }
+
+    fn el(
+        image: &MetadataImage,
+        current: &PartitionImage,
+        remove: Option<i32>,
+        unclean: bool,
+    ) -> Option<PartitionImage> {
+        elect(image, Uuid::nil(), 0, current, remove, None, unclean).map(|(p, _)| p)
     }
 
     fn fence(image: &mut MetadataImage, id: i32) {
@@ -172,16 +215,16 @@ mod tests {
     fn a_fenced_leader_hands_over_to_the_next_active_isr_member() {
         let mut image = cluster(&[1, 2, 3]);
         fence(&mut image, 1);
-        let next = elect(&image, &partition(&[1, 2, 3], &[1, 3], 1), Some(1), false).unwrap();
+        let next = el(&image, &partition(&[1, 2, 3], &[1, 3], 1), Some(1), false).unwrap();
         assert_eq!((next.leader, next.isr.clone()), (3, vec![3]));
         assert_eq!((next.leader_epoch, next.partition_epoch), (5, 8));
         // A follower leaving the ISR bumps only the partition epoch.
-        let next = elect(&image, &partition(&[2, 1], &[2, 1], 2), Some(1), false).unwrap();
+        let next = el(&image, &partition(&[2, 1], &[2, 1], 2), Some(1), false).unwrap();
         assert_eq!((next.leader, next.isr), (2, vec![2]));
         assert_eq!((next.leader_epoch, next.partition_epoch), (4, 8));
         // Nothing to do: no record.
         assert_eq!(
-            elect(&image, &partition(&[2, 3], &[2, 3], 2), Some(1), false),
+            el(&image, &partition(&[2, 3], &[2, 3], 2), Some(1), false),
             None
         );
     }
@@ -190,15 +233,15 @@ mod tests {
     fn the_last_isr_member_stays_and_only_unclean_elections_pick_others() {
         let mut image = cluster(&[1, 2]);
         fence(&mut image, 1);
-        let offline = elect(&image, &partition(&[1, 2], &[1], 1), Some(1), false).unwrap();
+        let offline = el(&image, &partition(&[1, 2], &[1], 1), Some(1), false).unwrap();
         assert_eq!((offline.leader, offline.isr.clone()), (NO_LEADER, vec![1]));
         assert_eq!(offline.leader_epoch, 5);
-        let unclean = elect(&image, &partition(&[1, 2], &[1], 1), Some(1), true).unwrap();
+        let unclean = el(&image, &partition(&[1, 2], &[1], 1), Some(1), true).unwrap();
         assert_eq!((unclean.leader, unclean.isr), (2, vec![2]));
         // Once 1 is back, the leaderless partition is its again.
         let mut back = cluster(&[1, 2]);
         fence(&mut back, 2);
-        let led = elect(&back, &offline, None, false).unwrap();
+        let led = el(&back, &offline, None, false).unwrap();
         assert_eq!((led.leader, led.isr, led.leader_epoch), (1, vec![1], 6));
     }
 }

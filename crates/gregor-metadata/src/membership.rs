@@ -11,7 +11,7 @@
 //! is always passed in (`now_ms`), so all of it is testable without clocks.
 
 use crate::controller::ControllerError;
-use crate::election::{leads_any, reelect_for, Change};
+use crate::election::{leads_any, reelect_for, remove_unclean_for, Change};
 use crate::record::Endpoint;
 use crate::{MetadataImage, MetadataRecord};
 use gregor_protocol::error_codes;
@@ -29,6 +29,10 @@ pub struct BrokerRegistration {
     pub incarnation_id: Uuid,
     pub listeners: Vec<Endpoint>,
     pub rack: Option<String>,
+    /// The broker epoch the process last shut down cleanly at (Kafka's
+    /// PreviousBrokerEpoch), -1 when it did not: a restart that does not
+    /// name its last registration's epoch was unclean.
+    pub previous_broker_epoch: i64,
 }
 
 /// A BrokerHeartbeat request.
@@ -165,8 +169,12 @@ impl HeartbeatTracker {
             listeners: request.listeners.clone(),
             rack: request.rack.clone(),
         });
-        if image.brokers.contains_key(&request.id) {
-            reelect_for(&mut change, request.id, true, self.unclean_leader_election);
+        if let Some(existing) = image.brokers.get(&request.id) {
+            if request.previous_broker_epoch == existing.epoch {
+                reelect_for(&mut change, request.id, true, self.unclean_leader_election);
+            } else {
+                remove_unclean_for(&mut change, request.id, self.unclean_leader_election);
+            }
         }
         self.sessions.insert(
             request.id,
@@ -415,6 +423,7 @@ mod tests {
                 incarnation_id: Uuid::from_u128(incarnation),
                 listeners: vec![],
                 rack: None,
+                previous_broker_epoch: -1,
             };
             let records = self
                 .tracker

@@ -316,6 +316,7 @@ impl Sim {
                 security_protocol: 0,
             }],
             rack: (!rack.is_empty()).then(|| rack.to_string()),
+            previous_broker_epoch: -1,
         };
         match self
             .tracker

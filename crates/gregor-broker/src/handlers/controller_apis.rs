@@ -38,6 +38,7 @@ pub fn register_broker(
             })
             .collect(),
         rack: request.rack.as_ref().map(|r| r.to_string()),
+        previous_broker_epoch: request.previous_broker_epoch,
     };
     match controller.register_broker(&registration) {
         Ok(epoch) => response.with_broker_epoch(epoch),
