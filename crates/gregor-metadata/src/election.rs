@@ -244,4 +244,139 @@ mod tests {
         let led = el(&back, &offline, None, false).unwrap();
         assert_eq!((led.leader, led.isr, led.leader_epoch), (1, vec![1], 6));
     }
+
+    /// Brokers 1-3, ELR at `level`, topic "t" (min.insync.replicas 2) with
+    /// partition 0 on [1, 2, 3], all in sync, led by 1.
+    fn elr_cluster(level: i16) -> (MetadataImage, Uuid) {
+        let mut image = cluster(&[1, 2, 3]);
+        let id = Uuid::from_u128(7);
+        let offset = image.next_offset;
+        image.apply_entry(
+            offset,
+            &[
+                MetadataRecord::FeatureLevel {
+                    name: crate::elr::FEATURE.into(),
+                    level,
+                },
+                MetadataRecord::Topic {
+                    name: "t".into(),
+                    id,
+                },
+                MetadataRecord::Config {
+                    resource: crate::ConfigResource::Topic("t".into()),
+                    name: "min.insync.replicas".into(),
+                    value: Some("2".into()),
+                },
+                partition_record(id, 0, partition(&[1, 2, 3], &[1, 2, 3], 1)),
+            ],
+        );
+        (image, id)
+    }
+
+    fn set_fenced(image: &mut MetadataImage, id: i32, fenced: bool) {
+        let epoch = image.brokers[&id].epoch;
+        let mut change = Change::new(image);
+        change.push(MetadataRecord::BrokerRegistrationChange {
+            id,
+            epoch,
+            fenced: Some(fenced),
+            in_controlled_shutdown: false,
+        });
+        reelect_for(&mut change, id, fenced, false);
+        *image = change.image;
+    }
+
+    fn state(image: &MetadataImage) -> (i32, Vec<i32>, Vec<i32>, Vec<i32>) {
+        let p = &image.topics["t"].partitions[&0];
+        (
+            p.leader,
+            p.isr.clone(),
+            p.elr.clone(),
+            p.last_known_elr.clone(),
+        )
+    }
+
+    #[test]
+    fn with_elr_the_isr_empties_and_a_returning_elr_member_leads() {
+        let (mut image, _) = elr_cluster(1);
+        set_fenced(&mut image, 1, true);
+        assert_eq!(state(&image), (2, vec![2, 3], vec![], vec![]));
+        set_fenced(&mut image, 2, true);
+        assert_eq!(state(&image), (3, vec![3], vec![2], vec![]));
+        set_fenced(&mut image, 3, true);
+        assert_eq!(state(&image), (NO_LEADER, vec![], vec![2, 3], vec![]));
+        // 1 left while the ISR was still at min ISR: not eligible.
+        set_fenced(&mut image, 1, false);
+        assert_eq!(state(&image), (NO_LEADER, vec![], vec![2, 3], vec![]));
+        // 2 comes back: an ELR member, it leads alone.
+        set_fenced(&mut image, 2, false);
+        assert_eq!(state(&image), (2, vec![2], vec![3], vec![]));
+        let p = &image.topics["t"].partitions[&0];
+        assert_eq!(p.leader_epoch, 8, "one bump per leader change (4 of them)");
+    }
+
+    #[test]
+    fn without_elr_the_last_isr_member_stays() {
+        let (mut image, _) = elr_cluster(0);
+        for b in [1, 2, 3] {
+            set_fenced(&mut image, b, true);
+        }
+        assert_eq!(state(&image), (NO_LEADER, vec![3], vec![], vec![]));
+        set_fenced(&mut image, 2, false);
+        assert_eq!(state(&image), (NO_LEADER, vec![3], vec![], vec![]));
+    }
+
+    #[test]
+    fn an_unclean_shutdown_leaves_the_elr_for_the_last_known_elr() {
+        let (mut image, _) = elr_cluster(1);
+        for b in [1, 2, 3] {
+            set_fenced(&mut image, b, true);
+        }
+        let mut change = Change::new(&image);
+        remove_unclean_for(&mut change, 3, false);
+        assert_eq!(state(&change.image), (NO_LEADER, vec![], vec![2], vec![3]));
+        // 3 is back but not eligible; 2 still is.
+        set_fenced(&mut change.image, 3, false);
+        assert_eq!(state(&change.image), (NO_LEADER, vec![], vec![2], vec![3]));
+        set_fenced(&mut change.image, 2, false);
+        assert_eq!(state(&change.image), (2, vec![2], vec![], vec![3]));
+    }
+
+    #[test]
+    fn an_unclean_election_clears_the_elr() {
+        let (mut image, id) = elr_cluster(1);
+        for b in [1, 2, 3] {
+            set_fenced(&mut image, b, true);
+        }
+        let mut change = Change::new(&image);
+        remove_unclean_for(&mut change, 2, false);
+        remove_unclean_for(&mut change, 3, false);
+        let mut image = change.image;
+        assert_eq!(state(&image), (NO_LEADER, vec![], vec![], vec![3, 2]));
+        set_fenced(&mut image, 1, false);
+        let current = image.topics["t"].partitions[&0].clone();
+        let (next, _) = elect(&image, id, 0, &current, None, None, true).unwrap();
+        assert_eq!(
+            (next.leader, next.isr, next.elr, next.last_known_elr),
+            (1, vec![1], vec![], vec![])
+        );
+    }
+
+    #[test]
+    fn min_isr_changes_recompute_the_elr() {
+        let (mut image, _) = elr_cluster(1);
+        set_fenced(&mut image, 1, true);
+        set_fenced(&mut image, 2, true);
+        assert_eq!(state(&image), (3, vec![3], vec![2], vec![]));
+        let records = crate::controller::alter_topic_configs(
+            &image,
+            "t",
+            &[("min.insync.replicas".into(), Some("1".into()))],
+        )
+        .unwrap();
+        assert_eq!(records.len(), 2, "the config and the partition change");
+        let offset = image.next_offset;
+        image.apply_entry(offset, &records);
+        assert_eq!(state(&image), (3, vec![3], vec![], vec![]));
+    }
 }

@@ -669,6 +669,40 @@ mod tests {
     }
 
     #[test]
+    fn partition_records_before_elr_decode_with_empty_elrs() {
+        let record = MetadataRecord::Partition {
+            topic_id: Uuid::from_u128(3),
+            partition: 1,
+            replicas: vec![1, 2, 3],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 4,
+            partition_epoch: 6,
+            elr: vec![],
+            last_known_elr: vec![],
+        };
+        // v0 is v1 without the two (here empty, 4-byte count) lists.
+        let mut v0 = record.encode().to_vec();
+        v0[1] = 0;
+        v0.truncate(v0.len() - 8);
+        assert_eq!(MetadataRecord::decode(&v0).unwrap(), record);
+        let mut with_elr = record;
+        if let MetadataRecord::Partition {
+            elr,
+            last_known_elr,
+            ..
+        } = &mut with_elr
+        {
+            *elr = vec![2];
+            *last_known_elr = vec![3];
+        }
+        assert_eq!(
+            MetadataRecord::decode(&with_elr.encode()).unwrap(),
+            with_elr
+        );
+    }
+
+    #[test]
     fn truncated_and_garbage_records_are_errors() {
         for record in samples() {
             let bytes = record.encode();
