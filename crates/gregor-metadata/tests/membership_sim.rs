@@ -684,7 +684,8 @@ impl Sim {
                 if !elr.is_disjoint(&isr) {
                     return Err(format!("{at}: ELR and ISR overlap"));
                 }
-                if !self.elr && !(p.elr.is_empty() && p.last_known_elr.is_empty()) {
+                let tracked = !p.elr.is_empty() || !p.last_known_elr.is_empty();
+                if !self.elr && tracked {
                     return Err(format!("{at}: ELR tracked while the feature is off"));
                 }
                 if p.leader == -1
@@ -704,12 +705,11 @@ impl Sim {
                     // A new leader comes from the ISR, from the ELR once every ISR
                     // member left (the change emptied the ISR), or from an unclean
                     // election (ISR of itself, no ELR).
-                    if new_leader
-                        && !before.isr.contains(&p.leader)
-                        && !(before.elr.contains(&p.leader)
-                            && before.isr.iter().all(|r| !p.isr.contains(r)))
-                        && !(p.isr == [p.leader] && p.elr.is_empty())
-                    {
+                    let from_isr = before.isr.contains(&p.leader);
+                    let isr_emptied = before.isr.iter().all(|r| !p.isr.contains(r));
+                    let from_elr = before.elr.contains(&p.leader) && isr_emptied;
+                    let unclean = p.isr == [p.leader] && p.elr.is_empty();
+                    if new_leader && !from_isr && !from_elr && !unclean {
                         return Err(format!(
                             "{at}: leader {} was in neither the ISR nor the ELR of {before:?}",
                             p.leader
