@@ -285,6 +285,14 @@ impl Controller {
         Ok(())
     }
 
+    /// UpdateFeatures of `eligible.leader.replicas.version` (KIP-966).
+    pub fn set_elr_level(&self, level: i16, validate_only: bool) -> Result<(), ControllerError> {
+        self.simple_change(validate_only, |image| {
+            Ok(gregor_metadata::elr::set_level(image, level))
+        })
+        .map(|_| ())
+    }
+
     /// Dynamic broker config changes for `resource` (a broker or the
     /// cluster default): `decide` turns its current dynamic configs into
     /// (key, new value) changes or a refusal (code, message).

@@ -130,6 +130,41 @@ pub fn with_min_isr_effects(
     change.records
 }
 
+/// The records that move `eligible.leader.replicas.version` to `level`:
+/// the FeatureLevel record and, when it turns ELR off, the partition
+/// changes clearing every ELR and last known ELR, as Kafka's controller
+/// does on that downgrade.
+pub fn set_level(image: &MetadataImage, level: i16) -> Vec<MetadataRecord> {
+    let mut change = Change::new(image);
+    change.push(MetadataRecord::FeatureLevel {
+        name: FEATURE.to_string(),
+        level,
+    });
+    let mut updates = Vec::new();
+    for topic in change.image.topics.values() {
+        for (&partition, current) in &topic.partitions {
+            if current.elr.is_empty() && current.last_known_elr.is_empty() {
+                continue;
+            }
+            let reassignment = topic.reassignments.get(&partition);
+            let (_, records) = build(
+                &change.image,
+                topic.id,
+                partition,
+                current,
+                reassignment,
+                Target::of(current, reassignment),
+                Election::Online,
+            );
+            updates.extend(records);
+        }
+    }
+    for record in updates {
+        change.push(record);
+    }
+    change.records
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +231,40 @@ mod tests {
         assert_eq!(
             target(true, 2, &p(&[1], &[2], &[3]), &[1, 2], &[1], None),
             (vec![2], vec![])
+        );
+    }
+
+    #[test]
+    fn turning_elr_off_clears_every_elr() {
+        let mut image = crate::testing::cluster(&[1, 2, 3]);
+        let id = uuid::Uuid::from_u128(1);
+        let with_elr = p(&[1], &[2], &[3]);
+        image.apply_entry(
+            image.next_offset,
+            &[
+                MetadataRecord::FeatureLevel {
+                    name: FEATURE.into(),
+                    level: 1,
+                },
+                MetadataRecord::Topic {
+                    name: "t".into(),
+                    id,
+                },
+                crate::election::partition_record(id, 0, with_elr),
+            ],
+        );
+        assert!(enabled(&image));
+        let records = set_level(&image, 0);
+        assert_eq!(records.len(), 2, "{records:?}");
+        image.apply_entry(image.next_offset, &records);
+        assert!(!enabled(&image));
+        let p = &image.topics["t"].partitions[&0];
+        assert!(p.elr.is_empty() && p.last_known_elr.is_empty());
+        assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));
+        assert_eq!(
+            set_level(&image, 1).len(),
+            1,
+            "turning it on changes no partition"
         );
     }
 
