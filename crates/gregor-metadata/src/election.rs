@@ -102,9 +102,10 @@ pub(crate) fn reelect_for(
 /// A broker that registers again without having shut down cleanly (its
 /// previous broker epoch is not its last registration's) may have lost
 /// records it had acknowledged: it leaves the ELR of every partition, as
-/// Kafka's `handleBrokerUncleanShutdown`, as well as the ISRs.
+/// Kafka's `handleBrokerUncleanShutdown` (its ISR places are not touched
+/// here).
 pub(crate) fn remove_unclean_for(change: &mut Change, broker: i32, unclean_default: bool) {
-    reelect(change, broker, true, true, unclean_default);
+    reelect(change, broker, false, true, unclean_default);
 }
 
 fn reelect(

@@ -170,11 +170,14 @@ impl HeartbeatTracker {
             rack: request.rack.clone(),
         });
         if let Some(existing) = image.brokers.get(&request.id) {
-            if request.previous_broker_epoch == existing.epoch {
-                reelect_for(&mut change, request.id, true, self.unclean_leader_election);
-            } else {
+            if request.previous_broker_epoch != existing.epoch {
+                // First out of the ELRs it was in (Kafka's unclean shutdown
+                // handling), then out of the ISRs as any restart: a broker
+                // that crashed while in the ISR may still be elected, as it
+                // is in Kafka, where a quick restart leaves it the leader.
                 remove_unclean_for(&mut change, request.id, self.unclean_leader_election);
             }
+            reelect_for(&mut change, request.id, true, self.unclean_leader_election);
         }
         self.sessions.insert(
             request.id,

@@ -344,6 +344,7 @@ impl Sim {
             previous_broker_epoch: self.clean_epochs.remove(&id).unwrap_or(-1),
         };
         let was_registered = self.image.brokers.get(&id).map(|b| b.epoch);
+        let eligible_before = self.elrs_of(id);
         match self
             .tracker
             .register_broker(&self.image, &request, self.now)
@@ -354,9 +355,16 @@ impl Sim {
                     return Err(format!("broker {id} epoch is not its registration offset"));
                 }
                 let unclean = was_registered.is_some_and(|e| e != request.previous_broker_epoch);
-                if unclean && self.in_any_elr(id) {
+                // (Leaving an ISR in the same change may make it eligible
+                // anew, as a fenced ISR member: Kafka leaves it the leader.)
+                let still: Vec<_> = self
+                    .elrs_of(id)
+                    .intersection(&eligible_before)
+                    .copied()
+                    .collect();
+                if unclean && !still.is_empty() {
                     return Err(format!(
-                        "broker {id} restarted uncleanly but is still in an ELR"
+                        "broker {id} restarted uncleanly but is still in the ELR of {still:?}"
                     ));
                 }
                 let applied = self.rng.below(offset.max(1) as u64) as i64;
@@ -524,11 +532,18 @@ impl Sim {
         Ok(())
     }
 
-    fn in_any_elr(&self, id: i32) -> bool {
+    /// The partitions whose ELR holds `id`.
+    fn elrs_of(&self, id: i32) -> BTreeSet<(Uuid, i32)> {
         self.image
             .topics
             .values()
-            .any(|t| t.partitions.values().any(|p| p.elr.contains(&id)))
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|(_, p)| p.elr.contains(&id))
+                    .map(|(&i, _)| (t.id, i))
+            })
+            .collect()
     }
 
     fn leads_any(&self, id: i32) -> bool {
