@@ -220,6 +220,8 @@ def test_features_describe(bootstrap):
     assert features["transaction.version"] == ("0", "2", "2"), out
     assert features["group.version"] == ("0", "1", "1"), out
     assert features["kraft.version"] == ("0", "1", "0"), out
+    # KIP-966: eligible leader replicas are on for a newly formatted cluster.
+    assert features["eligible.leader.replicas.version"] == ("0", "1", "1"), out
 
 
 def test_features_upgrade_and_downgrade_refusals(bootstrap):

@@ -151,6 +151,10 @@ def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
 
     # Every failure at once, so one run shows all that broke.
     failures = [*wl.problems, *nem.problems]
+    if harness.group_invariants_asserted():
+        failures += wl.group_problems
+    elif wl.group_problems:
+        print(f"group-side problems, not asserted until issue 13: {wl.group_problems}")
     if not complete:
         failures.append(f"drain did not reach the end offsets {ends}")
     anomalies = rep.anomalies()

@@ -280,6 +280,8 @@ class Workload:
         self.rate = rate
         self.n_consumers = consumers
         self.problems = []
+        # Problems that need a group coordinator surviving a broker failure (issue 13).
+        self.group_problems = []
 
     def start(self):
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -324,8 +326,11 @@ class Workload:
         for t in (*self.consumers, self.sampler):
             t.stop()
         for c in self.consumers:
-            if c.crashed or c.is_alive():
-                self.problems.append(f"consumer {c.name_}: {c.crashed or 'did not stop'}")
+            if c.crashed:
+                self.problems.append(f"consumer {c.name_}: {c.crashed}")
+            elif c.is_alive():
+                # Closing waits for the group coordinator (LeaveGroup, last commit).
+                self.group_problems.append(f"consumer {c.name_}: did not stop")
         with self.lock:
             return list(self.polls), list(self.commits)
 

@@ -162,9 +162,22 @@ impl Controller {
         if validate_only || records.is_empty() {
             return Ok((records, value, None));
         }
+        let batch = if current.next_offset == 0 {
+            // The first change of a newly formatted cluster finalizes the
+            // feature levels it starts at, as `kafka-storage format` does
+            // (Kafka 4.4 turns eligible leader replicas on for new clusters).
+            let mut batch = vec![MetadataRecord::FeatureLevel {
+                name: gregor_metadata::elr::FEATURE.to_string(),
+                level: gregor_metadata::elr::DEFAULT_LEVEL,
+            }];
+            batch.extend(records.iter().cloned());
+            encode_batch(&batch)
+        } else {
+            encode_batch(&records)
+        };
         let offset = self
             .plane
-            .commit(encode_batch(&records), COMMIT_TIMEOUT)
+            .commit(batch, COMMIT_TIMEOUT)
             .map_err(commit_error)?;
         Ok((records, value, Some(offset)))
     }
@@ -327,6 +340,14 @@ impl Controller {
         Ok(())
     }
 
+    /// UpdateFeatures of `eligible.leader.replicas.version` (KIP-966).
+    pub fn set_elr_level(&self, level: i16, validate_only: bool) -> Result<(), ControllerError> {
+        self.simple_change(validate_only, |image| {
+            Ok(gregor_metadata::elr::set_level(image, level))
+        })
+        .map(|_| ())
+    }
+
     /// Dynamic broker config changes for `resource` (a broker or the
     /// cluster default): `decide` turns its current dynamic configs into
     /// (key, new value) changes or a refusal (code, message).
@@ -346,7 +367,8 @@ impl Controller {
             };
             let changes =
                 decide(current).map_err(|(code, message)| ControllerError { code, message })?;
-            controller::alter_broker_configs(resource, &changes)
+            let records = controller::alter_broker_configs(resource, &changes)?;
+            Ok(gregor_metadata::elr::with_min_isr_effects(image, records))
         })
         .map_err(|e| (e.code, e.message))?;
         if !validate_only {

@@ -51,7 +51,7 @@ pub struct RunningBroker {
     /// Log maintenance, group and transaction timers (broker role).
     timers: Vec<JoinHandle<()>>,
     /// Registration, heartbeats and the controlled shutdown (broker role).
-    lifecycle_task: Option<JoinHandle<()>>,
+    lifecycle_task: Option<JoinHandle<i64>>,
     /// ControllerRegistration (controller role).
     registration_task: Option<JoinHandle<()>>,
     /// Session expiry on the active controller (controller role).
@@ -141,6 +141,7 @@ impl Broker {
         }
         let cluster_id = meta_properties::load_or_create(&log_dir, config.node_id)?;
         let recover = !fresh && !gregor_log::is_clean_shutdown(&log_dir);
+        let previous_broker_epoch = gregor_log::clean_shutdown_broker_epoch(&log_dir);
         gregor_log::clear_clean_shutdown(&log_dir)?;
         if recover {
             tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
@@ -256,6 +257,7 @@ impl Broker {
             heartbeat_interval: Duration::from_millis(
                 config.quorum.broker_heartbeat_interval_ms.max(1) as u64,
             ),
+            previous_broker_epoch,
         };
         let is_broker = config.quorum.broker;
         let incarnation_id = identity.incarnation_id;
@@ -547,8 +549,9 @@ impl RunningBroker {
         let _ = self.shutdown.send(true);
         // The controlled shutdown moves this broker's leaderships away
         // while the controller listener still answers.
+        let mut broker_epoch = -1;
         if let Some(task) = self.lifecycle_task {
-            let _ = task.await;
+            broker_epoch = task.await.unwrap_or(-1);
         }
         for task in self.accept_tasks {
             let _ = task.await;
@@ -566,7 +569,7 @@ impl RunningBroker {
         // the replica manager is closing.
         self.broker.controller.shutdown();
         self.broker.replicas.shutdown()?;
-        gregor_log::mark_clean_shutdown(&self.broker.config.log_dir)?;
+        gregor_log::mark_clean_shutdown(&self.broker.config.log_dir, broker_epoch)?;
         tracing::info!("shutdown complete");
         Ok(())
     }

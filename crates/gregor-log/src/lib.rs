@@ -44,8 +44,8 @@ mod validate;
 
 pub use config::{CompressionPolicy, LogConfig, TimestampType};
 pub use dir::{
-    clear_clean_shutdown, is_clean_shutdown, mark_clean_shutdown, parse_partition_dir_name,
-    partition_dir_name,
+    clean_shutdown_broker_epoch, clear_clean_shutdown, is_clean_shutdown, mark_clean_shutdown,
+    parse_partition_dir_name, partition_dir_name,
 };
 pub use error::LogError;
 pub use file_slice::FileSlice;

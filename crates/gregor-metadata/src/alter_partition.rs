@@ -86,9 +86,21 @@ pub fn alter_isr(
     if isr == current.isr {
         return Ok((None, current.clone()));
     }
+    // Members leaving an ISR below min.insync.replicas stay eligible;
+    // rejoining ones leave the ELR (Kafka's PartitionChangeBuilder).
+    let (elr, last_known_elr) = crate::elr::target(
+        crate::elr::enabled(image),
+        crate::elr::min_isr(image, &topic.configs),
+        current,
+        &current.replicas,
+        &isr,
+        None,
+    );
     let next = PartitionImage {
         isr,
         partition_epoch: current.partition_epoch + 1,
+        elr,
+        last_known_elr,
         ..current.clone()
     };
     let record = partition_record(change.topic_id, change.partition, next.clone());
@@ -172,6 +184,8 @@ mod tests {
                     leader: 1,
                     leader_epoch: 3,
                     partition_epoch: 5,
+                    elr: Vec::new(),
+                    last_known_elr: Vec::new(),
                 },
             ],
         );

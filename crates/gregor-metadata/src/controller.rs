@@ -238,6 +238,8 @@ fn partition_records(
                 replicas,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             }
         })
         .collect()
@@ -421,14 +423,15 @@ pub fn alter_topic_configs(
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     let topic = image.topic(name).ok_or_else(|| unknown_topic(name))?;
     let changes = canonical_configs(changes.iter().cloned(), topic.configs.clone())?;
-    Ok(changes
+    let records = changes
         .into_iter()
         .map(|(key, value)| MetadataRecord::Config {
             resource: ConfigResource::Topic(name.to_string()),
             name: key,
             value,
         })
-        .collect())
+        .collect();
+    Ok(crate::elr::with_min_isr_effects(image, records))
 }
 
 /// Records for dynamic broker config changes (`None` removes a key); the

@@ -46,6 +46,9 @@ pub struct PartitionImage {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// Eligible leader replicas (KIP-966); empty while ELR is off.
+    pub elr: Vec<i32>,
+    pub last_known_elr: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +98,9 @@ pub struct MetadataImage {
     pub broker_default_configs: BTreeMap<String, String>,
     /// The first producer id no block has handed out yet.
     pub next_producer_id: i64,
+    /// Finalized feature levels (Kafka's FeatureLevelRecord), by name; a
+    /// feature absent here is at level 0.
+    pub features: BTreeMap<String, i16>,
 }
 
 impl MetadataImage {
@@ -195,6 +201,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                elr,
+                last_known_elr,
             } => {
                 if let Some(topic) = self.topic_mut_by_id(topic_id) {
                     topic.partitions.insert(
@@ -205,8 +213,17 @@ impl MetadataImage {
                             leader: *leader,
                             leader_epoch: *leader_epoch,
                             partition_epoch: *partition_epoch,
+                            elr: elr.clone(),
+                            last_known_elr: last_known_elr.clone(),
                         },
                     );
+                }
+            }
+            MetadataRecord::FeatureLevel { name, level } => {
+                if *level == 0 {
+                    self.features.remove(name);
+                } else {
+                    self.features.insert(name.clone(), *level);
                 }
             }
             MetadataRecord::PartitionReassignment {
@@ -335,6 +352,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
         );
         image.apply(
@@ -412,6 +431,8 @@ mod tests {
             leader,
             leader_epoch: leader,
             partition_epoch: 0,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         };
         image.apply(0, &partition(1));
         image.apply(0, &partition(2));
@@ -431,6 +452,8 @@ mod tests {
                 leader: -1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
         );
         image.apply(

@@ -238,6 +238,8 @@ mod tests {
             leader,
             leader_epoch: 1,
             partition_epoch: 1,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         };
         let offset = image.next_offset;
         image.apply_entry(

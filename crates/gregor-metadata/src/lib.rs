@@ -13,6 +13,7 @@
 pub mod alter_partition;
 pub mod controller;
 pub mod election;
+pub mod elr;
 pub mod image;
 pub mod leadership;
 pub mod membership;

@@ -11,7 +11,7 @@
 //! is always passed in (`now_ms`), so all of it is testable without clocks.
 
 use crate::controller::ControllerError;
-use crate::election::{leads_any, reelect_for, Change};
+use crate::election::{leads_any, reelect_for, remove_unclean_for, Change};
 use crate::record::Endpoint;
 use crate::{MetadataImage, MetadataRecord};
 use gregor_protocol::error_codes;
@@ -29,6 +29,10 @@ pub struct BrokerRegistration {
     pub incarnation_id: Uuid,
     pub listeners: Vec<Endpoint>,
     pub rack: Option<String>,
+    /// The broker epoch the process last shut down cleanly at (Kafka's
+    /// PreviousBrokerEpoch), -1 when it did not: a restart that does not
+    /// name its last registration's epoch was unclean.
+    pub previous_broker_epoch: i64,
 }
 
 /// A BrokerHeartbeat request.
@@ -165,7 +169,14 @@ impl HeartbeatTracker {
             listeners: request.listeners.clone(),
             rack: request.rack.clone(),
         });
-        if image.brokers.contains_key(&request.id) {
+        if let Some(existing) = image.brokers.get(&request.id) {
+            if request.previous_broker_epoch != existing.epoch {
+                // First out of the ELRs it was in (Kafka's unclean shutdown
+                // handling), then out of the ISRs as any restart: a broker
+                // that crashed while in the ISR may still be elected, as it
+                // is in Kafka, where a quick restart leaves it the leader.
+                remove_unclean_for(&mut change, request.id, self.unclean_leader_election);
+            }
             reelect_for(&mut change, request.id, true, self.unclean_leader_election);
         }
         self.sessions.insert(
@@ -449,11 +460,22 @@ mod tests {
         }
 
         fn register(&mut self, id: i32, incarnation: u128) -> Result<i64, ControllerError> {
+            self.restart(id, incarnation, -1)
+        }
+
+        /// A registration naming the epoch the process shut down cleanly at.
+        fn restart(
+            &mut self,
+            id: i32,
+            incarnation: u128,
+            previous_broker_epoch: i64,
+        ) -> Result<i64, ControllerError> {
             let request = BrokerRegistration {
                 id,
                 incarnation_id: Uuid::from_u128(incarnation),
                 listeners: vec![],
                 rack: None,
+                previous_broker_epoch,
             };
             let records = self
                 .tracker
@@ -663,6 +685,46 @@ mod tests {
         assert!(!c.beat(1, false, false).is_fenced);
         assert_eq!(c.leaders("t"), vec![1, 2]);
         assert_eq!(c.image.topics["t"].partitions[&0].leader_epoch, 2);
+    }
+
+    #[test]
+    fn only_a_clean_restart_keeps_a_broker_in_the_elr() {
+        let mut c = Cluster::new();
+        c.commit(&[MetadataRecord::FeatureLevel {
+            name: crate::elr::FEATURE.into(),
+            level: 1,
+        }]);
+        for id in 1..=3 {
+            c.up(id);
+        }
+        c.topic("t", 1, 3);
+        c.commit(&[MetadataRecord::Config {
+            resource: crate::ConfigResource::Topic("t".into()),
+            name: "min.insync.replicas".into(),
+            value: Some("2".into()),
+        }]);
+        let epochs: Vec<i64> = (1..=3).map(|id| c.image.brokers[&id].epoch).collect();
+        for id in 1..=3 {
+            c.beat(id, true, false);
+        }
+        let p = |c: &Cluster| c.image.topics["t"].partitions[&0].clone();
+        assert_eq!((p(&c).leader, p(&c).isr.len(), p(&c).elr.len()), (-1, 0, 2));
+        let (clean, unclean) = (p(&c).elr[0], p(&c).elr[1]);
+        c.now += DEFAULT_SESSION_TIMEOUT_MS + 1;
+        // The unclean one restarts first: out of the ELR, into the last known ELR.
+        c.restart(unclean, 50, -1).unwrap();
+        assert_eq!(
+            (p(&c).elr, p(&c).last_known_elr),
+            (vec![clean], vec![unclean])
+        );
+        assert!(!c.beat(unclean, false, false).is_fenced);
+        assert_eq!(p(&c).leader, -1, "not eligible any more");
+        // The clean one names its last epoch: it stays eligible and leads.
+        let last = epochs[(clean - 1) as usize];
+        c.restart(clean, 51, last).unwrap();
+        assert_eq!(p(&c).elr, vec![clean]);
+        assert!(!c.beat(clean, false, false).is_fenced);
+        assert_eq!((p(&c).leader, p(&c).isr), (clean, vec![clean]));
     }
 
     #[test]

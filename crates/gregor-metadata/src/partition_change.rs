@@ -5,6 +5,7 @@
 //! kind asks, and the epochs move.
 
 use crate::election::{partition_record, NO_LEADER};
+use crate::elr;
 use crate::{MetadataImage, MetadataRecord, PartitionImage, Reassignment};
 use uuid::Uuid;
 
@@ -26,6 +27,9 @@ pub struct Target {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
     pub reassignment: Reassignment,
+    /// A replica that restarted without a clean shutdown: it leaves the
+    /// ELR (Kafka's `uncleanShutdownReplicas`).
+    pub unclean_shutdown: Option<i32>,
 }
 
 impl Target {
@@ -35,6 +39,7 @@ impl Target {
             replicas: current.replicas.clone(),
             isr: current.isr.clone(),
             reassignment: reassignment.cloned().unwrap_or_default(),
+            unclean_shutdown: None,
         }
     }
 }
@@ -56,6 +61,7 @@ pub fn build(
         mut replicas,
         mut isr,
         mut reassignment,
+        unclean_shutdown,
     } = target;
     // Complete the reassignment once every target replica is in sync.
     if !reassignment.adding.is_empty() || !reassignment.removing.is_empty() {
@@ -72,36 +78,69 @@ pub fn build(
             reassignment = Reassignment::default();
         }
     }
-    let valid = |r: i32, isr: &[i32]| isr.contains(&r) && image.is_active(r);
-    let keep =
-        (current.leader != NO_LEADER && valid(current.leader, &isr)).then_some(current.leader);
-    let first_valid = || replicas.iter().copied().find(|&r| valid(r, &isr));
+    let elr_enabled = elr::enabled(image);
+    let min_isr = image
+        .topic_by_id(&topic_id)
+        .map_or(1, |t| elr::min_isr(image, &t.configs));
+    let (mut elr, mut last_known_elr) = elr::target(
+        elr_enabled,
+        min_isr,
+        current,
+        &replicas,
+        &isr,
+        unclean_shutdown,
+    );
+    // An ELR member may lead only once the ISR is empty.
+    let valid = |r: i32, isr: &[i32], elr: &[i32]| {
+        (isr.contains(&r) || (isr.is_empty() && elr.contains(&r))) && image.is_active(r)
+    };
+    let keep = (current.leader != NO_LEADER && valid(current.leader, &isr, &elr))
+        .then_some(current.leader);
+    let first_valid = || replicas.iter().copied().find(|&r| valid(r, &isr, &elr));
     let mut leader = match election {
         Election::Preferred => replicas
             .first()
             .copied()
-            .filter(|&r| valid(r, &isr))
+            .filter(|&r| valid(r, &isr, &elr))
             .or(keep)
             .or_else(first_valid),
         Election::Online | Election::Unclean => keep.or_else(first_valid),
     };
+    if let Some(l) = leader.filter(|&l| l != current.leader && elr.contains(&l)) {
+        // A clean election from the ELR: the new leader is the whole ISR.
+        isr = vec![l];
+        elr.retain(|&r| r != l);
+    }
     if leader.is_none() && election == Election::Unclean {
         // Data written only to the old ISR may be lost: only when asked.
         if let Some(r) = replicas.iter().copied().find(|&r| image.is_active(r)) {
             isr = vec![r];
             leader = Some(r);
+            // Nobody left is known to hold every committed record.
+            elr.clear();
+            last_known_elr.clear();
         }
+    }
+    if isr.is_empty() && !elr_enabled {
+        // Without ELR the ISR never empties: its last member is the only
+        // one known to be complete.
+        isr = current.isr.clone();
     }
     let leader = leader.unwrap_or(NO_LEADER);
     let replica_removed = current.replicas.iter().any(|r| !replicas.contains(r));
-    let partition_changed =
-        replicas != current.replicas || isr != current.isr || leader != current.leader;
+    let partition_changed = replicas != current.replicas
+        || isr != current.isr
+        || leader != current.leader
+        || elr != current.elr
+        || last_known_elr != current.last_known_elr;
     let next = PartitionImage {
         leader_epoch: current.leader_epoch + i32::from(leader != current.leader || replica_removed),
         partition_epoch: current.partition_epoch + i32::from(partition_changed),
         replicas,
         isr,
         leader,
+        elr,
+        last_known_elr,
     };
     let mut records = Vec::new();
     if partition_changed {
@@ -159,6 +198,8 @@ mod tests {
             leader,
             leader_epoch: 2,
             partition_epoch: 5,
+            elr: Vec::new(),
+            last_known_elr: Vec::new(),
         }
     }
 

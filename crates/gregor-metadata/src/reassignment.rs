@@ -109,6 +109,7 @@ fn change(current: &PartitionImage, target: &[i32]) -> Target {
         replicas,
         isr: current.isr.clone(),
         reassignment: Reassignment { adding, removing },
+        unclean_shutdown: None,
     }
 }
 
@@ -160,6 +161,7 @@ fn cancel(
             replicas,
             isr,
             reassignment: Reassignment::default(),
+            unclean_shutdown: None,
         },
         election,
     ))
@@ -248,6 +250,8 @@ mod tests {
                     leader: replicas[0],
                     leader_epoch: 1,
                     partition_epoch: 1,
+                    elr: Vec::new(),
+                    last_known_elr: Vec::new(),
                 },
             ],
         );
@@ -408,6 +412,8 @@ mod tests {
                 leader: 3,
                 leader_epoch: 5,
                 partition_epoch: 9,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             }],
         );
         let err = alter_reassignment(&image, "t", 0, None, true, false).unwrap_err();

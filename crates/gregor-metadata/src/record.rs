@@ -70,6 +70,13 @@ pub enum MetadataRecord {
         leader: i32,
         leader_epoch: i32,
         partition_epoch: i32,
+        /// Eligible leader replicas (KIP-966): former ISR members that were
+        /// in sync when the ISR fell below min.insync.replicas; one may lead
+        /// once the ISR is empty. Empty in records written before v1.
+        elr: Vec<i32>,
+        /// Former ISR members that are neither in the ISR nor the ELR any
+        /// more (e.g. removed from the ELR by an unclean shutdown).
+        last_known_elr: Vec<i32>,
     },
     /// A partition's reassignment in progress (Kafka keeps these in its
     /// PartitionRecord): replicas being added and being removed; both empty
@@ -92,12 +99,17 @@ pub enum MetadataRecord {
     /// A block of producer ids was handed to `broker`: every id below
     /// `next_producer_id` is taken, across restarts.
     ProducerIds { broker: i32, next_producer_id: i64 },
+    /// A feature's finalized level (Kafka's FeatureLevelRecord); level 0
+    /// removes it.
+    FeatureLevel { name: String, level: i16 },
 }
 
 const VERSION: u8 = 0;
 /// RegisterBroker v1 carries an incarnation id and listeners; v0 (one
 /// host/port) is still read so older metadata logs replay.
 const REGISTER_BROKER_VERSION: u8 = 1;
+/// Partition v1 appends the ELR and last known ELR; v0 reads as empty ones.
+const PARTITION_VERSION: u8 = 1;
 /// First byte of a batch; record type tags stay below it, so a log entry
 /// holding one bare record (the format before batches) is told apart.
 const BATCH_MAGIC: u8 = 0x80;
@@ -117,6 +129,7 @@ mod tag {
     pub const UNREGISTER_BROKER: u8 = 8;
     pub const REGISTER_CONTROLLER: u8 = 9;
     pub const PARTITION_REASSIGNMENT: u8 = 10;
+    pub const FEATURE_LEVEL: u8 = 11;
     pub const BROKER_RESOURCE: u8 = 0;
     pub const TOPIC_RESOURCE: u8 = 1;
     pub const BROKER_DEFAULT_RESOURCE: u8 = 2;
@@ -183,8 +196,11 @@ impl MetadataRecord {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                elr,
+                last_known_elr,
             } => {
-                out.header(tag::PARTITION);
+                out.0.put_u8(tag::PARTITION);
+                out.0.put_u8(PARTITION_VERSION);
                 out.0.put_slice(topic_id.as_bytes());
                 out.0.put_i32(*partition);
                 out.ints(replicas);
@@ -192,6 +208,8 @@ impl MetadataRecord {
                 out.0.put_i32(*leader);
                 out.0.put_i32(*leader_epoch);
                 out.0.put_i32(*partition_epoch);
+                out.ints(elr);
+                out.ints(last_known_elr);
             }
             MetadataRecord::PartitionReassignment {
                 topic_id,
@@ -239,6 +257,11 @@ impl MetadataRecord {
                 out.0.put_i32(*broker);
                 out.0.put_i64(*next_producer_id);
             }
+            MetadataRecord::FeatureLevel { name, level } => {
+                out.header(tag::FEATURE_LEVEL);
+                out.string(name);
+                out.0.put_i16(*level);
+            }
         }
         out.0.freeze()
     }
@@ -249,6 +272,7 @@ impl MetadataRecord {
         let version = r.u8()?;
         let known = match kind {
             tag::REGISTER_BROKER => version <= REGISTER_BROKER_VERSION,
+            tag::PARTITION => version <= PARTITION_VERSION,
             _ => version == VERSION,
         };
         if !known {
@@ -313,6 +337,8 @@ impl MetadataRecord {
                 leader: r.i32()?,
                 leader_epoch: r.i32()?,
                 partition_epoch: r.i32()?,
+                elr: if version >= 1 { r.ints()? } else { Vec::new() },
+                last_known_elr: if version >= 1 { r.ints()? } else { Vec::new() },
             },
             tag::PARTITION_REASSIGNMENT => MetadataRecord::PartitionReassignment {
                 topic_id: r.uuid()?,
@@ -334,6 +360,10 @@ impl MetadataRecord {
                 }
             }
             tag::REMOVE_TOPIC => MetadataRecord::RemoveTopic { id: r.uuid()? },
+            tag::FEATURE_LEVEL => MetadataRecord::FeatureLevel {
+                name: r.string()?,
+                level: r.i16()?,
+            },
             tag::PRODUCER_IDS => MetadataRecord::ProducerIds {
                 broker: r.i32()?,
                 next_producer_id: r.i64()?,
@@ -599,6 +629,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 7,
                 partition_epoch: 9,
+                elr: Vec::new(),
+                last_known_elr: Vec::new(),
             },
             MetadataRecord::PartitionReassignment {
                 topic_id: id,
@@ -634,6 +666,40 @@ mod tests {
         for record in samples() {
             assert_eq!(MetadataRecord::decode(&record.encode()), Ok(record));
         }
+    }
+
+    #[test]
+    fn partition_records_before_elr_decode_with_empty_elrs() {
+        let record = MetadataRecord::Partition {
+            topic_id: Uuid::from_u128(3),
+            partition: 1,
+            replicas: vec![1, 2, 3],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 4,
+            partition_epoch: 6,
+            elr: vec![],
+            last_known_elr: vec![],
+        };
+        // v0 is v1 without the two (here empty, 4-byte count) lists.
+        let mut v0 = record.encode().to_vec();
+        v0[1] = 0;
+        v0.truncate(v0.len() - 8);
+        assert_eq!(MetadataRecord::decode(&v0).unwrap(), record);
+        let mut with_elr = record;
+        if let MetadataRecord::Partition {
+            elr,
+            last_known_elr,
+            ..
+        } = &mut with_elr
+        {
+            *elr = vec![2];
+            *last_known_elr = vec![3];
+        }
+        assert_eq!(
+            MetadataRecord::decode(&with_elr.encode()).unwrap(),
+            with_elr
+        );
     }
 
     #[test]
@@ -805,11 +871,13 @@ mod tests {
                         MetadataRecord::Partition {
                             topic_id,
                             partition,
-                            replicas,
-                            isr,
+                            replicas: replicas.clone(),
+                            isr: isr.clone(),
                             leader,
                             leader_epoch,
                             partition_epoch,
+                            elr: isr.clone(),
+                            last_known_elr: replicas.clone(),
                         }
                     }
                 ),

@@ -69,6 +69,8 @@ impl MetadataImage {
                         leader: p.leader,
                         leader_epoch: p.leader_epoch,
                         partition_epoch: p.partition_epoch,
+                        elr: p.elr.clone(),
+                        last_known_elr: p.last_known_elr.clone(),
                     },
                 ));
             }
@@ -97,6 +99,15 @@ impl MetadataImage {
         }
         for (name, value) in &self.broker_default_configs {
             out.push((0, config(ConfigResource::BrokerDefault, name, value)));
+        }
+        for (name, level) in &self.features {
+            out.push((
+                0,
+                MetadataRecord::FeatureLevel {
+                    name: name.clone(),
+                    level: *level,
+                },
+            ));
         }
         if self.next_producer_id != 0 {
             out.push((
@@ -234,6 +245,8 @@ mod tests {
                     leader: 1,
                     leader_epoch: epoch,
                     partition_epoch: epoch,
+                    elr: if epoch % 2 == 0 { vec![2] } else { vec![] },
+                    last_known_elr: if epoch == 3 { vec![2] } else { vec![] },
                 }
             }),
             (0..3u8, 0..8u128, 0..3i32, any::<bool>()).prop_map(|(i, n, partition, done)| {
@@ -270,6 +283,10 @@ mod tests {
                     broker,
                     next_producer_id,
                 }
+            }),
+            (0..2i16).prop_map(|level| MetadataRecord::FeatureLevel {
+                name: crate::elr::FEATURE.to_string(),
+                level,
             }),
         ]
     }

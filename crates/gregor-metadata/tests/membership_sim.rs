@@ -92,6 +92,13 @@ struct Sim {
     /// Highest (leader epoch, partition epoch, leader) per partition seen so far.
     epochs: BTreeMap<(Uuid, i32), (i32, i32, i32)>,
     broker_epochs: BTreeMap<i32, i64>,
+    /// The epoch each broker last shut down cleanly at (Kafka's clean
+    /// shutdown file); a crash forgets it.
+    clean_epochs: BTreeMap<i32, i64>,
+    /// Each partition as the last check saw it.
+    states: BTreeMap<(Uuid, i32), PartitionImage>,
+    /// Eligible leader replicas on (as a new Kafka 4.4 cluster) or off.
+    elr: bool,
     topics_created: u64,
     tracing: bool,
     trace: Vec<String>,
@@ -101,16 +108,31 @@ impl Sim {
     fn new(seed: u64, tracing: bool) -> Sim {
         let mut rng = Rng(seed);
         let unclean = rng.chance(20);
+        let elr = rng.chance(75);
+        let mut image = MetadataImage::default();
+        let mut log = Vec::new();
+        if elr {
+            // A newly formatted cluster's first entry finalizes the feature.
+            let feature = [MetadataRecord::FeatureLevel {
+                name: gregor_metadata::elr::FEATURE.into(),
+                level: 1,
+            }];
+            image.apply_entry(0, &feature);
+            log.push(encode_batch(&feature));
+        }
         Sim {
             rng,
-            image: MetadataImage::default(),
+            image,
             tracker: HeartbeatTracker::new(DEFAULT_SESSION_TIMEOUT_MS, unclean),
             now: 0,
-            log: Vec::new(),
+            log,
             processes: BTreeMap::new(),
             next_incarnation: 1,
             epochs: BTreeMap::new(),
             broker_epochs: BTreeMap::new(),
+            clean_epochs: BTreeMap::new(),
+            states: BTreeMap::new(),
+            elr,
             topics_created: 0,
             tracing,
             trace: Vec::new(),
@@ -198,6 +220,7 @@ impl Sim {
             90..=93 => {
                 let id = self.broker();
                 self.processes.remove(&id);
+                self.clean_epochs.remove(&id);
                 note!(self, "broker {id} crashes");
                 Ok(())
             }
@@ -316,7 +339,12 @@ impl Sim {
                 security_protocol: 0,
             }],
             rack: (!rack.is_empty()).then(|| rack.to_string()),
+            // A process that shut down cleanly names its epoch; it is used
+            // once (the next start without a clean stop has none).
+            previous_broker_epoch: self.clean_epochs.remove(&id).unwrap_or(-1),
         };
+        let was_registered = self.image.brokers.get(&id).map(|b| b.epoch);
+        let eligible_before = self.elrs_of(id);
         match self
             .tracker
             .register_broker(&self.image, &request, self.now)
@@ -325,6 +353,19 @@ impl Sim {
                 let offset = self.commit(records)?.ok_or("registration wrote nothing")?;
                 if self.image.brokers[&id].epoch != offset {
                     return Err(format!("broker {id} epoch is not its registration offset"));
+                }
+                let unclean = was_registered.is_some_and(|e| e != request.previous_broker_epoch);
+                // (Leaving an ISR in the same change may make it eligible
+                // anew, as a fenced ISR member: Kafka leaves it the leader.)
+                let still: Vec<_> = self
+                    .elrs_of(id)
+                    .intersection(&eligible_before)
+                    .copied()
+                    .collect();
+                if unclean && !still.is_empty() {
+                    return Err(format!(
+                        "broker {id} restarted uncleanly but is still in the ELR of {still:?}"
+                    ));
                 }
                 let applied = self.rng.below(offset.max(1) as u64) as i64;
                 self.processes.insert(
@@ -403,6 +444,7 @@ impl Sim {
                         return Err(format!("broker {id} told to shut down while leading"));
                     }
                     self.processes.remove(&id);
+                    self.clean_epochs.insert(id, epoch);
                 }
             }
             Err(e) => {
@@ -490,6 +532,20 @@ impl Sim {
         Ok(())
     }
 
+    /// The partitions whose ELR holds `id`.
+    fn elrs_of(&self, id: i32) -> BTreeSet<(Uuid, i32)> {
+        self.image
+            .topics
+            .values()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|(_, p)| p.elr.contains(&id))
+                    .map(|(&i, _)| (t.id, i))
+            })
+            .collect()
+    }
+
     fn leads_any(&self, id: i32) -> bool {
         self.image
             .topics
@@ -514,6 +570,10 @@ impl Sim {
             }
         }
         let mut configs = Vec::new();
+        if self.rng.chance(50) {
+            let min_isr = 1 + self.rng.below(3);
+            configs.push(("min.insync.replicas".to_string(), min_isr.to_string()));
+        }
         if self.rng.chance(20) {
             configs.push((
                 "unclean.leader.election.enable".to_string(),
@@ -625,9 +685,53 @@ impl Sim {
                     return Err(format!("{at}: replica {r} is not registered"));
                 }
                 let isr: BTreeSet<i32> = p.isr.iter().copied().collect();
-                if p.isr.is_empty() || isr.len() != p.isr.len() || !isr.is_subset(&distinct) {
+                // Only with ELR may the ISR empty (the ELR then knows who was complete).
+                if (p.isr.is_empty() && !self.elr)
+                    || isr.len() != p.isr.len()
+                    || !isr.is_subset(&distinct)
+                {
                     return Err(format!("{at}: ISR not a non-empty subset of the replicas"));
                 }
+                let elr: BTreeSet<i32> = p.elr.iter().copied().collect();
+                if elr.len() != p.elr.len() || !elr.is_subset(&distinct) {
+                    return Err(format!("{at}: ELR not a subset of the replicas"));
+                }
+                if !elr.is_disjoint(&isr) {
+                    return Err(format!("{at}: ELR and ISR overlap"));
+                }
+                let tracked = !p.elr.is_empty() || !p.last_known_elr.is_empty();
+                if !self.elr && tracked {
+                    return Err(format!("{at}: ELR tracked while the feature is off"));
+                }
+                if p.leader == -1
+                    && p.isr.is_empty()
+                    && p.elr.iter().any(|&r| self.image.is_active(r))
+                {
+                    return Err(format!(
+                        "{at}: no leader though an active ELR member exists"
+                    ));
+                }
+                if let Some(before) = self.states.get(&(topic.id, index)) {
+                    // (A completing reassignment may elect a replica that joined
+                    // the ISR in the same change: not judged here.)
+                    let new_leader = p.leader != -1
+                        && p.leader != before.leader
+                        && p.replicas == before.replicas;
+                    // A new leader comes from the ISR, from the ELR once every ISR
+                    // member left (the change emptied the ISR), or from an unclean
+                    // election (ISR of itself, no ELR).
+                    let from_isr = before.isr.contains(&p.leader);
+                    let isr_emptied = before.isr.iter().all(|r| !p.isr.contains(r));
+                    let from_elr = before.elr.contains(&p.leader) && isr_emptied;
+                    let unclean = p.isr == [p.leader] && p.elr.is_empty();
+                    if new_leader && !from_isr && !from_elr && !unclean {
+                        return Err(format!(
+                            "{at}: leader {} was in neither the ISR nor the ELR of {before:?}",
+                            p.leader
+                        ));
+                    }
+                }
+                self.states.insert((topic.id, index), p.clone());
                 if p.leader != -1 && !isr.contains(&p.leader) {
                     return Err(format!("{at}: leader not in ISR"));
                 }
@@ -741,6 +845,7 @@ fn membership_decisions_keep_the_cluster_consistent() {
 fn the_simulation_reaches_the_interesting_states() {
     let (mut fenced_leaderless, mut shutdowns, mut leader_changes) = (0, 0, 0);
     let (mut in_progress, mut reassignments) = (0, 0);
+    let (mut with_elr, mut empty_isr, mut last_known) = (0, 0, 0);
     for seed in 0..200 {
         let mut sim = Sim::new(seed, true);
         for _ in 0..STEPS {
@@ -754,6 +859,16 @@ fn the_simulation_reaches_the_interesting_states() {
                 .filter(|p| p.leader == -1)
                 .count();
             fenced_leaderless += usize::from(leaderless > 0);
+            for p in sim
+                .image
+                .topics
+                .values()
+                .flat_map(|t| t.partitions.values())
+            {
+                with_elr += usize::from(!p.elr.is_empty());
+                empty_isr += usize::from(p.isr.is_empty());
+                last_known += usize::from(!p.last_known_elr.is_empty());
+            }
             in_progress += usize::from(
                 sim.image
                     .topics
@@ -780,4 +895,6 @@ fn the_simulation_reaches_the_interesting_states() {
     );
     eprintln!("reassignments {reassignments}, steps with one in progress {in_progress}");
     assert!(reassignments > 0 && in_progress > 0);
+    eprintln!("partition-steps with an ELR {with_elr}, an empty ISR {empty_isr}, a last known ELR {last_known}");
+    assert!(with_elr > 0 && empty_isr > 0 && last_known > 0);
 }

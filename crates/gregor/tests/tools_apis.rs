@@ -512,3 +512,50 @@ fn update_features_accepts_the_current_levels_and_refuses_changes() {
         0
     );
 }
+
+/// The finalized level of `eligible.leader.replicas.version` ApiVersions
+/// reports (0 when it is not listed, as Kafka lists only levels above 0).
+fn elr_level(conn: &mut Connection) -> i16 {
+    let ResponseKind::ApiVersions(r) = conn.request(
+        ApiKey::ApiVersions,
+        3,
+        RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    ) else {
+        panic!()
+    };
+    r.finalized_features
+        .iter()
+        .find(|f| f.name.as_str() == "eligible.leader.replicas.version")
+        .map_or(0, |f| f.max_version_level)
+}
+
+#[test]
+fn update_features_turns_eligible_leader_replicas_off_and_on() {
+    const INVALID_UPDATE_VERSION: i16 = 95;
+    const UPGRADE: i8 = 1;
+    const SAFE_DOWNGRADE: i8 = 2;
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    // On for a new cluster, as Kafka 4.4.
+    assert_eq!(elr_level(&mut conn), 1);
+    let feature = "eligible.leader.replicas.version";
+    // Off needs a downgrade type; validate_only changes nothing.
+    assert_eq!(
+        update_features(&mut conn, 1, &[(feature, 0, UPGRADE)]).0,
+        INVALID_UPDATE_VERSION
+    );
+    assert_eq!(
+        update_features(&mut conn, 1, &[(feature, 0, SAFE_DOWNGRADE)]),
+        (0, None, vec![0])
+    );
+    assert_eq!(elr_level(&mut conn), 0);
+    assert_eq!(
+        update_features(&mut conn, 2, &[(feature, 1, UPGRADE)]),
+        (0, None, vec![])
+    );
+    assert_eq!(elr_level(&mut conn), 1);
+    assert_eq!(
+        update_features(&mut conn, 2, &[(feature, 2, UPGRADE)]).0,
+        INVALID_UPDATE_VERSION
+    );
+}

@@ -46,6 +46,9 @@ pub struct Identity {
     pub listeners: Vec<(String, String, u16, i16)>,
     pub rack: Option<String>,
     pub heartbeat_interval: Duration,
+    /// The broker epoch the last clean shutdown recorded, -1 if none (the
+    /// process may have lost records it had acknowledged).
+    pub previous_broker_epoch: i64,
 }
 
 /// Sends a broker-to-controller request to the active controller: a local
@@ -86,8 +89,9 @@ async fn call(
     }
 }
 
-fn registration(identity: &Identity) -> BrokerRegistrationRequest {
+fn registration(identity: &Identity, previous_broker_epoch: i64) -> BrokerRegistrationRequest {
     BrokerRegistrationRequest::default()
+        .with_previous_broker_epoch(previous_broker_epoch)
         .with_broker_id(BrokerId(identity.node_id))
         .with_cluster_id(StrBytes::from_string(identity.cluster_id.clone()))
         .with_incarnation_id(identity.incarnation_id)
@@ -111,9 +115,10 @@ fn registration(identity: &Identity) -> BrokerRegistrationRequest {
         .with_rack(identity.rack.clone().map(StrBytes::from_string))
 }
 
-async fn register(broker: &Broker, identity: &Identity) -> i64 {
+async fn register(broker: &Broker, identity: &Identity, previous_broker_epoch: i64) -> i64 {
     loop {
-        let request = RequestKind::BrokerRegistration(registration(identity));
+        let request =
+            RequestKind::BrokerRegistration(registration(identity, previous_broker_epoch));
         let answer = call(
             broker,
             ApiKey::BrokerRegistration,
@@ -164,14 +169,15 @@ async fn heartbeat(
 }
 
 /// Registers and heartbeats until `shutdown` turns true, then runs the
-/// controlled shutdown. `state` follows the membership.
+/// controlled shutdown. `state` follows the membership. Returns the broker
+/// epoch it ended at, for the clean shutdown marker.
 pub async fn run(
     broker: Arc<Broker>,
     identity: Identity,
     state: watch::Sender<Membership>,
     mut shutdown: watch::Receiver<bool>,
-) {
-    let mut epoch = register(&broker, &identity).await;
+) -> i64 {
+    let mut epoch = register(&broker, &identity, identity.previous_broker_epoch).await;
     state.send_replace(Membership {
         epoch,
         fenced: true,
@@ -197,7 +203,9 @@ pub async fn run(
             Some(r) if r.error_code == error_codes::STALE_BROKER_EPOCH => {
                 // The controller lost our registration (e.g. a new one
                 // started with an older image): register again.
-                epoch = register(&broker, &identity).await;
+                // Re-registering within this run is not a restart: it names
+                // the epoch this process has held.
+                epoch = register(&broker, &identity, epoch).await;
                 state.send_replace(Membership {
                     epoch,
                     fenced: true,
@@ -219,10 +227,11 @@ pub async fn run(
         }
     }
     controlled_shutdown(&broker, &identity, epoch).await;
+    epoch
 }
 
 /// Asks to shut down until the controller says leadership has moved away,
-/// for at most a few heartbeat intervals.
+/// for at most a few heartbeat intervals; whether it did.
 async fn controlled_shutdown(broker: &Broker, identity: &Identity, epoch: i64) {
     for _ in 0..20 {
         match heartbeat(broker, identity, epoch, true).await {

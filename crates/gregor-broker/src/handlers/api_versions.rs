@@ -114,8 +114,14 @@ pub const FEATURES: &[(&str, i16, i16, i16)] = &[
     ),
     // 1: the consumer group protocol (KIP-848) is enabled.
     ("group.version", 0, 1, 1),
-    // With one replica there is never a leader to elect from the ELR.
-    ("eligible.leader.replicas.version", 0, 1, 1),
+    // Eligible leader replicas (KIP-966): on for new clusters, as Kafka 4.4
+    // formats them; the finalized level a broker reports is its metadata's.
+    (
+        gregor_metadata::elr::FEATURE,
+        0,
+        1,
+        gregor_metadata::elr::DEFAULT_LEVEL,
+    ),
 ];
 
 pub const METADATA_VERSION: &str = "metadata.version";
@@ -128,8 +134,33 @@ pub const METADATA_VERSION_LEVEL: i16 = 33;
 const FINALIZED_FEATURES_EPOCH: i64 = 0;
 
 /// The ApiVersions answer of a broker or controller listener: the APIs that
-/// listener serves (Kafka's ApiMessageType scopes) and the feature levels.
+/// listener serves (Kafka's ApiMessageType scopes) and the feature levels
+/// (the defaults of a new cluster).
 pub fn handle(is_controller: bool) -> ApiVersionsResponse {
+    let defaults = FEATURES.iter().map(|&(name, _, _, level)| (name, level));
+    answer(is_controller, defaults.collect())
+}
+
+/// As [`handle`], with the feature levels finalized in `image` where it
+/// holds them (a cluster formatted before ELR existed stays at level 0).
+pub fn handle_for(
+    is_controller: bool,
+    image: &gregor_metadata::MetadataImage,
+) -> ApiVersionsResponse {
+    let levels = FEATURES
+        .iter()
+        .map(|&(name, _, _, level)| {
+            if name == gregor_metadata::elr::FEATURE {
+                (name, image.features.get(name).copied().unwrap_or(0))
+            } else {
+                (name, level)
+            }
+        })
+        .collect();
+    answer(is_controller, levels)
+}
+
+fn answer(is_controller: bool, levels: Vec<(&'static str, i16)>) -> ApiVersionsResponse {
     let supported = FEATURES
         .iter()
         .map(|&(name, min, max, _)| {
@@ -140,10 +171,10 @@ pub fn handle(is_controller: bool) -> ApiVersionsResponse {
         })
         .collect();
     // Kafka lists only the features finalized above level 0.
-    let finalized = FEATURES
-        .iter()
-        .filter(|&&(_, _, _, level)| level > 0)
-        .map(|&(name, _, _, level)| {
+    let finalized = levels
+        .into_iter()
+        .filter(|&(_, level)| level > 0)
+        .map(|(name, level)| {
             FinalizedFeatureKey::default()
                 .with_name(StrBytes::from_static_str(name))
                 .with_min_version_level(level)

@@ -43,7 +43,13 @@ pub fn register_broker(
             })
             .collect(),
         rack: request.rack.as_ref().map(|r| r.to_string()),
+        previous_broker_epoch: request.previous_broker_epoch,
     };
+    tracing::debug!(
+        broker = registration.id,
+        previous_broker_epoch = registration.previous_broker_epoch,
+        "broker registration"
+    );
     match controller.register_broker(&registration) {
         Ok(epoch) => response.with_broker_epoch(epoch),
         Err(err) => {

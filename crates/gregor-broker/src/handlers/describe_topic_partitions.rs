@@ -98,8 +98,8 @@ fn describe(
                     .with_leader_epoch(p.leader_epoch)
                     .with_replica_nodes(p.replicas.iter().map(|&r| r.into()).collect())
                     .with_isr_nodes(p.isr.iter().map(|&r| r.into()).collect())
-                    .with_eligible_leader_replicas(Some(Vec::new()))
-                    .with_last_known_elr(Some(Vec::new()))
+                    .with_eligible_leader_replicas(Some(p.elr.iter().map(|&r| r.into()).collect()))
+                    .with_last_known_elr(Some(p.last_known_elr.iter().map(|&r| r.into()).collect()))
             })
             .collect();
         remaining -= i32::try_from(partitions.len()).unwrap_or(i32::MAX);

@@ -97,7 +97,8 @@ pub async fn handle(
             ResponseKind::OffsetDelete(groups::delete_offsets(broker, req))
         }
         RequestKind::ApiVersions(_) => {
-            ResponseKind::ApiVersions(api_versions::handle(listener.is_controller))
+            let image = broker.controller.image();
+            ResponseKind::ApiVersions(api_versions::handle_for(listener.is_controller, &image))
         }
         RequestKind::Metadata(req) => {
             ResponseKind::Metadata(metadata::handle(broker, req, version, listener))

@@ -22,6 +22,12 @@ pub fn handle(
     version: i16,
 ) -> UpdateFeaturesResponse {
     let node = broker.config.node_id;
+    let image = broker.controller.image();
+    let elr_level = image
+        .features
+        .get(gregor_metadata::elr::FEATURE)
+        .copied()
+        .unwrap_or(0);
     let refusal = request.feature_updates.iter().find_map(|update| {
         let upgrade_type = if version == 0 {
             if update.allow_downgrade {
@@ -37,6 +43,7 @@ pub fn handle(
             update.feature.as_str(),
             update.max_version_level,
             upgrade_type,
+            elr_level,
         )
     });
     if let Some(message) = refusal {
@@ -45,6 +52,21 @@ pub fn handle(
             .with_error_message(Some(str_bytes(&format!(
                 "The update failed for all features since the following feature had an error: {message}"
             ))));
+    }
+    // The one feature whose level moves: eligible leader replicas.
+    for update in &request.feature_updates {
+        let level = update.max_version_level;
+        if update.feature.as_str() != gregor_metadata::elr::FEATURE || level == elr_level {
+            continue;
+        }
+        if let Err(err) = broker
+            .controller
+            .set_elr_level(level, request.validate_only)
+        {
+            return UpdateFeaturesResponse::default()
+                .with_error_code(err.code)
+                .with_error_message(Some(str_bytes(&err.message)));
+        }
     }
     let results = request
         .feature_updates
@@ -63,17 +85,20 @@ pub fn handle(
 }
 
 /// Why one update cannot be made, in Kafka's words where Kafka refuses too.
-fn check(node: i32, name: &str, level: i16, upgrade_type: i8) -> Option<String> {
+fn check(node: i32, name: &str, level: i16, upgrade_type: i8, elr_level: i16) -> Option<String> {
     let invalid = |reason: String| {
         Some(format!(
             "Invalid update version {level} for feature {name}. {reason}"
         ))
     };
-    let Some(&(_, min, max, current)) = FEATURES.iter().find(|f| f.0 == name) else {
+    let Some(&(_, min, max, fixed)) = FEATURES.iter().find(|f| f.0 == name) else {
         return invalid(format!(
             "Local controller {node} does not support this feature."
         ));
     };
+    // ELR's level is the metadata's; the others are fixed.
+    let is_elr = name == gregor_metadata::elr::FEATURE;
+    let current = if is_elr { elr_level } else { fixed };
     if level < min || level > max {
         return invalid(format!(
             "Local controller {node} only supports versions {min}-{max}"
@@ -88,6 +113,9 @@ fn check(node: i32, name: &str, level: i16, upgrade_type: i8) -> Option<String> 
              either safe or unsafe downgrade."
                 .to_string(),
         );
+    }
+    if is_elr {
+        return None;
     }
     if name == METADATA_VERSION && level < current {
         return Some(format!(

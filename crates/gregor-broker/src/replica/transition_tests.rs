@@ -51,6 +51,8 @@ fn image(topic_id: Uuid, leader: i32, leader_epoch: i32) -> MetadataImage {
         leader,
         leader_epoch,
         partition_epoch: leader_epoch,
+        elr: Vec::new(),
+        last_known_elr: Vec::new(),
     };
     let topic = TopicImage {
         id: topic_id,
