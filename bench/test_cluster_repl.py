@@ -1,0 +1,59 @@
+"""bench/cluster_repl.py's parsers and arithmetic (the numbers NOTES.md quotes)."""
+
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent / "compat" / "cluster"))
+
+import cluster_repl  # noqa: E402
+
+# A real /proc/<pid>/stat line of a java process; the comm field may hold spaces and ')'.
+STAT = ("4242 (java) S 1 4242 4242 0 -1 4194560 146313 0 12 0 5123 877 0 0 20 0 61 0 10311 "
+        "4712108032 131072 18446744073709551615 1 1 0 0 0 0 0 4096 16796879 0 0 0 17 1 0 0 0 0 0")
+
+
+def test_stat_ticks_are_utime_plus_stime():
+    assert cluster_repl.parse_stat_ticks(STAT) == 5123 + 877
+    tricky = STAT.replace("(java)", "(tokio rt) x)")
+    assert cluster_repl.parse_stat_ticks(tricky) == 6000
+
+
+def test_cpu_of_own_process_grows():
+    import os
+
+    a = cluster_repl.cpu_seconds(os.getpid())
+    sum(i * i for i in range(200000))
+    assert cluster_repl.cpu_seconds(os.getpid()) >= a
+
+
+# Kafka 4.4 ProducerPerformance output: progress lines, a deprecation warning, the summary.
+PP_OUT = """\
+Warning: --producer-props is deprecated and will be removed in Apache Kafka 5.0.
+64273 records sent, 12854.6 records/sec (12.55 MB/sec), 1570.2 ms avg latency, 2313.0 ms max latency.
+131072 records sent, 14398.2 records/sec (14.06 MB/sec), 1446.91 ms avg latency, 2313.00 ms max latency, \
+1490 ms 50th, 2110 ms 95th, 2250 ms 99th, 2301 ms 99.9th.
+"""
+
+
+def test_producer_perf_summary():
+    r = cluster_repl.parse_producer_perf(PP_OUT, 1024)
+    assert r == {"records": 131072, "size": 1024, "rec_per_s": 14398.2, "mb_per_s": 14.06, "p50_ms": 1490,
+                 "p99_ms": 2250}
+    assert cluster_repl.parse_producer_perf(PP_OUT.splitlines()[1], 1024) is None
+
+
+def test_cpu_per_gb():
+    before = {1: 10.0, 2: 20.0, 3: 30.0}
+    after = {1: 13.0, 2: 21.5, 3: 31.5}
+    # 6 s over 1e6 records of 1000 B = 1 GB
+    assert cluster_repl.cpu_per_gb(before, after, 1_000_000, 1000) == (6.0, 6.0)
+    # a node not running at one of the snapshots is left out
+    assert cluster_repl.cpu_per_gb(before, {1: 12.0, 3: 31.0}, 500_000, 1000) == (3.0, 6.0)
+
+
+def test_summarize_rows_medians():
+    rows = [{"p99_ms": 3.0, "p50_ms": 1.0}, {"p99_ms": 9.0, "p50_ms": 2.0}, {"p99_ms": 4.0, "p50_ms": None}]
+    s = cluster_repl.summarize_rows(rows, "repl-e2e", "gregor", ["p50_ms", "p99_ms", "p999_ms"])
+    assert s == {"measure": "repl-e2e", "server": "gregor", "n": 3, "p50_ms": 1.5, "p99_ms": 4.0}
