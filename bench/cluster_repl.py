@@ -54,6 +54,37 @@ def cpu_seconds(pid):
         return parse_stat_ticks(f.read()) / CLK_TCK
 
 
+def thread_group(comm):
+    """A thread name without its trailing number / index, so the threads of one
+    pool add up ("data-plane-kafka-request-handler-3" and "-5", "tokio-rt-worker")."""
+    return comm.rstrip("0123456789-_ ") or comm
+
+
+def threads_cpu(pid):
+    """{thread group: CPU seconds so far} over the threads of one process."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        g = thread_group(comm)
+        out[g] = out.get(g, 0.0) + parse_stat_ticks(stat) / CLK_TCK
+    return out
+
+
+def top_threads(before, after, n=8):
+    """The n thread groups that used the most CPU between two threads_cpu snapshots
+    (summed over nodes: lists of per-node snapshots), seconds."""
+    used = {}
+    for b, a in zip(before, after):
+        for g, secs in a.items():
+            used[g] = used.get(g, 0.0) + secs - b.get(g, 0.0)
+    return {g: round(s, 2) for g, s in sorted(used.items(), key=lambda kv: -kv[1])[:n]}
+
+
 def nodes_cpu(cluster):
     """{node id: CPU seconds so far} of every running node process."""
     return {i: cpu_seconds(n.proc.pid) for i, n in cluster.nodes.items() if n.alive}
@@ -144,15 +175,19 @@ def produce_round(cluster, mb, size, partitions, emit):
     topic = f"repl-produce-{uuid.uuid4().hex[:8]}"
     create_topic(cluster, topic, partitions)
     load0 = os.getloadavg()[0]
+    pids = [n.proc.pid for n in cluster.nodes.values()]
+    threads_before = [threads_cpu(p) for p in pids]
     before = nodes_cpu(cluster)
     t0 = time.monotonic()
     res = producer_perf(cluster.bootstrap(), topic, records, size)
     wall = time.monotonic() - t0
     after = nodes_cpu(cluster)
+    threads_after = [threads_cpu(p) for p in pids]
     cpu, per_gb = cpu_per_gb(before, after, res["records"], size)
     row = {"measure": "repl-produce", "server": cluster.kind, **res, "partitions": partitions,
            "cpu_s": cpu, "cpu_s_per_gb": per_gb, "wall_s": round(wall, 1),
            "cpu_s_per_node": {i: round(after[i] - before[i], 2) for i in after if i in before},
+           "top_threads_cpu_s": top_threads(threads_before, threads_after),
            "load1": [round(load0, 1), round(os.getloadavg()[0], 1)]}
     emit(row)
     return row

@@ -57,3 +57,19 @@ def test_summarize_rows_medians():
     rows = [{"p99_ms": 3.0, "p50_ms": 1.0}, {"p99_ms": 9.0, "p50_ms": 2.0}, {"p99_ms": 4.0, "p50_ms": None}]
     s = cluster_repl.summarize_rows(rows, "repl-e2e", "gregor", ["p50_ms", "p99_ms", "p999_ms"])
     assert s == {"measure": "repl-e2e", "server": "gregor", "n": 3, "p50_ms": 1.5, "p99_ms": 4.0}
+
+
+def test_thread_groups_and_top_threads():
+    assert cluster_repl.thread_group("data-plane-kafka-request-handler-3") == "data-plane-kafka-request-handler"
+    assert cluster_repl.thread_group("tokio-rt-worker") == "tokio-rt-worker"
+    assert cluster_repl.thread_group("G1 Conc#0") == "G1 Conc#"
+    before = [{"a": 1.0, "b": 5.0}, {"a": 2.0}]
+    after = [{"a": 2.5, "b": 5.5, "c": 0.25}, {"a": 4.0}]
+    assert cluster_repl.top_threads(before, after, n=2) == {"a": 3.5, "b": 0.5}
+
+
+def test_threads_cpu_of_own_process():
+    import os
+
+    groups = cluster_repl.threads_cpu(os.getpid())
+    assert groups and all(v >= 0 for v in groups.values())
