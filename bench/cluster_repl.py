@@ -29,11 +29,11 @@ import time
 import uuid
 from pathlib import Path
 
-import harness
-
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent / "compat" / "cluster"))
 
+import harness  # noqa: E402
 from report import PP_RE  # noqa: E402
 
 CLASSES = harness.ROOT / "target" / "bench-deps" / "repl-classes"
@@ -320,3 +320,55 @@ def run(cluster, args, emit, summarize):
         emit(s)
     fail = [failover_round(cluster, emit) for _ in range(args.repl_failovers)]
     emit(summarize("repl-failover", cluster.kind, fail))
+
+
+def summaries(lines):
+    """{(measure, server, rate or None): summary dict} from the JSON lines of runs
+    (summary lines carry "n"); a later summary of the same key replaces an earlier one."""
+    out = {}
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        row = json.loads(line)
+        if "n" in row and str(row.get("measure", "")).startswith("repl-"):
+            out[(row["measure"], row["server"], row.get("rate"))] = row
+    return out
+
+
+GOALS = [  # (label, measure, rate, field, goal: Gregor at most this times Kafka's)
+    ("acks=all produce, 1 KiB, 3 partitions: MB/s", "repl-produce", None, "mb_per_s", None),
+    ("broker CPU s per GB acknowledged (3 nodes)", "repl-produce", None, "cpu_s_per_gb", 0.3),
+]
+
+
+def table(lines, rates=(1000, 5000)):
+    """The markdown comparison table of NOTES.md from the JSON lines of a Kafka
+    and a Gregor run."""
+    s = summaries(lines)
+    rows = list(GOALS)
+    for r in rates:
+        rows.append((f"end-to-end p50 at {r}/s, acks=all (ms)", "repl-e2e", r, "p50_ms", None))
+        rows.append((f"end-to-end p99 at {r}/s, acks=all (ms)", "repl-e2e", r, "p99_ms", 0.5))
+    rows.append(("kill -9 partition leader -> next ack, median (ms)", "repl-failover", None, "median_ms", 0.5))
+    rows.append(("kill -9 partition leader -> next ack, p90 (ms)", "repl-failover", None, "p90_ms", None))
+    out = ["| measure | Gregor | Kafka 4.4.0 | Gregor / Kafka | goal |", "|---|---|---|---|---|"]
+    for label, measure, rate, field, goal in rows:
+        g = s.get((measure, "gregor", rate), {}).get(field)
+        k = s.get((measure, "kafka", rate), {}).get(field)
+        ratio = f"{g / k:.2f}" if g is not None and k else ""
+        verdict = "" if goal is None else f"<= {goal} " + ("(met)" if ratio and g / k <= goal else "(not met)" if ratio else "")
+        out.append(f"| {label} | {'' if g is None else g} | {'' if k is None else k} | {ratio} | {verdict.strip()} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    # python bench/cluster_repl.py table FILE.jsonl... : the comparison table.
+    if len(sys.argv) >= 3 and sys.argv[1] == "table":
+        text = []
+        for path in sys.argv[2:]:
+            with open(path) as f:
+                text.extend(f.readlines())
+        sys.stdout.write(table(text))
+    else:
+        sys.exit("usage: cluster_repl.py table RUN.jsonl...")
