@@ -152,6 +152,8 @@ def main(argv=None):
     ap.add_argument("--repl-runs", type=int, default=1, help="produce and e2e runs each")
     ap.add_argument("--e2e-rates", type=int, nargs="+", default=[1000, 5000], help="records/s")
     ap.add_argument("--e2e-seconds", type=int, default=15)
+    ap.add_argument("--e2e-floor", action="store_true",
+                    help="also each rate with acks=1 into an RF 1 topic (the latency floor without replication)")
     ap.add_argument("--repl-failovers", type=int, default=5, help="partition leader kill -9 rounds")
     args = ap.parse_args(argv)
 

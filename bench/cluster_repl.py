@@ -113,19 +113,19 @@ def percentile(sorted_vals, q):
     return sorted_vals[min(len(sorted_vals) - 1, int(round(q * (len(sorted_vals) - 1))))]
 
 
-def create_topic(cluster, topic, partitions):
+def create_topic(cluster, topic, partitions, rf=3):
     from confluent_kafka.admin import AdminClient, NewTopic
 
     client = AdminClient({"bootstrap.servers": cluster.bootstrap()})
-    fs = client.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=3,
-                                        config={"min.insync.replicas": "2"})],
+    fs = client.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=rf,
+                                        config={"min.insync.replicas": str(min(2, rf))})],
                               operation_timeout=30, request_timeout=30)
     fs[topic].result(timeout=40)
-    wait_full_isr(cluster, topic, partitions)
+    wait_full_isr(cluster, topic, partitions, rf)
 
 
-def wait_full_isr(cluster, topic, partitions, timeout=120):
-    """Until every live broker's Metadata shows every partition led with all 3 replicas in the ISR."""
+def wait_full_isr(cluster, topic, partitions, rf=3, timeout=120):
+    """Until every live broker's Metadata shows every partition led with all rf replicas in the ISR."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -137,7 +137,7 @@ def wait_full_isr(cluster, topic, partitions, timeout=120):
                     ok = False
                     break
                 last = {p: (pm.leader, sorted(pm.isr)) for p, pm in t.partitions.items()}
-                if any(pm.leader < 0 or len(pm.isr) != 3 for pm in t.partitions.values()):
+                if any(pm.leader < 0 or len(pm.isr) != rf for pm in t.partitions.values()):
                     ok = False
                     break
             if ok:
@@ -193,18 +193,20 @@ def produce_round(cluster, mb, size, partitions, emit):
     return row
 
 
-def e2e_round(cluster, rate, seconds, warmup, emit):
+def e2e_round(cluster, rate, seconds, warmup, emit, floor=False):
+    """floor: the same load with acks=1 into an RF 1 topic, no replication in the
+    path: what the machine, the client and the broker's own fetch path cost."""
     topic = f"repl-e2e-{rate}-{uuid.uuid4().hex[:8]}"
-    create_topic(cluster, topic, 1)
+    create_topic(cluster, topic, 1, rf=1 if floor else 3)
     cmd = [*TOOL_JVM, "-cp", f"{CLASSES}:{harness.TOOLS_CP}", "FixedRateLatency", cluster.bootstrap(), topic,
-           "all", str(rate), str(seconds), "100", str(warmup)]
+           "1" if floor else "all", str(rate), str(seconds), "100", str(warmup)]
     load0 = os.getloadavg()[0]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup + 120)
     lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
     if not lines:
         raise RuntimeError(f"FixedRateLatency failed ({p.returncode}): {p.stdout[-800:]}\n{p.stderr[-800:]}")
     res = json.loads(lines[-1])
-    row = {"measure": "repl-e2e", "server": cluster.kind, **res,
+    row = {"measure": "repl-e2e-floor" if floor else "repl-e2e", "server": cluster.kind, **res,
            "load1": [round(load0, 1), round(os.getloadavg()[0], 1)]}
     emit(row)
     return row
@@ -318,6 +320,11 @@ def run(cluster, args, emit, summarize):
         s = summarize_rows(rows, "repl-e2e", cluster.kind, ["p50_ms", "p99_ms", "p999_ms"])
         s["rate"] = rate
         emit(s)
+        if args.e2e_floor:
+            rows = [e2e_round(cluster, rate, args.e2e_seconds, 3, emit, floor=True) for _ in range(args.repl_runs)]
+            s = summarize_rows(rows, "repl-e2e-floor", cluster.kind, ["p50_ms", "p99_ms", "p999_ms"])
+            s["rate"] = rate
+            emit(s)
     fail = [failover_round(cluster, emit) for _ in range(args.repl_failovers)]
     emit(summarize("repl-failover", cluster.kind, fail))
 
@@ -350,6 +357,7 @@ def table(lines, rates=(1000, 5000)):
     for r in rates:
         rows.append((f"end-to-end p50 at {r}/s, acks=all (ms)", "repl-e2e", r, "p50_ms", None))
         rows.append((f"end-to-end p99 at {r}/s, acks=all (ms)", "repl-e2e", r, "p99_ms", 0.5))
+        rows.append((f"floor: p99 at {r}/s, acks=1, RF 1 (ms)", "repl-e2e-floor", r, "p99_ms", None))
     rows.append(("kill -9 partition leader -> next ack, median (ms)", "repl-failover", None, "median_ms", 0.5))
     rows.append(("kill -9 partition leader -> next ack, p90 (ms)", "repl-failover", None, "p90_ms", None))
     out = ["| measure | Gregor | Kafka 4.4.0 | Gregor / Kafka | goal |", "|---|---|---|---|---|"]

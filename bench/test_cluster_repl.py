@@ -85,13 +85,15 @@ RUN_LINES = [
     '{"measure": "repl-produce", "server": "gregor", "n": 1, "mb_per_s": 4.0, "cpu_s_per_gb": 50.0, "p99_ms": 10}',
     '{"measure": "repl-e2e", "server": "gregor", "n": 1, "p50_ms": 6.0, "p99_ms": 200.0, "rate": 1000}',
     '{"measure": "repl-failover", "server": "gregor", "n": 5, "median_ms": 4000.0, "p90_ms": 4500.0}',
+    '{"measure": "repl-e2e-floor", "server": "gregor", "n": 1, "p50_ms": 2.0, "p99_ms": 150.0, "rate": 1000}',
 ]
 
 
 def test_summaries_keep_only_replication_summaries():
     s = cluster_repl.summaries(RUN_LINES)
     assert set(s) == {("repl-produce", "kafka", None), ("repl-e2e", "kafka", 1000), ("repl-failover", "kafka", None),
-                      ("repl-produce", "gregor", None), ("repl-e2e", "gregor", 1000), ("repl-failover", "gregor", None)}
+                      ("repl-produce", "gregor", None), ("repl-e2e", "gregor", 1000), ("repl-failover", "gregor", None),
+                      ("repl-e2e-floor", "gregor", 1000)}
     assert s[("repl-e2e", "kafka", 1000)]["p99_ms"] == 300.0  # the per-run line is not a summary
 
 
@@ -100,5 +102,6 @@ def test_comparison_table():
     assert t[2] == "| acks=all produce, 1 KiB, 3 partitions: MB/s | 4.0 | 2.0 | 2.00 |  |"
     assert t[3] == "| broker CPU s per GB acknowledged (3 nodes) | 50.0 | 200.0 | 0.25 | <= 0.3 (met) |"
     assert t[5] == "| end-to-end p99 at 1000/s, acks=all (ms) | 200.0 | 300.0 | 0.67 | <= 0.5 (not met) |"
-    assert t[7] == "| end-to-end p99 at 5000/s, acks=all (ms) |  |  |  | <= 0.5 |"
-    assert t[8] == "| kill -9 partition leader -> next ack, median (ms) | 4000.0 | 5000.0 | 0.80 | <= 0.5 (not met) |"
+    assert t[6] == "| floor: p99 at 1000/s, acks=1, RF 1 (ms) | 150.0 |  |  |  |"
+    assert t[8] == "| end-to-end p99 at 5000/s, acks=all (ms) |  |  |  | <= 0.5 |"
+    assert t[10] == "| kill -9 partition leader -> next ack, median (ms) | 4000.0 | 5000.0 | 0.80 | <= 0.5 (not met) |"
