@@ -86,6 +86,7 @@ RUN_LINES = [
     '{"measure": "repl-e2e", "server": "gregor", "n": 1, "p50_ms": 6.0, "p99_ms": 200.0, "rate": 1000}',
     '{"measure": "repl-failover", "server": "gregor", "n": 5, "median_ms": 4000.0, "p90_ms": 4500.0}',
     '{"measure": "repl-e2e-floor", "server": "gregor", "n": 1, "p50_ms": 2.0, "p99_ms": 150.0, "rate": 1000}',
+    '{"measure": "repl-failover-leader-moved", "server": "kafka", "n": 5, "median_ms": 4100.0}',
 ]
 
 
@@ -93,7 +94,7 @@ def test_summaries_keep_only_replication_summaries():
     s = cluster_repl.summaries(RUN_LINES)
     assert set(s) == {("repl-produce", "kafka", None), ("repl-e2e", "kafka", 1000), ("repl-failover", "kafka", None),
                       ("repl-produce", "gregor", None), ("repl-e2e", "gregor", 1000), ("repl-failover", "gregor", None),
-                      ("repl-e2e-floor", "gregor", 1000)}
+                      ("repl-e2e-floor", "gregor", 1000), ("repl-failover-leader-moved", "kafka", None)}
     assert s[("repl-e2e", "kafka", 1000)]["p99_ms"] == 300.0  # the per-run line is not a summary
 
 
@@ -104,4 +105,5 @@ def test_comparison_table():
     assert t[5] == "| end-to-end p99 at 1000/s, acks=all (ms) | 200.0 | 300.0 | 0.67 | <= 0.5 (not met) |"
     assert t[6] == "| floor: p99 at 1000/s, acks=1, RF 1 (ms) | 150.0 |  |  |  |"
     assert t[8] == "| end-to-end p99 at 5000/s, acks=all (ms) |  |  |  | <= 0.5 |"
+    assert t[12] == "| kill -9 -> new leader in a survivor's Metadata, median (ms) |  | 4100.0 |  |  |"
     assert t[10] == "| kill -9 partition leader -> next ack, median (ms) | 4000.0 | 5000.0 | 0.80 | <= 0.5 (not met) |"
