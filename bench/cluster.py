@@ -155,6 +155,7 @@ def main(argv=None):
     ap.add_argument("--e2e-floor", action="store_true",
                     help="also each rate with acks=1 into an RF 1 topic (the latency floor without replication)")
     ap.add_argument("--repl-failovers", type=int, default=5, help="partition leader kill -9 rounds")
+    ap.add_argument("--repl-measures", default="produce,e2e,failover", help="which replication measures")
     args = ap.parse_args(argv)
 
     problem = harness.netns_problem()

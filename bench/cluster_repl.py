@@ -344,12 +344,13 @@ def summarize_rows(rows, measure, kind, fields):
 
 
 def run(cluster, args, emit, summarize):
-    """All replication measures, each followed by its summary line."""
+    """The replication measures named in args.repl_measures, each followed by its summary line."""
     compile_tools()
-    produce = [produce_round(cluster, args.repl_mb, 1024, 3, emit) for _ in range(args.repl_runs)]
-    emit(summarize_rows(produce, "repl-produce", cluster.kind,
-                        ["mb_per_s", "cpu_s_per_gb", "cpu_s_per_gb_excl_jit", "p99_ms"]))
-    for rate in args.e2e_rates:
+    if "produce" in args.repl_measures:
+        produce = [produce_round(cluster, args.repl_mb, 1024, 3, emit) for _ in range(args.repl_runs)]
+        emit(summarize_rows(produce, "repl-produce", cluster.kind,
+                            ["mb_per_s", "cpu_s_per_gb", "cpu_s_per_gb_excl_jit", "p99_ms"]))
+    for rate in args.e2e_rates if "e2e" in args.repl_measures else []:
         rows = [e2e_round(cluster, rate, args.e2e_seconds, 3, emit) for _ in range(args.repl_runs)]
         s = summarize_rows(rows, "repl-e2e", cluster.kind, ["p50_ms", "p99_ms", "p999_ms"])
         s["rate"] = rate
@@ -359,9 +360,10 @@ def run(cluster, args, emit, summarize):
             s = summarize_rows(rows, "repl-e2e-floor", cluster.kind, ["p50_ms", "p99_ms", "p999_ms"])
             s["rate"] = rate
             emit(s)
-    fail = [failover_round(cluster, emit) for _ in range(args.repl_failovers)]
-    emit(summarize("repl-failover", cluster.kind, [t for t, _ in fail]))
-    emit(summarize("repl-failover-leader-moved", cluster.kind, [m for _, m in fail if m is not None]))
+    if "failover" in args.repl_measures:
+        fail = [failover_round(cluster, emit) for _ in range(args.repl_failovers)]
+        emit(summarize("repl-failover", cluster.kind, [t for t, _ in fail]))
+        emit(summarize("repl-failover-leader-moved", cluster.kind, [m for _, m in fail if m is not None]))
 
 
 def summaries(lines):
