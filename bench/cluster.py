@@ -11,6 +11,11 @@ it in a private network namespace (nodes on 127.0.0.11-13).
     visible with a leader on every broker, each polled on its own with raw
     Metadata requests every ~2 ms; per topic the slowest broker counts.
 
+--replication runs instead the replication measures of bench/cluster_repl.py
+(acks=all throughput and broker CPU per GB, end-to-end latency at fixed rates,
+kill -9 of a partition leader -> next acknowledged write; RF 3,
+min.insync.replicas 2).
+
 Prints one JSON line per sample and a summary line per measure; --out FILE
 also writes them there.
 """
@@ -142,6 +147,15 @@ def main(argv=None):
     ap.add_argument("--failovers", type=int, default=5)
     ap.add_argument("--topics", type=int, default=30, help="propagation samples")
     ap.add_argument("--out", help="also append the JSON lines to this file")
+    ap.add_argument("--replication", action="store_true", help="the replication measures (issue 12) instead")
+    ap.add_argument("--repl-mb", type=int, default=128, help="MiB per acks=all ProducerPerformance run")
+    ap.add_argument("--repl-runs", type=int, default=1, help="produce and e2e runs each")
+    ap.add_argument("--e2e-rates", type=int, nargs="+", default=[1000, 5000], help="records/s")
+    ap.add_argument("--e2e-seconds", type=int, default=15)
+    ap.add_argument("--e2e-floor", action="store_true",
+                    help="also each rate with acks=1 into an RF 1 topic (the latency floor without replication)")
+    ap.add_argument("--repl-failovers", type=int, default=5, help="partition leader kill -9 rounds")
+    ap.add_argument("--repl-measures", default="produce,e2e,failover", help="which replication measures")
     args = ap.parse_args(argv)
 
     problem = harness.netns_problem()
@@ -173,6 +187,11 @@ def main(argv=None):
             t = time.monotonic()
             cluster.start()
             emit({"measure": "startup", "server": args.server, "ms": round((time.monotonic() - t) * 1000, 1)})
+            if args.replication:
+                import cluster_repl
+
+                cluster_repl.run(cluster, args, emit, summarize)
+                return
             client = admin(cluster.bootstrap())
             create(client, f"warm-{uuid.uuid4().hex[:8]}", 3, 30)
             prop = [propagation_round(cluster, client, emit) for _ in range(args.topics)]
@@ -181,8 +200,8 @@ def main(argv=None):
             emit(summarize("failover", args.server, fail))
         finally:
             cluster.close()
-    if out:
-        out.close()
+            if out:
+                out.close()
 
 
 if __name__ == "__main__":
