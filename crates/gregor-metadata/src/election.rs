@@ -175,7 +175,7 @@ pub(crate) fn leads_any(image: &MetadataImage, broker: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::cluster;
+    use crate::testing::{cluster, fence};
 
     fn partition(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionImage {
         PartitionImage {
@@ -196,20 +196,6 @@ mod tests {
         unclean: bool,
     ) -> Option<PartitionImage> {
         elect(image, Uuid::nil(), 0, current, remove, None, unclean).map(|(p, _)| p)
-    }
-
-    fn fence(image: &mut MetadataImage, id: i32) {
-        let epoch = image.brokers[&id].epoch;
-        let offset = image.next_offset;
-        image.apply(
-            offset,
-            &MetadataRecord::BrokerRegistrationChange {
-                id,
-                epoch,
-                fenced: Some(true),
-                in_controlled_shutdown: false,
-            },
-        );
     }
 
     #[test]

@@ -206,24 +206,10 @@ pub fn elect_unclean_leaders(image: &MetadataImage, unclean_default: bool) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::cluster;
+    use crate::testing::{cluster, fence};
     use crate::ConfigResource;
     use gregor_protocol::error_codes::*;
     use uuid::Uuid;
-
-    fn fence(image: &mut MetadataImage, id: i32) {
-        let epoch = image.brokers[&id].epoch;
-        let offset = image.next_offset;
-        image.apply(
-            offset,
-            &MetadataRecord::BrokerRegistrationChange {
-                id,
-                epoch,
-                fenced: Some(true),
-                in_controlled_shutdown: false,
-            },
-        );
-    }
 
     /// Topic "t": partition 0 led by its preferred replica 1, partition 1
     /// ([1, 2]) led by 2, partition 2 ([2, 1]) leaderless with ISR [2].

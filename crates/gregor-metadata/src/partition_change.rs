@@ -175,21 +175,7 @@ pub fn unclean_enabled(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::cluster;
-
-    pub(crate) fn fence(image: &mut MetadataImage, id: i32) {
-        let epoch = image.brokers[&id].epoch;
-        let offset = image.next_offset;
-        image.apply(
-            offset,
-            &MetadataRecord::BrokerRegistrationChange {
-                id,
-                epoch,
-                fenced: Some(true),
-                in_controlled_shutdown: false,
-            },
-        );
-    }
+    use crate::testing::{cluster, fence};
 
     fn p(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionImage {
         PartitionImage {

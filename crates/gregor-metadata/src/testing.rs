@@ -45,3 +45,18 @@ pub(crate) fn add_unfenced(image: &mut MetadataImage, id: i32, rack: Option<&str
         },
     );
 }
+
+/// Fences broker `id` in `image`, as its session expiring would.
+pub(crate) fn fence(image: &mut MetadataImage, id: i32) {
+    let epoch = image.brokers[&id].epoch;
+    let offset = image.next_offset;
+    image.apply(
+        offset,
+        &MetadataRecord::BrokerRegistrationChange {
+            id,
+            epoch,
+            fenced: Some(true),
+            in_controlled_shutdown: false,
+        },
+    );
+}
