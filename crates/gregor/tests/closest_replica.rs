@@ -14,37 +14,21 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{ApiKey, FetchRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
+use support::cluster::{
+    broker_ids, combined_specs, create_topic, eventually, metadata, ProcessCluster,
+};
 use support::{free_port, produce_values, topic_name};
 
 const TOPIC: &str = "racked";
 const SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
 
 fn start_racked(selector: &str) -> ProcessCluster {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let specs = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (client, controller))| NodeSpec {
-            port: *client,
-            properties: format!(
-                "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
-                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                 broker.rack=r{}\nreplica.selector.class={selector}\n",
-                i + 1
-            ),
-            is_controller_only: false,
-        })
-        .collect();
+    let specs = combined_specs(3, |i| {
+        format!(
+            "broker.rack=r{}\nreplica.selector.class={selector}\n",
+            i + 1
+        )
+    });
     let cluster = ProcessCluster::start(specs, &["broker.heartbeat.interval.ms=300"]);
     for i in 0..3 {
         eventually(20, "every broker registered", || {

@@ -16,37 +16,17 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::cluster::{
-    broker_ids, consecutive_free_ports, create_topic, eventually, metadata, random_cluster_id,
-    NodeSpec, ProcessCluster,
+    broker_ids, combined_specs, consecutive_free_ports, create_topic, eventually, metadata,
+    random_cluster_id, ProcessCluster,
 };
-use support::{free_port, gregor_bin, topic_name, Connection};
+use support::{gregor_bin, topic_name, Connection};
 
 type Cluster = ProcessCluster;
 
 /// `size` combined broker+controller nodes, all voters, each with a client
 /// and a controller listener on free ports of 127.0.0.1.
 fn start_combined(size: usize, extra: &[&str]) -> Cluster {
-    let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let specs = ports
-        .iter()
-        .map(|(client, controller)| NodeSpec {
-            port: *client,
-            properties: format!(
-                "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
-                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
-            ),
-            is_controller_only: false,
-        })
-        .collect();
+    let specs = combined_specs(size, |_| String::new());
     ProcessCluster::start(specs, extra)
 }
 

@@ -22,8 +22,10 @@ use kafka_protocol::messages::{
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
-use support::{free_port, list_offsets, produce_values, topic_name};
+use support::cluster::{
+    broker_ids, combined_specs, create_topic, eventually, metadata, ProcessCluster,
+};
+use support::{list_offsets, produce_values, topic_name};
 
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::{decode_batches, BatchBuilder};
@@ -45,27 +47,7 @@ const SETTINGS: &[&str] = &[
 ];
 
 fn start_combined(size: usize) -> ProcessCluster {
-    let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let specs = ports
-        .iter()
-        .map(|(client, controller)| NodeSpec {
-            port: *client,
-            properties: format!(
-                "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
-                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
-            ),
-            is_controller_only: false,
-        })
-        .collect();
+    let specs = combined_specs(size, |_| String::new());
     let cluster = ProcessCluster::start(specs, SETTINGS);
     for i in 0..size {
         eventually(20, "every broker registered", || {

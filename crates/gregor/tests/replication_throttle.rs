@@ -24,8 +24,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::cluster::{broker_ids, eventually, metadata, NodeSpec, ProcessCluster};
-use support::{free_port, topic_name, Connection};
+use support::cluster::{broker_ids, combined_specs, eventually, metadata, ProcessCluster};
+use support::{topic_name, Connection};
 
 const TOPIC: &str = "moving";
 /// Bytes per second.
@@ -37,27 +37,7 @@ const SET: i8 = 0;
 const DELETE: i8 = 1;
 
 fn start() -> ProcessCluster {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let specs = ports
-        .iter()
-        .map(|(client, controller)| NodeSpec {
-            port: *client,
-            properties: format!(
-                "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
-                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
-            ),
-            is_controller_only: false,
-        })
-        .collect();
+    let specs = combined_specs(3, |_| String::new());
     // Small fetches and a short rate window so the rate shows within seconds.
     let settings = [
         "broker.session.timeout.ms=3000",

@@ -44,6 +44,37 @@ pub struct ProcessCluster {
 }
 
 /// A new cluster id, from `gregor storage random-uuid`.
+/// `size` combined broker+controller nodes, all voters, each with a client
+/// (PLAINTEXT, also inter-broker) and a controller listener on free ports of
+/// 127.0.0.1; `extra(i)` adds node `i`'s own properties (a rack, ...).
+pub fn combined_specs(size: usize, extra: impl Fn(usize) -> String) -> Vec<NodeSpec> {
+    let ports: Vec<(u16, u16)> = (0..size)
+        .map(|_| (super::free_port(), super::free_port()))
+        .collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, (client, controller))| NodeSpec {
+            port: *client,
+            properties: format!(
+                "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
+                 listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
+                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n{}",
+                extra(i)
+            ),
+            is_controller_only: false,
+        })
+        .collect()
+}
+
 pub fn random_cluster_id() -> String {
     let output = Command::new(gregor_bin())
         .args(["storage", "random-uuid"])
