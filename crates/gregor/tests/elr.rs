@@ -20,40 +20,13 @@ use kafka_protocol::messages::{
     RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
-use support::cluster::{eventually, metadata, NodeSpec, ProcessCluster};
-use support::{free_port, topic_name, Connection};
+use support::cluster::{controller_and_brokers_specs, eventually, metadata, ProcessCluster};
+use support::{topic_name, Connection};
 
 /// A controller (1), the partition's three replicas (2, 3, 4) and broker 5,
 /// which holds no replica and stays up to be asked while the others come and go.
 fn start() -> ProcessCluster {
-    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-    let voters = format!("1@127.0.0.1:{}", ports[0]);
-    let specs = ports
-        .iter()
-        .enumerate()
-        .map(|(i, port)| {
-            let role = if i == 0 {
-                format!(
-                    "process.roles=controller\nlisteners=CONTROLLER://127.0.0.1:{port}\n\
-                     listener.security.protocol.map=CONTROLLER:PLAINTEXT\n"
-                )
-            } else {
-                format!(
-                    "process.roles=broker\nlisteners=PLAINTEXT://127.0.0.1:{port}\n\
-                     advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
-                     inter.broker.listener.name=PLAINTEXT\n\
-                     listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
-                )
-            };
-            NodeSpec {
-                port: *port,
-                properties: format!(
-                    "{role}controller.quorum.voters={voters}\ncontroller.listener.names=CONTROLLER\n"
-                ),
-                is_controller_only: i == 0,
-            }
-        })
-        .collect();
+    let specs = controller_and_brokers_specs(4);
     let cluster = ProcessCluster::start(
         specs,
         &[

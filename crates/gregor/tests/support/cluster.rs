@@ -75,6 +75,39 @@ pub fn combined_specs(size: usize, extra: impl Fn(usize) -> String) -> Vec<NodeS
         .collect()
 }
 
+/// One dedicated controller (node 1, the only voter) and `brokers`
+/// broker-only nodes (2, 3, ...), on free ports of 127.0.0.1.
+pub fn controller_and_brokers_specs(brokers: usize) -> Vec<NodeSpec> {
+    let ports: Vec<u16> = (0..=brokers).map(|_| super::free_port()).collect();
+    let voters = format!("1@127.0.0.1:{}", ports[0]);
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let role = if i == 0 {
+                format!(
+                    "process.roles=controller\nlisteners=CONTROLLER://127.0.0.1:{port}\n\
+                     listener.security.protocol.map=CONTROLLER:PLAINTEXT\n"
+                )
+            } else {
+                format!(
+                    "process.roles=broker\nlisteners=PLAINTEXT://127.0.0.1:{port}\n\
+                     advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                     inter.broker.listener.name=PLAINTEXT\n\
+                     listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+                )
+            };
+            NodeSpec {
+                port: *port,
+                properties: format!(
+                    "{role}controller.quorum.voters={voters}\ncontroller.listener.names=CONTROLLER\n"
+                ),
+                is_controller_only: i == 0,
+            }
+        })
+        .collect()
+}
+
 pub fn random_cluster_id() -> String {
     let output = Command::new(gregor_bin())
         .args(["storage", "random-uuid"])
