@@ -6,7 +6,7 @@
 
 use crate::election::Change;
 use crate::partition_change::{build, Election, Target};
-use crate::{ConfigResource, MetadataImage, MetadataRecord, PartitionImage};
+use crate::{ConfigResource, MetadataImage, MetadataRecord, PartitionImage, TopicImage};
 use std::collections::BTreeMap;
 
 /// The feature flag; level 1 turns ELR on (Kafka 4.4 new clusters).
@@ -105,12 +105,23 @@ pub fn with_min_isr_effects(
     for record in records {
         change.push(record);
     }
+    recompute(change, |topic, _| {
+        cluster_wide || topics.contains(&topic.name)
+    })
+}
+
+/// `change` followed by the partition changes that recompute the ELR of
+/// every partition `concerned` selects against the changed image.
+fn recompute(
+    mut change: Change,
+    concerned: impl Fn(&TopicImage, &PartitionImage) -> bool,
+) -> Vec<MetadataRecord> {
     let mut updates = Vec::new();
     for topic in change.image.topics.values() {
-        if !cluster_wide && !topics.contains(&topic.name) {
-            continue;
-        }
         for (&partition, current) in &topic.partitions {
+            if !concerned(topic, current) {
+                continue;
+            }
             let reassignment = topic.reassignments.get(&partition);
             let (_, records) = build(
                 &change.image,
@@ -140,29 +151,9 @@ pub fn set_level(image: &MetadataImage, level: i16) -> Vec<MetadataRecord> {
         name: FEATURE.to_string(),
         level,
     });
-    let mut updates = Vec::new();
-    for topic in change.image.topics.values() {
-        for (&partition, current) in &topic.partitions {
-            if current.elr.is_empty() && current.last_known_elr.is_empty() {
-                continue;
-            }
-            let reassignment = topic.reassignments.get(&partition);
-            let (_, records) = build(
-                &change.image,
-                topic.id,
-                partition,
-                current,
-                reassignment,
-                Target::of(current, reassignment),
-                Election::Online,
-            );
-            updates.extend(records);
-        }
-    }
-    for record in updates {
-        change.push(record);
-    }
-    change.records
+    recompute(change, |_, current| {
+        !(current.elr.is_empty() && current.last_known_elr.is_empty())
+    })
 }
 
 #[cfg(test)]
