@@ -333,4 +333,20 @@ fn group_state_survives_kill_9_of_its_coordinator() {
         (NONE, cg_epoch),
         "the member epoch survives the failover"
     );
+
+    // The old coordinator comes back as a follower: it does not serve the
+    // group (its shard was never reloaded), the new one still does.
+    cluster.spawn(coordinator);
+    cluster.wait_listening(coordinator);
+    let serving = ready_coordinator(&cluster, &all, GROUP);
+    for other in all.iter().filter(|i| **i != serving) {
+        let mut other_conn = cluster.connect(*other);
+        assert_eq!(fetch(&mut other_conn, GROUP).0, NOT_COORDINATOR);
+    }
+    let (code, offsets) = fetch(&mut cluster.connect(serving), GROUP);
+    assert_eq!(code, NONE);
+    assert_eq!(
+        offsets.iter().map(|o| o.1).collect::<Vec<_>>(),
+        vec![200, 201, 202]
+    );
 }
