@@ -344,9 +344,6 @@ impl GroupService {
             let now = now_ms();
             let mut out = Vec::new();
             for (partition, leader_epoch, shard) in inner.shards.active_mut() {
-                if shard.coordinator.next_deadline().is_none_or(|at| at > now) {
-                    continue;
-                }
                 let outcome = shard.coordinator.tick(now);
                 if outcome.records.is_empty() && outcome.responses.is_empty() {
                     continue;
