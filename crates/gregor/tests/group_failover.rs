@@ -387,7 +387,7 @@ fn simple_commit(conn: &mut Connection, group: &str, offset: i64) -> Vec<i16> {
 #[test]
 fn offset_commits_wait_for_the_replicas() {
     let specs = combined_specs(3, |_| String::new());
-    let mut cluster = ProcessCluster::start(
+    let cluster = ProcessCluster::start(
         specs,
         &[
             "offsets.topic.num.partitions=1",
