@@ -163,9 +163,9 @@ impl GroupService {
         step: impl FnOnce(&mut GroupCoordinator, u64, i64) -> Outcome,
     ) -> Answer {
         let (tx, rx) = oneshot::channel();
+        let partition = self.core.partition_of(group_id);
         let delivery = {
             let mut inner = self.core.lock();
-            let partition = self.core.partition_of(group_id);
             let id = inner.next_request_id;
             inner.next_request_id += 1;
             let leader_epoch = inner.shards.leader_epoch(partition).unwrap_or(-1);
