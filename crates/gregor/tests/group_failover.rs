@@ -290,6 +290,32 @@ fn group_state_survives_kill_9_of_its_coordinator() {
         );
     }
 
+    // Gregor's own client (the CLI's) finds the new coordinator through a
+    // survivor, and lists the groups of every broker.
+    let bootstrap = format!("127.0.0.1:{}", cluster.nodes[live[0]].port);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = gregor_client::Client::connect(&bootstrap).await.unwrap();
+        let offsets = client.committed_offsets(GROUP).await.unwrap();
+        assert_eq!(
+            offsets,
+            vec![
+                (TOPIC.to_string(), 0, 100),
+                (TOPIC.to_string(), 1, 101),
+                (TOPIC.to_string(), 2, 102)
+            ]
+        );
+        let listed: Vec<String> = client
+            .list_groups()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.group_id)
+            .collect();
+        assert!(listed.contains(&GROUP.to_string()), "{listed:?}");
+        assert!(listed.contains(&CONSUMER_GROUP.to_string()), "{listed:?}");
+    });
+
     // The member rejoins at the new coordinator: a new generation, and its
     // commits land there.
     let rejoined = join(&mut conn, &member_id);
