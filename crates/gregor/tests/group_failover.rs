@@ -469,3 +469,37 @@ fn offset_commits_wait_for_the_replicas() {
         vec![7, 7, 7]
     );
 }
+
+/// Kafka's defaults replicate the internal topics 3 times: a one-broker
+/// cluster (a configured quorum, not the embedded single-node mode) cannot
+/// create them, and FindCoordinator says COORDINATOR_NOT_AVAILABLE.
+#[test]
+fn internal_topics_need_as_many_brokers_as_their_replication_factor() {
+    let cluster = ProcessCluster::start(combined_specs(1, |_| String::new()), &[]);
+    eventually(30, "the broker registered", || {
+        (broker_ids(&metadata(&mut cluster.connect(0), None)) == [1]).then_some(())
+    });
+    for key_type in [0, 1] {
+        let request = FindCoordinatorRequest::default()
+            .with_key(s("whoever"))
+            .with_key_type(key_type);
+        let ResponseKind::FindCoordinator(r) = cluster.connect(0).request(
+            ApiKey::FindCoordinator,
+            3,
+            RequestKind::FindCoordinator(request),
+        ) else {
+            panic!("not a FindCoordinator response")
+        };
+        assert_eq!(
+            (r.error_code, r.node_id.0),
+            (gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE, -1),
+            "key type {key_type}"
+        );
+    }
+    let listed = metadata(&mut cluster.connect(0), None);
+    assert!(
+        listed.topics.is_empty(),
+        "no internal topic was created: {:?}",
+        listed.topics.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
+}
