@@ -266,6 +266,30 @@ fn group_state_survives_kill_9_of_its_coordinator() {
             commit(&mut other_conn, &member_id, generation, 1),
             vec![NOT_COORDINATOR; 3]
         );
+        // What is invalid anywhere is refused before routing, as Kafka.
+        let request = JoinGroupRequest::default()
+            .with_group_id(GroupId(s("")))
+            .with_session_timeout_ms(30_000)
+            .with_protocol_type(s("test"));
+        let ResponseKind::JoinGroup(r) =
+            other_conn.request(ApiKey::JoinGroup, 7, RequestKind::JoinGroup(request))
+        else {
+            panic!("not a JoinGroup response")
+        };
+        assert_eq!(r.error_code, gregor_protocol::error_codes::INVALID_GROUP_ID);
+        let request = JoinGroupRequest::default()
+            .with_group_id(GroupId(s(GROUP)))
+            .with_session_timeout_ms(1)
+            .with_protocol_type(s("test"));
+        let ResponseKind::JoinGroup(r) =
+            other_conn.request(ApiKey::JoinGroup, 7, RequestKind::JoinGroup(request))
+        else {
+            panic!("not a JoinGroup response")
+        };
+        assert_eq!(
+            r.error_code,
+            gregor_protocol::error_codes::INVALID_SESSION_TIMEOUT
+        );
     }
 
     // kill -9 the coordinator: another replica of its partition takes over.
