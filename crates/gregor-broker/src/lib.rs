@@ -24,6 +24,7 @@ pub mod replica;
 pub mod replica_manager;
 pub mod send_file;
 pub mod server;
+pub mod txn_markers;
 pub mod txn_service;
 
 pub use config::{BrokerConfig, ConfigError};

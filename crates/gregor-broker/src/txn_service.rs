@@ -18,16 +18,13 @@ use crate::controller::Controller;
 use crate::group_service::GroupService;
 use crate::internal_topics::{self, Replayed, OFFSETS_TOPIC, TXN_TOPIC};
 use crate::replica_manager::ReplicaManager;
+use crate::txn_markers::{MarkerJob, MarkerOutbox};
 use gregor_coordinator::txn::{
     Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata,
 };
 use gregor_log::TxnMarker;
 use gregor_protocol::error_codes;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// Gregor is the only coordinator of its transaction state partitions and
-/// never changes; markers carry this coordinator epoch.
-const COORDINATOR_EPOCH: i32 = 0;
 
 pub struct TxnService {
     inner: Mutex<TxnCoordinator>,
@@ -36,6 +33,7 @@ pub struct TxnService {
     /// `transaction.state.log.num.partitions` (or the existing topic's count).
     partitions: i32,
     node_id: i32,
+    outbox: MarkerOutbox,
 }
 
 impl TxnService {
@@ -79,6 +77,7 @@ impl TxnService {
             replicas,
             partitions: if existing > 0 { existing } else { partitions },
             node_id,
+            outbox: MarkerOutbox::default(),
         })
     }
 
@@ -209,7 +208,10 @@ impl TxnService {
         }
     }
 
-    /// EndTxn: the producer id and epoch the client continues with.
+    /// EndTxn: the producer id and epoch the client continues with,
+    /// answered once the prepare record is written (Kafka): the markers
+    /// follow asynchronously and the transactional id answers
+    /// CONCURRENT_TRANSACTIONS until they are all written.
     pub fn end_txn(&self, groups: &GroupService, request: &EndRequest) -> Result<(i64, i16), Code> {
         let mut coordinator = self.lock();
         let step = coordinator.end_txn(request, now_ms(), &mut self.allocate())?;
@@ -219,66 +221,105 @@ impl TxnService {
                 producer_epoch,
             } => Ok((producer_id, producer_epoch)),
             EndStep::Prepare(prepared) => {
-                let id = prepared.transactional_id.clone();
+                // What the client continues with is what completing the
+                // transaction will leave (a rotated producer id included).
+                let next = prepared.completed(now_ms());
                 self.end(&mut coordinator, groups, prepared)?;
-                let txn = coordinator.get(&id).ok_or(error_codes::INVALID_TXN_STATE)?;
-                Ok((txn.producer_id, txn.producer_epoch))
+                Ok((next.producer_id, next.producer_epoch))
             }
         }
     }
 
-    /// Persists a prepared transaction, writes its markers and completes
-    /// it. Once the prepare record is durable the outcome is decided: if a
-    /// marker cannot be written the transaction stays prepared and
-    /// [`Self::maintain`] retries.
+    /// Persists a prepared transaction and queues its markers. Once the
+    /// prepare record is durable the outcome is decided: the marker channel
+    /// retries until every marker is written, or until this broker stops
+    /// coordinating the transaction (the next coordinator sends them).
     fn end(
         &self,
         coordinator: &mut TxnCoordinator,
-        groups: &GroupService,
+        _groups: &GroupService,
         prepared: TxnMetadata,
     ) -> Result<(), Code> {
         self.persist_and_apply(coordinator, prepared.clone())?;
-        self.complete(coordinator, groups, &prepared);
+        self.send_markers(&prepared);
         Ok(())
     }
 
-    fn complete(
-        &self,
-        coordinator: &mut TxnCoordinator,
-        groups: &GroupService,
-        prepared: &TxnMetadata,
-    ) {
-        let commit = prepared.state == gregor_coordinator::txn::TxnState::PrepareCommit;
-        let mut all_written = true;
-        for (topic, partition) in &prepared.partitions {
-            let marker = Marker {
-                producer_id: prepared.producer_id,
-                producer_epoch: prepared.producer_epoch,
-                coordinator_epoch: COORDINATOR_EPOCH,
-                commit,
-            };
-            if let Err(code) = self.write_marker(groups, topic, *partition, marker) {
-                tracing::warn!(
-                    transactional_id = %prepared.transactional_id,
-                    topic, partition, code,
-                    "cannot write transaction marker; will retry"
-                );
-                all_written = false;
-            }
-        }
-        if !all_written {
+    /// Queues the markers of a prepared transaction (once: a delivery
+    /// already running for it is left alone).
+    fn send_markers(&self, prepared: &TxnMetadata) {
+        let txn_partition = self.partition_for(&prepared.transactional_id);
+        let Some(coordinator_epoch) = self.coordinator_epoch(txn_partition) else {
+            return;
+        };
+        self.outbox.send(MarkerJob {
+            transactional_id: prepared.transactional_id.clone(),
+            txn_partition,
+            coordinator_epoch,
+            producer_id: prepared.producer_id,
+            producer_epoch: prepared.producer_epoch,
+            commit: prepared.state == gregor_coordinator::txn::TxnState::PrepareCommit,
+            partitions: prepared.partitions.clone(),
+        });
+    }
+
+    /// The marker channel wrote every marker of `job`: the transaction is
+    /// complete, unless it moved on meanwhile (another coordinator, a
+    /// restart) or this broker no longer coordinates it.
+    pub async fn markers_written(&self, _groups: &GroupService, job: &MarkerJob) {
+        if !self.still_coordinator(job.txn_partition, job.coordinator_epoch) {
             return;
         }
-        if let Some(done) = coordinator.complete(&prepared.transactional_id, now_ms()) {
-            if let Err(code) = self.persist_and_apply(coordinator, done) {
-                tracing::warn!(transactional_id = %prepared.transactional_id, code, "cannot complete transaction; will retry");
+        let mut coordinator = self.lock();
+        let current = coordinator.get(&job.transactional_id).is_some_and(|t| {
+            t.state.is_prepare()
+                && t.producer_id == job.producer_id
+                && t.producer_epoch == job.producer_epoch
+        });
+        if !current {
+            return;
+        }
+        if let Some(done) = coordinator.complete(&job.transactional_id, now_ms()) {
+            if let Err(code) = self.persist_and_apply(&mut coordinator, done) {
+                tracing::warn!(transactional_id = %job.transactional_id, code, "cannot complete transaction; will retry");
             }
         }
     }
 
-    /// Writes one marker (also the WriteTxnMarkers API). A partition that
-    /// no longer exists (topic deleted) needs none.
-    pub fn write_marker(
+    /// The marker channel's queue.
+    pub fn outbox(&self) -> &MarkerOutbox {
+        &self.outbox
+    }
+
+    /// The coordinator epoch of a `__transaction_state` partition this
+    /// broker coordinates: its leader epoch. `None` when it does not.
+    pub fn coordinator_epoch(&self, txn_partition: i32) -> Option<i32> {
+        let partition = self.replicas.partition(TXN_TOPIC, txn_partition)?;
+        partition
+            .progress()
+            .borrow()
+            .leading
+            .then(|| partition.leader_epoch())
+    }
+
+    /// Whether this broker still coordinates `txn_partition` at `epoch`.
+    pub fn still_coordinator(&self, txn_partition: i32, epoch: i32) -> bool {
+        self.coordinator_epoch(txn_partition) == Some(epoch)
+    }
+
+    /// Whether this broker coordinates the transactional id (KIP-890
+    /// verification then stays in-process).
+    pub fn is_local(&self, transactional_id: &str) -> bool {
+        self.coordinator_epoch(self.partition_for(transactional_id))
+            .is_some()
+    }
+
+    /// Writes one marker to a partition this broker leads (the marker
+    /// channel's local path and the WriteTxnMarkers handler). A partition
+    /// that no longer exists (topic deleted) needs none; markers on
+    /// `__consumer_offsets` settle the transactional offsets in the group
+    /// coordinator.
+    pub fn write_local_marker(
         &self,
         groups: &GroupService,
         topic: &str,
@@ -288,6 +329,9 @@ impl TxnService {
         let Some(target) = self.replicas.partition(topic, partition) else {
             return Ok(());
         };
+        if !target.progress().borrow().leading {
+            return Err(error_codes::NOT_LEADER_OR_FOLLOWER);
+        }
         let marker = TxnMarker {
             producer_id: marker.producer_id,
             producer_epoch: marker.producer_epoch,
@@ -339,7 +383,7 @@ impl TxnService {
     pub fn maintain(&self, groups: &GroupService, expiration_ms: Option<i64>) {
         let mut coordinator = self.lock();
         for prepared in coordinator.prepared() {
-            self.complete(&mut coordinator, groups, &prepared);
+            self.send_markers(&prepared);
         }
         let now = now_ms();
         for id in coordinator.timed_out(now) {

@@ -266,7 +266,7 @@ pub fn write_markers(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteT
                             } else {
                                 broker
                                     .txns
-                                    .write_marker(&broker.groups, &t.name, *p, marker)
+                                    .write_local_marker(&broker.groups, &t.name, *p, marker)
                                     .err()
                                     .unwrap_or(error_codes::NONE)
                             };
