@@ -26,6 +26,7 @@ pub mod send_file;
 pub mod server;
 pub mod txn_markers;
 pub mod txn_service;
+pub mod txn_verification;
 
 pub use config::{BrokerConfig, ConfigError};
 pub use server::{Broker, RunningBroker};
