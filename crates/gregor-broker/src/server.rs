@@ -306,7 +306,7 @@ impl Broker {
             tracing::info!("waiting to be unfenced by the active controller");
             let _ = membership_rx.wait_for(|m| !m.fenced).await;
             // Transactions a crash left prepared get their markers now.
-            broker.txns.maintain(&broker.groups, None);
+            broker.txns.maintain(None).await;
         }
         for (context, socket) in client_sockets {
             accept_tasks.push(tokio::spawn(accept_loop(
@@ -348,6 +348,7 @@ impl Broker {
                     shutdown_rx.clone(),
                 )),
                 tokio::spawn(crate::txn_markers::run(broker.clone(), shutdown_rx.clone())),
+                tokio::spawn(txn_leadership_loop(broker.clone(), shutdown_rx.clone())),
             ]
         });
         for (name, address) in &bound {
@@ -700,6 +701,19 @@ async fn group_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<boo
     }
 }
 
+/// Loads and unloads transaction coordinator shards as the leadership of
+/// `__transaction_state` partitions moves (until the metadata plane calls
+/// coordinators on each image).
+async fn txn_leadership_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        broker.txns.on_image(&broker.controller.image());
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
 /// Transaction timeouts (`transaction.abort.timed.out.transaction.cleanup.interval.ms`),
 /// retries of unfinished markers, and transactional id expiry
 /// (`transaction.remove.expired.transaction.cleanup.interval.ms`).
@@ -718,10 +732,7 @@ async fn txn_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>
             last_expiry = now;
             settings.id_expiration_ms
         });
-        let broker = broker.clone();
-        let _ =
-            tokio::task::spawn_blocking(move || broker.txns.maintain(&broker.groups, expiration))
-                .await;
+        broker.txns.maintain(expiration).await;
     }
 }
 

@@ -175,7 +175,7 @@ pub fn route(
 async fn deliver(broker: Arc<Broker>, job: MarkerJob) {
     let outcome = deliver_all(&broker, &job).await;
     match outcome {
-        Ok(()) => broker.txns.markers_written(&broker.groups, &job).await,
+        Ok(()) => broker.txns.markers_written(&job).await,
         Err(why) => {
             tracing::info!(transactional_id = %job.transactional_id, %why, "stopped sending transaction markers");
         }

@@ -289,6 +289,7 @@ async fn append_to(
                 target.version >= IMPLICIT_ADD_VERSION,
                 || partition.append(records, now),
             )
+            .await
             .map_err(|error| verification_error(error, target.version)),
         None => Ok(partition.append(records, now)),
     };
