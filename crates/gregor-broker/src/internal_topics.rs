@@ -10,11 +10,13 @@ use crate::replica::leader::AckState;
 use crate::replica_manager::{Progress, ReplicaManager};
 use bytes::Bytes;
 use gregor_metadata::controller::{ControllerError, NewTopic};
+use gregor_metadata::MetadataImage;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::error_codes::{
     self, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, TOPIC_ALREADY_EXISTS,
 };
 use gregor_protocol::records::{decode_batches, BatchBuilder};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -35,22 +37,34 @@ pub fn partition_for(key: &str, partitions: i32) -> i32 {
     (hash & 0x7fff_ffff) % partitions.max(1)
 }
 
-/// Creates an internal topic (compacted, as Kafka's are) unless it exists.
+/// Creates an internal topic (compacted, as Kafka's are) unless it exists,
+/// with `replication_factor` replicas (refused, as Kafka refuses it, while
+/// fewer brokers are registered) and, when given, its own
+/// `min.insync.replicas`.
 pub fn ensure_topic(
     controller: &Controller,
     name: &str,
     partitions: i32,
+    replication_factor: i16,
+    min_insync_replicas: Option<i32>,
 ) -> Result<(), ControllerError> {
+    if controller.image().topic(name).is_some() {
+        return Ok(());
+    }
+    let mut configs = vec![
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("compression.type".to_string(), "producer".to_string()),
+        ("segment.bytes".to_string(), (100 * 1024 * 1024).to_string()),
+    ];
+    if let Some(min_isr) = min_insync_replicas {
+        configs.push(("min.insync.replicas".to_string(), min_isr.to_string()));
+    }
     let topic = NewTopic {
         name: name.to_string(),
         num_partitions: partitions,
-        replication_factor: 1,
+        replication_factor,
         assignments: Vec::new(),
-        configs: vec![
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            ("compression.type".to_string(), "producer".to_string()),
-            ("segment.bytes".to_string(), (100 * 1024 * 1024).to_string()),
-        ],
+        configs,
     };
     match controller.create_topic(&topic, false) {
         Ok(_) => Ok(()),
@@ -200,6 +214,48 @@ pub fn append_local(
             Err(coordinator_error(err.error_code()))
         }
     }
+}
+
+/// A wait for records this leader appended earlier (up to `last_offset`)
+/// to be committed: an answer that wrote nothing itself may still depend
+/// on them, as Kafka's runtime defers such answers. `None` when the
+/// partition is not hosted here.
+pub fn pending_at(
+    replicas: &ReplicaManager,
+    topic: &str,
+    partition: i32,
+    last_offset: i64,
+) -> Option<PendingCommit> {
+    let progress = replicas.partition(topic, partition)?.progress();
+    Some(PendingCommit {
+        last_offset,
+        progress,
+    })
+}
+
+/// The partitions of an internal topic this broker leads in `image`, with
+/// their leader epochs: the image names this node leader and the local
+/// replica has taken the leadership at that epoch (after `reconcile`).
+pub fn led_partitions(
+    image: &MetadataImage,
+    replicas: &ReplicaManager,
+    topic: &str,
+    node_id: i32,
+) -> BTreeMap<i32, i32> {
+    let Some(state) = image.topic(topic) else {
+        return BTreeMap::new();
+    };
+    state
+        .partitions
+        .iter()
+        .filter(|(_, p)| p.leader == node_id)
+        .filter(|(&index, p)| {
+            replicas.partition(topic, index).is_some_and(|local| {
+                local.leader_epoch() == p.leader_epoch && local.progress().borrow().leading
+            })
+        })
+        .map(|(&index, p)| (index, p.leader_epoch))
+        .collect()
 }
 
 /// [`append_local`] then [`PendingCommit::wait`]: the last offset once

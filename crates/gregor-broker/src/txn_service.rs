@@ -54,10 +54,18 @@ struct Core {
     replicas: Arc<ReplicaManager>,
     /// `transaction.state.log.num.partitions`, for a topic not created yet.
     partitions: i32,
+    /// `transaction.state.log.replication.factor` and `.min.isr`.
+    replication: Mutex<(i16, i32)>,
     node_id: i32,
     outbox: MarkerOutbox,
     /// Where shard loads run.
     runtime: tokio::runtime::Handle,
+    /// The latest `__transaction_state` partitions led here, with their
+    /// leader epochs, from the metadata thread to the task that loads and
+    /// unloads shards (the metadata thread must never wait for the
+    /// coordinator's lock: a request holding it may wait for a metadata
+    /// commit, a producer id block).
+    led: tokio::sync::watch::Sender<BTreeMap<i32, i32>>,
 }
 
 /// A record appended by a transition, to be waited for outside the lock.
@@ -78,25 +86,59 @@ impl TxnService {
         partitions: i32,
         node_id: i32,
     ) -> anyhow::Result<TxnService> {
-        Ok(TxnService {
+        let runtime = tokio::runtime::Handle::try_current()?;
+        let service = TxnService {
             core: Arc::new(Core {
                 shards: Mutex::new(Shards::new()),
                 config,
                 controller,
                 replicas,
                 partitions,
+                replication: Mutex::new((1, 1)),
                 node_id,
                 outbox: MarkerOutbox::default(),
-                runtime: tokio::runtime::Handle::try_current()?,
+                runtime: runtime.clone(),
+                led: tokio::sync::watch::channel(BTreeMap::new()).0,
             }),
-        })
+        };
+        let weak = Arc::downgrade(&service.core);
+        let mut led = service.core.led.subscribe();
+        runtime.spawn(async move {
+            // Ends with the service (or when the sender is dropped with it).
+            while led.changed().await.is_ok() {
+                let Some(core) = weak.upgrade() else { return };
+                let latest = led.borrow_and_update().clone();
+                core.apply_leadership(&latest);
+            }
+        });
+        Ok(service)
+    }
+
+    /// The replication of `__transaction_state` when this broker creates it.
+    pub fn with_replication(self, replication_factor: i16, min_isr: i32) -> Self {
+        *self
+            .core
+            .replication
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = (replication_factor, min_isr);
+        self
     }
 
     /// Loads and unloads shards to match the `__transaction_state`
-    /// partitions this broker leads in `image`.
+    /// partitions this broker leads in `image` (on the service's runtime,
+    /// soon after: this runs on the metadata thread).
     pub fn on_image(&self, image: &MetadataImage) {
-        let led = led_partitions(image, &self.core.replicas, self.core.node_id);
-        self.core.apply_leadership(&led);
+        let led = internal_topics::led_partitions(
+            image,
+            &self.core.replicas,
+            TXN_TOPIC,
+            self.core.node_id,
+        );
+        self.core.led.send_if_modified(|current| {
+            let changed = *current != led;
+            *current = led;
+            changed
+        });
     }
 
     /// The `__transaction_state` partition of a transactional id.
@@ -107,7 +149,16 @@ impl TxnService {
     /// Creates `__transaction_state` on first use (FindCoordinator).
     pub fn ensure_topic(&self) -> Result<(), Code> {
         let core = &self.core;
-        internal_topics::ensure_topic(&core.controller, TXN_TOPIC, core.partitions).map_err(|e| {
+        let (replication_factor, min_isr) =
+            *core.replication.lock().unwrap_or_else(|p| p.into_inner());
+        internal_topics::ensure_topic(
+            &core.controller,
+            TXN_TOPIC,
+            core.partitions,
+            replication_factor,
+            Some(min_isr),
+        )
+        .map_err(|e| {
             tracing::error!(error = %e.message, "cannot create {TXN_TOPIC}");
             error_codes::COORDINATOR_NOT_AVAILABLE
         })
@@ -642,30 +693,6 @@ impl Core {
             }
         });
     }
-}
-
-/// The `__transaction_state` partitions this broker leads in `image`, with
-/// their leader epochs: the image names this node leader and the local
-/// replica has taken the leadership at that epoch.
-fn led_partitions(
-    image: &MetadataImage,
-    replicas: &ReplicaManager,
-    node_id: i32,
-) -> BTreeMap<i32, i32> {
-    let Some(topic) = image.topic(TXN_TOPIC) else {
-        return BTreeMap::new();
-    };
-    topic
-        .partitions
-        .iter()
-        .filter(|(_, p)| p.leader == node_id)
-        .filter(|(&index, p)| {
-            replicas.partition(TXN_TOPIC, index).is_some_and(|local| {
-                local.leader_epoch() == p.leader_epoch && local.progress().borrow().leading
-            })
-        })
-        .map(|(&index, p)| (index, p.leader_epoch))
-        .collect()
 }
 
 /// A transaction marker to write to one partition.

@@ -33,7 +33,7 @@ use kafka_protocol::messages::write_txn_markers_request::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::time::{Duration, Instant};
-use support::{create_topic, Connection, TestBroker};
+use support::{create_topic, wait_for_group_coordinator, Connection, TestBroker};
 
 const TOPIC: &str = "txn-data";
 
@@ -476,6 +476,7 @@ fn timed_out_transactions_are_aborted_by_the_broker() {
 fn transactional_offsets_count_only_after_commit_and_survive_restarts() {
     let mut broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "copier");
     create_topic(&mut conn, TOPIC, 1);
     let fetch = |conn: &mut Connection, stable: bool| -> (i16, i64) {
         let request = OffsetFetchRequest::default()
@@ -552,6 +553,7 @@ fn transactional_offsets_count_only_after_commit_and_survive_restarts() {
     assert_eq!(commit_offset(&mut conn, pid, epoch, 11), NONE);
     broker.restart();
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "copier");
     assert_eq!(fetch(&mut conn, true).0, UNSTABLE_OFFSET_COMMIT);
     assert_eq!(
         describe(&mut conn, "tx-o").transaction_state.as_str(),
@@ -562,6 +564,7 @@ fn transactional_offsets_count_only_after_commit_and_survive_restarts() {
     broker.kill();
     broker.restart();
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "copier");
     assert_eq!(
         fetch(&mut conn, true),
         (NONE, 11),
@@ -649,6 +652,7 @@ fn every_advertised_version_of_the_transaction_apis_answers() {
     let broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
     create_topic(&mut conn, TOPIC, 1);
+    wait_for_group_coordinator(&mut conn, "sweep-group");
     let ResponseKind::ApiVersions(versions) = conn.request(
         ApiKey::ApiVersions,
         3,
@@ -1098,11 +1102,20 @@ fn end_txn_v5_accepts_an_empty_abort_and_bumps_the_epoch() {
             .with_producer_id(pid.into())
             .with_producer_epoch(epoch)
             .with_committed(commit);
-        let ResponseKind::EndTxn(r) = conn.request(ApiKey::EndTxn, 5, RequestKind::EndTxn(request))
-        else {
-            panic!()
-        };
-        (r.error_code, r.producer_epoch)
+        // Retried while the previous abort's completion is being written
+        // (CONCURRENT_TRANSACTIONS), as clients retry it.
+        for _ in 0..250 {
+            let ResponseKind::EndTxn(r) =
+                conn.request(ApiKey::EndTxn, 5, RequestKind::EndTxn(request.clone()))
+            else {
+                panic!()
+            };
+            if r.error_code != CONCURRENT_TRANSACTIONS {
+                return (r.error_code, r.producer_epoch);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("EndTxn never left CONCURRENT_TRANSACTIONS")
     };
     assert_eq!(end_v5(epoch, true).0, INVALID_TXN_STATE);
     assert_eq!(end_v5(epoch, false), (NONE, epoch + 1));

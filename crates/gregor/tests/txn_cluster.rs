@@ -368,9 +368,8 @@ fn write_marker(
 }
 
 /// The layout every test starts from: the coordinator, the other replica
-/// of `__transaction_state-0`, and the node outside it, which leads the
-/// data topic's partitions ("data-0" alone on it, "data-1" on it and the
-/// coordinator's partner).
+/// of `__transaction_state-0`, and the node outside it, which alone holds
+/// the data topic's two partitions.
 struct Layout {
     coordinator: i32,
     partner: i32,
@@ -394,7 +393,7 @@ fn layout(cluster: &ProcessCluster, id: &str, topic: &str) -> Layout {
     create_placed(
         &mut cluster.connect(0),
         topic,
-        &[vec![outsider], vec![outsider, partner]],
+        &[vec![outsider], vec![outsider]],
     );
     assert_eq!(leaders(cluster, 0, topic, 2), vec![outsider, outsider]);
     Layout {

@@ -228,7 +228,10 @@ pub async fn txn_offset_commit(
     if unknown {
         return txn_commit_failed(&request, error_codes::UNKNOWN_TOPIC_OR_PARTITION);
     }
-    broker.groups.txn_commit(&request)
+    match broker.groups.txn_commit(&request).await {
+        Ok(response) => response,
+        Err(code) => txn_commit_failed(&request, code),
+    }
 }
 
 fn txn_commit_failed(request: &TxnOffsetCommitRequest, error: i16) -> TxnOffsetCommitResponse {
