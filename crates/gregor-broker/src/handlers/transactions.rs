@@ -8,6 +8,7 @@ use crate::handlers::leader_hint::led_partition;
 use crate::internal_topics::OFFSETS_TOPIC;
 use crate::server::Broker;
 use crate::txn_service::Marker;
+use crate::txn_verification::{self, Verification};
 use gregor_coordinator::txn::{EndRequest, TxnMetadata, TxnState};
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
@@ -200,7 +201,7 @@ pub async fn txn_offset_commit(
     // partition joins the transaction with the commit.
     if version >= TRANSACTION_V2_VERSION {
         let added = match offsets_partition(broker, &request.group_id) {
-            Ok(partition) => {
+            Ok(partition) if broker.txns.is_local(&request.transactional_id) => {
                 broker
                     .txns
                     .add_partitions(
@@ -210,6 +211,23 @@ pub async fn txn_offset_commit(
                         &[(OFFSETS_TOPIC.to_string(), partition)],
                     )
                     .await
+            }
+            // The transaction coordinator is another broker: this group
+            // coordinator adds the partition there, as a partition leader
+            // does for Produce v12+.
+            Ok(partition) => {
+                let verification = Verification {
+                    transactional_id: &request.transactional_id,
+                    producer_id: request.producer_id.0,
+                    producer_epoch: request.producer_epoch,
+                    topic: OFFSETS_TOPIC,
+                    partition,
+                    add: true,
+                };
+                match txn_verification::verify(broker, verification).await {
+                    error_codes::NONE => Ok(()),
+                    code => Err(code),
+                }
             }
             Err(code) => Err(code),
         };
