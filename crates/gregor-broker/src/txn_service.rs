@@ -348,6 +348,11 @@ impl TxnService {
         let core = &self.core;
         let written = {
             let mut shards = core.lock();
+            // The delivery is over: under the lock, so the next transaction
+            // of this id (which can only end once this one is complete in
+            // memory) is never mistaken for this one, and a transaction
+            // left prepared below is queued again by the periodic retry.
+            core.outbox.done(job);
             if shards.leader_epoch(job.txn_partition) != Some(job.coordinator_epoch) {
                 return;
             }
