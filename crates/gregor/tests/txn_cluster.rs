@@ -446,6 +446,34 @@ fn commits_and_aborts_reach_partitions_led_by_other_brokers() {
         (0, 0),
         "held back while open"
     );
+    // The CLI bootstrapped from a broker that does not coordinate the
+    // transaction still lists it (every broker is asked) and describes it
+    // (at its coordinator).
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(support::gregor_bin())
+            .arg("txn")
+            .args(args)
+            .arg("--bootstrap-server")
+            .arg(format!(
+                "127.0.0.1:{}",
+                cluster.nodes[index_of(l.outsider)].port
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let listed = cli(&["list"]);
+    assert!(
+        listed.contains(&format!("{id}\t{pid}\tOngoing")),
+        "{listed}"
+    );
+    let described = cli(&["describe", "--transactional-id", id]);
+    assert!(described.contains("Ongoing"), "{described}");
     assert_eq!(end(&mut coordinator, id, pid, epoch, true, 4), NONE);
     let data0 = settled(&cluster, l.outsider, topic, 0);
     assert_eq!(data0.values, vec!["a1", "a2"]);
