@@ -715,3 +715,52 @@ fn transactional_offsets_commit_through_a_remote_transaction_coordinator() {
     });
     assert_eq!(offset, 42);
 }
+
+/// A prepared transaction whose partition leader dies before its marker
+/// is written: the coordinator keeps retrying and writes the marker at
+/// the partition's new leader.
+#[test]
+fn markers_follow_a_partition_to_its_new_leader() {
+    let mut cluster = start_cluster();
+    let id = "tx-moved";
+    let topic = "moving";
+    let l = layout(&cluster, id, "data");
+    // One partition led by the outsider, replicated to the partner.
+    create_placed(
+        &mut cluster.connect(0),
+        topic,
+        &[vec![l.outsider, l.partner]],
+    );
+    assert_eq!(leaders(&cluster, 0, topic, 1), vec![l.outsider]);
+    let mut coordinator = cluster.connect(index_of(l.coordinator));
+    let mut leader = cluster.connect(index_of(l.outsider));
+    let (pid, epoch) = init(&mut coordinator, id, 60_000);
+    assert_eq!(
+        add_partitions(&mut coordinator, id, pid, epoch, topic, &[0]),
+        NONE
+    );
+    // acks=all: on both replicas once answered.
+    let code = eventually(30, "a replicated transactional write", || {
+        let code = produce_txn(&mut leader, id, pid, epoch, 0, topic, 0, &["moved"], 11);
+        (code != NOT_LEADER_OR_FOLLOWER).then_some(code)
+    });
+    assert_eq!(code, NONE);
+    // The leader stops before the COMMIT marker can reach it, then dies.
+    let outsider = index_of(l.outsider);
+    cluster.signal(outsider, "STOP");
+    assert_eq!(end(&mut coordinator, id, pid, epoch, true, 4), NONE);
+    assert_eq!(
+        state(&cluster, index_of(l.coordinator), id).as_deref(),
+        Some("PrepareCommit")
+    );
+    cluster.kill(outsider);
+    eventually(60, "the partner leading the partition", || {
+        let led = leaders(&cluster, index_of(l.coordinator), topic, 1);
+        (led == vec![l.partner]).then_some(())
+    });
+    eventually(60, "the transaction completed", || {
+        (state(&cluster, index_of(l.coordinator), id)? == "CompleteCommit").then_some(())
+    });
+    let moved = settled(&cluster, l.partner, topic, 0);
+    assert_eq!(moved.values, vec!["moved"]);
+}
