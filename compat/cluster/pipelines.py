@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
+from pathlib import Path
 
 import eos
 from clients import FRANZ, JAVA_CP
@@ -167,104 +167,40 @@ class FranzMember(ProcessMember):
         return [FRANZ, *self.args, "-tag", tag]
 
 
-class CfMember(Member):
-    """confluent-kafka (librdkafka): the loop of its transactions example. An abortable
-    error aborts and rewinds to the batch's first offsets; a retriable one retries the
-    commit; anything else ends this incarnation (its transaction's outcome unknown) and a
-    new producer and consumer take over."""
+class CfMember(ProcessMember):
+    """confluent-kafka (librdkafka), cf_pipeline.py in its own process, so that a member
+    stuck inside a librdkafka call can be killed and replaced: it prints {"alive"} at
+    least every 2 s from its loop, and one silent for WATCHDOG_S gets SIGUSR1 (its
+    Python stacks to its stderr, kept in the report) and then SIGKILL."""
+
+    WATCHDOG_S = 90
 
     def __init__(self, pipeline, name, workdir, bootstrap, src, dst, group, txn_id, batch, abort_every, txn_timeout_ms):
         super().__init__(pipeline, name, workdir)
-        self.bootstrap, self.src, self.dst, self.group, self.txn_id = bootstrap, src, dst, group, txn_id
-        self.batch, self.abort_every, self.txn_timeout_ms = batch, abort_every, txn_timeout_ms
+        self.args = [bootstrap, src, dst, group, txn_id, batch, abort_every, txn_timeout_ms]
+        self.watchdog_kills = []
+        threading.Thread(target=self._watchdog, daemon=True).start()
 
-    def run_once(self, tag):
-        from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+    def command(self, tag):
+        return [sys.executable, Path(__file__).with_name("cf_pipeline.py"), *self.args, tag]
 
-        producer = consumer = None
-        try:
-            producer = Producer({"bootstrap.servers": self.bootstrap, "transactional.id": self.txn_id,
-                                 "linger.ms": 5, "transaction.timeout.ms": self.txn_timeout_ms,
-                                 "message.timeout.ms": min(self.txn_timeout_ms, 30000)})
-            producer.init_transactions(60)
-            self.record(tag, {"init": True})
-            consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": self.group,
-                                 "isolation.level": "read_committed", "enable.auto.commit": False,
-                                 "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100,
-                                 "session.timeout.ms": 10000, "heartbeat.interval.ms": 500,
-                                 "client.id": tag})
-            consumer.subscribe([self.src])
-            n = 0
-            while not self.stopping.is_set():
-                msgs = [m for m in consumer.consume(self.batch, 0.5) if not m.error()]
-                if not msgs:
-                    continue
-                producer.begin_transaction()
-                firsts, nexts = {}, {}
-                for m in msgs:
-                    producer.produce(self.dst, key=m.key(), partition=m.partition(),
-                                     value=eos.copy_value(m.value().decode(), tag, n).encode())
-                    firsts.setdefault(m.partition(), m.offset())
-                    nexts[m.partition()] = m.offset() + 1
-
-                def rewind():
-                    for p, o in firsts.items():
-                        consumer.seek(TopicPartition(self.src, p, o))
-
-                if self.abort_every and n % self.abort_every == self.abort_every - 1:
-                    if producer.flush(30) != 0:
-                        raise RuntimeError("flush before the deliberate abort timed out")
-                    producer.abort_transaction(30)
-                    rewind()
-                    self.record(tag, {"txn": n, "records": len(msgs), "committed": False, "reason": "deliberate"})
-                    n += 1
-                    continue
+    def _watchdog(self):
+        while not self.stopping.wait(5):
+            proc = self.proc
+            lines = self.snapshot()
+            if proc is None or proc.poll() is not None or not lines:
+                continue
+            tag = self.incarnations[-1] if self.incarnations else None
+            mine = [o for o in lines if o.get("tag") == tag]
+            last = mine[-1]["t"] if mine else None
+            if last is not None and now_ms() - last > self.WATCHDOG_S * 1000:
+                self.watchdog_kills.append(tag)
                 try:
-                    producer.send_offsets_to_transaction(
-                        [TopicPartition(self.src, p, o) for p, o in nexts.items()],
-                        consumer.consumer_group_metadata(), 30)
-                    for attempt in range(3):
-                        try:
-                            producer.commit_transaction(30)
-                            break
-                        except KafkaException as e:
-                            if not e.args[0].retriable() or attempt == 2:
-                                raise
-                    self.record(tag, {"txn": n, "records": len(msgs), "committed": True,
-                                      "offsets": {str(p): o for p, o in nexts.items()}})
-                except KafkaException as e:
-                    err = e.args[0]
-                    if not err.txn_requires_abort():
-                        raise
-                    producer.abort_transaction(30)
-                    rewind()
-                    self.record(tag, {"txn": n, "records": len(msgs), "committed": False, "reason": err.name()})
-                n += 1
-            self.record(tag, {"done": True, "txns": n})
-            return 0, ""
-        except Exception as e:  # noqa: BLE001 - any failure ends this incarnation; a new one takes over
-            self.record(tag, {"error": repr(e)})
-            return 1, repr(e)
-        finally:
-            if consumer is not None:
-                try:
-                    consumer.close()
-                except Exception:  # noqa: BLE001
+                    os.kill(proc.pid, signal.SIGUSR1)
+                    time.sleep(1)
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
                     pass
-            if producer is not None:
-                producer.flush(0)
-
-    def stop(self, timeout=60):
-        self.stopping.set()
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            # Stuck in a librdkafka call: say where, for the report.
-            frame = sys._current_frames().get(self.thread.ident)
-            stack = "".join(traceback.format_stack(frame)) if frame is not None else "?"
-            self.record(self.tag(), {"error": f"did not stop within {timeout}s; stack:\n{stack[-1500:]}"})
-
-    def kill(self):
-        self.stopping.set()
 
 
 KINDS = {"java": JavaMember, "franz": FranzMember, "librdkafka": CfMember}

@@ -175,7 +175,8 @@ class Eos:
             time.sleep(0.5)
 
     def tails(self):
-        return {f"{m.pipeline}.{m.name}": [{k: v for k, v in o.items() if k != "t"} for o in m.snapshot()[-4:]]
+        return {f"{m.pipeline}.{m.name}": [{k: v for k, v in o.items() if k != "t"}
+                                            for o in [o for o in m.snapshot() if "alive" not in o][-4:]]
                 for m in self.members}
 
     def group_offsets(self, kind):
@@ -247,13 +248,30 @@ def recovery(members, t_fault, grace_ms=200):
     return out
 
 
+def hold(secs, leader, victim):
+    """Sleep `secs` while watching `leader()`: ms until it named another node than
+    `victim` (the coordinator or leader moved), or None if it did not within `secs`."""
+    start = time.monotonic()
+    moved = None
+    while time.monotonic() - start < secs:
+        if moved is None:
+            try:
+                now = leader()
+            except (OSError, ValueError, IndexError):
+                now = -1
+            if now > 0 and now != victim:
+                moved = round((time.monotonic() - start) * 1000)
+        time.sleep(0.1)
+    return moved
+
+
 def bounded_schedule(run, nem):
     """One fault of each kind on the coordinators and a leader, each followed by recovery."""
     victim = run.txn_coordinator()
     assert victim > 0, "no transaction coordinator"
     e = nem.event("kill-txn-coordinator", victim, nem.led_by(victim))
     run.cluster.nodes[victim].kill9()
-    time.sleep(5)
+    e["moved_ms"] = hold(5, run.txn_coordinator, victim)
     run.cluster.nodes[victim].start()
     run.cluster.wait_ready(timeout=120)
     nem.settle(ISR_BOUND_S)
@@ -262,8 +280,10 @@ def bounded_schedule(run, nem):
 
     victim = run.group_coordinator()
     assert victim > 0, "no group coordinator"
-    e = nem.pause(victim, secs=6)
-    e["fault"] = "pause-group-coordinator"
+    e = nem.event("pause-group-coordinator", victim, nem.led_by(victim), secs=6)
+    run.cluster.nodes[victim].pause()
+    e["moved_ms"] = hold(6, run.group_coordinator, victim)
+    run.cluster.nodes[victim].resume()
     nem.settle(ISR_BOUND_S)
     run.wait_committed(2, 120, "transactions after the group coordinator's pause")
     e["pipelines"] = recovery(run.members, e["t"])
@@ -271,9 +291,10 @@ def bounded_schedule(run, nem):
     out0 = Nemesis(run.cluster, run.pipelines[PIPELINES[0]]["out"], PARTITIONS)
     victim = out0.leader(0)
     assert victim > 0, "no leader of the output partition"
-    led = out0.led_by(victim)
-    e = nem.isolate(victim, secs=8, fault="isolate-output-leader")
-    e["output_partitions_led"] = led
+    e = nem.event("isolate-output-leader", victim, nem.led_by(victim), secs=8, output_partitions_led=out0.led_by(victim))
+    run.cluster.net.isolate([victim], [i for i in run.cluster.nodes if i != victim])
+    e["moved_ms"] = hold(8, lambda: out0.leader(0), victim)
+    run.cluster.net.heal()
     nem.settle(ISR_BOUND_S)
     run.wait_committed(2, 120, "transactions after the output leader's isolation")
     e["pipelines"] = recovery(run.members, e["t"])
@@ -418,6 +439,8 @@ def test_exactly_once_pipelines_under_coordinator_faults(cluster_factory, tmp_pa
         "commit_samples_left_out_in_fault_windows": left_out,
         "commit_sample_failures": {k: s.failures for k, s in run.samplers.items()},
         "member_restarts": restarts, "phase_seconds": phases,
+        "watchdog_kills": {f"{m.pipeline}.{m.name}": m.watchdog_kills for m in run.members
+                           if getattr(m, "watchdog_kills", None)},
     }
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     path = FIGURES_DIR / f"eos-{harness.SERVER_KIND}-{time.strftime('%Y%m%dT%H%M%S')}.json"
