@@ -1082,6 +1082,53 @@ mod tests {
     }
 
     #[test]
+    fn internal_topics_replicate_as_kafka_except_in_the_embedded_mode() {
+        let embedded = BrokerConfig::from_settings(BTreeMap::new()).unwrap();
+        let replication = |c: &BrokerConfig| {
+            (
+                c.offsets_topic_replication_factor,
+                c.txn.state_log_replication_factor,
+                c.txn.state_log_min_isr,
+            )
+        };
+        assert_eq!(replication(&embedded), (1, 1, 1));
+        assert_eq!(embedded.offsets_commit_timeout_ms, 5000);
+        let cluster = [
+            ("process.roles", "broker,controller"),
+            ("node.id", "1"),
+            ("controller.quorum.voters", "1@127.0.0.1:9093"),
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+            ("controller.listener.names", "CONTROLLER"),
+            ("inter.broker.listener.name", "PLAINTEXT"),
+            (
+                "listener.security.protocol.map",
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ),
+        ];
+        let kafka = BrokerConfig::from_settings(settings(&cluster)).unwrap();
+        assert_eq!(replication(&kafka), (3, 3, 2));
+        let mut set = cluster.to_vec();
+        set.push(("offsets.topic.replication.factor", "2"));
+        set.push(("transaction.state.log.min.isr", "1"));
+        let chosen = BrokerConfig::from_settings(settings(&set)).unwrap();
+        assert_eq!(replication(&chosen), (2, 3, 1));
+        // Set explicitly, the embedded mode takes the value too.
+        let explicit = BrokerConfig::from_settings(settings(&[(
+            "transaction.state.log.replication.factor",
+            "3",
+        )]))
+        .unwrap();
+        assert_eq!(replication(&explicit), (1, 3, 1));
+        let err =
+            BrokerConfig::from_settings(settings(&[("offsets.topic.replication.factor", "0")]))
+                .unwrap_err();
+        assert!(err.to_string().contains("offsets.topic.replication.factor"));
+    }
+
+    #[test]
     fn unknown_and_malformed_settings_name_the_key() {
         let err =
             BrokerConfig::from_settings(settings(&[("log.retention.hourz", "1")])).unwrap_err();

@@ -163,9 +163,9 @@ impl GroupService {
         step: impl FnOnce(&mut GroupCoordinator, u64, i64) -> Outcome,
     ) -> Answer {
         let (tx, rx) = oneshot::channel();
+        let partition = self.core.partition_of(group_id);
         let delivery = {
             let mut inner = self.core.lock();
-            let partition = self.core.partition_of(group_id);
             let id = inner.next_request_id;
             inner.next_request_id += 1;
             let leader_epoch = inner.shards.leader_epoch(partition).unwrap_or(-1);
@@ -344,9 +344,6 @@ impl GroupService {
             let now = now_ms();
             let mut out = Vec::new();
             for (partition, leader_epoch, shard) in inner.shards.active_mut() {
-                if shard.coordinator.next_deadline().is_none_or(|at| at > now) {
-                    continue;
-                }
                 let outcome = shard.coordinator.tick(now);
                 if outcome.records.is_empty() && outcome.responses.is_empty() {
                     continue;

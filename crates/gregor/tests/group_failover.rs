@@ -290,6 +290,32 @@ fn group_state_survives_kill_9_of_its_coordinator() {
         );
     }
 
+    // Gregor's own client (the CLI's) finds the new coordinator through a
+    // survivor, and lists the groups of every broker.
+    let bootstrap = format!("127.0.0.1:{}", cluster.nodes[live[0]].port);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = gregor_client::Client::connect(&bootstrap).await.unwrap();
+        let offsets = client.committed_offsets(GROUP).await.unwrap();
+        assert_eq!(
+            offsets,
+            vec![
+                (TOPIC.to_string(), 0, 100),
+                (TOPIC.to_string(), 1, 101),
+                (TOPIC.to_string(), 2, 102)
+            ]
+        );
+        let listed: Vec<String> = client
+            .list_groups()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.group_id)
+            .collect();
+        assert!(listed.contains(&GROUP.to_string()), "{listed:?}");
+        assert!(listed.contains(&CONSUMER_GROUP.to_string()), "{listed:?}");
+    });
+
     // The member rejoins at the new coordinator: a new generation, and its
     // commits land there.
     let rejoined = join(&mut conn, &member_id);
@@ -332,5 +358,114 @@ fn group_state_survives_kill_9_of_its_coordinator() {
         (again.error_code, again.member_epoch),
         (NONE, cg_epoch),
         "the member epoch survives the failover"
+    );
+
+    // The old coordinator comes back as a follower: it does not serve the
+    // group (its shard was never reloaded), the new one still does.
+    cluster.spawn(coordinator);
+    cluster.wait_listening(coordinator);
+    let serving = ready_coordinator(&cluster, &all, GROUP);
+    for other in all.iter().filter(|i| **i != serving) {
+        let mut other_conn = cluster.connect(*other);
+        assert_eq!(fetch(&mut other_conn, GROUP).0, NOT_COORDINATOR);
+    }
+    let (code, offsets) = fetch(&mut cluster.connect(serving), GROUP);
+    assert_eq!(code, NONE);
+    assert_eq!(
+        offsets.iter().map(|o| o.1).collect::<Vec<_>>(),
+        vec![200, 201, 202]
+    );
+}
+
+/// OffsetCommit (generation -1: a group that only commits) of `offset`
+/// for every partition of the topic.
+fn simple_commit(conn: &mut Connection, group: &str, offset: i64) -> Vec<i16> {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(TOPIC))
+            .with_partitions(
+                (0..3)
+                    .map(|p| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(offset)
+                    })
+                    .collect(),
+            )]);
+    let ResponseKind::OffsetCommit(r) =
+        conn.request(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request))
+    else {
+        panic!("not an OffsetCommit response")
+    };
+    r.topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect()
+}
+
+/// An offset commit is answered only once its record is on every in-sync
+/// replica: with the coordinator's followers paused it fails after
+/// `offsets.commit.timeout.ms` with COORDINATOR_NOT_AVAILABLE (Kafka's
+/// mapping of a replication timeout), and commits succeed again once they
+/// are back.
+#[test]
+fn offset_commits_wait_for_the_replicas() {
+    let specs = combined_specs(3, |_| String::new());
+    let cluster = ProcessCluster::start(
+        specs,
+        &[
+            "offsets.topic.num.partitions=1",
+            "offsets.commit.timeout.ms=2000",
+            "broker.heartbeat.interval.ms=500",
+            "broker.session.timeout.ms=4000",
+        ],
+    );
+    for i in 0..3 {
+        eventually(30, "every broker registered", || {
+            (broker_ids(&metadata(&mut cluster.connect(i), None)) == [1, 2, 3]).then_some(())
+        });
+    }
+    let (code, _) = create_topic(&mut cluster.connect(0), TOPIC, 3, 3);
+    assert_eq!(code, NONE);
+    let all = [0, 1, 2];
+    let group = "slow-group";
+    let coordinator = ready_coordinator(&cluster, &all, group);
+    let mut conn = cluster.connect(coordinator);
+    assert_eq!(simple_commit(&mut conn, group, 5), vec![NONE; 3]);
+
+    // Both followers paused: the record cannot be committed (nor the ISR
+    // shrunk: they are two of the three controllers).
+    let followers: Vec<usize> = all.iter().copied().filter(|i| *i != coordinator).collect();
+    for f in &followers {
+        cluster.signal(*f, "STOP");
+    }
+    let started = std::time::Instant::now();
+    let codes = simple_commit(&mut conn, group, 6);
+    let waited = started.elapsed();
+    for f in &followers {
+        cluster.signal(*f, "CONT");
+    }
+    assert_eq!(
+        codes,
+        vec![gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE; 3]
+    );
+    assert!(
+        waited >= std::time::Duration::from_millis(1900),
+        "answered after {waited:?}, before the commit timeout"
+    );
+
+    // Back to normal: a retried commit lands and reads back.
+    let coordinator = ready_coordinator(&cluster, &all, group);
+    let mut conn = cluster.connect(coordinator);
+    eventually(60, "a commit to succeed again", || {
+        (simple_commit(&mut conn, group, 7) == vec![NONE; 3]).then_some(())
+    });
+    let (code, offsets) = fetch(&mut conn, group);
+    assert_eq!(code, NONE);
+    assert_eq!(
+        offsets.iter().map(|o| o.1).collect::<Vec<_>>(),
+        vec![7, 7, 7]
     );
 }

@@ -197,6 +197,12 @@ pub async fn txn_offset_commit(
     request: TxnOffsetCommitRequest,
     version: i16,
 ) -> TxnOffsetCommitResponse {
+    // Only the group's coordinator takes it (NOT_COORDINATOR /
+    // COORDINATOR_LOAD_IN_PROGRESS first, as Kafka's group coordinator
+    // answers before it verifies the transaction).
+    if let Err(code) = broker.groups.read(&request.group_id, |_| ()) {
+        return txn_commit_failed(&request, code);
+    }
     // Transaction version 2 clients skip AddOffsetsToTxn: the offsets
     // partition joins the transaction with the commit.
     if version >= TRANSACTION_V2_VERSION {
