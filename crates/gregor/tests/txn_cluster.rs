@@ -446,6 +446,34 @@ fn commits_and_aborts_reach_partitions_led_by_other_brokers() {
         (0, 0),
         "held back while open"
     );
+    // The CLI bootstrapped from a broker that does not coordinate the
+    // transaction still lists it (every broker is asked) and describes it
+    // (at its coordinator).
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(support::gregor_bin())
+            .arg("txn")
+            .args(args)
+            .arg("--bootstrap-server")
+            .arg(format!(
+                "127.0.0.1:{}",
+                cluster.nodes[index_of(l.outsider)].port
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let listed = cli(&["list"]);
+    assert!(
+        listed.contains(&format!("{id}\t{pid}\tOngoing")),
+        "{listed}"
+    );
+    let described = cli(&["describe", "--transactional-id", id]);
+    assert!(described.contains("Ongoing"), "{described}");
     assert_eq!(end(&mut coordinator, id, pid, epoch, true, 4), NONE);
     let data0 = settled(&cluster, l.outsider, topic, 0);
     assert_eq!(data0.values, vec!["a1", "a2"]);
@@ -686,4 +714,53 @@ fn transactional_offsets_commit_through_a_remote_transaction_coordinator() {
         stable_offset(&mut groups, &group, topic)
     });
     assert_eq!(offset, 42);
+}
+
+/// A prepared transaction whose partition leader dies before its marker
+/// is written: the coordinator keeps retrying and writes the marker at
+/// the partition's new leader.
+#[test]
+fn markers_follow_a_partition_to_its_new_leader() {
+    let mut cluster = start_cluster();
+    let id = "tx-moved";
+    let topic = "moving";
+    let l = layout(&cluster, id, "data");
+    // One partition led by the outsider, replicated to the partner.
+    create_placed(
+        &mut cluster.connect(0),
+        topic,
+        &[vec![l.outsider, l.partner]],
+    );
+    assert_eq!(leaders(&cluster, 0, topic, 1), vec![l.outsider]);
+    let mut coordinator = cluster.connect(index_of(l.coordinator));
+    let mut leader = cluster.connect(index_of(l.outsider));
+    let (pid, epoch) = init(&mut coordinator, id, 60_000);
+    assert_eq!(
+        add_partitions(&mut coordinator, id, pid, epoch, topic, &[0]),
+        NONE
+    );
+    // acks=all: on both replicas once answered.
+    let code = eventually(30, "a replicated transactional write", || {
+        let code = produce_txn(&mut leader, id, pid, epoch, 0, topic, 0, &["moved"], 11);
+        (code != NOT_LEADER_OR_FOLLOWER).then_some(code)
+    });
+    assert_eq!(code, NONE);
+    // The leader stops before the COMMIT marker can reach it, then dies.
+    let outsider = index_of(l.outsider);
+    cluster.signal(outsider, "STOP");
+    assert_eq!(end(&mut coordinator, id, pid, epoch, true, 4), NONE);
+    assert_eq!(
+        state(&cluster, index_of(l.coordinator), id).as_deref(),
+        Some("PrepareCommit")
+    );
+    cluster.kill(outsider);
+    eventually(60, "the partner leading the partition", || {
+        let led = leaders(&cluster, index_of(l.coordinator), topic, 1);
+        (led == vec![l.partner]).then_some(())
+    });
+    eventually(60, "the transaction completed", || {
+        (state(&cluster, index_of(l.coordinator), id)? == "CompleteCommit").then_some(())
+    });
+    let moved = settled(&cluster, l.partner, topic, 0);
+    assert_eq!(moved.values, vec!["moved"]);
 }
