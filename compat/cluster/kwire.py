@@ -216,3 +216,54 @@ def create_topic(host, port, topic, partitions, rf, timeout_ms=5000, socket_time
     r.compact_str()  # name
     r.take(16)  # topic id
     return r.i16(), r.compact_str()
+
+
+LIST_OFFSETS_KEY = 2
+LIST_OFFSETS_VERSION = 5  # not flexible; isolation level since v2, leader epochs since v4
+LATEST = -1
+
+
+def _str16(s):
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def encode_list_offsets(correlation_id, topic, partitions, isolation, client_id="cluster-harness"):
+    """ListOffsets for the latest offset of `partitions`: isolation 0 (read_uncommitted)
+    answers the high watermark, 1 (read_committed) the last stable offset."""
+    header = struct.pack(">hhi", LIST_OFFSETS_KEY, LIST_OFFSETS_VERSION, correlation_id) + _str16(client_id)
+    body = struct.pack(">ibi", -1, isolation, 1) + _str16(topic) + struct.pack(">i", len(partitions))
+    for p in partitions:
+        body += struct.pack(">iiq", p, -1, LATEST)
+    msg = header + body
+    return struct.pack(">i", len(msg)) + msg
+
+
+def list_offsets(host, port, topic, partitions, isolation, timeout=5.0):
+    """{partition: (error code, offset)} from host:port alone (its own view as leader;
+    NOT_LEADER_OR_FOLLOWER (6) from a follower)."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(encode_list_offsets(9, topic, partitions, isolation))
+        size = struct.unpack(">i", _recv_exact(s, 4))[0]
+        buf = _recv_exact(s, size)
+    off = 0
+
+    def take(fmt):
+        nonlocal off
+        vals = struct.unpack_from(fmt, buf, off)
+        off += struct.calcsize(fmt)
+        return vals
+
+    (corr,) = take(">i")
+    if corr != 9:
+        raise ValueError("ListOffsets: wrong correlation id")
+    take(">i")  # throttle_time_ms
+    out = {}
+    for _ in range(take(">i")[0]):
+        (n,) = take(">h")
+        off += n  # topic name
+        for _ in range(take(">i")[0]):
+            p, err, _ts, offset, _epoch = take(">ihqqi")
+            out[p] = (err, offset)
+    return out

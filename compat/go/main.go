@@ -25,14 +25,16 @@
 //	    goes on.
 //	franz-compat -b HOST:PORT txn-pipeline -topic IN -out OUT -group G -txn-id ID
 //	        [-balancer range|cooperative-sticky|sticky] [-instance-id I] [-protocol classic|consumer]
-//	        [-batch N]
+//	        [-batch N] [-tag T] [-abort-every N] [-txn-timeout-ms MS]
 //	    consume -> transform -> produce with a kgo.GroupTransactSession: a read_committed group
 //	    member of G reads IN; each poll (at most N records) becomes one transaction that writes
 //	    "copy:"+value (same key, same partition) to OUT and commits the consumed offsets with
 //	    it. Prints {"assigned":[partitions]} when the assignment changes, {"txn":i,"records":n,
 //	    "committed":bool} per transaction (false: the session aborted it, e.g. after a
-//	    rebalance), and {"done":true,"txns":n} after a graceful leave once stdin is closed.
-//	    Any client error is fatal: {"error":...} and exit 1.
+//	    rebalance; committed ones with "offsets":{"P":next offset}), and {"done":true,"txns":n}
+//	    after a graceful leave once stdin is closed. Any client error is fatal: {"error":...}
+//	    and exit 1. For the fault tests: -tag T makes copies "copy:"+value+"|T#"+txn,
+//	    -abort-every N flushes, aborts and redoes every Nth transaction on purpose.
 //
 //	franz-compat -b HOST:PORT fault-produce ...   (faults.go: the fault tests' idempotent producer)
 //
@@ -153,6 +155,9 @@ func main() {
 	instanceID := sub.String("instance-id", "", "txn-pipeline: static member instance id")
 	protocol := sub.String("protocol", "classic", "txn-pipeline: group protocol, classic or consumer (KIP-848)")
 	batch := sub.Int("batch", 50, "txn-pipeline: max records per transaction")
+	tag := sub.String("tag", "", "txn-pipeline: append |TAG#<txn> to every copy")
+	abortEvery := sub.Int("abort-every", 0, "txn-pipeline: abort every Nth transaction on purpose")
+	txnTimeoutMs := sub.Int("txn-timeout-ms", 30000, "txn-pipeline: transaction timeout")
 	rate := sub.Float64("rate", 0, "fault-produce: records per second")
 	maxMs := sub.Int("max-ms", 600000, "fault-produce: stop after this long even if stdin stays open")
 	_ = sub.Parse(flag.Args()[1:])
@@ -170,7 +175,8 @@ func main() {
 		faultProduce(*bootstrap, *topic, *partitions, *rate, *prefix, *maxMs)
 	case "txn-pipeline":
 		txnPipeline(pipelineArgs{bootstrap: *bootstrap, in: *topic, out: *out, group: *group, txnID: *txnID,
-			balancer: *balancer, instanceID: *instanceID, protocol: *protocol, batch: *batch})
+			balancer: *balancer, instanceID: *instanceID, protocol: *protocol, batch: *batch,
+			tag: *tag, abortEvery: *abortEvery, txnTimeout: time.Duration(*txnTimeoutMs) * time.Millisecond})
 	default:
 		die("unknown command %q", cmd)
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +19,13 @@ import (
 type pipelineArgs struct {
 	bootstrap, in, out, group, txnID, balancer, instanceID, protocol string
 	batch                                                            int
+	// Fault tests (compat/cluster/test_eos.py): tag appends "|tag#<txn>" to every copy so a
+	// reader knows which transaction wrote it; abortEvery aborts every Nth transaction on
+	// purpose after flushing its copies (in the log, aborted; the session rewinds);
+	// txnTimeout is the producer's transaction timeout.
+	tag        string
+	abortEvery int
+	txnTimeout time.Duration
 }
 
 // lockedEncoder serialises output lines: group callbacks run on the client's goroutines.
@@ -52,9 +62,9 @@ func txnPipeline(a pipelineArgs) {
 		out.line(map[string]any{"assigned": ps})
 	}
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(a.bootstrap),
+		kgo.SeedBrokers(strings.Split(a.bootstrap, ",")...),
 		kgo.TransactionalID(a.txnID),
-		kgo.TransactionTimeout(30 * time.Second),
+		kgo.TransactionTimeout(a.txnTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.ConsumerGroup(a.group),
@@ -157,9 +167,15 @@ func txnPipeline(a pipelineArgs) {
 		var produceMu sync.Mutex
 		var produceErr error
 		n := 0
+		next := map[string]int64{}
 		fetches.EachRecord(func(r *kgo.Record) {
 			n++
-			rec := &kgo.Record{Topic: a.out, Key: r.Key, Value: append([]byte("copy:"), r.Value...), Partition: r.Partition}
+			value := append([]byte("copy:"), r.Value...)
+			if a.tag != "" {
+				value = append(value, []byte(fmt.Sprintf("|%s#%d", a.tag, txns))...)
+			}
+			next[strconv.Itoa(int(r.Partition))] = r.Offset + 1
+			rec := &kgo.Record{Topic: a.out, Key: r.Key, Value: value, Partition: r.Partition}
 			sess.Produce(ctx, rec, func(_ *kgo.Record, err error) {
 				if err != nil {
 					produceMu.Lock()
@@ -168,6 +184,18 @@ func txnPipeline(a pipelineArgs) {
 				}
 			})
 		})
+		if a.abortEvery > 0 && txns%a.abortEvery == a.abortEvery-1 {
+			// the copies reach the log before the abort, so readers could see them if it failed
+			if err := sess.Client().Flush(ctx); err != nil {
+				fatal("flush", err)
+			}
+			if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+				fatal("end", err)
+			}
+			out.line(map[string]any{"txn": txns, "records": n, "committed": false, "reason": "deliberate"})
+			txns++
+			continue
+		}
 		committed, err := sess.End(ctx, kgo.TryCommit)
 		if err != nil {
 			fatal("end", err)
@@ -179,7 +207,11 @@ func txnPipeline(a pipelineArgs) {
 			fatal("produce", produceErr)
 		}
 		produceMu.Unlock()
-		out.line(map[string]any{"txn": txns, "records": n, "committed": committed})
+		line := map[string]any{"txn": txns, "records": n, "committed": committed}
+		if committed {
+			line["offsets"] = next
+		}
+		out.line(line)
 		txns++
 	}
 }

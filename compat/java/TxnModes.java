@@ -37,8 +37,10 @@
 //       An abortable error (e.g. CommitFailedException after a rebalance fenced this
 //       generation) aborts and rewinds to the committed offsets. Prints {"assigned":[...]}
 //       on every assignment change, {"txn":i,"records":n,"committed":bool[,"reason"]} per
-//       transaction and {"done":true,"txns":n} after closing once stdin closes. Fatal
-//       errors (fenced producer, ...): {"error":...} and exit 1.
+//       transaction (committed ones with "offsets":{"P":next offset}) and {"done":true,"txns":n}
+//       after closing once stdin closes. Fatal errors (fenced producer, ...): {"error":...} and
+//       exit 1. Options for the fault tests: --tag=T (copies read "copy:"+value+"|T#"+txn),
+//       --abort-every=N (every Nth transaction flushed, aborted and redone), --txn-timeout-ms=MS.
 //   CompatClient BOOTSTRAP read-all TOPIC read_committed|read_uncommitted TIMEOUT_MS
 //       assign() every partition from the beginning, take endOffsets (the LSO for
 //       read_committed) and poll until every position reaches them. Prints
@@ -299,9 +301,19 @@ public class TxnModes {
         Properties consumerProps = new Properties();
         parse(a, 4, opts, consumerProps);
         Properties cp = copierConsumerProps(bootstrap, group, opts.getOrDefault("batch", "50"), consumerProps);
+        // Fault tests (compat/cluster/test_eos.py): --tag=T appends "|T#<txn>" to every copy so a
+        // reader knows which transaction wrote it; --abort-every=N aborts every Nth transaction on
+        // purpose after flushing its copies (they are in the log, aborted) and redoes the batch;
+        // --txn-timeout-ms sets the producer's transaction.timeout.ms.
+        String tag = opts.get("tag");
+        int abortEvery = Integer.parseInt(opts.getOrDefault("abort-every", "0"));
+        Properties producerProps = new Properties();
+        if (opts.containsKey("txn-timeout-ms")) {
+            producerProps.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, opts.get("txn-timeout-ms"));
+        }
         LinkedBlockingQueue<String> stdin = stdinLines();
         int txns = 0;
-        try (KafkaProducer<byte[], byte[]> producer = txnProducer(bootstrap, txnId, new Properties());
+        try (KafkaProducer<byte[], byte[]> producer = txnProducer(bootstrap, txnId, producerProps);
              KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(cp, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
             producer.initTransactions();
             consumer.subscribe(List.of(in));
@@ -317,15 +329,33 @@ public class TxnModes {
                 if (recs.isEmpty()) continue;
                 producer.beginTransaction();
                 Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+                Map<TopicPartition, Long> firsts = new HashMap<>();
                 try {
                     for (ConsumerRecord<byte[], byte[]> r : recs) {
-                        byte[] v = utf8("copy:" + new String(r.value(), StandardCharsets.UTF_8));
-                        producer.send(new ProducerRecord<>(outTopic, r.partition(), r.key(), v));
-                        offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                        String copy = "copy:" + new String(r.value(), StandardCharsets.UTF_8);
+                        if (tag != null) copy += "|" + tag + "#" + txns;
+                        producer.send(new ProducerRecord<>(outTopic, r.partition(), r.key(), utf8(copy)));
+                        TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+                        offsets.put(tp, new OffsetAndMetadata(r.offset() + 1));
+                        firsts.merge(tp, r.offset(), Math::min);
+                    }
+                    if (abortEvery > 0 && txns % abortEvery == abortEvery - 1) {
+                        producer.flush();
+                        producer.abortTransaction();
+                        for (Map.Entry<TopicPartition, Long> e : firsts.entrySet()) consumer.seek(e.getKey(), e.getValue());
+                        out("{\"txn\":" + txns + ",\"records\":" + recs.count()
+                                + ",\"committed\":false,\"reason\":\"deliberate\"}");
+                        txns++;
+                        continue;
                     }
                     producer.sendOffsetsToTransaction(offsets, consumer.groupMetadata());
                     producer.commitTransaction();
-                    out("{\"txn\":" + txns + ",\"records\":" + recs.count() + ",\"committed\":true}");
+                    StringJoiner offs = new StringJoiner(",", "{", "}");
+                    for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
+                        offs.add(q(String.valueOf(e.getKey().partition())) + ":" + e.getValue().offset());
+                    }
+                    out("{\"txn\":" + txns + ",\"records\":" + recs.count() + ",\"committed\":true,\"offsets\":"
+                            + offs + "}");
                 } catch (org.apache.kafka.common.errors.ProducerFencedException
                          | org.apache.kafka.common.errors.OutOfOrderSequenceException
                          | org.apache.kafka.common.errors.AuthorizationException

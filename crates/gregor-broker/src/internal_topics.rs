@@ -28,13 +28,17 @@ pub const TXN_TOPIC: &str = "__transaction_state";
 /// Bytes asked for per read while replaying.
 const REPLAY_CHUNK: usize = 4 * 1024 * 1024;
 
-/// Kafka's partition for a coordinator key: `abs(key.hashCode()) % partitions`
-/// with Java's `String.hashCode` (over UTF-16 code units).
+/// Kafka's partition for a coordinator key: `Utils.abs(key.hashCode()) % partitions`
+/// with Java's `String.hashCode` (over UTF-16 code units). `Utils.abs` is
+/// `Math.abs` with `Integer.MIN_VALUE` mapped to 0, not a mask of the sign bit:
+/// for a negative hash the two give different partitions, and clients of a
+/// mixed or migrated cluster must find the same coordinator as Kafka's.
 pub fn partition_for(key: &str, partitions: i32) -> i32 {
     let hash = key
         .encode_utf16()
         .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(unit as i32));
-    (hash & 0x7fff_ffff) % partitions.max(1)
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % partitions.max(1)
 }
 
 /// Creates an internal topic (compacted, as Kafka's are) unless it exists,
@@ -371,6 +375,11 @@ mod tests {
         assert_eq!(partition_for("", 50), 0);
         // Java: "my-consumer-group".hashCode() = 1513705513 -> partition 13 of 50.
         assert_eq!(partition_for("my-consumer-group", 50), 13);
+        // A negative hash: Kafka 4.4 put the group "eos-0fd86a-librdkafka-group-76"
+        // (hashCode -1625069097) on __consumer_offsets-47; masking the sign bit gives 1.
+        assert_eq!(partition_for("eos-0fd86a-librdkafka-group-76", 50), 47);
+        // Java: "polygenelubricants".hashCode() == Integer.MIN_VALUE; Utils.abs gives 0.
+        assert_eq!(partition_for("polygenelubricants", 50), 0);
         for key in [
             "x",
             "my-consumer-group",

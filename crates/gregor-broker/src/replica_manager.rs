@@ -429,12 +429,14 @@ impl Partition {
     /// KIP-890: the guard a transactional batch needs after the remote
     /// transaction coordinator verified it (`None`: its transaction is
     /// already open here).
+    /// `epoch_bump`: the client runs transaction version 2 (Produce v12+).
     pub fn start_verification(
         &self,
         producer_id: i64,
         epoch: i16,
+        epoch_bump: bool,
     ) -> Result<Option<VerificationGuard>, LogError> {
-        self.with_log(|log| Ok(log.start_verification(producer_id, epoch)))
+        self.with_log(|log| Ok(log.start_verification_for(producer_id, epoch, epoch_bump)))
     }
 
     /// [`Self::append`] of a batch verified with a remote coordinator; the

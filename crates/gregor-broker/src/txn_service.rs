@@ -257,8 +257,23 @@ impl TxnService {
     ) -> Result<T, Code> {
         let partitions = [partition];
         if implicit_add {
-            self.add_partitions(transactional_id, producer_id, epoch, &partitions)
-                .await?;
+            // CONCURRENT_TRANSACTIONS (the previous transaction's markers are
+            // still being written) is retried briefly first, as Kafka's
+            // broker does (see txn_verification::verify).
+            let start = std::time::Instant::now();
+            loop {
+                match self
+                    .add_partitions(transactional_id, producer_id, epoch, &partitions)
+                    .await
+                {
+                    Err(error_codes::CONCURRENT_TRANSACTIONS)
+                        if start.elapsed() < crate::txn_verification::CONCURRENT_RETRY_MAX =>
+                    {
+                        tokio::time::sleep(crate::txn_verification::CONCURRENT_RETRY_BACKOFF).await;
+                    }
+                    other => break other?,
+                }
+            }
         }
         let txn_partition = self.core.partition_for(transactional_id);
         let shards = self.core.lock();

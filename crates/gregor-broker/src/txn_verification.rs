@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use std::time::{Duration, Instant};
 
 /// The broker-to-broker version (batched, with `verify_only`).
 pub const ADD_PARTITIONS_TO_TXN_VERSION: i16 = 5;
@@ -35,11 +36,36 @@ pub struct Verification<'a> {
     pub add: bool,
 }
 
+/// Kafka's `add.partitions.to.txn.retry.backoff.ms` and
+/// `add.partitions.to.txn.retry.backoff.max.ms` (defaults): a coordinator
+/// answering CONCURRENT_TRANSACTIONS is asked again for this long before
+/// the producer hears it. Under transaction version 2 a client produces its
+/// next transaction as soon as EndTxn answers, while the previous one's
+/// markers are still being written; without the retry every such first
+/// batch is refused (NOT_ENOUGH_REPLICAS), and franz-go then waits for a
+/// metadata refresh (5 s) before retrying: one transaction per 5 s.
+pub const CONCURRENT_RETRY_BACKOFF: Duration = Duration::from_millis(20);
+pub const CONCURRENT_RETRY_MAX: Duration = Duration::from_millis(100);
+
 /// Asks the transaction coordinator of `v.transactional_id`: NONE when the
 /// partition is (now) in the open transaction, else the coordinator's code
 /// (COORDINATOR_NOT_AVAILABLE when it cannot be reached, which producers
-/// hear as NOT_ENOUGH_REPLICAS and retry).
+/// hear as NOT_ENOUGH_REPLICAS and retry). CONCURRENT_TRANSACTIONS is
+/// retried here first, as Kafka's broker does.
 pub async fn verify(broker: &Broker, v: Verification<'_>) -> i16 {
+    let start = Instant::now();
+    loop {
+        let code = verify_once(broker, v).await;
+        if code != error_codes::CONCURRENT_TRANSACTIONS
+            || start.elapsed() + CONCURRENT_RETRY_BACKOFF > CONCURRENT_RETRY_MAX
+        {
+            return code;
+        }
+        tokio::time::sleep(CONCURRENT_RETRY_BACKOFF).await;
+    }
+}
+
+async fn verify_once(broker: &Broker, v: Verification<'_>) -> i16 {
     let image = broker.controller.image();
     let partitions = image
         .topic(TXN_TOPIC)

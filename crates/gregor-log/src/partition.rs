@@ -196,10 +196,23 @@ impl PartitionLog {
         producer_id: i64,
         epoch: i16,
     ) -> Option<VerificationGuard> {
+        self.start_verification_for(producer_id, epoch, false)
+    }
+
+    /// [`start_verification`](Self::start_verification) saying whether the
+    /// client runs transaction version 2 (`epoch_bump`: Produce v12+), whose
+    /// markers carry the epoch of its next transaction and so must not
+    /// clear a verification of that epoch (Kafka's `UnifiedLog`).
+    pub fn start_verification_for(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        epoch_bump: bool,
+    ) -> Option<VerificationGuard> {
         if self.producers.has_ongoing_txn(producer_id, epoch) {
             return None;
         }
-        Some(self.verifications.start(producer_id))
+        Some(self.verifications.start(producer_id, epoch, epoch_bump))
     }
 
     /// [`append`](Self::append) of a transactional batch verified with the
@@ -287,7 +300,8 @@ impl PartitionLog {
         // A marker ends the producer's transaction here: a verification
         // started before it must not let a late batch open another one.
         for header in headers.iter().filter(|h| h.is_control()) {
-            self.verifications.clear(header.producer_id);
+            self.verifications
+                .marker(header.producer_id, header.producer_epoch);
         }
         Ok(appended)
     }

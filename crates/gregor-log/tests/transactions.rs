@@ -858,3 +858,38 @@ fn a_marker_voids_the_verifications_started_before_it() {
         .unwrap();
     assert_eq!(log.first_unstable_offset(), Some(end));
 }
+
+/// KIP-890 with transaction version 2 (Kafka's `UnifiedLog`): EndTxn bumps
+/// the epoch and the markers carry the bumped epoch, which is the epoch of
+/// the producer's next transaction. A verification of that next transaction
+/// started before the previous one's marker arrives still holds after it;
+/// a transaction version 1 verification does not.
+#[test]
+fn a_transaction_version_2_marker_keeps_the_next_transactions_verification() {
+    use gregor_protocol::error_codes::INVALID_TXN_STATE;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    let first = log.start_verification_for(1, 0, true).unwrap();
+    log.append_verified(&txn(1, 0, 0, 1), Some(first), 0, 1_000)
+        .unwrap();
+    // The client committed (epoch bumped to 1) and produces its next
+    // transaction while the commit marker is still on its way here.
+    let next = log.start_verification_for(1, 1, true).unwrap();
+    log.append_txn_marker(marker(1, 1, 0, true), 0, 2_000)
+        .unwrap();
+    log.append_verified(&txn(1, 1, 0, 1), Some(next), 0, 2_000)
+        .unwrap();
+    assert!(
+        log.first_unstable_offset().is_some(),
+        "the next transaction is open"
+    );
+
+    // Transaction version 1: the same order voids the verification.
+    let stale = log.start_verification_for(2, 0, false).unwrap();
+    log.append_txn_marker(marker(2, 0, 0, false), 0, 3_000)
+        .unwrap();
+    let err = log
+        .append_verified(&txn(2, 0, 0, 1), Some(stale), 0, 3_000)
+        .unwrap_err();
+    assert_eq!(err.error_code(), INVALID_TXN_STATE);
+}

@@ -186,11 +186,14 @@ async fn append_verified_remotely(
     verification: Verification<'_>,
     now: i64,
 ) -> Result<Result<AppendInfo, LogError>, i16> {
-    let guard =
-        match partition.start_verification(verification.producer_id, verification.producer_epoch) {
-            Ok(guard) => guard,
-            Err(err) => return Ok(Err(err)),
-        };
+    let guard = match partition.start_verification(
+        verification.producer_id,
+        verification.producer_epoch,
+        verification.add,
+    ) {
+        Ok(guard) => guard,
+        Err(err) => return Ok(Err(err)),
+    };
     if guard.is_some() {
         let code = txn_verification::verify(broker, verification).await;
         if code != error_codes::NONE {
