@@ -314,8 +314,11 @@ def find_coordinator(host, key, key_type=GROUP_KEY):
     return err, node
 
 
-def offset_fetch(host, group, topics=None):
+def offset_fetch(host, group, topics=None, require_stable=True):
     """OffsetFetch v8 for one group (topics: {name: [partitions]} or None for all).
+    require_stable as the Java consumer always sends it (KIP-447): Kafka then answers
+    once everything the coordinator wrote is committed, so a coordinator that was just
+    elected cannot serve offsets older than those it acknowledged.
     Returns (group error, {(topic, partition): (offset, error)})."""
     w = _W().n(1).s(group)
     if topics is None:
@@ -327,7 +330,7 @@ def offset_fetch(host, group, topics=None):
             for p in ps:
                 w.i32(p)
             w.tags()
-    w.tags().i8(0).tags()
+    w.tags().i8(1 if require_stable else 0).tags()
     r = call(host, 9, 8, w)
     r.i32()
     out, gerr = {}, None
