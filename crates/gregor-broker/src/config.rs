@@ -355,6 +355,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Partitions of __consumer_offsets, created on first use.",
     ),
     def(
+        "offsets.topic.replication.factor",
+        Int,
+        "3",
+        "Replication factor of __consumer_offsets (1 in the embedded single-node mode). Creating it with fewer brokers fails: FindCoordinator answers COORDINATOR_NOT_AVAILABLE.",
+    ),
+    def(
+        "offsets.commit.timeout.ms",
+        Int,
+        "5000",
+        "How long a group coordinator write (an offset commit, a rebalance's group record) may wait to be committed on the replicas before the request fails.",
+    ),
+    def(
         "group.consumer.session.timeout.ms",
         Int,
         "45000",
@@ -425,6 +437,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Int,
         "50",
         "Partitions of __transaction_state, created on first use.",
+    ),
+    def(
+        "transaction.state.log.replication.factor",
+        Int,
+        "3",
+        "Replication factor of __transaction_state (1 in the embedded single-node mode).",
+    ),
+    def(
+        "transaction.state.log.min.isr",
+        Int,
+        "2",
+        "min.insync.replicas of __transaction_state (1 in the embedded single-node mode).",
     ),
     def(
         "transaction.max.timeout.ms",
@@ -522,9 +546,6 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "num.recovery.threads.per.data.dir",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
-    "offsets.topic.replication.factor",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
 ];
@@ -595,6 +616,11 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub fetch_session_cache_slots: usize,
     pub offsets_topic_partitions: i32,
+    /// `offsets.topic.replication.factor` (1 by default in the embedded
+    /// single-node mode, as Kafka's config/server.properties sets it).
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.commit.timeout.ms`.
+    pub offsets_commit_timeout_ms: u64,
     pub group_initial_rebalance_delay_ms: i32,
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval_ms: u64,
@@ -623,6 +649,10 @@ pub struct FetcherSettings {
 #[derive(Debug, Clone, Default)]
 pub struct TxnSettings {
     pub state_log_partitions: i32,
+    /// `transaction.state.log.replication.factor`.
+    pub state_log_replication_factor: i16,
+    /// `transaction.state.log.min.isr`: the topic's `min.insync.replicas`.
+    pub state_log_min_isr: i32,
     pub max_timeout_ms: i32,
     pub id_expiration_ms: i64,
     pub abort_check_interval_ms: u64,
@@ -669,6 +699,8 @@ impl BrokerConfig {
             socket_request_max_bytes: 0,
             fetch_session_cache_slots: 0,
             offsets_topic_partitions: 0,
+            offsets_topic_replication_factor: 0,
+            offsets_commit_timeout_ms: 0,
             group_initial_rebalance_delay_ms: 0,
             offsets_retention_ms: 0,
             offsets_retention_check_interval_ms: 0,
@@ -750,6 +782,9 @@ impl BrokerConfig {
             .map_err(|_| invalid(slots, config.value(slots), "must be at least 0"))?;
         config.positive("log.segment.bytes")?;
         config.offsets_topic_partitions = config.positive("offsets.topic.num.partitions")? as i32;
+        config.offsets_topic_replication_factor =
+            config.internal_topic_setting("offsets.topic.replication.factor")? as i16;
+        config.offsets_commit_timeout_ms = config.positive("offsets.commit.timeout.ms")? as u64;
         config.group_initial_rebalance_delay_ms =
             config.int("group.initial.rebalance.delay.ms")?.max(0) as i32;
         config.offsets_retention_ms = config
@@ -764,6 +799,11 @@ impl BrokerConfig {
         config.group_consumer = consumer_groups::settings(&config)?;
         config.txn = TxnSettings {
             state_log_partitions: config.positive("transaction.state.log.num.partitions")? as i32,
+            state_log_replication_factor: config
+                .internal_topic_setting("transaction.state.log.replication.factor")?
+                as i16,
+            state_log_min_isr: config.internal_topic_setting("transaction.state.log.min.isr")?
+                as i32,
             max_timeout_ms: config.positive("transaction.max.timeout.ms")? as i32,
             id_expiration_ms: config.positive("transactional.id.expiration.ms")?,
             abort_check_interval_ms: config
@@ -896,6 +936,22 @@ impl BrokerConfig {
             .map_err(|_| invalid(key, value, "not a number"))
     }
 
+    /// An internal topic's replication setting: Kafka's default, except in
+    /// the embedded single-node mode (no quorum configured), where a single
+    /// broker could never meet it and the default is 1 (as Kafka's own
+    /// config/server.properties sets them).
+    fn internal_topic_setting(&self, key: &str) -> Result<i64, ConfigError> {
+        let embedded = self.quorum.voters.is_empty() && self.quorum.bootstrap_servers.is_empty();
+        if embedded && !self.is_explicit(key) {
+            return Ok(1);
+        }
+        let n = self.positive(key)?;
+        if n > i64::from(i16::MAX) {
+            return Err(invalid(key, self.value(key), "must be at most 32767"));
+        }
+        Ok(n)
+    }
+
     fn positive(&self, key: &str) -> Result<i64, ConfigError> {
         let n = self.int(key)?;
         if n <= 0 {
@@ -1023,6 +1079,53 @@ mod tests {
         assert_eq!(config.log_dir, PathBuf::from("./gregor-data"));
         assert!(config.auto_create_topics);
         assert_eq!(config.message_max_bytes, 1048588);
+    }
+
+    #[test]
+    fn internal_topics_replicate_as_kafka_except_in_the_embedded_mode() {
+        let embedded = BrokerConfig::from_settings(BTreeMap::new()).unwrap();
+        let replication = |c: &BrokerConfig| {
+            (
+                c.offsets_topic_replication_factor,
+                c.txn.state_log_replication_factor,
+                c.txn.state_log_min_isr,
+            )
+        };
+        assert_eq!(replication(&embedded), (1, 1, 1));
+        assert_eq!(embedded.offsets_commit_timeout_ms, 5000);
+        let cluster = [
+            ("process.roles", "broker,controller"),
+            ("node.id", "1"),
+            ("controller.quorum.voters", "1@127.0.0.1:9093"),
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+            ("controller.listener.names", "CONTROLLER"),
+            ("inter.broker.listener.name", "PLAINTEXT"),
+            (
+                "listener.security.protocol.map",
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ),
+        ];
+        let kafka = BrokerConfig::from_settings(settings(&cluster)).unwrap();
+        assert_eq!(replication(&kafka), (3, 3, 2));
+        let mut set = cluster.to_vec();
+        set.push(("offsets.topic.replication.factor", "2"));
+        set.push(("transaction.state.log.min.isr", "1"));
+        let chosen = BrokerConfig::from_settings(settings(&set)).unwrap();
+        assert_eq!(replication(&chosen), (2, 3, 1));
+        // Set explicitly, the embedded mode takes the value too.
+        let explicit = BrokerConfig::from_settings(settings(&[(
+            "transaction.state.log.replication.factor",
+            "3",
+        )]))
+        .unwrap();
+        assert_eq!(replication(&explicit), (1, 3, 1));
+        let err =
+            BrokerConfig::from_settings(settings(&[("offsets.topic.replication.factor", "0")]))
+                .unwrap_err();
+        assert!(err.to_string().contains("offsets.topic.replication.factor"));
     }
 
     #[test]

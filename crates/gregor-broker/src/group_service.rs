@@ -1,262 +1,582 @@
-//! The edge around the pure group coordinator (`group`): maps parked
-//! requests to the connections waiting for them, persists the records each
-//! step produces to `__consumer_offsets` before answering, drives the
-//! coordinator's timers, and replays its state at start-up.
+//! The edge around the pure group coordinator (`group`), sharded as
+//! Kafka's coordinator runtime: one `GroupCoordinator` per partition of
+//! `__consumer_offsets` this broker leads, loaded by replaying that
+//! partition when the broker becomes its leader and dropped when it stops
+//! being it. A request goes to the shard of its group's partition (absent:
+//! NOT_COORDINATOR; loading: COORDINATOR_LOAD_IN_PROGRESS).
+//!
+//! Each step runs under the service lock and appends its records to the
+//! shard's partition under it (so the log has them in the order the state
+//! machine made them); the answers go out once those records are committed
+//! (the high watermark passed them), waited for outside the lock. A write
+//! that fails or is not committed in `offsets.commit.timeout.ms` reloads
+//! the shard from its log, so memory never stays ahead of it.
+
+mod load;
 
 use crate::clock::now_ms;
 use crate::controller::Controller;
-use crate::internal_topics::{self, Replayed, OFFSETS_TOPIC};
+use crate::internal_topics::{self, PendingCommit, OFFSETS_TOPIC};
 use crate::replica_manager::ReplicaManager;
 use bytes::Bytes;
 use gregor_coordinator::group::{GroupConfig, GroupCoordinator, Outcome, Record, Response};
-use gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE;
+use gregor_coordinator::runtime::{ShardChange, ShardState, Shards};
+use gregor_metadata::MetadataImage;
+use gregor_protocol::error_codes::{
+    COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR, UNKNOWN_SERVER_ERROR,
+};
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
-struct Inner {
+/// A parked request's answer, or the error it gets instead.
+type Answer = Result<Response, i16>;
+
+/// One `__consumer_offsets` partition's coordinator.
+struct Shard {
     coordinator: GroupCoordinator,
-    waiting: HashMap<u64, oneshot::Sender<Response>>,
-    next_request_id: u64,
+    /// Parked requests (JoinGroup, SyncGroup, ...) by request id.
+    waiting: HashMap<u64, oneshot::Sender<Answer>>,
+    /// The last offset this shard appended (or found at load): an answer
+    /// that wrote nothing may still depend on it, so it waits for it too.
+    last_written: Option<i64>,
 }
 
-pub struct GroupService {
+impl Shard {
+    fn new(coordinator: GroupCoordinator, last_written: Option<i64>) -> Shard {
+        Shard {
+            coordinator,
+            waiting: HashMap::new(),
+            last_written,
+        }
+    }
+
+    /// The parked requests of a dropped shard get `code`.
+    fn fail_waiting(self, code: i16) {
+        for (_, tx) in self.waiting {
+            let _ = tx.send(Err(code));
+        }
+    }
+}
+
+struct Inner {
+    shards: Shards<Shard>,
+    next_request_id: u64,
+    /// Transaction markers that reached a partition while its shard was
+    /// loading: the replay may have read the log before them.
+    markers_while_loading: BTreeMap<i32, Vec<(i64, bool)>>,
+}
+
+struct Core {
     inner: Mutex<Inner>,
     controller: Arc<Controller>,
     replicas: Arc<ReplicaManager>,
-    partitions: i32,
+    config: GroupConfig,
+    /// `offsets.topic.num.partitions`, until the topic exists.
+    default_partitions: i32,
+    /// `offsets.topic.replication.factor`.
+    replication_factor: i16,
+    /// `offsets.commit.timeout.ms`.
+    commit_timeout: Duration,
+    node_id: i32,
+    /// Where loads and deferred answers run (the main runtime).
+    runtime: tokio::runtime::Handle,
+}
+
+/// Settings of the service besides the coordinator's own.
+pub struct GroupServiceSettings {
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub commit_timeout: Duration,
+    pub node_id: i32,
+}
+
+pub struct GroupService {
+    core: Arc<Core>,
+}
+
+/// What a step left to do once the lock is released: wait for its records
+/// to be committed, then send the answers that became ready.
+struct Delivery {
+    partition: i32,
+    leader_epoch: i32,
+    /// Records of this step itself were appended (a failure reloads).
+    wrote: bool,
+    commit: Result<Option<PendingCommit>, i16>,
+    answers: Vec<(oneshot::Sender<Answer>, Response)>,
 }
 
 impl GroupService {
-    /// Builds the coordinator and replays `__consumer_offsets` if it exists.
-    pub fn load(
+    /// An empty service: shards are loaded as this broker becomes leader
+    /// of `__consumer_offsets` partitions (see [`GroupService::on_image`]).
+    /// Must be called within the main runtime.
+    pub fn new(
         config: GroupConfig,
         controller: Arc<Controller>,
         replicas: Arc<ReplicaManager>,
-        partitions: i32,
-    ) -> anyhow::Result<GroupService> {
-        let mut coordinator = GroupCoordinator::new(config);
-        let now = now_ms();
-        let existing = controller
-            .image()
-            .topic(OFFSETS_TOPIC)
-            .map(|t| t.partitions.len() as i32)
-            .unwrap_or(0);
-        let mut replayed = 0usize;
-        for partition in 0..existing {
-            let in_partition =
-                |group: &str| internal_topics::partition_for(group, existing) == partition;
-            for item in internal_topics::replay(&replicas, OFFSETS_TOPIC, partition)? {
-                let (key, value, producer) = match item {
-                    Replayed::Record {
-                        key,
-                        value,
-                        producer,
-                    } => (key, value, producer),
-                    Replayed::Marker {
-                        producer_id,
-                        commit,
-                    } => {
-                        coordinator.complete_txn_offsets(producer_id, commit, in_partition, now);
-                        continue;
-                    }
-                };
-                match Record::decode(&key, value.as_deref()) {
-                    Ok(record) => {
-                        match producer {
-                            Some(pid) => coordinator.replay_pending_offset(pid, record, now),
-                            None => coordinator.replay(record, now),
-                        }
-                        replayed += 1;
-                    }
-                    // Records of kinds we do not model (share or streams groups') are skipped.
-                    Err(err) => {
-                        tracing::debug!(partition, %err, "skipping __consumer_offsets record")
-                    }
-                }
-            }
-        }
-        if replayed > 0 {
-            tracing::info!(records = replayed, "loaded consumer group state");
-        }
-        let partitions = if existing > 0 { existing } else { partitions };
-        Ok(GroupService {
-            inner: Mutex::new(Inner {
-                coordinator,
-                waiting: HashMap::new(),
-                next_request_id: 1,
+        settings: GroupServiceSettings,
+    ) -> GroupService {
+        GroupService {
+            core: Arc::new(Core {
+                inner: Mutex::new(Inner {
+                    shards: Shards::new(),
+                    next_request_id: 1,
+                    markers_while_loading: BTreeMap::new(),
+                }),
+                controller,
+                replicas,
+                config,
+                default_partitions: settings.partitions,
+                replication_factor: settings.replication_factor,
+                commit_timeout: settings.commit_timeout,
+                node_id: settings.node_id,
+                runtime: tokio::runtime::Handle::current(),
             }),
-            controller,
-            replicas,
-            partitions,
-        })
+        }
     }
 
-    /// Runs a step that may park the caller; waits for its answer.
+    /// A new metadata image was applied to the local replicas: load the
+    /// shards of the partitions this broker now leads, drop the others.
+    pub fn on_image(&self, image: &MetadataImage) {
+        let led = internal_topics::led_partitions(
+            image,
+            &self.core.replicas,
+            OFFSETS_TOPIC,
+            self.core.node_id,
+        );
+        self.core.apply_leadership(&led);
+    }
+
+    /// The `__consumer_offsets` partition of a group.
+    pub fn partition_of(&self, group_id: &str) -> i32 {
+        self.core.partition_of(group_id)
+    }
+
+    /// Runs a step that may park the caller (JoinGroup, SyncGroup,
+    /// Heartbeat, LeaveGroup) on the group's shard; waits for its answer,
+    /// which goes out once the records it depends on are committed.
     pub async fn parked(
         &self,
+        group_id: &str,
         step: impl FnOnce(&mut GroupCoordinator, u64, i64) -> Outcome,
-    ) -> Option<Response> {
+    ) -> Answer {
         let (tx, rx) = oneshot::channel();
-        {
-            let mut inner = self.lock();
+        let partition = self.core.partition_of(group_id);
+        let delivery = {
+            let mut inner = self.core.lock();
             let id = inner.next_request_id;
             inner.next_request_id += 1;
-            inner.waiting.insert(id, tx);
-            let outcome = step(&mut inner.coordinator, id, now_ms());
-            self.finish(&mut inner, outcome);
-        }
-        rx.await.ok()
+            let leader_epoch = inner.shards.leader_epoch(partition).unwrap_or(-1);
+            let shard = inner.shards.get_mut(partition)?;
+            shard.waiting.insert(id, tx);
+            let outcome = step(&mut shard.coordinator, id, now_ms());
+            self.core
+                .write_outcome(partition, leader_epoch, shard, outcome)
+        };
+        self.core.deliver(delivery).await;
+        // A dropped sender means the shard went away meanwhile.
+        rx.await.unwrap_or(Err(NOT_COORDINATOR))
     }
 
-    /// Runs a step answered at once; `Err` when its records could not be persisted.
-    pub fn immediate<T>(
+    /// Runs a step answered at once on the group's shard; the answer is
+    /// returned once its records are committed, else the coordinator error.
+    pub async fn immediate<T>(
         &self,
+        group_id: &str,
         step: impl FnOnce(&mut GroupCoordinator, i64) -> (T, Vec<Record>),
     ) -> Result<T, i16> {
-        let mut inner = self.lock();
-        let (answer, records) = step(&mut inner.coordinator, now_ms());
-        match self.persist(&records) {
-            Ok(()) => Ok(answer),
-            Err(err) => {
-                tracing::error!(%err, "cannot persist group records");
-                Err(COORDINATOR_NOT_AVAILABLE)
-            }
-        }
+        let partition = self.core.partition_of(group_id);
+        self.immediate_on(partition, |c, now| {
+            let (answer, records) = step(c, now);
+            (answer, records, None)
+        })
+        .await
     }
 
     /// TxnOffsetCommit: the offsets are written as a transactional batch of
     /// the producer and stay pending until its transaction ends.
-    pub fn txn_commit(&self, req: &TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+    pub async fn txn_commit(
+        &self,
+        req: &TxnOffsetCommitRequest,
+    ) -> Result<TxnOffsetCommitResponse, i16> {
         // The metadata names the topic ids consumer-group members hold.
-        let image = self.controller.image();
-        let mut inner = self.lock();
-        let (response, records) =
-            inner
-                .coordinator
-                .txn_commit_offsets(req, image.as_ref(), now_ms());
+        let image = self.core.controller.image();
+        let partition = self.core.partition_of(&req.group_id);
         let producer = (req.producer_id.0, req.producer_epoch);
-        if let Err(err) = self.persist_transactional(&records, producer) {
-            tracing::error!(%err, "cannot persist transactional offsets");
-            inner.coordinator.abort_pending_append(producer.0, &records);
-            return fail_txn_commit(response, COORDINATOR_NOT_AVAILABLE);
-        }
-        response
+        self.immediate_on(partition, |c, now| {
+            let (response, records) = c.txn_commit_offsets(req, image.as_ref(), now);
+            (response, records, Some(producer))
+        })
+        .await
+    }
+
+    async fn immediate_on<T>(
+        &self,
+        partition: i32,
+        step: impl FnOnce(&mut GroupCoordinator, i64) -> (T, Vec<Record>, Option<(i64, i16)>),
+    ) -> Result<T, i16> {
+        let (answer, commit, leader_epoch, wrote) = {
+            let mut inner = self.core.lock();
+            let leader_epoch = inner.shards.leader_epoch(partition).unwrap_or(-1);
+            let shard = inner.shards.get_mut(partition)?;
+            let (answer, records, producer) = step(&mut shard.coordinator, now_ms());
+            let wrote = !records.is_empty();
+            let commit = self
+                .core
+                .write(partition, leader_epoch, shard, &records, producer);
+            (answer, commit, leader_epoch, wrote)
+        };
+        self.core
+            .settle(partition, leader_epoch, wrote, commit)
+            .await?;
+        Ok(answer)
     }
 
     /// A transaction marker of `producer_id` was written to
     /// `__consumer_offsets-<partition>`: settle the offsets it covers.
     pub fn complete_txn(&self, partition: i32, producer_id: i64, commit: bool) {
-        let partitions = self.partitions;
-        self.lock().coordinator.complete_txn_offsets(
-            producer_id,
-            commit,
-            |group| internal_topics::partition_for(group, partitions) == partition,
-            now_ms(),
-        );
+        let mut inner = self.core.lock();
+        match inner.shards.get_mut(partition) {
+            Ok(shard) => shard.coordinator.complete_txn_offsets(
+                producer_id,
+                commit,
+                // Every group of the shard is in its partition.
+                |_| true,
+                now_ms(),
+            ),
+            Err(COORDINATOR_LOAD_IN_PROGRESS) => inner
+                .markers_while_loading
+                .entry(partition)
+                .or_default()
+                .push((producer_id, commit)),
+            // Not the coordinator: whoever loads the partition replays the marker.
+            Err(_) => {
+                tracing::debug!(partition, producer_id, "marker for a shard not held here")
+            }
+        }
     }
 
     /// The `__consumer_offsets` partition that holds a group (created on
     /// first use), for AddOffsetsToTxn.
     pub fn offsets_partition(&self, group_id: &str) -> anyhow::Result<i32> {
-        internal_topics::ensure_topic(&self.controller, OFFSETS_TOPIC, self.partitions)
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        Ok(internal_topics::partition_for(group_id, self.partitions))
+        self.ensure_topic()?;
+        Ok(self.core.partition_of(group_id))
     }
 
-    /// Read-only access (describe, list, fetch offsets).
-    pub fn read<T>(&self, f: impl FnOnce(&GroupCoordinator) -> T) -> T {
-        f(&self.lock().coordinator)
+    /// Creates `__consumer_offsets` on first use (FindCoordinator).
+    pub fn ensure_topic(&self) -> anyhow::Result<()> {
+        internal_topics::ensure_topic(
+            &self.core.controller,
+            OFFSETS_TOPIC,
+            self.core.default_partitions,
+            self.core.replication_factor,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
     }
 
-    /// Removes expired committed offsets (and groups left with none).
+    /// Read-only access to the group's shard (describe, fetch offsets).
+    pub fn read<T>(
+        &self,
+        group_id: &str,
+        f: impl FnOnce(&GroupCoordinator) -> T,
+    ) -> Result<T, i16> {
+        let partition = self.core.partition_of(group_id);
+        let inner = self.core.lock();
+        let shard = inner.shards.get(partition)?;
+        Ok(f(&shard.coordinator))
+    }
+
+    /// Read-only access to every loaded shard (ListGroups): refused with
+    /// COORDINATOR_LOAD_IN_PROGRESS while any shard loads, as Kafka.
+    pub fn read_all<T>(&self, mut f: impl FnMut(&GroupCoordinator) -> T) -> Result<Vec<T>, i16> {
+        let inner = self.core.lock();
+        if inner.shards.any_loading() {
+            return Err(COORDINATOR_LOAD_IN_PROGRESS);
+        }
+        Ok(inner
+            .shards
+            .active()
+            .map(|(_, _, shard)| f(&shard.coordinator))
+            .collect())
+    }
+
+    /// Removes expired committed offsets (and groups left with none), per shard.
     pub fn expire_offsets(&self) {
-        let mut inner = self.lock();
-        let retention_ms = inner.coordinator.config().offsets_retention_ms;
-        let records = inner.coordinator.expire_offsets(now_ms(), retention_ms);
-        if !records.is_empty() {
-            tracing::info!(records = records.len(), "expired committed offsets");
-        }
-        if let Err(err) = self.persist(&records) {
-            tracing::error!(%err, "cannot persist expired offsets");
+        let deliveries: Vec<Delivery> = {
+            let mut inner = self.core.lock();
+            let now = now_ms();
+            let retention_ms = self.core.config.offsets_retention_ms;
+            let mut out = Vec::new();
+            for (partition, leader_epoch, shard) in inner.shards.active_mut() {
+                let records = shard.coordinator.expire_offsets(now, retention_ms);
+                if records.is_empty() {
+                    continue;
+                }
+                tracing::info!(
+                    partition,
+                    records = records.len(),
+                    "expired committed offsets"
+                );
+                let outcome = Outcome {
+                    responses: Vec::new(),
+                    records,
+                };
+                out.push(
+                    self.core
+                        .write_outcome(partition, leader_epoch, shard, outcome),
+                );
+            }
+            out
+        };
+        for delivery in deliveries {
+            self.core.spawn_deliver(delivery);
         }
     }
 
-    /// Fires due timers (session expiry, rebalance and join delays).
+    /// Fires due timers (session expiry, rebalance and join delays) of
+    /// every shard.
     pub fn tick(&self) {
-        let mut inner = self.lock();
-        let outcome = inner.coordinator.tick(now_ms());
-        self.finish(&mut inner, outcome);
+        let deliveries: Vec<Delivery> = {
+            let mut inner = self.core.lock();
+            let now = now_ms();
+            let mut out = Vec::new();
+            for (partition, leader_epoch, shard) in inner.shards.active_mut() {
+                let outcome = shard.coordinator.tick(now);
+                if outcome.records.is_empty() && outcome.responses.is_empty() {
+                    continue;
+                }
+                out.push(
+                    self.core
+                        .write_outcome(partition, leader_epoch, shard, outcome),
+                );
+            }
+            out
+        };
+        for delivery in deliveries {
+            self.core.spawn_deliver(delivery);
+        }
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+impl Core {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Persists, then answers. If persisting fails the coordinator's memory
-    /// is ahead of the log; the answers still go out (clients act on them)
-    /// and the error is logged, as a restart replays only what was written.
-    fn finish(&self, inner: &mut Inner, outcome: Outcome) {
-        if let Err(err) = self.persist(&outcome.records) {
-            tracing::error!(%err, "cannot persist group records");
-        }
-        for (id, response) in outcome.responses {
-            if let Some(tx) = inner.waiting.remove(&id) {
-                let _ = tx.send(response);
+    /// Kafka's partition of a group: by the existing topic's partition
+    /// count, else the configured one.
+    fn partition_of(&self, group_id: &str) -> i32 {
+        let partitions = self
+            .controller
+            .image()
+            .topic(OFFSETS_TOPIC)
+            .map(|t| t.partitions.len() as i32)
+            .unwrap_or(self.default_partitions);
+        internal_topics::partition_for(group_id, partitions)
+    }
+
+    fn apply_leadership(self: &Arc<Self>, led: &BTreeMap<i32, i32>) {
+        let mut inner = self.lock();
+        for change in inner.shards.plan(led) {
+            match change {
+                ShardChange::Unload { partition } => {
+                    inner.markers_while_loading.remove(&partition);
+                    if let Some(shard) = inner.shards.unload(partition) {
+                        tracing::info!(partition, "unloading consumer group shard");
+                        if let ShardState::Active(shard) = shard.state {
+                            shard.fail_waiting(NOT_COORDINATOR);
+                        }
+                    }
+                }
+                ShardChange::Load {
+                    partition,
+                    leader_epoch,
+                } => {
+                    inner.markers_while_loading.remove(&partition);
+                    if let Some(old) = inner.shards.begin_load(partition, leader_epoch) {
+                        old.fail_waiting(NOT_COORDINATOR);
+                    }
+                    tracing::info!(partition, leader_epoch, "loading consumer group shard");
+                    self.spawn_load(partition, leader_epoch);
+                }
             }
         }
     }
 
-    fn persist(&self, records: &[Record]) -> anyhow::Result<()> {
-        self.persist_as(records, None)
+    /// Replays the partition on a blocking task, then activates the shard
+    /// unless leadership moved on meanwhile.
+    fn spawn_load(self: &Arc<Self>, partition: i32, leader_epoch: i32) {
+        let core = self.clone();
+        self.runtime.spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let loaded = load::replay_shard(&core.replicas, partition, core.config.clone());
+            let mut inner = core.lock();
+            let still_wanted = inner.shards.leader_epoch(partition) == Some(leader_epoch)
+                && inner.shards.get(partition).err() == Some(COORDINATOR_LOAD_IN_PROGRESS);
+            if !still_wanted {
+                return;
+            }
+            match loaded {
+                Ok(load::Loaded {
+                    mut coordinator,
+                    records,
+                    last_offset,
+                }) => {
+                    let now = now_ms();
+                    let markers = inner
+                        .markers_while_loading
+                        .remove(&partition)
+                        .unwrap_or_default();
+                    for (producer_id, commit) in markers {
+                        coordinator.complete_txn_offsets(producer_id, commit, |_| true, now);
+                    }
+                    let shard = Shard::new(coordinator, last_offset);
+                    if inner.shards.finish_load(partition, leader_epoch, shard) {
+                        tracing::info!(
+                            partition,
+                            leader_epoch,
+                            records,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "loaded consumer group shard"
+                        );
+                    }
+                }
+                Err(err) => {
+                    // Left unloaded (NOT_COORDINATOR): the next metadata
+                    // change that still names this broker retries.
+                    tracing::error!(partition, %err, "cannot load consumer group shard");
+                    inner.shards.unload(partition);
+                }
+            }
+        });
     }
 
-    fn persist_transactional(
+    /// A write of this shard failed: its memory may be ahead of the log,
+    /// so it is replayed again (if still held at that epoch and active).
+    fn reload(self: &Arc<Self>, partition: i32, leader_epoch: i32) {
+        let mut inner = self.lock();
+        if inner.shards.leader_epoch(partition) != Some(leader_epoch)
+            || inner.shards.get(partition).is_err()
+        {
+            return;
+        }
+        tracing::warn!(
+            partition,
+            leader_epoch,
+            "reloading consumer group shard after a failed write"
+        );
+        inner.markers_while_loading.remove(&partition);
+        if let Some(old) = inner.shards.begin_load(partition, leader_epoch) {
+            old.fail_waiting(NOT_COORDINATOR);
+        }
+        self.spawn_load(partition, leader_epoch);
+    }
+
+    /// Appends a step's records to the shard's partition (under the lock);
+    /// what to wait for before answering.
+    fn write(
         &self,
+        partition: i32,
+        leader_epoch: i32,
+        shard: &mut Shard,
         records: &[Record],
-        producer: (i64, i16),
-    ) -> anyhow::Result<()> {
-        self.persist_as(records, Some(producer))
-    }
-
-    fn persist_as(&self, records: &[Record], producer: Option<(i64, i16)>) -> anyhow::Result<()> {
+        producer: Option<(i64, i16)>,
+    ) -> Result<Option<PendingCommit>, i16> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(shard.last_written.and_then(|last| {
+                internal_topics::pending_at(&self.replicas, OFFSETS_TOPIC, partition, last)
+            }));
         }
-        internal_topics::ensure_topic(&self.controller, OFFSETS_TOPIC, self.partitions)
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        let mut by_partition: BTreeMap<i32, Vec<(Bytes, Option<Bytes>)>> = BTreeMap::new();
-        for record in records {
-            let partition = internal_topics::partition_for(record.group_id(), self.partitions);
-            by_partition
-                .entry(partition)
-                .or_default()
-                .push(record.encode()?);
-        }
-        for (partition, batch) in by_partition {
-            match producer {
-                None => internal_topics::append(&self.replicas, OFFSETS_TOPIC, partition, &batch)?,
-                Some((id, epoch)) => internal_topics::append_transactional(
-                    &self.replicas,
-                    OFFSETS_TOPIC,
-                    partition,
-                    &batch,
-                    id,
-                    epoch,
-                )?,
-            };
-        }
-        Ok(())
+        let encoded: Vec<(Bytes, Option<Bytes>)> = records
+            .iter()
+            .map(Record::encode)
+            .collect::<Result<_, _>>()
+            .map_err(|err| {
+                tracing::error!(%err, "cannot encode group records");
+                UNKNOWN_SERVER_ERROR
+            })?;
+        let pending = internal_topics::append_local(
+            &self.replicas,
+            OFFSETS_TOPIC,
+            partition,
+            Some(leader_epoch),
+            &encoded,
+            producer,
+        )?;
+        shard.last_written = Some(pending.last_offset());
+        Ok(Some(pending))
     }
-}
 
-/// Every partition of a TxnOffsetCommit answer set to `code`.
-fn fail_txn_commit(mut response: TxnOffsetCommitResponse, code: i16) -> TxnOffsetCommitResponse {
-    for topic in &mut response.topics {
-        for partition in &mut topic.partitions {
-            partition.error_code = code;
+    /// `write` for an outcome, taking the answers that became ready.
+    fn write_outcome(
+        &self,
+        partition: i32,
+        leader_epoch: i32,
+        shard: &mut Shard,
+        outcome: Outcome,
+    ) -> Delivery {
+        let wrote = !outcome.records.is_empty();
+        let commit = self.write(partition, leader_epoch, shard, &outcome.records, None);
+        let answers = outcome
+            .responses
+            .into_iter()
+            .filter_map(|(id, response)| shard.waiting.remove(&id).map(|tx| (tx, response)))
+            .collect();
+        Delivery {
+            partition,
+            leader_epoch,
+            wrote,
+            commit,
+            answers,
         }
     }
-    response
+
+    /// Waits for a step's commit; a failure of its own write reloads the shard.
+    async fn settle(
+        self: &Arc<Self>,
+        partition: i32,
+        leader_epoch: i32,
+        wrote: bool,
+        commit: Result<Option<PendingCommit>, i16>,
+    ) -> Result<(), i16> {
+        let result = match commit {
+            Ok(None) => Ok(()),
+            Ok(Some(pending)) => pending.wait(self.commit_timeout).await.map(|_| ()),
+            Err(code) => Err(code),
+        };
+        if let Err(code) = result {
+            tracing::debug!(partition, code, "group coordinator write not committed");
+            if wrote {
+                self.reload(partition, leader_epoch);
+            }
+        }
+        result
+    }
+
+    async fn deliver(self: &Arc<Self>, delivery: Delivery) {
+        let Delivery {
+            partition,
+            leader_epoch,
+            wrote,
+            commit,
+            answers,
+        } = delivery;
+        let result = self.settle(partition, leader_epoch, wrote, commit).await;
+        for (tx, response) in answers {
+            let _ = tx.send(match result {
+                Ok(()) => Ok(response),
+                Err(code) => Err(code),
+            });
+        }
+    }
+
+    /// Delivers on its own task (timers must not wait for commits).
+    fn spawn_deliver(self: &Arc<Self>, delivery: Delivery) {
+        let core = self.clone();
+        self.runtime
+            .spawn(async move { core.deliver(delivery).await });
+    }
 }

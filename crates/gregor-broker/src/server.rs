@@ -8,7 +8,7 @@ use crate::config::BrokerConfig;
 use crate::connection::{self, ConnectionListener};
 use crate::controller::Controller;
 use crate::fetch::session_cache::SessionCache;
-use crate::group_service::GroupService;
+use crate::group_service::{GroupService, GroupServiceSettings};
 use crate::meta_properties;
 use crate::replica::fetcher::{self, FetcherContext};
 use crate::replica_manager::ReplicaManager;
@@ -223,13 +223,17 @@ impl Broker {
             consumer: config.group_consumer.clone(),
             ..GroupConfig::default()
         };
-        let groups = GroupService::load(
+        let groups = GroupService::new(
             group_config,
             controller.clone(),
             replicas.clone(),
-            config.offsets_topic_partitions,
-        )
-        .context("cannot load consumer group state")?;
+            GroupServiceSettings {
+                partitions: config.offsets_topic_partitions,
+                replication_factor: config.offsets_topic_replication_factor,
+                commit_timeout: Duration::from_millis(config.offsets_commit_timeout_ms),
+                node_id: config.node_id,
+            },
+        );
         let txn_config = TxnConfig {
             max_timeout_ms: config.txn.max_timeout_ms,
             ..TxnConfig::default()
@@ -241,7 +245,11 @@ impl Broker {
             config.txn.state_log_partitions,
             config.node_id,
         )
-        .context("cannot load transaction state")?;
+        .context("cannot load transaction state")?
+        .with_replication(
+            config.txn.state_log_replication_factor,
+            config.txn.state_log_min_isr,
+        );
         let fetch_session_slots = config.fetch_session_cache_slots;
         let identity = Identity {
             node_id: config.node_id,
@@ -271,6 +279,14 @@ impl Broker {
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
         });
         node.broker.send_replace(Some(broker.clone()));
+        // Coordinator shards follow the leadership of their internal
+        // partitions, image by image.
+        let hooked = Arc::downgrade(&broker);
+        plane.set_image_hook(Arc::new(move |image| {
+            if let Some(broker) = hooked.upgrade() {
+                broker.groups.on_image(image);
+            }
+        }));
 
         let mut lifecycle_task = None;
         if is_broker {

@@ -35,6 +35,8 @@ pub struct TxnService {
     replicas: Arc<ReplicaManager>,
     /// `transaction.state.log.num.partitions` (or the existing topic's count).
     partitions: i32,
+    /// `transaction.state.log.replication.factor` and `.min.isr`.
+    replication: (i16, i32),
     node_id: i32,
 }
 
@@ -78,8 +80,15 @@ impl TxnService {
             controller,
             replicas,
             partitions: if existing > 0 { existing } else { partitions },
+            replication: (1, 1),
             node_id,
         })
+    }
+
+    /// The replication of `__transaction_state` when this broker creates it.
+    pub fn with_replication(mut self, replication_factor: i16, min_isr: i32) -> Self {
+        self.replication = (replication_factor, min_isr);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, TxnCoordinator> {
@@ -93,7 +102,15 @@ impl TxnService {
 
     /// Creates `__transaction_state` on first use (FindCoordinator).
     pub fn ensure_topic(&self) -> Result<(), Code> {
-        internal_topics::ensure_topic(&self.controller, TXN_TOPIC, self.partitions).map_err(|e| {
+        let (replication_factor, min_isr) = self.replication;
+        internal_topics::ensure_topic(
+            &self.controller,
+            TXN_TOPIC,
+            self.partitions,
+            replication_factor,
+            Some(min_isr),
+        )
+        .map_err(|e| {
             tracing::error!(error = %e.message, "cannot create {TXN_TOPIC}");
             error_codes::COORDINATOR_NOT_AVAILABLE
         })

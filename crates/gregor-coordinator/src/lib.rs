@@ -8,7 +8,10 @@
 //!   committed offsets, transactional offset commits).
 //! - [`txn`]: the transaction coordinator (KIP-98 with KIP-890's fixes).
 //! - [`coordinator_codec`]: the wire primitives of the records both keep.
+//! - [`runtime`]: the shards (one per internal-topic partition led here)
+//!   and the plan that loads and unloads them as leadership moves.
 
 pub mod coordinator_codec;
 pub mod group;
+pub mod runtime;
 pub mod txn;

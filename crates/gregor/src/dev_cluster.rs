@@ -96,8 +96,10 @@ fn nodes(args: &DevClusterArgs) -> anyhow::Result<Vec<Node>> {
         .collect())
 }
 
-/// The node's server.properties: Kafka's own settings for its role.
-fn properties(node: &Node, voters: &str, host: &str) -> String {
+/// The node's server.properties: Kafka's own settings for its role. The
+/// internal topics get as many replicas as there are brokers, up to
+/// Kafka's 3 (its defaults would refuse to create them on fewer).
+fn properties(node: &Node, voters: &str, host: &str, brokers: usize) -> String {
     let client = node.client_port;
     let controller = node.controller_port;
     let (roles, listeners) = match node.role {
@@ -111,9 +113,14 @@ fn properties(node: &Node, voters: &str, host: &str) -> String {
     let broker_settings = if node.role == Role::Controller {
         String::new()
     } else {
+        let rf = brokers.clamp(1, 3);
         format!(
             "advertised.listeners=PLAINTEXT://{host}:{client}\n\
-             inter.broker.listener.name=PLAINTEXT\n"
+             inter.broker.listener.name=PLAINTEXT\n\
+             offsets.topic.replication.factor={rf}\n\
+             transaction.state.log.replication.factor={rf}\n\
+             transaction.state.log.min.isr={min_isr}\n",
+            min_isr = rf.min(2)
         )
     };
     format!(
@@ -163,10 +170,11 @@ pub fn run(args: DevClusterArgs) -> anyhow::Result<()> {
             id
         }
     };
+    let brokers = nodes.iter().filter(|n| n.role != Role::Controller).count();
     for node in &nodes {
         std::fs::create_dir_all(&node.dir)?;
         let config = node.dir.join("server.properties");
-        std::fs::write(&config, properties(node, &voters, &args.host))?;
+        std::fs::write(&config, properties(node, &voters, &args.host, brokers))?;
         let config = config.to_string_lossy().into_owned();
         let status = gregor(
             &["storage", "format", "-t", &cluster_id, "-c", &config, "-g"],

@@ -16,7 +16,7 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::{create_topic, Connection, TestBroker};
+use support::{create_topic, wait_for_group_coordinator, Connection, TestBroker};
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -123,6 +123,7 @@ fn fetch(conn: &mut Connection, member: &str, epoch: i32) -> (i16, Vec<i64>) {
 fn members_keep_epochs_and_partitions_across_restarts() {
     let mut broker = TestBroker::start(&["offsets.topic.num.partitions=3"]);
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "cg");
     create_topic(&mut conn, "events", 4);
 
     let a = heartbeat(&mut conn, join("member-a"));
@@ -153,6 +154,7 @@ fn members_keep_epochs_and_partitions_across_restarts() {
         }
         broker.restart();
         conn = broker.connect();
+        wait_for_group_coordinator(&mut conn, "cg");
         assert_eq!(
             fetch(&mut conn, "member-a", a_epoch),
             (0, vec![10]),
@@ -222,6 +224,7 @@ fn settle_at(
 fn an_older_epoch_commits_only_partitions_held_since_then() {
     let broker = TestBroker::start(&["offsets.topic.num.partitions=1"]);
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "cg");
     create_topic(&mut conn, "events", 4);
 
     let a = heartbeat(&mut conn, join("member-a"));

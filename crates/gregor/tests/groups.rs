@@ -14,7 +14,7 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::{create_topic, topic_name, Connection, TestBroker};
+use support::{create_topic, topic_name, wait_for_group_coordinator, Connection, TestBroker};
 
 fn commit(conn: &mut Connection, topic: &str, partition: i32, offset: i64) -> i16 {
     let request = OffsetCommitRequest::default()
@@ -59,6 +59,7 @@ fn fetch_batched(conn: &mut Connection) -> Vec<(String, i32, i64)> {
 fn simple_consumer_offsets_are_checked_stored_and_reloaded() {
     let mut broker = TestBroker::start(&["offsets.topic.num.partitions=3"]);
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "simple");
     create_topic(&mut conn, "orders", 2);
 
     assert_eq!(commit(&mut conn, "orders", 1, 42), 0);
@@ -80,6 +81,7 @@ fn simple_consumer_offsets_are_checked_stored_and_reloaded() {
     drop(conn);
     broker.restart();
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "simple");
     assert_eq!(
         fetch_batched(&mut conn),
         vec![("orders".to_string(), 1, 42)],
@@ -110,6 +112,7 @@ fn simple_consumer_offsets_are_checked_stored_and_reloaded() {
 fn offsets_committed_with_a_retention_expire_and_stay_gone_after_restart() {
     let mut broker = TestBroker::start(&["offsets.retention.check.interval.ms=100"]);
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "simple");
     create_topic(&mut conn, "expiring", 2);
     // OffsetCommit v2-v4 carry a retention time: partition 0 expires soon,
     // partition 1 (plain v8 commit) follows the broker's week.
@@ -143,6 +146,7 @@ fn offsets_committed_with_a_retention_expire_and_stay_gone_after_restart() {
     }
     broker.restart();
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "simple");
     assert_eq!(
         fetch_batched(&mut conn),
         vec![("expiring".to_string(), 1, 22)],

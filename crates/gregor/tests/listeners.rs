@@ -36,6 +36,8 @@ fn start_node_with(dynamic: bool) -> Node {
             .to_string(),
         "inter.broker.listener.name=INTERNAL".to_string(),
         "controller.listener.names=CONTROLLER".to_string(),
+        // One broker: as in Kafka's config/server.properties.
+        "offsets.topic.replication.factor=1".to_string(),
         if dynamic {
             format!("controller.quorum.bootstrap.servers=127.0.0.1:{controller}")
         } else {

@@ -33,7 +33,7 @@ use kafka_protocol::messages::write_txn_markers_request::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::time::{Duration, Instant};
-use support::{create_topic, Connection, TestBroker};
+use support::{create_topic, wait_for_group_coordinator, Connection, TestBroker};
 
 const TOPIC: &str = "txn-data";
 
@@ -430,6 +430,7 @@ fn timed_out_transactions_are_aborted_by_the_broker() {
 fn transactional_offsets_count_only_after_commit_and_survive_restarts() {
     let mut broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "copier");
     create_topic(&mut conn, TOPIC, 1);
     let fetch = |conn: &mut Connection, stable: bool| -> (i16, i64) {
         let request = OffsetFetchRequest::default()
@@ -506,6 +507,7 @@ fn transactional_offsets_count_only_after_commit_and_survive_restarts() {
     assert_eq!(commit_offset(&mut conn, pid, epoch, 11), NONE);
     broker.restart();
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "copier");
     assert_eq!(fetch(&mut conn, true).0, UNSTABLE_OFFSET_COMMIT);
     assert_eq!(
         describe(&mut conn, "tx-o").transaction_state.as_str(),
@@ -516,6 +518,7 @@ fn transactional_offsets_count_only_after_commit_and_survive_restarts() {
     broker.kill();
     broker.restart();
     let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "copier");
     assert_eq!(
         fetch(&mut conn, true),
         (NONE, 11),
@@ -603,6 +606,7 @@ fn every_advertised_version_of_the_transaction_apis_answers() {
     let broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
     create_topic(&mut conn, TOPIC, 1);
+    wait_for_group_coordinator(&mut conn, "sweep-group");
     let ResponseKind::ApiVersions(versions) = conn.request(
         ApiKey::ApiVersions,
         3,

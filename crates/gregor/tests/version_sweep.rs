@@ -22,7 +22,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::HashMap;
-use support::{create_topic, topic_name, Connection, TestBroker};
+use support::{create_topic, topic_name, wait_for_group_coordinator, Connection, TestBroker};
 
 fn advertised(conn: &mut Connection) -> HashMap<i16, (i16, i16)> {
     let ResponseKind::ApiVersions(response) = conn.request(
@@ -289,6 +289,9 @@ fn consumer_group_apis_answer_at_every_version() {
     let map = advertised(&mut conn);
     create_topic(&mut conn, "cg-sweep", 2);
     let group = |v: i16| GroupId(StrBytes::from_string(format!("cg-sweep-{v}")));
+    for v in versions(&map, ApiKey::ConsumerGroupHeartbeat).chain([99]) {
+        wait_for_group_coordinator(&mut conn, &format!("cg-sweep-{v}"));
+    }
     for v in versions(&map, ApiKey::ConsumerGroupHeartbeat) {
         // v0: the coordinator names the member; v1: the client does.
         let member = if v == 0 { "" } else { "sweep-member" };

@@ -76,8 +76,14 @@ pub enum CommitError {
     Unavailable(String),
 }
 
+/// Called with each image once the local replicas follow it (the
+/// coordinators load and unload their shards from it).
+pub type ImageHook = Arc<dyn Fn(&MetadataImage) + Send + Sync>;
+
 pub struct MetadataPlane {
     node_id: i32,
+    /// Held while the hook runs, so images reach it in order.
+    hook: Mutex<Option<ImageHook>>,
     quorum: QuorumHandle,
     /// The metadata thread's runtime, where quorum calls run.
     runtime: tokio::runtime::Handle,
@@ -131,6 +137,7 @@ impl MetadataPlane {
             .map_err(|_| anyhow::anyhow!("the metadata thread died at start-up"))??;
         let plane = Arc::new(MetadataPlane {
             node_id,
+            hook: Mutex::new(None),
             quorum,
             runtime,
             image: RwLock::new(Arc::new(MetadataImage::default())),
@@ -206,7 +213,21 @@ impl MetadataPlane {
         if let Err(err) = replicas.reconcile(&image) {
             tracing::error!(%err, "could not apply a metadata change to the local logs");
         }
+        let hook = self.hook.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(hook) = hook.as_ref() {
+            hook(&image);
+        }
+        drop(hook);
         image
+    }
+
+    /// Sets the hook run after each image is applied to the local
+    /// replicas, and runs it at once on the current image (which may have
+    /// been applied before the hook existed).
+    pub fn set_image_hook(&self, hook: ImageHook) {
+        let mut slot = self.hook.lock().unwrap_or_else(|p| p.into_inner());
+        hook(&self.image());
+        *slot = Some(hook);
     }
 
     /// Hands the quorum the image as of `end_offset` (every entry below it

@@ -4,13 +4,14 @@
 
 use crate::server::Broker;
 use gregor_coordinator::group::consumer::HeartbeatContext;
+use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResponse,
 };
 use std::net::SocketAddr;
 
-pub fn heartbeat(
+pub async fn heartbeat(
     broker: &Broker,
     request: ConsumerGroupHeartbeatRequest,
     version: i16,
@@ -25,7 +26,10 @@ pub fn heartbeat(
     let image = broker.controller.image();
     match broker
         .groups
-        .immediate(|c, now| c.consumer_group_heartbeat(&request, &context, &*image, now))
+        .immediate(&request.group_id, |c, now| {
+            c.consumer_group_heartbeat(&request, &context, &*image, now)
+        })
+        .await
     {
         Ok(response) => response,
         Err(code) => ConsumerGroupHeartbeatResponse::default().with_error_code(code),
@@ -38,7 +42,24 @@ pub fn describe(
     version: i16,
 ) -> ConsumerGroupDescribeResponse {
     let image = broker.controller.image();
-    broker
-        .groups
-        .read(|c| c.consumer_group_describe(&request, version, &*image))
+    // Each group is answered by its own shard (or gets its error), as Kafka.
+    let groups = request
+        .group_ids
+        .iter()
+        .map(|id| {
+            let single = ConsumerGroupDescribeRequest::default()
+                .with_group_ids(vec![id.clone()])
+                .with_include_authorized_operations(request.include_authorized_operations);
+            match broker
+                .groups
+                .read(id, |c| c.consumer_group_describe(&single, version, &*image))
+            {
+                Ok(answer) => answer.groups.into_iter().next().unwrap_or_default(),
+                Err(code) => DescribedGroup::default()
+                    .with_group_id(id.clone())
+                    .with_error_code(code),
+            }
+        })
+        .collect();
+    ConsumerGroupDescribeResponse::default().with_groups(groups)
 }

@@ -63,12 +63,8 @@ fn coordinator_for(
     };
     let topic = match key_type {
         GROUP_KEY => {
-            if let Err(e) = internal_topics::ensure_topic(
-                &broker.controller,
-                OFFSETS_TOPIC,
-                broker.config.offsets_topic_partitions,
-            ) {
-                return unavailable(format!("cannot create {OFFSETS_TOPIC}: {}", e.message));
+            if let Err(e) = broker.groups.ensure_topic() {
+                return unavailable(format!("cannot create {OFFSETS_TOPIC}: {e}"));
             }
             OFFSETS_TOPIC
         }

@@ -3,10 +3,11 @@
 
 use super::str_bytes;
 use crate::server::Broker;
+use gregor_coordinator::group::GroupCoordinator;
 use gregor_coordinator::group::JoinContext;
 use gregor_coordinator::group::{FetchedTopic, Response};
 use gregor_protocol::error_codes::{
-    COORDINATOR_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION, UNSTABLE_OFFSET_COMMIT,
+    UNKNOWN_SERVER_ERROR, UNKNOWN_TOPIC_OR_PARTITION, UNSTABLE_OFFSET_COMMIT,
 };
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -32,33 +33,42 @@ pub async fn join(
     };
     match broker
         .groups
-        .parked(|c, id, now| c.join(&request, &context, id, now))
+        .parked(&request.group_id, |c, id, now| {
+            c.join(&request, &context, id, now)
+        })
         .await
     {
-        Some(Response::Join(response)) => response,
-        _ => JoinGroupResponse::default().with_error_code(COORDINATOR_NOT_AVAILABLE),
+        Ok(Response::Join(response)) => response,
+        Ok(_) => JoinGroupResponse::default().with_error_code(UNKNOWN_SERVER_ERROR),
+        Err(code) => JoinGroupResponse::default().with_error_code(code),
     }
 }
 
 pub async fn sync(broker: &Broker, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
     match broker
         .groups
-        .parked(|c, id, now| c.sync(&request, version, id, now))
+        .parked(&request.group_id, |c, id, now| {
+            c.sync(&request, version, id, now)
+        })
         .await
     {
-        Some(Response::Sync(response)) => response,
-        _ => SyncGroupResponse::default().with_error_code(COORDINATOR_NOT_AVAILABLE),
+        Ok(Response::Sync(response)) => response,
+        Ok(_) => SyncGroupResponse::default().with_error_code(UNKNOWN_SERVER_ERROR),
+        Err(code) => SyncGroupResponse::default().with_error_code(code),
     }
 }
 
 pub async fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
     match broker
         .groups
-        .parked(|c, id, now| c.heartbeat(&request, id, now))
+        .parked(&request.group_id, |c, id, now| {
+            c.heartbeat(&request, id, now)
+        })
         .await
     {
-        Some(Response::Heartbeat(response)) => response,
-        _ => HeartbeatResponse::default().with_error_code(COORDINATOR_NOT_AVAILABLE),
+        Ok(Response::Heartbeat(response)) => response,
+        Ok(_) => HeartbeatResponse::default().with_error_code(UNKNOWN_SERVER_ERROR),
+        Err(code) => HeartbeatResponse::default().with_error_code(code),
     }
 }
 
@@ -69,15 +79,18 @@ pub async fn leave(
 ) -> LeaveGroupResponse {
     match broker
         .groups
-        .parked(|c, id, now| c.leave(&request, version, id, now))
+        .parked(&request.group_id, |c, id, now| {
+            c.leave(&request, version, id, now)
+        })
         .await
     {
-        Some(Response::Leave(response)) => response,
-        _ => LeaveGroupResponse::default().with_error_code(COORDINATOR_NOT_AVAILABLE),
+        Ok(Response::Leave(response)) => response,
+        Ok(_) => LeaveGroupResponse::default().with_error_code(UNKNOWN_SERVER_ERROR),
+        Err(code) => LeaveGroupResponse::default().with_error_code(code),
     }
 }
 
-pub fn commit(
+pub async fn commit(
     broker: &Broker,
     mut request: OffsetCommitRequest,
     version: i16,
@@ -120,7 +133,10 @@ pub fn commit(
     request.topics = known;
     let mut response = match broker
         .groups
-        .immediate(|c, now| c.commit_offsets(&request, version, image.as_ref(), now))
+        .immediate(&request.group_id, |c, now| {
+            c.commit_offsets(&request, version, image.as_ref(), now)
+        })
+        .await
     {
         Ok(response) => response,
         Err(code) => OffsetCommitResponse::default()
@@ -140,37 +156,41 @@ pub fn fetch_offsets(
             .groups
             .iter()
             .map(|g| {
-                // v9: a consumer-protocol member fetches at its member epoch.
-                let member = g.member_id.as_deref();
-                if let Err(code) = broker
-                    .groups
-                    .read(|c| c.validate_offset_fetch(&g.group_id, member, g.member_epoch))
-                {
-                    return OffsetFetchResponseGroup::default()
-                        .with_group_id(g.group_id.clone())
-                        .with_error_code(code);
-                }
                 let wanted: Option<Vec<(String, Vec<i32>)>> = g.topics.as_ref().map(|ts| {
                     ts.iter()
                         .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                         .collect()
                 });
-                let fetched = broker
-                    .groups
-                    .read(|c| c.fetch_offsets(&g.group_id, wanted.as_deref()));
-                let unstable = unstable(broker, request.require_stable, &g.group_id, &fetched);
-                let mut topics = batched_topics(fetched);
-                for topic in &mut topics {
-                    for p in &mut topic.partitions {
-                        if unstable.contains(&(topic.name.to_string(), p.partition_index)) {
-                            p.error_code = UNSTABLE_OFFSET_COMMIT;
-                            p.committed_offset = -1;
+                // v9: a consumer-protocol member fetches at its member epoch.
+                let member = g.member_id.as_deref();
+                let fetched = broker.groups.read(&g.group_id, |c| {
+                    c.validate_offset_fetch(&g.group_id, member, g.member_epoch)?;
+                    Ok(fetch_group(
+                        c,
+                        &g.group_id,
+                        wanted.as_deref(),
+                        request.require_stable,
+                    ))
+                });
+                match fetched.and_then(|r| r) {
+                    Ok((fetched, unstable)) => {
+                        let mut topics = batched_topics(fetched);
+                        for topic in &mut topics {
+                            for p in &mut topic.partitions {
+                                if unstable.contains(&(topic.name.to_string(), p.partition_index)) {
+                                    p.error_code = UNSTABLE_OFFSET_COMMIT;
+                                    p.committed_offset = -1;
+                                }
+                            }
                         }
+                        OffsetFetchResponseGroup::default()
+                            .with_group_id(g.group_id.clone())
+                            .with_topics(topics)
                     }
+                    Err(code) => OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(code),
                 }
-                OffsetFetchResponseGroup::default()
-                    .with_group_id(g.group_id.clone())
-                    .with_topics(topics)
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
@@ -180,10 +200,18 @@ pub fn fetch_offsets(
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let fetched = broker
-        .groups
-        .read(|c| c.fetch_offsets(&request.group_id, wanted.as_deref()));
-    let unstable = unstable(broker, request.require_stable, &request.group_id, &fetched);
+    let fetched = broker.groups.read(&request.group_id, |c| {
+        fetch_group(
+            c,
+            &request.group_id,
+            wanted.as_deref(),
+            request.require_stable,
+        )
+    });
+    let (fetched, unstable) = match fetched {
+        Ok(found) => found,
+        Err(code) => return fetch_refused(&request, code),
+    };
     let mut topics: Vec<OffsetFetchResponseTopic> = fetched
         .into_iter()
         .map(|t| {
@@ -214,20 +242,47 @@ pub fn fetch_offsets(
     OffsetFetchResponse::default().with_topics(topics)
 }
 
-/// OffsetFetch with `require_stable` (read_committed consumers, KIP-447):
-/// partitions with a transactional offset commit still pending answer
-/// UNSTABLE_OFFSET_COMMIT, so the consumer waits for the transaction
-/// instead of starting from an offset about to change.
-fn unstable(
-    broker: &Broker,
-    require_stable: bool,
+/// A group-level error of an OffsetFetch before v8: the top-level code
+/// (v2+), and each asked partition with it (what v0-v1 clients read).
+fn fetch_refused(request: &OffsetFetchRequest, code: i16) -> OffsetFetchResponse {
+    let topics = request
+        .topics
+        .iter()
+        .flatten()
+        .map(|t| {
+            OffsetFetchResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partition_indexes
+                        .iter()
+                        .map(|&p| {
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(-1)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetFetchResponse::default()
+        .with_error_code(code)
+        .with_topics(topics)
+}
+
+/// One group's committed offsets and, with `require_stable` (read_committed
+/// consumers, KIP-447), the partitions whose transactional offset commit
+/// is still pending: they answer UNSTABLE_OFFSET_COMMIT, so the consumer
+/// waits for the transaction instead of starting from an offset about to
+/// change.
+fn fetch_group(
+    c: &GroupCoordinator,
     group_id: &str,
-    fetched: &[FetchedTopic],
-) -> Vec<(String, i32)> {
-    if !require_stable {
-        return Vec::new();
-    }
-    broker.groups.read(|c| {
+    wanted: Option<&[(String, Vec<i32>)]>,
+    require_stable: bool,
+) -> (Vec<FetchedTopic>, Vec<(String, i32)>) {
+    let fetched = c.fetch_offsets(group_id, wanted);
+    let unstable = if require_stable {
         fetched
             .iter()
             .flat_map(|t| {
@@ -237,7 +292,10 @@ fn unstable(
             })
             .filter(|(topic, p)| c.has_pending_offset(group_id, topic, *p))
             .collect()
-    })
+    } else {
+        Vec::new()
+    };
+    (fetched, unstable)
 }
 
 fn batched_topics(fetched: Vec<FetchedTopic>) -> Vec<OffsetFetchResponseTopics> {
@@ -267,35 +325,68 @@ pub fn describe(
     request: DescribeGroupsRequest,
     version: i16,
 ) -> DescribeGroupsResponse {
-    broker.groups.read(|c| c.describe_groups(&request, version))
+    use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+    // Each group is answered by its own shard (or gets its error), as Kafka.
+    let groups = request
+        .groups
+        .iter()
+        .map(|id| {
+            let single = DescribeGroupsRequest::default()
+                .with_groups(vec![id.clone()])
+                .with_include_authorized_operations(request.include_authorized_operations);
+            match broker
+                .groups
+                .read(id, |c| c.describe_groups(&single, version))
+            {
+                Ok(answer) => answer.groups.into_iter().next().unwrap_or_default(),
+                Err(code) => DescribedGroup::default()
+                    .with_group_id(id.clone())
+                    .with_error_code(code),
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
 }
 
+/// Every group of every loaded shard; COORDINATOR_LOAD_IN_PROGRESS while
+/// one loads, as Kafka.
 pub fn list(broker: &Broker, request: ListGroupsRequest) -> ListGroupsResponse {
-    broker.groups.read(|c| c.list_groups(&request))
-}
-
-pub fn delete(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
-    match broker.groups.immediate(|c, _| c.delete_groups(&request)) {
-        Ok(response) => response,
-        Err(code) => {
-            use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
-            DeleteGroupsResponse::default().with_results(
-                request
-                    .groups_names
-                    .iter()
-                    .map(|g| {
-                        DeletableGroupResult::default()
-                            .with_group_id(g.clone())
-                            .with_error_code(code)
-                    })
-                    .collect(),
-            )
+    match broker.groups.read_all(|c| c.list_groups(&request)) {
+        Ok(answers) => {
+            let mut groups: Vec<_> = answers.into_iter().flat_map(|a| a.groups).collect();
+            groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+            ListGroupsResponse::default().with_groups(groups)
         }
+        Err(code) => ListGroupsResponse::default().with_error_code(code),
     }
 }
 
-pub fn delete_offsets(broker: &Broker, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
-    match broker.groups.immediate(|c, _| c.delete_offsets(&request)) {
+pub async fn delete(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+    let mut results = Vec::with_capacity(request.groups_names.len());
+    for id in &request.groups_names {
+        let single = DeleteGroupsRequest::default().with_groups_names(vec![id.clone()]);
+        let result = match broker
+            .groups
+            .immediate(id, |c, _| c.delete_groups(&single))
+            .await
+        {
+            Ok(answer) => answer.results.into_iter().next().unwrap_or_default(),
+            Err(code) => DeletableGroupResult::default()
+                .with_group_id(id.clone())
+                .with_error_code(code),
+        };
+        results.push(result);
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}
+
+pub async fn delete_offsets(broker: &Broker, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    match broker
+        .groups
+        .immediate(&request.group_id, |c, _| c.delete_offsets(&request))
+        .await
+    {
         Ok(response) => response,
         Err(code) => OffsetDeleteResponse::default().with_error_code(code),
     }

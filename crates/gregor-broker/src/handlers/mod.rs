@@ -77,7 +77,7 @@ pub async fn handle(
             ResponseKind::LeaveGroup(groups::leave(broker, req, version).await)
         }
         RequestKind::OffsetCommit(req) => {
-            ResponseKind::OffsetCommit(groups::commit(broker, req, version))
+            ResponseKind::OffsetCommit(groups::commit(broker, req, version).await)
         }
         RequestKind::OffsetFetch(req) => {
             ResponseKind::OffsetFetch(groups::fetch_offsets(broker, req, version))
@@ -86,15 +86,17 @@ pub async fn handle(
             ResponseKind::DescribeGroups(groups::describe(broker, req, version))
         }
         RequestKind::ConsumerGroupHeartbeat(req) => ResponseKind::ConsumerGroupHeartbeat(
-            consumer_groups::heartbeat(broker, req, version, &client_id, peer),
+            consumer_groups::heartbeat(broker, req, version, &client_id, peer).await,
         ),
         RequestKind::ConsumerGroupDescribe(req) => {
             ResponseKind::ConsumerGroupDescribe(consumer_groups::describe(broker, req, version))
         }
         RequestKind::ListGroups(req) => ResponseKind::ListGroups(groups::list(broker, req)),
-        RequestKind::DeleteGroups(req) => ResponseKind::DeleteGroups(groups::delete(broker, req)),
+        RequestKind::DeleteGroups(req) => {
+            ResponseKind::DeleteGroups(groups::delete(broker, req).await)
+        }
         RequestKind::OffsetDelete(req) => {
-            ResponseKind::OffsetDelete(groups::delete_offsets(broker, req))
+            ResponseKind::OffsetDelete(groups::delete_offsets(broker, req).await)
         }
         RequestKind::ApiVersions(_) => {
             let image = broker.controller.image();
@@ -148,9 +150,9 @@ pub async fn handle(
             ResponseKind::AddOffsetsToTxn(transactions::add_offsets(broker, req))
         }
         RequestKind::EndTxn(req) => ResponseKind::EndTxn(transactions::end(broker, req, version)),
-        RequestKind::TxnOffsetCommit(req) => {
-            ResponseKind::TxnOffsetCommit(transactions::txn_offset_commit(broker, req, version))
-        }
+        RequestKind::TxnOffsetCommit(req) => ResponseKind::TxnOffsetCommit(
+            transactions::txn_offset_commit(broker, req, version).await,
+        ),
         RequestKind::WriteTxnMarkers(req) => {
             ResponseKind::WriteTxnMarkers(transactions::write_markers(broker, req))
         }

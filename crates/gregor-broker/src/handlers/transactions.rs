@@ -180,11 +180,17 @@ pub fn end(broker: &Broker, request: EndTxnRequest, version: i16) -> EndTxnRespo
     }
 }
 
-pub fn txn_offset_commit(
+pub async fn txn_offset_commit(
     broker: &Broker,
     request: TxnOffsetCommitRequest,
     version: i16,
 ) -> TxnOffsetCommitResponse {
+    // Only the group's coordinator takes it (NOT_COORDINATOR /
+    // COORDINATOR_LOAD_IN_PROGRESS first, as Kafka's group coordinator
+    // answers before it verifies the transaction).
+    if let Err(code) = broker.groups.read(&request.group_id, |_| ()) {
+        return txn_commit_failed(&request, code);
+    }
     // Transaction version 2 clients skip AddOffsetsToTxn: the offsets
     // partition joins the transaction with the commit.
     if version >= TRANSACTION_V2_VERSION {
@@ -211,7 +217,10 @@ pub fn txn_offset_commit(
     if unknown {
         return txn_commit_failed(&request, error_codes::UNKNOWN_TOPIC_OR_PARTITION);
     }
-    broker.groups.txn_commit(&request)
+    match broker.groups.txn_commit(&request).await {
+        Ok(response) => response,
+        Err(code) => txn_commit_failed(&request, code),
+    }
 }
 
 fn txn_commit_failed(request: &TxnOffsetCommitRequest, error: i16) -> TxnOffsetCommitResponse {

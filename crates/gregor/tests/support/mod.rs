@@ -314,3 +314,43 @@ pub fn list_offsets(
 pub fn earliest_offset(conn: &mut Connection, topic: &str, partition: i32) -> i64 {
     list_offsets(conn, topic, partition, -2).offset
 }
+
+/// What a Kafka client does before its first group request: FindCoordinator
+/// (which creates `__consumer_offsets`), then retry until the coordinator
+/// has loaded the group's shard (NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS
+/// while the new topic's leadership and the replay settle). Also after a
+/// restart, whose shards load in the background.
+pub fn wait_for_group_coordinator(conn: &mut Connection, group: &str) {
+    use kafka_protocol::messages::{FindCoordinatorRequest, GroupId, OffsetFetchRequest};
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let find = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(group.to_string()))
+            .with_key_type(0);
+        let ResponseKind::FindCoordinator(found) = conn.request(
+            ApiKey::FindCoordinator,
+            3,
+            RequestKind::FindCoordinator(find),
+        ) else {
+            panic!("not a FindCoordinator response")
+        };
+        if found.error_code == NONE {
+            let fetch = OffsetFetchRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+                .with_topics(None);
+            let ResponseKind::OffsetFetch(fetched) =
+                conn.request(ApiKey::OffsetFetch, 7, RequestKind::OffsetFetch(fetch))
+            else {
+                panic!("not an OffsetFetch response")
+            };
+            if fetched.error_code == NONE {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the coordinator of group {group} never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

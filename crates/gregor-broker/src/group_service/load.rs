@@ -1,0 +1,65 @@
+//! Loading one group shard: every record and marker of its
+//! `__consumer_offsets` partition replayed into a fresh coordinator.
+
+use crate::clock::now_ms;
+use crate::internal_topics::{self, Replayed, OFFSETS_TOPIC};
+use crate::replica_manager::ReplicaManager;
+use gregor_coordinator::group::{GroupConfig, GroupCoordinator, Record};
+
+/// A replayed shard.
+pub struct Loaded {
+    pub coordinator: GroupCoordinator,
+    /// Records applied.
+    pub records: usize,
+    /// The last offset of the log when it was read (records there may not
+    /// be committed yet: the first answers wait for them).
+    pub last_offset: Option<i64>,
+}
+
+/// Replays `__consumer_offsets-<partition>` from the local log.
+pub fn replay_shard(
+    replicas: &ReplicaManager,
+    partition: i32,
+    config: GroupConfig,
+) -> anyhow::Result<Loaded> {
+    let mut coordinator = GroupCoordinator::new(config);
+    let now = now_ms();
+    let end = match replicas.partition(OFFSETS_TOPIC, partition) {
+        Some(local) => local.log_end_offset()?,
+        None => 0,
+    };
+    let mut records = 0usize;
+    for item in internal_topics::replay(replicas, OFFSETS_TOPIC, partition)? {
+        let (key, value, producer) = match item {
+            Replayed::Record {
+                key,
+                value,
+                producer,
+            } => (key, value, producer),
+            Replayed::Marker {
+                producer_id,
+                commit,
+            } => {
+                // Every group of this partition is in the shard.
+                coordinator.complete_txn_offsets(producer_id, commit, |_| true, now);
+                continue;
+            }
+        };
+        match Record::decode(&key, value.as_deref()) {
+            Ok(record) => {
+                match producer {
+                    Some(pid) => coordinator.replay_pending_offset(pid, record, now),
+                    None => coordinator.replay(record, now),
+                }
+                records += 1;
+            }
+            // Records of kinds we do not model (share or streams groups') are skipped.
+            Err(err) => tracing::debug!(partition, %err, "skipping __consumer_offsets record"),
+        }
+    }
+    Ok(Loaded {
+        coordinator,
+        records,
+        last_offset: (end > 0).then_some(end - 1),
+    })
+}

@@ -1,0 +1,445 @@
+//! Group coordinator failover on a real three-node cluster: the coordinator
+//! of a group is the leader of its `__consumer_offsets` partition (RF 3 by
+//! default in a cluster). When that broker is killed with SIGKILL, another replica
+//! becomes leader, loads the partition and serves the group with the same
+//! committed offsets, generation and member epochs; every other broker
+//! answers NOT_COORDINATOR.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use bytes::Bytes;
+use gregor_protocol::error_codes::{NONE, NOT_COORDINATOR};
+use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use support::cluster::ProcessCluster;
+use support::cluster::{broker_ids, combined_specs, create_topic, eventually, metadata};
+use support::{topic_name, Connection};
+
+const GROUP: &str = "failover-group";
+const CONSUMER_GROUP: &str = "failover-cg";
+const TOPIC: &str = "events";
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// FindCoordinator for a group through node `via`: (error, coordinator id).
+fn find_coordinator(cluster: &ProcessCluster, via: usize, group: &str) -> (i16, i32) {
+    let request = FindCoordinatorRequest::default()
+        .with_key(s(group))
+        .with_key_type(0);
+    let ResponseKind::FindCoordinator(r) = cluster.connect(via).request(
+        ApiKey::FindCoordinator,
+        3,
+        RequestKind::FindCoordinator(request),
+    ) else {
+        panic!("not a FindCoordinator response")
+    };
+    (r.error_code, r.node_id.0)
+}
+
+/// OffsetFetch v7 of every committed offset: (error, [(partition, offset, metadata)]).
+fn fetch(conn: &mut Connection, group: &str) -> (i16, Vec<(i32, i64, String)>) {
+    let request = OffsetFetchRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(topic_name(TOPIC))
+            .with_partition_indexes(vec![0, 1, 2])]));
+    let ResponseKind::OffsetFetch(r) =
+        conn.request(ApiKey::OffsetFetch, 7, RequestKind::OffsetFetch(request))
+    else {
+        panic!("not an OffsetFetch response")
+    };
+    let offsets = r
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| {
+            let metadata = p.metadata.as_deref().unwrap_or_default().to_string();
+            (p.partition_index, p.committed_offset, metadata)
+        })
+        .collect();
+    (r.error_code, offsets)
+}
+
+fn join(conn: &mut Connection, member_id: &str) -> JoinGroupResponse {
+    let request = JoinGroupRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_session_timeout_ms(30_000)
+        .with_rebalance_timeout_ms(30_000)
+        .with_member_id(s(member_id))
+        .with_protocol_type(s("test"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(s("only"))
+            .with_metadata(Bytes::from_static(b"subscription"))]);
+    let ResponseKind::JoinGroup(r) =
+        conn.request(ApiKey::JoinGroup, 7, RequestKind::JoinGroup(request))
+    else {
+        panic!("not a JoinGroup response")
+    };
+    r
+}
+
+fn sync(conn: &mut Connection, member_id: &str, generation: i32) -> SyncGroupResponse {
+    let request = SyncGroupRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_generation_id(generation)
+        .with_member_id(s(member_id))
+        .with_protocol_type(Some(s("test")))
+        .with_protocol_name(Some(s("only")))
+        .with_assignments(vec![SyncGroupRequestAssignment::default()
+            .with_member_id(s(member_id))
+            .with_assignment(Bytes::from_static(b"all of it"))]);
+    let ResponseKind::SyncGroup(r) =
+        conn.request(ApiKey::SyncGroup, 5, RequestKind::SyncGroup(request))
+    else {
+        panic!("not a SyncGroup response")
+    };
+    r
+}
+
+fn heartbeat(conn: &mut Connection, member_id: &str, generation: i32) -> i16 {
+    let request = HeartbeatRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_generation_id(generation)
+        .with_member_id(s(member_id));
+    let ResponseKind::Heartbeat(r) =
+        conn.request(ApiKey::Heartbeat, 4, RequestKind::Heartbeat(request))
+    else {
+        panic!("not a Heartbeat response")
+    };
+    r.error_code
+}
+
+fn commit(conn: &mut Connection, member_id: &str, generation: i32, base: i64) -> Vec<i16> {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(GROUP)))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(s(member_id))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(TOPIC))
+            .with_partitions(
+                (0..3)
+                    .map(|p| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(base + i64::from(p))
+                            .with_committed_metadata(Some(s(&format!("m{p}"))))
+                    })
+                    .collect(),
+            )]);
+    let ResponseKind::OffsetCommit(r) =
+        conn.request(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request))
+    else {
+        panic!("not an OffsetCommit response")
+    };
+    r.topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect()
+}
+
+fn consumer_heartbeat(
+    conn: &mut Connection,
+    member_id: &str,
+    epoch: i32,
+    owned: Option<Vec<TopicPartitions>>,
+) -> ConsumerGroupHeartbeatResponse {
+    let mut request = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(CONSUMER_GROUP)))
+        .with_member_id(s(member_id))
+        .with_member_epoch(epoch)
+        .with_topic_partitions(owned);
+    if epoch == 0 {
+        request = request
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![topic_name(TOPIC)]))
+            .with_topic_partitions(Some(Vec::new()));
+    }
+    let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
+        ApiKey::ConsumerGroupHeartbeat,
+        1,
+        RequestKind::ConsumerGroupHeartbeat(request),
+    ) else {
+        panic!("not a ConsumerGroupHeartbeat response")
+    };
+    r
+}
+
+/// The node index whose FindCoordinator answer is `NONE`, asked through
+/// every live node until they agree on one that serves the group.
+fn ready_coordinator(cluster: &ProcessCluster, live: &[usize], group: &str) -> usize {
+    eventually(60, "a loaded coordinator", || {
+        let (code, id) = find_coordinator(cluster, live[0], group);
+        if code != NONE || id < 1 {
+            return None;
+        }
+        let index = id as usize - 1;
+        if !live.contains(&index) {
+            return None;
+        }
+        let (code, _) = fetch(&mut cluster.connect(index), group);
+        (code == NONE).then_some(index)
+    })
+}
+
+#[test]
+fn group_state_survives_kill_9_of_its_coordinator() {
+    let specs = combined_specs(3, |_| String::new());
+    let mut cluster = ProcessCluster::start(
+        specs,
+        &[
+            "offsets.topic.num.partitions=3",
+            "group.initial.rebalance.delay.ms=0",
+            "broker.heartbeat.interval.ms=500",
+            "broker.session.timeout.ms=4000",
+        ],
+    );
+    for i in 0..3 {
+        eventually(30, "every broker registered", || {
+            (broker_ids(&metadata(&mut cluster.connect(i), None)) == [1, 2, 3]).then_some(())
+        });
+    }
+    let (code, _) = create_topic(&mut cluster.connect(0), TOPIC, 3, 3);
+    assert_eq!(code, NONE);
+
+    // The coordinator, once __consumer_offsets (RF 3, created by the first
+    // FindCoordinator) is led and loaded.
+    let all = [0, 1, 2];
+    let coordinator = ready_coordinator(&cluster, &all, GROUP);
+    let offsets_topic = metadata(&mut cluster.connect(0), Some(&["__consumer_offsets"]));
+    for p in &offsets_topic.topics[0].partitions {
+        assert_eq!(p.replica_nodes.len(), 3, "__consumer_offsets has RF 3");
+    }
+    let mut conn = cluster.connect(coordinator);
+
+    // A classic member joins (v4+: the coordinator names it first), syncs
+    // and commits.
+    let first = join(&mut conn, "");
+    let member_id = first.member_id.to_string();
+    let joined = join(&mut conn, &member_id);
+    assert_eq!(joined.error_code, NONE);
+    let generation = joined.generation_id;
+    assert_eq!(sync(&mut conn, &member_id, generation).error_code, NONE);
+    assert_eq!(
+        commit(&mut conn, &member_id, generation, 100),
+        vec![NONE; 3]
+    );
+    let (code, committed) = fetch(&mut conn, GROUP);
+    assert_eq!(code, NONE);
+    assert_eq!(
+        committed,
+        vec![
+            (0, 100, "m0".to_string()),
+            (1, 101, "m1".to_string()),
+            (2, 102, "m2".to_string())
+        ]
+    );
+
+    // A KIP-848 member of another group (its coordinator may be elsewhere).
+    let cg_coordinator = ready_coordinator(&cluster, &all, CONSUMER_GROUP);
+    let mut cg_conn = cluster.connect(cg_coordinator);
+    let cg_member = uuid::Uuid::new_v4().to_string();
+    let joined_cg = consumer_heartbeat(&mut cg_conn, &cg_member, 0, None);
+    assert_eq!(joined_cg.error_code, NONE);
+    let cg_epoch = joined_cg.member_epoch;
+    assert!(cg_epoch >= 1);
+
+    // Every other broker refuses the group: NOT_COORDINATOR.
+    for other in all.iter().filter(|i| **i != coordinator) {
+        let mut other_conn = cluster.connect(*other);
+        assert_eq!(fetch(&mut other_conn, GROUP).0, NOT_COORDINATOR);
+        assert_eq!(
+            heartbeat(&mut other_conn, &member_id, generation),
+            NOT_COORDINATOR
+        );
+        assert_eq!(
+            commit(&mut other_conn, &member_id, generation, 1),
+            vec![NOT_COORDINATOR; 3]
+        );
+    }
+
+    // kill -9 the coordinator: another replica of its partition takes over.
+    cluster.kill(coordinator);
+    let live: Vec<usize> = all.iter().copied().filter(|i| *i != coordinator).collect();
+    let successor = ready_coordinator(&cluster, &live, GROUP);
+    assert_ne!(successor, coordinator);
+    let mut conn = cluster.connect(successor);
+    assert_eq!(
+        fetch(&mut conn, GROUP),
+        (NONE, committed.clone()),
+        "the committed offsets are identical after the failover"
+    );
+    // The member and its generation came back with the group.
+    assert_eq!(heartbeat(&mut conn, &member_id, generation), NONE);
+    for other in live.iter().filter(|i| **i != successor) {
+        let mut other_conn = cluster.connect(*other);
+        assert_eq!(fetch(&mut other_conn, GROUP).0, NOT_COORDINATOR);
+        assert_eq!(
+            heartbeat(&mut other_conn, &member_id, generation),
+            NOT_COORDINATOR
+        );
+    }
+
+    // The member rejoins at the new coordinator: a new generation, and its
+    // commits land there.
+    let rejoined = join(&mut conn, &member_id);
+    assert_eq!(rejoined.error_code, NONE);
+    assert!(rejoined.generation_id > generation);
+    assert_eq!(
+        sync(&mut conn, &member_id, rejoined.generation_id).error_code,
+        NONE
+    );
+    assert_eq!(
+        commit(&mut conn, &member_id, generation, 500),
+        vec![gregor_protocol::error_codes::ILLEGAL_GENERATION; 3],
+        "the old generation is fenced"
+    );
+    assert_eq!(
+        commit(&mut conn, &member_id, rejoined.generation_id, 200),
+        vec![NONE; 3]
+    );
+    assert_eq!(fetch(&mut conn, GROUP).1[2].1, 202);
+
+    // The KIP-848 member keeps its epoch wherever its group went.
+    let cg_coordinator = ready_coordinator(&cluster, &live, CONSUMER_GROUP);
+    let mut cg_conn = cluster.connect(cg_coordinator);
+    let owned: Vec<TopicPartitions> = joined_cg
+        .assignment
+        .as_ref()
+        .map(|a| {
+            a.topic_partitions
+                .iter()
+                .map(|tp| {
+                    TopicPartitions::default()
+                        .with_topic_id(tp.topic_id)
+                        .with_partitions(tp.partitions.clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let again = consumer_heartbeat(&mut cg_conn, &cg_member, cg_epoch, Some(owned));
+    assert_eq!(
+        (again.error_code, again.member_epoch),
+        (NONE, cg_epoch),
+        "the member epoch survives the failover"
+    );
+
+    // The old coordinator comes back as a follower: it does not serve the
+    // group (its shard was never reloaded), the new one still does.
+    cluster.spawn(coordinator);
+    cluster.wait_listening(coordinator);
+    let serving = ready_coordinator(&cluster, &all, GROUP);
+    for other in all.iter().filter(|i| **i != serving) {
+        let mut other_conn = cluster.connect(*other);
+        assert_eq!(fetch(&mut other_conn, GROUP).0, NOT_COORDINATOR);
+    }
+    let (code, offsets) = fetch(&mut cluster.connect(serving), GROUP);
+    assert_eq!(code, NONE);
+    assert_eq!(
+        offsets.iter().map(|o| o.1).collect::<Vec<_>>(),
+        vec![200, 201, 202]
+    );
+}
+
+/// OffsetCommit (generation -1: a group that only commits) of `offset`
+/// for every partition of the topic.
+fn simple_commit(conn: &mut Connection, group: &str, offset: i64) -> Vec<i16> {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(TOPIC))
+            .with_partitions(
+                (0..3)
+                    .map(|p| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(offset)
+                    })
+                    .collect(),
+            )]);
+    let ResponseKind::OffsetCommit(r) =
+        conn.request(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request))
+    else {
+        panic!("not an OffsetCommit response")
+    };
+    r.topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect()
+}
+
+/// An offset commit is answered only once its record is on every in-sync
+/// replica: with the coordinator's followers paused it fails after
+/// `offsets.commit.timeout.ms` with COORDINATOR_NOT_AVAILABLE (Kafka's
+/// mapping of a replication timeout), and commits succeed again once they
+/// are back.
+#[test]
+fn offset_commits_wait_for_the_replicas() {
+    let specs = combined_specs(3, |_| String::new());
+    let cluster = ProcessCluster::start(
+        specs,
+        &[
+            "offsets.topic.num.partitions=1",
+            "offsets.commit.timeout.ms=2000",
+            "broker.heartbeat.interval.ms=500",
+            "broker.session.timeout.ms=4000",
+        ],
+    );
+    for i in 0..3 {
+        eventually(30, "every broker registered", || {
+            (broker_ids(&metadata(&mut cluster.connect(i), None)) == [1, 2, 3]).then_some(())
+        });
+    }
+    let (code, _) = create_topic(&mut cluster.connect(0), TOPIC, 3, 3);
+    assert_eq!(code, NONE);
+    let all = [0, 1, 2];
+    let group = "slow-group";
+    let coordinator = ready_coordinator(&cluster, &all, group);
+    let mut conn = cluster.connect(coordinator);
+    assert_eq!(simple_commit(&mut conn, group, 5), vec![NONE; 3]);
+
+    // Both followers paused: the record cannot be committed (nor the ISR
+    // shrunk: they are two of the three controllers).
+    let followers: Vec<usize> = all.iter().copied().filter(|i| *i != coordinator).collect();
+    for f in &followers {
+        cluster.signal(*f, "STOP");
+    }
+    let started = std::time::Instant::now();
+    let codes = simple_commit(&mut conn, group, 6);
+    let waited = started.elapsed();
+    for f in &followers {
+        cluster.signal(*f, "CONT");
+    }
+    assert_eq!(
+        codes,
+        vec![gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE; 3]
+    );
+    assert!(
+        waited >= std::time::Duration::from_millis(1900),
+        "answered after {waited:?}, before the commit timeout"
+    );
+
+    // Back to normal: a retried commit lands and reads back.
+    let coordinator = ready_coordinator(&cluster, &all, group);
+    let mut conn = cluster.connect(coordinator);
+    eventually(60, "a commit to succeed again", || {
+        (simple_commit(&mut conn, group, 7) == vec![NONE; 3]).then_some(())
+    });
+    let (code, offsets) = fetch(&mut conn, group);
+    assert_eq!(code, NONE);
+    assert_eq!(
+        offsets.iter().map(|o| o.1).collect::<Vec<_>>(),
+        vec![7, 7, 7]
+    );
+}
