@@ -24,7 +24,9 @@ pub mod replica;
 pub mod replica_manager;
 pub mod send_file;
 pub mod server;
+pub mod txn_markers;
 pub mod txn_service;
+pub mod txn_verification;
 
 pub use config::{BrokerConfig, ConfigError};
 pub use server::{Broker, RunningBroker};

@@ -17,6 +17,7 @@ use crate::replica::leader::{
 use crate::replica::throttle::{self, ReplicationQuotas};
 use gregor_log::{
     AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
+    VerificationGuard,
 };
 use gregor_metadata::MetadataImage;
 use std::collections::{BTreeMap, HashMap};
@@ -421,6 +422,36 @@ impl Partition {
         let epoch = self.leader_epoch();
         let (info, log_end) =
             self.with_log(|log| Ok((log.append(records, epoch, now_ms)?, log.log_end_offset())))?;
+        self.after_local_write(log_end, now_ms);
+        Ok(info)
+    }
+
+    /// KIP-890: the guard a transactional batch needs after the remote
+    /// transaction coordinator verified it (`None`: its transaction is
+    /// already open here).
+    pub fn start_verification(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<Option<VerificationGuard>, LogError> {
+        self.with_log(|log| Ok(log.start_verification(producer_id, epoch)))
+    }
+
+    /// [`Self::append`] of a batch verified with a remote coordinator; the
+    /// guard is checked under the log lock.
+    pub fn append_verified(
+        &self,
+        records: &[u8],
+        guard: Option<VerificationGuard>,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let epoch = self.leader_epoch();
+        let (info, log_end) = self.with_log(|log| {
+            Ok((
+                log.append_verified(records, guard, epoch, now_ms)?,
+                log.log_end_offset(),
+            ))
+        })?;
         self.after_local_write(log_end, now_ms);
         Ok(info)
     }

@@ -1,6 +1,7 @@
 //! Broker start-up, the accept loop, background maintenance and clean shutdown.
 
 use crate::clock::now_ms;
+use crate::cluster::broker_channel::BrokerChannel;
 use crate::cluster::controller_channel::ControllerChannel;
 use crate::cluster::lifecycle::{self, Identity, Membership};
 use crate::cluster::metadata_plane::{MetadataPlane, SnapshotPolicy};
@@ -35,6 +36,10 @@ pub struct Broker {
     pub groups: GroupService,
     pub replicas: Arc<ReplicaManager>,
     pub txns: TxnService,
+    /// Transaction markers to other partition leaders.
+    pub markers_channel: BrokerChannel,
+    /// KIP-890 verification requests to other transaction coordinators.
+    pub verify_channel: BrokerChannel,
     /// Incremental fetch sessions (KIP-227).
     pub fetch_sessions: Mutex<SessionCache>,
 }
@@ -268,6 +273,16 @@ impl Broker {
             previous_broker_epoch,
         };
         let is_broker = config.quorum.broker;
+        let broker_channel = |purpose: &str| {
+            BrokerChannel::new(
+                config.listeners.inter_broker.clone(),
+                quorum.local_ip,
+                Duration::from_millis(INTER_BROKER_REQUEST_TIMEOUT_MS),
+                format!("broker-{}-{purpose}", config.node_id),
+            )
+        };
+        let markers_channel = broker_channel("txn-markers");
+        let verify_channel = broker_channel("txn-verification");
         let incarnation_id = identity.incarnation_id;
         let broker = Arc::new(Broker {
             config,
@@ -276,6 +291,8 @@ impl Broker {
             replicas,
             groups,
             txns,
+            markers_channel,
+            verify_channel,
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
         });
         node.broker.send_replace(Some(broker.clone()));
@@ -285,6 +302,7 @@ impl Broker {
         plane.set_image_hook(Arc::new(move |image| {
             if let Some(broker) = hooked.upgrade() {
                 broker.groups.on_image(image);
+                broker.txns.on_image(image);
             }
         }));
 
@@ -305,7 +323,7 @@ impl Broker {
             tracing::info!("waiting to be unfenced by the active controller");
             let _ = membership_rx.wait_for(|m| !m.fenced).await;
             // Transactions a crash left prepared get their markers now.
-            broker.txns.maintain(&broker.groups, None);
+            broker.txns.maintain(None).await;
         }
         for (context, socket) in client_sockets {
             accept_tasks.push(tokio::spawn(accept_loop(
@@ -346,6 +364,7 @@ impl Broker {
                     broker.clone(),
                     shutdown_rx.clone(),
                 )),
+                tokio::spawn(crate::txn_markers::run(broker.clone(), shutdown_rx.clone())),
             ]
         });
         for (name, address) in &bound {
@@ -392,6 +411,9 @@ fn listen(socket: TcpSocket) -> std::io::Result<TcpListener> {
 
 /// How long a request to the active controller may take.
 const CONTROLLER_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Markers and verifications to other brokers: Kafka's
+/// `request.timeout.ms` default for its inter-broker senders.
+const INTER_BROKER_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Kafka's SecurityProtocol id for PLAINTEXT (the only one served so far).
 const PLAINTEXT: i16 = 0;
 
@@ -713,10 +735,7 @@ async fn txn_timer_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>
             last_expiry = now;
             settings.id_expiration_ms
         });
-        let broker = broker.clone();
-        let _ =
-            tokio::task::spawn_blocking(move || broker.txns.maintain(&broker.groups, expiration))
-                .await;
+        broker.txns.maintain(expiration).await;
     }
 }
 

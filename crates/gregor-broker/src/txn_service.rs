@@ -1,47 +1,84 @@
-//! The edge around the pure transaction coordinator (`txn`): persists each
-//! transition to `__transaction_state` before it takes effect, writes the
-//! transaction markers to the partitions of a prepared transaction (telling
-//! the group coordinator when a marker settles transactional offsets),
-//! replays the state at start-up and finishes what a crash interrupted,
-//! and aborts transactions that outlive their timeout.
+//! The edge around the pure transaction coordinator (`txn`), one shard per
+//! `__transaction_state` partition this broker leads (Kafka's
+//! `TransactionStateManager` with its coordinator epochs): a shard is
+//! loaded (its partition replayed) when the broker becomes the partition's
+//! leader and dropped when it stops being it; its coordinator epoch is the
+//! partition's leader epoch at load.
 //!
-//! Every operation runs under one lock and writes to local logs directly:
-//! on a single node the coordinator, the partition leaders and the group
-//! coordinator are the same process, so Kafka's marker channel and
-//! AddPartitionsToTxn verification round trips become function calls. A
-//! transactional produce is verified and appended under the same lock, so
-//! no record can slip in after its transaction's marker (a "hanging
-//! transaction", KIP-890).
+//! Each transition is appended to the shard's partition under the lock
+//! (so records reach the log in the order the state machine made them)
+//! and applied in memory; the caller is answered once the record is
+//! committed (the high watermark passed it), waited for outside the lock.
+//! A write that fails to commit reloads the shard from its log, so memory
+//! never stays ahead of it. Markers of prepared transactions go out
+//! through the marker channel (`txn_markers`) once the prepare record is
+//! committed; the transaction completes when they are all written.
+//!
+//! A transactional produce to a partition this broker leads, for a
+//! transaction this broker coordinates, is verified and appended under the
+//! same lock, so no record can slip in after its transaction's marker (a
+//! "hanging transaction", KIP-890). With a remote coordinator the
+//! partition's verification guard does that job (`txn_verification`).
+
+mod load;
 
 use crate::clock::now_ms;
 use crate::controller::Controller;
 use crate::group_service::GroupService;
-use crate::internal_topics::{self, Replayed, OFFSETS_TOPIC, TXN_TOPIC};
+use crate::internal_topics::{self, PendingCommit, OFFSETS_TOPIC, TXN_TOPIC};
 use crate::replica_manager::ReplicaManager;
+use crate::txn_markers::{MarkerJob, MarkerOutbox};
+use gregor_coordinator::runtime::{ShardChange, Shards};
 use gregor_coordinator::txn::{
-    Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata,
+    Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata, TxnState,
 };
 use gregor_log::TxnMarker;
+use gregor_metadata::MetadataImage;
 use gregor_protocol::error_codes;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-/// Gregor is the only coordinator of its transaction state partitions and
-/// never changes; markers carry this coordinator epoch.
-const COORDINATOR_EPOCH: i32 = 0;
+/// How long a transition waits for its record to be committed (Kafka's
+/// transaction coordinator uses the request timeout; its default).
+const COMMIT_TIMEOUT: Duration = Duration::from_millis(5_000);
 
 pub struct TxnService {
-    inner: Mutex<TxnCoordinator>,
+    core: Arc<Core>,
+}
+
+struct Core {
+    shards: Mutex<Shards<TxnCoordinator>>,
+    config: TxnConfig,
     controller: Arc<Controller>,
     replicas: Arc<ReplicaManager>,
-    /// `transaction.state.log.num.partitions` (or the existing topic's count).
+    /// `transaction.state.log.num.partitions`, for a topic not created yet.
     partitions: i32,
     /// `transaction.state.log.replication.factor` and `.min.isr`.
-    replication: (i16, i32),
+    replication: Mutex<(i16, i32)>,
     node_id: i32,
+    outbox: MarkerOutbox,
+    /// Where shard loads run.
+    runtime: tokio::runtime::Handle,
+    /// The latest `__transaction_state` partitions led here, with their
+    /// leader epochs, from the metadata thread to the task that loads and
+    /// unloads shards (the metadata thread must never wait for the
+    /// coordinator's lock: a request holding it may wait for a metadata
+    /// commit, a producer id block).
+    led: tokio::sync::watch::Sender<BTreeMap<i32, i32>>,
+}
+
+/// A record appended by a transition, to be waited for outside the lock.
+struct Written {
+    partition: i32,
+    leader_epoch: i32,
+    pending: PendingCommit,
 }
 
 impl TxnService {
-    /// Builds the coordinator and replays `__transaction_state` if it exists.
+    /// Builds the service; shards load as this broker becomes the leader
+    /// of `__transaction_state` partitions ([`Self::on_image`]). Must be
+    /// called on the runtime loads should run on.
     pub fn load(
         config: TxnConfig,
         controller: Arc<Controller>,
@@ -49,64 +86,75 @@ impl TxnService {
         partitions: i32,
         node_id: i32,
     ) -> anyhow::Result<TxnService> {
-        let mut coordinator = TxnCoordinator::new(config);
-        let existing = controller
-            .image()
-            .topic(TXN_TOPIC)
-            .map(|t| t.partitions.len() as i32)
-            .unwrap_or(0);
-        let mut replayed = 0usize;
-        for partition in 0..existing {
-            for item in internal_topics::replay(&replicas, TXN_TOPIC, partition)? {
-                let Replayed::Record { key, value, .. } = item else {
-                    continue;
-                };
-                match Record::decode(&key, value.as_deref()) {
-                    Ok(record) => {
-                        coordinator.replay(record);
-                        replayed += 1;
-                    }
-                    Err(err) => {
-                        tracing::warn!(partition, %err, "skipping __transaction_state record")
-                    }
-                }
+        let runtime = tokio::runtime::Handle::try_current()?;
+        let service = TxnService {
+            core: Arc::new(Core {
+                shards: Mutex::new(Shards::new()),
+                config,
+                controller,
+                replicas,
+                partitions,
+                replication: Mutex::new((1, 1)),
+                node_id,
+                outbox: MarkerOutbox::default(),
+                runtime: runtime.clone(),
+                led: tokio::sync::watch::channel(BTreeMap::new()).0,
+            }),
+        };
+        let weak = Arc::downgrade(&service.core);
+        let mut led = service.core.led.subscribe();
+        runtime.spawn(async move {
+            // Ends with the service (or when the sender is dropped with it).
+            while led.changed().await.is_ok() {
+                let Some(core) = weak.upgrade() else { return };
+                let latest = led.borrow_and_update().clone();
+                core.apply_leadership(&latest);
             }
-        }
-        if replayed > 0 {
-            tracing::info!(records = replayed, "loaded transaction state");
-        }
-        Ok(TxnService {
-            inner: Mutex::new(coordinator),
-            controller,
-            replicas,
-            partitions: if existing > 0 { existing } else { partitions },
-            replication: (1, 1),
-            node_id,
-        })
+        });
+        Ok(service)
     }
 
     /// The replication of `__transaction_state` when this broker creates it.
-    pub fn with_replication(mut self, replication_factor: i16, min_isr: i32) -> Self {
-        self.replication = (replication_factor, min_isr);
+    pub fn with_replication(self, replication_factor: i16, min_isr: i32) -> Self {
+        *self
+            .core
+            .replication
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = (replication_factor, min_isr);
         self
     }
 
-    fn lock(&self) -> MutexGuard<'_, TxnCoordinator> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// Loads and unloads shards to match the `__transaction_state`
+    /// partitions this broker leads in `image` (on the service's runtime,
+    /// soon after: this runs on the metadata thread).
+    pub fn on_image(&self, image: &MetadataImage) {
+        let led = internal_topics::led_partitions(
+            image,
+            &self.core.replicas,
+            TXN_TOPIC,
+            self.core.node_id,
+        );
+        self.core.led.send_if_modified(|current| {
+            let changed = *current != led;
+            *current = led;
+            changed
+        });
     }
 
     /// The `__transaction_state` partition of a transactional id.
     pub fn partition_for(&self, transactional_id: &str) -> i32 {
-        internal_topics::partition_for(transactional_id, self.partitions)
+        self.core.partition_for(transactional_id)
     }
 
     /// Creates `__transaction_state` on first use (FindCoordinator).
     pub fn ensure_topic(&self) -> Result<(), Code> {
-        let (replication_factor, min_isr) = self.replication;
+        let core = &self.core;
+        let (replication_factor, min_isr) =
+            *core.replication.lock().unwrap_or_else(|p| p.into_inner());
         internal_topics::ensure_topic(
-            &self.controller,
+            &core.controller,
             TXN_TOPIC,
-            self.partitions,
+            core.partitions,
             replication_factor,
             Some(min_isr),
         )
@@ -116,64 +164,85 @@ impl TxnService {
         })
     }
 
-    fn allocate(&self) -> impl FnMut() -> Result<i64, Code> + '_ {
-        move || {
-            self.controller
-                .next_producer_id(self.node_id)
-                .map_err(|e| e.code)
-        }
-    }
-
     /// InitProducerId with a transactional id: the producer id and epoch.
-    pub fn init_producer_id(
+    pub async fn init_producer_id(
         &self,
-        groups: &GroupService,
         transactional_id: &str,
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), Code> {
-        let mut coordinator = self.lock();
-        let now = now_ms();
-        let step = coordinator.init_producer_id(
-            transactional_id,
-            timeout_ms,
-            expected,
-            now,
-            &mut self.allocate(),
-        )?;
-        match step {
-            InitStep::Ready(txn) => {
-                let answer = (txn.producer_id, txn.producer_epoch);
-                self.persist_and_apply(&mut coordinator, txn)?;
-                Ok(answer)
+        let core = &self.core;
+        // Kafka checks the request before it looks for the coordinator.
+        if transactional_id.is_empty() {
+            return Err(error_codes::INVALID_REQUEST);
+        }
+        if timeout_ms <= 0 || timeout_ms > core.config.max_timeout_ms {
+            return Err(error_codes::INVALID_TRANSACTION_TIMEOUT);
+        }
+        let partition = core.partition_for(transactional_id);
+        let (written, outcome) = {
+            let mut shards = core.lock();
+            let now = now_ms();
+            let coordinator = shards.get_mut(partition)?;
+            let step = coordinator.init_producer_id(
+                transactional_id,
+                timeout_ms,
+                expected,
+                now,
+                &mut core.allocate(),
+            )?;
+            match step {
+                InitStep::Ready(txn) => {
+                    let answer = (txn.producer_id, txn.producer_epoch);
+                    (core.write(&mut shards, partition, txn)?, Ok(answer))
+                }
+                InitStep::AbortFirst(fenced) => (
+                    core.write(&mut shards, partition, fenced.clone())?,
+                    Err(fenced),
+                ),
             }
-            InitStep::AbortFirst(fenced) => {
-                self.end(&mut coordinator, groups, fenced)?;
+        };
+        let (partition, leader_epoch) = (written.partition, written.leader_epoch);
+        core.committed(written).await?;
+        match outcome {
+            Ok(answer) => Ok(answer),
+            Err(fenced) => {
+                // The open transaction is aborted first; the client retries
+                // and gets a fresh epoch once it is complete (Kafka).
+                core.send_markers(partition, leader_epoch, &fenced);
                 Err(error_codes::CONCURRENT_TRANSACTIONS)
             }
         }
     }
 
     /// AddPartitionsToTxn (and AddOffsetsToTxn): one code for all partitions.
-    pub fn add_partitions(
+    pub async fn add_partitions(
         &self,
         transactional_id: &str,
         producer_id: i64,
         epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<(), Code> {
-        let mut coordinator = self.lock();
-        let step = coordinator.add_partitions(
-            transactional_id,
-            producer_id,
-            epoch,
-            partitions,
-            now_ms(),
-        )?;
-        match step {
-            Some(txn) => self.persist_and_apply(&mut coordinator, txn),
-            None => Ok(()),
+        let core = &self.core;
+        if transactional_id.is_empty() {
+            return Err(error_codes::INVALID_REQUEST);
         }
+        let partition = core.partition_for(transactional_id);
+        let written = {
+            let mut shards = core.lock();
+            let step = shards.get_mut(partition)?.add_partitions(
+                transactional_id,
+                producer_id,
+                epoch,
+                partitions,
+                now_ms(),
+            )?;
+            match step {
+                Some(txn) => core.write(&mut shards, partition, txn)?,
+                None => return Ok(()),
+            }
+        };
+        core.committed(written).await
     }
 
     /// AddPartitionsToTxn v4+ `verify_only`: a code per partition.
@@ -184,8 +253,21 @@ impl TxnService {
         epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<Vec<Code>, Code> {
-        self.lock()
-            .verify_partitions(transactional_id, producer_id, epoch, partitions)
+        let partition = self.core.partition_for(transactional_id);
+        self.core.lock().get(partition)?.verify_partitions(
+            transactional_id,
+            producer_id,
+            epoch,
+            partitions,
+        )
+    }
+
+    /// Whether this broker coordinates the transactional id (its shard is
+    /// held, loaded or loading): KIP-890 verification then stays
+    /// in-process.
+    pub fn is_local(&self, transactional_id: &str) -> bool {
+        let partition = self.core.partition_for(transactional_id);
+        self.core.lock().leader_epoch(partition).is_some()
     }
 
     /// Runs `append` (a transactional produce to `partition`) only if that
@@ -194,7 +276,7 @@ impl TxnService {
     /// `implicit_add` (Produce v12+, transaction version 2 clients, which
     /// send no AddPartitionsToTxn) the partition joins the transaction
     /// first.
-    pub fn with_verified<T>(
+    pub async fn with_verified<T>(
         &self,
         transactional_id: &str,
         producer_id: i64,
@@ -203,22 +285,19 @@ impl TxnService {
         implicit_add: bool,
         append: impl FnOnce() -> T,
     ) -> Result<T, Code> {
-        let mut coordinator = self.lock();
         let partitions = [partition];
         if implicit_add {
-            let step = coordinator.add_partitions(
-                transactional_id,
-                producer_id,
-                epoch,
-                &partitions,
-                now_ms(),
-            )?;
-            if let Some(txn) = step {
-                self.persist_and_apply(&mut coordinator, txn)?;
-            }
+            self.add_partitions(transactional_id, producer_id, epoch, &partitions)
+                .await?;
         }
-        let codes =
-            coordinator.verify_partitions(transactional_id, producer_id, epoch, &partitions)?;
+        let txn_partition = self.core.partition_for(transactional_id);
+        let shards = self.core.lock();
+        let codes = shards.get(txn_partition)?.verify_partitions(
+            transactional_id,
+            producer_id,
+            epoch,
+            &partitions,
+        )?;
         match codes.first() {
             Some(&error_codes::NONE) => Ok(append()),
             Some(&other) => Err(other),
@@ -226,85 +305,106 @@ impl TxnService {
         }
     }
 
-    /// EndTxn: the producer id and epoch the client continues with.
-    pub fn end_txn(&self, groups: &GroupService, request: &EndRequest) -> Result<(i64, i16), Code> {
-        let mut coordinator = self.lock();
-        let step = coordinator.end_txn(request, now_ms(), &mut self.allocate())?;
-        match step {
-            EndStep::AlreadyDone {
-                producer_id,
-                producer_epoch,
-            } => Ok((producer_id, producer_epoch)),
-            EndStep::Prepare(prepared) => {
-                let id = prepared.transactional_id.clone();
-                self.end(&mut coordinator, groups, prepared)?;
-                let txn = coordinator.get(&id).ok_or(error_codes::INVALID_TXN_STATE)?;
-                Ok((txn.producer_id, txn.producer_epoch))
-            }
+    /// EndTxn: the producer id and epoch the client continues with,
+    /// answered once the prepare record is committed (Kafka): the markers
+    /// follow asynchronously and the transactional id answers
+    /// CONCURRENT_TRANSACTIONS until they are all written.
+    pub async fn end_txn(&self, request: &EndRequest<'_>) -> Result<(i64, i16), Code> {
+        let core = &self.core;
+        if request.transactional_id.is_empty() {
+            return Err(error_codes::INVALID_REQUEST);
         }
+        let partition = core.partition_for(request.transactional_id);
+        let (written, prepared, next) = {
+            let mut shards = core.lock();
+            let step =
+                shards
+                    .get_mut(partition)?
+                    .end_txn(request, now_ms(), &mut core.allocate())?;
+            match step {
+                EndStep::AlreadyDone {
+                    producer_id,
+                    producer_epoch,
+                } => return Ok((producer_id, producer_epoch)),
+                EndStep::Prepare(prepared) => {
+                    // What the client continues with is what completing the
+                    // transaction will leave (a rotated producer id included).
+                    let next = prepared.completed(now_ms());
+                    let written = core.write(&mut shards, partition, prepared.clone())?;
+                    (written, prepared, next)
+                }
+            }
+        };
+        let leader_epoch = written.leader_epoch;
+        core.committed(written).await?;
+        core.send_markers(partition, leader_epoch, &prepared);
+        Ok((next.producer_id, next.producer_epoch))
     }
 
-    /// Persists a prepared transaction, writes its markers and completes
-    /// it. Once the prepare record is durable the outcome is decided: if a
-    /// marker cannot be written the transaction stays prepared and
-    /// [`Self::maintain`] retries.
-    fn end(
-        &self,
-        coordinator: &mut TxnCoordinator,
-        groups: &GroupService,
-        prepared: TxnMetadata,
-    ) -> Result<(), Code> {
-        self.persist_and_apply(coordinator, prepared.clone())?;
-        self.complete(coordinator, groups, &prepared);
-        Ok(())
-    }
-
-    fn complete(
-        &self,
-        coordinator: &mut TxnCoordinator,
-        groups: &GroupService,
-        prepared: &TxnMetadata,
-    ) {
-        let commit = prepared.state == gregor_coordinator::txn::TxnState::PrepareCommit;
-        let mut all_written = true;
-        for (topic, partition) in &prepared.partitions {
-            let marker = Marker {
-                producer_id: prepared.producer_id,
-                producer_epoch: prepared.producer_epoch,
-                coordinator_epoch: COORDINATOR_EPOCH,
-                commit,
+    /// The marker channel wrote every marker of `job`: the transaction is
+    /// complete, unless it moved on meanwhile or this broker no longer
+    /// coordinates it at the job's epoch.
+    pub async fn markers_written(&self, job: &MarkerJob) {
+        let core = &self.core;
+        let written = {
+            let mut shards = core.lock();
+            if shards.leader_epoch(job.txn_partition) != Some(job.coordinator_epoch) {
+                return;
+            }
+            let Ok(coordinator) = shards.get_mut(job.txn_partition) else {
+                return;
             };
-            if let Err(code) = self.write_marker(groups, topic, *partition, marker) {
-                tracing::warn!(
-                    transactional_id = %prepared.transactional_id,
-                    topic, partition, code,
-                    "cannot write transaction marker; will retry"
-                );
-                all_written = false;
+            let current = coordinator.get(&job.transactional_id).is_some_and(|t| {
+                t.state.is_prepare()
+                    && t.producer_id == job.producer_id
+                    && t.producer_epoch == job.producer_epoch
+            });
+            if !current {
+                return;
             }
-        }
-        if !all_written {
-            return;
-        }
-        if let Some(done) = coordinator.complete(&prepared.transactional_id, now_ms()) {
-            if let Err(code) = self.persist_and_apply(coordinator, done) {
-                tracing::warn!(transactional_id = %prepared.transactional_id, code, "cannot complete transaction; will retry");
+            let Some(done) = coordinator.complete(&job.transactional_id, now_ms()) else {
+                return;
+            };
+            match core.write(&mut shards, job.txn_partition, done) {
+                Ok(written) => written,
+                Err(code) => {
+                    tracing::warn!(transactional_id = %job.transactional_id, code, "cannot complete transaction; will retry");
+                    return;
+                }
             }
-        }
+        };
+        // A failed commit reloads the shard, which sends the markers again.
+        let _ = core.committed(written).await;
     }
 
-    /// Writes one marker (also the WriteTxnMarkers API). A partition that
-    /// no longer exists (topic deleted) needs none.
-    pub fn write_marker(
+    /// The marker channel's queue.
+    pub fn outbox(&self) -> &MarkerOutbox {
+        &self.core.outbox
+    }
+
+    /// Whether this broker still coordinates `txn_partition` at `epoch`.
+    pub fn still_coordinator(&self, txn_partition: i32, epoch: i32) -> bool {
+        self.core.lock().leader_epoch(txn_partition) == Some(epoch)
+    }
+
+    /// Writes one marker to a partition this broker leads (the marker
+    /// channel's local path and the WriteTxnMarkers handler). A partition
+    /// that is not hosted here (topic deleted) needs none; markers on
+    /// `__consumer_offsets` settle the transactional offsets in the group
+    /// coordinator.
+    pub fn write_local_marker(
         &self,
         groups: &GroupService,
         topic: &str,
         partition: i32,
         marker: Marker,
     ) -> Result<(), Code> {
-        let Some(target) = self.replicas.partition(topic, partition) else {
+        let Some(target) = self.core.replicas.partition(topic, partition) else {
             return Ok(());
         };
+        if !target.progress().borrow().leading {
+            return Err(error_codes::NOT_LEADER_OR_FOLLOWER);
+        }
         let marker = TxnMarker {
             producer_id: marker.producer_id,
             producer_epoch: marker.producer_epoch,
@@ -320,70 +420,278 @@ impl TxnService {
         Ok(())
     }
 
-    fn persist_and_apply(
+    /// Background duties: (re)send the markers of prepared transactions
+    /// not being delivered, abort timed-out ones, and, when
+    /// `expiration_ms` is given, remove idle transactional ids.
+    pub async fn maintain(&self, expiration_ms: Option<i64>) {
+        let core = &self.core;
+        let now = now_ms();
+        let mut aborts = Vec::new();
+        let mut tombstones = Vec::new();
+        {
+            let mut shards = core.lock();
+            let held: Vec<(i32, i32)> = shards.active().map(|(p, e, _)| (p, e)).collect();
+            for (partition, leader_epoch) in held {
+                let Ok(coordinator) = shards.get_mut(partition) else {
+                    continue;
+                };
+                for prepared in coordinator.prepared() {
+                    core.send_markers(partition, leader_epoch, &prepared);
+                }
+                let fenced: Vec<TxnMetadata> = coordinator
+                    .timed_out(now)
+                    .iter()
+                    .filter_map(|id| coordinator.abort_timed_out(id, now))
+                    .collect();
+                let expired = match expiration_ms {
+                    Some(expiration_ms) => coordinator.expired(now, expiration_ms),
+                    None => Vec::new(),
+                };
+                for txn in fenced {
+                    tracing::info!(transactional_id = %txn.transactional_id, "aborting transaction past its timeout");
+                    match core.write(&mut shards, partition, txn.clone()) {
+                        Ok(written) => aborts.push((written, txn)),
+                        Err(code) => {
+                            tracing::warn!(transactional_id = %txn.transactional_id, code, "cannot abort timed-out transaction")
+                        }
+                    }
+                }
+                for id in expired {
+                    if let Ok(written) = core.write_tombstone(&mut shards, partition, &id) {
+                        tracing::info!(transactional_id = %id, "expired idle transactional id");
+                        tombstones.push(written);
+                    }
+                }
+            }
+        }
+        for (written, txn) in aborts {
+            let (partition, leader_epoch) = (written.partition, written.leader_epoch);
+            if core.committed(written).await.is_ok() {
+                core.send_markers(partition, leader_epoch, &txn);
+            }
+        }
+        for written in tombstones {
+            let _ = core.committed(written).await;
+        }
+    }
+
+    /// Read access to the shard of a transactional id (DescribeTransactions).
+    pub fn read_shard<T>(
         &self,
-        coordinator: &mut TxnCoordinator,
+        transactional_id: &str,
+        f: impl FnOnce(&TxnCoordinator) -> T,
+    ) -> Result<T, Code> {
+        let partition = self.core.partition_for(transactional_id);
+        Ok(f(self.core.lock().get(partition)?))
+    }
+
+    /// Read access to every loaded shard (ListTransactions), or
+    /// COORDINATOR_LOAD_IN_PROGRESS while one loads (Kafka).
+    pub fn read_all<T>(
+        &self,
+        mut f: impl FnMut(&TxnCoordinator) -> Vec<T>,
+    ) -> Result<Vec<T>, Code> {
+        let shards = self.core.lock();
+        if shards.any_loading() {
+            return Err(error_codes::COORDINATOR_LOAD_IN_PROGRESS);
+        }
+        Ok(shards.active().flat_map(|(_, _, c)| f(c)).collect())
+    }
+}
+
+impl Core {
+    fn lock(&self) -> MutexGuard<'_, Shards<TxnCoordinator>> {
+        self.shards.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The topic's partition count once it exists, the configured one
+    /// before.
+    fn partition_count(&self) -> i32 {
+        self.controller
+            .image()
+            .topic(TXN_TOPIC)
+            .map_or(self.partitions, |t| t.partitions.len() as i32)
+    }
+
+    fn partition_for(&self, transactional_id: &str) -> i32 {
+        internal_topics::partition_for(transactional_id, self.partition_count())
+    }
+
+    fn allocate(&self) -> impl FnMut() -> Result<i64, Code> + '_ {
+        move || {
+            self.controller
+                .next_producer_id(self.node_id)
+                .map_err(|e| e.code)
+        }
+    }
+
+    /// Under the lock: appends `txn` to the shard's partition (at the
+    /// shard's epoch) and applies it.
+    fn write(
+        &self,
+        shards: &mut Shards<TxnCoordinator>,
+        partition: i32,
         txn: TxnMetadata,
-    ) -> Result<(), Code> {
+    ) -> Result<Written, Code> {
         let record = Record {
             transactional_id: txn.transactional_id.clone(),
             value: Some(txn.clone()),
         };
-        self.persist(&record)?;
-        coordinator.apply(txn);
-        Ok(())
+        let written = self.append(shards, partition, &record)?;
+        shards.get_mut(partition)?.apply(txn);
+        Ok(written)
     }
 
-    fn persist(&self, record: &Record) -> Result<(), Code> {
-        self.ensure_topic()?;
+    /// Under the lock: removes an idle transactional id.
+    fn write_tombstone(
+        &self,
+        shards: &mut Shards<TxnCoordinator>,
+        partition: i32,
+        transactional_id: &str,
+    ) -> Result<Written, Code> {
+        let record = Record {
+            transactional_id: transactional_id.to_string(),
+            value: None,
+        };
+        let written = self.append(shards, partition, &record)?;
+        shards.get_mut(partition)?.replay(record);
+        Ok(written)
+    }
+
+    fn append(
+        &self,
+        shards: &Shards<TxnCoordinator>,
+        partition: i32,
+        record: &Record,
+    ) -> Result<Written, Code> {
+        let leader_epoch = shards
+            .leader_epoch(partition)
+            .ok_or(error_codes::NOT_COORDINATOR)?;
         let encoded = record.encode().map_err(|err| {
             tracing::error!(%err, "cannot encode transaction record");
             error_codes::COORDINATOR_NOT_AVAILABLE
         })?;
-        let partition = self.partition_for(&record.transactional_id);
-        internal_topics::append(&self.replicas, TXN_TOPIC, partition, &[encoded]).map_err(
-            |err| {
-                tracing::error!(%err, "cannot persist transaction record");
-                error_codes::COORDINATOR_NOT_AVAILABLE
-            },
+        let pending = internal_topics::append_local(
+            &self.replicas,
+            TXN_TOPIC,
+            partition,
+            Some(leader_epoch),
+            &[encoded],
+            None,
         )?;
-        Ok(())
+        Ok(Written {
+            partition,
+            leader_epoch,
+            pending,
+        })
     }
 
-    /// Background duties: finish prepared transactions (after a restart or
-    /// a failed marker write), abort timed-out ones, and, when
-    /// `expiration_ms` is given, remove idle transactional ids.
-    pub fn maintain(&self, groups: &GroupService, expiration_ms: Option<i64>) {
-        let mut coordinator = self.lock();
-        for prepared in coordinator.prepared() {
-            self.complete(&mut coordinator, groups, &prepared);
-        }
-        let now = now_ms();
-        for id in coordinator.timed_out(now) {
-            if let Some(fenced) = coordinator.abort_timed_out(&id, now) {
-                tracing::info!(transactional_id = %id, "aborting transaction past its timeout");
-                if let Err(code) = self.end(&mut coordinator, groups, fenced) {
-                    tracing::warn!(transactional_id = %id, code, "cannot abort timed-out transaction");
-                }
-            }
-        }
-        if let Some(expiration_ms) = expiration_ms {
-            for id in coordinator.expired(now, expiration_ms) {
-                let tombstone = Record {
-                    transactional_id: id.clone(),
-                    value: None,
-                };
-                if self.persist(&tombstone).is_ok() {
-                    coordinator.replay(tombstone);
-                    tracing::info!(transactional_id = %id, "expired idle transactional id");
-                }
+    /// Outside the lock: waits for a written record to be committed. If
+    /// it is not, the shard is reloaded from its log (memory is ahead).
+    async fn committed(self: &Arc<Self>, written: Written) -> Result<(), Code> {
+        let Written {
+            partition,
+            leader_epoch,
+            pending,
+        } = written;
+        match pending.wait(COMMIT_TIMEOUT).await {
+            Ok(_) => Ok(()),
+            Err(code) => {
+                tracing::warn!(
+                    partition,
+                    leader_epoch,
+                    code,
+                    "transaction record not committed; reloading the shard"
+                );
+                self.reload(partition, leader_epoch);
+                Err(code)
             }
         }
     }
 
-    /// Read-only access (describe, list).
-    pub fn read<T>(&self, f: impl FnOnce(&TxnCoordinator) -> T) -> T {
-        f(&self.lock())
+    /// Queues the markers of a prepared transaction of a shard held at
+    /// `leader_epoch` (the coordinator epoch they carry).
+    fn send_markers(&self, partition: i32, leader_epoch: i32, prepared: &TxnMetadata) {
+        self.outbox.send(MarkerJob {
+            transactional_id: prepared.transactional_id.clone(),
+            txn_partition: partition,
+            coordinator_epoch: leader_epoch,
+            producer_id: prepared.producer_id,
+            producer_epoch: prepared.producer_epoch,
+            commit: prepared.state == TxnState::PrepareCommit,
+            partitions: prepared.partitions.clone(),
+        });
+    }
+
+    fn apply_leadership(self: &Arc<Self>, led: &BTreeMap<i32, i32>) {
+        let mut shards = self.lock();
+        for change in shards.plan(led) {
+            match change {
+                ShardChange::Unload { partition } => {
+                    if shards.unload(partition).is_some() {
+                        tracing::info!(partition, "unloading transaction coordinator shard");
+                    }
+                }
+                ShardChange::Load {
+                    partition,
+                    leader_epoch,
+                } => {
+                    shards.begin_load(partition, leader_epoch);
+                    tracing::info!(
+                        partition,
+                        leader_epoch,
+                        "loading transaction coordinator shard"
+                    );
+                    self.spawn_load(partition, leader_epoch);
+                }
+            }
+        }
+    }
+
+    /// Loads the shard again from its log if it is still held at
+    /// `leader_epoch`.
+    fn reload(self: &Arc<Self>, partition: i32, leader_epoch: i32) {
+        let mut shards = self.lock();
+        if shards.leader_epoch(partition) == Some(leader_epoch) {
+            shards.begin_load(partition, leader_epoch);
+            self.spawn_load(partition, leader_epoch);
+        }
+    }
+
+    /// Replays the partition on a blocking task, then activates the shard
+    /// unless leadership moved on meanwhile, and finishes the transactions
+    /// the previous coordinator left prepared (their markers).
+    fn spawn_load(self: &Arc<Self>, partition: i32, leader_epoch: i32) {
+        let core = self.clone();
+        self.runtime.spawn_blocking(move || {
+            let loaded = load::replay_shard(&core.replicas, partition, core.config.clone());
+            let mut shards = core.lock();
+            if shards.leader_epoch(partition) != Some(leader_epoch) {
+                return;
+            }
+            match loaded {
+                Ok((coordinator, records)) => {
+                    let prepared = coordinator.prepared();
+                    if shards.finish_load(partition, leader_epoch, coordinator) {
+                        tracing::info!(
+                            partition,
+                            leader_epoch,
+                            records,
+                            prepared = prepared.len(),
+                            "loaded transaction coordinator shard"
+                        );
+                        for txn in &prepared {
+                            core.send_markers(partition, leader_epoch, txn);
+                        }
+                    }
+                }
+                Err(err) => {
+                    // Left loading: clients retry and the next leadership
+                    // change (or restart) loads it again.
+                    tracing::error!(partition, %err, "cannot load transaction coordinator shard");
+                }
+            }
+        });
     }
 }
 

@@ -45,6 +45,11 @@ pub enum LogError {
         producer_id: i64,
         txn_first_offset: i64,
     },
+    /// INVALID_TXN_STATE (48): the first transactional batch of a producer
+    /// whose verification with the transaction coordinator no longer holds
+    /// (a marker of the producer was written since, KIP-890).
+    #[error("producer {producer_id}: the record was not part of an ongoing transaction")]
+    UnverifiedTransaction { producer_id: i64 },
     /// TRANSACTION_COORDINATOR_FENCED (52): a transaction marker written
     /// by an older coordinator epoch than the last marker of its producer
     /// (a zombie coordinator).
@@ -69,7 +74,9 @@ impl LogError {
             LogError::RecordListTooLarge { .. } => error_codes::RECORD_LIST_TOO_LARGE,
             LogError::InvalidProducerEpoch { .. } => error_codes::INVALID_PRODUCER_EPOCH,
             LogError::OutOfOrderSequence { .. } => error_codes::OUT_OF_ORDER_SEQUENCE_NUMBER,
-            LogError::InvalidTxnState { .. } => error_codes::INVALID_TXN_STATE,
+            LogError::InvalidTxnState { .. } | LogError::UnverifiedTransaction { .. } => {
+                error_codes::INVALID_TXN_STATE
+            }
             LogError::TransactionCoordinatorFenced { .. } => {
                 error_codes::TRANSACTION_COORDINATOR_FENCED
             }

@@ -41,6 +41,7 @@ mod timestamps;
 mod txn_index;
 mod txn_marker;
 mod validate;
+mod verification;
 
 pub use config::{CompressionPolicy, LogConfig, TimestampType};
 pub use dir::{
@@ -54,3 +55,4 @@ pub use partition::{AppendInfo, MarkerInfo, PartitionLog, ReadInfo, SliceInfo};
 pub use producer_state::ProducerStateInfo;
 pub use txn_index::AbortedTxn;
 pub use txn_marker::TxnMarker;
+pub use verification::VerificationGuard;

@@ -16,6 +16,7 @@ use crate::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 use crate::txn_marker::{marker_batch, Markers, TxnMarker};
 use crate::validate::{validate_batches, Source};
+use crate::verification::{VerificationGuard, Verifications};
 use crate::{FileSlice, LogConfig, LogError, TimestampType};
 use bytes::Bytes;
 use gregor_protocol::batch::{validate_produce, BatchHeader};
@@ -106,6 +107,8 @@ pub struct PartitionLog {
     /// exactly the batches in the log (plus producers whose batches
     /// retention deleted, until they expire).
     producers: ProducerStateMap,
+    /// KIP-890 verifications in flight with the transaction coordinator.
+    verifications: Verifications,
 }
 
 impl PartitionLog {
@@ -153,6 +156,7 @@ impl PartitionLog {
             first_unflushed_ms: None,
             epochs,
             producers,
+            verifications: Verifications::default(),
         })
     }
 
@@ -179,6 +183,45 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let headers = validate_produce(records, self.config.max_message_bytes)?;
+        self.append_as_leader(records, &headers, leader_epoch, now_ms, Origin::Client)
+            .map(|(info, _)| info)
+    }
+
+    /// Starts verifying a producer's transactional batch (KIP-890): `None`
+    /// when its transaction is already open here at `epoch` (nothing to
+    /// verify), else the guard [`append_verified`](Self::append_verified)
+    /// needs once the coordinator confirmed the partition.
+    pub fn start_verification(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Option<VerificationGuard> {
+        if self.producers.has_ongoing_txn(producer_id, epoch) {
+            return None;
+        }
+        Some(self.verifications.start(producer_id))
+    }
+
+    /// [`append`](Self::append) of a transactional batch verified with the
+    /// coordinator: refused (INVALID_TXN_STATE) unless its transaction is
+    /// open here already or `guard` still holds (no marker of the producer
+    /// was written since the verification started).
+    pub fn append_verified(
+        &mut self,
+        records: &[u8],
+        guard: Option<VerificationGuard>,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let headers = validate_produce(records, self.config.max_message_bytes)?;
+        for header in headers.iter().filter(|h| h.is_transactional()) {
+            let (pid, epoch) = (header.producer_id, header.producer_epoch);
+            let verified = self.producers.has_ongoing_txn(pid, epoch)
+                || guard.is_some_and(|g| self.verifications.holds(pid, g));
+            if !verified {
+                return Err(LogError::UnverifiedTransaction { producer_id: pid });
+            }
+        }
         self.append_as_leader(records, &headers, leader_epoch, now_ms, Origin::Client)
             .map(|(info, _)| info)
     }
@@ -239,7 +282,14 @@ impl PartitionLog {
             max_message_bytes: self.config.max_message_bytes,
         };
         let headers = validate_batches(records, source)?;
-        self.append_as_leader(records, &headers, leader_epoch, now_ms, Origin::Coordinator)
+        let appended =
+            self.append_as_leader(records, &headers, leader_epoch, now_ms, Origin::Coordinator)?;
+        // A marker ends the producer's transaction here: a verification
+        // started before it must not let a late batch open another one.
+        for header in headers.iter().filter(|h| h.is_control()) {
+            self.verifications.clear(header.producer_id);
+        }
+        Ok(appended)
     }
 
     /// Assigns offsets from the log end and appends validated batches.
@@ -697,6 +747,7 @@ impl PartitionLog {
         if self.epochs.truncate_from_end(self.log_end_offset()) {
             self.epochs.persist()?;
         }
+        self.verifications.clear_all();
         // Rebuilt rather than undone: the newest snapshot still within the
         // log plus a replay of the batches after it.
         // The active segment's aborted-transaction index was cut with it.

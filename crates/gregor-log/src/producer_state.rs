@@ -249,6 +249,14 @@ impl ProducerStateMap {
         self.ongoing.clear();
     }
 
+    /// The producer has a transaction open here at `epoch` (Kafka's
+    /// `hasOngoingTransaction`): its batches need no verification.
+    pub fn has_ongoing_txn(&self, producer_id: i64, epoch: i16) -> bool {
+        self.producers
+            .get(&producer_id)
+            .is_some_and(|e| e.epoch == epoch && e.current_txn_first_offset.is_some())
+    }
+
     /// Checks batches about to be appended (offsets already assigned)
     /// against the state without changing it. Batches of the same producer
     /// later in `headers` are checked against the state the earlier ones

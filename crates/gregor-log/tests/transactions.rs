@@ -818,3 +818,43 @@ proptest! {
         }
     }
 }
+
+/// KIP-890: a verification started before a marker of its producer does
+/// not let a late batch open a transaction after that marker; one started
+/// after it does, and an open transaction needs no verification.
+#[test]
+fn a_marker_voids_the_verifications_started_before_it() {
+    use gregor_protocol::error_codes::INVALID_TXN_STATE;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    let stale = log.start_verification(1, 0).expect("nothing open yet");
+    assert_eq!(
+        log.start_verification(1, 0),
+        Some(stale),
+        "shared per producer"
+    );
+    log.append_txn_marker(marker(1, 0, 0, false), 0, 2_000)
+        .unwrap();
+    let end = log.log_end_offset();
+    let err = log
+        .append_verified(&txn(1, 0, 0, 1), Some(stale), 0, 1_000)
+        .unwrap_err();
+    assert_eq!(err.error_code(), INVALID_TXN_STATE);
+    assert_eq!(log.log_end_offset(), end, "nothing written");
+    assert_eq!(
+        log.append_verified(&txn(1, 0, 0, 1), None, 0, 1_000)
+            .unwrap_err()
+            .error_code(),
+        INVALID_TXN_STATE,
+        "no guard, no open transaction"
+    );
+
+    let fresh = log.start_verification(1, 0).unwrap();
+    assert_ne!(fresh, stale);
+    log.append_verified(&txn(1, 0, 0, 1), Some(fresh), 0, 1_000)
+        .unwrap();
+    assert_eq!(log.start_verification(1, 0), None, "open here now");
+    log.append_verified(&txn(1, 0, 1, 1), None, 0, 1_000)
+        .unwrap();
+    assert_eq!(log.first_unstable_offset(), Some(end));
+}

@@ -12,10 +12,10 @@ mod support;
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::error_codes::{
-    CONCURRENT_TRANSACTIONS, INVALID_PRODUCER_EPOCH, INVALID_PRODUCER_ID_MAPPING, INVALID_REQUEST,
-    INVALID_TRANSACTION_TIMEOUT, INVALID_TXN_STATE, NONE, PRODUCER_FENCED,
-    TRANSACTIONAL_ID_NOT_FOUND, TRANSACTION_ABORTABLE, UNKNOWN_TOPIC_OR_PARTITION,
-    UNSTABLE_OFFSET_COMMIT,
+    CONCURRENT_TRANSACTIONS, COORDINATOR_LOAD_IN_PROGRESS, INVALID_PRODUCER_EPOCH,
+    INVALID_PRODUCER_ID_MAPPING, INVALID_REQUEST, INVALID_TRANSACTION_TIMEOUT, INVALID_TXN_STATE,
+    NONE, NOT_COORDINATOR, PRODUCER_FENCED, TRANSACTIONAL_ID_NOT_FOUND, TRANSACTION_ABORTABLE,
+    UNKNOWN_TOPIC_OR_PARTITION, UNSTABLE_OFFSET_COMMIT,
 };
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::add_partitions_to_txn_request::{
@@ -57,14 +57,35 @@ fn init(conn: &mut Connection, id: &str, timeout_ms: i32) -> (i16, i64, i16) {
     (r.error_code, r.producer_id.0, r.producer_epoch)
 }
 
-/// InitProducerId retried while the broker aborts an open transaction.
+/// FindCoordinator for a transactional id (creates `__transaction_state`).
+fn find_txn_coordinator(conn: &mut Connection, id: &str) -> i16 {
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_coordinator_keys(vec![s(id)]);
+    let ResponseKind::FindCoordinator(r) = conn.request(
+        ApiKey::FindCoordinator,
+        4,
+        RequestKind::FindCoordinator(request),
+    ) else {
+        panic!()
+    };
+    r.coordinators[0].error_code
+}
+
+/// InitProducerId retried as clients retry it: while the broker aborts an
+/// open transaction, and while the coordinator is being found (the first
+/// FindCoordinator creates `__transaction_state`) or loads its shard.
 fn init_ok(conn: &mut Connection, id: &str, timeout_ms: i32) -> (i64, i16) {
-    for _ in 0..50 {
+    for _ in 0..250 {
         let (code, pid, epoch) = init(conn, id, timeout_ms);
-        if code == NONE {
-            return (pid, epoch);
+        match code {
+            NONE => return (pid, epoch),
+            CONCURRENT_TRANSACTIONS | COORDINATOR_LOAD_IN_PROGRESS => {}
+            NOT_COORDINATOR => {
+                find_txn_coordinator(conn, id);
+            }
+            other => panic!("InitProducerId for {id}: error {other}"),
         }
-        assert_eq!(code, CONCURRENT_TRANSACTIONS, "InitProducerId for {id}");
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("InitProducerId for {id} never succeeded")
@@ -109,7 +130,23 @@ fn end(conn: &mut Connection, id: &str, pid: i64, epoch: i16, commit: bool) -> i
     else {
         panic!()
     };
+    if r.error_code == NONE {
+        settle(conn, id);
+    }
     r.error_code
+}
+
+/// Waits until the transaction's markers are written: EndTxn is answered
+/// once the prepare record is committed, and the markers follow (Kafka).
+fn settle(conn: &mut Connection, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while describe(conn, id).transaction_state.starts_with("Prepare") {
+        assert!(
+            Instant::now() < deadline,
+            "the markers of {id} were never written"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Produces one transactional batch; returns (error code, base offset).
@@ -145,17 +182,26 @@ fn produce_txn(
     (p.error_code, p.base_offset)
 }
 
+/// DescribeTransactions, retried as admin clients retry it while the
+/// coordinator's shard loads (after a restart).
 fn describe(conn: &mut Connection, id: &str) -> describe_transactions_response::TransactionState {
     let request =
         DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(s(id))]);
-    let ResponseKind::DescribeTransactions(r) = conn.request(
-        ApiKey::DescribeTransactions,
-        0,
-        RequestKind::DescribeTransactions(request),
-    ) else {
-        panic!()
-    };
-    r.transaction_states.into_iter().next().unwrap()
+    for _ in 0..500 {
+        let ResponseKind::DescribeTransactions(r) = conn.request(
+            ApiKey::DescribeTransactions,
+            0,
+            RequestKind::DescribeTransactions(request.clone()),
+        ) else {
+            panic!()
+        };
+        let state = r.transaction_states.into_iter().next().unwrap();
+        if state.error_code != NOT_COORDINATOR && state.error_code != COORDINATOR_LOAD_IN_PROGRESS {
+            return state;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the coordinator of {id} never loaded")
 }
 
 /// (is_control, producer epoch, values or marker type) of every batch,
@@ -569,11 +615,11 @@ fn bad_transactional_requests_get_kafkas_errors() {
     );
     assert_eq!(init(&mut conn, "tx-b", 0).0, INVALID_TRANSACTION_TIMEOUT);
     assert_eq!(init(&mut conn, "", 1_000).0, INVALID_REQUEST);
+    let (pid, epoch) = init_ok(&mut conn, "tx-b", 1_000);
     assert_eq!(
         end(&mut conn, "never-seen", 1, 0, true),
         INVALID_PRODUCER_ID_MAPPING
     );
-    let (pid, epoch) = init_ok(&mut conn, "tx-b", 1_000);
     assert_eq!(
         end(&mut conn, "tx-b", pid, epoch, true),
         INVALID_TXN_STATE,
@@ -630,14 +676,24 @@ fn every_advertised_version_of_the_transaction_apis_answers() {
             .with_transaction_timeout_ms(60_000)
             .with_producer_id((-1).into())
             .with_producer_epoch(-1);
-        let ResponseKind::InitProducerId(r) = conn.request(
-            ApiKey::InitProducerId,
-            v,
-            RequestKind::InitProducerId(request),
-        ) else {
-            panic!()
-        };
-        assert_eq!(r.error_code, NONE, "InitProducerId v{v}");
+        // Retried while the coordinator is found and its shards load.
+        let mut code = NOT_COORDINATOR;
+        for _ in 0..250 {
+            let ResponseKind::InitProducerId(r) = conn.request(
+                ApiKey::InitProducerId,
+                v,
+                RequestKind::InitProducerId(request.clone()),
+            ) else {
+                panic!()
+            };
+            code = r.error_code;
+            if code != NOT_COORDINATOR && code != COORDINATOR_LOAD_IN_PROGRESS {
+                break;
+            }
+            find_txn_coordinator(&mut conn, &id);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(code, NONE, "InitProducerId v{v}");
     }
     let (pid, epoch) = init_ok(&mut conn, "sweep", 60_000);
     for v in range(ApiKey::AddPartitionsToTxn) {
@@ -1046,11 +1102,20 @@ fn end_txn_v5_accepts_an_empty_abort_and_bumps_the_epoch() {
             .with_producer_id(pid.into())
             .with_producer_epoch(epoch)
             .with_committed(commit);
-        let ResponseKind::EndTxn(r) = conn.request(ApiKey::EndTxn, 5, RequestKind::EndTxn(request))
-        else {
-            panic!()
-        };
-        (r.error_code, r.producer_epoch)
+        // Retried while the previous abort's completion is being written
+        // (CONCURRENT_TRANSACTIONS), as clients retry it.
+        for _ in 0..250 {
+            let ResponseKind::EndTxn(r) =
+                conn.request(ApiKey::EndTxn, 5, RequestKind::EndTxn(request.clone()))
+            else {
+                panic!()
+            };
+            if r.error_code != CONCURRENT_TRANSACTIONS {
+                return (r.error_code, r.producer_epoch);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("EndTxn never left CONCURRENT_TRANSACTIONS")
     };
     assert_eq!(end_v5(epoch, true).0, INVALID_TXN_STATE);
     assert_eq!(end_v5(epoch, false), (NONE, epoch + 1));

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 /// id and epoch it had; -1 means none.
 const NO_PRODUCER_ID: i64 = -1;
 
-pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default()
         .with_producer_id((-1).into())
         .with_producer_epoch(-1);
@@ -24,12 +24,10 @@ pub fn handle(broker: &Broker, request: InitProducerIdRequest) -> InitProducerId
         Some(transactional_id) => {
             let expected = (request.producer_id.0 != NO_PRODUCER_ID)
                 .then_some((request.producer_id.0, request.producer_epoch));
-            broker.txns.init_producer_id(
-                &broker.groups,
-                transactional_id,
-                request.transaction_timeout_ms,
-                expected,
-            )
+            broker
+                .txns
+                .init_producer_id(transactional_id, request.transaction_timeout_ms, expected)
+                .await
         }
     };
     match result {

@@ -141,15 +141,17 @@ pub async fn handle(
             ResponseKind::DescribeProducers(describe_producers::handle(broker, req))
         }
         RequestKind::InitProducerId(req) => {
-            ResponseKind::InitProducerId(init_producer_id::handle(broker, req))
+            ResponseKind::InitProducerId(init_producer_id::handle(broker, req).await)
         }
-        RequestKind::AddPartitionsToTxn(req) => {
-            ResponseKind::AddPartitionsToTxn(transactions::add_partitions(broker, req, version))
-        }
+        RequestKind::AddPartitionsToTxn(req) => ResponseKind::AddPartitionsToTxn(
+            transactions::add_partitions(broker, req, version).await,
+        ),
         RequestKind::AddOffsetsToTxn(req) => {
-            ResponseKind::AddOffsetsToTxn(transactions::add_offsets(broker, req))
+            ResponseKind::AddOffsetsToTxn(transactions::add_offsets(broker, req).await)
         }
-        RequestKind::EndTxn(req) => ResponseKind::EndTxn(transactions::end(broker, req, version)),
+        RequestKind::EndTxn(req) => {
+            ResponseKind::EndTxn(transactions::end(broker, req, version).await)
+        }
         RequestKind::TxnOffsetCommit(req) => ResponseKind::TxnOffsetCommit(
             transactions::txn_offset_commit(broker, req, version).await,
         ),

@@ -10,6 +10,8 @@ use crate::clock::now_ms;
 use crate::replica::leader::AckState;
 use crate::replica_manager::{Partition, Progress};
 use crate::server::Broker;
+use crate::txn_verification::{self, Verification};
+use gregor_log::{AppendInfo, LogError};
 use gregor_protocol::batch::BatchHeader;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::produce_response::{
@@ -124,7 +126,7 @@ pub async fn handle(
                     version,
                 };
                 let (response, committed) =
-                    append(broker, target, data.records.as_deref(), acks, now, base);
+                    append(broker, target, data.records.as_deref(), acks, now, base).await;
                 if let Some((partition, required_offset)) = committed {
                     pending.push(Pending {
                         topic: topic_slot,
@@ -173,6 +175,31 @@ pub async fn handle(
     )
 }
 
+/// A transactional batch whose coordinator is another broker: the
+/// partition's verification guard is taken, the coordinator asked (unless
+/// the transaction is open here already), and the batch appended only if
+/// the guard still holds then.
+async fn append_verified_remotely(
+    broker: &Broker,
+    partition: &Partition,
+    records: &[u8],
+    verification: Verification<'_>,
+    now: i64,
+) -> Result<Result<AppendInfo, LogError>, i16> {
+    let guard =
+        match partition.start_verification(verification.producer_id, verification.producer_epoch) {
+            Ok(guard) => guard,
+            Err(err) => return Ok(Err(err)),
+        };
+    if guard.is_some() {
+        let code = txn_verification::verify(broker, verification).await;
+        if code != error_codes::NONE {
+            return Err(code);
+        }
+    }
+    Ok(partition.append_verified(records, guard, now))
+}
+
 /// Where a partition's records go, and for whom.
 struct Target<'a> {
     topic: &'a str,
@@ -185,9 +212,9 @@ struct Target<'a> {
 /// watermark must reach.
 type Committed = Option<(Arc<Partition>, i64)>;
 
-fn append(
+async fn append(
     broker: &Broker,
-    target: Target,
+    target: Target<'_>,
     records: Option<&[u8]>,
     acks: i16,
     now: i64,
@@ -206,7 +233,7 @@ fn append(
             return (answer, None);
         }
     };
-    match append_to(broker, &target, &partition, records, acks, now, base) {
+    match append_to(broker, &target, &partition, records, acks, now, base).await {
         (answer, Some(last_offset)) if acks == -1 => (answer, Some((partition, last_offset + 1))),
         (answer, _) => (answer, None),
     }
@@ -214,9 +241,9 @@ fn append(
 
 /// The append itself: the answer, with the batch's last offset when it
 /// was appended.
-fn append_to(
+async fn append_to(
     broker: &Broker,
-    target: &Target,
+    target: &Target<'_>,
     partition: &Partition,
     records: Option<&[u8]>,
     acks: i16,
@@ -239,6 +266,19 @@ fn append_to(
         );
     };
     let appended = match transactional_batch(records, target.transactional_id) {
+        Some((transactional_id, producer_id, epoch)) if !broker.txns.is_local(transactional_id) => {
+            let verification = Verification {
+                transactional_id,
+                producer_id,
+                producer_epoch: epoch,
+                topic,
+                partition: index,
+                add: target.version >= IMPLICIT_ADD_VERSION,
+            };
+            append_verified_remotely(broker, partition, records, verification, now)
+                .await
+                .map_err(|error| verification_error(error, target.version))
+        }
         Some((transactional_id, producer_id, epoch)) => broker
             .txns
             .with_verified(
@@ -249,6 +289,7 @@ fn append_to(
                 target.version >= IMPLICIT_ADD_VERSION,
                 || partition.append(records, now),
             )
+            .await
             .map_err(|error| verification_error(error, target.version)),
         None => Ok(partition.append(records, now)),
     };

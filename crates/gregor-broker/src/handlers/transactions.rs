@@ -8,6 +8,7 @@ use crate::handlers::leader_hint::led_partition;
 use crate::internal_topics::OFFSETS_TOPIC;
 use crate::server::Broker;
 use crate::txn_service::Marker;
+use crate::txn_verification::{self, Verification};
 use gregor_coordinator::txn::{EndRequest, TxnMetadata, TxnState};
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
@@ -37,7 +38,7 @@ const BATCHED_ADD_PARTITIONS: i16 = 4;
 const TRANSACTION_V2_VERSION: i16 = 5;
 const CLIENT_TRANSACTION_V2: i16 = 2;
 
-pub fn add_partitions(
+pub async fn add_partitions(
     broker: &Broker,
     request: AddPartitionsToTxnRequest,
     version: i16,
@@ -50,33 +51,34 @@ pub fn add_partitions(
             request.v3_and_below_producer_epoch,
             false,
             &request.v3_and_below_topics,
-        );
+        )
+        .await;
         return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
     }
-    let results = request
-        .transactions
-        .iter()
-        .map(|txn| {
-            let topics = add_one(
-                broker,
-                &txn.transactional_id,
-                txn.producer_id.0,
-                txn.producer_epoch,
-                txn.verify_only,
-                &txn.topics,
-            );
+    let mut results = Vec::with_capacity(request.transactions.len());
+    for txn in &request.transactions {
+        let topics = add_one(
+            broker,
+            &txn.transactional_id,
+            txn.producer_id.0,
+            txn.producer_epoch,
+            txn.verify_only,
+            &txn.topics,
+        )
+        .await;
+        results.push(
             AddPartitionsToTxnResult::default()
                 .with_transactional_id(txn.transactional_id.clone())
-                .with_topic_results(topics)
-        })
-        .collect();
+                .with_topic_results(topics),
+        );
+    }
     AddPartitionsToTxnResponse::default().with_results_by_transaction(results)
 }
 
 /// One transaction's partitions: unknown ones get UNKNOWN_TOPIC_OR_PARTITION
 /// and the rest error_codes::OPERATION_NOT_ATTEMPTED, as Kafka answers; otherwise one
 /// code for all (or one per partition when only verifying).
-fn add_one(
+async fn add_one(
     broker: &Broker,
     transactional_id: &str,
     producer_id: i64,
@@ -113,7 +115,8 @@ fn add_one(
     } else {
         let result = broker
             .txns
-            .add_partitions(transactional_id, producer_id, epoch, &partitions);
+            .add_partitions(transactional_id, producer_id, epoch, &partitions)
+            .await;
         vec![result.err().unwrap_or(error_codes::NONE); partitions.len()]
     };
     let mut codes = codes.into_iter();
@@ -136,15 +139,24 @@ fn add_one(
         .collect()
 }
 
-pub fn add_offsets(broker: &Broker, request: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
-    let result = offsets_partition(broker, &request.group_id).and_then(|partition| {
-        broker.txns.add_partitions(
-            &request.transactional_id,
-            request.producer_id.0,
-            request.producer_epoch,
-            &[(OFFSETS_TOPIC.to_string(), partition)],
-        )
-    });
+pub async fn add_offsets(
+    broker: &Broker,
+    request: AddOffsetsToTxnRequest,
+) -> AddOffsetsToTxnResponse {
+    let result = match offsets_partition(broker, &request.group_id) {
+        Ok(partition) => {
+            broker
+                .txns
+                .add_partitions(
+                    &request.transactional_id,
+                    request.producer_id.0,
+                    request.producer_epoch,
+                    &[(OFFSETS_TOPIC.to_string(), partition)],
+                )
+                .await
+        }
+        Err(code) => Err(code),
+    };
     AddOffsetsToTxnResponse::default().with_error_code(result.err().unwrap_or(error_codes::NONE))
 }
 
@@ -155,7 +167,7 @@ fn offsets_partition(broker: &Broker, group_id: &str) -> Result<i32, i16> {
     })
 }
 
-pub fn end(broker: &Broker, request: EndTxnRequest, version: i16) -> EndTxnResponse {
+pub async fn end(broker: &Broker, request: EndTxnRequest, version: i16) -> EndTxnResponse {
     let client_version = if version >= TRANSACTION_V2_VERSION {
         CLIENT_TRANSACTION_V2
     } else {
@@ -168,7 +180,7 @@ pub fn end(broker: &Broker, request: EndTxnRequest, version: i16) -> EndTxnRespo
         commit: request.committed,
         client_version,
     };
-    let result = broker.txns.end_txn(&broker.groups, &end);
+    let result = broker.txns.end_txn(&end).await;
     match result {
         Ok((producer_id, epoch)) => EndTxnResponse::default()
             .with_producer_id(producer_id.into())
@@ -194,14 +206,37 @@ pub async fn txn_offset_commit(
     // Transaction version 2 clients skip AddOffsetsToTxn: the offsets
     // partition joins the transaction with the commit.
     if version >= TRANSACTION_V2_VERSION {
-        let added = offsets_partition(broker, &request.group_id).and_then(|partition| {
-            broker.txns.add_partitions(
-                &request.transactional_id,
-                request.producer_id.0,
-                request.producer_epoch,
-                &[(OFFSETS_TOPIC.to_string(), partition)],
-            )
-        });
+        let added = match offsets_partition(broker, &request.group_id) {
+            Ok(partition) if broker.txns.is_local(&request.transactional_id) => {
+                broker
+                    .txns
+                    .add_partitions(
+                        &request.transactional_id,
+                        request.producer_id.0,
+                        request.producer_epoch,
+                        &[(OFFSETS_TOPIC.to_string(), partition)],
+                    )
+                    .await
+            }
+            // The transaction coordinator is another broker: this group
+            // coordinator adds the partition there, as a partition leader
+            // does for Produce v12+.
+            Ok(partition) => {
+                let verification = Verification {
+                    transactional_id: &request.transactional_id,
+                    producer_id: request.producer_id.0,
+                    producer_epoch: request.producer_epoch,
+                    topic: OFFSETS_TOPIC,
+                    partition,
+                    add: true,
+                };
+                match txn_verification::verify(broker, verification).await {
+                    error_codes::NONE => Ok(()),
+                    code => Err(code),
+                }
+            }
+            Err(code) => Err(code),
+        };
         if let Err(error) = added {
             return txn_commit_failed(&request, error);
         }
@@ -275,7 +310,7 @@ pub fn write_markers(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteT
                             } else {
                                 broker
                                     .txns
-                                    .write_marker(&broker.groups, &t.name, *p, marker)
+                                    .write_local_marker(&broker.groups, &t.name, *p, marker)
                                     .err()
                                     .unwrap_or(error_codes::NONE)
                             };
@@ -301,24 +336,28 @@ pub fn describe(
     broker: &Broker,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
-    let states = broker.txns.read(|c| {
-        request
-            .transactional_ids
-            .iter()
-            .map(|id| {
-                let base = describe_transactions_response::TransactionState::default()
-                    .with_transactional_id(id.clone())
-                    .with_producer_id((-1).into())
-                    .with_producer_epoch(-1)
-                    .with_transaction_start_time_ms(-1)
-                    .with_transaction_state(str_bytes(""));
-                match c.describe(id) {
-                    Ok(txn) => described(base, txn),
-                    Err(error) => base.with_error_code(error),
-                }
-            })
-            .collect()
-    });
+    let states = request
+        .transactional_ids
+        .iter()
+        .map(|id| {
+            let base = describe_transactions_response::TransactionState::default()
+                .with_transactional_id(id.clone())
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1)
+                .with_transaction_start_time_ms(-1)
+                .with_transaction_state(str_bytes(""));
+            if id.is_empty() {
+                return base.with_error_code(error_codes::INVALID_REQUEST);
+            }
+            // Each id is answered by its own shard (NOT_COORDINATOR when
+            // another broker coordinates it).
+            let found = broker.txns.read_shard(id, |c| match c.describe(id) {
+                Ok(txn) => described(base.clone(), txn),
+                Err(error) => base.clone().with_error_code(error),
+            });
+            found.unwrap_or_else(|error| base.with_error_code(error))
+        })
+        .collect();
     DescribeTransactionsResponse::default().with_transaction_states(states)
 }
 
@@ -356,9 +395,9 @@ pub fn list(broker: &Broker, request: ListTransactionsRequest) -> ListTransactio
     let matches_nothing = states.is_empty() && !unknown.is_empty();
     let producer_ids: Vec<i64> = request.producer_id_filters.iter().map(|p| p.0).collect();
     let listed = if matches_nothing {
-        Vec::new()
+        Ok(Vec::new())
     } else {
-        broker.txns.read(|c| {
+        broker.txns.read_all(|c| {
             c.list(&states, &producer_ids, request.duration_filter, now_ms())
                 .into_iter()
                 .map(|txn| {
@@ -370,7 +409,12 @@ pub fn list(broker: &Broker, request: ListTransactionsRequest) -> ListTransactio
                 .collect()
         })
     };
+    let (error, listed) = match listed {
+        Ok(listed) => (error_codes::NONE, listed),
+        Err(error) => (error, Vec::new()),
+    };
     ListTransactionsResponse::default()
+        .with_error_code(error)
         .with_unknown_state_filters(unknown)
         .with_transaction_states(listed)
 }
