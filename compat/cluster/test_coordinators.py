@@ -76,10 +76,13 @@ def coordinator(cluster, key, key_type=kwire.GROUP_KEY, not_on=(), timeout=90):
 
 
 def keys_coordinated_by(cluster, prefix, count, want=None, avoid=None, key_type=kwire.GROUP_KEY):
-    """`count` fresh keys whose coordinator is node `want` (or any node but `avoid`)."""
+    """`count` fresh keys in one coordinator partition (so they move together), whose
+    coordinator is node `want` (or any node but `avoid`)."""
     keys, node = [], want
     for _ in range(2000):
         k = name(prefix)
+        if keys and kwire.partition_for(k, PARTITIONS) != kwire.partition_for(keys[0], PARTITIONS):
+            continue
         err, n = kwire.find_coordinator(live(cluster)[0].host, k, key_type)
         assert err == 0, err
         if n == avoid or (node is not None and n != node):
