@@ -28,13 +28,16 @@ pub const TXN_TOPIC: &str = "__transaction_state";
 /// Bytes asked for per read while replaying.
 const REPLAY_CHUNK: usize = 4 * 1024 * 1024;
 
-/// Kafka's partition for a coordinator key: `abs(key.hashCode()) % partitions`
-/// with Java's `String.hashCode` (over UTF-16 code units).
+/// Kafka's partition for a coordinator key: `Utils.abs(key.hashCode()) % partitions`
+/// with Java's `String.hashCode` (over UTF-16 code units). `Utils.abs` is the
+/// absolute value (Integer.MIN_VALUE -> 0), not a mask of the sign bit: a key with
+/// a negative hash must land on the partition Kafka puts it on.
 pub fn partition_for(key: &str, partitions: i32) -> i32 {
     let hash = key
         .encode_utf16()
         .fold(0i32, |h, unit| h.wrapping_mul(31).wrapping_add(unit as i32));
-    (hash & 0x7fff_ffff) % partitions.max(1)
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % partitions.max(1)
 }
 
 /// Creates an internal topic (compacted, as Kafka's are) unless it exists,
@@ -371,6 +374,10 @@ mod tests {
         assert_eq!(partition_for("", 50), 0);
         // Java: "my-consumer-group".hashCode() = 1513705513 -> partition 13 of 50.
         assert_eq!(partition_for("my-consumer-group", 50), 13);
+        // Negative hashes: Java "my-group".hashCode() = -1906497762 -> 1906497762 % 50 = 12;
+        // "polygenelubricants".hashCode() = Integer.MIN_VALUE -> Utils.abs gives 0.
+        assert_eq!(partition_for("my-group", 50), 12);
+        assert_eq!(partition_for("polygenelubricants", 50), 0);
         for key in [
             "x",
             "my-consumer-group",
