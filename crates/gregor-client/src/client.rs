@@ -270,6 +270,11 @@ impl Client {
         bail!("partition {topic}-{partition} has no leader")
     }
 
+    /// The brokers of the last metadata answer.
+    pub(crate) fn broker_ids(&self) -> Vec<i32> {
+        self.brokers.keys().copied().collect()
+    }
+
     /// The connection to broker `id`, opened on first use and reopened if a
     /// failed request retired it.
     pub(crate) async fn broker(&mut self, id: i32) -> anyhow::Result<&mut Connection> {

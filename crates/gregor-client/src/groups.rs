@@ -3,12 +3,15 @@
 
 use crate::client::Client;
 use crate::connection::Connection;
-use crate::error::check;
+use crate::error::{check, KafkaError};
 use anyhow::bail;
 use bytes::Bytes;
-use gregor_protocol::error_codes::GROUP_ID_NOT_FOUND;
+use gregor_protocol::error_codes::{
+    COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, GROUP_ID_NOT_FOUND, NOT_COORDINATOR,
+};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupListing {
@@ -33,11 +36,97 @@ pub struct GroupDescription {
     pub members: Vec<GroupMember>,
 }
 
+/// How long to wait before asking a coordinator again.
+const COORDINATOR_RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The errors Kafka's admin client retries a group request on: the
+/// coordinator moved (NOT_COORDINATOR), is loading the group's partition
+/// (COORDINATOR_LOAD_IN_PROGRESS) or is not there yet
+/// (COORDINATOR_NOT_AVAILABLE). The request was not applied.
+fn is_coordinator_retriable(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<KafkaError>().is_some_and(|e| {
+        matches!(
+            e.code,
+            NOT_COORDINATOR | COORDINATOR_LOAD_IN_PROGRESS | COORDINATOR_NOT_AVAILABLE
+        )
+    })
+}
+
+/// Runs `$call` (which finds the coordinator afresh each time) again while
+/// it fails with a retriable coordinator error, up to the request timeout.
+macro_rules! retrying {
+    ($client:ident, $call:expr) => {{
+        let deadline = Instant::now() + $client.request_timeout();
+        loop {
+            match $call.await {
+                Err(err) if is_coordinator_retriable(&err) && Instant::now() < deadline => {
+                    tokio::time::sleep(COORDINATOR_RETRY_BACKOFF).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 impl Client {
-    /// Every group the cluster knows (ListGroups on the bootstrap broker).
+    /// Every group the cluster knows: each broker lists the groups it
+    /// coordinates, so all are asked (as Kafka's admin client does).
     pub async fn list_groups(&mut self) -> anyhow::Result<Vec<GroupListing>> {
+        self.metadata(Some(&[])).await?;
+        let mut ids = self.broker_ids();
+        ids.sort();
+        let mut groups = Vec::new();
+        for id in ids {
+            groups.extend(retrying!(self, self.list_groups_of(id))?);
+        }
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        groups.dedup_by(|a, b| a.group_id == b.group_id);
+        Ok(groups)
+    }
+
+    /// A group's state and members (see `describe_group_once`).
+    pub async fn describe_group(&mut self, group: &str) -> anyhow::Result<GroupDescription> {
+        retrying!(self, self.describe_group_once(group))
+    }
+
+    /// The group's committed offsets: (topic, partition, offset).
+    pub async fn committed_offsets(
+        &mut self,
+        group: &str,
+    ) -> anyhow::Result<Vec<(String, i32, i64)>> {
+        retrying!(self, self.committed_offsets_once(group))
+    }
+
+    /// Commits offsets for a group with no active members (see `commit_group_offsets_once`).
+    pub async fn commit_group_offsets(
+        &mut self,
+        group: &str,
+        offsets: &[(String, i32, i64)],
+    ) -> anyhow::Result<()> {
+        retrying!(self, self.commit_group_offsets_once(group, offsets))
+    }
+
+    /// Deletes an empty group with its offsets.
+    pub async fn delete_group(&mut self, group: &str) -> anyhow::Result<()> {
+        retrying!(self, self.delete_group_once(group))
+    }
+
+    /// Deletes a group's committed offsets for some partitions of a topic.
+    pub async fn delete_group_offsets(
+        &mut self,
+        group: &str,
+        topic: &str,
+        partitions: &[i32],
+    ) -> anyhow::Result<()> {
+        retrying!(
+            self,
+            self.delete_group_offsets_once(group, topic, partitions)
+        )
+    }
+
+    async fn list_groups_of(&mut self, broker: i32) -> anyhow::Result<Vec<GroupListing>> {
         let (response, _) = self
-            .bootstrap()
+            .broker(broker)
             .await?
             .send(
                 ApiKey::ListGroups,
@@ -49,7 +138,7 @@ impl Client {
             bail!("unexpected answer to ListGroups")
         };
         check(response.error_code, || "cannot list groups".to_string())?;
-        let mut groups: Vec<GroupListing> = response
+        Ok(response
             .groups
             .into_iter()
             .map(|g| GroupListing {
@@ -57,9 +146,7 @@ impl Client {
                 state: g.group_state.to_string(),
                 protocol_type: g.protocol_type.to_string(),
             })
-            .collect();
-        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        Ok(groups)
+            .collect())
     }
 
     async fn coordinator(&mut self, group: &str) -> anyhow::Result<Connection> {
@@ -70,7 +157,7 @@ impl Client {
     /// A group's state and members. Like Kafka's admin client, asks
     /// ConsumerGroupDescribe first (KIP-848 groups) and falls back to
     /// DescribeGroups for classic groups and brokers without it.
-    pub async fn describe_group(&mut self, group: &str) -> anyhow::Result<GroupDescription> {
+    async fn describe_group_once(&mut self, group: &str) -> anyhow::Result<GroupDescription> {
         let mut coordinator = self.coordinator(group).await?;
         if coordinator
             .version_for(ApiKey::ConsumerGroupDescribe, 1)
@@ -116,7 +203,7 @@ impl Client {
     }
 
     /// The group's committed offsets: (topic, partition, offset).
-    pub async fn committed_offsets(
+    async fn committed_offsets_once(
         &mut self,
         group: &str,
     ) -> anyhow::Result<Vec<(String, i32, i64)>> {
@@ -151,7 +238,7 @@ impl Client {
 impl Client {
     /// Commits offsets for a group with no active members (generation -1),
     /// as `kafka-consumer-groups.sh --reset-offsets --execute` does.
-    pub async fn commit_group_offsets(
+    async fn commit_group_offsets_once(
         &mut self,
         group: &str,
         offsets: &[(String, i32, i64)],
@@ -203,7 +290,7 @@ impl Client {
         Ok(())
     }
 
-    pub async fn delete_group(&mut self, group: &str) -> anyhow::Result<()> {
+    async fn delete_group_once(&mut self, group: &str) -> anyhow::Result<()> {
         let request = DeleteGroupsRequest::default()
             .with_groups_names(vec![GroupId(StrBytes::from_string(group.to_string()))]);
         let mut coordinator = self.coordinator(group).await?;
@@ -224,7 +311,7 @@ impl Client {
     }
 
     /// Deletes a group's committed offsets for some partitions of a topic.
-    pub async fn delete_group_offsets(
+    async fn delete_group_offsets_once(
         &mut self,
         group: &str,
         topic: &str,

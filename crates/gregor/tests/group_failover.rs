@@ -266,6 +266,30 @@ fn group_state_survives_kill_9_of_its_coordinator() {
             commit(&mut other_conn, &member_id, generation, 1),
             vec![NOT_COORDINATOR; 3]
         );
+        // What is invalid anywhere is refused before routing, as Kafka.
+        let request = JoinGroupRequest::default()
+            .with_group_id(GroupId(s("")))
+            .with_session_timeout_ms(30_000)
+            .with_protocol_type(s("test"));
+        let ResponseKind::JoinGroup(r) =
+            other_conn.request(ApiKey::JoinGroup, 7, RequestKind::JoinGroup(request))
+        else {
+            panic!("not a JoinGroup response")
+        };
+        assert_eq!(r.error_code, gregor_protocol::error_codes::INVALID_GROUP_ID);
+        let request = JoinGroupRequest::default()
+            .with_group_id(GroupId(s(GROUP)))
+            .with_session_timeout_ms(1)
+            .with_protocol_type(s("test"));
+        let ResponseKind::JoinGroup(r) =
+            other_conn.request(ApiKey::JoinGroup, 7, RequestKind::JoinGroup(request))
+        else {
+            panic!("not a JoinGroup response")
+        };
+        assert_eq!(
+            r.error_code,
+            gregor_protocol::error_codes::INVALID_SESSION_TIMEOUT
+        );
     }
 
     // kill -9 the coordinator: another replica of its partition takes over.
@@ -289,6 +313,32 @@ fn group_state_survives_kill_9_of_its_coordinator() {
             NOT_COORDINATOR
         );
     }
+
+    // Gregor's own client (the CLI's) finds the new coordinator through a
+    // survivor, and lists the groups of every broker.
+    let bootstrap = format!("127.0.0.1:{}", cluster.nodes[live[0]].port);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = gregor_client::Client::connect(&bootstrap).await.unwrap();
+        let offsets = client.committed_offsets(GROUP).await.unwrap();
+        assert_eq!(
+            offsets,
+            vec![
+                (TOPIC.to_string(), 0, 100),
+                (TOPIC.to_string(), 1, 101),
+                (TOPIC.to_string(), 2, 102)
+            ]
+        );
+        let listed: Vec<String> = client
+            .list_groups()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.group_id)
+            .collect();
+        assert!(listed.contains(&GROUP.to_string()), "{listed:?}");
+        assert!(listed.contains(&CONSUMER_GROUP.to_string()), "{listed:?}");
+    });
 
     // The member rejoins at the new coordinator: a new generation, and its
     // commits land there.
@@ -441,5 +491,39 @@ fn offset_commits_wait_for_the_replicas() {
     assert_eq!(
         offsets.iter().map(|o| o.1).collect::<Vec<_>>(),
         vec![7, 7, 7]
+    );
+}
+
+/// Kafka's defaults replicate the internal topics 3 times: a one-broker
+/// cluster (a configured quorum, not the embedded single-node mode) cannot
+/// create them, and FindCoordinator says COORDINATOR_NOT_AVAILABLE.
+#[test]
+fn internal_topics_need_as_many_brokers_as_their_replication_factor() {
+    let cluster = ProcessCluster::start(combined_specs(1, |_| String::new()), &[]);
+    eventually(30, "the broker registered", || {
+        (broker_ids(&metadata(&mut cluster.connect(0), None)) == [1]).then_some(())
+    });
+    for key_type in [0, 1] {
+        let request = FindCoordinatorRequest::default()
+            .with_key(s("whoever"))
+            .with_key_type(key_type);
+        let ResponseKind::FindCoordinator(r) = cluster.connect(0).request(
+            ApiKey::FindCoordinator,
+            3,
+            RequestKind::FindCoordinator(request),
+        ) else {
+            panic!("not a FindCoordinator response")
+        };
+        assert_eq!(
+            (r.error_code, r.node_id.0),
+            (gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE, -1),
+            "key type {key_type}"
+        );
+    }
+    let listed = metadata(&mut cluster.connect(0), None);
+    assert!(
+        listed.topics.is_empty(),
+        "no internal topic was created: {:?}",
+        listed.topics.iter().map(|t| &t.name).collect::<Vec<_>>()
     );
 }

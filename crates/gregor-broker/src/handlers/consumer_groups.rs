@@ -4,6 +4,7 @@
 
 use crate::server::Broker;
 use gregor_coordinator::group::consumer::HeartbeatContext;
+use gregor_protocol::error_codes::INVALID_GROUP_ID;
 use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
@@ -23,6 +24,10 @@ pub async fn heartbeat(
         client_host: format!("/{}", peer.ip()),
         api_version: version,
     };
+    // Refused before routing, as Kafka's group coordinator service does.
+    if request.group_id.is_empty() {
+        return ConsumerGroupHeartbeatResponse::default().with_error_code(INVALID_GROUP_ID);
+    }
     let image = broker.controller.image();
     match broker
         .groups
@@ -47,6 +52,11 @@ pub fn describe(
         .group_ids
         .iter()
         .map(|id| {
+            if id.is_empty() {
+                return DescribedGroup::default()
+                    .with_group_id(id.clone())
+                    .with_error_code(INVALID_GROUP_ID);
+            }
             let single = ConsumerGroupDescribeRequest::default()
                 .with_group_ids(vec![id.clone()])
                 .with_include_authorized_operations(request.include_authorized_operations);

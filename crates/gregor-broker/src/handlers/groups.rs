@@ -7,7 +7,8 @@ use gregor_coordinator::group::GroupCoordinator;
 use gregor_coordinator::group::JoinContext;
 use gregor_coordinator::group::{FetchedTopic, Response};
 use gregor_protocol::error_codes::{
-    UNKNOWN_SERVER_ERROR, UNKNOWN_TOPIC_OR_PARTITION, UNSTABLE_OFFSET_COMMIT,
+    COORDINATOR_LOAD_IN_PROGRESS, INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT, UNKNOWN_SERVER_ERROR,
+    UNKNOWN_TOPIC_OR_PARTITION, UNSTABLE_OFFSET_COMMIT,
 };
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
@@ -26,6 +27,22 @@ pub async fn join(
     client_id: &str,
     peer: SocketAddr,
 ) -> JoinGroupResponse {
+    // Refused before routing, as Kafka's group coordinator service does.
+    let session = request.session_timeout_ms;
+    let refusal = if request.group_id.is_empty() {
+        Some(INVALID_GROUP_ID)
+    } else if session < broker.config.group_min_session_timeout_ms
+        || session > broker.config.group_max_session_timeout_ms
+    {
+        Some(INVALID_SESSION_TIMEOUT)
+    } else {
+        None
+    };
+    if let Some(code) = refusal {
+        return JoinGroupResponse::default()
+            .with_error_code(code)
+            .with_member_id(request.member_id.clone());
+    }
     let context = JoinContext {
         client_id: client_id.to_string(),
         client_host: format!("/{}", peer.ip()),
@@ -45,6 +62,9 @@ pub async fn join(
 }
 
 pub async fn sync(broker: &Broker, request: SyncGroupRequest, version: i16) -> SyncGroupResponse {
+    if request.group_id.is_empty() {
+        return SyncGroupResponse::default().with_error_code(INVALID_GROUP_ID);
+    }
     match broker
         .groups
         .parked(&request.group_id, |c, id, now| {
@@ -59,6 +79,9 @@ pub async fn sync(broker: &Broker, request: SyncGroupRequest, version: i16) -> S
 }
 
 pub async fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
+    if request.group_id.is_empty() {
+        return HeartbeatResponse::default().with_error_code(INVALID_GROUP_ID);
+    }
     match broker
         .groups
         .parked(&request.group_id, |c, id, now| {
@@ -68,6 +91,9 @@ pub async fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatR
     {
         Ok(Response::Heartbeat(response)) => response,
         Ok(_) => HeartbeatResponse::default().with_error_code(UNKNOWN_SERVER_ERROR),
+        // Kafka answers a heartbeat blindly while the group loads: the
+        // member keeps its session instead of rejoining.
+        Err(COORDINATOR_LOAD_IN_PROGRESS) => HeartbeatResponse::default(),
         Err(code) => HeartbeatResponse::default().with_error_code(code),
     }
 }
@@ -77,6 +103,9 @@ pub async fn leave(
     request: LeaveGroupRequest,
     version: i16,
 ) -> LeaveGroupResponse {
+    if request.group_id.is_empty() {
+        return LeaveGroupResponse::default().with_error_code(INVALID_GROUP_ID);
+    }
     match broker
         .groups
         .parked(&request.group_id, |c, id, now| {
@@ -131,13 +160,17 @@ pub async fn commit(
         .map(|t| refuse(t, UNKNOWN_TOPIC_OR_PARTITION))
         .collect();
     request.topics = known;
-    let mut response = match broker
-        .groups
-        .immediate(&request.group_id, |c, now| {
-            c.commit_offsets(&request, version, image.as_ref(), now)
-        })
-        .await
-    {
+    let committed = if request.group_id.is_empty() {
+        Err(INVALID_GROUP_ID)
+    } else {
+        broker
+            .groups
+            .immediate(&request.group_id, |c, now| {
+                c.commit_offsets(&request, version, image.as_ref(), now)
+            })
+            .await
+    };
+    let mut response = match committed {
         Ok(response) => response,
         Err(code) => OffsetCommitResponse::default()
             .with_topics(request.topics.iter().map(|t| refuse(t, code)).collect()),
@@ -382,6 +415,9 @@ pub async fn delete(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGrou
 }
 
 pub async fn delete_offsets(broker: &Broker, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    if request.group_id.is_empty() {
+        return OffsetDeleteResponse::default().with_error_code(INVALID_GROUP_ID);
+    }
     match broker
         .groups
         .immediate(&request.group_id, |c, _| c.delete_offsets(&request))

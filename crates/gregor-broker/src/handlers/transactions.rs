@@ -200,6 +200,9 @@ pub async fn txn_offset_commit(
     // Only the group's coordinator takes it (NOT_COORDINATOR /
     // COORDINATOR_LOAD_IN_PROGRESS first, as Kafka's group coordinator
     // answers before it verifies the transaction).
+    if request.group_id.is_empty() {
+        return txn_commit_failed(&request, error_codes::INVALID_GROUP_ID);
+    }
     if let Err(code) = broker.groups.read(&request.group_id, |_| ()) {
         return txn_commit_failed(&request, code);
     }
