@@ -54,7 +54,9 @@ pub struct MarkerJob {
 pub struct MarkerOutbox {
     sender: mpsc::UnboundedSender<MarkerJob>,
     receiver: Arc<Mutex<Option<mpsc::UnboundedReceiver<MarkerJob>>>>,
-    in_flight: Arc<Mutex<HashSet<String>>>,
+    /// (transactional id, coordinator epoch) of the deliveries running: a
+    /// shard reloaded at a new epoch starts its own at once.
+    in_flight: Arc<Mutex<HashSet<(String, i32)>>>,
 }
 
 impl Default for MarkerOutbox {
@@ -72,17 +74,17 @@ impl MarkerOutbox {
     /// Queues a delivery unless one for the same transactional id runs.
     pub fn send(&self, job: MarkerJob) {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if in_flight.insert(job.transactional_id.clone()) {
+        if in_flight.insert((job.transactional_id.clone(), job.coordinator_epoch)) {
             // No receiver only after shutdown, when nothing is sent any more.
             let _ = self.sender.send(job);
         }
     }
 
-    fn done(&self, transactional_id: &str) {
+    pub(crate) fn done(&self, job: &MarkerJob) {
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(transactional_id);
+            .remove(&(job.transactional_id.clone(), job.coordinator_epoch));
     }
 
     fn take_receiver(&self) -> Option<mpsc::UnboundedReceiver<MarkerJob>> {
@@ -175,12 +177,13 @@ pub fn route(
 async fn deliver(broker: Arc<Broker>, job: MarkerJob) {
     let outcome = deliver_all(&broker, &job).await;
     match outcome {
+        // Ends the delivery (`MarkerOutbox::done`) under the coordinator's lock.
         Ok(()) => broker.txns.markers_written(&job).await,
         Err(why) => {
             tracing::info!(transactional_id = %job.transactional_id, %why, "stopped sending transaction markers");
+            broker.txns.outbox().done(&job);
         }
     }
-    broker.txns.outbox().done(&job.transactional_id);
 }
 
 /// Writes every marker; an error when the delivery must stop.
@@ -357,6 +360,34 @@ mod tests {
 
     fn set(items: &[(&str, i32)]) -> BTreeSet<(String, i32)> {
         items.iter().map(|(t, p)| (t.to_string(), *p)).collect()
+    }
+
+    fn job(id: &str, coordinator_epoch: i32) -> MarkerJob {
+        MarkerJob {
+            transactional_id: id.to_string(),
+            txn_partition: 0,
+            coordinator_epoch,
+            producer_id: 1,
+            producer_epoch: 0,
+            commit: true,
+            partitions: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn a_transaction_is_delivered_once_per_coordinator_epoch() {
+        let outbox = MarkerOutbox::default();
+        let mut queue = outbox.take_receiver().unwrap();
+        assert!(outbox.take_receiver().is_none(), "taken once");
+        outbox.send(job("t", 3));
+        outbox.send(job("t", 3));
+        assert_eq!(queue.try_recv().unwrap(), job("t", 3));
+        assert!(queue.try_recv().is_err(), "already being delivered");
+        outbox.send(job("t", 4));
+        assert_eq!(queue.try_recv().unwrap(), job("t", 4), "a reloaded shard");
+        outbox.done(&job("t", 3));
+        outbox.send(job("t", 3));
+        assert_eq!(queue.try_recv().unwrap(), job("t", 3));
     }
 
     #[test]

@@ -348,6 +348,11 @@ impl TxnService {
         let core = &self.core;
         let written = {
             let mut shards = core.lock();
+            // The delivery is over: under the lock, so the next transaction
+            // of this id (which can only end once this one is complete in
+            // memory) is never mistaken for this one, and a transaction
+            // left prepared below is queued again by the periodic retry.
+            core.outbox.done(job);
             if shards.leader_epoch(job.txn_partition) != Some(job.coordinator_epoch) {
                 return;
             }
@@ -388,10 +393,11 @@ impl TxnService {
     }
 
     /// Writes one marker to a partition this broker leads (the marker
-    /// channel's local path and the WriteTxnMarkers handler). A partition
-    /// that is not hosted here (topic deleted) needs none; markers on
+    /// channel's local path and the WriteTxnMarkers handler); markers on
     /// `__consumer_offsets` settle the transactional offsets in the group
-    /// coordinator.
+    /// coordinator. A partition not (yet) hosted here is
+    /// NOT_LEADER_OR_FOLLOWER: the channel retries it at whichever broker
+    /// leads it then, and skips it once the topic is gone.
     pub fn write_local_marker(
         &self,
         groups: &GroupService,
@@ -400,7 +406,7 @@ impl TxnService {
         marker: Marker,
     ) -> Result<(), Code> {
         let Some(target) = self.core.replicas.partition(topic, partition) else {
-            return Ok(());
+            return Err(error_codes::NOT_LEADER_OR_FOLLOWER);
         };
         if !target.progress().borrow().leading {
             return Err(error_codes::NOT_LEADER_OR_FOLLOWER);

@@ -37,13 +37,13 @@ pub struct GroupDescription {
 }
 
 /// How long to wait before asking a coordinator again.
-const COORDINATOR_RETRY_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const COORDINATOR_RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The errors Kafka's admin client retries a group request on: the
 /// coordinator moved (NOT_COORDINATOR), is loading the group's partition
 /// (COORDINATOR_LOAD_IN_PROGRESS) or is not there yet
 /// (COORDINATOR_NOT_AVAILABLE). The request was not applied.
-fn is_coordinator_retriable(err: &anyhow::Error) -> bool {
+pub(crate) fn is_coordinator_retriable(err: &anyhow::Error) -> bool {
     err.downcast_ref::<KafkaError>().is_some_and(|e| {
         matches!(
             e.code,
@@ -67,6 +67,7 @@ macro_rules! retrying {
         }
     }};
 }
+pub(crate) use retrying;
 
 impl Client {
     /// Every group the cluster knows: each broker lists the groups it

@@ -4,9 +4,11 @@
 
 use crate::client::Client;
 use crate::error::check;
+use crate::groups::{is_coordinator_retriable, retrying, COORDINATOR_RETRY_BACKOFF};
 use anyhow::bail;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
+use std::time::Instant;
 
 /// FindCoordinator's key type for transactional ids.
 const TRANSACTION_KEY: i8 = 1;
@@ -33,9 +35,28 @@ pub struct TransactionDescription {
 }
 
 impl Client {
-    /// Transactions in the given states (all when empty), by id.
+    /// Transactions in the given states (all when empty), by id: each
+    /// broker lists the transactions it coordinates, so all are asked (as
+    /// Kafka's admin client does).
     pub async fn list_transactions(
         &mut self,
+        states: &[String],
+    ) -> anyhow::Result<Vec<TransactionListing>> {
+        self.metadata(Some(&[])).await?;
+        let mut ids = self.broker_ids();
+        ids.sort();
+        let mut listed = Vec::new();
+        for id in ids {
+            listed.extend(retrying!(self, self.list_transactions_of(id, states))?);
+        }
+        listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
+        listed.dedup_by(|a, b| a.transactional_id == b.transactional_id);
+        Ok(listed)
+    }
+
+    async fn list_transactions_of(
+        &mut self,
+        broker: i32,
         states: &[String],
     ) -> anyhow::Result<Vec<TransactionListing>> {
         let request = ListTransactionsRequest::default()
@@ -47,7 +68,7 @@ impl Client {
             )
             .with_duration_filter(-1);
         let (response, _) = self
-            .bootstrap()
+            .broker(broker)
             .await?
             .send(
                 ApiKey::ListTransactions,
@@ -69,7 +90,7 @@ impl Client {
                 .collect();
             bail!("unknown transaction state(s): {}", unknown.join(", "));
         }
-        let mut listed: Vec<TransactionListing> = response
+        Ok(response
             .transaction_states
             .into_iter()
             .map(|t| TransactionListing {
@@ -77,12 +98,19 @@ impl Client {
                 producer_id: t.producer_id.0,
                 state: t.transaction_state.to_string(),
             })
-            .collect();
-        listed.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
-        Ok(listed)
+            .collect())
     }
 
+    /// A transaction's state, asked of its coordinator (found again while
+    /// it moves or loads).
     pub async fn describe_transaction(
+        &mut self,
+        transactional_id: &str,
+    ) -> anyhow::Result<TransactionDescription> {
+        retrying!(self, self.describe_transaction_once(transactional_id))
+    }
+
+    async fn describe_transaction_once(
         &mut self,
         transactional_id: &str,
     ) -> anyhow::Result<TransactionDescription> {

@@ -23,7 +23,13 @@ use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
@@ -50,7 +56,7 @@ fn start_cluster() -> ProcessCluster {
             "transaction.state.log.replication.factor=2",
             "transaction.state.log.min.isr=1",
             "transaction.abort.timed.out.transaction.cleanup.interval.ms=200",
-            "offsets.topic.num.partitions=1",
+            "offsets.topic.num.partitions=3",
             "offsets.topic.replication.factor=3",
         ],
     )
@@ -440,6 +446,34 @@ fn commits_and_aborts_reach_partitions_led_by_other_brokers() {
         (0, 0),
         "held back while open"
     );
+    // The CLI bootstrapped from a broker that does not coordinate the
+    // transaction still lists it (every broker is asked) and describes it
+    // (at its coordinator).
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(support::gregor_bin())
+            .arg("txn")
+            .args(args)
+            .arg("--bootstrap-server")
+            .arg(format!(
+                "127.0.0.1:{}",
+                cluster.nodes[index_of(l.outsider)].port
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let listed = cli(&["list"]);
+    assert!(
+        listed.contains(&format!("{id}\t{pid}\tOngoing")),
+        "{listed}"
+    );
+    let described = cli(&["describe", "--transactional-id", id]);
+    assert!(described.contains("Ongoing"), "{described}");
     assert_eq!(end(&mut coordinator, id, pid, epoch, true, 4), NONE);
     let data0 = settled(&cluster, l.outsider, topic, 0);
     assert_eq!(data0.values, vec!["a1", "a2"]);
@@ -586,4 +620,147 @@ fn a_new_coordinator_completes_a_prepared_transaction_and_aborts_an_open_one() {
             "partition {partition}"
         );
     }
+}
+
+/// FindCoordinator for a group through node `via`: its node id.
+fn find_group_coordinator(cluster: &ProcessCluster, via: usize, group: &str) -> i32 {
+    eventually(30, "a group coordinator", || {
+        let request = FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![s(group)]);
+        let ResponseKind::FindCoordinator(r) = cluster.connect(via).request(
+            ApiKey::FindCoordinator,
+            4,
+            RequestKind::FindCoordinator(request),
+        ) else {
+            panic!()
+        };
+        let c = &r.coordinators[0];
+        (c.error_code == NONE).then_some(c.node_id.0)
+    })
+}
+
+/// The group's committed offset of `topic`-0 with require_stable, at its
+/// coordinator: None while pending (UNSTABLE_OFFSET_COMMIT) or loading.
+fn stable_offset(conn: &mut Connection, group: &str, topic: &str) -> Option<i64> {
+    let request = OffsetFetchRequest::default()
+        .with_require_stable(true)
+        .with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(TopicName(s(topic)))
+                .with_partition_indexes(vec![0])]))]);
+    let ResponseKind::OffsetFetch(r) =
+        conn.request(ApiKey::OffsetFetch, 8, RequestKind::OffsetFetch(request))
+    else {
+        panic!()
+    };
+    let g = &r.groups[0];
+    let p = &g.topics.first()?.partitions[0];
+    (g.error_code == NONE && p.error_code == NONE).then_some(p.committed_offset)
+}
+
+/// Transaction version 2: TxnOffsetCommit v5 goes to the group's
+/// coordinator, which adds the group's `__consumer_offsets` partition to
+/// the transaction at the transaction coordinator (another broker); the
+/// COMMIT marker reaches that partition and the offset becomes stable.
+#[test]
+fn transactional_offsets_commit_through_a_remote_transaction_coordinator() {
+    let cluster = start_cluster();
+    let id = "tx-offsets";
+    let topic = "data";
+    let l = layout(&cluster, id, topic);
+    // A group whose coordinator is not the transaction coordinator.
+    let (group, group_coordinator) = (0..50)
+        .map(|i| format!("grp-{i}"))
+        .map(|g| {
+            let at = find_group_coordinator(&cluster, 0, &g);
+            (g, at)
+        })
+        .find(|(_, at)| *at != l.coordinator)
+        .expect("no group coordinated away from the transaction coordinator");
+    let mut coordinator = cluster.connect(index_of(l.coordinator));
+    let mut groups = cluster.connect(index_of(group_coordinator));
+    let (pid, epoch) = init(&mut coordinator, id, 60_000);
+    let commit = |conn: &mut Connection, offset: i64| -> i16 {
+        let request = TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(s(id)))
+            .with_group_id(GroupId(s(&group)))
+            .with_producer_id(pid.into())
+            .with_producer_epoch(epoch)
+            .with_generation_id(-1)
+            .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(offset)])]);
+        let ResponseKind::TxnOffsetCommit(r) = conn.request(
+            ApiKey::TxnOffsetCommit,
+            5,
+            RequestKind::TxnOffsetCommit(request),
+        ) else {
+            panic!()
+        };
+        r.topics[0].partitions[0].error_code
+    };
+    let code = eventually(30, "TxnOffsetCommit v5", || {
+        let code = commit(&mut groups, 42);
+        (code != COORDINATOR_LOAD_IN_PROGRESS && code != CONCURRENT_TRANSACTIONS).then_some(code)
+    });
+    assert_eq!(code, NONE);
+    assert_eq!(stable_offset(&mut groups, &group, topic), None, "pending");
+    assert_eq!(end(&mut coordinator, id, pid, epoch, true, 5), NONE);
+    let offset = eventually(30, "the committed offset", || {
+        stable_offset(&mut groups, &group, topic)
+    });
+    assert_eq!(offset, 42);
+}
+
+/// A prepared transaction whose partition leader dies before its marker
+/// is written: the coordinator keeps retrying and writes the marker at
+/// the partition's new leader.
+#[test]
+fn markers_follow_a_partition_to_its_new_leader() {
+    let mut cluster = start_cluster();
+    let id = "tx-moved";
+    let topic = "moving";
+    let l = layout(&cluster, id, "data");
+    // One partition led by the outsider, replicated to the partner.
+    create_placed(
+        &mut cluster.connect(0),
+        topic,
+        &[vec![l.outsider, l.partner]],
+    );
+    assert_eq!(leaders(&cluster, 0, topic, 1), vec![l.outsider]);
+    let mut coordinator = cluster.connect(index_of(l.coordinator));
+    let mut leader = cluster.connect(index_of(l.outsider));
+    let (pid, epoch) = init(&mut coordinator, id, 60_000);
+    assert_eq!(
+        add_partitions(&mut coordinator, id, pid, epoch, topic, &[0]),
+        NONE
+    );
+    // acks=all: on both replicas once answered.
+    let code = eventually(30, "a replicated transactional write", || {
+        let code = produce_txn(&mut leader, id, pid, epoch, 0, topic, 0, &["moved"], 11);
+        (code != NOT_LEADER_OR_FOLLOWER).then_some(code)
+    });
+    assert_eq!(code, NONE);
+    // The leader stops before the COMMIT marker can reach it, then dies.
+    let outsider = index_of(l.outsider);
+    cluster.signal(outsider, "STOP");
+    assert_eq!(end(&mut coordinator, id, pid, epoch, true, 4), NONE);
+    assert_eq!(
+        state(&cluster, index_of(l.coordinator), id).as_deref(),
+        Some("PrepareCommit")
+    );
+    cluster.kill(outsider);
+    eventually(60, "the partner leading the partition", || {
+        let led = leaders(&cluster, index_of(l.coordinator), topic, 1);
+        (led == vec![l.partner]).then_some(())
+    });
+    eventually(60, "the transaction completed", || {
+        (state(&cluster, index_of(l.coordinator), id)? == "CompleteCommit").then_some(())
+    });
+    let moved = settled(&cluster, l.partner, topic, 0);
+    assert_eq!(moved.values, vec!["moved"]);
 }
