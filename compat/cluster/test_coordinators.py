@@ -468,3 +468,42 @@ def test_producer_fenced_after_its_coordinator_died_mid_transaction(cluster_fact
     assert sorted(r.value for r in everything.records if r.value.startswith("doomed")) == \
         [f"doomed-{i}" for i in range(5)]
     assert describe_txn(boot, txn_id)["TransactionState"] == "CompleteCommit"
+
+
+# ---- what a coordinator serves is what it committed ----------------------------------------
+
+@pytest.mark.xfail(harness.SERVER_KIND != "kafka", strict=False,
+                   reason="Gregor serves OffsetFetch from the shard's current state, uncommitted writes included "
+                          "(docs/cluster.md 'Not like Kafka'); Kafka reads at the high watermark")
+def test_an_uncommitted_offset_is_never_served(cluster_factory):
+    """An OffsetCommit the followers have not got is not acknowledged (Kafka: the write
+    times out, COORDINATOR_NOT_AVAILABLE) and, as Kafka reads coordinator state at
+    the high watermark, not served either, even to a non-require_stable OffsetFetch:
+    a reader shown it could see the group's offset go back after a failover. The
+    unacknowledged write is indeterminate, as any timed-out write: on Kafka a paused
+    follower may already hold the leader's answer to its pending fetch in its socket
+    and the new coordinator then has it; either value is right there."""
+    cluster = cluster_factory(settings=SETTINGS)
+    topic = name("hw")
+    java_create(cluster.bootstrap(), topic, 1, 3)
+    group = name("hw")
+    node, part, _ = coordinator(cluster, group)
+    c = cluster.nodes[node].host
+    tp = (topic, 0)
+    assert kwire.offset_commit(c, group, {tp: 10}) == {tp: 0}
+    assert fetch_settled(cluster, node, group) == {tp: 10}
+    followers = [n for n in cluster.nodes[node].metadata([OFFSETS]).topics[OFFSETS].partitions[part].replicas
+                 if n != node]
+    assert len(followers) == 2
+    for f in followers:
+        cluster.nodes[f].pause()
+    try:
+        assert kwire.offset_commit(c, group, {tp: 50}) == {tp: kwire.COORDINATOR_NOT_AVAILABLE}
+        err, got = kwire.offset_fetch(c, group, require_stable=False)
+        assert err == 0 and got == {tp: (10, 0)}, got
+    finally:
+        cluster.nodes[node].kill9()
+        for f in followers:
+            cluster.nodes[f].resume()
+    new = coordinator(cluster, group, not_on=(node,))[0]
+    assert fetch_settled(cluster, new, group) in ({tp: 10}, {tp: 50})
