@@ -20,59 +20,29 @@
 //! "hanging transaction", KIP-890). With a remote coordinator the
 //! partition's verification guard does that job (`txn_verification`).
 
+mod core;
 mod load;
+
+use self::core::Core;
 
 use crate::clock::now_ms;
 use crate::controller::Controller;
 use crate::group_service::GroupService;
-use crate::internal_topics::{self, PendingCommit, OFFSETS_TOPIC, TXN_TOPIC};
+use crate::internal_topics::{self, OFFSETS_TOPIC, TXN_TOPIC};
 use crate::replica_manager::ReplicaManager;
 use crate::txn_markers::{MarkerJob, MarkerOutbox};
-use gregor_coordinator::runtime::{ShardChange, Shards};
+use gregor_coordinator::runtime::Shards;
 use gregor_coordinator::txn::{
-    Code, EndRequest, EndStep, InitStep, Record, TxnConfig, TxnCoordinator, TxnMetadata, TxnState,
+    Code, EndRequest, EndStep, InitStep, TxnConfig, TxnCoordinator, TxnMetadata,
 };
 use gregor_log::TxnMarker;
 use gregor_metadata::MetadataImage;
 use gregor_protocol::error_codes;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-
-/// How long a transition waits for its record to be committed (Kafka's
-/// transaction coordinator uses the request timeout; its default).
-const COMMIT_TIMEOUT: Duration = Duration::from_millis(5_000);
+use std::sync::{Arc, Mutex};
 
 pub struct TxnService {
     core: Arc<Core>,
-}
-
-struct Core {
-    shards: Mutex<Shards<TxnCoordinator>>,
-    config: TxnConfig,
-    controller: Arc<Controller>,
-    replicas: Arc<ReplicaManager>,
-    /// `transaction.state.log.num.partitions`, for a topic not created yet.
-    partitions: i32,
-    /// `transaction.state.log.replication.factor` and `.min.isr`.
-    replication: Mutex<(i16, i32)>,
-    node_id: i32,
-    outbox: MarkerOutbox,
-    /// Where shard loads run.
-    runtime: tokio::runtime::Handle,
-    /// The latest `__transaction_state` partitions led here, with their
-    /// leader epochs, from the metadata thread to the task that loads and
-    /// unloads shards (the metadata thread must never wait for the
-    /// coordinator's lock: a request holding it may wait for a metadata
-    /// commit, a producer id block).
-    led: tokio::sync::watch::Sender<BTreeMap<i32, i32>>,
-}
-
-/// A record appended by a transition, to be waited for outside the lock.
-struct Written {
-    partition: i32,
-    leader_epoch: i32,
-    pending: PendingCommit,
 }
 
 impl TxnService {
@@ -502,202 +472,6 @@ impl TxnService {
             return Err(error_codes::COORDINATOR_LOAD_IN_PROGRESS);
         }
         Ok(shards.active().flat_map(|(_, _, c)| f(c)).collect())
-    }
-}
-
-impl Core {
-    fn lock(&self) -> MutexGuard<'_, Shards<TxnCoordinator>> {
-        self.shards.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The topic's partition count once it exists, the configured one
-    /// before.
-    fn partition_count(&self) -> i32 {
-        self.controller
-            .image()
-            .topic(TXN_TOPIC)
-            .map_or(self.partitions, |t| t.partitions.len() as i32)
-    }
-
-    fn partition_for(&self, transactional_id: &str) -> i32 {
-        internal_topics::partition_for(transactional_id, self.partition_count())
-    }
-
-    fn allocate(&self) -> impl FnMut() -> Result<i64, Code> + '_ {
-        move || {
-            self.controller
-                .next_producer_id(self.node_id)
-                .map_err(|e| e.code)
-        }
-    }
-
-    /// Under the lock: appends `txn` to the shard's partition (at the
-    /// shard's epoch) and applies it.
-    fn write(
-        &self,
-        shards: &mut Shards<TxnCoordinator>,
-        partition: i32,
-        txn: TxnMetadata,
-    ) -> Result<Written, Code> {
-        let record = Record {
-            transactional_id: txn.transactional_id.clone(),
-            value: Some(txn.clone()),
-        };
-        let written = self.append(shards, partition, &record)?;
-        shards.get_mut(partition)?.apply(txn);
-        Ok(written)
-    }
-
-    /// Under the lock: removes an idle transactional id.
-    fn write_tombstone(
-        &self,
-        shards: &mut Shards<TxnCoordinator>,
-        partition: i32,
-        transactional_id: &str,
-    ) -> Result<Written, Code> {
-        let record = Record {
-            transactional_id: transactional_id.to_string(),
-            value: None,
-        };
-        let written = self.append(shards, partition, &record)?;
-        shards.get_mut(partition)?.replay(record);
-        Ok(written)
-    }
-
-    fn append(
-        &self,
-        shards: &Shards<TxnCoordinator>,
-        partition: i32,
-        record: &Record,
-    ) -> Result<Written, Code> {
-        let leader_epoch = shards
-            .leader_epoch(partition)
-            .ok_or(error_codes::NOT_COORDINATOR)?;
-        let encoded = record.encode().map_err(|err| {
-            tracing::error!(%err, "cannot encode transaction record");
-            error_codes::COORDINATOR_NOT_AVAILABLE
-        })?;
-        let pending = internal_topics::append_local(
-            &self.replicas,
-            TXN_TOPIC,
-            partition,
-            Some(leader_epoch),
-            &[encoded],
-            None,
-        )?;
-        Ok(Written {
-            partition,
-            leader_epoch,
-            pending,
-        })
-    }
-
-    /// Outside the lock: waits for a written record to be committed. If
-    /// it is not, the shard is reloaded from its log (memory is ahead).
-    async fn committed(self: &Arc<Self>, written: Written) -> Result<(), Code> {
-        let Written {
-            partition,
-            leader_epoch,
-            pending,
-        } = written;
-        match pending.wait(COMMIT_TIMEOUT).await {
-            Ok(_) => Ok(()),
-            Err(code) => {
-                tracing::warn!(
-                    partition,
-                    leader_epoch,
-                    code,
-                    "transaction record not committed; reloading the shard"
-                );
-                self.reload(partition, leader_epoch);
-                Err(code)
-            }
-        }
-    }
-
-    /// Queues the markers of a prepared transaction of a shard held at
-    /// `leader_epoch` (the coordinator epoch they carry).
-    fn send_markers(&self, partition: i32, leader_epoch: i32, prepared: &TxnMetadata) {
-        self.outbox.send(MarkerJob {
-            transactional_id: prepared.transactional_id.clone(),
-            txn_partition: partition,
-            coordinator_epoch: leader_epoch,
-            producer_id: prepared.producer_id,
-            producer_epoch: prepared.producer_epoch,
-            commit: prepared.state == TxnState::PrepareCommit,
-            partitions: prepared.partitions.clone(),
-        });
-    }
-
-    fn apply_leadership(self: &Arc<Self>, led: &BTreeMap<i32, i32>) {
-        let mut shards = self.lock();
-        for change in shards.plan(led) {
-            match change {
-                ShardChange::Unload { partition } => {
-                    if shards.unload(partition).is_some() {
-                        tracing::info!(partition, "unloading transaction coordinator shard");
-                    }
-                }
-                ShardChange::Load {
-                    partition,
-                    leader_epoch,
-                } => {
-                    shards.begin_load(partition, leader_epoch);
-                    tracing::info!(
-                        partition,
-                        leader_epoch,
-                        "loading transaction coordinator shard"
-                    );
-                    self.spawn_load(partition, leader_epoch);
-                }
-            }
-        }
-    }
-
-    /// Loads the shard again from its log if it is still held at
-    /// `leader_epoch`.
-    fn reload(self: &Arc<Self>, partition: i32, leader_epoch: i32) {
-        let mut shards = self.lock();
-        if shards.leader_epoch(partition) == Some(leader_epoch) {
-            shards.begin_load(partition, leader_epoch);
-            self.spawn_load(partition, leader_epoch);
-        }
-    }
-
-    /// Replays the partition on a blocking task, then activates the shard
-    /// unless leadership moved on meanwhile, and finishes the transactions
-    /// the previous coordinator left prepared (their markers).
-    fn spawn_load(self: &Arc<Self>, partition: i32, leader_epoch: i32) {
-        let core = self.clone();
-        self.runtime.spawn_blocking(move || {
-            let loaded = load::replay_shard(&core.replicas, partition, core.config.clone());
-            let mut shards = core.lock();
-            if shards.leader_epoch(partition) != Some(leader_epoch) {
-                return;
-            }
-            match loaded {
-                Ok((coordinator, records)) => {
-                    let prepared = coordinator.prepared();
-                    if shards.finish_load(partition, leader_epoch, coordinator) {
-                        tracing::info!(
-                            partition,
-                            leader_epoch,
-                            records,
-                            prepared = prepared.len(),
-                            "loaded transaction coordinator shard"
-                        );
-                        for txn in &prepared {
-                            core.send_markers(partition, leader_epoch, txn);
-                        }
-                    }
-                }
-                Err(err) => {
-                    // Left loading: clients retry and the next leadership
-                    // change (or restart) loads it again.
-                    tracing::error!(partition, %err, "cannot load transaction coordinator shard");
-                }
-            }
-        });
     }
 }
 
