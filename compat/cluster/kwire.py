@@ -267,3 +267,280 @@ def list_offsets(host, port, topic, partitions, isolation, timeout=5.0):
             p, err, _ts, offset, _epoch = take(">ihqqi")
             out[p] = (err, offset)
     return out
+
+
+# ---- coordinator requests (issue 13: test_coordinators.py) ------------------------------
+# Flexible versions only (request header v2, response header v1); each encoder
+# follows Kafka's clients/src/main/resources/common/message/<Name>Request.json
+# for the version named next to it.
+
+NONE = 0
+NOT_COORDINATOR = 16
+COORDINATOR_LOAD_IN_PROGRESS = 14
+COORDINATOR_NOT_AVAILABLE = 15
+ILLEGAL_GENERATION = 22
+UNKNOWN_MEMBER_ID = 25
+REBALANCE_IN_PROGRESS = 27
+TRANSACTION_COORDINATOR_FENCED = 52
+MEMBER_ID_REQUIRED = 79
+GROUP_ID_NOT_FOUND = 69
+FENCED_MEMBER_EPOCH = 110
+
+
+class _W:
+    """Builder of a flexible request body."""
+
+    def __init__(self):
+        self.b = bytearray()
+
+    def i8(self, v):
+        self.b += struct.pack(">b", v)
+        return self
+
+    def i16(self, v):
+        self.b += struct.pack(">h", v)
+        return self
+
+    def i32(self, v):
+        self.b += struct.pack(">i", v)
+        return self
+
+    def i64(self, v):
+        self.b += struct.pack(">q", v)
+        return self
+
+    def s(self, v):
+        self.b += _compact_str(v)
+        return self
+
+    def raw(self, v):
+        self.b += v
+        return self
+
+    def bytes_(self, v):
+        self.b += _uvarint(len(v) + 1) + v
+        return self
+
+    def n(self, count):
+        """Compact array length (None: a null array)."""
+        self.b += _uvarint(0 if count is None else count + 1)
+        return self
+
+    def tags(self):
+        self.b += _uvarint(0)
+        return self
+
+
+def call(host, api_key, version, body, timeout=10.0, port=9092, client_id="cluster-coord"):
+    """Sends one flexible request to host:port alone; returns a reader after the response header."""
+    cid = client_id.encode()
+    header = struct.pack(">hhih", api_key, version, 42, len(cid)) + cid + _uvarint(0)
+    msg = header + bytes(body.b if isinstance(body, _W) else body)
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(struct.pack(">i", len(msg)) + msg)
+        size = struct.unpack(">i", _recv_exact(s, 4))[0]
+        r = _Reader(_recv_exact(s, size))
+    if r.i32() != 42:
+        raise ValueError("wrong correlation id")
+    r.skip_tags()
+    return r
+
+
+def _bytes(r):
+    n = r.uvarint()
+    return None if n == 0 else r.take(n - 1)
+
+
+GROUP_KEY, TXN_KEY = 0, 1
+
+
+def find_coordinator(host, key, key_type=GROUP_KEY):
+    """FindCoordinator v4 -> (error_code, node_id)."""
+    r = call(host, 10, 4, _W().i8(key_type).n(1).s(key).tags())
+    r.i32()
+    assert r.compact_len() == 1
+    r.compact_str()
+    node, _host, _port, err = r.i32(), r.compact_str(), r.i32(), r.i16()
+    return err, node
+
+
+def offset_fetch(host, group, topics=None, require_stable=True):
+    """OffsetFetch v8 for one group (topics: {name: [partitions]} or None for all).
+    require_stable as the Java consumer always sends it (KIP-447): Kafka then answers
+    once everything the coordinator wrote is committed, so a coordinator that was just
+    elected cannot serve offsets older than those it acknowledged.
+    Returns (group error, {(topic, partition): (offset, error)})."""
+    w = _W().n(1).s(group)
+    if topics is None:
+        w.n(None)
+    else:
+        w.n(len(topics))
+        for t, ps in topics.items():
+            w.s(t).n(len(ps))
+            for p in ps:
+                w.i32(p)
+            w.tags()
+    w.tags().i8(1 if require_stable else 0).tags()
+    r = call(host, 9, 8, w)
+    r.i32()
+    out, gerr = {}, None
+    for _ in range(r.compact_len()):
+        r.compact_str()
+        for _ in range(r.compact_len()):
+            t = r.compact_str()
+            for _ in range(r.compact_len()):
+                p, off, _epoch, _meta, err = r.i32(), struct.unpack(">q", r.take(8))[0], r.i32(), r.compact_str(), r.i16()
+                r.skip_tags()
+                out[(t, p)] = (off, err)
+            r.skip_tags()
+        gerr = r.i16()
+        r.skip_tags()
+    return gerr, out
+
+
+def offset_commit(host, group, offsets, generation=-1, member_id="", instance_id=None):
+    """OffsetCommit v8 (offsets {(topic, partition): offset}) -> {(topic, partition): error}."""
+    by_topic = {}
+    for (t, p), o in offsets.items():
+        by_topic.setdefault(t, []).append((p, o))
+    w = _W().s(group).i32(generation).s(member_id).s(instance_id).n(len(by_topic))
+    for t, ps in by_topic.items():
+        w.s(t).n(len(ps))
+        for p, o in ps:
+            w.i32(p).i64(o).i32(-1).s(None).tags()
+        w.tags()
+    r = call(host, 8, 8, w.tags())
+    r.i32()
+    out = {}
+    for _ in range(r.compact_len()):
+        t = r.compact_str()
+        for _ in range(r.compact_len()):
+            p, err = r.i32(), r.i16()
+            r.skip_tags()
+            out[(t, p)] = err
+        r.skip_tags()
+    return out
+
+
+def join_group(host, group, member_id="", session_ms=45000, rebalance_ms=30000, topics=(), timeout=40.0):
+    """JoinGroup v9 of a "consumer" protocol member with the range assignor.
+    Returns dict(error, generation, leader, member_id, members)."""
+    # ConsumerProtocolSubscription v0: topics, user data (null).
+    meta = struct.pack(">hi", 0, len(topics))
+    for t in topics:
+        meta += struct.pack(">h", len(t)) + t.encode()
+    meta += struct.pack(">i", -1)
+    w = (_W().s(group).i32(session_ms).i32(rebalance_ms).s(member_id).s(None).s("consumer")
+         .n(1).s("range").bytes_(meta).tags().s(None).tags())
+    r = call(host, 11, 9, w, timeout=timeout)
+    r.i32()
+    err, gen, _ptype, _pname, leader = r.i16(), r.i32(), r.compact_str(), r.compact_str(), r.compact_str()
+    r.i8()  # skip_assignment
+    mid = r.compact_str()
+    members = []
+    for _ in range(r.compact_len()):
+        members.append(r.compact_str())
+        r.compact_str()
+        _bytes(r)
+        r.skip_tags()
+    return {"error": err, "generation": gen, "leader": leader, "member_id": mid, "members": members}
+
+
+def sync_group(host, group, generation, member_id, assignments=None, timeout=40.0):
+    """SyncGroup v5 (assignments {member_id: bytes}) -> error code."""
+    assignments = assignments or {}
+    w = _W().s(group).i32(generation).s(member_id).s(None).s("consumer").s("range").n(len(assignments))
+    for m, a in assignments.items():
+        w.s(m).bytes_(a).tags()
+    r = call(host, 14, 5, w.tags(), timeout=timeout)
+    r.i32()
+    return r.i16()
+
+
+def heartbeat(host, group, generation, member_id):
+    """Heartbeat v4 -> error code."""
+    r = call(host, 12, 4, _W().s(group).i32(generation).s(member_id).s(None).tags())
+    r.i32()
+    return r.i16()
+
+
+def consumer_group_heartbeat(host, group, member_id, member_epoch, topics=None, rebalance_ms=-1):
+    """ConsumerGroupHeartbeat v1 (KIP-848; member ids chosen by the client).
+    Returns dict(error, message, member_id, epoch, assignment={topic id: [partitions]} or None)."""
+    w = _W().s(group).s(member_id).i32(member_epoch).s(None).s(None).i32(rebalance_ms)
+    if topics is None:
+        w.n(None)
+    else:
+        w.n(len(topics))
+        for t in topics:
+            w.s(t)
+    w.s(None).s(None)  # subscribed_topic_regex, server_assignor
+    w.n(None if topics is None else 0)  # topic_partitions: owned partitions (none yet when joining)
+    r = call(host, 68, 1, w.tags())
+    r.i32()
+    err, msg, mid, epoch, _hb = r.i16(), r.compact_str(), r.compact_str(), r.i32(), r.i32()
+    assignment = None
+    if r.i8() >= 0:
+        assignment = {}
+        for _ in range(r.compact_len()):
+            tid = topic_id_b64(r.take(16))
+            assignment[tid] = r.int_array()
+            r.skip_tags()
+        r.skip_tags()
+    return {"error": err, "message": msg, "member_id": mid, "epoch": epoch, "assignment": assignment}
+
+
+def delete_groups(host, groups):
+    """DeleteGroups v2 -> {group: error}."""
+    w = _W().n(len(groups))
+    for g in groups:
+        w.s(g)
+    r = call(host, 42, 2, w.tags())
+    r.i32()
+    out = {}
+    for _ in range(r.compact_len()):
+        g, err = r.compact_str(), r.i16()
+        r.skip_tags()
+        out[g] = err
+    return out
+
+
+def write_txn_markers(host, producer_id, producer_epoch, commit, coordinator_epoch, partitions):
+    """WriteTxnMarkers v1, one marker (partitions {topic: [partition]}) -> {(topic, partition): error}."""
+    w = _W().n(1).i64(producer_id).i16(producer_epoch).i8(1 if commit else 0).n(len(partitions))
+    for t, ps in partitions.items():
+        w.s(t).n(len(ps))
+        for p in ps:
+            w.i32(p)
+        w.tags()
+    w.i32(coordinator_epoch).tags().tags()
+    r = call(host, 27, 1, w)
+    out = {}
+    for _ in range(r.compact_len()):
+        struct.unpack(">q", r.take(8))
+        for _ in range(r.compact_len()):
+            t = r.compact_str()
+            for _ in range(r.compact_len()):
+                p, err = r.i32(), r.i16()
+                r.skip_tags()
+                out[(t, p)] = err
+            r.skip_tags()
+        r.skip_tags()
+    return out
+
+
+def java_hash(s):
+    """Java's String.hashCode (a signed int), as Kafka's partitionFor(groupId / transactionalId) uses."""
+    units = s.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(units), 2):
+        h = (31 * h + int.from_bytes(units[i:i + 2], "big")) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_for(key, partitions):
+    """Utils.abs(key.hashCode()) % partitions: the coordinator partition of a group /
+    transactional id (Utils.abs maps Integer.MIN_VALUE to 0)."""
+    h = java_hash(key)
+    return (0 if h == -(1 << 31) else abs(h)) % partitions

@@ -33,6 +33,8 @@
 //       transactions and isolation levels: see TxnModes.java.
 //   CompatClient BOOTSTRAP fault-produce ...
 //       the replication fault tests' idempotent producer: see FaultModes.java.
+//   CompatClient BOOTSTRAP group-follow ...
+//       the coordinator failover tests' group member: see GroupModes.java.
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -120,6 +122,7 @@ public class CompatClient {
             case "txn-admin": TxnModes.txnAdmin(bootstrap, rest); break;
             case "read-all": TxnModes.readAll(bootstrap, rest); break;
             case "fault-produce": FaultModes.faultProduce(bootstrap, rest); break;
+            case "group-follow": GroupModes.groupFollow(bootstrap, rest); break;
             default:
                 System.err.println("unknown command " + cmd);
                 System.exit(2);

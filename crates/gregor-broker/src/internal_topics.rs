@@ -378,6 +378,8 @@ mod tests {
         // A negative hash: Kafka 4.4 put the group "eos-0fd86a-librdkafka-group-76"
         // (hashCode -1625069097) on __consumer_offsets-47; masking the sign bit gives 1.
         assert_eq!(partition_for("eos-0fd86a-librdkafka-group-76", 50), 47);
+        // Java "my-group".hashCode() = -1906497762 -> 1906497762 % 50 = 12.
+        assert_eq!(partition_for("my-group", 50), 12);
         // Java: "polygenelubricants".hashCode() == Integer.MIN_VALUE; Utils.abs gives 0.
         assert_eq!(partition_for("polygenelubricants", 50), 0);
         for key in [
