@@ -12,13 +12,15 @@
 //! Each delivery runs on its own task, never under the coordinator's lock.
 
 use crate::server::Broker;
+use gregor_client::RequestBody;
 use gregor_metadata::MetadataImage;
 use gregor_protocol::error_codes;
+use gregor_protocol::write_txn_markers_v2::{self, MarkersV2};
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, RequestKind, ResponseKind, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+    ApiKey, ResponseKind, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -26,9 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// The only WriteTxnMarkers version kafka-protocol speaks (Kafka 4.4 adds
-/// v2 with the transaction version, KIP-1228).
-pub const WRITE_TXN_MARKERS_VERSION: i16 = 1;
+/// WriteTxnMarkers v2 carries the transaction version (KIP-1228); every
+/// Gregor broker serves it.
+pub const WRITE_TXN_MARKERS_VERSION: i16 = write_txn_markers_v2::VERSION;
 
 const INITIAL_BACKOFF: Duration = Duration::from_millis(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -44,6 +46,8 @@ pub struct MarkerJob {
     pub producer_id: i64,
     pub producer_epoch: i16,
     pub commit: bool,
+    /// The transaction version the markers carry (KIP-1228).
+    pub transaction_version: i8,
     pub partitions: BTreeSet<(String, i32)>,
 }
 
@@ -220,6 +224,7 @@ async fn deliver_all(broker: &Arc<Broker>, job: &MarkerJob) -> Result<(), String
                 producer_epoch: job.producer_epoch,
                 coordinator_epoch: job.coordinator_epoch,
                 commit: job.commit,
+                transaction_version: job.transaction_version,
             };
             let code = broker
                 .txns
@@ -284,7 +289,10 @@ async fn send_to(
             leader,
             ApiKey::WriteTxnMarkers,
             WRITE_TXN_MARKERS_VERSION,
-            RequestKind::WriteTxnMarkers(request),
+            RequestBody::WriteTxnMarkersV2(MarkersV2 {
+                request,
+                transaction_versions: vec![job.transaction_version],
+            }),
         )
         .await;
     match result {
@@ -370,6 +378,7 @@ mod tests {
             producer_id: 1,
             producer_epoch: 0,
             commit: true,
+            transaction_version: 2,
             partitions: BTreeSet::new(),
         }
     }

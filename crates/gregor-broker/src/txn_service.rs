@@ -401,6 +401,7 @@ impl TxnService {
             producer_epoch: marker.producer_epoch,
             coordinator_epoch: marker.coordinator_epoch,
             commit: marker.commit,
+            transaction_version: marker.transaction_version,
         };
         target
             .append_txn_marker(marker, now_ms())
@@ -497,4 +498,7 @@ pub struct Marker {
     pub producer_epoch: i16,
     pub coordinator_epoch: i32,
     pub commit: bool,
+    /// KIP-1228: the transaction's version (2: the epoch was bumped for the
+    /// markers), which decides the leader's epoch check.
+    pub transaction_version: i8,
 }

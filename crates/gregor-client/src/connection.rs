@@ -5,6 +5,7 @@ use crate::error::error_name;
 use anyhow::{anyhow, bail, Context};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gregor_protocol::error_codes::{NONE, UNSUPPORTED_VERSION};
+use gregor_protocol::write_txn_markers_v2::{self, MarkersV2};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader,
     ResponseKind,
@@ -141,7 +142,7 @@ impl Connection {
 
     async fn api_versions(&mut self, version: i16) -> anyhow::Result<ApiVersionsResponse> {
         let key = ApiKey::ApiVersions;
-        let body = RequestKind::ApiVersions(api_versions_request());
+        let body = RequestBody::Kind(RequestKind::ApiVersions(api_versions_request()));
         let mut payload = self.roundtrip(key, version, &body).await?;
         // The error answer is always v0, whatever version was asked, so look
         // at the error code before choosing how to decode the rest.
@@ -197,11 +198,18 @@ impl Connection {
         &mut self,
         key: ApiKey,
         preferred: i16,
-        body: RequestKind,
+        body: impl Into<RequestBody>,
     ) -> anyhow::Result<(ResponseKind, i16)> {
         let version = self.version_for(key, preferred)?;
+        let body = body.into();
+        if let RequestBody::WriteTxnMarkersV2(_) = body {
+            if version != write_txn_markers_v2::VERSION {
+                bail!("{} does not speak WriteTxnMarkers v2", self.address);
+            }
+        }
         let mut payload = self.roundtrip(key, version, &body).await?;
-        let decoded = ResponseKind::decode(key, &mut payload, version)
+        let body_version = write_txn_markers_v2::crate_version(key, version);
+        let decoded = ResponseKind::decode(key, &mut payload, body_version)
             .with_context(|| format!("{} sent a malformed {key:?} answer", self.address))?;
         if payload.has_remaining() {
             tracing::debug!(
@@ -222,7 +230,7 @@ impl Connection {
     ) -> anyhow::Result<()> {
         self.ensure_usable()?;
         let version = self.version_for(key, preferred)?;
-        let frame = self.frame(key, version, &body)?;
+        let frame = self.frame(key, version, &body.into())?;
         let result =
             tokio::time::timeout(self.request_timeout, self.stream.write_all(&frame)).await;
         match result {
@@ -246,7 +254,7 @@ impl Connection {
     }
 
     /// Length prefix, request header (of the version `key` needs), body.
-    fn frame(&mut self, key: ApiKey, version: i16, body: &RequestKind) -> anyhow::Result<Bytes> {
+    fn frame(&mut self, key: ApiKey, version: i16, body: &RequestBody) -> anyhow::Result<Bytes> {
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let mut buf = BytesMut::with_capacity(128);
         buf.put_i32(0); // patched below once the size is known
@@ -256,7 +264,12 @@ impl Connection {
             .with_correlation_id(self.next_correlation_id)
             .with_client_id(Some(self.client_id.clone()))
             .encode(&mut buf, key.request_header_version(version))?;
-        body.encode(&mut buf, version)?;
+        match body {
+            RequestBody::Kind(kind) => kind.encode(&mut buf, version)?,
+            RequestBody::WriteTxnMarkersV2(markers) => {
+                write_txn_markers_v2::encode(markers, &mut buf)?
+            }
+        }
         let size = i32::try_from(buf.len() - 4)
             .map_err(|_| anyhow!("{key:?} request of {} bytes is too large", buf.len()))?;
         buf[..4].copy_from_slice(&size.to_be_bytes());
@@ -269,7 +282,7 @@ impl Connection {
         &mut self,
         key: ApiKey,
         version: i16,
-        body: &RequestKind,
+        body: &RequestBody,
     ) -> anyhow::Result<Bytes> {
         self.ensure_usable()?;
         let frame = self.frame(key, version, body)?;
@@ -318,6 +331,20 @@ impl Connection {
             );
         }
         Ok(response)
+    }
+}
+
+/// What a request carries: a body kafka-protocol encodes, or a
+/// WriteTxnMarkers v2 (KIP-1228), which it cannot.
+#[derive(Debug, Clone)]
+pub enum RequestBody {
+    Kind(RequestKind),
+    WriteTxnMarkersV2(MarkersV2),
+}
+
+impl From<RequestKind> for RequestBody {
+    fn from(kind: RequestKind) -> Self {
+        RequestBody::Kind(kind)
     }
 }
 

@@ -18,7 +18,7 @@ mod fake_broker;
 pub use admin::{NewTopic, TopicConfigs};
 pub use client::{Client, PartitionInfo, TopicInfo};
 pub use cluster::{ClusterDescription, ClusterNode, QuorumDescription, QuorumReplica};
-pub use connection::{ConnectOptions, Connection, DEFAULT_REQUEST_TIMEOUT};
+pub use connection::{ConnectOptions, Connection, RequestBody, DEFAULT_REQUEST_TIMEOUT};
 pub use data::{FetchedPartition, EARLIEST, LATEST};
 pub use error::{error_name, is_stale_metadata_code, KafkaError};
 pub use groups::{GroupDescription, GroupListing, GroupMember};

@@ -52,7 +52,7 @@ pub use error::LogError;
 pub use file_slice::FileSlice;
 pub use leader_epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use partition::{AppendInfo, MarkerInfo, PartitionLog, ReadInfo, SliceInfo};
-pub use producer_state::ProducerStateInfo;
+pub use producer_state::{ProducerStateInfo, LEGACY_TRANSACTION_VERSION};
 pub use txn_index::AbortedTxn;
 pub use txn_marker::TxnMarker;
 pub use verification::VerificationGuard;

@@ -9,7 +9,9 @@ use crate::leader_epoch::{EpochEntry, LeaderEpochCache};
 use crate::prepare::{prepare, Stamp};
 use crate::producer_recovery;
 use crate::producer_snapshot as snapshot;
-use crate::producer_state::{CompletedTxn, Origin, ProducerStateInfo, ProducerStateMap, Verdict};
+use crate::producer_state::{
+    CompletedTxn, Origin, ProducerStateInfo, ProducerStateMap, Verdict, LEGACY_TRANSACTION_VERSION,
+};
 use crate::retention::{segments_to_delete, Policy, SegmentFacts};
 use crate::scan::{HeaderScanner, Step};
 use crate::segment::{Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
@@ -252,7 +254,7 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        self.append_coordinator_batches(records, leader_epoch, now_ms)
+        self.append_coordinator_batches(records, leader_epoch, now_ms, LEGACY_TRANSACTION_VERSION)
             .map(|(info, _)| info)
     }
 
@@ -263,7 +265,9 @@ impl PartitionLog {
     /// transaction, and an ABORT records it in the aborted-transaction index.
     ///
     /// Refused, with nothing written, when the marker's producer epoch is
-    /// older than the producer's (INVALID_PRODUCER_EPOCH) or its coordinator
+    /// older than the producer's, or for a transaction version 2 marker not
+    /// newer unless it retries the marker that ended the producer's last
+    /// transaction (INVALID_PRODUCER_EPOCH, KIP-1228), or its coordinator
     /// epoch older than the producer's last marker's
     /// (TRANSACTION_COORDINATOR_FENCED). A newer producer epoch is accepted
     /// (KIP-890: the coordinator bumps the epoch at every EndTxn) and
@@ -276,7 +280,12 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<MarkerInfo, LogError> {
         let batch = marker_batch(&marker, now_ms)?;
-        let (info, completed) = self.append_coordinator_batches(&batch, leader_epoch, now_ms)?;
+        let (info, completed) = self.append_coordinator_batches(
+            &batch,
+            leader_epoch,
+            now_ms,
+            marker.transaction_version,
+        )?;
         Ok(MarkerInfo {
             offset: info.base_offset,
             completed_txn_first_offset: completed.first().map(|c| c.first_offset),
@@ -284,19 +293,23 @@ impl PartitionLog {
         })
     }
 
-    /// The one path of the broker's own batches, markers included.
+    /// The one path of the broker's own batches, markers included; a
+    /// marker is checked for its `transaction_version` (KIP-1228).
     fn append_coordinator_batches(
         &mut self,
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
+        transaction_version: i8,
     ) -> Result<(AppendInfo, Vec<CompletedTxn>), LogError> {
         let source = Source::Coordinator {
             max_message_bytes: self.config.max_message_bytes,
         };
         let headers = validate_batches(records, source)?;
-        let appended =
-            self.append_as_leader(records, &headers, leader_epoch, now_ms, Origin::Coordinator)?;
+        let origin = Origin::Coordinator {
+            transaction_version,
+        };
+        let appended = self.append_as_leader(records, &headers, leader_epoch, now_ms, origin)?;
         // A marker ends the producer's transaction here: a verification
         // started before it must not let a late batch open another one.
         for header in headers.iter().filter(|h| h.is_control()) {

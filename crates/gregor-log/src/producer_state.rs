@@ -45,6 +45,10 @@ pub(crate) const BATCHES_TO_RETAIN: usize = 5;
 const NO_PRODUCER_EPOCH: i16 = -1;
 const NO_SEQUENCE: i32 = -1;
 pub(crate) const NO_TIMESTAMP: i64 = -1;
+/// The transaction version of a marker whose request did not say (a
+/// WriteTxnMarkers v0/v1): checked as Kafka checks TV0/1 markers.
+pub const LEGACY_TRANSACTION_VERSION: i8 = 0;
+
 /// The coordinator epoch of a producer no marker has been written for.
 pub(crate) const NO_COORDINATOR_EPOCH: i32 = -1;
 
@@ -157,7 +161,12 @@ impl ProducerEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
     Client,
-    Coordinator,
+    /// The broker's own batches; a marker among them carries the
+    /// transaction version of the WriteTxnMarkers that asked for it
+    /// (KIP-1228, request metadata only: never stored in the log).
+    Coordinator {
+        transaction_version: i8,
+    },
 }
 
 /// What a client's batches may do to the log.
@@ -286,7 +295,13 @@ impl ProducerStateMap {
                 let Some(marker) = markers.get(i) else {
                     continue;
                 };
-                check_epoch(header, updated)?;
+                let transaction_version = match origin {
+                    Origin::Coordinator {
+                        transaction_version,
+                    } => transaction_version,
+                    Origin::Client => LEGACY_TRANSACTION_VERSION,
+                };
+                check_marker_epoch(header, updated, transaction_version)?;
                 check_coordinator_epoch(header, marker, updated)?;
                 (remaining > 0).then(|| {
                     let mut next = updated.clone();
@@ -396,6 +411,34 @@ impl ProducerStateMap {
 
 fn check_epoch(header: &BatchHeader, updated: &ProducerEntry) -> Result<(), LogError> {
     if header.producer_epoch < updated.epoch {
+        return Err(LogError::InvalidProducerEpoch {
+            producer_id: header.producer_id,
+            epoch: header.producer_epoch,
+            current: updated.epoch,
+        });
+    }
+    Ok(())
+}
+
+/// Kafka's `checkProducerEpoch` for a marker (KIP-1228). A transaction
+/// version 2 coordinator bumps the epoch before writing the markers, so a
+/// valid TV2 marker's epoch is strictly above the producer's: an equal one
+/// is a late marker of an earlier transaction and must not end the one now
+/// open (INVALID_PRODUCER_EPOCH), unless no transaction is open, when it is
+/// a retry of a marker already written (KAFKA-19999) and is accepted.
+/// Legacy (TV0/1) markers have the transaction's own epoch: not older.
+fn check_marker_epoch(
+    header: &BatchHeader,
+    updated: &ProducerEntry,
+    transaction_version: i8,
+) -> Result<(), LogError> {
+    if transaction_version < 2 {
+        return check_epoch(header, updated);
+    }
+    let stale = header.producer_epoch <= updated.epoch;
+    let idempotent_retry =
+        header.producer_epoch == updated.epoch && updated.current_txn_first_offset.is_none();
+    if stale && !idempotent_retry {
         return Err(LogError::InvalidProducerEpoch {
             producer_id: header.producer_id,
             epoch: header.producer_epoch,
@@ -660,10 +703,78 @@ mod tests {
 
     /// Validates one marker batch as the coordinator would write it.
     fn check_marker(s: &ProducerStateMap, h: BatchHeader, m: EndTxnMarker) -> Result<(), i16> {
+        check_marker_tv(s, h, m, 0)
+    }
+
+    /// The same for a marker of transaction version `tv` (KIP-1228).
+    fn check_marker_tv(
+        s: &ProducerStateMap,
+        h: BatchHeader,
+        m: EndTxnMarker,
+        tv: i8,
+    ) -> Result<(), i16> {
         let markers = Markers::of(vec![(0, m)]);
-        s.validate(&[h], &markers, Origin::Coordinator)
+        let origin = Origin::Coordinator {
+            transaction_version: tv,
+        };
+        s.validate(&[h], &markers, origin)
             .map(|_| ())
             .map_err(|e| e.error_code())
+    }
+
+    #[test]
+    fn tv2_markers_need_a_newer_epoch_than_the_open_transaction() {
+        let mut s = ProducerStateMap::new();
+        // A TV2 transaction at epoch 5 is open.
+        s.record(&txn(1, 5, 0, 1, 10));
+        // Its marker comes at the bumped epoch 6.
+        assert_eq!(
+            check_marker_tv(&s, marker_at(1, 6, 11), end(true, 0), 2),
+            Ok(())
+        );
+        // A late marker of the previous transaction, at the open one's
+        // epoch, must not end it.
+        assert_eq!(
+            check_marker_tv(&s, marker_at(1, 5, 11), end(true, 0), 2),
+            Err(INVALID_PRODUCER_EPOCH)
+        );
+        assert_eq!(
+            check_marker_tv(&s, marker_at(1, 4, 11), end(false, 0), 2),
+            Err(INVALID_PRODUCER_EPOCH)
+        );
+        // A legacy (TV0/1) marker at the same epoch is the transaction's own.
+        assert_eq!(
+            check_marker_tv(&s, marker_at(1, 5, 11), end(true, 0), 1),
+            Ok(())
+        );
+        assert_eq!(
+            check_marker_tv(&s, marker_at(1, 5, 11), end(true, 0), 0),
+            Ok(())
+        );
+        assert_eq!(
+            check_marker_tv(&s, marker_at(1, 4, 11), end(true, 0), 1),
+            Err(INVALID_PRODUCER_EPOCH)
+        );
+    }
+
+    #[test]
+    fn a_retried_tv2_marker_is_accepted_once_the_transaction_ended() {
+        let mut s = ProducerStateMap::new();
+        s.record(&txn(1, 5, 0, 1, 10));
+        let done = s.record_marker(&marker_at(1, 6, 11), end(true, 0));
+        assert!(done.is_some());
+        // The same marker again (a lost response, a coordinator reload):
+        // epoch == current and no open transaction.
+        assert_eq!(
+            check_marker_tv(&s, marker_at(1, 6, 12), end(true, 0), 2),
+            Ok(())
+        );
+        // Once the producer opened a new transaction at epoch 6 the retry is stale.
+        s.record(&txn(1, 6, 0, 1, 13));
+        assert_eq!(
+            check_marker_tv(&s, marker_at(1, 6, 14), end(true, 0), 2),
+            Err(INVALID_PRODUCER_EPOCH)
+        );
     }
 
     #[test]
@@ -759,20 +870,40 @@ mod tests {
         let headers = [marker_at(1, 0, 1), header(1, 0, 1, 1, 2, 0)];
         let markers = Markers::of(vec![(0, end(true, 0))]);
         // The marker closes the transaction the plain batch would break.
-        assert!(s.validate(&headers, &markers, Origin::Coordinator).is_ok());
+        assert!(s
+            .validate(
+                &headers,
+                &markers,
+                Origin::Coordinator {
+                    transaction_version: 0
+                }
+            )
+            .is_ok());
         assert_eq!(
-            s.validate(&headers[1..], &Markers::default(), Origin::Coordinator)
-                .unwrap_err()
-                .error_code(),
+            s.validate(
+                &headers[1..],
+                &Markers::default(),
+                Origin::Coordinator {
+                    transaction_version: 0
+                }
+            )
+            .unwrap_err()
+            .error_code(),
             INVALID_TXN_STATE
         );
         // A fenced coordinator's second marker is caught within the call.
         let two = [marker_at(1, 0, 1), marker_at(1, 0, 2)];
         let markers = Markers::of(vec![(0, end(true, 3)), (1, end(true, 2))]);
         assert_eq!(
-            s.validate(&two, &markers, Origin::Coordinator)
-                .unwrap_err()
-                .error_code(),
+            s.validate(
+                &two,
+                &markers,
+                Origin::Coordinator {
+                    transaction_version: 0
+                }
+            )
+            .unwrap_err()
+            .error_code(),
             TRANSACTION_COORDINATOR_FENCED
         );
     }

@@ -19,6 +19,10 @@ pub struct TxnMarker {
     pub coordinator_epoch: i32,
     /// COMMIT if true, ABORT otherwise.
     pub commit: bool,
+    /// The transaction version the coordinator ended the transaction with
+    /// (KIP-1228; 2 when it bumped the epoch for the markers, else 0/1).
+    /// Decides the epoch check; not written to the log.
+    pub transaction_version: i8,
 }
 
 /// What a marker record says, as read back from a control batch.
@@ -179,6 +183,7 @@ mod tests {
             producer_epoch: 3,
             coordinator_epoch: 7,
             commit,
+            transaction_version: 0,
         }
     }
 

@@ -45,6 +45,7 @@ fn marker(pid: i64, epoch: i16, coordinator_epoch: i32, commit: bool) -> TxnMark
         producer_epoch: epoch,
         coordinator_epoch,
         commit,
+        transaction_version: 0,
     }
 }
 

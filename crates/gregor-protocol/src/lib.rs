@@ -18,5 +18,6 @@ mod record_wire;
 pub mod records;
 pub mod request;
 mod varint;
+pub mod write_txn_markers_v2;
 
 pub use kafka_protocol;

@@ -6,12 +6,18 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeade
 use kafka_protocol::protocol::{Decodable, Encodable, VersionRange};
 use thiserror::Error;
 
+use crate::write_txn_markers_v2;
+
 /// A fully decoded request.
 #[derive(Debug)]
 pub struct Request {
     pub api_key: ApiKey,
     pub header: RequestHeader,
     pub body: RequestKind,
+    /// WriteTxnMarkers v2 (KIP-1228): each marker's transaction version,
+    /// which the crate's request type cannot hold. Empty for other requests
+    /// and for WriteTxnMarkers v0/v1 (legacy transaction version).
+    pub marker_txn_versions: Vec<i8>,
 }
 
 impl Request {
@@ -75,14 +81,23 @@ pub fn decode_request(
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| RequestError::Malformed(format!("{api_key:?} header: {e:#}")))?;
-    let body = RequestKind::decode(api_key, &mut frame, version)
-        .map_err(|e| RequestError::Malformed(format!("{e:#}")))?;
+    let mut marker_txn_versions = Vec::new();
+    let body = if api_key == ApiKey::WriteTxnMarkers && version == write_txn_markers_v2::VERSION {
+        let v2 = write_txn_markers_v2::decode(&mut frame)
+            .map_err(|e| RequestError::Malformed(format!("{e:#}")))?;
+        marker_txn_versions = v2.transaction_versions;
+        RequestKind::WriteTxnMarkers(v2.request)
+    } else {
+        RequestKind::decode(api_key, &mut frame, version)
+            .map_err(|e| RequestError::Malformed(format!("{e:#}")))?
+    };
     // Like the Java broker, bytes after a complete body are ignored: some
     // clients (librdkafka's all-topics Metadata, for one) send a few extra.
     Ok(Request {
         api_key,
         header,
         body,
+        marker_txn_versions,
     })
 }
 
@@ -97,7 +112,10 @@ pub fn encode_response(
     buf.put_i32(0); // patched below once the size is known
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header.encode(&mut buf, api_key.response_header_version(version))?;
-    body.encode(&mut buf, version)?;
+    body.encode(
+        &mut buf,
+        write_txn_markers_v2::crate_version(api_key, version),
+    )?;
     let size = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())

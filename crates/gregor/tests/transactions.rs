@@ -159,6 +159,19 @@ fn produce_txn(
     partition: i32,
     values: &[&str],
 ) -> (i16, i64) {
+    produce_txn_at(9, conn, id, (pid, epoch, seq), partition, values)
+}
+
+/// The same at Produce `version` (v12+: the partition is added to the
+/// transaction implicitly, transaction version 2).
+fn produce_txn_at(
+    version: i16,
+    conn: &mut Connection,
+    id: &str,
+    (pid, epoch, seq): (i64, i16, i32),
+    partition: i32,
+    values: &[&str],
+) -> (i16, i64) {
     let mut batch = BatchBuilder::new(Compression::None)
         .producer(pid, epoch, seq)
         .transactional(true);
@@ -174,7 +187,8 @@ fn produce_txn(
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(batch.build().unwrap().freeze()))])]);
-    let ResponseKind::Produce(r) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    let ResponseKind::Produce(r) =
+        conn.request(ApiKey::Produce, version, RequestKind::Produce(request))
     else {
         panic!()
     };
@@ -814,12 +828,18 @@ fn every_advertised_version_of_the_transaction_apis_answers() {
                         .with_name(TopicName(s("missing")))
                         .with_partition_indexes(vec![0]),
                 ])]);
-        let ResponseKind::WriteTxnMarkers(r) = conn.request(
-            ApiKey::WriteTxnMarkers,
-            v,
-            RequestKind::WriteTxnMarkers(request),
-        ) else {
-            panic!()
+        let r = if v == 2 {
+            // kafka-protocol cannot encode v2 (KIP-1228): by hand, legacy TV.
+            send_markers_v2(&mut conn, request, vec![0])
+        } else {
+            let ResponseKind::WriteTxnMarkers(r) = conn.request(
+                ApiKey::WriteTxnMarkers,
+                v,
+                RequestKind::WriteTxnMarkers(request),
+            ) else {
+                panic!()
+            };
+            r
         };
         let topics = &r.markers[0].topics;
         assert_eq!(
@@ -1126,4 +1146,139 @@ fn end_txn_v5_accepts_an_empty_abort_and_bumps_the_epoch() {
     let state = describe(&mut conn, "tx-empty");
     assert_eq!(state.transaction_state.as_str(), "CompleteAbort");
     assert_eq!(state.producer_epoch, epoch + 2);
+}
+
+/// EndTxn v5 (transaction version 2), retried while the previous
+/// transaction completes; returns (error code, the producer's new epoch).
+fn end_v5(conn: &mut Connection, id: &str, pid: i64, epoch: i16, commit: bool) -> (i16, i16) {
+    let request = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(s(id)))
+        .with_producer_id(pid.into())
+        .with_producer_epoch(epoch)
+        .with_committed(commit);
+    for _ in 0..250 {
+        let ResponseKind::EndTxn(r) =
+            conn.request(ApiKey::EndTxn, 5, RequestKind::EndTxn(request.clone()))
+        else {
+            panic!()
+        };
+        if r.error_code != CONCURRENT_TRANSACTIONS {
+            if r.error_code == NONE {
+                settle(conn, id);
+            }
+            return (r.error_code, r.producer_epoch);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("EndTxn never left CONCURRENT_TRANSACTIONS")
+}
+
+/// A WriteTxnMarkers v2 (KIP-1228) for partition 0 of TOPIC; returns the
+/// partition's code.
+fn write_marker_v2(
+    conn: &mut Connection,
+    marker: (i64, i16, bool),
+    transaction_version: i8,
+) -> i16 {
+    let (pid, epoch, commit) = marker;
+    let request =
+        WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+            .with_producer_id(pid.into())
+            .with_producer_epoch(epoch)
+            .with_transaction_result(commit)
+            .with_coordinator_epoch(0)
+            .with_topics(vec![WritableTxnMarkerTopic::default()
+                .with_name(TopicName(s(TOPIC)))
+                .with_partition_indexes(vec![0])])]);
+    let r = send_markers_v2(conn, request, vec![transaction_version]);
+    r.markers[0].topics[0].partitions[0].error_code
+}
+
+/// Sends WriteTxnMarkers v2, built on the wire by hand (kafka-protocol
+/// stops at v1), with each marker's transaction version.
+fn send_markers_v2(
+    conn: &mut Connection,
+    request: WriteTxnMarkersRequest,
+    transaction_versions: Vec<i8>,
+) -> WriteTxnMarkersResponse {
+    use gregor_protocol::write_txn_markers_v2::{encode, MarkersV2};
+    use kafka_protocol::protocol::{Decodable, Encodable};
+    let mut frame = bytes::BytesMut::new();
+    bytes::BufMut::put_i32(&mut frame, 0);
+    RequestHeader::default()
+        .with_request_api_key(ApiKey::WriteTxnMarkers as i16)
+        .with_request_api_version(2)
+        .with_correlation_id(1 << 30)
+        .with_client_id(Some(s("kip-1228")))
+        .encode(
+            &mut frame,
+            ApiKey::WriteTxnMarkers.request_header_version(2),
+        )
+        .unwrap();
+    let body = MarkersV2 {
+        request,
+        transaction_versions,
+    };
+    encode(&body, &mut frame).unwrap();
+    let size = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    conn.send_raw(&frame);
+    let mut response = conn.read_frame().expect("broker closed the connection");
+    let header = ResponseHeader::decode(
+        &mut response,
+        ApiKey::WriteTxnMarkers.response_header_version(2),
+    )
+    .unwrap();
+    assert_eq!(header.correlation_id, 1 << 30);
+    // The v2 response is the v1 response.
+    let r = WriteTxnMarkersResponse::decode(&mut response, 1).unwrap();
+    assert!(response.is_empty(), "trailing bytes in the v2 response");
+    r
+}
+
+#[test]
+fn a_stale_tv2_marker_cannot_end_a_later_transaction() {
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, TOPIC, 1);
+    let id = "tx-kip1228";
+    let (pid, epoch) = init_ok(&mut conn, id, 60_000);
+    // A transaction version 2 transaction: its markers carry the bumped epoch.
+    let (code, first) = produce_txn_at(12, &mut conn, id, (pid, epoch, 0), 0, &["a"]);
+    assert_eq!(code, NONE);
+    let (code, next) = end_v5(&mut conn, id, pid, epoch, true);
+    assert_eq!((code, next), (NONE, epoch + 1));
+    // The next transaction runs at that epoch.
+    let (code, second) = produce_txn_at(12, &mut conn, id, (pid, next, 0), 0, &["b"]);
+    assert_eq!(code, NONE);
+    // A late ABORT of the first transaction, at the epoch the second one
+    // has, must not touch the second one.
+    assert_eq!(
+        write_marker_v2(&mut conn, (pid, next, false), 2),
+        INVALID_PRODUCER_EPOCH
+    );
+    assert_eq!(
+        describe(&mut conn, id).transaction_state.as_str(),
+        "Ongoing"
+    );
+    assert_eq!(fetch_isolated(&mut conn, 1).0, second, "still open");
+    // The second transaction still commits with its records.
+    let (code, last) = end_v5(&mut conn, id, pid, next, true);
+    assert_eq!((code, last), (NONE, next + 1));
+    let (lso, aborted, offsets) = fetch_isolated(&mut conn, 1);
+    assert!(lso > second);
+    assert!(aborted.unwrap_or_default().is_empty());
+    assert_eq!(offsets, vec![first, second]);
+    // Its marker again (a lost answer): the transaction is over, so the
+    // retry at the producer's epoch is accepted (KAFKA-19999)...
+    assert_eq!(write_marker_v2(&mut conn, (pid, last, true), 2), NONE);
+    // ...but an older epoch is not, at any transaction version.
+    assert_eq!(
+        write_marker_v2(&mut conn, (pid, next, true), 2),
+        INVALID_PRODUCER_EPOCH
+    );
+    assert_eq!(
+        write_marker_v2(&mut conn, (pid, next, true), 1),
+        INVALID_PRODUCER_EPOCH
+    );
 }

@@ -5,9 +5,9 @@
 //! dropped after any failure so the next call reconnects (the destination
 //! may have restarted or moved).
 
-use gregor_client::{ConnectOptions, Connection};
+use gregor_client::{ConnectOptions, Connection, RequestBody};
 use gregor_metadata::MetadataImage;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::messages::{ApiKey, ResponseKind};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -68,7 +68,7 @@ impl BrokerChannel {
         node: i32,
         key: ApiKey,
         version: i16,
-        body: RequestKind,
+        body: impl Into<RequestBody>,
     ) -> anyhow::Result<ResponseKind> {
         let address = self
             .address(image, node)

@@ -155,9 +155,9 @@ pub async fn handle(
         RequestKind::TxnOffsetCommit(req) => ResponseKind::TxnOffsetCommit(
             transactions::txn_offset_commit(broker, req, version).await,
         ),
-        RequestKind::WriteTxnMarkers(req) => {
-            ResponseKind::WriteTxnMarkers(transactions::write_markers(broker, req))
-        }
+        RequestKind::WriteTxnMarkers(req) => ResponseKind::WriteTxnMarkers(
+            transactions::write_markers(broker, req, &request.marker_txn_versions),
+        ),
         RequestKind::DescribeTransactions(req) => {
             ResponseKind::DescribeTransactions(transactions::describe(broker, req))
         }

@@ -288,17 +288,28 @@ fn txn_commit_failed(request: &TxnOffsetCommitRequest, error: i16) -> TxnOffsetC
 
 /// WriteTxnMarkers: sent by a transaction coordinator to partition leaders.
 /// Gregor's own coordinator writes markers directly; this serves tools and
-/// other coordinators.
-pub fn write_markers(broker: &Broker, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+/// other coordinators. `transaction_versions` holds each marker's
+/// transaction version (KIP-1228) for a v2 request; a v1 one has none and
+/// its markers are checked as legacy (TV0/1) ones.
+pub fn write_markers(
+    broker: &Broker,
+    request: WriteTxnMarkersRequest,
+    transaction_versions: &[i8],
+) -> WriteTxnMarkersResponse {
     let markers = request
         .markers
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
             let marker = Marker {
                 producer_id: m.producer_id.0,
                 producer_epoch: m.producer_epoch,
                 coordinator_epoch: m.coordinator_epoch,
                 commit: m.transaction_result,
+                transaction_version: transaction_versions
+                    .get(i)
+                    .copied()
+                    .unwrap_or(gregor_log::LEGACY_TRANSACTION_VERSION),
             };
             let topics = m
                 .topics

@@ -168,6 +168,8 @@ impl Core {
             producer_id: prepared.producer_id,
             producer_epoch: prepared.producer_epoch,
             commit: prepared.state == TxnState::PrepareCommit,
+            // Client versions are 0..=2; anything larger still means TV2.
+            transaction_version: i8::try_from(prepared.client_version).unwrap_or(i8::MAX),
             partitions: prepared.partitions.clone(),
         });
     }
