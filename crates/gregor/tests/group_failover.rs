@@ -49,7 +49,17 @@ fn find_coordinator(cluster: &ProcessCluster, via: usize, group: &str) -> (i16, 
 
 /// OffsetFetch v7 of every committed offset: (error, [(partition, offset, metadata)]).
 fn fetch(conn: &mut Connection, group: &str) -> (i16, Vec<(i32, i64, String)>) {
+    fetch_with(conn, group, false)
+}
+
+/// `fetch`, with `require_stable` as given (read_committed consumers set it).
+fn fetch_with(
+    conn: &mut Connection,
+    group: &str,
+    require_stable: bool,
+) -> (i16, Vec<(i32, i64, String)>) {
     let request = OffsetFetchRequest::default()
+        .with_require_stable(require_stable)
         .with_group_id(GroupId(s(group)))
         .with_topics(Some(vec![OffsetFetchRequestTopic::default()
             .with_name(topic_name(TOPIC))
@@ -468,6 +478,17 @@ fn offset_commits_wait_for_the_replicas() {
     let started = std::time::Instant::now();
     let codes = simple_commit(&mut conn, group, 6);
     let waited = started.elapsed();
+    // The coordinator's log (and so its state) holds the uncommitted 6: a
+    // require_stable OffsetFetch waits for it to be committed, as Kafka's
+    // (a write operation there), and fails when it is not, rather than
+    // showing an offset no other replica has.
+    let stable = loop {
+        let (code, offsets) = fetch_with(&mut conn, group, true);
+        if code != gregor_protocol::error_codes::COORDINATOR_LOAD_IN_PROGRESS {
+            break (code, offsets);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     for f in &followers {
         cluster.signal(*f, "CONT");
     }
@@ -478,6 +499,11 @@ fn offset_commits_wait_for_the_replicas() {
     assert!(
         waited >= std::time::Duration::from_millis(1900),
         "answered after {waited:?}, before the commit timeout"
+    );
+    assert_eq!(
+        stable.0,
+        gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE,
+        "a stable fetch answered with an uncommitted offset: {stable:?}"
     );
 
     // Back to normal: a retried commit lands and reads back.
