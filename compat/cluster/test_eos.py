@@ -24,8 +24,8 @@ Bounded by default (one fault of each kind, ~4 min on Kafka on 2 cores); a rando
 schedule of the same faults with GREGOR_FAULT_SECONDS=n [GREGOR_FAULT_SEED=s]. Figures
 (transactions committed / aborted, recovery after each fault) go to
 target/fault-tests/eos-<server>-<time>.json and are printed. On Gregor the test is an
-expected failure until its coordinators follow leadership
-(harness.GREGOR_COORDINATOR_FAILOVER).
+expected failure only when harness.GREGOR_COORDINATOR_FAILOVER is turned off (issue 13:
+coordinators that follow leadership; on by default).
 """
 
 import json

@@ -223,6 +223,29 @@ impl GroupService {
         Ok(f(&shard.coordinator))
     }
 
+    /// Waits until everything the group's shard has written is committed
+    /// (what a read of it may show), as Kafka runs a `require_stable`
+    /// OffsetFetch as a write operation: an answer waits for the shard's
+    /// last written offset. A coordinator cut off from its followers (its
+    /// image stale, still leading in its eyes) thus times out with
+    /// COORDINATOR_NOT_AVAILABLE instead of answering from a state the new
+    /// coordinator has moved past. Nothing is reloaded on failure (this
+    /// step wrote nothing).
+    pub async fn wait_stable(&self, group_id: &str) -> Result<(), i16> {
+        let partition = self.core.partition_of(group_id);
+        let pending = {
+            let mut inner = self.core.lock();
+            let shard = inner.shards.get_mut(partition)?;
+            shard.last_written.and_then(|last| {
+                internal_topics::pending_at(&self.core.replicas, OFFSETS_TOPIC, partition, last)
+            })
+        };
+        match pending {
+            Some(pending) => pending.wait(self.core.commit_timeout).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     /// Read-only access to every loaded shard (ListGroups): refused with
     /// COORDINATOR_LOAD_IN_PROGRESS while any shard loads, as Kafka.
     pub fn read_all<T>(&self, mut f: impl FnMut(&GroupCoordinator) -> T) -> Result<Vec<T>, i16> {

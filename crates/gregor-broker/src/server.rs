@@ -172,6 +172,10 @@ impl Broker {
             quorum.local_ip,
             Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
             Some(plane.runtime().clone()),
+            Some({
+                let plane = plane.clone();
+                Arc::new(move || plane.status().leader)
+            }),
         ));
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,

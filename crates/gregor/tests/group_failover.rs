@@ -49,7 +49,17 @@ fn find_coordinator(cluster: &ProcessCluster, via: usize, group: &str) -> (i16, 
 
 /// OffsetFetch v7 of every committed offset: (error, [(partition, offset, metadata)]).
 fn fetch(conn: &mut Connection, group: &str) -> (i16, Vec<(i32, i64, String)>) {
+    fetch_with(conn, group, false)
+}
+
+/// `fetch`, with `require_stable` as given (read_committed consumers set it).
+fn fetch_with(
+    conn: &mut Connection,
+    group: &str,
+    require_stable: bool,
+) -> (i16, Vec<(i32, i64, String)>) {
     let request = OffsetFetchRequest::default()
+        .with_require_stable(require_stable)
         .with_group_id(GroupId(s(group)))
         .with_topics(Some(vec![OffsetFetchRequestTopic::default()
             .with_name(topic_name(TOPIC))
@@ -468,6 +478,17 @@ fn offset_commits_wait_for_the_replicas() {
     let started = std::time::Instant::now();
     let codes = simple_commit(&mut conn, group, 6);
     let waited = started.elapsed();
+    // The coordinator's log (and so its state) holds the uncommitted 6: a
+    // require_stable OffsetFetch waits for it to be committed, as Kafka's
+    // (a write operation there), and fails when it is not, rather than
+    // showing an offset no other replica has.
+    let stable = loop {
+        let (code, offsets) = fetch_with(&mut conn, group, true);
+        if code != gregor_protocol::error_codes::COORDINATOR_LOAD_IN_PROGRESS {
+            break (code, offsets);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     for f in &followers {
         cluster.signal(*f, "CONT");
     }
@@ -478,6 +499,11 @@ fn offset_commits_wait_for_the_replicas() {
     assert!(
         waited >= std::time::Duration::from_millis(1900),
         "answered after {waited:?}, before the commit timeout"
+    );
+    assert_eq!(
+        stable.0,
+        gregor_protocol::error_codes::COORDINATOR_NOT_AVAILABLE,
+        "a stable fetch answered with an uncommitted offset: {stable:?}"
     );
 
     // Back to normal: a retried commit lands and reads back.
@@ -526,4 +552,97 @@ fn internal_topics_need_as_many_brokers_as_their_replication_factor() {
         "no internal topic was created: {:?}",
         listed.topics.iter().map(|t| &t.name).collect::<Vec<_>>()
     );
+}
+
+/// Leader and leader epoch of every partition of `topic`, through node `via`.
+fn leaders(cluster: &ProcessCluster, via: usize, topic: &str) -> Vec<(i32, i32, i32, usize)> {
+    let response = metadata(&mut cluster.connect(via), Some(&[topic]));
+    let mut out: Vec<(i32, i32, i32, usize)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                p.leader_id.0,
+                p.leader_epoch,
+                p.isr_nodes.len(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The brokers that are alive keep their sessions when the active
+/// controller is cut off (here paused: its sockets still accept, requests
+/// sent to it hang, as behind a firewall that drops packets) and another
+/// controller takes over. A heartbeat in flight to the old controller is
+/// given up as soon as the new one is known (Kafka's broker-to-controller
+/// channel follows the quorum leader); before, it waited out its 10 s
+/// request timeout, longer than the 4 s session the new controller gives
+/// each broker, so every live broker was fenced and all their leaderships
+/// (coordinator shards included) moved away and back.
+#[test]
+fn live_brokers_keep_their_leaderships_when_the_controller_is_cut_off() {
+    let specs = combined_specs(3, |_| String::new());
+    let mut cluster = ProcessCluster::start(
+        specs,
+        &[
+            "broker.heartbeat.interval.ms=500",
+            "broker.session.timeout.ms=4000",
+        ],
+    );
+    for i in 0..3 {
+        eventually(30, "every broker registered", || {
+            (broker_ids(&metadata(&mut cluster.connect(i), None)) == [1, 2, 3]).then_some(())
+        });
+    }
+    let topic = "steady";
+    let (code, _) = create_topic(&mut cluster.connect(0), topic, 6, 3);
+    assert_eq!(code, NONE);
+    let controller = eventually(30, "an active controller", || cluster.leader(0)) as usize - 1;
+    let survivor = (controller + 1) % 3;
+    let before = eventually(30, "every partition led with a full ISR", || {
+        let l = leaders(&cluster, survivor, topic);
+        l.iter().all(|p| p.1 > 0 && p.3 == 3).then_some(l)
+    });
+    let kept: Vec<_> = before
+        .iter()
+        .filter(|p| p.1 as usize - 1 != controller)
+        .cloned()
+        .collect();
+    assert!(!kept.is_empty(), "the survivors lead nothing: {before:?}");
+
+    cluster.signal(controller, "STOP");
+    let started = std::time::Instant::now();
+    eventually(30, "a new active controller", || {
+        cluster
+            .leader(survivor)
+            .filter(|l| *l as usize - 1 != controller)
+    });
+    // Past the old controller's request timeout (10 s) and the new
+    // controller's sessions (4 s): a survivor fenced by then shows up as
+    // a moved leadership (a new leader epoch).
+    std::thread::sleep(std::time::Duration::from_secs(12).saturating_sub(started.elapsed()));
+    let after = leaders(&cluster, survivor, topic);
+    cluster.signal(controller, "CONT");
+    if kept.iter().any(|p| !after.contains(p)) {
+        for i in (0..3).filter(|i| *i != controller) {
+            eprintln!("node {} log:\n{}", i + 1, cluster.log(i));
+        }
+    }
+    for p in &kept {
+        let now = after.iter().find(|a| a.0 == p.0).unwrap();
+        assert_eq!(
+            (now.1, now.2),
+            (p.1, p.2),
+            "partition {} moved although its leader stayed alive: before {before:?}, after {after:?}",
+            p.0
+        );
+    }
+    // The cut-off controller's own partitions failed over to a live broker.
+    for p in before.iter().filter(|p| p.1 as usize - 1 == controller) {
+        let now = after.iter().find(|a| a.0 == p.0).unwrap();
+        assert!(now.1 > 0 && now.1 as usize - 1 != controller, "{after:?}");
+    }
 }

@@ -10,6 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+/// How often [`ControllerChannel::call_while`] asks whether its request is
+/// still wanted.
+const STILL_WANTED_CHECK: Duration = Duration::from_millis(50);
+
 pub struct ControllerChannel {
     /// Voter id -> controller listener address (host:port).
     voters: BTreeMap<i32, String>,
@@ -25,7 +29,13 @@ pub struct ControllerChannel {
     /// connection been opened on the main runtime, its answer could sit
     /// unread behind that blocked worker until the request timed out.
     runtime: Option<tokio::runtime::Handle>,
+    /// The quorum leader as this node knows it now: a request to a
+    /// controller that is no longer it is given up (see `call_while`).
+    current_leader: Option<LeaderProbe>,
 }
+
+/// Who leads the metadata quorum now, as this node knows it.
+pub type LeaderProbe = Arc<dyn Fn() -> Option<i32> + Send + Sync>;
 
 impl ControllerChannel {
     pub fn new(
@@ -33,6 +43,7 @@ impl ControllerChannel {
         local_ip: Option<IpAddr>,
         request_timeout: Duration,
         runtime: Option<tokio::runtime::Handle>,
+        current_leader: Option<LeaderProbe>,
     ) -> ControllerChannel {
         ControllerChannel {
             voters,
@@ -40,11 +51,15 @@ impl ControllerChannel {
             request_timeout,
             connection: Mutex::new(None),
             runtime,
+            current_leader,
         }
     }
 
     /// Sends `body` to controller `id` at `version` exactly (the caller's
-    /// own version when forwarding a client's request).
+    /// own version when forwarding a client's request). Given up once `id`
+    /// no longer leads the quorum: the one connection is shared, so a
+    /// request hanging at a cut-off controller would otherwise hold up
+    /// every other (heartbeats included) for the whole request timeout.
     pub async fn call(
         self: &Arc<Self>,
         id: i32,
@@ -52,14 +67,58 @@ impl ControllerChannel {
         version: i16,
         body: RequestKind,
     ) -> anyhow::Result<ResponseKind> {
-        let Some(runtime) = &self.runtime else {
-            return self.call_here(id, key, version, body).await;
-        };
+        let probe = self.current_leader.clone();
+        self.call_while(id, key, version, body, move || {
+            probe.as_ref().is_none_or(|leader| leader() == Some(id))
+        })
+        .await
+    }
+
+    /// As [`ControllerChannel::call`], but given up as soon as
+    /// `still_wanted` turns false (checked every [`STILL_WANTED_CHECK`]):
+    /// the request is abandoned and its connection dropped. A broker's
+    /// heartbeat sent to a controller that was cut off and replaced would
+    /// otherwise wait out the whole request timeout (10 s), longer than the
+    /// session the new controller gives it, and the broker would be fenced
+    /// (its leaderships moved away and back) although it is alive; Kafka's
+    /// broker-to-controller channel moves to the new controller at once.
+    pub async fn call_while(
+        self: &Arc<Self>,
+        id: i32,
+        key: ApiKey,
+        version: i16,
+        body: RequestKind,
+        still_wanted: impl Fn() -> bool,
+    ) -> anyhow::Result<ResponseKind> {
         let this = self.clone();
-        runtime
-            .spawn(async move { this.call_here(id, key, version, body).await })
-            .await
-            .map_err(|err| anyhow::anyhow!("controller request task failed: {err}"))?
+        let request = async move { this.call_here(id, key, version, body).await };
+        let mut task = match &self.runtime {
+            Some(runtime) => runtime.spawn(request),
+            None => tokio::spawn(request),
+        };
+        let mut check = tokio::time::interval(STILL_WANTED_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                joined = &mut task => {
+                    return joined.map_err(|err| anyhow::anyhow!("controller request task failed: {err}"))?;
+                }
+                _ = check.tick() => {
+                    if still_wanted() {
+                        continue;
+                    }
+                    task.abort();
+                    let _ = (&mut task).await;
+                    // The abandoned request may still be answered on that
+                    // connection: never reuse it.
+                    let mut slot = self.connection.lock().await;
+                    if matches!(&*slot, Some((to, _)) if *to == id) {
+                        *slot = None;
+                    }
+                    anyhow::bail!("request to controller {id} abandoned: no longer wanted there");
+                }
+            }
+        }
     }
 
     async fn call_here(

@@ -80,7 +80,15 @@ async fn call(
         });
         return answered.await.ok().flatten();
     }
-    match controller.channel().call(leader, key, version, body).await {
+    // Given up once another controller is active: the request would wait
+    // out its timeout at the old one while the new one's session for this
+    // broker runs out.
+    let still_leader = || controller.active_controller() == Some(leader);
+    match controller
+        .channel()
+        .call_while(leader, key, version, body, still_leader)
+        .await
+    {
         Ok(response) => Some(response),
         Err(err) => {
             tracing::debug!(controller = leader, %err, "controller request failed");

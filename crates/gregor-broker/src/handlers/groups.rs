@@ -179,16 +179,25 @@ pub async fn commit(
     response
 }
 
-pub fn fetch_offsets(
+pub async fn fetch_offsets(
     broker: &Broker,
     request: OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
     if version >= BATCHED_OFFSET_FETCH {
+        let mut stable = Vec::with_capacity(request.groups.len());
+        for g in &request.groups {
+            stable.push(if request.require_stable {
+                broker.groups.wait_stable(&g.group_id).await
+            } else {
+                Ok(())
+            });
+        }
         let groups = request
             .groups
             .iter()
-            .map(|g| {
+            .zip(stable)
+            .map(|(g, stable)| {
                 let wanted: Option<Vec<(String, Vec<i32>)>> = g.topics.as_ref().map(|ts| {
                     ts.iter()
                         .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
@@ -196,14 +205,16 @@ pub fn fetch_offsets(
                 });
                 // v9: a consumer-protocol member fetches at its member epoch.
                 let member = g.member_id.as_deref();
-                let fetched = broker.groups.read(&g.group_id, |c| {
-                    c.validate_offset_fetch(&g.group_id, member, g.member_epoch)?;
-                    Ok(fetch_group(
-                        c,
-                        &g.group_id,
-                        wanted.as_deref(),
-                        request.require_stable,
-                    ))
+                let fetched = stable.and_then(|()| {
+                    broker.groups.read(&g.group_id, |c| {
+                        c.validate_offset_fetch(&g.group_id, member, g.member_epoch)?;
+                        Ok(fetch_group(
+                            c,
+                            &g.group_id,
+                            wanted.as_deref(),
+                            request.require_stable,
+                        ))
+                    })
                 });
                 match fetched.and_then(|r| r) {
                     Ok((fetched, unstable)) => {
@@ -233,6 +244,11 @@ pub fn fetch_offsets(
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
+    if request.require_stable {
+        if let Err(code) = broker.groups.wait_stable(&request.group_id).await {
+            return fetch_refused(&request, code);
+        }
+    }
     let fetched = broker.groups.read(&request.group_id, |c| {
         fetch_group(
             c,

@@ -80,7 +80,7 @@ pub async fn handle(
             ResponseKind::OffsetCommit(groups::commit(broker, req, version).await)
         }
         RequestKind::OffsetFetch(req) => {
-            ResponseKind::OffsetFetch(groups::fetch_offsets(broker, req, version))
+            ResponseKind::OffsetFetch(groups::fetch_offsets(broker, req, version).await)
         }
         RequestKind::DescribeGroups(req) => {
             ResponseKind::DescribeGroups(groups::describe(broker, req, version))
