@@ -585,7 +585,7 @@ fn leaders(cluster: &ProcessCluster, via: usize, topic: &str) -> Vec<(i32, i32, 
 #[test]
 fn live_brokers_keep_their_leaderships_when_the_controller_is_cut_off() {
     let specs = combined_specs(3, |_| String::new());
-    let mut cluster = ProcessCluster::start(
+    let cluster = ProcessCluster::start(
         specs,
         &[
             "broker.heartbeat.interval.ms=500",
