@@ -20,8 +20,8 @@ use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::cluster::ProcessCluster;
 use support::cluster::{broker_ids, combined_specs, create_topic, eventually, metadata};
+use support::cluster::{ProcessCluster, GROUP_KEY};
 use support::{topic_name, Connection};
 
 const GROUP: &str = "failover-group";
@@ -34,17 +34,7 @@ fn s(v: &str) -> StrBytes {
 
 /// FindCoordinator for a group through node `via`: (error, coordinator id).
 fn find_coordinator(cluster: &ProcessCluster, via: usize, group: &str) -> (i16, i32) {
-    let request = FindCoordinatorRequest::default()
-        .with_key(s(group))
-        .with_key_type(0);
-    let ResponseKind::FindCoordinator(r) = cluster.connect(via).request(
-        ApiKey::FindCoordinator,
-        3,
-        RequestKind::FindCoordinator(request),
-    ) else {
-        panic!("not a FindCoordinator response")
-    };
-    (r.error_code, r.node_id.0)
+    support::cluster::find_coordinator(cluster, via, GROUP_KEY, group)
 }
 
 /// OffsetFetch v7 of every committed offset: (error, [(partition, offset, metadata)]).

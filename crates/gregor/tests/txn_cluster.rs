@@ -36,7 +36,10 @@ use kafka_protocol::messages::write_txn_markers_request::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::time::{Duration, Instant};
-use support::cluster::{combined_specs, eventually, metadata, ProcessCluster};
+use support::cluster::{
+    combined_specs, eventually, known_coordinator, metadata, ProcessCluster, GROUP_KEY,
+    TRANSACTION_KEY,
+};
 use support::Connection;
 
 const TXN_TOPIC: &str = "__transaction_state";
@@ -67,23 +70,9 @@ fn index_of(id: i32) -> usize {
     (id - 1) as usize
 }
 
-/// FindCoordinator for a transactional id through node `via`, retried
-/// until the coordinator is known: its node id.
+/// The transaction coordinator of `id`, asked through node `via`.
 fn find_txn_coordinator(cluster: &ProcessCluster, via: usize, id: &str) -> i32 {
-    eventually(30, "a transaction coordinator", || {
-        let request = FindCoordinatorRequest::default()
-            .with_key_type(1)
-            .with_coordinator_keys(vec![s(id)]);
-        let ResponseKind::FindCoordinator(r) = cluster.connect(via).request(
-            ApiKey::FindCoordinator,
-            4,
-            RequestKind::FindCoordinator(request),
-        ) else {
-            panic!()
-        };
-        let c = &r.coordinators[0];
-        (c.error_code == NONE).then_some(c.node_id.0)
-    })
+    known_coordinator(cluster, via, TRANSACTION_KEY, id)
 }
 
 /// The replicas and leader of `__transaction_state-0`.
@@ -622,22 +611,9 @@ fn a_new_coordinator_completes_a_prepared_transaction_and_aborts_an_open_one() {
     }
 }
 
-/// FindCoordinator for a group through node `via`: its node id.
+/// The group coordinator of `group`, asked through node `via`.
 fn find_group_coordinator(cluster: &ProcessCluster, via: usize, group: &str) -> i32 {
-    eventually(30, "a group coordinator", || {
-        let request = FindCoordinatorRequest::default()
-            .with_key_type(0)
-            .with_coordinator_keys(vec![s(group)]);
-        let ResponseKind::FindCoordinator(r) = cluster.connect(via).request(
-            ApiKey::FindCoordinator,
-            4,
-            RequestKind::FindCoordinator(request),
-        ) else {
-            panic!()
-        };
-        let c = &r.coordinators[0];
-        (c.error_code == NONE).then_some(c.node_id.0)
-    })
+    known_coordinator(cluster, via, GROUP_KEY, group)
 }
 
 /// The group's committed offset of `topic`-0 with require_stable, at its

@@ -10,8 +10,8 @@ use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData
 use kafka_protocol::messages::describe_quorum_response::PartitionData as QuorumPartition;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DescribeQuorumRequest, MetadataRequest, MetadataResponse,
-    RequestKind, ResponseKind,
+    ApiKey, CreateTopicsRequest, DescribeQuorumRequest, FindCoordinatorRequest, MetadataRequest,
+    MetadataResponse, RequestKind, ResponseKind,
 };
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -391,4 +391,39 @@ pub fn consecutive_free_ports(n: u16) -> u16 {
         }
         base = if base > 32_000 { 20_000 } else { base + n };
     }
+}
+
+/// FindCoordinator key types.
+pub const GROUP_KEY: i8 = 0;
+pub const TRANSACTION_KEY: i8 = 1;
+
+/// FindCoordinator (v4) for one key through node `via`: (error, coordinator id).
+pub fn find_coordinator(
+    cluster: &ProcessCluster,
+    via: usize,
+    key_type: i8,
+    key: &str,
+) -> (i16, i32) {
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(key_type)
+        .with_coordinator_keys(vec![kafka_protocol::protocol::StrBytes::from_string(
+            key.to_string(),
+        )]);
+    let ResponseKind::FindCoordinator(r) = cluster.connect(via).request(
+        ApiKey::FindCoordinator,
+        4,
+        RequestKind::FindCoordinator(request),
+    ) else {
+        panic!("not a FindCoordinator response")
+    };
+    let c = &r.coordinators[0];
+    (c.error_code, c.node_id.0)
+}
+
+/// [`find_coordinator`] retried until the coordinator is known: its node id.
+pub fn known_coordinator(cluster: &ProcessCluster, via: usize, key_type: i8, key: &str) -> i32 {
+    eventually(30, "a coordinator", || {
+        let (code, id) = find_coordinator(cluster, via, key_type, key);
+        (code == NONE).then_some(id)
+    })
 }
