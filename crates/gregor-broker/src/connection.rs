@@ -3,8 +3,10 @@
 //! Like the Java broker, a connection handles one request at a time, so
 //! responses leave in the order requests arrived even for pipelining clients.
 
+use crate::config::SecurityProtocol;
 use crate::frame_reader::{FrameRead, FrameReader};
 use crate::handlers::{self, Reply};
+use crate::security::Session;
 use crate::send_file;
 use crate::server::NodeContext;
 use gregor_protocol::fetch_response::encode_fetch_response;
@@ -24,6 +26,8 @@ pub struct ConnectionListener {
     pub name: String,
     /// Named in `controller.listener.names`: serves only the controller APIs.
     pub is_controller: bool,
+    /// From `listener.security.protocol.map`.
+    pub protocol: SecurityProtocol,
 }
 
 pub async fn serve(
@@ -34,6 +38,7 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let is_controller = listener.is_controller;
+    let session = Session::anonymous(peer, listener);
     let mut frames = FrameReader::new(node.socket_request_max_bytes);
     let mut heartbeats = HeartbeatWatch {
         node: node.clone(),
@@ -87,13 +92,13 @@ pub async fn serve(
             heartbeats.broker = Some((beat.broker_id.0, beat.broker_epoch));
         }
         let reply = if is_controller {
-            handlers::controller_listener::handle(&node, request, peer, &listener).await
+            handlers::controller_listener::handle(&node, request, &session).await
         } else {
             // Client listeners accept only once the broker is up.
             let Some(broker) = node.broker() else {
                 return;
             };
-            handlers::handle(&broker, request, peer, &listener).await
+            handlers::handle(&broker, request, &session).await
         };
         let Some(reply) = reply else {
             continue; // acks=0 produce: no response

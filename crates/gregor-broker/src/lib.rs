@@ -22,6 +22,7 @@ pub mod log_config;
 pub mod meta_properties;
 pub mod replica;
 pub mod replica_manager;
+pub mod security;
 pub mod send_file;
 pub mod server;
 pub mod txn_markers;

@@ -113,6 +113,7 @@ impl Broker {
             let context = Arc::new(ConnectionListener {
                 name: listener.name.clone(),
                 is_controller: listener.is_controller,
+                protocol: listener.protocol,
             });
             sockets.push((context, socket));
         }

@@ -11,14 +11,12 @@
 //! node's broker side is up: the quorum needs them to elect a leader.
 
 use super::{controller_apis, Reply};
-use crate::connection::ConnectionListener;
 use crate::controller::Controller;
+use crate::security::Session;
 use crate::server::NodeContext;
 use gregor_protocol::request::Request;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// How a controller listener handles an API of Kafka's controller scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,12 +108,8 @@ pub fn supported(key: ApiKey) -> Option<VersionRange> {
 }
 
 /// Handles a request that arrived on a controller listener.
-pub async fn handle(
-    node: &NodeContext,
-    request: Request,
-    peer: SocketAddr,
-    listener: &ConnectionListener,
-) -> Option<Reply> {
+pub async fn handle(node: &NodeContext, request: Request, session: &Session) -> Option<Reply> {
+    let peer = session.peer;
     match route(request.api_key) {
         // Peers ask for versions before any raft RPC: answered at once.
         Some(ControllerApi::Shared) if request.api_key == ApiKey::ApiVersions => Some(
@@ -128,10 +122,10 @@ pub async fn handle(
             };
             // Controller listeners run on the metadata thread, which must
             // never wait for a commit: the handler runs on the main runtime.
-            let listener = Arc::new(listener.clone());
+            let session = session.clone();
             let handled = node
                 .main
-                .spawn(async move { super::handle(&broker, request, peer, &listener).await });
+                .spawn(async move { super::handle(&broker, request, &session).await });
             handled.await.ok().flatten()
         }
         Some(ControllerApi::Raft) => raft_rpc(node, request).await,

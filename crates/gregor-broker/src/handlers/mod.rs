@@ -31,12 +31,11 @@ pub mod reassignments;
 pub mod transactions;
 pub mod update_features;
 
-use crate::connection::ConnectionListener;
+use crate::security::Session;
 use crate::server::Broker;
 use gregor_protocol::request::Request;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use std::net::SocketAddr;
 
 /// A handler's answer: a `kafka-protocol` message, or a fetch response whose
 /// records stay in segment files until the connection sends them.
@@ -50,13 +49,11 @@ pub enum Reply {
 }
 
 /// Routes a request to its handler. `None` means "send no response"
-/// (produce with acks=0). `listener` is the listener the request came in on.
-pub async fn handle(
-    broker: &Broker,
-    request: Request,
-    peer: SocketAddr,
-    listener: &ConnectionListener,
-) -> Option<Reply> {
+/// (produce with acks=0). `session` says who asks, from where, on which
+/// listener.
+pub async fn handle(broker: &Broker, request: Request, session: &Session) -> Option<Reply> {
+    let peer = session.peer;
+    let listener = &*session.listener;
     let request = match forward::route(broker, request).await {
         Ok(reply) => return reply,
         Err(local) => local,

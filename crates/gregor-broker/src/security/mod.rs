@@ -1,0 +1,33 @@
+//! Who is on the other end of a connection, and what they may do.
+//!
+//! A connection starts with the principal its transport gives it (a client
+//! certificate's subject on SSL, `User:ANONYMOUS` otherwise); SASL replaces it
+//! once the client authenticates. Handlers read the principal from the
+//! [`Session`] to authorise each request.
+
+pub mod principal;
+
+pub use principal::Principal;
+
+use crate::connection::ConnectionListener;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// One connection's identity, as handlers see it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub peer: SocketAddr,
+    pub listener: Arc<ConnectionListener>,
+    pub principal: Principal,
+}
+
+impl Session {
+    /// A connection nobody has authenticated yet.
+    pub fn anonymous(peer: SocketAddr, listener: Arc<ConnectionListener>) -> Session {
+        Session {
+            peer,
+            listener,
+            principal: Principal::anonymous(),
+        }
+    }
+}
