@@ -53,7 +53,9 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | UpdateFeatures
         | ElectLeaders
         | AlterPartitionReassignments
-        | ListPartitionReassignments => Shared,
+        | ListPartitionReassignments
+        | SaslHandshake
+        | SaslAuthenticate => Shared,
         Vote | BeginQuorumEpoch | EndQuorumEpoch | Fetch | FetchSnapshot | AddRaftVoter
         | RemoveRaftVoter | UpdateRaftVoter | DescribeQuorum => Raft,
         BrokerRegistration
@@ -71,8 +73,6 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | CreateDelegationToken
         | RenewDelegationToken
         | ExpireDelegationToken
-        | SaslHandshake
-        | SaslAuthenticate
         | Envelope => NotImplemented,
         _ => return None,
     })

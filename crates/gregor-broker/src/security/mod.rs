@@ -5,7 +5,11 @@
 //! once the client authenticates. Handlers read the principal from the
 //! [`Session`] to authorise each request.
 
+pub mod plain;
 pub mod principal;
+pub mod sasl;
+pub mod scram;
+pub mod scram_bootstrap;
 
 pub use principal::Principal;
 
