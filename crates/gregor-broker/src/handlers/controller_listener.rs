@@ -55,7 +55,8 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | AlterPartitionReassignments
         | ListPartitionReassignments
         | SaslHandshake
-        | SaslAuthenticate => Shared,
+        | SaslAuthenticate
+        | AlterUserScramCredentials => Shared,
         Vote | BeginQuorumEpoch | EndQuorumEpoch | Fetch | FetchSnapshot | AddRaftVoter
         | RemoveRaftVoter | UpdateRaftVoter | DescribeQuorum => Raft,
         BrokerRegistration
@@ -66,7 +67,6 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | AlterPartition
         | AssignReplicasToDirs => Membership,
         AlterClientQuotas
-        | AlterUserScramCredentials
         | CreateAcls
         | DeleteAcls
         | DescribeAcls
