@@ -696,3 +696,99 @@ fn credentials_survive_a_restart() {
         error_codes::SASL_AUTHENTICATION_FAILED
     );
 }
+
+/// `gregor storage format --add-scram` as `kafka-storage format
+/// --add-scram`: the users exist from the new cluster's first start.
+#[test]
+fn storage_format_adds_scram_users() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (plain_port, sasl_port) = (free_port(), free_port());
+    let config = tmp.path().join("server.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "node.id=1\n\
+             listeners=PLAINTEXT://127.0.0.1:{plain_port},SASL://127.0.0.1:{sasl_port}\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             log.dirs={}\n",
+            tmp.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let gregor = |args: &[&str]| {
+        std::process::Command::new(support::gregor_bin())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let id = String::from_utf8(gregor(&["storage", "random-uuid"]).stdout).unwrap();
+    let config = config.to_str().unwrap();
+    // A bad credential writes nothing and never echoes the password.
+    let refused = gregor(&[
+        "storage",
+        "format",
+        "-t",
+        id.trim(),
+        "-c",
+        config,
+        "--add-scram",
+        "SCRAM-SHA-256=[name=x,password=hunter2,iterations=99]",
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("iterations") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("data").join("meta.properties").exists());
+    let formatted = gregor(&[
+        "storage",
+        "format",
+        "-t",
+        id.trim(),
+        "-c",
+        config,
+        "--add-scram",
+        "SCRAM-SHA-256=[name=alice,password=alice-secret]",
+        "-S",
+        "SCRAM-SHA-512=[name=bob,iterations=8192,salt=\"c2FsdHlzYWx0\",password=\"b,]b\"]",
+    ]);
+    assert!(
+        formatted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&formatted.stderr)
+    );
+    let mut server = std::process::Command::new(support::gregor_bin())
+        .args(["server", "--config", config])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the broker serves (its metadata, users included, applied).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", plain_port)) {
+            let mut conn = Connection::new(stream);
+            let frame = conn.encode(
+                ApiKey::Metadata,
+                12,
+                &RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+            );
+            conn.send_raw(&frame);
+            if conn.read_frame().is_some() {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "gregor did not serve");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut conn = connect(sasl_port);
+    let a = plain(&mut conn, "alice", "alice-secret").error_code;
+    let mut conn = connect(sasl_port);
+    let b = scram(&mut conn, &ScramClient::new(true, "bob", "b,]b")).error_code;
+    let outcome = (a, b);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(outcome, (0, 0));
+}
