@@ -122,7 +122,7 @@ impl SaslGate {
                 // A session ends at the first other request after it expired
                 // (Kafka's "expired-connections-killed").
                 Some(a) if a.expires.is_some_and(|t| Instant::now() >= t) => {
-                    tracing::debug!(peer = %session.peer, principal = %a.principal, "SASL session expired; closing");
+                    tracing::info!(peer = %session.peer, principal = %a.principal, "SASL session expired; closing");
                     Verdict::Close
                 }
                 Some(_) => Verdict::Serve(frame),
