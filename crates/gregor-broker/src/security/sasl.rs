@@ -349,7 +349,8 @@ impl SaslGate {
         let expires = (lifetime_ms > 0)
             .then(|| Instant::now().checked_add(Duration::from_millis(lifetime_ms as u64)))
             .flatten();
-        tracing::debug!(peer = %session.peer, %principal, %mechanism, "SASL authenticated");
+        let reauthentication = self.authenticated.is_some();
+        tracing::debug!(peer = %session.peer, %principal, %mechanism, reauthentication, "SASL authenticated");
         session.principal = principal.clone();
         self.authenticated = Some(Authenticated {
             principal,
