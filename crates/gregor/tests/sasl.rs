@@ -792,3 +792,31 @@ fn storage_format_adds_scram_users() {
     let _ = server.wait();
     assert_eq!(outcome, (0, 0));
 }
+
+/// sasl.bootstrap.scram holds passwords: DescribeConfigs marks it
+/// sensitive and shows no value.
+#[test]
+fn bootstrap_users_setting_is_sensitive() {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    let node = start(&[]);
+    let ResponseKind::DescribeConfigs(r) = node.broker.connect().request(
+        ApiKey::DescribeConfigs,
+        4,
+        RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str("1"))
+                .with_configuration_keys(None),
+        ])),
+    ) else {
+        panic!()
+    };
+    let entry = r.results[0]
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == "sasl.bootstrap.scram")
+        .expect("listed");
+    assert!(entry.is_sensitive);
+    assert_eq!(entry.value, None);
+    assert!(!node.broker.log().contains("alice-secret"));
+}

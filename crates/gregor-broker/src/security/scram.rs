@@ -404,6 +404,10 @@ fn client_first(
 
 /// A stable fake credential for a user that does not exist: the same salt
 /// every time (so probing twice shows nothing) and keys nobody can match.
+pub fn decoy_credential(mechanism: Mechanism, user: &str) -> ScramCredential {
+    made_up_credential(mechanism, user)
+}
+
 fn made_up_credential(mechanism: Mechanism, user: &str) -> ScramCredential {
     let salt = hmac::sign(process_key(), user.as_bytes()).as_ref()[..16].to_vec();
     ScramCredential {
