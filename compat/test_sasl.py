@@ -256,3 +256,23 @@ def test_java_consumer_reauthenticates(sasl_broker, tmp_path):
     assert log.count("SASL session expired") == before, sasl_broker.log_tail()
     # Kafka's Java client re-authenticated on its open connections.
     assert log.count("reauthentication=true") >= reauths_before + 2, sasl_broker.log_tail()
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-512"])
+def test_kcat_over_sasl(sasl_broker, mechanism):
+    """kcat (Debian's librdkafka 2.0.2): SaslHandshake v1 + SaslAuthenticate."""
+    topic = f"sasl-kcat-{uuid.uuid4().hex[:8]}"
+    auth = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", f"sasl.mechanism={mechanism}",
+            "-X", "sasl.username=bob", "-X", "sasl.password=bob-secret"]
+    p = subprocess.run(["kcat", "-b", sasl_broker.sasl_bootstrap, *auth, "-P", "-t", topic],
+                       input="one\ntwo\n", capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run(["kcat", "-b", sasl_broker.sasl_bootstrap, *auth, "-C", "-t", topic, "-o", "beginning",
+                        "-c", "2", "-e", "-q"], capture_output=True, text=True, timeout=60)
+    assert p.stdout.split() == ["one", "two"], p.stdout + p.stderr
+    bad = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", f"sasl.mechanism={mechanism}",
+           "-X", "sasl.username=bob", "-X", "sasl.password=wrong"]
+    p = subprocess.run(["kcat", "-b", sasl_broker.sasl_bootstrap, *bad, "-L", "-m", "5"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "Authentication failed" in p.stderr, p.stderr

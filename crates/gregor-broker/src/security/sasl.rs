@@ -438,7 +438,11 @@ fn step(
                 Ok(ScramStep::Authenticated { response, user }) => {
                     Ok(Step::Done { response, user })
                 }
-                Err(err) => Err(err.to_client(mechanism)),
+                Err(err) => {
+                    // The client is told nothing more; the operator may be.
+                    tracing::debug!(reason = ?err, "SCRAM exchange refused");
+                    Err(err.to_client(mechanism))
+                }
             }
         }
     }

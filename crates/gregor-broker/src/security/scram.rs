@@ -244,7 +244,13 @@ impl ScramServer {
 
     /// Handles the next client message; any error ends the exchange.
     pub fn step(&mut self, image: &MetadataImage, message: &[u8]) -> Result<ScramStep, ScramError> {
-        let nonce = BASE64.encode(random_bytes(24));
+        // Letters and digits only, as Kafka's nonces: some clients
+        // (librdkafka 2.0) mangle nonces holding base64's `+`, `/` or `=`.
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let nonce: String = random_bytes(32)
+            .iter()
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect();
         self.step_with_nonce(image, message, &nonce)
     }
 
@@ -280,7 +286,10 @@ impl ScramServer {
                         "channel binding does not match the gs2 header",
                     ));
                 }
-                if final_.nonce != nonce {
+                // As Kafka's ScramSaslServer: the nonce must end with the
+                // one the server sent (librdkafka before 2.1 repeats its
+                // client nonce in front of it).
+                if !final_.nonce.ends_with(nonce.as_str()) {
                     return Err(ScramError::Malformed(
                         "Invalid client nonce in the final client message.",
                     ));
