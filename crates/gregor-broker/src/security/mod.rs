@@ -5,6 +5,7 @@
 //! once the client authenticates. Handlers read the principal from the
 //! [`Session`] to authorise each request.
 
+pub mod jwks;
 pub mod jwt;
 pub mod plain;
 pub mod principal;
