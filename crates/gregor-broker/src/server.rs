@@ -117,6 +117,7 @@ impl Broker {
                 protocol: listener.protocol,
                 sasl: crate::config::sasl::settings(&config, listener)?.map(Arc::new),
             });
+            start_oauthbearer(&context);
             sockets.push((context, socket));
         }
         let bound: Vec<(String, SocketAddr)> = sockets
@@ -780,5 +781,22 @@ fn local_hostname() -> String {
     match std::str::from_utf8(&buf[..len]) {
         Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
         _ => "localhost".to_string(),
+    }
+}
+
+/// OAUTHBEARER on `listener`: the JWKS is fetched now and refreshed in the
+/// background; the unsecured development mode is loudly logged.
+fn start_oauthbearer(listener: &ConnectionListener) {
+    let Some(oauth) = listener.sasl.as_ref().and_then(|s| s.oauth.as_ref()) else {
+        return;
+    };
+    if oauth.0.rules.allow_unsecured {
+        tracing::warn!(
+            listener = %listener.name,
+            "gregor.sasl.oauthbearer.unsecured.enable=true: OAUTHBEARER accepts UNSIGNED tokens; for development only, never in production"
+        );
+    }
+    if let Some(jwks) = &oauth.0.jwks {
+        jwks.spawn_refresher();
     }
 }

@@ -4,15 +4,28 @@
 //! `kafka-storage format --add-scram` syntax).
 
 use super::{invalid, list, listeners, BrokerConfig, ConfigError, Listener, SecurityProtocol};
+use crate::security::jwks::{JwksCache, JwksUrl};
+use crate::security::jwt::Rules;
+use crate::security::oauthbearer::{OAuthHandle, OAuthSettings};
 use crate::security::sasl::{SaslSettings, IMPLEMENTED};
 use crate::security::scram_bootstrap;
 use gregor_client::SaslCredentials;
 use gregor_metadata::MetadataRecord;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub const ENABLED_MECHANISMS: &str = "sasl.enabled.mechanisms";
 pub const MAX_REAUTH_MS: &str = "connections.max.reauth.ms";
 pub const BOOTSTRAP_SCRAM: &str = "sasl.bootstrap.scram";
 pub const MAX_RECEIVE_SIZE: &str = "sasl.server.max.receive.size";
+pub const JWKS_URL: &str = "sasl.oauthbearer.jwks.endpoint.url";
+pub const JWKS_REFRESH_MS: &str = "sasl.oauthbearer.jwks.endpoint.refresh.ms";
+pub const CLOCK_SKEW: &str = "sasl.oauthbearer.clock.skew.seconds";
+pub const EXPECTED_ISSUER: &str = "sasl.oauthbearer.expected.issuer";
+pub const EXPECTED_AUDIENCE: &str = "sasl.oauthbearer.expected.audience";
+pub const SUB_CLAIM: &str = "sasl.oauthbearer.sub.claim.name";
+pub const SCOPE_CLAIM: &str = "sasl.oauthbearer.scope.claim.name";
+pub const UNSECURED: &str = "gregor.sasl.oauthbearer.unsecured.enable";
 
 /// Settings under `listener.name.<listener>.` that Gregor reads.
 const PER_LISTENER: &[&str] = &[ENABLED_MECHANISMS];
@@ -115,7 +128,13 @@ pub fn settings(
                 "must be a positive 32-bit integer",
             )
         })?;
+    let oauth = if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+        Some(OAuthHandle(Arc::new(oauth_settings(config)?)))
+    } else {
+        None
+    };
     Ok(Some(SaslSettings {
+        oauth,
         mechanisms,
         max_reauth_ms: max_reauth_ms.max(0),
         max_receive_size: max_receive_size as usize,
@@ -179,13 +198,15 @@ fn credentials(
         return Ok(None);
     }
     let mechanism = config.value(mechanism_key).trim().to_string();
-    if !IMPLEMENTED.contains(&mechanism.as_str()) {
+    // Gregor's own client logs in with a password only (no OAUTHBEARER).
+    let client_side = &IMPLEMENTED[..3];
+    if !client_side.contains(&mechanism.as_str()) {
         return Err(invalid(
             mechanism_key,
             &mechanism,
             format!(
                 "listener {listener} uses SASL: set {mechanism_key} to one of {}",
-                IMPLEMENTED.join(",")
+                client_side.join(",")
             ),
         ));
     }
@@ -238,4 +259,63 @@ mod tests {
         assert!(!is_listener_setting("listener.name.client.foo"));
         assert!(!is_listener_setting("sasl.enabled.mechanisms"));
     }
+}
+
+/// OAUTHBEARER's settings (shared by every listener that enables it):
+/// a JWKS URL is required unless the development-only unsecured mode is on.
+fn oauth_settings(config: &BrokerConfig) -> Result<OAuthSettings, ConfigError> {
+    let allow_unsecured = config.value(UNSECURED).trim().eq_ignore_ascii_case("true");
+    let url = config.value(JWKS_URL).trim();
+    let jwks = if url.is_empty() {
+        if !allow_unsecured {
+            return Err(invalid(
+                JWKS_URL,
+                url,
+                "OAUTHBEARER needs the JWKS whose keys sign the tokens",
+            ));
+        }
+        None
+    } else {
+        let parsed = JwksUrl::parse(url).map_err(|reason| invalid(JWKS_URL, url, reason))?;
+        let refresh_ms = config
+            .value(JWKS_REFRESH_MS)
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                invalid(
+                    JWKS_REFRESH_MS,
+                    config.value(JWKS_REFRESH_MS),
+                    "must be a positive number of milliseconds",
+                )
+            })?;
+        Some(Arc::new(JwksCache::new(
+            parsed,
+            Duration::from_millis(refresh_ms),
+        )))
+    };
+    let clock_skew_seconds = config
+        .value(CLOCK_SKEW)
+        .parse::<i64>()
+        .ok()
+        .filter(|s| *s >= 0)
+        .ok_or_else(|| invalid(CLOCK_SKEW, config.value(CLOCK_SKEW), "must be >= 0"))?;
+    let claim = |key: &str| -> Result<String, ConfigError> {
+        let value = config.value(key).trim();
+        if value.is_empty() {
+            return Err(invalid(key, value, "must name a claim"));
+        }
+        Ok(value.to_string())
+    };
+    Ok(OAuthSettings {
+        rules: Rules {
+            clock_skew_seconds,
+            issuer: config.value(EXPECTED_ISSUER).trim().to_string(),
+            audience: list(config.value(EXPECTED_AUDIENCE)),
+            sub_claim: claim(SUB_CLAIM)?,
+            scope_claim: claim(SCOPE_CLAIM)?,
+            allow_unsecured,
+        },
+        jwks,
+    })
 }

@@ -7,6 +7,7 @@
 
 pub mod jwks;
 pub mod jwt;
+pub mod oauthbearer;
 pub mod plain;
 pub mod principal;
 pub mod sasl;

@@ -13,6 +13,7 @@
 //!
 //! The gate does not care whether TLS is underneath: it sees frames.
 
+use super::oauthbearer::{OAuthHandle, OAuthServer, OAuthStep};
 use super::plain;
 use super::scram::{Mechanism, ScramServer, ScramStep};
 use super::{Principal, Session};
@@ -30,8 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-/// The mechanisms Gregor implements (GSSAPI and OAUTHBEARER are not).
-pub const IMPLEMENTED: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+/// The mechanisms Gregor implements as a server (GSSAPI is not).
+pub const IMPLEMENTED: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
 /// A SASL listener's settings.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,6 +50,8 @@ pub struct SaslSettings {
     /// in to a controller listener before any metadata (and so any SCRAM
     /// user) exists.
     pub plain_users: Vec<(String, String)>,
+    /// OAUTHBEARER's token validation, when the listener enables it.
+    pub oauth: Option<OAuthHandle>,
 }
 
 // Passwords stay out of logs.
@@ -59,6 +62,7 @@ impl std::fmt::Debug for SaslSettings {
             .field("max_reauth_ms", &self.max_reauth_ms)
             .field("max_receive_size", &self.max_receive_size)
             .field("plain_users", &self.plain_users.len())
+            .field("oauth", &self.oauth)
             .finish()
     }
 }
@@ -79,6 +83,7 @@ pub enum Verdict {
 enum Exchange {
     Plain,
     Scram(Box<ScramServer>),
+    OAuthBearer(OAuthServer),
 }
 
 enum State {
@@ -211,6 +216,9 @@ impl SaslGate {
                 return reply_then_close(request, &respond(UNSUPPORTED_SASL_MECHANISM));
             }
             "PLAIN" => Exchange::Plain,
+            "OAUTHBEARER" if self.settings.oauth.is_some() => {
+                Exchange::OAuthBearer(OAuthServer::default())
+            }
             other => match Mechanism::from_name(other) {
                 Some(m) => Exchange::Scram(Box::new(ScramServer::new(m))),
                 None => return reply_then_close(request, &respond(UNSUPPORTED_SASL_MECHANISM)),
@@ -272,7 +280,8 @@ impl SaslGate {
                 response,
                 user,
                 mechanism,
-            }) => match self.complete(user, mechanism, session) {
+                expires_ms,
+            }) => match self.complete(user, mechanism, expires_ms, session) {
                 Err(message) => {
                     reply_then_close(request, &failure(SASL_AUTHENTICATION_FAILED, Some(message)))
                 }
@@ -308,7 +317,8 @@ impl SaslGate {
                 response,
                 user,
                 mechanism,
-            }) => match self.complete(user, mechanism, session) {
+                expires_ms,
+            }) => match self.complete(user, mechanism, expires_ms, session) {
                 Err(_) => Verdict::Close,
                 Ok(_) => Verdict::Reply(size_prefixed(&response)),
             },
@@ -330,15 +340,36 @@ impl SaslGate {
         else {
             return Err("no SASL exchange in progress".into());
         };
-        // The exchange state moves into the blocking task and back.
-        let settings = self.settings.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let mut exchange = exchange;
-            let outcome = step(&mut exchange, &image, &settings.plain_users, &token);
-            (exchange, outcome)
-        });
-        let Ok((exchange, outcome)) = task.await else {
-            return Err("authentication was interrupted".into());
+        let (exchange, outcome) = match exchange {
+            // Signature checks are cheap; a JWKS refresh awaits I/O.
+            Exchange::OAuthBearer(mut server) => {
+                let Some(oauth) = self.settings.oauth.clone() else {
+                    return Err("OAUTHBEARER is not configured".into());
+                };
+                let outcome = match server.step(&oauth.0, &token).await {
+                    Ok(OAuthStep::Challenge(c)) => Ok(Step::Continue(c)),
+                    Ok(OAuthStep::Done { user, expires_ms }) => Ok(Step::Done {
+                        response: Vec::new(),
+                        user,
+                        expires_ms: Some(expires_ms),
+                    }),
+                    Err(message) => Err(message),
+                };
+                (Exchange::OAuthBearer(server), outcome)
+            }
+            exchange => {
+                // The exchange state moves into the blocking task and back.
+                let settings = self.settings.clone();
+                let task = tokio::task::spawn_blocking(move || {
+                    let mut exchange = exchange;
+                    let outcome = step(&mut exchange, &image, &settings.plain_users, &token);
+                    (exchange, outcome)
+                });
+                let Ok(done) = task.await else {
+                    return Err("authentication was interrupted".into());
+                };
+                done
+            }
         };
         match outcome {
             Ok(Step::Continue(challenge)) => {
@@ -349,10 +380,15 @@ impl SaslGate {
                 };
                 Ok(Evaluated::Continue(challenge))
             }
-            Ok(Step::Done { response, user }) => Ok(Evaluated::Done {
+            Ok(Step::Done {
+                response,
+                user,
+                expires_ms,
+            }) => Ok(Evaluated::Done {
                 response,
                 user,
                 mechanism,
+                expires_ms,
             }),
             Err(message) => Err(message),
         }
@@ -360,11 +396,15 @@ impl SaslGate {
 
     /// The exchange succeeded for `user`: the session's principal and how
     /// long it lasts (0: for ever). A re-authentication must keep the
-    /// principal, as in Kafka.
+    /// principal, as in Kafka. A credential that expires (an OAUTHBEARER
+    /// token's `exp`, `credential_expires_ms`) bounds the session as in
+    /// Kafka's SaslServerAuthenticator: the lifetime is the smaller of the
+    /// token's remaining life and `connections.max.reauth.ms` (if set).
     fn complete(
         &mut self,
         user: String,
         mechanism: String,
+        credential_expires_ms: Option<i64>,
         session: &mut Session,
     ) -> Result<i64, String> {
         let principal = Principal::user(user);
@@ -376,8 +416,12 @@ impl SaslGate {
                 ));
             }
         }
-        let lifetime_ms = self.settings.max_reauth_ms.max(0);
-        let expires = (lifetime_ms > 0)
+        let lifetime_ms = session_lifetime_ms(
+            self.settings.max_reauth_ms,
+            credential_expires_ms,
+            super::oauthbearer::now_ms(),
+        );
+        let expires = (lifetime_ms > 0 || credential_expires_ms.is_some())
             .then(|| Instant::now().checked_add(Duration::from_millis(lifetime_ms as u64)))
             .flatten();
         let reauthentication = self.authenticated.is_some();
@@ -442,15 +486,18 @@ fn step(
             .map(|user| Step::Done {
                 response: Vec::new(),
                 user,
+                expires_ms: None,
             })
             .map_err(|e| e.0),
         Exchange::Scram(server) => {
             let mechanism = server.mechanism().unwrap_or(Mechanism::Sha256);
             match server.step(image, token) {
                 Ok(ScramStep::Continue(challenge)) => Ok(Step::Continue(challenge)),
-                Ok(ScramStep::Authenticated { response, user }) => {
-                    Ok(Step::Done { response, user })
-                }
+                Ok(ScramStep::Authenticated { response, user }) => Ok(Step::Done {
+                    response,
+                    user,
+                    expires_ms: None,
+                }),
                 Err(err) => {
                     // The client is told nothing more; the operator may be.
                     tracing::debug!(reason = ?err, "SCRAM exchange refused");
@@ -458,12 +505,31 @@ fn step(
                 }
             }
         }
+        // Handled in `SaslGate::evaluate` (it may await a JWKS fetch).
+        Exchange::OAuthBearer(_) => Err("OAUTHBEARER is not configured".into()),
+    }
+}
+
+/// Kafka's session lifetime: 0 (no expiry) unless re-authentication is on
+/// or the credential expires; then the smaller bound, never negative.
+fn session_lifetime_ms(max_reauth_ms: i64, credential_expires_ms: Option<i64>, now_ms: i64) -> i64 {
+    let max_reauth = (max_reauth_ms > 0).then_some(max_reauth_ms);
+    let credential = credential_expires_ms.map(|e| e.saturating_sub(now_ms));
+    match (credential, max_reauth) {
+        (None, None) => 0,
+        (None, Some(m)) => m,
+        (Some(c), None) => c.max(0),
+        (Some(c), Some(m)) => c.min(m).max(0),
     }
 }
 
 enum Step {
     Continue(Vec<u8>),
-    Done { response: Vec<u8>, user: String },
+    Done {
+        response: Vec<u8>,
+        user: String,
+        expires_ms: Option<i64>,
+    },
 }
 
 enum Evaluated {
@@ -472,6 +538,7 @@ enum Evaluated {
         response: Vec<u8>,
         user: String,
         mechanism: String,
+        expires_ms: Option<i64>,
     },
 }
 
@@ -519,4 +586,22 @@ pub fn authenticate_not_expected() -> SaslAuthenticateResponse {
         .with_error_message(Some(StrBytes::from_static_str(
             "SaslAuthenticate request received after successful authentication",
         )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_lifetime_ms;
+
+    #[test]
+    fn session_lifetime_is_kafkas() {
+        // No re-authentication and a credential that never expires.
+        assert_eq!(session_lifetime_ms(0, None, 1000), 0);
+        assert_eq!(session_lifetime_ms(5000, None, 1000), 5000);
+        // A token: its remaining life, capped by connections.max.reauth.ms.
+        assert_eq!(session_lifetime_ms(0, Some(61_000), 1000), 60_000);
+        assert_eq!(session_lifetime_ms(5000, Some(61_000), 1000), 5000);
+        assert_eq!(session_lifetime_ms(90_000, Some(61_000), 1000), 60_000);
+        // Already expired (within the clock skew): never negative.
+        assert_eq!(session_lifetime_ms(0, Some(500), 1000), 0);
+    }
 }
