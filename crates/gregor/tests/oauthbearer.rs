@@ -1,0 +1,426 @@
+//! SASL/OAUTHBEARER on a real `gregor server` over TCP. The test is its own
+//! identity provider: RSA keys from `openssl genpkey`, tokens signed here
+//! with ring, the JWKS served over HTTP on 127.0.0.1 (and from a file).
+//! Checks a valid token (then Metadata works, the session ends with the
+//! token, the principal is the `sub`), and that every bad token gets RFC
+//! 7628's invalid_token challenge, then SASL_AUTHENTICATION_FAILED.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use bytes::Bytes;
+use gregor_protocol::error_codes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use ring::rand::SystemRandom;
+use ring::signature::{RsaKeyPair, RsaPublicKeyComponents, RSA_PKCS1_SHA256};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::{free_port, gregor_bin, Connection, TestBroker};
+
+const INVALID_TOKEN: &str = r#"{"status":"invalid_token"}"#;
+const ISSUER: &str = "https://idp.test";
+
+struct Key {
+    pair: RsaKeyPair,
+    kid: String,
+}
+
+impl Key {
+    /// A fresh 2048-bit RSA key (ring signs RSA but cannot make keys);
+    /// OpenSSL 3 writes a DER RSAPrivateKey, older ones PKCS#8.
+    fn new(dir: &Path, kid: &str) -> Key {
+        let path = dir.join(format!("{kid}-{}.der", free_port()));
+        let status = Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ])
+            .args(["-outform", "DER", "-out"])
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl genpkey failed");
+        let der = std::fs::read(&path).unwrap();
+        Key {
+            pair: RsaKeyPair::from_der(&der)
+                .or_else(|_| RsaKeyPair::from_pkcs8(&der))
+                .unwrap(),
+            kid: kid.into(),
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        let public = RsaPublicKeyComponents::<Vec<u8>>::from(self.pair.public());
+        json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
+               "n": B64.encode(&public.n), "e": B64.encode(&public.e)})
+    }
+
+    fn sign(&self, header: Value, claims: Value) -> String {
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let mut sig = vec![0; self.pair.public().modulus_len()];
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
+            .unwrap();
+        format!("{input}.{}", B64.encode(sig))
+    }
+
+    fn token(&self, claims: Value) -> String {
+        self.sign(
+            json!({"alg": "RS256", "kid": self.kid, "typ": "JWT"}),
+            claims,
+        )
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn claims(sub: &str, lifetime_s: i64) -> Value {
+    json!({"sub": sub, "iss": ISSUER, "aud": ["kafka", "other"], "iat": now(),
+           "exp": now() + lifetime_s, "scope": "produce consume"})
+}
+
+/// Serves `doc` at any path, HTTP/1.1, one request per connection.
+fn serve_jwks(doc: Arc<Mutex<String>>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let mut request = Vec::new();
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = doc.lock().unwrap().clone();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+fn jwks(keys: &[&Key]) -> String {
+    json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}).to_string()
+}
+
+struct Node {
+    _broker: TestBroker,
+    sasl: u16,
+}
+
+fn start(extra: &[String]) -> Node {
+    let (plain, sasl) = (free_port(), free_port());
+    let mut settings = vec![
+        format!("listeners=PLAINTEXT://127.0.0.1:{plain},SASL://127.0.0.1:{sasl}"),
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT".to_string(),
+        "inter.broker.listener.name=PLAINTEXT".to_string(),
+        "sasl.enabled.mechanisms=OAUTHBEARER,PLAIN".to_string(),
+        format!("sasl.oauthbearer.expected.issuer={ISSUER}"),
+        "sasl.oauthbearer.expected.audience=kafka,spare".to_string(),
+    ];
+    settings.extend(extra.iter().cloned());
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    Node {
+        _broker: TestBroker::start_on(plain, &settings),
+        sasl,
+    }
+}
+
+fn connect(port: u16) -> Connection {
+    Connection::new(TcpStream::connect(("127.0.0.1", port)).unwrap())
+}
+
+fn handshake(conn: &mut Connection) {
+    let ResponseKind::SaslHandshake(r) = conn.request(
+        ApiKey::SaslHandshake,
+        1,
+        RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default()
+                .with_mechanism(StrBytes::from_static_str("OAUTHBEARER")),
+        ),
+    ) else {
+        panic!("not a SaslHandshake response")
+    };
+    assert_eq!(r.error_code, 0);
+}
+
+fn authenticate(conn: &mut Connection, bytes: &[u8]) -> SaslAuthenticateResponse {
+    let ResponseKind::SaslAuthenticate(r) = conn.request(
+        ApiKey::SaslAuthenticate,
+        2,
+        RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(bytes)),
+        ),
+    ) else {
+        panic!("not a SaslAuthenticate response")
+    };
+    r
+}
+
+fn first_message(token: &str) -> Vec<u8> {
+    format!("n,,\x01auth=Bearer {token}\x01\x01").into_bytes()
+}
+
+fn metadata(conn: &mut Connection) -> ResponseKind {
+    conn.request(
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    )
+}
+
+/// Logs in with `token`; the session lifetime on success.
+fn login(port: u16, token: &str) -> (Connection, i64) {
+    let mut conn = connect(port);
+    handshake(&mut conn);
+    let r = authenticate(&mut conn, &first_message(token));
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert!(r.auth_bytes.is_empty());
+    (conn, r.session_lifetime_ms)
+}
+
+/// Kafka's sequence for a bad token: the JSON error as a challenge, the
+/// client's `\x01`, then SASL_AUTHENTICATION_FAILED and the close.
+fn assert_refused(port: u16, message: &[u8], what: &str) {
+    let mut conn = connect(port);
+    handshake(&mut conn);
+    let r = authenticate(&mut conn, message);
+    assert_eq!(r.error_code, 0, "{what}: {:?}", r.error_message);
+    assert_eq!(&r.auth_bytes[..], INVALID_TOKEN.as_bytes(), "{what}");
+    let r = authenticate(&mut conn, b"\x01");
+    assert_eq!(
+        r.error_code,
+        error_codes::SASL_AUTHENTICATION_FAILED,
+        "{what}"
+    );
+    assert_eq!(r.error_message.as_deref(), Some(INVALID_TOKEN), "{what}");
+    assert!(conn.read_frame().is_none(), "{what}: connection stays open");
+}
+
+#[test]
+fn oauthbearer_with_a_jwks_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Key::new(dir.path(), "k1");
+    let stranger = Key::new(dir.path(), "k1");
+    let doc = Arc::new(Mutex::new(jwks(&[&key])));
+    let jwks_port = serve_jwks(doc.clone());
+    let node = start(&[format!(
+        "sasl.oauthbearer.jwks.endpoint.url=http://127.0.0.1:{jwks_port}/jwks.json"
+    )]);
+
+    // A valid token: authenticated, served, for the token's remaining life.
+    let (mut conn, lifetime) = login(node.sasl, &key.token(claims("alice", 600)));
+    assert!((590_000..=600_000).contains(&lifetime), "{lifetime}");
+    assert!(matches!(metadata(&mut conn), ResponseKind::Metadata(_)));
+    // The principal is the sub claim: re-authenticating as another fails.
+    handshake(&mut conn);
+    let r = authenticate(&mut conn, &first_message(&key.token(claims("bob", 600))));
+    assert_eq!(r.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
+    assert_eq!(
+        r.error_message.as_deref(),
+        Some("Cannot change principals during re-authentication from User:alice: User:bob")
+    );
+    // aud as a string naming one of the expected audiences.
+    let mut c = claims("alice", 600);
+    c["aud"] = json!("spare");
+    login(node.sasl, &key.token(c));
+
+    // Every bad token.
+    let mut c = claims("alice", -60);
+    assert_refused(node.sasl, &first_message(&key.token(c.clone())), "expired");
+    c = claims("alice", 600);
+    c["iss"] = json!("https://evil.test");
+    assert_refused(node.sasl, &first_message(&key.token(c)), "issuer");
+    c = claims("alice", 600);
+    c["aud"] = json!(["nobody"]);
+    assert_refused(node.sasl, &first_message(&key.token(c)), "audience");
+    c = claims("alice", 600);
+    c.as_object_mut().unwrap().remove("exp");
+    assert_refused(node.sasl, &first_message(&key.token(c)), "no exp");
+    let forged = stranger.token(claims("alice", 600));
+    assert_refused(node.sasl, &first_message(&forged), "wrong signature");
+    let unknown = Key {
+        pair: stranger.pair,
+        kid: "k2".into(),
+    };
+    assert_refused(
+        node.sasl,
+        &first_message(&unknown.token(claims("alice", 600))),
+        "kid",
+    );
+    let none = format!(
+        "{}.{}.",
+        B64.encode(r#"{"alg":"none"}"#),
+        B64.encode(claims("alice", 600).to_string())
+    );
+    assert_refused(node.sasl, &first_message(&none), "alg none");
+    for junk in ["x", "a.b.c", "!!!.!!!.!!!", "e30.e30.e30"] {
+        assert_refused(node.sasl, &first_message(junk), junk);
+    }
+
+    // Not an RFC 7628 message at all: failed at once.
+    for junk in [&b""[..], b"\xff\xfe", b"n,,auth=Bearer x", b"\x01"] {
+        let mut conn = connect(node.sasl);
+        handshake(&mut conn);
+        let r = authenticate(&mut conn, junk);
+        assert_eq!(
+            r.error_code,
+            error_codes::SASL_AUTHENTICATION_FAILED,
+            "{junk:?}"
+        );
+        assert!(conn.read_frame().is_none());
+    }
+    // An authzid that is not the token's principal.
+    let mut conn = connect(node.sasl);
+    handshake(&mut conn);
+    let token = key.token(claims("alice", 600));
+    let r = authenticate(
+        &mut conn,
+        format!("n,a=root,\x01auth=Bearer {token}\x01\x01").as_bytes(),
+    );
+    assert_eq!(r.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
+    assert!(r.error_message.unwrap().contains("authorization id (root)"));
+    // Matching authzid and an extension: fine.
+    let mut conn = connect(node.sasl);
+    handshake(&mut conn);
+    let r = authenticate(
+        &mut conn,
+        format!("n,a=alice,\x01auth=Bearer {token}\x01traceId=7\x01\x01").as_bytes(),
+    );
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+
+    // The session ends with the token.
+    let (mut conn, lifetime) = login(node.sasl, &key.token(claims("alice", 2)));
+    assert!(lifetime <= 2000, "{lifetime}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let frame = conn.encode(
+        ApiKey::Metadata,
+        12,
+        &RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    );
+    conn.send_raw(&frame);
+    assert!(
+        conn.read_frame().is_none(),
+        "served after the token expired"
+    );
+
+    // A key the IdP adds later is found by the unknown-kid refresh (rate
+    // limited: not within 10 s of the last fetch).
+    let rotated = Key::new(dir.path(), "k3");
+    *doc.lock().unwrap() = jwks(&[&key, &rotated]);
+    std::thread::sleep(Duration::from_millis(10_500));
+    login(node.sasl, &rotated.token(claims("carol", 600)));
+}
+
+#[test]
+fn unsecured_development_mode_and_file_jwks() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Key::new(dir.path(), "f1");
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(&[&key])).unwrap();
+    let node = start(&[
+        format!(
+            "sasl.oauthbearer.jwks.endpoint.url=file://{}",
+            file.display()
+        ),
+        "gregor.sasl.oauthbearer.unsecured.enable=true".to_string(),
+    ]);
+    assert!(node._broker.log().contains("UNSIGNED tokens"));
+    let none = |c: Value| {
+        format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none"}"#),
+            B64.encode(c.to_string())
+        )
+    };
+    let (mut conn, _) = login(node.sasl, &none(claims("dev", 600)));
+    assert!(matches!(metadata(&mut conn), ResponseKind::Metadata(_)));
+    // Signed tokens are still checked against the (file) JWKS, and claims
+    // still apply to unsigned ones.
+    login(node.sasl, &key.token(claims("alice", 600)));
+    assert_refused(
+        node.sasl,
+        &first_message(&none(claims("dev", -60))),
+        "expired",
+    );
+    let mut c = claims("dev", 600);
+    c["iss"] = json!("https://evil.test");
+    assert_refused(node.sasl, &first_message(&none(c)), "issuer");
+}
+
+#[test]
+fn oauthbearer_needs_a_jwks() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(gregor_bin())
+        .arg("server")
+        .args(["--set", &format!("listeners=SASL://127.0.0.1:{port}")])
+        .args([
+            "--set",
+            "listener.security.protocol.map=SASL:SASL_PLAINTEXT",
+        ])
+        .args(["--set", "inter.broker.listener.name=SASL"])
+        .args(["--set", "sasl.mechanism.inter.broker.protocol=PLAIN"])
+        .args(["--set", "sasl.enabled.mechanisms=OAUTHBEARER"])
+        .args(["--set", &format!("log.dirs={}", dir.path().display())])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("gregor started without a JWKS");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("sasl.oauthbearer.jwks.endpoint.url"),
+        "{stderr}"
+    );
+}
