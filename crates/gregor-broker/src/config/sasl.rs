@@ -238,29 +238,6 @@ pub fn bootstrap_records(config: &BrokerConfig) -> Result<Vec<MetadataRecord>, C
     scram_bootstrap::parse_all(value).map_err(|reason| invalid(BOOTSTRAP_SCRAM, "(hidden)", reason))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn knows_listener_settings() {
-        assert!(is_listener_setting(
-            "listener.name.sasl.sasl.enabled.mechanisms"
-        ));
-        assert!(is_listener_setting(
-            "listener.name.client.scram-sha-256.sasl.jaas.config"
-        ));
-        assert!(is_listener_setting(
-            "listener.name.client.plain.sasl.jaas.config"
-        ));
-        assert!(!is_listener_setting(
-            "listener.name.client.gssapi.sasl.jaas.config"
-        ));
-        assert!(!is_listener_setting("listener.name.client.foo"));
-        assert!(!is_listener_setting("sasl.enabled.mechanisms"));
-    }
-}
-
 /// OAUTHBEARER's settings (shared by every listener that enables it):
 /// a JWKS URL is required unless the development-only unsecured mode is on.
 fn oauth_settings(config: &BrokerConfig) -> Result<OAuthSettings, ConfigError> {
@@ -318,4 +295,27 @@ fn oauth_settings(config: &BrokerConfig) -> Result<OAuthSettings, ConfigError> {
         },
         jwks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_listener_settings() {
+        assert!(is_listener_setting(
+            "listener.name.sasl.sasl.enabled.mechanisms"
+        ));
+        assert!(is_listener_setting(
+            "listener.name.client.scram-sha-256.sasl.jaas.config"
+        ));
+        assert!(is_listener_setting(
+            "listener.name.client.plain.sasl.jaas.config"
+        ));
+        assert!(!is_listener_setting(
+            "listener.name.client.gssapi.sasl.jaas.config"
+        ));
+        assert!(!is_listener_setting("listener.name.client.foo"));
+        assert!(!is_listener_setting("sasl.enabled.mechanisms"));
+    }
 }

@@ -343,8 +343,10 @@ mod tests {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
+    type SignFn = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
     struct Signer {
-        sign: Box<dyn Fn(&[u8]) -> Vec<u8>>,
+        sign: SignFn,
         jwk: Value,
     }
 
