@@ -118,9 +118,12 @@ impl OAuthServer {
         message: &[u8],
     ) -> Result<OAuthStep, String> {
         if let Some(error) = self.error_sent.take() {
-            // The client has read our error; Kafka fails the exchange with
-            // the JSON error as the message (whatever the client sent).
-            return Err(error);
+            // The client acknowledged our error: Kafka fails the exchange
+            // with the JSON error as the message. Anything else is read as
+            // a new client first message, as Kafka does.
+            if message == b"\x01" {
+                return Err(error);
+            }
         }
         let Some(first) = parse_client_first(message) else {
             tracing::debug!("malformed OAUTHBEARER client first message");
@@ -153,7 +156,11 @@ impl OAuthServer {
 }
 
 async fn validate(settings: &OAuthSettings, token: &str) -> Result<jwt::Token, JwtError> {
-    let keys = settings.jwks.as_ref().map(|j| j.keys()).unwrap_or_default();
+    let mut keys = settings.jwks.as_ref().map(|j| j.keys()).unwrap_or_default();
+    // No keys yet (the start-up fetch failed): try again, rate-limited.
+    if let (true, Some(jwks)) = (keys.is_empty(), &settings.jwks) {
+        keys = jwks.on_unknown_kid("(no keys yet)").await;
+    }
     match jwt::validate(token, &keys, &settings.rules, now_ms()) {
         Err(JwtError::UnknownKey(kid)) => match &settings.jwks {
             Some(jwks) => {
@@ -271,6 +278,19 @@ mod tests {
             server.step(&settings, b"\x01").await.err(),
             Some(INVALID_TOKEN.to_string())
         );
+        // Not an acknowledgement: a new attempt.
+        let fresh = format!(
+            "n,,\x01auth=Bearer {}\x01\x01",
+            none_token("bob", now_ms() / 1000 + 60)
+        );
+        assert!(matches!(
+            server.step(&settings, message.as_bytes()).await,
+            Ok(OAuthStep::Challenge(_))
+        ));
+        assert!(matches!(
+            server.step(&settings, fresh.as_bytes()).await,
+            Ok(OAuthStep::Done { .. })
+        ));
         let err = OAuthServer::default()
             .step(&settings, b"garbage")
             .await
