@@ -3,7 +3,9 @@
 here (RSA key and signature from the `openssl` CLI, so no extra Python
 package), verified by Gregor against a JWKS served by Python's http.server on
 127.0.0.1. A round trip produce/consume, then a token signed by another key
-is refused with SASL_AUTHENTICATION_FAILED.
+is refused with SASL_AUTHENTICATION_FAILED. Java kafka-clients 4.4 (Kafka's
+own tools) log in with Kafka's unsecured (alg none) tokens: accepted by a
+broker in Gregor's development-only unsecured mode, refused by the JWKS one.
 
 Gregor-only: the Kafka reference broker would need a JAAS setup for its
 JWKS validator (sasl.oauthbearer.jwks.endpoint.url plus the server callback
@@ -21,6 +23,7 @@ import pytest
 
 from clients import cf_consumer
 from conftest import SERVER_KIND, free_port
+from test_kafka_tools import tool
 
 pytestmark = pytest.mark.skipif(SERVER_KIND != "gregor", reason="starts its own Gregor with OAUTHBEARER")
 
@@ -150,3 +153,51 @@ def test_confluent_kafka_rejected_token(oauth_broker):
     assert any(e.code() == KafkaError._AUTHENTICATION for e in seen), seen
     # librdkafka passes on the broker's RFC 7628 error.
     assert any("invalid_token" in e.str() for e in seen), seen
+
+
+@pytest.fixture(scope="module")
+def unsecured_broker(tmp_path_factory):
+    from conftest import new_server
+    sasl_port = free_port()
+    server = new_server(tmp_path_factory.mktemp("gregor-oauth-dev"), {
+        "listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "sasl.enabled.mechanisms": "OAUTHBEARER",
+        "gregor.sasl.oauthbearer.unsecured.enable": "true",
+    })
+    server.start()
+    server.sasl_bootstrap = f"127.0.0.1:{sasl_port}"
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def java_unsecured_config(tmp_path, sub):
+    """Kafka's client-side unsecured tokens (OAuthBearerLoginModule without a
+    login callback handler): alg none, sub from the JAAS line."""
+    path = tmp_path / f"oauth-{sub}-{uuid.uuid4().hex[:6]}.properties"
+    path.write_text(
+        "security.protocol=SASL_PLAINTEXT\n"
+        "sasl.mechanism=OAUTHBEARER\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+        f'unsecuredLoginStringClaim_sub="{sub}";\n')
+    return path
+
+
+def test_java_unsecured_tokens_in_dev_mode(unsecured_broker, tmp_path):
+    topic = f"oauth-java-{uuid.uuid4().hex[:8]}"
+    config = java_unsecured_config(tmp_path, "dev")
+    tool("TopicCommand", "--create", "--topic", topic, "--partitions", "1", "--command-config", config,
+         bootstrap=unsecured_broker.sasl_bootstrap)
+    _, out, _ = tool("TopicCommand", "--list", "--command-config", config, bootstrap=unsecured_broker.sasl_bootstrap)
+    assert topic in out.split()
+
+
+def test_java_unsecured_tokens_refused_with_jwks(oauth_broker, tmp_path):
+    rc, out, err = tool("TopicCommand", "--list", "--command-config", java_unsecured_config(tmp_path, "dev"),
+                        bootstrap=oauth_broker.sasl_bootstrap, check=False)
+    assert rc != 0
+    assert 'Error while executing topic command : {"status":"invalid_token"}' in out + err, out + err
