@@ -318,4 +318,78 @@ mod tests {
         assert!(!is_listener_setting("listener.name.client.foo"));
         assert!(!is_listener_setting("sasl.enabled.mechanisms"));
     }
+
+    fn oauth_config(extra: &[(&str, &str)]) -> Result<Option<SaslSettings>, ConfigError> {
+        let mut settings: std::collections::BTreeMap<String, String> = [
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,SASL://127.0.0.1:9093",
+            ),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT",
+            ),
+            ("inter.broker.listener.name", "PLAINTEXT"),
+            ("sasl.enabled.mechanisms", "OAUTHBEARER"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        settings.retain(|_, v| !v.is_empty());
+        let config = BrokerConfig::from_settings(settings)?;
+        let listener = config
+            .listeners
+            .bound
+            .iter()
+            .find(|l| l.name == "SASL")
+            .cloned()
+            .unwrap();
+        super::settings(&config, &listener)
+    }
+
+    #[test]
+    fn oauthbearer_settings() {
+        let err = |extra: &[(&str, &str)]| oauth_config(extra).unwrap_err().to_string();
+        assert!(err(&[]).contains(JWKS_URL));
+        assert!(err(&[(JWKS_URL, "https://idp/jwks")]).contains("https://"));
+        assert!(err(&[(JWKS_URL, "ftp://idp/jwks")]).contains(JWKS_URL));
+        assert!(err(&[(JWKS_URL, "file:///j"), (JWKS_REFRESH_MS, "0")]).contains(JWKS_REFRESH_MS));
+        assert!(err(&[(JWKS_URL, "file:///j"), (CLOCK_SKEW, "-1")]).contains(CLOCK_SKEW));
+        let sasl = oauth_config(&[
+            (JWKS_URL, "http://127.0.0.1:1/jwks"),
+            (EXPECTED_AUDIENCE, "a, b"),
+            (EXPECTED_ISSUER, "https://idp"),
+            (SUB_CLAIM, "email"),
+        ])
+        .unwrap()
+        .unwrap();
+        let oauth = sasl.oauth.unwrap();
+        assert_eq!(oauth.0.rules.audience, vec!["a", "b"]);
+        assert_eq!(oauth.0.rules.sub_claim, "email");
+        assert_eq!(oauth.0.rules.clock_skew_seconds, 30);
+        assert!(!oauth.0.rules.allow_unsecured);
+        // The development mode needs no JWKS.
+        let dev = oauth_config(&[(UNSECURED, "true")]).unwrap().unwrap();
+        let dev = dev.oauth.unwrap();
+        assert!(dev.0.rules.allow_unsecured && dev.0.jwks.is_none());
+        // Gregor's own client cannot log in with OAUTHBEARER.
+        let err = BrokerConfig::from_settings(
+            [
+                ("listeners", "SASL://127.0.0.1:9093"),
+                ("listener.security.protocol.map", "SASL:SASL_PLAINTEXT"),
+                ("inter.broker.listener.name", "SASL"),
+                (INTER_BROKER_MECHANISM, "OAUTHBEARER"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"),
+            "{err}"
+        );
+    }
 }
