@@ -245,6 +245,17 @@ fn oauthbearer_with_a_jwks_endpoint() {
     let (mut conn, lifetime) = login(node.sasl, &key.token(claims("alice", 600)));
     assert!((590_000..=600_000).contains(&lifetime), "{lifetime}");
     assert!(matches!(metadata(&mut conn), ResponseKind::Metadata(_)));
+    // Re-authentication (KIP-368) with a fresh token for the same sub: a
+    // new session as long as the new token.
+    handshake(&mut conn);
+    let r = authenticate(&mut conn, &first_message(&key.token(claims("alice", 1200))));
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert!(
+        r.session_lifetime_ms > 1_190_000,
+        "{}",
+        r.session_lifetime_ms
+    );
+    assert!(matches!(metadata(&mut conn), ResponseKind::Metadata(_)));
     // The principal is the sub claim: re-authenticating as another fails.
     handshake(&mut conn);
     let r = authenticate(&mut conn, &first_message(&key.token(claims("bob", 600))));
