@@ -633,6 +633,9 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "socket.receive.buffer.bytes",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
+    // Gregor's JWKS fetch has its own fixed retry (see security/jwks.rs).
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
 ];
 
 #[derive(Debug, Error, PartialEq, Eq)]
