@@ -474,9 +474,6 @@ def test_producer_fenced_after_its_coordinator_died_mid_transaction(cluster_fact
 
 # ---- what a coordinator serves is what it committed ----------------------------------------
 
-@pytest.mark.xfail(harness.SERVER_KIND != "kafka", strict=False,
-                   reason="Gregor serves OffsetFetch from the shard's current state, uncommitted writes included "
-                          "(docs/cluster.md 'Not like Kafka'); Kafka reads at the high watermark")
 def test_an_uncommitted_offset_is_never_served(cluster_factory):
     """An OffsetCommit the followers have not got is not acknowledged (Kafka: the write
     times out, COORDINATOR_NOT_AVAILABLE) and, as Kafka reads coordinator state at

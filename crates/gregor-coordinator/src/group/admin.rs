@@ -1,5 +1,6 @@
 //! Group administration: DescribeGroups, ListGroups, DeleteGroups.
 
+use super::committed;
 use super::records::Record;
 use super::responses::s;
 use super::state::GroupState;
@@ -135,7 +136,14 @@ impl GroupCoordinator {
                 Some(g) if g.state != GroupState::Empty => NON_EMPTY_GROUP,
                 Some(_) => {
                     if let Some(group) = self.groups.remove(id.as_str()) {
-                        for (topic, partition) in group.offsets.into_keys() {
+                        for ((topic, partition), prior) in group.offsets {
+                            committed::note(
+                                &mut self.journal,
+                                &group.id,
+                                &topic,
+                                partition,
+                                Some(prior),
+                            );
                             records.push(Record::Offset {
                                 group: group.id.clone(),
                                 topic,

@@ -13,6 +13,7 @@
 //! Expired offsets become tombstones in `__consumer_offsets`; an Empty
 //! group left without offsets is deleted, as Kafka does.
 
+use super::committed;
 use super::records::Record;
 use super::state::{Group, GroupState};
 use super::GroupCoordinator;
@@ -39,7 +40,8 @@ impl GroupCoordinator {
                 .map(|(tp, _)| tp.clone())
                 .collect();
             for (topic, partition) in expired {
-                group.offsets.remove(&(topic.clone(), partition));
+                let prior = group.offsets.remove(&(topic.clone(), partition));
+                committed::note(&mut self.journal, id, &topic, partition, prior);
                 records.push(Record::Offset {
                     group: id.clone(),
                     topic,

@@ -1,0 +1,213 @@
+//! Reading committed offsets at the committed state of the log, as Kafka's
+//! coordinator runtime does (it reads at the last committed offset through
+//! timeline snapshots).
+//!
+//! The coordinator's memory runs ahead of its partition's high watermark:
+//! a write is applied before its record is replicated, and a write whose
+//! commit failed stays in the local log (and so in memory after a reload)
+//! until a new leader truncates it. Such a value must not be served: a
+//! reader shown it could see the group's offset go back after a failover.
+//!
+//! So, when tracking is on, every change of a committed offset notes the
+//! value it replaced; the edge then files those notes under the log offset
+//! of the batch that carries the change ([`UndoLog`]). A read of a key with
+//! notes still at or past the high watermark gets the oldest note's value —
+//! what the key held before its first uncommitted change; notes below the
+//! high watermark are dropped as it advances.
+
+use super::records::OffsetValue;
+use super::GroupCoordinator;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A committed offset's key: group, topic, partition.
+pub type OffsetKey = (String, String, i32);
+
+/// The values uncommitted writes replaced, by the log offset of the record
+/// (batch) that wrote them.
+#[derive(Debug, Default)]
+pub struct UndoLog {
+    /// Log offset -> keys written there, in log order.
+    by_offset: BTreeMap<i64, Vec<OffsetKey>>,
+    /// Key -> the values its uncommitted writes replaced, oldest first.
+    by_key: BTreeMap<OffsetKey, VecDeque<Option<OffsetValue>>>,
+}
+
+impl UndoLog {
+    /// A write of `key` at `log_offset` replaced `prior` (`None`: the key
+    /// had no value). Offsets come in log order.
+    pub fn insert(&mut self, log_offset: i64, key: OffsetKey, prior: Option<OffsetValue>) {
+        self.by_offset
+            .entry(log_offset)
+            .or_default()
+            .push(key.clone());
+        self.by_key.entry(key).or_default().push_back(prior);
+    }
+
+    /// The high watermark reached `high_watermark`: writes below it are
+    /// committed and no longer hidden.
+    pub fn trim(&mut self, high_watermark: i64) {
+        while let Some(entry) = self.by_offset.first_entry() {
+            if *entry.key() >= high_watermark {
+                break;
+            }
+            for key in entry.remove() {
+                if let Some(priors) = self.by_key.get_mut(&key) {
+                    priors.pop_front();
+                    if priors.is_empty() {
+                        self.by_key.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The committed value of `key`, given the `current` one in memory.
+    pub fn committed<'a>(
+        &'a self,
+        key: &OffsetKey,
+        current: Option<&'a OffsetValue>,
+    ) -> Option<&'a OffsetValue> {
+        match self.by_key.get(key).and_then(|priors| priors.front()) {
+            Some(prior) => prior.as_ref(),
+            None => current,
+        }
+    }
+
+    /// The (topic, partition) keys of `group` with uncommitted writes.
+    pub fn pending_of<'a>(&'a self, group: &'a str) -> impl Iterator<Item = (&'a str, i32)> + 'a {
+        self.by_key
+            .keys()
+            .filter(move |(g, _, _)| g == group)
+            .map(|(_, topic, partition)| (topic.as_str(), *partition))
+    }
+
+    /// Whether any uncommitted write is tracked (tests, diagnostics).
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+/// What the current step replaced, until the edge knows the log offset of
+/// its records. `None` while tracking is off (plain unit tests, tools).
+pub(crate) type Journal = Option<Vec<(OffsetKey, Option<OffsetValue>)>>;
+
+/// Notes that `group`'s offset of (`topic`, `partition`) was `prior`
+/// before this step (a free function, so that callers holding a group
+/// borrowed from the coordinator can still reach the journal).
+pub(crate) fn note(
+    journal: &mut Journal,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    prior: Option<OffsetValue>,
+) {
+    if let Some(notes) = journal {
+        notes.push(((group.to_string(), topic.to_string(), partition), prior));
+    }
+}
+
+impl GroupCoordinator {
+    /// Starts noting what each change of a committed offset replaced; the
+    /// edge must then call [`Self::place_changes`] or
+    /// [`Self::discard_changes`] after every input.
+    pub fn track_uncommitted(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The last input's changes were written in the batch whose last
+    /// offset is `log_offset`: they stay hidden until it is committed.
+    pub fn place_changes(&mut self, log_offset: i64) {
+        if let Some(notes) = &mut self.journal {
+            for (key, prior) in notes.drain(..) {
+                self.undo.insert(log_offset, key, prior);
+            }
+        }
+    }
+
+    /// The last input's changes are committed already (replayed below the
+    /// high watermark), or were not written (the shard reloads).
+    pub fn discard_changes(&mut self) {
+        if let Some(notes) = &mut self.journal {
+            notes.clear();
+        }
+    }
+
+    /// The partition's high watermark is `high_watermark`.
+    pub fn committed_up_to(&mut self, high_watermark: i64) {
+        self.undo.trim(high_watermark);
+    }
+
+    /// The uncommitted writes this coordinator tracks.
+    pub fn uncommitted(&self) -> &UndoLog {
+        &self.undo
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(offset: i64) -> OffsetValue {
+        OffsetValue {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+            expire_timestamp: None,
+        }
+    }
+
+    fn key(partition: i32) -> OffsetKey {
+        ("g".into(), "t".into(), partition)
+    }
+
+    #[test]
+    fn a_key_reads_its_oldest_prior_until_committed() {
+        let mut undo = UndoLog::default();
+        let now = value(30);
+        // Nothing pending: the current value.
+        assert_eq!(undo.committed(&key(0), Some(&now)), Some(&now));
+        // 10 -> 20 at offset 5, 20 -> 30 at offset 7.
+        undo.insert(5, key(0), Some(value(10)));
+        undo.insert(7, key(0), Some(value(20)));
+        assert_eq!(undo.committed(&key(0), Some(&now)), Some(&value(10)));
+        // Another key is untouched.
+        assert_eq!(undo.committed(&key(1), Some(&now)), Some(&now));
+        // HW 5: offset 5 not yet committed.
+        undo.trim(5);
+        assert_eq!(undo.committed(&key(0), Some(&now)), Some(&value(10)));
+        // HW 6: the write at 5 is committed, the one at 7 is not.
+        undo.trim(6);
+        assert_eq!(undo.committed(&key(0), Some(&now)), Some(&value(20)));
+        undo.trim(8);
+        assert_eq!(undo.committed(&key(0), Some(&now)), Some(&now));
+        assert!(undo.is_empty());
+    }
+
+    #[test]
+    fn a_new_key_is_absent_and_a_deleted_one_present_until_committed() {
+        let mut undo = UndoLog::default();
+        undo.insert(3, key(0), None);
+        undo.insert(3, key(1), Some(value(9)));
+        assert_eq!(undo.committed(&key(0), Some(&value(4))), None);
+        assert_eq!(undo.committed(&key(1), None), Some(&value(9)));
+        let mut pending: Vec<_> = undo.pending_of("g").collect();
+        pending.sort();
+        assert_eq!(pending, vec![("t", 0), ("t", 1)]);
+        assert_eq!(undo.pending_of("other").count(), 0);
+        undo.trim(4);
+        assert_eq!(undo.committed(&key(0), Some(&value(4))), Some(&value(4)));
+        assert_eq!(undo.committed(&key(1), None), None);
+        assert_eq!(undo.pending_of("g").count(), 0);
+    }
+
+    #[test]
+    fn two_writes_of_a_key_in_one_batch_go_together() {
+        let mut undo = UndoLog::default();
+        undo.insert(4, key(0), Some(value(1)));
+        undo.insert(4, key(0), Some(value(2)));
+        assert_eq!(undo.committed(&key(0), None), Some(&value(1)));
+        undo.trim(5);
+        assert!(undo.is_empty());
+    }
+}
