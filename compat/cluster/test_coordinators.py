@@ -478,15 +478,19 @@ def test_an_uncommitted_offset_is_never_served(cluster_factory):
     """An OffsetCommit the followers have not got is not acknowledged (Kafka: the write
     times out, COORDINATOR_NOT_AVAILABLE) and, as Kafka reads coordinator state at
     the high watermark, not served either, even to a non-require_stable OffsetFetch:
-    a reader shown it could see the group's offset go back after a failover. The
-    unacknowledged write is indeterminate, as any timed-out write: on Kafka a paused
-    follower may already hold the leader's answer to its pending fetch in its socket
-    and the new coordinator then has it; either value is right there."""
+    a reader shown it could see the group's offset go back after a failover. A group
+    whose only commit is such a write does not exist yet for DescribeGroups and
+    ListGroups either. The unacknowledged write is indeterminate, as any timed-out
+    write: on Kafka a paused follower may already hold the leader's answer to its
+    pending fetch in its socket and the new coordinator then has it; either value is
+    right there."""
     cluster = cluster_factory(settings=SETTINGS)
     topic = name("hw")
     java_create(cluster.bootstrap(), topic, 1, 3)
     group = name("hw")
     node, part, _ = coordinator(cluster, group)
+    # Another group the same broker coordinates, never committed to before.
+    fresh = next(g for g in (name("hw-fresh") for _ in range(60)) if coordinator(cluster, g)[0] == node)
     c = cluster.nodes[node].host
     tp = (topic, 0)
     assert kwire.offset_commit(c, group, {tp: 10}) == {tp: 0}
@@ -500,9 +504,18 @@ def test_an_uncommitted_offset_is_never_served(cluster_factory):
         assert kwire.offset_commit(c, group, {tp: 50}) == {tp: kwire.COORDINATOR_NOT_AVAILABLE}
         err, got = kwire.offset_fetch(c, group, require_stable=False)
         assert err == 0 and got == {tp: (10, 0)}, got
+        assert kwire.offset_commit(c, fresh, {tp: 7}) == {tp: kwire.COORDINATOR_NOT_AVAILABLE}
+        err, got = kwire.offset_fetch(c, fresh, require_stable=False)
+        assert err == 0 and got == {}, got
+        described = kwire.describe_groups(c, [group, fresh])
+        assert described[group][:2] == (0, "Empty") and described[fresh][:2] == (0, "Dead"), described
+        err, listed = kwire.list_groups(c)
+        assert err == 0 and listed.get(group) == "Empty" and fresh not in listed, listed
     finally:
         cluster.nodes[node].kill9()
         for f in followers:
             cluster.nodes[f].resume()
     new = coordinator(cluster, group, not_on=(node,))[0]
     assert fetch_settled(cluster, new, group) in ({tp: 10}, {tp: 50})
+    new = coordinator(cluster, fresh, not_on=(node,))[0]
+    assert fetch_settled(cluster, new, fresh) in ({}, {tp: 7})

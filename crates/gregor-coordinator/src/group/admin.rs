@@ -33,7 +33,14 @@ impl GroupCoordinator {
         let groups = req
             .groups
             .iter()
-            .map(|id| match self.groups.get(id.as_str()) {
+            .map(|id| {
+                let group = self
+                    .groups
+                    .get(id.as_str())
+                    .filter(|g| !self.exists_only_uncommitted(g));
+                (id, group)
+            })
+            .map(|(id, group)| match group {
                 _ if self.is_consumer_group(id) => self
                     .describe_consumer_group_as_classic(id, api_version)
                     .unwrap_or_default(),
@@ -96,6 +103,7 @@ impl GroupCoordinator {
             .filter(|g| {
                 // A consumer group's classic entry only holds its offsets.
                 !self.is_consumer_group(&g.id)
+                    && !self.exists_only_uncommitted(g)
                     && wanted(&req.states_filter, g.state.name())
                     && wanted(&req.types_filter, CLASSIC_GROUP_TYPE)
             })

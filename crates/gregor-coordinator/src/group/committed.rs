@@ -16,6 +16,7 @@
 //! high watermark are dropped as it advances.
 
 use super::records::OffsetValue;
+use super::state::{Group, GroupState};
 use super::GroupCoordinator;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -140,6 +141,26 @@ impl GroupCoordinator {
     /// The uncommitted writes this coordinator tracks.
     pub fn uncommitted(&self) -> &UndoLog {
         &self.undo
+    }
+
+    /// A classic group that exists only through offset commits not yet
+    /// committed: nobody ever joined it, and each of its offsets is a first
+    /// commit still past the high watermark (a simple consumer's or an
+    /// admin's first commit to a new group). At the committed state there
+    /// is no such group, so DescribeGroups and ListGroups do not show it.
+    pub(crate) fn exists_only_uncommitted(&self, group: &Group) -> bool {
+        !self.undo.is_empty()
+            && group.state == GroupState::Empty
+            && group.generation == 0
+            && group.protocol_type.is_none()
+            && group.members.is_empty()
+            && group.pending_members.is_empty()
+            && !group.offsets.is_empty()
+            && !self.has_pending_group_offsets(&group.id)
+            && group.offsets.iter().all(|((topic, partition), current)| {
+                let key = (group.id.clone(), topic.clone(), *partition);
+                self.undo.committed(&key, Some(current)).is_none()
+            })
     }
 }
 

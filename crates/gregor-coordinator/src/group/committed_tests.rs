@@ -4,7 +4,9 @@
 use super::consumer::TopicTable;
 use super::tests::{commit, coordinator, s};
 use super::*;
-use kafka_protocol::messages::{DeleteGroupsRequest, GroupId};
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest,
+};
 
 fn offset_of(c: &GroupCoordinator, group: &str, topic: &str, partition: i32) -> i64 {
     c.fetch_offsets(group, Some(&[(topic.to_string(), vec![partition])]))[0].partitions[0].offset
@@ -113,4 +115,32 @@ fn without_tracking_nothing_is_hidden() {
     committed_at(&mut c, 0, &[("t", 0, 10)]);
     assert_eq!(offset_of(&c, "g", "t", 0), 10);
     assert!(c.uncommitted().is_empty());
+}
+
+fn listed(c: &GroupCoordinator) -> Vec<String> {
+    c.list_groups(&ListGroupsRequest::default())
+        .groups
+        .into_iter()
+        .map(|g| g.group_id.to_string())
+        .collect()
+}
+
+fn described_state(c: &GroupCoordinator, group: &str) -> String {
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))]);
+    c.describe_groups(&req, 5).groups[0].group_state.to_string()
+}
+
+#[test]
+fn a_group_made_by_an_uncommitted_first_commit_is_not_listed() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
+    c.committed_up_to(1);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
+    // A later uncommitted commit does not hide a group that exists.
+    committed_at(&mut c, 1, &[("t", 1, 10)]);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
 }

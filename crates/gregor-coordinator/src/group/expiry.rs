@@ -77,7 +77,7 @@ impl GroupCoordinator {
         records
     }
 
-    fn has_pending_group_offsets(&self, group_id: &str) -> bool {
+    pub(crate) fn has_pending_group_offsets(&self, group_id: &str) -> bool {
         self.pending_txn_offsets
             .values()
             .any(|groups| groups.contains_key(group_id))
