@@ -237,8 +237,7 @@ impl Core {
                 internal_topics::pending_at(&self.replicas, OFFSETS_TOPIC, partition, last)
             }));
         }
-        let appended = Self::append(partition, leader_epoch, &self.replicas, records, producer);
-        match appended {
+        match self.append(partition, leader_epoch, records, producer) {
             Ok(pending) => {
                 shard.coordinator.place_changes(pending.last_offset());
                 shard.last_written = Some(pending.last_offset());
@@ -252,10 +251,11 @@ impl Core {
         }
     }
 
+    /// Encodes and appends records at this leader (not yet committed).
     fn append(
+        &self,
         partition: i32,
         leader_epoch: i32,
-        replicas: &ReplicaManager,
         records: &[Record],
         producer: Option<(i64, i16)>,
     ) -> Result<PendingCommit, i16> {
@@ -268,7 +268,7 @@ impl Core {
                 UNKNOWN_SERVER_ERROR
             })?;
         internal_topics::append_local(
-            replicas,
+            &self.replicas,
             OFFSETS_TOPIC,
             partition,
             Some(leader_epoch),
