@@ -15,8 +15,9 @@
   partition leader with TRANSACTION_COORDINATOR_FENCED; a producer whose
   coordinator died mid-transaction is fenced by the re-initialised one and
   read_committed consumers see nothing of its aborted transaction;
-* an offset commit the followers lack is neither acknowledged nor served (Kafka
-  reads coordinator state at the high watermark; xfail on Gregor, which does not).
+* an offset commit the followers lack is neither acknowledged nor served, nor is a
+  group it alone created listed (Kafka reads coordinator state at the high
+  watermark; so does Gregor).
 
 Every test passes against Apache Kafka 4.4 (COMPAT_SERVER=kafka). The coordinator
 of a key is the leader of partition Utils.abs(key.hashCode()) % partitions of
