@@ -481,7 +481,7 @@ def test_an_uncommitted_offset_is_never_served(cluster_factory):
     the high watermark, not served either, even to a non-require_stable OffsetFetch:
     a reader shown it could see the group's offset go back after a failover. A group
     whose only commit is such a write does not exist yet for DescribeGroups and
-    ListGroups either. The unacknowledged write is indeterminate, as any timed-out
+    ListGroups either, and one whose deletion is such a write still does. The unacknowledged write is indeterminate, as any timed-out
     write: on Kafka a paused follower may already hold the leader's answer to its
     pending fetch in its socket and the new coordinator then has it; either value is
     right there."""
@@ -512,11 +512,18 @@ def test_an_uncommitted_offset_is_never_served(cluster_factory):
         assert described[group][:2] == (0, "Empty") and described[fresh][:2] == (0, "Dead"), described
         err, listed = kwire.list_groups(c)
         assert err == 0 and listed.get(group) == "Empty" and fresh not in listed, listed
+        # A deletion that cannot commit: the group and its offset are still there.
+        assert kwire.delete_groups(c, [group]) == {group: kwire.COORDINATOR_NOT_AVAILABLE}
+        err, got = kwire.offset_fetch(c, group, require_stable=False)
+        assert err == 0 and got == {tp: (10, 0)}, got
+        assert kwire.describe_groups(c, [group])[group][:2] == (0, "Empty")
+        err, listed = kwire.list_groups(c)
+        assert err == 0 and listed.get(group) == "Empty", listed
     finally:
         cluster.nodes[node].kill9()
         for f in followers:
             cluster.nodes[f].resume()
     new = coordinator(cluster, group, not_on=(node,))[0]
-    assert fetch_settled(cluster, new, group) in ({tp: 10}, {tp: 50})
+    assert fetch_settled(cluster, new, group) in ({tp: 10}, {tp: 50}, {})
     new = coordinator(cluster, fresh, not_on=(node,))[0]
     assert fetch_settled(cluster, new, fresh) in ({}, {tp: 7})

@@ -14,6 +14,12 @@
 //! notes still at or past the high watermark gets the oldest note's value —
 //! what the key held before its first uncommitted change; notes below the
 //! high watermark are dropped as it advances.
+//!
+//! Classic groups are treated the same way for DescribeGroups and
+//! ListGroups: a group removed by an uncommitted write (DeleteGroups,
+//! expiry) is still shown, Empty, and one that only exists through
+//! uncommitted first commits is not shown yet. A group's members and state
+//! are its current ones, as in Kafka's classic groups.
 
 use super::records::OffsetValue;
 use super::state::{Group, GroupState};
@@ -23,20 +29,37 @@ use std::collections::{BTreeMap, VecDeque};
 /// A committed offset's key: group, topic, partition.
 pub type OffsetKey = (String, String, i32);
 
-/// The values uncommitted writes replaced, by the log offset of the record
-/// (batch) that wrote them.
-#[derive(Debug, Default)]
-pub struct UndoLog {
-    /// Log offset -> keys written there, in log order.
-    by_offset: BTreeMap<i64, Vec<OffsetKey>>,
-    /// Key -> the values its uncommitted writes replaced, oldest first.
-    by_key: BTreeMap<OffsetKey, VecDeque<Option<OffsetValue>>>,
+/// A classic group as it was before an uncommitted write removed it
+/// (DeleteGroups, expiry: it was Empty then).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemovedGroup {
+    pub protocol_type: Option<String>,
 }
 
-impl UndoLog {
+/// The values uncommitted writes replaced, by the log offset of the record
+/// (batch) that wrote them: committed offsets by default, or removed
+/// groups by group id.
+#[derive(Debug)]
+pub struct UndoLog<K = OffsetKey, V = OffsetValue> {
+    /// Log offset -> keys written there, in log order.
+    by_offset: BTreeMap<i64, Vec<K>>,
+    /// Key -> the values its uncommitted writes replaced, oldest first.
+    by_key: BTreeMap<K, VecDeque<Option<V>>>,
+}
+
+impl<K, V> Default for UndoLog<K, V> {
+    fn default() -> Self {
+        UndoLog {
+            by_offset: BTreeMap::new(),
+            by_key: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone, V> UndoLog<K, V> {
     /// A write of `key` at `log_offset` replaced `prior` (`None`: the key
     /// had no value). Offsets come in log order.
-    pub fn insert(&mut self, log_offset: i64, key: OffsetKey, prior: Option<OffsetValue>) {
+    pub fn insert(&mut self, log_offset: i64, key: K, prior: Option<V>) {
         self.by_offset
             .entry(log_offset)
             .or_default()
@@ -63,17 +86,27 @@ impl UndoLog {
     }
 
     /// The committed value of `key`, given the `current` one in memory.
-    pub fn committed<'a>(
-        &'a self,
-        key: &OffsetKey,
-        current: Option<&'a OffsetValue>,
-    ) -> Option<&'a OffsetValue> {
+    pub fn committed<'a>(&'a self, key: &K, current: Option<&'a V>) -> Option<&'a V> {
         match self.by_key.get(key).and_then(|priors| priors.front()) {
             Some(prior) => prior.as_ref(),
             None => current,
         }
     }
 
+    /// Whether any uncommitted write is tracked (tests, diagnostics).
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Each key with uncommitted writes and its committed value.
+    pub fn committed_values(&self) -> impl Iterator<Item = (&K, Option<&V>)> {
+        self.by_key
+            .iter()
+            .filter_map(|(key, priors)| priors.front().map(|prior| (key, prior.as_ref())))
+    }
+}
+
+impl UndoLog {
     /// The (topic, partition) keys of `group` with uncommitted writes.
     pub fn pending_of<'a>(&'a self, group: &'a str) -> impl Iterator<Item = (&'a str, i32)> + 'a {
         self.by_key
@@ -81,16 +114,20 @@ impl UndoLog {
             .filter(move |(g, _, _)| g == group)
             .map(|(_, topic, partition)| (topic.as_str(), *partition))
     }
+}
 
-    /// Whether any uncommitted write is tracked (tests, diagnostics).
-    pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
-    }
+/// One change the current step made.
+#[derive(Debug)]
+pub(crate) enum Change {
+    /// A committed offset, and the value it replaced.
+    Offset(OffsetKey, Option<OffsetValue>),
+    /// A classic group was removed.
+    GroupRemoved(String, RemovedGroup),
 }
 
 /// What the current step replaced, until the edge knows the log offset of
 /// its records. `None` while tracking is off (plain unit tests, tools).
-pub(crate) type Journal = Option<Vec<(OffsetKey, Option<OffsetValue>)>>;
+pub(crate) type Journal = Option<Vec<Change>>;
 
 /// Notes that `group`'s offset of (`topic`, `partition`) was `prior`
 /// before this step (a free function, so that callers holding a group
@@ -103,7 +140,8 @@ pub(crate) fn note(
     prior: Option<OffsetValue>,
 ) {
     if let Some(notes) = journal {
-        notes.push(((group.to_string(), topic.to_string(), partition), prior));
+        let key = (group.to_string(), topic.to_string(), partition);
+        notes.push(Change::Offset(key, prior));
     }
 }
 
@@ -119,10 +157,52 @@ impl GroupCoordinator {
     /// offset is `log_offset`: they stay hidden until it is committed.
     pub fn place_changes(&mut self, log_offset: i64) {
         if let Some(notes) = &mut self.journal {
-            for (key, prior) in notes.drain(..) {
-                self.undo.insert(log_offset, key, prior);
+            for change in notes.drain(..) {
+                match change {
+                    Change::Offset(key, prior) => self.undo.insert(log_offset, key, prior),
+                    Change::GroupRemoved(id, prior) => {
+                        self.removed_groups.insert(log_offset, id, Some(prior))
+                    }
+                }
             }
         }
+    }
+
+    /// Notes that `group` is being removed by this step, unless it only
+    /// existed through uncommitted writes itself (then it was never there
+    /// at the committed state). Call it with the group just removed, before
+    /// taking its offsets apart.
+    pub(crate) fn note_group_removal(&mut self, group: &Group) {
+        if self.journal.is_none() || self.exists_only_uncommitted(group) {
+            return;
+        }
+        let prior = RemovedGroup {
+            protocol_type: group.protocol_type.clone(),
+        };
+        if let Some(notes) = &mut self.journal {
+            notes.push(Change::GroupRemoved(group.id.clone(), prior));
+        }
+    }
+
+    /// Classic groups removed by writes not yet committed (they are still
+    /// there at the committed state, Empty), unless a group of that id
+    /// exists again.
+    pub(crate) fn removed_uncommitted(&self) -> impl Iterator<Item = (&str, &RemovedGroup)> + '_ {
+        self.removed_groups
+            .committed_values()
+            .filter_map(|(id, prior)| prior.map(|p| (id.as_str(), p)))
+            .filter(|(id, _)| !self.groups.contains_key(*id) && !self.is_consumer_group(id))
+    }
+
+    /// [`Self::removed_uncommitted`] for one group id.
+    pub(crate) fn removed_uncommitted_group(&self, id: &str) -> Option<&RemovedGroup> {
+        if self.removed_groups.is_empty()
+            || self.groups.contains_key(id)
+            || self.is_consumer_group(id)
+        {
+            return None;
+        }
+        self.removed_groups.committed(&id.to_string(), None)
     }
 
     /// The last input's changes are committed already (replayed below the
@@ -136,6 +216,7 @@ impl GroupCoordinator {
     /// The partition's high watermark is `high_watermark`.
     pub fn committed_up_to(&mut self, high_watermark: i64) {
         self.undo.trim(high_watermark);
+        self.removed_groups.trim(high_watermark);
     }
 
     /// The uncommitted writes this coordinator tracks.

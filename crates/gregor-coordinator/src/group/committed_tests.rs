@@ -74,7 +74,25 @@ fn deleted_offsets_stay_visible_until_the_tombstones_commit() {
         all_offsets(&c, "g"),
         vec![("t".into(), 0, 10), ("t".into(), 1, 11)]
     );
+    // The group itself is still there, Empty, at the committed state.
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
     c.committed_up_to(4);
+    assert!(all_offsets(&c, "g").is_empty());
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
+}
+
+#[test]
+fn a_group_both_made_and_deleted_by_uncommitted_writes_never_shows() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))]);
+    assert_eq!(c.delete_groups(&req).0.results[0].error_code, 0);
+    c.place_changes(2);
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
     assert!(all_offsets(&c, "g").is_empty());
 }
 
@@ -107,6 +125,28 @@ fn replayed_records_past_the_high_watermark_stay_hidden() {
     assert_eq!(offset_of(&c, "g", "t", 0), 10);
     c.committed_up_to(2);
     assert_eq!(offset_of(&c, "g", "t", 0), 50);
+
+    // Its deletion (offset tombstone, group tombstone) past the high watermark.
+    let tombstone = Record::Offset {
+        group: "g".into(),
+        topic: "t".into(),
+        partition: 0,
+        value: None,
+    };
+    c.replay(tombstone, 0);
+    c.replay(
+        Record::Group {
+            group: "g".into(),
+            value: None,
+        },
+        0,
+    );
+    c.place_changes(3);
+    assert_eq!(c.group_state("g"), None);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(offset_of(&c, "g", "t", 0), 50);
+    c.committed_up_to(4);
+    assert!(listed(&c).is_empty());
 }
 
 #[test]

@@ -66,7 +66,9 @@ impl GroupCoordinator {
             if self.has_pending_group_offsets(&id) {
                 continue;
             }
-            self.groups.remove(&id);
+            if let Some(group) = self.groups.remove(&id) {
+                self.note_group_removal(&group);
+            }
             if had_metadata {
                 records.push(Record::Group {
                     group: id,

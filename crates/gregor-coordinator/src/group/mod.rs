@@ -138,6 +138,8 @@ pub struct GroupCoordinator {
     journal: committed::Journal,
     /// Committed-offset changes whose records are not committed yet.
     undo: committed::UndoLog,
+    /// Classic groups removed by records not committed yet.
+    removed_groups: committed::UndoLog<String, committed::RemovedGroup>,
 }
 
 impl GroupCoordinator {
@@ -150,6 +152,7 @@ impl GroupCoordinator {
             new_uuid: Box::new(|| uuid::Uuid::new_v4().to_string()),
             journal: None,
             undo: committed::UndoLog::default(),
+            removed_groups: committed::UndoLog::default(),
         }
     }
 

@@ -31,7 +31,9 @@ impl GroupCoordinator {
                 };
                 committed::note(&mut self.journal, &group, &key.0, key.1, prior);
                 if g.is_unused() {
-                    self.groups.remove(&group);
+                    if let Some(removed) = self.groups.remove(&group) {
+                        self.note_group_removal(&removed);
+                    }
                 }
             }
             Record::Group {
@@ -63,8 +65,8 @@ impl GroupCoordinator {
                         *g = Group::new(&group, now_ms);
                         g.offsets = offsets;
                     }
-                } else {
-                    self.groups.remove(&group);
+                } else if let Some(removed) = self.groups.remove(&group) {
+                    self.note_group_removal(&removed);
                 }
             }
         }
