@@ -277,7 +277,14 @@ impl Broker {
                 .listeners
                 .advertised
                 .iter()
-                .map(|l| (l.name.clone(), l.host.clone(), l.port, protocol_id(l.protocol)))
+                .map(|l| {
+                    (
+                        l.name.clone(),
+                        l.host.clone(),
+                        l.port,
+                        protocol_id(l.protocol),
+                    )
+                })
                 .collect(),
             rack: config.rack.clone(),
             heartbeat_interval: Duration::from_millis(
@@ -713,6 +720,7 @@ async fn serve_tls(
         tracing::warn!(%peer, listener = %context.name, "no ssl.principal.mapping.rules rule matches the client certificate; closing connection");
         return;
     };
+    tracing::debug!(%peer, listener = %context.name, %principal, "TLS connection established");
     let session = Session {
         peer,
         listener: context,

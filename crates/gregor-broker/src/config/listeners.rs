@@ -393,11 +393,12 @@ fn inter_broker_name(
 /// Gregor's own limit, checked after all of Kafka's: PLAINTEXT and SSL are
 /// served; SASL listeners come with the SASL authenticator.
 pub fn check_served(config: &BrokerConfig, settings: &ListenerSettings) -> Result<(), ConfigError> {
-    if let Some(l) = settings
-        .bound
-        .iter()
-        .find(|l| !matches!(l.protocol, SecurityProtocol::Plaintext | SecurityProtocol::Ssl))
-    {
+    if let Some(l) = settings.bound.iter().find(|l| {
+        !matches!(
+            l.protocol,
+            SecurityProtocol::Plaintext | SecurityProtocol::Ssl
+        )
+    }) {
         return Err(invalid(
             LISTENERS,
             config.value(LISTENERS),

@@ -22,12 +22,7 @@ pub fn subject_of(cert_der: &[u8]) -> Option<String> {
 pub fn rfc2253(name: &X509Name<'_>) -> String {
     let rdns: Vec<String> = name
         .iter()
-        .map(|rdn| {
-            rdn.iter()
-                .map(render_ava)
-                .collect::<Vec<_>>()
-                .join("+")
-        })
+        .map(|rdn| rdn.iter().map(render_ava).collect::<Vec<_>>().join("+"))
         .collect();
     rdns.into_iter().rev().collect::<Vec<_>>().join(",")
 }
@@ -134,7 +129,10 @@ mod tests {
     #[test]
     fn escapes_as_java_does() {
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "Smith, Jones + Co; <x> \"q\" a=b #1\\");
+        dn.push(
+            DnType::OrganizationName,
+            "Smith, Jones + Co; <x> \"q\" a=b #1\\",
+        );
         dn.push(DnType::CommonName, " padded ");
         assert_eq!(
             subject(dn),

@@ -7,8 +7,7 @@
 use regex::Regex;
 
 /// Kafka's rule grammar, split and parsed with its own patterns.
-const RULE_PATTERN: &str =
-    r"(DEFAULT)|RULE:((?:\\.|[^\\/])*)/((?:\\.|[^\\/])*)/([LU]?).*?|(.*?)";
+const RULE_PATTERN: &str = r"(DEFAULT)|RULE:((?:\\.|[^\\/])*)/((?:\\.|[^\\/])*)/([LU]?).*?|(.*?)";
 
 #[derive(Debug, Clone)]
 enum Rule {
@@ -37,8 +36,8 @@ pub struct SslPrincipalMapper {
 impl SslPrincipalMapper {
     /// Parses the setting; the error is one line saying which rule is wrong.
     pub fn parse(rules: &str) -> Result<SslPrincipalMapper, String> {
-        let splitter = Regex::new(&format!(r"\s*({RULE_PATTERN})\s*(,\s*|$)"))
-            .map_err(|e| e.to_string())?;
+        let splitter =
+            Regex::new(&format!(r"\s*({RULE_PATTERN})\s*(,\s*|$)")).map_err(|e| e.to_string())?;
         let parser = Regex::new(&format!("^(?:{RULE_PATTERN})")).map_err(|e| e.to_string())?;
         let mut parsed = Vec::new();
         for found in splitter.captures_iter(rules.trim()) {
@@ -61,7 +60,10 @@ impl SslPrincipalMapper {
                 let pattern = pattern.as_str();
                 let compile = |p: &str| {
                     Regex::new(p).map_err(|e| {
-                        format!("invalid pattern `{pattern}`: {}", first_line(&e.to_string()))
+                        format!(
+                            "invalid pattern `{pattern}`: {}",
+                            first_line(&e.to_string())
+                        )
                     })
                 };
                 parsed.push(Rule::Map {
@@ -148,7 +150,9 @@ fn expand(replacement: &str, caps: &regex::Captures<'_>, out: &mut String) {
                 let mut group = first;
                 let mut j = i + 2;
                 while j < chars.len() {
-                    let Some(d) = chars[j].to_digit(10) else { break };
+                    let Some(d) = chars[j].to_digit(10) else {
+                        break;
+                    };
                     let next = group * 10 + d as usize;
                     if next > groups {
                         break;
@@ -192,15 +196,20 @@ mod tests {
             "adminuser@admin"
         );
         assert_eq!(name("CN=Duke,OU=JavaSoft,O=Sun Microsystems"), "duke");
-        assert_eq!(name("OU=JavaSoft,O=Sun Microsystems,C=US"), "OU=JavaSoft,O=Sun Microsystems,C=US");
+        assert_eq!(
+            name("OU=JavaSoft,O=Sun Microsystems,C=US"),
+            "OU=JavaSoft,O=Sun Microsystems,C=US"
+        );
     }
 
     #[test]
     fn kafka_mapper_test_cases() {
         // From Kafka's SslPrincipalMapperTest.
-        let m = SslPrincipalMapper::parse("RULE:^CN=(.*),OU=ServiceUsers.*$/$1/U, DEFAULT").unwrap();
+        let m =
+            SslPrincipalMapper::parse("RULE:^CN=(.*),OU=ServiceUsers.*$/$1/U, DEFAULT").unwrap();
         assert_eq!(m.name("CN=Duke,OU=ServiceUsers,O=Org").unwrap(), "DUKE");
-        let m = SslPrincipalMapper::parse("RULE:^cn=(.*?),ou=(.*?),dc=(.*?),dc=(.*?)$/$1@$2/").unwrap();
+        let m =
+            SslPrincipalMapper::parse("RULE:^cn=(.*?),ou=(.*?),dc=(.*?),dc=(.*?)$/$1@$2/").unwrap();
         assert_eq!(
             m.name("cn=hbase,ou=hadoop,dc=example,dc=com").unwrap(),
             "hbase@hadoop"

@@ -44,7 +44,11 @@ impl Pem {
         match self {
             Pem::File { setting, path } => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    invalid(setting, &path.display().to_string(), format!("cannot read: {e}"))
+                    invalid(
+                        setting,
+                        &path.display().to_string(),
+                        format!("cannot read: {e}"),
+                    )
                 })?;
                 Ok((setting.clone(), normalize_pem(&text)))
             }
@@ -59,6 +63,15 @@ impl Pem {
             Pem::Inline { .. } => HIDDEN.to_string(),
         }
     }
+}
+
+/// A key store's contents.
+pub struct Identity {
+    pub certs: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+    /// The setting the key came from, and its value as errors may show it.
+    key_setting: String,
+    key_shown: String,
 }
 
 /// The resolved `ssl.*` settings of one listener (files not read yet).
@@ -93,7 +106,11 @@ impl TlsSettings {
         let pem_only = |key: &str| -> Result<(), ConfigError> {
             let (name, value) = get(key);
             if !value.eq_ignore_ascii_case("PEM") {
-                return Err(invalid(&name, &value, "Gregor reads PEM stores only (set PEM)"));
+                return Err(invalid(
+                    &name,
+                    &value,
+                    "Gregor reads PEM stores only (set PEM)",
+                ));
             }
             Ok(())
         };
@@ -141,7 +158,9 @@ impl TlsSettings {
                 return Err(invalid(
                     &location_name,
                     &location,
-                    format!("give either a key store file or {chain_name} and {key_name}, not both"),
+                    format!(
+                        "give either a key store file or {chain_name} and {key_name}, not both"
+                    ),
                 ))
             }
             (true, true, true) => {
@@ -155,10 +174,18 @@ impl TlsSettings {
                 ))
             }
             (true, false, true) => {
-                return Err(invalid(&key_name, "", format!("{chain_name} is set: give the key too")))
+                return Err(invalid(
+                    &key_name,
+                    "",
+                    format!("{chain_name} is set: give the key too"),
+                ))
             }
             (true, true, false) => {
-                return Err(invalid(&chain_name, "", format!("{key_name} is set: give the certificate chain too")))
+                return Err(invalid(
+                    &chain_name,
+                    "",
+                    format!("{key_name} is set: give the certificate chain too"),
+                ))
             }
         };
         pem_only("ssl.truststore.type")?;
@@ -208,7 +235,11 @@ impl TlsSettings {
         }
         let (protocols_name, protocols) = get("ssl.enabled.protocols");
         let mut versions = Vec::new();
-        for p in protocols.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for p in protocols
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let version = match p {
                 "TLSv1.2" => &rustls::version::TLS12,
                 "TLSv1.3" => &rustls::version::TLS13,
@@ -235,7 +266,11 @@ impl TlsSettings {
         }
         let (suites_name, suites_value) = get("ssl.cipher.suites");
         let mut suites = Vec::new();
-        for suite in suites_value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for suite in suites_value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             if find_suite(suite).is_none() {
                 return Err(invalid(
                     &suites_name,
@@ -282,12 +317,12 @@ impl TlsSettings {
         Arc::new(provider)
     }
 
-    /// The certificate chain and private key.
-    pub fn identity(
-        &self,
-    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
+    /// The certificate chain, the private key and where the key came from
+    /// (setting, value to show).
+    pub fn identity(&self) -> Result<Identity, ConfigError> {
         let mut certs = Vec::new();
         let mut key = None;
+        let mut key_source = (String::new(), String::new());
         for source in &self.keystore {
             let (setting, text) = source.read()?;
             let bad = |reason: String| invalid(&setting, &source.shown(), reason);
@@ -304,6 +339,7 @@ impl TlsSettings {
                     PrivateKeyDer::from_pem_slice(text.as_bytes())
                         .map_err(|e| bad(format!("bad PEM private key: {e}")))?,
                 );
+                key_source = (setting.clone(), source.shown());
             }
         }
         let first = &self.keystore[0];
@@ -315,7 +351,12 @@ impl TlsSettings {
         if certs.is_empty() {
             return Err(invalid(&setting, &shown, "no PEM certificate found"));
         }
-        Ok((certs, key))
+        Ok(Identity {
+            certs,
+            key,
+            key_setting: key_source.0,
+            key_shown: key_source.1,
+        })
     }
 
     /// The trusted CA certificates.
@@ -341,13 +382,14 @@ impl TlsSettings {
     /// Reads the files and builds the server config.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, ConfigError> {
         let provider = self.provider();
-        let (certs, key) = self.identity()?;
+        let Identity {
+            certs,
+            key,
+            key_setting,
+            key_shown,
+        } = self.identity()?;
         let roots = self.roots()?;
-        let (key_setting, key_shown) = match &self.keystore[0] {
-            Pem::File { setting, path } => (setting.clone(), path.display().to_string()),
-            Pem::Inline { setting, .. } => (setting.clone(), HIDDEN.to_string()),
-        };
-        let (versions_name, _) = ("ssl.enabled.protocols", ());
+        let versions_name = "ssl.enabled.protocols";
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.versions)
             .map_err(|e| {
@@ -368,7 +410,11 @@ impl TlsSettings {
                     verifier
                 };
                 let verifier = verifier.build().map_err(|e| {
-                    invalid("ssl.truststore.location", "", format!("unusable trust store: {e}"))
+                    invalid(
+                        "ssl.truststore.location",
+                        "",
+                        format!("unusable trust store: {e}"),
+                    )
                 })?;
                 builder.with_client_cert_verifier(verifier)
             }
@@ -473,8 +519,8 @@ impl TlsListener {
         let stamps = settings.files().iter().map(stamp).collect();
         let server = settings.server_config()?;
         let (rules_name, rules) = config.listener_value(listener, "ssl.principal.mapping.rules");
-        let mapper =
-            SslPrincipalMapper::parse(rules).map_err(|reason| invalid(&rules_name, rules, reason))?;
+        let mapper = SslPrincipalMapper::parse(rules)
+            .map_err(|reason| invalid(&rules_name, rules, reason))?;
         Ok(TlsListener {
             settings: RwLock::new(settings),
             acceptor: RwLock::new(TlsAcceptor::from(server)),
