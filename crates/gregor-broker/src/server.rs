@@ -13,7 +13,7 @@ use crate::group_service::{GroupService, GroupServiceSettings};
 use crate::meta_properties;
 use crate::replica::fetcher::{self, FetcherContext};
 use crate::replica_manager::ReplicaManager;
-use crate::security::tls::TlsListener;
+use crate::security::tls::{client_tls, TlsListener};
 use crate::security::Session;
 use crate::txn_service::TxnService;
 use anyhow::Context;
@@ -163,6 +163,13 @@ impl Broker {
 
         let mut quorum = quorum;
         quorum.runtime.cluster_id = cluster_id.clone();
+        // Raft peers and the controller channel reach the controller
+        // listener (the first of controller.listener.names).
+        let controller_tls = match config.quorum.controller_listener_names.first() {
+            Some(name) => client_tls(&config, name)?,
+            None => None,
+        };
+        quorum.runtime.tls = controller_tls.clone();
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
         let snapshots = SnapshotPolicy {
             max_bytes_between: config.quorum.snapshot_max_bytes_between.max(1) as u64,
@@ -170,22 +177,28 @@ impl Broker {
         };
         let plane = MetadataPlane::start(quorum.runtime, snapshots, replicas.clone())
             .context("cannot start the metadata quorum")?;
+        // TLS towards other nodes' SSL listeners, one config per purpose.
+        let inter_broker_tls = client_tls(&config, &config.listeners.inter_broker)?;
         let fetcher_context = Arc::new(FetcherContext {
             node_id: config.node_id,
             local_ip: quorum.local_ip,
             settings: config.fetcher.clone(),
             quotas: replicas.quotas().clone(),
+            tls: inter_broker_tls.clone(),
         });
-        let channel = Arc::new(ControllerChannel::new(
-            quorum.voter_addresses,
-            quorum.local_ip,
-            Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
-            Some(plane.runtime().clone()),
-            Some({
-                let plane = plane.clone();
-                Arc::new(move || plane.status().leader)
-            }),
-        ));
+        let channel = Arc::new(
+            ControllerChannel::new(
+                quorum.voter_addresses,
+                quorum.local_ip,
+                Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
+                Some(plane.runtime().clone()),
+                Some({
+                    let plane = plane.clone();
+                    Arc::new(move || plane.status().leader)
+                }),
+            )
+            .with_tls(controller_tls),
+        );
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,
             replication_factor: config.default_replication_factor,
@@ -300,6 +313,7 @@ impl Broker {
                 Duration::from_millis(INTER_BROKER_REQUEST_TIMEOUT_MS),
                 format!("broker-{}-{purpose}", config.node_id),
             )
+            .with_tls(inter_broker_tls.clone())
         };
         let markers_channel = broker_channel("txn-markers");
         let verify_channel = broker_channel("txn-verification");
@@ -478,6 +492,7 @@ async fn quorum_plan(
         });
     let mut voters = Vec::new();
     let mut voter_addresses = BTreeMap::new();
+    let mut voter_hosts = BTreeMap::new();
     let client_listener = bound
         .iter()
         .find(|(name, _)| *name == config.listener.name)
@@ -506,6 +521,7 @@ async fn quorum_plan(
                     )
                 })?;
             voters.push((voter.id, address));
+            voter_hosts.insert(voter.id, voter.host.clone());
             voter_addresses.insert(voter.id, text);
         }
     }
@@ -519,6 +535,7 @@ async fn quorum_plan(
     // The cluster id is filled in once meta.properties is read.
     let mut runtime = RuntimeConfig::new(config.node_id, "", voters, &config.log_dir);
     runtime.local_ip = local_ip;
+    runtime.voter_hosts = voter_hosts;
     runtime.election_timeout_ms = config.quorum.election_timeout_ms.max(1) as u64;
     runtime.fetch_timeout_ms = config.quorum.fetch_timeout_ms.max(1) as u64;
     runtime.listener_name = match (

@@ -11,6 +11,7 @@
 use super::ssl_mapping::SslPrincipalMapper;
 use super::{dn, Principal};
 use crate::config::{BrokerConfig, ConfigError, SecurityProtocol};
+use gregor_client::tls::ClientTls;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
@@ -99,6 +100,16 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
 impl TlsSettings {
     /// Reads and checks the settings of `listener` (upper-case name).
     pub fn resolve(config: &BrokerConfig, listener: &str) -> Result<TlsSettings, ConfigError> {
+        Self::resolve_for(config, listener, true)
+    }
+
+    /// As [`TlsSettings::resolve`]; a client (`need_keystore` false) may
+    /// have no key store, and then presents no certificate.
+    fn resolve_for(
+        config: &BrokerConfig,
+        listener: &str,
+        need_keystore: bool,
+    ) -> Result<TlsSettings, ConfigError> {
         let get = |key: &str| {
             let (name, value) = config.listener_value(listener, key);
             (name, value.trim().to_string())
@@ -163,6 +174,7 @@ impl TlsSettings {
                     ),
                 ))
             }
+            (true, true, true) if !need_keystore => Vec::new(),
             (true, true, true) => {
                 return Err(invalid(
                     &location_name,
@@ -342,7 +354,9 @@ impl TlsSettings {
                 key_source = (setting.clone(), source.shown());
             }
         }
-        let first = &self.keystore[0];
+        let Some(first) = self.keystore.first() else {
+            return Err(invalid("ssl.keystore.location", "", "no key store"));
+        };
         let shown = first.shown();
         let setting = match first {
             Pem::File { setting, .. } | Pem::Inline { setting, .. } => setting.clone(),
@@ -426,6 +440,56 @@ impl TlsSettings {
         config.ignore_client_order = false;
         Ok(Arc::new(config))
     }
+}
+
+/// The TLS client brokers use towards `listener` (inter-broker, or the
+/// controller listener), or None when that listener is not SSL: trusts the
+/// listener's trust store, presents its key store (when the server asks for
+/// a client certificate) and checks host names unless
+/// `ssl.endpoint.identification.algorithm` is empty.
+pub fn client_tls(config: &BrokerConfig, listener: &str) -> Result<Option<ClientTls>, ConfigError> {
+    let protocol = crate::config::listeners::protocol_map(config)?
+        .get(&listener.to_ascii_uppercase())
+        .copied();
+    if !matches!(
+        protocol,
+        Some(SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    ) {
+        return Ok(None);
+    }
+    let settings = TlsSettings::resolve_for(config, listener, false)?;
+    let (trust_name, _) = config.listener_value(listener, "ssl.truststore.location");
+    let Some(roots) = settings.roots()? else {
+        return Err(invalid(
+            &trust_name,
+            "",
+            format!(
+                "listener {listener} is SSL: nodes connecting to it need a trust store \
+                 (ssl.truststore.location or ssl.truststore.certificates)"
+            ),
+        ));
+    };
+    let identity = if settings.keystore.is_empty() {
+        None
+    } else {
+        let id = settings.identity()?;
+        Some((id.certs, id.key))
+    };
+    ClientTls::new(
+        settings.provider(),
+        &settings.versions,
+        roots,
+        identity,
+        settings.endpoint_identification,
+    )
+    .map(Some)
+    .map_err(|e| {
+        invalid(
+            &trust_name,
+            "",
+            format!("cannot set up TLS to {listener}: {e}"),
+        )
+    })
 }
 
 /// rustls' ring provider. rustls 0.23.48 deprecates it only because ring
