@@ -380,6 +380,9 @@ fn bad_settings_stop_startup_with_one_line() {
         "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
+    let mismatched = dir.path().join("mismatched.pem");
+    let other = ca.server("other");
+    std::fs::write(&mismatched, format!("{}{}", other.key_pem, server.cert_pem)).unwrap();
     let cert_only = dir.path().join("cert-only.pem");
     std::fs::write(&cert_only, &server.cert_pem).unwrap();
     let listeners = format!(
@@ -400,6 +403,7 @@ fn bad_settings_stop_startup_with_one_line() {
     );
     refuses(&with(&[location(&garbage)]), "ssl.keystore.location");
     refuses(&with(&[location(&cert_only)]), "ssl.keystore.location");
+    refuses(&with(&[location(&mismatched)]), "ssl.keystore.location");
     refuses(
         &with(&[location(&keystore), "ssl.client.auth=sometimes".into()]),
         "ssl.client.auth",
