@@ -17,6 +17,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -492,6 +493,53 @@ pub fn client_tls(config: &BrokerConfig, listener: &str) -> Result<Option<Client
     })
 }
 
+/// Applies dynamic broker configs that touch TLS to the TLS listeners, as
+/// metadata images arrive (Kafka reloads a listener's key store when
+/// `listener.name.<l>.ssl.keystore.location` is altered).
+pub struct DynamicTls {
+    listeners: Vec<Arc<TlsListener>>,
+    /// The TLS-related dynamic configs of this broker last applied.
+    last: Mutex<BTreeMap<String, String>>,
+}
+
+impl DynamicTls {
+    pub fn new(listeners: Vec<Arc<TlsListener>>) -> DynamicTls {
+        DynamicTls {
+            listeners,
+            last: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn on_image(&self, image: &gregor_metadata::MetadataImage, config: &BrokerConfig) {
+        if self.listeners.is_empty() {
+            return;
+        }
+        let is_tls =
+            |k: &str| k.starts_with("ssl.") || crate::config::listener_override(k).is_some();
+        let dynamic: BTreeMap<String, String> = image
+            .broker_configs
+            .get(&config.node_id)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| is_tls(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        {
+            let Ok(mut last) = self.last.lock() else {
+                return;
+            };
+            if *last == dynamic {
+                return;
+            }
+            *last = dynamic.clone();
+        }
+        let effective = config.with_overrides(&dynamic);
+        for listener in &self.listeners {
+            listener.apply(&effective);
+        }
+    }
+}
+
 /// rustls' ring provider. rustls 0.23.48 deprecates it only because ring
 /// has no post-quantum key exchange; Gregor keeps ring to avoid the aws-lc C
 /// build (issue 14).
@@ -564,6 +612,8 @@ fn stamp(path: &PathBuf) -> Stamp {
 /// One TLS listener: the current acceptor, the principal mapping, and what
 /// is needed to rebuild the acceptor when its files change.
 pub struct TlsListener {
+    /// The listener's name, upper-case.
+    name: String,
     settings: RwLock<TlsSettings>,
     acceptor: RwLock<TlsAcceptor>,
     stamps: Mutex<Vec<Stamp>>,
@@ -586,6 +636,7 @@ impl TlsListener {
         let mapper = SslPrincipalMapper::parse(rules)
             .map_err(|reason| invalid(&rules_name, rules, reason))?;
         Ok(TlsListener {
+            name: listener.to_string(),
             settings: RwLock::new(settings),
             acceptor: RwLock::new(TlsAcceptor::from(server)),
             stamps: Mutex::new(stamps),
@@ -626,6 +677,46 @@ impl TlsListener {
             Err(err) => {
                 tracing::warn!(listener = %settings.listener, %err, "TLS key or trust store changed but cannot be loaded; keeping the previous one");
                 false
+            }
+        }
+    }
+
+    /// Takes the listener's `ssl.*` settings as `config` says now (the
+    /// static ones with dynamic broker configs over them, as AlterConfigs
+    /// sets `listener.name.<l>.ssl.keystore.location`). Nothing happens when
+    /// they did not change; settings that do not load are reported and the
+    /// current ones kept.
+    pub fn apply(&self, config: &BrokerConfig) {
+        let settings = match TlsSettings::resolve(config, &self.name) {
+            Ok(settings) => settings,
+            Err(err) => {
+                tracing::warn!(listener = %self.name, %err, "dynamic TLS settings refused; keeping the current ones");
+                return;
+            }
+        };
+        let unchanged = self
+            .settings
+            .read()
+            .is_ok_and(|current| format!("{:?}", *current) == format!("{settings:?}"));
+        if unchanged {
+            return;
+        }
+        match settings.server_config() {
+            Ok(server) => {
+                let stamps = settings.files().iter().map(stamp).collect();
+                if let (Ok(mut acceptor), Ok(mut current), Ok(mut old_stamps)) = (
+                    self.acceptor.write(),
+                    self.settings.write(),
+                    self.stamps.lock(),
+                ) {
+                    *acceptor = TlsAcceptor::from(server);
+                    *current = settings;
+                    *old_stamps = stamps;
+                }
+                tracing::info!(listener = %self.name, "TLS settings changed dynamically: reloaded");
+            }
+            Err(err) => {
+                tracing::warn!(listener = %self.name, %err, "dynamic TLS settings cannot be loaded; keeping the current ones");
             }
         }
     }
