@@ -997,11 +997,6 @@ impl BrokerConfig {
         (key.to_string(), self.value(key))
     }
 
-    /// True when `key` is set for the listener (override or plain).
-    pub fn is_explicit_for(&self, listener: &str, key: &str) -> bool {
-        self.explicit.contains_key(&listener_key(listener, key)) || self.is_explicit(key)
-    }
-
     /// This configuration with some settings replaced (dynamic broker
     /// configs from the metadata log over the static ones).
     pub fn with_overrides<'a>(

@@ -731,7 +731,8 @@ async fn serve_tls(
     let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(err)) => {
-            tracing::debug!(%peer, listener = %context.name, %err, "TLS handshake failed; closing connection");
+            // As Kafka logs it: "Failed authentication with ... (SSL handshake failed)".
+            tracing::info!(%peer, listener = %context.name, %err, "failed authentication: TLS handshake failed");
             return;
         }
         Err(_) => {

@@ -31,8 +31,6 @@ struct TlsBroker {
 }
 
 fn start(dir: &Path, ca: &TestCa, server: &Identity, extra: &[&str]) -> TlsBroker {
-    // Every connection's principal is logged at debug level.
-    std::env::set_var("GREGOR_LOG", "info,gregor_broker::server=debug");
     let (plain, ssl_port) = (free_port(), free_port());
     let keystore = server.write_keystore(&dir.join("server.pem"));
     let truststore = ca.write(&dir.join("ca.pem"));
@@ -46,7 +44,12 @@ fn start(dir: &Path, ca: &TestCa, server: &Identity, extra: &[&str]) -> TlsBroke
     settings.extend(extra.iter().map(|s| s.to_string()));
     let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
     TlsBroker {
-        broker: TestBroker::start_on(plain, &settings),
+        // Every connection's principal is logged at debug level.
+        broker: TestBroker::start_logging(
+            plain,
+            &settings,
+            Some("info,gregor_broker::server=debug"),
+        ),
         ssl_port,
     }
 }

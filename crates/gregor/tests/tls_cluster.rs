@@ -80,6 +80,7 @@ fn produce_all(conn: &mut Connection, topic: &str, values: &[&str]) -> i16 {
 
 #[test]
 fn inter_broker_and_controller_traffic_over_tls() {
+    // The only test of this binary: no other thread reads the environment.
     std::env::set_var("GREGOR_LOG", "info,gregor_broker::server=debug");
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("cluster-ca");

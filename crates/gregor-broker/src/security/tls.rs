@@ -240,10 +240,8 @@ impl TlsSettings {
             return Err(invalid(
                 &auth_name,
                 &auth,
-                format!(
-                    "client certificates need a trust store ({}.location or ssl.truststore.certificates)",
-                    "ssl.truststore"
-                ),
+                "client certificates need a trust store \
+                 (ssl.truststore.location or ssl.truststore.certificates)",
             ));
         }
         let (protocols_name, protocols) = get("ssl.enabled.protocols");
@@ -434,11 +432,9 @@ impl TlsSettings {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let mut config = builder
+        let config = builder
             .with_single_cert(certs, key)
             .map_err(|e| invalid(&key_setting, &key_shown, format!("unusable key store: {e}")))?;
-        // Kafka's clients never negotiate ALPN; nothing to set.
-        config.ignore_client_order = false;
         Ok(Arc::new(config))
     }
 }
