@@ -223,7 +223,16 @@ impl TlsSettings {
                 ))
             }
         };
-        let (auth_name, auth) = get("ssl.client.auth");
+        let (auth_name, mut auth) = get("ssl.client.auth");
+        // KIP-684: on SASL_SSL only the listener's own ssl.client.auth counts;
+        // the broker-wide one is meant for SSL listeners.
+        let sasl_ssl = crate::config::listeners::protocol_map(config)
+            .ok()
+            .and_then(|m| m.get(&listener.to_ascii_uppercase()).copied())
+            == Some(SecurityProtocol::SaslSsl);
+        if sasl_ssl && auth_name == "ssl.client.auth" {
+            auth = "none".to_string();
+        }
         let client_auth = match auth.to_ascii_lowercase().as_str() {
             "none" => ClientAuth::None,
             "requested" => ClientAuth::Requested,
@@ -752,6 +761,37 @@ mod tests {
             .unwrap();
         assert_eq!(parsed.len(), 1);
         assert_eq!(parsed[0].as_ref(), cert.der().as_ref());
+    }
+
+    fn config(extra: &[(&str, &str)]) -> BrokerConfig {
+        let mut settings: BTreeMap<String, String> = [
+            ("listeners", "PLAINTEXT://127.0.0.1:0"),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,SECURE:SASL_SSL,TLSONLY:SSL",
+            ),
+            ("ssl.keystore.location", "/nowhere/server.pem"),
+            ("ssl.truststore.location", "/nowhere/ca.pem"),
+            ("ssl.client.auth", "required"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            settings.insert(k.to_string(), v.to_string());
+        }
+        BrokerConfig::from_settings(settings).unwrap()
+    }
+
+    #[test]
+    fn sasl_ssl_takes_only_its_own_client_auth() {
+        let plain = config(&[]);
+        let auth = |c: &BrokerConfig, l: &str| TlsSettings::resolve(c, l).unwrap().client_auth;
+        assert_eq!(auth(&plain, "TLSONLY"), ClientAuth::Required);
+        assert_eq!(auth(&plain, "SECURE"), ClientAuth::None);
+        let own = config(&[("listener.name.secure.ssl.client.auth", "requested")]);
+        assert_eq!(auth(&own, "SECURE"), ClientAuth::Requested);
+        assert_eq!(auth(&own, "TLSONLY"), ClientAuth::Required);
     }
 
     #[test]
