@@ -1010,6 +1010,15 @@ impl BrokerConfig {
         config
     }
 
+    /// The per-listener overrides set (`listener.name.<l>.ssl.*`), with the
+    /// definition of the setting each overrides.
+    pub fn listener_overrides(&self) -> Vec<(&String, &String, &'static BrokerConfigDef)> {
+        self.explicit
+            .iter()
+            .filter_map(|(k, v)| listener_override(k).map(|(_, def)| (k, v, def)))
+            .collect()
+    }
+
     /// True when the operator set this key.
     pub fn is_explicit(&self, key: &str) -> bool {
         self.explicit.contains_key(key)

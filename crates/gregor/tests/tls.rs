@@ -569,7 +569,12 @@ fn secrets_are_sensitive_in_describe_configs() {
         dir.path(),
         &ca,
         &server,
-        &["ssl.keystore.location=", &chain, &key],
+        &[
+            "ssl.keystore.location=",
+            &chain,
+            &key,
+            "listener.name.ssl.ssl.client.auth=requested",
+        ],
     );
     let mut conn = node.broker.connect();
     let request =
@@ -607,6 +612,14 @@ fn secrets_are_sensitive_in_describe_configs() {
         e.value.as_ref().map(|v| v.to_string()),
         Some("none".to_string())
     );
+    // Per-listener overrides are listed as static settings, secrets or not.
+    let e = entry("listener.name.ssl.ssl.client.auth");
+    assert!(!e.is_sensitive);
+    assert_eq!(
+        e.value.as_ref().map(|v| v.to_string()),
+        Some("requested".to_string())
+    );
+    assert_eq!(e.config_source, 4, "STATIC_BROKER_CONFIG");
     // The key never reaches the log.
     let secret_line = server.key_pem.lines().nth(1).unwrap();
     assert!(!node.broker.log().contains(secret_line));
