@@ -111,6 +111,33 @@ mod tests {
         subject_of(cert.der()).unwrap()
     }
 
+    /// Certificates made with openssl (testdata/), and the names Java's
+    /// `X509Certificate.getSubjectX500Principal().getName()` printed for
+    /// them (OpenJDK 17).
+    #[test]
+    fn matches_java_for_openssl_certificates() {
+        use rustls_pki_types::pem::PemObject;
+        for (pem, java) in [
+            (
+                include_str!("testdata/dn-escapes.pem"),
+                r"CN=\ padded \#x\;y\=z\ ,OU=Eng,O=Acme\, Inc.,ST=CA,C=US",
+            ),
+            (
+                include_str!("testdata/dn-oids-multivalued.pem"),
+                "2.5.4.12=#0c024472,STREET=Main St 1,2.5.4.5=#13023432,\
+                 1.2.840.113549.1.9.1=#160f626f62406578616d706c652e636f6d,\
+                 CN=bob,OU=a+UID=u1,DC=example,DC=com",
+            ),
+            (
+                include_str!("testdata/dn-utf8.pem"),
+                r#"O=\#lead,CN=Jürgen \"q\" \<x\>\\"#,
+            ),
+        ] {
+            let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+            assert_eq!(subject_of(der.as_ref()).unwrap(), java);
+        }
+    }
+
     #[test]
     fn reverses_the_rdn_sequence_without_spaces() {
         let mut dn = DistinguishedName::new();
