@@ -204,7 +204,8 @@ mod tests {
 
     #[test]
     fn kafka_mapper_test_cases() {
-        // From Kafka's SslPrincipalMapperTest.
+        // Every expected name (and refusal) in these tests was checked against
+        // SslPrincipalMapper of kafka-clients 4.4.0.
         let m =
             SslPrincipalMapper::parse("RULE:^CN=(.*),OU=ServiceUsers.*$/$1/U, DEFAULT").unwrap();
         assert_eq!(m.name("CN=Duke,OU=ServiceUsers,O=Org").unwrap(), "DUKE");
@@ -221,6 +222,12 @@ mod tests {
         // A back reference to a group that does not exist stays literal.
         let m = SslPrincipalMapper::parse("RULE:^CN=(.*?),OU=(.*?)$/$1@$3/").unwrap();
         assert_eq!(m.name("CN=a,OU=b").unwrap(), "a@$3");
+        // Java's group references: $12 with one group is $1 then "2"; $0
+        // is the whole match.
+        let m = SslPrincipalMapper::parse("RULE:^CN=([a-z]+).*$/$1-$12-$0/").unwrap();
+        assert_eq!(m.name("CN=abc,O=x").unwrap(), "abc-abc2-CN=abc,O=x");
+        let m = SslPrincipalMapper::parse("RULE:CN=(.*)/x$1/").unwrap();
+        assert_eq!(m.name("CN=q").unwrap(), "xq");
         // Whitespace around rules, and an empty default setting.
         let m = SslPrincipalMapper::parse("  RULE:^CN=(.*)$/$1/L ,  DEFAULT  ").unwrap();
         assert_eq!(m.name("CN=X").unwrap(), "x");
