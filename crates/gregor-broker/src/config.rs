@@ -9,6 +9,7 @@ mod consumer_groups;
 pub mod dynamic;
 pub mod listeners;
 mod quorum;
+pub mod sasl;
 
 pub use listeners::{Listener, ListenerSettings, SecurityProtocol};
 pub use quorum::{QuorumSettings, Voter};
@@ -222,6 +223,36 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Str,
         "DEFAULT",
         "Rules (RULE:pattern/replacement/[L|U], ..., DEFAULT) mapping a client certificate's subject to a user name.",
+    ),
+    def(
+        "sasl.enabled.mechanisms",
+        List,
+        "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        "SASL mechanisms SASL_PLAINTEXT/SASL_SSL listeners offer (Kafka's default, GSSAPI, is not implemented).",
+    ),
+    def(
+        "connections.max.reauth.ms",
+        Long,
+        "0",
+        "Lifetime of a SASL session (KIP-368); the client re-authenticates before it ends. 0: no expiry.",
+    ),
+    def(
+        "sasl.mechanism.inter.broker.protocol",
+        Str,
+        "GSSAPI",
+        "SASL mechanism brokers use between themselves on a SASL inter-broker listener.",
+    ),
+    def(
+        "sasl.mechanism.controller.protocol",
+        Str,
+        "GSSAPI",
+        "SASL mechanism used to reach the controllers on a SASL controller listener.",
+    ),
+    def(
+        "sasl.bootstrap.scram",
+        Str,
+        "",
+        "SCRAM users a new cluster starts with, ';'-separated, in kafka-storage --add-scram syntax.",
     ),
     def(
         "metadata.log.max.record.bytes.between.snapshots",
@@ -766,6 +797,7 @@ impl BrokerConfig {
             match find(key).or_else(|| listener_override(key).map(|(_, def)| def)) {
                 Some(def) => check_type(def, value)?,
                 None if ACCEPTED_WITHOUT_EFFECT.contains(&key.as_str()) => {}
+                None if sasl::is_listener_setting(key) => {}
                 None => return Err(ConfigError::Unknown(key.clone())),
             }
         }
@@ -815,7 +847,7 @@ impl BrokerConfig {
         config.replica_selector = ReplicaSelector::from_class(selector)
             .map_err(|reason| invalid("replica.selector.class", selector, reason))?;
         let (quorum, listeners) = quorum::settings(&config)?;
-        quorum::check_supported(&config, &quorum, &listeners)?;
+        quorum::check_supported(&config, &quorum)?;
         // A node with the broker role always has an advertised inter-broker
         // listener (quorum::settings checked it); a controller-only node's
         // own endpoint is its first controller listener.
@@ -943,6 +975,7 @@ impl BrokerConfig {
                 "expected CreateTime or LogAppendTime",
             ));
         }
+        sasl::check(&config)?;
         Ok(config)
     }
 

@@ -6,6 +6,7 @@
 use crate::config::SecurityProtocol;
 use crate::frame_reader::{FrameRead, FrameReader};
 use crate::handlers::{self, Reply};
+use crate::security::sasl::{self, Admit, SaslGate, SaslSettings};
 use crate::security::Session;
 use crate::send_file::FetchSink;
 use crate::server::NodeContext;
@@ -26,18 +27,23 @@ pub struct ConnectionListener {
     pub is_controller: bool,
     /// From `listener.security.protocol.map`.
     pub protocol: SecurityProtocol,
+    /// SASL_PLAINTEXT and SASL_SSL listeners: how clients authenticate.
+    pub sasl: Option<Arc<SaslSettings>>,
 }
 
 /// Serves one connection over any stream: plain TCP, or TLS once the
 /// handshake is done (the session then carries the certificate's principal).
 pub async fn serve<S: AsyncRead + FetchSink>(
     mut stream: S,
-    session: Session,
+    mut session: Session,
     node: Arc<NodeContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let peer = session.peer;
     let is_controller = session.listener.is_controller;
+    // SASL_* listeners: the gate admits requests once the client logged in,
+    // and its principal replaces the transport's (a TLS certificate's).
+    let mut sasl_gate = session.listener.sasl.clone().map(SaslGate::new);
     // Fetch responses over TLS copy records through this one buffer.
     let mut copy_buf = Vec::new();
     let mut frames = FrameReader::new(node.socket_request_max_bytes);
@@ -62,6 +68,13 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 return;
             }
         };
+        let image = || node.controller.image();
+        let frame =
+            match sasl::admit(sasl_gate.as_mut(), frame, image, &mut session, &mut stream).await {
+                Admit::Serve(frame) => frame,
+                Admit::Handled => continue,
+                Admit::Close => return,
+            };
         let supported = |key| handlers::api_versions::supported_on(is_controller, key);
         let request = match decode_request(frame, supported) {
             Ok(request) => request,

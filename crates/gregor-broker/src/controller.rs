@@ -58,6 +58,9 @@ pub struct Controller {
     leadership: LeadershipSettings,
     /// When the leadership timers last ran (rebalance, unclean election).
     leadership_timers: Mutex<leadership::Timers>,
+    /// Records a new cluster starts with (bootstrap SCRAM users), written
+    /// with its first metadata change.
+    bootstrap: Vec<MetadataRecord>,
 }
 
 struct ActiveState {
@@ -87,7 +90,15 @@ impl Controller {
             channel,
             leadership: LeadershipSettings::default(),
             leadership_timers: Mutex::new(leadership::Timers::default()),
+            bootstrap: Vec::new(),
         }
+    }
+
+    /// Records to write with the first metadata change of a new cluster,
+    /// as `kafka-storage format` puts them in the bootstrap checkpoint.
+    pub fn with_bootstrap(mut self, records: Vec<MetadataRecord>) -> Controller {
+        self.bootstrap = records;
+        self
     }
 
     /// The leadership timers and the unclean election default
@@ -170,6 +181,7 @@ impl Controller {
                 name: gregor_metadata::elr::FEATURE.to_string(),
                 level: gregor_metadata::elr::DEFAULT_LEVEL,
             }];
+            batch.extend(self.bootstrap.iter().cloned());
             batch.extend(records.iter().cloned());
             encode_batch(&batch)
         } else {
@@ -338,6 +350,22 @@ impl Controller {
             self.elect_unclean_leaders();
         }
         Ok(())
+    }
+
+    /// AlterUserScramCredentials, decided as Kafka's ScramControlManager;
+    /// `derive` turns a SaltedPassword into StoredKey/ServerKey.
+    pub fn alter_scram_credentials(
+        &self,
+        deletions: &[gregor_metadata::scram::Deletion],
+        upsertions: &[gregor_metadata::scram::Upsertion],
+        derive: gregor_metadata::scram::Derive<'_>,
+    ) -> Result<Vec<gregor_metadata::scram::UserResult>, ControllerError> {
+        self.change(false, |image, _| {
+            Ok(gregor_metadata::scram::alter(
+                image, deletions, upsertions, derive,
+            ))
+        })
+        .map(|(_, results, _)| results)
     }
 
     /// UpdateFeatures of `eligible.leader.replicas.version` (KIP-966).

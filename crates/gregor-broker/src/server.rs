@@ -13,6 +13,7 @@ use crate::group_service::{GroupService, GroupServiceSettings};
 use crate::meta_properties;
 use crate::replica::fetcher::{self, FetcherContext};
 use crate::replica_manager::ReplicaManager;
+use crate::security::scram_bootstrap;
 use crate::security::tls::{client_tls, DynamicTls, TlsListener};
 use crate::security::Session;
 use crate::txn_service::TxnService;
@@ -116,6 +117,7 @@ impl Broker {
                 name: listener.name.clone(),
                 is_controller: listener.is_controller,
                 protocol: listener.protocol,
+                sasl: crate::config::sasl::settings(&config, listener)?.map(Arc::new),
             });
             let tls = match listener.protocol {
                 SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => Some(Arc::new(
@@ -154,7 +156,10 @@ impl Broker {
         // is as fresh as an empty one, and has nothing to recover.
         let fresh = std::fs::read_dir(&log_dir)?
             .filter_map(Result::ok)
-            .all(|e| e.file_name() == "meta.properties");
+            .all(|e| {
+                e.file_name() == "meta.properties"
+                    || e.file_name() == scram_bootstrap::BOOTSTRAP_FILE
+            });
         if let (true, Some(cluster_id)) = (fresh, &formatted) {
             // Another dir was formatted (e.g. metadata.log.dir): join its cluster.
             meta_properties::write(&log_dir, cluster_id, config.node_id)?;
@@ -167,6 +172,19 @@ impl Broker {
             tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
         }
 
+        // SCRAM users for a new cluster: from `storage format --add-scram`
+        // and from `sasl.bootstrap.scram`.
+        let metadata_dir = match config.value("metadata.log.dir").trim() {
+            "" => log_dir.clone(),
+            dir => std::path::PathBuf::from(dir),
+        };
+        let mut bootstrap = crate::config::sasl::bootstrap_records(&config)?;
+        bootstrap.extend(scram_bootstrap::read_file(&metadata_dir)?);
+
+        // How this node logs in to SASL inter-broker and controller listeners.
+        let inter_broker_sasl = crate::config::sasl::inter_broker_credentials(&config)?;
+        let controller_sasl = crate::config::sasl::controller_credentials(&config)?;
+
         let mut quorum = quorum;
         quorum.runtime.cluster_id = cluster_id.clone();
         // Raft peers and the controller channel reach the controller
@@ -176,6 +194,7 @@ impl Broker {
             None => None,
         };
         quorum.runtime.tls = controller_tls.clone();
+        quorum.runtime.sasl = controller_sasl.clone();
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
         let snapshots = SnapshotPolicy {
             max_bytes_between: config.quorum.snapshot_max_bytes_between.max(1) as u64,
@@ -191,6 +210,7 @@ impl Broker {
             settings: config.fetcher.clone(),
             quotas: replicas.quotas().clone(),
             tls: inter_broker_tls.clone(),
+            sasl: inter_broker_sasl.clone(),
         });
         let channel = Arc::new(
             ControllerChannel::new(
@@ -203,7 +223,8 @@ impl Broker {
                     Arc::new(move || plane.status().leader)
                 }),
             )
-            .with_tls(controller_tls),
+            .with_tls(controller_tls)
+            .with_sasl(controller_sasl),
         );
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,
@@ -218,7 +239,8 @@ impl Broker {
                 channel,
             )
             // Validated when the configuration was loaded.
-            .with_leadership(config.leadership().unwrap_or_default()),
+            .with_leadership(config.leadership().unwrap_or_default())
+            .with_bootstrap(bootstrap),
         );
         let (broker_ready, _) = watch::channel(None);
         let node = Arc::new(NodeContext {
@@ -320,6 +342,7 @@ impl Broker {
                 format!("broker-{}-{purpose}", config.node_id),
             )
             .with_tls(inter_broker_tls.clone())
+            .with_sasl(inter_broker_sasl.clone())
         };
         let markers_channel = broker_channel("txn-markers");
         let verify_channel = broker_channel("txn-verification");

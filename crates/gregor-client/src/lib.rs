@@ -10,6 +10,7 @@ mod error;
 mod groups;
 pub mod partitioner;
 mod partitions;
+pub mod sasl;
 pub mod tls;
 mod transactions;
 
@@ -24,4 +25,5 @@ pub use data::{FetchedPartition, EARLIEST, LATEST};
 pub use error::{error_name, is_stale_metadata_code, KafkaError};
 pub use groups::{GroupDescription, GroupListing, GroupMember};
 pub use partitions::{OngoingReassignment, PartitionOutcome, TopicPartitionList};
+pub use sasl::SaslCredentials;
 pub use transactions::{TransactionDescription, TransactionListing};

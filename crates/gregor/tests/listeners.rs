@@ -107,6 +107,10 @@ fn controller_listener_serves_only_controller_apis() {
         ApiKey::ElectLeaders,
         ApiKey::AlterPartitionReassignments,
         ApiKey::ListPartitionReassignments,
+        // SASL (answered on SASL_* controller listeners) and SCRAM users.
+        ApiKey::SaslHandshake,
+        ApiKey::SaslAuthenticate,
+        ApiKey::AlterUserScramCredentials,
         // The KRaft RPCs and what brokers ask the active controller.
         ApiKey::Fetch,
         ApiKey::Vote,

@@ -22,6 +22,8 @@ pub struct BrokerChannel {
     local_ip: Option<IpAddr>,
     request_timeout: Duration,
     client_id: String,
+    /// SASL login when the inter-broker listener is SASL_*.
+    sasl: Option<gregor_client::SaslCredentials>,
     /// Node id -> its connection (with the address it was opened to).
     slots: Mutex<HashMap<i32, Slot>>,
     tls: Option<gregor_client::tls::ClientTls>,
@@ -39,6 +41,7 @@ impl BrokerChannel {
             local_ip,
             request_timeout,
             client_id,
+            sasl: None,
             slots: Mutex::new(HashMap::new()),
             tls: None,
         }
@@ -47,6 +50,12 @@ impl BrokerChannel {
     /// Connects over TLS (the inter-broker listener is SSL).
     pub fn with_tls(mut self, tls: Option<gregor_client::tls::ClientTls>) -> BrokerChannel {
         self.tls = tls;
+        self
+    }
+
+    /// Logs in with these credentials (a SASL inter-broker listener).
+    pub fn with_sasl(mut self, sasl: Option<gregor_client::SaslCredentials>) -> BrokerChannel {
+        self.sasl = sasl;
         self
     }
 
@@ -90,6 +99,7 @@ impl BrokerChannel {
                 local_ip: self.local_ip,
                 client_id: self.client_id.clone(),
                 tls: self.tls.clone(),
+                sasl: self.sasl.clone(),
                 ..ConnectOptions::default()
             };
             let connection = Connection::connect_with(&address, &options).await?;

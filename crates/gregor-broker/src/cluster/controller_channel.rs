@@ -20,6 +20,8 @@ pub struct ControllerChannel {
     /// Outbound sockets bind here, so nodes can be told apart by address.
     local_ip: Option<IpAddr>,
     request_timeout: Duration,
+    /// SASL login when the controller listener is SASL_*.
+    sasl: Option<gregor_client::SaslCredentials>,
     /// One cached connection, to the controller it was opened to.
     connection: Mutex<Option<(i32, Connection)>>,
     /// The metadata thread's runtime: every call runs there, so the
@@ -50,6 +52,7 @@ impl ControllerChannel {
             voters,
             local_ip,
             request_timeout,
+            sasl: None,
             connection: Mutex::new(None),
             runtime,
             current_leader,
@@ -60,6 +63,12 @@ impl ControllerChannel {
     /// Connects over TLS (the controller listener is SSL).
     pub fn with_tls(mut self, tls: Option<gregor_client::tls::ClientTls>) -> ControllerChannel {
         self.tls = tls;
+        self
+    }
+
+    /// Logs in with these credentials (a SASL controller listener).
+    pub fn with_sasl(mut self, sasl: Option<gregor_client::SaslCredentials>) -> ControllerChannel {
+        self.sasl = sasl;
         self
     }
 
@@ -147,6 +156,7 @@ impl ControllerChannel {
                 request_timeout: self.request_timeout,
                 local_ip: self.local_ip,
                 tls: self.tls.clone(),
+                sasl: self.sasl.clone(),
                 ..ConnectOptions::default()
             };
             let connection = Connection::connect_with(address, &options).await?;

@@ -59,11 +59,15 @@ pub fn this_broker(image: &MetadataImage, config: &BrokerConfig) -> Vec<BrokerEn
             source,
             chain,
             kind,
-            // Of Gregor's own settings only passwords and keys are secrets.
+            // Of Gregor's own settings only passwords and keys are secrets
+            // (and the bootstrap SCRAM users, which hold passwords).
             sensitive: match crate::config::find(name)
                 .or_else(|| crate::config::listener_override(name).map(|(_, def)| def))
             {
-                Some(def) => def.kind == gregor_metadata::topic_config::ConfigType::Password,
+                Some(def) => {
+                    def.kind == gregor_metadata::topic_config::ConfigType::Password
+                        || def.name == crate::config::sasl::BOOTSTRAP_SCRAM
+                }
                 None => dynamic::is_sensitive(name),
             },
             read_only: !dynamic::is_dynamic(name),

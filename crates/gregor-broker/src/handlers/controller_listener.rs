@@ -53,7 +53,10 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | UpdateFeatures
         | ElectLeaders
         | AlterPartitionReassignments
-        | ListPartitionReassignments => Shared,
+        | ListPartitionReassignments
+        | SaslHandshake
+        | SaslAuthenticate
+        | AlterUserScramCredentials => Shared,
         Vote | BeginQuorumEpoch | EndQuorumEpoch | Fetch | FetchSnapshot | AddRaftVoter
         | RemoveRaftVoter | UpdateRaftVoter | DescribeQuorum => Raft,
         BrokerRegistration
@@ -64,15 +67,12 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | AlterPartition
         | AssignReplicasToDirs => Membership,
         AlterClientQuotas
-        | AlterUserScramCredentials
         | CreateAcls
         | DeleteAcls
         | DescribeAcls
         | CreateDelegationToken
         | RenewDelegationToken
         | ExpireDelegationToken
-        | SaslHandshake
-        | SaslAuthenticate
         | Envelope => NotImplemented,
         _ => return None,
     })

@@ -23,6 +23,7 @@ fn is_controller_api(key: ApiKey) -> bool {
             | ApiKey::ElectLeaders
             | ApiKey::AlterPartitionReassignments
             | ApiKey::ListPartitionReassignments
+            | ApiKey::AlterUserScramCredentials
     )
 }
 

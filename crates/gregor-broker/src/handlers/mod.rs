@@ -28,6 +28,7 @@ pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod reassignments;
+pub mod scram_users;
 pub mod transactions;
 pub mod update_features;
 
@@ -189,6 +190,22 @@ pub async fn handle(broker: &Broker, request: Request, session: &Session) -> Opt
         }
         RequestKind::OffsetForLeaderEpoch(req) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, req))
+        }
+        RequestKind::DescribeUserScramCredentials(req) => {
+            let image = broker.controller.image();
+            ResponseKind::DescribeUserScramCredentials(scram_users::describe(&image, req))
+        }
+        RequestKind::AlterUserScramCredentials(req) => {
+            ResponseKind::AlterUserScramCredentials(scram_users::alter(broker, req))
+        }
+        RequestKind::DescribeClientQuotas(req) => {
+            ResponseKind::DescribeClientQuotas(scram_users::describe_client_quotas(req))
+        }
+        RequestKind::SaslHandshake(_) => {
+            ResponseKind::SaslHandshake(crate::security::sasl::handshake_not_expected())
+        }
+        RequestKind::SaslAuthenticate(_) => {
+            ResponseKind::SaslAuthenticate(crate::security::sasl::authenticate_not_expected())
         }
         // decode_request only lets through the APIs listed in api_versions.
         other => {

@@ -6,7 +6,11 @@
 //! [`Session`] to authorise each request.
 
 pub mod dn;
+pub mod plain;
 pub mod principal;
+pub mod sasl;
+pub mod scram;
+pub mod scram_bootstrap;
 pub mod ssl_mapping;
 pub mod tls;
 

@@ -67,6 +67,9 @@ pub struct RuntimeConfig {
     /// Voter host names as configured (the addresses above are resolved):
     /// a peer's certificate is checked against these.
     pub voter_hosts: BTreeMap<NodeId, String>,
+    /// SASL login for connections to the other voters (a SASL_* controller
+    /// listener).
+    pub sasl: Option<gregor_client::SaslCredentials>,
 }
 
 impl RuntimeConfig {
@@ -93,6 +96,7 @@ impl RuntimeConfig {
             listener_name: "CONTROLLER".into(),
             tls: None,
             voter_hosts: BTreeMap::new(),
+            sasl: None,
         }
     }
 
