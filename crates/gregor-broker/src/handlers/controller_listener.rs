@@ -31,7 +31,7 @@ pub enum ControllerApi {
     /// A broker or controller talking to the active controller:
     /// registration, heartbeats, producer id blocks, partition changes.
     Membership,
-    /// In Kafka's controller scope but not implemented by Gregor (ACLs,
+    /// In Kafka's controller scope but not implemented by Gregor (
     /// quotas, SCRAM, delegation tokens, SASL, Envelope).
     NotImplemented,
 }
@@ -53,7 +53,10 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | UpdateFeatures
         | ElectLeaders
         | AlterPartitionReassignments
-        | ListPartitionReassignments => Shared,
+        | ListPartitionReassignments
+        | CreateAcls
+        | DeleteAcls
+        | DescribeAcls => Shared,
         Vote | BeginQuorumEpoch | EndQuorumEpoch | Fetch | FetchSnapshot | AddRaftVoter
         | RemoveRaftVoter | UpdateRaftVoter | DescribeQuorum => Raft,
         BrokerRegistration
@@ -65,9 +68,6 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | AssignReplicasToDirs => Membership,
         AlterClientQuotas
         | AlterUserScramCredentials
-        | CreateAcls
-        | DeleteAcls
-        | DescribeAcls
         | CreateDelegationToken
         | RenewDelegationToken
         | ExpireDelegationToken

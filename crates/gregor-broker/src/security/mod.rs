@@ -5,8 +5,11 @@
 //! once the client authenticates. Handlers read the principal from the
 //! [`Session`] to authorise each request.
 
+pub mod audit;
+pub mod authorizer;
 pub mod principal;
 
+pub use authorizer::{Audit, Authorizer};
 pub use principal::Principal;
 
 use crate::connection::ConnectionListener;
