@@ -26,13 +26,15 @@ pub(super) fn settings(config: &BrokerConfig) -> Result<AuthorizerConfig, Config
     let enabled = match class {
         "" => false,
         KAFKA_STANDARD_AUTHORIZER | GREGOR_AUTHORIZER | "StandardAuthorizer" => true,
-        other => return Err(invalid(
-            "authorizer.class.name",
-            other,
-            format!(
+        other => {
+            return Err(invalid(
+                "authorizer.class.name",
+                other,
+                format!(
                 "Gregor's only authorizer is {KAFKA_STANDARD_AUTHORIZER} (or {GREGOR_AUTHORIZER})"
             ),
-        )),
+            ))
+        }
     };
     Ok(AuthorizerConfig {
         enabled,

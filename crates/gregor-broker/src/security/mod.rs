@@ -5,6 +5,7 @@
 //! once the client authenticates. Handlers read the principal from the
 //! [`Session`] to authorise each request.
 
+pub mod api_acls;
 pub mod audit;
 pub mod authorizer;
 pub mod principal;
