@@ -10,6 +10,7 @@ mod consumer_groups;
 pub mod dynamic;
 pub mod listeners;
 mod quorum;
+pub mod sasl;
 
 pub use listeners::{Listener, ListenerSettings, SecurityProtocol};
 pub use quorum::{QuorumSettings, Voter};
@@ -125,6 +126,36 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Str,
         "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         "Security protocol of each listener name.",
+    ),
+    def(
+        "sasl.enabled.mechanisms",
+        List,
+        "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        "SASL mechanisms SASL_PLAINTEXT/SASL_SSL listeners offer (Kafka's default, GSSAPI, is not implemented).",
+    ),
+    def(
+        "connections.max.reauth.ms",
+        Long,
+        "0",
+        "Lifetime of a SASL session (KIP-368); the client re-authenticates before it ends. 0: no expiry.",
+    ),
+    def(
+        "sasl.mechanism.inter.broker.protocol",
+        Str,
+        "GSSAPI",
+        "SASL mechanism brokers use between themselves on a SASL inter-broker listener.",
+    ),
+    def(
+        "sasl.mechanism.controller.protocol",
+        Str,
+        "GSSAPI",
+        "SASL mechanism used to reach the controllers on a SASL controller listener.",
+    ),
+    def(
+        "sasl.bootstrap.scram",
+        Str,
+        "",
+        "SCRAM users a new cluster starts with, ';'-separated, in kafka-storage --add-scram syntax.",
     ),
     def(
         "metadata.log.max.record.bytes.between.snapshots",
@@ -701,6 +732,7 @@ impl BrokerConfig {
             match find(key) {
                 Some(def) => check_type(def, value)?,
                 None if ACCEPTED_WITHOUT_EFFECT.contains(&key.as_str()) => {}
+                None if sasl::is_listener_setting(key) => {}
                 None => return Err(ConfigError::Unknown(key.clone())),
             }
         }
@@ -880,6 +912,7 @@ impl BrokerConfig {
                 "expected CreateTime or LogAppendTime",
             ));
         }
+        sasl::check(&config)?;
         Ok(config)
     }
 

@@ -6,6 +6,7 @@
 use crate::config::SecurityProtocol;
 use crate::frame_reader::{FrameRead, FrameReader};
 use crate::handlers::{self, Reply};
+use crate::security::sasl::{self, Admit, SaslGate, SaslSettings};
 use crate::security::Session;
 use crate::send_file;
 use crate::server::NodeContext;
@@ -28,6 +29,8 @@ pub struct ConnectionListener {
     pub is_controller: bool,
     /// From `listener.security.protocol.map`.
     pub protocol: SecurityProtocol,
+    /// SASL_PLAINTEXT and SASL_SSL listeners: how clients authenticate.
+    pub sasl: Option<Arc<SaslSettings>>,
 }
 
 pub async fn serve(
@@ -38,7 +41,8 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let is_controller = listener.is_controller;
-    let session = Session::anonymous(peer, listener);
+    let mut sasl_gate = listener.sasl.clone().map(SaslGate::new);
+    let mut session = Session::anonymous(peer, listener);
     let mut frames = FrameReader::new(node.socket_request_max_bytes);
     let mut heartbeats = HeartbeatWatch {
         node: node.clone(),
@@ -61,6 +65,13 @@ pub async fn serve(
                 return;
             }
         };
+        let image = || node.controller.image();
+        let frame =
+            match sasl::admit(sasl_gate.as_mut(), frame, image, &mut session, &mut stream).await {
+                Admit::Serve(frame) => frame,
+                Admit::Handled => continue,
+                Admit::Close => return,
+            };
         let supported = |key| handlers::api_versions::supported_on(is_controller, key);
         let request = match decode_request(frame, supported) {
             Ok(request) => request,

@@ -58,6 +58,9 @@ pub struct Controller {
     leadership: LeadershipSettings,
     /// When the leadership timers last ran (rebalance, unclean election).
     leadership_timers: Mutex<leadership::Timers>,
+    /// Records a new cluster starts with (bootstrap SCRAM users), written
+    /// with its first metadata change.
+    bootstrap: Vec<MetadataRecord>,
 }
 
 struct ActiveState {
@@ -87,7 +90,15 @@ impl Controller {
             channel,
             leadership: LeadershipSettings::default(),
             leadership_timers: Mutex::new(leadership::Timers::default()),
+            bootstrap: Vec::new(),
         }
+    }
+
+    /// Records to write with the first metadata change of a new cluster,
+    /// as `kafka-storage format` puts them in the bootstrap checkpoint.
+    pub fn with_bootstrap(mut self, records: Vec<MetadataRecord>) -> Controller {
+        self.bootstrap = records;
+        self
     }
 
     /// The leadership timers and the unclean election default
@@ -170,6 +181,7 @@ impl Controller {
                 name: gregor_metadata::elr::FEATURE.to_string(),
                 level: gregor_metadata::elr::DEFAULT_LEVEL,
             }];
+            batch.extend(self.bootstrap.iter().cloned());
             batch.extend(records.iter().cloned());
             encode_batch(&batch)
         } else {

@@ -13,6 +13,7 @@ use crate::group_service::{GroupService, GroupServiceSettings};
 use crate::meta_properties;
 use crate::replica::fetcher::{self, FetcherContext};
 use crate::replica_manager::ReplicaManager;
+use crate::security::scram_bootstrap;
 use crate::txn_service::TxnService;
 use anyhow::Context;
 use gregor_coordinator::group::GroupConfig;
@@ -116,6 +117,7 @@ impl Broker {
                 name: listener.name.clone(),
                 is_controller: listener.is_controller,
                 protocol: listener.protocol,
+                sasl: crate::config::sasl::settings(&config, listener)?.map(Arc::new),
             });
             sockets.push((context, socket));
         }
@@ -142,7 +144,10 @@ impl Broker {
         // is as fresh as an empty one, and has nothing to recover.
         let fresh = std::fs::read_dir(&log_dir)?
             .filter_map(Result::ok)
-            .all(|e| e.file_name() == "meta.properties");
+            .all(|e| {
+                e.file_name() == "meta.properties"
+                    || e.file_name() == scram_bootstrap::BOOTSTRAP_FILE
+            });
         if let (true, Some(cluster_id)) = (fresh, &formatted) {
             // Another dir was formatted (e.g. metadata.log.dir): join its cluster.
             meta_properties::write(&log_dir, cluster_id, config.node_id)?;
@@ -154,6 +159,15 @@ impl Broker {
         if recover {
             tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
         }
+
+        // SCRAM users for a new cluster: from `storage format --add-scram`
+        // and from `sasl.bootstrap.scram`.
+        let metadata_dir = match config.value("metadata.log.dir").trim() {
+            "" => log_dir.clone(),
+            dir => std::path::PathBuf::from(dir),
+        };
+        let mut bootstrap = crate::config::sasl::bootstrap_records(&config)?;
+        bootstrap.extend(scram_bootstrap::read_file(&metadata_dir)?);
 
         let mut quorum = quorum;
         quorum.runtime.cluster_id = cluster_id.clone();
@@ -193,7 +207,8 @@ impl Broker {
                 channel,
             )
             // Validated when the configuration was loaded.
-            .with_leadership(config.leadership().unwrap_or_default()),
+            .with_leadership(config.leadership().unwrap_or_default())
+            .with_bootstrap(bootstrap),
         );
         let (broker_ready, _) = watch::channel(None);
         let node = Arc::new(NodeContext {

@@ -104,6 +104,27 @@ pub struct MetadataImage {
     pub features: BTreeMap<String, i16>,
     /// Every ACL, by id; shared so an image clone does not copy them.
     pub acls: Arc<BTreeMap<Uuid, AclBinding>>,
+    /// SCRAM credentials, by user name and then mechanism (1 SHA-256,
+    /// 2 SHA-512).
+    pub scram_credentials: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
+}
+
+/// What a SCRAM server keeps of a user's password (RFC 5802 §3).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ScramCredential {
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
+}
+
+// Keys stay out of logs and panics.
+impl std::fmt::Debug for ScramCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramCredential")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MetadataImage {
@@ -220,6 +241,35 @@ impl MetadataImage {
                             last_known_elr: last_known_elr.clone(),
                         },
                     );
+                }
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            } => {
+                self.scram_credentials
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(
+                        *mechanism,
+                        ScramCredential {
+                            salt: salt.clone(),
+                            stored_key: stored_key.clone(),
+                            server_key: server_key.clone(),
+                            iterations: *iterations,
+                        },
+                    );
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                if let Some(user) = self.scram_credentials.get_mut(name) {
+                    user.remove(mechanism);
+                    if user.is_empty() {
+                        self.scram_credentials.remove(name);
+                    }
                 }
             }
             MetadataRecord::FeatureLevel { name, level } => {

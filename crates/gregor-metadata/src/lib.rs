@@ -23,12 +23,14 @@ pub mod partition_change;
 mod placement;
 pub mod reassignment;
 pub mod record;
+pub mod scram;
 pub mod snapshot;
 #[cfg(test)]
 mod testing;
 pub mod topic_config;
 
 pub use image::{
-    BrokerImage, ControllerImage, MetadataImage, PartitionImage, Reassignment, TopicImage,
+    BrokerImage, ControllerImage, MetadataImage, PartitionImage, Reassignment, ScramCredential,
+    TopicImage,
 };
 pub use record::{decode_batch, encode_batch, ConfigResource, Endpoint, MetadataRecord};

@@ -108,6 +108,20 @@ pub enum MetadataRecord {
     AccessControlEntry { id: Uuid, acl: AclBinding },
     /// The ACL with this id is gone (Kafka's RemoveAccessControlEntryRecord).
     RemoveAccessControlEntry { id: Uuid },
+    /// A user's SCRAM credential for one mechanism (Kafka's
+    /// UserScramCredentialRecord): never the password, only what a SCRAM
+    /// server needs (RFC 5802's StoredKey and ServerKey with the salt and
+    /// iteration count). Mechanism as on the wire: 1 SHA-256, 2 SHA-512.
+    UserScramCredential {
+        name: String,
+        mechanism: i8,
+        salt: Vec<u8>,
+        stored_key: Vec<u8>,
+        server_key: Vec<u8>,
+        iterations: i32,
+    },
+    /// Kafka's RemoveUserScramCredentialRecord.
+    RemoveUserScramCredential { name: String, mechanism: i8 },
 }
 
 const VERSION: u8 = 0;
@@ -140,6 +154,8 @@ mod tag {
     // record types.
     pub const ACCESS_CONTROL_ENTRY: u8 = 20;
     pub const REMOVE_ACCESS_CONTROL_ENTRY: u8 = 21;
+    pub const USER_SCRAM_CREDENTIAL: u8 = 12;
+    pub const REMOVE_USER_SCRAM_CREDENTIAL: u8 = 13;
     pub const BROKER_RESOURCE: u8 = 0;
     pub const TOPIC_RESOURCE: u8 = 1;
     pub const BROKER_DEFAULT_RESOURCE: u8 = 2;
@@ -287,6 +303,27 @@ impl MetadataRecord {
                 out.header(tag::REMOVE_ACCESS_CONTROL_ENTRY);
                 out.0.put_slice(id.as_bytes());
             }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            } => {
+                out.header(tag::USER_SCRAM_CREDENTIAL);
+                out.string(name);
+                out.0.put_i8(*mechanism);
+                out.bytes(salt);
+                out.bytes(stored_key);
+                out.bytes(server_key);
+                out.0.put_i32(*iterations);
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                out.header(tag::REMOVE_USER_SCRAM_CREDENTIAL);
+                out.string(name);
+                out.0.put_i8(*mechanism);
+            }
         }
         out.0.freeze()
     }
@@ -388,6 +425,18 @@ impl MetadataRecord {
             tag::FEATURE_LEVEL => MetadataRecord::FeatureLevel {
                 name: r.string()?,
                 level: r.i16()?,
+            },
+            tag::USER_SCRAM_CREDENTIAL => MetadataRecord::UserScramCredential {
+                name: r.string()?,
+                mechanism: r.u8()? as i8,
+                salt: r.bytes()?,
+                stored_key: r.bytes()?,
+                server_key: r.bytes()?,
+                iterations: r.i32()?,
+            },
+            tag::REMOVE_USER_SCRAM_CREDENTIAL => MetadataRecord::RemoveUserScramCredential {
+                name: r.string()?,
+                mechanism: r.u8()? as i8,
             },
             tag::PRODUCER_IDS => MetadataRecord::ProducerIds {
                 broker: r.i32()?,
@@ -497,6 +546,11 @@ impl Writer {
         }
     }
 
+    fn bytes(&mut self, data: &[u8]) {
+        self.0.put_u32(data.len() as u32);
+        self.0.put_slice(data);
+    }
+
     fn ints(&mut self, values: &[i32]) {
         self.0.put_u32(values.len() as u32);
         for v in values {
@@ -576,6 +630,11 @@ impl Reader<'_> {
             1 => Ok(Some(self.string()?)),
             other => Err(format!("bad presence byte {other}")),
         }
+    }
+
+    fn bytes(&mut self) -> Result<Vec<u8>, String> {
+        let len = self.u32()? as usize;
+        Ok(self.take(len)?.to_vec())
     }
 
     fn ints(&mut self) -> Result<Vec<i32>, String> {

@@ -118,6 +118,21 @@ impl MetadataImage {
                 },
             ));
         }
+        for (name, credentials) in &self.scram_credentials {
+            for (mechanism, c) in credentials {
+                out.push((
+                    0,
+                    MetadataRecord::UserScramCredential {
+                        name: name.clone(),
+                        mechanism: *mechanism,
+                        salt: c.salt.clone(),
+                        stored_key: c.stored_key.clone(),
+                        server_key: c.server_key.clone(),
+                        iterations: c.iterations,
+                    },
+                ));
+            }
+        }
         if self.next_producer_id != 0 {
             out.push((
                 0,
@@ -311,6 +326,22 @@ mod tests {
             }),
             (0..4u128).prop_map(|n| MetadataRecord::RemoveAccessControlEntry {
                 id: Uuid::from_u128(n)
+            }),
+            (0..3u8, 1..3i8, 4096..4100i32).prop_map(|(user, mechanism, iterations)| {
+                MetadataRecord::UserScramCredential {
+                    name: format!("user{user}"),
+                    mechanism,
+                    salt: vec![user; 4],
+                    stored_key: vec![mechanism as u8; 32],
+                    server_key: vec![iterations as u8; 32],
+                    iterations,
+                }
+            }),
+            (0..3u8, 1..3i8).prop_map(|(user, mechanism)| {
+                MetadataRecord::RemoveUserScramCredential {
+                    name: format!("user{user}"),
+                    mechanism,
+                }
             }),
         ]
     }

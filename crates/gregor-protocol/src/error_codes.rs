@@ -185,6 +185,19 @@ pub const INVALID_VOTER_KEY: i16 = 125;
 /// The subscription regular expression is not valid.
 pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
 
+/// SaslHandshake named a mechanism this listener does not enable.
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+/// A SASL request arrived out of order.
+pub const ILLEGAL_SASL_STATE: i16 = 34;
+/// Bad SASL credentials (or a malformed SASL token).
+pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+/// DescribeUserScramCredentials/AlterUserScramCredentials: no such user or credential.
+pub const RESOURCE_NOT_FOUND: i16 = 91;
+/// A user named twice in one request.
+pub const DUPLICATE_RESOURCE: i16 = 92;
+/// A SCRAM credential Kafka would not store (iterations out of bounds, empty name).
+pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
+
 #[cfg(test)]
 mod tests {
     use kafka_protocol::error::ResponseError;
@@ -194,6 +207,21 @@ mod tests {
     fn codes_match_kafka_protocol() {
         assert_eq!(ResponseError::try_from_code(super::NONE), None);
         let table = [
+            (
+                super::UNSUPPORTED_SASL_MECHANISM,
+                ResponseError::UnsupportedSaslMechanism,
+            ),
+            (super::ILLEGAL_SASL_STATE, ResponseError::IllegalSaslState),
+            (
+                super::SASL_AUTHENTICATION_FAILED,
+                ResponseError::SaslAuthenticationFailed,
+            ),
+            (super::RESOURCE_NOT_FOUND, ResponseError::ResourceNotFound),
+            (super::DUPLICATE_RESOURCE, ResponseError::DuplicateResource),
+            (
+                super::UNACCEPTABLE_CREDENTIAL,
+                ResponseError::UnacceptableCredential,
+            ),
             (
                 super::UNKNOWN_SERVER_ERROR,
                 ResponseError::UnknownServerError,

@@ -390,21 +390,38 @@ fn inter_broker_name(
     Ok(protocol.name().to_string())
 }
 
-/// Gregor's own limit, checked after all of Kafka's: only PLAINTEXT is
-/// served so far (TLS and SASL are issue 14).
+/// Gregor's own limit, checked after all of Kafka's: PLAINTEXT and
+/// SASL_PLAINTEXT are served (TLS is issue 14's other half). Brokers and
+/// controllers do not authenticate to each other with SASL yet, so their
+/// own listeners must not require it.
 pub fn check_served(config: &BrokerConfig, settings: &ListenerSettings) -> Result<(), ConfigError> {
-    if let Some(l) = settings
-        .bound
-        .iter()
-        .find(|l| l.protocol != SecurityProtocol::Plaintext)
-    {
+    if let Some(l) = settings.bound.iter().find(|l| {
+        !matches!(
+            l.protocol,
+            SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext
+        )
+    }) {
         return Err(invalid(
             LISTENERS,
             config.value(LISTENERS),
             format!(
-                "listener {} uses security protocol {}; only PLAINTEXT listeners are supported so far",
+                "listener {} uses security protocol {}; only PLAINTEXT and SASL_PLAINTEXT listeners are supported so far",
                 l.name,
                 l.protocol.name()
+            ),
+        ));
+    }
+    if let Some(l) = settings.bound.iter().find(|l| {
+        l.protocol == SecurityProtocol::SaslPlaintext
+            && (l.is_controller || l.name == settings.inter_broker)
+    }) {
+        return Err(invalid(
+            LISTENERS,
+            config.value(LISTENERS),
+            format!(
+                "listener {} is the inter-broker or a controller listener; Gregor's brokers and controllers \
+                 cannot authenticate to each other with SASL yet, so it must be PLAINTEXT",
+                l.name
             ),
         ));
     }

@@ -58,6 +58,10 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 2, 3),
     (ApiKey::DeleteAcls, 2, 3),
+    // Answered by security::sasl before authentication; here (PLAINTEXT,
+    // SSL, or after authentication) with ILLEGAL_SASL_STATE, as Kafka.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// The versions of `key` a broker listener serves, if any.

@@ -143,7 +143,51 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
         _ => {}
     }
     match &mut request.body {
-        RequestKind::ApiVersions(_) => Checked::Go(request, None),
+        // Before (and for) authentication: nothing to authorize.
+        RequestKind::ApiVersions(_)
+        | RequestKind::SaslHandshake(_)
+        | RequestKind::SaslAuthenticate(_) => Checked::Go(request, None),
+        RequestKind::DescribeUserScramCredentials(_) => {
+            if az.cluster(Describe) {
+                return Checked::Go(request, None);
+            }
+            message(ResponseKind::DescribeUserScramCredentials(
+                DescribeUserScramCredentialsResponse::default()
+                    .with_error_code(CLUSTER_AUTHORIZATION_FAILED),
+            ))
+        }
+        RequestKind::AlterUserScramCredentials(req) => {
+            if az.cluster(Alter) {
+                return Checked::Go(request, None);
+            }
+            let users: Vec<_> = req
+                .deletions
+                .iter()
+                .map(|d| d.name.clone())
+                .chain(req.upsertions.iter().map(|u| u.name.clone()))
+                .collect();
+            message(ResponseKind::AlterUserScramCredentials(
+                AlterUserScramCredentialsResponse::default().with_results(
+                    users
+                        .into_iter()
+                        .map(|user| {
+                            alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default()
+                                .with_user(user)
+                                .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+                        })
+                        .collect(),
+                ),
+            ))
+        }
+        RequestKind::DescribeClientQuotas(_) => {
+            if az.cluster(DescribeConfigs) {
+                return Checked::Go(request, None);
+            }
+            message(ResponseKind::DescribeClientQuotas(
+                DescribeClientQuotasResponse::default()
+                    .with_error_code(CLUSTER_AUTHORIZATION_FAILED),
+            ))
+        }
         RequestKind::Metadata(req) => {
             let merge = metadata(&az, req, version);
             go(request, merge)

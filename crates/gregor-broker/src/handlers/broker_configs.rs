@@ -59,8 +59,10 @@ pub fn this_broker(image: &MetadataImage, config: &BrokerConfig) -> Vec<BrokerEn
             source,
             chain,
             kind,
-            // Gregor's own settings are never secrets.
-            sensitive: crate::config::find(name).is_none() && dynamic::is_sensitive(name),
+            // Gregor's own settings are secrets only where they hold
+            // passwords (the bootstrap SCRAM users).
+            sensitive: (crate::config::find(name).is_none() && dynamic::is_sensitive(name))
+                || name == crate::config::sasl::BOOTSTRAP_SCRAM,
             read_only: !dynamic::is_dynamic(name),
             doc,
         })

@@ -56,7 +56,9 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | ListPartitionReassignments
         | CreateAcls
         | DeleteAcls
-        | DescribeAcls => Shared,
+        | DescribeAcls
+        | SaslHandshake
+        | SaslAuthenticate => Shared,
         Vote | BeginQuorumEpoch | EndQuorumEpoch | Fetch | FetchSnapshot | AddRaftVoter
         | RemoveRaftVoter | UpdateRaftVoter | DescribeQuorum => Raft,
         BrokerRegistration
@@ -71,8 +73,6 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | CreateDelegationToken
         | RenewDelegationToken
         | ExpireDelegationToken
-        | SaslHandshake
-        | SaslAuthenticate
         | Envelope => NotImplemented,
         _ => return None,
     })

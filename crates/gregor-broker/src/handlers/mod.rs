@@ -208,6 +208,12 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
         RequestKind::OffsetForLeaderEpoch(req) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, req))
         }
+        RequestKind::SaslHandshake(_) => {
+            ResponseKind::SaslHandshake(crate::security::sasl::handshake_not_expected())
+        }
+        RequestKind::SaslAuthenticate(_) => {
+            ResponseKind::SaslAuthenticate(crate::security::sasl::authenticate_not_expected())
+        }
         // decode_request only lets through the APIs listed in api_versions.
         other => {
             tracing::error!(request = ?std::mem::discriminant(&other), "request without handler");

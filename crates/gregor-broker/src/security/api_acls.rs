@@ -42,6 +42,20 @@ const fn check(
 /// Every API a broker listener serves, with its checks in the order made.
 pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     (ApiKey::ApiVersions, &[]),
+    (ApiKey::SaslHandshake, &[]),
+    (ApiKey::SaslAuthenticate, &[]),
+    (
+        ApiKey::DescribeUserScramCredentials,
+        &[check(Describe, Cluster, CLUSTER_FAILED, "")],
+    ),
+    (
+        ApiKey::AlterUserScramCredentials,
+        &[check(Alter, Cluster, CLUSTER_FAILED, "")],
+    ),
+    (
+        ApiKey::DescribeClientQuotas,
+        &[check(DescribeConfigs, Cluster, CLUSTER_FAILED, "")],
+    ),
     (
         ApiKey::Produce,
         &[
@@ -362,7 +376,12 @@ mod tests {
         for (key, _) in API_ACLS {
             assert!(
                 crate::handlers::api_versions::supported(*key).is_some()
-                    || *key == ApiKey::DescribeQuorum,
+                    || matches!(
+                        key,
+                        ApiKey::DescribeUserScramCredentials
+                            | ApiKey::AlterUserScramCredentials
+                            | ApiKey::DescribeClientQuotas
+                    ),
                 "{key:?} is not served"
             );
         }

@@ -8,7 +8,11 @@
 pub mod api_acls;
 pub mod audit;
 pub mod authorizer;
+pub mod plain;
 pub mod principal;
+pub mod sasl;
+pub mod scram;
+pub mod scram_bootstrap;
 
 pub use authorizer::{Audit, Authorizer};
 pub use principal::Principal;

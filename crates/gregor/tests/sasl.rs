@@ -1,0 +1,463 @@
+//! SASL on a real `gregor server` over TCP: SaslHandshake/SaslAuthenticate
+//! with PLAIN and SCRAM-SHA-256/512 against users from
+//! `sasl.bootstrap.scram`, the authentication gate, every refusal on the
+//! wire (a small SCRAM client here speaks the RFC 5802 messages), the v0
+//! handshake's bare tokens, and KIP-368 session expiry.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use bytes::{BufMut, Bytes, BytesMut};
+use gregor_protocol::error_codes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use ring::{digest, hmac, pbkdf2};
+use std::net::TcpStream;
+use std::num::NonZeroU32;
+use std::time::Duration;
+use support::{free_port, Connection, TestBroker};
+
+const USERS: &str = "SCRAM-SHA-256=[name=alice,password=alice-secret];\
+                     SCRAM-SHA-512=[name=bob,password=bob-secret,iterations=8192];\
+                     SCRAM-SHA-256=[name=\"we,ird=name\",password=\"p;w\"]";
+
+struct Node {
+    broker: TestBroker,
+    sasl: u16,
+}
+
+/// A node with a PLAINTEXT listener (where the test harness waits) and a
+/// SASL_PLAINTEXT one called SASL.
+fn start(extra: &[&str]) -> Node {
+    let (plain, sasl) = (free_port(), free_port());
+    let mut settings = vec![
+        format!("listeners=PLAINTEXT://127.0.0.1:{plain},SASL://127.0.0.1:{sasl}"),
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT".to_string(),
+        "inter.broker.listener.name=PLAINTEXT".to_string(),
+        format!("sasl.bootstrap.scram={USERS}"),
+    ];
+    settings.extend(extra.iter().map(|s| s.to_string()));
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    Node {
+        broker: TestBroker::start_on(plain, &settings),
+        sasl,
+    }
+}
+
+fn connect(port: u16) -> Connection {
+    Connection::new(TcpStream::connect(("127.0.0.1", port)).unwrap())
+}
+
+fn handshake(conn: &mut Connection, version: i16, mechanism: &str) -> SaslHandshakeResponse {
+    let ResponseKind::SaslHandshake(r) = conn.request(
+        ApiKey::SaslHandshake,
+        version,
+        RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_string(mechanism.into())),
+        ),
+    ) else {
+        panic!("not a SaslHandshake response")
+    };
+    r
+}
+
+fn authenticate(conn: &mut Connection, version: i16, token: &[u8]) -> SaslAuthenticateResponse {
+    let ResponseKind::SaslAuthenticate(r) = conn.request(
+        ApiKey::SaslAuthenticate,
+        version,
+        RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(token)),
+        ),
+    ) else {
+        panic!("not a SaslAuthenticate response")
+    };
+    r
+}
+
+fn plain(conn: &mut Connection, user: &str, password: &str) -> SaslAuthenticateResponse {
+    assert_eq!(handshake(conn, 1, "PLAIN").error_code, 0);
+    authenticate(conn, 2, format!("\0{user}\0{password}").as_bytes())
+}
+
+fn metadata(conn: &mut Connection) -> MetadataResponse {
+    let ResponseKind::Metadata(r) = conn.request(
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    ) else {
+        panic!("not a Metadata response")
+    };
+    r
+}
+
+/// Sends a request and expects the broker to close instead of answering.
+fn expect_closed(conn: &mut Connection, key: ApiKey, version: i16, body: RequestKind) {
+    let frame = conn.encode(key, version, &body);
+    conn.send_raw(&frame);
+    assert!(conn.read_frame().is_none(), "{key:?} was answered");
+}
+
+/// The client side of SCRAM (RFC 5802), independent of the broker's code.
+struct ScramClient {
+    sha512: bool,
+    user: String,
+    password: String,
+    nonce: String,
+}
+
+impl ScramClient {
+    fn new(sha512: bool, user: &str, password: &str) -> ScramClient {
+        ScramClient {
+            sha512,
+            user: user.into(),
+            password: password.into(),
+            nonce: "fyko+d2lbbFgONRv9qkxdawL".into(),
+        }
+    }
+
+    fn bare(&self) -> String {
+        let escaped = self.user.replace('=', "=3D").replace(',', "=2C");
+        format!("n={escaped},r={}", self.nonce)
+    }
+
+    fn first(&self) -> String {
+        format!("n,,{}", self.bare())
+    }
+
+    fn hmac(&self, key: &[u8], data: &[u8]) -> Vec<u8> {
+        let alg = if self.sha512 {
+            hmac::HMAC_SHA512
+        } else {
+            hmac::HMAC_SHA256
+        };
+        hmac::sign(&hmac::Key::new(alg, key), data)
+            .as_ref()
+            .to_vec()
+    }
+
+    /// client-final and the server signature it expects back.
+    fn last(&self, server_first: &str) -> (String, String) {
+        let fields: Vec<&str> = server_first.split(',').collect();
+        let nonce = fields[0].strip_prefix("r=").unwrap();
+        assert!(nonce.starts_with(&self.nonce) && nonce.len() > self.nonce.len());
+        let salt = BASE64
+            .decode(fields[1].strip_prefix("s=").unwrap())
+            .unwrap();
+        let iterations: u32 = fields[2].strip_prefix("i=").unwrap().parse().unwrap();
+        let (alg, len) = if self.sha512 {
+            (pbkdf2::PBKDF2_HMAC_SHA512, 64)
+        } else {
+            (pbkdf2::PBKDF2_HMAC_SHA256, 32)
+        };
+        let mut salted = vec![0u8; len];
+        pbkdf2::derive(
+            alg,
+            NonZeroU32::new(iterations).unwrap(),
+            &salt,
+            self.password.as_bytes(),
+            &mut salted,
+        );
+        let client_key = self.hmac(&salted, b"Client Key");
+        let digest_alg = if self.sha512 {
+            &digest::SHA512
+        } else {
+            &digest::SHA256
+        };
+        let stored_key = digest::digest(digest_alg, &client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth = format!("{},{server_first},{without_proof}", self.bare());
+        let signature = self.hmac(stored_key.as_ref(), auth.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let server_key = self.hmac(&salted, b"Server Key");
+        let server_signature = self.hmac(&server_key, auth.as_bytes());
+        (
+            format!("{without_proof},p={}", BASE64.encode(proof)),
+            format!("v={}", BASE64.encode(server_signature)),
+        )
+    }
+}
+
+fn scram(conn: &mut Connection, client: &ScramClient) -> SaslAuthenticateResponse {
+    let mechanism = if client.sha512 {
+        "SCRAM-SHA-512"
+    } else {
+        "SCRAM-SHA-256"
+    };
+    assert_eq!(handshake(conn, 1, mechanism).error_code, 0);
+    let first = authenticate(conn, 2, client.first().as_bytes());
+    assert_eq!(first.error_code, 0, "{:?}", first.error_message);
+    let (last, expected) = client.last(std::str::from_utf8(&first.auth_bytes).unwrap());
+    let done = authenticate(conn, 2, last.as_bytes());
+    if done.error_code == 0 {
+        assert_eq!(std::str::from_utf8(&done.auth_bytes).unwrap(), expected);
+    }
+    done
+}
+
+#[test]
+fn plain_and_scram_authenticate_against_bootstrap_users() {
+    let node = start(&[]);
+    // PLAIN checks the SCRAM store, whichever mechanism the user has.
+    for (user, password) in [
+        ("alice", "alice-secret"),
+        ("bob", "bob-secret"),
+        ("we,ird=name", "p;w"),
+    ] {
+        let mut conn = connect(node.sasl);
+        let done = plain(&mut conn, user, password);
+        assert_eq!(done.error_code, 0, "{user}: {:?}", done.error_message);
+        assert_eq!(done.session_lifetime_ms, 0);
+        assert!(!metadata(&mut conn).brokers.is_empty());
+    }
+    let mut conn = connect(node.sasl);
+    assert_eq!(
+        scram(&mut conn, &ScramClient::new(false, "alice", "alice-secret")).error_code,
+        0
+    );
+    assert!(!metadata(&mut conn).brokers.is_empty());
+    let mut conn = connect(node.sasl);
+    assert_eq!(
+        scram(&mut conn, &ScramClient::new(true, "bob", "bob-secret")).error_code,
+        0
+    );
+    assert!(!metadata(&mut conn).brokers.is_empty());
+    let mut conn = connect(node.sasl);
+    assert_eq!(
+        scram(&mut conn, &ScramClient::new(false, "we,ird=name", "p;w")).error_code,
+        0
+    );
+    // The PLAINTEXT listener is untouched, and SASL requests there are
+    // answered with ILLEGAL_SASL_STATE, as Kafka's KafkaApis does.
+    let mut open = node.broker.connect();
+    assert!(!metadata(&mut open).brokers.is_empty());
+    assert_eq!(
+        handshake(&mut open, 1, "PLAIN").error_code,
+        error_codes::ILLEGAL_SASL_STATE
+    );
+    assert_eq!(
+        authenticate(&mut open, 2, b"x").error_code,
+        error_codes::ILLEGAL_SASL_STATE
+    );
+    assert!(!metadata(&mut open).brokers.is_empty());
+}
+
+#[test]
+fn bad_credentials_fail_alike_and_close() {
+    let node = start(&[]);
+    let generic = "Authentication failed: Invalid username or password";
+    for (user, password) in [("alice", "wrong"), ("nobody", "alice-secret")] {
+        let mut conn = connect(node.sasl);
+        let failed = plain(&mut conn, user, password);
+        assert_eq!(failed.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
+        assert_eq!(failed.error_message.as_deref(), Some(generic));
+        assert!(conn.read_frame().is_none(), "still open");
+    }
+    let scram_failure =
+        "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256";
+    for client in [
+        ScramClient::new(false, "alice", "wrong"),
+        ScramClient::new(false, "nobody", "alice-secret"),
+        // bob has only a SCRAM-SHA-512 credential.
+        ScramClient::new(false, "bob", "bob-secret"),
+    ] {
+        let mut conn = connect(node.sasl);
+        let failed = scram(&mut conn, &client);
+        assert_eq!(failed.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
+        assert_eq!(failed.error_message.as_deref(), Some(scram_failure));
+        assert!(conn.read_frame().is_none(), "still open");
+    }
+}
+
+#[test]
+fn only_api_versions_and_sasl_before_authentication() {
+    let node = start(&[]);
+    let mut conn = connect(node.sasl);
+    let ResponseKind::ApiVersions(versions) = conn.request(
+        ApiKey::ApiVersions,
+        3,
+        RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    ) else {
+        panic!()
+    };
+    let keys: Vec<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
+    assert!(
+        keys.contains(&(ApiKey::SaslHandshake as i16))
+            && keys.contains(&(ApiKey::SaslAuthenticate as i16))
+    );
+    expect_closed(
+        &mut conn,
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    );
+    // SaslAuthenticate before SaslHandshake: closed unanswered, as Kafka.
+    let mut conn = connect(node.sasl);
+    expect_closed(
+        &mut conn,
+        ApiKey::SaslAuthenticate,
+        2,
+        RequestKind::SaslAuthenticate(SaslAuthenticateRequest::default()),
+    );
+    // Something else between handshake and token: closed.
+    let mut conn = connect(node.sasl);
+    assert_eq!(handshake(&mut conn, 1, "PLAIN").error_code, 0);
+    expect_closed(
+        &mut conn,
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    );
+    // A second handshake mid-exchange: ILLEGAL_SASL_STATE, then closed.
+    let mut conn = connect(node.sasl);
+    assert_eq!(handshake(&mut conn, 1, "SCRAM-SHA-256").error_code, 0);
+    assert_eq!(
+        handshake(&mut conn, 1, "PLAIN").error_code,
+        error_codes::ILLEGAL_SASL_STATE
+    );
+    assert!(conn.read_frame().is_none());
+    // Garbage instead of a request header: closed.
+    let mut conn = connect(node.sasl);
+    conn.send_raw(&[0, 0, 0, 3, 0x60, 1, 2]);
+    assert!(conn.read_frame().is_none());
+}
+
+#[test]
+fn unsupported_mechanism_lists_the_enabled_ones() {
+    let node = start(&["listener.name.sasl.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN"]);
+    let mut conn = connect(node.sasl);
+    let refused = handshake(&mut conn, 1, "SCRAM-SHA-256");
+    assert_eq!(refused.error_code, error_codes::UNSUPPORTED_SASL_MECHANISM);
+    let listed: Vec<&str> = refused.mechanisms.iter().map(|m| m.as_str()).collect();
+    assert_eq!(listed, ["SCRAM-SHA-512", "PLAIN"]);
+    assert!(conn.read_frame().is_none());
+    let mut conn = connect(node.sasl);
+    assert_eq!(
+        handshake(&mut conn, 1, "GSSAPI").error_code,
+        error_codes::UNSUPPORTED_SASL_MECHANISM
+    );
+    let mut conn = connect(node.sasl);
+    assert_eq!(
+        scram(&mut conn, &ScramClient::new(true, "bob", "bob-secret")).error_code,
+        0
+    );
+}
+
+#[test]
+fn malformed_tokens_fail_without_harm() {
+    let node = start(&[]);
+    let tokens: &[(&str, &[u8])] = &[
+        ("PLAIN", b""),
+        ("PLAIN", b"\0\0\0\0"),
+        ("PLAIN", b"\xff\xfe\0\xff"),
+        ("PLAIN", b"bob\0alice\0alice-secret"),
+        ("SCRAM-SHA-256", b""),
+        ("SCRAM-SHA-256", b"\xff\xff"),
+        ("SCRAM-SHA-256", b"p=tls-unique,,n=alice,r=x"),
+        ("SCRAM-SHA-256", b"n,,n=alice,r=x,tokenauth=true"),
+        ("SCRAM-SHA-256", b"n,,n=al=ice,r=x"),
+        ("SCRAM-SHA-512", b"n,,"),
+        ("SCRAM-SHA-512", &[b'n'; 70000]),
+    ];
+    for (mechanism, token) in tokens {
+        let mut conn = connect(node.sasl);
+        assert_eq!(handshake(&mut conn, 1, mechanism).error_code, 0);
+        let failed = authenticate(&mut conn, 2, token);
+        assert_eq!(
+            failed.error_code,
+            error_codes::SASL_AUTHENTICATION_FAILED,
+            "{mechanism} {token:?}"
+        );
+        assert!(conn.read_frame().is_none());
+    }
+    // A bad client-final after a good client-first.
+    let mut conn = connect(node.sasl);
+    assert_eq!(handshake(&mut conn, 1, "SCRAM-SHA-256").error_code, 0);
+    let client = ScramClient::new(false, "alice", "alice-secret");
+    assert_eq!(
+        authenticate(&mut conn, 2, client.first().as_bytes()).error_code,
+        0
+    );
+    let failed = authenticate(&mut conn, 2, b"c=biws,r=somebodyelse,p=AAAA");
+    assert_eq!(failed.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
+    // Still serving.
+    let mut conn = connect(node.sasl);
+    assert_eq!(plain(&mut conn, "alice", "alice-secret").error_code, 0);
+    assert!(!node.broker.log().contains("panicked"));
+}
+
+/// SaslHandshake v0: the tokens follow as bare size-prefixed frames.
+#[test]
+fn handshake_v0_takes_bare_tokens() {
+    let node = start(&[]);
+    let bare = |token: &[u8]| {
+        let mut out = BytesMut::new();
+        out.put_u32(token.len() as u32);
+        out.put_slice(token);
+        out.freeze()
+    };
+    let mut conn = connect(node.sasl);
+    assert_eq!(handshake(&mut conn, 0, "PLAIN").error_code, 0);
+    conn.send_raw(&bare(b"\0alice\0alice-secret"));
+    assert_eq!(conn.read_frame().unwrap().len(), 0);
+    assert!(!metadata(&mut conn).brokers.is_empty());
+
+    let mut conn = connect(node.sasl);
+    assert_eq!(handshake(&mut conn, 0, "SCRAM-SHA-512").error_code, 0);
+    let client = ScramClient::new(true, "bob", "bob-secret");
+    conn.send_raw(&bare(client.first().as_bytes()));
+    let first = conn.read_frame().unwrap();
+    let (last, expected) = client.last(std::str::from_utf8(&first).unwrap());
+    conn.send_raw(&bare(last.as_bytes()));
+    assert_eq!(conn.read_frame().unwrap(), expected.as_bytes());
+    assert!(!metadata(&mut conn).brokers.is_empty());
+
+    // A failure closes without a word (v0 has no error field).
+    let mut conn = connect(node.sasl);
+    assert_eq!(handshake(&mut conn, 0, "PLAIN").error_code, 0);
+    conn.send_raw(&bare(b"\0alice\0nope"));
+    assert!(conn.read_frame().is_none());
+}
+
+/// KIP-368: sessions last connections.max.reauth.ms; re-authenticating on
+/// the open connection starts a new one; an expired one is closed at its
+/// next request.
+#[test]
+fn sessions_expire_and_can_be_renewed() {
+    let node = start(&["connections.max.reauth.ms=1500"]);
+    let mut conn = connect(node.sasl);
+    let done = plain(&mut conn, "alice", "alice-secret");
+    assert_eq!(done.session_lifetime_ms, 1500);
+    std::thread::sleep(Duration::from_millis(1000));
+    // Re-authenticate (same principal, same mechanism) before expiry.
+    assert_eq!(
+        plain(&mut conn, "alice", "alice-secret").session_lifetime_ms,
+        1500
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(!metadata(&mut conn).brokers.is_empty());
+    std::thread::sleep(Duration::from_millis(700));
+    expect_closed(
+        &mut conn,
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    );
+
+    // Re-authentication may not change the principal.
+    let mut conn = connect(node.sasl);
+    assert_eq!(plain(&mut conn, "alice", "alice-secret").error_code, 0);
+    let changed = plain(&mut conn, "bob", "bob-secret");
+    assert_eq!(changed.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
+    assert!(changed
+        .error_message
+        .unwrap()
+        .contains("Cannot change principals"));
+    assert!(conn.read_frame().is_none());
+}
