@@ -708,8 +708,27 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
             }),
         ),
         RequestKind::DescribeTopicPartitions(req) => {
+            let all = req.topics.is_empty();
             let denied = strip(&mut req.topics, |t| !az.topic(Describe, &t.name));
-            let all = req.topics.is_empty() && denied.is_empty();
+            let error_topics = move |denied: Vec<
+                describe_topic_partitions_request::TopicRequest,
+            >| {
+                denied
+                    .into_iter()
+                    .map(|t| {
+                        describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic::default()
+                            .with_name(Some(t.name))
+                            .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            // Every named topic refused: the handler must not see an empty
+            // list, which means "all topics".
+            if !all && req.topics.is_empty() {
+                return message(ResponseKind::DescribeTopicPartitions(
+                    DescribeTopicPartitionsResponse::default().with_topics(error_topics(denied)),
+                ));
+            }
             go(
                 request,
                 Box::new(move |az, resp| {
@@ -721,11 +740,7 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                                     .is_some_and(|n| az.sees(ResourceType::Topic, n))
                             });
                         }
-                        r.topics.extend(denied.into_iter().map(|t| {
-                            describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic::default()
-                                .with_name(Some(t.name))
-                                .with_error_code(TOPIC_AUTHORIZATION_FAILED)
-                        }));
+                        r.topics.extend(error_topics(denied));
                     }
                 }),
             )
@@ -1063,9 +1078,14 @@ fn metadata(az: &Authz<'_>, req: &mut MetadataRequest, version: i16) -> Merge {
         denied = refused.into_iter().filter_map(|t| t.name).collect();
     }
     let named = !all;
+    // v0 reads an empty list as "all topics": if every named topic was
+    // refused, the handler listed them all, and none is wanted.
+    let emptied = named && req.topics.as_ref().is_some_and(|t| t.is_empty());
     Box::new(move |az, resp| {
         if let ResponseKind::Metadata(r) = resp {
-            if all {
+            if emptied {
+                r.topics.clear();
+            } else if all {
                 r.topics.retain(|t| {
                     t.name
                         .as_ref()
