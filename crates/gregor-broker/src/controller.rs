@@ -378,6 +378,22 @@ impl Controller {
         Ok(())
     }
 
+    /// AlterUserScramCredentials, decided as Kafka's ScramControlManager;
+    /// `derive` turns a SaltedPassword into StoredKey/ServerKey.
+    pub fn alter_scram_credentials(
+        &self,
+        deletions: &[gregor_metadata::scram::Deletion],
+        upsertions: &[gregor_metadata::scram::Upsertion],
+        derive: gregor_metadata::scram::Derive<'_>,
+    ) -> Result<Vec<gregor_metadata::scram::UserResult>, ControllerError> {
+        self.change(false, |image, _| {
+            Ok(gregor_metadata::scram::alter(
+                image, deletions, upsertions, derive,
+            ))
+        })
+        .map(|(_, results, _)| results)
+    }
+
     /// UpdateFeatures of `eligible.leader.replicas.version` (KIP-966).
     pub fn set_elr_level(&self, level: i16, validate_only: bool) -> Result<(), ControllerError> {
         self.simple_change(validate_only, |image| {

@@ -6,6 +6,7 @@
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use gregor_broker::meta_properties;
+use gregor_broker::security::scram_bootstrap;
 use gregor_broker::BrokerConfig;
 use std::path::PathBuf;
 
@@ -31,6 +32,11 @@ pub struct FormatArgs {
     /// Bootstrap a dynamic quorum with this controller as its only voter.
     #[arg(short = 's', long = "standalone")]
     standalone: bool,
+    /// A SCRAM user the new cluster starts with, as kafka-storage:
+    /// 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (optionally
+    /// iterations=, salt=, or saltedpassword= with salt=). Repeatable.
+    #[arg(short = 'S', long = "add-scram", value_name = "CREDENTIAL")]
+    add_scram: Vec<String>,
 }
 
 pub fn run(command: StorageCommand) -> anyhow::Result<()> {
@@ -51,6 +57,11 @@ fn format(args: FormatArgs) -> anyhow::Result<()> {
         bail!("Cluster ID string {cluster_id} does not appear to be a valid UUID");
     }
     check_quorum_flags(&config, args.standalone)?;
+    let scram_users = args
+        .add_scram
+        .iter()
+        .map(|text| scram_bootstrap::parse(text).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     // Check every dir before writing any, so a refused run writes nothing.
     let mut unformatted = Vec::new();
@@ -84,6 +95,11 @@ fn format(args: FormatArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         meta_properties::write(&dir, cluster_id, config.node_id)
             .map_err(|e| anyhow::anyhow!("cannot format {}: {e}", dir.display()))?;
+        if dir == metadata_dir && !scram_users.is_empty() {
+            // Read by the first controller change of the new cluster.
+            scram_bootstrap::write_file(&dir, &scram_users)
+                .map_err(|e| anyhow::anyhow!("cannot format {}: {e}", dir.display()))?;
+        }
         // Kafka's wording, less the metadata.version Gregor does not have.
         let kind = match (dir == metadata_dir, args.standalone) {
             (true, true) => "dynamic metadata voter",

@@ -461,3 +461,334 @@ fn sessions_expire_and_can_be_renewed() {
         .contains("Cannot change principals"));
     assert!(conn.read_frame().is_none());
 }
+
+fn salted(sha512: bool, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    let (alg, len) = if sha512 {
+        (pbkdf2::PBKDF2_HMAC_SHA512, 64)
+    } else {
+        (pbkdf2::PBKDF2_HMAC_SHA256, 32)
+    };
+    let mut out = vec![0u8; len];
+    pbkdf2::derive(
+        alg,
+        NonZeroU32::new(iterations).unwrap(),
+        salt,
+        password.as_bytes(),
+        &mut out,
+    );
+    out
+}
+
+fn upsertion(
+    name: &str,
+    mechanism: i8,
+    iterations: i32,
+    password: &str,
+) -> alter_user_scram_credentials_request::ScramCredentialUpsertion {
+    let salt = b"0123456789abcdef";
+    alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+        .with_name(StrBytes::from_string(name.into()))
+        .with_mechanism(mechanism)
+        .with_iterations(iterations)
+        .with_salt(Bytes::copy_from_slice(salt))
+        .with_salted_password(Bytes::from(salted(
+            mechanism == 2,
+            password,
+            salt,
+            iterations.clamp(1, 20000) as u32,
+        )))
+}
+
+fn deletion(
+    name: &str,
+    mechanism: i8,
+) -> alter_user_scram_credentials_request::ScramCredentialDeletion {
+    alter_user_scram_credentials_request::ScramCredentialDeletion::default()
+        .with_name(StrBytes::from_string(name.into()))
+        .with_mechanism(mechanism)
+}
+
+fn alter(
+    conn: &mut Connection,
+    deletions: Vec<alter_user_scram_credentials_request::ScramCredentialDeletion>,
+    upsertions: Vec<alter_user_scram_credentials_request::ScramCredentialUpsertion>,
+) -> Vec<(String, i16)> {
+    let ResponseKind::AlterUserScramCredentials(r) = conn.request(
+        ApiKey::AlterUserScramCredentials,
+        0,
+        RequestKind::AlterUserScramCredentials(
+            AlterUserScramCredentialsRequest::default()
+                .with_deletions(deletions)
+                .with_upsertions(upsertions),
+        ),
+    ) else {
+        panic!()
+    };
+    let mut results: Vec<(String, i16)> = r
+        .results
+        .iter()
+        .map(|r| (r.user.to_string(), r.error_code))
+        .collect();
+    results.sort();
+    results
+}
+
+/// A user's describe result: name, error code, (mechanism, iterations).
+type Described = (String, i16, Vec<(i8, i32)>);
+
+fn describe(conn: &mut Connection, users: Option<&[&str]>) -> Vec<Described> {
+    let users = users.map(|u| {
+        u.iter()
+            .map(|n| {
+                describe_user_scram_credentials_request::UserName::default()
+                    .with_name(StrBytes::from_string(n.to_string()))
+            })
+            .collect()
+    });
+    let ResponseKind::DescribeUserScramCredentials(r) = conn.request(
+        ApiKey::DescribeUserScramCredentials,
+        0,
+        RequestKind::DescribeUserScramCredentials(
+            DescribeUserScramCredentialsRequest::default().with_users(users),
+        ),
+    ) else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 0);
+    let mut out: Vec<_> = r
+        .results
+        .iter()
+        .map(|r| {
+            let infos = r
+                .credential_infos
+                .iter()
+                .map(|c| (c.mechanism, c.iterations))
+                .collect();
+            (r.user.to_string(), r.error_code, infos)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn users_are_altered_and_described_as_kafka_does() {
+    let node = start(&[]);
+    let mut admin = node.broker.connect();
+    assert_eq!(
+        describe(&mut admin, None),
+        vec![
+            ("alice".into(), 0, vec![(1, 4096)]),
+            ("bob".into(), 0, vec![(2, 8192)]),
+            ("we,ird=name".into(), 0, vec![(1, 4096)]),
+        ]
+    );
+    assert_eq!(
+        alter(
+            &mut admin,
+            vec![],
+            vec![
+                upsertion("carol", 1, 8192, "c1"),
+                upsertion("dave", 2, 16384, "d1")
+            ]
+        ),
+        vec![("carol".into(), 0), ("dave".into(), 0)]
+    );
+    // The new users log in at once, by PLAIN and by SCRAM.
+    let mut conn = connect(node.sasl);
+    assert_eq!(plain(&mut conn, "carol", "c1").error_code, 0);
+    let mut conn = connect(node.sasl);
+    assert_eq!(
+        scram(&mut conn, &ScramClient::new(true, "dave", "d1")).error_code,
+        0
+    );
+    assert_eq!(
+        alter(
+            &mut admin,
+            vec![
+                deletion("nobody", 1),
+                deletion("alice", 2),
+                deletion("", 1),
+                deletion("bob", 3)
+            ],
+            vec![
+                upsertion("erin", 1, 4095, "x"),
+                upsertion("frank", 2, 16385, "x"),
+                upsertion("gina", 1, 4096, "x"),
+                upsertion("gina", 2, 4096, "x"),
+            ],
+        ),
+        vec![
+            ("".into(), error_codes::UNACCEPTABLE_CREDENTIAL),
+            ("alice".into(), error_codes::RESOURCE_NOT_FOUND),
+            ("bob".into(), error_codes::UNSUPPORTED_SASL_MECHANISM),
+            ("erin".into(), error_codes::UNACCEPTABLE_CREDENTIAL),
+            ("frank".into(), error_codes::UNACCEPTABLE_CREDENTIAL),
+            ("gina".into(), error_codes::DUPLICATE_RESOURCE),
+            ("nobody".into(), error_codes::RESOURCE_NOT_FOUND),
+        ]
+    );
+    assert_eq!(
+        describe(&mut admin, Some(&["carol", "zed", "bob", "bob"])),
+        vec![
+            ("bob".into(), error_codes::DUPLICATE_RESOURCE, vec![]),
+            ("carol".into(), 0, vec![(1, 8192)]),
+            ("zed".into(), error_codes::RESOURCE_NOT_FOUND, vec![]),
+        ]
+    );
+    // A new password replaces the old one; deleting the credential locks
+    // the user out.
+    assert_eq!(
+        alter(&mut admin, vec![], vec![upsertion("carol", 1, 4096, "c2")]),
+        vec![("carol".into(), 0)]
+    );
+    let mut conn = connect(node.sasl);
+    assert_eq!(
+        plain(&mut conn, "carol", "c1").error_code,
+        error_codes::SASL_AUTHENTICATION_FAILED
+    );
+    let mut conn = connect(node.sasl);
+    assert_eq!(plain(&mut conn, "carol", "c2").error_code, 0);
+    assert_eq!(
+        alter(&mut admin, vec![deletion("carol", 1)], vec![]),
+        vec![("carol".into(), 0)]
+    );
+    let mut conn = connect(node.sasl);
+    assert_eq!(
+        plain(&mut conn, "carol", "c2").error_code,
+        error_codes::SASL_AUTHENTICATION_FAILED
+    );
+    assert_eq!(
+        describe(&mut admin, Some(&["carol"])),
+        vec![("carol".into(), error_codes::RESOURCE_NOT_FOUND, vec![])]
+    );
+    // DescribeClientQuotas: none yet.
+    let ResponseKind::DescribeClientQuotas(quotas) = admin.request(
+        ApiKey::DescribeClientQuotas,
+        1,
+        RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default()),
+    ) else {
+        panic!()
+    };
+    assert_eq!((quotas.error_code, quotas.entries), (0, Some(vec![])));
+}
+
+/// Credentials live in the metadata log: they survive a restart, and the
+/// bootstrap users are written once only (a deleted one stays deleted).
+#[test]
+fn credentials_survive_a_restart() {
+    let mut node = start(&[]);
+    let mut admin = node.broker.connect();
+    assert_eq!(
+        alter(&mut admin, vec![], vec![upsertion("carol", 2, 4096, "c1")]),
+        vec![("carol".into(), 0)]
+    );
+    assert_eq!(
+        alter(&mut admin, vec![deletion("alice", 1)], vec![]),
+        vec![("alice".into(), 0)]
+    );
+    node.broker.restart();
+    let mut conn = connect(node.sasl);
+    assert_eq!(plain(&mut conn, "carol", "c1").error_code, 0);
+    let mut conn = connect(node.sasl);
+    assert_eq!(
+        plain(&mut conn, "alice", "alice-secret").error_code,
+        error_codes::SASL_AUTHENTICATION_FAILED
+    );
+}
+
+/// `gregor storage format --add-scram` as `kafka-storage format
+/// --add-scram`: the users exist from the new cluster's first start.
+#[test]
+fn storage_format_adds_scram_users() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (plain_port, sasl_port) = (free_port(), free_port());
+    let config = tmp.path().join("server.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "node.id=1\n\
+             listeners=PLAINTEXT://127.0.0.1:{plain_port},SASL://127.0.0.1:{sasl_port}\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             log.dirs={}\n",
+            tmp.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let gregor = |args: &[&str]| {
+        std::process::Command::new(support::gregor_bin())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let id = String::from_utf8(gregor(&["storage", "random-uuid"]).stdout).unwrap();
+    let config = config.to_str().unwrap();
+    // A bad credential writes nothing and never echoes the password.
+    let refused = gregor(&[
+        "storage",
+        "format",
+        "-t",
+        id.trim(),
+        "-c",
+        config,
+        "--add-scram",
+        "SCRAM-SHA-256=[name=x,password=hunter2,iterations=99]",
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("iterations") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("data").join("meta.properties").exists());
+    let formatted = gregor(&[
+        "storage",
+        "format",
+        "-t",
+        id.trim(),
+        "-c",
+        config,
+        "--add-scram",
+        "SCRAM-SHA-256=[name=alice,password=alice-secret]",
+        "-S",
+        "SCRAM-SHA-512=[name=bob,iterations=8192,salt=\"c2FsdHlzYWx0\",password=\"b,]b\"]",
+    ]);
+    assert!(
+        formatted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&formatted.stderr)
+    );
+    let mut server = std::process::Command::new(support::gregor_bin())
+        .args(["server", "--config", config])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the broker serves (its metadata, users included, applied).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", plain_port)) {
+            let mut conn = Connection::new(stream);
+            let frame = conn.encode(
+                ApiKey::Metadata,
+                12,
+                &RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+            );
+            conn.send_raw(&frame);
+            if conn.read_frame().is_some() {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "gregor did not serve");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut conn = connect(sasl_port);
+    let a = plain(&mut conn, "alice", "alice-secret").error_code;
+    let mut conn = connect(sasl_port);
+    let b = scram(&mut conn, &ScramClient::new(true, "bob", "b,]b")).error_code;
+    let outcome = (a, b);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(outcome, (0, 0));
+}

@@ -62,6 +62,9 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // SSL, or after authentication) with ILLEGAL_SASL_STATE, as Kafka.
     (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The versions of `key` a broker listener serves, if any.

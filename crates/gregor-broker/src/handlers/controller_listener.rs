@@ -58,7 +58,8 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | DeleteAcls
         | DescribeAcls
         | SaslHandshake
-        | SaslAuthenticate => Shared,
+        | SaslAuthenticate
+        | AlterUserScramCredentials => Shared,
         Vote | BeginQuorumEpoch | EndQuorumEpoch | Fetch | FetchSnapshot | AddRaftVoter
         | RemoveRaftVoter | UpdateRaftVoter | DescribeQuorum => Raft,
         BrokerRegistration
@@ -69,7 +70,6 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | AlterPartition
         | AssignReplicasToDirs => Membership,
         AlterClientQuotas
-        | AlterUserScramCredentials
         | CreateDelegationToken
         | RenewDelegationToken
         | ExpireDelegationToken

@@ -25,6 +25,7 @@ fn is_controller_api(key: ApiKey) -> bool {
             | ApiKey::ListPartitionReassignments
             | ApiKey::CreateAcls
             | ApiKey::DeleteAcls
+            | ApiKey::AlterUserScramCredentials
     )
 }
 

@@ -30,6 +30,7 @@ pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod reassignments;
+pub mod scram_users;
 pub mod transactions;
 pub mod update_features;
 
@@ -207,6 +208,16 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
         }
         RequestKind::OffsetForLeaderEpoch(req) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, req))
+        }
+        RequestKind::DescribeUserScramCredentials(req) => {
+            let image = broker.controller.image();
+            ResponseKind::DescribeUserScramCredentials(scram_users::describe(&image, req))
+        }
+        RequestKind::AlterUserScramCredentials(req) => {
+            ResponseKind::AlterUserScramCredentials(scram_users::alter(broker, req))
+        }
+        RequestKind::DescribeClientQuotas(req) => {
+            ResponseKind::DescribeClientQuotas(scram_users::describe_client_quotas(req))
         }
         RequestKind::SaslHandshake(_) => {
             ResponseKind::SaslHandshake(crate::security::sasl::handshake_not_expected())

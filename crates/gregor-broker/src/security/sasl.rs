@@ -122,7 +122,7 @@ impl SaslGate {
                 // A session ends at the first other request after it expired
                 // (Kafka's "expired-connections-killed").
                 Some(a) if a.expires.is_some_and(|t| Instant::now() >= t) => {
-                    tracing::debug!(peer = %session.peer, principal = %a.principal, "SASL session expired; closing");
+                    tracing::info!(peer = %session.peer, principal = %a.principal, "SASL session expired; closing");
                     Verdict::Close
                 }
                 Some(_) => Verdict::Serve(frame),
@@ -349,7 +349,8 @@ impl SaslGate {
         let expires = (lifetime_ms > 0)
             .then(|| Instant::now().checked_add(Duration::from_millis(lifetime_ms as u64)))
             .flatten();
-        tracing::debug!(peer = %session.peer, %principal, %mechanism, "SASL authenticated");
+        let reauthentication = self.authenticated.is_some();
+        tracing::debug!(peer = %session.peer, %principal, %mechanism, reauthentication, "SASL authenticated");
         session.principal = principal.clone();
         self.authenticated = Some(Authenticated {
             principal,
