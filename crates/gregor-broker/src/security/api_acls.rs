@@ -387,6 +387,18 @@ mod tests {
         }
     }
 
+    /// docs/security.md carries the table as `markdown()` prints it.
+    #[test]
+    fn the_docs_list_the_table() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/security.md");
+        let docs = std::fs::read_to_string(docs).unwrap_or_default();
+        let table = markdown();
+        assert!(
+            docs.contains(&table),
+            "docs/security.md must hold the per-API table:\n{table}"
+        );
+    }
+
     #[test]
     fn the_table_prints() {
         let table = markdown();
