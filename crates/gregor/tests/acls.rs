@@ -978,3 +978,231 @@ fn denials_are_written_to_the_audit_topic() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// A three-node cluster with an authorizer: ACLs created through any node
+/// reach the controller (forwarded) and every broker's image; replication
+/// (followers fetching as the super user User:ANONYMOUS) keeps working.
+#[test]
+fn acls_in_a_cluster_are_forwarded_and_reach_every_broker() {
+    use support::cluster::{combined_specs, create_topic as create_rf, eventually, ProcessCluster};
+    let specs = combined_specs(3, |_| String::new());
+    let cluster = ProcessCluster::start(
+        specs,
+        &[
+            "authorizer.class.name=gregor.StandardAuthorizer",
+            "super.users=User:ANONYMOUS",
+        ],
+    );
+    for i in 0..3 {
+        eventually(30, "the node to accept CreateAcls", || {
+            let codes = create_acls(
+                &mut cluster.connect(i),
+                vec![acl(
+                    ResourceType::Topic,
+                    &format!("from-node-{i}"),
+                    LITERAL,
+                    "User:alice",
+                    AclOperation::Read,
+                    true,
+                )],
+            );
+            (codes == [NONE]).then_some(())
+        });
+    }
+    for i in 0..3 {
+        eventually(20, "every ACL on every broker", || {
+            let n = count(&describe_acls(&mut cluster.connect(i), any_filter()));
+            (n == 3).then_some(())
+        });
+    }
+    eventually(30, "a replicated topic", || {
+        (create_rf(&mut cluster.connect(0), "replicated", 1, 3).0 == NONE).then_some(())
+    });
+    let ResponseKind::DeleteAcls(deleted) = cluster.connect(2).request(
+        ApiKey::DeleteAcls,
+        3,
+        RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![
+            DeleteAclsFilter::default()
+                .with_resource_name_filter(None)
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+        ])),
+    ) else {
+        panic!()
+    };
+    assert_eq!(deleted.filter_results[0].matching_acls.len(), 3);
+    for i in 0..3 {
+        eventually(20, "the ACLs gone from every broker", || {
+            let n = count(&describe_acls(&mut cluster.connect(i), any_filter()));
+            (n == 0).then_some(())
+        });
+    }
+    // Followers fetch as User:ANONYMOUS, a super user: acks=all completes
+    // once the ISR (all three) has the write.
+    eventually(30, "an acks=all produce", || {
+        let mut conn = cluster.connect(0);
+        let leader = support::cluster::metadata(&mut conn, Some(&["replicated"])).topics[0]
+            .partitions
+            .first()
+            .map(|p| p.leader_id.0)?;
+        let mut conn = cluster.connect((leader - 1) as usize);
+        let mut builder = BatchBuilder::new(Compression::None);
+        builder.push(0, None, Some(Bytes::from("v")), vec![]);
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic_name("replicated"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(builder.build().unwrap().freeze())),
+                ])]);
+        let ResponseKind::Produce(r) =
+            conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+        else {
+            panic!()
+        };
+        (r.responses[0].partition_responses[0].error_code == NONE).then_some(())
+    });
+}
+
+fn cli(node: &Node, args: &[&str]) -> (bool, String) {
+    let bootstrap = node.broker.addr.to_string();
+    let output = std::process::Command::new(support::gregor_bin())
+        .args(args)
+        .args(["--bootstrap-server", &bootstrap])
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[test]
+fn gregor_acl_adds_lists_explains_and_removes() {
+    let node = start(&[]);
+    let (ok, out) = cli(
+        &node,
+        &[
+            "acl",
+            "add",
+            "--principal",
+            "User:alice",
+            "--operation",
+            "Read",
+            "--operation",
+            "Write",
+            "--topic",
+            "orders",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("Added (principal=User:alice, host=*, operation=Write, permissionType=Allow) on Topic:Literal:orders"), "{out}");
+    let (ok, out) = cli(
+        &node,
+        &[
+            "acl",
+            "add",
+            "--principal",
+            "User:alice",
+            "--deny",
+            "--operation",
+            "Read",
+            "--topic",
+            "orders-",
+            "--resource-pattern-type",
+            "prefixed",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (_, out) = cli(
+        &node,
+        &[
+            "acl",
+            "list",
+            "--topic",
+            "orders-eu",
+            "--resource-pattern-type",
+            "match",
+        ],
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("Topic:Prefixed:orders-"), "{out}");
+
+    let explain = |op: &str, topic: &str, principal: &str| {
+        cli(
+            &node,
+            &[
+                "acl",
+                "explain",
+                "--principal",
+                principal,
+                "--operation",
+                op,
+                "--topic",
+                topic,
+            ],
+        )
+        .1
+    };
+    let out = explain("Describe", "orders", "User:alice");
+    assert!(out.starts_with("ALLOWED User:alice"), "{out}");
+    assert!(
+        out.contains("decided by: ACL (principal=User:alice, host=*, operation=Read"),
+        "{out}"
+    );
+    let out = explain("Read", "orders-eu", "User:alice");
+    assert!(out.starts_with("DENIED"), "{out}");
+    assert!(
+        out.contains("permissionType=Deny) on Topic:Prefixed:orders-"),
+        "{out}"
+    );
+    let out = explain("Read", "payments", "User:alice");
+    assert!(
+        out.contains("no ACL on the resource; allow.everyone.if.no.acl.found=false"),
+        "{out}"
+    );
+    let out = explain("Read", "orders", "User:bob");
+    assert!(out.starts_with("DENIED"), "{out}");
+    assert!(out.contains("none matches"), "{out}");
+    let out = cli(
+        &node,
+        &[
+            "acl",
+            "explain",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "Read",
+            "--topic",
+            "orders",
+            "--super-users",
+            "User:bob",
+        ],
+    )
+    .1;
+    assert!(out.contains("super user"), "{out}");
+
+    let (ok, out) = cli(
+        &node,
+        &[
+            "acl",
+            "remove",
+            "--principal",
+            "User:alice",
+            "--topic",
+            "orders",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(out.matches("Removed").count(), 2, "{out}");
+    let (_, out) = cli(&node, &["acl", "list"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
