@@ -26,6 +26,8 @@ pub const AUDIT_TOPIC: &str = "__gregor_authz_audit";
 const QUEUE: usize = 10_000;
 /// Decisions written per batch.
 const BATCH: usize = 500;
+/// How often dropped audit records are reported.
+const WARN_EVERY: Duration = Duration::from_secs(60);
 /// How long the audit topic keeps records (7 days, Kafka's default retention).
 const RETENTION_MS: &str = "604800000";
 
@@ -135,6 +137,7 @@ pub async fn run(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         return;
     };
     let mut batch = Vec::with_capacity(BATCH);
+    let mut last_warning: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -152,7 +155,17 @@ pub async fn run(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
             }
             Err(reason) => {
                 log.dropped.fetch_add(count, Ordering::Relaxed);
-                tracing::debug!(count, %reason, "authorization audit events dropped");
+                // Once a minute at most: a broker leading no audit partition
+                // drops every batch.
+                if last_warning.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
+                    last_warning = Some(std::time::Instant::now());
+                    tracing::warn!(
+                        count,
+                        dropped_total = log.dropped(),
+                        %reason,
+                        "authorization audit records dropped"
+                    );
+                }
             }
         }
     }
