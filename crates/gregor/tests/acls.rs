@@ -1206,3 +1206,45 @@ fn gregor_acl_adds_lists_explains_and_removes() {
     let (_, out) = cli(&node, &["acl", "list"]);
     assert_eq!(out.lines().count(), 1, "{out}");
 }
+
+#[test]
+fn allowed_decisions_are_audited_when_asked_for() {
+    let node = start(&["gregor.authorizer.audit.allow=true"]);
+    let mut admin = node.broker.connect();
+    create_topic(&mut admin, "t", 1);
+    create_acls(
+        &mut admin,
+        vec![acl(
+            ResourceType::Topic,
+            "t",
+            LITERAL,
+            "User:alice",
+            AclOperation::Write,
+            true,
+        )],
+    );
+    let mut alice = login(&node, "alice");
+    assert_eq!(produce_error(&mut alice, "t"), NONE);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let records = fetch_values(&mut admin, "__gregor_authz_audit", 0, 0);
+        let texts: Vec<String> = records
+            .iter()
+            .map(|v| String::from_utf8_lossy(v).to_string())
+            .collect();
+        let alice_write = texts.iter().any(|v| {
+            v.contains("\"principal\":\"User:alice\"")
+                && v.contains("\"allowed\":true")
+                && v.contains("\"api\":\"Produce\"")
+                && v.contains("\"permission\":\"Allow\"")
+        });
+        let super_user = texts
+            .iter()
+            .any(|v| v.contains("\"principal\":\"User:ANONYMOUS\"") && v.contains("super_user"));
+        if alice_write && super_user {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{texts:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
