@@ -169,8 +169,13 @@ impl Broker {
         let mut bootstrap = crate::config::sasl::bootstrap_records(&config)?;
         bootstrap.extend(scram_bootstrap::read_file(&metadata_dir)?);
 
+        // How this node logs in to SASL inter-broker and controller listeners.
+        let inter_broker_sasl = crate::config::sasl::inter_broker_credentials(&config)?;
+        let controller_sasl = crate::config::sasl::controller_credentials(&config)?;
+
         let mut quorum = quorum;
         quorum.runtime.cluster_id = cluster_id.clone();
+        quorum.runtime.sasl = controller_sasl.clone();
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
         let snapshots = SnapshotPolicy {
             max_bytes_between: config.quorum.snapshot_max_bytes_between.max(1) as u64,
@@ -183,17 +188,21 @@ impl Broker {
             local_ip: quorum.local_ip,
             settings: config.fetcher.clone(),
             quotas: replicas.quotas().clone(),
+            sasl: inter_broker_sasl.clone(),
         });
-        let channel = Arc::new(ControllerChannel::new(
-            quorum.voter_addresses,
-            quorum.local_ip,
-            Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
-            Some(plane.runtime().clone()),
-            Some({
-                let plane = plane.clone();
-                Arc::new(move || plane.status().leader)
-            }),
-        ));
+        let channel = Arc::new(
+            ControllerChannel::new(
+                quorum.voter_addresses,
+                quorum.local_ip,
+                Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
+                Some(plane.runtime().clone()),
+                Some({
+                    let plane = plane.clone();
+                    Arc::new(move || plane.status().leader)
+                }),
+            )
+            .with_sasl(controller_sasl),
+        );
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,
             replication_factor: config.default_replication_factor,
@@ -302,6 +311,7 @@ impl Broker {
                 Duration::from_millis(INTER_BROKER_REQUEST_TIMEOUT_MS),
                 format!("broker-{}-{purpose}", config.node_id),
             )
+            .with_sasl(inter_broker_sasl.clone())
         };
         let markers_channel = broker_channel("txn-markers");
         let verify_channel = broker_channel("txn-verification");

@@ -2,18 +2,19 @@
 //! ApiVersions handshake that decides which version of each API to use.
 
 use crate::error::error_name;
+use crate::sasl::{SaslClient, SaslCredentials};
 use anyhow::{anyhow, bail, Context};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gregor_protocol::error_codes::{NONE, UNSUPPORTED_VERSION};
 use gregor_protocol::write_txn_markers_v2::{self, MarkersV2};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader,
-    ResponseKind,
+    ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -40,6 +41,9 @@ pub struct ConnectOptions {
     pub local_ip: Option<IpAddr>,
     /// The client id in every request header.
     pub client_id: String,
+    /// Authenticate with SASL right after ApiVersions (SASL_PLAINTEXT or
+    /// SASL_SSL listeners), and again before the session runs out.
+    pub sasl: Option<SaslCredentials>,
 }
 
 impl Default for ConnectOptions {
@@ -49,6 +53,7 @@ impl Default for ConnectOptions {
             connect_timeout: CONNECT_TIMEOUT,
             local_ip: None,
             client_id: DEFAULT_CLIENT_ID.to_string(),
+            sasl: None,
         }
     }
 }
@@ -64,6 +69,9 @@ pub struct Connection {
     /// Set when a request failed half-way (timeout, short read): the stream
     /// may hold a stale response, so it must not be used again.
     broken: bool,
+    sasl: Option<SaslCredentials>,
+    /// When to re-authenticate (KIP-368): before the server's session ends.
+    reauthenticate_at: Option<Instant>,
 }
 
 impl Connection {
@@ -108,9 +116,96 @@ impl Connection {
             versions: HashMap::new(),
             request_timeout,
             broken: false,
+            sasl: options.sasl.clone(),
+            reauthenticate_at: None,
         };
         connection.handshake().await?;
+        connection.authenticate().await?;
         Ok(connection)
+    }
+
+    /// SaslHandshake v1 and SaslAuthenticate until the mechanism is done;
+    /// nothing without credentials.
+    async fn authenticate(&mut self) -> anyhow::Result<()> {
+        let Some(credentials) = self.sasl.clone() else {
+            return Ok(());
+        };
+        let handshake = RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default()
+                .with_mechanism(StrBytes::from_string(credentials.mechanism.clone())),
+        );
+        let ResponseKind::SaslHandshake(handshake) =
+            self.exchange(ApiKey::SaslHandshake, 1, handshake).await?
+        else {
+            bail!("{} sent no SaslHandshake answer", self.address);
+        };
+        if handshake.error_code != NONE {
+            let offered: Vec<&str> = handshake.mechanisms.iter().map(|m| m.as_str()).collect();
+            bail!(
+                "{} refused SASL mechanism {} ({}); it offers {}",
+                self.address,
+                credentials.mechanism,
+                error_name(handshake.error_code),
+                offered.join(",")
+            );
+        }
+        let mut client = SaslClient::new(&credentials.mechanism)?;
+        let mut token = client.first(&credentials)?;
+        let version = self.version_for(ApiKey::SaslAuthenticate, 2)?;
+        loop {
+            let request = RequestKind::SaslAuthenticate(
+                SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+            );
+            let ResponseKind::SaslAuthenticate(answer) = self
+                .exchange(ApiKey::SaslAuthenticate, version, request)
+                .await?
+            else {
+                bail!("{} sent no SaslAuthenticate answer", self.address);
+            };
+            if answer.error_code != NONE {
+                bail!(
+                    "{} refused SASL authentication as {} ({}): {}",
+                    self.address,
+                    credentials.username,
+                    error_name(answer.error_code),
+                    answer.error_message.as_deref().unwrap_or("")
+                );
+            }
+            match client.next(&credentials, &answer.auth_bytes)? {
+                Some(next) => token = next,
+                None => {
+                    // Kafka's clients re-authenticate at 85-95% of the
+                    // lifetime; 85% leaves room for a slow exchange.
+                    let lifetime = u64::try_from(answer.session_lifetime_ms).unwrap_or(0);
+                    self.reauthenticate_at = (lifetime > 0)
+                        .then(|| Instant::now() + Duration::from_millis(lifetime * 85 / 100));
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Re-authenticates when the session is about to end.
+    async fn reauthenticate_if_due(&mut self) -> anyhow::Result<()> {
+        if self
+            .reauthenticate_at
+            .is_some_and(|at| Instant::now() >= at)
+        {
+            self.authenticate().await?;
+        }
+        Ok(())
+    }
+
+    /// One request and its decoded answer, at exactly `version`.
+    async fn exchange(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> anyhow::Result<ResponseKind> {
+        let mut payload = self.roundtrip(key, version, &body.into()).await?;
+        ResponseKind::decode(key, &mut payload, version)
+            .with_context(|| format!("{} sent a malformed {key:?} answer", self.address))
     }
 
     /// ApiVersions at our newest version; a broker that only knows older ones
@@ -200,6 +295,7 @@ impl Connection {
         preferred: i16,
         body: impl Into<RequestBody>,
     ) -> anyhow::Result<(ResponseKind, i16)> {
+        self.reauthenticate_if_due().await?;
         let version = self.version_for(key, preferred)?;
         let body = body.into();
         if let RequestBody::WriteTxnMarkersV2(_) = body {
@@ -229,6 +325,7 @@ impl Connection {
         body: RequestKind,
     ) -> anyhow::Result<()> {
         self.ensure_usable()?;
+        self.reauthenticate_if_due().await?;
         let version = self.version_for(key, preferred)?;
         let frame = self.frame(key, version, &body.into())?;
         let result =

@@ -11,6 +11,7 @@ mod error;
 mod groups;
 pub mod partitioner;
 mod partitions;
+pub mod sasl;
 mod transactions;
 
 #[cfg(test)]
@@ -24,4 +25,5 @@ pub use data::{FetchedPartition, EARLIEST, LATEST};
 pub use error::{error_name, is_stale_metadata_code, KafkaError};
 pub use groups::{GroupDescription, GroupListing, GroupMember};
 pub use partitions::{OngoingReassignment, PartitionOutcome, TopicPartitionList};
+pub use sasl::SaslCredentials;
 pub use transactions::{TransactionDescription, TransactionListing};

@@ -107,6 +107,13 @@ fn controller_listener_serves_only_controller_apis() {
         ApiKey::ElectLeaders,
         ApiKey::AlterPartitionReassignments,
         ApiKey::ListPartitionReassignments,
+        // SASL (answered on SASL_* controller listeners) and SCRAM users.
+        ApiKey::SaslHandshake,
+        ApiKey::SaslAuthenticate,
+        ApiKey::AlterUserScramCredentials,
+        ApiKey::CreateAcls,
+        ApiKey::DeleteAcls,
+        ApiKey::DescribeAcls,
         // The KRaft RPCs and what brokers ask the active controller.
         ApiKey::Fetch,
         ApiKey::Vote,

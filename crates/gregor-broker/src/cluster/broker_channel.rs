@@ -22,6 +22,8 @@ pub struct BrokerChannel {
     local_ip: Option<IpAddr>,
     request_timeout: Duration,
     client_id: String,
+    /// SASL login when the inter-broker listener is SASL_*.
+    sasl: Option<gregor_client::SaslCredentials>,
     /// Node id -> its connection (with the address it was opened to).
     slots: Mutex<HashMap<i32, Slot>>,
 }
@@ -38,8 +40,15 @@ impl BrokerChannel {
             local_ip,
             request_timeout,
             client_id,
+            sasl: None,
             slots: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Logs in with these credentials (a SASL inter-broker listener).
+    pub fn with_sasl(mut self, sasl: Option<gregor_client::SaslCredentials>) -> BrokerChannel {
+        self.sasl = sasl;
+        self
     }
 
     /// Where broker `node` listens for other brokers, per `image`.
@@ -81,6 +90,7 @@ impl BrokerChannel {
                 request_timeout: self.request_timeout,
                 local_ip: self.local_ip,
                 client_id: self.client_id.clone(),
+                sasl: self.sasl.clone(),
                 ..ConnectOptions::default()
             };
             let connection = Connection::connect_with(&address, &options).await?;

@@ -20,6 +20,8 @@ pub struct ControllerChannel {
     /// Outbound sockets bind here, so nodes can be told apart by address.
     local_ip: Option<IpAddr>,
     request_timeout: Duration,
+    /// SASL login when the controller listener is SASL_*.
+    sasl: Option<gregor_client::SaslCredentials>,
     /// One cached connection, to the controller it was opened to.
     connection: Mutex<Option<(i32, Connection)>>,
     /// The metadata thread's runtime: every call runs there, so the
@@ -49,10 +51,17 @@ impl ControllerChannel {
             voters,
             local_ip,
             request_timeout,
+            sasl: None,
             connection: Mutex::new(None),
             runtime,
             current_leader,
         }
+    }
+
+    /// Logs in with these credentials (a SASL controller listener).
+    pub fn with_sasl(mut self, sasl: Option<gregor_client::SaslCredentials>) -> ControllerChannel {
+        self.sasl = sasl;
+        self
     }
 
     /// Sends `body` to controller `id` at `version` exactly (the caller's
@@ -138,6 +147,7 @@ impl ControllerChannel {
             let options = ConnectOptions {
                 request_timeout: self.request_timeout,
                 local_ip: self.local_ip,
+                sasl: self.sasl.clone(),
                 ..ConnectOptions::default()
             };
             let connection = Connection::connect_with(address, &options).await?;

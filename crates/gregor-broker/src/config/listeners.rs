@@ -391,9 +391,7 @@ fn inter_broker_name(
 }
 
 /// Gregor's own limit, checked after all of Kafka's: PLAINTEXT and
-/// SASL_PLAINTEXT are served (TLS is issue 14's other half). Brokers and
-/// controllers do not authenticate to each other with SASL yet, so their
-/// own listeners must not require it.
+/// SASL_PLAINTEXT are served (TLS is issue 14's other half).
 pub fn check_served(config: &BrokerConfig, settings: &ListenerSettings) -> Result<(), ConfigError> {
     if let Some(l) = settings.bound.iter().find(|l| {
         !matches!(
@@ -408,20 +406,6 @@ pub fn check_served(config: &BrokerConfig, settings: &ListenerSettings) -> Resul
                 "listener {} uses security protocol {}; only PLAINTEXT and SASL_PLAINTEXT listeners are supported so far",
                 l.name,
                 l.protocol.name()
-            ),
-        ));
-    }
-    if let Some(l) = settings.bound.iter().find(|l| {
-        l.protocol == SecurityProtocol::SaslPlaintext
-            && (l.is_controller || l.name == settings.inter_broker)
-    }) {
-        return Err(invalid(
-            LISTENERS,
-            config.value(LISTENERS),
-            format!(
-                "listener {} is the inter-broker or a controller listener; Gregor's brokers and controllers \
-                 cannot authenticate to each other with SASL yet, so it must be PLAINTEXT",
-                l.name
             ),
         ));
     }

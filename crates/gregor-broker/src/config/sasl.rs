@@ -3,9 +3,10 @@
 //! Gregor's `sasl.bootstrap.scram` (users the metadata starts with, in
 //! `kafka-storage format --add-scram` syntax).
 
-use super::{invalid, list, BrokerConfig, ConfigError, Listener, SecurityProtocol};
+use super::{invalid, list, listeners, BrokerConfig, ConfigError, Listener, SecurityProtocol};
 use crate::security::sasl::{SaslSettings, IMPLEMENTED};
 use crate::security::scram_bootstrap;
+use gregor_client::SaslCredentials;
 use gregor_metadata::MetadataRecord;
 
 pub const ENABLED_MECHANISMS: &str = "sasl.enabled.mechanisms";
@@ -86,19 +87,112 @@ pub fn settings(
             "expected a 64-bit integer",
         )
     })?;
+    let plain_jaas_key = format!(
+        "listener.name.{}.plain.sasl.jaas.config",
+        listener.name.to_ascii_lowercase()
+    );
+    let plain_users = match config.value(&plain_jaas_key) {
+        "" => Vec::new(),
+        jaas => gregor_client::sasl::jaas_options(jaas)
+            .ok_or_else(|| invalid(&plain_jaas_key, "(hidden)", "unterminated quote"))?
+            .into_iter()
+            .filter_map(|(key, password)| {
+                key.strip_prefix("user_")
+                    .map(|name| (name.to_string(), password))
+            })
+            .collect(),
+    };
     Ok(Some(SaslSettings {
         mechanisms,
         max_reauth_ms: max_reauth_ms.max(0),
+        plain_users,
     }))
 }
 
-/// Checks every listener's SASL settings and `sasl.bootstrap.scram` at start-up.
+/// Checks every listener's SASL settings, the credentials this node logs in
+/// with, and `sasl.bootstrap.scram` at start-up.
 pub fn check(config: &BrokerConfig) -> Result<(), ConfigError> {
     for listener in &config.listeners.bound {
         settings(config, listener)?;
     }
+    inter_broker_credentials(config)?;
+    controller_credentials(config)?;
     bootstrap_records(config)?;
     Ok(())
+}
+
+pub const INTER_BROKER_MECHANISM: &str = "sasl.mechanism.inter.broker.protocol";
+pub const CONTROLLER_MECHANISM: &str = "sasl.mechanism.controller.protocol";
+
+/// How this broker logs in to other brokers when the inter-broker listener
+/// is SASL_*: `sasl.mechanism.inter.broker.protocol` and the user in
+/// `listener.name.<inter-broker listener>.<mechanism>.sasl.jaas.config`.
+pub fn inter_broker_credentials(
+    config: &BrokerConfig,
+) -> Result<Option<SaslCredentials>, ConfigError> {
+    credentials(
+        config,
+        &config.listeners.inter_broker,
+        INTER_BROKER_MECHANISM,
+    )
+}
+
+/// How this node logs in to the controllers (raft peers, and brokers to the
+/// active controller) when the first controller listener is SASL_*:
+/// `sasl.mechanism.controller.protocol` and that listener's JAAS config.
+pub fn controller_credentials(
+    config: &BrokerConfig,
+) -> Result<Option<SaslCredentials>, ConfigError> {
+    let Some(name) = list(config.value(listeners::CONTROLLER_NAMES))
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    credentials(config, &name.to_ascii_uppercase(), CONTROLLER_MECHANISM)
+}
+
+fn credentials(
+    config: &BrokerConfig,
+    listener: &str,
+    mechanism_key: &str,
+) -> Result<Option<SaslCredentials>, ConfigError> {
+    let protocol = listeners::protocol_map(config)?.get(listener).copied();
+    if !matches!(
+        protocol,
+        Some(SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    ) {
+        return Ok(None);
+    }
+    let mechanism = config.value(mechanism_key).trim().to_string();
+    if !IMPLEMENTED.contains(&mechanism.as_str()) {
+        return Err(invalid(
+            mechanism_key,
+            &mechanism,
+            format!(
+                "listener {listener} uses SASL: set {mechanism_key} to one of {}",
+                IMPLEMENTED.join(",")
+            ),
+        ));
+    }
+    let jaas_key = format!(
+        "listener.name.{}.{}.sasl.jaas.config",
+        listener.to_ascii_lowercase(),
+        mechanism.to_ascii_lowercase()
+    );
+    let jaas = config.value(&jaas_key);
+    let Some((username, password)) = gregor_client::sasl::parse_jaas(jaas) else {
+        return Err(invalid(
+            &jaas_key,
+            "(hidden)",
+            "needs username=\"...\" password=\"...\" (the user this node logs in as)",
+        ));
+    };
+    Ok(Some(SaslCredentials {
+        mechanism,
+        username,
+        password,
+    }))
 }
 
 /// The SCRAM credentials `sasl.bootstrap.scram` asks for, as records. They

@@ -79,6 +79,8 @@ pub struct FetcherContext {
     pub settings: FetcherSettings,
     /// The follower side's replication throttle.
     pub quotas: Arc<ReplicationQuotas>,
+    /// SASL login when the inter-broker listener is SASL_*.
+    pub sasl: Option<gregor_client::SaslCredentials>,
 }
 
 /// Runs fetchers for the sources in the plan until `shutdown` turns true.
@@ -288,6 +290,7 @@ async fn connect(address: &str, context: &FetcherContext) -> anyhow::Result<Conn
         ),
         local_ip: context.local_ip,
         client_id: format!("broker-{}-fetcher-0", context.node_id),
+        sasl: context.sasl.clone(),
         ..ConnectOptions::default()
     };
     Connection::connect_with(address, &options).await

@@ -9,8 +9,13 @@ use gregor_metadata::MetadataImage;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlainError(pub String);
 
-/// The authenticated user name, or why not.
-pub fn authenticate(image: &MetadataImage, token: &[u8]) -> Result<String, PlainError> {
+/// The authenticated user name, or why not. `static_users` (name,
+/// password) come from the listener's JAAS config and are checked first.
+pub fn authenticate(
+    image: &MetadataImage,
+    static_users: &[(String, String)],
+    token: &[u8],
+) -> Result<String, PlainError> {
     let fail = |m: &str| Err(PlainError(m.to_string()));
     let Ok(token) = std::str::from_utf8(token) else {
         return fail("Authentication failed: Invalid username or password");
@@ -32,6 +37,12 @@ pub fn authenticate(image: &MetadataImage, token: &[u8]) -> Result<String, Plain
         return fail(
             "Authentication failed: Client requested an authorization id that is different from username",
         );
+    }
+    let static_match = static_users.iter().any(|(name, expected)| {
+        name == user && scram::constant_time_eq(expected.as_bytes(), password.as_bytes())
+    });
+    if static_match {
+        return Ok(user.to_string());
     }
     let matches = image
         .scram_credentials
@@ -74,25 +85,40 @@ mod tests {
     fn checks_the_scram_store() {
         let image = image();
         assert_eq!(
-            authenticate(&image, b"\0alice\0alice-secret"),
+            authenticate(&image, &[], b"\0alice\0alice-secret"),
             Ok("alice".into())
         );
         assert_eq!(
-            authenticate(&image, b"alice\0alice\0alice-secret"),
+            authenticate(&image, &[], b"alice\0alice\0alice-secret"),
             Ok("alice".into())
         );
         let invalid = Err(PlainError(
             "Authentication failed: Invalid username or password".into(),
         ));
-        assert_eq!(authenticate(&image, b"\0alice\0wrong"), invalid);
-        assert_eq!(authenticate(&image, b"\0bob\0alice-secret"), invalid);
-        assert_eq!(authenticate(&image, b"\0alice\0\xff"), invalid);
+        assert_eq!(authenticate(&image, &[], b"\0alice\0wrong"), invalid);
+        assert_eq!(authenticate(&image, &[], b"\0bob\0alice-secret"), invalid);
+        assert_eq!(authenticate(&image, &[], b"\0alice\0\xff"), invalid);
+    }
+
+    #[test]
+    fn static_users_come_first() {
+        let image = image();
+        let users = [("broker".to_string(), "b-pw".to_string())];
+        assert_eq!(
+            authenticate(&image, &users, b"\0broker\0b-pw"),
+            Ok("broker".into())
+        );
+        assert!(authenticate(&image, &users, b"\0broker\0nope").is_err());
+        assert_eq!(
+            authenticate(&image, &users, b"\0alice\0alice-secret"),
+            Ok("alice".into())
+        );
     }
 
     #[test]
     fn refuses_malformed_tokens() {
         let image = image();
-        let message = |t: &[u8]| authenticate(&image, t).unwrap_err().0;
+        let message = |t: &[u8]| authenticate(&image, &[], t).unwrap_err().0;
         assert_eq!(
             message(b""),
             "Invalid SASL/PLAIN response: expected 3 tokens, got 1"

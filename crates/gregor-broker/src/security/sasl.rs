@@ -34,12 +34,29 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 pub const IMPLEMENTED: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
 
 /// A SASL listener's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SaslSettings {
     /// `sasl.enabled.mechanisms` (or the listener's override), in order.
     pub mechanisms: Vec<String>,
     /// `connections.max.reauth.ms`; 0 means sessions never expire.
     pub max_reauth_ms: i64,
+    /// PLAIN users of the listener's JAAS config (`user_<name>="password"`
+    /// in `listener.name.<l>.plain.sasl.jaas.config`), as Kafka's PLAIN
+    /// server has them: checked before the SCRAM store. They let nodes log
+    /// in to a controller listener before any metadata (and so any SCRAM
+    /// user) exists.
+    pub plain_users: Vec<(String, String)>,
+}
+
+// Passwords stay out of logs.
+impl std::fmt::Debug for SaslSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslSettings")
+            .field("mechanisms", &self.mechanisms)
+            .field("max_reauth_ms", &self.max_reauth_ms)
+            .field("plain_users", &self.plain_users.len())
+            .finish()
+    }
 }
 
 /// What the connection does with a frame after the gate has seen it.
@@ -301,9 +318,10 @@ impl SaslGate {
             return Err("no SASL exchange in progress".into());
         };
         // The exchange state moves into the blocking task and back.
+        let settings = self.settings.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut exchange = exchange;
-            let outcome = step(&mut exchange, &image, &token);
+            let outcome = step(&mut exchange, &image, &settings.plain_users, &token);
             (exchange, outcome)
         });
         let Ok((exchange, outcome)) = task.await else {
@@ -400,9 +418,14 @@ pub async fn admit<W: AsyncWrite + Unpin>(
 }
 
 /// One mechanism step on a token.
-fn step(exchange: &mut Exchange, image: &MetadataImage, token: &[u8]) -> Result<Step, String> {
+fn step(
+    exchange: &mut Exchange,
+    image: &MetadataImage,
+    plain_users: &[(String, String)],
+    token: &[u8],
+) -> Result<Step, String> {
     match exchange {
-        Exchange::Plain => plain::authenticate(image, token)
+        Exchange::Plain => plain::authenticate(image, plain_users, token)
             .map(|user| Step::Done {
                 response: Vec::new(),
                 user,

@@ -168,6 +168,7 @@ impl Driver {
                     cluster_id: config.cluster_id.clone(),
                     local_ip: config.local_ip,
                     request_timeout,
+                    sasl: config.sasl.clone(),
                     fetch_max_wait_ms: config.wire_fetch_max_wait_ms(),
                     cluster_id_refused: cluster_id_refused.clone(),
                 };

@@ -61,6 +61,9 @@ pub struct RuntimeConfig {
     /// announced with this node's address in BeginQuorumEpoch/EndQuorumEpoch
     /// and DescribeQuorum.
     pub listener_name: String,
+    /// SASL login for connections to the other voters (a SASL_* controller
+    /// listener).
+    pub sasl: Option<gregor_client::SaslCredentials>,
 }
 
 impl RuntimeConfig {
@@ -85,6 +88,7 @@ impl RuntimeConfig {
             tick_ms: 50,
             fetch_snapshot_max_bytes: 8 * 1024 * 1024,
             listener_name: "CONTROLLER".into(),
+            sasl: None,
         }
     }
 

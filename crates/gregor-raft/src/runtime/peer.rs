@@ -39,6 +39,7 @@ pub(super) struct Peer {
     pub(super) cluster_id: String,
     pub(super) local_ip: Option<IpAddr>,
     pub(super) request_timeout: Duration,
+    pub(super) sasl: Option<gregor_client::SaslCredentials>,
     pub(super) fetch_max_wait_ms: i32,
     /// Set when a peer refused this node's cluster id: the operator
     /// formatted it for another cluster, and start-up says so.
@@ -67,6 +68,7 @@ pub(super) async fn run(
         local_ip: peer.local_ip,
         // As Kafka's raft client names itself.
         client_id: format!("raft-client-{}", peer.local_id),
+        sasl: peer.sasl.clone(),
     };
     let address = peer.address.to_string();
     let mut connection: Option<Connection> = None;

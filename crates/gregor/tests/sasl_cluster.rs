@@ -1,0 +1,184 @@
+//! Brokers and controllers logging in to each other with SASL: three real
+//! combined nodes whose inter-broker listener is SASL_PLAINTEXT with
+//! SCRAM-SHA-512 (a bootstrap user in the metadata log) and whose
+//! controller listener is SASL_PLAINTEXT with PLAIN (a static user of the
+//! listener's JAAS config, as Kafka's controllers need: the quorum must
+//! elect a leader before any SCRAM user exists). Registration, the quorum,
+//! and RF=3 replication all work; a node with a wrong password cannot join.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use gregor_protocol::error_codes::NONE;
+use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
+use support::{free_port, list_offsets, produce_values};
+
+const BROKER_PASSWORD: &str = "broker-secret";
+
+fn specs(size: usize, node_password: impl Fn(usize) -> &'static str) -> Vec<NodeSpec> {
+    let ports: Vec<(u16, u16, u16)> = (0..size)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, (client, internal, controller))| {
+            let password = node_password(i);
+            NodeSpec {
+                port: *client,
+                properties: format!(
+                    "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
+                     listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}\n\
+                     advertised.listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}\n\
+                     controller.listener.names=CONTROLLER\ninter.broker.listener.name=INTERNAL\n\
+                     listener.security.protocol.map=CLIENT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
+                     sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n\
+                     listener.name.internal.sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+                     listener.name.internal.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"{password}\";\n\
+                     sasl.mechanism.controller.protocol=PLAIN\n\
+                     listener.name.controller.sasl.enabled.mechanisms=PLAIN\n\
+                     listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"controller\" password=\"{password}\" user_controller=\"{BROKER_PASSWORD}\";\n\
+                     sasl.bootstrap.scram=SCRAM-SHA-512=[name=broker,password={BROKER_PASSWORD}]\n"
+                ),
+                is_controller_only: false,
+            }
+        })
+        .collect()
+}
+
+const SETTINGS: &[&str] = &[
+    "broker.session.timeout.ms=3000",
+    "broker.heartbeat.interval.ms=300",
+    "replica.fetch.backoff.ms=200",
+];
+
+#[test]
+fn nodes_authenticate_to_each_other() {
+    // Sessions of 1.5 s: followers, raft peers and heartbeats must
+    // re-authenticate (KIP-368) to go on.
+    let mut settings = SETTINGS.to_vec();
+    settings.push("connections.max.reauth.ms=1500");
+    let cluster = ProcessCluster::start(specs(3, |_| BROKER_PASSWORD), &settings);
+    for i in 0..3 {
+        eventually(30, "every broker registered", || {
+            (broker_ids(&metadata(&mut cluster.connect(i), None)).len() == 3).then_some(())
+        });
+    }
+    let mut conn = cluster.connect(0);
+    let (code, _) = create_topic(&mut conn, "over-sasl", 1, 3);
+    assert_eq!(code, NONE);
+    // acks=all: answered only once both followers fetched over SCRAM.
+    let leader = eventually(20, "a leader with a full ISR", || {
+        let response = metadata(&mut cluster.connect(0), Some(&["over-sasl"]));
+        let p = response.topics.first()?.partitions.first()?.clone();
+        (p.leader_id.0 > 0 && p.isr_nodes.len() == 3).then_some(p.leader_id.0)
+    });
+    let mut to_leader = cluster.connect((leader - 1) as usize);
+    produce_values(&mut to_leader, "over-sasl", 0, 0, ["a", "b", "c"]);
+    // The high watermark moves only once every ISR member (both followers,
+    // fetching over SCRAM) has the records.
+    eventually(20, "the high watermark at 3", || {
+        let latest = list_offsets(
+            &mut cluster.connect((leader - 1) as usize),
+            "over-sasl",
+            0,
+            -1,
+        );
+        (latest.offset == 3).then_some(())
+    });
+    // Several session lifetimes later, replication still goes on.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    produce_values(
+        &mut cluster.connect((leader - 1) as usize),
+        "over-sasl",
+        0,
+        0,
+        ["d"],
+    );
+    eventually(20, "the high watermark at 4", || {
+        let latest = list_offsets(
+            &mut cluster.connect((leader - 1) as usize),
+            "over-sasl",
+            0,
+            -1,
+        );
+        (latest.offset == 4).then_some(())
+    });
+    let p = metadata(&mut cluster.connect(0), Some(&["over-sasl"])).topics[0].partitions[0].clone();
+    assert_eq!(p.isr_nodes.len(), 3);
+    for i in 0..3 {
+        assert!(
+            !cluster.log(i).contains("SASL session expired"),
+            "{}",
+            cluster.log(i)
+        );
+    }
+    assert!(
+        !cluster.log(0).contains("refused SASL"),
+        "{}",
+        cluster.log(0)
+    );
+}
+
+#[test]
+fn a_node_with_the_wrong_password_cannot_join() {
+    // Node 3 logs in with a wrong password on both listeners.
+    let mut specs = specs(3, |i| if i == 2 { "wrong" } else { BROKER_PASSWORD });
+    let odd = specs.pop().unwrap();
+    let cluster = ProcessCluster::start(specs, SETTINGS);
+    for i in 0..2 {
+        eventually(30, "two brokers registered", || {
+            (broker_ids(&metadata(&mut cluster.connect(i), None)).len() == 2).then_some(())
+        });
+    }
+    // Start the odd one by hand: it never gets to serve.
+    let dir = tempfile::tempdir().unwrap();
+    let properties = dir.path().join("server.properties");
+    std::fs::write(
+        &properties,
+        format!(
+            "{}node.id=3\nlog.dirs={}\n{}\n",
+            odd.properties,
+            dir.path().join("data").display(),
+            SETTINGS.join("\n")
+        ),
+    )
+    .unwrap();
+    // Formatted for the same cluster, so only SASL keeps it out.
+    let meta =
+        std::fs::read_to_string(cluster.nodes[0].dir.join("data").join("meta.properties")).unwrap();
+    let cluster_id = meta
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster.id="))
+        .unwrap()
+        .to_string();
+    support::cluster::format(&properties, &cluster_id);
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let mut child = std::process::Command::new(support::gregor_bin())
+        .args(["server", "--config"])
+        .arg(&properties)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let ids = broker_ids(&metadata(&mut cluster.connect(0), None));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ids, vec![1, 2]);
+    let text = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(!text.contains("gregor broker started"), "{text}");
+    // The others refused its logins (PLAIN to the controllers).
+    let refusals = (0..2)
+        .map(|i| cluster.log(i))
+        .filter(|log| log.contains("SASL authentication failed"))
+        .count();
+    assert!(refusals > 0, "{}", cluster.log(0));
+}
