@@ -1248,3 +1248,129 @@ fn allowed_decisions_are_audited_when_asked_for() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// Three nodes whose brokers and controllers log in to each other with SASL
+/// (User:broker over SCRAM, User:controller over PLAIN), both super users;
+/// clients come in on PLAINTEXT as User:ANONYMOUS, which is not. Followers
+/// replicate and forwarded changes pass; a client DENY reaches every broker.
+#[test]
+fn a_cluster_whose_brokers_log_in_as_super_users() {
+    use support::cluster::{create_topic as create_rf, eventually, NodeSpec, ProcessCluster};
+    let password = "broker-secret";
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, c))| format!("{}@127.0.0.1:{c}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let specs = ports
+        .iter()
+        .map(|(client, internal, controller)| NodeSpec {
+            port: *client,
+            properties: format!(
+                "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
+                 listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}\n\
+                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=INTERNAL\n\
+                 listener.security.protocol.map=CLIENT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
+                 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n\
+                 listener.name.internal.sasl.enabled.mechanisms=SCRAM-SHA-512\n\
+                 listener.name.internal.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"{password}\";\n\
+                 sasl.mechanism.controller.protocol=PLAIN\n\
+                 listener.name.controller.sasl.enabled.mechanisms=PLAIN\n\
+                 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"controller\" password=\"{password}\" user_controller=\"{password}\";\n\
+                 sasl.bootstrap.scram=SCRAM-SHA-512=[name=broker,password={password}]\n"
+            ),
+            is_controller_only: false,
+        })
+        .collect();
+    let cluster = ProcessCluster::start(
+        specs,
+        &[
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:broker;User:controller",
+            // Lets the anonymous test client set things up: nothing has ACLs yet.
+            "allow.everyone.if.no.acl.found=true",
+            "broker.heartbeat.interval.ms=300",
+        ],
+    );
+    eventually(30, "a replicated topic", || {
+        (create_rf(&mut cluster.connect(1), "guarded", 1, 3).0 == NONE).then_some(())
+    });
+    let produce = |i: usize, acks: i16| -> i16 {
+        let mut builder = BatchBuilder::new(Compression::None);
+        builder.push(0, None, Some(Bytes::from("v")), vec![]);
+        let request = ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(topic_name("guarded"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(builder.build().unwrap().freeze())),
+                ])]);
+        let ResponseKind::Produce(r) =
+            cluster
+                .connect(i)
+                .request(ApiKey::Produce, 9, RequestKind::Produce(request))
+        else {
+            panic!()
+        };
+        r.responses[0].partition_responses[0].error_code
+    };
+    // From now on the cluster resource has ACLs, so only super users pass
+    // ClusterAction (follower fetches) and the controller's checks of
+    // forwarded requests.
+    let codes = create_acls(
+        &mut cluster.connect(0),
+        vec![
+            acl(
+                ResourceType::Cluster,
+                "kafka-cluster",
+                LITERAL,
+                "User:ANONYMOUS",
+                AclOperation::Alter,
+                true,
+            ),
+            acl(
+                ResourceType::Topic,
+                "guarded",
+                LITERAL,
+                "User:ANONYMOUS",
+                AclOperation::Write,
+                true,
+            ),
+        ],
+    );
+    assert_eq!(codes, vec![NONE, NONE]);
+    // acks=all from the leader: the followers (User:broker) fetched.
+    let leader = eventually(30, "an acks=all produce", || {
+        (0..3).find(|&i| produce(i, -1) == NONE)
+    });
+    // A DENY for the anonymous client, created through a non-leader node.
+    let codes = create_acls(
+        &mut cluster.connect((leader + 1) % 3),
+        vec![acl(
+            ResourceType::Topic,
+            "guarded",
+            LITERAL,
+            "User:ANONYMOUS",
+            AclOperation::Write,
+            false,
+        )],
+    );
+    assert_eq!(codes, vec![NONE]);
+    eventually(20, "the DENY on the leader", || {
+        (produce(leader, -1) == TOPIC_AUTHORIZATION_FAILED).then_some(())
+    });
+    // Every node has all three (Alter on the cluster implies Describe).
+    for i in 0..3 {
+        eventually(20, "the ACLs on every broker", || {
+            (count(&describe_acls(&mut cluster.connect(i), any_filter())) == 3).then_some(())
+        });
+    }
+}
