@@ -5,6 +5,7 @@
 //! are checked here, so a typo fails start-up with a one-line error naming
 //! the key instead of being silently ignored.
 
+pub mod authorizer;
 mod consumer_groups;
 pub mod dynamic;
 pub mod listeners;
@@ -664,6 +665,36 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "5000",
         "How often the high watermarks are written to replication-offset-checkpoint.",
     ),
+    def(
+        "authorizer.class.name",
+        Str,
+        "",
+        "The authorizer: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or gregor.StandardAuthorizer) turns ACL checks on; empty, every request is allowed and the ACL APIs answer SECURITY_DISABLED.",
+    ),
+    def(
+        "super.users",
+        Str,
+        "",
+        "Semicolon-separated principals (User:admin;User:broker) allowed everything whatever the ACLs.",
+    ),
+    def(
+        "allow.everyone.if.no.acl.found",
+        Boolean,
+        "false",
+        "Whether a resource with no ACL at all is open to everyone.",
+    ),
+    def(
+        "gregor.authorizer.audit.allow",
+        Boolean,
+        "false",
+        "Also record allowed decisions in the __gregor_authz_audit topic (denials always are).",
+    ),
+    def(
+        "gregor.authorizer.audit.enable",
+        Boolean,
+        "true",
+        "Write authorization decisions to the __gregor_authz_audit topic when an authorizer is configured.",
+    ),
 ];
 
 /// Settings Kafka operators commonly carry in server.properties that have no
@@ -760,6 +791,8 @@ pub struct BrokerConfig {
     pub txn: TxnSettings,
     /// `replica.fetch.*` and the high-watermark checkpoint interval.
     pub fetcher: FetcherSettings,
+    /// `authorizer.class.name`, `super.users` and the audit switches.
+    pub authorizer: authorizer::AuthorizerConfig,
 }
 
 /// How followers fetch from their leaders (Kafka's `replica.*` settings).
@@ -839,6 +872,7 @@ impl BrokerConfig {
             group_consumer: Default::default(),
             txn: TxnSettings::default(),
             fetcher: FetcherSettings::default(),
+            authorizer: Default::default(),
         };
         config.node_id = config.int("node.id")? as i32;
         let rack = config.value("broker.rack").trim().to_string();
@@ -945,6 +979,7 @@ impl BrokerConfig {
             producer_id_expiration_ms: config.positive("producer.id.expiration.ms")?,
         };
         config.leadership()?;
+        config.authorizer = authorizer::settings(&config)?;
         config.fetcher = FetcherSettings {
             wait_max_ms: config
                 .int("replica.fetch.wait.max.ms")?

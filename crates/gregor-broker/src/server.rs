@@ -45,6 +45,8 @@ pub struct Broker {
     pub verify_channel: BrokerChannel,
     /// Incremental fetch sessions (KIP-227).
     pub fetch_sessions: Mutex<SessionCache>,
+    /// ACL checks (`authorizer.class.name`) and the audit trail.
+    pub authorizer: crate::security::Authorizer,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -347,8 +349,10 @@ impl Broker {
         let markers_channel = broker_channel("txn-markers");
         let verify_channel = broker_channel("txn-verification");
         let incarnation_id = identity.incarnation_id;
+        let authorizer = crate::security::Authorizer::new(config.authorizer.clone());
         let broker = Arc::new(Broker {
             config,
+            authorizer,
             cluster_id,
             controller,
             replicas,
@@ -430,6 +434,10 @@ impl Broker {
                     shutdown_rx.clone(),
                 )),
                 tokio::spawn(crate::txn_markers::run(broker.clone(), shutdown_rx.clone())),
+                tokio::spawn(crate::security::audit::run(
+                    broker.clone(),
+                    shutdown_rx.clone(),
+                )),
             ]
         });
         for (name, address) in &bound {

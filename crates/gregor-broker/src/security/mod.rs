@@ -5,6 +5,9 @@
 //! once the client authenticates. Handlers read the principal from the
 //! [`Session`] to authorise each request.
 
+pub mod api_acls;
+pub mod audit;
+pub mod authorizer;
 pub mod dn;
 pub mod plain;
 pub mod principal;
@@ -14,6 +17,7 @@ pub mod scram_bootstrap;
 pub mod ssl_mapping;
 pub mod tls;
 
+pub use authorizer::{Audit, Authorizer};
 pub use principal::Principal;
 
 use crate::connection::ConnectionListener;
