@@ -41,7 +41,7 @@ const fn def(
     }
 }
 
-use ConfigType::{Boolean, Int, List, Long, String as Str};
+use ConfigType::{Boolean, Int, List, Long, Password, String as Str};
 
 /// The broker settings Gregor acts on, with Kafka's defaults (except where
 /// Gregor's single-binary defaults differ: listeners and log.dirs).
@@ -124,6 +124,104 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Str,
         "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         "Security protocol of each listener name.",
+    ),
+    // TLS (SSL and SASL_SSL listeners; see security/tls.rs). Each may be
+    // set for one listener as listener.name.<lower-case name>.<config>.
+    def(
+        "ssl.keystore.type",
+        Str,
+        "PEM",
+        "Format of the key store; Gregor reads PEM only (Kafka's default is JKS).",
+    ),
+    def(
+        "ssl.keystore.location",
+        Str,
+        "",
+        "PEM file holding the private key and the certificate chain.",
+    ),
+    def(
+        "ssl.keystore.certificate.chain",
+        Str,
+        "",
+        "The certificate chain in PEM, given inline instead of ssl.keystore.location.",
+    ),
+    def(
+        "ssl.keystore.key",
+        Password,
+        "",
+        "The private key in PEM (PKCS#8), given inline instead of ssl.keystore.location.",
+    ),
+    def(
+        "ssl.keystore.password",
+        Password,
+        "",
+        "Not used with PEM key stores (as in Kafka); setting it is an error.",
+    ),
+    def(
+        "ssl.key.password",
+        Password,
+        "",
+        "Password of an encrypted private key; Gregor needs unencrypted keys, so setting it is an error.",
+    ),
+    def(
+        "ssl.truststore.type",
+        Str,
+        "PEM",
+        "Format of the trust store; Gregor reads PEM only (Kafka's default is JKS).",
+    ),
+    def(
+        "ssl.truststore.location",
+        Str,
+        "",
+        "PEM file of the CA certificates that client (and peer broker) certificates are checked against.",
+    ),
+    def(
+        "ssl.truststore.certificates",
+        Password,
+        "",
+        "The trusted CA certificates in PEM, given inline instead of ssl.truststore.location.",
+    ),
+    def(
+        "ssl.truststore.password",
+        Password,
+        "",
+        "Not used with PEM trust stores (as in Kafka); setting it is an error.",
+    ),
+    def(
+        "ssl.client.auth",
+        Str,
+        "none",
+        "Client certificates: none, requested (checked when given) or required.",
+    ),
+    def(
+        "ssl.enabled.protocols",
+        List,
+        "TLSv1.2,TLSv1.3",
+        "TLS versions served.",
+    ),
+    def(
+        "ssl.protocol",
+        Str,
+        "TLSv1.3",
+        "The SSLContext protocol (TLS, TLSv1.2 or TLSv1.3); ssl.enabled.protocols decides what is served.",
+    ),
+    def(
+        "ssl.cipher.suites",
+        List,
+        "",
+        "Cipher suites by IANA name (TLS_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, ...); empty: all supported.",
+    ),
+    def(
+        "ssl.endpoint.identification.algorithm",
+        Str,
+        "https",
+        "https: brokers check a peer broker's certificate against its advertised host name; empty: they do not.",
+    ),
+    def(
+        "ssl.principal.mapping.rules",
+        Str,
+        "DEFAULT",
+        "Rules (RULE:pattern/replacement/[L|U], ..., DEFAULT) mapping a client certificate's subject to a user name.",
     ),
     def(
         "metadata.log.max.record.bytes.between.snapshots",
@@ -665,7 +763,7 @@ impl BrokerConfig {
     /// its default.
     pub fn from_settings(settings: BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
         for (key, value) in &settings {
-            match find(key) {
+            match find(key).or_else(|| listener_override(key).map(|(_, def)| def)) {
                 Some(def) => check_type(def, value)?,
                 None if ACCEPTED_WITHOUT_EFFECT.contains(&key.as_str()) => {}
                 None => return Err(ConfigError::Unknown(key.clone())),
@@ -888,6 +986,22 @@ impl BrokerConfig {
         find(key).map(|d| d.default).unwrap_or("")
     }
 
+    /// The value of `key` for one listener: Kafka's per-listener override
+    /// `listener.name.<lower-case listener>.<key>` when set, else `key`.
+    /// Returns the name the value came from too, for error messages.
+    pub fn listener_value(&self, listener: &str, key: &str) -> (String, &str) {
+        let prefixed = listener_key(listener, key);
+        if let Some(v) = self.explicit.get(&prefixed) {
+            return (prefixed, v);
+        }
+        (key.to_string(), self.value(key))
+    }
+
+    /// True when `key` is set for the listener (override or plain).
+    pub fn is_explicit_for(&self, listener: &str, key: &str) -> bool {
+        self.explicit.contains_key(&listener_key(listener, key)) || self.is_explicit(key)
+    }
+
     /// True when the operator set this key.
     pub fn is_explicit(&self, key: &str) -> bool {
         self.explicit.contains_key(key)
@@ -998,6 +1112,21 @@ pub fn topic_default_in(settings: &BTreeMap<String, String>, topic_config: &str)
             settings.get(synonym).cloned()
         }
     }
+}
+
+/// `listener.name.<lower-case listener>.<key>`.
+pub fn listener_key(listener: &str, key: &str) -> String {
+    format!("listener.name.{}.{key}", listener.to_ascii_lowercase())
+}
+
+/// Splits a per-listener override `listener.name.<listener>.<config>` into
+/// the listener name and the config it overrides; only the settings Kafka
+/// lets a listener override that Gregor knows (`ssl.*` so far).
+pub fn listener_override(key: &str) -> Option<(&str, &'static BrokerConfigDef)> {
+    let rest = key.strip_prefix("listener.name.")?;
+    let (listener, config) = rest.split_once('.')?;
+    let def = find(config).filter(|d| d.name.starts_with("ssl."))?;
+    (!listener.is_empty()).then_some((listener, def))
 }
 
 pub fn find(key: &str) -> Option<&'static BrokerConfigDef> {

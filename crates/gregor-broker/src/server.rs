@@ -5,7 +5,7 @@ use crate::cluster::broker_channel::BrokerChannel;
 use crate::cluster::controller_channel::ControllerChannel;
 use crate::cluster::lifecycle::{self, Identity, Membership};
 use crate::cluster::metadata_plane::{MetadataPlane, SnapshotPolicy};
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, SecurityProtocol};
 use crate::connection::{self, ConnectionListener};
 use crate::controller::Controller;
 use crate::fetch::session_cache::SessionCache;
@@ -13,6 +13,8 @@ use crate::group_service::{GroupService, GroupServiceSettings};
 use crate::meta_properties;
 use crate::replica::fetcher::{self, FetcherContext};
 use crate::replica_manager::ReplicaManager;
+use crate::security::tls::{client_tls, TlsListener};
+use crate::security::Session;
 use crate::txn_service::TxnService;
 use anyhow::Context;
 use gregor_coordinator::group::GroupConfig;
@@ -115,11 +117,17 @@ impl Broker {
                 is_controller: listener.is_controller,
                 protocol: listener.protocol,
             });
-            sockets.push((context, socket));
+            let tls = match listener.protocol {
+                SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => Some(Arc::new(
+                    TlsListener::load(&config, &listener.name, listener.protocol)?,
+                )),
+                SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext => None,
+            };
+            sockets.push((context, (socket, tls)));
         }
         let bound: Vec<(String, SocketAddr)> = sockets
             .iter()
-            .map(|(l, s)| Ok((l.name.clone(), s.local_addr()?)))
+            .map(|(l, (s, _))| Ok((l.name.clone(), s.local_addr()?)))
             .collect::<std::io::Result<_>>()?;
         let local_addr = bound
             .iter()
@@ -155,6 +163,13 @@ impl Broker {
 
         let mut quorum = quorum;
         quorum.runtime.cluster_id = cluster_id.clone();
+        // Raft peers and the controller channel reach the controller
+        // listener (the first of controller.listener.names).
+        let controller_tls = match config.quorum.controller_listener_names.first() {
+            Some(name) => client_tls(&config, name)?,
+            None => None,
+        };
+        quorum.runtime.tls = controller_tls.clone();
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
         let snapshots = SnapshotPolicy {
             max_bytes_between: config.quorum.snapshot_max_bytes_between.max(1) as u64,
@@ -162,22 +177,28 @@ impl Broker {
         };
         let plane = MetadataPlane::start(quorum.runtime, snapshots, replicas.clone())
             .context("cannot start the metadata quorum")?;
+        // TLS towards other nodes' SSL listeners, one config per purpose.
+        let inter_broker_tls = client_tls(&config, &config.listeners.inter_broker)?;
         let fetcher_context = Arc::new(FetcherContext {
             node_id: config.node_id,
             local_ip: quorum.local_ip,
             settings: config.fetcher.clone(),
             quotas: replicas.quotas().clone(),
+            tls: inter_broker_tls.clone(),
         });
-        let channel = Arc::new(ControllerChannel::new(
-            quorum.voter_addresses,
-            quorum.local_ip,
-            Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
-            Some(plane.runtime().clone()),
-            Some({
-                let plane = plane.clone();
-                Arc::new(move || plane.status().leader)
-            }),
-        ));
+        let channel = Arc::new(
+            ControllerChannel::new(
+                quorum.voter_addresses,
+                quorum.local_ip,
+                Duration::from_millis(CONTROLLER_REQUEST_TIMEOUT_MS),
+                Some(plane.runtime().clone()),
+                Some({
+                    let plane = plane.clone();
+                    Arc::new(move || plane.status().leader)
+                }),
+            )
+            .with_tls(controller_tls),
+        );
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,
             replication_factor: config.default_replication_factor,
@@ -211,8 +232,8 @@ impl Broker {
             sockets.into_iter().partition(|(l, _)| l.is_controller);
         let mut accept_tasks: Vec<JoinHandle<()>> = controller_sockets
             .into_iter()
-            .map(|(context, socket)| {
-                let accept = accept_loop(socket, context, node.clone(), shutdown_rx.clone());
+            .map(|(context, (socket, tls))| {
+                let accept = accept_loop(socket, context, tls, node.clone(), shutdown_rx.clone());
                 Ok(plane.runtime().spawn(accept))
             })
             .collect::<std::io::Result<_>>()?;
@@ -269,7 +290,14 @@ impl Broker {
                 .listeners
                 .advertised
                 .iter()
-                .map(|l| (l.name.clone(), l.host.clone(), l.port, PLAINTEXT))
+                .map(|l| {
+                    (
+                        l.name.clone(),
+                        l.host.clone(),
+                        l.port,
+                        protocol_id(l.protocol),
+                    )
+                })
                 .collect(),
             rack: config.rack.clone(),
             heartbeat_interval: Duration::from_millis(
@@ -285,6 +313,7 @@ impl Broker {
                 Duration::from_millis(INTER_BROKER_REQUEST_TIMEOUT_MS),
                 format!("broker-{}-{purpose}", config.node_id),
             )
+            .with_tls(inter_broker_tls.clone())
         };
         let markers_channel = broker_channel("txn-markers");
         let verify_channel = broker_channel("txn-verification");
@@ -330,10 +359,11 @@ impl Broker {
             // Transactions a crash left prepared get their markers now.
             broker.txns.maintain(None).await;
         }
-        for (context, socket) in client_sockets {
+        for (context, (socket, tls)) in client_sockets {
             accept_tasks.push(tokio::spawn(accept_loop(
                 socket,
                 context,
+                tls,
                 node.clone(),
                 shutdown_rx.clone(),
             )));
@@ -419,8 +449,20 @@ const CONTROLLER_REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// Markers and verifications to other brokers: Kafka's
 /// `request.timeout.ms` default for its inter-broker senders.
 const INTER_BROKER_REQUEST_TIMEOUT_MS: u64 = 30_000;
-/// Kafka's SecurityProtocol id for PLAINTEXT (the only one served so far).
-const PLAINTEXT: i16 = 0;
+/// Kafka's SecurityProtocol ids, as brokers register their endpoints.
+fn protocol_id(protocol: SecurityProtocol) -> i16 {
+    match protocol {
+        SecurityProtocol::Plaintext => 0,
+        SecurityProtocol::Ssl => 1,
+        SecurityProtocol::SaslPlaintext => 2,
+        SecurityProtocol::SaslSsl => 3,
+    }
+}
+
+/// How long a TLS handshake may take before the connection is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often TLS listeners look at their PEM files' size and mtime.
+const TLS_RELOAD_CHECK: Duration = Duration::from_secs(1);
 
 /// Where the quorum is and how this node takes part in it.
 struct QuorumPlan {
@@ -450,6 +492,7 @@ async fn quorum_plan(
         });
     let mut voters = Vec::new();
     let mut voter_addresses = BTreeMap::new();
+    let mut voter_hosts = BTreeMap::new();
     let client_listener = bound
         .iter()
         .find(|(name, _)| *name == config.listener.name)
@@ -478,6 +521,7 @@ async fn quorum_plan(
                     )
                 })?;
             voters.push((voter.id, address));
+            voter_hosts.insert(voter.id, voter.host.clone());
             voter_addresses.insert(voter.id, text);
         }
     }
@@ -491,6 +535,7 @@ async fn quorum_plan(
     // The cluster id is filled in once meta.properties is read.
     let mut runtime = RuntimeConfig::new(config.node_id, "", voters, &config.log_dir);
     runtime.local_ip = local_ip;
+    runtime.voter_hosts = voter_hosts;
     runtime.election_timeout_ms = config.quorum.election_timeout_ms.max(1) as u64;
     runtime.fetch_timeout_ms = config.quorum.fetch_timeout_ms.max(1) as u64;
     runtime.listener_name = match (
@@ -621,17 +666,34 @@ impl RunningBroker {
 async fn accept_loop(
     listener: TcpListener,
     context: Arc<ConnectionListener>,
+    tls: Option<Arc<TlsListener>>,
     node: Arc<NodeContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let mut reload_check = tokio::time::interval(TLS_RELOAD_CHECK);
+    reload_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            _ = reload_check.tick(), if tls.is_some() => {
+                if let Some(tls) = tls.clone() {
+                    // A stat per file, off the async threads.
+                    let _ = tokio::task::spawn_blocking(move || tls.reload_if_changed()).await;
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, peer, node.clone(), context.clone(), shutdown.clone()));
+                    match &tls {
+                        None => {
+                            let session = Session::anonymous(peer, context.clone());
+                            connections.spawn(connection::serve(stream, session, node.clone(), shutdown.clone()));
+                        }
+                        Some(tls) => {
+                            connections.spawn(serve_tls(stream, peer, tls.clone(), context.clone(), node.clone(), shutdown.clone()));
+                        }
+                    }
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: back off briefly.
@@ -643,6 +705,45 @@ async fn accept_loop(
         }
     }
     connections.shutdown().await;
+}
+
+/// The TLS handshake (bounded in time), the principal it gives, then the
+/// connection. A client that does not speak TLS, or fails the handshake or
+/// the certificate check, is closed without a word, as Kafka does.
+async fn serve_tls(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: Arc<TlsListener>,
+    context: Arc<ConnectionListener>,
+    node: Arc<NodeContext>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Some(acceptor) = tls.acceptor() else {
+        return;
+    };
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => {
+            tracing::debug!(%peer, listener = %context.name, %err, "TLS handshake failed; closing connection");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, listener = %context.name, "TLS handshake timed out; closing connection");
+            return;
+        }
+    };
+    let principal = tls.principal(stream.get_ref().1.peer_certificates());
+    let Some(principal) = principal else {
+        tracing::warn!(%peer, listener = %context.name, "no ssl.principal.mapping.rules rule matches the client certificate; closing connection");
+        return;
+    };
+    tracing::debug!(%peer, listener = %context.name, %principal, "TLS connection established");
+    let session = Session {
+        peer,
+        listener: context,
+        principal,
+    };
+    connection::serve(stream, session, node, shutdown).await;
 }
 
 /// Segment rolls by time, flush.ms and retention, on the configured intervals.

@@ -10,6 +10,7 @@ mod error;
 mod groups;
 pub mod partitioner;
 mod partitions;
+pub mod tls;
 mod transactions;
 
 #[cfg(test)]

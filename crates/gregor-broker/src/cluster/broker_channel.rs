@@ -24,6 +24,7 @@ pub struct BrokerChannel {
     client_id: String,
     /// Node id -> its connection (with the address it was opened to).
     slots: Mutex<HashMap<i32, Slot>>,
+    tls: Option<gregor_client::tls::ClientTls>,
 }
 
 impl BrokerChannel {
@@ -39,7 +40,14 @@ impl BrokerChannel {
             request_timeout,
             client_id,
             slots: Mutex::new(HashMap::new()),
+            tls: None,
         }
+    }
+
+    /// Connects over TLS (the inter-broker listener is SSL).
+    pub fn with_tls(mut self, tls: Option<gregor_client::tls::ClientTls>) -> BrokerChannel {
+        self.tls = tls;
+        self
     }
 
     /// Where broker `node` listens for other brokers, per `image`.
@@ -81,6 +89,7 @@ impl BrokerChannel {
                 request_timeout: self.request_timeout,
                 local_ip: self.local_ip,
                 client_id: self.client_id.clone(),
+                tls: self.tls.clone(),
                 ..ConnectOptions::default()
             };
             let connection = Connection::connect_with(&address, &options).await?;

@@ -32,6 +32,7 @@ pub struct ControllerChannel {
     /// The quorum leader as this node knows it now: a request to a
     /// controller that is no longer it is given up (see `call_while`).
     current_leader: Option<LeaderProbe>,
+    tls: Option<gregor_client::tls::ClientTls>,
 }
 
 /// Who leads the metadata quorum now, as this node knows it.
@@ -52,7 +53,14 @@ impl ControllerChannel {
             connection: Mutex::new(None),
             runtime,
             current_leader,
+            tls: None,
         }
+    }
+
+    /// Connects over TLS (the controller listener is SSL).
+    pub fn with_tls(mut self, tls: Option<gregor_client::tls::ClientTls>) -> ControllerChannel {
+        self.tls = tls;
+        self
     }
 
     /// Sends `body` to controller `id` at `version` exactly (the caller's
@@ -138,6 +146,7 @@ impl ControllerChannel {
             let options = ConnectOptions {
                 request_timeout: self.request_timeout,
                 local_ip: self.local_ip,
+                tls: self.tls.clone(),
                 ..ConnectOptions::default()
             };
             let connection = Connection::connect_with(address, &options).await?;

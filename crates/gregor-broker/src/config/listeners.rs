@@ -390,19 +390,20 @@ fn inter_broker_name(
     Ok(protocol.name().to_string())
 }
 
-/// Gregor's own limit, checked after all of Kafka's: only PLAINTEXT is
-/// served so far (TLS and SASL are issue 14).
+/// Gregor's own limit, checked after all of Kafka's: PLAINTEXT and SSL are
+/// served; SASL listeners come with the SASL authenticator.
 pub fn check_served(config: &BrokerConfig, settings: &ListenerSettings) -> Result<(), ConfigError> {
-    if let Some(l) = settings
-        .bound
-        .iter()
-        .find(|l| l.protocol != SecurityProtocol::Plaintext)
-    {
+    if let Some(l) = settings.bound.iter().find(|l| {
+        !matches!(
+            l.protocol,
+            SecurityProtocol::Plaintext | SecurityProtocol::Ssl
+        )
+    }) {
         return Err(invalid(
             LISTENERS,
             config.value(LISTENERS),
             format!(
-                "listener {} uses security protocol {}; only PLAINTEXT listeners are supported so far",
+                "listener {} uses security protocol {}; only PLAINTEXT and SSL listeners are supported so far",
                 l.name,
                 l.protocol.name()
             ),

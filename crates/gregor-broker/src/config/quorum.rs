@@ -498,14 +498,14 @@ mod tests {
                 "listener.security.protocol.map",
                 "invalid security protocol",
             ),
-            // Gregor's own limit, after Kafka's checks: PLAINTEXT only.
+            // Gregor's own limit, after Kafka's checks: no SASL yet.
             (
                 vec![(
                     "listeners",
-                    "PLAINTEXT://:9092,CONTROLLER://:9093,SSL://:9094",
+                    "PLAINTEXT://:9092,CONTROLLER://:9093,SASL_SSL://:9094",
                 )],
                 "listeners",
-                "only PLAINTEXT listeners are supported so far",
+                "only PLAINTEXT and SSL listeners are supported so far",
             ),
         ] {
             let err = config(&extra).unwrap_err();

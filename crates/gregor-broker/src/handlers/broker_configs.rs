@@ -59,8 +59,11 @@ pub fn this_broker(image: &MetadataImage, config: &BrokerConfig) -> Vec<BrokerEn
             source,
             chain,
             kind,
-            // Gregor's own settings are never secrets.
-            sensitive: crate::config::find(name).is_none() && dynamic::is_sensitive(name),
+            // Of Gregor's own settings only passwords and keys are secrets.
+            sensitive: match crate::config::find(name) {
+                Some(def) => def.kind == gregor_metadata::topic_config::ConfigType::Password,
+                None => dynamic::is_sensitive(name),
+            },
             read_only: !dynamic::is_dynamic(name),
             doc,
         })

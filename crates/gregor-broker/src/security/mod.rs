@@ -5,7 +5,10 @@
 //! once the client authenticates. Handlers read the principal from the
 //! [`Session`] to authorise each request.
 
+pub mod dn;
 pub mod principal;
+pub mod ssl_mapping;
+pub mod tls;
 
 pub use principal::Principal;
 
