@@ -137,23 +137,25 @@ LISTENERS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
 def _security_settings(certs: Certs, client_auth, authorizer, mapping_rules, ports, extra):
-    """The Kafka property names both brokers get."""
+    """The Kafka property names both brokers get (only what the listeners in `ports` use,
+    so a Gregor without SASL yet starts with the TLS-only layout)."""
     s = {
-        "listeners": ",".join(f"{n}://127.0.0.1:{ports[n]}" for n in LISTENERS),
-        "advertised.listeners": ",".join(f"{n}://127.0.0.1:{ports[n]}" for n in LISTENERS),
+        "listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, p in ports.items()),
+        "advertised.listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, p in ports.items()),
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": certs.server.pem,
         "ssl.truststore.type": "PEM",
         "ssl.truststore.location": certs.ca,
         "ssl.client.auth": client_auth,
-        "sasl.enabled.mechanisms": ",".join(MECHANISMS),
         "group.initial.rebalance.delay.ms": "0",
         "num.partitions": "1",
         "auto.create.topics.enable": "true",
     }
-    # The SASL listeners never ask for a certificate: on SASL_SSL the SASL identity is the principal.
-    for l in ("sasl_ssl",):
-        s[f"listener.name.{l}.ssl.client.auth"] = "none"
+    if "SASL_PLAINTEXT" in ports:
+        s["sasl.enabled.mechanisms"] = ",".join(MECHANISMS)
+        # SASL_SSL never asks for a certificate: the SASL identity is the principal
+        # (and only the listener's own ssl.client.auth applies there, KIP-684).
+        s["listener.name.sasl_ssl.ssl.client.auth"] = "none"
     if authorizer:
         s["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
         s["super.users"] = "User:admin"
@@ -180,8 +182,9 @@ def _add_scram_args():
 class _Secure:
     """Mixed into GregorServer / KafkaServer: several listeners, one port each."""
 
-    def _init_secure(self, certs, client_auth, authorizer, mapping_rules, extra):
-        self.ports = {n: free_port() for n in LISTENERS}
+    def _init_secure(self, certs, client_auth, authorizer, mapping_rules, extra, sasl=True):
+        self.sasl = sasl
+        self.ports = {n: free_port() for n in (LISTENERS if sasl else ("PLAINTEXT", "SSL"))}
         self.port = self.ports["PLAINTEXT"]
         self.certs = certs
         self.sec_settings = _security_settings(certs, client_auth, authorizer, mapping_rules, self.ports, extra)
@@ -201,20 +204,21 @@ class _Secure:
 
 
 class SecureGregor(_Secure, GregorServer):
-    def __init__(self, workdir, certs, client_auth="required", authorizer=False, mapping_rules=None, extra=None):
+    def __init__(self, workdir, certs, client_auth="required", authorizer=False, mapping_rules=None, extra=None,
+                 sasl=True):
         GregorServer.__init__(self, workdir)
-        self._init_secure(certs, client_auth, authorizer, mapping_rules, extra)
+        self._init_secure(certs, client_auth, authorizer, mapping_rules, extra, sasl)
 
     def prepare(self):
         props = {"node.id": "1", "log.dirs": str(self.data_dir),
-                 "listener.security.protocol.map": ",".join(f"{n}:{n}" for n in LISTENERS)}
+                 "listener.security.protocol.map": ",".join(f"{n}:{n}" for n in self.ports)}
         props.update(self.sec_settings)
         props.update({k: str(v) for k, v in self.settings.items()})
         self.props_path = self.workdir / "server.properties"
         self.props_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         # SCRAM users at format time, as with kafka-storage (once the sasl work is in).
         helptext = subprocess.run([GREGOR_BIN, "storage", "format", "--help"], capture_output=True, text=True).stdout
-        if "--add-scram" in helptext and not (self.data_dir / "meta.properties").exists():
+        if self.sasl and "--add-scram" in helptext and not (self.data_dir / "meta.properties").exists():
             subprocess.run([GREGOR_BIN, "storage", "format", "-t", CLUSTER_ID, "-c", str(self.props_path),
                             *_add_scram_args()], check=True, capture_output=True, timeout=60)
 
@@ -223,9 +227,11 @@ class SecureGregor(_Secure, GregorServer):
 
 
 class SecureKafka(_Secure, KafkaServer):
-    def __init__(self, workdir, certs, client_auth="required", authorizer=False, mapping_rules=None, extra=None):
+    def __init__(self, workdir, certs, client_auth="required", authorizer=False, mapping_rules=None, extra=None,
+                 sasl=True):
         KafkaServer.__init__(self, workdir)
-        self._init_secure(certs, client_auth, authorizer, mapping_rules, extra)
+        # Kafka always gets the SASL listeners: its controller / inter-broker traffic uses one.
+        self._init_secure(certs, client_auth, authorizer, mapping_rules, extra, True)
 
     def prepare(self):
         admin = ("admin", USERS["admin"])

@@ -36,7 +36,7 @@ def certs(tmp_path_factory):
 def sbroker(tmp_path_factory, certs):
     if EXTERNAL:
         pytest.skip("needs its own broker (TLS listeners)")
-    server = new_secure_server(tmp_path_factory.mktemp("sec-tls"), certs, client_auth="required")
+    server = new_secure_server(tmp_path_factory.mktemp("sec-tls"), certs, client_auth="required", sasl=False)
     try:
         server.start()
         yield server
