@@ -141,7 +141,7 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     ),
     def(
         "ssl.keystore.certificate.chain",
-        Str,
+        Password,
         "",
         "The certificate chain in PEM, given inline instead of ssl.keystore.location.",
     ),
@@ -997,9 +997,17 @@ impl BrokerConfig {
         (key.to_string(), self.value(key))
     }
 
-    /// True when `key` is set for the listener (override or plain).
-    pub fn is_explicit_for(&self, listener: &str, key: &str) -> bool {
-        self.explicit.contains_key(&listener_key(listener, key)) || self.is_explicit(key)
+    /// This configuration with some settings replaced (dynamic broker
+    /// configs from the metadata log over the static ones).
+    pub fn with_overrides<'a>(
+        &self,
+        overrides: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> BrokerConfig {
+        let mut config = self.clone();
+        for (key, value) in overrides {
+            config.explicit.insert(key.clone(), value.clone());
+        }
+        config
     }
 
     /// True when the operator set this key.

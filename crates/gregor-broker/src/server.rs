@@ -13,7 +13,7 @@ use crate::group_service::{GroupService, GroupServiceSettings};
 use crate::meta_properties;
 use crate::replica::fetcher::{self, FetcherContext};
 use crate::replica_manager::ReplicaManager;
-use crate::security::tls::{client_tls, TlsListener};
+use crate::security::tls::{client_tls, DynamicTls, TlsListener};
 use crate::security::Session;
 use crate::txn_service::TxnService;
 use anyhow::Context;
@@ -125,6 +125,12 @@ impl Broker {
             };
             sockets.push((context, (socket, tls)));
         }
+        let dynamic_tls = Arc::new(DynamicTls::new(
+            sockets
+                .iter()
+                .filter_map(|(_, (_, tls))| tls.clone())
+                .collect(),
+        ));
         let bound: Vec<(String, SocketAddr)> = sockets
             .iter()
             .map(|(l, (s, _))| Ok((l.name.clone(), s.local_addr()?)))
@@ -337,6 +343,7 @@ impl Broker {
             if let Some(broker) = hooked.upgrade() {
                 broker.groups.on_image(image);
                 broker.txns.on_image(image);
+                dynamic_tls.on_image(image, &broker.config);
             }
         }));
 
@@ -724,7 +731,8 @@ async fn serve_tls(
     let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(err)) => {
-            tracing::debug!(%peer, listener = %context.name, %err, "TLS handshake failed; closing connection");
+            // As Kafka logs it: "Failed authentication with ... (SSL handshake failed)".
+            tracing::info!(%peer, listener = %context.name, %err, "failed authentication: TLS handshake failed");
             return;
         }
         Err(_) => {

@@ -31,8 +31,6 @@ struct TlsBroker {
 }
 
 fn start(dir: &Path, ca: &TestCa, server: &Identity, extra: &[&str]) -> TlsBroker {
-    // Every connection's principal is logged at debug level.
-    std::env::set_var("GREGOR_LOG", "info,gregor_broker::server=debug");
     let (plain, ssl_port) = (free_port(), free_port());
     let keystore = server.write_keystore(&dir.join("server.pem"));
     let truststore = ca.write(&dir.join("ca.pem"));
@@ -46,7 +44,12 @@ fn start(dir: &Path, ca: &TestCa, server: &Identity, extra: &[&str]) -> TlsBroke
     settings.extend(extra.iter().map(|s| s.to_string()));
     let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
     TlsBroker {
-        broker: TestBroker::start_on(plain, &settings),
+        // Every connection's principal is logged at debug level.
+        broker: TestBroker::start_logging(
+            plain,
+            &settings,
+            Some("info,gregor_broker::server=debug"),
+        ),
         ssl_port,
     }
 }
@@ -380,6 +383,9 @@ fn bad_settings_stop_startup_with_one_line() {
         "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
+    let mismatched = dir.path().join("mismatched.pem");
+    let other = ca.server("other");
+    std::fs::write(&mismatched, format!("{}{}", other.key_pem, server.cert_pem)).unwrap();
     let cert_only = dir.path().join("cert-only.pem");
     std::fs::write(&cert_only, &server.cert_pem).unwrap();
     let listeners = format!(
@@ -400,6 +406,7 @@ fn bad_settings_stop_startup_with_one_line() {
     );
     refuses(&with(&[location(&garbage)]), "ssl.keystore.location");
     refuses(&with(&[location(&cert_only)]), "ssl.keystore.location");
+    refuses(&with(&[location(&mismatched)]), "ssl.keystore.location");
     refuses(
         &with(&[location(&keystore), "ssl.client.auth=sometimes".into()]),
         "ssl.client.auth",
@@ -487,4 +494,120 @@ fn inline_pem_and_per_listener_settings() {
     let mut conn = node.tls(&ca, Some(&bob)).unwrap();
     assert_eq!(api_versions(&mut conn).error_code, NONE);
     assert_eq!(node.principal_of(&conn), "User:CN=bob");
+}
+
+fn alter_broker(conn: &mut Connection, key: &str, value: &str) {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_static_str("1"))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(StrBytes::from_string(key.to_string()))
+                .with_config_operation(0)
+                .with_value(Some(StrBytes::from_string(value.to_string())))]),
+    ]);
+    let ResponseKind::IncrementalAlterConfigs(r) = conn.request(
+        ApiKey::IncrementalAlterConfigs,
+        1,
+        RequestKind::IncrementalAlterConfigs(request),
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        r.responses[0].error_code, NONE,
+        "{:?}",
+        r.responses[0].error_message
+    );
+}
+
+#[test]
+fn altering_the_keystore_location_switches_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("test-ca");
+    let node = start(dir.path(), &ca, &ca.server("static"), &[]);
+    let served_cn = |conn: &Connection| {
+        let der = conn.tls.as_ref().unwrap().peer_certificates().unwrap()[0].clone();
+        x509_cn(&der).1
+    };
+    assert_eq!(served_cn(&node.tls(&ca, None).unwrap()), "static");
+    // As `kafka-configs --entity-type brokers --entity-name 1 --alter
+    // --add-config listener.name.ssl.ssl.keystore.location=...`.
+    let renewed = ca
+        .server("altered")
+        .write_keystore(&dir.path().join("renewed.pem"));
+    let mut admin = node.broker.connect();
+    alter_broker(
+        &mut admin,
+        "listener.name.ssl.ssl.keystore.location",
+        &renewed.display().to_string(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while served_cn(&node.tls(&ca, None).unwrap()) != "altered" {
+        assert!(
+            Instant::now() < deadline,
+            "the altered key store was not used: {}",
+            node.broker.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn secrets_are_sensitive_in_describe_configs() {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::protocol::StrBytes;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("test-ca");
+    let server = ca.server("broker");
+    let chain = format!("ssl.keystore.certificate.chain={}", server.cert_pem);
+    let key = format!("ssl.keystore.key={}", server.key_pem);
+    let node = start(
+        dir.path(),
+        &ca,
+        &server,
+        &["ssl.keystore.location=", &chain, &key],
+    );
+    let mut conn = node.broker.connect();
+    let request =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_static_str("1"))
+            .with_configuration_keys(None)]);
+    let ResponseKind::DescribeConfigs(r) = conn.request(
+        ApiKey::DescribeConfigs,
+        4,
+        RequestKind::DescribeConfigs(request),
+    ) else {
+        panic!()
+    };
+    let entry = |name: &str| {
+        r.results[0]
+            .configs
+            .iter()
+            .find(|c| c.name.as_str() == name)
+            .unwrap_or_else(|| panic!("{name} not described"))
+            .clone()
+    };
+    for secret in [
+        "ssl.keystore.key",
+        "ssl.key.password",
+        "ssl.truststore.certificates",
+    ] {
+        let e = entry(secret);
+        assert!(e.is_sensitive, "{secret}");
+        assert_eq!(e.value, None, "{secret}");
+    }
+    let e = entry("ssl.client.auth");
+    assert!(!e.is_sensitive);
+    assert_eq!(
+        e.value.as_ref().map(|v| v.to_string()),
+        Some("none".to_string())
+    );
+    // The key never reaches the log.
+    let secret_line = server.key_pem.lines().nth(1).unwrap();
+    assert!(!node.broker.log().contains(secret_line));
 }

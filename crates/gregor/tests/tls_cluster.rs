@@ -78,8 +78,84 @@ fn produce_all(conn: &mut Connection, topic: &str, values: &[&str]) -> i16 {
     response.responses[0].partition_responses[0].error_code
 }
 
+/// One dedicated controller (node 1) and two broker-only nodes; the
+/// controller listener and the inter-broker listener are SSL.
+fn dedicated_controller_specs(ca: &TestCa, dir: &std::path::Path) -> Vec<NodeSpec> {
+    let truststore = ca.write(&dir.join("ca.pem"));
+    let controller = free_port();
+    (0..3)
+        .map(|i| {
+            let keystore = ca
+                .server(&format!("node-{}", i + 1))
+                .write_keystore(&dir.join(format!("node-{}.pem", i + 1)));
+            let common = format!(
+                "controller.quorum.voters=1@localhost:{controller}
+controller.listener.names=CONTROLLER
+                 ssl.keystore.location={}
+ssl.truststore.location={}
+ssl.client.auth=required
+",
+                keystore.display(),
+                truststore.display()
+            );
+            if i == 0 {
+                return NodeSpec {
+                    port: controller,
+                    properties: format!(
+                        "process.roles=controller
+listeners=CONTROLLER://127.0.0.1:{controller}
+                         listener.security.protocol.map=CONTROLLER:SSL
+{common}"
+                    ),
+                    is_controller_only: true,
+                };
+            }
+            let (client, internal) = (free_port(), free_port());
+            NodeSpec {
+                port: client,
+                properties: format!(
+                    "process.roles=broker
+                     listeners=PLAINTEXT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}
+                     advertised.listeners=PLAINTEXT://127.0.0.1:{client},INTERNAL://localhost:{internal}
+                     inter.broker.listener.name=INTERNAL
+                     listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:SSL
+{common}"
+                ),
+                is_controller_only: false,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn brokers_reach_a_dedicated_controller_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("cluster-ca");
+    let cluster = ProcessCluster::start(dedicated_controller_specs(&ca, dir.path()), &[]);
+    let mut conn = cluster.connect(1);
+    // Both brokers registered and heartbeat over TLS to the controller.
+    eventually(30, "two brokers", || {
+        (metadata(&mut conn, None).brokers.len() == 2).then_some(())
+    });
+    // CreateTopics is forwarded to the controller over TLS.
+    let (code, _) = create_topic(&mut conn, "on-brokers", 1, 2);
+    assert_eq!(code, NONE);
+    let leader = eventually(30, "a leader with a full ISR", || {
+        let m = metadata(&mut conn, Some(&["on-brokers"]));
+        let p = &m.topics[0].partitions.first()?;
+        (p.isr_nodes.len() == 2 && p.leader_id.0 > 0).then_some(p.leader_id.0)
+    });
+    let mut leader_conn = cluster.connect(leader as usize - 1);
+    assert_eq!(
+        produce_all(&mut leader_conn, "on-brokers", &["x", "y"]),
+        NONE
+    );
+}
+
 #[test]
 fn inter_broker_and_controller_traffic_over_tls() {
+    // Each node's log names the principals of the connections it accepted.
+    // Both tests of this binary set the same value.
     std::env::set_var("GREGOR_LOG", "info,gregor_broker::server=debug");
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("cluster-ca");

@@ -46,10 +46,17 @@ const NODE_ENDPOINTS_VERSION: i16 = 16;
 
 pub type FetchReply = FetchResponseOut<FileSlice>;
 
-pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchReply {
+/// `listener` is the connection's: leaders are named by their endpoints on
+/// it, as the client reaches them (Kafka answers with the request's listener).
+pub async fn handle(
+    broker: &Broker,
+    request: FetchRequest,
+    version: i16,
+    listener: &str,
+) -> FetchReply {
     let image = broker.controller.image();
     let mut reply = fetch(broker, &image, request, version).await;
-    point_at_leaders(&mut reply, &image, version, &broker.config.advertised.name);
+    point_at_leaders(&mut reply, &image, version, listener);
     reply
 }
 

@@ -103,12 +103,14 @@ pub async fn handle(broker: &Broker, request: Request, session: &Session) -> Opt
             ResponseKind::Metadata(metadata::handle(broker, req, version, listener))
         }
         RequestKind::Produce(req) => {
-            return produce::handle(broker, req, version)
+            return produce::handle(broker, req, version, &listener.name)
                 .await
                 .map(|r| Reply::Message(ResponseKind::Produce(r)))
         }
         RequestKind::Fetch(req) => {
-            return Some(Reply::Fetch(fetch::handle(broker, req, version).await))
+            return Some(Reply::Fetch(
+                fetch::handle(broker, req, version, &listener.name).await,
+            ))
         }
         RequestKind::ListOffsets(req) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, req, version))

@@ -17,6 +17,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
@@ -222,7 +223,16 @@ impl TlsSettings {
                 ))
             }
         };
-        let (auth_name, auth) = get("ssl.client.auth");
+        let (auth_name, mut auth) = get("ssl.client.auth");
+        // KIP-684: on SASL_SSL only the listener's own ssl.client.auth counts;
+        // the broker-wide one is meant for SSL listeners.
+        let sasl_ssl = crate::config::listeners::protocol_map(config)
+            .ok()
+            .and_then(|m| m.get(&listener.to_ascii_uppercase()).copied())
+            == Some(SecurityProtocol::SaslSsl);
+        if sasl_ssl && auth_name == "ssl.client.auth" {
+            auth = "none".to_string();
+        }
         let client_auth = match auth.to_ascii_lowercase().as_str() {
             "none" => ClientAuth::None,
             "requested" => ClientAuth::Requested,
@@ -239,10 +249,8 @@ impl TlsSettings {
             return Err(invalid(
                 &auth_name,
                 &auth,
-                format!(
-                    "client certificates need a trust store ({}.location or ssl.truststore.certificates)",
-                    "ssl.truststore"
-                ),
+                "client certificates need a trust store \
+                 (ssl.truststore.location or ssl.truststore.certificates)",
             ));
         }
         let (protocols_name, protocols) = get("ssl.enabled.protocols");
@@ -433,11 +441,9 @@ impl TlsSettings {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let mut config = builder
+        let config = builder
             .with_single_cert(certs, key)
             .map_err(|e| invalid(&key_setting, &key_shown, format!("unusable key store: {e}")))?;
-        // Kafka's clients never negotiate ALPN; nothing to set.
-        config.ignore_client_order = false;
         Ok(Arc::new(config))
     }
 }
@@ -490,6 +496,53 @@ pub fn client_tls(config: &BrokerConfig, listener: &str) -> Result<Option<Client
             format!("cannot set up TLS to {listener}: {e}"),
         )
     })
+}
+
+/// Applies dynamic broker configs that touch TLS to the TLS listeners, as
+/// metadata images arrive (Kafka reloads a listener's key store when
+/// `listener.name.<l>.ssl.keystore.location` is altered).
+pub struct DynamicTls {
+    listeners: Vec<Arc<TlsListener>>,
+    /// The TLS-related dynamic configs of this broker last applied.
+    last: Mutex<BTreeMap<String, String>>,
+}
+
+impl DynamicTls {
+    pub fn new(listeners: Vec<Arc<TlsListener>>) -> DynamicTls {
+        DynamicTls {
+            listeners,
+            last: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn on_image(&self, image: &gregor_metadata::MetadataImage, config: &BrokerConfig) {
+        if self.listeners.is_empty() {
+            return;
+        }
+        let is_tls =
+            |k: &str| k.starts_with("ssl.") || crate::config::listener_override(k).is_some();
+        let dynamic: BTreeMap<String, String> = image
+            .broker_configs
+            .get(&config.node_id)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| is_tls(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        {
+            let Ok(mut last) = self.last.lock() else {
+                return;
+            };
+            if *last == dynamic {
+                return;
+            }
+            *last = dynamic.clone();
+        }
+        let effective = config.with_overrides(&dynamic);
+        for listener in &self.listeners {
+            listener.apply(&effective);
+        }
+    }
 }
 
 /// rustls' ring provider. rustls 0.23.48 deprecates it only because ring
@@ -564,6 +617,8 @@ fn stamp(path: &PathBuf) -> Stamp {
 /// One TLS listener: the current acceptor, the principal mapping, and what
 /// is needed to rebuild the acceptor when its files change.
 pub struct TlsListener {
+    /// The listener's name, upper-case.
+    name: String,
     settings: RwLock<TlsSettings>,
     acceptor: RwLock<TlsAcceptor>,
     stamps: Mutex<Vec<Stamp>>,
@@ -586,6 +641,7 @@ impl TlsListener {
         let mapper = SslPrincipalMapper::parse(rules)
             .map_err(|reason| invalid(&rules_name, rules, reason))?;
         Ok(TlsListener {
+            name: listener.to_string(),
             settings: RwLock::new(settings),
             acceptor: RwLock::new(TlsAcceptor::from(server)),
             stamps: Mutex::new(stamps),
@@ -630,6 +686,46 @@ impl TlsListener {
         }
     }
 
+    /// Takes the listener's `ssl.*` settings as `config` says now (the
+    /// static ones with dynamic broker configs over them, as AlterConfigs
+    /// sets `listener.name.<l>.ssl.keystore.location`). Nothing happens when
+    /// they did not change; settings that do not load are reported and the
+    /// current ones kept.
+    pub fn apply(&self, config: &BrokerConfig) {
+        let settings = match TlsSettings::resolve(config, &self.name) {
+            Ok(settings) => settings,
+            Err(err) => {
+                tracing::warn!(listener = %self.name, %err, "dynamic TLS settings refused; keeping the current ones");
+                return;
+            }
+        };
+        let unchanged = self
+            .settings
+            .read()
+            .is_ok_and(|current| format!("{:?}", *current) == format!("{settings:?}"));
+        if unchanged {
+            return;
+        }
+        match settings.server_config() {
+            Ok(server) => {
+                let stamps = settings.files().iter().map(stamp).collect();
+                if let (Ok(mut acceptor), Ok(mut current), Ok(mut old_stamps)) = (
+                    self.acceptor.write(),
+                    self.settings.write(),
+                    self.stamps.lock(),
+                ) {
+                    *acceptor = TlsAcceptor::from(server);
+                    *current = settings;
+                    *old_stamps = stamps;
+                }
+                tracing::info!(listener = %self.name, "TLS settings changed dynamically: reloaded");
+            }
+            Err(err) => {
+                tracing::warn!(listener = %self.name, %err, "dynamic TLS settings cannot be loaded; keeping the current ones");
+            }
+        }
+    }
+
     /// The principal a finished handshake gives: on SSL the client
     /// certificate's subject through `ssl.principal.mapping.rules`, or
     /// `User:ANONYMOUS` without one; on SASL_SSL SASL decides, so
@@ -665,6 +761,37 @@ mod tests {
             .unwrap();
         assert_eq!(parsed.len(), 1);
         assert_eq!(parsed[0].as_ref(), cert.der().as_ref());
+    }
+
+    fn config(extra: &[(&str, &str)]) -> BrokerConfig {
+        let mut settings: BTreeMap<String, String> = [
+            ("listeners", "PLAINTEXT://127.0.0.1:0"),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,SECURE:SASL_SSL,TLSONLY:SSL",
+            ),
+            ("ssl.keystore.location", "/nowhere/server.pem"),
+            ("ssl.truststore.location", "/nowhere/ca.pem"),
+            ("ssl.client.auth", "required"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            settings.insert(k.to_string(), v.to_string());
+        }
+        BrokerConfig::from_settings(settings).unwrap()
+    }
+
+    #[test]
+    fn sasl_ssl_takes_only_its_own_client_auth() {
+        let plain = config(&[]);
+        let auth = |c: &BrokerConfig, l: &str| TlsSettings::resolve(c, l).unwrap().client_auth;
+        assert_eq!(auth(&plain, "TLSONLY"), ClientAuth::Required);
+        assert_eq!(auth(&plain, "SECURE"), ClientAuth::None);
+        let own = config(&[("listener.name.secure.ssl.client.auth", "requested")]);
+        assert_eq!(auth(&own, "SECURE"), ClientAuth::Requested);
+        assert_eq!(auth(&own, "TLSONLY"), ClientAuth::Required);
     }
 
     #[test]

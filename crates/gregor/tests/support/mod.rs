@@ -33,6 +33,8 @@ pub struct TestBroker {
     pub dir: tempfile::TempDir,
     settings: Vec<String>,
     child: Option<Child>,
+    /// `GREGOR_LOG` for the process, when a test reads its debug lines.
+    log_filter: Option<String>,
 }
 
 pub fn free_port() -> u16 {
@@ -55,6 +57,12 @@ impl TestBroker {
     /// A broker whose client (PLAINTEXT) listener is on `port`; `extra`
     /// may add listeners around it.
     pub fn start_on(port: u16, extra: &[&str]) -> TestBroker {
+        TestBroker::start_logging(port, extra, None)
+    }
+
+    /// As [`TestBroker::start_on`], the process logging with `log_filter`
+    /// (a `GREGOR_LOG` value) when given.
+    pub fn start_logging(port: u16, extra: &[&str], log_filter: Option<&str>) -> TestBroker {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = vec![
             format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
@@ -66,6 +74,7 @@ impl TestBroker {
             dir,
             settings,
             child: None,
+            log_filter: log_filter.map(str::to_string),
         };
         broker.spawn();
         broker
@@ -75,6 +84,9 @@ impl TestBroker {
         let log = std::fs::File::create(self.dir.path().join("broker.log")).unwrap();
         let mut command = Command::new(gregor_bin());
         command.arg("server");
+        if let Some(filter) = &self.log_filter {
+            command.env("GREGOR_LOG", filter);
+        }
         for setting in &self.settings {
             command.arg("--set").arg(setting);
         }
