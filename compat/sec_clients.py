@@ -423,7 +423,8 @@ def consume(client, addr, sec, topic, n=5, group=None, timeout_s=20, **extra):
         props = dict(extra)
         if group:
             props["group.id"] = group
-        return _java_outcome(_java(addr, sec, ["consume", topic, n, timeout_s * 1000], props))
+        return _java_outcome(_java(addr, sec, ["consume", topic, n, timeout_s * 1000], props,
+                                   timeout=timeout_s + 90))
     if client == "confluent":
         return _cf_consume(addr, sec, topic, n, group, extra, timeout_s)
     if client == "kafka-python":

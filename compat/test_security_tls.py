@@ -108,7 +108,9 @@ def test_client_distrusting_the_server_ca_fails(sbroker, certs, tmp_path):
 
 @pytest.mark.parametrize("client", ["java", "confluent", "kcat"])
 def test_plaintext_client_on_tls_port_fails_and_broker_keeps_serving(sbroker, certs, client):
-    out = produce(client, sbroker.addr("SSL"), Sec("PLAINTEXT"), t("pt-on-tls"), 1, "n")
+    # Java only times out here: bound it (max.block.ms)
+    extra = {"max.block.ms": 8000} if client == "java" else {}
+    out = produce(client, sbroker.addr("SSL"), Sec("PLAINTEXT"), t("pt-on-tls"), 1, "n", **extra)
     assert out.error is not None, f"{client} produced plaintext to the TLS port: {out.values}"
     # raw: a plaintext ApiVersions request gets no Kafka answer (the server expects a ClientHello)
     with socket.create_connection(("127.0.0.1", sbroker.ports["SSL"]), timeout=5) as s:
@@ -126,7 +128,8 @@ def test_plaintext_client_on_tls_port_fails_and_broker_keeps_serving(sbroker, ce
 
 @pytest.mark.parametrize("client", ["java", "confluent", "franz"])
 def test_tls_client_on_plaintext_port_fails_and_broker_keeps_serving(sbroker, certs, client):
-    out = produce(client, sbroker.addr("PLAINTEXT"), ssl_sec(certs), t("tls-on-pt"), 1, "n")
+    extra = {"max.block.ms": 8000} if client == "java" else {}
+    out = produce(client, sbroker.addr("PLAINTEXT"), ssl_sec(certs), t("tls-on-pt"), 1, "n", **extra)
     assert out.error is not None, f"{client} produced over TLS to the plaintext port: {out.values}"
     # raw: a TLS ClientHello to the plaintext port does not complete a handshake
     ctx = ssl.create_default_context(cafile=certs.ca)
