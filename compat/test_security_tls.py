@@ -21,7 +21,6 @@ from conftest import EXTERNAL
 from sec_clients import CLIENTS, consume, produce, values
 from security import Certs, Sec, new_secure_server
 
-pytestmark = pytest.mark.gregor_pending("TLS listeners (branch tls)")
 
 
 @pytest.fixture(scope="module")
