@@ -17,6 +17,7 @@ SCRAM-SHA-512 credentials `<name>-secret`; SCRAM users are created at format tim
 import datetime
 import ipaddress
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,17 +143,21 @@ def _security_settings(certs: Certs, client_auth, authorizer, mapping_rules, por
     s = {
         "listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, p in ports.items()),
         "advertised.listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, p in ports.items()),
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": certs.server.pem,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": certs.ca,
-        "ssl.client.auth": client_auth,
         "group.initial.rebalance.delay.ms": "0",
         "num.partitions": "1",
         "auto.create.topics.enable": "true",
     }
+    if "SSL" in ports:
+        s.update({
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": certs.server.pem,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": certs.ca,
+            "ssl.client.auth": client_auth,
+        })
     if "SASL_PLAINTEXT" in ports:
         s["sasl.enabled.mechanisms"] = ",".join(MECHANISMS)
+    if "SASL_SSL" in ports:
         # SASL_SSL never asks for a certificate: the SASL identity is the principal
         # (and only the listener's own ssl.client.auth applies there, KIP-684).
         s["listener.name.sasl_ssl.ssl.client.auth"] = "none"
@@ -160,7 +165,7 @@ def _security_settings(certs: Certs, client_auth, authorizer, mapping_rules, por
         s["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
         s["super.users"] = "User:admin"
         s["allow.everyone.if.no.acl.found"] = "false"
-    if mapping_rules:
+    if mapping_rules and "SSL" in ports:
         s["ssl.principal.mapping.rules"] = mapping_rules
     s.update(extra or {})
     return s
@@ -184,7 +189,11 @@ class _Secure:
 
     def _init_secure(self, certs, client_auth, authorizer, mapping_rules, extra, sasl=True):
         self.sasl = sasl
-        self.ports = {n: free_port() for n in (LISTENERS if sasl else ("PLAINTEXT", "SSL"))}
+        names = LISTENERS if sasl else ("PLAINTEXT", "SSL")
+        if os.environ.get("COMPAT_SEC_NO_TLS") and not isinstance(self, KafkaServer):
+            # for trying a Gregor built without TLS (-k to pick the tests that need none)
+            names = [n for n in names if n not in ("SSL", "SASL_SSL")]
+        self.ports = {n: free_port() for n in names}
         self.port = self.ports["PLAINTEXT"]
         self.certs = certs
         self.sec_settings = _security_settings(certs, client_auth, authorizer, mapping_rules, self.ports, extra)
