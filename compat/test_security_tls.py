@@ -7,7 +7,8 @@ certificate's SANs are localhost and 127.0.0.1).
 * a client without a certificate, or with one the broker's CA did not sign, is refused
   on the SSL listener;
 * a plaintext client on the TLS port and a TLS client on the plaintext port fail within
-  their timeouts, and the broker keeps serving everybody else.
+  their timeouts, and the broker keeps serving everybody else; so do truncated
+  handshakes and garbage on the TLS port.
 """
 
 import socket
@@ -139,3 +140,33 @@ def test_tls_client_on_plaintext_port_fails_and_broker_keeps_serving(sbroker, ce
     topic = t("still-serving")
     produce("java", sbroker.addr("PLAINTEXT"), Sec("PLAINTEXT"), topic, 2, "pt").ok(2)
     assert consume("confluent", sbroker.addr("SSL"), ssl_sec(certs), topic, 2).ok(2).values == values(2, "pt")
+
+
+def test_truncated_handshakes_and_garbage_leave_the_broker_serving(sbroker, certs):
+    """Half a ClientHello then a close, a ClientHello then silence, and random bytes on the
+    TLS port: each connection ends without harm and TLS clients keep working."""
+    import os
+    import time
+
+    ctx = ssl.create_default_context(cafile=certs.ca)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        obj.do_handshake()
+    hello = outgoing.read()
+    assert hello[:1] == b"\x16", hello[:5]  # a TLS handshake record
+    port = sbroker.ports["SSL"]
+    held = []
+    for payload in (hello[: len(hello) // 2], hello, os.urandom(4096), b"\x16\x03\x01\xff\xff" + os.urandom(64)):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(payload)
+        if payload is hello:
+            held.append(s)  # keep it open, mid-handshake, while others connect
+        else:
+            s.close()
+    time.sleep(0.5)
+    topic = t("after-garbage")
+    produce("confluent", sbroker.addr("SSL"), ssl_sec(certs), topic, 2, "g").ok(2)
+    assert consume("franz", sbroker.addr("SSL"), ssl_sec(certs), topic, 2).ok(2).values == values(2, "g")
+    for s in held:
+        s.close()
