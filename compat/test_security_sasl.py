@@ -42,6 +42,11 @@ def t(name):
     return f"sasl-{name}-{uuid.uuid4().hex[:8]}"
 
 
+def tls_or_plain(sbroker):
+    """SASL_SSL, or SASL_PLAINTEXT when the broker has no TLS listener (COMPAT_SEC_NO_TLS)."""
+    return "SASL_SSL" if "SASL_SSL" in sbroker.ports else "SASL_PLAINTEXT"
+
+
 def sec(certs, protocol, mechanism, name="alice", password=None):
     return Sec(protocol, mechanism, name, USERS.get(name, "x") if password is None else password, certs.ca)
 
@@ -84,7 +89,7 @@ def assert_auth_failed(client, outcome):
 @pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("case", ["wrong-password", "unknown-user"])
 def test_bad_credentials_are_refused(sbroker, certs, client, case):
-    protocol, mechanism = {"wrong-password": ("SASL_SSL", "SCRAM-SHA-256"),
+    protocol, mechanism = {"wrong-password": (tls_or_plain(sbroker), "SCRAM-SHA-256"),
                            "unknown-user": ("SASL_PLAINTEXT", "PLAIN")}[case]
     name, password = ("alice", "wrong-secret") if case == "wrong-password" else ("mallory", "wrong-secret")
     out = produce(client, sbroker.addr(protocol), sec(certs, protocol, mechanism, name, password), t("bad"), 1, "n")
@@ -98,7 +103,7 @@ def test_bad_credentials_are_refused(sbroker, certs, client, case):
 @pytest.mark.parametrize("case", ["wrong-password", "unknown-user"])
 def test_bad_credentials_every_mechanism(sbroker, certs, mechanism, case):
     name = "alice" if case == "wrong-password" else "mallory"
-    for protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+    for protocol in sorted({"SASL_PLAINTEXT", tls_or_plain(sbroker)}):
         out = produce("confluent", sbroker.addr(protocol), sec(certs, protocol, mechanism, name, "wrong-secret"),
                       t("bad"), 1, "n")
         assert_auth_failed("confluent", out)
@@ -134,13 +139,14 @@ def test_plaintext_client_on_sasl_listener_is_not_served(sbroker, certs):
 
 def admin_config(tmp_path, sbroker, certs):
     p = tmp_path / "admin.properties"
-    props = sec(certs, "SASL_SSL", "SCRAM-SHA-512", "admin").java()
+    props = sec(certs, tls_or_plain(sbroker), "SCRAM-SHA-512", "admin").java()
     p.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
     return str(p)
 
 
 def configs(sbroker, cfg, *args, check=True):
-    return tool("ConfigCommand", "--command-config", cfg, *args, bootstrap=sbroker.addr("SASL_SSL"), check=check)
+    return tool("ConfigCommand", "--command-config", cfg, *args, bootstrap=sbroker.addr(tls_or_plain(sbroker)),
+                check=check)
 
 
 def scram_described(out):
@@ -154,10 +160,11 @@ def scram_described(out):
 
 def test_kafka_configs_manages_scram_users(sbroker, certs, tmp_path):
     cfg = admin_config(tmp_path, sbroker, certs)
+    ssl_ = tls_or_plain(sbroker)
     user = f"carol{uuid.uuid4().hex[:6]}"
     # a user nobody created cannot log in
-    assert_auth_failed("confluent", produce("confluent", sbroker.addr("SASL_SSL"),
-                                            sec(certs, "SASL_SSL", "SCRAM-SHA-256", user, "carol-secret"), t("c"), 1, "n"))
+    assert_auth_failed("confluent", produce("confluent", sbroker.addr(ssl_),
+                                            sec(certs, ssl_, "SCRAM-SHA-256", user, "carol-secret"), t("c"), 1, "n"))
     # Kafka 4.4 refuses two credentials of one user in one AlterUserScramCredentials request
     rc, out, err = configs(sbroker, cfg, "--alter", "--entity-type", "users", "--entity-name", user, "--add-config",
                            "SCRAM-SHA-256=[iterations=8192,password=carol-secret],SCRAM-SHA-512=[password=carol-512]",
@@ -172,24 +179,24 @@ def test_kafka_configs_manages_scram_users(sbroker, certs, tmp_path):
     assert scram_described(out) == {user: {"SCRAM-SHA-256=iterations=8192", "SCRAM-SHA-512=iterations=4096"}}, out
     assert "carol-secret" not in out and "carol-512" not in out
     topic = t("carol")
-    produce("java", sbroker.addr("SASL_SSL"), sec(certs, "SASL_SSL", "SCRAM-SHA-256", user, "carol-secret"),
+    produce("java", sbroker.addr(ssl_), sec(certs, ssl_, "SCRAM-SHA-256", user, "carol-secret"),
             topic, 2, "c").ok(2)
     consume("franz", sbroker.addr("SASL_PLAINTEXT"), sec(certs, "SASL_PLAINTEXT", "SCRAM-SHA-512", user, "carol-512"),
             topic, 2).ok(2)
     # change the password: the old one stops working for new connections
     configs(sbroker, cfg, "--alter", "--entity-type", "users", "--entity-name", user, "--add-config",
             "SCRAM-SHA-256=[password=carol-new]")
-    assert_auth_failed("confluent", produce("confluent", sbroker.addr("SASL_SSL"),
-                                            sec(certs, "SASL_SSL", "SCRAM-SHA-256", user, "carol-secret"), topic, 1, "n"))
-    produce("confluent", sbroker.addr("SASL_SSL"), sec(certs, "SASL_SSL", "SCRAM-SHA-256", user, "carol-new"),
+    assert_auth_failed("confluent", produce("confluent", sbroker.addr(ssl_),
+                                            sec(certs, ssl_, "SCRAM-SHA-256", user, "carol-secret"), topic, 1, "n"))
+    produce("confluent", sbroker.addr(ssl_), sec(certs, ssl_, "SCRAM-SHA-256", user, "carol-new"),
             topic, 1, "n").ok(1)
     # delete one mechanism: that one fails, the other still works
     _, out, _ = configs(sbroker, cfg, "--alter", "--entity-type", "users", "--entity-name", user,
                         "--delete-config", "SCRAM-SHA-256")
     assert f"Completed updating config for user {user}." in out, out
-    assert_auth_failed("confluent", produce("confluent", sbroker.addr("SASL_SSL"),
-                                            sec(certs, "SASL_SSL", "SCRAM-SHA-256", user, "carol-new"), topic, 1, "n"))
-    produce("confluent", sbroker.addr("SASL_SSL"), sec(certs, "SASL_SSL", "SCRAM-SHA-512", user, "carol-512"),
+    assert_auth_failed("confluent", produce("confluent", sbroker.addr(ssl_),
+                                            sec(certs, ssl_, "SCRAM-SHA-256", user, "carol-new"), topic, 1, "n"))
+    produce("confluent", sbroker.addr(ssl_), sec(certs, ssl_, "SCRAM-SHA-512", user, "carol-512"),
             topic, 1, "n").ok(1)
     _, out, _ = configs(sbroker, cfg, "--describe", "--entity-type", "users", "--entity-name", user)
     assert scram_described(out) == {user: {"SCRAM-SHA-512=iterations=4096"}}, out
