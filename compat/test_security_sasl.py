@@ -109,10 +109,14 @@ def test_bad_credentials_every_mechanism(sbroker, certs, mechanism, case):
         assert_auth_failed("confluent", out)
 
 
+@pytest.mark.gregor_pending("Gregor's SCRAM accepts librdkafka 2.0.2's repeated client nonce since sasl "
+                            "fd59462 (ends_with); Kafka 4.4.0 refuses it with SASL_AUTHENTICATION_FAILED")
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
 def test_kcat_old_librdkafka_scram_is_refused(sbroker, certs, mechanism):
-    """librdkafka 2.0.2's client-final-message carries the nonce twice; the broker must
-    refuse it (strict RFC 5802 nonce check) even with the right password."""
+    """librdkafka 2.0.2's client-final-message carries the nonce twice; Kafka 4.4.0 answers
+    SASL_AUTHENTICATION_FAILED ("invalid credentials") even with the right password, so
+    Gregor must too. (Seen here: kcat 1.7.1 authenticates against Gregor's sasl branch
+    from fd59462 on, which accepts a final nonce that only ends with the server's.)"""
     import subprocess
     v = subprocess.run(["kcat", "-V"], capture_output=True, text=True).stdout
     if "librdkafka 2.0" not in v and "librdkafka 1." not in v:
