@@ -23,7 +23,6 @@ from sec_clients import CLIENTS, GROUP_CLIENTS, consume, java_admin, produce, va
 from security import USERS, Certs, Sec, new_secure_server
 from test_kafka_tools import tool
 
-pytestmark = pytest.mark.gregor_pending("ACLs (branch acl, with sasl) not merged here yet; the mTLS cases also need tls")
 
 MAPPING_RULES = "RULE:^CN=([A-Za-z0-9]+),OU=Mapped,.*$/$1@mapped/L,DEFAULT"
 ALICE_DN = "CN=alice,OU=Eng,O=Gregor Test,C=NO"

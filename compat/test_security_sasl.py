@@ -16,8 +16,6 @@ from sec_clients import CLIENTS, consume, produce, values
 from security import MECHANISMS, USERS, Sec, new_secure_server
 from test_kafka_tools import tool
 
-pytestmark = pytest.mark.gregor_pending("SASL (branch sasl) not merged here yet; its SASL_SSL cases also need tls")
-
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
