@@ -286,6 +286,21 @@ def topic(request):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "txn: transactions (coordinator, markers, read_committed)")
+    config.addinivalue_line(
+        "markers", "gregor_pending(reason): passes on Kafka 4.4, needs a Gregor feature not merged yet; "
+        "skipped on Gregor only, with the reason")
+
+
+def pytest_collection_modifyitems(config, items):
+    """gregor_pending tests run against Kafka (COMPAT_SERVER=kafka) and skip on Gregor,
+    so main stays green while the feature is being built; remove the marker once it passes."""
+    if SERVER_KIND == "kafka" or os.environ.get("COMPAT_RUN_PENDING"):
+        return  # COMPAT_RUN_PENDING=1: run them on Gregor too, to see which pass now
+    for item in items:
+        m = item.get_closest_marker("gregor_pending")
+        if m is not None:
+            reason = m.args[0] if m.args else m.kwargs.get("reason", "not in Gregor yet")
+            item.add_marker(pytest.mark.skip(reason=f"gregor_pending: {reason}"))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -293,7 +308,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.failed:
-        for name in ("broker",):
+        for name in ("broker", "sbroker"):
             srv = item.funcargs.get(name) if hasattr(item, "funcargs") else None
             if srv is not None and not getattr(srv, "external", True):
                 rep.sections.append((f"gregor server log (tail) {srv.log_path}", srv.log_tail()))

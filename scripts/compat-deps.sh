@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the real-client compatibility suite (compat/) needs, from
 # the ordinary package registries only, cached under target/compat-deps/:
-#   venv/            Python venv: pytest, pytest-xdist, confluent-kafka, kafka-python
+#   venv/            Python venv: pytest, pytest-xdist, confluent-kafka, kafka-python,
+#                    cryptography (the security tests' certificates)
 #   kcat             Debian package (apt-get), when `kcat` is not on PATH
 #   nft              Debian package nftables (apt-get), when `nft` is not on PATH:
 #                    the cluster tests' network partitions (compat/cluster/)
@@ -49,14 +50,16 @@ maven_libs() {
 }
 
 # ---- Python venv -------------------------------------------------------------
-PY_REQS="pytest==8.4.2 pytest-xdist==3.8.0 confluent-kafka==2.16.2 kafka-python[lz4,snappy,zstd]==3.0.12"
+PY_REQS="pytest==8.4.2 pytest-xdist==3.8.0 confluent-kafka==2.16.2 kafka-python[lz4,snappy,zstd]==3.0.12 cryptography==46.0.3"
 h=$(echo "$PY_REQS" | sha256sum | cut -c1-16)
 if fresh venv "$h" && [ -x "$DEPS/venv/bin/python" ]; then
   log "python venv: up to date"
 else
   [ -x "$DEPS/venv/bin/python" ] || python3 -m venv "$DEPS/venv"
+  # python -m pip: a venv copied from another checkout keeps pip scripts whose shebang
+  # points at the original venv.
   # shellcheck disable=SC2086
-  run_quiet "$DEPS/venv/bin/pip" install -q --disable-pip-version-check $PY_REQS
+  run_quiet "$DEPS/venv/bin/python" -m pip install -q --disable-pip-version-check $PY_REQS
   stamp venv "$h"
   log "python venv: installed ($PY_REQS)"
 fi

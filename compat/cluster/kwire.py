@@ -506,6 +506,47 @@ def delete_groups(host, groups):
     return out
 
 
+def describe_groups(host, groups):
+    """DescribeGroups v5 -> {group: (error, state, [member ids])} (v5 describes an
+    unknown group as Dead without an error)."""
+    w = _W().n(len(groups))
+    for g in groups:
+        w.s(g)
+    r = call(host, 15, 5, w.i8(0).tags())
+    r.i32()
+    out = {}
+    for _ in range(r.compact_len()):
+        err, g, state = r.i16(), r.compact_str(), r.compact_str()
+        r.compact_str()
+        r.compact_str()
+        members = []
+        for _ in range(r.compact_len()):
+            members.append(r.compact_str())
+            r.compact_str()
+            r.compact_str()
+            r.compact_str()
+            _bytes(r)
+            _bytes(r)
+            r.skip_tags()
+        r.i32()
+        r.skip_tags()
+        out[g] = (err, state, members)
+    return out
+
+
+def list_groups(host):
+    """ListGroups v4 (no filter) -> (error, {group: state})."""
+    r = call(host, 16, 4, _W().n(0).tags())
+    r.i32()
+    err = r.i16()
+    out = {}
+    for _ in range(r.compact_len()):
+        g, _protocol_type, state = r.compact_str(), r.compact_str(), r.compact_str()
+        r.skip_tags()
+        out[g] = state
+    return err, out
+
+
 def write_txn_markers(host, producer_id, producer_epoch, commit, coordinator_epoch, partitions):
     """WriteTxnMarkers v1, one marker (partitions {topic: [partition]}) -> {(topic, partition): error}."""
     w = _W().n(1).i64(producer_id).i16(producer_epoch).i8(1 if commit else 0).n(len(partitions))

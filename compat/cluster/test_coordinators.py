@@ -15,8 +15,9 @@
   partition leader with TRANSACTION_COORDINATOR_FENCED; a producer whose
   coordinator died mid-transaction is fenced by the re-initialised one and
   read_committed consumers see nothing of its aborted transaction;
-* an offset commit the followers lack is neither acknowledged nor served (Kafka
-  reads coordinator state at the high watermark; xfail on Gregor, which does not).
+* an offset commit the followers lack is neither acknowledged nor served, nor is a
+  group it alone created listed (Kafka reads coordinator state at the high
+  watermark; so does Gregor).
 
 Every test passes against Apache Kafka 4.4 (COMPAT_SERVER=kafka). The coordinator
 of a key is the leader of partition Utils.abs(key.hashCode()) % partitions of
@@ -474,22 +475,23 @@ def test_producer_fenced_after_its_coordinator_died_mid_transaction(cluster_fact
 
 # ---- what a coordinator serves is what it committed ----------------------------------------
 
-@pytest.mark.xfail(harness.SERVER_KIND != "kafka", strict=False,
-                   reason="Gregor serves OffsetFetch from the shard's current state, uncommitted writes included "
-                          "(docs/cluster.md 'Not like Kafka'); Kafka reads at the high watermark")
 def test_an_uncommitted_offset_is_never_served(cluster_factory):
     """An OffsetCommit the followers have not got is not acknowledged (Kafka: the write
     times out, COORDINATOR_NOT_AVAILABLE) and, as Kafka reads coordinator state at
     the high watermark, not served either, even to a non-require_stable OffsetFetch:
-    a reader shown it could see the group's offset go back after a failover. The
-    unacknowledged write is indeterminate, as any timed-out write: on Kafka a paused
-    follower may already hold the leader's answer to its pending fetch in its socket
-    and the new coordinator then has it; either value is right there."""
+    a reader shown it could see the group's offset go back after a failover. A group
+    whose only commit is such a write does not exist yet for DescribeGroups and
+    ListGroups either, and one whose deletion is such a write still does. The unacknowledged write is indeterminate, as any timed-out
+    write: on Kafka a paused follower may already hold the leader's answer to its
+    pending fetch in its socket and the new coordinator then has it; either value is
+    right there."""
     cluster = cluster_factory(settings=SETTINGS)
     topic = name("hw")
     java_create(cluster.bootstrap(), topic, 1, 3)
     group = name("hw")
     node, part, _ = coordinator(cluster, group)
+    # Another group the same broker coordinates, never committed to before.
+    fresh = next(g for g in (name("hw-fresh") for _ in range(60)) if coordinator(cluster, g)[0] == node)
     c = cluster.nodes[node].host
     tp = (topic, 0)
     assert kwire.offset_commit(c, group, {tp: 10}) == {tp: 0}
@@ -503,9 +505,25 @@ def test_an_uncommitted_offset_is_never_served(cluster_factory):
         assert kwire.offset_commit(c, group, {tp: 50}) == {tp: kwire.COORDINATOR_NOT_AVAILABLE}
         err, got = kwire.offset_fetch(c, group, require_stable=False)
         assert err == 0 and got == {tp: (10, 0)}, got
+        assert kwire.offset_commit(c, fresh, {tp: 7}) == {tp: kwire.COORDINATOR_NOT_AVAILABLE}
+        err, got = kwire.offset_fetch(c, fresh, require_stable=False)
+        assert err == 0 and got == {}, got
+        described = kwire.describe_groups(c, [group, fresh])
+        assert described[group][:2] == (0, "Empty") and described[fresh][:2] == (0, "Dead"), described
+        err, listed = kwire.list_groups(c)
+        assert err == 0 and listed.get(group) == "Empty" and fresh not in listed, listed
+        # A deletion that cannot commit: the group and its offset are still there.
+        assert kwire.delete_groups(c, [group]) == {group: kwire.COORDINATOR_NOT_AVAILABLE}
+        err, got = kwire.offset_fetch(c, group, require_stable=False)
+        assert err == 0 and got == {tp: (10, 0)}, got
+        assert kwire.describe_groups(c, [group])[group][:2] == (0, "Empty")
+        err, listed = kwire.list_groups(c)
+        assert err == 0 and listed.get(group) == "Empty", listed
     finally:
         cluster.nodes[node].kill9()
         for f in followers:
             cluster.nodes[f].resume()
     new = coordinator(cluster, group, not_on=(node,))[0]
-    assert fetch_settled(cluster, new, group) in ({tp: 10}, {tp: 50})
+    assert fetch_settled(cluster, new, group) in ({tp: 10}, {tp: 50}, {})
+    new = coordinator(cluster, fresh, not_on=(node,))[0]
+    assert fetch_settled(cluster, new, fresh) in ({}, {tp: 7})

@@ -36,6 +36,10 @@
 //	    and exit 1. For the fault tests: -tag T makes copies "copy:"+value+"|T#"+txn,
 //	    -abort-every N flushes, aborts and redoes every Nth transaction on purpose.
 //
+//	franz-compat -b HOST:PORT probe -topic T
+//	    one Metadata request (10s): prints {"ok":true} or {"error":"..."}, the connection's
+//	    own error (TLS, SASL) that a produce would only report as a timeout.
+//
 //	franz-compat -b HOST:PORT fault-produce ...   (faults.go: the fault tests' idempotent producer)
 //
 // No RecordDeliveryTimeout: franz-go measures it from Record.Timestamp, which the tests
@@ -74,8 +78,9 @@ type outRecord struct {
 }
 
 // newClient builds a franz-go client or exits; FRANZ_DEBUG=1 logs its
-// protocol exchanges to stderr.
+// protocol exchanges to stderr; COMPAT_SECURITY adds TLS/SASL (security.go).
 func newClient(opts []kgo.Opt) *kgo.Client {
+	opts = append(opts, securityOpts()...)
 	if os.Getenv("FRANZ_DEBUG") != "" {
 		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
 	}
@@ -165,6 +170,8 @@ func main() {
 		die("-topic is required")
 	}
 	switch cmd {
+	case "probe":
+		probe(*bootstrap)
 	case "produce":
 		produce(*bootstrap, *topic, *compression, *acks)
 	case "consume":
@@ -245,7 +252,7 @@ func produce(bootstrap, topic, compression, acks string) {
 		Error     *string `json:"error,omitempty"`
 	}
 	results := make([]result, len(records))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), produceTimeout())
 	defer cancel()
 	done := make(chan struct{}, len(records))
 	for i, r := range records {

@@ -31,8 +31,31 @@ const out = obj => process.stdout.write(JSON.stringify(obj) + '\n')
 const unb64 = s => (s === null || s === undefined ? null : Buffer.from(s, 'base64'))
 const b64 = b => (b === null || b === undefined ? null : Buffer.from(b).toString('base64'))
 
+// COMPAT_SECURITY (JSON, as compat/go/security.go): {"protocol": "SSL"|"SASL_PLAINTEXT"|
+// "SASL_SSL", "ca", "cert", "key" (PEM files), "mechanism": "PLAIN"|"SCRAM-SHA-256"|
+// "SCRAM-SHA-512", "username", "password"}; unset means PLAINTEXT. Node verifies the
+// server's hostname against its certificate by default.
+function securityOptions() {
+  const raw = process.env.COMPAT_SECURITY
+  if (!raw) return {}
+  const sc = JSON.parse(raw)
+  const fs = require('fs')
+  const opts = {}
+  if (sc.protocol === 'SSL' || sc.protocol === 'SASL_SSL') {
+    opts.ssl = { rejectUnauthorized: true }
+    if (sc.ca) opts.ssl.ca = [fs.readFileSync(sc.ca)]
+    if (sc.cert) opts.ssl.cert = fs.readFileSync(sc.cert)
+    if (sc.key) opts.ssl.key = fs.readFileSync(sc.key)
+  }
+  if (sc.protocol === 'SASL_PLAINTEXT' || sc.protocol === 'SASL_SSL') {
+    opts.sasl = { mechanism: sc.mechanism.toLowerCase(), username: sc.username, password: sc.password }
+  }
+  return opts
+}
+
 function kafkaFor(bootstrap) {
   return new Kafka({
+    ...securityOptions(),
     clientId: 'gregor-compat-kafkajs',
     brokers: [bootstrap],
     logLevel: logLevel.ERROR,

@@ -5,6 +5,7 @@
 //! are checked here, so a typo fails start-up with a one-line error naming
 //! the key instead of being silently ignored.
 
+pub mod authorizer;
 mod consumer_groups;
 pub mod dynamic;
 pub mod listeners;
@@ -42,7 +43,7 @@ const fn def(
     }
 }
 
-use ConfigType::{Boolean, Int, List, Long, String as Str};
+use ConfigType::{Boolean, Int, List, Long, Password, String as Str};
 
 /// The broker settings Gregor acts on, with Kafka's defaults (except where
 /// Gregor's single-binary defaults differ: listeners and log.dirs).
@@ -125,6 +126,104 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Str,
         "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         "Security protocol of each listener name.",
+    ),
+    // TLS (SSL and SASL_SSL listeners; see security/tls.rs). Each may be
+    // set for one listener as listener.name.<lower-case name>.<config>.
+    def(
+        "ssl.keystore.type",
+        Str,
+        "PEM",
+        "Format of the key store; Gregor reads PEM only (Kafka's default is JKS).",
+    ),
+    def(
+        "ssl.keystore.location",
+        Str,
+        "",
+        "PEM file holding the private key and the certificate chain.",
+    ),
+    def(
+        "ssl.keystore.certificate.chain",
+        Password,
+        "",
+        "The certificate chain in PEM, given inline instead of ssl.keystore.location.",
+    ),
+    def(
+        "ssl.keystore.key",
+        Password,
+        "",
+        "The private key in PEM (PKCS#8), given inline instead of ssl.keystore.location.",
+    ),
+    def(
+        "ssl.keystore.password",
+        Password,
+        "",
+        "Not used with PEM key stores (as in Kafka); setting it is an error.",
+    ),
+    def(
+        "ssl.key.password",
+        Password,
+        "",
+        "Password of an encrypted private key; Gregor needs unencrypted keys, so setting it is an error.",
+    ),
+    def(
+        "ssl.truststore.type",
+        Str,
+        "PEM",
+        "Format of the trust store; Gregor reads PEM only (Kafka's default is JKS).",
+    ),
+    def(
+        "ssl.truststore.location",
+        Str,
+        "",
+        "PEM file of the CA certificates that client (and peer broker) certificates are checked against.",
+    ),
+    def(
+        "ssl.truststore.certificates",
+        Password,
+        "",
+        "The trusted CA certificates in PEM, given inline instead of ssl.truststore.location.",
+    ),
+    def(
+        "ssl.truststore.password",
+        Password,
+        "",
+        "Not used with PEM trust stores (as in Kafka); setting it is an error.",
+    ),
+    def(
+        "ssl.client.auth",
+        Str,
+        "none",
+        "Client certificates: none, requested (checked when given) or required.",
+    ),
+    def(
+        "ssl.enabled.protocols",
+        List,
+        "TLSv1.2,TLSv1.3",
+        "TLS versions served.",
+    ),
+    def(
+        "ssl.protocol",
+        Str,
+        "TLSv1.3",
+        "The SSLContext protocol (TLS, TLSv1.2 or TLSv1.3); ssl.enabled.protocols decides what is served.",
+    ),
+    def(
+        "ssl.cipher.suites",
+        List,
+        "",
+        "Cipher suites by IANA name (TLS_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, ...); empty: all supported.",
+    ),
+    def(
+        "ssl.endpoint.identification.algorithm",
+        Str,
+        "https",
+        "https: brokers check a peer broker's certificate against its advertised host name; empty: they do not.",
+    ),
+    def(
+        "ssl.principal.mapping.rules",
+        Str,
+        "DEFAULT",
+        "Rules (RULE:pattern/replacement/[L|U], ..., DEFAULT) mapping a client certificate's subject to a user name.",
     ),
     def(
         "sasl.enabled.mechanisms",
@@ -620,6 +719,36 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "5000",
         "How often the high watermarks are written to replication-offset-checkpoint.",
     ),
+    def(
+        "authorizer.class.name",
+        Str,
+        "",
+        "The authorizer: org.apache.kafka.metadata.authorizer.StandardAuthorizer (or gregor.StandardAuthorizer) turns ACL checks on; empty, every request is allowed and the ACL APIs answer SECURITY_DISABLED.",
+    ),
+    def(
+        "super.users",
+        Str,
+        "",
+        "Semicolon-separated principals (User:admin;User:broker) allowed everything whatever the ACLs.",
+    ),
+    def(
+        "allow.everyone.if.no.acl.found",
+        Boolean,
+        "false",
+        "Whether a resource with no ACL at all is open to everyone.",
+    ),
+    def(
+        "gregor.authorizer.audit.allow",
+        Boolean,
+        "false",
+        "Also record allowed decisions in the __gregor_authz_audit topic (denials always are).",
+    ),
+    def(
+        "gregor.authorizer.audit.enable",
+        Boolean,
+        "true",
+        "Write authorization decisions to the __gregor_authz_audit topic when an authorizer is configured.",
+    ),
 ];
 
 /// Settings Kafka operators commonly carry in server.properties that have no
@@ -719,6 +848,8 @@ pub struct BrokerConfig {
     pub txn: TxnSettings,
     /// `replica.fetch.*` and the high-watermark checkpoint interval.
     pub fetcher: FetcherSettings,
+    /// `authorizer.class.name`, `super.users` and the audit switches.
+    pub authorizer: authorizer::AuthorizerConfig,
 }
 
 /// How followers fetch from their leaders (Kafka's `replica.*` settings).
@@ -753,7 +884,7 @@ impl BrokerConfig {
     /// its default.
     pub fn from_settings(settings: BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
         for (key, value) in &settings {
-            match find(key) {
+            match find(key).or_else(|| listener_override(key).map(|(_, def)| def)) {
                 Some(def) => check_type(def, value)?,
                 None if ACCEPTED_WITHOUT_EFFECT.contains(&key.as_str()) => {}
                 None if sasl::is_listener_setting(key) => {}
@@ -798,6 +929,7 @@ impl BrokerConfig {
             group_consumer: Default::default(),
             txn: TxnSettings::default(),
             fetcher: FetcherSettings::default(),
+            authorizer: Default::default(),
         };
         config.node_id = config.int("node.id")? as i32;
         let rack = config.value("broker.rack").trim().to_string();
@@ -806,7 +938,7 @@ impl BrokerConfig {
         config.replica_selector = ReplicaSelector::from_class(selector)
             .map_err(|reason| invalid("replica.selector.class", selector, reason))?;
         let (quorum, listeners) = quorum::settings(&config)?;
-        quorum::check_supported(&config, &quorum, &listeners)?;
+        quorum::check_supported(&config, &quorum)?;
         // A node with the broker role always has an advertised inter-broker
         // listener (quorum::settings checked it); a controller-only node's
         // own endpoint is its first controller listener.
@@ -904,6 +1036,7 @@ impl BrokerConfig {
             producer_id_expiration_ms: config.positive("producer.id.expiration.ms")?,
         };
         config.leadership()?;
+        config.authorizer = authorizer::settings(&config)?;
         config.fetcher = FetcherSettings {
             wait_max_ms: config
                 .int("replica.fetch.wait.max.ms")?
@@ -976,6 +1109,39 @@ impl BrokerConfig {
             return v;
         }
         find(key).map(|d| d.default).unwrap_or("")
+    }
+
+    /// The value of `key` for one listener: Kafka's per-listener override
+    /// `listener.name.<lower-case listener>.<key>` when set, else `key`.
+    /// Returns the name the value came from too, for error messages.
+    pub fn listener_value(&self, listener: &str, key: &str) -> (String, &str) {
+        let prefixed = listener_key(listener, key);
+        if let Some(v) = self.explicit.get(&prefixed) {
+            return (prefixed, v);
+        }
+        (key.to_string(), self.value(key))
+    }
+
+    /// This configuration with some settings replaced (dynamic broker
+    /// configs from the metadata log over the static ones).
+    pub fn with_overrides<'a>(
+        &self,
+        overrides: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> BrokerConfig {
+        let mut config = self.clone();
+        for (key, value) in overrides {
+            config.explicit.insert(key.clone(), value.clone());
+        }
+        config
+    }
+
+    /// The per-listener overrides set (`listener.name.<l>.ssl.*`), with the
+    /// definition of the setting each overrides.
+    pub fn listener_overrides(&self) -> Vec<(&String, &String, &'static BrokerConfigDef)> {
+        self.explicit
+            .iter()
+            .filter_map(|(k, v)| listener_override(k).map(|(_, def)| (k, v, def)))
+            .collect()
     }
 
     /// True when the operator set this key.
@@ -1088,6 +1254,21 @@ pub fn topic_default_in(settings: &BTreeMap<String, String>, topic_config: &str)
             settings.get(synonym).cloned()
         }
     }
+}
+
+/// `listener.name.<lower-case listener>.<key>`.
+pub fn listener_key(listener: &str, key: &str) -> String {
+    format!("listener.name.{}.{key}", listener.to_ascii_lowercase())
+}
+
+/// Splits a per-listener override `listener.name.<listener>.<config>` into
+/// the listener name and the config it overrides; only the settings Kafka
+/// lets a listener override that Gregor knows (`ssl.*` so far).
+pub fn listener_override(key: &str) -> Option<(&str, &'static BrokerConfigDef)> {
+    let rest = key.strip_prefix("listener.name.")?;
+    let (listener, config) = rest.split_once('.')?;
+    let def = find(config).filter(|d| d.name.starts_with("ssl."))?;
+    (!listener.is_empty()).then_some((listener, def))
 }
 
 pub fn find(key: &str) -> Option<&'static BrokerConfigDef> {

@@ -8,16 +8,14 @@ use crate::frame_reader::{FrameRead, FrameReader};
 use crate::handlers::{self, Reply};
 use crate::security::sasl::{self, Admit, SaslGate, SaslSettings};
 use crate::security::Session;
-use crate::send_file;
+use crate::send_file::FetchSink;
 use crate::server::NodeContext;
 use gregor_protocol::fetch_response::encode_fetch_response;
 use gregor_protocol::request::{
     decode_request, encode_raw_response, encode_response, RequestError,
 };
-use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::sync::watch;
 
 /// The listener a connection came in on.
@@ -33,16 +31,21 @@ pub struct ConnectionListener {
     pub sasl: Option<Arc<SaslSettings>>,
 }
 
-pub async fn serve(
-    mut stream: TcpStream,
-    peer: SocketAddr,
+/// Serves one connection over any stream: plain TCP, or TLS once the
+/// handshake is done (the session then carries the certificate's principal).
+pub async fn serve<S: AsyncRead + FetchSink>(
+    mut stream: S,
+    mut session: Session,
     node: Arc<NodeContext>,
-    listener: Arc<ConnectionListener>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let is_controller = listener.is_controller;
-    let mut sasl_gate = listener.sasl.clone().map(SaslGate::new);
-    let mut session = Session::anonymous(peer, listener);
+    let peer = session.peer;
+    let is_controller = session.listener.is_controller;
+    // SASL_* listeners: the gate admits requests once the client logged in,
+    // and its principal replaces the transport's (a TLS certificate's).
+    let mut sasl_gate = session.listener.sasl.clone().map(SaslGate::new);
+    // Fetch responses over TLS copy records through this one buffer.
+    let mut copy_buf = Vec::new();
     let mut frames = FrameReader::new(node.socket_request_max_bytes);
     let mut heartbeats = HeartbeatWatch {
         node: node.clone(),
@@ -86,7 +89,7 @@ pub async fn serve(
                     return;
                 };
                 tracing::debug!(%peer, version, "ApiVersions at unsupported version");
-                if stream.write_all(&bytes).await.is_err() {
+                if stream.write_all(&bytes).await.is_err() || stream.flush().await.is_err() {
                     return;
                 }
                 continue;
@@ -135,13 +138,18 @@ pub async fn serve(
             }
             Reply::Fetch(response) => {
                 match encode_fetch_response(version, correlation_id, response) {
-                    Ok(encoded) => send_file::write_fetch(&mut stream, encoded).await,
+                    Ok(encoded) => stream.write_fetch(encoded, &mut copy_buf).await,
                     Err(err) => {
                         tracing::error!(%peer, version, %err, "cannot encode fetch response; closing connection");
                         return;
                     }
                 }
             }
+        };
+        // TLS holds written bytes until flushed; plain TCP has nothing to do.
+        let written = match written {
+            Ok(()) => stream.flush().await,
+            err => err,
         };
         if let Err(err) = written {
             // A peer that went away is routine; anything else is worth a line.

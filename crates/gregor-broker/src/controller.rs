@@ -319,6 +319,32 @@ impl Controller {
         }
     }
 
+    /// CreateAcls: one result per ACL (`None` = created or already there).
+    pub fn create_acls(
+        &self,
+        acls: &[gregor_metadata::acl::AclBinding],
+    ) -> Result<Vec<gregor_metadata::acl_control::CreateResult>, ControllerError> {
+        self.change(false, |image, _| {
+            Ok(gregor_metadata::acl_control::create_acls(
+                image,
+                acls,
+                Uuid::new_v4,
+            ))
+        })
+        .map(|(_, results, _)| results)
+    }
+
+    /// DeleteAcls: per filter, the ACLs removed.
+    pub fn delete_acls(
+        &self,
+        filters: &[gregor_metadata::acl::AclFilter],
+    ) -> Result<Vec<gregor_metadata::acl_control::DeleteResult>, ControllerError> {
+        self.change(false, |image, _| {
+            Ok(gregor_metadata::acl_control::delete_acls(image, filters))
+        })
+        .map(|(_, results, _)| results)
+    }
+
     pub fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
         self.simple_change(false, |image| controller::delete_topic(image, name))
             .map(|_| ())

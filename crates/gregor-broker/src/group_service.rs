@@ -169,22 +169,29 @@ impl GroupService {
     }
 
     /// A transaction marker of `producer_id` was written to
-    /// `__consumer_offsets-<partition>`: settle the offsets it covers.
-    pub fn complete_txn(&self, partition: i32, producer_id: i64, commit: bool) {
+    /// `__consumer_offsets-<partition>` at `marker_offset`: settle the
+    /// offsets it covers (shown by reads once the marker is committed).
+    pub fn complete_txn(&self, partition: i32, producer_id: i64, commit: bool, marker_offset: i64) {
         let mut inner = self.core.lock();
         match inner.shards.get_mut(partition) {
-            Ok(shard) => shard.coordinator.complete_txn_offsets(
-                producer_id,
-                commit,
-                // Every group of the shard is in its partition.
-                |_| true,
-                now_ms(),
-            ),
+            Ok(shard) => {
+                self.core.catch_up(partition, shard);
+                shard.coordinator.complete_txn_offsets(
+                    producer_id,
+                    commit,
+                    // Every group of the shard is in its partition.
+                    |_| true,
+                    now_ms(),
+                );
+                shard.coordinator.place_changes(marker_offset);
+                // A require_stable read waits for the marker too.
+                shard.last_written = shard.last_written.max(Some(marker_offset));
+            }
             Err(COORDINATOR_LOAD_IN_PROGRESS) => inner
                 .markers_while_loading
                 .entry(partition)
                 .or_default()
-                .push((producer_id, commit)),
+                .push((producer_id, commit, marker_offset)),
             // Not the coordinator: whoever loads the partition replays the marker.
             Err(_) => {
                 tracing::debug!(partition, producer_id, "marker for a shard not held here")
@@ -211,15 +218,19 @@ impl GroupService {
         .map_err(|e| anyhow::anyhow!("{}", e.message))
     }
 
-    /// Read-only access to the group's shard (describe, fetch offsets).
+    /// Read-only access to the group's shard (describe, fetch offsets), at
+    /// the partition's current high watermark: committed offsets whose
+    /// records are not committed yet read as before them, as Kafka's
+    /// runtime reads at the last committed offset.
     pub fn read<T>(
         &self,
         group_id: &str,
         f: impl FnOnce(&GroupCoordinator) -> T,
     ) -> Result<T, i16> {
         let partition = self.core.partition_of(group_id);
-        let inner = self.core.lock();
-        let shard = inner.shards.get(partition)?;
+        let mut inner = self.core.lock();
+        let shard = inner.shards.get_mut(partition)?;
+        self.core.catch_up(partition, shard);
         Ok(f(&shard.coordinator))
     }
 

@@ -293,7 +293,11 @@ fn build_batch(
     Ok(batch.build()?.to_vec())
 }
 
-/// One item read back from an internal topic.
+/// One item read back from an internal topic. `batch_end` is the last
+/// offset of its batch: a batch is replicated, and so committed, whole
+/// (the high watermark moves by followers' fetches, which end at batch
+/// boundaries), so a loading coordinator compares that with the high
+/// watermark to tell committed items from the rest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Replayed {
     /// A keyed record; `producer` is set for a transactional batch's record,
@@ -302,9 +306,14 @@ pub enum Replayed {
         key: Bytes,
         value: Option<Bytes>,
         producer: Option<i64>,
+        batch_end: i64,
     },
     /// A transaction marker.
-    Marker { producer_id: i64, commit: bool },
+    Marker {
+        producer_id: i64,
+        commit: bool,
+        batch_end: i64,
+    },
 }
 
 /// Control record key: int16 version, int16 type (0 abort, 1 commit).
@@ -334,6 +343,7 @@ pub fn replay(
         for batch in decode_batches(&read.records)? {
             let header = &batch.header;
             let producer = header.is_transactional().then_some(header.producer_id);
+            let batch_end = header.last_offset();
             for record in batch.records {
                 if record.offset < next {
                     continue;
@@ -345,6 +355,7 @@ pub fn replay(
                         out.push(Replayed::Marker {
                             producer_id: header.producer_id,
                             commit,
+                            batch_end,
                         });
                     }
                     continue;
@@ -353,6 +364,7 @@ pub fn replay(
                     key,
                     value: record.value,
                     producer,
+                    batch_end,
                 });
             }
             next = next.max(header.last_offset() + 1);

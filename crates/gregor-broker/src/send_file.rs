@@ -3,15 +3,68 @@
 //! the socket, the broker never touches the bytes.
 //!
 //! Where `sendfile` is refused (a file system or socket that cannot do it)
-//! the range is copied through a buffer instead; a TLS listener would take
-//! that path too.
+//! the range is copied through a buffer instead. A TLS connection always
+//! copies: the records must be encrypted, so they pass through one buffer
+//! the connection keeps for its whole life ([`FetchSink`]).
 
 use gregor_log::FileSlice;
 use gregor_protocol::fetch_response::{Chunk, EncodedFetch};
+use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
-use tokio::io::{AsyncWriteExt, Interest};
+use std::pin::Pin;
+use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+
+type WriteFuture<'a> = Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>;
+
+/// A connection's stream as the fetch path sees it: how a fetch response
+/// with records in segment files goes out. `copy_buf` is the connection's
+/// own buffer, reused across responses.
+pub trait FetchSink: AsyncWrite + Unpin + Send {
+    fn write_fetch<'a>(
+        &'a mut self,
+        encoded: EncodedFetch<FileSlice>,
+        copy_buf: &'a mut Vec<u8>,
+    ) -> WriteFuture<'a>;
+}
+
+/// Plain TCP: `sendfile` straight from the page cache.
+impl FetchSink for TcpStream {
+    fn write_fetch<'a>(
+        &'a mut self,
+        encoded: EncodedFetch<FileSlice>,
+        copy_buf: &'a mut Vec<u8>,
+    ) -> WriteFuture<'a> {
+        Box::pin(write_fetch(self, encoded, copy_buf))
+    }
+}
+
+/// TLS: the records are read into the buffer and encrypted from there.
+impl FetchSink for tokio_rustls::server::TlsStream<TcpStream> {
+    fn write_fetch<'a>(
+        &'a mut self,
+        encoded: EncodedFetch<FileSlice>,
+        copy_buf: &'a mut Vec<u8>,
+    ) -> WriteFuture<'a> {
+        Box::pin(copy_fetch(self, encoded, copy_buf))
+    }
+}
+
+/// Writes every chunk through the copy path.
+pub async fn copy_fetch(
+    stream: &mut (impl AsyncWrite + Unpin),
+    encoded: EncodedFetch<FileSlice>,
+    copy_buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    for chunk in encoded.chunks {
+        match chunk {
+            Chunk::Bytes(bytes) => stream.write_all(&bytes).await?,
+            Chunk::Records(slice) => copy_slice(stream, &slice, copy_buf).await?,
+        }
+    }
+    Ok(())
+}
 
 /// Copy-path buffer size, reused across the ranges of one response.
 const COPY_CHUNK: usize = 64 * 1024;
@@ -22,12 +75,13 @@ const COPY_CHUNK: usize = 64 * 1024;
 pub async fn write_fetch(
     stream: &mut TcpStream,
     encoded: EncodedFetch<FileSlice>,
+    copy_buf: &mut Vec<u8>,
 ) -> io::Result<()> {
     let cork = encoded.chunks.len() > 1;
     if cork {
         set_cork(stream, true);
     }
-    let result = write_chunks(stream, encoded.chunks).await;
+    let result = write_chunks(stream, encoded.chunks, copy_buf).await;
     if cork {
         // Uncorking pushes out whatever is still queued.
         set_cork(stream, false);
@@ -35,13 +89,16 @@ pub async fn write_fetch(
     result
 }
 
-async fn write_chunks(stream: &mut TcpStream, chunks: Vec<Chunk<FileSlice>>) -> io::Result<()> {
-    let mut copy_buf = Vec::new();
+async fn write_chunks(
+    stream: &mut TcpStream,
+    chunks: Vec<Chunk<FileSlice>>,
+    copy_buf: &mut Vec<u8>,
+) -> io::Result<()> {
     for chunk in chunks {
         match chunk {
             Chunk::Bytes(bytes) => stream.write_all(&bytes).await?,
             Chunk::Records(slice) => {
-                send_slice(stream, &slice, &mut copy_buf).await?;
+                send_slice(stream, &slice, copy_buf).await?;
             }
         }
     }
@@ -117,7 +174,7 @@ fn sendfile_unsupported(err: &io::Error) -> bool {
 
 /// The copying path: positional reads into a reused buffer, then writes.
 pub async fn copy_slice(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncWrite + Unpin),
     slice: &FileSlice,
     copy_buf: &mut Vec<u8>,
 ) -> io::Result<()> {

@@ -5,7 +5,7 @@ use crate::cluster::broker_channel::BrokerChannel;
 use crate::cluster::controller_channel::ControllerChannel;
 use crate::cluster::lifecycle::{self, Identity, Membership};
 use crate::cluster::metadata_plane::{MetadataPlane, SnapshotPolicy};
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, SecurityProtocol};
 use crate::connection::{self, ConnectionListener};
 use crate::controller::Controller;
 use crate::fetch::session_cache::SessionCache;
@@ -14,6 +14,8 @@ use crate::meta_properties;
 use crate::replica::fetcher::{self, FetcherContext};
 use crate::replica_manager::ReplicaManager;
 use crate::security::scram_bootstrap;
+use crate::security::tls::{client_tls, DynamicTls, TlsListener};
+use crate::security::Session;
 use crate::txn_service::TxnService;
 use anyhow::Context;
 use gregor_coordinator::group::GroupConfig;
@@ -43,6 +45,8 @@ pub struct Broker {
     pub verify_channel: BrokerChannel,
     /// Incremental fetch sessions (KIP-227).
     pub fetch_sessions: Mutex<SessionCache>,
+    /// ACL checks (`authorizer.class.name`) and the audit trail.
+    pub authorizer: crate::security::Authorizer,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -118,11 +122,23 @@ impl Broker {
                 sasl: crate::config::sasl::settings(&config, listener)?.map(Arc::new),
             });
             start_oauthbearer(&context);
-            sockets.push((context, socket));
+            let tls = match listener.protocol {
+                SecurityProtocol::Ssl | SecurityProtocol::SaslSsl => Some(Arc::new(
+                    TlsListener::load(&config, &listener.name, listener.protocol)?,
+                )),
+                SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext => None,
+            };
+            sockets.push((context, (socket, tls)));
         }
+        let dynamic_tls = Arc::new(DynamicTls::new(
+            sockets
+                .iter()
+                .filter_map(|(_, (_, tls))| tls.clone())
+                .collect(),
+        ));
         let bound: Vec<(String, SocketAddr)> = sockets
             .iter()
-            .map(|(l, s)| Ok((l.name.clone(), s.local_addr()?)))
+            .map(|(l, (s, _))| Ok((l.name.clone(), s.local_addr()?)))
             .collect::<std::io::Result<_>>()?;
         let local_addr = bound
             .iter()
@@ -174,6 +190,13 @@ impl Broker {
 
         let mut quorum = quorum;
         quorum.runtime.cluster_id = cluster_id.clone();
+        // Raft peers and the controller channel reach the controller
+        // listener (the first of controller.listener.names).
+        let controller_tls = match config.quorum.controller_listener_names.first() {
+            Some(name) => client_tls(&config, name)?,
+            None => None,
+        };
+        quorum.runtime.tls = controller_tls.clone();
         quorum.runtime.sasl = controller_sasl.clone();
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
         let snapshots = SnapshotPolicy {
@@ -182,11 +205,14 @@ impl Broker {
         };
         let plane = MetadataPlane::start(quorum.runtime, snapshots, replicas.clone())
             .context("cannot start the metadata quorum")?;
+        // TLS towards other nodes' SSL listeners, one config per purpose.
+        let inter_broker_tls = client_tls(&config, &config.listeners.inter_broker)?;
         let fetcher_context = Arc::new(FetcherContext {
             node_id: config.node_id,
             local_ip: quorum.local_ip,
             settings: config.fetcher.clone(),
             quotas: replicas.quotas().clone(),
+            tls: inter_broker_tls.clone(),
             sasl: inter_broker_sasl.clone(),
         });
         let channel = Arc::new(
@@ -200,6 +226,7 @@ impl Broker {
                     Arc::new(move || plane.status().leader)
                 }),
             )
+            .with_tls(controller_tls)
             .with_sasl(controller_sasl),
         );
         let defaults = TopicDefaults {
@@ -236,8 +263,8 @@ impl Broker {
             sockets.into_iter().partition(|(l, _)| l.is_controller);
         let mut accept_tasks: Vec<JoinHandle<()>> = controller_sockets
             .into_iter()
-            .map(|(context, socket)| {
-                let accept = accept_loop(socket, context, node.clone(), shutdown_rx.clone());
+            .map(|(context, (socket, tls))| {
+                let accept = accept_loop(socket, context, tls, node.clone(), shutdown_rx.clone());
                 Ok(plane.runtime().spawn(accept))
             })
             .collect::<std::io::Result<_>>()?;
@@ -294,7 +321,14 @@ impl Broker {
                 .listeners
                 .advertised
                 .iter()
-                .map(|l| (l.name.clone(), l.host.clone(), l.port, PLAINTEXT))
+                .map(|l| {
+                    (
+                        l.name.clone(),
+                        l.host.clone(),
+                        l.port,
+                        protocol_id(l.protocol),
+                    )
+                })
                 .collect(),
             rack: config.rack.clone(),
             heartbeat_interval: Duration::from_millis(
@@ -310,13 +344,16 @@ impl Broker {
                 Duration::from_millis(INTER_BROKER_REQUEST_TIMEOUT_MS),
                 format!("broker-{}-{purpose}", config.node_id),
             )
+            .with_tls(inter_broker_tls.clone())
             .with_sasl(inter_broker_sasl.clone())
         };
         let markers_channel = broker_channel("txn-markers");
         let verify_channel = broker_channel("txn-verification");
         let incarnation_id = identity.incarnation_id;
+        let authorizer = crate::security::Authorizer::new(config.authorizer.clone());
         let broker = Arc::new(Broker {
             config,
+            authorizer,
             cluster_id,
             controller,
             replicas,
@@ -334,6 +371,7 @@ impl Broker {
             if let Some(broker) = hooked.upgrade() {
                 broker.groups.on_image(image);
                 broker.txns.on_image(image);
+                dynamic_tls.on_image(image, &broker.config);
             }
         }));
 
@@ -356,10 +394,11 @@ impl Broker {
             // Transactions a crash left prepared get their markers now.
             broker.txns.maintain(None).await;
         }
-        for (context, socket) in client_sockets {
+        for (context, (socket, tls)) in client_sockets {
             accept_tasks.push(tokio::spawn(accept_loop(
                 socket,
                 context,
+                tls,
                 node.clone(),
                 shutdown_rx.clone(),
             )));
@@ -396,6 +435,10 @@ impl Broker {
                     shutdown_rx.clone(),
                 )),
                 tokio::spawn(crate::txn_markers::run(broker.clone(), shutdown_rx.clone())),
+                tokio::spawn(crate::security::audit::run(
+                    broker.clone(),
+                    shutdown_rx.clone(),
+                )),
             ]
         });
         for (name, address) in &bound {
@@ -445,8 +488,20 @@ const CONTROLLER_REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// Markers and verifications to other brokers: Kafka's
 /// `request.timeout.ms` default for its inter-broker senders.
 const INTER_BROKER_REQUEST_TIMEOUT_MS: u64 = 30_000;
-/// Kafka's SecurityProtocol id for PLAINTEXT (the only one served so far).
-const PLAINTEXT: i16 = 0;
+/// Kafka's SecurityProtocol ids, as brokers register their endpoints.
+fn protocol_id(protocol: SecurityProtocol) -> i16 {
+    match protocol {
+        SecurityProtocol::Plaintext => 0,
+        SecurityProtocol::Ssl => 1,
+        SecurityProtocol::SaslPlaintext => 2,
+        SecurityProtocol::SaslSsl => 3,
+    }
+}
+
+/// How long a TLS handshake may take before the connection is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often TLS listeners look at their PEM files' size and mtime.
+const TLS_RELOAD_CHECK: Duration = Duration::from_secs(1);
 
 /// Where the quorum is and how this node takes part in it.
 struct QuorumPlan {
@@ -476,6 +531,7 @@ async fn quorum_plan(
         });
     let mut voters = Vec::new();
     let mut voter_addresses = BTreeMap::new();
+    let mut voter_hosts = BTreeMap::new();
     let client_listener = bound
         .iter()
         .find(|(name, _)| *name == config.listener.name)
@@ -504,6 +560,7 @@ async fn quorum_plan(
                     )
                 })?;
             voters.push((voter.id, address));
+            voter_hosts.insert(voter.id, voter.host.clone());
             voter_addresses.insert(voter.id, text);
         }
     }
@@ -517,6 +574,7 @@ async fn quorum_plan(
     // The cluster id is filled in once meta.properties is read.
     let mut runtime = RuntimeConfig::new(config.node_id, "", voters, &config.log_dir);
     runtime.local_ip = local_ip;
+    runtime.voter_hosts = voter_hosts;
     runtime.election_timeout_ms = config.quorum.election_timeout_ms.max(1) as u64;
     runtime.fetch_timeout_ms = config.quorum.fetch_timeout_ms.max(1) as u64;
     runtime.listener_name = match (
@@ -647,17 +705,34 @@ impl RunningBroker {
 async fn accept_loop(
     listener: TcpListener,
     context: Arc<ConnectionListener>,
+    tls: Option<Arc<TlsListener>>,
     node: Arc<NodeContext>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
+    let mut reload_check = tokio::time::interval(TLS_RELOAD_CHECK);
+    reload_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            _ = reload_check.tick(), if tls.is_some() => {
+                if let Some(tls) = tls.clone() {
+                    // A stat per file, off the async threads.
+                    let _ = tokio::task::spawn_blocking(move || tls.reload_if_changed()).await;
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection::serve(stream, peer, node.clone(), context.clone(), shutdown.clone()));
+                    match &tls {
+                        None => {
+                            let session = Session::anonymous(peer, context.clone());
+                            connections.spawn(connection::serve(stream, session, node.clone(), shutdown.clone()));
+                        }
+                        Some(tls) => {
+                            connections.spawn(serve_tls(stream, peer, tls.clone(), context.clone(), node.clone(), shutdown.clone()));
+                        }
+                    }
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: back off briefly.
@@ -669,6 +744,46 @@ async fn accept_loop(
         }
     }
     connections.shutdown().await;
+}
+
+/// The TLS handshake (bounded in time), the principal it gives, then the
+/// connection. A client that does not speak TLS, or fails the handshake or
+/// the certificate check, is closed without a word, as Kafka does.
+async fn serve_tls(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: Arc<TlsListener>,
+    context: Arc<ConnectionListener>,
+    node: Arc<NodeContext>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Some(acceptor) = tls.acceptor() else {
+        return;
+    };
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => {
+            // As Kafka logs it: "Failed authentication with ... (SSL handshake failed)".
+            tracing::info!(%peer, listener = %context.name, %err, "failed authentication: TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, listener = %context.name, "TLS handshake timed out; closing connection");
+            return;
+        }
+    };
+    let principal = tls.principal(stream.get_ref().1.peer_certificates());
+    let Some(principal) = principal else {
+        tracing::warn!(%peer, listener = %context.name, "no ssl.principal.mapping.rules rule matches the client certificate; closing connection");
+        return;
+    };
+    tracing::debug!(%peer, listener = %context.name, %principal, "TLS connection established");
+    let session = Session {
+        peer,
+        listener: context,
+        principal,
+    };
+    connection::serve(stream, session, node, shutdown).await;
 }
 
 /// Segment rolls by time, flush.ms and retention, on the configured intervals.

@@ -403,11 +403,11 @@ impl TxnService {
             commit: marker.commit,
             transaction_version: marker.transaction_version,
         };
-        target
+        let written = target
             .append_txn_marker(marker, now_ms())
             .map_err(|e| e.error_code())?;
         if topic == OFFSETS_TOPIC {
-            groups.complete_txn(partition, marker.producer_id, marker.commit);
+            groups.complete_txn(partition, marker.producer_id, marker.commit, written.offset);
         }
         Ok(())
     }

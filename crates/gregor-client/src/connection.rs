@@ -3,6 +3,7 @@
 
 use crate::error::error_name;
 use crate::sasl::{SaslClient, SaslCredentials};
+use crate::tls::{ClientStream, ClientTls};
 use anyhow::{anyhow, bail, Context};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gregor_protocol::error_codes::{NONE, UNSUPPORTED_VERSION};
@@ -41,6 +42,11 @@ pub struct ConnectOptions {
     pub local_ip: Option<IpAddr>,
     /// The client id in every request header.
     pub client_id: String,
+    /// TLS, for a peer's SSL listener; None for PLAINTEXT.
+    pub tls: Option<ClientTls>,
+    /// The host name the peer's certificate must be valid for, when it is
+    /// not the host of the address (a resolved voter address).
+    pub tls_server_name: Option<String>,
     /// Authenticate with SASL right after ApiVersions (SASL_PLAINTEXT or
     /// SASL_SSL listeners), and again before the session runs out.
     pub sasl: Option<SaslCredentials>,
@@ -53,6 +59,8 @@ impl Default for ConnectOptions {
             connect_timeout: CONNECT_TIMEOUT,
             local_ip: None,
             client_id: DEFAULT_CLIENT_ID.to_string(),
+            tls: None,
+            tls_server_name: None,
             sasl: None,
         }
     }
@@ -61,7 +69,7 @@ impl Default for ConnectOptions {
 pub struct Connection {
     address: String,
     client_id: StrBytes,
-    stream: TcpStream,
+    stream: Box<dyn ClientStream>,
     next_correlation_id: i32,
     /// api key -> (min, max) the broker serves.
     versions: HashMap<i16, (i16, i16)>,
@@ -108,6 +116,18 @@ impl Connection {
         .map_err(|_| anyhow!("cannot connect to {address}: timed out"))?
         .with_context(|| format!("cannot connect to {address}"))?;
         stream.set_nodelay(true)?;
+        let stream: Box<dyn ClientStream> = match &options.tls {
+            None => Box::new(stream),
+            Some(tls) => {
+                let name = options.tls_server_name.as_deref().unwrap_or(address);
+                let handshake = tls.connect(stream, name);
+                let tls_stream = tokio::time::timeout(options.connect_timeout, handshake)
+                    .await
+                    .map_err(|_| anyhow!("TLS handshake with {address} timed out"))?
+                    .with_context(|| format!("TLS handshake with {address} failed"))?;
+                Box::new(tls_stream)
+            }
+        };
         let mut connection = Connection {
             address: address.to_string(),
             client_id: StrBytes::from_string(options.client_id.clone()),
@@ -328,8 +348,12 @@ impl Connection {
         self.reauthenticate_if_due().await?;
         let version = self.version_for(key, preferred)?;
         let frame = self.frame(key, version, &body.into())?;
-        let result =
-            tokio::time::timeout(self.request_timeout, self.stream.write_all(&frame)).await;
+        let stream = &mut self.stream;
+        let write = async {
+            stream.write_all(&frame).await?;
+            stream.flush().await
+        };
+        let result = tokio::time::timeout(self.request_timeout, write).await;
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => {
@@ -388,6 +412,8 @@ impl Connection {
         let stream = &mut self.stream;
         let io = async {
             stream.write_all(&frame).await?;
+            // TLS holds what was written until flushed.
+            stream.flush().await?;
             let size = stream.read_i32().await?;
             if size < 0 || size as usize > MAX_RESPONSE_BYTES {
                 return Err(std::io::Error::other(format!(

@@ -1,6 +1,7 @@
 //! An async Kafka-protocol client: connections, metadata, admin, produce and
 //! fetch. Used by the CLI; talks to Gregor or Apache Kafka alike.
 
+mod acls;
 mod admin;
 mod client;
 mod cluster;
@@ -11,6 +12,7 @@ mod groups;
 pub mod partitioner;
 mod partitions;
 pub mod sasl;
+pub mod tls;
 mod transactions;
 
 #[cfg(test)]

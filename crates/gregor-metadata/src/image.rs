@@ -1,5 +1,6 @@
 //! The metadata image: the state that results from applying records in order.
 
+use crate::acl::AclBinding;
 use crate::record::Endpoint;
 use crate::{ConfigResource, MetadataRecord};
 use std::collections::BTreeMap;
@@ -101,6 +102,8 @@ pub struct MetadataImage {
     /// Finalized feature levels (Kafka's FeatureLevelRecord), by name; a
     /// feature absent here is at level 0.
     pub features: BTreeMap<String, i16>,
+    /// Every ACL, by id; shared so an image clone does not copy them.
+    pub acls: Arc<BTreeMap<Uuid, AclBinding>>,
     /// SCRAM credentials, by user name and then mechanism (1 SHA-256,
     /// 2 SHA-512).
     pub scram_credentials: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
@@ -340,6 +343,12 @@ impl MetadataImage {
                 next_producer_id, ..
             } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
+            }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                Arc::make_mut(&mut self.acls).insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                Arc::make_mut(&mut self.acls).remove(id);
             }
             MetadataRecord::RemoveTopic { id } => {
                 if let Some(name) = self.topic_names_by_id.remove(id) {

@@ -10,6 +10,8 @@
 //! broker membership with explicit time ([`membership`]), leader/ISR
 //! elections ([`election`]) and ISR changes ([`alter_partition`]).
 
+pub mod acl;
+pub mod acl_control;
 pub mod alter_partition;
 pub mod controller;
 pub mod election;

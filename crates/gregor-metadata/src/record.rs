@@ -7,6 +7,7 @@
 //! commit together or not at all, and the entry's offset is what a broker
 //! registration's epoch is (as in Kafka).
 
+use crate::acl::{AclBinding, AclOperation, AclPermission, PatternType, ResourceType};
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
@@ -102,6 +103,11 @@ pub enum MetadataRecord {
     /// A feature's finalized level (Kafka's FeatureLevelRecord); level 0
     /// removes it.
     FeatureLevel { name: String, level: i16 },
+    /// An ACL was created (Kafka's AccessControlEntryRecord); `id` names it
+    /// for removal.
+    AccessControlEntry { id: Uuid, acl: AclBinding },
+    /// The ACL with this id is gone (Kafka's RemoveAccessControlEntryRecord).
+    RemoveAccessControlEntry { id: Uuid },
     /// A user's SCRAM credential for one mechanism (Kafka's
     /// UserScramCredentialRecord): never the password, only what a SCRAM
     /// server needs (RFC 5802's StoredKey and ServerKey with the salt and
@@ -144,6 +150,10 @@ mod tag {
     pub const REGISTER_CONTROLLER: u8 = 9;
     pub const PARTITION_REASSIGNMENT: u8 = 10;
     pub const FEATURE_LEVEL: u8 = 11;
+    // ACLs are numbered apart from the rest, leaving room below for other
+    // record types.
+    pub const ACCESS_CONTROL_ENTRY: u8 = 20;
+    pub const REMOVE_ACCESS_CONTROL_ENTRY: u8 = 21;
     pub const USER_SCRAM_CREDENTIAL: u8 = 12;
     pub const REMOVE_USER_SCRAM_CREDENTIAL: u8 = 13;
     pub const BROKER_RESOURCE: u8 = 0;
@@ -277,6 +287,21 @@ impl MetadataRecord {
                 out.header(tag::FEATURE_LEVEL);
                 out.string(name);
                 out.0.put_i16(*level);
+            }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                out.header(tag::ACCESS_CONTROL_ENTRY);
+                out.0.put_slice(id.as_bytes());
+                out.0.put_i8(acl.resource_type.code());
+                out.string(&acl.resource_name);
+                out.0.put_i8(acl.pattern_type.code());
+                out.string(&acl.principal);
+                out.string(&acl.host);
+                out.0.put_i8(acl.operation.code());
+                out.0.put_i8(acl.permission.code());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                out.header(tag::REMOVE_ACCESS_CONTROL_ENTRY);
+                out.0.put_slice(id.as_bytes());
             }
             MetadataRecord::UserScramCredential {
                 name,
@@ -417,6 +442,21 @@ impl MetadataRecord {
                 broker: r.i32()?,
                 next_producer_id: r.i64()?,
             },
+            tag::ACCESS_CONTROL_ENTRY => MetadataRecord::AccessControlEntry {
+                id: r.uuid()?,
+                acl: AclBinding {
+                    resource_type: ResourceType::from_code(r.u8()? as i8),
+                    resource_name: r.string()?,
+                    pattern_type: PatternType::from_code(r.u8()? as i8),
+                    principal: r.string()?,
+                    host: r.string()?,
+                    operation: AclOperation::from_code(r.u8()? as i8),
+                    permission: AclPermission::from_code(r.u8()? as i8),
+                },
+            },
+            tag::REMOVE_ACCESS_CONTROL_ENTRY => {
+                MetadataRecord::RemoveAccessControlEntry { id: r.uuid()? }
+            }
             other => return Err(format!("unknown metadata record type {other}")),
         };
         if r.pos != buf.len() {
@@ -717,6 +757,19 @@ mod tests {
                 broker: 1,
                 next_producer_id: 5000,
             },
+            MetadataRecord::AccessControlEntry {
+                id,
+                acl: AclBinding {
+                    resource_type: ResourceType::Topic,
+                    resource_name: "orders-".into(),
+                    pattern_type: PatternType::Prefixed,
+                    principal: "User:alice".into(),
+                    host: "*".into(),
+                    operation: AclOperation::Read,
+                    permission: AclPermission::Deny,
+                },
+            },
+            MetadataRecord::RemoveAccessControlEntry { id },
         ]
     }
 
@@ -955,6 +1008,27 @@ mod tests {
                     value
                 }),
             any_uuid().prop_map(|id| MetadataRecord::RemoveTopic { id }),
+            (
+                any_uuid(),
+                any_string(),
+                any_string(),
+                any::<(i8, i8, i8, i8)>()
+            )
+                .prop_map(|(id, name, principal, (r, p, o, a))| {
+                    MetadataRecord::AccessControlEntry {
+                        id,
+                        acl: AclBinding {
+                            resource_type: ResourceType::from_code(r),
+                            resource_name: name.clone(),
+                            pattern_type: PatternType::from_code(p),
+                            principal,
+                            host: name,
+                            operation: AclOperation::from_code(o),
+                            permission: AclPermission::from_code(a),
+                        },
+                    }
+                }),
+            any_uuid().prop_map(|id| MetadataRecord::RemoveAccessControlEntry { id }),
             (any::<i32>(), any::<i64>()).prop_map(|(broker, next_producer_id)| {
                 MetadataRecord::ProducerIds {
                     broker,

@@ -109,6 +109,15 @@ impl MetadataImage {
                 },
             ));
         }
+        for (id, acl) in self.acls.iter() {
+            out.push((
+                0,
+                MetadataRecord::AccessControlEntry {
+                    id: *id,
+                    acl: acl.clone(),
+                },
+            ));
+        }
         for (name, credentials) in &self.scram_credentials {
             for (mechanism, c) in credentials {
                 out.push((
@@ -302,6 +311,21 @@ mod tests {
             (0..2i16).prop_map(|level| MetadataRecord::FeatureLevel {
                 name: crate::elr::FEATURE.to_string(),
                 level,
+            }),
+            (0..4u128, 0..3u8).prop_map(|(n, op)| MetadataRecord::AccessControlEntry {
+                id: Uuid::from_u128(n),
+                acl: crate::acl::AclBinding {
+                    resource_type: crate::acl::ResourceType::Topic,
+                    resource_name: format!("t{n}"),
+                    pattern_type: crate::acl::PatternType::Literal,
+                    principal: "User:alice".into(),
+                    host: "*".into(),
+                    operation: crate::acl::AclOperation::from_code(op as i8 + 2),
+                    permission: crate::acl::AclPermission::Allow,
+                },
+            }),
+            (0..4u128).prop_map(|n| MetadataRecord::RemoveAccessControlEntry {
+                id: Uuid::from_u128(n)
             }),
             (0..3u8, 1..3i8, 4096..4100i32).prop_map(|(user, mechanism, iterations)| {
                 MetadataRecord::UserScramCredential {

@@ -67,12 +67,22 @@ pub const INVALID_REPLICATION_FACTOR: i16 = 38;
 pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
 /// A configuration is not valid.
 pub const INVALID_CONFIG: i16 = 40;
+/// The principal may not perform the operation on this topic.
+pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+/// The principal may not perform the operation on this group.
+pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+/// The principal may not perform the operation on the cluster.
+pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 /// This node is not the active controller.
 pub const NOT_CONTROLLER: i16 = 41;
 /// The request is malformed or contradicts itself.
 pub const INVALID_REQUEST: i16 = 42;
 /// The request breaks a broker policy.
 pub const POLICY_VIOLATION: i16 = 44;
+/// The principal may not perform the operation on this transactional id.
+pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+/// No authorizer is configured (the ACL APIs are disabled).
+pub const SECURITY_DISABLED: i16 = 54;
 /// The producer's sequence number is not the next one expected.
 pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 /// The producer epoch is older than the current one (fenced).
@@ -314,6 +324,23 @@ mod tests {
             ),
             (super::INVALID_CONFIG, ResponseError::InvalidConfig),
             (super::INVALID_REQUEST, ResponseError::InvalidRequest),
+            (
+                super::TOPIC_AUTHORIZATION_FAILED,
+                ResponseError::TopicAuthorizationFailed,
+            ),
+            (
+                super::GROUP_AUTHORIZATION_FAILED,
+                ResponseError::GroupAuthorizationFailed,
+            ),
+            (
+                super::CLUSTER_AUTHORIZATION_FAILED,
+                ResponseError::ClusterAuthorizationFailed,
+            ),
+            (
+                super::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                ResponseError::TransactionalIdAuthorizationFailed,
+            ),
+            (super::SECURITY_DISABLED, ResponseError::SecurityDisabled),
             (super::POLICY_VIOLATION, ResponseError::PolicyViolation),
             (
                 super::OUT_OF_ORDER_SEQUENCE_NUMBER,

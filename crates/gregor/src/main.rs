@@ -35,6 +35,9 @@ enum Command {
     /// List and describe consumer groups (members, offsets, lag).
     #[command(subcommand)]
     Group(cli::group::GroupCommand),
+    /// Add, list and remove ACLs; explain which ACL decides an access.
+    #[command(subcommand)]
+    Acl(cli::acl::AclCommand),
     /// Describe the cluster (brokers or controllers) and its metadata quorum.
     #[command(subcommand)]
     Cluster(cli::cluster::ClusterCommand),
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Group(cmd) => cli::run(cli::group::run(cmd)),
         Command::Partition(cmd) => cli::run(cli::partition::run(cmd)),
         Command::Txn(cmd) => cli::run(cli::txn::run(cmd)),
+        Command::Acl(cmd) => cli::run(cli::acl::run(cmd)),
         Command::Cluster(cmd) => cli::run(cli::cluster::run(cmd)),
         Command::Perf(cmd) => cli::run_parallel(cli::perf::run(cmd)),
         Command::DevCluster(args) => dev_cluster::run(args),

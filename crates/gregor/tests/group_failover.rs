@@ -298,11 +298,15 @@ fn group_state_survives_kill_9_of_its_coordinator() {
     let successor = ready_coordinator(&cluster, &live, GROUP);
     assert_ne!(successor, coordinator);
     let mut conn = cluster.connect(successor);
+    // Reads are at the partition's high watermark (as Kafka's), and a new
+    // leader's catches up once the remaining follower fetches from it; a
+    // require_stable fetch waits for that, as Java consumers ask it.
     assert_eq!(
-        fetch(&mut conn, GROUP),
+        fetch_with(&mut conn, GROUP, true),
         (NONE, committed.clone()),
         "the committed offsets are identical after the failover"
     );
+    assert_eq!(fetch(&mut conn, GROUP), (NONE, committed.clone()));
     // The member and its generation came back with the group.
     assert_eq!(heartbeat(&mut conn, &member_id, generation), NONE);
     for other in live.iter().filter(|i| **i != successor) {
@@ -393,7 +397,7 @@ fn group_state_survives_kill_9_of_its_coordinator() {
         let mut other_conn = cluster.connect(*other);
         assert_eq!(fetch(&mut other_conn, GROUP).0, NOT_COORDINATOR);
     }
-    let (code, offsets) = fetch(&mut cluster.connect(serving), GROUP);
+    let (code, offsets) = fetch_with(&mut cluster.connect(serving), GROUP, true);
     assert_eq!(code, NONE);
     assert_eq!(
         offsets.iter().map(|o| o.1).collect::<Vec<_>>(),

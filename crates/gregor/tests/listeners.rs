@@ -111,6 +111,9 @@ fn controller_listener_serves_only_controller_apis() {
         ApiKey::SaslHandshake,
         ApiKey::SaslAuthenticate,
         ApiKey::AlterUserScramCredentials,
+        ApiKey::CreateAcls,
+        ApiKey::DeleteAcls,
+        ApiKey::DescribeAcls,
         // The KRaft RPCs and what brokers ask the active controller.
         ApiKey::Fetch,
         ApiKey::Vote,

@@ -26,6 +26,7 @@ pub struct BrokerChannel {
     sasl: Option<gregor_client::SaslCredentials>,
     /// Node id -> its connection (with the address it was opened to).
     slots: Mutex<HashMap<i32, Slot>>,
+    tls: Option<gregor_client::tls::ClientTls>,
 }
 
 impl BrokerChannel {
@@ -42,7 +43,14 @@ impl BrokerChannel {
             client_id,
             sasl: None,
             slots: Mutex::new(HashMap::new()),
+            tls: None,
         }
+    }
+
+    /// Connects over TLS (the inter-broker listener is SSL).
+    pub fn with_tls(mut self, tls: Option<gregor_client::tls::ClientTls>) -> BrokerChannel {
+        self.tls = tls;
+        self
     }
 
     /// Logs in with these credentials (a SASL inter-broker listener).
@@ -90,6 +98,7 @@ impl BrokerChannel {
                 request_timeout: self.request_timeout,
                 local_ip: self.local_ip,
                 client_id: self.client_id.clone(),
+                tls: self.tls.clone(),
                 sasl: self.sasl.clone(),
                 ..ConnectOptions::default()
             };

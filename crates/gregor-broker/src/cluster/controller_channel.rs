@@ -34,6 +34,7 @@ pub struct ControllerChannel {
     /// The quorum leader as this node knows it now: a request to a
     /// controller that is no longer it is given up (see `call_while`).
     current_leader: Option<LeaderProbe>,
+    tls: Option<gregor_client::tls::ClientTls>,
 }
 
 /// Who leads the metadata quorum now, as this node knows it.
@@ -55,7 +56,14 @@ impl ControllerChannel {
             connection: Mutex::new(None),
             runtime,
             current_leader,
+            tls: None,
         }
+    }
+
+    /// Connects over TLS (the controller listener is SSL).
+    pub fn with_tls(mut self, tls: Option<gregor_client::tls::ClientTls>) -> ControllerChannel {
+        self.tls = tls;
+        self
     }
 
     /// Logs in with these credentials (a SASL controller listener).
@@ -147,6 +155,7 @@ impl ControllerChannel {
             let options = ConnectOptions {
                 request_timeout: self.request_timeout,
                 local_ip: self.local_ip,
+                tls: self.tls.clone(),
                 sasl: self.sasl.clone(),
                 ..ConnectOptions::default()
             };

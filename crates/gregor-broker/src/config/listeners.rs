@@ -390,28 +390,6 @@ fn inter_broker_name(
     Ok(protocol.name().to_string())
 }
 
-/// Gregor's own limit, checked after all of Kafka's: PLAINTEXT and
-/// SASL_PLAINTEXT are served (TLS is issue 14's other half).
-pub fn check_served(config: &BrokerConfig, settings: &ListenerSettings) -> Result<(), ConfigError> {
-    if let Some(l) = settings.bound.iter().find(|l| {
-        !matches!(
-            l.protocol,
-            SecurityProtocol::Plaintext | SecurityProtocol::SaslPlaintext
-        )
-    }) {
-        return Err(invalid(
-            LISTENERS,
-            config.value(LISTENERS),
-            format!(
-                "listener {} uses security protocol {}; only PLAINTEXT and SASL_PLAINTEXT listeners are supported so far",
-                l.name,
-                l.protocol.name()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -211,12 +211,7 @@ pub fn settings(config: &BrokerConfig) -> Result<(QuorumSettings, ListenerSettin
 
 /// Gregor's own limits, checked only once every Kafka check has passed, so
 /// a configuration Kafka would refuse gets Kafka's reason first.
-pub fn check_supported(
-    config: &BrokerConfig,
-    quorum: &QuorumSettings,
-    listener_settings: &ListenerSettings,
-) -> Result<(), ConfigError> {
-    listeners::check_served(config, listener_settings)?;
+pub fn check_supported(config: &BrokerConfig, quorum: &QuorumSettings) -> Result<(), ConfigError> {
     check_static_quorum(config, quorum)
 }
 
@@ -497,15 +492,6 @@ mod tests {
                 )],
                 "listener.security.protocol.map",
                 "invalid security protocol",
-            ),
-            // Gregor's own limit, after Kafka's checks: no TLS yet.
-            (
-                vec![(
-                    "listeners",
-                    "PLAINTEXT://:9092,CONTROLLER://:9093,SSL://:9094",
-                )],
-                "listeners",
-                "only PLAINTEXT and SASL_PLAINTEXT listeners are supported so far",
             ),
         ] {
             let err = config(&extra).unwrap_err();

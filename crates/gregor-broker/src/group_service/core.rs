@@ -51,9 +51,10 @@ impl Shard {
 pub(super) struct Inner {
     pub(super) shards: Shards<Shard>,
     pub(super) next_request_id: u64,
-    /// Transaction markers that reached a partition while its shard was
-    /// loading: the replay may have read the log before them.
-    pub(super) markers_while_loading: BTreeMap<i32, Vec<(i64, bool)>>,
+    /// Transaction markers (producer id, commit, marker offset) that
+    /// reached a partition while its shard was loading: the replay may
+    /// have read the log before them.
+    pub(super) markers_while_loading: BTreeMap<i32, Vec<(i64, bool, i64)>>,
 }
 
 pub(super) struct Core {
@@ -152,8 +153,11 @@ impl Core {
                         .markers_while_loading
                         .remove(&partition)
                         .unwrap_or_default();
-                    for (producer_id, commit) in markers {
+                    let mut last_offset = last_offset;
+                    for (producer_id, commit, offset) in markers {
                         coordinator.complete_txn_offsets(producer_id, commit, |_| true, now);
+                        coordinator.place_changes(offset);
+                        last_offset = last_offset.max(Some(offset));
                     }
                     let shard = Shard::new(coordinator, last_offset);
                     if inner.shards.finish_load(partition, leader_epoch, shard) {
@@ -197,8 +201,27 @@ impl Core {
         self.spawn_load(partition, leader_epoch);
     }
 
+    /// The high watermark of a shard's partition: what reads show and
+    /// what the shard stops tracking as uncommitted (`None` when the
+    /// partition is not hosted here any more).
+    pub(super) fn high_watermark(&self, partition: i32) -> Option<i64> {
+        self.replicas
+            .partition(OFFSETS_TOPIC, partition)
+            .map(|local| local.high_watermark())
+    }
+
+    /// Forgets the shard's uncommitted changes the high watermark has
+    /// passed (at each read and write, so the set stays as small as the
+    /// writes in flight).
+    pub(super) fn catch_up(&self, partition: i32, shard: &mut Shard) {
+        if let Some(high_watermark) = self.high_watermark(partition) {
+            shard.coordinator.committed_up_to(high_watermark);
+        }
+    }
+
     /// Appends a step's records to the shard's partition (under the lock);
-    /// what to wait for before answering.
+    /// what to wait for before answering. The step's changes of committed
+    /// offsets stay hidden from reads until the records are committed.
     pub(super) fn write(
         &self,
         partition: i32,
@@ -207,11 +230,35 @@ impl Core {
         records: &[Record],
         producer: Option<(i64, i16)>,
     ) -> Result<Option<PendingCommit>, i16> {
+        self.catch_up(partition, shard);
         if records.is_empty() {
+            shard.coordinator.discard_changes();
             return Ok(shard.last_written.and_then(|last| {
                 internal_topics::pending_at(&self.replicas, OFFSETS_TOPIC, partition, last)
             }));
         }
+        match self.append(partition, leader_epoch, records, producer) {
+            Ok(pending) => {
+                shard.coordinator.place_changes(pending.last_offset());
+                shard.last_written = Some(pending.last_offset());
+                Ok(Some(pending))
+            }
+            Err(code) => {
+                // Memory is ahead of the log now: the shard reloads.
+                shard.coordinator.discard_changes();
+                Err(code)
+            }
+        }
+    }
+
+    /// Encodes and appends records at this leader (not yet committed).
+    fn append(
+        &self,
+        partition: i32,
+        leader_epoch: i32,
+        records: &[Record],
+        producer: Option<(i64, i16)>,
+    ) -> Result<PendingCommit, i16> {
         let encoded: Vec<(Bytes, Option<Bytes>)> = records
             .iter()
             .map(Record::encode)
@@ -220,16 +267,14 @@ impl Core {
                 tracing::error!(%err, "cannot encode group records");
                 UNKNOWN_SERVER_ERROR
             })?;
-        let pending = internal_topics::append_local(
+        internal_topics::append_local(
             &self.replicas,
             OFFSETS_TOPIC,
             partition,
             Some(leader_epoch),
             &encoded,
             producer,
-        )?;
-        shard.last_written = Some(pending.last_offset());
-        Ok(Some(pending))
+        )
     }
 
     /// `write` for an outcome, taking the answers that became ready.

@@ -16,45 +16,61 @@ pub struct Loaded {
     pub last_offset: Option<i64>,
 }
 
-/// Replays `__consumer_offsets-<partition>` from the local log.
+/// Replays `__consumer_offsets-<partition>` from the local log. Changes
+/// of committed offsets made by records at or past the high watermark
+/// (read before the log: it only grows) are tracked as uncommitted, so
+/// reads do not show them until they are committed — a write that failed
+/// to replicate is still in this log, and a new leader may drop it.
 pub fn replay_shard(
     replicas: &ReplicaManager,
     partition: i32,
     config: GroupConfig,
 ) -> anyhow::Result<Loaded> {
     let mut coordinator = GroupCoordinator::new(config);
+    coordinator.track_uncommitted();
     let now = now_ms();
-    let end = match replicas.partition(OFFSETS_TOPIC, partition) {
-        Some(local) => local.log_end_offset()?,
-        None => 0,
+    let (end, high_watermark) = match replicas.partition(OFFSETS_TOPIC, partition) {
+        Some(local) => (local.log_end_offset()?, local.high_watermark()),
+        None => (0, 0),
     };
     let mut records = 0usize;
     for item in internal_topics::replay(replicas, OFFSETS_TOPIC, partition)? {
-        let (key, value, producer) = match item {
+        let batch_end = match item {
             Replayed::Record {
                 key,
                 value,
                 producer,
-            } => (key, value, producer),
+                batch_end,
+            } => {
+                match Record::decode(&key, value.as_deref()) {
+                    Ok(record) => {
+                        match producer {
+                            Some(pid) => coordinator.replay_pending_offset(pid, record, now),
+                            None => coordinator.replay(record, now),
+                        }
+                        records += 1;
+                    }
+                    // Records of kinds we do not model (share or streams groups') are skipped.
+                    Err(err) => {
+                        tracing::debug!(partition, %err, "skipping __consumer_offsets record")
+                    }
+                }
+                batch_end
+            }
             Replayed::Marker {
                 producer_id,
                 commit,
+                batch_end,
             } => {
                 // Every group of this partition is in the shard.
                 coordinator.complete_txn_offsets(producer_id, commit, |_| true, now);
-                continue;
+                batch_end
             }
         };
-        match Record::decode(&key, value.as_deref()) {
-            Ok(record) => {
-                match producer {
-                    Some(pid) => coordinator.replay_pending_offset(pid, record, now),
-                    None => coordinator.replay(record, now),
-                }
-                records += 1;
-            }
-            // Records of kinds we do not model (share or streams groups') are skipped.
-            Err(err) => tracing::debug!(partition, %err, "skipping __consumer_offsets record"),
+        if batch_end >= high_watermark {
+            coordinator.place_changes(batch_end);
+        } else {
+            coordinator.discard_changes();
         }
     }
     Ok(Loaded {

@@ -54,6 +54,10 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
+    // Kafka 4 floors (KIP-896): DescribeAcls v1+, Create/DeleteAcls v2+.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 2, 3),
+    (ApiKey::DeleteAcls, 2, 3),
     // Answered by security::sasl before authentication; here (PLAINTEXT,
     // SSL, or after authentication) with ILLEGAL_SASL_STATE, as Kafka.
     (ApiKey::SaslHandshake, 0, 1),

@@ -59,10 +59,17 @@ pub fn this_broker(image: &MetadataImage, config: &BrokerConfig) -> Vec<BrokerEn
             source,
             chain,
             kind,
-            // Gregor's own settings are secrets only where they hold
-            // passwords (the bootstrap SCRAM users).
-            sensitive: (crate::config::find(name).is_none() && dynamic::is_sensitive(name))
-                || name == crate::config::sasl::BOOTSTRAP_SCRAM,
+            // Of Gregor's own settings only passwords and keys are secrets
+            // (and the bootstrap SCRAM users, which hold passwords).
+            sensitive: match crate::config::find(name)
+                .or_else(|| crate::config::listener_override(name).map(|(_, def)| def))
+            {
+                Some(def) => {
+                    def.kind == gregor_metadata::topic_config::ConfigType::Password
+                        || def.name == crate::config::sasl::BOOTSTRAP_SCRAM
+                }
+                None => dynamic::is_sensitive(name),
+            },
             read_only: !dynamic::is_dynamic(name),
             doc,
         })
@@ -75,10 +82,17 @@ pub fn this_broker(image: &MetadataImage, config: &BrokerConfig) -> Vec<BrokerEn
             entry(def.name, chain, def.kind.code(), def.doc)
         })
         .collect();
+    // Per-listener overrides set at start-up, as Kafka lists them.
+    let overrides = config.listener_overrides();
+    entries.extend(overrides.iter().filter_map(|(name, value, def)| {
+        let chain = chain_of(name, Some(value.to_string()), None);
+        entry(name, chain, def.kind.code(), def.doc)
+    }));
     let extra: Vec<&String> = own
         .keys()
         .chain(defaults.keys())
         .filter(|name| crate::config::find(name).is_none())
+        .filter(|name| !overrides.iter().any(|(o, _, _)| o == name))
         .collect();
     let mut extra: Vec<&String> = extra;
     extra.sort();

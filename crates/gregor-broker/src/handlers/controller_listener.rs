@@ -31,7 +31,7 @@ pub enum ControllerApi {
     /// A broker or controller talking to the active controller:
     /// registration, heartbeats, producer id blocks, partition changes.
     Membership,
-    /// In Kafka's controller scope but not implemented by Gregor (ACLs,
+    /// In Kafka's controller scope but not implemented by Gregor (
     /// quotas, SCRAM, delegation tokens, SASL, Envelope).
     NotImplemented,
 }
@@ -54,6 +54,9 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | ElectLeaders
         | AlterPartitionReassignments
         | ListPartitionReassignments
+        | CreateAcls
+        | DeleteAcls
+        | DescribeAcls
         | SaslHandshake
         | SaslAuthenticate
         | AlterUserScramCredentials => Shared,
@@ -67,9 +70,6 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | AlterPartition
         | AssignReplicasToDirs => Membership,
         AlterClientQuotas
-        | CreateAcls
-        | DeleteAcls
-        | DescribeAcls
         | CreateDelegationToken
         | RenewDelegationToken
         | ExpireDelegationToken

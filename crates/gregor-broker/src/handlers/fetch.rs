@@ -17,11 +17,14 @@ use crate::fetch::session_cache::{Begin, SessionCache, SessionRequest};
 use crate::fetch::FetchTarget;
 use crate::handlers::leader_hint::leader_endpoint;
 use crate::handlers::str_bytes;
+use crate::security::{Audit, Session};
 use crate::server::Broker;
 use gregor_log::FileSlice;
+use gregor_metadata::acl::{AclOperation, Action, ResourceType};
 use gregor_metadata::MetadataImage;
 use gregor_protocol::error_codes;
 use gregor_protocol::fetch_response::{FetchResponseOut, NodeEndpointOut, PartitionOut, TopicOut};
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeSet;
@@ -46,10 +49,18 @@ const NODE_ENDPOINTS_VERSION: i16 = 16;
 
 pub type FetchReply = FetchResponseOut<FileSlice>;
 
-pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> FetchReply {
+/// Leaders are named by their endpoints on the connection's listener, as
+/// the client reaches them (Kafka answers with the request's listener).
+pub async fn handle(
+    broker: &Broker,
+    request: FetchRequest,
+    version: i16,
+    session: &Session,
+) -> FetchReply {
     let image = broker.controller.image();
-    let mut reply = fetch(broker, &image, request, version).await;
-    point_at_leaders(&mut reply, &image, version, &broker.config.advertised.name);
+    let permit = Permit::of(broker, &image, &request, session);
+    let mut reply = fetch(broker, &image, request, version, &permit).await;
+    point_at_leaders(&mut reply, &image, version, &session.listener.name);
     reply
 }
 
@@ -86,6 +97,7 @@ async fn fetch(
     image: &MetadataImage,
     request: FetchRequest,
     version: i16,
+    permit: &Permit<'_>,
 ) -> FetchReply {
     let resolve = |id: &Uuid| {
         image
@@ -106,11 +118,11 @@ async fn fetch(
     match begin {
         Begin::Error(error_code) => error_reply(error_code, 0),
         Begin::Sessionless(targets) => {
-            let result = long_poll(broker, &request, version, &targets).await;
+            let result = authorized_poll(broker, &request, version, &targets, permit).await;
             reply(0, &targets, result.partitions)
         }
         Begin::Full(targets) => {
-            let result = long_poll(broker, &request, version, &targets).await;
+            let result = authorized_poll(broker, &request, version, &targets, permit).await;
             let session_id = sessions(broker).finish_full(
                 &targets,
                 &result.partitions,
@@ -133,7 +145,7 @@ async fn fetch(
             request_epoch,
             targets,
         } => {
-            let result = long_poll(broker, &request, version, &targets).await;
+            let result = authorized_poll(broker, &request, version, &targets, permit).await;
             let finished = sessions(broker).finish_incremental(
                 session_id,
                 request_epoch,
@@ -150,6 +162,111 @@ async fn fetch(
             }
         }
     }
+}
+
+/// Which partitions of a fetch the principal may read: followers need
+/// ClusterAction on the cluster (else every partition is refused, as in
+/// Kafka), consumers Read on each topic.
+pub struct Permit<'a> {
+    broker: &'a Broker,
+    image: &'a MetadataImage,
+    session: &'a Session,
+    /// `None` without an authorizer; `Some(false)` for a refused follower.
+    follower_allowed: Option<bool>,
+    topics: std::sync::Mutex<std::collections::HashMap<StrBytes, bool>>,
+}
+
+impl<'a> Permit<'a> {
+    fn of(
+        broker: &'a Broker,
+        image: &'a MetadataImage,
+        request: &FetchRequest,
+        session: &'a Session,
+    ) -> Permit<'a> {
+        let privileged = request.replica_id.0 >= 0 || request.replica_state.replica_id.0 >= 0;
+        let follower_allowed = (broker.authorizer.enabled() && privileged).then(|| {
+            broker.authorizer.allows_cluster(
+                image,
+                session,
+                ApiKey::Fetch,
+                AclOperation::ClusterAction,
+            )
+        });
+        Permit {
+            broker,
+            image,
+            session,
+            follower_allowed,
+            topics: Default::default(),
+        }
+    }
+
+    fn allows(&self, target: &FetchTarget) -> bool {
+        if !self.broker.authorizer.enabled() {
+            return true;
+        }
+        if let Some(allowed) = self.follower_allowed {
+            return allowed;
+        }
+        // An unknown topic id is answered UNKNOWN_TOPIC_ID by the read.
+        let Some(name) = &target.topic_name else {
+            return true;
+        };
+        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        *topics.entry(name.clone()).or_insert_with(|| {
+            self.broker.authorizer.allows(
+                self.image,
+                self.session,
+                ApiKey::Fetch,
+                Action::new(AclOperation::Read, ResourceType::Topic, name),
+                Audit::Record,
+            )
+        })
+    }
+}
+
+/// [`long_poll`] over the partitions the principal may read; the others
+/// are answered TOPIC_AUTHORIZATION_FAILED in their place.
+async fn authorized_poll(
+    broker: &Broker,
+    request: &FetchRequest,
+    version: i16,
+    targets: &[FetchTarget],
+    permit: &Permit<'_>,
+) -> ReadResult {
+    let allowed: Vec<bool> = targets.iter().map(|t| permit.allows(t)).collect();
+    if allowed.iter().all(|a| *a) {
+        return long_poll(broker, request, version, targets).await;
+    }
+    let readable: Vec<FetchTarget> = targets
+        .iter()
+        .zip(&allowed)
+        .filter(|(_, a)| **a)
+        .map(|(t, _)| t.clone())
+        .collect();
+    let mut result = if readable.is_empty() {
+        ReadResult {
+            partitions: Vec::new(),
+            bytes: 0,
+            read_error: false,
+            found: 0,
+        }
+    } else {
+        long_poll(broker, request, version, &readable).await
+    };
+    let mut read = std::mem::take(&mut result.partitions).into_iter();
+    result.partitions = targets
+        .iter()
+        .zip(allowed)
+        .map(|(t, a)| match a.then(|| read.next()).flatten() {
+            Some(partition) => partition,
+            None => crate::fetch::read::error_partition(
+                t.partition,
+                error_codes::TOPIC_AUTHORIZATION_FAILED,
+            ),
+        })
+        .collect();
+    result
 }
 
 fn sessions(broker: &Broker) -> std::sync::MutexGuard<'_, SessionCache> {

@@ -23,6 +23,8 @@ fn is_controller_api(key: ApiKey) -> bool {
             | ApiKey::ElectLeaders
             | ApiKey::AlterPartitionReassignments
             | ApiKey::ListPartitionReassignments
+            | ApiKey::CreateAcls
+            | ApiKey::DeleteAcls
             | ApiKey::AlterUserScramCredentials
     )
 }

@@ -1,8 +1,10 @@
 //! One module per Kafka API. Each takes the decoded request and returns the
 //! response body; none of them can fail the connection.
 
+pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
+pub mod authz;
 pub mod broker_configs;
 pub mod consumer_groups;
 pub mod controller_apis;
@@ -53,6 +55,19 @@ pub enum Reply {
 /// (produce with acks=0). `session` says who asks, from where, on which
 /// listener.
 pub async fn handle(broker: &Broker, request: Request, session: &Session) -> Option<Reply> {
+    let (request, merge) = match authz::check(broker, request, session) {
+        authz::Checked::Denied(reply) => return reply,
+        authz::Checked::Go(request, merge) => (request, merge),
+    };
+    let mut reply = dispatch(broker, request, session).await;
+    if let (Some(merge), Some(Reply::Message(response))) = (merge, reply.as_mut()) {
+        authz::merge(broker, session, merge, response);
+    }
+    reply
+}
+
+/// Routes an authorized request to its handler.
+async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Option<Reply> {
     let peer = session.peer;
     let listener = &*session.listener;
     let request = match forward::route(broker, request).await {
@@ -104,13 +119,18 @@ pub async fn handle(broker: &Broker, request: Request, session: &Session) -> Opt
             ResponseKind::Metadata(metadata::handle(broker, req, version, listener))
         }
         RequestKind::Produce(req) => {
-            return produce::handle(broker, req, version)
+            return produce::handle(broker, req, version, &listener.name)
                 .await
                 .map(|r| Reply::Message(ResponseKind::Produce(r)))
         }
         RequestKind::Fetch(req) => {
-            return Some(Reply::Fetch(fetch::handle(broker, req, version).await))
+            return Some(Reply::Fetch(
+                fetch::handle(broker, req, version, session).await,
+            ))
         }
+        RequestKind::CreateAcls(req) => ResponseKind::CreateAcls(acls::create(broker, req)),
+        RequestKind::DescribeAcls(req) => ResponseKind::DescribeAcls(acls::describe(broker, req)),
+        RequestKind::DeleteAcls(req) => ResponseKind::DeleteAcls(acls::delete(broker, req)),
         RequestKind::ListOffsets(req) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, req, version))
         }

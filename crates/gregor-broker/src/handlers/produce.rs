@@ -96,10 +96,12 @@ async fn await_acks(
     }
 }
 
+/// `listener` is the connection's: KIP-951 leader endpoints are given on it.
 pub async fn handle(
     broker: &Broker,
     request: ProduceRequest,
     version: i16,
+    listener: &str,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
     let timeout_ms = request.timeout_ms;
@@ -159,7 +161,7 @@ pub async fn handle(
     let image = broker.controller.image();
     let node_endpoints = leaders
         .into_iter()
-        .filter_map(|id| leader_endpoint(&image, id, &broker.config.advertised.name))
+        .filter_map(|id| leader_endpoint(&image, id, listener))
         .map(|e| {
             NodeEndpoint::default()
                 .with_node_id(e.node_id.into())

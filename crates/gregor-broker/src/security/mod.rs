@@ -5,6 +5,10 @@
 //! once the client authenticates. Handlers read the principal from the
 //! [`Session`] to authorise each request.
 
+pub mod api_acls;
+pub mod audit;
+pub mod authorizer;
+pub mod dn;
 pub mod jwks;
 pub mod jwt;
 pub mod oauthbearer;
@@ -13,7 +17,10 @@ pub mod principal;
 pub mod sasl;
 pub mod scram;
 pub mod scram_bootstrap;
+pub mod ssl_mapping;
+pub mod tls;
 
+pub use authorizer::{Audit, Authorizer};
 pub use principal::Principal;
 
 use crate::connection::ConnectionListener;

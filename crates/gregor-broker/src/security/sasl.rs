@@ -460,7 +460,8 @@ pub async fn admit<W: AsyncWrite + Unpin>(
     };
     match gate.on_frame(frame, image, session).await {
         Verdict::Serve(frame) => Admit::Serve(frame),
-        Verdict::Reply(bytes) => match out.write_all(&bytes).await {
+        // Flushed: TLS (SASL_SSL) holds written bytes until then.
+        Verdict::Reply(bytes) => match write_flushed(out, &bytes).await {
             Ok(()) => Admit::Handled,
             Err(_) => Admit::Close,
         },
@@ -472,6 +473,11 @@ pub async fn admit<W: AsyncWrite + Unpin>(
         }
         Verdict::Close => Admit::Close,
     }
+}
+
+async fn write_flushed<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(bytes).await?;
+    out.flush().await
 }
 
 /// One mechanism step on a token.

@@ -1,5 +1,6 @@
 //! Group administration: DescribeGroups, ListGroups, DeleteGroups.
 
+use super::committed;
 use super::records::Record;
 use super::responses::s;
 use super::state::GroupState;
@@ -32,10 +33,26 @@ impl GroupCoordinator {
         let groups = req
             .groups
             .iter()
-            .map(|id| match self.groups.get(id.as_str()) {
+            .map(|id| {
+                let group = self
+                    .groups
+                    .get(id.as_str())
+                    .filter(|g| !self.exists_only_uncommitted(g));
+                (id, group)
+            })
+            .map(|(id, group)| match group {
                 _ if self.is_consumer_group(id) => self
                     .describe_consumer_group_as_classic(id, api_version)
                     .unwrap_or_default(),
+                // Removed by a write not yet committed: Empty until then.
+                None if self.removed_uncommitted_group(id).is_some() => {
+                    let removed = self.removed_uncommitted_group(id);
+                    let protocol_type = removed.and_then(|r| r.protocol_type.as_deref());
+                    DescribedGroup::default()
+                        .with_group_id(id.clone())
+                        .with_group_state(s(GroupState::Empty.name()))
+                        .with_protocol_type(s(protocol_type.unwrap_or_default()))
+                }
                 None if api_version >= GROUP_ID_NOT_FOUND_DESCRIBE_VERSION => {
                     DescribedGroup::default()
                         .with_group_id(id.clone())
@@ -95,6 +112,7 @@ impl GroupCoordinator {
             .filter(|g| {
                 // A consumer group's classic entry only holds its offsets.
                 !self.is_consumer_group(&g.id)
+                    && !self.exists_only_uncommitted(g)
                     && wanted(&req.states_filter, g.state.name())
                     && wanted(&req.types_filter, CLASSIC_GROUP_TYPE)
             })
@@ -106,6 +124,18 @@ impl GroupCoordinator {
                     .with_group_type(s(CLASSIC_GROUP_TYPE))
             })
             .collect();
+        if wanted(&req.states_filter, GroupState::Empty.name())
+            && wanted(&req.types_filter, CLASSIC_GROUP_TYPE)
+        {
+            // Removed by writes not yet committed: still there, Empty.
+            groups.extend(self.removed_uncommitted().map(|(id, removed)| {
+                ListedGroup::default()
+                    .with_group_id(GroupId(s(id)))
+                    .with_protocol_type(s(removed.protocol_type.as_deref().unwrap_or_default()))
+                    .with_group_state(s(GroupState::Empty.name()))
+                    .with_group_type(s(CLASSIC_GROUP_TYPE))
+            }));
+        }
         groups.extend(self.listed_consumer_groups(&req.states_filter, &req.types_filter));
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         ListGroupsResponse::default().with_groups(groups)
@@ -135,7 +165,15 @@ impl GroupCoordinator {
                 Some(g) if g.state != GroupState::Empty => NON_EMPTY_GROUP,
                 Some(_) => {
                     if let Some(group) = self.groups.remove(id.as_str()) {
-                        for (topic, partition) in group.offsets.into_keys() {
+                        self.note_group_removal(&group);
+                        for ((topic, partition), prior) in group.offsets {
+                            committed::note(
+                                &mut self.journal,
+                                &group.id,
+                                &topic,
+                                partition,
+                                Some(prior),
+                            );
                             records.push(Record::Offset {
                                 group: group.id.clone(),
                                 topic,

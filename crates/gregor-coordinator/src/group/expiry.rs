@@ -13,6 +13,7 @@
 //! Expired offsets become tombstones in `__consumer_offsets`; an Empty
 //! group left without offsets is deleted, as Kafka does.
 
+use super::committed;
 use super::records::Record;
 use super::state::{Group, GroupState};
 use super::GroupCoordinator;
@@ -39,7 +40,8 @@ impl GroupCoordinator {
                 .map(|(tp, _)| tp.clone())
                 .collect();
             for (topic, partition) in expired {
-                group.offsets.remove(&(topic.clone(), partition));
+                let prior = group.offsets.remove(&(topic.clone(), partition));
+                committed::note(&mut self.journal, id, &topic, partition, prior);
                 records.push(Record::Offset {
                     group: id.clone(),
                     topic,
@@ -64,7 +66,9 @@ impl GroupCoordinator {
             if self.has_pending_group_offsets(&id) {
                 continue;
             }
-            self.groups.remove(&id);
+            if let Some(group) = self.groups.remove(&id) {
+                self.note_group_removal(&group);
+            }
             if had_metadata {
                 records.push(Record::Group {
                     group: id,
@@ -75,7 +79,7 @@ impl GroupCoordinator {
         records
     }
 
-    fn has_pending_group_offsets(&self, group_id: &str) -> bool {
+    pub(crate) fn has_pending_group_offsets(&self, group_id: &str) -> bool {
         self.pending_txn_offsets
             .values()
             .any(|groups| groups.contains_key(group_id))

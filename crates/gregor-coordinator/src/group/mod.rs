@@ -24,6 +24,7 @@
 //! v10) to names.
 
 mod admin;
+pub mod committed;
 pub mod consumer;
 mod expiry;
 mod join;
@@ -40,6 +41,8 @@ mod sync;
 mod timers;
 mod txn_offsets;
 
+#[cfg(test)]
+mod committed_tests;
 #[cfg(test)]
 mod tests;
 
@@ -130,6 +133,13 @@ pub struct GroupCoordinator {
     pending_txn_offsets: BTreeMap<i64, txn_offsets::PendingOffsets>,
     /// The random part of new member ids; replaceable for deterministic runs.
     new_uuid: Box<dyn FnMut() -> String + Send>,
+    /// What the current input changed in committed offsets (see
+    /// [`committed`]); `None` while not tracked.
+    journal: committed::Journal,
+    /// Committed-offset changes whose records are not committed yet.
+    undo: committed::UndoLog,
+    /// Classic groups removed by records not committed yet.
+    removed_groups: committed::UndoLog<String, committed::RemovedGroup>,
 }
 
 impl GroupCoordinator {
@@ -140,6 +150,9 @@ impl GroupCoordinator {
             consumer_groups: BTreeMap::new(),
             pending_txn_offsets: BTreeMap::new(),
             new_uuid: Box::new(|| uuid::Uuid::new_v4().to_string()),
+            journal: None,
+            undo: committed::UndoLog::default(),
+            removed_groups: committed::UndoLog::default(),
         }
     }
 

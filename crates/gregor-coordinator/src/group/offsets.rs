@@ -1,5 +1,6 @@
 //! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete.
 
+use super::committed;
 use super::consumer::Topics;
 use super::records::{OffsetValue, Record};
 use super::state::{Group, GroupState};
@@ -18,6 +19,7 @@ use kafka_protocol::messages::offset_delete_response::{
 use kafka_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
 };
+use std::collections::BTreeSet;
 
 /// OffsetCommit v9+ says GROUP_ID_NOT_FOUND where older versions said
 /// ILLEGAL_GENERATION.
@@ -89,9 +91,16 @@ impl GroupCoordinator {
                                 commit_timestamp: now_ms,
                                 expire_timestamp,
                             };
-                            group
+                            let prior = group
                                 .offsets
                                 .insert((topic.name.to_string(), p.partition_index), value.clone());
+                            committed::note(
+                                &mut self.journal,
+                                group_id,
+                                &topic.name,
+                                p.partition_index,
+                                prior,
+                            );
                             records.push(Record::Offset {
                                 group: group_id.to_string(),
                                 topic: topic.name.to_string(),
@@ -175,13 +184,14 @@ impl GroupCoordinator {
 
     /// The group's committed offsets: for the listed topics and partitions
     /// (unknown ones as offset -1), or all of them when `topics` is `None`.
-    /// An unknown group has no offsets.
+    /// An unknown group has no offsets. Values whose records are not
+    /// committed yet are not shown: a key reads as before its first
+    /// uncommitted change (see [`super::committed`]).
     pub fn fetch_offsets(
         &self,
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Vec<FetchedTopic> {
-        let offsets = self.groups.get(group_id).map(|g| &g.offsets);
         match topics {
             Some(topics) => topics
                 .iter()
@@ -190,28 +200,56 @@ impl GroupCoordinator {
                     partitions: partitions
                         .iter()
                         .map(|&partition| {
-                            let committed = offsets.and_then(|o| o.get(&(name.clone(), partition)));
-                            fetched(partition, committed)
+                            fetched(partition, self.committed_offset(group_id, name, partition))
                         })
                         .collect(),
                 })
                 .collect(),
             None => {
+                let mut keys: BTreeSet<(&str, i32)> = self
+                    .groups
+                    .get(group_id)
+                    .into_iter()
+                    .flat_map(|g| g.offsets.keys())
+                    .map(|(topic, partition)| (topic.as_str(), *partition))
+                    .collect();
+                keys.extend(self.undo.pending_of(group_id));
                 let mut out: Vec<FetchedTopic> = Vec::new();
-                for ((topic, partition), value) in offsets.into_iter().flatten() {
-                    if out.last().map(|t| &t.name) != Some(topic) {
+                for (topic, partition) in keys {
+                    let Some(value) = self.committed_offset(group_id, topic, partition) else {
+                        continue;
+                    };
+                    if out.last().map(|t| t.name.as_str()) != Some(topic) {
                         out.push(FetchedTopic {
-                            name: topic.clone(),
+                            name: topic.to_string(),
                             partitions: Vec::new(),
                         });
                     }
                     if let Some(last) = out.last_mut() {
-                        last.partitions.push(fetched(*partition, Some(value)));
+                        last.partitions.push(fetched(partition, Some(value)));
                     }
                 }
                 out
             }
         }
+    }
+
+    /// One committed offset as of the high watermark.
+    fn committed_offset(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<&OffsetValue> {
+        let current = self
+            .groups
+            .get(group_id)
+            .and_then(|g| g.offsets.get(&(topic.to_string(), partition)));
+        if self.undo.is_empty() {
+            return current;
+        }
+        let key = (group_id.to_string(), topic.to_string(), partition);
+        self.undo.committed(&key, current)
     }
 
     /// Handles an OffsetDelete (KIP-496). A group with members may only lose
@@ -264,11 +302,15 @@ impl GroupCoordinator {
                     let code = if subscribed {
                         GROUP_SUBSCRIBED_TO_TOPIC
                     } else {
-                        if group
-                            .offsets
-                            .remove(&(name.clone(), p.partition_index))
-                            .is_some()
-                        {
+                        let prior = group.offsets.remove(&(name.clone(), p.partition_index));
+                        if prior.is_some() {
+                            committed::note(
+                                &mut self.journal,
+                                group_id,
+                                &name,
+                                p.partition_index,
+                                prior,
+                            );
                             records.push(Record::Offset {
                                 group: group_id.to_string(),
                                 topic: name.clone(),

@@ -1,6 +1,7 @@
 //! Rebuilding state from `__consumer_offsets` when this broker becomes the
 //! coordinator of one of its partitions.
 
+use super::committed;
 use super::member::{Member, Protocol};
 use super::records::{GroupValue, Record};
 use super::state::{Group, GroupState};
@@ -23,16 +24,16 @@ impl GroupCoordinator {
                     .groups
                     .entry(group.clone())
                     .or_insert_with(|| Group::new(&group, now_ms));
-                match value {
-                    Some(value) => {
-                        g.offsets.insert((topic, partition), value);
-                    }
-                    None => {
-                        g.offsets.remove(&(topic, partition));
-                    }
-                }
+                let key = (topic, partition);
+                let prior = match value {
+                    Some(value) => g.offsets.insert(key.clone(), value),
+                    None => g.offsets.remove(&key),
+                };
+                committed::note(&mut self.journal, &group, &key.0, key.1, prior);
                 if g.is_unused() {
-                    self.groups.remove(&group);
+                    if let Some(removed) = self.groups.remove(&group) {
+                        self.note_group_removal(&removed);
+                    }
                 }
             }
             Record::Group {
@@ -64,8 +65,8 @@ impl GroupCoordinator {
                         *g = Group::new(&group, now_ms);
                         g.offsets = offsets;
                     }
-                } else {
-                    self.groups.remove(&group);
+                } else if let Some(removed) = self.groups.remove(&group) {
+                    self.note_group_removal(&removed);
                 }
             }
         }

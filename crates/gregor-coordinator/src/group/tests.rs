@@ -28,11 +28,11 @@ const SESSION: i32 = 10_000;
 const REBALANCE: i32 = 30_000;
 const DELAY: i64 = 3_000;
 
-fn s(v: &str) -> StrBytes {
+pub(super) fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-fn coordinator() -> GroupCoordinator {
+pub(super) fn coordinator() -> GroupCoordinator {
     let mut n = 0;
     GroupCoordinator::new(GroupConfig::default()).with_member_id_source(move || {
         n += 1;
@@ -906,7 +906,7 @@ fn session_timeout_bounds_and_group_id() {
     assert_eq!(join_of(&out, 3).protocol_name.as_deref(), Some(""));
 }
 
-fn commit(
+pub(super) fn commit(
     group: &str,
     generation: i32,
     member: &str,

@@ -9,6 +9,7 @@
 //! transaction's offsets win, which only differs when one group mixes
 //! transactional and plain commits for the same partition.
 
+use super::committed;
 use super::consumer::Topics;
 use super::records::{OffsetValue, Record};
 use super::state::{Group, GroupState};
@@ -170,11 +171,14 @@ impl GroupCoordinator {
             }
             // The group may have been dropped as unused while only pending
             // offsets kept it meaningful (nobody joined it): bring it back.
-            self.groups
+            let group = self
+                .groups
                 .entry(group_id.clone())
-                .or_insert_with(|| Group::new(&group_id, now_ms))
-                .offsets
-                .extend(offsets);
+                .or_insert_with(|| Group::new(&group_id, now_ms));
+            for (key, value) in offsets {
+                let prior = group.offsets.insert(key.clone(), value);
+                committed::note(&mut self.journal, &group_id, &key.0, key.1, prior);
+            }
         }
         if groups.is_empty() {
             self.pending_txn_offsets.remove(&producer_id);

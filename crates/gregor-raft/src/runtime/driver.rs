@@ -171,6 +171,8 @@ impl Driver {
                     sasl: config.sasl.clone(),
                     fetch_max_wait_ms: config.wire_fetch_max_wait_ms(),
                     cluster_id_refused: cluster_id_refused.clone(),
+                    tls: config.tls.clone(),
+                    host: config.voter_hosts.get(id).cloned(),
                 };
                 peer_tasks.push(tokio::spawn(peer::run(target, rx, commands.clone())));
                 tx

@@ -21,6 +21,7 @@ use crate::kraft::{EpochEndOffset, Message, Node, NodeId, QuorumConfig, Role, Sn
 use bytes::Bytes;
 use driver::{Command, Driver};
 use gregor_protocol::error_codes as ec;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,6 +62,11 @@ pub struct RuntimeConfig {
     /// announced with this node's address in BeginQuorumEpoch/EndQuorumEpoch
     /// and DescribeQuorum.
     pub listener_name: String,
+    /// TLS to the other voters when the controller listener is SSL.
+    pub tls: Option<gregor_client::tls::ClientTls>,
+    /// Voter host names as configured (the addresses above are resolved):
+    /// a peer's certificate is checked against these.
+    pub voter_hosts: BTreeMap<NodeId, String>,
     /// SASL login for connections to the other voters (a SASL_* controller
     /// listener).
     pub sasl: Option<gregor_client::SaslCredentials>,
@@ -88,6 +94,8 @@ impl RuntimeConfig {
             tick_ms: 50,
             fetch_snapshot_max_bytes: 8 * 1024 * 1024,
             listener_name: "CONTROLLER".into(),
+            tls: None,
+            voter_hosts: BTreeMap::new(),
             sasl: None,
         }
     }

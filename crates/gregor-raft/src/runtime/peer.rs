@@ -44,6 +44,10 @@ pub(super) struct Peer {
     /// Set when a peer refused this node's cluster id: the operator
     /// formatted it for another cluster, and start-up says so.
     pub(super) cluster_id_refused: Arc<AtomicBool>,
+    /// TLS when the controller listener is SSL.
+    pub(super) tls: Option<gregor_client::tls::ClientTls>,
+    /// The voter's configured host name, for its certificate check.
+    pub(super) host: Option<String>,
 }
 
 /// The top-level error code of a raft answer.
@@ -68,6 +72,8 @@ pub(super) async fn run(
         local_ip: peer.local_ip,
         // As Kafka's raft client names itself.
         client_id: format!("raft-client-{}", peer.local_id),
+        tls: peer.tls.clone(),
+        tls_server_name: peer.host.clone(),
         sasl: peer.sasl.clone(),
     };
     let address = peer.address.to_string();

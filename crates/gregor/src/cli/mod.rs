@@ -1,5 +1,6 @@
 //! The command-line tools. Each talks to any Kafka-protocol cluster.
 
+pub mod acl;
 pub mod cluster;
 pub mod consume;
 pub mod group;

@@ -6,6 +6,7 @@
 // unwrap like the tests that call them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod certs;
 pub mod cluster;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -32,6 +33,8 @@ pub struct TestBroker {
     pub dir: tempfile::TempDir,
     settings: Vec<String>,
     child: Option<Child>,
+    /// `GREGOR_LOG` for the process, when a test reads its debug lines.
+    log_filter: Option<String>,
 }
 
 pub fn free_port() -> u16 {
@@ -54,6 +57,12 @@ impl TestBroker {
     /// A broker whose client (PLAINTEXT) listener is on `port`; `extra`
     /// may add listeners around it.
     pub fn start_on(port: u16, extra: &[&str]) -> TestBroker {
+        TestBroker::start_logging(port, extra, None)
+    }
+
+    /// As [`TestBroker::start_on`], the process logging with `log_filter`
+    /// (a `GREGOR_LOG` value) when given.
+    pub fn start_logging(port: u16, extra: &[&str], log_filter: Option<&str>) -> TestBroker {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = vec![
             format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
@@ -65,6 +74,7 @@ impl TestBroker {
             dir,
             settings,
             child: None,
+            log_filter: log_filter.map(str::to_string),
         };
         broker.spawn();
         broker
@@ -74,6 +84,9 @@ impl TestBroker {
         let log = std::fs::File::create(self.dir.path().join("broker.log")).unwrap();
         let mut command = Command::new(gregor_bin());
         command.arg("server");
+        if let Some(filter) = &self.log_filter {
+            command.env("GREGOR_LOG", filter);
+        }
         for setting in &self.settings {
             command.arg("--set").arg(setting);
         }
@@ -154,9 +167,12 @@ pub fn exists(path: &Path) -> bool {
     path.exists()
 }
 
-/// A blocking Kafka connection for tests, speaking raw frames.
+/// A blocking Kafka connection for tests, speaking raw frames, over plain
+/// TCP or TLS.
 pub struct Connection {
     pub stream: TcpStream,
+    /// The TLS session when the connection is encrypted.
+    pub tls: Option<rustls::ClientConnection>,
     next_correlation: i32,
 }
 
@@ -167,28 +183,59 @@ impl Connection {
             .unwrap();
         Connection {
             stream,
+            tls: None,
             next_correlation: 1,
         }
     }
 
+    /// A TLS connection; the handshake is finished (or has failed) on return.
+    pub fn tls(
+        stream: TcpStream,
+        config: std::sync::Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> std::io::Result<Connection> {
+        let mut conn = Connection::new(stream);
+        let name = rustls_pki_types::ServerName::try_from(server_name.to_string()).unwrap();
+        let mut tls = rustls::ClientConnection::new(config, name).unwrap();
+        while tls.is_handshaking() {
+            tls.complete_io(&mut conn.stream)?;
+        }
+        // TLS 1.3 servers check the client certificate after the client's
+        // handshake ends: a round trip shows whether it was accepted.
+        conn.tls = Some(tls);
+        Ok(conn)
+    }
+
+    fn io(&mut self) -> Box<dyn ReadWrite + '_> {
+        match &mut self.tls {
+            Some(tls) => Box::new(rustls::Stream::new(tls, &mut self.stream)),
+            None => Box::new(&mut self.stream),
+        }
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
+        let mut io = self.io();
+        io.write_all(bytes).unwrap();
+        io.flush().unwrap();
     }
 
     /// Reads one response frame; `None` if the broker closed the connection.
     pub fn read_frame(&mut self) -> Option<Bytes> {
+        let mut io = self.io();
         let mut prefix = [0u8; 4];
-        self.stream.read_exact(&mut prefix).ok()?;
+        io.read_exact(&mut prefix).ok()?;
         let mut body = vec![0u8; i32::from_be_bytes(prefix) as usize];
-        self.stream.read_exact(&mut body).ok()?;
+        io.read_exact(&mut body).ok()?;
         Some(Bytes::from(body))
     }
 
     /// True when the broker has closed this connection.
     pub fn is_closed(&mut self) -> bool {
+        let mut io = self.io();
         let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0))
-            || matches!(self.stream.read(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+        matches!(io.read(&mut byte), Ok(0))
+            || matches!(io.read(&mut byte), Err(ref e) if matches!(e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData))
     }
 
     pub fn encode(&mut self, key: ApiKey, version: i16, body: &RequestKind) -> Bytes {
@@ -225,6 +272,10 @@ impl Connection {
         decoded
     }
 }
+
+/// Read + Write, as one trait object.
+pub trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 /// A topic name as request bodies carry it.
 pub fn topic_name(topic: &str) -> TopicName {

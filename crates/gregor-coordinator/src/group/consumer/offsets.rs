@@ -12,6 +12,7 @@ use super::member::ConsumerMember;
 use super::removal;
 use super::topics::Topics;
 use super::ConsumerGroupState;
+use crate::group::committed;
 use crate::group::records::Record;
 use crate::group::state::Group;
 use crate::group::GroupCoordinator;
@@ -162,7 +163,8 @@ impl GroupCoordinator {
             .map(Record::Consumer)
             .collect();
         if let Some(holder) = self.groups.remove(group_id) {
-            for (topic, partition) in holder.offsets.into_keys() {
+            for ((topic, partition), prior) in holder.offsets {
+                committed::note(&mut self.journal, group_id, &topic, partition, Some(prior));
                 records.push(Record::Offset {
                     group: group_id.to_string(),
                     topic,

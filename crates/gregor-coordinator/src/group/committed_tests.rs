@@ -1,0 +1,186 @@
+//! Reads at the committed state through a tracking coordinator: what the
+//! edge does around each input (see `committed`).
+
+use super::consumer::TopicTable;
+use super::tests::{commit, coordinator, s};
+use super::*;
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest,
+};
+
+fn offset_of(c: &GroupCoordinator, group: &str, topic: &str, partition: i32) -> i64 {
+    c.fetch_offsets(group, Some(&[(topic.to_string(), vec![partition])]))[0].partitions[0].offset
+}
+
+fn all_offsets(c: &GroupCoordinator, group: &str) -> Vec<(String, i32, i64)> {
+    c.fetch_offsets(group, None)
+        .into_iter()
+        .flat_map(|t| {
+            let name = t.name;
+            t.partitions
+                .into_iter()
+                .map(move |p| (name.clone(), p.partition, p.offset))
+        })
+        .collect()
+}
+
+/// An OffsetCommit whose batch's last offset is `log_offset`.
+fn committed_at(c: &mut GroupCoordinator, log_offset: i64, parts: &[(&str, i32, i64)]) {
+    let (_, records) =
+        c.commit_offsets(&commit("g", -1, "", parts), 9, &TopicTable::default(), 100);
+    assert_eq!(records.len(), parts.len());
+    c.place_changes(log_offset);
+}
+
+#[test]
+fn an_uncommitted_offset_reads_as_the_last_committed_one() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    // First commit of the group, not yet replicated: nothing to show.
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    assert_eq!(offset_of(&c, "g", "t", 0), -1);
+    assert!(all_offsets(&c, "g").is_empty());
+    c.committed_up_to(1);
+    assert_eq!(offset_of(&c, "g", "t", 0), 10);
+
+    // Two later commits pending: the committed 10 is shown until each commits.
+    committed_at(&mut c, 1, &[("t", 0, 50), ("t", 1, 5)]);
+    committed_at(&mut c, 2, &[("t", 0, 60)]);
+    assert_eq!(offset_of(&c, "g", "t", 0), 10);
+    assert_eq!(all_offsets(&c, "g"), vec![("t".into(), 0, 10)]);
+    c.committed_up_to(2);
+    assert_eq!(
+        all_offsets(&c, "g"),
+        vec![("t".into(), 0, 50), ("t".into(), 1, 5)]
+    );
+    c.committed_up_to(3);
+    assert_eq!(offset_of(&c, "g", "t", 0), 60);
+    assert!(c.uncommitted().is_empty());
+}
+
+#[test]
+fn deleted_offsets_stay_visible_until_the_tombstones_commit() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    committed_at(&mut c, 0, &[("t", 0, 10), ("t", 1, 11)]);
+    c.committed_up_to(1);
+    let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))]);
+    let (resp, records) = c.delete_groups(&req);
+    assert_eq!(resp.results[0].error_code, 0);
+    assert_eq!(records.len(), 3);
+    c.place_changes(3);
+    assert_eq!(c.group_state("g"), None);
+    assert_eq!(
+        all_offsets(&c, "g"),
+        vec![("t".into(), 0, 10), ("t".into(), 1, 11)]
+    );
+    // The group itself is still there, Empty, at the committed state.
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
+    c.committed_up_to(4);
+    assert!(all_offsets(&c, "g").is_empty());
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
+}
+
+#[test]
+fn a_group_both_made_and_deleted_by_uncommitted_writes_never_shows() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))]);
+    assert_eq!(c.delete_groups(&req).0.results[0].error_code, 0);
+    c.place_changes(2);
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
+    assert!(all_offsets(&c, "g").is_empty());
+}
+
+#[test]
+fn replayed_records_past_the_high_watermark_stay_hidden() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    let record = |offset| Record::Offset {
+        group: "g".into(),
+        topic: "t".into(),
+        partition: 0,
+        value: Some(OffsetValue {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+            expire_timestamp: None,
+        }),
+    };
+    // Log: offset 0 commits 10, offset 1 (past the high watermark of 1) 50.
+    let high_watermark = 1;
+    for (log_offset, value) in [(0, 10), (1, 50)] {
+        c.replay(record(value), 0);
+        if log_offset >= high_watermark {
+            c.place_changes(log_offset);
+        } else {
+            c.discard_changes();
+        }
+    }
+    assert_eq!(offset_of(&c, "g", "t", 0), 10);
+    c.committed_up_to(2);
+    assert_eq!(offset_of(&c, "g", "t", 0), 50);
+
+    // Its deletion (offset tombstone, group tombstone) past the high watermark.
+    let tombstone = Record::Offset {
+        group: "g".into(),
+        topic: "t".into(),
+        partition: 0,
+        value: None,
+    };
+    c.replay(tombstone, 0);
+    c.replay(
+        Record::Group {
+            group: "g".into(),
+            value: None,
+        },
+        0,
+    );
+    c.place_changes(3);
+    assert_eq!(c.group_state("g"), None);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(offset_of(&c, "g", "t", 0), 50);
+    c.committed_up_to(4);
+    assert!(listed(&c).is_empty());
+}
+
+#[test]
+fn without_tracking_nothing_is_hidden() {
+    let mut c = coordinator();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    assert_eq!(offset_of(&c, "g", "t", 0), 10);
+    assert!(c.uncommitted().is_empty());
+}
+
+fn listed(c: &GroupCoordinator) -> Vec<String> {
+    c.list_groups(&ListGroupsRequest::default())
+        .groups
+        .into_iter()
+        .map(|g| g.group_id.to_string())
+        .collect()
+}
+
+fn described_state(c: &GroupCoordinator, group: &str) -> String {
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))]);
+    c.describe_groups(&req, 5).groups[0].group_state.to_string()
+}
+
+#[test]
+fn a_group_made_by_an_uncommitted_first_commit_is_not_listed() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
+    c.committed_up_to(1);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
+    // A later uncommitted commit does not hide a group that exists.
+    committed_at(&mut c, 1, &[("t", 1, 10)]);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+}

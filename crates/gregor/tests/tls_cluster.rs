@@ -1,0 +1,195 @@
+//! A three-node cluster whose inter-broker and controller listeners are SSL
+//! with client certificates required: the quorum elects and replicates over
+//! TLS, followers fetch over TLS (acks=all produce completes), and every
+//! node presents its own certificate to the others.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use bytes::Bytes;
+use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::NONE;
+use gregor_protocol::records::BatchBuilder;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use support::certs::TestCa;
+use support::cluster::{create_topic, eventually, metadata, NodeSpec, ProcessCluster};
+use support::{free_port, topic_name, Connection};
+
+fn tls_specs(ca: &TestCa, dir: &std::path::Path) -> Vec<NodeSpec> {
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    let truststore = ca.write(&dir.join("ca.pem"));
+    // Host names, not addresses: certificates are checked against them.
+    let voters = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, controller))| format!("{}@localhost:{controller}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, (client, internal, controller))| {
+            let keystore = ca
+                .server(&format!("broker-{}", i + 1))
+                .write_keystore(&dir.join(format!("node-{}.pem", i + 1)));
+            NodeSpec {
+                port: *client,
+                properties: format!(
+                    "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
+                     listeners=PLAINTEXT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},\
+                     CONTROLLER://127.0.0.1:{controller}\n\
+                     advertised.listeners=PLAINTEXT://127.0.0.1:{client},INTERNAL://localhost:{internal}\n\
+                     controller.listener.names=CONTROLLER\ninter.broker.listener.name=INTERNAL\n\
+                     listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:SSL\n\
+                     ssl.keystore.type=PEM\nssl.keystore.location={}\n\
+                     ssl.truststore.type=PEM\nssl.truststore.location={}\n\
+                     ssl.client.auth=required\n",
+                    keystore.display(),
+                    truststore.display()
+                ),
+                is_controller_only: false,
+            }
+        })
+        .collect()
+}
+
+fn produce_all(conn: &mut Connection, topic: &str, values: &[&str]) -> i16 {
+    let mut builder = BatchBuilder::new(Compression::None);
+    for value in values {
+        builder.push(0, None, Some(Bytes::from(value.to_string())), vec![]);
+    }
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(20_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(builder.build().unwrap().freeze()))])]);
+    let ResponseKind::Produce(response) =
+        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!()
+    };
+    response.responses[0].partition_responses[0].error_code
+}
+
+/// One dedicated controller (node 1) and two broker-only nodes; the
+/// controller listener and the inter-broker listener are SSL.
+fn dedicated_controller_specs(ca: &TestCa, dir: &std::path::Path) -> Vec<NodeSpec> {
+    let truststore = ca.write(&dir.join("ca.pem"));
+    let controller = free_port();
+    (0..3)
+        .map(|i| {
+            let keystore = ca
+                .server(&format!("node-{}", i + 1))
+                .write_keystore(&dir.join(format!("node-{}.pem", i + 1)));
+            let common = format!(
+                "controller.quorum.voters=1@localhost:{controller}
+controller.listener.names=CONTROLLER
+                 ssl.keystore.location={}
+ssl.truststore.location={}
+ssl.client.auth=required
+",
+                keystore.display(),
+                truststore.display()
+            );
+            if i == 0 {
+                return NodeSpec {
+                    port: controller,
+                    properties: format!(
+                        "process.roles=controller
+listeners=CONTROLLER://127.0.0.1:{controller}
+                         listener.security.protocol.map=CONTROLLER:SSL
+{common}"
+                    ),
+                    is_controller_only: true,
+                };
+            }
+            let (client, internal) = (free_port(), free_port());
+            NodeSpec {
+                port: client,
+                properties: format!(
+                    "process.roles=broker
+                     listeners=PLAINTEXT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}
+                     advertised.listeners=PLAINTEXT://127.0.0.1:{client},INTERNAL://localhost:{internal}
+                     inter.broker.listener.name=INTERNAL
+                     listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:SSL
+{common}"
+                ),
+                is_controller_only: false,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn brokers_reach_a_dedicated_controller_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("cluster-ca");
+    let cluster = ProcessCluster::start(dedicated_controller_specs(&ca, dir.path()), &[]);
+    let mut conn = cluster.connect(1);
+    // Both brokers registered and heartbeat over TLS to the controller.
+    eventually(30, "two brokers", || {
+        (metadata(&mut conn, None).brokers.len() == 2).then_some(())
+    });
+    // CreateTopics is forwarded to the controller over TLS.
+    let (code, _) = create_topic(&mut conn, "on-brokers", 1, 2);
+    assert_eq!(code, NONE);
+    let leader = eventually(30, "a leader with a full ISR", || {
+        let m = metadata(&mut conn, Some(&["on-brokers"]));
+        let p = &m.topics[0].partitions.first()?;
+        (p.isr_nodes.len() == 2 && p.leader_id.0 > 0).then_some(p.leader_id.0)
+    });
+    let mut leader_conn = cluster.connect(leader as usize - 1);
+    assert_eq!(
+        produce_all(&mut leader_conn, "on-brokers", &["x", "y"]),
+        NONE
+    );
+}
+
+#[test]
+fn inter_broker_and_controller_traffic_over_tls() {
+    // Each node's log names the principals of the connections it accepted.
+    // Both tests of this binary set the same value.
+    std::env::set_var("GREGOR_LOG", "info,gregor_broker::server=debug");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("cluster-ca");
+    let cluster = ProcessCluster::start(tls_specs(&ca, dir.path()), &[]);
+    let mut conn = cluster.connect(0);
+    // All three brokers registered: heartbeats went over TLS.
+    eventually(30, "three brokers", || {
+        (metadata(&mut conn, None).brokers.len() == 3).then_some(())
+    });
+    let (code, _) = create_topic(&mut conn, "replicated", 1, 3);
+    assert_eq!(code, NONE);
+    let leader = eventually(30, "a leader with a full ISR", || {
+        let m = metadata(&mut conn, Some(&["replicated"]));
+        let p = &m.topics[0].partitions.first()?;
+        (p.isr_nodes.len() == 3 && p.leader_id.0 > 0).then_some(p.leader_id.0)
+    });
+    let mut leader_conn = cluster.connect(leader as usize - 1);
+    // acks=all completes only once both followers fetched over TLS.
+    assert_eq!(
+        produce_all(&mut leader_conn, "replicated", &["a", "b", "c"]),
+        NONE
+    );
+    // Each node saw the others' certificates (mutual TLS between nodes).
+    for i in 0..3 {
+        let log = cluster.log(i);
+        let others: Vec<String> = (1..=3)
+            .filter(|n| *n != i + 1)
+            .map(|n| format!("User:CN=broker-{n}"))
+            .collect();
+        assert!(
+            others.iter().any(|p| log.contains(p.as_str())),
+            "node {} saw no peer certificate: {log}",
+            i + 1
+        );
+        assert!(!log.contains("panicked"), "{log}");
+    }
+}
