@@ -250,6 +250,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "SASL mechanism used to reach the controllers on a SASL controller listener.",
     ),
     def(
+        "sasl.server.max.receive.size",
+        Int,
+        "524288",
+        "Largest frame a SASL listener takes before authentication (and largest SASL token).",
+    ),
+    def(
         "sasl.bootstrap.scram",
         Str,
         "",

@@ -386,6 +386,18 @@ fn malformed_tokens_fail_without_harm() {
     );
     let failed = authenticate(&mut conn, 2, b"c=biws,r=somebodyelse,p=AAAA");
     assert_eq!(failed.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
+    // Kafka's sasl.server.max.receive.size (512 KiB): a bigger frame before
+    // authentication closes the connection unanswered.
+    let mut conn = connect(node.sasl);
+    assert_eq!(handshake(&mut conn, 1, "PLAIN").error_code, 0);
+    expect_closed(
+        &mut conn,
+        ApiKey::SaslAuthenticate,
+        2,
+        RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(vec![0u8; 600_000])),
+        ),
+    );
     // Still serving.
     let mut conn = connect(node.sasl);
     assert_eq!(plain(&mut conn, "alice", "alice-secret").error_code, 0);

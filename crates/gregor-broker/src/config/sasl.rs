@@ -12,6 +12,7 @@ use gregor_metadata::MetadataRecord;
 pub const ENABLED_MECHANISMS: &str = "sasl.enabled.mechanisms";
 pub const MAX_REAUTH_MS: &str = "connections.max.reauth.ms";
 pub const BOOTSTRAP_SCRAM: &str = "sasl.bootstrap.scram";
+pub const MAX_RECEIVE_SIZE: &str = "sasl.server.max.receive.size";
 
 /// Settings under `listener.name.<listener>.` that Gregor reads.
 const PER_LISTENER: &[&str] = &[ENABLED_MECHANISMS];
@@ -102,9 +103,22 @@ pub fn settings(
             })
             .collect(),
     };
+    let max_receive_size = config
+        .value(MAX_RECEIVE_SIZE)
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            invalid(
+                MAX_RECEIVE_SIZE,
+                config.value(MAX_RECEIVE_SIZE),
+                "must be a positive 32-bit integer",
+            )
+        })?;
     Ok(Some(SaslSettings {
         mechanisms,
         max_reauth_ms: max_reauth_ms.max(0),
+        max_receive_size: max_receive_size as usize,
         plain_users,
     }))
 }

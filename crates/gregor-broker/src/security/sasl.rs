@@ -40,6 +40,9 @@ pub struct SaslSettings {
     pub mechanisms: Vec<String>,
     /// `connections.max.reauth.ms`; 0 means sessions never expire.
     pub max_reauth_ms: i64,
+    /// `sasl.server.max.receive.size`: the largest frame taken before
+    /// authentication, and the largest SASL frame at any time.
+    pub max_receive_size: usize,
     /// PLAIN users of the listener's JAAS config (`user_<name>="password"`
     /// in `listener.name.<l>.plain.sasl.jaas.config`), as Kafka's PLAIN
     /// server has them: checked before the SCRAM store. They let nodes log
@@ -54,6 +57,7 @@ impl std::fmt::Debug for SaslSettings {
         f.debug_struct("SaslSettings")
             .field("mechanisms", &self.mechanisms)
             .field("max_reauth_ms", &self.max_reauth_ms)
+            .field("max_receive_size", &self.max_receive_size)
             .field("plain_users", &self.plain_users.len())
             .finish()
     }
@@ -123,16 +127,25 @@ impl SaslGate {
         image: impl FnOnce() -> Arc<MetadataImage>,
         session: &mut Session,
     ) -> Verdict {
+        let too_large = frame.len() > self.settings.max_receive_size;
         if let State::Authenticate {
             raw_tokens: true, ..
         } = self.state
         {
+            if too_large {
+                return Verdict::Close;
+            }
             return self.raw_token(frame, image(), session).await;
         }
         let Some(api_key) = peek_api_key(&frame) else {
             return Verdict::Close;
         };
         let is_sasl = matches!(api_key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
+        // Kafka's guard against unauthenticated clients sending huge frames.
+        if too_large && (is_sasl || self.authenticated.is_none()) {
+            tracing::debug!(peer = %session.peer, size = frame.len(), "SASL frame too large; closing");
+            return Verdict::Close;
+        }
         if !is_sasl {
             let in_exchange = matches!(self.state, State::Authenticate { .. });
             return match &self.authenticated {

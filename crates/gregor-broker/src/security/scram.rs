@@ -723,6 +723,85 @@ mod tests {
         assert!(s.step(&image, b"n,,n=user,r=x").is_err());
     }
 
+    /// librdkafka before 2.1 sends its client nonce again in front of the
+    /// combined one; Kafka accepts that (endsWith), and so does Gregor.
+    #[test]
+    fn accepts_a_repeated_client_nonce_as_kafka_does() {
+        let image = rfc7677_image();
+        let mut server = ScramServer::new(Mechanism::Sha256);
+        let bare = "n=user,r=abc";
+        let ScramStep::Continue(first) = server
+            .step_with_nonce(&image, format!("n,,{bare}").as_bytes(), "def")
+            .unwrap()
+        else {
+            panic!()
+        };
+        let first = String::from_utf8(first).unwrap();
+        // The client's final message, built over the nonce it sends.
+        let salted = salted_password(
+            Mechanism::Sha256,
+            b"pencil",
+            &BASE64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap(),
+            4096,
+        );
+        let client_key = hmac_of(Mechanism::Sha256, &salted, b"Client Key");
+        let stored_key = digest::digest(&digest::SHA256, &client_key);
+        let without_proof = "c=biws,r=abcabcdef";
+        let auth = format!("{bare},{first},{without_proof}");
+        let signature = hmac_of(Mechanism::Sha256, stored_key.as_ref(), auth.as_bytes());
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let last = format!("{without_proof},p={}", BASE64.encode(proof));
+        assert!(matches!(
+            server.step(&image, last.as_bytes()),
+            Ok(ScramStep::Authenticated { .. })
+        ));
+    }
+
+    /// Gregor's own SCRAM client (inter-broker connections) against this
+    /// server, both mechanisms, and a wrong password.
+    #[test]
+    fn gregor_client_round_trip() {
+        use gregor_client::sasl::SaslClient;
+        use gregor_client::SaslCredentials;
+        for (mechanism, name) in [
+            (Mechanism::Sha256, "SCRAM-SHA-256"),
+            (Mechanism::Sha512, "SCRAM-SHA-512"),
+        ] {
+            let image = image_with(
+                "broker",
+                mechanism,
+                new_credential(mechanism, "pw", None, 4096),
+            );
+            for (password, ok) in [("pw", true), ("nope", false)] {
+                let credentials = SaslCredentials {
+                    mechanism: name.into(),
+                    username: "broker".into(),
+                    password: password.into(),
+                };
+                let mut client = SaslClient::new(name).unwrap();
+                let mut server = ScramServer::new(mechanism);
+                let first = client.first(&credentials).unwrap();
+                let ScramStep::Continue(challenge) = server.step(&image, &first).unwrap() else {
+                    panic!()
+                };
+                let last = client.next(&credentials, &challenge).unwrap().unwrap();
+                match server.step(&image, &last) {
+                    Ok(ScramStep::Authenticated { response, user }) => {
+                        assert!(ok);
+                        assert_eq!(user, "broker");
+                        assert_eq!(client.next(&credentials, &response).unwrap(), None);
+                    }
+                    Err(ScramError::InvalidProof) => assert!(!ok),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+
     #[test]
     fn credentials_below_the_minimum_iterations_are_not_used() {
         let credential = new_credential(Mechanism::Sha256, "pw", None, 1000);
