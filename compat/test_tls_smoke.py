@@ -10,9 +10,11 @@ import uuid
 import pytest
 
 from clients import Rec, assert_all_sent, java, java_produce, kcat, run
-from conftest import EXTERNAL, free_port, new_server
+from conftest import EXTERNAL, SERVER_KIND, free_port, new_server
 
-pytestmark = pytest.mark.skipif(bool(EXTERNAL), reason="starts its own TLS broker")
+pytestmark = pytest.mark.skipif(
+    bool(EXTERNAL) or SERVER_KIND == "kafka",
+    reason="starts its own single-node Gregor TLS broker (test_security_tls.py covers Kafka)")
 
 
 def openssl(*args, cwd):

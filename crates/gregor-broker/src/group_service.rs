@@ -104,6 +104,7 @@ impl GroupService {
             inner.next_request_id += 1;
             let leader_epoch = inner.shards.leader_epoch(partition).unwrap_or(-1);
             let shard = inner.shards.get_mut(partition)?;
+            self.core.catch_up(partition, shard);
             shard.waiting.insert(id, tx);
             let outcome = step(&mut shard.coordinator, id, now_ms());
             self.core
@@ -155,6 +156,7 @@ impl GroupService {
             let mut inner = self.core.lock();
             let leader_epoch = inner.shards.leader_epoch(partition).unwrap_or(-1);
             let shard = inner.shards.get_mut(partition)?;
+            self.core.catch_up(partition, shard);
             let (answer, records, producer) = step(&mut shard.coordinator, now_ms());
             let wrote = !records.is_empty();
             let commit = self
@@ -257,17 +259,21 @@ impl GroupService {
         }
     }
 
-    /// Read-only access to every loaded shard (ListGroups): refused with
+    /// Read-only access to every loaded shard (ListGroups), each at its
+    /// partition's high watermark as [`Self::read`]: refused with
     /// COORDINATOR_LOAD_IN_PROGRESS while any shard loads, as Kafka.
     pub fn read_all<T>(&self, mut f: impl FnMut(&GroupCoordinator) -> T) -> Result<Vec<T>, i16> {
-        let inner = self.core.lock();
+        let mut inner = self.core.lock();
         if inner.shards.any_loading() {
             return Err(COORDINATOR_LOAD_IN_PROGRESS);
         }
         Ok(inner
             .shards
-            .active()
-            .map(|(_, _, shard)| f(&shard.coordinator))
+            .active_mut()
+            .map(|(partition, _, shard)| {
+                self.core.catch_up(partition, shard);
+                f(&shard.coordinator)
+            })
             .collect())
     }
 
@@ -279,6 +285,7 @@ impl GroupService {
             let retention_ms = self.core.config.offsets_retention_ms;
             let mut out = Vec::new();
             for (partition, leader_epoch, shard) in inner.shards.active_mut() {
+                self.core.catch_up(partition, shard);
                 let records = shard.coordinator.expire_offsets(now, retention_ms);
                 if records.is_empty() {
                     continue;
@@ -312,6 +319,7 @@ impl GroupService {
             let now = now_ms();
             let mut out = Vec::new();
             for (partition, leader_epoch, shard) in inner.shards.active_mut() {
+                self.core.catch_up(partition, shard);
                 let outcome = shard.coordinator.tick(now);
                 if outcome.records.is_empty() && outcome.responses.is_empty() {
                     continue;

@@ -397,13 +397,13 @@ fn quorum_misconfigurations_stop_start_up_naming_the_setting() {
             &["security.inter.broker.protocol=SSL"],
             "security.inter.broker.protocol",
         ),
-        // Only PLAINTEXT is served so far (TLS/SASL: issue 14).
+        // An SSL listener needs a key store.
         (
             &[
                 "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SSL://127.0.0.1:9094",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL",
             ],
-            "listeners",
+            "ssl.keystore.location",
         ),
         // Kafka's checks come before the multi-node refusal.
         (
@@ -545,10 +545,10 @@ fn a_misconfigured_properties_file_stops_start_up_with_one_line() {
             "process.roles=broker\nnode.id=2\ncontroller.quorum.bootstrap.servers=\ncontroller.quorum.voters=1@127.0.0.1:9093",
             "controller.listener.names",
         ),
-        // TLS is not served yet.
+        // An SSL listener without a key store.
         (
             "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SSL://127.0.0.1:9094",
-            "listeners",
+            "ssl.keystore.location",
         ),
     ];
     for (extra, key) in cases {

@@ -211,8 +211,8 @@ impl Core {
     }
 
     /// Forgets the shard's uncommitted changes the high watermark has
-    /// passed (at each read and write, so the set stays as small as the
-    /// writes in flight).
+    /// passed (before each read and step, so what they see is current and
+    /// the set stays as small as the writes in flight).
     pub(super) fn catch_up(&self, partition: i32, shard: &mut Shard) {
         if let Some(high_watermark) = self.high_watermark(partition) {
             shard.coordinator.committed_up_to(high_watermark);
