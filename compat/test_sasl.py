@@ -258,9 +258,10 @@ def test_java_consumer_reauthenticates(sasl_broker, tmp_path):
     assert log.count("reauthentication=true") >= reauths_before + 2, sasl_broker.log_tail()
 
 
-@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-512"])
+@pytest.mark.parametrize("mechanism", ["PLAIN"])
 def test_kcat_over_sasl(sasl_broker, mechanism):
-    """kcat (Debian's librdkafka 2.0.2): SaslHandshake v1 + SaslAuthenticate."""
+    """kcat (Debian's librdkafka 2.0.2): SaslHandshake v1 + SaslAuthenticate. (Its
+    SCRAM is refused by Kafka 4.x and Gregor alike: test_security_sasl.py.)"""
     topic = f"sasl-kcat-{uuid.uuid4().hex[:8]}"
     auth = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", f"sasl.mechanism={mechanism}",
             "-X", "sasl.username=bob", "-X", "sasl.password=bob-secret"]

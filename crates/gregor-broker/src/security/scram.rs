@@ -286,10 +286,11 @@ impl ScramServer {
                         "channel binding does not match the gs2 header",
                     ));
                 }
-                // As Kafka's ScramSaslServer: the nonce must end with the
-                // one the server sent (librdkafka before 2.1 repeats its
-                // client nonce in front of it).
-                if !final_.nonce.ends_with(nonce.as_str()) {
+                // RFC 5802: the nonce must be exactly the one the server
+                // sent. Kafka 4.x checks equality again (CVE-2024-56128), so
+                // librdkafka before 2.6.1, which repeats its client nonce in
+                // front of it, is refused here as there.
+                if final_.nonce != nonce.as_str() {
                     return Err(ScramError::Malformed(
                         "Invalid client nonce in the final client message.",
                     ));
@@ -723,10 +724,11 @@ mod tests {
         assert!(s.step(&image, b"n,,n=user,r=x").is_err());
     }
 
-    /// librdkafka before 2.1 sends its client nonce again in front of the
-    /// combined one; Kafka accepts that (endsWith), and so does Gregor.
+    /// librdkafka before 2.6.1 sends its client nonce again in front of the
+    /// combined one; Kafka 4.x refuses that (exact match, CVE-2024-56128),
+    /// and so does Gregor even with a correct proof.
     #[test]
-    fn accepts_a_repeated_client_nonce_as_kafka_does() {
+    fn refuses_a_repeated_client_nonce_as_kafka_4_does() {
         let image = rfc7677_image();
         let mut server = ScramServer::new(Mechanism::Sha256);
         let bare = "n=user,r=abc";
@@ -755,10 +757,7 @@ mod tests {
             .map(|(a, b)| a ^ b)
             .collect();
         let last = format!("{without_proof},p={}", BASE64.encode(proof));
-        assert!(matches!(
-            server.step(&image, last.as_bytes()),
-            Ok(ScramStep::Authenticated { .. })
-        ));
+        assert!(server.step(&image, last.as_bytes()).is_err());
     }
 
     /// Gregor's own SCRAM client (inter-broker connections) against this
