@@ -16,6 +16,9 @@ pub struct Loaded {
     pub last_offset: Option<i64>,
 }
 
+/// How long a load waits for the high watermark to reach the log end.
+const HIGH_WATERMARK_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Replays `__consumer_offsets-<partition>` from the local log. Changes
 /// of committed offsets made by records at or past the high watermark
 /// (read before the log: it only grows) are tracked as uncommitted, so
@@ -27,11 +30,28 @@ pub fn replay_shard(
     config: GroupConfig,
 ) -> anyhow::Result<Loaded> {
     let mut coordinator = GroupCoordinator::new(config);
-    coordinator.track_uncommitted();
+    // Reads at the committed state (the undo log of committed.rs) stay off
+    // for now: with them, compat/cluster/test_eos.py's coordinator-fault run
+    // saw a group's committed offset go back (a sampled OffsetFetch after a
+    // coordinator move). Until that is understood, reads come from memory as
+    // before; see issue 13's note.
+    let _ = GroupCoordinator::track_uncommitted;
     let now = now_ms();
-    let (end, high_watermark) = match replicas.partition(OFFSETS_TOPIC, partition) {
-        Some(local) => (local.log_end_offset()?, local.high_watermark()),
-        None => (0, 0),
+    // A new leader learns its high watermark from its followers' next
+    // fetches, so right after an election it can lag records the old leader
+    // had already committed (and served). Waiting briefly for it to reach
+    // the log end keeps reads from going back; if followers stay away the
+    // load goes on and later records count as uncommitted.
+    let deadline = std::time::Instant::now() + HIGH_WATERMARK_CATCH_UP;
+    let (end, high_watermark) = loop {
+        let (end, high_watermark) = match replicas.partition(OFFSETS_TOPIC, partition) {
+            Some(local) => (local.log_end_offset()?, local.high_watermark()),
+            None => (0, 0),
+        };
+        if high_watermark >= end || std::time::Instant::now() >= deadline {
+            break (end, high_watermark);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     };
     let mut records = 0usize;
     for item in internal_topics::replay(replicas, OFFSETS_TOPIC, partition)? {
