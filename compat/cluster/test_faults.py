@@ -61,6 +61,10 @@ def create_topic(cluster):
     return topic
 
 
+# How long the group consumers get, after the final heal, to read what was acknowledged.
+TAIL_READ_BOUND_S = 30
+
+
 def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
     """Workload + `schedule(nemesis)`, then heal, drain, check, stop, compare replicas."""
     topic = create_topic(cluster)
@@ -90,7 +94,13 @@ def run(cluster, tmp_path, name, schedule, max_indeterminate=None):
     phase("stop_producers")
     nem.heal_all()
     isr_s = nem.bounded_isr(ISR_BOUND_S, "after the final heal")
-    time.sleep(3)  # consumers read the tail
+    # The consumers read the tail: a rolling restart can leave the group rebalancing for a
+    # while after the last node is back, so wait (bounded) until they have read every
+    # acknowledged record rather than a fixed few seconds.
+    # The 3 s also let followers learn the final high watermark (one more fetch round) before
+    # the nodes stop: the replica check reads their HW checkpoints.
+    time.sleep(3)
+    wl.wait_consumers_read(sends, TAIL_READ_BOUND_S)
     polls, commits = wl.stop_consumers()
     phase("heal_and_stop_consumers")
     drained, ends, complete = drain(cluster.bootstrap(), topic, PARTITIONS)

@@ -322,6 +322,20 @@ class Workload:
             sends.extend(self.cf.sends())
         return sends
 
+    def wait_consumers_read(self, sends, bound_s):
+        """Waits until the consumers have polled every acknowledged value, or bound_s passed;
+        returns whether they had."""
+        acked = {s.value for s in sends if s.status == OK}
+        deadline = time.monotonic() + bound_s
+        while True:
+            with self.lock:
+                missing = acked - {q.value for q in self.polls}
+            if not missing:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+
     def stop_consumers(self):
         for t in (*self.consumers, self.sampler):
             t.stop()
