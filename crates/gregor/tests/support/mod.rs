@@ -8,6 +8,7 @@
 
 pub mod certs;
 pub mod cluster;
+pub mod security;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gregor_protocol::compression::Compression;
