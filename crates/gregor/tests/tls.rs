@@ -16,99 +16,31 @@ use rcgen::DnType;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::certs::{Identity, TestCa};
-use support::{
-    create_topic, free_port, gregor_bin, produce_values, topic_name, Connection, TestBroker,
+use support::security::{
+    api_versions, failed_start, logged_principal, refused_over_tls, tls_settings, SecureBroker,
 };
+use support::{create_topic, free_port, produce_values, topic_name, Connection};
 
-/// A broker with a PLAINTEXT listener and an SSL one (`ssl_port`), the
-/// principal of each TLS connection in its log.
-struct TlsBroker {
-    broker: TestBroker,
-    ssl_port: u16,
-}
-
-fn start(dir: &Path, ca: &TestCa, server: &Identity, extra: &[&str]) -> TlsBroker {
-    let (plain, ssl_port) = (free_port(), free_port());
-    let keystore = server.write_keystore(&dir.join("server.pem"));
-    let truststore = ca.write(&dir.join("ca.pem"));
-    let mut settings = vec![
-        format!("listeners=PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl_port}"),
-        "ssl.keystore.type=PEM".to_string(),
-        format!("ssl.keystore.location={}", keystore.display()),
-        "ssl.truststore.type=PEM".to_string(),
-        format!("ssl.truststore.location={}", truststore.display()),
-    ];
+/// A broker with a PLAINTEXT listener and an SSL one, the principal of
+/// each TLS connection in its log.
+fn start(dir: &Path, ca: &TestCa, server: &Identity, extra: &[&str]) -> SecureBroker {
+    let mut settings = tls_settings(dir, ca, server);
     settings.extend(extra.iter().map(|s| s.to_string()));
-    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-    TlsBroker {
-        // Every connection's principal is logged at debug level.
-        broker: TestBroker::start_logging(
-            plain,
-            &settings,
-            Some("info,gregor_broker::server=debug"),
-        ),
-        ssl_port,
-    }
+    // Every connection's principal is logged at debug level.
+    SecureBroker::start(
+        "SSL",
+        "SSL",
+        &settings,
+        Some("info,gregor_broker::server=debug"),
+    )
 }
 
-impl TlsBroker {
-    fn tls(&self, ca: &TestCa, client: Option<&Identity>) -> std::io::Result<Connection> {
-        let stream = TcpStream::connect(("127.0.0.1", self.ssl_port))?;
-        Connection::tls(stream, ca.client_config(client), "localhost")
-    }
-
-    /// The principal the broker gave the last TLS connection from `port`.
-    fn principal_of(&self, conn: &Connection) -> String {
-        let local = conn.stream.local_addr().unwrap();
-        let needle = format!("peer={local}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let log = strip_ansi(&self.broker.log());
-            if let Some(line) = log
-                .lines()
-                .find(|l| l.contains(&needle) && l.contains("TLS connection established"))
-            {
-                let at = line.find("principal=").unwrap() + "principal=".len();
-                let rest = &line[at..];
-                let end = rest.find(" TLS connection").unwrap_or(rest.len());
-                return rest[..end].trim_matches('"').to_string();
-            }
-            assert!(Instant::now() < deadline, "no principal logged: {log}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// The log without its colour codes.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn api_versions(conn: &mut Connection) -> ApiVersionsResponse {
-    let ResponseKind::ApiVersions(response) = conn.request(
-        ApiKey::ApiVersions,
-        3,
-        RequestKind::ApiVersions(ApiVersionsRequest::default()),
-    ) else {
-        panic!()
-    };
-    response
+/// The principal the broker gave this TLS connection.
+fn principal_of(node: &SecureBroker, conn: &Connection) -> String {
+    let local = conn.stream.local_addr().unwrap().to_string();
+    logged_principal(&node.broker, &local, "TLS connection established")
 }
 
 fn fetch_values(conn: &mut Connection, topic: &str) -> Vec<Bytes> {
@@ -148,7 +80,7 @@ fn produce_and_fetch_over_tls() {
     let mut conn = node.tls(&ca, None).unwrap();
     assert_eq!(api_versions(&mut conn).error_code, NONE);
     // No client certificate (ssl.client.auth=none): ANONYMOUS.
-    assert_eq!(node.principal_of(&conn), "User:ANONYMOUS");
+    assert_eq!(principal_of(&node, &conn), "User:ANONYMOUS");
     create_topic(&mut conn, "tls-topic", 1);
     // Several MiB: the fetch response's records pass through the copy
     // buffer many times over.
@@ -187,7 +119,7 @@ fn client_certificates_name_the_principal() {
     let mut conn = node.tls(&ca, Some(&alice)).unwrap();
     assert_eq!(api_versions(&mut conn).error_code, NONE);
     assert_eq!(
-        node.principal_of(&conn),
+        principal_of(&node, &conn),
         "User:CN=alice,OU=Eng,O=Acme\\, Inc.,C=US"
     );
     let service = ca.client(&[
@@ -197,29 +129,15 @@ fn client_certificates_name_the_principal() {
     ]);
     let mut conn = node.tls(&ca, Some(&service)).unwrap();
     assert_eq!(api_versions(&mut conn).error_code, NONE);
-    assert_eq!(node.principal_of(&conn), "User:ingest");
+    assert_eq!(principal_of(&node, &conn), "User:ingest");
 
     // Required: no certificate, or one from another CA, gets no answer.
     for client in [
         None,
         Some(TestCa::new("other-ca").client(&[(DnType::CommonName, "mallory")])),
     ] {
-        let refused = node.tls(&ca, client.as_ref()).and_then(|mut conn| {
-            let frame = conn.encode(
-                ApiKey::ApiVersions,
-                3,
-                &RequestKind::ApiVersions(ApiVersionsRequest::default()),
-            );
-            let mut io = rustls::Stream::new(conn.tls.as_mut().unwrap(), &mut conn.stream);
-            io.write_all(&frame)?;
-            let mut byte = [0u8; 1];
-            match io.read(&mut byte)? {
-                0 => Err(std::io::Error::other("closed")),
-                _ => Ok(()),
-            }
-        });
         assert!(
-            refused.is_err(),
+            refused_over_tls(node.tls(&ca, client.as_ref())),
             "a client without a valid certificate was served"
         );
     }
@@ -237,11 +155,11 @@ fn requested_client_auth_serves_both() {
     );
     let mut anonymous = node.tls(&ca, None).unwrap();
     assert_eq!(api_versions(&mut anonymous).error_code, NONE);
-    assert_eq!(node.principal_of(&anonymous), "User:ANONYMOUS");
+    assert_eq!(principal_of(&node, &anonymous), "User:ANONYMOUS");
     let bob = ca.client(&[(DnType::CommonName, "bob")]);
     let mut conn = node.tls(&ca, Some(&bob)).unwrap();
     assert_eq!(api_versions(&mut conn).error_code, NONE);
-    assert_eq!(node.principal_of(&conn), "User:CN=bob");
+    assert_eq!(principal_of(&node, &conn), "User:CN=bob");
 }
 
 #[test]
@@ -250,7 +168,7 @@ fn wrong_protocols_and_garbage_are_closed_cleanly() {
     let ca = TestCa::new("test-ca");
     let node = start(dir.path(), &ca, &ca.server("broker"), &[]);
     // A plaintext Kafka client on the TLS port.
-    let mut plain = Connection::new(TcpStream::connect(("127.0.0.1", node.ssl_port)).unwrap());
+    let mut plain = node.connect();
     let frame = plain.encode(
         ApiKey::ApiVersions,
         3,
@@ -267,7 +185,7 @@ fn wrong_protocols_and_garbage_are_closed_cleanly() {
         &[0xffu8; 300][..],
         b"\x16\x03",
     ] {
-        let mut stream = TcpStream::connect(("127.0.0.1", node.ssl_port)).unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", node.port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(15)))
             .unwrap();
@@ -333,35 +251,7 @@ fn x509_cn(der: &[u8]) -> ((), String) {
 /// `gregor server` with these settings must stop at once with a one-line
 /// error naming `key`.
 fn refuses(settings: &[String], key: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(gregor_bin());
-    command.arg("server");
-    command
-        .arg("--set")
-        .arg(format!("log.dirs={}", dir.path().join("data").display()));
-    for setting in settings {
-        command.arg("--set").arg(setting);
-    }
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("gregor started with {settings:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (_, stderr) = failed_start(settings);
     let errors: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("gregor: "))
@@ -493,7 +383,7 @@ fn inline_pem_and_per_listener_settings() {
     let bob = ca.client(&[(DnType::CommonName, "bob")]);
     let mut conn = node.tls(&ca, Some(&bob)).unwrap();
     assert_eq!(api_versions(&mut conn).error_code, NONE);
-    assert_eq!(node.principal_of(&conn), "User:CN=bob");
+    assert_eq!(principal_of(&node, &conn), "User:CN=bob");
 }
 
 fn alter_broker(conn: &mut Connection, key: &str, value: &str) {
