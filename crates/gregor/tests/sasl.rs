@@ -18,86 +18,22 @@ use ring::{digest, hmac, pbkdf2};
 use std::net::TcpStream;
 use std::num::NonZeroU32;
 use std::time::Duration;
-use support::{free_port, Connection, TestBroker};
+use support::cluster::metadata;
+use support::security::{
+    connect_to, expect_closed, plain_login, sasl_authenticate, sasl_handshake, SecureBroker,
+};
+use support::{free_port, Connection};
 
 const USERS: &str = "SCRAM-SHA-256=[name=alice,password=alice-secret];\
                      SCRAM-SHA-512=[name=bob,password=bob-secret,iterations=8192];\
                      SCRAM-SHA-256=[name=\"we,ird=name\",password=\"p;w\"]";
 
-struct Node {
-    broker: TestBroker,
-    sasl: u16,
-}
-
 /// A node with a PLAINTEXT listener (where the test harness waits) and a
 /// SASL_PLAINTEXT one called SASL.
-fn start(extra: &[&str]) -> Node {
-    let (plain, sasl) = (free_port(), free_port());
-    let mut settings = vec![
-        format!("listeners=PLAINTEXT://127.0.0.1:{plain},SASL://127.0.0.1:{sasl}"),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT".to_string(),
-        "inter.broker.listener.name=PLAINTEXT".to_string(),
-        format!("sasl.bootstrap.scram={USERS}"),
-    ];
+fn start(extra: &[&str]) -> SecureBroker {
+    let mut settings = vec![format!("sasl.bootstrap.scram={USERS}")];
     settings.extend(extra.iter().map(|s| s.to_string()));
-    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-    Node {
-        broker: TestBroker::start_on(plain, &settings),
-        sasl,
-    }
-}
-
-fn connect(port: u16) -> Connection {
-    Connection::new(TcpStream::connect(("127.0.0.1", port)).unwrap())
-}
-
-fn handshake(conn: &mut Connection, version: i16, mechanism: &str) -> SaslHandshakeResponse {
-    let ResponseKind::SaslHandshake(r) = conn.request(
-        ApiKey::SaslHandshake,
-        version,
-        RequestKind::SaslHandshake(
-            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_string(mechanism.into())),
-        ),
-    ) else {
-        panic!("not a SaslHandshake response")
-    };
-    r
-}
-
-fn authenticate(conn: &mut Connection, version: i16, token: &[u8]) -> SaslAuthenticateResponse {
-    let ResponseKind::SaslAuthenticate(r) = conn.request(
-        ApiKey::SaslAuthenticate,
-        version,
-        RequestKind::SaslAuthenticate(
-            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(token)),
-        ),
-    ) else {
-        panic!("not a SaslAuthenticate response")
-    };
-    r
-}
-
-fn plain(conn: &mut Connection, user: &str, password: &str) -> SaslAuthenticateResponse {
-    assert_eq!(handshake(conn, 1, "PLAIN").error_code, 0);
-    authenticate(conn, 2, format!("\0{user}\0{password}").as_bytes())
-}
-
-fn metadata(conn: &mut Connection) -> MetadataResponse {
-    let ResponseKind::Metadata(r) = conn.request(
-        ApiKey::Metadata,
-        12,
-        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
-    ) else {
-        panic!("not a Metadata response")
-    };
-    r
-}
-
-/// Sends a request and expects the broker to close instead of answering.
-fn expect_closed(conn: &mut Connection, key: ApiKey, version: i16, body: RequestKind) {
-    let frame = conn.encode(key, version, &body);
-    conn.send_raw(&frame);
-    assert!(conn.read_frame().is_none(), "{key:?} was answered");
+    SecureBroker::start("SASL", "SASL_PLAINTEXT", &settings, None)
 }
 
 /// The client side of SCRAM (RFC 5802), independent of the broker's code.
@@ -147,19 +83,7 @@ impl ScramClient {
             .decode(fields[1].strip_prefix("s=").unwrap())
             .unwrap();
         let iterations: u32 = fields[2].strip_prefix("i=").unwrap().parse().unwrap();
-        let (alg, len) = if self.sha512 {
-            (pbkdf2::PBKDF2_HMAC_SHA512, 64)
-        } else {
-            (pbkdf2::PBKDF2_HMAC_SHA256, 32)
-        };
-        let mut salted = vec![0u8; len];
-        pbkdf2::derive(
-            alg,
-            NonZeroU32::new(iterations).unwrap(),
-            &salt,
-            self.password.as_bytes(),
-            &mut salted,
-        );
+        let salted = salted(self.sha512, &self.password, &salt, iterations);
         let client_key = self.hmac(&salted, b"Client Key");
         let digest_alg = if self.sha512 {
             &digest::SHA512
@@ -190,11 +114,11 @@ fn scram(conn: &mut Connection, client: &ScramClient) -> SaslAuthenticateRespons
     } else {
         "SCRAM-SHA-256"
     };
-    assert_eq!(handshake(conn, 1, mechanism).error_code, 0);
-    let first = authenticate(conn, 2, client.first().as_bytes());
+    assert_eq!(sasl_handshake(conn, 1, mechanism).error_code, 0);
+    let first = sasl_authenticate(conn, 2, client.first().as_bytes());
     assert_eq!(first.error_code, 0, "{:?}", first.error_message);
     let (last, expected) = client.last(std::str::from_utf8(&first.auth_bytes).unwrap());
-    let done = authenticate(conn, 2, last.as_bytes());
+    let done = sasl_authenticate(conn, 2, last.as_bytes());
     if done.error_code == 0 {
         assert_eq!(std::str::from_utf8(&done.auth_bytes).unwrap(), expected);
     }
@@ -210,25 +134,25 @@ fn plain_and_scram_authenticate_against_bootstrap_users() {
         ("bob", "bob-secret"),
         ("we,ird=name", "p;w"),
     ] {
-        let mut conn = connect(node.sasl);
-        let done = plain(&mut conn, user, password);
+        let mut conn = node.connect();
+        let done = plain_login(&mut conn, user, password);
         assert_eq!(done.error_code, 0, "{user}: {:?}", done.error_message);
         assert_eq!(done.session_lifetime_ms, 0);
-        assert!(!metadata(&mut conn).brokers.is_empty());
+        assert!(!metadata(&mut conn, None).brokers.is_empty());
     }
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     assert_eq!(
         scram(&mut conn, &ScramClient::new(false, "alice", "alice-secret")).error_code,
         0
     );
-    assert!(!metadata(&mut conn).brokers.is_empty());
-    let mut conn = connect(node.sasl);
+    assert!(!metadata(&mut conn, None).brokers.is_empty());
+    let mut conn = node.connect();
     assert_eq!(
         scram(&mut conn, &ScramClient::new(true, "bob", "bob-secret")).error_code,
         0
     );
-    assert!(!metadata(&mut conn).brokers.is_empty());
-    let mut conn = connect(node.sasl);
+    assert!(!metadata(&mut conn, None).brokers.is_empty());
+    let mut conn = node.connect();
     assert_eq!(
         scram(&mut conn, &ScramClient::new(false, "we,ird=name", "p;w")).error_code,
         0
@@ -236,16 +160,16 @@ fn plain_and_scram_authenticate_against_bootstrap_users() {
     // The PLAINTEXT listener is untouched, and SASL requests there are
     // answered with ILLEGAL_SASL_STATE, as Kafka's KafkaApis does.
     let mut open = node.broker.connect();
-    assert!(!metadata(&mut open).brokers.is_empty());
+    assert!(!metadata(&mut open, None).brokers.is_empty());
     assert_eq!(
-        handshake(&mut open, 1, "PLAIN").error_code,
+        sasl_handshake(&mut open, 1, "PLAIN").error_code,
         error_codes::ILLEGAL_SASL_STATE
     );
     assert_eq!(
-        authenticate(&mut open, 2, b"x").error_code,
+        sasl_authenticate(&mut open, 2, b"x").error_code,
         error_codes::ILLEGAL_SASL_STATE
     );
-    assert!(!metadata(&mut open).brokers.is_empty());
+    assert!(!metadata(&mut open, None).brokers.is_empty());
 }
 
 #[test]
@@ -253,8 +177,8 @@ fn bad_credentials_fail_alike_and_close() {
     let node = start(&[]);
     let generic = "Authentication failed: Invalid username or password";
     for (user, password) in [("alice", "wrong"), ("nobody", "alice-secret")] {
-        let mut conn = connect(node.sasl);
-        let failed = plain(&mut conn, user, password);
+        let mut conn = node.connect();
+        let failed = plain_login(&mut conn, user, password);
         assert_eq!(failed.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
         assert_eq!(failed.error_message.as_deref(), Some(generic));
         assert!(conn.read_frame().is_none(), "still open");
@@ -267,7 +191,7 @@ fn bad_credentials_fail_alike_and_close() {
         // bob has only a SCRAM-SHA-512 credential.
         ScramClient::new(false, "bob", "bob-secret"),
     ] {
-        let mut conn = connect(node.sasl);
+        let mut conn = node.connect();
         let failed = scram(&mut conn, &client);
         assert_eq!(failed.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
         assert_eq!(failed.error_message.as_deref(), Some(scram_failure));
@@ -278,7 +202,7 @@ fn bad_credentials_fail_alike_and_close() {
 #[test]
 fn only_api_versions_and_sasl_before_authentication() {
     let node = start(&[]);
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     let ResponseKind::ApiVersions(versions) = conn.request(
         ApiKey::ApiVersions,
         3,
@@ -298,7 +222,7 @@ fn only_api_versions_and_sasl_before_authentication() {
         RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
     );
     // SaslAuthenticate before SaslHandshake: closed unanswered, as Kafka.
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     expect_closed(
         &mut conn,
         ApiKey::SaslAuthenticate,
@@ -306,8 +230,8 @@ fn only_api_versions_and_sasl_before_authentication() {
         RequestKind::SaslAuthenticate(SaslAuthenticateRequest::default()),
     );
     // Something else between handshake and token: closed.
-    let mut conn = connect(node.sasl);
-    assert_eq!(handshake(&mut conn, 1, "PLAIN").error_code, 0);
+    let mut conn = node.connect();
+    assert_eq!(sasl_handshake(&mut conn, 1, "PLAIN").error_code, 0);
     expect_closed(
         &mut conn,
         ApiKey::Metadata,
@@ -315,15 +239,15 @@ fn only_api_versions_and_sasl_before_authentication() {
         RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
     );
     // A second handshake mid-exchange: ILLEGAL_SASL_STATE, then closed.
-    let mut conn = connect(node.sasl);
-    assert_eq!(handshake(&mut conn, 1, "SCRAM-SHA-256").error_code, 0);
+    let mut conn = node.connect();
+    assert_eq!(sasl_handshake(&mut conn, 1, "SCRAM-SHA-256").error_code, 0);
     assert_eq!(
-        handshake(&mut conn, 1, "PLAIN").error_code,
+        sasl_handshake(&mut conn, 1, "PLAIN").error_code,
         error_codes::ILLEGAL_SASL_STATE
     );
     assert!(conn.read_frame().is_none());
     // Garbage instead of a request header: closed.
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     conn.send_raw(&[0, 0, 0, 3, 0x60, 1, 2]);
     assert!(conn.read_frame().is_none());
 }
@@ -331,18 +255,18 @@ fn only_api_versions_and_sasl_before_authentication() {
 #[test]
 fn unsupported_mechanism_lists_the_enabled_ones() {
     let node = start(&["listener.name.sasl.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN"]);
-    let mut conn = connect(node.sasl);
-    let refused = handshake(&mut conn, 1, "SCRAM-SHA-256");
+    let mut conn = node.connect();
+    let refused = sasl_handshake(&mut conn, 1, "SCRAM-SHA-256");
     assert_eq!(refused.error_code, error_codes::UNSUPPORTED_SASL_MECHANISM);
     let listed: Vec<&str> = refused.mechanisms.iter().map(|m| m.as_str()).collect();
     assert_eq!(listed, ["SCRAM-SHA-512", "PLAIN"]);
     assert!(conn.read_frame().is_none());
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     assert_eq!(
-        handshake(&mut conn, 1, "GSSAPI").error_code,
+        sasl_handshake(&mut conn, 1, "GSSAPI").error_code,
         error_codes::UNSUPPORTED_SASL_MECHANISM
     );
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     assert_eq!(
         scram(&mut conn, &ScramClient::new(true, "bob", "bob-secret")).error_code,
         0
@@ -366,9 +290,9 @@ fn malformed_tokens_fail_without_harm() {
         ("SCRAM-SHA-512", &[b'n'; 70000]),
     ];
     for (mechanism, token) in tokens {
-        let mut conn = connect(node.sasl);
-        assert_eq!(handshake(&mut conn, 1, mechanism).error_code, 0);
-        let failed = authenticate(&mut conn, 2, token);
+        let mut conn = node.connect();
+        assert_eq!(sasl_handshake(&mut conn, 1, mechanism).error_code, 0);
+        let failed = sasl_authenticate(&mut conn, 2, token);
         assert_eq!(
             failed.error_code,
             error_codes::SASL_AUTHENTICATION_FAILED,
@@ -377,19 +301,19 @@ fn malformed_tokens_fail_without_harm() {
         assert!(conn.read_frame().is_none());
     }
     // A bad client-final after a good client-first.
-    let mut conn = connect(node.sasl);
-    assert_eq!(handshake(&mut conn, 1, "SCRAM-SHA-256").error_code, 0);
+    let mut conn = node.connect();
+    assert_eq!(sasl_handshake(&mut conn, 1, "SCRAM-SHA-256").error_code, 0);
     let client = ScramClient::new(false, "alice", "alice-secret");
     assert_eq!(
-        authenticate(&mut conn, 2, client.first().as_bytes()).error_code,
+        sasl_authenticate(&mut conn, 2, client.first().as_bytes()).error_code,
         0
     );
-    let failed = authenticate(&mut conn, 2, b"c=biws,r=somebodyelse,p=AAAA");
+    let failed = sasl_authenticate(&mut conn, 2, b"c=biws,r=somebodyelse,p=AAAA");
     assert_eq!(failed.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
     // Kafka's sasl.server.max.receive.size (512 KiB): a bigger frame before
     // authentication closes the connection unanswered.
-    let mut conn = connect(node.sasl);
-    assert_eq!(handshake(&mut conn, 1, "PLAIN").error_code, 0);
+    let mut conn = node.connect();
+    assert_eq!(sasl_handshake(&mut conn, 1, "PLAIN").error_code, 0);
     expect_closed(
         &mut conn,
         ApiKey::SaslAuthenticate,
@@ -399,8 +323,11 @@ fn malformed_tokens_fail_without_harm() {
         ),
     );
     // Still serving.
-    let mut conn = connect(node.sasl);
-    assert_eq!(plain(&mut conn, "alice", "alice-secret").error_code, 0);
+    let mut conn = node.connect();
+    assert_eq!(
+        plain_login(&mut conn, "alice", "alice-secret").error_code,
+        0
+    );
     assert!(!node.broker.log().contains("panicked"));
 }
 
@@ -414,25 +341,25 @@ fn handshake_v0_takes_bare_tokens() {
         out.put_slice(token);
         out.freeze()
     };
-    let mut conn = connect(node.sasl);
-    assert_eq!(handshake(&mut conn, 0, "PLAIN").error_code, 0);
+    let mut conn = node.connect();
+    assert_eq!(sasl_handshake(&mut conn, 0, "PLAIN").error_code, 0);
     conn.send_raw(&bare(b"\0alice\0alice-secret"));
     assert_eq!(conn.read_frame().unwrap().len(), 0);
-    assert!(!metadata(&mut conn).brokers.is_empty());
+    assert!(!metadata(&mut conn, None).brokers.is_empty());
 
-    let mut conn = connect(node.sasl);
-    assert_eq!(handshake(&mut conn, 0, "SCRAM-SHA-512").error_code, 0);
+    let mut conn = node.connect();
+    assert_eq!(sasl_handshake(&mut conn, 0, "SCRAM-SHA-512").error_code, 0);
     let client = ScramClient::new(true, "bob", "bob-secret");
     conn.send_raw(&bare(client.first().as_bytes()));
     let first = conn.read_frame().unwrap();
     let (last, expected) = client.last(std::str::from_utf8(&first).unwrap());
     conn.send_raw(&bare(last.as_bytes()));
     assert_eq!(conn.read_frame().unwrap(), expected.as_bytes());
-    assert!(!metadata(&mut conn).brokers.is_empty());
+    assert!(!metadata(&mut conn, None).brokers.is_empty());
 
     // A failure closes without a word (v0 has no error field).
-    let mut conn = connect(node.sasl);
-    assert_eq!(handshake(&mut conn, 0, "PLAIN").error_code, 0);
+    let mut conn = node.connect();
+    assert_eq!(sasl_handshake(&mut conn, 0, "PLAIN").error_code, 0);
     conn.send_raw(&bare(b"\0alice\0nope"));
     assert!(conn.read_frame().is_none());
 }
@@ -443,17 +370,17 @@ fn handshake_v0_takes_bare_tokens() {
 #[test]
 fn sessions_expire_and_can_be_renewed() {
     let node = start(&["connections.max.reauth.ms=1500"]);
-    let mut conn = connect(node.sasl);
-    let done = plain(&mut conn, "alice", "alice-secret");
+    let mut conn = node.connect();
+    let done = plain_login(&mut conn, "alice", "alice-secret");
     assert_eq!(done.session_lifetime_ms, 1500);
     std::thread::sleep(Duration::from_millis(1000));
     // Re-authenticate (same principal, same mechanism) before expiry.
     assert_eq!(
-        plain(&mut conn, "alice", "alice-secret").session_lifetime_ms,
+        plain_login(&mut conn, "alice", "alice-secret").session_lifetime_ms,
         1500
     );
     std::thread::sleep(Duration::from_millis(1000));
-    assert!(!metadata(&mut conn).brokers.is_empty());
+    assert!(!metadata(&mut conn, None).brokers.is_empty());
     std::thread::sleep(Duration::from_millis(700));
     expect_closed(
         &mut conn,
@@ -463,9 +390,12 @@ fn sessions_expire_and_can_be_renewed() {
     );
 
     // Re-authentication may not change the principal.
-    let mut conn = connect(node.sasl);
-    assert_eq!(plain(&mut conn, "alice", "alice-secret").error_code, 0);
-    let changed = plain(&mut conn, "bob", "bob-secret");
+    let mut conn = node.connect();
+    assert_eq!(
+        plain_login(&mut conn, "alice", "alice-secret").error_code,
+        0
+    );
+    let changed = plain_login(&mut conn, "bob", "bob-secret");
     assert_eq!(changed.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
     assert!(changed
         .error_message
@@ -607,9 +537,9 @@ fn users_are_altered_and_described_as_kafka_does() {
         vec![("carol".into(), 0), ("dave".into(), 0)]
     );
     // The new users log in at once, by PLAIN and by SCRAM.
-    let mut conn = connect(node.sasl);
-    assert_eq!(plain(&mut conn, "carol", "c1").error_code, 0);
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
+    assert_eq!(plain_login(&mut conn, "carol", "c1").error_code, 0);
+    let mut conn = node.connect();
     assert_eq!(
         scram(&mut conn, &ScramClient::new(true, "dave", "d1")).error_code,
         0
@@ -654,20 +584,20 @@ fn users_are_altered_and_described_as_kafka_does() {
         alter(&mut admin, vec![], vec![upsertion("carol", 1, 4096, "c2")]),
         vec![("carol".into(), 0)]
     );
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     assert_eq!(
-        plain(&mut conn, "carol", "c1").error_code,
+        plain_login(&mut conn, "carol", "c1").error_code,
         error_codes::SASL_AUTHENTICATION_FAILED
     );
-    let mut conn = connect(node.sasl);
-    assert_eq!(plain(&mut conn, "carol", "c2").error_code, 0);
+    let mut conn = node.connect();
+    assert_eq!(plain_login(&mut conn, "carol", "c2").error_code, 0);
     assert_eq!(
         alter(&mut admin, vec![deletion("carol", 1)], vec![]),
         vec![("carol".into(), 0)]
     );
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     assert_eq!(
-        plain(&mut conn, "carol", "c2").error_code,
+        plain_login(&mut conn, "carol", "c2").error_code,
         error_codes::SASL_AUTHENTICATION_FAILED
     );
     assert_eq!(
@@ -700,11 +630,11 @@ fn credentials_survive_a_restart() {
         vec![("alice".into(), 0)]
     );
     node.broker.restart();
-    let mut conn = connect(node.sasl);
-    assert_eq!(plain(&mut conn, "carol", "c1").error_code, 0);
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
+    assert_eq!(plain_login(&mut conn, "carol", "c1").error_code, 0);
+    let mut conn = node.connect();
     assert_eq!(
-        plain(&mut conn, "alice", "alice-secret").error_code,
+        plain_login(&mut conn, "alice", "alice-secret").error_code,
         error_codes::SASL_AUTHENTICATION_FAILED
     );
 }
@@ -795,9 +725,9 @@ fn storage_format_adds_scram_users() {
         assert!(std::time::Instant::now() < deadline, "gregor did not serve");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut conn = connect(sasl_port);
-    let a = plain(&mut conn, "alice", "alice-secret").error_code;
-    let mut conn = connect(sasl_port);
+    let mut conn = connect_to(sasl_port);
+    let a = plain_login(&mut conn, "alice", "alice-secret").error_code;
+    let mut conn = connect_to(sasl_port);
     let b = scram(&mut conn, &ScramClient::new(true, "bob", "b,]b")).error_code;
     let outcome = (a, b);
     let _ = server.kill();
