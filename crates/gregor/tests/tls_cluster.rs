@@ -15,46 +15,17 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use support::certs::TestCa;
 use support::cluster::{create_topic, eventually, metadata, NodeSpec, ProcessCluster};
+use support::security::{secured_specs, server_keystore, tls_properties};
 use support::{free_port, topic_name, Connection};
 
+/// Three nodes whose INTERNAL and CONTROLLER listeners are SSL with client
+/// certificates required, each with its own certificate (CN broker-N).
 fn tls_specs(ca: &TestCa, dir: &std::path::Path) -> Vec<NodeSpec> {
-    let ports: Vec<(u16, u16, u16)> = (0..3)
-        .map(|_| (free_port(), free_port(), free_port()))
-        .collect();
     let truststore = ca.write(&dir.join("ca.pem"));
-    // Host names, not addresses: certificates are checked against them.
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, _, controller))| format!("{}@localhost:{controller}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    ports
-        .iter()
-        .enumerate()
-        .map(|(i, (client, internal, controller))| {
-            let keystore = ca
-                .server(&format!("broker-{}", i + 1))
-                .write_keystore(&dir.join(format!("node-{}.pem", i + 1)));
-            NodeSpec {
-                port: *client,
-                properties: format!(
-                    "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
-                     listeners=PLAINTEXT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},\
-                     CONTROLLER://127.0.0.1:{controller}\n\
-                     advertised.listeners=PLAINTEXT://127.0.0.1:{client},INTERNAL://localhost:{internal}\n\
-                     controller.listener.names=CONTROLLER\ninter.broker.listener.name=INTERNAL\n\
-                     listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:SSL,CONTROLLER:SSL\n\
-                     ssl.keystore.type=PEM\nssl.keystore.location={}\n\
-                     ssl.truststore.type=PEM\nssl.truststore.location={}\n\
-                     ssl.client.auth=required\n",
-                    keystore.display(),
-                    truststore.display()
-                ),
-                is_controller_only: false,
-            }
-        })
-        .collect()
+    secured_specs(3, "localhost", "SSL", "SSL", |i| {
+        let keystore = server_keystore(ca, dir, &format!("broker-{}", i + 1));
+        tls_properties(&keystore, &truststore) + "ssl.client.auth=required\n"
+    })
 }
 
 fn produce_all(conn: &mut Connection, topic: &str, values: &[&str]) -> i16 {
@@ -85,9 +56,7 @@ fn dedicated_controller_specs(ca: &TestCa, dir: &std::path::Path) -> Vec<NodeSpe
     let controller = free_port();
     (0..3)
         .map(|i| {
-            let keystore = ca
-                .server(&format!("node-{}", i + 1))
-                .write_keystore(&dir.join(format!("node-{}.pem", i + 1)));
+            let keystore = server_keystore(ca, dir, &format!("node-{}", i + 1));
             let common = format!(
                 "controller.quorum.voters=1@localhost:{controller}
 controller.listener.names=CONTROLLER
