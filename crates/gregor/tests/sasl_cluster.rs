@@ -12,45 +12,17 @@ mod support;
 
 use gregor_protocol::error_codes::NONE;
 use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
-use support::{free_port, list_offsets, produce_values};
+use support::security::{sasl_properties, secured_specs};
+use support::{list_offsets, produce_values};
 
 const BROKER_PASSWORD: &str = "broker-secret";
 
+/// `size` nodes whose INTERNAL and CONTROLLER listeners are
+/// SASL_PLAINTEXT; node `i` logs in with `node_password(i)`.
 fn specs(size: usize, node_password: impl Fn(usize) -> &'static str) -> Vec<NodeSpec> {
-    let ports: Vec<(u16, u16, u16)> = (0..size)
-        .map(|_| (free_port(), free_port(), free_port()))
-        .collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, _, controller))| format!("{}@127.0.0.1:{controller}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    ports
-        .iter()
-        .enumerate()
-        .map(|(i, (client, internal, controller))| {
-            let password = node_password(i);
-            NodeSpec {
-                port: *client,
-                properties: format!(
-                    "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
-                     listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}\n\
-                     advertised.listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}\n\
-                     controller.listener.names=CONTROLLER\ninter.broker.listener.name=INTERNAL\n\
-                     listener.security.protocol.map=CLIENT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
-                     sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n\
-                     listener.name.internal.sasl.enabled.mechanisms=SCRAM-SHA-512\n\
-                     listener.name.internal.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"{password}\";\n\
-                     sasl.mechanism.controller.protocol=PLAIN\n\
-                     listener.name.controller.sasl.enabled.mechanisms=PLAIN\n\
-                     listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"controller\" password=\"{password}\" user_controller=\"{BROKER_PASSWORD}\";\n\
-                     sasl.bootstrap.scram=SCRAM-SHA-512=[name=broker,password={BROKER_PASSWORD}]\n"
-                ),
-                is_controller_only: false,
-            }
-        })
-        .collect()
+    secured_specs(size, "127.0.0.1", "SASL_PLAINTEXT", "SASL_PLAINTEXT", |i| {
+        sasl_properties(node_password(i), BROKER_PASSWORD)
+    })
 }
 
 const SETTINGS: &[&str] = &[
