@@ -11,20 +11,22 @@ mod support;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use bytes::Bytes;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RsaPublicKeyComponents, RSA_PKCS1_SHA256};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{free_port, gregor_bin, Connection, TestBroker};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::cluster::metadata;
+use support::security::{
+    connect_to, failed_start, sasl_authenticate, sasl_handshake, SecureBroker,
+};
+use support::{free_port, Connection};
 
 const INVALID_TOKEN: &str = r#"{"status":"invalid_token"}"#;
 const ISSUER: &str = "https://idp.test";
@@ -136,75 +138,31 @@ fn jwks(keys: &[&Key]) -> String {
     json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}).to_string()
 }
 
-struct Node {
-    _broker: TestBroker,
-    sasl: u16,
-}
-
-fn start(extra: &[String]) -> Node {
-    let (plain, sasl) = (free_port(), free_port());
+fn start(extra: &[String]) -> SecureBroker {
     let mut settings = vec![
-        format!("listeners=PLAINTEXT://127.0.0.1:{plain},SASL://127.0.0.1:{sasl}"),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT".to_string(),
-        "inter.broker.listener.name=PLAINTEXT".to_string(),
         "sasl.enabled.mechanisms=OAUTHBEARER,PLAIN".to_string(),
         format!("sasl.oauthbearer.expected.issuer={ISSUER}"),
         "sasl.oauthbearer.expected.audience=kafka,spare".to_string(),
     ];
     settings.extend(extra.iter().cloned());
-    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-    Node {
-        _broker: TestBroker::start_on(plain, &settings),
-        sasl,
-    }
-}
-
-fn connect(port: u16) -> Connection {
-    Connection::new(TcpStream::connect(("127.0.0.1", port)).unwrap())
+    SecureBroker::start("SASL", "SASL_PLAINTEXT", &settings, None)
 }
 
 fn handshake(conn: &mut Connection) {
-    let ResponseKind::SaslHandshake(r) = conn.request(
-        ApiKey::SaslHandshake,
-        1,
-        RequestKind::SaslHandshake(
-            SaslHandshakeRequest::default()
-                .with_mechanism(StrBytes::from_static_str("OAUTHBEARER")),
-        ),
-    ) else {
-        panic!("not a SaslHandshake response")
-    };
-    assert_eq!(r.error_code, 0);
+    assert_eq!(sasl_handshake(conn, 1, "OAUTHBEARER").error_code, 0);
 }
 
 fn authenticate(conn: &mut Connection, bytes: &[u8]) -> SaslAuthenticateResponse {
-    let ResponseKind::SaslAuthenticate(r) = conn.request(
-        ApiKey::SaslAuthenticate,
-        2,
-        RequestKind::SaslAuthenticate(
-            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(bytes)),
-        ),
-    ) else {
-        panic!("not a SaslAuthenticate response")
-    };
-    r
+    sasl_authenticate(conn, 2, bytes)
 }
 
 fn first_message(token: &str) -> Vec<u8> {
     format!("n,,\x01auth=Bearer {token}\x01\x01").into_bytes()
 }
 
-fn metadata(conn: &mut Connection) -> ResponseKind {
-    conn.request(
-        ApiKey::Metadata,
-        12,
-        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
-    )
-}
-
 /// Logs in with `token`; the session lifetime on success.
 fn login(port: u16, token: &str) -> (Connection, i64) {
-    let mut conn = connect(port);
+    let mut conn = connect_to(port);
     handshake(&mut conn);
     let r = authenticate(&mut conn, &first_message(token));
     assert_eq!(r.error_code, 0, "{:?}", r.error_message);
@@ -215,7 +173,7 @@ fn login(port: u16, token: &str) -> (Connection, i64) {
 /// Kafka's sequence for a bad token: the JSON error as a challenge, the
 /// client's `\x01`, then SASL_AUTHENTICATION_FAILED and the close.
 fn assert_refused(port: u16, message: &[u8], what: &str) {
-    let mut conn = connect(port);
+    let mut conn = connect_to(port);
     handshake(&mut conn);
     let r = authenticate(&mut conn, message);
     assert_eq!(r.error_code, 0, "{what}: {:?}", r.error_message);
@@ -242,9 +200,9 @@ fn oauthbearer_with_a_jwks_endpoint() {
     )]);
 
     // A valid token: authenticated, served, for the token's remaining life.
-    let (mut conn, lifetime) = login(node.sasl, &key.token(claims("alice", 600)));
+    let (mut conn, lifetime) = login(node.port, &key.token(claims("alice", 600)));
     assert!((590_000..=600_000).contains(&lifetime), "{lifetime}");
-    assert!(matches!(metadata(&mut conn), ResponseKind::Metadata(_)));
+    metadata(&mut conn, None);
     // Re-authentication (KIP-368) with a fresh token for the same sub: a
     // new session as long as the new token.
     handshake(&mut conn);
@@ -255,7 +213,7 @@ fn oauthbearer_with_a_jwks_endpoint() {
         "{}",
         r.session_lifetime_ms
     );
-    assert!(matches!(metadata(&mut conn), ResponseKind::Metadata(_)));
+    metadata(&mut conn, None);
     // The principal is the sub claim: re-authenticating as another fails.
     handshake(&mut conn);
     let r = authenticate(&mut conn, &first_message(&key.token(claims("bob", 600))));
@@ -267,28 +225,28 @@ fn oauthbearer_with_a_jwks_endpoint() {
     // aud as a string naming one of the expected audiences.
     let mut c = claims("alice", 600);
     c["aud"] = json!("spare");
-    login(node.sasl, &key.token(c));
+    login(node.port, &key.token(c));
 
     // Every bad token.
     let mut c = claims("alice", -60);
-    assert_refused(node.sasl, &first_message(&key.token(c.clone())), "expired");
+    assert_refused(node.port, &first_message(&key.token(c.clone())), "expired");
     c = claims("alice", 600);
     c["iss"] = json!("https://evil.test");
-    assert_refused(node.sasl, &first_message(&key.token(c)), "issuer");
+    assert_refused(node.port, &first_message(&key.token(c)), "issuer");
     c = claims("alice", 600);
     c["aud"] = json!(["nobody"]);
-    assert_refused(node.sasl, &first_message(&key.token(c)), "audience");
+    assert_refused(node.port, &first_message(&key.token(c)), "audience");
     c = claims("alice", 600);
     c.as_object_mut().unwrap().remove("exp");
-    assert_refused(node.sasl, &first_message(&key.token(c)), "no exp");
+    assert_refused(node.port, &first_message(&key.token(c)), "no exp");
     let forged = stranger.token(claims("alice", 600));
-    assert_refused(node.sasl, &first_message(&forged), "wrong signature");
+    assert_refused(node.port, &first_message(&forged), "wrong signature");
     let unknown = Key {
         pair: stranger.pair,
         kid: "k2".into(),
     };
     assert_refused(
-        node.sasl,
+        node.port,
         &first_message(&unknown.token(claims("alice", 600))),
         "kid",
     );
@@ -297,14 +255,14 @@ fn oauthbearer_with_a_jwks_endpoint() {
         B64.encode(r#"{"alg":"none"}"#),
         B64.encode(claims("alice", 600).to_string())
     );
-    assert_refused(node.sasl, &first_message(&none), "alg none");
+    assert_refused(node.port, &first_message(&none), "alg none");
     for junk in ["x", "a.b.c", "!!!.!!!.!!!", "e30.e30.e30"] {
-        assert_refused(node.sasl, &first_message(junk), junk);
+        assert_refused(node.port, &first_message(junk), junk);
     }
 
     // Not an RFC 7628 message at all: failed at once.
     for junk in [&b""[..], b"\xff\xfe", b"n,,auth=Bearer x", b"\x01"] {
-        let mut conn = connect(node.sasl);
+        let mut conn = node.connect();
         handshake(&mut conn);
         let r = authenticate(&mut conn, junk);
         assert_eq!(
@@ -315,7 +273,7 @@ fn oauthbearer_with_a_jwks_endpoint() {
         assert!(conn.read_frame().is_none());
     }
     // An authzid that is not the token's principal.
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     handshake(&mut conn);
     let token = key.token(claims("alice", 600));
     let r = authenticate(
@@ -325,7 +283,7 @@ fn oauthbearer_with_a_jwks_endpoint() {
     assert_eq!(r.error_code, error_codes::SASL_AUTHENTICATION_FAILED);
     assert!(r.error_message.unwrap().contains("authorization id (root)"));
     // Matching authzid and an extension: fine.
-    let mut conn = connect(node.sasl);
+    let mut conn = node.connect();
     handshake(&mut conn);
     let r = authenticate(
         &mut conn,
@@ -334,7 +292,7 @@ fn oauthbearer_with_a_jwks_endpoint() {
     assert_eq!(r.error_code, 0, "{:?}", r.error_message);
 
     // The session ends with the token.
-    let (mut conn, lifetime) = login(node.sasl, &key.token(claims("alice", 2)));
+    let (mut conn, lifetime) = login(node.port, &key.token(claims("alice", 2)));
     assert!(lifetime <= 2000, "{lifetime}");
     std::thread::sleep(Duration::from_millis(2500));
     let frame = conn.encode(
@@ -353,7 +311,7 @@ fn oauthbearer_with_a_jwks_endpoint() {
     let rotated = Key::new(dir.path(), "k3");
     *doc.lock().unwrap() = jwks(&[&key, &rotated]);
     std::thread::sleep(Duration::from_millis(10_500));
-    login(node.sasl, &rotated.token(claims("carol", 600)));
+    login(node.port, &rotated.token(claims("carol", 600)));
 }
 
 #[test]
@@ -369,7 +327,7 @@ fn unsecured_development_mode_and_file_jwks() {
         ),
         "gregor.sasl.oauthbearer.unsecured.enable=true".to_string(),
     ]);
-    assert!(node._broker.log().contains("UNSIGNED tokens"));
+    assert!(node.broker.log().contains("UNSIGNED tokens"));
     let none = |c: Value| {
         format!(
             "{}.{}.",
@@ -377,58 +335,31 @@ fn unsecured_development_mode_and_file_jwks() {
             B64.encode(c.to_string())
         )
     };
-    let (mut conn, _) = login(node.sasl, &none(claims("dev", 600)));
-    assert!(matches!(metadata(&mut conn), ResponseKind::Metadata(_)));
+    let (mut conn, _) = login(node.port, &none(claims("dev", 600)));
+    metadata(&mut conn, None);
     // Signed tokens are still checked against the (file) JWKS, and claims
     // still apply to unsigned ones.
-    login(node.sasl, &key.token(claims("alice", 600)));
+    login(node.port, &key.token(claims("alice", 600)));
     assert_refused(
-        node.sasl,
+        node.port,
         &first_message(&none(claims("dev", -60))),
         "expired",
     );
     let mut c = claims("dev", 600);
     c["iss"] = json!("https://evil.test");
-    assert_refused(node.sasl, &first_message(&none(c)), "issuer");
+    assert_refused(node.port, &first_message(&none(c)), "issuer");
 }
 
 #[test]
 fn oauthbearer_needs_a_jwks() {
-    let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = Command::new(gregor_bin())
-        .arg("server")
-        .args(["--set", &format!("listeners=SASL://127.0.0.1:{port}")])
-        .args([
-            "--set",
-            "listener.security.protocol.map=SASL:SASL_PLAINTEXT",
-        ])
-        .args(["--set", "inter.broker.listener.name=SASL"])
-        .args(["--set", "sasl.mechanism.inter.broker.protocol=PLAIN"])
-        .args(["--set", "sasl.enabled.mechanisms=OAUTHBEARER"])
-        .args(["--set", &format!("log.dirs={}", dir.path().display())])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("gregor started without a JWKS");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = failed_start(&[
+        format!("listeners=SASL://127.0.0.1:{port}"),
+        "listener.security.protocol.map=SASL:SASL_PLAINTEXT".to_string(),
+        "inter.broker.listener.name=SASL".to_string(),
+        "sasl.mechanism.inter.broker.protocol=PLAIN".to_string(),
+        "sasl.enabled.mechanisms=OAUTHBEARER".to_string(),
+    ]);
     assert!(!status.success());
     assert!(
         stderr.contains("sasl.oauthbearer.jwks.endpoint.url"),
