@@ -311,13 +311,31 @@ pub fn produce_values<V: Into<Bytes>>(
     timestamp_ms: i64,
     values: impl IntoIterator<Item = V>,
 ) {
+    assert_eq!(
+        produce_batch(conn, topic, partition, 1, timestamp_ms, values),
+        NONE,
+        "produce to {topic}-{partition}"
+    );
+}
+
+/// Produces one uncompressed batch of `values`, all stamped `timestamp_ms`,
+/// with `acks`; the partition's error code. The 20 s timeout leaves acks=all
+/// time for followers that are slow to fetch.
+pub fn produce_batch<V: Into<Bytes>>(
+    conn: &mut Connection,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    timestamp_ms: i64,
+    values: impl IntoIterator<Item = V>,
+) -> i16 {
     let mut builder = BatchBuilder::new(Compression::None);
     for value in values {
         builder.push(timestamp_ms, None, Some(value.into()), vec![]);
     }
     let request = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
+        .with_acks(acks)
+        .with_timeout_ms(20_000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(topic_name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
@@ -328,10 +346,7 @@ pub fn produce_values<V: Into<Bytes>>(
     else {
         panic!("wrong response type to Produce")
     };
-    assert_eq!(
-        response.responses[0].partition_responses[0].error_code, NONE,
-        "produce to {topic}-{partition}"
-    );
+    response.responses[0].partition_responses[0].error_code
 }
 
 /// One partition's ListOffsets answer at `timestamp` (-1 latest, -2
