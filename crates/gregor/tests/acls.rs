@@ -22,8 +22,8 @@ use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use std::net::TcpStream;
-use support::{create_topic, free_port, topic_name, Connection, TestBroker};
+use support::security::{plain_login, SecureBroker};
+use support::{create_topic, produce_batch, topic_name, Connection, TestBroker};
 
 const NONE: i16 = 0;
 const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
@@ -35,28 +35,15 @@ const SECURITY_DISABLED: i16 = 54;
 const USERS: &str = "SCRAM-SHA-256=[name=alice,password=alice-pw];\
                      SCRAM-SHA-256=[name=bob,password=bob-pw]";
 
-struct Node {
-    broker: TestBroker,
-    sasl: u16,
-}
-
-fn start(extra: &[&str]) -> Node {
-    let (plain, sasl) = (free_port(), free_port());
+fn start(extra: &[&str]) -> SecureBroker {
     let mut settings = vec![
-        format!("listeners=PLAINTEXT://127.0.0.1:{plain},SASL://127.0.0.1:{sasl}"),
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT".to_string(),
-        "inter.broker.listener.name=PLAINTEXT".to_string(),
         format!("sasl.bootstrap.scram={USERS}"),
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
         "super.users=User:ANONYMOUS".to_string(),
         "gregor.authorizer.audit.allow=false".to_string(),
     ];
     settings.extend(extra.iter().map(|s| s.to_string()));
-    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-    Node {
-        broker: TestBroker::start_on(plain, &settings),
-        sasl,
-    }
+    SecureBroker::start("SASL", "SASL_PLAINTEXT", &settings, None)
 }
 
 fn text(s: &str) -> StrBytes {
@@ -64,27 +51,10 @@ fn text(s: &str) -> StrBytes {
 }
 
 /// A connection authenticated as `user` with SASL PLAIN.
-fn login(node: &Node, user: &str) -> Connection {
-    let mut conn = Connection::new(TcpStream::connect(("127.0.0.1", node.sasl)).unwrap());
-    let ResponseKind::SaslHandshake(h) = conn.request(
-        ApiKey::SaslHandshake,
-        1,
-        RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(text("PLAIN"))),
-    ) else {
-        panic!()
-    };
-    assert_eq!(h.error_code, NONE);
-    let token = format!("\0{user}\0{user}-pw");
-    let ResponseKind::SaslAuthenticate(a) = conn.request(
-        ApiKey::SaslAuthenticate,
-        2,
-        RequestKind::SaslAuthenticate(
-            SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
-        ),
-    ) else {
-        panic!()
-    };
-    assert_eq!(a.error_code, NONE, "{user} could not log in");
+fn login(node: &SecureBroker, user: &str) -> Connection {
+    let mut conn = node.connect();
+    let done = plain_login(&mut conn, user, &format!("{user}-pw"));
+    assert_eq!(done.error_code, NONE, "{user} could not log in");
     conn
 }
 
@@ -774,23 +744,7 @@ fn metadata_topics(conn: &mut Connection) -> Vec<String> {
 }
 
 fn produce_error(conn: &mut Connection, topic: &str) -> i16 {
-    let mut builder = BatchBuilder::new(Compression::None);
-    builder.push(0, None, Some(Bytes::from("v")), vec![]);
-    let request = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(builder.build().unwrap().freeze())),
-            ])]);
-    let ResponseKind::Produce(r) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
-    else {
-        panic!()
-    };
-    r.responses[0].partition_responses[0].error_code
+    produce_batch(conn, topic, 0, 1, 0, ["v"])
 }
 
 /// Every record value of a partition from `offset` (one fetch).
@@ -1071,7 +1025,7 @@ fn acls_in_a_cluster_are_forwarded_and_reach_every_broker() {
     });
 }
 
-fn cli(node: &Node, args: &[&str]) -> (bool, String) {
+fn cli(node: &SecureBroker, args: &[&str]) -> (bool, String) {
     let bootstrap = node.broker.addr.to_string();
     let output = std::process::Command::new(support::gregor_bin())
         .args(args)
@@ -1258,38 +1212,12 @@ fn allowed_decisions_are_audited_when_asked_for() {
 /// replicate and forwarded changes pass; a client DENY reaches every broker.
 #[test]
 fn a_cluster_whose_brokers_log_in_as_super_users() {
-    use support::cluster::{create_topic as create_rf, eventually, NodeSpec, ProcessCluster};
+    use support::cluster::{create_topic as create_rf, eventually, ProcessCluster};
+    use support::security::{sasl_properties, secured_specs};
     let password = "broker-secret";
-    let ports: Vec<(u16, u16, u16)> = (0..3)
-        .map(|_| (free_port(), free_port(), free_port()))
-        .collect();
-    let voters = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, _, c))| format!("{}@127.0.0.1:{c}", i + 1))
-        .collect::<Vec<_>>()
-        .join(",");
-    let specs = ports
-        .iter()
-        .map(|(client, internal, controller)| NodeSpec {
-            port: *client,
-            properties: format!(
-                "process.roles=broker,controller\ncontroller.quorum.voters={voters}\n\
-                 listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}\n\
-                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=INTERNAL\n\
-                 listener.security.protocol.map=CLIENT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT\n\
-                 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512\n\
-                 listener.name.internal.sasl.enabled.mechanisms=SCRAM-SHA-512\n\
-                 listener.name.internal.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"{password}\";\n\
-                 sasl.mechanism.controller.protocol=PLAIN\n\
-                 listener.name.controller.sasl.enabled.mechanisms=PLAIN\n\
-                 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"controller\" password=\"{password}\" user_controller=\"{password}\";\n\
-                 sasl.bootstrap.scram=SCRAM-SHA-512=[name=broker,password={password}]\n"
-            ),
-            is_controller_only: false,
-        })
-        .collect();
+    let specs = secured_specs(3, "127.0.0.1", "SASL_PLAINTEXT", "SASL_PLAINTEXT", |_| {
+        sasl_properties(password, password)
+    });
     let cluster = ProcessCluster::start(
         specs,
         &[
@@ -1304,26 +1232,7 @@ fn a_cluster_whose_brokers_log_in_as_super_users() {
         (create_rf(&mut cluster.connect(1), "guarded", 1, 3).0 == NONE).then_some(())
     });
     let produce = |i: usize, acks: i16| -> i16 {
-        let mut builder = BatchBuilder::new(Compression::None);
-        builder.push(0, None, Some(Bytes::from("v")), vec![]);
-        let request = ProduceRequest::default()
-            .with_acks(acks)
-            .with_timeout_ms(5000)
-            .with_topic_data(vec![produce_request::TopicProduceData::default()
-                .with_name(topic_name("guarded"))
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(builder.build().unwrap().freeze())),
-                ])]);
-        let ResponseKind::Produce(r) =
-            cluster
-                .connect(i)
-                .request(ApiKey::Produce, 9, RequestKind::Produce(request))
-        else {
-            panic!()
-        };
-        r.responses[0].partition_responses[0].error_code
+        produce_batch(&mut cluster.connect(i), "guarded", 0, acks, 0, ["v"])
     };
     // From now on the cluster resource has ACLs, so only super users pass
     // ClusterAction (follower fetches) and the controller's checks of
