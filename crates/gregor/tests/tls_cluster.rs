@@ -7,16 +7,11 @@
 
 mod support;
 
-use bytes::Bytes;
-use gregor_protocol::compression::Compression;
 use gregor_protocol::error_codes::NONE;
-use gregor_protocol::records::BatchBuilder;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::*;
 use support::certs::TestCa;
 use support::cluster::{create_topic, eventually, metadata, NodeSpec, ProcessCluster};
 use support::security::{secured_specs, server_keystore, tls_properties};
-use support::{free_port, topic_name, Connection};
+use support::{free_port, produce_batch};
 
 /// Three nodes whose INTERNAL and CONTROLLER listeners are SSL with client
 /// certificates required, each with its own certificate (CN broker-N).
@@ -26,27 +21,6 @@ fn tls_specs(ca: &TestCa, dir: &std::path::Path) -> Vec<NodeSpec> {
         let keystore = server_keystore(ca, dir, &format!("broker-{}", i + 1));
         tls_properties(&keystore, &truststore) + "ssl.client.auth=required\n"
     })
-}
-
-fn produce_all(conn: &mut Connection, topic: &str, values: &[&str]) -> i16 {
-    let mut builder = BatchBuilder::new(Compression::None);
-    for value in values {
-        builder.push(0, None, Some(Bytes::from(value.to_string())), vec![]);
-    }
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(20_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(builder.build().unwrap().freeze()))])]);
-    let ResponseKind::Produce(response) =
-        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
-    else {
-        panic!()
-    };
-    response.responses[0].partition_responses[0].error_code
 }
 
 /// One dedicated controller (node 1) and two broker-only nodes; the
@@ -116,7 +90,7 @@ fn brokers_reach_a_dedicated_controller_over_tls() {
     });
     let mut leader_conn = cluster.connect(leader as usize - 1);
     assert_eq!(
-        produce_all(&mut leader_conn, "on-brokers", &["x", "y"]),
+        produce_batch(&mut leader_conn, "on-brokers", 0, -1, 0, ["x", "y"]),
         NONE
     );
 }
@@ -144,7 +118,7 @@ fn inter_broker_and_controller_traffic_over_tls() {
     let mut leader_conn = cluster.connect(leader as usize - 1);
     // acks=all completes only once both followers fetched over TLS.
     assert_eq!(
-        produce_all(&mut leader_conn, "replicated", &["a", "b", "c"]),
+        produce_batch(&mut leader_conn, "replicated", 0, -1, 0, ["a", "b", "c"]),
         NONE
     );
     // Each node saw the others' certificates (mutual TLS between nodes).
