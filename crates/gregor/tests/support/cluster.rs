@@ -3,7 +3,7 @@
 //! the test ends, even on panic. The tests say what each node is (its
 //! properties); this module starts, stops, pauses and asks them.
 
-use super::{gregor_bin, topic_name, Connection};
+use super::{gregor_bin, topic_name, wait_exit, Connection};
 use gregor_protocol::error_codes::NONE;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
@@ -360,18 +360,11 @@ impl ProcessCluster {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("node {} formatted for {cluster_id} kept running", i + 1);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let status = wait_exit(
+            &mut child,
+            30,
+            &format!("node {} formatted for {cluster_id} kept running", i + 1),
+        );
         let stderr = std::fs::read_to_string(&log).unwrap();
         assert!(!status.success(), "{stderr}");
         stderr.lines().last().unwrap_or_default().to_string()

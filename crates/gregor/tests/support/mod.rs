@@ -26,7 +26,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct TestBroker {
@@ -148,6 +148,23 @@ impl TestBroker {
 
     pub fn connect(&self) -> Connection {
         Connection::new(TcpStream::connect(self.addr).unwrap())
+    }
+}
+
+/// Waits up to `secs` seconds for `child` to exit; if it is still running
+/// then, kills it and fails the test with `what`.
+pub fn wait_exit(child: &mut Child, secs: u64, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

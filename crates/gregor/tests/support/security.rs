@@ -7,10 +7,10 @@
 
 use super::certs::{Identity, TestCa};
 use super::cluster::NodeSpec;
-use super::{free_port, gregor_bin, Connection, TestBroker};
+use super::{free_port, gregor_bin, wait_exit, Connection, TestBroker};
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestKind, ResponseKind,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, RequestKind, ResponseKind,
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
@@ -143,6 +143,17 @@ pub fn expect_closed(conn: &mut Connection, key: ApiKey, version: i16, body: Req
     let frame = conn.encode(key, version, &body);
     conn.send_raw(&frame);
     assert!(conn.read_frame().is_none(), "{key:?} was answered");
+}
+
+/// Sends an all-topics Metadata request and expects the broker to close
+/// instead of answering (not authenticated, or no longer).
+pub fn expect_metadata_closed(conn: &mut Connection) {
+    expect_closed(
+        conn,
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+    );
 }
 
 /// The log without its colour codes.
@@ -290,18 +301,7 @@ pub fn failed_start(settings: &[String]) -> (ExitStatus, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("gregor started with {settings:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_exit(&mut child, 20, &format!("gregor started with {settings:?}"));
     let mut stderr = String::new();
     child
         .stderr
