@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::cluster::metadata;
 use support::security::{
-    connect_to, failed_start, sasl_authenticate, sasl_handshake, SecureBroker,
+    connect_to, expect_metadata_closed, failed_start, sasl_authenticate, sasl_handshake,
+    SecureBroker,
 };
 use support::{free_port, Connection};
 
@@ -295,16 +296,7 @@ fn oauthbearer_with_a_jwks_endpoint() {
     let (mut conn, lifetime) = login(node.port, &key.token(claims("alice", 2)));
     assert!(lifetime <= 2000, "{lifetime}");
     std::thread::sleep(Duration::from_millis(2500));
-    let frame = conn.encode(
-        ApiKey::Metadata,
-        12,
-        &RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
-    );
-    conn.send_raw(&frame);
-    assert!(
-        conn.read_frame().is_none(),
-        "served after the token expired"
-    );
+    expect_metadata_closed(&mut conn);
 
     // A key the IdP adds later is found by the unknown-kid refresh (rate
     // limited: not within 10 s of the last fetch).

@@ -20,7 +20,8 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 use support::cluster::metadata;
 use support::security::{
-    connect_to, expect_closed, plain_login, sasl_authenticate, sasl_handshake, SecureBroker,
+    connect_to, expect_closed, expect_metadata_closed, plain_login, sasl_authenticate,
+    sasl_handshake, SecureBroker,
 };
 use support::{free_port, Connection};
 
@@ -215,12 +216,7 @@ fn only_api_versions_and_sasl_before_authentication() {
         keys.contains(&(ApiKey::SaslHandshake as i16))
             && keys.contains(&(ApiKey::SaslAuthenticate as i16))
     );
-    expect_closed(
-        &mut conn,
-        ApiKey::Metadata,
-        12,
-        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
-    );
+    expect_metadata_closed(&mut conn);
     // SaslAuthenticate before SaslHandshake: closed unanswered, as Kafka.
     let mut conn = node.connect();
     expect_closed(
@@ -232,12 +228,7 @@ fn only_api_versions_and_sasl_before_authentication() {
     // Something else between handshake and token: closed.
     let mut conn = node.connect();
     assert_eq!(sasl_handshake(&mut conn, 1, "PLAIN").error_code, 0);
-    expect_closed(
-        &mut conn,
-        ApiKey::Metadata,
-        12,
-        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
-    );
+    expect_metadata_closed(&mut conn);
     // A second handshake mid-exchange: ILLEGAL_SASL_STATE, then closed.
     let mut conn = node.connect();
     assert_eq!(sasl_handshake(&mut conn, 1, "SCRAM-SHA-256").error_code, 0);
@@ -382,12 +373,7 @@ fn sessions_expire_and_can_be_renewed() {
     std::thread::sleep(Duration::from_millis(1000));
     assert!(!metadata(&mut conn, None).brokers.is_empty());
     std::thread::sleep(Duration::from_millis(700));
-    expect_closed(
-        &mut conn,
-        ApiKey::Metadata,
-        12,
-        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
-    );
+    expect_metadata_closed(&mut conn);
 
     // Re-authentication may not change the principal.
     let mut conn = node.connect();

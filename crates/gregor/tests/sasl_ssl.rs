@@ -11,13 +11,12 @@
 mod support;
 
 use gregor_protocol::error_codes::{self, NONE};
-use kafka_protocol::messages::*;
 use rcgen::DnType;
 use support::certs::{Identity, TestCa};
 use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
 use support::security::{
-    expect_closed, logged_principal, plain_login, refused_over_tls, sasl_properties, secured_specs,
-    server_keystore, strip_ansi, tls_properties, tls_settings, SecureBroker,
+    expect_metadata_closed, logged_principal, plain_login, refused_over_tls, sasl_properties,
+    secured_specs, server_keystore, strip_ansi, tls_properties, tls_settings, SecureBroker,
 };
 use support::{list_offsets, produce_values};
 
@@ -52,12 +51,7 @@ fn tls_first_then_sasl_and_the_sasl_user_is_the_principal() {
     // Then the SASL gate: over TLS, nothing but ApiVersions and SASL before
     // authentication.
     let mut conn = tls(Some(&client_cert)).unwrap();
-    expect_closed(
-        &mut conn,
-        ApiKey::Metadata,
-        12,
-        RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
-    );
+    expect_metadata_closed(&mut conn);
 
     // Bad credentials over TLS: Kafka's error, then the connection closes.
     let mut conn = tls(Some(&client_cert)).unwrap();
