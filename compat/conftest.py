@@ -31,6 +31,8 @@ GREGOR_BIN = os.environ.get("GREGOR_BIN", str(ROOT / "target" / "debug" / "grego
 EXTERNAL = os.environ.get("COMPAT_BOOTSTRAP")
 SERVER_KIND = os.environ.get("COMPAT_SERVER", "gregor")
 KAFKA_LIBS = Path(os.environ.get("KAFKA_REF_LIBS", str(ROOT / "target" / "kafka-ref" / "libs")))
+# The cluster id of every broker the suite formats.
+CLUSTER_ID = "q1Sh-9_ISia_zwGINzRvyQ"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
@@ -88,6 +90,11 @@ class GregorServer:
 
     def prepare(self):
         pass
+
+    def write_properties(self, props):
+        """`props` as this server's server.properties (self.props_path)."""
+        self.props_path = self.workdir / "server.properties"
+        self.props_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
     def start(self, settings=None):
         if settings:
@@ -174,22 +181,33 @@ class KafkaServer(GregorServer):
         super().__init__(workdir, settings)
         self.cport = free_port()
 
-    def prepare(self):
-        props = {
+    def single_node_settings(self):
+        """What every single-node Kafka here has: both roles, its own quorum, and one replica of
+        each internal topic."""
+        return {
             "process.roles": "broker,controller", "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.cport}",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.cport}", "controller.listener.names": "CONTROLLER",
+            "log.dirs": str(self.data_dir), "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1", "share.coordinator.state.topic.min.isr": "1",
+        }
+
+    def prepare(self):
+        props = self.single_node_settings()
+        props.update({
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.cport}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "inter.broker.listener.name": "PLAINTEXT", "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(self.data_dir), "num.partitions": "1", "auto.create.topics.enable": "true",
-            "offsets.topic.replication.factor": "1", "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1", "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-        }
+            "num.partitions": "1", "auto.create.topics.enable": "true",
+        })
         props.update({k: str(v) for k, v in self.settings.items()})
-        self.props_path = self.workdir / "server.properties"
-        self.props_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        self.configure(props)
+
+    def configure(self, props, format_args=()):
+        """Writes server.properties and the log4j2 config, and formats the storage on the first start
+        (with `format_args` added, e.g. --add-scram)."""
+        self.write_properties(props)
         # Kafka logs nothing without a log4j2 config; INFO (as kafka_ref.sh) so a failing
         # test's report shows what the reference broker did.
         self.log4j_path = self.workdir / "log4j2.properties"
@@ -199,8 +217,8 @@ class KafkaServer(GregorServer):
             "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
             "logger.state.name=state.change.logger\nlogger.state.level=WARN\n")
         if not (self.data_dir / "meta.properties").exists():
-            subprocess.run(["java", "-cp", f"{KAFKA_LIBS}/*", "kafka.tools.StorageTool", "format", "-t",
-                            "q1Sh-9_ISia_zwGINzRvyQ", "-c", str(self.props_path)],
+            subprocess.run(["java", "-cp", f"{KAFKA_LIBS}/*", "kafka.tools.StorageTool", "format", "-t", CLUSTER_ID,
+                            "-c", str(self.props_path), *format_args],
                            check=True, capture_output=True, timeout=60)
 
     def command(self):

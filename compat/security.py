@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from conftest import GREGOR_BIN, KAFKA_LIBS, SERVER_KIND, GregorServer, KafkaServer, free_port, port_open
+from conftest import CLUSTER_ID, GREGOR_BIN, SERVER_KIND, GregorServer, KafkaServer, free_port, port_open
 
 USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
 MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-CLUSTER_ID = "q1Sh-9_ISia_zwGINzRvyQ"
 
 # ---- certificates ------------------------------------------------------------------
 
@@ -223,8 +222,7 @@ class SecureGregor(_Secure, GregorServer):
                  "listener.security.protocol.map": ",".join(f"{n}:{n}" for n in self.ports)}
         props.update(self.sec_settings)
         props.update({k: str(v) for k, v in self.settings.items()})
-        self.props_path = self.workdir / "server.properties"
-        self.props_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        self.write_properties(props)
         # SCRAM users at format time, as with kafka-storage (once the sasl work is in).
         helptext = subprocess.run([GREGOR_BIN, "storage", "format", "--help"], capture_output=True, text=True).stdout
         if self.sasl and "--add-scram" in helptext and not (self.data_dir / "meta.properties").exists():
@@ -244,10 +242,8 @@ class SecureKafka(_Secure, KafkaServer):
 
     def prepare(self):
         admin = ("admin", USERS["admin"])
-        s = {
-            "process.roles": "broker,controller", "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.cport}",
-            "controller.listener.names": "CONTROLLER",
+        s = self.single_node_settings()
+        s.update({
             # Broker-to-controller and inter-broker traffic authenticate as the super user
             # admin (PLAIN), so no anonymous principal needs to be a super user.
             "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT," + ",".join(f"{n}:{n}" for n in LISTENERS),
@@ -256,10 +252,7 @@ class SecureKafka(_Secure, KafkaServer):
             "sasl.mechanism.controller.protocol": "PLAIN",
             "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
             "listener.name.controller.plain.sasl.jaas.config": _jaas_plain(*admin),
-            "log.dirs": str(self.data_dir), "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1", "share.coordinator.state.topic.min.isr": "1",
-        }
+        })
         s.update(self.sec_settings)
         s["listeners"] += f",CONTROLLER://127.0.0.1:{self.cport}"
         for l in ("sasl_plaintext", "sasl_ssl"):
@@ -269,18 +262,7 @@ class SecureKafka(_Secure, KafkaServer):
                     f'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" '
                     f'password="{USERS["admin"]}";')
         s.update({k: str(v) for k, v in self.settings.items()})
-        self.props_path = self.workdir / "server.properties"
-        self.props_path.write_text("".join(f"{k}={v}\n" for k, v in s.items()))
-        self.log4j_path = self.workdir / "log4j2.properties"
-        self.log4j_path.write_text(
-            "rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=OUT\nappender.out.type=Console\n"
-            "appender.out.name=OUT\nappender.out.layout.type=PatternLayout\n"
-            "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
-            "logger.state.name=state.change.logger\nlogger.state.level=WARN\n")
-        if not (self.data_dir / "meta.properties").exists():
-            subprocess.run(["java", "-cp", f"{KAFKA_LIBS}/*", "kafka.tools.StorageTool", "format", "-t", CLUSTER_ID,
-                            "-c", str(self.props_path), *_add_scram_args()],
-                           check=True, capture_output=True, timeout=60)
+        self.configure(s, _add_scram_args())
 
 
 def new_secure_server(workdir, certs, **kw):
