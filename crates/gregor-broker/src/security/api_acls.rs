@@ -25,7 +25,27 @@ pub struct Check {
     pub note: &'static str,
 }
 
-const fn check(
+/// A check refused with its resource type's own error
+/// (TOPIC/GROUP/CLUSTER/TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+const fn check(operation: AclOperation, resource: ResourceType, note: &'static str) -> Check {
+    let error = match resource {
+        Topic => TOPIC_FAILED,
+        Group => GROUP_FAILED,
+        TransactionalId => TXN_FAILED,
+        // Cluster: no row names another type.
+        _ => CLUSTER_FAILED,
+    };
+    check_with(operation, resource, error, note)
+}
+
+/// A check with no error of its own: it filters what the response lists,
+/// or is one of two alternatives (the next row's error applies).
+const fn quiet(operation: AclOperation, resource: ResourceType, note: &'static str) -> Check {
+    check_with(operation, resource, NONE, note)
+}
+
+/// A check refused with another error than its resource type's.
+const fn check_with(
     operation: AclOperation,
     resource: ResourceType,
     error: i16,
@@ -46,84 +66,66 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     (ApiKey::SaslAuthenticate, &[]),
     (
         ApiKey::DescribeUserScramCredentials,
-        &[check(Describe, Cluster, CLUSTER_FAILED, "")],
+        &[check(Describe, Cluster, "")],
     ),
     (
         ApiKey::AlterUserScramCredentials,
-        &[check(Alter, Cluster, CLUSTER_FAILED, "")],
+        &[check(Alter, Cluster, "")],
     ),
     (
         ApiKey::DescribeClientQuotas,
-        &[check(DescribeConfigs, Cluster, CLUSTER_FAILED, "")],
+        &[check(DescribeConfigs, Cluster, "")],
     ),
     (
         ApiKey::Produce,
         &[
-            check(
-                Write,
-                TransactionalId,
-                TXN_FAILED,
-                "transactional producers only",
-            ),
-            check(Write, Topic, TOPIC_FAILED, "per topic"),
+            check(Write, TransactionalId, "transactional producers only"),
+            check(Write, Topic, "per topic"),
         ],
     ),
     (
         ApiKey::Fetch,
         &[
-            check(
+            check_with(
                 ClusterAction,
                 Cluster,
                 TOPIC_FAILED,
                 "followers: every partition refused",
             ),
-            check(Read, Topic, TOPIC_FAILED, "consumers: per topic"),
+            check(Read, Topic, "consumers: per topic"),
         ],
     ),
-    (
-        ApiKey::ListOffsets,
-        &[check(Describe, Topic, TOPIC_FAILED, "per topic")],
-    ),
+    (ApiKey::ListOffsets, &[check(Describe, Topic, "per topic")]),
     (
         ApiKey::Metadata,
         &[
             check(
                 Describe,
                 Topic,
-                TOPIC_FAILED,
                 "named topics; all-topics requests leave them out",
             ),
-            check(
-                Create,
-                Cluster,
-                NONE,
-                "auto-creation: Create on the cluster, or",
-            ),
-            check(Create, Topic, TOPIC_FAILED, "... Create on the topic"),
+            quiet(Create, Cluster, "auto-creation: Create on the cluster, or"),
+            check(Create, Topic, "... Create on the topic"),
         ],
     ),
     (
         ApiKey::OffsetForLeaderEpoch,
         &[
-            check(ClusterAction, Cluster, CLUSTER_FAILED, "followers"),
-            check(Describe, Topic, TOPIC_FAILED, "consumers: per topic"),
+            check(ClusterAction, Cluster, "followers"),
+            check(Describe, Topic, "consumers: per topic"),
         ],
     ),
     (
         ApiKey::OffsetCommit,
-        &[
-            check(Read, Group, GROUP_FAILED, ""),
-            check(Read, Topic, TOPIC_FAILED, "per topic"),
-        ],
+        &[check(Read, Group, ""), check(Read, Topic, "per topic")],
     ),
     (
         ApiKey::OffsetFetch,
         &[
-            check(Describe, Group, GROUP_FAILED, "per group"),
+            check(Describe, Group, "per group"),
             check(
                 Describe,
                 Topic,
-                TOPIC_FAILED,
                 "named topics; all-topics requests leave them out",
             ),
         ],
@@ -131,100 +133,79 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     (
         ApiKey::FindCoordinator,
         &[
-            check(Describe, Group, GROUP_FAILED, "group keys"),
-            check(Describe, TransactionalId, TXN_FAILED, "transaction keys"),
+            check(Describe, Group, "group keys"),
+            check(Describe, TransactionalId, "transaction keys"),
         ],
     ),
-    (ApiKey::JoinGroup, &[check(Read, Group, GROUP_FAILED, "")]),
-    (ApiKey::SyncGroup, &[check(Read, Group, GROUP_FAILED, "")]),
-    (ApiKey::Heartbeat, &[check(Read, Group, GROUP_FAILED, "")]),
-    (ApiKey::LeaveGroup, &[check(Read, Group, GROUP_FAILED, "")]),
-    (
-        ApiKey::ConsumerGroupHeartbeat,
-        &[check(Read, Group, GROUP_FAILED, "")],
-    ),
+    (ApiKey::JoinGroup, &[check(Read, Group, "")]),
+    (ApiKey::SyncGroup, &[check(Read, Group, "")]),
+    (ApiKey::Heartbeat, &[check(Read, Group, "")]),
+    (ApiKey::LeaveGroup, &[check(Read, Group, "")]),
+    (ApiKey::ConsumerGroupHeartbeat, &[check(Read, Group, "")]),
     (
         ApiKey::DescribeGroups,
-        &[check(Describe, Group, GROUP_FAILED, "per group")],
+        &[check(Describe, Group, "per group")],
     ),
     (
         ApiKey::ConsumerGroupDescribe,
-        &[check(Describe, Group, GROUP_FAILED, "per group")],
+        &[check(Describe, Group, "per group")],
     ),
     (
         ApiKey::ListGroups,
         &[
-            check(Describe, Cluster, NONE, "all groups, else"),
-            check(Describe, Group, NONE, "filtered per group"),
+            quiet(Describe, Cluster, "all groups, else"),
+            quiet(Describe, Group, "filtered per group"),
         ],
     ),
-    (
-        ApiKey::DeleteGroups,
-        &[check(Delete, Group, GROUP_FAILED, "per group")],
-    ),
+    (ApiKey::DeleteGroups, &[check(Delete, Group, "per group")]),
     (
         ApiKey::OffsetDelete,
-        &[
-            check(Delete, Group, GROUP_FAILED, ""),
-            check(Read, Topic, TOPIC_FAILED, "per topic"),
-        ],
+        &[check(Delete, Group, ""), check(Read, Topic, "per topic")],
     ),
     (
         ApiKey::CreateTopics,
         &[
-            check(Create, Cluster, NONE, "Create on the cluster, or"),
-            check(Create, Topic, TOPIC_FAILED, "... per topic"),
+            quiet(Create, Cluster, "Create on the cluster, or"),
+            check(Create, Topic, "... per topic"),
         ],
     ),
-    (
-        ApiKey::DeleteTopics,
-        &[check(Delete, Topic, TOPIC_FAILED, "per topic")],
-    ),
+    (ApiKey::DeleteTopics, &[check(Delete, Topic, "per topic")]),
     (
         ApiKey::CreatePartitions,
-        &[check(Alter, Topic, TOPIC_FAILED, "per topic")],
+        &[check(Alter, Topic, "per topic")],
     ),
-    (
-        ApiKey::DeleteRecords,
-        &[check(Delete, Topic, TOPIC_FAILED, "per topic")],
-    ),
+    (ApiKey::DeleteRecords, &[check(Delete, Topic, "per topic")]),
     (
         ApiKey::DescribeConfigs,
         &[
-            check(DescribeConfigs, Cluster, CLUSTER_FAILED, "broker resources"),
-            check(DescribeConfigs, Topic, TOPIC_FAILED, "topic resources"),
+            check(DescribeConfigs, Cluster, "broker resources"),
+            check(DescribeConfigs, Topic, "topic resources"),
         ],
     ),
     (
         ApiKey::AlterConfigs,
         &[
-            check(AlterConfigs, Cluster, CLUSTER_FAILED, "broker resources"),
-            check(AlterConfigs, Topic, TOPIC_FAILED, "topic resources"),
+            check(AlterConfigs, Cluster, "broker resources"),
+            check(AlterConfigs, Topic, "topic resources"),
         ],
     ),
     (
         ApiKey::IncrementalAlterConfigs,
         &[
-            check(AlterConfigs, Cluster, CLUSTER_FAILED, "broker resources"),
-            check(AlterConfigs, Topic, TOPIC_FAILED, "topic resources"),
+            check(AlterConfigs, Cluster, "broker resources"),
+            check(AlterConfigs, Topic, "topic resources"),
         ],
     ),
     (
         ApiKey::InitProducerId,
         &[
-            check(
-                Write,
-                TransactionalId,
-                TXN_FAILED,
-                "transactional producers",
-            ),
-            check(
+            check(Write, TransactionalId, "transactional producers"),
+            quiet(
                 IdempotentWrite,
                 Cluster,
-                NONE,
                 "idempotent producers: IdempotentWrite, or",
             ),
-            check(
+            check_with(
                 Write,
                 Topic,
                 CLUSTER_FAILED,
@@ -235,100 +216,64 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     (
         ApiKey::AddPartitionsToTxn,
         &[
-            check(Write, TransactionalId, TXN_FAILED, "v0-3 (producers)"),
-            check(Write, Topic, TOPIC_FAILED, "v0-3, per topic"),
-            check(
-                ClusterAction,
-                Cluster,
-                CLUSTER_FAILED,
-                "v4+ (brokers verifying)",
-            ),
+            check(Write, TransactionalId, "v0-3 (producers)"),
+            check(Write, Topic, "v0-3, per topic"),
+            check(ClusterAction, Cluster, "v4+ (brokers verifying)"),
         ],
     ),
     (
         ApiKey::AddOffsetsToTxn,
-        &[
-            check(Write, TransactionalId, TXN_FAILED, ""),
-            check(Read, Group, GROUP_FAILED, ""),
-        ],
+        &[check(Write, TransactionalId, ""), check(Read, Group, "")],
     ),
-    (
-        ApiKey::EndTxn,
-        &[check(Write, TransactionalId, TXN_FAILED, "")],
-    ),
+    (ApiKey::EndTxn, &[check(Write, TransactionalId, "")]),
     (
         ApiKey::TxnOffsetCommit,
         &[
-            check(Write, TransactionalId, TXN_FAILED, ""),
-            check(Read, Group, GROUP_FAILED, ""),
-            check(Read, Topic, TOPIC_FAILED, "per topic"),
+            check(Write, TransactionalId, ""),
+            check(Read, Group, ""),
+            check(Read, Topic, "per topic"),
         ],
     ),
     (
         ApiKey::WriteTxnMarkers,
-        &[check(ClusterAction, Cluster, CLUSTER_FAILED, "")],
+        &[check(ClusterAction, Cluster, "")],
     ),
     (
         ApiKey::DescribeProducers,
-        &[check(Read, Topic, TOPIC_FAILED, "per topic")],
+        &[check(Read, Topic, "per topic")],
     ),
     (
         ApiKey::DescribeTransactions,
-        &[check(Describe, TransactionalId, TXN_FAILED, "per id")],
+        &[check(Describe, TransactionalId, "per id")],
     ),
     (
         ApiKey::ListTransactions,
-        &[check(Describe, TransactionalId, NONE, "filtered per id")],
+        &[quiet(Describe, TransactionalId, "filtered per id")],
     ),
     (
         ApiKey::DescribeTopicPartitions,
         &[check(
             Describe,
             Topic,
-            TOPIC_FAILED,
             "named topics; listings leave them out",
         )],
     ),
-    (
-        ApiKey::DescribeCluster,
-        &[check(Describe, Cluster, CLUSTER_FAILED, "")],
-    ),
-    (
-        ApiKey::DescribeLogDirs,
-        &[check(Describe, Cluster, CLUSTER_FAILED, "")],
-    ),
-    (
-        ApiKey::DescribeQuorum,
-        &[check(Describe, Cluster, CLUSTER_FAILED, "")],
-    ),
-    (
-        ApiKey::ElectLeaders,
-        &[check(Alter, Cluster, CLUSTER_FAILED, "")],
-    ),
+    (ApiKey::DescribeCluster, &[check(Describe, Cluster, "")]),
+    (ApiKey::DescribeLogDirs, &[check(Describe, Cluster, "")]),
+    (ApiKey::DescribeQuorum, &[check(Describe, Cluster, "")]),
+    (ApiKey::ElectLeaders, &[check(Alter, Cluster, "")]),
     (
         ApiKey::AlterPartitionReassignments,
-        &[check(Alter, Cluster, CLUSTER_FAILED, "")],
+        &[check(Alter, Cluster, "")],
     ),
     (
         ApiKey::ListPartitionReassignments,
-        &[check(Describe, Cluster, CLUSTER_FAILED, "")],
+        &[check(Describe, Cluster, "")],
     ),
-    (
-        ApiKey::UpdateFeatures,
-        &[check(Alter, Cluster, CLUSTER_FAILED, "")],
-    ),
-    (
-        ApiKey::CreateAcls,
-        &[check(Alter, Cluster, CLUSTER_FAILED, "")],
-    ),
-    (
-        ApiKey::DeleteAcls,
-        &[check(Alter, Cluster, CLUSTER_FAILED, "")],
-    ),
-    (
-        ApiKey::DescribeAcls,
-        &[check(Describe, Cluster, CLUSTER_FAILED, "")],
-    ),
+    (ApiKey::UpdateFeatures, &[check(Alter, Cluster, "")]),
+    (ApiKey::CreateAcls, &[check(Alter, Cluster, "")]),
+    (ApiKey::DeleteAcls, &[check(Alter, Cluster, "")]),
+    (ApiKey::DescribeAcls, &[check(Describe, Cluster, "")]),
 ];
 
 /// The checks of `api`, if it has a row.
