@@ -147,6 +147,31 @@ pub struct AclBinding {
     pub permission: AclPermission,
 }
 
+impl AclBinding {
+    /// A binding from its fields as ACL messages carry them, in their
+    /// order there (CreateAcls creations, DescribeAcls and DeleteAcls
+    /// results); unknown codes read as `Unknown`.
+    pub fn from_wire(
+        resource_type: i8,
+        resource_name: &str,
+        pattern_type: i8,
+        principal: &str,
+        host: &str,
+        operation: i8,
+        permission: i8,
+    ) -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::from_code(resource_type),
+            resource_name: resource_name.to_string(),
+            pattern_type: PatternType::from_code(pattern_type),
+            principal: principal.to_string(),
+            host: host.to_string(),
+            operation: AclOperation::from_code(operation),
+            permission: AclPermission::from_code(permission),
+        }
+    }
+}
+
 impl fmt::Display for AclBinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
