@@ -5,12 +5,26 @@
 use crate::client::{text, Client};
 use crate::error::check;
 use anyhow::bail;
-use gregor_metadata::acl::{
-    AclBinding, AclFilter, AclOperation, AclPermission, PatternType, ResourceType,
-};
+use gregor_metadata::acl::{AclBinding, AclFilter};
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::*;
+
+/// A filter's seven fields on a DescribeAcls request or a DeleteAcls
+/// filter: the two messages name them alike but share no type.
+macro_rules! with_filter {
+    ($message:expr, $filter:expr) => {{
+        let filter: &AclFilter = $filter;
+        $message
+            .with_resource_type_filter(filter.resource_type.code())
+            .with_resource_name_filter(filter.resource_name.as_deref().map(text))
+            .with_pattern_type_filter(filter.pattern_type.code())
+            .with_principal_filter(filter.principal.as_deref().map(text))
+            .with_host_filter(filter.host.as_deref().map(text))
+            .with_operation(filter.operation.code())
+            .with_permission_type(filter.permission.code())
+    }};
+}
 
 impl Client {
     /// Creates ACLs; fails on the first refused one.
@@ -50,14 +64,7 @@ impl Client {
 
     /// The ACLs matching `filter`.
     pub async fn describe_acls(&mut self, filter: &AclFilter) -> anyhow::Result<Vec<AclBinding>> {
-        let request = DescribeAclsRequest::default()
-            .with_resource_type_filter(filter.resource_type.code())
-            .with_resource_name_filter(filter.resource_name.as_deref().map(text))
-            .with_pattern_type_filter(filter.pattern_type.code())
-            .with_principal_filter(filter.principal.as_deref().map(text))
-            .with_host_filter(filter.host.as_deref().map(text))
-            .with_operation(filter.operation.code())
-            .with_permission_type(filter.permission.code());
+        let request = with_filter!(DescribeAclsRequest::default(), filter);
         let (response, _) = self
             .bootstrap()
             .await?
@@ -75,15 +82,15 @@ impl Client {
         let mut acls = Vec::new();
         for resource in &response.resources {
             for acl in &resource.acls {
-                acls.push(AclBinding {
-                    resource_type: ResourceType::from_code(resource.resource_type),
-                    resource_name: resource.resource_name.to_string(),
-                    pattern_type: PatternType::from_code(resource.pattern_type),
-                    principal: acl.principal.to_string(),
-                    host: acl.host.to_string(),
-                    operation: AclOperation::from_code(acl.operation),
-                    permission: AclPermission::from_code(acl.permission_type),
-                });
+                acls.push(AclBinding::from_wire(
+                    resource.resource_type,
+                    &resource.resource_name,
+                    resource.pattern_type,
+                    &acl.principal,
+                    &acl.host,
+                    acl.operation,
+                    acl.permission_type,
+                ));
             }
         }
         Ok(acls)
@@ -91,14 +98,8 @@ impl Client {
 
     /// Deletes the ACLs matching `filter`; returns them.
     pub async fn delete_acls(&mut self, filter: &AclFilter) -> anyhow::Result<Vec<AclBinding>> {
-        let request = DeleteAclsRequest::default().with_filters(vec![DeleteAclsFilter::default()
-            .with_resource_type_filter(filter.resource_type.code())
-            .with_resource_name_filter(filter.resource_name.as_deref().map(text))
-            .with_pattern_type_filter(filter.pattern_type.code())
-            .with_principal_filter(filter.principal.as_deref().map(text))
-            .with_host_filter(filter.host.as_deref().map(text))
-            .with_operation(filter.operation.code())
-            .with_permission_type(filter.permission.code())]);
+        let request = DeleteAclsRequest::default()
+            .with_filters(vec![with_filter!(DeleteAclsFilter::default(), filter)]);
         let (response, _) = self
             .bootstrap()
             .await?
@@ -119,14 +120,16 @@ impl Client {
         Ok(result
             .matching_acls
             .iter()
-            .map(|m| AclBinding {
-                resource_type: ResourceType::from_code(m.resource_type),
-                resource_name: m.resource_name.to_string(),
-                pattern_type: PatternType::from_code(m.pattern_type),
-                principal: m.principal.to_string(),
-                host: m.host.to_string(),
-                operation: AclOperation::from_code(m.operation),
-                permission: AclPermission::from_code(m.permission_type),
+            .map(|m| {
+                AclBinding::from_wire(
+                    m.resource_type,
+                    &m.resource_name,
+                    m.pattern_type,
+                    &m.principal,
+                    &m.host,
+                    m.operation,
+                    m.permission_type,
+                )
             })
             .collect())
     }

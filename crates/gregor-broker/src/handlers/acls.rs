@@ -29,14 +29,16 @@ pub fn create(broker: &Broker, request: CreateAclsRequest) -> CreateAclsResponse
     let acls: Vec<AclBinding> = request
         .creations
         .iter()
-        .map(|c| AclBinding {
-            resource_type: ResourceType::from_code(c.resource_type),
-            resource_name: c.resource_name.to_string(),
-            pattern_type: PatternType::from_code(c.resource_pattern_type),
-            principal: c.principal.to_string(),
-            host: c.host.to_string(),
-            operation: AclOperation::from_code(c.operation),
-            permission: AclPermission::from_code(c.permission_type),
+        .map(|c| {
+            AclBinding::from_wire(
+                c.resource_type,
+                &c.resource_name,
+                c.resource_pattern_type,
+                &c.principal,
+                &c.host,
+                c.operation,
+                c.permission_type,
+            )
         })
         .collect();
     match broker.controller.create_acls(&acls) {
