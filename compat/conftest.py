@@ -15,6 +15,7 @@ Environment:
                      the reference broker too.
 """
 
+import contextlib
 import os
 import re
 import signal
@@ -256,6 +257,16 @@ class ExternalBroker:
         return "(external broker)"
 
 
+@contextlib.contextmanager
+def running(server):
+    """`server` started, and stopped on leaving (also when starting failed part-way)."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
     """One broker per test module."""
@@ -263,11 +274,8 @@ def broker(tmp_path_factory):
         yield ExternalBroker(EXTERNAL)
         return
     server = new_server(tmp_path_factory.mktemp("gregor"))
-    try:
-        server.start()
+    with running(server):
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import EXTERNAL, SERVER_KIND, free_port, new_server
+from conftest import EXTERNAL, SERVER_KIND, free_port, new_server, running
 from clients import java
 from test_kafka_tools import create, tool
 
@@ -42,11 +42,8 @@ def secure(tmp_path_factory):
         "auto.create.topics.enable": "false",
     })
     server.sasl = f"127.0.0.1:{sasl_port}"
-    try:
-        server.start()
+    with running(server):
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import EXTERNAL
+from conftest import EXTERNAL, running
 from sec_clients import CLIENTS, GROUP_CLIENTS, consume, java_admin, produce, values
 from security import USERS, Certs, Sec, new_secure_server
 from test_kafka_tools import tool
@@ -43,11 +43,8 @@ def sbroker(tmp_path_factory, certs):
         pytest.skip("needs its own broker (authorizer)")
     server = new_secure_server(tmp_path_factory.mktemp("sec-acl"), certs, client_auth="required", authorizer=True,
                                mapping_rules=MAPPING_RULES)
-    try:
-        server.start()
+    with running(server):
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

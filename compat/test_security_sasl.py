@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import EXTERNAL
+from conftest import EXTERNAL, running
 from sec_clients import CLIENTS, consume, produce, values
 from security import MECHANISMS, USERS, Sec, new_secure_server
 from test_kafka_tools import tool
@@ -29,11 +29,8 @@ def sbroker(tmp_path_factory, certs):
     if EXTERNAL:
         pytest.skip("needs its own broker (SASL listeners)")
     server = new_secure_server(tmp_path_factory.mktemp("sec-sasl"), certs, client_auth="none")
-    try:
-        server.start()
+    with running(server):
         yield server
-    finally:
-        server.stop()
 
 
 def t(name):

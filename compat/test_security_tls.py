@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import EXTERNAL
+from conftest import EXTERNAL, running
 from sec_clients import CLIENTS, consume, produce, values
 from security import Certs, Sec, new_secure_server
 
@@ -37,11 +37,8 @@ def sbroker(tmp_path_factory, certs):
     if EXTERNAL:
         pytest.skip("needs its own broker (TLS listeners)")
     server = new_secure_server(tmp_path_factory.mktemp("sec-tls"), certs, client_auth="required", sasl=False)
-    try:
-        server.start()
+    with running(server):
         yield server
-    finally:
-        server.stop()
 
 
 def ssl_sec(certs, cert="alice"):
