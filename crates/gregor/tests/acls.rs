@@ -17,6 +17,10 @@ use bytes::Bytes;
 use gregor_broker::security::api_acls;
 use gregor_metadata::acl::{AclOperation, ResourceType};
 use gregor_protocol::compression::Compression;
+use gregor_protocol::error_codes::{
+    CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, INVALID_REQUEST, NONE,
+    SECURITY_DISABLED, TOPIC_AUTHORIZATION_FAILED,
+};
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
@@ -24,13 +28,6 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use support::security::{plain_login, SecureBroker};
 use support::{create_topic, produce_batch, topic_name, Connection, TestBroker};
-
-const NONE: i16 = 0;
-const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
-const GROUP_AUTHORIZATION_FAILED: i16 = 30;
-const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
-const INVALID_REQUEST: i16 = 42;
-const SECURITY_DISABLED: i16 = 54;
 
 const USERS: &str = "SCRAM-SHA-256=[name=alice,password=alice-pw];\
                      SCRAM-SHA-256=[name=bob,password=bob-pw]";
