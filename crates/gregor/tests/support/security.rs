@@ -6,9 +6,10 @@
 //! stop at start-up.
 
 use super::certs::{Identity, TestCa};
-use super::cluster::NodeSpec;
-use super::{free_port, gregor_bin, wait_exit, Connection, TestBroker};
+use super::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
+use super::{free_port, gregor_bin, list_offsets, wait_exit, Connection, TestBroker};
 use bytes::Bytes;
+use gregor_protocol::error_codes::NONE;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, RequestKind, ResponseKind,
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
@@ -329,4 +330,42 @@ pub fn refused_over_tls(conn: std::io::Result<Connection>) -> bool {
         io.read(&mut byte)
     });
     !matches!(answered, Ok(n) if n > 0)
+}
+
+/// Waits (30 s for each) until every node of `nodes` lists `brokers`
+/// registered brokers: their registrations and heartbeats went through the
+/// secured controller listener.
+pub fn wait_registered(
+    cluster: &ProcessCluster,
+    nodes: impl IntoIterator<Item = usize>,
+    brokers: usize,
+) {
+    for i in nodes {
+        eventually(30, &format!("{brokers} brokers registered"), || {
+            (broker_ids(&metadata(&mut cluster.connect(i), None)).len() == brokers).then_some(())
+        });
+    }
+}
+
+/// Creates `topic` (one partition, `replicas` replicas) through node `via`
+/// and waits (30 s) for a leader with every replica in sync: the followers
+/// fetch over the secured inter-broker listener. The leader's node index.
+pub fn create_in_sync(cluster: &ProcessCluster, via: usize, topic: &str, replicas: usize) -> usize {
+    let (code, _) = create_topic(&mut cluster.connect(via), topic, 1, replicas as i16);
+    assert_eq!(code, NONE, "creating {topic}");
+    let leader = eventually(30, "a leader with a full ISR", || {
+        let response = metadata(&mut cluster.connect(via), Some(&[topic]));
+        let p = response.topics.first()?.partitions.first()?.clone();
+        (p.leader_id.0 > 0 && p.isr_nodes.len() == replicas).then_some(p.leader_id.0)
+    });
+    // Node ids are the nodes' indexes + 1.
+    leader as usize - 1
+}
+
+/// Waits (20 s) until partition 0 of `topic` on node `leader` has its high
+/// watermark at `offset`: every in-sync follower has the records.
+pub fn wait_high_watermark(cluster: &ProcessCluster, leader: usize, topic: &str, offset: i64) {
+    eventually(20, &format!("the high watermark at {offset}"), || {
+        (list_offsets(&mut cluster.connect(leader), topic, 0, -1).offset == offset).then_some(())
+    });
 }
