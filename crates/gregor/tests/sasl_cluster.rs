@@ -10,10 +10,11 @@
 
 mod support;
 
-use gregor_protocol::error_codes::NONE;
-use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
-use support::security::{sasl_properties, secured_specs};
-use support::{list_offsets, produce_values};
+use support::cluster::{broker_ids, metadata, NodeSpec, ProcessCluster};
+use support::produce_values;
+use support::security::{
+    create_in_sync, sasl_properties, secured_specs, wait_high_watermark, wait_registered,
+};
 
 const BROKER_PASSWORD: &str = "broker-secret";
 
@@ -38,51 +39,22 @@ fn nodes_authenticate_to_each_other() {
     let mut settings = SETTINGS.to_vec();
     settings.push("connections.max.reauth.ms=1500");
     let cluster = ProcessCluster::start(specs(3, |_| BROKER_PASSWORD), &settings);
-    for i in 0..3 {
-        eventually(30, "every broker registered", || {
-            (broker_ids(&metadata(&mut cluster.connect(i), None)).len() == 3).then_some(())
-        });
-    }
-    let mut conn = cluster.connect(0);
-    let (code, _) = create_topic(&mut conn, "over-sasl", 1, 3);
-    assert_eq!(code, NONE);
-    // acks=all: answered only once both followers fetched over SCRAM.
-    let leader = eventually(20, "a leader with a full ISR", || {
-        let response = metadata(&mut cluster.connect(0), Some(&["over-sasl"]));
-        let p = response.topics.first()?.partitions.first()?.clone();
-        (p.leader_id.0 > 0 && p.isr_nodes.len() == 3).then_some(p.leader_id.0)
-    });
-    let mut to_leader = cluster.connect((leader - 1) as usize);
-    produce_values(&mut to_leader, "over-sasl", 0, 0, ["a", "b", "c"]);
-    // The high watermark moves only once every ISR member (both followers,
-    // fetching over SCRAM) has the records.
-    eventually(20, "the high watermark at 3", || {
-        let latest = list_offsets(
-            &mut cluster.connect((leader - 1) as usize),
-            "over-sasl",
-            0,
-            -1,
-        );
-        (latest.offset == 3).then_some(())
-    });
-    // Several session lifetimes later, replication still goes on.
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    wait_registered(&cluster, 0..3, 3);
+    let leader = create_in_sync(&cluster, 0, "over-sasl", 3);
     produce_values(
-        &mut cluster.connect((leader - 1) as usize),
+        &mut cluster.connect(leader),
         "over-sasl",
         0,
         0,
-        ["d"],
+        ["a", "b", "c"],
     );
-    eventually(20, "the high watermark at 4", || {
-        let latest = list_offsets(
-            &mut cluster.connect((leader - 1) as usize),
-            "over-sasl",
-            0,
-            -1,
-        );
-        (latest.offset == 4).then_some(())
-    });
+    // The high watermark moves only once every ISR member (both followers,
+    // fetching over SCRAM) has the records.
+    wait_high_watermark(&cluster, leader, "over-sasl", 3);
+    // Several session lifetimes later, replication still goes on.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    produce_values(&mut cluster.connect(leader), "over-sasl", 0, 0, ["d"]);
+    wait_high_watermark(&cluster, leader, "over-sasl", 4);
     let p = metadata(&mut cluster.connect(0), Some(&["over-sasl"])).topics[0].partitions[0].clone();
     assert_eq!(p.isr_nodes.len(), 3);
     for i in 0..3 {
@@ -105,11 +77,7 @@ fn a_node_with_the_wrong_password_cannot_join() {
     let mut specs = specs(3, |i| if i == 2 { "wrong" } else { BROKER_PASSWORD });
     let odd = specs.pop().unwrap();
     let cluster = ProcessCluster::start(specs, SETTINGS);
-    for i in 0..2 {
-        eventually(30, "two brokers registered", || {
-            (broker_ids(&metadata(&mut cluster.connect(i), None)).len() == 2).then_some(())
-        });
-    }
+    wait_registered(&cluster, 0..2, 2);
     // Start the odd one by hand: it never gets to serve.
     let dir = tempfile::tempdir().unwrap();
     let properties = dir.path().join("server.properties");

@@ -13,12 +13,13 @@ mod support;
 use gregor_protocol::error_codes::{self, NONE};
 use rcgen::DnType;
 use support::certs::{Identity, TestCa};
-use support::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, ProcessCluster};
+use support::cluster::{metadata, NodeSpec, ProcessCluster};
+use support::produce_values;
 use support::security::{
-    expect_metadata_closed, logged_principal, plain_login, refused_over_tls, sasl_properties,
-    secured_specs, server_keystore, strip_ansi, tls_properties, tls_settings, SecureBroker,
+    create_in_sync, expect_metadata_closed, logged_principal, plain_login, refused_over_tls,
+    sasl_properties, secured_specs, server_keystore, strip_ansi, tls_properties, tls_settings,
+    wait_high_watermark, wait_registered, SecureBroker,
 };
-use support::{list_offsets, produce_values};
 
 const USERS: &str = "SCRAM-SHA-256=[name=alice,password=alice-secret]";
 
@@ -102,31 +103,17 @@ fn nodes_reach_each_other_over_sasl_ssl() {
         ],
     );
     // Registration and heartbeats went to the controllers over TLS + PLAIN.
-    for i in 0..3 {
-        eventually(30, "every broker registered", || {
-            (broker_ids(&metadata(&mut cluster.connect(i), None)).len() == 3).then_some(())
-        });
-    }
-    let mut conn = cluster.connect(0);
-    let (code, _) = create_topic(&mut conn, "over-sasl-ssl", 1, 3);
-    assert_eq!(code, NONE);
-    let leader = eventually(30, "a leader with a full ISR", || {
-        let response = metadata(&mut cluster.connect(0), Some(&["over-sasl-ssl"]));
-        let p = response.topics.first()?.partitions.first()?.clone();
-        (p.leader_id.0 > 0 && p.isr_nodes.len() == 3).then_some(p.leader_id.0)
-    });
-    let mut to_leader = cluster.connect((leader - 1) as usize);
-    produce_values(&mut to_leader, "over-sasl-ssl", 0, 0, ["a", "b", "c"]);
+    wait_registered(&cluster, 0..3, 3);
+    let leader = create_in_sync(&cluster, 0, "over-sasl-ssl", 3);
+    produce_values(
+        &mut cluster.connect(leader),
+        "over-sasl-ssl",
+        0,
+        0,
+        ["a", "b", "c"],
+    );
     // The high watermark moves once both followers fetched over TLS + SCRAM.
-    eventually(20, "the high watermark at 3", || {
-        let latest = list_offsets(
-            &mut cluster.connect((leader - 1) as usize),
-            "over-sasl-ssl",
-            0,
-            -1,
-        );
-        (latest.offset == 3).then_some(())
-    });
+    wait_high_watermark(&cluster, leader, "over-sasl-ssl", 3);
     // Every node logged the others in by SASL, and the broker user by SCRAM.
     for i in 0..3 {
         let log = strip_ansi(&cluster.log(i));

@@ -9,8 +9,10 @@ mod support;
 
 use gregor_protocol::error_codes::NONE;
 use support::certs::TestCa;
-use support::cluster::{create_topic, eventually, metadata, NodeSpec, ProcessCluster};
-use support::security::{secured_specs, server_keystore, tls_properties};
+use support::cluster::{NodeSpec, ProcessCluster};
+use support::security::{
+    create_in_sync, secured_specs, server_keystore, tls_properties, wait_registered,
+};
 use support::{free_port, produce_batch};
 
 /// Three nodes whose INTERNAL and CONTROLLER listeners are SSL with client
@@ -75,22 +77,19 @@ fn brokers_reach_a_dedicated_controller_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("cluster-ca");
     let cluster = ProcessCluster::start(dedicated_controller_specs(&ca, dir.path()), &[]);
-    let mut conn = cluster.connect(1);
-    // Both brokers registered and heartbeat over TLS to the controller.
-    eventually(30, "two brokers", || {
-        (metadata(&mut conn, None).brokers.len() == 2).then_some(())
-    });
+    // Both brokers registered and heartbeat over TLS to the controller;
     // CreateTopics is forwarded to the controller over TLS.
-    let (code, _) = create_topic(&mut conn, "on-brokers", 1, 2);
-    assert_eq!(code, NONE);
-    let leader = eventually(30, "a leader with a full ISR", || {
-        let m = metadata(&mut conn, Some(&["on-brokers"]));
-        let p = &m.topics[0].partitions.first()?;
-        (p.isr_nodes.len() == 2 && p.leader_id.0 > 0).then_some(p.leader_id.0)
-    });
-    let mut leader_conn = cluster.connect(leader as usize - 1);
+    wait_registered(&cluster, 1..2, 2);
+    let leader = create_in_sync(&cluster, 1, "on-brokers", 2);
     assert_eq!(
-        produce_batch(&mut leader_conn, "on-brokers", 0, -1, 0, ["x", "y"]),
+        produce_batch(
+            &mut cluster.connect(leader),
+            "on-brokers",
+            0,
+            -1,
+            0,
+            ["x", "y"]
+        ),
         NONE
     );
 }
@@ -103,22 +102,19 @@ fn inter_broker_and_controller_traffic_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("cluster-ca");
     let cluster = ProcessCluster::start(tls_specs(&ca, dir.path()), &[]);
-    let mut conn = cluster.connect(0);
     // All three brokers registered: heartbeats went over TLS.
-    eventually(30, "three brokers", || {
-        (metadata(&mut conn, None).brokers.len() == 3).then_some(())
-    });
-    let (code, _) = create_topic(&mut conn, "replicated", 1, 3);
-    assert_eq!(code, NONE);
-    let leader = eventually(30, "a leader with a full ISR", || {
-        let m = metadata(&mut conn, Some(&["replicated"]));
-        let p = &m.topics[0].partitions.first()?;
-        (p.isr_nodes.len() == 3 && p.leader_id.0 > 0).then_some(p.leader_id.0)
-    });
-    let mut leader_conn = cluster.connect(leader as usize - 1);
+    wait_registered(&cluster, 0..1, 3);
+    let leader = create_in_sync(&cluster, 0, "replicated", 3);
     // acks=all completes only once both followers fetched over TLS.
     assert_eq!(
-        produce_batch(&mut leader_conn, "replicated", 0, -1, 0, ["a", "b", "c"]),
+        produce_batch(
+            &mut cluster.connect(leader),
+            "replicated",
+            0,
+            -1,
+            0,
+            ["a", "b", "c"]
+        ),
         NONE
     );
     // Each node saw the others' certificates (mutual TLS between nodes).
