@@ -257,6 +257,18 @@ class ExternalBroker:
         return "(external broker)"
 
 
+def second_listener(port, name="SASL_PLAINTEXT", protocol="SASL_PLAINTEXT"):
+    """Settings for a listener `name` speaking `protocol` on `port`, next to the PLAINTEXT one
+    (the client port, where the fixtures wait and admin tools connect); brokers talk PLAINTEXT."""
+    listeners = f"PLAINTEXT://127.0.0.1:{{port}},{name}://127.0.0.1:{port}"
+    return {
+        "listeners": listeners,
+        "advertised.listeners": listeners,
+        "listener.security.protocol.map": f"PLAINTEXT:PLAINTEXT,{name}:{protocol}",
+        "inter.broker.listener.name": "PLAINTEXT",
+    }
+
+
 @contextlib.contextmanager
 def running(server):
     """`server` started, and stopped on leaving (also when starting failed part-way)."""

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import EXTERNAL, SERVER_KIND, free_port, new_server, running
+from conftest import EXTERNAL, SERVER_KIND, free_port, new_server, running, second_listener
 from clients import java
 from test_kafka_tools import create, tool
 
@@ -32,10 +32,7 @@ KAFKA_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 def secure(tmp_path_factory):
     sasl_port = free_port()
     server = new_server(tmp_path_factory.mktemp("acl"), {
-        "listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL://127.0.0.1:{sasl_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL://127.0.0.1:{sasl_port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL:SASL_PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
+        **second_listener(sasl_port, "SASL"),
         "sasl.bootstrap.scram": "SCRAM-SHA-256=[name=alice,password=alice-pw]",
         "authorizer.class.name": KAFKA_AUTHORIZER,
         "super.users": "User:ANONYMOUS",

@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 from clients import cf_consumer
-from conftest import SERVER_KIND, free_port
+from conftest import SERVER_KIND, free_port, running, second_listener
 from test_kafka_tools import tool
 
 pytestmark = pytest.mark.skipif(SERVER_KIND != "gregor", reason="starts its own Gregor with OAUTHBEARER")
@@ -84,22 +84,18 @@ def oauth_broker(tmp_path_factory):
     jwks = serve_jwks(json.dumps({"keys": [key.jwk()]}).encode())
     sasl_port = free_port()
     server = new_server(tmp_path_factory.mktemp("gregor-oauth"), {
-        "listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
+        **second_listener(sasl_port),
         "sasl.enabled.mechanisms": "OAUTHBEARER",
         "sasl.oauthbearer.jwks.endpoint.url": f"http://127.0.0.1:{jwks.server_address[1]}/jwks",
         "sasl.oauthbearer.expected.issuer": ISSUER,
         "sasl.oauthbearer.expected.audience": "kafka",
     })
-    server.start()
     server.sasl_bootstrap = f"127.0.0.1:{sasl_port}"
     server.key, server.stranger = key, stranger
     try:
-        yield server
+        with running(server):
+            yield server
     finally:
-        server.stop()
         jwks.shutdown()
 
 
@@ -160,19 +156,13 @@ def unsecured_broker(tmp_path_factory):
     from conftest import new_server
     sasl_port = free_port()
     server = new_server(tmp_path_factory.mktemp("gregor-oauth-dev"), {
-        "listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
+        **second_listener(sasl_port),
         "sasl.enabled.mechanisms": "OAUTHBEARER",
         "gregor.sasl.oauthbearer.unsecured.enable": "true",
     })
-    server.start()
     server.sasl_bootstrap = f"127.0.0.1:{sasl_port}"
-    try:
+    with running(server):
         yield server
-    finally:
-        server.stop()
 
 
 def java_unsecured_config(tmp_path, sub):

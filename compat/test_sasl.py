@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from clients import JAVA_CP, java_produce, Rec, cf_consumer
-from conftest import SERVER_KIND, free_port
+from conftest import SERVER_KIND, free_port, second_listener
 from test_kafka_tools import TOOLS_CP, tool
 
 pytestmark = pytest.mark.skipif(SERVER_KIND != "gregor", reason="uses Gregor's sasl.bootstrap.scram")
@@ -34,10 +34,7 @@ def sasl_broker(tmp_path_factory):
     from conftest import new_server
     sasl_port = free_port()
     server = new_server(tmp_path_factory.mktemp("gregor-sasl"), {
-        "listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{{port}},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
+        **second_listener(sasl_port),
         "sasl.bootstrap.scram": USERS,
         "connections.max.reauth.ms": "3000",
     })
