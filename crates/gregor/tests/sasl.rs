@@ -652,14 +652,14 @@ fn storage_format_adds_scram_users() {
     };
     let id = String::from_utf8(gregor(&["storage", "random-uuid"]).stdout).unwrap();
     let config = config.to_str().unwrap();
+    // `gregor storage format` of this config, with these credentials.
+    let format = |credentials: &[&str]| {
+        let mut args = vec!["storage", "format", "-t", id.trim(), "-c", config];
+        args.extend_from_slice(credentials);
+        gregor(&args)
+    };
     // A bad credential writes nothing and never echoes the password.
-    let refused = gregor(&[
-        "storage",
-        "format",
-        "-t",
-        id.trim(),
-        "-c",
-        config,
+    let refused = format(&[
         "--add-scram",
         "SCRAM-SHA-256=[name=x,password=hunter2,iterations=99]",
     ]);
@@ -670,13 +670,7 @@ fn storage_format_adds_scram_users() {
         "{stderr}"
     );
     assert!(!tmp.path().join("data").join("meta.properties").exists());
-    let formatted = gregor(&[
-        "storage",
-        "format",
-        "-t",
-        id.trim(),
-        "-c",
-        config,
+    let formatted = format(&[
         "--add-scram",
         "SCRAM-SHA-256=[name=alice,password=alice-secret]",
         "-S",
