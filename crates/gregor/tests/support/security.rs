@@ -10,9 +10,12 @@ use super::cluster::{broker_ids, create_topic, eventually, metadata, NodeSpec, P
 use super::{free_port, gregor_bin, list_offsets, wait_exit, Connection, TestBroker};
 use bytes::Bytes;
 use gregor_protocol::error_codes::NONE;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, RequestKind, ResponseKind,
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, DescribeConfigsRequest, MetadataRequest,
+    RequestKind, ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::io::{Read, Write};
@@ -368,4 +371,33 @@ pub fn wait_high_watermark(cluster: &ProcessCluster, leader: usize, topic: &str,
     eventually(20, &format!("the high watermark at {offset}"), || {
         (list_offsets(&mut cluster.connect(leader), topic, 0, -1).offset == offset).then_some(())
     });
+}
+
+/// Every config of broker 1 as DescribeConfigs (v4) describes them.
+pub fn broker_configs(conn: &mut Connection) -> Vec<DescribeConfigsResourceResult> {
+    let request =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_static_str("1"))
+            .with_configuration_keys(None)]);
+    let ResponseKind::DescribeConfigs(mut r) = conn.request(
+        ApiKey::DescribeConfigs,
+        4,
+        RequestKind::DescribeConfigs(request),
+    ) else {
+        panic!("not a DescribeConfigs response")
+    };
+    r.results.remove(0).configs
+}
+
+/// The config `name` among `configs`; missing fails the test.
+pub fn config_entry(
+    configs: &[DescribeConfigsResourceResult],
+    name: &str,
+) -> DescribeConfigsResourceResult {
+    configs
+        .iter()
+        .find(|c| c.name.as_str() == name)
+        .unwrap_or_else(|| panic!("{name} not described"))
+        .clone()
 }
