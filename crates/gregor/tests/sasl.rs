@@ -20,8 +20,8 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 use support::cluster::metadata;
 use support::security::{
-    connect_to, expect_closed, expect_metadata_closed, plain_login, sasl_authenticate,
-    sasl_handshake, SecureBroker,
+    broker_configs, config_entry, connect_to, expect_closed, expect_metadata_closed, plain_login,
+    sasl_authenticate, sasl_handshake, SecureBroker,
 };
 use support::{free_port, Connection};
 
@@ -719,25 +719,9 @@ fn storage_format_adds_scram_users() {
 /// sensitive and shows no value.
 #[test]
 fn bootstrap_users_setting_is_sensitive() {
-    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
     let node = start(&[]);
-    let ResponseKind::DescribeConfigs(r) = node.broker.connect().request(
-        ApiKey::DescribeConfigs,
-        4,
-        RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
-            DescribeConfigsResource::default()
-                .with_resource_type(4)
-                .with_resource_name(StrBytes::from_static_str("1"))
-                .with_configuration_keys(None),
-        ])),
-    ) else {
-        panic!()
-    };
-    let entry = r.results[0]
-        .configs
-        .iter()
-        .find(|c| c.name.as_str() == "sasl.bootstrap.scram")
-        .expect("listed");
+    let configs = broker_configs(&mut node.broker.connect());
+    let entry = config_entry(&configs, "sasl.bootstrap.scram");
     assert!(entry.is_sensitive);
     assert_eq!(entry.value, None);
     assert!(!node.broker.log().contains("alice-secret"));

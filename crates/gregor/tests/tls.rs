@@ -19,7 +19,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use support::certs::{Identity, TestCa};
 use support::security::{
-    api_versions, failed_start, logged_principal, refused_over_tls, tls_settings, SecureBroker,
+    api_versions, broker_configs, config_entry, failed_start, logged_principal, refused_over_tls,
+    tls_settings, SecureBroker,
 };
 use support::{create_topic, free_port, produce_values, topic_name, Connection};
 
@@ -448,8 +449,6 @@ fn altering_the_keystore_location_switches_certificates() {
 
 #[test]
 fn secrets_are_sensitive_in_describe_configs() {
-    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-    use kafka_protocol::protocol::StrBytes;
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("test-ca");
     let server = ca.server("broker");
@@ -466,27 +465,8 @@ fn secrets_are_sensitive_in_describe_configs() {
             "listener.name.ssl.ssl.client.auth=requested",
         ],
     );
-    let mut conn = node.broker.connect();
-    let request =
-        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(4)
-            .with_resource_name(StrBytes::from_static_str("1"))
-            .with_configuration_keys(None)]);
-    let ResponseKind::DescribeConfigs(r) = conn.request(
-        ApiKey::DescribeConfigs,
-        4,
-        RequestKind::DescribeConfigs(request),
-    ) else {
-        panic!()
-    };
-    let entry = |name: &str| {
-        r.results[0]
-            .configs
-            .iter()
-            .find(|c| c.name.as_str() == name)
-            .unwrap_or_else(|| panic!("{name} not described"))
-            .clone()
-    };
+    let configs = broker_configs(&mut node.broker.connect());
+    let entry = |name: &str| config_entry(&configs, name);
     for secret in [
         "ssl.keystore.key",
         "ssl.key.password",
