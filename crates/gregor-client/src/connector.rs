@@ -20,11 +20,6 @@ impl Connector {
         Connector { tls, sasl }
     }
 
-    /// Plain TCP, no login.
-    pub fn plaintext() -> Connector {
-        Connector::default()
-    }
-
     pub fn tls(&self) -> Option<&ClientTls> {
         self.tls.as_ref()
     }
