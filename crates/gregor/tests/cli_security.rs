@@ -38,6 +38,8 @@ fn start() -> Secured {
     let truststore = ca.write(&dir.path().join("ca.pem"));
     ca.client(&[(rcgen::DnType::CommonName, "cli-client")])
         .write_keystore(&dir.path().join("client.pem"));
+    ca.client(&[(rcgen::DnType::CommonName, "cli-admin")])
+        .write_keystore(&dir.path().join("cli-admin.pem"));
     let settings = [
         format!(
             "listeners=PLAINTEXT://127.0.0.1:{plain},SECURE://127.0.0.1:{sasl_ssl},MTLS://127.0.0.1:{ssl}"
@@ -52,7 +54,7 @@ fn start() -> Secured {
         format!("sasl.bootstrap.scram=SCRAM-SHA-256=[name=admin,password={ADMIN_PASSWORD}]"),
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
         // The broker itself reaches the PLAINTEXT listener as ANONYMOUS.
-        "super.users=User:ANONYMOUS;User:admin".to_string(),
+        "super.users=User:ANONYMOUS;User:admin;User:CN=cli-admin".to_string(),
     ];
     let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
     let broker = TestBroker::start_on(plain, &settings);
@@ -92,7 +94,7 @@ impl Secured {
 
     /// SSL with the client certificate (key store file) and the CA inline,
     /// spread over continued lines as a properties file may hold it.
-    fn cert_config(&self, with_certificate: bool) -> PathBuf {
+    fn cert_config(&self, certificate: Option<&str>) -> PathBuf {
         let ca = std::fs::read_to_string(&self.ca).unwrap();
         let inline = ca.trim_end().replace('\n', " \\\n    ");
         let mut lines = vec![
@@ -100,14 +102,15 @@ impl Secured {
             "ssl.truststore.type=PEM".to_string(),
             format!("ssl.truststore.certificates={inline}"),
         ];
-        if with_certificate {
+        if let Some(name) = certificate {
             lines.push("ssl.keystore.type=PEM".to_string());
             lines.push(format!(
                 "ssl.keystore.location={}",
-                self.dir.path().join("client.pem").display()
+                self.dir.path().join(format!("{name}.pem")).display()
             ));
         }
-        self.config(&format!("cert-{with_certificate}.properties"), &lines)
+        let name = certificate.unwrap_or("none");
+        self.config(&format!("cert-{name}.properties"), &lines)
     }
 }
 
@@ -228,7 +231,7 @@ fn the_cli_over_sasl_ssl_and_over_ssl_with_a_client_certificate() {
 
     // SSL with a client certificate: its DN is the principal the ACL names,
     // so it may write and read "secured" but not create topics.
-    let cert = node.cert_config(true);
+    let cert = node.cert_config(Some("client"));
     ok(gregor(node.ssl, &cert, &["produce", "secured"], "d\n"));
     let read = ok(gregor(
         node.ssl,
@@ -257,8 +260,39 @@ fn the_cli_over_sasl_ssl_and_over_ssl_with_a_client_certificate() {
         "{refused}"
     );
 
+    // ACLs over SSL, as the super user a certificate names.
+    let cert_admin = node.cert_config(Some("cli-admin"));
+    ok(gregor(
+        node.ssl,
+        &cert_admin,
+        &[
+            "acl",
+            "add",
+            "--principal",
+            "User:bob",
+            "--operation",
+            "Read",
+            "--topic",
+            "secured",
+        ],
+        "",
+    ));
+    let listed = ok(gregor(
+        node.ssl,
+        &cert_admin,
+        &["acl", "list", "--principal", "User:bob"],
+        "",
+    ));
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    // The plain client certificate is no super user: listing ACLs is refused.
+    let refused = one_line_failure(gregor(node.ssl, &cert, &["acl", "list"], ""));
+    assert!(
+        refused.contains("CLUSTER_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+
     // Without a certificate the SSL listener refuses the handshake.
-    let no_cert = node.cert_config(false);
+    let no_cert = node.cert_config(None);
     let refused = one_line_failure(gregor(node.ssl, &no_cert, &["topic", "list"], ""));
     assert!(refused.starts_with("gregor: "), "{refused}");
 }

@@ -404,7 +404,30 @@ mod tests {
     fn oauthbearer_settings() {
         let err = |extra: &[(&str, &str)]| oauth_config(extra).unwrap_err().to_string();
         assert!(err(&[]).contains(JWKS_URL));
-        assert!(err(&[(JWKS_URL, "https://idp/jwks")]).contains("https://"));
+        // https needs a trust store: the JAAS line's ssl.* options, else the
+        // broker's ssl.truststore.*; a bad one is a one-line start-up error.
+        let https = err(&[(JWKS_URL, "https://idp/jwks")]);
+        assert!(
+            https.contains(JWKS_URL) && https.contains("trust store"),
+            "{https}"
+        );
+        let jaas = "listener.name.sasl.oauthbearer.sasl.jaas.config";
+        let missing = err(&[
+            (JWKS_URL, "https://idp/jwks"),
+            (
+                jaas,
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ssl.truststore.location=\"/nonexistent/ca.pem\";",
+            ),
+        ]);
+        assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
+        let fallback = err(&[
+            (JWKS_URL, "https://idp/jwks"),
+            ("ssl.truststore.location", "/nonexistent/broker-ca.pem"),
+        ]);
+        assert!(
+            fallback.contains("/nonexistent/broker-ca.pem"),
+            "{fallback}"
+        );
         assert!(err(&[(JWKS_URL, "ftp://idp/jwks")]).contains(JWKS_URL));
         assert!(err(&[(JWKS_URL, "file:///j"), (JWKS_REFRESH_MS, "0")]).contains(JWKS_REFRESH_MS));
         assert!(err(&[(JWKS_URL, "file:///j"), (CLOCK_SKEW, "-1")]).contains(CLOCK_SKEW));
