@@ -196,8 +196,8 @@ impl Broker {
             Some(name) => client_tls(&config, name)?,
             None => None,
         };
-        quorum.runtime.tls = controller_tls.clone();
-        quorum.runtime.sasl = controller_sasl.clone();
+        let controller_connector = gregor_client::Connector::new(controller_tls, controller_sasl);
+        quorum.runtime.connector = controller_connector.clone();
         let replicas = Arc::new(ReplicaManager::new(config.clone(), recover));
         let snapshots = SnapshotPolicy {
             max_bytes_between: config.quorum.snapshot_max_bytes_between.max(1) as u64,
@@ -206,14 +206,16 @@ impl Broker {
         let plane = MetadataPlane::start(quorum.runtime, snapshots, replicas.clone())
             .context("cannot start the metadata quorum")?;
         // TLS towards other nodes' SSL listeners, one config per purpose.
-        let inter_broker_tls = client_tls(&config, &config.listeners.inter_broker)?;
+        let inter_broker = gregor_client::Connector::new(
+            client_tls(&config, &config.listeners.inter_broker)?,
+            inter_broker_sasl,
+        );
         let fetcher_context = Arc::new(FetcherContext {
             node_id: config.node_id,
             local_ip: quorum.local_ip,
             settings: config.fetcher.clone(),
             quotas: replicas.quotas().clone(),
-            tls: inter_broker_tls.clone(),
-            sasl: inter_broker_sasl.clone(),
+            connector: inter_broker.clone(),
         });
         let channel = Arc::new(
             ControllerChannel::new(
@@ -226,8 +228,7 @@ impl Broker {
                     Arc::new(move || plane.status().leader)
                 }),
             )
-            .with_tls(controller_tls)
-            .with_sasl(controller_sasl),
+            .with_connector(controller_connector),
         );
         let defaults = TopicDefaults {
             num_partitions: config.num_partitions,
@@ -344,8 +345,7 @@ impl Broker {
                 Duration::from_millis(INTER_BROKER_REQUEST_TIMEOUT_MS),
                 format!("broker-{}-{purpose}", config.node_id),
             )
-            .with_tls(inter_broker_tls.clone())
-            .with_sasl(inter_broker_sasl.clone())
+            .with_connector(inter_broker.clone())
         };
         let markers_channel = broker_channel("txn-markers");
         let verify_channel = broker_channel("txn-verification");

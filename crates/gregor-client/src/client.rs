@@ -2,7 +2,8 @@
 //! partitions -> leader -> broker address) and one connection per broker.
 //! The operations live in `admin`, `data` and `groups`.
 
-use crate::connection::{Connection, DEFAULT_REQUEST_TIMEOUT};
+use crate::connection::{ConnectOptions, Connection, DEFAULT_REQUEST_TIMEOUT};
+use crate::connector::Connector;
 use crate::error::{check, KafkaError};
 use anyhow::{anyhow, bail};
 use gregor_protocol::error_codes::{LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION};
@@ -38,6 +39,8 @@ pub struct TopicInfo {
 pub struct Client {
     bootstrap_servers: String,
     request_timeout: Duration,
+    /// TLS and SASL for every broker this client talks to.
+    connector: Connector,
     bootstrap: Connection,
     /// Broker id -> "host:port", from the last Metadata answer.
     brokers: HashMap<i32, String>,
@@ -66,10 +69,21 @@ impl Client {
         bootstrap_servers: &str,
         request_timeout: Duration,
     ) -> anyhow::Result<Client> {
-        let bootstrap = connect_any(bootstrap_servers, request_timeout).await?;
+        Self::connect_using(bootstrap_servers, request_timeout, Connector::default()).await
+    }
+
+    /// As `connect_with_timeout`, reaching every broker through `connector`
+    /// (SSL, SASL_PLAINTEXT or SASL_SSL listeners).
+    pub async fn connect_using(
+        bootstrap_servers: &str,
+        request_timeout: Duration,
+        connector: Connector,
+    ) -> anyhow::Result<Client> {
+        let bootstrap = connect_any(bootstrap_servers, request_timeout, &connector).await?;
         Ok(Client {
             bootstrap_servers: bootstrap_servers.to_string(),
             request_timeout,
+            connector,
             bootstrap,
             brokers: HashMap::new(),
             connections: HashMap::new(),
@@ -80,7 +94,12 @@ impl Client {
     /// The bootstrap connection, reopened if a failed request retired it.
     pub(crate) async fn bootstrap(&mut self) -> anyhow::Result<&mut Connection> {
         if !self.bootstrap.is_usable() {
-            self.bootstrap = connect_any(&self.bootstrap_servers, self.request_timeout).await?;
+            self.bootstrap = connect_any(
+                &self.bootstrap_servers,
+                self.request_timeout,
+                &self.connector,
+            )
+            .await?;
         }
         Ok(&mut self.bootstrap)
     }
@@ -113,7 +132,10 @@ impl Client {
             format!("no coordinator for {what} '{key}'")
         })?;
         let address = format!("{}:{}", response.host.as_str(), response.port);
-        let connection = Connection::connect_with_timeout(&address, self.request_timeout()).await?;
+        // A clone: no borrow of self (and its connections, which are not
+        // Sync) may be held across the await.
+        let connector = self.connector.clone();
+        let connection = open(&address, self.request_timeout, &connector).await?;
         Ok((response.node_id.0, connection))
     }
 
@@ -287,8 +309,8 @@ impl Client {
                 .get(&id)
                 .cloned()
                 .ok_or_else(|| anyhow!("broker {id} is not in the cluster metadata"))?;
-            let connection =
-                Connection::connect_with_timeout(&address, self.request_timeout).await?;
+            let connector = self.connector.clone();
+            let connection = open(&address, self.request_timeout, &connector).await?;
             self.connections.insert(id, connection);
         }
         self.connections
@@ -298,15 +320,32 @@ impl Client {
 }
 
 /// Opens a connection to the first bootstrap server that answers.
-async fn connect_any(servers: &str, request_timeout: Duration) -> anyhow::Result<Connection> {
+async fn connect_any(
+    servers: &str,
+    request_timeout: Duration,
+    connector: &Connector,
+) -> anyhow::Result<Connection> {
     let mut last_error = None;
     for address in servers.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-        match Connection::connect_with_timeout(address, request_timeout).await {
+        match open(address, request_timeout, connector).await {
             Ok(connection) => return Ok(connection),
             Err(err) => last_error = Some(err),
         }
     }
     Err(last_error.unwrap_or_else(|| anyhow!("no bootstrap server given")))
+}
+
+async fn open(
+    address: &str,
+    request_timeout: Duration,
+    connector: &Connector,
+) -> anyhow::Result<Connection> {
+    let options = ConnectOptions {
+        request_timeout,
+        connector: connector.clone(),
+        ..ConnectOptions::default()
+    };
+    Connection::connect_with(address, &options).await
 }
 
 pub(crate) fn has_code(err: &anyhow::Error, code: i16) -> bool {

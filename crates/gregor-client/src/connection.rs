@@ -1,9 +1,10 @@
 //! One TCP connection to a broker: framing, correlation ids, and the
 //! ApiVersions handshake that decides which version of each API to use.
 
+use crate::connector::Connector;
 use crate::error::error_name;
 use crate::sasl::{SaslClient, SaslCredentials};
-use crate::tls::{ClientStream, ClientTls};
+use crate::tls::ClientStream;
 use anyhow::{anyhow, bail, Context};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gregor_protocol::error_codes::{NONE, UNSUPPORTED_VERSION};
@@ -42,14 +43,12 @@ pub struct ConnectOptions {
     pub local_ip: Option<IpAddr>,
     /// The client id in every request header.
     pub client_id: String,
-    /// TLS, for a peer's SSL listener; None for PLAINTEXT.
-    pub tls: Option<ClientTls>,
+    /// TLS for a peer's SSL listener, and a SASL login right after
+    /// ApiVersions (again before the session runs out) for a SASL one.
+    pub connector: Connector,
     /// The host name the peer's certificate must be valid for, when it is
     /// not the host of the address (a resolved voter address).
     pub tls_server_name: Option<String>,
-    /// Authenticate with SASL right after ApiVersions (SASL_PLAINTEXT or
-    /// SASL_SSL listeners), and again before the session runs out.
-    pub sasl: Option<SaslCredentials>,
 }
 
 impl Default for ConnectOptions {
@@ -59,9 +58,8 @@ impl Default for ConnectOptions {
             connect_timeout: CONNECT_TIMEOUT,
             local_ip: None,
             client_id: DEFAULT_CLIENT_ID.to_string(),
-            tls: None,
+            connector: Connector::default(),
             tls_server_name: None,
-            sasl: None,
         }
     }
 }
@@ -116,7 +114,7 @@ impl Connection {
         .map_err(|_| anyhow!("cannot connect to {address}: timed out"))?
         .with_context(|| format!("cannot connect to {address}"))?;
         stream.set_nodelay(true)?;
-        let stream: Box<dyn ClientStream> = match &options.tls {
+        let stream: Box<dyn ClientStream> = match options.connector.tls() {
             None => Box::new(stream),
             Some(tls) => {
                 let name = options.tls_server_name.as_deref().unwrap_or(address);
@@ -136,7 +134,7 @@ impl Connection {
             versions: HashMap::new(),
             request_timeout,
             broken: false,
-            sasl: options.sasl.clone(),
+            sasl: options.connector.sasl().cloned(),
             reauthenticate_at: None,
         };
         connection.handshake().await?;
@@ -183,10 +181,14 @@ impl Connection {
                 bail!("{} sent no SaslAuthenticate answer", self.address);
             };
             if answer.error_code != NONE {
+                // An OAUTHBEARER login has no user name to show.
+                let who = match credentials.username.as_str() {
+                    "" => credentials.mechanism.clone(),
+                    name => format!("{name} with {}", credentials.mechanism),
+                };
                 bail!(
-                    "{} refused SASL authentication as {} ({}): {}",
+                    "{} refused SASL authentication as {who} ({}): {}",
                     self.address,
-                    credentials.username,
                     error_name(answer.error_code),
                     answer.error_message.as_deref().unwrap_or("")
                 );

@@ -1,4 +1,5 @@
-//! The client side of SASL/PLAIN and SCRAM-SHA-256/512 (RFC 5802), for
+//! The client side of SASL/PLAIN, SCRAM-SHA-256/512 (RFC 5802) and
+//! OAUTHBEARER with a token given up front (RFC 7628), for
 //! connections to SASL_PLAINTEXT/SASL_SSL listeners: the token exchange,
 //! independent of framing ([`crate::Connection`] carries the tokens in
 //! SaslHandshake v1 / SaslAuthenticate).
@@ -13,10 +14,22 @@ use std::num::NonZeroU32;
 /// Who to authenticate as, and how.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SaslCredentials {
-    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`.
     pub mechanism: String,
     pub username: String,
+    /// The password; for OAUTHBEARER, the token (a JWT).
     pub password: String,
+}
+
+impl SaslCredentials {
+    /// OAUTHBEARER with a token obtained elsewhere (Gregor fetches none).
+    pub fn oauthbearer(token: String) -> SaslCredentials {
+        SaslCredentials {
+            mechanism: "OAUTHBEARER".into(),
+            username: String::new(),
+            password: token,
+        }
+    }
 }
 
 // The password stays out of logs.
@@ -37,7 +50,14 @@ const MAX_ITERATIONS: u32 = 1_000_000;
 /// One exchange in progress.
 pub enum SaslClient {
     Plain,
-    Scram { sha512: bool, state: ScramState },
+    /// `refused` once the server sent its error challenge (RFC 7628 §3.2.3).
+    OAuthBearer {
+        refused: bool,
+    },
+    Scram {
+        sha512: bool,
+        state: ScramState,
+    },
 }
 
 pub enum ScramState {
@@ -51,6 +71,7 @@ impl SaslClient {
     pub fn new(mechanism: &str) -> anyhow::Result<SaslClient> {
         Ok(match mechanism {
             "PLAIN" => SaslClient::Plain,
+            "OAUTHBEARER" => SaslClient::OAuthBearer { refused: false },
             "SCRAM-SHA-256" => SaslClient::Scram {
                 sha512: false,
                 state: ScramState::Start,
@@ -68,6 +89,11 @@ impl SaslClient {
         match self {
             SaslClient::Plain => {
                 Ok(format!("\0{}\0{}", credentials.username, credentials.password).into_bytes())
+            }
+            // RFC 7628's initial client response: no authzid, the bearer
+            // token, no extensions.
+            SaslClient::OAuthBearer { .. } => {
+                Ok(format!("n,,\x01auth=Bearer {}\x01\x01", credentials.password).into_bytes())
             }
             SaslClient::Scram { state, .. } => {
                 let name = credentials.username.replace('=', "=3D").replace(',', "=2C");
@@ -90,6 +116,19 @@ impl SaslClient {
         credentials: &SaslCredentials,
         challenge: &[u8],
     ) -> anyhow::Result<Option<Vec<u8>>> {
+        if let SaslClient::OAuthBearer { refused } = self {
+            // An empty answer is success; anything else is the server's
+            // JSON error, which the client acknowledges with one 0x01 so the
+            // server can fail the exchange (it then answers with an error).
+            if challenge.is_empty() {
+                return Ok(None);
+            }
+            if *refused {
+                bail!("OAUTHBEARER exchange out of order");
+            }
+            *refused = true;
+            return Ok(Some(vec![0x01]));
+        }
         let SaslClient::Scram { sha512, state } = self else {
             return Ok(None);
         };
@@ -274,6 +313,22 @@ mod tests {
         let server = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="b" password="p" user_b="p" user_alice="a=1";"#;
         let options = jaas_options(server).unwrap();
         assert_eq!(options[3], ("user_alice".to_string(), "a=1".to_string()));
+    }
+
+    #[test]
+    fn oauthbearer_sends_the_token_and_acknowledges_an_error() {
+        let credentials = SaslCredentials::oauthbearer("a.b.c".into());
+        let mut client = SaslClient::new("OAUTHBEARER").unwrap();
+        assert_eq!(
+            client.first(&credentials).unwrap(),
+            b"n,,\x01auth=Bearer a.b.c\x01\x01".to_vec()
+        );
+        let error = br#"{"status":"invalid_token"}"#;
+        assert_eq!(client.next(&credentials, error).unwrap(), Some(vec![0x01]));
+        assert!(client.next(&credentials, error).is_err());
+        let mut ok = SaslClient::new("OAUTHBEARER").unwrap();
+        ok.first(&credentials).unwrap();
+        assert_eq!(ok.next(&credentials, b"").unwrap(), None);
     }
 
     /// RFC 7677's exchange from the client side (fixed nonce).

@@ -89,6 +89,51 @@ impl ClientTls {
     }
 }
 
+/// rustls' ring provider. rustls 0.23.48 deprecates it only because ring
+/// has no post-quantum key exchange; Gregor keeps ring to avoid the aws-lc C
+/// build (issue 14).
+#[allow(deprecated)]
+pub fn ring_provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+/// Re-emits every PEM block with its base64 body on lines of 64: Kafka
+/// accepts a PEM value on one line (as a properties file holds it), the
+/// PEM parser does not.
+pub fn normalize_pem(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start + 11..];
+        let Some(label_end) = after.find("-----") else {
+            break;
+        };
+        let label = &after[..label_end];
+        let body_start = &after[label_end + 5..];
+        let end_marker = format!("-----END {label}-----");
+        let Some(body_end) = body_start.find(&end_marker) else {
+            break;
+        };
+        let body = &body_start[..body_end];
+        out.push_str(&format!("-----BEGIN {label}-----\n"));
+        if body.contains(':') {
+            // Headers (Proc-Type: ...) are kept as they are.
+            out.push_str(body.trim());
+            out.push('\n');
+        } else {
+            let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+            for line in compact.as_bytes().chunks(64) {
+                out.push_str(&String::from_utf8_lossy(line));
+                out.push('\n');
+            }
+        }
+        out.push_str(&end_marker);
+        out.push('\n');
+        rest = &body_start[body_end + end_marker.len()..];
+    }
+    out
+}
+
 /// The host part of `host:port` (brackets of an IPv6 address removed).
 fn host_of(address: &str) -> &str {
     let host = address.rsplit_once(':').map_or(address, |(h, _)| h);

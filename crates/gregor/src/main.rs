@@ -17,6 +17,8 @@ use std::process::ExitCode;
 struct Gregor {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    security: cli::security::SecurityArgs,
 }
 
 #[derive(Subcommand)]
@@ -63,7 +65,27 @@ static GLOBAL: gregor_protocol::alloc_guard::Guard = gregor_protocol::alloc_guar
 
 fn main() -> ExitCode {
     let args = Gregor::parse();
-    let result = match args.command {
+    let result = run(args);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line, as operators expect from a CLI.
+            eprintln!("gregor: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Gregor) -> anyhow::Result<()> {
+    let serves = matches!(
+        args.command,
+        Command::Server(_) | Command::Storage(_) | Command::DevCluster(_)
+    );
+    if serves && !args.security.is_empty() {
+        anyhow::bail!("--command-config and --command-property are for the client commands");
+    }
+    cli::security::configure(&args.security)?;
+    match args.command {
         Command::Server(args) => server::run(args),
         Command::Storage(cmd) => storage::run(cmd),
         Command::Topic(cmd) => cli::run(cli::topic::run(cmd)),
@@ -76,13 +98,5 @@ fn main() -> ExitCode {
         Command::Cluster(cmd) => cli::run(cli::cluster::run(cmd)),
         Command::Perf(cmd) => cli::run_parallel(cli::perf::run(cmd)),
         Command::DevCluster(args) => dev_cluster::run(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            // One line, as operators expect from a CLI.
-            eprintln!("gregor: {err:#}");
-            ExitCode::FAILURE
-        }
     }
 }

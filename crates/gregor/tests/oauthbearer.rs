@@ -358,3 +358,119 @@ fn oauthbearer_needs_a_jwks() {
         "{stderr}"
     );
 }
+
+/// Serves `doc` over HTTPS with a certificate `ca` signed for localhost,
+/// closing each response with close_notify.
+fn serve_jwks_https(doc: Arc<Mutex<String>>, ca: &support::certs::TestCa) -> u16 {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let identity = ca.server("idp");
+    let certs = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(connection, stream);
+            let mut buf = [0u8; 4096];
+            let mut request = Vec::new();
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tls.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            if request.is_empty() {
+                continue;
+            }
+            let body = doc.lock().unwrap().clone();
+            let _ = write!(
+                tls,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    port
+}
+
+/// The `gregor` CLI logging in with a ready-made token.
+fn cli_with_token(port: u16, token: &str) -> std::process::Output {
+    Command::new(gregor_bin())
+        .args(["topic", "list", "--bootstrap-server"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--command-property", "security.protocol=SASL_PLAINTEXT"])
+        .args(["--command-property", "sasl.mechanism=OAUTHBEARER"])
+        .arg("--command-property")
+        .arg(format!("gregor.sasl.oauthbearer.token={token}"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_https_jwks_endpoint_and_the_cli_with_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Key::new(dir.path(), "h1");
+    let ca = support::certs::TestCa::new("idp-ca");
+    let ca_file = ca.write(&dir.path().join("idp-ca.pem"));
+    let stranger = support::certs::TestCa::new("other-ca");
+    let stranger_file = stranger.write(&dir.path().join("other-ca.pem"));
+    let doc = Arc::new(Mutex::new(jwks(&[&key])));
+    let port = serve_jwks_https(doc, &ca);
+    let url = format!("sasl.oauthbearer.jwks.endpoint.url=https://localhost:{port}/jwks.json");
+    let jaas = |trust: &Path| {
+        format!(
+            "listener.name.sasl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ssl.truststore.type=\"PEM\" ssl.truststore.location=\"{}\";",
+            trust.display()
+        )
+    };
+    let token = key.token(claims("alice", 600));
+
+    // Trust from the OAUTHBEARER JAAS options, as Kafka reads it.
+    let node = start(&[url.clone(), jaas(&ca_file)]);
+    login(node.sasl, &token);
+    // The CLI with the token: served; with an expired one: one line, exit 1.
+    let listed = cli_with_token(node.sasl, &token);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let expired = cli_with_token(node.sasl, &key.token(claims("alice", -60)));
+    let stderr = String::from_utf8(expired.stderr).unwrap();
+    assert!(!expired.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SASL_AUTHENTICATION_FAILED"), "{stderr}");
+    drop(node);
+
+    // No trust store in the JAAS line: the broker's ssl.truststore.* stands
+    // in for the JVM's.
+    let node = start(&[
+        url.clone(),
+        "ssl.truststore.type=PEM".to_string(),
+        format!("ssl.truststore.location={}", ca_file.display()),
+    ]);
+    login(node.sasl, &token);
+    drop(node);
+
+    // A trust store that does not know the endpoint's CA: no keys, so every
+    // token is refused.
+    let node = start(&[url, jaas(&stranger_file)]);
+    assert_refused(node.sasl, &first_message(&token), "untrusted JWKS endpoint");
+}

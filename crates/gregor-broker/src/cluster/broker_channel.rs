@@ -22,11 +22,10 @@ pub struct BrokerChannel {
     local_ip: Option<IpAddr>,
     request_timeout: Duration,
     client_id: String,
-    /// SASL login when the inter-broker listener is SASL_*.
-    sasl: Option<gregor_client::SaslCredentials>,
     /// Node id -> its connection (with the address it was opened to).
     slots: Mutex<HashMap<i32, Slot>>,
-    tls: Option<gregor_client::tls::ClientTls>,
+    /// TLS and SASL as the listener it reaches wants them.
+    connector: gregor_client::Connector,
 }
 
 impl BrokerChannel {
@@ -41,21 +40,14 @@ impl BrokerChannel {
             local_ip,
             request_timeout,
             client_id,
-            sasl: None,
             slots: Mutex::new(HashMap::new()),
-            tls: None,
+            connector: gregor_client::Connector::default(),
         }
     }
 
-    /// Connects over TLS (the inter-broker listener is SSL).
-    pub fn with_tls(mut self, tls: Option<gregor_client::tls::ClientTls>) -> BrokerChannel {
-        self.tls = tls;
-        self
-    }
-
-    /// Logs in with these credentials (a SASL inter-broker listener).
-    pub fn with_sasl(mut self, sasl: Option<gregor_client::SaslCredentials>) -> BrokerChannel {
-        self.sasl = sasl;
+    /// Secures its connections (an SSL or SASL_* listener).
+    pub fn with_connector(mut self, connector: gregor_client::Connector) -> BrokerChannel {
+        self.connector = connector;
         self
     }
 
@@ -98,8 +90,7 @@ impl BrokerChannel {
                 request_timeout: self.request_timeout,
                 local_ip: self.local_ip,
                 client_id: self.client_id.clone(),
-                tls: self.tls.clone(),
-                sasl: self.sasl.clone(),
+                connector: self.connector.clone(),
                 ..ConnectOptions::default()
             };
             let connection = Connection::connect_with(&address, &options).await?;

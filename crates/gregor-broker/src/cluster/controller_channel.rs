@@ -20,8 +20,6 @@ pub struct ControllerChannel {
     /// Outbound sockets bind here, so nodes can be told apart by address.
     local_ip: Option<IpAddr>,
     request_timeout: Duration,
-    /// SASL login when the controller listener is SASL_*.
-    sasl: Option<gregor_client::SaslCredentials>,
     /// One cached connection, to the controller it was opened to.
     connection: Mutex<Option<(i32, Connection)>>,
     /// The metadata thread's runtime: every call runs there, so the
@@ -34,7 +32,8 @@ pub struct ControllerChannel {
     /// The quorum leader as this node knows it now: a request to a
     /// controller that is no longer it is given up (see `call_while`).
     current_leader: Option<LeaderProbe>,
-    tls: Option<gregor_client::tls::ClientTls>,
+    /// TLS and SASL as the listener it reaches wants them.
+    connector: gregor_client::Connector,
 }
 
 /// Who leads the metadata quorum now, as this node knows it.
@@ -52,23 +51,16 @@ impl ControllerChannel {
             voters,
             local_ip,
             request_timeout,
-            sasl: None,
             connection: Mutex::new(None),
             runtime,
             current_leader,
-            tls: None,
+            connector: gregor_client::Connector::default(),
         }
     }
 
-    /// Connects over TLS (the controller listener is SSL).
-    pub fn with_tls(mut self, tls: Option<gregor_client::tls::ClientTls>) -> ControllerChannel {
-        self.tls = tls;
-        self
-    }
-
-    /// Logs in with these credentials (a SASL controller listener).
-    pub fn with_sasl(mut self, sasl: Option<gregor_client::SaslCredentials>) -> ControllerChannel {
-        self.sasl = sasl;
+    /// Secures its connections (an SSL or SASL_* listener).
+    pub fn with_connector(mut self, connector: gregor_client::Connector) -> ControllerChannel {
+        self.connector = connector;
         self
     }
 
@@ -155,8 +147,7 @@ impl ControllerChannel {
             let options = ConnectOptions {
                 request_timeout: self.request_timeout,
                 local_ip: self.local_ip,
-                tls: self.tls.clone(),
-                sasl: self.sasl.clone(),
+                connector: self.connector.clone(),
                 ..ConnectOptions::default()
             };
             let connection = Connection::connect_with(address, &options).await?;

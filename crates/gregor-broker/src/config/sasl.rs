@@ -129,7 +129,10 @@ pub fn settings(
             )
         })?;
     let oauth = if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
-        Some(OAuthHandle(Arc::new(oauth_settings(config)?)))
+        Some(OAuthHandle(Arc::new(oauth_settings(
+            config,
+            &listener.name,
+        )?)))
     } else {
         None
     };
@@ -240,7 +243,7 @@ pub fn bootstrap_records(config: &BrokerConfig) -> Result<Vec<MetadataRecord>, C
 
 /// OAUTHBEARER's settings (shared by every listener that enables it):
 /// a JWKS URL is required unless the development-only unsecured mode is on.
-fn oauth_settings(config: &BrokerConfig) -> Result<OAuthSettings, ConfigError> {
+fn oauth_settings(config: &BrokerConfig, listener: &str) -> Result<OAuthSettings, ConfigError> {
     let allow_unsecured = config.value(UNSECURED).trim().eq_ignore_ascii_case("true");
     let url = config.value(JWKS_URL).trim();
     let jwks = if url.is_empty() {
@@ -253,7 +256,13 @@ fn oauth_settings(config: &BrokerConfig) -> Result<OAuthSettings, ConfigError> {
         }
         None
     } else {
-        let parsed = JwksUrl::parse(url).map_err(|reason| invalid(JWKS_URL, url, reason))?;
+        let https_tls = if url.starts_with("https://") {
+            Some(jwks_tls(config, listener).map_err(|reason| invalid(JWKS_URL, url, reason))?)
+        } else {
+            None
+        };
+        let parsed =
+            JwksUrl::parse(url, https_tls).map_err(|reason| invalid(JWKS_URL, url, reason))?;
         let refresh_ms = config
             .value(JWKS_REFRESH_MS)
             .parse::<u64>()
@@ -295,6 +304,49 @@ fn oauth_settings(config: &BrokerConfig) -> Result<OAuthSettings, ConfigError> {
         },
         jwks,
     })
+}
+
+/// The TLS client an https:// JWKS endpoint is read with. Kafka builds it
+/// from the `ssl.*` options of the listener's OAUTHBEARER JAAS line
+/// (`ssl.truststore.location="..."`), else the JVM's trust store; Gregor has
+/// no system trust store, so the broker's own `ssl.truststore.*` stands in.
+fn jwks_tls(
+    config: &BrokerConfig,
+    listener: &str,
+) -> Result<gregor_client::tls::ClientTls, String> {
+    let own = format!(
+        "listener.name.{}.oauthbearer.sasl.jaas.config",
+        listener.to_ascii_lowercase()
+    );
+    let jaas = match config.value(&own) {
+        "" => config.value("sasl.jaas.config"),
+        jaas => jaas,
+    };
+    let mut settings: Vec<(String, String)> = [
+        "ssl.truststore.type",
+        "ssl.truststore.location",
+        "ssl.truststore.certificates",
+    ]
+    .iter()
+    .map(|key| (key.to_string(), config.value(key).to_string()))
+    .filter(|(_, value)| !value.trim().is_empty())
+    .collect();
+    let options = gregor_client::sasl::jaas_options(jaas)
+        .ok_or("the OAUTHBEARER JAAS line has an unterminated quote")?;
+    let options: Vec<(String, String)> = options
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("ssl."))
+        .collect();
+    if options
+        .iter()
+        .any(|(key, _)| key.starts_with("ssl.truststore."))
+    {
+        // The JAAS options name their own trust store: the broker's is not
+        // mixed in.
+        settings.retain(|(key, _)| !key.starts_with("ssl.truststore."));
+    }
+    settings.extend(options);
+    gregor_client::properties::tls_from(&settings).map_err(|e| format!("{e:#}"))
 }
 
 #[cfg(test)]
@@ -352,7 +404,30 @@ mod tests {
     fn oauthbearer_settings() {
         let err = |extra: &[(&str, &str)]| oauth_config(extra).unwrap_err().to_string();
         assert!(err(&[]).contains(JWKS_URL));
-        assert!(err(&[(JWKS_URL, "https://idp/jwks")]).contains("https://"));
+        // https needs a trust store: the JAAS line's ssl.* options, else the
+        // broker's ssl.truststore.*; a bad one is a one-line start-up error.
+        let https = err(&[(JWKS_URL, "https://idp/jwks")]);
+        assert!(
+            https.contains(JWKS_URL) && https.contains("trust store"),
+            "{https}"
+        );
+        let jaas = "listener.name.sasl.oauthbearer.sasl.jaas.config";
+        let missing = err(&[
+            (JWKS_URL, "https://idp/jwks"),
+            (
+                jaas,
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ssl.truststore.location=\"/nonexistent/ca.pem\";",
+            ),
+        ]);
+        assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
+        let fallback = err(&[
+            (JWKS_URL, "https://idp/jwks"),
+            ("ssl.truststore.location", "/nonexistent/broker-ca.pem"),
+        ]);
+        assert!(
+            fallback.contains("/nonexistent/broker-ca.pem"),
+            "{fallback}"
+        );
         assert!(err(&[(JWKS_URL, "ftp://idp/jwks")]).contains(JWKS_URL));
         assert!(err(&[(JWKS_URL, "file:///j"), (JWKS_REFRESH_MS, "0")]).contains(JWKS_REFRESH_MS));
         assert!(err(&[(JWKS_URL, "file:///j"), (CLOCK_SKEW, "-1")]).contains(CLOCK_SKEW));

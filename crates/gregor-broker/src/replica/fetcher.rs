@@ -79,10 +79,8 @@ pub struct FetcherContext {
     pub settings: FetcherSettings,
     /// The follower side's replication throttle.
     pub quotas: Arc<ReplicationQuotas>,
-    /// TLS when the inter-broker listener is SSL.
-    pub tls: Option<gregor_client::tls::ClientTls>,
-    /// SASL login when the inter-broker listener is SASL_*.
-    pub sasl: Option<gregor_client::SaslCredentials>,
+    /// TLS and SASL as the inter-broker listener wants them.
+    pub connector: gregor_client::Connector,
 }
 
 /// Runs fetchers for the sources in the plan until `shutdown` turns true.
@@ -292,8 +290,7 @@ async fn connect(address: &str, context: &FetcherContext) -> anyhow::Result<Conn
         ),
         local_ip: context.local_ip,
         client_id: format!("broker-{}-fetcher-0", context.node_id),
-        tls: context.tls.clone(),
-        sasl: context.sasl.clone(),
+        connector: context.connector.clone(),
         ..ConnectOptions::default()
     };
     Connection::connect_with(address, &options).await

@@ -1,5 +1,6 @@
 //! Where OAUTHBEARER's verification keys come from:
-//! `sasl.oauthbearer.jwks.endpoint.url`, an `http://` or `file://` URL, read
+//! `sasl.oauthbearer.jwks.endpoint.url`, an `https://`, `http://` or
+//! `file://` URL, read
 //! at start-up, again every `sasl.oauthbearer.jwks.endpoint.refresh.ms`, and
 //! when a token names a key the set lacks (at most once per
 //! [`UNKNOWN_KID_BACKOFF`], so bogus tokens cannot make the broker hammer
@@ -7,13 +8,15 @@
 //!
 //! HTTP is a minimal HTTP/1.1 GET over a tokio socket: one request for a
 //! small JSON document does not justify hyper or reqwest (and their
-//! dependency trees) in the broker. `https://` waits for the TLS client
-//! code (a separate branch) and is refused at start-up for now.
+//! dependency trees) in the broker. `https://` runs it over gregor-client's
+//! TLS client, trusting what the OAUTHBEARER JAAS options' `ssl.*` say (as
+//! Kafka's JaasOptionsUtils does), else the broker's `ssl.truststore.*`.
 
 use super::jwt::JwkSet;
+use gregor_client::tls::ClientTls;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// How long a fetch may take before it is given up.
@@ -30,23 +33,28 @@ pub enum JwksUrl {
         host: String,
         port: u16,
         path: String,
+        /// Set for `https://`: the TLS client the endpoint is read with.
+        tls: Option<ClientTls>,
     },
     File(std::path::PathBuf),
 }
 
 impl JwksUrl {
-    pub fn parse(url: &str) -> Result<JwksUrl, String> {
+    /// `https_tls` is what an `https://` URL is read with; such a URL
+    /// without it is refused.
+    pub fn parse(url: &str, https_tls: Option<ClientTls>) -> Result<JwksUrl, String> {
         if let Some(path) = url.strip_prefix("file://") {
             return Ok(JwksUrl::File(path.into()));
         }
-        if url.starts_with("https://") {
-            return Err(
-                "https:// JWKS endpoints are not supported yet (http:// and file:// are)".into(),
-            );
-        }
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or("expected an http:// or file:// URL")?;
+        let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("https://") {
+            let tls = https_tls.ok_or("an https:// JWKS endpoint needs a trust store")?;
+            (rest, Some(tls), 443)
+        } else {
+            let rest = url
+                .strip_prefix("http://")
+                .ok_or("expected an https://, http:// or file:// URL")?;
+            (rest, None, 80)
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -55,10 +63,10 @@ impl JwksUrl {
             Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
                 (h, p.parse::<u16>().map_err(|_| "bad port")?)
             }
-            _ => (authority, 80),
+            _ => (authority, default_port),
         };
         if host.is_empty() || authority.contains('@') {
-            return Err("expected http://host[:port]/path".into());
+            return Err("expected http[s]://host[:port]/path".into());
         }
         Ok(JwksUrl::Http {
             host: host
@@ -67,6 +75,7 @@ impl JwksUrl {
                 .to_string(),
             port,
             path: path.to_string(),
+            tls,
         })
     }
 
@@ -88,20 +97,56 @@ impl JwksUrl {
                     .map_err(|e| e.to_string())?
                     .map_err(|e| e.to_string())
             }
-            JwksUrl::Http { host, port, path } => http_get(host, *port, path).await,
+            JwksUrl::Http {
+                host,
+                port,
+                path,
+                tls,
+            } => http_get(host, *port, path, tls.as_ref()).await,
         }
     }
 }
 
-async fn http_get(host: &str, port: u16, path: &str) -> Result<Vec<u8>, String> {
-    let mut stream = TcpStream::connect((host, port))
+async fn http_get(
+    host: &str,
+    port: u16,
+    path: &str,
+    tls: Option<&ClientTls>,
+) -> Result<Vec<u8>, String> {
+    let stream = TcpStream::connect((host, port))
         .await
         .map_err(|e| e.to_string())?;
-    let host_header = if port == 80 {
+    let default_port = if tls.is_some() { 443 } else { 80 };
+    let host_header = if port == default_port {
         host.to_string()
     } else {
         format!("{host}:{port}")
     };
+    let Some(tls) = tls else {
+        return get_over(stream, &host_header, path, false).await;
+    };
+    // The certificate must name the URL's host (IPv6 in brackets).
+    let name = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let stream = tls
+        .connect(stream, &name)
+        .await
+        .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    get_over(stream, &host_header, path, true).await
+}
+
+/// One GET over `stream`, the response read until the server closes. Over
+/// TLS a close without close_notify is taken only when the response's own
+/// framing (Content-Length or chunks) shows it complete.
+async fn get_over<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    host_header: &str,
+    path: &str,
+    tls: bool,
+) -> Result<Vec<u8>, String> {
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nAccept: application/json\r\nConnection: close\r\nUser-Agent: gregor\r\n\r\n"
     );
@@ -109,17 +154,24 @@ async fn http_get(host: &str, port: u16, path: &str) -> Result<Vec<u8>, String> 
         .write_all(request.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())?;
     let mut response = Vec::new();
-    (&mut stream)
+    let read = (&mut stream)
         .take(MAX_BODY as u64 + 16 * 1024)
         .read_to_end(&mut response)
-        .await
-        .map_err(|e| e.to_string())?;
-    parse_response(&response)
+        .await;
+    match read {
+        Ok(_) => parse_response(&response, false),
+        Err(e) if tls && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            parse_response(&response, true)
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
-/// The body of a complete HTTP/1.x response, if its status is 200.
-fn parse_response(response: &[u8]) -> Result<Vec<u8>, String> {
+/// The body of a complete HTTP/1.x response, if its status is 200;
+/// `framed_only` refuses a body delimited by the connection's end alone.
+fn parse_response(response: &[u8], framed_only: bool) -> Result<Vec<u8>, String> {
     let end = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -147,6 +199,8 @@ fn parse_response(response: &[u8]) -> Result<Vec<u8>, String> {
         body.get(..len)
             .ok_or("body shorter than Content-Length")?
             .to_vec()
+    } else if framed_only {
+        return Err("the connection ended without TLS close_notify".into());
     } else {
         body.to_vec()
     };
@@ -277,44 +331,52 @@ mod tests {
     #[test]
     fn urls() {
         assert_eq!(
-            JwksUrl::parse("http://127.0.0.1:8080/jwks.json"),
+            JwksUrl::parse("http://127.0.0.1:8080/jwks.json", None),
             Ok(JwksUrl::Http {
                 host: "127.0.0.1".into(),
                 port: 8080,
-                path: "/jwks.json".into()
+                path: "/jwks.json".into(),
+                tls: None,
             })
         );
         assert_eq!(
-            JwksUrl::parse("http://idp"),
+            JwksUrl::parse("http://idp", None),
             Ok(JwksUrl::Http {
                 host: "idp".into(),
                 port: 80,
-                path: "/".into()
+                path: "/".into(),
+                tls: None,
             })
         );
         assert_eq!(
-            JwksUrl::parse("file:///etc/jwks.json"),
+            JwksUrl::parse("file:///etc/jwks.json", None),
             Ok(JwksUrl::File("/etc/jwks.json".into()))
         );
-        assert!(JwksUrl::parse("https://idp/jwks").is_err());
-        assert!(JwksUrl::parse("ftp://idp/jwks").is_err());
-        assert!(JwksUrl::parse("http://:80/").is_err());
-        assert!(JwksUrl::parse("http://h:x/").is_err());
+        // https needs a TLS client (a trust store).
+        assert!(JwksUrl::parse("https://idp/jwks", None).is_err());
+        assert!(JwksUrl::parse("ftp://idp/jwks", None).is_err());
+        assert!(JwksUrl::parse("http://:80/", None).is_err());
+        assert!(JwksUrl::parse("http://h:x/", None).is_err());
     }
 
     #[test]
     fn responses() {
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}junk";
-        assert_eq!(parse_response(ok), Ok(b"{}".to_vec()));
+        assert_eq!(parse_response(ok, false), Ok(b"{}".to_vec()));
+        // Over TLS without close_notify only a framed body is whole.
+        assert_eq!(parse_response(ok, true), Ok(b"{}".to_vec()));
+        assert!(parse_response(b"HTTP/1.0 200 OK\r\n\r\n{\"keys\":[]}", true).is_err());
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n3;x=y\r\nk\":\r\n1\r\n1\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked), Ok(b"{\"k\":1".to_vec()));
+        assert_eq!(parse_response(chunked, false), Ok(b"{\"k\":1".to_vec()));
         let close = b"HTTP/1.0 200 OK\r\nServer: x\r\n\r\n{\"keys\":[]}";
-        assert_eq!(parse_response(close), Ok(b"{\"keys\":[]}".to_vec()));
-        assert!(parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}").is_err());
-        assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err()
-        );
+        assert_eq!(parse_response(close, false), Ok(b"{\"keys\":[]}".to_vec()));
+        assert!(parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n", false).is_err());
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\n", false).is_err());
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}", false).is_err());
+        assert!(parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            false
+        )
+        .is_err());
     }
 }

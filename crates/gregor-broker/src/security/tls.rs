@@ -11,7 +11,7 @@
 use super::ssl_mapping::SslPrincipalMapper;
 use super::{dn, Principal};
 use crate::config::{BrokerConfig, ConfigError, SecurityProtocol};
-use gregor_client::tls::ClientTls;
+use gregor_client::tls::{normalize_pem, ClientTls};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
@@ -545,12 +545,9 @@ impl DynamicTls {
     }
 }
 
-/// rustls' ring provider. rustls 0.23.48 deprecates it only because ring
-/// has no post-quantum key exchange; Gregor keeps ring to avoid the aws-lc C
-/// build (issue 14).
-#[allow(deprecated)]
+/// rustls' ring provider (see gregor-client's for why ring).
 pub fn ring_provider() -> CryptoProvider {
-    rustls::crypto::ring::default_provider()
+    gregor_client::tls::ring_provider()
 }
 
 /// The IANA name of a rustls suite (rustls names TLS 1.3 suites `TLS13_*`).
@@ -567,43 +564,6 @@ fn find_suite(name: &str) -> Option<rustls::SupportedCipherSuite> {
         .cipher_suites
         .into_iter()
         .find(|s| iana_name(s).as_deref() == Some(name))
-}
-
-/// Re-emits every PEM block with its base64 body on lines of 64: Kafka
-/// accepts a PEM value on one line (as a properties file holds it), the
-/// PEM parser does not.
-fn normalize_pem(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + 11..];
-        let Some(label_end) = after.find("-----") else {
-            break;
-        };
-        let label = &after[..label_end];
-        let body_start = &after[label_end + 5..];
-        let end_marker = format!("-----END {label}-----");
-        let Some(body_end) = body_start.find(&end_marker) else {
-            break;
-        };
-        let body = &body_start[..body_end];
-        out.push_str(&format!("-----BEGIN {label}-----\n"));
-        if body.contains(':') {
-            // Headers (Proc-Type: ...) are kept as they are.
-            out.push_str(body.trim());
-            out.push('\n');
-        } else {
-            let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-            for line in compact.as_bytes().chunks(64) {
-                out.push_str(&String::from_utf8_lossy(line));
-                out.push('\n');
-            }
-        }
-        out.push_str(&end_marker);
-        out.push('\n');
-        rest = &body_start[body_end + end_marker.len()..];
-    }
-    out
 }
 
 /// A file's identity for change detection: size and modification time.

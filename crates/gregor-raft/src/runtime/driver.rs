@@ -168,10 +168,9 @@ impl Driver {
                     cluster_id: config.cluster_id.clone(),
                     local_ip: config.local_ip,
                     request_timeout,
-                    sasl: config.sasl.clone(),
                     fetch_max_wait_ms: config.wire_fetch_max_wait_ms(),
                     cluster_id_refused: cluster_id_refused.clone(),
-                    tls: config.tls.clone(),
+                    connector: config.connector.clone(),
                     host: config.voter_hosts.get(id).cloned(),
                 };
                 peer_tasks.push(tokio::spawn(peer::run(target, rx, commands.clone())));

@@ -62,14 +62,12 @@ pub struct RuntimeConfig {
     /// announced with this node's address in BeginQuorumEpoch/EndQuorumEpoch
     /// and DescribeQuorum.
     pub listener_name: String,
-    /// TLS to the other voters when the controller listener is SSL.
-    pub tls: Option<gregor_client::tls::ClientTls>,
+    /// TLS and SASL towards the other voters (an SSL or SASL_* controller
+    /// listener).
+    pub connector: gregor_client::Connector,
     /// Voter host names as configured (the addresses above are resolved):
     /// a peer's certificate is checked against these.
     pub voter_hosts: BTreeMap<NodeId, String>,
-    /// SASL login for connections to the other voters (a SASL_* controller
-    /// listener).
-    pub sasl: Option<gregor_client::SaslCredentials>,
 }
 
 impl RuntimeConfig {
@@ -94,9 +92,8 @@ impl RuntimeConfig {
             tick_ms: 50,
             fetch_snapshot_max_bytes: 8 * 1024 * 1024,
             listener_name: "CONTROLLER".into(),
-            tls: None,
+            connector: gregor_client::Connector::default(),
             voter_hosts: BTreeMap::new(),
-            sasl: None,
         }
     }
 

@@ -39,13 +39,12 @@ pub(super) struct Peer {
     pub(super) cluster_id: String,
     pub(super) local_ip: Option<IpAddr>,
     pub(super) request_timeout: Duration,
-    pub(super) sasl: Option<gregor_client::SaslCredentials>,
     pub(super) fetch_max_wait_ms: i32,
     /// Set when a peer refused this node's cluster id: the operator
     /// formatted it for another cluster, and start-up says so.
     pub(super) cluster_id_refused: Arc<AtomicBool>,
-    /// TLS when the controller listener is SSL.
-    pub(super) tls: Option<gregor_client::tls::ClientTls>,
+    /// TLS and SASL as the controller listener wants them.
+    pub(super) connector: gregor_client::Connector,
     /// The voter's configured host name, for its certificate check.
     pub(super) host: Option<String>,
 }
@@ -72,9 +71,8 @@ pub(super) async fn run(
         local_ip: peer.local_ip,
         // As Kafka's raft client names itself.
         client_id: format!("raft-client-{}", peer.local_id),
-        tls: peer.tls.clone(),
+        connector: peer.connector.clone(),
         tls_server_name: peer.host.clone(),
-        sasl: peer.sasl.clone(),
     };
     let address = peer.address.to_string();
     let mut connection: Option<Connection> = None;

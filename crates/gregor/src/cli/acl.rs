@@ -6,7 +6,6 @@
 use super::topic::Connect;
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
-use gregor_client::Client;
 use gregor_metadata::acl::{
     self, AclBinding, AclFilter, AclOperation, AclPermission, Action, AuthorizerSettings,
     PatternType, ResourceType, CLUSTER_NAME,
@@ -183,7 +182,7 @@ pub async fn run(cmd: AclCommand) -> anyhow::Result<()> {
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             client.create_acls(&acls).await?;
             for acl in &acls {
                 println!("Added {acl}");
@@ -196,7 +195,7 @@ pub async fn run(cmd: AclCommand) -> anyhow::Result<()> {
             connect,
         } => {
             let filter = filter(principal, None, pattern(&resource_pattern_type)?, &resource);
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             for acl in client.describe_acls(&filter).await? {
                 print(&acl);
             }
@@ -210,7 +209,7 @@ pub async fn run(cmd: AclCommand) -> anyhow::Result<()> {
         } => {
             let op = op.as_deref().map(operation).transpose()?;
             let filter = filter(principal, op, pattern(&resource_pattern_type)?, &resource);
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             for acl in client.delete_acls(&filter).await? {
                 println!("Removed {acl}");
             }
@@ -228,7 +227,7 @@ pub async fn run(cmd: AclCommand) -> anyhow::Result<()> {
                 bail!("name a resource: --topic, --group, --transactional-id or --cluster");
             };
             let op = operation(&op)?;
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let acls = client.describe_acls(&AclFilter::any()).await?;
             let settings = AuthorizerSettings {
                 super_users: AuthorizerSettings::parse_super_users(&super_users),

@@ -4,7 +4,7 @@
 
 use super::DEFAULT_BOOTSTRAP;
 use clap::{Args, Subcommand};
-use gregor_client::{Client, QuorumDescription, QuorumReplica};
+use gregor_client::{QuorumDescription, QuorumReplica};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Args)]
@@ -49,7 +49,7 @@ pub async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
     match cmd {
         ClusterCommand::Describe { connect } => {
             let (servers, controllers) = connect.target();
-            let mut client = Client::connect(servers).await?;
+            let mut client = super::security::connect(servers).await?;
             let cluster = client.describe_cluster(controllers).await?;
             println!("ClusterId:\t{}", cluster.cluster_id);
             println!("ControllerId:\t{}", cluster.controller_id);
@@ -74,7 +74,7 @@ pub async fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
         }
         ClusterCommand::Quorum { connect } => {
             let (servers, controllers) = connect.target();
-            let mut client = Client::connect(servers).await?;
+            let mut client = super::security::connect(servers).await?;
             let cluster = client.describe_cluster(controllers).await?;
             let quorum = client.describe_quorum().await?;
             print_quorum(&cluster.cluster_id, &quorum, now_ms());

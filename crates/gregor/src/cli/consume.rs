@@ -65,7 +65,7 @@ fn parse_start(s: &str) -> Result<Start, String> {
 }
 
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap_server).await?;
+    let mut client = super::security::connect(&args.bootstrap_server).await?;
     let topic = client.topic(&args.topic).await?;
     let partitions: Vec<i32> = match args.partition {
         Some(p) if topic.partitions.iter().any(|i| i.partition == p) => vec![p],

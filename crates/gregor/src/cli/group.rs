@@ -2,7 +2,6 @@
 
 use super::topic::Connect;
 use clap::Subcommand;
-use gregor_client::Client;
 use std::collections::BTreeMap;
 
 #[derive(Subcommand)]
@@ -80,13 +79,13 @@ pub struct ResetTarget {
 pub async fn run(cmd: GroupCommand) -> anyhow::Result<()> {
     match cmd {
         GroupCommand::List { connect } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             for group in client.list_groups().await? {
                 println!("{}\t{}", group.group_id, group.state);
             }
         }
         GroupCommand::Describe { group, connect } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let description = client.describe_group(&group).await?;
             let committed = client.committed_offsets(&group).await?;
             if description.state == "Dead" && committed.is_empty() {
@@ -137,7 +136,7 @@ pub async fn run(cmd: GroupCommand) -> anyhow::Result<()> {
             }
         }
         GroupCommand::Delete { group, connect } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             client.delete_group(&group).await?;
             println!("Deleted group {group}.");
         }
@@ -146,7 +145,7 @@ pub async fn run(cmd: GroupCommand) -> anyhow::Result<()> {
             topic,
             connect,
         } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let partitions: Vec<i32> = client
                 .topic(&topic)
                 .await?
@@ -165,7 +164,7 @@ pub async fn run(cmd: GroupCommand) -> anyhow::Result<()> {
 }
 
 async fn reset(args: ResetArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.connect.bootstrap_server).await?;
+    let mut client = super::security::connect(&args.connect.bootstrap_server).await?;
     let description = client.describe_group(&args.group).await?;
     if !description.members.is_empty() {
         anyhow::bail!(

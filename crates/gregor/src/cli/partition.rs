@@ -4,7 +4,7 @@
 
 use super::topic::Connect;
 use clap::Subcommand;
-use gregor_client::{error_name, Client, PartitionOutcome};
+use gregor_client::{error_name, PartitionOutcome};
 use gregor_protocol::error_codes::{ELECTION_NOT_NEEDED, NONE};
 
 #[derive(Subcommand)]
@@ -79,13 +79,13 @@ pub async fn run(cmd: PartitionCommand) -> anyhow::Result<()> {
                 }
                 (false, Some(topic), Some(p)) => Some(vec![(topic, vec![p])]),
                 (false, Some(topic), None) => {
-                    let mut client = Client::connect(&connect.bootstrap_server).await?;
+                    let mut client = super::security::connect(&connect.bootstrap_server).await?;
                     let info = client.topic(&topic).await?;
                     let all = info.partitions.iter().map(|p| p.partition).collect();
                     Some(vec![(topic, all)])
                 }
             };
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let outcomes = client.elect_leaders(unclean, partitions).await?;
             report_elections(if unclean { "UNCLEAN" } else { "PREFERRED" }, &outcomes)
         }
@@ -102,7 +102,7 @@ pub async fn run(cmd: PartitionCommand) -> anyhow::Result<()> {
                 (None, true) => None,
                 (Some(list), false) => Some(parse_ids(&list)?),
             };
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let items = [(topic.clone(), partition, target.clone())];
             let outcome = client.alter_reassignments(&items).await?;
             if let Some(failed) = outcome.iter().find(|o| o.code != NONE) {
@@ -122,7 +122,7 @@ pub async fn run(cmd: PartitionCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PartitionCommand::Reassignments { topic, connect } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let wanted = match topic {
                 Some(topic) => {
                     let info = client.topic(&topic).await?;

@@ -6,7 +6,6 @@ use super::DEFAULT_BOOTSTRAP;
 use anyhow::bail;
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use gregor_client::Client;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::{decode_batches, BatchBuilder};
 use std::time::{Duration, Instant};
@@ -83,7 +82,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     if args.batch_records == 0 || args.concurrency == 0 {
         bail!("--batch-records and --concurrency must be at least 1");
     }
-    let partitions = Client::connect(&args.bootstrap_server)
+    let partitions = super::security::connect(&args.bootstrap_server)
         .await?
         .topic_or_create(&args.topic)
         .await?
@@ -105,7 +104,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         let num_records = args.num_records;
         let concurrency = args.concurrency as u64;
         workers.push(tokio::spawn(async move {
-            let mut client = Client::connect(&bootstrap).await?;
+            let mut client = super::security::connect(&bootstrap).await?;
             let mut result = WorkerResult {
                 records: 0,
                 bytes: 0,
@@ -158,7 +157,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
 }
 
 async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
-    let mut client = Client::connect(&args.bootstrap_server).await?;
+    let mut client = super::security::connect(&args.bootstrap_server).await?;
     let topic = client.topic(&args.topic).await?;
     let mut positions = Vec::new();
     let mut remaining_to_end = 0u64;

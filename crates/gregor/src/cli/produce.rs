@@ -61,7 +61,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         bail!("--key-separator must not be empty");
     }
 
-    let mut client = Client::connect(&args.bootstrap_server).await?;
+    let mut client = super::security::connect(&args.bootstrap_server).await?;
     let partitions = i32::try_from(client.topic_or_create(&args.topic).await?.partitions.len())?;
     if partitions == 0 {
         bail!("topic '{}' has no partitions", args.topic);

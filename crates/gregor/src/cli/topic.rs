@@ -2,7 +2,7 @@
 
 use super::DEFAULT_BOOTSTRAP;
 use clap::{Args, Subcommand};
-use gregor_client::{Client, KafkaError, NewTopic};
+use gregor_client::{KafkaError, NewTopic};
 use gregor_protocol::error_codes::{TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION};
 
 #[derive(Args)]
@@ -95,7 +95,7 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
                 replication_factor,
                 configs,
             };
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             match client.create_topic_with(&spec, validate_only).await {
                 Ok(()) if validate_only => println!("Topic {name} can be created."),
                 Ok(()) => println!("Created topic {name}."),
@@ -104,13 +104,13 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             }
         }
         TopicCommand::List { connect } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             for topic in client.metadata(None).await? {
                 println!("{}", topic.name);
             }
         }
         TopicCommand::Describe { name, connect } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let topics = match &name {
                 Some(name) => vec![client.topic(name).await?],
                 None => client.metadata(None).await?,
@@ -155,7 +155,7 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             if_exists,
             connect,
         } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             match client.delete_topic(&name).await {
                 Ok(()) => println!("Deleted topic {name}."),
                 Err(err) if if_exists && is_code(&err, UNKNOWN_TOPIC_OR_PARTITION) => {}
@@ -167,7 +167,7 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             partitions,
             connect,
         } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             client.create_partitions(&name, partitions).await?;
             println!("Topic {name} now has {partitions} partitions.");
         }

@@ -3,7 +3,6 @@
 
 use super::topic::Connect;
 use clap::Subcommand;
-use gregor_client::Client;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Subcommand)]
@@ -30,7 +29,7 @@ pub enum TxnCommand {
 pub async fn run(cmd: TxnCommand) -> anyhow::Result<()> {
     match cmd {
         TxnCommand::List { states, connect } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             println!("TransactionalId\tProducerId\tTransactionState");
             for txn in client.list_transactions(&states).await? {
                 println!(
@@ -43,7 +42,7 @@ pub async fn run(cmd: TxnCommand) -> anyhow::Result<()> {
             transactional_id,
             connect,
         } => {
-            let mut client = Client::connect(&connect.bootstrap_server).await?;
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let txn = client.describe_transaction(&transactional_id).await?;
             let (start, duration) = if txn.start_time_ms < 0 {
                 ("None".to_string(), "None".to_string())
