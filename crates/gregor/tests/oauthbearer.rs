@@ -412,7 +412,7 @@ fn serve_jwks_https(doc: Arc<Mutex<String>>, ca: &support::certs::TestCa) -> u16
 
 /// The `gregor` CLI logging in with a ready-made token.
 fn cli_with_token(port: u16, token: &str) -> std::process::Output {
-    Command::new(gregor_bin())
+    Command::new(support::gregor_bin())
         .args(["topic", "list", "--bootstrap-server"])
         .arg(format!("127.0.0.1:{port}"))
         .args(["--command-property", "security.protocol=SASL_PLAINTEXT"])
@@ -444,15 +444,15 @@ fn an_https_jwks_endpoint_and_the_cli_with_a_token() {
 
     // Trust from the OAUTHBEARER JAAS options, as Kafka reads it.
     let node = start(&[url.clone(), jaas(&ca_file)]);
-    login(node.sasl, &token);
+    login(node.port, &token);
     // The CLI with the token: served; with an expired one: one line, exit 1.
-    let listed = cli_with_token(node.sasl, &token);
+    let listed = cli_with_token(node.port, &token);
     assert!(
         listed.status.success(),
         "{}",
         String::from_utf8_lossy(&listed.stderr)
     );
-    let expired = cli_with_token(node.sasl, &key.token(claims("alice", -60)));
+    let expired = cli_with_token(node.port, &key.token(claims("alice", -60)));
     let stderr = String::from_utf8(expired.stderr).unwrap();
     assert!(!expired.status.success());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -466,11 +466,11 @@ fn an_https_jwks_endpoint_and_the_cli_with_a_token() {
         "ssl.truststore.type=PEM".to_string(),
         format!("ssl.truststore.location={}", ca_file.display()),
     ]);
-    login(node.sasl, &token);
+    login(node.port, &token);
     drop(node);
 
     // A trust store that does not know the endpoint's CA: no keys, so every
     // token is refused.
     let node = start(&[url, jaas(&stranger_file)]);
-    assert_refused(node.sasl, &first_message(&token), "untrusted JWKS endpoint");
+    assert_refused(node.port, &first_message(&token), "untrusted JWKS endpoint");
 }
