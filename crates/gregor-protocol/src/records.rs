@@ -5,7 +5,7 @@
 
 use crate::batch::{
     split_first, verify_crc, write_crc, BatchError, BatchHeader, Split, ATTR_CODEC_MASK,
-    ATTR_CONTROL, ATTR_TRANSACTIONAL, BATCH_HEADER_LEN, LOG_OVERHEAD,
+    ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, BATCH_HEADER_LEN, LOG_OVERHEAD,
 };
 use crate::compression::Compression;
 use crate::record_wire::{for_each_record, write_record, RecordParts, RecordView};
@@ -272,6 +272,127 @@ pub fn recompress(batch: &[u8], target: Compression) -> Result<BytesMut, BatchEr
         },
         &body,
     ))
+}
+
+/// Attribute bit 6 of a v2 batch (KIP-534): the base timestamp holds the
+/// batch's delete horizon, set by the log cleaner.
+pub const ATTR_DELETE_HORIZON: i16 = 0x40;
+
+/// The delete horizon of a batch, if the cleaner set one.
+pub fn delete_horizon(header: &BatchHeader) -> Option<i64> {
+    (header.attributes & ATTR_DELETE_HORIZON != 0).then_some(header.base_timestamp)
+}
+
+/// Decodes exactly one whole batch (CRC checked).
+pub fn decode_batch(batch: &[u8]) -> Result<DecodedBatch, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.total_size() != batch.len() {
+        return Err(BatchError::Corrupt(format!(
+            "batch length says {} bytes but {} were given",
+            header.total_size(),
+            batch.len()
+        )));
+    }
+    decode_one(&header, batch)
+}
+
+/// Re-encodes a batch with only some of its records, as Kafka's log cleaner
+/// does: base offset, last offset delta, partition leader epoch, producer id,
+/// epoch and base sequence, codec and transactional/control bits are kept,
+/// so offsets and sequences do not move. `kept` are records of `header`'s
+/// batch (absolute offsets and timestamps). With `delete_horizon` the
+/// delete-horizon bit is set and the base timestamp becomes the horizon,
+/// record timestamps staying exact through their deltas. An empty `kept`
+/// gives Kafka's empty batch header: no records, uncompressed, timestamps
+/// the old max timestamp.
+pub fn rebuild_batch(
+    header: &BatchHeader,
+    kept: &[Record],
+    delete_horizon: Option<i64>,
+) -> Result<BytesMut, BatchError> {
+    let flags = header.attributes & (ATTR_TRANSACTIONAL | ATTR_CONTROL | ATTR_LOG_APPEND_TIME);
+    if kept.is_empty() {
+        let empty = BatchHeader {
+            attributes: flags,
+            base_timestamp: header.max_timestamp,
+            records_count: 0,
+            ..*header
+        };
+        return Ok(assemble(&empty, &[]));
+    }
+    let log_append_time = header.is_log_append_time();
+    let base_timestamp = match delete_horizon {
+        Some(horizon) => horizon,
+        None => kept[0].timestamp,
+    };
+    let max_timestamp = if log_append_time {
+        header.max_timestamp
+    } else {
+        kept.iter().map(|r| r.timestamp).max().unwrap_or(-1)
+    };
+    let mut section = Vec::new();
+    let mut scratch = Vec::new();
+    for record in kept {
+        let delta = record.offset - header.base_offset;
+        let offset_delta = i32::try_from(delta).map_err(|_| {
+            BatchError::Corrupt(format!("record offset {} outside its batch", record.offset))
+        })?;
+        let parts = RecordParts {
+            timestamp_delta: if log_append_time {
+                0
+            } else {
+                record.timestamp.wrapping_sub(base_timestamp)
+            },
+            offset_delta,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
+        };
+        write_record(&mut section, &mut scratch, &parts);
+    }
+    let codec = header.compression()?;
+    let body = codec
+        .compress(&section)
+        .map_err(|e| BatchError::Corrupt(format!("{} compression failed: {e:#}", codec.name())))?;
+    let mut attributes = flags | codec.id();
+    if delete_horizon.is_some() {
+        attributes |= ATTR_DELETE_HORIZON;
+    }
+    let rebuilt = BatchHeader {
+        attributes,
+        base_timestamp,
+        max_timestamp,
+        records_count: kept.len() as i32,
+        ..*header
+    };
+    Ok(assemble(&rebuilt, &body))
+}
+
+/// Index of the first record without a key in each batch of `buf`
+/// (compacted topics refuse them); `None` when every record has one.
+pub fn first_keyless_record(buf: &[u8]) -> Result<Option<usize>, BatchError> {
+    let mut index = 0usize;
+    let mut rest = buf;
+    while let Split::Complete(header, batch, tail) = split_first(rest)? {
+        if !header.is_control() {
+            let section = records_section(&header, batch)?;
+            let mut found = None;
+            let mut i = index;
+            for_each_record(&section, header.records_count, |view| {
+                if view.key.is_none() && found.is_none() {
+                    found = Some(i);
+                }
+                i += 1;
+            })
+            .map_err(BatchError::InvalidRecord)?;
+            if found.is_some() {
+                return Ok(found);
+            }
+            index = i;
+        }
+        rest = tail;
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

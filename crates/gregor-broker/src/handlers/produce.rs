@@ -15,7 +15,8 @@ use gregor_log::{AppendInfo, LogError};
 use gregor_protocol::batch::BatchHeader;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use std::collections::BTreeSet;
@@ -317,6 +318,29 @@ async fn append_to(
                 .with_log_start_offset(info.log_start_offset),
             Some(info.last_offset),
         ),
+        Err(LogError::KeylessRecordOnCompactedTopic {
+            partition,
+            batch_index,
+        }) => {
+            // Kafka's `LogValidator` answers a keyless record on a compacted
+            // topic with INVALID_RECORD, the record's index in the batch and
+            // its summary message.
+            let message = format!(
+                "Compacted topic cannot accept message without key in topic partition {partition}."
+            );
+            let summary = format!(
+                "One or more records have been rejected due to 1 record errors in total, and only showing the first three errors at most: [RecordError(batchIndex={batch_index}, message='{message}')]"
+            );
+            let record_error = BatchIndexAndErrorMessage::default()
+                .with_batch_index(i32::try_from(batch_index).unwrap_or(i32::MAX))
+                .with_batch_index_error_message(Some(str_bytes(&message)));
+            (
+                base.with_error_code(error_codes::INVALID_RECORD)
+                    .with_error_message(Some(str_bytes(&summary)))
+                    .with_record_errors(vec![record_error]),
+                None,
+            )
+        }
         Err(err) => {
             tracing::debug!(topic, partition = index, %err, "produce refused");
             (
