@@ -813,6 +813,7 @@ impl PartitionLog {
             self.epochs.persist()?;
         }
         self.verifications.clear_all();
+        self.truncate_cleaner_checkpoint(offset)?;
         // Rebuilt rather than undone: the newest snapshot still within the
         // log plus a replay of the batches after it.
         // The active segment's aborted-transaction index was cut with it.
@@ -839,6 +840,7 @@ impl PartitionLog {
         snapshot::delete_where(&self.dir, |_| true)?;
         self.producers.clear();
         self.set_log_start_offset(offset)?;
+        self.truncate_cleaner_checkpoint(offset)?;
         self.unflushed_messages = 0;
         self.first_unflushed_ms = None;
         Ok(())

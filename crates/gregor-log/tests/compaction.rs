@@ -422,3 +422,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_truncation_below_the_cleaner_checkpoint_moves_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compact_config(), false);
+    fill(&mut log, 10);
+    let stats = clean_at(&mut log, 2_000).unwrap();
+    assert!(stats.end_offset > 5);
+    log.truncate_to(5).unwrap();
+    let dirt = log.dirtiness(2_000, log.log_end_offset()).unwrap();
+    assert!(dirt.first_dirty_offset <= 5, "{dirt:?}");
+}

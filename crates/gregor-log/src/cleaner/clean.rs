@@ -52,6 +52,16 @@ impl PartitionLog {
         Ok(stored.unwrap_or(self.log_start_offset))
     }
 
+    /// A truncation below the cleaner checkpoint makes what is written
+    /// next dirty again (Kafka's `LogCleaner.maybeTruncateCheckpoint`).
+    pub(crate) fn truncate_cleaner_checkpoint(&mut self, offset: i64) -> Result<(), LogError> {
+        if checkpoint::read_offset(&self.dir, CLEANER_CHECKPOINT_FILE)?.is_some_and(|c| c > offset)
+        {
+            checkpoint::write_offset(&self.dir, CLEANER_CHECKPOINT_FILE, offset)?;
+        }
+        Ok(())
+    }
+
     fn segment_facts(&self) -> Vec<SegmentFacts> {
         self.segments
             .windows(2)
