@@ -64,7 +64,8 @@ pub enum LogError {
     #[error("Compacted topic cannot accept message without key in topic partition {partition}.")]
     KeylessRecordOnCompactedTopic {
         partition: String,
-        batch_index: usize,
+        /// Index of each keyless record in the batch.
+        batch_indexes: Vec<usize>,
     },
     /// Data on disk that cannot be recovered (not a torn tail).
     #[error("corrupt log: {0}")]

@@ -202,7 +202,8 @@ impl PartitionLog {
         if !self.config.compact {
             return Ok(());
         }
-        if let Some(index) = gregor_protocol::records::first_keyless_record(records)? {
+        let keyless = gregor_protocol::records::keyless_records(records)?;
+        if !keyless.is_empty() {
             let partition = self
                 .dir
                 .file_name()
@@ -210,7 +211,7 @@ impl PartitionLog {
                 .unwrap_or_default();
             return Err(LogError::KeylessRecordOnCompactedTopic {
                 partition,
-                batch_index: index,
+                batch_indexes: keyless,
             });
         }
         Ok(())

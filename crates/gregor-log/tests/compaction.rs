@@ -233,7 +233,7 @@ fn a_record_without_a_key_is_refused_on_a_compacted_topic() {
     assert_eq!(err.error_code(), 87);
     assert!(matches!(
         err,
-        LogError::KeylessRecordOnCompactedTopic { batch_index: 1, .. }
+        LogError::KeylessRecordOnCompactedTopic { ref batch_indexes, .. } if batch_indexes == &[1]
     ));
     assert_eq!(log.log_end_offset(), 0);
     // Without compaction the same batch is fine.

@@ -368,31 +368,26 @@ pub fn rebuild_batch(
     Ok(assemble(&rebuilt, &body))
 }
 
-/// Index of the first record without a key in each batch of `buf`
-/// (compacted topics refuse them); `None` when every record has one.
-pub fn first_keyless_record(buf: &[u8]) -> Result<Option<usize>, BatchError> {
+/// Indexes of the records without a key (compacted topics refuse them),
+/// counted across the batches of `buf`; control batches are skipped.
+pub fn keyless_records(buf: &[u8]) -> Result<Vec<usize>, BatchError> {
+    let mut out = Vec::new();
     let mut index = 0usize;
     let mut rest = buf;
     while let Split::Complete(header, batch, tail) = split_first(rest)? {
         if !header.is_control() {
             let section = records_section(&header, batch)?;
-            let mut found = None;
-            let mut i = index;
             for_each_record(&section, header.records_count, |view| {
-                if view.key.is_none() && found.is_none() {
-                    found = Some(i);
+                if view.key.is_none() {
+                    out.push(index);
                 }
-                i += 1;
+                index += 1;
             })
             .map_err(BatchError::InvalidRecord)?;
-            if found.is_some() {
-                return Ok(found);
-            }
-            index = i;
         }
         rest = tail;
     }
-    Ok(None)
+    Ok(out)
 }
 
 #[cfg(test)]

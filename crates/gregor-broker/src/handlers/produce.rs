@@ -320,24 +320,36 @@ async fn append_to(
         ),
         Err(LogError::KeylessRecordOnCompactedTopic {
             partition,
-            batch_index,
+            batch_indexes,
         }) => {
-            // Kafka's `LogValidator` answers a keyless record on a compacted
-            // topic with INVALID_RECORD, the record's index in the batch and
-            // its summary message.
+            // Kafka's `LogValidator` answers keyless records on a compacted
+            // topic with INVALID_RECORD, one record error per record and
+            // `processRecordErrors`' summary (at most three shown).
             let message = format!(
                 "Compacted topic cannot accept message without key in topic partition {partition}."
             );
+            let shown: Vec<String> = batch_indexes
+                .iter()
+                .take(3)
+                .map(|i| format!("RecordError(batchIndex={i}, message='{message}')"))
+                .collect();
             let summary = format!(
-                "One or more records have been rejected due to 1 record errors in total, and only showing the first three errors at most: [RecordError(batchIndex={batch_index}, message='{message}')]"
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                batch_indexes.len(),
+                shown.join(", ")
             );
-            let record_error = BatchIndexAndErrorMessage::default()
-                .with_batch_index(i32::try_from(batch_index).unwrap_or(i32::MAX))
-                .with_batch_index_error_message(Some(str_bytes(&message)));
+            let record_errors = batch_indexes
+                .iter()
+                .map(|i| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(i32::try_from(*i).unwrap_or(i32::MAX))
+                        .with_batch_index_error_message(Some(str_bytes(&message)))
+                })
+                .collect();
             (
                 base.with_error_code(error_codes::INVALID_RECORD)
                     .with_error_message(Some(str_bytes(&summary)))
-                    .with_record_errors(vec![record_error]),
+                    .with_record_errors(record_errors),
                 None,
             )
         }
