@@ -154,6 +154,11 @@ impl PartitionLog {
         // After an unclean shutdown the active segment's aborted-transaction
         // index is rebuilt from its markers along with producer state.
         let producers = producer_recovery::load(dir, &mut segments, recover)?;
+        let next_delete_horizon_ms = if config.compact {
+            crate::cleaner::earliest_delete_horizon(&segments)?
+        } else {
+            None
+        };
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -164,7 +169,7 @@ impl PartitionLog {
             epochs,
             producers,
             verifications: Verifications::default(),
-            next_delete_horizon_ms: None,
+            next_delete_horizon_ms,
         })
     }
 

@@ -203,6 +203,16 @@ fn tombstones_stay_for_delete_retention_ms_after_the_first_clean() {
             .unwrap()
             .horizon_due
     );
+    // A restart finds the horizon again in the batch headers.
+    drop(log);
+    let mut log = open(dir.path(), compact_config(), false);
+    let due = |log: &PartitionLog, now| {
+        log.dirtiness(now, log.log_end_offset())
+            .unwrap()
+            .horizon_due
+    };
+    assert!(!due(&log, 10_500));
+    assert!(due(&log, 11_000));
     clean_at(&mut log, 11_000).unwrap();
     let after = read_all(&log, 0);
     assert!(after.iter().all(|r| kv(r).0 != "a"), "{after:?}");

@@ -45,6 +45,22 @@ pub struct CleanStats {
     pub segments_after: usize,
 }
 
+/// The earliest delete horizon in the batch headers of the segments before
+/// the active one: after a restart, when the next clean can drop expired
+/// tombstones or markers (a batch keeps its horizon when only some of its
+/// records go, so this may be early: that clean then finds less to do).
+pub(crate) fn earliest_delete_horizon(segments: &[Segment]) -> Result<Option<i64>, LogError> {
+    let mut earliest: Option<i64> = None;
+    for segment in segments.iter().take(segments.len().saturating_sub(1)) {
+        for (_, header) in segment.headers_from(0)? {
+            if let Some(h) = gregor_protocol::records::delete_horizon(&header) {
+                earliest = Some(earliest.map_or(h, |e| e.min(h)));
+            }
+        }
+    }
+    Ok(earliest)
+}
+
 impl PartitionLog {
     /// The first dirty offset: where the last clean stopped.
     fn cleaner_checkpoint(&self) -> Result<i64, LogError> {

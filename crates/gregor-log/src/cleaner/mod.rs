@@ -14,6 +14,7 @@ mod key_map;
 pub mod plan;
 pub(crate) mod swap;
 
+pub(crate) use clean::earliest_delete_horizon;
 pub use clean::{CleanOptions, CleanStats, CLEANER_CHECKPOINT_FILE};
 pub use key_map::KeyMap;
 pub use plan::{Dirtiness, LogFacts, SegmentFacts};
