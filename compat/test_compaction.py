@@ -138,3 +138,62 @@ def test_a_record_without_a_key_is_refused_on_a_compacted_topic(server, topic):
     assert results[0] is not None and results[0].code() == KafkaError.INVALID_RECORD, results
     assert results[1] is None, results
     assert read_all(b, topic) == [(b"k", b"keyed")]
+
+
+def read_values(bootstrap, topic, isolation):
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"compaction-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "isolation.level": isolation,
+    })
+    try:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        c.assign([TopicPartition(topic, 0, low)])
+        out = []
+        idle_until = time.monotonic() + 5
+        while time.monotonic() < idle_until:
+            msg = c.poll(0.5)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            out.append((msg.offset(), msg.value()))
+            idle_until = time.monotonic() + 3
+        return out
+    finally:
+        c.close()
+
+
+def test_the_cleaner_removes_aborted_transactions(server, topic):
+    b = server.bootstrap
+    create_compacted(b, topic)
+    p = Producer({"bootstrap.servers": b, "transactional.id": f"tx-{topic}", "linger.ms": 0})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, key=f"a{i}".encode(), value=b"aborted")
+    p.flush(30)
+    p.abort_transaction(30)
+    time.sleep(SEGMENT_MS * 1.5 / 1000)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, key=f"c{i}".encode(), value=b"committed")
+    p.commit_transaction(30)
+    time.sleep(SEGMENT_MS * 1.5 / 1000)
+    produce_round(b, topic, [(b"filler", b"f")])
+    produce_round(b, topic, [(b"filler2", b"f")])
+
+    def aborted_gone():
+        records = read_values(b, topic, "read_uncommitted")
+        return b"aborted" not in [v for _, v in records], records
+
+    records = wait_for("the aborted records to go", aborted_gone)
+    values = [v for _, v in records]
+    assert values.count(b"committed") == 5, records
+    # The aborted records were written (offsets 0-4, their marker at 5) and
+    # offsets do not move: the committed ones still start at 6.
+    assert min(o for o, v in records if v == b"committed") == 6, records
+    committed = read_values(b, topic, "read_committed")
+    assert [v for _, v in committed].count(b"committed") == 5, committed
+    assert b"aborted" not in [v for _, v in committed], committed
