@@ -197,3 +197,16 @@ def test_the_cleaner_removes_aborted_transactions(server, topic):
     committed = read_values(b, topic, "read_committed")
     assert [v for _, v in committed].count(b"committed") == 5, committed
     assert b"aborted" not in [v for _, v in committed], committed
+
+
+def test_java_producer_sees_kafkas_message_for_a_keyless_record(server, topic):
+    from clients import Rec, java_produce
+
+    b = server.bootstrap
+    create_compacted(b, topic)
+    sent = java_produce(b, topic, [Rec(key=None, value=b"no key", partition=0)], retries=0)
+    assert len(sent) == 1 and sent[0].error, sent
+    assert "InvalidRecordException" in sent[0].error, sent
+    # Kafka 4.4's text, ending with the partition (no full stop).
+    assert sent[0].error.endswith(
+        f"Compacted topic cannot accept message without key in topic partition {topic}-0"), sent

@@ -61,7 +61,7 @@ pub enum LogError {
     },
     /// INVALID_RECORD (87): a record without a key sent to a compacted
     /// topic; the text is Kafka's (`LogValidator.validateKey`).
-    #[error("Compacted topic cannot accept message without key in topic partition {partition}.")]
+    #[error("Compacted topic cannot accept message without key in topic partition {partition}")]
     KeylessRecordOnCompactedTopic {
         partition: String,
         /// Index of each keyless record in the batch.

@@ -326,7 +326,7 @@ async fn append_to(
             // topic with INVALID_RECORD, one record error per record and
             // `processRecordErrors`' summary (at most three shown).
             let message = format!(
-                "Compacted topic cannot accept message without key in topic partition {partition}."
+                "Compacted topic cannot accept message without key in topic partition {partition}"
             );
             let shown: Vec<String> = batch_indexes
                 .iter()
