@@ -119,6 +119,14 @@ fn keeps_the_latest_record_per_key_at_its_offset() {
     // Nothing more to do until new data comes.
     let mut log = log;
     assert!(clean_at(&mut log, 2_000).is_none());
+    // A clean shutdown and an open that trusts the indexes serve the same.
+    log.close().unwrap();
+    let log = open(dir.path(), compact_config(), false);
+    assert_eq!(read_all(&log, 0), after);
+    assert_eq!(
+        log.offset_for_timestamp(0).unwrap().map(|(o, _)| o),
+        after.first().map(|r| r.offset)
+    );
 }
 
 #[test]

@@ -338,7 +338,11 @@ impl PartitionLog {
         faults.step()?;
         swap::install_index(&dir, base)?;
         faults.step()?;
-        let (segment, _) = Segment::open(&dir, base, self.config.index_interval_bytes, false)?;
+        let (mut segment, _) = Segment::open(&dir, base, self.config.index_interval_bytes, false)?;
+        // The rebuilt indexes are made final and durable as at a roll, so
+        // the next open trusts them (and finds the max timestamp).
+        segment.seal()?;
+        segment.flush()?;
         self.segments.insert(first, segment);
         Ok(())
     }
