@@ -569,4 +569,59 @@ mod tests {
         assert!(recompress(&bad, Compression::Gzip).is_err());
         assert!(recompress(&[1, 2, 3], Compression::Gzip).is_err());
     }
+
+    #[test]
+    fn rebuild_keeps_offsets_sequences_and_exact_timestamps() {
+        for codec in ALL {
+            let mut builder = BatchBuilder::new(codec).producer(7, 3, 40);
+            for (i, ts) in [100i64, 90, 130].iter().enumerate() {
+                let value = (i != 1).then(|| Bytes::from(format!("v{i}")));
+                builder.push(
+                    *ts,
+                    Some(Bytes::from(format!("k{i}"))),
+                    value,
+                    vec![h("h", None)],
+                );
+            }
+            let mut bytes = builder.build().unwrap().to_vec();
+            set_base_offset(&mut bytes, 1000);
+            let original = decode_batch(&bytes).unwrap();
+            let kept = vec![original.records[1].clone(), original.records[2].clone()];
+            let rebuilt = rebuild_batch(&original.header, &kept, Some(5_000)).unwrap();
+            assert!(verify_crc(&rebuilt));
+            let again = decode_batch(&rebuilt).unwrap();
+            let hd = again.header;
+            assert_eq!(hd.base_offset, 1000);
+            assert_eq!(hd.last_offset(), 1002);
+            assert_eq!(
+                (hd.producer_id, hd.producer_epoch, hd.base_sequence),
+                (7, 3, 40)
+            );
+            assert_eq!(hd.compression().unwrap(), codec);
+            assert_eq!(delete_horizon(&hd), Some(5_000));
+            assert_eq!(hd.max_timestamp, 130);
+            assert_eq!(again.records, kept);
+
+            let empty = rebuild_batch(&original.header, &[], None).unwrap();
+            let e = decode_batch(&empty).unwrap();
+            assert!(e.records.is_empty());
+            assert_eq!((e.header.base_offset, e.header.last_offset()), (1000, 1002));
+            assert_eq!(e.header.base_sequence, 40);
+            assert_eq!(e.header.max_timestamp, 130);
+            assert_eq!(delete_horizon(&e.header), None);
+        }
+    }
+
+    #[test]
+    fn keyless_records_are_found_in_compressed_batches() {
+        let mut builder = BatchBuilder::new(Compression::Zstd);
+        builder.push(0, Some(Bytes::from_static(b"k")), None, vec![]);
+        builder.push(0, None, Some(Bytes::from_static(b"v")), vec![]);
+        builder.push(0, None, None, vec![]);
+        let bytes = builder.build().unwrap();
+        assert_eq!(keyless_records(&bytes).unwrap(), vec![1, 2]);
+        let mut keyed = BatchBuilder::new(Compression::None);
+        keyed.push(0, Some(Bytes::from_static(b"k")), None, vec![]);
+        assert!(keyless_records(&keyed.build().unwrap()).unwrap().is_empty());
+    }
 }
