@@ -18,6 +18,7 @@ pub mod frame_reader;
 pub mod group_service;
 pub mod handlers;
 pub mod internal_topics;
+pub mod log_cleaner;
 pub mod log_config;
 pub mod meta_properties;
 pub mod replica;

@@ -98,6 +98,10 @@ pub fn log_config_for(topic: &TopicImage, broker: &BrokerLayers) -> LogConfig {
     };
     let long = |name: &str, fallback: i64| value(name).parse::<i64>().unwrap_or(fallback);
     let defaults = LogConfig::default();
+    let policy: Vec<String> = value("cleanup.policy")
+        .split(',')
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
     LogConfig {
         segment_bytes: long("segment.bytes", defaults.segment_bytes as i64).max(1) as u64,
         segment_ms: long("segment.ms", defaults.segment_ms),
@@ -119,5 +123,13 @@ pub fn log_config_for(topic: &TopicImage, broker: &BrokerLayers) -> LogConfig {
             "LogAppendTime" => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,
         },
+        delete: policy.iter().any(|p| p == "delete"),
+        compact: policy.iter().any(|p| p == "compact"),
+        min_cleanable_dirty_ratio: value("min.cleanable.dirty.ratio")
+            .parse::<f64>()
+            .unwrap_or(defaults.min_cleanable_dirty_ratio),
+        min_compaction_lag_ms: long("min.compaction.lag.ms", defaults.min_compaction_lag_ms),
+        max_compaction_lag_ms: long("max.compaction.lag.ms", defaults.max_compaction_lag_ms),
+        delete_retention_ms: long("delete.retention.ms", defaults.delete_retention_ms),
     }
 }

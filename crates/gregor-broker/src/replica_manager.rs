@@ -599,6 +599,44 @@ impl Partition {
         })
     }
 
+    /// How dirty this partition's log is, with its `min.cleanable.dirty.ratio`;
+    /// `None` unless its topic is compacted.
+    pub fn compaction_dirtiness(
+        &self,
+        now_ms: i64,
+    ) -> Result<Option<(gregor_log::cleaner::Dirtiness, f64)>, LogError> {
+        let high_watermark = self.high_watermark();
+        self.with_log(|log| {
+            if !log.config().compact {
+                return Ok(None);
+            }
+            let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+            let ratio = log.config().min_cleanable_dirty_ratio;
+            Ok(Some((log.dirtiness(now_ms, bound)?, ratio)))
+        })
+    }
+
+    /// Cleans this partition's log (compaction), never past its last
+    /// stable offset or high watermark. Holds the log for the clean.
+    pub fn clean(
+        &self,
+        now_ms: i64,
+        dedupe_buffer_bytes: usize,
+    ) -> Result<Option<gregor_log::cleaner::CleanStats>, LogError> {
+        let high_watermark = self.high_watermark();
+        self.with_log(|log| {
+            if !log.config().compact {
+                return Ok(None);
+            }
+            let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+            log.clean(gregor_log::cleaner::CleanOptions {
+                now_ms,
+                upper_bound_offset: bound,
+                dedupe_buffer_bytes,
+            })
+        })
+    }
+
     /// Bytes on disk of this partition's segments (DescribeLogDirs).
     pub fn size_bytes(&self) -> Result<u64, LogError> {
         self.with_log(|log| Ok(log.size_bytes()))

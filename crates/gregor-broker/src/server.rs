@@ -416,7 +416,10 @@ impl Broker {
         // A dedicated controller hosts no partitions, groups or
         // transactions: its Broker only serves admin requests.
         let timers = is_broker.then(|| {
-            vec![
+            let cleaner = crate::log_cleaner::CleanerSettings::from_config(&broker.config);
+            let mut timers =
+                crate::log_cleaner::spawn(broker.replicas.clone(), cleaner, shutdown_rx.clone());
+            timers.extend([
                 tokio::spawn(maintenance_loop(broker.clone(), shutdown_rx.clone())),
                 tokio::spawn(group_timer_loop(broker.clone(), shutdown_rx.clone())),
                 tokio::spawn(txn_timer_loop(broker.clone(), shutdown_rx.clone())),
@@ -439,7 +442,8 @@ impl Broker {
                     broker.clone(),
                     shutdown_rx.clone(),
                 )),
-            ]
+            ]);
+            timers
         });
         for (name, address) in &bound {
             tracing::info!(listener = %name, %address, "listening");

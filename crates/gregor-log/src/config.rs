@@ -16,7 +16,7 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`
     pub segment_bytes: u64,
@@ -40,6 +40,20 @@ pub struct LogConfig {
     pub compression: CompressionPolicy,
     /// `message.timestamp.type`
     pub timestamp_type: TimestampType,
+    /// `cleanup.policy` has `delete`: retention removes old segments.
+    pub delete: bool,
+    /// `cleanup.policy` has `compact`: the cleaner keeps the latest record
+    /// per key and produce refuses records without a key.
+    pub compact: bool,
+    /// `min.cleanable.dirty.ratio`
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long tombstones and markers outlive the
+    /// clean that first saw them.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -57,6 +71,12 @@ impl Default for LogConfig {
             flush_ms: i64::MAX,
             compression: CompressionPolicy::Producer,
             timestamp_type: TimestampType::CreateTime,
+            delete: true,
+            compact: false,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
         }
     }
 }

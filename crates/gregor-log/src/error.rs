@@ -59,6 +59,14 @@ pub enum LogError {
         coordinator_epoch: i32,
         current: i32,
     },
+    /// INVALID_RECORD (87): a record without a key sent to a compacted
+    /// topic; the text is Kafka's (`LogValidator.validateKey`).
+    #[error("Compacted topic cannot accept message without key in topic partition {partition}")]
+    KeylessRecordOnCompactedTopic {
+        partition: String,
+        /// Index of each keyless record in the batch.
+        batch_indexes: Vec<usize>,
+    },
     /// Data on disk that cannot be recovered (not a torn tail).
     #[error("corrupt log: {0}")]
     Corrupt(String),
@@ -77,6 +85,7 @@ impl LogError {
             LogError::InvalidTxnState { .. } | LogError::UnverifiedTransaction { .. } => {
                 error_codes::INVALID_TXN_STATE
             }
+            LogError::KeylessRecordOnCompactedTopic { .. } => error_codes::INVALID_RECORD,
             LogError::TransactionCoordinatorFenced { .. } => {
                 error_codes::TRANSACTION_COORDINATOR_FENCED
             }

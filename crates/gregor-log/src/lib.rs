@@ -20,6 +20,7 @@
 //! synchronous file I/O; the broker decides which thread they run on.
 
 mod checkpoint;
+pub mod cleaner;
 mod config;
 mod dir;
 mod error;

@@ -93,12 +93,12 @@ pub struct SliceInfo {
 }
 
 pub struct PartitionLog {
-    dir: PathBuf,
-    config: LogConfig,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
     /// Ordered by base offset; the last one is active. Never empty, except
     /// after an I/O error while replacing segments (writes then fail).
-    segments: Vec<Segment>,
-    log_start_offset: i64,
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) log_start_offset: i64,
     /// Records appended since the last fsync.
     unflushed_messages: i64,
     /// When the oldest unflushed append happened.
@@ -108,9 +108,12 @@ pub struct PartitionLog {
     /// Idempotent producers' epochs and last batches; always reflects
     /// exactly the batches in the log (plus producers whose batches
     /// retention deleted, until they expire).
-    producers: ProducerStateMap,
+    pub(crate) producers: ProducerStateMap,
     /// KIP-890 verifications in flight with the transaction coordinator.
     verifications: Verifications,
+    /// Earliest delete horizon the last clean left on a batch holding
+    /// tombstones or markers: a clean after it can drop them.
+    pub(crate) next_delete_horizon_ms: Option<i64>,
 }
 
 impl PartitionLog {
@@ -123,6 +126,8 @@ impl PartitionLog {
     /// are only rebuilt when their index files are missing or inconsistent.
     pub fn open(dir: &Path, config: LogConfig, recover: bool) -> Result<PartitionLog, LogError> {
         fs::create_dir_all(dir)?;
+        // A clean interrupted by a crash is finished or undone first.
+        crate::cleaner::swap::recover(dir)?;
         let bases = list_segments(dir)?;
         let checkpointed_start = checkpoint::read_offset(dir, LOG_START_OFFSET_FILE)?;
         let mut segments = Vec::with_capacity(bases.len().max(1));
@@ -149,6 +154,11 @@ impl PartitionLog {
         // After an unclean shutdown the active segment's aborted-transaction
         // index is rebuilt from its markers along with producer state.
         let producers = producer_recovery::load(dir, &mut segments, recover)?;
+        let next_delete_horizon_ms = if config.compact {
+            crate::cleaner::earliest_delete_horizon(&segments)?
+        } else {
+            None
+        };
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -159,6 +169,7 @@ impl PartitionLog {
             epochs,
             producers,
             verifications: Verifications::default(),
+            next_delete_horizon_ms,
         })
     }
 
@@ -185,8 +196,30 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let headers = validate_produce(records, self.config.max_message_bytes)?;
+        self.check_keys(records)?;
         self.append_as_leader(records, &headers, leader_epoch, now_ms, Origin::Client)
             .map(|(info, _)| info)
+    }
+
+    /// A compacted topic refuses records without a key, as Kafka's
+    /// `LogValidator` does (INVALID_RECORD).
+    fn check_keys(&self, records: &[u8]) -> Result<(), LogError> {
+        if !self.config.compact {
+            return Ok(());
+        }
+        let keyless = gregor_protocol::records::keyless_records(records)?;
+        if !keyless.is_empty() {
+            let partition = self
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(LogError::KeylessRecordOnCompactedTopic {
+                partition,
+                batch_indexes: keyless,
+            });
+        }
+        Ok(())
     }
 
     /// Starts verifying a producer's transactional batch (KIP-890): `None`
@@ -229,6 +262,7 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let headers = validate_produce(records, self.config.max_message_bytes)?;
+        self.check_keys(records)?;
         for header in headers.iter().filter(|h| h.is_transactional()) {
             let (pid, epoch) = (header.producer_id, header.producer_epoch);
             let verified = self.producers.has_ongoing_txn(pid, epoch)
@@ -707,8 +741,18 @@ impl PartitionLog {
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         let policy = Policy {
             now_ms,
-            retention_ms: self.config.retention_ms,
-            retention_bytes: self.config.retention_bytes,
+            // Only `cleanup.policy=delete` expires data by time or size;
+            // DeleteRecords still applies to compacted topics.
+            retention_ms: if self.config.delete {
+                self.config.retention_ms
+            } else {
+                -1
+            },
+            retention_bytes: if self.config.delete {
+                self.config.retention_bytes
+            } else {
+                -1
+            },
             log_start_offset: self.log_start_offset,
         };
         let candidates: Vec<SegmentFacts> = self
@@ -775,6 +819,7 @@ impl PartitionLog {
             self.epochs.persist()?;
         }
         self.verifications.clear_all();
+        self.truncate_cleaner_checkpoint(offset)?;
         // Rebuilt rather than undone: the newest snapshot still within the
         // log plus a replay of the batches after it.
         // The active segment's aborted-transaction index was cut with it.
@@ -801,6 +846,7 @@ impl PartitionLog {
         snapshot::delete_where(&self.dir, |_| true)?;
         self.producers.clear();
         self.set_log_start_offset(offset)?;
+        self.truncate_cleaner_checkpoint(offset)?;
         self.unflushed_messages = 0;
         self.first_unflushed_ms = None;
         Ok(())
@@ -1098,7 +1144,7 @@ fn parse_base_offset(stem: &str) -> Option<i64> {
 }
 
 /// Makes created, renamed or removed directory entries durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

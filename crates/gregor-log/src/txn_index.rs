@@ -42,7 +42,7 @@ pub(crate) struct AbortedTxnEntry {
 }
 
 impl AbortedTxnEntry {
-    fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&VERSION.to_be_bytes());
         for field in [
             self.producer_id,
@@ -122,7 +122,6 @@ impl TxnIndex {
         })
     }
 
-    #[cfg(test)]
     pub fn entries(&self) -> &[AbortedTxnEntry] {
         &self.entries
     }

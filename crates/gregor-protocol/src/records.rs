@@ -5,7 +5,7 @@
 
 use crate::batch::{
     split_first, verify_crc, write_crc, BatchError, BatchHeader, Split, ATTR_CODEC_MASK,
-    ATTR_CONTROL, ATTR_TRANSACTIONAL, BATCH_HEADER_LEN, LOG_OVERHEAD,
+    ATTR_CONTROL, ATTR_LOG_APPEND_TIME, ATTR_TRANSACTIONAL, BATCH_HEADER_LEN, LOG_OVERHEAD,
 };
 use crate::compression::Compression;
 use crate::record_wire::{for_each_record, write_record, RecordParts, RecordView};
@@ -274,6 +274,122 @@ pub fn recompress(batch: &[u8], target: Compression) -> Result<BytesMut, BatchEr
     ))
 }
 
+/// Attribute bit 6 of a v2 batch (KIP-534): the base timestamp holds the
+/// batch's delete horizon, set by the log cleaner.
+pub const ATTR_DELETE_HORIZON: i16 = 0x40;
+
+/// The delete horizon of a batch, if the cleaner set one.
+pub fn delete_horizon(header: &BatchHeader) -> Option<i64> {
+    (header.attributes & ATTR_DELETE_HORIZON != 0).then_some(header.base_timestamp)
+}
+
+/// Decodes exactly one whole batch (CRC checked).
+pub fn decode_batch(batch: &[u8]) -> Result<DecodedBatch, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    if header.total_size() != batch.len() {
+        return Err(BatchError::Corrupt(format!(
+            "batch length says {} bytes but {} were given",
+            header.total_size(),
+            batch.len()
+        )));
+    }
+    decode_one(&header, batch)
+}
+
+/// Re-encodes a batch with only some of its records, as Kafka's log cleaner
+/// does: base offset, last offset delta, partition leader epoch, producer id,
+/// epoch and base sequence, codec and transactional/control bits are kept,
+/// so offsets and sequences do not move. `kept` are records of `header`'s
+/// batch (absolute offsets and timestamps). With `delete_horizon` the
+/// delete-horizon bit is set and the base timestamp becomes the horizon,
+/// record timestamps staying exact through their deltas. An empty `kept`
+/// gives Kafka's empty batch header: no records, uncompressed, timestamps
+/// the old max timestamp.
+pub fn rebuild_batch(
+    header: &BatchHeader,
+    kept: &[Record],
+    delete_horizon: Option<i64>,
+) -> Result<BytesMut, BatchError> {
+    let flags = header.attributes & (ATTR_TRANSACTIONAL | ATTR_CONTROL | ATTR_LOG_APPEND_TIME);
+    if kept.is_empty() {
+        let empty = BatchHeader {
+            attributes: flags,
+            base_timestamp: header.max_timestamp,
+            records_count: 0,
+            ..*header
+        };
+        return Ok(assemble(&empty, &[]));
+    }
+    let log_append_time = header.is_log_append_time();
+    let base_timestamp = match delete_horizon {
+        Some(horizon) => horizon,
+        None => kept[0].timestamp,
+    };
+    let max_timestamp = if log_append_time {
+        header.max_timestamp
+    } else {
+        kept.iter().map(|r| r.timestamp).max().unwrap_or(-1)
+    };
+    let mut section = Vec::new();
+    let mut scratch = Vec::new();
+    for record in kept {
+        let delta = record.offset - header.base_offset;
+        let offset_delta = i32::try_from(delta).map_err(|_| {
+            BatchError::Corrupt(format!("record offset {} outside its batch", record.offset))
+        })?;
+        let parts = RecordParts {
+            timestamp_delta: if log_append_time {
+                0
+            } else {
+                record.timestamp.wrapping_sub(base_timestamp)
+            },
+            offset_delta,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
+        };
+        write_record(&mut section, &mut scratch, &parts);
+    }
+    let codec = header.compression()?;
+    let body = codec
+        .compress(&section)
+        .map_err(|e| BatchError::Corrupt(format!("{} compression failed: {e:#}", codec.name())))?;
+    let mut attributes = flags | codec.id();
+    if delete_horizon.is_some() {
+        attributes |= ATTR_DELETE_HORIZON;
+    }
+    let rebuilt = BatchHeader {
+        attributes,
+        base_timestamp,
+        max_timestamp,
+        records_count: kept.len() as i32,
+        ..*header
+    };
+    Ok(assemble(&rebuilt, &body))
+}
+
+/// Indexes of the records without a key (compacted topics refuse them),
+/// counted across the batches of `buf`; control batches are skipped.
+pub fn keyless_records(buf: &[u8]) -> Result<Vec<usize>, BatchError> {
+    let mut out = Vec::new();
+    let mut index = 0usize;
+    let mut rest = buf;
+    while let Split::Complete(header, batch, tail) = split_first(rest)? {
+        if !header.is_control() {
+            let section = records_section(&header, batch)?;
+            for_each_record(&section, header.records_count, |view| {
+                if view.key.is_none() {
+                    out.push(index);
+                }
+                index += 1;
+            })
+            .map_err(BatchError::InvalidRecord)?;
+        }
+        rest = tail;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,5 +568,60 @@ mod tests {
         bad[last] ^= 1;
         assert!(recompress(&bad, Compression::Gzip).is_err());
         assert!(recompress(&[1, 2, 3], Compression::Gzip).is_err());
+    }
+
+    #[test]
+    fn rebuild_keeps_offsets_sequences_and_exact_timestamps() {
+        for codec in ALL {
+            let mut builder = BatchBuilder::new(codec).producer(7, 3, 40);
+            for (i, ts) in [100i64, 90, 130].iter().enumerate() {
+                let value = (i != 1).then(|| Bytes::from(format!("v{i}")));
+                builder.push(
+                    *ts,
+                    Some(Bytes::from(format!("k{i}"))),
+                    value,
+                    vec![h("h", None)],
+                );
+            }
+            let mut bytes = builder.build().unwrap().to_vec();
+            set_base_offset(&mut bytes, 1000);
+            let original = decode_batch(&bytes).unwrap();
+            let kept = vec![original.records[1].clone(), original.records[2].clone()];
+            let rebuilt = rebuild_batch(&original.header, &kept, Some(5_000)).unwrap();
+            assert!(verify_crc(&rebuilt));
+            let again = decode_batch(&rebuilt).unwrap();
+            let hd = again.header;
+            assert_eq!(hd.base_offset, 1000);
+            assert_eq!(hd.last_offset(), 1002);
+            assert_eq!(
+                (hd.producer_id, hd.producer_epoch, hd.base_sequence),
+                (7, 3, 40)
+            );
+            assert_eq!(hd.compression().unwrap(), codec);
+            assert_eq!(delete_horizon(&hd), Some(5_000));
+            assert_eq!(hd.max_timestamp, 130);
+            assert_eq!(again.records, kept);
+
+            let empty = rebuild_batch(&original.header, &[], None).unwrap();
+            let e = decode_batch(&empty).unwrap();
+            assert!(e.records.is_empty());
+            assert_eq!((e.header.base_offset, e.header.last_offset()), (1000, 1002));
+            assert_eq!(e.header.base_sequence, 40);
+            assert_eq!(e.header.max_timestamp, 130);
+            assert_eq!(delete_horizon(&e.header), None);
+        }
+    }
+
+    #[test]
+    fn keyless_records_are_found_in_compressed_batches() {
+        let mut builder = BatchBuilder::new(Compression::Zstd);
+        builder.push(0, Some(Bytes::from_static(b"k")), None, vec![]);
+        builder.push(0, None, Some(Bytes::from_static(b"v")), vec![]);
+        builder.push(0, None, None, vec![]);
+        let bytes = builder.build().unwrap();
+        assert_eq!(keyless_records(&bytes).unwrap(), vec![1, 2]);
+        let mut keyed = BatchBuilder::new(Compression::None);
+        keyed.push(0, Some(Bytes::from_static(b"k")), None, vec![]);
+        assert!(keyless_records(&keyed.build().unwrap()).unwrap().is_empty());
     }
 }

@@ -15,7 +15,8 @@ use gregor_log::{AppendInfo, LogError};
 use gregor_protocol::batch::BatchHeader;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use std::collections::BTreeSet;
@@ -317,6 +318,41 @@ async fn append_to(
                 .with_log_start_offset(info.log_start_offset),
             Some(info.last_offset),
         ),
+        Err(LogError::KeylessRecordOnCompactedTopic {
+            partition,
+            batch_indexes,
+        }) => {
+            // Kafka's `LogValidator` answers keyless records on a compacted
+            // topic with INVALID_RECORD, one record error per record and
+            // `processRecordErrors`' summary (at most three shown).
+            let message = format!(
+                "Compacted topic cannot accept message without key in topic partition {partition}"
+            );
+            let shown: Vec<String> = batch_indexes
+                .iter()
+                .take(3)
+                .map(|i| format!("RecordError(batchIndex={i}, message='{message}')"))
+                .collect();
+            let summary = format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                batch_indexes.len(),
+                shown.join(", ")
+            );
+            let record_errors = batch_indexes
+                .iter()
+                .map(|i| {
+                    BatchIndexAndErrorMessage::default()
+                        .with_batch_index(i32::try_from(*i).unwrap_or(i32::MAX))
+                        .with_batch_index_error_message(Some(str_bytes(&message)))
+                })
+                .collect();
+            (
+                base.with_error_code(error_codes::INVALID_RECORD)
+                    .with_error_message(Some(str_bytes(&summary)))
+                    .with_record_errors(record_errors),
+                None,
+            )
+        }
         Err(err) => {
             tracing::debug!(topic, partition = index, %err, "produce refused");
             (
