@@ -638,16 +638,6 @@ fn cases() -> Vec<Case> {
             row: (Write, TransactionalId),
         },
         Case {
-            api: ApiKey::DescribeCluster,
-            version: 1,
-            body: RequestKind::DescribeCluster(DescribeClusterRequest::default()),
-            error: |r| match r {
-                ResponseKind::DescribeCluster(r) => r.error_code,
-                _ => -2,
-            },
-            row: (Describe, Cluster),
-        },
-        Case {
             api: ApiKey::DescribeAcls,
             version: 3,
             body: RequestKind::DescribeAcls(any_filter()),

@@ -141,7 +141,10 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     (ApiKey::LeaveGroup, &[check(Read, Group, GROUP_FAILED, "")]),
     (
         ApiKey::ConsumerGroupHeartbeat,
-        &[check(Read, Group, GROUP_FAILED, "")],
+        &[
+            check(Read, Group, GROUP_FAILED, ""),
+            check(Describe, Topic, TOPIC_FAILED, "every subscribed topic name"),
+        ],
     ),
     (
         ApiKey::DescribeGroups,
@@ -149,7 +152,15 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     ),
     (
         ApiKey::ConsumerGroupDescribe,
-        &[check(Describe, Group, GROUP_FAILED, "per group")],
+        &[
+            check(Describe, Group, GROUP_FAILED, "per group"),
+            check(
+                Describe,
+                Topic,
+                TOPIC_FAILED,
+                "per group: every topic its members are assigned",
+            ),
+        ],
     ),
     (
         ApiKey::ListGroups,
@@ -291,7 +302,15 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     ),
     (
         ApiKey::DescribeCluster,
-        &[check(Describe, Cluster, CLUSTER_FAILED, "")],
+        &[
+            check(
+                Describe,
+                Cluster,
+                NONE,
+                "clusterAuthorizedOperations only (0 when denied)",
+            ),
+            check(Alter, Cluster, CLUSTER_FAILED, "controller listeners"),
+        ],
     ),
     (
         ApiKey::DescribeLogDirs,
