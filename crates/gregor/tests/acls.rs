@@ -1182,6 +1182,11 @@ fn gregor_acl_adds_lists_explains_and_removes() {
     )
     .1;
     assert!(out.contains("super user"), "{out}");
+    // Without the flags, the broker's own super.users (User:ANONYMOUS)
+    // are read with DescribeConfigs.
+    let out = explain("Read", "orders", "User:ANONYMOUS");
+    assert!(out.starts_with("ALLOWED"), "{out}");
+    assert!(out.contains("decided by: super user"), "{out}");
 
     let (ok, out) = cli(
         &node,
