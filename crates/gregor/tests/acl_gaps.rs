@@ -47,8 +47,12 @@ struct Node {
 }
 
 fn start() -> Node {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> Node {
     let (plain, sasl, controller) = (free_port(), free_port(), free_port());
-    let settings = [
+    let mut settings = vec![
         format!(
             "listeners=PLAINTEXT://127.0.0.1:{plain},SASL://127.0.0.1:{sasl},CONTROLLER://127.0.0.1:{controller}"
         ),
@@ -69,6 +73,7 @@ fn start() -> Node {
         // One broker (as in Kafka's config/server.properties).
         "offsets.topic.replication.factor=1".to_string(),
     ];
+    settings.extend(extra.iter().map(|s| s.to_string()));
     let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
     Node {
         broker: TestBroker::start_on(plain, &settings),
@@ -485,4 +490,46 @@ fn consumer_group_heartbeat_needs_describe_on_every_subscribed_topic() {
         heartbeat(&mut alice, "g", &["missing"]),
         TOPIC_AUTHORIZATION_FAILED
     );
+}
+
+/// Seconds from a failed SaslAuthenticate's answer to the connection's close.
+fn close_delay_after_failed_login(port: u16) -> Duration {
+    use std::io::Read;
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut raw = stream.try_clone().unwrap();
+    let mut conn = Connection::new(stream);
+    let ResponseKind::SaslHandshake(_) = conn.request(
+        ApiKey::SaslHandshake,
+        1,
+        RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(text("PLAIN"))),
+    ) else {
+        panic!()
+    };
+    let ResponseKind::SaslAuthenticate(a) = conn.request(
+        ApiKey::SaslAuthenticate,
+        2,
+        RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default()
+                .with_auth_bytes(Bytes::from_static(b"\0alice\0wrong")),
+        ),
+    ) else {
+        panic!()
+    };
+    assert_eq!(a.error_code, 58, "SASL_AUTHENTICATION_FAILED");
+    let answered = Instant::now();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 16];
+    // 0 bytes: the broker closed (an error would be the timeout).
+    assert_eq!(raw.read(&mut buf).unwrap(), 0);
+    answered.elapsed()
+}
+
+#[test]
+fn a_failed_authentication_closes_after_the_configured_delay() {
+    let node = start_with(&["connection.failed.authentication.delay.ms=1500"]);
+    let waited = close_delay_after_failed_login(node.sasl);
+    assert!(waited >= Duration::from_millis(1300), "{waited:?}");
+    let node = start_with(&["connection.failed.authentication.delay.ms=0"]);
+    let waited = close_delay_after_failed_login(node.sasl);
+    assert!(waited < Duration::from_millis(1000), "{waited:?}");
 }
