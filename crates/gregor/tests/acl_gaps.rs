@@ -533,3 +533,66 @@ fn a_failed_authentication_closes_after_the_configured_delay() {
     let waited = close_delay_after_failed_login(node.sasl);
     assert!(waited < Duration::from_millis(1000), "{waited:?}");
 }
+
+fn consumer_group_describe(conn: &mut Connection, group: &str) -> (i16, i32, usize) {
+    let ResponseKind::ConsumerGroupDescribe(d) = conn.request(
+        ApiKey::ConsumerGroupDescribe,
+        0,
+        RequestKind::ConsumerGroupDescribe(
+            ConsumerGroupDescribeRequest::default()
+                .with_group_ids(vec![text(group).into()])
+                .with_include_authorized_operations(true),
+        ),
+    ) else {
+        panic!()
+    };
+    let g = &d.groups[0];
+    (g.error_code, g.authorized_operations, g.members.len())
+}
+
+#[test]
+fn consumer_group_describe_hides_groups_assigned_undescribable_topics() {
+    let node = start();
+    let mut admin = node.broker.connect();
+    create_topic(&mut admin, "t", 1);
+    create_topic(&mut admin, "secret", 1);
+    await_coordinator(&mut admin, "open");
+    await_coordinator(&mut admin, "closed");
+    // The super user joins two KIP-848 groups: one on t, one on secret.
+    for (group, topic) in [("open", "t"), ("closed", "secret")] {
+        let code = eventually("the coordinator loaded", || {
+            let code = heartbeat(&mut admin, group, &[topic]);
+            (!coordinator_loading(code)).then_some(code)
+        });
+        assert_eq!(code, NONE, "{group}");
+    }
+    allow(
+        &mut admin,
+        ResourceType::Group,
+        "open",
+        AclOperation::Describe,
+    );
+    allow(
+        &mut admin,
+        ResourceType::Group,
+        "closed",
+        AclOperation::Describe,
+    );
+    allow(&mut admin, ResourceType::Topic, "t", AclOperation::Describe);
+    let mut alice = login(node.sasl, "alice");
+    // Members show, with the group's operations for alice (Describe).
+    eventually("the open group described", || {
+        (consumer_group_describe(&mut alice, "open") == (NONE, 1 << 8, 1)).then_some(())
+    });
+    // A member is assigned secret: the group is refused, without members.
+    eventually("the closed group refused", || {
+        (consumer_group_describe(&mut alice, "closed")
+            == (TOPIC_AUTHORIZATION_FAILED, NOT_ASKED, 0))
+            .then_some(())
+    });
+    // The super user sees it.
+    assert_eq!(
+        consumer_group_describe(&mut admin, "closed"),
+        (NONE, ALL_GROUP, 1)
+    );
+}

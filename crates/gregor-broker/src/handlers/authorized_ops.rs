@@ -92,10 +92,8 @@ pub fn fill(broker: &Broker, session: &Session, wanted: Wanted, response: &mut R
                 }
             }
         }
-        ResponseKind::DescribeCluster(r) => {
-            if wanted.cluster && r.error_code == NONE {
-                r.cluster_authorized_operations = cluster(ApiKey::DescribeCluster);
-            }
+        ResponseKind::DescribeCluster(r) if wanted.cluster && r.error_code == NONE => {
+            r.cluster_authorized_operations = cluster(ApiKey::DescribeCluster);
         }
         ResponseKind::DescribeGroups(r) => {
             for g in r.groups.iter_mut().filter(|g| g.error_code == NONE) {
