@@ -373,3 +373,45 @@ def test_kafka_acls_needs_alter_on_the_cluster(sbroker, tmp_path):
     rc, out, err = acls(sbroker, str(cfg), "--add", "--allow-principal", "User:alice", "--operation", "All",
                         "--topic", "*", check=False)
     assert "ClusterAuthorizationException" in out + err, (rc, out, err)
+
+
+# ---- authorizedOperations ------------------------------------------------------------------------------
+
+
+def _ops(addr, who, *what, want=None):
+    """authorizedOperations through the Java AdminClient, retried while the ACLs travel."""
+    deadline = time.monotonic() + 10
+    while True:
+        r = java_admin(addr, sasl(who), "authorized-ops", *what)
+        if (want is None and "ok" in r) or r.get("ok") == want or time.monotonic() > deadline:
+            return r
+        time.sleep(0.5)
+
+
+TOPIC_OPS = ["ALTER", "ALTER_CONFIGS", "CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "READ", "WRITE"]
+GROUP_OPS = ["ALTER_CONFIGS", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "READ"]
+CLUSTER_OPS = ["ALTER", "ALTER_CONFIGS", "CLUSTER_ACTION", "CREATE", "DESCRIBE", "DESCRIBE_CONFIGS",
+               "IDEMPOTENT_WRITE"]
+
+
+def test_authorized_operations_through_the_java_admin_client(sbroker, admin_cfg):
+    """describeTopics / describeConsumerGroups / describeCluster with
+    includeAuthorizedOperations(true): the operations among the resource type's supported
+    ones the principal may perform (Kafka's AuthHelper.authorizedOperations, implied
+    Describe included); the cluster's are given only with Describe on the cluster, else
+    none (and describeCluster itself is not refused)."""
+    addr = sbroker.addr("SASL_PLAINTEXT")
+    topic = t("ops")
+    group = "g-" + topic
+    admin_create(sbroker, topic)
+    produce("java", addr, sasl("admin"), topic, 1, "o").ok(1)
+    consume("java", addr, sasl("admin"), topic, 1, group=group).ok(1)
+    grant(sbroker, "User:alice", "Read", topics=[topic])
+    grant(sbroker, "User:alice", "Describe", groups=[group])
+    assert _ops(addr, "alice", "topic", topic, want=["DESCRIBE", "READ"]) == {"ok": ["DESCRIBE", "READ"]}
+    assert _ops(addr, "alice", "group", group, want=["DESCRIBE"]) == {"ok": ["DESCRIBE"]}
+    assert _ops(addr, "alice", "cluster") == {"ok": []}
+    # the super user: every supported operation
+    assert _ops(addr, "admin", "topic", topic) == {"ok": TOPIC_OPS}
+    assert _ops(addr, "admin", "group", group) == {"ok": GROUP_OPS}
+    assert _ops(addr, "admin", "cluster") == {"ok": CLUSTER_OPS}

@@ -13,6 +13,7 @@
 //       {"done":true,"count":N}, or {"error":...} at the first failure.
 //   SecClient PROPS admin create-topic NAME PARTITIONS | describe-configs topic|broker NAME
 //       | list-topics | describe-cluster
+//       | authorized-ops topic|group NAME | authorized-ops cluster
 //       prints {"ok":...} or {"error":...}.
 // Exceptions are reported by their root cause's class (e.g. SaslAuthenticationException,
 // TopicAuthorizationException), unwrapping ExecutionException / plain KafkaException.
@@ -147,6 +148,34 @@ public class SecClient {
                 case "describe-cluster":
                     CompatClient.out("{\"ok\":" + CompatClient.q(admin.describeCluster().clusterId().get()) + "}");
                     break;
+                case "authorized-ops": {
+                    // The authorizedOperations the broker computed, as the
+                    // AdminClient hands them to users (null: not given).
+                    Set<org.apache.kafka.common.acl.AclOperation> ops;
+                    if (a[1].equals("topic")) {
+                        ops = admin.describeTopics(List.of(a[2]), new DescribeTopicsOptions().includeAuthorizedOperations(true))
+                                .allTopicNames().get().get(a[2]).authorizedOperations();
+                    } else if (a[1].equals("group")) {
+                        ops = admin.describeConsumerGroups(List.of(a[2]), new DescribeConsumerGroupsOptions().includeAuthorizedOperations(true))
+                                .all().get().get(a[2]).authorizedOperations();
+                    } else {
+                        ops = admin.describeCluster(new DescribeClusterOptions().includeAuthorizedOperations(true))
+                                .authorizedOperations().get();
+                    }
+                    if (ops == null) {
+                        CompatClient.out("{\"ok\":null}");
+                        break;
+                    }
+                    StringBuilder b = new StringBuilder("{\"ok\":[");
+                    boolean first = true;
+                    for (String name : new TreeSet<>(ops.stream().map(Enum::name).toList())) {
+                        if (!first) b.append(',');
+                        b.append(CompatClient.q(name));
+                        first = false;
+                    }
+                    CompatClient.out(b.append("]}").toString());
+                    break;
+                }
                 default:
                     System.err.println("unknown admin command " + a[0]);
                     System.exit(2);

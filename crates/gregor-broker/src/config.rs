@@ -238,6 +238,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Lifetime of a SASL session (KIP-368); the client re-authenticates before it ends. 0: no expiry.",
     ),
     def(
+        "connection.failed.authentication.delay.ms",
+        Int,
+        "100",
+        "How long a connection stays open after a failed SASL authentication was answered (slows password guessing).",
+    ),
+    def(
         "sasl.mechanism.inter.broker.protocol",
         Str,
         "GSSAPI",

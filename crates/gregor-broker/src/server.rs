@@ -46,7 +46,7 @@ pub struct Broker {
     /// Incremental fetch sessions (KIP-227).
     pub fetch_sessions: Mutex<SessionCache>,
     /// ACL checks (`authorizer.class.name`) and the audit trail.
-    pub authorizer: crate::security::Authorizer,
+    pub authorizer: Arc<crate::security::Authorizer>,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -77,6 +77,10 @@ pub struct NodeContext {
     pub socket_request_max_bytes: usize,
     /// The main runtime, where request handlers run.
     pub main: tokio::runtime::Handle,
+    /// The node's one authorizer (and audit trail), shared by the broker
+    /// side and the controller listeners, which authorize before the
+    /// broker side is up.
+    pub authorizer: Arc<crate::security::Authorizer>,
     broker: watch::Sender<Option<Arc<Broker>>>,
 }
 
@@ -252,6 +256,7 @@ impl Broker {
             cluster_id: cluster_id.clone(),
             socket_request_max_bytes: config.socket_request_max_bytes,
             main: tokio::runtime::Handle::current(),
+            authorizer: Arc::new(crate::security::Authorizer::new(config.authorizer.clone())),
             broker: broker_ready,
         });
 
@@ -350,7 +355,7 @@ impl Broker {
         let markers_channel = broker_channel("txn-markers");
         let verify_channel = broker_channel("txn-verification");
         let incarnation_id = identity.incarnation_id;
-        let authorizer = crate::security::Authorizer::new(config.authorizer.clone());
+        let authorizer = node.authorizer.clone();
         let broker = Arc::new(Broker {
             config,
             authorizer,

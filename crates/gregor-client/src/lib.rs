@@ -3,6 +3,7 @@
 
 mod acls;
 mod admin;
+mod authorizer_settings;
 mod client;
 mod cluster;
 mod connection;

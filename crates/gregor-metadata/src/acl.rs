@@ -498,6 +498,76 @@ fn applies(
     }
 }
 
+/// The operations a resource type has, as Kafka's `AclEntry.supportedOperations`
+/// lists them: the set `authorizedOperations` fields are computed over.
+/// (Kafka 4.4 also lists TWO_PHASE_COMMIT for transactional ids, an
+/// operation Gregor does not know; no response reports transactional-id
+/// operations.)
+pub fn supported_operations(resource_type: ResourceType) -> &'static [AclOperation] {
+    use AclOperation::*;
+    match resource_type {
+        ResourceType::Topic => &[
+            Read,
+            Write,
+            Create,
+            Describe,
+            Delete,
+            Alter,
+            DescribeConfigs,
+            AlterConfigs,
+        ],
+        ResourceType::Group => &[Read, Describe, Delete, DescribeConfigs, AlterConfigs],
+        ResourceType::Cluster => &[
+            Create,
+            ClusterAction,
+            DescribeConfigs,
+            AlterConfigs,
+            IdempotentWrite,
+            Alter,
+            Describe,
+        ],
+        ResourceType::TransactionalId => &[Describe, Write],
+        ResourceType::DelegationToken => &[Describe],
+        ResourceType::User => &[CreateTokens, DescribeTokens],
+        _ => &[],
+    }
+}
+
+/// Kafka's `Utils.to32BitField`: bit `code` set for each operation.
+pub fn operations_bit_field(operations: impl IntoIterator<Item = AclOperation>) -> i32 {
+    operations
+        .into_iter()
+        .fold(0u32, |bits, op| bits | (1u32 << (op.code() as u32 & 31))) as i32
+}
+
+/// Kafka's `AuthHelper.authorizedOperations`: the bit field of the
+/// resource type's supported operations that `principal` may perform on
+/// the resource named `name` (a literal name).
+pub fn authorized_operations<'a>(
+    acls: impl IntoIterator<Item = &'a AclBinding> + Clone,
+    settings: &AuthorizerSettings,
+    principal: &str,
+    host: &str,
+    resource_type: ResourceType,
+    name: &str,
+) -> i32 {
+    operations_bit_field(
+        supported_operations(resource_type)
+            .iter()
+            .copied()
+            .filter(|&op| {
+                authorize(
+                    acls.clone(),
+                    settings,
+                    principal,
+                    host,
+                    Action::new(op, resource_type, name),
+                )
+                .allowed
+            }),
+    )
+}
+
 /// Kafka's `Authorizer.authorizeByResourceType` (KIP-679): whether the
 /// principal may perform `operation` on at least one resource of the type,
 /// i.e. some ALLOW (literal or prefixed) is not dominated by a DENY: a

@@ -563,3 +563,52 @@ fn names_parse_as_users_type_them() {
     }
     assert_eq!(AclOperation::from_code(99), AclOperation::Unknown);
 }
+
+#[test]
+fn authorized_operations_as_kafka_computes_them() {
+    let none = AuthorizerSettings::default();
+    // Kafka's bit field for a topic with every op allowed: READ(3) WRITE(4)
+    // CREATE(5) DELETE(6) ALTER(7) DESCRIBE(8) DESCRIBE_CONFIGS(10)
+    // ALTER_CONFIGS(11).
+    let all_topic = authorized_operations_everything(ResourceType::Topic);
+    assert_eq!(all_topic, 0b1101_1111_1000);
+    // READ implies DESCRIBE.
+    let acls = vec![allow_topic(
+        "t",
+        PatternType::Literal,
+        "User:a",
+        AclOperation::Read,
+    )];
+    let bits = authorized_operations(&acls, &none, "User:a", "1.2.3.4", ResourceType::Topic, "t");
+    assert_eq!(bits, (1 << 3) | (1 << 8));
+    // Nothing for another principal; everything for a super user.
+    assert_eq!(
+        authorized_operations(&acls, &none, "User:b", "1.2.3.4", ResourceType::Topic, "t"),
+        0
+    );
+    let supers = AuthorizerSettings {
+        super_users: AuthorizerSettings::parse_super_users("User:b"),
+        allow_everyone_if_no_acl_found: false,
+    };
+    assert_eq!(
+        authorized_operations(
+            &acls,
+            &supers,
+            "User:b",
+            "1.2.3.4",
+            ResourceType::Topic,
+            "t"
+        ),
+        all_topic
+    );
+    // The cluster: CREATE(5) CLUSTER_ACTION(9) DESCRIBE_CONFIGS(10)
+    // ALTER_CONFIGS(11) IDEMPOTENT_WRITE(12) ALTER(7) DESCRIBE(8).
+    assert_eq!(
+        authorized_operations_everything(ResourceType::Cluster),
+        0b1_1111_1010_0000
+    );
+}
+
+fn authorized_operations_everything(resource_type: ResourceType) -> i32 {
+    operations_bit_field(supported_operations(resource_type).iter().copied())
+}

@@ -605,16 +605,6 @@ fn cases() -> Vec<Case> {
             row: (Write, TransactionalId),
         },
         Case {
-            api: ApiKey::DescribeCluster,
-            version: 1,
-            body: RequestKind::DescribeCluster(DescribeClusterRequest::default()),
-            error: |r| match r {
-                ResponseKind::DescribeCluster(r) => r.error_code,
-                _ => -2,
-            },
-            row: (Describe, Cluster),
-        },
-        Case {
             api: ApiKey::DescribeAcls,
             version: 3,
             body: RequestKind::DescribeAcls(any_filter()),
@@ -1143,6 +1133,11 @@ fn gregor_acl_adds_lists_explains_and_removes() {
     )
     .1;
     assert!(out.contains("super user"), "{out}");
+    // Without the flags, the broker's own super.users (User:ANONYMOUS)
+    // are read with DescribeConfigs.
+    let out = explain("Read", "orders", "User:ANONYMOUS");
+    assert!(out.starts_with("ALLOWED"), "{out}");
+    assert!(out.contains("decided by: super user"), "{out}");
 
     let (ok, out) = cli(
         &node,

@@ -18,6 +18,7 @@ pub const ENABLED_MECHANISMS: &str = "sasl.enabled.mechanisms";
 pub const MAX_REAUTH_MS: &str = "connections.max.reauth.ms";
 pub const BOOTSTRAP_SCRAM: &str = "sasl.bootstrap.scram";
 pub const MAX_RECEIVE_SIZE: &str = "sasl.server.max.receive.size";
+pub const FAILED_AUTH_DELAY_MS: &str = "connection.failed.authentication.delay.ms";
 pub const JWKS_URL: &str = "sasl.oauthbearer.jwks.endpoint.url";
 pub const JWKS_REFRESH_MS: &str = "sasl.oauthbearer.jwks.endpoint.refresh.ms";
 pub const CLOCK_SKEW: &str = "sasl.oauthbearer.clock.skew.seconds";
@@ -128,6 +129,16 @@ pub fn settings(
                 "must be a positive 32-bit integer",
             )
         })?;
+    let failed_auth_delay_ms = config
+        .value(FAILED_AUTH_DELAY_MS)
+        .parse::<u32>()
+        .map_err(|_| {
+            invalid(
+                FAILED_AUTH_DELAY_MS,
+                config.value(FAILED_AUTH_DELAY_MS),
+                "must be a non-negative 32-bit integer",
+            )
+        })?;
     let oauth = if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
         Some(OAuthHandle(Arc::new(oauth_settings(
             config,
@@ -142,6 +153,7 @@ pub fn settings(
         max_reauth_ms: max_reauth_ms.max(0),
         max_receive_size: max_receive_size as usize,
         plain_users,
+        failed_auth_delay: std::time::Duration::from_millis(u64::from(failed_auth_delay_ms)),
     }))
 }
 

@@ -340,13 +340,33 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
             ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(c))
         }),
         RequestKind::ConsumerGroupHeartbeat(req) => {
-            whole_group(&az, &req.group_id.clone(), request, |c| {
-                ResponseKind::ConsumerGroupHeartbeat(
+            if !az.group(Read, &req.group_id) {
+                return message(ResponseKind::ConsumerGroupHeartbeat(
                     ConsumerGroupHeartbeatResponse::default()
-                        .with_error_code(c)
+                        .with_error_code(GROUP_AUTHORIZATION_FAILED)
                         .with_member_epoch(-1),
-                )
-            })
+                ));
+            }
+            // KafkaApis: every subscribed topic name needs Describe (each
+            // distinct name checked and audited); one refusal refuses the
+            // heartbeat with a bare TOPIC_AUTHORIZATION_FAILED.
+            let names: std::collections::BTreeSet<&str> = req
+                .subscribed_topic_names
+                .iter()
+                .flatten()
+                .map(|t| t.as_str())
+                .collect();
+            let refused = names
+                .into_iter()
+                .filter(|name| !az.topic(Describe, name))
+                .count();
+            if refused > 0 {
+                return message(ResponseKind::ConsumerGroupHeartbeat(
+                    ConsumerGroupHeartbeatResponse::default()
+                        .with_error_code(TOPIC_AUTHORIZATION_FAILED),
+                ));
+            }
+            Checked::Go(request, None)
         }
         RequestKind::DescribeGroups(req) => {
             let denied = strip(&mut req.groups, |g| !az.group(Describe, g));
@@ -367,13 +387,14 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
             let denied = strip(&mut req.group_ids, |g| !az.group(Describe, g));
             go(
                 request,
-                Box::new(move |_, resp| {
+                Box::new(move |az, resp| {
                     if let ResponseKind::ConsumerGroupDescribe(r) = resp {
                         r.groups.extend(denied.into_iter().map(|g| {
                             consumer_group_describe_response::DescribedGroup::default()
                                 .with_group_id(g)
                                 .with_error_code(GROUP_AUTHORIZATION_FAILED)
                         }));
+                        hide_groups_with_hidden_topics(az, &mut r.groups);
                     }
                 }),
             )
@@ -757,13 +778,21 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                 }),
             )
         }
+        // A broker answers anyone (Kafka's `computeDescribeClusterResponse`
+        // checks Describe only for the authorized-operations field, see
+        // `authorized_ops`); a controller wants Alter on the cluster
+        // (ControllerApis, KIP-919).
         RequestKind::DescribeCluster(_) => {
-            if az.cluster(Describe) {
+            if !session.listener.is_controller || az.cluster(Alter) {
                 return Checked::Go(request, None);
             }
             message(ResponseKind::DescribeCluster(
                 DescribeClusterResponse::default()
                     .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(super::str_bytes(&format!(
+                        "Request {:?} is not authorized.",
+                        az.api
+                    ))))
                     .with_controller_id(BrokerId(-1)),
             ))
         }
@@ -881,6 +910,45 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                 tracing::warn!(api = ?az.api, "inter-broker request refused: ClusterAction denied");
                 Checked::Denied(None)
             }
+        }
+    }
+}
+
+/// KafkaApis' ConsumerGroupDescribe rule: a group whose members are
+/// assigned (or targeted) a topic the principal may not describe is
+/// answered TOPIC_AUTHORIZATION_FAILED, without its members.
+fn hide_groups_with_hidden_topics(
+    az: &Authz<'_>,
+    groups: &mut [consumer_group_describe_response::DescribedGroup],
+) {
+    let topics: std::collections::BTreeSet<String> = groups
+        .iter()
+        .flat_map(|g| g.members.iter())
+        .flat_map(|m| [&m.assignment, &m.target_assignment])
+        .flat_map(|a| a.topic_partitions.iter())
+        .map(|tp| tp.topic_name.to_string())
+        .collect();
+    let refused: std::collections::BTreeSet<String> = topics
+        .into_iter()
+        .filter(|t| !az.topic(Describe, t))
+        .collect();
+    if refused.is_empty() {
+        return;
+    }
+    for group in groups.iter_mut() {
+        let hidden = group
+            .members
+            .iter()
+            .flat_map(|m| [&m.assignment, &m.target_assignment])
+            .flat_map(|a| a.topic_partitions.iter())
+            .any(|tp| refused.contains(tp.topic_name.as_str()));
+        if hidden {
+            *group = consumer_group_describe_response::DescribedGroup::default()
+                .with_group_id(group.group_id.clone())
+                .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                .with_error_message(Some(super::str_bytes(
+                    "The group has described topic(s) that the client is not authorized to describe.",
+                )));
         }
     }
 }

@@ -14,8 +14,14 @@ use super::{controller_apis, Reply};
 use crate::controller::Controller;
 use crate::security::Session;
 use crate::server::NodeContext;
+use gregor_metadata::acl::AclOperation;
 use gregor_protocol::request::Request;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::messages::{
+    AllocateProducerIdsResponse, AlterPartitionResponse, ApiKey, BeginQuorumEpochResponse,
+    BrokerHeartbeatResponse, BrokerRegistrationResponse, ControllerRegistrationResponse,
+    DescribeQuorumResponse, EndQuorumEpochResponse, FetchResponse, FetchSnapshotResponse,
+    RequestKind, ResponseKind, VoteResponse,
+};
 use kafka_protocol::protocol::VersionRange;
 
 /// How a controller listener handles an API of Kafka's controller scope.
@@ -128,6 +134,11 @@ pub async fn handle(node: &NodeContext, request: Request, session: &Session) -> 
                 .spawn(async move { super::handle(&broker, request, &session).await });
             handled.await.ok().flatten()
         }
+        Some(ControllerApi::Raft | ControllerApi::Membership)
+            if !authorized(node, session, request.api_key) =>
+        {
+            Some(Reply::Message(refusal(request.api_key)?))
+        }
         Some(ControllerApi::Raft) => raft_rpc(node, request).await,
         Some(ControllerApi::Membership) => {
             // Decided on a blocking thread: the controller waits for the commit.
@@ -144,6 +155,93 @@ pub async fn handle(node: &NodeContext, request: Request, session: &Session) -> 
             None
         }
     }
+}
+
+/// The cluster operation Kafka's `ControllerApis` wants for a KRaft or
+/// membership RPC: ClusterAction for what voters, observers and brokers
+/// send each other; Describe for DescribeQuorum; Alter for the operator's
+/// voter and broker removals.
+pub fn required_operation(key: ApiKey) -> Option<AclOperation> {
+    use ApiKey::*;
+    Some(match key {
+        Vote
+        | BeginQuorumEpoch
+        | EndQuorumEpoch
+        | Fetch
+        | FetchSnapshot
+        | UpdateRaftVoter
+        | BrokerRegistration
+        | BrokerHeartbeat
+        | ControllerRegistration
+        | AllocateProducerIds
+        | AlterPartition
+        | AssignReplicasToDirs => AclOperation::ClusterAction,
+        DescribeQuorum => AclOperation::Describe,
+        AddRaftVoter | RemoveRaftVoter | UnregisterBroker => AclOperation::Alter,
+        _ => return None,
+    })
+}
+
+/// Whether the session may make this KRaft / membership RPC. Brokers and
+/// controllers authenticate as super users, so a secured cluster keeps
+/// electing and heartbeating whatever ACLs the cluster resource gets.
+fn authorized(node: &NodeContext, session: &Session, key: ApiKey) -> bool {
+    let Some(operation) = required_operation(key) else {
+        return false;
+    };
+    node.authorizer
+        .allows_cluster(&node.controller.image(), session, key, operation)
+}
+
+/// Kafka's answer to a refused controller RPC: the request's error
+/// response, i.e. its top-level error code CLUSTER_AUTHORIZATION_FAILED.
+fn refusal(key: ApiKey) -> Option<ResponseKind> {
+    const CODE: i16 = gregor_protocol::error_codes::CLUSTER_AUTHORIZATION_FAILED;
+    let message = || {
+        Some(super::str_bytes(&format!(
+            "Request {key:?} is not authorized."
+        )))
+    };
+    Some(match key {
+        ApiKey::Vote => ResponseKind::Vote(VoteResponse::default().with_error_code(CODE)),
+        ApiKey::BeginQuorumEpoch => ResponseKind::BeginQuorumEpoch(
+            BeginQuorumEpochResponse::default().with_error_code(CODE),
+        ),
+        ApiKey::EndQuorumEpoch => {
+            ResponseKind::EndQuorumEpoch(EndQuorumEpochResponse::default().with_error_code(CODE))
+        }
+        ApiKey::Fetch => ResponseKind::Fetch(FetchResponse::default().with_error_code(CODE)),
+        ApiKey::FetchSnapshot => {
+            ResponseKind::FetchSnapshot(FetchSnapshotResponse::default().with_error_code(CODE))
+        }
+        ApiKey::DescribeQuorum => ResponseKind::DescribeQuorum(
+            DescribeQuorumResponse::default()
+                .with_error_code(CODE)
+                .with_error_message(message()),
+        ),
+        ApiKey::BrokerRegistration => ResponseKind::BrokerRegistration(
+            BrokerRegistrationResponse::default().with_error_code(CODE),
+        ),
+        ApiKey::BrokerHeartbeat => {
+            ResponseKind::BrokerHeartbeat(BrokerHeartbeatResponse::default().with_error_code(CODE))
+        }
+        ApiKey::ControllerRegistration => ResponseKind::ControllerRegistration(
+            ControllerRegistrationResponse::default()
+                .with_error_code(CODE)
+                .with_error_message(message()),
+        ),
+        ApiKey::AllocateProducerIds => ResponseKind::AllocateProducerIds(
+            AllocateProducerIdsResponse::default().with_error_code(CODE),
+        ),
+        ApiKey::AlterPartition => {
+            ResponseKind::AlterPartition(AlterPartitionResponse::default().with_error_code(CODE))
+        }
+        // Not served (decode_request refuses them before this point).
+        other => {
+            tracing::debug!(api_key = ?other, "no refusal for an unserved controller RPC");
+            return None;
+        }
+    })
 }
 
 /// A KRaft RPC: the quorum runtime answers the request body as it came.
@@ -212,5 +310,23 @@ mod tests {
         assert_eq!(route(ApiKey::Fetch), Some(ControllerApi::Raft));
         assert_eq!(route(ApiKey::DescribeQuorum), Some(ControllerApi::Raft));
         assert!(supported(ApiKey::Vote).is_some());
+    }
+
+    /// Every KRaft and membership RPC served has a required operation and
+    /// a refusal (so a refused request is answered, not dropped).
+    #[test]
+    fn every_served_quorum_rpc_is_authorized() {
+        for (key, _, _) in QUORUM_RPC_VERSIONS {
+            assert!(required_operation(*key).is_some(), "{key:?}");
+            assert!(refusal(*key).is_some(), "{key:?}");
+        }
+        assert_eq!(
+            required_operation(ApiKey::BrokerHeartbeat),
+            Some(AclOperation::ClusterAction)
+        );
+        assert_eq!(
+            required_operation(ApiKey::DescribeQuorum),
+            Some(AclOperation::Describe)
+        );
     }
 }

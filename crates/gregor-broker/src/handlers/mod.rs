@@ -4,6 +4,7 @@
 pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
+pub mod authorized_ops;
 pub mod authz;
 pub mod broker_configs;
 pub mod consumer_groups;
@@ -55,13 +56,20 @@ pub enum Reply {
 /// (produce with acks=0). `session` says who asks, from where, on which
 /// listener.
 pub async fn handle(broker: &Broker, request: Request, session: &Session) -> Option<Reply> {
+    let ops = authorized_ops::wanted(&request);
     let (request, merge) = match authz::check(broker, request, session) {
         authz::Checked::Denied(reply) => return reply,
         authz::Checked::Go(request, merge) => (request, merge),
     };
     let mut reply = dispatch(broker, request, session).await;
-    if let (Some(merge), Some(Reply::Message(response))) = (merge, reply.as_mut()) {
-        authz::merge(broker, session, merge, response);
+    if let Some(Reply::Message(response)) = reply.as_mut() {
+        if let Some(merge) = merge {
+            authz::merge(broker, session, merge, response);
+        }
+        // After the merge: refused entries are in the response by then.
+        if let Some(ops) = ops {
+            authorized_ops::fill(broker, session, ops, response);
+        }
     }
     reply
 }

@@ -141,14 +141,27 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     (ApiKey::SyncGroup, &[check(Read, Group, "")]),
     (ApiKey::Heartbeat, &[check(Read, Group, "")]),
     (ApiKey::LeaveGroup, &[check(Read, Group, "")]),
-    (ApiKey::ConsumerGroupHeartbeat, &[check(Read, Group, "")]),
+    (
+        ApiKey::ConsumerGroupHeartbeat,
+        &[
+            check(Read, Group, ""),
+            check(Describe, Topic, "every subscribed topic name"),
+        ],
+    ),
     (
         ApiKey::DescribeGroups,
         &[check(Describe, Group, "per group")],
     ),
     (
         ApiKey::ConsumerGroupDescribe,
-        &[check(Describe, Group, "per group")],
+        &[
+            check(Describe, Group, "per group"),
+            check(
+                Describe,
+                Topic,
+                "per group: every topic its members are assigned",
+            ),
+        ],
     ),
     (
         ApiKey::ListGroups,
@@ -258,7 +271,17 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
             "named topics; listings leave them out",
         )],
     ),
-    (ApiKey::DescribeCluster, &[check(Describe, Cluster, "")]),
+    (
+        ApiKey::DescribeCluster,
+        &[
+            quiet(
+                Describe,
+                Cluster,
+                "clusterAuthorizedOperations only (0 when denied)",
+            ),
+            check(Alter, Cluster, "controller listeners"),
+        ],
+    ),
     (ApiKey::DescribeLogDirs, &[check(Describe, Cluster, "")]),
     (ApiKey::DescribeQuorum, &[check(Describe, Cluster, "")]),
     (ApiKey::ElectLeaders, &[check(Alter, Cluster, "")]),

@@ -82,6 +82,32 @@ impl Authorizer {
         )
     }
 
+    /// The `authorizedOperations` bit field of a resource for `session`
+    /// (Kafka's `AuthHelper.authorizedOperations`): every supported
+    /// operation without an authorizer. Never audited, as in Kafka (its
+    /// actions log neither allows nor denials).
+    pub fn authorized_operations(
+        &self,
+        image: &MetadataImage,
+        session: &Session,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> i32 {
+        if !self.enabled() {
+            return acl::operations_bit_field(
+                acl::supported_operations(resource_type).iter().copied(),
+            );
+        }
+        acl::authorized_operations(
+            image.acls.values(),
+            &self.config.settings,
+            &session.principal.to_string(),
+            &host_of(session),
+            resource_type,
+            name,
+        )
+    }
+
     /// Whether `session` may perform `operation` on at least one resource
     /// of `resource_type` (KIP-679, the idempotent producer's check).
     pub fn allows_any(

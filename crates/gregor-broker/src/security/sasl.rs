@@ -52,6 +52,10 @@ pub struct SaslSettings {
     pub plain_users: Vec<(String, String)>,
     /// OAUTHBEARER's token validation, when the listener enables it.
     pub oauth: Option<OAuthHandle>,
+    /// `connection.failed.authentication.delay.ms`: how long a connection
+    /// whose authentication failed stays open after the answer, as Kafka
+    /// delays the close (a guessing client waits that long per attempt).
+    pub failed_auth_delay: std::time::Duration,
 }
 
 // Passwords stay out of logs.
@@ -63,6 +67,7 @@ impl std::fmt::Debug for SaslSettings {
             .field("max_receive_size", &self.max_receive_size)
             .field("plain_users", &self.plain_users.len())
             .field("oauth", &self.oauth)
+            .field("failed_auth_delay", &self.failed_auth_delay)
             .finish()
     }
 }
@@ -458,6 +463,7 @@ pub async fn admit<W: AsyncWrite + Unpin>(
     let Some(gate) = gate else {
         return Admit::Serve(frame);
     };
+    let failed_auth_delay = gate.settings.failed_auth_delay;
     match gate.on_frame(frame, image, session).await {
         Verdict::Serve(frame) => Admit::Serve(frame),
         // Flushed: TLS (SASL_SSL) holds written bytes until then.
@@ -469,6 +475,8 @@ pub async fn admit<W: AsyncWrite + Unpin>(
             // The client reads why before the connection goes.
             let _ = out.write_all(&bytes).await;
             let _ = out.flush().await;
+            // Nothing more is read from this connection meanwhile.
+            tokio::time::sleep(failed_auth_delay).await;
             Admit::Close
         }
         Verdict::Close => Admit::Close,

@@ -6,6 +6,7 @@
 use super::topic::Connect;
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
+use gregor_client::Client;
 use gregor_metadata::acl::{
     self, AclBinding, AclFilter, AclOperation, AclPermission, Action, AuthorizerSettings,
     PatternType, ResourceType, CLUSTER_NAME,
@@ -104,12 +105,14 @@ pub enum AclCommand {
         /// The client address (ACLs may name hosts).
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
-        /// The broker's super.users, if the principal may be one.
-        #[arg(long, default_value = "")]
-        super_users: String,
-        /// The broker's allow.everyone.if.no.acl.found.
+        /// Decide with these super.users (`;`-separated) instead of the
+        /// broker's (read with DescribeConfigs by default).
         #[arg(long)]
-        allow_everyone_if_no_acl_found: bool,
+        super_users: Option<String>,
+        /// Decide with this allow.everyone.if.no.acl.found instead of the
+        /// broker's.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        allow_everyone_if_no_acl_found: Option<bool>,
         #[command(flatten)]
         resource: Resource,
         #[command(flatten)]
@@ -229,10 +232,7 @@ pub async fn run(cmd: AclCommand) -> anyhow::Result<()> {
             let op = operation(&op)?;
             let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let acls = client.describe_acls(&AclFilter::any()).await?;
-            let settings = AuthorizerSettings {
-                super_users: AuthorizerSettings::parse_super_users(&super_users),
-                allow_everyone_if_no_acl_found,
-            };
+            let settings = settings(&mut client, super_users, allow_everyone_if_no_acl_found).await;
             let decision = acl::authorize(
                 &acls,
                 &settings,
@@ -262,4 +262,37 @@ pub async fn run(cmd: AclCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The settings `explain` decides with: the broker's own (DescribeConfigs
+/// of its broker resource), each overridden by its flag. If the broker
+/// does not tell (the principal lacks DescribeConfigs on the cluster), the
+/// flags' values or Kafka's defaults, with a warning.
+async fn settings(
+    client: &mut Client,
+    super_users: Option<String>,
+    allow_everyone: Option<bool>,
+) -> AuthorizerSettings {
+    let broker = if super_users.is_some() && allow_everyone.is_some() {
+        None
+    } else {
+        match client.authorizer_settings().await {
+            Ok(settings) => Some(settings),
+            Err(err) => {
+                eprintln!(
+                    "warning: {err:#}; deciding with --super-users / --allow-everyone-if-no-acl-found (default: none / false)"
+                );
+                None
+            }
+        }
+    };
+    let broker = broker.unwrap_or_default();
+    AuthorizerSettings {
+        super_users: match super_users {
+            Some(text) => AuthorizerSettings::parse_super_users(&text),
+            None => broker.super_users,
+        },
+        allow_everyone_if_no_acl_found: allow_everyone
+            .unwrap_or(broker.allow_everyone_if_no_acl_found),
+    }
 }
