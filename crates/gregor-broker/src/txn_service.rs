@@ -548,3 +548,56 @@ pub struct Marker {
     /// markers), which decides the leader's epoch check.
     pub transaction_version: i8,
 }
+
+#[cfg(test)]
+mod marker_commit_tests {
+    use super::*;
+
+    fn progress(high_watermark: i64, leading: bool) -> Progress {
+        Progress {
+            high_watermark,
+            leading,
+            under_min_isr: false,
+        }
+    }
+
+    /// A marker at offset 9 of a leader whose high watermark is 9.
+    fn appended() -> (watch::Sender<Progress>, MarkerCommit) {
+        let (tx, rx) = watch::channel(progress(9, true));
+        let pending = MarkerCommit {
+            required_offset: 10,
+            progress: rx,
+        };
+        (tx, pending)
+    }
+
+    #[tokio::test]
+    async fn a_marker_is_answered_once_the_high_watermark_passes_it() {
+        let (tx, pending) = appended();
+        let answer = tokio::spawn(pending.committed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!answer.is_finished(), "answered before it was committed");
+        let _ = tx.send(progress(10, true));
+        assert_eq!(answer.await.ok(), Some(Ok(())));
+    }
+
+    #[tokio::test]
+    async fn a_marker_whose_leader_lost_the_partition_is_retried_elsewhere() {
+        let (tx, pending) = appended();
+        let answer = tokio::spawn(pending.committed());
+        let _ = tx.send(progress(9, false));
+        assert_eq!(
+            answer.await.ok(),
+            Some(Err(error_codes::NOT_LEADER_OR_FOLLOWER))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_marker_never_replicated_times_out() {
+        let (_tx, pending) = appended();
+        assert_eq!(
+            pending.committed().await,
+            Err(error_codes::REQUEST_TIMED_OUT)
+        );
+    }
+}
