@@ -486,9 +486,6 @@ def test_producer_fenced_after_its_coordinator_died_mid_transaction(cluster_fact
 
 # ---- what a coordinator serves is what it committed ----------------------------------------
 
-@pytest.mark.xfail(harness.SERVER_KIND != "kafka", strict=False,
-                   reason="Gregor's committed-read undo log is switched off (group_service/load.rs): with it "
-                          "test_eos saw committed offsets go back after coordinator faults; issue 13 note")
 def test_an_uncommitted_offset_is_never_served(cluster_factory):
     """An OffsetCommit the followers have not got is not acknowledged (Kafka: the write
     times out, COORDINATOR_NOT_AVAILABLE) and, as Kafka reads coordinator state at

@@ -448,6 +448,11 @@ def test_exactly_once_pipelines_under_coordinator_faults(cluster_factory, tmp_pa
     # Every line every member reported (with arrival times), to look into a failure.
     path.with_suffix(".members.json").write_text(json.dumps(
         {f"{m.pipeline}.{m.name}": m.snapshot() for m in run.members}, default=str))
+    # The OffsetFetch samples, each with the time it was asked, and the fault windows that
+    # leave samples out: where a commit_regression comes from.
+    path.with_suffix(".samples.json").write_text(json.dumps(
+        {"windows": windows, "samples": {k: [(c.partition, c.offset, c.t) for c in v] for k, v in run.commits.items()},
+         "regressions": rep.commit_regression}, default=str))
     stuck = [o["error"] for m in run.members for o in m.snapshot() if "did not stop" in str(o.get("error", ""))]
     if stuck:
         print("members that did not stop:", *stuck, sep="\n")

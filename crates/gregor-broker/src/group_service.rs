@@ -186,6 +186,15 @@ impl GroupService {
                     now_ms(),
                 );
                 shard.coordinator.place_changes(marker_offset);
+                tracing::debug!(
+                    partition,
+                    producer_id,
+                    commit,
+                    marker_offset,
+                    high_watermark = self.core.high_watermark(partition),
+                    last_written = shard.last_written,
+                    "transaction marker settled group offsets"
+                );
                 // A require_stable read waits for the marker too.
                 shard.last_written = shard.last_written.max(Some(marker_offset));
             }
@@ -236,27 +245,38 @@ impl GroupService {
         Ok(f(&shard.coordinator))
     }
 
-    /// Waits until everything the group's shard has written is committed
-    /// (what a read of it may show), as Kafka runs a `require_stable`
-    /// OffsetFetch as a write operation: an answer waits for the shard's
-    /// last written offset. A coordinator cut off from its followers (its
-    /// image stale, still leading in its eyes) thus times out with
+    /// A `require_stable` read (read_committed consumers' OffsetFetch), as
+    /// Kafka runs it: as a write operation that writes nothing. It reads the
+    /// shard's latest state, then its answer waits until everything the
+    /// shard has written so far is committed. Reading first matters: a
+    /// transaction marker applied after a wait but before a read at the
+    /// high watermark would be hidden (its offsets shown as before the
+    /// transaction, no longer pending), though the transaction was
+    /// acknowledged. A coordinator cut off from its followers (its image
+    /// stale, still leading in its eyes) times out with
     /// COORDINATOR_NOT_AVAILABLE instead of answering from a state the new
     /// coordinator has moved past. Nothing is reloaded on failure (this
     /// step wrote nothing).
-    pub async fn wait_stable(&self, group_id: &str) -> Result<(), i16> {
+    pub async fn read_stable<T>(
+        &self,
+        group_id: &str,
+        f: impl FnOnce(&GroupCoordinator) -> T,
+    ) -> Result<T, i16> {
         let partition = self.core.partition_of(group_id);
-        let pending = {
+        let (answer, pending) = {
             let mut inner = self.core.lock();
             let shard = inner.shards.get_mut(partition)?;
-            shard.last_written.and_then(|last| {
+            self.core.catch_up(partition, shard);
+            let answer = f(&shard.coordinator);
+            let pending = shard.last_written.and_then(|last| {
                 internal_topics::pending_at(&self.core.replicas, OFFSETS_TOPIC, partition, last)
-            })
+            });
+            (answer, pending)
         };
-        match pending {
-            Some(pending) => pending.wait(self.core.commit_timeout).await.map(|_| ()),
-            None => Ok(()),
+        if let Some(pending) = pending {
+            pending.wait(self.core.commit_timeout).await?;
         }
+        Ok(answer)
     }
 
     /// Read-only access to every loaded shard (ListGroups), each at its

@@ -218,6 +218,8 @@ async fn deliver_all(broker: &Arc<Broker>, job: &MarkerJob) -> Result<(), String
             remaining.remove(key);
         }
         let mut answers: Vec<((String, i32), i16)> = Vec::new();
+        // Local markers are all appended, then waited for (acks=all).
+        let mut local = Vec::with_capacity(routes.local.len());
         for (topic, partition) in routes.local {
             let marker = crate::txn_service::Marker {
                 producer_id: job.producer_id,
@@ -226,12 +228,18 @@ async fn deliver_all(broker: &Arc<Broker>, job: &MarkerJob) -> Result<(), String
                 commit: job.commit,
                 transaction_version: job.transaction_version,
             };
-            let code = broker
-                .txns
-                .write_local_marker(&broker.groups, &topic, partition, marker)
-                .err()
-                .unwrap_or(error_codes::NONE);
-            answers.push(((topic, partition), code));
+            let written =
+                broker
+                    .txns
+                    .append_local_marker(&broker.groups, &topic, partition, marker);
+            local.push(((topic, partition), written));
+        }
+        for (key, written) in local {
+            let code = match written {
+                Ok(pending) => pending.committed().await.err().unwrap_or(error_codes::NONE),
+                Err(code) => code,
+            };
+            answers.push((key, code));
         }
         // Leaders are asked concurrently: a slow one does not hold up the rest.
         let mut sends = tokio::task::JoinSet::new();

@@ -29,7 +29,8 @@ use crate::clock::now_ms;
 use crate::controller::Controller;
 use crate::group_service::GroupService;
 use crate::internal_topics::{self, OFFSETS_TOPIC, TXN_TOPIC};
-use crate::replica_manager::ReplicaManager;
+use crate::replica::leader::AckState;
+use crate::replica_manager::{Progress, ReplicaManager};
 use crate::txn_markers::{MarkerJob, MarkerOutbox};
 use gregor_coordinator::runtime::Shards;
 use gregor_coordinator::txn::{
@@ -40,6 +41,38 @@ use gregor_metadata::MetadataImage;
 use gregor_protocol::error_codes;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a marker's write waits to be committed before answering
+/// REQUEST_TIMED_OUT (below the 30 s inter-broker request timeout, so the
+/// coordinator gets the answer and retries).
+const MARKER_COMMIT_TIMEOUT: Duration = Duration::from_millis(5_000);
+
+/// A marker appended at this leader, not yet known to be committed.
+#[must_use = "a marker is written once committed"]
+pub struct MarkerCommit {
+    required_offset: i64,
+    progress: watch::Receiver<Progress>,
+}
+
+impl MarkerCommit {
+    /// Waits until the high watermark passes the marker, as an acks=all
+    /// produce: the partition-level error otherwise.
+    pub async fn committed(mut self) -> Result<(), Code> {
+        let required = self.required_offset;
+        let settled = |p: &Progress| p.ack_state(required) != Some(AckState::Waiting);
+        // An error only means the partition is gone: decided below.
+        let _ = tokio::time::timeout(MARKER_COMMIT_TIMEOUT, self.progress.wait_for(settled)).await;
+        let state = self.progress.borrow().ack_state(required);
+        match state {
+            Some(AckState::Done) => Ok(()),
+            Some(AckState::DoneUnderMinIsr) => Err(error_codes::NOT_ENOUGH_REPLICAS_AFTER_APPEND),
+            Some(AckState::Waiting) => Err(error_codes::REQUEST_TIMED_OUT),
+            None => Err(error_codes::NOT_LEADER_OR_FOLLOWER),
+        }
+    }
+}
 
 pub struct TxnService {
     core: Arc<Core>,
@@ -377,23 +410,33 @@ impl TxnService {
         self.core.lock().leader_epoch(txn_partition) == Some(epoch)
     }
 
-    /// Writes one marker to a partition this broker leads (the marker
-    /// channel's local path and the WriteTxnMarkers handler); markers on
-    /// `__consumer_offsets` settle the transactional offsets in the group
-    /// coordinator. A partition not (yet) hosted here is
-    /// NOT_LEADER_OR_FOLLOWER: the channel retries it at whichever broker
-    /// leads it then, and skips it once the topic is gone.
-    pub fn write_local_marker(
+    /// Appends one marker to a partition this broker leads (the marker
+    /// channel's local path and the WriteTxnMarkers handler); its answer
+    /// ([`MarkerCommit::committed`]) waits until it is committed, as Kafka
+    /// appends markers with acks=all: a
+    /// marker only this leader holds is lost if a new leader truncates it,
+    /// and the coordinator, told it was written, would complete the
+    /// transaction without it (its offsets never applied, its records never
+    /// committed on that partition). Markers on `__consumer_offsets` settle
+    /// the transactional offsets in the group coordinator at once; reads at
+    /// the committed state show them once the marker is committed. A
+    /// partition not (yet) hosted here is NOT_LEADER_OR_FOLLOWER: the
+    /// channel retries it at whichever broker leads it then, and skips it
+    /// once the topic is gone. A marker not committed in time is
+    /// REQUEST_TIMED_OUT (retried: a second marker of a finished
+    /// transaction is an idempotent retry for the partition leader).
+    pub fn append_local_marker(
         &self,
         groups: &GroupService,
         topic: &str,
         partition: i32,
         marker: Marker,
-    ) -> Result<(), Code> {
+    ) -> Result<MarkerCommit, Code> {
         let Some(target) = self.core.replicas.partition(topic, partition) else {
             return Err(error_codes::NOT_LEADER_OR_FOLLOWER);
         };
-        if !target.progress().borrow().leading {
+        let progress = target.progress();
+        if !progress.borrow().leading {
             return Err(error_codes::NOT_LEADER_OR_FOLLOWER);
         }
         let marker = TxnMarker {
@@ -409,7 +452,10 @@ impl TxnService {
         if topic == OFFSETS_TOPIC {
             groups.complete_txn(partition, marker.producer_id, marker.commit, written.offset);
         }
-        Ok(())
+        Ok(MarkerCommit {
+            required_offset: written.offset + 1,
+            progress,
+        })
     }
 
     /// Background duties: (re)send the markers of prepared transactions
@@ -501,4 +547,57 @@ pub struct Marker {
     /// KIP-1228: the transaction's version (2: the epoch was bumped for the
     /// markers), which decides the leader's epoch check.
     pub transaction_version: i8,
+}
+
+#[cfg(test)]
+mod marker_commit_tests {
+    use super::*;
+
+    fn progress(high_watermark: i64, leading: bool) -> Progress {
+        Progress {
+            high_watermark,
+            leading,
+            under_min_isr: false,
+        }
+    }
+
+    /// A marker at offset 9 of a leader whose high watermark is 9.
+    fn appended() -> (watch::Sender<Progress>, MarkerCommit) {
+        let (tx, rx) = watch::channel(progress(9, true));
+        let pending = MarkerCommit {
+            required_offset: 10,
+            progress: rx,
+        };
+        (tx, pending)
+    }
+
+    #[tokio::test]
+    async fn a_marker_is_answered_once_the_high_watermark_passes_it() {
+        let (tx, pending) = appended();
+        let answer = tokio::spawn(pending.committed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!answer.is_finished(), "answered before it was committed");
+        let _ = tx.send(progress(10, true));
+        assert_eq!(answer.await.ok(), Some(Ok(())));
+    }
+
+    #[tokio::test]
+    async fn a_marker_whose_leader_lost_the_partition_is_retried_elsewhere() {
+        let (tx, pending) = appended();
+        let answer = tokio::spawn(pending.committed());
+        let _ = tx.send(progress(9, false));
+        assert_eq!(
+            answer.await.ok(),
+            Some(Err(error_codes::NOT_LEADER_OR_FOLLOWER))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_marker_never_replicated_times_out() {
+        let (_tx, pending) = appended();
+        assert_eq!(
+            pending.committed().await,
+            Err(error_codes::REQUEST_TIMED_OUT)
+        );
+    }
 }

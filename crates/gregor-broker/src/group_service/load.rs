@@ -30,12 +30,10 @@ pub fn replay_shard(
     config: GroupConfig,
 ) -> anyhow::Result<Loaded> {
     let mut coordinator = GroupCoordinator::new(config);
-    // Reads at the committed state (the undo log of committed.rs) stay off
-    // for now: with them, compat/cluster/test_eos.py's coordinator-fault run
-    // saw a group's committed offset go back (a sampled OffsetFetch after a
-    // coordinator move). Until that is understood, reads come from memory as
-    // before; see issue 13's note.
-    let _ = GroupCoordinator::track_uncommitted;
+    // Reads at the committed state (committed.rs): plain OffsetFetch,
+    // DescribeGroups and ListGroups do not show writes past the high
+    // watermark.
+    coordinator.track_uncommitted();
     let now = now_ms();
     // A new leader learns its high watermark from its followers' next
     // fetches, so right after an election it can lag records the old leader
@@ -93,6 +91,13 @@ pub fn replay_shard(
             coordinator.discard_changes();
         }
     }
+    tracing::info!(
+        partition,
+        end,
+        high_watermark,
+        tracked = !coordinator.uncommitted().is_empty(),
+        "replayed consumer group shard"
+    );
     Ok(Loaded {
         coordinator,
         records,

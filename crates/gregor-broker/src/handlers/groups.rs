@@ -5,7 +5,7 @@ use super::str_bytes;
 use crate::server::Broker;
 use gregor_coordinator::group::GroupCoordinator;
 use gregor_coordinator::group::JoinContext;
-use gregor_coordinator::group::{FetchedTopic, Response};
+use gregor_coordinator::group::{FetchedTopic, ReadAt, Response};
 use gregor_protocol::error_codes::{
     COORDINATOR_LOAD_IN_PROGRESS, INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT, UNKNOWN_SERVER_ERROR,
     UNKNOWN_TOPIC_OR_PARTITION, UNSTABLE_OFFSET_COMMIT,
@@ -185,58 +185,49 @@ pub async fn fetch_offsets(
     version: i16,
 ) -> OffsetFetchResponse {
     if version >= BATCHED_OFFSET_FETCH {
-        let mut stable = Vec::with_capacity(request.groups.len());
+        let mut groups = Vec::with_capacity(request.groups.len());
         for g in &request.groups {
-            stable.push(if request.require_stable {
-                broker.groups.wait_stable(&g.group_id).await
-            } else {
-                Ok(())
+            let wanted: Option<Vec<(String, Vec<i32>)>> = g.topics.as_ref().map(|ts| {
+                ts.iter()
+                    .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
+                    .collect()
             });
-        }
-        let groups = request
-            .groups
-            .iter()
-            .zip(stable)
-            .map(|(g, stable)| {
-                let wanted: Option<Vec<(String, Vec<i32>)>> = g.topics.as_ref().map(|ts| {
-                    ts.iter()
-                        .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
-                        .collect()
-                });
-                // v9: a consumer-protocol member fetches at its member epoch.
-                let member = g.member_id.as_deref();
-                let fetched = stable.and_then(|()| {
-                    broker.groups.read(&g.group_id, |c| {
-                        c.validate_offset_fetch(&g.group_id, member, g.member_epoch)?;
-                        Ok(fetch_group(
-                            c,
-                            &g.group_id,
-                            wanted.as_deref(),
-                            request.require_stable,
-                        ))
-                    })
-                });
-                match fetched.and_then(|r| r) {
-                    Ok((fetched, unstable)) => {
-                        let mut topics = batched_topics(fetched);
-                        for topic in &mut topics {
-                            for p in &mut topic.partitions {
-                                if unstable.contains(&(topic.name.to_string(), p.partition_index)) {
-                                    p.error_code = UNSTABLE_OFFSET_COMMIT;
-                                    p.committed_offset = -1;
-                                }
+            // v9: a consumer-protocol member fetches at its member epoch.
+            let member = g.member_id.as_deref();
+            let read = |c: &GroupCoordinator| {
+                c.validate_offset_fetch(&g.group_id, member, g.member_epoch)?;
+                Ok(fetch_group(
+                    c,
+                    &g.group_id,
+                    wanted.as_deref(),
+                    request.require_stable,
+                ))
+            };
+            let fetched = if request.require_stable {
+                broker.groups.read_stable(&g.group_id, read).await
+            } else {
+                broker.groups.read(&g.group_id, read)
+            };
+            groups.push(match fetched.and_then(|r| r) {
+                Ok((fetched, unstable)) => {
+                    let mut topics = batched_topics(fetched);
+                    for topic in &mut topics {
+                        for p in &mut topic.partitions {
+                            if unstable.contains(&(topic.name.to_string(), p.partition_index)) {
+                                p.error_code = UNSTABLE_OFFSET_COMMIT;
+                                p.committed_offset = -1;
                             }
                         }
-                        OffsetFetchResponseGroup::default()
-                            .with_group_id(g.group_id.clone())
-                            .with_topics(topics)
                     }
-                    Err(code) => OffsetFetchResponseGroup::default()
+                    OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id.clone())
-                        .with_error_code(code),
+                        .with_topics(topics)
                 }
-            })
-            .collect();
+                Err(code) => OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_error_code(code),
+            });
+        }
         return OffsetFetchResponse::default().with_groups(groups);
     }
     let wanted: Option<Vec<(String, Vec<i32>)>> = request.topics.as_ref().map(|ts| {
@@ -244,19 +235,19 @@ pub async fn fetch_offsets(
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    if request.require_stable {
-        if let Err(code) = broker.groups.wait_stable(&request.group_id).await {
-            return fetch_refused(&request, code);
-        }
-    }
-    let fetched = broker.groups.read(&request.group_id, |c| {
+    let read = |c: &GroupCoordinator| {
         fetch_group(
             c,
             &request.group_id,
             wanted.as_deref(),
             request.require_stable,
         )
-    });
+    };
+    let fetched = if request.require_stable {
+        broker.groups.read_stable(&request.group_id, read).await
+    } else {
+        broker.groups.read(&request.group_id, read)
+    };
     let (fetched, unstable) = match fetched {
         Ok(found) => found,
         Err(code) => return fetch_refused(&request, code),
@@ -323,14 +314,27 @@ fn fetch_refused(request: &OffsetFetchRequest, code: i16) -> OffsetFetchResponse
 /// consumers, KIP-447), the partitions whose transactional offset commit
 /// is still pending: they answer UNSTABLE_OFFSET_COMMIT, so the consumer
 /// waits for the transaction instead of starting from an offset about to
-/// change.
+/// change. A plain fetch reads at the high watermark; a `require_stable`
+/// one reads the latest state, its answer waiting for it to be committed
+/// (`GroupService::read_stable`).
 fn fetch_group(
     c: &GroupCoordinator,
     group_id: &str,
     wanted: Option<&[(String, Vec<i32>)]>,
     require_stable: bool,
 ) -> (Vec<FetchedTopic>, Vec<(String, i32)>) {
-    let fetched = c.fetch_offsets(group_id, wanted);
+    let at = if require_stable {
+        ReadAt::Latest
+    } else {
+        ReadAt::Committed
+    };
+    let fetched = c.fetch_offsets_at(group_id, wanted, at);
+    if at == ReadAt::Committed && tracing::enabled!(tracing::Level::DEBUG) {
+        let hidden = c.hidden_offsets(group_id);
+        if !hidden.is_empty() {
+            tracing::debug!(group_id, ?hidden, "offset fetch hides uncommitted offsets");
+        }
+    }
     let unstable = if require_stable {
         fetched
             .iter()

@@ -182,7 +182,7 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
             transactions::txn_offset_commit(broker, req, version).await,
         ),
         RequestKind::WriteTxnMarkers(req) => ResponseKind::WriteTxnMarkers(
-            transactions::write_markers(broker, req, &request.marker_txn_versions),
+            transactions::write_markers(broker, req, &request.marker_txn_versions).await,
         ),
         RequestKind::DescribeTransactions(req) => {
             ResponseKind::DescribeTransactions(transactions::describe(broker, req))

@@ -291,58 +291,74 @@ fn txn_commit_failed(request: &TxnOffsetCommitRequest, error: i16) -> TxnOffsetC
 /// other coordinators. `transaction_versions` holds each marker's
 /// transaction version (KIP-1228) for a v2 request; a v1 one has none and
 /// its markers are checked as legacy (TV0/1) ones.
-pub fn write_markers(
+pub async fn write_markers(
     broker: &Broker,
     request: WriteTxnMarkersRequest,
     transaction_versions: &[i8],
 ) -> WriteTxnMarkersResponse {
-    let markers = request
-        .markers
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let marker = Marker {
-                producer_id: m.producer_id.0,
-                producer_epoch: m.producer_epoch,
-                coordinator_epoch: m.coordinator_epoch,
-                commit: m.transaction_result,
-                transaction_version: transaction_versions
-                    .get(i)
-                    .copied()
-                    .unwrap_or(gregor_log::LEGACY_TRANSACTION_VERSION),
-            };
-            let topics = m
-                .topics
+    // Every marker is appended first, then each answer waits for its
+    // marker to be committed (acks=all, as Kafka writes markers).
+    let mut appended = Vec::with_capacity(request.markers.len());
+    for (i, m) in request.markers.iter().enumerate() {
+        let marker = Marker {
+            producer_id: m.producer_id.0,
+            producer_epoch: m.producer_epoch,
+            coordinator_epoch: m.coordinator_epoch,
+            commit: m.transaction_result,
+            transaction_version: transaction_versions
+                .get(i)
+                .copied()
+                .unwrap_or(gregor_log::LEGACY_TRANSACTION_VERSION),
+        };
+        let mut topics = Vec::with_capacity(m.topics.len());
+        for t in &m.topics {
+            let partitions: Vec<_> = t
+                .partition_indexes
                 .iter()
-                .map(|t| {
-                    let partitions = t
-                        .partition_indexes
-                        .iter()
-                        .map(|p| {
-                            let code = if let Err(not_led) = led_partition(broker, &t.name, *p) {
-                                not_led.code
-                            } else {
-                                broker
-                                    .txns
-                                    .write_local_marker(&broker.groups, &t.name, *p, marker)
-                                    .err()
-                                    .unwrap_or(error_codes::NONE)
-                            };
-                            WritableTxnMarkerPartitionResult::default()
-                                .with_partition_index(*p)
-                                .with_error_code(code)
-                        })
-                        .collect();
-                    WritableTxnMarkerTopicResult::default()
-                        .with_name(t.name.clone())
-                        .with_partitions(partitions)
+                .map(|p| {
+                    let written = match led_partition(broker, &t.name, *p) {
+                        Err(not_led) => Err(not_led.code),
+                        Ok(_) => {
+                            broker
+                                .txns
+                                .append_local_marker(&broker.groups, &t.name, *p, marker)
+                        }
+                    };
+                    (*p, written)
                 })
                 .collect();
+            topics.push((t.name.clone(), partitions));
+        }
+        appended.push((m.producer_id, topics));
+    }
+    let mut markers = Vec::with_capacity(appended.len());
+    for (producer_id, topics) in appended {
+        let mut results = Vec::with_capacity(topics.len());
+        for (name, partitions) in topics {
+            let mut answers = Vec::with_capacity(partitions.len());
+            for (partition, written) in partitions {
+                let code = match written {
+                    Ok(pending) => pending.committed().await.err().unwrap_or(error_codes::NONE),
+                    Err(code) => code,
+                };
+                answers.push(
+                    WritableTxnMarkerPartitionResult::default()
+                        .with_partition_index(partition)
+                        .with_error_code(code),
+                );
+            }
+            results.push(
+                WritableTxnMarkerTopicResult::default()
+                    .with_name(name)
+                    .with_partitions(answers),
+            );
+        }
+        markers.push(
             WritableTxnMarkerResult::default()
-                .with_producer_id(m.producer_id)
-                .with_topics(topics)
-        })
-        .collect();
+                .with_producer_id(producer_id)
+                .with_topics(results),
+        );
+    }
     WriteTxnMarkersResponse::default().with_markers(markers)
 }
 

@@ -26,6 +26,18 @@ use super::state::{Group, GroupState};
 use super::GroupCoordinator;
 use std::collections::{BTreeMap, VecDeque};
 
+/// Which state a read of committed offsets sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadAt {
+    /// The state at the high watermark (a plain OffsetFetch): Kafka's read
+    /// operations, at the last committed offset.
+    Committed,
+    /// Everything applied, committed or not (a `require_stable` fetch,
+    /// which Kafka runs as a write operation: its answer then waits for
+    /// the shard's last written offset to be committed).
+    Latest,
+}
+
 /// A committed offset's key: group, topic, partition.
 pub type OffsetKey = (String, String, i32);
 
@@ -217,6 +229,28 @@ impl GroupCoordinator {
     pub fn committed_up_to(&mut self, high_watermark: i64) {
         self.undo.trim(high_watermark);
         self.removed_groups.trim(high_watermark);
+    }
+
+    /// Diagnostics: the offsets of `group_id` a read hides now, as
+    /// (topic, partition, shown, in memory).
+    pub fn hidden_offsets(&self, group_id: &str) -> Vec<(String, i32, Option<i64>, Option<i64>)> {
+        self.undo
+            .pending_of(group_id)
+            .map(|(topic, partition)| {
+                let current = self
+                    .groups
+                    .get(group_id)
+                    .and_then(|g| g.offsets.get(&(topic.to_string(), partition)));
+                let key = (group_id.to_string(), topic.to_string(), partition);
+                let shown = self.undo.committed(&key, current);
+                (
+                    topic.to_string(),
+                    partition,
+                    shown.map(|v| v.offset),
+                    current.map(|v| v.offset),
+                )
+            })
+            .collect()
     }
 
     /// The uncommitted writes this coordinator tracks.

@@ -184,3 +184,63 @@ fn a_group_made_by_an_uncommitted_first_commit_is_not_listed() {
     committed_at(&mut c, 1, &[("t", 1, 10)]);
     assert_eq!(listed(&c), vec!["g".to_string()]);
 }
+
+/// A TxnOffsetCommit of `producer_id` committing `offset` for g/t/0.
+fn txn_committed(c: &mut GroupCoordinator, producer_id: i64, offset: i64, log_offset: i64) {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{TopicName, TransactionalId, TxnOffsetCommitRequest};
+    let req = TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(s("tx")))
+        .with_group_id(GroupId(s("g")))
+        .with_producer_id(producer_id.into())
+        .with_generation_id(-1)
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(offset)])]);
+    let (_, records) = c.txn_commit_offsets(&req, &TopicTable::default(), 100);
+    assert_eq!(records.len(), 1);
+    c.place_changes(log_offset);
+}
+
+fn stable_offset_of(c: &GroupCoordinator) -> i64 {
+    let wanted = [("t".to_string(), vec![0])];
+    c.fetch_offsets_at("g", Some(&wanted), ReadAt::Latest)[0].partitions[0].offset
+}
+
+/// The shape of the commit_regression test_eos.py saw: a transaction is
+/// acknowledged (EndTxn) before its markers are written; a read_committed
+/// consumer's OffsetFetch (require_stable) then either finds its offsets
+/// pending (UNSTABLE_OFFSET_COMMIT, it retries) or, once the marker is
+/// applied, must see them, even while the marker is not yet committed:
+/// Kafka reads such a fetch at the latest state and holds its answer until
+/// that state is committed. Read at the high watermark, it showed the
+/// offset from before the transaction (43 -> 41), no longer pending.
+#[test]
+fn a_stable_read_sees_a_settled_transaction_before_its_marker_commits() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    txn_committed(&mut c, 7, 41, 0);
+    c.complete_txn_offsets(7, true, |_| true, 200);
+    c.place_changes(1);
+    c.committed_up_to(2);
+    assert_eq!(stable_offset_of(&c), 41);
+
+    // The next transaction: pending until its marker (offset 3).
+    txn_committed(&mut c, 7, 43, 2);
+    c.committed_up_to(3);
+    assert!(c.has_pending_offset("g", "t", 0));
+    c.complete_txn_offsets(7, true, |_| true, 300);
+    c.place_changes(3);
+    assert!(!c.has_pending_offset("g", "t", 0));
+    // Marker appended, high watermark still 3: a plain fetch reads the
+    // committed 41, a stable one the 43 it will wait to be committed.
+    assert_eq!(offset_of(&c, "g", "t", 0), 41);
+    assert_eq!(stable_offset_of(&c), 43);
+    c.committed_up_to(4);
+    assert_eq!(offset_of(&c, "g", "t", 0), 43);
+    assert_eq!(stable_offset_of(&c), 43);
+}

@@ -46,6 +46,7 @@ mod committed_tests;
 #[cfg(test)]
 mod tests;
 
+pub use committed::ReadAt;
 pub use offsets::{FetchedPartition, FetchedTopic};
 pub use records::{GroupValue, MemberValue, OffsetValue, Record, RecordError};
 pub use state::GroupState;

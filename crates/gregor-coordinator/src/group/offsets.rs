@@ -1,6 +1,7 @@
 //! Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete.
 
 use super::committed;
+use super::committed::ReadAt;
 use super::consumer::Topics;
 use super::records::{OffsetValue, Record};
 use super::state::{Group, GroupState};
@@ -192,6 +193,21 @@ impl GroupCoordinator {
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Vec<FetchedTopic> {
+        self.fetch_offsets_at(group_id, topics, ReadAt::Committed)
+    }
+
+    /// [`Self::fetch_offsets`] at `at`: a `require_stable` fetch reads the
+    /// latest state and its answer then waits for everything written so
+    /// far to be committed, as Kafka runs it as a write operation (reading
+    /// at the high watermark there would show a transaction's offsets as
+    /// before it once its marker is in, though that transaction was
+    /// acknowledged and the fetch no longer sees it pending).
+    pub fn fetch_offsets_at(
+        &self,
+        group_id: &str,
+        topics: Option<&[(String, Vec<i32>)]>,
+        at: ReadAt,
+    ) -> Vec<FetchedTopic> {
         match topics {
             Some(topics) => topics
                 .iter()
@@ -200,7 +216,7 @@ impl GroupCoordinator {
                     partitions: partitions
                         .iter()
                         .map(|&partition| {
-                            fetched(partition, self.committed_offset(group_id, name, partition))
+                            fetched(partition, self.offset_at(group_id, name, partition, at))
                         })
                         .collect(),
                 })
@@ -213,10 +229,12 @@ impl GroupCoordinator {
                     .flat_map(|g| g.offsets.keys())
                     .map(|(topic, partition)| (topic.as_str(), *partition))
                     .collect();
-                keys.extend(self.undo.pending_of(group_id));
+                if at == ReadAt::Committed {
+                    keys.extend(self.undo.pending_of(group_id));
+                }
                 let mut out: Vec<FetchedTopic> = Vec::new();
                 for (topic, partition) in keys {
-                    let Some(value) = self.committed_offset(group_id, topic, partition) else {
+                    let Some(value) = self.offset_at(group_id, topic, partition, at) else {
                         continue;
                     };
                     if out.last().map(|t| t.name.as_str()) != Some(topic) {
@@ -234,18 +252,19 @@ impl GroupCoordinator {
         }
     }
 
-    /// One committed offset as of the high watermark.
-    fn committed_offset(
+    /// One committed offset as of the high watermark, or the latest one.
+    fn offset_at(
         &self,
         group_id: &str,
         topic: &str,
         partition: i32,
+        at: ReadAt,
     ) -> Option<&OffsetValue> {
         let current = self
             .groups
             .get(group_id)
             .and_then(|g| g.offsets.get(&(topic.to_string(), partition)));
-        if self.undo.is_empty() {
+        if at == ReadAt::Latest || self.undo.is_empty() {
             return current;
         }
         let key = (group_id.to_string(), topic.to_string(), partition);
