@@ -293,25 +293,32 @@ start_broker() {
     local cport; cport=$(free_port)
     write_kafka_config "$BROKER_DIR" "$port" "$cport"
     local uuid
-    uuid=$("$PY" -c 'import uuid,base64; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())')
+    # like Kafka's Uuid.randomUuid(): never one starting with "-", which
+    # kafka-storage would read as an option (1 start in 64 failed so)
+    uuid=$("$PY" -c 'import uuid,base64
+while True:
+    u = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    if not u.startswith("-"): break
+print(u)')
     local fmt=(java -Dlog4j2.configurationFile="$BROKER_DIR/log4j2.properties" -cp "$KDIR/broker/*"
       kafka.tools.StorageTool format -t "$uuid" -c "$BROKER_DIR/server.properties")
     [ "$SEC" = plaintext ] || fmt+=(--add-scram "$SCRAM_SPEC")
-    echo "kafka format: ${fmt[*]}" >> "$CMDS"
+    echo "kafka format ($SEC): ${fmt[*]}" >> "$CMDS"
     "${fmt[@]}" > "$BROKER_DIR/format.log" 2>&1 || { cat "$BROKER_DIR/format.log" >&2; return 1; }
     cmd=("${BROKER_CPUS[@]}" java $KAFKA_JVM_FLAGS -Dlog4j2.configurationFile="$BROKER_DIR/log4j2.properties" -cp "$KDIR/broker/*"
       kafka.Kafka "$BROKER_DIR/server.properties")
   else
     cmd=("${BROKER_CPUS[@]}" "$GREGOR" server --set "listeners=$LISTENER://$BOOTSTRAP" --set "log.dirs=$BROKER_DIR/data" --set num.partitions=1)
     if [ "$SEC" = sasl_ssl ]; then
-      cmd+=(--set sasl.enabled.mechanisms=SCRAM-SHA-512 --set "sasl.bootstrap.scram=$SCRAM_SPEC"
+      cmd+=(--set inter.broker.listener.name=SASL_SSL --set sasl.enabled.mechanisms=SCRAM-SHA-512
+        --set "sasl.bootstrap.scram=$SCRAM_SPEC"
         --set sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
         --set "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$JAAS"
         --set ssl.keystore.type=PEM --set "ssl.keystore.location=$TLS_DIR/server.pem"
         --set ssl.truststore.type=PEM --set "ssl.truststore.location=$TLS_DIR/ca.crt")
     fi
   fi
-  echo "$kind start: ${cmd[*]}" >> "$CMDS"
+  echo "$kind start ($SEC): ${cmd[*]}" >> "$CMDS"
   # the probe waits for the port, then retries a produce until it is acked
   "${CLIENT_CPUS[@]}" "$PY" bench/rdkafka_load.py startup "$BOOTSTRAP" startup-probe 120 > "$BROKER_DIR/probe.json" 2> "$BROKER_DIR/probe.err" &
   local probe=$!
