@@ -59,7 +59,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY="$2"; shift ;;
     --pin) PIN=1 ;;
     --profile) PROFILE=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; echo; sed -n '/^## Options/,/^## /p' bench/README.md 2>/dev/null | head -30; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; echo; sed -n '/^## Options/,/^## /p' bench/README.md 2>/dev/null | head -30; exit 0 ;;
     *) echo "unknown argument: $1 (see bench/README.md)" >&2; exit 2 ;;
   esac
   shift
