@@ -9,12 +9,16 @@
       prints the wall-clock time (time.time()) of the acknowledgement, so the
       caller can subtract the time it started the broker process.
 
+BENCH_RDKAFKA_CONFIG, if set, names a JSON file of librdkafka settings added to
+every client (bench/run.sh --security sasl_ssl: security.protocol, SASL user, CA).
+
 consume assign()s every partition from the beginning (the fetch path alone; the
 Java consume rows go through a consumer group); librdkafka wants a group.id even
 for assign(), nothing is committed. The producer keeps librdkafka's defaults
 apart from the listed settings (so no idempotence: that is librdkafka's default).
 """
 import json
+import os
 import socket
 import sys
 import time
@@ -23,12 +27,22 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
+def security_config():
+    path = os.environ.get("BENCH_RDKAFKA_CONFIG")
+    return json.load(open(path)) if path else {}
+
+
+def cfg(settings):
+    """`settings` plus the run's security settings."""
+    return {**settings, **security_config()}
+
+
 def out(obj):
     print(json.dumps(obj), flush=True)
 
 
 def create_topics(bootstrap, specs):
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(cfg({"bootstrap.servers": bootstrap}))
     topics = []
     for spec in specs:
         name, parts = spec.rsplit(":", 1)
@@ -72,7 +86,7 @@ def produce(bootstrap, topic, n, size, acks, compression):
         else:
             state["acked"] += 1
 
-    p = Producer({
+    p = Producer(cfg({
         "bootstrap.servers": bootstrap,
         "acks": acks,
         "compression.type": compression,
@@ -81,7 +95,7 @@ def produce(bootstrap, topic, n, size, acks, compression):
         "queue.buffering.max.messages": 1000000,
         "queue.buffering.max.kbytes": 1048576,
         "on_delivery": on_delivery,
-    })
+    }))
     # metadata first, so connection setup is not timed
     p.list_topics(topic, timeout=10)
     value = (b"0123456789abcdef" * (size // 16 + 1))[:size]
@@ -104,13 +118,13 @@ def produce(bootstrap, topic, n, size, acks, compression):
 
 
 def consume(bootstrap, topic, n):
-    c = Consumer({
+    c = Consumer(cfg({
         "bootstrap.servers": bootstrap,
         "group.id": "bench-unused",  # required by librdkafka even for assign(); nothing is committed
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
-    })
+    }))
     md = c.list_topics(topic, timeout=10)
     parts = sorted(md.topics[topic].partitions)
     c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
@@ -163,13 +177,13 @@ def startup(bootstrap, topic, timeout_s):
     while time.time() < deadline and "t" not in acked:
         attempts += 1
         acked.pop("err", None)
-        p = Producer({
+        p = Producer(cfg({
             "bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": False,
             "linger.ms": 0, "message.timeout.ms": 2000,
             "retry.backoff.ms": 10, "retry.backoff.max.ms": 50,
             "reconnect.backoff.ms": 10, "reconnect.backoff.max.ms": 50,
             "topic.metadata.refresh.interval.ms": 1000,
-        })
+        }))
         p.produce(topic, b"hello", on_delivery=on_delivery)
         p.flush(3)
     if "t" not in acked:

@@ -9,6 +9,8 @@
       turns ConsumerPerformance's CSV line (--hide-header) into one JSON line
   report.py parse-end-to-end OUTPUT_FILE
       turns EndToEndLatency's "Avg latency" and "Percentiles" lines into one JSON line
+  report.py add-broker-cpu RESULT_JSON TICKS_BEFORE TICKS_AFTER CLK_TCK
+      adds the broker's CPU per connection to bench/java/ConnectRate's JSON line
   report.py report --results R.jsonl --meta META.json --commands CMDS.txt --out-dir DIR [--argv ...]
       medians per (test, broker) -> DIR/<date>.md, DIR/<date>.png, DIR/<date>.jsonl, DIR/latest.md
 """
@@ -89,6 +91,29 @@ def parse_end_to_end(path):
         return 1
     print(json.dumps({"avg_ms": float(avg["avg"]), "p50_ms": int(pct["p50"]), "p99_ms": int(pct["p99"]),
                       "p999_ms": int(pct["p999"])}))
+    return 0
+
+
+def add_broker_cpu(result, ticks0, ticks1, clk_tck):
+    """ConnectRate's line plus the broker's CPU (utime+stime ticks before and
+    after the client ran) per connection. The broker set up every connection
+    the client made, the unrecorded warm-up ones included, and did nothing else
+    meanwhile, so the CPU is divided by all of them."""
+    try:
+        res = json.loads(result)
+    except ValueError:
+        res = {"error": "not JSON: " + result[-300:]}
+    if "error" in res:
+        print(json.dumps(res))
+        return 1
+    total = res.get("connections", 0) + res.get("warmup_connections", 0)
+    if total <= 0:
+        print(json.dumps({"error": "no connections in " + result[-300:]}))
+        return 1
+    cpu_s = (float(ticks1) - float(ticks0)) / float(clk_tck)
+    res["broker_cpu_s"] = round(cpu_s, 3)
+    res["broker_cpu_ms_per_conn"] = round(cpu_s * 1000 / total, 3)
+    print(json.dumps(res))
     return 0
 
 
@@ -242,7 +267,12 @@ def report(args):
         "* CPU s/GB = broker utime+stime over the throughput loads (produce, consume, librdkafka; not warm-up or "
         "latency runs) ÷ payload bytes moved in + out. Peak RSS = VmHWM at the end of the session. Startup = "
         "process spawn → first acknowledged produce (acks=all, librdkafka, retried), Kafka's storage format step "
-        "not included.\n")
+        "not included.\n"
+        + ("* **Security**: rows prefixed `SASL_SSL` ran against a broker whose only client listener was SASL_SSL: "
+           "TLS with an RSA 2048 server certificate from a CA made for the run (PEM key and trust stores, "
+           "hostname verification on), SASL SCRAM-SHA-512 (4096 iterations) for one user created at format time; "
+           "every client used security.protocol=SASL_SSL. Unprefixed rows: PLAINTEXT listener.\n"
+           if "sasl_ssl" in meta.get("security", "") else ""))
 
     md.append("## Produce (Kafka ProducerPerformance, `--throughput -1`)\n")
     md.append(table(res, "produce", [("MB/s", "mb_per_s", 1, "higher"), ("p99 ms", "p99_ms", 0, "lower")]))
@@ -263,6 +293,14 @@ def report(args):
     md.append(table(res, "e2e-tool", [("avg ms", "avg_ms", 2, "lower"), ("p50 ms", "p50_ms", 0, "lower"),
                                       ("p99 ms", "p99_ms", 0, "lower"), ("p99.9 ms", "p999_ms", 0, "lower")],
                     note="The tool prints its percentiles as whole milliseconds (truncated), so 0 means under 1 ms."))
+    md.append("## Connection set-up (bench/java/ConnectRate: kafka-clients' network layer, connect → ready → close)\n")
+    md.append(table(res, "connect", [("conn/s", "conn_per_s", 0, "higher"), ("p50 ms", "p50_ms", 2, "lower"),
+                                      ("broker CPU ms/conn", "broker_cpu_ms_per_conn", 3, "lower")],
+                    note="Ready = TCP connect, over SASL_SSL the TLS handshake and SaslHandshake + SCRAM-SHA-512 "
+                         "(client-first/server-first/client-final/server-final), then one ApiVersions answered; "
+                         "then the client closes. Broker CPU per connection = utime+stime over the client's run "
+                         "÷ every connection it made (warm-up included). The client's own CPU (TLS, PBKDF2 of the "
+                         "password for every connection) shares the machine's cores."))
     md.append("## Broker resources\n")
     md.append(table(res, "resources", [("startup s", "startup_s", 2, "lower"), ("peak RSS MiB", "peak_rss_mb", 0, "lower"),
                                        ("CPU s/GB", "cpu_s_per_gb", 2, "lower")]))
@@ -300,7 +338,7 @@ def report(args):
         if kind not in seen:
             seen.add(kind)
             md.append(line.rstrip())
-    for test in ["produce", "consume", "rdkafka", "e2e", "e2e-tool"]:
+    for test in ["produce", "consume", "rdkafka", "e2e", "e2e-tool", "connect"]:
         for b in ["gregor", "kafka"]:
             c = res.first_cmd(test, b)
             if c:
@@ -331,6 +369,8 @@ def main():
         return parse_producer_perf(sys.argv[2], sys.argv[3])
     if len(sys.argv) > 1 and sys.argv[1] == "parse-consumer-perf":
         return parse_consumer_perf(sys.argv[2], sys.argv[3])
+    if len(sys.argv) > 1 and sys.argv[1] == "add-broker-cpu":
+        return add_broker_cpu(*sys.argv[2:6])
     if len(sys.argv) > 1 and sys.argv[1] == "parse-end-to-end":
         return parse_end_to_end(sys.argv[2])
     ap = argparse.ArgumentParser()

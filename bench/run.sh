@@ -6,6 +6,7 @@
 #   bash bench/run.sh --runs 5 --mb 512 --e2e-seconds 20
 #   bash bench/run.sh --pin           # broker on CPU 0, clients on the other CPUs
 #   bash bench/run.sh --quick --only gregor --profile   # + perf flame graphs of Gregor
+#   bash bench/run.sh --security "plaintext sasl_ssl"   # each load over both listeners (+ connection set-up rate)
 #
 # Not part of ./scripts/test. Everything it downloads goes to target/bench-deps/
 # (Maven Central, PyPI); brokers listen on 127.0.0.1 only, live in a temp dir
@@ -28,24 +29,44 @@ OUT_DIR="$ROOT/bench/results"
 ONLY=""           # restrict to one broker (kafka|gregor), for debugging
 PIN=0             # --pin: broker on CPU 0, every client on the rest (taskset)
 PROFILE=0         # --profile: perf record Gregor during round 1's produce and consume loads
+SECURITY="plaintext"  # --security "plaintext sasl_ssl": the listener(s) every load runs over, in turn
+CONNECTIONS=1000  # --connections N: measured connections per connection set-up run (bench/java/ConnectRate)
+CONNECT_THREADS=4 # --connect-threads N: connections set up in parallel
+# the producer matrix (--sizes, --acks, --partitions, --compression narrow it)
+SIZES="100 1024"
+ACKS="1 all"
+PARTS="1 8"
+COMPS="none lz4"
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) QUICK=1; RUNS=1; MB=16; E2E_SECONDS=3; E2E_WARMUP=1; E2E_RATES="1000"; E2E_TOOL_RECORDS=2000 ;;
+    --quick) QUICK=1; RUNS=1; MB=16; E2E_SECONDS=3; E2E_WARMUP=1; E2E_RATES="1000"; E2E_TOOL_RECORDS=2000; CONNECTIONS=200 ;;
+    --security) SECURITY="$2"; shift ;;
+    --connections) CONNECTIONS="$2"; shift ;;
+    --connect-threads) CONNECT_THREADS="$2"; shift ;;
+    --sizes) SIZES="$2"; shift ;;
+    --acks) ACKS="$2"; shift ;;
+    --partitions) PARTS="$2"; shift ;;
+    --compression) COMPS="$2"; shift ;;
     --runs) RUNS="$2"; shift ;;
     --mb) MB="$2"; shift ;;
     --e2e-seconds) E2E_SECONDS="$2"; shift ;;
     --e2e-rates) E2E_RATES="$2"; shift ;;
+    --e2e-tool-records) E2E_TOOL_RECORDS="$2"; shift ;;
     --kafka-version) KAFKA_VERSION="$2"; shift ;;
     --no-build) BUILD=0 ;;
     --out) OUT_DIR="$2"; shift ;;
     --only) ONLY="$2"; shift ;;
     --pin) PIN=1 ;;
     --profile) PROFILE=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; echo; sed -n '/^## Options/,/^## /p' bench/README.md 2>/dev/null | head -30; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; echo; sed -n '/^## Options/,/^## /p' bench/README.md 2>/dev/null | head -30; exit 0 ;;
     *) echo "unknown argument: $1 (see bench/README.md)" >&2; exit 2 ;;
   esac
   shift
+done
+
+for sec in $SECURITY; do
+  case "$sec" in plaintext|sasl_ssl) ;; *) echo "--security takes plaintext and/or sasl_ssl, not $sec" >&2; exit 2 ;; esac
 done
 
 # With --pin the broker process (and every thread it starts) runs on CPU 0 and
@@ -106,7 +127,7 @@ fetch_deps() {
     log "cargo build --release -p gregor"
     cargo build --release -p gregor >&2
   fi
-  [ -x "$GREGOR" ] || { echo "missing $GREGOR (run without --no-build)" >&2; exit 1; }
+  [ -x "$GREGOR" ] || [ "$ONLY" = kafka ] || { echo "missing $GREGOR (run without --no-build)" >&2; exit 1; }
 
   local part
   for part in broker tools; do
@@ -150,6 +171,65 @@ fetch_deps() {
 
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# ---------------------------------------------------------------- security
+# --security sasl_ssl: the broker's only client listener is SASL_SSL. One CA and
+# one server certificate (RSA 2048, SAN IP:127.0.0.1 and DNS:localhost) made
+# with openssl for the run, the same PEM files for both brokers; one
+# SCRAM-SHA-512 user with Kafka's default 4096 iterations, created at format
+# time (Kafka: kafka-storage format --add-scram; Gregor: sasl.bootstrap.scram,
+# the same syntax, for its self-formatting start). Every client gets
+# security.protocol=SASL_SSL, the CA as a PEM trust store (hostname
+# verification on, the clients' default) and the user's JAAS line.
+SCRAM_USER=bench
+SCRAM_PASSWORD=bench-secret
+SCRAM_SPEC="SCRAM-SHA-512=[name=$SCRAM_USER,iterations=4096,password=$SCRAM_PASSWORD]"
+JAAS="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$SCRAM_USER\" password=\"$SCRAM_PASSWORD\";"
+TLS_DIR="$TMP/tls"
+SEC=plaintext
+LISTENER=PLAINTEXT
+CLIENT_PROPS=""        # the Java clients' properties file for the current mode, empty for plaintext
+PRODUCER_CFG=(); CONSUMER_CFG=(); E2E_CFG=(); FIXED_RATE_CFG=()
+
+make_security_files() {
+  mkdir -p "$TLS_DIR"
+  local d="$TLS_DIR"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.crt" -days 2 -subj "/CN=gregor bench CA" 2> /dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=localhost" 2> /dev/null
+  printf "subjectAltName=IP:127.0.0.1,DNS:localhost\n" > "$d/san.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -out "$d/server.crt" \
+    -days 2 -extfile "$d/san.ext" 2> /dev/null
+  cat "$d/server.key" "$d/server.crt" > "$d/server.pem"   # Kafka's PEM key store file: PKCS#8 key + chain
+  cat > "$d/client.properties" <<EOF
+security.protocol=SASL_SSL
+ssl.truststore.type=PEM
+ssl.truststore.location=$d/ca.crt
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=$JAAS
+EOF
+  # librdkafka's names for the same settings (bench/rdkafka_load.py reads BENCH_RDKAFKA_CONFIG)
+  "$PY" -c 'import json,sys; d,u,p=sys.argv[1:4]; json.dump({"security.protocol":"SASL_SSL","sasl.mechanism":"SCRAM-SHA-512","sasl.username":u,"sasl.password":p,"ssl.ca.location":d+"/ca.crt"},open(d+"/rdkafka.json","w"))' \
+    "$d" "$SCRAM_USER" "$SCRAM_PASSWORD"
+}
+
+set_security_mode() { # plaintext|sasl_ssl
+  SEC="$1"
+  if [ "$SEC" = sasl_ssl ]; then
+    [ -f "$TLS_DIR/client.properties" ] || make_security_files
+    LISTENER=SASL_SSL
+    CLIENT_PROPS="$TLS_DIR/client.properties"
+    export BENCH_RDKAFKA_CONFIG="$TLS_DIR/rdkafka.json"
+    PRODUCER_CFG=(--producer.config "$CLIENT_PROPS")
+    CONSUMER_CFG=(--consumer.config "$CLIENT_PROPS")
+    E2E_CFG=("$CLIENT_PROPS")
+    mapfile -t FIXED_RATE_CFG < "$CLIENT_PROPS"   # FixedRateLatency takes key=value arguments
+  else
+    LISTENER=PLAINTEXT
+    CLIENT_PROPS=""
+    unset BENCH_RDKAFKA_CONFIG
+    PRODUCER_CFG=(); CONSUMER_CFG=(); E2E_CFG=(); FIXED_RATE_CFG=()
+  fi
+}
+
 # ---------------------------------------------------------------- 2. brokers
 KAFKA_JVM_FLAGS="-Xms1G -Xmx1G -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true"
 TOOL_JVM_FLAGS="-Xmx512M -server -XX:+UseG1GC -Djava.awt.headless=true"
@@ -160,11 +240,11 @@ write_kafka_config() { # dir port cport
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-inter.broker.listener.name=PLAINTEXT
+listeners=$LISTENER://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$LISTENER://127.0.0.1:$port
+inter.broker.listener.name=$LISTENER
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,$LISTENER:$LISTENER
 log.dirs=$d/data
 num.partitions=1
 auto.create.topics.enable=true
@@ -174,6 +254,17 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 EOF
+  if [ "$SEC" = sasl_ssl ]; then
+    cat >> "$d/server.properties" <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$JAAS
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+EOF
+  fi
   # like Kafka's shipped log4j2.yaml: INFO to a file, request logger at WARN
   cat > "$d/log4j2.properties" <<EOF
 rootLogger.level=INFO
@@ -193,7 +284,7 @@ EOF
 # start_broker kind round -> sets BROKER_PID, BOOTSTRAP, BROKER_DIR, STARTUP_S
 start_broker() {
   local kind="$1" round="$2"
-  BROKER_DIR="$TMP/$kind-r$round"
+  BROKER_DIR="$TMP/$kind-$SEC-r$round"
   mkdir -p "$BROKER_DIR/data"
   local port; port=$(free_port)
   BOOTSTRAP="127.0.0.1:$port"
@@ -202,17 +293,32 @@ start_broker() {
     local cport; cport=$(free_port)
     write_kafka_config "$BROKER_DIR" "$port" "$cport"
     local uuid
-    uuid=$("$PY" -c 'import uuid,base64; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())')
+    # like Kafka's Uuid.randomUuid(): never one starting with "-", which
+    # kafka-storage would read as an option (1 start in 64 failed so)
+    uuid=$("$PY" -c 'import uuid,base64
+while True:
+    u = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    if not u.startswith("-"): break
+print(u)')
     local fmt=(java -Dlog4j2.configurationFile="$BROKER_DIR/log4j2.properties" -cp "$KDIR/broker/*"
       kafka.tools.StorageTool format -t "$uuid" -c "$BROKER_DIR/server.properties")
-    echo "kafka format: ${fmt[*]}" >> "$CMDS"
+    [ "$SEC" = plaintext ] || fmt+=(--add-scram "$SCRAM_SPEC")
+    echo "kafka format ($SEC): ${fmt[*]}" >> "$CMDS"
     "${fmt[@]}" > "$BROKER_DIR/format.log" 2>&1 || { cat "$BROKER_DIR/format.log" >&2; return 1; }
     cmd=("${BROKER_CPUS[@]}" java $KAFKA_JVM_FLAGS -Dlog4j2.configurationFile="$BROKER_DIR/log4j2.properties" -cp "$KDIR/broker/*"
       kafka.Kafka "$BROKER_DIR/server.properties")
   else
-    cmd=("${BROKER_CPUS[@]}" "$GREGOR" server --set "listeners=PLAINTEXT://$BOOTSTRAP" --set "log.dirs=$BROKER_DIR/data" --set num.partitions=1)
+    cmd=("${BROKER_CPUS[@]}" "$GREGOR" server --set "listeners=$LISTENER://$BOOTSTRAP" --set "log.dirs=$BROKER_DIR/data" --set num.partitions=1)
+    if [ "$SEC" = sasl_ssl ]; then
+      cmd+=(--set inter.broker.listener.name=SASL_SSL --set sasl.enabled.mechanisms=SCRAM-SHA-512
+        --set "sasl.bootstrap.scram=$SCRAM_SPEC"
+        --set sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+        --set "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$JAAS"
+        --set ssl.keystore.type=PEM --set "ssl.keystore.location=$TLS_DIR/server.pem"
+        --set ssl.truststore.type=PEM --set "ssl.truststore.location=$TLS_DIR/ca.crt")
+    fi
   fi
-  echo "$kind start: ${cmd[*]}" >> "$CMDS"
+  echo "$kind start ($SEC): ${cmd[*]}" >> "$CMDS"
   # the probe waits for the port, then retries a produce until it is acked
   "${CLIENT_CPUS[@]}" "$PY" bench/rdkafka_load.py startup "$BOOTSTRAP" startup-probe 120 > "$BROKER_DIR/probe.json" 2> "$BROKER_DIR/probe.err" &
   local probe=$!
@@ -236,16 +342,21 @@ vm_hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$BROKER_PID/status"; }
 
 # ---------------------------------------------------------------- 3. loads
 # emit round broker test key json-result cmd
+# Rows of a run over SASL_SSL get their key prefixed with "SASL_SSL ", so the
+# report lists them under the plaintext rows of the same load.
 emit() {
-  "$PY" - "$@" >> "$RES" <<'EOF'
+  "$PY" - "$@" "$SEC" >> "$RES" <<'EOF'
 import json, sys
-r, broker, test, key, result, cmd = sys.argv[1:7]
+r, broker, test, key, result, cmd, sec = sys.argv[1:8]
+if sec != "plaintext":
+    key = sec.upper() + " " + key
 try:
     res = json.loads(result)
 except Exception:
     res = {"error": result[-500:]}
 load1 = float(open("/proc/loadavg").read().split()[0])  # other work on the machine skews results
-print(json.dumps({"round": int(r), "broker": broker, "test": test, "key": key, "result": res, "cmd": cmd, "loadavg1": load1}))
+print(json.dumps({"round": int(r), "broker": broker, "test": test, "key": key, "result": res, "cmd": cmd, "loadavg1": load1,
+                  "security": sec}))
 EOF
 }
 
@@ -281,7 +392,8 @@ producer_perf() { # r b key topic records size acks compression
   local r="$1" b="$2" key="$3" topic="$4" n="$5" size="$6" acks="$7" comp="$8"
   run_load "$r" "$b" produce "$key" parse-producer-perf "$size" -- "${KAFKA_TOOL[@]}" \
     org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$n" --record-size "$size" --throughput -1 \
-    --producer-props bootstrap.servers="$BOOTSTRAP" acks="$acks" compression.type="$comp" linger.ms=5 batch.size=65536
+    --producer-props bootstrap.servers="$BOOTSTRAP" acks="$acks" compression.type="$comp" linger.ms=5 batch.size=65536 \
+    "${PRODUCER_CFG[@]}"
 }
 
 # Kafka's ConsumerPerformance in its own consumer group; report.py reads its
@@ -290,7 +402,7 @@ consumer_perf() { # r b key topic records
   local r="$1" b="$2" key="$3" topic="$4" n="$5"
   run_load "$r" "$b" consume "$key" parse-consumer-perf "$n" -- "${KAFKA_TOOL[@]}" \
     org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$BOOTSTRAP" --topic "$topic" --messages "$n" \
-    --group "bench-$topic-r$r" --timeout 60000 --hide-header
+    --group "bench-$topic-r$r" --timeout 60000 --hide-header "${CONSUMER_CFG[@]}"
 }
 
 # Kafka's EndToEndLatency: closed loop, one record in flight, commitSync()
@@ -298,7 +410,7 @@ consumer_perf() { # r b key topic records
 end_to_end_tool() { # r b topic records
   local r="$1" b="$2" topic="$3" n="$4"
   run_load "$r" "$b" e2e-tool "EndToEndLatency ${n} x 100B acks=1" parse-end-to-end -- "${KAFKA_TOOL[@]}" \
-    org.apache.kafka.tools.EndToEndLatency "$BOOTSTRAP" "$topic" "$n" 1 100
+    org.apache.kafka.tools.EndToEndLatency "$BOOTSTRAP" "$topic" "$n" 1 100 "${E2E_CFG[@]}"
 }
 
 # --profile: sample Gregor's stacks (DWARF unwinding: the release build keeps
@@ -331,10 +443,30 @@ render_flamegraphs() {
   done
 }
 
-SIZES="100 1024"
-ACKS="1 all"
-PARTS="1 8"
-COMPS="none lz4"
+# Connection set-up rate (bench/java/ConnectRate): CONNECTIONS connections,
+# CONNECT_THREADS at a time, each TCP + TLS + SASL SCRAM + ApiVersions over
+# SASL_SSL (TCP + ApiVersions over plaintext), then closed. The broker's CPU
+# over the whole client run (JVM start and warm-up connections included; the
+# broker is idle otherwise) is divided by every connection it set up.
+CONNECT_WARMUP=50   # per thread, unrecorded (client JIT)
+connect_rate() { # r b
+  local r="$1" b="$2"
+  local c0 c1; c0=$(cpu_ticks)
+  local cmd=(java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" ConnectRate "$BOOTSTRAP" "$CONNECTIONS" "$CONNECT_THREADS"
+    "$CONNECT_WARMUP" ${CLIENT_PROPS:+"$CLIENT_PROPS"})
+  run_load "$r" "$b" connect "" last-json -- "${cmd[@]}"
+  sleep 1   # let the broker finish closing the last connections
+  c1=$(cpu_ticks)
+  LAST_JSON=$("$PY" bench/report.py add-broker-cpu "$LAST_JSON" "$c0" "$c1" "$(getconf CLK_TCK)")
+  case "$LAST_JSON" in
+    *'"error"'*) log "  FAILED $b connection set-up: $LAST_JSON" ;;
+    *) log "$b r$r connect: $LAST_JSON" ;;
+  esac
+  local shown="${cmd[*]}"
+  [ "${#CLIENT_CPUS[@]}" = 0 ] || shown="${CLIENT_CPUS[*]} $shown"
+  emit "$r" "$b" connect "connection set-up, $CONNECT_THREADS at a time" "$LAST_JSON" "$shown"
+}
+
 
 run_broker_round() { # kind round
   local b="$1" r="$2"
@@ -388,10 +520,14 @@ run_broker_round() { # kind round
 
   local cpu1; cpu1=$(cpu_ticks)
 
+  # connection set-up rate (excluded from CPU per GB)
+  connect_rate "$r" "$b"
+
   # end-to-end latency at fixed rates (excluded from CPU per GB)
   for rate in $E2E_RATES; do
     run_load "$r" "$b" e2e "e2e ${rate}/s 100B acks=1" last-json -- \
-      java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" FixedRateLatency "$BOOTSTRAP" "e2e-$rate" 1 "$rate" "$E2E_SECONDS" 100 "$E2E_WARMUP"
+      java $TOOL_JVM_FLAGS -cp "$CLASSES:$KDIR/tools/*" FixedRateLatency "$BOOTSTRAP" "e2e-$rate" 1 "$rate" "$E2E_SECONDS" 100 "$E2E_WARMUP" \
+      "${FIXED_RATE_CFG[@]}"
   done
   end_to_end_tool "$r" "$b" e2e-tool "$E2E_TOOL_RECORDS"
 
@@ -405,7 +541,7 @@ run_broker_round() { # kind round
   if grep -qiE 'panic|ERROR' "$BROKER_DIR/stdout.log" "$BROKER_DIR/server.log" 2>/dev/null; then
     log "$b log has errors (first lines):"
     grep -ihE 'panic|ERROR' "$BROKER_DIR/stdout.log" "$BROKER_DIR/server.log" 2>/dev/null | head -5 >&2 || true
-    grep -ihE 'panic|ERROR' "$BROKER_DIR/stdout.log" "$BROKER_DIR/server.log" 2>/dev/null | head -50 > "$TMP/$b-r$r-errors.txt" || true
+    grep -ihE 'panic|ERROR' "$BROKER_DIR/stdout.log" "$BROKER_DIR/server.log" 2>/dev/null | head -50 > "$TMP/$b-$SEC-r$r-errors.txt" || true
   fi
   stop_broker
   rm -rf "$BROKER_DIR/data"
@@ -446,6 +582,7 @@ meta = {
   "runs": int("$RUNS"), "mb_per_producer_run": int("$MB"), "e2e_seconds": int("$E2E_SECONDS"),
   "e2e_warmup": int("$E2E_WARMUP"), "e2e_rates": "$E2E_RATES", "quick": "$QUICK" == "1",
   "e2e_tool_records": int("$E2E_TOOL_RECORDS"), "profiled": "$PROFILE" == "1",
+  "security": "$SECURITY", "connections": int("$CONNECTIONS"), "connect_threads": int("$CONNECT_THREADS"),
   "pin": "broker on CPU 0, clients on CPU(s) 1-%d (taskset)" % (os.cpu_count() - 1) if "$PIN" == "1" else "",
 }
 json.dump(meta, open(path, "w"), indent=1)
@@ -457,8 +594,11 @@ for r in $(seq 1 "$RUNS"); do
   if [ $(( r % 2 )) = 1 ]; then order="kafka gregor"; else order="gregor kafka"; fi
   for b in $order; do
     [ -z "$ONLY" ] || [ "$ONLY" = "$b" ] || continue
-    log "=== round $r/$RUNS: $b"
-    run_broker_round "$b" "$r"
+    for sec in $SECURITY; do
+      set_security_mode "$sec"
+      log "=== round $r/$RUNS: $b over $LISTENER"
+      run_broker_round "$b" "$r"
+    done
   done
 done
 log "loads took $(( $(date +%s) - BENCH_START )) s"

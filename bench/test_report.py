@@ -97,3 +97,37 @@ def test_kafka_4_4_output_with_deprecation_warnings(tmp_path):
            "0\t149.668022\nAvg latency: 8.3701 ms\nPercentiles: 50th = 5, 99th = 56, 99.9th = 149\n")
     rc, res = run("parse-end-to-end", write(tmp_path, e2e))
     assert rc == 0 and res == {"avg_ms": 8.3701, "p50_ms": 5, "p99_ms": 56, "p999_ms": 149}
+
+
+# bench/java/ConnectRate's line (a real run against Kafka 4.4 over SASL_SSL on
+# a busy machine) and the broker's CPU ticks around it: CPU per connection
+# counts every connection the broker set up, warm-up included.
+CONNECT_LINE = ('{"connections": 4, "warmup_connections": 0, "threads": 1, "seconds": 13.460, "conn_per_s": 0.3, '
+                '"p50_ms": 1141.64, "p99_ms": 9584.44, "max_ms": 9584.44, "security_protocol": "SASL_SSL"}')
+
+
+def add_cpu(line, t0, t1, tck="100"):
+    proc = subprocess.run([sys.executable, REPORT, "add-broker-cpu", line, t0, t1, tck], capture_output=True, text=True)
+    return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_connect_rate_gets_the_broker_cpu_per_connection():
+    rc, res = add_cpu(CONNECT_LINE, "1200", "1208")
+    assert rc == 0
+    assert res["broker_cpu_s"] == 0.08 and res["broker_cpu_ms_per_conn"] == 20.0
+    assert res["conn_per_s"] == 0.3 and res["security_protocol"] == "SASL_SSL"
+
+
+def test_connect_rate_divides_by_the_warm_up_connections_too():
+    line = json.loads(CONNECT_LINE)
+    line.update({"connections": 1000, "warmup_connections": 200})
+    rc, res = add_cpu(json.dumps(line), "0", "300")
+    assert rc == 0 and res["broker_cpu_ms_per_conn"] == 2.5
+
+
+def test_a_failed_connect_run_stays_an_error():
+    err = '{"error": "java.io.IOException: Connection to 127.0.0.1:49945 (id: 1000000 rack: null isFenced: false) failed."}'
+    rc, res = add_cpu(err, "0", "10")
+    assert rc == 1 and "failed" in res["error"] and "broker_cpu_s" not in res
+    rc, res = add_cpu('{"error": "exit 1: Exception in thread main"}', "0", "10")
+    assert rc == 1 and "Exception" in res["error"]
