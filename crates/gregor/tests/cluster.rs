@@ -366,10 +366,14 @@ fn nodes_snapshot_their_metadata_and_a_restarted_node_comes_back_with_every_topi
     );
     // Right after installing it the node may also write a snapshot of its
     // own; the older file goes at the next clean-up, so wait for one file.
-    eventually(10, "one snapshot file, not the one before the restart", || {
-        let after = checkpoints(&cluster, down);
-        (after != before && after.len() == 1).then_some(())
-    });
+    eventually(
+        10,
+        "one snapshot file, not the one before the restart",
+        || {
+            let after = checkpoints(&cluster, down);
+            (after != before && after.len() == 1).then_some(())
+        },
+    );
 
     // Restarted again, it loads its own snapshot and still knows them all.
     cluster.kill(down);
