@@ -163,7 +163,7 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "ssl.key.password",
         Password,
         "",
-        "Password of an encrypted private key; Gregor needs unencrypted keys, so setting it is an error.",
+        "Password of an encrypted PKCS#8 private key (ENCRYPTED PRIVATE KEY, PBES2); set only with an encrypted key.",
     ),
     def(
         "ssl.truststore.type",
@@ -241,7 +241,7 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "connection.failed.authentication.delay.ms",
         Int,
         "100",
-        "How long a connection stays open after a failed SASL authentication was answered (slows password guessing).",
+        "How long a connection stays open after a failed SASL authentication was answered, or a TLS handshake failed (slows password guessing).",
     ),
     def(
         "sasl.mechanism.inter.broker.protocol",

@@ -29,6 +29,9 @@ pub struct ConnectionListener {
     pub protocol: SecurityProtocol,
     /// SASL_PLAINTEXT and SASL_SSL listeners: how clients authenticate.
     pub sasl: Option<Arc<SaslSettings>>,
+    /// `connection.failed.authentication.delay.ms`, for failed TLS handshakes
+    /// (SASL failures use the copy in `sasl`).
+    pub failed_auth_delay: std::time::Duration,
 }
 
 /// Serves one connection over any stream: plain TCP, or TLS once the

@@ -124,6 +124,7 @@ impl Broker {
                 is_controller: listener.is_controller,
                 protocol: listener.protocol,
                 sasl: crate::config::sasl::settings(&config, listener)?.map(Arc::new),
+                failed_auth_delay: crate::config::sasl::failed_auth_delay(&config)?,
             });
             start_oauthbearer(&context);
             let tls = match listener.protocol {
@@ -769,11 +770,20 @@ async fn serve_tls(
     let Some(acceptor) = tls.acceptor() else {
         return;
     };
-    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    let handshake = acceptor.accept(stream).into_fallible();
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(err)) => {
+        Ok(Err((err, stream))) => {
             // As Kafka logs it: "Failed authentication with ... (SSL handshake failed)".
             tracing::info!(%peer, listener = %context.name, %err, "failed authentication: TLS handshake failed");
+            // As Kafka: the close waits connection.failed.authentication.delay.ms
+            // (nothing more is read meanwhile), unless the broker stops.
+            let mut shutdown = shutdown;
+            tokio::select! {
+                _ = tokio::time::sleep(context.failed_auth_delay) => {}
+                _ = shutdown.changed() => {}
+            }
+            drop(stream);
             return;
         }
         Err(_) => {

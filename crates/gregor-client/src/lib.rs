@@ -13,6 +13,7 @@ mod error;
 mod groups;
 pub mod partitioner;
 mod partitions;
+pub mod pem_key;
 pub mod properties;
 pub mod sasl;
 pub mod tls;

@@ -494,3 +494,132 @@ fn secrets_are_sensitive_in_describe_configs() {
     let secret_line = server.key_pem.lines().nth(1).unwrap();
     assert!(!node.broker.log().contains(secret_line));
 }
+
+/// `identity`'s key encrypted by openssl as Kafka users make them
+/// (`openssl pkcs8 -topk8 -v2 aes-256-cbc`), followed by its certificate.
+fn encrypted_keystore(dir: &Path, identity: &Identity, name: &str, password: &str) -> String {
+    let plain = dir.join(format!("{name}.key"));
+    let encrypted = dir.join(format!("{name}.enc"));
+    std::fs::write(&plain, &identity.key_pem).unwrap();
+    let status = std::process::Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in"])
+        .arg(&plain)
+        .arg("-out")
+        .arg(&encrypted)
+        .arg("-passout")
+        .arg(format!("pass:{password}"))
+        .status()
+        .expect("openssl must be installed");
+    assert!(status.success());
+    let key = std::fs::read_to_string(&encrypted).unwrap();
+    assert!(key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    format!("{key}{}", identity.cert_pem)
+}
+
+#[test]
+fn encrypted_private_keys_need_the_right_ssl_key_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("test-ca");
+    let listeners = format!(
+        "listeners=PLAINTEXT://127.0.0.1:{},SSL://127.0.0.1:{}",
+        free_port(),
+        free_port()
+    );
+    let store = dir.path().join("encrypted.pem");
+    std::fs::write(
+        &store,
+        encrypted_keystore(dir.path(), &ca.server("static"), "static", "s3cret"),
+    )
+    .unwrap();
+    let location = format!("ssl.keystore.location={}", store.display());
+    // Wrong or missing password, or a password with a plain key: one line.
+    for extra in [
+        vec![location.clone(), "ssl.key.password=wrong".into()],
+        vec![location.clone()],
+    ] {
+        let mut settings = vec![listeners.clone()];
+        settings.extend(extra);
+        refuses(&settings, "ssl.key.password");
+    }
+    let node = start(
+        dir.path(),
+        &ca,
+        &ca.server("unused"),
+        &[&location, "ssl.key.password=s3cret"],
+    );
+    let served_cn = |conn: &Connection| {
+        let der = conn.tls.as_ref().unwrap().peer_certificates().unwrap()[0].clone();
+        x509_cn(&der).1
+    };
+    let mut conn = node.tls(&ca, None).unwrap();
+    assert_eq!(api_versions(&mut conn).error_code, NONE);
+    assert_eq!(served_cn(&conn), "static");
+    // A renewed key store under another password cannot be loaded: the
+    // listener keeps serving the old key.
+    let renewed = ca.server("renewed");
+    std::fs::write(
+        &store,
+        encrypted_keystore(dir.path(), &renewed, "bad", "other"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !node.broker.log().contains("wrong ssl.key.password") {
+        assert!(Instant::now() < deadline, "{}", node.broker.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(served_cn(&node.tls(&ca, None).unwrap()), "static");
+    // Under the configured password it is picked up.
+    std::fs::write(
+        &store,
+        encrypted_keystore(dir.path(), &renewed, "good", "s3cret"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while served_cn(&node.tls(&ca, None).unwrap()) != "renewed" {
+        assert!(Instant::now() < deadline, "{}", node.broker.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Time from sending a garbage TLS record until the broker closes.
+fn close_delay_after_failed_handshake(port: u16) -> Duration {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let sent = Instant::now();
+    stream.write_all(&[0xffu8; 300]).unwrap();
+    // An alert may come first; the end of the stream is the close (a read
+    // error would be the timeout).
+    let mut sink = Vec::new();
+    stream.read_to_end(&mut sink).unwrap();
+    sent.elapsed()
+}
+
+#[test]
+fn a_failed_tls_handshake_closes_after_the_configured_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("test-ca");
+    let server = ca.server("broker");
+    let node = start(
+        dir.path(),
+        &ca,
+        &server,
+        &["connection.failed.authentication.delay.ms=1500"],
+    );
+    let waited = close_delay_after_failed_handshake(node.port);
+    assert!(waited >= Duration::from_millis(1300), "{waited:?}");
+    assert!(node
+        .broker
+        .log()
+        .contains("failed authentication: TLS handshake failed"));
+    drop(node);
+    let node = start(
+        dir.path(),
+        &ca,
+        &server,
+        &["connection.failed.authentication.delay.ms=0"],
+    );
+    let waited = close_delay_after_failed_handshake(node.port);
+    assert!(waited < Duration::from_millis(1000), "{waited:?}");
+}

@@ -129,16 +129,7 @@ pub fn settings(
                 "must be a positive 32-bit integer",
             )
         })?;
-    let failed_auth_delay_ms = config
-        .value(FAILED_AUTH_DELAY_MS)
-        .parse::<u32>()
-        .map_err(|_| {
-            invalid(
-                FAILED_AUTH_DELAY_MS,
-                config.value(FAILED_AUTH_DELAY_MS),
-                "must be a non-negative 32-bit integer",
-            )
-        })?;
+    let failed_auth_delay = failed_auth_delay(config)?;
     let oauth = if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
         Some(OAuthHandle(Arc::new(oauth_settings(
             config,
@@ -153,8 +144,25 @@ pub fn settings(
         max_reauth_ms: max_reauth_ms.max(0),
         max_receive_size: max_receive_size as usize,
         plain_users,
-        failed_auth_delay: std::time::Duration::from_millis(u64::from(failed_auth_delay_ms)),
+        failed_auth_delay,
     }))
+}
+
+/// `connection.failed.authentication.delay.ms`: how long a connection that
+/// failed authentication (SASL, or the TLS handshake) stays open before it is
+/// closed, so a client retrying at once is slowed down (as Kafka).
+pub fn failed_auth_delay(config: &BrokerConfig) -> Result<std::time::Duration, ConfigError> {
+    let ms = config
+        .value(FAILED_AUTH_DELAY_MS)
+        .parse::<u32>()
+        .map_err(|_| {
+            invalid(
+                FAILED_AUTH_DELAY_MS,
+                config.value(FAILED_AUTH_DELAY_MS),
+                "must be a non-negative 32-bit integer",
+            )
+        })?;
+    Ok(std::time::Duration::from_millis(u64::from(ms)))
 }
 
 /// Checks every listener's SASL settings, the credentials this node logs in

@@ -88,6 +88,20 @@ pub struct TlsSettings {
     /// `ssl.cipher.suites` by IANA name; empty means every suite.
     suites: Vec<(String, String)>,
     pub endpoint_identification: bool,
+    /// `ssl.key.password`: decrypts an encrypted PKCS#8 key.
+    key_password: Option<KeyPassword>,
+    /// Its name as errors show it (`listener.name.<l>.` prefix when used).
+    key_password_setting: String,
+}
+
+/// A password that `Debug` does not print, and the setting it came from.
+#[derive(Clone)]
+struct KeyPassword(String);
+
+impl std::fmt::Debug for KeyPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(HIDDEN)
+    }
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -139,15 +153,11 @@ impl TlsSettings {
         };
         pem_only("ssl.keystore.type")?;
         no_password("ssl.keystore.password", "SSL key store")?;
-        let (key_password, password) = get("ssl.key.password");
-        if !password.is_empty() {
-            return Err(invalid(
-                &key_password,
-                HIDDEN,
-                "encrypted private keys are not supported: give an unencrypted PKCS#8 key \
-                 (openssl pkcs8 -topk8 -nocrypt) and remove this setting",
-            ));
-        }
+        // Not trimmed: a password may end in a space.
+        let (key_password_setting, key_password) =
+            config.listener_value(listener, "ssl.key.password");
+        let key_password = key_password.to_string();
+        let key_password = (!key_password.is_empty()).then_some(KeyPassword(key_password));
         let (location_name, location) = get("ssl.keystore.location");
         let (chain_name, chain) = get("ssl.keystore.certificate.chain");
         let (key_name, key) = get("ssl.keystore.key");
@@ -309,6 +319,8 @@ impl TlsSettings {
             versions,
             suites,
             endpoint_identification: identification.eq_ignore_ascii_case("https"),
+            key_password,
+            key_password_setting,
         })
     }
 
@@ -346,20 +358,21 @@ impl TlsSettings {
         for source in &self.keystore {
             let (setting, text) = source.read()?;
             let bad = |reason: String| invalid(&setting, &source.shown(), reason);
-            if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
-                return Err(bad(
-                    "the private key is encrypted: Gregor needs an unencrypted PKCS#8 key".into(),
-                ));
-            }
             for cert in CertificateDer::pem_slice_iter(text.as_bytes()) {
                 certs.push(cert.map_err(|e| bad(format!("bad PEM certificate: {e}")))?);
             }
-            if key.is_none() && text.contains("PRIVATE KEY") {
-                key = Some(
-                    PrivateKeyDer::from_pem_slice(text.as_bytes())
-                        .map_err(|e| bad(format!("bad PEM private key: {e}")))?,
-                );
-                key_source = (setting.clone(), source.shown());
+            if key.is_none() {
+                let password = self.key_password.as_ref().map(|p| p.0.as_str());
+                key = gregor_client::pem_key::private_key(&text, password).map_err(|e| {
+                    if e.password {
+                        invalid(&self.key_password_setting, HIDDEN, e.message)
+                    } else {
+                        bad(e.message)
+                    }
+                })?;
+                if key.is_some() {
+                    key_source = (setting.clone(), source.shown());
+                }
             }
         }
         let Some(first) = self.keystore.first() else {

@@ -115,9 +115,9 @@ fn bad_settings_are_one_line_errors_without_secrets() {
         (
             &[
                 ("security.protocol", "SSL"),
-                ("ssl.key.password", "hunter2"),
+                ("ssl.keystore.password", "hunter2"),
             ],
-            "ssl.key.password is set",
+            "ssl.keystore.password is set",
         ),
         (
             &[
@@ -162,4 +162,31 @@ fn bad_settings_are_one_line_errors_without_secrets() {
         assert!(!message.contains('\n'), "{message}");
         assert!(!message.contains("hunter2"), "{message}");
     }
+}
+
+#[test]
+fn encrypted_client_keys_take_ssl_key_password() {
+    // An openssl-encrypted PKCS#8 key (see pem_key/tests.rs) and its
+    // self-signed certificate, inline as a properties file can hold them.
+    let key = include_str!("../pem_key/testdata/enc.pem");
+    let cert = include_str!("../pem_key/testdata/cert.pem");
+    let ca = ca_pem();
+    let with = |password: Option<&str>| {
+        let mut list = vec![
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.certificates", ca.as_str()),
+            ("ssl.keystore.certificate.chain", cert),
+            ("ssl.keystore.key", key),
+        ];
+        if let Some(p) = password {
+            list.push(("ssl.key.password", p));
+        }
+        pairs(&list)
+    };
+    assert!(connector_from(&with(Some("hunter2"))).is_ok());
+    let wrong = format!("{:#}", connector_from(&with(Some("nope"))).unwrap_err());
+    assert!(wrong.contains("wrong ssl.key.password"), "{wrong}");
+    assert!(!wrong.contains("nope"), "{wrong}");
+    let missing = format!("{:#}", connector_from(&with(None)).unwrap_err());
+    assert!(missing.contains("set ssl.key.password"), "{missing}");
 }
