@@ -596,3 +596,92 @@ fn consumer_group_describe_hides_groups_assigned_undescribable_topics() {
         (NONE, ALL_GROUP, 1)
     );
 }
+
+/// One ConsumerGroupHeartbeat with a regex subscription; the topic ids of
+/// the assignment it carries (none when it carries none yet).
+fn regex_heartbeat(
+    conn: &mut Connection,
+    group: &str,
+    member: &str,
+    epoch: i32,
+    regex: Option<&str>,
+) -> (i16, i32, Vec<uuid::Uuid>) {
+    // v1: the first version with subscribed_topic_regex.
+    let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
+        ApiKey::ConsumerGroupHeartbeat,
+        1,
+        RequestKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(text(group).into())
+                .with_member_id(text(member))
+                .with_member_epoch(epoch)
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_regex(regex.map(text))
+                .with_topic_partitions((epoch == 0).then(Vec::new)),
+        ),
+    ) else {
+        panic!()
+    };
+    let ids = r
+        .assignment
+        .map(|a| a.topic_partitions.iter().map(|t| t.topic_id).collect())
+        .unwrap_or_default();
+    (r.error_code, r.member_epoch, ids)
+}
+
+#[test]
+fn regex_subscriptions_resolve_to_describable_topics_only() {
+    let node = start();
+    let mut admin = node.broker.connect();
+    let open = create_topic(&mut admin, "rx-open", 1);
+    create_topic(&mut admin, "rx-secret", 1);
+    allow(&mut admin, ResourceType::Group, "rg", AclOperation::Read);
+    allow(
+        &mut admin,
+        ResourceType::Topic,
+        "rx-open",
+        AclOperation::Describe,
+    );
+    await_coordinator(&mut admin, "rg");
+    let mut alice = login(node.sasl, "alice");
+    let member = uuid::Uuid::new_v4().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut epoch, mut regex) = (0, Some("rx-.*"));
+    let assigned = loop {
+        let (code, new_epoch, ids) = regex_heartbeat(&mut alice, "rg", &member, epoch, regex);
+        assert!(
+            code == NONE || Instant::now() < deadline,
+            "heartbeat answers {code}"
+        );
+        if code == NONE {
+            // The regex is sent once, as the Java consumer does.
+            regex = None;
+            epoch = new_epoch;
+            if !ids.is_empty() {
+                break ids;
+            }
+        }
+        assert!(Instant::now() < deadline, "no assignment");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // rx-secret matches too, but alice may not describe it.
+    assert_eq!(assigned, vec![open]);
+    // Once she may, the next heartbeats resolve the pattern to both.
+    allow(
+        &mut admin,
+        ResourceType::Topic,
+        "rx-secret",
+        AclOperation::Describe,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, new_epoch, ids) = regex_heartbeat(&mut alice, "rg", &member, epoch, None);
+        assert_eq!(code, NONE);
+        epoch = new_epoch;
+        if ids.len() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rx-secret never assigned");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

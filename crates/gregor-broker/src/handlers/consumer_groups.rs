@@ -2,33 +2,38 @@
 //! ConsumerGroupDescribe, answered by the group coordinator against the
 //! current topic metadata.
 
+use crate::security::{Audit, Session};
 use crate::server::Broker;
-use gregor_coordinator::group::consumer::HeartbeatContext;
+use gregor_coordinator::group::consumer::{HeartbeatContext, TopicFilter};
+use gregor_metadata::acl::{AclOperation, Action, ResourceType};
+use gregor_metadata::MetadataImage;
+
 use gregor_protocol::error_codes::INVALID_GROUP_ID;
 use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup;
 use kafka_protocol::messages::{
-    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, ConsumerGroupHeartbeatRequest,
-    ConsumerGroupHeartbeatResponse,
+    ApiKey, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
 };
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub async fn heartbeat(
     broker: &Broker,
     request: ConsumerGroupHeartbeatRequest,
     version: i16,
     client_id: &str,
-    peer: SocketAddr,
+    session: &Session,
 ) -> ConsumerGroupHeartbeatResponse {
+    let image = broker.controller.image();
     let context = HeartbeatContext {
         client_id: client_id.to_string(),
-        client_host: format!("/{}", peer.ip()),
+        client_host: format!("/{}", session.peer.ip()),
         api_version: version,
+        describable: describable(broker, &image, session),
     };
     // Refused before routing, as Kafka's group coordinator service does.
     if request.group_id.is_empty() {
         return ConsumerGroupHeartbeatResponse::default().with_error_code(INVALID_GROUP_ID);
     }
-    let image = broker.controller.image();
     match broker
         .groups
         .immediate(&request.group_id, |c, now| {
@@ -39,6 +44,31 @@ pub async fn heartbeat(
         Ok(response) => response,
         Err(code) => ConsumerGroupHeartbeatResponse::default().with_error_code(code),
     }
+}
+
+/// With an authorizer: may the sender Describe a topic? Kafka resolves a
+/// regex subscription through this check, unaudited (a filter, not a
+/// refusal).
+fn describable(
+    broker: &Broker,
+    image: &Arc<MetadataImage>,
+    session: &Session,
+) -> Option<TopicFilter> {
+    if !broker.authorizer.enabled() {
+        return None;
+    }
+    let authorizer = broker.authorizer.clone();
+    let image = image.clone();
+    let session = session.clone();
+    Some(TopicFilter(Arc::new(move |name: &str| {
+        authorizer.allows(
+            &image,
+            &session,
+            ApiKey::ConsumerGroupHeartbeat,
+            Action::new(AclOperation::Describe, ResourceType::Topic, name),
+            Audit::Quiet,
+        )
+    })))
 }
 
 pub fn describe(

@@ -107,7 +107,7 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
             ResponseKind::DescribeGroups(groups::describe(broker, req, version))
         }
         RequestKind::ConsumerGroupHeartbeat(req) => ResponseKind::ConsumerGroupHeartbeat(
-            consumer_groups::heartbeat(broker, req, version, &client_id, peer).await,
+            consumer_groups::heartbeat(broker, req, version, &client_id, session).await,
         ),
         RequestKind::ConsumerGroupDescribe(req) => {
             ResponseKind::ConsumerGroupDescribe(consumer_groups::describe(broker, req, version))

@@ -113,6 +113,11 @@ impl ConsumerGroup {
         self.regexes.get(pattern)
     }
 
+    /// Keeps a pattern's latest resolution (soft state, as the compiled form).
+    pub(crate) fn set_regex(&mut self, pattern: &str, regex: TopicRegex) {
+        self.regexes.insert(pattern.to_string(), regex);
+    }
+
     /// Replaces a member's metadata (creating the member if needed).
     pub fn set_metadata(&mut self, member_id: &str, meta: MemberMetadata) {
         let member = self

@@ -40,6 +40,19 @@ pub struct HeartbeatContext {
     pub client_id: String,
     pub client_host: String,
     pub api_version: i16,
+    /// With an authorizer: whether the sender may Describe a topic. A regex
+    /// subscription then resolves to describable topics only (Kafka 4.4).
+    pub describable: Option<TopicFilter>,
+}
+
+/// A topic-name predicate from the broker (the authorizer, for one principal).
+#[derive(Clone)]
+pub struct TopicFilter(pub std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for TopicFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TopicFilter")
+    }
 }
 
 /// What a request decided.
@@ -62,7 +75,7 @@ impl GroupCoordinator {
     ) -> (ConsumerGroupHeartbeatResponse, Vec<Record>) {
         let plan = validate(req, ctx.api_version, &self.config.consumer).and_then(|()| {
             if req.member_epoch < JOIN_EPOCH {
-                self.plan_leave(req)
+                self.plan_leave(req).map(|plan| (plan, None))
             } else {
                 // v0 members join without an id and get one from us.
                 let member_id = if req.member_id.is_empty() {
@@ -70,13 +83,27 @@ impl GroupCoordinator {
                 } else {
                     req.member_id.to_string()
                 };
-                self.plan_heartbeat(req, &member_id, ctx, topics)
+                let resolved = ctx
+                    .describable
+                    .as_ref()
+                    .and_then(|filter| self.resolve_regex(req, &member_id, filter, topics));
+                self.plan_heartbeat(req, &member_id, ctx, topics, resolved.as_ref())
+                    .map(|plan| (plan, resolved))
             }
         });
         match plan {
-            Ok(plan) => {
+            Ok((plan, resolved)) => {
                 for record in &plan.records {
                     self.replay(record.clone(), now_ms);
+                }
+                // The resolution serves the other members with this pattern
+                // too, until the next heartbeat that resolves it again.
+                if let Some((pattern, regex)) = resolved {
+                    if let Some(group) = self.consumer_groups.get_mut(req.group_id.as_str()) {
+                        if group.regex(&pattern).is_some() {
+                            group.set_regex(&pattern, regex);
+                        }
+                    }
                 }
                 let session = i64::from(self.config.consumer.session_timeout_ms);
                 if let Some(member) = plan.alive.and_then(|id| {
@@ -97,12 +124,43 @@ impl GroupCoordinator {
         }
     }
 
+    /// The member's regex (sent now, or kept from before) resolved over the
+    /// current topics through `filter`, as Kafka resolves a pattern with
+    /// the context of the heartbeat that triggers it.
+    fn resolve_regex(
+        &self,
+        req: &ConsumerGroupHeartbeatRequest,
+        member_id: &str,
+        filter: &TopicFilter,
+        topics: &dyn Topics,
+    ) -> Option<(String, TopicRegex)> {
+        let group = self.consumer_groups.get(req.group_id.as_str());
+        let pattern = match req.subscribed_topic_regex.as_deref() {
+            Some("") => return None,
+            Some(pattern) => pattern.to_string(),
+            None => group?
+                .members
+                .get(member_id)?
+                .meta
+                .subscribed_topic_regex
+                .clone()?,
+        };
+        // A malformed pattern is refused by the plan.
+        let mut regex = match group.and_then(|g| g.regex(&pattern)) {
+            Some(known) => known.clone(),
+            None => TopicRegex::compile(&pattern).ok()?,
+        };
+        regex.resolve(topics.names(), &*filter.0);
+        Some((pattern, regex))
+    }
+
     fn plan_heartbeat(
         &self,
         req: &ConsumerGroupHeartbeatRequest,
         member_id: &str,
         ctx: &HeartbeatContext,
         topics: &dyn Topics,
+        resolved: Option<&(String, TopicRegex)>,
     ) -> Result<Plan, Refusal> {
         let cfg = &self.config.consumer;
         let group_id = req.group_id.as_str();
@@ -175,6 +233,15 @@ impl GroupCoordinator {
             })?),
             _ => None,
         };
+        // The member's own regex as resolved for it now, if it was.
+        let member_regex = match resolved {
+            Some((pattern, regex))
+                if updated.meta.subscribed_topic_regex.as_ref() == Some(pattern) =>
+            {
+                Some(regex)
+            }
+            _ => new_regex.as_ref(),
+        };
         if is_new || updated.meta != member.meta {
             consumer_records.push(ConsumerRecord::Member {
                 group: group_id.to_string(),
@@ -187,7 +254,7 @@ impl GroupCoordinator {
         // subscribed topic (a partition count, a topic appearing) changed.
         let roster = Roster {
             group,
-            updated: Some((&updated, new_regex.as_ref())),
+            updated: Some((&updated, member_regex)),
             removed: replaced
                 .map(|old| vec![old.id.as_str()])
                 .unwrap_or_default(),

@@ -48,7 +48,7 @@ mod tests;
 pub use assignor::Assignor;
 pub(crate) use group::ConsumerGroup;
 pub use group::ConsumerGroupState;
-pub use heartbeat::HeartbeatContext;
+pub use heartbeat::{HeartbeatContext, TopicFilter};
 pub use records::ConsumerRecord;
 pub use topics::{TopicTable, Topics};
 

@@ -68,6 +68,7 @@ impl Harness {
             client_id: "client".into(),
             client_host: "/127.0.0.1".into(),
             api_version: version,
+            describable: None,
         };
         let (response, records) =
             self.c
