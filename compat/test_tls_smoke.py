@@ -108,3 +108,62 @@ def test_a_client_without_a_certificate_is_refused(pki, tls_broker):
         kcat_ssl(pki, tls_broker.ssl_bootstrap, "-L", "-m", "5", cert=False, timeout=30)
     # The broker is still serving certified clients.
     kcat_ssl(pki, tls_broker.ssl_bootstrap, "-L", "-m", "10", timeout=30)
+
+
+@pytest.fixture(scope="module")
+def encrypted_pki(pki):
+    """The server key encrypted as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes it (PBES2:
+    PBKDF2-HMAC-SHA256 + AES-256-CBC), for Gregor. The client key in a scheme Java's
+    SecretKeyFactory reads (Kafka's PEM loader cannot read PBES2 keys on this JDK:
+    "PBES2 SecretKeyFactory not available"): PBE-SHA1-3DES. Each with its chain."""
+    for name, scheme in [("server", ["-v2", "aes-256-cbc"]), ("client", ["-v1", "PBE-SHA1-3DES"])]:
+        openssl("pkcs8", "-topk8", *scheme, "-in", f"{name}.key", "-out", f"{name}-enc.key",
+                "-passout", f"pass:{name}-secret", cwd=pki)
+        key = (pki / f"{name}-enc.key").read_text()
+        assert key.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        (pki / f"{name}-enc.pem").write_text(key + (pki / f"{name}.crt").read_text())
+    return pki
+
+
+@pytest.fixture(scope="module")
+def encrypted_key_broker(encrypted_pki, tmp_path_factory):
+    ssl_port = free_port()
+    server = new_server(tmp_path_factory.mktemp("gregor-tls-enc"), {
+        "listeners": f"PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{{port}},SSL://localhost:{ssl_port}",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(encrypted_pki / "server-enc.pem"),
+        "ssl.key.password": "server-secret",
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(encrypted_pki / "ca.crt"),
+        "ssl.client.auth": "required",
+    })
+    server.start()
+    server.ssl_bootstrap = f"localhost:{ssl_port}"
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_java_with_an_encrypted_client_key_against_an_encrypted_server_key(encrypted_pki,
+                                                                           encrypted_key_broker):
+    topic = f"tls-enc-{uuid.uuid4().hex[:8]}"
+    records = [Rec(f"k{i}".encode(), f"encrypted keys {i}".encode()) for i in range(10)]
+    props = {
+        "security.protocol": "SSL",
+        "ssl.truststore.type": "PEM", "ssl.truststore.location": str(encrypted_pki / "ca.crt"),
+        "ssl.keystore.type": "PEM", "ssl.keystore.location": str(encrypted_pki / "client-enc.pem"),
+        "ssl.key.password": "client-secret",
+    }
+    sent = java_produce(encrypted_key_broker.ssl_bootstrap, topic, records,
+                        **{k.replace(".", "_"): v for k, v in props.items()})
+    assert_all_sent(sent, 10)
+    # The client key, encrypted, through kcat (librdkafka's ssl.key.password).
+    p = kcat(encrypted_key_broker.ssl_bootstrap, "-X", "security.protocol=SSL",
+             "-X", f"ssl.ca.location={encrypted_pki / 'ca.crt'}",
+             "-X", f"ssl.certificate.location={encrypted_pki / 'client.crt'}",
+             "-X", f"ssl.key.location={encrypted_pki / 'client-enc.key'}",
+             "-X", "ssl.key.password=client-secret",
+             "-C", "-t", topic, "-o", "beginning", "-c", "10", "-e", "-q", "-f", r"%s\n", timeout=60)
+    assert p.stdout.splitlines() == [f"encrypted keys {i}" for i in range(10)]

@@ -83,8 +83,14 @@ fn decrypt(text: &str, password: &str) -> Result<PrivateKeyDer<'static>, KeyErro
     let block = &text[..end + ENCRYPTED_END.len()];
     let (_, der) = Document::from_pem(block)
         .map_err(|e| pem_error(format!("bad PEM encrypted private key: {e}")))?;
-    let info = EncryptedPrivateKeyInfo::try_from(der.as_bytes())
-        .map_err(|e| pem_error(format!("bad encrypted private key: {e}")))?;
+    // pkcs5 knows PBES2 only: another scheme (PKCS#12's PBE-SHA1-3DES,
+    // PBES1) fails to parse here.
+    let info = EncryptedPrivateKeyInfo::try_from(der.as_bytes()).map_err(|e| {
+        pem_error(format!(
+            "unreadable encrypted private key ({e}): Gregor reads PBES2 keys \
+             (openssl pkcs8 -topk8 -v2 aes-256-cbc)"
+        ))
+    })?;
     let wrong = || password_error("cannot decrypt the private key: wrong ssl.key.password");
     let plain = info.decrypt(password).map_err(|e| match e {
         // pkcs5 reports bad CBC padding (a wrong password) as EncryptFailed.

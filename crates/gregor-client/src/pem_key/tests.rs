@@ -9,6 +9,8 @@ use rustls_pki_types::PrivateKeyDer;
 const PLAIN: &str = include_str!("testdata/plain.pem");
 const ENCRYPTED: &str = include_str!("testdata/enc.pem");
 const LEGACY: &str = include_str!("testdata/legacy.pem");
+/// `pkcs8 -topk8 -v1 PBE-SHA1-3DES`: a PKCS#12 scheme, not PBES2.
+const PKCS12_3DES: &str = include_str!("testdata/pkcs12-3des.pem");
 
 #[test]
 fn decrypts_openssl_pkcs8_with_the_right_password() {
@@ -50,4 +52,11 @@ fn legacy_openssl_encryption_is_refused() {
 #[test]
 fn no_key_is_none() {
     assert!(private_key("", None).unwrap().is_none());
+}
+
+#[test]
+fn non_pbes2_schemes_are_refused_by_name() {
+    let err = private_key(PKCS12_3DES, Some("hunter2")).unwrap_err();
+    assert!(!err.password);
+    assert!(err.message.contains("PBES2"), "{err}");
 }
