@@ -46,6 +46,11 @@ pub type OffsetKey = (String, String, i32);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemovedGroup {
     pub protocol_type: Option<String>,
+    /// Only offset commits made it (nobody ever joined): it existed at the
+    /// committed state only if one of its offsets did then. Decided at
+    /// read time, since the high watermark may pass the commits that made
+    /// the group but not yet the write that removed it.
+    pub offsets_only: bool,
 }
 
 /// The values uncommitted writes replaced, by the log offset of the record
@@ -180,16 +185,16 @@ impl GroupCoordinator {
         }
     }
 
-    /// Notes that `group` is being removed by this step, unless it only
-    /// existed through uncommitted writes itself (then it was never there
-    /// at the committed state). Call it with the group just removed, before
-    /// taking its offsets apart.
+    /// Notes that `group` is being removed by this step. Call it with the
+    /// group just removed, before taking its offsets apart (their notes
+    /// tell whether an offsets-only group existed at the committed state).
     pub(crate) fn note_group_removal(&mut self, group: &Group) {
-        if self.journal.is_none() || self.exists_only_uncommitted(group) {
+        if self.journal.is_none() {
             return;
         }
         let prior = RemovedGroup {
             protocol_type: group.protocol_type.clone(),
+            offsets_only: is_offsets_only(group),
         };
         if let Some(notes) = &mut self.journal {
             notes.push(Change::GroupRemoved(group.id.clone(), prior));
@@ -204,6 +209,23 @@ impl GroupCoordinator {
             .committed_values()
             .filter_map(|(id, prior)| prior.map(|p| (id.as_str(), p)))
             .filter(|(id, _)| !self.groups.contains_key(*id) && !self.is_consumer_group(id))
+            .filter(|(id, removed)| self.existed_committed(id, removed))
+    }
+
+    /// Whether a group removed by an uncommitted write was there at the
+    /// committed state: an offsets-only group only if one of its offsets
+    /// was (every offset it held was noted when it was removed).
+    fn existed_committed(&self, id: &str, removed: &RemovedGroup) -> bool {
+        !removed.offsets_only || self.has_committed_offsets(id)
+    }
+
+    /// Whether a key of `group` with uncommitted writes had a value at the
+    /// committed state.
+    fn has_committed_offsets(&self, group: &str) -> bool {
+        self.undo.pending_of(group).any(|(topic, partition)| {
+            let key = (group.to_string(), topic.to_string(), partition);
+            self.undo.committed(&key, None).is_some()
+        })
     }
 
     /// [`Self::removed_uncommitted`] for one group id.
@@ -214,7 +236,9 @@ impl GroupCoordinator {
         {
             return None;
         }
-        self.removed_groups.committed(&id.to_string(), None)
+        self.removed_groups
+            .committed(&id.to_string(), None)
+            .filter(|removed| self.existed_committed(id, removed))
     }
 
     /// The last input's changes are committed already (replayed below the
@@ -265,18 +289,32 @@ impl GroupCoordinator {
     /// is no such group, so DescribeGroups and ListGroups do not show it.
     pub(crate) fn exists_only_uncommitted(&self, group: &Group) -> bool {
         !self.undo.is_empty()
-            && group.state == GroupState::Empty
-            && group.generation == 0
-            && group.protocol_type.is_none()
-            && group.members.is_empty()
-            && group.pending_members.is_empty()
+            && is_offsets_only(group)
             && !group.offsets.is_empty()
             && !self.has_pending_group_offsets(&group.id)
             && group.offsets.iter().all(|((topic, partition), current)| {
                 let key = (group.id.clone(), topic.clone(), *partition);
                 self.undo.committed(&key, Some(current)).is_none()
             })
+            // Nor was it there before an uncommitted write removed it (a
+            // DeleteGroups, then a first commit made it again): its
+            // committed offsets are then keys it no longer holds, or it was
+            // a group members had joined.
+            && !self.has_committed_offsets(&group.id)
+            && self
+                .removed_groups
+                .committed(&group.id, None)
+                .is_none_or(|removed| removed.offsets_only)
     }
+}
+
+/// A classic group only offset commits made: nobody ever joined it.
+fn is_offsets_only(group: &Group) -> bool {
+    group.state == GroupState::Empty
+        && group.generation == 0
+        && group.protocol_type.is_none()
+        && group.members.is_empty()
+        && group.pending_members.is_empty()
 }
 
 #[cfg(test)]

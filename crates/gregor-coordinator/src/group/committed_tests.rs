@@ -244,3 +244,51 @@ fn a_stable_read_sees_a_settled_transaction_before_its_marker_commits() {
     assert_eq!(offset_of(&c, "g", "t", 0), 43);
     assert_eq!(stable_offset_of(&c), 43);
 }
+
+fn delete_group(c: &mut GroupCoordinator, log_offset: i64) -> usize {
+    let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))]);
+    let (resp, records) = c.delete_groups(&req);
+    assert_eq!(resp.results[0].error_code, 0);
+    c.place_changes(log_offset);
+    records.len()
+}
+
+/// Simulator seed 2: a committed group deleted and made again by a first
+/// commit, both uncommitted. At the committed state it is there, with its
+/// old offsets; it used to be hidden as a group only uncommitted commits
+/// made.
+#[test]
+fn a_group_deleted_and_made_again_uncommitted_is_still_listed() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    c.committed_up_to(1);
+    assert_eq!(delete_group(&mut c, 2), 2);
+    committed_at(&mut c, 3, &[("t", 1, 7)]);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
+    assert_eq!(all_offsets(&c, "g"), vec![("t".into(), 0, 10)]);
+    c.committed_up_to(4);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(all_offsets(&c, "g"), vec![("t".into(), 1, 7)]);
+}
+
+/// Simulator seed 4: a group made and deleted by uncommitted writes, then
+/// the high watermark passes the commit that made it but not the delete:
+/// it is there at the committed state. It used to stay hidden, as whether
+/// it existed was decided once, when it was deleted.
+#[test]
+fn a_group_whose_first_commit_commits_before_its_delete_is_listed() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    assert_eq!(delete_group(&mut c, 2), 2);
+    assert!(listed(&c).is_empty());
+    c.committed_up_to(1);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
+    assert_eq!(all_offsets(&c, "g"), vec![("t".into(), 0, 10)]);
+    c.committed_up_to(3);
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
+}

@@ -44,6 +44,8 @@ mod txn_offsets;
 #[cfg(test)]
 mod committed_tests;
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
 pub use committed::ReadAt;
