@@ -19,7 +19,8 @@
 //!    the current high watermark; a `require_stable` read
 //!    ([`ReadAt::Latest`]) and `has_pending_offset` match the model over
 //!    the whole local log; every group with an offset at the high
-//!    watermark is listed by ListGroups, and no group absent from the log.
+//!    watermark is listed by ListGroups (and described Empty; a group not
+//!    listed is described Dead), and no group absent from the log is.
 //! 2. Reads never go back within a leadership term: the high watermark a
 //!    read is taken at only grows while one coordinator serves, so by (1)
 //!    each read's state is a later committed prefix of the same log. Across
@@ -50,8 +51,8 @@ use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    DeleteGroupsRequest, GroupId, ListGroupsRequest, TopicName, TransactionalId,
-    TxnOffsetCommitRequest,
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest, TopicName,
+    TransactionalId, TxnOffsetCommitRequest,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -581,6 +582,23 @@ impl Sim {
             if !listed.contains(group) {
                 return Err(format!(
                     "(1) {group} has offsets at hw {hw} but is not listed: {listed:?}"
+                ));
+            }
+        }
+        for group in GROUPS {
+            let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))]);
+            let described = self.coordinator.describe_groups(&req, 5).groups[0]
+                .group_state
+                .to_string();
+            let want = if listed.contains(group) {
+                "Empty"
+            } else {
+                "Dead"
+            };
+            if described != want {
+                return Err(format!(
+                    "(1) {group} described {described}, listed: {}",
+                    listed.contains(group)
                 ));
             }
         }
