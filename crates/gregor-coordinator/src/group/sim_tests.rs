@@ -602,6 +602,10 @@ impl Sim {
                 ));
             }
         }
+        // Only "in the log", not "in the log up to the high watermark": a
+        // group that only an uncommitted TxnOffsetCommit made is listed
+        // already (it has no committed offsets to hide it by; Kafka's
+        // timeline would hide it until the record is committed).
         if let Some(stray) = listed.difference(&in_log).next() {
             return Err(format!("(1) {stray} is listed but not in the log"));
         }
