@@ -292,3 +292,56 @@ fn a_group_whose_first_commit_commits_before_its_delete_is_listed() {
     assert!(listed(&c).is_empty());
     assert_eq!(described_state(&c, "g"), "Dead");
 }
+
+/// Kafka's `deleteAllOffsets` and replay: deleting a group also deletes
+/// the offsets open transactions hold for it (a tombstone for keys with no
+/// committed offset), so the transaction's commit marker brings nothing
+/// back. Gregor used to keep them pending and resurrect group and offset.
+#[test]
+fn deleting_a_group_drops_the_offsets_of_its_open_transactions() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    txn_committed(&mut c, 7, 41, 0);
+    assert!(c.has_pending_offset("g", "t", 0));
+    assert_eq!(delete_group(&mut c, 2), 2);
+    assert!(!c.has_pending_offset("g", "t", 0));
+    c.complete_txn_offsets(7, true, |_| true, 300);
+    c.place_changes(3);
+    c.committed_up_to(4);
+    assert_eq!(stable_offset_of(&c), -1);
+    assert!(listed(&c).is_empty());
+
+    // The same log replayed: the tombstone drops the pending offset.
+    let mut r = coordinator();
+    let offset = |value: Option<i64>| Record::Offset {
+        group: "g".into(),
+        topic: "t".into(),
+        partition: 0,
+        value: value.map(|offset| OffsetValue {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+            expire_timestamp: None,
+        }),
+    };
+    r.replay_pending_offset(7, offset(Some(41)), 0);
+    r.replay(offset(None), 0);
+    r.complete_txn_offsets(7, true, |_| true, 0);
+    assert!(r.fetch_offsets("g", None).is_empty());
+    assert_eq!(r.group_state("g"), None);
+}
+
+/// An offset an open transaction will replace does not expire (Kafka's
+/// `cleanupExpiredOffsets`): its tombstone would drop the transaction's
+/// offset too.
+#[test]
+fn an_offset_with_an_open_transaction_does_not_expire() {
+    let mut c = coordinator();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    txn_committed(&mut c, 7, 41, 1);
+    assert!(c.expire_offsets(1_000_000, 1).is_empty());
+    c.complete_txn_offsets(7, true, |_| true, 300);
+    assert_eq!(offset_of(&c, "g", "t", 0), 41);
+    assert_eq!(c.expire_offsets(1_000_000, 1).len(), 1);
+}

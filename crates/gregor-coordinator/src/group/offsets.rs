@@ -350,6 +350,7 @@ impl GroupCoordinator {
                     .with_partitions(partitions),
             );
         }
+        self.drop_pending_of_tombstones(&records);
         (OffsetDeleteResponse::default().with_topics(topics), records)
     }
 }

@@ -20,6 +20,9 @@ impl GroupCoordinator {
                 partition,
                 value,
             } => {
+                if value.is_none() {
+                    self.drop_pending_key(&group, &topic, partition);
+                }
                 let g = self
                     .groups
                     .entry(group.clone())

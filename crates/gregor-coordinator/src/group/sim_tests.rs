@@ -147,9 +147,11 @@ impl Batch {
 }
 
 /// The reference: the state a log prefix means, computed by the simplest
-/// replay (transactional offsets wait for their producer's marker; a commit
-/// marker applies them in the order they were written, after any plain
-/// commit written in between, as Gregor documents in `txn_offsets`).
+/// replay (transactional offsets wait for their producer's marker; an
+/// offset tombstone drops them, as in Kafka; a commit marker applies them
+/// in the order they were written, after any plain commit written in
+/// between, as Gregor documents in `txn_offsets` where Kafka keeps the
+/// later record).
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Model {
     offsets: BTreeMap<Key, i64>,
@@ -177,9 +179,18 @@ impl Model {
             }) => {
                 let key = (group.clone(), topic.clone(), *partition);
                 match value {
-                    Some(v) => self.offsets.insert(key, v.offset),
-                    None => self.offsets.remove(&key),
-                };
+                    Some(v) => {
+                        self.offsets.insert(key, v.offset);
+                    }
+                    None => {
+                        // As Kafka's replay: open transactions lose the key too.
+                        for offsets in self.pending.values_mut() {
+                            offsets.remove(&key);
+                        }
+                        self.pending.retain(|_, offsets| !offsets.is_empty());
+                        self.offsets.remove(&key);
+                    }
+                }
             }
             // Offsets have their own tombstones.
             Entry::Plain(_) => {}

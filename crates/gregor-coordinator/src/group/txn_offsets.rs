@@ -2,7 +2,9 @@
 //! transactional producer commits for a group stay pending, invisible to
 //! OffsetFetch, until the transaction's marker reaches the group's
 //! `__consumer_offsets` partition; a commit marker makes them the group's
-//! committed offsets, an abort marker drops them.
+//! committed offsets, an abort marker drops them. An offset tombstone
+//! (DeleteGroups, OffsetDelete) drops them too, as in Kafka, and an offset
+//! with one pending does not expire.
 //!
 //! Kafka also orders a pending offset against a plain OffsetCommit of the
 //! same partition written after it (by log position); Gregor lets the
@@ -204,6 +206,61 @@ impl GroupCoordinator {
                 .or_default()
                 .insert((topic, partition), value);
         }
+    }
+
+    /// Offset tombstones also drop the pending transactional offsets of
+    /// their keys, as Kafka's replay does: a group deleted (or an offset
+    /// deleted) while a transaction is open does not get the offset back
+    /// from that transaction's commit marker.
+    pub(crate) fn drop_pending_of_tombstones(&mut self, records: &[Record]) {
+        for record in records {
+            if let Record::Offset {
+                group,
+                topic,
+                partition,
+                value: None,
+            } = record
+            {
+                self.drop_pending_key(group, topic, *partition);
+            }
+        }
+    }
+
+    /// Drops every open transaction's pending offset of one key.
+    pub(crate) fn drop_pending_key(&mut self, group: &str, topic: &str, partition: i32) {
+        let key = (topic.to_string(), partition);
+        for groups in self.pending_txn_offsets.values_mut() {
+            if let Some(offsets) = groups.get_mut(group) {
+                offsets.remove(&key);
+                if offsets.is_empty() {
+                    groups.remove(group);
+                }
+            }
+        }
+        self.pending_txn_offsets
+            .retain(|_, groups| !groups.is_empty());
+    }
+
+    /// Tombstones for the keys of `group_id` that only open transactions
+    /// hold, for a group being deleted (Kafka's `deleteAllOffsets`: keys
+    /// with a committed offset have theirs already).
+    pub(crate) fn pending_only_tombstones(&self, group_id: &str) -> Vec<Record> {
+        let committed = self.groups.get(group_id).map(|g| &g.offsets);
+        let keys: std::collections::BTreeSet<&(String, i32)> = self
+            .pending_txn_offsets
+            .values()
+            .filter_map(|groups| groups.get(group_id))
+            .flat_map(|offsets| offsets.keys())
+            .filter(|key| !committed.is_some_and(|c| c.contains_key(*key)))
+            .collect();
+        keys.into_iter()
+            .map(|(topic, partition)| Record::Offset {
+                group: group_id.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+                value: None,
+            })
+            .collect()
     }
 
     /// OffsetFetch with `require_stable`: a partition with a pending
