@@ -140,6 +140,9 @@ pub(crate) enum Change {
     Offset(OffsetKey, Option<OffsetValue>),
     /// A classic group was removed.
     GroupRemoved(String, RemovedGroup),
+    /// A group was made by an offset commit (a transactional one leaves
+    /// no offsets of its own to tell that it is not committed yet).
+    GroupCreated(String),
 }
 
 /// What the current step replaced, until the edge knows the log offset of
@@ -162,6 +165,14 @@ pub(crate) fn note(
     }
 }
 
+/// [`GroupCoordinator::note_group_creation`], for callers holding a
+/// borrow of the coordinator's other fields.
+pub(crate) fn note_creation(journal: &mut Journal, group_id: &str) {
+    if let Some(notes) = journal {
+        notes.push(Change::GroupCreated(group_id.to_string()));
+    }
+}
+
 impl GroupCoordinator {
     /// Starts noting what each change of a committed offset replaced; the
     /// edge must then call [`Self::place_changes`] or
@@ -180,6 +191,7 @@ impl GroupCoordinator {
                     Change::GroupRemoved(id, prior) => {
                         self.removed_groups.insert(log_offset, id, Some(prior))
                     }
+                    Change::GroupCreated(id) => self.created_groups.insert(log_offset, id, None),
                 }
             }
         }
@@ -199,6 +211,11 @@ impl GroupCoordinator {
         if let Some(notes) = &mut self.journal {
             notes.push(Change::GroupRemoved(group.id.clone(), prior));
         }
+    }
+
+    /// Notes that this step made `group_id` for an offset commit.
+    pub(crate) fn note_group_creation(&mut self, group_id: &str) {
+        note_creation(&mut self.journal, group_id);
     }
 
     /// Classic groups removed by writes not yet committed (they are still
@@ -253,6 +270,7 @@ impl GroupCoordinator {
     pub fn committed_up_to(&mut self, high_watermark: i64) {
         self.undo.trim(high_watermark);
         self.removed_groups.trim(high_watermark);
+        self.created_groups.trim(high_watermark);
     }
 
     /// Diagnostics: the offsets of `group_id` a read hides now, as
@@ -288,14 +306,15 @@ impl GroupCoordinator {
     /// admin's first commit to a new group). At the committed state there
     /// is no such group, so DescribeGroups and ListGroups do not show it.
     pub(crate) fn exists_only_uncommitted(&self, group: &Group) -> bool {
-        !self.undo.is_empty()
+        (!self.undo.is_empty() || !self.created_groups.is_empty())
             && is_offsets_only(group)
-            && !group.offsets.is_empty()
-            && !self.has_pending_group_offsets(&group.id)
-            && group.offsets.iter().all(|((topic, partition), current)| {
-                let key = (group.id.clone(), topic.clone(), *partition);
-                self.undo.committed(&key, Some(current)).is_none()
-            })
+            && (self.created_uncommitted(&group.id)
+                || (!group.offsets.is_empty()
+                    && !self.has_pending_group_offsets(&group.id)
+                    && group.offsets.iter().all(|((topic, partition), current)| {
+                        let key = (group.id.clone(), topic.clone(), *partition);
+                        self.undo.committed(&key, Some(current)).is_none()
+                    })))
             // Nor was it there before an uncommitted write removed it (a
             // DeleteGroups, then a first commit made it again): its
             // committed offsets are then keys it no longer holds, or it was
@@ -305,6 +324,18 @@ impl GroupCoordinator {
                 .removed_groups
                 .committed(&group.id, None)
                 .is_none_or(|removed| removed.offsets_only)
+    }
+}
+
+impl GroupCoordinator {
+    /// Whether an offset commit not committed yet made `group_id` (and
+    /// nothing committed made it before).
+    fn created_uncommitted(&self, group_id: &str) -> bool {
+        !self.created_groups.is_empty()
+            && self
+                .created_groups
+                .committed(&group_id.to_string(), Some(&()))
+                .is_none()
     }
 }
 

@@ -345,3 +345,18 @@ fn an_offset_with_an_open_transaction_does_not_expire() {
     assert_eq!(offset_of(&c, "g", "t", 0), 41);
     assert_eq!(c.expire_offsets(1_000_000, 1).len(), 1);
 }
+
+/// A group only an uncommitted TxnOffsetCommit made (it has pending
+/// offsets, none of its own) is not there at the committed state yet:
+/// it used to be listed at once (simulator, tightened listing check).
+#[test]
+fn a_group_made_by_an_uncommitted_txn_offset_commit_is_not_listed() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    txn_committed(&mut c, 7, 41, 0);
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
+    c.committed_up_to(1);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
+}

@@ -143,6 +143,8 @@ pub struct GroupCoordinator {
     undo: committed::UndoLog,
     /// Classic groups removed by records not committed yet.
     removed_groups: committed::UndoLog<String, committed::RemovedGroup>,
+    /// Groups made by offset commits whose records are not committed yet.
+    created_groups: committed::UndoLog<String, ()>,
 }
 
 impl GroupCoordinator {
@@ -156,6 +158,7 @@ impl GroupCoordinator {
             journal: None,
             undo: committed::UndoLog::default(),
             removed_groups: committed::UndoLog::default(),
+            created_groups: committed::UndoLog::default(),
         }
     }
 

@@ -153,6 +153,7 @@ impl GroupCoordinator {
                     ILLEGAL_GENERATION
                 });
             }
+            self.note_group_creation(group_id);
             self.groups
                 .insert(group_id.to_string(), Group::new(group_id, now_ms));
         }

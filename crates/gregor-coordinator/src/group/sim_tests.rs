@@ -20,7 +20,8 @@
 //!    ([`ReadAt::Latest`]) and `has_pending_offset` match the model over
 //!    the whole local log; every group with an offset at the high
 //!    watermark is listed by ListGroups (and described Empty; a group not
-//!    listed is described Dead), and no group absent from the log is.
+//!    listed is described Dead), and no group that no record below the
+//!    high watermark names is.
 //! 2. Reads never go back within a leadership term: the high watermark a
 //!    read is taken at only grows while one coordinator serves, so by (1)
 //!    each read's state is a later committed prefix of the same log. Across
@@ -579,9 +580,10 @@ impl Sim {
             .into_iter()
             .map(|g| g.group_id.to_string())
             .collect();
-        let in_log: BTreeSet<String> = self
+        let committed_groups: BTreeSet<String> = self
             .log
             .iter()
+            .take_while(|b| b.end() <= hw)
             .flat_map(|b| &b.entries)
             .filter_map(|e| match e {
                 Entry::Plain(Record::Offset { group, .. })
@@ -613,12 +615,10 @@ impl Sim {
                 ));
             }
         }
-        // Only "in the log", not "in the log up to the high watermark": a
-        // group that only an uncommitted TxnOffsetCommit made is listed
-        // already (it has no committed offsets to hide it by; Kafka's
-        // timeline would hide it until the record is committed).
-        if let Some(stray) = listed.difference(&in_log).next() {
-            return Err(format!("(1) {stray} is listed but not in the log"));
+        if let Some(stray) = listed.difference(&committed_groups).next() {
+            return Err(format!(
+                "(1) {stray} is listed but in no record below hw {hw}"
+            ));
         }
         // (2) Within a term the high watermark reads are taken at only
         // grows; below the highest ever reached, a read is a prefix of

@@ -110,6 +110,9 @@ impl GroupCoordinator {
         let member_id = req.member_id.as_str();
         let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
         // A transactional producer may commit for a group nobody joined.
+        if !self.groups.contains_key(group_id) {
+            self.note_group_creation(group_id);
+        }
         let group = self
             .groups
             .entry(group_id.to_string())
@@ -173,6 +176,9 @@ impl GroupCoordinator {
             }
             // The group may have been dropped as unused while only pending
             // offsets kept it meaningful (nobody joined it): bring it back.
+            if !self.groups.contains_key(&group_id) {
+                committed::note_creation(&mut self.journal, &group_id);
+            }
             let group = self
                 .groups
                 .entry(group_id.clone())
@@ -196,6 +202,9 @@ impl GroupCoordinator {
             value: Some(value),
         } = record
         {
+            if !self.groups.contains_key(&group) {
+                self.note_group_creation(&group);
+            }
             self.groups
                 .entry(group.clone())
                 .or_insert_with(|| Group::new(&group, now_ms));
