@@ -164,6 +164,7 @@ impl GroupCoordinator {
                 Some(g) if g.state == GroupState::Dead => GROUP_ID_NOT_FOUND,
                 Some(g) if g.state != GroupState::Empty => NON_EMPTY_GROUP,
                 Some(_) => {
+                    let pending_only = self.pending_only_tombstones(id.as_str());
                     if let Some(group) = self.groups.remove(id.as_str()) {
                         self.note_group_removal(&group);
                         for ((topic, partition), prior) in group.offsets {
@@ -181,11 +182,13 @@ impl GroupCoordinator {
                                 value: None,
                             });
                         }
+                        records.extend(pending_only);
                         records.push(Record::Group {
                             group: group.id,
                             value: None,
                         });
                     }
+                    self.drop_pending_of_tombstones(&records);
                     NONE
                 }
             };

@@ -46,6 +46,11 @@ pub type OffsetKey = (String, String, i32);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemovedGroup {
     pub protocol_type: Option<String>,
+    /// Only offset commits made it (nobody ever joined): it existed at the
+    /// committed state only if one of its offsets did then. Decided at
+    /// read time, since the high watermark may pass the commits that made
+    /// the group but not yet the write that removed it.
+    pub offsets_only: bool,
 }
 
 /// The values uncommitted writes replaced, by the log offset of the record
@@ -135,6 +140,9 @@ pub(crate) enum Change {
     Offset(OffsetKey, Option<OffsetValue>),
     /// A classic group was removed.
     GroupRemoved(String, RemovedGroup),
+    /// A group was made by an offset commit (a transactional one leaves
+    /// no offsets of its own to tell that it is not committed yet).
+    GroupCreated(String),
 }
 
 /// What the current step replaced, until the edge knows the log offset of
@@ -157,6 +165,14 @@ pub(crate) fn note(
     }
 }
 
+/// [`GroupCoordinator::note_group_creation`], for callers holding a
+/// borrow of the coordinator's other fields.
+pub(crate) fn note_creation(journal: &mut Journal, group_id: &str) {
+    if let Some(notes) = journal {
+        notes.push(Change::GroupCreated(group_id.to_string()));
+    }
+}
+
 impl GroupCoordinator {
     /// Starts noting what each change of a committed offset replaced; the
     /// edge must then call [`Self::place_changes`] or
@@ -175,25 +191,31 @@ impl GroupCoordinator {
                     Change::GroupRemoved(id, prior) => {
                         self.removed_groups.insert(log_offset, id, Some(prior))
                     }
+                    Change::GroupCreated(id) => self.created_groups.insert(log_offset, id, None),
                 }
             }
         }
     }
 
-    /// Notes that `group` is being removed by this step, unless it only
-    /// existed through uncommitted writes itself (then it was never there
-    /// at the committed state). Call it with the group just removed, before
-    /// taking its offsets apart.
+    /// Notes that `group` is being removed by this step. Call it with the
+    /// group just removed, before taking its offsets apart (their notes
+    /// tell whether an offsets-only group existed at the committed state).
     pub(crate) fn note_group_removal(&mut self, group: &Group) {
-        if self.journal.is_none() || self.exists_only_uncommitted(group) {
+        if self.journal.is_none() {
             return;
         }
         let prior = RemovedGroup {
             protocol_type: group.protocol_type.clone(),
+            offsets_only: is_offsets_only(group),
         };
         if let Some(notes) = &mut self.journal {
             notes.push(Change::GroupRemoved(group.id.clone(), prior));
         }
+    }
+
+    /// Notes that this step made `group_id` for an offset commit.
+    pub(crate) fn note_group_creation(&mut self, group_id: &str) {
+        note_creation(&mut self.journal, group_id);
     }
 
     /// Classic groups removed by writes not yet committed (they are still
@@ -204,6 +226,23 @@ impl GroupCoordinator {
             .committed_values()
             .filter_map(|(id, prior)| prior.map(|p| (id.as_str(), p)))
             .filter(|(id, _)| !self.groups.contains_key(*id) && !self.is_consumer_group(id))
+            .filter(|(id, removed)| self.existed_committed(id, removed))
+    }
+
+    /// Whether a group removed by an uncommitted write was there at the
+    /// committed state: an offsets-only group only if one of its offsets
+    /// was (every offset it held was noted when it was removed).
+    fn existed_committed(&self, id: &str, removed: &RemovedGroup) -> bool {
+        !removed.offsets_only || self.has_committed_offsets(id)
+    }
+
+    /// Whether a key of `group` with uncommitted writes had a value at the
+    /// committed state.
+    fn has_committed_offsets(&self, group: &str) -> bool {
+        self.undo.pending_of(group).any(|(topic, partition)| {
+            let key = (group.to_string(), topic.to_string(), partition);
+            self.undo.committed(&key, None).is_some()
+        })
     }
 
     /// [`Self::removed_uncommitted`] for one group id.
@@ -214,7 +253,9 @@ impl GroupCoordinator {
         {
             return None;
         }
-        self.removed_groups.committed(&id.to_string(), None)
+        self.removed_groups
+            .committed(&id.to_string(), None)
+            .filter(|removed| self.existed_committed(id, removed))
     }
 
     /// The last input's changes are committed already (replayed below the
@@ -229,6 +270,7 @@ impl GroupCoordinator {
     pub fn committed_up_to(&mut self, high_watermark: i64) {
         self.undo.trim(high_watermark);
         self.removed_groups.trim(high_watermark);
+        self.created_groups.trim(high_watermark);
     }
 
     /// Diagnostics: the offsets of `group_id` a read hides now, as
@@ -264,19 +306,46 @@ impl GroupCoordinator {
     /// admin's first commit to a new group). At the committed state there
     /// is no such group, so DescribeGroups and ListGroups do not show it.
     pub(crate) fn exists_only_uncommitted(&self, group: &Group) -> bool {
-        !self.undo.is_empty()
-            && group.state == GroupState::Empty
-            && group.generation == 0
-            && group.protocol_type.is_none()
-            && group.members.is_empty()
-            && group.pending_members.is_empty()
-            && !group.offsets.is_empty()
-            && !self.has_pending_group_offsets(&group.id)
-            && group.offsets.iter().all(|((topic, partition), current)| {
-                let key = (group.id.clone(), topic.clone(), *partition);
-                self.undo.committed(&key, Some(current)).is_none()
-            })
+        (!self.undo.is_empty() || !self.created_groups.is_empty())
+            && is_offsets_only(group)
+            && (self.created_uncommitted(&group.id)
+                || (!group.offsets.is_empty()
+                    && !self.has_pending_group_offsets(&group.id)
+                    && group.offsets.iter().all(|((topic, partition), current)| {
+                        let key = (group.id.clone(), topic.clone(), *partition);
+                        self.undo.committed(&key, Some(current)).is_none()
+                    })))
+            // Nor was it there before an uncommitted write removed it (a
+            // DeleteGroups, then a first commit made it again): its
+            // committed offsets are then keys it no longer holds, or it was
+            // a group members had joined.
+            && !self.has_committed_offsets(&group.id)
+            && self
+                .removed_groups
+                .committed(&group.id, None)
+                .is_none_or(|removed| removed.offsets_only)
     }
+}
+
+impl GroupCoordinator {
+    /// Whether an offset commit not committed yet made `group_id` (and
+    /// nothing committed made it before).
+    fn created_uncommitted(&self, group_id: &str) -> bool {
+        !self.created_groups.is_empty()
+            && self
+                .created_groups
+                .committed(&group_id.to_string(), Some(&()))
+                .is_none()
+    }
+}
+
+/// A classic group only offset commits made: nobody ever joined it.
+fn is_offsets_only(group: &Group) -> bool {
+    group.state == GroupState::Empty
+        && group.generation == 0
+        && group.protocol_type.is_none()
+        && group.members.is_empty()
+        && group.pending_members.is_empty()
 }
 
 #[cfg(test)]

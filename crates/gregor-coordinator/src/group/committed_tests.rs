@@ -244,3 +244,119 @@ fn a_stable_read_sees_a_settled_transaction_before_its_marker_commits() {
     assert_eq!(offset_of(&c, "g", "t", 0), 43);
     assert_eq!(stable_offset_of(&c), 43);
 }
+
+fn delete_group(c: &mut GroupCoordinator, log_offset: i64) -> usize {
+    let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))]);
+    let (resp, records) = c.delete_groups(&req);
+    assert_eq!(resp.results[0].error_code, 0);
+    c.place_changes(log_offset);
+    records.len()
+}
+
+/// Simulator seed 2: a committed group deleted and made again by a first
+/// commit, both uncommitted. At the committed state it is there, with its
+/// old offsets; it used to be hidden as a group only uncommitted commits
+/// made.
+#[test]
+fn a_group_deleted_and_made_again_uncommitted_is_still_listed() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    c.committed_up_to(1);
+    assert_eq!(delete_group(&mut c, 2), 2);
+    committed_at(&mut c, 3, &[("t", 1, 7)]);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
+    assert_eq!(all_offsets(&c, "g"), vec![("t".into(), 0, 10)]);
+    c.committed_up_to(4);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(all_offsets(&c, "g"), vec![("t".into(), 1, 7)]);
+}
+
+/// Simulator seed 4: a group made and deleted by uncommitted writes, then
+/// the high watermark passes the commit that made it but not the delete:
+/// it is there at the committed state. It used to stay hidden, as whether
+/// it existed was decided once, when it was deleted.
+#[test]
+fn a_group_whose_first_commit_commits_before_its_delete_is_listed() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    assert_eq!(delete_group(&mut c, 2), 2);
+    assert!(listed(&c).is_empty());
+    c.committed_up_to(1);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
+    assert_eq!(all_offsets(&c, "g"), vec![("t".into(), 0, 10)]);
+    c.committed_up_to(3);
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
+}
+
+/// Kafka's `deleteAllOffsets` and replay: deleting a group also deletes
+/// the offsets open transactions hold for it (a tombstone for keys with no
+/// committed offset), so the transaction's commit marker brings nothing
+/// back. Gregor used to keep them pending and resurrect group and offset.
+#[test]
+fn deleting_a_group_drops_the_offsets_of_its_open_transactions() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    txn_committed(&mut c, 7, 41, 0);
+    assert!(c.has_pending_offset("g", "t", 0));
+    assert_eq!(delete_group(&mut c, 2), 2);
+    assert!(!c.has_pending_offset("g", "t", 0));
+    c.complete_txn_offsets(7, true, |_| true, 300);
+    c.place_changes(3);
+    c.committed_up_to(4);
+    assert_eq!(stable_offset_of(&c), -1);
+    assert!(listed(&c).is_empty());
+
+    // The same log replayed: the tombstone drops the pending offset.
+    let mut r = coordinator();
+    let offset = |value: Option<i64>| Record::Offset {
+        group: "g".into(),
+        topic: "t".into(),
+        partition: 0,
+        value: value.map(|offset| OffsetValue {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+            expire_timestamp: None,
+        }),
+    };
+    r.replay_pending_offset(7, offset(Some(41)), 0);
+    r.replay(offset(None), 0);
+    r.complete_txn_offsets(7, true, |_| true, 0);
+    assert!(r.fetch_offsets("g", None).is_empty());
+    assert_eq!(r.group_state("g"), None);
+}
+
+/// An offset an open transaction will replace does not expire (Kafka's
+/// `cleanupExpiredOffsets`): its tombstone would drop the transaction's
+/// offset too.
+#[test]
+fn an_offset_with_an_open_transaction_does_not_expire() {
+    let mut c = coordinator();
+    committed_at(&mut c, 0, &[("t", 0, 10)]);
+    txn_committed(&mut c, 7, 41, 1);
+    assert!(c.expire_offsets(1_000_000, 1).is_empty());
+    c.complete_txn_offsets(7, true, |_| true, 300);
+    assert_eq!(offset_of(&c, "g", "t", 0), 41);
+    assert_eq!(c.expire_offsets(1_000_000, 1).len(), 1);
+}
+
+/// A group only an uncommitted TxnOffsetCommit made (it has pending
+/// offsets, none of its own) is not there at the committed state yet:
+/// it used to be listed at once (simulator, tightened listing check).
+#[test]
+fn a_group_made_by_an_uncommitted_txn_offset_commit_is_not_listed() {
+    let mut c = coordinator();
+    c.track_uncommitted();
+    txn_committed(&mut c, 7, 41, 0);
+    assert!(listed(&c).is_empty());
+    assert_eq!(described_state(&c, "g"), "Dead");
+    c.committed_up_to(1);
+    assert_eq!(listed(&c), vec!["g".to_string()]);
+    assert_eq!(described_state(&c, "g"), "Empty");
+}

@@ -23,6 +23,16 @@ impl GroupCoordinator {
     pub fn expire_offsets(&mut self, now_ms: i64, retention_ms: i64) -> Vec<Record> {
         let mut records = Vec::new();
         let mut emptied = Vec::new();
+        let pending_keys: std::collections::BTreeSet<(&str, &str, i32)> = self
+            .pending_txn_offsets
+            .values()
+            .flat_map(|groups| groups.iter())
+            .flat_map(|(group, offsets)| {
+                offsets
+                    .keys()
+                    .map(move |(topic, partition)| (group.as_str(), topic.as_str(), *partition))
+            })
+            .collect();
         for (id, group) in self.groups.iter_mut() {
             let consumer_members = self
                 .consumer_groups
@@ -31,6 +41,10 @@ impl GroupCoordinator {
             let expired: Vec<(String, i32)> = group
                 .offsets
                 .iter()
+                // An offset an open transaction will replace does not
+                // expire yet (Kafka's `cleanupExpiredOffsets`): its
+                // tombstone would drop the transaction's offset too.
+                .filter(|(tp, _)| !pending_keys.contains(&(id.as_str(), tp.0.as_str(), tp.1)))
                 .filter(|(tp, value)| match value.expire_timestamp {
                     Some(at) => now_ms >= at,
                     None if consumer_members => false,

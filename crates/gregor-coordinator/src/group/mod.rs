@@ -44,6 +44,8 @@ mod txn_offsets;
 #[cfg(test)]
 mod committed_tests;
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
 pub use committed::ReadAt;
@@ -141,6 +143,8 @@ pub struct GroupCoordinator {
     undo: committed::UndoLog,
     /// Classic groups removed by records not committed yet.
     removed_groups: committed::UndoLog<String, committed::RemovedGroup>,
+    /// Groups made by offset commits whose records are not committed yet.
+    created_groups: committed::UndoLog<String, ()>,
 }
 
 impl GroupCoordinator {
@@ -154,6 +158,7 @@ impl GroupCoordinator {
             journal: None,
             undo: committed::UndoLog::default(),
             removed_groups: committed::UndoLog::default(),
+            created_groups: committed::UndoLog::default(),
         }
     }
 

@@ -153,6 +153,7 @@ impl GroupCoordinator {
                     ILLEGAL_GENERATION
                 });
             }
+            self.note_group_creation(group_id);
             self.groups
                 .insert(group_id.to_string(), Group::new(group_id, now_ms));
         }
@@ -350,6 +351,7 @@ impl GroupCoordinator {
                     .with_partitions(partitions),
             );
         }
+        self.drop_pending_of_tombstones(&records);
         (OffsetDeleteResponse::default().with_topics(topics), records)
     }
 }

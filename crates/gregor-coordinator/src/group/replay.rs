@@ -20,6 +20,12 @@ impl GroupCoordinator {
                 partition,
                 value,
             } => {
+                if value.is_none() {
+                    self.drop_pending_key(&group, &topic, partition);
+                }
+                if !self.groups.contains_key(&group) {
+                    self.note_group_creation(&group);
+                }
                 let g = self
                     .groups
                     .entry(group.clone())

@@ -942,7 +942,7 @@ fn all_codes(resp: &kafka_protocol::messages::OffsetCommitResponse) -> Vec<i16> 
         .collect()
 }
 
-fn offset_delete(group: &str, parts: &[(&str, i32)]) -> OffsetDeleteRequest {
+pub(super) fn offset_delete(group: &str, parts: &[(&str, i32)]) -> OffsetDeleteRequest {
     OffsetDeleteRequest::default()
         .with_group_id(GroupId(s(group)))
         .with_topics(

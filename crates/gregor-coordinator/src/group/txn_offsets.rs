@@ -2,7 +2,9 @@
 //! transactional producer commits for a group stay pending, invisible to
 //! OffsetFetch, until the transaction's marker reaches the group's
 //! `__consumer_offsets` partition; a commit marker makes them the group's
-//! committed offsets, an abort marker drops them.
+//! committed offsets, an abort marker drops them. An offset tombstone
+//! (DeleteGroups, OffsetDelete) drops them too, as in Kafka, and an offset
+//! with one pending does not expire.
 //!
 //! Kafka also orders a pending offset against a plain OffsetCommit of the
 //! same partition written after it (by log position); Gregor lets the
@@ -108,6 +110,9 @@ impl GroupCoordinator {
         let member_id = req.member_id.as_str();
         let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
         // A transactional producer may commit for a group nobody joined.
+        if !self.groups.contains_key(group_id) {
+            self.note_group_creation(group_id);
+        }
         let group = self
             .groups
             .entry(group_id.to_string())
@@ -171,6 +176,9 @@ impl GroupCoordinator {
             }
             // The group may have been dropped as unused while only pending
             // offsets kept it meaningful (nobody joined it): bring it back.
+            if !self.groups.contains_key(&group_id) {
+                committed::note_creation(&mut self.journal, &group_id);
+            }
             let group = self
                 .groups
                 .entry(group_id.clone())
@@ -194,6 +202,9 @@ impl GroupCoordinator {
             value: Some(value),
         } = record
         {
+            if !self.groups.contains_key(&group) {
+                self.note_group_creation(&group);
+            }
             self.groups
                 .entry(group.clone())
                 .or_insert_with(|| Group::new(&group, now_ms));
@@ -204,6 +215,61 @@ impl GroupCoordinator {
                 .or_default()
                 .insert((topic, partition), value);
         }
+    }
+
+    /// Offset tombstones also drop the pending transactional offsets of
+    /// their keys, as Kafka's replay does: a group deleted (or an offset
+    /// deleted) while a transaction is open does not get the offset back
+    /// from that transaction's commit marker.
+    pub(crate) fn drop_pending_of_tombstones(&mut self, records: &[Record]) {
+        for record in records {
+            if let Record::Offset {
+                group,
+                topic,
+                partition,
+                value: None,
+            } = record
+            {
+                self.drop_pending_key(group, topic, *partition);
+            }
+        }
+    }
+
+    /// Drops every open transaction's pending offset of one key.
+    pub(crate) fn drop_pending_key(&mut self, group: &str, topic: &str, partition: i32) {
+        let key = (topic.to_string(), partition);
+        for groups in self.pending_txn_offsets.values_mut() {
+            if let Some(offsets) = groups.get_mut(group) {
+                offsets.remove(&key);
+                if offsets.is_empty() {
+                    groups.remove(group);
+                }
+            }
+        }
+        self.pending_txn_offsets
+            .retain(|_, groups| !groups.is_empty());
+    }
+
+    /// Tombstones for the keys of `group_id` that only open transactions
+    /// hold, for a group being deleted (Kafka's `deleteAllOffsets`: keys
+    /// with a committed offset have theirs already).
+    pub(crate) fn pending_only_tombstones(&self, group_id: &str) -> Vec<Record> {
+        let committed = self.groups.get(group_id).map(|g| &g.offsets);
+        let keys: std::collections::BTreeSet<&(String, i32)> = self
+            .pending_txn_offsets
+            .values()
+            .filter_map(|groups| groups.get(group_id))
+            .flat_map(|offsets| offsets.keys())
+            .filter(|key| !committed.is_some_and(|c| c.contains_key(*key)))
+            .collect();
+        keys.into_iter()
+            .map(|(topic, partition)| Record::Offset {
+                group: group_id.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+                value: None,
+            })
+            .collect()
     }
 
     /// OffsetFetch with `require_stable`: a partition with a pending

@@ -162,6 +162,7 @@ impl GroupCoordinator {
             .into_iter()
             .map(Record::Consumer)
             .collect();
+        let pending_only = self.pending_only_tombstones(group_id);
         if let Some(holder) = self.groups.remove(group_id) {
             for ((topic, partition), prior) in holder.offsets {
                 committed::note(&mut self.journal, group_id, &topic, partition, Some(prior));
@@ -173,6 +174,8 @@ impl GroupCoordinator {
                 });
             }
         }
+        records.extend(pending_only);
+        self.drop_pending_of_tombstones(&records);
         self.consumer_groups.remove(group_id);
         Some((0, records))
     }
