@@ -283,3 +283,156 @@ fn quotas_are_stored_described_and_survive_a_restart() {
     );
     assert_eq!(describe(&mut conn, &[], false), Ok(all[1..].to_vec()));
 }
+
+/// One Produce of a single `bytes`-long record with acks=1: (error code,
+/// throttle_time_ms).
+fn produce(conn: &mut Connection, topic: &str, bytes: usize) -> (i16, i32) {
+    use gregor_protocol::compression::Compression;
+    use gregor_protocol::records::BatchBuilder;
+    use produce_request::{PartitionProduceData, TopicProduceData};
+    let mut builder = BatchBuilder::new(Compression::None);
+    builder.push(0, None, Some(vec![b'x'; bytes].into()), vec![]);
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(20_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(support::topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(builder.build().unwrap().freeze()))])]);
+    let ResponseKind::Produce(r) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!("not a Produce response")
+    };
+    (
+        r.responses[0].partition_responses[0].error_code,
+        r.throttle_time_ms,
+    )
+}
+
+/// (throttle_time_ms, record bytes, batches) of a Fetch v12 from `offset`.
+fn fetch(conn: &mut Connection, topic: &str, offset: i64) -> (i32, usize, i64) {
+    use fetch_request::{FetchPartition, FetchTopic};
+    let request = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(50 * 1024 * 1024)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(support::topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1024 * 1024)])]);
+    let ResponseKind::Fetch(r) = conn.request(ApiKey::Fetch, 12, RequestKind::Fetch(request))
+    else {
+        panic!("not a Fetch response")
+    };
+    let records = r
+        .responses
+        .first()
+        .and_then(|t| t.partitions.first())
+        .and_then(|p| p.records.clone())
+        .unwrap_or_default();
+    // Count the batches by their headers: base offset (8), length (4).
+    let (mut at, mut batches) = (0usize, 0i64);
+    while at + 12 <= records.len() {
+        let len = i32::from_be_bytes(records[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 12 + len;
+        batches += 1;
+    }
+    (r.throttle_time_ms, records.len(), batches)
+}
+
+/// The broker measures over 3 windows of 1 s (a 2 s span at least), so a
+/// client over its quota waits (rate - quota) / quota × 2 s.
+#[test]
+fn produce_and_fetch_are_throttled_and_the_channel_muted() {
+    let mut broker = TestBroker::start(&["quota.window.num=3", "quota.window.size.seconds=1"]);
+    let mut conn = broker.connect();
+    support::create_topic(&mut conn, "q", 1);
+    // Ten 6 KB batches, before any quota.
+    for _ in 0..10 {
+        assert_eq!(produce(&mut conn, "q", 6000), (0, 0));
+    }
+    // The test connection's client id.
+    let client: Entity = &[("client-id", Some("gregor-test"))];
+
+    // 20 KB/s: 60 KB at once is 30 KB/s over the 2 s span, 1 s over.
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("producer_byte_rate", Some(20_000.0))],
+            false
+        )
+        .0,
+        0
+    );
+    let (code, throttle) = produce(&mut conn, "q", 60_000);
+    assert_eq!(code, 0, "throttled after the append, not refused");
+    assert!((700..=1500).contains(&throttle), "throttle {throttle}");
+    // Muted: the next request is not read before the throttle is over.
+    let start = std::time::Instant::now();
+    assert_eq!(
+        describe(&mut conn, &[("client-id", ANY, None)], false)
+            .unwrap()
+            .len(),
+        1
+    );
+    let waited = start.elapsed().as_millis() as i32;
+    assert!(
+        waited >= throttle - 100,
+        "answered after {waited} ms, throttle {throttle}"
+    );
+    // Without the quota, no throttle.
+    assert_eq!(
+        alter(&mut conn, client, &[("producer_byte_rate", None)], false).0,
+        0
+    );
+    assert_eq!(produce(&mut conn, "q", 60_000), (0, 0));
+
+    // 10 KB/s: a fetch is shrunk to 20 KB (the quota over 2 windows).
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("consumer_byte_rate", Some(10_000.0))],
+            false
+        )
+        .0,
+        0
+    );
+    let (throttle, bytes, batches) = fetch(&mut conn, "q", 0);
+    assert_eq!(throttle, 0);
+    assert!(
+        batches >= 1 && bytes <= 20_000 + 6_200,
+        "{bytes} bytes in {batches} batches"
+    );
+    // The next one goes over: no records, a throttle time.
+    let (throttle, bytes, _) = fetch(&mut conn, "q", batches);
+    if bytes == 0 {
+        assert!(
+            throttle > 0,
+            "empty throttled fetch carries its throttle time"
+        );
+    } else {
+        // Only when the first fetch left room below the quota.
+        assert!(throttle == 0 && bytes <= 20_000 + 6_200);
+    }
+    // A fetch after the mute is served again, and over time the consumer
+    // gets no more than its quota.
+    let start = std::time::Instant::now();
+    let mut offset = 0;
+    let mut total = 0usize;
+    while offset < 10 {
+        let (_, bytes, batches) = fetch(&mut conn, "q", offset);
+        offset += batches;
+        total += bytes;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    // 60 KB at 10 KB/s, less the first 2 s of burst the span allows.
+    assert!(total >= 60_000 && secs >= 2.5, "{total} bytes in {secs} s");
+    broker.stop();
+}
