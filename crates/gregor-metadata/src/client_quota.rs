@@ -3,7 +3,7 @@
 //! DescribeClientQuotas filters. Pure functions of the image and request.
 
 use crate::{MetadataImage, MetadataRecord};
-use gregor_protocol::error_codes::{INVALID_REQUEST, NONE};
+use gregor_protocol::error_codes::{INVALID_REQUEST, NONE, UNSUPPORTED_VERSION};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -34,13 +34,14 @@ impl Eq for QuotaValue {}
 /// How a quota key's value must look (Kafka's QuotaConfig types).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum KeyType {
+    Int,
     Long,
     Double,
 }
 
 fn key_type(entity: &QuotaEntity, key: &str) -> Option<KeyType> {
     if entity.contains_key(IP) {
-        return (key == CONNECTION_CREATION_RATE).then_some(KeyType::Long);
+        return (key == CONNECTION_CREATION_RATE).then_some(KeyType::Int);
     }
     match key {
         PRODUCER_BYTE_RATE | CONSUMER_BYTE_RATE => Some(KeyType::Long),
@@ -79,7 +80,7 @@ fn validate_entity(sent: &[(String, Option<String>)]) -> Result<QuotaEntity, Alt
     for (kind, name) in sent {
         if entity.contains_key(kind) {
             return Err(refuse(format!(
-                "Invalid empty client quota entity, duplicate entity entry {kind}"
+                "Invalid client quota entity, duplicate entity entry {kind}"
             )));
         }
         if ![USER, CLIENT_ID, IP].contains(&kind.as_str()) {
@@ -94,7 +95,10 @@ fn validate_entity(sent: &[(String, Option<String>)]) -> Result<QuotaEntity, Alt
     }
     if let Some(ip) = entity.get(IP) {
         if entity.len() > 1 {
-            return Err(refuse("Invalid empty client quota entity"));
+            // Kafka's message, missing space included.
+            return Err(refuse(
+                "Invalid quota entity combination, IP entity shouldnot be combined with User or ClientId",
+            ));
         }
         // Kafka resolves host names too; Gregor takes literal addresses only.
         if let Some(ip) = ip {
@@ -109,18 +113,31 @@ fn validate_entity(sent: &[(String, Option<String>)]) -> Result<QuotaEntity, Alt
 }
 
 fn validate_value(entity: &QuotaEntity, key: &str, value: f64) -> Result<(), AlterResult> {
-    match key_type(entity, key) {
-        None => Err(refuse(format!("Invalid configuration key {key}"))),
-        Some(KeyType::Long) => {
-            // Kafka accepts a double within 1e-6 of a whole number.
-            let epsilon = 1e-6;
-            let whole = (value + epsilon).trunc();
-            if !value.is_finite() || (whole - value).abs() > epsilon {
-                return Err(refuse(format!("Configuration {key} must be a Long value")));
-            }
-            Ok(())
+    let Some(kind) = key_type(entity, key) else {
+        return Err(refuse(format!("Invalid configuration key {key}")));
+    };
+    // NaN fails this too.
+    if value.is_nan() || value <= 0.0 {
+        return Err(refuse(format!("Quota {key} must be greater than 0")));
+    }
+    let integral = match kind {
+        KeyType::Double => return Ok(()),
+        KeyType::Int if value > i32::MAX as f64 => {
+            return Err(refuse(format!(
+                "Proposed value for {key} is too large for an INT."
+            )))
         }
-        Some(KeyType::Double) => Ok(()),
+        KeyType::Long if value > i64::MAX as f64 => {
+            return Err(refuse(format!(
+                "Proposed value for {key} is too large for a LONG."
+            )))
+        }
+        _ => (value % 1.0).abs() <= 1e-6,
+    };
+    if integral {
+        Ok(())
+    } else {
+        Err(refuse(format!("{key} cannot be a fractional value.")))
     }
 }
 
@@ -222,31 +239,43 @@ pub fn describe<'a>(
             )));
         }
         if ![USER, CLIENT_ID, IP].contains(&kind) {
-            return Err(bad(format!("Custom entity type {kind} not supported")));
+            return Err((
+                UNSUPPORTED_VERSION,
+                format!("Unsupported entity type {kind}"),
+            ));
         }
-        let matcher = match c.match_type {
-            MATCH_EXACT => match c.name.as_deref() {
-                Some(name) => Some(Some(name)),
-                None => {
-                    return Err(bad(format!(
-                        "The EXACT match type requires a name for entity type {kind}"
-                    )))
-                }
-            },
-            MATCH_DEFAULT if c.name.is_none() => Some(None),
-            MATCH_SPECIFIED if c.name.is_none() => None,
-            MATCH_DEFAULT | MATCH_SPECIFIED => {
-                return Err(bad(format!(
-                    "A name must not be given with match type {} for entity type {kind}",
-                    c.match_type
-                )))
+        let matcher = match (c.match_type, c.name.as_deref()) {
+            (MATCH_EXACT, Some(name)) => Some(Some(name)),
+            (MATCH_EXACT, None) => {
+                return Err(bad(
+                    "Request specified MATCH_TYPE_EXACT, but set match string to null".into(),
+                ))
             }
-            other => return Err(bad(format!("Unknown match type {other}"))),
+            (MATCH_DEFAULT, None) => Some(None),
+            (MATCH_SPECIFIED, None) => None,
+            (MATCH_DEFAULT, Some(_)) => {
+                return Err(bad(
+                    "Request specified MATCH_TYPE_DEFAULT, but also specified a match string"
+                        .into(),
+                ))
+            }
+            (MATCH_SPECIFIED, Some(_)) => {
+                return Err(bad(
+                    "Request specified MATCH_TYPE_SPECIFIED, but also specified a match string"
+                        .into(),
+                ))
+            }
+            (other, _) => {
+                return Err((
+                    UNSUPPORTED_VERSION,
+                    format!("Unsupported match type {other}"),
+                ))
+            }
         };
         wanted.insert(kind, matcher);
     }
     if wanted.contains_key(IP) && (wanted.contains_key(USER) || wanted.contains_key(CLIENT_ID)) {
-        return Err(bad("Invalid entity filter component combination, IP filter component should not be used with user or clientId filter component.".into()));
+        return Err(bad("Invalid entity filter component combination. IP filter component should not be used with user or clientId filter component.".into()));
     }
     Ok(image
         .client_quotas
@@ -326,7 +355,7 @@ mod tests {
         );
         assert_eq!(
             results[4].message.as_deref(),
-            Some("Configuration producer_byte_rate must be a Long value")
+            Some("producer_byte_rate cannot be a fractional value.")
         );
         // The last one names the same entity again.
         assert_eq!(records.len(), 1);
