@@ -210,6 +210,9 @@ pub const MATCH_EXACT: i8 = 0;
 pub const MATCH_DEFAULT: i8 = 1;
 pub const MATCH_SPECIFIED: i8 = 2;
 
+/// An entity DescribeClientQuotas found, with its quotas.
+pub type Described<'a> = (&'a QuotaEntity, &'a BTreeMap<String, QuotaValue>);
+
 pub struct FilterComponent {
     pub entity_type: String,
     pub match_type: i8,
@@ -224,7 +227,7 @@ pub fn describe<'a>(
     image: &'a MetadataImage,
     components: &[FilterComponent],
     strict: bool,
-) -> Result<Vec<(&'a QuotaEntity, &'a BTreeMap<String, QuotaValue>)>, (i16, String)> {
+) -> Result<Vec<Described<'a>>, (i16, String)> {
     let bad = |m: String| (INVALID_REQUEST, m);
     // type -> Some(exact name or None for default) / None for any name
     let mut wanted: BTreeMap<&str, Option<Option<&str>>> = BTreeMap::new();

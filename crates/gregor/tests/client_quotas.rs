@@ -68,13 +68,16 @@ fn alter(
     )
 }
 
+/// An entity as "type=name,..." with its sorted (key, value)s.
+type Found = (String, Vec<(String, f64)>);
+
 /// Entities (as "type=name" joined by ',') with their sorted values, or
 /// the error code.
 fn describe(
     conn: &mut Connection,
     components: &[(&str, i8, Option<&str>)],
     strict: bool,
-) -> Result<Vec<(String, Vec<(String, f64)>)>, i16> {
+) -> Result<Vec<Found>, i16> {
     use describe_client_quotas_request::ComponentData;
     let request = DescribeClientQuotasRequest::default()
         .with_strict(strict)

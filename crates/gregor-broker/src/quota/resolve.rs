@@ -15,6 +15,10 @@ pub struct Resolved {
     pub client_tag: String,
 }
 
+/// One entity type's part of a candidate: absent (`None`), the
+/// `<default>` (`Some(None)`) or a name.
+type Level = Option<Option<String>>;
+
 /// Kafka's order: user+client-id, user+default client-id, user, default
 /// user+client-id, default user+default client-id, default user,
 /// client-id, default client-id. The first entity holding `key` wins.
@@ -26,7 +30,7 @@ pub fn resolve(quotas: &Quotas, user: &str, client_id: &str, key: &str) -> Optio
     let c = Some(client_id.to_string());
     // (user name, client-id name) of each candidate entity; `Some(None)`
     // is the `<default>`, `None` the type's absence.
-    let order: [(Option<Option<String>>, Option<Option<String>>); 8] = [
+    let order: [(Level, Level); 8] = [
         (Some(u.clone()), Some(c.clone())),
         (Some(u.clone()), Some(None)),
         (Some(u.clone()), None),
