@@ -129,8 +129,12 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 return;
             };
             let mut request = request;
-            let measured = Measured::of(&request, &session.principal.name, request_bytes);
-            quota::enforce::shrink_fetch(&broker, &measured, &mut request);
+            // Without any quota, nothing is measured (no per-request copies).
+            let measured = (!broker.controller.image().client_quotas.is_empty())
+                .then(|| Measured::of(&request, &session.principal.name, request_bytes));
+            if let Some(measured) = &measured {
+                quota::enforce::shrink_fetch(&broker, measured, &mut request);
+            }
             // Only the time spent inside the handler's polls counts (Kafka's
             // request-thread time), not its waits for replication or data.
             let mut handling = std::pin::pin!(handlers::handle(&broker, request, &session));
@@ -142,7 +146,9 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 polled
             })
             .await;
-            let throttle = quota::enforce::throttle(&broker, &measured, busy, &mut reply);
+            let throttle = measured.as_ref().map_or(0, |measured| {
+                quota::enforce::throttle(&broker, measured, busy, &mut reply)
+            });
             if throttle > 0 {
                 muted_until = Some(tokio::time::Instant::now() + Duration::from_millis(throttle));
             }
