@@ -769,6 +769,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "How long a follower waits for its leader's answer beyond the fetch wait.",
     ),
     def(
+        "quota.window.num",
+        Int,
+        "11",
+        "Samples the client quotas measure their rates over.",
+    ),
+    def(
+        "quota.window.size.seconds",
+        Int,
+        "1",
+        "Length of each client quota sample.",
+    ),
+    def(
         "replication.quota.window.num",
         Int,
         "11",

@@ -6,6 +6,7 @@
 use crate::config::SecurityProtocol;
 use crate::frame_reader::{FrameRead, FrameReader};
 use crate::handlers::{self, Reply};
+use crate::quota::{self, enforce::Measured};
 use crate::security::sasl::{self, Admit, SaslGate, SaslSettings};
 use crate::security::Session;
 use crate::send_file::FetchSink;
@@ -14,7 +15,9 @@ use gregor_protocol::fetch_response::encode_fetch_response;
 use gregor_protocol::request::{
     decode_request, encode_raw_response, encode_response, RequestError,
 };
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -50,11 +53,23 @@ pub async fn serve<S: AsyncRead + FetchSink>(
     // Fetch responses over TLS copy records through this one buffer.
     let mut copy_buf = Vec::new();
     let mut frames = FrameReader::new(node.socket_request_max_bytes);
+    let mut muted_until: Option<tokio::time::Instant> = None;
     let mut heartbeats = HeartbeatWatch {
         node: node.clone(),
         broker: None,
     };
     loop {
+        // Kafka mutes a throttled client's channel: nothing is read from it
+        // until the throttle time is over.
+        if let Some(until) = muted_until.take() {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    heartbeats.broker = None;
+                    return;
+                }
+                _ = tokio::time::sleep_until(until) => {}
+            }
+        }
         let read = tokio::select! {
             _ = shutdown.changed() => {
                 // This node is stopping, not the broker.
@@ -79,6 +94,7 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 Admit::Close => return,
             };
         let supported = |key| handlers::api_versions::supported_on(is_controller, key);
+        let request_bytes = frame.len();
         let request = match decode_request(frame, supported) {
             Ok(request) => request,
             Err(RequestError::UnsupportedVersion {
@@ -115,7 +131,31 @@ pub async fn serve<S: AsyncRead + FetchSink>(
             let Some(broker) = node.broker() else {
                 return;
             };
-            handlers::handle(&broker, request, &session).await
+            let mut request = request;
+            // Without any quota, nothing is measured (no per-request copies).
+            let measured = (!broker.controller.image().client_quotas.is_empty())
+                .then(|| Measured::of(&request, &session.principal.name, request_bytes));
+            if let Some(measured) = &measured {
+                quota::enforce::shrink_fetch(&broker, measured, &mut request);
+            }
+            // Only the time spent inside the handler's polls counts (Kafka's
+            // request-thread time), not its waits for replication or data.
+            let mut handling = std::pin::pin!(handlers::handle(&broker, request, &session));
+            let mut busy = Duration::ZERO;
+            let mut reply = std::future::poll_fn(|cx| {
+                let start = std::time::Instant::now();
+                let polled = handling.as_mut().poll(cx);
+                busy += start.elapsed();
+                polled
+            })
+            .await;
+            let throttle = measured.as_ref().map_or(0, |measured| {
+                quota::enforce::throttle(&broker, measured, busy, &mut reply)
+            });
+            if throttle > 0 {
+                muted_until = Some(tokio::time::Instant::now() + Duration::from_millis(throttle));
+            }
+            reply
         };
         let Some(reply) = reply else {
             continue; // acks=0 produce: no response

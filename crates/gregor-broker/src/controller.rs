@@ -394,6 +394,19 @@ impl Controller {
         .map(|(_, results, _)| results)
     }
 
+    /// AlterClientQuotas, decided as Kafka's ClientQuotaControlManager; the
+    /// results follow the request's entries.
+    pub fn alter_client_quotas(
+        &self,
+        alterations: &[gregor_metadata::client_quota::Alteration],
+        validate_only: bool,
+    ) -> Result<Vec<gregor_metadata::client_quota::AlterResult>, ControllerError> {
+        self.change(validate_only, |image, _| {
+            Ok(gregor_metadata::client_quota::alter(image, alterations))
+        })
+        .map(|(_, results, _)| results)
+    }
+
     /// UpdateFeatures of `eligible.leader.replicas.version` (KIP-966).
     pub fn set_elr_level(&self, level: i16, validate_only: bool) -> Result<(), ControllerError> {
         self.simple_change(validate_only, |image| {

@@ -21,6 +21,7 @@ pub mod internal_topics;
 pub mod log_cleaner;
 pub mod log_config;
 pub mod meta_properties;
+pub mod quota;
 pub mod replica;
 pub mod replica_manager;
 pub mod security;

@@ -47,6 +47,8 @@ pub struct Broker {
     pub fetch_sessions: Mutex<SessionCache>,
     /// ACL checks (`authorizer.class.name`) and the audit trail.
     pub authorizer: Arc<crate::security::Authorizer>,
+    /// Client quota rates (producer/consumer byte rate, request time).
+    pub client_quotas: crate::quota::ClientQuotas,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -357,7 +359,9 @@ impl Broker {
         let verify_channel = broker_channel("txn-verification");
         let incarnation_id = identity.incarnation_id;
         let authorizer = node.authorizer.clone();
+        let client_quotas = crate::quota::ClientQuotas::from_config(&config);
         let broker = Arc::new(Broker {
+            client_quotas,
             config,
             authorizer,
             cluster_id,

@@ -107,6 +107,11 @@ pub struct MetadataImage {
     /// SCRAM credentials, by user name and then mechanism (1 SHA-256,
     /// 2 SHA-512).
     pub scram_credentials: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
+    /// Client quotas by entity (Kafka's ClientQuotasImage), then key.
+    pub client_quotas: BTreeMap<
+        crate::client_quota::QuotaEntity,
+        BTreeMap<String, crate::client_quota::QuotaValue>,
+    >,
 }
 
 /// What a SCRAM server keeps of a user's password (RFC 5802 §3).
@@ -272,6 +277,22 @@ impl MetadataImage {
                     }
                 }
             }
+            MetadataRecord::ClientQuota { entity, key, value } => match value {
+                Some(v) => {
+                    self.client_quotas
+                        .entry(entity.clone())
+                        .or_default()
+                        .insert(key.clone(), *v);
+                }
+                None => {
+                    if let Some(quotas) = self.client_quotas.get_mut(entity) {
+                        quotas.remove(key);
+                        if quotas.is_empty() {
+                            self.client_quotas.remove(entity);
+                        }
+                    }
+                }
+            },
             MetadataRecord::FeatureLevel { name, level } => {
                 if *level == 0 {
                     self.features.remove(name);

@@ -13,6 +13,7 @@
 pub mod acl;
 pub mod acl_control;
 pub mod alter_partition;
+pub mod client_quota;
 pub mod controller;
 pub mod election;
 pub mod elr;

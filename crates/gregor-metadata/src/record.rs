@@ -122,6 +122,14 @@ pub enum MetadataRecord {
     },
     /// Kafka's RemoveUserScramCredentialRecord.
     RemoveUserScramCredential { name: String, mechanism: i8 },
+    /// A client quota of one entity (Kafka's ClientQuotaRecord): entity
+    /// type (`user`, `client-id`, `ip`) to name, `None` the `<default>`;
+    /// `value` `None` removes the key.
+    ClientQuota {
+        entity: crate::client_quota::QuotaEntity,
+        key: String,
+        value: Option<crate::client_quota::QuotaValue>,
+    },
 }
 
 const VERSION: u8 = 0;
@@ -156,6 +164,7 @@ mod tag {
     pub const REMOVE_ACCESS_CONTROL_ENTRY: u8 = 21;
     pub const USER_SCRAM_CREDENTIAL: u8 = 12;
     pub const REMOVE_USER_SCRAM_CREDENTIAL: u8 = 13;
+    pub const CLIENT_QUOTA: u8 = 14;
     pub const BROKER_RESOURCE: u8 = 0;
     pub const TOPIC_RESOURCE: u8 = 1;
     pub const BROKER_DEFAULT_RESOURCE: u8 = 2;
@@ -324,6 +333,23 @@ impl MetadataRecord {
                 out.string(name);
                 out.0.put_i8(*mechanism);
             }
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                out.header(tag::CLIENT_QUOTA);
+                // At most three entity types exist; the controller refuses others.
+                out.0.put_u8(entity.len().min(u8::MAX as usize) as u8);
+                for (kind, name) in entity.iter().take(u8::MAX as usize) {
+                    out.string(kind);
+                    out.optional_string(name.as_deref());
+                }
+                out.string(key);
+                match value {
+                    Some(v) => {
+                        out.0.put_u8(1);
+                        out.0.put_f64(v.0);
+                    }
+                    None => out.0.put_u8(0),
+                }
+            }
         }
         out.0.freeze()
     }
@@ -438,6 +464,23 @@ impl MetadataRecord {
                 name: r.string()?,
                 mechanism: r.u8()? as i8,
             },
+            tag::CLIENT_QUOTA => {
+                let count = r.u8()?;
+                let mut entity = crate::client_quota::QuotaEntity::new();
+                for _ in 0..count {
+                    let kind = r.string()?;
+                    entity.insert(kind, r.optional_string()?);
+                }
+                let key = r.string()?;
+                let value = match r.u8()? {
+                    0 => None,
+                    1 => Some(crate::client_quota::QuotaValue(f64::from_bits(
+                        r.i64()? as u64
+                    ))),
+                    other => return Err(format!("bad quota value flag {other}")),
+                };
+                MetadataRecord::ClientQuota { entity, key, value }
+            }
             tag::PRODUCER_IDS => MetadataRecord::ProducerIds {
                 broker: r.i32()?,
                 next_producer_id: r.i64()?,
@@ -680,6 +723,23 @@ mod tests {
             security_protocol: 0,
         };
         vec![
+            MetadataRecord::ClientQuota {
+                entity: [
+                    ("user".to_string(), Some("alice".to_string())),
+                    ("client-id".to_string(), None),
+                ]
+                .into_iter()
+                .collect(),
+                key: "producer_byte_rate".into(),
+                value: Some(crate::client_quota::QuotaValue(1024.0)),
+            },
+            MetadataRecord::ClientQuota {
+                entity: [("client-id".to_string(), Some("c".to_string()))]
+                    .into_iter()
+                    .collect(),
+                key: "request_percentage".into(),
+                value: None,
+            },
             MetadataRecord::RegisterBroker {
                 id: 1,
                 incarnation_id: id,

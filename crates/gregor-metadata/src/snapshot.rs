@@ -133,6 +133,18 @@ impl MetadataImage {
                 ));
             }
         }
+        for (entity, quotas) in &self.client_quotas {
+            for (key, value) in quotas {
+                out.push((
+                    0,
+                    MetadataRecord::ClientQuota {
+                        entity: entity.clone(),
+                        key: key.clone(),
+                        value: Some(*value),
+                    },
+                ));
+            }
+        }
         if self.next_producer_id != 0 {
             out.push((
                 0,
@@ -341,6 +353,15 @@ mod tests {
                 MetadataRecord::RemoveUserScramCredential {
                     name: format!("user{user}"),
                     mechanism,
+                }
+            }),
+            (0..3u8, proptest::option::of(0..3u32)).prop_map(|(user, value)| {
+                MetadataRecord::ClientQuota {
+                    entity: [("user".to_string(), (user > 0).then(|| format!("u{user}")))]
+                        .into_iter()
+                        .collect(),
+                    key: "producer_byte_rate".into(),
+                    value: value.map(|v| crate::client_quota::QuotaValue(f64::from(v))),
                 }
             }),
         ]

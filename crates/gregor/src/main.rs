@@ -40,6 +40,9 @@ enum Command {
     /// Add, list and remove ACLs; explain which ACL decides an access.
     #[command(subcommand)]
     Acl(cli::acl::AclCommand),
+    /// Set, list and remove client quotas (users, client ids, defaults).
+    #[command(subcommand)]
+    Quota(cli::quota::QuotaCommand),
     /// Describe the cluster (brokers or controllers) and its metadata quorum.
     #[command(subcommand)]
     Cluster(cli::cluster::ClusterCommand),
@@ -95,6 +98,7 @@ fn run(args: Gregor) -> anyhow::Result<()> {
         Command::Partition(cmd) => cli::run(cli::partition::run(cmd)),
         Command::Txn(cmd) => cli::run(cli::txn::run(cmd)),
         Command::Acl(cmd) => cli::run(cli::acl::run(cmd)),
+        Command::Quota(cmd) => cli::run(cli::quota::run(cmd)),
         Command::Cluster(cmd) => cli::run(cli::cluster::run(cmd)),
         Command::Perf(cmd) => cli::run_parallel(cli::perf::run(cmd)),
         Command::DevCluster(args) => dev_cluster::run(args),

@@ -365,3 +365,75 @@ fn produce_and_consume_edge_cases() {
     assert!(stderr.contains("OFFSET_OUT_OF_RANGE"), "{stderr}");
     assert!(stderr.contains("offsets 0..50005"), "{stderr}");
 }
+
+#[test]
+fn quotas_set_list_and_remove_through_the_cli() {
+    let broker = TestBroker::start(&[]);
+    let set = |args: &[&str]| {
+        let mut all = vec!["quota", "set"];
+        all.extend_from_slice(args);
+        ok(gregor(&broker, &all, ""))
+    };
+    assert_eq!(
+        set(&["--client-id", "app", "--config", "producer_byte_rate=1024"]),
+        "Set quotas of client-id=app\n"
+    );
+    set(&[
+        "--user",
+        "alice",
+        "--client-default",
+        "--config",
+        "consumer_byte_rate=2048",
+    ]);
+    set(&["--user-default", "--config", "request_percentage=12.5"]);
+    // Validate-only stores nothing.
+    set(&[
+        "--client-id",
+        "other",
+        "--config",
+        "producer_byte_rate=1",
+        "--validate-only",
+    ]);
+    assert_eq!(
+        ok(gregor(&broker, &["quota", "list"], "")),
+        "client-id=app producer_byte_rate=1024\n\
+         user=<default> request_percentage=12.5\n\
+         user=alice,client-id=<default> consumer_byte_rate=2048\n"
+    );
+    assert_eq!(
+        ok(gregor(&broker, &["quota", "list", "--user", "alice"], "")),
+        "user=alice,client-id=<default> consumer_byte_rate=2048\n"
+    );
+    // Kafka's refusal, on one line.
+    let bad = gregor(
+        &broker,
+        &[
+            "quota",
+            "set",
+            "--client-id",
+            "app",
+            "--config",
+            "producer_byte_rate=1.5",
+        ],
+        "",
+    );
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("producer_byte_rate cannot be a fractional value."),
+        "{stderr}"
+    );
+    ok(gregor(
+        &broker,
+        &[
+            "quota",
+            "remove",
+            "--client-id",
+            "app",
+            "--config",
+            "producer_byte_rate",
+        ],
+        "",
+    ));
+    assert!(!ok(gregor(&broker, &["quota", "list"], "")).contains("client-id=app"));
+}

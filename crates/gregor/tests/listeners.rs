@@ -111,6 +111,7 @@ fn controller_listener_serves_only_controller_apis() {
         ApiKey::SaslHandshake,
         ApiKey::SaslAuthenticate,
         ApiKey::AlterUserScramCredentials,
+        ApiKey::AlterClientQuotas,
         ApiKey::CreateAcls,
         ApiKey::DeleteAcls,
         ApiKey::DescribeAcls,

@@ -200,6 +200,32 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                     .with_error_code(CLUSTER_AUTHORIZATION_FAILED),
             ))
         }
+        RequestKind::AlterClientQuotas(req) => {
+            if az.cluster(AlterConfigs) {
+                return Checked::Go(request, None);
+            }
+            let entries = req
+                .entries
+                .iter()
+                .map(|e| {
+                    alter_client_quotas_response::EntryData::default()
+                        .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+                        .with_entity(
+                            e.entity
+                                .iter()
+                                .map(|d| {
+                                    alter_client_quotas_response::EntityData::default()
+                                        .with_entity_type(d.entity_type.clone())
+                                        .with_entity_name(d.entity_name.clone())
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            message(ResponseKind::AlterClientQuotas(
+                AlterClientQuotasResponse::default().with_entries(entries),
+            ))
+        }
         RequestKind::Metadata(req) => {
             let merge = metadata(&az, req, version);
             go(request, merge)

@@ -65,7 +65,8 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | DescribeAcls
         | SaslHandshake
         | SaslAuthenticate
-        | AlterUserScramCredentials => Shared,
+        | AlterUserScramCredentials
+        | AlterClientQuotas => Shared,
         Vote | BeginQuorumEpoch | EndQuorumEpoch | Fetch | FetchSnapshot | AddRaftVoter
         | RemoveRaftVoter | UpdateRaftVoter | DescribeQuorum => Raft,
         BrokerRegistration
@@ -75,11 +76,9 @@ pub fn route(key: ApiKey) -> Option<ControllerApi> {
         | AllocateProducerIds
         | AlterPartition
         | AssignReplicasToDirs => Membership,
-        AlterClientQuotas
-        | CreateDelegationToken
-        | RenewDelegationToken
-        | ExpireDelegationToken
-        | Envelope => NotImplemented,
+        CreateDelegationToken | RenewDelegationToken | ExpireDelegationToken | Envelope => {
+            NotImplemented
+        }
         _ => return None,
     })
 }

@@ -26,6 +26,7 @@ fn is_controller_api(key: ApiKey) -> bool {
             | ApiKey::CreateAcls
             | ApiKey::DeleteAcls
             | ApiKey::AlterUserScramCredentials
+            | ApiKey::AlterClientQuotas
     )
 }
 

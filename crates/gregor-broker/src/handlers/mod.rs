@@ -7,6 +7,7 @@ pub mod api_versions;
 pub mod authorized_ops;
 pub mod authz;
 pub mod broker_configs;
+pub mod client_quotas;
 pub mod consumer_groups;
 pub mod controller_apis;
 pub mod controller_listener;
@@ -225,7 +226,11 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
             ResponseKind::AlterUserScramCredentials(scram_users::alter(broker, req))
         }
         RequestKind::DescribeClientQuotas(req) => {
-            ResponseKind::DescribeClientQuotas(scram_users::describe_client_quotas(req))
+            let image = broker.controller.image();
+            ResponseKind::DescribeClientQuotas(client_quotas::describe(&image, req))
+        }
+        RequestKind::AlterClientQuotas(req) => {
+            ResponseKind::AlterClientQuotas(client_quotas::alter(broker, req))
         }
         RequestKind::SaslHandshake(_) => {
             ResponseKind::SaslHandshake(crate::security::sasl::handshake_not_expected())

@@ -1,9 +1,7 @@
 //! SCRAM users: DescribeUserScramCredentials (answered from this node's
 //! metadata image, as Kafka's brokers answer from their ScramImage) and
 //! AlterUserScramCredentials (the active controller's; other brokers
-//! forward it). Also DescribeClientQuotas, which `kafka-configs --describe
-//! --entity-type users` sends next to DescribeUserScramCredentials: Gregor
-//! has no client quotas yet, so the answer is Kafka's for none.
+//! forward it).
 
 use super::str_bytes;
 use crate::security::scram::{self, Mechanism};
@@ -17,8 +15,7 @@ use kafka_protocol::messages::describe_user_scram_credentials_response::{
 };
 use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
-    DescribeClientQuotasRequest, DescribeClientQuotasResponse, DescribeUserScramCredentialsRequest,
-    DescribeUserScramCredentialsResponse,
+    DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
 };
 use std::collections::BTreeMap;
 
@@ -136,13 +133,4 @@ pub fn alter(
             .collect(),
     };
     AlterUserScramCredentialsResponse::default().with_results(results)
-}
-
-/// No client quotas exist yet: no entries, no error.
-pub fn describe_client_quotas(
-    _request: DescribeClientQuotasRequest,
-) -> DescribeClientQuotasResponse {
-    DescribeClientQuotasResponse::default()
-        .with_error_code(NONE)
-        .with_entries(Some(Vec::new()))
 }

@@ -77,6 +77,10 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
         &[check(DescribeConfigs, Cluster, "")],
     ),
     (
+        ApiKey::AlterClientQuotas,
+        &[check(AlterConfigs, Cluster, "")],
+    ),
+    (
         ApiKey::Produce,
         &[
             check(Write, TransactionalId, "transactional producers only"),

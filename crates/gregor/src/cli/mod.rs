@@ -7,6 +7,7 @@ pub mod group;
 pub mod partition;
 pub mod perf;
 pub mod produce;
+pub mod quota;
 pub mod security;
 pub mod topic;
 pub mod txn;

@@ -1,0 +1,131 @@
+//! Client quotas on the broker (Kafka's ClientQuotaManager and
+//! ClientRequestQuotaManager): produce and fetch byte rates and request
+//! time per (user, client id), as the metadata image's quotas say.
+//! `rate` and `resolve` are the pure parts; `enforce` applies them to a
+//! request and its reply.
+
+pub mod enforce;
+pub mod rate;
+pub mod resolve;
+
+use rate::SampledRate;
+use resolve::{resolve, Quotas};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// What a quota limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Produce,
+    Fetch,
+    Request,
+}
+
+impl Kind {
+    fn key(self) -> &'static str {
+        use gregor_metadata::client_quota as q;
+        match self {
+            Kind::Produce => q::PRODUCER_BYTE_RATE,
+            Kind::Fetch => q::CONSUMER_BYTE_RATE,
+            Kind::Request => q::REQUEST_PERCENTAGE,
+        }
+    }
+}
+
+/// Above this many rates, idle ones are dropped (Kafka expires quota
+/// sensors after an hour of inactivity).
+const SWEEP_ABOVE: usize = 4096;
+
+/// The rates of every (kind, user tag, client tag) with a quota.
+pub struct ClientQuotas {
+    samples: usize,
+    window_ms: i64,
+    rates: Mutex<HashMap<(Kind, String, String), SampledRate>>,
+}
+
+impl ClientQuotas {
+    /// `quota.window.num` windows of `quota.window.size.seconds`.
+    pub fn new(samples: usize, window_ms: i64) -> ClientQuotas {
+        ClientQuotas {
+            samples: samples.max(1),
+            window_ms: window_ms.max(1),
+            rates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn from_config(config: &crate::config::BrokerConfig) -> ClientQuotas {
+        let samples = config
+            .value("quota.window.num")
+            .parse::<usize>()
+            .unwrap_or(11);
+        let seconds = config
+            .value("quota.window.size.seconds")
+            .parse::<i64>()
+            .unwrap_or(1);
+        ClientQuotas::new(samples, seconds.saturating_mul(1000))
+    }
+
+    /// Records `value` against the quota of `kind` that applies to
+    /// (user, client id) and returns the throttle time in ms; 0 when no
+    /// quota applies or the rate is within it. The request quota's
+    /// throttle is capped at one window, as Kafka's.
+    pub fn record(
+        &self,
+        quotas: &Quotas,
+        kind: Kind,
+        user: &str,
+        client_id: &str,
+        value: f64,
+        now_ms: i64,
+    ) -> u64 {
+        let Some(resolved) = resolve(quotas, user, client_id, kind.key()) else {
+            return 0;
+        };
+        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        if rates.len() > SWEEP_ABOVE {
+            rates.retain(|_, rate| !rate.is_idle(now_ms));
+        }
+        let rate = rates
+            .entry((kind, resolved.user_tag, resolved.client_tag))
+            .or_insert_with(|| SampledRate::new(self.samples, self.window_ms));
+        rate.record(value, now_ms);
+        let throttle = rate.throttle_ms(resolved.bound, now_ms);
+        match kind {
+            Kind::Request => throttle.min(self.window_ms as u64),
+            _ => throttle,
+        }
+    }
+
+    /// Takes back a recorded value (a throttled fetch returns no data).
+    pub fn unrecord(
+        &self,
+        quotas: &Quotas,
+        kind: Kind,
+        user: &str,
+        client_id: &str,
+        value: f64,
+        now_ms: i64,
+    ) {
+        let Some(resolved) = resolve(quotas, user, client_id, kind.key()) else {
+            return;
+        };
+        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rate) = rates.get_mut(&(kind, resolved.user_tag, resolved.client_tag)) {
+            rate.record(-value, now_ms);
+        }
+    }
+
+    /// Kafka's `getMaxValueInQuotaWindow`: the most a fetch may return,
+    /// the quota over `samples - 1` windows; `None` without a quota.
+    pub fn max_value_in_window(
+        &self,
+        quotas: &Quotas,
+        kind: Kind,
+        user: &str,
+        client_id: &str,
+    ) -> Option<f64> {
+        let resolved = resolve(quotas, user, client_id, kind.key())?;
+        let seconds = self.window_ms as f64 / 1000.0;
+        Some(resolved.bound * (self.samples as f64 - 1.0) * seconds)
+    }
+}

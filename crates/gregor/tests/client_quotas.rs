@@ -1,0 +1,441 @@
+//! AlterClientQuotas / DescribeClientQuotas over TCP (what `kafka-configs
+//! --entity-type users|clients` sends): quotas stored in the metadata log,
+//! surviving a restart, Kafka's filter semantics and error codes.
+
+// Tests fail by panicking: unwrap and expect are how they say so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use support::{Connection, TestBroker};
+
+const INVALID_REQUEST: i16 = 42;
+const EXACT: i8 = 0;
+const DEFAULT: i8 = 1;
+const ANY: i8 = 2;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+type Entity<'a> = &'a [(&'a str, Option<&'a str>)];
+
+/// (error code, message) of altering one entity.
+fn alter(
+    conn: &mut Connection,
+    entity: Entity<'_>,
+    ops: &[(&str, Option<f64>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use alter_client_quotas_request::{EntityData, EntryData, OpData};
+    let request = AlterClientQuotasRequest::default()
+        .with_validate_only(validate_only)
+        .with_entries(vec![EntryData::default()
+            .with_entity(
+                entity
+                    .iter()
+                    .map(|(t, n)| {
+                        EntityData::default()
+                            .with_entity_type(s(t))
+                            .with_entity_name(n.map(s))
+                    })
+                    .collect(),
+            )
+            .with_ops(
+                ops.iter()
+                    .map(|(k, v)| {
+                        OpData::default()
+                            .with_key(s(k))
+                            .with_value(v.unwrap_or(0.0))
+                            .with_remove(v.is_none())
+                    })
+                    .collect(),
+            )]);
+    let ResponseKind::AlterClientQuotas(r) = conn.request(
+        ApiKey::AlterClientQuotas,
+        1,
+        RequestKind::AlterClientQuotas(request),
+    ) else {
+        panic!("not an AlterClientQuotas response")
+    };
+    assert_eq!(r.entries.len(), 1);
+    let e = &r.entries[0];
+    (
+        e.error_code,
+        e.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// An entity as "type=name,..." with its sorted (key, value)s.
+type Found = (String, Vec<(String, f64)>);
+
+/// Entities (as "type=name" joined by ',') with their sorted values, or
+/// the error code.
+fn describe(
+    conn: &mut Connection,
+    components: &[(&str, i8, Option<&str>)],
+    strict: bool,
+) -> Result<Vec<Found>, i16> {
+    use describe_client_quotas_request::ComponentData;
+    let request = DescribeClientQuotasRequest::default()
+        .with_strict(strict)
+        .with_components(
+            components
+                .iter()
+                .map(|(t, m, n)| {
+                    ComponentData::default()
+                        .with_entity_type(s(t))
+                        .with_match_type(*m)
+                        .with_match(n.map(s))
+                })
+                .collect(),
+        );
+    let ResponseKind::DescribeClientQuotas(r) = conn.request(
+        ApiKey::DescribeClientQuotas,
+        1,
+        RequestKind::DescribeClientQuotas(request),
+    ) else {
+        panic!("not a DescribeClientQuotas response")
+    };
+    if r.error_code != 0 {
+        return Err(r.error_code);
+    }
+    let mut out: Vec<_> = r
+        .entries
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            let mut entity: Vec<String> = e
+                .entity
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}={}",
+                        d.entity_type,
+                        d.entity_name
+                            .as_ref()
+                            .map_or("<default>".into(), |n| n.to_string())
+                    )
+                })
+                .collect();
+            entity.sort();
+            let mut values: Vec<_> = e
+                .values
+                .iter()
+                .map(|v| (v.key.to_string(), v.value))
+                .collect();
+            values.sort_by(|a, b| a.0.cmp(&b.0));
+            (entity.join(","), values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn v(pairs: &[(&str, f64)]) -> Vec<(String, f64)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[test]
+fn quotas_are_stored_described_and_survive_a_restart() {
+    let mut broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    assert_eq!(describe(&mut conn, &[], false), Ok(vec![]));
+
+    let alice: Entity = &[("user", Some("alice"))];
+    let alice_app: Entity = &[("user", Some("alice")), ("client-id", Some("app"))];
+    let default_client: Entity = &[("client-id", None)];
+    // validate_only stores nothing.
+    assert_eq!(
+        alter(
+            &mut conn,
+            alice,
+            &[("producer_byte_rate", Some(1024.0))],
+            true
+        )
+        .0,
+        0
+    );
+    assert_eq!(describe(&mut conn, &[], false), Ok(vec![]));
+    assert_eq!(
+        alter(
+            &mut conn,
+            alice,
+            &[
+                ("producer_byte_rate", Some(1024.0)),
+                ("request_percentage", Some(12.5))
+            ],
+            false
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        alter(
+            &mut conn,
+            alice_app,
+            &[("consumer_byte_rate", Some(2048.0))],
+            false
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        alter(
+            &mut conn,
+            default_client,
+            &[("producer_byte_rate", Some(10.0))],
+            false
+        )
+        .0,
+        0
+    );
+
+    let all = vec![
+        (
+            "client-id=<default>".to_string(),
+            v(&[("producer_byte_rate", 10.0)]),
+        ),
+        (
+            "client-id=app,user=alice".to_string(),
+            v(&[("consumer_byte_rate", 2048.0)]),
+        ),
+        (
+            "user=alice".to_string(),
+            v(&[("producer_byte_rate", 1024.0), ("request_percentage", 12.5)]),
+        ),
+    ];
+    assert_eq!(describe(&mut conn, &[], false), Ok(all.clone()));
+    // Kafka's filters: exact, strict, default, any.
+    assert_eq!(
+        describe(&mut conn, &[("user", EXACT, Some("alice"))], true),
+        Ok(vec![all[2].clone()])
+    );
+    assert_eq!(
+        describe(&mut conn, &[("user", EXACT, Some("alice"))], false),
+        Ok(vec![all[1].clone(), all[2].clone()])
+    );
+    assert_eq!(
+        describe(&mut conn, &[("client-id", DEFAULT, None)], false),
+        Ok(vec![all[0].clone()])
+    );
+    assert_eq!(
+        describe(&mut conn, &[("client-id", ANY, None)], false),
+        Ok(vec![all[0].clone(), all[1].clone()])
+    );
+    assert_eq!(
+        describe(&mut conn, &[("group", ANY, None)], false),
+        Err(35) // UNSUPPORTED_VERSION, as Kafka
+    );
+    assert_eq!(
+        describe(
+            &mut conn,
+            &[("user", ANY, None), ("user", ANY, None)],
+            false
+        ),
+        Err(INVALID_REQUEST)
+    );
+
+    // Kafka's refusals.
+    let (code, message) = alter(&mut conn, alice, &[("bogus", Some(1.0))], false);
+    assert_eq!(
+        (code, message.as_deref()),
+        (INVALID_REQUEST, Some("Invalid configuration key bogus"))
+    );
+    assert_eq!(
+        alter(
+            &mut conn,
+            alice,
+            &[("producer_byte_rate", Some(1.5))],
+            false
+        )
+        .0,
+        INVALID_REQUEST
+    );
+    assert_eq!(
+        alter(&mut conn, &[], &[("producer_byte_rate", Some(1.0))], false).0,
+        INVALID_REQUEST
+    );
+    assert_eq!(
+        alter(
+            &mut conn,
+            &[("topic", Some("t"))],
+            &[("producer_byte_rate", Some(1.0))],
+            false
+        )
+        .0,
+        INVALID_REQUEST
+    );
+    assert_eq!(describe(&mut conn, &[], false), Ok(all.clone()));
+
+    broker.restart();
+    let mut conn = broker.connect();
+    assert_eq!(describe(&mut conn, &[], false), Ok(all.clone()));
+    // Removing the last key removes the entity.
+    assert_eq!(
+        alter(
+            &mut conn,
+            default_client,
+            &[("producer_byte_rate", None)],
+            false
+        )
+        .0,
+        0
+    );
+    assert_eq!(describe(&mut conn, &[], false), Ok(all[1..].to_vec()));
+}
+
+/// One Produce of a single `bytes`-long record with acks=1: (error code,
+/// throttle_time_ms).
+fn produce(conn: &mut Connection, topic: &str, bytes: usize) -> (i16, i32) {
+    use gregor_protocol::compression::Compression;
+    use gregor_protocol::records::BatchBuilder;
+    use produce_request::{PartitionProduceData, TopicProduceData};
+    let mut builder = BatchBuilder::new(Compression::None);
+    builder.push(0, None, Some(vec![b'x'; bytes].into()), vec![]);
+    let request = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(20_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(support::topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(builder.build().unwrap().freeze()))])]);
+    let ResponseKind::Produce(r) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!("not a Produce response")
+    };
+    (
+        r.responses[0].partition_responses[0].error_code,
+        r.throttle_time_ms,
+    )
+}
+
+/// (throttle_time_ms, record bytes, batches) of a Fetch v12 from `offset`.
+fn fetch(conn: &mut Connection, topic: &str, offset: i64) -> (i32, usize, i64) {
+    use fetch_request::{FetchPartition, FetchTopic};
+    let request = FetchRequest::default()
+        .with_replica_id((-1).into())
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(50 * 1024 * 1024)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(support::topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1024 * 1024)])]);
+    let ResponseKind::Fetch(r) = conn.request(ApiKey::Fetch, 12, RequestKind::Fetch(request))
+    else {
+        panic!("not a Fetch response")
+    };
+    let records = r
+        .responses
+        .first()
+        .and_then(|t| t.partitions.first())
+        .and_then(|p| p.records.clone())
+        .unwrap_or_default();
+    // Count the batches by their headers: base offset (8), length (4).
+    let (mut at, mut batches) = (0usize, 0i64);
+    while at + 12 <= records.len() {
+        let len = i32::from_be_bytes(records[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 12 + len;
+        batches += 1;
+    }
+    (r.throttle_time_ms, records.len(), batches)
+}
+
+/// The broker measures over 3 windows of 1 s (a 2 s span at least), so a
+/// client over its quota waits (rate - quota) / quota × 2 s.
+#[test]
+fn produce_and_fetch_are_throttled_and_the_channel_muted() {
+    let mut broker = TestBroker::start(&["quota.window.num=3", "quota.window.size.seconds=1"]);
+    let mut conn = broker.connect();
+    support::create_topic(&mut conn, "q", 1);
+    // Ten 6 KB batches, before any quota.
+    for _ in 0..10 {
+        assert_eq!(produce(&mut conn, "q", 6000), (0, 0));
+    }
+    // The test connection's client id.
+    let client: Entity = &[("client-id", Some("gregor-test"))];
+
+    // 20 KB/s: 60 KB at once is 30 KB/s over the 2 s span, 1 s over.
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("producer_byte_rate", Some(20_000.0))],
+            false
+        )
+        .0,
+        0
+    );
+    let (code, throttle) = produce(&mut conn, "q", 60_000);
+    assert_eq!(code, 0, "throttled after the append, not refused");
+    assert!((700..=1500).contains(&throttle), "throttle {throttle}");
+    // Muted: the next request is not read before the throttle is over.
+    let start = std::time::Instant::now();
+    assert_eq!(
+        describe(&mut conn, &[("client-id", ANY, None)], false)
+            .unwrap()
+            .len(),
+        1
+    );
+    let waited = start.elapsed().as_millis() as i32;
+    assert!(
+        waited >= throttle - 100,
+        "answered after {waited} ms, throttle {throttle}"
+    );
+    // Without the quota, no throttle.
+    assert_eq!(
+        alter(&mut conn, client, &[("producer_byte_rate", None)], false).0,
+        0
+    );
+    assert_eq!(produce(&mut conn, "q", 60_000), (0, 0));
+
+    // 10 KB/s: a fetch is shrunk to 20 KB (the quota over 2 windows).
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("consumer_byte_rate", Some(10_000.0))],
+            false
+        )
+        .0,
+        0
+    );
+    let (throttle, bytes, batches) = fetch(&mut conn, "q", 0);
+    assert_eq!(throttle, 0);
+    assert!(
+        batches >= 1 && bytes <= 20_000 + 6_200,
+        "{bytes} bytes in {batches} batches"
+    );
+    // The next one goes over: no records, a throttle time.
+    let (throttle, bytes, _) = fetch(&mut conn, "q", batches);
+    if bytes == 0 {
+        assert!(
+            throttle > 0,
+            "empty throttled fetch carries its throttle time"
+        );
+    } else {
+        // Only when the first fetch left room below the quota.
+        assert!(throttle == 0 && bytes <= 20_000 + 6_200);
+    }
+    // A fetch after the mute is served again, and over time the consumer
+    // gets no more than its quota.
+    let start = std::time::Instant::now();
+    let mut offset = 0;
+    let mut total = 0usize;
+    while offset < 10 {
+        let (_, bytes, batches) = fetch(&mut conn, "q", offset);
+        offset += batches;
+        total += bytes;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    // 60 KB at 10 KB/s, less the first 2 s of burst the span allows.
+    assert!(total >= 60_000 && secs >= 2.5, "{total} bytes in {secs} s");
+    broker.stop();
+}
