@@ -210,16 +210,7 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                 .map(|e| {
                     alter_client_quotas_response::EntryData::default()
                         .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
-                        .with_entity(
-                            e.entity
-                                .iter()
-                                .map(|d| {
-                                    alter_client_quotas_response::EntityData::default()
-                                        .with_entity_type(d.entity_type.clone())
-                                        .with_entity_name(d.entity_name.clone())
-                                })
-                                .collect(),
-                        )
+                        .with_entity(super::client_quotas::response_entity(&e.entity))
                 })
                 .collect();
             message(ResponseKind::AlterClientQuotas(

@@ -8,8 +8,9 @@ use gregor_metadata::client_quota::{self, Alteration, FilterComponent};
 use gregor_metadata::MetadataImage;
 use gregor_protocol::error_codes::NONE;
 use kafka_protocol::messages::{
-    alter_client_quotas_response, describe_client_quotas_response, AlterClientQuotasRequest,
-    AlterClientQuotasResponse, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
+    alter_client_quotas_request, alter_client_quotas_response, describe_client_quotas_response,
+    AlterClientQuotasRequest, AlterClientQuotasResponse, DescribeClientQuotasRequest,
+    DescribeClientQuotasResponse,
 };
 
 pub fn describe(
@@ -105,17 +106,22 @@ pub fn alter(broker: &Broker, request: AlterClientQuotasRequest) -> AlterClientQ
             alter_client_quotas_response::EntryData::default()
                 .with_error_code(code)
                 .with_error_message(message.as_deref().map(str_bytes))
-                .with_entity(
-                    e.entity
-                        .iter()
-                        .map(|d| {
-                            alter_client_quotas_response::EntityData::default()
-                                .with_entity_type(d.entity_type.clone())
-                                .with_entity_name(d.entity_name.clone())
-                        })
-                        .collect(),
-                )
+                .with_entity(response_entity(&e.entity))
         })
         .collect();
     AlterClientQuotasResponse::default().with_entries(entries)
+}
+
+/// An AlterClientQuotas entry's entity, echoed in its response entry.
+pub fn response_entity(
+    entity: &[alter_client_quotas_request::EntityData],
+) -> Vec<alter_client_quotas_response::EntityData> {
+    entity
+        .iter()
+        .map(|d| {
+            alter_client_quotas_response::EntityData::default()
+                .with_entity_type(d.entity_type.clone())
+                .with_entity_name(d.entity_name.clone())
+        })
+        .collect()
 }
