@@ -561,6 +561,33 @@ fn cases() -> Vec<Case> {
             row: (AlterConfigs, Topic),
         },
         Case {
+            api: ApiKey::AlterClientQuotas,
+            version: 1,
+            body: RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default().with_entries(
+                vec![
+                    alter_client_quotas_request::EntryData::default()
+                        .with_entity(vec![
+                            alter_client_quotas_request::EntityData::default()
+                                .with_entity_type(text("client-id"))
+                                .with_entity_name(Some(text("c"))),
+                        ])
+                        .with_ops(vec![alter_client_quotas_request::OpData::default()
+                            .with_key(text("producer_byte_rate"))
+                            .with_value(1024.0)]),
+                ],
+            )),
+            // Refused per entry, each echoing its entity.
+            error: |r| match r {
+                ResponseKind::AlterClientQuotas(r)
+                    if r.entries[0].entity[0].entity_name.as_deref() == Some("c") =>
+                {
+                    r.entries[0].error_code
+                }
+                _ => -2,
+            },
+            row: (AlterConfigs, Cluster),
+        },
+        Case {
             api: ApiKey::InitProducerId,
             version: 4,
             body: RequestKind::InitProducerId(
