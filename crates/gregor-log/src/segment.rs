@@ -289,20 +289,7 @@ impl Segment {
 
     /// Every batch header from `start` to the end of the segment.
     pub fn headers_from(&self, start: u64) -> io::Result<Vec<(u64, BatchHeader)>> {
-        let mut scanner = HeaderScanner::new(&self.log, start, self.size);
-        let mut out = Vec::new();
-        loop {
-            match scanner.next_step()? {
-                Step::Batch { position, header } => out.push((position, header)),
-                Step::End => return Ok(out),
-                Step::Invalid { position, reason } => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{} at {position}: {reason}", self.log_path.display()),
-                    ))
-                }
-            }
-        }
+        scan_headers(&self.log, start, self.size, &self.log_path)
     }
 
     /// Reads `len` bytes at `position`.
@@ -399,6 +386,29 @@ impl Segment {
             remove_if_exists(path)?;
         }
         Ok(())
+    }
+}
+
+/// Every batch header of `file` in `[start, end)`; `path` names it in errors.
+pub(crate) fn scan_headers(
+    file: &File,
+    start: u64,
+    end: u64,
+    path: &Path,
+) -> io::Result<Vec<(u64, BatchHeader)>> {
+    let mut scanner = HeaderScanner::new(file, start, end);
+    let mut out = Vec::new();
+    loop {
+        match scanner.next_step()? {
+            Step::Batch { position, header } => out.push((position, header)),
+            Step::End => return Ok(out),
+            Step::Invalid { position, reason } => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} at {position}: {reason}", path.display()),
+                ))
+            }
+        }
     }
 }
 

@@ -452,3 +452,133 @@ fn a_truncation_below_the_cleaner_checkpoint_moves_it_back() {
     let dirt = log.dirtiness(2_000, log.log_end_offset()).unwrap();
     assert!(dirt.first_dirty_offset <= 5, "{dirt:?}");
 }
+
+/// The broker's way in: a mutex around the log, taken only for the steps
+/// of a clean that need the log.
+struct Locked<'a>(&'a std::sync::Mutex<PartitionLog>);
+
+impl gregor_log::cleaner::LogAccess for Locked<'_> {
+    fn with_log<T>(
+        &mut self,
+        f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
+    ) -> Result<T, LogError> {
+        f(&mut self.0.lock().unwrap())
+    }
+}
+
+fn staged_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
+        .collect()
+}
+
+#[test]
+fn appends_and_reads_go_on_while_a_clean_runs() {
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compact_config(), false);
+    fill(&mut log, 10);
+    let before_end = log.log_end_offset();
+    let cleaning = log.begin_clean(options(&log, 2_000)).unwrap().unwrap();
+    let log = Mutex::new(log);
+    let (paused_tx, paused_rx) = mpsc::channel();
+    let (resume_tx, resume_rx) = mpsc::channel::<()>();
+    let shared = &log;
+    let path = dir.path();
+    std::thread::scope(|scope| {
+        let cleaner = scope.spawn(move || {
+            let mut paused = false;
+            // The clean stops once it is writing its cleaned files, until
+            // the test lets it go.
+            let mut io = |_bytes: u64| {
+                if !paused && !staged_files(path).is_empty() {
+                    paused = true;
+                    paused_tx.send(()).unwrap();
+                    resume_rx.recv().unwrap();
+                }
+            };
+            cleaning.run(&mut Locked(shared), &mut io).unwrap()
+        });
+        paused_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The clean is under way: the log must be free for appends and reads
+        // (try_lock, so a clean holding it fails the test instead of hanging).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let guard = loop {
+            if let Ok(guard) = log.try_lock() {
+                break Some(guard);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let last_read = guard.map(|mut guard| {
+            for i in 0..20 {
+                let value = format!("during{i}");
+                guard
+                    .append(&keyed(&[("a", Some(&value))], 1_500), 0, 1_500)
+                    .unwrap();
+            }
+            read_all(&guard, 0).last().map(kv)
+        });
+        let still_cleaning = !staged_files(dir.path()).is_empty();
+        // Let the clean go before asserting, so a failure cannot hang it.
+        resume_tx.send(()).unwrap();
+        let stats = cleaner.join().unwrap().unwrap();
+        let last_read = last_read.expect("the clean holds the log");
+        assert_eq!(last_read, Some(("a".into(), Some("during19".into()))));
+        assert!(still_cleaning, "the clean was still writing");
+        assert!(stats.records_kept < stats.records_read);
+        assert!(stats.end_offset <= before_end);
+    });
+    let log = log.into_inner().unwrap();
+    let after = read_all(&log, 0);
+    assert_eq!(log.log_end_offset(), before_end + 20);
+    let latest = latest(&after);
+    assert_eq!(latest["a"].1.as_deref(), Some("during19"));
+    assert_eq!(latest["b"].1.as_deref(), Some("b9"));
+    assert_eq!(latest["c"].1.as_deref(), Some("c9"));
+    // Everything appended during the clean is still there, in order.
+    let during: Vec<_> = after.iter().filter(|r| r.offset >= before_end).collect();
+    assert_eq!(during.len(), 20);
+    assert!(staged_files(dir.path()).is_empty());
+}
+
+#[test]
+fn a_segment_deleted_while_cleaning_abandons_the_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compact_config(), false);
+    fill(&mut log, 10);
+    let cleaning = log.begin_clean(options(&log, 2_000)).unwrap().unwrap();
+    // DeleteRecords past the first segment deletes it mid-clean.
+    let second = log.segment_base_offsets()[1];
+    log.advance_log_start_offset(second).unwrap();
+    let before = read_all(&log, second);
+    assert_eq!(cleaning.run(&mut log, &mut |_| {}).unwrap(), None);
+    assert!(staged_files(dir.path()).is_empty());
+    assert_eq!(read_all(&log, second), before, "nothing swapped in");
+    // The next clean starts over from the log as it is now.
+    let stats = clean_at(&mut log, 2_000).unwrap();
+    assert!(stats.records_kept < stats.records_read);
+    assert_eq!(latest(&read_all(&log, second)), latest(&before));
+}
+
+#[test]
+fn a_truncation_while_cleaning_abandons_the_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compact_config(), false);
+    fill(&mut log, 10);
+    let cleaning = log.begin_clean(options(&log, 2_000)).unwrap().unwrap();
+    // A follower truncation into a segment the clean is reading.
+    let cut = log.segment_base_offsets()[2] + 1;
+    log.truncate_to(cut).unwrap();
+    let before = read_all(&log, 0);
+    assert_eq!(cleaning.run(&mut log, &mut |_| {}).unwrap(), None);
+    assert!(staged_files(dir.path()).is_empty());
+    assert_eq!(read_all(&log, 0), before);
+    assert_eq!(log.log_end_offset(), cut);
+}

@@ -1,8 +1,15 @@
 //! One clean of one log: map the dirty section's keys, rewrite the segments
 //! below the cleanable end group by group, swap them in.
 //!
-//! The caller holds the log exclusively for the whole clean (`&mut self`);
-//! the broker runs it on a cleaner thread, not a request thread.
+//! As Kafka's cleaner, the log is held only for the short steps that look at
+//! or change its segment list ([`LogAccess`]): taking the snapshot a clean
+//! starts from, swapping each cleaned group in, writing the checkpoint.
+//! Mapping keys and writing the cleaned files read the segments through
+//! their own file handles with the log free, so appends and fetches go on.
+//! Segments below the cleanable end are never the active one and never
+//! appended to; retention, DeleteRecords or a truncation may still change
+//! them meanwhile, which the swap detects: it then abandons the clean
+//! (the next one starts over), never swapping in a stale copy.
 
 use super::filter::{Aborted, Filter, Outcome};
 use super::key_map::KeyMap;
@@ -10,13 +17,17 @@ use super::plan::{self, Dirtiness, LogFacts, SegmentFacts};
 use super::swap::{self, staged_path, CLEANED};
 use crate::checkpoint;
 use crate::partition::{sync_dir, PartitionLog};
-use crate::segment::{Segment, LOG_SUFFIX};
+use crate::segment::{scan_headers, Segment, LOG_SUFFIX};
 use crate::txn_index::{AbortedTxnEntry, TXN_INDEX_SUFFIX};
 use crate::LogError;
+use gregor_protocol::batch::BatchHeader;
 use gregor_protocol::records::decode_batch;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where a log's cleaner checkpoint (first dirty offset) is kept: one file
 /// per partition directory (Kafka keeps one `cleaner-offset-checkpoint`
@@ -59,6 +70,104 @@ pub(crate) fn earliest_delete_horizon(segments: &[Segment]) -> Result<Option<i64
         }
     }
     Ok(earliest)
+}
+
+/// Short, exclusive access to the log being cleaned: the broker's partition
+/// lock, or the log itself when the caller already owns it.
+pub trait LogAccess {
+    fn with_log<T>(
+        &mut self,
+        f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
+    ) -> Result<T, LogError>;
+}
+
+impl LogAccess for PartitionLog {
+    fn with_log<T>(
+        &mut self,
+        f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
+    ) -> Result<T, LogError> {
+        f(self)
+    }
+}
+
+/// A segment as the clean saw it when it started: its file handle stays
+/// readable even if the segment is deleted meanwhile, and the swap compares
+/// the handle and size to tell whether the segment is still the same.
+struct SegmentView {
+    base_offset: i64,
+    next_base_offset: i64,
+    log: Arc<File>,
+    path: PathBuf,
+    size: u64,
+    index_entries: usize,
+}
+
+impl SegmentView {
+    fn of(segment: &Segment, next_base_offset: i64) -> SegmentView {
+        SegmentView {
+            base_offset: segment.base_offset,
+            next_base_offset,
+            log: segment.log.clone(),
+            path: segment.log_path.clone(),
+            size: segment.size,
+            index_entries: segment.offset_index.len(),
+        }
+    }
+
+    fn headers(&self) -> io::Result<Vec<(u64, BatchHeader)>> {
+        scan_headers(&self.log, 0, self.size, &self.path)
+    }
+
+    fn read_bytes(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.log.read_exact_at(&mut buf, position)?;
+        Ok(buf)
+    }
+
+    fn is(&self, segment: &Segment) -> bool {
+        segment.base_offset == self.base_offset
+            && Arc::ptr_eq(&segment.log, &self.log)
+            && segment.size == self.size
+    }
+}
+
+/// What the filter carries from one group to the next.
+#[derive(Default)]
+struct FilterState {
+    open_txn_has_data: HashMap<i64, bool>,
+    next_delete_horizon_ms: Option<i64>,
+    records_read: u64,
+    records_kept: u64,
+}
+
+/// A clean under way, detached from the log: everything the unlocked steps
+/// need was copied out of it by [`PartitionLog::begin_clean`].
+pub struct Cleaning {
+    dir: PathBuf,
+    now_ms: i64,
+    delete_retention_ms: i64,
+    dedupe_buffer_bytes: usize,
+    index_interval_bytes: u64,
+    max_group_bytes: u64,
+    max_group_index_entries: usize,
+    dirt: Dirtiness,
+    /// Every segment below the cleanable end, oldest first.
+    views: Vec<SegmentView>,
+    aborted_entries: Vec<AbortedTxnEntry>,
+    aborted: Aborted,
+    producer_last_offsets: HashMap<i64, i64>,
+    /// The log's truncation count at the start: a truncation since then
+    /// abandons the clean (Kafka aborts cleaning before truncating).
+    truncations: u64,
+    stats: CleanStats,
+}
+
+/// A group's cleaned files, written and synced, not yet swapped in.
+struct Staged {
+    /// Range of `Cleaning::views` it replaces.
+    first: usize,
+    len: usize,
+    base: i64,
 }
 
 impl PartitionLog {
@@ -106,10 +215,13 @@ impl PartitionLog {
         Ok(plan::assess(&self.segment_facts(), facts))
     }
 
-    /// Cleans the log now (whatever its dirty ratio; the caller chose it).
-    /// `None` when there is nothing to clean.
+    /// Cleans the log now (whatever its dirty ratio; the caller chose it),
+    /// holding it throughout. `None` when there is nothing to clean.
     pub fn clean(&mut self, options: CleanOptions) -> Result<Option<CleanStats>, LogError> {
-        self.clean_with_faults(options, &mut Faults::default())
+        match self.begin_clean(options)? {
+            Some(cleaning) => cleaning.run_with_faults(self, &mut |_| {}, &mut Faults::default()),
+            None => Ok(None),
+        }
     }
 
     /// [`clean`](Self::clean) that stops, as a crash would, after
@@ -124,25 +236,26 @@ impl PartitionLog {
         let mut faults = Faults {
             steps_left: Some(crash_after),
         };
-        self.clean_with_faults(options, &mut faults)
+        match self.begin_clean(options)? {
+            Some(cleaning) => cleaning.run_with_faults(self, &mut |_| {}, &mut faults),
+            None => Ok(None),
+        }
     }
 
-    fn clean_with_faults(
-        &mut self,
-        options: CleanOptions,
-        faults: &mut Faults,
-    ) -> Result<Option<CleanStats>, LogError> {
+    /// The first, locked step of a clean: what to clean and a snapshot of
+    /// it. `None` when there is nothing to clean. Run it with
+    /// [`Cleaning::run`].
+    pub fn begin_clean(&self, options: CleanOptions) -> Result<Option<Cleaning>, LogError> {
         let dirt = self.dirtiness(options.now_ms, options.upper_bound_offset)?;
         if dirt.cleanable_bytes == 0 && !dirt.horizon_due {
             return Ok(None);
         }
-        let mut stats = CleanStats {
-            first_dirty_offset: dirt.first_dirty_offset,
-            segments_before: self.segments.len(),
-            ..CleanStats::default()
-        };
-        let (map, map_end) = self.build_key_map(&dirt, options.dedupe_buffer_bytes, &mut stats)?;
-        let end = map_end.max(dirt.first_dirty_offset);
+        let views = self
+            .segments
+            .windows(2)
+            .take_while(|w| w[1].base_offset <= dirt.cleanable_end_offset)
+            .map(|w| SegmentView::of(&w[0], w[1].base_offset))
+            .collect();
         let aborted_entries: Vec<AbortedTxnEntry> = self
             .segments
             .iter()
@@ -152,179 +265,67 @@ impl PartitionLog {
         for e in &aborted_entries {
             aborted.add(e.producer_id, e.first_offset, e.last_offset);
         }
-        let producer_last_offsets: HashMap<i64, i64> = self
+        let producer_last_offsets = self
             .producers
             .entries()
             .filter_map(|(pid, entry)| entry.batches.back().map(|b| (pid, b.last_offset)))
             .collect();
-        let mut filter = Filter {
+        Ok(Some(Cleaning {
+            dir: self.dir.clone(),
             now_ms: options.now_ms,
             delete_retention_ms: self.config.delete_retention_ms,
-            map: &map,
-            aborted: &aborted,
-            producer_last_offsets: &producer_last_offsets,
-            open_txn_has_data: HashMap::new(),
-            next_delete_horizon_ms: None,
-            records_read: 0,
-            records_kept: 0,
-        };
-        // Segments wholly below `end`, never the active one.
-        let count = self
-            .segments
-            .windows(2)
-            .take_while(|w| w[1].base_offset <= end)
-            .count();
-        let shapes: Vec<(i64, i64, u64, usize)> = self
-            .segments
-            .windows(2)
-            .take(count)
-            .map(|w| {
-                (
-                    w[0].base_offset,
-                    w[1].base_offset,
-                    w[0].size,
-                    w[0].offset_index.len(),
-                )
-            })
-            .collect();
-        let max_bytes = self.config.segment_bytes.min(i32::MAX as u64);
-        let max_entries = (self.config.segment_index_bytes / 8) as usize;
-        let groups = plan::group_segments(&shapes, max_bytes, max_entries);
-        // Each group becomes one segment, so group `i` starts at index `i`.
-        for (first, len) in groups.into_iter().enumerate() {
-            self.clean_group(
-                first,
-                len,
-                &mut filter,
-                &aborted_entries,
-                &mut stats,
-                faults,
-            )?;
-        }
-        stats.records_read = filter.records_read;
-        stats.records_kept = filter.records_kept;
-        self.next_delete_horizon_ms = filter.next_delete_horizon_ms;
-        faults.step()?;
-        checkpoint::write_offset(&self.dir, CLEANER_CHECKPOINT_FILE, end)?;
-        stats.end_offset = end;
-        stats.segments_after = self.segments.len();
-        Ok(Some(stats))
+            dedupe_buffer_bytes: options.dedupe_buffer_bytes,
+            index_interval_bytes: self.config.index_interval_bytes,
+            max_group_bytes: self.config.segment_bytes.min(i32::MAX as u64),
+            max_group_index_entries: (self.config.segment_index_bytes / 8) as usize,
+            dirt,
+            views,
+            aborted_entries,
+            aborted,
+            producer_last_offsets,
+            truncations: self.truncations,
+            stats: CleanStats {
+                first_dirty_offset: dirt.first_dirty_offset,
+                segments_before: self.segments.len(),
+                ..CleanStats::default()
+            },
+        }))
     }
 
-    /// Maps every key of the dirty section to its latest offset, stopping
-    /// at a segment boundary when the dedupe buffer would overflow. Returns
-    /// the map and the offset it covers up to.
-    fn build_key_map(
-        &self,
-        dirt: &Dirtiness,
-        buffer_bytes: usize,
-        stats: &mut CleanStats,
-    ) -> Result<(KeyMap, i64), LogError> {
-        let mut map = KeyMap::with_buffer(buffer_bytes);
-        let mut end = dirt.first_dirty_offset;
-        let aborted = {
-            let mut a = Aborted::default();
-            for s in &self.segments {
-                for e in s.txn_index.entries() {
-                    a.add(e.producer_id, e.first_offset, e.last_offset);
-                }
-            }
-            a
-        };
-        for w in self.segments.windows(2) {
-            let (segment, next_base) = (&w[0], w[1].base_offset);
-            if next_base <= dirt.first_dirty_offset {
-                continue;
-            }
-            if next_base > dirt.cleanable_end_offset {
-                break;
-            }
-            let headers = segment.headers_from(0)?;
-            let records: usize = headers
-                .iter()
-                .map(|(_, h)| h.records_count.max(0) as usize)
-                .sum();
-            // The first segment is always mapped, so a clean makes progress.
-            if end > dirt.first_dirty_offset && map.would_overflow(records) {
-                break;
-            }
-            for (position, header) in headers {
-                stats.bytes_read += header.total_size() as u64;
-                if header.is_control() || aborted.contains(&header) {
-                    continue;
-                }
-                let bytes = segment.read_bytes(position, header.total_size())?;
-                for record in decode_batch(&bytes)?.records {
-                    if let Some(key) = &record.key {
-                        map.put(key, record.offset);
-                    }
-                }
-            }
-            end = next_base;
+    /// Whether the segments a staged group replaces are still exactly
+    /// those the clean read; their index in the segment list if so.
+    fn still_holds(&self, cleaning: &Cleaning, staged: &Staged) -> Option<usize> {
+        if self.truncations != cleaning.truncations {
+            return None;
         }
-        Ok((map, end))
-    }
-
-    /// Rewrites `self.segments[first..first + len]` into one segment with
-    /// the first one's base offset and swaps it in.
-    fn clean_group(
-        &mut self,
-        first: usize,
-        len: usize,
-        filter: &mut Filter<'_>,
-        aborted_entries: &[AbortedTxnEntry],
-        stats: &mut CleanStats,
-        faults: &mut Faults,
-    ) -> Result<(), LogError> {
-        let dir = self.dir.clone();
-        let base = self.segments[first].base_offset;
-        let group_end = self
+        let views = &cleaning.views[staged.first..staged.first + staged.len];
+        let first = self
             .segments
-            .get(first + len)
-            .map_or(i64::MAX, |s| s.base_offset);
-        let log_path = staged_path(&dir, base, LOG_SUFFIX, CLEANED);
-        let mut out = BufWriter::new(File::create(&log_path)?);
-        let mut kept_markers = Vec::new();
-        for segment in &self.segments[first..first + len] {
-            for (position, header) in segment.headers_from(0)? {
-                let bytes = segment.read_bytes(position, header.total_size())?;
-                let written = match filter.batch(&header, &bytes)? {
-                    Outcome::Unchanged => {
-                        out.write_all(&bytes)?;
-                        bytes.len()
-                    }
-                    Outcome::Rewritten(new) => {
-                        out.write_all(&new)?;
-                        new.len()
-                    }
-                    Outcome::Dropped => 0,
-                };
-                stats.bytes_written += written as u64;
-                if header.is_control() && written > 0 {
-                    kept_markers.push(header.base_offset);
-                }
-            }
-        }
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        // Aborted transactions whose marker is kept stay listed.
-        let entries: Vec<&AbortedTxnEntry> = aborted_entries
             .iter()
-            .filter(|e| e.last_offset >= base && e.last_offset < group_end)
-            .filter(|e| kept_markers.contains(&e.last_offset))
-            .collect();
-        if !entries.is_empty() {
-            let mut buf = Vec::new();
-            for e in entries {
-                e.encode(&mut buf);
-            }
-            let path = staged_path(&dir, base, TXN_INDEX_SUFFIX, CLEANED);
-            let mut f = File::create(&path)?;
-            f.write_all(&buf)?;
-            f.sync_all()?;
-        }
-        sync_dir(&dir)?;
+            .position(|s| s.base_offset == staged.base)?;
+        let current = self.segments.get(first..first + staged.len)?;
+        let unchanged = views.iter().zip(current).all(|(v, s)| v.is(s));
+        let group_end = views.last().map(|v| v.next_base_offset)?;
+        let next_same = self
+            .segments
+            .get(first + staged.len)
+            .is_some_and(|s| s.base_offset == group_end);
+        (unchanged && next_same).then_some(first)
+    }
+
+    /// Locked: replaces the group's segments by its cleaned one, crash-safely.
+    /// `false` (and the staged files removed) when the log changed under it.
+    fn swap_in(
+        &mut self,
+        cleaning: &Cleaning,
+        staged: &Staged,
+        faults: &mut Faults,
+    ) -> Result<bool, LogError> {
+        let Some(first) = self.still_holds(cleaning, staged) else {
+            remove_staged(&self.dir, staged.base)?;
+            return Ok(false);
+        };
+        let (dir, base, len) = (self.dir.clone(), staged.base, staged.len);
         faults.step()?;
         swap::commit_index(&dir, base)?;
         faults.step()?;
@@ -338,13 +339,226 @@ impl PartitionLog {
         faults.step()?;
         swap::install_index(&dir, base)?;
         faults.step()?;
-        let (mut segment, _) = Segment::open(&dir, base, self.config.index_interval_bytes, false)?;
+        let (mut segment, _) = Segment::open(&dir, base, cleaning.index_interval_bytes, false)?;
         // The rebuilt indexes are made final and durable as at a roll, so
         // the next open trusts them (and finds the max timestamp).
         segment.seal()?;
         segment.flush()?;
         self.segments.insert(first, segment);
-        Ok(())
+        Ok(true)
+    }
+}
+
+/// Removes a group's `.cleaned` files (an abandoned or failed clean).
+fn remove_staged(dir: &Path, base: i64) -> io::Result<()> {
+    for suffix in [LOG_SUFFIX, TXN_INDEX_SUFFIX] {
+        match fs::remove_file(staged_path(dir, base, suffix, CLEANED)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Cleaning {
+    /// Runs the clean, taking the log through `log` only for the swaps and
+    /// the final checkpoint. `io` is told of every batch's bytes read or
+    /// written (the broker throttles there, as Kafka's cleaner does).
+    /// `None` when the clean was abandoned because the log changed.
+    pub fn run(
+        self,
+        log: &mut impl LogAccess,
+        io: &mut dyn FnMut(u64),
+    ) -> Result<Option<CleanStats>, LogError> {
+        self.run_with_faults(log, io, &mut Faults::default())
+    }
+
+    fn run_with_faults(
+        mut self,
+        log: &mut impl LogAccess,
+        io: &mut dyn FnMut(u64),
+        faults: &mut Faults,
+    ) -> Result<Option<CleanStats>, LogError> {
+        let (map, map_end) = match self.build_key_map(io) {
+            Ok(built) => built,
+            Err(e) => return self.abandon_or_fail(log, e),
+        };
+        let end = map_end.max(self.dirt.first_dirty_offset);
+        // Segments wholly below `end`, never the active one.
+        let count = self
+            .views
+            .iter()
+            .take_while(|v| v.next_base_offset <= end)
+            .count();
+        let shapes: Vec<(i64, i64, u64, usize)> = self.views[..count]
+            .iter()
+            .map(|v| (v.base_offset, v.next_base_offset, v.size, v.index_entries))
+            .collect();
+        let groups =
+            plan::group_segments(&shapes, self.max_group_bytes, self.max_group_index_entries);
+        let mut state = FilterState::default();
+        let mut first = 0;
+        for len in groups {
+            let staged = match self.write_group(first, len, &map, &mut state, io) {
+                Ok(staged) => staged,
+                Err(e) => {
+                    let _ = remove_staged(&self.dir, self.views[first].base_offset);
+                    return self.abandon_or_fail(log, e);
+                }
+            };
+            if !log.with_log(|l| l.swap_in(&self, &staged, faults))? {
+                tracing::info!(dir = %self.dir.display(), base = staged.base, "log clean abandoned: the segments changed while it ran");
+                return Ok(None);
+            }
+            first += len;
+        }
+        self.stats.records_read = state.records_read;
+        self.stats.records_kept = state.records_kept;
+        self.stats.end_offset = end;
+        let mut stats = self.stats.clone();
+        let truncations = self.truncations;
+        let finished = log.with_log(|l| {
+            if l.truncations != truncations {
+                // A truncation below the checkpoint rewound it; keep that.
+                return Ok(false);
+            }
+            l.next_delete_horizon_ms = state.next_delete_horizon_ms;
+            faults.step()?;
+            checkpoint::write_offset(&l.dir, CLEANER_CHECKPOINT_FILE, end)?;
+            stats.segments_after = l.segments.len();
+            Ok(true)
+        })?;
+        Ok(finished.then_some(stats))
+    }
+
+    /// An error in an unlocked step is no failure when a truncation caused
+    /// it (the segment being read was cut): the clean is just abandoned.
+    fn abandon_or_fail(
+        &self,
+        log: &mut impl LogAccess,
+        error: LogError,
+    ) -> Result<Option<CleanStats>, LogError> {
+        let truncations = self.truncations;
+        if log.with_log(|l| Ok(l.truncations != truncations))? {
+            tracing::info!(dir = %self.dir.display(), "log clean abandoned: the log was truncated while it ran");
+            return Ok(None);
+        }
+        Err(error)
+    }
+
+    /// Maps every key of the dirty section to its latest offset, stopping
+    /// at a segment boundary when the dedupe buffer would overflow. Returns
+    /// the map and the offset it covers up to.
+    fn build_key_map(&mut self, io: &mut dyn FnMut(u64)) -> Result<(KeyMap, i64), LogError> {
+        let mut map = KeyMap::with_buffer(self.dedupe_buffer_bytes);
+        let first_dirty = self.dirt.first_dirty_offset;
+        let mut end = first_dirty;
+        for segment in &self.views {
+            if segment.next_base_offset <= first_dirty {
+                continue;
+            }
+            let headers = segment.headers()?;
+            let records: usize = headers
+                .iter()
+                .map(|(_, h)| h.records_count.max(0) as usize)
+                .sum();
+            // The first segment is always mapped, so a clean makes progress.
+            if end > first_dirty && map.would_overflow(records) {
+                break;
+            }
+            for (position, header) in headers {
+                let size = header.total_size();
+                self.stats.bytes_read += size as u64;
+                io(size as u64);
+                if header.is_control() || self.aborted.contains(&header) {
+                    continue;
+                }
+                let bytes = segment.read_bytes(position, size)?;
+                for record in decode_batch(&bytes)?.records {
+                    if let Some(key) = &record.key {
+                        map.put(key, record.offset);
+                    }
+                }
+            }
+            end = segment.next_base_offset;
+        }
+        Ok((map, end))
+    }
+
+    /// Writes `views[first..first + len]` cleaned into one segment with the
+    /// first one's base offset, as synced `.cleaned` files.
+    fn write_group(
+        &mut self,
+        first: usize,
+        len: usize,
+        map: &KeyMap,
+        state: &mut FilterState,
+        io: &mut dyn FnMut(u64),
+    ) -> Result<Staged, LogError> {
+        let views = &self.views[first..first + len];
+        let base = views[0].base_offset;
+        let group_end = views[len - 1].next_base_offset;
+        let mut filter = Filter {
+            now_ms: self.now_ms,
+            delete_retention_ms: self.delete_retention_ms,
+            map,
+            aborted: &self.aborted,
+            producer_last_offsets: &self.producer_last_offsets,
+            open_txn_has_data: std::mem::take(&mut state.open_txn_has_data),
+            next_delete_horizon_ms: state.next_delete_horizon_ms,
+            records_read: state.records_read,
+            records_kept: state.records_kept,
+        };
+        let log_path = staged_path(&self.dir, base, LOG_SUFFIX, CLEANED);
+        let mut out = BufWriter::new(File::create(&log_path)?);
+        let mut kept_markers = Vec::new();
+        for segment in views {
+            for (position, header) in segment.headers()? {
+                let bytes = segment.read_bytes(position, header.total_size())?;
+                let written = match filter.batch(&header, &bytes)? {
+                    Outcome::Unchanged => {
+                        out.write_all(&bytes)?;
+                        bytes.len()
+                    }
+                    Outcome::Rewritten(new) => {
+                        out.write_all(&new)?;
+                        new.len()
+                    }
+                    Outcome::Dropped => 0,
+                };
+                io((bytes.len() + written) as u64);
+                self.stats.bytes_written += written as u64;
+                if header.is_control() && written > 0 {
+                    kept_markers.push(header.base_offset);
+                }
+            }
+        }
+        state.open_txn_has_data = filter.open_txn_has_data;
+        state.next_delete_horizon_ms = filter.next_delete_horizon_ms;
+        state.records_read = filter.records_read;
+        state.records_kept = filter.records_kept;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        // Aborted transactions whose marker is kept stay listed.
+        let entries: Vec<&AbortedTxnEntry> = self
+            .aborted_entries
+            .iter()
+            .filter(|e| e.last_offset >= base && e.last_offset < group_end)
+            .filter(|e| kept_markers.contains(&e.last_offset))
+            .collect();
+        if !entries.is_empty() {
+            let mut buf = Vec::new();
+            for e in entries {
+                e.encode(&mut buf);
+            }
+            let path = staged_path(&self.dir, base, TXN_INDEX_SUFFIX, CLEANED);
+            let mut f = File::create(&path)?;
+            f.write_all(&buf)?;
+            f.sync_all()?;
+        }
+        sync_dir(&self.dir)?;
+        Ok(Staged { first, len, base })
     }
 }
 

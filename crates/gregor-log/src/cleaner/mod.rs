@@ -6,7 +6,8 @@
 //! `plan` chooses what to clean (pure), `key_map` is the dedupe map,
 //! `filter` decides per batch what stays, `clean` does the file work on a
 //! [`PartitionLog`](crate::PartitionLog) and `swap` makes it crash-safe.
-//! The broker runs it on its own threads.
+//! The broker runs it on its own threads, holding the partition's lock only
+//! to start a clean and to swap cleaned segments in (see `clean`).
 
 mod clean;
 mod filter;
@@ -15,6 +16,6 @@ pub mod plan;
 pub(crate) mod swap;
 
 pub(crate) use clean::earliest_delete_horizon;
-pub use clean::{CleanOptions, CleanStats, CLEANER_CHECKPOINT_FILE};
+pub use clean::{CleanOptions, CleanStats, Cleaning, LogAccess, CLEANER_CHECKPOINT_FILE};
 pub use key_map::KeyMap;
 pub use plan::{Dirtiness, LogFacts, SegmentFacts};
