@@ -8,6 +8,7 @@
 //! [`group_service`] and [`txn_service`] are their edges here (persistence,
 //! timers, markers).
 
+pub mod cleaner_throttle;
 pub mod clock;
 pub mod cluster;
 pub mod config;

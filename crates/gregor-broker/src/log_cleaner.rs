@@ -1,8 +1,11 @@
 //! The log cleaner threads: every `log.cleaner.backoff.ms` each picks the
 //! dirtiest compacted partition no other cleaner is working on and cleans
 //! it on the blocking pool, off the request threads (Kafka's `LogCleaner`
-//! with `log.cleaner.threads` `CleanerThread`s).
+//! with `log.cleaner.threads` `CleanerThread`s). A clean locks the log only
+//! to start and to swap segments in; `log.cleaner.io.max.bytes.per.second`
+//! paces it from inside, shared by all threads as Kafka's `Throttler`.
 
+use crate::cleaner_throttle::Throttler;
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::replica_manager::ReplicaManager;
@@ -59,12 +62,14 @@ pub fn spawn(
         return Vec::new();
     }
     let in_progress: Arc<Mutex<HashSet<PartitionKey>>> = Arc::default();
+    let throttler = Arc::new(Throttler::new(settings.io_max_bytes_per_second));
     (0..settings.threads)
         .map(|_| {
             tokio::spawn(cleaner_loop(
                 replicas.clone(),
                 settings,
                 in_progress.clone(),
+                throttler.clone(),
                 shutdown.clone(),
             ))
         })
@@ -75,24 +80,23 @@ async fn cleaner_loop(
     replicas: Arc<ReplicaManager>,
     settings: CleanerSettings,
     in_progress: Arc<Mutex<HashSet<PartitionKey>>>,
+    throttler: Arc<Throttler>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let buffer = settings.dedupe_buffer_bytes / settings.threads;
     loop {
         let (replicas2, busy) = (replicas.clone(), in_progress.clone());
-        let started = Instant::now();
-        let bytes = tokio::task::spawn_blocking(move || clean_dirtiest(&replicas2, &busy, buffer))
-            .await
-            .unwrap_or(None);
+        let (throttler2, stop) = (throttler.clone(), shutdown.clone());
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut io = |bytes: u64| throttler2.maybe_throttle(bytes, &|| *stop.borrow());
+            clean_dirtiest(&replicas2, &busy, buffer, &mut io)
+        })
+        .await
+        .unwrap_or(None);
+        // As Kafka's cleaner threads: straight on after a clean (it paced
+        // itself), `log.cleaner.backoff.ms` when there was nothing to do.
         let pause = match bytes {
-            // Throttle to `log.cleaner.io.max.bytes.per.second` on average:
-            // rest until the bytes moved would have taken that long.
-            Some(bytes) => {
-                let due = Duration::from_secs_f64(
-                    (bytes as f64 / settings.io_max_bytes_per_second).min(3600.0),
-                );
-                due.saturating_sub(started.elapsed())
-            }
+            Some(_) => Duration::ZERO,
             None => Duration::from_millis(settings.backoff_ms),
         };
         tokio::select! {
@@ -111,6 +115,7 @@ fn clean_dirtiest(
     replicas: &ReplicaManager,
     in_progress: &Mutex<HashSet<PartitionKey>>,
     dedupe_buffer_bytes: usize,
+    io: &mut dyn FnMut(u64),
 ) -> Option<u64> {
     let now = now_ms();
     let partitions = replicas.all_partitions();
@@ -140,7 +145,7 @@ fn clean_dirtiest(
         return None;
     }
     let started = Instant::now();
-    let result = chosen.clean(now, dedupe_buffer_bytes);
+    let result = chosen.clean(now, dedupe_buffer_bytes, io);
     in_progress
         .lock()
         .unwrap_or_else(|p| p.into_inner())

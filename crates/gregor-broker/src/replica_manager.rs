@@ -617,24 +617,31 @@ impl Partition {
     }
 
     /// Cleans this partition's log (compaction), never past its last
-    /// stable offset or high watermark. Holds the log for the clean.
+    /// stable offset or high watermark. The log is locked only to start the
+    /// clean and to swap cleaned segments in, so produce and fetch go on
+    /// meanwhile; `io` sees the bytes read and written (throttling).
     pub fn clean(
         &self,
         now_ms: i64,
         dedupe_buffer_bytes: usize,
+        io: &mut dyn FnMut(u64),
     ) -> Result<Option<gregor_log::cleaner::CleanStats>, LogError> {
         let high_watermark = self.high_watermark();
-        self.with_log(|log| {
+        let cleaning = self.with_log(|log| {
             if !log.config().compact {
                 return Ok(None);
             }
             let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
-            log.clean(gregor_log::cleaner::CleanOptions {
+            log.begin_clean(gregor_log::cleaner::CleanOptions {
                 now_ms,
                 upper_bound_offset: bound,
                 dedupe_buffer_bytes,
             })
-        })
+        })?;
+        match cleaning {
+            Some(cleaning) => cleaning.run(&mut LockedLog(self), io),
+            None => Ok(None),
+        }
     }
 
     /// Bytes on disk of this partition's segments (DescribeLogDirs).
@@ -1241,4 +1248,16 @@ impl Partition {
 /// Whether this broker leads `partition` as its leadership last said.
 fn leadership_led_here(partition: &Partition, node_id: i32) -> bool {
     partition.leadership().leader == node_id
+}
+
+/// A partition's log for the steps of a clean that need it: locked per call.
+struct LockedLog<'a>(&'a Partition);
+
+impl gregor_log::cleaner::LogAccess for LockedLog<'_> {
+    fn with_log<T>(
+        &mut self,
+        f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
+    ) -> Result<T, LogError> {
+        self.0.with_log(f)
+    }
 }
