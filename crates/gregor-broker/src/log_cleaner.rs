@@ -162,6 +162,7 @@ fn clean_dirtiest(
                 records_read = stats.records_read,
                 records_kept = stats.records_kept,
                 segments = stats.segments_after,
+                locked_ms = stats.locked_us / 1000,
                 ms = started.elapsed().as_millis() as u64,
                 "cleaned log"
             );

@@ -28,6 +28,7 @@ use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Where a log's cleaner checkpoint (first dirty offset) is kept: one file
 /// per partition directory (Kafka keeps one `cleaner-offset-checkpoint`
@@ -54,6 +55,9 @@ pub struct CleanStats {
     pub records_kept: u64,
     pub segments_before: usize,
     pub segments_after: usize,
+    /// Time the clean held the log to swap and checkpoint: what
+    /// appends and fetches to the partition may have waited for.
+    pub locked_us: u64,
 }
 
 /// The earliest delete horizon in the batch headers of the segments before
@@ -406,7 +410,10 @@ impl Cleaning {
                     return self.abandon_or_fail(log, e);
                 }
             };
-            if !log.with_log(|l| l.swap_in(&self, &staged, faults))? {
+            let locked = Instant::now();
+            let swapped = log.with_log(|l| l.swap_in(&self, &staged, faults))?;
+            self.stats.locked_us += locked.elapsed().as_micros() as u64;
+            if !swapped {
                 tracing::info!(dir = %self.dir.display(), base = staged.base, "log clean abandoned: the segments changed while it ran");
                 return Ok(None);
             }
@@ -417,6 +424,7 @@ impl Cleaning {
         self.stats.end_offset = end;
         let mut stats = self.stats.clone();
         let truncations = self.truncations;
+        let locked = Instant::now();
         let finished = log.with_log(|l| {
             if l.truncations != truncations {
                 // A truncation below the checkpoint rewound it; keep that.
@@ -428,6 +436,7 @@ impl Cleaning {
             stats.segments_after = l.segments.len();
             Ok(true)
         })?;
+        stats.locked_us += locked.elapsed().as_micros() as u64;
         Ok(finished.then_some(stats))
     }
 
