@@ -32,6 +32,26 @@ pub struct NewTopic {
 pub type TopicConfigs = BTreeMap<String, (String, bool)>;
 
 impl Client {
+    /// Sends a DescribeConfigs request to the bootstrap broker.
+    pub(crate) async fn describe_configs(
+        &mut self,
+        request: DescribeConfigsRequest,
+    ) -> anyhow::Result<DescribeConfigsResponse> {
+        let (response, _) = self
+            .bootstrap()
+            .await?
+            .send(
+                ApiKey::DescribeConfigs,
+                4,
+                RequestKind::DescribeConfigs(request),
+            )
+            .await?;
+        let ResponseKind::DescribeConfigs(response) = response else {
+            bail!("unexpected answer to DescribeConfigs")
+        };
+        Ok(response)
+    }
+
     /// Creates a topic. With `validate_only` the broker checks the request
     /// (name, counts, configs) and creates nothing.
     pub async fn create_topic_with(
@@ -173,18 +193,7 @@ impl Client {
             })
             .collect();
         let request = DescribeConfigsRequest::default().with_resources(resources);
-        let (response, _) = self
-            .bootstrap()
-            .await?
-            .send(
-                ApiKey::DescribeConfigs,
-                4,
-                RequestKind::DescribeConfigs(request),
-            )
-            .await?;
-        let ResponseKind::DescribeConfigs(response) = response else {
-            bail!("unexpected answer to DescribeConfigs")
-        };
+        let response = self.describe_configs(request).await?;
         let mut out = BTreeMap::new();
         for result in response.results {
             let topic = result.resource_name.to_string();

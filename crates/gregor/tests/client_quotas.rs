@@ -8,17 +8,12 @@
 mod support;
 
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use support::{Connection, TestBroker};
 
 const INVALID_REQUEST: i16 = 42;
 const EXACT: i8 = 0;
 const DEFAULT: i8 = 1;
 const ANY: i8 = 2;
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
 
 type Entity<'a> = &'a [(&'a str, Option<&'a str>)];
 
@@ -29,30 +24,7 @@ fn alter(
     ops: &[(&str, Option<f64>)],
     validate_only: bool,
 ) -> (i16, Option<String>) {
-    use alter_client_quotas_request::{EntityData, EntryData, OpData};
-    let request = AlterClientQuotasRequest::default()
-        .with_validate_only(validate_only)
-        .with_entries(vec![EntryData::default()
-            .with_entity(
-                entity
-                    .iter()
-                    .map(|(t, n)| {
-                        EntityData::default()
-                            .with_entity_type(s(t))
-                            .with_entity_name(n.map(s))
-                    })
-                    .collect(),
-            )
-            .with_ops(
-                ops.iter()
-                    .map(|(k, v)| {
-                        OpData::default()
-                            .with_key(s(k))
-                            .with_value(v.unwrap_or(0.0))
-                            .with_remove(v.is_none())
-                    })
-                    .collect(),
-            )]);
+    let request = gregor_client::alter_client_quotas_request(entity, ops, validate_only);
     let ResponseKind::AlterClientQuotas(r) = conn.request(
         ApiKey::AlterClientQuotas,
         1,
@@ -78,20 +50,7 @@ fn describe(
     components: &[(&str, i8, Option<&str>)],
     strict: bool,
 ) -> Result<Vec<Found>, i16> {
-    use describe_client_quotas_request::ComponentData;
-    let request = DescribeClientQuotasRequest::default()
-        .with_strict(strict)
-        .with_components(
-            components
-                .iter()
-                .map(|(t, m, n)| {
-                    ComponentData::default()
-                        .with_entity_type(s(t))
-                        .with_match_type(*m)
-                        .with_match(n.map(s))
-                })
-                .collect(),
-        );
+    let request = gregor_client::describe_client_quotas_request(components, strict);
     let ResponseKind::DescribeClientQuotas(r) = conn.request(
         ApiKey::DescribeClientQuotas,
         1,
