@@ -781,6 +781,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Length of each client quota sample.",
     ),
     def(
+        "controller.quota.window.num",
+        Int,
+        "11",
+        "Samples of the controller mutation quota: its token bucket holds this many windows of the rate.",
+    ),
+    def(
+        "controller.quota.window.size.seconds",
+        Int,
+        "1",
+        "Length of each controller mutation quota sample.",
+    ),
+    def(
         "replication.quota.window.num",
         Int,
         "11",

@@ -398,3 +398,143 @@ fn produce_and_fetch_are_throttled_and_the_channel_muted() {
     assert!(total >= 60_000 && secs >= 2.5, "{total} bytes in {secs} s");
     broker.stop();
 }
+
+/// (error code per topic, throttle time) of creating `topics` with
+/// `partitions` each at CreateTopics `version`.
+fn create_topics(
+    conn: &mut Connection,
+    topics: &[&str],
+    partitions: i32,
+    version: i16,
+) -> (Vec<i16>, i32) {
+    use create_topics_request::CreatableTopic;
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    CreatableTopic::default()
+                        .with_name(support::topic_name(t))
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(1)
+                })
+                .collect(),
+        );
+    let ResponseKind::CreateTopics(r) = conn.request(
+        ApiKey::CreateTopics,
+        version,
+        RequestKind::CreateTopics(request),
+    ) else {
+        panic!("not a CreateTopics response")
+    };
+    (
+        r.topics.iter().map(|t| t.error_code).collect(),
+        r.throttle_time_ms,
+    )
+}
+
+#[test]
+fn controller_mutations_are_limited_by_a_token_bucket() {
+    const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
+    let broker = TestBroker::start(&[
+        "controller.quota.window.num=11",
+        "controller.quota.window.size.seconds=1",
+        // The client quotas' windows do not size the mutation bucket.
+        "quota.window.num=2",
+    ]);
+    let mut conn = broker.connect();
+    let client: Entity = &[("client-id", Some("gregor-test"))];
+    // 1 partition/s: a bucket of 11 tokens.
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("controller_mutation_rate", Some(1.0))],
+            false
+        )
+        .0,
+        0
+    );
+    // The first topic empties the bucket (11 - 15 = -4) and is accepted;
+    // the next one in the same request is refused, as Kafka's strict quota.
+    let (codes, throttle) = create_topics(&mut conn, &["m1", "m2"], 15, 7);
+    assert_eq!(codes, vec![0, THROTTLING_QUOTA_EXCEEDED]);
+    assert!((3_000..=4_000).contains(&throttle), "throttle {throttle}");
+    // Muted for the throttle time, then still refused until refilled.
+    let start = std::time::Instant::now();
+    let (codes, _) = create_topics(&mut conn, &["m3"], 1, 7);
+    assert!(start.elapsed().as_millis() as i32 >= throttle - 200);
+    assert_eq!(codes, vec![0], "refilled after the throttle time");
+    // Before v6 the client cannot be told: the topic is created and the
+    // response throttled.
+    let (codes, throttle) = create_topics(&mut conn, &["m4"], 3, 5);
+    assert_eq!(codes, vec![0]);
+    assert!(throttle > 0, "throttle {throttle}");
+    // DeleteTopics takes the deleted partitions from the same bucket.
+    std::thread::sleep(std::time::Duration::from_millis(throttle as u64));
+    let ResponseKind::DeleteTopics(r) = conn.request(
+        ApiKey::DeleteTopics,
+        5,
+        RequestKind::DeleteTopics(
+            DeleteTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topic_names(vec![support::topic_name("m1"), support::topic_name("m4")]),
+        ),
+    ) else {
+        panic!("not a DeleteTopics response")
+    };
+    let codes: Vec<i16> = r.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, vec![0, THROTTLING_QUOTA_EXCEEDED]);
+    assert!(r.throttle_time_ms > 5_000, "{}", r.throttle_time_ms);
+    // That connection is muted for ~11 s; another one is not.
+    let mut conn = broker.connect();
+    // Without the quota nothing is limited.
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("controller_mutation_rate", None)],
+            false
+        )
+        .0,
+        0
+    );
+    let (codes, throttle) = create_topics(&mut conn, &["m5", "m6"], 30, 7);
+    assert_eq!((codes, throttle), (vec![0, 0], 0));
+}
+
+#[test]
+fn a_request_quota_throttle_is_written_into_any_response() {
+    let broker = TestBroker::start(&["quota.window.num=2", "quota.window.size.seconds=1"]);
+    let mut conn = broker.connect();
+    let client: Entity = &[("client-id", Some("gregor-test"))];
+    // A millionth of a request thread: any request's handling exceeds it.
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("request_percentage", Some(0.0001))],
+            false
+        )
+        .0,
+        0
+    );
+    let throttles: Vec<i32> = (0..3)
+        .map(|_| {
+            let ResponseKind::Metadata(m) = conn.request(
+                ApiKey::Metadata,
+                12,
+                RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+            ) else {
+                panic!("not a Metadata response")
+            };
+            m.throttle_time_ms
+        })
+        .collect();
+    // Capped at one window, as Kafka's request quota.
+    assert!(
+        throttles.iter().all(|t| (1..=1000).contains(t)),
+        "{throttles:?}"
+    );
+}

@@ -5,13 +5,17 @@
 //! request and its reply.
 
 pub mod enforce;
+pub mod mutation;
 pub mod rate;
 pub mod resolve;
+pub mod throttle_field;
+pub mod token_bucket;
 
 use rate::SampledRate;
 use resolve::{resolve, Quotas};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use token_bucket::TokenBucket;
 
 /// What a quota limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +45,11 @@ pub struct ClientQuotas {
     samples: usize,
     window_ms: i64,
     rates: Mutex<HashMap<(Kind, String, String), SampledRate>>,
+    /// Controller mutation quotas, per (user tag, client tag).
+    mutations: Mutex<HashMap<(String, String), TokenBucket>>,
+    /// `controller.quota.window.num × controller.quota.window.size.seconds`:
+    /// a mutation bucket holds that many seconds of its rate.
+    mutation_burst_seconds: f64,
 }
 
 impl ClientQuotas {
@@ -50,6 +59,8 @@ impl ClientQuotas {
             samples: samples.max(1),
             window_ms: window_ms.max(1),
             rates: Mutex::new(HashMap::new()),
+            mutations: Mutex::new(HashMap::new()),
+            mutation_burst_seconds: 11.0,
         }
     }
 
@@ -62,7 +73,18 @@ impl ClientQuotas {
             .value("quota.window.size.seconds")
             .parse::<i64>()
             .unwrap_or(1);
-        ClientQuotas::new(samples, seconds.saturating_mul(1000))
+        let mutation_samples = config
+            .value("controller.quota.window.num")
+            .parse::<f64>()
+            .unwrap_or(11.0);
+        let mutation_seconds = config
+            .value("controller.quota.window.size.seconds")
+            .parse::<f64>()
+            .unwrap_or(1.0);
+        ClientQuotas {
+            mutation_burst_seconds: mutation_samples * mutation_seconds,
+            ..ClientQuotas::new(samples, seconds.saturating_mul(1000))
+        }
     }
 
     /// Records `value` against the quota of `kind` that applies to
@@ -128,4 +150,56 @@ impl ClientQuotas {
         let seconds = self.window_ms as f64 / 1000.0;
         Some(resolved.bound * (self.samples as f64 - 1.0) * seconds)
     }
+
+    /// Kafka's controller mutation quota for `permits` partitions created
+    /// or deleted by (user, client id). Strict (the request versions that
+    /// can carry THROTTLING_QUOTA_EXCEEDED): refused, with the throttle
+    /// time, while the bucket is already below zero. Permissive: always
+    /// taken, with the throttle time once the bucket is below zero.
+    pub fn record_mutation(
+        &self,
+        quotas: &Quotas,
+        user: &str,
+        client_id: &str,
+        permits: f64,
+        strict: bool,
+        now_ms: i64,
+    ) -> Mutation {
+        let Some(resolved) = resolve(
+            quotas,
+            user,
+            client_id,
+            gregor_metadata::client_quota::CONTROLLER_MUTATION_RATE,
+        ) else {
+            return Mutation::Accepted { throttle_ms: 0 };
+        };
+        let quota = resolved.bound;
+        let burst = self.mutation_burst_seconds * quota;
+        let mut buckets = self.mutations.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = buckets
+            .entry((resolved.user_tag, resolved.client_tag))
+            .or_default();
+        let tokens = bucket.tokens(quota, burst, now_ms);
+        if strict && tokens < 0.0 {
+            return Mutation::Refused {
+                throttle_ms: token_bucket::throttle_ms(tokens, quota),
+            };
+        }
+        bucket.take(permits, quota, burst, now_ms);
+        let after = bucket.tokens(quota, burst, now_ms);
+        Mutation::Accepted {
+            throttle_ms: if strict {
+                0
+            } else {
+                token_bucket::throttle_ms(after, quota)
+            },
+        }
+    }
+}
+
+/// The outcome of a controller mutation against its quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation {
+    Accepted { throttle_ms: u64 },
+    Refused { throttle_ms: u64 },
 }
