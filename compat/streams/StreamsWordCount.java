@@ -1,6 +1,6 @@
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -14,12 +14,15 @@ import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TaskMetadata;
+import org.apache.kafka.streams.ThreadMetadata;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.Repartitioned;
 import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
@@ -27,16 +30,17 @@ import org.apache.kafka.streams.state.KeyValueStore;
  *
  *   java -cp 'libs/*:classes' StreamsWordCount BOOTSTRAP APP_ID INPUT OUTPUT STATE_DIR classic|streams [key=value ...]
  *
- * Topology: INPUT (lines) -> flatMapValues(words) -> groupBy(word) (repartition topic
- * APP_ID-words-repartition) -> count (store "counts", changelog APP_ID-counts-changelog,
+ * Topology: INPUT (lines) -> flatMapValues(words) -> selectKey(word) -> repartition (topic
+ * APP_ID-words-repartition) -> groupByKey -> count (store "counts", changelog APP_ID-counts-changelog,
  * compacted) -> OUTPUT (String word -> Long count), processing.guarantee=exactly_once_v2.
  *
  * key=value arguments go into the Streams config as given (e.g. topic.segment.bytes=...,
  * which Streams applies to the topics it creates), except:
  *   changelog.K=V   topic config K=V for the changelog topic only
- *   app.slow.ms=N   sleep N ms per word, so a test can kill -9 the app mid-processing
+ *   app.slow.ms=N   sleep N ms per word after the repartition topic, so a test can kill -9 the app mid-processing
  *
  * Prints one JSON line per event on stdout: {"event":"state","state":S,"old":O},
+ * {"event":"tasks","active":"0_0,1_1"} (this instance's active tasks, on each RUNNING),
  * {"event":"topology","description":...}, {"event":"error","error":...} and
  * {"event":"closed"}. SIGTERM closes the app cleanly; exit code 0 after a clean close,
  * 1 when the app died of an error.
@@ -93,6 +97,9 @@ public class StreamsWordCount {
         final int[] exit = {0};
         streams.setStateListener((now, old) -> {
             emit("state", "state", now.toString(), "old", old.toString());
+            if (now == KafkaStreams.State.RUNNING) {
+                emit("tasks", "active", activeTasks(streams));
+            }
             if (now == KafkaStreams.State.ERROR || now == KafkaStreams.State.NOT_RUNNING) {
                 done.countDown();
             }
@@ -119,11 +126,30 @@ public class StreamsWordCount {
         }
     }
 
+    /** This instance's active task ids, comma-separated (e.g. "0_0,1_1"). */
+    static String activeTasks(KafkaStreams streams) {
+        List<String> ids = new ArrayList<>();
+        for (ThreadMetadata t : streams.metadataForLocalThreads()) {
+            for (TaskMetadata task : t.activeTasks()) {
+                ids.add(task.taskId().toString());
+            }
+        }
+        Collections.sort(ids);
+        return String.join(",", ids);
+    }
+
     static Topology build(String input, String output, Map<String, String> changelog, long slowMs) {
         StreamsBuilder builder = new StreamsBuilder();
         builder.stream(input, Consumed.with(Serdes.String(), Serdes.String()))
-            .flatMapValues(line -> words(line, slowMs))
-            .groupBy((key, word) -> word, Grouped.with(REPARTITION, Serdes.String(), Serdes.String()))
+            .flatMapValues(StreamsWordCount::words)
+            // groupBy spelled out (selectKey + repartition + groupByKey) so the slow step can
+            // sit after the repartition topic, in the sub-topology that writes the output.
+            .selectKey((key, word) -> word)
+            .repartition(Repartitioned.<String, String>as(REPARTITION)
+                .withKeySerde(Serdes.String())
+                .withValueSerde(Serdes.String()))
+            .peek((word, ignored) -> sleep(slowMs))
+            .groupByKey(Grouped.with(Serdes.String(), Serdes.String()))
             .count(Materialized.<String, Long, KeyValueStore<Bytes, byte[]>>as(STORE)
                 .withKeySerde(Serdes.String())
                 .withValueSerde(Serdes.Long())
@@ -133,24 +159,28 @@ public class StreamsWordCount {
         return builder.build();
     }
 
-    static List<String> words(String line, long slowMs) {
+    static List<String> words(String line) {
         List<String> out = new ArrayList<>();
         if (line == null) {
             return out;
         }
-        for (String w : Arrays.asList(line.toLowerCase(Locale.ROOT).split("\\W+"))) {
+        for (String w : line.toLowerCase(Locale.ROOT).split("\\W+")) {
             if (!w.isEmpty()) {
                 out.add(w);
             }
         }
-        if (slowMs > 0 && !out.isEmpty()) {
-            try {
-                Thread.sleep(slowMs * out.size());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
         return out;
+    }
+
+    static void sleep(long ms) {
+        if (ms <= 0) {
+            return;
+        }
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** One JSON object per line: {"event":EVENT, k1:v1, ...}; values are strings. */
