@@ -6,10 +6,11 @@ processing.guarantee=exactly_once_v2, driven as a child process (streams_app.py)
 One scenario per group protocol: a known corpus is produced in three rounds; the app
 is SIGKILLed mid-processing twice (restarted on its state dir, then on a wiped state
 dir so it restores from the changelog), and finally runs as two instances sharing the
-tasks. A read_committed read of the output must hold, for every word, exactly the counts
-1, 2, ... up to the number of times it was produced, in order (no record cache, so each
-increment is emitted): no input counted twice, none lost. Also checked: the repartition topic purged by
-DeleteRecords (its log start offset advanced), the changelog created with
+tasks. A read_committed read of the output must hold, for every word, exactly the
+counts 1, 2, ... up to the number of times it was produced, in order (no record cache,
+so each increment is emitted): no input counted twice, none lost. Also checked: the
+repartition topic purged by DeleteRecords (its log start offset advanced), the
+changelog created with
 cleanup.policy=compact and compacted by the broker's cleaner (fewer records than the
 count updates the output holds).
 
