@@ -737,6 +737,16 @@ async fn accept_loop(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if let Some(delay) = connection_throttle(&node, &context, peer) {
+                        // Over its address's connection_creation_rate: not
+                        // served, closed once the throttle time is over.
+                        tracing::debug!(%peer, ?delay, "connection throttled; closing after the delay");
+                        connections.spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            drop(stream);
+                        });
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     match &tls {
                         None => {
@@ -758,6 +768,30 @@ async fn accept_loop(
         }
     }
     connections.shutdown().await;
+}
+
+/// The delay before closing a new connection from `peer` that goes over its
+/// address's `connection_creation_rate`, `None` when it may be served.
+/// Controller listeners are not limited (their peers are the cluster's).
+fn connection_throttle(
+    node: &NodeContext,
+    context: &ConnectionListener,
+    peer: SocketAddr,
+) -> Option<Duration> {
+    if context.is_controller {
+        return None;
+    }
+    let broker = node.broker()?;
+    let image = broker.controller.image();
+    if image.client_quotas.is_empty() {
+        return None;
+    }
+    let throttle = broker.client_quotas.record_connection(
+        &image.client_quotas,
+        peer.ip(),
+        crate::clock::now_ms(),
+    );
+    (throttle > 0).then(|| Duration::from_millis(throttle))
 }
 
 /// The TLS handshake (bounded in time), the principal it gives, then the

@@ -538,3 +538,69 @@ fn a_request_quota_throttle_is_written_into_any_response() {
         "{throttles:?}"
     );
 }
+
+#[test]
+fn connections_over_an_addresss_creation_rate_are_closed_after_the_throttle() {
+    let broker = TestBroker::start(&["quota.window.num=2", "quota.window.size.seconds=1"]);
+    let mut admin = broker.connect();
+    // One new connection per second from 127.0.0.1 (measured over at
+    // least one window: the first is within it, the second is not).
+    assert_eq!(
+        alter(
+            &mut admin,
+            &[("ip", Some("127.0.0.1"))],
+            &[("connection_creation_rate", Some(1.0))],
+            false
+        )
+        .0,
+        0
+    );
+    let served = |conn: &mut Connection| {
+        let ResponseKind::ApiVersions(v) = conn.request(
+            ApiKey::ApiVersions,
+            3,
+            RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        ) else {
+            panic!("not an ApiVersions response")
+        };
+        v.error_code
+    };
+    let mut first = broker.connect();
+    assert_eq!(served(&mut first), 0);
+    let start = std::time::Instant::now();
+    let mut second = broker.connect();
+    let frame = second.encode(
+        ApiKey::ApiVersions,
+        3,
+        &RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    );
+    second.send_raw(&frame);
+    assert!(
+        second.read_frame().is_none(),
+        "a throttled connection is not served"
+    );
+    let closed_after = start.elapsed().as_millis();
+    assert!(
+        (300..=2_000).contains(&closed_after),
+        "closed after {closed_after} ms"
+    );
+    // Connections already open are not affected; once the rate has fallen,
+    // new ones are served again.
+    assert_eq!(served(&mut first), 0);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(served(&mut broker.connect()), 0);
+    // Without the quota, nothing is limited.
+    assert_eq!(
+        alter(
+            &mut admin,
+            &[("ip", Some("127.0.0.1"))],
+            &[("connection_creation_rate", None)],
+            false
+        )
+        .0,
+        0
+    );
+    for _ in 0..5 {
+        assert_eq!(served(&mut broker.connect()), 0);
+    }
+}

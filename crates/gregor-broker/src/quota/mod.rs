@@ -4,6 +4,7 @@
 //! `rate` and `resolve` are the pure parts; `enforce` applies them to a
 //! request and its reply.
 
+pub mod connection_rate;
 pub mod enforce;
 pub mod mutation;
 pub mod rate;
@@ -47,6 +48,8 @@ pub struct ClientQuotas {
     rates: Mutex<HashMap<(Kind, String, String), SampledRate>>,
     /// Controller mutation quotas, per (user tag, client tag).
     mutations: Mutex<HashMap<(String, String), TokenBucket>>,
+    /// New connections per address with a `connection_creation_rate`.
+    connections: Mutex<HashMap<std::net::IpAddr, SampledRate>>,
     /// `controller.quota.window.num × controller.quota.window.size.seconds`:
     /// a mutation bucket holds that many seconds of its rate.
     mutation_burst_seconds: f64,
@@ -60,6 +63,7 @@ impl ClientQuotas {
             window_ms: window_ms.max(1),
             rates: Mutex::new(HashMap::new()),
             mutations: Mutex::new(HashMap::new()),
+            connections: Mutex::new(HashMap::new()),
             mutation_burst_seconds: 11.0,
         }
     }
@@ -149,6 +153,29 @@ impl ClientQuotas {
         let resolved = resolve(quotas, user, client_id, kind.key())?;
         let seconds = self.window_ms as f64 / 1000.0;
         Some(resolved.bound * (self.samples as f64 - 1.0) * seconds)
+    }
+
+    /// Counts a new connection from `ip` against its
+    /// `connection_creation_rate`; the throttle time (capped at one window)
+    /// when it goes over, in which case the connection is not counted, as
+    /// Kafka's ConnectionQuotas. 0 without a quota.
+    pub fn record_connection(&self, quotas: &Quotas, ip: std::net::IpAddr, now_ms: i64) -> u64 {
+        let Some(bound) = connection_rate::ip_quota(quotas, ip) else {
+            return 0;
+        };
+        let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if connections.len() > SWEEP_ABOVE {
+            connections.retain(|_, rate| !rate.is_idle(now_ms));
+        }
+        let rate = connections
+            .entry(ip)
+            .or_insert_with(|| SampledRate::new(self.samples, self.window_ms));
+        rate.record(1.0, now_ms);
+        let throttle = rate.throttle_ms(bound, now_ms).min(self.window_ms as u64);
+        if throttle > 0 {
+            rate.record(-1.0, now_ms);
+        }
+        throttle
     }
 
     /// Kafka's controller mutation quota for `permits` partitions created
