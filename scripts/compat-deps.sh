@@ -10,6 +10,8 @@
 #   java/classes     compat/java/*.java compiled
 #   kafka-tools/libs Apache Kafka's own CLI tools 4.4.0 (kafka-tools + deps, Maven
 #                    Central, compat/tools/pom.xml) for compat/test_kafka_tools.py
+#   connect/libs     Kafka Connect 4.4 (connect-runtime, -file, -transforms, -json +
+#                    log4j2; Maven Central, compat/connect/pom.xml) for compat/test_connect.py
 #   bin/franz-compat franz-go client (Go module proxy, compat/go)
 #   compat/node/node_modules  kafkajs (npm, compat/node/package-lock.json)
 # Idempotent: each step is skipped when a stamp keyed by the hash of its inputs
@@ -101,6 +103,9 @@ fi
 
 # ---- Kafka's own tools (kafka-topics, kafka-configs, ...) ---------------------------
 maven_libs kafka-tools "kafka tools" compat/tools "$DEPS/kafka-tools/libs"
+
+# ---- Kafka Connect (distributed worker, FileStream connectors, SMTs) ------------------
+maven_libs connect "kafka connect" compat/connect "$DEPS/connect/libs"
 
 # ---- franz-go ----------------------------------------------------------------------
 h=$(hash_of compat/go/go.mod compat/go/go.sum compat/go/*.go)
