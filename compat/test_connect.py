@@ -89,6 +89,9 @@ class ConnectWorker:
             # wait for a departed worker to return.
             "session.timeout.ms": "6000",
             "heartbeat.interval.ms": "2000",
+            # Same for the sink tasks' consumer groups (the consumer's default is 45 s).
+            "consumer.session.timeout.ms": "6000",
+            "consumer.heartbeat.interval.ms": "2000",
             "scheduled.rebalance.max.delay.ms": "1000",
         }
         self.props_path = workdir / "worker.properties"
@@ -229,7 +232,7 @@ def topic_config(bootstrap, topic, name):
 
 
 def read_committed(bootstrap, topic, at_least, timeout_s=40):
-    """Every record of single-partition `topic` as (key, value) strings, read read_committed
+    """Every record of single-partition `topic` as (offset, key, value), read read_committed
     up to the partition's end once at least `at_least` records arrived."""
     from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
@@ -250,7 +253,7 @@ def read_committed(bootstrap, topic, at_least, timeout_s=40):
                         return got
                     continue
                 raise AssertionError(f"consume error: {m.error()}")
-            got.append((None if m.key() is None else m.key().decode(), m.value().decode()))
+            got.append((m.offset(), None if m.key() is None else m.key().decode(), m.value().decode()))
         raise AssertionError(f"{topic}: {len(got)} committed records within {timeout_s}s, expected {at_least}")
     finally:
         c.close()
@@ -356,13 +359,22 @@ def wait_sink(path, n, timeout_s, worker):
                          f"{worker.log_tail()}")
 
 
+def committed_offset(bootstrap, group, topic):
+    """The group's committed offset for partition 0 of `topic` (-1001 when none)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    admin = cf_admin(bootstrap)
+    req = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])
+    res = admin.list_consumer_group_offsets([req], request_timeout=20)[group].result(30)
+    return res.topic_partitions[0].offset
+
+
 def test_file_pipeline_every_line_once_across_worker_kill9(connect, broker, tmp_path):
     run = uuid.uuid4().hex[:8]
     topic, src, sink = f"connect-lines-{run}", f"file-src-{run}", f"file-sink-{run}"
     in_path, out_path = tmp_path / "in.txt", tmp_path / "out.txt"
     in_path.write_text("")
     writer = LineWriter(in_path)
-    writer.start()
     try:
         connect.create_connector(src, source_config(in_path, topic))
         connect.create_connector(sink, {"connector.class": "FileStreamSink", "file": str(out_path),
@@ -372,34 +384,56 @@ def test_file_pipeline_every_line_once_across_worker_kill9(connect, broker, tmp_
             status = connect.wait_running(name)
             assert status["type"] == kind and status["tasks"][0]["worker_id"] == f"127.0.0.1:{connect.port}"
         assert connect.get(f"/connectors/{src}/config")["file"] == str(in_path)
+        writer.start()
 
-        # Mid-stream: lines keep coming while the worker is killed and while it is down.
+        # Mid-stream, once the sink committed offsets (its consumer group is connect-<name>):
+        # lines keep coming while the worker is killed and while it is down.
         wait_sink(out_path, 200, 60, connect)
+        deadline = time.monotonic() + 30
+        while committed_offset(broker.bootstrap, f"connect-{sink}", topic) <= 0:
+            assert time.monotonic() < deadline, f"sink committed no offset\n{connect.log_tail()}"
+            time.sleep(0.2)
+        # Kill right after the sink wrote more lines: most likely before it committed them,
+        # so the restarted sink has a stretch to replay.
+        seen = len(sink_lines(out_path))
+        while len(sink_lines(out_path)) <= seen:
+            assert time.monotonic() < deadline, f"sink stopped writing\n{connect.log_tail()}"
+            time.sleep(0.01)
         connect.kill9()
         killed_at = len(sink_lines(out_path))
-        time.sleep(1)
+        time.sleep(1)  # a commit the killed worker had already sent lands first
+        resume_at = committed_offset(broker.bootstrap, f"connect-{sink}", topic)
         connect.start()
         for name in (src, sink):
             connect.wait_running(name, timeout=90)
         # More lines after the restart, then the input ends.
         target = len(writer.lines) + 200
         while len(writer.lines) < target:
+            assert writer.is_alive()
             time.sleep(0.1)
     finally:
-        expected = writer.stop()
+        expected = writer.stop() if writer.is_alive() else list(writer.lines)
 
     # The topic, read read_committed: every line exactly once, in file order.
     got = read_committed(broker.bootstrap, topic, len(expected), timeout_s=60)
-    values = [v for _, v in got]
+    values = [v for _, _, v in got]
     assert len(values) == len(expected) and values == expected, (
         f"topic holds {len(values)} committed records for {len(expected)} lines; "
         f"duplicates: {len(values) - len(set(values))}, missing: {len(set(expected) - set(values))}")
 
-    # The sink file: every line, in order; at most the stretch since the last offset commit twice.
+    # The sink file: every line, in order; replayed after the kill are exactly the
+    # records from the sink group's committed offset to what the killed worker had written.
     wait_sink(out_path, len(expected), 60, connect)
     out = sink_lines(out_path)
     replayed = check_at_least_once_in_order(out, expected)
-    print(f"{len(expected)} lines, sink had {killed_at} when killed, {replayed} replayed after the restart")
+    first_uncommitted = next(i for i, (off, _, _) in enumerate(got) if off >= resume_at)
+    assert replayed == killed_at - first_uncommitted, (
+        f"sink replayed {replayed} lines; it had written {killed_at} with offsets committed "
+        f"up to line {first_uncommitted} (offset {resume_at})")
+    assert out[:killed_at] == expected[:killed_at]
+    assert out[killed_at:killed_at + replayed] == expected[first_uncommitted:killed_at]
+    print(f"{len(expected)} lines, sink had {killed_at} when killed, committed to {first_uncommitted}, "
+          f"{replayed} replayed after the restart")
 
     for name in (src, sink):
         connect.request("DELETE", f"/connectors/{name}")
@@ -436,8 +470,8 @@ def test_transformation_chain(connect, broker, tmp_path):
     connect.create_connector(name, source_config(in_path, raw, **chain))
     connect.wait_running(name)
     got = read_committed(broker.bootstrap, routed, len(lines))
-    assert [k for k, _ in got] == lines
-    assert [json.loads(v) for _, v in got] == [
+    assert [k for _, k, _ in got] == lines
+    assert [json.loads(v) for _, _, v in got] == [
         {"line": "****", "origin": "gregor-compat", "from_topic": raw} for _ in lines]
     # RegexRouter renamed the topic before Connect created it: nothing went to the raw name.
     from confluent_kafka.admin import AdminClient
