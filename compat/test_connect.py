@@ -106,16 +106,7 @@ class ConnectWorker:
             "logger.cfg.name=org.apache.kafka.common.config.AbstractConfig\nlogger.cfg.level=WARN\n")
 
     def start(self):
-        self.starts += 1
-        log = open(self.log_path, "ab")
-        log.write(f"\n===== worker start #{self.starts}\n".encode())
-        log.flush()
-        self.proc = subprocess.Popen(
-            ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={self.log4j_path}",
-             "-cp", f"{LIBS}/*", "org.apache.kafka.connect.cli.ConnectDistributed", str(self.props_path)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=self.workdir)
-        log.close()
+        self.launch()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -127,6 +118,19 @@ class ConnectWorker:
             except (OSError, urllib.error.URLError, RestError):
                 time.sleep(0.5)
         raise AssertionError(f"connect worker REST not ready within {START_TIMEOUT}s\n{self.log_tail()}")
+
+    def launch(self):
+        """Starts the JVM without waiting for it."""
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(f"\n===== worker start #{self.starts}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={self.log4j_path}",
+             "-cp", f"{LIBS}/*", "org.apache.kafka.connect.cli.ConnectDistributed", str(self.props_path)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=self.workdir)
+        log.close()
 
     def _signal(self, sig):
         try:
@@ -278,6 +282,32 @@ def test_rest_api_and_compacted_internal_topics(connect, broker):
     with pytest.raises(RestError) as e:
         connect.get("/connectors/no-such-connector/status")
     assert e.value.code == 404
+
+
+def test_worker_refuses_a_config_topic_that_is_not_compacted(broker, tmp_path):
+    """Connect reads the config topic's cleanup.policy with DescribeConfigs and refuses to
+    start on a `delete` topic (TopicAdmin.verifyTopicCleanupPolicyOnlyCompact): the broker
+    must report the policy as Kafka does, or the worker would run on a topic that loses
+    its connector configs."""
+    from clients import cf_create_topic
+
+    worker = ConnectWorker(tmp_path, broker.bootstrap)
+    cf_create_topic(broker.bootstrap, worker.topics["configs"], 1, {"cleanup.policy": "delete"})
+    refusal = (f"Topic '{worker.topics['configs']}' supplied via the 'config.storage.topic' property is "
+               "required to have 'cleanup.policy=compact'")
+    try:
+        worker.launch()
+        deadline = time.monotonic() + START_TIMEOUT
+        while refusal not in worker.log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, f"worker did not refuse the topic\n{worker.log_tail()}"
+            assert "Herder started" not in worker.log_path.read_text(errors="replace"), worker.log_tail()
+            time.sleep(0.3)
+        # Its herder has exited: no REST answer for connectors ever comes.
+        with pytest.raises((OSError, urllib.error.URLError, RestError)):
+            worker.get("/connectors", timeout=2)
+    finally:
+        # The refusing worker takes ~45 s to wind down its executors; nothing to keep.
+        worker.kill9()
 
 
 def source_config(path, topic, **extra):
