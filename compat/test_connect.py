@@ -3,7 +3,8 @@ worker (connect-runtime from Maven Central, `ConnectDistributed` as connect-dist
 runs it) against a real broker.
 
 * The worker creates its config/offset/status topics itself; it checks with
-  DescribeConfigs that they are `cleanup.policy=compact` and refuses to start otherwise.
+  DescribeConfigs that they are `cleanup.policy=compact` and refuses to start otherwise
+  (tested with a `delete` config topic made beforehand).
 * `exactly.once.source.support=enabled` (KIP-618): every source task writes records and
   offsets in one transaction under its own transactional.id, the leader fences zombie
   tasks (Admin.fenceProducers) and the config topic is written by a transactional producer.
@@ -14,7 +15,8 @@ runs it) against a real broker.
   when it gets it and the worker commits the consumer offsets only after flush()
   (every offset.flush.interval.ms), so a kill -9 between the two replays the records
   since the last commit. The test asserts exactly that: every line, in order, and
-  at most one replay of a contiguous stretch (one kill).
+  one replay, which is exactly the records from the sink group's committed offset to
+  what the killed worker had written.
 * A chain of SMTs from connect-transforms on a source connector, checked on the topic.
 
 The FileStream connectors are connect-file 4.3.1, installed as a plugin (see
