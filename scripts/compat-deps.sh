@@ -12,6 +12,11 @@
 #   streams/classes  compat/streams/*.java compiled (compat/test_streams.py)
 #   kafka-tools/libs Apache Kafka's own CLI tools 4.4.0 (kafka-tools + deps, Maven
 #                    Central, compat/tools/pom.xml) for compat/test_kafka_tools.py
+#   connect/libs     Kafka Connect 4.4.0 (connect-runtime, -transforms, -json + log4j2;
+#                    Maven Central, compat/connect/pom.xml) for compat/test_connect.py
+#   connect/plugins/connect-file  the FileStream connectors 4.3.1 as a Connect plugin
+#                    (compat/connect/file-plugin/pom.xml; the worker's plugin.path is
+#                    connect/plugins)
 #   bin/franz-compat franz-go client (Go module proxy, compat/go)
 #   compat/node/node_modules  kafkajs (npm, compat/node/package-lock.json)
 # Idempotent: each step is skipped when a stamp keyed by the hash of its inputs
@@ -116,6 +121,10 @@ fi
 
 # ---- Kafka's own tools (kafka-topics, kafka-configs, ...) ---------------------------
 maven_libs kafka-tools "kafka tools" compat/tools "$DEPS/kafka-tools/libs"
+
+# ---- Kafka Connect (distributed worker, FileStream connectors, SMTs) ------------------
+maven_libs connect "kafka connect" compat/connect "$DEPS/connect/libs"
+maven_libs connect-file "kafka connect file plugin" compat/connect/file-plugin "$DEPS/connect/plugins/connect-file"
 
 # ---- franz-go ----------------------------------------------------------------------
 h=$(hash_of compat/go/go.mod compat/go/go.sum compat/go/*.go)
