@@ -10,6 +10,9 @@
 #   java/classes     compat/java/*.java compiled
 #   kafka-tools/libs Apache Kafka's own CLI tools 4.4.0 (kafka-tools + deps, Maven
 #                    Central, compat/tools/pom.xml) for compat/test_kafka_tools.py
+#   mirror/libs      MirrorMaker 2 (connect-mirror, -mirror-client, connect-runtime; the
+#                    newest Maven Central serves, compat/mirror/pom.xml)
+#   mirror/classes   compat/mirror/*.java compiled, for compat/test_mirrormaker.py
 #   bin/franz-compat franz-go client (Go module proxy, compat/go)
 #   compat/node/node_modules  kafkajs (npm, compat/node/package-lock.json)
 # Idempotent: each step is skipped when a stamp keyed by the hash of its inputs
@@ -101,6 +104,19 @@ fi
 
 # ---- Kafka's own tools (kafka-topics, kafka-configs, ...) ---------------------------
 maven_libs kafka-tools "kafka tools" compat/tools "$DEPS/kafka-tools/libs"
+
+# ---- MirrorMaker 2 -----------------------------------------------------------------
+maven_libs mirror-libs "mirrormaker libs" compat/mirror "$DEPS/mirror/libs"
+h=$(hash_of compat/mirror/pom.xml compat/mirror/*.java)
+if fresh mirror-classes "$h" && [ -d "$DEPS/mirror/classes" ]; then
+  log "mirrormaker classes: up to date"
+else
+  rm -rf "$DEPS/mirror/classes"
+  mkdir -p "$DEPS/mirror/classes"
+  run_quiet javac -nowarn -d "$DEPS/mirror/classes" -cp "$DEPS/mirror/libs/*" compat/mirror/*.java
+  stamp mirror-classes "$h"
+  log "mirrormaker classes: compiled"
+fi
 
 # ---- franz-go ----------------------------------------------------------------------
 h=$(hash_of compat/go/go.mod compat/go/go.sum compat/go/*.go)
