@@ -10,6 +10,11 @@
 #   java/classes     compat/java/*.java compiled
 #   kafka-tools/libs Apache Kafka's own CLI tools 4.4.0 (kafka-tools + deps, Maven
 #                    Central, compat/tools/pom.xml) for compat/test_kafka_tools.py
+#   connect/libs     Kafka Connect 4.4.0 (connect-runtime, -transforms, -json + log4j2;
+#                    Maven Central, compat/connect/pom.xml) for compat/test_connect.py
+#   connect/plugins/connect-file  the FileStream connectors 4.3.1 as a Connect plugin
+#                    (compat/connect/file-plugin/pom.xml; the worker's plugin.path is
+#                    connect/plugins)
 #   mirror/libs      MirrorMaker 2 (connect-mirror, -mirror-client, connect-runtime; the
 #                    newest Maven Central serves, compat/mirror/pom.xml)
 #   mirror/classes   compat/mirror/*.java compiled, for compat/test_mirrormaker.py
@@ -104,6 +109,10 @@ fi
 
 # ---- Kafka's own tools (kafka-topics, kafka-configs, ...) ---------------------------
 maven_libs kafka-tools "kafka tools" compat/tools "$DEPS/kafka-tools/libs"
+
+# ---- Kafka Connect (distributed worker, FileStream connectors, SMTs) ------------------
+maven_libs connect "kafka connect" compat/connect "$DEPS/connect/libs"
+maven_libs connect-file "kafka connect file plugin" compat/connect/file-plugin "$DEPS/connect/plugins/connect-file"
 
 # ---- MirrorMaker 2 -----------------------------------------------------------------
 maven_libs mirror-libs "mirrormaker libs" compat/mirror "$DEPS/mirror/libs"
