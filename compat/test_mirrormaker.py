@@ -82,6 +82,9 @@ class MirrorMaker:
             # setting, so under the target cluster's prefix (MirrorMakerConfig.workerConfig).
             "B.offset.flush.interval.ms": "1000",
             "tasks.max": "2",
+            # every jar on the classpath declares its plugins; scanning the classpath for
+            # them instead costs ~10 s per worker on two cores
+            "plugin.discovery": "service_load",
         }
         self.props_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         self.proc = None
@@ -303,10 +306,15 @@ def run_scenario(mm, a, b, admin_a, admin_b):
         return all(got.get(k) == (v, False) for k, v in CONFIGS.items()) and got
     wait_for("A.orders configs on B", configs_synced, 30, mm)
 
-    # Connect refuses to run on internal topics that are not compacted; check what B holds.
+    # Connect refuses to run on internal topics that are not compacted; check what B holds,
+    # and the offset syncs MirrorMaker keeps on the source.
     for internal in ("mm2-configs.A.internal", "mm2-offsets.A.internal", "mm2-status.A.internal",
-                     "A.checkpoints.internal"):
+                     "A.checkpoints.internal", "heartbeats"):
         assert topic_configs(admin_b, internal)["cleanup.policy"][0] == "compact", internal
+    assert topic_configs(admin_a, "mm2-offset-syncs.B.internal")["cleanup.policy"][0] == "compact"
+    # heartbeats emitted on A (every second) are mirrored to B as A.heartbeats
+    wait_for("heartbeats mirrored", lambda: topic_partitions(admin_b, "A.heartbeats")
+             and end_offsets(b.bootstrap, "A.heartbeats", 1)[0] > 0, 30, mm)
 
     # ---- every record, in order per partition, with key, value, headers and timestamp
     ends_a = end_offsets(a.bootstrap, TOPIC, PARTITIONS)
