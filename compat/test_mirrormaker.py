@@ -19,6 +19,10 @@ takes a while to start and pytest-xdist would start one per test:
   offset sync + 1; at the end of a partition it is exact).
 * later config changes and new partitions on A reach B.
 
+The same steps run with exactly-once MirrorMaker (`B.exactly.once.source.support=enabled`,
+KIP-618: transactional writes to B, zombie fencing, read_committed) when COMPAT_MM2_EOS=1;
+there transaction markers take offsets on B, so B's offsets are only checked to increase.
+
 connect-mirror 4.3.1 is the newest version Maven Central serves (4.4.0 is not published
 there); see compat/mirror/pom.xml.
 """
@@ -50,7 +54,7 @@ pytestmark = pytest.mark.skipif(EXTERNAL is not None, reason="needs two brokers 
 class MirrorMaker:
     """A MirrorMaker 2 process in dedicated mode; its log is attached to a failing test's report."""
 
-    def __init__(self, workdir: Path, a, b):
+    def __init__(self, workdir: Path, a, b, eos=False):
         self.workdir = workdir
         self.log_path = workdir / "mm2.log"
         self.props_path = workdir / "mm2.properties"
@@ -84,8 +88,17 @@ class MirrorMaker:
             "tasks.max": "2",
             # every jar on the classpath declares its plugins; scanning the classpath for
             # them instead costs ~10 s per worker on two cores
-            "plugin.discovery": "service_load",
+            "A.plugin.discovery": "service_load",
+            "B.plugin.discovery": "service_load",
         }
+        if eos:
+            # KIP-618: the target's worker writes records and source offsets in one
+            # transaction per batch and fences zombie tasks' transactional ids
+            props["B.exactly.once.source.support"] = "enabled"
+        # extra settings for experiments, e.g. COMPAT_MM2_PROPS="offset.lag.max=10"
+        for kv in os.environ.get("COMPAT_MM2_PROPS", "").split():
+            k, _, v = kv.partition("=")
+            props[k] = v
         self.props_path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         self.proc = None
 
@@ -175,26 +188,46 @@ def end_offsets(bootstrap, topic, partitions):
         c.close()
 
 
-def read_partitions(bootstrap, topic, partitions, ends):
-    """Every record of `topic` from the start up to `ends[p]`, as {p: [(offset, key, value, headers, ts)]}."""
+def read_partitions(bootstrap, topic, counts, timeout=30):
+    """The first `counts[p]` records of each partition p of `topic` (read_committed), as
+    {p: [(offset, key, value, headers, ts)]}; fewer when time runs out."""
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-    c = cf_consumer(bootstrap)
-    out = {p: [] for p in range(partitions)}
+    c = cf_consumer(bootstrap, **{"isolation.level": "read_committed"})
+    out = {p: [] for p in range(len(counts))}
     try:
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-        deadline = time.monotonic() + 30
-        while any(len(out[p]) < ends[p] for p in out) and time.monotonic() < deadline:
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(len(counts))])
+        deadline = time.monotonic() + timeout
+        while any(len(out[p]) < counts[p] for p in out) and time.monotonic() < deadline:
             m = c.poll(0.2)
             if m is None:
                 continue
             assert m.error() is None, f"consume error on {topic}: {m.error()}"
-            if m.offset() < ends[m.partition()]:
+            if len(out[m.partition()]) < counts[m.partition()]:
                 out[m.partition()].append((m.offset(), m.key(), m.value(), list(m.headers() or []),
                                            m.timestamp()[1]))
         return out
     finally:
         c.close()
+
+
+def mirrored(a, b, counts, mm):
+    """Waits until B has as many records in A.orders as A in orders, then returns both, checked
+    equal record by record in order (offsets aside: with exactly-once, transaction markers take
+    offsets on B), and the B offset of each A record."""
+    def complete():
+        dst = read_partitions(b.bootstrap, REMOTE, counts, timeout=3)
+        return all(len(dst[p]) == counts[p] for p in dst) and dst
+    dst = wait_for("every record mirrored", complete, 60, mm)
+    src = read_partitions(a.bootstrap, TOPIC, counts)
+    down = {}
+    for p in range(len(counts)):
+        assert len(src[p]) == counts[p]
+        for s, d in zip(src[p], dst[p]):
+            assert s[1:] == d[1:], f"partition {p}: A offset {s[0]} {s[1:]} is {d[1:]} at B offset {d[0]}"
+        down[p] = [d[0] for d in dst[p]]
+        assert down[p] == sorted(set(down[p])), f"partition {p}: B offsets not increasing"
+    return src, down
 
 
 def committed(admin, group):
@@ -260,7 +293,13 @@ def records_for(partition, start, count, tag):
 
 # ---- the test ---------------------------------------------------------------------------------------
 
-def test_mirrormaker2_between_two_clusters(broker_factory, tmp_path, request):
+# The exactly-once variant adds ~90 s; it runs with COMPAT_MM2_EOS=1 (the suite's budget).
+EOS_VARIANT = pytest.param(True, id="exactly-once", marks=pytest.mark.skipif(
+    not os.environ.get("COMPAT_MM2_EOS"), reason="exactly-once MirrorMaker runs with COMPAT_MM2_EOS=1"))
+
+
+@pytest.mark.parametrize("eos", [pytest.param(False, id="at-least-once"), EOS_VARIANT])
+def test_mirrormaker2_between_two_clusters(broker_factory, tmp_path, request, eos):
     from confluent_kafka.admin import NewTopic
 
     a = broker_factory()
@@ -279,17 +318,17 @@ def test_mirrormaker2_between_two_clusters(broker_factory, tmp_path, request):
     sent = cf_produce(a.bootstrap, TOPIC, first)
     assert all(s.error is None for s in sent), [s.error for s in sent if s.error][:3]
 
-    mm = MirrorMaker(tmp_path, a, b)
+    mm = MirrorMaker(tmp_path, a, b, eos)
     # conftest attaches every registered process's log tail to a failing test and stops it
     request.node._gregor_servers.append(mm)
     mm.start()
     try:
-        run_scenario(mm, a, b, admin_a, admin_b)
+        run_scenario(mm, a, b, admin_a, admin_b, eos)
     finally:
         mm.stop()
 
 
-def run_scenario(mm, a, b, admin_a, admin_b):
+def run_scenario(mm, a, b, admin_a, admin_b, eos):
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions
 
@@ -319,16 +358,10 @@ def run_scenario(mm, a, b, admin_a, admin_b):
     # ---- every record, in order per partition, with key, value, headers and timestamp
     ends_a = end_offsets(a.bootstrap, TOPIC, PARTITIONS)
     assert sum(ends_a) == PARTITIONS * (len(variety()) + 50)
-    wait_for("every record mirrored", lambda: end_offsets(b.bootstrap, REMOTE, PARTITIONS) == ends_a, 60, mm)
-    src = read_partitions(a.bootstrap, TOPIC, PARTITIONS, ends_a)
-    dst = read_partitions(b.bootstrap, REMOTE, PARTITIONS, ends_a)
-    for p in range(PARTITIONS):
-        assert len(dst[p]) == ends_a[p], f"partition {p}: read {len(dst[p])} of {ends_a[p]} on B"
-        for s, d in zip(src[p], dst[p]):
-            assert s[1:] == d[1:], f"partition {p}: A offset {s[0]} {s[1:]} is {d[1:]} at B offset {d[0]}"
-    # On a fresh target nothing was written twice, so the offsets match too (what the
-    # failover checks below rely on to know which records a consumer re-read).
-    assert [[r[0] for r in dst[p]] for p in range(PARTITIONS)] == [list(range(e)) for e in ends_a]
+    src, down = mirrored(a, b, ends_a, mm)
+    if not eos:
+        # nothing written twice on a fresh target: the offsets match too
+        assert down == {p: list(range(e)) for p, e in enumerate(ends_a)}
 
     # ---- a group on A: a real member reads everything, then commits the end of partitions
     # 0 and 1 and a position in the middle of partition 2, and leaves.
@@ -355,12 +388,12 @@ def run_scenario(mm, a, b, admin_a, admin_b):
         return all(mine[p] and mine[p][0] == upstream[p] for p in mine) and mine
     cps = wait_for("checkpoints of the group on B", checkpointed, 60, mm, interval=1)
     translated = {p: cps[p][1] for p in range(PARTITIONS)}
-    # At the end of a partition the last offset sync is its last record: exact.
-    assert translated[0] == ends_a[0] and translated[1] == ends_a[1], (translated, ends_a)
+    # At the end of a partition the last offset sync is its last record: exact (one past it).
+    assert translated[0] == down[0][-1] + 1 and translated[1] == down[1][-1] + 1, (translated, down)
     # In the middle, MirrorMaker translates to 1 past the nearest offset sync at or before the
-    # group's offset: never past it (that would lose records), never before the first record's
-    # sync (the first record of a task's lifetime always gets one).
-    assert 1 <= translated[2] <= mid, translated
+    # group's offset: never past the group's next record (that would lose records), never
+    # before the first record's sync (the first record of a task's lifetime always gets one).
+    assert down[2][0] + 1 <= translated[2] <= down[2][mid], (translated, down[2][:mid + 1])
 
     # ---- sync.group.offsets: the same group on B (it has no members there) gets them
     wanted = {(REMOTE, p): o for p, o in translated.items()}
@@ -379,12 +412,14 @@ def run_scenario(mm, a, b, admin_a, admin_b):
     sent = cf_produce(a.bootstrap, TOPIC, after)
     assert all(s.error is None for s in sent)
     ends_a = end_offsets(a.bootstrap, TOPIC, PARTITIONS)
-    wait_for("the later records mirrored", lambda: end_offsets(b.bootstrap, REMOTE, PARTITIONS) == ends_a, 60, mm)
-    src = read_partitions(a.bootstrap, TOPIC, PARTITIONS, ends_a)
+    src, down = mirrored(a, b, ends_a, mm)
 
-    expected = sum(ends_a[p] - translated[p] for p in range(PARTITIONS))
+    # what the member on B must read: every record at or after the translated offset
+    want = {p: [i for i, d in enumerate(down[p]) if d >= translated[p]] for p in range(PARTITIONS)}
+    expected = sum(map(len, want.values()))
     got = {p: [] for p in range(PARTITIONS)}
-    c = cf_consumer(b.bootstrap, **{"group.id": GROUP, "auto.offset.reset": "error"})
+    c = cf_consumer(b.bootstrap, **{"group.id": GROUP, "auto.offset.reset": "error",
+                                    "isolation.level": "read_committed"})
     try:
         c.subscribe([REMOTE])
         deadline = time.monotonic() + 40
@@ -401,16 +436,15 @@ def run_scenario(mm, a, b, admin_a, admin_b):
     finally:
         c.close()
     for p in range(PARTITIONS):
-        offsets = [r[0] for r in got[p]]
-        # resumes exactly at the translated offset and reads on to the end, in order
-        assert offsets == list(range(translated[p], ends_a[p])), (p, offsets[:5], translated[p], ends_a[p])
-        # no record the group had not consumed on A is lost ...
-        for s, d in zip(src[p][translated[p]:], got[p]):
-            assert s[1:] == d[1:], (p, s, d)
-        # ... and the only re-reads are the ones conservative translation implies
-        reread = [r for r in got[p] if r[0] < upstream[p]]
-        assert len(reread) == upstream[p] - translated[p]
-    assert len(got[0]) == 5 and len(got[1]) == 5, "partitions 0 and 1 resume with only the new records"
+        # resumes at the translated offset and reads on to the end, in order ...
+        assert [r[0] for r in got[p]] == [down[p][i] for i in want[p]], (p, got[p][:3], translated[p])
+        for i, d in zip(want[p], got[p]):
+            assert src[p][i][1:] == d[1:], (p, src[p][i], d)
+        # ... so nothing the group had not consumed on A is lost (it starts at or before the
+        # group's next record), and the only re-reads are what the translation implies
+        assert want[p] and want[p][0] <= upstream[p], (p, want[p][:3], upstream[p])
+    assert want[0] == list(range(ends_a[0] - 5, ends_a[0])) and want[1] == list(range(ends_a[1] - 5, ends_a[1])), \
+        "partitions 0 and 1 resume with only the new records"
 
     # ---- later changes on A reach B: a config and a new partition
     res = ConfigResource("topic", TOPIC, incremental_configs=[
