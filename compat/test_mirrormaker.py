@@ -381,15 +381,23 @@ def run_scenario(mm, a, b, admin_a, admin_b, eos):
         c.close()
     assert committed(admin_a, GROUP) == {(TOPIC, p): o for p, o in upstream.items()}
 
-    # ---- checkpoints on B, for every partition at the group's upstream offset
+    # ---- checkpoints on B, for every partition at the group's upstream offset. At the end of
+    # a partition the translation becomes exact (one past the last record's B offset) once
+    # the last record's offset sync is in (checkpoints before it may be conservative, and
+    # MirrorMaker only ever moves a checkpoint forward).
+    exact = {0: down[0][-1] + 1, 1: down[1][-1] + 1}
+    last = {}
+
     def checkpointed():
         cps = checkpoints(b.bootstrap)
-        mine = {p: cps.get((GROUP, REMOTE, p)) for p in range(PARTITIONS)}
-        return all(mine[p] and mine[p][0] == upstream[p] for p in mine) and mine
-    cps = wait_for("checkpoints of the group on B", checkpointed, 60, mm, interval=1)
-    translated = {p: cps[p][1] for p in range(PARTITIONS)}
-    # At the end of a partition the last offset sync is its last record: exact (one past it).
-    assert translated[0] == down[0][-1] + 1 and translated[1] == down[1][-1] + 1, (translated, down)
+        last.update({p: cps.get((GROUP, REMOTE, p)) for p in range(PARTITIONS)})
+        return (all(last[p] and last[p][0] == upstream[p] for p in last)
+                and all(last[p][1] == exact[p] for p in exact))
+    try:
+        wait_for("checkpoints of the group on B", checkpointed, 60, mm, interval=1)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nlast checkpoints {last}, exact at the end would be {exact}") from None
+    translated = {p: last[p][1] for p in range(PARTITIONS)}
     # In the middle, MirrorMaker translates to 1 past the nearest offset sync at or before the
     # group's offset: never past the group's next record (that would lose records), never
     # before the first record's sync (the first record of a task's lifetime always gets one).
