@@ -2,7 +2,7 @@
 
 Two single-node brokers, A and B, and MirrorMaker 2 in its dedicated mode
 (`org.apache.kafka.connect.mirror.MirrorMaker` with an mm2.properties, what
-`connect-mirror-maker.sh` runs) replicating A->B. One test, in steps, because MirrorMaker
+`connect-mirror-maker.sh` runs) replicating A->B. One test per mode, in steps, because MirrorMaker
 takes a while to start and pytest-xdist would start one per test:
 
 * `orders` on A appears on B as `A.orders` (DefaultReplicationPolicy) with its partition
