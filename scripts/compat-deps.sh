@@ -17,6 +17,9 @@
 #   connect/plugins/connect-file  the FileStream connectors 4.3.1 as a Connect plugin
 #                    (compat/connect/file-plugin/pom.xml; the worker's plugin.path is
 #                    connect/plugins)
+#   mirror/libs      MirrorMaker 2 (connect-mirror, -mirror-client, connect-runtime; the
+#                    newest Maven Central serves, compat/mirror/pom.xml)
+#   mirror/classes   compat/mirror/*.java compiled, for compat/test_mirrormaker.py
 #   bin/franz-compat franz-go client (Go module proxy, compat/go)
 #   compat/node/node_modules  kafkajs (npm, compat/node/package-lock.json)
 # Idempotent: each step is skipped when a stamp keyed by the hash of its inputs
@@ -125,6 +128,19 @@ maven_libs kafka-tools "kafka tools" compat/tools "$DEPS/kafka-tools/libs"
 # ---- Kafka Connect (distributed worker, FileStream connectors, SMTs) ------------------
 maven_libs connect "kafka connect" compat/connect "$DEPS/connect/libs"
 maven_libs connect-file "kafka connect file plugin" compat/connect/file-plugin "$DEPS/connect/plugins/connect-file"
+
+# ---- MirrorMaker 2 -----------------------------------------------------------------
+maven_libs mirror-libs "mirrormaker libs" compat/mirror "$DEPS/mirror/libs"
+h=$(hash_of compat/mirror/pom.xml compat/mirror/*.java)
+if fresh mirror-classes "$h" && [ -d "$DEPS/mirror/classes" ]; then
+  log "mirrormaker classes: up to date"
+else
+  rm -rf "$DEPS/mirror/classes"
+  mkdir -p "$DEPS/mirror/classes"
+  run_quiet javac -nowarn -d "$DEPS/mirror/classes" -cp "$DEPS/mirror/libs/*" compat/mirror/*.java
+  stamp mirror-classes "$h"
+  log "mirrormaker classes: compiled"
+fi
 
 # ---- franz-go ----------------------------------------------------------------------
 h=$(hash_of compat/go/go.mod compat/go/go.sum compat/go/*.go)
