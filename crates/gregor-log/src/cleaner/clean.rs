@@ -94,7 +94,23 @@ impl PartitionLog {
     /// How dirty this log is at `now_ms`, cleaning never reaching
     /// `upper_bound_offset` (the broker's `min(LSO, high watermark)`).
     pub fn dirtiness(&self, now_ms: i64, upper_bound_offset: i64) -> Result<Dirtiness, LogError> {
-        let facts = LogFacts {
+        let facts = self.log_facts(now_ms, upper_bound_offset)?;
+        Ok(plan::assess(&self.segment_facts(), facts))
+    }
+
+    /// The compaction status shown by `gregor topic describe` (see
+    /// [`plan::status`]), from the facts a clean would be planned from.
+    pub fn compaction_status(
+        &self,
+        now_ms: i64,
+        upper_bound_offset: i64,
+    ) -> Result<plan::CompactionStatus, LogError> {
+        let facts = self.log_facts(now_ms, upper_bound_offset)?;
+        Ok(plan::status(&self.segment_facts(), facts))
+    }
+
+    fn log_facts(&self, now_ms: i64, upper_bound_offset: i64) -> Result<LogFacts, LogError> {
+        Ok(LogFacts {
             now_ms,
             first_dirty_offset: self.cleaner_checkpoint()?,
             upper_bound_offset: upper_bound_offset.min(self.log_end_offset()),
@@ -102,8 +118,7 @@ impl PartitionLog {
             max_compaction_lag_ms: self.config.max_compaction_lag_ms,
             min_cleanable_dirty_ratio: self.config.min_cleanable_dirty_ratio,
             next_delete_horizon_ms: self.next_delete_horizon_ms,
-        };
-        Ok(plan::assess(&self.segment_facts(), facts))
+        })
     }
 
     /// Cleans the log now (whatever its dirty ratio; the caller chose it).
