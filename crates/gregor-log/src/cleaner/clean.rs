@@ -43,6 +43,10 @@ pub struct CleanStats {
     pub records_kept: u64,
     pub segments_before: usize,
     pub segments_after: usize,
+    /// The log's bytes on disk before and after (their difference is what
+    /// the clean reclaimed).
+    pub size_before: u64,
+    pub size_after: u64,
 }
 
 /// The earliest delete horizon in the batch headers of the segments before
@@ -154,6 +158,7 @@ impl PartitionLog {
         let mut stats = CleanStats {
             first_dirty_offset: dirt.first_dirty_offset,
             segments_before: self.segments.len(),
+            size_before: self.size_bytes(),
             ..CleanStats::default()
         };
         let (map, map_end) = self.build_key_map(&dirt, options.dedupe_buffer_bytes, &mut stats)?;
@@ -223,6 +228,7 @@ impl PartitionLog {
         checkpoint::write_offset(&self.dir, CLEANER_CHECKPOINT_FILE, end)?;
         stats.end_offset = end;
         stats.segments_after = self.segments.len();
+        stats.size_after = self.size_bytes();
         Ok(Some(stats))
     }
 
