@@ -152,6 +152,7 @@ async fn compaction(State(state): State<AdminState>, Path(topic): Path<String>) 
         out.push(json!({
             "partition": partition.index,
             "dirty_ratio": status.dirty_ratio,
+            "cleanable_ratio": status.cleanable_ratio,
             "clean_bytes": status.clean_bytes,
             "dirty_bytes": status.dirty_bytes,
             "cleanable_bytes": status.cleanable_bytes,

@@ -132,9 +132,12 @@ pub struct CompactionStatus {
     pub dirty_bytes: u64,
     /// Of those, what a clean now could take (see [`assess`]).
     pub cleanable_bytes: u64,
-    /// `cleanable / (clean + cleanable)`, the ratio compared with
-    /// `min.cleanable.dirty.ratio`.
+    /// `dirty / (clean + dirty)`: how much of the log (but its active
+    /// segment) has not been cleaned yet.
     pub dirty_ratio: f64,
+    /// `cleanable / (clean + cleanable)`, the ratio a cleaner compares with
+    /// `min.cleanable.dirty.ratio` (Kafka's `cleanableRatio`).
+    pub cleanable_ratio: f64,
     /// A cleaner thread would take this log now.
     pub eligible: bool,
     /// When it becomes eligible if no record is added: now when it is,
@@ -153,7 +156,7 @@ pub fn status(segments: &[SegmentFacts], facts: LogFacts) -> CompactionStatus {
         .iter()
         .filter(|s| s.next_base_offset > dirt.first_dirty_offset)
         .collect();
-    let dirty_bytes = dirty.iter().map(|s| s.size).sum();
+    let dirty_bytes: u64 = dirty.iter().map(|s| s.size).sum();
     let next_eligible_ms = if eligible {
         Some(facts.now_ms)
     } else {
@@ -208,7 +211,12 @@ pub fn status(segments: &[SegmentFacts], facts: LogFacts) -> CompactionStatus {
         clean_bytes: dirt.clean_bytes,
         dirty_bytes,
         cleanable_bytes: dirt.cleanable_bytes,
-        dirty_ratio: dirt.ratio,
+        dirty_ratio: if dirt.clean_bytes + dirty_bytes == 0 {
+            0.0
+        } else {
+            dirty_bytes as f64 / (dirt.clean_bytes + dirty_bytes) as f64
+        },
+        cleanable_ratio: dirt.ratio,
         eligible,
         next_eligible_ms,
     }
@@ -407,6 +415,8 @@ mod tests {
         let st = status(&segs(), f);
         assert!(!st.eligible);
         assert_eq!(st.cleanable_bytes, 0);
+        assert_eq!(st.cleanable_ratio, 0.0);
+        assert!((st.dirty_ratio - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(st.next_eligible_ms, Some(12_000));
         // Below the ratio for good: only more data, or max.compaction.lag.ms.
         f.min_cleanable_dirty_ratio = 0.9;
