@@ -269,10 +269,14 @@ pub async fn serve(
             }
         }
     };
-    if let Err(err) = axum::serve(listener, router(state))
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        tracing::warn!(%err, "admin HTTP endpoint stopped");
+    // Not a graceful shutdown: a client holding a connection open must not
+    // delay the broker's; a lookup in flight is cut with the runtime.
+    tokio::select! {
+        result = axum::serve(listener, router(state)) => {
+            if let Err(err) = result {
+                tracing::warn!(%err, "admin HTTP endpoint stopped");
+            }
+        }
+        _ = stop => {}
     }
 }

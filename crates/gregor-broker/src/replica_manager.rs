@@ -856,6 +856,7 @@ impl ReplicaManager {
                 if let Some(log) = partition.take_log() {
                     log.delete()?;
                 }
+                self.clean_history.forget(&key.0, key.1);
                 tracing::info!(topic = %key.0, partition = key.1, "deleted partition");
             }
         }
