@@ -10,7 +10,7 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use gregor_log::cleaner::{CleanOptions, KeyIndex, KeyLookup};
-use gregor_log::{LogConfig, PartitionLog};
+use gregor_log::{LogConfig, PartitionLog, TxnMarker};
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::BatchBuilder;
 
@@ -118,4 +118,47 @@ fn an_index_too_small_falls_back_to_a_scan() {
     assert!(index.overflowed());
     assert_eq!(index.memory_bytes(), 0);
     assert_eq!(get(&log, &mut index, "c").as_deref(), Some("c2"));
+}
+
+fn txn_put(log: &mut PartitionLog, seq: i32, key: &str, value: &str) {
+    let mut builder = BatchBuilder::new(Compression::None)
+        .producer(7, 0, seq)
+        .transactional(true);
+    builder.push(
+        1_000,
+        Some(Bytes::from(key.to_string())),
+        Some(Bytes::from(value.to_string())),
+        vec![],
+    );
+    log.append(&builder.build().unwrap(), 0, 1_000).unwrap();
+}
+
+fn end_txn(log: &mut PartitionLog, commit: bool) {
+    let marker = TxnMarker {
+        producer_id: 7,
+        producer_epoch: 0,
+        coordinator_epoch: 0,
+        commit,
+        transaction_version: 0,
+    };
+    log.append_txn_marker(marker, 0, 1_000).unwrap();
+}
+
+#[test]
+fn aborted_and_open_transactions_are_not_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compact_config(), false);
+    let mut index = KeyIndex::new(1 << 20);
+    put(&mut log, "k", Some("plain"));
+    txn_put(&mut log, 0, "k", "aborted");
+    end_txn(&mut log, false);
+    assert_eq!(get(&log, &mut index, "k").as_deref(), Some("plain"));
+    // An open transaction: the caller's bound (the last stable offset)
+    // stops before it.
+    let lso = log.log_end_offset();
+    txn_put(&mut log, 1, "k", "open");
+    let found = log.lookup_key(&mut index, b"k", lso).unwrap();
+    assert!(matches!(found, KeyLookup::Found(ref r) if r.value.as_deref() == Some(&b"plain"[..])));
+    end_txn(&mut log, true);
+    assert_eq!(get(&log, &mut index, "k").as_deref(), Some("open"));
 }

@@ -103,7 +103,8 @@ impl PartitionLog {
             if segment.base_offset >= bound {
                 break;
             }
-            for (position, header) in segment.headers_from(0)? {
+            // The offset index skips the batches before `from`.
+            for (position, header) in segment.headers_from(segment.position_for(from))? {
                 if header.last_offset() < from {
                     continue;
                 }
