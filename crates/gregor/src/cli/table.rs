@@ -98,8 +98,9 @@ fn time(v: &Value, now_ms: i64) -> String {
     }
 }
 
-/// One line per partition of a `/topics/{t}/compaction` answer.
-pub fn status_lines(topic: &str, body: &Value) -> Vec<String> {
+/// One line per partition of a `/topics/{t}/compaction` answer, with
+/// its partition.
+pub fn status_lines(topic: &str, body: &Value) -> Vec<(i32, String)> {
     let empty = Vec::new();
     let now = body.get("now_ms").and_then(Value::as_i64).unwrap_or(0);
     let partitions = body
@@ -110,7 +111,7 @@ pub fn status_lines(topic: &str, body: &Value) -> Vec<String> {
         .iter()
         .map(|p| {
             let num = |k: &str| p.get(k).and_then(Value::as_i64).unwrap_or(0);
-            format!(
+            let line = format!(
                 "\tTopic: {topic}\tPartition: {}\tDirtyRatio: {}\tCleanedUpTo: {}\tLastClean: {}\tBytesReclaimed: {} (last {})\tNextEligible: {}",
                 num("partition"),
                 ratio(&p["dirty_ratio"]),
@@ -123,7 +124,39 @@ pub fn status_lines(topic: &str, body: &Value) -> Vec<String> {
                     Some(_) if p["eligible"].as_bool() == Some(true) => "now".to_string(),
                     Some(t) => time(t, now),
                 },
-            )
+            );
+            (num("partition") as i32, line)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines_show_each_partition() {
+        let body = serde_json::json!({
+            "topic": "t",
+            "now_ms": 10_000,
+            "partitions": [
+                {"partition": 1, "dirty_ratio": 0.25, "cleaned_up_to_offset": 40,
+                 "last_clean_ms": 8_000, "total_bytes_reclaimed": 900,
+                 "last_bytes_reclaimed": 300, "eligible": false, "next_eligible_ms": 12_500},
+                {"partition": 0, "dirty_ratio": 0.0, "cleaned_up_to_offset": 0,
+                 "last_clean_ms": null, "total_bytes_reclaimed": 0,
+                 "last_bytes_reclaimed": 0, "eligible": false, "next_eligible_ms": null},
+            ]
+        });
+        let lines = status_lines("t", &body);
+        assert_eq!(lines[0].0, 1);
+        assert_eq!(
+            lines[0].1,
+            "\tTopic: t\tPartition: 1\tDirtyRatio: 0.25\tCleanedUpTo: 40\tLastClean: 8000 (2.0s ago)\tBytesReclaimed: 900 (last 300)\tNextEligible: 12500 (in 2.5s)"
+        );
+        assert!(lines[1].1.ends_with(
+            "LastClean: -\tBytesReclaimed: 0 (last 0)\tNextEligible: when more is written"
+        ));
+        assert_eq!(segment("a b/é"), "a%20b%2F%C3%A9");
+    }
 }

@@ -302,13 +302,7 @@ async fn print_compaction(
                 lines.extend(
                     table::status_lines(&topic.name, &body)
                         .into_iter()
-                        .zip(body["partitions"].as_array().cloned().unwrap_or_default())
-                        .filter(|(_, p)| {
-                            p["partition"]
-                                .as_i64()
-                                .is_some_and(|n| led.contains(&(n as i32)))
-                        })
-                        .map(|(line, p)| (p["partition"].as_i64().unwrap_or(0), line)),
+                        .filter(|(partition, _)| led.contains(partition)),
                 );
             }
             Ok((_, body)) => println!(
