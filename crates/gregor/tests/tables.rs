@@ -22,10 +22,14 @@ use support::{free_port, gregor_bin, TestBroker};
 const PARTITIONS: i32 = 3;
 
 fn gregor(broker: &TestBroker, args: &[&str], stdin: &str) -> Output {
+    gregor_at(&broker.addr.to_string(), args, stdin)
+}
+
+fn gregor_at(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(gregor_bin())
         .args(args)
         .arg("--bootstrap-server")
-        .arg(broker.addr.to_string())
+        .arg(bootstrap)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -294,4 +298,75 @@ fn bad_input_gets_one_line_errors() {
     // ... and describe still works, without a status.
     let out = ok(gregor(&bare, &["topic", "describe", "t"], ""));
     assert!(!out.contains("DirtyRatio"), "{out}");
+}
+
+#[test]
+fn each_partition_is_asked_of_its_leaders_endpoint() {
+    use support::cluster::{combined_specs, eventually, ProcessCluster};
+    let admin: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let specs = combined_specs(2, |i| {
+        format!("gregor.admin.listener=127.0.0.1:{}\n", admin[i])
+    });
+    let cluster = ProcessCluster::start(specs, &[]);
+    let bootstrap = format!("127.0.0.1:{}", cluster.nodes[0].port);
+    eventually(30, "topic created", || {
+        gregor_at(
+            &bootstrap,
+            &[
+                "topic",
+                "create",
+                "spread",
+                "--partitions",
+                "4",
+                "--replication-factor",
+                "1",
+                "--config",
+                "cleanup.policy=compact",
+            ],
+            "",
+        )
+        .status
+        .success()
+        .then_some(())
+    });
+    let keys: Vec<String> = (0..16).map(|i| format!("key-{i}")).collect();
+    let lines: String = keys.iter().map(|k| format!("{k}:value-of-{k}\n")).collect();
+    ok(gregor_at(
+        &bootstrap,
+        &["produce", "spread", "--key-separator", ":"],
+        &lines,
+    ));
+    // Every key, whichever node leads its partition, through node 1.
+    for key in &keys {
+        let out = ok(gregor_at(
+            &bootstrap,
+            &["topic", "get", "spread", "--key", key],
+            "",
+        ));
+        assert_eq!(out, format!("value-of-{key}\n"));
+    }
+    // Both nodes lead some partition, so both endpoints were asked.
+    let describe = ok(gregor_at(&bootstrap, &["topic", "describe", "spread"], ""));
+    let leaders: std::collections::BTreeSet<&str> = describe
+        .lines()
+        .filter_map(|l| l.split("\tLeader: ").nth(1))
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    assert_eq!(leaders.len(), 2, "{describe}");
+    for p in 0..4 {
+        assert!(
+            describe.contains(&format!("Partition: {p}\tDirtyRatio:")),
+            "{describe}"
+        );
+    }
+    // Each endpoint serves only what its broker hosts.
+    let hosted: usize = admin
+        .iter()
+        .map(|port| {
+            let (code, body) = http_get(*port, "/topics/spread/compaction");
+            assert_eq!(code, 200, "{body}");
+            body.matches("\"partition\":").count()
+        })
+        .sum();
+    assert_eq!(hosted, 4);
 }
