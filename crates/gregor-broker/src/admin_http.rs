@@ -218,7 +218,7 @@ async fn key(
         .into_response(),
         Ok(Ok(Some(KeyLookup::Deleted { offset }))) => error(
             StatusCode::NOT_FOUND,
-            format!("key '{key}' was deleted (tombstone at offset {offset})"),
+            format!("key '{key}' not found (deleted by a tombstone at offset {offset})"),
         ),
         Ok(Ok(Some(KeyLookup::Absent))) => {
             error(StatusCode::NOT_FOUND, format!("key '{key}' not found"))
