@@ -835,6 +835,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Also record allowed decisions in the __gregor_authz_audit topic (denials always are).",
     ),
     def(
+        "gregor.admin.listener",
+        Str,
+        "",
+        "host:port of the admin HTTP endpoint (compacted-topic key lookups, compaction status); empty: off. No authentication: bind it to loopback or a management network.",
+    ),
+    def(
+        "gregor.admin.key.index.bytes",
+        Long,
+        "67108864",
+        "Memory for the key indexes of the admin endpoint's key lookups (24 bytes per key, all partitions together).",
+    ),
+    def(
         "gregor.authorizer.audit.enable",
         Boolean,
         "true",

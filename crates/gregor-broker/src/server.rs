@@ -425,7 +425,18 @@ impl Broker {
         }
         // A dedicated controller hosts no partitions, groups or
         // transactions: its Broker only serves admin requests.
-        let timers = is_broker.then(|| {
+        // Bound before serving, so a taken port stops start-up.
+        let admin_address = broker
+            .config
+            .value("gregor.admin.listener")
+            .trim()
+            .to_string();
+        let admin_listener = match admin_address.as_str() {
+            "" => None,
+            _ if !is_broker => None,
+            address => Some(crate::admin_http::bind(address).await?),
+        };
+        let mut timers = is_broker.then(|| {
             let cleaner = crate::log_cleaner::CleanerSettings::from_config(&broker.config);
             let mut timers =
                 crate::log_cleaner::spawn(broker.replicas.clone(), cleaner, shutdown_rx.clone());
@@ -455,6 +466,23 @@ impl Broker {
             ]);
             timers
         });
+        if let (Some(listener), Some(timers)) = (admin_listener, timers.as_mut()) {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "admin HTTP endpoint listening");
+            }
+            let index_bytes = broker
+                .config
+                .value("gregor.admin.key.index.bytes")
+                .trim()
+                .parse()
+                .unwrap_or(crate::admin_http::DEFAULT_KEY_INDEX_BYTES);
+            timers.push(tokio::spawn(crate::admin_http::serve(
+                listener,
+                broker.replicas.clone(),
+                index_bytes,
+                shutdown_rx.clone(),
+            )));
+        }
         for (name, address) in &bound {
             tracing::info!(listener = %name, %address, "listening");
         }

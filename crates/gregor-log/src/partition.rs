@@ -114,6 +114,8 @@ pub struct PartitionLog {
     /// Earliest delete horizon the last clean left on a batch holding
     /// tombstones or markers: a clean after it can drop them.
     pub(crate) next_delete_horizon_ms: Option<i64>,
+    /// Truncations since open: a key index built before one is stale.
+    pub(crate) truncations: u64,
 }
 
 impl PartitionLog {
@@ -170,6 +172,7 @@ impl PartitionLog {
             producers,
             verifications: Verifications::default(),
             next_delete_horizon_ms,
+            truncations: 0,
         })
     }
 
@@ -795,6 +798,7 @@ impl PartitionLog {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        self.truncations += 1;
         let below_first = match self.segments.first() {
             Some(first) => offset <= first.base_offset,
             None => true,
@@ -829,6 +833,7 @@ impl PartitionLog {
 
     /// Deletes every segment and restarts the log empty at `offset`.
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        self.truncations += 1;
         // Every old segment is removed from the list even if deleting its
         // files fails, so the new empty one is always the only segment.
         let mut deleted: Result<(), io::Error> = Ok(());

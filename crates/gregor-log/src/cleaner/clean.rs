@@ -43,6 +43,10 @@ pub struct CleanStats {
     pub records_kept: u64,
     pub segments_before: usize,
     pub segments_after: usize,
+    /// The log's bytes on disk before and after (their difference is what
+    /// the clean reclaimed).
+    pub size_before: u64,
+    pub size_after: u64,
 }
 
 /// The earliest delete horizon in the batch headers of the segments before
@@ -94,7 +98,23 @@ impl PartitionLog {
     /// How dirty this log is at `now_ms`, cleaning never reaching
     /// `upper_bound_offset` (the broker's `min(LSO, high watermark)`).
     pub fn dirtiness(&self, now_ms: i64, upper_bound_offset: i64) -> Result<Dirtiness, LogError> {
-        let facts = LogFacts {
+        let facts = self.log_facts(now_ms, upper_bound_offset)?;
+        Ok(plan::assess(&self.segment_facts(), facts))
+    }
+
+    /// The compaction status shown by `gregor topic describe` (see
+    /// [`plan::status`]), from the facts a clean would be planned from.
+    pub fn compaction_status(
+        &self,
+        now_ms: i64,
+        upper_bound_offset: i64,
+    ) -> Result<plan::CompactionStatus, LogError> {
+        let facts = self.log_facts(now_ms, upper_bound_offset)?;
+        Ok(plan::status(&self.segment_facts(), facts))
+    }
+
+    fn log_facts(&self, now_ms: i64, upper_bound_offset: i64) -> Result<LogFacts, LogError> {
+        Ok(LogFacts {
             now_ms,
             first_dirty_offset: self.cleaner_checkpoint()?,
             upper_bound_offset: upper_bound_offset.min(self.log_end_offset()),
@@ -102,8 +122,7 @@ impl PartitionLog {
             max_compaction_lag_ms: self.config.max_compaction_lag_ms,
             min_cleanable_dirty_ratio: self.config.min_cleanable_dirty_ratio,
             next_delete_horizon_ms: self.next_delete_horizon_ms,
-        };
-        Ok(plan::assess(&self.segment_facts(), facts))
+        })
     }
 
     /// Cleans the log now (whatever its dirty ratio; the caller chose it).
@@ -139,6 +158,7 @@ impl PartitionLog {
         let mut stats = CleanStats {
             first_dirty_offset: dirt.first_dirty_offset,
             segments_before: self.segments.len(),
+            size_before: self.size_bytes(),
             ..CleanStats::default()
         };
         let (map, map_end) = self.build_key_map(&dirt, options.dedupe_buffer_bytes, &mut stats)?;
@@ -208,6 +228,7 @@ impl PartitionLog {
         checkpoint::write_offset(&self.dir, CLEANER_CHECKPOINT_FILE, end)?;
         stats.end_offset = end;
         stats.segments_after = self.segments.len();
+        stats.size_after = self.size_bytes();
         Ok(Some(stats))
     }
 
