@@ -137,6 +137,7 @@ impl GroupCoordinator {
             }));
         }
         groups.extend(self.listed_consumer_groups(&req.states_filter, &req.types_filter));
+        groups.extend(self.listed_streams_groups(&req.states_filter, &req.types_filter));
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         ListGroupsResponse::default().with_groups(groups)
     }
