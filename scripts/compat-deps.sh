@@ -8,6 +8,8 @@
 #                    the cluster tests' network partitions (compat/cluster/)
 #   java/libs        kafka-clients 4.x + slf4j-nop (Maven Central, compat/java/pom.xml)
 #   java/classes     compat/java/*.java compiled
+#   streams/libs     Kafka Streams 4.4.0 + deps (Maven Central, compat/streams/pom.xml)
+#   streams/classes  compat/streams/*.java compiled (compat/test_streams.py)
 #   kafka-tools/libs Apache Kafka's own CLI tools 4.4.0 (kafka-tools + deps, Maven
 #                    Central, compat/tools/pom.xml) for compat/test_kafka_tools.py
 #   bin/franz-compat franz-go client (Go module proxy, compat/go)
@@ -97,6 +99,19 @@ else
   run_quiet javac -nowarn -d "$DEPS/java/classes" -cp "$DEPS/java/libs/*" compat/java/*.java
   stamp java-classes "$h"
   log "java classes: compiled"
+fi
+
+# ---- Kafka Streams (compat/test_streams.py) -------------------------------------------
+maven_libs streams-libs "streams libs" compat/streams "$DEPS/streams/libs"
+h=$(hash_of compat/streams/pom.xml compat/streams/*.java)
+if fresh streams-classes "$h" && [ -d "$DEPS/streams/classes" ]; then
+  log "streams classes: up to date"
+else
+  rm -rf "$DEPS/streams/classes"
+  mkdir -p "$DEPS/streams/classes"
+  run_quiet javac -nowarn -d "$DEPS/streams/classes" -cp "$DEPS/streams/libs/*" compat/streams/*.java
+  stamp streams-classes "$h"
+  log "streams classes: compiled"
 fi
 
 # ---- Kafka's own tools (kafka-topics, kafka-configs, ...) ---------------------------
