@@ -13,7 +13,7 @@ DeleteRecords (its log start offset advanced), the changelog created with
 cleanup.policy=compact and compacted by the broker's cleaner (fewer records than the
 count updates the output holds).
 
-group.protocol=streams (KIP-1071) is xfail until the broker serves it."""
+Both group protocols must pass: classic, and streams (KIP-1071)."""
 
 import random
 import shutil
@@ -136,11 +136,7 @@ def apps():
         app.kill9()
 
 
-PROTOCOLS = [
-    "classic",
-    pytest.param("streams", marks=pytest.mark.xfail(
-        strict=False, reason="group.protocol=streams (KIP-1071) not served by Gregor yet")),
-]
+PROTOCOLS = ["classic", "streams"]
 
 
 @pytest.mark.txn
