@@ -160,6 +160,23 @@ impl GroupCoordinator {
                 );
                 continue;
             }
+            // A streams group goes only when it has no members; its offsets
+            // are in the shared entry below, which goes with it.
+            if let Some(streams) = self.streams_groups.get(id.as_str()) {
+                if !streams.members.is_empty() {
+                    results.push(
+                        DeletableGroupResult::default()
+                            .with_group_id(id.clone())
+                            .with_error_code(NON_EMPTY_GROUP),
+                    );
+                    continue;
+                }
+                self.streams_groups.remove(id.as_str());
+                if !self.groups.contains_key(id.as_str()) {
+                    results.push(DeletableGroupResult::default().with_group_id(id.clone()));
+                    continue;
+                }
+            }
             let code = match self.groups.get(id.as_str()) {
                 None => GROUP_ID_NOT_FOUND,
                 Some(g) if g.state == GroupState::Dead => GROUP_ID_NOT_FOUND,

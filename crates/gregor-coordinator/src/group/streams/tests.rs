@@ -238,3 +238,25 @@ fn listed_and_described_as_streams() {
         gregor_protocol::error_codes::GROUP_ID_NOT_FOUND
     );
 }
+
+#[test]
+fn delete_groups_refuses_a_live_streams_group_and_removes_an_empty_one() {
+    use kafka_protocol::messages::{DeleteGroupsRequest, GroupId};
+    use kafka_protocol::protocol::StrBytes;
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    let (a, _) = c.streams_group_heartbeat(&join("a"), &ctx(), &all_topics(1), 0);
+    let req = DeleteGroupsRequest::default()
+        .with_groups_names(vec![GroupId(StrBytes::from_static_str("app"))]);
+    let (r, _) = c.delete_groups(&req);
+    assert_eq!(
+        r.results[0].error_code,
+        gregor_protocol::error_codes::NON_EMPTY_GROUP
+    );
+    let mut leave = beat("a", -1, &[]);
+    leave.member_epoch = -1;
+    let _ = a;
+    c.streams_group_heartbeat(&leave, &ctx(), &all_topics(1), 1);
+    let (r, _) = c.delete_groups(&req);
+    assert_eq!(r.results[0].error_code, 0);
+    assert!(c.streams_group("app").is_none());
+}
