@@ -163,12 +163,11 @@ fn a_streams_member_joins_gets_its_changelog_created_and_its_tasks() {
     let ResponseKind::Metadata(meta) = conn.request(
         ApiKey::Metadata,
         12,
-        RequestKind::Metadata(
-            MetadataRequest::default()
-                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        RequestKind::Metadata(MetadataRequest::default().with_topics(Some(
+            vec![metadata_request::MetadataRequestTopic::default(
                 )
-                .with_name(Some(support::topic_name("app-store-changelog")))])),
-        ),
+                .with_name(Some(support::topic_name("app-store-changelog")))],
+        ))),
     ) else {
         panic!()
     };
