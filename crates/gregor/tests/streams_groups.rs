@@ -243,3 +243,31 @@ fn an_unserved_version_closes_the_connection_as_kafka_does() {
     conn.send_raw(&buf);
     assert!(conn.read_frame().is_none());
 }
+
+#[test]
+fn a_malformed_heartbeat_closes_the_connection_and_the_broker_lives_on() {
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    RequestHeader::default()
+        .with_request_api_key(88)
+        .with_request_api_version(1)
+        .encode(&mut buf, 2)
+        .unwrap();
+    // A group id claiming 100 bytes, then nothing.
+    buf.put_u8(101);
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    conn.send_raw(&buf);
+    assert!(conn.read_frame().is_none());
+    let mut again = broker.connect();
+    let ResponseKind::ApiVersions(r) = again.request(
+        ApiKey::ApiVersions,
+        3,
+        RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    ) else {
+        panic!()
+    };
+    assert_eq!(r.error_code, 0);
+}

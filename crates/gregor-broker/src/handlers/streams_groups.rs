@@ -58,16 +58,35 @@ pub async fn handle_frame(broker: &Broker, mut frame: Bytes, session: &Session) 
         return None;
     }
     // Both are flexible in every version: request header v2, response v1.
-    let header = RequestHeader::decode(&mut frame, 2).ok()?;
+    let Ok(header) = RequestHeader::decode(&mut frame, 2) else {
+        tracing::warn!(
+            key,
+            version,
+            "malformed streams group request header; closing connection"
+        );
+        return None;
+    };
     let client_id = header.client_id.as_deref().unwrap_or("").to_string();
     let mut body = BytesMut::new();
     let encoded = if key == HEARTBEAT_KEY {
-        let req = StreamsGroupHeartbeatRequest::decode(&mut frame, version).ok()?;
+        let Ok(req) = StreamsGroupHeartbeatRequest::decode(&mut frame, version) else {
+            tracing::warn!(
+                version,
+                "malformed StreamsGroupHeartbeat; closing connection"
+            );
+            return None;
+        };
         heartbeat(broker, req, version, &client_id, session)
             .await
             .encode(&mut body, version)
     } else {
-        let req = StreamsGroupDescribeRequest::decode(&mut frame, version).ok()?;
+        let Ok(req) = StreamsGroupDescribeRequest::decode(&mut frame, version) else {
+            tracing::warn!(
+                version,
+                "malformed StreamsGroupDescribe; closing connection"
+            );
+            return None;
+        };
         describe(broker, req, session).encode(&mut body, version)
     };
     if let Err(err) = encoded {
