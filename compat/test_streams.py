@@ -14,7 +14,7 @@ changelog created with
 cleanup.policy=compact and compacted by the broker's cleaner (fewer records than the
 count updates the output holds).
 
-group.protocol=streams (KIP-1071) is xfail until the broker serves it."""
+Both group protocols must pass: classic, and streams (KIP-1071)."""
 
 import random
 import shutil
@@ -141,11 +141,7 @@ def apps():
         app.kill9()
 
 
-PROTOCOLS = [
-    "classic",
-    pytest.param("streams", marks=pytest.mark.xfail(
-        strict=False, reason="group.protocol=streams (KIP-1071) not served by Gregor yet")),
-]
+PROTOCOLS = ["classic", "streams"]
 
 
 @pytest.mark.txn
@@ -248,3 +244,54 @@ def test_wordcount_exactly_once_across_kill9(broker_factory, apps, tmp_path, top
         assert time.monotonic() < deadline, \
             f"changelog not compacted: {kept} records, as many as the {output_records} count updates"
         time.sleep(1)
+
+
+def test_kafka_streams_groups_tool_lists_and_describes(broker_factory, apps, tmp_path, topic):
+    """Kafka 4.4's kafka-streams-groups.sh (StreamsGroupCommand) against a running
+    group.protocol=streams app: --list shows the group, --describe its state, members
+    and their active tasks, and the committed offsets."""
+    from test_kafka_tools import tool
+
+    server = broker_factory({**BROKER_SETTINGS, **STREAMS_GROUP_SETTINGS})
+    bootstrap = server.bootstrap
+    app_id = f"wc-{topic}"[:100]
+    input_topic, output_topic = f"{topic}-in", f"{topic}-out"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(input_topic, PARTITIONS, 1), NewTopic(output_topic, PARTITIONS, 1)]).values():
+        f.result(30)
+    lines = corpus(1)
+    produce(bootstrap, input_topic, lines)
+    expected = {}
+    add_counts(expected, lines)
+    app = StreamsApp(bootstrap, app_id, input_topic, output_topic, tmp_path / "state", "streams",
+                     tmp_path / "app.log", **{k: v for k, v in APP_CONFIG.items() if k != "app.slow.ms"})
+    apps.append(app)
+    reader = OutputReader(bootstrap, output_topic, PARTITIONS)
+    try:
+        reader.wait_counts(expected, [app], timeout=90)
+    finally:
+        reader.close()
+
+    cmd = "streams.StreamsGroupCommand"
+    _, out, _ = tool(cmd, "--list", bootstrap=bootstrap)
+    assert app_id in out.split(), out
+    _, out, _ = tool(cmd, "--list", "--state", bootstrap=bootstrap)
+    assert [app_id, "Stable"] in [line.split() for line in out.splitlines()], out
+
+    _, out, _ = tool(cmd, "--describe", "--group", app_id, "--state", bootstrap=bootstrap)
+    row = next(line.split() for line in out.splitlines() if line.startswith(app_id))
+    # GROUP COORDINATOR (ID) ASSIGNOR STATE #MEMBERS
+    assert row[-3:] == ["sticky", "Stable", "1"], out
+
+    # One member running every task: 2 subtopologies x 2 partitions, target reached.
+    _, out, _ = tool(cmd, "--describe", "--group", app_id, "--members", "--verbose", bootstrap=bootstrap)
+    row = next(line for line in out.splitlines() if line.startswith(app_id))
+    assert " streams " in row, out
+    assert "ACTIVE: 0:[0,1]; 1:[0,1]; TARGET-ACTIVE: 0:[0,1]; 1:[0,1];" in row, out
+
+    # Committed offsets of the input and repartition topics, all consumed.
+    _, out, _ = tool(cmd, "--describe", "--group", app_id, "--offsets", bootstrap=bootstrap)
+    rows = [line.split() for line in out.splitlines() if line.startswith(app_id)]
+    assert {(r[1], r[2]) for r in rows} == {(t, str(p)) for t in (input_topic, f"{app_id}-words-repartition")
+                                          for p in range(PARTITIONS)}, out
+    assert all(r[-1] == "0" for r in rows), out

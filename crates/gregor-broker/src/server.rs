@@ -292,6 +292,7 @@ impl Broker {
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
             offsets_retention_ms: config.offsets_retention_ms,
             consumer: config.group_consumer.clone(),
+            streams: config.group_streams.clone(),
             ..GroupConfig::default()
         };
         let groups = GroupService::new(

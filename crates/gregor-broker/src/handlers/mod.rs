@@ -33,6 +33,7 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod reassignments;
 pub mod scram_users;
+pub mod streams_groups;
 pub mod transactions;
 pub mod update_features;
 
