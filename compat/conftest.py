@@ -17,6 +17,7 @@ Environment:
 
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -39,9 +40,17 @@ STOP_TIMEOUT = 10.0
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port picked at random below the kernel's ephemeral range
+    (32768+), which outgoing connections take: a port from bind(0) may be
+    held by another test's client socket by the time the server binds it."""
+    while True:
+        port = random.randint(10000, 31999)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def port_open(host, port):

@@ -4,6 +4,8 @@
 # Installs/updates the clients first (scripts/compat-deps.sh, cached in target/compat-deps).
 # With COMPAT_BOOTSTRAP=host:port the tests that need no process control run against an
 # already-running broker instead (e.g. Apache Kafka from compat/kafka_ref.sh).
+# --dist loadgroup: tests marked xdist_group("name") share one pytest worker (e.g. one
+# Kafka Connect JVM for test_connect.py); the rest are spread as by default.
 # Then the cluster tests under compat/cluster/run.sh (a private network namespace).
 # Exit code: pytest's (the first failing part's).
 set -euo pipefail
@@ -14,7 +16,7 @@ case "$GREGOR_BIN" in /*) ;; *) GREGOR_BIN="$PWD/$GREGOR_BIN" ;; esac
 export GREGOR_BIN
 cd compat
 set +e
-../target/compat-deps/venv/bin/python -m pytest -p no:cacheprovider -n 2 -q -rfEs --ignore=cluster "$@"
+../target/compat-deps/venv/bin/python -m pytest -p no:cacheprovider -n 2 --dist loadgroup -q -rfEs --ignore=cluster "$@"
 rc=$?
 cd ..
 # The cluster tests (compat/cluster/) run apart, in their own network namespace; not

@@ -210,3 +210,43 @@ def test_java_producer_sees_kafkas_message_for_a_keyless_record(server, topic):
     # Kafka 4.4's text, ending with the partition (no full stop).
     assert sent[0].error.endswith(
         f"Compacted topic cannot accept message without key in topic partition {topic}-0"), sent
+
+
+def test_an_idempotent_producer_resumes_after_its_last_batch_was_compacted_empty(server, topic):
+    """The cleaner removes every record of an idempotent producer's only batch
+    (its key is overwritten) but keeps the batch, empty, so the producer's
+    sequence state survives, even across a broker restart that rebuilds it
+    from the log: the same producer then goes on without
+    OutOfOrderSequence / UnknownProducerId errors or duplicates."""
+    b = server.bootstrap
+    create_compacted(b, topic)
+    errors = []
+
+    def report(err, msg):
+        if err is not None:
+            errors.append(err)
+
+    idem = Producer({"bootstrap.servers": b, "enable.idempotence": True, "linger.ms": 0,
+                     "message.timeout.ms": 60000})
+    idem.produce(topic, key=b"a", value=b"first", on_delivery=report)
+    assert idem.flush(30) == 0 and not errors, errors
+    time.sleep(SEGMENT_MS * 1.5 / 1000)
+    produce_round(b, topic, [(b"a", b"second")])
+    produce_round(b, topic, [(b"filler", b"f")])
+
+    def overwritten():
+        records = read_all(b, topic)
+        return (b"a", b"first") not in records, records
+
+    wait_for("the first record to be cleaned away", overwritten)
+    server.restart()
+    b = server.bootstrap
+    for i in range(3):
+        idem.produce(topic, key=f"b{i}".encode(), value=b"after", on_delivery=report)
+    assert idem.flush(60) == 0
+    assert not errors, errors
+    idem.produce(topic, key=b"c", value=b"last", on_delivery=report)
+    assert idem.flush(60) == 0 and not errors, errors
+    records = read_all(b, topic)
+    assert [v for k, v in records if k.startswith(b"b")] == [b"after"] * 3, records
+    assert (b"c", b"last") in records and (b"a", b"second") in records, records

@@ -219,6 +219,7 @@ def test_features_describe(bootstrap):
     assert features["metadata.version"] == ("3.3-IV3", "4.4-IV2", "4.4-IV2"), out
     assert features["transaction.version"] == ("0", "2", "2"), out
     assert features["group.version"] == ("0", "1", "1"), out
+    assert features["streams.version"] == ("0", "1", "1"), out
     assert features["kraft.version"] == ("0", "1", "0"), out
     # KIP-966: eligible leader replicas are on for a newly formatted cluster.
     assert features["eligible.leader.replicas.version"] == ("0", "1", "1"), out
@@ -251,7 +252,9 @@ def test_cluster_id_and_api_versions(bootstrap):
     _, out, _ = tool("BrokerApiVersionsCommand", bootstrap=bootstrap)
     for api in ("DeleteRecords(21): 0 to 2 [usable: 2]", "DescribeTopicPartitions(75): 0 [usable: 0]",
                 "DescribeLogDirs(35): 1 to ", "IncrementalAlterConfigs(44): 0 to 1 [usable: 1]",
-                "DescribeQuorum(55): 0 to 2 [usable: 2]", "UpdateFeatures(57): 0 to 2 [usable: 2]"):
+                "DescribeQuorum(55): 0 to 2 [usable: 2]", "UpdateFeatures(57): 0 to 2 [usable: 2]",
+                # KIP-1071, served with types generated from Kafka's schemas.
+                "StreamsGroupHeartbeat(88): 0 to 1 [usable: 1]", "StreamsGroupDescribe(89): 0 to 1 [usable: 1]"):
         assert api in out, out
 
 

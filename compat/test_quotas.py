@@ -9,7 +9,8 @@ Passes against Apache Kafka 4.4.0 too (COMPAT_SERVER=kafka)."""
 
 import time
 
-from clients import (Rec, assert_all_sent, cf_consumer, cf_create_topic, cf_partitions, cf_produce, java_produce)
+from clients import (Rec, assert_all_sent, cf_consumer, cf_create_topic, cf_partitions, cf_produce, java_admin,
+                     java_produce)
 from test_kafka_tools import configs
 
 SETTINGS = {"quota.window.num": "3", "quota.window.size.seconds": "1"}
@@ -127,3 +128,26 @@ def test_librdkafka_consumer_held_to_its_consumer_byte_rate(broker_factory, topi
     assert slow <= RATE * 1.5, f"throttled consumer ran at {slow:.0f} B/s"
     assert slow >= RATE * 0.3, f"throttled consumer slowed far below its quota: {slow:.0f} B/s"
     assert free >= slow * 1.5, f"unthrottled consumer ({free:.0f} B/s) not faster than the throttled one"
+
+
+def test_controller_mutation_rate_refuses_topics_past_the_bucket(broker_factory):
+    """KIP-599: CreateTopics v6+ refuses topics met once the token bucket
+    (controller.quota.window.num x window x rate tokens; here 3 x 1 s x 2/s = 6) is
+    below zero, and Java's AdminClient reports ThrottlingQuotaExceededException
+    with the throttle time when retries on quota violation are off."""
+    bootstrap = broker_factory({"controller.quota.window.num": "3",
+                                "controller.quota.window.size.seconds": "1"}).bootstrap
+    _, out, _ = configs(bootstrap, "--alter", "--entity-type", "clients", "--entity-default",
+                        "--add-config", "controller_mutation_rate=2")
+    assert "Completed updating default config for clients in the cluster." in out, out
+    got = java_admin(bootstrap, "create-topics-no-retry", "10", "mut-a", "mut-b")["results"]
+    # mut-a takes the bucket from 6 to -4 and is created; mut-b is refused
+    # with the ~2 s the bucket needs to refill to zero.
+    assert got["mut-a"] == "ok", got
+    kind, _, throttle = got["mut-b"].partition(":")
+    assert kind == "ThrottlingQuotaExceededException", got
+    assert 1000 <= int(throttle) <= 2500, got
+    configs(bootstrap, "--alter", "--entity-type", "clients", "--entity-default",
+            "--delete-config", "controller_mutation_rate")
+    got = java_admin(bootstrap, "create-topics-no-retry", "10", "mut-c", "mut-d")["results"]
+    assert got == {"mut-c": "ok", "mut-d": "ok"}, got

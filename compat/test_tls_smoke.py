@@ -41,20 +41,29 @@ def pki(tmp_path_factory):
     return d
 
 
-@pytest.fixture(scope="module")
-def tls_broker(pki, tmp_path_factory):
+def tls_server(tmp_path_factory, name, keystore, key_password=None):
+    """A started Gregor with a PLAINTEXT and a client-auth SSL listener (advertised as localhost)."""
     ssl_port = free_port()
-    server = new_server(tmp_path_factory.mktemp("gregor-tls"), {
+    settings = {
         "listeners": f"PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}",
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{{port}},SSL://localhost:{ssl_port}",
         "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": str(pki / "server.pem"),
+        "ssl.keystore.location": str(keystore),
         "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": str(pki / "ca.crt"),
+        "ssl.truststore.location": str(keystore.parent / "ca.crt"),
         "ssl.client.auth": "required",
-    })
+    }
+    if key_password:
+        settings["ssl.key.password"] = key_password
+    server = new_server(tmp_path_factory.mktemp(name), settings)
     server.start()
     server.ssl_bootstrap = f"localhost:{ssl_port}"
+    return server
+
+
+@pytest.fixture(scope="module")
+def tls_broker(pki, tmp_path_factory):
+    server = tls_server(tmp_path_factory, "gregor-tls", pki / "server.pem")
     try:
         yield server
     finally:
@@ -127,19 +136,8 @@ def encrypted_pki(pki):
 
 @pytest.fixture(scope="module")
 def encrypted_key_broker(encrypted_pki, tmp_path_factory):
-    ssl_port = free_port()
-    server = new_server(tmp_path_factory.mktemp("gregor-tls-enc"), {
-        "listeners": f"PLAINTEXT://127.0.0.1:{{port}},SSL://127.0.0.1:{ssl_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{{port}},SSL://localhost:{ssl_port}",
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": str(encrypted_pki / "server-enc.pem"),
-        "ssl.key.password": "server-secret",
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": str(encrypted_pki / "ca.crt"),
-        "ssl.client.auth": "required",
-    })
-    server.start()
-    server.ssl_bootstrap = f"localhost:{ssl_port}"
+    server = tls_server(tmp_path_factory, "gregor-tls-enc", encrypted_pki / "server-enc.pem",
+                        key_password="server-secret")
     try:
         yield server
     finally:

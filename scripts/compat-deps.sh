@@ -8,8 +8,18 @@
 #                    the cluster tests' network partitions (compat/cluster/)
 #   java/libs        kafka-clients 4.x + slf4j-nop (Maven Central, compat/java/pom.xml)
 #   java/classes     compat/java/*.java compiled
+#   streams/libs     Kafka Streams 4.4.0 + deps (Maven Central, compat/streams/pom.xml)
+#   streams/classes  compat/streams/*.java compiled (compat/test_streams.py)
 #   kafka-tools/libs Apache Kafka's own CLI tools 4.4.0 (kafka-tools + deps, Maven
 #                    Central, compat/tools/pom.xml) for compat/test_kafka_tools.py
+#   connect/libs     Kafka Connect 4.4.0 (connect-runtime, -transforms, -json + log4j2;
+#                    Maven Central, compat/connect/pom.xml) for compat/test_connect.py
+#   connect/plugins/connect-file  the FileStream connectors 4.3.1 as a Connect plugin
+#                    (compat/connect/file-plugin/pom.xml; the worker's plugin.path is
+#                    connect/plugins)
+#   mirror/libs      MirrorMaker 2 (connect-mirror, -mirror-client, connect-runtime; the
+#                    newest Maven Central serves, compat/mirror/pom.xml)
+#   mirror/classes   compat/mirror/*.java compiled, for compat/test_mirrormaker.py
 #   bin/franz-compat franz-go client (Go module proxy, compat/go)
 #   compat/node/node_modules  kafkajs (npm, compat/node/package-lock.json)
 # Idempotent: each step is skipped when a stamp keyed by the hash of its inputs
@@ -99,8 +109,38 @@ else
   log "java classes: compiled"
 fi
 
+# ---- Kafka Streams (compat/test_streams.py) -------------------------------------------
+maven_libs streams-libs "streams libs" compat/streams "$DEPS/streams/libs"
+h=$(hash_of compat/streams/pom.xml compat/streams/*.java)
+if fresh streams-classes "$h" && [ -d "$DEPS/streams/classes" ]; then
+  log "streams classes: up to date"
+else
+  rm -rf "$DEPS/streams/classes"
+  mkdir -p "$DEPS/streams/classes"
+  run_quiet javac -nowarn -d "$DEPS/streams/classes" -cp "$DEPS/streams/libs/*" compat/streams/*.java
+  stamp streams-classes "$h"
+  log "streams classes: compiled"
+fi
+
 # ---- Kafka's own tools (kafka-topics, kafka-configs, ...) ---------------------------
 maven_libs kafka-tools "kafka tools" compat/tools "$DEPS/kafka-tools/libs"
+
+# ---- Kafka Connect (distributed worker, FileStream connectors, SMTs) ------------------
+maven_libs connect "kafka connect" compat/connect "$DEPS/connect/libs"
+maven_libs connect-file "kafka connect file plugin" compat/connect/file-plugin "$DEPS/connect/plugins/connect-file"
+
+# ---- MirrorMaker 2 -----------------------------------------------------------------
+maven_libs mirror-libs "mirrormaker libs" compat/mirror "$DEPS/mirror/libs"
+h=$(hash_of compat/mirror/pom.xml compat/mirror/*.java)
+if fresh mirror-classes "$h" && [ -d "$DEPS/mirror/classes" ]; then
+  log "mirrormaker classes: up to date"
+else
+  rm -rf "$DEPS/mirror/classes"
+  mkdir -p "$DEPS/mirror/classes"
+  run_quiet javac -nowarn -d "$DEPS/mirror/classes" -cp "$DEPS/mirror/libs/*" compat/mirror/*.java
+  stamp mirror-classes "$h"
+  log "mirrormaker classes: compiled"
+fi
 
 # ---- franz-go ----------------------------------------------------------------------
 h=$(hash_of compat/go/go.mod compat/go/go.sum compat/go/*.go)

@@ -362,6 +362,31 @@ public class CompatClient {
                             + ",\"topicId\":" + q(r.topicId(a[1]).get().toString()) + "}");
                     break;
                 }
+                case "create-topics-no-retry": {
+                    // create-topics-no-retry PARTITIONS NAME...: each topic's outcome
+                    // with retryOnQuotaViolation off (KIP-599), so a controller
+                    // mutation quota's refusal reaches the caller.
+                    int partitions = Integer.parseInt(a[1]);
+                    List<NewTopic> topics = new ArrayList<>();
+                    for (int i = 2; i < a.length; i++) topics.add(new NewTopic(a[i], partitions, (short) 1));
+                    CreateTopicsResult r = admin.createTopics(topics,
+                            new CreateTopicsOptions().retryOnQuotaViolation(false));
+                    StringJoiner j = new StringJoiner(",", "{", "}");
+                    for (int i = 2; i < a.length; i++) {
+                        String outcome = "ok";
+                        try {
+                            r.values().get(a[i]).get();
+                        } catch (ExecutionException e) {
+                            Throwable c = e.getCause();
+                            outcome = c.getClass().getSimpleName();
+                            if (c instanceof org.apache.kafka.common.errors.ThrottlingQuotaExceededException)
+                                outcome += ":" + ((org.apache.kafka.common.errors.ThrottlingQuotaExceededException) c).throttleTimeMs();
+                        }
+                        j.add(q(a[i]) + ":" + q(outcome));
+                    }
+                    out("{\"results\":" + j + "}");
+                    break;
+                }
                 case "describe-topic": {
                     TopicDescription d = admin.describeTopics(List.of(a[1])).allTopicNames().get().get(a[1]);
                     StringJoiner parts = new StringJoiner(",", "[", "]");

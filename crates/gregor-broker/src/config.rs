@@ -11,6 +11,7 @@ pub mod dynamic;
 pub mod listeners;
 mod quorum;
 pub mod sasl;
+mod streams_groups;
 
 pub use listeners::{Listener, ListenerSettings, SecurityProtocol};
 pub use quorum::{QuorumSettings, Voter};
@@ -660,6 +661,48 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Most members a consumer-protocol group may have.",
     ),
     def(
+        "group.streams.session.timeout.ms",
+        Int,
+        "45000",
+        "How long a streams-group (KIP-1071) member may go without heartbeating before it is fenced.",
+    ),
+    def(
+        "group.streams.min.session.timeout.ms",
+        Int,
+        "45000",
+        "Lower bound of group.streams.session.timeout.ms.",
+    ),
+    def(
+        "group.streams.max.session.timeout.ms",
+        Int,
+        "60000",
+        "Upper bound of group.streams.session.timeout.ms.",
+    ),
+    def(
+        "group.streams.heartbeat.interval.ms",
+        Int,
+        "5000",
+        "The heartbeat interval given to streams-group members.",
+    ),
+    def(
+        "group.streams.min.heartbeat.interval.ms",
+        Int,
+        "5000",
+        "Lower bound of group.streams.heartbeat.interval.ms.",
+    ),
+    def(
+        "group.streams.max.heartbeat.interval.ms",
+        Int,
+        "15000",
+        "Upper bound of group.streams.heartbeat.interval.ms.",
+    ),
+    def(
+        "group.streams.max.size",
+        Int,
+        "2147483647",
+        "Most members a streams group may have.",
+    ),
+    def(
         "group.consumer.assignors",
         List,
         "uniform,range",
@@ -781,6 +824,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Length of each client quota sample.",
     ),
     def(
+        "controller.quota.window.num",
+        Int,
+        "11",
+        "Samples of the controller mutation quota: its token bucket holds this many windows of the rate.",
+    ),
+    def(
+        "controller.quota.window.size.seconds",
+        Int,
+        "1",
+        "Length of each controller mutation quota sample.",
+    ),
+    def(
         "replication.quota.window.num",
         Int,
         "11",
@@ -821,6 +876,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Boolean,
         "false",
         "Also record allowed decisions in the __gregor_authz_audit topic (denials always are).",
+    ),
+    def(
+        "gregor.admin.listener",
+        Str,
+        "",
+        "host:port of the admin HTTP endpoint (compacted-topic key lookups, compaction status); empty: off. No authentication: bind it to loopback or a management network.",
+    ),
+    def(
+        "gregor.admin.key.index.bytes",
+        Long,
+        "67108864",
+        "Memory for the key indexes of the admin endpoint's key lookups (24 bytes per key, all partitions together).",
     ),
     def(
         "gregor.authorizer.audit.enable",
@@ -924,6 +991,7 @@ pub struct BrokerConfig {
     pub group_max_session_timeout_ms: i32,
     /// `group.consumer.*` (KIP-848 consumer groups).
     pub group_consumer: gregor_coordinator::group::consumer::ConsumerGroupConfig,
+    pub group_streams: gregor_coordinator::group::streams::StreamsGroupConfig,
     pub txn: TxnSettings,
     /// `replica.fetch.*` and the high-watermark checkpoint interval.
     pub fetcher: FetcherSettings,
@@ -1006,6 +1074,7 @@ impl BrokerConfig {
             group_min_session_timeout_ms: 0,
             group_max_session_timeout_ms: 0,
             group_consumer: Default::default(),
+            group_streams: Default::default(),
             txn: TxnSettings::default(),
             fetcher: FetcherSettings::default(),
             authorizer: Default::default(),
@@ -1097,6 +1166,7 @@ impl BrokerConfig {
         config.group_max_session_timeout_ms =
             config.positive("group.max.session.timeout.ms")? as i32;
         config.group_consumer = consumer_groups::settings(&config)?;
+        config.group_streams = streams_groups::settings(&config)?;
         config.txn = TxnSettings {
             state_log_partitions: config.positive("transaction.state.log.num.partitions")? as i32,
             state_log_replication_factor: config

@@ -93,6 +93,22 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 Admit::Handled => continue,
                 Admit::Close => return,
             };
+        // Streams group APIs (KIP-1071) have no kafka-protocol ApiKey: they
+        // are decoded and answered by their own handler.
+        if !is_controller && handlers::streams_groups::is_streams_frame(&frame) {
+            let Some(broker) = node.broker() else {
+                return;
+            };
+            let Some(bytes) =
+                handlers::streams_groups::handle_frame(&broker, frame, &session).await
+            else {
+                return;
+            };
+            if stream.write_all(&bytes).await.is_err() || stream.flush().await.is_err() {
+                return;
+            }
+            continue;
+        }
         let supported = |key| handlers::api_versions::supported_on(is_controller, key);
         let request_bytes = frame.len();
         let request = match decode_request(frame, supported) {

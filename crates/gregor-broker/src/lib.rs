@@ -8,6 +8,8 @@
 //! [`group_service`] and [`txn_service`] are their edges here (persistence,
 //! timers, markers).
 
+pub mod admin_http;
+pub mod clean_history;
 pub mod cleaner_throttle;
 pub mod clock;
 pub mod cluster;

@@ -152,6 +152,9 @@ fn clean_dirtiest(
         .remove(&key);
     match result {
         Ok(Some(stats)) => {
+            replicas
+                .clean_history
+                .record(&chosen.topic, chosen.index, now_ms(), &stats);
             tracing::info!(
                 topic = %chosen.topic,
                 partition = chosen.index,

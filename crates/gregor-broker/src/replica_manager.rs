@@ -644,6 +644,41 @@ impl Partition {
         }
     }
 
+    /// The compaction status of this partition's log; `None` unless its
+    /// topic is compacted.
+    pub fn compaction_status(
+        &self,
+        now_ms: i64,
+    ) -> Result<Option<gregor_log::cleaner::CompactionStatus>, LogError> {
+        let high_watermark = self.high_watermark();
+        self.with_log(|log| {
+            if !log.config().compact {
+                return Ok(None);
+            }
+            let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+            Ok(Some(log.compaction_status(now_ms, bound)?))
+        })
+    }
+
+    /// The latest committed record of `key` (compacted topics as tables);
+    /// `None` unless the topic is compacted. Records past the last stable
+    /// offset or high watermark are not visible, as to a read_committed
+    /// consumer. Holds the log while the index catches up.
+    pub fn lookup_key(
+        &self,
+        index: &mut gregor_log::cleaner::KeyIndex,
+        key: &[u8],
+    ) -> Result<Option<gregor_log::cleaner::KeyLookup>, LogError> {
+        let high_watermark = self.high_watermark();
+        self.with_log(|log| {
+            if !log.config().compact {
+                return Ok(None);
+            }
+            let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+            Ok(Some(log.lookup_key(index, key, bound)?))
+        })
+    }
+
     /// Bytes on disk of this partition's segments (DescribeLogDirs).
     pub fn size_bytes(&self) -> Result<u64, LogError> {
         self.with_log(|log| Ok(log.size_bytes()))
@@ -721,6 +756,8 @@ pub struct ReplicaManager {
     isr_outbox: IsrOutbox,
     /// Replication throttles, refreshed from every image.
     quotas: Arc<ReplicationQuotas>,
+    /// What the log cleaner did per partition (compaction status).
+    pub clean_history: crate::clean_history::CleanHistory,
 }
 
 impl ReplicaManager {
@@ -738,6 +775,7 @@ impl ReplicaManager {
             fetch_plan: watch::Sender::new(Arc::new(FetchPlan::default())),
             isr_outbox: IsrOutbox::default(),
             quotas: Arc::new(throttle::quotas_for(&config)),
+            clean_history: Default::default(),
             config,
         }
     }
@@ -825,6 +863,7 @@ impl ReplicaManager {
                 if let Some(log) = partition.take_log() {
                     log.delete()?;
                 }
+                self.clean_history.forget(&key.0, key.1);
                 tracing::info!(topic = %key.0, partition = key.1, "deleted partition");
             }
         }

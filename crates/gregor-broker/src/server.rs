@@ -292,6 +292,7 @@ impl Broker {
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
             offsets_retention_ms: config.offsets_retention_ms,
             consumer: config.group_consumer.clone(),
+            streams: config.group_streams.clone(),
             ..GroupConfig::default()
         };
         let groups = GroupService::new(
@@ -425,7 +426,18 @@ impl Broker {
         }
         // A dedicated controller hosts no partitions, groups or
         // transactions: its Broker only serves admin requests.
-        let timers = is_broker.then(|| {
+        // Bound before serving, so a taken port stops start-up.
+        let admin_address = broker
+            .config
+            .value("gregor.admin.listener")
+            .trim()
+            .to_string();
+        let admin_listener = match admin_address.as_str() {
+            "" => None,
+            _ if !is_broker => None,
+            address => Some(crate::admin_http::bind(address).await?),
+        };
+        let mut timers = is_broker.then(|| {
             let cleaner = crate::log_cleaner::CleanerSettings::from_config(&broker.config);
             let mut timers =
                 crate::log_cleaner::spawn(broker.replicas.clone(), cleaner, shutdown_rx.clone());
@@ -455,6 +467,23 @@ impl Broker {
             ]);
             timers
         });
+        if let (Some(listener), Some(timers)) = (admin_listener, timers.as_mut()) {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "admin HTTP endpoint listening");
+            }
+            let index_bytes = broker
+                .config
+                .value("gregor.admin.key.index.bytes")
+                .trim()
+                .parse()
+                .unwrap_or(crate::admin_http::DEFAULT_KEY_INDEX_BYTES);
+            timers.push(tokio::spawn(crate::admin_http::serve(
+                listener,
+                broker.replicas.clone(),
+                index_bytes,
+                shutdown_rx.clone(),
+            )));
+        }
         for (name, address) in &bound {
             tracing::info!(listener = %name, %address, "listening");
         }
@@ -737,6 +766,16 @@ async fn accept_loop(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if let Some(delay) = connection_throttle(&node, &context, peer) {
+                        // Over its address's connection_creation_rate: not
+                        // served, closed once the throttle time is over.
+                        tracing::debug!(%peer, ?delay, "connection throttled; closing after the delay");
+                        connections.spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            drop(stream);
+                        });
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     match &tls {
                         None => {
@@ -758,6 +797,30 @@ async fn accept_loop(
         }
     }
     connections.shutdown().await;
+}
+
+/// The delay before closing a new connection from `peer` that goes over its
+/// address's `connection_creation_rate`, `None` when it may be served.
+/// Controller listeners are not limited (their peers are the cluster's).
+fn connection_throttle(
+    node: &NodeContext,
+    context: &ConnectionListener,
+    peer: SocketAddr,
+) -> Option<Duration> {
+    if context.is_controller {
+        return None;
+    }
+    let broker = node.broker()?;
+    let image = broker.controller.image();
+    if image.client_quotas.is_empty() {
+        return None;
+    }
+    let throttle = broker.client_quotas.record_connection(
+        &image.client_quotas,
+        peer.ip(),
+        crate::clock::now_ms(),
+    );
+    (throttle > 0).then(|| Duration::from_millis(throttle))
 }
 
 /// The TLS handshake (bounded in time), the principal it gives, then the

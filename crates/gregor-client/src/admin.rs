@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 /// ConfigResource type of a topic in DescribeConfigs.
 const RESOURCE_TOPIC: i8 = 2;
+/// ConfigResource type of a broker.
+const RESOURCE_BROKER: i8 = 4;
 /// ConfigSource DEFAULT_CONFIG: the value nobody set.
 const SOURCE_DEFAULT: i8 = 5;
 
@@ -32,6 +34,26 @@ pub struct NewTopic {
 pub type TopicConfigs = BTreeMap<String, (String, bool)>;
 
 impl Client {
+    /// Sends a DescribeConfigs request to the bootstrap broker.
+    pub(crate) async fn describe_configs(
+        &mut self,
+        request: DescribeConfigsRequest,
+    ) -> anyhow::Result<DescribeConfigsResponse> {
+        let (response, _) = self
+            .bootstrap()
+            .await?
+            .send(
+                ApiKey::DescribeConfigs,
+                4,
+                RequestKind::DescribeConfigs(request),
+            )
+            .await?;
+        let ResponseKind::DescribeConfigs(response) = response else {
+            bail!("unexpected answer to DescribeConfigs")
+        };
+        Ok(response)
+    }
+
     /// Creates a topic. With `validate_only` the broker checks the request
     /// (name, counts, configs) and creates nothing.
     pub async fn create_topic_with(
@@ -173,18 +195,7 @@ impl Client {
             })
             .collect();
         let request = DescribeConfigsRequest::default().with_resources(resources);
-        let (response, _) = self
-            .bootstrap()
-            .await?
-            .send(
-                ApiKey::DescribeConfigs,
-                4,
-                RequestKind::DescribeConfigs(request),
-            )
-            .await?;
-        let ResponseKind::DescribeConfigs(response) = response else {
-            bail!("unexpected answer to DescribeConfigs")
-        };
+        let response = self.describe_configs(request).await?;
         let mut out = BTreeMap::new();
         for result in response.results {
             let topic = result.resource_name.to_string();
@@ -209,6 +220,45 @@ impl Client {
             out.insert(topic, configs);
         }
         Ok(out)
+    }
+}
+
+impl Client {
+    /// One config of broker `broker_id`, asked of that broker (a broker
+    /// only describes its own static configs, as in Kafka). `None` when
+    /// the broker does not know the key.
+    pub async fn broker_config(
+        &mut self,
+        broker_id: i32,
+        key: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let resource = DescribeConfigsResource::default()
+            .with_resource_type(RESOURCE_BROKER)
+            .with_resource_name(text(&broker_id.to_string()))
+            .with_configuration_keys(Some(vec![text(key)]));
+        let request = DescribeConfigsRequest::default().with_resources(vec![resource]);
+        let (response, _) = self
+            .broker(broker_id)
+            .await?
+            .send(
+                ApiKey::DescribeConfigs,
+                4,
+                RequestKind::DescribeConfigs(request),
+            )
+            .await?;
+        let ResponseKind::DescribeConfigs(response) = response else {
+            bail!("unexpected answer to DescribeConfigs")
+        };
+        let result = first(&response.results, "DescribeConfigs")?;
+        let detail = detail(&result.error_message);
+        check(result.error_code, || {
+            format!("cannot describe configs of broker {broker_id}{detail}")
+        })?;
+        Ok(result
+            .configs
+            .iter()
+            .find(|c| c.name.as_str() == key)
+            .map(|c| c.value.as_deref().unwrap_or("").to_string()))
     }
 }
 

@@ -28,18 +28,7 @@ impl Client {
                     .with_resource_name(text(&node.id.to_string()))
                     .with_configuration_keys(Some(vec![text(SUPER_USERS), text(ALLOW_EVERYONE)])),
             ]);
-            let (response, _) = self
-                .bootstrap()
-                .await?
-                .send(
-                    ApiKey::DescribeConfigs,
-                    4,
-                    RequestKind::DescribeConfigs(request),
-                )
-                .await?;
-            let ResponseKind::DescribeConfigs(response) = response else {
-                bail!("unexpected answer to DescribeConfigs")
-            };
+            let response = self.describe_configs(request).await?;
             let Some(result) = response.results.first() else {
                 bail!("DescribeConfigs answered no resource")
             };

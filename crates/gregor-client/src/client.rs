@@ -155,6 +155,11 @@ impl Client {
     }
 
     /// Metadata for one topic, with a readable error if it does not exist.
+    /// "host:port" of a broker, as the last Metadata answer advertised it.
+    pub fn broker_address(&self, id: i32) -> Option<&str> {
+        self.brokers.get(&id).map(String::as_str)
+    }
+
     pub async fn topic(&mut self, topic: &str) -> anyhow::Result<TopicInfo> {
         self.one_topic(topic, false).await
     }

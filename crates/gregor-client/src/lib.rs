@@ -32,6 +32,9 @@ pub use data::{FetchedPartition, EARLIEST, LATEST};
 pub use error::{error_name, is_stale_metadata_code, KafkaError};
 pub use groups::{GroupDescription, GroupListing, GroupMember};
 pub use partitions::{OngoingReassignment, PartitionOutcome, TopicPartitionList};
-pub use quotas::{QuotaEntity, MATCH_ANY, MATCH_DEFAULT, MATCH_EXACT};
+pub use quotas::{
+    alter_client_quotas_request, describe_client_quotas_request, QuotaEntity, MATCH_ANY,
+    MATCH_DEFAULT, MATCH_EXACT,
+};
 pub use sasl::SaslCredentials;
 pub use transactions::{TransactionDescription, TransactionListing};

@@ -16,6 +16,61 @@ pub const MATCH_EXACT: i8 = 0;
 pub const MATCH_DEFAULT: i8 = 1;
 pub const MATCH_ANY: i8 = 2;
 
+/// An AlterClientQuotas request setting (`Some`) or removing (`None`)
+/// quota keys of one entity (a `None` name is the type's `<default>`).
+pub fn alter_client_quotas_request<K: AsRef<str>, N: AsRef<str>>(
+    entity: &[(K, Option<N>)],
+    ops: &[(K, Option<f64>)],
+    validate_only: bool,
+) -> AlterClientQuotasRequest {
+    use alter_client_quotas_request::{EntityData, EntryData, OpData};
+    AlterClientQuotasRequest::default()
+        .with_validate_only(validate_only)
+        .with_entries(vec![EntryData::default()
+            .with_entity(
+                entity
+                    .iter()
+                    .map(|(kind, name)| {
+                        EntityData::default()
+                            .with_entity_type(text(kind.as_ref()))
+                            .with_entity_name(name.as_ref().map(|n| text(n.as_ref())))
+                    })
+                    .collect(),
+            )
+            .with_ops(
+                ops.iter()
+                    .map(|(key, value)| {
+                        OpData::default()
+                            .with_key(text(key.as_ref()))
+                            .with_value(value.unwrap_or(0.0))
+                            .with_remove(value.is_none())
+                    })
+                    .collect(),
+            )])
+}
+
+/// A DescribeClientQuotas request for the components (type, match type,
+/// name).
+pub fn describe_client_quotas_request<K: AsRef<str>, N: AsRef<str>>(
+    components: &[(K, i8, Option<N>)],
+    strict: bool,
+) -> DescribeClientQuotasRequest {
+    use describe_client_quotas_request::ComponentData;
+    DescribeClientQuotasRequest::default()
+        .with_strict(strict)
+        .with_components(
+            components
+                .iter()
+                .map(|(kind, match_type, name)| {
+                    ComponentData::default()
+                        .with_entity_type(text(kind.as_ref()))
+                        .with_match_type(*match_type)
+                        .with_match(name.as_ref().map(|n| text(n.as_ref())))
+                })
+                .collect(),
+        )
+}
+
 impl Client {
     /// Sets (`Some`) or removes (`None`) quota keys of one entity.
     pub async fn alter_client_quotas(
@@ -24,30 +79,7 @@ impl Client {
         ops: &[(String, Option<f64>)],
         validate_only: bool,
     ) -> anyhow::Result<()> {
-        use alter_client_quotas_request::{EntityData, EntryData, OpData};
-        let request = AlterClientQuotasRequest::default()
-            .with_validate_only(validate_only)
-            .with_entries(vec![EntryData::default()
-                .with_entity(
-                    entity
-                        .iter()
-                        .map(|(kind, name)| {
-                            EntityData::default()
-                                .with_entity_type(text(kind))
-                                .with_entity_name(name.as_deref().map(text))
-                        })
-                        .collect(),
-                )
-                .with_ops(
-                    ops.iter()
-                        .map(|(key, value)| {
-                            OpData::default()
-                                .with_key(text(key))
-                                .with_value(value.unwrap_or(0.0))
-                                .with_remove(value.is_none())
-                        })
-                        .collect(),
-                )]);
+        let request = alter_client_quotas_request(entity, ops, validate_only);
         let (response, _) = self
             .bootstrap()
             .await?
@@ -78,20 +110,7 @@ impl Client {
         components: &[(String, i8, Option<String>)],
         strict: bool,
     ) -> anyhow::Result<Vec<(QuotaEntity, Vec<(String, f64)>)>> {
-        use describe_client_quotas_request::ComponentData;
-        let request = DescribeClientQuotasRequest::default()
-            .with_strict(strict)
-            .with_components(
-                components
-                    .iter()
-                    .map(|(kind, match_type, name)| {
-                        ComponentData::default()
-                            .with_entity_type(text(kind))
-                            .with_match_type(*match_type)
-                            .with_match(name.as_deref().map(text))
-                    })
-                    .collect(),
-            );
+        let request = describe_client_quotas_request(components, strict);
         let (response, _) = self
             .bootstrap()
             .await?

@@ -115,7 +115,8 @@ pub struct PartitionLog {
     /// tombstones or markers: a clean after it can drop them.
     pub(crate) next_delete_horizon_ms: Option<i64>,
     /// Truncations so far: a clean running with the log unlocked compares
-    /// it to know whether the segments it read were cut meanwhile.
+    /// it to know whether the segments it read were cut meanwhile, and a key
+    /// index built before one is stale.
     pub(crate) truncations: u64,
 }
 

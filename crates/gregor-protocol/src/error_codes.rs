@@ -138,6 +138,8 @@ pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 pub const INVALID_RECORD: i16 = 87;
 /// A pending transactional offset commit is not yet decided.
 pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+/// A controller mutation quota (KIP-599) is exhausted.
+pub const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
 /// A newer producer with the same transactional id fenced this one.
 pub const PRODUCER_FENCED: i16 = 90;
 /// A voter-only KRaft request came from or went to a non-voter.

@@ -14,6 +14,7 @@ pub mod compression;
 pub mod error_codes;
 pub mod fetch_response;
 pub mod frame;
+pub mod generated;
 mod record_wire;
 pub mod records;
 pub mod request;

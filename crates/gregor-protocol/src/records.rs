@@ -243,14 +243,8 @@ pub fn decode_batches(buf: &[u8]) -> Result<Vec<DecodedBatch>, BatchError> {
     Ok(out)
 }
 
-/// Re-encodes one batch with another codec, keeping offsets, timestamps,
-/// producer fields and attributes other than the codec bits. Used when a
-/// topic's `compression.type` names a codec.
-///
-/// `batch` must be exactly one whole batch. The records are re-wrapped
-/// byte for byte (after checking they parse), so record attributes, deltas
-/// and headers survive untouched.
-pub fn recompress(batch: &[u8], target: Compression) -> Result<BytesMut, BatchError> {
+/// The header of `batch`, which must be exactly one whole batch.
+fn parse_whole_batch(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::parse(batch)?;
     if header.total_size() != batch.len() {
         return Err(BatchError::Corrupt(format!(
@@ -259,6 +253,18 @@ pub fn recompress(batch: &[u8], target: Compression) -> Result<BytesMut, BatchEr
             batch.len()
         )));
     }
+    Ok(header)
+}
+
+/// Re-encodes one batch with another codec, keeping offsets, timestamps,
+/// producer fields and attributes other than the codec bits. Used when a
+/// topic's `compression.type` names a codec.
+///
+/// `batch` must be exactly one whole batch. The records are re-wrapped
+/// byte for byte (after checking they parse), so record attributes, deltas
+/// and headers survive untouched.
+pub fn recompress(batch: &[u8], target: Compression) -> Result<BytesMut, BatchError> {
+    let header = parse_whole_batch(batch)?;
     let section = records_section(&header, batch)?;
     for_each_record(&section, header.records_count, |_| ()).map_err(BatchError::InvalidRecord)?;
     let body = target
@@ -285,14 +291,7 @@ pub fn delete_horizon(header: &BatchHeader) -> Option<i64> {
 
 /// Decodes exactly one whole batch (CRC checked).
 pub fn decode_batch(batch: &[u8]) -> Result<DecodedBatch, BatchError> {
-    let header = BatchHeader::parse(batch)?;
-    if header.total_size() != batch.len() {
-        return Err(BatchError::Corrupt(format!(
-            "batch length says {} bytes but {} were given",
-            header.total_size(),
-            batch.len()
-        )));
-    }
+    let header = parse_whole_batch(batch)?;
     decode_one(&header, batch)
 }
 

@@ -86,9 +86,8 @@ fn text(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
-/// A connection to `port` authenticated as `user` with SASL PLAIN.
-fn login(port: u16, user: &str) -> Connection {
-    let mut conn = Connection::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
+/// Runs a SASL PLAIN handshake and authentication on `conn`; the authentication's error code.
+fn plain_authenticate(conn: &mut Connection, user: &str, password: &str) -> i16 {
     let ResponseKind::SaslHandshake(h) = conn.request(
         ApiKey::SaslHandshake,
         1,
@@ -97,7 +96,7 @@ fn login(port: u16, user: &str) -> Connection {
         panic!()
     };
     assert_eq!(h.error_code, NONE);
-    let token = format!("\0{user}\0{user}-pw");
+    let token = format!("\0{user}\0{password}");
     let ResponseKind::SaslAuthenticate(a) = conn.request(
         ApiKey::SaslAuthenticate,
         2,
@@ -107,7 +106,14 @@ fn login(port: u16, user: &str) -> Connection {
     ) else {
         panic!()
     };
-    assert_eq!(a.error_code, NONE, "{user} could not log in");
+    a.error_code
+}
+
+/// A connection to `port` authenticated as `user` (password `<user>-pw`) with SASL PLAIN.
+fn login(port: u16, user: &str) -> Connection {
+    let mut conn = Connection::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let code = plain_authenticate(&mut conn, user, &format!("{user}-pw"));
+    assert_eq!(code, NONE, "{user} could not log in");
     conn
 }
 
@@ -266,24 +272,7 @@ fn controller_listener_rpcs_need_cluster_action() {
 /// The node's own controller principal (user `controller`, password ctl-pw).
 fn login_controller(port: u16) -> Connection {
     let mut conn = Connection::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
-    let ResponseKind::SaslHandshake(_) = conn.request(
-        ApiKey::SaslHandshake,
-        1,
-        RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(text("PLAIN"))),
-    ) else {
-        panic!()
-    };
-    let ResponseKind::SaslAuthenticate(a) = conn.request(
-        ApiKey::SaslAuthenticate,
-        2,
-        RequestKind::SaslAuthenticate(
-            SaslAuthenticateRequest::default()
-                .with_auth_bytes(Bytes::from_static(b"\0controller\0ctl-pw")),
-        ),
-    ) else {
-        panic!()
-    };
-    assert_eq!(a.error_code, NONE);
+    assert_eq!(plain_authenticate(&mut conn, "controller", "ctl-pw"), NONE);
     conn
 }
 
@@ -498,24 +487,8 @@ fn close_delay_after_failed_login(port: u16) -> Duration {
     let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut raw = stream.try_clone().unwrap();
     let mut conn = Connection::new(stream);
-    let ResponseKind::SaslHandshake(_) = conn.request(
-        ApiKey::SaslHandshake,
-        1,
-        RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(text("PLAIN"))),
-    ) else {
-        panic!()
-    };
-    let ResponseKind::SaslAuthenticate(a) = conn.request(
-        ApiKey::SaslAuthenticate,
-        2,
-        RequestKind::SaslAuthenticate(
-            SaslAuthenticateRequest::default()
-                .with_auth_bytes(Bytes::from_static(b"\0alice\0wrong")),
-        ),
-    ) else {
-        panic!()
-    };
-    assert_eq!(a.error_code, 58, "SASL_AUTHENTICATION_FAILED");
+    let code = plain_authenticate(&mut conn, "alice", "wrong");
+    assert_eq!(code, 58, "SASL_AUTHENTICATION_FAILED");
     let answered = Instant::now();
     raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0u8; 16];

@@ -8,34 +8,14 @@ mod support;
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
+use support::cli::{self, ok};
 use support::{gregor_bin, TestBroker};
 
 fn gregor(broker: &TestBroker, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(gregor_bin())
-        .args(args)
-        .arg("--bootstrap-server")
-        .arg(broker.addr.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    let addr = broker.addr.to_string();
+    let mut all = args.to_vec();
+    all.extend(["--bootstrap-server", &addr]);
+    cli::run(&all, stdin)
 }
 
 #[test]

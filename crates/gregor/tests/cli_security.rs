@@ -9,10 +9,10 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use support::certs::TestCa;
+use support::cli::{self, ok, one_line_failure};
 use support::{free_port, gregor_bin, TestBroker};
 
 const ADMIN_PASSWORD: &str = "admin-secret";
@@ -115,42 +115,18 @@ impl Secured {
 }
 
 fn gregor(port: u16, config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(gregor_bin())
-        .args(args)
-        // Host name verification is on: the broker's certificate names
-        // localhost and 127.0.0.1.
-        .args(["--bootstrap-server", &format!("localhost:{port}")])
-        .arg("--command-config")
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// The command failed with exactly one line on stderr; returns it.
-fn one_line_failure(output: Output) -> String {
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(!output.status.success(), "succeeded: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    stderr
+    // Host name verification is on: the broker's certificate names
+    // localhost and 127.0.0.1.
+    let bootstrap = format!("localhost:{port}");
+    let config = config.display().to_string();
+    let mut all = args.to_vec();
+    all.extend([
+        "--bootstrap-server",
+        &bootstrap,
+        "--command-config",
+        &config,
+    ]);
+    cli::run(&all, stdin)
 }
 
 fn sorted_lines(text: &str) -> Vec<&str> {

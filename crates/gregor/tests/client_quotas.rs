@@ -8,17 +8,12 @@
 mod support;
 
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use support::{Connection, TestBroker};
 
 const INVALID_REQUEST: i16 = 42;
 const EXACT: i8 = 0;
 const DEFAULT: i8 = 1;
 const ANY: i8 = 2;
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
 
 type Entity<'a> = &'a [(&'a str, Option<&'a str>)];
 
@@ -29,30 +24,7 @@ fn alter(
     ops: &[(&str, Option<f64>)],
     validate_only: bool,
 ) -> (i16, Option<String>) {
-    use alter_client_quotas_request::{EntityData, EntryData, OpData};
-    let request = AlterClientQuotasRequest::default()
-        .with_validate_only(validate_only)
-        .with_entries(vec![EntryData::default()
-            .with_entity(
-                entity
-                    .iter()
-                    .map(|(t, n)| {
-                        EntityData::default()
-                            .with_entity_type(s(t))
-                            .with_entity_name(n.map(s))
-                    })
-                    .collect(),
-            )
-            .with_ops(
-                ops.iter()
-                    .map(|(k, v)| {
-                        OpData::default()
-                            .with_key(s(k))
-                            .with_value(v.unwrap_or(0.0))
-                            .with_remove(v.is_none())
-                    })
-                    .collect(),
-            )]);
+    let request = gregor_client::alter_client_quotas_request(entity, ops, validate_only);
     let ResponseKind::AlterClientQuotas(r) = conn.request(
         ApiKey::AlterClientQuotas,
         1,
@@ -78,20 +50,7 @@ fn describe(
     components: &[(&str, i8, Option<&str>)],
     strict: bool,
 ) -> Result<Vec<Found>, i16> {
-    use describe_client_quotas_request::ComponentData;
-    let request = DescribeClientQuotasRequest::default()
-        .with_strict(strict)
-        .with_components(
-            components
-                .iter()
-                .map(|(t, m, n)| {
-                    ComponentData::default()
-                        .with_entity_type(s(t))
-                        .with_match_type(*m)
-                        .with_match(n.map(s))
-                })
-                .collect(),
-        );
+    let request = gregor_client::describe_client_quotas_request(components, strict);
     let ResponseKind::DescribeClientQuotas(r) = conn.request(
         ApiKey::DescribeClientQuotas,
         1,
@@ -438,4 +397,210 @@ fn produce_and_fetch_are_throttled_and_the_channel_muted() {
     // 60 KB at 10 KB/s, less the first 2 s of burst the span allows.
     assert!(total >= 60_000 && secs >= 2.5, "{total} bytes in {secs} s");
     broker.stop();
+}
+
+/// (error code per topic, throttle time) of creating `topics` with
+/// `partitions` each at CreateTopics `version`.
+fn create_topics(
+    conn: &mut Connection,
+    topics: &[&str],
+    partitions: i32,
+    version: i16,
+) -> (Vec<i16>, i32) {
+    use create_topics_request::CreatableTopic;
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    CreatableTopic::default()
+                        .with_name(support::topic_name(t))
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(1)
+                })
+                .collect(),
+        );
+    let ResponseKind::CreateTopics(r) = conn.request(
+        ApiKey::CreateTopics,
+        version,
+        RequestKind::CreateTopics(request),
+    ) else {
+        panic!("not a CreateTopics response")
+    };
+    (
+        r.topics.iter().map(|t| t.error_code).collect(),
+        r.throttle_time_ms,
+    )
+}
+
+#[test]
+fn controller_mutations_are_limited_by_a_token_bucket() {
+    const THROTTLING_QUOTA_EXCEEDED: i16 = 89;
+    let broker = TestBroker::start(&[
+        "controller.quota.window.num=11",
+        "controller.quota.window.size.seconds=1",
+        // The client quotas' windows do not size the mutation bucket.
+        "quota.window.num=2",
+    ]);
+    let mut conn = broker.connect();
+    let client: Entity = &[("client-id", Some("gregor-test"))];
+    // 1 partition/s: a bucket of 11 tokens.
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("controller_mutation_rate", Some(1.0))],
+            false
+        )
+        .0,
+        0
+    );
+    // The first topic empties the bucket (11 - 15 = -4) and is accepted;
+    // the next one in the same request is refused, as Kafka's strict quota.
+    let (codes, throttle) = create_topics(&mut conn, &["m1", "m2"], 15, 7);
+    assert_eq!(codes, vec![0, THROTTLING_QUOTA_EXCEEDED]);
+    assert!((3_000..=4_000).contains(&throttle), "throttle {throttle}");
+    // Muted for the throttle time, then still refused until refilled.
+    let start = std::time::Instant::now();
+    let (codes, _) = create_topics(&mut conn, &["m3"], 1, 7);
+    assert!(start.elapsed().as_millis() as i32 >= throttle - 200);
+    assert_eq!(codes, vec![0], "refilled after the throttle time");
+    // Before v6 the client cannot be told: the topic is created and the
+    // response throttled.
+    let (codes, throttle) = create_topics(&mut conn, &["m4"], 3, 5);
+    assert_eq!(codes, vec![0]);
+    assert!(throttle > 0, "throttle {throttle}");
+    // DeleteTopics takes the deleted partitions from the same bucket.
+    std::thread::sleep(std::time::Duration::from_millis(throttle as u64));
+    let ResponseKind::DeleteTopics(r) = conn.request(
+        ApiKey::DeleteTopics,
+        5,
+        RequestKind::DeleteTopics(
+            DeleteTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topic_names(vec![support::topic_name("m1"), support::topic_name("m4")]),
+        ),
+    ) else {
+        panic!("not a DeleteTopics response")
+    };
+    let codes: Vec<i16> = r.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, vec![0, THROTTLING_QUOTA_EXCEEDED]);
+    assert!(r.throttle_time_ms > 5_000, "{}", r.throttle_time_ms);
+    // That connection is muted for ~11 s; another one is not.
+    let mut conn = broker.connect();
+    // Without the quota nothing is limited.
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("controller_mutation_rate", None)],
+            false
+        )
+        .0,
+        0
+    );
+    let (codes, throttle) = create_topics(&mut conn, &["m5", "m6"], 30, 7);
+    assert_eq!((codes, throttle), (vec![0, 0], 0));
+}
+
+#[test]
+fn a_request_quota_throttle_is_written_into_any_response() {
+    let broker = TestBroker::start(&["quota.window.num=2", "quota.window.size.seconds=1"]);
+    let mut conn = broker.connect();
+    let client: Entity = &[("client-id", Some("gregor-test"))];
+    // A millionth of a request thread: any request's handling exceeds it.
+    assert_eq!(
+        alter(
+            &mut conn,
+            client,
+            &[("request_percentage", Some(0.0001))],
+            false
+        )
+        .0,
+        0
+    );
+    let throttles: Vec<i32> = (0..3)
+        .map(|_| {
+            let ResponseKind::Metadata(m) = conn.request(
+                ApiKey::Metadata,
+                12,
+                RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+            ) else {
+                panic!("not a Metadata response")
+            };
+            m.throttle_time_ms
+        })
+        .collect();
+    // Capped at one window, as Kafka's request quota.
+    assert!(
+        throttles.iter().all(|t| (1..=1000).contains(t)),
+        "{throttles:?}"
+    );
+}
+
+#[test]
+fn connections_over_an_addresss_creation_rate_are_closed_after_the_throttle() {
+    let broker = TestBroker::start(&["quota.window.num=2", "quota.window.size.seconds=1"]);
+    let mut admin = broker.connect();
+    // One new connection per second from 127.0.0.1 (measured over at
+    // least one window: the first is within it, the second is not).
+    assert_eq!(
+        alter(
+            &mut admin,
+            &[("ip", Some("127.0.0.1"))],
+            &[("connection_creation_rate", Some(1.0))],
+            false
+        )
+        .0,
+        0
+    );
+    let served = |conn: &mut Connection| {
+        let ResponseKind::ApiVersions(v) = conn.request(
+            ApiKey::ApiVersions,
+            3,
+            RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        ) else {
+            panic!("not an ApiVersions response")
+        };
+        v.error_code
+    };
+    let mut first = broker.connect();
+    assert_eq!(served(&mut first), 0);
+    let start = std::time::Instant::now();
+    let mut second = broker.connect();
+    let frame = second.encode(
+        ApiKey::ApiVersions,
+        3,
+        &RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    );
+    second.send_raw(&frame);
+    assert!(
+        second.read_frame().is_none(),
+        "a throttled connection is not served"
+    );
+    let closed_after = start.elapsed().as_millis();
+    assert!(
+        (300..=2_000).contains(&closed_after),
+        "closed after {closed_after} ms"
+    );
+    // Connections already open are not affected; once the rate has fallen,
+    // new ones are served again.
+    assert_eq!(served(&mut first), 0);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(served(&mut broker.connect()), 0);
+    // Without the quota, nothing is limited.
+    assert_eq!(
+        alter(
+            &mut admin,
+            &[("ip", Some("127.0.0.1"))],
+            &[("connection_creation_rate", None)],
+            false
+        )
+        .0,
+        0
+    );
+    for _ in 0..5 {
+        assert_eq!(served(&mut broker.connect()), 0);
+    }
 }

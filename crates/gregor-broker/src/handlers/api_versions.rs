@@ -98,6 +98,19 @@ fn api_keys(is_controller: bool) -> Vec<ApiVersion> {
             )
         })
         .collect();
+    if !is_controller {
+        // The APIs kafka-protocol has no ApiKey for (generated types).
+        keys.extend(
+            super::streams_groups::served()
+                .into_iter()
+                .map(|(key, range)| {
+                    ApiVersion::default()
+                        .with_api_key(key)
+                        .with_min_version(range.min)
+                        .with_max_version(range.max)
+                }),
+        );
+    }
     keys.sort_by_key(|k| k.api_key);
     keys
 }
@@ -106,9 +119,9 @@ fn api_keys(is_controller: bool) -> Vec<ApiVersion> {
 /// (name, supported min, supported max, finalized level). Clients read
 /// `transaction.version` to pick the transaction protocol (2 = KIP-890
 /// part 2: an epoch bump per transaction, partitions added by the first
-/// write) and `kafka-features describe` lists them all. `share.version` and
-/// `streams.version` are left out: Gregor does not serve share or streams
-/// groups, and advertising them would make clients try.
+/// write) and `kafka-features describe` lists them all. `share.version` is
+/// left out: Gregor does not serve share groups, and advertising it would
+/// make clients try.
 pub const FEATURES: &[(&str, i16, i16, i16)] = &[
     // 7 = 3.3-IV3 (the oldest KRaft level Kafka 4 accepts), 33 = 4.4-IV2.
     (
@@ -127,6 +140,8 @@ pub const FEATURES: &[(&str, i16, i16, i16)] = &[
     ),
     // 1: the consumer group protocol (KIP-848) is enabled.
     ("group.version", 0, 1, 1),
+    // 1: streams groups (KIP-1071) are served.
+    ("streams.version", 0, 1, 1),
     // Eligible leader replicas (KIP-966): on for new clusters, as Kafka 4.4
     // formats them; the finalized level a broker reports is its metadata's.
     (

@@ -4,6 +4,7 @@
 
 use super::str_bytes;
 use crate::log_config::{effective, BrokerLayers};
+use crate::quota::mutation::{MutationQuota, THROTTLED_MESSAGE};
 use crate::server::Broker;
 use gregor_metadata::controller::NewTopic;
 use gregor_metadata::topic_config::topic_configs;
@@ -18,7 +19,12 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{BrokerId, CreateTopicsRequest, CreateTopicsResponse, TopicName};
 use std::collections::HashMap;
 
-pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub fn handle(
+    broker: &Broker,
+    request: CreateTopicsRequest,
+    version: i16,
+    quota: &mut MutationQuota<'_>,
+) -> CreateTopicsResponse {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for topic in &request.topics {
         *seen.entry(topic.name.to_string()).or_default() += 1;
@@ -34,10 +40,37 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest, version: i16) -> Cr
                     .with_error_code(error_codes::INVALID_REQUEST)
                     .with_error_message(Some(str_bytes("Duplicate topic name.")));
             }
+            if !request.validate_only && !admit(broker, &topic, quota) {
+                return result
+                    .with_error_code(error_codes::THROTTLING_QUOTA_EXCEEDED)
+                    .with_error_message(Some(str_bytes(THROTTLED_MESSAGE)));
+            }
             create_one(broker, topic, request.validate_only, version, result)
         })
         .collect();
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// Takes the new topic's partitions from the controller mutation quota; a
+/// name that exists already takes nothing (it fails with
+/// TOPIC_ALREADY_EXISTS, as Kafka checks before the quota).
+fn admit(broker: &Broker, topic: &CreatableTopic, quota: &mut MutationQuota<'_>) -> bool {
+    if broker
+        .controller
+        .image()
+        .topic(topic.name.as_str())
+        .is_some()
+    {
+        return true;
+    }
+    let partitions = if !topic.assignments.is_empty() {
+        topic.assignments.len() as i32
+    } else if topic.num_partitions == -1 {
+        broker.controller.defaults().num_partitions
+    } else {
+        topic.num_partitions
+    };
+    quota.admit(partitions)
 }
 
 fn create_one(

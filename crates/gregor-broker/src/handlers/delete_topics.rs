@@ -1,13 +1,19 @@
 //! DeleteTopics: by name, or by topic id from v6.
 
 use super::str_bytes;
+use crate::quota::mutation::{MutationQuota, THROTTLED_MESSAGE};
 use crate::server::Broker;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
 
-pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub fn handle(
+    broker: &Broker,
+    request: DeleteTopicsRequest,
+    version: i16,
+    quota: &mut MutationQuota<'_>,
+) -> DeleteTopicsResponse {
     let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
         request
             .topics
@@ -43,6 +49,11 @@ pub fn handle(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> De
             let result = result
                 .with_name(Some(TopicName(str_bytes(&topic.name))))
                 .with_topic_id(topic.id);
+            if !quota.admit(topic.partitions.len() as i32) {
+                return result
+                    .with_error_code(error_codes::THROTTLING_QUOTA_EXCEEDED)
+                    .with_error_message(Some(str_bytes(THROTTLED_MESSAGE)));
+            }
             match broker.controller.delete_topic(&topic.name) {
                 Ok(()) => {
                     tracing::info!(topic = %topic.name, "deleted topic");

@@ -33,13 +33,14 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod reassignments;
 pub mod scram_users;
+pub mod streams_groups;
 pub mod transactions;
 pub mod update_features;
 
 use crate::security::Session;
 use crate::server::Broker;
 use gregor_protocol::request::Request;
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 /// A handler's answer: a `kafka-protocol` message, or a fetch response whose
@@ -85,6 +86,12 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
     };
     let version = request.version();
     let client_id = request.client_id().to_string();
+    let user = session.principal.name.clone();
+    let mutation_quota = |api_key| {
+        crate::quota::mutation::MutationQuota::for_request(
+            broker, &user, &client_id, api_key, version,
+        )
+    };
     let response = match request.body {
         RequestKind::JoinGroup(req) => {
             ResponseKind::JoinGroup(groups::join(broker, req, version, &client_id, peer).await)
@@ -144,13 +151,19 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
             ResponseKind::ListOffsets(list_offsets::handle(broker, req, version))
         }
         RequestKind::CreateTopics(req) => {
-            ResponseKind::CreateTopics(create_topics::handle(broker, req, version))
+            let mut quota = mutation_quota(ApiKey::CreateTopics);
+            let response = create_topics::handle(broker, req, version, &mut quota);
+            ResponseKind::CreateTopics(response.with_throttle_time_ms(quota.throttle_time_ms()))
         }
         RequestKind::DeleteTopics(req) => {
-            ResponseKind::DeleteTopics(delete_topics::handle(broker, req, version))
+            let mut quota = mutation_quota(ApiKey::DeleteTopics);
+            let response = delete_topics::handle(broker, req, version, &mut quota);
+            ResponseKind::DeleteTopics(response.with_throttle_time_ms(quota.throttle_time_ms()))
         }
         RequestKind::CreatePartitions(req) => {
-            ResponseKind::CreatePartitions(create_partitions::handle(broker, req))
+            let mut quota = mutation_quota(ApiKey::CreatePartitions);
+            let response = create_partitions::handle(broker, req, &mut quota);
+            ResponseKind::CreatePartitions(response.with_throttle_time_ms(quota.throttle_time_ms()))
         }
         RequestKind::DescribeCluster(req) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(broker, req, version, listener))

@@ -8,7 +8,7 @@ use super::Kind;
 use crate::handlers::Reply;
 use crate::server::Broker;
 use gregor_protocol::request::Request;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind};
 use std::time::Duration;
 
 /// What the quotas need to know of a request, taken before it is handled.
@@ -87,7 +87,7 @@ fn fetch_bytes(reply: &Reply) -> usize {
 }
 
 /// Records the request against the quotas and returns the throttle time
-/// in ms (0: none), written into a Produce or Fetch response. A throttled
+/// in ms (0: none), written into the response (any that has the field). A throttled
 /// fetch answers with no records, and its bytes are taken back (Kafka 4).
 pub fn throttle(
     broker: &Broker,
@@ -124,13 +124,18 @@ pub fn throttle(
         // Kafka counts request-thread time as a percentage of one thread.
         record(Kind::Request, handler_time.as_nanos() as f64 * 100.0 / 1e9)
     };
-    let throttle = bandwidth.max(request);
+    // A controller mutation quota's throttle is already in the response.
+    let mutation = match reply {
+        Some(Reply::Message(response)) => super::throttle_field::get(response).max(0) as u64,
+        _ => 0,
+    };
+    let throttle = bandwidth.max(request).max(mutation);
     if throttle == 0 {
         return 0;
     }
     let ms = throttle.min(i32::MAX as u64) as i32;
     match reply {
-        Some(Reply::Message(ResponseKind::Produce(r))) => r.throttle_time_ms = ms,
+        Some(Reply::Message(response)) => super::throttle_field::set(response, ms),
         Some(Reply::Fetch(f)) => {
             broker.client_quotas.unrecord(
                 quotas,
@@ -147,7 +152,8 @@ pub fn throttle(
                 f.session_id = 0;
             }
         }
-        _ => {}
+        // Raw (already encoded) replies and acks=0: nothing to write into.
+        Some(Reply::Raw(_)) | None => {}
     }
     throttle
 }

@@ -4,14 +4,19 @@
 //! `rate` and `resolve` are the pure parts; `enforce` applies them to a
 //! request and its reply.
 
+pub mod connection_rate;
 pub mod enforce;
+pub mod mutation;
 pub mod rate;
 pub mod resolve;
+pub mod throttle_field;
+pub mod token_bucket;
 
 use rate::SampledRate;
 use resolve::{resolve, Quotas};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use token_bucket::TokenBucket;
 
 /// What a quota limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +46,13 @@ pub struct ClientQuotas {
     samples: usize,
     window_ms: i64,
     rates: Mutex<HashMap<(Kind, String, String), SampledRate>>,
+    /// Controller mutation quotas, per (user tag, client tag).
+    mutations: Mutex<HashMap<(String, String), TokenBucket>>,
+    /// New connections per address with a `connection_creation_rate`.
+    connections: Mutex<HashMap<std::net::IpAddr, SampledRate>>,
+    /// `controller.quota.window.num × controller.quota.window.size.seconds`:
+    /// a mutation bucket holds that many seconds of its rate.
+    mutation_burst_seconds: f64,
 }
 
 impl ClientQuotas {
@@ -50,6 +62,9 @@ impl ClientQuotas {
             samples: samples.max(1),
             window_ms: window_ms.max(1),
             rates: Mutex::new(HashMap::new()),
+            mutations: Mutex::new(HashMap::new()),
+            connections: Mutex::new(HashMap::new()),
+            mutation_burst_seconds: 11.0,
         }
     }
 
@@ -62,7 +77,18 @@ impl ClientQuotas {
             .value("quota.window.size.seconds")
             .parse::<i64>()
             .unwrap_or(1);
-        ClientQuotas::new(samples, seconds.saturating_mul(1000))
+        let mutation_samples = config
+            .value("controller.quota.window.num")
+            .parse::<f64>()
+            .unwrap_or(11.0);
+        let mutation_seconds = config
+            .value("controller.quota.window.size.seconds")
+            .parse::<f64>()
+            .unwrap_or(1.0);
+        ClientQuotas {
+            mutation_burst_seconds: mutation_samples * mutation_seconds,
+            ..ClientQuotas::new(samples, seconds.saturating_mul(1000))
+        }
     }
 
     /// Records `value` against the quota of `kind` that applies to
@@ -128,4 +154,79 @@ impl ClientQuotas {
         let seconds = self.window_ms as f64 / 1000.0;
         Some(resolved.bound * (self.samples as f64 - 1.0) * seconds)
     }
+
+    /// Counts a new connection from `ip` against its
+    /// `connection_creation_rate`; the throttle time (capped at one window)
+    /// when it goes over, in which case the connection is not counted, as
+    /// Kafka's ConnectionQuotas. 0 without a quota.
+    pub fn record_connection(&self, quotas: &Quotas, ip: std::net::IpAddr, now_ms: i64) -> u64 {
+        let Some(bound) = connection_rate::ip_quota(quotas, ip) else {
+            return 0;
+        };
+        let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if connections.len() > SWEEP_ABOVE {
+            connections.retain(|_, rate| !rate.is_idle(now_ms));
+        }
+        let rate = connections
+            .entry(ip)
+            .or_insert_with(|| SampledRate::new(self.samples, self.window_ms));
+        rate.record(1.0, now_ms);
+        let throttle = rate.throttle_ms(bound, now_ms).min(self.window_ms as u64);
+        if throttle > 0 {
+            rate.record(-1.0, now_ms);
+        }
+        throttle
+    }
+
+    /// Kafka's controller mutation quota for `permits` partitions created
+    /// or deleted by (user, client id). Strict (the request versions that
+    /// can carry THROTTLING_QUOTA_EXCEEDED): refused, with the throttle
+    /// time, while the bucket is already below zero. Permissive: always
+    /// taken, with the throttle time once the bucket is below zero.
+    pub fn record_mutation(
+        &self,
+        quotas: &Quotas,
+        user: &str,
+        client_id: &str,
+        permits: f64,
+        strict: bool,
+        now_ms: i64,
+    ) -> Mutation {
+        let Some(resolved) = resolve(
+            quotas,
+            user,
+            client_id,
+            gregor_metadata::client_quota::CONTROLLER_MUTATION_RATE,
+        ) else {
+            return Mutation::Accepted { throttle_ms: 0 };
+        };
+        let quota = resolved.bound;
+        let burst = self.mutation_burst_seconds * quota;
+        let mut buckets = self.mutations.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = buckets
+            .entry((resolved.user_tag, resolved.client_tag))
+            .or_default();
+        let tokens = bucket.tokens(quota, burst, now_ms);
+        if strict && tokens < 0.0 {
+            return Mutation::Refused {
+                throttle_ms: token_bucket::throttle_ms(tokens, quota),
+            };
+        }
+        bucket.take(permits, quota, burst, now_ms);
+        let after = bucket.tokens(quota, burst, now_ms);
+        Mutation::Accepted {
+            throttle_ms: if strict {
+                0
+            } else {
+                token_bucket::throttle_ms(after, quota)
+            },
+        }
+    }
+}
+
+/// The outcome of a controller mutation against its quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation {
+    Accepted { throttle_ms: u64 },
+    Refused { throttle_ms: u64 },
 }

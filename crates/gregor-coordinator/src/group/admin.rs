@@ -137,6 +137,7 @@ impl GroupCoordinator {
             }));
         }
         groups.extend(self.listed_consumer_groups(&req.states_filter, &req.types_filter));
+        groups.extend(self.listed_streams_groups(&req.states_filter, &req.types_filter));
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         ListGroupsResponse::default().with_groups(groups)
     }
@@ -158,6 +159,23 @@ impl GroupCoordinator {
                         .with_error_code(code),
                 );
                 continue;
+            }
+            // A streams group goes only when it has no members; its offsets
+            // are in the shared entry below, which goes with it.
+            if let Some(streams) = self.streams_groups.get(id.as_str()) {
+                if !streams.members.is_empty() {
+                    results.push(
+                        DeletableGroupResult::default()
+                            .with_group_id(id.clone())
+                            .with_error_code(NON_EMPTY_GROUP),
+                    );
+                    continue;
+                }
+                self.streams_groups.remove(id.as_str());
+                if !self.groups.contains_key(id.as_str()) {
+                    results.push(DeletableGroupResult::default().with_group_id(id.clone()));
+                    continue;
+                }
             }
             let code = match self.groups.get(id.as_str()) {
                 None => GROUP_ID_NOT_FOUND,

@@ -36,6 +36,7 @@ pub mod records;
 mod replay;
 mod responses;
 mod state;
+pub mod streams;
 mod subscription;
 mod sync;
 mod timers;
@@ -79,6 +80,8 @@ pub struct GroupConfig {
     pub offsets_retention_ms: i64,
     /// `group.consumer.*`: groups of the KIP-848 consumer protocol.
     pub consumer: consumer::ConsumerGroupConfig,
+    /// `group.streams.*`: streams groups (KIP-1071).
+    pub streams: streams::StreamsGroupConfig,
 }
 
 impl Default for GroupConfig {
@@ -92,6 +95,7 @@ impl Default for GroupConfig {
             offset_metadata_max_bytes: 4_096,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             consumer: consumer::ConsumerGroupConfig::default(),
+            streams: streams::StreamsGroupConfig::default(),
         }
     }
 }
@@ -132,6 +136,9 @@ pub struct GroupCoordinator {
     /// offsets stay in `groups`, in a bare Empty entry (see
     /// `consumer::offsets`), so every offset path has one store.
     consumer_groups: BTreeMap<String, consumer::ConsumerGroup>,
+    /// Streams groups (KIP-1071); their offsets, like consumer groups', live
+    /// in a bare entry of `groups`.
+    streams_groups: BTreeMap<String, streams::StreamsGroup>,
     /// Offsets committed inside open transactions, by producer id.
     pending_txn_offsets: BTreeMap<i64, txn_offsets::PendingOffsets>,
     /// The random part of new member ids; replaceable for deterministic runs.
@@ -153,6 +160,7 @@ impl GroupCoordinator {
             config,
             groups: BTreeMap::new(),
             consumer_groups: BTreeMap::new(),
+            streams_groups: BTreeMap::new(),
             pending_txn_offsets: BTreeMap::new(),
             new_uuid: Box::new(|| uuid::Uuid::new_v4().to_string()),
             journal: None,

@@ -60,7 +60,10 @@ impl GroupCoordinator {
         let mut records = Vec::new();
         let verdict = match self.consumer_commit_verdict(req, api_version, topics, now_ms) {
             Some(verdict) => verdict,
-            None => self.validate_commit(req, api_version, now_ms),
+            None => match self.streams_commit_verdict(req, now_ms) {
+                Some(verdict) => verdict,
+                None => self.validate_commit(req, api_version, now_ms),
+            },
         };
         let max_metadata = self.config.offset_metadata_max_bytes;
         let group = self.groups.get_mut(group_id);

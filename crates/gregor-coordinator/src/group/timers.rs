@@ -31,6 +31,7 @@ impl GroupCoordinator {
         self.groups.retain(|_, g| !g.is_unused());
         let fenced = self.tick_consumer_groups(now_ms);
         out.records.extend(fenced);
+        self.tick_streams_groups(now_ms);
         out
     }
 
@@ -40,6 +41,7 @@ impl GroupCoordinator {
             .values()
             .filter_map(|g| deadlines(g).map(|(at, _)| at).min())
             .chain(self.next_consumer_deadline())
+            .chain(self.next_streams_deadline())
             .min()
     }
 }

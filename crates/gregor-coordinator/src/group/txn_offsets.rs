@@ -107,6 +107,9 @@ impl GroupCoordinator {
         if let Some(verdict) = self.consumer_txn_commit_verdict(req, topics, now_ms) {
             return verdict;
         }
+        if let Some(verdict) = self.streams_txn_commit_verdict(req, now_ms) {
+            return verdict;
+        }
         let member_id = req.member_id.as_str();
         let instance_id = req.group_instance_id.as_ref().map(|s| s.as_str());
         // A transactional producer may commit for a group nobody joined.

@@ -58,6 +58,11 @@ pub struct CleanStats {
     /// Time the clean held the log to swap and checkpoint: what
     /// appends and fetches to the partition may have waited for.
     pub locked_us: u64,
+    /// The cleaned segments' bytes on disk before and after (their
+    /// difference is what the clean reclaimed; appends meanwhile are not
+    /// counted).
+    pub size_before: u64,
+    pub size_after: u64,
 }
 
 /// The earliest delete horizon in the batch headers of the segments before
@@ -207,7 +212,23 @@ impl PartitionLog {
     /// How dirty this log is at `now_ms`, cleaning never reaching
     /// `upper_bound_offset` (the broker's `min(LSO, high watermark)`).
     pub fn dirtiness(&self, now_ms: i64, upper_bound_offset: i64) -> Result<Dirtiness, LogError> {
-        let facts = LogFacts {
+        let facts = self.log_facts(now_ms, upper_bound_offset)?;
+        Ok(plan::assess(&self.segment_facts(), facts))
+    }
+
+    /// The compaction status shown by `gregor topic describe` (see
+    /// [`plan::status`]), from the facts a clean would be planned from.
+    pub fn compaction_status(
+        &self,
+        now_ms: i64,
+        upper_bound_offset: i64,
+    ) -> Result<plan::CompactionStatus, LogError> {
+        let facts = self.log_facts(now_ms, upper_bound_offset)?;
+        Ok(plan::status(&self.segment_facts(), facts))
+    }
+
+    fn log_facts(&self, now_ms: i64, upper_bound_offset: i64) -> Result<LogFacts, LogError> {
+        Ok(LogFacts {
             now_ms,
             first_dirty_offset: self.cleaner_checkpoint()?,
             upper_bound_offset: upper_bound_offset.min(self.log_end_offset()),
@@ -215,8 +236,7 @@ impl PartitionLog {
             max_compaction_lag_ms: self.config.max_compaction_lag_ms,
             min_cleanable_dirty_ratio: self.config.min_cleanable_dirty_ratio,
             next_delete_horizon_ms: self.next_delete_horizon_ms,
-        };
-        Ok(plan::assess(&self.segment_facts(), facts))
+        })
     }
 
     /// Cleans the log now (whatever its dirty ratio; the caller chose it),
@@ -254,12 +274,13 @@ impl PartitionLog {
         if dirt.cleanable_bytes == 0 && !dirt.horizon_due {
             return Ok(None);
         }
-        let views = self
+        let views: Vec<SegmentView> = self
             .segments
             .windows(2)
             .take_while(|w| w[1].base_offset <= dirt.cleanable_end_offset)
             .map(|w| SegmentView::of(&w[0], w[1].base_offset))
             .collect();
+        let cleanable_size: u64 = views.iter().map(|v| v.size).sum();
         let aborted_entries: Vec<AbortedTxnEntry> = self
             .segments
             .iter()
@@ -291,6 +312,8 @@ impl PartitionLog {
             stats: CleanStats {
                 first_dirty_offset: dirt.first_dirty_offset,
                 segments_before: self.segments.len(),
+                size_before: cleanable_size,
+                size_after: cleanable_size,
                 ..CleanStats::default()
             },
         }))
@@ -317,19 +340,24 @@ impl PartitionLog {
         (unchanged && next_same).then_some(first)
     }
 
-    /// Locked: replaces the group's segments by its cleaned one, crash-safely.
-    /// `false` (and the staged files removed) when the log changed under it.
+    /// Locked: replaces the group's segments by its cleaned one, crash-safely;
+    /// the bytes that saves. `None` (and the staged files removed) when the
+    /// log changed under it.
     fn swap_in(
         &mut self,
         cleaning: &Cleaning,
         staged: &Staged,
         faults: &mut Faults,
-    ) -> Result<bool, LogError> {
+    ) -> Result<Option<u64>, LogError> {
         let Some(first) = self.still_holds(cleaning, staged) else {
             remove_staged(&self.dir, staged.base)?;
-            return Ok(false);
+            return Ok(None);
         };
         let (dir, base, len) = (self.dir.clone(), staged.base, staged.len);
+        let replaced: u64 = self.segments[first..first + len]
+            .iter()
+            .map(|s| s.size)
+            .sum();
         faults.step()?;
         swap::commit_index(&dir, base)?;
         faults.step()?;
@@ -348,8 +376,9 @@ impl PartitionLog {
         // the next open trusts them (and finds the max timestamp).
         segment.seal()?;
         segment.flush()?;
+        let saved = replaced.saturating_sub(segment.size);
         self.segments.insert(first, segment);
-        Ok(true)
+        Ok(Some(saved))
     }
 }
 
@@ -413,10 +442,11 @@ impl Cleaning {
             let locked = Instant::now();
             let swapped = log.with_log(|l| l.swap_in(&self, &staged, faults))?;
             self.stats.locked_us += locked.elapsed().as_micros() as u64;
-            if !swapped {
+            let Some(saved) = swapped else {
                 tracing::info!(dir = %self.dir.display(), base = staged.base, "log clean abandoned: the segments changed while it ran");
                 return Ok(None);
-            }
+            };
+            self.stats.size_after = self.stats.size_after.saturating_sub(saved);
             first += len;
         }
         self.stats.records_read = state.records_read;

@@ -11,11 +11,14 @@
 
 mod clean;
 mod filter;
+mod key_lookup;
 mod key_map;
 pub mod plan;
 pub(crate) mod swap;
 
 pub(crate) use clean::earliest_delete_horizon;
 pub use clean::{CleanOptions, CleanStats, Cleaning, LogAccess, CLEANER_CHECKPOINT_FILE};
+pub use key_lookup::{KeyIndex, KeyLookup};
 pub use key_map::KeyMap;
+pub use plan::CompactionStatus;
 pub use plan::{Dirtiness, LogFacts, SegmentFacts};

@@ -121,6 +121,107 @@ pub fn assess(segments: &[SegmentFacts], facts: LogFacts) -> Dirtiness {
     }
 }
 
+/// A compacted log's state as `gregor topic describe` shows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompactionStatus {
+    /// The cleaner checkpoint: every offset below it has been cleaned.
+    pub cleaned_up_to_offset: i64,
+    /// Bytes of the segments below the checkpoint.
+    pub clean_bytes: u64,
+    /// Bytes of the segments (not the active one) after it.
+    pub dirty_bytes: u64,
+    /// Of those, what a clean now could take (see [`assess`]).
+    pub cleanable_bytes: u64,
+    /// `dirty / (clean + dirty)`: how much of the log (but its active
+    /// segment) has not been cleaned yet.
+    pub dirty_ratio: f64,
+    /// `cleanable / (clean + cleanable)`, the ratio a cleaner compares with
+    /// `min.cleanable.dirty.ratio` (Kafka's `cleanableRatio`).
+    pub cleanable_ratio: f64,
+    /// A cleaner thread would take this log now.
+    pub eligible: bool,
+    /// When it becomes eligible if no record is added: now when it is,
+    /// `None` when only more data can make it so.
+    pub next_eligible_ms: Option<i64>,
+}
+
+/// The status of a log from the same facts a clean is planned from. The
+/// next eligible time is the earliest of: the first dirty segment's first
+/// record reaching `max.compaction.lag.ms`, enough dirty segments passing
+/// `min.compaction.lag.ms` to reach the ratio, the next delete horizon.
+pub fn status(segments: &[SegmentFacts], facts: LogFacts) -> CompactionStatus {
+    let dirt = assess(segments, facts);
+    let eligible = dirt.needs_cleaning(facts.min_cleanable_dirty_ratio);
+    let dirty: Vec<&SegmentFacts> = segments
+        .iter()
+        .filter(|s| s.next_base_offset > dirt.first_dirty_offset)
+        .collect();
+    let dirty_bytes: u64 = dirty.iter().map(|s| s.size).sum();
+    let next_eligible_ms = if eligible {
+        Some(facts.now_ms)
+    } else {
+        // A segment counts once it is old enough for min.compaction.lag.ms.
+        let ripe_at = |s: &SegmentFacts| {
+            if facts.min_compaction_lag_ms > 0 && s.largest_timestamp >= 0 {
+                s.largest_timestamp
+                    .saturating_add(facts.min_compaction_lag_ms)
+            } else {
+                facts.now_ms
+            }
+        };
+        let forced = dirty.first().and_then(|s| {
+            let ts = if s.first_timestamp >= 0 {
+                s.first_timestamp
+            } else {
+                s.largest_timestamp
+            };
+            (ts >= 0 && facts.max_compaction_lag_ms < i64::MAX).then(|| {
+                ts.saturating_add(facts.max_compaction_lag_ms)
+                    .saturating_add(1)
+                    .max(ripe_at(s))
+            })
+        });
+        // Segments past the LSO / high watermark wait for it: unknown when.
+        let mut by_ratio = None;
+        let mut cleanable = 0u64;
+        let mut ripe = facts.now_ms;
+        for s in dirty
+            .iter()
+            .take_while(|s| s.next_base_offset <= facts.upper_bound_offset)
+        {
+            cleanable += s.size;
+            ripe = ripe.max(ripe_at(s));
+            let total = dirt.clean_bytes + cleanable;
+            if total > 0 && cleanable as f64 / total as f64 >= facts.min_cleanable_dirty_ratio {
+                by_ratio = Some(ripe);
+                break;
+            }
+        }
+        let horizon = facts
+            .next_delete_horizon_ms
+            .filter(|_| !segments.is_empty());
+        [forced, by_ratio, horizon]
+            .into_iter()
+            .flatten()
+            .map(|t| t.max(facts.now_ms))
+            .min()
+    };
+    CompactionStatus {
+        cleaned_up_to_offset: dirt.first_dirty_offset,
+        clean_bytes: dirt.clean_bytes,
+        dirty_bytes,
+        cleanable_bytes: dirt.cleanable_bytes,
+        dirty_ratio: if dirt.clean_bytes + dirty_bytes == 0 {
+            0.0
+        } else {
+            dirty_bytes as f64 / (dirt.clean_bytes + dirty_bytes) as f64
+        },
+        cleanable_ratio: dirt.ratio,
+        eligible,
+        next_eligible_ms,
+    }
+}
+
 /// The log to clean among candidates `(id, dirtiness, min ratio)`: a log
 /// forced by `max.compaction.lag.ms` first, then the highest dirty ratio
 /// among those above their threshold, then one whose delete horizon passed.
@@ -292,5 +393,46 @@ mod tests {
         assert_eq!(group_segments(&s, 100, 100), vec![2, 1, 1]);
         assert_eq!(group_segments(&s, 1000, 2), vec![2, 2]);
         assert_eq!(group_segments(&s, 1000, 100), vec![4]);
+    }
+
+    #[test]
+    fn status_of_an_eligible_log_is_now() {
+        let st = status(&segs(), facts(10, 1_000));
+        assert!(st.eligible);
+        assert_eq!(st.next_eligible_ms, Some(10_000));
+        assert_eq!(st.cleaned_up_to_offset, 10);
+        assert_eq!(
+            (st.clean_bytes, st.dirty_bytes, st.cleanable_bytes),
+            (100, 200, 200)
+        );
+    }
+
+    #[test]
+    fn status_waits_for_min_compaction_lag_then_the_ratio() {
+        let mut f = facts(10, 1_000);
+        // Segment 2 (largest ts 2000) ripe at 12_000: 100 / 200 reaches 0.5.
+        f.min_compaction_lag_ms = 10_000;
+        let st = status(&segs(), f);
+        assert!(!st.eligible);
+        assert_eq!(st.cleanable_bytes, 0);
+        assert_eq!(st.cleanable_ratio, 0.0);
+        assert!((st.dirty_ratio - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(st.next_eligible_ms, Some(12_000));
+        // Below the ratio for good: only more data, or max.compaction.lag.ms.
+        f.min_cleanable_dirty_ratio = 0.9;
+        assert_eq!(status(&segs(), f).next_eligible_ms, None);
+        f.max_compaction_lag_ms = 20_000; // first dirty record at 2000
+        assert_eq!(status(&segs(), f).next_eligible_ms, Some(22_001));
+    }
+
+    #[test]
+    fn status_of_a_clean_log_waits_for_its_delete_horizon() {
+        let mut f = facts(30, 1_000);
+        assert_eq!(status(&segs(), f).next_eligible_ms, None);
+        assert_eq!(status(&segs(), f).dirty_ratio, 0.0);
+        f.next_delete_horizon_ms = Some(15_000);
+        let st = status(&segs(), f);
+        assert!(!st.eligible);
+        assert_eq!(st.next_eligible_ms, Some(15_000));
     }
 }

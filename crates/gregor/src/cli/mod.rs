@@ -9,6 +9,7 @@ pub mod perf;
 pub mod produce;
 pub mod quota;
 pub mod security;
+pub mod table;
 pub mod topic;
 pub mod txn;
 pub mod when;

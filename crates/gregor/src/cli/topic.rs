@@ -1,7 +1,9 @@
 //! `gregor topic create|list|describe|delete|alter-partitions`.
 
-use super::DEFAULT_BOOTSTRAP;
+use super::{table, DEFAULT_BOOTSTRAP};
+use anyhow::bail;
 use clap::{Args, Subcommand};
+use gregor_client::TopicInfo;
 use gregor_client::{KafkaError, NewTopic};
 use gregor_protocol::error_codes::{TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION};
 
@@ -40,9 +42,33 @@ pub enum TopicCommand {
         #[command(flatten)]
         connect: Connect,
     },
-    /// Describe a topic (or all): id, partitions, leaders, replicas, ISR, configs set.
+    /// Describe a topic (or all): id, partitions, leaders, replicas, ISR, configs set,
+    /// and for compacted topics each partition's compaction status (from the
+    /// leaders' admin HTTP endpoints, when they have one).
     Describe {
         name: Option<String>,
+        /// The admin HTTP endpoint to ask (default: each leader's gregor.admin.listener).
+        #[arg(long, value_name = "HOST:PORT")]
+        admin: Option<String>,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Print the latest value of a key of a compacted topic, looked up by the
+    /// broker (the topic is not read). Exit code 1 when the key is absent or deleted.
+    Get {
+        name: String,
+        /// The key (UTF-8).
+        #[arg(long)]
+        key: String,
+        /// The partition (default: Kafka's default partitioner, murmur2 of the key).
+        #[arg(long)]
+        partition: Option<i32>,
+        /// Print the whole record (offset, timestamp, headers) as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The admin HTTP endpoint to ask (default: the leader's gregor.admin.listener).
+        #[arg(long, value_name = "HOST:PORT")]
+        admin: Option<String>,
         #[command(flatten)]
         connect: Connect,
     },
@@ -109,7 +135,61 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
                 println!("{}", topic.name);
             }
         }
-        TopicCommand::Describe { name, connect } => {
+        TopicCommand::Get {
+            name,
+            key,
+            partition,
+            json,
+            admin,
+            connect,
+        } => {
+            let mut client = super::security::connect(&connect.bootstrap_server).await?;
+            let topic = client.topic(&name).await?;
+            let count = topic.partitions.len() as i32;
+            let partition = match partition {
+                Some(p) if p < 0 || p >= count => {
+                    bail!("topic '{name}' has no partition {p} (it has {count})")
+                }
+                Some(p) => p,
+                None => gregor_client::partitioner::partition_for_key(key.as_bytes(), count),
+            };
+            let leader = topic
+                .partitions
+                .iter()
+                .find(|p| p.partition == partition)
+                .map_or(-1, |p| p.leader);
+            if leader < 0 && admin.is_none() {
+                bail!("partition {name}-{partition} has no leader");
+            }
+            let address = table::admin_address(&mut client, admin.as_deref(), leader).await?;
+            let path = format!(
+                "/topics/{}/partitions/{partition}/keys/{}",
+                table::segment(&name),
+                table::segment(&key)
+            );
+            let (status, body) = table::get_json(&address, &path).await?;
+            if status != 200 {
+                bail!("{}", table::error_message(&body));
+            }
+            if json {
+                println!("{body}");
+            } else {
+                match body.get("value") {
+                    Some(serde_json::Value::String(v)) => println!("{v}"),
+                    _ => println!(
+                        "{}",
+                        body.get("value_base64")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or("")
+                    ),
+                }
+            }
+        }
+        TopicCommand::Describe {
+            name,
+            admin,
+            connect,
+        } => {
             let mut client = super::security::connect(&connect.bootstrap_server).await?;
             let topics = match &name {
                 Some(name) => vec![client.topic(name).await?],
@@ -148,6 +228,12 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
                         join(&p.isr)
                     );
                 }
+                let compacted = configs
+                    .get("cleanup.policy")
+                    .is_some_and(|(v, _)| v.split(',').any(|p| p.trim() == "compact"));
+                if compacted {
+                    print_compaction(&mut client, topic, admin.as_deref()).await;
+                }
             }
         }
         TopicCommand::Delete {
@@ -173,6 +259,63 @@ pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The compaction status of each partition, from its leader's admin
+/// endpoint. Nothing when the leaders have none; one line saying why when
+/// one cannot be read (the rest of describe stays useful).
+async fn print_compaction(
+    client: &mut gregor_client::Client,
+    topic: &TopicInfo,
+    admin: Option<&str>,
+) {
+    let mut leaders: Vec<i32> = topic
+        .partitions
+        .iter()
+        .map(|p| p.leader)
+        .filter(|l| *l >= 0)
+        .collect();
+    leaders.sort_unstable();
+    leaders.dedup();
+    if admin.is_some() {
+        leaders.truncate(1);
+    }
+    let mut lines = Vec::new();
+    for leader in leaders {
+        let address = match table::admin_address(client, admin, leader).await {
+            Ok(a) => a,
+            Err(_) if admin.is_none() => continue,
+            Err(err) => {
+                println!("\tCompaction: unavailable ({err:#})");
+                return;
+            }
+        };
+        let path = format!("/topics/{}/compaction", table::segment(&topic.name));
+        match table::get_json(&address, &path).await {
+            Ok((200, body)) => {
+                let led: Vec<i32> = topic
+                    .partitions
+                    .iter()
+                    .filter(|p| admin.is_some() || p.leader == leader)
+                    .map(|p| p.partition)
+                    .collect();
+                lines.extend(
+                    table::status_lines(&topic.name, &body)
+                        .into_iter()
+                        .filter(|(partition, _)| led.contains(partition)),
+                );
+            }
+            Ok((_, body)) => println!(
+                "\tCompaction: unavailable ({})",
+                table::error_message(&body)
+            ),
+            Err(err) => println!("\tCompaction: unavailable ({err:#})"),
+        }
+    }
+    lines.sort();
+    for (_, line) in lines {
+        println!("{line}");
+    }
 }
 
 fn join(ids: &[i32]) -> String {

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod certs;
+pub mod cli;
 pub mod cluster;
 pub mod security;
 
@@ -38,12 +39,17 @@ pub struct TestBroker {
     log_filter: Option<String>,
 }
 
+/// A port nothing listens on, picked at random below the kernel's ephemeral
+/// range (32768+): a port the kernel hands out (bind to 0) is also what
+/// outgoing connections of other tests take, and one of them may hold it by
+/// the time the server binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = 10_000 + (uuid::Uuid::new_v4().as_u128() % 22_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn gregor_bin() -> PathBuf {

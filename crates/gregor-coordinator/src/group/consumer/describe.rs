@@ -101,7 +101,7 @@ impl GroupCoordinator {
     /// Whether a consumer group has this id (its classic entry, if any,
     /// only holds offsets and must not be listed or described).
     pub(crate) fn is_consumer_group(&self, group_id: &str) -> bool {
-        self.consumer_groups.contains_key(group_id)
+        self.consumer_groups.contains_key(group_id) || self.is_streams_group(group_id)
     }
 
     /// DescribeGroups of a consumer group: Kafka describes only classic

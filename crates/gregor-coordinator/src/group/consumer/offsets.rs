@@ -200,7 +200,7 @@ impl GroupCoordinator {
     }
 
     /// The classic-table entry holding a consumer group's offsets.
-    fn offsets_entry(&mut self, group_id: &str, now_ms: i64) {
+    pub(crate) fn offsets_entry(&mut self, group_id: &str, now_ms: i64) {
         self.groups
             .entry(group_id.to_string())
             .or_insert_with(|| Group::new(group_id, now_ms));

@@ -1,0 +1,64 @@
+//! The `group.streams.*` settings (KIP-1071 streams groups), checked
+//! against each other as Kafka's `GroupCoordinatorConfig` does.
+
+use super::{invalid, BrokerConfig, ConfigError};
+use gregor_coordinator::group::streams::StreamsGroupConfig;
+
+pub(super) fn settings(config: &BrokerConfig) -> Result<StreamsGroupConfig, ConfigError> {
+    let int = |key: &str| -> Result<i32, ConfigError> { Ok(config.positive(key)? as i32) };
+    let session = int("group.streams.session.timeout.ms")?;
+    let min_session = int("group.streams.min.session.timeout.ms")?;
+    let max_session = int("group.streams.max.session.timeout.ms")?;
+    let heartbeat = int("group.streams.heartbeat.interval.ms")?;
+    let min_heartbeat = int("group.streams.min.heartbeat.interval.ms")?;
+    let max_heartbeat = int("group.streams.max.heartbeat.interval.ms")?;
+    let max_size = int("group.streams.max.size")?;
+    let rules = [
+        (
+            max_heartbeat >= min_heartbeat,
+            "group.streams.max.heartbeat.interval.ms",
+            "must be greater than or equal to group.streams.min.heartbeat.interval.ms",
+        ),
+        (
+            heartbeat >= min_heartbeat,
+            "group.streams.heartbeat.interval.ms",
+            "must be greater than or equal to group.streams.min.heartbeat.interval.ms",
+        ),
+        (
+            heartbeat <= max_heartbeat,
+            "group.streams.heartbeat.interval.ms",
+            "must be less than or equal to group.streams.max.heartbeat.interval.ms",
+        ),
+        (
+            max_session >= min_session,
+            "group.streams.max.session.timeout.ms",
+            "must be greater than or equal to group.streams.min.session.timeout.ms",
+        ),
+        (
+            session >= min_session,
+            "group.streams.session.timeout.ms",
+            "must be greater than or equal to group.streams.min.session.timeout.ms",
+        ),
+        (
+            session <= max_session,
+            "group.streams.session.timeout.ms",
+            "must be less than or equal to group.streams.max.session.timeout.ms",
+        ),
+        (
+            heartbeat < session,
+            "group.streams.heartbeat.interval.ms",
+            "must be less than group.streams.session.timeout.ms",
+        ),
+    ];
+    for (ok, key, reason) in rules {
+        if !ok {
+            return Err(invalid(key, config.value(key), reason));
+        }
+    }
+    Ok(StreamsGroupConfig {
+        session_timeout_ms: session,
+        heartbeat_interval_ms: heartbeat,
+        max_size: max_size as usize,
+        ..StreamsGroupConfig::default()
+    })
+}

@@ -1,0 +1,220 @@
+//! KIP-1071 streams group APIs, StreamsGroupHeartbeat (88) and
+//! StreamsGroupDescribe (89). kafka-protocol 0.18 has neither (nor their
+//! api keys), so these frames are decoded here with the types generated
+//! from Kafka's schemas (`gregor_protocol::generated`) instead of going
+//! through `decode_request`. Internal topics the coordinator reports
+//! missing are created here, as Kafka's coordinator creates them.
+
+use crate::security::{Audit, Session};
+use crate::server::Broker;
+use bytes::{BufMut, Bytes, BytesMut};
+use gregor_coordinator::group::streams::{MissingTopic, StreamsContext};
+use gregor_metadata::acl::{AclOperation, Action, ResourceType};
+use gregor_metadata::controller::NewTopic;
+use gregor_protocol::error_codes::{GROUP_AUTHORIZATION_FAILED, INVALID_GROUP_ID};
+use gregor_protocol::generated::streams_group_describe_request::StreamsGroupDescribeRequest;
+use gregor_protocol::generated::streams_group_describe_response::{
+    DescribedGroup, StreamsGroupDescribeResponse,
+};
+use gregor_protocol::generated::streams_group_heartbeat_request::StreamsGroupHeartbeatRequest;
+use gregor_protocol::generated::streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
+use gregor_protocol::generated::{streams_group_describe_request, streams_group_heartbeat_request};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, VersionRange};
+
+pub const HEARTBEAT_KEY: i16 = streams_group_heartbeat_request::API_KEY;
+pub const DESCRIBE_KEY: i16 = streams_group_describe_request::API_KEY;
+
+/// The (api key, versions) served, for ApiVersions.
+pub fn served() -> [(i16, VersionRange); 2] {
+    [
+        (HEARTBEAT_KEY, streams_group_heartbeat_request::VERSIONS),
+        (DESCRIBE_KEY, streams_group_describe_request::VERSIONS),
+    ]
+}
+
+/// Whether a request frame is one of ours (by its api key).
+pub fn is_streams_frame(frame: &[u8]) -> bool {
+    frame.len() >= 2
+        && matches!(
+            i16::from_be_bytes([frame[0], frame[1]]),
+            HEARTBEAT_KEY | DESCRIBE_KEY
+        )
+}
+
+/// Handles one frame of ours; returns the framed response, or `None` to
+/// close the connection (malformed, or a version we do not serve — what
+/// Kafka does for any API).
+pub async fn handle_frame(broker: &Broker, mut frame: Bytes, session: &Session) -> Option<Bytes> {
+    let key = i16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
+    let version = i16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
+    let range = served().iter().find(|(k, _)| *k == key)?.1;
+    if version < range.min || version > range.max {
+        tracing::warn!(
+            key,
+            version,
+            "unsupported version of a streams group API; closing connection"
+        );
+        return None;
+    }
+    // Both are flexible in every version: request header v2, response v1.
+    let Ok(header) = RequestHeader::decode(&mut frame, 2) else {
+        tracing::warn!(
+            key,
+            version,
+            "malformed streams group request header; closing connection"
+        );
+        return None;
+    };
+    let client_id = header.client_id.as_deref().unwrap_or("").to_string();
+    let mut body = BytesMut::new();
+    let encoded = if key == HEARTBEAT_KEY {
+        let Ok(req) = StreamsGroupHeartbeatRequest::decode(&mut frame, version) else {
+            tracing::warn!(
+                version,
+                "malformed StreamsGroupHeartbeat; closing connection"
+            );
+            return None;
+        };
+        heartbeat(broker, req, version, &client_id, session)
+            .await
+            .encode(&mut body, version)
+    } else {
+        let Ok(req) = StreamsGroupDescribeRequest::decode(&mut frame, version) else {
+            tracing::warn!(
+                version,
+                "malformed StreamsGroupDescribe; closing connection"
+            );
+            return None;
+        };
+        describe(broker, req, session).encode(&mut body, version)
+    };
+    if let Err(err) = encoded {
+        tracing::error!(key, version, %err, "cannot encode streams group response");
+        return None;
+    }
+    let mut out = BytesMut::with_capacity(body.len() + 16);
+    out.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(header.correlation_id)
+        .encode(&mut out, 1)
+        .ok()?;
+    out.put_slice(&body);
+    let size = i32::try_from(out.len() - 4).ok()?;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    Some(out.freeze())
+}
+
+/// Kafka checks READ on the group for heartbeats, DESCRIBE for describes.
+fn group_allowed(broker: &Broker, session: &Session, group: &str, op: AclOperation) -> bool {
+    let image = broker.controller.image();
+    // kafka-protocol has no ApiKey for these APIs; the consumer group one
+    // stands in for the audit log.
+    broker.authorizer.allows(
+        &image,
+        session,
+        ApiKey::ConsumerGroupHeartbeat,
+        Action::new(op, ResourceType::Group, group),
+        Audit::Record,
+    )
+}
+
+pub async fn heartbeat(
+    broker: &Broker,
+    request: StreamsGroupHeartbeatRequest,
+    version: i16,
+    client_id: &str,
+    session: &Session,
+) -> StreamsGroupHeartbeatResponse {
+    let refuse = |code| StreamsGroupHeartbeatResponse {
+        error_code: code,
+        ..Default::default()
+    };
+    if request.group_id.is_empty() {
+        return refuse(INVALID_GROUP_ID);
+    }
+    if !group_allowed(broker, session, &request.group_id, AclOperation::Read) {
+        return refuse(GROUP_AUTHORIZATION_FAILED);
+    }
+    let image = broker.controller.image();
+    let context = StreamsContext {
+        client_id: client_id.to_string(),
+        client_host: format!("/{}", session.peer.ip()),
+        api_version: version,
+    };
+    let answer = broker
+        .groups
+        .immediate(&request.group_id, |c, now| {
+            (
+                c.streams_group_heartbeat(&request, &context, &*image, now),
+                Vec::new(),
+            )
+        })
+        .await;
+    match answer {
+        Ok((response, effects)) => {
+            create_internal_topics(broker, &request.group_id, &effects.missing_topics);
+            response
+        }
+        Err(code) => refuse(code),
+    }
+}
+
+/// Creates the internal topics a streams group is missing; the members see
+/// MISSING_INTERNAL_TOPICS until the next heartbeat finds them.
+fn create_internal_topics(broker: &Broker, group: &str, missing: &[MissingTopic]) {
+    for topic in missing {
+        let new_topic = NewTopic {
+            name: topic.name.clone(),
+            num_partitions: topic.partitions,
+            // 0 in the topology: the broker default.
+            replication_factor: if topic.replication_factor > 0 {
+                topic.replication_factor
+            } else {
+                -1
+            },
+            assignments: Vec::new(),
+            configs: topic.configs.clone(),
+        };
+        match broker.controller.create_topic(&new_topic, false) {
+            Ok(_) => {
+                tracing::info!(%group, topic = %topic.name, partitions = topic.partitions, "created streams internal topic")
+            }
+            Err(err) => {
+                tracing::warn!(%group, topic = %topic.name, code = err.code, message = %err.message, "cannot create streams internal topic")
+            }
+        }
+    }
+}
+
+pub fn describe(
+    broker: &Broker,
+    request: StreamsGroupDescribeRequest,
+    session: &Session,
+) -> StreamsGroupDescribeResponse {
+    let groups = request
+        .group_ids
+        .iter()
+        .map(|id| {
+            let error = |code| DescribedGroup {
+                group_id: id.clone(),
+                error_code: code,
+                ..Default::default()
+            };
+            if id.is_empty() {
+                return error(INVALID_GROUP_ID);
+            }
+            if !group_allowed(broker, session, id, AclOperation::Describe) {
+                return error(GROUP_AUTHORIZATION_FAILED);
+            }
+            broker
+                .groups
+                .read(id, |c| c.streams_group_describe(id))
+                .unwrap_or_else(error)
+        })
+        .collect();
+    StreamsGroupDescribeResponse {
+        groups,
+        ..Default::default()
+    }
+}

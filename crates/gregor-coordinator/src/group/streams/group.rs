@@ -1,0 +1,115 @@
+//! One streams group: its epochs, topology, members and their tasks.
+
+use super::topology::{Configured, Topology};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An active task: (subtopology id, partition).
+pub type TaskId = (String, i32);
+
+/// The states Kafka shows for a streams group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamsGroupState {
+    Empty,
+    /// The topology cannot run yet (missing or mispartitioned topics).
+    NotReady,
+    Assigning,
+    Reconciling,
+    Stable,
+}
+
+impl StreamsGroupState {
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamsGroupState::Empty => "Empty",
+            StreamsGroupState::NotReady => "NotReady",
+            StreamsGroupState::Assigning => "Assigning",
+            StreamsGroupState::Reconciling => "Reconciling",
+            StreamsGroupState::Stable => "Stable",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StreamsMember {
+    pub id: String,
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub process_id: String,
+    pub topology_epoch: i32,
+    pub rebalance_timeout_ms: i32,
+    pub user_endpoint: Option<(String, u16)>,
+    pub client_tags: Vec<(String, String)>,
+    /// Active tasks the member has been given and may run.
+    pub assigned: BTreeSet<TaskId>,
+    /// Tasks taken from it that it has not confirmed giving up; nobody
+    /// else gets them until it does (revoke before assign).
+    pub revoking: BTreeSet<TaskId>,
+    pub session_deadline: Option<i64>,
+    /// (deadline, epoch): fenced if still revoking at that epoch then.
+    pub rebalance_deadline: Option<(i64, i32)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct StreamsGroup {
+    pub id: String,
+    /// Bumped when the target assignment must be recomputed.
+    pub epoch: i32,
+    /// The group epoch the target was computed at.
+    pub assignment_epoch: i32,
+    pub topology: Option<Topology>,
+    /// The topology against the topics, as of the last heartbeat.
+    pub configured: Configured,
+    pub members: BTreeMap<String, StreamsMember>,
+    /// Member id -> the active tasks it should end up with.
+    pub target: BTreeMap<String, BTreeSet<TaskId>>,
+    /// A member asked every instance to shut down (SHUTDOWN_APPLICATION).
+    pub shutdown_requested: bool,
+}
+
+impl StreamsGroup {
+    pub fn new(id: &str) -> Self {
+        StreamsGroup {
+            id: id.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub fn state(&self) -> StreamsGroupState {
+        if self.members.is_empty() {
+            StreamsGroupState::Empty
+        } else if !self.configured.is_ready() {
+            StreamsGroupState::NotReady
+        } else if self.epoch > self.assignment_epoch {
+            StreamsGroupState::Assigning
+        } else if self.members.values().any(|m| {
+            m.epoch != self.assignment_epoch
+                || !m.revoking.is_empty()
+                || self.target.get(&m.id).is_some_and(|t| *t != m.assigned)
+        }) {
+            StreamsGroupState::Reconciling
+        } else {
+            StreamsGroupState::Stable
+        }
+    }
+
+    /// Who holds a task (assigned or still revoking), if anyone.
+    pub fn holder(&self, task: &TaskId) -> Option<&str> {
+        self.members
+            .values()
+            .find(|m| m.assigned.contains(task) || m.revoking.contains(task))
+            .map(|m| m.id.as_str())
+    }
+
+    /// Every task of the configured topology.
+    pub fn all_tasks(&self) -> BTreeSet<TaskId> {
+        self.configured
+            .tasks
+            .iter()
+            .flat_map(|(sub, n)| (0..*n).map(move |p| (sub.clone(), p)))
+            .collect()
+    }
+}

@@ -1,0 +1,262 @@
+//! Streams group rules, one at a time, with explicit time.
+
+use super::topology::{MISSING_INTERNAL_TOPICS, MISSING_SOURCE_TOPICS};
+use super::StreamsContext;
+use crate::group::consumer::TopicTable;
+use crate::group::{GroupConfig, GroupCoordinator};
+use gregor_protocol::error_codes::{FENCED_MEMBER_EPOCH, INVALID_REQUEST, UNKNOWN_MEMBER_ID};
+use gregor_protocol::generated::streams_group_heartbeat_request as rq;
+use gregor_protocol::generated::streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+pub(super) fn ctx() -> StreamsContext {
+    StreamsContext {
+        client_id: "app".into(),
+        client_host: "/127.0.0.1".into(),
+        api_version: 1,
+    }
+}
+
+/// WordCount's shape: subtopology 0 reads `input` and writes the
+/// repartition topic subtopology 1 reads; 1 has a changelog.
+pub(super) fn wordcount() -> rq::Topology {
+    let info = |name: &str| rq::TopicInfo {
+        name: name.into(),
+        ..Default::default()
+    };
+    rq::Topology {
+        epoch: 0,
+        subtopologies: vec![
+            rq::Subtopology {
+                subtopology_id: "0".into(),
+                source_topics: vec!["input".into()],
+                repartition_sink_topics: vec!["app-counts-repartition".into()],
+                ..Default::default()
+            },
+            rq::Subtopology {
+                subtopology_id: "1".into(),
+                repartition_source_topics: vec![info("app-counts-repartition")],
+                state_changelog_topics: vec![info("app-counts-changelog")],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+pub(super) fn join(member: &str) -> rq::StreamsGroupHeartbeatRequest {
+    rq::StreamsGroupHeartbeatRequest {
+        group_id: "app".into(),
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 30_000,
+        topology: Some(wordcount()),
+        process_id: Some(format!("process-{member}")),
+        active_tasks: Some(vec![]),
+        ..Default::default()
+    }
+}
+
+pub(super) fn beat(
+    member: &str,
+    epoch: i32,
+    owned: &[(&str, i32)],
+) -> rq::StreamsGroupHeartbeatRequest {
+    let mut tasks: Vec<rq::TaskIds> = Vec::new();
+    for (sub, p) in owned {
+        match tasks.iter_mut().find(|t| t.subtopology_id == *sub) {
+            Some(t) => t.partitions.push(*p),
+            None => tasks.push(rq::TaskIds {
+                subtopology_id: sub.to_string(),
+                partitions: vec![*p],
+                ..Default::default()
+            }),
+        }
+    }
+    rq::StreamsGroupHeartbeatRequest {
+        group_id: "app".into(),
+        member_id: member.into(),
+        member_epoch: epoch,
+        active_tasks: Some(tasks),
+        ..Default::default()
+    }
+}
+
+pub(super) fn all_topics(partitions: i32) -> TopicTable {
+    TopicTable::default()
+        .with("input", Uuid::new_v4(), partitions)
+        .with("app-counts-repartition", Uuid::new_v4(), partitions)
+        .with("app-counts-changelog", Uuid::new_v4(), partitions)
+}
+
+pub(super) fn tasks(r: &StreamsGroupHeartbeatResponse) -> BTreeSet<(String, i32)> {
+    r.active_tasks
+        .iter()
+        .flatten()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.subtopology_id.clone(), *p)))
+        .collect()
+}
+
+#[test]
+fn join_validates_like_kafka() {
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    let topics = all_topics(2);
+    let mut no_topology = join("a");
+    no_topology.topology = None;
+    let (r, _) = c.streams_group_heartbeat(&no_topology, &ctx(), &topics, 0);
+    assert_eq!(r.error_code, INVALID_REQUEST);
+    let (r, _) = c.streams_group_heartbeat(&beat("", 0, &[]), &ctx(), &topics, 0);
+    assert_eq!(r.error_code, INVALID_REQUEST);
+    let (r, _) = c.streams_group_heartbeat(&beat("ghost", 3, &[]), &ctx(), &topics, 0);
+    assert_eq!(r.error_code, UNKNOWN_MEMBER_ID);
+}
+
+#[test]
+fn missing_source_topic_is_a_status_and_no_tasks() {
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    let (r, fx) = c.streams_group_heartbeat(&join("a"), &ctx(), &TopicTable::default(), 0);
+    assert_eq!(r.error_code, 0);
+    let status = r.status.clone().unwrap_or_default();
+    assert_eq!(status[0].status_code, MISSING_SOURCE_TOPICS);
+    assert!(tasks(&r).is_empty());
+    assert!(fx.missing_topics.is_empty());
+    assert_eq!(c.streams_group("app").unwrap().state().name(), "NotReady");
+}
+
+#[test]
+fn missing_internal_topics_are_reported_with_derived_partitions() {
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    let topics = TopicTable::default().with("input", Uuid::new_v4(), 3);
+    let (r, fx) = c.streams_group_heartbeat(&join("a"), &ctx(), &topics, 0);
+    let status = r.status.clone().unwrap_or_default();
+    assert_eq!(status[0].status_code, MISSING_INTERNAL_TOPICS);
+    let mut missing: Vec<(String, i32)> = fx
+        .missing_topics
+        .iter()
+        .map(|t| (t.name.clone(), t.partitions))
+        .collect();
+    missing.sort();
+    assert_eq!(
+        missing,
+        vec![
+            ("app-counts-changelog".into(), 3),
+            ("app-counts-repartition".into(), 3)
+        ]
+    );
+    // Once the broker made them, the next heartbeat gets tasks.
+    let (r, fx) =
+        c.streams_group_heartbeat(&beat("a", r.member_epoch, &[]), &ctx(), &all_topics(3), 1);
+    assert!(fx.missing_topics.is_empty());
+    assert_eq!(tasks(&r).len(), 6);
+    assert_eq!(r.status, Some(vec![]));
+}
+
+fn owned(v: &[(String, i32)]) -> Vec<(&str, i32)> {
+    v.iter().map(|(s, p)| (s.as_str(), *p)).collect()
+}
+
+#[test]
+fn a_second_member_gets_tasks_only_after_the_first_revoked_them() {
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    let topics = all_topics(2);
+    let (a, _) = c.streams_group_heartbeat(&join("a"), &ctx(), &topics, 0);
+    assert_eq!(tasks(&a).len(), 4);
+    let a_epoch = a.member_epoch;
+    let owned_a: Vec<(String, i32)> = tasks(&a).into_iter().collect();
+    let (b, _) = c.streams_group_heartbeat(&join("b"), &ctx(), &topics, 1);
+    // a still runs all four: b waits.
+    assert!(tasks(&b).is_empty());
+    let (a2, _) =
+        c.streams_group_heartbeat(&beat("a", a_epoch, &owned(&owned_a)), &ctx(), &topics, 2);
+    assert_eq!(tasks(&a2).len(), 2, "a is told to give up two");
+    assert_eq!(
+        a2.member_epoch, a_epoch,
+        "epoch moves once revocation is done"
+    );
+    let kept: Vec<(String, i32)> = tasks(&a2).into_iter().collect();
+    let (a3, _) = c.streams_group_heartbeat(&beat("a", a_epoch, &owned(&kept)), &ctx(), &topics, 3);
+    assert!(a3.member_epoch > a_epoch);
+    let (b2, _) = c.streams_group_heartbeat(&beat("b", b.member_epoch, &[]), &ctx(), &topics, 4);
+    assert_eq!(tasks(&b2).len(), 2);
+    assert!(tasks(&b2).is_disjoint(&tasks(&a3)));
+    assert_eq!(c.streams_group("app").unwrap().state().name(), "Stable");
+}
+
+#[test]
+fn old_epochs_are_fenced_and_sessions_expire() {
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    let topics = all_topics(1);
+    let (a, _) = c.streams_group_heartbeat(&join("a"), &ctx(), &topics, 0);
+    let (r, _) = c.streams_group_heartbeat(&beat("a", a.member_epoch + 5, &[]), &ctx(), &topics, 1);
+    assert_eq!(r.error_code, FENCED_MEMBER_EPOCH);
+    let session = i64::from(c.config().streams.session_timeout_ms);
+    assert_eq!(c.next_deadline(), Some(session));
+    c.tick(session);
+    assert!(c.streams_group("app").unwrap().members.is_empty());
+    let (r, _) = c.streams_group_heartbeat(
+        &beat("a", a.member_epoch, &[]),
+        &ctx(),
+        &topics,
+        session + 1,
+    );
+    assert_eq!(r.error_code, UNKNOWN_MEMBER_ID);
+}
+
+#[test]
+fn leaving_frees_tasks_for_the_others() {
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    let topics = all_topics(1);
+    let (a, _) = c.streams_group_heartbeat(&join("a"), &ctx(), &topics, 0);
+    let (b, _) = c.streams_group_heartbeat(&join("b"), &ctx(), &topics, 0);
+    let mut leave = beat("a", -1, &[]);
+    leave.active_tasks = None;
+    let (r, _) = c.streams_group_heartbeat(&leave, &ctx(), &topics, 1);
+    assert_eq!((r.error_code, r.member_epoch), (0, -1));
+    let _ = a;
+    let (b2, _) = c.streams_group_heartbeat(&beat("b", b.member_epoch, &[]), &ctx(), &topics, 2);
+    assert_eq!(tasks(&b2).len(), 2);
+}
+
+#[test]
+fn listed_and_described_as_streams() {
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    c.streams_group_heartbeat(&join("a"), &ctx(), &all_topics(1), 0);
+    let listed = c.list_groups(&Default::default());
+    let g = listed
+        .groups
+        .iter()
+        .find(|g| g.group_id.as_str() == "app")
+        .unwrap();
+    assert_eq!(g.group_type.as_str(), "streams");
+    let d = c.streams_group_describe("app");
+    assert_eq!(d.members.len(), 1);
+    assert_eq!(d.members[0].assignment.active_tasks.len(), 2);
+    assert_eq!(d.topology.unwrap().subtopologies.unwrap().len(), 2);
+    assert_eq!(
+        c.streams_group_describe("nope").error_code,
+        gregor_protocol::error_codes::GROUP_ID_NOT_FOUND
+    );
+}
+
+#[test]
+fn delete_groups_refuses_a_live_streams_group_and_removes_an_empty_one() {
+    use kafka_protocol::messages::{DeleteGroupsRequest, GroupId};
+    use kafka_protocol::protocol::StrBytes;
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    let (a, _) = c.streams_group_heartbeat(&join("a"), &ctx(), &all_topics(1), 0);
+    let req = DeleteGroupsRequest::default()
+        .with_groups_names(vec![GroupId(StrBytes::from_static_str("app"))]);
+    let (r, _) = c.delete_groups(&req);
+    assert_eq!(
+        r.results[0].error_code,
+        gregor_protocol::error_codes::NON_EMPTY_GROUP
+    );
+    let mut leave = beat("a", -1, &[]);
+    leave.member_epoch = -1;
+    let _ = a;
+    c.streams_group_heartbeat(&leave, &ctx(), &all_topics(1), 1);
+    let (r, _) = c.delete_groups(&req);
+    assert_eq!(r.results[0].error_code, 0);
+    assert!(c.streams_group("app").is_none());
+}
