@@ -303,7 +303,7 @@ fn generate(json: &Value) -> Res<String> {
         "    //! {name} (api key {api_key}), versions {}-{}.",
         valid.0, valid.1
     )?;
-    writeln!(o, "    #![allow(clippy::all, unused_imports, unused_variables, unused_mut, non_camel_case_types)]")?;
+    writeln!(o, "    #![allow(clippy::all, unused_imports, unused_variables, unused_mut, unused_parens, non_camel_case_types)]")?;
     writeln!(o, "    use crate::generated::wire;")?;
     writeln!(o, "    use anyhow::{{anyhow, bail, Result}};")?;
     writeln!(o, "    use bytes::{{Buf, BufMut, Bytes}};")?;

@@ -22,6 +22,9 @@ pub enum CodecError {
     TooLong(usize),
     #[error("unknown transaction state {0}")]
     UnknownState(i8),
+    /// A record type encoded by the generated schema code failed.
+    #[error("{0}")]
+    Schema(String),
 }
 
 /// Writes an int16-length string (non-flexible versions).

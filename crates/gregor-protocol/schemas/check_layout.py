@@ -28,10 +28,17 @@ PRIM = {"int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64",
 
 def layout(msg, v):
     structs = {s["name"]: s for s in msg.get("commonStructs", [])}
+    flexible = in_range(msg.get("flexibleVersions"), v)
     out = []
+    def tagged(prefix, fields):
+        # Java lists the tag numbers of the struct's tagged fields; a
+        # non-flexible version (coordinator record keys) has no section.
+        if flexible:
+            tags = sorted(f["tag"] for f in fields if "tag" in f and in_range(f.get("taggedVersions"), v))
+            out.append("%s<tagged> TAGGED_FIELDS_TYPE_NAME(%s)" % (prefix, ", ".join(map(str, tags))))
     def walk(fields, prefix):
         for f in fields:
-            if not in_range(f["versions"], v) or "tag" in f:
+            if "tag" in f or not in_range(f["versions"], v):
                 continue
             name = re.sub(r"(?<!^)(?=[A-Z])", "_", f["name"]).lower()
             t = f["type"]
@@ -45,15 +52,15 @@ def layout(msg, v):
                 out.append("%s%s %s %s" % (prefix, name, kind, str(nullable).lower()))
                 if et not in PRIM:
                     walk(inner, prefix + name + "[].")
-                    out.append("%s%s[].<tagged> TAGGED_FIELDS_TYPE_NAME()" % (prefix, name))
+                    tagged(prefix + name + "[].", inner)
             elif t in PRIM:
                 out.append("%s%s %s %s" % (prefix, name, PRIM[t], str(nullable).lower()))
             else:
                 out.append("%s%s STRUCT %s" % (prefix, name, str(nullable).lower()))
                 walk(inner, prefix + name + ".")
-                out.append("%s%s.<tagged> TAGGED_FIELDS_TYPE_NAME()" % (prefix, name))
+                tagged(prefix + name + ".", inner)
     walk(msg["fields"], "")
-    out.append("<tagged> TAGGED_FIELDS_TYPE_NAME()")
+    tagged("", msg["fields"])
     return out
 
 ok = True

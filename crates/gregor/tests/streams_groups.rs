@@ -271,3 +271,136 @@ fn a_malformed_heartbeat_closes_the_connection_and_the_broker_lives_on() {
     };
     assert_eq!(r.error_code, 0);
 }
+
+/// A member's view after one heartbeat: (epoch, active partitions).
+fn beat_at(
+    conn: &mut Connection,
+    member: &str,
+    epoch: i32,
+    owned: &[i32],
+) -> StreamsGroupHeartbeatResponse {
+    let owned = if owned.is_empty() {
+        vec![]
+    } else {
+        vec![rq::TaskIds {
+            subtopology_id: "0".into(),
+            partitions: owned.to_vec(),
+            ..Default::default()
+        }]
+    };
+    let beat = rq::StreamsGroupHeartbeatRequest {
+        group_id: "app".into(),
+        member_id: member.into(),
+        member_epoch: epoch,
+        active_tasks: Some(owned),
+        ..Default::default()
+    };
+    heartbeat(conn, &beat)
+}
+
+fn partitions(r: &StreamsGroupHeartbeatResponse) -> Vec<i32> {
+    let mut p: Vec<i32> = r
+        .active_tasks
+        .iter()
+        .flatten()
+        .flat_map(|t| t.partitions.clone())
+        .collect();
+    p.sort();
+    p
+}
+
+fn describe_app(conn: &mut Connection) -> StreamsGroupDescribeResponse {
+    let describe = StreamsGroupDescribeRequest {
+        group_ids: vec!["app".into()],
+        ..Default::default()
+    };
+    call(conn, 89, 1, &describe)
+}
+
+#[test]
+fn a_stable_streams_group_survives_a_broker_restart() {
+    let mut broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "words", 4);
+    wait_for_group_coordinator(&mut conn, "app");
+    let mut state: Vec<(String, i32, Vec<i32>)> = Vec::new();
+    for member in ["m1", "m2"] {
+        let join = rq::StreamsGroupHeartbeatRequest {
+            group_id: "app".into(),
+            member_id: member.into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            topology: Some(topology("words", "app")),
+            process_id: Some(format!("process-{member}")),
+            active_tasks: Some(vec![]),
+            standby_tasks: Some(vec![]),
+            warmup_tasks: Some(vec![]),
+            ..Default::default()
+        };
+        let r = heartbeat(&mut conn, &join);
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        state.push((member.into(), r.member_epoch, vec![]));
+    }
+    // Heartbeat both (reporting what they run) until the group is Stable.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for (member, epoch, owned) in state.iter_mut() {
+            let r = beat_at(&mut conn, member, *epoch, owned);
+            assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+            *epoch = r.member_epoch;
+            *owned = partitions(&r);
+        }
+        let d = describe_app(&mut conn);
+        if d.groups[0].group_state == "Stable" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not Stable: {:?}", d.groups[0]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = describe_app(&mut conn).groups.remove(0);
+    assert_eq!(state[0].2.len() + state[1].2.len(), 4, "{state:?}");
+    assert_eq!(state[0].2.len(), 2, "{state:?}");
+
+    broker.restart();
+    let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "app");
+    // The reloaded group has both members at their epochs with their tasks.
+    let after = describe_app(&mut conn).groups.remove(0);
+    assert_eq!(after.error_code, 0);
+    assert_eq!(
+        (after.group_epoch, after.assignment_epoch),
+        (before.group_epoch, before.assignment_epoch)
+    );
+    let view = |g: &gregor_protocol::generated::streams_group_describe_response::DescribedGroup| {
+        let mut v: Vec<(String, i32, String, Vec<i32>)> = g
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.clone(),
+                    m.member_epoch,
+                    m.process_id.clone(),
+                    m.assignment
+                        .active_tasks
+                        .iter()
+                        .flat_map(|t| t.partitions.clone())
+                        .collect(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(view(&after), view(&before));
+    // Their heartbeats are answered at the same epochs with the same tasks:
+    // no UNKNOWN_MEMBER_ID, no rebalance.
+    for (member, epoch, owned) in &state {
+        let r = beat_at(&mut conn, member, *epoch, owned);
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        assert_eq!(r.member_epoch, *epoch);
+        assert_eq!(&partitions(&r), owned);
+    }
+    let d = describe_app(&mut conn).groups.remove(0);
+    assert_eq!(d.group_state, "Stable");
+    assert_eq!(d.group_epoch, before.group_epoch);
+}

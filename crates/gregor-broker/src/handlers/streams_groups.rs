@@ -145,10 +145,11 @@ pub async fn heartbeat(
     let answer = broker
         .groups
         .immediate(&request.group_id, |c, now| {
-            (
-                c.streams_group_heartbeat(&request, &context, &*image, now),
-                Vec::new(),
-            )
+            let (response, mut effects) =
+                c.streams_group_heartbeat(&request, &context, &*image, now);
+            // Written to __consumer_offsets before the answer goes out.
+            let records = std::mem::take(&mut effects.records);
+            ((response, effects), records)
         })
         .await;
     match answer {

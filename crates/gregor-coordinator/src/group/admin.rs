@@ -171,7 +171,13 @@ impl GroupCoordinator {
                     );
                     continue;
                 }
-                self.streams_groups.remove(id.as_str());
+                if let Some(gone) = self.streams_groups.remove(id.as_str()) {
+                    records.extend(
+                        super::streams::persist::group_tombstones(&gone)
+                            .into_iter()
+                            .map(Record::Streams),
+                    );
+                }
                 if !self.groups.contains_key(id.as_str()) {
                     results.push(DeletableGroupResult::default().with_group_id(id.clone()));
                     continue;

@@ -15,6 +15,7 @@
 //! [`super::consumer::records`].
 
 use super::consumer::ConsumerRecord;
+use super::streams::StreamsRecord;
 use crate::coordinator_codec::{len_i32, put_bytes, put_nullable_string, put_string, Reader};
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -40,6 +41,8 @@ pub enum Record {
     },
     /// A consumer-protocol (KIP-848) group's record.
     Consumer(ConsumerRecord),
+    /// A streams-protocol (KIP-1071) group's record.
+    Streams(StreamsRecord),
 }
 
 /// A committed offset as stored (OffsetCommitValue).
@@ -88,6 +91,7 @@ impl Record {
         match self {
             Record::Offset { group, .. } | Record::Group { group, .. } => group,
             Record::Consumer(record) => record.group_id(),
+            Record::Streams(record) => record.group_id(),
         }
     }
 
@@ -113,6 +117,7 @@ impl Record {
                 value.as_ref().map(encode_group_value).transpose()?
             }
             Record::Consumer(record) => return record.encode(),
+            Record::Streams(record) => return record.encode(),
         };
         Ok((key.freeze(), value))
     }
@@ -132,6 +137,9 @@ impl Record {
             }),
             other if ConsumerRecord::is_consumer_key(other) => {
                 ConsumerRecord::decode(key, value).map(Record::Consumer)
+            }
+            other if StreamsRecord::is_streams_key(other) => {
+                StreamsRecord::decode(key, value).map(Record::Streams)
             }
             other => Err(RecordError::UnknownKey(other)),
         }

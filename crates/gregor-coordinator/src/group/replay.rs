@@ -57,6 +57,7 @@ impl GroupCoordinator {
                 load_group(g, value, now_ms);
             }
             Record::Consumer(record) => self.replay_consumer(record, now_ms),
+            Record::Streams(record) => self.replay_streams(record, now_ms),
             Record::Group { group, value: None } => {
                 // Offsets are separate records with their own tombstones; a
                 // group deleted with offsets left over lives on without

@@ -31,7 +31,8 @@ impl GroupCoordinator {
         self.groups.retain(|_, g| !g.is_unused());
         let fenced = self.tick_consumer_groups(now_ms);
         out.records.extend(fenced);
-        self.tick_streams_groups(now_ms);
+        let fenced = self.tick_streams_groups(now_ms);
+        out.records.extend(fenced);
         out
     }
 

@@ -63,6 +63,10 @@ pub struct StreamsGroup {
     pub topology: Option<Topology>,
     /// The topology against the topics, as of the last heartbeat.
     pub configured: Configured,
+    /// [`super::persist::tasks_hash`] of `configured.tasks`: what the target
+    /// was computed for. Persisted, so a reloaded group (not configured
+    /// until its next heartbeat) does not take that heartbeat for a change.
+    pub metadata_hash: i64,
     pub members: BTreeMap<String, StreamsMember>,
     /// Member id -> the active tasks it should end up with.
     pub target: BTreeMap<String, BTreeSet<TaskId>>,

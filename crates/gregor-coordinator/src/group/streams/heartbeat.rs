@@ -5,8 +5,10 @@
 
 use super::assign::{compute_target, reconcile};
 use super::group::{StreamsGroup, StreamsMember, TaskId};
+use super::persist::{diff, tasks_hash};
 use super::topology::{self, MissingTopic, Subtopology, TopicInfo, Topology};
 use crate::group::consumer::Topics;
+use crate::group::records::Record;
 use crate::group::GroupCoordinator;
 use gregor_protocol::error_codes::{
     FENCED_MEMBER_EPOCH, GROUP_ID_NOT_FOUND, GROUP_MAX_SIZE_REACHED, INVALID_REQUEST,
@@ -36,6 +38,8 @@ pub struct StreamsContext {
 #[derive(Clone, Debug, Default)]
 pub struct StreamsEffects {
     pub missing_topics: Vec<MissingTopic>,
+    /// What the heartbeat changed, for `__consumer_offsets`.
+    pub records: Vec<Record>,
 }
 
 fn refuse(code: i16, message: &str) -> StreamsGroupHeartbeatResponse {
@@ -132,8 +136,26 @@ pub(crate) fn wire_tasks(tasks: &BTreeSet<TaskId>) -> Vec<resp_t::TaskIds> {
 }
 
 impl GroupCoordinator {
-    /// Handles a StreamsGroupHeartbeat at `now_ms`.
+    /// Handles a StreamsGroupHeartbeat at `now_ms`; the effects carry the
+    /// records of what it changed.
     pub fn streams_group_heartbeat(
+        &mut self,
+        req: &StreamsGroupHeartbeatRequest,
+        ctx: &StreamsContext,
+        topics: &dyn Topics,
+        now_ms: i64,
+    ) -> (StreamsGroupHeartbeatResponse, StreamsEffects) {
+        let group_id = req.group_id.as_str();
+        let before = self.streams_groups.get(group_id).cloned();
+        let (response, mut effects) = self.streams_heartbeat_in_memory(req, ctx, topics, now_ms);
+        effects.records = diff(group_id, before.as_ref(), self.streams_groups.get(group_id))
+            .into_iter()
+            .map(Record::Streams)
+            .collect();
+        (response, effects)
+    }
+
+    fn streams_heartbeat_in_memory(
         &mut self,
         req: &StreamsGroupHeartbeatRequest,
         ctx: &StreamsContext,
@@ -297,9 +319,14 @@ impl GroupCoordinator {
             .unwrap_or_default();
         let effects = StreamsEffects {
             missing_topics: configured.missing_internal.clone(),
+            records: Vec::new(),
         };
-        if configured.tasks != group.configured.tasks {
+        // By hash rather than against `group.configured`: a reloaded group
+        // is unconfigured until now, yet its target is still current.
+        let hash = tasks_hash(&configured.tasks);
+        if hash != group.metadata_hash {
             bump = true;
+            group.metadata_hash = hash;
         }
         group.configured = configured;
         if bump {
@@ -400,8 +427,10 @@ impl GroupCoordinator {
         }
     }
 
-    /// Removes a member whose session or revocation ran out.
-    pub(crate) fn fence_streams_member(&mut self, group_id: &str, member_id: &str) {
+    /// Removes a member whose session or revocation ran out; returns the
+    /// records of the removal.
+    pub(crate) fn fence_streams_member(&mut self, group_id: &str, member_id: &str) -> Vec<Record> {
+        let before = self.streams_groups.get(group_id).cloned();
         if let Some(group) = self.streams_groups.get_mut(group_id) {
             if group.members.remove(member_id).is_some() {
                 tracing::info!(group = %group_id, member = %member_id, "streams group member fenced: session or rebalance timeout");
@@ -409,5 +438,9 @@ impl GroupCoordinator {
                 group.target.remove(member_id);
             }
         }
+        diff(group_id, before.as_ref(), self.streams_groups.get(group_id))
+            .into_iter()
+            .map(Record::Streams)
+            .collect()
     }
 }

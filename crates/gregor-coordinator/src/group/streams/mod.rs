@@ -5,19 +5,22 @@
 //! member to its target with revoke-before-assign.
 //!
 //! Pure state machine like its neighbours: decoded requests and the time in,
-//! values out. Unlike consumer groups, the group's membership is soft state
-//! here (not written to `__consumer_offsets` as Kafka's StreamsGroup*
-//! records): after a coordinator move or restart members get
-//! UNKNOWN_MEMBER_ID and rejoin. Committed offsets are stored as for every
-//! group.
+//! values out. Every change is also written to `__consumer_offsets` as
+//! Kafka's StreamsGroup* records ([`records`], [`persist`]) and replayed on
+//! load, so members keep their epochs and tasks across a coordinator move
+//! or restart. Committed offsets are stored as for every group.
 
 mod assign;
 mod describe;
 mod group;
 mod heartbeat;
 mod offsets;
+pub mod persist;
+pub mod records;
 pub mod topology;
 
+#[cfg(test)]
+mod persist_tests;
 #[cfg(test)]
 mod sim_tests;
 #[cfg(test)]
@@ -25,6 +28,7 @@ mod tests;
 
 pub use group::{StreamsGroup, StreamsGroupState, TaskId};
 pub use heartbeat::{StreamsContext, StreamsEffects, STREAMS_INVALID_TOPOLOGY};
+pub use records::StreamsRecord;
 pub use topology::MissingTopic;
 
 use crate::group::GroupCoordinator;
@@ -61,7 +65,7 @@ pub const STREAMS_TYPE: &str = "streams";
 impl GroupCoordinator {
     /// Fences every streams member whose session ran out, or that still
     /// revokes at the epoch its rebalance timeout was set for.
-    pub(crate) fn tick_streams_groups(&mut self, now_ms: i64) {
+    pub(crate) fn tick_streams_groups(&mut self, now_ms: i64) -> Vec<crate::group::Record> {
         let mut due = Vec::new();
         for group in self.streams_groups.values() {
             for m in group.members.values() {
@@ -74,9 +78,11 @@ impl GroupCoordinator {
                 }
             }
         }
+        let mut records = Vec::new();
         for (group, member) in due {
-            self.fence_streams_member(&group, &member);
+            records.extend(self.fence_streams_member(&group, &member));
         }
+        records
     }
 
     pub(crate) fn next_streams_deadline(&self) -> Option<i64> {

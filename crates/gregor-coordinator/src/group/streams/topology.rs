@@ -15,7 +15,7 @@ pub const INCORRECTLY_PARTITIONED_TOPICS: i8 = 2;
 pub const MISSING_INTERNAL_TOPICS: i8 = 3;
 pub const SHUTDOWN_APPLICATION: i8 = 4;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicInfo {
     pub name: String,
     /// 0: derived (changelogs always; repartition topics without a count).
@@ -25,7 +25,7 @@ pub struct TopicInfo {
     pub configs: Vec<(String, String)>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subtopology {
     pub id: String,
     pub source_topics: Vec<String>,
@@ -34,7 +34,7 @@ pub struct Subtopology {
     pub changelogs: Vec<TopicInfo>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Topology {
     pub epoch: i32,
     pub subtopologies: Vec<Subtopology>,
