@@ -14,4 +14,6 @@
 pub mod coordinator_codec;
 pub mod group;
 pub mod runtime;
+#[cfg(test)]
+mod sim_rng;
 pub mod txn;

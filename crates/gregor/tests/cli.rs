@@ -258,19 +258,10 @@ fn produce_and_consume_edge_cases() {
         &["topic", "create", "raw", "--partitions", "1"],
         "",
     ));
-    let mut child = Command::new(gregor_bin())
-        .args(["produce", "raw", "--bootstrap-server", &bootstrap])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a\xffb\r\n\nlast")
-        .unwrap();
-    let produced = child.wait_with_output().unwrap();
+    let produced = cli::run_with_bytes(
+        &["produce", "raw", "--bootstrap-server", &bootstrap],
+        b"a\xffb\r\n\nlast",
+    );
     assert!(produced.status.success());
     assert!(String::from_utf8_lossy(&produced.stderr).contains("Produced 3 records"));
     let out = ok(gregor(

@@ -15,9 +15,10 @@ use gregor_protocol::compression::Compression;
 use gregor_protocol::records::BatchBuilder;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
-use support::{free_port, gregor_bin, TestBroker};
+use support::cli::{self, ok};
+use support::{free_port, TestBroker};
 
 const PARTITIONS: i32 = 3;
 
@@ -26,39 +27,15 @@ fn gregor(broker: &TestBroker, args: &[&str], stdin: &str) -> Output {
 }
 
 fn gregor_at(bootstrap: &str, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(gregor_bin())
-        .args(args)
-        .arg("--bootstrap-server")
-        .arg(bootstrap)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    let mut all = args.to_vec();
+    all.extend(["--bootstrap-server", bootstrap]);
+    cli::run(&all, stdin)
 }
 
 /// A failure: exit code 1 and one line on stderr, which is returned.
 fn fails(output: Output) -> String {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    stderr
+    cli::one_line_failure(output)
 }
 
 fn get(broker: &TestBroker, topic: &str, key: &str) -> Output {

@@ -103,9 +103,7 @@ impl GroupCoordinator {
     /// Handles a ListGroups; state and type filters match case-insensitively
     /// and an empty filter matches everything.
     pub fn list_groups(&self, req: &ListGroupsRequest) -> ListGroupsResponse {
-        let wanted = |filter: &[kafka_protocol::protocol::StrBytes], value: &str| {
-            filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
-        };
+        let wanted = list_filter_accepts;
         let mut groups: Vec<ListedGroup> = self
             .groups
             .values()
@@ -227,4 +225,13 @@ impl GroupCoordinator {
             records,
         )
     }
+}
+
+/// A ListGroups states/types filter: empty passes everything, otherwise
+/// one entry must match (case-insensitively, surrounding spaces ignored).
+pub(crate) fn list_filter_accepts(
+    filter: &[kafka_protocol::protocol::StrBytes],
+    value: &str,
+) -> bool {
+    filter.is_empty() || filter.iter().any(|f| f.trim().eq_ignore_ascii_case(value))
 }

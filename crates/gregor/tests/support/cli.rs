@@ -7,6 +7,11 @@ use std::process::{Command, Output, Stdio};
 
 /// Runs `gregor ARGS` with `stdin` piped in; its whole output.
 pub fn run<S: AsRef<OsStr>>(args: &[S], stdin: &str) -> Output {
+    run_with_bytes(args, stdin.as_bytes())
+}
+
+/// [`run`] with input that need not be UTF-8.
+pub fn run_with_bytes<S: AsRef<OsStr>>(args: &[S], stdin: &[u8]) -> Output {
     let mut child = Command::new(gregor_bin())
         .args(args)
         .stdin(Stdio::piped())
@@ -14,12 +19,7 @@ pub fn run<S: AsRef<OsStr>>(args: &[S], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
     child.wait_with_output().unwrap()
 }
 

@@ -82,9 +82,7 @@ impl GroupCoordinator {
         states: &[StrBytes],
         types: &[StrBytes],
     ) -> Vec<ListedGroup> {
-        let wanted = |filter: &[StrBytes], value: &str| {
-            filter.is_empty() || filter.iter().any(|f| f.trim().eq_ignore_ascii_case(value))
-        };
+        let wanted = crate::group::admin::list_filter_accepts;
         self.consumer_groups
             .values()
             .filter(|g| wanted(states, g.state().name()) && wanted(types, CONSUMER_TYPE))

@@ -10,20 +10,23 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::GroupId;
 use kafka_protocol::protocol::StrBytes;
 
+fn key_values(pairs: &[(String, String)]) -> Vec<d::KeyValue> {
+    pairs
+        .iter()
+        .map(|(key, value)| d::KeyValue {
+            key: key.clone(),
+            value: value.clone(),
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn topic_info(t: &super::topology::TopicInfo, partitions: i32) -> d::TopicInfo {
     d::TopicInfo {
         name: t.name.clone(),
         partitions,
         replication_factor: t.replication_factor,
-        topic_configs: t
-            .configs
-            .iter()
-            .map(|(k, v)| d::KeyValue {
-                key: k.clone(),
-                value: v.clone(),
-                ..Default::default()
-            })
-            .collect(),
+        topic_configs: key_values(&t.configs),
         ..Default::default()
     }
 }
@@ -92,15 +95,7 @@ fn described(group: &StreamsGroup) -> d::DescribedGroup {
                     port: *port,
                     ..Default::default()
                 }),
-                client_tags: m
-                    .client_tags
-                    .iter()
-                    .map(|(k, v)| d::KeyValue {
-                        key: k.clone(),
-                        value: v.clone(),
-                        ..Default::default()
-                    })
-                    .collect(),
+                client_tags: key_values(&m.client_tags),
                 assignment: assignment(&m.assigned),
                 target_assignment: assignment(&target),
                 ..Default::default()
@@ -138,9 +133,7 @@ impl GroupCoordinator {
         states: &[StrBytes],
         types: &[StrBytes],
     ) -> Vec<ListedGroup> {
-        let wanted = |filter: &[StrBytes], value: &str| {
-            filter.is_empty() || filter.iter().any(|f| f.trim().eq_ignore_ascii_case(value))
-        };
+        let wanted = crate::group::admin::list_filter_accepts;
         self.streams_groups
             .values()
             .filter(|g| wanted(states, g.state().name()) && wanted(types, STREAMS_TYPE))

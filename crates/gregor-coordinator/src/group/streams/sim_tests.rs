@@ -15,29 +15,12 @@
 use super::tests::{all_topics, beat, ctx, join, tasks};
 use crate::group::consumer::TopicTable;
 use crate::group::{GroupConfig, GroupCoordinator};
+use crate::sim_rng::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
 const DEFAULT_SEEDS: u64 = 100;
 const STEPS: usize = 300;
 const MEMBERS: [&str; 4] = ["m0", "m1", "m2", "m3"];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
 
 /// What a client believes: its epoch and the tasks it runs.
 #[derive(Clone, Default)]
