@@ -144,6 +144,17 @@ def apps():
 PROTOCOLS = ["classic", "streams"]
 
 
+def await_output(reader, app, nothing_yet, timeout, what):
+    """Reads the output until nothing_yet() is false; fails after timeout
+    seconds or as soon as the app reports a failure."""
+    deadline = time.monotonic() + timeout
+    while nothing_yet():
+        assert time.monotonic() < deadline, f"{what}\n{app.log_tail()}"
+        why = app.failure()
+        assert why is None, f"{why}\n{app.log_tail()}"
+        reader.poll(0.2)
+
+
 @pytest.mark.txn
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_wordcount_exactly_once_across_kill9(broker_factory, apps, tmp_path, topic, protocol):
@@ -175,12 +186,7 @@ def test_wordcount_exactly_once_across_kill9(broker_factory, apps, tmp_path, top
         produce(bootstrap, input_topic, round1)
         add_counts(expected, round1)
         a = start("a", state_a)
-        deadline = time.monotonic() + 90
-        while not reader.records:
-            assert time.monotonic() < deadline, f"no output in 90 s\n{a.log_tail()}"
-            why = a.failure()
-            assert why is None, f"{why}\n{a.log_tail()}"
-            reader.poll(0.2)
+        await_output(reader, a, lambda: not reader.records, 90, "no output in 90 s")
         a.kill9()
         reader.poll(0.5)
         assert reader.counts != expected, "the first kill came after the whole round was counted"
@@ -192,12 +198,7 @@ def test_wordcount_exactly_once_across_kill9(broker_factory, apps, tmp_path, top
         round2 = corpus(2)
         produce(bootstrap, input_topic, round2, transactional_id=f"{topic}-producer")
         add_counts(expected, round2)
-        deadline = time.monotonic() + 60
-        while reader.counts == before:
-            assert time.monotonic() < deadline, f"round 2 not processed\n{a.log_tail()}"
-            why = a.failure()
-            assert why is None, f"{why}\n{a.log_tail()}"
-            reader.poll(0.2)
+        await_output(reader, a, lambda: reader.counts == before, 60, "round 2 not processed")
         a.kill9()
         reader.poll(0.5)
         assert reader.counts != expected, "the second kill came after the whole round was counted"
