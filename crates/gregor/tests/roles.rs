@@ -8,7 +8,7 @@
 
 mod support;
 
-use gregor_protocol::error_codes::{INVALID_REPLICA_ASSIGNMENT, NONE};
+use gregor_protocol::error_codes::{INVALID_REPLICA_ASSIGNMENT, NONE, NOT_CONTROLLER};
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DescribeClusterRequest, DescribeClusterResponse,
@@ -440,7 +440,12 @@ fn dedicated_nodes_formatted_for_another_cluster_stop_with_one_line() {
         assert!(last.starts_with("gregor: "), "{last}");
         assert!(last.contains("INCONSISTENT_CLUSTER_ID"), "{last}");
     }
-    // The rest carries on.
-    let (code, _) = create_topic(&mut cluster.connect(broker(0)), "still-here", 1, 1);
+    // The rest carries on. When the stopped controller was the leader, the
+    // others elect a new one first: meanwhile the broker answers
+    // NOT_CONTROLLER, which clients retry.
+    let code = eventually(20, "a topic created after the election", || {
+        let (code, _) = create_topic(&mut cluster.connect(broker(0)), "still-here", 1, 1);
+        (code != NOT_CONTROLLER).then_some(code)
+    });
     assert_eq!(code, NONE);
 }
