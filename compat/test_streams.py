@@ -144,6 +144,15 @@ def apps():
 PROTOCOLS = ["classic", "streams"]
 
 
+def wordcount_topics(bootstrap, topic):
+    """The app id and the created input and output topics of a WordCount run."""
+    input_topic, output_topic = f"{topic}-in", f"{topic}-out"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(input_topic, PARTITIONS, 1), NewTopic(output_topic, PARTITIONS, 1)]).values():
+        f.result(30)
+    return f"wc-{topic}"[:100], input_topic, output_topic
+
+
 def await_output(reader, app, nothing_yet, timeout, what):
     """Reads the output until nothing_yet() is false; fails after timeout
     seconds or as soon as the app reports a failure."""
@@ -160,11 +169,7 @@ def await_output(reader, app, nothing_yet, timeout, what):
 def test_wordcount_exactly_once_across_kill9(broker_factory, apps, tmp_path, topic, protocol):
     server = broker_factory({**BROKER_SETTINGS, **(STREAMS_GROUP_SETTINGS if protocol == "streams" else {})})
     bootstrap = server.bootstrap
-    app_id = f"wc-{topic}"[:100]
-    input_topic, output_topic = f"{topic}-in", f"{topic}-out"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic(input_topic, PARTITIONS, 1), NewTopic(output_topic, PARTITIONS, 1)]).values():
-        f.result(30)
+    app_id, input_topic, output_topic = wordcount_topics(bootstrap, topic)
 
     def start(name, state_dir):
         config = dict(APP_CONFIG)
@@ -255,11 +260,7 @@ def test_kafka_streams_groups_tool_lists_and_describes(broker_factory, apps, tmp
 
     server = broker_factory({**BROKER_SETTINGS, **STREAMS_GROUP_SETTINGS})
     bootstrap = server.bootstrap
-    app_id = f"wc-{topic}"[:100]
-    input_topic, output_topic = f"{topic}-in", f"{topic}-out"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic(input_topic, PARTITIONS, 1), NewTopic(output_topic, PARTITIONS, 1)]).values():
-        f.result(30)
+    app_id, input_topic, output_topic = wordcount_topics(bootstrap, topic)
     lines = corpus(1)
     produce(bootstrap, input_topic, lines)
     expected = {}

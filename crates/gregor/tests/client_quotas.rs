@@ -40,6 +40,11 @@ fn alter(
     )
 }
 
+/// Sets (`Some`) or removes (`None`) one quota key of an entity.
+fn set_quota(conn: &mut Connection, entity: Entity<'_>, key: &str, value: Option<f64>) {
+    assert_eq!(alter(conn, entity, &[(key, value)], false), (0, None));
+}
+
 /// An entity as "type=name,..." with its sorted (key, value)s.
 type Found = (String, Vec<(String, f64)>);
 
@@ -446,16 +451,7 @@ fn controller_mutations_are_limited_by_a_token_bucket() {
     let mut conn = broker.connect();
     let client: Entity = &[("client-id", Some("gregor-test"))];
     // 1 partition/s: a bucket of 11 tokens.
-    assert_eq!(
-        alter(
-            &mut conn,
-            client,
-            &[("controller_mutation_rate", Some(1.0))],
-            false
-        )
-        .0,
-        0
-    );
+    set_quota(&mut conn, client, "controller_mutation_rate", Some(1.0));
     // The first topic empties the bucket (11 - 15 = -4) and is accepted;
     // the next one in the same request is refused, as Kafka's strict quota.
     let (codes, throttle) = create_topics(&mut conn, &["m1", "m2"], 15, 7);
@@ -490,16 +486,7 @@ fn controller_mutations_are_limited_by_a_token_bucket() {
     // That connection is muted for ~11 s; another one is not.
     let mut conn = broker.connect();
     // Without the quota nothing is limited.
-    assert_eq!(
-        alter(
-            &mut conn,
-            client,
-            &[("controller_mutation_rate", None)],
-            false
-        )
-        .0,
-        0
-    );
+    set_quota(&mut conn, client, "controller_mutation_rate", None);
     let (codes, throttle) = create_topics(&mut conn, &["m5", "m6"], 30, 7);
     assert_eq!((codes, throttle), (vec![0, 0], 0));
 }
@@ -510,16 +497,7 @@ fn a_request_quota_throttle_is_written_into_any_response() {
     let mut conn = broker.connect();
     let client: Entity = &[("client-id", Some("gregor-test"))];
     // A millionth of a request thread: any request's handling exceeds it.
-    assert_eq!(
-        alter(
-            &mut conn,
-            client,
-            &[("request_percentage", Some(0.0001))],
-            false
-        )
-        .0,
-        0
-    );
+    set_quota(&mut conn, client, "request_percentage", Some(0.0001));
     let throttles: Vec<i32> = (0..3)
         .map(|_| {
             let ResponseKind::Metadata(m) = conn.request(
@@ -545,15 +523,11 @@ fn connections_over_an_addresss_creation_rate_are_closed_after_the_throttle() {
     let mut admin = broker.connect();
     // One new connection per second from 127.0.0.1 (measured over at
     // least one window: the first is within it, the second is not).
-    assert_eq!(
-        alter(
-            &mut admin,
-            &[("ip", Some("127.0.0.1"))],
-            &[("connection_creation_rate", Some(1.0))],
-            false
-        )
-        .0,
-        0
+    set_quota(
+        &mut admin,
+        &[("ip", Some("127.0.0.1"))],
+        "connection_creation_rate",
+        Some(1.0),
     );
     let served = |conn: &mut Connection| {
         let ResponseKind::ApiVersions(v) = conn.request(
@@ -590,15 +564,11 @@ fn connections_over_an_addresss_creation_rate_are_closed_after_the_throttle() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(served(&mut broker.connect()), 0);
     // Without the quota, nothing is limited.
-    assert_eq!(
-        alter(
-            &mut admin,
-            &[("ip", Some("127.0.0.1"))],
-            &[("connection_creation_rate", None)],
-            false
-        )
-        .0,
-        0
+    set_quota(
+        &mut admin,
+        &[("ip", Some("127.0.0.1"))],
+        "connection_creation_rate",
+        None,
     );
     for _ in 0..5 {
         assert_eq!(served(&mut broker.connect()), 0);
