@@ -16,18 +16,6 @@ use gregor_protocol::records::{delete_horizon, BatchBuilder, Record};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
-fn compact_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 400,
-        index_interval_bytes: 64,
-        delete: false,
-        compact: true,
-        min_cleanable_dirty_ratio: 0.01,
-        delete_retention_ms: 1_000,
-        ..LogConfig::default()
-    }
-}
-
 /// One batch of `(key, value)` records (`None` value: a tombstone).
 fn keyed(records: &[(&str, Option<&str>)], ts: i64) -> Vec<u8> {
     keyed_with(BatchBuilder::new(Compression::None), records, ts)

@@ -10,21 +10,9 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use gregor_log::cleaner::{CleanOptions, KeyIndex, KeyLookup};
-use gregor_log::{LogConfig, PartitionLog, TxnMarker};
+use gregor_log::{PartitionLog, TxnMarker};
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::BatchBuilder;
-
-fn compact_config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 400,
-        index_interval_bytes: 64,
-        delete: false,
-        compact: true,
-        min_cleanable_dirty_ratio: 0.01,
-        delete_retention_ms: 1_000,
-        ..LogConfig::default()
-    }
-}
 
 fn put(log: &mut PartitionLog, key: &str, value: Option<&str>) {
     let mut builder = BatchBuilder::new(Compression::None);

@@ -77,3 +77,17 @@ pub fn values(records: &[Record]) -> Vec<String> {
 pub fn offsets(records: &[Record]) -> Vec<i64> {
     records.iter().map(|r| r.offset).collect()
 }
+
+/// A compacted log with tiny segments, cleanable at once, tombstones kept
+/// for a second.
+pub fn compact_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 400,
+        index_interval_bytes: 64,
+        delete: false,
+        compact: true,
+        min_cleanable_dirty_ratio: 0.01,
+        delete_retention_ms: 1_000,
+        ..LogConfig::default()
+    }
+}
