@@ -22,6 +22,7 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -39,10 +40,36 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
 
+PORT_CLAIMS = Path(tempfile.gettempdir()) / "gregor-test-ports"
+STALE_CLAIM_SECONDS = 3600
+
+
+def claim_port(port):
+    """Claims `port` for one test with a file created exclusively in a
+    directory every test process shares (the Rust tests claim there too), so
+    two tests running at once never draw the same free port. Claims older
+    than an hour are left from finished runs and are taken over."""
+    PORT_CLAIMS.mkdir(parents=True, exist_ok=True)
+    path = PORT_CLAIMS / str(port)
+    for _ in range(2):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            try:
+                if time.time() - path.stat().st_mtime <= STALE_CLAIM_SECONDS:
+                    return False
+                path.unlink()
+            except FileNotFoundError:
+                pass
+    return False
+
+
 def free_port():
     """A free port picked at random below the kernel's ephemeral range
     (32768+), which outgoing connections take: a port from bind(0) may be
-    held by another test's client socket by the time the server binds it."""
+    held by another test's client socket by the time the server binds it.
+    The port is claimed so no other test of the run picks it too."""
     while True:
         port = random.randint(10000, 31999)
         with socket.socket() as s:
@@ -50,6 +77,7 @@ def free_port():
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+        if claim_port(port):
             return port
 
 

@@ -371,14 +371,16 @@ impl ProcessCluster {
     }
 }
 
-/// The first of `n` consecutive ports free now, below the ephemeral range
-/// other tests' `free_port()` draws from (so a parallel test's cluster
-/// cannot take one of them), from a start that differs per process.
+/// The first of `n` consecutive ports free now and claimed (see
+/// `claim_port`; a run whose claim fails part-way leaves those ports
+/// claimed, which only narrows the pool), below the ephemeral range, from a
+/// start that differs per process.
 pub fn consecutive_free_ports(n: u16) -> u16 {
     let mut base = 20_000 + (std::process::id() % 10_000) as u16;
     loop {
-        let free =
-            (base..base + n).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        let free = (base..base + n)
+            .all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+            && (base..base + n).all(super::claim_port);
         if free {
             return base;
         }

@@ -42,14 +42,43 @@ pub struct TestBroker {
 /// A port nothing listens on, picked at random below the kernel's ephemeral
 /// range (32768+): a port the kernel hands out (bind to 0) is also what
 /// outgoing connections of other tests take, and one of them may hold it by
-/// the time the server binds it.
+/// the time the server binds it. The port is claimed (see [`claim_port`]) so
+/// no other test of this run picks it too.
 pub fn free_port() -> u16 {
     loop {
         let port = 10_000 + (uuid::Uuid::new_v4().as_u128() % 22_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && claim_port(port) {
             return port;
         }
     }
+}
+
+/// Claims `port` for one test: a file per port, created exclusively, in a
+/// directory every test process shares (the compat suite's conftest claims
+/// there too). Without it two tests running at once — threads of one test
+/// binary, or another suite — could draw the same free port before either
+/// server binds it. Claims older than an hour are left from finished runs
+/// and are taken over.
+pub fn claim_port(port: u16) -> bool {
+    const STALE: Duration = Duration::from_secs(3600);
+    let dir = std::env::temp_dir().join("gregor-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(port.to_string());
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .is_ok()
+    };
+    if create() {
+        return true;
+    }
+    let stale = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .map(|at| at.elapsed().unwrap_or_default() > STALE)
+        .unwrap_or(false);
+    stale && std::fs::remove_file(&path).is_ok() && create()
 }
 
 pub fn gregor_bin() -> PathBuf {
