@@ -23,7 +23,9 @@ pub mod handlers;
 pub mod internal_topics;
 pub mod log_cleaner;
 pub mod log_config;
+
 pub mod meta_properties;
+pub mod metrics;
 pub mod quota;
 pub mod replica;
 pub mod replica_manager;

@@ -49,6 +49,8 @@ pub struct Broker {
     pub authorizer: Arc<crate::security::Authorizer>,
     /// Client quota rates (producer/consumer byte rate, request time).
     pub client_quotas: crate::quota::ClientQuotas,
+    /// The families `/metrics` serves (admin HTTP endpoint).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -373,6 +375,7 @@ impl Broker {
             markers_channel,
             verify_channel,
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
+            metrics: crate::metrics::Metrics::new(),
         });
         node.broker.send_replace(Some(broker.clone()));
         // Coordinator shards follow the leadership of their internal
@@ -479,7 +482,7 @@ impl Broker {
                 .unwrap_or(crate::admin_http::DEFAULT_KEY_INDEX_BYTES);
             timers.push(tokio::spawn(crate::admin_http::serve(
                 listener,
-                broker.replicas.clone(),
+                broker.clone(),
                 index_bytes,
                 shutdown_rx.clone(),
             )));

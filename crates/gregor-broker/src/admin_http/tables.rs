@@ -1,15 +1,13 @@
-//! The admin HTTP endpoint (`gregor.admin.listener`, off by default):
-//! compacted topics as tables and their compaction status, for operators
-//! and `gregor topic get` / `gregor topic describe`.
+//! Compacted topics as tables on the admin HTTP endpoint, and their
+//! compaction status, for operators and `gregor topic get` /
+//! `gregor topic describe`.
 //!
 //! - `GET /topics/{t}/compaction`: per-partition compaction status;
 //! - `GET /topics/{t}/partitions/{p}/keys/{key}`: the latest record of a
 //!   key (value, headers, offset, timestamp as JSON).
 //!
 //! 404 for a topic or partition not hosted here or an absent or deleted
-//! key, 400 for a topic that is not compacted. Plain HTTP without
-//! authentication or ACLs: it is meant to be bound to a loopback or
-//! management address (see docs/compaction.md).
+//! key, 400 for a topic that is not compacted.
 
 use crate::clock::now_ms;
 use crate::replica_manager::{Partition, ReplicaManager};
@@ -23,10 +21,9 @@ use gregor_log::cleaner::{KeyIndex, KeyLookup};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
-/// Default bound on the memory of all key indexes together.
+/// Default bound on the memory of all key indexes together
+/// (`gregor.admin.key.index.bytes`).
 pub const DEFAULT_KEY_INDEX_BYTES: usize = 64 * 1024 * 1024;
 
 struct CachedIndex {
@@ -229,31 +226,9 @@ async fn key(
     }
 }
 
-fn router(state: AdminState) -> Router {
-    Router::new()
-        .route("/topics/{topic}/compaction", get(compaction))
-        .route(
-            "/topics/{topic}/partitions/{partition}/keys/{key}",
-            get(key),
-        )
-        .with_state(state)
-}
-
-/// Binds `gregor.admin.listener` (a `host:port`); an error stops start-up,
-/// as a listener that cannot be bound does.
-pub async fn bind(address: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot bind gregor.admin.listener {address}: {e}"))
-}
-
-/// Serves the admin endpoint until shutdown.
-pub async fn serve(
-    listener: TcpListener,
-    replicas: Arc<ReplicaManager>,
-    key_index_bytes: usize,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// The table routes over the broker's partitions, with key indexes bounded
+/// by `key_index_bytes` together.
+pub(super) fn router(replicas: Arc<ReplicaManager>, key_index_bytes: usize) -> Router {
     let state = AdminState {
         replicas,
         indexes: Arc::new(Mutex::new(IndexCache {
@@ -262,21 +237,11 @@ pub async fn serve(
             clock: 0,
         })),
     };
-    let stop = async move {
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
-            }
-        }
-    };
-    // Not a graceful shutdown: a client holding a connection open must not
-    // delay the broker's; a lookup in flight is cut with the runtime.
-    tokio::select! {
-        result = axum::serve(listener, router(state)) => {
-            if let Err(err) = result {
-                tracing::warn!(%err, "admin HTTP endpoint stopped");
-            }
-        }
-        _ = stop => {}
-    }
+    Router::new()
+        .route("/topics/{topic}/compaction", get(compaction))
+        .route(
+            "/topics/{topic}/partitions/{partition}/keys/{key}",
+            get(key),
+        )
+        .with_state(state)
 }

@@ -1,0 +1,76 @@
+//! The admin HTTP endpoint (`gregor.admin.listener`, off by default), for
+//! operators and their tools:
+//!
+//! - `GET /health`: 200 while the process serves;
+//! - `GET /metrics`: the broker's metrics (see [`crate::metrics`]);
+//! - compacted topics as tables (see [`tables`]).
+//!
+//! Plain HTTP without authentication or ACLs: it is meant to be bound to a
+//! loopback or management address (see docs/configuration.md).
+
+mod tables;
+
+pub use tables::DEFAULT_KEY_INDEX_BYTES;
+
+use crate::server::Broker;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        broker.metrics.render(&[]),
+    )
+}
+
+fn router(broker: Arc<Broker>, key_index_bytes: usize) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(broker.clone())
+        .merge(tables::router(broker.replicas.clone(), key_index_bytes))
+}
+
+/// Binds `gregor.admin.listener` (a `host:port`); an error stops start-up,
+/// as a listener that cannot be bound does.
+pub async fn bind(address: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind gregor.admin.listener {address}: {e}"))
+}
+
+/// Serves the admin endpoint until shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    key_index_bytes: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let stop = async move {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    // Not a graceful shutdown: a client holding a connection open must not
+    // delay the broker's; a request in flight is cut with the runtime.
+    tokio::select! {
+        result = axum::serve(listener, router(broker, key_index_bytes)) => {
+            if let Err(err) = result {
+                tracing::warn!(%err, "admin HTTP endpoint stopped");
+            }
+        }
+        _ = stop => {}
+    }
+}
