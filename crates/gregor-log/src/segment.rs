@@ -52,7 +52,17 @@ pub(crate) struct Segment {
 impl Segment {
     /// Creates an empty segment, replacing any leftover files of that name.
     pub fn create(dir: &Path, base_offset: i64) -> io::Result<Segment> {
-        let log_path = segment_path(dir, base_offset, LOG_SUFFIX);
+        Segment::create_named(base_offset, |suffix| segment_path(dir, base_offset, suffix))
+    }
+
+    /// Creates an empty segment whose files are named by `path_of(suffix)`
+    /// (the cleaner writes its output under staged names, indexed as it is
+    /// written, and renames the files into place when it swaps them in).
+    pub(crate) fn create_named(
+        base_offset: i64,
+        path_of: impl Fn(&str) -> PathBuf,
+    ) -> io::Result<Segment> {
+        let log_path = path_of(LOG_SUFFIX);
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -60,7 +70,7 @@ impl Segment {
             .truncate(true)
             .open(&log_path)
             .map(Arc::new)?;
-        let txn_path = segment_path(dir, base_offset, TXN_INDEX_SUFFIX);
+        let txn_path = path_of(TXN_INDEX_SUFFIX);
         remove_if_exists(&txn_path)?;
         Ok(Segment {
             base_offset,
@@ -68,8 +78,8 @@ impl Segment {
             log,
             size: 0,
             next_offset: base_offset,
-            offset_index: OffsetIndex::create(&segment_path(dir, base_offset, INDEX_SUFFIX))?,
-            time_index: TimeIndex::create(&segment_path(dir, base_offset, TIME_INDEX_SUFFIX))?,
+            offset_index: OffsetIndex::create(&path_of(INDEX_SUFFIX))?,
+            time_index: TimeIndex::create(&path_of(TIME_INDEX_SUFFIX))?,
             txn_index: TxnIndex::new(&txn_path),
             bytes_since_index: 0,
             max_timestamp: -1,
@@ -373,6 +383,30 @@ impl Segment {
             self.roll_base_ms = None;
         }
         self.txn_index.truncate_from(self.next_offset)
+    }
+
+    /// Renames the segment's files to `<name>.deleted` (cheap whatever their
+    /// size) for their removal later, away from the partition's lock, as
+    /// Kafka does; the names to remove. A crash in between leaves them to
+    /// the next open, which removes every `.deleted` file.
+    pub(crate) fn retire(self) -> io::Result<Vec<PathBuf>> {
+        let mut retired = Vec::new();
+        for path in [
+            self.log_path.as_path(),
+            self.offset_index.path(),
+            self.time_index.path(),
+            self.txn_index.path(),
+        ] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".deleted");
+            let to = PathBuf::from(name);
+            match std::fs::rename(path, &to) {
+                Ok(()) => retired.push(to),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(retired)
     }
 
     /// Removes the segment's files.

@@ -419,7 +419,7 @@ proptest! {
         }
         let leftovers = std::fs::read_dir(dir.path()).unwrap()
             .filter_map(|e| e.unwrap().file_name().into_string().ok())
-            .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
+            .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap") || n.ends_with(".deleted"))
             .count();
         prop_assert_eq!(leftovers, 0);
         if crashed {
@@ -458,7 +458,7 @@ fn staged_files(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap"))
+        .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap") || n.ends_with(".deleted"))
         .collect()
 }
 
@@ -569,4 +569,120 @@ fn a_truncation_while_cleaning_abandons_the_clean() {
     assert!(staged_files(dir.path()).is_empty());
     assert_eq!(read_all(&log, 0), before);
     assert_eq!(log.log_end_offset(), cut);
+}
+
+/// The `.index` and `.timeindex` files of every segment but the active one.
+fn index_files(dir: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files: BTreeMap<String, Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("index" | "timeindex")
+            )
+        })
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    let last = files
+        .keys()
+        .filter(|n| n.ends_with(".index"))
+        .max()
+        .cloned()
+        .unwrap();
+    files.remove(&last);
+    files.remove(&last.replace(".index", ".timeindex"));
+    files
+}
+
+#[test]
+fn a_cleaned_segment_is_swapped_in_with_the_indexes_written_while_cleaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compact_config(), false);
+    for round in 0..3 {
+        for key in 0..40 {
+            let value = format!("v{round}-{key}");
+            let ts = 1_000 + key;
+            log.append(&keyed(&[(&format!("k{key}"), Some(&value))], ts), 0, 1_000)
+                .unwrap();
+        }
+    }
+    // Each time the clean takes the log (to swap a group in, then for the
+    // checkpoint), the staged indexes it is about to install are there.
+    struct Watching<'a>(&'a mut PartitionLog, &'a std::path::Path, Vec<(usize, u64)>);
+    impl gregor_log::cleaner::LogAccess for Watching<'_> {
+        fn with_log<T>(
+            &mut self,
+            f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
+        ) -> Result<T, LogError> {
+            let staged: Vec<u64> = std::fs::read_dir(self.1)
+                .unwrap()
+                .map(|e| e.unwrap())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".index.cleaned"))
+                .map(|e| e.metadata().unwrap().len())
+                .collect();
+            self.2.push((staged.len(), staged.iter().sum()));
+            f(self.0)
+        }
+    }
+    let cleaning = log.begin_clean(options(&log, 2_000)).unwrap().unwrap();
+    let mut watching = Watching(&mut log, dir.path(), Vec::new());
+    cleaning.run(&mut watching, &mut |_| {}).unwrap().unwrap();
+    let seen = watching.2;
+    let (swaps, checkpoint) = seen.split_at(seen.len() - 1);
+    assert!(
+        !swaps.is_empty() && swaps.iter().all(|&(n, _)| n == 1),
+        "{seen:?}"
+    );
+    assert!(swaps.iter().any(|&(_, bytes)| bytes > 0), "{seen:?}");
+    assert_eq!(checkpoint, [(0, 0)]);
+    assert!(staged_files(dir.path()).is_empty());
+    let after = read_all(&log, 0);
+    log.close().unwrap();
+    // What the clean installed equals what a rebuild from the log makes.
+    let written = index_files(dir.path());
+    assert!(written.values().any(|bytes| bytes.len() > 8), "{written:?}");
+    for name in written.keys() {
+        std::fs::remove_file(dir.path().join(name)).unwrap();
+    }
+    let log = open(dir.path(), compact_config(), false);
+    assert_eq!(read_all(&log, 0), after);
+    log.close().unwrap();
+    assert_eq!(index_files(dir.path()), written);
+    // And the time index finds a cleaned record by its timestamp.
+    let log = open(dir.path(), compact_config(), false);
+    let first_kept = after.iter().find(|r| r.timestamp >= 1_020).unwrap();
+    assert_eq!(
+        log.offset_for_timestamp(1_020).unwrap().map(|(o, _)| o),
+        Some(first_kept.offset)
+    );
+}
+
+#[test]
+fn a_crash_leaving_a_cleans_offset_indexes_staged_rebuilds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compact_config(), false);
+    fill(&mut log, 10);
+    clean_at(&mut log, 2_000).unwrap();
+    let after = read_all(&log, 0);
+    drop(log);
+    // As a crash between installing the log and its offset indexes: the
+    // installed indexes are gone, staged copies (maybe torn) are left.
+    let base = index_files(dir.path()).keys().next().unwrap().clone();
+    let stem = base
+        .trim_end_matches(".index")
+        .trim_end_matches(".timeindex")
+        .to_string();
+    for suffix in ["index", "timeindex"] {
+        std::fs::remove_file(dir.path().join(format!("{stem}.{suffix}"))).unwrap();
+        std::fs::write(dir.path().join(format!("{stem}.{suffix}.cleaned")), b"torn").unwrap();
+    }
+    let log = open(dir.path(), compact_config(), true);
+    assert!(staged_files(dir.path()).is_empty());
+    assert_eq!(read_all(&log, 0), after);
 }

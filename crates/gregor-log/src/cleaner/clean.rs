@@ -17,16 +17,16 @@ use super::plan::{self, Dirtiness, LogFacts, SegmentFacts};
 use super::swap::{self, staged_path, CLEANED};
 use crate::checkpoint;
 use crate::partition::{sync_dir, PartitionLog};
-use crate::segment::{scan_headers, Segment, LOG_SUFFIX};
+use crate::segment::{scan_headers, Segment};
 use crate::txn_index::{AbortedTxnEntry, TXN_INDEX_SUFFIX};
 use crate::LogError;
 use gregor_protocol::batch::BatchHeader;
 use gregor_protocol::records::decode_batch;
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -341,16 +341,17 @@ impl PartitionLog {
     }
 
     /// Locked: replaces the group's segments by its cleaned one, crash-safely;
-    /// the bytes that saves. `None` (and the staged files removed) when the
-    /// log changed under it.
+    /// the bytes that saves and the replaced segments' files, renamed, for
+    /// the caller to remove once the log is free. `None` (and the staged
+    /// files removed) when the log changed under it.
     fn swap_in(
         &mut self,
         cleaning: &Cleaning,
         staged: &Staged,
         faults: &mut Faults,
-    ) -> Result<Option<u64>, LogError> {
+    ) -> Result<Option<(u64, Vec<PathBuf>)>, LogError> {
         let Some(first) = self.still_holds(cleaning, staged) else {
-            remove_staged(&self.dir, staged.base)?;
+            swap::remove_staged(&self.dir, staged.base)?;
             return Ok(None);
         };
         let (dir, base, len) = (self.dir.clone(), staged.base, staged.len);
@@ -363,34 +364,24 @@ impl PartitionLog {
         faults.step()?;
         swap::commit_log(&dir, base)?;
         faults.step()?;
+        let mut retired = Vec::new();
         for segment in self.segments.drain(first..first + len) {
-            segment.delete()?;
+            retired.extend(segment.retire()?);
             faults.step()?;
         }
         swap::install_log(&dir, base)?;
         faults.step()?;
         swap::install_index(&dir, base)?;
         faults.step()?;
-        let (mut segment, _) = Segment::open(&dir, base, cleaning.index_interval_bytes, false)?;
-        // The rebuilt indexes are made final and durable as at a roll, so
-        // the next open trusts them (and finds the max timestamp).
-        segment.seal()?;
-        segment.flush()?;
+        swap::install_offset_indexes(&dir, base)?;
+        faults.step()?;
+        // Trusts the indexes written with the log (sealed and synced then):
+        // only the few batches after the last index entry are read.
+        let (segment, _) = Segment::open(&dir, base, cleaning.index_interval_bytes, false)?;
         let saved = replaced.saturating_sub(segment.size);
         self.segments.insert(first, segment);
-        Ok(Some(saved))
+        Ok(Some((saved, retired)))
     }
-}
-
-/// Removes a group's `.cleaned` files (an abandoned or failed clean).
-fn remove_staged(dir: &Path, base: i64) -> io::Result<()> {
-    for suffix in [LOG_SUFFIX, TXN_INDEX_SUFFIX] {
-        match fs::remove_file(staged_path(dir, base, suffix, CLEANED)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 impl Cleaning {
@@ -435,17 +426,23 @@ impl Cleaning {
             let staged = match self.write_group(first, len, &map, &mut state, io) {
                 Ok(staged) => staged,
                 Err(e) => {
-                    let _ = remove_staged(&self.dir, self.views[first].base_offset);
+                    let _ = swap::remove_staged(&self.dir, self.views[first].base_offset);
                     return self.abandon_or_fail(log, e);
                 }
             };
             let locked = Instant::now();
             let swapped = log.with_log(|l| l.swap_in(&self, &staged, faults))?;
             self.stats.locked_us += locked.elapsed().as_micros() as u64;
-            let Some(saved) = swapped else {
+            let Some((saved, retired)) = swapped else {
                 tracing::info!(dir = %self.dir.display(), base = staged.base, "log clean abandoned: the segments changed while it ran");
                 return Ok(None);
             };
+            for path in retired {
+                // Freeing a big file's blocks can take a while: not under the lock.
+                if let Err(e) = fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a replaced segment file");
+                }
+            }
             self.stats.size_after = self.stats.size_after.saturating_sub(saved);
             first += len;
         }
@@ -548,23 +545,23 @@ impl Cleaning {
             records_read: state.records_read,
             records_kept: state.records_kept,
         };
-        let log_path = staged_path(&self.dir, base, LOG_SUFFIX, CLEANED);
-        let mut out = BufWriter::new(File::create(&log_path)?);
+        // The output is a segment under staged names, indexed as it is
+        // written, so the swap renames finished files instead of re-reading
+        // the log under the partition's lock to rebuild its indexes.
+        let dir = self.dir.clone();
+        let mut out =
+            Segment::create_named(base, |suffix| staged_path(&dir, base, suffix, CLEANED))?;
+        let mut pending = PendingWrites::default();
         let mut kept_markers = Vec::new();
         for segment in views {
             for (position, header) in segment.headers()? {
                 let bytes = segment.read_bytes(position, header.total_size())?;
                 let written = match filter.batch(&header, &bytes)? {
-                    Outcome::Unchanged => {
-                        out.write_all(&bytes)?;
-                        bytes.len()
-                    }
-                    Outcome::Rewritten(new) => {
-                        out.write_all(&new)?;
-                        new.len()
-                    }
+                    Outcome::Unchanged => pending.push(header, &bytes),
+                    Outcome::Rewritten(new) => pending.push(BatchHeader::parse(&new)?, &new),
                     Outcome::Dropped => 0,
                 };
+                pending.write_when_full(&mut out, self.index_interval_bytes, self.now_ms)?;
                 io((bytes.len() + written) as u64);
                 self.stats.bytes_written += written as u64;
                 if header.is_control() && written > 0 {
@@ -572,13 +569,14 @@ impl Cleaning {
                 }
             }
         }
+        pending.write(&mut out, self.index_interval_bytes, self.now_ms)?;
         state.open_txn_has_data = filter.open_txn_has_data;
         state.next_delete_horizon_ms = filter.next_delete_horizon_ms;
         state.records_read = filter.records_read;
         state.records_kept = filter.records_kept;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
+        out.seal()?;
+        out.flush()?;
+        drop(out);
         // Aborted transactions whose marker is kept stay listed.
         let entries: Vec<&AbortedTxnEntry> = self
             .aborted_entries
@@ -598,6 +596,45 @@ impl Cleaning {
         }
         sync_dir(&self.dir)?;
         Ok(Staged { first, len, base })
+    }
+}
+
+/// Kept batches gathered into writes of about [`PendingWrites::WRITE_BYTES`].
+#[derive(Default)]
+struct PendingWrites {
+    bytes: Vec<u8>,
+    headers: Vec<BatchHeader>,
+}
+
+impl PendingWrites {
+    const WRITE_BYTES: usize = 1 << 20;
+
+    /// Adds a batch; its size.
+    fn push(&mut self, header: BatchHeader, batch: &[u8]) -> usize {
+        self.bytes.extend_from_slice(batch);
+        self.headers.push(header);
+        batch.len()
+    }
+
+    fn write_when_full(
+        &mut self,
+        out: &mut Segment,
+        index_interval: u64,
+        now_ms: i64,
+    ) -> io::Result<()> {
+        if self.bytes.len() < Self::WRITE_BYTES {
+            return Ok(());
+        }
+        self.write(out, index_interval, now_ms)
+    }
+
+    fn write(&mut self, out: &mut Segment, index_interval: u64, now_ms: i64) -> io::Result<()> {
+        if !self.headers.is_empty() {
+            out.append(&self.bytes, &self.headers, index_interval, now_ms)?;
+        }
+        self.bytes.clear();
+        self.headers.clear();
+        Ok(())
     }
 }
 

@@ -3,14 +3,19 @@
 //!
 //! A clean writes `<base>.log.cleaned` (and `<base>.txnindex.cleaned` when
 //! it keeps aborted transactions), fsyncs them, renames the index then the
-//! log to `.swap`, deletes the segments it replaces, and renames the swap
-//! files to their final names. The offset and time indexes are not written:
-//! opening the new segment rebuilds them from the log.
+//! log to `.swap`, renames the files of the segments it replaces to
+//! `<name>.deleted` (removed after the partition's lock is released: freeing
+//! a big file takes time), and renames the swap files to their final names. Its offset and time indexes, written with
+//! the log as `<base>.index.cleaned` and `<base>.timeindex.cleaned`, are
+//! renamed into place last; they are no part of the commit: a crash that
+//! leaves them behind removes them, and opening the segment rebuilds
+//! whichever index is missing.
 //!
 //! The rename of `<base>.log.cleaned` to `<base>.log.swap` is the commit
 //! point. At open, [`recover`] undoes a clean that had not reached it (any
 //! `.cleaned` file) and completes one that had (a `.log.swap` file: the
-//! segments it covers are deleted, the swap files renamed).
+//! segments it covers are deleted, the swap files renamed); every
+//! `.deleted` file left is removed.
 
 use crate::partition::sync_dir;
 use crate::scan::{HeaderScanner, Step};
@@ -23,6 +28,8 @@ use std::path::{Path, PathBuf};
 
 pub(crate) const CLEANED: &str = "cleaned";
 pub(crate) const SWAP: &str = "swap";
+/// A replaced segment's file, renamed under the lock and removed after it.
+pub(crate) const DELETED: &str = "deleted";
 
 /// `<base>.<suffix>.<stage>`.
 pub(crate) fn staged_path(dir: &Path, base: i64, suffix: &str, stage: &str) -> PathBuf {
@@ -91,6 +98,32 @@ pub(crate) fn install_index(dir: &Path, base: i64) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// After the log and its transaction index: the offset and time indexes
+/// written with the cleaned log, so opening it needs no rebuild.
+pub(crate) fn install_offset_indexes(dir: &Path, base: i64) -> io::Result<()> {
+    for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        fs::rename(
+            staged_path(dir, base, suffix, CLEANED),
+            segment_path(dir, base, suffix),
+        )?;
+    }
+    Ok(())
+}
+
+/// Removes a group's staged files (an abandoned or failed clean, or a
+/// recovery rolling it back).
+pub(crate) fn remove_staged(dir: &Path, base: i64) -> io::Result<()> {
+    for suffix in [
+        LOG_SUFFIX,
+        TXN_INDEX_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+    ] {
+        remove_if_exists(&staged_path(dir, base, suffix, CLEANED))?;
+    }
+    Ok(())
+}
+
 /// Offset after the last whole batch of a log file.
 fn next_offset_of(path: &Path, base: i64) -> io::Result<i64> {
     let file = File::open(path)?;
@@ -106,6 +139,8 @@ fn next_offset_of(path: &Path, base: i64) -> io::Result<i64> {
 /// Finishes or rolls back the cleans a crash interrupted (see the module doc).
 pub(crate) fn recover(dir: &Path) -> io::Result<()> {
     let mut cleaned = BTreeSet::new();
+    let mut staged_indexes = BTreeSet::new();
+    let mut retired = Vec::new();
     let mut log_swaps = BTreeSet::new();
     let mut index_swaps = BTreeSet::new();
     let mut segments = BTreeSet::new();
@@ -120,6 +155,10 @@ pub(crate) fn recover(dir: &Path) -> io::Result<()> {
             continue;
         };
         match (suffix, parts.next()) {
+            (_, Some(DELETED)) => retired.push(dir.join(name)),
+            (INDEX_SUFFIX | TIME_INDEX_SUFFIX, Some(CLEANED)) => {
+                staged_indexes.insert(base);
+            }
             (_, Some(CLEANED)) => {
                 cleaned.insert(base);
             }
@@ -135,8 +174,22 @@ pub(crate) fn recover(dir: &Path) -> io::Result<()> {
             _ => {}
         }
     }
-    if cleaned.is_empty() && log_swaps.is_empty() && index_swaps.is_empty() {
+    // Segments a clean replaced, left by a crash before their removal.
+    for path in &retired {
+        remove_if_exists(path)?;
+    }
+    if cleaned.is_empty()
+        && log_swaps.is_empty()
+        && index_swaps.is_empty()
+        && staged_indexes.is_empty()
+    {
         return Ok(());
+    }
+    // Rebuildable: a segment whose index is missing rebuilds it at open.
+    for &base in &staged_indexes {
+        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            remove_if_exists(&staged_path(dir, base, suffix, CLEANED))?;
+        }
     }
     for &base in &cleaned {
         // Not committed: the old segments are intact.
