@@ -812,6 +812,30 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "How long a follower waits for its leader's answer beyond the fetch wait.",
     ),
     def(
+        "max.connections",
+        Int,
+        "2147483647",
+        "Connections the broker holds at most on its client listeners (not counting the controller listeners, nor the inter-broker listener when there are others); a full listener accepts no more until one closes. Per listener: listener.name.<name>.max.connections.",
+    ),
+    def(
+        "max.connections.per.ip",
+        Int,
+        "2147483647",
+        "Connections at most from one address; one more is closed at once.",
+    ),
+    def(
+        "max.connections.per.ip.overrides",
+        Str,
+        "",
+        "Per-address exceptions to max.connections.per.ip: address:count,... (literal addresses).",
+    ),
+    def(
+        "max.connection.creation.rate",
+        Int,
+        "2147483647",
+        "New connections per second the broker takes on its client listeners; one over the rate is served after the throttle time. Per listener: listener.name.<name>.max.connection.creation.rate.",
+    ),
+    def(
         "quota.window.num",
         Int,
         "11",
@@ -1412,11 +1436,16 @@ pub fn listener_key(listener: &str, key: &str) -> String {
 
 /// Splits a per-listener override `listener.name.<listener>.<config>` into
 /// the listener name and the config it overrides; only the settings Kafka
-/// lets a listener override that Gregor knows (`ssl.*` so far).
+/// lets a listener override that Gregor knows (`ssl.*` and the listener's
+/// connection limits).
 pub fn listener_override(key: &str) -> Option<(&str, &'static BrokerConfigDef)> {
     let rest = key.strip_prefix("listener.name.")?;
     let (listener, config) = rest.split_once('.')?;
-    let def = find(config).filter(|d| d.name.starts_with("ssl."))?;
+    let def = find(config).filter(|d| {
+        d.name.starts_with("ssl.")
+            || d.name == "max.connections"
+            || d.name == "max.connection.creation.rate"
+    })?;
     (!listener.is_empty()).then_some((listener, def))
 }
 

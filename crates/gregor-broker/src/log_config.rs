@@ -50,6 +50,21 @@ impl<'a> BrokerLayers<'a> {
         }
     }
 
+    /// The effective value of a broker setting: this broker's dynamic
+    /// value, the cluster-wide dynamic default, the static value, then the
+    /// default; `None` when nothing sets an unknown name.
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.dynamic
+            .and_then(|d| d.get(name))
+            .or_else(|| self.dynamic_default.get(name))
+            .cloned()
+            .or_else(|| {
+                let value = self.config.value(name);
+                (self.config.is_explicit(name) || crate::config::find(name).is_some())
+                    .then(|| value.to_string())
+            })
+    }
+
     /// The broker-level default of a topic config and its source, if any
     /// layer sets its synonym.
     pub fn topic_default(&self, topic_config: &str) -> Option<(String, ConfigSource)> {

@@ -11,6 +11,7 @@ use crate::controller::Controller;
 use crate::fetch::session_cache::SessionCache;
 use crate::group_service::{GroupService, GroupServiceSettings};
 use crate::meta_properties;
+use crate::quota::connection_limits::{Admission, ConnectionLimits, Limits};
 use crate::replica::fetcher::{self, FetcherContext};
 use crate::replica_manager::ReplicaManager;
 use crate::security::scram_bootstrap;
@@ -85,6 +86,12 @@ pub struct NodeContext {
     /// side and the controller listeners, which authorize before the
     /// broker side is up.
     pub authorizer: Arc<crate::security::Authorizer>,
+    /// Open connections and creation rates against `max.connections*`.
+    pub connection_limits: Arc<ConnectionLimits>,
+    /// `inter.broker.listener.name` when the broker has other client
+    /// listeners: then it is not counted broker-wide (Kafka's protected
+    /// listener).
+    pub protected_listener: Option<String>,
     broker: watch::Sender<Option<Arc<Broker>>>,
 }
 
@@ -262,6 +269,22 @@ impl Broker {
             socket_request_max_bytes: config.socket_request_max_bytes,
             main: tokio::runtime::Handle::current(),
             authorizer: Arc::new(crate::security::Authorizer::new(config.authorizer.clone())),
+            connection_limits: ConnectionLimits::new(
+                config.value("quota.window.num").parse().unwrap_or(11),
+                config
+                    .value("quota.window.size.seconds")
+                    .parse::<i64>()
+                    .unwrap_or(1)
+                    .saturating_mul(1000),
+            ),
+            protected_listener: (config
+                .listeners
+                .bound
+                .iter()
+                .filter(|l| !l.is_controller)
+                .count()
+                > 1)
+            .then(|| config.listeners.inter_broker.clone()),
             broker: broker_ready,
         });
 
@@ -758,6 +781,7 @@ async fn accept_loop(
     let mut connections = tokio::task::JoinSet::new();
     let mut reload_check = tokio::time::interval(TLS_RELOAD_CHECK);
     reload_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let limits = || connection_limits(&node, &context);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -767,30 +791,54 @@ async fn accept_loop(
                     let _ = tokio::task::spawn_blocking(move || tls.reload_if_changed()).await;
                 }
             }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            // No accept while the broker or this listener is at its
+            // max.connections: clients wait in the kernel's backlog.
+            accepted = async {
+                let slot = node.connection_limits.wait_for_slot(&context.name, limits).await;
+                (slot, listener.accept().await)
+            } => match accepted {
+                (mut slot, Ok((stream, peer))) => {
+                    let limits = limits();
+                    let delay = match node.connection_limits.admit(&mut slot, peer.ip(), &limits, crate::clock::now_ms()) {
+                        Admission::TooManyFromAddress => {
+                            tracing::debug!(%peer, "over max.connections.per.ip; closed");
+                            continue;
+                        }
+                        Admission::Serve => None,
+                        Admission::ServeAfter(delay) => Some(delay),
+                    };
                     if let Some(delay) = connection_throttle(&node, &context, peer) {
                         // Over its address's connection_creation_rate: not
                         // served, closed once the throttle time is over.
                         tracing::debug!(%peer, ?delay, "connection throttled; closing after the delay");
                         connections.spawn(async move {
                             tokio::time::sleep(delay).await;
-                            drop(stream);
+                            drop((stream, slot));
                         });
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    match &tls {
-                        None => {
-                            let session = Session::anonymous(peer, context.clone());
-                            connections.spawn(connection::serve(stream, session, node.clone(), shutdown.clone()));
+                    let served = {
+                        let (context, node, shutdown, tls) = (context.clone(), node.clone(), shutdown.clone(), tls.clone());
+                        async move {
+                            if let Some(delay) = delay {
+                                // Over the broker's or listener's creation
+                                // rate: served once the throttle time is over.
+                                tokio::time::sleep(delay).await;
+                            }
+                            match tls {
+                                None => {
+                                    let session = Session::anonymous(peer, context);
+                                    connection::serve(stream, session, node, shutdown).await;
+                                }
+                                Some(tls) => serve_tls(stream, peer, tls, context, node, shutdown).await,
+                            }
+                            drop(slot);
                         }
-                        Some(tls) => {
-                            connections.spawn(serve_tls(stream, peer, tls.clone(), context.clone(), node.clone(), shutdown.clone()));
-                        }
-                    }
+                    };
+                    connections.spawn(served);
                 }
-                Err(err) => {
+                (_, Err(err)) => {
                     // Out of file descriptors and the like: back off briefly.
                     tracing::warn!(%err, "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -800,6 +848,22 @@ async fn accept_loop(
         }
     }
     connections.shutdown().await;
+}
+
+/// The connection limits of `context`'s listener now; none before the
+/// broker side is up (only the controller listeners serve then).
+fn connection_limits(node: &NodeContext, context: &ConnectionListener) -> Limits {
+    let Some(broker) = node.broker() else {
+        return Limits::unlimited();
+    };
+    let broker_wide =
+        !context.is_controller && node.protected_listener.as_deref() != Some(&context.name);
+    Limits::of(
+        &broker.config,
+        &broker.controller.image(),
+        &context.name,
+        broker_wide,
+    )
 }
 
 /// The delay before closing a new connection from `peer` that goes over its

@@ -445,11 +445,20 @@ pub fn validate(set: &[(&str, &str)], per_broker: bool) -> Result<(), Refusal> {
         return Err(refusal("Cannot update these configs dynamically", &fixed));
     }
     for (name, value) in set {
-        if let Some(kind) = synonym_type(name) {
+        let kind = synonym_type(name).or_else(|| {
+            crate::config::find(name)
+                .or_else(|| crate::config::listener_override(name).map(|(_, def)| def))
+                .map(|def| def.kind)
+        });
+        if let Some(kind) = kind {
             check_value(name, value, kind)?;
         }
         if [throttle::LEADER_RATE, throttle::FOLLOWER_RATE].contains(name) {
             throttle::check_rate(name, value).map_err(|m| (error_codes::INVALID_REQUEST, m))?;
+        }
+        if *name == crate::quota::connection_limits::MAX_CONNECTIONS_PER_IP_OVERRIDES {
+            crate::quota::connection_limits::check_overrides(value)
+                .map_err(|m| (error_codes::INVALID_REQUEST, m))?;
         }
     }
     if !per_broker {

@@ -4,6 +4,7 @@
 //! `rate` and `resolve` are the pure parts; `enforce` applies them to a
 //! request and its reply.
 
+pub mod connection_limits;
 pub mod connection_rate;
 pub mod enforce;
 pub mod mutation;

@@ -1,0 +1,181 @@
+//! Kafka's broker connection limits over TCP: `max.connections` (the
+//! listener stops accepting while full), `max.connections.per.ip` with its
+//! overrides (one more is closed at once), `max.connection.creation.rate`
+//! (served after the throttle time), static and as dynamic broker configs.
+
+// Tests fail by panicking: unwrap and expect are how they say so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::time::{Duration, Instant};
+use support::{Connection, TestBroker};
+
+const BROKER_RESOURCE: i8 = 4;
+const SET: i8 = 0;
+const INVALID_REQUEST: i16 = 42;
+
+fn api_versions(conn: &mut Connection) -> Bytes {
+    let frame = conn.encode(
+        ApiKey::ApiVersions,
+        3,
+        &RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    );
+    conn.send_raw(&frame);
+    conn.read_frame().expect("an ApiVersions answer")
+}
+
+type Bytes = bytes::Bytes;
+
+/// Whether an ApiVersions request sent on `conn` is answered within `wait`.
+fn answered_within(conn: &mut Connection, wait: Duration) -> bool {
+    let frame = conn.encode(
+        ApiKey::ApiVersions,
+        3,
+        &RequestKind::ApiVersions(ApiVersionsRequest::default()),
+    );
+    conn.send_raw(&frame);
+    conn.stream.set_read_timeout(Some(wait)).unwrap();
+    let answered = conn.read_frame().is_some();
+    conn.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    answered
+}
+
+/// Sets one cluster-wide dynamic broker config; the error code.
+fn set_cluster_default(conn: &mut Connection, name: &str, value: &str) -> i16 {
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(BROKER_RESOURCE)
+            .with_resource_name(StrBytes::from_static_str(""))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(StrBytes::from_string(name.to_string()))
+                .with_config_operation(SET)
+                .with_value(Some(StrBytes::from_string(value.to_string())))]),
+    ]);
+    let ResponseKind::IncrementalAlterConfigs(response) = conn.request(
+        ApiKey::IncrementalAlterConfigs,
+        1,
+        RequestKind::IncrementalAlterConfigs(request),
+    ) else {
+        panic!("not an IncrementalAlterConfigs response")
+    };
+    response.responses[0].error_code
+}
+
+#[test]
+fn a_connection_over_the_per_address_maximum_is_closed_at_once() {
+    let broker = TestBroker::start(&[
+        "max.connections.per.ip=2",
+        // Another address of the loopback network gets more.
+        "max.connections.per.ip.overrides=127.0.0.2:3",
+    ]);
+    let mut first = broker.connect();
+    let mut second = broker.connect();
+    api_versions(&mut first);
+    api_versions(&mut second);
+    let mut third = broker.connect();
+    let started = Instant::now();
+    assert!(third.is_closed(), "the third connection is closed");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Open connections go on; a closed one frees its place.
+    api_versions(&mut first);
+    drop(second);
+    // The broker counts it closed once it reads the end of the stream.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = broker.connect();
+        if answered_within(&mut again, Duration::from_secs(2)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the freed place was not given back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_full_broker_accepts_no_more_until_a_connection_closes() {
+    let broker = TestBroker::start(&["max.connections=2"]);
+    let mut first = broker.connect();
+    let mut second = broker.connect();
+    api_versions(&mut first);
+    api_versions(&mut second);
+    // The kernel completes the handshake; the broker does not take it.
+    let mut waiting = broker.connect();
+    assert!(!answered_within(&mut waiting, Duration::from_millis(800)));
+    drop(first);
+    // Its request was sent already: the answer comes once it is taken.
+    waiting
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(
+        waiting.read_frame().is_some(),
+        "served once a slot was free"
+    );
+    api_versions(&mut second);
+}
+
+#[test]
+fn connections_over_the_listener_creation_rate_are_served_after_the_throttle() {
+    let broker = TestBroker::start(&[
+        "quota.window.num=2",
+        "quota.window.size.seconds=1",
+        "listener.name.plaintext.max.connection.creation.rate=2",
+    ]);
+    // The start-up probes' connections count too: let them age out of
+    // the two windows first.
+    std::thread::sleep(Duration::from_millis(2100));
+    // Two per second over at least one window: the first two are served
+    // at once, a burst beyond waits.
+    let mut conns: Vec<Connection> = (0..2).map(|_| broker.connect()).collect();
+    for conn in &mut conns {
+        assert!(answered_within(conn, Duration::from_millis(500)));
+    }
+    let mut late = broker.connect();
+    let started = Instant::now();
+    api_versions(&mut late);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300),
+        "served after {waited:?}"
+    );
+}
+
+#[test]
+fn the_limits_change_as_dynamic_broker_configs() {
+    let broker = TestBroker::start(&[]);
+    let mut admin = broker.connect();
+    api_versions(&mut admin);
+    assert_eq!(
+        set_cluster_default(&mut admin, "max.connections.per.ip", "2"),
+        0
+    );
+    let mut second = broker.connect();
+    api_versions(&mut second);
+    let mut third = broker.connect();
+    assert!(third.is_closed(), "over the dynamic per-address maximum");
+    assert_eq!(
+        set_cluster_default(&mut admin, "max.connections.per.ip", "10"),
+        0
+    );
+    api_versions(&mut broker.connect());
+    // Kafka's checks of the values.
+    assert_eq!(
+        set_cluster_default(&mut admin, "max.connections.per.ip.overrides", "127.0.0.1"),
+        INVALID_REQUEST
+    );
+    assert_eq!(
+        set_cluster_default(&mut admin, "max.connections", "many"),
+        INVALID_REQUEST
+    );
+}
