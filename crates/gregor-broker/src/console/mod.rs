@@ -25,7 +25,11 @@ mod gate;
 pub mod layout;
 pub mod state;
 
+mod decode;
+mod filter;
+mod messages;
 mod overview;
+mod records;
 mod throughput;
 mod topics;
 
@@ -41,7 +45,14 @@ use std::sync::Arc;
 
 /// Every page's routes; a new page adds one line here and one in
 /// [`layout::NAV`].
-const PAGES: &[fn() -> Router<ConsoleState>] = &[assets::routes, overview::routes, topics::routes];
+// One line per page, so pages added on different branches merge cleanly.
+#[rustfmt::skip]
+const PAGES: &[fn() -> Router<ConsoleState>] = &[
+    assets::routes,
+    overview::routes,
+    topics::routes,
+    messages::routes,
+];
 
 /// The console's routes, merged into the admin endpoint's router.
 pub fn router(broker: Arc<Broker>) -> Router {
