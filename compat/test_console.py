@@ -65,6 +65,11 @@ def test_create_produce_filter_and_escape(console_factory, browser, topic):
     assert '"status": "paid"' in rows.first.locator("td.value").inner_text()
     assert rows.first.locator("td.key").inner_text() == "paid-key"
     shot(page, "messages-filter")
+    page.fill("input[name=filter]", 'json(value).order >= 16 || headers["source"] == "web"')
+    page.click("#browse button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#records tr.record').length === 5")
+    page.set_viewport_size({"width": 1360, "height": 760})
+    shot(page, "messages-readme")
 
     # HTML in a key, value and header is text: visible as written, never run.
     page.fill("input[name=filter]", 'value.contains("<script>")')

@@ -150,13 +150,16 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestKind, ResponseKind
 use support::http::encode;
 use support::{create_topic, topic_name, Connection};
 
-/// (key, value, headers) records produced in one batch stamped `timestamp`.
+/// (key, value, headers) of a record to produce.
+type Rec<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// Records produced in one batch stamped `timestamp`.
 fn produce(
     conn: &mut Connection,
     topic: &str,
     partition: i32,
     timestamp: i64,
-    records: &[(&str, &str, &[(&str, &str)])],
+    records: &[Rec<'_>],
 ) {
     let mut builder = BatchBuilder::new(Compression::None);
     for (key, value, headers) in records {

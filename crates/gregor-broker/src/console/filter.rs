@@ -592,7 +592,7 @@ mod tests {
         }
         let deep = format!("{}key{}", "(".repeat(200), ")".repeat(200));
         assert!(Filter::parse(&deep).unwrap_err().contains("nests deeper"));
-        let chain = vec!["true"; 300].join(" && ");
+        let chain = vec!["1"; 300].join(" && ");
         assert!(Filter::parse(&chain).unwrap_err().contains("more than"));
         let deep_not = format!("{}true", "!".repeat(200));
         assert!(Filter::parse(&deep_not)

@@ -327,7 +327,7 @@ fn render(b: &Browse, params: &Params, outcome: &Outcome) -> Markup {
                     tr.record {
                         td.num { (p) }
                         td.num { (r.offset) }
-                        td { (fmt::time_ms(r.timestamp)) }
+                        td.ts { (fmt::time_ms(r.timestamp)) }
                         td.key { (field(r.key.as_deref(), b.format)) }
                         td.value { (field(r.value.as_deref(), b.format)) }
                         td.headers {
@@ -399,7 +399,7 @@ async fn page(ctx: Ctx, Query(params): Query<Params>) -> Result<Response, Consol
                 ("auto", "auto"), ("text", "UTF-8"), ("json", "JSON"), ("hex", "hex"),
             ])) }
             label.wide { "Filter"
-                input name="filter" size="50" value=(params.filter)
+                input name="filter" size="70" value=(params.filter)
                     placeholder="value.contains(\"error\") && partition == 0";
             }
             label { "Live tail" input type="checkbox" name="tail" value="on" checked[params.tail == "on"]; }
