@@ -144,3 +144,40 @@ def test_read_only_mode_refuses_a_delete(console_factory, browser, topic):
     assert status == 403
     assert topic in topics(srv.bootstrap)
     shot(page, "read-only")
+
+
+def test_login_and_acls_in_the_browser(console_factory, browser, topic):
+    from conftest import free_port, second_listener
+    settings = second_listener(free_port())
+    settings.update({
+        "sasl.bootstrap.scram": "SCRAM-SHA-256=[name=admin,password=admin-pw];"
+                                "SCRAM-SHA-512=[name=bob,password=bob-pw]",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        # The PLAINTEXT listener (where this test's admin client connects) is ANONYMOUS.
+        "super.users": "User:admin;User:ANONYMOUS",
+    })
+    srv = console_factory(settings)
+    # Chromium shows no page for a refused login (net::ERR_INVALID_AUTH_CREDENTIALS): its
+    # request API reads the answer.
+    anonymous = new_page(browser).request.get(f"{srv.url}/console")
+    assert anonymous.status == 401
+    assert anonymous.headers["www-authenticate"].startswith("Basic")
+    wrong = new_page(browser, ("admin", "wrong")).request.get(f"{srv.url}/console")
+    assert wrong.status == 401
+
+    admin = new_page(browser, ("admin", "admin-pw"))
+    admin.goto(f"{srv.url}/console/topics")
+    assert "User:admin" in admin.inner_text("header")
+    admin.click("#create-topic summary")
+    admin.fill("input[name=name]", topic)
+    admin.click("#create-topic button[type=submit]")
+    admin.wait_for_url(f"**/console/topics/{topic}")
+
+    bob = new_page(browser, ("bob", "bob-pw"))
+    bob.goto(f"{srv.url}/console/topics")
+    assert "User:bob" in bob.inner_text("header")
+    assert topic not in bob.inner_text("#topic-list")
+    answer = bob.goto(f"{srv.url}/console/topics/{topic}")
+    assert answer.status == 403
+    assert "TopicAuthorizationFailed" in bob.inner_text(".error")
+    shot(bob, "forbidden")

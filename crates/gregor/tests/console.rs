@@ -63,6 +63,13 @@ fn overview_assets_and_redirect() {
 
     let missing = get(admin, "/console/no-such-page");
     assert_eq!(missing.status, 404);
+    assert!(
+        missing
+            .body
+            .contains("no console page at /console/no-such-page"),
+        "{}",
+        missing.body
+    );
 }
 
 #[test]

@@ -54,10 +54,16 @@ const PAGES: &[fn() -> Router<ConsoleState>] = &[
     messages::routes,
 ];
 
+async fn unknown_page(uri: axum::http::Uri) -> ConsoleError {
+    ConsoleError::not_found(format!("no console page at {}", uri.path()))
+}
+
 /// The console's routes, merged into the admin endpoint's router.
 pub fn router(broker: Arc<Broker>) -> Router {
     let state = ConsoleState::new(broker);
-    let mut pages = Router::new();
+    let mut pages = Router::new()
+        // Any other console path: a 404 page that says so.
+        .route("/console/{*rest}", axum::routing::any(unknown_page));
     for page in PAGES {
         pages = pages.merge(page());
     }
