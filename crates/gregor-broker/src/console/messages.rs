@@ -28,7 +28,8 @@ use std::sync::Arc;
 /// Default and largest number of records shown.
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
-/// Default and largest number of records decoded per partition.
+/// Default and largest number of records decoded per request (shared
+/// equally by the partitions read).
 const DEFAULT_MAX_SCAN: usize = 10_000;
 const MAX_MAX_SCAN: usize = 100_000;
 
@@ -197,11 +198,13 @@ async fn browse(ctx: &Ctx, b: &Browse) -> Result<Outcome, ConsoleError> {
         indexes = vec![p];
     }
     let replicas = ctx.broker().replicas.clone();
+    // max_scan bounds the whole request: each partition gets its share.
+    let per_partition = (b.max_scan / indexes.len().max(1)).max(1);
     let (topic_name, start, limit, max_scan, filter) = (
         b.topic.clone(),
         b.start,
         b.limit,
-        b.max_scan,
+        per_partition,
         b.filter.clone(),
     );
     let keep_last = matches!(start, Start::Newest(_));
@@ -311,7 +314,7 @@ fn render(b: &Browse, params: &Params, outcome: &Outcome) -> Markup {
         }
         p.muted #summary {
             (outcome.records.len()) " records shown, " (outcome.scanned) " scanned"
-            @if outcome.truncated { " (stopped at max_scan: " (b.max_scan) " per partition)" }
+            @if outcome.truncated { " (stopped at max_scan: " (b.max_scan) " records per request, shared by the partitions)" }
             @if !outcome.elsewhere.is_empty() {
                 ". Partitions not hosted on this broker: "
                 (outcome.elsewhere.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "))
