@@ -181,3 +181,40 @@ def test_login_and_acls_in_the_browser(console_factory, browser, topic):
     assert answer.status == 403
     assert "TopicAuthorizationFailed" in bob.inner_text(".error")
     shot(bob, "forbidden")
+
+
+def test_browser_shows_committed_records_only(console_factory, topic):
+    """Records of an aborted transaction, and of one still open, are not shown (the browser
+    reads as a read_committed consumer): the scan's own handling of transactions."""
+    import urllib.request
+    from confluent_kafka.admin import NewTopic
+
+    srv = console_factory()
+    admin = AdminClient({"bootstrap.servers": srv.bootstrap})
+    for f in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        f.result(30)
+    p = Producer({"bootstrap.servers": srv.bootstrap, "transactional.id": f"{topic}-tx"})
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic, key=b"a", value=b"aborted-1", partition=0)
+    p.produce(topic, key=b"a", value=b"aborted-2", partition=0)
+    p.abort_transaction(30)
+    p.begin_transaction()
+    p.produce(topic, key=b"c", value=b"committed-1", partition=0)
+    p.commit_transaction(30)
+    produce(srv.bootstrap, topic, [(0, b"plain", b"not-transactional", [])])
+    p.begin_transaction()
+    p.produce(topic, key=b"o", value=b"still-open", partition=0)
+    p.flush(30)
+
+    def browse(query):
+        with urllib.request.urlopen(f"{srv.url}/console/messages/results?topic={topic}&{query}") as r:
+            return r.read().decode()
+
+    body = browse("from=oldest")
+    assert "committed-1" in body and "not-transactional" in body
+    assert "aborted-1" not in body and "aborted-2" not in body
+    assert "still-open" not in body
+    assert body.count('<tr class="record">') == 2
+    p.commit_transaction(30)
+    assert "still-open" in browse("from=newest")
