@@ -211,7 +211,7 @@ fn rows(body: &str) -> usize {
 
 #[test]
 fn topics_create_describe_delete() {
-    let (broker, admin) = start(&[]);
+    let (broker, admin) = start(&["log.segment.bytes=2000000"]);
     let configs = encode("cleanup.policy=compact\nretention.ms=1000");
     let created = post(
         admin,
@@ -265,14 +265,26 @@ fn topics_create_describe_delete() {
         "{}",
         detail.body
     );
+    // A broker setting is not the default either (AdminClient's isDefault()).
     assert!(
-        detail.body.contains("<td>segment.bytes</td>"),
+        detail
+            .body
+            .contains(r#"<tr class="changed"><td>segment.bytes <span"#),
         "{}",
         detail.body
     );
-    assert!(!detail
-        .body
-        .contains(r#"<tr class="changed"><td>segment.bytes"#));
+    assert!(
+        detail
+            .body
+            .contains("<td>2000000</td><td>broker (static)</td>"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail.body.contains("<tr><td>segment.ms</td>"),
+        "{}",
+        detail.body
+    );
 
     // Errors are the Kafka API's.
     let again = post(admin, "/console/topics", "name=orders&partitions=1");
