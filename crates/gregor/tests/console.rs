@@ -61,6 +61,15 @@ fn overview_assets_and_redirect() {
     let css = get(admin, "/console/assets/console.css");
     assert_eq!(css.status, 200);
 
+    let wrong = get(admin, "/console/topics/t/delete");
+    assert_eq!(wrong.status, 405, "{}", wrong.body);
+    assert!(
+        wrong
+            .body
+            .contains("GET is not allowed on /console/topics/t/delete"),
+        "{}",
+        wrong.body
+    );
     let missing = get(admin, "/console/no-such-page");
     assert_eq!(missing.status, 404);
     assert!(

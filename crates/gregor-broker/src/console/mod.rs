@@ -58,6 +58,13 @@ async fn unknown_page(uri: axum::http::Uri) -> ConsoleError {
     ConsoleError::not_found(format!("no console page at {}", uri.path()))
 }
 
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ConsoleError {
+    ConsoleError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
 /// The console's routes, merged into the admin endpoint's router.
 pub fn router(broker: Arc<Broker>) -> Router {
     let state = ConsoleState::new(broker);
@@ -68,6 +75,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         pages = pages.merge(page());
     }
     let pages = pages
+        .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::mutations,
