@@ -3,7 +3,6 @@
 //! KIP-848 consumer groups), committed offset, log end and lag per
 //! partition, and lag in seconds.
 
-use super::lag_seconds::lag_seconds;
 use super::offsets::{self, unexpected, TopicPartition, LATEST};
 use super::{ConsoleError, KafkaCaller};
 use kafka_protocol::messages::{
@@ -383,6 +382,15 @@ async fn lag(
     }
     let all: BTreeSet<TopicPartition> = committed.keys().chain(owner.keys()).cloned().collect();
     let all: Vec<TopicPartition> = all.into_iter().collect();
+    // Lag in seconds as `/metrics` exports it (read from this broker's logs).
+    let broker = caller.broker();
+    let seconds: BTreeMap<TopicPartition, f64> =
+        crate::metrics::lag::consumer_lag(&broker.groups, &broker.replicas)
+            .into_iter()
+            .filter(|g| g.group == id)
+            .flat_map(|g| g.partitions)
+            .filter_map(|p| Some(((p.topic, p.partition), p.lag_seconds?)))
+            .collect();
     let ends = if all.is_empty() {
         BTreeMap::new()
     } else {
@@ -397,7 +405,11 @@ async fn lag(
                 (Some(c), Some(e)) => Some((e - c).max(0)),
                 _ => None,
             };
-            let lag_seconds = committed.and_then(|c| lag_seconds(caller.broker(), &tp.0, tp.1, c));
+            let lag_seconds = match lag {
+                Some(0) => Some(0.0),
+                Some(_) => seconds.get(&tp).copied(),
+                None => None,
+            };
             PartitionLag {
                 member_id: owner.get(&tp).map(|m| m.to_string()),
                 topic: tp.0,

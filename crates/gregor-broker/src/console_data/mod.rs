@@ -11,7 +11,6 @@
 pub mod acl_users;
 pub mod groups;
 pub mod kafka;
-mod lag_seconds;
 pub mod offsets;
 pub mod reset;
 pub mod txns;
