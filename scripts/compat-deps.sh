@@ -3,6 +3,10 @@
 # the ordinary package registries only, cached under target/compat-deps/:
 #   venv/            Python venv: pytest, pytest-xdist, confluent-kafka, kafka-python,
 #                    cryptography (the security tests' certificates)
+#   venv playwright  Playwright for Python (PyPI; its wheel bundles its node driver) for the
+#                    console's browser tests (compat/test_console.py); no `playwright install`
+#   chromium         Debian package (apt-get), when /usr/bin/chromium is absent: the browser
+#                    Playwright drives (executable_path)
 #   kcat             Debian package (apt-get), when `kcat` is not on PATH
 #   nft              Debian package nftables (apt-get), when `nft` is not on PATH:
 #                    the cluster tests' network partitions (compat/cluster/)
@@ -72,6 +76,27 @@ else
   run_quiet "$DEPS/venv/bin/python" -m pip install -q --disable-pip-version-check $PY_REQS
   stamp venv "$h"
   log "python venv: installed ($PY_REQS)"
+fi
+
+# ---- Playwright + Debian's Chromium (the console's browser tests) ---------------
+# Its own stamp, so adding it does not reinstall the venv's other packages.
+PW_REQS="playwright==1.65.2"
+h=$(echo "$PW_REQS" | sha256sum | cut -c1-16)
+if fresh playwright "$h" && "$DEPS/venv/bin/python" -c "import playwright" 2>/dev/null; then
+  log "playwright: up to date"
+else
+  run_quiet "$DEPS/venv/bin/python" -m pip install -q --disable-pip-version-check $PW_REQS
+  stamp playwright "$h"
+  log "playwright: installed ($PW_REQS)"
+fi
+if [ -x /usr/bin/chromium ]; then
+  log "chromium: present"
+else
+  if ! apt-get install -y -q chromium >/dev/null 2>&1; then
+    run_quiet apt-get update -q
+    run_quiet apt-get install -y -q chromium
+  fi
+  log "chromium: installed with apt-get"
 fi
 
 # ---- kcat ----------------------------------------------------------------------

@@ -884,6 +884,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "host:port of the admin HTTP endpoint (compacted-topic key lookups, compaction status); empty: off. No authentication: bind it to loopback or a management network.",
     ),
     def(
+        "gregor.console.read.only",
+        Boolean,
+        "false",
+        "The web console (under /console on the admin endpoint) only shows: every mutating action is hidden and refused.",
+    ),
+    def(
         "gregor.admin.key.index.bytes",
         Long,
         "67108864",

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod console_data;
 pub mod controller;
 pub mod fetch;

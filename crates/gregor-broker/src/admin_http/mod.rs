@@ -3,7 +3,9 @@
 //!
 //! - `GET /health`: 200 while the process serves;
 //! - `GET /metrics`: the broker's metrics (see [`crate::metrics`]);
-//! - compacted topics as tables (see [`tables`]).
+//! - compacted topics as tables (see [`tables`]);
+//! - the web console under `/console` (see [`crate::console`]), which has
+//!   its own login and ACL checks when security is on.
 //!
 //! Plain HTTP without authentication or ACLs: it is meant to be bound to a
 //! loopback or management address (see docs/configuration.md).
@@ -18,6 +20,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -41,6 +44,7 @@ fn router(broker: Arc<Broker>, key_index_bytes: usize) -> Router {
         .route("/metrics", get(metrics))
         .with_state(broker.clone())
         .merge(tables::router(broker.replicas.clone(), key_index_bytes))
+        .merge(crate::console::router(broker))
 }
 
 /// Binds `gregor.admin.listener` (a `host:port`); an error stops start-up,
@@ -68,7 +72,11 @@ pub async fn serve(
     // Not a graceful shutdown: a client holding a connection open must not
     // delay the broker's; a request in flight is cut with the runtime.
     tokio::select! {
-        result = axum::serve(listener, router(broker, key_index_bytes)) => {
+        // With the peer's address: the console's ACL checks match on host.
+        result = axum::serve(
+            listener,
+            router(broker, key_index_bytes).into_make_service_with_connect_info::<SocketAddr>(),
+        ) => {
             if let Err(err) = result {
                 tracing::warn!(%err, "admin HTTP endpoint stopped");
             }

@@ -9,6 +9,7 @@
 pub mod certs;
 pub mod cli;
 pub mod cluster;
+pub mod http;
 pub mod security;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
