@@ -16,7 +16,6 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod console;
-pub mod console_data;
 pub mod controller;
 pub mod fetch;
 pub mod frame_reader;

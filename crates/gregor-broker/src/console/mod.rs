@@ -29,6 +29,11 @@ mod overview;
 mod throughput;
 mod topics;
 
+mod acls;
+pub mod call;
+mod groups;
+mod transactions;
+
 pub use ctx::Ctx;
 pub use error::ConsoleError;
 pub use state::ConsoleState;
@@ -41,7 +46,14 @@ use std::sync::Arc;
 
 /// Every page's routes; a new page adds one line here and one in
 /// [`layout::NAV`].
-const PAGES: &[fn() -> Router<ConsoleState>] = &[assets::routes, overview::routes, topics::routes];
+const PAGES: &[fn() -> Router<ConsoleState>] = &[
+    assets::routes,
+    overview::routes,
+    topics::routes,
+    groups::routes,
+    transactions::routes,
+    acls::routes,
+];
 
 /// The console's routes, merged into the admin endpoint's router.
 pub fn router(broker: Arc<Broker>) -> Router {

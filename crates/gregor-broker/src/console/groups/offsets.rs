@@ -2,7 +2,8 @@
 //! committed offsets (OffsetFetch) and the log's offsets by spec
 //! (ListOffsets: earliest, latest, or the first at a timestamp).
 
-use super::{ConsoleError, KafkaCaller};
+use crate::console::call::{call, kafka_error, unexpected};
+use crate::console::{ConsoleError, Ctx};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
@@ -20,7 +21,7 @@ pub const EARLIEST: i64 = -2;
 
 /// Every committed offset of a group (partitions without one are absent).
 pub async fn committed(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     group_id: &str,
 ) -> Result<BTreeMap<TopicPartition, i64>, ConsoleError> {
     let group = OffsetFetchRequestGroup::default()
@@ -28,14 +29,14 @@ pub async fn committed(
         .with_member_epoch(-1)
         .with_topics(None);
     let request = OffsetFetchRequest::default().with_groups(vec![group]);
-    let response = match caller.call(RequestKind::OffsetFetch(request)).await? {
+    let response = match call(ctx, RequestKind::OffsetFetch(request)).await? {
         ResponseKind::OffsetFetch(response) => response,
         _ => return Err(unexpected("OffsetFetch")),
     };
     let mut out = BTreeMap::new();
     for group in response.groups {
         if group.error_code != 0 {
-            return Err(ConsoleError::kafka(
+            return Err(kafka_error(
                 group.error_code,
                 &format!("fetching the offsets of group {group_id}"),
             ));
@@ -58,7 +59,7 @@ pub async fn committed(
 /// timestamp in ms): `Err(code)` for a partition the broker refused, and
 /// `Ok(None)` for a timestamp past the newest record.
 pub async fn list(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     partitions: &[TopicPartition],
     spec: i64,
 ) -> Result<BTreeMap<TopicPartition, Result<Option<i64>, i16>>, ConsoleError> {
@@ -88,7 +89,7 @@ pub async fn list(
         .with_replica_id(BrokerId(-1))
         .with_isolation_level(0)
         .with_topics(topics);
-    let response = match caller.call(RequestKind::ListOffsets(request)).await? {
+    let response = match call(ctx, RequestKind::ListOffsets(request)).await? {
         ResponseKind::ListOffsets(response) => response,
         _ => return Err(unexpected("ListOffsets")),
     };
@@ -104,11 +105,4 @@ pub async fn list(
         }
     }
     Ok(out)
-}
-
-pub(super) fn unexpected(api: &str) -> ConsoleError {
-    ConsoleError {
-        status: 500,
-        message: format!("{api} answered with another response type"),
-    }
 }

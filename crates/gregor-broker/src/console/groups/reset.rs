@@ -3,9 +3,11 @@
 //! OffsetCommit through the group coordinator, so it persists as a
 //! client's commit does. Only an Empty group may be reset, Kafka's rule.
 
-use super::groups;
-use super::offsets::{self, unexpected, TopicPartition, EARLIEST, LATEST};
-use super::{ConsoleError, KafkaCaller};
+use super::data as groups;
+use super::offsets::{self, TopicPartition, EARLIEST, LATEST};
+use crate::console::call::{call, kafka_error};
+use crate::console::call::{conflict, unexpected};
+use crate::console::{ConsoleError, Ctx};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -55,11 +57,15 @@ impl ResetSpec {
                 Ok(ResetSpec::Offset(offset))
             }
             "timestamp" => {
-                let ts = number("timestamp")?;
-                if ts < 0 {
-                    return Err(ConsoleError::bad_request("timestamp must not be negative"));
-                }
-                Ok(ResetSpec::Timestamp(ts))
+                let raw = value.unwrap_or("");
+                crate::console::fmt::parse_time(raw)
+                    .map(ResetSpec::Timestamp)
+                    .ok_or_else(|| {
+                        ConsoleError::bad_request(format!(
+                            "timestamp {raw:?} is neither ms since the epoch nor \
+                             YYYY-MM-DDTHH:MM[:SS] (UTC)"
+                        ))
+                    })
             }
             "shift-by" => Ok(ResetSpec::ShiftBy(number("shift-by")?)),
             other => Err(ConsoleError::bad_request(format!(
@@ -119,25 +125,25 @@ pub struct ResetRow {
 /// The dry run: what `execute` would commit. Refused unless the group is
 /// Empty.
 pub async fn plan(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     group_id: &str,
     scope: &Scope,
     spec: ResetSpec,
 ) -> Result<Vec<ResetRow>, ConsoleError> {
-    let group = groups::list_one(caller, group_id).await?;
+    let group = groups::list_one(ctx, group_id).await?;
     if group.state != "Empty" {
-        return Err(ConsoleError::conflict(format!(
+        return Err(conflict(format!(
             "Assignments can only be reset if the group '{group_id}' is inactive, \
              but the current state is {}.",
             group.state
         )));
     }
-    let committed = offsets::committed(caller, group_id).await?;
-    let partitions = scope_partitions(caller, scope, &committed)?;
-    let earliest = known(offsets::list(caller, &partitions, EARLIEST).await?)?;
-    let latest = known(offsets::list(caller, &partitions, LATEST).await?)?;
+    let committed = offsets::committed(ctx, group_id).await?;
+    let partitions = scope_partitions(ctx, scope, &committed)?;
+    let earliest = known(offsets::list(ctx, &partitions, EARLIEST).await?)?;
+    let latest = known(offsets::list(ctx, &partitions, LATEST).await?)?;
     let at_time = match spec {
-        ResetSpec::Timestamp(ts) => Some(offsets::list(caller, &partitions, ts).await?),
+        ResetSpec::Timestamp(ts) => Some(offsets::list(ctx, &partitions, ts).await?),
         _ => None,
     };
     let mut rows = Vec::with_capacity(partitions.len());
@@ -153,7 +159,7 @@ pub async fn plan(
             ResetSpec::Timestamp(_) => match at_time.as_ref().and_then(|m| m.get(&tp)) {
                 Some(Ok(Some(offset))) => *offset,
                 Some(Err(code)) => {
-                    return Err(ConsoleError::kafka(
+                    return Err(kafka_error(
                         *code,
                         &format!("looking up {}-{} by timestamp", tp.0, tp.1),
                     ))
@@ -175,12 +181,12 @@ pub async fn plan(
 /// Plans, then commits the new offsets as the group's (OffsetCommit with
 /// no member, as Kafka's admin client does); returns what was committed.
 pub async fn execute(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     group_id: &str,
     scope: &Scope,
     spec: ResetSpec,
 ) -> Result<Vec<ResetRow>, ConsoleError> {
-    let rows = plan(caller, group_id, scope, spec).await?;
+    let rows = plan(ctx, group_id, scope, spec).await?;
     let mut by_topic: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
     for row in &rows {
         by_topic.entry(&row.topic).or_default().push(
@@ -206,14 +212,14 @@ pub async fn execute(
                 })
                 .collect(),
         );
-    let response = match caller.call(RequestKind::OffsetCommit(request)).await? {
+    let response = match call(ctx, RequestKind::OffsetCommit(request)).await? {
         ResponseKind::OffsetCommit(response) => response,
         _ => return Err(unexpected("OffsetCommit")),
     };
     for topic in &response.topics {
         for p in &topic.partitions {
             if p.error_code != 0 {
-                return Err(ConsoleError::kafka(
+                return Err(kafka_error(
                     p.error_code,
                     &format!("committing {}-{}", topic.name.as_str(), p.partition_index),
                 ));
@@ -225,11 +231,11 @@ pub async fn execute(
 
 /// The partitions a scope names, checked against the topic metadata.
 fn scope_partitions(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     scope: &Scope,
     committed: &BTreeMap<TopicPartition, i64>,
 ) -> Result<Vec<TopicPartition>, ConsoleError> {
-    let image = caller.broker().controller.image();
+    let image = ctx.broker().controller.image();
     let partitions_of = |topic: &str| -> Result<Vec<i32>, ConsoleError> {
         let t = image
             .topic(topic)
@@ -272,7 +278,7 @@ fn known(
             }
             Ok(None) => {}
             Err(code) => {
-                return Err(ConsoleError::kafka(
+                return Err(kafka_error(
                     code,
                     &format!("listing offsets of {}-{}", tp.0, tp.1),
                 ))
@@ -288,42 +294,45 @@ mod tests {
 
     #[test]
     fn specs_parse_as_the_tool_names_them() {
-        assert_eq!(ResetSpec::parse("earliest", None), Ok(ResetSpec::Earliest));
         assert_eq!(
-            ResetSpec::parse("offset", Some(" 7 ")),
-            Ok(ResetSpec::Offset(7))
+            ResetSpec::parse("earliest", None).ok(),
+            Some(ResetSpec::Earliest)
         );
         assert_eq!(
-            ResetSpec::parse("shift-by", Some("-3")),
-            Ok(ResetSpec::ShiftBy(-3))
+            ResetSpec::parse("offset", Some(" 7 ")).ok(),
+            Some(ResetSpec::Offset(7))
         );
         assert_eq!(
-            ResetSpec::parse("offset", None).map_err(|e| e.status),
+            ResetSpec::parse("shift-by", Some("-3")).ok(),
+            Some(ResetSpec::ShiftBy(-3))
+        );
+        assert_eq!(
+            ResetSpec::parse("offset", None).map_err(|e| e.status.as_u16()),
             Err(400)
         );
         assert_eq!(
-            ResetSpec::parse("offset", Some("x")).map_err(|e| e.status),
+            ResetSpec::parse("offset", Some("x")).map_err(|e| e.status.as_u16()),
             Err(400)
         );
         assert_eq!(
-            ResetSpec::parse("offset", Some("-1")).map_err(|e| e.status),
+            ResetSpec::parse("offset", Some("-1")).map_err(|e| e.status.as_u16()),
             Err(400)
         );
         assert_eq!(
-            ResetSpec::parse("sideways", None).map_err(|e| e.status),
+            ResetSpec::parse("sideways", None).map_err(|e| e.status.as_u16()),
             Err(400)
         );
     }
 
     #[test]
     fn scopes_parse_kafka_topic_syntax() {
-        assert_eq!(Scope::parse(""), Ok(Scope::AllTopics));
-        assert_eq!(Scope::parse("t"), Ok(Scope::Topic("t".into())));
+        assert_eq!(Scope::parse("").ok(), Some(Scope::AllTopics));
+        assert_eq!(Scope::parse("t").ok(), Some(Scope::Topic("t".into())));
         assert_eq!(
-            Scope::parse("t:0, 2"),
-            Ok(Scope::Partitions("t".into(), vec![0, 2]))
+            Scope::parse("t:0, 2").ok(),
+            Some(Scope::Partitions("t".into(), vec![0, 2]))
         );
-        assert_eq!(Scope::parse("t:a").map_err(|e| e.status), Err(400));
-        assert_eq!(Scope::parse(":1").map_err(|e| e.status), Err(400));
+        assert_eq!(Scope::parse("t:a").map_err(|e| e.status.as_u16()), Err(400));
+        assert_eq!(Scope::parse(":1").map_err(|e| e.status.as_u16()), Err(400));
     }
 }

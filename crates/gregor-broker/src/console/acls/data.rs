@@ -3,8 +3,9 @@
 //! --alter --add-config SCRAM-...` (Describe/AlterUserScramCredentials):
 //! authorized as they are (Describe / Alter on the Cluster).
 
-use super::offsets::unexpected;
-use super::{ConsoleError, KafkaCaller};
+use crate::console::call::unexpected;
+use crate::console::call::{call, kafka_error};
+use crate::console::{ConsoleError, Ctx};
 use crate::security::scram::{random_bytes, salted_password, Mechanism};
 use gregor_metadata::acl::{AclBinding, AclOperation, AclPermission, PatternType, ResourceType};
 use kafka_protocol::messages::alter_user_scram_credentials_request::{
@@ -73,13 +74,13 @@ impl AclForm {
 }
 
 /// Every ACL binding (DescribeAcls with a match-all filter).
-pub async fn list_acls(caller: &KafkaCaller) -> Result<Vec<AclBinding>, ConsoleError> {
+pub async fn list_acls(ctx: &Ctx) -> Result<Vec<AclBinding>, ConsoleError> {
     let request = DescribeAclsRequest::default()
         .with_resource_type_filter(ResourceType::Any.code())
         .with_pattern_type_filter(PatternType::Any.code())
         .with_operation(AclOperation::Any.code())
         .with_permission_type(AclPermission::Any.code());
-    let response = match caller.call(RequestKind::DescribeAcls(request)).await? {
+    let response = match call(ctx, RequestKind::DescribeAcls(request)).await? {
         ResponseKind::DescribeAcls(response) => response,
         _ => return Err(unexpected("DescribeAcls")),
     };
@@ -111,7 +112,7 @@ pub async fn list_acls(caller: &KafkaCaller) -> Result<Vec<AclBinding>, ConsoleE
     Ok(out)
 }
 
-pub async fn create_acl(caller: &KafkaCaller, binding: &AclBinding) -> Result<(), ConsoleError> {
+pub async fn create_acl(ctx: &Ctx, binding: &AclBinding) -> Result<(), ConsoleError> {
     let creation = AclCreation::default()
         .with_resource_type(binding.resource_type.code())
         .with_resource_name(str(&binding.resource_name))
@@ -121,7 +122,7 @@ pub async fn create_acl(caller: &KafkaCaller, binding: &AclBinding) -> Result<()
         .with_operation(binding.operation.code())
         .with_permission_type(binding.permission.code());
     let request = CreateAclsRequest::default().with_creations(vec![creation]);
-    let response = match caller.call(RequestKind::CreateAcls(request)).await? {
+    let response = match call(ctx, RequestKind::CreateAcls(request)).await? {
         ResponseKind::CreateAcls(response) => response,
         _ => return Err(unexpected("CreateAcls")),
     };
@@ -138,7 +139,7 @@ pub async fn create_acl(caller: &KafkaCaller, binding: &AclBinding) -> Result<()
 
 /// Deletes exactly `binding` (a filter naming every field); returns how
 /// many bindings went (0 or 1).
-pub async fn delete_acl(caller: &KafkaCaller, binding: &AclBinding) -> Result<usize, ConsoleError> {
+pub async fn delete_acl(ctx: &Ctx, binding: &AclBinding) -> Result<usize, ConsoleError> {
     let filter = DeleteAclsFilter::default()
         .with_resource_type_filter(binding.resource_type.code())
         .with_resource_name_filter(Some(str(&binding.resource_name)))
@@ -148,7 +149,7 @@ pub async fn delete_acl(caller: &KafkaCaller, binding: &AclBinding) -> Result<us
         .with_operation(binding.operation.code())
         .with_permission_type(binding.permission.code());
     let request = DeleteAclsRequest::default().with_filters(vec![filter]);
-    let response = match caller.call(RequestKind::DeleteAcls(request)).await? {
+    let response = match call(ctx, RequestKind::DeleteAcls(request)).await? {
         ResponseKind::DeleteAcls(response) => response,
         _ => return Err(unexpected("DeleteAcls")),
     };
@@ -171,13 +172,10 @@ pub struct ScramUser {
     pub credentials: Vec<(String, i32)>,
 }
 
-pub async fn list_users(caller: &KafkaCaller) -> Result<Vec<ScramUser>, ConsoleError> {
+pub async fn list_users(ctx: &Ctx) -> Result<Vec<ScramUser>, ConsoleError> {
     // No user list: every user (Kafka's "describe all").
     let request = DescribeUserScramCredentialsRequest::default().with_users(None);
-    let response = match caller
-        .call(RequestKind::DescribeUserScramCredentials(request))
-        .await?
-    {
+    let response = match call(ctx, RequestKind::DescribeUserScramCredentials(request)).await? {
         ResponseKind::DescribeUserScramCredentials(response) => response,
         _ => return Err(unexpected("DescribeUserScramCredentials")),
     };
@@ -215,7 +213,7 @@ pub async fn list_users(caller: &KafkaCaller) -> Result<Vec<ScramUser>, ConsoleE
 /// (`SCRAM-SHA-256` / `SCRAM-SHA-512`): the salted password is computed
 /// here, as Kafka's admin client does, so the password never travels on.
 pub async fn upsert_user(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     name: &str,
     mechanism: &str,
     password: &str,
@@ -241,24 +239,20 @@ pub async fn upsert_user(
         .with_salt(salt.into())
         .with_salted_password(salted.into());
     alter(
-        caller,
+        ctx,
         AlterUserScramCredentialsRequest::default().with_upsertions(vec![upsertion]),
         name,
     )
     .await
 }
 
-pub async fn delete_user(
-    caller: &KafkaCaller,
-    name: &str,
-    mechanism: &str,
-) -> Result<(), ConsoleError> {
+pub async fn delete_user(ctx: &Ctx, name: &str, mechanism: &str) -> Result<(), ConsoleError> {
     let mechanism = parse_mechanism(mechanism)?;
     let deletion = ScramCredentialDeletion::default()
         .with_name(str(name))
         .with_mechanism(mechanism.id());
     alter(
-        caller,
+        ctx,
         AlterUserScramCredentialsRequest::default().with_deletions(vec![deletion]),
         name,
     )
@@ -266,14 +260,11 @@ pub async fn delete_user(
 }
 
 async fn alter(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     request: AlterUserScramCredentialsRequest,
     name: &str,
 ) -> Result<(), ConsoleError> {
-    let response = match caller
-        .call(RequestKind::AlterUserScramCredentials(request))
-        .await?
-    {
+    let response = match call(ctx, RequestKind::AlterUserScramCredentials(request)).await? {
         ResponseKind::AlterUserScramCredentials(response) => response,
         _ => return Err(unexpected("AlterUserScramCredentials")),
     };
@@ -302,7 +293,7 @@ fn str(s: &str) -> StrBytes {
 
 /// A Kafka error with the broker's own message when it sent one.
 fn with_message(code: i16, message: Option<StrBytes>, doing: &str) -> ConsoleError {
-    let mut err = ConsoleError::kafka(code, doing);
+    let mut err = kafka_error(code, doing);
     if let Some(message) = message.filter(|m| !m.is_empty()) {
         err.message = format!("{}: {}", err.message, message.as_str());
     }
@@ -331,11 +322,11 @@ mod tests {
             operation: "juggle".into(),
             ..form.clone()
         };
-        assert_eq!(bad.binding().map_err(|e| e.status), Err(400));
+        assert_eq!(bad.binding().map_err(|e| e.status.as_u16()), Err(400));
         let no_type = AclForm {
             principal: "alice".into(),
             ..form
         };
-        assert_eq!(no_type.binding().map_err(|e| e.status), Err(400));
+        assert_eq!(no_type.binding().map_err(|e| e.status.as_u16()), Err(400));
     }
 }

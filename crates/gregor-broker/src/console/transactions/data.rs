@@ -5,9 +5,11 @@
 //! partition's open transaction by a WriteTxnMarkers abort, the admin
 //! client's path.
 
-use super::offsets::{unexpected, TopicPartition};
-use super::{ConsoleError, KafkaCaller};
 use crate::clock::now_ms;
+use crate::console::call::unexpected;
+use crate::console::call::{call, kafka_error};
+use crate::console::groups::offsets::TopicPartition;
+use crate::console::{ConsoleError, Ctx};
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
@@ -55,21 +57,18 @@ pub struct HangingTxn {
 }
 
 /// Every transactional id the coordinators know, open ones first.
-pub async fn list(caller: &KafkaCaller) -> Result<Vec<TxnView>, ConsoleError> {
-    let listed = match caller
-        .call(RequestKind::ListTransactions(
-            ListTransactionsRequest::default(),
-        ))
-        .await?
+pub async fn list(ctx: &Ctx) -> Result<Vec<TxnView>, ConsoleError> {
+    let listed = match call(
+        ctx,
+        RequestKind::ListTransactions(ListTransactionsRequest::default()),
+    )
+    .await?
     {
         ResponseKind::ListTransactions(response) => response,
         _ => return Err(unexpected("ListTransactions")),
     };
     if listed.error_code != 0 {
-        return Err(ConsoleError::kafka(
-            listed.error_code,
-            "listing transactions",
-        ));
+        return Err(kafka_error(listed.error_code, "listing transactions"));
     }
     let ids: Vec<TransactionalId> = listed
         .transaction_states
@@ -79,11 +78,13 @@ pub async fn list(caller: &KafkaCaller) -> Result<Vec<TxnView>, ConsoleError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let described = match caller
-        .call(RequestKind::DescribeTransactions(
+    let described = match call(
+        ctx,
+        RequestKind::DescribeTransactions(
             DescribeTransactionsRequest::default().with_transactional_ids(ids),
-        ))
-        .await?
+        ),
+    )
+    .await?
     {
         ResponseKind::DescribeTransactions(response) => response,
         _ => return Err(unexpected("DescribeTransactions")),
@@ -128,12 +129,12 @@ pub async fn list(caller: &KafkaCaller) -> Result<Vec<TxnView>, ConsoleError> {
 /// broker's `transaction.max.timeout.ms` by default) while no open
 /// transaction of that producer covers the partition.
 pub async fn hanging(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     max_timeout_ms: Option<i64>,
 ) -> Result<Vec<HangingTxn>, ConsoleError> {
     let max_timeout_ms =
-        max_timeout_ms.unwrap_or_else(|| i64::from(caller.broker().config.txn.max_timeout_ms));
-    let image = caller.broker().controller.image();
+        max_timeout_ms.unwrap_or_else(|| i64::from(ctx.broker().config.txn.max_timeout_ms));
+    let image = ctx.broker().controller.image();
     let topics: Vec<TopicRequest> = image
         .topics
         .iter()
@@ -143,8 +144,8 @@ pub async fn hanging(
                 .with_partition_indexes(topic.partitions.keys().copied().collect())
         })
         .collect();
-    let open = list(caller).await?;
-    let candidates = open_on_partitions(caller, topics).await?;
+    let open = list(ctx).await?;
+    let candidates = open_on_partitions(ctx, topics).await?;
     let now = now_ms();
     Ok(candidates
         .into_iter()
@@ -167,7 +168,7 @@ pub async fn hanging(
 /// abort marker for the producer whose open transaction on the partition
 /// began at `start_offset`.
 pub async fn abort(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     topic: &str,
     partition: i32,
     start_offset: i64,
@@ -175,7 +176,7 @@ pub async fn abort(
     let request = TopicRequest::default()
         .with_name(TopicName(StrBytes::from_string(topic.to_string())))
         .with_partition_indexes(vec![partition]);
-    let found = open_on_partitions(caller, vec![request])
+    let found = open_on_partitions(ctx, vec![request])
         .await?
         .into_iter()
         .find(|c| c.start_offset == start_offset)
@@ -194,11 +195,11 @@ pub async fn abort(
         .with_topics(vec![WritableTxnMarkerTopic::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))
             .with_partition_indexes(vec![partition])]);
-    let response = match caller
-        .call(RequestKind::WriteTxnMarkers(
-            WriteTxnMarkersRequest::default().with_markers(vec![marker]),
-        ))
-        .await?
+    let response = match call(
+        ctx,
+        RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default().with_markers(vec![marker])),
+    )
+    .await?
     {
         ResponseKind::WriteTxnMarkers(response) => response,
         _ => return Err(unexpected("WriteTxnMarkers")),
@@ -207,7 +208,7 @@ pub async fn abort(
         for t in &marker.topics {
             for p in &t.partitions {
                 if p.error_code != 0 {
-                    return Err(ConsoleError::kafka(
+                    return Err(kafka_error(
                         p.error_code,
                         &format!("aborting the transaction on {topic}-{partition}"),
                     ));
@@ -221,17 +222,17 @@ pub async fn abort(
 /// The producers holding a transaction open on the named partitions
 /// (DescribeProducers); partitions not led here are skipped.
 async fn open_on_partitions(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     topics: Vec<TopicRequest>,
 ) -> Result<Vec<HangingTxn>, ConsoleError> {
     if topics.is_empty() {
         return Ok(Vec::new());
     }
-    let response = match caller
-        .call(RequestKind::DescribeProducers(
-            DescribeProducersRequest::default().with_topics(topics),
-        ))
-        .await?
+    let response = match call(
+        ctx,
+        RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(topics)),
+    )
+    .await?
     {
         ResponseKind::DescribeProducers(response) => response,
         _ => return Err(unexpected("DescribeProducers")),

@@ -3,8 +3,10 @@
 //! KIP-848 consumer groups), committed offset, log end and lag per
 //! partition, and lag in seconds.
 
-use super::offsets::{self, unexpected, TopicPartition, LATEST};
-use super::{ConsoleError, KafkaCaller};
+use super::offsets::{self, TopicPartition, LATEST};
+use crate::console::call::unexpected;
+use crate::console::call::{call, kafka_error};
+use crate::console::{ConsoleError, Ctx};
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest,
     FindCoordinatorRequest, GroupId, ListGroupsRequest, RequestKind, ResponseKind,
@@ -85,11 +87,11 @@ fn group_id(id: &str) -> GroupId {
 }
 
 /// Every group, sorted by id, with member counts and coordinators.
-pub async fn list(caller: &KafkaCaller) -> Result<Vec<GroupSummary>, ConsoleError> {
-    let mut groups = list_unsized(caller).await?;
+pub async fn list(ctx: &Ctx) -> Result<Vec<GroupSummary>, ConsoleError> {
+    let mut groups = list_unsized(ctx).await?;
     groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     let ids: Vec<String> = groups.iter().map(|g| g.group_id.clone()).collect();
-    let coordinators = coordinators(caller, &ids).await?;
+    let coordinators = coordinators(ctx, &ids).await?;
     let classic: Vec<String> = groups
         .iter()
         .filter(|g| g.group_type == "classic")
@@ -101,12 +103,12 @@ pub async fn list(caller: &KafkaCaller) -> Result<Vec<GroupSummary>, ConsoleErro
         .map(|g| g.group_id.clone())
         .collect();
     let mut counts = BTreeMap::new();
-    for (id, detail) in describe_classic(caller, &classic).await? {
+    for (id, detail) in describe_classic(ctx, &classic).await? {
         if let Ok(d) = detail {
             counts.insert(id, d.members.len());
         }
     }
-    for (id, detail) in describe_consumer(caller, &consumer).await? {
+    for (id, detail) in describe_consumer(ctx, &consumer).await? {
         if let Ok(d) = detail {
             counts.insert(id, d.members.len());
         }
@@ -119,21 +121,25 @@ pub async fn list(caller: &KafkaCaller) -> Result<Vec<GroupSummary>, ConsoleErro
 }
 
 /// One group with its members and lag; 404 for a group nobody knows.
-pub async fn describe(caller: &KafkaCaller, id: &str) -> Result<GroupDetail, ConsoleError> {
-    let summary = list_one(caller, id).await?;
-    let (assignor, epochs, members, state) = match summary.group_type.as_str() {
-        "classic" => one(describe_classic(caller, &[id.to_string()]).await?)?,
-        "consumer" => one(describe_consumer(caller, &[id.to_string()]).await?)?,
+pub async fn describe(ctx: &Ctx, id: &str) -> Result<GroupDetail, ConsoleError> {
+    let summary = list_one(ctx, id).await?;
+    let Described {
+        assignor,
+        epochs,
+        members,
+        state,
+    } = match summary.group_type.as_str() {
+        "classic" => one(describe_classic(ctx, &[id.to_string()]).await?)?,
+        "consumer" => one(describe_consumer(ctx, &[id.to_string()]).await?)?,
         // Streams and share groups: their offsets and lag, without members.
         _ => Described::default(),
-    }
-    .into_parts();
+    };
     let summary = GroupSummary {
         state: state.unwrap_or(summary.state),
         members: Some(members.len()),
         ..summary
     };
-    let partitions = lag(caller, id, &members).await?;
+    let partitions = lag(ctx, id, &members).await?;
     Ok(GroupDetail {
         summary,
         assignor,
@@ -144,32 +150,26 @@ pub async fn describe(caller: &KafkaCaller, id: &str) -> Result<GroupDetail, Con
 }
 
 /// The group's line of ListGroups (with its coordinator), or 404.
-pub async fn list_one(caller: &KafkaCaller, id: &str) -> Result<GroupSummary, ConsoleError> {
+pub async fn list_one(ctx: &Ctx, id: &str) -> Result<GroupSummary, ConsoleError> {
     if id.is_empty() {
         return Err(ConsoleError::bad_request("the group id is empty"));
     }
-    let mut found = list_unsized(caller)
+    let mut found = list_unsized(ctx)
         .await?
         .into_iter()
         .find(|g| g.group_id == id)
         .ok_or_else(|| ConsoleError::not_found(format!("group {id} does not exist")))?;
-    found.coordinator = coordinators(caller, &[id.to_string()])
-        .await?
-        .get(id)
-        .copied();
+    found.coordinator = coordinators(ctx, &[id.to_string()]).await?.get(id).copied();
     Ok(found)
 }
 
-async fn list_unsized(caller: &KafkaCaller) -> Result<Vec<GroupSummary>, ConsoleError> {
-    let response = match caller
-        .call(RequestKind::ListGroups(ListGroupsRequest::default()))
-        .await?
-    {
+async fn list_unsized(ctx: &Ctx) -> Result<Vec<GroupSummary>, ConsoleError> {
+    let response = match call(ctx, RequestKind::ListGroups(ListGroupsRequest::default())).await? {
         ResponseKind::ListGroups(response) => response,
         _ => return Err(unexpected("ListGroups")),
     };
     if response.error_code != 0 {
-        return Err(ConsoleError::kafka(response.error_code, "listing groups"));
+        return Err(kafka_error(response.error_code, "listing groups"));
     }
     Ok(response
         .groups
@@ -187,16 +187,16 @@ async fn list_unsized(caller: &KafkaCaller) -> Result<Vec<GroupSummary>, Console
 
 /// Deletes a group (DeleteGroups): Kafka refuses a group with members
 /// (NON_EMPTY_GROUP).
-pub async fn delete(caller: &KafkaCaller, id: &str) -> Result<(), ConsoleError> {
-    list_one(caller, id).await?;
+pub async fn delete(ctx: &Ctx, id: &str) -> Result<(), ConsoleError> {
+    list_one(ctx, id).await?;
     let request = DeleteGroupsRequest::default().with_groups_names(vec![group_id(id)]);
-    let response = match caller.call(RequestKind::DeleteGroups(request)).await? {
+    let response = match call(ctx, RequestKind::DeleteGroups(request)).await? {
         ResponseKind::DeleteGroups(response) => response,
         _ => return Err(unexpected("DeleteGroups")),
     };
     match response.results.first().map(|r| r.error_code) {
         Some(0) => Ok(()),
-        Some(code) => Err(ConsoleError::kafka(code, &format!("deleting group {id}"))),
+        Some(code) => Err(kafka_error(code, &format!("deleting group {id}"))),
         None => Err(unexpected("DeleteGroups")),
     }
 }
@@ -209,32 +209,23 @@ struct Described {
     state: Option<String>,
 }
 
-impl Described {
-    fn into_parts(self) -> (String, Option<(i32, i32)>, Vec<MemberView>, Option<String>) {
-        (self.assignor, self.epochs, self.members, self.state)
-    }
-}
-
 type DescribedGroups = Vec<(String, Result<Described, i16>)>;
 
 fn one(mut described: DescribedGroups) -> Result<Described, ConsoleError> {
     match described.pop() {
         Some((_, Ok(d))) => Ok(d),
-        Some((id, Err(code))) => Err(ConsoleError::kafka(code, &format!("describing group {id}"))),
+        Some((id, Err(code))) => Err(kafka_error(code, &format!("describing group {id}"))),
         None => Err(unexpected("describe")),
     }
 }
 
-async fn describe_classic(
-    caller: &KafkaCaller,
-    ids: &[String],
-) -> Result<DescribedGroups, ConsoleError> {
+async fn describe_classic(ctx: &Ctx, ids: &[String]) -> Result<DescribedGroups, ConsoleError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let request =
         DescribeGroupsRequest::default().with_groups(ids.iter().map(|id| group_id(id)).collect());
-    let response = match caller.call(RequestKind::DescribeGroups(request)).await? {
+    let response = match call(ctx, RequestKind::DescribeGroups(request)).await? {
         ResponseKind::DescribeGroups(response) => response,
         _ => return Err(unexpected("DescribeGroups")),
     };
@@ -278,10 +269,7 @@ async fn describe_classic(
         .collect())
 }
 
-async fn describe_consumer(
-    caller: &KafkaCaller,
-    ids: &[String],
-) -> Result<DescribedGroups, ConsoleError> {
+async fn describe_consumer(ctx: &Ctx, ids: &[String]) -> Result<DescribedGroups, ConsoleError> {
     use kafka_protocol::messages::consumer_group_describe_response::Assignment;
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -297,10 +285,7 @@ async fn describe_consumer(
     };
     let request = ConsumerGroupDescribeRequest::default()
         .with_group_ids(ids.iter().map(|id| group_id(id)).collect());
-    let response = match caller
-        .call(RequestKind::ConsumerGroupDescribe(request))
-        .await?
-    {
+    let response = match call(ctx, RequestKind::ConsumerGroupDescribe(request)).await? {
         ResponseKind::ConsumerGroupDescribe(response) => response,
         _ => return Err(unexpected("ConsumerGroupDescribe")),
     };
@@ -340,10 +325,7 @@ async fn describe_consumer(
 
 /// The coordinator of each group (FindCoordinator); groups whose lookup
 /// failed are absent.
-async fn coordinators(
-    caller: &KafkaCaller,
-    ids: &[String],
-) -> Result<BTreeMap<String, i32>, ConsoleError> {
+async fn coordinators(ctx: &Ctx, ids: &[String]) -> Result<BTreeMap<String, i32>, ConsoleError> {
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -354,7 +336,7 @@ async fn coordinators(
                 .map(|id| StrBytes::from_string(id.clone()))
                 .collect(),
         );
-    let response = match caller.call(RequestKind::FindCoordinator(request)).await? {
+    let response = match call(ctx, RequestKind::FindCoordinator(request)).await? {
         ResponseKind::FindCoordinator(response) => response,
         _ => return Err(unexpected("FindCoordinator")),
     };
@@ -369,11 +351,11 @@ async fn coordinators(
 /// Committed offset, log end and lag of every partition the group holds
 /// or has committed for, as `kafka-consumer-groups --describe` lists them.
 async fn lag(
-    caller: &KafkaCaller,
+    ctx: &Ctx,
     id: &str,
     members: &[MemberView],
 ) -> Result<Vec<PartitionLag>, ConsoleError> {
-    let committed = offsets::committed(caller, id).await?;
+    let committed = offsets::committed(ctx, id).await?;
     let mut owner: BTreeMap<TopicPartition, &str> = BTreeMap::new();
     for m in members {
         for tp in &m.assignment {
@@ -383,7 +365,7 @@ async fn lag(
     let all: BTreeSet<TopicPartition> = committed.keys().chain(owner.keys()).cloned().collect();
     let all: Vec<TopicPartition> = all.into_iter().collect();
     // Lag in seconds as `/metrics` exports it (read from this broker's logs).
-    let broker = caller.broker();
+    let broker = ctx.broker();
     let seconds: BTreeMap<TopicPartition, f64> =
         crate::metrics::lag::consumer_lag(&broker.groups, &broker.replicas)
             .into_iter()
@@ -394,7 +376,7 @@ async fn lag(
     let ends = if all.is_empty() {
         BTreeMap::new()
     } else {
-        offsets::list(caller, &all, LATEST).await?
+        offsets::list(ctx, &all, LATEST).await?
     };
     Ok(all
         .into_iter()
