@@ -1,0 +1,108 @@
+"""The console's consumer-group pages in a real browser (Debian's Chromium driven by Playwright):
+a confluent-kafka consumer group with lag, the lag falling to zero on the open page (htmx polling,
+no reload) as the consumer catches up and commits, then an offset reset to earliest with a dry run
+and an execute, verified by a real consumer re-reading the topic from the start. Screenshots go to
+target/console-screenshots/. HTTP-level tests: crates/gregor/tests/console_groups.rs."""
+
+import time
+import uuid
+
+from clients import Rec, assert_all_sent, cf_create_topic, cf_produce
+from console_fixtures import browser, console_factory, new_page, shot  # noqa: F401 (fixtures)
+
+FAST = {"group.initial.rebalance.delay.ms": "0"}
+
+
+def consumer(bootstrap, group, **conf):
+    from confluent_kafka import Consumer
+
+    base = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+            "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
+            "fetch.wait.max.ms": 100}
+    base.update(conf)
+    return Consumer(base)
+
+
+def consume(c, n, timeout_s=40):
+    """Polls until n records came; returns them."""
+    got = []
+    deadline = time.monotonic() + timeout_s
+    while len(got) < n and time.monotonic() < deadline:
+        m = c.poll(0.2)
+        if m is not None and m.error() is None:
+            got.append(m)
+    assert len(got) == n, f"consumed {len(got)} of {n}"
+    return got
+
+
+def test_lag_falls_to_zero_live_and_reset_to_earliest_rereads(console_factory, browser):
+    from playwright.sync_api import expect
+
+    srv = console_factory(FAST)
+    b = srv.bootstrap
+    topic = f"orders-{uuid.uuid4().hex[:6]}"
+    group = f"billing-{uuid.uuid4().hex[:6]}"
+    cf_create_topic(b, topic, 1)
+    assert_all_sent(cf_produce(b, topic, [Rec(b"k%d" % i, b"v%d" % i) for i in range(50)]), 50)
+
+    c = consumer(b, group)
+    c.subscribe([topic])
+    first = consume(c, 10)
+    c.commit(message=first[-1], asynchronous=False)
+
+    page = new_page(browser)
+    page.goto(f"{srv.url}/console/groups")
+    expect(page.locator(f'#group-list tr[data-group="{group}"]')).to_contain_text("Stable")
+    shot(page, "groups-list")
+    page.click(f'#group-list a:text-is("{group}")')
+    expect(page.locator("#total-lag")).to_have_text("40")
+    expect(page.locator("#members")).to_contain_text(f"{topic}-0")
+    expect(page.locator("#group-type")).to_have_text("classic")
+    shot(page, "group-lagging")
+
+    # The consumer catches up; the open page shows the lag fall to zero by itself.
+    rest = consume(c, 40)
+    c.commit(message=rest[-1], asynchronous=False)
+    expect(page.locator("#total-lag")).to_have_text("0", timeout=20_000)
+    row = page.locator(f'#lag-table tr[data-partition="{topic}-0"]')
+    expect(row.locator("td.committed")).to_have_text("50")
+    expect(row.locator("td.lag-seconds")).to_have_text("0.0")
+    shot(page, "group-caught-up")
+
+    # An active group is not reset: Kafka's message, shown on the page.
+    page.fill("#reset-form input[name=topic]", topic)
+    page.select_option("#reset-form select[name=to]", "earliest")
+    page.click("#reset-dry-run")
+    expect(page.locator("#reset-result")).to_contain_text("can only be reset if the group")
+
+    # The consumer leaves: the group is Empty (the lag table polls the state too).
+    c.close()
+    expect(page.locator("#lag-state")).to_have_text("Empty", timeout=20_000)
+
+    page.click("#reset-dry-run")
+    plan = page.locator("#reset-plan")
+    expect(plan).to_contain_text("Dry run")
+    expect(plan.locator(f'tr[data-partition="{topic}-0"] td.current')).to_have_text("50")
+    expect(plan.locator(f'tr[data-partition="{topic}-0"] td.new')).to_have_text("0")
+    shot(page, "group-reset-dry-run")
+    # A dry run changes nothing.
+    page.wait_for_timeout(2500)
+    expect(page.locator("#total-lag")).to_have_text("0")
+
+    page.click("#reset-execute")  # hx-confirm: the fixture accepts it
+    expect(page.locator("#reset-plan")).to_contain_text("Offsets committed")
+    expect(page.locator("#total-lag")).to_have_text("50", timeout=20_000)
+    shot(page, "group-reset-executed")
+    assert any(kind == "confirm" for kind, _ in page.dialogs), page.dialogs
+    assert not page.js_errors, page.js_errors
+
+    # A real consumer of the group starts from the committed (reset) offsets: all 50 again,
+    # from offset 0, though it would start at the end on its own.
+    again = consumer(b, group, **{"auto.offset.reset": "latest"})
+    try:
+        again.subscribe([topic])
+        reread = consume(again, 50)
+        assert reread[0].offset() == 0
+        assert [m.value() for m in reread] == [b"v%d" % i for i in range(50)]
+    finally:
+        again.close()

@@ -1,0 +1,428 @@
+//! The console's consumer-group, transaction and user pages over HTTP
+//! against a real `gregor server`: lag per partition, offset reset (dry
+//! run, execute, persisted across a restart), Kafka's refusals (active
+//! group, unknown group or topic, bad input) as 4xx with a message, group
+//! deletion, and SCRAM users. The browser test is
+//! compat/test_console_groups.py.
+
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use gregor_protocol::error_codes::NONE;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use support::http::{get, request, Answer};
+use support::{
+    create_topic, free_port, produce_values, topic_name, wait_for_group_coordinator, Connection,
+    TestBroker,
+};
+
+fn start(extra: &[&str]) -> (TestBroker, u16) {
+    let admin = free_port();
+    let mut settings = vec![
+        format!("gregor.admin.listener=127.0.0.1:{admin}"),
+        "offsets.topic.num.partitions=1".to_string(),
+    ];
+    settings.extend(extra.iter().map(|s| s.to_string()));
+    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+    (TestBroker::start(&settings), admin)
+}
+
+fn post(port: u16, path: &str, body: &str) -> Answer {
+    request(port, "POST", path, &[], body)
+}
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// A simple consumer's commit (no member), as the tools make one.
+fn commit(conn: &mut Connection, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(
+                offsets
+                    .iter()
+                    .map(|&(p, o)| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(o)
+                    })
+                    .collect(),
+            )]);
+    let ResponseKind::OffsetCommit(r) =
+        conn.request(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request))
+    else {
+        panic!()
+    };
+    for p in &r.topics[0].partitions {
+        assert_eq!(p.error_code, NONE);
+    }
+}
+
+/// The group's committed offsets as a Kafka client reads them.
+fn committed(conn: &mut Connection, group: &str) -> Vec<(String, i32, i64)> {
+    let request =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(None)]);
+    let ResponseKind::OffsetFetch(r) =
+        conn.request(ApiKey::OffsetFetch, 9, RequestKind::OffsetFetch(request))
+    else {
+        panic!()
+    };
+    assert_eq!(r.groups[0].error_code, NONE);
+    let mut out: Vec<_> = r.groups[0]
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.to_string(), p.partition_index, p.committed_offset))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn cell(class: &str, value: impl std::fmt::Display) -> String {
+    format!(r#"<td class="num {class}">{value}</td>"#)
+}
+
+/// The markup of one partition's row, up to the next row.
+fn row<'a>(body: &'a str, partition: &str) -> &'a str {
+    let start = body
+        .find(&format!(r#"data-partition="{partition}""#))
+        .unwrap_or_else(|| panic!("no row for {partition} in {body}"));
+    let rest = &body[start..];
+    &rest[..rest.find("</tr>").unwrap_or(rest.len())]
+}
+
+#[test]
+fn lag_reset_with_dry_run_and_delete() {
+    let (mut broker, admin) = start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "orders", 2);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    produce_values(
+        &mut conn,
+        "orders",
+        0,
+        now - 60_000,
+        (0..10).map(|i| format!("a{i}")),
+    );
+    produce_values(&mut conn, "orders", 1, now, (0..4).map(|i| format!("b{i}")));
+    wait_for_group_coordinator(&mut conn, "billing");
+    commit(&mut conn, "billing", "orders", &[(0, 3), (1, 4)]);
+
+    let list = get(admin, "/console/groups");
+    assert_eq!(list.status, 200, "{}", list.body);
+    let line = row_of(&list.body, "billing");
+    assert!(line.contains("Empty"), "{line}");
+
+    let page = get(admin, "/console/groups/billing");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let p0 = row(&page.body, "orders-0");
+    assert!(p0.contains(&cell("committed", 3)), "{p0}");
+    assert!(p0.contains(&cell("log-end", 10)), "{p0}");
+    assert!(p0.contains(&cell("lag", 7)), "{p0}");
+    // The records at the committed offset are a minute older than the newest.
+    assert!(!p0.contains(&cell("lag-seconds", "-")), "{p0}");
+    let p1 = row(&page.body, "orders-1");
+    assert!(p1.contains(&cell("lag", 0)), "{p1}");
+    assert!(p1.contains(&cell("lag-seconds", "0.0")), "{p1}");
+    assert!(
+        page.body.contains(r#"<strong id="total-lag">7</strong>"#),
+        "{}",
+        page.body
+    );
+    // The lag table polls itself.
+    assert!(
+        page.body
+            .contains(r#"hx-get="/console/groups/billing/lag""#),
+        "{}",
+        page.body
+    );
+
+    // The poll answers the table alone, with new values.
+    produce_values(&mut conn, "orders", 1, now, ["b4", "b5"]);
+    let fragment = get(admin, "/console/groups/billing/lag");
+    assert_eq!(fragment.status, 200);
+    assert!(!fragment.body.contains("<!DOCTYPE"), "{}", fragment.body);
+    assert!(
+        fragment
+            .body
+            .contains(r#"<strong id="total-lag">9</strong>"#),
+        "{}",
+        fragment.body
+    );
+
+    // Dry run: the diff, nothing committed.
+    let dry = post(
+        admin,
+        "/console/groups/billing/reset",
+        "topic=orders&to=earliest&action=dry-run",
+    );
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    assert!(dry.body.contains("Dry run"), "{}", dry.body);
+    let r0 = row(&dry.body, "orders-0");
+    assert!(
+        r0.contains(&cell("current", 3)) && r0.contains(&cell("new", 0)),
+        "{r0}"
+    );
+    let before = vec![("orders".to_string(), 0, 3), ("orders".to_string(), 1, 4)];
+    assert_eq!(committed(&mut conn, "billing"), before);
+
+    // Shift-by and offsets are clamped to the log, as Kafka's tool does.
+    let shift = post(
+        admin,
+        "/console/groups/billing/reset",
+        "topic=orders:1&to=shift-by&value=100",
+    );
+    assert_eq!(shift.status, 200, "{}", shift.body);
+    assert!(
+        row(&shift.body, "orders-1").contains(&cell("new", 6)),
+        "{}",
+        shift.body
+    );
+
+    // Execute: committed through the coordinator, read back by a client.
+    let done = post(
+        admin,
+        "/console/groups/billing/reset",
+        "topic=orders&to=earliest&action=execute",
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Offsets committed"), "{}", done.body);
+    let reset = vec![("orders".to_string(), 0, 0), ("orders".to_string(), 1, 0)];
+    assert_eq!(committed(&mut conn, "billing"), reset);
+
+    // To a timestamp: the first record at or after it.
+    let by_time = post(
+        admin,
+        "/console/groups/billing/reset",
+        &format!(
+            "topic=orders&to=timestamp&value={}&action=execute",
+            now - 1000
+        ),
+    );
+    assert_eq!(by_time.status, 200, "{}", by_time.body);
+    assert!(
+        row(&by_time.body, "orders-0").contains(&cell("new", 10)),
+        "{}",
+        by_time.body
+    );
+    assert!(
+        row(&by_time.body, "orders-1").contains(&cell("new", 0)),
+        "{}",
+        by_time.body
+    );
+
+    // Persisted as a client's commit: it survives a restart.
+    drop(conn);
+    broker.restart();
+    let mut conn = broker.connect();
+    wait_for_group_coordinator(&mut conn, "billing");
+    let after = vec![("orders".to_string(), 0, 10), ("orders".to_string(), 1, 0)];
+    assert_eq!(committed(&mut conn, "billing"), after);
+
+    // Bad input: 4xx with a message.
+    for (body, status, says) in [
+        ("topic=orders&to=sideways", 400, "unknown reset"),
+        ("topic=orders&to=offset&value=x", 400, "integer"),
+        ("topic=orders&to=offset", 400, "needs a value"),
+        (
+            "topic=orders&to=timestamp&value=yesterday",
+            400,
+            "timestamp",
+        ),
+        ("topic=nope&to=earliest", 404, "topic nope does not exist"),
+        ("topic=orders:9&to=earliest", 404, "orders-9 does not exist"),
+        ("topic=orders:x&to=earliest", 400, "not a number"),
+        (
+            "topic=orders&to=earliest&action=maybe",
+            400,
+            "unknown action",
+        ),
+    ] {
+        let answer = post(admin, "/console/groups/billing/reset", body);
+        assert_eq!(answer.status, status, "{body}: {}", answer.body);
+        assert!(answer.body.contains(says), "{body}: {}", answer.body);
+    }
+    let missing = post(admin, "/console/groups/billing/reset", "");
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    let unknown = get(admin, "/console/groups/nobody");
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert!(
+        unknown.body.contains("group nobody does not exist"),
+        "{}",
+        unknown.body
+    );
+    let unknown = post(admin, "/console/groups/nobody/reset", "to=earliest");
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    // Delete: gone from the list and from a client's view.
+    let deleted = post(admin, "/console/groups/billing/delete", "");
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    assert_eq!(deleted.header("location"), Some("/console/groups"));
+    assert!(!get(admin, "/console/groups")
+        .body
+        .contains(r#"data-group="billing""#));
+    assert!(committed(&mut conn, "billing").is_empty());
+    assert_eq!(
+        post(admin, "/console/groups/billing/delete", "").status,
+        404
+    );
+}
+
+fn row_of<'a>(body: &'a str, group: &str) -> &'a str {
+    let start = body
+        .find(&format!(r#"data-group="{group}""#))
+        .unwrap_or_else(|| panic!("no row for group {group} in {body}"));
+    let rest = &body[start..];
+    &rest[..rest.find("</tr>").unwrap_or(rest.len())]
+}
+
+fn heartbeat(
+    conn: &mut Connection,
+    request: ConsumerGroupHeartbeatRequest,
+) -> ConsumerGroupHeartbeatResponse {
+    let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
+        ApiKey::ConsumerGroupHeartbeat,
+        1,
+        RequestKind::ConsumerGroupHeartbeat(request),
+    ) else {
+        panic!()
+    };
+    r
+}
+
+#[test]
+fn an_active_consumer_group_shows_its_members_and_refuses_reset_and_delete() {
+    let (broker, admin) = start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "events", 1);
+    wait_for_group_coordinator(&mut conn, "live");
+    // A KIP-848 member: the coordinator assigns it events-0.
+    let joined = heartbeat(
+        &mut conn,
+        ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s("live")))
+            .with_member_id(s("member-one"))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![TopicName(s("events"))]))
+            .with_topic_partitions(Some(vec![])),
+    );
+    assert_eq!(joined.error_code, NONE, "{:?}", joined.error_message);
+
+    let page = get(admin, "/console/groups/live");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(r#"<dd id="group-type">consumer</dd>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<code>member-one</code>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("events-0"), "{}", page.body);
+    let list = get(admin, "/console/groups");
+    let line = row_of(&list.body, "live");
+    assert!(line.contains(r#"<td class="num">1</td>"#), "{line}");
+
+    // Kafka's rule and message: only an inactive group is reset.
+    let refused = post(
+        admin,
+        "/console/groups/live/reset",
+        "topic=events&to=earliest",
+    );
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("Assignments can only be reset if the group 'live' is inactive"),
+        "{}",
+        refused.body
+    );
+    let refused = post(admin, "/console/groups/live/delete", "");
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("NON_EMPTY_GROUP"), "{}", refused.body);
+}
+
+#[test]
+fn read_only_mode_refuses_resets_and_hides_the_forms() {
+    let (broker, admin) = start(&["gregor.console.read.only=true"]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "t", 1);
+    wait_for_group_coordinator(&mut conn, "g");
+    commit(&mut conn, "g", "t", &[(0, 0)]);
+    let page = get(admin, "/console/groups/g");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!page.body.contains("reset-form"), "{}", page.body);
+    for path in ["/console/groups/g/reset", "/console/groups/g/delete"] {
+        let refused = post(admin, path, "topic=t&to=earliest&action=execute");
+        assert_eq!(refused.status, 403, "{path}: {}", refused.body);
+    }
+    assert_eq!(committed(&mut conn, "g"), vec![("t".to_string(), 0, 0)]);
+}
+
+#[test]
+fn scram_users_are_created_listed_and_deleted() {
+    let (_broker, admin) = start(&[]);
+    let created = post(
+        admin,
+        "/console/users",
+        "name=alice&mechanism=SCRAM-SHA-256&password=secret&iterations=",
+    );
+    assert_eq!(created.status, 200, "{}", created.body);
+    let users = get(admin, "/console/users");
+    assert!(
+        users
+            .body
+            .contains("<td>alice</td><td>SCRAM-SHA-256</td><td class=\"num\">4096</td>"),
+        "{}",
+        users.body
+    );
+    for (body, says) in [
+        ("name=bob&mechanism=MD5&password=x", "unknown mechanism"),
+        (
+            "name=bob&mechanism=SCRAM-SHA-256&password=",
+            "password is empty",
+        ),
+        (
+            "name=bob&mechanism=SCRAM-SHA-256&password=x&iterations=lots",
+            "integer",
+        ),
+        // The broker's own check (Kafka's minimum is 4096).
+        (
+            "name=bob&mechanism=SCRAM-SHA-256&password=x&iterations=10",
+            "UNACCEPTABLE_CREDENTIAL",
+        ),
+    ] {
+        let refused = post(admin, "/console/users", body);
+        assert_eq!(refused.status, 400, "{body}: {}", refused.body);
+        assert!(refused.body.contains(says), "{body}: {}", refused.body);
+    }
+    let deleted = post(
+        admin,
+        "/console/users/delete",
+        "name=alice&mechanism=SCRAM-SHA-256",
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert!(!get(admin, "/console/users").body.contains("<td>alice</td>"));
+}
