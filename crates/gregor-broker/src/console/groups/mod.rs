@@ -212,7 +212,9 @@ fn reset_form(id: &str) -> Markup {
             }
             label { "Value (offset, shift, or time: ms or YYYY-MM-DDTHH:MM UTC)" input name="value"; }
             button type="submit" name="action" value="dry-run" #reset-dry-run { "Dry run" }
-            button type="submit" name="action" value="execute" #reset-execute
+            // Its own request, so that only it asks for confirmation.
+            button type="button" #reset-execute hx-post={ (group_href(id)) "/reset" }
+                hx-target="#reset-result" hx-vals=r#"{"action":"execute"}"#
                 hx-confirm="Commit the new offsets?" { "Execute" }
         }
     }
