@@ -78,6 +78,7 @@ def test_lag_falls_to_zero_live_and_reset_to_earliest_rereads(console_factory, b
     # The consumer leaves: the group is Empty (the lag table polls the state too).
     c.close()
     expect(page.locator("#lag-state")).to_have_text("Empty", timeout=20_000)
+    expect(page.locator("#members tbody tr")).to_have_count(0)
 
     page.click("#reset-dry-run")
     plan = page.locator("#reset-plan")

@@ -98,9 +98,6 @@ async fn detail(ctx: Ctx, Path(id): Path<String>) -> Result<Response, ConsoleErr
             }
             dt { "Coordinator" } dd { (or_dash(s.coordinator)) }
         }
-        h2 { "Members" }
-        (members(&group))
-        h2 { "Offsets and lag" }
         (lag_table(&group))
         @if !ctx.state.read_only {
             h2 { "Reset offsets" }
@@ -154,11 +151,15 @@ fn members(group: &GroupDetail) -> Markup {
     }
 }
 
-/// The lag table, which asks for itself again every [`LAG_REFRESH`].
+/// Members and the lag table, which ask for themselves again every
+/// [`LAG_REFRESH`] (a member leaving shows as well as the lag falling).
 fn lag_table(group: &GroupDetail) -> Markup {
     let id = &group.summary.group_id;
     html! {
         div #group-lag hx-get={ (group_href(id)) "/lag" } hx-trigger=(LAG_REFRESH) hx-swap="outerHTML" {
+            h2 { "Members" }
+            (members(group))
+            h2 { "Offsets and lag" }
             p {
                 "Total lag: " strong #total-lag { (group.total_lag()) }
                 " · max lag: " span #max-lag-seconds {
