@@ -107,3 +107,73 @@ def test_lag_falls_to_zero_live_and_reset_to_earliest_rereads(console_factory, b
         assert [m.value() for m in reread] == [b"v%d" % i for i in range(50)]
     finally:
         again.close()
+
+
+def post_form(url, fields):
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    data = urllib.parse.urlencode(fields).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST")) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_open_transaction_is_listed_and_aborted_like_kafka_transactions(console_factory, browser):
+    from confluent_kafka import Consumer, Producer
+    from playwright.sync_api import expect
+
+    srv = console_factory(FAST)
+    b = srv.bootstrap
+    topic = f"payments-{uuid.uuid4().hex[:6]}"
+    tid = f"tx-{uuid.uuid4().hex[:6]}"
+    cf_create_topic(b, topic, 1)
+    producer = Producer({"bootstrap.servers": b, "transactional.id": tid,
+                         "transaction.timeout.ms": 60000})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce(topic, b"open")
+    producer.flush(30)
+    # A record after the open transaction: read_committed consumers wait for the transaction.
+    assert_all_sent(cf_produce(b, topic, [Rec(None, b"after")]), 1)
+
+    page = new_page(browser)
+    page.goto(f"{srv.url}/console/transactions")
+    row = page.locator(f'#txn-list tr[data-txn="{tid}"]')
+    expect(row.locator("td.state")).to_have_text("Ongoing")
+    expect(row).to_contain_text(f"{topic}-0")
+    # Its coordinator has it open there: not hanging, whatever the threshold.
+    expect(page.locator("#no-hanging")).to_be_visible()
+    page.goto(f"{srv.url}/console/transactions?max_timeout_ms=0")
+    expect(page.locator("#no-hanging")).to_be_visible()
+    shot(page, "transactions")
+    assert not page.js_errors, page.js_errors
+
+    reader = Consumer({"bootstrap.servers": b, "group.id": f"r-{tid}", "auto.offset.reset": "earliest",
+                       "isolation.level": "read_committed", "enable.auto.commit": False})
+    try:
+        reader.subscribe([topic])
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            m = reader.poll(0.2)
+            assert m is None or m.error() is not None, "read past an open transaction"
+
+        # Bad input first: 4xx with a message.
+        status, body = post_form(f"{srv.url}/console/transactions/abort",
+                                 {"topic": topic, "partition": "0", "start_offset": "7"})
+        assert status == 404 and "no open transaction starts at offset 7" in body, body
+        status, body = post_form(f"{srv.url}/console/transactions/abort",
+                                 {"topic": topic, "partition": "zero", "start_offset": "0"})
+        assert status == 400, body
+
+        # kafka-transactions abort --topic --partition 0 --start-offset 0
+        status, body = post_form(f"{srv.url}/console/transactions/abort",
+                                 {"topic": topic, "partition": "0", "start_offset": "0"})
+        assert status == 200 and "Aborted the transaction" in body, body
+        got = consume(reader, 1)
+        assert got[0].value() == b"after"
+    finally:
+        reader.close()
