@@ -426,3 +426,88 @@ fn scram_users_are_created_listed_and_deleted() {
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     assert!(!get(admin, "/console/users").body.contains("<td>alice</td>"));
 }
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+#[test]
+fn acls_and_users_are_authorized_as_the_kafka_apis() {
+    use support::security::SecureBroker;
+    let admin_port = free_port();
+    let settings = vec![
+        format!("gregor.admin.listener=127.0.0.1:{admin_port}"),
+        "sasl.bootstrap.scram=SCRAM-SHA-256=[name=admin,password=admin-pw];\
+         SCRAM-SHA-512=[name=bob,password=bob-pw]"
+            .to_string(),
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
+        "super.users=User:admin;User:ANONYMOUS".to_string(),
+    ];
+    let _broker = SecureBroker::start("SASL", "SASL_PLAINTEXT", &settings, None);
+    let admin = basic("admin", "admin-pw");
+    let bob = basic("bob", "bob-pw");
+    let as_user = |auth: &str, method: &str, path: &str, body: &str| {
+        request(admin_port, method, path, &[("Authorization", auth)], body)
+    };
+    let acl = "principal=User:bob&host=&resource_type=Group&resource_name=billing\
+               &pattern_type=Literal&operation=Describe&permission=Allow";
+
+    // Bob may not Alter or Describe the cluster: 403 with Kafka's error.
+    let refused = as_user(&bob, "POST", "/console/acls", acl);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("CLUSTER_AUTHORIZATION_FAILED"),
+        "{}",
+        refused.body
+    );
+    let refused = as_user(&bob, "GET", "/console/acls", "");
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let refused = as_user(&bob, "GET", "/console/users", "");
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let refused = as_user(
+        &bob,
+        "POST",
+        "/console/users",
+        "name=eve&mechanism=SCRAM-SHA-256&password=x",
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    let created = as_user(&admin, "POST", "/console/acls", acl);
+    assert_eq!(created.status, 200, "{}", created.body);
+    let listed = as_user(&admin, "GET", "/console/acls", "");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(
+        listed.body.contains("<td>User:bob</td><td>*</td><td>Group</td><td>billing</td><td>Literal</td><td>Describe</td><td>Allow</td>"),
+        "{}",
+        listed.body
+    );
+    let users = as_user(&admin, "GET", "/console/users", "");
+    assert!(
+        users.body.contains("<td>bob</td><td>SCRAM-SHA-512</td>"),
+        "{}",
+        users.body
+    );
+
+    let bad = as_user(
+        &admin,
+        "POST",
+        "/console/acls",
+        &acl.replace("Describe", "Juggle"),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("unknown operation"), "{}", bad.body);
+
+    let deleted = as_user(&admin, "POST", "/console/acls/delete", acl);
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert!(
+        !deleted.body.contains("<td>User:bob</td>"),
+        "{}",
+        deleted.body
+    );
+    let again = as_user(&admin, "POST", "/console/acls/delete", acl);
+    assert_eq!(again.status, 404, "{}", again.body);
+}

@@ -77,6 +77,10 @@ impl AclForm {
 pub async fn list_acls(ctx: &Ctx) -> Result<Vec<AclBinding>, ConsoleError> {
     let request = DescribeAclsRequest::default()
         .with_resource_type_filter(ResourceType::Any.code())
+        // The crate's defaults are empty strings, which match nothing.
+        .with_resource_name_filter(None)
+        .with_principal_filter(None)
+        .with_host_filter(None)
         .with_pattern_type_filter(PatternType::Any.code())
         .with_operation(AclOperation::Any.code())
         .with_permission_type(AclPermission::Any.code());

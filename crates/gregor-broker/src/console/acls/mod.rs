@@ -16,6 +16,7 @@ use axum::Router;
 use gregor_metadata::acl::{AclOperation, AclPermission, PatternType, ResourceType};
 use maud::{html, Markup};
 use serde::Deserialize;
+use std::time::Duration;
 
 pub fn routes() -> Router<ConsoleState> {
     Router::new()
@@ -144,6 +145,7 @@ async fn create_acl(ctx: Ctx, Form(form): Form<AclFields>) -> Result<Response, C
     ctx.require_writable()?;
     let binding = form.form().binding()?;
     data::create_acl(&ctx, &binding).await?;
+    settle(|| async { Ok(data::list_acls(&ctx).await?.contains(&binding)) }).await?;
     list_acls(ctx).await
 }
 
@@ -153,6 +155,7 @@ async fn delete_acl(ctx: Ctx, Form(form): Form<AclFields>) -> Result<Response, C
     if data::delete_acl(&ctx, &binding).await? == 0 {
         return Err(ConsoleError::not_found(format!("no such ACL: {binding}")));
     }
+    settle(|| async { Ok(!data::list_acls(&ctx).await?.contains(&binding)) }).await?;
     list_acls(ctx).await
 }
 
@@ -228,6 +231,35 @@ async fn upsert_user(ctx: Ctx, Form(form): Form<UserFields>) -> Result<Response,
 
 async fn delete_user(ctx: Ctx, Form(form): Form<UserFields>) -> Result<Response, ConsoleError> {
     ctx.require_writable()?;
-    data::delete_user(&ctx, form.name.trim(), &form.mechanism).await?;
+    let name = form.name.trim();
+    data::delete_user(&ctx, name, &form.mechanism).await?;
+    settle(|| async {
+        Ok(!data::list_users(&ctx).await?.iter().any(|u| {
+            u.name == name
+                && u.credentials
+                    .iter()
+                    .any(|(m, _)| *m == form.mechanism.trim())
+        }))
+    })
+    .await?;
     list_users(ctx).await
+}
+
+/// How long a change waits to show in this broker's metadata.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// The controller applies ACL and credential changes; this broker's image
+/// (which the lists read) follows a moment later. Waits until `done`
+/// holds, so the page shown after a change has it; gives up quietly after
+/// [`SETTLE`] (the change was accepted; the list is only behind).
+async fn settle<F, Fut>(done: F) -> Result<(), ConsoleError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ConsoleError>>,
+{
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while !done().await? && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
 }

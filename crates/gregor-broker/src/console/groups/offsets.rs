@@ -26,6 +26,8 @@ pub async fn committed(
 ) -> Result<BTreeMap<TopicPartition, i64>, ConsoleError> {
     let group = OffsetFetchRequestGroup::default()
         .with_group_id(GroupId(StrBytes::from_string(group_id.to_string())))
+        // Not a member: the admin client's fetch.
+        .with_member_id(None)
         .with_member_epoch(-1)
         .with_topics(None);
     let request = OffsetFetchRequest::default().with_groups(vec![group]);
