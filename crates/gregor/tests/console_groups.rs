@@ -511,3 +511,28 @@ fn acls_and_users_are_authorized_as_the_kafka_apis() {
     let again = as_user(&admin, "POST", "/console/acls/delete", acl);
     assert_eq!(again.status, 404, "{}", again.body);
 }
+
+#[test]
+fn group_ids_are_shown_as_text_and_reach_their_page() {
+    let (broker, admin) = start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "t", 1);
+    let id = "<script>alert(1)</script>/x";
+    wait_for_group_coordinator(&mut conn, id);
+    commit(&mut conn, id, "t", &[(0, 0)]);
+    let list = get(admin, "/console/groups");
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(!list.body.contains("<script>alert"), "{}", list.body);
+    assert!(
+        list.body
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt;/x"),
+        "{}",
+        list.body
+    );
+    // The link escapes the id as a path segment, and the page finds the group.
+    let href = "/console/groups/%3Cscript%3Ealert%281%29%3C%2Fscript%3E%2Fx";
+    assert!(list.body.contains(href), "{}", list.body);
+    let page = get(admin, href);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(!page.body.contains("<script>alert"), "{}", page.body);
+}
