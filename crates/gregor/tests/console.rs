@@ -61,8 +61,24 @@ fn overview_assets_and_redirect() {
     let css = get(admin, "/console/assets/console.css");
     assert_eq!(css.status, 200);
 
+    let wrong = get(admin, "/console/topics/t/delete");
+    assert_eq!(wrong.status, 405, "{}", wrong.body);
+    assert!(
+        wrong
+            .body
+            .contains("GET is not allowed on /console/topics/t/delete"),
+        "{}",
+        wrong.body
+    );
     let missing = get(admin, "/console/no-such-page");
     assert_eq!(missing.status, 404);
+    assert!(
+        missing
+            .body
+            .contains("no console page at /console/no-such-page"),
+        "{}",
+        missing.body
+    );
 }
 
 #[test]
@@ -140,4 +156,420 @@ fn login_is_checked_against_the_credential_store() {
     let bob = as_user(admin, "GET", "/console", &basic("bob", "bob-pw"), "");
     assert_eq!(bob.status, 200, "{}", bob.body);
     assert!(bob.body.contains("User:bob"), "{}", bob.body);
+}
+
+use bytes::Bytes;
+use gregor_protocol::compression::Compression;
+use gregor_protocol::records::{BatchBuilder, Header};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestKind, ResponseKind};
+use support::http::encode;
+use support::{create_topic, topic_name, Connection};
+
+/// (key, value, headers) of a record to produce.
+type Rec<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// Records produced in one batch stamped `timestamp`.
+fn produce(
+    conn: &mut Connection,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    records: &[Rec<'_>],
+) {
+    let mut builder = BatchBuilder::new(Compression::None);
+    for (key, value, headers) in records {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| Header {
+                key: k.to_string(),
+                value: Some(Bytes::from(v.to_string())),
+            })
+            .collect();
+        builder.push(
+            timestamp,
+            Some(Bytes::from(key.to_string())),
+            Some(Bytes::from(value.to_string())),
+            headers,
+        );
+    }
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(20_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(builder.build().unwrap().freeze()))])]);
+    let ResponseKind::Produce(response) =
+        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!("wrong response type to Produce")
+    };
+    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+}
+
+fn post(admin: u16, path: &str, body: &str) -> Answer {
+    request(admin, "POST", path, &[], body)
+}
+
+/// The records table's rows of a page or fragment.
+fn rows(body: &str) -> usize {
+    body.matches(r#"<tr class="record">"#).count()
+}
+
+#[test]
+fn topics_create_describe_delete() {
+    let (broker, admin) = start(&["log.segment.bytes=2000000"]);
+    let configs = encode("cleanup.policy=compact\nretention.ms=1000");
+    let created = post(
+        admin,
+        "/console/topics",
+        &format!("name=orders&partitions=3&replication_factor=1&configs={configs}"),
+    );
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.header("location"), Some("/console/topics/orders"));
+
+    let list = get(admin, "/console/topics");
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body
+            .contains(r#"<a href="/console/topics/orders">orders</a>"#),
+        "{}",
+        list.body
+    );
+
+    let mut conn = broker.connect();
+    produce(
+        &mut conn,
+        "orders",
+        1,
+        1000,
+        &[("a", "1", &[]), ("b", "2", &[])],
+    );
+    let detail = get(admin, "/console/topics/orders");
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    // Three partitions, partition 1 with high watermark 2.
+    assert_eq!(
+        detail.body.matches(r#"<td class="num hw">"#).count(),
+        3,
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail.body.contains(r#"<td class="num hw">2</td>"#),
+        "{}",
+        detail.body
+    );
+    // Changed from the default: marked, with the topic as the source.
+    assert!(
+        detail
+            .body
+            .contains(r#"<tr class="changed"><td>cleanup.policy <span class="changed""#),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail.body.contains("<td>compact</td><td>topic</td>"),
+        "{}",
+        detail.body
+    );
+    // A broker setting is not the default either (AdminClient's isDefault()).
+    assert!(
+        detail
+            .body
+            .contains(r#"<tr class="changed"><td>segment.bytes <span"#),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail
+            .body
+            .contains("<td>2000000</td><td>broker (static)</td>"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        detail.body.contains("<tr><td>segment.ms</td>"),
+        "{}",
+        detail.body
+    );
+
+    // Errors are the Kafka API's.
+    let again = post(admin, "/console/topics", "name=orders&partitions=1");
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("TopicAlreadyExists"), "{}", again.body);
+    let rf = post(
+        admin,
+        "/console/topics",
+        "name=x&partitions=1&replication_factor=3",
+    );
+    assert_eq!(rf.status, 400, "{}", rf.body);
+    assert!(rf.body.contains("InvalidReplicationFactor"), "{}", rf.body);
+    let bad_config = post(
+        admin,
+        "/console/topics",
+        "name=y&configs=no.such.config%3D1",
+    );
+    assert_eq!(bad_config.status, 400, "{}", bad_config.body);
+    let bad_name = post(
+        admin,
+        "/console/topics",
+        &format!("name={}", encode("bad/name")),
+    );
+    assert_eq!(bad_name.status, 400, "{}", bad_name.body);
+    assert!(
+        bad_name.body.contains("InvalidTopicException"),
+        "{}",
+        bad_name.body
+    );
+    let not_number = post(admin, "/console/topics", "name=z&partitions=three");
+    assert_eq!(not_number.status, 400);
+    assert!(
+        not_number.body.contains("partitions must be an integer"),
+        "{}",
+        not_number.body
+    );
+    let not_kv = post(admin, "/console/topics", "name=z&configs=justakey");
+    assert_eq!(not_kv.status, 400);
+    let no_name = post(admin, "/console/topics", "partitions=1");
+    assert_eq!(no_name.status, 400, "{}", no_name.body);
+    assert_eq!(get(admin, "/console/topics/z").status, 404);
+
+    let deleted = request(
+        admin,
+        "POST",
+        "/console/topics/orders/delete",
+        &[("HX-Request", "true")],
+        "",
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert!(deleted.body.contains("deleted"), "{}", deleted.body);
+    assert!(
+        !deleted.body.contains("<html"),
+        "an htmx answer is a fragment"
+    );
+    let gone = get(admin, "/console/topics/orders");
+    assert_eq!(gone.status, 404, "{}", gone.body);
+    assert!(
+        gone.body.contains("UnknownTopicOrPartition"),
+        "{}",
+        gone.body
+    );
+    // A full page around the error, as the browser navigated here.
+    assert!(gone.body.contains("<nav>"), "{}", gone.body);
+    let twice = post(admin, "/console/topics/orders/delete", "");
+    assert_eq!(twice.status, 404, "{}", twice.body);
+}
+
+#[test]
+fn message_browser_decodes_filters_and_escapes() {
+    let (broker, admin) = start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "events", 2);
+    produce(
+        &mut conn,
+        "events",
+        0,
+        1_000_000,
+        &[
+            ("k0", "plain text", &[("trace", "t-0")]),
+            ("k1", r#"{"amount":150,"user":"ann"}"#, &[]),
+            (
+                "k2",
+                "<script>alert('xss')</script>",
+                &[("<b>h</b>", "<i>v</i>")],
+            ),
+        ],
+    );
+    produce(
+        &mut conn,
+        "events",
+        1,
+        2_000_000,
+        &[("k3", "needle in p1", &[])],
+    );
+    produce(
+        &mut conn,
+        "events",
+        0,
+        3_000_000,
+        &[("k4", "needle in p0", &[])],
+    );
+
+    let all = get(admin, "/console/messages?topic=events");
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(rows(&all.body), 5, "{}", all.body);
+    // Escaped: shown as text, never as markup.
+    assert!(!all.body.contains("<script>alert"), "{}", all.body);
+    assert!(
+        all.body
+            .contains("&lt;script&gt;alert('xss')&lt;/script&gt;"),
+        "{}",
+        all.body
+    );
+    assert!(
+        all.body.contains("<code>&lt;b&gt;h&lt;/b&gt;</code>"),
+        "{}",
+        all.body
+    );
+    assert!(!all.body.contains("<i>v</i>"));
+    // JSON is pretty-printed.
+    assert!(
+        all.body.contains("&quot;amount&quot;: 150,\n"),
+        "{}",
+        all.body
+    );
+
+    let results = |query: &str| get(admin, &format!("/console/messages/results?{query}"));
+    let filtered = results(&format!(
+        "topic=events&filter={}",
+        encode(r#"value.contains("needle")"#)
+    ));
+    assert_eq!(filtered.status, 200, "{}", filtered.body);
+    assert_eq!(rows(&filtered.body), 2, "{}", filtered.body);
+    assert!(!filtered.body.contains("<html"), "results are a fragment");
+    let json = results(&format!(
+        "topic=events&filter={}",
+        encode("json(value).amount > 100")
+    ));
+    assert_eq!(rows(&json.body), 1, "{}", json.body);
+    let header = results(&format!(
+        "topic=events&filter={}",
+        encode(r#"headers["trace"] == "t-0""#)
+    ));
+    assert_eq!(rows(&header.body), 1, "{}", header.body);
+    let p1 = results("topic=events&partition=1");
+    assert_eq!(rows(&p1.body), 1, "{}", p1.body);
+    let from_offset = results("topic=events&partition=0&from=offset&offset=2&limit=1");
+    assert_eq!(rows(&from_offset.body), 1);
+    assert!(
+        from_offset.body.contains("<td class=\"num\">2</td>"),
+        "{}",
+        from_offset.body
+    );
+    let newest = results("topic=events&partition=0&limit=1");
+    assert!(newest.body.contains("needle in p0"), "{}", newest.body);
+    let by_time = results("topic=events&from=timestamp&timestamp=1970-01-01T00:33:20");
+    assert_eq!(rows(&by_time.body), 2, "{}", by_time.body);
+    let hex = results("topic=events&partition=1&format=hex");
+    assert!(hex.body.contains("6e 65 65 64 6c 65"), "{}", hex.body);
+    let scan_bound = results("topic=events&partition=0&from=oldest&max_scan=2");
+    assert_eq!(rows(&scan_bound.body), 2);
+    assert!(
+        scan_bound.body.contains("stopped at max_scan"),
+        "{}",
+        scan_bound.body
+    );
+    let tail = results("topic=events&tail=on");
+    assert!(
+        tail.body.contains(r#"hx-trigger="every 2s""#),
+        "{}",
+        tail.body
+    );
+
+    // Bad input: 4xx with a message.
+    for (query, status, message) in [
+        ("topic=events&filter=value%20%3D%3D", 400, "bad filter"),
+        (
+            "topic=events&filter=system(%22ls%22)",
+            400,
+            "unknown function",
+        ),
+        ("topic=events&from=offset&offset=abc", 400, "offset must be"),
+        ("topic=events&from=offset&offset=-5", 400, "offset must be"),
+        (
+            "topic=events&from=timestamp&timestamp=yesterday",
+            400,
+            "timestamp must be",
+        ),
+        ("topic=events&from=later", 400, "from must be"),
+        (
+            "topic=events&limit=100000000",
+            400,
+            "limit must be between 1 and 1000",
+        ),
+        ("topic=events&limit=0", 400, "limit must be"),
+        (
+            "topic=events&max_scan=99999999999999999999",
+            400,
+            "max_scan must be",
+        ),
+        ("topic=events&format=xml", 400, "format must be"),
+        ("topic=events&partition=x", 400, "partition must be"),
+        ("topic=events&partition=9", 404, "no partition 9"),
+        ("topic=nope", 404, "unknown topic"),
+        ("topic=", 400, "choose a topic"),
+        ("topic=events&limit=%FF", 400, ""),
+    ] {
+        let answer = results(query);
+        assert_eq!(answer.status, status, "{query}: {}", answer.body);
+        assert!(answer.body.contains(message), "{query}: {}", answer.body);
+        assert!(
+            answer.body.contains(r#"<div class="error" role="alert">"#),
+            "{}",
+            answer.body
+        );
+    }
+    // The broker is still serving.
+    assert_eq!(get(admin, "/console").status, 200);
+}
+
+#[test]
+fn acls_apply_to_console_users() {
+    let (broker, admin) = secured();
+    let admin_auth = basic("admin", "admin-pw");
+    let bob = basic("bob", "bob-pw");
+    let created = as_user(
+        admin,
+        "POST",
+        "/console/topics",
+        &admin_auth,
+        "name=secret&partitions=1",
+    );
+    assert_eq!(created.status, 303, "{}", created.body);
+    let mut conn = broker.broker.connect();
+    produce(&mut conn, "secret", 0, 1000, &[("k", "classified", &[])]);
+
+    // Bob has no ACLs: the topic is not listed, and everything else is 403.
+    let list = as_user(admin, "GET", "/console/topics", &bob, "");
+    assert_eq!(list.status, 200);
+    assert!(!list.body.contains("secret"), "{}", list.body);
+    let detail = as_user(admin, "GET", "/console/topics/secret", &bob, "");
+    assert_eq!(detail.status, 403, "{}", detail.body);
+    assert!(
+        detail.body.contains("TopicAuthorizationFailed"),
+        "{}",
+        detail.body
+    );
+    let read = as_user(
+        admin,
+        "GET",
+        "/console/messages/results?topic=secret",
+        &bob,
+        "",
+    );
+    assert_eq!(read.status, 403, "{}", read.body);
+    assert!(!read.body.contains("classified"));
+    let create = as_user(
+        admin,
+        "POST",
+        "/console/topics",
+        &bob,
+        "name=bobs&partitions=1",
+    );
+    assert_eq!(create.status, 403, "{}", create.body);
+    let delete = as_user(admin, "POST", "/console/topics/secret/delete", &bob, "");
+    assert_eq!(delete.status, 403, "{}", delete.body);
+
+    // The super user reads it.
+    let read = as_user(
+        admin,
+        "GET",
+        "/console/messages/results?topic=secret",
+        &admin_auth,
+        "",
+    );
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(read.body.contains("classified"), "{}", read.body);
 }

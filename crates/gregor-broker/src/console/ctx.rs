@@ -50,7 +50,7 @@ impl FromRequestParts<ConsoleState> for Ctx {
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |c| c.0);
         let principal = if state.login_required {
-            Principal::user(login(parts, state)?)
+            Principal::user(login(parts, state).await?)
         } else {
             Principal::anonymous()
         };
@@ -69,7 +69,7 @@ impl FromRequestParts<ConsoleState> for Ctx {
 
 /// The user name of valid HTTP Basic credentials, or a 401 that makes the
 /// browser ask for them.
-fn login(parts: &Parts, state: &ConsoleState) -> Result<String, ConsoleError> {
+async fn login(parts: &Parts, state: &ConsoleState) -> Result<String, ConsoleError> {
     let header = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -86,11 +86,17 @@ fn login(parts: &Parts, state: &ConsoleState) -> Result<String, ConsoleError> {
     let (user, password) = decoded
         .split_once(':')
         .ok_or_else(|| ConsoleError::unauthorized("Malformed Basic credentials."))?;
-    // The SASL/PLAIN check itself: the same stores, the same answers.
+    // The SASL/PLAIN check itself: the same stores, the same answers. Off
+    // the async workers: the SCRAM key derivation takes milliseconds.
     let token = format!("\u{0}{user}\u{0}{password}");
     let image = state.broker.controller.image();
-    crate::security::plain::authenticate(&image, &state.static_users, token.as_bytes())
-        .map_err(|e| ConsoleError::unauthorized(&e.0))
+    let static_users = state.static_users.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::security::plain::authenticate(&image, &static_users, token.as_bytes())
+    })
+    .await
+    .map_err(|e| ConsoleError::internal(format!("login check failed: {e}")))?
+    .map_err(|e| ConsoleError::unauthorized(&e.0))
 }
 
 impl Ctx {

@@ -25,7 +25,11 @@ mod gate;
 pub mod layout;
 pub mod state;
 
+mod decode;
+mod filter;
+mod messages;
 mod overview;
+mod records;
 mod throughput;
 mod topics;
 
@@ -46,23 +50,40 @@ use std::sync::Arc;
 
 /// Every page's routes; a new page adds one line here and one in
 /// [`layout::NAV`].
+// One line per page, so pages added on different branches merge cleanly.
+#[rustfmt::skip]
 const PAGES: &[fn() -> Router<ConsoleState>] = &[
     assets::routes,
     overview::routes,
     topics::routes,
+    messages::routes,
     groups::routes,
     transactions::routes,
     acls::routes,
 ];
 
+async fn unknown_page(uri: axum::http::Uri) -> ConsoleError {
+    ConsoleError::not_found(format!("no console page at {}", uri.path()))
+}
+
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ConsoleError {
+    ConsoleError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
 /// The console's routes, merged into the admin endpoint's router.
 pub fn router(broker: Arc<Broker>) -> Router {
     let state = ConsoleState::new(broker);
-    let mut pages = Router::new();
+    let mut pages = Router::new()
+        // Any other console path: a 404 page that says so.
+        .route("/console/{*rest}", axum::routing::any(unknown_page));
     for page in PAGES {
         pages = pages.merge(page());
     }
     let pages = pages
+        .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::mutations,

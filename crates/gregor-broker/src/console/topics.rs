@@ -344,7 +344,9 @@ async fn detail(ctx: Ctx, Path(name): Path<String>) -> Result<Response, ConsoleE
                     thead { tr { th { "Name" } th { "Value" } th { "Source" } } }
                     tbody {
                         @for c in &result.configs {
-                            @let changed = c.config_source == 1;
+                            // AdminClient's ConfigEntry.isDefault(): only a
+                            // DEFAULT_CONFIG source is the default.
+                            @let changed = c.config_source != 5;
                             tr class=[changed.then_some("changed")] {
                                 td { (c.name.as_str()) @if changed { " " span.changed title="changed from the default" { "●" } } }
                                 td { @if c.is_sensitive { span.muted { "(sensitive)" } } @else { (c.value.as_deref().unwrap_or("")) } }
