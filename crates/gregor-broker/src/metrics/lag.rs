@@ -85,12 +85,16 @@ pub fn consumer_lag(groups: &GroupService, replicas: &ReplicaManager) -> Vec<Gro
     out
 }
 
+/// A partition's (high watermark, newest record's timestamp), `None`
+/// without a replica here.
+type Newest = Option<(i64, Option<i64>)>;
+
 /// Reads record timestamps for one call, the newest one of each
 /// partition once.
 struct TimestampReader<'a> {
     replicas: &'a ReplicaManager,
     /// (high watermark, newest record's timestamp) by partition.
-    newest: HashMap<(String, i32), Option<(i64, Option<i64>)>>,
+    newest: HashMap<(String, i32), Newest>,
     reads_left: usize,
 }
 

@@ -9,6 +9,7 @@
 pub mod certs;
 pub mod cli;
 pub mod cluster;
+pub mod scrape;
 pub mod security;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
