@@ -334,7 +334,7 @@ fn under_replicated_partitions_rise_with_a_node_paused_and_fall_back() {
     let specs = combined_specs(3, |i| {
         format!("gregor.admin.listener=127.0.0.1:{}\n", admin[i])
     });
-    let mut cluster = ProcessCluster::start(
+    let cluster = ProcessCluster::start(
         specs,
         &[
             "broker.session.timeout.ms=3000",
