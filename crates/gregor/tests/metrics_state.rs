@@ -272,6 +272,7 @@ fn consumer_lag_in_offsets_and_seconds_and_deleted_series_vanish() {
         ),
         0.0
     );
+    assert_dashboard_names_scraped(&body);
 
     // More records: the lag grows with the high watermark.
     produce_values(&mut conn, "lagged", 0, older + 9_000, ["c0", "c1"]);
@@ -508,4 +509,90 @@ fn a_dedicated_controller_serves_the_controller_metrics() {
         value(&broker, "kafka_server_replicamanager_leadercount", &[]),
         2.0
     );
+}
+
+/// A file of the repository.
+fn repo_file(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::read_to_string(root.join(path)).unwrap()
+}
+
+/// Every metric name the dashboard's queries use (the identifiers starting
+/// with `kafka_` or `gregor_`).
+fn dashboard_metric_names() -> Vec<String> {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&repo_file("deploy/grafana/gregor-overview.json")).unwrap();
+    let mut names = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let identifiers =
+                expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'));
+            names.extend(
+                identifiers
+                    .filter(|t| t.starts_with("kafka_") || t.starts_with("gregor_"))
+                    .map(str::to_string),
+            );
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The request and topic families another part of the work documents
+/// (docs/metrics.md "## Request and topic metrics").
+fn is_request_or_topic_family(name: &str) -> bool {
+    name.starts_with("kafka_network_requestmetrics_")
+        || name.starts_with("kafka_server_brokertopicmetrics_")
+}
+
+/// Whether docs/metrics.md names `name`: literally, or as one `<name>` of
+/// its BrokerTopicMetrics table (`kafka_server_brokertopicmetrics_<name>_total`).
+fn documented(docs: &str, name: &str) -> bool {
+    if docs.contains(&format!("`{name}")) {
+        return true;
+    }
+    let template = "kafka_server_brokertopicmetrics_<name>_total";
+    name.strip_prefix("kafka_server_brokertopicmetrics_")
+        .and_then(|rest| rest.strip_suffix("_total"))
+        .is_some_and(|part| docs.contains(template) && docs.contains(&format!("| `{part}` |")))
+}
+
+#[test]
+fn every_metric_the_dashboard_uses_is_documented() {
+    let docs = repo_file("docs/metrics.md");
+    let names = dashboard_metric_names();
+    assert!(names.len() > 20, "{names:?}");
+    // The request and topic section comes with the hot-path counters; until
+    // it is there, their names are checked against this list instead.
+    let request_section = docs.contains("## Request and topic metrics");
+    let expected_request_names = [
+        "kafka_network_requestmetrics_requests_total",
+        "kafka_network_requestmetrics_totaltimems",
+        "kafka_server_brokertopicmetrics_bytesin_total",
+        "kafka_server_brokertopicmetrics_bytesout_total",
+        "kafka_server_brokertopicmetrics_messagesin_total",
+    ];
+    for name in &names {
+        if is_request_or_topic_family(name) && !request_section {
+            assert!(expected_request_names.contains(&name.as_str()), "{name}");
+            continue;
+        }
+        assert!(documented(&docs, name), "{name} is not in docs/metrics.md");
+    }
+}
+
+/// The dashboard's names of the families read from state are all in
+/// `body` (a scrape of a broker that has a group with committed offsets).
+fn assert_dashboard_names_scraped(body: &str) {
+    for name in dashboard_metric_names() {
+        if is_request_or_topic_family(&name) {
+            continue;
+        }
+        assert!(
+            !samples(body, &name).is_empty(),
+            "{name} not scraped:\n{body}"
+        );
+    }
 }
