@@ -163,6 +163,9 @@ fn consumer_lag_in_offsets_and_seconds_and_deleted_series_vanish() {
         1.0
     );
     assert_eq!(value(&body, "kafka_brokers", &[]), 1.0);
+    let address = broker.addr.to_string();
+    let info = [("id", "1"), ("address", address.as_str())];
+    assert_eq!(value(&body, "kafka_broker_info", &info), 1.0);
     assert_eq!(value(&body, "kafka_log_log_logendoffset", &partition), 10.0);
     assert_eq!(
         value(&body, "kafka_log_log_logstartoffset", &partition),
