@@ -121,8 +121,6 @@ pub struct Partition {
     progress: watch::Sender<Progress>,
     /// Where ISR changes go to be sent to the controller.
     isr_outbox: IsrOutbox,
-    /// The broker-wide ISR shrink and expand counts (metrics).
-    isr_churn: Arc<IsrChurn>,
 }
 
 /// A partition whose log has been closed (topic deleted, shutdown).
@@ -240,6 +238,7 @@ impl Partition {
                 topic_id: self.topic_id,
                 partition: self.index,
                 leader_epoch: state.leader_epoch(),
+                committed_isr: state.committed().isr.clone(),
                 request,
             });
         }
@@ -307,10 +306,7 @@ impl Partition {
             if state.leader_epoch() != leader_epoch {
                 return Effects::default();
             }
-            let before = state.committed().isr.clone();
-            let (_, effects) = state.apply_committed(committed, now_ms);
-            self.isr_churn.record(&before, &state.committed().isr);
-            effects
+            state.apply_committed(committed, now_ms).1
         });
     }
 
@@ -979,7 +975,6 @@ impl ReplicaManager {
                     leader: Mutex::new(None),
                     progress: watch::channel(progress).0,
                     isr_outbox: self.isr_outbox.clone(),
-                    isr_churn: self.isr_churn.clone(),
                 });
                 let (leads, epoch) = (leadership.leader == node_id, leadership.leader_epoch);
                 partition.set_leadership(leadership, now);

@@ -3,7 +3,8 @@
 //! - topic partitions this broker leads (their offsets are exact here);
 //!   over a cluster each partition comes from its leader once;
 //! - the groups this broker coordinates, with their lag (see [`super::lag`]);
-//! - the cluster view (`kafka_brokers`, `kafka_topic_partitions`) from the
+//! - the cluster view (`kafka_brokers`, `kafka_broker_info`,
+//!   `kafka_topic_partitions`) from the
 //!   metadata image, the same on every broker (take `max`, not `sum`).
 //!
 //! Also Gregor's own `gregor_consumergroup_lag_seconds`.
@@ -26,6 +27,20 @@ pub fn topics_registry(image: &MetadataImage, replicas: &ReplicaManager) -> Regi
         "Number of brokers in the cluster (unfenced)",
         active,
     );
+    let info = family(
+        r,
+        "kafka_broker_info",
+        "Information about the broker (its first listener)",
+    );
+    for broker in image.brokers.values().filter(|b| !b.fenced) {
+        let address = broker
+            .listeners
+            .first()
+            .map(|e| format!("{}:{}", e.host, e.port))
+            .unwrap_or_default();
+        let id = broker.id.to_string();
+        set(&info, labels([("id", &id), ("address", &address)]), 1);
+    }
     let partitions = family(
         r,
         "kafka_topic_partitions",

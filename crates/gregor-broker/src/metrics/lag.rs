@@ -39,12 +39,12 @@ pub struct GroupLag {
     pub partitions: Vec<PartitionLag>,
 }
 
-/// The lag of every group coordinated here; empty while a coordinator
-/// shard is loading (its groups are not known yet).
+/// The lag of every group coordinated here, in the shards loaded so far
+/// (a loading shard's groups are not known yet).
 pub fn consumer_lag(groups: &GroupService, replicas: &ReplicaManager) -> Vec<GroupLag> {
     // The group lock is held only to copy the committed offsets; the logs
     // are read after.
-    let committed = groups.read_all(|coordinator| {
+    let shards = groups.read_loaded(|coordinator| {
         coordinator
             .group_member_counts()
             .into_iter()
@@ -65,9 +65,6 @@ pub fn consumer_lag(groups: &GroupService, replicas: &ReplicaManager) -> Vec<Gro
             })
             .collect::<Vec<_>>()
     });
-    let Ok(shards) = committed else {
-        return Vec::new();
-    };
     let mut reader = TimestampReader::new(replicas);
     let mut out: Vec<GroupLag> = shards
         .into_iter()
@@ -85,12 +82,16 @@ pub fn consumer_lag(groups: &GroupService, replicas: &ReplicaManager) -> Vec<Gro
     out
 }
 
+/// A partition's (high watermark, newest record's timestamp), `None`
+/// without a replica here.
+type Newest = Option<(i64, Option<i64>)>;
+
 /// Reads record timestamps for one call, the newest one of each
 /// partition once.
 struct TimestampReader<'a> {
     replicas: &'a ReplicaManager,
     /// (high watermark, newest record's timestamp) by partition.
-    newest: HashMap<(String, i32), Option<(i64, Option<i64>)>>,
+    newest: HashMap<(String, i32), Newest>,
     reads_left: usize,
 }
 
