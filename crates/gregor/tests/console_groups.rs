@@ -362,6 +362,48 @@ fn an_active_consumer_group_shows_its_members_and_refuses_reset_and_delete() {
     let refused = post(admin, "/console/groups/live/delete", "");
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("NON_EMPTY_GROUP"), "{}", refused.body);
+
+    // The member leaves (epoch -1): the consumer group is Empty and can be reset.
+    let left = heartbeat(
+        &mut conn,
+        ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s("live")))
+            .with_member_id(s("member-one"))
+            .with_member_epoch(-1),
+    );
+    assert_eq!(left.error_code, NONE, "{:?}", left.error_message);
+    produce_values(&mut conn, "events", 0, 0, ["e0", "e1", "e2"]);
+    let done = post(
+        admin,
+        "/console/groups/live/reset",
+        "topic=events&to=latest&action=execute",
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(
+        committed(&mut conn, "live"),
+        vec![("events".to_string(), 0, 3)]
+    );
+    let back = post(
+        admin,
+        "/console/groups/live/reset",
+        "topic=events&to=shift-by&value=-2&action=execute",
+    );
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(
+        row(&back.body, "events-0").contains(&cell("current", 3)),
+        "{}",
+        back.body
+    );
+    assert_eq!(
+        committed(&mut conn, "live"),
+        vec![("events".to_string(), 0, 1)]
+    );
+    let page = get(admin, "/console/groups/live");
+    assert!(
+        row(&page.body, "events-0").contains(&cell("lag", 2)),
+        "{}",
+        page.body
+    );
 }
 
 #[test]
