@@ -578,3 +578,102 @@ fn group_ids_are_shown_as_text_and_reach_their_page() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(!page.body.contains("<script>alert"), "{}", page.body);
 }
+
+/// The last stable offset, as a read_committed consumer's ListOffsets sees it.
+fn last_stable(conn: &mut Connection, topic: &str) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let request = ListOffsetsRequest::default()
+        .with_replica_id((-1).into())
+        .with_isolation_level(1)
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-1)])]);
+    let ResponseKind::ListOffsets(r) =
+        conn.request(ApiKey::ListOffsets, 9, RequestKind::ListOffsets(request))
+    else {
+        panic!()
+    };
+    r.topics[0].partitions[0].offset
+}
+
+#[test]
+fn a_hanging_transaction_is_found_and_aborted() {
+    use bytes::Bytes;
+    use gregor_protocol::compression::Compression;
+    use gregor_protocol::records::BatchBuilder;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+
+    let (broker, admin) = start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "ledger", 1);
+    // A transactional batch sent without a transactional id (as pre-KIP-890
+    // clients could): appended unverified, so no coordinator knows the
+    // transaction it opens. Its timestamp is long past any timeout.
+    let mut batch = BatchBuilder::new(Compression::None)
+        .producer(777, 3, 0)
+        .transactional(true);
+    batch.push(1_000, None, Some(Bytes::from_static(b"stuck")), Vec::new());
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name("ledger"))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.build().unwrap().freeze()))])]);
+    let ResponseKind::Produce(r) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].partition_responses[0].error_code, NONE);
+    produce_values(&mut conn, "ledger", 0, 2_000, ["after"]);
+    assert_eq!(last_stable(&mut conn, "ledger"), 0);
+
+    let page = get(admin, "/console/transactions");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let hanging = &page.body[page.body.find(r#"id="hanging""#).unwrap()..];
+    assert!(hanging.contains("<td>ledger-0</td><td class=\"num\">777</td><td class=\"num\">3</td><td class=\"num\">0</td>"), "{hanging}");
+    assert!(
+        hanging.contains(r#"name="start_offset" value="0""#),
+        "{hanging}"
+    );
+    // Under a threshold longer than its age it is not hanging yet.
+    let patient = get(
+        admin,
+        "/console/transactions?max_timeout_ms=9223372036854775807",
+    );
+    assert!(
+        patient.body.contains("No hanging transactions"),
+        "{}",
+        patient.body
+    );
+    let bad = get(admin, "/console/transactions?max_timeout_ms=-5");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    let aborted = post(
+        admin,
+        "/console/transactions/abort",
+        "topic=ledger&partition=0&start_offset=0",
+    );
+    assert_eq!(aborted.status, 200, "{}", aborted.body);
+    assert!(
+        aborted
+            .body
+            .contains("Aborted the transaction of producer 777 on ledger-0"),
+        "{}",
+        aborted.body
+    );
+    // The abort marker closed it: read_committed readers move on.
+    assert_eq!(last_stable(&mut conn, "ledger"), 3);
+    assert!(get(admin, "/console/transactions")
+        .body
+        .contains("No hanging transactions"));
+    let again = post(
+        admin,
+        "/console/transactions/abort",
+        "topic=ledger&partition=0&start_offset=0",
+    );
+    assert_eq!(again.status, 404, "{}", again.body);
+}
