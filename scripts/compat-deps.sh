@@ -10,6 +10,8 @@
 #   kcat             Debian package (apt-get), when `kcat` is not on PATH
 #   nft              Debian package nftables (apt-get), when `nft` is not on PATH:
 #                    the cluster tests' network partitions (compat/cluster/)
+#   prometheus       Debian package (apt-get, no recommends), when `prometheus` is not on
+#                    PATH: compat/test_metrics.py evaluates alert rules against /metrics
 #   java/libs        kafka-clients 4.x + slf4j-nop (Maven Central, compat/java/pom.xml)
 #   java/classes     compat/java/*.java compiled
 #   streams/libs     Kafka Streams 4.4.0 + deps (Maven Central, compat/streams/pom.xml)
@@ -119,6 +121,19 @@ else
     run_quiet apt-get install -y -q nftables
   fi
   log "nftables: installed with apt-get"
+fi
+
+# ---- prometheus (real scrapes and alert expressions in compat/test_metrics.py) --------
+if command -v prometheus >/dev/null 2>&1; then
+  log "prometheus: present ($(command -v prometheus))"
+else
+  # Without recommends: the exporters it suggests are not needed, and a
+  # package's service is never started here (no init system).
+  if ! apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1; then
+    run_quiet apt-get update -q
+    run_quiet apt-get install -y -q --no-install-recommends prometheus
+  fi
+  log "prometheus: installed with apt-get"
 fi
 
 # ---- Java kafka-clients ------------------------------------------------------------

@@ -167,7 +167,10 @@ class Node:
             "broker.heartbeat.interval.ms": 500,
             "broker.session.timeout.ms": 4000,
         })
-        props.update(self.cluster.settings)
+        # "{host}" in a setting's value stands for this node's address (e.g. a
+        # per-node gregor.admin.listener).
+        props.update({k: v.replace("{host}", self.host) if isinstance(v, str) else v
+                      for k, v in self.cluster.settings.items()})
         return props
 
     def write_config(self):

@@ -297,6 +297,20 @@ impl GroupService {
             .collect())
     }
 
+    /// [`Self::read_all`] over the shards loaded so far, without waiting
+    /// for the others (metrics: one loading shard must not hide the rest).
+    pub fn read_loaded<T>(&self, mut f: impl FnMut(&GroupCoordinator) -> T) -> Vec<T> {
+        let mut inner = self.core.lock();
+        inner
+            .shards
+            .active_mut()
+            .map(|(partition, _, shard)| {
+                self.core.catch_up(partition, shard);
+                f(&shard.coordinator)
+            })
+            .collect()
+    }
+
     /// Removes expired committed offsets (and groups left with none), per shard.
     pub fn expire_offsets(&self) {
         let deliveries: Vec<Delivery> = {

@@ -10,6 +10,7 @@ use crate::log_config::{effective, log_config_for, BrokerLayers};
 use crate::replica::fetcher::{FetchPlan, FetchSource, FollowedPartition};
 use crate::replica::follower::{self, LocalOffsets, OutOfRangeFix};
 use crate::replica::hw_checkpoint::{self, HighWatermarks};
+use crate::replica::isr_churn::IsrChurn;
 use crate::replica::isr_sender::{IsrOutbox, IsrWork};
 use crate::replica::leader::{
     AckState, CommittedState, Effects, FollowerFetch, LeaderConfig, LeaderState,
@@ -237,6 +238,7 @@ impl Partition {
                 topic_id: self.topic_id,
                 partition: self.index,
                 leader_epoch: state.leader_epoch(),
+                committed_isr: state.committed().isr.clone(),
                 request,
             });
         }
@@ -679,6 +681,16 @@ impl Partition {
         })
     }
 
+    /// The timestamp of the record at `offset` (consumer lag in seconds).
+    pub fn timestamp_at(&self, offset: i64) -> Result<Option<i64>, LogError> {
+        self.with_log(|log| log.timestamp_at(offset))
+    }
+
+    /// How many segments the log has (metrics).
+    pub fn segment_count(&self) -> Result<usize, LogError> {
+        self.with_log(|log| Ok(log.segment_count()))
+    }
+
     /// Bytes on disk of this partition's segments (DescribeLogDirs).
     pub fn size_bytes(&self) -> Result<u64, LogError> {
         self.with_log(|log| Ok(log.size_bytes()))
@@ -758,6 +770,8 @@ pub struct ReplicaManager {
     quotas: Arc<ReplicationQuotas>,
     /// What the log cleaner did per partition (compaction status).
     pub clean_history: crate::clean_history::CleanHistory,
+    /// ISR shrinks and expands of the partitions led here (metrics).
+    isr_churn: Arc<IsrChurn>,
 }
 
 impl ReplicaManager {
@@ -776,6 +790,7 @@ impl ReplicaManager {
             isr_outbox: IsrOutbox::default(),
             quotas: Arc::new(throttle::quotas_for(&config)),
             clean_history: Default::default(),
+            isr_churn: Arc::default(),
             config,
         }
     }
@@ -786,6 +801,10 @@ impl ReplicaManager {
 
     pub fn isr_outbox(&self) -> &IsrOutbox {
         &self.isr_outbox
+    }
+
+    pub fn isr_churn(&self) -> &IsrChurn {
+        &self.isr_churn
     }
 
     /// The ISR check of every partition led here.

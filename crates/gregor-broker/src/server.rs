@@ -450,9 +450,8 @@ impl Broker {
                 shutdown_rx.clone(),
             )));
         }
-        // A dedicated controller hosts no partitions, groups or
-        // transactions: its Broker only serves admin requests.
-        // Bound before serving, so a taken port stops start-up.
+        // Bound before serving, so a taken port stops start-up. Dedicated
+        // controllers serve it too (/health, the controller metrics).
         let admin_address = broker
             .config
             .value("gregor.admin.listener")
@@ -460,7 +459,6 @@ impl Broker {
             .to_string();
         let admin_listener = match admin_address.as_str() {
             "" => None,
-            _ if !is_broker => None,
             address => Some(crate::admin_http::bind(address).await?),
         };
         let mut timers = is_broker.then(|| {
@@ -493,7 +491,11 @@ impl Broker {
             ]);
             timers
         });
-        if let (Some(listener), Some(timers)) = (admin_listener, timers.as_mut()) {
+        // A dedicated controller hosts no partitions, groups or
+        // transactions: its Broker only serves admin requests, and its only
+        // timer is the admin endpoint.
+        if let Some(listener) = admin_listener {
+            let timers = timers.get_or_insert_with(Vec::new);
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "admin HTTP endpoint listening");
             }

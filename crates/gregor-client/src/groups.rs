@@ -411,7 +411,7 @@ async fn describe_consumer_group(
 
 /// A consumer-protocol assignment: i16 version, then the assignment struct.
 /// Anything else (another protocol type, garbage) yields no partitions.
-fn decode_assignment(mut bytes: Bytes) -> Vec<(String, i32)> {
+pub fn decode_assignment(mut bytes: Bytes) -> Vec<(String, i32)> {
     if bytes.len() < 2 {
         return Vec::new();
     }

@@ -30,7 +30,7 @@ pub use connection::{ConnectOptions, Connection, RequestBody, DEFAULT_REQUEST_TI
 pub use connector::Connector;
 pub use data::{FetchedPartition, EARLIEST, LATEST};
 pub use error::{error_name, is_stale_metadata_code, KafkaError};
-pub use groups::{GroupDescription, GroupListing, GroupMember};
+pub use groups::{decode_assignment, GroupDescription, GroupListing, GroupMember};
 pub use partitions::{OngoingReassignment, PartitionOutcome, TopicPartitionList};
 pub use quotas::{
     alter_client_quotas_request, describe_client_quotas_request, QuotaEntity, MATCH_ANY,

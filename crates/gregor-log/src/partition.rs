@@ -720,6 +720,20 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// The timestamp of the record at `offset` (the next one when compaction
+    /// removed it); `None` outside the log. Reads one batch.
+    pub fn timestamp_at(&self, offset: i64) -> Result<Option<i64>, LogError> {
+        if offset < self.log_start_offset || offset >= self.log_end_offset() {
+            return Ok(None);
+        }
+        for segment in &self.segments[self.segment_index_for(offset)..] {
+            if let Some(timestamp) = segment.timestamp_at(offset)? {
+                return Ok(Some(timestamp));
+            }
+        }
+        Ok(None)
+    }
+
     /// The offset and timestamp of the record with the largest timestamp
     /// (ListOffsets MAX_TIMESTAMP); the first such record when several share
     /// it. `None` for an empty log or one without timestamps.

@@ -56,6 +56,16 @@ impl Segment {
         Ok(found.or(Some((header.base_offset, max))))
     }
 
+    /// The timestamp of the first record at or after `offset` in the batch
+    /// holding `offset` (consumer lag in seconds): one batch decoded.
+    pub(crate) fn timestamp_at(&self, offset: i64) -> Result<Option<i64>, LogError> {
+        let Some((position, header)) = self.find_batch(offset)? else {
+            return Ok(None);
+        };
+        let found = self.first_record_matching(position, &header, |o, _| o >= offset)?;
+        Ok(found.map(|(_, timestamp)| timestamp))
+    }
+
     /// Decodes the batch at `position` and returns the first record for
     /// which `pred(offset, timestamp)` holds.
     fn first_record_matching(

@@ -10,6 +10,10 @@ pub const NAV: &[(&str, &str)] = &[
     ("Overview", "/console"),
     ("Topics", "/console/topics"),
     ("Messages", "/console/messages"),
+    ("Groups", "/console/groups"),
+    ("Transactions", "/console/transactions"),
+    ("ACLs", "/console/acls"),
+    ("Users", "/console/users"),
 ];
 
 fn head(title: &str) -> Markup {

@@ -33,6 +33,11 @@ mod records;
 mod throughput;
 mod topics;
 
+mod acls;
+pub mod call;
+mod groups;
+mod transactions;
+
 pub use ctx::Ctx;
 pub use error::ConsoleError;
 pub use state::ConsoleState;
@@ -52,6 +57,9 @@ const PAGES: &[fn() -> Router<ConsoleState>] = &[
     overview::routes,
     topics::routes,
     messages::routes,
+    groups::routes,
+    transactions::routes,
+    acls::routes,
 ];
 
 async fn unknown_page(uri: axum::http::Uri) -> ConsoleError {

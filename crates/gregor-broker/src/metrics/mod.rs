@@ -9,6 +9,13 @@
 //!   to [`Metrics::render`], so a deleted topic's or group's series is
 //!   simply not there any more.
 
+mod controller;
+mod exporter;
+mod gauges;
+pub mod lag;
+mod replication;
+pub mod state;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 

@@ -30,6 +30,8 @@ pub struct IsrWork {
     pub topic_id: Uuid,
     pub partition: i32,
     pub leader_epoch: i32,
+    /// The ISR the change starts from (what it shrinks or expands).
+    pub committed_isr: Vec<i32>,
     pub request: IsrRequest,
 }
 
@@ -198,6 +200,12 @@ async fn send(broker: Arc<Broker>, work: IsrWork) {
         match decided {
             Outcome::Committed(state) => {
                 tracing::info!(topic = %work.topic, partition = work.partition, isr = ?state.isr, partition_epoch = state.partition_epoch, "ISR updated");
+                // Counted as Kafka's IsrShrinksPerSec / IsrExpandsPerSec:
+                // when the controller accepts the leader's own change.
+                broker
+                    .replicas
+                    .isr_churn()
+                    .record(&work.committed_isr, &state.isr);
                 partition.apply_isr_answer(work.leader_epoch, state, now);
                 return;
             }

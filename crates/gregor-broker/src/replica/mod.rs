@@ -7,6 +7,7 @@
 pub mod fetcher;
 pub mod follower;
 pub mod hw_checkpoint;
+pub mod isr_churn;
 pub mod isr_sender;
 pub mod leader;
 pub mod selector;

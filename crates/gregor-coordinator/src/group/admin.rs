@@ -140,6 +140,26 @@ impl GroupCoordinator {
         ListGroupsResponse::default().with_groups(groups)
     }
 
+    /// Every group ListGroups lists, with how many members it has (the
+    /// broker's consumer lag metrics).
+    pub fn group_member_counts(&self) -> Vec<(String, usize)> {
+        self.list_groups(&ListGroupsRequest::default())
+            .groups
+            .iter()
+            .map(|listed| {
+                let id = listed.group_id.0.as_str();
+                let members = self
+                    .consumer_groups
+                    .get(id)
+                    .map(|g| g.members.len())
+                    .or_else(|| self.streams_groups.get(id).map(|g| g.members.len()))
+                    .or_else(|| self.groups.get(id).map(|g| g.members.len()))
+                    .unwrap_or(0);
+                (id.to_string(), members)
+            })
+            .collect()
+    }
+
     /// Handles a DeleteGroups: only groups without members go, with all
     /// their offsets (tombstones for each, then for the group).
     pub fn delete_groups(

@@ -10,6 +10,7 @@ pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod http;
+pub mod scrape;
 pub mod security;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
