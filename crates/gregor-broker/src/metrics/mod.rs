@@ -9,6 +9,8 @@
 //!   to [`Metrics::render`], so a deleted topic's or group's series is
 //!   simply not there any more.
 
+pub mod client_telemetry;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 
