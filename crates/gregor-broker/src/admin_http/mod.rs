@@ -29,9 +29,11 @@ async fn health() -> &'static str {
 async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
-        broker.metrics.render(&[crate::metrics::client_telemetry::registry(
-            &broker.telemetry.snapshot(),
-        )]),
+        broker
+            .metrics
+            .render(&[crate::metrics::client_telemetry::registry(
+                &broker.telemetry.snapshot(),
+            )]),
     )
 }
 

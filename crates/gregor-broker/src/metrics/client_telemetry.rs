@@ -151,7 +151,12 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("# HELP gregor_client_org_apache_kafka_producer_record_send Records sent"), "{text}");
+        assert!(
+            text.contains(
+                "# HELP gregor_client_org_apache_kafka_producer_record_send Records sent"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("gregor_client_org_apache_kafka_producer_node_request_latency_avg{client_instance_id=\"00000000-0000-0001-0000-000000000002\",client_id=\"p1\",node_id=\"1\"} 1.5"),
             "{text}"

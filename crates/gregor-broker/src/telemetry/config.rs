@@ -37,8 +37,8 @@ impl TelemetryConfig {
                 .clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS) as i32,
             max_bytes: int("telemetry.max.bytes", 1 << 20).clamp(1, i32::MAX as i64) as i32,
             max_clients: int("gregor.client.telemetry.max.clients", 1000).max(0) as usize,
-            max_series_per_client: int("gregor.client.telemetry.max.series.per.client", 1000)
-                .max(0) as usize,
+            max_series_per_client: int("gregor.client.telemetry.max.series.per.client", 1000).max(0)
+                as usize,
             admin_listener: !config.value("gregor.admin.listener").trim().is_empty(),
         }
     }

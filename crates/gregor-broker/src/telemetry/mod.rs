@@ -185,13 +185,15 @@ impl ClientTelemetry {
     /// INVALID_RECORD (which makes clients stop pushing), as in Kafka.
     fn decode(&self, compression: Compression, payload: &[u8]) -> Result<Vec<Point>, i16> {
         let max = self.config.max_bytes.max(0) as usize;
-        let raw = compression.decompress_limited(payload, max).map_err(|err| {
-            if err.downcast_ref::<OverLimit>().is_some() {
-                error_codes::TELEMETRY_TOO_LARGE
-            } else {
-                error_codes::INVALID_RECORD
-            }
-        })?;
+        let raw = compression
+            .decompress_limited(payload, max)
+            .map_err(|err| {
+                if err.downcast_ref::<OverLimit>().is_some() {
+                    error_codes::TELEMETRY_TOO_LARGE
+                } else {
+                    error_codes::INVALID_RECORD
+                }
+            })?;
         otlp::decode(&raw).map_err(|_| error_codes::INVALID_RECORD)
     }
 

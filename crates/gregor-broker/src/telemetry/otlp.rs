@@ -180,8 +180,8 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Point>, prost::DecodeError> {
             let (kind, data_points) = match metric.data {
                 Some(Data::Gauge(gauge)) => (Kind::Gauge, gauge.data_points),
                 Some(Data::Sum(sum)) => {
-                    let counter = sum.is_monotonic
-                        && sum.aggregation_temporality == TEMPORALITY_CUMULATIVE;
+                    let counter =
+                        sum.is_monotonic && sum.aggregation_temporality == TEMPORALITY_CUMULATIVE;
                     let kind = if counter { Kind::Counter } else { Kind::Gauge };
                     (kind, sum.data_points)
                 }
