@@ -80,6 +80,7 @@ impl ClientTelemetry {
         let subscription_id = self.subscription_id(id);
         let mut instances = self.lock();
         let instance = self.instance(&mut instances, id, client_id, now);
+        tracing::debug!(client_instance_id = %id, client_id, "GetTelemetrySubscriptions");
         if !instance.accept_get(now, self.config.push_interval()) {
             return response.with_error_code(error_codes::THROTTLING_QUOTA_EXCEEDED);
         }
@@ -106,6 +107,14 @@ impl ClientTelemetry {
 
     pub fn push(&self, request: &PushTelemetryRequest, client_id: &str) -> PushTelemetryResponse {
         let error = self.push_error(request, client_id);
+        tracing::debug!(
+            client_instance_id = %request.client_instance_id,
+            client_id,
+            bytes = request.metrics.len(),
+            terminating = request.terminating,
+            error,
+            "PushTelemetry"
+        );
         PushTelemetryResponse::default().with_error_code(error)
     }
 
