@@ -23,6 +23,7 @@ use kafka_protocol::messages::{
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+use support::security::{plain_login, SecureBroker};
 use support::{free_port, Connection, TestBroker};
 use uuid::Uuid;
 
@@ -338,4 +339,35 @@ fn bad_pushes_get_kafkas_error_codes() {
     assert_eq!(scrape(admin).matches("_record_send_total{").count(), 1);
     // The connection survived every bad push.
     assert!(api_keys(&mut conn).contains(&(ApiKey::PushTelemetry as i16)));
+}
+
+/// With ACLs on, a principal without any ACL still gets its subscription
+/// and pushes (Kafka authorizes neither API).
+#[test]
+fn telemetry_needs_no_acl() {
+    let admin = free_port();
+    let settings: Vec<String> = [
+        "sasl.bootstrap.scram=SCRAM-SHA-256=[name=alice,password=alice-pw]".to_string(),
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".to_string(),
+        "super.users=User:ANONYMOUS".to_string(),
+        format!("gregor.admin.listener=127.0.0.1:{admin}"),
+        "gregor.client.telemetry.metrics=*".to_string(),
+    ]
+    .to_vec();
+    let node = SecureBroker::start("SASL", "SASL_PLAINTEXT", &settings, None);
+    let mut alice = node.connect();
+    assert_eq!(
+        plain_login(&mut alice, "alice", "alice-pw").error_code,
+        NONE
+    );
+    let sub = subscribe(&mut alice, Uuid::nil());
+    assert_eq!(sub.error_code, NONE);
+    let request = push_request(
+        sub.client_instance_id,
+        sub.subscription_id,
+        Compression::Gzip,
+        payload(3.0),
+    );
+    assert_eq!(push(&mut alice, request), NONE);
+    assert!(scrape(admin).contains(&format!("{} 3.0", series(sub.client_instance_id))));
 }
