@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from clients import Rec, assert_all_sent, cf_produce, java_consume, java_produce
+from clients import Rec, assert_all_sent, java_consume, java_produce
 from conftest import SERVER_KIND, free_port
 
 pytestmark = pytest.mark.skipif(SERVER_KIND != "gregor", reason="Gregor's own /metrics re-export")
@@ -89,15 +89,27 @@ def test_java_producer_and_consumer_push_their_metrics(server, topic):
 
 
 def test_librdkafka_pushes_its_metrics(server, topic):
-    recs = [Rec(b"k", f"v{i}".encode()) for i in range(20)]
-    assert_all_sent(cf_produce(server.bootstrap, topic, recs, client_id="telemetry-rdkafka"), 20)
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": server.bootstrap, "client.id": "telemetry-rdkafka",
+                         "linger.ms": 5})
+    for i in range(20):
+        producer.produce(topic, key=b"k", value=f"v{i}".encode())
+    assert producer.flush(30) == 0
+    # librdkafka pushes a push interval after it got its subscription (a producer
+    # destroyed before that has nothing to push), so it is kept alive meanwhile.
     deadline = time.monotonic() + 20
     while True:
+        producer.poll(0.2)
         text = scrape(server.admin_port)
-        pushed = re.findall(
-            r"^gregor_client_org_apache_kafka_producer_\w+\{client_instance_id=\"[0-9a-f-]+\",client_id=\"telemetry-rdkafka\"",
-            text, re.M)
-        if pushed or time.monotonic() > deadline:
+        connections = re.findall(
+            r'^gregor_client_org_apache_kafka_producer_connection_creation_total\{client_instance_id="([0-9a-f-]+)",'
+            r'client_id="telemetry-rdkafka"\} (\S+)$', text, re.M)
+        if connections or time.monotonic() > deadline:
             break
-        time.sleep(0.3)
-    assert pushed, text
+    producer.flush(5)
+    assert connections and float(connections[0][1]) >= 1, text
+    # Per-broker metrics carry the broker's id.
+    instance = connections[0][0]
+    assert re.search(r'^gregor_client_org_apache_kafka_producer_node_request_latency_avg\{client_instance_id="'
+                     + instance + r'",client_id="telemetry-rdkafka",node_id="1"\} ', text, re.M), text

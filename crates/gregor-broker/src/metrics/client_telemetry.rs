@@ -78,9 +78,11 @@ fn sanitize(text: &str) -> String {
         .collect()
 }
 
-/// The text exposition writes help as given: no line breaks or escapes.
+/// The text exposition writes help as given (no line breaks or escapes)
+/// and ends it with a full stop of its own.
 fn help(text: &str) -> String {
     let help: String = text
+        .trim_end_matches('.')
         .chars()
         .map(|c| if c.is_control() || c == '\\' { ' ' } else { c })
         .collect();
@@ -127,7 +129,7 @@ mod tests {
             points: vec![
                 Point {
                     name: "org.apache.kafka.producer.record.send.total".into(),
-                    help: "Records\nsent".into(),
+                    help: "Records\nsent.".into(),
                     kind: Kind::Counter,
                     labels: vec![
                         ("client_id".into(), "ignored".into()),
@@ -153,7 +155,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "# HELP gregor_client_org_apache_kafka_producer_record_send Records sent"
+                "# HELP gregor_client_org_apache_kafka_producer_record_send Records sent.\n"
             ),
             "{text}"
         );

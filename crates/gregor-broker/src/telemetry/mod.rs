@@ -151,8 +151,7 @@ impl ClientTelemetry {
         let instance = self.instance(&mut instances, id, client_id, now);
         match decoded {
             Ok(points) => {
-                if let Some(mut points) = points {
-                    points.truncate(self.config.max_series_per_client);
+                if let Some(points) = points {
                     instance.points = points;
                 }
                 instance.last_error = error_codes::NONE;
@@ -203,7 +202,12 @@ impl ClientTelemetry {
                     error_codes::INVALID_RECORD
                 }
             })?;
-        otlp::decode(&raw).map_err(|_| error_codes::INVALID_RECORD)
+        // What one instance keeps is bounded by the payload size limit too.
+        let limits = otlp::Limits {
+            max_points: self.config.max_series_per_client,
+            max_bytes: max,
+        };
+        otlp::decode(&raw, limits).map_err(|_| error_codes::INVALID_RECORD)
     }
 
     /// The instance `id`, made if new. Expired instances go first; when

@@ -161,12 +161,35 @@ pub struct Point {
     pub value: f64,
 }
 
+impl Point {
+    /// Roughly what the point holds in memory, for [`Limits::max_bytes`].
+    fn size(&self) -> usize {
+        let labels: usize = self
+            .labels
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 48)
+            .sum();
+        self.name.len() + self.help.len() + labels + 96
+    }
+}
+
+/// How much of a payload is kept: the points are flattened copies (each
+/// carries its resource's attributes), so a small payload could otherwise
+/// expand into a large set.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_points: usize,
+    pub max_bytes: usize,
+}
+
 /// Decodes a (decompressed) MetricsData payload into its gauge and sum
-/// points. Non-monotonic or delta sums are gauges: their latest value is
-/// all that can be shown, and a delta is not a counter.
-pub fn decode(payload: &[u8]) -> Result<Vec<Point>, prost::DecodeError> {
+/// points, up to `limits` (the points past them are left out). Non-monotonic
+/// or delta sums are gauges: their latest value is all that can be shown,
+/// and a delta is not a counter.
+pub fn decode(payload: &[u8], limits: Limits) -> Result<Vec<Point>, prost::DecodeError> {
     let data = MetricsData::decode(payload)?;
     let mut points = Vec::new();
+    let mut bytes = 0;
     for resource_metrics in data.resource_metrics {
         let resource: Vec<(String, String)> = resource_metrics
             .resource
@@ -196,13 +219,18 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Point>, prost::DecodeError> {
                 let mut labels: Vec<(String, String)> =
                     point.attributes.iter().map(label).collect();
                 labels.extend(resource.iter().cloned());
-                points.push(Point {
+                let point = Point {
                     name: metric.name.clone(),
                     help: metric.description.clone(),
                     kind,
                     labels,
                     value,
-                });
+                };
+                bytes += point.size();
+                if points.len() >= limits.max_points || bytes > limits.max_bytes {
+                    return Ok(points);
+                }
+                points.push(point);
             }
         }
     }
@@ -275,7 +303,11 @@ mod tests {
                 }],
             }],
         };
-        let points = decode(&data.encode_to_vec()).unwrap();
+        let unlimited = Limits {
+            max_points: usize::MAX,
+            max_bytes: usize::MAX,
+        };
+        let points = decode(&data.encode_to_vec(), unlimited).unwrap();
         assert_eq!(points.len(), 3);
         assert_eq!(points[0].kind, Kind::Counter);
         assert_eq!(points[0].value, 7.0);
@@ -283,10 +315,34 @@ mod tests {
         assert_eq!(points[1].kind, Kind::Gauge);
         assert_eq!(points[2].value, -3.0);
         assert_eq!(points[2].labels[0], ("node_id".into(), "1".into()));
+
+        // A big resource attribute is copied into every point: the byte
+        // limit stops the copies, the point limit the count.
+        let mut big = data.clone();
+        big.resource_metrics[0]
+            .resource
+            .as_mut()
+            .unwrap()
+            .attributes[0]
+            .value = Some(AnyValue::string(&"x".repeat(10_000)));
+        let limits = Limits {
+            max_points: usize::MAX,
+            max_bytes: 25_000,
+        };
+        assert_eq!(decode(&big.encode_to_vec(), limits).unwrap().len(), 2);
+        let limits = Limits {
+            max_points: 1,
+            max_bytes: usize::MAX,
+        };
+        assert_eq!(decode(&data.encode_to_vec(), limits).unwrap().len(), 1);
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(decode(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        let limits = Limits {
+            max_points: 10,
+            max_bytes: 1000,
+        };
+        assert!(decode(&[0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f], limits).is_err());
     }
 }
