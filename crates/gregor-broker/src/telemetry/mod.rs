@@ -131,8 +131,9 @@ impl ClientTelemetry {
             let mut instances = self.lock();
             let instance = self.instance(&mut instances, id, client_id, now);
             let checked = self.check_push(instance, request, now);
-            // A terminating push is the client's last, whatever its outcome.
-            instance.terminating |= request.terminating;
+            // Whatever the outcome, the flag is the last push's, as in
+            // Kafka: after a terminating push the next one is refused.
+            instance.terminating = request.terminating;
             match checked {
                 Ok(compression) => compression,
                 Err(error) => {
