@@ -914,6 +914,36 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "The web console (under /console on the admin endpoint) only shows: every mutating action is hidden and refused.",
     ),
     def(
+        "gregor.client.telemetry.metrics",
+        Str,
+        "",
+        "Comma-separated metric name prefixes every client is asked to push (KIP-714; * for all), shown on the admin endpoint's /metrics; empty, or without gregor.admin.listener: client telemetry is off.",
+    ),
+    def(
+        "gregor.client.telemetry.interval.ms",
+        Int,
+        "300000",
+        "How often clients push their telemetry (100 to 3600000).",
+    ),
+    def(
+        "telemetry.max.bytes",
+        Int,
+        "1048576",
+        "The largest client telemetry payload accepted, compressed or decompressed.",
+    ),
+    def(
+        "gregor.client.telemetry.max.clients",
+        Int,
+        "1000",
+        "Client instances whose pushed metrics are kept; past it, the one silent longest is dropped.",
+    ),
+    def(
+        "gregor.client.telemetry.max.series.per.client",
+        Int,
+        "1000",
+        "Data points kept per client instance; the rest of a push is dropped.",
+    ),
+    def(
         "gregor.admin.key.index.bytes",
         Long,
         "67108864",

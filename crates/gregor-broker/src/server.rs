@@ -52,6 +52,8 @@ pub struct Broker {
     pub client_quotas: crate::quota::ClientQuotas,
     /// The families `/metrics` serves (admin HTTP endpoint).
     pub metrics: crate::metrics::Metrics,
+    /// What clients push (KIP-714), for `/metrics`.
+    pub telemetry: crate::telemetry::ClientTelemetry,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -386,6 +388,7 @@ impl Broker {
         let incarnation_id = identity.incarnation_id;
         let authorizer = node.authorizer.clone();
         let client_quotas = crate::quota::ClientQuotas::from_config(&config);
+        let telemetry_config = crate::telemetry::config::TelemetryConfig::from_config(&config);
         let broker = Arc::new(Broker {
             client_quotas,
             config,
@@ -399,6 +402,7 @@ impl Broker {
             verify_channel,
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
             metrics: crate::metrics::Metrics::new(),
+            telemetry: crate::telemetry::ClientTelemetry::new(telemetry_config),
         });
         node.broker.send_replace(Some(broker.clone()));
         // Coordinator shards follow the leadership of their internal

@@ -114,10 +114,7 @@ impl Compression {
             }
         };
         if out.len() > max_len {
-            bail!(
-                "{} data decompresses past the {max_len}-byte limit",
-                self.name()
-            );
+            return Err(OverLimit { max_len }.into());
         }
         Ok(out)
     }
@@ -136,9 +133,17 @@ fn read_limited(decoder: impl Read, max_len: usize) -> anyhow::Result<Bytes> {
         .read_to_end(&mut out)
         .context("corrupt compressed data")?;
     if out.len() > max_len {
-        bail!("compressed data expands past the {max_len}-byte limit");
+        return Err(OverLimit { max_len }.into());
     }
     Ok(Bytes::from(out))
+}
+
+/// Data that decompresses past the caller's limit, told apart from corrupt
+/// data by downcasting (PushTelemetry answers the two differently).
+#[derive(Debug, thiserror::Error)]
+#[error("compressed data expands past the {max_len}-byte limit")]
+pub struct OverLimit {
+    pub max_len: usize,
 }
 
 /// The xerial (snappy-java) stream header; a stream without it is raw snappy.
@@ -175,7 +180,7 @@ fn snappy_lengths_plausible(compressed: &[u8], max_len: usize) -> anyhow::Result
         _ => snappy_block_claim(compressed)?,
     };
     if total > max_len as u64 {
-        bail!("snappy data claims {total} bytes, over the {max_len}-byte limit");
+        return Err(OverLimit { max_len }.into());
     }
     Ok(())
 }

@@ -113,6 +113,8 @@ pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 pub const FENCED_LEADER_EPOCH: i16 = 74;
 /// The request's leader epoch is newer than the broker's.
 pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
+/// PushTelemetry in a compression type the broker does not know.
+pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 /// The broker's epoch is not its current registration's (BrokerHeartbeat).
 pub const STALE_BROKER_EPOCH: i16 = 77;
 /// A new leader's high watermark has not reached the start of its epoch
@@ -180,6 +182,10 @@ pub const STALE_MEMBER_EPOCH: i16 = 113;
 pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
 /// DescribeCluster with an endpoint type that does not exist.
 pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
+/// PushTelemetry with a subscription id that is not the client's current one (KIP-714).
+pub const UNKNOWN_SUBSCRIPTION_ID: i16 = 117;
+/// PushTelemetry metrics over `telemetry.max.bytes` (KIP-714).
+pub const TELEMETRY_TOO_LARGE: i16 = 118;
 /// The transaction must be aborted, then can be retried.
 pub const TRANSACTION_ABORTABLE: i16 = 120;
 /// The voter key in a KRaft request does not match the receiving replica.
@@ -403,6 +409,15 @@ mod tests {
                 super::GROUP_SUBSCRIBED_TO_TOPIC,
                 ResponseError::GroupSubscribedToTopic,
             ),
+            (
+                super::UNSUPPORTED_COMPRESSION_TYPE,
+                ResponseError::UnsupportedCompressionType,
+            ),
+            (
+                super::UNKNOWN_SUBSCRIPTION_ID,
+                ResponseError::UnknownSubscriptionId,
+            ),
+            (super::TELEMETRY_TOO_LARGE, ResponseError::TelemetryTooLarge),
             (super::INVALID_RECORD, ResponseError::InvalidRecord),
             (
                 super::UNSTABLE_OFFSET_COMMIT,

@@ -34,7 +34,13 @@ async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
         [(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         broker
             .metrics
-            .render(&crate::metrics::state::registries(&broker)),
+            .render(&{
+                let mut registries = crate::metrics::state::registries(&broker);
+                registries.push(crate::metrics::client_telemetry::registry(
+                    &broker.telemetry.snapshot(),
+                ));
+                registries
+            }),
     )
 }
 

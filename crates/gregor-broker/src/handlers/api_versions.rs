@@ -66,6 +66,10 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    // Listed in ApiVersions only while client telemetry is on (see
+    // handlers::telemetry), as Kafka lists them only with a receiver.
+    (ApiKey::GetTelemetrySubscriptions, 0, 0),
+    (ApiKey::PushTelemetry, 0, 0),
 ];
 
 /// The versions of `key` a broker listener serves, if any.

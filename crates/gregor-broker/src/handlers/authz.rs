@@ -159,6 +159,10 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
         RequestKind::ApiVersions(_)
         | RequestKind::SaslHandshake(_)
         | RequestKind::SaslAuthenticate(_) => Checked::Go(request, None),
+        // KIP-714: Kafka lets any authenticated client ask and push.
+        RequestKind::GetTelemetrySubscriptions(_) | RequestKind::PushTelemetry(_) => {
+            Checked::Go(request, None)
+        }
         RequestKind::DescribeUserScramCredentials(_) => {
             if az.cluster(Describe) {
                 return Checked::Go(request, None);

@@ -34,6 +34,7 @@ pub mod produce;
 pub mod reassignments;
 pub mod scram_users;
 pub mod streams_groups;
+pub mod telemetry;
 pub mod transactions;
 pub mod update_features;
 
@@ -129,7 +130,15 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
         }
         RequestKind::ApiVersions(_) => {
             let image = broker.controller.image();
-            ResponseKind::ApiVersions(api_versions::handle_for(listener.is_controller, &image))
+            let mut response = api_versions::handle_for(listener.is_controller, &image);
+            telemetry::advertise(broker, &mut response);
+            ResponseKind::ApiVersions(response)
+        }
+        RequestKind::GetTelemetrySubscriptions(req) => ResponseKind::GetTelemetrySubscriptions(
+            broker.telemetry.get_subscriptions(&req, &client_id),
+        ),
+        RequestKind::PushTelemetry(req) => {
+            ResponseKind::PushTelemetry(broker.telemetry.push(&req, &client_id))
         }
         RequestKind::Metadata(req) => {
             ResponseKind::Metadata(metadata::handle(broker, req, version, listener))

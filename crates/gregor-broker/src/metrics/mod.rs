@@ -9,6 +9,7 @@
 //!   to [`Metrics::render`], so a deleted topic's or group's series is
 //!   simply not there any more.
 
+pub mod client_telemetry;
 mod controller;
 mod exporter;
 mod gauges;

@@ -64,6 +64,9 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     (ApiKey::ApiVersions, &[]),
     (ApiKey::SaslHandshake, &[]),
     (ApiKey::SaslAuthenticate, &[]),
+    // KIP-714: any connected client may ask and push.
+    (ApiKey::GetTelemetrySubscriptions, &[]),
+    (ApiKey::PushTelemetry, &[]),
     (
         ApiKey::DescribeUserScramCredentials,
         &[check(Describe, Cluster, "")],
