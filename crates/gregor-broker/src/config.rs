@@ -703,6 +703,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Most members a streams group may have.",
     ),
     def(
+        "group.streams.num.standby.replicas",
+        Int,
+        "0",
+        "Standby replicas of each stateful task of a streams group.",
+    ),
+    def(
+        "group.streams.max.standby.replicas",
+        Int,
+        "2",
+        "Upper bound of group.streams.num.standby.replicas.",
+    ),
+    def(
         "group.consumer.assignors",
         List,
         "uniform,range",

@@ -13,7 +13,21 @@ pub(super) fn settings(config: &BrokerConfig) -> Result<StreamsGroupConfig, Conf
     let min_heartbeat = int("group.streams.min.heartbeat.interval.ms")?;
     let max_heartbeat = int("group.streams.max.heartbeat.interval.ms")?;
     let max_size = int("group.streams.max.size")?;
+    let standby = config.int("group.streams.num.standby.replicas")?;
+    let max_standby = config.int("group.streams.max.standby.replicas")?;
+    if max_standby < 0 {
+        return Err(invalid(
+            "group.streams.max.standby.replicas",
+            config.value("group.streams.max.standby.replicas"),
+            "must be at least 0",
+        ));
+    }
     let rules = [
+        (
+            (0..=max_standby).contains(&standby),
+            "group.streams.num.standby.replicas",
+            "must be between 0 and group.streams.max.standby.replicas",
+        ),
         (
             max_heartbeat >= min_heartbeat,
             "group.streams.max.heartbeat.interval.ms",
@@ -59,6 +73,7 @@ pub(super) fn settings(config: &BrokerConfig) -> Result<StreamsGroupConfig, Conf
         session_timeout_ms: session,
         heartbeat_interval_ms: heartbeat,
         max_size: max_size as usize,
+        num_standby_replicas: usize::try_from(standby).unwrap_or(0),
         ..StreamsGroupConfig::default()
     })
 }

@@ -12,6 +12,7 @@
 
 mod assign;
 mod describe;
+mod endpoints;
 mod group;
 mod heartbeat;
 mod offsets;
@@ -26,7 +27,7 @@ mod sim_tests;
 #[cfg(test)]
 mod tests;
 
-pub use group::{StreamsGroup, StreamsGroupState, TaskId};
+pub use group::{Assignment, StreamsGroup, StreamsGroupState, TaskId};
 pub use heartbeat::{StreamsContext, StreamsEffects, STREAMS_INVALID_TOPOLOGY};
 pub use records::StreamsRecord;
 pub use topology::MissingTopic;
@@ -46,6 +47,9 @@ pub struct StreamsGroupConfig {
     pub acceptable_recovery_lag: i64,
     /// How often members report task offsets.
     pub task_offset_interval_ms: i32,
+    /// `group.streams.num.standby.replicas`: standby copies of each
+    /// stateful task, on processes other than the one running it.
+    pub num_standby_replicas: usize,
 }
 
 impl Default for StreamsGroupConfig {
@@ -56,6 +60,7 @@ impl Default for StreamsGroupConfig {
             max_size: i32::MAX as usize,
             acceptable_recovery_lag: 10_000,
             task_offset_interval_ms: 60_000,
+            num_standby_replicas: 0,
         }
     }
 }
@@ -70,9 +75,9 @@ impl GroupCoordinator {
         for group in self.streams_groups.values() {
             for m in group.members.values() {
                 let session_over = m.session_deadline.is_some_and(|at| at <= now_ms);
-                let revoke_over = m.rebalance_deadline.is_some_and(|(at, epoch)| {
-                    at <= now_ms && m.epoch == epoch && !m.revoking.is_empty()
-                });
+                let revoke_over = m
+                    .rebalance_deadline
+                    .is_some_and(|(at, epoch)| at <= now_ms && m.epoch == epoch && m.is_revoking());
                 if session_over || revoke_over {
                     due.push((group.id.clone(), m.id.clone()));
                 }
@@ -92,7 +97,7 @@ impl GroupCoordinator {
             .flat_map(|m| {
                 m.session_deadline.into_iter().chain(
                     m.rebalance_deadline
-                        .filter(|_| !m.revoking.is_empty())
+                        .filter(|_| m.is_revoking())
                         .map(|(at, _)| at),
                 )
             })
