@@ -715,6 +715,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Upper bound of group.streams.num.standby.replicas.",
     ),
     def(
+        "group.streams.topology.description.plugin.class",
+        Str,
+        "",
+        "Where streams groups' topology descriptions (KIP-1331) are kept: empty for nowhere, or Kafka's org.apache.kafka.server.streams.InMemoryTopologyDescriptionPlugin (in memory).",
+    ),
+    def(
         "group.consumer.assignors",
         List,
         "uniform,range",

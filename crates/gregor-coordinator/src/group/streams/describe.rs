@@ -119,10 +119,22 @@ fn described(group: &StreamsGroup) -> d::DescribedGroup {
 }
 
 impl GroupCoordinator {
-    /// One group's StreamsGroupDescribe entry.
-    pub fn streams_group_describe(&self, group_id: &str) -> d::DescribedGroup {
+    /// One group's StreamsGroupDescribe entry; with its topology
+    /// description (v1 `IncludeTopologyDescription`) when asked.
+    pub fn streams_group_describe(
+        &self,
+        group_id: &str,
+        include_description: bool,
+    ) -> d::DescribedGroup {
         match self.streams_groups.get(group_id) {
-            Some(group) => described(group),
+            Some(group) => {
+                let mut out = described(group);
+                if include_description {
+                    let plugin = self.config.streams.topology_descriptions;
+                    super::description::attach_description(group, plugin, &mut out);
+                }
+                out
+            }
             None => d::DescribedGroup {
                 group_id: group_id.to_string(),
                 error_code: GROUP_ID_NOT_FOUND,

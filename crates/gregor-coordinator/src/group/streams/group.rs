@@ -96,6 +96,15 @@ pub struct StreamsGroup {
     /// Each user endpoint (Interactive Queries) -> the partitions its
     /// members' active and standby tasks read, as of the last change.
     pub endpoints: BTreeMap<(String, u16), (BTreeSet<TaskId>, BTreeSet<TaskId>)>,
+    /// The last topology description a member pushed, with its topology
+    /// epoch (KIP-1331; in memory, as Kafka's in-memory plugin keeps it).
+    pub description: Option<(
+        i32,
+        gregor_protocol::generated::streams_group_topology_description_update_request::TopologyDescription,
+    )>,
+    /// (topology epoch, until): members were asked for that epoch's
+    /// description and are not asked again before `until`.
+    pub description_asked: Option<(i32, i64)>,
     /// A member asked every instance to shut down (SHUTDOWN_APPLICATION).
     pub shutdown_requested: bool,
 }

@@ -4,6 +4,7 @@
 //! Kafka 4.4's `GroupMetadataManager.streamsGroupHeartbeat`.
 
 use super::assign::{compute_target, reconcile, Owned};
+use super::description::ask_for_description;
 use super::endpoints::{partitions_by_endpoint, refresh_endpoints};
 use super::group::{StreamsGroup, StreamsMember, TaskId};
 use super::persist::{diff, tasks_hash};
@@ -360,6 +361,16 @@ impl GroupCoordinator {
         });
         reconcile(group, &req.member_id, owned.as_ref(), now_ms);
         refresh_endpoints(group);
+        // KIP-1331: ask for the topology's description (v1+, a description
+        // store configured, the member not behind on the topology).
+        let stale = group
+            .topology
+            .as_ref()
+            .is_some_and(|t| member_topology_epoch < t.epoch);
+        let ask_description = ctx.api_version >= 1
+            && config.topology_descriptions
+            && !stale
+            && ask_for_description(group, now_ms);
         let Some(member) = group.members.get(&req.member_id) else {
             return (
                 refuse(UNKNOWN_MEMBER_ID, "unknown member"),
@@ -411,6 +422,7 @@ impl GroupCoordinator {
             // Kafka's sticky assignor assigns no warm-up tasks either.
             warmup_tasks: Some(Vec::new()),
             endpoint_information_epoch: group.endpoint_epoch,
+            topology_description_required: ask_description,
             // Only when the member's copy is stale (null: unchanged).
             partitions_by_user_endpoint: (req.endpoint_information_epoch != group.endpoint_epoch)
                 .then(|| partitions_by_endpoint(group)),

@@ -1,8 +1,10 @@
 //! Streams groups (KIP-1071, `group.protocol=streams`): Kafka Streams
 //! instances send StreamsGroupHeartbeat with their topology; the
 //! coordinator works out the tasks, asks the broker to create missing
-//! internal topics, assigns active tasks (sticky, balanced) and moves each
-//! member to its target with revoke-before-assign.
+//! internal topics, assigns active and standby tasks (sticky, balanced)
+//! and moves each member to its target with revoke-before-assign. It also
+//! keeps the Interactive Queries endpoint map (`endpoints`) and, when
+//! configured, topology descriptions ([`description`], KIP-1331).
 //!
 //! Pure state machine like its neighbours: decoded requests and the time in,
 //! values out. Every change is also written to `__consumer_offsets` as
@@ -12,6 +14,7 @@
 
 mod assign;
 mod describe;
+pub mod description;
 mod endpoints;
 mod group;
 mod heartbeat;
@@ -50,6 +53,9 @@ pub struct StreamsGroupConfig {
     /// `group.streams.num.standby.replicas`: standby copies of each
     /// stateful task, on processes other than the one running it.
     pub num_standby_replicas: usize,
+    /// Whether topology descriptions are kept (Kafka: a
+    /// `group.streams.topology.description.plugin.class` is configured).
+    pub topology_descriptions: bool,
 }
 
 impl Default for StreamsGroupConfig {
@@ -61,6 +67,7 @@ impl Default for StreamsGroupConfig {
             acceptable_recovery_lag: 10_000,
             task_offset_interval_ms: 60_000,
             num_standby_replicas: 0,
+            topology_descriptions: false,
         }
     }
 }

@@ -6,11 +6,15 @@ use super::topology::{
 use super::StreamsContext;
 use crate::group::consumer::TopicTable;
 use crate::group::{GroupConfig, GroupCoordinator};
-use gregor_protocol::error_codes::{FENCED_MEMBER_EPOCH, INVALID_REQUEST, UNKNOWN_MEMBER_ID};
+use gregor_protocol::error_codes::{
+    FENCED_MEMBER_EPOCH, GROUP_ID_NOT_FOUND, INVALID_REQUEST, UNKNOWN_MEMBER_ID,
+    UNSUPPORTED_VERSION,
+};
 use gregor_protocol::generated::streams_group_heartbeat_request as rq;
 use gregor_protocol::generated::streams_group_heartbeat_response::{
     self as resp, StreamsGroupHeartbeatResponse,
 };
+use gregor_protocol::generated::streams_group_topology_description_update_request as up;
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
@@ -233,12 +237,12 @@ fn listed_and_described_as_streams() {
         .find(|g| g.group_id.as_str() == "app")
         .unwrap();
     assert_eq!(g.group_type.as_str(), "streams");
-    let d = c.streams_group_describe("app");
+    let d = c.streams_group_describe("app", false);
     assert_eq!(d.members.len(), 1);
     assert_eq!(d.members[0].assignment.active_tasks.len(), 2);
     assert_eq!(d.topology.unwrap().subtopologies.unwrap().len(), 2);
     assert_eq!(
-        c.streams_group_describe("nope").error_code,
+        c.streams_group_describe("nope", false).error_code,
         gregor_protocol::error_codes::GROUP_ID_NOT_FOUND
     );
 }
@@ -337,7 +341,7 @@ fn standby_replicas_of_stateful_tasks_go_to_the_other_process() {
     assert!(tasks(&a).is_disjoint(&standby(&a)));
     assert!(tasks(&b).is_disjoint(&standby(&b)));
     assert_eq!(tasks(&a).len() + tasks(&b).len(), 4);
-    let d = c.streams_group_describe("app");
+    let d = c.streams_group_describe("app", false);
     let described: usize = d
         .members
         .iter()
@@ -505,4 +509,113 @@ fn a_copartition_group_naming_no_topic_is_an_invalid_topology() {
     topology.subtopologies[1].copartition_groups[0].source_topics = vec![5];
     let (r, _) = c.streams_group_heartbeat(&join_with(topology), &ctx(), &all_topics(2), 0);
     assert_eq!(r.error_code, super::STREAMS_INVALID_TOPOLOGY);
+}
+
+fn push_description(member: &str, epoch: i32) -> up::StreamsGroupTopologyDescriptionUpdateRequest {
+    up::StreamsGroupTopologyDescriptionUpdateRequest {
+        group_id: "app".into(),
+        member_id: member.into(),
+        topology_epoch: epoch,
+        topology_description: up::TopologyDescription {
+            subtopologies: vec![up::TopologyDescriptionSubtopology {
+                subtopology_id: "0".into(),
+                nodes: vec![up::TopologyDescriptionNode {
+                    name: "KSTREAM-SOURCE-0000000000".into(),
+                    node_type: 1,
+                    source_topics: vec!["input".into()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn without_a_description_store_api_93_is_unsupported_and_nobody_is_asked() {
+    let mut c = GroupCoordinator::new(GroupConfig::default());
+    let (r, _) = c.streams_group_heartbeat(&join("a"), &ctx(), &all_topics(2), 0);
+    assert!(!r.topology_description_required);
+    let resp = c.streams_topology_description_update(&push_description("a", 0));
+    assert_eq!(resp.error_code, UNSUPPORTED_VERSION);
+    assert_eq!(
+        resp.error_message.as_deref(),
+        Some("The broker has no streams group topology description plugin configured.")
+    );
+    let d = c.streams_group_describe("app", true);
+    assert_eq!(d.topology_description_status, 1);
+    assert!(d.topology_description.is_none());
+}
+
+#[test]
+fn members_are_asked_for_the_description_once_and_describe_shows_it() {
+    let mut config = GroupConfig::default();
+    config.streams.topology_descriptions = true;
+    let mut c = GroupCoordinator::new(config);
+    let topics = all_topics(2);
+    let (a, _) = c.streams_group_heartbeat(&join("a"), &ctx(), &topics, 0);
+    assert!(
+        a.topology_description_required,
+        "asked on the first v1 heartbeat"
+    );
+    let again = beat(
+        "a",
+        a.member_epoch,
+        &owned(&tasks(&a).into_iter().collect::<Vec<_>>()),
+    );
+    let (r, _) = c.streams_group_heartbeat(&again, &ctx(), &topics, 1_000);
+    assert!(
+        !r.topology_description_required,
+        "not again within the back-off"
+    );
+    // v0 cannot carry the flag: never asked.
+    let v0 = StreamsContext {
+        api_version: 0,
+        ..ctx()
+    };
+    let (r, _) = c.streams_group_heartbeat(&again, &v0, &topics, 60_000);
+    assert!(!r.topology_description_required);
+    assert_eq!(
+        c.streams_group_describe("app", true)
+            .topology_description_status,
+        1
+    );
+
+    assert_eq!(
+        c.streams_topology_description_update(&push_description("ghost", 0))
+            .error_code,
+        UNKNOWN_MEMBER_ID
+    );
+    let mut other = push_description("a", 0);
+    other.group_id = "other".into();
+    assert_eq!(
+        c.streams_topology_description_update(&other).error_code,
+        GROUP_ID_NOT_FOUND
+    );
+    assert_eq!(
+        c.streams_topology_description_update(&push_description("", 0))
+            .error_code,
+        INVALID_REQUEST
+    );
+    assert_eq!(
+        c.streams_topology_description_update(&push_description("a", 0))
+            .error_code,
+        0
+    );
+    let d = c.streams_group_describe("app", true);
+    assert_eq!(d.topology_description_status, 3, "AVAILABLE");
+    let described = d.topology_description.expect("described");
+    assert_eq!(
+        described.subtopologies[0].nodes[0].name,
+        "KSTREAM-SOURCE-0000000000"
+    );
+    assert!(c
+        .streams_group_describe("app", false)
+        .topology_description
+        .is_none());
+    // Stored: no more asking, even after the back-off.
+    let (r, _) = c.streams_group_heartbeat(&again, &ctx(), &topics, 120_000);
+    assert!(!r.topology_description_required);
 }
