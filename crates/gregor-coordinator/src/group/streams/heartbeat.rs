@@ -107,6 +107,7 @@ fn topology_of(t: &req_t::Topology) -> Topology {
             .map(|s| Subtopology {
                 id: s.subtopology_id.clone(),
                 source_topics: s.source_topics.clone(),
+                source_topic_regex: s.source_topic_regex.clone(),
                 repartition_sinks: s.repartition_sink_topics.clone(),
                 repartition_sources: s.repartition_source_topics.iter().map(info).collect(),
                 changelogs: s.state_changelog_topics.iter().map(info).collect(),
@@ -115,6 +116,7 @@ fn topology_of(t: &req_t::Topology) -> Topology {
                     .iter()
                     .map(|g| CopartitionGroup {
                         source_topics: g.source_topics.clone(),
+                        source_topic_regex: g.source_topic_regex.clone(),
                         repartition_sources: g.repartition_source_topics.clone(),
                     })
                     .collect(),

@@ -291,8 +291,9 @@ fn kafka_encoded_records_decode_and_reencode_byte_for_byte() {
 }
 
 #[test]
-fn standby_tasks_round_trip_through_the_records() {
+fn standby_tasks_and_copartition_groups_round_trip_through_the_records() {
     use super::records::{CurrentAssignment, StreamsRecord as S};
+    use super::topology::{CopartitionGroup, Subtopology, Topology};
     let t = |s: &str, p: i32| (s.to_string(), p);
     let records = [
         S::TargetMember {
@@ -314,6 +315,25 @@ fn standby_tasks_round_trip_through_the_records() {
                 revoking: Default::default(),
                 standby: [t("1", 0)].into(),
                 revoking_standby: [t("1", 2)].into(),
+            }),
+        },
+        S::Topology {
+            group: "wc".into(),
+            value: Some(Topology {
+                epoch: 2,
+                subtopologies: vec![Subtopology {
+                    id: "0".into(),
+                    source_topics: vec!["left".into(), "right".into()],
+                    source_topic_regex: vec!["events-.*".into()],
+                    repartition_sinks: vec![],
+                    repartition_sources: vec![],
+                    changelogs: vec![],
+                    copartition_groups: vec![CopartitionGroup {
+                        source_topics: vec![0, 1],
+                        source_topic_regex: vec![0],
+                        repartition_sources: vec![],
+                    }],
+                }],
             }),
         },
     ];

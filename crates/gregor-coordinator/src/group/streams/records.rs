@@ -195,6 +195,7 @@ fn topology_value(t: &Topology) -> topology_v::StreamsGroupTopologyValue {
             .map(|s| topology_v::Subtopology {
                 subtopology_id: s.id.clone(),
                 source_topics: s.source_topics.clone(),
+                source_topic_regex: s.source_topic_regex.clone(),
                 repartition_sink_topics: s.repartition_sinks.clone(),
                 repartition_source_topics: s
                     .repartition_sources
@@ -207,6 +208,7 @@ fn topology_value(t: &Topology) -> topology_v::StreamsGroupTopologyValue {
                     .iter()
                     .map(|g| topology_v::CopartitionGroup {
                         source_topics: g.source_topics.clone(),
+                        source_topic_regex: g.source_topic_regex.clone(),
                         repartition_source_topics: g.repartition_sources.clone(),
                         ..Default::default()
                     })
@@ -227,6 +229,7 @@ fn topology_of(v: topology_v::StreamsGroupTopologyValue) -> Topology {
             .map(|s| Subtopology {
                 id: s.subtopology_id,
                 source_topics: s.source_topics,
+                source_topic_regex: s.source_topic_regex,
                 repartition_sinks: s.repartition_sink_topics,
                 repartition_sources: s
                     .repartition_source_topics
@@ -243,6 +246,7 @@ fn topology_of(v: topology_v::StreamsGroupTopologyValue) -> Topology {
                     .into_iter()
                     .map(|g| CopartitionGroup {
                         source_topics: g.source_topics,
+                        source_topic_regex: g.source_topic_regex,
                         repartition_sources: g.repartition_source_topics,
                     })
                     .collect(),

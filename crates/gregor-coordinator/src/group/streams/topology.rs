@@ -31,6 +31,9 @@ pub struct TopicInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CopartitionGroup {
     pub source_topics: Vec<i16>,
+    /// Indices into the subtopology's source topic regexes: kept, but, as in
+    /// Kafka 4.4, regexes are not resolved, so they take no part.
+    pub source_topic_regex: Vec<i16>,
     pub repartition_sources: Vec<i16>,
 }
 
@@ -38,6 +41,9 @@ pub struct CopartitionGroup {
 pub struct Subtopology {
     pub id: String,
     pub source_topics: Vec<String>,
+    /// Source topic patterns: stored and persisted as the member sent them;
+    /// Kafka 4.4's coordinator does not resolve them either.
+    pub source_topic_regex: Vec<String>,
     pub repartition_sinks: Vec<String>,
     pub repartition_sources: Vec<TopicInfo>,
     pub changelogs: Vec<TopicInfo>,
