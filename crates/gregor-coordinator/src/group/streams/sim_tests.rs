@@ -9,6 +9,8 @@
 //! - no member runs a task the coordinator does not count as its, and no
 //!   two members run the same task;
 //! - the group epoch never goes down, nor does a live member's epoch;
+//! - the Interactive Queries map is each endpoint's members' current active
+//!   and standby tasks, and its epoch never goes down;
 //! - once things settle (everyone heartbeats a few rounds with no churn),
 //!   every task is assigned, every stateful task has its standby replicas
 //!   (as many as asked, or one per other process when fewer), and the
@@ -50,6 +52,7 @@ struct Sim {
     trace: Vec<String>,
     shared_process: bool,
     num_standby: usize,
+    endpoint_epoch: i32,
 }
 
 fn standby_of(r: &StreamsGroupHeartbeatResponse) -> BTreeSet<(String, i32)> {
@@ -64,9 +67,17 @@ impl Sim {
     fn heartbeat(&mut self, id: &str, lose_answer: bool) {
         let Some(client) = self.clients.get(id).cloned() else {
             let mut req = join(id);
+            // One Interactive Queries endpoint per process.
+            let mut endpoint_of = id;
             if self.shared_process && id == "m3" {
                 req.process_id = Some("process-m2".into());
+                endpoint_of = "m2";
             }
+            req.user_endpoint = Some(rq::Endpoint {
+                host: format!("{endpoint_of}.local"),
+                port: 7000,
+                ..Default::default()
+            });
             let (r, _) = self
                 .c
                 .streams_group_heartbeat(&req, &ctx(), &self.topics, self.now);
@@ -186,6 +197,32 @@ impl Sim {
             ));
         }
         self.group_epoch = group.epoch;
+        // The Interactive Queries map is the members' current tasks by
+        // endpoint, and its epoch only moves forward.
+        let mut endpoints: BTreeMap<
+            (String, u16),
+            (BTreeSet<(String, i32)>, BTreeSet<(String, i32)>),
+        > = BTreeMap::new();
+        for m in group.members.values() {
+            if let Some(e) = &m.user_endpoint {
+                let entry = endpoints.entry(e.clone()).or_default();
+                entry.0.extend(m.assigned.iter().cloned());
+                entry.1.extend(m.standby.iter().cloned());
+            }
+        }
+        if endpoints != group.endpoints {
+            return Err(format!(
+                "endpoint map {:?} is not the members' tasks {endpoints:?}",
+                group.endpoints
+            ));
+        }
+        if group.endpoint_epoch < self.endpoint_epoch {
+            return Err(format!(
+                "endpoint epoch went from {} to {}",
+                self.endpoint_epoch, group.endpoint_epoch
+            ));
+        }
+        self.endpoint_epoch = group.endpoint_epoch;
         let mut holder: BTreeMap<(String, i32), &str> = BTreeMap::new();
         for m in group.members.values() {
             for t in m.assigned.iter().chain(m.revoking.iter()) {
@@ -315,6 +352,7 @@ fn run(seed: u64) -> Result<(), String> {
     let mut sim = Sim {
         c: GroupCoordinator::new(config),
         shared_process: seed % 4 >= 2,
+        endpoint_epoch: 0,
         num_standby,
         rng: Rng(seed),
         now: 0,
