@@ -33,6 +33,8 @@ const DEFAULT_SEEDS: u64 = 100;
 const STEPS: usize = 300;
 const MEMBERS: [&str; 4] = ["m0", "m1", "m2", "m3"];
 
+type Tasks = BTreeSet<(String, i32)>;
+
 /// What a client believes: its epoch and the tasks it runs.
 #[derive(Clone, Default)]
 struct Client {
@@ -199,10 +201,7 @@ impl Sim {
         self.group_epoch = group.epoch;
         // The Interactive Queries map is the members' current tasks by
         // endpoint, and its epoch only moves forward.
-        let mut endpoints: BTreeMap<
-            (String, u16),
-            (BTreeSet<(String, i32)>, BTreeSet<(String, i32)>),
-        > = BTreeMap::new();
+        let mut endpoints: BTreeMap<(String, u16), (Tasks, Tasks)> = BTreeMap::new();
         for m in group.members.values() {
             if let Some(e) = &m.user_endpoint {
                 let entry = endpoints.entry(e.clone()).or_default();
