@@ -85,6 +85,25 @@ class StreamsApp:
             tasks = [e["active"] for e in self.events if e["event"] == "tasks"]
         return [t for t in tasks[-1].split(",") if t] if tasks else []
 
+    def meta(self):
+        """The last "meta" event (app.report.ms) as a dict, or None."""
+        with self.cond:
+            metas = [e["json"] for e in self.events if e["event"] == "meta"]
+        return json.loads(metas[-1]) if metas else None
+
+    def wait_meta(self, accept, timeout, what):
+        """Waits for a "meta" event that `accept` takes; returns it. Fails when the app
+        fails or after `timeout` seconds, with the last one seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            meta = self.meta()
+            if meta is not None and accept(meta):
+                return meta
+            why = self.failure()
+            assert why is None, f"{why}\n{self.log_tail()}"
+            assert time.monotonic() < deadline, f"{what} after {timeout}s; last meta: {meta}\n{self.log_tail(30)}"
+            time.sleep(0.3)
+
     def kill9(self):
         if self.proc is None:
             return

@@ -254,7 +254,8 @@ def test_cluster_id_and_api_versions(bootstrap):
                 "DescribeLogDirs(35): 1 to ", "IncrementalAlterConfigs(44): 0 to 1 [usable: 1]",
                 "DescribeQuorum(55): 0 to 2 [usable: 2]", "UpdateFeatures(57): 0 to 2 [usable: 2]",
                 # KIP-1071, served with types generated from Kafka's schemas.
-                "StreamsGroupHeartbeat(88): 0 to 1 [usable: 1]", "StreamsGroupDescribe(89): 0 to 1 [usable: 1]"):
+                "StreamsGroupHeartbeat(88): 0 to 1 [usable: 1]", "StreamsGroupDescribe(89): 0 to 1 [usable: 1]",
+                "StreamsGroupTopologyDescriptionUpdate(93): 0 [usable: 0]"):
         assert api in out, out
 
 

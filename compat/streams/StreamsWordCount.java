@@ -9,9 +9,16 @@ import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.KeyQueryMetadata;
+import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.StreamsMetadata;
+import org.apache.kafka.streams.errors.InvalidStateStoreException;
+import org.apache.kafka.streams.state.HostInfo;
+import org.apache.kafka.streams.state.QueryableStoreTypes;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TaskMetadata;
@@ -38,11 +45,18 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * which Streams applies to the topics it creates), except:
  *   changelog.K=V   topic config K=V for the changelog topic only
  *   app.slow.ms=N   sleep N ms per word after the repartition topic, so a test can kill -9 the app mid-processing
+ *   app.report.ms=N every N ms while RUNNING, print a "meta" event (below)
+ *   app.query.keys=K1,K2,...  the words the "meta" event looks up
  *
  * Prints one JSON line per event on stdout: {"event":"state","state":S,"old":O},
  * {"event":"tasks","active":"0_0,1_1"} (this instance's active tasks, on each RUNNING),
- * {"event":"topology","description":...}, {"event":"error","error":...} and
- * {"event":"closed"}. SIGTERM closes the app cleanly; exit code 0 after a clean close,
+ * {"event":"topology","description":...}, {"event":"error","error":...},
+ * {"event":"meta","json":J} and {"event":"closed"}. J is a JSON object: "active" and
+ * "standby", this instance's task ids; "clients", metadataForAllStreamsClients() as
+ * [{"host":"h:p","active":["topic-0",...],"standby":[...]}]; "keys", per query key
+ * {"active":"h:p","standbys":["h:p"],"partition":N,"local":COUNT or null}, where "local"
+ * is the count in this instance's own copy of the store (active or standby, stale
+ * stores allowed) of the key's partition. SIGTERM closes the app cleanly; exit code 0 after a clean close,
  * 1 when the app died of an error.
  */
 public class StreamsWordCount {
@@ -73,6 +87,8 @@ public class StreamsWordCount {
 
         Map<String, String> changelog = new HashMap<>();
         long slowMs = 0;
+        long reportMs = 0;
+        List<String> queryKeys = new ArrayList<>();
         for (int i = 6; i < args.length; i++) {
             int eq = args[i].indexOf('=');
             if (eq <= 0) {
@@ -82,6 +98,14 @@ public class StreamsWordCount {
             String k = args[i].substring(0, eq), v = args[i].substring(eq + 1);
             if (k.equals("app.slow.ms")) {
                 slowMs = Long.parseLong(v);
+            } else if (k.equals("app.report.ms")) {
+                reportMs = Long.parseLong(v);
+            } else if (k.equals("app.query.keys")) {
+                for (String key : v.split(",")) {
+                    if (!key.isEmpty()) {
+                        queryKeys.add(key);
+                    }
+                }
             } else if (k.startsWith("changelog.")) {
                 changelog.put(k.substring("changelog.".length()), v);
             } else {
@@ -111,6 +135,23 @@ public class StreamsWordCount {
         });
         Runtime.getRuntime().addShutdownHook(new Thread(() -> close(streams)));
         streams.start();
+        if (reportMs > 0) {
+            final long every = reportMs;
+            Thread reporter = new Thread(() -> {
+                while (!CLOSED.get()) {
+                    sleep(every);
+                    if (streams.state() == KafkaStreams.State.RUNNING) {
+                        try {
+                            emit("meta", "json", meta(streams, queryKeys));
+                        } catch (RuntimeException e) {
+                            // Rebalancing: stores and metadata come and go; try again next time.
+                        }
+                    }
+                }
+            }, "reporter");
+            reporter.setDaemon(true);
+            reporter.start();
+        }
         done.await();
         close(streams);
         System.exit(exit[0]);
@@ -157,6 +198,68 @@ public class StreamsWordCount {
             .toStream()
             .to(output, Produced.with(Serdes.String(), Serdes.Long()));
         return builder.build();
+    }
+
+    /** The "meta" event's JSON (see the class comment). */
+    static String meta(KafkaStreams streams, List<String> keys) {
+        List<String> active = new ArrayList<>();
+        List<String> standby = new ArrayList<>();
+        for (ThreadMetadata t : streams.metadataForLocalThreads()) {
+            for (TaskMetadata task : t.activeTasks()) {
+                active.add(quote(task.taskId().toString()));
+            }
+            for (TaskMetadata task : t.standbyTasks()) {
+                standby.add(quote(task.taskId().toString()));
+            }
+        }
+        List<String> clients = new ArrayList<>();
+        for (StreamsMetadata m : streams.metadataForAllStreamsClients()) {
+            clients.add("{\"host\":" + quote(host(m.hostInfo()))
+                + ",\"active\":" + partitions(m.topicPartitions())
+                + ",\"standby\":" + partitions(m.standbyTopicPartitions()) + "}");
+        }
+        List<String> lookups = new ArrayList<>();
+        for (String key : keys) {
+            KeyQueryMetadata q = streams.queryMetadataForKey(STORE, key, Serdes.String().serializer());
+            List<String> standbys = new ArrayList<>();
+            for (HostInfo h : q.standbyHosts()) {
+                standbys.add(quote(host(h)));
+            }
+            Collections.sort(standbys);
+            Long local = null;
+            if (q.partition() >= 0) {
+                try {
+                    local = streams.store(StoreQueryParameters
+                            .fromNameAndType(STORE, QueryableStoreTypes.<String, Long>keyValueStore())
+                            .enableStaleStores()
+                            .withPartition(q.partition()))
+                        .get(key);
+                } catch (InvalidStateStoreException e) {
+                    // No local copy of that partition's store (or it is being restored).
+                }
+            }
+            lookups.add(quote(key) + ":{\"active\":" + quote(host(q.activeHost()))
+                + ",\"standbys\":[" + String.join(",", standbys) + "]"
+                + ",\"partition\":" + q.partition()
+                + ",\"local\":" + (local == null ? "null" : local.toString()) + "}");
+        }
+        Collections.sort(active);
+        Collections.sort(standby);
+        return "{\"active\":[" + String.join(",", active) + "],\"standby\":[" + String.join(",", standby)
+            + "],\"clients\":[" + String.join(",", clients) + "],\"keys\":{" + String.join(",", lookups) + "}}";
+    }
+
+    static String host(HostInfo h) {
+        return h.host() + ":" + h.port();
+    }
+
+    static String partitions(java.util.Set<TopicPartition> tps) {
+        List<String> out = new ArrayList<>();
+        for (TopicPartition tp : tps) {
+            out.add(quote(tp.topic() + "-" + tp.partition()));
+        }
+        Collections.sort(out);
+        return "[" + String.join(",", out) + "]";
     }
 
     static List<String> words(String line) {

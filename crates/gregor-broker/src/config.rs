@@ -703,6 +703,24 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Most members a streams group may have.",
     ),
     def(
+        "group.streams.num.standby.replicas",
+        Int,
+        "0",
+        "Standby replicas of each stateful task of a streams group.",
+    ),
+    def(
+        "group.streams.max.standby.replicas",
+        Int,
+        "2",
+        "Upper bound of group.streams.num.standby.replicas.",
+    ),
+    def(
+        "group.streams.topology.description.plugin.class",
+        Str,
+        "",
+        "Where streams groups' topology descriptions (KIP-1331) are kept: empty for nowhere, or Kafka's org.apache.kafka.server.streams.InMemoryTopologyDescriptionPlugin (in memory).",
+    ),
+    def(
         "group.consumer.assignors",
         List,
         "uniform,range",

@@ -12,6 +12,8 @@ use gregor_protocol::generated::streams_group_describe_request::StreamsGroupDesc
 use gregor_protocol::generated::streams_group_describe_response::StreamsGroupDescribeResponse;
 use gregor_protocol::generated::streams_group_heartbeat_request as rq;
 use gregor_protocol::generated::streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
+use gregor_protocol::generated::streams_group_topology_description_update_request as up;
+use gregor_protocol::generated::streams_group_topology_description_update_response::StreamsGroupTopologyDescriptionUpdateResponse;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use std::time::{Duration, Instant};
@@ -96,8 +98,8 @@ fn api_versions_advertises_streams_group_apis() {
     };
     assert_eq!(range(88), Some((0, 1)));
     assert_eq!(range(89), Some((0, 1)));
-    // Not served (Kafka 4.4 has it: KIP-1331 topology descriptions).
-    assert_eq!(range(93), None);
+    // Advertised with or without a description store, as Kafka 4.4 does.
+    assert_eq!(range(93), Some((0, 0)));
     let streams = r
         .finalized_features
         .iter()
@@ -403,4 +405,98 @@ fn a_stable_streams_group_survives_a_broker_restart() {
     let d = describe_app(&mut conn).groups.remove(0);
     assert_eq!(d.group_state, "Stable");
     assert_eq!(d.group_epoch, before.group_epoch);
+}
+
+fn description_push(member: &str) -> up::StreamsGroupTopologyDescriptionUpdateRequest {
+    up::StreamsGroupTopologyDescriptionUpdateRequest {
+        group_id: "app".into(),
+        member_id: member.into(),
+        topology_epoch: 0,
+        topology_description: up::TopologyDescription {
+            subtopologies: vec![up::TopologyDescriptionSubtopology {
+                subtopology_id: "0".into(),
+                nodes: vec![up::TopologyDescriptionNode {
+                    name: "KSTREAM-SOURCE-0000000000".into(),
+                    node_type: 1,
+                    source_topics: vec!["words".into()],
+                    successors: vec!["KSTREAM-AGGREGATE-0000000001".into()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn join_app(conn: &mut Connection, member: &str) -> StreamsGroupHeartbeatResponse {
+    let join = rq::StreamsGroupHeartbeatRequest {
+        group_id: "app".into(),
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 30_000,
+        topology: Some(topology("words", "app")),
+        process_id: Some("process-1".into()),
+        active_tasks: Some(vec![]),
+        standby_tasks: Some(vec![]),
+        warmup_tasks: Some(vec![]),
+        ..Default::default()
+    };
+    let r = heartbeat(conn, &join);
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    r
+}
+
+#[test]
+fn topology_description_update_without_a_plugin_is_unsupported_version() {
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "words", 1);
+    wait_for_group_coordinator(&mut conn, "app");
+    let r = join_app(&mut conn, "m1");
+    assert!(!r.topology_description_required);
+    let resp: StreamsGroupTopologyDescriptionUpdateResponse =
+        call(&mut conn, 93, 0, &description_push("m1"));
+    assert_eq!(resp.error_code, 35, "UNSUPPORTED_VERSION");
+    assert_eq!(
+        resp.error_message.as_deref(),
+        Some("The broker has no streams group topology description plugin configured.")
+    );
+}
+
+#[test]
+fn with_the_in_memory_plugin_a_pushed_description_is_described() {
+    let broker = TestBroker::start(&[
+        "group.streams.topology.description.plugin.class=org.apache.kafka.server.streams.InMemoryTopologyDescriptionPlugin",
+    ]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "words", 1);
+    wait_for_group_coordinator(&mut conn, "app");
+    let r = join_app(&mut conn, "m1");
+    assert!(
+        r.topology_description_required,
+        "the member is asked for it"
+    );
+    let unknown: StreamsGroupTopologyDescriptionUpdateResponse =
+        call(&mut conn, 93, 0, &description_push("ghost"));
+    assert_eq!(unknown.error_code, 25, "UNKNOWN_MEMBER_ID");
+    let ok: StreamsGroupTopologyDescriptionUpdateResponse =
+        call(&mut conn, 93, 0, &description_push("m1"));
+    assert_eq!(ok.error_code, 0, "{:?}", ok.error_message);
+    let describe = StreamsGroupDescribeRequest {
+        group_ids: vec!["app".into()],
+        include_topology_description: true,
+        ..Default::default()
+    };
+    let d: StreamsGroupDescribeResponse = call(&mut conn, 89, 1, &describe);
+    let group = &d.groups[0];
+    assert_eq!(group.topology_description_status, 3, "AVAILABLE");
+    let description = group.topology_description.as_ref().expect("a description");
+    let node = &description.subtopologies[0].nodes[0];
+    assert_eq!(node.name, "KSTREAM-SOURCE-0000000000");
+    assert_eq!(
+        node.successors,
+        vec!["KSTREAM-AGGREGATE-0000000001".to_string()]
+    );
 }

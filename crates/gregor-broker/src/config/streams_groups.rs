@@ -2,6 +2,7 @@
 //! against each other as Kafka's `GroupCoordinatorConfig` does.
 
 use super::{invalid, BrokerConfig, ConfigError};
+use gregor_coordinator::group::streams::description::IN_MEMORY_PLUGIN;
 use gregor_coordinator::group::streams::StreamsGroupConfig;
 
 pub(super) fn settings(config: &BrokerConfig) -> Result<StreamsGroupConfig, ConfigError> {
@@ -13,7 +14,30 @@ pub(super) fn settings(config: &BrokerConfig) -> Result<StreamsGroupConfig, Conf
     let min_heartbeat = int("group.streams.min.heartbeat.interval.ms")?;
     let max_heartbeat = int("group.streams.max.heartbeat.interval.ms")?;
     let max_size = int("group.streams.max.size")?;
+    let standby = config.int("group.streams.num.standby.replicas")?;
+    let max_standby = config.int("group.streams.max.standby.replicas")?;
+    if max_standby < 0 {
+        return Err(invalid(
+            "group.streams.max.standby.replicas",
+            config.value("group.streams.max.standby.replicas"),
+            "must be at least 0",
+        ));
+    }
+    let plugin = config.value("group.streams.topology.description.plugin.class");
+    // Gregor cannot load Java plugins; it does what Kafka's in-memory one does.
+    if !plugin.is_empty() && plugin != IN_MEMORY_PLUGIN {
+        return Err(invalid(
+            "group.streams.topology.description.plugin.class",
+            plugin,
+            "only org.apache.kafka.server.streams.InMemoryTopologyDescriptionPlugin (or none) is available",
+        ));
+    }
     let rules = [
+        (
+            (0..=max_standby).contains(&standby),
+            "group.streams.num.standby.replicas",
+            "must be between 0 and group.streams.max.standby.replicas",
+        ),
         (
             max_heartbeat >= min_heartbeat,
             "group.streams.max.heartbeat.interval.ms",
@@ -59,6 +83,49 @@ pub(super) fn settings(config: &BrokerConfig) -> Result<StreamsGroupConfig, Conf
         session_timeout_ms: session,
         heartbeat_interval_ms: heartbeat,
         max_size: max_size as usize,
+        num_standby_replicas: usize::try_from(standby).unwrap_or(0),
+        topology_descriptions: !plugin.is_empty(),
         ..StreamsGroupConfig::default()
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<BrokerConfig, ConfigError> {
+        let settings: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        BrokerConfig::from_settings(settings)
+    }
+
+    #[test]
+    fn standby_replicas_and_the_description_plugin() {
+        let c = with(&[]).unwrap().group_streams;
+        assert_eq!(c.num_standby_replicas, 0);
+        assert!(!c.topology_descriptions);
+        let c = with(&[
+            ("group.streams.num.standby.replicas", "2"),
+            (
+                "group.streams.topology.description.plugin.class",
+                IN_MEMORY_PLUGIN,
+            ),
+        ])
+        .unwrap()
+        .group_streams;
+        assert_eq!(c.num_standby_replicas, 2);
+        assert!(c.topology_descriptions);
+        // Above group.streams.max.standby.replicas (2).
+        assert!(with(&[("group.streams.num.standby.replicas", "3")]).is_err());
+        // Gregor runs no Java plugins.
+        assert!(with(&[(
+            "group.streams.topology.description.plugin.class",
+            "com.example.MyPlugin"
+        )])
+        .is_err());
+    }
 }

@@ -1,6 +1,7 @@
-//! KIP-1071 streams group APIs, StreamsGroupHeartbeat (88) and
-//! StreamsGroupDescribe (89). kafka-protocol 0.18 has neither (nor their
-//! api keys), so these frames are decoded here with the types generated
+//! KIP-1071 streams group APIs, StreamsGroupHeartbeat (88),
+//! StreamsGroupDescribe (89) and StreamsGroupTopologyDescriptionUpdate (93,
+//! KIP-1331). kafka-protocol 0.18 has none of them (nor their api keys), so
+//! these frames are decoded here with the types generated
 //! from Kafka's schemas (`gregor_protocol::generated`) instead of going
 //! through `decode_request`. Internal topics the coordinator reports
 //! missing are created here, as Kafka's coordinator creates them.
@@ -18,18 +19,26 @@ use gregor_protocol::generated::streams_group_describe_response::{
 };
 use gregor_protocol::generated::streams_group_heartbeat_request::StreamsGroupHeartbeatRequest;
 use gregor_protocol::generated::streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
+use gregor_protocol::generated::streams_group_topology_description_update_request::{
+    self as update_request, StreamsGroupTopologyDescriptionUpdateRequest,
+};
+use gregor_protocol::generated::streams_group_topology_description_update_response::StreamsGroupTopologyDescriptionUpdateResponse;
 use gregor_protocol::generated::{streams_group_describe_request, streams_group_heartbeat_request};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, VersionRange};
 
 pub const HEARTBEAT_KEY: i16 = streams_group_heartbeat_request::API_KEY;
 pub const DESCRIBE_KEY: i16 = streams_group_describe_request::API_KEY;
+pub const DESCRIPTION_KEY: i16 = update_request::API_KEY;
 
-/// The (api key, versions) served, for ApiVersions.
-pub fn served() -> [(i16, VersionRange); 2] {
+/// The (api key, versions) served, for ApiVersions. Kafka 4.4 advertises
+/// API 93 whether or not a description plugin is configured (without one
+/// it answers UNSUPPORTED_VERSION).
+pub fn served() -> [(i16, VersionRange); 3] {
     [
         (HEARTBEAT_KEY, streams_group_heartbeat_request::VERSIONS),
         (DESCRIBE_KEY, streams_group_describe_request::VERSIONS),
+        (DESCRIPTION_KEY, update_request::VERSIONS),
     ]
 }
 
@@ -38,7 +47,7 @@ pub fn is_streams_frame(frame: &[u8]) -> bool {
     frame.len() >= 2
         && matches!(
             i16::from_be_bytes([frame[0], frame[1]]),
-            HEARTBEAT_KEY | DESCRIBE_KEY
+            HEARTBEAT_KEY | DESCRIBE_KEY | DESCRIPTION_KEY
         )
 }
 
@@ -57,7 +66,7 @@ pub async fn handle_frame(broker: &Broker, mut frame: Bytes, session: &Session) 
         );
         return None;
     }
-    // Both are flexible in every version: request header v2, response v1.
+    // All are flexible in every version: request header v2, response v1.
     let Ok(header) = RequestHeader::decode(&mut frame, 2) else {
         tracing::warn!(
             key,
@@ -77,6 +86,18 @@ pub async fn handle_frame(broker: &Broker, mut frame: Bytes, session: &Session) 
             return None;
         };
         heartbeat(broker, req, version, &client_id, session)
+            .await
+            .encode(&mut body, version)
+    } else if key == DESCRIPTION_KEY {
+        let Ok(req) = StreamsGroupTopologyDescriptionUpdateRequest::decode(&mut frame, version)
+        else {
+            tracing::warn!(
+                version,
+                "malformed StreamsGroupTopologyDescriptionUpdate; closing connection"
+            );
+            return None;
+        };
+        description_update(broker, req, session)
             .await
             .encode(&mut body, version)
     } else {
@@ -193,6 +214,7 @@ pub fn describe(
     request: StreamsGroupDescribeRequest,
     session: &Session,
 ) -> StreamsGroupDescribeResponse {
+    let include_description = request.include_topology_description;
     let groups = request
         .group_ids
         .iter()
@@ -210,7 +232,7 @@ pub fn describe(
             }
             broker
                 .groups
-                .read(id, |c| c.streams_group_describe(id))
+                .read(id, |c| c.streams_group_describe(id, include_description))
                 .unwrap_or_else(error)
         })
         .collect();
@@ -218,4 +240,30 @@ pub fn describe(
         groups,
         ..Default::default()
     }
+}
+
+/// StreamsGroupTopologyDescriptionUpdate: READ on the group, as the
+/// heartbeat; the description lives in the coordinator's memory, so nothing
+/// is written to `__consumer_offsets`.
+pub async fn description_update(
+    broker: &Broker,
+    request: StreamsGroupTopologyDescriptionUpdateRequest,
+    session: &Session,
+) -> StreamsGroupTopologyDescriptionUpdateResponse {
+    let refuse = |code| StreamsGroupTopologyDescriptionUpdateResponse {
+        error_code: code,
+        ..Default::default()
+    };
+    if !request.group_id.is_empty()
+        && !group_allowed(broker, session, &request.group_id, AclOperation::Read)
+    {
+        return refuse(GROUP_AUTHORIZATION_FAILED);
+    }
+    let answer = broker
+        .groups
+        .immediate(&request.group_id, |c, _now| {
+            (c.streams_topology_description_update(&request), Vec::new())
+        })
+        .await;
+    answer.unwrap_or_else(refuse)
 }

@@ -1,6 +1,6 @@
 //! StreamsGroupDescribe (API 89) and the streams groups' ListGroups rows.
 
-use super::group::StreamsGroup;
+use super::group::{Assignment, StreamsGroup};
 use super::heartbeat::wire_tasks;
 use super::STREAMS_TYPE;
 use crate::group::GroupCoordinator;
@@ -69,15 +69,19 @@ fn described(group: &StreamsGroup) -> d::DescribedGroup {
         .members
         .values()
         .map(|m| {
-            let assignment = |tasks| d::Assignment {
-                active_tasks: wire_tasks(tasks)
+            let ids = |tasks: &std::collections::BTreeSet<super::TaskId>| -> Vec<d::TaskIds> {
+                wire_tasks(tasks)
                     .into_iter()
                     .map(|t| d::TaskIds {
                         subtopology_id: t.subtopology_id,
                         partitions: t.partitions,
                         ..Default::default()
                     })
-                    .collect(),
+                    .collect()
+            };
+            let assignment = |a: &Assignment| d::Assignment {
+                active_tasks: ids(&a.active),
+                standby_tasks: ids(&a.standby),
                 ..Default::default()
             };
             let target = group.target.get(&m.id).cloned().unwrap_or_default();
@@ -96,7 +100,7 @@ fn described(group: &StreamsGroup) -> d::DescribedGroup {
                     ..Default::default()
                 }),
                 client_tags: key_values(&m.client_tags),
-                assignment: assignment(&m.assigned),
+                assignment: assignment(&StreamsGroup::current(m)),
                 target_assignment: assignment(&target),
                 ..Default::default()
             }
@@ -115,10 +119,22 @@ fn described(group: &StreamsGroup) -> d::DescribedGroup {
 }
 
 impl GroupCoordinator {
-    /// One group's StreamsGroupDescribe entry.
-    pub fn streams_group_describe(&self, group_id: &str) -> d::DescribedGroup {
+    /// One group's StreamsGroupDescribe entry; with its topology
+    /// description (v1 `IncludeTopologyDescription`) when asked.
+    pub fn streams_group_describe(
+        &self,
+        group_id: &str,
+        include_description: bool,
+    ) -> d::DescribedGroup {
         match self.streams_groups.get(group_id) {
-            Some(group) => described(group),
+            Some(group) => {
+                let mut out = described(group);
+                if include_description {
+                    let plugin = self.config.streams.topology_descriptions;
+                    super::description::attach_description(group, plugin, &mut out);
+                }
+                out
+            }
             None => d::DescribedGroup {
                 group_id: group_id.to_string(),
                 error_code: GROUP_ID_NOT_FOUND,

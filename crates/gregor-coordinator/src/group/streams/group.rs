@@ -3,8 +3,17 @@
 use super::topology::{Configured, Topology};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// An active task: (subtopology id, partition).
+/// A task: (subtopology id, partition).
 pub type TaskId = (String, i32);
+
+/// What the assignor wants a member to run: active tasks, and standby
+/// replicas of stateful tasks whose active runs on another process (they
+/// keep a warm copy of the state store by reading its changelog).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assignment {
+    pub active: BTreeSet<TaskId>,
+    pub standby: BTreeSet<TaskId>,
+}
 
 /// The states Kafka shows for a streams group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +57,20 @@ pub struct StreamsMember {
     /// Tasks taken from it that it has not confirmed giving up; nobody
     /// else gets them until it does (revoke before assign).
     pub revoking: BTreeSet<TaskId>,
+    /// Standby tasks it has been given.
+    pub standby: BTreeSet<TaskId>,
+    /// Standby tasks taken from it and not yet confirmed given up.
+    pub revoking_standby: BTreeSet<TaskId>,
     pub session_deadline: Option<i64>,
     /// (deadline, epoch): fenced if still revoking at that epoch then.
     pub rebalance_deadline: Option<(i64, i32)>,
+}
+
+impl StreamsMember {
+    /// Whether it still has tasks to give up.
+    pub fn is_revoking(&self) -> bool {
+        !self.revoking.is_empty() || !self.revoking_standby.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -68,8 +88,23 @@ pub struct StreamsGroup {
     /// until its next heartbeat) does not take that heartbeat for a change.
     pub metadata_hash: i64,
     pub members: BTreeMap<String, StreamsMember>,
-    /// Member id -> the active tasks it should end up with.
-    pub target: BTreeMap<String, BTreeSet<TaskId>>,
+    /// Member id -> the tasks it should end up with.
+    pub target: BTreeMap<String, Assignment>,
+    /// Bumped whenever the endpoint -> partitions map below changes, so a
+    /// member is sent the map only when its copy is stale.
+    pub endpoint_epoch: i32,
+    /// Each user endpoint (Interactive Queries) -> the partitions its
+    /// members' active and standby tasks read, as of the last change.
+    pub endpoints: BTreeMap<(String, u16), (BTreeSet<TaskId>, BTreeSet<TaskId>)>,
+    /// The last topology description a member pushed, with its topology
+    /// epoch (KIP-1331; in memory, as Kafka's in-memory plugin keeps it).
+    pub description: Option<(
+        i32,
+        gregor_protocol::generated::streams_group_topology_description_update_request::TopologyDescription,
+    )>,
+    /// (topology epoch, until): members were asked for that epoch's
+    /// description and are not asked again before `until`.
+    pub description_asked: Option<(i32, i64)>,
     /// A member asked every instance to shut down (SHUTDOWN_APPLICATION).
     pub shutdown_requested: bool,
 }
@@ -92,7 +127,11 @@ impl StreamsGroup {
         } else if self.members.values().any(|m| {
             m.epoch != self.assignment_epoch
                 || !m.revoking.is_empty()
-                || self.target.get(&m.id).is_some_and(|t| *t != m.assigned)
+                || !m.revoking_standby.is_empty()
+                || self
+                    .target
+                    .get(&m.id)
+                    .is_some_and(|t| t.active != m.assigned || t.standby != m.standby)
         }) {
             StreamsGroupState::Reconciling
         } else {
@@ -106,6 +145,29 @@ impl StreamsGroup {
             .values()
             .find(|m| m.assigned.contains(task) || m.revoking.contains(task))
             .map(|m| m.id.as_str())
+    }
+
+    /// The tasks a member currently has, as an [`Assignment`].
+    pub fn current(m: &StreamsMember) -> Assignment {
+        Assignment {
+            active: m.assigned.clone(),
+            standby: m.standby.clone(),
+        }
+    }
+
+    /// Tasks of the subtopologies with state stores: the ones with standbys.
+    pub fn stateful_tasks(&self) -> BTreeSet<TaskId> {
+        let stateful: BTreeSet<&str> = self
+            .topology
+            .iter()
+            .flat_map(|t| t.subtopologies.iter())
+            .filter(|s| !s.changelogs.is_empty())
+            .map(|s| s.id.as_str())
+            .collect();
+        self.all_tasks()
+            .into_iter()
+            .filter(|(sub, _)| stateful.contains(sub.as_str()))
+            .collect()
     }
 
     /// Every task of the configured topology.

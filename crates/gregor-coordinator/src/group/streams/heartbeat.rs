@@ -3,10 +3,12 @@
 //! leaving (-1, or -2 for a static member). Validation and errors follow
 //! Kafka 4.4's `GroupMetadataManager.streamsGroupHeartbeat`.
 
-use super::assign::{compute_target, reconcile};
+use super::assign::{compute_target, reconcile, Owned};
+use super::description::ask_for_description;
+use super::endpoints::{partitions_by_endpoint, refresh_endpoints};
 use super::group::{StreamsGroup, StreamsMember, TaskId};
 use super::persist::{diff, tasks_hash};
-use super::topology::{self, MissingTopic, Subtopology, TopicInfo, Topology};
+use super::topology::{self, CopartitionGroup, MissingTopic, Subtopology, TopicInfo, Topology};
 use crate::group::consumer::Topics;
 use crate::group::records::Record;
 use crate::group::GroupCoordinator;
@@ -105,9 +107,19 @@ fn topology_of(t: &req_t::Topology) -> Topology {
             .map(|s| Subtopology {
                 id: s.subtopology_id.clone(),
                 source_topics: s.source_topics.clone(),
+                source_topic_regex: s.source_topic_regex.clone(),
                 repartition_sinks: s.repartition_sink_topics.clone(),
                 repartition_sources: s.repartition_source_topics.iter().map(info).collect(),
                 changelogs: s.state_changelog_topics.iter().map(info).collect(),
+                copartition_groups: s
+                    .copartition_groups
+                    .iter()
+                    .map(|g| CopartitionGroup {
+                        source_topics: g.source_topics.clone(),
+                        source_topic_regex: g.source_topic_regex.clone(),
+                        repartition_sources: g.repartition_source_topics.clone(),
+                    })
+                    .collect(),
             })
             .collect(),
     }
@@ -333,11 +345,34 @@ impl GroupCoordinator {
             group.epoch += 1;
         }
         if group.epoch > group.assignment_epoch {
-            group.target = compute_target(group);
+            group.target = compute_target(group, config.num_standby_replicas);
             group.assignment_epoch = group.epoch;
         }
-        let owned = req.active_tasks.as_deref().map(task_set);
+        // Kafka clients send their three task lists together, or none.
+        let owned = (req.active_tasks.is_some() || req.standby_tasks.is_some()).then(|| Owned {
+            active: req
+                .active_tasks
+                .as_deref()
+                .map(task_set)
+                .unwrap_or_default(),
+            standby: req
+                .standby_tasks
+                .as_deref()
+                .map(task_set)
+                .unwrap_or_default(),
+        });
         reconcile(group, &req.member_id, owned.as_ref(), now_ms);
+        refresh_endpoints(group);
+        // KIP-1331: ask for the topology's description (v1+, a description
+        // store configured, the member not behind on the topology).
+        let stale = group
+            .topology
+            .as_ref()
+            .is_some_and(|t| member_topology_epoch < t.epoch);
+        let ask_description = ctx.api_version >= 1
+            && config.topology_descriptions
+            && !stale
+            && ask_for_description(group, now_ms);
         let Some(member) = group.members.get(&req.member_id) else {
             return (
                 refuse(UNKNOWN_MEMBER_ID, "unknown member"),
@@ -385,9 +420,14 @@ impl GroupCoordinator {
             // The whole assignment every time: a client treats an
             // unchanged one as a no-op.
             active_tasks: Some(wire_tasks(&member.assigned)),
-            standby_tasks: Some(Vec::new()),
+            standby_tasks: Some(wire_tasks(&member.standby)),
+            // Kafka's sticky assignor assigns no warm-up tasks either.
             warmup_tasks: Some(Vec::new()),
-            endpoint_information_epoch: 0,
+            endpoint_information_epoch: group.endpoint_epoch,
+            topology_description_required: ask_description,
+            // Only when the member's copy is stale (null: unchanged).
+            partitions_by_user_endpoint: (req.endpoint_information_epoch != group.endpoint_epoch)
+                .then(|| partitions_by_endpoint(group)),
             ..Default::default()
         };
         (response, effects)
@@ -420,6 +460,7 @@ impl GroupCoordinator {
         tracing::info!(group = %group_id, member = %req.member_id, "streams group member left");
         group.epoch += 1;
         group.target.remove(&req.member_id);
+        refresh_endpoints(group);
         StreamsGroupHeartbeatResponse {
             member_id: req.member_id.clone(),
             member_epoch: req.member_epoch,
@@ -436,6 +477,7 @@ impl GroupCoordinator {
                 tracing::info!(group = %group_id, member = %member_id, "streams group member fenced: session or rebalance timeout");
                 group.epoch += 1;
                 group.target.remove(member_id);
+                refresh_endpoints(group);
             }
         }
         diff(group_id, before.as_ref(), self.streams_groups.get(group_id))

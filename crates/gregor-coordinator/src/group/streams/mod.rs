@@ -1,8 +1,10 @@
 //! Streams groups (KIP-1071, `group.protocol=streams`): Kafka Streams
 //! instances send StreamsGroupHeartbeat with their topology; the
 //! coordinator works out the tasks, asks the broker to create missing
-//! internal topics, assigns active tasks (sticky, balanced) and moves each
-//! member to its target with revoke-before-assign.
+//! internal topics, assigns active and standby tasks (sticky, balanced)
+//! and moves each member to its target with revoke-before-assign. It also
+//! keeps the Interactive Queries endpoint map (`endpoints`) and, when
+//! configured, topology descriptions ([`description`], KIP-1331).
 //!
 //! Pure state machine like its neighbours: decoded requests and the time in,
 //! values out. Every change is also written to `__consumer_offsets` as
@@ -12,6 +14,8 @@
 
 mod assign;
 mod describe;
+pub mod description;
+mod endpoints;
 mod group;
 mod heartbeat;
 mod offsets;
@@ -26,7 +30,7 @@ mod sim_tests;
 #[cfg(test)]
 mod tests;
 
-pub use group::{StreamsGroup, StreamsGroupState, TaskId};
+pub use group::{Assignment, StreamsGroup, StreamsGroupState, TaskId};
 pub use heartbeat::{StreamsContext, StreamsEffects, STREAMS_INVALID_TOPOLOGY};
 pub use records::StreamsRecord;
 pub use topology::MissingTopic;
@@ -46,6 +50,12 @@ pub struct StreamsGroupConfig {
     pub acceptable_recovery_lag: i64,
     /// How often members report task offsets.
     pub task_offset_interval_ms: i32,
+    /// `group.streams.num.standby.replicas`: standby copies of each
+    /// stateful task, on processes other than the one running it.
+    pub num_standby_replicas: usize,
+    /// Whether topology descriptions are kept (Kafka: a
+    /// `group.streams.topology.description.plugin.class` is configured).
+    pub topology_descriptions: bool,
 }
 
 impl Default for StreamsGroupConfig {
@@ -56,6 +66,8 @@ impl Default for StreamsGroupConfig {
             max_size: i32::MAX as usize,
             acceptable_recovery_lag: 10_000,
             task_offset_interval_ms: 60_000,
+            num_standby_replicas: 0,
+            topology_descriptions: false,
         }
     }
 }
@@ -70,9 +82,9 @@ impl GroupCoordinator {
         for group in self.streams_groups.values() {
             for m in group.members.values() {
                 let session_over = m.session_deadline.is_some_and(|at| at <= now_ms);
-                let revoke_over = m.rebalance_deadline.is_some_and(|(at, epoch)| {
-                    at <= now_ms && m.epoch == epoch && !m.revoking.is_empty()
-                });
+                let revoke_over = m
+                    .rebalance_deadline
+                    .is_some_and(|(at, epoch)| at <= now_ms && m.epoch == epoch && m.is_revoking());
                 if session_over || revoke_over {
                     due.push((group.id.clone(), m.id.clone()));
                 }
@@ -92,7 +104,7 @@ impl GroupCoordinator {
             .flat_map(|m| {
                 m.session_deadline.into_iter().chain(
                     m.rebalance_deadline
-                        .filter(|_| !m.revoking.is_empty())
+                        .filter(|_| m.is_revoking())
                         .map(|(at, _)| at),
                 )
             })

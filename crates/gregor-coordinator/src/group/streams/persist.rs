@@ -51,9 +51,13 @@ pub fn metadata_of(m: &StreamsMember) -> MemberMetadata {
 }
 
 pub fn current_of(group: &StreamsGroup, m: &StreamsMember) -> CurrentAssignment {
-    let state = if !m.revoking.is_empty() {
+    let state = if !m.revoking.is_empty() || !m.revoking_standby.is_empty() {
         STATE_UNREVOKED_TASKS
-    } else if group.target.get(&m.id).is_some_and(|t| *t != m.assigned) {
+    } else if group
+        .target
+        .get(&m.id)
+        .is_some_and(|t| *t != StreamsGroup::current(m))
+    {
         STATE_UNRELEASED_TASKS
     } else {
         STATE_STABLE
@@ -64,6 +68,8 @@ pub fn current_of(group: &StreamsGroup, m: &StreamsMember) -> CurrentAssignment 
         state,
         assigned: m.assigned.clone(),
         revoking: m.revoking.clone(),
+        standby: m.standby.clone(),
+        revoking_standby: m.revoking_standby.clone(),
     }
 }
 
@@ -307,6 +313,8 @@ impl GroupCoordinator {
                         m.previous_epoch = -1;
                         m.assigned.clear();
                         m.revoking.clear();
+                        m.standby.clear();
+                        m.revoking_standby.clear();
                         m.rebalance_deadline = None;
                     }
                     return;
@@ -322,8 +330,11 @@ impl GroupCoordinator {
                 m.previous_epoch = current.previous_epoch;
                 m.assigned = current.assigned;
                 m.revoking = current.revoking;
+                m.standby = current.standby;
+                m.revoking_standby = current.revoking_standby;
                 m.session_deadline.get_or_insert(now_ms + session);
-                m.rebalance_deadline = (!m.revoking.is_empty()).then(|| {
+                let revoking = !m.revoking.is_empty() || !m.revoking_standby.is_empty();
+                m.rebalance_deadline = revoking.then(|| {
                     let timeout = i64::from(m.rebalance_timeout_ms.max(0));
                     (now_ms + timeout, m.epoch)
                 });

@@ -1,7 +1,7 @@
 //! Streams groups written as records and replayed: the replayed group is
 //! the one that was written, and its members carry on without a rebalance.
 
-use super::group::StreamsGroup;
+use super::group::{Assignment, StreamsGroup};
 use super::tests::{all_topics, beat, ctx, join, tasks};
 use crate::group::{GroupConfig, GroupCoordinator, Record};
 use kafka_protocol::messages::DeleteGroupsRequest;
@@ -227,7 +227,10 @@ fn kafka_encoded_records_decode_and_reencode_byte_for_byte() {
             S::TargetMember {
                 group: "wc".into(),
                 member: "m-1".into(),
-                tasks: Some([t("0", 0), t("0", 2)].into()),
+                tasks: Some(Assignment {
+                    active: [t("0", 0), t("0", 2)].into(),
+                    standby: Default::default(),
+                }),
             },
         ),
         (
@@ -241,6 +244,8 @@ fn kafka_encoded_records_decode_and_reencode_byte_for_byte() {
                     state: 1,
                     assigned: [t("0", 0)].into(),
                     revoking: [t("1", 3)].into(),
+                    standby: Default::default(),
+                    revoking_standby: Default::default(),
                 }),
             },
         ),
@@ -283,4 +288,58 @@ fn kafka_encoded_records_decode_and_reencode_byte_for_byte() {
         panic!()
     };
     assert_eq!(current.assigned, [t("0", 0)].into());
+}
+
+#[test]
+fn standby_tasks_and_copartition_groups_round_trip_through_the_records() {
+    use super::records::{CurrentAssignment, StreamsRecord as S};
+    use super::topology::{CopartitionGroup, Subtopology, Topology};
+    let t = |s: &str, p: i32| (s.to_string(), p);
+    let records = [
+        S::TargetMember {
+            group: "wc".into(),
+            member: "m-1".into(),
+            tasks: Some(Assignment {
+                active: [t("0", 0)].into(),
+                standby: [t("1", 1)].into(),
+            }),
+        },
+        S::Current {
+            group: "wc".into(),
+            member: "m-1".into(),
+            value: Some(CurrentAssignment {
+                epoch: 5,
+                previous_epoch: 4,
+                state: 1,
+                assigned: [t("0", 0)].into(),
+                revoking: Default::default(),
+                standby: [t("1", 0)].into(),
+                revoking_standby: [t("1", 2)].into(),
+            }),
+        },
+        S::Topology {
+            group: "wc".into(),
+            value: Some(Topology {
+                epoch: 2,
+                subtopologies: vec![Subtopology {
+                    id: "0".into(),
+                    source_topics: vec!["left".into(), "right".into()],
+                    source_topic_regex: vec!["events-.*".into()],
+                    repartition_sinks: vec![],
+                    repartition_sources: vec![],
+                    changelogs: vec![],
+                    copartition_groups: vec![CopartitionGroup {
+                        source_topics: vec![0, 1],
+                        source_topic_regex: vec![0],
+                        repartition_sources: vec![],
+                    }],
+                }],
+            }),
+        },
+    ];
+    for record in records {
+        let (key, value) = record.encode().expect("encodes");
+        let back = S::decode(&key, value.as_deref()).expect("decodes");
+        assert_eq!(back, record);
+    }
 }

@@ -6,11 +6,12 @@
 //!
 //! Key: int16 record type (17, 19 to 23) then the key struct (version 0,
 //! classic encoding). Value: int16 version 0 then the value struct
-//! (flexible); a missing value is a tombstone. Only active tasks are kept:
-//! this coordinator assigns no standby or warm-up tasks.
+//! (flexible); a missing value is a tombstone. Active and standby tasks
+//! are kept; warm-up task lists stay empty (the sticky assignor, like
+//! Kafka 4.4's, assigns none).
 
-use super::group::TaskId;
-use super::topology::{Subtopology, TopicInfo, Topology};
+use super::group::{Assignment, TaskId};
+use super::topology::{CopartitionGroup, Subtopology, TopicInfo, Topology};
 use crate::coordinator_codec::CodecError;
 use bytes::{BufMut, Bytes, BytesMut};
 use gregor_protocol::generated::{
@@ -55,6 +56,8 @@ pub struct CurrentAssignment {
     pub state: i8,
     pub assigned: BTreeSet<TaskId>,
     pub revoking: BTreeSet<TaskId>,
+    pub standby: BTreeSet<TaskId>,
+    pub revoking_standby: BTreeSet<TaskId>,
 }
 
 /// One durable change to a streams group.
@@ -78,7 +81,7 @@ pub enum StreamsRecord {
     TargetMember {
         group: String,
         member: String,
-        tasks: Option<BTreeSet<TaskId>>,
+        tasks: Option<Assignment>,
     },
     /// Type 22.
     Current {
@@ -192,6 +195,7 @@ fn topology_value(t: &Topology) -> topology_v::StreamsGroupTopologyValue {
             .map(|s| topology_v::Subtopology {
                 subtopology_id: s.id.clone(),
                 source_topics: s.source_topics.clone(),
+                source_topic_regex: s.source_topic_regex.clone(),
                 repartition_sink_topics: s.repartition_sinks.clone(),
                 repartition_source_topics: s
                     .repartition_sources
@@ -199,6 +203,16 @@ fn topology_value(t: &Topology) -> topology_v::StreamsGroupTopologyValue {
                     .map(topic_info_value)
                     .collect(),
                 state_changelog_topics: s.changelogs.iter().map(topic_info_value).collect(),
+                copartition_groups: s
+                    .copartition_groups
+                    .iter()
+                    .map(|g| topology_v::CopartitionGroup {
+                        source_topics: g.source_topics.clone(),
+                        source_topic_regex: g.source_topic_regex.clone(),
+                        repartition_source_topics: g.repartition_sources.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
                 ..Default::default()
             })
             .collect(),
@@ -215,6 +229,7 @@ fn topology_of(v: topology_v::StreamsGroupTopologyValue) -> Topology {
             .map(|s| Subtopology {
                 id: s.subtopology_id,
                 source_topics: s.source_topics,
+                source_topic_regex: s.source_topic_regex,
                 repartition_sinks: s.repartition_sink_topics,
                 repartition_sources: s
                     .repartition_source_topics
@@ -225,6 +240,15 @@ fn topology_of(v: topology_v::StreamsGroupTopologyValue) -> Topology {
                     .state_changelog_topics
                     .into_iter()
                     .map(topic_info_of)
+                    .collect(),
+                copartition_groups: s
+                    .copartition_groups
+                    .into_iter()
+                    .map(|g| CopartitionGroup {
+                        source_topics: g.source_topics,
+                        source_topic_regex: g.source_topic_regex,
+                        repartition_sources: g.repartition_source_topics,
+                    })
                     .collect(),
             })
             .collect(),
@@ -381,7 +405,8 @@ impl StreamsRecord {
                             encode_struct!(
                                 *b,
                                 target_v::StreamsGroupTargetAssignmentMemberValue {
-                                    active_tasks: target_tasks(tasks),
+                                    active_tasks: target_tasks(&tasks.active),
+                                    standby_tasks: target_tasks(&tasks.standby),
                                     ..Default::default()
                                 }
                             );
@@ -414,6 +439,10 @@ impl StreamsRecord {
                                 state: c.state,
                                 active_tasks: current_tasks(&c.assigned),
                                 active_tasks_pending_revocation: current_tasks(&c.revoking),
+                                standby_tasks: current_tasks(&c.standby),
+                                standby_tasks_pending_revocation: current_tasks(
+                                    &c.revoking_standby,
+                                ),
                                 ..Default::default()
                             };
                             encode_struct!(*b, v);
@@ -542,12 +571,15 @@ impl StreamsRecord {
                             &mut b, VERSION,
                         )
                         .map_err(schema)?;
-                        let ids: Vec<(String, Vec<i32>)> = v
-                            .active_tasks
-                            .into_iter()
-                            .map(|t| (t.subtopology_id, t.partitions))
-                            .collect();
-                        Some(tasks_of(&ids))
+                        let ids = |t: Vec<target_v::TaskIds>| -> Vec<(String, Vec<i32>)> {
+                            t.into_iter()
+                                .map(|t| (t.subtopology_id, t.partitions))
+                                .collect()
+                        };
+                        Some(Assignment {
+                            active: tasks_of(&ids(v.active_tasks)),
+                            standby: tasks_of(&ids(v.standby_tasks)),
+                        })
                     }
                 };
                 StreamsRecord::TargetMember {
@@ -578,6 +610,8 @@ impl StreamsRecord {
                             state: v.state,
                             assigned: tasks_of(&ids(v.active_tasks)),
                             revoking: tasks_of(&ids(v.active_tasks_pending_revocation)),
+                            standby: tasks_of(&ids(v.standby_tasks)),
+                            revoking_standby: tasks_of(&ids(v.standby_tasks_pending_revocation)),
                         })
                     }
                 };

@@ -3,12 +3,21 @@
 //! leave, crash (stop heartbeating) and have their answers lost, while time
 //! passes and the input topic grows partitions. After every step:
 //!
-//! - no task is held (assigned or still revoking) by two members;
+//! - no task is held active (assigned or still revoking) by two members;
+//! - no member has a task both active and standby, and no process holds
+//!   two copies of a task (active or standby, on any of its members);
 //! - no member runs a task the coordinator does not count as its, and no
 //!   two members run the same task;
 //! - the group epoch never goes down, nor does a live member's epoch;
+//! - the Interactive Queries map is each endpoint's members' current active
+//!   and standby tasks, and its epoch never goes down;
 //! - once things settle (everyone heartbeats a few rounds with no churn),
-//!   every task is assigned and the group is Stable.
+//!   every task is assigned, every stateful task has its standby replicas
+//!   (as many as asked, or one per other process when fewer), and the
+//!   group is Stable.
+//!
+//! Odd seeds ask for one standby replica; seeds 2 and 3 mod 4 put m3 in
+//! m2's process (two stream threads of one instance).
 //!
 //! `GREGOR_SIM_SEEDS=n` runs more (or fewer) seeds.
 
@@ -16,17 +25,22 @@ use super::tests::{all_topics, beat, ctx, join, tasks};
 use crate::group::consumer::TopicTable;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::sim_rng::Rng;
+use gregor_protocol::generated::streams_group_heartbeat_request as rq;
+use gregor_protocol::generated::streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
 use std::collections::{BTreeMap, BTreeSet};
 
 const DEFAULT_SEEDS: u64 = 100;
 const STEPS: usize = 300;
 const MEMBERS: [&str; 4] = ["m0", "m1", "m2", "m3"];
 
+type Tasks = BTreeSet<(String, i32)>;
+
 /// What a client believes: its epoch and the tasks it runs.
 #[derive(Clone, Default)]
 struct Client {
     epoch: i32,
     running: BTreeSet<(String, i32)>,
+    standby: BTreeSet<(String, i32)>,
 }
 
 struct Sim {
@@ -38,20 +52,44 @@ struct Sim {
     clients: BTreeMap<String, Client>,
     group_epoch: i32,
     trace: Vec<String>,
+    shared_process: bool,
+    num_standby: usize,
+    endpoint_epoch: i32,
+}
+
+fn standby_of(r: &StreamsGroupHeartbeatResponse) -> BTreeSet<(String, i32)> {
+    r.standby_tasks
+        .iter()
+        .flatten()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.subtopology_id.clone(), *p)))
+        .collect()
 }
 
 impl Sim {
     fn heartbeat(&mut self, id: &str, lose_answer: bool) {
         let Some(client) = self.clients.get(id).cloned() else {
+            let mut req = join(id);
+            // One Interactive Queries endpoint per process.
+            let mut endpoint_of = id;
+            if self.shared_process && id == "m3" {
+                req.process_id = Some("process-m2".into());
+                endpoint_of = "m2";
+            }
+            req.user_endpoint = Some(rq::Endpoint {
+                host: format!("{endpoint_of}.local"),
+                port: 7000,
+                ..Default::default()
+            });
             let (r, _) = self
                 .c
-                .streams_group_heartbeat(&join(id), &ctx(), &self.topics, self.now);
+                .streams_group_heartbeat(&req, &ctx(), &self.topics, self.now);
             if r.error_code == 0 && !lose_answer {
                 self.clients.insert(
                     id.to_string(),
                     Client {
                         epoch: r.member_epoch,
                         running: tasks(&r),
+                        standby: standby_of(&r),
                     },
                 );
             }
@@ -69,12 +107,21 @@ impl Sim {
             .iter()
             .map(|(s, p)| (s.as_str(), *p))
             .collect();
-        let (r, _) = self.c.streams_group_heartbeat(
-            &beat(id, client.epoch, &owned),
-            &ctx(),
-            &self.topics,
-            self.now,
+        let mut req = beat(id, client.epoch, &owned);
+        req.standby_tasks = Some(
+            client
+                .standby
+                .iter()
+                .map(|(s, p)| rq::TaskIds {
+                    subtopology_id: s.clone(),
+                    partitions: vec![*p],
+                    ..Default::default()
+                })
+                .collect(),
         );
+        let (r, _) = self
+            .c
+            .streams_group_heartbeat(&req, &ctx(), &self.topics, self.now);
         self.trace.push(format!(
             "{} beat {id} e{} -> {} e{} {:?}",
             self.now,
@@ -95,6 +142,7 @@ impl Sim {
         c.epoch = r.member_epoch;
         // A real client stops what it lost at once, starts what it gained.
         c.running = tasks(&r);
+        c.standby = standby_of(&r);
     }
 
     fn step(&mut self) {
@@ -151,6 +199,29 @@ impl Sim {
             ));
         }
         self.group_epoch = group.epoch;
+        // The Interactive Queries map is the members' current tasks by
+        // endpoint, and its epoch only moves forward.
+        let mut endpoints: BTreeMap<(String, u16), (Tasks, Tasks)> = BTreeMap::new();
+        for m in group.members.values() {
+            if let Some(e) = &m.user_endpoint {
+                let entry = endpoints.entry(e.clone()).or_default();
+                entry.0.extend(m.assigned.iter().cloned());
+                entry.1.extend(m.standby.iter().cloned());
+            }
+        }
+        if endpoints != group.endpoints {
+            return Err(format!(
+                "endpoint map {:?} is not the members' tasks {endpoints:?}",
+                group.endpoints
+            ));
+        }
+        if group.endpoint_epoch < self.endpoint_epoch {
+            return Err(format!(
+                "endpoint epoch went from {} to {}",
+                self.endpoint_epoch, group.endpoint_epoch
+            ));
+        }
+        self.endpoint_epoch = group.endpoint_epoch;
         let mut holder: BTreeMap<(String, i32), &str> = BTreeMap::new();
         for m in group.members.values() {
             for t in m.assigned.iter().chain(m.revoking.iter()) {
@@ -159,10 +230,38 @@ impl Sim {
                 }
             }
         }
+        // Per process, at most one copy of a task (active or standby).
+        let mut copies: BTreeMap<(&str, &(String, i32)), &str> = BTreeMap::new();
+        for m in group.members.values() {
+            let held = m
+                .assigned
+                .iter()
+                .chain(m.revoking.iter())
+                .chain(m.standby.iter())
+                .chain(m.revoking_standby.iter());
+            for t in held {
+                if let Some(other) = copies.insert((m.process_id.as_str(), t), &m.id) {
+                    return Err(format!(
+                        "task {t:?} has two copies in process {}: {other} and {}",
+                        m.process_id, m.id
+                    ));
+                }
+            }
+        }
         for (id, client) in &self.clients {
             let Some(m) = group.members.get(id) else {
                 continue;
             };
+            if let Some(t) = client.running.intersection(&client.standby).next() {
+                return Err(format!("{id} runs {t:?} both active and standby"));
+            }
+            for t in &client.standby {
+                if !m.standby.contains(t) && !m.revoking_standby.contains(t) {
+                    return Err(format!(
+                        "{id} keeps standby {t:?} which the coordinator took back"
+                    ));
+                }
+            }
             if client.epoch > m.epoch {
                 return Err(format!(
                     "{id} runs at epoch {} above the coordinator's {}",
@@ -222,6 +321,22 @@ impl Sim {
                 all.len()
             ));
         }
+        let processes: BTreeSet<&str> = group
+            .members
+            .values()
+            .map(|m| m.process_id.as_str())
+            .collect();
+        let want = self.num_standby.min(processes.len() - 1);
+        for task in group.stateful_tasks() {
+            let n = group
+                .members
+                .values()
+                .filter(|m| m.standby.contains(&task))
+                .count();
+            if n != want {
+                return Err(format!("settled but {task:?} has {n} standbys, not {want}"));
+            }
+        }
         if group.state().name() != "Stable" {
             return Err(format!("settled but {}", group.state().name()));
         }
@@ -230,8 +345,14 @@ impl Sim {
 }
 
 fn run(seed: u64) -> Result<(), String> {
+    let num_standby = (seed % 2) as usize;
+    let mut config = GroupConfig::default();
+    config.streams.num_standby_replicas = num_standby;
     let mut sim = Sim {
-        c: GroupCoordinator::new(GroupConfig::default()),
+        c: GroupCoordinator::new(config),
+        shared_process: seed % 4 >= 2,
+        endpoint_epoch: 0,
+        num_standby,
         rng: Rng(seed),
         now: 0,
         topics: all_topics(2),

@@ -25,13 +25,47 @@ pub struct TopicInfo {
     pub configs: Vec<(String, String)>,
 }
 
+/// Topics of one subtopology that must have the same partition count
+/// (joins): indices into its source topics and repartition source topics,
+/// as the topology carries them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CopartitionGroup {
+    pub source_topics: Vec<i16>,
+    /// Indices into the subtopology's source topic regexes: kept, but, as in
+    /// Kafka 4.4, regexes are not resolved, so they take no part.
+    pub source_topic_regex: Vec<i16>,
+    pub repartition_sources: Vec<i16>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subtopology {
     pub id: String,
     pub source_topics: Vec<String>,
+    /// Source topic patterns: stored and persisted as the member sent them;
+    /// Kafka 4.4's coordinator does not resolve them either.
+    pub source_topic_regex: Vec<String>,
     pub repartition_sinks: Vec<String>,
     pub repartition_sources: Vec<TopicInfo>,
     pub changelogs: Vec<TopicInfo>,
+    pub copartition_groups: Vec<CopartitionGroup>,
+}
+
+impl Subtopology {
+    /// The topic names of a copartition group; None for an index out of range.
+    fn copartitioned(&self, group: &CopartitionGroup) -> Option<Vec<&str>> {
+        let at = |i: i16| usize::try_from(i).ok();
+        let sources = group.source_topics.iter().map(|i| {
+            at(*i)
+                .and_then(|i| self.source_topics.get(i))
+                .map(String::as_str)
+        });
+        let repartition = group.repartition_sources.iter().map(|i| {
+            at(*i)
+                .and_then(|i| self.repartition_sources.get(i))
+                .map(|t| t.name.as_str())
+        });
+        sources.chain(repartition).collect()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +120,99 @@ pub fn validate(topology: &Topology) -> Result<(), String> {
                     "Repartition sink topic {sink} of subtopology {} is not the source of any subtopology.",
                     sub.id
                 ));
+            }
+        }
+        for group in &sub.copartition_groups {
+            if sub.copartitioned(group).is_none() {
+                return Err(format!(
+                    "Copartition group of subtopology {} refers to a topic index that does not exist.",
+                    sub.id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Java's `TreeMap.toString()` of topic -> partitions, as Kafka's messages show it.
+fn java_map(counts: &BTreeMap<&str, i32>) -> String {
+    let pairs: Vec<String> = counts.iter().map(|(t, n)| format!("{t}={n}")).collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// Kafka's `CopartitionedTopicsEnforcer`: the topics of each copartition
+/// group must have one partition count. External topics decide it (and
+/// must agree); a group of repartition topics only takes the count of its
+/// fixed ones (which must agree) or else the largest. Flexible repartition
+/// topics are set to that count; a fixed one that differs is an error.
+fn enforce_copartitioning<'t>(
+    topology: &'t Topology,
+    topics: &dyn Topics,
+    repartition: &mut BTreeMap<&'t str, i32>,
+) -> Result<(), String> {
+    let fixed: std::collections::BTreeSet<&str> = topology
+        .subtopologies
+        .iter()
+        .flat_map(|s| s.repartition_sources.iter())
+        .filter(|t| t.partitions > 0)
+        .map(|t| t.name.as_str())
+        .collect();
+    let is_repartition: std::collections::BTreeSet<&str> = topology
+        .subtopologies
+        .iter()
+        .flat_map(|s| s.repartition_sources.iter().map(|t| t.name.as_str()))
+        .collect();
+    for sub in &topology.subtopologies {
+        for group in &sub.copartition_groups {
+            let Some(names) = sub.copartitioned(group) else {
+                continue;
+            };
+            let count = |t: &str, repartition: &BTreeMap<&str, i32>| {
+                repartition
+                    .get(t)
+                    .copied()
+                    .or_else(|| topics.by_name(t).map(|(_, n)| n))
+                    .unwrap_or(0)
+            };
+            let internal: BTreeMap<&str, i32> = names
+                .iter()
+                .filter(|t| is_repartition.contains(**t))
+                .map(|t| (*t, count(t, repartition)))
+                .collect();
+            let external: BTreeMap<&str, i32> = names
+                .iter()
+                .filter(|t| !is_repartition.contains(**t))
+                .map(|t| (*t, count(t, repartition)))
+                .collect();
+            let same = |m: &BTreeMap<&str, i32>| -> Result<Option<i32>, String> {
+                let mut values = m.values();
+                let first = values.next().copied();
+                if values.any(|n| Some(*n) != first) {
+                    return Err(format!(
+                        "Following topics do not have the same number of partitions: [{}]",
+                        java_map(m)
+                    ));
+                }
+                Ok(first)
+            };
+            let n = if external.is_empty() {
+                let fixed_here: BTreeMap<&str, i32> = internal
+                    .iter()
+                    .filter(|(t, _)| fixed.contains(**t))
+                    .map(|(t, n)| (*t, *n))
+                    .collect();
+                match same(&fixed_here)? {
+                    Some(n) => n,
+                    None => internal.values().copied().max().unwrap_or(0),
+                }
+            } else {
+                same(&external)?.unwrap_or(0)
+            };
+            for (t, had) in internal {
+                if fixed.contains(t) && had != n {
+                    return Err(format!("Number of partitions [{had}] of repartition topic [{t}] doesn't match number of partitions [{n}] of the source topic."));
+                }
+                repartition.insert(t, n);
             }
         }
     }
@@ -154,6 +281,27 @@ pub fn configure(topology: &Topology, topics: &dyn Topics) -> Configured {
             "The number of partitions of some repartition topics cannot be derived.".to_string(),
         ));
         return out;
+    }
+    if let Err(detail) = enforce_copartitioning(topology, topics, &mut repartition) {
+        out.status.push((INCORRECTLY_PARTITIONED_TOPICS, detail));
+        return out;
+    }
+    // Copartitioning may have raised a repartition topic's count: each
+    // subtopology has as many tasks as its widest input.
+    for sub in &topology.subtopologies {
+        let widest = sub
+            .source_topics
+            .iter()
+            .filter_map(|t| topics.by_name(t).map(|(_, n)| n))
+            .chain(
+                sub.repartition_sources
+                    .iter()
+                    .filter_map(|t| repartition.get(t.name.as_str()).copied()),
+            )
+            .max();
+        if let Some(n) = widest {
+            tasks.insert(&sub.id, n);
+        }
     }
     let mut wrong = Vec::new();
     let mut check = |info: &TopicInfo, partitions: i32, out: &mut Configured| match topics
