@@ -17,7 +17,8 @@ pub use tables::DEFAULT_KEY_INDEX_BYTES;
 use crate::server::Broker;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::net::SocketAddr;
@@ -29,9 +30,10 @@ async fn health() -> &'static str {
     "ok\n"
 }
 
-async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+async fn metrics(State(broker): State<Arc<Broker>>) -> Response {
+    // The state families read record batches (lag in seconds) and take the
+    // group and partition locks: built off the async workers.
+    let render = tokio::task::spawn_blocking(move || {
         broker
             .metrics
             .render(&{
@@ -40,8 +42,15 @@ async fn metrics(State(broker): State<Arc<Broker>>) -> impl IntoResponse {
                     &broker.telemetry.snapshot(),
                 ));
                 registries
-            }),
-    )
+            })
+    });
+    match render.await {
+        Ok(text) => ([(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(err) => {
+            tracing::warn!(%err, "building /metrics failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 fn router(broker: Arc<Broker>, key_index_bytes: usize) -> Router {

@@ -98,3 +98,68 @@ pub fn registry(controller: &Controller) -> Registry {
     );
     registry
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gregor_metadata::{BrokerImage, PartitionImage, TopicImage};
+    use std::sync::Arc;
+
+    fn partition(replicas: &[i32], leader: i32) -> PartitionImage {
+        PartitionImage {
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
+            leader,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            elr: vec![],
+            last_known_elr: vec![],
+        }
+    }
+
+    fn broker(id: i32, fenced: bool) -> BrokerImage {
+        BrokerImage {
+            id,
+            incarnation_id: uuid::Uuid::from_u128(id as u128),
+            epoch: 0,
+            listeners: vec![],
+            rack: None,
+            fenced,
+            in_controlled_shutdown: false,
+        }
+    }
+
+    #[test]
+    fn counts_offline_imbalanced_and_fenced() {
+        let mut image = MetadataImage::default();
+        image.brokers.insert(1, broker(1, false));
+        image.brokers.insert(2, broker(2, false));
+        image.brokers.insert(3, broker(3, true));
+        let partitions = [
+            (0, partition(&[1, 2], 1)), // preferred leader
+            (1, partition(&[2, 1], 1)), // not on its preferred replica
+            (2, partition(&[3], -1)),   // offline (and so not preferred)
+        ];
+        image.topics.insert(
+            "t".into(),
+            Arc::new(TopicImage {
+                id: uuid::Uuid::from_u128(7),
+                name: "t".into(),
+                partitions: partitions.into_iter().collect(),
+                configs: Default::default(),
+                reassignments: Default::default(),
+            }),
+        );
+        assert_eq!(
+            ClusterCounts::of(&image),
+            ClusterCounts {
+                topics: 1,
+                partitions: 3,
+                offline_partitions: 1,
+                preferred_imbalance: 2,
+                active_brokers: 2,
+                fenced_brokers: 1,
+            }
+        );
+    }
+}
