@@ -51,6 +51,8 @@ pub struct Broker {
     pub client_quotas: crate::quota::ClientQuotas,
     /// The families `/metrics` serves (admin HTTP endpoint).
     pub metrics: crate::metrics::Metrics,
+    /// What `/ready` answers (admin HTTP endpoint).
+    pub readiness: crate::admin_http::ready::Readiness,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -219,7 +221,10 @@ impl Broker {
             client_tls(&config, &config.listeners.inter_broker)?,
             inter_broker_sasl,
         );
+        // Before the fetcher, which counts replicated bytes into it.
+        let metrics = crate::metrics::Metrics::new();
         let fetcher_context = Arc::new(FetcherContext {
+            replicated_bytes_in: metrics.topics.replicated_in(),
             node_id: config.node_id,
             local_ip: quorum.local_ip,
             settings: config.fetcher.clone(),
@@ -363,6 +368,9 @@ impl Broker {
         let incarnation_id = identity.incarnation_id;
         let authorizer = node.authorizer.clone();
         let client_quotas = crate::quota::ClientQuotas::from_config(&config);
+        let readiness = crate::admin_http::ready::Readiness::new(i64::from(
+            config.quorum.broker_session_timeout_ms,
+        ));
         let broker = Arc::new(Broker {
             client_quotas,
             config,
@@ -375,7 +383,8 @@ impl Broker {
             markers_channel,
             verify_channel,
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
-            metrics: crate::metrics::Metrics::new(),
+            readiness,
+            metrics,
         });
         node.broker.send_replace(Some(broker.clone()));
         // Coordinator shards follow the leadership of their internal
@@ -384,6 +393,8 @@ impl Broker {
         plane.set_image_hook(Arc::new(move |image| {
             if let Some(broker) = hooked.upgrade() {
                 broker.groups.on_image(image);
+                // A deleted topic's BrokerTopicMetrics series go with it.
+                broker.metrics.topics.retain(|t| image.topic(t).is_some());
                 broker.txns.on_image(image);
                 dynamic_tls.on_image(image, &broker.config);
             }
@@ -416,6 +427,9 @@ impl Broker {
                 node.clone(),
                 shutdown_rx.clone(),
             )));
+        }
+        if is_broker {
+            broker.readiness.serving();
         }
         let mut registration_task = None;
         if is_voter {
@@ -719,6 +733,7 @@ impl RunningBroker {
     /// marks the log dir clean so the next start skips recovery.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!("shutting down");
+        self.broker.readiness.shutting_down();
         let _ = self.shutdown.send(true);
         // The controlled shutdown moves this broker's leaderships away
         // while the controller listener still answers.

@@ -3,11 +3,13 @@
 //!
 //! - `GET /health`: 200 while the process serves;
 //! - `GET /metrics`: the broker's metrics (see [`crate::metrics`]);
+//! - `GET /ready`: whether the broker should get traffic (see [`ready`]);
 //! - compacted topics as tables (see [`tables`]).
 //!
 //! Plain HTTP without authentication or ACLs: it is meant to be bound to a
 //! loopback or management address (see docs/configuration.md).
 
+pub mod ready;
 mod tables;
 
 pub use tables::DEFAULT_KEY_INDEX_BYTES;
@@ -38,6 +40,7 @@ fn router(broker: Arc<Broker>, key_index_bytes: usize) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(broker.clone())
+        .merge(ready::router(broker.clone()))
         .merge(tables::router(broker.replicas.clone(), key_index_bytes))
 }
 
