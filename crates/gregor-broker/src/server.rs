@@ -72,6 +72,9 @@ pub struct RunningBroker {
     registration_task: Option<JoinHandle<()>>,
     /// Session expiry on the active controller (controller role).
     expiry_task: Option<JoinHandle<()>>,
+    /// Stops the admin HTTP endpoint: after the controlled shutdown, so
+    /// `/ready` answers 503 during it.
+    admin_stop: watch::Sender<bool>,
 }
 
 /// What every connection can reach from the moment the node listens: the
@@ -484,6 +487,7 @@ impl Broker {
             ]);
             timers
         });
+        let (admin_stop, admin_stop_rx) = watch::channel(false);
         if let (Some(listener), Some(timers)) = (admin_listener, timers.as_mut()) {
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "admin HTTP endpoint listening");
@@ -498,7 +502,7 @@ impl Broker {
                 listener,
                 broker.clone(),
                 index_bytes,
-                shutdown_rx.clone(),
+                admin_stop_rx,
             )));
         }
         for (name, address) in &bound {
@@ -519,6 +523,7 @@ impl Broker {
             lifecycle_task,
             registration_task,
             expiry_task,
+            admin_stop,
         })
     }
 }
@@ -741,6 +746,8 @@ impl RunningBroker {
         if let Some(task) = self.lifecycle_task {
             broker_epoch = task.await.unwrap_or(-1);
         }
+        // Before the timers are awaited: the admin endpoint is one of them.
+        let _ = self.admin_stop.send(true);
         for task in self.accept_tasks {
             let _ = task.await;
         }

@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 type Labels = [(&'static str, Cow<'static, str>); 2];
 type Label = [(&'static str, Cow<'static, str>); 1];
+/// A time histogram: its series name, Kafka's name, its window.
+type Part = (&'static str, &'static str, fn(&Times) -> &Window);
 
 /// `gregor_request_duration_seconds` buckets: from sub-millisecond local
 /// answers up to the longest fetch waits and produce timeouts.
@@ -266,7 +268,7 @@ impl RequestMetrics {
 
     /// The time quantiles and counts of every name that handled a request.
     pub fn snapshot(&self, registry: &mut Registry) {
-        let parts: [(&str, &str, fn(&Times) -> &Window); 5] = [
+        let parts: [Part; 5] = [
             ("totaltimems", "TotalTimeMs", |t| &t.total),
             ("requestqueuetimems", "RequestQueueTimeMs", |t| &t.queue),
             ("localtimems", "LocalTimeMs", |t| &t.local),
