@@ -117,7 +117,7 @@ def one_run(binary, scraped, records, size, partitions):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default="target/release/gregor")
-    ap.add_argument("--records", type=int, default=2_000_000)
+    ap.add_argument("--records", type=int, default=5_000_000)
     ap.add_argument("--record-size", type=int, default=100)
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=3)

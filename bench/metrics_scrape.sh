@@ -2,7 +2,7 @@
 # Scrape cost of /metrics (issue 16): throughput and broker CPU/GB with /metrics
 # scraped every second vs not. See bench/metrics_scrape.py and docs/benchmarks.md.
 #
-#   bash bench/metrics_scrape.sh                     # 3 rounds of 2M x 100 B records
+#   bash bench/metrics_scrape.sh                     # 3 rounds of 5M x 100 B records
 #   bash bench/metrics_scrape.sh --rounds 5 --records 5000000
 #
 # Not part of ./scripts/test. Builds the release binary; brokers listen on

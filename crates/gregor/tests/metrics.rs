@@ -17,7 +17,9 @@ use kafka_protocol::messages::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use support::cluster::{controller_and_brokers_specs, eventually, ProcessCluster};
+use support::cluster::{
+    combined_specs, controller_and_brokers_specs, eventually, metadata, ProcessCluster,
+};
 use support::{create_topic, free_port, topic_name, Connection, TestBroker};
 
 /// `(status, body)` of `method path` on the admin endpoint.
@@ -79,8 +81,12 @@ fn batch(values: &[&str]) -> Bytes {
 
 /// Produce v9 with acks=1; the partition's error code.
 fn produce(conn: &mut Connection, topic: &str, records: Bytes) -> i16 {
+    produce_acks(conn, topic, records, 1)
+}
+
+fn produce_acks(conn: &mut Connection, topic: &str, records: Bytes, acks: i16) -> i16 {
     let request = ProduceRequest::default()
-        .with_acks(1)
+        .with_acks(acks)
         .with_timeout_ms(10_000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(topic_name(topic))
@@ -395,4 +401,75 @@ fn ready_turns_503_when_the_controller_stops_answering() {
     eventually(30, "/ready 200 again", || {
         (http(admin, "GET", "/ready").0 == 200).then_some(())
     });
+}
+
+#[test]
+fn follower_fetches_count_as_replication_not_bytes_out() {
+    let admin = [free_port(), free_port()];
+    let specs = combined_specs(2, |i| {
+        format!("gregor.admin.listener=127.0.0.1:{}\n", admin[i])
+    });
+    let cluster = ProcessCluster::start(specs, &[]);
+    let mut conn = cluster.connect(0);
+    let (code, _) = support::cluster::create_topic(&mut conn, "replicated", 1, 2);
+    assert_eq!(code, NONE);
+    let leader = eventually(20, "a leader with both replicas in sync", || {
+        let response = metadata(&mut conn, Some(&["replicated"]));
+        let partition = response.topics.first()?.partitions.first()?;
+        (partition.leader_id.0 > 0 && partition.isr_nodes.len() == 2)
+            .then_some(partition.leader_id.0 as usize - 1)
+    });
+    let follower = 1 - leader;
+    let records = batch(&["one", "two", "three"]);
+    let mut to_leader = cluster.connect(leader);
+    assert_eq!(
+        produce_acks(&mut to_leader, "replicated", records.clone(), -1),
+        NONE
+    );
+
+    // acks=all answered: the follower has the batch.
+    let on_leader = eventually(10, "replication bytes out on the leader", || {
+        let text = scrape(admin[leader]);
+        (get(
+            &text,
+            "kafka_server_brokertopicmetrics_replicationbytesout_total",
+        ) >= records.len() as f64)
+            .then_some(text)
+    });
+    assert_eq!(
+        get(
+            &on_leader,
+            r#"kafka_server_brokertopicmetrics_bytesin_total{topic="replicated"}"#
+        ),
+        records.len() as f64
+    );
+    assert_eq!(
+        get(
+            &on_leader,
+            r#"kafka_server_brokertopicmetrics_bytesout_total{topic="replicated"}"#
+        ),
+        0.0,
+        "follower fetches are not BytesOut"
+    );
+    assert!(
+        on_leader.lines().any(|l| l
+            .starts_with(r#"kafka_network_requestmetrics_requests_total{request="FetchFollower""#)),
+        "{on_leader}"
+    );
+    let on_follower = scrape(admin[follower]);
+    assert!(
+        get(
+            &on_follower,
+            "kafka_server_brokertopicmetrics_replicationbytesin_total"
+        ) >= records.len() as f64,
+        "{on_follower}"
+    );
+    assert_eq!(
+        value(
+            &on_follower,
+            r#"kafka_server_brokertopicmetrics_bytesin_total{topic="replicated"}"#
+        ),
+        None,
+        "replicated bytes are not BytesIn"
+    );
 }
