@@ -96,8 +96,16 @@ def one_run(binary, scraped, records, size, partitions):
             scraper.stop.set()
             if scraped:
                 scraper.join()
+            # The cost of one scrape, without the load's noise: 50 scrapes of
+            # the now idle broker (its series all exist by now).
+            cpu1 = cpu_seconds(proc.pid)
+            for _ in range(50):
+                with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as r:
+                    r.read()
+            scrape_cpu_ms = (cpu_seconds(proc.pid) - cpu1) * 1000 / 50
             gb = 2 * records * size / 1e9  # in and out
             return {
+                "scrape_cpu_ms": round(scrape_cpu_ms, 3),
                 "scraped": scraped, "produce_rps": p_rps, "produce_mbs": p_mbs,
                 "consume_rps": c_rps, "consume_mbs": c_mbs, "broker_cpu_s": round(cpu, 3),
                 "cpu_s_per_gb": round(cpu / gb, 3), "wall_s": round(wall, 2),
@@ -147,6 +155,10 @@ def main():
         off, on = med(False, key), med(True, key)
         lines.append(f"| {label} | {off:.2f} | {on:.2f} | {100 * (on - off) / off:+.1f} % |")
     scraped = [r for r in runs if r["scraped"]]
+    per_scrape = statistics.median(r["scrape_cpu_ms"] for r in runs)
+    lines += ["", f"Broker CPU per scrape of an idle broker (50 in a row, median of runs): "
+              f"{per_scrape:.2f} ms, i.e. {per_scrape / 10:.3f} % of one core at one scrape per second "
+              "(/proc counts CPU in 10 ms ticks, hence 50 scrapes)."]
     lines += ["", f"Scrapes: {sum(r['scrapes'] for r in scraped)}, slowest "
               f"{max(r['scrape_ms_max'] for r in scraped)} ms, body up to "
               f"{max(r['scrape_bytes'] for r in scraped)} bytes.", "", "Runs:", "", "```"]
