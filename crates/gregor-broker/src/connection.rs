@@ -6,18 +6,21 @@
 use crate::config::SecurityProtocol;
 use crate::frame_reader::{FrameRead, FrameReader};
 use crate::handlers::{self, Reply};
+use crate::metrics::error_counts;
+use crate::metrics::requests::{RequestMetrics, Timing};
 use crate::quota::{self, enforce::Measured};
 use crate::security::sasl::{self, Admit, SaslGate, SaslSettings};
 use crate::security::Session;
 use crate::send_file::FetchSink;
-use crate::server::NodeContext;
+use crate::server::{Broker, NodeContext};
 use gregor_protocol::fetch_response::encode_fetch_response;
 use gregor_protocol::request::{
     decode_request, encode_raw_response, encode_response, RequestError,
 };
+use kafka_protocol::messages::RequestKind;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -86,6 +89,8 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 return;
             }
         };
+        // Kafka's request start: the request fully read.
+        let received = Instant::now();
         let image = || node.controller.image();
         let frame =
             match sasl::admit(sasl_gate.as_mut(), frame, image, &mut session, &mut stream).await {
@@ -140,6 +145,9 @@ pub async fn serve<S: AsyncRead + FetchSink>(
         if let kafka_protocol::messages::RequestKind::BrokerHeartbeat(beat) = &request.body {
             heartbeats.broker = Some((beat.broker_id.0, beat.broker_epoch));
         }
+        // Requests on client listeners are counted (RequestMetrics); the
+        // controller listener's quorum traffic is not.
+        let mut counted: Option<(Arc<Broker>, Counted)> = None;
         let reply = if is_controller {
             handlers::controller_listener::handle(&node, request, &session).await
         } else {
@@ -154,6 +162,13 @@ pub async fn serve<S: AsyncRead + FetchSink>(
             if let Some(measured) = &measured {
                 quota::enforce::shrink_fetch(&broker, measured, &mut request);
             }
+            let fetch_from_follower = match &request.body {
+                RequestKind::Fetch(fetch) => {
+                    Some(fetch.replica_id.0 >= 0 || fetch.replica_state.replica_id.0 >= 0)
+                }
+                _ => None,
+            };
+            let dispatched = Instant::now();
             // Only the time spent inside the handler's polls counts (Kafka's
             // request-thread time), not its waits for replication or data.
             let mut handling = std::pin::pin!(handlers::handle(&broker, request, &session));
@@ -165,16 +180,32 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 polled
             })
             .await;
+            let handled = Instant::now();
             let throttle = measured.as_ref().map_or(0, |measured| {
                 quota::enforce::throttle(&broker, measured, busy, &mut reply)
             });
             if throttle > 0 {
                 muted_until = Some(tokio::time::Instant::now() + Duration::from_millis(throttle));
             }
+            count_errors(&broker.metrics.requests, api_key as i16, reply.as_ref());
+            counted = Some((
+                broker.clone(),
+                Counted {
+                    received,
+                    dispatched,
+                    handled,
+                    busy,
+                    fetch_from_follower,
+                },
+            ));
             reply
         };
         let Some(reply) = reply else {
-            continue; // acks=0 produce: no response
+            // acks=0 produce: no response, its time ends with the handler.
+            if let Some((broker, counted)) = counted {
+                counted.record(&broker, api_key as i16, version, None);
+            }
+            continue;
         };
         let written = match reply {
             Reply::Message(response) => {
@@ -220,6 +251,45 @@ pub async fn serve<S: AsyncRead + FetchSink>(
             }
             return;
         }
+        if let Some((broker, counted)) = counted {
+            counted.record(&broker, api_key as i16, version, Some(Instant::now()));
+        }
+    }
+}
+
+/// A request's times, kept until its response is sent.
+struct Counted {
+    received: Instant,
+    dispatched: Instant,
+    handled: Instant,
+    busy: Duration,
+    fetch_from_follower: Option<bool>,
+}
+
+impl Counted {
+    /// `sent`: when the response was flushed (`None`: no response).
+    fn record(self, broker: &Broker, api_key: i16, version: i16, sent: Option<Instant>) {
+        let timing = Timing {
+            received: self.received,
+            dispatched: self.dispatched,
+            handled: self.handled,
+            busy: self.busy,
+            sent: sent.unwrap_or(self.handled),
+        };
+        broker
+            .metrics
+            .requests
+            .record(api_key, version, self.fetch_from_follower, &timing);
+    }
+}
+
+/// ErrorsPerSec: the codes in the response, before it is encoded away.
+fn count_errors(metrics: &RequestMetrics, api_key: i16, reply: Option<&Reply>) {
+    let mut count = |code| metrics.error(api_key, code, 1);
+    match reply {
+        Some(Reply::Message(response)) => error_counts::visit(response, &mut count),
+        Some(Reply::Fetch(fetch)) => error_counts::visit_fetch(fetch, &mut count),
+        Some(Reply::Raw(_)) | None => {}
     }
 }
 

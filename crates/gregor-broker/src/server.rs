@@ -54,6 +54,8 @@ pub struct Broker {
     pub metrics: crate::metrics::Metrics,
     /// What clients push (KIP-714), for `/metrics`.
     pub telemetry: crate::telemetry::ClientTelemetry,
+    /// What `/ready` answers (admin HTTP endpoint).
+    pub readiness: crate::admin_http::ready::Readiness,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -73,6 +75,9 @@ pub struct RunningBroker {
     registration_task: Option<JoinHandle<()>>,
     /// Session expiry on the active controller (controller role).
     expiry_task: Option<JoinHandle<()>>,
+    /// Stops the admin HTTP endpoint: after the controlled shutdown, so
+    /// `/ready` answers 503 during it.
+    admin_stop: watch::Sender<bool>,
 }
 
 /// What every connection can reach from the moment the node listens: the
@@ -228,7 +233,10 @@ impl Broker {
             client_tls(&config, &config.listeners.inter_broker)?,
             inter_broker_sasl,
         );
+        // Before the fetcher, which counts replicated bytes into it.
+        let metrics = crate::metrics::Metrics::new();
         let fetcher_context = Arc::new(FetcherContext {
+            replicated_bytes_in: metrics.topics.replicated_in(),
             node_id: config.node_id,
             local_ip: quorum.local_ip,
             settings: config.fetcher.clone(),
@@ -389,6 +397,9 @@ impl Broker {
         let authorizer = node.authorizer.clone();
         let client_quotas = crate::quota::ClientQuotas::from_config(&config);
         let telemetry_config = crate::telemetry::config::TelemetryConfig::from_config(&config);
+        let readiness = crate::admin_http::ready::Readiness::new(i64::from(
+            config.quorum.broker_session_timeout_ms,
+        ));
         let broker = Arc::new(Broker {
             client_quotas,
             config,
@@ -401,7 +412,8 @@ impl Broker {
             markers_channel,
             verify_channel,
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
-            metrics: crate::metrics::Metrics::new(),
+            readiness,
+            metrics,
             telemetry: crate::telemetry::ClientTelemetry::new(telemetry_config),
         });
         node.broker.send_replace(Some(broker.clone()));
@@ -411,6 +423,8 @@ impl Broker {
         plane.set_image_hook(Arc::new(move |image| {
             if let Some(broker) = hooked.upgrade() {
                 broker.groups.on_image(image);
+                // A deleted topic's BrokerTopicMetrics series go with it.
+                broker.metrics.topics.retain(|t| image.topic(t).is_some());
                 broker.txns.on_image(image);
                 dynamic_tls.on_image(image, &broker.config);
             }
@@ -443,6 +457,9 @@ impl Broker {
                 node.clone(),
                 shutdown_rx.clone(),
             )));
+        }
+        if is_broker {
+            broker.readiness.serving();
         }
         let mut registration_task = None;
         if is_voter {
@@ -495,6 +512,7 @@ impl Broker {
             ]);
             timers
         });
+        let (admin_stop, admin_stop_rx) = watch::channel(false);
         // A dedicated controller hosts no partitions, groups or
         // transactions: its Broker only serves admin requests, and its only
         // timer is the admin endpoint.
@@ -513,7 +531,7 @@ impl Broker {
                 listener,
                 broker.clone(),
                 index_bytes,
-                shutdown_rx.clone(),
+                admin_stop_rx,
             )));
         }
         for (name, address) in &bound {
@@ -534,6 +552,7 @@ impl Broker {
             lifecycle_task,
             registration_task,
             expiry_task,
+            admin_stop,
         })
     }
 }
@@ -748,6 +767,7 @@ impl RunningBroker {
     /// marks the log dir clean so the next start skips recovery.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!("shutting down");
+        self.broker.readiness.shutting_down();
         let _ = self.shutdown.send(true);
         // The controlled shutdown moves this broker's leaderships away
         // while the controller listener still answers.
@@ -755,6 +775,8 @@ impl RunningBroker {
         if let Some(task) = self.lifecycle_task {
             broker_epoch = task.await.unwrap_or(-1);
         }
+        // Before the timers are awaited: the admin endpoint is one of them.
+        let _ = self.admin_stop.send(true);
         for task in self.accept_tasks {
             let _ = task.await;
         }

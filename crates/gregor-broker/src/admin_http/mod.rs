@@ -3,6 +3,7 @@
 //!
 //! - `GET /health`: 200 while the process serves;
 //! - `GET /metrics`: the broker's metrics (see [`crate::metrics`]);
+//! - `GET /ready`: whether the broker should get traffic (see [`ready`]);
 //! - compacted topics as tables (see [`tables`]);
 //! - the web console under `/console` (see [`crate::console`]), which has
 //!   its own login and ACL checks when security is on.
@@ -10,6 +11,7 @@
 //! Plain HTTP without authentication or ACLs: it is meant to be bound to a
 //! loopback or management address (see docs/configuration.md).
 
+pub mod ready;
 mod tables;
 
 pub use tables::DEFAULT_KEY_INDEX_BYTES;
@@ -58,6 +60,7 @@ fn router(broker: Arc<Broker>, key_index_bytes: usize) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(broker.clone())
+        .merge(ready::router(broker.clone()))
         .merge(tables::router(broker.replicas.clone(), key_index_bytes))
         .merge(crate::console::router(broker))
 }

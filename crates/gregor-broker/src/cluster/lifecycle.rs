@@ -213,6 +213,7 @@ pub async fn run(
                 // started with an older image): register again.
                 // Re-registering within this run is not a restart: it names
                 // the epoch this process has held.
+                broker.readiness.registering();
                 epoch = register(&broker, &identity, epoch).await;
                 state.send_replace(Membership {
                     epoch,
@@ -221,6 +222,9 @@ pub async fn run(
                 });
             }
             Some(r) if r.error_code == error_codes::NONE => {
+                broker
+                    .readiness
+                    .heartbeat_answered(r.is_fenced, crate::clock::now_ms());
                 let next = Membership {
                     epoch,
                     fenced: r.is_fenced,

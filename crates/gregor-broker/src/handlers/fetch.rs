@@ -59,9 +59,48 @@ pub async fn handle(
 ) -> FetchReply {
     let image = broker.controller.image();
     let permit = Permit::of(broker, &image, &request, session);
+    let follower = request.replica_id.0 >= 0 || request.replica_state.replica_id.0 >= 0;
     let mut reply = fetch(broker, &image, request, version, &permit).await;
     point_at_leaders(&mut reply, &image, version, &session.listener.name);
+    count_topic_metrics(broker, &image, &reply, follower);
     reply
+}
+
+/// BrokerTopicMetrics: per partition answered, the records' bytes (to
+/// consumers as BytesOut, to followers as ReplicationBytesOut) and the
+/// reads that failed. Errors Kafka's `readFromLocalLog` expects (not the
+/// leader, unknown partition, fenced epoch, offset out of range, ...) are
+/// not failed fetches. An incremental fetch counts the partitions it
+/// answers, not all of its session's.
+fn count_topic_metrics(broker: &Broker, image: &MetadataImage, reply: &FetchReply, follower: bool) {
+    use error_codes::*;
+    let metrics = &broker.metrics.topics;
+    for topic in &reply.topics {
+        let name = match image.topic_by_id(&topic.topic_id) {
+            Some(t) if topic.name.is_empty() => t.name.as_str(),
+            _ => topic.name.as_str(),
+        };
+        // Only topics that exist get series.
+        if image.topic(name).is_none() {
+            continue;
+        }
+        let counters = metrics.topic(name);
+        for partition in &topic.partitions {
+            let bytes = partition.records.as_ref().map_or(0, |r| r.len() as u64);
+            let failed = !matches!(
+                partition.error_code,
+                NONE | NOT_LEADER_OR_FOLLOWER
+                    | UNKNOWN_TOPIC_OR_PARTITION
+                    | UNKNOWN_TOPIC_ID
+                    | FENCED_LEADER_EPOCH
+                    | UNKNOWN_LEADER_EPOCH
+                    | OFFSET_OUT_OF_RANGE
+                    | KAFKA_STORAGE_ERROR
+                    | TOPIC_AUTHORIZATION_FAILED
+            );
+            metrics.fetched(&counters, follower, bytes, failed);
+        }
+    }
 }
 
 /// KIP-951: partitions answered NOT_LEADER_OR_FOLLOWER name the current

@@ -7,6 +7,7 @@
 use super::leader_hint::{leader_endpoint, led_partition};
 use super::str_bytes;
 use crate::clock::now_ms;
+use crate::metrics::topics::ProduceOutcome;
 use crate::replica::leader::AckState;
 use crate::replica_manager::{Partition, Progress};
 use crate::server::Broker;
@@ -112,7 +113,13 @@ pub async fn handle(
     let valid_acks = matches!(acks, -1..=1);
     let now = now_ms();
     let mut responses = Vec::with_capacity(request.topic_data.len());
+    let image = broker.controller.image();
     for topic in request.topic_data {
+        // BrokerTopicMetrics, for topics that exist (Kafka answers unknown
+        // ones before its replica manager counts anything).
+        let topic_metrics = image
+            .topic(&topic.name)
+            .map(|_| broker.metrics.topics.topic(&topic.name));
         let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
         let topic_slot = responses.len();
         for data in topic.partition_data {
@@ -128,8 +135,14 @@ pub async fn handle(
                     transactional_id: transactional_id.as_deref(),
                     version,
                 };
-                let (response, committed) =
-                    append(broker, target, data.records.as_deref(), acks, now, base).await;
+                let records = data.records.as_deref();
+                let (response, committed, appended) =
+                    append(broker, target, records, acks, now, base).await;
+                if let Some(counters) = &topic_metrics {
+                    let bytes = records.map_or(0, |r| r.len() as u64);
+                    let outcome = produce_outcome(response.error_code, bytes, appended);
+                    broker.metrics.topics.produced(counters, outcome);
+                }
                 if let Some((partition, required_offset)) = committed {
                     pending.push(Pending {
                         topic: topic_slot,
@@ -152,6 +165,7 @@ pub async fn handle(
         return None;
     }
     await_acks(&mut responses, pending, timeout_ms).await;
+    let image = broker.controller.image();
     // KIP-951: the endpoints of the leaders named in the answers.
     let leaders: BTreeSet<i32> = responses
         .iter()
@@ -159,7 +173,6 @@ pub async fn handle(
         .map(|p| p.current_leader.leader_id.0)
         .filter(|id| *id >= 0)
         .collect();
-    let image = broker.controller.image();
     let node_endpoints = leaders
         .into_iter()
         .filter_map(|id| leader_endpoint(&image, id, listener))
@@ -218,6 +231,24 @@ struct Target<'a> {
 /// watermark must reach.
 type Committed = Option<(Arc<Partition>, i64)>;
 
+/// How a partition's append counts in BrokerTopicMetrics, as Kafka's
+/// `ReplicaManager.appendToLocalLog` counts it: errors it expects (not the
+/// leader, unknown partition, too large or corrupt batches, storage) are
+/// not failed requests; a batch over `max.message.bytes` is rejected bytes.
+fn produce_outcome(error_code: i16, bytes: u64, records: u64) -> ProduceOutcome {
+    use error_codes::*;
+    match error_code {
+        NONE => ProduceOutcome::Appended { bytes, records },
+        MESSAGE_TOO_LARGE => ProduceOutcome::Rejected { bytes },
+        NOT_LEADER_OR_FOLLOWER
+        | UNKNOWN_TOPIC_OR_PARTITION
+        | RECORD_LIST_TOO_LARGE
+        | CORRUPT_MESSAGE
+        | KAFKA_STORAGE_ERROR => ProduceOutcome::NotCounted,
+        _ => ProduceOutcome::Failed,
+    }
+}
+
 async fn append(
     broker: &Broker,
     target: Target<'_>,
@@ -225,7 +256,7 @@ async fn append(
     acks: i16,
     now: i64,
     base: PartitionProduceResponse,
-) -> (PartitionProduceResponse, Committed) {
+) -> (PartitionProduceResponse, Committed, u64) {
     let Target { topic, index, .. } = target;
     let partition = match led_partition(broker, topic, index) {
         Ok(partition) => partition,
@@ -236,17 +267,20 @@ async fn append(
                     .with_leader_id(leader_id.into())
                     .with_leader_epoch(leader_epoch),
             );
-            return (answer, None);
+            return (answer, None, 0);
         }
     };
     match append_to(broker, &target, &partition, records, acks, now, base).await {
-        (answer, Some(last_offset)) if acks == -1 => (answer, Some((partition, last_offset + 1))),
-        (answer, _) => (answer, None),
+        (answer, Some((last_offset, count))) if acks == -1 => {
+            (answer, Some((partition, last_offset + 1)), count)
+        }
+        (answer, Some((_, count))) => (answer, None, count),
+        (answer, None) => (answer, None, 0),
     }
 }
 
-/// The append itself: the answer, with the batch's last offset when it
-/// was appended.
+/// The append itself: the answer, with the batch's last offset and its
+/// number of records when it was appended.
 async fn append_to(
     broker: &Broker,
     target: &Target<'_>,
@@ -255,7 +289,7 @@ async fn append_to(
     acks: i16,
     now: i64,
     base: PartitionProduceResponse,
-) -> (PartitionProduceResponse, Option<i64>) {
+) -> (PartitionProduceResponse, Option<(i64, u64)>) {
     let Target { topic, index, .. } = *target;
     if acks == -1 && partition.isr_size() < partition.effective_min_insync_replicas() {
         return (base.with_error_code(error_codes::NOT_ENOUGH_REPLICAS).with_error_message(Some(str_bytes(&format!(
@@ -316,7 +350,10 @@ async fn append_to(
             base.with_base_offset(info.base_offset)
                 .with_log_append_time_ms(info.log_append_time)
                 .with_log_start_offset(info.log_start_offset),
-            Some(info.last_offset),
+            Some((
+                info.last_offset,
+                u64::try_from(info.record_count).unwrap_or(0),
+            )),
         ),
         Err(LogError::KeylessRecordOnCompactedTopic {
             partition,

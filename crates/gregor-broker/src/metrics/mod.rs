@@ -9,13 +9,18 @@
 //!   to [`Metrics::render`], so a deleted topic's or group's series is
 //!   simply not there any more.
 
-pub mod client_telemetry;
 mod controller;
 mod exporter;
 mod gauges;
-pub mod lag;
+mod idle;
 mod replication;
+mod window;
+pub mod client_telemetry;
+pub mod error_counts;
+pub mod lag;
+pub mod requests;
 pub mod state;
+pub mod topics;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
@@ -26,6 +31,12 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// The registry of the families counted as the broker works.
 pub struct Metrics {
     registry: Registry,
+    /// Kafka's RequestMetrics (see [`requests`]).
+    pub requests: requests::RequestMetrics,
+    /// Kafka's BrokerTopicMetrics (see [`topics`]).
+    pub topics: topics::TopicMetrics,
+    idle: idle::IdleRatios,
+    started: std::time::Instant,
 }
 
 impl Default for Metrics {
@@ -36,8 +47,17 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = requests::RequestMetrics::new();
+        requests.register(&mut registry);
+        let topics = topics::TopicMetrics::new();
+        topics.register(&mut registry);
         Metrics {
-            registry: Registry::default(),
+            registry,
+            requests,
+            topics,
+            idle: idle::IdleRatios::default(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -45,7 +65,14 @@ impl Metrics {
     /// in `snapshots`, with one `# EOF` at the end.
     pub fn render(&self, snapshots: &[Registry]) -> String {
         let mut out = String::new();
-        for registry in std::iter::once(&self.registry).chain(snapshots) {
+        let mut counted = Registry::default();
+        self.requests.snapshot(&mut counted);
+        self.idle.snapshot(
+            self.requests.handler_busy_nanos(),
+            self.started,
+            &mut counted,
+        );
+        for registry in [&self.registry, &counted].into_iter().chain(snapshots) {
             let mut text = String::new();
             // Writing into a String cannot fail.
             if encode(&mut text, registry).is_ok() {

@@ -81,6 +81,8 @@ pub struct FetcherContext {
     pub quotas: Arc<ReplicationQuotas>,
     /// TLS and SASL as the inter-broker listener wants them.
     pub connector: gregor_client::Connector,
+    /// ReplicationBytesInPerSec (the broker's metrics).
+    pub replicated_bytes_in: prometheus_client::metrics::counter::Counter,
 }
 
 /// Runs fetchers for the sources in the plan until `shutdown` turns true.
@@ -368,14 +370,18 @@ async fn apply(
             leader_log_start,
         } => {
             let records = data.records.unwrap_or_default();
-            partition.append_fetched(
+            let applied = partition.append_fetched(
                 source,
                 p.leader_epoch,
                 &records,
                 high_watermark,
                 leader_log_start,
                 now_ms(),
-            )
+            );
+            if applied.is_ok() {
+                context.replicated_bytes_in.inc_by(records.len() as u64);
+            }
+            applied
         }
         FollowerAction::Diverged { epoch, end_offset } => {
             partition.truncate_diverged(source, p.leader_epoch, epoch, end_offset)
