@@ -36,15 +36,13 @@ async fn metrics(State(broker): State<Arc<Broker>>) -> Response {
     // The state families read record batches (lag in seconds) and take the
     // group and partition locks: built off the async workers.
     let render = tokio::task::spawn_blocking(move || {
-        broker
-            .metrics
-            .render(&{
-                let mut registries = crate::metrics::state::registries(&broker);
-                registries.push(crate::metrics::client_telemetry::registry(
-                    &broker.telemetry.snapshot(),
-                ));
-                registries
-            })
+        broker.metrics.render(&{
+            let mut registries = crate::metrics::state::registries(&broker);
+            registries.push(crate::metrics::client_telemetry::registry(
+                &broker.telemetry.snapshot(),
+            ));
+            registries
+        })
     });
     match render.await {
         Ok(text) => ([(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),

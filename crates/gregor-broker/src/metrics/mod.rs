@@ -9,18 +9,18 @@
 //!   to [`Metrics::render`], so a deleted topic's or group's series is
 //!   simply not there any more.
 
+pub mod client_telemetry;
 mod controller;
+pub mod error_counts;
 mod exporter;
 mod gauges;
 mod idle;
-mod replication;
-mod window;
-pub mod client_telemetry;
-pub mod error_counts;
 pub mod lag;
+mod replication;
 pub mod requests;
 pub mod state;
 pub mod topics;
+mod window;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
