@@ -48,6 +48,21 @@ fn answered_within(conn: &mut Connection, wait: Duration) -> bool {
     answered
 }
 
+/// A connection the broker serves, retried for a while: the start-up
+/// probes' connections count against the limits until the broker has seen
+/// them closed.
+fn connect_served(broker: &TestBroker) -> Connection {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut conn = broker.connect();
+        if answered_within(&mut conn, Duration::from_secs(2)) {
+            return conn;
+        }
+        assert!(Instant::now() < deadline, "no connection was served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Sets one cluster-wide dynamic broker config; the error code.
 fn set_cluster_default(conn: &mut Connection, name: &str, value: &str) -> i16 {
     let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
@@ -76,10 +91,8 @@ fn a_connection_over_the_per_address_maximum_is_closed_at_once() {
         // Another address of the loopback network gets more.
         "max.connections.per.ip.overrides=127.0.0.2:3",
     ]);
-    let mut first = broker.connect();
-    let mut second = broker.connect();
-    api_versions(&mut first);
-    api_versions(&mut second);
+    let mut first = connect_served(&broker);
+    let second = connect_served(&broker);
     let mut third = broker.connect();
     let started = Instant::now();
     assert!(third.is_closed(), "the third connection is closed");
@@ -105,10 +118,8 @@ fn a_connection_over_the_per_address_maximum_is_closed_at_once() {
 #[test]
 fn a_full_broker_accepts_no_more_until_a_connection_closes() {
     let broker = TestBroker::start(&["max.connections=2"]);
-    let mut first = broker.connect();
-    let mut second = broker.connect();
-    api_versions(&mut first);
-    api_versions(&mut second);
+    let first = connect_served(&broker);
+    let mut second = connect_served(&broker);
     // The kernel completes the handshake; the broker does not take it.
     let mut waiting = broker.connect();
     assert!(!answered_within(&mut waiting, Duration::from_millis(800)));
@@ -160,8 +171,7 @@ fn the_limits_change_as_dynamic_broker_configs() {
         set_cluster_default(&mut admin, "max.connections.per.ip", "2"),
         0
     );
-    let mut second = broker.connect();
-    api_versions(&mut second);
+    let _second = connect_served(&broker);
     let mut third = broker.connect();
     assert!(third.is_closed(), "over the dynamic per-address maximum");
     assert_eq!(
