@@ -161,10 +161,8 @@ fn login_is_checked_against_the_credential_store() {
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::{BatchBuilder, Header};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestKind, ResponseKind};
 use support::http::encode;
-use support::{create_topic, topic_name, Connection};
+use support::{create_topic, Connection};
 
 /// (key, value, headers) of a record to produce.
 type Rec<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
@@ -193,20 +191,8 @@ fn produce(
             headers,
         );
     }
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(20_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(builder.build().unwrap().freeze()))])]);
-    let ResponseKind::Produce(response) =
-        conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
-    else {
-        panic!("wrong response type to Produce")
-    };
-    assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    let batch = builder.build().unwrap().freeze();
+    assert_eq!(support::send_batch(conn, topic, partition, -1, batch), 0);
 }
 
 fn post(admin: u16, path: &str, body: &str) -> Answer {

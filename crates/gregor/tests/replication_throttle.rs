@@ -9,17 +9,14 @@
 
 mod support;
 
-use gregor_protocol::compression::Compression;
 use gregor_protocol::error_codes::{INVALID_CONFIG, INVALID_REQUEST, NONE};
-use gregor_protocol::records::BatchBuilder;
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, IncrementalAlterConfigsRequest, ProduceRequest,
-    RequestKind, ResponseKind,
+    ApiKey, BrokerId, CreateTopicsRequest, IncrementalAlterConfigsRequest, RequestKind,
+    ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::path::PathBuf;
@@ -129,30 +126,15 @@ fn isr(cluster: &ProcessCluster, partition: usize) -> Vec<i32> {
 /// 32 KB records, acks=1 (the ISR is the leader alone).
 fn produce(conn: &mut Connection, partition: i32) {
     for _ in 0..BYTES / 32768 {
-        let mut builder = BatchBuilder::new(Compression::None);
-        builder.push(
+        let code = support::produce_batch(
+            conn,
+            TOPIC,
+            partition,
+            1,
             1_700_000_000_000,
-            None,
-            Some(vec![7u8; 32768].into()),
-            vec![],
+            [vec![7u8; 32768]],
         );
-        let request = ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(10000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(topic_name(TOPIC))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(builder.build().unwrap().freeze()))])]);
-        let ResponseKind::Produce(response) =
-            conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
-        else {
-            panic!("wrong response type")
-        };
-        assert_eq!(
-            response.responses[0].partition_responses[0].error_code,
-            NONE
-        );
+        assert_eq!(code, NONE);
     }
 }
 

@@ -13,8 +13,6 @@ use bytes::Bytes;
 use gregor_client::partitioner::partition_for_key;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::BatchBuilder;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Output;
 use std::time::{Duration, Instant};
 use support::cli::{self, ok};
@@ -44,24 +42,8 @@ fn get(broker: &TestBroker, topic: &str, key: &str) -> Output {
 
 /// `(status code, body)` of a GET to the admin endpoint.
 fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let answer = support::http::get(port, path);
+    (answer.status, answer.body)
 }
 
 fn start(admin_port: u16) -> TestBroker {

@@ -387,6 +387,24 @@ pub fn produce_batch<V: Into<Bytes>>(
     for value in values {
         builder.push(timestamp_ms, None, Some(value.into()), vec![]);
     }
+    send_batch(
+        conn,
+        topic,
+        partition,
+        acks,
+        builder.build().unwrap().freeze(),
+    )
+}
+
+/// Produces one record batch as built, with `acks`; the partition's error
+/// code.
+pub fn send_batch(
+    conn: &mut Connection,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    batch: Bytes,
+) -> i16 {
     let request = ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(20_000)
@@ -394,7 +412,7 @@ pub fn produce_batch<V: Into<Bytes>>(
             .with_name(topic_name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
-                .with_records(Some(builder.build().unwrap().freeze()))])]);
+                .with_records(Some(batch))])]);
     let ResponseKind::Produce(response) =
         conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
     else {
