@@ -252,13 +252,10 @@ def test_wordcount_exactly_once_across_kill9(broker_factory, apps, tmp_path, top
         time.sleep(1)
 
 
-def test_kafka_streams_groups_tool_lists_and_describes(broker_factory, apps, tmp_path, topic):
-    """Kafka 4.4's kafka-streams-groups.sh (StreamsGroupCommand) against a running
-    group.protocol=streams app: --list shows the group, --describe its state, members
-    and their active tasks, and the committed offsets."""
-    from test_kafka_tools import tool
-
-    server = broker_factory({**BROKER_SETTINGS, **STREAMS_GROUP_SETTINGS})
+def run_counted_streams_app(broker_factory, apps, tmp_path, topic, settings):
+    """A broker with streams groups (plus `settings`) and one group.protocol=streams
+    WordCount app that has counted one corpus: (bootstrap, app id, input topic)."""
+    server = broker_factory({**BROKER_SETTINGS, **STREAMS_GROUP_SETTINGS, **settings})
     bootstrap = server.bootstrap
     app_id, input_topic, output_topic = wordcount_topics(bootstrap, topic)
     lines = corpus(1)
@@ -273,6 +270,16 @@ def test_kafka_streams_groups_tool_lists_and_describes(broker_factory, apps, tmp
         reader.wait_counts(expected, [app], timeout=90)
     finally:
         reader.close()
+    return bootstrap, app_id, input_topic
+
+
+def test_kafka_streams_groups_tool_lists_and_describes(broker_factory, apps, tmp_path, topic):
+    """Kafka 4.4's kafka-streams-groups.sh (StreamsGroupCommand) against a running
+    group.protocol=streams app: --list shows the group, --describe its state, members
+    and their active tasks, and the committed offsets."""
+    from test_kafka_tools import tool
+
+    bootstrap, app_id, input_topic = run_counted_streams_app(broker_factory, apps, tmp_path, topic, {})
 
     cmd = "streams.StreamsGroupCommand"
     _, out, _ = tool(cmd, "--list", bootstrap=bootstrap)

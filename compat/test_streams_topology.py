@@ -10,10 +10,8 @@ import time
 
 import pytest
 
-from streams_app import OutputReader, StreamsApp
 from test_streams import apps  # noqa: F401  (the fixture)
-from test_streams import (APP_CONFIG, BROKER_SETTINGS, STREAMS_GROUP_SETTINGS, PARTITIONS, add_counts, corpus,
-                          produce, wordcount_topics)
+from test_streams import run_counted_streams_app
 
 PLUGIN = "org.apache.kafka.server.streams.InMemoryTopologyDescriptionPlugin"
 
@@ -21,21 +19,7 @@ PLUGIN = "org.apache.kafka.server.streams.InMemoryTopologyDescriptionPlugin"
 def run_app(broker_factory, apps, tmp_path, topic, settings):
     from test_kafka_tools import tool
 
-    server = broker_factory({**BROKER_SETTINGS, **STREAMS_GROUP_SETTINGS, **settings})
-    bootstrap = server.bootstrap
-    app_id, input_topic, output_topic = wordcount_topics(bootstrap, topic)
-    lines = corpus(1)
-    produce(bootstrap, input_topic, lines)
-    expected = {}
-    add_counts(expected, lines)
-    app = StreamsApp(bootstrap, app_id, input_topic, output_topic, tmp_path / "state", "streams",
-                     tmp_path / "app.log", **{k: v for k, v in APP_CONFIG.items() if k != "app.slow.ms"})
-    apps.append(app)
-    reader = OutputReader(bootstrap, output_topic, PARTITIONS)
-    try:
-        reader.wait_counts(expected, [app], timeout=90)
-    finally:
-        reader.close()
+    bootstrap, app_id, input_topic = run_counted_streams_app(broker_factory, apps, tmp_path, topic, settings)
 
     def describe_topology():
         return tool("streams.StreamsGroupCommand", "--describe", "--group", app_id, "--topology",
