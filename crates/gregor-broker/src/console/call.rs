@@ -18,6 +18,43 @@ pub async fn call(ctx: &Ctx, body: RequestKind) -> Result<ResponseKind, ConsoleE
     ctx.kafka(api_key, version, body).await
 }
 
+/// [`call`] on broker `node` of the cluster (a group's coordinator, a
+/// partition's leader) as the same user; see [`super::remote`].
+pub async fn call_at(
+    ctx: &Ctx,
+    node: i32,
+    body: RequestKind,
+) -> Result<ResponseKind, ConsoleError> {
+    let api_key = api_key_of(&body)?;
+    let mut version = api_versions::supported(api_key)
+        .map(|range| range.max)
+        .ok_or_else(|| ConsoleError::internal(format!("{api_key:?} is not served")))?;
+    if api_key == ApiKey::WriteTxnMarkers && node != ctx.broker().config.node_id {
+        // v2 (KIP-1228) has its own encoding; v1 carries the same abort.
+        version = version.min(1);
+    }
+    ctx.kafka_at(node, api_key, version, body).await
+}
+
+/// The brokers of the cluster that serve clients (registered, not
+/// fenced): where requests that every broker answers for its own share
+/// (ListGroups, ListTransactions) go.
+pub fn live_brokers(ctx: &Ctx) -> Vec<i32> {
+    let image = ctx.broker().controller.image();
+    let me = ctx.broker().config.node_id;
+    let mut nodes: Vec<i32> = image
+        .brokers
+        .iter()
+        .filter(|(id, b)| **id == me || !b.fenced)
+        .map(|(id, _)| *id)
+        .collect();
+    if !nodes.contains(&me) {
+        nodes.push(me);
+    }
+    nodes.sort_unstable();
+    nodes
+}
+
 /// A Kafka error code, as Kafka's tools print it, after what the console
 /// was doing: `deleting group g: NON_EMPTY_GROUP (68)`. The status is the
 /// framework's for the code, plus: a group with members is a 409, a

@@ -36,6 +36,9 @@ pub struct Ctx {
     pub session: Session,
     /// The request came from htmx (`HX-Request`): answer with a fragment.
     pub htmx: bool,
+    /// The password of the HTTP Basic login, to log in as the same user on
+    /// another broker of the cluster (see [`super::remote`]).
+    pub(crate) password: Option<String>,
 }
 
 impl FromRequestParts<ConsoleState> for Ctx {
@@ -49,10 +52,11 @@ impl FromRequestParts<ConsoleState> for Ctx {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(SocketAddr::from(([127, 0, 0, 1], 0)), |c| c.0);
-        let principal = if state.login_required {
-            Principal::user(login(parts, state).await?)
+        let (principal, password) = if state.login_required {
+            let (user, password) = login(parts, state).await?;
+            (Principal::user(user), Some(password))
         } else {
-            Principal::anonymous()
+            (Principal::anonymous(), None)
         };
         let htmx = parts.headers.contains_key("hx-request");
         Ok(Ctx {
@@ -63,13 +67,14 @@ impl FromRequestParts<ConsoleState> for Ctx {
                 principal,
             },
             htmx,
+            password,
         })
     }
 }
 
-/// The user name of valid HTTP Basic credentials, or a 401 that makes the
-/// browser ask for them.
-async fn login(parts: &Parts, state: &ConsoleState) -> Result<String, ConsoleError> {
+/// The user name and password of valid HTTP Basic credentials, or a 401
+/// that makes the browser ask for them.
+async fn login(parts: &Parts, state: &ConsoleState) -> Result<(String, String), ConsoleError> {
     let header = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -89,6 +94,7 @@ async fn login(parts: &Parts, state: &ConsoleState) -> Result<String, ConsoleErr
     // The SASL/PLAIN check itself: the same stores, the same answers. Off
     // the async workers: the SCRAM key derivation takes milliseconds.
     let token = format!("\u{0}{user}\u{0}{password}");
+    let (user, password) = (user.to_string(), password.to_string());
     let image = state.broker.controller.image();
     let static_users = state.static_users.clone();
     tokio::task::spawn_blocking(move || {
@@ -96,7 +102,8 @@ async fn login(parts: &Parts, state: &ConsoleState) -> Result<String, ConsoleErr
     })
     .await
     .map_err(|e| ConsoleError::internal(format!("login check failed: {e}")))?
-    .map_err(|e| ConsoleError::unauthorized(&e.0))
+    .map_err(|e| ConsoleError::unauthorized(&e.0))?;
+    Ok((user, password))
 }
 
 impl Ctx {

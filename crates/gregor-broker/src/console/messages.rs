@@ -3,9 +3,11 @@
 //! all; decoded as UTF-8, JSON or hex; filtered in the broker by a
 //! [`Filter`] expression; with a live tail that re-polls every 2 seconds.
 //!
-//! Reading needs `Read` on the topic (the Fetch API's ACL). Records come
-//! from the partitions this broker hosts (the replica manager's
-//! read_committed read path); others are listed as not hosted here.
+//! Reading needs `Read` on the topic (the Fetch API's ACL). Records of the
+//! partitions this broker leads come from its replica manager's
+//! read_committed read path; the others from their leaders, with Fetch
+//! (READ_COMMITTED) as the logged-in user; partitions without a leader
+//! are listed as unavailable.
 
 use super::ctx::Ctx;
 use super::decode::{show, Format};
@@ -14,6 +16,7 @@ use super::filter::{Filter, Subject};
 use super::fmt;
 use super::form::Query;
 use super::records::{self, Scanned, Start};
+use super::remote_records::{self, Leader};
 use super::state::ConsoleState;
 use axum::response::Response;
 use axum::routing::get;
@@ -169,7 +172,8 @@ struct Outcome {
     records: Vec<(i32, Record)>,
     scanned: usize,
     truncated: bool,
-    /// Partitions of the topic not hosted on this broker.
+    /// Partitions of the topic without a leader (or not hosted here when
+    /// this broker is their leader).
     elsewhere: Vec<i32>,
 }
 
@@ -197,6 +201,18 @@ async fn browse(ctx: &Ctx, b: &Browse) -> Result<Outcome, ConsoleError> {
         }
         indexes = vec![p];
     }
+    // Partitions this broker leads are read from its log; the others
+    // from their leaders (Fetch as this user), as a consumer would.
+    let me = ctx.broker().config.node_id;
+    let leaders: Vec<(i32, i32)> = indexes
+        .iter()
+        .map(|i| (*i, topic.partitions.get(i).map_or(-1, |p| p.leader)))
+        .collect();
+    let local: Vec<i32> = leaders
+        .iter()
+        .filter(|(_, l)| *l == me)
+        .map(|(i, _)| *i)
+        .collect();
     let replicas = ctx.broker().replicas.clone();
     // max_scan bounds the whole request: each partition gets its share.
     let per_partition = (b.max_scan / indexes.len().max(1)).max(1);
@@ -208,38 +224,42 @@ async fn browse(ctx: &Ctx, b: &Browse) -> Result<Outcome, ConsoleError> {
         b.filter.clone(),
     );
     let keep_last = matches!(start, Start::Newest(_));
+    // Newest with a filter looks back over up to max_scan records.
+    let start = match (start, &filter) {
+        (Start::Newest(_), Some(_)) => Start::Newest(max_scan as i64),
+        (s, _) => s,
+    };
+    let keeper = |filter: Option<Arc<Filter>>, index: i32| {
+        move |r: &Record| match &filter {
+            None => true,
+            Some(f) => {
+                let headers: Vec<(String, Option<&[u8]>)> = r
+                    .headers
+                    .iter()
+                    .map(|h| (h.key.clone(), h.value.as_deref()))
+                    .collect();
+                f.matches(&Subject {
+                    key: r.key.as_deref(),
+                    value: r.value.as_deref(),
+                    headers: &headers,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    partition: index,
+                })
+            }
+        }
+    };
     // Segment reads are blocking file IO.
-    let scans = tokio::task::spawn_blocking(move || {
+    let local_filter = filter.clone();
+    let mut scans = tokio::task::spawn_blocking(move || {
         let mut scans: Vec<(i32, Option<Scanned>)> = Vec::new();
-        for index in indexes {
+        for index in local {
             let Some(partition) = replicas.partition(&topic_name, index) else {
                 scans.push((index, None));
                 continue;
             };
-            // Newest with a filter looks back over up to max_scan records.
-            let start = match (start, &filter) {
-                (Start::Newest(_), Some(_)) => Start::Newest(max_scan as i64),
-                (s, _) => s,
-            };
             let from = records::resolve(&partition, start)?;
-            let keep = |r: &Record| match &filter {
-                None => true,
-                Some(f) => {
-                    let headers: Vec<(String, Option<&[u8]>)> = r
-                        .headers
-                        .iter()
-                        .map(|h| (h.key.clone(), h.value.as_deref()))
-                        .collect();
-                    f.matches(&Subject {
-                        key: r.key.as_deref(),
-                        value: r.value.as_deref(),
-                        headers: &headers,
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        partition: index,
-                    })
-                }
-            };
+            let keep = keeper(local_filter.clone(), index);
             let scanned = records::scan(&partition, from, limit, max_scan, keep_last, keep)?;
             scans.push((index, Some(scanned)));
         }
@@ -248,6 +268,24 @@ async fn browse(ctx: &Ctx, b: &Browse) -> Result<Outcome, ConsoleError> {
     .await
     .map_err(|e| ConsoleError::internal(format!("browse failed: {e}")))?
     .map_err(|e| ConsoleError::internal(format!("cannot read the log: {e}")))?;
+    for (index, leader) in leaders {
+        if leader == me {
+            continue;
+        }
+        if leader < 0 {
+            scans.push((index, None));
+            continue;
+        }
+        let at = Leader {
+            node: leader,
+            topic: &b.topic,
+            partition: index,
+        };
+        let keep = keeper(filter.clone(), index);
+        let scanned =
+            remote_records::scan(ctx, &at, start, limit, max_scan, keep_last, keep).await?;
+        scans.push((index, Some(scanned)));
+    }
     let mut outcome = Outcome {
         records: Vec::new(),
         scanned: 0,
@@ -316,7 +354,7 @@ fn render(b: &Browse, params: &Params, outcome: &Outcome) -> Markup {
             (outcome.records.len()) " records shown, " (outcome.scanned) " scanned"
             @if outcome.truncated { " (stopped at max_scan: " (b.max_scan) " records per request, shared by the partitions)" }
             @if !outcome.elsewhere.is_empty() {
-                ". Partitions not hosted on this broker: "
+                ". Partitions without a leader: "
                 (outcome.elsewhere.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "))
             }
         }

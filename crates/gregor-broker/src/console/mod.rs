@@ -30,6 +30,8 @@ mod filter;
 mod messages;
 mod overview;
 mod records;
+mod remote;
+mod remote_records;
 mod throughput;
 mod topics;
 

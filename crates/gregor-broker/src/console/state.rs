@@ -22,6 +22,10 @@ pub struct ConsoleState {
     /// The listener the console's requests are handled as: the first client
     /// listener, so Metadata answers advertise what clients connect to.
     pub(crate) listener: Arc<ConnectionListener>,
+    /// How the console logs in on other brokers' `listener`
+    /// ([`super::remote`]): the SASL mechanism, and TLS for an SSL one.
+    pub(crate) remote_mechanism: Option<String>,
+    pub(crate) remote_tls: Option<gregor_client::tls::ClientTls>,
 }
 
 impl ConsoleState {
@@ -44,12 +48,23 @@ impl ConsoleState {
             )
         });
         let mut static_users = Vec::new();
-        for listener in &client_listeners {
+        let mut remote_mechanism = None;
+        for (i, listener) in client_listeners.iter().enumerate() {
             // Start-up has validated these settings already.
             if let Ok(Some(settings)) = crate::config::sasl::settings(config, listener) {
+                if i == 0 {
+                    remote_mechanism = super::remote::mechanism(&settings.mechanisms);
+                }
                 static_users.extend(settings.plain_users);
             }
         }
+        // Start-up has built this listener's TLS already; a failure here
+        // leaves the other brokers unreachable, as each call then says.
+        let remote_tls = client_listeners.first().and_then(|l| {
+            crate::security::tls::client_tls(config, &l.name)
+                .ok()
+                .flatten()
+        });
         let listener = client_listeners.first().map_or_else(
             || ConnectionListener {
                 name: config.listeners.inter_broker.clone(),
@@ -73,6 +88,8 @@ impl ConsoleState {
             read_only,
             static_users: Arc::new(static_users),
             listener: Arc::new(listener),
+            remote_mechanism,
+            remote_tls,
         }
     }
 }

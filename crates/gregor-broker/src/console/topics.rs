@@ -18,12 +18,11 @@ use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableT
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, ListOffsetsRequest,
-    MetadataRequest, RequestKind, ResponseKind, TopicName,
+    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataRequest,
+    RequestKind, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use maud::{html, Markup};
@@ -219,39 +218,19 @@ async fn topic_metadata(ctx: &Ctx, name: &str) -> Result<MetadataResponseTopic, 
 }
 
 /// Offsets by partition for `timestamp` (-2 earliest, -1 latest) from
-/// ListOffsets; partitions whose leader is elsewhere are missing.
+/// ListOffsets to each partition's leader; partitions it refuses (no
+/// leader, not authorized) are missing.
 async fn list_offsets(
     ctx: &Ctx,
     name: &str,
     partitions: &[i32],
     timestamp: i64,
 ) -> Result<HashMap<i32, i64>, ConsoleError> {
-    let request = ListOffsetsRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(TopicName(text(name)))
-            .with_partitions(
-                partitions
-                    .iter()
-                    .map(|&p| {
-                        ListOffsetsPartition::default()
-                            .with_partition_index(p)
-                            .with_timestamp(timestamp)
-                    })
-                    .collect(),
-            )]);
-    let ResponseKind::ListOffsets(response) = ctx
-        .kafka(ApiKey::ListOffsets, 7, RequestKind::ListOffsets(request))
+    let wanted: Vec<(String, i32)> = partitions.iter().map(|&p| (name.to_string(), p)).collect();
+    Ok(super::groups::offsets::list(ctx, &wanted, timestamp)
         .await?
-    else {
-        return Err(ConsoleError::internal("unexpected answer to ListOffsets"));
-    };
-    Ok(response
-        .topics
-        .iter()
-        .flat_map(|t| t.partitions.iter())
-        .filter(|p| p.error_code == 0)
-        .map(|p| (p.partition_index, p.offset))
+        .into_iter()
+        .filter_map(|((_, p), offset)| Some((p, offset.ok()??)))
         .collect())
 }
 

@@ -5,7 +5,7 @@
 
 use super::offsets::{self, TopicPartition, LATEST};
 use crate::console::call::unexpected;
-use crate::console::call::{call, kafka_error};
+use crate::console::call::{call, call_at, kafka_error, live_brokers};
 use crate::console::{ConsoleError, Ctx};
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest,
@@ -163,26 +163,69 @@ pub async fn list_one(ctx: &Ctx, id: &str) -> Result<GroupSummary, ConsoleError>
     Ok(found)
 }
 
+/// ListGroups of every broker (each lists the groups it coordinates), as
+/// the admin client's listGroups: one broker's error fails the list.
 async fn list_unsized(ctx: &Ctx) -> Result<Vec<GroupSummary>, ConsoleError> {
-    let response = match call(ctx, RequestKind::ListGroups(ListGroupsRequest::default())).await? {
-        ResponseKind::ListGroups(response) => response,
-        _ => return Err(unexpected("ListGroups")),
-    };
-    if response.error_code != 0 {
-        return Err(kafka_error(response.error_code, "listing groups"));
+    let mut groups: BTreeMap<String, GroupSummary> = BTreeMap::new();
+    for node in live_brokers(ctx) {
+        let request = RequestKind::ListGroups(ListGroupsRequest::default());
+        let response = match call_at(ctx, node, request).await? {
+            ResponseKind::ListGroups(response) => response,
+            _ => return Err(unexpected("ListGroups")),
+        };
+        if response.error_code != 0 {
+            return Err(kafka_error(
+                response.error_code,
+                &format!("listing the groups of broker {node}"),
+            ));
+        }
+        for g in response.groups {
+            let id = g.group_id.to_string();
+            groups.entry(id.clone()).or_insert(GroupSummary {
+                group_id: id,
+                group_type: g.group_type.to_string(),
+                protocol_type: g.protocol_type.to_string(),
+                state: g.group_state.to_string(),
+                members: None,
+                coordinator: None,
+            });
+        }
     }
-    Ok(response
-        .groups
-        .into_iter()
-        .map(|g| GroupSummary {
-            group_id: g.group_id.to_string(),
-            group_type: g.group_type.to_string(),
-            protocol_type: g.protocol_type.to_string(),
-            state: g.group_state.to_string(),
-            members: None,
-            coordinator: None,
-        })
-        .collect())
+    Ok(groups.into_values().collect())
+}
+
+/// The coordinator of group `id`, or the error FindCoordinator gave.
+pub async fn coordinator_of(ctx: &Ctx, id: &str) -> Result<i32, ConsoleError> {
+    let request = FindCoordinatorRequest::default()
+        .with_key_type(0)
+        .with_coordinator_keys(vec![StrBytes::from_string(id.to_string())]);
+    let response = match call(ctx, RequestKind::FindCoordinator(request)).await? {
+        ResponseKind::FindCoordinator(response) => response,
+        _ => return Err(unexpected("FindCoordinator")),
+    };
+    match response.coordinators.first() {
+        Some(c) if c.error_code == 0 => Ok(c.node_id.0),
+        Some(c) => Err(kafka_error(
+            c.error_code,
+            &format!("finding the coordinator of group {id}"),
+        )),
+        None => Err(unexpected("FindCoordinator")),
+    }
+}
+
+/// `ids` grouped by coordinator, for requests each coordinator answers
+/// for its own groups; a group whose lookup failed gets that error.
+async fn by_coordinator(
+    ctx: &Ctx,
+    ids: &[String],
+) -> Result<BTreeMap<i32, Vec<String>>, ConsoleError> {
+    let mut out: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for id in ids {
+        out.entry(coordinator_of(ctx, id).await?)
+            .or_default()
+            .push(id.clone());
+    }
+    Ok(out)
 }
 
 /// Deletes a group (DeleteGroups): Kafka refuses a group with members
@@ -190,7 +233,8 @@ async fn list_unsized(ctx: &Ctx) -> Result<Vec<GroupSummary>, ConsoleError> {
 pub async fn delete(ctx: &Ctx, id: &str) -> Result<(), ConsoleError> {
     list_one(ctx, id).await?;
     let request = DeleteGroupsRequest::default().with_groups_names(vec![group_id(id)]);
-    let response = match call(ctx, RequestKind::DeleteGroups(request)).await? {
+    let coordinator = coordinator_of(ctx, id).await?;
+    let response = match call_at(ctx, coordinator, RequestKind::DeleteGroups(request)).await? {
         ResponseKind::DeleteGroups(response) => response,
         _ => return Err(unexpected("DeleteGroups")),
     };
@@ -220,12 +264,21 @@ fn one(mut described: DescribedGroups) -> Result<Described, ConsoleError> {
 }
 
 async fn describe_classic(ctx: &Ctx, ids: &[String]) -> Result<DescribedGroups, ConsoleError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut out = Vec::new();
+    for (node, ids) in by_coordinator(ctx, ids).await? {
+        out.extend(describe_classic_at(ctx, node, &ids).await?);
     }
+    Ok(out)
+}
+
+async fn describe_classic_at(
+    ctx: &Ctx,
+    node: i32,
+    ids: &[String],
+) -> Result<DescribedGroups, ConsoleError> {
     let request =
         DescribeGroupsRequest::default().with_groups(ids.iter().map(|id| group_id(id)).collect());
-    let response = match call(ctx, RequestKind::DescribeGroups(request)).await? {
+    let response = match call_at(ctx, node, RequestKind::DescribeGroups(request)).await? {
         ResponseKind::DescribeGroups(response) => response,
         _ => return Err(unexpected("DescribeGroups")),
     };
@@ -270,10 +323,19 @@ async fn describe_classic(ctx: &Ctx, ids: &[String]) -> Result<DescribedGroups, 
 }
 
 async fn describe_consumer(ctx: &Ctx, ids: &[String]) -> Result<DescribedGroups, ConsoleError> {
-    use kafka_protocol::messages::consumer_group_describe_response::Assignment;
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut out = Vec::new();
+    for (node, ids) in by_coordinator(ctx, ids).await? {
+        out.extend(describe_consumer_at(ctx, node, &ids).await?);
     }
+    Ok(out)
+}
+
+async fn describe_consumer_at(
+    ctx: &Ctx,
+    node: i32,
+    ids: &[String],
+) -> Result<DescribedGroups, ConsoleError> {
+    use kafka_protocol::messages::consumer_group_describe_response::Assignment;
     let flatten = |a: Assignment| -> Vec<TopicPartition> {
         a.topic_partitions
             .into_iter()
@@ -285,7 +347,7 @@ async fn describe_consumer(ctx: &Ctx, ids: &[String]) -> Result<DescribedGroups,
     };
     let request = ConsumerGroupDescribeRequest::default()
         .with_group_ids(ids.iter().map(|id| group_id(id)).collect());
-    let response = match call(ctx, RequestKind::ConsumerGroupDescribe(request)).await? {
+    let response = match call_at(ctx, node, RequestKind::ConsumerGroupDescribe(request)).await? {
         ResponseKind::ConsumerGroupDescribe(response) => response,
         _ => return Err(unexpected("ConsumerGroupDescribe")),
     };

@@ -2,7 +2,7 @@
 //! committed offsets (OffsetFetch) and the log's offsets by spec
 //! (ListOffsets: earliest, latest, or the first at a timestamp).
 
-use crate::console::call::{call, kafka_error, unexpected};
+use crate::console::call::{call_at, kafka_error, unexpected};
 use crate::console::{ConsoleError, Ctx};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
@@ -31,7 +31,9 @@ pub async fn committed(
         .with_member_epoch(-1)
         .with_topics(None);
     let request = OffsetFetchRequest::default().with_groups(vec![group]);
-    let response = match call(ctx, RequestKind::OffsetFetch(request)).await? {
+    // The group's coordinator keeps its offsets.
+    let coordinator = super::data::coordinator_of(ctx, group_id).await?;
+    let response = match call_at(ctx, coordinator, RequestKind::OffsetFetch(request)).await? {
         ResponseKind::OffsetFetch(response) => response,
         _ => return Err(unexpected("OffsetFetch")),
     };
@@ -65,45 +67,62 @@ pub async fn list(
     partitions: &[TopicPartition],
     spec: i64,
 ) -> Result<BTreeMap<TopicPartition, Result<Option<i64>, i16>>, ConsoleError> {
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (topic, partition) in partitions {
-        by_topic.entry(topic).or_default().push(*partition);
-    }
-    let topics = by_topic
-        .into_iter()
-        .map(|(topic, indexes)| {
-            ListOffsetsTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partitions(
-                    indexes
-                        .into_iter()
-                        .map(|p| {
-                            ListOffsetsPartition::default()
-                                .with_partition_index(p)
-                                .with_current_leader_epoch(-1)
-                                .with_timestamp(spec)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    let request = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_isolation_level(0)
-        .with_topics(topics);
-    let response = match call(ctx, RequestKind::ListOffsets(request)).await? {
-        ResponseKind::ListOffsets(response) => response,
-        _ => return Err(unexpected("ListOffsets")),
-    };
+    // Each partition's leader answers for it, as the admin client asks.
+    let image = ctx.broker().controller.image();
+    let me = ctx.broker().config.node_id;
+    let mut by_leader: BTreeMap<i32, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
     let mut out = BTreeMap::new();
-    for topic in response.topics {
-        for p in topic.partitions {
-            let found = match p.error_code {
-                0 if p.offset < 0 => Ok(None),
-                0 => Ok(Some(p.offset)),
-                code => Err(code),
-            };
-            out.insert((topic.name.to_string(), p.partition_index), found);
+    for (topic, partition) in partitions {
+        let leader = image
+            .topic(topic)
+            .and_then(|t| t.partitions.get(partition))
+            .map_or(-1, |p| p.leader);
+        // No leader known here (or no such topic): this broker's handler
+        // answers with the error (authorization first) a leader would.
+        let leader = if leader < 0 { me } else { leader };
+        by_leader
+            .entry(leader)
+            .or_default()
+            .entry(topic)
+            .or_default()
+            .push(*partition);
+    }
+    for (leader, by_topic) in by_leader {
+        let topics = by_topic
+            .into_iter()
+            .map(|(topic, indexes)| {
+                ListOffsetsTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(
+                        indexes
+                            .into_iter()
+                            .map(|p| {
+                                ListOffsetsPartition::default()
+                                    .with_partition_index(p)
+                                    .with_current_leader_epoch(-1)
+                                    .with_timestamp(spec)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_isolation_level(0)
+            .with_topics(topics);
+        let response = match call_at(ctx, leader, RequestKind::ListOffsets(request)).await? {
+            ResponseKind::ListOffsets(response) => response,
+            _ => return Err(unexpected("ListOffsets")),
+        };
+        for topic in response.topics {
+            for p in topic.partitions {
+                let found = match p.error_code {
+                    0 if p.offset < 0 => Ok(None),
+                    0 => Ok(Some(p.offset)),
+                    code => Err(code),
+                };
+                out.insert((topic.name.to_string(), p.partition_index), found);
+            }
         }
     }
     Ok(out)

@@ -5,7 +5,7 @@
 
 use super::data as groups;
 use super::offsets::{self, TopicPartition, EARLIEST, LATEST};
-use crate::console::call::{call, kafka_error};
+use crate::console::call::{call_at, kafka_error};
 use crate::console::call::{conflict, unexpected};
 use crate::console::{ConsoleError, Ctx};
 use kafka_protocol::messages::offset_commit_request::{
@@ -212,7 +212,9 @@ pub async fn execute(
                 })
                 .collect(),
         );
-    let response = match call(ctx, RequestKind::OffsetCommit(request)).await? {
+    // The group's coordinator keeps its offsets.
+    let coordinator = super::data::coordinator_of(ctx, group_id).await?;
+    let response = match call_at(ctx, coordinator, RequestKind::OffsetCommit(request)).await? {
         ResponseKind::OffsetCommit(response) => response,
         _ => return Err(unexpected("OffsetCommit")),
     };

@@ -7,7 +7,7 @@
 
 use crate::clock::now_ms;
 use crate::console::call::unexpected;
-use crate::console::call::{call, kafka_error};
+use crate::console::call::{call_at, kafka_error, live_brokers};
 use crate::console::groups::offsets::TopicPartition;
 use crate::console::{ConsoleError, Ctx};
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
@@ -19,6 +19,7 @@ use kafka_protocol::messages::{
     ResponseKind, TopicName, TransactionalId, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeMap;
 
 /// The states in which a transaction holds its partitions open.
 const OPEN_STATES: [&str; 3] = ["Ongoing", "PrepareCommit", "PrepareAbort"];
@@ -56,42 +57,16 @@ pub struct HangingTxn {
     pub duration_ms: i64,
 }
 
-/// Every transactional id the coordinators know, open ones first.
+/// Every transactional id the coordinators know, open ones first: each
+/// broker lists and describes the ids it coordinates, as the admin
+/// client's listTransactions asks every broker.
 pub async fn list(ctx: &Ctx) -> Result<Vec<TxnView>, ConsoleError> {
-    let listed = match call(
-        ctx,
-        RequestKind::ListTransactions(ListTransactionsRequest::default()),
-    )
-    .await?
-    {
-        ResponseKind::ListTransactions(response) => response,
-        _ => return Err(unexpected("ListTransactions")),
-    };
-    if listed.error_code != 0 {
-        return Err(kafka_error(listed.error_code, "listing transactions"));
+    let mut states = Vec::new();
+    for node in live_brokers(ctx) {
+        states.extend(list_at(ctx, node).await?);
     }
-    let ids: Vec<TransactionalId> = listed
-        .transaction_states
-        .into_iter()
-        .map(|t| t.transactional_id)
-        .collect();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let described = match call(
-        ctx,
-        RequestKind::DescribeTransactions(
-            DescribeTransactionsRequest::default().with_transactional_ids(ids),
-        ),
-    )
-    .await?
-    {
-        ResponseKind::DescribeTransactions(response) => response,
-        _ => return Err(unexpected("DescribeTransactions")),
-    };
     let now = now_ms();
-    let mut out: Vec<TxnView> = described
-        .transaction_states
+    let mut out: Vec<TxnView> = states
         .into_iter()
         // One that ended meanwhile, or whose coordinator moved, is left out.
         .filter(|t| t.error_code == 0)
@@ -124,7 +99,54 @@ pub async fn list(ctx: &Ctx) -> Result<Vec<TxnView>, ConsoleError> {
     Ok(out)
 }
 
-/// `kafka-transactions find-hanging`: partitions led here whose producer
+/// The transactions broker `node` coordinates, described there.
+async fn list_at(
+    ctx: &Ctx,
+    node: i32,
+) -> Result<
+    Vec<kafka_protocol::messages::describe_transactions_response::TransactionState>,
+    ConsoleError,
+> {
+    let listed = match call_at(
+        ctx,
+        node,
+        RequestKind::ListTransactions(ListTransactionsRequest::default()),
+    )
+    .await?
+    {
+        ResponseKind::ListTransactions(response) => response,
+        _ => return Err(unexpected("ListTransactions")),
+    };
+    if listed.error_code != 0 {
+        return Err(kafka_error(
+            listed.error_code,
+            &format!("listing the transactions of broker {node}"),
+        ));
+    }
+    let ids: Vec<TransactionalId> = listed
+        .transaction_states
+        .into_iter()
+        .map(|t| t.transactional_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let described = match call_at(
+        ctx,
+        node,
+        RequestKind::DescribeTransactions(
+            DescribeTransactionsRequest::default().with_transactional_ids(ids),
+        ),
+    )
+    .await?
+    {
+        ResponseKind::DescribeTransactions(response) => response,
+        _ => return Err(unexpected("DescribeTransactions")),
+    };
+    Ok(described.transaction_states)
+}
+
+/// `kafka-transactions find-hanging`: partitions (asked of their leaders) whose producer
 /// holds a transaction open for longer than `max_timeout_ms` (the
 /// broker's `transaction.max.timeout.ms` by default) while no open
 /// transaction of that producer covers the partition.
@@ -195,8 +217,9 @@ pub async fn abort(
         .with_topics(vec![WritableTxnMarkerTopic::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))
             .with_partition_indexes(vec![partition])]);
-    let response = match call(
+    let response = match call_at(
         ctx,
+        leader_of(ctx, topic, partition),
         RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default().with_markers(vec![marker])),
     )
     .await?
@@ -219,17 +242,61 @@ pub async fn abort(
     Ok(found)
 }
 
+/// The leader of a partition, or this broker when none is known (its
+/// handler then answers with the error a leader would).
+fn leader_of(ctx: &Ctx, topic: &str, partition: i32) -> i32 {
+    ctx.broker()
+        .controller
+        .image()
+        .topic(topic)
+        .and_then(|t| t.partitions.get(&partition))
+        .map(|p| p.leader)
+        .filter(|l| *l >= 0)
+        .unwrap_or(ctx.broker().config.node_id)
+}
+
 /// The producers holding a transaction open on the named partitions
-/// (DescribeProducers); partitions not led here are skipped.
+/// (DescribeProducers, to each partition's leader); partitions whose
+/// leader refuses are skipped.
 async fn open_on_partitions(
     ctx: &Ctx,
     topics: Vec<TopicRequest>,
 ) -> Result<Vec<HangingTxn>, ConsoleError> {
-    if topics.is_empty() {
-        return Ok(Vec::new());
+    let mut by_leader: BTreeMap<i32, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
+    for topic in topics {
+        let name = topic.name.to_string();
+        for p in topic.partition_indexes {
+            by_leader
+                .entry(leader_of(ctx, &name, p))
+                .or_default()
+                .entry(name.clone())
+                .or_default()
+                .push(p);
+        }
     }
-    let response = match call(
+    let mut out = Vec::new();
+    for (leader, topics) in by_leader {
+        let topics = topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                TopicRequest::default()
+                    .with_name(TopicName(StrBytes::from_string(name)))
+                    .with_partition_indexes(partitions)
+            })
+            .collect();
+        out.extend(open_at(ctx, leader, topics).await?);
+    }
+    Ok(out)
+}
+
+async fn open_at(
+    ctx: &Ctx,
+    leader: i32,
+    topics: Vec<TopicRequest>,
+) -> Result<Vec<HangingTxn>, ConsoleError> {
+    let response = match call_at(
         ctx,
+        leader,
         RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(topics)),
     )
     .await?

@@ -1,0 +1,242 @@
+//! The console in a real 3-node combined cluster: from ONE node's admin
+//! endpoint, the message browser shows the records of every partition,
+//! those led by the other nodes included (Fetch to their leaders), and a
+//! group coordinated by another node is listed, shows its lag and is
+//! reset there.
+
+// An integration test: unwrapping is how a failed step fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use std::collections::BTreeSet;
+use support::cluster::{
+    combined_specs, create_topic, eventually, known_coordinator, metadata, ProcessCluster,
+    GROUP_KEY,
+};
+use support::http::{get, request};
+use support::{free_port, produce_values, topic_name, Connection};
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// A simple consumer's commit (no member), as the tools make one.
+fn commit(conn: &mut Connection, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(
+                offsets
+                    .iter()
+                    .map(|&(p, o)| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(o)
+                    })
+                    .collect(),
+            )]);
+    let ResponseKind::OffsetCommit(r) =
+        conn.request(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request))
+    else {
+        panic!()
+    };
+    for p in &r.topics[0].partitions {
+        assert_eq!(p.error_code, 0);
+    }
+}
+
+/// The group's committed offsets as a Kafka client reads them.
+fn committed(conn: &mut Connection, group: &str) -> Vec<(i32, i64)> {
+    let request =
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(None)]);
+    let ResponseKind::OffsetFetch(r) =
+        conn.request(ApiKey::OffsetFetch, 9, RequestKind::OffsetFetch(request))
+    else {
+        panic!()
+    };
+    assert_eq!(r.groups[0].error_code, 0);
+    let mut out: Vec<_> = r.groups[0]
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition_index, p.committed_offset))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn cell(class: &str, value: impl std::fmt::Display) -> String {
+    format!(r#"<td class="num {class}">{value}</td>"#)
+}
+
+/// The markup of one partition's row, up to the next row.
+fn row<'a>(body: &'a str, partition: &str) -> &'a str {
+    let start = body
+        .find(&format!(r#"data-partition="{partition}""#))
+        .unwrap_or_else(|| panic!("no row for {partition} in {body}"));
+    let rest = &body[start..];
+    &rest[..rest.find("</tr>").unwrap_or(rest.len())]
+}
+
+#[test]
+fn browser_reads_partitions_led_by_other_nodes() {
+    let admins: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let specs = combined_specs(3, |i| {
+        format!("gregor.admin.listener=127.0.0.1:{}\n", admins[i])
+    });
+    // Few offsets partitions, one replica each: groups spread over nodes.
+    let cluster = ProcessCluster::start(
+        specs,
+        &[
+            "offsets.topic.num.partitions=3",
+            "offsets.topic.replication.factor=1",
+        ],
+    );
+    let topic = "spread";
+    let (code, _) = create_topic(&mut cluster.connect(0), topic, 6, 1);
+    assert_eq!(code, 0);
+    // Partition -> index of the node leading it, once node 0 knows them all.
+    let leaders: Vec<(i32, usize)> = eventually(30, "leaders of every partition", || {
+        let response = metadata(&mut cluster.connect(0), Some(&[topic]));
+        let t = response.topics.first()?;
+        let leaders: Vec<(i32, usize)> = t
+            .partitions
+            .iter()
+            .filter(|p| p.leader_id.0 > 0)
+            .map(|p| (p.partition_index, p.leader_id.0 as usize - 1))
+            .collect();
+        (leaders.len() == 6).then_some(leaders)
+    });
+    let nodes: BTreeSet<usize> = leaders.iter().map(|(_, n)| *n).collect();
+    assert!(
+        nodes.iter().any(|n| *n != 0),
+        "some partition must be led by another node: {leaders:?}"
+    );
+    for (p, node) in &leaders {
+        let values: Vec<String> = (0..3).map(|i| format!("value-p{p}-{i}")).collect();
+        produce_values(
+            &mut cluster.connect(*node),
+            topic,
+            *p,
+            1_000 + *p as i64,
+            values,
+        );
+    }
+
+    // Every partition from node 0's console, oldest first.
+    let all = get(
+        admins[0],
+        &format!("/console/messages/results?topic={topic}&partition=all&from=oldest&limit=100"),
+    );
+    assert_eq!(all.status, 200, "{}", all.body);
+    for (p, _) in &leaders {
+        for i in 0..3 {
+            assert!(
+                all.body.contains(&format!("value-p{p}-{i}")),
+                "partition {p} record {i} missing: {}",
+                all.body
+            );
+        }
+    }
+    assert!(all.body.contains("18 records shown"), "{}", all.body);
+
+    // One partition led elsewhere, from an offset, and the newest record.
+    let (remote, _) = *leaders.iter().find(|(_, n)| *n != 0).unwrap();
+    let one = get(
+        admins[0],
+        &format!("/console/messages/results?topic={topic}&partition={remote}&from=offset&offset=1"),
+    );
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert!(
+        !one.body.contains(&format!("value-p{remote}-0")),
+        "{}",
+        one.body
+    );
+    assert!(
+        one.body.contains(&format!("value-p{remote}-1")),
+        "{}",
+        one.body
+    );
+    assert!(
+        one.body.contains(&format!("value-p{remote}-2")),
+        "{}",
+        one.body
+    );
+    let newest = get(
+        admins[0],
+        &format!("/console/messages/results?topic={topic}&partition={remote}&from=newest&limit=1"),
+    );
+    assert_eq!(newest.status, 200, "{}", newest.body);
+    assert!(newest.body.contains("1 records shown"), "{}", newest.body);
+    assert!(
+        newest.body.contains(&format!("value-p{remote}-2")),
+        "{}",
+        newest.body
+    );
+    // A filter runs on the records read from the leader too.
+    let filtered = get(
+        admins[0],
+        &format!(
+            "/console/messages/results?topic={topic}&partition=all&from=oldest&filter={}",
+            support::http::encode(&format!("value == \"value-p{remote}-1\""))
+        ),
+    );
+    assert_eq!(filtered.status, 200, "{}", filtered.body);
+    assert!(
+        filtered.body.contains("1 records shown"),
+        "{}",
+        filtered.body
+    );
+
+    // A group coordinated by another node than the console's.
+    let (group, coordinator) = (0..100)
+        .map(|n| format!("grp-{n}"))
+        .map(|g| {
+            let c = known_coordinator(&cluster, 0, GROUP_KEY, &g);
+            (g, c)
+        })
+        .find(|(_, c)| *c != 1)
+        .expect("a group coordinated by node 2 or 3");
+    let mut at_coordinator = cluster.connect(coordinator as usize - 1);
+    let offsets: Vec<(i32, i64)> = (0..6).map(|p| (p, 1)).collect();
+    commit(&mut at_coordinator, &group, topic, &offsets);
+
+    let list = get(admins[0], "/console/groups");
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains(&group), "{}", list.body);
+    let page = get(admins[0], &format!("/console/groups/{group}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    for (p, _) in &leaders {
+        let r = row(&page.body, &format!("{topic}-{p}"));
+        assert!(r.contains(&cell("committed", 1)), "{r}");
+        assert!(r.contains(&cell("log-end", 3)), "{r}");
+        assert!(r.contains(&cell("lag", 2)), "{r}");
+    }
+
+    // Reset through the coordinator, read back there by a client.
+    let done = request(
+        admins[0],
+        "POST",
+        &format!("/console/groups/{group}/reset"),
+        &[],
+        &format!("topic={topic}&to=earliest&action=execute"),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Offsets committed"), "{}", done.body);
+    let reset: Vec<(i32, i64)> = (0..6).map(|p| (p, 0)).collect();
+    assert_eq!(committed(&mut at_coordinator, &group), reset);
+}
