@@ -18,6 +18,7 @@ use super::form::Query;
 use super::records::{self, Scanned, Start};
 use super::remote_records::{self, Leader};
 use super::state::ConsoleState;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -175,6 +176,8 @@ struct Outcome {
     /// Partitions of the topic without a leader (or not hosted here when
     /// this broker is their leader).
     elsewhere: Vec<i32>,
+    /// Partitions whose leader could not be read, with why.
+    unreachable: Vec<(i32, String)>,
 }
 
 async fn browse(ctx: &Ctx, b: &Browse) -> Result<Outcome, ConsoleError> {
@@ -268,6 +271,7 @@ async fn browse(ctx: &Ctx, b: &Browse) -> Result<Outcome, ConsoleError> {
     .await
     .map_err(|e| ConsoleError::internal(format!("browse failed: {e}")))?
     .map_err(|e| ConsoleError::internal(format!("cannot read the log: {e}")))?;
+    let mut unreachable = Vec::new();
     for (index, leader) in leaders {
         if leader == me {
             continue;
@@ -282,15 +286,21 @@ async fn browse(ctx: &Ctx, b: &Browse) -> Result<Outcome, ConsoleError> {
             partition: index,
         };
         let keep = keeper(filter.clone(), index);
-        let scanned =
-            remote_records::scan(ctx, &at, start, limit, max_scan, keep_last, keep).await?;
-        scans.push((index, Some(scanned)));
+        match remote_records::scan(ctx, &at, start, limit, max_scan, keep_last, keep).await {
+            Ok(scanned) => scans.push((index, Some(scanned))),
+            // A leader out of reach costs its partition, not the page.
+            Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => {
+                unreachable.push((index, e.message))
+            }
+            Err(e) => return Err(e),
+        }
     }
     let mut outcome = Outcome {
         records: Vec::new(),
         scanned: 0,
         truncated: false,
         elsewhere: Vec::new(),
+        unreachable,
     };
     for (index, scan) in scans {
         match scan {
@@ -356,6 +366,9 @@ fn render(b: &Browse, params: &Params, outcome: &Outcome) -> Markup {
             @if !outcome.elsewhere.is_empty() {
                 ". Partitions without a leader: "
                 (outcome.elsewhere.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "))
+            }
+            @for (p, why) in &outcome.unreachable {
+                ". Partition " (p) " not read: " (why)
             }
         }
         table #records {

@@ -75,6 +75,16 @@ impl Ctx {
                     password,
                 })
             }
+            // Without SASL the other broker would see User:ANONYMOUS, not
+            // the logged-in user: refuse rather than act as someone else.
+            _ if self.password.is_some() => {
+                return Err(unavailable(format!(
+                    "broker {node} is reached on listener {}, which has no SASL login: \
+                     the console cannot act there as {}; open its own console",
+                    self.state.listener.name,
+                    self.principal()
+                )))
+            }
             _ => None,
         };
         let options = ConnectOptions {
