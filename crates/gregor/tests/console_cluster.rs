@@ -28,8 +28,9 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-/// A simple consumer's commit (no member), as the tools make one.
-fn commit(conn: &mut Connection, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+/// A simple consumer's commit (no member), as the tools make one: the
+/// first error code, or 0.
+fn commit(conn: &mut Connection, group: &str, topic: &str, offsets: &[(i32, i64)]) -> i16 {
     let request = OffsetCommitRequest::default()
         .with_group_id(GroupId(s(group)))
         .with_generation_id_or_member_epoch(-1)
@@ -50,9 +51,12 @@ fn commit(conn: &mut Connection, group: &str, topic: &str, offsets: &[(i32, i64)
     else {
         panic!()
     };
-    for p in &r.topics[0].partitions {
-        assert_eq!(p.error_code, 0);
-    }
+    r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .find(|c| *c != 0)
+        .unwrap_or(0)
 }
 
 /// The group's committed offsets as a Kafka client reads them.
@@ -222,7 +226,12 @@ fn browser_reads_partitions_led_by_other_nodes() {
         .expect("a group coordinated by node 2 or 3");
     let mut at_coordinator = cluster.connect(coordinator as usize - 1);
     let offsets: Vec<(i32, i64)> = (0..6).map(|p| (p, 1)).collect();
-    commit(&mut at_coordinator, &group, topic, &offsets);
+    // The coordinator may learn it coordinates a moment after others do.
+    eventually(30, "the offsets committed", || {
+        let code = commit(&mut at_coordinator, &group, topic, &offsets);
+        assert!(code == 0 || code == 14 || code == 16, "commit: {code}");
+        (code == 0).then_some(())
+    });
 
     let list = get(admins[0], "/console/groups");
     assert_eq!(list.status, 200, "{}", list.body);
@@ -248,6 +257,16 @@ fn browser_reads_partitions_led_by_other_nodes() {
     assert!(done.body.contains("Offsets committed"), "{}", done.body);
     let reset: Vec<(i32, i64)> = (0..6).map(|p| (p, 0)).collect();
     assert_eq!(committed(&mut at_coordinator, &group), reset);
+
+    // Watermarks of every partition, from their leaders.
+    let page = get(admins[0], &format!("/console/topics/{topic}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.body.matches(r#"<td class="num hw">3</td>"#).count(),
+        6,
+        "{}",
+        page.body
+    );
 
     // A leader out of reach costs its partitions, not the page.
     let gone = leaders.iter().find(|(_, n)| *n != 0).unwrap().1;

@@ -39,6 +39,9 @@ pub struct Ctx {
     /// The password of the HTTP Basic login, to log in as the same user on
     /// another broker of the cluster (see [`super::remote`]).
     pub(crate) password: Option<String>,
+    /// Connections to other brokers opened for this HTTP request, reused
+    /// by its later calls (a browse sends many Fetches to one leader).
+    pub(crate) remotes: super::remote::Remotes,
 }
 
 impl FromRequestParts<ConsoleState> for Ctx {
@@ -68,6 +71,7 @@ impl FromRequestParts<ConsoleState> for Ctx {
             },
             htmx,
             password,
+            remotes: Default::default(),
         })
     }
 }

@@ -4,15 +4,20 @@
 //! coordinator. The console connects to the other broker's client
 //! listener (the one the console's own requests are handled as) with the
 //! user's HTTP Basic credentials as a SASL login, so that broker checks
-//! the same ACLs as for any client. Each call opens one connection and is
-//! bounded by timeouts; failures are console errors, never panics.
+//! the same ACLs as for any client. Connections live as long as the HTTP
+//! request that opened them; every call is bounded by timeouts; failures
+//! are console errors (503 naming the broker), never panics.
 
 use super::ctx::Ctx;
 use super::error::ConsoleError;
 use crate::config::SecurityProtocol;
 use gregor_client::{ConnectOptions, Connection, Connector, SaslCredentials};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use std::collections::HashMap;
 use std::time::Duration;
+
+/// Open connections by node id, for one HTTP request.
+pub type Remotes = tokio::sync::Mutex<HashMap<i32, Connection>>;
 
 /// Bounds a remote call: establishing the TCP connection, and every
 /// request (the SASL handshake included).
@@ -60,6 +65,15 @@ impl Ctx {
             return self.kafka(api_key, version, body).await;
         }
         let address = self.address_of(node)?;
+        let failed = |e: anyhow::Error| unavailable(format!("broker {node} ({address}): {e:#}"));
+        let mut remotes = self.remotes.lock().await;
+        if let Some(connection) = remotes.get_mut(&node).filter(|c| c.is_usable()) {
+            let result = connection.send(api_key, version, body).await;
+            if result.is_err() {
+                remotes.remove(&node);
+            }
+            return result.map(|(response, _)| response).map_err(failed);
+        }
         let sasl = match self.state.listener.protocol {
             SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
                 let mechanism = self.state.remote_mechanism.clone().ok_or_else(|| {
@@ -94,7 +108,6 @@ impl Ctx {
             connector: Connector::new(self.state.remote_tls.clone(), sasl),
             ..ConnectOptions::default()
         };
-        let failed = |e: anyhow::Error| unavailable(format!("broker {node} ({address}): {e:#}"));
         let mut connection = Connection::connect_with(&address, &options)
             .await
             .map_err(failed)?;
@@ -102,6 +115,7 @@ impl Ctx {
             .send(api_key, version, body)
             .await
             .map_err(failed)?;
+        remotes.insert(node, connection);
         Ok(response)
     }
 }

@@ -1,4 +1,4 @@
-//! The message browser's read of a partition this broker does not host:
+//! The message browser's read of a partition another broker leads:
 //! ListOffsets and Fetch (isolation READ_COMMITTED) to its leader as the
 //! logged-in user, decoded by the same [`Scanner`] as a local read.
 

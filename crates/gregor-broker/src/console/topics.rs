@@ -352,6 +352,6 @@ async fn detail(ctx: Ctx, Path(name): Path<String>) -> Result<Response, ConsoleE
 
 fn offset_cell(offset: Option<&i64>) -> Markup {
     html! {
-        @match offset { Some(o) => { (o) }, None => { span.muted title="led by another broker" { "-" } } }
+        @match offset { Some(o) => { (o) }, None => { span.muted title="no leader answered" { "-" } } }
     }
 }
