@@ -93,6 +93,37 @@ fn create(connect: impl Fn() -> Connection, topic: &str) {
     });
 }
 
+/// A transactional batch of producer 777 without a transactional id (as
+/// pre-KIP-890 clients could send): no coordinator knows the transaction
+/// it opens, so it hangs.
+fn hang(conn: &mut Connection, topic: &str, partition: i32) {
+    use gregor_protocol::compression::Compression;
+    use gregor_protocol::records::BatchBuilder;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let mut batch = BatchBuilder::new(Compression::None)
+        .producer(777, 3, 0)
+        .transactional(true);
+    batch.push(
+        1_000,
+        None,
+        Some(bytes::Bytes::from_static(b"stuck")),
+        Vec::new(),
+    );
+    let request = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch.build().unwrap().freeze()))])]);
+    let ResponseKind::Produce(r) = conn.request(ApiKey::Produce, 9, RequestKind::Produce(request))
+    else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+}
+
 fn cell(class: &str, value: impl std::fmt::Display) -> String {
     format!(r#"<td class="num {class}">{value}</td>"#)
 }
@@ -267,6 +298,38 @@ fn browser_reads_partitions_led_by_other_nodes() {
         "{}",
         page.body
     );
+
+    // A hanging transaction on a partition led elsewhere: found with
+    // DescribeProducers and aborted with WriteTxnMarkers at its leader;
+    // then the browser (READ_COMMITTED over Fetch) skips its record.
+    let (remote, node) = *leaders.iter().find(|(_, n)| *n != 0).unwrap();
+    hang(&mut cluster.connect(node), topic, remote);
+    produce_values(&mut cluster.connect(node), topic, remote, 2_000, ["after"]);
+    let page = get(admins[0], "/console/transactions");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let hanging = &page.body[page.body.find(r#"id="hanging""#).unwrap()..];
+    assert!(
+        hanging.contains(&format!(
+            "<td>{topic}-{remote}</td><td class=\"num\">777</td>"
+        )),
+        "{hanging}"
+    );
+    let aborted = request(
+        admins[0],
+        "POST",
+        "/console/transactions/abort",
+        &[],
+        &format!("topic={topic}&partition={remote}&start_offset=3"),
+    );
+    assert_eq!(aborted.status, 200, "{}", aborted.body);
+    let read = get(
+        admins[0],
+        &format!("/console/messages/results?topic={topic}&partition={remote}&from=oldest"),
+    );
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert!(read.body.contains("after"), "{}", read.body);
+    assert!(!read.body.contains("stuck"), "{}", read.body);
+    assert!(read.body.contains("4 records shown"), "{}", read.body);
 
     // A leader out of reach costs its partitions, not the page.
     let gone = leaders.iter().find(|(_, n)| *n != 0).unwrap().1;
