@@ -7,6 +7,7 @@ confirmation, and read-only mode refusing a delete. Screenshots: target/console-
 """
 
 import json
+import time
 
 import pytest
 from confluent_kafka import Producer
@@ -217,4 +218,9 @@ def test_browser_shows_committed_records_only(console_factory, topic):
     assert "still-open" not in body
     assert body.count('<tr class="record">') == 2
     p.commit_transaction(30)
-    assert "still-open" in browse("from=newest")
+    # The commit's marker is written after EndTxn is answered (as Kafka's coordinator does):
+    # the record shows once the last stable offset passes it.
+    deadline = time.monotonic() + 15
+    while "still-open" not in browse("from=newest"):
+        assert time.monotonic() < deadline, "the committed record never showed"
+        time.sleep(0.2)
