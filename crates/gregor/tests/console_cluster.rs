@@ -10,9 +10,6 @@
 mod support;
 
 use base64::Engine;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -31,32 +28,7 @@ fn s(v: &str) -> StrBytes {
 /// A simple consumer's commit (no member), as the tools make one: the
 /// first error code, or 0.
 fn commit(conn: &mut Connection, group: &str, topic: &str, offsets: &[(i32, i64)]) -> i16 {
-    let request = OffsetCommitRequest::default()
-        .with_group_id(GroupId(s(group)))
-        .with_generation_id_or_member_epoch(-1)
-        .with_topics(vec![OffsetCommitRequestTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(
-                offsets
-                    .iter()
-                    .map(|&(p, o)| {
-                        OffsetCommitRequestPartition::default()
-                            .with_partition_index(p)
-                            .with_committed_offset(o)
-                    })
-                    .collect(),
-            )]);
-    let ResponseKind::OffsetCommit(r) =
-        conn.request(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request))
-    else {
-        panic!()
-    };
-    r.topics[0]
-        .partitions
-        .iter()
-        .map(|p| p.error_code)
-        .find(|c| *c != 0)
-        .unwrap_or(0)
+    support::simple_commit(conn, group, topic, offsets)
 }
 
 /// The group's committed offsets as a Kafka client reads them.

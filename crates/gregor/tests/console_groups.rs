@@ -11,9 +11,6 @@
 mod support;
 
 use gregor_protocol::error_codes::NONE;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -44,29 +41,7 @@ fn s(v: &str) -> StrBytes {
 
 /// A simple consumer's commit (no member), as the tools make one.
 fn commit(conn: &mut Connection, group: &str, topic: &str, offsets: &[(i32, i64)]) {
-    let request = OffsetCommitRequest::default()
-        .with_group_id(GroupId(s(group)))
-        .with_generation_id_or_member_epoch(-1)
-        .with_topics(vec![OffsetCommitRequestTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(
-                offsets
-                    .iter()
-                    .map(|&(p, o)| {
-                        OffsetCommitRequestPartition::default()
-                            .with_partition_index(p)
-                            .with_committed_offset(o)
-                    })
-                    .collect(),
-            )]);
-    let ResponseKind::OffsetCommit(r) =
-        conn.request(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request))
-    else {
-        panic!()
-    };
-    for p in &r.topics[0].partitions {
-        assert_eq!(p.error_code, NONE);
-    }
+    assert_eq!(support::simple_commit(conn, group, topic, offsets), NONE);
 }
 
 /// The group's committed offsets as a Kafka client reads them.

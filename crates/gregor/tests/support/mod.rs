@@ -493,3 +493,44 @@ pub fn wait_for_group_coordinator(conn: &mut Connection, group: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A simple consumer's commit (no member), as the tools make one: the first
+/// partition error code, or 0.
+pub fn simple_commit(
+    conn: &mut Connection,
+    group: &str,
+    topic: &str,
+    offsets: &[(i32, i64)],
+) -> i16 {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let request = kafka_protocol::messages::OffsetCommitRequest::default()
+        .with_group_id(kafka_protocol::messages::GroupId(StrBytes::from_string(
+            group.to_string(),
+        )))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(
+                offsets
+                    .iter()
+                    .map(|&(p, o)| {
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(o)
+                    })
+                    .collect(),
+            )]);
+    let ResponseKind::OffsetCommit(r) =
+        conn.request(ApiKey::OffsetCommit, 8, RequestKind::OffsetCommit(request))
+    else {
+        panic!("not an OffsetCommit response")
+    };
+    r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .find(|c| *c != 0)
+        .unwrap_or(0)
+}
