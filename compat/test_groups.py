@@ -234,7 +234,7 @@ def test_gregor_group_describe_shows_lag_of_a_group_that_is_behind(broker):
     c.close()
     listed = subprocess.run([GREGOR_BIN, "group", "list", "--bootstrap-server", b], capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
-    assert "laggards\tEmpty" in listed.stdout.splitlines()
+    assert "laggards\tEmpty\tclassic" in listed.stdout.splitlines()
     out = subprocess.run([GREGOR_BIN, "group", "describe", "laggards", "--bootstrap-server", b],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -289,7 +289,7 @@ def test_gregor_group_describe_shows_members_and_lag(broker_factory):
         listed = subprocess.run([GREGOR_BIN, "group", "list", "--bootstrap-server", b],
                                 capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0, listed.stderr
-        assert f"{group}\tStable" in listed.stdout.splitlines()
+        assert f"{group}\tStable\tconsumer" in listed.stdout.splitlines()
         out = subprocess.run([GREGOR_BIN, "group", "describe", group, "--bootstrap-server", b],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr

@@ -352,12 +352,13 @@ def _bytes(r):
     return None if n == 0 else r.take(n - 1)
 
 
-GROUP_KEY, TXN_KEY = 0, 1
+GROUP_KEY, TXN_KEY, SHARE_KEY = 0, 1, 2
 
 
 def find_coordinator(host, key, key_type=GROUP_KEY):
-    """FindCoordinator v4 -> (error_code, node_id)."""
-    r = call(host, 10, 4, _W().i8(key_type).n(1).s(key).tags())
+    """FindCoordinator v4 (v6 for a SHARE key, "group:topicId:partition") -> (error_code, node_id)."""
+    version = 6 if key_type == SHARE_KEY else 4
+    r = call(host, 10, version, _W().i8(key_type).n(1).s(key).tags())
     r.i32()
     assert r.compact_len() == 1
     r.compact_str()

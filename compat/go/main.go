@@ -42,6 +42,10 @@
 //
 //	franz-compat -b HOST:PORT fault-produce ...   (faults.go: the fault tests' idempotent producer)
 //
+//	franz-compat -b HOST:PORT share-consume -topic T -group G ...   (share.go: a share-group member)
+//	franz-compat -b HOST:PORT share-raw -topic T -group G   (share_raw.go: bad share requests, error codes)
+//	franz-compat -b HOST:PORT share-raw-v2 -topic T -group G   (share_raw_v2.go: ShareFetch/ShareAcknowledge v2)
+//
 // No RecordDeliveryTimeout: franz-go measures it from Record.Timestamp, which the tests
 // set to old CreateTimes; the 60s context bounds production instead.
 // Idempotent production is disabled: the broker under test may not implement it.
@@ -165,6 +169,13 @@ func main() {
 	txnTimeoutMs := sub.Int("txn-timeout-ms", 30000, "txn-pipeline: transaction timeout")
 	rate := sub.Float64("rate", 0, "fault-produce: records per second")
 	maxMs := sub.Int("max-ms", 600000, "fault-produce: stop after this long even if stdin stays open")
+	var acts actFlags
+	sub.Var(&acts, "act", "share-consume: VALUE[@N]=accept|release|reject|hold (repeatable)")
+	holdMs := sub.Int("hold-ms", 0, "share-consume: how long a held record stays unacknowledged")
+	runMs := sub.Int("run-ms", 0, "share-consume: stop after this long (0: when stdin closes)")
+	renewMs := sub.Int("renew-ms", 1000, "share-consume: how often a record to renew is renewed")
+	maxRecords := sub.Int("max-records", 0, "share-consume: records per poll and ShareFetch (0: franz-go's default)")
+	quiet := sub.Bool("quiet", false, "share-consume: print counts every 500 ms instead of records")
 	_ = sub.Parse(flag.Args()[1:])
 	if *topic == "" {
 		die("-topic is required")
@@ -184,6 +195,13 @@ func main() {
 		txnPipeline(pipelineArgs{bootstrap: *bootstrap, in: *topic, out: *out, group: *group, txnID: *txnID,
 			balancer: *balancer, instanceID: *instanceID, protocol: *protocol, batch: *batch,
 			tag: *tag, abortEvery: *abortEvery, txnTimeout: time.Duration(*txnTimeoutMs) * time.Millisecond})
+	case "share-raw":
+		shareRawSteps(*bootstrap, *topic, *group)
+	case "share-raw-v2":
+		shareRawV2Steps(*bootstrap, *topic, *group)
+	case "share-consume":
+		shareConsume(shareArgs{bootstrap: *bootstrap, topic: *topic, group: *group, acts: acts, holdMs: *holdMs,
+			runMs: *runMs, renewMs: *renewMs, maxRecords: *maxRecords, quiet: *quiet})
 	default:
 		die("unknown command %q", cmd)
 	}

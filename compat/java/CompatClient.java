@@ -35,6 +35,8 @@
 //       the replication fault tests' idempotent producer: see FaultModes.java.
 //   CompatClient BOOTSTRAP group-follow ...
 //       the coordinator failover tests' group member: see GroupModes.java.
+//   CompatClient BOOTSTRAP share-consume TOPIC GROUP ...
+//       a KafkaShareConsumer (share groups, KIP-932) with explicit acknowledgement: see ShareModes.java.
 
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -123,6 +125,7 @@ public class CompatClient {
             case "read-all": TxnModes.readAll(bootstrap, rest); break;
             case "fault-produce": FaultModes.faultProduce(bootstrap, rest); break;
             case "group-follow": GroupModes.groupFollow(bootstrap, rest); break;
+            case "share-consume": ShareModes.shareConsume(bootstrap, rest); break;
             default:
                 System.err.println("unknown command " + cmd);
                 System.exit(2);

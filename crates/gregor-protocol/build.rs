@@ -205,7 +205,12 @@ fn default_expr(f: &Field) -> Res<String> {
         ("string", Some(s)) if s != "null" => format!("String::from({s:?})"),
         ("bool", Some(s)) => (s == "true").to_string(),
         (t, Some(s)) if t.starts_with("int") || t.starts_with("uint") => {
-            format!("{}_{}", s.parse::<i64>()?, prim_rust(t)?)
+            // Kafka writes some defaults in hex (ShareFetch MaxBytes: 0x7fffffff).
+            let value = match s.strip_prefix("0x") {
+                Some(hex) => i64::from_str_radix(hex, 16)?,
+                None => s.parse::<i64>()?,
+            };
+            format!("{}_{}", value, prim_rust(t)?)
         }
         ("float64", Some(s)) => format!("{}_f64", s.parse::<f64>()?),
         _ => format!("<{} as Default>::default()", rust_type(f)?),
@@ -225,10 +230,14 @@ fn parse_fields(
         let s = |k: &str| f.get(k).and_then(Value::as_str);
         let name = s("name").ok_or("field without name")?.to_string();
         let ty = s("type").ok_or("field without type")?.to_string();
+        // A `records` field is length-prefixed bytes on the wire (Kafka's
+        // MemoryRecords): carried as raw bytes here, parsed elsewhere.
+        let ty = if ty == "records" {
+            "bytes".to_string()
+        } else {
+            ty
+        };
         let base = elem(&ty).unwrap_or(&ty).to_string();
-        if base == "records" {
-            return Err("records fields are not supported".into());
-        }
         if !is_prim(&base) && !out.contains_key(&base) {
             let inner = f
                 .get("fields")

@@ -8,9 +8,11 @@
 pub mod authorizer;
 mod consumer_groups;
 pub mod dynamic;
+pub mod group_resource;
 pub mod listeners;
 mod quorum;
 pub mod sasl;
+mod share_groups;
 mod streams_groups;
 
 pub use listeners::{Listener, ListenerSettings, SecurityProtocol};
@@ -661,6 +663,108 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Most members a consumer-protocol group may have.",
     ),
     def(
+        "group.share.session.timeout.ms",
+        Int,
+        "45000",
+        "How long a share-group (KIP-932) member may go without heartbeating before it is fenced.",
+    ),
+    def(
+        "group.share.min.session.timeout.ms",
+        Int,
+        "45000",
+        "Lower bound of group.share.session.timeout.ms.",
+    ),
+    def(
+        "group.share.max.session.timeout.ms",
+        Int,
+        "60000",
+        "Upper bound of group.share.session.timeout.ms.",
+    ),
+    def(
+        "group.share.heartbeat.interval.ms",
+        Int,
+        "5000",
+        "The heartbeat interval given to share-group members.",
+    ),
+    def(
+        "group.share.min.heartbeat.interval.ms",
+        Int,
+        "5000",
+        "Lower bound of group.share.heartbeat.interval.ms.",
+    ),
+    def(
+        "group.share.max.heartbeat.interval.ms",
+        Int,
+        "15000",
+        "Upper bound of group.share.heartbeat.interval.ms.",
+    ),
+    def(
+        "group.share.max.size",
+        Int,
+        "200",
+        "Most members a share group may have (1 to 1000).",
+    ),
+    def(
+        "group.share.record.lock.duration.ms",
+        Int,
+        "30000",
+        "How long a share-group consumer holds a delivered record before it becomes available again.",
+    ),
+    def(
+        "group.share.min.record.lock.duration.ms",
+        Int,
+        "15000",
+        "Lower bound of a group's share.record.lock.duration.ms.",
+    ),
+    def(
+        "group.share.max.record.lock.duration.ms",
+        Int,
+        "60000",
+        "Upper bound of a group's share.record.lock.duration.ms.",
+    ),
+    def(
+        "group.share.delivery.count.limit",
+        Int,
+        "5",
+        "Delivery attempts of a record to a share group before it is archived.",
+    ),
+    def(
+        "group.share.min.delivery.count.limit",
+        Int,
+        "2",
+        "Lower bound of a group's share.delivery.count.limit.",
+    ),
+    def(
+        "group.share.max.delivery.count.limit",
+        Int,
+        "10",
+        "Upper bound of a group's share.delivery.count.limit.",
+    ),
+    def(
+        "group.share.partition.max.record.locks",
+        Int,
+        "2000",
+        "Most records of a share-partition locked (in flight) at once.",
+    ),
+    def(
+        "group.share.min.partition.max.record.locks",
+        Int,
+        "100",
+        "Lower bound of a group's share.partition.max.record.locks.",
+    ),
+    def(
+        "group.share.max.partition.max.record.locks",
+        Int,
+        "4000",
+        "Upper bound of a group's share.partition.max.record.locks.",
+    ),
+    def(
+        "group.share.max.share.sessions",
+        Int,
+        "2000",
+        "Most share sessions per broker (at least group.share.max.size).",
+    ),
+    def(
         "group.streams.session.timeout.ms",
         Int,
         "45000",
@@ -761,6 +865,42 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Int,
         "2",
         "min.insync.replicas of __transaction_state (1 in the embedded single-node mode).",
+    ),
+    def(
+        "share.coordinator.state.topic.num.partitions",
+        Int,
+        "50",
+        "Partitions of __share_group_state (share-partition delivery state), created on first use.",
+    ),
+    def(
+        "share.coordinator.state.topic.replication.factor",
+        Int,
+        "3",
+        "Replication factor of __share_group_state (1 in the embedded single-node mode).",
+    ),
+    def(
+        "share.coordinator.state.topic.min.isr",
+        Int,
+        "2",
+        "min.insync.replicas of __share_group_state (1 in the embedded single-node mode).",
+    ),
+    def(
+        "share.coordinator.state.topic.segment.bytes",
+        Int,
+        "104857600",
+        "segment.bytes of __share_group_state.",
+    ),
+    def(
+        "share.coordinator.snapshot.update.records.per.snapshot",
+        Int,
+        "500",
+        "ShareUpdate records a share-partition gets in __share_group_state before a full ShareSnapshot is written.",
+    ),
+    def(
+        "share.coordinator.write.timeout.ms",
+        Int,
+        "5000",
+        "How long a share state write waits to be replicated before the request fails.",
     ),
     def(
         "transaction.max.timeout.ms",
@@ -984,8 +1124,6 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "num.recovery.threads.per.data.dir",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
-    "share.coordinator.state.topic.replication.factor",
-    "share.coordinator.state.topic.min.isr",
     // Gregor's JWKS fetch has its own fixed retry (see security/jwks.rs).
     "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
     "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
@@ -1070,7 +1208,11 @@ pub struct BrokerConfig {
     /// `group.consumer.*` (KIP-848 consumer groups).
     pub group_consumer: gregor_coordinator::group::consumer::ConsumerGroupConfig,
     pub group_streams: gregor_coordinator::group::streams::StreamsGroupConfig,
+    /// `group.share.*` (KIP-932 share groups).
+    pub group_share: gregor_coordinator::share::ShareGroupConfig,
     pub txn: TxnSettings,
+    /// `share.coordinator.*`: the share coordinator's `__share_group_state`.
+    pub share_coordinator: ShareCoordinatorSettings,
     /// `replica.fetch.*` and the high-watermark checkpoint interval.
     pub fetcher: FetcherSettings,
     /// `authorizer.class.name`, `super.users` and the audit switches.
@@ -1087,6 +1229,36 @@ pub struct FetcherSettings {
     pub backoff_ms: u64,
     pub socket_timeout_ms: u64,
     pub high_watermark_checkpoint_interval_ms: u64,
+}
+
+/// The `share.coordinator.*` settings (KIP-932's share coordinator).
+#[derive(Debug, Clone)]
+pub struct ShareCoordinatorSettings {
+    /// `share.coordinator.state.topic.num.partitions`.
+    pub partitions: i32,
+    /// `share.coordinator.state.topic.replication.factor`.
+    pub replication_factor: i16,
+    /// `share.coordinator.state.topic.min.isr`.
+    pub min_isr: i32,
+    /// `share.coordinator.state.topic.segment.bytes`.
+    pub segment_bytes: i32,
+    /// `share.coordinator.snapshot.update.records.per.snapshot`.
+    pub updates_per_snapshot: i32,
+    /// `share.coordinator.write.timeout.ms`.
+    pub write_timeout_ms: u64,
+}
+
+impl Default for ShareCoordinatorSettings {
+    fn default() -> Self {
+        ShareCoordinatorSettings {
+            partitions: 50,
+            replication_factor: 1,
+            min_isr: 1,
+            segment_bytes: 104_857_600,
+            updates_per_snapshot: 500,
+            write_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// The `transaction.*` and producer-expiry settings.
@@ -1153,7 +1325,9 @@ impl BrokerConfig {
             group_max_session_timeout_ms: 0,
             group_consumer: Default::default(),
             group_streams: Default::default(),
+            group_share: Default::default(),
             txn: TxnSettings::default(),
+            share_coordinator: ShareCoordinatorSettings::default(),
             fetcher: FetcherSettings::default(),
             authorizer: Default::default(),
         };
@@ -1245,6 +1419,7 @@ impl BrokerConfig {
             config.positive("group.max.session.timeout.ms")? as i32;
         config.group_consumer = consumer_groups::settings(&config)?;
         config.group_streams = streams_groups::settings(&config)?;
+        config.group_share = share_groups::settings(&config)?;
         config.txn = TxnSettings {
             state_log_partitions: config.positive("transaction.state.log.num.partitions")? as i32,
             state_log_replication_factor: config
@@ -1261,6 +1436,18 @@ impl BrokerConfig {
                 .positive("transaction.remove.expired.transaction.cleanup.interval.ms")?
                 as u64,
             producer_id_expiration_ms: config.positive("producer.id.expiration.ms")?,
+        };
+        config.share_coordinator = ShareCoordinatorSettings {
+            partitions: config.positive("share.coordinator.state.topic.num.partitions")? as i32,
+            replication_factor: config
+                .internal_topic_setting("share.coordinator.state.topic.replication.factor")?
+                as i16,
+            min_isr: config.internal_topic_setting("share.coordinator.state.topic.min.isr")? as i32,
+            segment_bytes: config.positive("share.coordinator.state.topic.segment.bytes")? as i32,
+            updates_per_snapshot: config
+                .int("share.coordinator.snapshot.update.records.per.snapshot")?
+                .clamp(0, i64::from(i32::MAX)) as i32,
+            write_timeout_ms: config.positive("share.coordinator.write.timeout.ms")? as u64,
         };
         config.leadership()?;
         config.authorizer = authorizer::settings(&config)?;

@@ -57,6 +57,11 @@ pub async fn serve<S: AsyncRead + FetchSink>(
     let mut copy_buf = Vec::new();
     let mut frames = FrameReader::new(node.socket_request_max_bytes);
     let mut muted_until: Option<tokio::time::Instant> = None;
+    // Closes this connection's share sessions when it goes (KIP-932).
+    let _shares = crate::share::ConnectionShares {
+        node: node.clone(),
+        peer,
+    };
     let mut heartbeats = HeartbeatWatch {
         node: node.clone(),
         broker: None,
@@ -98,20 +103,60 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 Admit::Handled => continue,
                 Admit::Close => return,
             };
-        // Streams group APIs (KIP-1071) have no kafka-protocol ApiKey: they
-        // are decoded and answered by their own handler.
-        if !is_controller && handlers::streams_groups::is_streams_frame(&frame) {
+        // APIs (or versions) kafka-protocol 0.18 lacks: decoded and
+        // answered by their own handlers (see handlers::own_frames).
+        if !is_controller && handlers::own_frames::is_own_frame(&frame) {
             let Some(broker) = node.broker() else {
                 return;
             };
-            let Some(bytes) =
-                handlers::streams_groups::handle_frame(&broker, frame, &session).await
-            else {
+            // Counted in the request metrics and measured against the
+            // request quota like any other request.
+            let header_i16 = |at: usize| {
+                frame
+                    .get(at..at + 2)
+                    .map_or(-1, |v| i16::from_be_bytes([v[0], v[1]]))
+            };
+            let (key, version) = (header_i16(0), header_i16(2));
+            let client_id = quota::enforce::frame_client_id(&frame);
+            let dispatched = Instant::now();
+            // Only the handler's polls count as busy time (a ShareFetch's
+            // long poll is a wait), as for the other requests below.
+            let mut handling =
+                std::pin::pin!(handlers::own_frames::handle(&broker, frame, &session));
+            let mut busy = Duration::ZERO;
+            let reply = std::future::poll_fn(|cx| {
+                let start = std::time::Instant::now();
+                let polled = handling.as_mut().poll(cx);
+                busy += start.elapsed();
+                polled
+            })
+            .await;
+            let Some(mut bytes) = reply else {
                 return;
             };
+            let handled = Instant::now();
+            let throttle = quota::enforce::throttle_framed(
+                &broker,
+                &session.principal.name,
+                &client_id,
+                key,
+                busy,
+                &mut bytes,
+            );
+            if throttle > 0 {
+                muted_until = Some(tokio::time::Instant::now() + Duration::from_millis(throttle));
+            }
             if stream.write_all(&bytes).await.is_err() || stream.flush().await.is_err() {
                 return;
             }
+            let counted = Counted {
+                received,
+                dispatched,
+                handled,
+                busy,
+                fetch_from_follower: None,
+            };
+            counted.record(&broker, key, version, Some(Instant::now()));
             continue;
         }
         let supported = |key| handlers::api_versions::supported_on(is_controller, key);

@@ -11,7 +11,7 @@ use crate::cluster::metadata_plane::{CommitError, MetadataPlane};
 use gregor_metadata::alter_partition::{alter_isr_records, check_sender, IsrChange};
 use gregor_metadata::controller::{self, ControllerError, NewTopic, TopicDefaults};
 use gregor_metadata::membership::{
-    BrokerRegistration, Heartbeat, HeartbeatReply, HeartbeatTracker,
+    Arrivals, BrokerRegistration, Heartbeat, HeartbeatReply, HeartbeatTracker,
 };
 use gregor_metadata::{
     encode_batch, ConfigResource, MetadataImage, MetadataRecord, PartitionImage,
@@ -50,6 +50,10 @@ pub struct Controller {
     /// Serialises changes and holds what only the active controller
     /// knows; rebuilt whenever this node starts a new term as leader.
     state: Mutex<ActiveState>,
+    /// When each broker's latest heartbeat arrived, written before the
+    /// heartbeat waits for `state`: session expiry counts a heartbeat still
+    /// queued behind slow changes (as Kafka's trackBrokerHeartbeat).
+    arrivals: Mutex<Arrivals>,
     /// The unused rest of this broker's current producer-id block: [next, end).
     producer_ids: Mutex<(i64, i64)>,
     defaults: TopicDefaults,
@@ -84,6 +88,7 @@ impl Controller {
                 epoch: None,
                 heartbeats: HeartbeatTracker::new(session_timeout_ms, false),
             }),
+            arrivals: Mutex::new(Arrivals::new()),
             producer_ids: Mutex::new((0, 0)),
             defaults,
             session_timeout_ms,
@@ -219,6 +224,10 @@ impl Controller {
     /// committed.
     pub fn heartbeat(&self, request: &Heartbeat) -> Result<HeartbeatReply, ControllerError> {
         let now = crate::clock::now_ms();
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(request.id, (request.epoch, now));
         self.change(false, |image, heartbeats| {
             heartbeats.heartbeat(image, request, now)
         })
@@ -249,7 +258,12 @@ impl Controller {
         }
         let now = crate::clock::now_ms();
         let result = self.change(false, |image, heartbeats| {
-            Ok((heartbeats.expire(image, now), ()))
+            let arrivals = self
+                .arrivals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            Ok((heartbeats.expire(image, now, &arrivals), ()))
         });
         if let Err(err) = result {
             tracing::debug!(code = err.code, message = %err.message, "session expiry not applied");
@@ -316,6 +330,30 @@ impl Controller {
                 self.forward_create_topic(topic, validate_only)
             }
             other => other.map(|_| id),
+        }
+    }
+
+    /// Creates the topics of one CreateTopics as one metadata change (see
+    /// [`controller::create_topics`]): each topic's id or its refusal; an
+    /// error for the whole request. A broker that is not the active
+    /// controller forwards each topic.
+    pub fn create_topics(
+        &self,
+        topics: &[NewTopic],
+        validate_only: bool,
+    ) -> Result<Vec<Result<Uuid, ControllerError>>, ControllerError> {
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let decided = self.change(validate_only, |image, _| {
+            controller::create_topics(image, topics, self.defaults, Uuid::new_v4)
+        });
+        match decided {
+            Err(err) if err.code == NOT_CONTROLLER => Ok(topics
+                .iter()
+                .map(|topic| self.forward_create_topic(topic, validate_only))
+                .collect()),
+            other => other.map(|(_, results, _)| results),
         }
     }
 
@@ -430,6 +468,10 @@ impl Controller {
             let empty = BTreeMap::new();
             let current = match resource {
                 ConfigResource::Broker(id) => image.broker_configs.get(id).unwrap_or(&empty),
+                ConfigResource::Group(group) => image.group_configs.get(group).unwrap_or(&empty),
+                ConfigResource::ClientMetrics(name) => {
+                    image.client_metrics_configs.get(name).unwrap_or(&empty)
+                }
                 _ => &image.broker_default_configs,
             };
             let changes =

@@ -38,6 +38,8 @@ pub struct GroupServiceSettings {
     pub node_id: i32,
 }
 
+/// Cheap to clone: every clone is a handle on the same shards.
+#[derive(Clone)]
 pub struct GroupService {
     core: Arc<Core>,
 }

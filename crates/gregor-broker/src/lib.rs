@@ -33,6 +33,7 @@ pub mod replica_manager;
 pub mod security;
 pub mod send_file;
 pub mod server;
+pub mod share;
 pub mod telemetry;
 pub mod txn_markers;
 pub mod txn_service;

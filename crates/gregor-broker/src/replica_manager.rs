@@ -15,6 +15,7 @@ use crate::replica::isr_sender::{IsrOutbox, IsrWork};
 use crate::replica::leader::{
     AckState, CommittedState, Effects, FollowerFetch, LeaderConfig, LeaderState,
 };
+use crate::replica::log_slot::LogSlot;
 use crate::replica::throttle::{self, ReplicationQuotas};
 use gregor_log::{
     AbortedTxn, AppendInfo, LogError, MarkerInfo, PartitionLog, ReadInfo, SliceInfo, TxnMarker,
@@ -106,7 +107,7 @@ pub struct Partition {
     leadership: RwLock<Leadership>,
     /// The topic's `min.insync.replicas`, checked by acks=all produces.
     min_insync_replicas: AtomicUsize,
-    log: Mutex<Option<PartitionLog>>,
+    log: Mutex<LogSlot>,
     /// Fetches parked until this partition grows or its high watermark
     /// moves (the fetch purgatory).
     waiters: Mutex<Vec<Weak<Notify>>>,
@@ -383,7 +384,7 @@ impl Partition {
     }
 
     pub fn log_end_offset(&self) -> Result<i64, LogError> {
-        self.with_log(|log| Ok(log.log_end_offset()))
+        self.with_log_or_empty(|_| 0, |log| Ok(log.log_end_offset()))
     }
 
     /// The leader's log grew: the high watermark may follow.
@@ -392,15 +393,41 @@ impl Partition {
         self.wake_waiters();
     }
 
+    /// Runs `f` on the log, opening it first if this is its first use.
     fn with_log<T>(
         &self,
         f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
     ) -> Result<T, LogError> {
         let mut guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_mut() {
+        let opened = guard.open(|log| {
+            // Kafka's makeLeader, deferred from when this broker became
+            // leader of the then unopened (empty) log.
+            let leadership = self.leadership();
+            if leadership.leader == self.local_id {
+                log.assign_epoch(leadership.leader_epoch, log.log_end_offset())?;
+            }
+            Ok(())
+        })?;
+        match opened {
             Some(log) => f(log),
             None => Err(closed()),
         }
+    }
+
+    /// Like `with_log`, but a log not opened yet (so empty) is answered by
+    /// `empty` from its config, without touching the disk.
+    fn with_log_or_empty<T>(
+        &self,
+        empty: impl FnOnce(&gregor_log::LogConfig) -> T,
+        f: impl FnOnce(&mut PartitionLog) -> Result<T, LogError>,
+    ) -> Result<T, LogError> {
+        {
+            let guard = self.log.lock().unwrap_or_else(|p| p.into_inner());
+            if let (true, Some(config)) = (guard.is_unopened(), guard.config()) {
+                return Ok(empty(config));
+            }
+        }
+        self.with_log(f)
     }
 
     pub fn min_insync_replicas(&self) -> usize {
@@ -543,24 +570,33 @@ impl Partition {
     /// The last stable offset: no open transaction below it.
     pub fn last_stable_offset(&self) -> Result<i64, LogError> {
         let high_watermark = self.high_watermark();
-        self.with_log(|log| {
-            let high_watermark = high_watermark.min(log.log_end_offset());
-            Ok(last_stable_offset(log, high_watermark))
-        })
+        self.with_log_or_empty(
+            |_| 0,
+            |log| {
+                let high_watermark = high_watermark.min(log.log_end_offset());
+                Ok(last_stable_offset(log, high_watermark))
+            },
+        )
     }
 
     /// (log start offset, high watermark).
     pub fn offsets(&self) -> Result<(i64, i64), LogError> {
         let high_watermark = self.high_watermark();
-        self.with_log(|log| {
-            let high_watermark = high_watermark.min(log.log_end_offset());
-            Ok((log.log_start_offset(), high_watermark))
-        })
+        self.with_log_or_empty(
+            |_| (0, 0),
+            |log| {
+                let high_watermark = high_watermark.min(log.log_end_offset());
+                Ok((log.log_start_offset(), high_watermark))
+            },
+        )
     }
 
     /// (log start offset, log end offset): the broker's own replays.
     pub fn log_bounds(&self) -> Result<(i64, i64), LogError> {
-        self.with_log(|log| Ok((log.log_start_offset(), log.log_end_offset())))
+        self.with_log_or_empty(
+            |_| (0, 0),
+            |log| Ok((log.log_start_offset(), log.log_end_offset())),
+        )
     }
 
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
@@ -573,7 +609,7 @@ impl Partition {
     }
 
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
-        self.with_log(|log| log.max_timestamp())
+        self.with_log_or_empty(|_| None, |log| log.max_timestamp())
     }
 
     /// DeleteRecords: moves the log start offset up to `offset` (-1 means
@@ -608,14 +644,17 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Option<(gregor_log::cleaner::Dirtiness, f64)>, LogError> {
         let high_watermark = self.high_watermark();
-        self.with_log(|log| {
-            if !log.config().compact {
-                return Ok(None);
-            }
-            let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
-            let ratio = log.config().min_cleanable_dirty_ratio;
-            Ok(Some((log.dirtiness(now_ms, bound)?, ratio)))
-        })
+        self.with_log_or_empty(
+            |_| None,
+            |log| {
+                if !log.config().compact {
+                    return Ok(None);
+                }
+                let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+                let ratio = log.config().min_cleanable_dirty_ratio;
+                Ok(Some((log.dirtiness(now_ms, bound)?, ratio)))
+            },
+        )
     }
 
     /// Cleans this partition's log (compaction), never past its last
@@ -629,17 +668,20 @@ impl Partition {
         io: &mut dyn FnMut(u64),
     ) -> Result<Option<gregor_log::cleaner::CleanStats>, LogError> {
         let high_watermark = self.high_watermark();
-        let cleaning = self.with_log(|log| {
-            if !log.config().compact {
-                return Ok(None);
-            }
-            let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
-            log.begin_clean(gregor_log::cleaner::CleanOptions {
-                now_ms,
-                upper_bound_offset: bound,
-                dedupe_buffer_bytes,
-            })
-        })?;
+        let cleaning = self.with_log_or_empty(
+            |_| None,
+            |log| {
+                if !log.config().compact {
+                    return Ok(None);
+                }
+                let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+                log.begin_clean(gregor_log::cleaner::CleanOptions {
+                    now_ms,
+                    upper_bound_offset: bound,
+                    dedupe_buffer_bytes,
+                })
+            },
+        )?;
         match cleaning {
             Some(cleaning) => cleaning.run(&mut LockedLog(self), io),
             None => Ok(None),
@@ -688,12 +730,13 @@ impl Partition {
 
     /// How many segments the log has (metrics).
     pub fn segment_count(&self) -> Result<usize, LogError> {
-        self.with_log(|log| Ok(log.segment_count()))
+        // Kafka's new partition has one (empty) segment.
+        self.with_log_or_empty(|_| 1, |log| Ok(log.segment_count()))
     }
 
     /// Bytes on disk of this partition's segments (DescribeLogDirs).
     pub fn size_bytes(&self) -> Result<u64, LogError> {
-        self.with_log(|log| Ok(log.size_bytes()))
+        self.with_log_or_empty(|_| 0, |log| Ok(log.size_bytes()))
     }
 
     /// Registers a parked fetch; it is notified on the next append.
@@ -712,7 +755,8 @@ impl Partition {
     }
 
     fn maintain(&self, now_ms: i64, retention_due: bool, producer_id_expiration_ms: i64) {
-        let result = self.with_log(|log| {
+        // Nothing to roll, flush, expire or delete in a log never opened.
+        let result = self.with_log_or_empty(|_| (), |log| {
             log.roll_if_due(now_ms)?;
             log.flush_if_due(now_ms)?;
             log.expire_producers(now_ms, producer_id_expiration_ms);
@@ -772,6 +816,8 @@ pub struct ReplicaManager {
     pub clean_history: crate::clean_history::CleanHistory,
     /// ISR shrinks and expands of the partitions led here (metrics).
     isr_churn: Arc<IsrChurn>,
+    /// What the last reconcile applied, to visit only what changed since.
+    reconciled: Mutex<Option<Reconciled>>,
 }
 
 impl ReplicaManager {
@@ -791,6 +837,7 @@ impl ReplicaManager {
             quotas: Arc::new(throttle::quotas_for(&config)),
             clean_history: Default::default(),
             isr_churn: Arc::default(),
+            reconciled: Mutex::new(None),
             config,
         }
     }
@@ -860,22 +907,38 @@ impl ReplicaManager {
     /// partitions this broker is a replica of, applies config and
     /// leadership changes, deletes logs of removed topics and of partitions
     /// reassigned away.
+    ///
+    /// Only topics that changed since the last image are visited (a topic
+    /// the image did not touch is the same `Arc`), unless something every
+    /// partition depends on changed (brokers, broker configs): one metadata
+    /// change costs what it changed, not what the broker hosts.
     pub fn reconcile(&self, image: &MetadataImage) -> Result<(), LogError> {
         self.quotas.refresh(image);
         let node_id = self.config.node_id;
         let now = crate::clock::now_ms();
         let mut partitions = self.partitions.write().unwrap_or_else(|p| p.into_inner());
-        let removed: Vec<(String, i32)> = partitions
-            .iter()
-            .filter(|((topic, index), p)| {
-                image.topic(topic).is_none_or(|t| {
-                    t.id != p.topic_id
-                        || t.partitions
-                            .get(index)
-                            .is_none_or(|state| !state.replicas.contains(&node_id))
+        let mut last = self.reconciled.lock().unwrap_or_else(|p| p.into_inner());
+        let delta = last.as_ref().and_then(|last| last.delta_to(image));
+        let candidates: Vec<(String, i32)> = match &delta {
+            None => partitions.keys().cloned().collect(),
+            Some(delta) => delta
+                .before
+                .iter()
+                .flat_map(|t| t.partitions.keys().map(|&i| (t.name.clone(), i)))
+                .collect(),
+        };
+        let removed: Vec<(String, i32)> = candidates
+            .into_iter()
+            .filter(|key| {
+                partitions.get(key).is_some_and(|p| {
+                    image.topic(&key.0).is_none_or(|t| {
+                        t.id != p.topic_id
+                            || t.partitions
+                                .get(&key.1)
+                                .is_none_or(|state| !state.replicas.contains(&node_id))
+                    })
                 })
             })
-            .map(|(key, _)| key.clone())
             .collect();
         for key in removed {
             if let Some(partition) = partitions.remove(&key) {
@@ -887,7 +950,12 @@ impl ReplicaManager {
             }
         }
         let layers = BrokerLayers::new(image, &self.config);
-        for topic in image.topics.values() {
+        let visit: Vec<&Arc<gregor_metadata::TopicImage>> = match &delta {
+            None => image.topics.values().collect(),
+            Some(delta) => delta.after.clone(),
+        };
+        let replan = delta.as_ref().is_none_or(|d| d.touches_followed(node_id));
+        for topic in visit {
             let config = log_config_for(topic, &layers);
             let min_isr = min_insync_replicas(topic, &layers);
             for (&index, state) in &topic.partitions {
@@ -935,18 +1003,27 @@ impl ReplicaManager {
                             )
                         });
                     }
-                    let _ = existing.with_log(|log| {
-                        if log.config() != &config {
-                            log.set_config(config.clone());
-                        }
-                        Ok(())
-                    });
+                    existing
+                        .log
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .set_config(&config);
                     continue;
                 }
                 let dir = self
                     .log_dir
                     .join(gregor_log::partition_dir_name(&topic.name, index));
-                let log = PartitionLog::open(&dir, config.clone(), self.recover)?;
+                // A new partition (no directory yet) is opened by its first
+                // use; one with files from an earlier run now, as its
+                // bounds are only known from them.
+                let (slot, log_start, log_end) = if dir.exists() {
+                    let log = PartitionLog::open(&dir, config.clone(), self.recover)?;
+                    let bounds = (log.log_start_offset(), log.log_end_offset());
+                    (LogSlot::Open(Box::new(log)), bounds.0, bounds.1)
+                } else {
+                    let config = config.clone();
+                    (LogSlot::Unopened { dir, config }, 0, 0)
+                };
                 // A restarted replica starts from its checkpointed high
                 // watermark, never past what its log holds; without one,
                 // only what is below the log start is known committed.
@@ -955,8 +1032,8 @@ impl ReplicaManager {
                     .get(&key)
                     .copied()
                     .unwrap_or(0)
-                    .min(log.log_end_offset())
-                    .max(log.log_start_offset());
+                    .min(log_end)
+                    .max(log_start);
                 let progress = Progress {
                     high_watermark,
                     leading: false,
@@ -968,7 +1045,7 @@ impl ReplicaManager {
                     index,
                     leadership: RwLock::new(leadership.clone()),
                     min_insync_replicas: AtomicUsize::new(min_isr),
-                    log: Mutex::new(Some(log)),
+                    log: Mutex::new(slot),
                     waiters: Mutex::new(Vec::new()),
                     local_id: node_id,
                     replica_lag_time_max_ms: self.config.replica_lag_time_max_ms,
@@ -984,7 +1061,10 @@ impl ReplicaManager {
                 partitions.insert(key, partition);
             }
         }
-        self.publish_fetch_plan(image, &partitions);
+        if replan {
+            self.publish_fetch_plan(image, &partitions);
+        }
+        *last = Some(Reconciled::of(image));
         Ok(())
     }
 
@@ -1137,10 +1217,14 @@ impl Partition {
     /// to truncate there. Called once the leadership says this broker
     /// leads, so no fetcher answer can be appended after it.
     fn become_leader(&self, epoch: i32) {
-        let result = self.with_log(|log| {
-            let log_end = log.log_end_offset();
-            log.assign_epoch(epoch, log_end)
-        });
+        // An unopened log gets the epoch when it opens (`with_log`).
+        let result = self.with_log_or_empty(
+            |_| (),
+            |log| {
+                let log_end = log.log_end_offset();
+                log.assign_epoch(epoch, log_end)
+            },
+        );
         if let Err(err) = result {
             tracing::error!(topic = %self.topic, partition = self.index, %err, "cannot record the new leader epoch");
         }
@@ -1300,6 +1384,74 @@ impl Partition {
         if changed {
             self.wake_waiters();
         }
+    }
+}
+
+/// The parts of an image a reconcile depends on, kept to compare the next
+/// image with (cheap: topics are shared `Arc`s).
+struct Reconciled {
+    topics: BTreeMap<String, Arc<gregor_metadata::TopicImage>>,
+    brokers: BTreeMap<i32, gregor_metadata::BrokerImage>,
+    broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    broker_default_configs: BTreeMap<String, String>,
+}
+
+/// The topics that differ between the last reconciled image and the next.
+struct TopicDelta<'a> {
+    /// Changed or removed topics, as they were.
+    before: Vec<Arc<gregor_metadata::TopicImage>>,
+    /// Changed or new topics, as they are now.
+    after: Vec<&'a Arc<gregor_metadata::TopicImage>>,
+}
+
+impl Reconciled {
+    fn of(image: &MetadataImage) -> Reconciled {
+        Reconciled {
+            topics: image.topics.clone(),
+            brokers: image.brokers.clone(),
+            broker_configs: image.broker_configs.clone(),
+            broker_default_configs: image.broker_default_configs.clone(),
+        }
+    }
+
+    /// `None` when every partition must be visited: what they all depend
+    /// on (brokers, broker-level configs) changed.
+    fn delta_to<'a>(&self, image: &'a MetadataImage) -> Option<TopicDelta<'a>> {
+        if self.brokers != image.brokers
+            || self.broker_configs != image.broker_configs
+            || self.broker_default_configs != image.broker_default_configs
+        {
+            return None;
+        }
+        let same = |a: &Arc<gregor_metadata::TopicImage>, b: Option<&Arc<_>>| {
+            b.is_some_and(|b| Arc::ptr_eq(a, b))
+        };
+        let before = self
+            .topics
+            .iter()
+            .filter(|(name, t)| !same(t, image.topics.get(*name)))
+            .map(|(_, t)| t.clone())
+            .collect();
+        let after = image
+            .topics
+            .iter()
+            .filter(|(name, t)| !same(t, self.topics.get(*name)))
+            .map(|(_, t)| t)
+            .collect();
+        Some(TopicDelta { before, after })
+    }
+}
+
+impl TopicDelta<'_> {
+    /// Whether a changed topic has (or had) a partition this broker
+    /// follows: only then can the fetchers' plan change.
+    fn touches_followed(&self, node_id: i32) -> bool {
+        let followed = |t: &gregor_metadata::TopicImage| {
+            t.partitions
+                .values()
+                .any(|p| p.leader != node_id && p.replicas.contains(&node_id))
+        };
+        self.before.iter().any(|t| followed(t)) || self.after.iter().any(|t| followed(t))
     }
 }
 

@@ -44,6 +44,10 @@ pub struct Broker {
     pub markers_channel: BrokerChannel,
     /// KIP-890 verification requests to other transaction coordinators.
     pub verify_channel: BrokerChannel,
+    /// Where `/metrics` opens its per-scrape connections to partition
+    /// leaders (consumer lag of partitions with no replica here); the share
+    /// lag of DescribeShareGroupOffsets asks leaders over its cached ones.
+    pub peer_reads: BrokerChannel,
     /// Incremental fetch sessions (KIP-227).
     pub fetch_sessions: Mutex<SessionCache>,
     /// ACL checks (`authorizer.class.name`) and the audit trail.
@@ -55,7 +59,11 @@ pub struct Broker {
     /// What clients push (KIP-714), for `/metrics`.
     pub telemetry: crate::telemetry::ClientTelemetry,
     /// What `/ready` answers (admin HTTP endpoint).
-    pub readiness: crate::admin_http::ready::Readiness,
+    pub readiness: Arc<crate::admin_http::ready::Readiness>,
+    /// Share-partition delivery state (KIP-932 share groups).
+    pub share_persister: Arc<crate::share::Persister>,
+    /// Share sessions and the share-partitions this broker leads.
+    pub share_fetch: crate::share::ShareFetchService,
 }
 
 /// A started broker; dropping it without [`RunningBroker::shutdown`] is an
@@ -169,6 +177,29 @@ impl Broker {
             .map(|(_, addr)| *addr)
             .context("the inter-broker listener is not bound")?;
         config.resolve_listeners(&bound, &local_hostname());
+        // The admin endpoint next: it answers /health (and /ready 503)
+        // through log recovery and metadata catch-up, which may take long.
+        // A taken port stops start-up; the endpoint stops if start-up fails
+        // (its stop sender is dropped).
+        let readiness = Arc::new(crate::admin_http::ready::Readiness::new(i64::from(
+            config.quorum.broker_session_timeout_ms,
+        )));
+        let admin_gate = Arc::new(crate::admin_http::AdminGate::new(readiness.clone()));
+        let (admin_stop, admin_stop_rx) = watch::channel(false);
+        let admin_task = match config.value("gregor.admin.listener").trim() {
+            "" => None,
+            address => {
+                let listener = crate::admin_http::bind(address).await?;
+                if let Ok(address) = listener.local_addr() {
+                    tracing::info!(%address, "admin HTTP endpoint listening");
+                }
+                Some(tokio::spawn(crate::admin_http::serve(
+                    listener,
+                    admin_gate.clone(),
+                    admin_stop_rx,
+                )))
+            }
+        };
         // Voters are resolved before anything is written.
         let quorum = quorum_plan(&config, &bound).await?;
         let log_dir = config.log_dir.clone();
@@ -196,6 +227,8 @@ impl Broker {
         gregor_log::clear_clean_shutdown(&log_dir)?;
         if recover {
             tracing::info!(dir = %log_dir.display(), "previous shutdown was not clean: recovering logs");
+            readiness.recovering_logs(true);
+            recovery_test_delay().await;
         }
 
         // SCRAM users for a new cluster: from `storage format --add-scram`
@@ -321,6 +354,9 @@ impl Broker {
         // started (nor register) before it knows the quorum, and one
         // formatted for another cluster must stop rather than wait forever.
         wait_caught_up(&plane, &cluster_id).await?;
+        // Every log the caught-up metadata names was opened (so recovered)
+        // before the offset it was applied at counted as applied.
+        readiness.recovering_logs(false);
         let group_config = GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -328,6 +364,7 @@ impl Broker {
             offsets_retention_ms: config.offsets_retention_ms,
             consumer: config.group_consumer.clone(),
             streams: config.group_streams.clone(),
+            share: config.group_share.clone(),
             ..GroupConfig::default()
         };
         let groups = GroupService::new(
@@ -391,15 +428,35 @@ impl Broker {
             )
             .with_connector(inter_broker.clone())
         };
+        let share_state = crate::share::state_service::ShareStateService::new(
+            crate::share::state_service::ShareStateSettings {
+                partitions: config.share_coordinator.partitions,
+                replication_factor: config.share_coordinator.replication_factor,
+                min_isr: config.share_coordinator.min_isr,
+                segment_bytes: config.share_coordinator.segment_bytes,
+                updates_per_snapshot: config.share_coordinator.updates_per_snapshot,
+                write_timeout: Duration::from_millis(config.share_coordinator.write_timeout_ms),
+                node_id: config.node_id,
+            },
+            controller.clone(),
+            replicas.clone(),
+        )
+        .context("cannot start the share coordinator")?;
+        let share_persister = Arc::new(crate::share::Persister::durable(
+            Arc::new(share_state),
+            controller.clone(),
+            broker_channel("share-state"),
+            config.node_id,
+        ));
         let markers_channel = broker_channel("txn-markers");
         let verify_channel = broker_channel("txn-verification");
+        let peer_reads = broker_channel("metrics-lag");
         let incarnation_id = identity.incarnation_id;
         let authorizer = node.authorizer.clone();
         let client_quotas = crate::quota::ClientQuotas::from_config(&config);
         let telemetry_config = crate::telemetry::config::TelemetryConfig::from_config(&config);
-        let readiness = crate::admin_http::ready::Readiness::new(i64::from(
-            config.quorum.broker_session_timeout_ms,
-        ));
+        let share_fetch =
+            crate::share::ShareFetchService::new(config.group_share.max_share_sessions);
         let broker = Arc::new(Broker {
             client_quotas,
             config,
@@ -411,12 +468,22 @@ impl Broker {
             txns,
             markers_channel,
             verify_channel,
+            peer_reads,
             fetch_sessions: Mutex::new(SessionCache::new(fetch_session_slots)),
             readiness,
+            share_persister,
+            share_fetch,
             metrics,
             telemetry: crate::telemetry::ClientTelemetry::new(telemetry_config),
         });
         node.broker.send_replace(Some(broker.clone()));
+        let key_index_bytes = broker
+            .config
+            .value("gregor.admin.key.index.bytes")
+            .trim()
+            .parse()
+            .unwrap_or(crate::admin_http::DEFAULT_KEY_INDEX_BYTES);
+        admin_gate.install(broker.clone(), key_index_bytes);
         // Coordinator shards follow the leadership of their internal
         // partitions, image by image.
         let hooked = Arc::downgrade(&broker);
@@ -426,6 +493,7 @@ impl Broker {
                 // A deleted topic's BrokerTopicMetrics series go with it.
                 broker.metrics.topics.retain(|t| image.topic(t).is_some());
                 broker.txns.on_image(image);
+                broker.share_persister.on_image(image);
                 dynamic_tls.on_image(image, &broker.config);
             }
         }));
@@ -471,17 +539,6 @@ impl Broker {
                 shutdown_rx.clone(),
             )));
         }
-        // Bound before serving, so a taken port stops start-up. Dedicated
-        // controllers serve it too (/health, the controller metrics).
-        let admin_address = broker
-            .config
-            .value("gregor.admin.listener")
-            .trim()
-            .to_string();
-        let admin_listener = match admin_address.as_str() {
-            "" => None,
-            address => Some(crate::admin_http::bind(address).await?),
-        };
         let mut timers = is_broker.then(|| {
             let cleaner = crate::log_cleaner::CleanerSettings::from_config(&broker.config);
             let mut timers =
@@ -512,27 +569,11 @@ impl Broker {
             ]);
             timers
         });
-        let (admin_stop, admin_stop_rx) = watch::channel(false);
         // A dedicated controller hosts no partitions, groups or
         // transactions: its Broker only serves admin requests, and its only
         // timer is the admin endpoint.
-        if let Some(listener) = admin_listener {
-            let timers = timers.get_or_insert_with(Vec::new);
-            if let Ok(address) = listener.local_addr() {
-                tracing::info!(%address, "admin HTTP endpoint listening");
-            }
-            let index_bytes = broker
-                .config
-                .value("gregor.admin.key.index.bytes")
-                .trim()
-                .parse()
-                .unwrap_or(crate::admin_http::DEFAULT_KEY_INDEX_BYTES);
-            timers.push(tokio::spawn(crate::admin_http::serve(
-                listener,
-                broker.clone(),
-                index_bytes,
-                admin_stop_rx,
-            )));
+        if let Some(task) = admin_task {
+            timers.get_or_insert_with(Vec::new).push(task);
         }
         for (name, address) in &bound {
             tracing::info!(listener = %name, %address, "listening");
@@ -722,6 +763,19 @@ async fn wait_caught_up(plane: &MetadataPlane, cluster_id: &str) -> anyhow::Resu
             tracing::info!("waiting for the metadata quorum");
         }
         let _ = tokio::time::timeout(Duration::from_millis(20), status.changed()).await;
+    }
+}
+
+/// For tests of what answers during log recovery: stretches the recovery
+/// phase by `GREGOR_TEST_RECOVERY_DELAY_MS` (unset in production), as a
+/// large log would, without writing one.
+async fn recovery_test_delay() {
+    let delay = std::env::var("GREGOR_TEST_RECOVERY_DELAY_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(ms) = delay {
+        tracing::warn!(ms, "GREGOR_TEST_RECOVERY_DELAY_MS: delaying log recovery");
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 

@@ -339,6 +339,27 @@ impl Connection {
         Ok((decoded, version))
     }
 
+    /// Sends `request` at the best common version (at most `preferred`)
+    /// and decodes the answer as `Rs`: for message types kafka-protocol
+    /// has no `RequestKind` for at every version (types generated from
+    /// Kafka's schemas), or where the caller wants the response type itself.
+    pub async fn send_message<Rq: Encodable, Rs: Decodable>(
+        &mut self,
+        key: ApiKey,
+        preferred: i16,
+        request: &Rq,
+    ) -> anyhow::Result<(Rs, i16)> {
+        self.reauthenticate_if_due().await?;
+        let version = self.version_for(key, preferred)?;
+        let mut encoded = BytesMut::new();
+        request.encode(&mut encoded, version)?;
+        let body = RequestBody::Encoded(encoded.freeze());
+        let mut payload = self.roundtrip(key, version, &body).await?;
+        let decoded = Rs::decode(&mut payload, version)
+            .with_context(|| format!("{} sent a malformed {key:?} answer", self.address))?;
+        Ok((decoded, version))
+    }
+
     /// Sends a request that gets no response (produce with acks=0).
     pub async fn send_no_response(
         &mut self,
@@ -392,6 +413,7 @@ impl Connection {
             RequestBody::WriteTxnMarkersV2(markers) => {
                 write_txn_markers_v2::encode(markers, &mut buf)?
             }
+            RequestBody::Encoded(body) => buf.put_slice(body),
         }
         let size = i32::try_from(buf.len() - 4)
             .map_err(|_| anyhow!("{key:?} request of {} bytes is too large", buf.len()))?;
@@ -459,12 +481,14 @@ impl Connection {
     }
 }
 
-/// What a request carries: a body kafka-protocol encodes, or a
-/// WriteTxnMarkers v2 (KIP-1228), which it cannot.
+/// What a request carries: a body kafka-protocol encodes, a
+/// WriteTxnMarkers v2 (KIP-1228), which it cannot, or a body already
+/// encoded at the version it is sent at ([`Connection::send_message`]).
 #[derive(Debug, Clone)]
 pub enum RequestBody {
     Kind(RequestKind),
     WriteTxnMarkersV2(MarkersV2),
+    Encoded(Bytes),
 }
 
 impl From<RequestKind> for RequestBody {

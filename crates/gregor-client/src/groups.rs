@@ -18,6 +18,8 @@ pub struct GroupListing {
     pub group_id: String,
     pub state: String,
     pub protocol_type: String,
+    /// ListGroups v5's type: "classic", "consumer", "streams" or "share".
+    pub group_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +133,7 @@ impl Client {
             .await?
             .send(
                 ApiKey::ListGroups,
-                4,
+                5,
                 RequestKind::ListGroups(ListGroupsRequest::default()),
             )
             .await?;
@@ -146,11 +148,12 @@ impl Client {
                 group_id: g.group_id.to_string(),
                 state: g.group_state.to_string(),
                 protocol_type: g.protocol_type.to_string(),
+                group_type: g.group_type.to_string(),
             })
             .collect())
     }
 
-    async fn coordinator(&mut self, group: &str) -> anyhow::Result<Connection> {
+    pub(crate) async fn coordinator(&mut self, group: &str) -> anyhow::Result<Connection> {
         let (_, connection) = self.find_coordinator(group, GROUP_KEY, "group").await?;
         Ok(connection)
     }

@@ -17,6 +17,7 @@ pub mod pem_key;
 pub mod properties;
 mod quotas;
 pub mod sasl;
+mod share_groups;
 pub mod tls;
 mod transactions;
 
@@ -37,4 +38,5 @@ pub use quotas::{
     MATCH_DEFAULT, MATCH_EXACT,
 };
 pub use sasl::SaslCredentials;
+pub use share_groups::SharePartitionOffsets;
 pub use transactions::{TransactionDescription, TransactionListing};

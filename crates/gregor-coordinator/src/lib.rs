@@ -8,12 +8,16 @@
 //!   committed offsets, transactional offset commits).
 //! - [`txn`]: the transaction coordinator (KIP-98 with KIP-890's fixes).
 //! - [`coordinator_codec`]: the wire primitives of the records both keep.
+//! - [`record_frame`]: the type/version framing of the records whose key and
+//!   value are generated schema structs (share and streams groups, share state).
 //! - [`runtime`]: the shards (one per internal-topic partition led here)
 //!   and the plan that loads and unloads them as leadership moves.
 
 pub mod coordinator_codec;
 pub mod group;
+pub mod record_frame;
 pub mod runtime;
+pub mod share;
 #[cfg(test)]
 mod sim_rng;
 pub mod txn;

@@ -69,6 +69,24 @@ pub(crate) fn write_versioned_lines(
     version: &str,
     lines: &[String],
 ) -> io::Result<()> {
+    write_versioned(dir, name, version, lines, true)
+}
+
+/// Like [`write_lines`] without the fsyncs: for a checkpoint whose loss
+/// in a machine crash costs nothing because it is derived again at open
+/// (a process crash keeps it: it is in the page cache). Still atomic
+/// against a torn file: written aside and renamed.
+pub(crate) fn write_lines_unsynced(dir: &Path, name: &str, lines: &[String]) -> io::Result<()> {
+    write_versioned(dir, name, VERSION, lines, false)
+}
+
+fn write_versioned(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    lines: &[String],
+    durable: bool,
+) -> io::Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     {
         let mut file = OpenOptions::new()
@@ -82,10 +100,15 @@ pub(crate) fn write_versioned_lines(
             text.push('\n');
         }
         file.write_all(text.as_bytes())?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
     }
     fs::rename(&tmp, dir.join(name))?;
-    File::open(dir)?.sync_all()
+    if durable {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

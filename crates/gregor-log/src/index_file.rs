@@ -4,6 +4,12 @@
 //! only on flush, roll, truncation and close: a lagging index file is still
 //! correct (readers scan forward from the last entry they find), and after an
 //! unclean shutdown the active segment's indexes are rebuilt anyway.
+//!
+//! No file descriptor is kept between writes: an index is written rarely
+//! (flush, roll, close), and a broker with a hundred thousand partitions
+//! would otherwise hold two descriptors per segment for files it almost
+//! never touches (the process's descriptor limit, not memory, would bound
+//! the partition count).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -20,33 +26,33 @@ pub(crate) trait IndexEntry: Copy {
 
 pub(crate) struct IndexFile<E> {
     path: PathBuf,
-    file: File,
     entries: Vec<E>,
     /// How many of `entries` are already in the file.
     persisted: usize,
+    /// Written or cut since the last fsync.
+    unsynced: bool,
 }
 
 impl<E: IndexEntry> IndexFile<E> {
     /// Creates an empty index, discarding whatever file was at `path`.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
+        OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(path)?;
         Ok(IndexFile {
             path: path.to_path_buf(),
-            file,
             entries: Vec::new(),
             persisted: 0,
+            unsynced: false,
         })
     }
 
     /// Loads an existing index. `None` when the file is missing or its size is
     /// not a whole number of entries (a torn write): the caller rebuilds it.
     pub fn load(path: &Path) -> io::Result<Option<Self>> {
-        let file = match OpenOptions::new().read(true).write(true).open(path) {
+        let file = match OpenOptions::new().read(true).open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -62,9 +68,9 @@ impl<E: IndexEntry> IndexFile<E> {
         let persisted = entries.len();
         Ok(Some(IndexFile {
             path: path.to_path_buf(),
-            file,
             entries,
             persisted,
+            unsynced: false,
         }))
     }
 
@@ -92,7 +98,8 @@ impl<E: IndexEntry> IndexFile<E> {
         self.entries.truncate(len);
         if self.persisted > len {
             self.persisted = len;
-            self.file.set_len((len * E::SIZE) as u64)?;
+            self.open_for_write()?.set_len((len * E::SIZE) as u64)?;
+            self.unsynced = true;
         }
         Ok(())
     }
@@ -106,16 +113,31 @@ impl<E: IndexEntry> IndexFile<E> {
         for entry in &self.entries[self.persisted..] {
             entry.encode(&mut buf);
         }
-        self.file
+        self.open_for_write()?
             .write_all_at(&buf, (self.persisted * E::SIZE) as u64)?;
         self.persisted = self.entries.len();
+        self.unsynced = true;
         Ok(())
     }
 
-    /// Persists and fsyncs.
+    /// Persists and fsyncs (fsync reaches the file's data whichever
+    /// descriptor wrote it).
     pub fn sync(&mut self) -> io::Result<()> {
         self.persist()?;
-        self.file.sync_data()
+        if self.unsynced {
+            self.open_for_write()?.sync_data()?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// The file, opened for one write; created again if something removed it.
+    fn open_for_write(&self) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.path)
     }
 
     pub fn path(&self) -> &Path {

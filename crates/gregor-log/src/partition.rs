@@ -145,8 +145,9 @@ impl PartitionLog {
             segments.push(segment);
         }
         if segments.is_empty() {
+            // No fsync of the new files' names, as Kafka: an empty segment
+            // lost in a machine crash is created again by the next open.
             segments.push(Segment::create(dir, checkpointed_start.unwrap_or(0))?);
-            sync_dir(dir)?;
         }
         let first_base = segments.first().map_or(0, |s| s.base_offset);
         let log_end = segments.last().map_or(0, |s| s.next_offset);
@@ -925,6 +926,7 @@ impl PartitionLog {
     /// fsyncs the active segment and its indexes.
     pub fn flush(&mut self) -> Result<(), LogError> {
         self.active_mut()?.flush()?;
+        self.epochs.sync()?;
         self.unflushed_messages = 0;
         self.first_unflushed_ms = None;
         Ok(())
@@ -1032,9 +1034,20 @@ impl PartitionLog {
     /// epochs they lack end even before the new leader has written).
     pub fn assign_epoch(&mut self, epoch: i32, start_offset: i64) -> Result<(), LogError> {
         if self.epochs.assign(epoch, start_offset) {
-            self.epochs.persist()?;
+            if self.is_empty() {
+                // A new partition's leader: see `persist_unsynced`. The
+                // next flush makes it durable along with the first records.
+                self.epochs.persist_unsynced()?;
+            } else {
+                self.epochs.persist()?;
+            }
         }
         Ok(())
+    }
+
+    /// No record at all: a new partition (or one truncated to nothing).
+    fn is_empty(&self) -> bool {
+        self.segments.iter().all(|s| s.size == 0)
     }
 
     /// The latest leader epoch that wrote to this log.

@@ -332,6 +332,39 @@ pub fn create_topic(
     Ok(records)
 }
 
+/// A topic of a CreateTopics: its new id, or why it was refused.
+pub type TopicOutcome = Result<Uuid, ControllerError>;
+
+/// Decides the topics of one CreateTopics together, as Kafka's controller
+/// does: each topic is checked alone (its own error), and the records of
+/// those that pass form one metadata change, so the request is committed
+/// (and fsynced) once. Kafka bounds that change to
+/// [`MAX_RECORDS_PER_USER_OP`] records: beyond it the whole request fails
+/// (POLICY_VIOLATION). `new_id` gives each topic its id.
+pub fn create_topics(
+    image: &MetadataImage,
+    topics: &[NewTopic],
+    defaults: TopicDefaults,
+    mut new_id: impl FnMut() -> Uuid,
+) -> Result<(Vec<MetadataRecord>, Vec<TopicOutcome>), ControllerError> {
+    let mut records = Vec::new();
+    let mut results = Vec::with_capacity(topics.len());
+    for topic in topics {
+        let id = new_id();
+        match create_topic(image, topic, defaults, id) {
+            Ok(created) => {
+                records.extend(created);
+                results.push(Ok(id));
+            }
+            Err(err) => results.push(Err(err)),
+        }
+        if records.len() > MAX_RECORDS_PER_USER_OP {
+            return Err(too_large());
+        }
+    }
+    Ok((records, results))
+}
+
 fn unknown_topic(name: &str) -> ControllerError {
     refuse(
         error_codes::UNKNOWN_TOPIC_OR_PARTITION,
@@ -564,6 +597,51 @@ mod tests {
             .partitions
             .values()
             .all(|p| p.isr == p.replicas && p.leader_epoch == 0 && p.partition_epoch == 0));
+    }
+
+    #[test]
+    fn a_request_is_one_change_with_per_topic_errors_and_a_record_cap() {
+        let mut image = cluster(1);
+        let records = create(&image, new_topic("exists", 1, 1)).unwrap();
+        apply(&mut image, &records);
+        let mut ids = (10..).map(Uuid::from_u128);
+        let (records, results) = create_topics(
+            &image,
+            &[
+                new_topic("a", 3, 1),
+                new_topic("exists", 1, 1),
+                new_topic("b", 2, 1),
+            ],
+            DEFAULTS,
+            || ids.next().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(results[0], Ok(Uuid::from_u128(10)));
+        assert_eq!(
+            results[1].as_ref().unwrap_err().code,
+            error_codes::TOPIC_ALREADY_EXISTS
+        );
+        assert_eq!(results[2], Ok(Uuid::from_u128(12)));
+        // Topic, 3 partitions, topic, 2 partitions: one change.
+        assert_eq!(records.len(), 7);
+        apply(&mut image, &records);
+        assert_eq!(image.topic("a").unwrap().partitions.len(), 3);
+        assert_eq!(image.topic("b").unwrap().partitions.len(), 2);
+
+        // Each topic fits alone; together they exceed Kafka's record cap.
+        let half = (MAX_RECORDS_PER_USER_OP / 2) as i32;
+        let err = create_topics(
+            &image,
+            &[new_topic("c", half, 1), new_topic("d", half, 1)],
+            DEFAULTS,
+            Uuid::new_v4,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, POLICY_VIOLATION);
+        assert_eq!(
+            err.message,
+            "Unable to perform excessively large batch operation."
+        );
     }
 
     #[test]

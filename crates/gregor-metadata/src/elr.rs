@@ -94,7 +94,9 @@ pub fn with_min_isr_effects(
             match resource {
                 ConfigResource::Topic(topic) => topics.push(topic.clone()),
                 ConfigResource::BrokerDefault => cluster_wide = true,
-                ConfigResource::Broker(_) => {}
+                ConfigResource::Broker(_)
+                | ConfigResource::Group(_)
+                | ConfigResource::ClientMetrics(_) => {}
             }
         }
     }

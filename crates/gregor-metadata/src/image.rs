@@ -97,6 +97,13 @@ pub struct MetadataImage {
     pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
     /// Dynamic cluster-wide broker defaults (below a broker's own).
     pub broker_default_configs: BTreeMap<String, String>,
+    /// Dynamic group configs (Kafka's GROUP config resource, e.g.
+    /// `share.auto.offset.reset`), by group id: only the ones set.
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Client metrics subscriptions (Kafka's CLIENT_METRICS config
+    /// resource, KIP-714), by subscription name: `metrics`, `interval.ms`,
+    /// `match` as set.
+    pub client_metrics_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The first producer id no block has handed out yet.
     pub next_producer_id: i64,
     /// Finalized feature levels (Kafka's FeatureLevelRecord), by name; a
@@ -360,6 +367,21 @@ impl MetadataImage {
                     None => configs.remove(key),
                 };
             }
+            MetadataRecord::Config {
+                resource: ConfigResource::Group(group),
+                name: key,
+                value,
+            } => set_keyed_config(&mut self.group_configs, group, key, value.as_deref()),
+            MetadataRecord::Config {
+                resource: ConfigResource::ClientMetrics(subscription),
+                name: key,
+                value,
+            } => set_keyed_config(
+                &mut self.client_metrics_configs,
+                subscription,
+                key,
+                value.as_deref(),
+            ),
             MetadataRecord::ProducerIds {
                 next_producer_id, ..
             } => {
@@ -407,9 +429,86 @@ impl MetadataImage {
     }
 }
 
+/// Sets (`Some`) or removes (`None`) one key of a named resource's
+/// dynamic configs, dropping the resource when its last key goes: an
+/// image is the same however it was built (from the log or a snapshot).
+fn set_keyed_config(
+    resources: &mut BTreeMap<String, BTreeMap<String, String>>,
+    resource: &str,
+    key: &str,
+    value: Option<&str>,
+) {
+    match value {
+        Some(v) => {
+            resources
+                .entry(resource.to_string())
+                .or_default()
+                .insert(key.to_string(), v.to_string());
+        }
+        None => {
+            if let Some(configs) = resources.get_mut(resource) {
+                configs.remove(key);
+                if configs.is_empty() {
+                    resources.remove(resource);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_and_client_metrics_configs_are_kept_by_name() {
+        let mut image = MetadataImage::default();
+        let set =
+            |resource: ConfigResource, key: &str, value: Option<&str>| MetadataRecord::Config {
+                resource,
+                name: key.into(),
+                value: value.map(String::from),
+            };
+        image.apply(
+            1,
+            &set(
+                ConfigResource::Group("g".into()),
+                "share.auto.offset.reset",
+                Some("earliest"),
+            ),
+        );
+        image.apply(
+            2,
+            &set(
+                ConfigResource::ClientMetrics("s".into()),
+                "interval.ms",
+                Some("1000"),
+            ),
+        );
+        assert_eq!(
+            image.group_configs["g"]["share.auto.offset.reset"],
+            "earliest"
+        );
+        assert_eq!(image.client_metrics_configs["s"]["interval.ms"], "1000");
+        image.apply(
+            3,
+            &set(
+                ConfigResource::Group("g".into()),
+                "share.auto.offset.reset",
+                None,
+            ),
+        );
+        image.apply(
+            4,
+            &set(
+                ConfigResource::ClientMetrics("s".into()),
+                "interval.ms",
+                None,
+            ),
+        );
+        assert!(image.group_configs.is_empty());
+        assert!(image.client_metrics_configs.is_empty());
+    }
 
     #[test]
     fn records_build_and_tear_down_topics() {

@@ -18,6 +18,12 @@ use gregor_protocol::error_codes;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// When each broker's latest heartbeat reached the active controller, by
+/// broker id: (broker epoch, ms). Kept apart from the [`HeartbeatTracker`]
+/// because it is written as a heartbeat arrives, before the heartbeat waits
+/// its turn for a decision, as Kafka's controller tracks contact times.
+pub type Arrivals = BTreeMap<i32, (i64, i64)>;
+
 /// Kafka's `broker.session.timeout.ms` default.
 pub const DEFAULT_SESSION_TIMEOUT_MS: i64 = 9000;
 
@@ -322,8 +328,16 @@ impl HeartbeatTracker {
 
     /// Fences every unfenced broker not heard from for the session timeout
     /// (Kafka's stale-broker fencing), moving its leaderships to active ISR
-    /// members. Empty when nobody expired.
-    pub fn expire(&mut self, image: &MetadataImage, now_ms: i64) -> Vec<MetadataRecord> {
+    /// members. A heartbeat counts from when it reached the controller
+    /// (`arrivals`), not from when it was decided: one queued behind slow
+    /// metadata changes still keeps its broker's session. Empty when nobody
+    /// expired.
+    pub fn expire(
+        &mut self,
+        image: &MetadataImage,
+        now_ms: i64,
+        arrivals: &Arrivals,
+    ) -> Vec<MetadataRecord> {
         let unfenced: Vec<(i32, i64)> = image
             .brokers
             .values()
@@ -336,7 +350,11 @@ impl HeartbeatTracker {
             let Some(session) = self.session(image, id, now_ms) else {
                 continue;
             };
-            if now_ms <= session.last_contact_ms.saturating_add(timeout) {
+            let arrived = arrivals
+                .get(&id)
+                .filter(|(at_epoch, _)| *at_epoch == epoch)
+                .map_or(i64::MIN, |(_, at)| *at);
+            if now_ms <= session.last_contact_ms.max(arrived).saturating_add(timeout) {
                 continue;
             }
             self.fence_into(&mut change, image, id, epoch, now_ms);
@@ -620,11 +638,14 @@ mod tests {
         c.now += 5_000;
         c.beat(1, false, false);
         c.beat(3, false, false);
-        assert!(c.tracker.expire(&c.image, c.now).is_empty());
+        assert!(c
+            .tracker
+            .expire(&c.image, c.now, &Arrivals::new())
+            .is_empty());
         c.now += 5_000;
         c.beat(1, false, false);
         c.beat(3, false, false);
-        let records = c.tracker.expire(&c.image, c.now);
+        let records = c.tracker.expire(&c.image, c.now, &Arrivals::new());
         c.commit(&records);
         assert!(c.image.brokers[&2].fenced);
         let t = &c.image.topics["t"];
@@ -635,10 +656,37 @@ mod tests {
             t.partitions[&0].leader_epoch, 0,
             "followers leaving the ISR keep the leader epoch"
         );
-        assert!(c.tracker.expire(&c.image, c.now).is_empty(), "fenced once");
+        assert!(
+            c.tracker
+                .expire(&c.image, c.now, &Arrivals::new())
+                .is_empty(),
+            "fenced once"
+        );
         // Back: caught up, unfenced, but not in any ISR (the leaders re-add it).
         assert!(!c.beat(2, false, false).is_fenced);
         assert_eq!(c.leaders("t"), vec![1, 3, 3]);
+    }
+
+    #[test]
+    fn a_heartbeat_that_arrived_but_waits_for_its_decision_keeps_the_session() {
+        let mut c = Cluster::new();
+        for id in 1..=2 {
+            c.up(id);
+        }
+        let epoch = c.image.brokers[&2].epoch;
+        c.now += DEFAULT_SESSION_TIMEOUT_MS - 1_000;
+        // Broker 2's heartbeat reached the controller now, but is still
+        // queued behind other changes when the session check runs.
+        let arrivals = Arrivals::from([(2, (epoch, c.now))]);
+        c.now += 2_000;
+        c.beat(1, false, false);
+        assert!(c.tracker.expire(&c.image, c.now, &arrivals).is_empty());
+        // An arrival under an older registration does not count.
+        let stale = Arrivals::from([(2, (epoch - 1, c.now))]);
+        let records = c.tracker.expire(&c.image, c.now, &stale);
+        c.commit(&records);
+        assert!(c.image.brokers[&2].fenced);
+        assert!(!c.image.brokers[&1].fenced);
     }
 
     #[test]
@@ -764,7 +812,7 @@ mod tests {
         assert!(c.beat(1, false, true).in_controlled_shutdown);
         c.now += DEFAULT_SESSION_TIMEOUT_MS + 1;
         c.beat(2, false, false);
-        let records = c.tracker.expire(&c.image, c.now);
+        let records = c.tracker.expire(&c.image, c.now, &Arrivals::new());
         c.commit(&records);
         assert!(c.image.brokers[&1].fenced);
         let reply = c.beat(1, false, false);

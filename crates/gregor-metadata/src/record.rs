@@ -18,6 +18,11 @@ pub enum ConfigResource {
     /// The cluster-wide broker defaults (Kafka's BROKER resource with an
     /// empty name).
     BrokerDefault,
+    /// One group's dynamic configs (Kafka's GROUP resource, type 32).
+    Group(String),
+    /// One client metrics subscription (Kafka's CLIENT_METRICS resource,
+    /// type 16, KIP-714).
+    ClientMetrics(String),
 }
 
 /// One listener of a broker or controller, as Kafka's `BrokerEndpoint`.
@@ -168,6 +173,8 @@ mod tag {
     pub const BROKER_RESOURCE: u8 = 0;
     pub const TOPIC_RESOURCE: u8 = 1;
     pub const BROKER_DEFAULT_RESOURCE: u8 = 2;
+    pub const GROUP_RESOURCE: u8 = 3;
+    pub const CLIENT_METRICS_RESOURCE: u8 = 4;
 }
 
 impl MetadataRecord {
@@ -275,6 +282,14 @@ impl MetadataRecord {
                     }
                     ConfigResource::BrokerDefault => {
                         out.0.put_u8(tag::BROKER_DEFAULT_RESOURCE);
+                    }
+                    ConfigResource::Group(group) => {
+                        out.0.put_u8(tag::GROUP_RESOURCE);
+                        out.string(group);
+                    }
+                    ConfigResource::ClientMetrics(subscription) => {
+                        out.0.put_u8(tag::CLIENT_METRICS_RESOURCE);
+                        out.string(subscription);
                     }
                 }
                 out.string(name);
@@ -439,6 +454,8 @@ impl MetadataRecord {
                     tag::BROKER_RESOURCE => ConfigResource::Broker(r.i32()?),
                     tag::TOPIC_RESOURCE => ConfigResource::Topic(r.string()?),
                     tag::BROKER_DEFAULT_RESOURCE => ConfigResource::BrokerDefault,
+                    tag::GROUP_RESOURCE => ConfigResource::Group(r.string()?),
+                    tag::CLIENT_METRICS_RESOURCE => ConfigResource::ClientMetrics(r.string()?),
                     other => return Err(format!("unknown config resource type {other}")),
                 };
                 MetadataRecord::Config {
@@ -1057,6 +1074,8 @@ mod tests {
                 prop_oneof![
                     any::<i32>().prop_map(ConfigResource::Broker),
                     any_string().prop_map(ConfigResource::Topic),
+                    any_string().prop_map(ConfigResource::Group),
+                    any_string().prop_map(ConfigResource::ClientMetrics),
                     proptest::strategy::Just(ConfigResource::BrokerDefault)
                 ],
                 any_string(),

@@ -100,6 +100,23 @@ impl MetadataImage {
         for (name, value) in &self.broker_default_configs {
             out.push((0, config(ConfigResource::BrokerDefault, name, value)));
         }
+        for (group, configs) in &self.group_configs {
+            for (name, value) in configs {
+                out.push((0, config(ConfigResource::Group(group.clone()), name, value)));
+            }
+        }
+        for (subscription, configs) in &self.client_metrics_configs {
+            for (name, value) in configs {
+                out.push((
+                    0,
+                    config(
+                        ConfigResource::ClientMetrics(subscription.clone()),
+                        name,
+                        value,
+                    ),
+                ));
+            }
+        }
         for (name, level) in &self.features {
             out.push((
                 0,
@@ -303,6 +320,20 @@ mod tests {
             (0..3i32, key.clone(), value.clone()).prop_map(|(id, key, value)| {
                 MetadataRecord::Config {
                     resource: ConfigResource::Broker(id),
+                    name: key,
+                    value,
+                }
+            }),
+            (0..3u8, key.clone(), value.clone()).prop_map(|(group, key, value)| {
+                MetadataRecord::Config {
+                    resource: ConfigResource::Group(format!("g{group}")),
+                    name: key,
+                    value,
+                }
+            }),
+            (0..3u8, key.clone(), value.clone()).prop_map(|(sub, key, value)| {
+                MetadataRecord::Config {
+                    resource: ConfigResource::ClientMetrics(format!("s{sub}")),
                     name: key,
                     value,
                 }

@@ -202,7 +202,9 @@ impl Sim {
                 Ok(())
             }
             65..=72 => {
-                let records = self.tracker.expire(&self.image, self.now);
+                let records = self
+                    .tracker
+                    .expire(&self.image, self.now, &Default::default());
                 self.trace
                     .push(format!("expire: {} records", records.len()));
                 self.commit(records).map(|_| ())

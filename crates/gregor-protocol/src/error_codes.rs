@@ -188,10 +188,21 @@ pub const UNKNOWN_SUBSCRIPTION_ID: i16 = 117;
 pub const TELEMETRY_TOO_LARGE: i16 = 118;
 /// The transaction must be aborted, then can be retried.
 pub const TRANSACTION_ABORTABLE: i16 = 120;
+/// A share-partition state write or initialize from an older state epoch
+/// (the share coordinator's fencing, KIP-932).
+pub const FENCED_STATE_EPOCH: i16 = 124;
 /// The voter key in a KRaft request does not match the receiving replica.
 pub const INVALID_VOTER_KEY: i16 = 125;
 /// The subscription regular expression is not valid.
 pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
+/// A share acknowledgement of records that are not acquired by this member (KIP-932).
+pub const INVALID_RECORD_STATE: i16 = 121;
+/// ShareFetch/ShareAcknowledge named a share session the broker does not hold.
+pub const SHARE_SESSION_NOT_FOUND: i16 = 122;
+/// ShareFetch/ShareAcknowledge with a share session epoch other than the expected one.
+pub const INVALID_SHARE_SESSION_EPOCH: i16 = 123;
+/// `group.share.max.share.sessions` share sessions are already open on this broker.
+pub const SHARE_SESSION_LIMIT_REACHED: i16 = 133;
 
 /// SaslHandshake named a mechanism this listener does not enable.
 pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
@@ -333,6 +344,22 @@ mod tests {
             (super::INVALID_CONFIG, ResponseError::InvalidConfig),
             (super::INVALID_REQUEST, ResponseError::InvalidRequest),
             (
+                super::INVALID_RECORD_STATE,
+                ResponseError::InvalidRecordState,
+            ),
+            (
+                super::SHARE_SESSION_NOT_FOUND,
+                ResponseError::ShareSessionNotFound,
+            ),
+            (
+                super::INVALID_SHARE_SESSION_EPOCH,
+                ResponseError::InvalidShareSessionEpoch,
+            ),
+            (
+                super::SHARE_SESSION_LIMIT_REACHED,
+                ResponseError::ShareSessionLimitReached,
+            ),
+            (
                 super::TOPIC_AUTHORIZATION_FAILED,
                 ResponseError::TopicAuthorizationFailed,
             ),
@@ -395,6 +422,7 @@ mod tests {
                 ResponseError::InvalidFetchSessionEpoch,
             ),
             (super::FENCED_LEADER_EPOCH, ResponseError::FencedLeaderEpoch),
+            (super::FENCED_STATE_EPOCH, ResponseError::FencedStateEpoch),
             (
                 super::UNKNOWN_LEADER_EPOCH,
                 ResponseError::UnknownLeaderEpoch,

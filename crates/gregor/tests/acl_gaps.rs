@@ -658,3 +658,82 @@ fn regex_subscriptions_resolve_to_describable_topics_only() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+fn share_heartbeat(conn: &mut Connection, group: &str, topics: &[&str]) -> i16 {
+    let request = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.into())))
+        .with_member_id(StrBytes::from_static_str("alice-share-member"))
+        .with_member_epoch(0)
+        .with_subscribed_topic_names(Some(
+            topics
+                .iter()
+                .map(|t| TopicName(StrBytes::from_string(t.to_string())))
+                .collect(),
+        ));
+    let ResponseKind::ShareGroupHeartbeat(r) = conn.request(
+        ApiKey::ShareGroupHeartbeat,
+        1,
+        RequestKind::ShareGroupHeartbeat(request),
+    ) else {
+        panic!()
+    };
+    r.error_code
+}
+
+fn share_offsets_describe(conn: &mut Connection, group: &str) -> i16 {
+    use describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
+    let request = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+        DescribeShareGroupOffsetsRequestGroup::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.into())))
+            .with_topics(None),
+    ]);
+    let ResponseKind::DescribeShareGroupOffsets(r) = conn.request(
+        ApiKey::DescribeShareGroupOffsets,
+        0,
+        RequestKind::DescribeShareGroupOffsets(request),
+    ) else {
+        panic!()
+    };
+    r.groups[0].error_code
+}
+
+#[test]
+fn share_group_apis_need_their_acls() {
+    const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+    let node = start();
+    let mut admin = node.broker.connect();
+    create_topic(&mut admin, "st", 1);
+    create_topic(&mut admin, "secret", 1);
+    await_coordinator(&mut admin, "sg");
+    let mut alice = login(node.sasl, "alice");
+    assert_eq!(
+        share_heartbeat(&mut alice, "sg", &["st"]),
+        GROUP_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        share_offsets_describe(&mut alice, "sg"),
+        GROUP_AUTHORIZATION_FAILED
+    );
+    allow(&mut admin, ResourceType::Group, "sg", AclOperation::Read);
+    allow(
+        &mut admin,
+        ResourceType::Topic,
+        "st",
+        AclOperation::Describe,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let code = share_heartbeat(&mut alice, "sg", &["st"]);
+        if code == NONE {
+            break;
+        }
+        assert!(Instant::now() < deadline, "heartbeat still answers {code}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        share_heartbeat(&mut alice, "sg", &["st", "secret"]),
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    // Read on the group implies Describe (Kafka's implied operations).
+    assert_eq!(share_offsets_describe(&mut alice, "sg"), NONE);
+}

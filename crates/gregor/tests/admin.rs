@@ -287,6 +287,8 @@ fn partitions_grow_and_topics_delete_and_it_all_survives_restart() {
         Some("grow")
     );
     assert_eq!(all.topics[0].partitions.len(), 5);
+    // A partition's files appear at its first use.
+    support::produce_values(&mut conn, "grow", 4, 0, ["first"]);
     assert!(broker.data_dir().join("grow-4").exists());
 }
 

@@ -11,65 +11,24 @@ mod support;
 use bytes::Bytes;
 use gregor_protocol::compression::Compression;
 use gregor_protocol::records::BatchBuilder;
-use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use std::time::{Duration, Instant};
+use support::configs::{self, ConfigOp, BROKER, DELETE, SET, TOPIC};
 use support::{create_topic, earliest_offset, topic_name, Connection, TestBroker};
 
-const BROKER: i8 = 4;
-const TOPIC: i8 = 2;
 const INVALID_REQUEST: i16 = 42;
-const SET: i8 = 0;
-const DELETE: i8 = 1;
 const DYNAMIC_BROKER_CONFIG: i8 = 2;
 const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
-}
 
 /// (error code, message) of altering one BROKER resource.
 fn alter(
     conn: &mut Connection,
     name: &str,
-    ops: &[(&str, i8, Option<&str>)],
+    ops: &[ConfigOp<'_>],
     validate_only: bool,
 ) -> (i16, String) {
-    let request = IncrementalAlterConfigsRequest::default()
-        .with_validate_only(validate_only)
-        .with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(BROKER)
-            .with_resource_name(s(name))
-            .with_configs(
-                ops.iter()
-                    .map(|(k, op, v)| {
-                        AlterableConfig::default()
-                            .with_name(s(k))
-                            .with_config_operation(*op)
-                            .with_value(v.map(s))
-                    })
-                    .collect(),
-            )]);
-    let ResponseKind::IncrementalAlterConfigs(r) = conn.request(
-        ApiKey::IncrementalAlterConfigs,
-        1,
-        RequestKind::IncrementalAlterConfigs(request),
-    ) else {
-        panic!()
-    };
-    let r = &r.responses[0];
-    (
-        r.error_code,
-        r.error_message
-            .as_ref()
-            .map(|m| m.to_string())
-            .unwrap_or_default(),
-    )
+    configs::alter_checked(conn, BROKER, name, ops, validate_only)
 }
 
 /// (value, source, sensitive) of one config of a resource, if listed.
@@ -79,25 +38,9 @@ fn describe(
     name: &str,
     key: &str,
 ) -> Option<(Option<String>, i8, bool)> {
-    let request = DescribeConfigsRequest::default()
-        .with_include_synonyms(true)
-        .with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(s(name))
-            .with_configuration_keys(None)]);
-    let ResponseKind::DescribeConfigs(r) = conn.request(
-        ApiKey::DescribeConfigs,
-        4,
-        RequestKind::DescribeConfigs(request),
-    ) else {
-        panic!()
-    };
-    assert_eq!(
-        r.results[0].error_code, 0,
-        "{:?}",
-        r.results[0].error_message
-    );
-    r.results[0]
+    let result = configs::describe(conn, resource_type, name, true);
+    assert_eq!(result.error_code, 0, "{:?}", result.error_message);
+    result
         .configs
         .iter()
         .find(|c| c.name.as_str() == key)

@@ -16,8 +16,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::cluster::{
-    broker_ids, combined_specs, consecutive_free_ports, create_topic, eventually, metadata,
-    random_cluster_id, ProcessCluster,
+    broker_ids, combined_specs, consecutive_free_ports, create_topic, eventually,
+    eventually_or_logs, metadata, random_cluster_id, ProcessCluster,
 };
 use support::{gregor_bin, topic_name, Connection};
 
@@ -131,7 +131,7 @@ fn a_new_controller_takes_over_and_the_old_one_catches_up() {
         cluster.leader(survivor).filter(|l| *l != old)
     });
     assert_ne!(new, old);
-    let after = eventually(20, "a topic created after the failover", || {
+    let after = eventually_or_logs(&cluster, 30, "a topic created after the failover", || {
         let (code, id) = create_topic(&mut cluster.connect(survivor), "after", 3, 2);
         (code == NONE).then_some(id)
     });

@@ -15,8 +15,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeSet;
 use support::cluster::{
-    combined_specs, create_topic, eventually, known_coordinator, metadata, ProcessCluster,
-    GROUP_KEY,
+    combined_specs, create_topic, eventually, known_coordinator, metadata, produce_once_led,
+    ProcessCluster, GROUP_KEY,
 };
 use support::http::{get, request};
 use support::{free_port, produce_values, topic_name, Connection};
@@ -144,12 +144,12 @@ fn browser_reads_partitions_led_by_other_nodes() {
     );
     for (p, node) in &leaders {
         let values: Vec<String> = (0..3).map(|i| format!("value-p{p}-{i}")).collect();
-        produce_values(
+        produce_once_led(
             &mut cluster.connect(*node),
             topic,
             *p,
             1_000 + *p as i64,
-            values,
+            &values,
         );
     }
 
@@ -393,12 +393,12 @@ fn the_console_logs_in_on_other_brokers_as_its_user() {
     });
     assert!(leaders.iter().any(|(_, n)| *n != 0), "{leaders:?}");
     for (p, node) in &leaders {
-        produce_values(
+        produce_once_led(
             &mut plain(*node),
             topic,
             *p,
             1_000,
-            [format!("secret-p{p}")],
+            &[format!("secret-p{p}")],
         );
     }
     let auth = format!(
@@ -418,4 +418,92 @@ fn the_console_logs_in_on_other_brokers_as_its_user() {
     assert!(!all.body.contains("not read"), "{}", all.body);
     // Without the login nothing is read.
     assert_eq!(get(admins[0], &path).status, 401);
+}
+
+/// An authorizer but no SASL on the console's listener (PLAINTEXT): the
+/// console logs its users in, acts as them on its own broker, and never
+/// calls another broker, which would see `User:ANONYMOUS` (here a super
+/// user, as inter-broker traffic over PLAINTEXT needs). What works is what
+/// this broker answers or forwards to the controller; the rest says why.
+#[test]
+fn without_sasl_the_console_keeps_to_its_own_broker() {
+    let admins: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let specs = combined_specs(3, |i| {
+        format!("gregor.admin.listener=127.0.0.1:{}\n", admins[i])
+    });
+    let cluster = ProcessCluster::start(
+        specs,
+        &[
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:ANONYMOUS;User:admin",
+            "sasl.bootstrap.scram=SCRAM-SHA-256=[name=admin,password=admin-pw]",
+        ],
+    );
+    let topic = "local-only";
+    create(|| cluster.connect(0), topic);
+    let leaders: Vec<(i32, usize)> = eventually(30, "leaders of every partition", || {
+        let response = metadata(&mut cluster.connect(0), Some(&[topic]));
+        let t = response.topics.first()?;
+        let leaders: Vec<(i32, usize)> = t
+            .partitions
+            .iter()
+            .filter(|p| p.leader_id.0 > 0)
+            .map(|p| (p.partition_index, p.leader_id.0 as usize - 1))
+            .collect();
+        (leaders.len() == 6).then_some(leaders)
+    });
+    assert!(leaders.iter().any(|(_, n)| *n != 0), "{leaders:?}");
+    for (p, node) in &leaders {
+        produce_once_led(
+            &mut cluster.connect(*node),
+            topic,
+            *p,
+            1_000,
+            &[format!("value-p{p}")],
+        );
+    }
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("admin:admin-pw")
+    );
+    let as_admin = |path: &str| request(admins[0], "GET", path, &[("Authorization", &auth)], "");
+    assert_eq!(get(admins[0], "/console").status, 401);
+
+    // Answered by this broker (or forwarded by it to the controller).
+    for path in [
+        "/console",
+        "/console/topics",
+        "/console/acls",
+        "/console/users",
+    ] {
+        let page = as_admin(path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+    }
+    assert!(as_admin("/console/topics").body.contains(topic));
+    // The browser reads the partitions led here, lists the others as not
+    // read, with the reason.
+    let all = as_admin(&format!(
+        "/console/messages/results?topic={topic}&partition=all&from=oldest"
+    ));
+    assert_eq!(all.status, 200, "{}", all.body);
+    for (p, node) in &leaders {
+        let shown = all.body.contains(&format!("value-p{p}"));
+        assert_eq!(
+            shown,
+            *node == 0,
+            "partition {p} on node {node}: {}",
+            all.body
+        );
+    }
+    assert!(all.body.contains("no SASL login"), "{}", all.body);
+    // Pages that need another broker answer 503 naming it and why.
+    for path in [
+        format!("/console/topics/{topic}"),
+        "/console/groups".to_string(),
+        "/console/transactions".to_string(),
+    ] {
+        let page = as_admin(&path);
+        assert_eq!(page.status, 503, "{path}: {}", page.body);
+        assert!(page.body.contains("no SASL login"), "{path}: {}", page.body);
+    }
 }

@@ -341,6 +341,50 @@ fn request_and_topic_metrics_follow_real_traffic() {
 }
 
 #[test]
+fn health_answers_and_ready_says_recovering_during_log_recovery() {
+    let admin = free_port();
+    let listener = format!("gregor.admin.listener=127.0.0.1:{admin}");
+    let mut broker = TestBroker::start(&[&listener]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "kept", 1);
+    assert_eq!(produce(&mut conn, "kept", batch(&["a", "b"])), NONE);
+    // An unclean stop: the next start recovers the logs, stretched here
+    // by the test hook as a large log would.
+    broker.kill();
+    broker.launch(&[("GREGOR_TEST_RECOVERY_DELAY_MS", "6000")]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", admin)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "admin endpoint not bound: {}",
+            broker.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(http(admin, "GET", "/health"), (200, "ok\n".to_string()));
+    assert_eq!(
+        http(admin, "GET", "/ready"),
+        (503, "recovering logs\n".to_string())
+    );
+    // Paths needing the broker say why they cannot answer yet.
+    assert_eq!(
+        http(admin, "GET", "/metrics"),
+        (503, "recovering logs\n".to_string())
+    );
+    assert!(
+        !broker.log().contains("gregor broker started"),
+        "recovery was over before the checks: {}",
+        broker.log()
+    );
+    broker.wait_started();
+    eventually(20, "/ready 200 after recovery", || {
+        (http(admin, "GET", "/ready") == (200, "ready\n".to_string())).then_some(())
+    });
+    assert_eq!(http(admin, "GET", "/health").0, 200);
+    assert!(scrape(admin).contains(r#"topic="kept""#));
+}
+
+#[test]
 fn ready_turns_503_when_the_controller_stops_answering() {
     let admin = free_port();
     let mut specs = controller_and_brokers_specs(1);

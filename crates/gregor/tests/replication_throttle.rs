@@ -11,27 +11,17 @@ mod support;
 
 use gregor_protocol::error_codes::{INVALID_CONFIG, INVALID_REQUEST, NONE};
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, IncrementalAlterConfigsRequest, RequestKind,
-    ResponseKind,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, BrokerId, CreateTopicsRequest, RequestKind, ResponseKind};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::cluster::{broker_ids, combined_specs, eventually, metadata, ProcessCluster};
+use support::configs::{alter, BROKER, DELETE, SET, TOPIC as TOPIC_RESOURCE};
 use support::{topic_name, Connection};
 
 const TOPIC: &str = "moving";
 /// Bytes per second.
 const RATE: u64 = 100_000;
 const BYTES: usize = 2 << 20;
-const BROKER: i8 = 4;
-const TOPIC_RESOURCE: i8 = 2;
-const SET: i8 = 0;
-const DELETE: i8 = 1;
 
 fn start() -> ProcessCluster {
     let specs = combined_specs(3, |_| String::new());
@@ -51,10 +41,6 @@ fn start() -> ProcessCluster {
         });
     }
     cluster
-}
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_string())
 }
 
 /// Two partitions, both on brokers 1 (leader) and 2.
@@ -77,44 +63,6 @@ fn create(conn: &mut Connection) {
         panic!("wrong response type")
     };
     assert_eq!(response.topics[0].error_code, NONE);
-}
-
-/// (error code, message) of one IncrementalAlterConfigs resource.
-fn alter(
-    conn: &mut Connection,
-    kind: i8,
-    name: &str,
-    ops: &[(&str, i8, Option<&str>)],
-) -> (i16, String) {
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(kind)
-            .with_resource_name(s(name))
-            .with_configs(
-                ops.iter()
-                    .map(|(k, op, v)| {
-                        AlterableConfig::default()
-                            .with_name(s(k))
-                            .with_config_operation(*op)
-                            .with_value(v.map(s))
-                    })
-                    .collect(),
-            ),
-    ]);
-    let ResponseKind::IncrementalAlterConfigs(r) = conn.request(
-        ApiKey::IncrementalAlterConfigs,
-        1,
-        RequestKind::IncrementalAlterConfigs(request),
-    ) else {
-        panic!("wrong response type")
-    };
-    let r = &r.responses[0];
-    let message = r
-        .error_message
-        .as_ref()
-        .map(|m| m.to_string())
-        .unwrap_or_default();
-    (r.error_code, message)
 }
 
 fn isr(cluster: &ProcessCluster, partition: usize) -> Vec<i32> {

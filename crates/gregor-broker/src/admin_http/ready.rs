@@ -22,6 +22,7 @@ use std::sync::Arc;
 /// The broker's readiness, fed by start-up, the lifecycle (heartbeats) and
 /// shutdown.
 pub struct Readiness {
+    recovering: AtomicBool,
     serving: AtomicBool,
     fenced: AtomicBool,
     shutting_down: AtomicBool,
@@ -33,12 +34,18 @@ pub struct Readiness {
 impl Readiness {
     pub fn new(session_timeout_ms: i64) -> Readiness {
         Readiness {
+            recovering: AtomicBool::new(false),
             serving: AtomicBool::new(false),
             fenced: AtomicBool::new(true),
             shutting_down: AtomicBool::new(false),
             last_heartbeat_ms: AtomicI64::new(-1),
             session_timeout_ms,
         }
+    }
+
+    /// Log recovery after an unclean shutdown began (`true`) or ended.
+    pub fn recovering_logs(&self, recovering: bool) {
+        self.recovering.store(recovering, Ordering::Release);
     }
 
     /// The client listeners accept connections.
@@ -65,6 +72,9 @@ impl Readiness {
     pub fn check(&self, now_ms: i64) -> Result<(), String> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Err("shutting down".to_string());
+        }
+        if self.recovering.load(Ordering::Acquire) {
+            return Err("recovering logs".to_string());
         }
         if !self.serving.load(Ordering::Acquire) {
             return Err("starting: not yet unfenced by the active controller".to_string());
@@ -102,6 +112,9 @@ mod tests {
     #[test]
     fn states() {
         let r = Readiness::new(1000);
+        r.recovering_logs(true);
+        assert_eq!(r.check(0), Err("recovering logs".to_string()));
+        r.recovering_logs(false);
         assert!(r.check(0).unwrap_err().starts_with("starting"));
         r.serving();
         assert!(r.check(0).unwrap_err().starts_with("fenced"));

@@ -8,12 +8,14 @@
 use gregor_client::{ConnectOptions, Connection, RequestBody};
 use gregor_metadata::MetadataImage;
 use kafka_protocol::messages::{ApiKey, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Slot = Arc<tokio::sync::Mutex<Option<(String, Connection)>>>;
+type Held = tokio::sync::OwnedMutexGuard<Option<(String, Connection)>>;
 
 pub struct BrokerChannel {
     /// The listener other brokers are reached on (`inter.broker.listener.name`).
@@ -69,6 +71,30 @@ impl BrokerChannel {
             .clone()
     }
 
+    /// A fresh connection to broker `node`, not shared with [`Self::call`]:
+    /// for reads its caller may abandon mid-request (dropping it closes the
+    /// socket, so no later request can get an earlier one's answer).
+    pub async fn open(
+        &self,
+        image: &MetadataImage,
+        node: i32,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> anyhow::Result<Connection> {
+        let address = self
+            .address(image, node)
+            .ok_or_else(|| anyhow::anyhow!("broker {node} has no {} endpoint", self.listener))?;
+        let options = ConnectOptions {
+            request_timeout,
+            connect_timeout,
+            local_ip: self.local_ip,
+            client_id: self.client_id.clone(),
+            connector: self.connector.clone(),
+            ..ConnectOptions::default()
+        };
+        Connection::connect_with(&address, &options).await
+    }
+
     /// Sends `body` at `version` to broker `node`; requests to one node go
     /// one at a time over its connection.
     pub async fn call(
@@ -79,11 +105,42 @@ impl BrokerChannel {
         version: i16,
         body: impl Into<RequestBody>,
     ) -> anyhow::Result<ResponseKind> {
+        let mut held = self.connected(image, node).await?;
+        let result = Self::connection(&mut held)?.send(key, version, body).await;
+        Self::forget_if_failed(&mut held, &result);
+        let (response, used) = result?;
+        if used != version {
+            anyhow::bail!("broker {node} answered {key:?} v{used}, not v{version}");
+        }
+        Ok(response)
+    }
+
+    /// Sends `request` to broker `node` at the newest version both speak,
+    /// at most `newest`, and decodes the answer as `Rs` (message types
+    /// kafka-protocol cannot encode at every version); also the version used.
+    pub async fn call_message<Rq: Encodable, Rs: Decodable>(
+        &self,
+        image: &MetadataImage,
+        node: i32,
+        key: ApiKey,
+        newest: i16,
+        request: &Rq,
+    ) -> anyhow::Result<(Rs, i16)> {
+        let mut held = self.connected(image, node).await?;
+        let result = Self::connection(&mut held)?
+            .send_message(key, newest, request)
+            .await;
+        Self::forget_if_failed(&mut held, &result);
+        result
+    }
+
+    /// The node's connection, held (one request at a time), opened anew
+    /// unless the cached one is to the node's current address and usable.
+    async fn connected(&self, image: &MetadataImage, node: i32) -> anyhow::Result<Held> {
         let address = self
             .address(image, node)
             .ok_or_else(|| anyhow::anyhow!("broker {node} has no {} endpoint", self.listener))?;
-        let slot = self.slot(node);
-        let mut held = slot.lock().await;
+        let mut held = self.slot(node).lock_owned().await;
         let reusable = matches!(&*held, Some((to, c)) if *to == address && c.is_usable());
         if !reusable {
             let options = ConnectOptions {
@@ -94,19 +151,24 @@ impl BrokerChannel {
                 ..ConnectOptions::default()
             };
             let connection = Connection::connect_with(&address, &options).await?;
-            *held = Some((address.clone(), connection));
+            *held = Some((address, connection));
         }
-        let Some((_, connection)) = held.as_mut() else {
-            anyhow::bail!("no connection to broker {node}");
-        };
-        let result = connection.send(key, version, body).await;
+        Ok(held)
+    }
+
+    /// The connection in a held slot ([`Self::connected`] fills it).
+    fn connection(held: &mut Held) -> anyhow::Result<&mut Connection> {
+        match held.as_mut() {
+            Some((_, connection)) => Ok(connection),
+            None => anyhow::bail!("no connection"),
+        }
+    }
+
+    /// Drops the connection after a failed request, so the next call
+    /// reconnects (the stream may be out of step or the node gone).
+    fn forget_if_failed<T>(held: &mut Held, result: &anyhow::Result<T>) {
         if result.is_err() {
-            *held = None;
+            **held = None;
         }
-        let (response, used) = result?;
-        if used != version {
-            anyhow::bail!("broker {node} answered {key:?} v{used}, not v{version}");
-        }
-        Ok(response)
     }
 }

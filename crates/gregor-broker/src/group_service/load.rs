@@ -68,7 +68,7 @@ pub fn replay_shard(
                         }
                         records += 1;
                     }
-                    // Records of kinds we do not model (share groups', Kafka 4.0's streams partition metadata) are skipped.
+                    // Records of kinds we do not model (Kafka 4.0's streams partition metadata) are skipped.
                     Err(err) => {
                         tracing::debug!(partition, %err, "skipping __consumer_offsets record")
                     }

@@ -19,6 +19,8 @@ use kafka_protocol::protocol::StrBytes;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
+const CLIENT_METRICS: i8 = 16;
 const INVALID_CONFIG: i16 = error_codes::INVALID_CONFIG;
 
 const SET: i8 = 0;
@@ -132,6 +134,8 @@ pub fn legacy(
 enum Kind {
     Topic,
     Broker,
+    Group,
+    ClientMetrics,
 }
 
 impl Kind {
@@ -139,6 +143,8 @@ impl Kind {
         match self {
             Kind::Topic => topic_config::find(name).map(|def| def.kind),
             Kind::Broker => dynamic::synonym_type(name),
+            Kind::Group => crate::config::group_resource::find(name).map(|def| def.kind),
+            Kind::ClientMetrics => crate::telemetry::subscriptions::config_type(name),
         }
     }
 }
@@ -156,6 +162,16 @@ fn apply(
     match resource_type {
         TOPIC => {}
         BROKER => return apply_broker(broker, any_broker, name, validate_only, changes),
+        GROUP => {
+            return super::group_configs::alter(broker, name, validate_only, |current| {
+                changes(current, Kind::Group)
+            })
+        }
+        CLIENT_METRICS => {
+            return super::client_metrics_configs::alter(broker, name, validate_only, |current| {
+                changes(current, Kind::ClientMetrics)
+            })
+        }
         _ => {
             return Err((
                 error_codes::INVALID_REQUEST,

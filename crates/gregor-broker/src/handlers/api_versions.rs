@@ -36,6 +36,11 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::WriteTxnMarkers, 1, 2),
     (ApiKey::DescribeTransactions, 0, 0),
+    // The share coordinator (KIP-932), inter-broker. Write (85) and
+    // ReadSummary (87) are served at 0-1 by handlers::share_state_frames.
+    (ApiKey::InitializeShareGroupState, 0, 0),
+    (ApiKey::ReadShareGroupState, 0, 0),
+    (ApiKey::DeleteShareGroupState, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::JoinGroup, 0, 9),
     (ApiKey::SyncGroup, 0, 5),
@@ -50,6 +55,19 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    // Share groups (KIP-932; share.version 1+, finalized on new clusters).
+    (ApiKey::ShareGroupHeartbeat, 1, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    // Kafka 4.4 serves DescribeShareGroupOffsets 0-1 (v1 adds the lag,
+    // KIP-1226); handlers/share_offsets_frame.rs decodes both.
+    (ApiKey::DescribeShareGroupOffsets, 0, 1),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
+    // KIP-932 share-partition leader, v2 adding acquire modes (KIP-1206)
+    // and renew acknowledgements (KIP-1222): handlers/share_fetch_frame.rs
+    // decodes both versions (kafka-protocol 0.18 has v1 only).
+    (ApiKey::ShareFetch, 1, 2),
+    (ApiKey::ShareAcknowledge, 1, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
@@ -64,6 +82,7 @@ const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::ListConfigResources, 0, 1),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
     // Listed in ApiVersions only while client telemetry is on (see
@@ -107,6 +126,7 @@ fn api_keys(is_controller: bool) -> Vec<ApiVersion> {
         keys.extend(
             super::streams_groups::served()
                 .into_iter()
+                .chain(super::share_state_frames::served())
                 .map(|(key, range)| {
                     ApiVersion::default()
                         .with_api_key(key)
@@ -123,9 +143,8 @@ fn api_keys(is_controller: bool) -> Vec<ApiVersion> {
 /// (name, supported min, supported max, finalized level). Clients read
 /// `transaction.version` to pick the transaction protocol (2 = KIP-890
 /// part 2: an epoch bump per transaction, partitions added by the first
-/// write) and `kafka-features describe` lists them all. `share.version` is
-/// left out: Gregor does not serve share groups, and advertising it would
-/// make clients try.
+/// write) and `kafka-features describe` lists them all, `share.version`
+/// included (share groups are served).
 pub const FEATURES: &[(&str, i16, i16, i16)] = &[
     // 7 = 3.3-IV3 (the oldest KRaft level Kafka 4 accepts), 33 = 4.4-IV2.
     (
@@ -146,6 +165,9 @@ pub const FEATURES: &[(&str, i16, i16, i16)] = &[
     ("group.version", 0, 1, 1),
     // 1: streams groups (KIP-1071) are served.
     ("streams.version", 0, 1, 1),
+    // Share groups (KIP-932): Kafka 4.4 supports 0-2 and finalizes its
+    // latest production level, 2, on new clusters.
+    ("share.version", 0, 2, 2),
     // Eligible leader replicas (KIP-966): on for new clusters, as Kafka 4.4
     // formats them; the finalized level a broker reports is its metadata's.
     (
@@ -237,6 +259,10 @@ mod tests {
     #[test]
     fn every_advertised_range_is_encodable_by_kafka_protocol() {
         for &(key, min, max) in SUPPORTED {
+            // Frames of these keys bypass kafka-protocol (own_frames).
+            if super::super::own_frames::is_own_frame(&(key as i16).to_be_bytes()) {
+                continue;
+            }
             let mut known = key.valid_versions();
             if key == ApiKey::WriteTxnMarkers {
                 // v2 (KIP-1228) has Gregor's own codec.

@@ -43,6 +43,10 @@ pub fn wanted(request: &Request) -> Option<Wanted> {
             cluster: false,
             entries: r.include_authorized_operations,
         },
+        RequestKind::ShareGroupDescribe(r) => Wanted {
+            cluster: false,
+            entries: r.include_authorized_operations,
+        },
         // No flag: Kafka always fills them in.
         RequestKind::DescribeTopicPartitions(_) => Wanted {
             cluster: false,
@@ -101,6 +105,11 @@ pub fn fill(broker: &Broker, session: &Session, wanted: Wanted, response: &mut R
             }
         }
         ResponseKind::ConsumerGroupDescribe(r) => {
+            for g in r.groups.iter_mut().filter(|g| g.error_code == NONE) {
+                g.authorized_operations = ops(ResourceType::Group, &g.group_id);
+            }
+        }
+        ResponseKind::ShareGroupDescribe(r) => {
             for g in r.groups.iter_mut().filter(|g| g.error_code == NONE) {
                 g.authorized_operations = ops(ResourceType::Group, &g.group_id);
             }

@@ -133,6 +133,25 @@ fn go(request: Request, merge: Merge) -> Checked {
     Checked::Go(request, Some(merge))
 }
 
+/// `go`, with a merge that answers what [`strip`] took out of the request:
+/// `$answer` makes the response entry of each denied item, appended to the
+/// response's `$field` list, so the client gets one answer for everything
+/// it asked as from Kafka (which leaves them out of the handler's request
+/// the same way).
+macro_rules! answer_denied {
+    ($request:expr, $kind:ident, $field:ident, $denied:expr, $answer:expr) => {{
+        let denied = $denied;
+        go(
+            $request,
+            Box::new(move |_, resp| {
+                if let ResponseKind::$kind(r) = resp {
+                    r.$field.extend(denied.into_iter().map($answer));
+                }
+            }),
+        )
+    }};
+}
+
 /// Authorizes `request` from `session`. Without an authorizer everything
 /// passes untouched.
 pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checked {
@@ -195,6 +214,15 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                 ),
             ))
         }
+        RequestKind::ListConfigResources(_) => {
+            if az.cluster(DescribeConfigs) {
+                return Checked::Go(request, None);
+            }
+            message(ResponseKind::ListConfigResources(
+                kafka_protocol::messages::ListConfigResourcesResponse::default()
+                    .with_error_code(CLUSTER_AUTHORIZATION_FAILED),
+            ))
+        }
         RequestKind::DescribeClientQuotas(_) => {
             if az.cluster(DescribeConfigs) {
                 return Checked::Go(request, None);
@@ -227,29 +255,22 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
         }
         RequestKind::ListOffsets(req) => {
             let denied = strip(&mut req.topics, |t| !az.topic(Describe, &t.name));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::ListOffsets(r) = resp {
-                        r.topics.extend(denied.into_iter().map(|t| {
-                            list_offsets_response::ListOffsetsTopicResponse::default()
-                                .with_name(t.name)
-                                .with_partitions(
-                                    t.partitions
-                                        .iter()
-                                        .map(|p| {
-                                            list_offsets_response::ListOffsetsPartitionResponse::default()
-                                                .with_partition_index(p.partition_index)
-                                                .with_error_code(TOPIC_AUTHORIZATION_FAILED)
-                                                .with_timestamp(-1)
-                                                .with_offset(-1)
-                                        })
-                                        .collect(),
-                                )
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, ListOffsets, topics, denied, |t| {
+                list_offsets_response::ListOffsetsTopicResponse::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                list_offsets_response::ListOffsetsPartitionResponse::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                                    .with_timestamp(-1)
+                                    .with_offset(-1)
+                            })
+                            .collect(),
+                    )
+            })
         }
         RequestKind::OffsetForLeaderEpoch(req) => {
             if req.replica_id.0 >= 0 && !az.cluster(ClusterAction) {
@@ -263,18 +284,9 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                 ));
             }
             let denied = strip(&mut req.topics, |t| !az.topic(Describe, &t.topic));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::OffsetForLeaderEpoch(r) = resp {
-                        r.topics.extend(
-                            denied
-                                .iter()
-                                .map(|t| epoch_topic(t, TOPIC_AUTHORIZATION_FAILED)),
-                        );
-                    }
-                }),
-            )
+            answer_denied!(request, OffsetForLeaderEpoch, topics, denied, |t| {
+                epoch_topic(&t, TOPIC_AUTHORIZATION_FAILED)
+            })
         }
         RequestKind::OffsetCommit(req) => {
             if !az.group(Read, &req.group_id) {
@@ -288,19 +300,45 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                 ));
             }
             let denied = strip(&mut req.topics, |t| !az.topic(Read, &t.name));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::OffsetCommit(r) = resp {
-                        r.topics.extend(
-                            denied
-                                .iter()
-                                .map(|t| commit_topic(t, TOPIC_AUTHORIZATION_FAILED)),
-                        );
-                    }
-                }),
-            )
+            answer_denied!(request, OffsetCommit, topics, denied, |t| commit_topic(
+                &t,
+                TOPIC_AUTHORIZATION_FAILED
+            ))
         }
+        RequestKind::FindCoordinator(req) if req.key_type == 2 => {
+            // Share-partition keys (KIP-932) are looked up by brokers only.
+            if az.cluster(ClusterAction) {
+                return Checked::Go(request, None);
+            }
+            let coordinators = req
+                .coordinator_keys
+                .iter()
+                .map(|k| {
+                    find_coordinator_response::Coordinator::default()
+                        .with_key(k.clone())
+                        .with_node_id(BrokerId(-1))
+                        .with_host(super::str_bytes(""))
+                        .with_port(-1)
+                        .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+                })
+                .collect();
+            // Batched keys from v4; older versions have the top-level fields.
+            let response = if version >= 4 {
+                FindCoordinatorResponse::default().with_coordinators(coordinators)
+            } else {
+                FindCoordinatorResponse::default()
+                    .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+                    .with_node_id(BrokerId(-1))
+                    .with_host(super::str_bytes(""))
+                    .with_port(-1)
+            };
+            message(ResponseKind::FindCoordinator(response))
+        }
+        // Checked per partition by the share coordinator's handlers, which
+        // answer CLUSTER_AUTHORIZATION_FAILED as Kafka does.
+        RequestKind::InitializeShareGroupState(_)
+        | RequestKind::ReadShareGroupState(_)
+        | RequestKind::DeleteShareGroupState(_) => Checked::Go(request, None),
         RequestKind::FindCoordinator(req) => {
             let (op_type, code) = if req.key_type == 1 {
                 (
@@ -325,20 +363,13 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
             let denied = strip(&mut req.coordinator_keys, |k| {
                 !az.allows(Describe, op_type, k)
             });
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::FindCoordinator(r) = resp {
-                        r.coordinators.extend(denied.into_iter().map(|k| {
-                            find_coordinator_response::Coordinator::default()
-                                .with_key(k)
-                                .with_node_id(BrokerId(-1))
-                                .with_port(-1)
-                                .with_error_code(code)
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, FindCoordinator, coordinators, denied, |k| {
+                find_coordinator_response::Coordinator::default()
+                    .with_key(k)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(code)
+            })
         }
         RequestKind::JoinGroup(req) => {
             if az.group(Read, &req.group_id) {
@@ -389,20 +420,52 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
             }
             Checked::Go(request, None)
         }
+        // KafkaApis.handleShareGroupHeartbeatRequest: READ on the group,
+        // then DESCRIBE on every subscribed topic (one refusal refuses it).
+        RequestKind::ShareGroupHeartbeat(req) => {
+            if !az.group(Read, &req.group_id) {
+                return message(ResponseKind::ShareGroupHeartbeat(
+                    ShareGroupHeartbeatResponse::default()
+                        .with_error_code(GROUP_AUTHORIZATION_FAILED),
+                ));
+            }
+            let names: std::collections::BTreeSet<&str> = req
+                .subscribed_topic_names
+                .iter()
+                .flatten()
+                .map(|t| t.as_str())
+                .collect();
+            let refused = names
+                .into_iter()
+                .filter(|name| !az.topic(Describe, name))
+                .count();
+            if refused > 0 {
+                return message(ResponseKind::ShareGroupHeartbeat(
+                    ShareGroupHeartbeatResponse::default()
+                        .with_error_code(TOPIC_AUTHORIZATION_FAILED),
+                ));
+            }
+            Checked::Go(request, None)
+        }
+        RequestKind::ShareGroupDescribe(req) => {
+            let denied = strip(&mut req.group_ids, |g| !az.group(Describe, g));
+            answer_denied!(request, ShareGroupDescribe, groups, denied, |g| {
+                share_group_describe_response::DescribedGroup::default()
+                    .with_group_id(g)
+                    .with_error_code(GROUP_AUTHORIZATION_FAILED)
+            })
+        }
+        // Checked group by group, topic by topic, in share_group_offsets.
+        RequestKind::DescribeShareGroupOffsets(_)
+        | RequestKind::AlterShareGroupOffsets(_)
+        | RequestKind::DeleteShareGroupOffsets(_) => Checked::Go(request, None),
         RequestKind::DescribeGroups(req) => {
             let denied = strip(&mut req.groups, |g| !az.group(Describe, g));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::DescribeGroups(r) = resp {
-                        r.groups.extend(denied.into_iter().map(|g| {
-                            describe_groups_response::DescribedGroup::default()
-                                .with_group_id(g)
-                                .with_error_code(GROUP_AUTHORIZATION_FAILED)
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, DescribeGroups, groups, denied, |g| {
+                describe_groups_response::DescribedGroup::default()
+                    .with_group_id(g)
+                    .with_error_code(GROUP_AUTHORIZATION_FAILED)
+            })
         }
         RequestKind::ConsumerGroupDescribe(req) => {
             let denied = strip(&mut req.group_ids, |g| !az.group(Describe, g));
@@ -436,18 +499,11 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
         }
         RequestKind::DeleteGroups(req) => {
             let denied = strip(&mut req.groups_names, |g| !az.group(Delete, g));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::DeleteGroups(r) = resp {
-                        r.results.extend(denied.into_iter().map(|g| {
-                            delete_groups_response::DeletableGroupResult::default()
-                                .with_group_id(g)
-                                .with_error_code(GROUP_AUTHORIZATION_FAILED)
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, DeleteGroups, results, denied, |g| {
+                delete_groups_response::DeletableGroupResult::default()
+                    .with_group_id(g)
+                    .with_error_code(GROUP_AUTHORIZATION_FAILED)
+            })
         }
         RequestKind::OffsetDelete(req) => {
             if !az.group(Delete, &req.group_id) {
@@ -456,142 +512,93 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                 ));
             }
             let denied = strip(&mut req.topics, |t| !az.topic(Read, &t.name));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::OffsetDelete(r) = resp {
-                        r.topics.extend(denied.into_iter().map(|t| {
-                            offset_delete_response::OffsetDeleteResponseTopic::default()
-                                .with_name(t.name)
-                                .with_partitions(
-                                    t.partitions
-                                        .iter()
-                                        .map(|p| {
-                                            offset_delete_response::OffsetDeleteResponsePartition::default()
-                                                .with_partition_index(p.partition_index)
-                                                .with_error_code(TOPIC_AUTHORIZATION_FAILED)
-                                        })
-                                        .collect(),
-                                )
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, OffsetDelete, topics, denied, |t| {
+                offset_delete_response::OffsetDeleteResponseTopic::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                offset_delete_response::OffsetDeleteResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                            })
+                            .collect(),
+                    )
+            })
         }
         RequestKind::CreateTopics(req) => {
             if az.cluster_alternative(Create) {
                 return Checked::Go(request, None);
             }
             let denied = strip(&mut req.topics, |t| !az.topic(Create, &t.name));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::CreateTopics(r) = resp {
-                        r.topics.extend(denied.into_iter().map(|t| {
-                            create_topics_response::CreatableTopicResult::default()
-                                .with_name(t.name)
-                                .with_error_code(TOPIC_AUTHORIZATION_FAILED)
-                                .with_error_message(Some(super::str_bytes("Authorization failed.")))
-                                .with_num_partitions(-1)
-                                .with_replication_factor(-1)
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, CreateTopics, topics, denied, |t| {
+                create_topics_response::CreatableTopicResult::default()
+                    .with_name(t.name)
+                    .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(super::str_bytes("Authorization failed.")))
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1)
+            })
         }
         RequestKind::CreatePartitions(req) => {
             let denied = strip(&mut req.topics, |t| !az.topic(Alter, &t.name));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::CreatePartitions(r) = resp {
-                        r.results.extend(denied.into_iter().map(|t| {
-                            create_partitions_response::CreatePartitionsTopicResult::default()
-                                .with_name(t.name)
-                                .with_error_code(TOPIC_AUTHORIZATION_FAILED)
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, CreatePartitions, results, denied, |t| {
+                create_partitions_response::CreatePartitionsTopicResult::default()
+                    .with_name(t.name)
+                    .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+            })
         }
         RequestKind::DeleteRecords(req) => {
             let denied = strip(&mut req.topics, |t| !az.topic(Delete, &t.name));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::DeleteRecords(r) = resp {
-                        r.topics.extend(denied.into_iter().map(|t| {
-                            delete_records_response::DeleteRecordsTopicResult::default()
-                                .with_name(t.name)
-                                .with_partitions(
-                                    t.partitions
-                                        .iter()
-                                        .map(|p| {
-                                            delete_records_response::DeleteRecordsPartitionResult::default()
-                                                .with_partition_index(p.partition_index)
-                                                .with_low_watermark(-1)
-                                                .with_error_code(TOPIC_AUTHORIZATION_FAILED)
-                                        })
-                                        .collect(),
-                                )
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, DeleteRecords, topics, denied, |t| {
+                delete_records_response::DeleteRecordsTopicResult::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                delete_records_response::DeleteRecordsPartitionResult::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_low_watermark(-1)
+                                    .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                            })
+                            .collect(),
+                    )
+            })
         }
         RequestKind::DescribeConfigs(req) => {
             let denied = strip(&mut req.resources, |r| {
                 !configs_allowed(&az, DescribeConfigs, r.resource_type, &r.resource_name)
             });
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::DescribeConfigs(r) = resp {
-                        r.results.extend(denied.into_iter().map(|d| {
-                            describe_configs_response::DescribeConfigsResult::default()
-                                .with_error_code(config_error(d.resource_type))
-                                .with_resource_type(d.resource_type)
-                                .with_resource_name(d.resource_name)
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, DescribeConfigs, results, denied, |d| {
+                describe_configs_response::DescribeConfigsResult::default()
+                    .with_error_code(config_error(d.resource_type))
+                    .with_resource_type(d.resource_type)
+                    .with_resource_name(d.resource_name)
+            })
         }
         RequestKind::AlterConfigs(req) => {
             let denied = strip(&mut req.resources, |r| {
                 !configs_allowed(&az, AlterConfigs, r.resource_type, &r.resource_name)
             });
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::AlterConfigs(r) = resp {
-                        r.responses.extend(denied.into_iter().map(|d| {
-                            alter_configs_response::AlterConfigsResourceResponse::default()
-                                .with_error_code(config_error(d.resource_type))
-                                .with_resource_type(d.resource_type)
-                                .with_resource_name(d.resource_name)
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, AlterConfigs, responses, denied, |d| {
+                alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_error_code(config_error(d.resource_type))
+                    .with_resource_type(d.resource_type)
+                    .with_resource_name(d.resource_name)
+            })
         }
         RequestKind::IncrementalAlterConfigs(req) => {
             let denied = strip(&mut req.resources, |r| {
                 !configs_allowed(&az, AlterConfigs, r.resource_type, &r.resource_name)
             });
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::IncrementalAlterConfigs(r) = resp {
-                        r.responses.extend(denied.into_iter().map(|d| {
-                            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-                                .with_error_code(config_error(d.resource_type))
-                                .with_resource_type(d.resource_type)
-                                .with_resource_name(d.resource_name)
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, IncrementalAlterConfigs, responses, denied, |d| {
+                incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_error_code(config_error(d.resource_type))
+                    .with_resource_type(d.resource_type)
+                    .with_resource_name(d.resource_name)
+            })
         }
         RequestKind::InitProducerId(req) => {
             let allowed = match &req.transactional_id {
@@ -664,18 +671,9 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
                 ));
             }
             let denied = strip(&mut req.topics, |t| !az.topic(Read, &t.name));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::TxnOffsetCommit(r) = resp {
-                        r.topics.extend(
-                            denied
-                                .iter()
-                                .map(|t| txn_commit_topic(t, TOPIC_AUTHORIZATION_FAILED)),
-                        );
-                    }
-                }),
-            )
+            answer_denied!(request, TxnOffsetCommit, topics, denied, |t| {
+                txn_commit_topic(&t, TOPIC_AUTHORIZATION_FAILED)
+            })
         }
         RequestKind::WriteTxnMarkers(req) => {
             if az.cluster(ClusterAction) {
@@ -714,42 +712,33 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
         }
         RequestKind::DescribeProducers(req) => {
             let denied = strip(&mut req.topics, |t| !az.topic(Read, &t.name));
-            go(
-                request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::DescribeProducers(r) = resp {
-                        r.topics.extend(denied.into_iter().map(|t| {
-                            describe_producers_response::TopicResponse::default()
-                                .with_name(t.name)
-                                .with_partitions(
-                                    t.partition_indexes
-                                        .iter()
-                                        .map(|&p| {
-                                            describe_producers_response::PartitionResponse::default(
-                                            )
-                                            .with_partition_index(p)
-                                            .with_error_code(TOPIC_AUTHORIZATION_FAILED)
-                                        })
-                                        .collect(),
-                                )
-                        }));
-                    }
-                }),
-            )
+            answer_denied!(request, DescribeProducers, topics, denied, |t| {
+                describe_producers_response::TopicResponse::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partition_indexes
+                            .iter()
+                            .map(|&p| {
+                                describe_producers_response::PartitionResponse::default()
+                                    .with_partition_index(p)
+                                    .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                            })
+                            .collect(),
+                    )
+            })
         }
         RequestKind::DescribeTransactions(req) => {
             let denied = strip(&mut req.transactional_ids, |t| !az.txn(Describe, t));
-            go(
+            answer_denied!(
                 request,
-                Box::new(move |_, resp| {
-                    if let ResponseKind::DescribeTransactions(r) = resp {
-                        r.transaction_states.extend(denied.into_iter().map(|t| {
-                            describe_transactions_response::TransactionState::default()
-                                .with_transactional_id(t)
-                                .with_error_code(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
-                        }));
-                    }
-                }),
+                DescribeTransactions,
+                transaction_states,
+                denied,
+                |t| {
+                    describe_transactions_response::TransactionState::default()
+                        .with_transactional_id(t)
+                        .with_error_code(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                }
             )
         }
         RequestKind::ListTransactions(_) => go(
@@ -923,6 +912,8 @@ pub fn check(broker: &Broker, mut request: Request, session: &Session) -> Checke
         // Fetch is checked per partition by its handler (a fetch session
         // holds partitions the request does not name).
         RequestKind::Fetch(_) => Checked::Go(request, None),
+        // Share fetches check Read on the group and each topic in their handler.
+        RequestKind::ShareFetch(_) | RequestKind::ShareAcknowledge(_) => Checked::Go(request, None),
         // Anything else a broker listener serves is inter-broker.
         _ => {
             if az.cluster(ClusterAction) {
@@ -1040,18 +1031,10 @@ fn produce(az: &Authz<'_>, mut request: Request) -> Checked {
             ),
         );
     }
-    go(
-        request,
-        Box::new(move |_, resp| {
-            if let ResponseKind::Produce(r) = resp {
-                r.responses.extend(
-                    denied
-                        .iter()
-                        .map(|t| produce_topic(t, TOPIC_AUTHORIZATION_FAILED)),
-                );
-            }
-        }),
-    )
+    answer_denied!(request, Produce, responses, denied, |t| produce_topic(
+        &t,
+        TOPIC_AUTHORIZATION_FAILED
+    ))
 }
 
 fn produce_topic(
@@ -1136,19 +1119,22 @@ fn txn_commit_topic(
 /// Kafka's config resource types: TOPIC 2, BROKER 4, BROKER_LOGGER 8.
 const TOPIC_RESOURCE: i8 = 2;
 
+/// Kafka's GROUP config resource type: authorized on the group itself.
+const GROUP_CONFIG_RESOURCE: i8 = 32;
+
 fn configs_allowed(az: &Authz<'_>, operation: AclOperation, resource_type: i8, name: &str) -> bool {
-    if resource_type == TOPIC_RESOURCE {
-        az.topic(operation, name)
-    } else {
-        az.cluster(operation)
+    match resource_type {
+        TOPIC_RESOURCE => az.topic(operation, name),
+        GROUP_CONFIG_RESOURCE => az.group(operation, name),
+        _ => az.cluster(operation),
     }
 }
 
 fn config_error(resource_type: i8) -> i16 {
-    if resource_type == TOPIC_RESOURCE {
-        TOPIC_AUTHORIZATION_FAILED
-    } else {
-        CLUSTER_AUTHORIZATION_FAILED
+    match resource_type {
+        TOPIC_RESOURCE => TOPIC_AUTHORIZATION_FAILED,
+        GROUP_CONFIG_RESOURCE => GROUP_AUTHORIZATION_FAILED,
+        _ => CLUSTER_AUTHORIZATION_FAILED,
     }
 }
 

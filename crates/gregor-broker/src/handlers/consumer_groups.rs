@@ -29,6 +29,10 @@ pub async fn heartbeat(
         client_host: format!("/{}", session.peer.ip()),
         api_version: version,
         describable: describable(broker, &image, session),
+        group_config: crate::config::group_resource::consumer_config(
+            &broker.config.group_consumer,
+            image.group_configs.get(request.group_id.as_str()),
+        ),
     };
     // Refused before routing, as Kafka's group coordinator service does.
     if request.group_id.is_empty() {

@@ -6,7 +6,7 @@ use super::str_bytes;
 use crate::log_config::{effective, BrokerLayers};
 use crate::quota::mutation::{MutationQuota, THROTTLED_MESSAGE};
 use crate::server::Broker;
-use gregor_metadata::controller::NewTopic;
+use gregor_metadata::controller::{NewTopic, MAX_RECORDS_PER_USER_OP};
 use gregor_metadata::topic_config::topic_configs;
 use gregor_metadata::TopicImage;
 use gregor_protocol::error_codes;
@@ -25,30 +25,112 @@ pub fn handle(
     version: i16,
     quota: &mut MutationQuota<'_>,
 ) -> CreateTopicsResponse {
+    if let Some(refusal) = too_many_partitions(broker, &request) {
+        return refusal;
+    }
     let mut seen: HashMap<String, usize> = HashMap::new();
     for topic in &request.topics {
         *seen.entry(topic.name.to_string()).or_default() += 1;
     }
+    // The checks of each topic alone first; then the topics that passed
+    // them are created together, as one metadata change (one commit and
+    // fsync of the metadata log for the whole request, as in Kafka).
+    let validate_only = request.validate_only;
+    let mut results = Vec::with_capacity(request.topics.len());
+    let mut accepted: Vec<(usize, NewTopic)> = Vec::new();
+    for topic in request.topics {
+        let result = CreatableTopicResult::default().with_name(topic.name.clone());
+        if seen.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
+            // Kafka refuses every copy of a name given twice in one request.
+            results.push(
+                result
+                    .with_error_code(error_codes::INVALID_REQUEST)
+                    .with_error_message(Some(str_bytes("Duplicate topic name."))),
+            );
+            continue;
+        }
+        if !validate_only && !admit(broker, &topic, quota) {
+            results.push(
+                result
+                    .with_error_code(error_codes::THROTTLING_QUOTA_EXCEEDED)
+                    .with_error_message(Some(str_bytes(THROTTLED_MESSAGE))),
+            );
+            continue;
+        }
+        match new_topic(topic) {
+            Ok(new_topic) => accepted.push((results.len(), new_topic)),
+            Err((code, message)) => {
+                results.push(
+                    result
+                        .with_error_code(code)
+                        .with_error_message(Some(str_bytes(&message))),
+                );
+                continue;
+            }
+        }
+        results.push(result);
+    }
+    let new_topics: Vec<NewTopic> = accepted.iter().map(|(_, t)| t.clone()).collect();
+    match broker.controller.create_topics(&new_topics, validate_only) {
+        Ok(outcomes) => {
+            for ((index, new_topic), outcome) in accepted.into_iter().zip(outcomes) {
+                let result = std::mem::take(&mut results[index]);
+                results[index] =
+                    finish(broker, &new_topic, outcome, validate_only, version, result);
+            }
+        }
+        Err(err) => {
+            // Kafka fails the whole request (every topic in it) alike.
+            for result in &mut results {
+                *result = std::mem::take(result)
+                    .with_error_code(err.code)
+                    .with_error_message(Some(str_bytes(&err.message)));
+            }
+        }
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+/// Kafka's cap on the partitions one CreateTopics may create, over all its
+/// topics (`ReplicationControlManager.validateTotalNumberOfPartitions`, the
+/// metadata records of one request being bounded): beyond it the whole
+/// request fails, every topic with POLICY_VIOLATION, before any other
+/// check and also with `validate_only`.
+fn too_many_partitions(
+    broker: &Broker,
+    request: &CreateTopicsRequest,
+) -> Option<CreateTopicsResponse> {
+    let default = i64::from(broker.controller.defaults().num_partitions);
+    let total: i64 = request
+        .topics
+        .iter()
+        .map(
+            |topic| match (topic.assignments.is_empty(), topic.num_partitions) {
+                (false, _) => topic.assignments.len() as i64,
+                (true, -1) => default,
+                (true, n) => i64::from(n.max(0)),
+            },
+        )
+        .sum();
+    if total <= MAX_RECORDS_PER_USER_OP as i64 {
+        return None;
+    }
+    // One result per name: Kafka's result collection keeps the first.
+    let mut named = std::collections::HashSet::new();
     let topics = request
         .topics
-        .into_iter()
+        .iter()
+        .filter(|topic| named.insert(topic.name.as_str()))
         .map(|topic| {
-            let result = CreatableTopicResult::default().with_name(topic.name.clone());
-            if seen.get(topic.name.as_str()).copied().unwrap_or(0) > 1 {
-                // Kafka refuses every copy of a name given twice in one request.
-                return result
-                    .with_error_code(error_codes::INVALID_REQUEST)
-                    .with_error_message(Some(str_bytes("Duplicate topic name.")));
-            }
-            if !request.validate_only && !admit(broker, &topic, quota) {
-                return result
-                    .with_error_code(error_codes::THROTTLING_QUOTA_EXCEEDED)
-                    .with_error_message(Some(str_bytes(THROTTLED_MESSAGE)));
-            }
-            create_one(broker, topic, request.validate_only, version, result)
+            CreatableTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_error_code(error_codes::POLICY_VIOLATION)
+                .with_error_message(Some(str_bytes(
+                    "Excessively large number of partitions per request.",
+                )))
         })
         .collect();
-    CreateTopicsResponse::default().with_topics(topics)
+    Some(CreateTopicsResponse::default().with_topics(topics))
 }
 
 /// Takes the new topic's partitions from the controller mutation quota; a
@@ -73,28 +155,25 @@ fn admit(broker: &Broker, topic: &CreatableTopic, quota: &mut MutationQuota<'_>)
     quota.admit(partitions)
 }
 
-fn create_one(
-    broker: &Broker,
-    topic: CreatableTopic,
-    validate_only: bool,
-    version: i16,
-    result: CreatableTopicResult,
-) -> CreatableTopicResult {
+/// The request's topic as the controller takes it; a null config value is
+/// refused (INVALID_CONFIG) before the controller sees it.
+fn new_topic(topic: CreatableTopic) -> Result<NewTopic, (i16, String)> {
     let mut configs = Vec::with_capacity(topic.configs.len());
     for config in &topic.configs {
         match &config.value {
             Some(value) => configs.push((config.name.to_string(), value.to_string())),
             None => {
-                return result
-                    .with_error_code(error_codes::INVALID_CONFIG)
-                    .with_error_message(Some(str_bytes(&format!(
+                return Err((
+                    error_codes::INVALID_CONFIG,
+                    format!(
                         "Null value not supported for topic config '{}'",
                         config.name.as_str()
-                    ))));
+                    ),
+                ));
             }
         }
     }
-    let new_topic = NewTopic {
+    Ok(NewTopic {
         name: topic.name.to_string(),
         num_partitions: topic.num_partitions,
         replication_factor: topic.replication_factor,
@@ -109,8 +188,19 @@ fn create_one(
             })
             .collect(),
         configs,
-    };
-    match broker.controller.create_topic(&new_topic, validate_only) {
+    })
+}
+
+/// A topic's result once the controller decided it.
+fn finish(
+    broker: &Broker,
+    new_topic: &NewTopic,
+    outcome: Result<uuid::Uuid, gregor_metadata::controller::ControllerError>,
+    validate_only: bool,
+    version: i16,
+    result: CreatableTopicResult,
+) -> CreatableTopicResult {
+    match outcome {
         Ok(id) => {
             if validate_only {
                 let defaults = broker.controller.defaults();

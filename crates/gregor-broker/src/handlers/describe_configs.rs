@@ -14,6 +14,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
+const CLIENT_METRICS: i8 = 16;
 
 pub fn handle(
     broker: &Broker,
@@ -137,6 +139,22 @@ fn describe(
                 .collect();
             result.with_configs(configs)
         }
+        GROUP => super::group_configs::describe(
+            broker,
+            result,
+            resource.resource_name.as_str(),
+            wanted,
+            synonyms,
+            docs,
+        ),
+        CLIENT_METRICS => super::client_metrics_configs::describe(
+            broker,
+            result,
+            resource.resource_name.as_str(),
+            wanted,
+            synonyms,
+            docs,
+        ),
         other => result
             .with_error_code(error_codes::INVALID_REQUEST)
             .with_error_message(Some(str_bytes(&format!(

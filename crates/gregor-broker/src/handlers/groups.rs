@@ -6,6 +6,7 @@ use crate::server::Broker;
 use gregor_coordinator::group::GroupCoordinator;
 use gregor_coordinator::group::JoinContext;
 use gregor_coordinator::group::{FetchedTopic, ReadAt, Response};
+use gregor_protocol::error_codes::NONE;
 use gregor_protocol::error_codes::{
     COORDINATOR_LOAD_IN_PROGRESS, INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT, UNKNOWN_SERVER_ERROR,
     UNKNOWN_TOPIC_OR_PARTITION, UNSTABLE_OFFSET_COMMIT,
@@ -235,20 +236,22 @@ pub async fn fetch_offsets(
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
+    // Without a member: refused only for a share group (not a consumer group).
     let read = |c: &GroupCoordinator| {
-        fetch_group(
+        c.validate_offset_fetch(&request.group_id, None, -1)?;
+        Ok(fetch_group(
             c,
             &request.group_id,
             wanted.as_deref(),
             request.require_stable,
-        )
+        ))
     };
     let fetched = if request.require_stable {
         broker.groups.read_stable(&request.group_id, read).await
     } else {
         broker.groups.read(&request.group_id, read)
     };
-    let (fetched, unstable) = match fetched {
+    let (fetched, unstable) = match fetched.and_then(|r| r) {
         Ok(found) => found,
         Err(code) => return fetch_refused(&request, code),
     };
@@ -419,12 +422,23 @@ pub async fn delete(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGrou
     let mut results = Vec::with_capacity(request.groups_names.len());
     for id in &request.groups_names {
         let single = DeleteGroupsRequest::default().with_groups_names(vec![id.clone()]);
+        // A share group's share-partition state goes with it.
         let result = match broker
             .groups
-            .immediate(id, |c, _| c.delete_groups(&single))
+            .immediate(id, |c, _| {
+                let state = c.share_state_keys(id);
+                let (answer, records) = c.delete_groups(&single);
+                ((answer, state), records)
+            })
             .await
         {
-            Ok(answer) => answer.results.into_iter().next().unwrap_or_default(),
+            Ok((answer, state)) => {
+                let result = answer.results.into_iter().next().unwrap_or_default();
+                if result.error_code == NONE && !state.is_empty() {
+                    super::share_groups::delete_state(broker, state).await;
+                }
+                result
+            }
             Err(code) => DeletableGroupResult::default()
                 .with_group_id(id.clone())
                 .with_error_code(code),

@@ -7,6 +7,7 @@ pub mod api_versions;
 pub mod authorized_ops;
 pub mod authz;
 pub mod broker_configs;
+pub mod client_metrics_configs;
 pub mod client_quotas;
 pub mod consumer_groups;
 pub mod controller_apis;
@@ -24,15 +25,25 @@ pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod forward;
+pub mod group_configs;
 pub mod groups;
 pub mod init_producer_id;
 pub mod leader_hint;
+pub mod list_config_resources;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
+pub mod own_frames;
 pub mod produce;
 pub mod reassignments;
 pub mod scram_users;
+pub mod share_fetch;
+pub mod share_fetch_frame;
+pub mod share_group_offsets;
+pub mod share_groups;
+pub mod share_offsets_frame;
+pub mod share_state;
+pub mod share_state_frames;
 pub mod streams_groups;
 pub mod telemetry;
 pub mod transactions;
@@ -121,6 +132,18 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
         RequestKind::ConsumerGroupDescribe(req) => {
             ResponseKind::ConsumerGroupDescribe(consumer_groups::describe(broker, req, version))
         }
+        RequestKind::ShareGroupHeartbeat(req) => ResponseKind::ShareGroupHeartbeat(
+            share_groups::heartbeat(broker, req, &client_id, session).await,
+        ),
+        RequestKind::ShareGroupDescribe(req) => {
+            ResponseKind::ShareGroupDescribe(share_groups::describe(broker, req))
+        }
+        RequestKind::AlterShareGroupOffsets(req) => ResponseKind::AlterShareGroupOffsets(
+            share_group_offsets::alter(broker, req, session).await,
+        ),
+        RequestKind::DeleteShareGroupOffsets(req) => ResponseKind::DeleteShareGroupOffsets(
+            share_group_offsets::delete(broker, req, session).await,
+        ),
         RequestKind::ListGroups(req) => ResponseKind::ListGroups(groups::list(broker, req)),
         RequestKind::DeleteGroups(req) => {
             ResponseKind::DeleteGroups(groups::delete(broker, req).await)
@@ -128,17 +151,36 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
         RequestKind::OffsetDelete(req) => {
             ResponseKind::OffsetDelete(groups::delete_offsets(broker, req).await)
         }
-        RequestKind::ApiVersions(_) => {
+        RequestKind::ApiVersions(req) => {
+            broker.telemetry.note_software(
+                peer,
+                req.client_software_name.as_str(),
+                req.client_software_version.as_str(),
+            );
             let image = broker.controller.image();
             let mut response = api_versions::handle_for(listener.is_controller, &image);
             telemetry::advertise(broker, &mut response);
             ResponseKind::ApiVersions(response)
         }
-        RequestKind::GetTelemetrySubscriptions(req) => ResponseKind::GetTelemetrySubscriptions(
-            broker.telemetry.get_subscriptions(&req, &client_id),
-        ),
+        RequestKind::GetTelemetrySubscriptions(req) => {
+            let image = broker.controller.image();
+            let caller = crate::telemetry::Caller {
+                client_id: &client_id,
+                peer,
+                resources: &image.client_metrics_configs,
+            };
+            ResponseKind::GetTelemetrySubscriptions(
+                broker.telemetry.get_subscriptions(&req, &caller),
+            )
+        }
         RequestKind::PushTelemetry(req) => {
-            ResponseKind::PushTelemetry(broker.telemetry.push(&req, &client_id))
+            let image = broker.controller.image();
+            let caller = crate::telemetry::Caller {
+                client_id: &client_id,
+                peer,
+                resources: &image.client_metrics_configs,
+            };
+            ResponseKind::PushTelemetry(broker.telemetry.push(&req, &caller))
         }
         RequestKind::Metadata(req) => {
             ResponseKind::Metadata(metadata::handle(broker, req, version, listener))
@@ -207,6 +249,15 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
         RequestKind::WriteTxnMarkers(req) => ResponseKind::WriteTxnMarkers(
             transactions::write_markers(broker, req, &request.marker_txn_versions).await,
         ),
+        RequestKind::InitializeShareGroupState(req) => ResponseKind::InitializeShareGroupState(
+            share_state::initialize(broker, req, session).await,
+        ),
+        RequestKind::ReadShareGroupState(req) => {
+            ResponseKind::ReadShareGroupState(share_state::read(broker, req, session).await)
+        }
+        RequestKind::DeleteShareGroupState(req) => {
+            ResponseKind::DeleteShareGroupState(share_state::delete(broker, req, session).await)
+        }
         RequestKind::DescribeTransactions(req) => {
             ResponseKind::DescribeTransactions(transactions::describe(broker, req))
         }
@@ -253,6 +304,10 @@ async fn dispatch(broker: &Broker, request: Request, session: &Session) -> Optio
         }
         RequestKind::AlterClientQuotas(req) => {
             ResponseKind::AlterClientQuotas(client_quotas::alter(broker, req))
+        }
+        RequestKind::ListConfigResources(req) => {
+            let image = broker.controller.image();
+            ResponseKind::ListConfigResources(list_config_resources::handle(&image, &req, version))
         }
         RequestKind::SaslHandshake(_) => {
             ResponseKind::SaslHandshake(crate::security::sasl::handshake_not_expected())

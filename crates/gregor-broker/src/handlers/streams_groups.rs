@@ -8,7 +8,7 @@
 
 use crate::security::{Audit, Session};
 use crate::server::Broker;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use gregor_coordinator::group::streams::{MissingTopic, StreamsContext};
 use gregor_metadata::acl::{AclOperation, Action, ResourceType};
 use gregor_metadata::controller::NewTopic;
@@ -24,7 +24,7 @@ use gregor_protocol::generated::streams_group_topology_description_update_reques
 };
 use gregor_protocol::generated::streams_group_topology_description_update_response::StreamsGroupTopologyDescriptionUpdateResponse;
 use gregor_protocol::generated::{streams_group_describe_request, streams_group_heartbeat_request};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable, VersionRange};
 
 pub const HEARTBEAT_KEY: i16 = streams_group_heartbeat_request::API_KEY;
@@ -55,26 +55,7 @@ pub fn is_streams_frame(frame: &[u8]) -> bool {
 /// close the connection (malformed, or a version we do not serve — what
 /// Kafka does for any API).
 pub async fn handle_frame(broker: &Broker, mut frame: Bytes, session: &Session) -> Option<Bytes> {
-    let key = i16::from_be_bytes([*frame.first()?, *frame.get(1)?]);
-    let version = i16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
-    let range = served().iter().find(|(k, _)| *k == key)?.1;
-    if version < range.min || version > range.max {
-        tracing::warn!(
-            key,
-            version,
-            "unsupported version of a streams group API; closing connection"
-        );
-        return None;
-    }
-    // All are flexible in every version: request header v2, response v1.
-    let Ok(header) = RequestHeader::decode(&mut frame, 2) else {
-        tracing::warn!(
-            key,
-            version,
-            "malformed streams group request header; closing connection"
-        );
-        return None;
-    };
+    let (key, version, header) = super::own_frames::open(&mut frame, &served(), "streams group")?;
     let client_id = header.client_id.as_deref().unwrap_or("").to_string();
     let mut body = BytesMut::new();
     let encoded = if key == HEARTBEAT_KEY {
@@ -114,16 +95,7 @@ pub async fn handle_frame(broker: &Broker, mut frame: Bytes, session: &Session) 
         tracing::error!(key, version, %err, "cannot encode streams group response");
         return None;
     }
-    let mut out = BytesMut::with_capacity(body.len() + 16);
-    out.put_i32(0);
-    ResponseHeader::default()
-        .with_correlation_id(header.correlation_id)
-        .encode(&mut out, 1)
-        .ok()?;
-    out.put_slice(&body);
-    let size = i32::try_from(out.len() - 4).ok()?;
-    out[..4].copy_from_slice(&size.to_be_bytes());
-    Some(out.freeze())
+    super::own_frames::framed(header.correlation_id, &body)
 }
 
 /// Kafka checks READ on the group for heartbeats, DESCRIBE for describes.
@@ -162,6 +134,10 @@ pub async fn heartbeat(
         client_id: client_id.to_string(),
         client_host: format!("/{}", session.peer.ip()),
         api_version: version,
+        group_config: crate::config::group_resource::streams_config(
+            &broker.config.group_streams,
+            image.group_configs.get(request.group_id.as_str()),
+        ),
     };
     let answer = broker
         .groups

@@ -12,7 +12,8 @@ const TELEMETRY_APIS: [ApiKey; 2] = [ApiKey::GetTelemetrySubscriptions, ApiKey::
 /// Gregor lists them while client telemetry is on (a subscription and the
 /// admin endpoint to show the metrics on).
 pub fn advertise(broker: &Broker, response: &mut ApiVersionsResponse) {
-    if !broker.telemetry.enabled() {
+    let has_resources = !broker.controller.image().client_metrics_configs.is_empty();
+    if !broker.telemetry.enabled(has_resources) {
         response
             .api_keys
             .retain(|k| !TELEMETRY_APIS.iter().any(|t| *t as i16 == k.api_key));

@@ -7,8 +7,8 @@
 //!
 //! The end offset comes from this broker's replica of the partition: its
 //! leader's high watermark, or a follower's (which may trail the leader's
-//! by a fetch). Partitions with no replica here have no lag (see
-//! docs/metrics.md).
+//! by a fetch). Partitions with no replica here have no lag here; for
+//! `/metrics`, [`super::remote_lag`] then asks their leaders.
 
 use crate::group_service::GroupService;
 use crate::replica_manager::ReplicaManager;

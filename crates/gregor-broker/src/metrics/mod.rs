@@ -16,6 +16,8 @@ mod exporter;
 mod gauges;
 mod idle;
 pub mod lag;
+pub mod leader_reads;
+mod remote_lag;
 mod replication;
 pub mod requests;
 pub mod state;

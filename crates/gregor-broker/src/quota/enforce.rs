@@ -157,3 +157,63 @@ pub fn throttle(
     }
     throttle
 }
+
+/// The APIs answered from their own frames (handlers::own_frames) whose
+/// response body starts with `throttle_time_ms`, right after a flexible
+/// response header: ShareFetch, ShareAcknowledge, StreamsGroupHeartbeat,
+/// StreamsGroupDescribe and DescribeShareGroupOffsets. The share-state RPCs
+/// (83–87) are inter-broker ClusterAction requests, exempt as in Kafka.
+const FRAMED_CLIENT_APIS: [i16; 5] = [78, 79, 88, 89, 90];
+
+/// The client id of a request frame (header v1+: key, version, correlation
+/// id, then the nullable client id), empty when it has none.
+pub fn frame_client_id(frame: &[u8]) -> String {
+    let Some(len) = frame.get(8..10).map(|b| i16::from_be_bytes([b[0], b[1]])) else {
+        return String::new();
+    };
+    usize::try_from(len)
+        .ok()
+        .and_then(|len| frame.get(10..10 + len))
+        .map(|id| String::from_utf8_lossy(id).into_owned())
+        .unwrap_or_default()
+}
+
+/// The request quota for a request answered from its own frame: its
+/// handler time is recorded as for any request, and a throttle is written
+/// into the framed response (size, correlation id, empty tagged fields,
+/// then `throttle_time_ms`). Returns the throttle in ms (0: none), for the
+/// caller to mute the connection.
+pub fn throttle_framed(
+    broker: &Broker,
+    user: &str,
+    client_id: &str,
+    api_key: i16,
+    handler_time: Duration,
+    response: &mut bytes::Bytes,
+) -> u64 {
+    let image = broker.controller.image();
+    let quotas = &image.client_quotas;
+    if quotas.is_empty() || !FRAMED_CLIENT_APIS.contains(&api_key) {
+        return 0;
+    }
+    let throttle = broker.client_quotas.record(
+        quotas,
+        Kind::Request,
+        user,
+        client_id,
+        handler_time.as_nanos() as f64 * 100.0 / 1e9,
+        crate::clock::now_ms(),
+    );
+    if throttle == 0 {
+        return 0;
+    }
+    // Byte 8 is the header's tagged-field count: only an empty one puts
+    // the throttle field at 9..13.
+    if response.len() >= 13 && response[8] == 0 {
+        let ms = throttle.min(i32::MAX as u64) as i32;
+        let mut patched = bytes::BytesMut::from(&response[..]);
+        patched[9..13].copy_from_slice(&ms.to_be_bytes());
+        *response = patched.freeze();
+    }
+    throttle
+}

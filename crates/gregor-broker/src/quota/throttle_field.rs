@@ -66,6 +66,7 @@ throttle_field!(
     InitProducerId,
     JoinGroup,
     LeaveGroup,
+    ListConfigResources,
     ListGroups,
     ListOffsets,
     ListPartitionReassignments,

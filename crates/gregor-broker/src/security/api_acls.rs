@@ -84,6 +84,10 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
         &[check(AlterConfigs, Cluster, "")],
     ),
     (
+        ApiKey::ListConfigResources,
+        &[check(DescribeConfigs, Cluster, "")],
+    ),
+    (
         ApiKey::Produce,
         &[
             check(Write, TransactionalId, "transactional producers only"),
@@ -142,6 +146,11 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
         &[
             check(Describe, Group, "group keys"),
             check(Describe, TransactionalId, "transaction keys"),
+            check(
+                ClusterAction,
+                Cluster,
+                "share-partition keys (brokers only)",
+            ),
         ],
     ),
     (ApiKey::JoinGroup, &[check(Read, Group, "")]),
@@ -179,6 +188,40 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     ),
     (ApiKey::DeleteGroups, &[check(Delete, Group, "per group")]),
     (
+        ApiKey::ShareGroupHeartbeat,
+        &[
+            check(Read, Group, ""),
+            check(Describe, Topic, "every subscribed topic name"),
+        ],
+    ),
+    (
+        ApiKey::ShareFetch,
+        &[check(Read, Group, ""), check(Read, Topic, "per partition")],
+    ),
+    (
+        ApiKey::ShareAcknowledge,
+        &[check(Read, Group, ""), check(Read, Topic, "per partition")],
+    ),
+    (
+        ApiKey::ShareGroupDescribe,
+        &[check(Describe, Group, "per group")],
+    ),
+    (
+        ApiKey::DescribeShareGroupOffsets,
+        &[
+            check(Describe, Group, "per group"),
+            check(Describe, Topic, "per topic"),
+        ],
+    ),
+    (
+        ApiKey::AlterShareGroupOffsets,
+        &[check(Read, Group, ""), check(Read, Topic, "per topic")],
+    ),
+    (
+        ApiKey::DeleteShareGroupOffsets,
+        &[check(Delete, Group, ""), check(Read, Topic, "per topic")],
+    ),
+    (
         ApiKey::OffsetDelete,
         &[check(Delete, Group, ""), check(Read, Topic, "per topic")],
     ),
@@ -198,22 +241,29 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     (
         ApiKey::DescribeConfigs,
         &[
-            check(DescribeConfigs, Cluster, "broker resources"),
+            check(
+                DescribeConfigs,
+                Cluster,
+                "broker and client-metrics resources",
+            ),
             check(DescribeConfigs, Topic, "topic resources"),
+            check(DescribeConfigs, Group, "group resources"),
         ],
     ),
     (
         ApiKey::AlterConfigs,
         &[
-            check(AlterConfigs, Cluster, "broker resources"),
+            check(AlterConfigs, Cluster, "broker and client-metrics resources"),
             check(AlterConfigs, Topic, "topic resources"),
+            check(AlterConfigs, Group, "group resources"),
         ],
     ),
     (
         ApiKey::IncrementalAlterConfigs,
         &[
-            check(AlterConfigs, Cluster, "broker resources"),
+            check(AlterConfigs, Cluster, "broker and client-metrics resources"),
             check(AlterConfigs, Topic, "topic resources"),
+            check(AlterConfigs, Group, "group resources"),
         ],
     ),
     (
@@ -256,6 +306,26 @@ pub const API_ACLS: &[(ApiKey, &[Check])] = &[
     ),
     (
         ApiKey::WriteTxnMarkers,
+        &[check(ClusterAction, Cluster, "")],
+    ),
+    (
+        ApiKey::InitializeShareGroupState,
+        &[check(ClusterAction, Cluster, "")],
+    ),
+    (
+        ApiKey::ReadShareGroupState,
+        &[check(ClusterAction, Cluster, "")],
+    ),
+    (
+        ApiKey::WriteShareGroupState,
+        &[check(ClusterAction, Cluster, "")],
+    ),
+    (
+        ApiKey::DeleteShareGroupState,
+        &[check(ClusterAction, Cluster, "")],
+    ),
+    (
+        ApiKey::ReadShareGroupStateSummary,
         &[check(ClusterAction, Cluster, "")],
     ),
     (
@@ -356,6 +426,9 @@ mod tests {
                         ApiKey::DescribeUserScramCredentials
                             | ApiKey::AlterUserScramCredentials
                             | ApiKey::DescribeClientQuotas
+                            // Served by handlers::share_state_frames.
+                            | ApiKey::WriteShareGroupState
+                            | ApiKey::ReadShareGroupStateSummary
                     ),
                 "{key:?} is not served"
             );

@@ -46,8 +46,10 @@ impl TelemetryConfig {
     /// Kafka advertises the telemetry APIs only when a receiver plugin is
     /// configured; Gregor when there is a subscription and somewhere to
     /// show what clients push.
-    pub fn enabled(&self) -> bool {
-        self.admin_listener && !self.metrics.is_empty() && self.max_clients > 0
+    /// `has_resources`: CLIENT_METRICS config resources exist, which are
+    /// subscriptions too.
+    pub fn enabled(&self, has_resources: bool) -> bool {
+        self.admin_listener && (!self.metrics.is_empty() || has_resources) && self.max_clients > 0
     }
 
     pub fn push_interval(&self) -> Duration {

@@ -4,13 +4,15 @@
 //! (see [`crate::metrics::client_telemetry`]).
 //!
 //! The request rules (throttling, subscription ids, terminating pushes,
-//! error codes) are Kafka's `ClientMetricsManager`'s. The one subscription
-//! comes from broker settings (`gregor.client.telemetry.*`), not from
-//! CLIENT_METRICS config resources.
+//! error codes) are Kafka's `ClientMetricsManager`'s. A client's
+//! subscription is the union of the CLIENT_METRICS config resources that
+//! match it (see [`subscriptions`]) and the static one from broker settings
+//! (`gregor.client.telemetry.*`), which matches every client.
 
 pub mod config;
 mod instance;
 pub mod otlp;
+pub mod subscriptions;
 
 use config::TelemetryConfig;
 use gregor_protocol::compression::{Compression, OverLimit};
@@ -22,7 +24,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use otlp::Point;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 use uuid::Uuid;
@@ -48,6 +51,24 @@ pub struct ClientPoints {
 pub struct ClientTelemetry {
     config: TelemetryConfig,
     instances: Mutex<HashMap<Uuid, Instance>>,
+    /// Client software name and version by connection, from ApiVersions
+    /// (Kafka keeps them on the connection), for `match` selectors.
+    software: Mutex<HashMap<SocketAddr, (String, String)>>,
+}
+
+/// Who is asking, as the connection knows it.
+pub struct Caller<'a> {
+    pub client_id: &'a str,
+    pub peer: SocketAddr,
+    /// The CLIENT_METRICS resources of the metadata image.
+    pub resources: &'a BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// What one client instance is asked to push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub metrics: Vec<String>,
+    pub interval_ms: i32,
 }
 
 impl ClientTelemetry {
@@ -55,20 +76,76 @@ impl ClientTelemetry {
         ClientTelemetry {
             config,
             instances: Mutex::new(HashMap::new()),
+            software: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.config.enabled()
+    /// On when the broker has a static subscription or any CLIENT_METRICS
+    /// resource exists (`has_resources`), and somewhere to show metrics.
+    pub fn enabled(&self, has_resources: bool) -> bool {
+        self.config.enabled(has_resources)
+    }
+
+    /// Remembers what an ApiVersions request said the client software is.
+    pub fn note_software(&self, peer: SocketAddr, name: &str, version: &str) {
+        let mut software = self
+            .software
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded like the instances: connections come and go unannounced.
+        if software.len() >= self.config.max_clients.max(1) * 4 && !software.contains_key(&peer) {
+            software.clear();
+        }
+        software.insert(peer, (name.to_string(), version.to_string()));
+    }
+
+    /// The subscription of one client: the static one plus every matching
+    /// resource; no metrics when nothing matches (the client then pushes
+    /// nothing), at Kafka's default interval.
+    fn resolve(&self, caller: &Caller<'_>, id: Uuid) -> Resolved {
+        let (software_name, software_version) = self
+            .software
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&caller.peer)
+            .cloned()
+            .unwrap_or_default();
+        let identity = subscriptions::ClientIdentity {
+            client_instance_id: id.to_string(),
+            client_id: caller.client_id.to_string(),
+            software_name,
+            software_version,
+            source_address: caller.peer.ip().to_string(),
+            source_port: caller.peer.port().to_string(),
+        };
+        // The static subscription first: its metrics lead the list.
+        let mut all = Vec::new();
+        if !self.config.metrics.is_empty() {
+            all.push(subscriptions::Subscription::everyone(
+                self.config.metrics.clone(),
+                self.config.push_interval_ms,
+            ));
+        }
+        all.extend(subscriptions::all(caller.resources));
+        match subscriptions::for_client(&all, &identity) {
+            Some((metrics, interval_ms)) => Resolved {
+                metrics,
+                interval_ms,
+            },
+            None => Resolved {
+                metrics: Vec::new(),
+                interval_ms: subscriptions::DEFAULT_INTERVAL_MS,
+            },
+        }
     }
 
     pub fn get_subscriptions(
         &self,
         request: &GetTelemetrySubscriptionsRequest,
-        client_id: &str,
+        caller: &Caller<'_>,
     ) -> GetTelemetrySubscriptionsResponse {
         let response = GetTelemetrySubscriptionsResponse::default();
-        if !self.enabled() {
+        if !self.enabled(!caller.resources.is_empty()) {
             return response.with_error_code(error_codes::UNSUPPORTED_VERSION);
         }
         let now = Instant::now();
@@ -77,27 +154,27 @@ impl ClientTelemetry {
         } else {
             request.client_instance_id
         };
-        let subscription_id = self.subscription_id(id);
+        let resolved = self.resolve(caller, id);
         let mut instances = self.lock();
-        let instance = self.instance(&mut instances, id, client_id, now);
-        tracing::debug!(client_instance_id = %id, client_id, "GetTelemetrySubscriptions");
-        if !instance.accept_get(now, self.config.push_interval()) {
+        let instance = self.instance(&mut instances, id, caller.client_id, &resolved, now);
+        tracing::debug!(client_instance_id = %id, client_id = caller.client_id, "GetTelemetrySubscriptions");
+        if !instance.accept_get(now, interval(&resolved)) {
             return response.with_error_code(error_codes::THROTTLING_QUOTA_EXCEEDED);
         }
         instance.last_error = error_codes::NONE;
         response
             .with_client_instance_id(id)
-            .with_subscription_id(subscription_id)
+            .with_subscription_id(instance.subscription_id)
             .with_accepted_compression_types(
                 ACCEPTED_COMPRESSION.iter().map(|c| c.id() as i8).collect(),
             )
-            .with_push_interval_ms(self.config.push_interval_ms)
+            .with_push_interval_ms(resolved.interval_ms)
             .with_telemetry_max_bytes(self.config.max_bytes)
             // Cumulative sums are Prometheus counters as they come; deltas
             // would have to be added up here (Kafka asks for deltas).
             .with_delta_temporality(false)
             .with_requested_metrics(
-                self.config
+                resolved
                     .metrics
                     .iter()
                     .map(|m| StrBytes::from_string(m.clone()))
@@ -105,8 +182,13 @@ impl ClientTelemetry {
             )
     }
 
-    pub fn push(&self, request: &PushTelemetryRequest, client_id: &str) -> PushTelemetryResponse {
-        let error = self.push_error(request, client_id);
+    pub fn push(
+        &self,
+        request: &PushTelemetryRequest,
+        caller: &Caller<'_>,
+    ) -> PushTelemetryResponse {
+        let client_id = caller.client_id;
+        let error = self.push_error(request, caller);
         tracing::debug!(
             client_instance_id = %request.client_instance_id,
             client_id,
@@ -118,19 +200,21 @@ impl ClientTelemetry {
         PushTelemetryResponse::default().with_error_code(error)
     }
 
-    fn push_error(&self, request: &PushTelemetryRequest, client_id: &str) -> i16 {
-        if !self.enabled() {
+    fn push_error(&self, request: &PushTelemetryRequest, caller: &Caller<'_>) -> i16 {
+        if !self.enabled(!caller.resources.is_empty()) {
             return error_codes::UNSUPPORTED_VERSION;
         }
+        let client_id = caller.client_id;
         let id = request.client_instance_id;
         if id.is_nil() || id == ONE_UUID {
             return error_codes::INVALID_REQUEST;
         }
         let now = Instant::now();
+        let resolved = self.resolve(caller, id);
         let compression = {
             let mut instances = self.lock();
-            let instance = self.instance(&mut instances, id, client_id, now);
-            let checked = self.check_push(instance, request, now);
+            let instance = self.instance(&mut instances, id, client_id, &resolved, now);
+            let checked = self.check_push(instance, request, interval(&resolved), now);
             // Whatever the outcome, the flag is the last push's, as in
             // Kafka: after a terminating push the next one is refused.
             instance.terminating = request.terminating;
@@ -149,7 +233,7 @@ impl ClientTelemetry {
             self.decode(compression, &request.metrics).map(Some)
         };
         let mut instances = self.lock();
-        let instance = self.instance(&mut instances, id, client_id, now);
+        let instance = self.instance(&mut instances, id, client_id, &resolved, now);
         match decoded {
             Ok(points) => {
                 if let Some(points) = points {
@@ -170,12 +254,13 @@ impl ClientTelemetry {
         &self,
         instance: &mut Instance,
         request: &PushTelemetryRequest,
+        interval: std::time::Duration,
         now: Instant,
     ) -> Result<Compression, i16> {
         if instance.terminating {
             return Err(error_codes::INVALID_REQUEST);
         }
-        if !instance.accept_push(now, self.config.push_interval()) && !request.terminating {
+        if !instance.accept_push(now, interval) && !request.terminating {
             return Err(error_codes::THROTTLING_QUOTA_EXCEEDED);
         }
         if request.subscription_id != instance.subscription_id {
@@ -213,11 +298,15 @@ impl ClientTelemetry {
 
     /// The instance `id`, made if new. Expired instances go first; when
     /// `max_clients` are still tracked, the one silent longest makes room.
+    /// An instance whose subscription changed starts over with the new one
+    /// (and its id), as Kafka's does: the client's next push with the old
+    /// id is UNKNOWN_SUBSCRIPTION_ID and it asks again.
     fn instance<'a>(
         &self,
         instances: &'a mut HashMap<Uuid, Instance>,
         id: Uuid,
         client_id: &str,
+        resolved: &Resolved,
         now: Instant,
     ) -> &'a mut Instance {
         if !instances.contains_key(&id) {
@@ -233,7 +322,13 @@ impl ClientTelemetry {
                 }
             }
         }
-        let subscription_id = self.subscription_id(id);
+        let subscription_id = subscription_id(resolved, id);
+        if instances
+            .get(&id)
+            .is_some_and(|i| i.subscription_id != subscription_id)
+        {
+            instances.remove(&id);
+        }
         let instance = instances
             .entry(id)
             .or_insert_with(|| Instance::new(client_id, subscription_id, now));
@@ -241,24 +336,10 @@ impl ClientTelemetry {
         instance
     }
 
-    /// Kafka's recipe: the CRC32C of the subscription (metrics and
-    /// interval) XOR the instance id's Java hash code, so the id a client
-    /// holds survives a broker restart while the subscription is the same.
-    fn subscription_id(&self, id: Uuid) -> i32 {
-        let text = format!(
-            "[{}]{}",
-            self.config.metrics.join(", "),
-            self.config.push_interval_ms
-        );
-        let crc = crc32c::crc32c(text.as_bytes()) as i32;
-        let (msb, lsb) = id.as_u64_pair();
-        let bits = msb ^ lsb;
-        crc ^ ((bits >> 32) as i32 ^ bits as i32)
-    }
-
     /// What every live client instance pushed last.
     pub fn snapshot(&self) -> Vec<ClientPoints> {
-        if !self.enabled() {
+        // Instances exist only while telemetry is on; none means nothing to show.
+        if !self.enabled(true) {
             return Vec::new();
         }
         let now = Instant::now();
@@ -283,4 +364,19 @@ impl ClientTelemetry {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+fn interval(resolved: &Resolved) -> std::time::Duration {
+    std::time::Duration::from_millis(resolved.interval_ms.max(0) as u64)
+}
+
+/// Kafka's recipe: the CRC32C of the subscription (metrics and interval)
+/// XOR the instance id's Java hash code, so the id a client holds survives
+/// a broker restart while its subscription is the same, and changes with it.
+fn subscription_id(resolved: &Resolved, id: Uuid) -> i32 {
+    let text = format!("[{}]{}", resolved.metrics.join(", "), resolved.interval_ms);
+    let crc = crc32c::crc32c(text.as_bytes()) as i32;
+    let (msb, lsb) = id.as_u64_pair();
+    let bits = msb ^ lsb;
+    crc ^ ((bits >> 32) as i32 ^ bits as i32)
 }

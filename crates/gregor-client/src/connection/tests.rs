@@ -71,6 +71,27 @@ async fn requests_round_trip_at_the_best_common_version() {
     assert_eq!(seen[1..], [(ApiKey::Metadata, 9); 3]);
 }
 
+/// A message type (here kafka-protocol's own; generated ones the same) is
+/// encoded and decoded at the negotiated version, not a `RequestKind`.
+#[tokio::test]
+async fn a_message_goes_at_the_best_common_version_and_comes_back_typed() {
+    let (address, seen) = broker(every_version, || Reply::Body(metadata_answer())).await;
+    let mut connection = Connection::connect(&address).await.unwrap();
+    let request = MetadataRequest::default().with_topics(Some(vec![]));
+    let (response, version): (MetadataResponse, i16) = connection
+        .send_message(ApiKey::Metadata, 12, &request)
+        .await
+        .unwrap();
+    assert_eq!(version, 9);
+    assert_eq!(response.brokers[0].node_id, BrokerId(7));
+    assert_eq!(response.brokers[0].host.as_str(), "broker-7");
+    assert_eq!(seen.lock().unwrap()[1..], [(ApiKey::Metadata, 9)]);
+    // An API the broker does not advertise is refused before sending.
+    let refused: anyhow::Result<(MetadataResponse, i16)> =
+        connection.send_message(ApiKey::Produce, 9, &request).await;
+    assert!(refused.is_err());
+}
+
 #[tokio::test]
 async fn an_older_broker_is_asked_again_at_its_api_versions_version() {
     let (address, seen) = broker(api_versions_up_to_2, || Reply::Body(metadata_answer())).await;

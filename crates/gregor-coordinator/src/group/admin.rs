@@ -41,6 +41,22 @@ impl GroupCoordinator {
                 (id, group)
             })
             .map(|(id, group)| match group {
+                // Kafka describes only classic (and consumer) groups here.
+                None if self.is_share_group(id) => {
+                    let described = DescribedGroup::default()
+                        .with_group_id(id.clone())
+                        .with_group_state(s(GroupState::Dead.name()));
+                    if api_version >= GROUP_ID_NOT_FOUND_DESCRIBE_VERSION {
+                        described
+                            .with_error_code(GROUP_ID_NOT_FOUND)
+                            .with_error_message(Some(s(&format!(
+                                "Group {} is not a classic group.",
+                                id.as_str()
+                            ))))
+                    } else {
+                        described
+                    }
+                }
                 _ if self.is_consumer_group(id) => self
                     .describe_consumer_group_as_classic(id, api_version)
                     .unwrap_or_default(),
@@ -136,6 +152,7 @@ impl GroupCoordinator {
         }
         groups.extend(self.listed_consumer_groups(&req.states_filter, &req.types_filter));
         groups.extend(self.listed_streams_groups(&req.states_filter, &req.types_filter));
+        groups.extend(self.listed_share_groups(&req.states_filter, &req.types_filter));
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         ListGroupsResponse::default().with_groups(groups)
     }
@@ -153,6 +170,7 @@ impl GroupCoordinator {
                     .get(id)
                     .map(|g| g.members.len())
                     .or_else(|| self.streams_groups.get(id).map(|g| g.members.len()))
+                    .or_else(|| self.share_groups.get(id).map(|g| g.members.len()))
                     .or_else(|| self.groups.get(id).map(|g| g.members.len()))
                     .unwrap_or(0);
                 (id.to_string(), members)
@@ -169,6 +187,15 @@ impl GroupCoordinator {
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(req.groups_names.len());
         for id in &req.groups_names {
+            if let Some((code, mut deleted)) = self.delete_share_group(id) {
+                records.append(&mut deleted);
+                results.push(
+                    DeletableGroupResult::default()
+                        .with_group_id(id.clone())
+                        .with_error_code(code),
+                );
+                continue;
+            }
             if let Some((code, mut deleted)) = self.delete_consumer_group(id) {
                 records.append(&mut deleted);
                 results.push(

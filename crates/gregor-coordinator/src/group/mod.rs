@@ -35,6 +35,7 @@ mod rebalance;
 pub mod records;
 mod replay;
 mod responses;
+pub mod share;
 mod state;
 pub mod streams;
 mod subscription;
@@ -82,6 +83,8 @@ pub struct GroupConfig {
     pub consumer: consumer::ConsumerGroupConfig,
     /// `group.streams.*`: streams groups (KIP-1071).
     pub streams: streams::StreamsGroupConfig,
+    /// `group.share.*`: share groups (KIP-932).
+    pub share: crate::share::ShareGroupConfig,
 }
 
 impl Default for GroupConfig {
@@ -96,6 +99,7 @@ impl Default for GroupConfig {
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             consumer: consumer::ConsumerGroupConfig::default(),
             streams: streams::StreamsGroupConfig::default(),
+            share: crate::share::ShareGroupConfig::default(),
         }
     }
 }
@@ -139,6 +143,8 @@ pub struct GroupCoordinator {
     /// Streams groups (KIP-1071); their offsets, like consumer groups', live
     /// in a bare entry of `groups`.
     streams_groups: BTreeMap<String, streams::StreamsGroup>,
+    /// Share groups (KIP-932); they have no committed offsets.
+    share_groups: BTreeMap<String, share::ShareGroup>,
     /// Offsets committed inside open transactions, by producer id.
     pending_txn_offsets: BTreeMap<i64, txn_offsets::PendingOffsets>,
     /// The random part of new member ids; replaceable for deterministic runs.
@@ -161,6 +167,7 @@ impl GroupCoordinator {
             groups: BTreeMap::new(),
             consumer_groups: BTreeMap::new(),
             streams_groups: BTreeMap::new(),
+            share_groups: BTreeMap::new(),
             pending_txn_offsets: BTreeMap::new(),
             new_uuid: Box::new(|| uuid::Uuid::new_v4().to_string()),
             journal: None,

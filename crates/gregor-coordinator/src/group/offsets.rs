@@ -58,7 +58,13 @@ impl GroupCoordinator {
     ) -> (OffsetCommitResponse, Vec<Record>) {
         let group_id = req.group_id.as_str();
         let mut records = Vec::new();
-        let verdict = match self.consumer_commit_verdict(req, api_version, topics, now_ms) {
+        // Kafka's ShareGroup.validateOffsetCommit: not a consumer group.
+        let share = self
+            .is_share_group(group_id)
+            .then_some(Err(gregor_protocol::error_codes::GROUP_ID_NOT_FOUND));
+        let verdict = match share
+            .or_else(|| self.consumer_commit_verdict(req, api_version, topics, now_ms))
+        {
             Some(verdict) => verdict,
             None => match self.streams_commit_verdict(req, now_ms) {
                 Some(verdict) => verdict,

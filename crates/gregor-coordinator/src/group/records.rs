@@ -15,6 +15,7 @@
 //! [`super::consumer::records`].
 
 use super::consumer::ConsumerRecord;
+use super::share::ShareRecord;
 use super::streams::StreamsRecord;
 use crate::coordinator_codec::{len_i32, put_bytes, put_nullable_string, put_string, Reader};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -43,6 +44,8 @@ pub enum Record {
     Consumer(ConsumerRecord),
     /// A streams-protocol (KIP-1071) group's record.
     Streams(StreamsRecord),
+    /// A share group's (KIP-932) record.
+    Share(ShareRecord),
 }
 
 /// A committed offset as stored (OffsetCommitValue).
@@ -92,6 +95,7 @@ impl Record {
             Record::Offset { group, .. } | Record::Group { group, .. } => group,
             Record::Consumer(record) => record.group_id(),
             Record::Streams(record) => record.group_id(),
+            Record::Share(record) => record.group_id(),
         }
     }
 
@@ -118,6 +122,7 @@ impl Record {
             }
             Record::Consumer(record) => return record.encode(),
             Record::Streams(record) => return record.encode(),
+            Record::Share(record) => return record.encode(),
         };
         Ok((key.freeze(), value))
     }
@@ -140,6 +145,9 @@ impl Record {
             }
             other if StreamsRecord::is_streams_key(other) => {
                 StreamsRecord::decode(key, value).map(Record::Streams)
+            }
+            other if ShareRecord::is_share_key(other) => {
+                ShareRecord::decode(key, value).map(Record::Share)
             }
             other => Err(RecordError::UnknownKey(other)),
         }

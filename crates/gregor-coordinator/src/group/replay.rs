@@ -58,6 +58,7 @@ impl GroupCoordinator {
             }
             Record::Consumer(record) => self.replay_consumer(record, now_ms),
             Record::Streams(record) => self.replay_streams(record, now_ms),
+            Record::Share(record) => self.replay_share(record, now_ms),
             Record::Group { group, value: None } => {
                 // Offsets are separate records with their own tombstones; a
                 // group deleted with offsets left over lives on without

@@ -33,6 +33,8 @@ impl GroupCoordinator {
         out.records.extend(fenced);
         let fenced = self.tick_streams_groups(now_ms);
         out.records.extend(fenced);
+        let fenced = self.tick_share_groups(now_ms);
+        out.records.extend(fenced);
         out
     }
 
@@ -43,6 +45,7 @@ impl GroupCoordinator {
             .filter_map(|g| deadlines(g).map(|(at, _)| at).min())
             .chain(self.next_consumer_deadline())
             .chain(self.next_streams_deadline())
+            .chain(self.next_share_deadline())
             .min()
     }
 }

@@ -559,6 +559,35 @@ fn decode_describe(version: i16, r: DescribeQuorumRequest) -> Result<Inbound, By
 
 // ---- responses to inbound requests -----------------------------------------
 
+/// The answer to a Vote, BeginQuorumEpoch or EndQuorumEpoch: the same
+/// shape in three generated modules — the metadata partition with the
+/// error and the leader and epoch as this node sees them (`$fill` adds what
+/// one API has more), and from v1 the leader's endpoint.
+macro_rules! quorum_answer {
+    ($module:ident, $response:ident, $version:expr, $view:expr, $leader:expr, $epoch:expr,
+     $error:expr, |$p:ident| $fill:block) => {{
+        let mut $p = $module::PartitionData::default();
+        $p.partition_index = METADATA_PARTITION;
+        $p.error_code = $error;
+        $p.leader_id = leader_id($leader).into();
+        $p.leader_epoch = wire_epoch($epoch);
+        $fill
+        let mut t = $module::TopicData::default();
+        t.topic_name = topic_name();
+        t.partitions = vec![$p];
+        let mut r = $response::default();
+        r.topics = vec![t];
+        if $version >= 1 {
+            r.node_endpoints = endpoint($leader, $view, |id, host, port| {
+                let mut e = $module::NodeEndpoint::default();
+                (e.node_id, e.host, e.port) = (id.into(), host, port);
+                e
+            });
+        }
+        encode(&r, $version)
+    }};
+}
+
 /// Encodes the answer to a Vote, BeginQuorumEpoch, EndQuorumEpoch or Fetch:
 /// `reply` is what the node sent back (if anything), `error` a partition
 /// error decided before the node saw the request.
@@ -580,66 +609,39 @@ pub fn encode_reply(
                 }) => (*epoch, *leader, *granted),
                 _ => (view.epoch, view.leader, false),
             };
-            let mut p = vote_response::PartitionData::default();
-            p.partition_index = METADATA_PARTITION;
-            p.error_code = error;
-            p.leader_id = leader_id(leader).into();
-            p.leader_epoch = wire_epoch(epoch);
-            p.vote_granted = granted && error == ec::NONE;
-            let mut t = vote_response::TopicData::default();
-            t.topic_name = topic_name();
-            t.partitions = vec![p];
-            let mut r = VoteResponse::default();
-            r.topics = vec![t];
-            if version >= 1 {
-                r.node_endpoints = endpoint(leader, view, |id, host, port| {
-                    let mut e = vote_response::NodeEndpoint::default();
-                    (e.node_id, e.host, e.port) = (id.into(), host, port);
-                    e
-                });
-            }
-            encode(&r, version)
+            quorum_answer!(
+                vote_response,
+                VoteResponse,
+                version,
+                view,
+                leader,
+                epoch,
+                error,
+                |p| {
+                    p.vote_granted = granted && error == ec::NONE;
+                }
+            )
         }
-        Ok(ApiKey::BeginQuorumEpoch) => {
-            let mut p = begin_quorum_epoch_response::PartitionData::default();
-            p.partition_index = METADATA_PARTITION;
-            p.error_code = error;
-            p.leader_id = leader_id(view.leader).into();
-            p.leader_epoch = wire_epoch(view.epoch);
-            let mut t = begin_quorum_epoch_response::TopicData::default();
-            t.topic_name = topic_name();
-            t.partitions = vec![p];
-            let mut r = BeginQuorumEpochResponse::default();
-            r.topics = vec![t];
-            if version >= 1 {
-                r.node_endpoints = endpoint(view.leader, view, |id, host, port| {
-                    let mut e = begin_quorum_epoch_response::NodeEndpoint::default();
-                    (e.node_id, e.host, e.port) = (id.into(), host, port);
-                    e
-                });
-            }
-            encode(&r, version)
-        }
-        Ok(ApiKey::EndQuorumEpoch) => {
-            let mut p = end_quorum_epoch_response::PartitionData::default();
-            p.partition_index = METADATA_PARTITION;
-            p.error_code = error;
-            p.leader_id = leader_id(view.leader).into();
-            p.leader_epoch = wire_epoch(view.epoch);
-            let mut t = end_quorum_epoch_response::TopicData::default();
-            t.topic_name = topic_name();
-            t.partitions = vec![p];
-            let mut r = EndQuorumEpochResponse::default();
-            r.topics = vec![t];
-            if version >= 1 {
-                r.node_endpoints = endpoint(view.leader, view, |id, host, port| {
-                    let mut e = end_quorum_epoch_response::NodeEndpoint::default();
-                    (e.node_id, e.host, e.port) = (id.into(), host, port);
-                    e
-                });
-            }
-            encode(&r, version)
-        }
+        Ok(ApiKey::BeginQuorumEpoch) => quorum_answer!(
+            begin_quorum_epoch_response,
+            BeginQuorumEpochResponse,
+            version,
+            view,
+            view.leader,
+            view.epoch,
+            error,
+            |p| {}
+        ),
+        Ok(ApiKey::EndQuorumEpoch) => quorum_answer!(
+            end_quorum_epoch_response,
+            EndQuorumEpochResponse,
+            version,
+            view,
+            view.leader,
+            view.epoch,
+            error,
+            |p| {}
+        ),
         Ok(ApiKey::Fetch) => encode_fetch_reply(version, view, reply, error),
         Ok(ApiKey::FetchSnapshot) => encode_fetch_snapshot_reply(version, view, reply, error),
         _ => Bytes::new(),

@@ -1,4 +1,4 @@
-//! `gregor group list|describe`: consumer groups, their members and lag.
+//! `gregor group list|describe`: consumer and share groups, their members and lag.
 
 use super::topic::Connect;
 use clap::Subcommand;
@@ -11,7 +11,8 @@ pub enum GroupCommand {
         #[command(flatten)]
         connect: Connect,
     },
-    /// Members, assignments, committed offsets, log end offsets and lag per partition.
+    /// Members, assignments, committed offsets, log end offsets and lag per partition; for a
+    /// share group, each share-partition's start offset and unacknowledged records.
     Describe {
         group: String,
         #[command(flatten)]
@@ -81,11 +82,18 @@ pub async fn run(cmd: GroupCommand) -> anyhow::Result<()> {
         GroupCommand::List { connect } => {
             let mut client = super::security::connect(&connect.bootstrap_server).await?;
             for group in client.list_groups().await? {
-                println!("{}\t{}", group.group_id, group.state);
+                println!("{}\t{}\t{}", group.group_id, group.state, group.group_type);
             }
         }
         GroupCommand::Describe { group, connect } => {
             let mut client = super::security::connect(&connect.bootstrap_server).await?;
+            let listed = client.list_groups().await?;
+            if listed
+                .iter()
+                .any(|g| g.group_id == group && g.group_type == "share")
+            {
+                return describe_share_group(&mut client, &group).await;
+            }
             let description = client.describe_group(&group).await?;
             let committed = client.committed_offsets(&group).await?;
             if description.state == "Dead" && committed.is_empty() {
@@ -159,6 +167,66 @@ pub async fn run(cmd: GroupCommand) -> anyhow::Result<()> {
             println!("Deleted offsets of group {group} for topic {topic}.");
         }
         GroupCommand::ResetOffsets(args) => reset(args).await?,
+    }
+    Ok(())
+}
+
+/// A share group: its members, then per share-partition where delivery
+/// starts, the log end and how many records in between are not yet
+/// acknowledged (acquired by a member, available again, or not yet
+/// delivered), with the members assigned to it.
+async fn describe_share_group(
+    client: &mut gregor_client::Client,
+    group: &str,
+) -> anyhow::Result<()> {
+    let description = client.describe_share_group(group).await?;
+    let offsets = client.share_group_offsets(group).await?;
+    let mut assigned: BTreeMap<(String, i32), Vec<String>> = BTreeMap::new();
+    for member in &description.members {
+        for tp in &member.assignment {
+            assigned
+                .entry(tp.clone())
+                .or_default()
+                .push(member.member_id.clone());
+        }
+    }
+    println!(
+        "Group: {group}\tState: {}\tMembers: {}\tType: share",
+        description.state,
+        description.members.len()
+    );
+    println!("MEMBER-ID\tCLIENT-ID\tHOST\tASSIGNMENT");
+    for member in &description.members {
+        let assignment: Vec<String> = member
+            .assignment
+            .iter()
+            .map(|(t, p)| format!("{t}:{p}"))
+            .collect();
+        println!(
+            "{}\t{}\t{}\t{}",
+            member.member_id,
+            member.client_id,
+            member.host,
+            assignment.join(",")
+        );
+    }
+    println!("TOPIC\tPARTITION\tSTART-OFFSET\tLOG-END-OFFSET\tUNACKNOWLEDGED\tMEMBERS");
+    for share in offsets {
+        let end = client
+            .list_offset(&share.topic, share.partition, -1)
+            .await
+            .ok();
+        let members = assigned
+            .get(&(share.topic.clone(), share.partition))
+            .map_or("-".to_string(), |m| m.join(","));
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{members}",
+            share.topic,
+            share.partition,
+            share.start_offset,
+            end.map_or("-".to_string(), |e| e.to_string()),
+            share.lag.map_or("-".to_string(), |l| l.to_string()),
+        );
     }
     Ok(())
 }

@@ -5,13 +5,13 @@
 
 use super::{gregor_bin, topic_name, wait_exit, Connection};
 use gregor_protocol::error_codes::NONE;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::describe_quorum_response::PartitionData as QuorumPartition;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DescribeQuorumRequest, FindCoordinatorRequest, MetadataRequest,
-    MetadataResponse, RequestKind, ResponseKind,
+    ApiKey, BrokerId, CreateTopicsRequest, DescribeQuorumRequest, FindCoordinatorRequest,
+    MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
 };
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -323,16 +323,69 @@ pub fn create_topic(
     (response.topics[0].error_code, response.topics[0].topic_id)
 }
 
-/// Retries `f` until it returns Some, for up to `secs` seconds.
-pub fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+/// CreateTopics of one topic of one partition whose only replica is
+/// broker `leader`: its id (any error fails the test).
+pub fn create_topic_on(conn: &mut Connection, name: &str, leader: i32) -> uuid::Uuid {
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(15000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(name))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(vec![CreatableReplicaAssignment::default()
+                .with_partition_index(0)
+                .with_broker_ids(vec![BrokerId(leader)])])]);
+    let ResponseKind::CreateTopics(created) =
+        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
+    else {
+        panic!("wrong response type")
+    };
+    assert_eq!(
+        created.topics[0].error_code, NONE,
+        "create {name} on {leader}"
+    );
+    created.topics[0].topic_id
+}
+
+/// Retries `f` every 100 ms until it returns Some; None after `secs`.
+fn poll_for<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(value) = f() {
-            return value;
+            return Some(value);
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Retries `f` until it returns Some, for up to `secs` seconds.
+pub fn eventually<T>(secs: u64, what: &str, f: impl FnMut() -> Option<T>) -> T {
+    poll_for(secs, f).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// [`eventually`], but a timeout panics with the tail of every node's log,
+/// so a failure on a loaded CI machine says what the nodes were doing.
+#[allow(dead_code)]
+pub fn eventually_or_logs<T>(
+    cluster: &ProcessCluster,
+    secs: u64,
+    what: &str,
+    f: impl FnMut() -> Option<T>,
+) -> T {
+    poll_for(secs, f).unwrap_or_else(|| {
+        let logs: Vec<String> = (0..cluster.nodes.len())
+            .map(|i| {
+                let log = cluster.log(i);
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(40)..];
+                format!("--- node {} ---\n{}", i + 1, tail.join("\n"))
+            })
+            .collect();
+        panic!("timed out waiting for {what}\n{}", logs.join("\n"))
+    })
 }
 
 /// The broker ids a Metadata response lists, sorted.
@@ -421,4 +474,25 @@ pub fn known_coordinator(cluster: &ProcessCluster, via: usize, key_type: i8, key
         let (code, id) = find_coordinator(cluster, via, key_type, key);
         (code == NONE).then_some(id)
     })
+}
+
+/// Produces one batch of `values` (acks=1) to a partition's leader, retried
+/// while the leader has not yet learnt it leads (metadata from another node
+/// can name it first): NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE and
+/// UNKNOWN_TOPIC_OR_PARTITION fail nothing, so a retry writes it once.
+pub fn produce_once_led(
+    conn: &mut super::Connection,
+    topic: &str,
+    partition: i32,
+    timestamp_ms: i64,
+    values: &[String],
+) {
+    eventually(30, "a produce the leader accepts", || {
+        let code = super::produce_batch(conn, topic, partition, 1, timestamp_ms, values.to_vec());
+        assert!(
+            matches!(code, 0 | 3 | 5 | 6),
+            "produce to {topic}-{partition}: {code}"
+        );
+        (code == 0).then_some(())
+    });
 }

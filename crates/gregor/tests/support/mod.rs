@@ -9,9 +9,11 @@
 pub mod certs;
 pub mod cli;
 pub mod cluster;
+pub mod configs;
 pub mod http;
 pub mod scrape;
 pub mod security;
+pub mod share;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gregor_protocol::compression::Compression;
@@ -119,17 +121,29 @@ impl TestBroker {
     }
 
     fn spawn(&mut self) {
+        self.launch(&[]);
+        self.wait_started();
+    }
+
+    /// Starts the process again (after [`TestBroker::kill`] or
+    /// [`TestBroker::stop`]) with `env` set, without waiting for it to serve.
+    pub fn launch(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.dir.path().join("broker.log")).unwrap();
         let mut command = Command::new(gregor_bin());
         command.arg("server");
         if let Some(filter) = &self.log_filter {
             command.env("GREGOR_LOG", filter);
         }
+        command.envs(env.iter().copied());
         for setting in &self.settings {
             command.arg("--set").arg(setting);
         }
         let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
         self.child = Some(child);
+    }
+
+    /// Waits until the launched process serves clients.
+    pub fn wait_started(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         // Listening comes first; serving once the broker is unfenced.
         while TcpStream::connect(self.addr).is_err()
@@ -149,6 +163,11 @@ impl TestBroker {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    }
+
+    /// The running process's id, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn data_dir(&self) -> PathBuf {

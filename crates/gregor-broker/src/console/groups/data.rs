@@ -426,15 +426,8 @@ async fn lag(
     }
     let all: BTreeSet<TopicPartition> = committed.keys().chain(owner.keys()).cloned().collect();
     let all: Vec<TopicPartition> = all.into_iter().collect();
-    // Lag in seconds as `/metrics` exports it (read from this broker's logs).
-    let broker = ctx.broker();
-    let seconds: BTreeMap<TopicPartition, f64> =
-        crate::metrics::lag::consumer_lag(&broker.groups, &broker.replicas)
-            .into_iter()
-            .filter(|g| g.group == id)
-            .flat_map(|g| g.partitions)
-            .filter_map(|p| Some(((p.topic, p.partition), p.lag_seconds?)))
-            .collect();
+    // Lag in seconds from each partition's leader, as `/metrics` exports it.
+    let seconds = super::lag_time::lag_seconds(ctx, &committed).await;
     let ends = if all.is_empty() {
         BTreeMap::new()
     } else {

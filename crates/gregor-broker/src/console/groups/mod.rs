@@ -4,6 +4,7 @@
 //! and deletion.
 
 pub mod data;
+mod lag_time;
 pub mod offsets;
 pub mod reset;
 

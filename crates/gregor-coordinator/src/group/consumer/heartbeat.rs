@@ -43,6 +43,10 @@ pub struct HeartbeatContext {
     /// With an authorizer: whether the sender may Describe a topic. A regex
     /// subscription then resolves to describable topics only (Kafka 4.4).
     pub describable: Option<TopicFilter>,
+    /// This group's settings when its GROUP config resource overrides the
+    /// broker's (`consumer.session.timeout.ms`,
+    /// `consumer.heartbeat.interval.ms`); `None`: the coordinator's own.
+    pub group_config: Option<ConsumerGroupConfig>,
 }
 
 /// A topic-name predicate from the broker (the authorizer, for one principal).
@@ -105,7 +109,12 @@ impl GroupCoordinator {
                         }
                     }
                 }
-                let session = i64::from(self.config.consumer.session_timeout_ms);
+                let session = i64::from(
+                    ctx.group_config
+                        .as_ref()
+                        .unwrap_or(&self.config.consumer)
+                        .session_timeout_ms,
+                );
                 if let Some(member) = plan.alive.and_then(|id| {
                     self.consumer_groups
                         .get_mut(req.group_id.as_str())
@@ -162,7 +171,7 @@ impl GroupCoordinator {
         topics: &dyn Topics,
         resolved: Option<&(String, TopicRegex)>,
     ) -> Result<Plan, Refusal> {
-        let cfg = &self.config.consumer;
+        let cfg = ctx.group_config.as_ref().unwrap_or(&self.config.consumer);
         let group_id = req.group_id.as_str();
         let joining = req.member_epoch == JOIN_EPOCH;
         let mut records: Vec<Record> = Vec::new();
@@ -172,6 +181,7 @@ impl GroupCoordinator {
         let fresh;
         let group = match self.consumer_groups.get(group_id) {
             Some(group) => group,
+            None if self.is_share_group(group_id) => return Err(not_a_consumer_group(group_id)),
             None => {
                 match self.groups.get(group_id) {
                     Some(classic) if !joining || classic.state != GroupState::Empty => {
@@ -386,7 +396,9 @@ impl GroupCoordinator {
     ) -> Result<&ConsumerGroup, Refusal> {
         match self.consumer_groups.get(group_id) {
             Some(group) => Ok(group),
-            None if self.groups.contains_key(group_id) => Err(not_a_consumer_group(group_id)),
+            None if self.groups.contains_key(group_id) || self.is_share_group(group_id) => {
+                Err(not_a_consumer_group(group_id))
+            }
             None => Err(Refusal::new(
                 GROUP_ID_NOT_FOUND,
                 format!("Group {group_id} not found."),

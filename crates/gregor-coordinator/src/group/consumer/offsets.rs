@@ -130,6 +130,10 @@ impl GroupCoordinator {
         member_id: Option<&str>,
         member_epoch: i32,
     ) -> Result<(), i16> {
+        // Kafka's ShareGroup.validateOffsetFetch: not a consumer group.
+        if self.is_share_group(group_id) {
+            return Err(gregor_protocol::error_codes::GROUP_ID_NOT_FOUND);
+        }
         let Some(group) = self.consumer_groups.get(group_id) else {
             return Ok(());
         };
@@ -185,6 +189,10 @@ impl GroupCoordinator {
     /// one answers INCONSISTENT_GROUP_PROTOCOL (Kafka would let the classic
     /// member into the consumer group, which Gregor does not support).
     pub(crate) fn make_way_for_classic_join(&mut self, group_id: &str) -> Result<Vec<Record>, i16> {
+        // A share group keeps its id (no conversion between the two).
+        if self.is_share_group(group_id) {
+            return Err(INCONSISTENT_GROUP_PROTOCOL);
+        }
         let Some(group) = self.consumer_groups.get(group_id) else {
             return Ok(Vec::new());
         };

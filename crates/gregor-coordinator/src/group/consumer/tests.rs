@@ -69,6 +69,7 @@ impl Harness {
             client_host: "/127.0.0.1".into(),
             api_version: version,
             describable: None,
+            group_config: None,
         };
         let (response, records) =
             self.c

@@ -9,6 +9,7 @@ use super::endpoints::{partitions_by_endpoint, refresh_endpoints};
 use super::group::{StreamsGroup, StreamsMember, TaskId};
 use super::persist::{diff, tasks_hash};
 use super::topology::{self, CopartitionGroup, MissingTopic, Subtopology, TopicInfo, Topology};
+use super::StreamsGroupConfig;
 use crate::group::consumer::Topics;
 use crate::group::records::Record;
 use crate::group::GroupCoordinator;
@@ -33,6 +34,10 @@ pub struct StreamsContext {
     pub client_id: String,
     pub client_host: String,
     pub api_version: i16,
+    /// This group's settings when its GROUP config resource overrides the
+    /// broker's (`streams.session.timeout.ms`, `streams.num.standby.replicas`,
+    /// ...); `None`: the coordinator's own.
+    pub group_config: Option<StreamsGroupConfig>,
 }
 
 /// What a heartbeat produced besides its answer: internal topics the
@@ -180,6 +185,7 @@ impl GroupCoordinator {
         let group_id = req.group_id.as_str();
         // One namespace: a classic or consumer group keeps its id.
         let taken = self.consumer_groups.contains_key(group_id)
+            || self.is_share_group(group_id)
             || self
                 .groups
                 .get(group_id)
@@ -196,7 +202,10 @@ impl GroupCoordinator {
         if req.member_epoch < JOIN_EPOCH {
             return (self.streams_leave(req, now_ms), StreamsEffects::default());
         }
-        let config = self.config.streams.clone();
+        let config = ctx
+            .group_config
+            .clone()
+            .unwrap_or_else(|| self.config.streams.clone());
         let exists = self
             .streams_groups
             .get(group_id)

@@ -13,7 +13,8 @@
 use super::group::{Assignment, TaskId};
 use super::topology::{CopartitionGroup, Subtopology, TopicInfo, Topology};
 use crate::coordinator_codec::CodecError;
-use bytes::{BufMut, Bytes, BytesMut};
+use crate::record_frame::{key_bytes, value_bytes, Framed};
+use bytes::Bytes;
 use gregor_protocol::generated::{
     streams_group_current_member_assignment_key as current_k,
     streams_group_current_member_assignment_value as current_v,
@@ -26,8 +27,6 @@ use gregor_protocol::generated::{
     streams_group_topology_key as topology_k, streams_group_topology_value as topology_v,
 };
 use std::collections::BTreeSet;
-
-const VERSION: i16 = 0;
 
 /// Who a member is (StreamsGroupMemberMetadataValue).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -96,23 +95,52 @@ pub enum StreamsRecord {
     },
 }
 
-fn schema(err: impl std::fmt::Display) -> CodecError {
-    CodecError::Schema(err.to_string())
+fn member_value(m: &MemberMetadata) -> member_v::StreamsGroupMemberMetadataValue {
+    member_v::StreamsGroupMemberMetadataValue {
+        instance_id: m.instance_id.clone(),
+        rack_id: m.rack_id.clone(),
+        client_id: m.client_id.clone(),
+        client_host: m.client_host.clone(),
+        rebalance_timeout_ms: m.rebalance_timeout_ms,
+        topology_epoch: m.topology_epoch,
+        process_id: m.process_id.clone(),
+        user_endpoint: m
+            .user_endpoint
+            .as_ref()
+            .map(|(host, port)| member_v::Endpoint {
+                host: host.clone(),
+                port: *port,
+                ..Default::default()
+            }),
+        client_tags: m
+            .client_tags
+            .iter()
+            .map(|(key, value)| member_v::KeyValue {
+                key: key.clone(),
+                value: value.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
-macro_rules! encode_struct {
-    ($buf:expr, $value:expr) => {
-        $value.encode_body(&mut $buf, VERSION).map_err(schema)?
-    };
-}
-
-fn value_bytes(
-    encode: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
-) -> Result<Bytes, CodecError> {
-    let mut buf = BytesMut::new();
-    buf.put_i16(VERSION);
-    encode(&mut buf)?;
-    Ok(buf.freeze())
+fn member_metadata_of(v: member_v::StreamsGroupMemberMetadataValue) -> MemberMetadata {
+    MemberMetadata {
+        instance_id: v.instance_id,
+        rack_id: v.rack_id,
+        client_id: v.client_id,
+        client_host: v.client_host,
+        rebalance_timeout_ms: v.rebalance_timeout_ms,
+        topology_epoch: v.topology_epoch,
+        process_id: v.process_id,
+        user_endpoint: v.user_endpoint.map(|e| (e.host, e.port)),
+        client_tags: v
+            .client_tags
+            .into_iter()
+            .map(|kv| (kv.key, kv.value))
+            .collect(),
+    }
 }
 
 fn tasks_of(ids: &[(String, Vec<i32>)]) -> BTreeSet<TaskId> {
@@ -283,328 +311,172 @@ impl StreamsRecord {
 
     /// Key and value bytes as Kafka 4.4 writes them.
     pub fn encode(&self) -> Result<(Bytes, Option<Bytes>), CodecError> {
-        let mut key = BytesMut::new();
-        let value = match self {
-            StreamsRecord::GroupEpoch { group, value } => {
-                key.put_i16(group_k::API_KEY);
-                encode_struct!(
-                    key,
-                    group_k::StreamsGroupMetadataKey {
+        Ok(match self {
+            StreamsRecord::GroupEpoch { group, value } => (
+                key_bytes(
+                    group_k::API_KEY,
+                    &group_k::StreamsGroupMetadataKey {
                         group_id: group.clone(),
                         ..Default::default()
+                    },
+                )?,
+                value_bytes(value.map(|(epoch, metadata_hash)| {
+                    group_v::StreamsGroupMetadataValue {
+                        epoch,
+                        metadata_hash,
+                        ..Default::default()
                     }
-                );
-                value
-                    .map(|(epoch, metadata_hash)| {
-                        value_bytes(|b| {
-                            encode_struct!(
-                                *b,
-                                group_v::StreamsGroupMetadataValue {
-                                    epoch,
-                                    metadata_hash,
-                                    ..Default::default()
-                                }
-                            );
-                            Ok(())
-                        })
-                    })
-                    .transpose()?
-            }
+                }))?,
+            ),
             StreamsRecord::Member {
                 group,
                 member,
                 value,
-            } => {
-                key.put_i16(member_k::API_KEY);
-                encode_struct!(
-                    key,
-                    member_k::StreamsGroupMemberMetadataKey {
+            } => (
+                key_bytes(
+                    member_k::API_KEY,
+                    &member_k::StreamsGroupMemberMetadataKey {
                         group_id: group.clone(),
                         member_id: member.clone(),
                         ..Default::default()
-                    }
-                );
-                value
-                    .as_ref()
-                    .map(|m| {
-                        value_bytes(|b| {
-                            let v = member_v::StreamsGroupMemberMetadataValue {
-                                instance_id: m.instance_id.clone(),
-                                rack_id: m.rack_id.clone(),
-                                client_id: m.client_id.clone(),
-                                client_host: m.client_host.clone(),
-                                rebalance_timeout_ms: m.rebalance_timeout_ms,
-                                topology_epoch: m.topology_epoch,
-                                process_id: m.process_id.clone(),
-                                user_endpoint: m.user_endpoint.as_ref().map(|(host, port)| {
-                                    member_v::Endpoint {
-                                        host: host.clone(),
-                                        port: *port,
-                                        ..Default::default()
-                                    }
-                                }),
-                                client_tags: m
-                                    .client_tags
-                                    .iter()
-                                    .map(|(key, value)| member_v::KeyValue {
-                                        key: key.clone(),
-                                        value: value.clone(),
-                                        ..Default::default()
-                                    })
-                                    .collect(),
-                                ..Default::default()
-                            };
-                            encode_struct!(*b, v);
-                            Ok(())
-                        })
-                    })
-                    .transpose()?
-            }
-            StreamsRecord::TargetEpoch { group, epoch } => {
-                key.put_i16(target_epoch_k::API_KEY);
-                encode_struct!(
-                    key,
-                    target_epoch_k::StreamsGroupTargetAssignmentMetadataKey {
+                    },
+                )?,
+                value_bytes(value.as_ref().map(member_value))?,
+            ),
+            StreamsRecord::TargetEpoch { group, epoch } => (
+                key_bytes(
+                    target_epoch_k::API_KEY,
+                    &target_epoch_k::StreamsGroupTargetAssignmentMetadataKey {
                         group_id: group.clone(),
                         ..Default::default()
+                    },
+                )?,
+                value_bytes(epoch.map(|assignment_epoch| {
+                    target_epoch_v::StreamsGroupTargetAssignmentMetadataValue {
+                        assignment_epoch,
+                        ..Default::default()
                     }
-                );
-                epoch
-                    .map(|assignment_epoch| {
-                        value_bytes(|b| {
-                            encode_struct!(
-                                *b,
-                                target_epoch_v::StreamsGroupTargetAssignmentMetadataValue {
-                                    assignment_epoch,
-                                    ..Default::default()
-                                }
-                            );
-                            Ok(())
-                        })
-                    })
-                    .transpose()?
-            }
+                }))?,
+            ),
             StreamsRecord::TargetMember {
                 group,
                 member,
                 tasks,
-            } => {
-                key.put_i16(target_k::API_KEY);
-                encode_struct!(
-                    key,
-                    target_k::StreamsGroupTargetAssignmentMemberKey {
+            } => (
+                key_bytes(
+                    target_k::API_KEY,
+                    &target_k::StreamsGroupTargetAssignmentMemberKey {
                         group_id: group.clone(),
                         member_id: member.clone(),
                         ..Default::default()
+                    },
+                )?,
+                value_bytes(tasks.as_ref().map(|tasks| {
+                    target_v::StreamsGroupTargetAssignmentMemberValue {
+                        active_tasks: target_tasks(&tasks.active),
+                        standby_tasks: target_tasks(&tasks.standby),
+                        ..Default::default()
                     }
-                );
-                tasks
-                    .as_ref()
-                    .map(|tasks| {
-                        value_bytes(|b| {
-                            encode_struct!(
-                                *b,
-                                target_v::StreamsGroupTargetAssignmentMemberValue {
-                                    active_tasks: target_tasks(&tasks.active),
-                                    standby_tasks: target_tasks(&tasks.standby),
-                                    ..Default::default()
-                                }
-                            );
-                            Ok(())
-                        })
-                    })
-                    .transpose()?
-            }
+                }))?,
+            ),
             StreamsRecord::Current {
                 group,
                 member,
                 value,
-            } => {
-                key.put_i16(current_k::API_KEY);
-                encode_struct!(
-                    key,
-                    current_k::StreamsGroupCurrentMemberAssignmentKey {
+            } => (
+                key_bytes(
+                    current_k::API_KEY,
+                    &current_k::StreamsGroupCurrentMemberAssignmentKey {
                         group_id: group.clone(),
                         member_id: member.clone(),
                         ..Default::default()
-                    }
-                );
-                value
-                    .as_ref()
-                    .map(|c| {
-                        value_bytes(|b| {
-                            let v = current_v::StreamsGroupCurrentMemberAssignmentValue {
-                                member_epoch: c.epoch,
-                                previous_member_epoch: c.previous_epoch,
-                                state: c.state,
-                                active_tasks: current_tasks(&c.assigned),
-                                active_tasks_pending_revocation: current_tasks(&c.revoking),
-                                standby_tasks: current_tasks(&c.standby),
-                                standby_tasks_pending_revocation: current_tasks(
-                                    &c.revoking_standby,
-                                ),
-                                ..Default::default()
-                            };
-                            encode_struct!(*b, v);
-                            Ok(())
-                        })
-                    })
-                    .transpose()?
-            }
-            StreamsRecord::Topology { group, value } => {
-                key.put_i16(topology_k::API_KEY);
-                encode_struct!(
-                    key,
-                    topology_k::StreamsGroupTopologyKey {
-                        group_id: group.clone(),
+                    },
+                )?,
+                value_bytes(value.as_ref().map(|c| {
+                    current_v::StreamsGroupCurrentMemberAssignmentValue {
+                        member_epoch: c.epoch,
+                        previous_member_epoch: c.previous_epoch,
+                        state: c.state,
+                        active_tasks: current_tasks(&c.assigned),
+                        active_tasks_pending_revocation: current_tasks(&c.revoking),
+                        standby_tasks: current_tasks(&c.standby),
+                        standby_tasks_pending_revocation: current_tasks(&c.revoking_standby),
                         ..Default::default()
                     }
-                );
-                value
-                    .as_ref()
-                    .map(|t| {
-                        value_bytes(|b| {
-                            encode_struct!(*b, topology_value(t));
-                            Ok(())
-                        })
-                    })
-                    .transpose()?
-            }
-        };
-        Ok((key.freeze(), value))
+                }))?,
+            ),
+            StreamsRecord::Topology { group, value } => (
+                key_bytes(
+                    topology_k::API_KEY,
+                    &topology_k::StreamsGroupTopologyKey {
+                        group_id: group.clone(),
+                        ..Default::default()
+                    },
+                )?,
+                value_bytes(value.as_ref().map(topology_value))?,
+            ),
+        })
     }
 
     /// Decodes a record whose key type passed [`Self::is_streams_key`].
     pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<StreamsRecord, CodecError> {
-        let mut k = key;
-        if k.len() < 2 {
-            return Err(CodecError::Truncated);
-        }
-        let key_type = i16::from_be_bytes([k[0], k[1]]);
-        k = &k[2..];
-        // The value's version, then its body (None for a tombstone).
-        let body = match value {
-            None => None,
-            Some(v) if v.len() < 2 => return Err(CodecError::Truncated),
-            Some(v) => {
-                let version = i16::from_be_bytes([v[0], v[1]]);
-                if version != VERSION {
-                    return Err(CodecError::UnknownValueVersion {
-                        kind: "streams group",
-                        version,
-                    });
-                }
-                Some(&v[2..])
-            }
-        };
-        Ok(match key_type {
+        let record = Framed::split(key, value, "streams group")?;
+        Ok(match record.record_type {
             group_k::API_KEY => StreamsRecord::GroupEpoch {
-                group: group_k::StreamsGroupMetadataKey::decode_body(&mut k, VERSION)
-                    .map_err(schema)?
-                    .group_id,
-                value: match body {
-                    None => None,
-                    Some(mut b) => {
-                        let v = group_v::StreamsGroupMetadataValue::decode_body(&mut b, VERSION)
-                            .map_err(schema)?;
-                        Some((v.epoch, v.metadata_hash))
-                    }
-                },
+                group: record.key::<group_k::StreamsGroupMetadataKey>()?.group_id,
+                value: record
+                    .value::<group_v::StreamsGroupMetadataValue>()?
+                    .map(|v| (v.epoch, v.metadata_hash)),
             },
             member_k::API_KEY => {
-                let key = member_k::StreamsGroupMemberMetadataKey::decode_body(&mut k, VERSION)
-                    .map_err(schema)?;
-                let value = match body {
-                    None => None,
-                    Some(mut b) => {
-                        let v =
-                            member_v::StreamsGroupMemberMetadataValue::decode_body(&mut b, VERSION)
-                                .map_err(schema)?;
-                        Some(MemberMetadata {
-                            instance_id: v.instance_id,
-                            rack_id: v.rack_id,
-                            client_id: v.client_id,
-                            client_host: v.client_host,
-                            rebalance_timeout_ms: v.rebalance_timeout_ms,
-                            topology_epoch: v.topology_epoch,
-                            process_id: v.process_id,
-                            user_endpoint: v.user_endpoint.map(|e| (e.host, e.port)),
-                            client_tags: v
-                                .client_tags
-                                .into_iter()
-                                .map(|kv| (kv.key, kv.value))
-                                .collect(),
-                        })
-                    }
-                };
+                let key: member_k::StreamsGroupMemberMetadataKey = record.key()?;
                 StreamsRecord::Member {
                     group: key.group_id,
                     member: key.member_id,
-                    value,
+                    value: record
+                        .value::<member_v::StreamsGroupMemberMetadataValue>()?
+                        .map(member_metadata_of),
                 }
             }
             target_epoch_k::API_KEY => StreamsRecord::TargetEpoch {
-                group: target_epoch_k::StreamsGroupTargetAssignmentMetadataKey::decode_body(
-                    &mut k, VERSION,
-                )
-                .map_err(schema)?
-                .group_id,
-                epoch: match body {
-                    None => None,
-                    Some(mut b) => Some(
-                        target_epoch_v::StreamsGroupTargetAssignmentMetadataValue::decode_body(
-                            &mut b, VERSION,
-                        )
-                        .map_err(schema)?
-                        .assignment_epoch,
-                    ),
-                },
+                group: record
+                    .key::<target_epoch_k::StreamsGroupTargetAssignmentMetadataKey>()?
+                    .group_id,
+                epoch: record
+                    .value::<target_epoch_v::StreamsGroupTargetAssignmentMetadataValue>()?
+                    .map(|v| v.assignment_epoch),
             },
             target_k::API_KEY => {
-                let key =
-                    target_k::StreamsGroupTargetAssignmentMemberKey::decode_body(&mut k, VERSION)
-                        .map_err(schema)?;
-                let tasks = match body {
-                    None => None,
-                    Some(mut b) => {
-                        let v = target_v::StreamsGroupTargetAssignmentMemberValue::decode_body(
-                            &mut b, VERSION,
-                        )
-                        .map_err(schema)?;
-                        let ids = |t: Vec<target_v::TaskIds>| -> Vec<(String, Vec<i32>)> {
-                            t.into_iter()
-                                .map(|t| (t.subtopology_id, t.partitions))
-                                .collect()
-                        };
-                        Some(Assignment {
-                            active: tasks_of(&ids(v.active_tasks)),
-                            standby: tasks_of(&ids(v.standby_tasks)),
-                        })
-                    }
+                let key: target_k::StreamsGroupTargetAssignmentMemberKey = record.key()?;
+                let ids = |t: Vec<target_v::TaskIds>| -> Vec<(String, Vec<i32>)> {
+                    t.into_iter()
+                        .map(|t| (t.subtopology_id, t.partitions))
+                        .collect()
                 };
                 StreamsRecord::TargetMember {
                     group: key.group_id,
                     member: key.member_id,
-                    tasks,
+                    tasks: record
+                        .value::<target_v::StreamsGroupTargetAssignmentMemberValue>()?
+                        .map(|v| Assignment {
+                            active: tasks_of(&ids(v.active_tasks)),
+                            standby: tasks_of(&ids(v.standby_tasks)),
+                        }),
                 }
             }
             current_k::API_KEY => {
-                let key =
-                    current_k::StreamsGroupCurrentMemberAssignmentKey::decode_body(&mut k, VERSION)
-                        .map_err(schema)?;
-                let value = match body {
-                    None => None,
-                    Some(mut b) => {
-                        let v = current_v::StreamsGroupCurrentMemberAssignmentValue::decode_body(
-                            &mut b, VERSION,
-                        )
-                        .map_err(schema)?;
-                        let ids = |t: Vec<current_v::TaskIds>| -> Vec<(String, Vec<i32>)> {
-                            t.into_iter()
-                                .map(|t| (t.subtopology_id, t.partitions))
-                                .collect()
-                        };
-                        Some(CurrentAssignment {
+                let key: current_k::StreamsGroupCurrentMemberAssignmentKey = record.key()?;
+                let ids = |t: Vec<current_v::TaskIds>| -> Vec<(String, Vec<i32>)> {
+                    t.into_iter()
+                        .map(|t| (t.subtopology_id, t.partitions))
+                        .collect()
+                };
+                StreamsRecord::Current {
+                    group: key.group_id,
+                    member: key.member_id,
+                    value: record
+                        .value::<current_v::StreamsGroupCurrentMemberAssignmentValue>()?
+                        .map(|v| CurrentAssignment {
                             epoch: v.member_epoch,
                             previous_epoch: v.previous_member_epoch,
                             state: v.state,
@@ -612,26 +484,16 @@ impl StreamsRecord {
                             revoking: tasks_of(&ids(v.active_tasks_pending_revocation)),
                             standby: tasks_of(&ids(v.standby_tasks)),
                             revoking_standby: tasks_of(&ids(v.standby_tasks_pending_revocation)),
-                        })
-                    }
-                };
-                StreamsRecord::Current {
-                    group: key.group_id,
-                    member: key.member_id,
-                    value,
+                        }),
                 }
             }
             topology_k::API_KEY => StreamsRecord::Topology {
-                group: topology_k::StreamsGroupTopologyKey::decode_body(&mut k, VERSION)
-                    .map_err(schema)?
+                group: record
+                    .key::<topology_k::StreamsGroupTopologyKey>()?
                     .group_id,
-                value: match body {
-                    None => None,
-                    Some(mut b) => Some(topology_of(
-                        topology_v::StreamsGroupTopologyValue::decode_body(&mut b, VERSION)
-                            .map_err(schema)?,
-                    )),
-                },
+                value: record
+                    .value::<topology_v::StreamsGroupTopologyValue>()?
+                    .map(topology_of),
             },
             other => return Err(CodecError::UnknownKey(other)),
         })

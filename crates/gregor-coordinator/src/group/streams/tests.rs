@@ -23,6 +23,7 @@ pub(super) fn ctx() -> StreamsContext {
         client_id: "app".into(),
         client_host: "/127.0.0.1".into(),
         api_version: 1,
+        group_config: None,
     }
 }
 
