@@ -970,6 +970,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "How long a follower waits for its leader's answer beyond the fetch wait.",
     ),
     def(
+        "connections.max.idle.ms",
+        Int,
+        "600000",
+        "A connection that sends nothing for this long, with no request of its own in progress, is closed; -1 never closes one.",
+    ),
+    def(
         "max.connections",
         Int,
         "2147483647",
@@ -1193,6 +1199,8 @@ pub struct BrokerConfig {
     pub flush_scheduler_interval_ms: u64,
     pub message_max_bytes: usize,
     pub socket_request_max_bytes: usize,
+    /// `connections.max.idle.ms`; `None` (-1) keeps idle connections open.
+    pub connections_max_idle: Option<std::time::Duration>,
     pub fetch_session_cache_slots: usize,
     pub offsets_topic_partitions: i32,
     /// `offsets.topic.replication.factor` (1 by default in the embedded
@@ -1314,6 +1322,7 @@ impl BrokerConfig {
             flush_scheduler_interval_ms: 0,
             message_max_bytes: 0,
             socket_request_max_bytes: 0,
+            connections_max_idle: None,
             fetch_session_cache_slots: 0,
             offsets_topic_partitions: 0,
             offsets_topic_replication_factor: 0,
@@ -1398,6 +1407,11 @@ impl BrokerConfig {
             config.positive("log.flush.scheduler.interval.ms")? as u64;
         config.message_max_bytes = config.positive("message.max.bytes")? as usize;
         config.socket_request_max_bytes = config.positive("socket.request.max.bytes")? as usize;
+        // Kafka's Selector keeps idle connections forever when this is negative.
+        let idle_ms = config.int("connections.max.idle.ms")?;
+        config.connections_max_idle = u64::try_from(idle_ms)
+            .ok()
+            .map(std::time::Duration::from_millis);
         let slots = "max.incremental.fetch.session.cache.slots";
         config.fetch_session_cache_slots = usize::try_from(config.int(slots)?)
             .map_err(|_| invalid(slots, config.value(slots), "must be at least 0"))?;

@@ -84,12 +84,17 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 heartbeats.broker = None;
                 return;
             }
-            read = frames.next(&mut stream) => read,
+            read = next_frame(&mut frames, &mut stream, node.connections_max_idle) => read,
         };
         let frame = match read {
-            FrameRead::Frame(frame) => frame,
-            FrameRead::Closed => return,
-            FrameRead::Refused(err) => {
+            None => {
+                // Kafka closes these quietly (its Selector logs at debug).
+                tracing::debug!(%peer, "idle longer than connections.max.idle.ms; closing");
+                return;
+            }
+            Some(FrameRead::Frame(frame)) => frame,
+            Some(FrameRead::Closed) => return,
+            Some(FrameRead::Refused(err)) => {
                 tracing::warn!(%peer, %err, "closing connection");
                 return;
             }
@@ -303,6 +308,29 @@ pub async fn serve<S: AsyncRead + FetchSink>(
 }
 
 /// A request's times, kept until its response is sent.
+/// The next frame, or `None` once the peer has sent nothing for `idle`
+/// (`connections.max.idle.ms`). Only the wait for a request counts: a request
+/// being answered (a long-poll fetch, say) keeps its connection, and a frame
+/// arriving slowly is activity, as a read is in Kafka's Selector.
+async fn next_frame<S: AsyncRead + Unpin>(
+    frames: &mut FrameReader,
+    stream: &mut S,
+    idle: Option<Duration>,
+) -> Option<FrameRead> {
+    let Some(idle) = idle else {
+        return Some(frames.next(stream).await);
+    };
+    loop {
+        let before = frames.buffered();
+        // `FrameReader::next` is cancel-safe: bytes read stay buffered.
+        match tokio::time::timeout(idle, frames.next(stream)).await {
+            Ok(read) => return Some(read),
+            Err(_) if frames.buffered() == before => return None,
+            Err(_) => {}
+        }
+    }
+}
+
 struct Counted {
     received: Instant,
     dispatched: Instant,

@@ -36,6 +36,11 @@ impl FrameReader {
         }
     }
 
+    /// Bytes read and not yet handed out as a frame (part of the next one).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The next frame, without its length prefix. Cancel-safe: bytes read
     /// before a cancellation stay buffered.
     pub async fn next(&mut self, stream: &mut (impl AsyncRead + Unpin)) -> FrameRead {

@@ -95,6 +95,8 @@ pub struct NodeContext {
     pub controller: Arc<Controller>,
     pub cluster_id: String,
     pub socket_request_max_bytes: usize,
+    /// `connections.max.idle.ms`: how long a connection may send nothing.
+    pub connections_max_idle: Option<std::time::Duration>,
     /// The main runtime, where request handlers run.
     pub main: tokio::runtime::Handle,
     /// The node's one authorizer (and audit trail), shared by the broker
@@ -310,6 +312,7 @@ impl Broker {
             controller: controller.clone(),
             cluster_id: cluster_id.clone(),
             socket_request_max_bytes: config.socket_request_max_bytes,
+            connections_max_idle: config.connections_max_idle,
             main: tokio::runtime::Handle::current(),
             authorizer: Arc::new(crate::security::Authorizer::new(config.authorizer.clone())),
             connection_limits: ConnectionLimits::new(

@@ -8,6 +8,7 @@
 
 mod support;
 
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
@@ -188,4 +189,51 @@ fn the_limits_change_as_dynamic_broker_configs() {
         set_cluster_default(&mut admin, "max.connections", "many"),
         INVALID_REQUEST
     );
+}
+
+/// `connections.max.idle.ms`: a connection that sends nothing for that long
+/// is closed; one that keeps asking stays, and a request in progress (a
+/// fetch long-polling for longer than the idle time) is answered, not cut.
+#[test]
+fn idle_connections_are_closed_after_connections_max_idle_ms() {
+    let broker = TestBroker::start(&["connections.max.idle.ms=1500"]);
+    let mut busy = connect_served(&broker);
+    let mut idle = connect_served(&broker);
+    let topic = "idle-fetch";
+    support::create_topic(&mut busy, topic, 1);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        api_versions(&mut busy);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert!(
+        idle.is_closed(),
+        "an idle connection outlived connections.max.idle.ms"
+    );
+
+    let fetch = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(3000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(support::topic_name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let waited = Instant::now();
+    let ResponseKind::Fetch(response) = busy.request(ApiKey::Fetch, 12, RequestKind::Fetch(fetch))
+    else {
+        panic!("wrong response type to Fetch")
+    };
+    assert!(
+        waited.elapsed() >= Duration::from_millis(2500),
+        "the fetch did not wait"
+    );
+    assert_eq!(response.responses[0].partitions[0].error_code, 0);
+    // Quiet from now on: closed in its turn.
+    let quiet = Instant::now();
+    assert!(busy.is_closed(), "the quiet connection stayed open");
+    assert!(quiet.elapsed() < Duration::from_secs(8));
 }
