@@ -867,6 +867,9 @@ async fn accept_loop(
     let mut reload_check = tokio::time::interval(TLS_RELOAD_CHECK);
     reload_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let limits = || connection_limits(&node, &context);
+    // Out of file descriptors, accept fails every retry: warn once per run
+    // of failures.
+    let mut accept_failing = false;
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -883,10 +886,17 @@ async fn accept_loop(
                 (slot, listener.accept().await)
             } => match accepted {
                 (mut slot, Ok((stream, peer))) => {
+                    accept_failing = false;
                     let limits = limits();
                     let delay = match node.connection_limits.admit(&mut slot, peer.ip(), &limits, crate::clock::now_ms()) {
-                        Admission::TooManyFromAddress => {
-                            tracing::debug!(%peer, "over max.connections.per.ip; closed");
+                        Admission::TooManyFromAddress { limit, first } => {
+                            // Kafka logs each refusal at INFO; once per
+                            // episode keeps a reconnect loop from flooding.
+                            if first {
+                                tracing::info!(address = %peer.ip(), limit, "rejected connection: the address already has its max.connections.per.ip; further refusals of it are not logged until it is served again");
+                            } else {
+                                tracing::debug!(%peer, "over max.connections.per.ip; closed");
+                            }
                             continue;
                         }
                         Admission::Serve => None,
@@ -925,7 +935,10 @@ async fn accept_loop(
                 }
                 (_, Err(err)) => {
                     // Out of file descriptors and the like: back off briefly.
-                    tracing::warn!(%err, "accept failed");
+                    if !accept_failing {
+                        tracing::warn!(%err, "accept failed; retrying every 100 ms (not logged again until one succeeds)");
+                    }
+                    accept_failing = true;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },

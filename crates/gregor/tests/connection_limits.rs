@@ -94,10 +94,18 @@ fn a_connection_over_the_per_address_maximum_is_closed_at_once() {
     ]);
     let mut first = connect_served(&broker);
     let second = connect_served(&broker);
+    // (connect_served may have been refused while start-up probes counted.)
+    let logged_before = broker.log().matches("rejected connection").count();
     let mut third = broker.connect();
     let started = Instant::now();
     assert!(third.is_closed(), "the third connection is closed");
     assert!(started.elapsed() < Duration::from_secs(5));
+    // A client retrying in a loop is refused each time and logged once.
+    for _ in 0..4 {
+        assert!(broker.connect().is_closed());
+    }
+    let refusals = broker.log().matches("rejected connection").count() - logged_before;
+    assert_eq!(refusals, 1, "{}", broker.log());
     // Open connections go on; a closed one frees its place.
     api_versions(&mut first);
     drop(second);

@@ -137,8 +137,13 @@ pub enum Admission {
     Serve,
     /// Over a creation rate: serve it after this long.
     ServeAfter(Duration),
-    /// Over its address's `max.connections.per.ip`: close it now.
-    TooManyFromAddress,
+    /// Over its address's `max.connections.per.ip` (`limit`): close it now.
+    /// `first` for the first refusal since the address was last served, so
+    /// a client retrying in a loop is logged once, not once per attempt.
+    TooManyFromAddress {
+        limit: u64,
+        first: bool,
+    },
 }
 
 #[derive(Default)]
@@ -147,6 +152,8 @@ struct Counts {
     broker: u64,
     listeners: HashMap<String, u64>,
     addresses: HashMap<IpAddr, u64>,
+    /// Addresses refused since they were last served.
+    refused: std::collections::HashSet<IpAddr>,
     broker_rate: Option<SampledRate>,
     listener_rates: HashMap<String, SampledRate>,
 }
@@ -261,9 +268,12 @@ impl ConnectionLimits {
     ) -> Admission {
         let mut counts = self.lock();
         let from_address = counts.addresses.get(&address).copied().unwrap_or(0);
-        if from_address >= limits.per_ip(address) {
-            return Admission::TooManyFromAddress;
+        let limit = limits.per_ip(address);
+        if from_address >= limit {
+            let first = counts.refused.insert(address);
+            return Admission::TooManyFromAddress { limit, first };
         }
+        counts.refused.remove(&address);
         *counts.addresses.entry(address).or_default() += 1;
         slot.address = Some(address);
         let (samples, window_ms) = (self.samples, self.window_ms);
@@ -340,10 +350,11 @@ mod tests {
         let mut first = all.try_slot("PLAINTEXT", &one_each).unwrap();
         assert_eq!(all.admit(&mut first, ip, &one_each, 0), Admission::Serve);
         let mut second = all.try_slot("PLAINTEXT", &one_each).unwrap();
-        assert_eq!(
-            all.admit(&mut second, ip, &one_each, 0),
-            Admission::TooManyFromAddress
-        );
+        let refused = |first| Admission::TooManyFromAddress { limit: 1, first };
+        assert_eq!(all.admit(&mut second, ip, &one_each, 0), refused(true));
+        // Refused again before it was served: not a first refusal (not logged).
+        let mut retry = all.try_slot("PLAINTEXT", &one_each).unwrap();
+        assert_eq!(all.admit(&mut retry, ip, &one_each, 0), refused(false));
         for _ in 0..2 {
             let mut slot = all.try_slot("PLAINTEXT", &one_each).unwrap();
             assert_eq!(all.admit(&mut slot, other, &one_each, 0), Admission::Serve);
@@ -352,11 +363,17 @@ mod tests {
         let mut third = all.try_slot("PLAINTEXT", &one_each).unwrap();
         assert_eq!(
             all.admit(&mut third, other, &one_each, 0),
-            Admission::TooManyFromAddress
+            Admission::TooManyFromAddress {
+                limit: 2,
+                first: true
+            }
         );
         drop(first);
         let mut again = all.try_slot("PLAINTEXT", &one_each).unwrap();
         assert_eq!(all.admit(&mut again, ip, &one_each, 0), Admission::Serve);
+        // Served in between: the next refusal is logged again.
+        let mut over = all.try_slot("PLAINTEXT", &one_each).unwrap();
+        assert_eq!(all.admit(&mut over, ip, &one_each, 0), refused(true));
     }
 
     #[test]
