@@ -224,3 +224,60 @@ fn create_topics_beyond_the_per_request_partition_cap_is_a_policy_violation() {
         vec![("cap-a".to_string(), 6000), ("cap-b".to_string(), 3998)]
     );
 }
+
+/// CreatePartitions grows every topic of a request in one operation of at
+/// most 10,000 records (a PartitionRecord per new partition): beyond it the
+/// whole request fails with POLICY_VIOLATION and nothing grows.
+#[test]
+fn create_partitions_beyond_the_per_request_record_cap_is_a_policy_violation() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    let broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    let results = create(
+        &mut conn,
+        vec![topic("grow-a", 1), topic("grow-b", 1)],
+        false,
+    );
+    assert!(results.iter().all(|r| r.error_code == NONE), "{results:?}");
+    let mut grow = |counts: [i32; 2], validate_only: bool| {
+        let request = CreatePartitionsRequest::default()
+            .with_topics(vec![
+                CreatePartitionsTopic::default()
+                    .with_name(topic_name("grow-a"))
+                    .with_count(counts[0])
+                    .with_assignments(None),
+                CreatePartitionsTopic::default()
+                    .with_name(topic_name("grow-b"))
+                    .with_count(counts[1])
+                    .with_assignments(None),
+            ])
+            .with_timeout_ms(30_000)
+            .with_validate_only(validate_only);
+        let ResponseKind::CreatePartitions(response) = conn.request(
+            ApiKey::CreatePartitions,
+            3,
+            RequestKind::CreatePartitions(request),
+        ) else {
+            panic!("wrong response type to CreatePartitions")
+        };
+        response.results
+    };
+    // 5,000 + 5,001 new partitions: each topic alone is under the cap.
+    for validate_only in [true, false] {
+        let results = grow([5_001, 5_002], validate_only);
+        assert_eq!(results.len(), 2);
+        for result in &results {
+            assert_eq!(result.error_code, POLICY_VIOLATION, "{result:?}");
+            assert_eq!(
+                result.error_message.as_deref(),
+                Some("Unable to perform excessively large batch operation.")
+            );
+        }
+    }
+    let results = grow([3, 2], false);
+    assert!(results.iter().all(|r| r.error_code == NONE), "{results:?}");
+    assert_eq!(
+        partition_counts(&mut conn),
+        vec![("grow-a".to_string(), 3), ("grow-b".to_string(), 2)]
+    );
+}

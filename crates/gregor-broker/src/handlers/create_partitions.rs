@@ -3,6 +3,7 @@
 use super::str_bytes;
 use crate::quota::mutation::{MutationQuota, THROTTLED_MESSAGE};
 use crate::server::Broker;
+use gregor_metadata::controller::MAX_RECORDS_PER_USER_OP;
 use gregor_protocol::error_codes;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
@@ -12,6 +13,9 @@ pub fn handle(
     request: CreatePartitionsRequest,
     quota: &mut MutationQuota<'_>,
 ) -> CreatePartitionsResponse {
+    if let Some(refused) = too_many_new_partitions(broker, &request) {
+        return refused;
+    }
     let results = request
         .topics
         .into_iter()
@@ -52,4 +56,45 @@ pub fn handle(
         })
         .collect();
     CreatePartitionsResponse::default().with_results(results)
+}
+
+/// Kafka grows all the topics of one request in one controller operation,
+/// whose records (a PartitionRecord per new partition) are bounded: beyond
+/// the bound the whole request fails, every topic with POLICY_VIOLATION,
+/// `validate_only` too. (One topic over the bound alone is refused by the
+/// controller's own check.)
+fn too_many_new_partitions(
+    broker: &Broker,
+    request: &CreatePartitionsRequest,
+) -> Option<CreatePartitionsResponse> {
+    let image = broker.controller.image();
+    // One result per name, in request order (Kafka answers a repeated name once).
+    let mut named = std::collections::HashSet::new();
+    let topics: Vec<_> = request
+        .topics
+        .iter()
+        .filter(|topic| named.insert(topic.name.as_str()))
+        .collect();
+    let added: i64 = topics
+        .iter()
+        .filter_map(|topic| {
+            let existing = image.topic(topic.name.as_str())?.partitions.len() as i64;
+            Some((i64::from(topic.count) - existing).max(0))
+        })
+        .sum();
+    if added <= MAX_RECORDS_PER_USER_OP as i64 {
+        return None;
+    }
+    let results = topics
+        .into_iter()
+        .map(|topic| {
+            CreatePartitionsTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_error_code(error_codes::POLICY_VIOLATION)
+                .with_error_message(Some(str_bytes(
+                    "Unable to perform excessively large batch operation.",
+                )))
+        })
+        .collect();
+    Some(CreatePartitionsResponse::default().with_results(results))
 }
