@@ -7,9 +7,11 @@ use super::offsets::{self, TopicPartition, LATEST};
 use crate::console::call::unexpected;
 use crate::console::call::{call, call_at, kafka_error, live_brokers};
 use crate::console::{ConsoleError, Ctx};
+use gregor_protocol::error_codes;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest,
-    FindCoordinatorRequest, GroupId, ListGroupsRequest, RequestKind, ResponseKind,
+    FindCoordinatorRequest, GroupId, ListGroupsRequest, ListGroupsResponse, RequestKind,
+    ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use std::collections::{BTreeMap, BTreeSet};
@@ -168,17 +170,7 @@ pub async fn list_one(ctx: &Ctx, id: &str) -> Result<GroupSummary, ConsoleError>
 async fn list_unsized(ctx: &Ctx) -> Result<Vec<GroupSummary>, ConsoleError> {
     let mut groups: BTreeMap<String, GroupSummary> = BTreeMap::new();
     for node in live_brokers(ctx) {
-        let request = RequestKind::ListGroups(ListGroupsRequest::default());
-        let response = match call_at(ctx, node, request).await? {
-            ResponseKind::ListGroups(response) => response,
-            _ => return Err(unexpected("ListGroups")),
-        };
-        if response.error_code != 0 {
-            return Err(kafka_error(
-                response.error_code,
-                &format!("listing the groups of broker {node}"),
-            ));
-        }
+        let response = list_groups_at(ctx, node).await?;
         for g in response.groups {
             let id = g.group_id.to_string();
             groups.entry(id.clone()).or_insert(GroupSummary {
@@ -192,6 +184,36 @@ async fn list_unsized(ctx: &Ctx) -> Result<Vec<GroupSummary>, ConsoleError> {
         }
     }
     Ok(groups.into_values().collect())
+}
+
+/// One broker's ListGroups. A coordinator still loading (or moving) is
+/// asked again for a moment, as the admin client retries these errors.
+async fn list_groups_at(ctx: &Ctx, node: i32) -> Result<ListGroupsResponse, ConsoleError> {
+    const TRIES: usize = 10;
+    const BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+    for attempt in 1.. {
+        let request = RequestKind::ListGroups(ListGroupsRequest::default());
+        let response = match call_at(ctx, node, request).await? {
+            ResponseKind::ListGroups(response) => response,
+            _ => return Err(unexpected("ListGroups")),
+        };
+        let retriable = matches!(
+            response.error_code,
+            error_codes::COORDINATOR_LOAD_IN_PROGRESS | error_codes::COORDINATOR_NOT_AVAILABLE
+        );
+        if retriable && attempt < TRIES {
+            tokio::time::sleep(BACKOFF).await;
+            continue;
+        }
+        if response.error_code != 0 {
+            return Err(kafka_error(
+                response.error_code,
+                &format!("listing the groups of broker {node}"),
+            ));
+        }
+        return Ok(response);
+    }
+    Err(unexpected("ListGroups"))
 }
 
 /// The coordinator of group `id`, or the error FindCoordinator gave.
