@@ -102,12 +102,19 @@ pub async fn serve<S: AsyncRead + FetchSink>(
         // Kafka's request start: the request fully read.
         let received = Instant::now();
         let image = || node.controller.image();
-        let frame =
-            match sasl::admit(sasl_gate.as_mut(), frame, image, &mut session, &mut stream).await {
-                Admit::Serve(frame) => frame,
-                Admit::Handled => continue,
-                Admit::Close => return,
-            };
+        let frame = match Box::pin(sasl::admit(
+            sasl_gate.as_mut(),
+            frame,
+            image,
+            &mut session,
+            &mut stream,
+        ))
+        .await
+        {
+            Admit::Serve(frame) => frame,
+            Admit::Handled => continue,
+            Admit::Close => return,
+        };
         // APIs (or versions) kafka-protocol 0.18 lacks: decoded and
         // answered by their own handlers (see handlers::own_frames).
         if !is_controller && handlers::own_frames::is_own_frame(&frame) {
@@ -126,8 +133,9 @@ pub async fn serve<S: AsyncRead + FetchSink>(
             let dispatched = Instant::now();
             // Only the handler's polls count as busy time (a ShareFetch's
             // long poll is a wait), as for the other requests below.
-            let mut handling =
-                std::pin::pin!(handlers::own_frames::handle(&broker, frame, &session));
+            // Boxed, as every handler future below: inlined, the largest
+            // handler would size every connection's task, idle or not.
+            let mut handling = Box::pin(handlers::own_frames::handle(&broker, frame, &session));
             let mut busy = Duration::ZERO;
             let reply = std::future::poll_fn(|cx| {
                 let start = std::time::Instant::now();
@@ -199,7 +207,10 @@ pub async fn serve<S: AsyncRead + FetchSink>(
         // controller listener's quorum traffic is not.
         let mut counted: Option<(Arc<Broker>, Counted)> = None;
         let reply = if is_controller {
-            handlers::controller_listener::handle(&node, request, &session).await
+            Box::pin(handlers::controller_listener::handle(
+                &node, request, &session,
+            ))
+            .await
         } else {
             // Client listeners accept only once the broker is up.
             let Some(broker) = node.broker() else {
@@ -221,7 +232,7 @@ pub async fn serve<S: AsyncRead + FetchSink>(
             let dispatched = Instant::now();
             // Only the time spent inside the handler's polls counts (Kafka's
             // request-thread time), not its waits for replication or data.
-            let mut handling = std::pin::pin!(handlers::handle(&broker, request, &session));
+            let mut handling = Box::pin(handlers::handle(&broker, request, &session));
             let mut busy = Duration::ZERO;
             let mut reply = std::future::poll_fn(|cx| {
                 let start = std::time::Instant::now();

@@ -926,7 +926,8 @@ async fn accept_loop(
                                     let session = Session::anonymous(peer, context);
                                     connection::serve(stream, session, node, shutdown).await;
                                 }
-                                Some(tls) => serve_tls(stream, peer, tls, context, node, shutdown).await,
+                                // Boxed: the TLS state would size every plaintext connection too.
+                                Some(tls) => Box::pin(serve_tls(stream, peer, tls, context, node, shutdown)).await,
                             }
                             drop(slot);
                         }
