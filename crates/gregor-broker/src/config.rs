@@ -970,6 +970,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "How long a follower waits for its leader's answer beyond the fetch wait.",
     ),
     def(
+        "num.recovery.threads.per.data.dir",
+        Int,
+        "2",
+        "Threads that open the partition logs at start-up (after an unclean stop, re-validating their unflushed segments).",
+    ),
+    def(
         "connections.max.idle.ms",
         Int,
         "600000",
@@ -1127,7 +1133,9 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
 pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "num.network.threads",
     "num.io.threads",
-    "num.recovery.threads.per.data.dir",
+    // No queue between network and handler threads (docs/configuration.md).
+    "queued.max.requests",
+    "queued.max.request.bytes",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     // Gregor's JWKS fetch has its own fixed retry (see security/jwks.rs).
@@ -1199,6 +1207,8 @@ pub struct BrokerConfig {
     pub flush_scheduler_interval_ms: u64,
     pub message_max_bytes: usize,
     pub socket_request_max_bytes: usize,
+    /// `num.recovery.threads.per.data.dir`: logs opened at once at start-up.
+    pub recovery_threads: usize,
     /// `connections.max.idle.ms`; `None` (-1) keeps idle connections open.
     pub connections_max_idle: Option<std::time::Duration>,
     pub fetch_session_cache_slots: usize,
@@ -1322,6 +1332,7 @@ impl BrokerConfig {
             flush_scheduler_interval_ms: 0,
             message_max_bytes: 0,
             socket_request_max_bytes: 0,
+            recovery_threads: 0,
             connections_max_idle: None,
             fetch_session_cache_slots: 0,
             offsets_topic_partitions: 0,
@@ -1407,6 +1418,7 @@ impl BrokerConfig {
             config.positive("log.flush.scheduler.interval.ms")? as u64;
         config.message_max_bytes = config.positive("message.max.bytes")? as usize;
         config.socket_request_max_bytes = config.positive("socket.request.max.bytes")? as usize;
+        config.recovery_threads = config.positive("num.recovery.threads.per.data.dir")? as usize;
         // Kafka's Selector keeps idle connections forever when this is negative.
         let idle_ms = config.int("connections.max.idle.ms")?;
         config.connections_max_idle = u64::try_from(idle_ms)
@@ -1851,6 +1863,30 @@ mod tests {
             err.to_string().contains("auto.create.topics.enable"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn connection_and_recovery_settings_are_read_and_checked() {
+        let config = BrokerConfig::from_settings(settings(&[])).unwrap();
+        assert_eq!(config.recovery_threads, 2);
+        assert_eq!(
+            config.connections_max_idle,
+            Some(std::time::Duration::from_secs(600))
+        );
+        let config = BrokerConfig::from_settings(settings(&[
+            ("connections.max.idle.ms", "-1"),
+            ("num.recovery.threads.per.data.dir", "4"),
+            // Kafka's request-queue bounds: accepted, no queue to bound.
+            ("queued.max.requests", "10"),
+            ("queued.max.request.bytes", "1048576"),
+        ]))
+        .unwrap();
+        assert_eq!(config.connections_max_idle, None);
+        assert_eq!(config.recovery_threads, 4);
+        let err =
+            BrokerConfig::from_settings(settings(&[("num.recovery.threads.per.data.dir", "0")]))
+                .unwrap_err();
+        assert!(err.to_string().contains("must be positive"), "{err}");
     }
 
     #[test]

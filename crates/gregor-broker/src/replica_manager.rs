@@ -912,6 +912,41 @@ impl ReplicaManager {
     /// the image did not touch is the same `Arc`), unless something every
     /// partition depends on changed (brokers, broker configs): one metadata
     /// change costs what it changed, not what the broker hosts.
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.log_dir
+            .join(gregor_log::partition_dir_name(topic, index))
+    }
+
+    /// Opens the logs, left by an earlier run, of the partitions in `visit`
+    /// hosted here and not yet known: all of them at start-up. Up to
+    /// `num.recovery.threads.per.data.dir` at once, as Kafka's recovery
+    /// threads: after an unclean stop each open re-validates the log's
+    /// unflushed segment, which is most of a restart's time.
+    fn open_existing_logs(
+        &self,
+        known: &HashMap<(String, i32), Arc<Partition>>,
+        visit: &[&Arc<gregor_metadata::TopicImage>],
+        layers: &BrokerLayers,
+    ) -> HashMap<(String, i32), Result<PartitionLog, LogError>> {
+        let node_id = self.config.node_id;
+        let mut jobs = Vec::new();
+        for topic in visit {
+            let mut config = None;
+            for (&index, state) in &topic.partitions {
+                let key = (topic.name.clone(), index);
+                if !state.replicas.contains(&node_id) || known.contains_key(&key) {
+                    continue;
+                }
+                let dir = self.partition_dir(&topic.name, index);
+                if dir.exists() {
+                    let config = config.get_or_insert_with(|| log_config_for(topic, layers));
+                    jobs.push((key, dir, config.clone()));
+                }
+            }
+        }
+        crate::replica::log_opener::open_all(jobs, self.recover, self.config.recovery_threads)
+    }
+
     pub fn reconcile(&self, image: &MetadataImage) -> Result<(), LogError> {
         self.quotas.refresh(image);
         let node_id = self.config.node_id;
@@ -955,6 +990,7 @@ impl ReplicaManager {
             Some(delta) => delta.after.clone(),
         };
         let replan = delta.as_ref().is_none_or(|d| d.touches_followed(node_id));
+        let mut opened = self.open_existing_logs(&partitions, &visit, &layers);
         for topic in visit {
             let config = log_config_for(topic, &layers);
             let min_isr = min_insync_replicas(topic, &layers);
@@ -1010,19 +1046,20 @@ impl ReplicaManager {
                         .set_config(&config);
                     continue;
                 }
-                let dir = self
-                    .log_dir
-                    .join(gregor_log::partition_dir_name(&topic.name, index));
                 // A new partition (no directory yet) is opened by its first
-                // use; one with files from an earlier run now, as its
-                // bounds are only known from them.
-                let (slot, log_start, log_end) = if dir.exists() {
-                    let log = PartitionLog::open(&dir, config.clone(), self.recover)?;
-                    let bounds = (log.log_start_offset(), log.log_end_offset());
-                    (LogSlot::Open(Box::new(log)), bounds.0, bounds.1)
-                } else {
-                    let config = config.clone();
-                    (LogSlot::Unopened { dir, config }, 0, 0)
+                // use; one with files from an earlier run was opened above,
+                // as its bounds are only known from them.
+                let (slot, log_start, log_end) = match opened.remove(&key) {
+                    Some(log) => {
+                        let log = log?;
+                        let bounds = (log.log_start_offset(), log.log_end_offset());
+                        (LogSlot::Open(Box::new(log)), bounds.0, bounds.1)
+                    }
+                    None => {
+                        let dir = self.partition_dir(&topic.name, index);
+                        let config = config.clone();
+                        (LogSlot::Unopened { dir, config }, 0, 0)
+                    }
                 };
                 // A restarted replica starts from its checkpointed high
                 // watermark, never past what its log holds; without one,

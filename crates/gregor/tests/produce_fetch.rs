@@ -279,6 +279,52 @@ fn kill_9_loses_no_acknowledged_record_with_flush_every_message() {
     }
 }
 
+/// After kill -9 the logs are opened on `num.recovery.threads.per.data.dir`
+/// threads: every partition is recovered on its own (its torn tail cut,
+/// its records kept), none is lost or mixed up with another.
+#[test]
+fn kill_9_recovery_on_several_threads_recovers_every_partition() {
+    const PARTITIONS: i32 = 6;
+    let mut broker = TestBroker::start(&[
+        "num.recovery.threads.per.data.dir=3",
+        "log.flush.interval.messages=1",
+    ]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "spread", PARTITIONS);
+    for partition in 0..PARTITIONS {
+        for i in 0..=partition {
+            let batch = record_batch(&format!("p{partition}b{i}"), 2, Compression::None);
+            let (code, base) = produce(&mut conn, "spread", partition, batch, -1).unwrap();
+            assert_eq!((code, base), (NONE, i64::from(i) * 2));
+        }
+    }
+    drop(conn);
+    broker.kill();
+    // A torn write at the end of every partition's active segment.
+    for partition in 0..PARTITIONS {
+        let segment = broker
+            .data_dir()
+            .join(format!("spread-{partition}"))
+            .join("00000000000000000000.log");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&segment)
+            .unwrap();
+        std::io::Write::write_all(&mut file, &[0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 1, 0, 7]).unwrap();
+    }
+    broker.restart();
+    assert!(broker.log().contains("recovering logs"));
+    let mut conn = broker.connect();
+    for partition in 0..PARTITIONS {
+        let records = read_all(&mut conn, "spread", partition);
+        let values: Vec<Bytes> = records.into_iter().map(|(_, _, value)| value).collect();
+        let expected: Vec<Bytes> = (0..=partition)
+            .flat_map(|i| (0..2).map(move |r| Bytes::from(format!("p{partition}b{i}-value-{r}"))))
+            .collect();
+        assert_eq!(values, expected, "partition {partition}");
+    }
+}
+
 #[test]
 fn size_retention_deletes_old_segments_and_moves_the_log_start() {
     let broker = TestBroker::start(&[

@@ -10,6 +10,7 @@ pub mod hw_checkpoint;
 pub mod isr_churn;
 pub mod isr_sender;
 pub mod leader;
+pub mod log_opener;
 pub mod log_slot;
 pub mod selector;
 pub mod throttle;
