@@ -13,10 +13,9 @@ mod support;
 use std::time::{Duration, Instant};
 use support::cluster::produce_once_led;
 use support::cluster::{
-    combined_specs, create_topic, eventually, known_coordinator, metadata, ProcessCluster,
-    GROUP_KEY,
+    combined_specs_with_admin, create_topic_eventually, eventually, known_coordinator,
+    partition_leaders, ProcessCluster, GROUP_KEY,
 };
-use support::free_port;
 use support::http::get;
 use support::scrape::sample;
 
@@ -35,10 +34,7 @@ fn scrape(port: u16) -> (String, Duration) {
 
 #[test]
 fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
-    let admins: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let specs = combined_specs(3, |i| {
-        format!("gregor.admin.listener=127.0.0.1:{}\n", admins[i])
-    });
+    let (specs, admins) = combined_specs_with_admin(3);
     // One replica per offsets partition: groups spread over the nodes.
     let cluster = ProcessCluster::start(
         specs,
@@ -48,22 +44,9 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
         ],
     );
     let topic = "far";
-    eventually(30, "the topic created", || {
-        let (code, _) = create_topic(&mut cluster.connect(0), topic, 6, 1);
-        (code == 0 || code == 36).then_some(())
-    });
+    create_topic_eventually(|| cluster.connect(0), topic, 6);
     // Partition -> index of the node leading it.
-    let leaders: Vec<(i32, usize)> = eventually(30, "leaders of every partition", || {
-        let response = metadata(&mut cluster.connect(0), Some(&[topic]));
-        let t = response.topics.first()?;
-        let leaders: Vec<(i32, usize)> = t
-            .partitions
-            .iter()
-            .filter(|p| p.leader_id.0 > 0)
-            .map(|p| (p.partition_index, p.leader_id.0 as usize - 1))
-            .collect();
-        (leaders.len() == 6).then_some(leaders)
-    });
+    let leaders = partition_leaders(|| cluster.connect(0), topic, 6);
     // A group and a partition whose one replica is on another node than
     // the group's coordinator.
     let (group, coordinator, partition, leader) = (0..100)

@@ -302,6 +302,46 @@ pub fn metadata(conn: &mut Connection, topics: Option<&[&str]>) -> MetadataRespo
     response
 }
 
+/// `combined_specs` with an admin listener (console, `/metrics`) on a free
+/// port of each node: the specs, and those ports by node index.
+pub fn combined_specs_with_admin(size: usize) -> (Vec<NodeSpec>, Vec<u16>) {
+    let admins: Vec<u16> = (0..size).map(|_| super::free_port()).collect();
+    let specs = combined_specs(size, |i| {
+        format!("gregor.admin.listener=127.0.0.1:{}\n", admins[i])
+    });
+    (specs, admins)
+}
+
+/// Creates `topic` with `partitions` of one replica through the node
+/// `connect` reaches, retried while the new cluster settles (a retry may
+/// find it created: TOPIC_ALREADY_EXISTS).
+pub fn create_topic_eventually(connect: impl Fn() -> Connection, topic: &str, partitions: i32) {
+    eventually(30, "the topic created", || {
+        let (code, _) = create_topic(&mut connect(), topic, partitions, 1);
+        (code == 0 || code == 36).then_some(())
+    });
+}
+
+/// Every partition of `topic` with the index of the node leading it, once
+/// the node `connect` reaches knows a leader for all `partitions` of them.
+pub fn partition_leaders(
+    connect: impl Fn() -> Connection,
+    topic: &str,
+    partitions: usize,
+) -> Vec<(i32, usize)> {
+    eventually(30, "leaders of every partition", || {
+        let response = metadata(&mut connect(), Some(&[topic]));
+        let t = response.topics.first()?;
+        let leaders: Vec<(i32, usize)> = t
+            .partitions
+            .iter()
+            .filter(|p| p.leader_id.0 > 0)
+            .map(|p| (p.partition_index, p.leader_id.0 as usize - 1))
+            .collect();
+        (leaders.len() == partitions).then_some(leaders)
+    })
+}
+
 /// CreateTopics of one topic: its error code and id.
 pub fn create_topic(
     conn: &mut Connection,
