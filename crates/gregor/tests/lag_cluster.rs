@@ -32,6 +32,16 @@ fn scrape(port: u16) -> (String, Duration) {
     (answer.body, started.elapsed())
 }
 
+/// A group partition's (committed offset, lag, lag in seconds) samples in
+/// a scrape; `None` where the series is left out.
+fn lag_samples(body: &str, series: &[(&str, &str)]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    (
+        sample(body, "kafka_consumergroup_current_offset", series),
+        sample(body, "kafka_consumergroup_lag", series),
+        sample(body, "gregor_consumergroup_lag_seconds", series),
+    )
+}
+
 #[test]
 fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
     let (specs, admins) = combined_specs_with_admin(3);
@@ -78,18 +88,8 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
 
     let (body, _) = scrape(admins[coordinator]);
     assert_eq!(
-        sample(&body, "kafka_consumergroup_current_offset", &series),
-        Some(1.0),
-        "{body}"
-    );
-    assert_eq!(
-        sample(&body, "kafka_consumergroup_lag", &series),
-        Some(2.0),
-        "{body}"
-    );
-    assert_eq!(
-        sample(&body, "gregor_consumergroup_lag_seconds", &series),
-        Some(1.5),
+        lag_samples(&body, &series),
+        (Some(1.0), Some(2.0), Some(1.5)),
         "{body}"
     );
 
@@ -97,16 +97,8 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
     // grows with the newest record's timestamp.
     produce(&mut at_leader, topic, partition, 20_000, &["d", "e"]);
     let (body, _) = scrape(admins[coordinator]);
-    assert_eq!(
-        sample(&body, "kafka_consumergroup_lag", &series),
-        Some(4.0),
-        "{body}"
-    );
-    assert_eq!(
-        sample(&body, "gregor_consumergroup_lag_seconds", &series),
-        Some(9.0),
-        "{body}"
-    );
+    let (_, lag, seconds) = lag_samples(&body, &series);
+    assert_eq!((lag, seconds), (Some(4.0), Some(9.0)), "{body}");
 
     // The console shows it too, from a node that is neither coordinator
     // nor leader when there is one, else from the coordinator.
@@ -133,12 +125,8 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
     let (body, took) = scrape(admins[coordinator]);
     cluster.signal(leader, "CONT");
     assert!(took < Duration::from_secs(5), "scrape took {took:?}");
-    assert_eq!(
-        sample(&body, "gregor_consumergroup_lag_seconds", &series),
-        None,
-        "{body}"
-    );
-    assert_eq!(sample(&body, "kafka_consumergroup_lag", &series), None);
+    let (_, lag, seconds) = lag_samples(&body, &series);
+    assert_eq!((lag, seconds), (None, None), "{body}");
     // Resumed: the series are back.
     eventually(20, "the lag back after the leader resumed", || {
         let (body, _) = scrape(admins[coordinator]);
@@ -152,13 +140,8 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
     let (body, took) = scrape(admins[coordinator]);
     assert!(took < Duration::from_secs(5), "scrape took {took:?}");
     assert_eq!(
-        sample(&body, "gregor_consumergroup_lag_seconds", &series),
-        None,
+        lag_samples(&body, &series),
+        (Some(1.0), None, None),
         "{body}"
-    );
-    assert_eq!(sample(&body, "kafka_consumergroup_lag", &series), None);
-    assert_eq!(
-        sample(&body, "kafka_consumergroup_current_offset", &series),
-        Some(1.0)
     );
 }
