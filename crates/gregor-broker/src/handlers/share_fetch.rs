@@ -85,11 +85,7 @@ pub async fn handle_fetch(
                 let batches = p
                     .acknowledgement_batches
                     .iter()
-                    .map(|b| AckBatch {
-                        first_offset: b.first_offset,
-                        last_offset: b.last_offset,
-                        types: b.acknowledge_types.clone(),
-                    })
+                    .map(|b| ack_batch(b.first_offset, b.last_offset, &b.acknowledge_types))
                     .collect();
                 acks.push((tp, batches));
             }
@@ -276,11 +272,7 @@ pub async fn handle_acknowledge(
             let batches: Vec<AckBatch> = p
                 .acknowledgement_batches
                 .iter()
-                .map(|b| AckBatch {
-                    first_offset: b.first_offset,
-                    last_offset: b.last_offset,
-                    types: b.acknowledge_types.clone(),
-                })
+                .map(|b| ack_batch(b.first_offset, b.last_offset, &b.acknowledge_types))
                 .collect();
             let result = if topic_allowed(broker, &image, session, ApiKey::ShareAcknowledge, tp.0) {
                 share::acknowledge(broker, &image, &group_id, &member_id, tp, &batches, rules).await
@@ -339,6 +331,16 @@ fn ack_rules(version: i16, is_renew_ack: bool, renew_enabled: bool) -> AckRules 
         renew_in_version,
         renew_flagged: renew_in_version && is_renew_ack,
         renew_enabled,
+    }
+}
+
+/// An acknowledgement batch of either request (ShareFetch and
+/// ShareAcknowledge each have their own generated batch type).
+fn ack_batch(first_offset: i64, last_offset: i64, types: &[i8]) -> AckBatch {
+    AckBatch {
+        first_offset,
+        last_offset,
+        types: types.to_vec(),
     }
 }
 
