@@ -368,14 +368,7 @@ fn consumer_join(conn: &mut Connection, group: &str) -> ConsumerGroupHeartbeatRe
         .with_rebalance_timeout_ms(30_000)
         .with_subscribed_topic_names(Some(vec![TopicName(s("events"))]))
         .with_topic_partitions(Some(vec![]));
-    let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
-        ApiKey::ConsumerGroupHeartbeat,
-        1,
-        RequestKind::ConsumerGroupHeartbeat(request),
-    ) else {
-        panic!()
-    };
-    r
+    support::consumer_group_heartbeat(conn, request)
 }
 
 #[test]

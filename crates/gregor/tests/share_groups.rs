@@ -217,13 +217,7 @@ fn a_share_group_lives_and_survives_a_restart() {
         .with_rebalance_timeout_ms(30_000)
         .with_subscribed_topic_names(Some(vec![TopicName(s("jobs"))]))
         .with_topic_partitions(Some(vec![]));
-    let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
-        ApiKey::ConsumerGroupHeartbeat,
-        1,
-        RequestKind::ConsumerGroupHeartbeat(cgh),
-    ) else {
-        panic!()
-    };
+    let r = support::consumer_group_heartbeat(&mut conn, cgh);
     assert_eq!(r.error_code, GROUP_ID_NOT_FOUND);
     let dg = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(GROUP))]);
     let ResponseKind::DescribeGroups(r) =
