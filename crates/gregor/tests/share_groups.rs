@@ -34,14 +34,7 @@ fn heartbeat(
         .with_member_id(s(member))
         .with_member_epoch(epoch)
         .with_subscribed_topic_names(topics.map(|t| t.iter().map(|n| TopicName(s(n))).collect()));
-    let ResponseKind::ShareGroupHeartbeat(r) = conn.request(
-        ApiKey::ShareGroupHeartbeat,
-        1,
-        RequestKind::ShareGroupHeartbeat(request),
-    ) else {
-        panic!()
-    };
-    r
+    support::share::heartbeat(conn, request)
 }
 
 fn describe(conn: &mut Connection) -> share_group_describe_response::DescribedGroup {
