@@ -670,14 +670,7 @@ fn share_heartbeat(conn: &mut Connection, group: &str, topics: &[&str]) -> i16 {
                 .map(|t| TopicName(StrBytes::from_string(t.to_string())))
                 .collect(),
         ));
-    let ResponseKind::ShareGroupHeartbeat(r) = conn.request(
-        ApiKey::ShareGroupHeartbeat,
-        1,
-        RequestKind::ShareGroupHeartbeat(request),
-    ) else {
-        panic!()
-    };
-    r.error_code
+    support::share::heartbeat(conn, request).error_code
 }
 
 fn share_offsets_describe(conn: &mut Connection, group: &str) -> i16 {

@@ -232,74 +232,44 @@ fn subscriptions_come_from_client_metrics_resources() {
 fn bad_subscriptions_get_kafkas_codes() {
     let broker = TestBroker::start(&[]);
     let mut conn = broker.connect();
-    assert_eq!(
-        alter(
-            &mut conn,
-            CLIENT_METRICS,
-            "s",
-            &[("colour", SET, Some("red"))]
-        ),
+    // (subscription, config, value, code, message; None: the code alone).
+    for (name, key, value, code, message) in [
         (
+            "s",
+            "colour",
+            "red",
             INVALID_REQUEST,
-            "Unknown client metrics configuration: colour".to_string()
-        )
-    );
-    assert_eq!(
-        alter(
-            &mut conn,
-            CLIENT_METRICS,
-            "s",
-            &[("interval.ms", SET, Some("50"))]
+            Some("Unknown client metrics configuration: colour"),
         ),
         (
+            "s",
+            "interval.ms",
+            "50",
             INVALID_REQUEST,
-            "Invalid value 50 for interval.ms, interval must be between 100 and 3600000 (1 hour)"
-                .to_string()
-        )
-    );
-    assert_eq!(
-        alter(
-            &mut conn,
-            CLIENT_METRICS,
-            "s",
-            &[("interval.ms", SET, Some("soon"))]
-        )
-        .0,
-        INVALID_CONFIG
-    );
-    assert_eq!(
-        alter(
-            &mut conn,
-            CLIENT_METRICS,
-            "s",
-            &[("match", SET, Some("client_colour=red"))]
+            Some("Invalid value 50 for interval.ms, interval must be between 100 and 3600000 (1 hour)"),
         ),
+        ("s", "interval.ms", "soon", INVALID_CONFIG, None),
         (
+            "s",
+            "match",
+            "client_colour=red",
             INVALID_CONFIG,
-            "Illegal client matching pattern: client_colour=red".to_string()
-        )
-    );
-    assert_eq!(
-        alter(
-            &mut conn,
-            CLIENT_METRICS,
-            "s",
-            &[("match", SET, Some("client_id=("))]
-        )
-        .0,
-        INVALID_CONFIG
-    );
-    assert_eq!(
-        alter(
-            &mut conn,
-            CLIENT_METRICS,
-            "",
-            &[("interval.ms", SET, Some("1000"))]
+            Some("Illegal client matching pattern: client_colour=red"),
         ),
+        ("s", "match", "client_id=(", INVALID_CONFIG, None),
         (
+            "",
+            "interval.ms",
+            "1000",
             INVALID_REQUEST,
-            "Subscription name can't be empty".to_string()
-        )
-    );
+            Some("Subscription name can't be empty"),
+        ),
+    ] {
+        let (got, got_message) = alter(&mut conn, CLIENT_METRICS, name, &[(key, SET, Some(value))]);
+        assert_eq!(got, code, "{name}: {key}={value}");
+        if let Some(message) = message {
+            assert_eq!(got_message, message, "{name}: {key}={value}");
+        }
+    }
     assert_eq!(list(&mut conn, 1, vec![CLIENT_METRICS]), (NONE, vec![]));
 }

@@ -15,8 +15,8 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use std::collections::BTreeSet;
 use support::cluster::{
-    combined_specs, create_topic, eventually, known_coordinator, metadata, produce_once_led,
-    ProcessCluster, GROUP_KEY,
+    combined_specs_with_admin, create_topic_eventually, eventually, known_coordinator,
+    partition_leaders, produce_once_led, ProcessCluster, GROUP_KEY,
 };
 use support::http::{get, request};
 use support::{free_port, produce_values, topic_name, Connection};
@@ -54,15 +54,6 @@ fn committed(conn: &mut Connection, group: &str) -> Vec<(i32, i64)> {
         .collect();
     out.sort();
     out
-}
-
-/// Creates `topic` with 6 partitions of one replica, retried while the
-/// new cluster settles (a retry may find it created: TOPIC_ALREADY_EXISTS).
-fn create(connect: impl Fn() -> Connection, topic: &str) {
-    eventually(30, "the topic created", || {
-        let (code, _) = create_topic(&mut connect(), topic, 6, 1);
-        (code == 0 || code == 36).then_some(())
-    });
 }
 
 /// A transactional batch of producer 777 without a transactional id (as
@@ -111,10 +102,7 @@ fn row<'a>(body: &'a str, partition: &str) -> &'a str {
 
 #[test]
 fn browser_reads_partitions_led_by_other_nodes() {
-    let admins: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let specs = combined_specs(3, |i| {
-        format!("gregor.admin.listener=127.0.0.1:{}\n", admins[i])
-    });
+    let (specs, admins) = combined_specs_with_admin(3);
     // Few offsets partitions, one replica each: groups spread over nodes.
     let cluster = ProcessCluster::start(
         specs,
@@ -124,19 +112,9 @@ fn browser_reads_partitions_led_by_other_nodes() {
         ],
     );
     let topic = "spread";
-    create(|| cluster.connect(0), topic);
+    create_topic_eventually(|| cluster.connect(0), topic, 6);
     // Partition -> index of the node leading it, once node 0 knows them all.
-    let leaders: Vec<(i32, usize)> = eventually(30, "leaders of every partition", || {
-        let response = metadata(&mut cluster.connect(0), Some(&[topic]));
-        let t = response.topics.first()?;
-        let leaders: Vec<(i32, usize)> = t
-            .partitions
-            .iter()
-            .filter(|p| p.leader_id.0 > 0)
-            .map(|p| (p.partition_index, p.leader_id.0 as usize - 1))
-            .collect();
-        (leaders.len() == 6).then_some(leaders)
-    });
+    let leaders = partition_leaders(|| cluster.connect(0), topic, 6);
     let nodes: BTreeSet<usize> = leaders.iter().map(|(_, n)| *n).collect();
     assert!(
         nodes.iter().any(|n| *n != 0),
@@ -379,18 +357,8 @@ fn the_console_logs_in_on_other_brokers_as_its_user() {
     let _cluster = ProcessCluster::start(specs, &[]);
     let plain = |i: usize| support::security::connect_to(internal[i]);
     let topic = "guarded";
-    create(|| plain(0), topic);
-    let leaders: Vec<(i32, usize)> = eventually(30, "leaders of every partition", || {
-        let response = metadata(&mut plain(0), Some(&[topic]));
-        let t = response.topics.first()?;
-        let leaders: Vec<(i32, usize)> = t
-            .partitions
-            .iter()
-            .filter(|p| p.leader_id.0 > 0)
-            .map(|p| (p.partition_index, p.leader_id.0 as usize - 1))
-            .collect();
-        (leaders.len() == 6).then_some(leaders)
-    });
+    create_topic_eventually(|| plain(0), topic, 6);
+    let leaders = partition_leaders(|| plain(0), topic, 6);
     assert!(leaders.iter().any(|(_, n)| *n != 0), "{leaders:?}");
     for (p, node) in &leaders {
         produce_once_led(
@@ -427,10 +395,7 @@ fn the_console_logs_in_on_other_brokers_as_its_user() {
 /// this broker answers or forwards to the controller; the rest says why.
 #[test]
 fn without_sasl_the_console_keeps_to_its_own_broker() {
-    let admins: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let specs = combined_specs(3, |i| {
-        format!("gregor.admin.listener=127.0.0.1:{}\n", admins[i])
-    });
+    let (specs, admins) = combined_specs_with_admin(3);
     let cluster = ProcessCluster::start(
         specs,
         &[
@@ -440,18 +405,8 @@ fn without_sasl_the_console_keeps_to_its_own_broker() {
         ],
     );
     let topic = "local-only";
-    create(|| cluster.connect(0), topic);
-    let leaders: Vec<(i32, usize)> = eventually(30, "leaders of every partition", || {
-        let response = metadata(&mut cluster.connect(0), Some(&[topic]));
-        let t = response.topics.first()?;
-        let leaders: Vec<(i32, usize)> = t
-            .partitions
-            .iter()
-            .filter(|p| p.leader_id.0 > 0)
-            .map(|p| (p.partition_index, p.leader_id.0 as usize - 1))
-            .collect();
-        (leaders.len() == 6).then_some(leaders)
-    });
+    create_topic_eventually(|| cluster.connect(0), topic, 6);
+    let leaders = partition_leaders(|| cluster.connect(0), topic, 6);
     assert!(leaders.iter().any(|(_, n)| *n != 0), "{leaders:?}");
     for (p, node) in &leaders {
         produce_once_led(

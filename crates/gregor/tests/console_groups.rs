@@ -270,20 +270,6 @@ fn row_of<'a>(body: &'a str, group: &str) -> &'a str {
     &rest[..rest.find("</tr>").unwrap_or(rest.len())]
 }
 
-fn heartbeat(
-    conn: &mut Connection,
-    request: ConsumerGroupHeartbeatRequest,
-) -> ConsumerGroupHeartbeatResponse {
-    let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
-        ApiKey::ConsumerGroupHeartbeat,
-        1,
-        RequestKind::ConsumerGroupHeartbeat(request),
-    ) else {
-        panic!()
-    };
-    r
-}
-
 #[test]
 fn an_active_consumer_group_shows_its_members_and_refuses_reset_and_delete() {
     let (broker, admin) = start(&[]);
@@ -291,7 +277,7 @@ fn an_active_consumer_group_shows_its_members_and_refuses_reset_and_delete() {
     create_topic(&mut conn, "events", 1);
     wait_for_group_coordinator(&mut conn, "live");
     // A KIP-848 member: the coordinator assigns it events-0.
-    let joined = heartbeat(
+    let joined = support::consumer_group_heartbeat(
         &mut conn,
         ConsumerGroupHeartbeatRequest::default()
             .with_group_id(GroupId(s("live")))
@@ -339,7 +325,7 @@ fn an_active_consumer_group_shows_its_members_and_refuses_reset_and_delete() {
     assert!(refused.body.contains("NON_EMPTY_GROUP"), "{}", refused.body);
 
     // The member leaves (epoch -1): the consumer group is Empty and can be reset.
-    let left = heartbeat(
+    let left = support::consumer_group_heartbeat(
         &mut conn,
         ConsumerGroupHeartbeatRequest::default()
             .with_group_id(GroupId(s("live")))

@@ -218,78 +218,51 @@ fn bad_group_configs_get_kafkas_codes() {
     let refused = |conn: &mut Connection, group: &str, key: &str, value: &str| {
         alter(conn, group, &[(key, SET, Some(value))])
     };
-    assert_eq!(
-        refused(&mut conn, "g", "nope", "1"),
+    // Refused with Kafka's messages.
+    for (key, value, message) in [
+        ("nope", "1", "Unknown group config name: nope"),
         (
-            INVALID_CONFIG,
-            "Unknown group config name: nope".to_string()
-        )
-    );
-    assert_eq!(
-        refused(&mut conn, "g", "share.delivery.count.limit", "abc"),
+            "share.delivery.count.limit",
+            "abc",
+            "Invalid value abc for configuration share.delivery.count.limit: Not a number of type INT",
+        ),
         (
-            INVALID_CONFIG,
-            "Invalid value abc for configuration share.delivery.count.limit: Not a number of type INT".to_string()
-        )
-    );
-    assert_eq!(
-        refused(&mut conn, "g", "share.delivery.count.limit", "1"),
+            "share.delivery.count.limit",
+            "1",
+            "Invalid value 1 for configuration share.delivery.count.limit: Value must be at least 2",
+        ),
         (
-            INVALID_CONFIG,
-            "Invalid value 1 for configuration share.delivery.count.limit: Value must be at least 2".to_string()
-        )
-    );
-    assert_eq!(
-        refused(&mut conn, "g", "share.delivery.count.limit", "11"),
+            "share.delivery.count.limit",
+            "11",
+            "share.delivery.count.limit must be in the range 2 to 10 inclusive.",
+        ),
         (
-            INVALID_CONFIG,
-            "share.delivery.count.limit must be in the range 2 to 10 inclusive.".to_string()
-        )
-    );
-    assert_eq!(
-        refused(&mut conn, "g", "consumer.heartbeat.interval.ms", "50000"),
+            "consumer.heartbeat.interval.ms",
+            "50000",
+            "consumer.heartbeat.interval.ms must be in the range 5000 to 15000 inclusive.",
+        ),
+    ] {
+        assert_eq!(
+            refused(&mut conn, "g", key, value),
+            (INVALID_CONFIG, message.to_string()),
+            "{key}={value}"
+        );
+    }
+    // The codes alone (0: accepted), in this order.
+    for (key, value, code) in [
+        ("share.auto.offset.reset", "sometimes", INVALID_CONFIG),
         (
-            INVALID_CONFIG,
-            "consumer.heartbeat.interval.ms must be in the range 5000 to 15000 inclusive."
-                .to_string()
-        )
-    );
-    assert_eq!(
-        refused(&mut conn, "g", "share.auto.offset.reset", "sometimes").0,
-        INVALID_CONFIG
-    );
-    assert_eq!(
-        refused(
-            &mut conn,
-            "g",
             "share.auto.offset.reset",
-            "by_duration:-PT1H"
-        )
-        .0,
-        INVALID_CONFIG
-    );
-    assert_eq!(
-        refused(
-            &mut conn,
-            "g",
-            "share.auto.offset.reset",
-            "by_duration:PT1H"
-        )
-        .0,
-        0
-    );
-    assert_eq!(
-        refused(&mut conn, "g", "share.isolation.level", "dirty").0,
-        INVALID_CONFIG
-    );
-    assert_eq!(
-        refused(&mut conn, "g", "streams.num.standby.replicas", "3").0,
-        INVALID_CONFIG
-    );
-    assert_eq!(
-        refused(&mut conn, "g", "streams.assignor.name", "foo").0,
-        INVALID_CONFIG
-    );
+            "by_duration:-PT1H",
+            INVALID_CONFIG,
+        ),
+        ("share.auto.offset.reset", "by_duration:PT1H", 0),
+        ("share.isolation.level", "dirty", INVALID_CONFIG),
+        ("streams.num.standby.replicas", "3", INVALID_CONFIG),
+        ("streams.assignor.name", "foo", INVALID_CONFIG),
+    ] {
+        assert_eq!(refused(&mut conn, "g", key, value).0, code, "{key}={value}");
+    }
     assert_eq!(
         refused(&mut conn, "", "share.delivery.count.limit", "6"),
         (
@@ -395,14 +368,7 @@ fn consumer_join(conn: &mut Connection, group: &str) -> ConsumerGroupHeartbeatRe
         .with_rebalance_timeout_ms(30_000)
         .with_subscribed_topic_names(Some(vec![TopicName(s("events"))]))
         .with_topic_partitions(Some(vec![]));
-    let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
-        ApiKey::ConsumerGroupHeartbeat,
-        1,
-        RequestKind::ConsumerGroupHeartbeat(request),
-    ) else {
-        panic!()
-    };
-    r
+    support::consumer_group_heartbeat(conn, request)
 }
 
 #[test]

@@ -13,10 +13,9 @@ mod support;
 use std::time::{Duration, Instant};
 use support::cluster::produce_once_led;
 use support::cluster::{
-    combined_specs, create_topic, eventually, known_coordinator, metadata, ProcessCluster,
-    GROUP_KEY,
+    combined_specs_with_admin, create_topic_eventually, eventually, known_coordinator,
+    partition_leaders, ProcessCluster, GROUP_KEY,
 };
-use support::free_port;
 use support::http::get;
 use support::scrape::sample;
 
@@ -33,12 +32,19 @@ fn scrape(port: u16) -> (String, Duration) {
     (answer.body, started.elapsed())
 }
 
+/// A group partition's (committed offset, lag, lag in seconds) samples in
+/// a scrape; `None` where the series is left out.
+fn lag_samples(body: &str, series: &[(&str, &str)]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    (
+        sample(body, "kafka_consumergroup_current_offset", series),
+        sample(body, "kafka_consumergroup_lag", series),
+        sample(body, "gregor_consumergroup_lag_seconds", series),
+    )
+}
+
 #[test]
 fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
-    let admins: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let specs = combined_specs(3, |i| {
-        format!("gregor.admin.listener=127.0.0.1:{}\n", admins[i])
-    });
+    let (specs, admins) = combined_specs_with_admin(3);
     // One replica per offsets partition: groups spread over the nodes.
     let cluster = ProcessCluster::start(
         specs,
@@ -48,22 +54,9 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
         ],
     );
     let topic = "far";
-    eventually(30, "the topic created", || {
-        let (code, _) = create_topic(&mut cluster.connect(0), topic, 6, 1);
-        (code == 0 || code == 36).then_some(())
-    });
+    create_topic_eventually(|| cluster.connect(0), topic, 6);
     // Partition -> index of the node leading it.
-    let leaders: Vec<(i32, usize)> = eventually(30, "leaders of every partition", || {
-        let response = metadata(&mut cluster.connect(0), Some(&[topic]));
-        let t = response.topics.first()?;
-        let leaders: Vec<(i32, usize)> = t
-            .partitions
-            .iter()
-            .filter(|p| p.leader_id.0 > 0)
-            .map(|p| (p.partition_index, p.leader_id.0 as usize - 1))
-            .collect();
-        (leaders.len() == 6).then_some(leaders)
-    });
+    let leaders = partition_leaders(|| cluster.connect(0), topic, 6);
     // A group and a partition whose one replica is on another node than
     // the group's coordinator.
     let (group, coordinator, partition, leader) = (0..100)
@@ -95,18 +88,8 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
 
     let (body, _) = scrape(admins[coordinator]);
     assert_eq!(
-        sample(&body, "kafka_consumergroup_current_offset", &series),
-        Some(1.0),
-        "{body}"
-    );
-    assert_eq!(
-        sample(&body, "kafka_consumergroup_lag", &series),
-        Some(2.0),
-        "{body}"
-    );
-    assert_eq!(
-        sample(&body, "gregor_consumergroup_lag_seconds", &series),
-        Some(1.5),
+        lag_samples(&body, &series),
+        (Some(1.0), Some(2.0), Some(1.5)),
         "{body}"
     );
 
@@ -114,16 +97,8 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
     // grows with the newest record's timestamp.
     produce(&mut at_leader, topic, partition, 20_000, &["d", "e"]);
     let (body, _) = scrape(admins[coordinator]);
-    assert_eq!(
-        sample(&body, "kafka_consumergroup_lag", &series),
-        Some(4.0),
-        "{body}"
-    );
-    assert_eq!(
-        sample(&body, "gregor_consumergroup_lag_seconds", &series),
-        Some(9.0),
-        "{body}"
-    );
+    let (_, lag, seconds) = lag_samples(&body, &series);
+    assert_eq!((lag, seconds), (Some(4.0), Some(9.0)), "{body}");
 
     // The console shows it too, from a node that is neither coordinator
     // nor leader when there is one, else from the coordinator.
@@ -150,12 +125,8 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
     let (body, took) = scrape(admins[coordinator]);
     cluster.signal(leader, "CONT");
     assert!(took < Duration::from_secs(5), "scrape took {took:?}");
-    assert_eq!(
-        sample(&body, "gregor_consumergroup_lag_seconds", &series),
-        None,
-        "{body}"
-    );
-    assert_eq!(sample(&body, "kafka_consumergroup_lag", &series), None);
+    let (_, lag, seconds) = lag_samples(&body, &series);
+    assert_eq!((lag, seconds), (None, None), "{body}");
     // Resumed: the series are back.
     eventually(20, "the lag back after the leader resumed", || {
         let (body, _) = scrape(admins[coordinator]);
@@ -169,13 +140,8 @@ fn lag_in_seconds_comes_from_the_leader_when_the_coordinator_has_no_replica() {
     let (body, took) = scrape(admins[coordinator]);
     assert!(took < Duration::from_secs(5), "scrape took {took:?}");
     assert_eq!(
-        sample(&body, "gregor_consumergroup_lag_seconds", &series),
-        None,
+        lag_samples(&body, &series),
+        (Some(1.0), None, None),
         "{body}"
-    );
-    assert_eq!(sample(&body, "kafka_consumergroup_lag", &series), None);
-    assert_eq!(
-        sample(&body, "kafka_consumergroup_current_offset", &series),
-        Some(1.0)
     );
 }

@@ -21,7 +21,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use support::cluster::{
-    broker_ids, combined_specs, controller_and_brokers_specs, create_topic as create_rf,
+    broker_ids, combined_specs_with_admin, controller_and_brokers_specs, create_topic as create_rf,
     eventually, metadata, ProcessCluster,
 };
 use support::scrape::{any_with_label, sample, samples, scrape};
@@ -334,10 +334,7 @@ fn consumer_lag_in_offsets_and_seconds_and_deleted_series_vanish() {
 
 #[test]
 fn under_replicated_partitions_rise_with_a_node_paused_and_fall_back() {
-    let admin: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let specs = combined_specs(3, |i| {
-        format!("gregor.admin.listener=127.0.0.1:{}\n", admin[i])
-    });
+    let (specs, admin) = combined_specs_with_admin(3);
     let cluster = ProcessCluster::start(
         specs,
         &[

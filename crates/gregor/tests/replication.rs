@@ -15,17 +15,14 @@ use gregor_protocol::error_codes::*;
 use gregor_protocol::records::BatchBuilder;
 use kafka_protocol::messages::alter_partition_request::{BrokerState, PartitionData, TopicData};
 use kafka_protocol::messages::broker_registration_request::Listener;
-use kafka_protocol::messages::create_topics_request::{
-    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
-};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
 use kafka_protocol::messages::fetch_response::PartitionData as FetchedPartition;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, ApiKey, BrokerHeartbeatRequest, BrokerId,
-    BrokerRegistrationRequest, CreateTopicsRequest, FetchRequest, FetchResponse,
-    ListOffsetsRequest, ProduceRequest, ProduceResponse, RequestKind, ResponseKind,
+    BrokerRegistrationRequest, FetchRequest, FetchResponse, ListOffsetsRequest, ProduceRequest,
+    ProduceResponse, RequestKind, ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use std::net::TcpStream;
@@ -33,7 +30,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use support::cluster::{broker_ids, eventually, metadata, NodeSpec, ProcessCluster};
+use support::cluster::{
+    broker_ids, create_placed_topic, eventually, metadata, NodeSpec, ProcessCluster,
+};
 use support::{free_port, list_offsets, topic_name, Connection};
 use uuid::Uuid;
 
@@ -167,30 +166,6 @@ impl Drop for FakeBroker {
             let _ = thread.join();
         }
     }
-}
-
-/// Creates a one-partition topic placed on `replicas` (the first leads).
-fn create_placed_topic(conn: &mut Connection, name: &str, replicas: &[i32], min_isr: i32) -> Uuid {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(15000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(topic_name(name))
-            .with_num_partitions(-1)
-            .with_replication_factor(-1)
-            .with_assignments(vec![CreatableReplicaAssignment::default()
-                .with_partition_index(0)
-                .with_broker_ids(replicas.iter().map(|&r| BrokerId(r)).collect())])
-            .with_configs(vec![CreatableTopicConfig::default()
-                .with_name(StrBytes::from_static_str("min.insync.replicas"))
-                .with_value(Some(StrBytes::from_string(min_isr.to_string())))])]);
-    let ResponseKind::CreateTopics(response) =
-        conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
-    else {
-        panic!("wrong response type")
-    };
-    let created = &response.topics[0];
-    assert_eq!(created.error_code, NONE, "{:?}", created.error_message);
-    created.topic_id
 }
 
 /// (leader, leader epoch, ISR) of partition 0 as Metadata says.
@@ -364,7 +339,12 @@ fn the_high_watermark_follows_the_followers_and_acks_all_waits_for_it() {
     let node = start_node(&[]);
     let (b2, b3) = (FakeBroker::join(&node, 2), FakeBroker::join(&node, 3));
     let mut client = node.client();
-    let id = create_placed_topic(&mut client, "replicated", &[1, 2, 3], 2);
+    let id = create_placed_topic(
+        &mut client,
+        "replicated",
+        &[1, 2, 3],
+        &[("min.insync.replicas", "2")],
+    );
     eventually(20, "the topic led by node 1", || {
         (partition_state(&mut client, "replicated") == (1, 0, vec![1, 2, 3])).then_some(())
     });
@@ -442,7 +422,12 @@ fn parked_fetches_wake_when_the_high_watermark_moves() {
     let node = start_node(&[]);
     let (b2, b3) = (FakeBroker::join(&node, 2), FakeBroker::join(&node, 3));
     let mut client = node.client();
-    let id = create_placed_topic(&mut client, "parked", &[1, 2, 3], 1);
+    let id = create_placed_topic(
+        &mut client,
+        "parked",
+        &[1, 2, 3],
+        &[("min.insync.replicas", "1")],
+    );
     eventually(20, "the topic led by node 1", || {
         (partition_state(&mut client, "parked") == (1, 0, vec![1, 2, 3])).then_some(())
     });
@@ -482,7 +467,12 @@ fn lagging_followers_leave_the_isr_and_caught_up_ones_rejoin() {
     let node = start_node(&["replica.lag.time.max.ms=1000"]);
     let b2 = FakeBroker::join(&node, 2);
     let mut client = node.client();
-    let id = create_placed_topic(&mut client, "lagging", &[1, 2], 2);
+    let id = create_placed_topic(
+        &mut client,
+        "lagging",
+        &[1, 2],
+        &[("min.insync.replicas", "2")],
+    );
     eventually(20, "the topic led by node 1", || {
         (partition_state(&mut client, "lagging") == (1, 0, vec![1, 2])).then_some(())
     });
@@ -540,7 +530,12 @@ fn fetches_with_wrong_epochs_or_from_non_replicas_are_refused() {
     let (b2, b3) = (FakeBroker::join(&node, 2), FakeBroker::join(&node, 3));
     let mut client = node.client();
     // Broker 2 leads at epoch 0; once it is fenced node 1 leads at epoch 1.
-    let id = create_placed_topic(&mut client, "epochs", &[2, 1], 1);
+    let id = create_placed_topic(
+        &mut client,
+        "epochs",
+        &[2, 1],
+        &[("min.insync.replicas", "1")],
+    );
     eventually(20, "the topic led by broker 2", || {
         (partition_state(&mut client, "epochs").0 == 2).then_some(())
     });
@@ -707,7 +702,12 @@ fn alter_partition_is_validated_as_kafka_does() {
     let node = start_node(&[]);
     let (b2, b3) = (FakeBroker::join(&node, 2), FakeBroker::join(&node, 3));
     let mut client = node.client();
-    let id = create_placed_topic(&mut client, "led-by-2", &[2, 3], 1);
+    let id = create_placed_topic(
+        &mut client,
+        "led-by-2",
+        &[2, 3],
+        &[("min.insync.replicas", "1")],
+    );
     eventually(20, "the topic led by broker 2", || {
         (partition_state(&mut client, "led-by-2") == (2, 0, vec![2, 3])).then_some(())
     });

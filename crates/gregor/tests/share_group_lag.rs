@@ -86,14 +86,7 @@ fn heartbeat(conn: &mut Connection, epoch: i32, topics: Option<&[&str]>) -> i16 
         .with_member_id(s("member-a"))
         .with_member_epoch(epoch)
         .with_subscribed_topic_names(topics.map(|t| t.iter().map(|n| TopicName(s(n))).collect()));
-    let ResponseKind::ShareGroupHeartbeat(r) = conn.request(
-        ApiKey::ShareGroupHeartbeat,
-        1,
-        RequestKind::ShareGroupHeartbeat(request),
-    ) else {
-        panic!()
-    };
-    r.error_code
+    support::share::heartbeat(conn, request).error_code
 }
 
 fn alter_start(conn: &mut Connection, start: i64) -> i16 {

@@ -34,14 +34,7 @@ fn heartbeat(
         .with_member_id(s(member))
         .with_member_epoch(epoch)
         .with_subscribed_topic_names(topics.map(|t| t.iter().map(|n| TopicName(s(n))).collect()));
-    let ResponseKind::ShareGroupHeartbeat(r) = conn.request(
-        ApiKey::ShareGroupHeartbeat,
-        1,
-        RequestKind::ShareGroupHeartbeat(request),
-    ) else {
-        panic!()
-    };
-    r
+    support::share::heartbeat(conn, request)
 }
 
 fn describe(conn: &mut Connection) -> share_group_describe_response::DescribedGroup {
@@ -217,13 +210,7 @@ fn a_share_group_lives_and_survives_a_restart() {
         .with_rebalance_timeout_ms(30_000)
         .with_subscribed_topic_names(Some(vec![TopicName(s("jobs"))]))
         .with_topic_partitions(Some(vec![]));
-    let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
-        ApiKey::ConsumerGroupHeartbeat,
-        1,
-        RequestKind::ConsumerGroupHeartbeat(cgh),
-    ) else {
-        panic!()
-    };
+    let r = support::consumer_group_heartbeat(&mut conn, cgh);
     assert_eq!(r.error_code, GROUP_ID_NOT_FOUND);
     let dg = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(GROUP))]);
     let ResponseKind::DescribeGroups(r) =

@@ -324,8 +324,12 @@ fn share_state_is_fenced_and_survives_kill_9() {
     assert_eq!(summary(&mut conn, g, topic, 0), (NONE, 0, 0, -1));
 }
 
-#[test]
-fn a_broker_that_does_not_coordinate_the_key_says_not_coordinator() {
+/// A three-node cluster whose `__share_group_state` is replicated on all
+/// three nodes, with a topic "queue" of `partitions` (replication factor
+/// 3): the cluster, the topic's id, and the node that coordinates group
+/// "g"'s share-partition `partition` (the lookup creates
+/// `__share_group_state`).
+fn replicated_share_cluster(partitions: i32, partition: i32) -> (ProcessCluster, Uuid, i32) {
     let cluster = ProcessCluster::start(
         combined_specs(3, |_| String::new()),
         &[
@@ -335,13 +339,20 @@ fn a_broker_that_does_not_coordinate_the_key_says_not_coordinator() {
         ],
     );
     let mut conn = cluster.connect(0);
-    let (code, topic) = create_topic_rf(&mut conn, "queue", 1, 3);
+    let (code, topic) = create_topic_rf(&mut conn, "queue", partitions, 3);
     assert_eq!(code, NONE);
-    let key = share_key("g", topic, 0);
+    let key = share_key("g", topic, partition);
     let coordinator = eventually(30, "the share coordinator", || {
         let (code, node) = find_share_coordinator(&mut conn, &key, 6);
         (code == NONE).then_some(node)
     });
+    (cluster, topic, coordinator)
+}
+
+#[test]
+fn a_broker_that_does_not_coordinate_the_key_says_not_coordinator() {
+    let (cluster, topic, coordinator) = replicated_share_cluster(1, 0);
+    let key = share_key("g", topic, 0);
     // Every node names the same coordinator.
     for via in 0..3 {
         let found = eventually(30, "agreement", || {
@@ -383,23 +394,8 @@ fn property(cluster: &ProcessCluster, node: usize, key: &str) -> String {
 /// three, and its persister's writes land at the coordinator.
 #[test]
 fn the_persister_forwards_to_the_coordinator() {
-    let cluster = ProcessCluster::start(
-        combined_specs(3, |_| String::new()),
-        &[
-            "share.coordinator.state.topic.num.partitions=3",
-            "share.coordinator.state.topic.replication.factor=3",
-            "share.coordinator.state.topic.min.isr=2",
-        ],
-    );
-    let mut conn = cluster.connect(0);
-    let (code, topic) = create_topic_rf(&mut conn, "queue", 2, 3);
-    assert_eq!(code, NONE);
-    let key = share_key("g", topic, 1);
     // Created (on nodes 1-3) before node 4 exists.
-    let coordinator = eventually(30, "the share coordinator", || {
-        let (code, node) = find_share_coordinator(&mut conn, &key, 6);
-        (code == NONE).then_some(node)
-    });
+    let (cluster, topic, coordinator) = replicated_share_cluster(2, 1);
 
     // Node 4, in this process, formatted for the same cluster.
     let dir = tempfile::tempdir().unwrap();

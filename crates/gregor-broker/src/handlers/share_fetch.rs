@@ -54,22 +54,15 @@ pub async fn handle_fetch(
         ..ShareFetchResponse::default()
     };
     let renewing = version >= 2 && request.is_renew_ack;
-    // KafkaApis' order: group id, Read on the group, member id.
-    if group_id.is_empty() {
-        return top_error(error_codes::INVALID_REQUEST);
-    }
-    if !allows(
+    if let Err(code) = checked_member(
         broker,
         &image,
         session,
         ApiKey::ShareFetch,
-        ResourceType::Group,
         &group_id,
+        &member_id,
     ) {
-        return top_error(error_codes::GROUP_AUTHORIZATION_FAILED);
-    }
-    if !member_id_valid(&member_id) {
-        return top_error(error_codes::INVALID_REQUEST);
+        return top_error(code);
     }
     // KIP-1222: a renewing ShareFetch only acknowledges; asking it to wait
     // or fetch anything is INVALID_REQUEST (KafkaApis).
@@ -92,11 +85,7 @@ pub async fn handle_fetch(
                 let batches = p
                     .acknowledgement_batches
                     .iter()
-                    .map(|b| AckBatch {
-                        first_offset: b.first_offset,
-                        last_offset: b.last_offset,
-                        types: b.acknowledge_types.clone(),
-                    })
+                    .map(|b| ack_batch(b.first_offset, b.last_offset, &b.acknowledge_types))
                     .collect();
                 acks.push((tp, batches));
             }
@@ -250,22 +239,15 @@ pub async fn handle_acknowledge(
         error_code: code,
         ..ShareAcknowledgeResponse::default()
     };
-    // KafkaApis' order: group id, Read on the group, member id.
-    if group_id.is_empty() {
-        return top_error(error_codes::INVALID_REQUEST);
-    }
-    if !allows(
+    if let Err(code) = checked_member(
         broker,
         &image,
         session,
         ApiKey::ShareAcknowledge,
-        ResourceType::Group,
         &group_id,
+        &member_id,
     ) {
-        return top_error(error_codes::GROUP_AUTHORIZATION_FAILED);
-    }
-    if !member_id_valid(&member_id) {
-        return top_error(error_codes::INVALID_REQUEST);
+        return top_error(code);
     }
     let key = SessionKey {
         group_id: group_id.clone(),
@@ -290,11 +272,7 @@ pub async fn handle_acknowledge(
             let batches: Vec<AckBatch> = p
                 .acknowledgement_batches
                 .iter()
-                .map(|b| AckBatch {
-                    first_offset: b.first_offset,
-                    last_offset: b.last_offset,
-                    types: b.acknowledge_types.clone(),
-                })
+                .map(|b| ack_batch(b.first_offset, b.last_offset, &b.acknowledge_types))
                 .collect();
             let result = if topic_allowed(broker, &image, session, ApiKey::ShareAcknowledge, tp.0) {
                 share::acknowledge(broker, &image, &group_id, &member_id, tp, &batches, rules).await
@@ -354,6 +332,38 @@ fn ack_rules(version: i16, is_renew_ack: bool, renew_enabled: bool) -> AckRules 
         renew_flagged: renew_in_version && is_renew_ack,
         renew_enabled,
     }
+}
+
+/// An acknowledgement batch of either request (ShareFetch and
+/// ShareAcknowledge each have their own generated batch type).
+fn ack_batch(first_offset: i64, last_offset: i64, types: &[i8]) -> AckBatch {
+    AckBatch {
+        first_offset,
+        last_offset,
+        types: types.to_vec(),
+    }
+}
+
+/// The checks both share APIs start with, in KafkaApis' order: a group id,
+/// Read on the group, a member id. `Err`: the top-level code to answer.
+fn checked_member(
+    broker: &Broker,
+    image: &MetadataImage,
+    session: &Session,
+    api: ApiKey,
+    group_id: &str,
+    member_id: &str,
+) -> Result<(), i16> {
+    if group_id.is_empty() {
+        return Err(error_codes::INVALID_REQUEST);
+    }
+    if !allows(broker, image, session, api, ResourceType::Group, group_id) {
+        return Err(error_codes::GROUP_AUTHORIZATION_FAILED);
+    }
+    if !member_id_valid(member_id) {
+        return Err(error_codes::INVALID_REQUEST);
+    }
+    Ok(())
 }
 
 /// KafkaApis' `isMemberIdValid`: non-empty, at most 36 characters (a

@@ -68,6 +68,19 @@ fn topic(broker: &Broker, name: &str) -> Option<(Uuid, i32)> {
         .map(|t| (t.id, i32::try_from(t.partitions.len()).unwrap_or(i32::MAX)))
 }
 
+/// Whether `op` on the topic is allowed, and the topic's id and partition
+/// count if it exists: each offsets API asks both of every topic it names.
+fn topic_access(
+    broker: &Broker,
+    session: &Session,
+    api: ApiKey,
+    op: AclOperation,
+    name: &str,
+) -> (bool, Option<(Uuid, i32)>) {
+    let authorized = allowed(broker, session, api, op, ResourceType::Topic, name);
+    (authorized, topic(broker, name))
+}
+
 fn has_state(state: &StatePartitions, id: Uuid, partition: i32) -> bool {
     state.knows(id, partition)
 }
@@ -142,15 +155,8 @@ pub async fn describe(
         };
         let mut topics = Vec::with_capacity(wanted.len());
         for (name, asked) in wanted {
-            let authorized = allowed(
-                broker,
-                session,
-                API,
-                AclOperation::Describe,
-                ResourceType::Topic,
-                &name,
-            );
-            let found = topic(broker, &name);
+            let (authorized, found) =
+                topic_access(broker, session, API, AclOperation::Describe, &name);
             let partitions: Vec<i32> = match (&asked, found) {
                 (Some(p), _) => p.clone(),
                 (None, Some((id, _))) => state
@@ -297,15 +303,7 @@ pub async fn alter(
     let mut initialized = Vec::new();
     for t in &request.topics {
         let name = t.topic_name.to_string();
-        let authorized = allowed(
-            broker,
-            session,
-            API,
-            AclOperation::Read,
-            ResourceType::Topic,
-            &name,
-        );
-        let found = topic(broker, &name);
+        let (authorized, found) = topic_access(broker, session, API, AclOperation::Read, &name);
         let mut done = BTreeSet::new();
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
@@ -391,15 +389,7 @@ pub async fn delete(
     let mut forgotten = Vec::new();
     for t in &request.topics {
         let name = t.topic_name.to_string();
-        let authorized = allowed(
-            broker,
-            session,
-            API,
-            AclOperation::Read,
-            ResourceType::Topic,
-            &name,
-        );
-        let found = topic(broker, &name);
+        let (authorized, found) = topic_access(broker, session, API, AclOperation::Read, &name);
         let code = match found {
             _ if !authorized => TOPIC_AUTHORIZATION_FAILED,
             None => UNKNOWN_TOPIC_OR_PARTITION,

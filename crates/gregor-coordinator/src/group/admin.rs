@@ -187,16 +187,12 @@ impl GroupCoordinator {
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(req.groups_names.len());
         for id in &req.groups_names {
-            if let Some((code, mut deleted)) = self.delete_share_group(id) {
-                records.append(&mut deleted);
-                results.push(
-                    DeletableGroupResult::default()
-                        .with_group_id(id.clone())
-                        .with_error_code(code),
-                );
-                continue;
-            }
-            if let Some((code, mut deleted)) = self.delete_consumer_group(id) {
+            // A share group, else a consumer group: each is `None` for an
+            // id that is not of its kind.
+            if let Some((code, mut deleted)) = self
+                .delete_share_group(id)
+                .or_else(|| self.delete_consumer_group(id))
+            {
                 records.append(&mut deleted);
                 results.push(
                     DeletableGroupResult::default()

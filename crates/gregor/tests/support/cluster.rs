@@ -5,7 +5,9 @@
 
 use super::{gregor_bin, topic_name, wait_exit, Connection};
 use gregor_protocol::error_codes::NONE;
-use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+use kafka_protocol::messages::create_topics_request::{
+    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+};
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::describe_quorum_response::PartitionData as QuorumPartition;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -13,6 +15,7 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DescribeQuorumRequest, FindCoordinatorRequest,
     MetadataRequest, MetadataResponse, RequestKind, ResponseKind,
 };
+use kafka_protocol::protocol::StrBytes;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -302,6 +305,46 @@ pub fn metadata(conn: &mut Connection, topics: Option<&[&str]>) -> MetadataRespo
     response
 }
 
+/// `combined_specs` with an admin listener (console, `/metrics`) on a free
+/// port of each node: the specs, and those ports by node index.
+pub fn combined_specs_with_admin(size: usize) -> (Vec<NodeSpec>, Vec<u16>) {
+    let admins: Vec<u16> = (0..size).map(|_| super::free_port()).collect();
+    let specs = combined_specs(size, |i| {
+        format!("gregor.admin.listener=127.0.0.1:{}\n", admins[i])
+    });
+    (specs, admins)
+}
+
+/// Creates `topic` with `partitions` of one replica through the node
+/// `connect` reaches, retried while the new cluster settles (a retry may
+/// find it created: TOPIC_ALREADY_EXISTS).
+pub fn create_topic_eventually(connect: impl Fn() -> Connection, topic: &str, partitions: i32) {
+    eventually(30, "the topic created", || {
+        let (code, _) = create_topic(&mut connect(), topic, partitions, 1);
+        (code == 0 || code == 36).then_some(())
+    });
+}
+
+/// Every partition of `topic` with the index of the node leading it, once
+/// the node `connect` reaches knows a leader for all `partitions` of them.
+pub fn partition_leaders(
+    connect: impl Fn() -> Connection,
+    topic: &str,
+    partitions: usize,
+) -> Vec<(i32, usize)> {
+    eventually(30, "leaders of every partition", || {
+        let response = metadata(&mut connect(), Some(&[topic]));
+        let t = response.topics.first()?;
+        let leaders: Vec<(i32, usize)> = t
+            .partitions
+            .iter()
+            .filter(|p| p.leader_id.0 > 0)
+            .map(|p| (p.partition_index, p.leader_id.0 as usize - 1))
+            .collect();
+        (leaders.len() == partitions).then_some(leaders)
+    })
+}
+
 /// CreateTopics of one topic: its error code and id.
 pub fn create_topic(
     conn: &mut Connection,
@@ -323,9 +366,14 @@ pub fn create_topic(
     (response.topics[0].error_code, response.topics[0].topic_id)
 }
 
-/// CreateTopics of one topic of one partition whose only replica is
-/// broker `leader`: its id (any error fails the test).
-pub fn create_topic_on(conn: &mut Connection, name: &str, leader: i32) -> uuid::Uuid {
+/// CreateTopics of one topic of one partition placed on `replicas` (the
+/// first leads), with `configs`: its id (any error fails the test).
+pub fn create_placed_topic(
+    conn: &mut Connection,
+    name: &str,
+    replicas: &[i32],
+    configs: &[(&str, &str)],
+) -> uuid::Uuid {
     let request = CreateTopicsRequest::default()
         .with_timeout_ms(15000)
         .with_topics(vec![CreatableTopic::default()
@@ -334,17 +382,35 @@ pub fn create_topic_on(conn: &mut Connection, name: &str, leader: i32) -> uuid::
             .with_replication_factor(-1)
             .with_assignments(vec![CreatableReplicaAssignment::default()
                 .with_partition_index(0)
-                .with_broker_ids(vec![BrokerId(leader)])])]);
+                .with_broker_ids(replicas.iter().map(|&r| BrokerId(r)).collect())])
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(key, value)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(key.to_string()))
+                            .with_value(Some(StrBytes::from_string(value.to_string())))
+                    })
+                    .collect(),
+            )]);
     let ResponseKind::CreateTopics(created) =
         conn.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(request))
     else {
         panic!("wrong response type")
     };
+    let created = &created.topics[0];
     assert_eq!(
-        created.topics[0].error_code, NONE,
-        "create {name} on {leader}"
+        created.error_code, NONE,
+        "create {name} on {replicas:?}: {:?}",
+        created.error_message
     );
-    created.topics[0].topic_id
+    created.topic_id
+}
+
+/// CreateTopics of one topic of one partition whose only replica is
+/// broker `leader`: its id (any error fails the test).
+pub fn create_topic_on(conn: &mut Connection, name: &str, leader: i32) -> uuid::Uuid {
+    create_placed_topic(conn, name, &[leader], &[])
 }
 
 /// Retries `f` every 100 ms until it returns Some; None after `secs`.

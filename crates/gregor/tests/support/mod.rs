@@ -513,6 +513,22 @@ pub fn wait_for_group_coordinator(conn: &mut Connection, group: &str) {
     }
 }
 
+/// ConsumerGroupHeartbeat v1 (KIP-848): the response (the tests' requests
+/// need nothing later versions add).
+pub fn consumer_group_heartbeat(
+    conn: &mut Connection,
+    request: kafka_protocol::messages::ConsumerGroupHeartbeatRequest,
+) -> kafka_protocol::messages::ConsumerGroupHeartbeatResponse {
+    let ResponseKind::ConsumerGroupHeartbeat(r) = conn.request(
+        ApiKey::ConsumerGroupHeartbeat,
+        1,
+        RequestKind::ConsumerGroupHeartbeat(request),
+    ) else {
+        panic!("not a ConsumerGroupHeartbeat response")
+    };
+    r
+}
+
 /// A simple consumer's commit (no member), as the tools make one: the first
 /// partition error code, or 0.
 pub fn simple_commit(

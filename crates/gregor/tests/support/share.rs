@@ -1,5 +1,6 @@
 //! Share-group (KIP-932) requests of the integration tests: ShareFetch and
-//! ShareAcknowledge (v1) of partition 0 of one topic, with acknowledgements.
+//! ShareAcknowledge (v1) of partition 0 of one topic, with acknowledgements,
+//! and ShareGroupHeartbeat (v1).
 
 use super::Connection;
 use kafka_protocol::messages::share_acknowledge_request::{
@@ -10,7 +11,7 @@ use kafka_protocol::messages::share_fetch_request::{
 };
 use kafka_protocol::messages::{
     ApiKey, GroupId, RequestKind, ResponseKind, ShareAcknowledgeRequest, ShareAcknowledgeResponse,
-    ShareFetchRequest, ShareFetchResponse,
+    ShareFetchRequest, ShareFetchResponse, ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -106,4 +107,19 @@ pub fn acknowledge(
         panic!("wrong response type to ShareAcknowledge")
     };
     response
+}
+
+/// ShareGroupHeartbeat v1: the response.
+pub fn heartbeat(
+    conn: &mut Connection,
+    request: ShareGroupHeartbeatRequest,
+) -> ShareGroupHeartbeatResponse {
+    let ResponseKind::ShareGroupHeartbeat(r) = conn.request(
+        ApiKey::ShareGroupHeartbeat,
+        1,
+        RequestKind::ShareGroupHeartbeat(request),
+    ) else {
+        panic!("not a ShareGroupHeartbeat response")
+    };
+    r
 }

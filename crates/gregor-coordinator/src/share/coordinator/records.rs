@@ -74,28 +74,16 @@ impl ShareRecord {
                         ..Default::default()
                     },
                 )?,
-                value_bytes(value.as_ref().map(|v| {
-                    snap_v::ShareSnapshotValue {
-                        snapshot_epoch: v.snapshot_epoch,
-                        state_epoch: v.state_epoch,
-                        leader_epoch: v.leader_epoch,
-                        start_offset: v.start_offset,
-                        delivery_complete_count: v.delivery_complete_count,
-                        create_timestamp: v.create_timestamp,
-                        write_timestamp: v.write_timestamp,
-                        state_batches: v
-                            .batches
-                            .iter()
-                            .map(|b| snap_v::StateBatch {
-                                first_offset: b.first_offset,
-                                last_offset: b.last_offset,
-                                delivery_state: b.delivery_state.code(),
-                                delivery_count: b.delivery_count,
-                                ..Default::default()
-                            })
-                            .collect(),
-                        ..Default::default()
-                    }
+                value_bytes(value.as_ref().map(|v| snap_v::ShareSnapshotValue {
+                    snapshot_epoch: v.snapshot_epoch,
+                    state_epoch: v.state_epoch,
+                    leader_epoch: v.leader_epoch,
+                    start_offset: v.start_offset,
+                    delivery_complete_count: v.delivery_complete_count,
+                    create_timestamp: v.create_timestamp,
+                    write_timestamp: v.write_timestamp,
+                    state_batches: to_wire(&v.batches),
+                    ..Default::default()
                 }))?,
             ),
             ShareRecord::Update { key, value: v } => (
@@ -113,17 +101,7 @@ impl ShareRecord {
                     leader_epoch: v.leader_epoch,
                     start_offset: v.start_offset,
                     delivery_complete_count: v.delivery_complete_count,
-                    state_batches: v
-                        .batches
-                        .iter()
-                        .map(|b| upd_v::StateBatch {
-                            first_offset: b.first_offset,
-                            last_offset: b.last_offset,
-                            delivery_state: b.delivery_state.code(),
-                            delivery_count: b.delivery_count,
-                            ..Default::default()
-                        })
-                        .collect(),
+                    state_batches: to_wire(&v.batches),
                     ..Default::default()
                 }))?,
             ),
@@ -152,18 +130,7 @@ impl ShareRecord {
                         delivery_complete_count: v.delivery_complete_count,
                         create_timestamp: v.create_timestamp,
                         write_timestamp: v.write_timestamp,
-                        batches: v
-                            .state_batches
-                            .iter()
-                            .map(|b| {
-                                to_batch(
-                                    b.first_offset,
-                                    b.last_offset,
-                                    b.delivery_state,
-                                    b.delivery_count,
-                                )
-                            })
-                            .collect::<Result<_, _>>()?,
+                        batches: from_wire(&v.state_batches)?,
                     }),
                 };
                 ShareRecord::Snapshot { key, value }
@@ -186,18 +153,7 @@ impl ShareRecord {
                         leader_epoch: v.leader_epoch,
                         start_offset: v.start_offset,
                         delivery_complete_count: v.delivery_complete_count,
-                        batches: v
-                            .state_batches
-                            .iter()
-                            .map(|b| {
-                                to_batch(
-                                    b.first_offset,
-                                    b.last_offset,
-                                    b.delivery_state,
-                                    b.delivery_count,
-                                )
-                            })
-                            .collect::<Result<_, _>>()?,
+                        batches: from_wire(&v.state_batches)?,
                     },
                 }
             }
@@ -206,11 +162,48 @@ impl ShareRecord {
     }
 }
 
-fn to_batch(first: i64, last: i64, state: i8, count: i16) -> Result<PersistedBatch, CodecError> {
-    Ok(PersistedBatch {
-        first_offset: first,
-        last_offset: last,
-        delivery_state: DeliveryState::from_code(state).ok_or(CodecError::UnknownState(state))?,
-        delivery_count: count,
-    })
+/// A `StateBatch` as either record carries it: the snapshot and the update
+/// schemas each generate their own type, with the same fields.
+trait WireBatch: Sized {
+    fn from_persisted(batch: &PersistedBatch) -> Self;
+    fn to_persisted(&self) -> Result<PersistedBatch, CodecError>;
+}
+
+macro_rules! wire_batch {
+    ($wire:ty) => {
+        impl WireBatch for $wire {
+            fn from_persisted(batch: &PersistedBatch) -> Self {
+                Self {
+                    first_offset: batch.first_offset,
+                    last_offset: batch.last_offset,
+                    delivery_state: batch.delivery_state.code(),
+                    delivery_count: batch.delivery_count,
+                    ..Default::default()
+                }
+            }
+
+            fn to_persisted(&self) -> Result<PersistedBatch, CodecError> {
+                let state = self.delivery_state;
+                Ok(PersistedBatch {
+                    first_offset: self.first_offset,
+                    last_offset: self.last_offset,
+                    delivery_state: DeliveryState::from_code(state)
+                        .ok_or(CodecError::UnknownState(state))?,
+                    delivery_count: self.delivery_count,
+                })
+            }
+        }
+    };
+}
+
+wire_batch!(snap_v::StateBatch);
+wire_batch!(upd_v::StateBatch);
+
+fn to_wire<W: WireBatch>(batches: &[PersistedBatch]) -> Vec<W> {
+    batches.iter().map(W::from_persisted).collect()
+}
+
+/// Fails on a delivery state this broker does not know.
+fn from_wire<W: WireBatch>(batches: &[W]) -> Result<Vec<PersistedBatch>, CodecError> {
+    batches.iter().map(W::to_persisted).collect()
 }
