@@ -1206,16 +1206,19 @@ impl ReplicaManager {
             .drain()
             .map(|(_, p)| p)
             .collect();
-        let mut first_error = None;
-        for partition in partitions {
-            if let Some(log) = partition.take_log() {
-                if let Err(err) = log.close() {
-                    tracing::error!(topic = %partition.topic, partition = partition.index, %err, "close failed");
-                    first_error.get_or_insert(err);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        // A few fsyncs per log: spread over the recovery threads, as Kafka
+        // closes its logs at shutdown.
+        let closed = crate::replica::log_opener::on_threads(
+            partitions,
+            self.config.recovery_threads,
+            |partition| {
+                let log = partition.take_log()?;
+                let err = log.close().err()?;
+                tracing::error!(topic = %partition.topic, partition = partition.index, %err, "close failed");
+                Some(err)
+            },
+        );
+        closed.into_iter().flatten().next().map_or(Ok(()), Err)
     }
 }
 
