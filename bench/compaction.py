@@ -30,6 +30,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kafka_node  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPS = ROOT / "target" / "bench-deps"
 KDIR = DEPS / "kafka-4.4.0"
@@ -80,21 +83,9 @@ class Broker:
     def start(self):
         if self.kind == "kafka":
             cport = free_port()
-            props = {
-                "process.roles": "broker,controller", "node.id": "1",
-                "controller.quorum.voters": f"1@127.0.0.1:{cport}",
-                "listeners": f"PLAINTEXT://{self.bootstrap},CONTROLLER://127.0.0.1:{cport}",
-                "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
-                "controller.listener.names": "CONTROLLER",
-                "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                "log.dirs": str(self.data), "num.partitions": "1",
-                "offsets.topic.replication.factor": "1",
-                "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
-                "share.coordinator.state.topic.replication.factor": "1",
-                "share.coordinator.state.topic.min.isr": "1",
-                "log.cleaner.backoff.ms": str(BACKOFF_MS),
-            }
-            (self.dir / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+            props = kafka_node.single_node_props(self.bootstrap, cport, self.data,
+                                                 **{"log.cleaner.backoff.ms": str(BACKOFF_MS)})
+            (self.dir / "server.properties").write_text(kafka_node.properties_text(props))
             (self.dir / "log4j2.properties").write_text(
                 "rootLogger.level=INFO\nrootLogger.appenderRef.f.ref=F\nappender.f.type=File\n"
                 f"appender.f.name=F\nappender.f.fileName={self.log_path}\nappender.f.layout.type=PatternLayout\n"

@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kafka_node  # noqa: E402
 import scale_wire  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,21 +104,9 @@ class Broker:
             self.format_kafka()
 
     def format_kafka(self):
-        props = {
-            "process.roles": "broker,controller", "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.cport}",
-            "listeners": f"PLAINTEXT://{self.bootstrap},CONTROLLER://127.0.0.1:{self.cport}",
-            "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(self.data), "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-        }
+        props = kafka_node.single_node_props(self.bootstrap, self.cport, self.data)
         self.conf = self.dir / "server.properties"
-        self.conf.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        self.conf.write_text(kafka_node.properties_text(props))
         self.l4j = self.dir / "log4j2.properties"
         self.l4j.write_text("rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=OUT\nappender.out.type=Console\n"
                             "appender.out.name=OUT\nappender.out.layout.type=PatternLayout\n"

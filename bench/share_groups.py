@@ -39,6 +39,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import kafka_node  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPS = ROOT / "target" / "bench-deps"
 KDIR = DEPS / "kafka-4.4.0"
@@ -94,21 +97,9 @@ class Broker:
                     "--set", f"advertised.listeners=PLAINTEXT://{self.bootstrap}",
                     "--set", f"log.dirs={self.data}", "--set", "num.partitions=1"]
         cport = free_port()
-        props = {
-            "process.roles": "broker,controller", "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{cport}",
-            "listeners": f"PLAINTEXT://{self.bootstrap},CONTROLLER://127.0.0.1:{cport}",
-            "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(self.data), "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1", "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-        }
+        props = kafka_node.single_node_props(self.bootstrap, cport, self.data)
         conf = self.dir / "server.properties"
-        conf.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        conf.write_text(kafka_node.properties_text(props))
         l4j = self.dir / "log4j2.properties"
         l4j.write_text("rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=OUT\nappender.out.type=Console\n"
                        "appender.out.name=OUT\nappender.out.layout.type=PatternLayout\n"
