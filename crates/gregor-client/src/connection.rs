@@ -22,6 +22,12 @@ use tokio::net::{TcpSocket, TcpStream};
 
 /// How long any single request may take before the client gives up.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection unused this long is not reused: brokers close connections
+/// idle for `connections.max.idle.ms` (10 minutes by default), so, as
+/// Kafka's clients (`connections.max.idle.ms` 9 minutes), give it up first
+/// rather than send into one the broker may be closing.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(9 * 60);
 /// How long establishing the TCP connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Responses larger than this are refused rather than allocated.
@@ -78,6 +84,8 @@ pub struct Connection {
     sasl: Option<SaslCredentials>,
     /// When to re-authenticate (KIP-368): before the server's session ends.
     reauthenticate_at: Option<Instant>,
+    /// When the last request was answered (or the connection opened).
+    last_used: Instant,
 }
 
 impl Connection {
@@ -136,6 +144,7 @@ impl Connection {
             broken: false,
             sasl: options.connector.sasl().cloned(),
             reauthenticate_at: None,
+            last_used: Instant::now(),
         };
         connection.handshake().await?;
         connection.authenticate().await?;
@@ -279,9 +288,17 @@ impl Connection {
         &self.address
     }
 
-    /// False once a request failed mid-way; such a connection must be dropped.
+    /// False once a request failed mid-way (such a connection must be
+    /// dropped), or once it sat unused for [`IDLE_LIMIT`] (the broker may be
+    /// closing it).
     pub fn is_usable(&self) -> bool {
-        !self.broken
+        !self.broken && self.last_used.elapsed() < IDLE_LIMIT
+    }
+
+    /// Pretends the last use was `by` earlier (tests of the idle limit).
+    #[cfg(test)]
+    fn backdate(&mut self, by: Duration) {
+        self.last_used -= by;
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -378,7 +395,10 @@ impl Connection {
         };
         let result = tokio::time::timeout(self.request_timeout, write).await;
         match result {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                self.last_used = Instant::now();
+                Ok(())
+            }
             Ok(Err(err)) => {
                 self.broken = true;
                 Err(err).with_context(|| format!("lost connection to {}", self.address))
@@ -450,7 +470,10 @@ impl Connection {
         };
         let outcome = tokio::time::timeout(timeout, io).await;
         let mut response = match outcome {
-            Ok(Ok(response)) => response,
+            Ok(Ok(response)) => {
+                self.last_used = Instant::now();
+                response
+            }
             Ok(Err(err)) => {
                 self.broken = true;
                 return Err(err).with_context(|| {

@@ -131,6 +131,23 @@ async fn a_silent_broker_times_out_and_the_connection_is_retired() {
 }
 
 #[tokio::test]
+async fn a_connection_idle_past_the_limit_is_not_reused_and_use_keeps_it_fresh() {
+    let (address, _) = broker(every_version, || Reply::Body(metadata_answer())).await;
+    let mut connection = Connection::connect(&address).await.unwrap();
+    connection.backdate(IDLE_LIMIT - Duration::from_secs(5));
+    assert!(connection.is_usable());
+    // An answered request is use: the idle clock starts again.
+    connection
+        .send(ApiKey::Metadata, 12, metadata_request())
+        .await
+        .unwrap();
+    connection.backdate(IDLE_LIMIT - Duration::from_secs(5));
+    assert!(connection.is_usable());
+    connection.backdate(Duration::from_secs(10));
+    assert!(!connection.is_usable(), "idle past the limit, still reused");
+}
+
+#[tokio::test]
 async fn a_wrong_correlation_id_is_refused() {
     let (address, _) = broker(every_version, || Reply::WrongCorrelation(metadata_answer())).await;
     let mut connection = Connection::connect(&address).await.unwrap();
