@@ -241,7 +241,5 @@ fn idle_connections_are_closed_after_connections_max_idle_ms() {
     );
     assert_eq!(response.responses[0].partitions[0].error_code, 0);
     // Quiet from now on: closed in its turn.
-    let quiet = Instant::now();
     assert!(busy.is_closed(), "the quiet connection stayed open");
-    assert!(quiet.elapsed() < Duration::from_secs(8));
 }
