@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -118,12 +117,7 @@ class Broker:
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+            kafka_node.stop_group(self.proc)
 
     def log_text(self):
         return ANSI.sub("", self.log_path.read_text(errors="replace"))

@@ -1,6 +1,10 @@
-"""The server.properties of a single-node Apache Kafka (KRaft combined mode) on 127.0.0.1, as
-the side-by-side benchmarks start it: one node that is broker and controller, every internal
-topic with one replica."""
+"""What the side-by-side benchmarks share about the brokers they start: the server.properties of
+a single-node Apache Kafka (KRaft combined mode) on 127.0.0.1 (one node that is broker and
+controller, every internal topic with one replica), and stopping a broker's process group."""
+
+import os
+import signal
+import subprocess
 
 
 def single_node_props(bootstrap, controller_port, data_dir, **extra):
@@ -25,3 +29,14 @@ def single_node_props(bootstrap, controller_port, data_dir, **extra):
 
 def properties_text(props):
     return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def stop_group(proc, timeout=30):
+    """SIGTERM to the process group `proc` leads (started with start_new_session), SIGKILL if it
+    has not exited after `timeout` seconds."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

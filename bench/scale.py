@@ -161,12 +161,7 @@ class Broker:
         if not self.proc or self.proc.poll() is not None:
             return 0.0
         t = time.monotonic()
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        kafka_node.stop_group(self.proc, timeout)
         return time.monotonic() - t
 
     def kill9(self):

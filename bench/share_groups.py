@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -129,12 +128,7 @@ class Broker:
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+            kafka_node.stop_group(self.proc)
 
 
 # One stats row of ShareConsumerPerformance: start, end, MB, MB/s, records/s, records, fetch ms,
