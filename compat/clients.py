@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+import jvm
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPS = ROOT / "target" / "compat-deps"
-JAVA_CP = f"{DEPS / 'java' / 'classes'}:{DEPS / 'java' / 'libs'}/*"
+JAVA_CP = jvm.CLIENTS_CP
 FRANZ = DEPS / "bin" / "franz-compat"
 NODE_DIR = ROOT / "compat" / "node"
 
@@ -103,7 +105,7 @@ def json_records(records):
 # ---- Java kafka-clients ------------------------------------------------------------
 
 def java(bootstrap, *args, input_text=None, timeout=120):
-    p = run(["java", "-cp", JAVA_CP, "CompatClient", bootstrap, *map(str, args)], input_text, timeout)
+    p = run(jvm.client_cmd(bootstrap, *args), input_text, timeout)
     return json_lines(p.stdout)
 
 

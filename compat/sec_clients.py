@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from clients import FRANZ, JAVA_CP, NODE_DIR, ROOT, Rec, json_lines, json_records, unb64
+from jvm import java_cmd
 
 CLIENTS = ["java", "confluent", "kafka-python", "franz", "kafkajs", "kcat"]
 # Clients whose drivers here consume as group members.
@@ -60,7 +61,7 @@ def _java(addr, sec, args, props=None, timeout=90):
             f.write(f"{k}={v}\n".replace("\\", "\\\\"))
         path = f.name
     try:
-        rc, out, err = _run(["java", "-cp", JAVA_CP, "SecClient", path, *map(str, args)], timeout=timeout)
+        rc, out, err = _run(java_cmd(JAVA_CP, "SecClient", path, *args), timeout=timeout)
     finally:
         os.unlink(path)
     lines = json_lines(out)

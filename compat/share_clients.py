@@ -19,12 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from clients import DEPS, FRANZ, JAVA_CP, Rec, cf_admin, cf_produce
-
-TOOLS_CP = f"{DEPS / 'kafka-tools' / 'libs'}/*"
-# A short-lived JVM starts faster with only the first JIT tier and the serial GC (the
-# tools and test members run seconds, on a machine shared with builds).
-QUICK_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+from clients import FRANZ, Rec, cf_admin, cf_produce
+from jvm import client_cmd, tool_cmd
 
 
 @dataclass(frozen=True)
@@ -68,8 +64,8 @@ def member_cmd(kind, bootstrap, topic, group, acts=(), hold_ms=0, props=None):
     `props` are consumer properties (Java) / the driver's -max-records (franz)."""
     props = dict(props or {})
     if kind == "java":
-        return ["java", *QUICK_JVM, "-cp", JAVA_CP, "CompatClient", bootstrap, "share-consume", topic, group,
-                *[f"act:{a}" for a in acts], f"hold.ms={hold_ms}", *[f"{k}={v}" for k, v in props.items()]]
+        return client_cmd(bootstrap, "share-consume", topic, group, *[f"act:{a}" for a in acts],
+                          f"hold.ms={hold_ms}", *[f"{k}={v}" for k, v in props.items()])
     if kind == "franz":
         cmd = [str(FRANZ), "-b", bootstrap, "share-consume", "-topic", topic, "-group", group,
                "-hold-ms", str(hold_ms)]
@@ -153,7 +149,7 @@ def produce_values(bootstrap, topic, values, partition=None, **conf):
 # ---- Kafka 4.4's tools ---------------------------------------------------------------------
 
 def tool(main_class, *args, input_text=None, check=True, timeout=90):
-    cmd = ["java", *QUICK_JVM, "-cp", TOOLS_CP, f"org.apache.kafka.tools.{main_class}", *map(str, args)]
+    cmd = tool_cmd(main_class, *args)
     p = subprocess.run(cmd, input=input_text, capture_output=True, text=True, timeout=timeout)
     if check:
         assert p.returncode == 0, f"{main_class} {' '.join(map(str, args))} exited {p.returncode}\n{p.stdout}\n{p.stderr}"

@@ -243,9 +243,9 @@ def test_gregor_group_describe_shows_lag_of_a_group_that_is_behind(broker):
 
 
 def java_group_member(bootstrap, topic, group, run_ms, **props):
-    from clients import JAVA_CP
+    from jvm import client_cmd
     args = [f"{k.replace('_', '.')}={v}" for k, v in props.items()]
-    return subprocess.Popen(["java", "-cp", JAVA_CP, "CompatClient", bootstrap, "group-consume", topic, group, str(run_ms), *args],
+    return subprocess.Popen(client_cmd(bootstrap, "group-consume", topic, group, run_ms, *args),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

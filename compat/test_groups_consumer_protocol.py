@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 
-from clients import JAVA_CP, Rec, assert_all_sent, b64, cf_create_topic, cf_produce, take
+from jvm import client_cmd
+from clients import Rec, assert_all_sent, b64, cf_create_topic, cf_produce, take
 
 # Short timeouts so a killed member is noticed quickly; Kafka's minimums
 # must come down with them (Kafka refuses the same settings otherwise).
@@ -239,8 +240,7 @@ def test_server_assignors_give_their_shapes(broker_factory, assignor):
 
 def java_member(bootstrap, topic, group, run_ms, **props):
     args = [f"{k.replace('_', '.')}={v}" for k, v in props.items()]
-    return subprocess.Popen(["java", "-cp", JAVA_CP, "CompatClient", bootstrap, "group-consume", topic, group,
-                             str(run_ms), "group.protocol=consumer", *args],
+    return subprocess.Popen(client_cmd(bootstrap, "group-consume", topic, group, run_ms, "group.protocol=consumer", *args),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

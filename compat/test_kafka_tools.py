@@ -14,15 +14,15 @@ import uuid
 
 import pytest
 
-from clients import DEPS
+import jvm
 
-TOOLS_CP = f"{DEPS / 'kafka-tools' / 'libs'}/*"
+TOOLS_CP = jvm.TOOLS_CP
 
 
 def tool(main_class, *args, bootstrap=None, input_text=None, check=True, timeout=90):
     """Runs one Kafka tool; returns (exit code, stdout, stderr). kafka-cluster
     takes --bootstrap-server after its sub-command, the others before."""
-    cmd = ["java", "-cp", TOOLS_CP, f"org.apache.kafka.tools.{main_class}"]
+    cmd = jvm.tool_cmd(main_class)
     where = ["--bootstrap-server", bootstrap] if bootstrap is not None else []
     if main_class == "ClusterTool":
         cmd += [str(a) for a in args] + where

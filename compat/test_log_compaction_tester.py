@@ -13,9 +13,8 @@ import subprocess
 
 import pytest
 
-from clients import DEPS
+from jvm import tool_cmd
 
-TOOLS_CP = f"{DEPS / 'kafka-tools' / 'libs'}/*"
 MESSAGES = 100_000
 DUPLICATES = 10
 SETTINGS = {
@@ -34,7 +33,7 @@ def server(broker_factory):
 
 def test_kafkas_log_compaction_tester_passes_with_a_real_reduction(server):
     cmd = [
-        "java", "-cp", TOOLS_CP, "org.apache.kafka.tools.LogCompactionTester",
+        *tool_cmd("LogCompactionTester"),
         "--bootstrap-server", server.bootstrap,
         "--messages", str(MESSAGES),
         "--duplicates", str(DUPLICATES),

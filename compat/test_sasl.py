@@ -18,7 +18,8 @@ import pytest
 
 from clients import JAVA_CP, java_produce, Rec, cf_consumer
 from conftest import SERVER_KIND, free_port, second_listener
-from test_kafka_tools import TOOLS_CP, tool
+from jvm import tool_cmd
+from test_kafka_tools import tool
 
 pytestmark = pytest.mark.skipif(SERVER_KIND != "gregor", reason="uses Gregor's sasl.bootstrap.scram")
 
@@ -243,7 +244,7 @@ def test_java_consumer_reauthenticates(sasl_broker, tmp_path):
     config = tmp_path / "consumer.properties"
     config.write_text("".join(f"{k}={v}\n" for k, v in java_props("SCRAM-SHA-256", "alice", "alice-secret").items()))
     p = subprocess.run(
-        ["java", "-cp", TOOLS_CP, "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        [*tool_cmd("consumer.ConsoleConsumer"),
          "--bootstrap-server", sasl_broker.sasl_bootstrap, "--topic", topic, "--from-beginning",
          "--max-messages", "2", "--timeout-ms", "10000", "--consumer.config", str(config)],
         capture_output=True, text=True, timeout=90)

@@ -21,7 +21,8 @@ import time
 import pytest
 
 from checker import ABORTED, COMMITTED, READ_COMMITTED, UNKNOWN, Read, Record, Write
-from clients import FRANZ, JAVA_CP, ROOT, cf_consumer, cf_partitions, json_lines, run
+from jvm import client_cmd
+from clients import FRANZ, ROOT, cf_consumer, cf_partitions, json_lines, run
 
 
 class History:
@@ -158,7 +159,7 @@ def procs():
 
 
 def java_cmd(bootstrap, *args):
-    return ["java", "-cp", JAVA_CP, "CompatClient", bootstrap, *map(str, args)]
+    return client_cmd(bootstrap, *args)
 
 
 def lines_with(key, value=True):

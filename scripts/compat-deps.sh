@@ -13,7 +13,8 @@
 #   prometheus       Debian package (apt-get, no recommends), when `prometheus` is not on
 #                    PATH: compat/test_metrics.py evaluates alert rules against /metrics
 #   java/libs        kafka-clients 4.x + slf4j-nop (Maven Central, compat/java/pom.xml)
-#   java/classes     compat/java/*.java compiled
+#   java/classes     compat/java/*.java compiled, packed as java/compat-clients.jar
+#   cds/             AppCDS archives for the tools' and clients' JVMs (compat/jvm.py)
 #   streams/libs     Kafka Streams 4.4.0 + deps (Maven Central, compat/streams/pom.xml)
 #   streams/classes  compat/streams/*.java compiled (compat/test_streams.py)
 #   kafka-tools/libs Apache Kafka's own CLI tools 4.4.0 (kafka-tools + deps, Maven
@@ -139,12 +140,14 @@ fi
 # ---- Java kafka-clients ------------------------------------------------------------
 maven_libs java-libs "java libs" compat/java "$DEPS/java/libs"
 h=$(hash_of compat/java/pom.xml compat/java/*.java)
-if fresh java-classes "$h" && [ -d "$DEPS/java/classes" ]; then
+if fresh java-classes "$h" && [ -f "$DEPS/java/compat-clients.jar" ]; then
   log "java classes: up to date"
 else
-  rm -rf "$DEPS/java/classes"
+  rm -rf "$DEPS/java/classes" "$DEPS/java/compat-clients.jar"
   mkdir -p "$DEPS/java/classes"
   run_quiet javac -nowarn -d "$DEPS/java/classes" -cp "$DEPS/java/libs/*" compat/java/*.java
+  # In a jar: class-data sharing (below) takes no classes from a directory.
+  run_quiet jar cf "$DEPS/java/compat-clients.jar" -C "$DEPS/java/classes" .
   stamp java-classes "$h"
   log "java classes: compiled"
 fi
@@ -164,6 +167,52 @@ fi
 
 # ---- Kafka's own tools (kafka-topics, kafka-configs, ...) ---------------------------
 maven_libs kafka-tools "kafka tools" compat/tools "$DEPS/kafka-tools/libs"
+
+# ---- Class-data sharing for the short-lived JVMs (compat/jvm.py) ---------------------
+# An AppCDS archive per classpath, from the classes a few training runs load (they talk
+# to a closed port and give up quickly: start-up, client and network classes are what
+# they share with the real runs). A tool or client JVM then maps those classes instead
+# of parsing and verifying them: about a third of its start-up CPU.
+# cds_archive NAME CLASSPATH TRAINING...: each TRAINING a main class and its arguments,
+# one string. The archive is remade when the JDK or the classpath's jars change.
+cds_archive() {
+  local name=$1 cp=$2 dir="$DEPS/cds" h i=0 line
+  shift 2
+  mkdir -p "$dir"
+  h=$( (java -version 2>&1; ls -l ${cp//:/ } 2>/dev/null; printf '%s\n' "$@") | sha256sum | cut -c1-16)
+  if fresh "cds-$name" "$h" && [ -f "$dir/$name.jsa" ] && [ -f "$dir/$name.classpath" ]; then
+    log "class-data archive $name: up to date"
+    return
+  fi
+  rm -f "$dir/$name".*
+  for line in "$@"; do
+    i=$((i + 1))
+    # shellcheck disable=SC2086 # a training line is a main class and its words
+    timeout 15 java -XX:+UseSerialGC -XX:DumpLoadedClassList="$dir/$name.list.$i" -cp "$cp" $line \
+      <"$TRAIN_RECORD" >/dev/null 2>&1 || true
+  done
+  sort -u "$dir/$name".list.* >"$dir/$name.classlist"
+  rm -f "$dir/$name".list.*
+  run_quiet java -Xshare:dump -XX:+UseSerialGC -XX:SharedClassListFile="$dir/$name.classlist" \
+    -XX:SharedArchiveFile="$dir/$name.jsa" -cp "$cp"
+  echo "$cp" >"$dir/$name.classpath"
+  stamp "cds-$name" "$h"
+  log "class-data archive $name: made ($(wc -l <"$dir/$name.classlist") classes)"
+}
+TRAIN_CONFIG="$DEPS/cds-training.properties"
+printf 'request.timeout.ms=1000\ndefault.api.timeout.ms=3000\nmax.block.ms=2000\n' >"$TRAIN_CONFIG"
+TRAIN_RECORD="$DEPS/cds-training.record" # one record for a producer: no key, value "v"
+printf -- '-\tdg==\t-\t-\t-\n' >"$TRAIN_RECORD"
+cds_archive tools "$DEPS/kafka-tools/libs/*" \
+  "org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:1 --command-config $TRAIN_CONFIG --describe" \
+  "org.apache.kafka.tools.ConfigCommand --bootstrap-server 127.0.0.1:1 --command-config $TRAIN_CONFIG --describe --entity-type topics" \
+  "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server 127.0.0.1:1 --command-config $TRAIN_CONFIG --list" \
+  "org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server 127.0.0.1:1 --topic t --timeout-ms 2000"
+cds_archive clients "$DEPS/java/compat-clients.jar:$DEPS/java/libs/*" \
+  "CompatClient 127.0.0.1:1 produce t max.block.ms=2000" \
+  "CompatClient 127.0.0.1:1 consume t 1 2000" \
+  "CompatClient 127.0.0.1:1 group-consume t g 2000" \
+  "CompatClient 127.0.0.1:1 admin list-topics"
 
 # ---- Kafka Connect (distributed worker, FileStream connectors, SMTs) ------------------
 maven_libs connect "kafka connect" compat/connect "$DEPS/connect/libs"

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import kwire
+from jvm import TOOLS_CP, tool_cmd
 
 # The one switch for the Gregor runs: flip it when multi-node Gregor (raft runtime,
 # broker registration, forwarding to the active controller) is wired. Until then
@@ -47,7 +48,6 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 GREGOR_BIN = os.environ.get("GREGOR_BIN", str(ROOT / "target" / "debug" / "gregor"))
 SERVER_KIND = os.environ.get("COMPAT_SERVER", "gregor")
 KAFKA_LIBS = Path(os.environ.get("KAFKA_REF_LIBS", str(ROOT / "target" / "kafka-ref" / "libs")))
-TOOLS_CP = f"{ROOT / 'target' / 'compat-deps' / 'kafka-tools' / 'libs'}/*"
 CLUSTER_ID = "q1Sh-9_ISia_zwGINzRvyQ"
 BROKER_PORT = 9092
 CONTROLLER_PORT = 9093
@@ -92,8 +92,7 @@ def gregor_problem():
 def kafka_tool(main_class, *args, check=True, timeout=90):
     """One of Kafka 4.4's CLI tools (`org.apache.kafka.tools.<main_class>`), as the
     kafka-*.sh scripts run it. Returns (exit code, stdout, stderr)."""
-    cmd = ["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", TOOLS_CP,
-           f"org.apache.kafka.tools.{main_class}", *map(str, args)]
+    cmd = tool_cmd(main_class, *args)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
         raise AssertionError(f"{main_class} {' '.join(map(str, args))} exited {p.returncode}\n{p.stdout}\n{p.stderr}")

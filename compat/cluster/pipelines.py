@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 import eos
-from clients import FRANZ, JAVA_CP
+from clients import FRANZ
+from jvm import client_cmd
 
 
 def now_ms():
@@ -152,8 +153,7 @@ class JavaMember(ProcessMember):
                      f"--abort-every={abort_every}", f"--txn-timeout-ms={txn_timeout_ms}"]
 
     def command(self, tag):
-        return ["java", "-Xmx192m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", JAVA_CP, "CompatClient",
-                *self.args, f"--tag={tag}"]
+        return client_cmd(*self.args, f"--tag={tag}", jvm=["-Xmx192m"])
 
 
 class FranzMember(ProcessMember):

@@ -14,7 +14,8 @@ import time
 import uuid
 
 import harness
-from clients import JAVA_CP, Rec, java_admin, java_produce
+from clients import Rec, java_admin, java_produce
+from jvm import client_cmd
 
 SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
 
@@ -41,8 +42,8 @@ def wait_for(what, check, timeout=60):
 
 def group_consume(bootstrap, topic, rack, run_ms):
     group = f"rack-{uuid.uuid4().hex[:6]}"
-    p = subprocess.run(["java", "-cp", JAVA_CP, "CompatClient", bootstrap, "group-consume", topic, group,
-                        str(run_ms), f"client.rack={rack}", "metadata.max.age.ms=5000"],
+    p = subprocess.run(client_cmd(bootstrap, "group-consume", topic, group, run_ms, f"client.rack={rack}",
+                                  "metadata.max.age.ms=5000"),
                        capture_output=True, text=True, timeout=run_ms / 1000 + 60)
     got = {}
     for line in p.stdout.splitlines():

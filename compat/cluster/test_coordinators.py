@@ -32,7 +32,7 @@ import pytest
 
 import harness
 import kwire
-from clients import JAVA_CP
+from jvm import client_cmd
 from test_cluster import java_create, wait_for
 from txn_clients import cf_read_all, procs  # noqa: F401 (procs: a fixture)
 
@@ -181,8 +181,8 @@ def test_group_members_follow_their_coordinator(cluster_factory, procs, protocol
     topic, group = name("follow"), name(f"follow-{protocol}")
     java_create(cluster.bootstrap(), topic, 3, 3)
     ends = produce(cluster.bootstrap(), topic, 300, "a")
-    member = procs(["java", "-cp", JAVA_CP, "CompatClient", cluster.bootstrap(), "group-follow", topic, group,
-                    f"group.protocol={protocol}"], f"java {protocol} member")
+    member = procs(client_cmd(cluster.bootstrap(), "group-follow", topic, group, f"group.protocol={protocol}"),
+                   f"java {protocol} member")
     member.wait_for(lambda ls: last_commits(ls) == ends, 90, "commits of the first 300 records")
     old, part, epoch = coordinator(cluster, group)
     lines = member.wait_for(lambda ls: [o for o in ls if "assigned" in o and o["gen"] > 0], 10, "a status line")

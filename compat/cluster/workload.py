@@ -21,7 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from clients import FRANZ, JAVA_CP
+from clients import FRANZ
+from jvm import client_cmd
 from history import ACK, INFO, OK, Commit, History, Poll, Send
 
 PRODUCER_CONF = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "message.timeout.ms": 30000,
@@ -78,8 +79,7 @@ class ProcessProducer:
 
 
 def java_producer(workdir, bootstrap, topic, partitions, rate, prefix="java"):
-    cmd = ["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", JAVA_CP, "CompatClient", bootstrap,
-           "fault-produce", topic, partitions, rate, prefix, 3_600_000]
+    cmd = client_cmd(bootstrap, "fault-produce", topic, partitions, rate, prefix, 3_600_000, jvm=["-Xmx256m"])
     return ProcessProducer(prefix, cmd, workdir)
 
 
