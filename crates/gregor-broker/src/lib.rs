@@ -17,6 +17,7 @@ pub mod config;
 pub mod connection;
 pub mod console;
 pub mod controller;
+pub mod fd_limit;
 pub mod fetch;
 pub mod frame_reader;
 pub mod group_service;

@@ -55,6 +55,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    gregor_broker::fd_limit::raise_open_files_limit();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

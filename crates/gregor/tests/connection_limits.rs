@@ -243,3 +243,76 @@ fn idle_connections_are_closed_after_connections_max_idle_ms() {
     // Quiet from now on: closed in its turn.
     assert!(busy.is_closed(), "the quiet connection stayed open");
 }
+
+/// The soft and hard "Max open files" of a running process, from /proc.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_string(), fields[4].to_string())
+}
+
+/// Kills the spawned server however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_limit_as_the_jvm_does() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let log_path = dir.path().join("broker.log");
+    let mut command = std::process::Command::new(support::gregor_bin());
+    command
+        .arg("server")
+        .arg("--set")
+        .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
+        .arg("--set")
+        .arg(format!("log.dirs={}", dir.path().join("data").display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    // The server starts with a soft limit of 256, as under a default `ulimit -n`.
+    unsafe {
+        command.pre_exec(|| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            limit.rlim_cur = limit.rlim_max.min(256);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = KillOnDrop(command.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("gregor broker started")
+    {
+        assert!(Instant::now() < deadline, "gregor did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (soft, hard) = open_files_limits(server.0.id());
+    assert_eq!(soft, hard, "soft limit {soft}, hard limit {hard}");
+    if hard != "256" {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(
+            log.contains("raised the open-file limit to its hard limit"),
+            "{log}"
+        );
+    }
+}
