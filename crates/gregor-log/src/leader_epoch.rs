@@ -106,6 +106,17 @@ impl LeaderEpochCache {
         before != self.entries.len()
     }
 
+    /// Opening a cleanly closed log that ends at `log_end`: epochs starting
+    /// past it go. One starting exactly there stays: the leader that
+    /// assigned it wrote nothing yet, and it answers OffsetForLeaderEpoch as
+    /// dropping it would, so a restart need not rewrite (and fsync) the
+    /// checkpoint of every partition for it.
+    pub fn truncate_past_end(&mut self, log_end: i64) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.start_offset <= log_end);
+        before != self.entries.len()
+    }
+
     /// The log now starts at `start_offset`: the epoch in force there now
     /// starts there, older ones go.
     pub fn truncate_from_start(&mut self, start_offset: i64) -> bool {

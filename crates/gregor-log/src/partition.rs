@@ -1202,7 +1202,15 @@ fn load_epochs(
             }
         }
     }
-    changed |= epochs.truncate_from_end(log_end);
+    // After a crash an epoch may start where its records were torn off: it
+    // goes, as Kafka's truncation at recovery. After a clean stop one
+    // starting at the log end was assigned by a leader that wrote nothing
+    // since, and stays (see `truncate_past_end`).
+    changed |= if recovered {
+        epochs.truncate_from_end(log_end)
+    } else {
+        epochs.truncate_past_end(log_end)
+    };
     changed |= epochs.truncate_from_start(log_start);
     if changed {
         epochs.persist()?;

@@ -100,3 +100,53 @@ fn a_new_leader_assigns_its_epoch_at_the_log_end_and_it_persists() {
     assert_eq!(log.leader_epochs(), entries(&[(0, 0), (4, 3)]));
     assert_eq!(log.end_offset_for_epoch(4), (4, 5));
 }
+
+#[test]
+fn an_epoch_starting_at_the_log_end_survives_a_reopen_without_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    log.append(&batch("e", 3, 0), 0, 0).unwrap();
+    log.assign_epoch(4, 3).unwrap();
+    log.close().unwrap();
+    let checkpoint = dir.path().join("leader-epoch-checkpoint");
+    let written = std::fs::metadata(&checkpoint).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    for _ in 0..2 {
+        let log = open(dir.path(), LogConfig::default(), false);
+        assert_eq!(log.leader_epochs(), entries(&[(0, 0), (4, 3)]));
+        assert_eq!(log.end_offset_for_epoch(4), (4, 3));
+        assert_eq!(log.end_offset_for_epoch(0), (0, 3));
+        log.close().unwrap();
+        let now = std::fs::metadata(&checkpoint).unwrap().modified().unwrap();
+        assert_eq!(now, written, "the checkpoint was rewritten");
+    }
+    // The next leader's epoch replaces it at the same offset.
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    log.assign_epoch(5, 3).unwrap();
+    assert_eq!(log.leader_epochs(), entries(&[(0, 0), (5, 3)]));
+}
+
+#[test]
+fn epochs_past_a_torn_tail_are_dropped_at_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    log.append(&batch("e", 3, 0), 0, 0).unwrap();
+    log.append(&batch("e", 2, 0), 4, 0).unwrap();
+    log.close().unwrap();
+    // The second batch (epoch 4, offsets 3-4) is torn off by a crash.
+    let segment = dir.path().join("00000000000000000000.log");
+    let len = std::fs::metadata(&segment).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    let first_batch = {
+        let bytes = std::fs::read(&segment).unwrap();
+        12 + u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as u64
+    };
+    file.set_len(first_batch + (len - first_batch) / 2).unwrap();
+    let log = open(dir.path(), LogConfig::default(), true);
+    assert_eq!(log.log_end_offset(), 3);
+    assert_eq!(log.leader_epochs(), entries(&[(0, 0)]));
+}
