@@ -97,6 +97,10 @@ fn decrypt(text: &str, password: &str) -> Result<PrivateKeyDer<'static>, KeyErro
         pkcs8::Error::EncryptedPrivateKey(
             pkcs8::pkcs5::Error::DecryptFailed | pkcs8::pkcs5::Error::EncryptFailed,
         ) => wrong(),
+        // The padding came out right by chance (about one wrong password in
+        // 256) and the garbage plaintext is not DER: the outer structure was
+        // read above, so only the decrypted bytes can be malformed.
+        pkcs8::Error::Asn1(_) | pkcs8::Error::KeyMalformed => wrong(),
         other => pem_error(format!("cannot decrypt the private key: {other}")),
     })?;
     // CBC padding can come out right by chance with a wrong password; the

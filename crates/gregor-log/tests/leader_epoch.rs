@@ -150,3 +150,18 @@ fn epochs_past_a_torn_tail_are_dropped_at_recovery() {
     assert_eq!(log.log_end_offset(), 3);
     assert_eq!(log.leader_epochs(), entries(&[(0, 0)]));
 }
+
+#[test]
+fn tmp_epoch_history_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    log.assign_epoch(0, 0).unwrap();
+    log.append(&batch("e", 1, 0), 0, 0).unwrap();
+    log.close().unwrap();
+    for epoch in [2, 4, 6] {
+        let mut log = open(dir.path(), LogConfig::default(), false);
+        log.assign_epoch(epoch, 1).unwrap();
+        assert_eq!(log.leader_epochs(), entries(&[(0, 0), (epoch, 1)]));
+        log.close().unwrap();
+    }
+}

@@ -381,3 +381,75 @@ fn size_retention_deletes_old_segments_and_moves_the_log_start() {
         "{segments} segments left, start {start}: {listing:?}"
     );
 }
+
+/// OffsetForLeaderEpoch v4 for partition 0 of `topic`, as a consumer asks
+/// it after a leader change: (error, epoch, end offset).
+fn end_offset_for_epoch(conn: &mut Connection, topic: &str, leader_epoch: i32) -> (i16, i32, i64) {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id((-1).into())
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(topic_name(topic))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(-1)
+                .with_leader_epoch(leader_epoch)])]);
+    let ResponseKind::OffsetForLeaderEpoch(response) = conn.request(
+        ApiKey::OffsetForLeaderEpoch,
+        4,
+        RequestKind::OffsetForLeaderEpoch(request),
+    ) else {
+        panic!("wrong response type to OffsetForLeaderEpoch")
+    };
+    let p = &response.topics[0].partitions[0];
+    (p.error_code, p.leader_epoch, p.end_offset)
+}
+
+/// The partition's leader epoch as Metadata tells it.
+fn leader_epoch(conn: &mut Connection, topic: &str) -> i32 {
+    let ResponseKind::Metadata(response) = conn.request(
+        ApiKey::Metadata,
+        12,
+        RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(topic_name(topic))),
+        ]))),
+    ) else {
+        panic!("wrong response type to Metadata")
+    };
+    response.topics[0].partitions[0].leader_epoch
+}
+
+/// A restart replays the metadata log; the leaderships it went through
+/// before are history, not news: the broker must not lead again at each old
+/// epoch (which once cut the partition's epoch history down to the last
+/// one, so a consumer asking where an old epoch ended was told "unknown").
+#[test]
+fn leader_epoch_history_survives_restarts() {
+    let mut broker = TestBroker::start(&[]);
+    let mut conn = broker.connect();
+    create_topic(&mut conn, "epochs", 1);
+    let mut epochs = Vec::new();
+    for round in 0..3 {
+        let mut conn = broker.connect();
+        let epoch = leader_epoch(&mut conn, "epochs");
+        support::produce_values(&mut conn, "epochs", 0, 0, [format!("r{round}")]);
+        epochs.push(epoch);
+        drop(conn);
+        broker.restart();
+    }
+    assert!(
+        epochs.windows(2).all(|w| w[0] < w[1]),
+        "each restart leads at a new epoch: {epochs:?}"
+    );
+    let mut conn = broker.connect();
+    // Epoch k wrote offset k and ended where the next one began.
+    for (offset, &epoch) in epochs.iter().enumerate() {
+        assert_eq!(
+            end_offset_for_epoch(&mut conn, "epochs", epoch),
+            (NONE, epoch, offset as i64 + 1),
+            "where epoch {epoch} ended (epochs {epochs:?})"
+        );
+    }
+}

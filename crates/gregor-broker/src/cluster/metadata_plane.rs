@@ -44,6 +44,29 @@ impl Default for SnapshotPolicy {
     }
 }
 
+/// The loader's start-up replay: the image built so far and the offset it
+/// stands for, held back until the loader reaches the high watermark.
+#[derive(Default)]
+struct CatchUp {
+    pending: Option<(MetadataImage, u64)>,
+    /// Caught up once: from then on every image is published.
+    done: bool,
+}
+
+impl CatchUp {
+    /// The held-back image, once `behind` says its offset is no longer
+    /// behind the log: the replay is over.
+    fn take_if_caught_up(&mut self, behind: impl Fn(u64) -> bool) -> Option<(MetadataImage, u64)> {
+        match &self.pending {
+            Some((_, applied)) if !behind(*applied) => {
+                self.done = true;
+                self.pending.take()
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Bytes applied since the last snapshot and when that was.
 struct SnapshotTrigger {
     policy: SnapshotPolicy,
@@ -154,17 +177,59 @@ impl MetadataPlane {
     }
 
     /// Applies committed entries for as long as the quorum runs.
+    ///
+    /// Until it has caught up with the high watermark (a restart replaying
+    /// its log), images are built but not published, as Kafka's
+    /// MetadataLoader does: published one by one, the replayed history would
+    /// make this broker lead again at epochs long gone, rewriting every
+    /// partition's leader-epoch checkpoint (and cutting its history) once per
+    /// old leadership. The replicas see the caught-up image once.
     async fn load(self: Arc<Self>, replicas: Arc<ReplicaManager>, policy: SnapshotPolicy) {
         let mut trigger = SnapshotTrigger {
             policy,
             bytes: 0,
             since: Instant::now(),
         };
+        let mut catch_up = CatchUp::default();
         let mut committed = self.quorum.subscribe_committed(0);
-        while let Some(event) = committed.next_event().await {
+        let mut status = self.quorum.status();
+        loop {
+            let event = if catch_up.pending.is_some() {
+                // Held back while replaying; the quorum may then learn (a
+                // leader, the high watermark) that nothing more is to come.
+                tokio::select! {
+                    event = committed.next_event() => event,
+                    changed = status.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        if let Some((image, applied)) = catch_up.take_if_caught_up(|a| self.behind(a)) {
+                            self.publish(&replicas, image);
+                            self.set_applied(applied);
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                committed.next_event().await
+            };
+            let Some(event) = event else {
+                return;
+            };
             let entry = match event {
                 CommittedEvent::Entry(entry) => entry,
                 CommittedEvent::Reached(offset) => {
+                    match catch_up.pending.take() {
+                        Some((image, _)) if !self.behind(offset) => {
+                            catch_up.done = true;
+                            self.publish(&replicas, image);
+                        }
+                        Some(pending) => {
+                            catch_up.pending = Some(pending);
+                            continue;
+                        }
+                        None => {}
+                    }
                     self.set_applied(offset);
                     continue;
                 }
@@ -179,9 +244,14 @@ impl MetadataPlane {
                         }
                     };
                     tracing::info!(end_offset, "loaded the metadata snapshot");
+                    trigger.reset();
+                    if !catch_up.done && self.behind(end_offset) {
+                        catch_up.pending = Some((image, end_offset));
+                        continue;
+                    }
+                    catch_up.done = true;
                     self.publish(&replicas, image);
                     self.set_applied(end_offset);
-                    trigger.reset();
                     continue;
                 }
             };
@@ -194,16 +264,36 @@ impl MetadataPlane {
                     return;
                 }
             };
-            let mut next = (*self.image()).clone();
+            let mut next = match catch_up.pending.take() {
+                Some((image, _)) => image,
+                None => (*self.image()).clone(),
+            };
             next.apply_entry(entry.offset as i64, &records);
-            let next = self.publish(&replicas, next);
-            self.set_applied(entry.offset + 1);
+            let applied = entry.offset + 1;
             trigger.bytes += entry.data.len() as u64;
+            if !catch_up.done && self.behind(applied) {
+                if trigger.due() {
+                    self.snapshot(applied, &next).await;
+                    trigger.reset();
+                }
+                catch_up.pending = Some((next, applied));
+                continue;
+            }
+            catch_up.done = true;
+            let next = self.publish(&replicas, next);
+            self.set_applied(applied);
             if trigger.due() {
-                self.snapshot(entry.offset + 1, &next).await;
+                self.snapshot(applied, &next).await;
                 trigger.reset();
             }
         }
+    }
+
+    /// Whether the committed log reaches past `applied`: the loader is
+    /// still replaying (or does not know yet how far it must go).
+    fn behind(&self, applied: u64) -> bool {
+        let status = self.quorum.status().borrow().clone();
+        status.leader.is_none() || applied < status.high_watermark
     }
 
     /// Makes `image` the current one and brings the local logs in line.

@@ -60,3 +60,16 @@ fn non_pbes2_schemes_are_refused_by_name() {
     assert!(!err.password);
     assert!(err.message.contains("PBES2"), "{err}");
 }
+
+/// About one wrong password in 256 leaves valid CBC padding and garbage
+/// plaintext; those must read as a wrong password too, not a bad file.
+#[test]
+fn every_wrong_password_is_reported_as_one() {
+    for i in 0..1500 {
+        let password = format!("wrong-{i}");
+        let err = private_key(ENCRYPTED, Some(&password))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("wrong ssl.key.password"), "{password}: {err}");
+    }
+}
