@@ -96,8 +96,9 @@ def table(dim, best):
             lines.append(f"| {size:,} | {broker} | " + " | ".join(cells) + f" | {load} | {r.get('commit', '')} |")
             if "error" in r:
                 notes.append(f"- {broker} at {size:,}: **failed**: {r['error'][:400]}")
-            if "note" in r:
-                notes.append(f"- {broker} at {size:,}: {r['note']}")
+            for key in ("note", "spread_skipped", "consume_note"):
+                if key in r:
+                    notes.append(f"- {broker} at {size:,}: {r[key]}")
         ratios = ratio_cells(dim, best, size)
         if ratios:
             notes.append(f"- {size:,}: Gregor / Kafka " + ", ".join(ratios))

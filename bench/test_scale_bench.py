@@ -118,3 +118,11 @@ def test_paired_differences_per_round():
             {"round": 1, "scraped": True, "cpu_s_per_gb": 1.9}, {"round": 1, "scraped": False, "cpu_s_per_gb": 2.0}]
     diffs = metrics_scrape.paired_differences(runs, "cpu_s_per_gb")
     assert [round(d, 3) for d in diffs] == [1.0, -5.0]
+
+
+def test_report_says_why_a_spread_was_skipped():
+    rows = [{"dim": "partitions", "size": 50000, "broker": "gregor", "create_leaders_s": 1.0,
+             "spread_skipped": "50000 used partitions need more fds than ulimit -Hn 20000"}]
+    lines, notes = scale_report.table("partitions", scale_report.latest(rows))
+    assert any("| 50,000 | gregor | 1 |" in line for line in lines)
+    assert any("gregor at 50,000" in n and "ulimit -Hn 20000" in n for n in notes)
