@@ -39,11 +39,11 @@ pub struct ConsumerRead {
     pub aborted: Option<Vec<AbortedTxn>>,
 }
 
-/// Kafka's LSO: the first offset of the oldest open transaction, or the
-/// high watermark when none is open below it.
-fn last_stable_offset(log: &PartitionLog, high_watermark: i64) -> i64 {
-    log.first_unstable_offset()
-        .map_or(high_watermark, |first| first.min(high_watermark))
+/// Kafka's LSO: the first offset of the oldest transaction that is open or
+/// whose marker the high watermark has not passed yet, or the high
+/// watermark when there is none below it.
+fn last_stable_offset(log: &mut PartitionLog, high_watermark: i64) -> i64 {
+    log.last_stable_offset(high_watermark)
 }
 
 /// DeleteRecords' "up to the high watermark" offset.
@@ -1342,6 +1342,7 @@ impl Partition {
                 log_end,
             );
             self.set_follower_high_watermark_locked(high_watermark);
+            log.forget_replicated_txns(high_watermark);
             if let Some(start) = follower::follower_log_start(
                 log.log_start_offset(),
                 leader_log_start,

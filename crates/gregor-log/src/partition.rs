@@ -22,6 +22,7 @@ use crate::verification::{VerificationGuard, Verifications};
 use crate::{FileSlice, LogConfig, LogError, TimestampType};
 use bytes::Bytes;
 use gregor_protocol::batch::{validate_produce, BatchHeader};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -118,6 +119,12 @@ pub struct PartitionLog {
     /// it to know whether the segments it read were cut meanwhile, and a key
     /// index built before one is stale.
     pub(crate) truncations: u64,
+    /// Transactions whose marker is in the log but maybe not yet below the
+    /// high watermark: first offset -> marker offset. Kafka keeps them
+    /// unstable until the high watermark passes the marker, so a
+    /// read_committed consumer never reads records whose commit a new
+    /// leader might not have yet.
+    unreplicated_txns: BTreeMap<i64, i64>,
 }
 
 impl PartitionLog {
@@ -176,6 +183,7 @@ impl PartitionLog {
             verifications: Verifications::default(),
             next_delete_horizon_ms,
             truncations: 0,
+            unreplicated_txns: BTreeMap::new(),
         })
     }
 
@@ -549,6 +557,10 @@ impl PartitionLog {
         for entry in completed.iter().filter_map(CompletedTxn::aborted_entry) {
             self.active_mut()?.txn_index.append(entry)?;
         }
+        for txn in &completed {
+            self.unreplicated_txns
+                .insert(txn.first_offset, txn.last_offset);
+        }
         self.unflushed_messages += headers
             .iter()
             .map(|h| i64::from(h.records_count))
@@ -845,6 +857,7 @@ impl PartitionLog {
         // log plus a replay of the batches after it.
         // The active segment's aborted-transaction index was cut with it.
         self.producers = producer_recovery::load(&self.dir, &mut self.segments, false)?;
+        self.unreplicated_txns.clear();
         Ok(())
     }
 
@@ -867,6 +880,7 @@ impl PartitionLog {
         }
         snapshot::delete_where(&self.dir, |_| true)?;
         self.producers.clear();
+        self.unreplicated_txns.clear();
         self.set_log_start_offset(offset)?;
         self.truncate_cleaner_checkpoint(offset)?;
         self.unflushed_messages = 0;
@@ -977,15 +991,37 @@ impl PartitionLog {
     /// [`aborted_transactions`](Self::aborted_transactions) alongside; the
     /// LSO is also what ListOffsets LATEST answers them.
     ///
-    /// Kafka also keeps the LSO at a completed transaction's first offset
-    /// until the high watermark passes its marker. With the high watermark
-    /// at the log end (one node) that never matters; with followers the
-    /// broker holds the LSO at [`MarkerInfo::completed_txn_first_offset`]
-    /// until then.
+    /// Open transactions only: [`last_stable_offset`](Self::last_stable_offset)
+    /// also keeps a completed transaction unstable until the high watermark
+    /// passes its marker, as Kafka does.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.producers
             .first_unstable_offset()
             .map(|offset| offset.max(self.log_start_offset))
+    }
+
+    /// Kafka's LSO: `min(first unstable offset, high_watermark)`, where a
+    /// transaction stays unstable until the high watermark passes its marker
+    /// (with followers, a marker at the leader's log end is not yet
+    /// committed: the records stay invisible to read_committed until it is).
+    /// Forgets the transactions whose marker the high watermark passed.
+    pub fn last_stable_offset(&mut self, high_watermark: i64) -> i64 {
+        self.forget_replicated_txns(high_watermark);
+        let unreplicated = self.unreplicated_txns.keys().next().copied();
+        let first = match (self.producers.first_unstable_offset(), unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        first.map_or(high_watermark, |f| {
+            f.max(self.log_start_offset).min(high_watermark)
+        })
+    }
+
+    /// The high watermark is now `high_watermark`: transactions whose
+    /// marker is below it are stable.
+    pub fn forget_replicated_txns(&mut self, high_watermark: i64) {
+        self.unreplicated_txns
+            .retain(|_, marker| *marker >= high_watermark);
     }
 
     /// The aborted transactions whose range `[first offset, marker offset]`

@@ -894,3 +894,28 @@ fn a_transaction_version_2_marker_keeps_the_next_transactions_verification() {
         .unwrap_err();
     assert_eq!(err.error_code(), INVALID_TXN_STATE);
 }
+
+/// Kafka keeps a completed transaction unstable until the high watermark
+/// passes its marker: with followers behind the leader's log end, the
+/// records stay invisible to read_committed until the marker is committed.
+#[test]
+fn a_transaction_stays_unstable_until_the_high_watermark_passes_its_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default(), false);
+    append(&mut log, &txn(1, 0, 0, 2));
+    assert_eq!(log.last_stable_offset(2), 0, "open");
+    let info = end_txn(&mut log, marker(1, 0, 0, true));
+    assert_eq!(info.offset, 2);
+    assert_eq!(log.first_unstable_offset(), None);
+    // The marker (offset 2) is not below the high watermark yet.
+    assert_eq!(log.last_stable_offset(2), 0);
+    assert_eq!(log.last_stable_offset(3), 3);
+    // Once passed, it is forgotten: a lower high watermark later (a new
+    // leader's, say) does not make it unstable again.
+    assert_eq!(log.last_stable_offset(2), 2);
+    // A second transaction behind an unreplicated first one.
+    append(&mut log, &txn(2, 0, 0, 1));
+    end_txn(&mut log, marker(2, 0, 0, false));
+    assert_eq!(log.last_stable_offset(4), 3);
+    assert_eq!(log.last_stable_offset(5), 5);
+}

@@ -382,31 +382,6 @@ fn size_retention_deletes_old_segments_and_moves_the_log_start() {
     );
 }
 
-/// OffsetForLeaderEpoch v4 for partition 0 of `topic`, as a consumer asks
-/// it after a leader change: (error, epoch, end offset).
-fn end_offset_for_epoch(conn: &mut Connection, topic: &str, leader_epoch: i32) -> (i16, i32, i64) {
-    use kafka_protocol::messages::offset_for_leader_epoch_request::{
-        OffsetForLeaderPartition, OffsetForLeaderTopic,
-    };
-    let request = OffsetForLeaderEpochRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![OffsetForLeaderTopic::default()
-            .with_topic(topic_name(topic))
-            .with_partitions(vec![OffsetForLeaderPartition::default()
-                .with_partition(0)
-                .with_current_leader_epoch(-1)
-                .with_leader_epoch(leader_epoch)])]);
-    let ResponseKind::OffsetForLeaderEpoch(response) = conn.request(
-        ApiKey::OffsetForLeaderEpoch,
-        4,
-        RequestKind::OffsetForLeaderEpoch(request),
-    ) else {
-        panic!("wrong response type to OffsetForLeaderEpoch")
-    };
-    let p = &response.topics[0].partitions[0];
-    (p.error_code, p.leader_epoch, p.end_offset)
-}
-
 /// The partition's leader epoch as Metadata tells it.
 fn leader_epoch(conn: &mut Connection, topic: &str) -> i32 {
     let ResponseKind::Metadata(response) = conn.request(
@@ -447,7 +422,7 @@ fn leader_epoch_history_survives_restarts() {
     // Epoch k wrote offset k and ended where the next one began.
     for (offset, &epoch) in epochs.iter().enumerate() {
         assert_eq!(
-            end_offset_for_epoch(&mut conn, "epochs", epoch),
+            support::end_offset_for_epoch(&mut conn, "epochs", -1, epoch),
             (NONE, epoch, offset as i64 + 1),
             "where epoch {epoch} ended (epochs {epochs:?})"
         );

@@ -14,12 +14,7 @@ use gregor_protocol::error_codes::{
 };
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_response::MetadataResponsePartition;
-use kafka_protocol::messages::offset_for_leader_epoch_request::{
-    OffsetForLeaderPartition, OffsetForLeaderTopic,
-};
-use kafka_protocol::messages::{
-    ApiKey, FetchRequest, OffsetForLeaderEpochRequest, RequestKind, ResponseKind,
-};
+use kafka_protocol::messages::{ApiKey, FetchRequest, RequestKind, ResponseKind};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use support::cluster::{
@@ -138,23 +133,12 @@ fn end_offset_for_epoch(
     current_leader_epoch: i32,
     leader_epoch: i32,
 ) -> (i16, i32, i64) {
-    let request = OffsetForLeaderEpochRequest::default()
-        .with_replica_id((-1).into())
-        .with_topics(vec![OffsetForLeaderTopic::default()
-            .with_topic(topic_name(TOPIC))
-            .with_partitions(vec![OffsetForLeaderPartition::default()
-                .with_partition(0)
-                .with_current_leader_epoch(current_leader_epoch)
-                .with_leader_epoch(leader_epoch)])]);
-    let ResponseKind::OffsetForLeaderEpoch(response) = cluster.connect(i).request(
-        ApiKey::OffsetForLeaderEpoch,
-        4,
-        RequestKind::OffsetForLeaderEpoch(request),
-    ) else {
-        panic!("wrong response type to OffsetForLeaderEpoch")
-    };
-    let p = &response.topics[0].partitions[0];
-    (p.error_code, p.leader_epoch, p.end_offset)
+    support::end_offset_for_epoch(
+        &mut cluster.connect(i),
+        TOPIC,
+        current_leader_epoch,
+        leader_epoch,
+    )
 }
 
 /// The error of ListOffsets "latest" sent with `current_leader_epoch`.
