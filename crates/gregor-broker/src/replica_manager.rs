@@ -39,13 +39,6 @@ pub struct ConsumerRead {
     pub aborted: Option<Vec<AbortedTxn>>,
 }
 
-/// Kafka's LSO: the first offset of the oldest transaction that is open or
-/// whose marker the high watermark has not passed yet, or the high
-/// watermark when there is none below it.
-fn last_stable_offset(log: &mut PartitionLog, high_watermark: i64) -> i64 {
-    log.last_stable_offset(high_watermark)
-}
-
 /// DeleteRecords' "up to the high watermark" offset.
 pub const DELETE_TO_HIGH_WATERMARK: i64 = -1;
 
@@ -545,7 +538,7 @@ impl Partition {
         let high_watermark = self.high_watermark();
         self.with_log(|log| {
             let high_watermark = high_watermark.min(log.log_end_offset());
-            let last_stable = last_stable_offset(log, high_watermark);
+            let last_stable = log.last_stable_offset(high_watermark);
             if !read_committed {
                 let read = log.read_slice(offset, max_bytes, high_watermark, min_one)?;
                 return Ok(ConsumerRead {
@@ -574,7 +567,7 @@ impl Partition {
             |_| 0,
             |log| {
                 let high_watermark = high_watermark.min(log.log_end_offset());
-                Ok(last_stable_offset(log, high_watermark))
+                Ok(log.last_stable_offset(high_watermark))
             },
         )
     }
@@ -650,7 +643,7 @@ impl Partition {
                 if !log.config().compact {
                     return Ok(None);
                 }
-                let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+                let bound = log.last_stable_offset(high_watermark.min(log.log_end_offset()));
                 let ratio = log.config().min_cleanable_dirty_ratio;
                 Ok(Some((log.dirtiness(now_ms, bound)?, ratio)))
             },
@@ -674,7 +667,7 @@ impl Partition {
                 if !log.config().compact {
                     return Ok(None);
                 }
-                let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+                let bound = log.last_stable_offset(high_watermark.min(log.log_end_offset()));
                 log.begin_clean(gregor_log::cleaner::CleanOptions {
                     now_ms,
                     upper_bound_offset: bound,
@@ -699,7 +692,7 @@ impl Partition {
             if !log.config().compact {
                 return Ok(None);
             }
-            let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+            let bound = log.last_stable_offset(high_watermark.min(log.log_end_offset()));
             Ok(Some(log.compaction_status(now_ms, bound)?))
         })
     }
@@ -718,7 +711,7 @@ impl Partition {
             if !log.config().compact {
                 return Ok(None);
             }
-            let bound = last_stable_offset(log, high_watermark.min(log.log_end_offset()));
+            let bound = log.last_stable_offset(high_watermark.min(log.log_end_offset()));
             Ok(Some(log.lookup_key(index, key, bound)?))
         })
     }
