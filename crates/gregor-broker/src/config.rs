@@ -1120,6 +1120,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Memory for the key indexes of the admin endpoint's key lookups (24 bytes per key, all partitions together).",
     ),
     def(
+        "gregor.log.open.files.max",
+        Int,
+        "0",
+        "Segment files kept open at once, all partitions together; past it the least recently used are closed and reopened when next used. 0: half the process's open-file limit (which start-up raises to the hard limit).",
+    ),
+    def(
         "gregor.authorizer.audit.enable",
         Boolean,
         "true",
@@ -1212,6 +1218,8 @@ pub struct BrokerConfig {
     /// `connections.max.idle.ms`; `None` (-1) keeps idle connections open.
     pub connections_max_idle: Option<std::time::Duration>,
     pub fetch_session_cache_slots: usize,
+    /// `gregor.log.open.files.max`; 0 leaves the choice to the open-file limit.
+    pub max_open_segment_files: usize,
     pub offsets_topic_partitions: i32,
     /// `offsets.topic.replication.factor` (1 by default in the embedded
     /// single-node mode, as Kafka's config/server.properties sets it).
@@ -1335,6 +1343,7 @@ impl BrokerConfig {
             recovery_threads: 0,
             connections_max_idle: None,
             fetch_session_cache_slots: 0,
+            max_open_segment_files: 0,
             offsets_topic_partitions: 0,
             offsets_topic_replication_factor: 0,
             offsets_commit_timeout_ms: 0,
@@ -1427,6 +1436,9 @@ impl BrokerConfig {
         let slots = "max.incremental.fetch.session.cache.slots";
         config.fetch_session_cache_slots = usize::try_from(config.int(slots)?)
             .map_err(|_| invalid(slots, config.value(slots), "must be at least 0"))?;
+        let open_files = "gregor.log.open.files.max";
+        config.max_open_segment_files = usize::try_from(config.int(open_files)?)
+            .map_err(|_| invalid(open_files, config.value(open_files), "must be at least 0"))?;
         config.positive("log.segment.bytes")?;
         config.offsets_topic_partitions = config.positive("offsets.topic.num.partitions")? as i32;
         config.offsets_topic_replication_factor =
@@ -1863,6 +1875,22 @@ mod tests {
             err.to_string().contains("auto.create.topics.enable"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_open_segment_file_budget_is_read_and_checked() {
+        let config = BrokerConfig::from_settings(settings(&[])).unwrap();
+        assert_eq!(config.max_open_segment_files, 0);
+        let config =
+            BrokerConfig::from_settings(settings(&[("gregor.log.open.files.max", "5000")]))
+                .unwrap();
+        assert_eq!(config.max_open_segment_files, 5000);
+        for bad in ["-1", "many"] {
+            let err = BrokerConfig::from_settings(settings(&[("gregor.log.open.files.max", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("gregor.log.open.files.max"), "{err}");
+        }
     }
 
     #[test]

@@ -6,17 +6,30 @@
 //! (`-XX:+MaxFDLimit`, on by default), so a Kafka broker started by hand gets
 //! the hard limit; Gregor does the same so it runs under the same `ulimit -Hn`.
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit. Returns the limit in
-/// force afterwards, or `None` when it cannot be read.
-pub fn raise_open_files_limit() -> Option<u64> {
+/// How many segment files the broker keeps open at once: `configured`, or
+/// when it is 0 half the open-file limit, so client connections, sockets
+/// to other brokers and every other file keep the other half.
+pub fn segment_file_budget(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let limit = current_limit().map_or(1024, |l| usize::try_from(l.rlim_cur).unwrap_or(usize::MAX));
+    (limit / 2).max(64)
+}
+
+fn current_limit() -> Option<libc::rlimit> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one rlimit into the struct it is given.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit. Returns the limit in
+/// force afterwards, or `None` when it cannot be read.
+pub fn raise_open_files_limit() -> Option<u64> {
+    let limit = current_limit()?;
     if limit.rlim_cur >= limit.rlim_max {
         return Some(limit.rlim_cur);
     }
@@ -44,6 +57,15 @@ pub fn raise_open_files_limit() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_segment_file_budget_is_the_setting_or_half_the_limit() {
+        assert_eq!(segment_file_budget(37), 37);
+        // At the hard limit already, so a test raising it meanwhile changes nothing.
+        raise_open_files_limit();
+        let soft = current_limit().unwrap().rlim_cur as usize;
+        assert_eq!(segment_file_budget(0), (soft / 2).max(64));
+    }
 
     #[test]
     fn the_soft_limit_ends_at_the_hard_limit() {

@@ -135,6 +135,11 @@ impl Broker {
     /// metadata quorum, catches up with the metadata, registers this broker
     /// with the active controller and, once unfenced, serves clients.
     pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+        // Before any log is opened. The budget is the process's, like the
+        // descriptor limit it protects.
+        let segment_files = crate::fd_limit::segment_file_budget(config.max_open_segment_files);
+        gregor_log::set_max_open_segment_files(segment_files);
+        tracing::info!(segment_files, "open segment file budget");
         // Every listener is bound first, so a port in use stops start-up
         // before anything is opened, and port 0 listeners are advertised
         // (and registered) with the port they got.

@@ -27,6 +27,7 @@ mod error;
 mod file_slice;
 mod index_file;
 mod leader_epoch;
+mod log_file;
 mod offset_index;
 mod partition;
 mod prepare;
@@ -52,6 +53,7 @@ pub use dir::{
 pub use error::LogError;
 pub use file_slice::FileSlice;
 pub use leader_epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
+pub use log_file::{open_segment_files, set_max_open_segment_files};
 pub use partition::{AppendInfo, MarkerInfo, PartitionLog, ReadInfo, SliceInfo};
 pub use producer_state::{ProducerStateInfo, LEGACY_TRANSACTION_VERSION};
 pub use txn_index::AbortedTxn;

@@ -681,7 +681,7 @@ impl PartitionLog {
             };
             let (len, next_offset) =
                 whole_batches_len(segment, position, max_bytes, max_offset, min_one)?;
-            let slice = FileSlice::new(segment.log.clone(), position, len, next_offset);
+            let slice = FileSlice::new(segment.log.handle()?, position, len, next_offset);
             return Ok(info(slice));
         }
         Ok(info(FileSlice::empty()))
@@ -1139,7 +1139,8 @@ fn whole_batches_len(
     max_offset: i64,
     min_one: bool,
 ) -> Result<(usize, i64), LogError> {
-    let mut scanner = HeaderScanner::new(&segment.log, position, segment.size);
+    let file = segment.log.handle()?;
+    let mut scanner = HeaderScanner::new(&file, position, segment.size);
     let mut len = 0usize;
     let mut next_offset = -1;
     loop {
@@ -1149,7 +1150,7 @@ fn whole_batches_len(
             Step::Invalid { position, reason } => {
                 return Err(LogError::Corrupt(format!(
                     "{} at {position}: {reason}",
-                    segment.log_path.display()
+                    segment.log.path().display()
                 )))
             }
         };

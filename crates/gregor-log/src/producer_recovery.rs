@@ -76,7 +76,8 @@ fn replay(
     let mut aborted = Vec::new();
     for segment in segments.iter().filter(|s| s.next_offset > from) {
         let start = segment.position_for(from);
-        let mut scanner = HeaderScanner::new(&segment.log, start, segment.size);
+        let file = segment.log.handle()?;
+        let mut scanner = HeaderScanner::new(&file, start, segment.size);
         loop {
             match scanner.next_step()? {
                 Step::Batch { header, .. } if header.last_offset() < from => {}
@@ -94,7 +95,7 @@ fn replay(
                 Step::Invalid { position, reason } => {
                     // Only an older segment can get here (the active one was
                     // recovered); its readable batches still count.
-                    tracing::warn!(segment = %segment.log_path.display(), position, reason, "producer state replay stops at an invalid batch");
+                    tracing::warn!(segment = %segment.log.path().display(), position, reason, "producer state replay stops at an invalid batch");
                     break;
                 }
             }

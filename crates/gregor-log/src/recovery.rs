@@ -27,13 +27,14 @@ impl Segment {
         let truncated = file_size - valid_end;
         if truncated > 0 {
             tracing::warn!(
-                segment = %self.log_path.display(),
+                segment = %self.log.path().display(),
                 valid_bytes = valid_end,
                 truncated_bytes = truncated,
                 "truncating invalid bytes at the end of a segment"
             );
-            self.log.set_len(valid_end)?;
-            self.log.sync_all()?;
+            let file = self.log.handle()?;
+            file.set_len(valid_end)?;
+            file.sync_all()?;
         }
         self.size = valid_end;
         self.offset_index.sync()?;
@@ -44,7 +45,7 @@ impl Segment {
     /// Walks the batches from the start, indexing each valid one; returns the
     /// position just after the last valid batch.
     fn validate_batches(&mut self, file_size: u64, index_interval: u64) -> io::Result<u64> {
-        let log = self.log.try_clone()?;
+        let log = self.log.handle()?;
         let mut scanner = HeaderScanner::new(&log, 0, file_size);
         let mut buf = Vec::new();
         let mut position = 0;

@@ -4,16 +4,16 @@
 //! offset, read a range, truncate); policy (when to roll, what to delete)
 //! lives in the partition log.
 
+use crate::log_file::LogFile;
 use crate::offset_index::OffsetIndex;
 use crate::scan::{HeaderScanner, Step};
 use crate::time_index::TimeIndex;
 use crate::txn_index::{TxnIndex, TXN_INDEX_SUFFIX};
 use gregor_protocol::batch::{BatchHeader, BATCH_HEADER_LEN};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 pub(crate) const LOG_SUFFIX: &str = "log";
@@ -27,10 +27,10 @@ pub(crate) fn segment_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBu
 
 pub(crate) struct Segment {
     pub(crate) base_offset: i64,
-    pub(crate) log_path: PathBuf,
-    /// Shared with in-flight fetches (`FileSlice`), which keep reading it
-    /// even if the segment is deleted meanwhile.
-    pub(crate) log: Arc<File>,
+    /// Opened on demand within the process's budget of open segment files;
+    /// its handles are shared with in-flight fetches (`FileSlice`), which
+    /// keep reading even if the segment is closed or deleted meanwhile.
+    pub(crate) log: LogFile,
     /// Bytes of valid batches in the `.log` file.
     pub(crate) size: u64,
     /// Offset after the last batch (the base offset while empty).
@@ -62,19 +62,11 @@ impl Segment {
         base_offset: i64,
         path_of: impl Fn(&str) -> PathBuf,
     ) -> io::Result<Segment> {
-        let log_path = path_of(LOG_SUFFIX);
-        let log = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&log_path)
-            .map(Arc::new)?;
+        let log = LogFile::create(path_of(LOG_SUFFIX))?;
         let txn_path = path_of(TXN_INDEX_SUFFIX);
         remove_if_exists(&txn_path)?;
         Ok(Segment {
             base_offset,
-            log_path,
             log,
             size: 0,
             next_offset: base_offset,
@@ -98,8 +90,7 @@ impl Segment {
         index_interval: u64,
         force_recovery: bool,
     ) -> io::Result<(Segment, u64)> {
-        let log_path = segment_path(dir, base_offset, LOG_SUFFIX);
-        let log = Arc::new(OpenOptions::new().read(true).write(true).open(&log_path)?);
+        let log = LogFile::open(segment_path(dir, base_offset, LOG_SUFFIX))?;
         let size = log.metadata()?.len();
         let index_path = segment_path(dir, base_offset, INDEX_SUFFIX);
         let time_path = segment_path(dir, base_offset, TIME_INDEX_SUFFIX);
@@ -125,7 +116,6 @@ impl Segment {
         };
         let mut segment = Segment {
             base_offset,
-            log_path,
             log,
             size,
             next_offset: base_offset,
@@ -141,7 +131,7 @@ impl Segment {
             0
         } else {
             if trusted {
-                tracing::warn!(segment = %segment.log_path.display(), "segment index inconsistent with its log; rebuilding");
+                tracing::warn!(segment = %segment.log.path().display(), "segment index inconsistent with its log; rebuilding");
             }
             segment.recover(index_interval)?
         };
@@ -174,7 +164,8 @@ impl Segment {
             self.max_timestamp = entry.timestamp;
             self.offset_of_max_timestamp = self.base_offset + i64::from(entry.relative_offset);
         }
-        let mut scanner = HeaderScanner::new(&self.log, start, self.size);
+        let file = self.log.handle()?;
+        let mut scanner = HeaderScanner::new(&file, start, self.size);
         let mut batches = Vec::new();
         loop {
             match scanner.next_step()? {
@@ -239,7 +230,7 @@ impl Segment {
         index_interval: u64,
         now_ms: i64,
     ) -> io::Result<()> {
-        self.log.write_all_at(buf, self.size)?;
+        self.log.handle()?.write_all_at(buf, self.size)?;
         let mut position = self.size;
         for header in headers {
             self.index_batch(position, header, index_interval);
@@ -254,7 +245,8 @@ impl Segment {
 
     /// The header at `position`, `None` if no sane header is there.
     pub fn header_at(&self, position: u64) -> io::Result<Option<BatchHeader>> {
-        let mut scanner = HeaderScanner::new(&self.log, position, self.size);
+        let file = self.log.handle()?;
+        let mut scanner = HeaderScanner::new(&file, position, self.size);
         Ok(match scanner.next_step()? {
             Step::Batch { header, .. } => Some(header),
             _ => None,
@@ -279,7 +271,8 @@ impl Segment {
     }
 
     fn find_batch_from(&self, offset: i64, start: u64) -> io::Result<Option<(u64, BatchHeader)>> {
-        let mut scanner = HeaderScanner::new(&self.log, start, self.size);
+        let file = self.log.handle()?;
+        let mut scanner = HeaderScanner::new(&file, start, self.size);
         loop {
             match scanner.next_step()? {
                 Step::Batch { position, header } if header.last_offset() >= offset => {
@@ -290,7 +283,7 @@ impl Segment {
                 Step::Invalid { position, reason } => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{} at {position}: {reason}", self.log_path.display()),
+                        format!("{} at {position}: {reason}", self.log.path().display()),
                     ))
                 }
             }
@@ -299,13 +292,13 @@ impl Segment {
 
     /// Every batch header from `start` to the end of the segment.
     pub fn headers_from(&self, start: u64) -> io::Result<Vec<(u64, BatchHeader)>> {
-        scan_headers(&self.log, start, self.size, &self.log_path)
+        scan_headers(&*self.log.handle()?, start, self.size, self.log.path())
     }
 
     /// Reads `len` bytes at `position`.
     pub fn read_bytes(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
-        self.log.read_exact_at(&mut buf, position)?;
+        self.log.handle()?.read_exact_at(&mut buf, position)?;
         Ok(buf)
     }
 
@@ -354,7 +347,7 @@ impl Segment {
 
     /// Makes the data and indexes durable.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.log.sync_data()?;
+        self.log.handle()?.sync_data()?;
         self.offset_index.sync()?;
         self.time_index.sync()?;
         self.txn_index.sync()
@@ -366,7 +359,7 @@ impl Segment {
         let Some((position, cut)) = self.find_batch(offset)? else {
             return Ok(());
         };
-        self.log.set_len(position)?;
+        self.log.handle()?.set_len(position)?;
         self.size = position;
         let keep = self.offset_index.entries_before_position(position);
         self.offset_index.truncate(keep)?;
@@ -392,7 +385,7 @@ impl Segment {
     pub(crate) fn retire(self) -> io::Result<Vec<PathBuf>> {
         let mut retired = Vec::new();
         for path in [
-            self.log_path.as_path(),
+            self.log.path(),
             self.offset_index.path(),
             self.time_index.path(),
             self.txn_index.path(),
@@ -412,7 +405,7 @@ impl Segment {
     /// Removes the segment's files.
     pub fn delete(self) -> io::Result<()> {
         for path in [
-            self.log_path.as_path(),
+            self.log.path(),
             self.offset_index.path(),
             self.time_index.path(),
             self.txn_index.path(),

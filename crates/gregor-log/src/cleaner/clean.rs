@@ -100,27 +100,30 @@ impl LogAccess for PartitionLog {
 }
 
 /// A segment as the clean saw it when it started: its file handle stays
-/// readable even if the segment is deleted meanwhile, and the swap compares
-/// the handle and size to tell whether the segment is still the same.
+/// readable even if the segment is deleted meanwhile (it is held outside the
+/// open-file budget for the clean's length), and the swap compares the log
+/// file's identity and size to tell whether the segment is still the same.
 struct SegmentView {
     base_offset: i64,
     next_base_offset: i64,
     log: Arc<File>,
+    log_id: u64,
     path: PathBuf,
     size: u64,
     index_entries: usize,
 }
 
 impl SegmentView {
-    fn of(segment: &Segment, next_base_offset: i64) -> SegmentView {
-        SegmentView {
+    fn of(segment: &Segment, next_base_offset: i64) -> io::Result<SegmentView> {
+        Ok(SegmentView {
             base_offset: segment.base_offset,
             next_base_offset,
-            log: segment.log.clone(),
-            path: segment.log_path.clone(),
+            log: segment.log.handle()?,
+            log_id: segment.log.id(),
+            path: segment.log.path().to_path_buf(),
             size: segment.size,
             index_entries: segment.offset_index.len(),
-        }
+        })
     }
 
     fn headers(&self) -> io::Result<Vec<(u64, BatchHeader)>> {
@@ -135,7 +138,7 @@ impl SegmentView {
 
     fn is(&self, segment: &Segment) -> bool {
         segment.base_offset == self.base_offset
-            && Arc::ptr_eq(&segment.log, &self.log)
+            && segment.log.id() == self.log_id
             && segment.size == self.size
     }
 }
@@ -279,7 +282,7 @@ impl PartitionLog {
             .windows(2)
             .take_while(|w| w[1].base_offset <= dirt.cleanable_end_offset)
             .map(|w| SegmentView::of(&w[0], w[1].base_offset))
-            .collect();
+            .collect::<io::Result<_>>()?;
         let cleanable_size: u64 = views.iter().map(|v| v.size).sum();
         let aborted_entries: Vec<AbortedTxnEntry> = self
             .segments
