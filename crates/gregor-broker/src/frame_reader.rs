@@ -5,6 +5,12 @@
 //! allocation its records will live in (no zeroing first), and several small
 //! pipelined requests arrive with one read instead of two reads each (length
 //! prefix, then body).
+//!
+//! Between requests, with nothing buffered, the reader holds no buffer at
+//! all: the next length prefix is read into the reader itself (as Kafka's
+//! `NetworkReceive` reads its 4-byte size first), and only then is a buffer
+//! sized for the frame allocated. A connection waiting for its next request
+//! (most connections, most of the time) costs no read buffer.
 
 use bytes::{Buf, Bytes, BytesMut};
 use gregor_protocol::frame::{frame_length, FrameError, LENGTH_PREFIX_LEN};
@@ -14,12 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// pipelined requests at once.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// The read that starts a request after the buffer ran empty: enough for
-/// most requests (fetches, heartbeats, commits), small enough that a
-/// connection waiting for its next request holds little. Allocated for
-/// every waiting connection, a `READ_CHUNK` would cost each one the pages
-/// it touched and keep the allocator from reusing the rest (about 7 KiB
-/// per idle connection, measured).
+/// The smallest buffer a frame is read into when nothing was buffered:
+/// room for the small requests a client pipelines behind it.
 const FIRST_READ: usize = 2 * 1024;
 
 #[derive(Debug)]
@@ -33,6 +35,12 @@ pub enum FrameRead {
 
 pub struct FrameReader {
     buf: BytesMut,
+    /// The next frame's length prefix while nothing else is buffered.
+    prefix: [u8; LENGTH_PREFIX_LEN],
+    prefix_len: usize,
+    /// The size of the frame whose prefix was taken and whose body is not
+    /// whole yet (kept here so a cancelled read loses nothing).
+    pending: Option<usize>,
     max_frame: usize,
 }
 
@@ -41,31 +49,71 @@ impl FrameReader {
     pub fn new(max_frame: usize) -> FrameReader {
         FrameReader {
             buf: BytesMut::new(),
+            prefix: [0; LENGTH_PREFIX_LEN],
+            prefix_len: 0,
+            pending: None,
             max_frame,
         }
     }
 
     /// Bytes read and not yet handed out as a frame (part of the next one).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.prefix_len
     }
 
     /// The next frame, without its length prefix. Cancel-safe: bytes read
     /// before a cancellation stay buffered.
     pub async fn next(&mut self, stream: &mut (impl AsyncRead + Unpin)) -> FrameRead {
-        if !self.fill(stream, LENGTH_PREFIX_LEN).await {
-            return FrameRead::Closed;
-        }
-        let prefix = [self.buf[0], self.buf[1], self.buf[2], self.buf[3]];
-        let size = match frame_length(prefix, self.max_frame) {
-            Ok(size) => size,
-            Err(err) => return FrameRead::Refused(err),
+        let size = match self.pending {
+            Some(size) => size,
+            None => {
+                let Some(prefix) = self.read_prefix(stream).await else {
+                    return FrameRead::Closed;
+                };
+                match frame_length(prefix, self.max_frame) {
+                    Ok(size) => {
+                        self.pending = Some(size);
+                        size
+                    }
+                    Err(err) => return FrameRead::Refused(err),
+                }
+            }
         };
-        if !self.fill(stream, LENGTH_PREFIX_LEN + size).await {
+        if !self.fill(stream, size).await {
             return FrameRead::Closed;
         }
-        self.buf.advance(LENGTH_PREFIX_LEN);
-        FrameRead::Frame(self.buf.split_to(size).freeze())
+        self.pending = None;
+        let frame = self.buf.split_to(size).freeze();
+        if self.buf.is_empty() {
+            // Let go of the allocation the frame lives in (and its spare
+            // room): the connection may now wait long for its next request.
+            self.buf = BytesMut::new();
+        }
+        FrameRead::Frame(frame)
+    }
+
+    /// The next length prefix: from the buffer when requests are pipelined,
+    /// else read on its own into `prefix`. `None` if the stream ends first.
+    async fn read_prefix(
+        &mut self,
+        stream: &mut (impl AsyncRead + Unpin),
+    ) -> Option<[u8; LENGTH_PREFIX_LEN]> {
+        if !self.buf.is_empty() {
+            if !self.fill(stream, LENGTH_PREFIX_LEN).await {
+                return None;
+            }
+            let prefix = [self.buf[0], self.buf[1], self.buf[2], self.buf[3]];
+            self.buf.advance(LENGTH_PREFIX_LEN);
+            return Some(prefix);
+        }
+        while self.prefix_len < LENGTH_PREFIX_LEN {
+            match stream.read(&mut self.prefix[self.prefix_len..]).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.prefix_len += n,
+            }
+        }
+        self.prefix_len = 0;
+        Some(self.prefix)
     }
 
     /// Reads until `len` bytes are buffered; false if the stream ends first.
@@ -164,5 +212,32 @@ mod tests {
         drop(client);
         let mut reader = FrameReader::new(100);
         assert!(matches!(reader.next(&mut server).await, FrameRead::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_holds_no_buffer_and_cancelled_reads_lose_nothing() {
+        let (mut client, mut server) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::new(1 << 20);
+        client.write_all(&frame(&[5u8; 1000])).await.unwrap();
+        assert_eq!(body(reader.next(&mut server).await), [5u8; 1000]);
+        // The frame went out whole: the reader keeps no allocation for the wait.
+        assert_eq!(reader.buf.capacity(), 0);
+
+        // The next frame trickles in, each read cancelled before it completes:
+        // two bytes of prefix, the rest of it, then the body in pieces.
+        let whole = frame(b"trickled in");
+        for piece in [&whole[..2], &whole[2..4], &whole[4..9], &whole[9..]] {
+            let poll = tokio::time::timeout(
+                std::time::Duration::from_millis(20),
+                reader.next(&mut server),
+            );
+            assert!(
+                poll.await.is_err(),
+                "a frame was returned before it was whole"
+            );
+            client.write_all(piece).await.unwrap();
+        }
+        assert_eq!(body(reader.next(&mut server).await), b"trickled in");
+        assert_eq!(reader.buffered(), 0);
     }
 }
