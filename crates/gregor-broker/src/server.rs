@@ -136,10 +136,10 @@ impl Broker {
     /// with the active controller and, once unfenced, serves clients.
     pub async fn start(mut config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         // Before any log is opened. The budget is the process's, like the
-        // descriptor limit it protects.
+        // descriptor limit it protects. Logged once start-up succeeded, so a
+        // misconfiguration stops it with one line.
         let segment_files = crate::fd_limit::segment_file_budget(config.max_open_segment_files);
         gregor_log::set_max_open_segment_files(segment_files);
-        tracing::info!(segment_files, "open segment file budget");
         // Every listener is bound first, so a port in use stops start-up
         // before anything is opened, and port 0 listeners are advertised
         // (and registered) with the port they got.
@@ -587,6 +587,7 @@ impl Broker {
             tracing::info!(listener = %name, %address, "listening");
         }
         if is_broker {
+            tracing::info!(segment_files, "open segment file budget");
             tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor broker started");
         } else {
             tracing::info!(address = %local_addr, cluster_id = %broker.cluster_id, node_id = broker.config.node_id, "gregor controller started");
