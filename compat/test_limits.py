@@ -7,8 +7,10 @@ Written to pass against Apache Kafka 4.4 too (COMPAT_SERVER=kafka)."""
 
 import socket
 import time
+import urllib.request
 
 from clients import Rec, assert_all_sent, cf_consume, cf_create_topic, cf_produce
+from conftest import SERVER_KIND, free_port
 
 
 def raw_connection(host, port, source="127.0.0.1"):
@@ -109,3 +111,46 @@ def test_connections_over_an_address_maximum_are_closed_and_others_are_served(br
         time.sleep(0.2)
     for s in held + [again]:
         s.close()
+
+
+def test_queued_request_bytes_hold_back_reads_until_memory_comes_back(broker_factory, topic):
+    """`queued.max.request.bytes`: requests whose bytes are read and not yet answered take
+    from one pool; while it is empty the broker reads no further request (Kafka mutes its
+    channels), and a connection that goes away gives its bytes back."""
+    limit = 1 << 20
+    settings = {"socket.request.max.bytes": str(limit), "queued.max.request.bytes": str(limit)}
+    admin = None
+    if SERVER_KIND == "gregor":
+        admin = f"127.0.0.1:{free_port()}"
+        settings["gregor.admin.listener"] = admin
+    server = broker_factory(settings)
+    host, port = server.bootstrap.split(":")
+    cf_create_topic(server.bootstrap, topic, 1)
+    # Two requests announced and never finished: the first takes most of the pool, the
+    # second (admitted while any memory is left) the rest.
+    big = raw_connection(host, int(port))
+    big.sendall((limit - 48).to_bytes(4, "big") + b"\x00\x12")
+    other = raw_connection(host, int(port))
+    other.sendall((200_000).to_bytes(4, "big") + b"\x00\x12")
+    time.sleep(0.5)
+    waiting = raw_connection(host, int(port))
+    waiting.settimeout(2)
+    assert not api_versions_answered(waiting), "answered with the request memory used up"
+    if admin:
+        # Kafka's MemoryPoolUsed / MemoryPoolAvailable: both announced requests are held.
+        text = urllib.request.urlopen(f"http://{admin}/metrics", timeout=10).read().decode()
+        series = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                      if line.startswith("kafka_network_socketserver_memorypool"))
+        assert int(series["kafka_network_socketserver_memorypoolused"]) == limit - 48 + 200_000, series
+        assert int(series["kafka_network_socketserver_memorypoolavailable"]) == 48 - 200_000, series
+    # The connection holding most of it goes: its bytes come back and the request waiting
+    # to be read is answered.
+    big.close()
+    waiting.settimeout(10)
+    size = int.from_bytes(recv_exactly(waiting, 4), "big")
+    assert size > 0 and len(recv_exactly(waiting, size)) == size
+    waiting.close()
+    other.close()
+    # Real clients carry on.
+    assert_all_sent(cf_produce(server.bootstrap, topic, [Rec(b"k", b"after")]), 1)
+    assert [g.value for g in cf_consume(server.bootstrap, topic, 1)] == [b"after"]

@@ -1120,6 +1120,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Memory for the key indexes of the admin endpoint's key lookups (24 bytes per key, all partitions together).",
     ),
     def(
+        "queued.max.request.bytes",
+        Long,
+        "-1",
+        "Bytes of requests read and not yet answered, all connections together; while none are left, connections wait before reading a request. -1: no bound. At least socket.request.max.bytes.",
+    ),
+    def(
         "gregor.log.open.files.max",
         Int,
         "0",
@@ -1141,7 +1147,6 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "num.io.threads",
     // No queue between network and handler threads (docs/configuration.md).
     "queued.max.requests",
-    "queued.max.request.bytes",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     // Gregor's JWKS fetch has its own fixed retry (see security/jwks.rs).
@@ -1218,6 +1223,8 @@ pub struct BrokerConfig {
     /// `connections.max.idle.ms`; `None` (-1) keeps idle connections open.
     pub connections_max_idle: Option<std::time::Duration>,
     pub fetch_session_cache_slots: usize,
+    /// `queued.max.request.bytes`; `None` when not bounded (0 or negative).
+    pub queued_max_request_bytes: Option<i64>,
     /// `gregor.log.open.files.max`; 0 leaves the choice to the open-file limit.
     pub max_open_segment_files: usize,
     pub offsets_topic_partitions: i32,
@@ -1344,6 +1351,7 @@ impl BrokerConfig {
             connections_max_idle: None,
             fetch_session_cache_slots: 0,
             max_open_segment_files: 0,
+            queued_max_request_bytes: None,
             offsets_topic_partitions: 0,
             offsets_topic_replication_factor: 0,
             offsets_commit_timeout_ms: 0,
@@ -1427,6 +1435,17 @@ impl BrokerConfig {
             config.positive("log.flush.scheduler.interval.ms")? as u64;
         config.message_max_bytes = config.positive("message.max.bytes")? as usize;
         config.socket_request_max_bytes = config.positive("socket.request.max.bytes")? as usize;
+        let queued = "queued.max.request.bytes";
+        let queued_bytes = config.int(queued)?;
+        if queued_bytes > 0 && queued_bytes < config.socket_request_max_bytes as i64 {
+            // Kafka's own check: one request must fit.
+            return Err(invalid(
+                queued,
+                config.value(queued),
+                "queued.max.request.bytes must be larger or equal to socket.request.max.bytes",
+            ));
+        }
+        config.queued_max_request_bytes = (queued_bytes > 0).then_some(queued_bytes);
         config.recovery_threads = config.positive("num.recovery.threads.per.data.dir")? as usize;
         // Kafka's Selector keeps idle connections forever when this is negative.
         let idle_ms = config.int("connections.max.idle.ms")?;
@@ -1878,6 +1897,27 @@ mod tests {
     }
 
     #[test]
+    fn queued_request_bytes_must_hold_one_request_as_in_kafka() {
+        let config = BrokerConfig::from_settings(settings(&[])).unwrap();
+        assert_eq!(config.queued_max_request_bytes, None);
+        let config = BrokerConfig::from_settings(settings(&[
+            ("socket.request.max.bytes", "1048576"),
+            ("queued.max.request.bytes", "1048576"),
+        ]))
+        .unwrap();
+        assert_eq!(config.queued_max_request_bytes, Some(1_048_576));
+        let err = BrokerConfig::from_settings(settings(&[("queued.max.request.bytes", "1048576")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "queued.max.request.bytes must be larger or equal to socket.request.max.bytes"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_open_segment_file_budget_is_read_and_checked() {
         let config = BrokerConfig::from_settings(settings(&[])).unwrap();
         assert_eq!(config.max_open_segment_files, 0);
@@ -1906,7 +1946,6 @@ mod tests {
             ("num.recovery.threads.per.data.dir", "4"),
             // Kafka's request-queue bounds: accepted, no queue to bound.
             ("queued.max.requests", "10"),
-            ("queued.max.request.bytes", "1048576"),
         ]))
         .unwrap();
         assert_eq!(config.connections_max_idle, None);

@@ -55,7 +55,8 @@ pub async fn serve<S: AsyncRead + FetchSink>(
     let mut sasl_gate = session.listener.sasl.clone().map(SaslGate::new);
     // Fetch responses over TLS copy records through this one buffer.
     let mut copy_buf = Vec::new();
-    let mut frames = FrameReader::new(node.socket_request_max_bytes);
+    let mut frames =
+        FrameReader::new(node.socket_request_max_bytes).with_memory(node.request_memory.clone());
     let mut muted_until: Option<tokio::time::Instant> = None;
     // Closes this connection's share sessions when it goes (KIP-932).
     let _shares = crate::share::ConnectionShares {
@@ -99,6 +100,9 @@ pub async fn serve<S: AsyncRead + FetchSink>(
                 return;
             }
         };
+        // The request's share of `queued.max.request.bytes`, given back at
+        // the end of this turn, once the request is answered.
+        let _request_memory = frames.take_lease();
         // Kafka's request start: the request fully read.
         let received = Instant::now();
         let image = || node.controller.image();

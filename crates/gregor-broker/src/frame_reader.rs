@@ -12,8 +12,10 @@
 //! sized for the frame allocated. A connection waiting for its next request
 //! (most connections, most of the time) costs no read buffer.
 
+use crate::request_memory::{Lease, RequestMemory};
 use bytes::{Buf, Bytes, BytesMut};
 use gregor_protocol::frame::{frame_length, FrameError, LENGTH_PREFIX_LEN};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Smallest read while requests are streaming in: enough for many small
@@ -42,6 +44,10 @@ pub struct FrameReader {
     /// whole yet (kept here so a cancelled read loses nothing).
     pending: Option<usize>,
     max_frame: usize,
+    /// `queued.max.request.bytes`: the pending frame's bytes are taken from
+    /// it before its body is read.
+    memory: Option<Arc<RequestMemory>>,
+    lease: Option<Lease>,
 }
 
 impl FrameReader {
@@ -53,7 +59,23 @@ impl FrameReader {
             prefix_len: 0,
             pending: None,
             max_frame,
+            memory: None,
+            lease: None,
         }
+    }
+
+    /// Takes every frame's bytes from `memory` before reading its body
+    /// (waiting while it is empty); [`take_lease`](Self::take_lease) hands
+    /// them to the caller with the frame.
+    pub fn with_memory(mut self, memory: Option<Arc<RequestMemory>>) -> FrameReader {
+        self.memory = memory;
+        self
+    }
+
+    /// The bytes the last frame took from the request memory: held until the
+    /// request is answered.
+    pub fn take_lease(&mut self) -> Option<Lease> {
+        self.lease.take()
     }
 
     /// Bytes read and not yet handed out as a frame (part of the next one).
@@ -79,6 +101,9 @@ impl FrameReader {
                 }
             }
         };
+        if let (Some(memory), None, true) = (&self.memory, &self.lease, size > 0) {
+            self.lease = Some(memory.acquire(size).await);
+        }
         if !self.fill(stream, size).await {
             return FrameRead::Closed;
         }

@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod quota;
 pub mod replica;
 pub mod replica_manager;
+pub mod request_memory;
 pub mod security;
 pub mod send_file;
 pub mod server;

@@ -58,6 +58,8 @@ pub struct Broker {
     pub metrics: crate::metrics::Metrics,
     /// What clients push (KIP-714), for `/metrics`.
     pub telemetry: crate::telemetry::ClientTelemetry,
+    /// `queued.max.request.bytes`, when set (its gauges on `/metrics`).
+    pub request_memory: Option<Arc<crate::request_memory::RequestMemory>>,
     /// What `/ready` answers (admin HTTP endpoint).
     pub readiness: Arc<crate::admin_http::ready::Readiness>,
     /// Share-partition delivery state (KIP-932 share groups).
@@ -95,6 +97,8 @@ pub struct NodeContext {
     pub controller: Arc<Controller>,
     pub cluster_id: String,
     pub socket_request_max_bytes: usize,
+    /// `queued.max.request.bytes`, when set.
+    pub request_memory: Option<Arc<crate::request_memory::RequestMemory>>,
     /// `connections.max.idle.ms`: how long a connection may send nothing.
     pub connections_max_idle: Option<std::time::Duration>,
     /// The main runtime, where request handlers run.
@@ -317,6 +321,9 @@ impl Broker {
             controller: controller.clone(),
             cluster_id: cluster_id.clone(),
             socket_request_max_bytes: config.socket_request_max_bytes,
+            request_memory: config
+                .queued_max_request_bytes
+                .map(crate::request_memory::RequestMemory::new),
             connections_max_idle: config.connections_max_idle,
             main: tokio::runtime::Handle::current(),
             authorizer: Arc::new(crate::security::Authorizer::new(config.authorizer.clone())),
@@ -483,6 +490,7 @@ impl Broker {
             share_fetch,
             metrics,
             telemetry: crate::telemetry::ClientTelemetry::new(telemetry_config),
+            request_memory: node.request_memory.clone(),
         });
         node.broker.send_replace(Some(broker.clone()));
         let key_index_bytes = broker

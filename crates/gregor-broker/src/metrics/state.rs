@@ -37,6 +37,23 @@ pub async fn lags(broker: &Arc<Broker>) -> Vec<GroupLag> {
 /// families only.
 pub fn registries(broker: &Broker, lags: &[GroupLag]) -> Vec<Registry> {
     let mut out = vec![super::controller::registry(&broker.controller)];
+    if let Some(memory) = &broker.request_memory {
+        // Without queued.max.request.bytes there is no pool to show.
+        let mut registry = Registry::default();
+        super::gauges::gauge(
+            &mut registry,
+            "kafka_network_socketserver_memorypoolavailable",
+            "Bytes of queued.max.request.bytes left (negative past the bound).",
+            memory.available(),
+        );
+        super::gauges::gauge(
+            &mut registry,
+            "kafka_network_socketserver_memorypoolused",
+            "Bytes of requests read and not yet answered.",
+            memory.used(),
+        );
+        out.push(registry);
+    }
     if broker.config.quorum.broker {
         out.push(super::replication::registry(&broker.replicas));
         out.push(super::exporter::topics_registry(
