@@ -563,13 +563,7 @@ impl Partition {
     /// The last stable offset: no open transaction below it.
     pub fn last_stable_offset(&self) -> Result<i64, LogError> {
         let high_watermark = self.high_watermark();
-        self.with_log_or_empty(
-            |_| 0,
-            |log| {
-                let high_watermark = high_watermark.min(log.log_end_offset());
-                Ok(log.last_stable_offset(high_watermark))
-            },
-        )
+        self.with_log_or_empty(|_| 0, |log| Ok(log.last_stable_offset(high_watermark)))
     }
 
     /// (log start offset, high watermark).
@@ -643,7 +637,7 @@ impl Partition {
                 if !log.config().compact {
                     return Ok(None);
                 }
-                let bound = log.last_stable_offset(high_watermark.min(log.log_end_offset()));
+                let bound = log.last_stable_offset(high_watermark);
                 let ratio = log.config().min_cleanable_dirty_ratio;
                 Ok(Some((log.dirtiness(now_ms, bound)?, ratio)))
             },
@@ -667,7 +661,7 @@ impl Partition {
                 if !log.config().compact {
                     return Ok(None);
                 }
-                let bound = log.last_stable_offset(high_watermark.min(log.log_end_offset()));
+                let bound = log.last_stable_offset(high_watermark);
                 log.begin_clean(gregor_log::cleaner::CleanOptions {
                     now_ms,
                     upper_bound_offset: bound,
@@ -692,7 +686,7 @@ impl Partition {
             if !log.config().compact {
                 return Ok(None);
             }
-            let bound = log.last_stable_offset(high_watermark.min(log.log_end_offset()));
+            let bound = log.last_stable_offset(high_watermark);
             Ok(Some(log.compaction_status(now_ms, bound)?))
         })
     }
@@ -711,7 +705,7 @@ impl Partition {
             if !log.config().compact {
                 return Ok(None);
             }
-            let bound = log.last_stable_offset(high_watermark.min(log.log_end_offset()));
+            let bound = log.last_stable_offset(high_watermark);
             Ok(Some(log.lookup_key(index, key, bound)?))
         })
     }

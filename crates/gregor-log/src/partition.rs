@@ -679,9 +679,11 @@ impl PartitionLog {
             let Some((position, _)) = segment.find_batch(offset)? else {
                 continue;
             };
+            // One handle for the scan and the slice that keeps it.
+            let file = segment.log.handle()?;
             let (len, next_offset) =
-                whole_batches_len(segment, position, max_bytes, max_offset, min_one)?;
-            let slice = FileSlice::new(segment.log.handle()?, position, len, next_offset);
+                whole_batches_len(segment, &file, position, max_bytes, max_offset, min_one)?;
+            let slice = FileSlice::new(file, position, len, next_offset);
             return Ok(info(slice));
         }
         Ok(info(FileSlice::empty()))
@@ -1004,8 +1006,11 @@ impl PartitionLog {
     /// transaction stays unstable until the high watermark passes its marker
     /// (with followers, a marker at the leader's log end is not yet
     /// committed: the records stay invisible to read_committed until it is).
-    /// Forgets the transactions whose marker the high watermark passed.
+    /// Forgets the transactions whose marker the high watermark passed. A
+    /// high watermark past the log end (a follower behind its leader's)
+    /// counts as the log end.
     pub fn last_stable_offset(&mut self, high_watermark: i64) -> i64 {
+        let high_watermark = high_watermark.min(self.log_end_offset());
         self.forget_replicated_txns(high_watermark);
         let unreplicated = self.unreplicated_txns.keys().next().copied();
         let first = match (self.producers.first_unstable_offset(), unreplicated) {
@@ -1134,13 +1139,13 @@ impl PartitionLog {
 /// and the offset after its last batch.
 fn whole_batches_len(
     segment: &Segment,
+    file: &File,
     position: u64,
     max_bytes: usize,
     max_offset: i64,
     min_one: bool,
 ) -> Result<(usize, i64), LogError> {
-    let file = segment.log.handle()?;
-    let mut scanner = HeaderScanner::new(&file, position, segment.size);
+    let mut scanner = HeaderScanner::new(file, position, segment.size);
     let mut len = 0usize;
     let mut next_offset = -1;
     loop {
